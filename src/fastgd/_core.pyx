@@ -1,0 +1,19 @@
+# fastgd's compiled core: the bindings of the C kernels.
+#
+# One extension module, so that the kernel table and the thread count exist
+# once per process. Each concern lives in its own .pxi file included below;
+# the public Python API (fastgd.ops, fastgd.optim, ...) is built on top.
+# Cython directives are set once, in CMakeLists.txt.
+
+cimport numpy as cnp
+import numpy as np
+from libc.stdint cimport int64_t
+
+from fastgd._kernels cimport *
+
+cnp.import_array()
+
+include "_build_info.pxi"
+include "_validate.pxi"
+include "_runtime.pxi"
+include "_optim.pxi"

@@ -1,0 +1,153 @@
+"""CPU target selection, thread control and build configuration."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import sys
+import warnings
+from typing import Iterator
+
+from fastgd import _core
+
+__all__ = ["set_num_threads", "get_num_threads", "threads", "config", "show_config"]
+
+_ARCH_ENV = "FASTGD_ARCH"
+
+
+def _select_isa_from_environment() -> None:
+    """Pick the kernels' CPU target: $FASTGD_ARCH if set and usable, else the best."""
+    requested = os.environ.get(_ARCH_ENV, "").strip().lower()
+    if requested in ("", "auto", "native", "best"):
+        _core.isa_select(_core.isa_best())
+        return
+    try:
+        _core.isa_select(requested)
+    except ValueError as exc:
+        best = _core.isa_best()
+        warnings.warn(f"{_ARCH_ENV}={requested!r} ignored ({exc}); using {best!r}",
+                      RuntimeWarning, stacklevel=3)
+        _core.isa_select(best)
+
+
+def _available_cpus() -> int:
+    if hasattr(os, "process_cpu_count"):  # Python 3.13+
+        count = os.process_cpu_count()
+    elif hasattr(os, "sched_getaffinity"):
+        count = len(os.sched_getaffinity(0))
+    else:
+        count = os.cpu_count()
+    return max(1, count or 1)
+
+
+def _default_num_threads() -> int:
+    """$OMP_NUM_THREADS (its first level) if it is a positive integer, else the CPUs
+    this process may run on."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if value:
+        first = value.split(",")[0].strip()
+        if first.isdigit() and int(first) > 0:
+            return int(first)
+        warnings.warn(f"OMP_NUM_THREADS={value!r} is not a positive integer; ignored",
+                      RuntimeWarning, stacklevel=3)
+    return _available_cpus()
+
+
+def _check_num_threads(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) and not hasattr(n, "__index__"):
+        raise TypeError(f"n must be a positive integer, got {type(n).__name__}")
+    n = int(n.__index__())  # type: ignore[union-attr]
+    if n < 1:
+        raise ValueError(f"n must be a positive integer, got {n}")
+    if n > 4096:
+        raise ValueError(f"n must be at most 4096 threads, got {n}")
+    return n
+
+
+def set_num_threads(n: int) -> None:
+    """Set how many threads fastgd's kernels may use (a positive integer).
+
+    Small operations use fewer threads than allowed, as they run faster that way.
+    Results for a given thread count are bit-identical run after run. Without
+    OpenMP (see :func:`config`) the setting is recorded but kernels run on one
+    thread.
+    """
+    _core.set_num_threads(_check_num_threads(n))
+
+
+def get_num_threads() -> int:
+    """The number of threads fastgd's kernels may use."""
+    return _core.get_num_threads()
+
+
+@contextlib.contextmanager
+def threads(n: int) -> Iterator[int]:
+    """Context manager that runs its block with ``n`` kernel threads, then restores
+    the previous count::
+
+        with fastgd.threads(1):
+            model.fit(X, y, ...)
+    """
+    n = _check_num_threads(n)
+    previous = get_num_threads()
+    set_num_threads(n)
+    try:
+        yield n
+    finally:
+        set_num_threads(previous)
+
+
+def config() -> dict:
+    """How this copy of fastgd was built and what it runs on, as a dict.
+
+    Keys: ``version``, ``isa`` (the CPU target in use), ``isa_compiled``,
+    ``isa_cpu_supported``, ``num_threads``, ``openmp``, ``openmp_version``,
+    ``compiler``, ``c_flags``, ``target_flags``, ``build_type``,
+    ``cython_directives``, ``machine``, ``python``, ``numpy``.
+    """
+    import numpy
+
+    info = _core.BUILD_INFO
+    return {
+        "version": info["version"],
+        "isa": _core.isa_current(),
+        "isa_compiled": _core.isa_compiled(),
+        "isa_cpu_supported": _core.isa_cpu_supported(),
+        "num_threads": get_num_threads(),
+        "openmp": _core.openmp_enabled(),
+        "openmp_version": _core.openmp_version(),
+        "compiler": info["compiler"],
+        "c_flags": info["c_flags"],
+        "target_flags": info["target_flags"],
+        "build_type": info["build_type"],
+        "cython_directives": info["cython_directives"],
+        "machine": f"{platform.system()} {platform.machine()} ({_cpu_model()})",
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def show_config(file=None) -> None:
+    """Print :func:`config` as aligned ``key: value`` lines (to ``file``, default stdout)."""
+    cfg = config()
+    width = max(map(len, cfg))
+    for key, value in cfg.items():
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(map(str, value)) or "-"
+        print(f"{key:<{width}} : {value}", file=file)
+
+
+_select_isa_from_environment()
+_core.set_num_threads(_default_num_threads())

@@ -1,0 +1,52 @@
+# Argument checks shared by every binding. Each raises TypeError (wrong kind or
+# dtype) or ValueError (wrong shape, layout or value) with a message that names
+# the argument, what was expected and what came.
+
+import math
+import numbers
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _describe(obj):
+    if isinstance(obj, np.ndarray):
+        return f"array of dtype {obj.dtype} and shape {obj.shape}"
+    return type(obj).__name__
+
+
+cdef cnp.ndarray check_float_array(str name, object a, int ndim, bint writeable=False):
+    """`a` itself (never a copy): a C-contiguous float32/float64 array of `ndim` dims."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray of float32 or float64, got {_describe(a)}")
+    arr = a  # Python-level attribute access: shape and strides as tuples
+    if arr.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got {arr.ndim}-D array of shape {arr.shape}")
+    if not arr.flags.c_contiguous:
+        raise ValueError(
+            f"{name} must be C-contiguous (an in-place update of a copy would be lost); "
+            f"got strides {arr.strides} for shape {arr.shape}; pass np.ascontiguousarray({name})")
+    if writeable and not arr.flags.writeable:
+        raise ValueError(f"{name} is read-only; the update writes to it in place")
+    return <cnp.ndarray>a
+
+
+cdef check_same(str name, object a, str ref_name, object ref):
+    """`a` must have the dtype and shape of `ref` and must not overlap it."""
+    if a.dtype != ref.dtype:
+        raise TypeError(f"{name} must have the dtype of {ref_name} ({ref.dtype}), got {a.dtype}")
+    if a.shape != ref.shape:
+        raise ValueError(f"{name} must have the shape of {ref_name} {ref.shape}, got {a.shape}")
+    if np.may_share_memory(a, ref):
+        raise ValueError(f"{name} and {ref_name} must not share memory")
+
+
+cdef double check_real(str name, object value, bint finite=True) except? -1:
+    """A Python or NumPy real number as a C double."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    cdef double v = float(value)
+    if finite and not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    return v

@@ -1,0 +1,37 @@
+/* Internal: how kernels decide how many threads to use and how to split work.
+ *
+ * Work is always split into contiguous ranges by index, and every output
+ * element is computed by exactly one thread in a fixed order, so results do
+ * not depend on scheduling. */
+#ifndef FASTGD_THREADS_H
+#define FASTGD_THREADS_H
+
+#include "fg_common.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#define FG_THREAD_ID() omp_get_thread_num()
+#define FG_THREAD_COUNT() omp_get_num_threads()
+#else
+#define FG_THREAD_ID() 0
+#define FG_THREAD_COUNT() 1
+#endif
+
+/* Threads for `work` units when each thread should get at least `grain` units:
+ * min(fg_get_num_threads(), work / grain), at least 1. */
+int fg_threads_for(int64_t work, int64_t grain);
+
+/* The range [*begin, *end) of part `part` of `nparts` when splitting n items
+ * into contiguous chunks whose boundaries are multiples of `align`. */
+FG_INLINE void fg_split_range(int64_t n, int nparts, int part, int64_t align,
+                              int64_t *begin, int64_t *end)
+{
+    const int64_t blocks = (n + align - 1) / align;
+    const int64_t per = blocks / nparts, extra = blocks % nparts;
+    const int64_t b0 = part * per + (part < extra ? part : extra);
+    const int64_t b1 = b0 + per + (part < extra ? 1 : 0);
+    *begin = fg_min_i64(b0 * align, n);
+    *end = fg_min_i64(b1 * align, n);
+}
+
+#endif

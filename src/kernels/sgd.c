@@ -1,0 +1,19 @@
+/* Plain gradient descent over a flat buffer, compiled per CPU target.
+ * The loop is written for the compiler to vectorize; per-target flags decide
+ * the vector width. */
+#include "fg_threads.h"
+
+/* Elements per thread below which one thread is faster than several. */
+#define SGD_GRAIN 32768
+
+#define T float
+#define SFX f32
+#include "sgd_template.h"
+#undef T
+#undef SFX
+
+#define T double
+#define SFX f64
+#include "sgd_template.h"
+#undef T
+#undef SFX

@@ -1,0 +1,39 @@
+"""Shared fixtures: every kernel test runs on each CPU target this machine can
+execute, in addition to the whole suite being run once more by CI with
+FASTGD_ARCH=generic."""
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import _core
+
+ISAS = [isa for isa in _core.isa_compiled() if isa in _core.isa_cpu_supported()]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Run the test with the kernels routed to one CPU target, then restore."""
+    previous = _core.isa_current()
+    _core.isa_select(request.param)
+    try:
+        yield request.param
+    finally:
+        _core.isa_select(previous)
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
+def dtype(request):
+    return np.dtype(request.param)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261122)
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    n = fastgd.get_num_threads()
+    yield
+    fastgd.set_num_threads(n)

@@ -1,0 +1,147 @@
+"""CPU dispatch, the thread API and the build configuration."""
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fastgd
+from fastgd import _core
+
+CONFIG_KEYS = {
+    "version", "isa", "isa_compiled", "isa_cpu_supported", "num_threads", "openmp",
+    "openmp_version", "compiler", "c_flags", "target_flags", "build_type",
+    "cython_directives", "machine", "python", "numpy",
+}
+
+
+def run_python(code, **env):
+    """Run `code` in a fresh interpreter with extra environment variables."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("FASTGD_ARCH", "OMP_NUM_THREADS")}
+    full_env.update(env)
+    result = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_version_matches_package_metadata():
+    from importlib.metadata import version
+
+    assert fastgd.__version__ == version("fastgd")
+
+
+def test_config_reports_everything():
+    cfg = fastgd.config()
+    assert set(cfg) == CONFIG_KEYS
+    assert cfg["isa"] in cfg["isa_compiled"]
+    assert cfg["isa"] in cfg["isa_cpu_supported"]
+    assert "generic" in cfg["isa_compiled"]
+    assert cfg["num_threads"] == fastgd.get_num_threads()
+    assert isinstance(cfg["openmp"], bool)
+    for flag in ("-ffast-math", "-Ofast", "-march=native"):
+        assert flag not in cfg["c_flags"] and flag not in cfg["target_flags"]
+
+
+def test_show_config_prints_every_key():
+    out = io.StringIO()
+    fastgd.show_config(file=out)
+    text = out.getvalue()
+    for key in CONFIG_KEYS:
+        assert key in text
+    assert fastgd.config()["isa"] in text
+
+
+def test_default_isa_is_best_and_generic_env_forces_portable_path():
+    best = run_python("import fastgd; print(fastgd.config()['isa'])").stdout.strip()
+    assert best == _core.isa_best()
+    generic = run_python("import fastgd; print(fastgd.config()['isa'])", FASTGD_ARCH="generic")
+    assert generic.stdout.strip() == "generic"
+
+
+def test_unknown_arch_warns_and_falls_back_to_best():
+    result = run_python("import fastgd; print(fastgd.config()['isa'])", FASTGD_ARCH="sse9")
+    assert result.stdout.strip() == _core.isa_best()
+    assert "FASTGD_ARCH='sse9' ignored" in result.stderr
+
+
+def test_avx2_is_never_selected_without_cpu_support():
+    if "avx2" not in _core.isa_compiled():
+        pytest.skip("this build has no AVX2 kernels (not x86-64)")
+    if "avx2" in _core.isa_cpu_supported():
+        _core.isa_select("avx2")
+        assert _core.isa_current() == "avx2"
+        _core.isa_select(fastgd.config()["isa"])
+    else:
+        with pytest.raises(ValueError, match="not supported by this CPU"):
+            _core.isa_select("avx2")
+        assert _core.isa_current() == "generic"
+
+
+def test_isa_select_rejects_unknown_names():
+    with pytest.raises(ValueError, match="isa must be one of"):
+        _core.isa_select("neon9000")
+
+
+def test_thread_count_round_trip():
+    fastgd.set_num_threads(1)
+    assert fastgd.get_num_threads() == 1
+    fastgd.set_num_threads(3)
+    assert fastgd.get_num_threads() == 3
+
+
+@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
+                                      ("2", TypeError), (True, TypeError), (None, TypeError),
+                                      (10**6, ValueError)])
+def test_invalid_thread_counts_raise(bad, exc):
+    before = fastgd.get_num_threads()
+    with pytest.raises(exc, match="n must be"):
+        fastgd.set_num_threads(bad)
+    with pytest.raises(exc, match="n must be"):
+        with fastgd.threads(bad):
+            pass
+    assert fastgd.get_num_threads() == before
+
+
+def test_numpy_integers_are_accepted():
+    import numpy as np
+
+    fastgd.set_num_threads(np.int64(2))
+    assert fastgd.get_num_threads() == 2
+
+
+def test_threads_context_manager_restores_even_on_error():
+    fastgd.set_num_threads(2)
+    with fastgd.threads(1) as n:
+        assert n == 1
+        assert fastgd.get_num_threads() == 1
+    assert fastgd.get_num_threads() == 2
+    with pytest.raises(RuntimeError):
+        with fastgd.threads(1):
+            raise RuntimeError("boom")
+    assert fastgd.get_num_threads() == 2
+
+
+def test_default_threads_follow_omp_num_threads():
+    code = "import fastgd; print(fastgd.get_num_threads())"
+    assert run_python(code, OMP_NUM_THREADS="3").stdout.strip() == "3"
+    assert run_python(code, OMP_NUM_THREADS="2,1").stdout.strip() == "2"
+
+
+def test_default_threads_without_env_is_available_cpus():
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert run_python("import fastgd; print(fastgd.get_num_threads())").stdout.strip() == str(expected)
+
+
+def test_bad_omp_num_threads_warns_and_uses_cpus():
+    result = run_python("import fastgd; print(fastgd.get_num_threads())", OMP_NUM_THREADS="many")
+    assert int(result.stdout) >= 1
+    assert "OMP_NUM_THREADS='many'" in result.stderr
+
+
+def test_import_does_not_import_optional_dependencies():
+    code = ("import sys, fastgd; bad = [m for m in ('sklearn', 'torch', 'matplotlib', 'scipy') "
+            "if m in sys.modules]; print(bad)")
+    assert run_python(code).stdout.strip() == "[]"
