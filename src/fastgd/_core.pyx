@@ -10,10 +10,19 @@ import numpy as np
 from libc.stdint cimport int64_t
 
 from fastgd._kernels cimport *
+from fastgd._k_gemm cimport *
+from fastgd._k_loss cimport *
+from fastgd._k_optim cimport *
+from fastgd._k_model cimport *
+from fastgd._k_minimize cimport *
 
 cnp.import_array()
 
 include "_build_info.pxi"
 include "_validate.pxi"
 include "_runtime.pxi"
+include "_gemm.pxi"
+include "_losses.pxi"
 include "_optim.pxi"
+include "_model.pxi"
+include "_minimize.pxi"

@@ -18,6 +18,3 @@ cdef extern from "fastgd_kernels.h" nogil:
     int fg_openmp_version()
     void fg_set_num_threads(int n)
     int fg_get_num_threads()
-
-    void fg_sgd_step_f32(float *params, const float *grads, int64_t n, double lr)
-    void fg_sgd_step_f64(double *params, const double *grads, int64_t n, double lr)

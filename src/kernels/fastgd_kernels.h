@@ -48,6 +48,14 @@ int fg_openmp_version(void);
 void fg_set_num_threads(int n);
 int fg_get_num_threads(void);
 
+/* ---- types of each kernel area ------------------------------------------ */
+
+#include "fg_gemm.h"
+#include "fg_loss.h"
+#include "fg_optim.h"
+#include "fg_model.h"
+#include "fg_minimize.h"
+
 /* ---- the dispatched kernels -------------------------------------------- */
 
 #define FG_KERNEL(name, params, args) void fg_##name params;

@@ -1,0 +1,1 @@
+# GEMM and dense layer bindings (fastgd.ops.matmul, dense_forward, dense_backward).

@@ -1,0 +1,1 @@
+# Function minimization bindings (L-BFGS two-loop recursion).

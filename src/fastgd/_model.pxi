@@ -1,0 +1,1 @@
+# Whole-model bindings (the MLP buffers and training step).
