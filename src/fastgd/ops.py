@@ -8,3 +8,14 @@ kernel with the GIL released.
 from fastgd._core import inplace_sgd_step
 
 __all__ = ["inplace_sgd_step"]
+
+# ---- losses (issue 4): fused loss + gradient, see fastgd.losses --------------------
+from fastgd.losses import (  # noqa: E402
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+)
+
+__all__ += ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "huber_loss"]
