@@ -276,3 +276,16 @@ def test_avx2_exp_accuracy_through_softmax(dtype):
     rel = np.abs(grad[:, 1:] - expected[:, 1:]) / expected[:, 1:]
     ok = expected[:, 1:] > (1e-36 if dtype == np.float32 else 1e-300)
     assert rel[ok].max() < (2e-6 if dtype == np.float32 else 5e-15)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_scale_multiplies_loss_and_gradient(isa, dtype, rng, kind):
+    loss, pred, target, sw = make_case(kind, 11, 9, dtype, rng, sample_weight=True)
+    value, grad = kernel(loss, pred, target, sw)
+    prepared = loss.prepare_target(target, 9, dtype, n_samples=11)
+    scaled_grad = np.empty_like(pred)
+    scaled = _core.loss_value_and_grad(pred, loss, prepared, losses.check_sample_weight(sw, 11, dtype),
+                                       loss._class_weight_array(dtype), _core.REDUCE_MEAN, scaled_grad,
+                                       False, -2.5)
+    np.testing.assert_allclose(scaled, -2.5 * value, **tolerance(dtype))
+    np.testing.assert_allclose(scaled_grad, -2.5 * grad, **tolerance(dtype))

@@ -3,7 +3,7 @@
  * Softmax cross-entropy is the hot one (it ends every classifier's training step): per row
  * one pass for the maximum, one for exp(z - max) (stored in the gradient row, AVX2: the
  * vectorized exp of fg_vmath.h) and one that turns it into the gradient. The other losses are
- * elementwise loops. Rows are processed in a fixed number of chunks that depends only on n;
+ * elementwise loops (AVX2: vectorized exp and log1p for BCE). Rows are processed in a fixed number of chunks that depends only on n;
  * each chunk's loss is summed in double in row order and the chunk sums are added in chunk
  * order, so the result does not depend on the thread count. */
 #include <math.h>
@@ -19,115 +19,117 @@
 /* Rows per chunk at least, so tiny batches stay one chunk. */
 #define LOSS_CHUNK_ROWS 16
 
-/* ---- per-type row primitives ---------------------------------------------- */
+/* ---- AVX2 row primitives (loss_avx2_template.h) ------------------------------- */
 
-static float row_max_f32(const float *FG_RESTRICT z, int64_t c)
-{
-    int64_t j = 0;
-    float m = -INFINITY;
 #if FG_HAVE_AVX2
-    if (c >= 8) {
-        __m256 vm = _mm256_loadu_ps(z);
-        for (j = 8; j + 8 <= c; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(z + j));
-        float lanes[8];
-        _mm256_storeu_ps(lanes, vm);
-        for (int l = 0; l < 8; l++) m = lanes[l] > m ? lanes[l] : m;
-    }
-#endif
-    for (; j < c; j++) m = z[j] > m ? z[j] : m;
-    return m;
-}
+#define T float
+#define SFX f32
+#define VEC __m256
+#define W 8
+#define V_LOAD _mm256_loadu_ps
+#define V_STORE _mm256_storeu_ps
+#define V_STOREU _mm256_storeu_ps
+#define V_MASKLOAD _mm256_maskload_ps
+#define V_MASKSTORE _mm256_maskstore_ps
+#define V_MASK fg_mask8
+#define V_CASTMASK _mm256_castsi256_ps
+#define V_SET1 _mm256_set1_ps
+#define V_ZERO _mm256_setzero_ps
+#define V_ADD _mm256_add_ps
+#define V_SUB _mm256_sub_ps
+#define V_MUL _mm256_mul_ps
+#define V_DIV _mm256_div_ps
+#define V_MAX _mm256_max_ps
+#define V_MIN _mm256_min_ps
+#define V_AND _mm256_and_ps
+#define V_XOR _mm256_xor_ps
+#define V_ANDNOT _mm256_andnot_ps
+#define V_BLEND _mm256_blendv_ps
+#define V_CMP _mm256_cmp_ps
+#define V_EXP fg_exp8_f32
+#define V_LOG1P fg_log1p_unit8_f32
+#include "loss_avx2_template.h"
+#undef T
+#undef SFX
+#undef VEC
+#undef W
+#undef V_LOAD
+#undef V_STORE
+#undef V_STOREU
+#undef V_MASKLOAD
+#undef V_MASKSTORE
+#undef V_MASK
+#undef V_CASTMASK
+#undef V_SET1
+#undef V_ZERO
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_DIV
+#undef V_MAX
+#undef V_MIN
+#undef V_AND
+#undef V_XOR
+#undef V_ANDNOT
+#undef V_BLEND
+#undef V_CMP
+#undef V_EXP
+#undef V_LOG1P
 
-static double row_max_f64(const double *FG_RESTRICT z, int64_t c)
-{
-    int64_t j = 0;
-    double m = -INFINITY;
-#if FG_HAVE_AVX2
-    if (c >= 4) {
-        __m256d vm = _mm256_loadu_pd(z);
-        for (j = 4; j + 4 <= c; j += 4) vm = _mm256_max_pd(vm, _mm256_loadu_pd(z + j));
-        double lanes[4];
-        _mm256_storeu_pd(lanes, vm);
-        for (int l = 0; l < 4; l++) m = lanes[l] > m ? lanes[l] : m;
-    }
+#define T double
+#define SFX f64
+#define VEC __m256d
+#define W 4
+#define V_LOAD _mm256_loadu_pd
+#define V_STORE _mm256_storeu_pd
+#define V_STOREU _mm256_storeu_pd
+#define V_MASKLOAD _mm256_maskload_pd
+#define V_MASKSTORE _mm256_maskstore_pd
+#define V_MASK fg_mask4
+#define V_CASTMASK _mm256_castsi256_pd
+#define V_SET1 _mm256_set1_pd
+#define V_ZERO _mm256_setzero_pd
+#define V_ADD _mm256_add_pd
+#define V_SUB _mm256_sub_pd
+#define V_MUL _mm256_mul_pd
+#define V_DIV _mm256_div_pd
+#define V_MAX _mm256_max_pd
+#define V_MIN _mm256_min_pd
+#define V_AND _mm256_and_pd
+#define V_XOR _mm256_xor_pd
+#define V_ANDNOT _mm256_andnot_pd
+#define V_BLEND _mm256_blendv_pd
+#define V_CMP _mm256_cmp_pd
+#define V_EXP fg_exp4_f64
+#define V_LOG1P fg_log1p_unit4_f64
+#include "loss_avx2_template.h"
+#undef T
+#undef SFX
+#undef VEC
+#undef W
+#undef V_LOAD
+#undef V_STORE
+#undef V_STOREU
+#undef V_MASKLOAD
+#undef V_MASKSTORE
+#undef V_MASK
+#undef V_CASTMASK
+#undef V_SET1
+#undef V_ZERO
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_DIV
+#undef V_MAX
+#undef V_MIN
+#undef V_AND
+#undef V_XOR
+#undef V_ANDNOT
+#undef V_BLEND
+#undef V_CMP
+#undef V_EXP
+#undef V_LOG1P
 #endif
-    for (; j < c; j++) m = z[j] > m ? z[j] : m;
-    return m;
-}
-
-/* e_j = exp(z_j - m) (stored when e != NULL), split as Σ_j e_j = *ones + (returned rest): *ones
- * counts the e_j equal to 1 (the maxima), rest sums the others. Keeping the 1s apart lets the
- * caller take log Σ = log(ones) + log1p(rest/ones) without losing a tiny rest to rounding
- * (the loss of a confidently right row, e.g. log(1 + e^-30) for logits (30, 0) in float). */
-static float row_exp_sum_f32(float *FG_RESTRICT e, const float *FG_RESTRICT z, int64_t c, float m,
-                             double *ones)
-{
-    int64_t j = 0;
-    float rest = 0.0f, count = 0.0f;
-#if FG_HAVE_AVX2
-    if (c >= 8) {
-        const __m256 vm = _mm256_set1_ps(m), one = _mm256_set1_ps(1.0f);
-        __m256 acc = _mm256_setzero_ps(), cnt = _mm256_setzero_ps();
-        for (; j + 8 <= c; j += 8) {
-            const __m256 v = fg_exp8_f32(_mm256_sub_ps(_mm256_loadu_ps(z + j), vm));
-            if (e) _mm256_storeu_ps(e + j, v);
-            const __m256 is_one = _mm256_cmp_ps(v, one, _CMP_EQ_OQ);
-            acc = _mm256_add_ps(acc, _mm256_andnot_ps(is_one, v));
-            cnt = _mm256_add_ps(cnt, _mm256_and_ps(is_one, one));
-        }
-        float lanes[8], counts[8];
-        _mm256_storeu_ps(lanes, acc);
-        _mm256_storeu_ps(counts, cnt);
-        for (int l = 0; l < 8; l++) {
-            rest += lanes[l];
-            count += counts[l];
-        }
-    }
-#endif
-    for (; j < c; j++) {
-        const float v = expf(z[j] - m);
-        if (e) e[j] = v;
-        if (v == 1.0f) count += 1.0f;
-        else rest += v;
-    }
-    *ones = (double)count;
-    return rest;
-}
-
-static double row_exp_sum_f64(double *FG_RESTRICT e, const double *FG_RESTRICT z, int64_t c, double m,
-                              double *ones)
-{
-    int64_t j = 0;
-    double rest = 0.0, count = 0.0;
-#if FG_HAVE_AVX2
-    if (c >= 4) {
-        const __m256d vm = _mm256_set1_pd(m), one = _mm256_set1_pd(1.0);
-        __m256d acc = _mm256_setzero_pd(), cnt = _mm256_setzero_pd();
-        for (; j + 4 <= c; j += 4) {
-            const __m256d v = fg_exp4_f64(_mm256_sub_pd(_mm256_loadu_pd(z + j), vm));
-            if (e) _mm256_storeu_pd(e + j, v);
-            const __m256d is_one = _mm256_cmp_pd(v, one, _CMP_EQ_OQ);
-            acc = _mm256_add_pd(acc, _mm256_andnot_pd(is_one, v));
-            cnt = _mm256_add_pd(cnt, _mm256_and_pd(is_one, one));
-        }
-        double lanes[4], counts[4];
-        _mm256_storeu_pd(lanes, acc);
-        _mm256_storeu_pd(counts, cnt);
-        for (int l = 0; l < 4; l++) {
-            rest += lanes[l];
-            count += counts[l];
-        }
-    }
-#endif
-    for (; j < c; j++) {
-        const double v = exp(z[j] - m);
-        if (e) e[j] = v;
-        if (v == 1.0) count += 1.0;
-        else rest += v;
-    }
-    *ones = count;
-    return rest;
-}
 
 /* Labels must lie in [0, c); returns 0 at the first one that does not. */
 static int labels_in_range(const int64_t *labels, int64_t n, int64_t c)
@@ -145,6 +147,8 @@ FG_INLINE void loss_chunks(int64_t n, int64_t c, int *chunks, int *threads)
     const int nt = fg_threads_for(n * c, LOSS_GRAIN);
     *threads = nt < (int)k ? nt : (int)k;
 }
+
+/* ---- the kernels (loss_template.h) -------------------------------------------- */
 
 #define T float
 #define SFX f32
