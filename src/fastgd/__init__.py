@@ -15,3 +15,9 @@ __all__ = [
     "threads",
     "ops",
 ]
+
+# ---- losses and metrics (issue 4) -----------------------------------------------------
+from fastgd import losses, metrics  # noqa: E402
+from fastgd.losses import MAE, MSE, BinaryCrossEntropy, Huber, Loss, SoftmaxCrossEntropy  # noqa: E402
+
+__all__ += ["losses", "metrics", "Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MSE", "MAE", "Huber"]

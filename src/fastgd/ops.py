@@ -13,3 +13,14 @@ __all__ = ["inplace_sgd_step"]
 from fastgd._core import dense_backward, dense_forward, matmul  # noqa: E402
 
 __all__ += ["matmul", "dense_forward", "dense_backward"]
+
+# ---- losses (issue 4): fused loss + gradient, see fastgd.losses --------------------
+from fastgd.losses import (  # noqa: E402
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+)
+
+__all__ += ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "huber_loss"]
