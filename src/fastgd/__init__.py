@@ -15,3 +15,9 @@ __all__ = [
     "threads",
     "ops",
 ]
+
+# ---- optim area (issue 5) ----
+from fastgd import optim, schedules  # noqa: E402
+from fastgd.optim import clip_grad_norm, clip_grad_value, grad_norm  # noqa: E402
+
+__all__ += ["optim", "schedules", "clip_grad_norm", "clip_grad_value", "grad_norm"]
