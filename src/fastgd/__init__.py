@@ -15,3 +15,9 @@ __all__ = [
     "threads",
     "ops",
 ]
+
+# ---- minimize (issue 7) ----
+from fastgd.lbfgs import LBFGS
+from fastgd.minimize import OptimizeResult, approx_grad, check_grad, maximize, minimize
+
+__all__ += ["minimize", "maximize", "OptimizeResult", "check_grad", "approx_grad", "LBFGS"]
