@@ -110,8 +110,11 @@ def _float_vector(name, x, ndim_choices=(1,)):
 
 
 def _scalar_value(value, who):
-    if np.ndim(value) != 0:
+    # A one-element array is accepted as a scalar (np.sin(x) of a 1-D x of length 1).
+    if np.ndim(value) > 1 or np.size(value) != 1:
         raise ValueError(f"{who} must return a scalar, got an array of shape {np.shape(value)}")
+    if np.ndim(value) == 1:
+        value = np.asarray(value)[0]
     try:
         return float(value)
     except (TypeError, ValueError):
