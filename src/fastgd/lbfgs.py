@@ -1,9 +1,8 @@
 """L-BFGS: limited-memory quasi-Newton steps with a strong Wolfe line search.
 
 The search direction comes from the two-loop recursion (Nocedal & Wright,
-*Numerical Optimization*, 2nd ed., Algorithm 7.4), run in C over flat buffers
-(:func:`fastgd._core.lbfgs_direction`); the curvature pairs live in a ring buffer
-of ``history_size`` rows. The step length comes from a line search satisfying
+*Numerical Optimization*, 2nd ed., Algorithm 7.4), run in C over flat buffers; the curvature pairs live in a ring buffer
+(:class:`fastgd._core.LBFGSMemory`). The step length comes from a line search satisfying
 the strong Wolfe conditions (Algorithms 3.5 and 3.6 of the same book) with
 safeguarded cubic interpolation.
 
@@ -173,52 +172,35 @@ class LBFGS:
 
     def reset(self):
         """Forget the history and the cached point; the next step starts afresh."""
-        self._n = None
-        self._dtype = None
-        self._count = 0
-        self._newest = self.history_size - 1
-        self._gamma = 1.0
+        self._memory = None
         self._x = self._f = self._g = None
-        self._s = self._y = self._rho = self._alpha = self._direction = None
+        self._last_t = None
         self.n_iter = 0
         self.last_nfev = 0
         self.last_status = "ok"
 
     def state_dict(self):
-        """Copies of every array of the state plus the counters."""
-        copy = lambda a: None if a is None else a.copy()  # noqa: E731
-        return {"config": self.get_config(), "n_iter": self.n_iter, "count": self._count,
-                "newest": self._newest, "gamma": self._gamma, "f": self._f,
-                "x": copy(self._x), "grad": copy(self._g), "s": copy(self._s), "y": copy(self._y),
-                "rho": copy(self._rho)}
+        """The history buffers, the last accepted point with its value and gradient, and the counters (copies)."""
+        return {"config": self.get_config(), "n_iter": self.n_iter,
+                "memory": None if self._memory is None else self._memory.get_state(),
+                "x": None if self._x is None else self._x.copy(), "f": self._f,
+                "grad": None if self._g is None else self._g.copy()}
 
     def load_state_dict(self, state):
         """Restore what :meth:`state_dict` returned."""
         self.reset()
-        if state["s"] is None:
+        if state["memory"] is None:
             return
-        s = np.array(state["s"])
-        if s.shape[0] != self.history_size:
-            raise ValueError(f"state has history_size {s.shape[0]}, this optimizer {self.history_size}")
-        self._allocate(s.shape[1], s.dtype)
-        self._s[...] = s
-        self._y[...] = state["y"]
-        self._rho[...] = state["rho"]
-        self._count, self._newest = int(state["count"]), int(state["newest"])
-        self._gamma, self.n_iter = float(state["gamma"]), int(state["n_iter"])
+        s_hist = np.asarray(state["memory"]["s_hist"])
+        if s_hist.shape[0] != self.history_size + 1:
+            raise ValueError(f"state has history_size {s_hist.shape[0] - 1}, this optimizer {self.history_size}")
+        self._memory = _core.LBFGSMemory(s_hist.shape[1], self.history_size, s_hist.dtype)
+        self._memory.set_state(state["memory"])
+        self.n_iter = int(state["n_iter"])
         if state["x"] is not None:
-            self._x = np.array(state["x"], dtype=s.dtype)
-            self._g = np.array(state["grad"], dtype=s.dtype)
+            self._x = np.array(state["x"], dtype=s_hist.dtype)
+            self._g = np.array(state["grad"], dtype=s_hist.dtype)
             self._f = float(state["f"])
-
-    def _allocate(self, n, dtype):
-        m = self.history_size
-        self._n, self._dtype = n, np.dtype(dtype)
-        self._s = np.zeros((m, n), dtype)
-        self._y = np.zeros((m, n), dtype)
-        self._rho = np.zeros(m)
-        self._alpha = np.zeros(m)
-        self._direction = np.zeros(n, dtype)
 
     # ---- the step ----------------------------------------------------------
 
@@ -247,7 +229,7 @@ class LBFGS:
         if grads.shape != params.shape:
             raise ValueError(f"closure returned grads of shape {grads.shape}, expected {params.shape} "
                              "(the shape of params)")
-        return f, np.array(grads, dtype=self._dtype)
+        return f, np.array(grads, dtype=params.dtype)
 
     def step(self, closure, params):
         """One L-BFGS iteration, in place on ``params``.
@@ -274,32 +256,44 @@ class LBFGS:
                             f"got {getattr(params, 'dtype', type(params).__name__)}")
         if params.ndim != 1 or not params.flags.c_contiguous or not params.flags.writeable:
             raise ValueError(f"params must be 1-D, C-contiguous and writeable, got shape {params.shape}")
-        if self._n is None:
-            self._allocate(params.shape[0], params.dtype)
-        elif params.shape[0] != self._n or params.dtype != self._dtype:
+        if params.shape[0] == 0:
+            raise ValueError("params must have at least one element")
+        memory = self._memory
+        if memory is not None and (params.shape[0] != memory.n or params.dtype != memory.dtype):
             raise ValueError(f"params have {params.shape[0]} elements of {params.dtype}, the state was "
-                             f"built for {self._n} of {self._dtype}; call reset() to start over")
+                             f"built for {memory.n} of {memory.dtype}; call reset() to start over")
+        # The cached value and gradient belong to the last accepted point; anything
+        # else (first call, params changed by the caller) is evaluated afresh.
+        stale = self._x is None or not np.array_equal(params, self._x)
+        return self._step(closure, params, stale)
+
+    def _set_point(self, params, f, g):
+        """Tell the optimizer the value and gradient at params (a caller that has them already)."""
+        self._x, self._f, self._g = params.copy(), float(f), np.array(g, dtype=params.dtype)
+
+    def _step(self, closure, params, evaluate_first):
+        """step() without the argument checks, for callers that own params (minimize)."""
+        if self._memory is None:
+            self._memory = _core.LBFGSMemory(params.shape[0], self.history_size, params.dtype)
+        memory = self._memory
         self.last_nfev = 0
         self.last_status = "ok"
-        if self._x is None or not np.array_equal(params, self._x):
+        if evaluate_first:
             self._f, self._g = self._evaluate(closure, params)
             self._x = params.copy()
         if not math.isfinite(self._f):
             raise ValueError(f"closure returned a non-finite loss ({self._f}) at the starting point")
 
         g = self._g
-        d = self._direction
-        first = self._count == 0
-        if not first:
-            _core.lbfgs_direction(d, g, self._s, self._y, self._rho, self._alpha, self._count,
-                                  self._newest, self._gamma)
-        gtd = float(np.dot(g, d)) if not first else 0.0
-        if first or not gtd < 0.0:
-            # No curvature yet, or the direction lost descent (round-off in a
-            # stale history): restart from steepest descent.
-            self._count = 0
-            np.negative(g, out=d)
-            gtd = -float(np.dot(g, g))
+        d = memory.compute_direction(g)
+        gtd = float(np.dot(g, d))
+        first = memory.count == 0
+        if not gtd < 0.0 and not first:
+            # The direction lost descent (round-off in a stale history): restart
+            # from steepest descent.
+            memory.reset()
+            d = memory.compute_direction(g)
+            gtd = float(np.dot(g, d))
             first = True
         if gtd == 0.0:
             self.last_status = "converged"
@@ -308,49 +302,32 @@ class LBFGS:
 
         if self.line_search is None:
             point = self._point(closure, params, t0)
-            if not math.isfinite(point.f):
-                self._restore(params)
-                self.last_status = "line search failed"
-                return self._f
+            ok = math.isfinite(point.f)
         else:
             point = self._strong_wolfe(closure, params, t0, gtd)
-            if point is None:
-                self._restore(params)
-                self.last_status = "line search failed"
-                return self._f
-            if point.t != self._last_t:  # the search ended on an earlier trial point
+            ok = point is not None
+            if ok and point.t != self._last_t:  # the search ended on an earlier trial point
                 np.multiply(d, point.t, out=params)
                 params += self._x
-        self._accept(params, point)
-        return self._f
-
-    def _restore(self, params):
-        params[...] = self._x
-
-    def _point(self, closure, params, t):
-        """Evaluate at x + t·d (written into params)."""
-        np.multiply(self._direction, t, out=params)
-        params += self._x
-        self._last_t = t
-        f, g = self._evaluate(closure, params)
-        dphi = float(np.dot(g, self._direction)) if math.isfinite(f) else math.nan
-        return _Point(t, f, dphi, g)
-
-    def _accept(self, params, point):
-        s_new = params - self._x
-        y_new = point.grad - self._g
-        sy = float(np.dot(s_new, y_new))
-        yy = float(np.dot(y_new, y_new))
-        if sy > np.finfo(self._dtype).eps * yy and sy > 0.0:
-            self._newest = (self._newest + 1) % self.history_size
-            self._s[self._newest] = s_new
-            self._y[self._newest] = y_new
-            self._rho[self._newest] = 1.0 / sy
-            self._count = min(self._count + 1, self.history_size)
-            self._gamma = sy / yy
+        if not ok:
+            params[...] = self._x
+            self.last_status = "line search failed"
+            return self._f
+        memory.push(params, self._x, point.grad, self._g)
         self._x[...] = params
         self._f, self._g = point.f, point.grad
         self.n_iter += 1
+        return self._f
+
+    def _point(self, closure, params, t):
+        """Evaluate at x + t·d (written into params)."""
+        d = self._memory.direction
+        np.multiply(d, t, out=params)
+        params += self._x
+        self._last_t = t
+        f, g = self._evaluate(closure, params)
+        dphi = float(np.dot(g, d)) if math.isfinite(f) else math.nan
+        return _Point(t, f, dphi, g)
 
     def _strong_wolfe(self, closure, params, t, gtd0):
         """A step satisfying the strong Wolfe conditions (N&W Algorithm 3.5), or the
@@ -382,7 +359,7 @@ class LBFGS:
         while evaluations < self.max_ls:
             a, b = sorted((low.t, high.t))
             width = b - a
-            if width * float(np.abs(self._direction).max()) <= np.finfo(self._dtype).eps * (
+            if width * float(np.abs(self._memory.direction).max()) <= np.finfo(params.dtype).eps * (
                     1.0 + float(np.abs(self._x).max())):
                 break  # the bracket no longer changes x
             t = _cubic_minimizer(low, high, a, b)

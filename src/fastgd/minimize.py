@@ -109,7 +109,17 @@ def _float_vector(name, x, ndim_choices=(1,)):
     return np.array(arr, order="C")
 
 
+def _all_finite(a):
+    """Whether every element of a is finite; one dot product on the common path."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(float(np.dot(a, a))):
+            return True
+    return bool(np.isfinite(a).all())  # the dot may overflow for huge finite values
+
+
 def _scalar_value(value, who):
+    if isinstance(value, float):  # float and NumPy float64: the common case, fast
+        return float(value)
     # A one-element array is accepted as a scalar (np.sin(x) of a 1-D x of length 1).
     if np.ndim(value) > 1 or np.size(value) != 1:
         raise ValueError(f"{who} must return a scalar, got an array of shape {np.shape(value)}")
@@ -317,7 +327,7 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
     x = x0.copy()
     nfev0 = objective.nfev
     f, g = objective.one(x)
-    if not (math.isfinite(f) and np.all(np.isfinite(g))):
+    if not (math.isfinite(f) and _all_finite(g)):
         raise ValueError(f"fun returned a non-finite {'value ' + str(sign * f) if not math.isfinite(f) else 'gradient'}"
                          f" at x0 = {x0!r}; check the function's domain")
     run = _Run(x, f, g, sign, keep_trajectory)
@@ -325,6 +335,7 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
     closure = (lambda params: objective.one(params)) if is_lbfgs else None
     if is_lbfgs:
         optimizer.reset()
+        optimizer._set_point(x, f, g)
     last_good = (x.copy(), f, g)
     while True:
         gnorm = float(np.linalg.norm(g))
@@ -336,7 +347,7 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
                               f"max_iter ({max_iter}) reached; gradient norm {gnorm:.3g} > tol {tol:.3g}")
         if is_lbfgs:
             try:
-                f = optimizer.step(closure, x)
+                f = optimizer._step(closure, x, False)  # x only changes through the optimizer
             except ValueError as error:
                 raise ValueError(f"fun: {error}") from None
             g = optimizer.grad
@@ -348,7 +359,7 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
         else:
             optimizer.step(x, g)
             f, g = objective.one(x)
-        if not (math.isfinite(f) and np.all(np.isfinite(x)) and np.all(np.isfinite(g))):
+        if not (math.isfinite(f) and _all_finite(x) and _all_finite(g)):
             message = _nonfinite_message(sign * f, g, run.nit + 1)
             if nonfinite == "raise":
                 raise ValueError(message.replace("; x is the last finite point",

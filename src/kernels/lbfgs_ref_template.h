@@ -31,3 +31,17 @@ void FG_CAT2(fg_lbfgs_direction_ref, SFX)(T *direction, const T *grad, const T *
 
     for (int64_t i = 0; i < n; i++) direction[i] = -r[i];
 }
+
+double FG_CAT2(fg_lbfgs_pair_ref, SFX)(T *s, T *y, const T *x_new, const T *x_old, const T *g_new,
+                                       const T *g_old, int64_t n, double *y_dot_y)
+{
+    double s_dot_y = 0.0, yy = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        s[i] = x_new[i] - x_old[i];
+        y[i] = g_new[i] - g_old[i];
+        s_dot_y += (double)s[i] * (double)y[i];
+        yy += (double)y[i] * (double)y[i];
+    }
+    *y_dot_y = yy;
+    return s_dot_y;
+}

@@ -54,3 +54,16 @@ void FG_FN(FG_CAT2(fg_lbfgs_direction, SFX))(T *FG_RESTRICT direction, const T *
 
     for (int64_t i = 0; i < n; i++) direction[i] = -direction[i];
 }
+
+/* s = x_new - x_old, y = g_new - g_old; returns s·y, *y_dot_y = y·y. See list_minimize.h. */
+double FG_FN(FG_CAT2(fg_lbfgs_pair, SFX))(T *FG_RESTRICT s, T *FG_RESTRICT y, const T *FG_RESTRICT x_new,
+                                          const T *FG_RESTRICT x_old, const T *FG_RESTRICT g_new,
+                                          const T *FG_RESTRICT g_old, int64_t n, double *FG_RESTRICT y_dot_y)
+{
+    for (int64_t i = 0; i < n; i++) {
+        s[i] = x_new[i] - x_old[i];
+        y[i] = g_new[i] - g_old[i];
+    }
+    *y_dot_y = FG_FN(FG_CAT2(lbfgs_dot, SFX))(y, y, n);
+    return FG_FN(FG_CAT2(lbfgs_dot, SFX))(s, y, n);
+}

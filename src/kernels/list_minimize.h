@@ -19,3 +19,16 @@ FG_KERNEL(lbfgs_direction_f64,
            const double *FG_RESTRICT y_hist, const double *FG_RESTRICT rho, double *FG_RESTRICT alpha,
            int64_t n, int64_t history_size, int64_t count, int64_t newest, double gamma),
           (direction, grad, s_hist, y_hist, rho, alpha, n, history_size, count, newest, gamma))
+
+/* One curvature pair into a ring-buffer row: s = x_new - x_old, y = g_new - g_old (n each).
+ * Returns s·y and stores y·y in *y_dot_y, both accumulated in double in a fixed order. */
+FG_KERNEL_RET(double, lbfgs_pair_f32,
+              (float *FG_RESTRICT s, float *FG_RESTRICT y, const float *FG_RESTRICT x_new,
+               const float *FG_RESTRICT x_old, const float *FG_RESTRICT g_new, const float *FG_RESTRICT g_old,
+               int64_t n, double *FG_RESTRICT y_dot_y),
+              (s, y, x_new, x_old, g_new, g_old, n, y_dot_y))
+FG_KERNEL_RET(double, lbfgs_pair_f64,
+              (double *FG_RESTRICT s, double *FG_RESTRICT y, const double *FG_RESTRICT x_new,
+               const double *FG_RESTRICT x_old, const double *FG_RESTRICT g_new, const double *FG_RESTRICT g_old,
+               int64_t n, double *FG_RESTRICT y_dot_y),
+              (s, y, x_new, x_old, g_new, g_old, n, y_dot_y))
