@@ -369,3 +369,38 @@ def test_lbfgs_without_line_search_takes_fixed_steps():
 def test_exported():
     for name in ("minimize", "maximize", "OptimizeResult", "check_grad", "approx_grad", "LBFGS"):
         assert name in fastgd.__all__ and hasattr(fastgd, name)
+
+
+def test_lbfgs_beats_adam_on_a_smooth_mlp_at_equal_gradient_evaluations():
+    """Issue 7: full-batch L-BFGS reaches a lower loss than Adam with the same number of
+    gradient evaluations on a smooth problem (tanh MLP regression, NumPy closure)."""
+    optim = pytest.importorskip("fastgd.optim")
+    rng = np.random.default_rng(1)
+    x = np.linspace(-2, 2, 64)[:, None]
+    y = np.sin(3 * x)
+    hidden = 12
+    sizes = [(1, hidden), (hidden,), (hidden, 1), (1,)]
+    counts = [int(np.prod(s)) for s in sizes]
+    start = np.concatenate([rng.normal(0, 1, counts[0]), np.zeros(counts[1]),
+                            rng.normal(0, 1 / np.sqrt(hidden), counts[2]), np.zeros(counts[3])])
+
+    def closure(params):
+        W1, b1, W2, b2 = (a.reshape(s) for a, s in zip(np.split(params, np.cumsum(counts)[:-1]), sizes))
+        h = np.tanh(x @ W1 + b1)
+        residual = h @ W2 + b2 - y
+        grad_out = 2 * residual / residual.size
+        grad_h = (grad_out @ W2.T) * (1 - h ** 2)
+        grads = np.concatenate([(x.T @ grad_h).ravel(), grad_h.sum(0), (h.T @ grad_out).ravel(),
+                                grad_out.sum(0)])
+        return float(np.mean(residual ** 2)), grads
+
+    budget = 500
+    params = start.copy()
+    lbfgs, used = LBFGS(history_size=20), 0
+    while used < budget - lbfgs.max_ls:
+        lbfgs_loss = lbfgs.step(closure, params)
+        used += lbfgs.last_nfev
+    for lr in (1e-2, 1e-1):  # a usual and the best-tuned Adam learning rate for this problem
+        adam = minimize(closure, start, jac=True, optimizer=optim.Adam(lr=lr), max_iter=budget, tol=0.0)
+        assert adam.nfev >= used
+        assert lbfgs_loss < adam.fun / 2, (lr, lbfgs_loss, adam.fun)
