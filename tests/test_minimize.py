@@ -404,3 +404,43 @@ def test_lbfgs_beats_adam_on_a_smooth_mlp_at_equal_gradient_evaluations():
         adam = minimize(closure, start, jac=True, optimizer=optim.Adam(lr=lr), max_iter=budget, tol=0.0)
         assert adam.nfev >= used
         assert lbfgs_loss < adam.fun / 2, (lr, lbfgs_loss, adam.fun)
+
+
+def test_batched_starts_stop_individually():
+    def batch(xs):  # (x - 3)² below 50; a slope running off to the right above; NaN past 80
+        x = xs[:, 0]
+        values = np.where(x < 50, (x - 3.0) ** 2, 2209.0 - 100.0 * (x - 50))
+        values = np.where(x > 80, np.nan, values)
+        grads = np.where(x < 50, 2 * (x - 3.0), -100.0)[:, None]
+        return values, grads
+
+    starts = np.array([[0.0], [10.0], [60.0]])
+    result = minimize(batch, starts, jac=True, vectorized=True, optimizer=sgd(0.1), max_iter=500,
+                      nonfinite="stop")
+    assert "non-finite" in result.results[2].message and not result.results[2].success
+    assert result.results[2].x[0] == pytest.approx(80.0)  # the last finite point
+    assert result.results[0].success and result.results[1].success
+    assert abs(result.results[0].x[0] - 3.0) < 1e-6
+    assert result.best_index == 2  # the lowest finite value wins, converged or not
+    with pytest.raises(ValueError, match="start 2"):
+        minimize(batch, starts, jac=True, vectorized=True, optimizer=sgd(0.1), max_iter=500)
+
+    stops = []
+    result = minimize(batch, starts[:2], jac=True, vectorized=True, optimizer=sgd(0.1),
+                      callback=lambda xk: stops.append(xk) or len(stops) >= 3)
+    assert any("callback" in r.message for r in result.results)
+
+
+def test_max_iter_zero_evaluates_once():
+    result = minimize(quadratic, [1.0, 2.0], jac=True, max_iter=0)
+    assert result.nit == 0 and result.nfev == 1 and not result.success
+    np.testing.assert_array_equal(result.x, [1.0, 2.0])
+    np.testing.assert_array_equal(result.jac, [2.0, 4.0])
+
+
+def test_user_exceptions_propagate_unchanged():
+    def fun(x):
+        raise KeyError("from the user's function")
+
+    with pytest.raises(KeyError, match="user's function"):
+        minimize(fun, [1.0])

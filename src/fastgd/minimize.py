@@ -346,10 +346,7 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
             return run.finish(x, f, g, objective.nfev - nfev0, False,
                               f"max_iter ({max_iter}) reached; gradient norm {gnorm:.3g} > tol {tol:.3g}")
         if is_lbfgs:
-            try:
-                f = optimizer._step(closure, x, False)  # x only changes through the optimizer
-            except ValueError as error:
-                raise ValueError(f"fun: {error}") from None
+            f = optimizer._step(closure, x, False)  # x only changes through the optimizer
             g = optimizer.grad
             if optimizer.last_status == "line search failed":
                 return run.finish(x, f, g, objective.nfev - nfev0, False,
