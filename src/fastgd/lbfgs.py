@@ -110,7 +110,7 @@ class LBFGS:
     lr : float, default 1.0
         First trial step length (1 is the natural quasi-Newton step).
     history_size : int, default 10
-        Number of curvature pairs kept (memory: ``2 * history_size * n`` values).
+        Number of curvature pairs kept (memory: ``2 * (history_size + 1) * n`` values).
     line_search : {"strong_wolfe", None}, default "strong_wolfe"
     c1, c2 : float, defaults 1e-4 and 0.9
         Sufficient-decrease and curvature constants, ``0 < c1 < c2 < 1``.
@@ -130,6 +130,10 @@ class LBFGS:
 
     Attributes
     ----------
+    loss, grad : float, ndarray
+        Value and gradient at the last accepted point (None before the first step).
+    n_iter : int
+        Accepted steps since construction or :meth:`reset`.
     last_nfev : int
         Objective evaluations made by the last :meth:`step`.
     last_status : str
