@@ -78,6 +78,7 @@ def test_multistart_finds_the_global_maximum():
     assert len(result.results) == 11
     assert result.results[result.best_index].fun == result.fun
     assert all(r.fun <= result.fun + 1e-12 for r in result.results)
+    assert result.total_nfev == sum(r.nfev for r in result.results)
     # at least one start ends in the local maximum the seed's climber gets stuck in
     assert any(abs(r.x[0] + 4.356) < 1e-3 for r in result.results)
 

@@ -291,7 +291,7 @@ class _NonFinite(Exception):
 class _Run:
     """The bookkeeping of one start: history, trajectory, outcome."""
 
-    def __init__(self, x, f, g, sign, keep_trajectory):
+    def __init__(self, x, f, sign, keep_trajectory):
         self.sign = sign
         self.history = [f]
         self.trajectory = [x.copy()] if keep_trajectory else None
@@ -330,7 +330,7 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
     if not (math.isfinite(f) and _all_finite(g)):
         raise ValueError(f"fun returned a non-finite {'value ' + str(sign * f) if not math.isfinite(f) else 'gradient'}"
                          f" at x0 = {x0!r}; check the function's domain")
-    run = _Run(x, f, g, sign, keep_trajectory)
+    run = _Run(x, f, sign, keep_trajectory)
     is_lbfgs = isinstance(optimizer, LBFGS)
     closure = (lambda params: objective.one(params)) if is_lbfgs else None
     if is_lbfgs:
@@ -384,7 +384,7 @@ def _run_batch(objective, x0s, optimizer, max_iter, tol, callback, keep_trajecto
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"fun returned a non-finite value or gradient at x0[{i}] = {x0s[i]!r}; "
                          "check the function's domain")
-    runs = [_Run(xs[i], fs[i], gs[i], sign, keep_trajectory) for i in range(k)]
+    runs = [_Run(xs[i], fs[i], sign, keep_trajectory) for i in range(k)]
     evaluations = 1
     last_good = [(xs[i].copy(), fs[i], gs[i].copy()) for i in range(k)]
     while True:
@@ -480,8 +480,7 @@ def _optimize(sign, fun, x0, jac, optimizer, max_iter, tol, callback, args, vect
     best = OptimizeResult(results[best_index])
     best.best_index = best_index
     best.results = results
-    best.total_nfev = int(sum(r.nfev for r in results)) if not (vectorized and not isinstance(
-        optimizer, LBFGS)) else objective.nfev
+    best.total_nfev = objective.nfev
     return best
 
 
