@@ -445,3 +445,15 @@ def test_user_exceptions_propagate_unchanged():
 
     with pytest.raises(KeyError, match="user's function"):
         minimize(fun, [1.0])
+
+
+def test_vectorized_fun_with_lbfgs_and_with_finite_differences():
+    def values(xs):
+        x = xs[:, 0]
+        return 25 * np.sin(x) - x ** 2
+
+    starts = np.linspace(-10, 10, 7)[:, None]
+    with_lbfgs = maximize(lambda xs: (values(xs), (25 * np.cos(xs) - 2 * xs)), starts, jac=True, vectorized=True)
+    assert abs(with_lbfgs.x[0] - 1.454) < 1e-3
+    numeric = maximize(values, starts, vectorized=True, optimizer=sgd(0.01), max_iter=3000, tol=1e-5)
+    assert abs(numeric.x[0] - 1.454) < 1e-3 and abs(numeric.fun - 22.716) < 1e-3
