@@ -16,8 +16,20 @@ __all__ = [
     "ops",
 ]
 
+# ---- losses and metrics (issue 4) -----------------------------------------------------
+from fastgd import losses, metrics  # noqa: E402
+from fastgd.losses import MAE, MSE, BinaryCrossEntropy, Huber, Loss, SoftmaxCrossEntropy  # noqa: E402
+
+__all__ += ["losses", "metrics", "Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MSE", "MAE", "Huber"]
+
+# ---- optim area (issue 5) ----
+from fastgd import optim, schedules  # noqa: E402
+from fastgd.optim import clip_grad_norm, clip_grad_value, grad_norm  # noqa: E402
+
+__all__ += ["optim", "schedules", "clip_grad_norm", "clip_grad_value", "grad_norm"]
+
 # ---- minimize (issue 7) ----
-from fastgd.lbfgs import LBFGS
-from fastgd.minimize import OptimizeResult, approx_grad, check_grad, maximize, minimize
+from fastgd.lbfgs import LBFGS  # noqa: E402
+from fastgd.minimize import OptimizeResult, approx_grad, check_grad, maximize, minimize  # noqa: E402
 
 __all__ += ["minimize", "maximize", "OptimizeResult", "check_grad", "approx_grad", "LBFGS"]
