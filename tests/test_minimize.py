@@ -9,26 +9,8 @@ import fastgd
 from fastgd import LBFGS, OptimizeResult, approx_grad, check_grad, maximize, minimize
 
 
-class PlainGradientDescent:
-    """Test double of fastgd.optim.SGD (pinned interface: step(params, grads) in place),
-    used only while the optim branch is not merged."""
-
-    def __init__(self, lr):
-        self.lr = lr
-
-    def step(self, params, grads):
-        params -= self.lr * grads
-
-    def reset(self):
-        pass
-
-
 def sgd(lr):
-    try:
-        from fastgd.optim import SGD
-    except ImportError:
-        return PlainGradientDescent(lr)
-    return SGD(lr=lr)
+    return fastgd.optim.SGD(lr=lr)
 
 
 def seed_ascent(x):  # 25 sin x − x²
@@ -150,8 +132,7 @@ def test_lbfgs_float32_rosenbrock():
 
 
 def test_adam_minimizes_rosenbrock():
-    optim = pytest.importorskip("fastgd.optim")
-    result = minimize(rosenbrock, np.array([-1.2, 1.0]), jac=True, optimizer=optim.Adam(lr=1e-2),
+    result = minimize(rosenbrock, np.array([-1.2, 1.0]), jac=True, optimizer=fastgd.optim.Adam(lr=1e-2),
                       max_iter=50000, tol=1e-6)
     assert np.abs(result.x - 1.0).max() < 1e-4
 
@@ -257,6 +238,8 @@ def test_not_callable():
         minimize(quadratic, [1.0], jac=True, callback=1)
     with pytest.raises(TypeError, match="optimizer"):
         minimize(quadratic, [1.0], jac=True, optimizer="adam")
+    with pytest.raises(ValueError, match="maximize=True"):
+        minimize(quadratic, [1.0], jac=True, optimizer=fastgd.optim.SGD(lr=0.1, maximize=True))
     with pytest.raises(TypeError, match="jac"):
         check_grad(np.sin, None, [1.0])
 
@@ -375,7 +358,6 @@ def test_exported():
 def test_lbfgs_beats_adam_on_a_smooth_mlp_at_equal_gradient_evaluations():
     """Issue 7: full-batch L-BFGS reaches a lower loss than Adam with the same number of
     gradient evaluations on a smooth problem (tanh MLP regression, NumPy closure)."""
-    optim = pytest.importorskip("fastgd.optim")
     rng = np.random.default_rng(1)
     x = np.linspace(-2, 2, 64)[:, None]
     y = np.sin(3 * x)
@@ -402,7 +384,7 @@ def test_lbfgs_beats_adam_on_a_smooth_mlp_at_equal_gradient_evaluations():
         lbfgs_loss = lbfgs.step(closure, params)
         used += lbfgs.last_nfev
     for lr in (1e-2, 1e-1):  # a usual and the best-tuned Adam learning rate for this problem
-        adam = minimize(closure, start, jac=True, optimizer=optim.Adam(lr=lr), max_iter=budget, tol=0.0)
+        adam = minimize(closure, start, jac=True, optimizer=fastgd.optim.Adam(lr=lr), max_iter=budget, tol=0.0)
         assert adam.nfev >= used
         assert lbfgs_loss < adam.fun / 2, (lr, lbfgs_loss, adam.fun)
 

@@ -434,6 +434,13 @@ def _check_optimizer(optimizer):
     if not callable(getattr(optimizer, "step", None)):
         raise TypeError("optimizer must be a fastgd optimizer (an object with step(params, grads)), "
                         f"got {type(optimizer).__name__}")
+    get_config = getattr(optimizer, "get_config", None)
+    if callable(get_config) and get_config().get("maximize", False):
+        # minimize/maximize already choose the direction; a second flip would silently
+        # turn a minimization into an ascent.
+        raise ValueError(f"optimizer has maximize=True ({optimizer!r}); minimize and maximize choose "
+                         "the direction themselves: pass the optimizer with maximize=False and call "
+                         "fastgd.maximize to ascend")
     return optimizer
 
 
@@ -508,7 +515,8 @@ _SHARED_DOC = """
         :mod:`fastgd.optim` (``SGD(lr=0.1)``, ``Adam(lr=1e-2)``, ...): each
         iteration is then ``optimizer.step(x, grad)`` followed by one evaluation —
         plain gradient descent with a fixed learning rate, as in the seeds'
-        experiments. The instance you pass is copied, never modified.
+        experiments. The instance you pass is copied, never modified; its
+        ``maximize`` flag must be False (the function you call sets the direction).
     max_iter : int, default 1000
         Most optimizer iterations per start.
     tol : float, default 1e-6
