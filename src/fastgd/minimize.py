@@ -109,12 +109,14 @@ def _float_vector(name, x, ndim_choices=(1,)):
     return np.array(arr, order="C")
 
 
-def _all_finite(a):
-    """Whether every element of a is finite; one dot product on the common path."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if math.isfinite(float(np.dot(a, a))):
-            return True
-    return bool(np.isfinite(a).all())  # the dot may overflow for huge finite values
+def _finite_norm(a):
+    """‖a‖₂, or None when a holds a NaN or an infinity. One BLAS dot on the common
+    path (it raises no floating-point warnings); the exact check only when the dot
+    is not finite, which huge finite values can also cause (norm = inf then)."""
+    squared = float(np.dot(a, a))
+    if math.isfinite(squared):
+        return math.sqrt(squared)
+    return math.inf if bool(np.isfinite(a).all()) else None
 
 
 def _scalar_value(value, who):
@@ -327,7 +329,8 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
     x = x0.copy()
     nfev0 = objective.nfev
     f, g = objective.one(x)
-    if not (math.isfinite(f) and _all_finite(g)):
+    gnorm = _finite_norm(g)
+    if not math.isfinite(f) or gnorm is None:
         raise ValueError(f"fun returned a non-finite {'value ' + str(sign * f) if not math.isfinite(f) else 'gradient'}"
                          f" at x0 = {x0!r}; check the function's domain")
     run = _Run(x, f, sign, keep_trajectory)
@@ -338,7 +341,6 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
         optimizer._set_point(x, f, g)
     last_good = (x.copy(), f, g)
     while True:
-        gnorm = float(np.linalg.norm(g))
         if gnorm <= tol:
             return run.finish(x, f, g, objective.nfev - nfev0, True,
                               f"gradient norm {gnorm:.3g} <= tol {tol:.3g}")
@@ -356,7 +358,8 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
         else:
             optimizer.step(x, g)
             f, g = objective.one(x)
-        if not (math.isfinite(f) and _all_finite(x) and _all_finite(g)):
+        gnorm = _finite_norm(g)
+        if not math.isfinite(f) or gnorm is None or _finite_norm(x) is None:
             message = _nonfinite_message(sign * f, g, run.nit + 1)
             if nonfinite == "raise":
                 raise ValueError(message.replace("; x is the last finite point",
