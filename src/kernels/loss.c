@@ -49,32 +49,6 @@
 #define V_EXP fg_exp8_f32
 #define V_LOG1P fg_log1p_unit8_f32
 #include "loss_avx2_template.h"
-#undef T
-#undef SFX
-#undef VEC
-#undef W
-#undef V_LOAD
-#undef V_STORE
-#undef V_STOREU
-#undef V_MASKLOAD
-#undef V_MASKSTORE
-#undef V_MASK
-#undef V_CASTMASK
-#undef V_SET1
-#undef V_ZERO
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_DIV
-#undef V_MAX
-#undef V_MIN
-#undef V_AND
-#undef V_XOR
-#undef V_ANDNOT
-#undef V_BLEND
-#undef V_CMP
-#undef V_EXP
-#undef V_LOG1P
 
 #define T double
 #define SFX f64
@@ -103,32 +77,6 @@
 #define V_EXP fg_exp4_f64
 #define V_LOG1P fg_log1p_unit4_f64
 #include "loss_avx2_template.h"
-#undef T
-#undef SFX
-#undef VEC
-#undef W
-#undef V_LOAD
-#undef V_STORE
-#undef V_STOREU
-#undef V_MASKLOAD
-#undef V_MASKSTORE
-#undef V_MASK
-#undef V_CASTMASK
-#undef V_SET1
-#undef V_ZERO
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_DIV
-#undef V_MAX
-#undef V_MIN
-#undef V_AND
-#undef V_XOR
-#undef V_ANDNOT
-#undef V_BLEND
-#undef V_CMP
-#undef V_EXP
-#undef V_LOG1P
 #endif
 
 /* Labels must lie in [0, c); returns 0 at the first one that does not. */

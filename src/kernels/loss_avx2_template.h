@@ -1,6 +1,7 @@
 /* Included by loss.c (AVX2 target only) once per element type with the vector operations
  * mapped by macros: VEC (register type), W (lanes), V_* (operations), SFX (name suffix).
- * Row primitives of the loss kernels; every row length works (the tail is a masked vector). */
+ * Row primitives of the loss kernels; every row length works (the tail is a masked vector).
+ * Undefines T, SFX and the vector macros at its end, so the next type can define them again. */
 
 /* max_j z_j; lanes past the row end read as -inf. */
 static T FG_CAT2(row_max_avx2, SFX)(const T *FG_RESTRICT z, int64_t c)
@@ -112,3 +113,30 @@ static double FG_CAT2(row_elementwise_avx2, SFX)(T *FG_RESTRICT g, const T *FG_R
     for (int l = 0; l < W; l++) sum += (double)lanes[l];
     return sum;
 }
+
+#undef T
+#undef SFX
+#undef VEC
+#undef W
+#undef V_LOAD
+#undef V_STORE
+#undef V_STOREU
+#undef V_MASKLOAD
+#undef V_MASKSTORE
+#undef V_MASK
+#undef V_CASTMASK
+#undef V_SET1
+#undef V_ZERO
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_DIV
+#undef V_MAX
+#undef V_MIN
+#undef V_AND
+#undef V_XOR
+#undef V_ANDNOT
+#undef V_BLEND
+#undef V_CMP
+#undef V_EXP
+#undef V_LOG1P
