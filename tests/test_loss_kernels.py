@@ -289,3 +289,27 @@ def test_scale_multiplies_loss_and_gradient(isa, dtype, rng, kind):
                                        False, -2.5)
     np.testing.assert_allclose(scaled, -2.5 * value, **tolerance(dtype))
     np.testing.assert_allclose(scaled_grad, -2.5 * grad, **tolerance(dtype))
+
+
+def test_nan_in_pred_gives_nan_in_c_not_a_crash(isa, dtype):
+    """fastgd.losses rejects NaN up front; the kernel itself propagates it."""
+    pred = np.array([[0.0, np.nan, 1.0] * 4], dtype=dtype)
+    for loss, target in ((losses.SoftmaxCrossEntropy(), ("labels", np.array([0]))),
+                         (losses.BinaryCrossEntropy(), ("rows", np.zeros((1, 12), dtype))),
+                         (losses.MSE(), ("rows", np.zeros((1, 12), dtype)))):
+        assert np.isnan(_core.loss_value_and_grad(pred, loss, target, None, None))
+
+
+def test_sum_with_class_weights_matches_torch(isa, dtype, rng):
+    torch = pytest.importorskip("torch")
+    z = rng.standard_normal((13, 6)).astype(dtype)
+    y = rng.integers(0, 6, 13)
+    w = rng.uniform(0.5, 2, 6)
+    value, grad = fastgd.ops.cross_entropy(z, y, class_weight=w, label_smoothing=0.3, reduction="sum",
+                                           return_grad=True)
+    zt = torch.tensor(z.astype(np.float64), requires_grad=True)
+    out = torch.nn.functional.cross_entropy(zt, torch.tensor(y), weight=torch.tensor(w), label_smoothing=0.3,
+                                            reduction="sum")
+    out.backward()
+    np.testing.assert_allclose(value, out.item(), **tolerance(dtype))
+    np.testing.assert_allclose(grad, zt.grad.numpy(), **tolerance(dtype))
