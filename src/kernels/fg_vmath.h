@@ -108,6 +108,33 @@ FG_INLINE __m256d fg_log1p_unit4_f64(__m256d x)
     return _mm256_mul_pd(_mm256_add_pd(s, s), p);
 }
 
+/* Horizontal sum / maximum of the lanes, in a fixed order (deterministic). */
+FG_INLINE float fg_hsum8_f32(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+FG_INLINE float fg_hmax8_f32(__m256 v)
+{
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
+}
+
+FG_INLINE double fg_hsum4_f64(__m256d v)
+{
+    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+FG_INLINE double fg_hmax4_f64(__m256d v)
+{
+    const __m128d s = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
 /* Lane masks for the first r (0..8 / 0..4) lanes: load from mask_table + 8 - r. */
 static const int32_t fg_mask_table_i32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 static const int64_t fg_mask_table_i64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};

@@ -48,6 +48,8 @@
 #define V_CMP _mm256_cmp_ps
 #define V_EXP fg_exp8_f32
 #define V_LOG1P fg_log1p_unit8_f32
+#define V_HSUM fg_hsum8_f32
+#define V_HMAX fg_hmax8_f32
 #include "loss_avx2_template.h"
 
 #define T double
@@ -76,6 +78,8 @@
 #define V_CMP _mm256_cmp_pd
 #define V_EXP fg_exp4_f64
 #define V_LOG1P fg_log1p_unit4_f64
+#define V_HSUM fg_hsum4_f64
+#define V_HMAX fg_hmax4_f64
 #include "loss_avx2_template.h"
 #endif
 
@@ -102,18 +106,22 @@ FG_INLINE void loss_chunks(int64_t n, int64_t c, int *chunks, int *threads)
 #define SFX f32
 #define EXP expf
 #define LOG1P log1pf
+#define LOG1P_OF_DOUBLE(x) ((double)log1pf((float)(x))) /* float accuracy is all a float loss carries */
 #include "loss_template.h"
 #undef T
 #undef SFX
 #undef EXP
 #undef LOG1P
+#undef LOG1P_OF_DOUBLE
 
 #define T double
 #define SFX f64
 #define EXP exp
 #define LOG1P log1p
+#define LOG1P_OF_DOUBLE(x) log1p(x)
 #include "loss_template.h"
 #undef T
 #undef SFX
 #undef EXP
 #undef LOG1P
+#undef LOG1P_OF_DOUBLE

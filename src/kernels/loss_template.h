@@ -134,7 +134,7 @@ static double FG_CAT2(softmax_ce_rows, SFX)(T *FG_RESTRICT grad, const T *FG_RES
                     for (int64_t j = 0; j < c; j++) g[j] = g[j] * r - k * (keep * t[j] + spread);
             }
         }
-        loss += a_total * ((ones == 1.0 ? 0.0 : log(ones)) + log1p(rest / ones));
+        loss += a_total * ((ones == 1.0 ? 0.0 : log(ones)) + LOG1P_OF_DOUBLE(rest / ones));
         total += s * loss;
     }
     return total;
