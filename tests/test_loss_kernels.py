@@ -124,7 +124,7 @@ def test_sum_reduction(isa, dtype, rng, kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weighted"])
-def test_gradient_matches_central_differences(rng, kind, weighted):
+def test_gradient_matches_central_differences(isa, rng, kind, weighted):
     n, c = 5, 7
     loss, pred, target, sw = make_case(kind, n, c, np.float64, rng, smoothing=0.15 if weighted else 0.0,
                                        class_weight=weighted, sample_weight=weighted, soft=weighted)

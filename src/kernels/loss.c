@@ -105,23 +105,27 @@ FG_INLINE void loss_chunks(int64_t n, int64_t c, int *chunks, int *threads)
 #define T float
 #define SFX f32
 #define EXP expf
+#define EXP_PORTABLE fg_exp_portable_f32
 #define LOG1P log1pf
 #define LOG1P_OF_DOUBLE(x) ((double)log1pf((float)(x))) /* float accuracy is all a float loss carries */
 #include "loss_template.h"
 #undef T
 #undef SFX
 #undef EXP
+#undef EXP_PORTABLE
 #undef LOG1P
 #undef LOG1P_OF_DOUBLE
 
 #define T double
 #define SFX f64
 #define EXP exp
+#define EXP_PORTABLE fg_exp_portable_f64
 #define LOG1P log1p
 #define LOG1P_OF_DOUBLE(x) log1p(x)
 #include "loss_template.h"
 #undef T
 #undef SFX
 #undef EXP
+#undef EXP_PORTABLE
 #undef LOG1P
 #undef LOG1P_OF_DOUBLE
