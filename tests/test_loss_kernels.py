@@ -313,3 +313,4 @@ def test_sum_with_class_weights_matches_torch(isa, dtype, rng):
     out.backward()
     np.testing.assert_allclose(value, out.item(), **tolerance(dtype))
     np.testing.assert_allclose(grad, zt.grad.numpy(), **tolerance(dtype))
+
