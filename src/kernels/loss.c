@@ -109,12 +109,6 @@ FG_INLINE void loss_chunks(int64_t n, int64_t c, int *chunks, int *threads)
 #define LOG1P log1pf
 #define LOG1P_OF_DOUBLE(x) ((double)log1pf((float)(x))) /* float accuracy is all a float loss carries */
 #include "loss_template.h"
-#undef T
-#undef SFX
-#undef EXP
-#undef EXP_PORTABLE
-#undef LOG1P
-#undef LOG1P_OF_DOUBLE
 
 #define T double
 #define SFX f64
@@ -123,9 +117,3 @@ FG_INLINE void loss_chunks(int64_t n, int64_t c, int *chunks, int *threads)
 #define LOG1P log1p
 #define LOG1P_OF_DOUBLE(x) log1p(x)
 #include "loss_template.h"
-#undef T
-#undef SFX
-#undef EXP
-#undef EXP_PORTABLE
-#undef LOG1P
-#undef LOG1P_OF_DOUBLE

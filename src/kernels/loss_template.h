@@ -1,4 +1,5 @@
-/* Included by loss.c once per element type T (suffix SFX, scalar EXP and LOG1P of that type). */
+/* Included by loss.c once per element type T (suffix SFX; EXP, EXP_PORTABLE, LOG1P and
+ * LOG1P_OF_DOUBLE of that type), which it undefines at its end for the next type. */
 
 /* ---- portable row primitives (the generic target; AVX2 uses loss_avx2_template.h) ---- */
 #if !FG_HAVE_AVX2
@@ -242,3 +243,9 @@ double FG_FN(FG_CAT2(fg_loss, SFX))(T *grad, const T *pred, int64_t n, int64_t c
 #undef ROW_MAX
 #undef ROW_EXP_SUM
 #undef ROW_ELEMENTWISE
+#undef T
+#undef SFX
+#undef EXP
+#undef EXP_PORTABLE
+#undef LOG1P
+#undef LOG1P_OF_DOUBLE
