@@ -225,10 +225,12 @@ def test_matches_torch(isa, dtype, rng, kind):
         np.testing.assert_allclose(grad, z.grad.numpy(), **tol)
 
 
+@pytest.mark.parametrize("kind", ["ce_labels", "ce_rows", "bce", "huber"])
 @pytest.mark.parametrize("c", [1, 3, 8, 1000])
-def test_big_batch_and_thread_counts_are_deterministic(isa, dtype, rng, c):
-    n = 3001 if c < 1000 else 97
-    loss, pred, target, sw = make_case("ce_labels", n, c, dtype, rng, smoothing=0.05, sample_weight=True)
+def test_big_batch_and_thread_counts_are_deterministic(isa, dtype, rng, kind, c):
+    n = max(97, 70_000 // c + 1)  # n*c > 2 grains of the kernel, so two threads really run
+    loss, pred, target, sw = make_case(kind, n, c, dtype, rng, smoothing=0.05 if kind.startswith("ce") else 0.0,
+                                       sample_weight=True)
     results = []
     for threads in (1, 2, 3):
         with fastgd.threads(threads):
