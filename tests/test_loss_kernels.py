@@ -226,7 +226,7 @@ def test_matches_torch(isa, dtype, rng, kind):
 
 
 @pytest.mark.parametrize("kind", ["ce_labels", "ce_rows", "bce", "huber"])
-@pytest.mark.parametrize("c", [1, 3, 8, 1000])
+@pytest.mark.parametrize("c", [1, 7, 1000])
 def test_big_batch_and_thread_counts_are_deterministic(isa, dtype, rng, kind, c):
     n = max(97, 70_000 // c + 1)  # n*c > 2 grains of the kernel, so two threads really run
     loss, pred, target, sw = make_case(kind, n, c, dtype, rng, smoothing=0.05 if kind.startswith("ce") else 0.0,
