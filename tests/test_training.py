@@ -402,3 +402,27 @@ def test_digits_mlp_reaches_97_percent():
           progress=False, seed=0)
     acc = m.evaluate(Xte, yte, metrics=("accuracy",))["accuracy"]
     assert acc >= 0.97, acc
+
+
+def test_lbfgs_full_batch_fit_beats_adam_per_gradient_evaluation(rng):
+    X = rng.uniform(-2, 2, size=(200, 2))
+    y = (np.sin(X[:, :1]) * np.cos(X[:, 1:]))  # a smooth regression target
+    a = mlp([2, 16, 1], act="tanh", seed=3)
+    b = mlp([2, 16, 1], act="tanh", seed=3)
+    counter = {"n": 0}
+    step = a._engine.step
+
+    def counting_step(*args, **kwargs):
+        counter["n"] += 1
+        return step(*args, **kwargs)
+
+    a._engine = type("Counting", (), {"step": staticmethod(counting_step), "forward": a._engine.forward})()
+    lb = fastgd.LBFGS()
+    h = a.fit(X, y, loss="mse", optimizer=lb, epochs=40, batch_size=None, progress=False)
+    evaluations = counter["n"]  # loss+gradient evaluations of the closure (line searches included)
+    hb = b.fit(X, y, loss="mse", optimizer=optim.Adam(lr=1e-2), epochs=max(evaluations, 1), batch_size=None,
+               progress=False)
+    print(f"LBFGS {h.history['loss'][-1]:.3g} vs Adam {hb.history['loss'][-1]:.3g} after {evaluations} gradient evaluations")
+    assert h.history["loss"][-1] < hb.history["loss"][-1], (h.history["loss"][-1], hb.history["loss"][-1], evaluations)
+    with pytest.raises(ValueError, match="batch_size=None"):
+        a.fit(X, y, loss="mse", optimizer=lb, epochs=1, batch_size=10, progress=False)
