@@ -439,3 +439,27 @@ def test_vectorized_fun_with_lbfgs_and_with_finite_differences():
     assert abs(with_lbfgs.x[0] - 1.454) < 1e-3
     numeric = maximize(values, starts, vectorized=True, optimizer=sgd(0.01), max_iter=3000, tol=1e-5)
     assert abs(numeric.x[0] - 1.454) < 1e-3 and abs(numeric.fun - 22.716) < 1e-3
+
+
+def test_lbfgs_closure_may_reuse_one_gradient_buffer():
+    """How a model's full-batch fit drives LBFGS: params is the flat parameter arena, the
+    closure evaluates at its current content and returns the model's own gradient arena,
+    overwritten at every call."""
+    arena = np.array([-1.2, 1.0, -1.2, 1.0])
+    grad_arena = np.zeros_like(arena)
+    calls = []
+
+    def closure(params):
+        assert params is arena  # trial points are written into the arena itself
+        value, grad = rosenbrock(params)
+        grad_arena[...] = grad
+        calls.append(value)
+        return value, grad_arena
+
+    opt = LBFGS()
+    for _ in range(200):
+        loss = opt.step(closure, arena)
+        if np.linalg.norm(opt.grad) < 1e-8:
+            break
+    assert loss < 1e-12 and np.abs(arena - 1).max() < 1e-6
+    assert opt.n_iter < len(calls) < 3 * opt.n_iter + 5
