@@ -3,6 +3,13 @@
 from fastgd import _core
 from fastgd._runtime import config, get_num_threads, set_num_threads, show_config, threads
 from fastgd import ops
+from fastgd import init, layers
+from fastgd.layers import ACTIVATIONS, Dense
+from fastgd.model import Sequential
+from fastgd import callbacks, datasets, io, training
+from fastgd.callbacks import EarlyStopping
+from fastgd.io import load, load_checkpoint, save_checkpoint
+from fastgd.training import DivergenceError, History, fit_restarts
 
 __version__: str = _core.BUILD_INFO["version"]
 
@@ -14,6 +21,22 @@ __all__ = [
     "get_num_threads",
     "threads",
     "ops",
+    "init",
+    "layers",
+    "ACTIVATIONS",
+    "Dense",
+    "Sequential",
+    "callbacks",
+    "datasets",
+    "io",
+    "training",
+    "EarlyStopping",
+    "load",
+    "save_checkpoint",
+    "load_checkpoint",
+    "DivergenceError",
+    "History",
+    "fit_restarts",
 ]
 
 # ---- losses and metrics (issue 4) -----------------------------------------------------

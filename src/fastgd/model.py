@@ -1,0 +1,308 @@
+"""The model: a stack of dense layers over one flat parameter arena."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from fastgd import _core
+from fastgd import init as _init
+from fastgd.layers import Dense
+
+__all__ = ["Sequential"]
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def _dtype_of(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+def check_input(name, x, dtype, n_features):
+    """x as a C-contiguous 2-D array of `dtype` (no copy when it already is one), checked
+    for feature count, at least one row and finite values."""
+    if not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be a 2-D array of numbers, got {type(x).__name__}: {exc}") from None
+    if x.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers (float or int), got dtype {x.dtype}")
+    if x.ndim != 2:
+        hint = " (use x.reshape(-1, 1) for one feature or x.reshape(1, -1) for one sample)" if x.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D (n_samples, {n_features}), got shape {x.shape}{hint}")
+    if x.shape[1] != n_features:
+        raise ValueError(f"{name} has {x.shape[1]} features per sample, the model expects {n_features}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is empty: got 0 samples of shape {x.shape}")
+    if x.dtype != dtype or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=dtype)
+    if _core.count_nonfinite(x):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return x
+
+
+def check_sample_weight(sample_weight, n, dtype):
+    """None, or a C-contiguous 1-D array of n finite non-negative weights with a positive sum."""
+    if sample_weight is None:
+        return None
+    sw = np.asarray(sample_weight)
+    if sw.dtype.kind not in "fiub":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {sw.dtype}")
+    if sw.ndim != 1 or sw.shape[0] != n:
+        raise ValueError(f"sample_weight must have shape ({n},) to match the samples, got {sw.shape}")
+    sw = np.ascontiguousarray(sw, dtype=dtype)
+    if not np.all(np.isfinite(sw)):
+        raise ValueError("sample_weight contains NaN or infinity")
+    if np.any(sw < 0):
+        raise ValueError(f"sample_weight must be >= 0, got a minimum of {sw.min()}")
+    if not sw.sum() > 0:
+        raise ValueError("sample_weight must not be all zero")
+    return sw
+
+
+class Sequential:
+    """A multi-layer perceptron: ``Sequential([Dense(784, 256), Dense(256, 10, activation="identity")])``.
+
+    Parameters
+    ----------
+    layers : list of Dense
+        Consecutive layers must agree: ``layers[i].out_features == layers[i+1].in_features``.
+    dtype : "float32" or "float64"
+        The element type of parameters, activations and gradients. float32 input in C order is
+        used without a copy; any other numeric input is converted once per call.
+    seed : int or None
+        Seeds the weight initialization (``None``: fresh entropy).
+
+    Attributes
+    ----------
+    params, grads : ndarray (n_params,)
+        The flat parameter and gradient arenas: every layer's W first (in layer order), then
+        every layer's b. ``layer.W``, ``layer.b``, ``layer.dW``, ``layer.db`` are views.
+    n_params : int
+    """
+
+    def __init__(self, layers, *, dtype="float32", seed=None):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers must hold at least one Dense layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                raise TypeError(f"layers[{i}] must be a fastgd.Dense, got {type(layer).__name__}")
+            if layer._model is not None:
+                raise ValueError(f"layers[{i}] already belongs to a model; create a new Dense")
+            if i and layers[i - 1].out_features != layer.in_features:
+                raise ValueError(
+                    f"layers[{i}] expects {layer.in_features} inputs but layers[{i-1}] gives "
+                    f"{layers[i-1].out_features} outputs")
+        self.layers = layers
+        self.dtype = _dtype_of(dtype)
+        self.seed = seed
+        n_w = sum(L.in_features * L.out_features for L in layers)
+        self.n_weights = n_w
+        self.n_params = n_w + sum(L.out_features for L in layers)
+        self.params = np.zeros(self.n_params, dtype=self.dtype)
+        self.grads = np.zeros(self.n_params, dtype=self.dtype)
+        specs = []
+        w_off, b_off = 0, n_w
+        for L in layers:
+            k, m = L.in_features, L.out_features
+            L.W = self.params[w_off:w_off + k * m].reshape(k, m)
+            L.dW = self.grads[w_off:w_off + k * m].reshape(k, m)
+            L.b = self.params[b_off:b_off + m]
+            L.db = self.grads[b_off:b_off + m]
+            L._model = self
+            specs.append((k, m, L.activation_id, L.negative_slope, w_off, b_off))
+            w_off += k * m
+            b_off += m
+        self._engine = _core._MLPEngine(self.params, self.grads, specs)
+        self._last_x = None
+        self.loss = None
+        self.stop_training = False
+        self.reset_parameters(seed)
+
+    # ---- shapes and parameters -------------------------------------------------
+
+    @property
+    def n_inputs(self):
+        return self.layers[0].in_features
+
+    @property
+    def n_outputs(self):
+        return self.layers[-1].out_features
+
+    def reset_parameters(self, seed=None):
+        """Re-initialize every layer from its weight_init / bias_init with `seed`."""
+        rng = np.random.default_rng(seed)
+        for L in self.layers:
+            L.W[...] = _init.get(L.weight_init)(rng, L.in_features, L.out_features, self.dtype)
+            L.b[...] = L.bias_init
+        self.grads[...] = 0
+        return self
+
+    def get_weights(self):
+        """Copies of the parameters as a list ``[W0, b0, W1, b1, ...]``."""
+        out = []
+        for L in self.layers:
+            out += [L.W.copy(), L.b.copy()]
+        return out
+
+    def set_weights(self, weights):
+        """Set the parameters from a list ``[W0, b0, W1, b1, ...]`` (shapes must match)."""
+        weights = list(weights)
+        if len(weights) != 2 * len(self.layers):
+            raise ValueError(f"weights must hold {2 * len(self.layers)} arrays [W0, b0, ...], got {len(weights)}")
+        arrays = []
+        for i, L in enumerate(self.layers):
+            for name, target, value in (("W", L.W, weights[2 * i]), ("b", L.b, weights[2 * i + 1])):
+                a = np.asarray(value)
+                if a.shape != target.shape:
+                    raise ValueError(f"weights[{len(arrays)}] ({name} of layer {i}) must have shape "
+                                     f"{target.shape}, got {a.shape}")
+                if a.dtype.kind not in "fiu" or not np.all(np.isfinite(a)):
+                    raise ValueError(f"weights[{len(arrays)}] ({name} of layer {i}) must be finite real numbers")
+                arrays.append((target, a))
+        for target, a in arrays:
+            target[...] = a
+
+    def get_config(self):
+        return {"dtype": self.dtype.name, "layers": [L.get_config() for L in self.layers]}
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls([Dense.from_config(c) for c in cfg["layers"]], dtype=cfg["dtype"])
+
+    # ---- forward and backward ------------------------------------------------
+
+    def _check_x(self, x, name="x"):
+        return check_input(name, x, self.dtype, self.n_inputs)
+
+    def forward(self, x):
+        """The network's output for x (n, in_features): an (n, out_features) array (a copy)."""
+        x = self._check_x(x)
+        out = self._engine.forward(x).copy()
+        self._last_x = x
+        return out
+
+    __call__ = forward
+
+    def backward(self, grad_out):
+        """Backpropagate dL/d(output) of the last :meth:`forward`: fills ``model.grads`` (and
+        every ``layer.dW``/``layer.db``) and returns dL/dx (n, in_features)."""
+        if self._last_x is None:
+            raise RuntimeError("backward() needs a forward() first")
+        n = self._last_x.shape[0]
+        g = np.asarray(grad_out)
+        if g.shape != (n, self.n_outputs):
+            raise ValueError(f"grad_out must have shape {(n, self.n_outputs)} (the last forward's output), "
+                             f"got {g.shape}")
+        if g.dtype.kind not in "fiu" or not np.all(np.isfinite(g)):
+            raise ValueError("grad_out must hold finite real numbers")
+        # the engine's activations must still be those of the last forward
+        self._engine.forward(self._last_x)
+        return self._engine.backward(self._last_x, g, True)
+
+    def predict(self, x, *, batch_size=4096):
+        """The network's raw output (logits for classification losses) for x, in chunks of
+        batch_size rows so memory stays bounded."""
+        x = self._check_x(x)
+        n = x.shape[0]
+        out = np.empty((n, self.n_outputs), dtype=self.dtype)
+        bs = int(batch_size)
+        if bs < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        for s in range(0, n, bs):
+            out[s:s + bs] = self._engine.forward(x[s:s + bs])
+        return out
+
+    def predict_proba(self, x, loss=None, *, batch_size=4096):
+        """Probabilities: the loss's link applied to :meth:`predict` (softmax for
+        SoftmaxCrossEntropy, sigmoid for BinaryCrossEntropy). Uses the loss of the last
+        :meth:`fit` unless `loss` is given."""
+        loss = self._resolve_loss(loss)
+        return loss.link(self.predict(x, batch_size=batch_size))
+
+    def _resolve_loss(self, loss):
+        from fastgd import losses as _losses
+
+        if loss is None:
+            if self.loss is None:
+                raise ValueError("loss is required (the model has not been fitted with one)")
+            return self.loss
+        return _losses.get(loss)
+
+    def _prepare(self, x, y, loss, sample_weight):
+        """Check and convert (x, y, sample_weight) once for the model and loss."""
+        x = self._check_x(x)
+        y_arr = y if isinstance(y, np.ndarray) else np.asarray(y)
+        if y_arr.ndim == 0 or y_arr.shape[0] != x.shape[0]:
+            raise ValueError(f"y must have one entry per sample of x ({x.shape[0]}), got shape {y_arr.shape}")
+        target = loss.prepare_target(y_arr, self.n_outputs, self.dtype)
+        sw = check_sample_weight(sample_weight, x.shape[0], self.dtype)
+        return x, target, sw
+
+    def loss_and_grad(self, x, y, loss, sample_weight=None):
+        """``(loss value, gradient)`` of the mean loss over (x, y): the gradient is a copy of
+        ``model.grads`` after the backward pass (flat, in the arena's layout)."""
+        loss = self._resolve_loss(loss)
+        x, target, sw = self._prepare(x, y, loss, sample_weight)
+        value, _norm, status = self._engine.step(x, None, 0, x.shape[0], loss, target, sw, None,
+                                                 0.0, 0.0, False)
+        return float(value), self.grads.copy()
+
+    def train_step(self, x, y, loss, optimizer, sample_weight=None):
+        """One step of gradient descent on the batch (x, y): forward, loss, backward and the
+        optimizer update in one C call with the GIL released. Returns the batch loss
+        (before the update). A non-finite loss or gradient leaves the parameters unchanged
+        and raises :class:`fastgd.DivergenceError`."""
+        from fastgd.training import DivergenceError
+
+        loss = self._resolve_loss(loss)
+        x, target, sw = self._prepare(x, y, loss, sample_weight)
+        value, norm, status = self._engine.step(x, None, 0, x.shape[0], loss, target, sw, optimizer)
+        if status:
+            raise DivergenceError(f"train_step: the {'loss' if status == 1 else 'gradient'} is not finite "
+                                  f"(loss={value}, grad norm={norm}); parameters were left unchanged. "
+                                  "Lower the learning rate or clip gradients.")
+        return float(value)
+
+    # ---- description ------------------------------------------------------------
+
+    def summary(self):
+        """A table of the layers, their output shapes and parameter counts (returned and printed)."""
+        rows = [("layer", "output shape", "activation", "params")]
+        for i, L in enumerate(self.layers):
+            rows.append((f"{i}: Dense", f"(None, {L.out_features})", L.activation, f"{L.n_params:,}"))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        line = "  ".join("-" * w for w in widths)
+        text = [f"Sequential ({self.dtype.name}, input (None, {self.n_inputs}))", line]
+        for j, r in enumerate(rows):
+            text.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
+            if j == 0:
+                text.append(line)
+        text += [line, f"total parameters: {self.n_params:,}"]
+        out = "\n".join(text)
+        print(out)
+        return out
+
+    def __repr__(self):
+        inner = ",\n".join(f"  {L!r}" for L in self.layers)
+        return (f"Sequential([\n{inner}\n], dtype={self.dtype.name!r})  "
+                f"# {self.n_inputs} -> {self.n_outputs}, {self.n_params:,} parameters")
+
+
+# fit / evaluate / partial_fit / save are methods of the model that live in their own modules.
+from fastgd import io as _io  # noqa: E402
+from fastgd import training as _training  # noqa: E402
+
+Sequential.fit = _training.fit
+Sequential.evaluate = _training.evaluate
+Sequential.partial_fit = _training.partial_fit
+Sequential.save = _io.save

@@ -1,0 +1,532 @@
+"""The training loop: ``model.fit``, ``evaluate``, ``partial_fit``, random restarts.
+
+Batch schedules (seed 002): ``batch_size=None`` is full-batch gradient descent, ``1`` pure
+stochastic gradient descent, ``b`` mini-batch descent. ``shuffle="epoch"`` draws a new order every
+epoch (random reshuffling), ``"once"`` one order for the whole run, ``False`` keeps the data order.
+The order of epoch ``e`` depends only on ``(seed, e)``, which is what lets a run resumed from a
+checkpoint continue bit for bit.
+
+Stopping rules: ``epochs`` / ``max_steps`` (fixed iterations), ``tol`` (the full gradient norm
+falls below tol: the seeds' ε criterion), :class:`fastgd.EarlyStopping` (validation criterion),
+or a callback setting ``model.stop_training = True``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import time
+
+import numpy as np
+
+from fastgd import _core
+from fastgd import losses as _losses
+from fastgd import metrics as _metrics
+from fastgd.callbacks import Callback, EarlyStopping
+
+__all__ = ["fit", "evaluate", "partial_fit", "fit_restarts", "History", "DivergenceError"]
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss or gradient. The model keeps the best finite
+    parameters seen; ``epoch`` and ``step`` say where it happened, ``history`` holds the
+    epochs completed before."""
+
+    def __init__(self, message, epoch=None, step=None, history=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.history = history
+
+
+class History:
+    """Per-epoch records of a fit: ``history.history`` maps "loss", "val_loss", metric names,
+    "grad_norm", "lr", "seconds" to lists (one entry per epoch)."""
+
+    def __init__(self, params=None):
+        self.history: dict[str, list] = {}
+        self.epochs: list[int] = []
+        self.params = dict(params or {})
+        self.stopped_reason = None
+
+    def _append(self, epoch, logs):
+        self.epochs.append(epoch)
+        for key in set(self.history) | set(logs):
+            column = self.history.setdefault(key, [math.nan] * (len(self.epochs) - 1))
+            column.append(logs.get(key, math.nan))
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __len__(self):
+        return len(self.epochs)
+
+    @property
+    def monitor(self):
+        return "val_loss" if "val_loss" in self.history else "loss"
+
+    @property
+    def best_epoch(self):
+        """The epoch with the lowest val_loss (loss without validation data), or None."""
+        values = self.history.get(self.monitor)
+        if not values:
+            return None
+        arr = np.asarray(values, dtype=float)
+        if not np.isfinite(arr).any():
+            return None
+        return self.epochs[int(np.nanargmin(np.where(np.isfinite(arr), arr, np.nan)))]
+
+    def to_dict(self):
+        return {"epochs": list(self.epochs), "history": {k: [float(v) for v in vs] for k, vs in self.history.items()},
+                "params": dict(self.params), "stopped_reason": self.stopped_reason}
+
+    @classmethod
+    def from_dict(cls, d):
+        h = cls(d.get("params"))
+        h.epochs = [int(e) for e in d["epochs"]]
+        h.history = {k: list(v) for k, v in d["history"].items()}
+        h.stopped_reason = d.get("stopped_reason")
+        return h
+
+    def plot(self, keys=("loss", "val_loss"), ax=None, logy=False):
+        """Draw the loss curves with matplotlib (the ``plot`` extra); returns the Axes."""
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError("History.plot needs matplotlib: pip install 'fastgd[plot]'") from None
+        if ax is None:
+            _fig, ax = plt.subplots()
+        for key in keys:
+            if key in self.history:
+                ax.plot(self.epochs, self.history[key], label=key)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        if logy:
+            ax.set_yscale("log")
+        ax.legend()
+        return ax
+
+    def __repr__(self):
+        last = {k: v[-1] for k, v in self.history.items()} if self.epochs else {}
+        return f"History(epochs={len(self.epochs)}, last={last})"
+
+
+# ---- helpers -----------------------------------------------------------------------------
+
+
+def _check_int(name, value, minimum, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
+    return int(value)
+
+
+def _check_float(name, value, low=0.0, allow_none=True, inclusive=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or (value < low if inclusive else value <= low):
+        raise ValueError(f"{name} must be a finite number {'>=' if inclusive else '>'} {low}, got {value!r}")
+    return float(value)
+
+
+def _get_optimizer(optimizer):
+    from fastgd import optim as _optim
+
+    if isinstance(optimizer, str):
+        return _optim.from_config({"name": optimizer})
+    if not hasattr(optimizer, "_c_groups"):
+        raise TypeError(f"optimizer must be a fastgd optimizer (e.g. fastgd.optim.Adam(lr=1e-3)) or a name, "
+                        f"got {type(optimizer).__name__}")
+    return optimizer
+
+
+# Metric functions take (y_true, y_pred) where y_pred is the loss's link of the network output
+# (class probabilities for classification losses, the output itself for regression).
+METRICS = {"accuracy": _metrics.accuracy, "zero_one_loss": _metrics.zero_one_loss, "r2": _metrics.r2_score}
+
+
+def _metric_fns(metrics):
+    out = []
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    for m in metrics:
+        if isinstance(m, str):
+            if m not in METRICS:
+                raise ValueError(f"metrics: unknown metric {m!r}; known: {sorted(METRICS)}")
+            out.append((m, METRICS[m]))
+        elif callable(m):
+            out.append((getattr(m, "__name__", "metric"), m))
+        else:
+            raise TypeError(f"metrics must hold names or callables, got {type(m).__name__}")
+    return out
+
+
+def _rows(prepared, sl):
+    """The prepared target ("labels" or "rows", array) restricted to rows `sl`."""
+    return prepared[0], prepared[1][sl]
+
+
+def _batch_weight(loss, target, sw, dtype):
+    """The normalizer of the mean loss over these rows (see fastgd.losses): the sum of
+    sample weights (times class weights for class-index targets), or the row count."""
+    kind, t = target
+    cw = loss._class_weight_array(dtype)
+    if cw is not None and kind == "labels":
+        w = cw[t].astype(np.float64)
+        return float((w if sw is None else w * sw).sum())
+    return float(t.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
+
+
+def _data_loss(model, x, target, sw, loss, batch_size=4096):
+    """Mean loss over (x, target) evaluated in chunks (no parameter change)."""
+    total = 0.0
+    n = x.shape[0]
+    for s in range(0, n, batch_size):
+        e = min(n, s + batch_size)
+        out = model._engine.forward(x[s:e])
+        total += _core.loss_sum(loss, out, _rows(target, slice(s, e)), None if sw is None else sw[s:e])
+    return total / _batch_weight(loss, target, sw, model.dtype)
+
+
+def _full_grad_norm(model, x, target, sw, loss, batch_size=4096):
+    """The norm of the gradient of the mean loss over the whole data set (chunked)."""
+    n = x.shape[0]
+    acc = np.zeros(model.n_params, dtype=np.float64)
+    for s in range(0, n, batch_size):
+        e = min(n, s + batch_size)
+        model._engine.step(x, None, s, e - s, loss, target, sw, None, 0.0, 0.0, False)
+        acc += _batch_weight(loss, _rows(target, slice(s, e)), None if sw is None else sw[s:e], model.dtype) * model.grads
+    acc /= _batch_weight(loss, target, sw, model.dtype)
+    return float(np.sqrt(acc @ acc))
+
+
+class _Progress:
+    """A tqdm bar per epoch in a terminal; one line per epoch otherwise; nothing when off."""
+
+    def __init__(self, enabled, epochs, steps_per_epoch, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = bool(enabled)
+        self.epochs = epochs
+        self.steps = steps_per_epoch
+        self.bar = None
+        self.tty = self.enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        if self.tty:
+            try:
+                import tqdm  # noqa: F401
+            except ImportError:
+                self.tty = False
+
+    def start_epoch(self, epoch):
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}", unit="step",
+                            file=self.stream, leave=True, dynamic_ncols=True)
+
+    def update(self, loss_value):
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.bar.n % 16 == 0 or self.bar.n == self.steps:
+                self.bar.set_postfix_str(f"loss={loss_value:.4g}", refresh=False)
+
+    def end_epoch(self, epoch, logs, samples_per_s):
+        if not self.enabled:
+            return
+        items = [f"{k}={v:.4g}" for k, v in logs.items() if k not in ("seconds", "lr", "grad_norm")]
+        items.append(f"{samples_per_s:,.0f} samples/s")
+        text = ", ".join(items)
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+            self.bar.close()
+            self.bar = None
+        else:
+            print(f"epoch {epoch + 1}/{self.epochs}: {text}", file=self.stream, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _epoch_order(n, shuffle, seed, epoch):
+    if shuffle is False or shuffle is None:
+        return None
+    if shuffle == "once":
+        return np.random.default_rng([seed, 0]).permutation(n).astype(np.int64)
+    return np.random.default_rng([seed, 1, epoch]).permutation(n).astype(np.int64)
+
+
+def _split_validation(x, target, sw, validation_split):
+    n = x.shape[0]
+    n_val = int(math.floor(n * validation_split))
+    if n_val < 1 or n_val >= n:
+        raise ValueError(f"validation_split={validation_split} leaves {n_val} validation samples of {n}; "
+                         "need at least one on each side")
+    cut = n - n_val
+    val = (x[cut:], _rows(target, slice(cut, None)), None if sw is None else sw[cut:])
+    return x[:cut], _rows(target, slice(0, cut)), None if sw is None else sw[:cut], val
+
+
+# ---- fit --------------------------------------------------------------------------------
+
+
+def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoch", validation_data=None,
+        validation_split=0.0, schedule=None, clip_norm=None, clip_value=None, early_stopping=None, tol=None,
+        max_steps=None, callbacks=(), metrics=(), progress=True, seed=None, sample_weight=None,
+        initial_epoch=0, n_restarts=1):
+    """Train the model by gradient descent and return a :class:`History`.
+
+    Parameters
+    ----------
+    X, y : training inputs (n, in_features) and targets (class labels / one-hot rows /
+        regression targets, as the loss expects).
+    loss : a :class:`fastgd.losses.Loss` or its name.
+    optimizer : a fastgd optimizer (``fastgd.optim.Adam(lr=1e-3)``), or ``fastgd.LBFGS`` with
+        ``batch_size=None``. Its state is kept: a second ``fit`` continues (warm start).
+    epochs : passes over the data. ``initial_epoch`` numbers the first one (resume).
+    batch_size : None (full batch), 1 (stochastic) or b (mini-batch); the last batch may be smaller.
+    shuffle : "epoch", "once" or False (see the module docstring).
+    validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val).
+    validation_split : fraction in [0, 1) of the data, taken from the end before shuffling.
+    schedule : a :mod:`fastgd.schedules` schedule, stepped per epoch or per step (its ``interval``).
+    clip_norm, clip_value : gradient clipping (global L2 norm; elementwise value) before each update.
+    early_stopping : :class:`fastgd.EarlyStopping`, or an int patience (monitors val_loss).
+    tol : stop once the norm of the full-data gradient (checked after every epoch) is below tol.
+    max_steps : stop after this many optimizer steps in total.
+    callbacks : :class:`fastgd.callbacks.Callback` objects.
+    metrics : names ("accuracy", "zero_one_loss", "r2") or callables ``f(y_true, output)``; computed
+        on the training data and on the validation data each epoch.
+    progress : bar / line per epoch on stderr (see :class:`_Progress`); False for silence.
+    seed : seeds shuffling (None: fresh entropy, recorded in ``history.params["seed"]``).
+    sample_weight : per-sample weights (n,), >= 0; the loss is the weighted mean.
+    n_restarts : k > 1 trains from k random initializations and keeps the best (see
+        :func:`fit_restarts`).
+
+    Raises
+    ------
+    DivergenceError
+        A non-finite loss or gradient; the model keeps the best finite parameters seen.
+    """
+    if n_restarts != 1:
+        kwargs = dict(loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                      validation_data=validation_data, validation_split=validation_split, schedule=schedule,
+                      clip_norm=clip_norm, clip_value=clip_value, early_stopping=early_stopping, tol=tol,
+                      max_steps=max_steps, callbacks=callbacks, metrics=metrics, progress=progress,
+                      sample_weight=sample_weight)
+        return fit_restarts(model, X, y, n_restarts=n_restarts, seed=seed, **kwargs)
+
+    loss = _losses.get(loss)
+    optimizer = _get_optimizer(optimizer)
+    epochs = _check_int("epochs", epochs, 0)
+    initial_epoch = _check_int("initial_epoch", initial_epoch, 0)
+    if batch_size is not None:
+        batch_size = _check_int("batch_size", batch_size, 1)
+    if shuffle not in ("epoch", "once", False, None, True):
+        raise ValueError(f"shuffle must be 'epoch', 'once' or False, got {shuffle!r}")
+    if shuffle is True:
+        shuffle = "epoch"
+    clip_norm = _check_float("clip_norm", clip_norm)
+    clip_value = _check_float("clip_value", clip_value)
+    tol = _check_float("tol", tol, inclusive=True)
+    max_steps = _check_int("max_steps", max_steps, 1, allow_none=True)
+    if not (isinstance(validation_split, numbers.Real) and 0.0 <= validation_split < 1.0):
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    if validation_data is not None and validation_split:
+        raise ValueError("pass validation_data or validation_split, not both")
+    if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
+        early_stopping = EarlyStopping(patience=int(early_stopping))
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise TypeError(f"early_stopping must be a fastgd.EarlyStopping or an int patience, "
+                        f"got {type(early_stopping).__name__}")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must hold fastgd.callbacks.Callback objects, got {type(cb).__name__}")
+    if early_stopping is not None:
+        callbacks.append(early_stopping)
+    metric_fns = _metric_fns(metrics)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2**63))
+    seed = _check_int("seed", seed, 0)
+
+    x, target, sw = model._prepare(X, y, loss, sample_weight)
+    val = None
+    if validation_split:
+        x, target, sw, val = _split_validation(x, target, sw, validation_split)
+    elif validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
+        val = model._prepare(validation_data[0], validation_data[1], loss,
+                             validation_data[2] if len(validation_data) == 3 else None)
+    n = x.shape[0]
+    bs = n if batch_size is None else min(batch_size, n)
+    steps_per_epoch = -(-n // bs)
+    lbfgs = getattr(optimizer, "is_closure_optimizer", False)
+    if lbfgs and batch_size is not None:
+        raise ValueError("LBFGS is a full-batch method: pass batch_size=None")
+
+    model.loss = loss
+    model.stop_training = False
+    history = History({"seed": seed, "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
+                       "n_samples": n, "initial_epoch": initial_epoch})
+    best_params = model.params.copy()
+    best_value = math.inf
+    progress_bar = _Progress(progress, initial_epoch + epochs, steps_per_epoch)
+    total_steps = 0
+    for cb in callbacks:
+        cb.set_context(model, optimizer, schedule, history)
+        cb.on_train_begin({})
+
+    def diverged(epoch, step, what, value):
+        model.params[...] = best_params
+        progress_bar.close()
+        raise DivergenceError(
+            f"training diverged at epoch {epoch + 1}, step {step + 1}: the {what} is not finite ({value}). "
+            "The model keeps the best finite parameters seen. Lower the learning rate "
+            f"(now {getattr(optimizer, 'lr', '?')}) or clip gradients (clip_norm=...).",
+            epoch=epoch, step=step, history=history)
+
+    # the mean batch loss is weighted by the batch's normalizer (see _batch_weight)
+    plain_weights = sw is None and (loss._class_weight_array(model.dtype) is None or target[0] != "labels")
+    epoch = initial_epoch
+    try:
+        for epoch in range(initial_epoch, initial_epoch + epochs):
+            t0 = time.perf_counter()
+            progress_bar.start_epoch(epoch)
+            order = _epoch_order(n, shuffle, seed, epoch)
+            loss_sum, weight_sum, norm_sum, steps_done = 0.0, 0.0, 0.0, 0
+            if lbfgs:
+                value, gnorm = optimizer._fit_epoch(model, x, target, sw, loss)
+                if not math.isfinite(value):
+                    diverged(epoch, 0, "loss", value)
+                loss_sum, weight_sum, norm_sum, steps_done = value, 1.0, gnorm, 1
+                total_steps += 1
+                progress_bar.update(value)
+            else:
+                for step in range(steps_per_epoch):
+                    s = step * bs
+                    e = min(n, s + bs)
+                    idx = None if order is None else order[s:e]
+                    value, gnorm, status = model._engine.step(x, idx, s, e - s, loss, target, sw, optimizer,
+                                                              clip_norm or 0.0, clip_value or 0.0)
+                    if status:
+                        diverged(epoch, step, "loss" if status == 1 else "gradient",
+                                 value if status == 1 else gnorm)
+                    if plain_weights:
+                        w = float(e - s)
+                    else:
+                        rows = slice(s, e) if idx is None else idx
+                        w = _batch_weight(loss, _rows(target, rows), None if sw is None else sw[rows], model.dtype)
+                    loss_sum += value * w
+                    weight_sum += w
+                    norm_sum += gnorm
+                    steps_done += 1
+                    total_steps += 1
+                    progress_bar.update(value)
+                    if schedule is not None and getattr(schedule, "interval", "epoch") == "step":
+                        schedule.step()
+                    for cb in callbacks:
+                        cb.on_batch_end(step, {"loss": value})
+                    if model.stop_training or (max_steps is not None and total_steps >= max_steps):
+                        break
+            logs = {"loss": loss_sum / weight_sum}
+            if val is not None:
+                logs["val_loss"] = _data_loss(model, val[0], val[1], val[2], loss)
+            for name, fn in metric_fns:
+                logs[name] = float(fn(target[1], loss.link(model.predict(x))))
+                if val is not None:
+                    logs["val_" + name] = float(fn(val[1][1], loss.link(model.predict(val[0]))))
+            if tol is not None:
+                gnorm_full = _full_grad_norm(model, x, target, sw, loss)
+                logs["grad_norm"] = gnorm_full
+            else:
+                logs["grad_norm"] = norm_sum / steps_done
+            logs["lr"] = float(getattr(optimizer, "lr", math.nan))
+            seconds = time.perf_counter() - t0
+            logs["seconds"] = seconds
+            monitored = logs.get("val_loss", logs["loss"])
+            if not math.isfinite(monitored):
+                diverged(epoch, steps_done - 1, "validation loss" if "val_loss" in logs else "loss", monitored)
+            if monitored < best_value:
+                best_value = monitored
+                best_params[...] = model.params
+            history._append(epoch, logs)
+            progress_bar.end_epoch(epoch, {k: v for k, v in logs.items()}, steps_done and
+                                   (min(n, steps_done * bs) / max(seconds, 1e-12)))
+            if schedule is not None and getattr(schedule, "interval", "epoch") == "epoch":
+                if getattr(schedule, "needs_metric", False):
+                    schedule.step(monitored)
+                else:
+                    schedule.step()
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if tol is not None and logs["grad_norm"] < tol:
+                history.stopped_reason = f"gradient norm {logs['grad_norm']:.3g} < tol {tol:g}"
+                break
+            if max_steps is not None and total_steps >= max_steps:
+                history.stopped_reason = f"max_steps={max_steps} reached"
+                break
+            if model.stop_training:
+                history.stopped_reason = history.stopped_reason or "stopped by a callback"
+                break
+    finally:
+        progress_bar.close()
+    for cb in callbacks:
+        cb.on_train_end({})
+    return history
+
+
+def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_size=4096):
+    """The mean loss and the metrics of the model on (X, y) as a dict."""
+    loss = model._resolve_loss(loss)
+    x, target, sw = model._prepare(X, y, loss, sample_weight)
+    out = {"loss": _data_loss(model, x, target, sw, loss, batch_size)}
+    if metrics:
+        pred = loss.link(model.predict(x, batch_size=batch_size))
+        for name, fn in _metric_fns(metrics):
+            out[name] = float(fn(target[1], pred))
+    return out
+
+
+def partial_fit(model, X, y, *, loss, optimizer, batch_size=32, shuffle=False, seed=None, sample_weight=None,
+                clip_norm=None, clip_value=None):
+    """One pass over (X, y), keeping the optimizer's state (online / incremental learning).
+    Returns the mean training loss of the pass."""
+    h = fit(model, X, y, loss=loss, optimizer=optimizer, epochs=1, batch_size=batch_size,
+            shuffle=shuffle if shuffle else False, seed=seed if seed is not None else 0,
+            sample_weight=sample_weight, clip_norm=clip_norm, clip_value=clip_value, progress=False)
+    return h.history["loss"][-1]
+
+
+def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
+    """Train from `n_restarts` random initializations (seeds derived from `seed`) and keep the
+    best run (lowest final val_loss, else loss): the seeds' remedy for non-convex losses. The
+    optimizer's state is reset before each run. Returns the best run's History, with
+    ``history.params["restart_scores"]`` listing every run's score."""
+    n_restarts = _check_int("n_restarts", n_restarts, 1)
+    optimizer = _get_optimizer(fit_kwargs.pop("optimizer"))
+    seeds = np.random.SeedSequence(seed).generate_state(n_restarts * 2, dtype=np.uint32)
+    best = (math.inf, None, None)
+    scores = []
+    start_lr = getattr(optimizer, "lr", None)
+    for r in range(n_restarts):
+        model.reset_parameters(int(seeds[2 * r]))
+        optimizer.reset()
+        if start_lr is not None:
+            optimizer.lr = start_lr
+        try:
+            h = fit(model, X, y, optimizer=optimizer, seed=int(seeds[2 * r + 1]), **fit_kwargs)
+            key = h.monitor
+            score = float(np.nanmin(h.history[key])) if h.epochs else math.inf
+        except DivergenceError as exc:
+            h, score = exc.history, math.inf
+        scores.append(score)
+        if score < best[0] or best[1] is None:
+            best = (score, model.params.copy(), h)
+    model.params[...] = best[1]
+    history = best[2] if best[2] is not None else History()
+    history.params["restart_scores"] = scores
+    return history

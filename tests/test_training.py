@@ -1,0 +1,404 @@
+"""fit / evaluate / partial_fit / restarts / callbacks / checkpoints: every option of the loop."""
+
+import io
+import math
+import os
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import losses, optim
+
+
+def linear_model(d, out=1, dtype="float64", act="identity", seed=0):
+    return fastgd.Sequential([fastgd.Dense(d, out, activation=act, weight_init="zeros")], dtype=dtype, seed=seed)
+
+
+def mlp(widths, dtype="float64", seed=0, act="relu"):
+    layers = [fastgd.Dense(a, b, activation=act) for a, b in zip(widths[:-2], widths[1:-1])]
+    layers.append(fastgd.Dense(widths[-2], widths[-1], activation="identity", weight_init="glorot_uniform"))
+    return fastgd.Sequential(layers, dtype=dtype, seed=seed)
+
+
+@pytest.fixture
+def regression(rng):
+    X = rng.normal(size=(200, 3))
+    w = np.array([[1.5], [-2.0], [0.5]])
+    y = X @ w + 0.3 + 0.05 * rng.normal(size=(200, 1))
+    return X, y
+
+
+def test_full_batch_gd_linear_regression_reaches_least_squares(regression):
+    X, y = regression
+    m = linear_model(3)
+    h = m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.3), epochs=400, batch_size=None, progress=False, seed=0)
+    A = np.hstack([X, np.ones((len(X), 1))])
+    coef = np.linalg.lstsq(A, y, rcond=None)[0]
+    np.testing.assert_allclose(m.layers[0].W, coef[:3], atol=1e-6)
+    np.testing.assert_allclose(m.layers[0].b, coef[3], atol=1e-6)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+
+
+def test_full_batch_logistic_regression_reaches_newton_optimum(rng):
+    X = rng.normal(size=(300, 2))
+    y = (X @ [1.0, -1.0] + 0.3 * rng.normal(size=300) > 0).astype(float)[:, None]
+    m = linear_model(2)
+    m.fit(X, y, loss="binary_cross_entropy", optimizer=optim.SGD(lr=2.0, momentum=0.9), epochs=600,
+          batch_size=None, progress=False)
+    A = np.hstack([X, np.ones((300, 1))])
+    beta = np.zeros(3)
+    for _ in range(50):  # Newton's method on the mean log loss
+        p = 1 / (1 + np.exp(-A @ beta))
+        g = A.T @ (p - y[:, 0]) / 300
+        H = (A * (p * (1 - p))[:, None]).T @ A / 300
+        beta -= np.linalg.solve(H, g)
+    np.testing.assert_allclose(m.layers[0].W[:, 0], beta[:2], atol=1e-4)
+    np.testing.assert_allclose(m.layers[0].b[0], beta[2], atol=1e-4)
+
+
+def test_stochastic_gd_batch_size_one_converges(rng):
+    X = rng.normal(size=(100, 2))
+    y = X @ np.array([[2.0], [-1.0]]) + 0.5
+    m = linear_model(2)
+    h = m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.05), epochs=30, batch_size=1, progress=False, seed=1)
+    np.testing.assert_allclose(m.layers[0].W[:, 0], [2.0, -1.0], atol=1e-3)
+    assert h.history["loss"][-1] < 1e-6
+
+
+def test_same_seed_is_bit_identical(rng):
+    X = rng.normal(size=(300, 8))
+    y = rng.integers(0, 3, size=300)
+    runs = []
+    for _ in range(2):
+        m = mlp([8, 16, 3], seed=4, dtype="float32")
+        h = m.fit(X, y, loss="softmax_cross_entropy", optimizer=optim.Adam(lr=1e-2), epochs=3, batch_size=16,
+                  progress=False, seed=7)
+        runs.append((m.params.copy(), h.history["loss"]))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+
+
+def test_shuffle_modes_and_determinism(rng):
+    X = rng.normal(size=(64, 4))
+    y = rng.normal(size=(64, 2))
+    res = {}
+    for shuffle in ("epoch", "once", False):
+        m = mlp([4, 8, 2], seed=0)
+        m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.01), epochs=2, batch_size=8, shuffle=shuffle,
+              progress=False, seed=3)
+        res[shuffle] = m.params.copy()
+    assert not np.array_equal(res["epoch"], res[False]) and not np.array_equal(res["once"], res["epoch"])
+    # shuffle=False equals calling train_step on consecutive batches
+    m, ref = mlp([4, 8, 2], seed=0), mlp([4, 8, 2], seed=0)
+    m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.01), epochs=1, batch_size=8, shuffle=False, progress=False)
+    opt = optim.SGD(lr=0.01)
+    for s in range(0, 64, 8):
+        ref.train_step(X[s:s + 8], y[s:s + 8], "mse", opt)
+    np.testing.assert_array_equal(m.params, ref.params)
+
+
+def test_validation_split_metrics_history_and_lr(rng):
+    X = rng.normal(size=(200, 5))
+    y = (X[:, 0] > 0).astype(np.int64)
+    m = mlp([5, 8, 2])
+    opt = optim.Adam(lr=1e-2)
+    sched = fastgd.schedules.StepDecay(opt, step_size=2, gamma=0.5)
+    h = m.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=4, batch_size=32, validation_split=0.25,
+              metrics=("accuracy",), schedule=sched, progress=False, seed=0)
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy", "grad_norm", "lr", "seconds"):
+        assert len(h.history[key]) == 4, key
+    assert h.history["lr"] == [1e-2, 1e-2, 5e-3, 5e-3]
+    assert h.params["n_samples"] == 150
+    assert h.best_epoch in h.epochs
+    d = h.to_dict()
+    h2 = fastgd.History.from_dict(d)
+    assert h2.history == h.history and h2.best_epoch == h.best_epoch
+    ev = m.evaluate(X[150:], y[150:], metrics=("accuracy",))
+    assert abs(ev["loss"] - h.history["val_loss"][-1]) < 1e-12
+    assert abs(ev["accuracy"] - h.history["val_accuracy"][-1]) < 1e-12
+
+
+def test_early_stopping_restores_best(rng):
+    X = rng.normal(size=(40, 10))
+    y = rng.normal(size=(40, 1))
+    Xv = rng.normal(size=(40, 10))
+    yv = rng.normal(size=(40, 1))  # pure noise: validation loss gets worse as the net overfits
+    m = mlp([10, 64, 1], seed=0)
+    seen = {}
+
+    class Keep(fastgd.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs):
+            seen[epoch] = (logs["val_loss"], self.model.params.copy())
+
+    es = fastgd.EarlyStopping(patience=3)
+    h = m.fit(X, y, loss="mse", optimizer=optim.Adam(lr=1e-2), epochs=200, batch_size=8,
+              validation_data=(Xv, yv), early_stopping=es, callbacks=[Keep()], progress=False, seed=0)
+    assert len(h.epochs) < 200 and "early stopping" in h.stopped_reason
+    best = min(seen, key=lambda e: seen[e][0])
+    assert es.best_epoch == best
+    np.testing.assert_array_equal(m.params, seen[best][1])
+
+
+def test_tol_stops_on_full_gradient_norm(regression):
+    X, y = regression
+    m = linear_model(3)
+    h = m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.1), epochs=10_000, batch_size=None, tol=1e-4,
+              progress=False)
+    assert len(h.epochs) < 10_000 and "tol" in h.stopped_reason
+    assert h.history["grad_norm"][-1] < 1e-4 <= h.history["grad_norm"][-2]
+    _, g = m.loss_and_grad(X, y, "mse")
+    assert np.linalg.norm(g) < 1e-4
+
+
+def test_tol_with_minibatches_uses_full_gradient(regression):
+    X, y = regression
+    m = linear_model(3)
+    h = m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.05), epochs=500, batch_size=50, tol=1e-2,
+              shuffle=False, progress=False)
+    _, g = m.loss_and_grad(X, y, "mse")
+    assert abs(np.linalg.norm(g) - h.history["grad_norm"][-1]) < 1e-9
+
+
+def test_divergence_raises_and_keeps_finite_params(rng):
+    X = rng.normal(size=(100, 4)) * 10
+    y = rng.normal(size=(100, 1)) * 10
+    m = mlp([4, 16, 1])
+    with pytest.raises(fastgd.DivergenceError, match="lower the learning rate|Lower the learning rate") as ei:
+        m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=1e3), epochs=50, batch_size=10, progress=False)
+    assert ei.value.epoch is not None and ei.value.step is not None
+    assert np.all(np.isfinite(m.params))
+    assert np.isfinite(m.evaluate(X, y, "mse")["loss"])
+
+
+def test_max_steps_and_callback_stop(rng):
+    X = rng.normal(size=(100, 3))
+    y = rng.normal(size=(100, 1))
+    m = mlp([3, 4, 1])
+    opt = optim.SGD(lr=0.01)
+    h = m.fit(X, y, loss="mse", optimizer=opt, epochs=10, batch_size=10, max_steps=25, progress=False)
+    assert len(h.epochs) == 3 and "max_steps" in h.stopped_reason
+    steps = []
+
+    class StopAt(fastgd.callbacks.Callback):
+        def on_batch_end(self, step, logs):
+            steps.append(step)
+            if len(steps) == 4:
+                self.model.stop_training = True
+
+    h = m.fit(X, y, loss="mse", optimizer=opt, epochs=10, batch_size=10, callbacks=[StopAt()], progress=False)
+    assert len(steps) == 4 and len(h.epochs) == 1
+
+
+def test_clip_norm_matches_manual(rng):
+    X = rng.normal(size=(16, 3))
+    y = rng.normal(size=(16, 2)) * 5
+    a, b = mlp([3, 5, 2], seed=1), mlp([3, 5, 2], seed=1)
+    a.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.1), epochs=1, batch_size=None, clip_norm=0.5, progress=False)
+    _, g = b.loss_and_grad(X, y, "mse")
+    norm = np.linalg.norm(g)
+    assert norm > 0.5
+    b.params[...] -= 0.1 * g * (0.5 / (norm + 1e-6))
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-12, atol=1e-15)
+    c = mlp([3, 5, 2], seed=1)
+    c.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.1), epochs=1, batch_size=None, clip_value=0.01, progress=False)
+    d = mlp([3, 5, 2], seed=1)
+    d.params[...] -= 0.1 * np.clip(g, -0.01, 0.01)
+    np.testing.assert_allclose(c.params, d.params, rtol=1e-12, atol=1e-15)
+
+
+def test_sample_weight_equals_repeated_rows(rng):
+    X = rng.normal(size=(20, 3))
+    y = rng.normal(size=(20, 1))
+    w = rng.integers(1, 4, size=20)
+    a, b = mlp([3, 4, 1], seed=2), mlp([3, 4, 1], seed=2)
+    a.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.05), epochs=5, batch_size=None, sample_weight=w, progress=False)
+    b.fit(np.repeat(X, w, axis=0), np.repeat(y, w, axis=0), loss="mse", optimizer=optim.SGD(lr=0.05), epochs=5,
+          batch_size=None, progress=False)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-10, atol=1e-12)
+
+
+def test_partial_fit_keeps_optimizer_state(rng):
+    X = rng.normal(size=(64, 3))
+    y = rng.normal(size=(64, 1))
+    a, b = mlp([3, 4, 1], seed=0), mlp([3, 4, 1], seed=0)
+    oa, ob = optim.Adam(lr=1e-2), optim.Adam(lr=1e-2)
+    for _ in range(2):
+        a.partial_fit(X, y, loss="mse", optimizer=oa, batch_size=16)
+    b.fit(X, y, loss="mse", optimizer=ob, epochs=2, batch_size=16, shuffle=False, progress=False)
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_restarts_keep_best(rng):
+    X = rng.normal(size=(60, 2))
+    y = (X[:, :1] * X[:, 1:] > 0).astype(float)
+    m = mlp([2, 4, 1], act="tanh")
+    h = m.fit(X, y, loss="binary_cross_entropy", optimizer=optim.Adam(lr=1e-2), epochs=5, batch_size=None,
+              n_restarts=3, progress=False, seed=0)
+    scores = h.params["restart_scores"]
+    assert len(scores) == 3
+    assert abs(m.evaluate(X, y)["loss"] - h.history["loss"][-1]) < 0.5  # the best run's params are kept
+    assert min(scores) == pytest.approx(min(h.history["loss"]))
+
+
+def test_progress_output(rng, capsys):
+    X = rng.normal(size=(50, 3))
+    y = rng.normal(size=(50, 1))
+    m = mlp([3, 4, 1])
+    m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.01), epochs=2, batch_size=10, progress=True)
+    err = capsys.readouterr().err
+    assert err.count("epoch ") == 2 and "samples/s" in err
+    m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.01), epochs=2, batch_size=10, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_on_a_terminal(rng):
+    X = rng.normal(size=(50, 3))
+    y = rng.normal(size=(50, 1))
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    bar = fastgd.training._Progress(True, 1, 5, stream=stream)
+    bar.start_epoch(0)
+    for _ in range(5):
+        bar.update(0.5)
+    bar.end_epoch(0, {"loss": 0.5}, 1000.0)
+    assert "epoch 1/1" in stream.getvalue() and "5/5" in stream.getvalue()
+
+
+def test_csv_logger_and_model_checkpoint(rng, tmp_path):
+    X = rng.normal(size=(40, 3))
+    y = rng.normal(size=(40, 1))
+    m = mlp([3, 4, 1])
+    csv_path = tmp_path / "log.csv"
+    ck = tmp_path / "ck-{epoch}.npz"
+    m.fit(X, y, loss="mse", optimizer=optim.Adam(lr=1e-2), epochs=3, batch_size=10, progress=False,
+          callbacks=[fastgd.callbacks.CSVLogger(csv_path), fastgd.callbacks.ModelCheckpoint(str(ck))])
+    lines = csv_path.read_text().strip().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("epoch,")
+    assert all((tmp_path / f"ck-{e}.npz").exists() for e in (1, 2, 3))
+    c = fastgd.load_checkpoint(tmp_path / "ck-3.npz")
+    np.testing.assert_array_equal(c.model.params, m.params)
+
+
+def test_save_load_roundtrip(tmp_path, rng):
+    m = mlp([4, 6, 3], dtype="float32")
+    m.loss = losses.SoftmaxCrossEntropy(label_smoothing=0.1)
+    path = m.save(tmp_path / "model")
+    assert path.endswith(".npz")
+    m2 = fastgd.load(path)
+    np.testing.assert_array_equal(m2.params, m.params)
+    assert m2.dtype == m.dtype and [L.activation for L in m2.layers] == [L.activation for L in m.layers]
+    x = rng.normal(size=(5, 4))
+    np.testing.assert_array_equal(m2.predict(x), m.predict(x))
+    np.testing.assert_allclose(m2.predict_proba(x), m.predict_proba(x))
+
+
+def test_checkpoint_resume_is_bit_identical(tmp_path, rng):
+    X = rng.normal(size=(120, 5))
+    y = rng.integers(0, 3, size=120)
+
+    def setup():
+        m = mlp([5, 8, 3], dtype="float32", seed=1)
+        opt = optim.Adam(lr=1e-2)
+        return m, opt, fastgd.schedules.ExponentialDecay(opt, gamma=0.9)
+
+    m, opt, sched = setup()
+    h = m.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, schedule=sched, epochs=4, batch_size=16,
+              progress=False, seed=11)
+    m2, opt2, sched2 = setup()
+    h2 = m2.fit(X, y, loss="softmax_cross_entropy", optimizer=opt2, schedule=sched2, epochs=2, batch_size=16,
+                progress=False, seed=11)
+    fastgd.save_checkpoint(tmp_path / "ck.npz", m2, opt2, sched2, h2)
+    del m2, opt2, sched2
+    c = fastgd.load_checkpoint(tmp_path / "ck.npz")
+    assert c.epoch == 2 and c.seed == 11
+    h3 = c.model.fit(X, y, loss="softmax_cross_entropy", optimizer=c.optimizer, schedule=c.schedule, epochs=2,
+                     batch_size=16, progress=False, seed=c.seed, initial_epoch=c.epoch)
+    np.testing.assert_array_equal(c.model.params, m.params)
+    assert h3.history["loss"] == h.history["loss"][2:]
+    assert h3.epochs == [2, 3]
+
+
+def test_corrupted_files_raise(tmp_path):
+    m = mlp([3, 4, 2])
+    path = m.save(tmp_path / "m.npz")
+    data = open(path, "rb").read()
+    (tmp_path / "trunc.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(fastgd.io.FileFormatError):
+        fastgd.load(tmp_path / "trunc.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file at all")
+    with pytest.raises(fastgd.io.FileFormatError):
+        fastgd.load(tmp_path / "junk.npz")
+    np.savez(tmp_path / "plain.npz", params=np.zeros(3))
+    with pytest.raises(fastgd.io.FileFormatError, match="__meta__"):
+        fastgd.load(tmp_path / "plain.npz")
+    import json
+
+    def with_meta(name, meta, params):
+        np.savez(tmp_path / name, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), params=params)
+        return tmp_path / name
+
+    good = {"format": "fastgd-model", "version": 1, "model": m.get_config(), "loss": None}
+    with pytest.raises(fastgd.io.FileFormatError, match="version"):
+        fastgd.load(with_meta("v.npz", {**good, "version": 99}, m.params))
+    with pytest.raises(fastgd.io.FileFormatError, match="params"):
+        fastgd.load(with_meta("s.npz", good, np.zeros(5)))
+    with pytest.raises(fastgd.io.FileFormatError):
+        fastgd.load(with_meta("o.npz", {**good, "model": {"dtype": "float64", "layers": [{"bogus": 1}]}}, m.params))
+    # object arrays are never unpickled
+    np.savez(tmp_path / "obj.npz", __meta__=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(fastgd.io.FileFormatError):
+        fastgd.load(tmp_path / "obj.npz")
+    with pytest.raises(fastgd.io.FileFormatError):
+        fastgd.load_checkpoint(path)  # a model file is not a checkpoint
+
+
+def test_atomic_write_leaves_no_temporary(tmp_path):
+    m = mlp([3, 4, 2])
+    m.save(tmp_path / "a.npz")
+    m.save(tmp_path / "a.npz")
+    assert sorted(os.listdir(tmp_path)) == ["a.npz"]
+
+
+def test_history_plot(rng):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    X = rng.normal(size=(30, 2))
+    y = rng.normal(size=(30, 1))
+    m = mlp([2, 3, 1])
+    h = m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.01), epochs=3, validation_split=0.2, progress=False)
+    ax = h.plot()
+    assert len(ax.lines) == 2
+    plt.close("all")
+
+
+def test_bad_fit_arguments(rng):
+    X = rng.normal(size=(20, 3))
+    y = rng.normal(size=(20, 1))
+    m = mlp([3, 4, 1])
+    opt = optim.SGD(lr=0.01)
+    for kwargs, msg in [({"epochs": -1}, "epochs"), ({"batch_size": 0}, "batch_size"), ({"shuffle": "always"}, "shuffle"),
+                        ({"validation_split": 1.5}, "validation_split"), ({"clip_norm": -1}, "clip_norm"),
+                        ({"tol": -1}, "tol"), ({"max_steps": 0}, "max_steps"), ({"metrics": ("f1",)}, "metric"),
+                        ({"early_stopping": "yes"}, "early_stopping"), ({"callbacks": [print]}, "callbacks")]:
+        with pytest.raises((ValueError, TypeError), match=msg):
+            m.fit(X, y, loss="mse", optimizer=opt, progress=False, **kwargs)
+    with pytest.raises(TypeError, match="optimizer"):
+        m.fit(X, y, loss="mse", optimizer=object(), progress=False)
+    with pytest.raises(ValueError):
+        m.fit(X, y[:10], loss="mse", optimizer=opt, progress=False)
+
+
+def test_digits_mlp_reaches_97_percent():
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    Xtr, Xte, ytr, yte = fastgd.datasets.train_test_split(X, y, test_size=0.25, seed=0)
+    m = mlp([64, 128, 10], dtype="float32", seed=0)
+    m.fit(Xtr, ytr, loss="softmax_cross_entropy", optimizer=optim.Adam(lr=2e-3), epochs=40, batch_size=32,
+          progress=False, seed=0)
+    acc = m.evaluate(Xte, yte, metrics=("accuracy",))["accuracy"]
+    assert acc >= 0.97, acc
