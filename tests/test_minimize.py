@@ -463,3 +463,29 @@ def test_lbfgs_closure_may_reuse_one_gradient_buffer():
             break
     assert loss < 1e-12 and np.abs(arena - 1).max() < 1e-6
     assert opt.n_iter < len(calls) < 3 * opt.n_iter + 5
+
+
+def test_lbfgs_trains_a_fastgd_model_full_batch_better_than_adam():
+    """Issue 7 with the real model: LBFGS through its closure API on Sequential's flat arena
+    (closure = model.loss_and_grad on the full batch) vs Adam train steps, 500 gradient
+    evaluations each, on a smooth regression problem."""
+
+    def make():
+        return fastgd.Sequential([fastgd.Dense(1, 32, activation="tanh"), fastgd.Dense(32, 32, activation="tanh"),
+                                  fastgd.Dense(32, 1, activation="identity")], dtype="float64", seed=0)
+
+    X = np.linspace(-2, 2, 256)[:, None]
+    y = np.sin(3 * X) + 0.3 * X ** 2
+    budget = 500
+    model = make()
+    opt, used = LBFGS(history_size=20), 0
+    while used < budget - opt.max_ls:
+        lbfgs_loss = opt.step(lambda params: model.loss_and_grad(X, y, "mse"), model.params)
+        used += opt.last_nfev
+    for lr in (1e-2, 3e-2):
+        other = make()
+        adam = fastgd.optim.Adam(lr=lr)
+        for _ in range(budget):
+            other.train_step(X, y, "mse", adam)
+        adam_loss = other.loss_and_grad(X, y, "mse")[0]
+        assert lbfgs_loss < adam_loss / 10, (lr, lbfgs_loss, adam_loss)
