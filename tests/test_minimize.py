@@ -439,3 +439,53 @@ def test_vectorized_fun_with_lbfgs_and_with_finite_differences():
     assert abs(with_lbfgs.x[0] - 1.454) < 1e-3
     numeric = maximize(values, starts, vectorized=True, optimizer=sgd(0.01), max_iter=3000, tol=1e-5)
     assert abs(numeric.x[0] - 1.454) < 1e-3 and abs(numeric.fun - 22.716) < 1e-3
+
+
+def test_lbfgs_closure_may_reuse_one_gradient_buffer():
+    """How a model's full-batch fit drives LBFGS: params is the flat parameter arena, the
+    closure evaluates at its current content and returns the model's own gradient arena,
+    overwritten at every call."""
+    arena = np.array([-1.2, 1.0, -1.2, 1.0])
+    grad_arena = np.zeros_like(arena)
+    calls = []
+
+    def closure(params):
+        assert params is arena  # trial points are written into the arena itself
+        value, grad = rosenbrock(params)
+        grad_arena[...] = grad
+        calls.append(value)
+        return value, grad_arena
+
+    opt = LBFGS()
+    for _ in range(200):
+        loss = opt.step(closure, arena)
+        if np.linalg.norm(opt.grad) < 1e-8:
+            break
+    assert loss < 1e-12 and np.abs(arena - 1).max() < 1e-6
+    assert opt.n_iter < len(calls) < 3 * opt.n_iter + 5
+
+
+def test_lbfgs_trains_a_fastgd_model_full_batch_better_than_adam():
+    """Issue 7 with the real model: LBFGS through its closure API on Sequential's flat arena
+    (closure = model.loss_and_grad on the full batch) vs Adam train steps, 500 gradient
+    evaluations each, on a smooth regression problem."""
+
+    def make():
+        return fastgd.Sequential([fastgd.Dense(1, 32, activation="tanh"), fastgd.Dense(32, 32, activation="tanh"),
+                                  fastgd.Dense(32, 1, activation="identity")], dtype="float64", seed=0)
+
+    X = np.linspace(-2, 2, 256)[:, None]
+    y = np.sin(3 * X) + 0.3 * X ** 2
+    budget = 500
+    model = make()
+    opt, used = LBFGS(history_size=20), 0
+    while used < budget - opt.max_ls:
+        lbfgs_loss = opt.step(lambda params: model.loss_and_grad(X, y, "mse"), model.params)
+        used += opt.last_nfev
+    for lr in (1e-2, 3e-2):
+        other = make()
+        adam = fastgd.optim.Adam(lr=lr)
+        for _ in range(budget):
+            other.train_step(X, y, "mse", adam)
+        adam_loss = other.loss_and_grad(X, y, "mse")[0]
+        assert lbfgs_loss < adam_loss / 10, (lr, lbfgs_loss, adam_loss)

@@ -1,8 +1,10 @@
-/* L-BFGS two-loop recursion over flat buffers, compiled per CPU target.
- * The work is 4·count passes of a dot product or an axpy over n elements: memory
- * bound, so one thread streams it; the loops are written for the compiler to
- * vectorize (the dot products keep four independent double accumulators, a fixed
- * order that does not depend on the target's vector width). */
+/* L-BFGS two-loop recursion and curvature pairs over flat buffers, compiled per
+ * CPU target. The recursion streams 2·count + 1 passes over n elements (each pass
+ * fuses one pair's update with the next pair's dot product): memory bound, so one
+ * thread runs it, and its results are the same for every thread count. The loops
+ * are written for the compiler to vectorize; the dot products keep four
+ * independent double accumulators, a fixed order that does not depend on the
+ * target's vector width. */
 #include "fg_internal.h"
 
 #define T float
