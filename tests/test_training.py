@@ -426,3 +426,28 @@ def test_lbfgs_full_batch_fit_beats_adam_per_gradient_evaluation(rng):
     assert h.history["loss"][-1] < hb.history["loss"][-1], (h.history["loss"][-1], hb.history["loss"][-1], evaluations)
     with pytest.raises(ValueError, match="batch_size=None"):
         a.fit(X, y, loss="mse", optimizer=lb, epochs=1, batch_size=10, progress=False)
+
+
+def test_lbfgs_checkpoint_resume(tmp_path, rng):
+    X = rng.normal(size=(50, 3))
+    y = np.tanh(X[:, :1])
+    a, b = mlp([3, 5, 1], act="tanh", seed=0), mlp([3, 5, 1], act="tanh", seed=0)
+    oa = fastgd.LBFGS(history_size=5)
+    a.fit(X, y, loss="mse", optimizer=oa, epochs=6, batch_size=None, progress=False)
+    ob = fastgd.LBFGS(history_size=5)
+    h = b.fit(X, y, loss="mse", optimizer=ob, epochs=3, batch_size=None, progress=False)
+    fastgd.save_checkpoint(tmp_path / "l.npz", b, ob, None, h)
+    c = fastgd.load_checkpoint(tmp_path / "l.npz")
+    c.model.fit(X, y, loss="mse", optimizer=c.optimizer, epochs=3, batch_size=None, progress=False,
+                initial_epoch=c.epoch)
+    np.testing.assert_array_equal(c.model.params, a.params)
+
+
+def test_optimizer_by_name(rng):
+    X = rng.normal(size=(20, 3))
+    y = rng.normal(size=(20, 1))
+    m = mlp([3, 4, 1])
+    h = m.fit(X, y, loss="mse", optimizer="adam", epochs=2, progress=False)
+    assert len(h.epochs) == 2
+    with pytest.raises(ValueError, match="optimizer"):
+        m.fit(X, y, loss="mse", optimizer="adamax", epochs=1, progress=False)

@@ -139,7 +139,7 @@ def _get_optimizer(optimizer):
     if isinstance(optimizer, str):
         if optimizer.lower() == "lbfgs":
             return LBFGS()
-        return _optim.from_config({"name": optimizer})
+        return _optim.get(optimizer)
     if isinstance(optimizer, LBFGS):
         return optimizer
     if not hasattr(optimizer, "_c_groups"):
