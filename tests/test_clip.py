@@ -6,7 +6,7 @@ import pytest
 import fastgd
 from fastgd import _core
 
-SIZES = [0, 1, 7, 8, 9, 4095, 4096, 4097, 100_003, 2 * 4096 * 512 + 5]
+SIZES = [0, 1, 7, 8, 9, 4095, 4096, 4097, 100_003, 4096 * 4096 + 5]  # the last crosses a group of blocks
 
 
 def exact_sum_squares(x):
