@@ -91,7 +91,7 @@ class NumpyOptimizer:
             if h["amsgrad"]:
                 s["vmax"] = np.maximum(s.get("vmax", 0), v)
                 v = s["vmax"]
-            den = np.sqrt(v) / math.sqrt(1 - b2 ** t) + h["eps"]
+            den = np.sqrt(v) * (1 / math.sqrt(1 - b2 ** t)) + h["eps"]
             p += -(lr / (1 - b1 ** t)) * s["m"] / den
 
 

@@ -452,7 +452,8 @@ class Adam(Optimizer):
         amsgrad: v_max ← max(v_max, v),  v̂ ← v_max;   else v̂ ← v
         θ ← θ − (η / (1 − β1^t)) · m / (√v̂ / √(1 − β2^t) + eps)
 
-    eps is added to the bias-corrected √v̂ (torch's placement). Textbook form: momentum (seed 001)
+    eps is added to the bias-corrected √v̂ (torch's placement); the kernel multiplies √v̂ by
+    1/√(1 − β2^t) where torch divides (≤ 1 ulp apart, one division fewer per element). Textbook form: momentum (seed 001)
     on the gradient, m̂ = m/(1 − β1^t), scaled per element as in AdaGrad/RMSProp (seed 003) by
     1/(√v̂_t + eps) with v̂_t = v/(1 − β2^t): θ ← θ − η·m̂/(√v̂_t + eps).
 
