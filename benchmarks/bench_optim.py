@@ -18,7 +18,18 @@ _MAKERS = {
 }
 
 
-class OptimizerStep:
+class _Threads:
+    """Runs each benchmark with fastgd set to the `threads` parameter (the last one)."""
+
+    def _set_threads(self, threads):
+        self.previous = fastgd.get_num_threads()
+        fastgd.set_num_threads(threads)
+
+    def teardown(self, *args):
+        fastgd.set_num_threads(self.previous)
+
+
+class OptimizerStep(_Threads):
     params = ([MLP, BIG], list(_MAKERS), ["float32", "float64"], [1, 2])
     param_names = ["n", "optimizer", "dtype", "threads"]
 
@@ -28,17 +39,13 @@ class OptimizerStep:
         self.g = (rng.standard_normal(n) * 1e-2).astype(dtype)
         self.opt = _MAKERS[optimizer]()
         self.opt.step(self.p, self.g)  # allocates the state
-        self.previous = fastgd.get_num_threads()
-        fastgd.set_num_threads(threads)
-
-    def teardown(self, *args):
-        fastgd.set_num_threads(self.previous)
+        self._set_threads(threads)
 
     def time_step(self, *args):
         self.opt.step(self.p, self.g)
 
 
-class NoisySGDStep:
+class NoisySGDStep(_Threads):
     params = ([MLP], [1, 2])
     param_names = ["n", "threads"]
 
@@ -46,27 +53,19 @@ class NoisySGDStep:
         self.p = np.zeros(n, dtype=np.float32)
         self.g = np.ones(n, dtype=np.float32)
         self.opt = fastgd.optim.SGD(1e-3, noise=1e-2, seed=0)
-        self.previous = fastgd.get_num_threads()
-        fastgd.set_num_threads(threads)
-
-    def teardown(self, *args):
-        fastgd.set_num_threads(self.previous)
+        self._set_threads(threads)
 
     def time_step(self, *args):
         self.opt.step(self.p, self.g)
 
 
-class GradClip:
+class GradClip(_Threads):
     params = ([MLP, BIG], ["float32", "float64"], [1, 2])
     param_names = ["n", "dtype", "threads"]
 
     def setup(self, n, dtype, threads):
         self.g = np.random.default_rng(0).standard_normal(n).astype(dtype)
-        self.previous = fastgd.get_num_threads()
-        fastgd.set_num_threads(threads)
-
-    def teardown(self, *args):
-        fastgd.set_num_threads(self.previous)
+        self._set_threads(threads)
 
     def time_grad_norm(self, *args):
         fastgd.grad_norm(self.g)

@@ -384,3 +384,28 @@ def test_empty_buffer_is_a_no_op():
     p = np.zeros(0, dtype=np.float32)
     opt.step(p, p.copy())
     assert opt.step_count == 1
+
+
+@pytest.mark.parametrize("name, h", [
+    ("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
+    ("AdaGrad", dict(lr=0.5)), ("RMSProp", dict(lr=0.01, centered=True, momentum=0.5)),
+    ("Adam", dict(lr=0.05)), ("AdamW", dict(lr=0.05, weight_decay=1e-4)),
+])
+def test_minimizes_a_convex_quadratic(dtype, name, h):
+    """f(θ) = ½ Σ a_i (θ_i − c_i)², badly conditioned: every optimizer gets close to c."""
+    a = np.linspace(0.2, 2.0, 50).astype(dtype)
+    c = np.linspace(-1, 1, 50).astype(dtype)
+    theta = np.zeros(50, dtype=dtype)
+    opt = make(name, h)
+    for _ in range(2000):
+        opt.step(theta, a * (theta - c))
+    assert np.abs(theta - c).max() < 0.02
+
+
+def test_maximize_climbs_25_sin_x_minus_x_squared():
+    """Seed 003's gradient ascent: from x = 0.5 to the local maximum of 25 sin x − x² (x ≈ 1.47)."""
+    x = np.array([0.5])
+    opt = optim.SGD(0.01, maximize=True)
+    for _ in range(500):
+        opt.step(x, 25 * np.cos(x) - 2 * x)
+    assert abs(25 * np.cos(x[0]) - 2 * x[0]) < 1e-8 and -25 * np.sin(x[0]) - 2 < 0

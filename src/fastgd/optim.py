@@ -45,21 +45,24 @@ _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 
 
+def _interval(low, low_open, high, high_open):
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"finite and {'>' if low_open else '>='} {low}"
+    return f"finite and {'<' if high_open else '<='} {high}" if high is not None else "finite"
+
+
 def _real(name, value, *, low=None, low_open=False, high=None, high_open=False):
+    """`value` as a float, checked to lie in the interval; errors name the hyperparameter."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     v = float(value)
-    ok = math.isfinite(v)
-    if ok and low is not None:
-        ok = v > low if low_open else v >= low
-    if ok and high is not None:
-        ok = v < high if high_open else v <= high
+    ok = (math.isfinite(v)
+          and (low is None or (v > low if low_open else v >= low))
+          and (high is None or (v < high if high_open else v <= high)))
     if not ok:
-        lo = "" if low is None else ("(" if low_open else "[") + f"{low}, "
-        hi = "" if high is None else f"{high}" + (")" if high_open else "]")
-        where = f"in {lo}{hi}" if low is not None and high is not None else (
-            f"{'>' if low_open else '>='} {low}" if low is not None else f"{'<' if high_open else '<='} {high}")
-        raise ValueError(f"{name} must be finite and {where}, got {value!r}")
+        raise ValueError(f"{name} must be {_interval(low, low_open, high, high_open)}, got {value!r}")
     return v
 
 

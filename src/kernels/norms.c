@@ -17,6 +17,8 @@
 #define NORM_GROUP 4096
 #define NORM_GRAIN 32768 /* elements per thread, at least */
 
+enum { NORM_SCALE, NORM_CLAMP };
+
 #define T float
 #define SFX f32
 #define U uint32_t
