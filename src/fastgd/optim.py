@@ -203,17 +203,21 @@ class Optimizer:
         """Count one applied update (after a fused C step)."""
         self._step += 1
 
-    def step(self, params, grads):
+    def step(self, params, grads=None):
         """One update of ``params`` in place from ``grads``.
 
         Parameters
         ----------
-        params : ndarray (n,), float32 or float64, C-contiguous, writeable
-        grads : ndarray (n,), same dtype, not overlapping ``params``
+        params : ndarray (n,), float32 or float64, C-contiguous, writeable; or a model
+            A model (any object with flat ``params`` and ``grads`` arenas, e.g. a fastgd
+            ``Model`` after its backward pass) is updated from its own gradients.
+        grads : ndarray (n,), same dtype, not overlapping ``params`` (omitted for a model)
 
         The first call fixes n and the dtype (state is allocated then); later calls must match
         until ``reset()``.
         """
+        if grads is None and hasattr(params, "params") and hasattr(params, "grads"):
+            params, grads = params.params, params.grads
         if not isinstance(params, np.ndarray) or params.ndim != 1:
             raise ValueError(f"params must be a 1-D numpy.ndarray, got "
                              f"{getattr(params, 'shape', type(params).__name__)}")
