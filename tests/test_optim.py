@@ -356,8 +356,10 @@ def test_mismatched_params_and_grads_raise():
     opt = optim.SGD(0.1, momentum=0.9)
     with pytest.raises(ValueError, match="grads"):
         opt.step(np.zeros(4), np.zeros(5))
-    with pytest.raises(ValueError, match="grads"):
+    with pytest.raises(TypeError, match="grads must have the dtype of params"):
         opt.step(np.zeros(4), np.zeros(4, dtype=np.float32))
+    with pytest.raises(TypeError, match="grads must be a numpy.ndarray"):
+        opt.step(np.zeros(4), [0.0] * 4)
     with pytest.raises(ValueError, match="params"):
         opt.step(np.zeros((2, 2)), np.zeros((2, 2)))
     with pytest.raises(TypeError, match="float32 or float64"):
