@@ -451,3 +451,16 @@ def test_optimizer_by_name(rng):
     assert len(h.epochs) == 2
     with pytest.raises(ValueError, match="optimizer"):
         m.fit(X, y, loss="mse", optimizer="adamax", epochs=1, progress=False)
+
+
+def test_weight_decay_can_skip_biases(rng):
+    X = rng.normal(size=(10, 3))
+    y = rng.normal(size=(10, 1))
+    m = mlp([3, 4, 1])
+    opt = optim.SGD(lr=0.1, weight_decay=0.5).bind(m, exclude_bias=True)
+    before = m.params.copy()
+    _, g = m.loss_and_grad(X, y, "mse")
+    m.train_step(X, y, "mse", opt)
+    nw = m.n_weights
+    np.testing.assert_allclose(m.params[:nw], before[:nw] - 0.1 * (g[:nw] + 0.5 * before[:nw]), rtol=1e-12)
+    np.testing.assert_allclose(m.params[nw:], before[nw:] - 0.1 * g[nw:], rtol=1e-12)

@@ -118,6 +118,17 @@ class Optimizer:
 
     # -- parameter groups ------------------------------------------------------------------
 
+    def bind(self, model, *, exclude_bias=False):
+        """Prepare this optimizer for ``model`` (a :class:`fastgd.Sequential`): with
+        ``exclude_bias=True`` weight decay applies to the weights only, not to the biases (the
+        model keeps every W in ``[0, model.n_weights)`` and every b after). Returns self."""
+        n_weights, n = int(model.n_weights), int(model.n_params)
+        if exclude_bias and n_weights < n:
+            self.set_param_groups([(0, n_weights, {}), (n_weights, n, {"weight_decay": 0.0})])
+        else:
+            self.set_param_groups(None)
+        return self
+
     def set_param_groups(self, groups):
         """Override hyperparameters over contiguous ranges of the flat buffer.
 
