@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 import time
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._timing import machine_info, optional_import, pinned_threads, time_interleaved, torch  # noqa: E402
+from benchmarks._timing import machine_info, optional_import, pinned_threads, time_interleaved  # noqa: E402
 
 SECTIONS = [
     ("gemm", "GEMM and dense layers"),
@@ -58,32 +58,18 @@ def throughput_plot(path, quick=False):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    import fastgd
-    from benchmarks.baselines_train import NumpyMLP, TorchLoop
-    from benchmarks.compare_train import fastgd_model
+    from benchmarks.compare_train import step_contenders
 
     widths = (784, 256, 128, 10)
     batches = [1, 4, 16, 64, 256, 1024] if not quick else [1, 16, 256]
-    curves = {"fastgd": [], "numpy": []}
-    if torch is not None:
-        curves["torch"] = []
-    rng = np.random.default_rng(0)
+    libraries = ("fastgd", "torch", "numpy")
+    curves = {}
     for b in batches:
-        x = rng.normal(size=(b, 784)).astype(np.float32)
-        y = rng.integers(0, 10, size=b)
-        model, opt = fastgd_model(widths), fastgd.optim.Adam(lr=1e-4)
-        loss = fastgd.losses.SoftmaxCrossEntropy()
-        c = {"fastgd": lambda: model.train_step(x, y, loss, opt)}
-        npm = NumpyMLP(widths, lr=1e-4)
-        c["numpy"] = lambda: npm.step(x, y)
-        if torch is not None:
-            tl = TorchLoop(widths, lr=1e-4)
-            tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-            c["torch"] = lambda: tl.step(tx, ty)
+        c = step_contenders(widths, b, libraries)
         with pinned_threads(1):
             t = time_interleaved(c, repeats=3, sample_seconds=0.05 if quick else 0.15)
-        for k in curves:
-            curves[k].append(b / t[k])
+        for k, v in t.items():
+            curves.setdefault(k, []).append(b / v)
     fig, ax = plt.subplots(figsize=(6, 4))
     for k, v in curves.items():
         ax.plot(batches, v, marker="o", label=k)
@@ -97,7 +83,7 @@ def throughput_plot(path, quick=False):
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)
-    return dict(zip(batches, zip(*curves.values())))
+    return curves
 
 
 def main():
@@ -114,7 +100,7 @@ def main():
     for name, title in SECTIONS:
         if only and name not in only:
             continue
-        if optional_import(f"benchmarks.compare_{name}") is None:
+        if importlib.util.find_spec(f"benchmarks.compare_{name}") is None:
             continue
         print(f"\n### {title}\n", flush=True)
         print(section(name, args.quick), flush=True)

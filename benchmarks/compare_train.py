@@ -30,30 +30,39 @@ def fastgd_model(widths, seed=0):
     return fastgd.Sequential(layers, dtype="float32", seed=seed)
 
 
-def step_rows(quick=False):
-    rows = []
-    sklearn_nn = optional_import("sklearn.neural_network")
-    for widths, batch, threads in (SWEEP[:2] + SWEEP[3:4] if quick else SWEEP):
-        rng = np.random.default_rng(0)
-        x = rng.normal(size=(batch, widths[0])).astype(np.float32)
-        y = rng.integers(0, widths[-1], size=batch)
+def step_contenders(widths, batch, libraries=("fastgd", "numpy", "torch", "sklearn"), seed=0):
+    """One training step (forward, softmax cross-entropy, backward, Adam) per library, as
+    callables on the same random batch; libraries not installed are left out."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, widths[0])).astype(np.float32)
+    y = rng.integers(0, widths[-1], size=batch)
+    contenders = {}
+    if "fastgd" in libraries:
         model = fastgd_model(widths)
         opt = fastgd.optim.Adam(lr=1e-4)
         loss = fastgd.losses.SoftmaxCrossEntropy()
-        contenders = {"fastgd": lambda: model.train_step(x, y, loss, opt)}
+        contenders["fastgd"] = lambda: model.train_step(x, y, loss, opt)
+    if "numpy" in libraries:
         npm = NumpyMLP(widths, lr=1e-4)
         contenders["numpy"] = lambda: npm.step(x, y)
-        if torch is not None:
-            tl = TorchLoop(widths, lr=1e-4)
-            tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-            contenders["torch"] = lambda: tl.step(tx, ty)
-        if sklearn_nn is not None:
-            clf = sklearn_nn.MLPClassifier(hidden_layer_sizes=widths[1:-1], solver="adam", learning_rate_init=1e-4,
-                                           batch_size=batch, alpha=0.0)
-            classes = np.arange(widths[-1])
-            warnings.filterwarnings("ignore")
-            clf.partial_fit(x, y, classes=classes)
-            contenders["sklearn"] = lambda: clf.partial_fit(x, y)
+    if "torch" in libraries and torch is not None:
+        tl = TorchLoop(widths, lr=1e-4)
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+        contenders["torch"] = lambda: tl.step(tx, ty)
+    sklearn_nn = optional_import("sklearn.neural_network")
+    if "sklearn" in libraries and sklearn_nn is not None:
+        clf = sklearn_nn.MLPClassifier(hidden_layer_sizes=widths[1:-1], solver="adam", learning_rate_init=1e-4,
+                                       batch_size=batch, alpha=0.0)
+        warnings.filterwarnings("ignore")
+        clf.partial_fit(x, y, classes=np.arange(widths[-1]))
+        contenders["sklearn"] = lambda: clf.partial_fit(x, y)
+    return contenders
+
+
+def step_rows(quick=False):
+    rows = []
+    for widths, batch, threads in (SWEEP[:2] + SWEEP[3:4] if quick else SWEEP):
+        contenders = step_contenders(widths, batch)
         with pinned_threads(threads):
             t = time_interleaved(contenders, repeats=3 if quick else 5, sample_seconds=0.1 if quick else 0.2)
         sps = {k: batch / v for k, v in t.items()}
