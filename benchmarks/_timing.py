@@ -59,7 +59,7 @@ def _calibrate(fn: Callable[[], object], min_seconds: float) -> int:
         number = max(number * 2, int(number * min_seconds / max(elapsed, 1e-9)) + 1)
 
 
-def time_interleaved(contenders: Mapping[str, Callable[[], object]], *, repeats: int = 7,
+def measure_interleaved(contenders: Mapping[str, Callable[[], object]], *, repeats: int = 7,
                      sample_seconds: float = 0.05, statistic: str = "min") -> dict[str, float]:
     """Seconds per call of each contender, measured round-robin.
 

@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._timing import machine_info, optional_import, pinned_threads, time_interleaved  # noqa: E402
+from benchmarks._timing import machine_info, optional_import, pinned_threads, measure_interleaved  # noqa: E402
 
 SECTIONS = [
     ("gemm", "GEMM and dense layers"),
@@ -67,7 +67,7 @@ def throughput_plot(path, quick=False):
     for b in batches:
         c = step_contenders(widths, b, libraries)
         with pinned_threads(1):
-            t = time_interleaved(c, repeats=3, sample_seconds=0.05 if quick else 0.15)
+            t = measure_interleaved(c, repeats=3, sample_seconds=0.05 if quick else 0.15)
         for k, v in t.items():
             curves.setdefault(k, []).append(b / v)
     fig, ax = plt.subplots(figsize=(6, 4))

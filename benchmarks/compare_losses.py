@@ -85,7 +85,7 @@ def rows(quick=False):
                 contenders = {"fastgd kernel": kernel, "fastgd API": api, "numpy": np_fn}
                 if torch_fn is not None:
                     contenders["torch"] = torch_fn
-                t = _timing.time_interleaved(contenders, repeats=3 if quick else 7,
+                t = _timing.measure_interleaved(contenders, repeats=3 if quick else 7,
                                              sample_seconds=0.02 if quick else 0.05)
                 row = {"loss": name, "shape": f"{n}x{c}", "dtype": np.dtype(dtype).name,
                        "fastgd kernel us": t["fastgd kernel"] * 1e6, "fastgd API us": t["fastgd API"] * 1e6,

@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fastgd  # noqa: E402
-from _timing import machine_info, markdown_table, optional_import, pinned_threads, ratio, time_interleaved  # noqa: E402
+from _timing import machine_info, markdown_table, optional_import, pinned_threads, ratio, measure_interleaved  # noqa: E402
 from baselines_minimize import rosenbrock, rosenbrock_start, two_loop_numpy  # noqa: E402
 from fastgd import _core  # noqa: E402
 
@@ -114,7 +114,7 @@ def rows(quick=False):
                 contenders["scipy L-BFGS-B"] = _scipy_lbfgs(d)
             if torch is not None:
                 contenders["torch LBFGS"] = _torch_lbfgs(d)
-            times = time_interleaved(contenders, repeats=repeats, sample_seconds=0.05 if quick else 0.2)
+            times = measure_interleaved(contenders, repeats=repeats, sample_seconds=0.05 if quick else 0.2)
             ours = contenders["fastgd LBFGS"]()
             row = {"case": f"Rosenbrock d={d}, L-BFGS to ‖g‖≤{GTOL:g}", "threads": 1,
                    "fastgd": _fmt(times["fastgd LBFGS"]), "fastgd nit/nfev": f"{ours.nit}/{ours.nfev}"}
@@ -132,7 +132,7 @@ def rows(quick=False):
         for d in sizes:
             if torch is None:
                 continue
-            times = time_interleaved({"fastgd": _fastgd_adam(d, iters), "torch": _torch_adam(d, iters)},
+            times = measure_interleaved({"fastgd": _fastgd_adam(d, iters), "torch": _torch_adam(d, iters)},
                                      repeats=repeats)
             out.append({"case": f"Rosenbrock d={d}, {iters} Adam steps", "threads": 1,
                         "fastgd": _fmt(times["fastgd"]), "torch": _fmt(times["torch"]),
@@ -141,7 +141,7 @@ def rows(quick=False):
         for n, dtype in ([(100_000, np.float64)] if quick else
                          [(100_000, np.float64), (1_000_000, np.float32), (1_000_000, np.float64)]):
             fast, numpy_version = _two_loop(n, 10, dtype)
-            times = time_interleaved({"fastgd": fast, "numpy": numpy_version}, repeats=repeats)
+            times = measure_interleaved({"fastgd": fast, "numpy": numpy_version}, repeats=repeats)
             out.append({"case": f"two-loop recursion n={n:,} m=10 {np.dtype(dtype).name}", "threads": 1,
                         "fastgd": _fmt(times["fastgd"]), "numpy": _fmt(times["numpy"]),
                         "vs numpy": ratio(times["numpy"], times["fastgd"])})

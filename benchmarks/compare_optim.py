@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import fastgd  # noqa: E402
 from benchmarks._timing import (  # noqa: E402
-    machine_info, markdown_table, pinned_threads, ratio, time_interleaved, torch)
+    machine_info, markdown_table, pinned_threads, ratio, measure_interleaved, torch)
 from benchmarks.baselines_optim import NumpyAdaGrad, NumpyAdam, NumpySGD  # noqa: E402
 
 MLP_SHAPES = [(784, 256), (256,), (256, 128), (128,), (128, 10), (10,)]
@@ -104,7 +104,7 @@ def rows(quick=False):
                     triad = triad_contender(BIG) if n == BIG else None
                     if triad:
                         contenders["triad"] = triad
-                    t = time_interleaved(contenders, repeats=repeats)
+                    t = measure_interleaved(contenders, repeats=repeats)
                     row = {"optimizer": name, "params": size_name, "threads": threads,
                            **{f"{k}_s": v for k, v in t.items()}}
                     bw = streams * 4 * n / t["fastgd"]

@@ -17,7 +17,7 @@ import numpy as np
 
 import fastgd
 from benchmarks._timing import (machine_info, markdown_table, optional_import, pinned_threads,
-                                time_interleaved, torch)
+                                measure_interleaved, torch)
 from benchmarks.baselines_train import NumpyMLP, TorchLoop
 
 SWEEP = [((784, 256, 128, 10), 32, 1), ((784, 256, 128, 10), 128, 1), ((784, 256, 128, 10), 512, 1),
@@ -64,7 +64,7 @@ def step_rows(quick=False):
     for widths, batch, threads in (SWEEP[:2] + SWEEP[3:4] if quick else SWEEP):
         contenders = step_contenders(widths, batch)
         with pinned_threads(threads):
-            t = time_interleaved(contenders, repeats=3 if quick else 5, sample_seconds=0.1 if quick else 0.2)
+            t = measure_interleaved(contenders, repeats=3 if quick else 5, sample_seconds=0.1 if quick else 0.2)
         sps = {k: batch / v for k, v in t.items()}
         rows.append({"model": "-".join(map(str, widths)), "batch": batch, "threads": threads, "samples_per_s": sps})
     return rows
