@@ -105,7 +105,6 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils import shuffle as _sk_shuffle
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -513,7 +512,10 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = 0
         for _it in range(self.max_iter):
             if self.shuffle:
-                sample_idx = np.ascontiguousarray(_sk_shuffle(sample_idx, random_state=self._random_state))
+                # what sklearn.utils.shuffle(sample_idx, random_state=rs) does, without its overhead
+                perm = np.arange(n)
+                self._random_state.shuffle(perm)
+                sample_idx = sample_idx[perm]
             acc = 0.0
             lr = self._lr
             for s in range(0, n, bs):
