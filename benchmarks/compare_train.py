@@ -106,27 +106,31 @@ def rows(quick=False):
     return {"steps": step_rows(quick), "epoch": epoch_rows(quick)}
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--quick", action="store_true")
-    args = p.parse_args()
-    for k, v in machine_info().items():
-        print(f"- {k}: {v}")
-    r = rows(args.quick)
+def markdown(quick=False):
+    r = rows(quick)
     table = []
     for row in r["steps"]:
         s = row["samples_per_s"]
         f = s["fastgd"]
         table.append([row["model"], row["batch"], row["threads"], f"{f:,.0f}"] +
                      [f"{s[k]:,.0f} ({f / s[k]:.2f}x)" if k in s else "n/a" for k in ("torch", "numpy", "sklearn")])
-    print()
-    print(markdown_table(["model", "batch", "threads", "fastgd samples/s", "torch (fastgd ×)", "numpy (fastgd ×)",
-                          "sklearn (fastgd ×)"], table))
+    out = [markdown_table(["model", "batch", "threads", "fastgd samples/s", "torch (fastgd ×)", "numpy (fastgd ×)",
+                           "sklearn (fastgd ×)"], table)]
     e = r["epoch"]["seconds"]
+    out.append(markdown_table([f"one epoch of fit, {r['epoch']['n']:,} x 784, 784-256-128-10, batch 128, Adam, "
+                               "1 thread", "seconds", "fastgd time / this"],
+                              [[k, f"{v:.2f}", f"{e['fastgd'] / v:.2f}"] for k, v in e.items()]))
+    return "\n\n".join(out)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    for k, v in machine_info().items():
+        print(f"- {k}: {v}")
     print()
-    print(markdown_table(["one epoch, %d x 784, 784-256-128-10, batch 128, Adam, 1 thread" % r["epoch"]["n"],
-                          "seconds", "fastgd time / this"],
-                         [[k, f"{v:.2f}", f"{e['fastgd'] / v:.2f}"] for k, v in e.items()]))
+    print(markdown(args.quick))
 
 
 if __name__ == "__main__":

@@ -38,3 +38,15 @@ __all__ = [
     "History",
     "fit_restarts",
 ]
+
+# ---- losses and metrics (issue 4) -----------------------------------------------------
+from fastgd import losses, metrics  # noqa: E402
+from fastgd.losses import MAE, MSE, BinaryCrossEntropy, Huber, Loss, SoftmaxCrossEntropy  # noqa: E402
+
+__all__ += ["losses", "metrics", "Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MSE", "MAE", "Huber"]
+
+# ---- optim area (issue 5) ----
+from fastgd import optim, schedules  # noqa: E402
+from fastgd.optim import clip_grad_norm, clip_grad_value, grad_norm  # noqa: E402
+
+__all__ += ["optim", "schedules", "clip_grad_norm", "clip_grad_value", "grad_norm"]

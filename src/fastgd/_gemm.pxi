@@ -1,1 +1,449 @@
 # GEMM and dense layer bindings (fastgd.ops.matmul, dense_forward, dense_backward).
+
+import threading
+import time
+
+ACTIVATIONS = {
+    "identity": FG_ACT_IDENTITY,
+    "linear": FG_ACT_IDENTITY,
+    "relu": FG_ACT_RELU,
+    "leaky_relu": FG_ACT_LEAKY_RELU,
+    "sigmoid": FG_ACT_SIGMOID,
+    "logistic": FG_ACT_SIGMOID,
+    "tanh": FG_ACT_TANH,
+    "softplus": FG_ACT_SOFTPLUS,
+}
+
+
+cdef int activation_code(object activation) except -1:
+    """The fg_activation of a name (None means identity)."""
+    if activation is None:
+        return FG_ACT_IDENTITY
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or None, got {activation!r}")
+    return ACTIVATIONS[activation]
+
+
+# Scratch for the packed GEMM, reused across calls; one per Python thread, since
+# the kernels run without the GIL and two threads must not share it.
+_workspace_local = threading.local()
+
+
+cdef char *workspace_pointer(int64_t nbytes) except? NULL:
+    """A 64-byte aligned scratch buffer of at least nbytes, owned by this thread."""
+    buf = getattr(_workspace_local, "buf", None)
+    if buf is None or buf.shape[0] < nbytes + 64:
+        buf = np.empty(max(nbytes + 64, 4096), dtype=np.uint8)
+        _workspace_local.buf = buf
+    cdef char *p = <char *>cnp.PyArray_DATA(buf)
+    return p + ((64 - (<size_t>p & 63)) & 63)
+
+
+cdef tuple operand(str name, object a, object dtype):
+    """(array, leading dimension, transposed) for a 2-D float operand, without a
+    copy when its rows or its columns are evenly strided with unit step."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray of float32 or float64, got {_describe(a)}")
+    if a.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"{name} must have the dtype of the first operand ({dtype}), got {a.dtype}")
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got {a.ndim}-D array of shape {a.shape}")
+    cdef Py_ssize_t item = a.itemsize
+    rows, cols = a.shape
+    if a.flags.c_contiguous:
+        return a, max(cols, 1), False
+    s0, s1 = a.strides
+    if s1 == item and s0 > 0 and s0 % item == 0 and s0 // item >= cols:
+        return a, s0 // item, False
+    if s0 == item and s1 > 0 and s1 % item == 0 and s1 // item >= rows:
+        return a.T, s1 // item, True  # a.T has unit column stride: pass it transposed
+    c = np.ascontiguousarray(a)
+    return c, max(cols, 1), False
+
+
+cdef tuple output(str name, object out, tuple shape, object dtype, tuple inputs):
+    """(out, leading dimension) after checking a caller-supplied output array."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {_describe(out)}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
+    if out.shape != shape or len(shape) != 2:
+        raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    for other_name, other in inputs:
+        if other is not None and np.may_share_memory(out, other):
+            raise ValueError(f"{name} must not share memory with {other_name}")
+    if out.flags.c_contiguous:
+        return out, max(shape[1], 1)
+    s0, s1 = out.strides
+    item = out.itemsize
+    if s1 == item and s0 > 0 and s0 % item == 0 and s0 // item >= shape[1]:
+        return out, s0 // item
+    raise ValueError(f"{name} must be C-contiguous (or have contiguous rows); got strides {out.strides} "
+                     f"for shape {out.shape}")
+
+
+cdef object check_vector(str name, object v, int64_t size, object dtype):
+    if not isinstance(v, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {_describe(v)}")
+    if v.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {v.dtype}")
+    if v.shape != (size,):
+        raise ValueError(f"{name} must have shape ({size},), got {v.shape}")
+    return np.ascontiguousarray(v)
+
+
+cdef void run_gemm(object C, int64_t ldc, object A, int64_t lda, int ta, object B, int64_t ldb, int tb,
+                   int64_t m, int64_t n, int64_t k, double beta, object bias, int act, double alpha,
+                   int threads_for_workspace) except *:
+    """One fg_gemm call on validated arrays. threads_for_workspace = 0 passes no
+    workspace (the kernel then runs its unpacked path)."""
+    cdef int f32 = C.dtype == np.float32
+    cdef int64_t nbytes = 0
+    cdef char *ws = NULL
+    if threads_for_workspace != 0:
+        nbytes = (fg_gemm_workspace_size_f32(m, n, k, ta, tb, threads_for_workspace) if f32 else
+                  fg_gemm_workspace_size_f64(m, n, k, ta, tb, threads_for_workspace))
+        ws = workspace_pointer(nbytes)
+    cdef void *c = cnp.PyArray_DATA(C)
+    cdef const void *a = cnp.PyArray_DATA(A)
+    cdef const void *b = cnp.PyArray_DATA(B)
+    cdef const void *bp = NULL if bias is None else cnp.PyArray_DATA(bias)
+    if f32:
+        with nogil:
+            fg_gemm_f32(<float *>c, ldc, <const float *>a, lda, ta, <const float *>b, ldb, tb, m, n, k,
+                        beta, <const float *>bp, act, alpha, ws, nbytes)
+    else:
+        with nogil:
+            fg_gemm_f64(<double *>c, ldc, <const double *>a, lda, ta, <const double *>b, ldb, tb, m, n, k,
+                        beta, <const double *>bp, act, alpha, ws, nbytes)
+
+
+def matmul(a, b, *, trans_a=False, trans_b=False, out=None, beta=0.0):
+    """Matrix product ``out := beta*out + op(a) @ op(b)``, op = transpose when asked.
+
+    Parameters
+    ----------
+    a : ndarray (m, k), or (k, m) with ``trans_a=True``; float32 or float64
+    b : ndarray (k, n), or (n, k) with ``trans_b=True``; same dtype as ``a``
+    trans_a, trans_b : bool
+        Use ``a.T`` / ``b.T`` without copying.
+    out : ndarray (m, n) of the same dtype, optional
+        Written in place (C-contiguous or with contiguous rows) and returned.
+    beta : float
+        ``0`` overwrites ``out`` without reading it (it may hold NaN); ``1``
+        accumulates into it. Non-zero ``beta`` needs ``out``.
+
+    Non-contiguous operands are read in place when their rows or columns are
+    evenly strided, else copied. Runs fastgd's packed GEMM in C with the GIL
+    released, on :func:`fastgd.get_num_threads` threads; the result does not
+    depend on the thread count.
+    """
+    A, lda, flip_a = operand("a", a, None)
+    B, ldb, flip_b = operand("b", b, a.dtype)
+    cdef int ta = bool(trans_a) != flip_a
+    cdef int tb = bool(trans_b) != flip_b
+    ma, ka = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    kb, nb = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    if ka != kb:
+        raise ValueError(f"matmul: op(a) has shape {(ma, ka)} and op(b) {(kb, nb)}; inner dimensions "
+                         f"{ka} and {kb} differ")
+    cdef double beta_ = check_real("beta", beta)
+    if out is None:
+        if beta_ != 0.0:
+            raise ValueError(f"beta={beta_} accumulates into out, so out must be given")
+        out = np.empty((ma, nb), dtype=a.dtype)
+        C, ldc = out, max(nb, 1)
+    else:
+        C, ldc = output("out", out, (ma, nb), a.dtype, (("a", a), ("b", b)))
+    run_gemm(C, ldc, A, lda, ta, B, ldb, tb, ma, nb, ka, beta_, None, FG_ACT_IDENTITY, 0.0,
+             fg_get_num_threads())
+    return out
+
+
+def gemm(C, A, B, bint trans_a=False, bint trans_b=False, double beta=0.0, bias=None,
+         activation=None, double alpha=0.01, int workspace_threads=-1):
+    """Low-level fg_gemm on C-contiguous arrays, in place in C (tests and benchmarks).
+
+    ``C := act(beta*C + op(A)·op(B) + bias)``. workspace_threads: threads the
+    workspace is sized for (-1: the current thread count; 0: no workspace,
+    which forces the unpacked path)."""
+    cdef cnp.ndarray c_ = check_float_array("C", C, 2, writeable=True)
+    cdef cnp.ndarray a_ = check_float_array("A", A, 2)
+    cdef cnp.ndarray b_ = check_float_array("B", B, 2)
+    if a_.dtype != c_.dtype or b_.dtype != c_.dtype:
+        raise TypeError(f"A, B and C must share a dtype, got {a_.dtype}, {b_.dtype}, {c_.dtype}")
+    m, n = C.shape
+    k = A.shape[0] if trans_a else A.shape[1]
+    if (A.shape[1] if trans_a else A.shape[0]) != m or (B.shape[1] if trans_b else B.shape[0]) != k or \
+            (B.shape[0] if trans_b else B.shape[1]) != n:
+        raise ValueError(f"shapes do not chain: C {C.shape}, A {A.shape} (trans_a={trans_a}), "
+                         f"B {B.shape} (trans_b={trans_b})")
+    if bias is not None:
+        bias = check_vector("bias", bias, n, c_.dtype)
+    cdef int act = activation_code(activation)
+    threads = fg_get_num_threads() if workspace_threads < 0 else workspace_threads
+    run_gemm(C, max(n, 1), A, max(A.shape[1], 1), trans_a, B, max(B.shape[1], 1), trans_b, m, n, k,
+             beta, bias, act, alpha, threads)
+    return C
+
+
+def gemm_ref(C, A, B, bint trans_a=False, bint trans_b=False, double beta=0.0, bias=None,
+             activation=None, double alpha=0.01):
+    """The reference twin of :func:`gemm` (plain loops, gemm_ref.c), in place in C."""
+    cdef cnp.ndarray c_ = check_float_array("C", C, 2, writeable=True)
+    cdef cnp.ndarray a_ = check_float_array("A", A, 2)
+    cdef cnp.ndarray b_ = check_float_array("B", B, 2)
+    if a_.dtype != c_.dtype or b_.dtype != c_.dtype:
+        raise TypeError(f"A, B and C must share a dtype, got {a_.dtype}, {b_.dtype}, {c_.dtype}")
+    cdef int64_t m = C.shape[0], n = C.shape[1]
+    cdef int64_t k = A.shape[0] if trans_a else A.shape[1]
+    if bias is not None:
+        bias = check_vector("bias", bias, n, c_.dtype)
+    cdef int act = activation_code(activation)
+    cdef const void *bp = NULL if bias is None else cnp.PyArray_DATA(bias)
+    cdef int64_t lda = max(A.shape[1], 1), ldb = max(B.shape[1], 1), ldc = max(n, 1)
+    if c_.dtype == np.float32:
+        fg_gemm_ref_f32(<float *>cnp.PyArray_DATA(c_), ldc, <const float *>cnp.PyArray_DATA(a_), lda, trans_a,
+                        <const float *>cnp.PyArray_DATA(b_), ldb, trans_b, m, n, k, beta, <const float *>bp,
+                        act, alpha)
+    else:
+        fg_gemm_ref_f64(<double *>cnp.PyArray_DATA(c_), ldc, <const double *>cnp.PyArray_DATA(a_), lda,
+                        trans_a, <const double *>cnp.PyArray_DATA(b_), ldb, trans_b, m, n, k, beta,
+                        <const double *>bp, act, alpha)
+    return C
+
+
+def gemm_workspace_size(dtype, m, n, k, trans_a=False, trans_b=False, num_threads=1):
+    """Bytes of workspace fg_gemm needs (the same on every CPU target)."""
+    if np.dtype(dtype) == np.float32:
+        return fg_gemm_workspace_size_f32(m, n, k, trans_a, trans_b, num_threads)
+    return fg_gemm_workspace_size_f64(m, n, k, trans_a, trans_b, num_threads)
+
+
+def dense_workspace_size(dtype, n, k, m, num_threads=1):
+    """Bytes of workspace fg_dense_forward / fg_dense_backward need."""
+    if np.dtype(dtype) == np.float32:
+        return fg_dense_workspace_size_f32(n, k, m, num_threads)
+    return fg_dense_workspace_size_f64(n, k, m, num_threads)
+
+
+cdef tuple dense_inputs(object x, object W):
+    cdef object x_, W_
+    x_ = check_float_array("x", np.ascontiguousarray(x) if isinstance(x, np.ndarray) else x, 2)
+    if not isinstance(W, np.ndarray):
+        raise TypeError(f"W must be a numpy.ndarray of {x_.dtype}, got {_describe(W)}")
+    if W.dtype != x_.dtype:
+        raise TypeError(f"W must have the dtype of x ({x_.dtype}), got {W.dtype}")
+    W_ = check_float_array("W", np.ascontiguousarray(W), 2)
+    if W_.shape[0] != x_.shape[1]:
+        raise ValueError(f"W must have shape (in_features, out_features) = ({x_.shape[1]}, m) to match x "
+                         f"of shape {x_.shape}, got {W_.shape}")
+    return x_, W_
+
+
+def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None):
+    """Dense layer forward pass ``out = act(x @ W + b)`` in one fused GEMM.
+
+    Parameters
+    ----------
+    x : ndarray (n, k), float32 or float64 -- a batch of n inputs
+    W : ndarray (k, m), same dtype -- weights, (in_features, out_features)
+    b : ndarray (m,), same dtype, or None -- bias
+    activation : {"relu", "identity", "leaky_relu", "sigmoid", "tanh", "softplus"} or None
+    alpha : float -- negative slope of leaky_relu
+    out : ndarray (n, m), same dtype, optional -- written and returned
+
+    Bias and activation are applied in registers before the single store of
+    each output tile. Non-contiguous inputs are copied.
+    """
+    x_, W_ = dense_inputs(x, W)
+    cdef int64_t n = x_.shape[0], k = x_.shape[1], m = W_.shape[1]
+    cdef int act = activation_code(activation)
+    cdef double alpha_ = check_real("alpha", alpha)
+    if b is not None:
+        b = check_vector("b", b, m, x_.dtype)
+    if out is None:
+        out = np.empty((n, m), dtype=x_.dtype)
+        C = out
+    else:
+        C, ldc = output("out", out, (n, m), x_.dtype, (("x", x), ("W", W), ("b", b)))
+        if ldc != max(m, 1):
+            raise ValueError(f"out must be C-contiguous; got strides {out.strides} for shape {out.shape}")
+    cdef int f32 = x_.dtype == np.float32
+    cdef int threads = fg_get_num_threads()
+    cdef int64_t nbytes = (fg_dense_workspace_size_f32(n, k, m, threads) if f32
+                           else fg_dense_workspace_size_f64(n, k, m, threads))
+    cdef char *ws = workspace_pointer(nbytes)
+    cdef void *o = cnp.PyArray_DATA(C)
+    cdef const void *xp = cnp.PyArray_DATA(x_)
+    cdef const void *wp = cnp.PyArray_DATA(W_)
+    cdef const void *bp = NULL if b is None else cnp.PyArray_DATA(b)
+    if f32:
+        with nogil:
+            fg_dense_forward_f32(<float *>o, <const float *>xp, <const float *>wp, <const float *>bp,
+                                 n, k, m, act, alpha_, ws, nbytes)
+    else:
+        with nogil:
+            fg_dense_forward_f64(<double *>o, <const double *>xp, <const double *>wp, <const double *>bp,
+                                 n, k, m, act, alpha_, ws, nbytes)
+    return out
+
+
+cdef object grad_buffer(str name, object given, tuple shape, object dtype, tuple inputs, bint needed,
+                        double beta):
+    if not needed:
+        if given is not None:
+            raise ValueError(f"{name} was given but is not computed (need_{name}=False)")
+        return None
+    if given is None:
+        if beta != 0.0 and name != "grad_x":
+            raise ValueError(f"beta={beta} accumulates into {name}, so {name} must be given")
+        return np.empty(shape, dtype=dtype)
+    if len(shape) == 1:
+        if not isinstance(given, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray, got {_describe(given)}")
+        given_2d = given.reshape(1, -1) if given.ndim == 1 else given
+        output(name, given_2d, (1, shape[0]), dtype, inputs)
+        if given.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {given.shape}")
+        if not given.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous; got strides {given.strides}")
+        return given
+    C, ld = output(name, given, shape, dtype, inputs)
+    if ld != max(shape[1], 1):
+        raise ValueError(f"{name} must be C-contiguous; got strides {given.strides} for shape {given.shape}")
+    return given
+
+
+def dense_backward(grad_out, x, W, out, *, activation="relu", alpha=0.01, beta=0.0,
+                   grad_x=None, dW=None, db=None, need_grad_x=True, need_db=True,
+                   overwrite_grad_out=False):
+    """Dense layer backward pass for ``out = act(x @ W + b)``.
+
+    With ``grad_z = grad_out * act'(out)`` (the derivative taken from the
+    forward output ``out``)::
+
+        dW     := beta*dW + x.T @ grad_z       (k, m)
+        db     := beta*db + grad_z.sum(0)      (m,)    if need_db
+        grad_x  = grad_z @ W.T                 (n, k)  if need_grad_x
+
+    Parameters
+    ----------
+    grad_out : ndarray (n, m) -- dL/d out; left untouched unless
+        ``overwrite_grad_out=True``, in which case it receives grad_z (no copy).
+    x : ndarray (n, k); W : ndarray (k, m); out : ndarray (n, m) -- the forward pass
+    activation, alpha : as in :func:`dense_forward`
+    beta : float -- 0 overwrites dW/db (never reading them), 1 accumulates
+    grad_x, dW, db : optional output arrays, filled in place
+    need_grad_x : bool -- False skips grad_x (a first layer)
+    need_db : bool -- False skips db (a layer without bias)
+
+    Returns
+    -------
+    (grad_x or None, dW, db or None)
+    """
+    x_, W_ = dense_inputs(x, W)
+    cdef int64_t n = x_.shape[0], k = x_.shape[1], m = W_.shape[1]
+    dtype = x_.dtype
+    for name, arr in (("grad_out", grad_out), ("out", out)):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray of {dtype}, got {_describe(arr)}")
+        if arr.dtype != dtype:
+            raise TypeError(f"{name} must have the dtype of x ({dtype}), got {arr.dtype}")
+        if arr.shape != (n, m):
+            raise ValueError(f"{name} must have shape {(n, m)}, got {arr.shape}")
+    cdef int act = activation_code(activation)
+    cdef double alpha_ = check_real("alpha", alpha)
+    cdef double beta_ = check_real("beta", beta)
+    if overwrite_grad_out:
+        g = check_float_array("grad_out", grad_out, 2, writeable=True)
+    else:
+        g = np.array(grad_out, dtype=dtype, order="C", copy=True)
+    out_ = np.ascontiguousarray(out)
+    inputs = (("x", x), ("W", W), ("out", out), ("grad_out", grad_out))
+    gx = grad_buffer("grad_x", grad_x, (n, k), dtype, inputs, need_grad_x, beta_)
+    dW_ = grad_buffer("dW", dW, (k, m), dtype, inputs, True, beta_)
+    db_ = grad_buffer("db", db, (m,), dtype, inputs, need_db, beta_)
+    if gx is not None and np.may_share_memory(gx, dW_) or db_ is not None and (
+            np.may_share_memory(db_, dW_) or gx is not None and np.may_share_memory(db_, gx)):
+        raise ValueError("grad_x, dW and db must not share memory")
+    cdef int f32 = dtype == np.float32
+    cdef int threads = fg_get_num_threads()
+    cdef int64_t nbytes = (fg_dense_workspace_size_f32(n, k, m, threads) if f32
+                           else fg_dense_workspace_size_f64(n, k, m, threads))
+    cdef char *ws = workspace_pointer(nbytes)
+    cdef void *gxp = NULL if gx is None else cnp.PyArray_DATA(gx)
+    cdef void *dwp = cnp.PyArray_DATA(dW_)
+    cdef void *dbp = NULL if db_ is None else cnp.PyArray_DATA(db_)
+    cdef void *gp = cnp.PyArray_DATA(g)
+    cdef const void *xp = cnp.PyArray_DATA(x_)
+    cdef const void *wp = cnp.PyArray_DATA(W_)
+    cdef const void *op = cnp.PyArray_DATA(out_)
+    if f32:
+        with nogil:
+            fg_dense_backward_f32(<float *>gxp, <float *>dwp, <float *>dbp, <float *>gp, <const float *>xp,
+                                  <const float *>wp, <const float *>op, n, k, m, act, alpha_, beta_, ws, nbytes)
+    else:
+        with nogil:
+            fg_dense_backward_f64(<double *>gxp, <double *>dwp, <double *>dbp, <double *>gp,
+                                  <const double *>xp, <const double *>wp, <const double *>op, n, k, m, act,
+                                  alpha_, beta_, ws, nbytes)
+    return gx, dW_, db_
+
+
+def dense_backward_ref(grad_out, x, W, out, grad_x, dW, db, activation=None, double alpha=0.01,
+                       double beta=0.0):
+    """The reference twin of fg_dense_backward on C-contiguous arrays (tests).
+    grad_out is overwritten with grad_z; grad_x and db may be None."""
+    cdef cnp.ndarray g = check_float_array("grad_out", grad_out, 2, writeable=True)
+    cdef cnp.ndarray x_ = check_float_array("x", x, 2)
+    cdef cnp.ndarray W_ = check_float_array("W", W, 2)
+    cdef cnp.ndarray o = check_float_array("out", out, 2)
+    cdef cnp.ndarray dW_ = check_float_array("dW", dW, 2, writeable=True)
+    cdef int64_t n = x_.shape[0], k = x_.shape[1], m = W_.shape[1]
+    cdef int act = activation_code(activation)
+    cdef void *gxp = NULL if grad_x is None else cnp.PyArray_DATA(check_float_array("grad_x", grad_x, 2, True))
+    cdef void *dbp = NULL if db is None else cnp.PyArray_DATA(check_float_array("db", db, 1, True))
+    if g.dtype == np.float32:
+        fg_dense_backward_ref_f32(<float *>gxp, <float *>cnp.PyArray_DATA(dW_), <float *>dbp,
+                                  <float *>cnp.PyArray_DATA(g), <const float *>cnp.PyArray_DATA(x_),
+                                  <const float *>cnp.PyArray_DATA(W_), <const float *>cnp.PyArray_DATA(o),
+                                  n, k, m, act, alpha, beta)
+    else:
+        fg_dense_backward_ref_f64(<double *>gxp, <double *>cnp.PyArray_DATA(dW_), <double *>dbp,
+                                  <double *>cnp.PyArray_DATA(g), <const double *>cnp.PyArray_DATA(x_),
+                                  <const double *>cnp.PyArray_DATA(W_), <const double *>cnp.PyArray_DATA(o),
+                                  n, k, m, act, alpha, beta)
+
+
+def peak_gflops(dtype=np.float32, int threads=1, double seconds=0.1):
+    """The machine's FMA ceiling in GFLOP/s (best of 3 runs of a register-only
+    FMA loop on `threads` threads) with the kernels' current CPU target."""
+    cdef int f32 = np.dtype(dtype) == np.float32
+    cdef int previous = fg_get_num_threads()
+    cdef int64_t iters = 100000
+    cdef double flops = 0.0
+    best = 0.0
+    fg_set_num_threads(threads)
+    try:
+        while True:  # calibrate
+            t0 = time.perf_counter()
+            with nogil:
+                flops = fg_fma_peak_f32(iters) if f32 else fg_fma_peak_f64(iters)
+            dt = time.perf_counter() - t0
+            if dt >= seconds / 4 or iters > (1 << 40):
+                break
+            iters *= 4
+        for _ in range(3):
+            t0 = time.perf_counter()
+            with nogil:
+                flops = fg_fma_peak_f32(iters) if f32 else fg_fma_peak_f64(iters)
+            dt = time.perf_counter() - t0
+            best = max(best, flops / dt / 1e9)
+    finally:
+        fg_set_num_threads(previous)
+    return best

@@ -1,6 +1,56 @@
 # Declarations of the optim kernels (src/kernels/fg_optim.h, list_optim.h).
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "fastgd_kernels.h" nogil:
     void fg_sgd_step_f32(float *params, const float *grads, int64_t n, double lr)
     void fg_sgd_step_f64(double *params, const double *grads, int64_t n, double lr)
+
+    enum fg_optimizer:
+        FG_OPT_SGD
+        FG_OPT_ADAGRAD
+        FG_OPT_RMSPROP
+        FG_OPT_ADAM
+        FG_OPT_ADAMW
+        FG_OPT_COUNT
+
+    ctypedef struct fg_optim_config:
+        int kind
+        int64_t step
+        double lr
+        double weight_decay
+        double momentum
+        double dampening
+        int nesterov
+        double noise_std
+        uint64_t noise_seed
+        double eps
+        double lr_decay
+        double initial_accumulator_value
+        double alpha
+        int centered
+        double beta1
+        double beta2
+        int amsgrad
+        int maximize
+
+    int fg_optim_state_slots(const fg_optim_config *cfg)
+    void fg_optim_step_f32(float *params, const float *grads, float *state, int64_t state_stride,
+                           int64_t n, const fg_optim_config *cfg)
+    void fg_optim_step_f64(double *params, const double *grads, double *state, int64_t state_stride,
+                           int64_t n, const fg_optim_config *cfg)
+    void fg_optim_step_ref_f32(float *params, const float *grads, float *state, int64_t state_stride,
+                               int64_t n, const fg_optim_config *cfg)
+    void fg_optim_step_ref_f64(double *params, const double *grads, double *state, int64_t state_stride,
+                               int64_t n, const fg_optim_config *cfg)
+    void fg_optim_normal_ref(double *out, int64_t n, uint64_t seed, int64_t step)
+
+    double fg_sum_squares_f32(const float *x, int64_t n)
+    double fg_sum_squares_f64(const double *x, int64_t n)
+    double fg_sum_squares_ref_f32(const float *x, int64_t n)
+    double fg_sum_squares_ref_f64(const double *x, int64_t n)
+    void fg_scale_f32(float *x, int64_t n, double s)
+    void fg_scale_f64(double *x, int64_t n, double s)
+    void fg_clip_value_f32(float *x, int64_t n, double clip)
+    void fg_clip_value_f64(double *x, int64_t n, double clip)
+    int64_t fg_count_nonfinite_f32(const float *x, int64_t n)
+    int64_t fg_count_nonfinite_f64(const double *x, int64_t n)

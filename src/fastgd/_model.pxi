@@ -207,13 +207,14 @@ cdef class _MLPEngine:
              optimizer, double clip_norm=0.0, double clip_value=0.0, bint apply_update=True):
         """One fused training step on rows `indices` (int64, C-contiguous) of x, or on rows
         [start, start+n) when indices is None. x, target (labels int64 or rows), sample_weight
-        are the full arrays, already validated. Returns (loss, grad_norm, status)."""
+        are the full arrays, already validated (target is loss.prepare_target's (kind, array)).
+        Returns (loss, grad_norm, status)."""
         cdef fg_batch batch
         cdef fg_loss_spec spec
         cdef fg_step_options opt
         cdef fg_step_result res
         cdef cnp.ndarray xa = <cnp.ndarray>x
-        cdef cnp.ndarray ta = <cnp.ndarray>target
+        cdef cnp.ndarray ta = <cnp.ndarray>target[1]
         cdef cnp.ndarray idx
         cdef Py_ssize_t g, n_groups = 0
         cdef object state = None
@@ -221,7 +222,7 @@ cdef class _MLPEngine:
         fill_loss_spec(&spec, loss, target, sample_weight, cw, FG_REDUCE_MEAN)
         memset(&batch, 0, sizeof(fg_batch))
         batch.x = cnp.PyArray_DATA(xa)
-        if ta.dtype == np.int64:
+        if target[0] == "labels":
             batch.labels = <const int64_t *>cnp.PyArray_DATA(ta)
         else:
             batch.target = cnp.PyArray_DATA(ta)

@@ -1,4 +1,6 @@
-# In-place optimizer steps over flat parameter buffers.
+# In-place optimizer steps over flat parameter buffers, norms and clipping.
+
+from libc.stdint cimport uint64_t
 
 
 def inplace_sgd_step(params, grads, lr):
@@ -26,3 +28,162 @@ def inplace_sgd_step(params, grads, lr):
     else:
         with nogil:
             fg_sgd_step_f64(<double *>cnp.PyArray_DATA(p), <const double *>cnp.PyArray_DATA(g), n, step)
+
+
+# ---- the general optimizer step ----------------------------------------------------------
+
+_OPTIM_CONFIG_FIELDS = (
+    "kind", "step", "lr", "weight_decay", "momentum", "dampening", "nesterov", "noise_std",
+    "noise_seed", "eps", "lr_decay", "initial_accumulator_value", "alpha", "centered", "beta1",
+    "beta2", "amsgrad", "maximize")
+
+
+def optim_state_slots(dict cfg):
+    """Number of n-length state arrays the update described by `cfg` (every fg_optim_config
+    field) needs."""
+    cdef fg_optim_config c = cfg
+    return fg_optim_state_slots(&c)
+
+
+cdef cnp.ndarray _check_state(object state, cnp.ndarray p, int64_t slots):
+    cdef int64_t n = p.shape[0]
+    if state is None:
+        if slots > 0 and n > 0:
+            raise ValueError(f"state must be an array of {slots} x {n} elements, got None")
+        return None
+    cdef cnp.ndarray s = check_float_array("state", state, 1, writeable=True)
+    if s.dtype != p.dtype:
+        raise TypeError(f"state must have the dtype of params ({p.dtype}), got {s.dtype}")
+    if s.shape[0] < slots * n:
+        raise ValueError(f"state must hold {slots} slots x {n} elements = {slots * n}, got {s.shape[0]}")
+    if np.may_share_memory(s, p):
+        raise ValueError("state and params must not share memory")
+    return s
+
+
+def inplace_optim_step(params, grads, state, groups, bint reference=False):
+    """One optimizer update of ``params`` in place, group by group.
+
+    Parameters
+    ----------
+    params, grads : ndarray (n,), float32 or float64, C-contiguous; params writeable
+    state : ndarray (slots * n,) of the same dtype, or None when no group needs state
+        Slot ``s`` of element ``i`` is ``state[s * n + i]``.
+    groups : list of (start, stop, cfg)
+        Ranges tiling [0, n) in order; ``cfg`` a dict with every field of ``fg_optim_config``.
+    reference : bool
+        Run the plain scalar reference twin instead of the dispatched kernel (tests).
+    """
+    cdef cnp.ndarray p = check_float_array("params", params, 1, writeable=True)
+    cdef cnp.ndarray g = check_float_array("grads", grads, 1)
+    check_same("grads", g, "params", p)
+    cdef int64_t n = p.shape[0]
+    cdef list parsed = []
+    cdef fg_optim_config c
+    cdef int64_t slots = 0, start, stop, expect = 0
+    for item in groups:
+        start, stop, cfg = item
+        if start != expect or stop < start or stop > n:
+            raise ValueError(
+                f"groups must tile [0, {n}) in order; got range [{start}, {stop}) after {expect}")
+        expect = stop
+        c = cfg
+        slots = max(slots, fg_optim_state_slots(&c))
+        parsed.append((start, stop, c))
+    if expect != n:
+        raise ValueError(f"groups must tile [0, {n}); they end at {expect}")
+    cdef cnp.ndarray s = _check_state(state, p, slots)
+    if s is not None and np.may_share_memory(s, g):
+        raise ValueError("state and grads must not share memory")
+    cdef char *pp = <char *>cnp.PyArray_DATA(p)
+    cdef const char *gp = <const char *>cnp.PyArray_DATA(g)
+    cdef char *sp = <char *>cnp.PyArray_DATA(s) if s is not None else NULL
+    cdef int64_t itemsize = p.dtype.itemsize
+    cdef bint f32 = p.dtype == np.float32
+    for start, stop, c in parsed:
+        with nogil:
+            if f32 and not reference:
+                fg_optim_step_f32(<float *>(pp + start * itemsize), <const float *>(gp + start * itemsize),
+                                  <float *>(sp + start * itemsize) if sp != NULL else NULL, n, stop - start, &c)
+            elif f32:
+                fg_optim_step_ref_f32(<float *>(pp + start * itemsize), <const float *>(gp + start * itemsize),
+                                      <float *>(sp + start * itemsize) if sp != NULL else NULL, n, stop - start, &c)
+            elif not reference:
+                fg_optim_step_f64(<double *>(pp + start * itemsize), <const double *>(gp + start * itemsize),
+                                  <double *>(sp + start * itemsize) if sp != NULL else NULL, n, stop - start, &c)
+            else:
+                fg_optim_step_ref_f64(<double *>(pp + start * itemsize), <const double *>(gp + start * itemsize),
+                                      <double *>(sp + start * itemsize) if sp != NULL else NULL, n, stop - start, &c)
+
+
+def optim_noise_normal(int64_t n, seed, int64_t step):
+    """The standard normal numbers noisy SGD adds to elements 0..n-1 at `step` with `seed`
+    (float64, before scaling by noise * sqrt(lr))."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    cdef uint64_t key = <uint64_t>(int(seed) & 0xFFFFFFFFFFFFFFFF)
+    out = np.empty(n, dtype=np.float64)
+    cdef double[::1] o = out
+    if n > 0:
+        with nogil:
+            fg_optim_normal_ref(&o[0], n, key, step)
+    return out
+
+
+# ---- norms and clipping --------------------------------------------------------------------
+
+def sum_squares(x, bint reference=False):
+    """Σ x², accumulated in double (deterministic for any thread count and target)."""
+    cdef cnp.ndarray a = check_float_array("x", x, 1)
+    cdef int64_t n = a.shape[0]
+    cdef double r
+    cdef bint f32 = a.dtype == np.float32
+    with nogil:
+        if f32:
+            r = fg_sum_squares_ref_f32(<const float *>cnp.PyArray_DATA(a), n) if reference \
+                else fg_sum_squares_f32(<const float *>cnp.PyArray_DATA(a), n)
+        else:
+            r = fg_sum_squares_ref_f64(<const double *>cnp.PyArray_DATA(a), n) if reference \
+                else fg_sum_squares_f64(<const double *>cnp.PyArray_DATA(a), n)
+    return r
+
+
+def inplace_scale(x, s):
+    """``x *= s`` in place (``s`` rounded to x's dtype once)."""
+    cdef cnp.ndarray a = check_float_array("x", x, 1, writeable=True)
+    cdef double f = check_real("s", s)
+    cdef int64_t n = a.shape[0]
+    if a.dtype == np.float32:
+        with nogil:
+            fg_scale_f32(<float *>cnp.PyArray_DATA(a), n, f)
+    else:
+        with nogil:
+            fg_scale_f64(<double *>cnp.PyArray_DATA(a), n, f)
+
+
+def inplace_clip_value(x, clip):
+    """Clamp ``x`` to ``[-clip, clip]`` in place; NaN entries stay NaN."""
+    cdef cnp.ndarray a = check_float_array("x", x, 1, writeable=True)
+    cdef double c = check_real("clip", clip)
+    if not c >= 0:
+        raise ValueError(f"clip must be >= 0, got {c}")
+    cdef int64_t n = a.shape[0]
+    if a.dtype == np.float32:
+        with nogil:
+            fg_clip_value_f32(<float *>cnp.PyArray_DATA(a), n, c)
+    else:
+        with nogil:
+            fg_clip_value_f64(<double *>cnp.PyArray_DATA(a), n, c)
+
+
+def count_nonfinite(x):
+    """Number of NaN or infinite entries of ``x``."""
+    cdef cnp.ndarray a = check_float_array("x", x, 1)
+    cdef int64_t n = a.shape[0], r
+    cdef bint f32 = a.dtype == np.float32
+    with nogil:
+        if f32:
+            r = fg_count_nonfinite_f32(<const float *>cnp.PyArray_DATA(a), n)
+        else:
+            r = fg_count_nonfinite_f64(<const double *>cnp.PyArray_DATA(a), n)
+    return r

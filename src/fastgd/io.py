@@ -58,6 +58,7 @@ def _meta_array(meta):
 
 
 def _read(path, expected_format):
+    """(meta, arrays) of a fastgd file whose format tag is `expected_format` (a str or a tuple)."""
     path = os.fspath(path)
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -72,8 +73,9 @@ def _read(path, expected_format):
         meta = json.loads(arrays.pop("__meta__").tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FileFormatError(f"{path}: corrupted metadata: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") != expected_format:
-        raise FileFormatError(f"{path}: expected a {expected_format!r} file, got "
+    accepted = (expected_format,) if isinstance(expected_format, str) else tuple(expected_format)
+    if not isinstance(meta, dict) or meta.get("format") not in accepted:
+        raise FileFormatError(f"{path}: expected a {' or '.join(map(repr, accepted))} file, got "
                               f"{meta.get('format') if isinstance(meta, dict) else meta!r}")
     if meta.get("version") != FORMAT_VERSION:
         raise FileFormatError(f"{path}: format version {meta.get('version')!r} is not supported "
@@ -119,13 +121,7 @@ def save(model, path):
 def load(path):
     """Load a model saved by :func:`save` (or the model inside a checkpoint)."""
     path = os.fspath(path)
-    try:
-        meta, arrays = _read(path, "fastgd-model")
-    except FileFormatError:
-        try:
-            meta, arrays = _read(path, "fastgd-checkpoint")
-        except FileFormatError:
-            raise FileFormatError(f"{path}: not a fastgd model or checkpoint file (or corrupted)") from None
+    meta, arrays = _read(path, ("fastgd-model", "fastgd-checkpoint"))
     return _build_model(path, meta, arrays)
 
 

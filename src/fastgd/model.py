@@ -244,7 +244,7 @@ class Sequential:
         y_arr = y if isinstance(y, np.ndarray) else np.asarray(y)
         if y_arr.ndim == 0 or y_arr.shape[0] != x.shape[0]:
             raise ValueError(f"y must have one entry per sample of x ({x.shape[0]}), got shape {y_arr.shape}")
-        _kind, target = loss.prepare_target(y_arr, self.n_outputs, self.dtype)
+        target = loss.prepare_target(y_arr, self.n_outputs, self.dtype)
         sw = check_sample_weight(sample_weight, x.shape[0], self.dtype)
         return x, target, sw
 

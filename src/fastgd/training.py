@@ -143,13 +143,20 @@ def _get_optimizer(optimizer):
     return optimizer
 
 
+# Metric functions take (y_true, y_pred) where y_pred is the loss's link of the network output
+# (class probabilities for classification losses, the output itself for regression).
+METRICS = {"accuracy": _metrics.accuracy, "zero_one_loss": _metrics.zero_one_loss, "r2": _metrics.r2_score}
+
+
 def _metric_fns(metrics):
     out = []
+    if isinstance(metrics, str):
+        metrics = (metrics,)
     for m in metrics:
         if isinstance(m, str):
-            if m not in _metrics.METRICS:
-                raise ValueError(f"metrics: unknown metric {m!r}; known: {sorted(_metrics.METRICS)}")
-            out.append((m, _metrics.METRICS[m]))
+            if m not in METRICS:
+                raise ValueError(f"metrics: unknown metric {m!r}; known: {sorted(METRICS)}")
+            out.append((m, METRICS[m]))
         elif callable(m):
             out.append((getattr(m, "__name__", "metric"), m))
         else:
@@ -157,14 +164,20 @@ def _metric_fns(metrics):
     return out
 
 
+def _rows(prepared, sl):
+    """The prepared target ("labels" or "rows", array) restricted to rows `sl`."""
+    return prepared[0], prepared[1][sl]
+
+
 def _batch_weight(loss, target, sw, dtype):
     """The normalizer of the mean loss over these rows (see fastgd.losses): the sum of
     sample weights (times class weights for class-index targets), or the row count."""
+    kind, t = target
     cw = loss._class_weight_array(dtype)
-    if cw is not None and target.dtype == np.int64:
-        w = cw[target].astype(np.float64)
+    if cw is not None and kind == "labels":
+        w = cw[t].astype(np.float64)
         return float((w if sw is None else w * sw).sum())
-    return float(target.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
+    return float(t.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
 
 
 def _data_loss(model, x, target, sw, loss, batch_size=4096):
@@ -174,7 +187,7 @@ def _data_loss(model, x, target, sw, loss, batch_size=4096):
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
         out = model._engine.forward(x[s:e])
-        total += _core.loss_sum(loss, out, target[s:e], None if sw is None else sw[s:e])
+        total += _core.loss_sum(loss, out, _rows(target, slice(s, e)), None if sw is None else sw[s:e])
     return total / _batch_weight(loss, target, sw, model.dtype)
 
 
@@ -185,7 +198,7 @@ def _full_grad_norm(model, x, target, sw, loss, batch_size=4096):
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
         model._engine.step(x, None, s, e - s, loss, target, sw, None, 0.0, 0.0, False)
-        acc += _batch_weight(loss, target[s:e], None if sw is None else sw[s:e], model.dtype) * model.grads
+        acc += _batch_weight(loss, _rows(target, slice(s, e)), None if sw is None else sw[s:e], model.dtype) * model.grads
     acc /= _batch_weight(loss, target, sw, model.dtype)
     return float(np.sqrt(acc @ acc))
 
@@ -253,8 +266,8 @@ def _split_validation(x, target, sw, validation_split):
         raise ValueError(f"validation_split={validation_split} leaves {n_val} validation samples of {n}; "
                          "need at least one on each side")
     cut = n - n_val
-    val = (x[cut:], target[cut:], None if sw is None else sw[cut:])
-    return x[:cut], target[:cut], None if sw is None else sw[:cut], val
+    val = (x[cut:], _rows(target, slice(cut, None)), None if sw is None else sw[cut:])
+    return x[:cut], _rows(target, slice(0, cut)), None if sw is None else sw[:cut], val
 
 
 # ---- fit --------------------------------------------------------------------------------
@@ -376,6 +389,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             f"(now {getattr(optimizer, 'lr', '?')}) or clip gradients (clip_norm=...).",
             epoch=epoch, step=step, history=history)
 
+    # the mean batch loss is weighted by the batch's normalizer (see _batch_weight)
+    plain_weights = sw is None and (loss._class_weight_array(model.dtype) is None or target[0] != "labels")
     epoch = initial_epoch
     try:
         for epoch in range(initial_epoch, initial_epoch + epochs):
@@ -400,8 +415,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                     if status:
                         diverged(epoch, step, "loss" if status == 1 else "gradient",
                                  value if status == 1 else gnorm)
-                        w = _batch_weight(loss, target[s:e] if idx is None else target[idx],
-                                      None if sw is None else (sw[s:e] if idx is None else sw[idx]), model.dtype)
+                    if plain_weights:
+                        w = float(e - s)
+                    else:
+                        rows = slice(s, e) if idx is None else idx
+                        w = _batch_weight(loss, _rows(target, rows), None if sw is None else sw[rows], model.dtype)
                     loss_sum += value * w
                     weight_sum += w
                     norm_sum += gnorm
@@ -418,9 +436,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             if val is not None:
                 logs["val_loss"] = _data_loss(model, val[0], val[1], val[2], loss)
             for name, fn in metric_fns:
-                logs[name] = float(fn(_metric_target(target, loss), model.predict(x)))
+                logs[name] = float(fn(target[1], loss.link(model.predict(x))))
                 if val is not None:
-                    logs["val_" + name] = float(fn(_metric_target(val[1], loss), model.predict(val[0])))
+                    logs["val_" + name] = float(fn(val[1][1], loss.link(model.predict(val[0]))))
             if tol is not None:
                 gnorm_full = _full_grad_norm(model, x, target, sw, loss)
                 logs["grad_norm"] = gnorm_full
@@ -461,20 +479,15 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     return history
 
 
-def _metric_target(target, loss):
-    """What metrics compare against: labels for class targets, else the target rows."""
-    return target
-
-
 def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_size=4096):
     """The mean loss and the metrics of the model on (X, y) as a dict."""
     loss = model._resolve_loss(loss)
     x, target, sw = model._prepare(X, y, loss, sample_weight)
     out = {"loss": _data_loss(model, x, target, sw, loss, batch_size)}
     if metrics:
-        pred = model.predict(x, batch_size=batch_size)
+        pred = loss.link(model.predict(x, batch_size=batch_size))
         for name, fn in _metric_fns(metrics):
-            out[name] = float(fn(target, pred))
+            out[name] = float(fn(target[1], pred))
     return out
 
 

@@ -4,4 +4,31 @@
 
 #include "fg_common.h"
 
+/* The activation fused into a GEMM / dense layer epilogue. act_alpha is the
+ * negative slope of LEAKY_RELU and is ignored by the others. */
+enum fg_activation {
+    FG_ACT_IDENTITY = 0,
+    FG_ACT_RELU,
+    FG_ACT_LEAKY_RELU,
+    FG_ACT_SIGMOID,
+    FG_ACT_TANH,
+    FG_ACT_SOFTPLUS,
+    FG_ACT_COUNT
+};
+
+/* Reference twins (gemm_ref.c): plain triple loops, compiled once, no SIMD.
+ * Same contracts as fg_gemm_* / fg_dense_* (no workspace); the test oracle. */
+void fg_gemm_ref_f32(float *C, int64_t ldc, const float *A, int64_t lda, int trans_a,
+                     const float *B, int64_t ldb, int trans_b, int64_t m, int64_t n, int64_t k,
+                     double beta, const float *bias, int act, double act_alpha);
+void fg_gemm_ref_f64(double *C, int64_t ldc, const double *A, int64_t lda, int trans_a,
+                     const double *B, int64_t ldb, int trans_b, int64_t m, int64_t n, int64_t k,
+                     double beta, const double *bias, int act, double act_alpha);
+void fg_dense_backward_ref_f32(float *grad_x, float *dW, float *db, float *grad_out,
+                               const float *x, const float *W, const float *out,
+                               int64_t n, int64_t k, int64_t m, int act, double act_alpha, double beta);
+void fg_dense_backward_ref_f64(double *grad_x, double *dW, double *db, double *grad_out,
+                               const double *x, const double *W, const double *out,
+                               int64_t n, int64_t k, int64_t m, int act, double act_alpha, double beta);
+
 #endif

@@ -1,0 +1,128 @@
+"""fastgd beside NumPy, PyTorch and scikit-learn, in one run: the README's Performance section.
+
+    python benchmarks/compare.py [--quick] [--plot docs/throughput.png] [--only train,gemm,...]
+
+Runs every ``benchmarks/compare_<area>.py`` section (each prints a Markdown table of ratios
+measured in this run, threads pinned alike for every library) after a header naming the machine
+and the versions, and draws training throughput against batch size (fastgd / PyTorch / NumPy)
+as a PNG. Baselines that are not installed are left out, never failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks._timing import machine_info, optional_import, pinned_threads, time_interleaved, torch  # noqa: E402
+
+SECTIONS = [
+    ("gemm", "GEMM and dense layers"),
+    ("losses", "Losses (value + gradient)"),
+    ("optim", "Optimizer steps"),
+    ("train", "Training throughput"),
+    ("sklearn", "scikit-learn compatible estimators"),
+    ("minimize", "Function minimization"),
+]
+
+
+def _rows_to_markdown(rows):
+    if isinstance(rows, str):
+        return rows
+    if not rows:
+        return "(no rows)"
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r.get(k, "")) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def section(name, quick):
+    mod = importlib.import_module(f"benchmarks.compare_{name}")
+    if hasattr(mod, "markdown"):
+        return mod.markdown(quick)
+    return _rows_to_markdown(mod.rows(quick))
+
+
+def throughput_plot(path, quick=False):
+    """Samples/s of a 784-256-128-10 training step against batch size, 1 thread."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import fastgd
+    from benchmarks.baselines_train import NumpyMLP, TorchLoop
+    from benchmarks.compare_train import fastgd_model
+
+    widths = (784, 256, 128, 10)
+    batches = [1, 4, 16, 64, 256, 1024] if not quick else [1, 16, 256]
+    curves = {"fastgd": [], "numpy": []}
+    if torch is not None:
+        curves["torch"] = []
+    rng = np.random.default_rng(0)
+    for b in batches:
+        x = rng.normal(size=(b, 784)).astype(np.float32)
+        y = rng.integers(0, 10, size=b)
+        model, opt = fastgd_model(widths), fastgd.optim.Adam(lr=1e-4)
+        loss = fastgd.losses.SoftmaxCrossEntropy()
+        c = {"fastgd": lambda: model.train_step(x, y, loss, opt)}
+        npm = NumpyMLP(widths, lr=1e-4)
+        c["numpy"] = lambda: npm.step(x, y)
+        if torch is not None:
+            tl = TorchLoop(widths, lr=1e-4)
+            tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+            c["torch"] = lambda: tl.step(tx, ty)
+        with pinned_threads(1):
+            t = time_interleaved(c, repeats=3, sample_seconds=0.05 if quick else 0.15)
+        for k in curves:
+            curves[k].append(b / t[k])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, v in curves.items():
+        ax.plot(batches, v, marker="o", label=k)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("training samples / s (1 thread)")
+    ax.set_title("784-256-128-10 MLP, Adam, float32")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return dict(zip(batches, zip(*curves.values())))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="fewer shapes and repetitions")
+    p.add_argument("--plot", default="docs/throughput.png", help="where to save the throughput plot ('' for none)")
+    p.add_argument("--only", default="", help="comma-separated sections: " + ",".join(n for n, _ in SECTIONS))
+    args = p.parse_args()
+    only = {s for s in args.only.split(",") if s}
+    t0 = time.perf_counter()
+    print("Measured in one run on:\n")
+    for k, v in machine_info().items():
+        print(f"- {k}: {v}")
+    for name, title in SECTIONS:
+        if only and name not in only:
+            continue
+        if optional_import(f"benchmarks.compare_{name}") is None:
+            continue
+        print(f"\n### {title}\n", flush=True)
+        print(section(name, args.quick), flush=True)
+    if args.plot and (not only or "plot" in only) and optional_import("matplotlib"):
+        throughput_plot(args.plot, args.quick)
+        print(f"\n![training throughput vs batch size]({args.plot})")
+    print(f"\n(compare.py ran in {time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

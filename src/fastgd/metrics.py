@@ -1,0 +1,139 @@
+"""Evaluation metrics on NumPy arrays: accuracy, zero-one loss, R².
+
+They are computed once per evaluation, not per training step, so they are plain NumPy.
+Semantics follow scikit-learn's ``accuracy_score``, ``zero_one_loss`` and ``r2_score``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["accuracy", "zero_one_loss", "r2_score"]
+
+
+def _describe(obj):
+    if isinstance(obj, np.ndarray):
+        return f"array of dtype {obj.dtype} and shape {obj.shape}"
+    return type(obj).__name__
+
+
+def _real_array(name, value):
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {_describe(arr)}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty; need at least one sample")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite (contains NaN or inf)")
+    return arr
+
+
+def _weights(sample_weight, n):
+    if sample_weight is None:
+        return None
+    sw = _real_array("sample_weight", sample_weight).astype(np.float64)
+    if sw.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), got {sw.shape}")
+    if (sw < 0).any():
+        raise ValueError("sample_weight must be >= 0")
+    return sw
+
+
+def _labels(name, y, threshold):
+    """Class labels from labels (1-D), one-hot/score rows (argmax) or one score column (> threshold)."""
+    if y.ndim == 1:
+        return y
+    if y.ndim == 2:
+        if y.shape[1] == 1:
+            return (y[:, 0] > threshold).astype(np.int64)
+        return y.argmax(axis=1)
+    raise ValueError(f"{name} must be 1-D labels or 2-D scores, got shape {y.shape}")
+
+
+def _correct(y_true, y_pred, threshold):
+    t = _real_array("y_true", y_true)
+    p = _real_array("y_pred", y_pred)
+    t_labels = _labels("y_true", t, 0.5)
+    p_labels = _labels("y_pred", p, threshold)
+    if t_labels.shape[0] != p_labels.shape[0]:
+        raise ValueError(f"y_true has {t_labels.shape[0]} samples but y_pred has {p_labels.shape[0]}")
+    return t_labels == p_labels
+
+
+def accuracy(y_true, y_pred, *, sample_weight=None, threshold=0.5, normalize=True):
+    """Fraction (or weighted fraction) of samples whose predicted class is right.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Class labels (n,), or one-hot rows (n, c) (argmax is taken).
+    y_pred : array_like
+        Predicted labels (n,), or scores/probabilities/logits (n, c) with c >= 2 (argmax),
+        or one column (n, 1) of scores for the positive class (``> threshold``; use 0.5 for
+        probabilities, 0 for logits).
+    sample_weight : array_like (n,), optional, non-negative
+    normalize : bool
+        False returns the (weighted) number of correct samples instead of the fraction.
+    """
+    correct = _correct(y_true, y_pred, threshold).astype(np.float64)
+    sw = _weights(sample_weight, correct.shape[0])
+    if sw is None:
+        return float(correct.mean() if normalize else correct.sum())
+    total = float(sw @ correct)
+    if not normalize:
+        return total
+    if sw.sum() == 0:
+        raise ValueError("sample_weight sums to zero; the weighted accuracy is undefined")
+    return total / float(sw.sum())
+
+
+def zero_one_loss(y_true, y_pred, *, sample_weight=None, threshold=0.5, normalize=True):
+    """The (weighted) fraction of misclassified samples, ``1 - accuracy``; see :func:`accuracy`.
+
+    ``normalize=False`` returns the (weighted) number of misclassified samples.
+    """
+    if normalize:
+        return 1.0 - accuracy(y_true, y_pred, sample_weight=sample_weight, threshold=threshold)
+    wrong = ~_correct(y_true, y_pred, threshold)
+    sw = _weights(sample_weight, wrong.shape[0])
+    return float(wrong.sum() if sw is None else sw @ wrong)
+
+
+def r2_score(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
+    """Coefficient of determination ``1 - SS_res / SS_tot`` (scikit-learn's ``r2_score``).
+
+    ``y_true`` and ``y_pred`` are (n,) or (n, k). ``multioutput`` is "uniform_average"
+    (mean over outputs), "raw_values" (one score per output) or "variance_weighted".
+    An output whose ``y_true`` is constant scores 1.0 when predicted exactly, else 0.0
+    (scikit-learn's ``force_finite``). Needs at least two samples.
+    """
+    t = _real_array("y_true", y_true).astype(np.float64)
+    p = _real_array("y_pred", y_pred).astype(np.float64)
+    if t.ndim == 1:
+        t = t.reshape(-1, 1)
+    if p.ndim == 1:
+        p = p.reshape(-1, 1)
+    if t.ndim != 2 or p.shape != t.shape:
+        raise ValueError(f"y_pred must have the shape of y_true {np.shape(y_true)}, got {np.shape(y_pred)}")
+    if t.shape[0] < 2:
+        raise ValueError("r2_score needs at least two samples")
+    sw = _weights(sample_weight, t.shape[0])
+    w = np.ones(t.shape[0]) if sw is None else sw
+    if w.sum() == 0:
+        raise ValueError("sample_weight sums to zero; r2_score is undefined")
+    mean = (w @ t) / w.sum()
+    ss_res = w @ (t - p) ** 2
+    ss_tot = w @ (t - mean) ** 2
+    nonzero = ss_tot != 0
+    scores = np.where(ss_res == 0, 1.0, 0.0)
+    scores[nonzero] = 1.0 - ss_res[nonzero] / ss_tot[nonzero]
+    if multioutput == "raw_values":
+        return scores
+    if multioutput == "uniform_average":
+        return float(scores.mean())
+    if multioutput == "variance_weighted":
+        if ss_tot.sum() == 0:
+            return float(scores.mean())
+        return float(scores @ ss_tot / ss_tot.sum())
+    raise ValueError(f"multioutput must be 'uniform_average', 'raw_values' or 'variance_weighted', "
+                     f"got {multioutput!r}")

@@ -1,0 +1,591 @@
+"""Optimizers: one fused, in-place C update of a flat parameter buffer per step.
+
+Every optimizer updates a 1-D float32/float64 parameter array in place from a gradient array of the
+same shape, in one C call (vectorized, threaded for large buffers), with its state (momentum
+buffers, running averages) kept flat beside it and allocated at the first step::
+
+    opt = fastgd.optim.Adam(lr=1e-3)
+    for _ in range(steps):
+        grads = ...                     # dL/dparams, same shape and dtype
+        opt.step(params, grads)         # params updated in place
+
+The update rules are those of ``torch.optim`` (2.x), operation for operation, so code and
+hyperparameters carry over; each class writes its exact update in its docstring. Notation: θ the
+parameters, g the gradient, η the learning rate ``lr``, t the 1-based step count, λ the weight
+decay; with ``maximize=True`` every rule uses −g in place of g (ascent).
+
+Parameter groups (``set_param_groups``) override hyperparameters over contiguous ranges of the
+flat buffer, e.g. ``weight_decay=0`` over the biases.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+
+import numpy as np
+
+from fastgd import _core
+
+__all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "AdamW", "from_config", "get",
+           "grad_norm", "clip_grad_norm", "clip_grad_value"]
+
+# enum fg_optimizer
+_SGD, _ADAGRAD, _RMSPROP, _ADAM, _ADAMW = range(5)
+
+_CONFIG_FIELDS = (
+    "kind", "step", "lr", "weight_decay", "momentum", "dampening", "nesterov", "noise_std",
+    "noise_seed", "eps", "lr_decay", "initial_accumulator_value", "alpha", "centered", "beta1",
+    "beta2", "amsgrad", "maximize")
+
+_MASK64 = (1 << 64) - 1
+# A group starting at element `start` draws its noise with seed + start * _GOLDEN, so that groups
+# get independent noise (the kernel keys noise by the index within its call).
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _real(name, value, *, low=None, low_open=False, high=None, high_open=False):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    v = float(value)
+    ok = math.isfinite(v)
+    if ok and low is not None:
+        ok = v > low if low_open else v >= low
+    if ok and high is not None:
+        ok = v < high if high_open else v <= high
+    if not ok:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low}, "
+        hi = "" if high is None else f"{high}" + (")" if high_open else "]")
+        where = f"in {lo}{hi}" if low is not None and high is not None else (
+            f"{'>' if low_open else '>='} {low}" if low is not None else f"{'<' if high_open else '<='} {high}")
+        raise ValueError(f"{name} must be finite and {where}, got {value!r}")
+    return v
+
+
+def _flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+class Optimizer:
+    """Base class: hyperparameters, lazily allocated flat state, step counting, parameter groups.
+
+    Subclasses define ``name``, ``_kind``, ``_validate(hyper) -> hyper`` and ``_fields(hyper)``
+    (the ``fg_optim_config`` fields of one group).
+    """
+
+    name = "optimizer"
+    _kind = -1
+
+    def __init__(self, lr, **hyper):
+        self._hyper = self._validate({"lr": lr, **hyper})
+        self._groups = None  # [(start, stop, overrides)] or None: one group over everything
+        self.reset()
+
+    # -- hyperparameters -------------------------------------------------------------------
+
+    @property
+    def lr(self) -> float:
+        """The learning rate η; may be changed between steps (schedules do)."""
+        return self._hyper["lr"]
+
+    @lr.setter
+    def lr(self, value):
+        self._hyper["lr"] = _real("lr", value, low=0.0)
+
+    @property
+    def step_count(self) -> int:
+        """Updates applied since construction or the last ``reset()``."""
+        return self._step
+
+    def get_config(self) -> dict:
+        """Name and hyperparameters, enough for ``fastgd.optim.from_config`` to rebuild it."""
+        cfg = {"name": self.name}
+        cfg.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in self._hyper.items()})
+        if self._groups is not None:
+            cfg["param_groups"] = [[a, b, dict(o)] for a, b, o in self._groups]
+        return cfg
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._hyper.items())
+        return f"{type(self).__name__}({args})"
+
+    # -- parameter groups ------------------------------------------------------------------
+
+    def set_param_groups(self, groups):
+        """Override hyperparameters over contiguous ranges of the flat buffer.
+
+        Parameters
+        ----------
+        groups : list of (start, stop, dict) or None
+            Ranges in order tiling [0, n) (n checked at the next step), each with the
+            hyperparameters that differ there, e.g. ``[(0, 200, {}), (200, 210,
+            {"weight_decay": 0.0})]`` to exempt a bias. ``lr`` cannot be overridden (schedules
+            drive one learning rate). ``None`` or ``[]`` removes the groups.
+        """
+        if not groups:
+            self._groups = None
+            return
+        parsed, expect = [], 0
+        for item in groups:
+            try:
+                start, stop, overrides = item
+            except (TypeError, ValueError):
+                raise ValueError(f"each group must be (start, stop, dict), got {item!r}") from None
+            start, stop = int(start), int(stop)
+            if start != expect or stop < start:
+                raise ValueError(f"groups must tile [0, n) in order: got [{start}, {stop}) after {expect}")
+            overrides = dict(overrides or {})
+            bad = set(overrides) - (set(self._hyper) - {"lr", "seed"})
+            if bad:
+                raise ValueError(f"group overrides must be among {sorted(set(self._hyper) - {'lr', 'seed'})}, "
+                                 f"got {sorted(bad)}")
+            self._validate({**self._hyper, **overrides})
+            parsed.append((start, stop, overrides))
+            expect = stop
+        if self._state is not None and expect != self._n:
+            raise ValueError(f"groups must tile [0, {self._n}) of the bound buffer, they end at {expect}")
+        self._groups = parsed
+
+    # -- the fused C interface -------------------------------------------------------------
+
+    def _group_cfg(self, start, overrides):
+        hyper = {**self._hyper, **overrides}
+        if overrides:
+            hyper = self._validate(hyper)
+        cfg = dict.fromkeys(_CONFIG_FIELDS, 0)
+        cfg.update(kind=self._kind, step=self._step + 1, lr=self._hyper["lr"], noise_std=0.0,
+                   eps=0.0, weight_decay=0.0)
+        cfg.update(self._fields(hyper))
+        if cfg["noise_std"]:
+            cfg["noise_seed"] = (cfg["noise_seed"] + start * _GOLDEN) & _MASK64
+        for k in ("nesterov", "centered", "amsgrad", "maximize"):
+            cfg[k] = int(cfg[k])
+        for k in ("lr", "weight_decay", "momentum", "dampening", "noise_std", "eps", "lr_decay",
+                  "initial_accumulator_value", "alpha", "beta1", "beta2"):
+            cfg[k] = float(cfg[k])
+        return cfg
+
+    def _c_groups(self, n, dtype):
+        """``(state, groups)`` for a fused C caller of ``fg_optim_step_*``.
+
+        ``state`` is the flat state array, 1-D of ``slots * n`` elements of ``dtype`` (slot ``s``
+        of element ``i`` at ``s * n + i``; stride ``n``), allocated at the first call; ``groups``
+        a list of ``(start, stop, cfg)`` tiling [0, n) where ``cfg`` holds every field of
+        ``fg_optim_config`` for this update (step = ``step_count + 1``). Call ``_c_advance()``
+        after the update.
+        """
+        n = int(n)
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+        if self._state is not None and (n != self._n or dtype != self._dtype):
+            raise ValueError(
+                f"{type(self).__name__} holds state for {self._n} parameters of dtype {self._dtype}; "
+                f"got {n} of dtype {dtype} (call reset() to start over with other parameters)")
+        spans = self._groups if self._groups is not None else [(0, n, {})]
+        if spans[-1][1] != n:
+            raise ValueError(f"param groups tile [0, {spans[-1][1]}) but the parameters have {n} elements")
+        groups = [(a, b, self._group_cfg(a, o)) for a, b, o in spans]
+        if self._state is None:
+            slots = max(_core.optim_state_slots(c) for _, _, c in groups)
+            self._n, self._dtype = n, dtype
+            # Zeros only to keep the memory defined; the kernel initializes the state at step 1.
+            self._state = np.zeros(slots * n, dtype=dtype)
+        return self._state, groups
+
+    def _c_advance(self):
+        """Count one applied update (after a fused C step)."""
+        self._step += 1
+
+    def step(self, params, grads):
+        """One update of ``params`` in place from ``grads``.
+
+        Parameters
+        ----------
+        params : ndarray (n,), float32 or float64, C-contiguous, writeable
+        grads : ndarray (n,), same dtype, not overlapping ``params``
+
+        The first call fixes n and the dtype (state is allocated then); later calls must match
+        until ``reset()``.
+        """
+        if not isinstance(params, np.ndarray) or params.ndim != 1:
+            raise ValueError(f"params must be a 1-D numpy.ndarray, got "
+                             f"{getattr(params, 'shape', type(params).__name__)}")
+        if not isinstance(grads, np.ndarray) or grads.shape != params.shape or grads.dtype != params.dtype:
+            raise ValueError(f"grads must be an ndarray with the shape {params.shape} and dtype {params.dtype} "
+                             f"of params, got {getattr(grads, 'shape', type(grads).__name__)} "
+                             f"{getattr(grads, 'dtype', '')}")
+        if params.dtype not in (np.float32, np.float64):
+            raise TypeError(f"params must have dtype float32 or float64, got {params.dtype}")
+        state, groups = self._c_groups(params.shape[0], params.dtype)
+        _core.inplace_optim_step(params, grads, state if state.size else None, groups)
+        self._c_advance()
+
+    # -- state -----------------------------------------------------------------------------
+
+    def reset(self):
+        """Forget the state and the step count (the next step is a first step again)."""
+        self._step = 0
+        self._state = None
+        self._n = None
+        self._dtype = None
+
+    def state_dict(self) -> dict:
+        """The optimizer's state as a plain dict of numbers, strings and arrays (copies)."""
+        return {
+            "name": self.name,
+            "config": self.get_config(),
+            "step": self._step,
+            "lr": self.lr,
+            "n": self._n,
+            "dtype": None if self._dtype is None else self._dtype.name,
+            "state": None if self._state is None else self._state.copy(),
+        }
+
+    def load_state_dict(self, state_dict: dict):
+        """Restore what ``state_dict()`` returned; the next step continues identically."""
+        if state_dict.get("name") != self.name:
+            raise ValueError(f"state_dict is for optimizer {state_dict.get('name')!r}, not {self.name!r}")
+        cfg = dict(state_dict["config"])
+        cfg.pop("name", None)
+        groups = cfg.pop("param_groups", None)
+        self._hyper = self._validate(cfg)
+        self._groups = None
+        self.set_param_groups(groups)
+        self.lr = state_dict["lr"]
+        self._step = int(state_dict["step"])
+        if state_dict.get("state") is None:
+            self._state = self._n = self._dtype = None
+        else:
+            self._dtype = np.dtype(state_dict["dtype"])
+            self._n = int(state_dict["n"])
+            self._state = np.array(state_dict["state"], dtype=self._dtype, copy=True).reshape(-1)
+
+    # -- subclass hooks --------------------------------------------------------------------
+
+    def _validate(self, hyper):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fields(self, hyper):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with optional momentum, Nesterov momentum, weight decay and noise.
+
+    Update (``torch.optim.SGD``), with d the gradient after weight decay::
+
+        d ← g + λθ
+        if momentum μ ≠ 0:
+            b ← d                          at the first step
+            b ← μ·b + (1 − dampening)·d    afterwards
+            d ← d + μ·b   (nesterov)   or   d ← b
+        θ ← θ − η·d
+        θ ← θ + noise·√η·ξ,   ξ ~ N(0, 1) per element and step   (when noise > 0)
+
+    Textbook forms (seeds 001, 002): with dampening 0 and V = −η·b (constant η), heavy-ball momentum
+    is V ← μV − η∇L, θ ← θ + V. Nesterov's "gradient at the look-ahead point" form
+    V ← μV − η∇L(θ + μV) becomes, in the variable θ' = θ + μV that one stores instead, exactly the
+    update above: θ' ← θ' − η(g + μb).
+
+    Noise (noisy SGD / Langevin dynamics): ``noise`` = σ adds σ√η·ξ, so the update is the
+    Euler–Maruyama step of the Langevin diffusion dθ = −∇L dt + σ dW with time step η:
+    θ ← θ − η∇L + √(2η/β)·ξ with inverse temperature β = 2/σ². ξ comes from a counter-based
+    generator keyed by (seed, step, element index): the same ``seed`` gives the same run whatever
+    the thread count or CPU target.
+
+    Parameters
+    ----------
+    lr : float, >= 0
+    momentum : float, >= 0
+    dampening : float, in [0, 1]
+    nesterov : bool (needs momentum > 0 and dampening = 0)
+    weight_decay : float, >= 0
+    noise : float, >= 0
+    seed : int or None
+        Seed of the noise; None draws one (kept in ``state_dict()``).
+    maximize : bool
+    """
+
+    name = "sgd"
+    _kind = _SGD
+
+    def __init__(self, lr=1e-3, *, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
+                 noise=0.0, seed=None, maximize=False):
+        if seed is None:
+            seed = int.from_bytes(os.urandom(8), "little")
+        super().__init__(lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                         weight_decay=weight_decay, noise=noise, seed=seed, maximize=maximize)
+
+    def _validate(self, h):
+        h = dict(h)
+        h["lr"] = _real("lr", h["lr"], low=0.0)
+        h["momentum"] = _real("momentum", h["momentum"], low=0.0)
+        h["dampening"] = _real("dampening", h["dampening"], low=0.0, high=1.0)
+        h["nesterov"] = _flag("nesterov", h["nesterov"])
+        h["weight_decay"] = _real("weight_decay", h["weight_decay"], low=0.0)
+        h["noise"] = _real("noise", h["noise"], low=0.0)
+        h["maximize"] = _flag("maximize", h["maximize"])
+        if isinstance(h["seed"], (bool, np.bool_)) or not isinstance(h["seed"], numbers.Integral):
+            raise TypeError(f"seed must be an int or None, got {type(h['seed']).__name__}")
+        h["seed"] = int(h["seed"]) & _MASK64
+        if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
+            raise ValueError(f"nesterov requires momentum > 0 and dampening == 0, got momentum="
+                             f"{h['momentum']} and dampening={h['dampening']}")
+        return h
+
+    def _fields(self, h):
+        return dict(weight_decay=h["weight_decay"], momentum=h["momentum"], dampening=h["dampening"],
+                    nesterov=h["nesterov"], noise_std=h["noise"], noise_seed=h["seed"],
+                    maximize=h["maximize"])
+
+
+class AdaGrad(Optimizer):
+    r"""AdaGrad: per-element step sizes shrinking with the accumulated squared gradients.
+
+    Update (``torch.optim.Adagrad``), t the 1-based step::
+
+        d ← g + λθ
+        η_t ← η / (1 + (t − 1)·lr_decay)
+        r ← r + d⊙d                         (r starts at initial_accumulator_value)
+        θ ← θ − η_t·d / (√r + eps)
+
+    Textbook form (seed 003): r_{n+1} = r_n + ∇J⊙∇J, w_{n+1} = w_n − λ/(δ + √r_{n+1})·∇J with
+    δ = eps, λ = η (lr_decay = 0, initial_accumulator_value = 0).
+
+    Parameters
+    ----------
+    lr : float, >= 0
+    lr_decay : float, >= 0
+    weight_decay : float, >= 0
+    initial_accumulator_value : float, >= 0
+    eps : float, > 0
+    maximize : bool
+    """
+
+    name = "adagrad"
+    _kind = _ADAGRAD
+
+    def __init__(self, lr=1e-2, *, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                 eps=1e-10, maximize=False):
+        super().__init__(lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
+
+    def _validate(self, h):
+        h = dict(h)
+        h["lr"] = _real("lr", h["lr"], low=0.0)
+        h["lr_decay"] = _real("lr_decay", h["lr_decay"], low=0.0)
+        h["weight_decay"] = _real("weight_decay", h["weight_decay"], low=0.0)
+        h["initial_accumulator_value"] = _real("initial_accumulator_value", h["initial_accumulator_value"],
+                                               low=0.0)
+        h["eps"] = _real("eps", h["eps"], low=0.0, low_open=True)
+        h["maximize"] = _flag("maximize", h["maximize"])
+        return h
+
+    def _fields(self, h):
+        return dict(weight_decay=h["weight_decay"], lr_decay=h["lr_decay"],
+                    initial_accumulator_value=h["initial_accumulator_value"], eps=h["eps"],
+                    maximize=h["maximize"])
+
+
+class RMSProp(Optimizer):
+    r"""RMSProp, optionally centered and with momentum.
+
+    Update (``torch.optim.RMSprop``)::
+
+        d ← g + λθ
+        s ← α·s + (1 − α)·d⊙d                       (s starts at 0)
+        centered: a ← a + (1 − α)·(d − a),  den ← √(s − a⊙a) + eps
+        else:     den ← √s + eps
+        momentum μ > 0: b ← μ·b + d/den,  θ ← θ − η·b
+        else:           θ ← θ − η·d/den
+
+    Note eps is added after the square root (torch's placement). Textbook form: AdaGrad's
+    accumulate-and-scale (seed 003) with the sum r replaced by the exponential moving average s.
+
+    Parameters
+    ----------
+    lr : float, >= 0
+    alpha : float, in [0, 1)
+    eps : float, > 0
+    weight_decay : float, >= 0
+    momentum : float, >= 0
+    centered : bool
+    maximize : bool
+    """
+
+    name = "rmsprop"
+    _kind = _RMSPROP
+
+    def __init__(self, lr=1e-2, *, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False, maximize=False):
+        super().__init__(lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                         centered=centered, maximize=maximize)
+
+    def _validate(self, h):
+        h = dict(h)
+        h["lr"] = _real("lr", h["lr"], low=0.0)
+        h["alpha"] = _real("alpha", h["alpha"], low=0.0, high=1.0, high_open=True)
+        h["eps"] = _real("eps", h["eps"], low=0.0, low_open=True)
+        h["weight_decay"] = _real("weight_decay", h["weight_decay"], low=0.0)
+        h["momentum"] = _real("momentum", h["momentum"], low=0.0)
+        h["centered"] = _flag("centered", h["centered"])
+        h["maximize"] = _flag("maximize", h["maximize"])
+        return h
+
+    def _fields(self, h):
+        return dict(alpha=h["alpha"], eps=h["eps"], weight_decay=h["weight_decay"],
+                    momentum=h["momentum"], centered=h["centered"], maximize=h["maximize"])
+
+
+class Adam(Optimizer):
+    r"""Adam, with optional (coupled, L2) weight decay and AMSGrad.
+
+    Update (``torch.optim.Adam``), t the 1-based step::
+
+        d ← g + λθ
+        m ← m + (1 − β1)·(d − m)              (= β1·m + (1 − β1)·d; m, v start at 0)
+        v ← β2·v + (1 − β2)·d⊙d
+        amsgrad: v_max ← max(v_max, v),  v̂ ← v_max;   else v̂ ← v
+        θ ← θ − (η / (1 − β1^t)) · m / (√v̂ / √(1 − β2^t) + eps)
+
+    eps is added to the bias-corrected √v̂ (torch's placement). Textbook form: momentum (seed 001)
+    on the gradient, m̂ = m/(1 − β1^t), scaled per element as in AdaGrad/RMSProp (seed 003) by
+    1/(√v̂_t + eps) with v̂_t = v/(1 − β2^t): θ ← θ − η·m̂/(√v̂_t + eps).
+
+    Parameters
+    ----------
+    lr : float, >= 0
+    betas : (float, float), each in [0, 1)
+    eps : float, > 0
+    weight_decay : float, >= 0
+    amsgrad : bool
+    maximize : bool
+    """
+
+    name = "adam"
+    _kind = _ADAM
+
+    def __init__(self, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+                 maximize=False):
+        super().__init__(lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         maximize=maximize)
+
+    def _validate(self, h):
+        h = dict(h)
+        h["lr"] = _real("lr", h["lr"], low=0.0)
+        try:
+            b1, b2 = h["betas"]
+        except (TypeError, ValueError):
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {h['betas']!r}") from None
+        h["betas"] = (_real("betas[0]", b1, low=0.0, high=1.0, high_open=True),
+                      _real("betas[1]", b2, low=0.0, high=1.0, high_open=True))
+        h["eps"] = _real("eps", h["eps"], low=0.0, low_open=True)
+        h["weight_decay"] = _real("weight_decay", h["weight_decay"], low=0.0)
+        h["amsgrad"] = _flag("amsgrad", h["amsgrad"])
+        h["maximize"] = _flag("maximize", h["maximize"])
+        return h
+
+    def _fields(self, h):
+        return dict(beta1=h["betas"][0], beta2=h["betas"][1], eps=h["eps"], weight_decay=h["weight_decay"],
+                    amsgrad=h["amsgrad"], maximize=h["maximize"])
+
+
+class AdamW(Adam):
+    r"""AdamW: Adam with decoupled weight decay.
+
+    Update (``torch.optim.AdamW``): first θ ← (1 − η·λ)·θ, then Adam's update above with d ← g
+    (the decay does not enter m and v). Default weight_decay = 0.01.
+    """
+
+    name = "adamw"
+    _kind = _ADAMW
+
+    def __init__(self, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                 maximize=False):
+        super().__init__(lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         maximize=maximize)
+
+
+_BY_NAME = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW)}
+
+
+def from_config(config: dict) -> Optimizer:
+    """Rebuild an optimizer from ``get_config()``."""
+    cfg = dict(config)
+    name = cfg.pop("name", None)
+    if name not in _BY_NAME:
+        raise ValueError(f"config name must be one of {sorted(_BY_NAME)}, got {name!r}")
+    groups = cfg.pop("param_groups", None)
+    if "betas" in cfg:
+        cfg["betas"] = tuple(cfg["betas"])
+    opt = _BY_NAME[name](**cfg)
+    opt.set_param_groups(groups)
+    return opt
+
+
+def get(optimizer, **kwargs) -> Optimizer:
+    """An optimizer from an instance (returned as is) or a name ("sgd", "adagrad", "rmsprop",
+    "adam", "adamw") with keyword hyperparameters."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer.lower() in _BY_NAME:
+        return _BY_NAME[optimizer.lower()](**kwargs)
+    raise ValueError(f"optimizer must be an Optimizer or one of {sorted(_BY_NAME)}, got {optimizer!r}")
+
+
+# ---- gradient norms and clipping ---------------------------------------------------------------
+
+def _grad_list(grads):
+    if isinstance(grads, np.ndarray):
+        return [grads]
+    if isinstance(grads, (list, tuple)):
+        return list(grads)
+    raise TypeError(f"grads must be a numpy.ndarray or a list of them, got {type(grads).__name__}")
+
+
+def grad_norm(grads) -> float:
+    """Global L2 norm √(Σ g²) of a flat gradient array (or a list of 1-D arrays).
+
+    Accumulated in double in a fixed order: the same value for every thread count and CPU target.
+    """
+    return math.sqrt(sum(_core.sum_squares(g) for g in _grad_list(grads)))
+
+
+def clip_grad_norm(grads, max_norm, *, error_if_nonfinite=False) -> float:
+    """Scale ``grads`` in place so that their global L2 norm is at most ``max_norm``.
+
+    As ``torch.nn.utils.clip_grad_norm_``: with N = ``grad_norm(grads)``, every gradient is
+    multiplied by min(1, max_norm / (N + 1e-6)). Returns N (before clipping).
+
+    Parameters
+    ----------
+    grads : ndarray (n,) float32/float64, C-contiguous, writeable, or a list of them
+    max_norm : float, >= 0
+    error_if_nonfinite : bool
+        Raise ``ValueError`` (and leave ``grads`` untouched) when N is NaN or infinite.
+    """
+    max_norm = _real("max_norm", max_norm, low=0.0)
+    arrays = _grad_list(grads)
+    total = math.sqrt(sum(_core.sum_squares(g) for g in arrays))
+    if not math.isfinite(total):
+        if error_if_nonfinite:
+            bad = sum(_core.count_nonfinite(g) for g in arrays)
+            raise ValueError(f"the total norm of the gradients is {total} ({bad} non-finite entries); "
+                             "not clipping")
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for g in arrays:
+            _core.inplace_scale(g, coef)
+    return total
+
+
+def clip_grad_value(grads, clip):
+    """Clamp every gradient to [−clip, clip] in place (``torch.nn.utils.clip_grad_value_``)."""
+    clip = _real("clip", clip, low=0.0)
+    for g in _grad_list(grads):
+        _core.inplace_clip_value(g, clip)
+

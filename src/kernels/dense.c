@@ -1,0 +1,64 @@
+/* Dense layer forward and backward on top of the GEMM, compiled per CPU target.
+ *
+ *   forward:  out(n,m) = act(x(n,k)·W(k,m) + b(m))        one GEMM, fused epilogue
+ *   backward: grad_z = grad_out ⊙ act'(out)                in place in grad_out
+ *             dW(k,m) := beta*dW + xᵀ·grad_z               GEMM, trans_a
+ *             db(m)   := beta*db + Σ_rows grad_z           fixed row order
+ *             grad_x(n,k) = grad_z·Wᵀ                      GEMM, trans_b (skipped if NULL)
+ * Each piece is deterministic for any thread count (see gemm.c). */
+#include "fg_internal.h"
+#include "fg_act.h"
+
+/* Columns of db summed at once: a stack row of partial sums stays in L1 while
+ * the rows of grad_z stream past, and the row order stays fixed. */
+#define DENSE_DB_BLOCK 256
+
+#define DENSE_TEMPLATE(T, SFX)                                                                        \
+    void FG_FN(fg_dense_forward_##SFX)(T *out, const T *x, const T *W, const T *b, int64_t n,        \
+                                       int64_t k, int64_t m, int act, double act_alpha,              \
+                                       void *workspace, int64_t workspace_bytes)                     \
+    {                                                                                                 \
+        FG_FN(fg_gemm_##SFX)(out, m, x, k, 0, W, m, 0, n, m, k, 0.0, b, act, act_alpha, workspace,  \
+                             workspace_bytes);                                                        \
+    }                                                                                                 \
+                                                                                                      \
+    int64_t FG_FN(fg_dense_workspace_size_##SFX)(int64_t n, int64_t k, int64_t m, int num_threads)   \
+    {                                                                                                 \
+        const int64_t fwd = FG_FN(fg_gemm_workspace_size_##SFX)(n, m, k, 0, 0, num_threads);         \
+        const int64_t dw = FG_FN(fg_gemm_workspace_size_##SFX)(k, m, n, 1, 0, num_threads);          \
+        const int64_t dx = FG_FN(fg_gemm_workspace_size_##SFX)(n, k, m, 0, 1, num_threads);          \
+        return fg_max_i64(fwd, fg_max_i64(dw, dx));                                                   \
+    }                                                                                                 \
+                                                                                                      \
+    void FG_FN(fg_dense_backward_##SFX)(T *grad_x, T *dW, T *db, T *grad_out, const T *x,            \
+                                        const T *W, const T *out, int64_t n, int64_t k, int64_t m,   \
+                                        int act, double act_alpha, double beta, void *workspace,     \
+                                        int64_t workspace_bytes)                                     \
+    {                                                                                                 \
+        const T alpha = (T)act_alpha;                                                                 \
+        if (act != FG_ACT_IDENTITY)                                                                   \
+            for (int64_t i = 0; i < n * m; i++)                                                       \
+                grad_out[i] = fg_act_backward_##SFX(grad_out[i], out[i], act, alpha);                 \
+        FG_FN(fg_gemm_##SFX)(dW, m, x, k, 1, grad_out, m, 0, k, m, n, beta, NULL, FG_ACT_IDENTITY,   \
+                             0.0, workspace, workspace_bytes);                                        \
+        if (db)                                                                                       \
+            for (int64_t j0 = 0; j0 < m; j0 += DENSE_DB_BLOCK) {                                      \
+                const int64_t w = fg_min_i64(DENSE_DB_BLOCK, m - j0);                                 \
+                T sum[DENSE_DB_BLOCK];                                                                \
+                for (int64_t j = 0; j < w; j++) sum[j] = 0;                                           \
+                for (int64_t i = 0; i < n; i++) {                                                     \
+                    const T *row = grad_out + i * m + j0;                                             \
+                    for (int64_t j = 0; j < w; j++) sum[j] += row[j];                                 \
+                }                                                                                     \
+                if (beta != 0.0)                                                                      \
+                    for (int64_t j = 0; j < w; j++) db[j0 + j] = (T)beta * db[j0 + j] + sum[j];       \
+                else                                                                                  \
+                    for (int64_t j = 0; j < w; j++) db[j0 + j] = sum[j];                              \
+            }                                                                                         \
+        if (grad_x)                                                                                   \
+            FG_FN(fg_gemm_##SFX)(grad_x, k, grad_out, m, 0, W, m, 1, n, k, m, 0.0, NULL,            \
+                                 FG_ACT_IDENTITY, 0.0, workspace, workspace_bytes);                   \
+    }
+
+DENSE_TEMPLATE(float, f32)
+DENSE_TEMPLATE(double, f64)

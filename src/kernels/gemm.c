@@ -1,0 +1,73 @@
+/* The packed GEMM with fused bias + activation epilogue, compiled per CPU target.
+ *
+ *   C(m,n) := act(beta*C + op(A)(m,k)·op(B)(k,n) + bias(n))
+ *
+ * BLIS structure (STYLE.md): a portable driver packs op(B) into KC×NR
+ * micro-panels and op(A) into MR×KC micro-panels, blocks for the caches
+ * (block sizes are data: gemm_blocking.h), and calls an MR×NR micro-kernel that
+ * loops over k only and applies the epilogue in registers before the single
+ * store. The micro-kernel is the only ISA-specific part: gemm_ukernel_avx2.h
+ * (AVX2+FMA) or the portable C one in gemm_template.h.
+ *
+ * Threads split C into contiguous blocks of whole micro-tiles; each thread packs
+ * its own panels into its slice of the workspace. Every element of C is computed
+ * by one thread, with a k-blocking that depends on k only and the same
+ * micro-kernel arithmetic for edge tiles, so results are bit-identical for any
+ * thread count (not only for a given one).
+ *
+ * Small problems (few rows, or too little workspace) skip packing: gemm_direct
+ * reads A and B in place. The choice depends on the shape only. */
+#include <string.h>
+
+#include "fg_internal.h"
+#include "fg_threads.h"
+#include "fg_act.h"
+#include "gemm_blocking.h"
+
+#if FG_HAVE_AVX2
+#include <immintrin.h>
+#include "gemm_ukernel_avx2.h"
+#endif
+
+/* Multiply-adds per thread below which one thread is faster than several. */
+#define GEMM_GRAIN (1 << 20)
+
+#define T float
+#define SFX f32
+#define MR FG_GEMM_MR_F32
+#define NR FG_GEMM_NR_F32
+#define KC FG_GEMM_KC_F32
+#define MC FG_GEMM_MC_F32
+#define NC FG_GEMM_NC_F32
+#if FG_HAVE_AVX2
+#define UKERNEL gemm_ukernel_avx2_f32
+#endif
+#include "gemm_template.h"
+#undef T
+#undef SFX
+#undef MR
+#undef NR
+#undef KC
+#undef MC
+#undef NC
+#undef UKERNEL
+
+#define T double
+#define SFX f64
+#define MR FG_GEMM_MR_F64
+#define NR FG_GEMM_NR_F64
+#define KC FG_GEMM_KC_F64
+#define MC FG_GEMM_MC_F64
+#define NC FG_GEMM_NC_F64
+#if FG_HAVE_AVX2
+#define UKERNEL gemm_ukernel_avx2_f64
+#endif
+#include "gemm_template.h"
+#undef T
+#undef SFX
+#undef MR
+#undef NR
+#undef KC
+#undef MC
+#undef NC
+#undef UKERNEL

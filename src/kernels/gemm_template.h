@@ -1,0 +1,316 @@
+/* Included by gemm.c once per element type T (suffix SFX) with the block sizes
+ * MR, NR, KC, MC, NC and, on SIMD targets, UKERNEL (the micro-kernel).
+ * Names local to one instantiation get the suffix through GN(). */
+
+#define GN(name) FG_CAT2(name, SFX)
+
+#ifndef FG_GEMM_TEMPLATE_ONCE
+#define FG_GEMM_TEMPLATE_ONCE
+/* The activations the micro-kernels apply in registers; the transcendental ones
+ * (sigmoid, tanh, softplus) are applied by fg_act_* on the tile just stored,
+ * while it is in L1, so every target computes them with the same libm calls. */
+#define GEMM_VECTOR_ACT(act) ((act) <= FG_ACT_LEAKY_RELU ? (act) : FG_ACT_IDENTITY)
+#define GEMM_NOT_LAST (-1)
+#define GEMM_ALIGN 64
+FG_INLINE int64_t gemm_round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+#endif
+
+/* One argument bundle, so the drivers below read like the loop nest they are.
+ * op(A)(i,p) = A[i*rsa + p*csa]; op(B)(p,j) = B[p*rsb + j*csb]. */
+typedef struct GN(gemm_problem) {
+    T *C;
+    int64_t ldc;
+    const T *A, *B;
+    int64_t rsa, csa, rsb, csb;
+    int64_t m, n, k;
+    T beta, alpha;
+    const T *bias;
+    int act;
+} GN(gemm_problem);
+
+#ifndef UKERNEL
+/* The portable micro-kernel: C tile (MR×NR, row stride ldc) from
+ * a (op(A) rows: a[i*rsa + p*csa]) and b (b[p*rsb + j], NR contiguous).
+ * first: C := acc + bias + beta*C (beta == 0: C not read); otherwise
+ * C := acc + C. last_act: the activation to apply, or GEMM_NOT_LAST. */
+static void GN(gemm_ukernel_generic)(int64_t kc, const T *FG_RESTRICT a, int64_t rsa, int64_t csa,
+                                     const T *FG_RESTRICT b, int64_t rsb, T *FG_RESTRICT c,
+                                     int64_t ldc, const T *FG_RESTRICT bias, T beta, int first,
+                                     int last_act, T alpha)
+{
+    T acc[MR][NR];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) acc[i][j] = 0;
+    for (int64_t p = 0; p < kc; p++) {
+        const T *bp = b + p * rsb;
+        for (int i = 0; i < MR; i++) {
+            const T ai = a[i * rsa + p * csa];
+            for (int j = 0; j < NR; j++) acc[i][j] += ai * bp[j];
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) {
+            T t = acc[i][j];
+            if (first) {
+                if (bias) t += bias[j];
+                if (beta != 0) t += beta * c[i * ldc + j];
+            } else {
+                t += c[i * ldc + j];
+            }
+            if (last_act != GEMM_NOT_LAST) t = GN(fg_act)(t, last_act, alpha);
+            c[i * ldc + j] = t;
+        }
+}
+#define GEMM_UKERNEL GN(gemm_ukernel_generic)
+#else
+#define GEMM_UKERNEL UKERNEL
+#endif
+
+/* One MR×NR tile of C (mr×nr of it inside C) through the micro-kernel. Edge
+ * tiles run the same micro-kernel on a local full tile, so an element's
+ * arithmetic does not depend on where its tile falls. */
+static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, int64_t rsa,
+                          int64_t csa, const T *b, int64_t rsb, int64_t i0, int64_t j0, int64_t mr,
+                          int64_t nr, int first, int last)
+{
+    T *c = pb->C + i0 * pb->ldc + j0;
+    const T *bias = (first && pb->bias) ? pb->bias + j0 : NULL;
+    const int last_act = last ? GEMM_VECTOR_ACT(pb->act) : GEMM_NOT_LAST;
+    if (mr == MR && nr == NR) {
+        GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, c, pb->ldc, bias, pb->beta, first, last_act, pb->alpha);
+    } else {
+        T tile[MR * NR], bias_tile[NR];
+        const int read_c = !first || pb->beta != 0;
+        for (int64_t i = 0; i < MR; i++)
+            for (int64_t j = 0; j < NR; j++)
+                tile[i * NR + j] = (read_c && i < mr && j < nr) ? c[i * pb->ldc + j] : 0;
+        if (bias)
+            for (int64_t j = 0; j < NR; j++) bias_tile[j] = j < nr ? bias[j] : 0;
+        GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, tile, NR, bias ? bias_tile : NULL, pb->beta, first,
+                     last_act, pb->alpha);
+        for (int64_t i = 0; i < mr; i++)
+            for (int64_t j = 0; j < nr; j++) c[i * pb->ldc + j] = tile[i * NR + j];
+    }
+    if (last && pb->act != GEMM_VECTOR_ACT(pb->act))
+        for (int64_t i = 0; i < mr; i++)
+            for (int64_t j = 0; j < nr; j++)
+                c[i * pb->ldc + j] = GN(fg_act)(c[i * pb->ldc + j], pb->act, pb->alpha);
+}
+
+/* The k blocking: ceil(k / KC) equal blocks. It depends on k only, which keeps
+ * results independent of the thread count. */
+FG_INLINE int64_t GN(gemm_kc)(int64_t k)
+{
+    const int64_t blocks = (k + KC - 1) / KC;
+    return blocks > 0 ? (k + blocks - 1) / blocks : 1;
+}
+
+/* Pack op(B)(pc:pc+kc, jc:jc+nc) into KC×NR micro-panels: panel q holds
+ * columns jc+q*NR.., row p at bp[q*NR*kc + p*NR], zero-padded past nc. */
+static void GN(gemm_pack_b)(T *FG_RESTRICT bp, const GN(gemm_problem) *pb, int64_t pc, int64_t kc,
+                            int64_t jc, int64_t nc)
+{
+    for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+        const int64_t nr = fg_min_i64(NR, nc - j0);
+        const T *src = pb->B + pc * pb->rsb + (jc + j0) * pb->csb;
+        T *dst = bp + j0 * kc;
+        if (pb->csb == 1 && nr == NR) {
+            for (int64_t p = 0; p < kc; p++) memcpy(dst + p * NR, src + p * pb->rsb, NR * sizeof(T));
+        } else if (pb->csb == 1) {
+            for (int64_t p = 0; p < kc; p++)
+                for (int64_t j = 0; j < NR; j++) dst[p * NR + j] = j < nr ? src[p * pb->rsb + j] : 0;
+        } else {
+            /* op(B) = Bᵀ: column j of op(B) is a contiguous row of B. */
+            for (int64_t j = 0; j < NR; j++) {
+                if (j < nr) {
+                    const T *col = src + j * pb->csb;
+                    for (int64_t p = 0; p < kc; p++) dst[p * NR + j] = col[p];
+                } else {
+                    for (int64_t p = 0; p < kc; p++) dst[p * NR + j] = 0;
+                }
+            }
+        }
+    }
+}
+
+/* Pack op(A)(ic:ic+mc, pc:pc+kc) into MR×KC micro-panels: panel q holds rows
+ * ic+q*MR.., column p at ap[q*MR*kc + p*MR], zero-padded past mc. */
+static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t csa, int64_t ic,
+                            int64_t mc, int64_t pc, int64_t kc)
+{
+    for (int64_t i0 = 0; i0 < mc; i0 += MR) {
+        const int64_t mr = fg_min_i64(MR, mc - i0);
+        const T *src = A + (ic + i0) * rsa + pc * csa;
+        T *dst = ap + i0 * kc;
+        if (rsa == 1 && mr == MR) {
+            /* op(A) = Aᵀ: MR consecutive elements of a row of A per column p. */
+            for (int64_t p = 0; p < kc; p++) memcpy(dst + p * MR, src + p * csa, MR * sizeof(T));
+        } else {
+            for (int64_t i = 0; i < MR; i++) {
+                if (i < mr) {
+                    const T *row = src + i * rsa;
+                    for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = row[p * csa];
+                } else {
+                    for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = 0;
+                }
+            }
+        }
+    }
+}
+
+/* C(m0:m1, n0:n1) with packed panels in ap (MC×KC) and bp (KC×NC). */
+static void GN(gemm_packed_region)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, int64_t n0,
+                                   int64_t n1, T *ap, T *bp)
+{
+    const int64_t kstep = GN(gemm_kc)(pb->k);
+    for (int64_t jc = n0; jc < n1; jc += NC) {
+        const int64_t nc = fg_min_i64(NC, n1 - jc);
+        for (int64_t pc = 0; pc < pb->k; pc += kstep) {
+            const int64_t kc = fg_min_i64(kstep, pb->k - pc);
+            const int first = pc == 0, last = pc + kc == pb->k;
+            GN(gemm_pack_b)(bp, pb, pc, kc, jc, nc);
+            for (int64_t ic = m0; ic < m1; ic += MC) {
+                const int64_t mc = fg_min_i64(MC, m1 - ic);
+                GN(gemm_pack_a)(ap, pb->A, pb->rsa, pb->csa, ic, mc, pc, kc);
+                for (int64_t jr = 0; jr < nc; jr += NR)
+                    for (int64_t ir = 0; ir < mc; ir += MR)
+                        GN(gemm_tile)(pb, kc, ap + ir * kc, 1, MR, bp + jr * kc, NR, ic + ir, jc + jr,
+                                      fg_min_i64(MR, mc - ir), fg_min_i64(NR, nc - jr), first, last);
+            }
+        }
+    }
+}
+
+/* C(m0:m1, n0:n1) without packing (small problems): A is read in place, B in
+ * place when its rows are contiguous; edge panels go through small local copies. */
+static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, int64_t n0,
+                                   int64_t n1)
+{
+    const int64_t kstep = GN(gemm_kc)(pb->k);
+    T bpanel[KC * NR], apanel[KC * MR];
+    for (int64_t j0 = n0; j0 < n1; j0 += NR) {
+        const int64_t nr = fg_min_i64(NR, n1 - j0);
+        for (int64_t pc = 0; pc < pb->k; pc += kstep) {
+            const int64_t kc = fg_min_i64(kstep, pb->k - pc);
+            const int first = pc == 0, last = pc + kc == pb->k;
+            const T *b = pb->B + pc * pb->rsb + j0 * pb->csb;
+            int64_t rsb = pb->rsb;
+            if (pb->csb != 1 || nr < NR) {
+                GN(gemm_pack_b)(bpanel, pb, pc, kc, j0, nr);
+                b = bpanel;
+                rsb = NR;
+            }
+            for (int64_t i0 = m0; i0 < m1; i0 += MR) {
+                const int64_t mr = fg_min_i64(MR, m1 - i0);
+                if (mr == MR) {
+                    GN(gemm_tile)(pb, kc, pb->A + i0 * pb->rsa + pc * pb->csa, pb->rsa, pb->csa, b, rsb,
+                                  i0, j0, mr, nr, first, last);
+                } else {
+                    GN(gemm_pack_a)(apanel, pb->A, pb->rsa, pb->csa, i0, mr, pc, kc);
+                    GN(gemm_tile)(pb, kc, apanel, 1, MR, b, rsb, i0, j0, mr, nr, first, last);
+                }
+            }
+        }
+    }
+}
+
+/* Bytes of packing buffers one thread needs (the same formula on every target). */
+static int64_t GN(gemm_thread_bytes)(int64_t m, int64_t n, int64_t k)
+{
+    const int64_t kc = fg_min_i64(KC, k);
+    const int64_t a = gemm_round_up(fg_min_i64(MC, m), MR) * kc;
+    const int64_t b = gemm_round_up(fg_min_i64(NC, n), NR) * kc;
+    return gemm_round_up(a * (int64_t)sizeof(T), GEMM_ALIGN) + gemm_round_up(b * (int64_t)sizeof(T), GEMM_ALIGN);
+}
+
+FG_INLINE int GN(gemm_is_direct)(int64_t m, int64_t n)
+{
+    return m <= FG_GEMM_DIRECT_MAX_M || n <= FG_GEMM_DIRECT_MAX_N;
+}
+
+int64_t FG_FN(FG_CAT2(fg_gemm_workspace_size, SFX))(int64_t m, int64_t n, int64_t k, int trans_a,
+                                                    int trans_b, int num_threads)
+{
+    (void)trans_a;
+    (void)trans_b;
+    if (m <= 0 || n <= 0 || k <= 0 || GN(gemm_is_direct)(m, n)) return 0;
+    if (num_threads < 1) num_threads = 1;
+    return num_threads * GN(gemm_thread_bytes)(m, n, k);
+}
+
+/* C := act(beta*C + bias) when k == 0 (the product is empty). */
+static void GN(gemm_no_k)(const GN(gemm_problem) *pb)
+{
+    for (int64_t i = 0; i < pb->m; i++)
+        for (int64_t j = 0; j < pb->n; j++) {
+            T t = pb->bias ? pb->bias[j] : 0;
+            if (pb->beta != 0) t += pb->beta * pb->C[i * pb->ldc + j];
+            pb->C[i * pb->ldc + j] = GN(fg_act)(t, pb->act, pb->alpha);
+        }
+}
+
+void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, int trans_a, const T *B,
+                                  int64_t ldb, int trans_b, int64_t m, int64_t n, int64_t k, double beta,
+                                  const T *bias, int act, double act_alpha, void *workspace,
+                                  int64_t workspace_bytes)
+{
+    if (m <= 0 || n <= 0) return;
+    GN(gemm_problem) pb;
+    pb.C = C;
+    pb.ldc = ldc;
+    pb.A = A;
+    pb.B = B;
+    pb.rsa = trans_a ? 1 : lda;
+    pb.csa = trans_a ? lda : 1;
+    pb.rsb = trans_b ? 1 : ldb;
+    pb.csb = trans_b ? ldb : 1;
+    pb.m = m;
+    pb.n = n;
+    pb.k = k;
+    pb.beta = (T)beta;
+    pb.alpha = (T)act_alpha;
+    pb.bias = bias;
+    pb.act = (act >= 0 && act < FG_ACT_COUNT) ? act : FG_ACT_IDENTITY;
+    if (k <= 0) {
+        GN(gemm_no_k)(&pb);
+        return;
+    }
+
+    const int64_t tiles_m = (m + MR - 1) / MR, tiles_n = (n + NR - 1) / NR;
+    /* Split the dimension with more micro-tiles into contiguous chunks. */
+    const int split_rows = tiles_m >= tiles_n;
+    int nt = fg_threads_for(m * n * k, GEMM_GRAIN);
+    if (nt > (split_rows ? tiles_m : tiles_n)) nt = (int)(split_rows ? tiles_m : tiles_n);
+    int direct = GN(gemm_is_direct)(m, n);
+    const int64_t per_thread = GN(gemm_thread_bytes)(m, n, k);
+    if (!direct) {
+        const int64_t room = (workspace && workspace_bytes > 0) ? workspace_bytes / per_thread : 0;
+        if (room < 1) direct = 1; /* no room to pack: correct, slower */
+        else if (room < nt) nt = (int)room;
+    }
+    if (nt < 1) nt = 1;
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        const int parts = FG_THREAD_COUNT(), part = FG_THREAD_ID();
+        int64_t m0 = 0, m1 = m, n0 = 0, n1 = n;
+        if (split_rows) fg_split_range(m, parts, part, MR, &m0, &m1);
+        else fg_split_range(n, parts, part, NR, &n0, &n1);
+        if (m0 < m1 && n0 < n1) {
+            if (direct) {
+                GN(gemm_direct_region)(&pb, m0, m1, n0, n1);
+            } else {
+                char *base = (char *)workspace + (int64_t)part * per_thread;
+                T *ap = (T *)base;
+                T *bp = (T *)(base + gemm_round_up(gemm_round_up(fg_min_i64(MC, m), MR) * fg_min_i64(KC, k) *
+                                                       (int64_t)sizeof(T), GEMM_ALIGN));
+                GN(gemm_packed_region)(&pb, m0, m1, n0, n1, ap, bp);
+            }
+        }
+    }
+}
+
+#undef GEMM_UKERNEL
+#undef GN

@@ -1,0 +1,222 @@
+/* Included by loss.c once per element type T (suffix SFX, scalar EXP and LOG1P of that type). */
+
+/* ---- portable row primitives (the generic target; AVX2 uses loss_avx2_template.h) ---- */
+#if !FG_HAVE_AVX2
+
+static T FG_CAT2(row_max_scalar, SFX)(const T *FG_RESTRICT z, int64_t c)
+{
+    T m = -INFINITY;
+    for (int64_t j = 0; j < c; j++) m = z[j] > m ? z[j] : m;
+    return m;
+}
+
+/* e_j = exp(z_j - m) (stored when e != NULL), split as Σ_j e_j = *ones + (returned rest): *ones
+ * counts the e_j equal to 1 (the maxima), rest sums the others. Keeping the 1s apart lets the
+ * caller take log Σ = log(ones) + log1p(rest/ones) without losing a tiny rest to rounding
+ * (the loss of a confidently right row, e.g. log(1 + e^-30) for logits (30, 0) in float). */
+static T FG_CAT2(row_exp_sum_scalar, SFX)(T *FG_RESTRICT e, const T *FG_RESTRICT z, int64_t c, T m,
+                                          double *ones)
+{
+    T rest = 0;
+    double count = 0.0;
+    for (int64_t j = 0; j < c; j++) {
+        const T v = EXP(z[j] - m);
+        if (e) e[j] = v;
+        if (v == (T)1) count += 1.0;
+        else rest += v;
+    }
+    *ones = count;
+    return rest;
+}
+
+/* Σ_j l(p_j, t_j) of one row and grad_j = k dl/dp_j when g != NULL. */
+static double FG_CAT2(row_elementwise_scalar, SFX)(T *FG_RESTRICT g, const T *FG_RESTRICT p,
+                                                   const T *FG_RESTRICT t, int64_t c, int kind,
+                                                   T delta, T k)
+{
+    const T half = (T)0.5;
+    double row = 0.0;
+    for (int64_t j = 0; j < c; j++) {
+        const T d = p[j] - t[j], ad = d < 0 ? -d : d;
+        T l, dl;
+        switch (kind) {
+        case FG_LOSS_BCE: {
+            /* max(z,0) - z t + log(1 + exp(-|z|)): exp never overflows and log1p keeps the
+             * tiny tail, so |z| = 1e3 (or 1e30) is fine. */
+            const T z = p[j], e = EXP(-(z < 0 ? -z : z)), r = (T)1 / ((T)1 + e);
+            l = (z > 0 ? z : (T)0) - z * t[j] + LOG1P(e);
+            dl = (z >= 0 ? r : e * r) - t[j];
+            break;
+        }
+        case FG_LOSS_MSE: l = d * d; dl = (T)2 * d; break;
+        case FG_LOSS_MAE: l = ad; dl = d > 0 ? (T)1 : (d < 0 ? (T)-1 : (T)0); break;
+        default: /* FG_LOSS_HUBER */
+            l = ad <= delta ? half * d * d : delta * (ad - half * delta);
+            dl = d > delta ? delta : (d < -delta ? -delta : d);
+            break;
+        }
+        row += (double)l;
+        if (g) g[j] = k * dl;
+    }
+    return row;
+}
+
+#endif
+
+#if FG_HAVE_AVX2
+#define ROW_MAX FG_CAT2(row_max_avx2, SFX)
+#define ROW_EXP_SUM FG_CAT2(row_exp_sum_avx2, SFX)
+#define ROW_ELEMENTWISE FG_CAT2(row_elementwise_avx2, SFX)
+#else
+#define ROW_MAX FG_CAT2(row_max_scalar, SFX)
+#define ROW_EXP_SUM FG_CAT2(row_exp_sum_scalar, SFX)
+#define ROW_ELEMENTWISE FG_CAT2(row_elementwise_scalar, SFX)
+#endif
+
+/* Softmax cross-entropy of rows [begin, end): returns Σ_i s_i l_i and, when grad != NULL,
+ * writes grad_i = coef s_i (A_i softmax(z_i) - a_i) (fg_loss.h). class_weight_sum = Σ_j w_j.
+ * The loss is assembled as Σ_j a_j (max - z_j) + A log Σ_j exp(z_j - max): two sums of
+ * non-negative terms, so logits of any finite magnitude lose nothing to cancellation, and the
+ * log of the sum is taken as log1p of its part beyond the exact 1s (see row_exp_sum). */
+static double FG_CAT2(softmax_ce_rows, SFX)(T *FG_RESTRICT grad, const T *FG_RESTRICT pred,
+                                            int64_t begin, int64_t end, int64_t c,
+                                            const fg_loss_spec *spec, double coef,
+                                            double class_weight_sum)
+{
+    const T *target = (const T *)spec->target, *sw = (const T *)spec->sample_weight;
+    const T *cw = (const T *)spec->class_weight;
+    const double eps = spec->label_smoothing, eps_c = eps / (double)c;
+    double total = 0.0;
+    for (int64_t i = begin; i < end; i++) {
+        const T *FG_RESTRICT z = pred + i * c;
+        T *FG_RESTRICT g = grad ? grad + i * c : NULL;
+        const double s = sw ? (double)sw[i] : 1.0;
+        const T m = ROW_MAX(z, c);
+        double ones; /* >= 1 for finite logits: exp(max - max) */
+        const double rest = (double)ROW_EXP_SUM(g, z, c, m, &ones); /* g holds exp(z - m) */
+        const double sum = ones + rest;
+        double loss, a_total;
+        if (spec->labels) {
+            const int64_t y = spec->labels[i];
+            const double wy = cw ? (double)cw[y] : 1.0;
+            a_total = (1.0 - eps) * wy + eps_c * class_weight_sum;
+            loss = (1.0 - eps) * wy * ((double)m - (double)z[y]);
+            if (eps > 0.0) {
+                double spread = 0.0; /* Σ_j w_j (m - z_j) */
+                for (int64_t j = 0; j < c; j++)
+                    spread += (cw ? (double)cw[j] : 1.0) * ((double)m - (double)z[j]);
+                loss += eps_c * spread;
+            }
+            if (g) {
+                const T r = (T)(coef * s * a_total / sum), k = (T)(coef * s * eps_c);
+                if (cw)
+                    for (int64_t j = 0; j < c; j++) g[j] = g[j] * r - k * cw[j];
+                else
+                    for (int64_t j = 0; j < c; j++) g[j] = g[j] * r - k;
+                g[y] -= (T)(coef * s * (1.0 - eps) * wy);
+            }
+        } else {
+            const T *FG_RESTRICT t = target + i * c;
+            const T keep = (T)(1.0 - eps), spread = (T)eps_c;
+            double a_sum = 0.0;
+            loss = 0.0;
+            for (int64_t j = 0; j < c; j++) {
+                const double a = (double)((cw ? cw[j] : (T)1) * (keep * t[j] + spread));
+                a_sum += a;
+                loss += a * ((double)m - (double)z[j]);
+            }
+            a_total = a_sum;
+            if (g) {
+                const T r = (T)(coef * s * a_total / sum), k = (T)(coef * s);
+                if (cw)
+                    for (int64_t j = 0; j < c; j++) g[j] = g[j] * r - k * cw[j] * (keep * t[j] + spread);
+                else
+                    for (int64_t j = 0; j < c; j++) g[j] = g[j] * r - k * (keep * t[j] + spread);
+            }
+        }
+        loss += a_total * ((ones == 1.0 ? 0.0 : log(ones)) + log1p(rest / ones));
+        total += s * loss;
+    }
+    return total;
+}
+
+/* Elementwise losses (BCE from logits, MSE, MAE, Huber) of rows [begin, end): each row's loss
+ * is the mean over its c outputs; returns Σ_i s_i l_i, grad_ij = coef s_i dl_ij/dp_ij / c. */
+static double FG_CAT2(elementwise_rows, SFX)(T *FG_RESTRICT grad, const T *FG_RESTRICT pred,
+                                             int64_t begin, int64_t end, int64_t c,
+                                             const fg_loss_spec *spec, double coef)
+{
+    const T *target = (const T *)spec->target, *sw = (const T *)spec->sample_weight;
+    double total = 0.0;
+    for (int64_t i = begin; i < end; i++) {
+        const double s = sw ? (double)sw[i] : 1.0;
+        const double row = ROW_ELEMENTWISE(grad ? grad + i * c : NULL, pred + i * c, target + i * c, c,
+                                           spec->kind, (T)spec->delta, (T)(coef * s / (double)c));
+        total += s * row / (double)c;
+    }
+    return total;
+}
+
+/* partial[ch] = Σ s_i l_i over the rows of chunk ch, for ch in [first, last). */
+static void FG_CAT2(loss_chunk_range, SFX)(double *partial, int64_t first, int64_t last, int chunks,
+                                           T *grad, const T *pred, int64_t n, int64_t c,
+                                           const fg_loss_spec *spec, double coef,
+                                           double class_weight_sum)
+{
+    for (int64_t ch = first; ch < last; ch++) {
+        int64_t begin, end;
+        fg_split_range(n, chunks, (int)ch, 1, &begin, &end);
+        partial[ch] = spec->kind == FG_LOSS_SOFTMAX_CE
+                          ? FG_CAT2(softmax_ce_rows, SFX)(grad, pred, begin, end, c, spec, coef,
+                                                          class_weight_sum)
+                          : FG_CAT2(elementwise_rows, SFX)(grad, pred, begin, end, c, spec, coef);
+    }
+}
+
+double FG_FN(FG_CAT2(fg_loss, SFX))(T *grad, const T *pred, int64_t n, int64_t c,
+                                    const fg_loss_spec *spec)
+{
+    if (!fg_loss_spec_is_valid(spec, n, c)) return NAN;
+    if (spec->labels && !labels_in_range(spec->labels, n, c)) return NAN;
+    const T *sw = (const T *)spec->sample_weight, *cw = (const T *)spec->class_weight;
+
+    /* The MEAN denominator first, so the gradient is written in one pass. */
+    double denominator = 0.0, class_weight_sum = (double)c;
+    for (int64_t i = 0; i < n; i++) {
+        const double s = sw ? (double)sw[i] : 1.0;
+        denominator += (spec->labels && cw) ? s * (double)cw[spec->labels[i]] : s;
+    }
+    if (cw) {
+        class_weight_sum = 0.0;
+        for (int64_t j = 0; j < c; j++) class_weight_sum += (double)cw[j];
+    }
+    double norm = 1.0;
+    if (spec->reduction == FG_REDUCE_MEAN) norm = denominator > 0.0 ? 1.0 / denominator : 0.0;
+    const double coef = norm * spec->scale;
+
+    int chunks, nt;
+    loss_chunks(n, c, &chunks, &nt);
+    double partial[LOSS_MAX_CHUNKS];
+    if (nt <= 1) {
+        /* no parallel region at all: it costs a microsecond, as much as a small batch's loss */
+        FG_CAT2(loss_chunk_range, SFX)(partial, 0, chunks, chunks, grad, pred, n, c, spec, coef,
+                                       class_weight_sum);
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+        {
+            int64_t first, last;
+            fg_split_range(chunks, FG_THREAD_COUNT(), FG_THREAD_ID(), 1, &first, &last);
+            FG_CAT2(loss_chunk_range, SFX)(partial, first, last, chunks, grad, pred, n, c, spec, coef,
+                                           class_weight_sum);
+        }
+    }
+    double total = 0.0;
+    for (int ch = 0; ch < chunks; ch++) total += partial[ch];
+    return total * coef;
+}
+
+#undef ROW_MAX
+#undef ROW_EXP_SUM
+#undef ROW_ELEMENTWISE

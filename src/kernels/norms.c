@@ -1,0 +1,36 @@
+/* Gradient norms and clipping over flat buffers, compiled per CPU target: Σx² (deterministic, in
+ * double), x *= s, clamp to [-c, c], count of non-finite entries. */
+#include <string.h>
+
+#include "fg_internal.h"
+#include "fg_threads.h"
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(_MSC_VER)
+#pragma fp_contract(off)
+#endif
+
+#define NORM_BLOCK 4096  /* elements per block sum */
+#define NORM_GROUP 512   /* block sums kept at a time (4 KiB of stack) */
+#define NORM_GRAIN 32768 /* elements per thread, at least */
+
+#define T float
+#define SFX f32
+#define U uint32_t
+#define EXP 0x7F800000u
+#include "norms_template.h"
+#undef T
+#undef SFX
+#undef U
+#undef EXP
+
+#define T double
+#define SFX f64
+#define U uint64_t
+#define EXP 0x7FF0000000000000ull
+#include "norms_template.h"
+#undef T
+#undef SFX
+#undef U
+#undef EXP

@@ -1,0 +1,86 @@
+/* Included by norms.c once per element type T (suffix SFX, bit pattern type U, exponent mask EXP). */
+
+#define NT_(name) FG_CAT2(name, SFX)
+
+/* Σ x² over one block of at most NORM_BLOCK elements: element j goes to accumulator j mod 8,
+   the 8 accumulators are added as a fixed tree. */
+static double NT_(block_sum_squares)(const T *x, int64_t n)
+{
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
+    for (int j = 0; i + j < n; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* The blocks' sums are added in index order. Threads compute the block sums of a group of up to
+   NORM_GROUP blocks into a local array, so neither the thread count nor the target changes a bit. */
+double FG_FN(FG_CAT2(fg_sum_squares, SFX))(const T *x, int64_t n)
+{
+    double total = 0.0;
+    double partial[NORM_GROUP];
+    for (int64_t g0 = 0; g0 < n; g0 += NORM_BLOCK * NORM_GROUP) {
+        const int64_t len = fg_min_i64(n - g0, NORM_BLOCK * NORM_GROUP);
+        const int64_t blocks = (len + NORM_BLOCK - 1) / NORM_BLOCK;
+        const int nt = fg_threads_for(len, NORM_GRAIN);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+        {
+            int64_t b0, b1;
+            fg_split_range(blocks, FG_THREAD_COUNT(), FG_THREAD_ID(), 1, &b0, &b1);
+            for (int64_t b = b0; b < b1; b++) {
+                const int64_t start = g0 + b * NORM_BLOCK;
+                partial[b] = NT_(block_sum_squares)(x + start, fg_min_i64(NORM_BLOCK, n - start));
+            }
+        }
+        for (int64_t b = 0; b < blocks; b++) total += partial[b];
+    }
+    return total;
+}
+
+void FG_FN(FG_CAT2(fg_scale, SFX))(T *x, int64_t n, double s)
+{
+    const T f = (T)s;
+    const int nt = fg_threads_for(n, NORM_GRAIN);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        int64_t begin, end;
+        fg_split_range(n, FG_THREAD_COUNT(), FG_THREAD_ID(), 64, &begin, &end);
+        for (int64_t i = begin; i < end; i++) x[i] = x[i] * f;
+    }
+}
+
+void FG_FN(FG_CAT2(fg_clip_value, SFX))(T *x, int64_t n, double clip)
+{
+    const T hi = (T)clip, lo = -hi;
+    const int nt = fg_threads_for(n, NORM_GRAIN);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        int64_t begin, end;
+        fg_split_range(n, FG_THREAD_COUNT(), FG_THREAD_ID(), 64, &begin, &end);
+        for (int64_t i = begin; i < end; i++) {
+            const T v = x[i];
+            x[i] = v < lo ? lo : (v > hi ? hi : v); /* comparisons with NaN are false: NaN stays */
+        }
+    }
+}
+
+/* An entry is NaN or ±inf exactly when its exponent bits are all ones. */
+int64_t FG_FN(FG_CAT2(fg_count_nonfinite, SFX))(const T *x, int64_t n)
+{
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; i++) {
+        U bits;
+        memcpy(&bits, x + i, sizeof bits);
+        count += (bits & EXP) == EXP;
+    }
+    return count;
+}
+
+#undef NT_

@@ -1,0 +1,27 @@
+/* The fused optimizer steps (SGD with momentum/Nesterov/noise, AdaGrad, RMSProp, Adam, AdamW),
+ * compiled per CPU target. One call updates a flat parameter buffer and its flat state in place,
+ * one pass over memory; the formulas are in optim_elem_template.h. */
+#include "fg_internal.h"
+#include "fg_threads.h"
+#include "optim_internal.h"
+
+/* Elements per thread below which one thread is faster than several: a step streams 3 to 7
+ * arrays, a few microseconds per 16K elements, comparable to waking a thread. */
+#define OPTIM_GRAIN 16384
+#define OPTIM_NOISE_GRAIN 2048
+
+#define T float
+#define SFX f32
+#define OE_TCOEFS fg_optim_tcoefs_f32
+#include "optim_template.h"
+#undef OE_TCOEFS
+#undef T
+#undef SFX
+
+#define T double
+#define SFX f64
+#define OE_TCOEFS fg_optim_tcoefs_f64
+#include "optim_template.h"
+#undef OE_TCOEFS
+#undef T
+#undef SFX

@@ -1,0 +1,106 @@
+/* Included by optim_internal.h once per element type T (suffix SFX, square root FG_SQRT).
+ * The single-element updates: the formulas live here once, and both the dispatched loops
+ * (optim_template.h) and the reference twins (optim_ref.c) call them, so they cannot drift apart.
+ * Coefficients are rounded to T once, as torch does when it applies a Python scalar to a tensor;
+ * each line follows torch.optim's operation order (noted on the right). */
+
+#define OE_(name) FG_CAT2(name, SFX)
+
+typedef struct OE_(fg_optim_tcoefs) {
+    T sign, wd, decay, neg_lr, momentum, buf_momentum, buf_gain, noise_scale, eps, init_acc;
+    T avg_weight, avg_keep, sq_decay, sq_gain, bc2_sqrt;
+    int avg_small; /* lerp form: weight < 0.5 */
+} OE_(fg_optim_tcoefs);
+
+FG_INLINE void OE_(fg_optim_tcoefs_from)(OE_(fg_optim_tcoefs) *t, const fg_optim_coefs *c)
+{
+    t->sign = (T)c->sign;
+    t->wd = (T)c->wd;
+    t->decay = (T)c->decay;
+    t->neg_lr = (T)c->neg_lr;
+    t->momentum = (T)c->momentum;
+    t->buf_momentum = (T)c->buf_momentum;
+    t->buf_gain = (T)c->buf_gain;
+    t->noise_scale = (T)c->noise_scale;
+    t->eps = (T)c->eps;
+    t->init_acc = (T)c->init_acc;
+    t->avg_weight = (T)c->avg_weight;
+    t->avg_keep = (T)1 - t->avg_weight;
+    t->avg_small = c->avg_weight < 0.5;
+    t->sq_decay = (T)c->sq_decay;
+    t->sq_gain = (T)c->sq_gain;
+    t->bc2_sqrt = (T)c->bc2_sqrt;
+}
+
+/* torch.lerp(a, b, w) = a + w·(b − a), computed as b − (b − a)·(1 − w) when w >= 0.5 */
+FG_INLINE T OE_(fg_lerp)(const OE_(fg_optim_tcoefs) *t, T a, T b)
+{
+    return t->avg_small ? a + t->avg_weight * (b - a) : b - (b - a) * t->avg_keep;
+}
+
+/* SGD. d = sign·g + wd·p; with momentum: buf = momentum·buf + (1 − dampening)·d (buf = d at the
+   first step), d = d + momentum·buf (Nesterov) or d = buf; p = p − lr·d. */
+FG_INLINE void OE_(fg_elem_sgd)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *buf,
+                                const int has_momentum, const int nesterov)
+{
+    T d = t->sign * g + t->wd * *p;                     /* grad.add(param, alpha=wd) */
+    if (has_momentum) {
+        *buf = *buf * t->buf_momentum + t->buf_gain * d; /* buf.mul_(m).add_(d, alpha=1-damp) */
+        d = nesterov ? d + t->momentum * *buf : *buf;    /* d.add(buf, alpha=m) */
+    }
+    *p = *p + t->neg_lr * d;                            /* param.add_(d, alpha=-lr) */
+}
+
+/* AdaGrad. d = sign·g + wd·p; sum = sum + d²; p = p − clr·d / (√sum + eps). */
+FG_INLINE void OE_(fg_elem_adagrad)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *sum)
+{
+    const T d = t->sign * g + t->wd * *p;
+    *sum = *sum + d * d;                                /* state_sum.addcmul_(d, d, value=1) */
+    const T std = FG_SQRT(*sum) + t->eps;               /* state_sum.sqrt().add_(eps) */
+    *p = *p + t->neg_lr * d / std;                      /* param.addcdiv_(d, std, value=-clr) */
+}
+
+/* RMSProp. d = sign·g + wd·p; sq = α·sq + (1 − α)·d²; centered: avg = lerp(avg, d, 1 − α),
+   den = √(sq − avg²) + eps, else den = √sq + eps; momentum: buf = momentum·buf + d/den,
+   p = p − lr·buf; else p = p − lr·d/den. */
+FG_INLINE void OE_(fg_elem_rmsprop)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *sq, T *avg, T *buf,
+                                    const int centered, const int has_momentum)
+{
+    const T d = t->sign * g + t->wd * *p;
+    *sq = *sq * t->sq_decay + t->sq_gain * d * d;       /* square_avg.mul_(α).addcmul_(d, d, value=1-α) */
+    T den;
+    if (centered) {
+        *avg = OE_(fg_lerp)(t, *avg, d);                /* grad_avg.lerp_(d, 1-α) */
+        den = FG_SQRT(*sq - *avg * *avg);               /* square_avg.addcmul(avg, avg, value=-1).sqrt_() */
+    } else {
+        den = FG_SQRT(*sq);
+    }
+    den = den + t->eps;
+    if (has_momentum) {
+        *buf = *buf * t->momentum + d / den;            /* buf.mul_(m).addcdiv_(d, den) */
+        *p = *p + t->neg_lr * *buf;                     /* param.add_(buf, alpha=-lr) */
+    } else {
+        *p = *p + t->neg_lr * d / den;                  /* param.addcdiv_(d, den, value=-lr) */
+    }
+}
+
+/* Adam / AdamW. AdamW first: p = (1 − lr·wd)·p. d = sign·g (+ wd·p for Adam); m = lerp(m, d, 1 − β1);
+   v = β2·v + (1 − β2)·d²; amsgrad: vmax = max(vmax, v), v̂ = vmax, else v̂ = v;
+   p = p − (lr/(1 − β1^t))·m / (√v̂ / √(1 − β2^t) + eps). */
+FG_INLINE void OE_(fg_elem_adam)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *m, T *v, T *vmax,
+                                 const int amsgrad)
+{
+    const T p0 = *p * t->decay;                         /* param.mul_(1 - lr*wd) (AdamW; decay 1 else) */
+    const T d = t->sign * g + t->wd * p0;               /* grad.add(param, alpha=wd) (Adam) */
+    *m = OE_(fg_lerp)(t, *m, d);                        /* exp_avg.lerp_(d, 1-β1) */
+    *v = *v * t->sq_decay + t->sq_gain * d * d;         /* exp_avg_sq.mul_(β2).addcmul_(d, d, value=1-β2) */
+    T vhat = *v;
+    if (amsgrad) {
+        if (*vmax < vhat || vhat != vhat) *vmax = vhat; /* torch.maximum (NaN propagates) */
+        vhat = *vmax;
+    }
+    const T den = FG_SQRT(vhat) / t->bc2_sqrt + t->eps; /* (v.sqrt() / bc2_sqrt).add_(eps) */
+    *p = p0 + t->neg_lr * *m / den;                     /* param.addcdiv_(m, den, value=-lr/bc1) */
+}
+
+#undef OE_

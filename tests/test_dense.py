@@ -1,0 +1,168 @@
+"""Dense layer forward/backward: vs the GEMM, the reference twin, NumPy and
+float64 finite differences."""
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import _core
+from fastgd.ops import dense_backward, dense_forward
+
+from _gemm_oracle import ACTIVATIONS, ALPHA, activate, activation_grad, assert_close, gemm_oracle
+
+SHAPES = [(1, 1, 1), (5, 7, 17), (32, 784, 256), (128, 128, 10), (7, 300, 6), (77, 33, 65), (0, 3, 4),
+          (3, 0, 4)]
+
+
+def layer(rng, dtype, n, k, m):
+    x = rng.standard_normal((n, k)).astype(dtype)
+    W = (rng.standard_normal((k, m)) / np.sqrt(max(k, 1))).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    return x, W, b
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_forward_is_the_fused_gemm(isa, dtype, rng, activation):
+    for n, k, m in SHAPES:
+        x, W, b = layer(rng, dtype, n, k, m)
+        out = dense_forward(x, W, b, activation=activation, alpha=ALPHA)
+        C = np.full((n, m), np.nan, dtype=dtype)
+        _core.gemm(C, x, W, False, False, 0.0, b, activation, ALPHA)
+        np.testing.assert_array_equal(out, C, err_msg=f"shape {(n, k, m)} {activation}")
+        expected, tol = gemm_oracle(C, x, W, False, False, 0.0, b, activation)
+        assert_close(out, expected, tol, f"dense_forward n,k,m={(n, k, m)} {activation}")
+
+
+def test_forward_without_bias_and_out(dtype, rng):
+    x, W, _ = layer(rng, dtype, 9, 20, 30)
+    out = np.full((9, 30), np.nan, dtype=dtype)
+    r = dense_forward(x, W, activation=None, out=out)
+    assert r is out
+    np.testing.assert_allclose(out, x.astype(np.float64) @ W, rtol=1e-4, atol=1e-5)
+
+
+def backward_oracle(grad_out, x, W, out, activation, beta, dW0, db0):
+    g = grad_out.astype(np.float64) * activation_grad(out.astype(np.float64), activation)
+    x64, W64 = x.astype(np.float64), W.astype(np.float64)
+    return g @ W64.T, beta * dW0 + x64.T @ g, beta * db0 + g.sum(0), g
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_backward_vs_reference_and_numpy(isa, dtype, rng, activation, beta):
+    eps = np.finfo(dtype).eps
+    for n, k, m in SHAPES:
+        x, W, b = layer(rng, dtype, n, k, m)
+        out = dense_forward(x, W, b, activation=activation, alpha=ALPHA)
+        grad_out = rng.standard_normal((n, m)).astype(dtype)
+        dW0 = rng.standard_normal((k, m)).astype(dtype)
+        db0 = rng.standard_normal(m).astype(dtype)
+        dW = dW0.copy() if beta else np.full((k, m), np.nan, dtype=dtype)
+        db = db0.copy() if beta else np.full(m, np.nan, dtype=dtype)
+        grad_x = np.full((n, k), np.nan, dtype=dtype)
+        g_before = grad_out.copy()
+        gx, dW_, db_ = dense_backward(grad_out, x, W, out, activation=activation, alpha=ALPHA, beta=beta,
+                                      grad_x=grad_x, dW=dW, db=db)
+        assert gx is grad_x and dW_ is dW and db_ is db
+        np.testing.assert_array_equal(grad_out, g_before)  # left untouched by default
+
+        e_gx, e_dW, e_db, g = backward_oracle(grad_out, x, W, out, activation, beta, dW0, db0)
+        what = f"{np.dtype(dtype).name} n,k,m={(n, k, m)} {activation} beta={beta} isa={_core.isa_current()}"
+        ag = np.abs(g)
+        assert_close(grad_x, e_gx, 4 * eps * (m + 4) * (ag @ np.abs(W.astype(np.float64)).T) + 1e-30,
+                     "grad_x " + what)
+        assert_close(dW, e_dW, 4 * eps * (n + 4) * (np.abs(x.astype(np.float64)).T @ ag + abs(beta * dW0))
+                     + 1e-30, "dW " + what)
+        assert_close(db, e_db, 4 * eps * (n + 4) * (ag.sum(0) + abs(beta * db0)) + 1e-30, "db " + what)
+
+        # the reference twin agrees too
+        rg, rW, rb, rx = grad_out.copy(), dW0.copy(), db0.copy(), np.empty((n, k), dtype=dtype)
+        _core.dense_backward_ref(rg, x, W, out, rx, rW, rb, activation, ALPHA, beta)
+        assert_close(rx, e_gx, 4 * eps * (m + 4) * (ag @ np.abs(W.astype(np.float64)).T) + 1e-30,
+                     "ref grad_x " + what)
+        assert_close(rb, e_db, 4 * eps * (n + 4) * (ag.sum(0) + abs(beta * db0)) + 1e-30, "ref db " + what)
+
+
+def test_backward_skips_grad_x_and_db(dtype, rng):
+    x, W, b = layer(rng, dtype, 10, 6, 4)
+    out = dense_forward(x, W, b)
+    grad_out = rng.standard_normal((10, 4)).astype(dtype)
+    gx, dW, db = dense_backward(grad_out, x, W, out, need_grad_x=False, need_db=False)
+    assert gx is None and db is None
+    _, dW_full, _ = dense_backward(grad_out, x, W, out)
+    np.testing.assert_array_equal(dW, dW_full)
+
+
+def test_backward_overwrite_grad_out_gives_grad_z(dtype, rng):
+    x, W, b = layer(rng, dtype, 10, 6, 4)
+    out = dense_forward(x, W, b, activation="tanh")
+    grad_out = rng.standard_normal((10, 4)).astype(dtype)
+    expected = grad_out * (1 - out * out)
+    dense_backward(grad_out, x, W, out, activation="tanh", overwrite_grad_out=True)
+    np.testing.assert_allclose(grad_out, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_backward_finite_differences(isa, rng, activation):
+    """float64 central differences of L = sum(R * act(x W + b))."""
+    n, k, m = 5, 4, 3
+    x, W, b = layer(rng, np.float64, n, k, m)
+    R = rng.standard_normal((n, m))
+
+    def loss(x_, W_, b_):
+        return float((R * dense_forward(x_, W_, b_, activation=activation, alpha=ALPHA)).sum())
+
+    out = dense_forward(x, W, b, activation=activation, alpha=ALPHA)
+    gx, dW, db = dense_backward(R, x, W, out, activation=activation, alpha=ALPHA)
+    h = 1e-6
+    for name, param, grad in (("x", x, gx), ("W", W, dW), ("b", b, db)):
+        numeric = np.zeros_like(param)
+        for idx in np.ndindex(param.shape):
+            saved = param[idx]
+            param[idx] = saved + h
+            up = loss(x, W, b)
+            param[idx] = saved - h
+            down = loss(x, W, b)
+            param[idx] = saved
+            numeric[idx] = (up - down) / (2 * h)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7,
+                                   err_msg=f"d loss / d {name}, activation {activation}")
+
+
+def test_backward_identical_across_thread_counts(isa, dtype, rng):
+    x, W, b = layer(rng, dtype, 200, 300, 70)
+    out = dense_forward(x, W, b)
+    grad_out = rng.standard_normal(out.shape).astype(dtype)
+    results = []
+    for threads in (1, 2, 3):
+        with fastgd.threads(threads):
+            results.append(dense_backward(grad_out, x, W, out))
+    for r in results[1:]:
+        for got, want in zip(r, results[0]):
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("call, exc, message", [
+    (lambda x, W, o: dense_forward(x.astype(np.float32), W), TypeError,
+     r"W must have the dtype of x \(float32\), got float64"),
+    (lambda x, W, o: dense_forward(x, W[:2]), ValueError, r"W must have shape \(in_features, out_features\)"),
+    (lambda x, W, o: dense_forward(x, W, np.ones(5)), ValueError, r"b must have shape \(2,\), got \(5,\)"),
+    (lambda x, W, o: dense_forward(x, W, activation="gelu"), ValueError, "activation must be one of"),
+    (lambda x, W, o: dense_forward(x, W, out=np.ones((4, 3))), ValueError, r"out must have shape \(4, 2\)"),
+    (lambda x, W, o: dense_forward(x, W, out=x), ValueError, "out must have shape"),
+    (lambda x, W, o: dense_backward(o, x, W, o[:2]), ValueError, r"out must have shape \(4, 2\), got \(2, 2\)"),
+    (lambda x, W, o: dense_backward(o, x, W, o, beta=1.0), ValueError, "dW must be given"),
+    (lambda x, W, o: dense_backward(o, x, W, o, dW=np.ones((2, 2))), ValueError,
+     r"dW must have shape \(3, 2\)"),
+    (lambda x, W, o: dense_backward(o.astype(np.float32), x, W, o), TypeError,
+     r"grad_out must have the dtype of x \(float64\)"),
+    (lambda x, W, o: dense_backward(o, x, W, o, dW=W), ValueError, "dW must not share memory with W"),
+    (lambda x, W, o: dense_backward(o, x, W, o, need_db=False, db=np.ones(2)), ValueError,
+     "db was given but is not computed"),
+])
+def test_dense_bad_arguments(call, exc, message):
+    x = np.ones((4, 3))
+    W = np.ones((3, 2))
+    o = np.ones((4, 2))
+    with pytest.raises(exc, match=message):
+        call(x, W, o)

@@ -1,0 +1,71 @@
+"""fastgd.metrics against scikit-learn (when installed) and hand-computed values."""
+
+import numpy as np
+import pytest
+
+from fastgd import metrics
+
+
+def test_accuracy_from_labels_scores_and_one_hot(rng):
+    y = np.array([0, 1, 2, 2, 1])
+    scores = np.eye(3)[[0, 1, 1, 2, 0]] + 0.1
+    assert metrics.accuracy(y, [0, 1, 1, 2, 0]) == pytest.approx(0.6)
+    assert metrics.accuracy(y, scores) == pytest.approx(0.6)
+    assert metrics.accuracy(np.eye(3)[y], scores) == pytest.approx(0.6)
+    assert metrics.accuracy(y, scores, normalize=False) == 3.0
+    assert metrics.zero_one_loss(y, scores) == pytest.approx(0.4)
+    assert metrics.zero_one_loss(y, scores, normalize=False) == 2.0
+
+
+def test_binary_scores_with_threshold():
+    y = np.array([0, 1, 1, 0])
+    proba = np.array([[0.2], [0.7], [0.4], [0.6]])
+    assert metrics.accuracy(y, proba) == 0.5
+    logits = np.array([[-1.0], [2.0], [0.5], [-0.2]])
+    assert metrics.accuracy(y, logits, threshold=0.0) == 1.0
+
+
+def test_weighted_accuracy_matches_sklearn(rng):
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    y = rng.integers(0, 4, 50)
+    p = rng.integers(0, 4, 50)
+    w = rng.uniform(0, 2, 50)
+    assert metrics.accuracy(y, p, sample_weight=w) == pytest.approx(sklearn_metrics.accuracy_score(y, p, sample_weight=w))
+    assert metrics.zero_one_loss(y, p, sample_weight=w) == pytest.approx(sklearn_metrics.zero_one_loss(y, p, sample_weight=w))
+    assert metrics.zero_one_loss(y, p, normalize=False) == sklearn_metrics.zero_one_loss(y, p, normalize=False)
+
+
+@pytest.mark.parametrize("multioutput", ["uniform_average", "raw_values", "variance_weighted"])
+def test_r2_matches_sklearn(rng, multioutput):
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    y = rng.standard_normal((40, 3))
+    p = y + 0.5 * rng.standard_normal((40, 3))
+    w = rng.uniform(0, 2, 40)
+    for sw in (None, w):
+        np.testing.assert_allclose(metrics.r2_score(y, p, sample_weight=sw, multioutput=multioutput),
+                                   sklearn_metrics.r2_score(y, p, sample_weight=sw, multioutput=multioutput))
+    assert metrics.r2_score(y[:, 0], p[:, 0]) == pytest.approx(sklearn_metrics.r2_score(y[:, 0], p[:, 0]))
+
+
+def test_r2_edge_cases():
+    assert metrics.r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == 1.0
+    assert metrics.r2_score([2.0, 2.0], [2.0, 2.0]) == 1.0   # constant, exact
+    assert metrics.r2_score([2.0, 2.0], [1.0, 2.0]) == 0.0   # constant, missed
+    assert metrics.r2_score([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]) == 0.0
+
+
+@pytest.mark.parametrize("call, exc, message", [
+    (lambda: metrics.accuracy([0, 1], [0, 1, 1]), ValueError, "y_true has 2 samples but y_pred has 3"),
+    (lambda: metrics.accuracy([], []), ValueError, "y_true is empty"),
+    (lambda: metrics.accuracy(["a"], [0]), TypeError, "y_true must hold real numbers"),
+    (lambda: metrics.accuracy([0, 1], [0, np.nan]), ValueError, "y_pred must be finite"),
+    (lambda: metrics.accuracy([0, 1], [0, 1], sample_weight=[1, -1]), ValueError, "sample_weight must be >= 0"),
+    (lambda: metrics.accuracy([0, 1], [0, 1], sample_weight=[0, 0]), ValueError, "sums to zero"),
+    (lambda: metrics.accuracy([0, 1], np.zeros((2, 2, 2))), ValueError, "y_pred must be 1-D labels or 2-D scores"),
+    (lambda: metrics.r2_score([1.0], [1.0]), ValueError, "at least two samples"),
+    (lambda: metrics.r2_score([1.0, 2.0], [1.0, 2.0, 3.0]), ValueError, "y_pred must have the shape of y_true"),
+    (lambda: metrics.r2_score([1.0, 2.0], [1.0, 2.0], multioutput="max"), ValueError, "multioutput must be"),
+])
+def test_bad_input(call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()
