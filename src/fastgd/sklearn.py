@@ -452,10 +452,11 @@ class _BaseMLP(BaseEstimator):
         return sw
 
     def _prepared_target(self, loss, y2d, dtype):
-        """The fused step's target: class indices for softmax, float rows otherwise."""
+        """The fused step's target, as ``loss.prepare_target`` gives it: ("labels", class indices)
+        for softmax, ("rows", float rows) otherwise."""
         if isinstance(loss, _losses.SoftmaxCrossEntropy):
-            return np.ascontiguousarray(np.argmax(y2d, axis=1), dtype=np.int64)
-        return np.ascontiguousarray(y2d, dtype=dtype)
+            return ("labels", np.ascontiguousarray(np.argmax(y2d, axis=1), dtype=np.int64))
+        return ("rows", np.ascontiguousarray(y2d, dtype=dtype))
 
     def _solver_hyper(self):
         s = self.solver
