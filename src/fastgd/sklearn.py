@@ -316,6 +316,13 @@ class _BaseMLP(BaseEstimator):
         tags.input_tags.sparse = False
         return tags
 
+    def _check_solver(self):
+        """partial_fit exists only for the stochastic solvers (hasattr is False for lbfgs)."""
+        if self.solver not in _STOCHASTIC:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is "
+                                 "not stochastic.")
+        return True
+
     # ---- pickling: the model holds a C engine; store its config and parameters instead ----
 
     def __getstate__(self):
@@ -818,12 +825,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         matrix for multi-label), optionally weighting the samples. Returns self."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
-    def _check_solver(self):
-        if self.solver not in _STOCHASTIC:
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is "
-                                 "not stochastic.")
-        return True
-
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y), continuing from the current parameters and solver state.
@@ -943,12 +944,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """Fit the model to X (n_samples, n_features) and targets y (n_samples,) or
         (n_samples, n_outputs), optionally weighting the samples. Returns self."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
-
-    def _check_solver(self):
-        if self.solver not in _STOCHASTIC:
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is "
-                                 "not stochastic.")
-        return True
 
     @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
