@@ -114,6 +114,15 @@ def test_binary_and_sample_weight_match_sklearn(cancer):
         assert ours.score(X, y, sample_weight=sw) == pytest.approx(theirs.score(X, y, sample_weight=sw))
 
 
+def test_early_stopping_with_sample_weight_matches_sklearn(cancer):
+    X, y = cancer
+    sw = np.random.default_rng(1).integers(1, 4, size=X.shape[0]).astype(float)
+    kw = dict(max_iter=15, early_stopping=True, n_iter_no_change=2, hidden_layer_sizes=(8,), random_state=2)
+    ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X, y, sample_weight=sw)
+    _assert_same_run(ours, theirs)
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
+
+
 def test_multilabel_matches_sklearn():
     X, Y = make_multilabel_classification(n_samples=200, n_features=10, n_classes=4, random_state=0)
     kw = dict(max_iter=10, hidden_layer_sizes=(12,), random_state=0)
@@ -216,6 +225,21 @@ def test_lbfgs_fits(digits, regression):
     coef, *_ = np.linalg.lstsq(np.column_stack([Xr, np.ones(len(Xr))]), yr, rcond=None)
     np.testing.assert_allclose(reg.coefs_[0].ravel(), coef[:-1], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(reg.intercepts_[0], coef[-1:], rtol=1e-4, atol=1e-5)
+
+
+def test_lbfgs_scipy_fallback(digits, monkeypatch):
+    """Without fastgd.LBFGS (the minimize module) the solver is SciPy's L-BFGS-B, as in scikit-learn."""
+    import fastgd.sklearn as fsk
+
+    X, y = digits
+    kw = dict(solver="lbfgs", hidden_layer_sizes=(20,), max_iter=60, random_state=0)
+    monkeypatch.setattr(fsk, "_lbfgs_class", lambda: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X, y)
+    assert ours.n_iter_ == theirs.n_iter_  # same SciPy run on the same objective and start
+    np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-6)
+    assert ours.score(X, y) == pytest.approx(theirs.score(X, y), abs=0.01)
 
 
 # ---- linear and logistic regression (hidden_layer_sizes=()) ---------------------------------------------
