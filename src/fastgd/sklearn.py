@@ -402,16 +402,19 @@ class _BaseMLP(BaseEstimator):
         self._best_params = model.params.copy()
         self._solver = None
         if self.solver in _STOCHASTIC:
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
+            self._init_stochastic_records()
+
+    def _init_stochastic_records(self):
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
 
     # ---- fit ----
 
@@ -484,7 +487,10 @@ class _BaseMLP(BaseEstimator):
     def _fit_stochastic(self, x, y2d, sw, loss, kv, kg, incremental):
         model = self.model_
         n_w = model.n_weights
-        if not incremental or getattr(self, "_solver", None) is None:
+        if not hasattr(self, "loss_curve_"):  # warm start from an lbfgs fit
+            self._init_stochastic_records()
+        solver = getattr(self, "_solver", None)
+        if not incremental or solver is None or solver.name != self.solver:
             self._solver = _FusedSolver(self.solver, self._solver_hyper(), model.n_params, n_w, model.dtype)
             self._lr = float(self.learning_rate_init)
         solver = self._solver
