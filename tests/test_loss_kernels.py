@@ -124,7 +124,7 @@ def test_sum_reduction(isa, dtype, rng, kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weighted"])
-def test_gradient_matches_central_differences(rng, kind, weighted):
+def test_gradient_matches_central_differences(isa, rng, kind, weighted):
     n, c = 5, 7
     loss, pred, target, sw = make_case(kind, n, c, np.float64, rng, smoothing=0.15 if weighted else 0.0,
                                        class_weight=weighted, sample_weight=weighted, soft=weighted)
@@ -225,10 +225,12 @@ def test_matches_torch(isa, dtype, rng, kind):
         np.testing.assert_allclose(grad, z.grad.numpy(), **tol)
 
 
-@pytest.mark.parametrize("c", [1, 3, 8, 1000])
-def test_big_batch_and_thread_counts_are_deterministic(isa, dtype, rng, c):
-    n = 3001 if c < 1000 else 97
-    loss, pred, target, sw = make_case("ce_labels", n, c, dtype, rng, smoothing=0.05, sample_weight=True)
+@pytest.mark.parametrize("kind", ["ce_labels", "ce_rows", "bce", "huber"])
+@pytest.mark.parametrize("c", [1, 7, 1000])
+def test_big_batch_and_thread_counts_are_deterministic(isa, dtype, rng, kind, c):
+    n = max(97, 70_000 // c + 1)  # n*c > 2 grains of the kernel, so two threads really run
+    loss, pred, target, sw = make_case(kind, n, c, dtype, rng, smoothing=0.05 if kind.startswith("ce") else 0.0,
+                                       sample_weight=True)
     results = []
     for threads in (1, 2, 3):
         with fastgd.threads(threads):
@@ -289,3 +291,28 @@ def test_scale_multiplies_loss_and_gradient(isa, dtype, rng, kind):
                                        False, -2.5)
     np.testing.assert_allclose(scaled, -2.5 * value, **tolerance(dtype))
     np.testing.assert_allclose(scaled_grad, -2.5 * grad, **tolerance(dtype))
+
+
+def test_nan_in_pred_gives_nan_in_c_not_a_crash(isa, dtype):
+    """fastgd.losses rejects NaN up front; the kernel itself propagates it."""
+    pred = np.array([[0.0, np.nan, 1.0] * 4], dtype=dtype)
+    for loss, target in ((losses.SoftmaxCrossEntropy(), ("labels", np.array([0]))),
+                         (losses.BinaryCrossEntropy(), ("rows", np.zeros((1, 12), dtype))),
+                         (losses.MSE(), ("rows", np.zeros((1, 12), dtype)))):
+        assert np.isnan(_core.loss_value_and_grad(pred, loss, target, None, None))
+
+
+def test_sum_with_class_weights_matches_torch(isa, dtype, rng):
+    torch = pytest.importorskip("torch")
+    z = rng.standard_normal((13, 6)).astype(dtype)
+    y = rng.integers(0, 6, 13)
+    w = rng.uniform(0.5, 2, 6)
+    value, grad = fastgd.ops.cross_entropy(z, y, class_weight=w, label_smoothing=0.3, reduction="sum",
+                                           return_grad=True)
+    zt = torch.tensor(z.astype(np.float64), requires_grad=True)
+    out = torch.nn.functional.cross_entropy(zt, torch.tensor(y), weight=torch.tensor(w), label_smoothing=0.3,
+                                            reduction="sum")
+    out.backward()
+    np.testing.assert_allclose(value, out.item(), **tolerance(dtype))
+    np.testing.assert_allclose(grad, zt.grad.numpy(), **tolerance(dtype))
+

@@ -402,3 +402,65 @@ def test_digits_mlp_reaches_97_percent():
           progress=False, seed=0)
     acc = m.evaluate(Xte, yte, metrics=("accuracy",))["accuracy"]
     assert acc >= 0.97, acc
+
+
+def test_lbfgs_full_batch_fit_beats_adam_per_gradient_evaluation(rng):
+    X = rng.uniform(-2, 2, size=(200, 2))
+    y = (np.sin(X[:, :1]) * np.cos(X[:, 1:]))  # a smooth regression target
+    a = mlp([2, 16, 1], act="tanh", seed=3)
+    b = mlp([2, 16, 1], act="tanh", seed=3)
+    counter = {"n": 0}
+    step = a._engine.step
+
+    def counting_step(*args, **kwargs):
+        counter["n"] += 1
+        return step(*args, **kwargs)
+
+    a._engine = type("Counting", (), {"step": staticmethod(counting_step), "forward": a._engine.forward})()
+    lb = fastgd.LBFGS()
+    h = a.fit(X, y, loss="mse", optimizer=lb, epochs=40, batch_size=None, progress=False)
+    evaluations = counter["n"]  # loss+gradient evaluations of the closure (line searches included)
+    hb = b.fit(X, y, loss="mse", optimizer=optim.Adam(lr=1e-2), epochs=max(evaluations, 1), batch_size=None,
+               progress=False)
+    print(f"LBFGS {h.history['loss'][-1]:.3g} vs Adam {hb.history['loss'][-1]:.3g} after {evaluations} gradient evaluations")
+    assert h.history["loss"][-1] < hb.history["loss"][-1], (h.history["loss"][-1], hb.history["loss"][-1], evaluations)
+    with pytest.raises(ValueError, match="batch_size=None"):
+        a.fit(X, y, loss="mse", optimizer=lb, epochs=1, batch_size=10, progress=False)
+
+
+def test_lbfgs_checkpoint_resume(tmp_path, rng):
+    X = rng.normal(size=(50, 3))
+    y = np.tanh(X[:, :1])
+    a, b = mlp([3, 5, 1], act="tanh", seed=0), mlp([3, 5, 1], act="tanh", seed=0)
+    oa = fastgd.LBFGS(history_size=5)
+    a.fit(X, y, loss="mse", optimizer=oa, epochs=6, batch_size=None, progress=False)
+    ob = fastgd.LBFGS(history_size=5)
+    h = b.fit(X, y, loss="mse", optimizer=ob, epochs=3, batch_size=None, progress=False)
+    fastgd.save_checkpoint(tmp_path / "l.npz", b, ob, None, h)
+    c = fastgd.load_checkpoint(tmp_path / "l.npz")
+    c.model.fit(X, y, loss="mse", optimizer=c.optimizer, epochs=3, batch_size=None, progress=False,
+                initial_epoch=c.epoch)
+    np.testing.assert_array_equal(c.model.params, a.params)
+
+
+def test_optimizer_by_name(rng):
+    X = rng.normal(size=(20, 3))
+    y = rng.normal(size=(20, 1))
+    m = mlp([3, 4, 1])
+    h = m.fit(X, y, loss="mse", optimizer="adam", epochs=2, progress=False)
+    assert len(h.epochs) == 2
+    with pytest.raises(ValueError, match="optimizer"):
+        m.fit(X, y, loss="mse", optimizer="adamax", epochs=1, progress=False)
+
+
+def test_weight_decay_can_skip_biases(rng):
+    X = rng.normal(size=(10, 3))
+    y = rng.normal(size=(10, 1))
+    m = mlp([3, 4, 1])
+    opt = optim.SGD(lr=0.1, weight_decay=0.5).bind(m, exclude_bias=True)
+    before = m.params.copy()
+    _, g = m.loss_and_grad(X, y, "mse")
+    m.train_step(X, y, "mse", opt)
+    nw = m.n_weights
+    np.testing.assert_allclose(m.params[:nw], before[:nw] - 0.1 * (g[:nw] + 0.5 * before[:nw]), rtol=1e-12)
+    np.testing.assert_allclose(m.params[nw:], before[nw:] - 0.1 * g[nw:], rtol=1e-12)

@@ -50,3 +50,9 @@ from fastgd import optim, schedules  # noqa: E402
 from fastgd.optim import clip_grad_norm, clip_grad_value, grad_norm  # noqa: E402
 
 __all__ += ["optim", "schedules", "clip_grad_norm", "clip_grad_value", "grad_norm"]
+
+# ---- minimize (issue 7) ----
+from fastgd.lbfgs import LBFGS  # noqa: E402
+from fastgd.minimize import OptimizeResult, approx_grad, check_grad, maximize, minimize  # noqa: E402
+
+__all__ += ["minimize", "maximize", "OptimizeResult", "check_grad", "approx_grad", "LBFGS"]

@@ -196,9 +196,19 @@ def save_checkpoint(path, model, optimizer, schedule=None, history=None):
     return _atomic_savez(path, arrays)
 
 
+def _optimizer_from_config(config):
+    from fastgd import optim as _optim
+    from fastgd.lbfgs import LBFGS
+
+    if isinstance(config, dict) and config.get("name") == "lbfgs":
+        cfg = dict(config)
+        cfg.pop("name")
+        return LBFGS(**cfg)
+    return _optim.from_config(config)
+
+
 def load_checkpoint(path):
     """Load a checkpoint written by :func:`save_checkpoint` (or ``ModelCheckpoint``)."""
-    from fastgd import optim as _optim
     from fastgd import schedules as _schedules
     from fastgd.training import History
 
@@ -207,7 +217,7 @@ def load_checkpoint(path):
     model = _build_model(path, meta, arrays)
     try:
         opt_meta = meta["optimizer"]
-        optimizer = _optim.from_config(opt_meta["config"])
+        optimizer = _optimizer_from_config(opt_meta["config"])
         optimizer.load_state_dict(_join_state(opt_meta["state"], arrays, path))
         schedule = None
         if meta.get("schedule") is not None:

@@ -178,18 +178,23 @@ class Loss:
         t = _as_numeric_array("target", target)
         if t.ndim == 1 and n_outputs == 1:
             t = t.reshape(-1, 1)
-        if t.ndim != 2 or t.shape[1] != n_outputs:
-            raise ValueError(f"target must have shape (n_samples, {n_outputs})"
-                             f"{' or (n_samples,)' if n_outputs == 1 else ''}, got {t.shape}")
-        self._check_rows(t, n_samples)
-        t = np.ascontiguousarray(t, dtype=dtype)
-        _check_finite("target", t)
-        return ("rows", t)
+        expected = f"have shape (n_samples, {n_outputs}){' or (n_samples,)' if n_outputs == 1 else ''}"
+        return self._target_rows(t, n_outputs, dtype, n_samples, expected)
 
     @staticmethod
     def _check_rows(t, n_samples):
         if n_samples is not None and t.shape[0] != n_samples:
             raise ValueError(f"target has {t.shape[0]} rows but pred has {n_samples}")
+
+    @classmethod
+    def _target_rows(cls, t, n_outputs, dtype, n_samples, expected):
+        """("rows", t as a finite C-contiguous (n, n_outputs) array of dtype), else ValueError."""
+        if t.ndim != 2 or t.shape[1] != n_outputs:
+            raise ValueError(f"target must {expected}, got {t.shape}")
+        cls._check_rows(t, n_samples)
+        t = np.ascontiguousarray(t, dtype=dtype)
+        _check_finite("target", t)
+        return ("rows", t)
 
     def _class_weight_array(self, dtype):
         return None
@@ -297,13 +302,8 @@ class SoftmaxCrossEntropy(Loss):
                 raise ValueError(f"target labels must be in [0, {n_outputs}) for {n_outputs} classes, "
                                  f"got {bad}")
             return ("labels", np.ascontiguousarray(t, dtype=np.int64))
-        if t.ndim != 2 or t.shape[1] != n_outputs:
-            raise ValueError(f"target must be class labels of shape (n_samples,) or rows of shape "
-                             f"(n_samples, {n_outputs}), got {t.shape}")
-        self._check_rows(t, n_samples)
-        t = np.ascontiguousarray(t, dtype=dtype)
-        _check_finite("target", t)
-        return ("rows", t)
+        return self._target_rows(t, n_outputs, dtype, n_samples,
+                                 f"be class labels of shape (n_samples,) or rows of shape (n_samples, {n_outputs})")
 
     def link(self, pred):
         """Row-wise softmax (class probabilities)."""

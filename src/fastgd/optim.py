@@ -45,21 +45,24 @@ _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 
 
+def _interval(low, low_open, high, high_open):
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"finite and {'>' if low_open else '>='} {low}"
+    return f"finite and {'<' if high_open else '<='} {high}" if high is not None else "finite"
+
+
 def _real(name, value, *, low=None, low_open=False, high=None, high_open=False):
+    """`value` as a float, checked to lie in the interval; errors name the hyperparameter."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     v = float(value)
-    ok = math.isfinite(v)
-    if ok and low is not None:
-        ok = v > low if low_open else v >= low
-    if ok and high is not None:
-        ok = v < high if high_open else v <= high
+    ok = (math.isfinite(v)
+          and (low is None or (v > low if low_open else v >= low))
+          and (high is None or (v < high if high_open else v <= high)))
     if not ok:
-        lo = "" if low is None else ("(" if low_open else "[") + f"{low}, "
-        hi = "" if high is None else f"{high}" + (")" if high_open else "]")
-        where = f"in {lo}{hi}" if low is not None and high is not None else (
-            f"{'>' if low_open else '>='} {low}" if low is not None else f"{'<' if high_open else '<='} {high}")
-        raise ValueError(f"{name} must be finite and {where}, got {value!r}")
+        raise ValueError(f"{name} must be {_interval(low, low_open, high, high_open)}, got {value!r}")
     return v
 
 
@@ -82,6 +85,7 @@ class Optimizer:
     def __init__(self, lr, **hyper):
         self._hyper = self._validate({"lr": lr, **hyper})
         self._groups = None  # [(start, stop, overrides)] or None: one group over everything
+        self._cfg_cache = None  # (n, groups) built by _c_groups; only step and lr change per call
         self.reset()
 
     # -- hyperparameters -------------------------------------------------------------------
@@ -114,6 +118,17 @@ class Optimizer:
 
     # -- parameter groups ------------------------------------------------------------------
 
+    def bind(self, model, *, exclude_bias=False):
+        """Prepare this optimizer for ``model`` (a :class:`fastgd.Sequential`): with
+        ``exclude_bias=True`` weight decay applies to the weights only, not to the biases (the
+        model keeps every W in ``[0, model.n_weights)`` and every b after). Returns self."""
+        n_weights, n = int(model.n_weights), int(model.n_params)
+        if exclude_bias and n_weights < n:
+            self.set_param_groups([(0, n_weights, {}), (n_weights, n, {"weight_decay": 0.0})])
+        else:
+            self.set_param_groups(None)
+        return self
+
     def set_param_groups(self, groups):
         """Override hyperparameters over contiguous ranges of the flat buffer.
 
@@ -125,6 +140,7 @@ class Optimizer:
             {"weight_decay": 0.0})]`` to exempt a bias. ``lr`` cannot be overridden (schedules
             drive one learning rate). ``None`` or ``[]`` removes the groups.
         """
+        self._cfg_cache = None
         if not groups:
             self._groups = None
             return
@@ -175,7 +191,8 @@ class Optimizer:
         of element ``i`` at ``s * n + i``; stride ``n``), allocated at the first call; ``groups``
         a list of ``(start, stop, cfg)`` tiling [0, n) where ``cfg`` holds every field of
         ``fg_optim_config`` for this update (step = ``step_count + 1``). Call ``_c_advance()``
-        after the update.
+        after the update. The dicts are reused and refreshed by the next call: convert them
+        before calling again.
         """
         n = int(n)
         dtype = np.dtype(dtype)
@@ -185,10 +202,19 @@ class Optimizer:
             raise ValueError(
                 f"{type(self).__name__} holds state for {self._n} parameters of dtype {self._dtype}; "
                 f"got {n} of dtype {dtype} (call reset() to start over with other parameters)")
-        spans = self._groups if self._groups is not None else [(0, n, {})]
-        if spans[-1][1] != n:
-            raise ValueError(f"param groups tile [0, {spans[-1][1]}) but the parameters have {n} elements")
-        groups = [(a, b, self._group_cfg(a, o)) for a, b, o in spans]
+        if self._cfg_cache is None or self._cfg_cache[0] != n:
+            spans = self._groups if self._groups is not None else [(0, n, {})]
+            if spans[-1][1] != n:
+                raise ValueError(f"param groups tile [0, {spans[-1][1]}) but the parameters have {n} elements")
+            self._cfg_cache = (n, [(a, b, self._group_cfg(a, o)) for a, b, o in spans])
+        # Everything else in a group's config is fixed between set_param_groups/load_state_dict
+        # calls; the step count and lr (which the kernels turn into every derived coefficient)
+        # are refreshed here, so a step costs no Python-level config building.
+        groups = self._cfg_cache[1]
+        step, lr = self._step + 1, self._hyper["lr"]
+        for _, _, cfg in groups:
+            cfg["step"] = step
+            cfg["lr"] = lr
         if self._state is None:
             slots = max(_core.optim_state_slots(c) for _, _, c in groups)
             self._n, self._dtype = n, dtype
@@ -200,26 +226,26 @@ class Optimizer:
         """Count one applied update (after a fused C step)."""
         self._step += 1
 
-    def step(self, params, grads):
+    def step(self, params, grads=None):
         """One update of ``params`` in place from ``grads``.
 
         Parameters
         ----------
-        params : ndarray (n,), float32 or float64, C-contiguous, writeable
-        grads : ndarray (n,), same dtype, not overlapping ``params``
+        params : ndarray (n,), float32 or float64, C-contiguous, writeable; or a model
+            A model (any object with flat ``params`` and ``grads`` arenas, e.g. a fastgd
+            ``Model`` after its backward pass) is updated from its own gradients.
+        grads : ndarray (n,), same dtype, not overlapping ``params`` (omitted for a model)
 
         The first call fixes n and the dtype (state is allocated then); later calls must match
         until ``reset()``.
         """
+        if grads is None and hasattr(params, "params") and hasattr(params, "grads"):
+            params, grads = params.params, params.grads
+        # Only what _c_groups needs is checked here; the binding checks the rest (dtype and
+        # shape of grads, contiguity, aliasing) before any element is touched.
         if not isinstance(params, np.ndarray) or params.ndim != 1:
             raise ValueError(f"params must be a 1-D numpy.ndarray, got "
                              f"{getattr(params, 'shape', type(params).__name__)}")
-        if not isinstance(grads, np.ndarray) or grads.shape != params.shape or grads.dtype != params.dtype:
-            raise ValueError(f"grads must be an ndarray with the shape {params.shape} and dtype {params.dtype} "
-                             f"of params, got {getattr(grads, 'shape', type(grads).__name__)} "
-                             f"{getattr(grads, 'dtype', '')}")
-        if params.dtype not in (np.float32, np.float64):
-            raise TypeError(f"params must have dtype float32 or float64, got {params.dtype}")
         state, groups = self._c_groups(params.shape[0], params.dtype)
         _core.inplace_optim_step(params, grads, state if state.size else None, groups)
         self._c_advance()
@@ -254,6 +280,7 @@ class Optimizer:
         groups = cfg.pop("param_groups", None)
         self._hyper = self._validate(cfg)
         self._groups = None
+        self._cfg_cache = None
         self.set_param_groups(groups)
         self.lr = state_dict["lr"]
         self._step = int(state_dict["step"])
@@ -452,7 +479,8 @@ class Adam(Optimizer):
         amsgrad: v_max ← max(v_max, v),  v̂ ← v_max;   else v̂ ← v
         θ ← θ − (η / (1 − β1^t)) · m / (√v̂ / √(1 − β2^t) + eps)
 
-    eps is added to the bias-corrected √v̂ (torch's placement). Textbook form: momentum (seed 001)
+    eps is added to the bias-corrected √v̂ (torch's placement); the kernel multiplies √v̂ by
+    1/√(1 − β2^t) where torch divides (≤ 1 ulp apart, one division fewer per element). Textbook form: momentum (seed 001)
     on the gradient, m̂ = m/(1 − β1^t), scaled per element as in AdaGrad/RMSProp (seed 003) by
     1/(√v̂_t + eps) with v̂_t = v/(1 − β2^t): θ ← θ − η·m̂/(√v̂_t + eps).
 

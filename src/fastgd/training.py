@@ -134,9 +134,14 @@ def _check_float(name, value, low=0.0, allow_none=True, inclusive=False):
 
 def _get_optimizer(optimizer):
     from fastgd import optim as _optim
+    from fastgd.lbfgs import LBFGS
 
     if isinstance(optimizer, str):
-        return _optim.from_config({"name": optimizer})
+        if optimizer.lower() == "lbfgs":
+            return LBFGS()
+        return _optim.get(optimizer)
+    if isinstance(optimizer, LBFGS):
+        return optimizer
     if not hasattr(optimizer, "_c_groups"):
         raise TypeError(f"optimizer must be a fastgd optimizer (e.g. fastgd.optim.Adam(lr=1e-3)) or a name, "
                         f"got {type(optimizer).__name__}")
@@ -201,6 +206,20 @@ def _full_grad_norm(model, x, target, sw, loss, batch_size=4096):
         acc += _batch_weight(loss, _rows(target, slice(s, e)), None if sw is None else sw[s:e], model.dtype) * model.grads
     acc /= _batch_weight(loss, target, sw, model.dtype)
     return float(np.sqrt(acc @ acc))
+
+
+def _lbfgs_iteration(model, optimizer, x, target, sw, loss):
+    """One L-BFGS iteration (line search included) on the full-batch loss; returns the loss at
+    the new point and its gradient norm."""
+    n = x.shape[0]
+
+    def closure(params):
+        value, _norm, _status = model._engine.step(x, None, 0, n, loss, target, sw, None, 0.0, 0.0, False)
+        return value, model.grads
+
+    value = optimizer.step(closure, model.params)
+    g = optimizer.grad
+    return value, float(np.sqrt(np.dot(g, g, out=None))) if g is not None else math.nan
 
 
 class _Progress:
@@ -284,8 +303,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     X, y : training inputs (n, in_features) and targets (class labels / one-hot rows /
         regression targets, as the loss expects).
     loss : a :class:`fastgd.losses.Loss` or its name.
-    optimizer : a fastgd optimizer (``fastgd.optim.Adam(lr=1e-3)``), or ``fastgd.LBFGS`` with
-        ``batch_size=None``. Its state is kept: a second ``fit`` continues (warm start).
+    optimizer : a fastgd optimizer (``fastgd.optim.Adam(lr=1e-3)``) or its name, or
+        ``fastgd.LBFGS()`` with ``batch_size=None`` (one L-BFGS iteration, line search included,
+        per epoch). Its state is kept: a second ``fit`` continues (warm start).
     epochs : passes over the data. ``initial_epoch`` numbers the first one (resume).
     batch_size : None (full batch), 1 (stochastic) or b (mini-batch); the last batch may be smaller.
     shuffle : "epoch", "once" or False (see the module docstring).
@@ -364,7 +384,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     n = x.shape[0]
     bs = n if batch_size is None else min(batch_size, n)
     steps_per_epoch = -(-n // bs)
-    lbfgs = getattr(optimizer, "is_closure_optimizer", False)
+    lbfgs = not hasattr(optimizer, "_c_groups")  # fastgd.LBFGS: a closure-driven full-batch method
     if lbfgs and batch_size is not None:
         raise ValueError("LBFGS is a full-batch method: pass batch_size=None")
 
@@ -399,7 +419,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             order = _epoch_order(n, shuffle, seed, epoch)
             loss_sum, weight_sum, norm_sum, steps_done = 0.0, 0.0, 0.0, 0
             if lbfgs:
-                value, gnorm = optimizer._fit_epoch(model, x, target, sw, loss)
+                value, gnorm = _lbfgs_iteration(model, optimizer, x, target, sw, loss)
                 if not math.isfinite(value):
                     diverged(epoch, 0, "loss", value)
                 loss_sum, weight_sum, norm_sum, steps_done = value, 1.0, gnorm, 1

@@ -48,33 +48,9 @@
 #define V_CMP _mm256_cmp_ps
 #define V_EXP fg_exp8_f32
 #define V_LOG1P fg_log1p_unit8_f32
+#define V_HSUM fg_hsum8_f32
+#define V_HMAX fg_hmax8_f32
 #include "loss_avx2_template.h"
-#undef T
-#undef SFX
-#undef VEC
-#undef W
-#undef V_LOAD
-#undef V_STORE
-#undef V_STOREU
-#undef V_MASKLOAD
-#undef V_MASKSTORE
-#undef V_MASK
-#undef V_CASTMASK
-#undef V_SET1
-#undef V_ZERO
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_DIV
-#undef V_MAX
-#undef V_MIN
-#undef V_AND
-#undef V_XOR
-#undef V_ANDNOT
-#undef V_BLEND
-#undef V_CMP
-#undef V_EXP
-#undef V_LOG1P
 
 #define T double
 #define SFX f64
@@ -102,33 +78,9 @@
 #define V_CMP _mm256_cmp_pd
 #define V_EXP fg_exp4_f64
 #define V_LOG1P fg_log1p_unit4_f64
+#define V_HSUM fg_hsum4_f64
+#define V_HMAX fg_hmax4_f64
 #include "loss_avx2_template.h"
-#undef T
-#undef SFX
-#undef VEC
-#undef W
-#undef V_LOAD
-#undef V_STORE
-#undef V_STOREU
-#undef V_MASKLOAD
-#undef V_MASKSTORE
-#undef V_MASK
-#undef V_CASTMASK
-#undef V_SET1
-#undef V_ZERO
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_DIV
-#undef V_MAX
-#undef V_MIN
-#undef V_AND
-#undef V_XOR
-#undef V_ANDNOT
-#undef V_BLEND
-#undef V_CMP
-#undef V_EXP
-#undef V_LOG1P
 #endif
 
 /* Labels must lie in [0, c); returns 0 at the first one that does not. */
@@ -153,19 +105,15 @@ FG_INLINE void loss_chunks(int64_t n, int64_t c, int *chunks, int *threads)
 #define T float
 #define SFX f32
 #define EXP expf
+#define EXP_PORTABLE fg_exp_portable_f32
 #define LOG1P log1pf
+#define LOG1P_OF_DOUBLE(x) ((double)log1pf((float)(x))) /* float accuracy is all a float loss carries */
 #include "loss_template.h"
-#undef T
-#undef SFX
-#undef EXP
-#undef LOG1P
 
 #define T double
 #define SFX f64
 #define EXP exp
+#define EXP_PORTABLE fg_exp_portable_f64
 #define LOG1P log1p
+#define LOG1P_OF_DOUBLE(x) log1p(x)
 #include "loss_template.h"
-#undef T
-#undef SFX
-#undef EXP
-#undef LOG1P

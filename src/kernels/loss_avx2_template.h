@@ -1,6 +1,7 @@
 /* Included by loss.c (AVX2 target only) once per element type with the vector operations
  * mapped by macros: VEC (register type), W (lanes), V_* (operations), SFX (name suffix).
- * Row primitives of the loss kernels; every row length works (the tail is a masked vector). */
+ * Row primitives of the loss kernels; every row length works (the tail is a masked vector).
+ * Undefines T, SFX and the vector macros at its end, so the next type can define them again. */
 
 /* max_j z_j; lanes past the row end read as -inf. */
 static T FG_CAT2(row_max_avx2, SFX)(const T *FG_RESTRICT z, int64_t c)
@@ -13,10 +14,7 @@ static T FG_CAT2(row_max_avx2, SFX)(const T *FG_RESTRICT z, int64_t c)
         const __m256i mask = V_MASK(c - j);
         vm = V_MAX(vm, V_BLEND(neg_inf, V_MASKLOAD(z + j, mask), V_CASTMASK(mask)));
     }
-    T lanes[W], m = -INFINITY;
-    V_STORE(lanes, vm);
-    for (int l = 0; l < W; l++) m = lanes[l] > m ? lanes[l] : m;
-    return m;
+    return V_HMAX(vm);
 }
 
 /* See row_exp_sum in loss_template.h: e_j = exp(z_j - m), returns the sum of the e_j != 1 and
@@ -43,16 +41,8 @@ static T FG_CAT2(row_exp_sum_avx2, SFX)(T *FG_RESTRICT e, const T *FG_RESTRICT z
         acc = V_ADD(acc, V_ANDNOT(is_one, v));
         cnt = V_ADD(cnt, V_AND(is_one, one));
     }
-    T lanes[W], counts[W], rest = 0;
-    double count = 0.0;
-    V_STORE(lanes, acc);
-    V_STORE(counts, cnt);
-    for (int l = 0; l < W; l++) {
-        rest += lanes[l];
-        count += (double)counts[l];
-    }
-    *ones = count;
-    return rest;
+    *ones = (double)V_HSUM(cnt);
+    return V_HSUM(acc);
 }
 
 /* One vector of an elementwise loss: returns the per-lane losses, writes k * dl/dp to *grad. */
@@ -106,9 +96,34 @@ static double FG_CAT2(row_elementwise_avx2, SFX)(T *FG_RESTRICT g, const T *FG_R
         acc = V_ADD(acc, V_AND(V_CASTMASK(mask), l));
         if (g) V_MASKSTORE(g + j, mask, gv);
     }
-    T lanes[W];
-    V_STORE(lanes, acc);
-    double sum = 0.0;
-    for (int l = 0; l < W; l++) sum += (double)lanes[l];
-    return sum;
+    return (double)V_HSUM(acc);
 }
+
+#undef T
+#undef SFX
+#undef VEC
+#undef W
+#undef V_LOAD
+#undef V_STORE
+#undef V_STOREU
+#undef V_MASKLOAD
+#undef V_MASKSTORE
+#undef V_MASK
+#undef V_CASTMASK
+#undef V_SET1
+#undef V_ZERO
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_DIV
+#undef V_MAX
+#undef V_MIN
+#undef V_AND
+#undef V_XOR
+#undef V_ANDNOT
+#undef V_BLEND
+#undef V_CMP
+#undef V_EXP
+#undef V_LOG1P
+#undef V_HSUM
+#undef V_HMAX

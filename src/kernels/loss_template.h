@@ -1,4 +1,5 @@
-/* Included by loss.c once per element type T (suffix SFX, scalar EXP and LOG1P of that type). */
+/* Included by loss.c once per element type T (suffix SFX; EXP, EXP_PORTABLE, LOG1P and
+ * LOG1P_OF_DOUBLE of that type), which it undefines at its end for the next type. */
 
 /* ---- portable row primitives (the generic target; AVX2 uses loss_avx2_template.h) ---- */
 #if !FG_HAVE_AVX2
@@ -10,6 +11,17 @@ static T FG_CAT2(row_max_scalar, SFX)(const T *FG_RESTRICT z, int64_t c)
     return m;
 }
 
+/* Eight independent lane sums (shorter dependency chains; a shape compilers could vectorize
+ * without reassociating anything), added in a fixed order at the end. */
+#define EXP_SUM_LANES(STORE)                                                                      \
+    for (; j + 8 <= c; j += 8)                                                                    \
+        for (int l = 0; l < 8; l++) {                                                             \
+            const T v = EXP_PORTABLE(z[j + l] - m);                                               \
+            STORE;                                                                                \
+            rest[l] += v == (T)1 ? (T)0 : v;                                                      \
+            count[l] += v == (T)1 ? (T)1 : (T)0;                                                  \
+        }
+
 /* e_j = exp(z_j - m) (stored when e != NULL), split as Σ_j e_j = *ones + (returned rest): *ones
  * counts the e_j equal to 1 (the maxima), rest sums the others. Keeping the 1s apart lets the
  * caller take log Σ = log(ones) + log1p(rest/ones) without losing a tiny rest to rounding
@@ -17,17 +29,28 @@ static T FG_CAT2(row_max_scalar, SFX)(const T *FG_RESTRICT z, int64_t c)
 static T FG_CAT2(row_exp_sum_scalar, SFX)(T *FG_RESTRICT e, const T *FG_RESTRICT z, int64_t c, T m,
                                           double *ones)
 {
-    T rest = 0;
-    double count = 0.0;
-    for (int64_t j = 0; j < c; j++) {
-        const T v = EXP(z[j] - m);
-        if (e) e[j] = v;
-        if (v == (T)1) count += 1.0;
-        else rest += v;
+    T rest[8] = {0}, count[8] = {0};
+    int64_t j = 0;
+    if (e) {
+        EXP_SUM_LANES(e[j + l] = v)
+    } else {
+        EXP_SUM_LANES((void)0)
     }
-    *ones = count;
-    return rest;
+    for (int l = 0; j < c; j++, l++) {
+        const T v = EXP_PORTABLE(z[j] - m);
+        if (e) e[j] = v;
+        rest[l] += v == (T)1 ? (T)0 : v;
+        count[l] += v == (T)1 ? (T)1 : (T)0;
+    }
+    T total = 0, total_count = 0;
+    for (int l = 0; l < 8; l++) {
+        total += rest[l];
+        total_count += count[l];
+    }
+    *ones = (double)total_count;
+    return total;
 }
+#undef EXP_SUM_LANES
 
 /* Σ_j l(p_j, t_j) of one row and grad_j = k dl/dp_j when g != NULL. */
 static double FG_CAT2(row_elementwise_scalar, SFX)(T *FG_RESTRICT g, const T *FG_RESTRICT p,
@@ -134,7 +157,7 @@ static double FG_CAT2(softmax_ce_rows, SFX)(T *FG_RESTRICT grad, const T *FG_RES
                     for (int64_t j = 0; j < c; j++) g[j] = g[j] * r - k * (keep * t[j] + spread);
             }
         }
-        loss += a_total * ((ones == 1.0 ? 0.0 : log(ones)) + log1p(rest / ones));
+        loss += a_total * ((ones == 1.0 ? 0.0 : log(ones)) + LOG1P_OF_DOUBLE(rest / ones));
         total += s * loss;
     }
     return total;
@@ -220,3 +243,9 @@ double FG_FN(FG_CAT2(fg_loss, SFX))(T *grad, const T *pred, int64_t n, int64_t c
 #undef ROW_MAX
 #undef ROW_EXP_SUM
 #undef ROW_ELEMENTWISE
+#undef T
+#undef SFX
+#undef EXP
+#undef EXP_PORTABLE
+#undef LOG1P
+#undef LOG1P_OF_DOUBLE

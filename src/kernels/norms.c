@@ -12,8 +12,12 @@
 #endif
 
 #define NORM_BLOCK 4096  /* elements per block sum */
-#define NORM_GROUP 512   /* block sums kept at a time (4 KiB of stack) */
+/* Block sums kept at a time (32 KiB of stack): one parallel region covers 16M elements, since
+ * every region start costs a wake-up of the other threads, dearly when the cores are shared. */
+#define NORM_GROUP 4096
 #define NORM_GRAIN 32768 /* elements per thread, at least */
+
+enum { NORM_SCALE, NORM_CLAMP };
 
 #define T float
 #define SFX f32

@@ -40,9 +40,9 @@ double FG_FN(FG_CAT2(fg_sum_squares, SFX))(const T *x, int64_t n)
     return total;
 }
 
-void FG_FN(FG_CAT2(fg_scale, SFX))(T *x, int64_t n, double s)
+/* x[i] = x[i]·a (NORM_SCALE) or clamp(x[i], −a, a) (NORM_CLAMP) over [0, n), split across threads. */
+static void NT_(inplace_map)(T *x, int64_t n, int op, T a)
 {
-    const T f = (T)s;
     const int nt = fg_threads_for(n, NORM_GRAIN);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -50,25 +50,22 @@ void FG_FN(FG_CAT2(fg_scale, SFX))(T *x, int64_t n, double s)
     {
         int64_t begin, end;
         fg_split_range(n, FG_THREAD_COUNT(), FG_THREAD_ID(), 64, &begin, &end);
-        for (int64_t i = begin; i < end; i++) x[i] = x[i] * f;
+        if (op == NORM_SCALE) {
+            for (int64_t i = begin; i < end; i++) x[i] = x[i] * a;
+        } else {
+            for (int64_t i = begin; i < end; i++) {
+                const T v = x[i];
+                x[i] = v < -a ? -a : (v > a ? a : v); /* comparisons with NaN are false: NaN stays */
+            }
+        }
     }
 }
 
+void FG_FN(FG_CAT2(fg_scale, SFX))(T *x, int64_t n, double s) { NT_(inplace_map)(x, n, NORM_SCALE, (T)s); }
+
 void FG_FN(FG_CAT2(fg_clip_value, SFX))(T *x, int64_t n, double clip)
 {
-    const T hi = (T)clip, lo = -hi;
-    const int nt = fg_threads_for(n, NORM_GRAIN);
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-    {
-        int64_t begin, end;
-        fg_split_range(n, FG_THREAD_COUNT(), FG_THREAD_ID(), 64, &begin, &end);
-        for (int64_t i = begin; i < end; i++) {
-            const T v = x[i];
-            x[i] = v < lo ? lo : (v > hi ? hi : v); /* comparisons with NaN are false: NaN stays */
-        }
-    }
+    NT_(inplace_map)(x, n, NORM_CLAMP, (T)clip);
 }
 
 /* An entry is NaN or ±inf exactly when its exponent bits are all ones. */

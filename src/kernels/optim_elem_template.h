@@ -8,7 +8,7 @@
 
 typedef struct OE_(fg_optim_tcoefs) {
     T sign, wd, decay, neg_lr, momentum, buf_momentum, buf_gain, noise_scale, eps, init_acc;
-    T avg_weight, avg_keep, sq_decay, sq_gain, bc2_sqrt;
+    T avg_weight, avg_keep, sq_decay, sq_gain, inv_bc2_sqrt;
     int avg_small; /* lerp form: weight < 0.5 */
 } OE_(fg_optim_tcoefs);
 
@@ -29,7 +29,7 @@ FG_INLINE void OE_(fg_optim_tcoefs_from)(OE_(fg_optim_tcoefs) *t, const fg_optim
     t->avg_small = c->avg_weight < 0.5;
     t->sq_decay = (T)c->sq_decay;
     t->sq_gain = (T)c->sq_gain;
-    t->bc2_sqrt = (T)c->bc2_sqrt;
+    t->inv_bc2_sqrt = (T)c->inv_bc2_sqrt;
 }
 
 /* torch.lerp(a, b, w) = a + w·(b − a), computed as b − (b − a)·(1 − w) when w >= 0.5 */
@@ -86,7 +86,11 @@ FG_INLINE void OE_(fg_elem_rmsprop)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T 
 
 /* Adam / AdamW. AdamW first: p = (1 − lr·wd)·p. d = sign·g (+ wd·p for Adam); m = lerp(m, d, 1 − β1);
    v = β2·v + (1 − β2)·d²; amsgrad: vmax = max(vmax, v), v̂ = vmax, else v̂ = v;
-   p = p − (lr/(1 − β1^t))·m / (√v̂ / √(1 − β2^t) + eps). */
+   p = p − (lr/(1 − β1^t))·m / (√v̂ / √(1 − β2^t) + eps).
+   One difference from torch's operation order: √v̂ is multiplied by the reciprocal of √(1 − β2^t)
+   rather than divided by it (at most 1 ulp apart in the denominator), because the division unit
+   is the bottleneck of this loop when the buffers sit in cache: 2 divisions and a square root per
+   element cost ~25% more than 1 and 1. */
 FG_INLINE void OE_(fg_elem_adam)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *m, T *v, T *vmax,
                                  const int amsgrad)
 {
@@ -99,7 +103,7 @@ FG_INLINE void OE_(fg_elem_adam)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *m,
         if (*vmax < vhat || vhat != vhat) *vmax = vhat; /* torch.maximum (NaN propagates) */
         vhat = *vmax;
     }
-    const T den = FG_SQRT(vhat) / t->bc2_sqrt + t->eps; /* (v.sqrt() / bc2_sqrt).add_(eps) */
+    const T den = FG_SQRT(vhat) * t->inv_bc2_sqrt + t->eps; /* (v.sqrt() / bc2_sqrt).add_(eps) */
     *p = p0 + t->neg_lr * *m / den;                     /* param.addcdiv_(m, den, value=-lr/bc1) */
 }
 

@@ -37,7 +37,7 @@ typedef struct fg_optim_coefs {
     double avg_weight;     /* lerp weight of the running mean: 1 - beta1 (Adam), 1 - alpha (RMSProp) */
     double sq_decay;       /* beta2 (Adam), alpha (RMSProp) */
     double sq_gain;        /* 1 - beta2 (Adam), 1 - alpha (RMSProp) */
-    double bc2_sqrt;       /* sqrt(1 - beta2^step) (Adam) */
+    double inv_bc2_sqrt;   /* 1 / sqrt(1 - beta2^step) (Adam) */
     /* state slot indices, -1 when unused */
     int slot_buf, slot_sum, slot_sq, slot_avg, slot_max;
     int slots;
@@ -88,7 +88,7 @@ FG_INLINE void fg_optim_prepare(fg_optim_coefs *c, const fg_optim_config *cfg)
         const double t = (double)(cfg->step < 1 ? 1 : cfg->step);
         c->amsgrad = cfg->amsgrad != 0;
         c->neg_lr = -cfg->lr / (1.0 - pow(cfg->beta1, t));
-        c->bc2_sqrt = sqrt(1.0 - pow(cfg->beta2, t));
+        c->inv_bc2_sqrt = 1.0 / sqrt(1.0 - pow(cfg->beta2, t));
         c->avg_weight = 1.0 - cfg->beta1;
         c->sq_decay = cfg->beta2;
         c->sq_gain = 1.0 - cfg->beta2;

@@ -1,0 +1,79 @@
+"""asv benchmarks of the fused loss + gradient kernels (one class per loss), with the NumPy
+baseline timed in the same run. Allocation happens in setup; only the call is timed."""
+
+import numpy as np
+
+import fastgd
+from fastgd import _core, losses
+
+try:
+    from benchmarks import baselines_losses
+except ImportError:
+    import baselines_losses
+
+
+class _LossBench:
+    params = ([32, 512, 4096], [10, 1000], ["float32", "float64"], [1, 2])
+    param_names = ["batch", "classes", "dtype", "threads"]
+    loss_name = "mse"
+
+    def make_target(self, rng, n, c, dtype):
+        return rng.uniform(0, 1, (n, c)).astype(dtype)
+
+    def numpy_call(self):
+        raise NotImplementedError
+
+    def setup(self, batch, classes, dtype, threads):
+        rng = np.random.default_rng(0)
+        self.pred = rng.standard_normal((batch, classes)).astype(dtype)
+        self.target = self.make_target(rng, batch, classes, dtype)
+        self.loss = losses.get(self.loss_name)
+        self.prepared = self.loss.prepare_target(self.target, classes, self.pred.dtype, n_samples=batch)
+        self.grad = np.empty_like(self.pred)
+        self.previous_threads = fastgd.get_num_threads()
+        fastgd.set_num_threads(threads)
+
+    def teardown(self, *args):
+        fastgd.set_num_threads(self.previous_threads)
+
+    def time_fastgd_kernel(self, *args):
+        _core.loss_value_and_grad(self.pred, self.loss, self.prepared, None, None,
+                                  _core.REDUCE_MEAN, self.grad)
+
+    def time_fastgd_forward_backward(self, *args):
+        self.loss.forward(self.pred, self.target)
+        self.loss.backward()
+
+    def time_numpy(self, *args):
+        self.numpy_call()
+
+
+class SoftmaxCrossEntropy(_LossBench):
+    loss_name = "softmax_cross_entropy"
+
+    def make_target(self, rng, n, c, dtype):
+        return rng.integers(0, c, n)
+
+    def numpy_call(self):
+        baselines_losses.softmax_cross_entropy(self.pred, self.target)
+
+
+class BinaryCrossEntropy(_LossBench):
+    loss_name = "bce"
+
+    def numpy_call(self):
+        baselines_losses.binary_cross_entropy_with_logits(self.pred, self.target)
+
+
+class MSE(_LossBench):
+    loss_name = "mse"
+
+    def numpy_call(self):
+        baselines_losses.mse(self.pred, self.target)
+
+
+class Huber(_LossBench):
+    loss_name = "huber"
+
+    def numpy_call(self):
+        baselines_losses.huber(self.pred, self.target)
