@@ -62,7 +62,8 @@ solver is fed hyperparameters that make the update identical to scikit-learn's:
 Differences
 -----------
 - Dense input only (scikit-learn also accepts sparse matrices); ``MLPRegressor(loss="poisson")``
-  is not offered; sample weights must be non-negative.
+  is not offered; sample weights must be non-negative, and a mini-batch whose weights are all
+  zero is skipped (scikit-learn divides by zero there and ends with NaN).
 - The reported log loss is computed from the logits (exact), where scikit-learn clips
   probabilities to [eps, 1−eps]: they differ only for saturated predictions.
 - ``coefs_`` and ``intercepts_`` are views into the flat parameter arena of the underlying
