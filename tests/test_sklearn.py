@@ -1,0 +1,405 @@
+"""fastgd.sklearn: the same runs as scikit-learn's MLPs (float64, same random_state), the
+scikit-learn API (pipelines, searches, cloning, pickling), and fastgd's extras."""
+
+import io
+import pickle
+import subprocess
+import sys
+import warnings
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+
+from sklearn import neural_network as sknn  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, make_multilabel_classification  # noqa: E402
+from sklearn.datasets import make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+import fastgd  # noqa: E402
+from fastgd.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:600] / 16.0, y[:600]
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def regression():
+    X, y = make_regression(n_samples=300, n_features=8, noise=5.0, random_state=0)
+    return X, y / 100.0
+
+
+def _fit_both(ours, theirs, X, y, **fit_kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, y, **fit_kw)
+        theirs.fit(X, y, **fit_kw)
+    return ours, theirs
+
+
+def _assert_same_run(ours, theirs, rtol=1e-9, atol=1e-10):
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.t_ == theirs.t_
+    assert ours.n_layers_ == theirs.n_layers_
+    assert ours.n_outputs_ == theirs.n_outputs_
+    assert ours.out_activation_ == theirs.out_activation_
+    if hasattr(theirs, "loss_curve_"):
+        np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=rtol, atol=atol)
+        assert (ours.best_loss_ is None) == (theirs.best_loss_ is None)
+        if theirs.best_loss_ is not None:
+            np.testing.assert_allclose(ours.best_loss_, theirs.best_loss_, rtol=rtol)
+    np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=rtol, atol=atol)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-8)
+
+
+# ---- the same runs as scikit-learn ------------------------------------------------------------------
+
+CLF_CASES = [
+    dict(max_iter=8),
+    dict(max_iter=6, alpha=0.01, batch_size=64, hidden_layer_sizes=(20, 10), activation="identity"),
+    dict(max_iter=8, solver="sgd"),
+    dict(max_iter=6, solver="sgd", nesterovs_momentum=False, learning_rate="invscaling", learning_rate_init=0.2,
+         power_t=0.4),
+    dict(max_iter=6, solver="sgd", momentum=0.0, activation="logistic", learning_rate_init=0.5),
+    dict(max_iter=6, shuffle=False, activation="tanh"),
+    dict(max_iter=20, early_stopping=True, n_iter_no_change=3, validation_fraction=0.2),
+    dict(max_iter=100, tol=0.05, n_iter_no_change=2, hidden_layer_sizes=(16,)),
+    dict(max_iter=8, hidden_layer_sizes=()),
+    dict(max_iter=8, beta_1=0.5, beta_2=0.9, epsilon=1e-3, learning_rate_init=0.01),
+]
+
+
+@pytest.mark.parametrize("params", CLF_CASES, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()))
+def test_classifier_matches_sklearn_run(digits, params):
+    X, y = digits
+    ours, theirs = _fit_both(MLPClassifier(random_state=0, **params), sknn.MLPClassifier(random_state=0, **params),
+                             X, y)
+    _assert_same_run(ours, theirs)
+    if params.get("early_stopping"):
+        np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
+        assert ours.best_validation_score_ == theirs.best_validation_score_
+        assert ours.best_loss_ is None and theirs.best_loss_ is None
+    else:
+        assert ours.validation_scores_ is None and ours.best_validation_score_ is None
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-7, atol=1e-9)
+
+
+def test_binary_and_sample_weight_match_sklearn(cancer):
+    X, y = cancer
+    sw = np.random.default_rng(0).uniform(0.2, 3.0, size=X.shape[0])
+    for solver in ("adam", "sgd"):
+        kw = dict(solver=solver, max_iter=6, alpha=0.05, hidden_layer_sizes=(16,), random_state=1)
+        ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X, y, sample_weight=sw)
+        _assert_same_run(ours, theirs)
+        assert ours.predict_proba(X[:5]).shape == (5, 2)
+        np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-7, atol=1e-9)
+        assert ours.score(X, y, sample_weight=sw) == pytest.approx(theirs.score(X, y, sample_weight=sw))
+
+
+def test_early_stopping_with_sample_weight_matches_sklearn(cancer):
+    X, y = cancer
+    sw = np.random.default_rng(1).integers(1, 4, size=X.shape[0]).astype(float)
+    kw = dict(max_iter=15, early_stopping=True, n_iter_no_change=2, hidden_layer_sizes=(8,), random_state=2)
+    ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X, y, sample_weight=sw)
+    _assert_same_run(ours, theirs)
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
+
+
+def test_multilabel_matches_sklearn():
+    X, Y = make_multilabel_classification(n_samples=200, n_features=10, n_classes=4, random_state=0)
+    kw = dict(max_iter=10, hidden_layer_sizes=(12,), random_state=0)
+    ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X / 10, Y)
+    _assert_same_run(ours, theirs)
+    assert ours.out_activation_ == "logistic" and ours.n_outputs_ == 4
+    np.testing.assert_array_equal(ours.predict(X / 10), theirs.predict(X / 10))
+
+
+REG_CASES = [
+    dict(max_iter=10),
+    dict(max_iter=10, solver="sgd", learning_rate_init=0.01, alpha=0.1),
+    dict(max_iter=10, solver="sgd", learning_rate="invscaling", learning_rate_init=0.05, batch_size=32),
+    dict(max_iter=25, early_stopping=True, n_iter_no_change=4),
+    dict(max_iter=10, hidden_layer_sizes=(), solver="sgd", learning_rate_init=0.01),
+]
+
+
+@pytest.mark.parametrize("params", REG_CASES, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()))
+def test_regressor_matches_sklearn_run(regression, params):
+    X, y = regression
+    ours, theirs = _fit_both(MLPRegressor(random_state=0, **params), sknn.MLPRegressor(random_state=0, **params),
+                             X, y)
+    _assert_same_run(ours, theirs)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7, atol=1e-9)
+    if params.get("early_stopping"):
+        np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-9)
+
+
+def test_multioutput_regression_and_sample_weight_match_sklearn(regression):
+    X, y = regression
+    Y = np.column_stack([y, -2 * y + 1, np.sin(y)])
+    sw = np.linspace(0.5, 2.0, X.shape[0])
+    for solver in ("adam", "sgd"):
+        kw = dict(solver=solver, max_iter=8, random_state=3, learning_rate_init=0.005, alpha=0.01)
+        ours, theirs = _fit_both(MLPRegressor(**kw), sknn.MLPRegressor(**kw), X, Y, sample_weight=sw)
+        _assert_same_run(ours, theirs)
+        assert ours.predict(X).shape == (X.shape[0], 3)
+
+
+def test_warm_start_and_partial_fit_match_sklearn(digits):
+    X, y = digits
+    kw = dict(max_iter=3, warm_start=True, random_state=0, solver="sgd")
+    ours, theirs = MLPClassifier(**kw), sknn.MLPClassifier(**kw)
+    for _ in range(3):
+        _fit_both(ours, theirs, X, y)
+    _assert_same_run(ours, theirs)
+
+    kw = dict(random_state=0, hidden_layer_sizes=(30,))
+    ours, theirs = MLPClassifier(**kw), sknn.MLPClassifier(**kw)
+    classes = np.unique(y)
+    for s in range(0, 600, 150):
+        ours.partial_fit(X[s:s + 150], y[s:s + 150], classes=classes if s == 0 else None)
+        theirs.partial_fit(X[s:s + 150], y[s:s + 150], classes=classes if s == 0 else None)
+    _assert_same_run(ours, theirs)
+    assert ours.n_iter_ == 1 and len(ours.loss_curve_) == 4
+
+    r_ours, r_theirs = MLPRegressor(random_state=0), sknn.MLPRegressor(random_state=0)
+    Xr, yr = make_regression(n_samples=120, n_features=5, random_state=0)
+    for _ in range(3):
+        r_ours.partial_fit(Xr, yr / 50)
+        r_theirs.partial_fit(Xr, yr / 50)
+    _assert_same_run(r_ours, r_theirs)
+
+
+def test_verbose_output_matches_sklearn(digits):
+    X, y = digits
+    kw = dict(max_iter=40, tol=0.05, n_iter_no_change=2, verbose=True, random_state=0, solver="sgd",
+              learning_rate="adaptive", learning_rate_init=0.05, hidden_layer_sizes=(16,))
+    outs = []
+    for est in (MLPClassifier(**kw), sknn.MLPClassifier(**kw)):
+        buf = io.StringIO()
+        with redirect_stdout(buf), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        outs.append(buf.getvalue())
+    assert "Iteration 1, loss = " in outs[0] and "Setting learning rate to" in outs[0]
+    assert outs[0] == outs[1]
+
+
+def test_convergence_warning(digits):
+    X, y = digits
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        MLPClassifier(max_iter=2, random_state=0).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge"):
+        MLPClassifier(solver="lbfgs", max_iter=3, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        MLPClassifier(max_iter=2, random_state=0).partial_fit(X, y, classes=np.unique(y))
+
+
+def test_lbfgs_fits(digits, regression):
+    X, y = digits
+    clf = MLPClassifier(solver="lbfgs", hidden_layer_sizes=(30,), max_iter=150, random_state=0).fit(X, y)
+    assert 1 <= clf.n_iter_ <= 150 and clf.score(X, y) > 0.98
+    assert not hasattr(clf, "loss_curve_") and np.isfinite(clf.loss_)
+    assert not hasattr(clf, "partial_fit")
+    Xr, yr = regression
+    reg = MLPRegressor(solver="lbfgs", hidden_layer_sizes=(), alpha=0.0, tol=1e-8, max_iter=500).fit(Xr, yr)
+    coef, *_ = np.linalg.lstsq(np.column_stack([Xr, np.ones(len(Xr))]), yr, rcond=None)
+    np.testing.assert_allclose(reg.coefs_[0].ravel(), coef[:-1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(reg.intercepts_[0], coef[-1:], rtol=1e-4, atol=1e-5)
+
+
+def test_lbfgs_scipy_fallback(digits, monkeypatch):
+    """Without fastgd.LBFGS (the minimize module) the solver is SciPy's L-BFGS-B, as in scikit-learn."""
+    import fastgd.sklearn as fsk
+
+    X, y = digits
+    kw = dict(solver="lbfgs", hidden_layer_sizes=(20,), max_iter=60, random_state=0)
+    monkeypatch.setattr(fsk, "_lbfgs_class", lambda: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X, y)
+    assert ours.n_iter_ == theirs.n_iter_  # same SciPy run on the same objective and start
+    np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-6)
+    assert ours.score(X, y) == pytest.approx(theirs.score(X, y), abs=0.01)
+
+
+# ---- linear and logistic regression (hidden_layer_sizes=()) ---------------------------------------------
+
+
+def test_linear_regression_by_full_batch_gradient_descent(regression):
+    X, y = regression
+    reg = MLPRegressor(hidden_layer_sizes=(), solver="sgd", momentum=0.0, batch_size=X.shape[0], alpha=0.0,
+                       learning_rate_init=0.5, max_iter=2000, tol=1e-12, n_iter_no_change=20, random_state=0)
+    reg.fit(X, y)
+    assert reg.n_layers_ == 2 and reg.coefs_[0].shape == (X.shape[1], 1)
+    coef, *_ = np.linalg.lstsq(np.column_stack([X, np.ones(len(X))]), y, rcond=None)
+    np.testing.assert_allclose(reg.coefs_[0].ravel(), coef[:-1], rtol=1e-6, atol=1e-7)
+
+
+def test_logistic_regression(cancer):
+    X, y = cancer
+    Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=0)
+    clf = MLPClassifier(hidden_layer_sizes=(), solver="lbfgs", alpha=1.0, max_iter=500, tol=1e-8, random_state=0)
+    clf.fit(Xtr, ytr)
+    from sklearn.linear_model import LogisticRegression
+
+    # mean log loss + alpha·‖w‖²/(2n) is LogisticRegression's objective with C = 1/alpha, divided by n
+    lr = LogisticRegression(C=1.0, tol=1e-10, max_iter=5000).fit(Xtr, ytr)
+    np.testing.assert_allclose(clf.coefs_[0].ravel(), lr.coef_.ravel(), rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(clf.intercepts_[0], lr.intercept_, rtol=2e-3, atol=2e-3)
+    assert clf.score(Xte, yte) > 0.93
+
+
+# ---- scikit-learn API ------------------------------------------------------------------------------
+
+
+def test_import_fastgd_does_not_import_sklearn():
+    code = "import sys, fastgd; assert 'sklearn' not in sys.modules; import fastgd.sklearn; " \
+           "assert 'sklearn' in sys.modules; assert fastgd.sklearn.MLPClassifier.__module__ == 'fastgd.sklearn'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pipeline_gridsearch_cross_val_clone(cancer):
+    X, y = cancer
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=60, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_score(pipe, X, y, cv=3)
+        assert scores.shape == (3,) and scores.min() > 0.85
+        grid = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-1], "mlpclassifier__solver": ["adam", "sgd"]},
+                            cv=2).fit(X, y)
+    assert grid.best_score_ > 0.9
+    est = MLPRegressor(loss="huber", hidden_layer_sizes=(7, 3), dtype="float32", n_threads=1)
+    twin = clone(est)
+    assert twin.get_params() == est.get_params() and twin is not est
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_pickle_roundtrip_and_continue(digits, solver):
+    X, y = digits
+    kw = dict(solver=solver, max_iter=4, random_state=0, hidden_layer_sizes=(16,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = MLPClassifier(**kw).fit(X, y)
+    b = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert b.coefs_[0] is b.model_.layers[0].W  # views of the rebuilt arena
+    assert b.coefs_[0].base is not None and np.shares_memory(b.coefs_[0], b.model_.params)
+    if solver != "lbfgs":  # the solver state travels too: continuing gives the same parameters
+        a.partial_fit(X, y)
+        b.partial_fit(X, y)
+        np.testing.assert_array_equal(a.model_.params, b.model_.params)
+
+
+def test_coefs_are_live_views_and_assignment_is_honoured(digits):
+    X, y = digits
+    clf = MLPClassifier(max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    p0 = clf.predict_proba(X)
+    clf.intercepts_[-1][:] += 100.0 * (np.arange(10) == 3)  # in place: the model sees it
+    assert (clf.predict(X) == 3).all()
+    clf.intercepts_ = [b.copy() for b in clf.intercepts_]  # new arrays: copied at the next predict
+    clf.intercepts_[-1][3] -= 100.0
+    np.testing.assert_allclose(clf.predict_proba(X), p0, rtol=1e-12, atol=1e-14)
+    assert clf.intercepts_[-1] is clf.model_.layers[-1].b
+
+
+def test_feature_names_and_attributes(digits):
+    X, y = digits
+    clf = MLPClassifier(max_iter=2, hidden_layer_sizes=(5, 4), random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y.astype(str))
+    assert clf.n_features_in_ == 64 and clf.n_layers_ == 4 and clf.n_outputs_ == 10
+    assert clf.classes_.dtype.kind == "U" and clf.predict(X[:3]).dtype.kind == "U"
+    assert [c.shape for c in clf.coefs_] == [(64, 5), (5, 4), (4, 10)]
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X[:4])), clf.predict_proba(X[:4]))
+
+
+# ---- fastgd's extras ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", ["adagrad", "rmsprop", "adamw"])
+def test_extra_solvers_learn(digits, solver):
+    X, y = digits
+    lr = {"adagrad": 0.05, "rmsprop": 0.001, "adamw": 0.003}[solver]
+    clf = MLPClassifier(solver=solver, learning_rate_init=lr, max_iter=40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.score(X, y) > 0.95
+    assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
+
+
+@pytest.mark.parametrize("loss", ["absolute_error", "huber"])
+def test_regressor_robust_losses(regression, loss):
+    X, y = regression
+    y_out = y.copy()
+    y_out[::15] += 50.0  # outliers
+    kw = dict(hidden_layer_sizes=(), solver="lbfgs", alpha=0.0, max_iter=500, tol=1e-10)
+    robust = MLPRegressor(loss=loss, **kw).fit(X, y_out)
+    plain = MLPRegressor(**kw).fit(X, y_out)
+    mask = np.ones(len(y), bool)
+    mask[::15] = False
+    err_robust = np.abs(robust.predict(X[mask]) - y[mask]).mean()
+    err_plain = np.abs(plain.predict(X[mask]) - y[mask]).mean()
+    assert err_robust < 0.5 * err_plain
+
+
+def test_dtype_and_threads(digits):
+    X, y = digits
+    kw = dict(max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        f32 = MLPClassifier(dtype="float32", n_threads=1, **kw).fit(X, y)
+        f64 = MLPClassifier(**kw).fit(X.astype(np.float32), y)
+        auto = MLPClassifier(dtype="auto", **kw).fit(X.astype(np.float32), y)
+        two = MLPClassifier(dtype="float32", n_threads=2, **kw).fit(X, y)
+    assert f32.coefs_[0].dtype == np.float32 and f32.predict_proba(X).dtype == np.float32
+    assert f64.coefs_[0].dtype == np.float64 and auto.coefs_[0].dtype == np.float32
+    np.testing.assert_allclose(f32.loss_curve_, f64.loss_curve_, rtol=1e-4)
+    np.testing.assert_allclose(two.loss_curve_, f32.loss_curve_, rtol=1e-4)
+    assert fastgd.get_num_threads() >= 1
+
+
+def test_bad_parameters_and_calls(digits):
+    X, y = digits
+    for bad in (dict(hidden_layer_sizes=(0,)), dict(solver="newton"), dict(alpha=-1.0), dict(batch_size=0),
+                dict(momentum=1.5), dict(dtype="float16"), dict(n_threads=0), dict(max_iter=0),
+                dict(validation_fraction=1.0), dict(activation="softmax")):
+        with pytest.raises(ValueError):
+            MLPClassifier(**bad).fit(X, y)
+    with pytest.raises(ValueError, match="poisson"):
+        MLPRegressor(loss="poisson").fit(X, y)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        MLPClassifier().partial_fit(X, y)
+    with pytest.raises(ValueError, match="early_stopping"):
+        MLPClassifier(early_stopping=True).partial_fit(X, y, classes=np.unique(y))
+    with pytest.raises(ValueError, match="Negative"):
+        MLPClassifier(max_iter=1).fit(X, y, sample_weight=-np.ones(len(y)))
+    with pytest.raises(ValueError, match="sample_weight"):
+        MLPClassifier(max_iter=1).fit(X, y, sample_weight=np.ones(3))
+    with pytest.raises(TypeError):
+        MLPClassifier(max_iter=1).fit(sklearn.utils.validation.sp.csr_matrix(X) if hasattr(
+            sklearn.utils.validation, "sp") else __import__("scipy.sparse").sparse.csr_matrix(X), y)
