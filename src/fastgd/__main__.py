@@ -38,7 +38,11 @@ def main(argv=None):
         fastgd.show_config()
         return 0
     if args.threads is not None:
-        fastgd.set_num_threads(args.threads)
+        try:
+            fastgd.set_num_threads(args.threads)
+        except ValueError as exc:
+            print(f"python -m fastgd: --threads: {exc}", file=sys.stderr)
+            return 2
     try:
         hidden = [int(h) for h in args.hidden.split(",") if h.strip()]
     except ValueError:
@@ -66,11 +70,15 @@ def main(argv=None):
           f"{n_classes} classes")
     print(f"model: {'-'.join(str(w) for w in widths + [n_classes])} MLP, {model.n_params:,} parameters, "
           f"Adam(lr={args.lr}), batch {args.batch_size}")
-    opt = fastgd.optim.Adam(lr=args.lr)
     t0 = time.perf_counter()
-    history = model.fit(X_train, y_train, loss="softmax_cross_entropy", optimizer=opt, epochs=args.epochs,
-                        batch_size=args.batch_size, validation_split=0.1, metrics=("accuracy",),
-                        progress=not args.no_progress, seed=args.seed)
+    try:
+        opt = fastgd.optim.Adam(lr=args.lr)
+        history = model.fit(X_train, y_train, loss="softmax_cross_entropy", optimizer=opt, epochs=args.epochs,
+                            batch_size=args.batch_size, validation_split=0.1, metrics=("accuracy",),
+                            progress=not args.no_progress, seed=args.seed)
+    except (ValueError, TypeError) as exc:
+        print(f"python -m fastgd: {exc}", file=sys.stderr)
+        return 2
     seconds = time.perf_counter() - t0
     result = model.evaluate(X_test, y_test, metrics=("accuracy",))
     n_seen = len(history.epochs) * int(len(X_train) * 0.9)
