@@ -115,7 +115,8 @@ static void GN(gemm_pack_b)(T *FG_RESTRICT bp, const GN(gemm_problem) *pb, int64
         const T *src = pb->B + pc * pb->rsb + (jc + j0) * pb->csb;
         T *dst = bp + j0 * kc;
         if (pb->csb == 1 && nr == NR) {
-            for (int64_t p = 0; p < kc; p++) memcpy(dst + p * NR, src + p * pb->rsb, NR * sizeof(T));
+            for (int64_t p = 0; p < kc; p++)
+                for (int j = 0; j < NR; j++) dst[p * NR + j] = src[p * pb->rsb + j];
         } else if (pb->csb == 1) {
             for (int64_t p = 0; p < kc; p++)
                 for (int64_t j = 0; j < NR; j++) dst[p * NR + j] = j < nr ? src[p * pb->rsb + j] : 0;
@@ -144,7 +145,12 @@ static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t 
         T *dst = ap + i0 * kc;
         if (rsa == 1 && mr == MR) {
             /* op(A) = Aᵀ: MR consecutive elements of a row of A per column p. */
-            for (int64_t p = 0; p < kc; p++) memcpy(dst + p * MR, src + p * csa, MR * sizeof(T));
+            for (int64_t p = 0; p < kc; p++)
+                for (int i = 0; i < MR; i++) dst[p * MR + i] = src[p * csa + i];
+        } else if (csa == 1 && mr == MR) {
+            /* op(A) = A: MR row streams read in step, MR contiguous stores per column p. */
+            for (int64_t p = 0; p < kc; p++)
+                for (int i = 0; i < MR; i++) dst[p * MR + i] = src[i * rsa + p];
         } else {
             for (int64_t i = 0; i < MR; i++) {
                 if (i < mr) {
@@ -181,8 +187,8 @@ static void GN(gemm_packed_region)(const GN(gemm_problem) *pb, int64_t m0, int64
     }
 }
 
-/* C(m0:m1, n0:n1) without packing (small problems): A is read in place, B in
- * place when its rows are contiguous; edge panels go through small local copies. */
+/* C(m0:m1, n0:n1) without packing A (small problems): A is read in place,
+ * one KC×NR panel of B at a time is copied to the stack. */
 static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, int64_t n0,
                                    int64_t n1)
 {
@@ -193,13 +199,11 @@ static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64
         for (int64_t pc = 0; pc < pb->k; pc += kstep) {
             const int64_t kc = fg_min_i64(kstep, pb->k - pc);
             const int first = pc == 0, last = pc + kc == pb->k;
-            const T *b = pb->B + pc * pb->rsb + j0 * pb->csb;
-            int64_t rsb = pb->rsb;
-            if (pb->csb != 1 || nr < NR) {
-                GN(gemm_pack_b)(bpanel, pb, pc, kc, j0, nr);
-                b = bpanel;
-                rsb = NR;
-            }
+            /* B is always copied to a contiguous panel: read in place, its rows
+             * (often a power of two apart) would fall into a few L1 sets. */
+            GN(gemm_pack_b)(bpanel, pb, pc, kc, j0, nr);
+            const T *b = bpanel;
+            const int64_t rsb = NR;
             for (int64_t i0 = m0; i0 < m1; i0 += MR) {
                 const int64_t mr = fg_min_i64(MR, m1 - i0);
                 if (mr == MR) {
