@@ -17,8 +17,6 @@
  *
  * Small problems (few rows, or too little workspace) skip packing: gemm_direct
  * reads A and B in place. The choice depends on the shape only. */
-#include <string.h>
-
 #include "fg_internal.h"
 #include "fg_threads.h"
 #include "fg_act.h"
@@ -41,6 +39,8 @@
 #define NC FG_GEMM_NC_F32
 #if FG_HAVE_AVX2
 #define UKERNEL gemm_ukernel_avx2_f32
+#define PACK_BT gemm_pack_bt_avx2_f32
+#define PACK_AN gemm_pack_an_avx2_f32
 #endif
 #include "gemm_template.h"
 #undef T
@@ -51,6 +51,8 @@
 #undef MC
 #undef NC
 #undef UKERNEL
+#undef PACK_BT
+#undef PACK_AN
 
 #define T double
 #define SFX f64
@@ -61,6 +63,8 @@
 #define NC FG_GEMM_NC_F64
 #if FG_HAVE_AVX2
 #define UKERNEL gemm_ukernel_avx2_f64
+#define PACK_BT gemm_pack_bt_avx2_f64
+#define PACK_AN gemm_pack_an_avx2_f64
 #endif
 #include "gemm_template.h"
 #undef T
@@ -71,3 +75,5 @@
 #undef MC
 #undef NC
 #undef UKERNEL
+#undef PACK_BT
+#undef PACK_AN

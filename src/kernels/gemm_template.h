@@ -120,6 +120,10 @@ static void GN(gemm_pack_b)(T *FG_RESTRICT bp, const GN(gemm_problem) *pb, int64
         } else if (pb->csb == 1) {
             for (int64_t p = 0; p < kc; p++)
                 for (int64_t j = 0; j < NR; j++) dst[p * NR + j] = j < nr ? src[p * pb->rsb + j] : 0;
+#ifdef PACK_BT
+        } else if (nr == NR) {
+            PACK_BT(dst, src, pb->csb, kc);
+#endif
         } else {
             /* op(B) = Bᵀ: column j of op(B) is a contiguous row of B. */
             for (int64_t j = 0; j < NR; j++) {
@@ -149,8 +153,12 @@ static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t 
                 for (int i = 0; i < MR; i++) dst[p * MR + i] = src[p * csa + i];
         } else if (csa == 1 && mr == MR) {
             /* op(A) = A: MR row streams read in step, MR contiguous stores per column p. */
+#ifdef PACK_AN
+            PACK_AN(dst, src, rsa, kc);
+#else
             for (int64_t p = 0; p < kc; p++)
                 for (int i = 0; i < MR; i++) dst[p * MR + i] = src[i * rsa + p];
+#endif
         } else {
             for (int64_t i = 0; i < MR; i++) {
                 if (i < mr) {
@@ -187,33 +195,28 @@ static void GN(gemm_packed_region)(const GN(gemm_problem) *pb, int64_t m0, int64
     }
 }
 
-/* C(m0:m1, n0:n1) without packing A (small problems): A is read in place,
- * one KC×NR panel of B at a time is copied to the stack. */
+/* C(m0:m1, n0:n1) without packing A (small problems): A is read in place
+ * (its last rows, fewer than MR, through a small panel packed once per k
+ * block), one KC×NR panel of B at a time is copied to the stack: read in place,
+ * B's rows (often a power of two apart) would fall into a few L1 sets. */
 static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, int64_t n0,
                                    int64_t n1)
 {
     const int64_t kstep = GN(gemm_kc)(pb->k);
+    const int64_t m_full = m0 + (m1 - m0) / MR * MR;
     T bpanel[KC * NR], apanel[KC * MR];
-    for (int64_t j0 = n0; j0 < n1; j0 += NR) {
-        const int64_t nr = fg_min_i64(NR, n1 - j0);
-        for (int64_t pc = 0; pc < pb->k; pc += kstep) {
-            const int64_t kc = fg_min_i64(kstep, pb->k - pc);
-            const int first = pc == 0, last = pc + kc == pb->k;
-            /* B is always copied to a contiguous panel: read in place, its rows
-             * (often a power of two apart) would fall into a few L1 sets. */
+    for (int64_t pc = 0; pc < pb->k; pc += kstep) {
+        const int64_t kc = fg_min_i64(kstep, pb->k - pc);
+        const int first = pc == 0, last = pc + kc == pb->k;
+        if (m_full < m1) GN(gemm_pack_a)(apanel, pb->A, pb->rsa, pb->csa, m_full, m1 - m_full, pc, kc);
+        for (int64_t j0 = n0; j0 < n1; j0 += NR) {
+            const int64_t nr = fg_min_i64(NR, n1 - j0);
             GN(gemm_pack_b)(bpanel, pb, pc, kc, j0, nr);
-            const T *b = bpanel;
-            const int64_t rsb = NR;
-            for (int64_t i0 = m0; i0 < m1; i0 += MR) {
-                const int64_t mr = fg_min_i64(MR, m1 - i0);
-                if (mr == MR) {
-                    GN(gemm_tile)(pb, kc, pb->A + i0 * pb->rsa + pc * pb->csa, pb->rsa, pb->csa, b, rsb,
-                                  i0, j0, mr, nr, first, last);
-                } else {
-                    GN(gemm_pack_a)(apanel, pb->A, pb->rsa, pb->csa, i0, mr, pc, kc);
-                    GN(gemm_tile)(pb, kc, apanel, 1, MR, b, rsb, i0, j0, mr, nr, first, last);
-                }
-            }
+            for (int64_t i0 = m0; i0 < m_full; i0 += MR)
+                GN(gemm_tile)(pb, kc, pb->A + i0 * pb->rsa + pc * pb->csa, pb->rsa, pb->csa, bpanel, NR, i0, j0,
+                              MR, nr, first, last);
+            if (m_full < m1)
+                GN(gemm_tile)(pb, kc, apanel, 1, MR, bpanel, NR, m_full, j0, m1 - m_full, nr, first, last);
         }
     }
 }
