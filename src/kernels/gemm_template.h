@@ -172,17 +172,26 @@ static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t 
     }
 }
 
-/* C(m0:m1, n0:n1) with packed panels in ap (MC×KC) and bp (KC×NC). */
-static void GN(gemm_packed_region)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, int64_t n0,
-                                   int64_t n1, T *ap, T *bp)
+/* Rows m0:m1 of C, on thread `part` of `parts`. The KC×NC block of B is
+ * packed once into the shared bp, each thread packing a contiguous share of
+ * its micro-panels, with barriers around its use; each thread packs its own
+ * MC×KC blocks of A into ap. Every thread runs the same jc/pc loops, so all
+ * reach the same barriers. */
+static void GN(gemm_packed_rows)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, T *ap, T *bp, int part,
+                                 int parts)
 {
     const int64_t kstep = GN(gemm_kc)(pb->k);
-    for (int64_t jc = n0; jc < n1; jc += NC) {
-        const int64_t nc = fg_min_i64(NC, n1 - jc);
+    for (int64_t jc = 0; jc < pb->n; jc += NC) {
+        const int64_t nc = fg_min_i64(NC, pb->n - jc);
         for (int64_t pc = 0; pc < pb->k; pc += kstep) {
             const int64_t kc = fg_min_i64(kstep, pb->k - pc);
             const int first = pc == 0, last = pc + kc == pb->k;
-            GN(gemm_pack_b)(bp, pb, pc, kc, jc, nc);
+            int64_t j0, j1;
+            fg_split_range(nc, parts, part, NR, &j0, &j1);
+            if (j0 < j1) GN(gemm_pack_b)(bp + j0 * kc, pb, pc, kc, jc + j0, j1 - j0);
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = fg_min_i64(MC, m1 - ic);
                 GN(gemm_pack_a)(ap, pb->A, pb->rsa, pb->csa, ic, mc, pc, kc);
@@ -191,6 +200,9 @@ static void GN(gemm_packed_region)(const GN(gemm_problem) *pb, int64_t m0, int64
                         GN(gemm_tile)(pb, kc, ap + ir * kc, 1, MR, bp + jr * kc, NR, ic + ir, jc + jr,
                                       fg_min_i64(MR, mc - ir), fg_min_i64(NR, nc - jr), first, last);
             }
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
         }
     }
 }
@@ -221,13 +233,16 @@ static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64
     }
 }
 
-/* Bytes of packing buffers one thread needs (the same formula on every target). */
-static int64_t GN(gemm_thread_bytes)(int64_t m, int64_t n, int64_t k)
+/* Bytes of the shared packed block of B, and of one thread's block of A (the
+ * same formulas on every target). */
+static int64_t GN(gemm_b_bytes)(int64_t n, int64_t k)
 {
-    const int64_t kc = fg_min_i64(KC, k);
-    const int64_t a = gemm_round_up(fg_min_i64(MC, m), MR) * kc;
-    const int64_t b = gemm_round_up(fg_min_i64(NC, n), NR) * kc;
-    return gemm_round_up(a * (int64_t)sizeof(T), GEMM_ALIGN) + gemm_round_up(b * (int64_t)sizeof(T), GEMM_ALIGN);
+    return gemm_round_up(gemm_round_up(fg_min_i64(NC, n), NR) * fg_min_i64(KC, k) * (int64_t)sizeof(T), GEMM_ALIGN);
+}
+
+static int64_t GN(gemm_a_bytes)(int64_t m, int64_t k)
+{
+    return gemm_round_up(gemm_round_up(fg_min_i64(MC, m), MR) * fg_min_i64(KC, k) * (int64_t)sizeof(T), GEMM_ALIGN);
 }
 
 FG_INLINE int GN(gemm_is_direct)(int64_t m, int64_t n)
@@ -242,7 +257,7 @@ int64_t FG_FN(FG_CAT2(fg_gemm_workspace_size, SFX))(int64_t m, int64_t n, int64_
     (void)trans_b;
     if (m <= 0 || n <= 0 || k <= 0 || GN(gemm_is_direct)(m, n)) return 0;
     if (num_threads < 1) num_threads = 1;
-    return num_threads * GN(gemm_thread_bytes)(m, n, k);
+    return GN(gemm_b_bytes)(n, k) + num_threads * GN(gemm_a_bytes)(m, k);
 }
 
 /* C := act(beta*C + bias) when k == 0 (the product is empty). */
@@ -284,14 +299,15 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
     }
 
     const int64_t tiles_m = (m + MR - 1) / MR, tiles_n = (n + NR - 1) / NR;
-    /* Split the dimension with more micro-tiles into contiguous chunks. */
-    const int split_rows = tiles_m >= tiles_n;
+    int direct = GN(gemm_is_direct)(m, n);
+    /* The packed path splits rows (it has m > FG_GEMM_DIRECT_MAX_M) and shares
+     * B; the small path splits the dimension with more micro-tiles. */
+    const int split_rows = !direct || tiles_m >= tiles_n;
     int nt = fg_threads_for(m * n * k, GEMM_GRAIN);
     if (nt > (split_rows ? tiles_m : tiles_n)) nt = (int)(split_rows ? tiles_m : tiles_n);
-    int direct = GN(gemm_is_direct)(m, n);
-    const int64_t per_thread = GN(gemm_thread_bytes)(m, n, k);
+    const int64_t b_bytes = GN(gemm_b_bytes)(n, k), a_bytes = GN(gemm_a_bytes)(m, k);
     if (!direct) {
-        const int64_t room = (workspace && workspace_bytes > 0) ? workspace_bytes / per_thread : 0;
+        const int64_t room = (workspace && workspace_bytes >= b_bytes) ? (workspace_bytes - b_bytes) / a_bytes : 0;
         if (room < 1) direct = 1; /* no room to pack: correct, slower */
         else if (room < nt) nt = (int)room;
     }
@@ -305,16 +321,12 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
         int64_t m0 = 0, m1 = m, n0 = 0, n1 = n;
         if (split_rows) fg_split_range(m, parts, part, MR, &m0, &m1);
         else fg_split_range(n, parts, part, NR, &n0, &n1);
-        if (m0 < m1 && n0 < n1) {
-            if (direct) {
-                GN(gemm_direct_region)(&pb, m0, m1, n0, n1);
-            } else {
-                char *base = (char *)workspace + (int64_t)part * per_thread;
-                T *ap = (T *)base;
-                T *bp = (T *)(base + gemm_round_up(gemm_round_up(fg_min_i64(MC, m), MR) * fg_min_i64(KC, k) *
-                                                       (int64_t)sizeof(T), GEMM_ALIGN));
-                GN(gemm_packed_region)(&pb, m0, m1, n0, n1, ap, bp);
-            }
+        if (!direct) {
+            T *bp = (T *)workspace;
+            T *ap = (T *)((char *)workspace + b_bytes + (int64_t)part * a_bytes);
+            GN(gemm_packed_rows)(&pb, m0, m1, ap, bp, part, parts);
+        } else if (m0 < m1 && n0 < n1) {
+            GN(gemm_direct_region)(&pb, m0, m1, n0, n1);
         }
     }
 }
