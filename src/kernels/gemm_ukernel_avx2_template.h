@@ -4,6 +4,10 @@
  * U_MUL, U_SET1, U_LT, U_BLEND. The 12 accumulators are separate variables
  * (not an array) so the compiler keeps every one in a register. */
 
+/* The tile's rows of C are needed after the k loop: start fetching them now. */
+#define UK_PREFETCH_C(i)                                                               \
+    _mm_prefetch((const char *)(c + (i) * ldc), _MM_HINT_T0);                          \
+    _mm_prefetch((const char *)(c + (i) * ldc + 2 * UW - 1), _MM_HINT_T0);
 #define UK_DECL(i) UV c##i##0 = U_ZERO(), c##i##1 = U_ZERO();
 #define UK_FMA(i)                                                                      \
     {                                                                                  \
@@ -31,6 +35,7 @@ GEMM_ALWAYS_INLINE void FG_CAT2(UFN, body)(int64_t kc, const UT *FG_RESTRICT a, 
                                            int64_t ldc, const UT *FG_RESTRICT bias, UT beta, int first,
                                            int last_act, UT alpha)
 {
+    UK_ROWS(UK_PREFETCH_C)
     UK_ROWS(UK_DECL)
     for (int64_t p = 0; p < kc; p++) {
         const UV b0 = U_LOAD(b), b1 = U_LOAD(b + UW);
@@ -71,6 +76,7 @@ static void UFN(int64_t kc, const UT *FG_RESTRICT a, int64_t rsa, int64_t csa, c
         FG_CAT2(UFN, body)(kc, a, rsa, csa, b, rsb, c, ldc, bias, beta, first, last_act, alpha);
 }
 
+#undef UK_PREFETCH_C
 #undef UK_DECL
 #undef UK_FMA
 #undef UK_BIAS
