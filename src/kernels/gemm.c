@@ -42,17 +42,7 @@
 #define PACK_BT gemm_pack_bt_avx2_f32
 #define PACK_AN gemm_pack_an_avx2_f32
 #endif
-#include "gemm_template.h"
-#undef T
-#undef SFX
-#undef MR
-#undef NR
-#undef KC
-#undef MC
-#undef NC
-#undef UKERNEL
-#undef PACK_BT
-#undef PACK_AN
+#include "gemm_template.h" /* undefines its parameters */
 
 #define T double
 #define SFX f64
@@ -66,14 +56,4 @@
 #define PACK_BT gemm_pack_bt_avx2_f64
 #define PACK_AN gemm_pack_an_avx2_f64
 #endif
-#include "gemm_template.h"
-#undef T
-#undef SFX
-#undef MR
-#undef NR
-#undef KC
-#undef MC
-#undef NC
-#undef UKERNEL
-#undef PACK_BT
-#undef PACK_AN
+#include "gemm_template.h" /* undefines its parameters */

@@ -1,5 +1,6 @@
 /* Included by gemm.c once per element type T (suffix SFX) with the block sizes
- * MR, NR, KC, MC, NC and, on SIMD targets, UKERNEL (the micro-kernel).
+ * MR, NR, KC, MC, NC and, on SIMD targets, UKERNEL (the micro-kernel) and the
+ * transposing packers PACK_BT / PACK_AN; it undefines all of them at its end.
  * Names local to one instantiation get the suffix through GN(). */
 
 #define GN(name) FG_CAT2(name, SFX)
@@ -333,3 +334,13 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
 
 #undef GEMM_UKERNEL
 #undef GN
+#undef T
+#undef SFX
+#undef MR
+#undef NR
+#undef KC
+#undef MC
+#undef NC
+#undef UKERNEL
+#undef PACK_BT
+#undef PACK_AN
