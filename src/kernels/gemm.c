@@ -39,6 +39,7 @@
 #define NC FG_GEMM_NC_F32
 #if FG_HAVE_AVX2
 #define UKERNEL gemm_ukernel_avx2_f32
+#define UKERNEL_ROWS gemm_ukernel_avx2_f32_rows
 #define PACK_BT gemm_pack_bt_avx2_f32
 #define PACK_AN gemm_pack_an_avx2_f32
 #endif
@@ -53,6 +54,7 @@
 #define NC FG_GEMM_NC_F64
 #if FG_HAVE_AVX2
 #define UKERNEL gemm_ukernel_avx2_f64
+#define UKERNEL_ROWS gemm_ukernel_avx2_f64_rows
 #define PACK_BT gemm_pack_bt_avx2_f64
 #define PACK_AN gemm_pack_an_avx2_f64
 #endif

@@ -79,6 +79,11 @@ static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, in
     const int last_act = last ? GEMM_VECTOR_ACT(pb->act) : GEMM_NOT_LAST;
     if (mr == MR && nr == NR) {
         GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, c, pb->ldc, bias, pb->beta, first, last_act, pb->alpha);
+#ifdef UKERNEL_ROWS
+    } else if (nr == NR) {
+        /* The last rows of C, full width: a kernel of exactly mr rows. */
+        UKERNEL_ROWS((int)mr, kc, a, rsa, csa, b, rsb, c, pb->ldc, bias, pb->beta, first, last_act, pb->alpha);
+#endif
     } else {
         T tile[MR * NR], bias_tile[NR];
         const int read_c = !first || pb->beta != 0;
@@ -342,5 +347,6 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
 #undef MC
 #undef NC
 #undef UKERNEL
+#undef UKERNEL_ROWS
 #undef PACK_BT
 #undef PACK_AN

@@ -17,6 +17,32 @@
 #define GEMM_ALWAYS_INLINE static inline
 #endif
 
+/* The entry points of one element type: the full 6-row kernel (with the packed
+ * case's strides as constants, so its addresses are immediates) and the kernel
+ * for the last mr < 6 rows of C. */
+#define UK_ARGS_DECL                                                                                      \
+    int64_t kc, const UT *FG_RESTRICT a, int64_t rsa, int64_t csa, const UT *FG_RESTRICT b, int64_t rsb, \
+        UT *FG_RESTRICT c, int64_t ldc, const UT *FG_RESTRICT bias, UT beta, int first, int last_act, UT alpha
+#define UK_ARGS kc, a, rsa, csa, b, rsb, c, ldc, bias, beta, first, last_act, alpha
+#define UK_ENTRY_POINTS                                                                                   \
+    static void UFN(UK_ARGS_DECL)                                                                         \
+    {                                                                                                     \
+        if (rsa == 1 && csa == 6 && rsb == 2 * UW)                                                        \
+            FG_CAT2(UFN, rows_6)(kc, a, 1, 6, b, 2 * UW, c, ldc, bias, beta, first, last_act, alpha);      \
+        else                                                                                              \
+            FG_CAT2(UFN, rows_6)(UK_ARGS);                                                                \
+    }                                                                                                     \
+    static void FG_CAT2(UFN, rows)(int mr, UK_ARGS_DECL)                                                  \
+    {                                                                                                     \
+        switch (mr) {                                                                                     \
+        case 1: FG_CAT2(UFN, rows_1)(UK_ARGS); break;                                                     \
+        case 2: FG_CAT2(UFN, rows_2)(UK_ARGS); break;                                                     \
+        case 3: FG_CAT2(UFN, rows_3)(UK_ARGS); break;                                                     \
+        case 4: FG_CAT2(UFN, rows_4)(UK_ARGS); break;                                                     \
+        default: FG_CAT2(UFN, rows_5)(UK_ARGS); break;                                                    \
+        }                                                                                                 \
+    }
+
 #define UT float
 #define UV __m256
 #define UW 8
@@ -32,7 +58,37 @@
 #define U_SET1 _mm256_set1_ps
 #define U_LT(x, y) _mm256_cmp_ps(x, y, _CMP_LT_OQ)
 #define U_BLEND _mm256_blendv_ps
+#define UK_R 6
+#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 5
+#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 4
+#define UK_ROWS(X) X(0) X(1) X(2) X(3)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 3
+#define UK_ROWS(X) X(0) X(1) X(2)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 2
+#define UK_ROWS(X) X(0) X(1)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 1
+#define UK_ROWS(X) X(0)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+UK_ENTRY_POINTS
 #undef UT
 #undef UV
 #undef UW
@@ -64,7 +120,37 @@
 #define U_SET1 _mm256_set1_pd
 #define U_LT(x, y) _mm256_cmp_pd(x, y, _CMP_LT_OQ)
 #define U_BLEND _mm256_blendv_pd
+#define UK_R 6
+#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 5
+#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 4
+#define UK_ROWS(X) X(0) X(1) X(2) X(3)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 3
+#define UK_ROWS(X) X(0) X(1) X(2)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 2
+#define UK_ROWS(X) X(0) X(1)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 1
+#define UK_ROWS(X) X(0)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+UK_ENTRY_POINTS
 #undef UT
 #undef UV
 #undef UW
@@ -186,3 +272,6 @@ static void gemm_pack_an_avx2_f64(double *FG_RESTRICT dst, const double *FG_REST
     for (; p0 < kc; p0++)
         for (int i = 0; i < 6; i++) dst[p0 * 6 + i] = src[i * ld + p0];
 }
+#undef UK_ENTRY_POINTS
+#undef UK_ARGS_DECL
+#undef UK_ARGS

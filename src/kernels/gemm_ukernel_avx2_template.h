@@ -1,8 +1,10 @@
-/* Body of one AVX2+FMA micro-kernel, included by gemm_ukernel_avx2.h once per
- * element type with: UT (element), UV (vector type), UW (lanes), UFN (name),
- * and the intrinsics U_ZERO, U_LOAD, U_STORE, U_BCAST, U_FMA, U_ADD, U_MAX,
- * U_MUL, U_SET1, U_LT, U_BLEND. The 12 accumulators are separate variables
- * (not an array) so the compiler keeps every one in a register. */
+/* Body of one AVX2+FMA micro-kernel of UK_R rows (listed by UK_ROWS(X)) × 2
+ * vectors, included by gemm_ukernel_avx2.h per element type and row count with:
+ * UT (element), UV (vector type), UW (lanes), UFN (name prefix), and the
+ * intrinsics U_ZERO, U_LOAD, U_STORE, U_BCAST, U_FMA, U_ADD, U_MAX, U_MUL,
+ * U_SET1, U_LT, U_BLEND. The accumulators are separate variables (not an
+ * array) so the compiler keeps every one in a register. The full kernel has
+ * 6 rows; 1..5 rows serve the last rows of C without computing padding. */
 
 /* The tile's rows of C are needed after the k loop: start fetching them now. */
 #define UK_PREFETCH_C(i)                                                               \
@@ -28,9 +30,7 @@
     c##i##0 = U_BLEND(c##i##0, U_MUL(va, c##i##0), U_LT(c##i##0, zero));               \
     c##i##1 = U_BLEND(c##i##1, U_MUL(va, c##i##1), U_LT(c##i##1, zero));
 #define UK_STORE(i) U_STORE(c + (i) * ldc, c##i##0); U_STORE(c + (i) * ldc + UW, c##i##1);
-#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-
-GEMM_ALWAYS_INLINE void FG_CAT2(UFN, body)(int64_t kc, const UT *FG_RESTRICT a, int64_t rsa, int64_t csa,
+GEMM_ALWAYS_INLINE void FG_CAT2(UFN, FG_CAT2(rows, UK_R))(int64_t kc, const UT *FG_RESTRICT a, int64_t rsa, int64_t csa,
                                            const UT *FG_RESTRICT b, int64_t rsb, UT *FG_RESTRICT c,
                                            int64_t ldc, const UT *FG_RESTRICT bias, UT beta, int first,
                                            int last_act, UT alpha)
@@ -65,17 +65,6 @@ GEMM_ALWAYS_INLINE void FG_CAT2(UFN, body)(int64_t kc, const UT *FG_RESTRICT a, 
     UK_ROWS(UK_STORE)
 }
 
-static void UFN(int64_t kc, const UT *FG_RESTRICT a, int64_t rsa, int64_t csa, const UT *FG_RESTRICT b,
-                int64_t rsb, UT *FG_RESTRICT c, int64_t ldc, const UT *FG_RESTRICT bias, UT beta, int first,
-                int last_act, UT alpha)
-{
-    /* The packed case with constant strides, so its addresses are immediates. */
-    if (rsa == 1 && csa == 6 && rsb == 2 * UW)
-        FG_CAT2(UFN, body)(kc, a, 1, 6, b, 2 * UW, c, ldc, bias, beta, first, last_act, alpha);
-    else
-        FG_CAT2(UFN, body)(kc, a, rsa, csa, b, rsb, c, ldc, bias, beta, first, last_act, alpha);
-}
-
 #undef UK_PREFETCH_C
 #undef UK_DECL
 #undef UK_FMA
@@ -85,4 +74,3 @@ static void UFN(int64_t kc, const UT *FG_RESTRICT a, int64_t rsa, int64_t csa, c
 #undef UK_RELU
 #undef UK_LEAKY
 #undef UK_STORE
-#undef UK_ROWS
