@@ -58,6 +58,13 @@
 #define U_SET1 _mm256_set1_ps
 #define U_LT(x, y) _mm256_cmp_ps(x, y, _CMP_LT_OQ)
 #define U_BLEND _mm256_blendv_ps
+/* Unrolling the k loop 4 times halves its counter and branch overhead. */
+#if defined(__GNUC__)
+#define UK_UNROLL _Pragma("GCC unroll 4")
+#else
+#define UK_UNROLL
+#endif
+
 #define UK_R 6
 #define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #include "gemm_ukernel_avx2_template.h"

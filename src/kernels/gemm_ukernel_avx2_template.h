@@ -37,6 +37,7 @@ GEMM_ALWAYS_INLINE void FG_CAT2(UFN, FG_CAT2(rows, UK_R))(int64_t kc, const UT *
 {
     UK_ROWS(UK_PREFETCH_C)
     UK_ROWS(UK_DECL)
+    UK_UNROLL
     for (int64_t p = 0; p < kc; p++) {
         const UV b0 = U_LOAD(b), b1 = U_LOAD(b + UW);
         UK_ROWS(UK_FMA)
