@@ -166,3 +166,22 @@ def test_dense_bad_arguments(call, exc, message):
     o = np.ones((4, 2))
     with pytest.raises(exc, match=message):
         call(x, W, o)
+
+
+@pytest.mark.parametrize("shape", [(32, 784, 256), (128, 128, 10), (7, 300, 6)])
+def test_backward_is_exactly_its_gemms(isa, dtype, rng, shape):
+    """dense_backward = the relu' mask, then fg_gemm for dW (xᵀ·grad_z) and grad_x
+    (grad_z·Wᵀ), bit for bit; dense_forward = fg_gemm with bias + activation."""
+    n, k, m = shape
+    x, W, b = layer(rng, dtype, n, k, m)
+    out = dense_forward(x, W, b)
+    grad_out = rng.standard_normal((n, m)).astype(dtype)
+    grad_z = grad_out.copy()
+    gx, dW, db = dense_backward(grad_z, x, W, out, overwrite_grad_out=True)
+    np.testing.assert_array_equal(grad_z, np.where(out > 0, grad_out, 0))
+    dW2 = np.full((k, m), np.nan, dtype=dtype)
+    _core.gemm(dW2, x, grad_z, True, False)
+    gx2 = np.full((n, k), np.nan, dtype=dtype)
+    _core.gemm(gx2, grad_z, W, False, True)
+    np.testing.assert_array_equal(dW, dW2)
+    np.testing.assert_array_equal(gx, gx2)

@@ -3,6 +3,8 @@
 import threading
 import time
 
+from numpy.lib.array_utils import byte_bounds as _byte_bounds
+
 ACTIVATIONS = {
     "identity": FG_ACT_IDENTITY,
     "linear": FG_ACT_IDENTITY,
@@ -39,60 +41,97 @@ cdef char *workspace_pointer(int64_t nbytes) except? NULL:
     return p + ((64 - (<size_t>p & 63)) & 63)
 
 
+cdef inline bint is_float_array(object a):
+    return (isinstance(a, np.ndarray) and
+            cnp.PyArray_TYPE(<cnp.ndarray>a) in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64))
+
+
+cdef bint overlap(object a, object b):
+    """Whether the memory spans of two arrays intersect (the bounds test of
+    numpy.may_share_memory, without its call overhead)."""
+    cdef char *a0
+    cdef char *a1
+    cdef char *b0
+    cdef char *b1
+    if a is None or b is None:
+        return False
+    bounds_a = _byte_bounds(a) if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a) else None
+    bounds_b = _byte_bounds(b) if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>b) else None
+    if cnp.PyArray_SIZE(<cnp.ndarray>a) == 0 or cnp.PyArray_SIZE(<cnp.ndarray>b) == 0:
+        return False
+    if bounds_a is None:
+        a0 = <char *>cnp.PyArray_DATA(<cnp.ndarray>a)
+        a1 = a0 + cnp.PyArray_NBYTES(<cnp.ndarray>a)
+    else:
+        a0 = <char *><size_t>bounds_a[0]
+        a1 = <char *><size_t>bounds_a[1]
+    if bounds_b is None:
+        b0 = <char *>cnp.PyArray_DATA(<cnp.ndarray>b)
+        b1 = b0 + cnp.PyArray_NBYTES(<cnp.ndarray>b)
+    else:
+        b0 = <char *><size_t>bounds_b[0]
+        b1 = <char *><size_t>bounds_b[1]
+    return a0 < b1 and b0 < a1
+
+
 cdef tuple operand(str name, object a, object dtype):
     """(array, leading dimension, transposed) for a 2-D float operand, without a
     copy when its rows or its columns are evenly strided with unit step."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of float32 or float64, got {_describe(a)}")
-    if a.dtype not in _FLOAT_DTYPES:
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if not is_float_array(a):
         raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
-    if dtype is not None and a.dtype != dtype:
-        raise TypeError(f"{name} must have the dtype of the first operand ({dtype}), got {a.dtype}")
-    if a.ndim != 2:
+    if dtype is not None and cnp.PyArray_TYPE(arr) != cnp.PyArray_TYPE(<cnp.ndarray>dtype):
+        raise TypeError(f"{name} must have the dtype of the first operand ({dtype.dtype}), got {a.dtype}")
+    if cnp.PyArray_NDIM(arr) != 2:
         raise ValueError(f"{name} must be 2-D, got {a.ndim}-D array of shape {a.shape}")
-    cdef Py_ssize_t item = a.itemsize
-    rows, cols = a.shape
-    if a.flags.c_contiguous:
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(arr)
+    cdef Py_ssize_t rows = cnp.PyArray_DIM(arr, 0), cols = cnp.PyArray_DIM(arr, 1)
+    cdef Py_ssize_t s0 = cnp.PyArray_STRIDE(arr, 0), s1 = cnp.PyArray_STRIDE(arr, 1)
+    if cnp.PyArray_IS_C_CONTIGUOUS(arr):
         return a, max(cols, 1), False
-    s0, s1 = a.strides
     if s1 == item and s0 > 0 and s0 % item == 0 and s0 // item >= cols:
         return a, s0 // item, False
     if s0 == item and s1 > 0 and s1 % item == 0 and s1 // item >= rows:
         return a.T, s1 // item, True  # a.T has unit column stride: pass it transposed
-    c = np.ascontiguousarray(a)
-    return c, max(cols, 1), False
+    return np.ascontiguousarray(a), max(cols, 1), False
 
 
-cdef tuple output(str name, object out, tuple shape, object dtype, tuple inputs):
-    """(out, leading dimension) after checking a caller-supplied output array."""
+cdef int64_t output(str name, object out, int64_t rows, int64_t cols, object like, tuple inputs,
+                    bint contiguous) except -1:
+    """Leading dimension of a caller-supplied (rows, cols) output array of like's dtype."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {_describe(out)}")
-    if out.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
-    if out.shape != shape or len(shape) != 2:
-        raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
-    if not out.flags.writeable:
+    cdef cnp.ndarray o = <cnp.ndarray>out
+    if cnp.PyArray_TYPE(o) != cnp.PyArray_TYPE(<cnp.ndarray>like):
+        raise TypeError(f"{name} must have dtype {like.dtype}, got {out.dtype}")
+    if cnp.PyArray_NDIM(o) != 2 or cnp.PyArray_DIM(o, 0) != rows or cnp.PyArray_DIM(o, 1) != cols:
+        raise ValueError(f"{name} must have shape {(rows, cols)}, got {out.shape}")
+    if not cnp.PyArray_ISWRITEABLE(o):
         raise ValueError(f"{name} is read-only")
     for other_name, other in inputs:
-        if other is not None and np.may_share_memory(out, other):
+        if overlap(out, other):
             raise ValueError(f"{name} must not share memory with {other_name}")
-    if out.flags.c_contiguous:
-        return out, max(shape[1], 1)
-    s0, s1 = out.strides
-    item = out.itemsize
-    if s1 == item and s0 > 0 and s0 % item == 0 and s0 // item >= shape[1]:
-        return out, s0 // item
-    raise ValueError(f"{name} must be C-contiguous (or have contiguous rows); got strides {out.strides} "
-                     f"for shape {out.shape}")
+    if cnp.PyArray_IS_C_CONTIGUOUS(o):
+        return max(cols, 1)
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(o), s0 = cnp.PyArray_STRIDE(o, 0)
+    if (not contiguous and cnp.PyArray_STRIDE(o, 1) == item and s0 > 0 and s0 % item == 0
+            and s0 // item >= cols):
+        return s0 // item
+    raise ValueError(f"{name} must be C-contiguous{'' if contiguous else ' (or have contiguous rows)'}; "
+                     f"got strides {out.strides} for shape {out.shape}")
 
 
-cdef object check_vector(str name, object v, int64_t size, object dtype):
+cdef object check_vector(str name, object v, int64_t size, object like):
     if not isinstance(v, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {_describe(v)}")
-    if v.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {dtype}, got {v.dtype}")
-    if v.shape != (size,):
+    if cnp.PyArray_TYPE(<cnp.ndarray>v) != cnp.PyArray_TYPE(<cnp.ndarray>like):
+        raise TypeError(f"{name} must have dtype {like.dtype}, got {v.dtype}")
+    if cnp.PyArray_NDIM(<cnp.ndarray>v) != 1 or cnp.PyArray_DIM(<cnp.ndarray>v, 0) != size:
         raise ValueError(f"{name} must have shape ({size},), got {v.shape}")
+    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>v):
+        return v
     return np.ascontiguousarray(v)
 
 
@@ -101,7 +140,7 @@ cdef void run_gemm(object C, int64_t ldc, object A, int64_t lda, int ta, object 
                    int threads_for_workspace) except *:
     """One fg_gemm call on validated arrays. threads_for_workspace = 0 passes no
     workspace (the kernel then runs its unpacked path)."""
-    cdef int f32 = C.dtype == np.float32
+    cdef int f32 = cnp.PyArray_TYPE(<cnp.ndarray>C) == cnp.NPY_FLOAT32
     cdef int64_t nbytes = 0
     cdef char *ws = NULL
     if threads_for_workspace != 0:
@@ -143,23 +182,30 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None, beta=0.0):
     depend on the thread count.
     """
     A, lda, flip_a = operand("a", a, None)
-    B, ldb, flip_b = operand("b", b, a.dtype)
+    B, ldb, flip_b = operand("b", b, a)
     cdef int ta = bool(trans_a) != flip_a
     cdef int tb = bool(trans_b) != flip_b
-    ma, ka = (a.shape[1], a.shape[0]) if trans_a else a.shape
-    kb, nb = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    cdef int64_t ma, ka, kb, nb
+    cdef cnp.ndarray a_ = <cnp.ndarray>a, b_ = <cnp.ndarray>b
+    ma, ka = cnp.PyArray_DIM(a_, 0), cnp.PyArray_DIM(a_, 1)
+    if trans_a:
+        ma, ka = ka, ma
+    kb, nb = cnp.PyArray_DIM(b_, 0), cnp.PyArray_DIM(b_, 1)
+    if trans_b:
+        kb, nb = nb, kb
     if ka != kb:
         raise ValueError(f"matmul: op(a) has shape {(ma, ka)} and op(b) {(kb, nb)}; inner dimensions "
                          f"{ka} and {kb} differ")
-    cdef double beta_ = check_real("beta", beta)
+    cdef double beta_ = 0.0 if beta is 0.0 else check_real("beta", beta)
+    cdef int64_t ldc
     if out is None:
         if beta_ != 0.0:
             raise ValueError(f"beta={beta_} accumulates into out, so out must be given")
-        out = np.empty((ma, nb), dtype=a.dtype)
-        C, ldc = out, max(nb, 1)
+        out = cnp.PyArray_EMPTY(2, [ma, nb], cnp.PyArray_TYPE(a_), 0)
+        ldc = max(nb, 1)
     else:
-        C, ldc = output("out", out, (ma, nb), a.dtype, (("a", a), ("b", b)))
-    run_gemm(C, ldc, A, lda, ta, B, ldb, tb, ma, nb, ka, beta_, None, FG_ACT_IDENTITY, 0.0,
+        ldc = output("out", out, ma, nb, a, (("a", a), ("b", b)), False)
+    run_gemm(out, ldc, A, lda, ta, B, ldb, tb, ma, nb, ka, beta_, None, FG_ACT_IDENTITY, 0.0,
              fg_get_num_threads())
     return out
 
@@ -183,7 +229,7 @@ def gemm(C, A, B, bint trans_a=False, bint trans_b=False, double beta=0.0, bias=
         raise ValueError(f"shapes do not chain: C {C.shape}, A {A.shape} (trans_a={trans_a}), "
                          f"B {B.shape} (trans_b={trans_b})")
     if bias is not None:
-        bias = check_vector("bias", bias, n, c_.dtype)
+        bias = check_vector("bias", bias, n, c_)
     cdef int act = activation_code(activation)
     threads = fg_get_num_threads() if workspace_threads < 0 else workspace_threads
     run_gemm(C, max(n, 1), A, max(A.shape[1], 1), trans_a, B, max(B.shape[1], 1), trans_b, m, n, k,
@@ -202,7 +248,7 @@ def gemm_ref(C, A, B, bint trans_a=False, bint trans_b=False, double beta=0.0, b
     cdef int64_t m = C.shape[0], n = C.shape[1]
     cdef int64_t k = A.shape[0] if trans_a else A.shape[1]
     if bias is not None:
-        bias = check_vector("bias", bias, n, c_.dtype)
+        bias = check_vector("bias", bias, n, c_)
     cdef int act = activation_code(activation)
     cdef const void *bp = NULL if bias is None else cnp.PyArray_DATA(bias)
     cdef int64_t lda = max(A.shape[1], 1), ldb = max(B.shape[1], 1), ldc = max(n, 1)
@@ -232,17 +278,23 @@ def dense_workspace_size(dtype, n, k, m, num_threads=1):
 
 
 cdef tuple dense_inputs(object x, object W):
-    cdef object x_, W_
-    x_ = check_float_array("x", np.ascontiguousarray(x) if isinstance(x, np.ndarray) else x, 2)
+    """(x, W) as C-contiguous arrays after checking dtypes and shapes."""
+    if not is_float_array(x):
+        check_float_array("x", x, 2)
+    if cnp.PyArray_NDIM(<cnp.ndarray>x) != 2:
+        raise ValueError(f"x must be 2-D, got {x.ndim}-D array of shape {x.shape}")
     if not isinstance(W, np.ndarray):
-        raise TypeError(f"W must be a numpy.ndarray of {x_.dtype}, got {_describe(W)}")
-    if W.dtype != x_.dtype:
-        raise TypeError(f"W must have the dtype of x ({x_.dtype}), got {W.dtype}")
-    W_ = check_float_array("W", np.ascontiguousarray(W), 2)
-    if W_.shape[0] != x_.shape[1]:
-        raise ValueError(f"W must have shape (in_features, out_features) = ({x_.shape[1]}, m) to match x "
-                         f"of shape {x_.shape}, got {W_.shape}")
-    return x_, W_
+        raise TypeError(f"W must be a numpy.ndarray of {x.dtype}, got {_describe(W)}")
+    if cnp.PyArray_TYPE(<cnp.ndarray>W) != cnp.PyArray_TYPE(<cnp.ndarray>x):
+        raise TypeError(f"W must have the dtype of x ({x.dtype}), got {W.dtype}")
+    if cnp.PyArray_NDIM(<cnp.ndarray>W) != 2 or cnp.PyArray_DIM(<cnp.ndarray>W, 0) != cnp.PyArray_DIM(<cnp.ndarray>x, 1):
+        raise ValueError(f"W must have shape (in_features, out_features) = ({x.shape[1]}, m) to match x "
+                         f"of shape {x.shape}, got {W.shape}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x):
+        x = np.ascontiguousarray(x)
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>W):
+        W = np.ascontiguousarray(W)
+    return x, W
 
 
 def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None):
@@ -261,19 +313,18 @@ def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None):
     each output tile. Non-contiguous inputs are copied.
     """
     x_, W_ = dense_inputs(x, W)
-    cdef int64_t n = x_.shape[0], k = x_.shape[1], m = W_.shape[1]
+    cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>x_, 0), k = cnp.PyArray_DIM(<cnp.ndarray>x_, 1)
+    cdef int64_t m = cnp.PyArray_DIM(<cnp.ndarray>W_, 1)
     cdef int act = activation_code(activation)
-    cdef double alpha_ = check_real("alpha", alpha)
+    cdef double alpha_ = 0.01 if alpha is 0.01 else check_real("alpha", alpha)
     if b is not None:
-        b = check_vector("b", b, m, x_.dtype)
+        b = check_vector("b", b, m, x_)
     if out is None:
-        out = np.empty((n, m), dtype=x_.dtype)
-        C = out
+        out = cnp.PyArray_EMPTY(2, [n, m], cnp.PyArray_TYPE(<cnp.ndarray>x_), 0)
     else:
-        C, ldc = output("out", out, (n, m), x_.dtype, (("x", x), ("W", W), ("b", b)))
-        if ldc != max(m, 1):
-            raise ValueError(f"out must be C-contiguous; got strides {out.strides} for shape {out.shape}")
-    cdef int f32 = x_.dtype == np.float32
+        output("out", out, n, m, x_, (("x", x), ("W", W), ("b", b)), True)
+    C = out
+    cdef int f32 = cnp.PyArray_TYPE(<cnp.ndarray>x_) == cnp.NPY_FLOAT32
     cdef int threads = fg_get_num_threads()
     cdef int64_t nbytes = (fg_dense_workspace_size_f32(n, k, m, threads) if f32
                            else fg_dense_workspace_size_f64(n, k, m, threads))
@@ -293,8 +344,10 @@ def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None):
     return out
 
 
-cdef object grad_buffer(str name, object given, tuple shape, object dtype, tuple inputs, bint needed,
-                        double beta):
+cdef object grad_buffer(str name, object given, int64_t rows, int64_t cols, object like, tuple inputs,
+                        bint needed, double beta):
+    """The array a gradient goes to: `given` after checks, or a new one.
+    rows == -1 means a vector of length cols."""
     if not needed:
         if given is not None:
             raise ValueError(f"{name} was given but is not computed (need_{name}=False)")
@@ -302,20 +355,17 @@ cdef object grad_buffer(str name, object given, tuple shape, object dtype, tuple
     if given is None:
         if beta != 0.0 and name != "grad_x":
             raise ValueError(f"beta={beta} accumulates into {name}, so {name} must be given")
-        return np.empty(shape, dtype=dtype)
-    if len(shape) == 1:
+        if rows < 0:
+            return cnp.PyArray_EMPTY(1, [cols], cnp.PyArray_TYPE(<cnp.ndarray>like), 0)
+        return cnp.PyArray_EMPTY(2, [rows, cols], cnp.PyArray_TYPE(<cnp.ndarray>like), 0)
+    if rows < 0:
         if not isinstance(given, np.ndarray):
             raise TypeError(f"{name} must be a numpy.ndarray, got {_describe(given)}")
-        given_2d = given.reshape(1, -1) if given.ndim == 1 else given
-        output(name, given_2d, (1, shape[0]), dtype, inputs)
-        if given.shape != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {given.shape}")
-        if not given.flags.c_contiguous:
-            raise ValueError(f"{name} must be C-contiguous; got strides {given.strides}")
+        if given.ndim != 1 or given.shape[0] != cols:
+            raise ValueError(f"{name} must have shape ({cols},), got {given.shape}")
+        output(name, given.reshape(1, cols), 1, cols, like, inputs, True)
         return given
-    C, ld = output(name, given, shape, dtype, inputs)
-    if ld != max(shape[1], 1):
-        raise ValueError(f"{name} must be C-contiguous; got strides {given.strides} for shape {given.shape}")
+    output(name, given, rows, cols, like, inputs, True)
     return given
 
 
@@ -347,31 +397,32 @@ def dense_backward(grad_out, x, W, out, *, activation="relu", alpha=0.01, beta=0
     (grad_x or None, dW, db or None)
     """
     x_, W_ = dense_inputs(x, W)
-    cdef int64_t n = x_.shape[0], k = x_.shape[1], m = W_.shape[1]
-    dtype = x_.dtype
+    cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>x_, 0), k = cnp.PyArray_DIM(<cnp.ndarray>x_, 1)
+    cdef int64_t m = cnp.PyArray_DIM(<cnp.ndarray>W_, 1)
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>x_)
     for name, arr in (("grad_out", grad_out), ("out", out)):
         if not isinstance(arr, np.ndarray):
-            raise TypeError(f"{name} must be a numpy.ndarray of {dtype}, got {_describe(arr)}")
-        if arr.dtype != dtype:
-            raise TypeError(f"{name} must have the dtype of x ({dtype}), got {arr.dtype}")
-        if arr.shape != (n, m):
+            raise TypeError(f"{name} must be a numpy.ndarray of {x_.dtype}, got {_describe(arr)}")
+        if cnp.PyArray_TYPE(<cnp.ndarray>arr) != typenum:
+            raise TypeError(f"{name} must have the dtype of x ({x_.dtype}), got {arr.dtype}")
+        if (cnp.PyArray_NDIM(<cnp.ndarray>arr) != 2 or cnp.PyArray_DIM(<cnp.ndarray>arr, 0) != n
+                or cnp.PyArray_DIM(<cnp.ndarray>arr, 1) != m):
             raise ValueError(f"{name} must have shape {(n, m)}, got {arr.shape}")
     cdef int act = activation_code(activation)
-    cdef double alpha_ = check_real("alpha", alpha)
-    cdef double beta_ = check_real("beta", beta)
+    cdef double alpha_ = 0.01 if alpha is 0.01 else check_real("alpha", alpha)
+    cdef double beta_ = 0.0 if beta is 0.0 else check_real("beta", beta)
     if overwrite_grad_out:
         g = check_float_array("grad_out", grad_out, 2, writeable=True)
     else:
-        g = np.array(grad_out, dtype=dtype, order="C", copy=True)
-    out_ = np.ascontiguousarray(out)
+        g = cnp.PyArray_NewCopy(<cnp.ndarray>grad_out, cnp.NPY_CORDER)
+    out_ = out if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out) else np.ascontiguousarray(out)
     inputs = (("x", x), ("W", W), ("out", out), ("grad_out", grad_out))
-    gx = grad_buffer("grad_x", grad_x, (n, k), dtype, inputs, need_grad_x, beta_)
-    dW_ = grad_buffer("dW", dW, (k, m), dtype, inputs, True, beta_)
-    db_ = grad_buffer("db", db, (m,), dtype, inputs, need_db, beta_)
-    if gx is not None and np.may_share_memory(gx, dW_) or db_ is not None and (
-            np.may_share_memory(db_, dW_) or gx is not None and np.may_share_memory(db_, gx)):
+    gx = grad_buffer("grad_x", grad_x, n, k, x_, inputs, need_grad_x, beta_)
+    dW_ = grad_buffer("dW", dW, k, m, x_, inputs, True, beta_)
+    db_ = grad_buffer("db", db, -1, m, x_, inputs, need_db, beta_)
+    if overlap(gx, dW_) or overlap(db_, dW_) or overlap(db_, gx):
         raise ValueError("grad_x, dW and db must not share memory")
-    cdef int f32 = dtype == np.float32
+    cdef int f32 = typenum == cnp.NPY_FLOAT32
     cdef int threads = fg_get_num_threads()
     cdef int64_t nbytes = (fg_dense_workspace_size_f32(n, k, m, threads) if f32
                            else fg_dense_workspace_size_f64(n, k, m, threads))

@@ -17,8 +17,6 @@
  *
  * Small problems (few rows, or too little workspace) skip packing: gemm_direct
  * reads A and B in place. The choice depends on the shape only. */
-#include <string.h>
-
 #include "fg_internal.h"
 #include "fg_threads.h"
 #include "fg_act.h"
@@ -41,16 +39,11 @@
 #define NC FG_GEMM_NC_F32
 #if FG_HAVE_AVX2
 #define UKERNEL gemm_ukernel_avx2_f32
+#define UKERNEL_ROWS gemm_ukernel_avx2_f32_rows
+#define PACK_BT gemm_pack_bt_avx2_f32
+#define PACK_AN gemm_pack_an_avx2_f32
 #endif
-#include "gemm_template.h"
-#undef T
-#undef SFX
-#undef MR
-#undef NR
-#undef KC
-#undef MC
-#undef NC
-#undef UKERNEL
+#include "gemm_template.h" /* undefines its parameters */
 
 #define T double
 #define SFX f64
@@ -61,13 +54,8 @@
 #define NC FG_GEMM_NC_F64
 #if FG_HAVE_AVX2
 #define UKERNEL gemm_ukernel_avx2_f64
+#define UKERNEL_ROWS gemm_ukernel_avx2_f64_rows
+#define PACK_BT gemm_pack_bt_avx2_f64
+#define PACK_AN gemm_pack_an_avx2_f64
 #endif
-#include "gemm_template.h"
-#undef T
-#undef SFX
-#undef MR
-#undef NR
-#undef KC
-#undef MC
-#undef NC
-#undef UKERNEL
+#include "gemm_template.h" /* undefines its parameters */

@@ -1,5 +1,6 @@
 /* Included by gemm.c once per element type T (suffix SFX) with the block sizes
- * MR, NR, KC, MC, NC and, on SIMD targets, UKERNEL (the micro-kernel).
+ * MR, NR, KC, MC, NC and, on SIMD targets, UKERNEL (the micro-kernel) and the
+ * transposing packers PACK_BT / PACK_AN; it undefines all of them at its end.
  * Names local to one instantiation get the suffix through GN(). */
 
 #define GN(name) FG_CAT2(name, SFX)
@@ -78,6 +79,11 @@ static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, in
     const int last_act = last ? GEMM_VECTOR_ACT(pb->act) : GEMM_NOT_LAST;
     if (mr == MR && nr == NR) {
         GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, c, pb->ldc, bias, pb->beta, first, last_act, pb->alpha);
+#ifdef UKERNEL_ROWS
+    } else if (nr == NR) {
+        /* The last rows of C, full width: a kernel of exactly mr rows. */
+        UKERNEL_ROWS((int)mr, kc, a, rsa, csa, b, rsb, c, pb->ldc, bias, pb->beta, first, last_act, pb->alpha);
+#endif
     } else {
         T tile[MR * NR], bias_tile[NR];
         const int read_c = !first || pb->beta != 0;
@@ -115,10 +121,15 @@ static void GN(gemm_pack_b)(T *FG_RESTRICT bp, const GN(gemm_problem) *pb, int64
         const T *src = pb->B + pc * pb->rsb + (jc + j0) * pb->csb;
         T *dst = bp + j0 * kc;
         if (pb->csb == 1 && nr == NR) {
-            for (int64_t p = 0; p < kc; p++) memcpy(dst + p * NR, src + p * pb->rsb, NR * sizeof(T));
+            for (int64_t p = 0; p < kc; p++)
+                for (int j = 0; j < NR; j++) dst[p * NR + j] = src[p * pb->rsb + j];
         } else if (pb->csb == 1) {
             for (int64_t p = 0; p < kc; p++)
                 for (int64_t j = 0; j < NR; j++) dst[p * NR + j] = j < nr ? src[p * pb->rsb + j] : 0;
+#ifdef PACK_BT
+        } else if (nr == NR) {
+            PACK_BT(dst, src, pb->csb, kc);
+#endif
         } else {
             /* op(B) = Bᵀ: column j of op(B) is a contiguous row of B. */
             for (int64_t j = 0; j < NR; j++) {
@@ -144,7 +155,16 @@ static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t 
         T *dst = ap + i0 * kc;
         if (rsa == 1 && mr == MR) {
             /* op(A) = Aᵀ: MR consecutive elements of a row of A per column p. */
-            for (int64_t p = 0; p < kc; p++) memcpy(dst + p * MR, src + p * csa, MR * sizeof(T));
+            for (int64_t p = 0; p < kc; p++)
+                for (int i = 0; i < MR; i++) dst[p * MR + i] = src[p * csa + i];
+        } else if (csa == 1 && mr == MR) {
+            /* op(A) = A: MR row streams read in step, MR contiguous stores per column p. */
+#ifdef PACK_AN
+            PACK_AN(dst, src, rsa, kc);
+#else
+            for (int64_t p = 0; p < kc; p++)
+                for (int i = 0; i < MR; i++) dst[p * MR + i] = src[i * rsa + p];
+#endif
         } else {
             for (int64_t i = 0; i < MR; i++) {
                 if (i < mr) {
@@ -158,17 +178,26 @@ static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t 
     }
 }
 
-/* C(m0:m1, n0:n1) with packed panels in ap (MC×KC) and bp (KC×NC). */
-static void GN(gemm_packed_region)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, int64_t n0,
-                                   int64_t n1, T *ap, T *bp)
+/* Rows m0:m1 of C, on thread `part` of `parts`. The KC×NC block of B is
+ * packed once into the shared bp, each thread packing a contiguous share of
+ * its micro-panels, with barriers around its use; each thread packs its own
+ * MC×KC blocks of A into ap. Every thread runs the same jc/pc loops, so all
+ * reach the same barriers. */
+static void GN(gemm_packed_rows)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, T *ap, T *bp, int part,
+                                 int parts)
 {
     const int64_t kstep = GN(gemm_kc)(pb->k);
-    for (int64_t jc = n0; jc < n1; jc += NC) {
-        const int64_t nc = fg_min_i64(NC, n1 - jc);
+    for (int64_t jc = 0; jc < pb->n; jc += NC) {
+        const int64_t nc = fg_min_i64(NC, pb->n - jc);
         for (int64_t pc = 0; pc < pb->k; pc += kstep) {
             const int64_t kc = fg_min_i64(kstep, pb->k - pc);
             const int first = pc == 0, last = pc + kc == pb->k;
-            GN(gemm_pack_b)(bp, pb, pc, kc, jc, nc);
+            int64_t j0, j1;
+            fg_split_range(nc, parts, part, NR, &j0, &j1);
+            if (j0 < j1) GN(gemm_pack_b)(bp + j0 * kc, pb, pc, kc, jc + j0, j1 - j0);
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = fg_min_i64(MC, m1 - ic);
                 GN(gemm_pack_a)(ap, pb->A, pb->rsa, pb->csa, ic, mc, pc, kc);
@@ -177,50 +206,49 @@ static void GN(gemm_packed_region)(const GN(gemm_problem) *pb, int64_t m0, int64
                         GN(gemm_tile)(pb, kc, ap + ir * kc, 1, MR, bp + jr * kc, NR, ic + ir, jc + jr,
                                       fg_min_i64(MR, mc - ir), fg_min_i64(NR, nc - jr), first, last);
             }
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
         }
     }
 }
 
-/* C(m0:m1, n0:n1) without packing (small problems): A is read in place, B in
- * place when its rows are contiguous; edge panels go through small local copies. */
+/* C(m0:m1, n0:n1) without packing A (small problems): A is read in place
+ * (its last rows, fewer than MR, through a small panel packed once per k
+ * block), one KC×NR panel of B at a time is copied to the stack: read in place,
+ * B's rows (often a power of two apart) would fall into a few L1 sets. */
 static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, int64_t n0,
                                    int64_t n1)
 {
     const int64_t kstep = GN(gemm_kc)(pb->k);
+    const int64_t m_full = m0 + (m1 - m0) / MR * MR;
     T bpanel[KC * NR], apanel[KC * MR];
-    for (int64_t j0 = n0; j0 < n1; j0 += NR) {
-        const int64_t nr = fg_min_i64(NR, n1 - j0);
-        for (int64_t pc = 0; pc < pb->k; pc += kstep) {
-            const int64_t kc = fg_min_i64(kstep, pb->k - pc);
-            const int first = pc == 0, last = pc + kc == pb->k;
-            const T *b = pb->B + pc * pb->rsb + j0 * pb->csb;
-            int64_t rsb = pb->rsb;
-            if (pb->csb != 1 || nr < NR) {
-                GN(gemm_pack_b)(bpanel, pb, pc, kc, j0, nr);
-                b = bpanel;
-                rsb = NR;
-            }
-            for (int64_t i0 = m0; i0 < m1; i0 += MR) {
-                const int64_t mr = fg_min_i64(MR, m1 - i0);
-                if (mr == MR) {
-                    GN(gemm_tile)(pb, kc, pb->A + i0 * pb->rsa + pc * pb->csa, pb->rsa, pb->csa, b, rsb,
-                                  i0, j0, mr, nr, first, last);
-                } else {
-                    GN(gemm_pack_a)(apanel, pb->A, pb->rsa, pb->csa, i0, mr, pc, kc);
-                    GN(gemm_tile)(pb, kc, apanel, 1, MR, b, rsb, i0, j0, mr, nr, first, last);
-                }
-            }
+    for (int64_t pc = 0; pc < pb->k; pc += kstep) {
+        const int64_t kc = fg_min_i64(kstep, pb->k - pc);
+        const int first = pc == 0, last = pc + kc == pb->k;
+        if (m_full < m1) GN(gemm_pack_a)(apanel, pb->A, pb->rsa, pb->csa, m_full, m1 - m_full, pc, kc);
+        for (int64_t j0 = n0; j0 < n1; j0 += NR) {
+            const int64_t nr = fg_min_i64(NR, n1 - j0);
+            GN(gemm_pack_b)(bpanel, pb, pc, kc, j0, nr);
+            for (int64_t i0 = m0; i0 < m_full; i0 += MR)
+                GN(gemm_tile)(pb, kc, pb->A + i0 * pb->rsa + pc * pb->csa, pb->rsa, pb->csa, bpanel, NR, i0, j0,
+                              MR, nr, first, last);
+            if (m_full < m1)
+                GN(gemm_tile)(pb, kc, apanel, 1, MR, bpanel, NR, m_full, j0, m1 - m_full, nr, first, last);
         }
     }
 }
 
-/* Bytes of packing buffers one thread needs (the same formula on every target). */
-static int64_t GN(gemm_thread_bytes)(int64_t m, int64_t n, int64_t k)
+/* Bytes of the shared packed block of B, and of one thread's block of A (the
+ * same formulas on every target). */
+static int64_t GN(gemm_b_bytes)(int64_t n, int64_t k)
 {
-    const int64_t kc = fg_min_i64(KC, k);
-    const int64_t a = gemm_round_up(fg_min_i64(MC, m), MR) * kc;
-    const int64_t b = gemm_round_up(fg_min_i64(NC, n), NR) * kc;
-    return gemm_round_up(a * (int64_t)sizeof(T), GEMM_ALIGN) + gemm_round_up(b * (int64_t)sizeof(T), GEMM_ALIGN);
+    return gemm_round_up(gemm_round_up(fg_min_i64(NC, n), NR) * fg_min_i64(KC, k) * (int64_t)sizeof(T), GEMM_ALIGN);
+}
+
+static int64_t GN(gemm_a_bytes)(int64_t m, int64_t k)
+{
+    return gemm_round_up(gemm_round_up(fg_min_i64(MC, m), MR) * fg_min_i64(KC, k) * (int64_t)sizeof(T), GEMM_ALIGN);
 }
 
 FG_INLINE int GN(gemm_is_direct)(int64_t m, int64_t n)
@@ -235,7 +263,7 @@ int64_t FG_FN(FG_CAT2(fg_gemm_workspace_size, SFX))(int64_t m, int64_t n, int64_
     (void)trans_b;
     if (m <= 0 || n <= 0 || k <= 0 || GN(gemm_is_direct)(m, n)) return 0;
     if (num_threads < 1) num_threads = 1;
-    return num_threads * GN(gemm_thread_bytes)(m, n, k);
+    return GN(gemm_b_bytes)(n, k) + num_threads * GN(gemm_a_bytes)(m, k);
 }
 
 /* C := act(beta*C + bias) when k == 0 (the product is empty). */
@@ -277,14 +305,15 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
     }
 
     const int64_t tiles_m = (m + MR - 1) / MR, tiles_n = (n + NR - 1) / NR;
-    /* Split the dimension with more micro-tiles into contiguous chunks. */
-    const int split_rows = tiles_m >= tiles_n;
+    int direct = GN(gemm_is_direct)(m, n);
+    /* The packed path splits rows (it has m > FG_GEMM_DIRECT_MAX_M) and shares
+     * B; the small path splits the dimension with more micro-tiles. */
+    const int split_rows = !direct || tiles_m >= tiles_n;
     int nt = fg_threads_for(m * n * k, GEMM_GRAIN);
     if (nt > (split_rows ? tiles_m : tiles_n)) nt = (int)(split_rows ? tiles_m : tiles_n);
-    int direct = GN(gemm_is_direct)(m, n);
-    const int64_t per_thread = GN(gemm_thread_bytes)(m, n, k);
+    const int64_t b_bytes = GN(gemm_b_bytes)(n, k), a_bytes = GN(gemm_a_bytes)(m, k);
     if (!direct) {
-        const int64_t room = (workspace && workspace_bytes > 0) ? workspace_bytes / per_thread : 0;
+        const int64_t room = (workspace && workspace_bytes >= b_bytes) ? (workspace_bytes - b_bytes) / a_bytes : 0;
         if (room < 1) direct = 1; /* no room to pack: correct, slower */
         else if (room < nt) nt = (int)room;
     }
@@ -298,19 +327,26 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
         int64_t m0 = 0, m1 = m, n0 = 0, n1 = n;
         if (split_rows) fg_split_range(m, parts, part, MR, &m0, &m1);
         else fg_split_range(n, parts, part, NR, &n0, &n1);
-        if (m0 < m1 && n0 < n1) {
-            if (direct) {
-                GN(gemm_direct_region)(&pb, m0, m1, n0, n1);
-            } else {
-                char *base = (char *)workspace + (int64_t)part * per_thread;
-                T *ap = (T *)base;
-                T *bp = (T *)(base + gemm_round_up(gemm_round_up(fg_min_i64(MC, m), MR) * fg_min_i64(KC, k) *
-                                                       (int64_t)sizeof(T), GEMM_ALIGN));
-                GN(gemm_packed_region)(&pb, m0, m1, n0, n1, ap, bp);
-            }
+        if (!direct) {
+            T *bp = (T *)workspace;
+            T *ap = (T *)((char *)workspace + b_bytes + (int64_t)part * a_bytes);
+            GN(gemm_packed_rows)(&pb, m0, m1, ap, bp, part, parts);
+        } else if (m0 < m1 && n0 < n1) {
+            GN(gemm_direct_region)(&pb, m0, m1, n0, n1);
         }
     }
 }
 
 #undef GEMM_UKERNEL
 #undef GN
+#undef T
+#undef SFX
+#undef MR
+#undef NR
+#undef KC
+#undef MC
+#undef NC
+#undef UKERNEL
+#undef UKERNEL_ROWS
+#undef PACK_BT
+#undef PACK_AN

@@ -17,148 +17,268 @@
 #define GEMM_ALWAYS_INLINE static inline
 #endif
 
-#define UK_MR 6
+/* The entry points of one element type: the full 6-row kernel (with the packed
+ * case's strides as constants, so its addresses are immediates) and the kernel
+ * for the last mr < 6 rows of C. */
+#define UK_ARGS_DECL                                                                                      \
+    int64_t kc, const UT *FG_RESTRICT a, int64_t rsa, int64_t csa, const UT *FG_RESTRICT b, int64_t rsb, \
+        UT *FG_RESTRICT c, int64_t ldc, const UT *FG_RESTRICT bias, UT beta, int first, int last_act, UT alpha
+#define UK_ARGS kc, a, rsa, csa, b, rsb, c, ldc, bias, beta, first, last_act, alpha
+#define UK_ENTRY_POINTS                                                                                   \
+    static void UFN(UK_ARGS_DECL)                                                                         \
+    {                                                                                                     \
+        if (rsa == 1 && csa == 6 && rsb == 2 * UW)                                                        \
+            FG_CAT2(UFN, rows_6)(kc, a, 1, 6, b, 2 * UW, c, ldc, bias, beta, first, last_act, alpha);      \
+        else                                                                                              \
+            FG_CAT2(UFN, rows_6)(UK_ARGS);                                                                \
+    }                                                                                                     \
+    static void FG_CAT2(UFN, rows)(int mr, UK_ARGS_DECL)                                                  \
+    {                                                                                                     \
+        switch (mr) {                                                                                     \
+        case 1: FG_CAT2(UFN, rows_1)(UK_ARGS); break;                                                     \
+        case 2: FG_CAT2(UFN, rows_2)(UK_ARGS); break;                                                     \
+        case 3: FG_CAT2(UFN, rows_3)(UK_ARGS); break;                                                     \
+        case 4: FG_CAT2(UFN, rows_4)(UK_ARGS); break;                                                     \
+        default: FG_CAT2(UFN, rows_5)(UK_ARGS); break;                                                    \
+        }                                                                                                 \
+    }
 
-GEMM_ALWAYS_INLINE void gemm_ukernel_avx2_f32_body(int64_t kc, const float *FG_RESTRICT a, int64_t rsa,
-                                                   int64_t csa, const float *FG_RESTRICT b, int64_t rsb,
-                                                   float *FG_RESTRICT c, int64_t ldc,
-                                                   const float *FG_RESTRICT bias, float beta, int first,
-                                                   int last_act, float alpha)
+#define UT float
+#define UV __m256
+#define UW 8
+#define UFN gemm_ukernel_avx2_f32
+#define U_ZERO _mm256_setzero_ps
+#define U_LOAD _mm256_loadu_ps
+#define U_STORE _mm256_storeu_ps
+#define U_BCAST _mm256_broadcast_ss
+#define U_FMA _mm256_fmadd_ps
+#define U_ADD _mm256_add_ps
+#define U_MAX _mm256_max_ps
+#define U_MUL _mm256_mul_ps
+#define U_SET1 _mm256_set1_ps
+#define U_LT(x, y) _mm256_cmp_ps(x, y, _CMP_LT_OQ)
+#define U_BLEND _mm256_blendv_ps
+/* Unrolling the k loop 4 times halves its counter and branch overhead. */
+#if defined(__GNUC__)
+#define UK_UNROLL _Pragma("GCC unroll 4")
+#else
+#define UK_UNROLL
+#endif
+
+#define UK_R 6
+#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 5
+#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 4
+#define UK_ROWS(X) X(0) X(1) X(2) X(3)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 3
+#define UK_ROWS(X) X(0) X(1) X(2)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 2
+#define UK_ROWS(X) X(0) X(1)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 1
+#define UK_ROWS(X) X(0)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+UK_ENTRY_POINTS
+#undef UT
+#undef UV
+#undef UW
+#undef UFN
+#undef U_ZERO
+#undef U_LOAD
+#undef U_STORE
+#undef U_BCAST
+#undef U_FMA
+#undef U_ADD
+#undef U_MAX
+#undef U_MUL
+#undef U_SET1
+#undef U_LT
+#undef U_BLEND
+
+#define UT double
+#define UV __m256d
+#define UW 4
+#define UFN gemm_ukernel_avx2_f64
+#define U_ZERO _mm256_setzero_pd
+#define U_LOAD _mm256_loadu_pd
+#define U_STORE _mm256_storeu_pd
+#define U_BCAST _mm256_broadcast_sd
+#define U_FMA _mm256_fmadd_pd
+#define U_ADD _mm256_add_pd
+#define U_MAX _mm256_max_pd
+#define U_MUL _mm256_mul_pd
+#define U_SET1 _mm256_set1_pd
+#define U_LT(x, y) _mm256_cmp_pd(x, y, _CMP_LT_OQ)
+#define U_BLEND _mm256_blendv_pd
+#define UK_R 6
+#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 5
+#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 4
+#define UK_ROWS(X) X(0) X(1) X(2) X(3)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 3
+#define UK_ROWS(X) X(0) X(1) X(2)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 2
+#define UK_ROWS(X) X(0) X(1)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+#define UK_R 1
+#define UK_ROWS(X) X(0)
+#include "gemm_ukernel_avx2_template.h"
+#undef UK_R
+#undef UK_ROWS
+UK_ENTRY_POINTS
+#undef UT
+#undef UV
+#undef UW
+#undef UFN
+#undef U_ZERO
+#undef U_LOAD
+#undef U_STORE
+#undef U_BCAST
+#undef U_FMA
+#undef U_ADD
+#undef U_MAX
+#undef U_MUL
+#undef U_SET1
+#undef U_LT
+#undef U_BLEND
+
+/* ---- transposing pack routines -------------------------------------------
+ * Packing a panel whose source runs along k (rows of A for op(A) = A, rows of
+ * B for op(B) = Bᵀ) is a transpose; element by element it costs about as much
+ * as the micro-kernel's work on it at small batch sizes, so it is done with
+ * in-register 8×8 (float) / 4×4 (double) transposes. */
+
+/* o[p] = (r[0][p], ..., r[7][p]) for p < 8. */
+FG_INLINE void gemm_transpose8_f32(__m256 r[8])
 {
-    __m256 acc[UK_MR][2];
-    for (int i = 0; i < UK_MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (int64_t p = 0; p < kc; p++) {
-        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-        for (int i = 0; i < UK_MR; i++) {
-            const __m256 ai = _mm256_broadcast_ss(a + i * rsa);
-            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-        }
-        a += csa;
-        b += rsb;
+    __m256 t[8], s[8];
+    for (int q = 0; q < 4; q++) {
+        t[2 * q] = _mm256_unpacklo_ps(r[2 * q], r[2 * q + 1]);
+        t[2 * q + 1] = _mm256_unpackhi_ps(r[2 * q], r[2 * q + 1]);
     }
-    if (first) {
-        if (bias) {
-            const __m256 v0 = _mm256_loadu_ps(bias), v1 = _mm256_loadu_ps(bias + 8);
-            for (int i = 0; i < UK_MR; i++) {
-                acc[i][0] = _mm256_add_ps(acc[i][0], v0);
-                acc[i][1] = _mm256_add_ps(acc[i][1], v1);
-            }
-        }
-        if (beta != 0.0f) {
-            const __m256 vb = _mm256_set1_ps(beta);
-            for (int i = 0; i < UK_MR; i++) {
-                acc[i][0] = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + i * ldc), acc[i][0]);
-                acc[i][1] = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + i * ldc + 8), acc[i][1]);
-            }
-        }
-    } else {
-        for (int i = 0; i < UK_MR; i++) {
-            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(c + i * ldc));
-            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(c + i * ldc + 8));
-        }
+    for (int h = 0; h < 2; h++) {
+        s[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        s[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        s[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        s[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], _MM_SHUFFLE(3, 2, 3, 2));
     }
-    if (last_act == FG_ACT_RELU) {
-        /* max(0, x) returns x when x is NaN, as the scalar (x < 0 ? 0 : x). */
-        const __m256 zero = _mm256_setzero_ps();
-        for (int i = 0; i < UK_MR; i++) {
-            acc[i][0] = _mm256_max_ps(zero, acc[i][0]);
-            acc[i][1] = _mm256_max_ps(zero, acc[i][1]);
-        }
-    } else if (last_act == FG_ACT_LEAKY_RELU) {
-        const __m256 zero = _mm256_setzero_ps(), va = _mm256_set1_ps(alpha);
-        for (int i = 0; i < UK_MR; i++)
-            for (int h = 0; h < 2; h++) {
-                const __m256 neg = _mm256_cmp_ps(acc[i][h], zero, _CMP_LT_OQ);
-                acc[i][h] = _mm256_blendv_ps(acc[i][h], _mm256_mul_ps(va, acc[i][h]), neg);
-            }
-    }
-    for (int i = 0; i < UK_MR; i++) {
-        _mm256_storeu_ps(c + i * ldc, acc[i][0]);
-        _mm256_storeu_ps(c + i * ldc + 8, acc[i][1]);
+    for (int q = 0; q < 4; q++) {
+        r[q] = _mm256_permute2f128_ps(s[q], s[q + 4], 0x20);
+        r[q + 4] = _mm256_permute2f128_ps(s[q], s[q + 4], 0x31);
     }
 }
 
-static void gemm_ukernel_avx2_f32(int64_t kc, const float *FG_RESTRICT a, int64_t rsa, int64_t csa,
-                                  const float *FG_RESTRICT b, int64_t rsb, float *FG_RESTRICT c,
-                                  int64_t ldc, const float *FG_RESTRICT bias, float beta, int first,
-                                  int last_act, float alpha)
+/* dst[p*16 + j] = src[j*ld + p] for j < 16, p < kc (a full B panel, op(B) = Bᵀ). */
+static void gemm_pack_bt_avx2_f32(float *FG_RESTRICT dst, const float *FG_RESTRICT src, int64_t ld, int64_t kc)
 {
-    /* The packed case with constant strides, so its A addresses are immediates. */
-    if (rsa == 1 && csa == UK_MR && rsb == 16)
-        gemm_ukernel_avx2_f32_body(kc, a, 1, UK_MR, b, 16, c, ldc, bias, beta, first, last_act, alpha);
-    else
-        gemm_ukernel_avx2_f32_body(kc, a, rsa, csa, b, rsb, c, ldc, bias, beta, first, last_act, alpha);
+    int64_t p0 = 0;
+    for (; p0 + 8 <= kc; p0 += 8)
+        for (int h = 0; h < 2; h++) {
+            __m256 r[8];
+            for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(src + (h * 8 + j) * ld + p0);
+            gemm_transpose8_f32(r);
+            for (int p = 0; p < 8; p++) _mm256_storeu_ps(dst + (p0 + p) * 16 + h * 8, r[p]);
+        }
+    for (; p0 < kc; p0++)
+        for (int j = 0; j < 16; j++) dst[p0 * 16 + j] = src[j * ld + p0];
 }
 
-GEMM_ALWAYS_INLINE void gemm_ukernel_avx2_f64_body(int64_t kc, const double *FG_RESTRICT a, int64_t rsa,
-                                                   int64_t csa, const double *FG_RESTRICT b, int64_t rsb,
-                                                   double *FG_RESTRICT c, int64_t ldc,
-                                                   const double *FG_RESTRICT bias, double beta, int first,
-                                                   int last_act, double alpha)
+/* dst[p*6 + i] = src[i*ld + p] for i < 6, p < kc (a full A panel, op(A) = A). */
+static void gemm_pack_an_avx2_f32(float *FG_RESTRICT dst, const float *FG_RESTRICT src, int64_t ld, int64_t kc)
 {
-    __m256d acc[UK_MR][2];
-    for (int i = 0; i < UK_MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_pd();
-    for (int64_t p = 0; p < kc; p++) {
-        const __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4);
-        for (int i = 0; i < UK_MR; i++) {
-            const __m256d ai = _mm256_broadcast_sd(a + i * rsa);
-            acc[i][0] = _mm256_fmadd_pd(ai, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_pd(ai, b1, acc[i][1]);
-        }
-        a += csa;
-        b += rsb;
+    /* Each 8-wide store spills 2 lanes into the next column, which the next
+     * store (or the scalar tail: the vector loop stops short of kc) overwrites.
+     * Masked stores are slow on AMD cores. */
+    int64_t p0 = 0;
+    for (; p0 + 8 < kc; p0 += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 6; i++) r[i] = _mm256_loadu_ps(src + i * ld + p0);
+        r[6] = r[7] = _mm256_setzero_ps();
+        gemm_transpose8_f32(r);
+        for (int p = 0; p < 8; p++) _mm256_storeu_ps(dst + (p0 + p) * 6, r[p]);
     }
-    if (first) {
-        if (bias) {
-            const __m256d v0 = _mm256_loadu_pd(bias), v1 = _mm256_loadu_pd(bias + 4);
-            for (int i = 0; i < UK_MR; i++) {
-                acc[i][0] = _mm256_add_pd(acc[i][0], v0);
-                acc[i][1] = _mm256_add_pd(acc[i][1], v1);
-            }
-        }
-        if (beta != 0.0) {
-            const __m256d vb = _mm256_set1_pd(beta);
-            for (int i = 0; i < UK_MR; i++) {
-                acc[i][0] = _mm256_fmadd_pd(vb, _mm256_loadu_pd(c + i * ldc), acc[i][0]);
-                acc[i][1] = _mm256_fmadd_pd(vb, _mm256_loadu_pd(c + i * ldc + 4), acc[i][1]);
-            }
-        }
-    } else {
-        for (int i = 0; i < UK_MR; i++) {
-            acc[i][0] = _mm256_add_pd(acc[i][0], _mm256_loadu_pd(c + i * ldc));
-            acc[i][1] = _mm256_add_pd(acc[i][1], _mm256_loadu_pd(c + i * ldc + 4));
-        }
-    }
-    if (last_act == FG_ACT_RELU) {
-        const __m256d zero = _mm256_setzero_pd();
-        for (int i = 0; i < UK_MR; i++) {
-            acc[i][0] = _mm256_max_pd(zero, acc[i][0]);
-            acc[i][1] = _mm256_max_pd(zero, acc[i][1]);
-        }
-    } else if (last_act == FG_ACT_LEAKY_RELU) {
-        const __m256d zero = _mm256_setzero_pd(), va = _mm256_set1_pd(alpha);
-        for (int i = 0; i < UK_MR; i++)
-            for (int h = 0; h < 2; h++) {
-                const __m256d neg = _mm256_cmp_pd(acc[i][h], zero, _CMP_LT_OQ);
-                acc[i][h] = _mm256_blendv_pd(acc[i][h], _mm256_mul_pd(va, acc[i][h]), neg);
-            }
-    }
-    for (int i = 0; i < UK_MR; i++) {
-        _mm256_storeu_pd(c + i * ldc, acc[i][0]);
-        _mm256_storeu_pd(c + i * ldc + 4, acc[i][1]);
-    }
+    for (; p0 < kc; p0++)
+        for (int i = 0; i < 6; i++) dst[p0 * 6 + i] = src[i * ld + p0];
 }
 
-static void gemm_ukernel_avx2_f64(int64_t kc, const double *FG_RESTRICT a, int64_t rsa, int64_t csa,
-                                  const double *FG_RESTRICT b, int64_t rsb, double *FG_RESTRICT c,
-                                  int64_t ldc, const double *FG_RESTRICT bias, double beta, int first,
-                                  int last_act, double alpha)
+/* o[p] = (r[0][p], ..., r[3][p]) for p < 4. */
+FG_INLINE void gemm_transpose4_f64(__m256d r[4])
 {
-    if (rsa == 1 && csa == UK_MR && rsb == 8)
-        gemm_ukernel_avx2_f64_body(kc, a, 1, UK_MR, b, 8, c, ldc, bias, beta, first, last_act, alpha);
-    else
-        gemm_ukernel_avx2_f64_body(kc, a, rsa, csa, b, rsb, c, ldc, bias, beta, first, last_act, alpha);
+    const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+    const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+    r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
 
-#undef UK_MR
+/* dst[p*8 + j] = src[j*ld + p] for j < 8, p < kc. */
+static void gemm_pack_bt_avx2_f64(double *FG_RESTRICT dst, const double *FG_RESTRICT src, int64_t ld, int64_t kc)
+{
+    int64_t p0 = 0;
+    for (; p0 + 4 <= kc; p0 += 4)
+        for (int h = 0; h < 2; h++) {
+            __m256d r[4];
+            for (int j = 0; j < 4; j++) r[j] = _mm256_loadu_pd(src + (h * 4 + j) * ld + p0);
+            gemm_transpose4_f64(r);
+            for (int p = 0; p < 4; p++) _mm256_storeu_pd(dst + (p0 + p) * 8 + h * 4, r[p]);
+        }
+    for (; p0 < kc; p0++)
+        for (int j = 0; j < 8; j++) dst[p0 * 8 + j] = src[j * ld + p0];
+}
+
+/* dst[p*6 + i] = src[i*ld + p] for i < 6, p < kc. */
+static void gemm_pack_an_avx2_f64(double *FG_RESTRICT dst, const double *FG_RESTRICT src, int64_t ld, int64_t kc)
+{
+    int64_t p0 = 0;
+    for (; p0 + 4 <= kc; p0 += 4) {
+        __m256d r[4], s[4];
+        for (int i = 0; i < 4; i++) r[i] = _mm256_loadu_pd(src + i * ld + p0);
+        s[0] = _mm256_loadu_pd(src + 4 * ld + p0);
+        s[1] = _mm256_loadu_pd(src + 5 * ld + p0);
+        s[2] = s[3] = _mm256_setzero_pd();
+        gemm_transpose4_f64(r);
+        gemm_transpose4_f64(s);
+        for (int p = 0; p < 4; p++) {
+            _mm256_storeu_pd(dst + (p0 + p) * 6, r[p]);
+            _mm_storeu_pd(dst + (p0 + p) * 6 + 4, _mm256_castpd256_pd128(s[p]));
+        }
+    }
+    for (; p0 < kc; p0++)
+        for (int i = 0; i < 6; i++) dst[p0 * 6 + i] = src[i * ld + p0];
+}
+#undef UK_ENTRY_POINTS
+#undef UK_ARGS_DECL
+#undef UK_ARGS
