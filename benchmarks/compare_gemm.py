@@ -122,7 +122,7 @@ def rows(quick: bool = False, thread_counts=None, dtypes=None) -> list[dict]:
                 for n, k, m in shapes:
                     for op in OPS:
                         c = _contenders(op, n, k, m, dtype, rng)
-                        t = _timing.time_interleaved(c, repeats=repeats, sample_seconds=sample)
+                        t = _timing.measure_interleaved(c, repeats=repeats, sample_seconds=sample)
                         flops = 2.0 * n * k * m * (2 if op == "bwd" else 1)
                         gflops = flops / t["fastgd"] / 1e9
                         row = {
