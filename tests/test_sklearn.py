@@ -221,7 +221,8 @@ def test_lbfgs_fits(digits, regression):
     assert not hasattr(clf, "loss_curve_") and np.isfinite(clf.loss_)
     assert not hasattr(clf, "partial_fit")
     Xr, yr = regression
-    reg = MLPRegressor(solver="lbfgs", hidden_layer_sizes=(), alpha=0.0, tol=1e-8, max_iter=500).fit(Xr, yr)
+    reg = MLPRegressor(solver="lbfgs", hidden_layer_sizes=(), alpha=0.0, tol=1e-8, max_iter=500,
+                       random_state=0).fit(Xr, yr)
     coef, *_ = np.linalg.lstsq(np.column_stack([Xr, np.ones(len(Xr))]), yr, rcond=None)
     np.testing.assert_allclose(reg.coefs_[0].ravel(), coef[:-1], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(reg.intercepts_[0], coef[-1:], rtol=1e-4, atol=1e-5)
