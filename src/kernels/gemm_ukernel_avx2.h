@@ -65,37 +65,7 @@
 #define UK_UNROLL
 #endif
 
-#define UK_R 6
-#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-#include "gemm_ukernel_avx2_template.h"
-#undef UK_R
-#undef UK_ROWS
-#define UK_R 5
-#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4)
-#include "gemm_ukernel_avx2_template.h"
-#undef UK_R
-#undef UK_ROWS
-#define UK_R 4
-#define UK_ROWS(X) X(0) X(1) X(2) X(3)
-#include "gemm_ukernel_avx2_template.h"
-#undef UK_R
-#undef UK_ROWS
-#define UK_R 3
-#define UK_ROWS(X) X(0) X(1) X(2)
-#include "gemm_ukernel_avx2_template.h"
-#undef UK_R
-#undef UK_ROWS
-#define UK_R 2
-#define UK_ROWS(X) X(0) X(1)
-#include "gemm_ukernel_avx2_template.h"
-#undef UK_R
-#undef UK_ROWS
-#define UK_R 1
-#define UK_ROWS(X) X(0)
-#include "gemm_ukernel_avx2_template.h"
-#undef UK_R
-#undef UK_ROWS
-UK_ENTRY_POINTS
+#include "gemm_ukernel_avx2_rows_template.h"
 #undef UT
 #undef UV
 #undef UW
@@ -127,37 +97,7 @@ UK_ENTRY_POINTS
 #define U_SET1 _mm256_set1_pd
 #define U_LT(x, y) _mm256_cmp_pd(x, y, _CMP_LT_OQ)
 #define U_BLEND _mm256_blendv_pd
-#define UK_R 6
-#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-#include "gemm_ukernel_avx2_template.h"
-#undef UK_R
-#undef UK_ROWS
-#define UK_R 5
-#define UK_ROWS(X) X(0) X(1) X(2) X(3) X(4)
-#include "gemm_ukernel_avx2_template.h"
-#undef UK_R
-#undef UK_ROWS
-#define UK_R 4
-#define UK_ROWS(X) X(0) X(1) X(2) X(3)
-#include "gemm_ukernel_avx2_template.h"
-#undef UK_R
-#undef UK_ROWS
-#define UK_R 3
-#define UK_ROWS(X) X(0) X(1) X(2)
-#include "gemm_ukernel_avx2_template.h"
-#undef UK_R
-#undef UK_ROWS
-#define UK_R 2
-#define UK_ROWS(X) X(0) X(1)
-#include "gemm_ukernel_avx2_template.h"
-#undef UK_R
-#undef UK_ROWS
-#define UK_R 1
-#define UK_ROWS(X) X(0)
-#include "gemm_ukernel_avx2_template.h"
-#undef UK_R
-#undef UK_ROWS
-UK_ENTRY_POINTS
+#include "gemm_ukernel_avx2_rows_template.h"
 #undef UT
 #undef UV
 #undef UW
