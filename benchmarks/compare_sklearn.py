@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import argparse
 import time
+import os
+import sys
 import warnings
 
 import numpy as np
 
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script
 from benchmarks._timing import machine_info, markdown_table, optional_import, pinned_threads
 
 

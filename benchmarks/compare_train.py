@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import argparse
 import time
+import os
+import sys
 import warnings
 
 import numpy as np
 
 import fastgd
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script
 from benchmarks._timing import (machine_info, markdown_table, optional_import, pinned_threads,
                                 measure_interleaved, torch)
 from benchmarks.baselines_train import NumpyMLP, TorchLoop
