@@ -8,6 +8,7 @@ best of several repetitions. What counts is the ratio measured in one run.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import platform
 import statistics
@@ -22,7 +23,7 @@ import fastgd
 def optional_import(name: str):
     """The module, or None when it is not installed (baselines are optional)."""
     try:
-        return __import__(name)
+        return importlib.import_module(name)
     except ImportError:
         return None
 

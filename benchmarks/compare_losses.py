@@ -98,23 +98,26 @@ def rows(quick=False):
     return out
 
 
-def main(argv):
-    quick = "--quick" in argv
-    result = rows(quick=quick)
-    print("Loss + gradient, 1 thread, time per call (provisional: shared, noisy machine)\n")
-    for k, v in _timing.machine_info().items():
-        print(f"- {k}: {v}")
-    print()
+def markdown(quick=False):
+    """The loss table (1 thread, time per call of value + gradient) as Markdown."""
     header = ["loss", "shape", "dtype", "fastgd kernel µs", "fastgd API µs", "NumPy µs", "torch µs",
               "NumPy / fastgd", "torch / fastgd"]
     table = []
-    for r in result:
+    for r in rows(quick=quick):
         table.append([r["loss"], r["shape"], r["dtype"], f"{r['fastgd kernel us']:.1f}",
                       f"{r['fastgd API us']:.1f}", f"{r['numpy us']:.1f}",
                       f"{r['torch us']:.1f}" if "torch us" in r else "-",
                       f"{r['numpy / fastgd']:.2f}x",
                       f"{r['torch / fastgd']:.2f}x" if "torch / fastgd" in r else "-"])
-    print(_timing.markdown_table(header, table))
+    return _timing.markdown_table(header, table)
+
+
+def main(argv):
+    print("Loss + gradient, 1 thread, time per call\n")
+    for k, v in _timing.machine_info().items():
+        print(f"- {k}: {v}")
+    print()
+    print(markdown(quick="--quick" in argv))
 
 
 if __name__ == "__main__":

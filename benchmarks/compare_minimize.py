@@ -148,16 +148,19 @@ def rows(quick=False):
     return out
 
 
-def main():
-    quick = "--quick" in sys.argv
+def markdown(quick=False):
     results = rows(quick=quick)
-    for key, value in machine_info().items():
-        print(f"- {key}: {value}")
-    print()
     header = ["case", "threads", "fastgd", "fastgd nit/nfev", "scipy", "scipy nit/nfev", "vs scipy",
               "torch", "vs torch", "numpy", "vs numpy"]
     header = [h for h in header if any(h in r for r in results)]
-    print(markdown_table(header, [[r.get(h, "") for h in header] for r in results]))
+    return markdown_table(header, [[r.get(h, "") for h in header] for r in results])
+
+
+def main():
+    for key, value in machine_info().items():
+        print(f"- {key}: {value}")
+    print()
+    print(markdown("--quick" in sys.argv))
 
 
 if __name__ == "__main__":

@@ -122,13 +122,12 @@ def _fmt_time(s):
     return "" if s is None else (f"{s * 1e3:.2f} ms" if s >= 1e-3 else f"{s * 1e6:.0f} µs")
 
 
-def main():
-    quick = "--quick" in sys.argv
-    data = rows(quick)
+def markdown(quick=False):
+    """The optimizer-step table (float32, seconds per step; ratios > 1: fastgd faster) as Markdown."""
     header = ["optimizer", "params", "threads", "fastgd", "NumPy", "torch fused", "torch foreach",
               "vs NumPy", "vs torch fused", "vs torch foreach", "fastgd GB/s", "triad GB/s", "% of triad"]
     table = []
-    for r in data:
+    for r in rows(quick):
         f = r["fastgd_s"]
         table.append([
             r["optimizer"], r["params"], r["threads"], _fmt_time(f), _fmt_time(r.get("NumPy_s")),
@@ -138,9 +137,13 @@ def main():
             ratio(r["torch foreach_s"], f) if "torch foreach_s" in r else "n/a",
             f"{r['fastgd_GBps']:.1f}", f"{r['triad_GBps']:.1f}" if "triad_GBps" in r else "",
             f"{r['pct_triad']:.0f}%" if "pct_triad" in r else ""])
+    return markdown_table(header, table)
+
+
+def main():
     print("Optimizer step, float32, seconds per step (best of interleaved rounds); "
           "ratios > 1 mean fastgd is faster.\n")
-    print(markdown_table(header, table))
+    print(markdown("--quick" in sys.argv))
     print()
     for k, v in machine_info().items():
         print(f"- {k}: {v}")
