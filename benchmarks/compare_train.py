@@ -107,11 +107,14 @@ def epoch_rows(quick=False):
         sklearn_nn = optional_import("sklearn.neural_network")
         if sklearn_nn is not None:
             warnings.filterwarnings("ignore")
-            clf = sklearn_nn.MLPClassifier(hidden_layer_sizes=(256, 128), solver="adam", batch_size=128,
-                                           learning_rate_init=1e-4, max_iter=1, alpha=0.0, random_state=0)
-            t0 = time.perf_counter()
-            clf.fit(X, y)
-            out["sklearn"] = time.perf_counter() - t0
+            best = []
+            for _ in range(2):  # best of 2, like the other contenders
+                clf = sklearn_nn.MLPClassifier(hidden_layer_sizes=(256, 128), solver="adam", batch_size=128,
+                                               learning_rate_init=1e-4, max_iter=1, alpha=0.0, random_state=0)
+                t0 = time.perf_counter()
+                clf.fit(X, y)
+                best.append(time.perf_counter() - t0)
+            out["sklearn"] = min(best)
     return {"n": n, "seconds": out}
 
 
