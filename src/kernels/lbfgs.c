@@ -7,14 +7,5 @@
  * target's vector width. */
 #include "fg_internal.h"
 
-#define T float
-#define SFX f32
-#include "lbfgs_template.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX f64
-#include "lbfgs_template.h"
-#undef T
-#undef SFX
+#define FG_TEMPLATE "lbfgs_template.h"
+#include "fg_each_type.h"

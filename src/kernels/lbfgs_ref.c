@@ -3,14 +3,5 @@
  * dot product, no tricks. The test oracle of fg_lbfgs_direction_*. */
 #include "fastgd_kernels.h"
 
-#define T float
-#define SFX f32
-#include "lbfgs_ref_template.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX f64
-#include "lbfgs_ref_template.h"
-#undef T
-#undef SFX
+#define FG_TEMPLATE "lbfgs_ref_template.h"
+#include "fg_each_type.h"

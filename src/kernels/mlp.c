@@ -6,14 +6,5 @@
 
 #include "fg_internal.h"
 
-#define T float
-#define SFX f32
-#include "mlp_template.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX f64
-#include "mlp_template.h"
-#undef T
-#undef SFX
+#define FG_TEMPLATE "mlp_template.h"
+#include "fg_each_type.h"

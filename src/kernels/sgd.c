@@ -7,14 +7,5 @@
 /* Elements per thread below which one thread is faster than several. */
 #define SGD_GRAIN 32768
 
-#define T float
-#define SFX f32
-#include "sgd_template.h"
-#undef T
-#undef SFX
-
-#define T double
-#define SFX f64
-#include "sgd_template.h"
-#undef T
-#undef SFX
+#define FG_TEMPLATE "sgd_template.h"
+#include "fg_each_type.h"
