@@ -87,16 +87,21 @@ FG_INLINE void OE_(fg_elem_rmsprop)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T 
 /* Adam / AdamW. AdamW first: p = (1 − lr·wd)·p. d = sign·g (+ wd·p for Adam); m = lerp(m, d, 1 − β1);
    v = β2·v + (1 − β2)·d²; amsgrad: vmax = max(vmax, v), v̂ = vmax, else v̂ = v;
    p = p − (lr/(1 − β1^t))·m / (√v̂ / √(1 − β2^t) + eps).
+   As in torch, weight decay touches p and d only when it is nonzero (has_wd: Adam's term in d,
+   has_decay: AdamW's factor on p), so an infinite parameter does not turn d into 0·inf = NaN.
+   `small` is the lerp form (t->avg_small); the flags are parameters so that the dispatched loops
+   can pass constants and get one specialized, vectorized loop per combination.
    One difference from torch's operation order: √v̂ is multiplied by the reciprocal of √(1 − β2^t)
    rather than divided by it (at most 1 ulp apart in the denominator), because the division unit
    is the bottleneck of this loop when the buffers sit in cache: 2 divisions and a square root per
    element cost ~25% more than 1 and 1. */
 FG_INLINE void OE_(fg_elem_adam)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *m, T *v, T *vmax,
-                                 const int amsgrad)
+                                 const int amsgrad, const int has_wd, const int has_decay,
+                                 const int small)
 {
-    const T p0 = *p * t->decay;                         /* param.mul_(1 - lr*wd) (AdamW; decay 1 else) */
-    const T d = t->sign * g + t->wd * p0;               /* grad.add(param, alpha=wd) (Adam) */
-    *m = OE_(fg_lerp)(t, *m, d);                        /* exp_avg.lerp_(d, 1-β1) */
+    const T p0 = has_decay ? *p * t->decay : *p;        /* param.mul_(1 - lr*wd) (AdamW) */
+    const T d = has_wd ? t->sign * g + t->wd * p0 : t->sign * g; /* grad.add(param, alpha=wd) (Adam) */
+    *m = small ? *m + t->avg_weight * (d - *m) : d - (d - *m) * t->avg_keep; /* exp_avg.lerp_(d, 1-β1) */
     *v = *v * t->sq_decay + t->sq_gain * d * d;         /* exp_avg_sq.mul_(β2).addcmul_(d, d, value=1-β2) */
     T vhat = *v;
     if (amsgrad) {

@@ -49,7 +49,7 @@ void fg_optim_normal_ref(double *out, int64_t n, uint64_t seed, int64_t step)
             case FG_OPT_ADAM:                                                                       \
             case FG_OPT_ADAMW:                                                                      \
                 fg_elem_adam_##SFX(&t, params + i, grads[i], avg + i, sq + i, mx ? mx + i : NULL,   \
-                                   c.amsgrad);                                                      \
+                                   c.amsgrad, c.wd != 0.0, c.decay != 1.0, t.avg_small);            \
                 break;                                                                              \
             default: return;                                                                        \
             }                                                                                       \

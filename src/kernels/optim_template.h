@@ -60,15 +60,27 @@ static void OT_(optim_range)(const fg_optim_coefs *c, T *FG_RESTRICT params, con
         break;
     }
     case FG_OPT_ADAM:
-    case FG_OPT_ADAMW:
-        if (!c->amsgrad) {
-            for (int64_t i = begin; i < end; i++)
-                OT_(fg_elem_adam)(&t, params + i, grads[i], s0 + i, s1 + i, NULL, 0);
+    case FG_OPT_ADAMW: {
+        /* The common configuration (no weight decay) and the lerp form get loops of their own. */
+        T *FG_RESTRICT vmax = c->amsgrad ? s2 : NULL;
+        const int has_wd = c->wd != 0.0, has_decay = c->decay != 1.0;
+#define OT_ADAM_LOOP(AMS, WD, DECAY, SMALL)                                                  \
+        for (int64_t i = begin; i < end; i++)                                                \
+            OT_(fg_elem_adam)(&t, params + i, grads[i], s0 + i, s1 + i, AMS ? vmax + i : NULL, \
+                              AMS, WD, DECAY, SMALL)
+        if (!has_wd && !has_decay) {
+            if (!c->amsgrad && t.avg_small) OT_ADAM_LOOP(0, 0, 0, 1);
+            else if (!c->amsgrad) OT_ADAM_LOOP(0, 0, 0, 0);
+            else if (t.avg_small) OT_ADAM_LOOP(1, 0, 0, 1);
+            else OT_ADAM_LOOP(1, 0, 0, 0);
+        } else if (!c->amsgrad) {
+            OT_ADAM_LOOP(0, has_wd, has_decay, t.avg_small);
         } else {
-            for (int64_t i = begin; i < end; i++)
-                OT_(fg_elem_adam)(&t, params + i, grads[i], s0 + i, s1 + i, s2 + i, 1);
+            OT_ADAM_LOOP(1, has_wd, has_decay, t.avg_small);
         }
+#undef OT_ADAM_LOOP
         break;
+    }
     default:
         break;
     }
