@@ -207,6 +207,38 @@ def test_state_dict_round_trip_mid_run_continues_identically(dtype, rng, name, h
     np.testing.assert_array_equal(p_saved, straight)
 
 
+def test_state_dict_state_is_compact_slot_after_slot():
+    # internally every slot starts on a cache line (stride 16 here); state_dict exchanges the
+    # compact layout, slot s of element i at s * n + i, and loading re-pads it
+    n, g = 10, np.linspace(-1.0, 1.0, 10)
+    opt = optim.Adam(0.1, betas=(0.9, 0.99))
+    opt.step(np.zeros(n), g)
+    state = opt.state_dict()["state"]
+    np.testing.assert_allclose(state, np.concatenate([0.1 * g, 0.01 * g * g]), rtol=1e-15)
+    again = optim.Adam(0.1, betas=(0.9, 0.99))
+    again.load_state_dict(opt.state_dict())
+    np.testing.assert_array_equal(again.state_dict()["state"], state)
+    p, q = np.ones(n), np.ones(n)
+    opt.step(p, g)
+    again.step(q, g)
+    np.testing.assert_array_equal(p, q)
+    bad = opt.state_dict()
+    bad["state"] = bad["state"][:-1]
+    with pytest.raises(ValueError, match="whole slots of n=10"):
+        optim.Adam().load_state_dict(bad)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_adam_without_weight_decay_leaves_an_infinite_parameter_alone(name):
+    # torch adds weight decay only when it is nonzero: 0 * inf must not turn the moments into NaN
+    p, g = np.array([np.inf, 1.0, -np.inf]), np.array([0.5, 0.5, -0.5])
+    opt = getattr(optim, name)(0.1, weight_decay=0.0)
+    for _ in range(3):
+        opt.step(p, g)
+    assert p[0] == np.inf and p[2] == -np.inf and np.isfinite(p[1])
+    assert np.all(np.isfinite(opt.state_dict()["state"]))
+
+
 def test_noisy_sgd_adds_scaled_counter_based_normals(isa, dtype, rng):
     n, lr, noise, seed = 1000, 0.04, 0.3, 1234
     p0, grads = problem(rng, dtype, n)
@@ -290,7 +322,10 @@ def test_noisy_groups_draw_independent_noise():
 def test_c_groups_contract():
     opt = optim.RMSProp(0.01, centered=True, momentum=0.5)
     state, groups = opt._c_groups(10, np.float32)
-    assert state.dtype == np.float32 and state.shape == (30,) and state.flags.c_contiguous
+    # three slots, each starting on a 64-byte line: stride optim_state_stride(10) = 16
+    assert _core.optim_state_stride(10) == 16
+    assert state.dtype == np.float32 and state.shape == (48,) and state.flags.c_contiguous
+    assert state.ctypes.data % 64 == 0
     (start, stop, cfg), = groups
     assert (start, stop) == (0, 10)
     assert set(cfg) == set(_core._OPTIM_CONFIG_FIELDS)
@@ -379,19 +414,32 @@ def test_mismatched_params_and_grads_raise():
     assert opt.step_count == 1
 
 
+@pytest.mark.parametrize("size", [0, 1, 17, 1000])
+def test_aligned_zeros_start_on_a_cache_line(dtype, size):
+    a = _core.aligned_zeros(size, dtype)
+    assert a.shape == (size,) and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable
+    assert not a.any()
+    if size:  # an empty slice need not point into the buffer
+        assert a.ctypes.data % 64 == 0
+    model = fastgd.Sequential([fastgd.Dense(3, 5), fastgd.Dense(5, 2)], dtype=dtype)
+    assert model.params.ctypes.data % 64 == 0 and model.grads.ctypes.data % 64 == 0
+    with pytest.raises(ValueError, match="size must be >= 0"):
+        _core.aligned_zeros(-1, dtype)
+
+
 def test_low_level_step_validates_state_and_groups():
     cfg = optim.Adam()._c_groups(4, np.float64)[1][0][2]
     p, g = np.zeros(4), np.ones(4)
-    with pytest.raises(ValueError, match="state must hold"):
-        _core.inplace_optim_step(p, g, np.zeros(7), [(0, 4, cfg)])
+    with pytest.raises(ValueError, match="state must hold 2 slots x 16"):
+        _core.inplace_optim_step(p, g, np.zeros(31), [(0, 4, cfg)])
     with pytest.raises(ValueError, match="state must be"):
         _core.inplace_optim_step(p, g, None, [(0, 4, cfg)])
     with pytest.raises(TypeError, match="state must have the dtype"):
-        _core.inplace_optim_step(p, g, np.zeros(8, np.float32), [(0, 4, cfg)])
+        _core.inplace_optim_step(p, g, np.zeros(32, np.float32), [(0, 4, cfg)])
     with pytest.raises(ValueError, match="tile"):
-        _core.inplace_optim_step(p, g, np.zeros(8), [(0, 3, cfg)])
+        _core.inplace_optim_step(p, g, np.zeros(32), [(0, 3, cfg)])
     with pytest.raises(ValueError, match="No value specified|kind|struct"):
-        _core.inplace_optim_step(p, g, np.zeros(8), [(0, 4, {"lr": 0.1})])
+        _core.inplace_optim_step(p, g, np.zeros(32), [(0, 4, {"lr": 0.1})])
 
 
 def test_empty_buffer_is_a_no_op():

@@ -3,8 +3,6 @@
 import threading
 import time
 
-from numpy.lib.array_utils import byte_bounds as _byte_bounds
-
 ACTIVATIONS = {
     "identity": FG_ACT_IDENTITY,
     "linear": FG_ACT_IDENTITY,
@@ -41,37 +39,22 @@ cdef char *workspace_pointer(int64_t nbytes) except? NULL:
     return p + ((64 - (<size_t>p & 63)) & 63)
 
 
+def aligned_zeros(int64_t size, dtype):
+    """A 1-D zero array of `size` elements of `dtype` whose data starts on a 64-byte boundary
+    (a cache line: the flat parameter, gradient and optimizer-state buffers, so that vector loads
+    and stores never straddle two lines)."""
+    if size < 0:
+        raise ValueError(f"size must be >= 0, got {size}")
+    dtype = np.dtype(dtype)
+    cdef int64_t item = dtype.itemsize
+    buf = np.zeros(size + 64 // item + 1, dtype=dtype)
+    cdef int64_t off = ((64 - (<size_t>cnp.PyArray_DATA(<cnp.ndarray>buf) & 63)) & 63) // item
+    return buf[off:off + size]
+
+
 cdef inline bint is_float_array(object a):
     return (isinstance(a, np.ndarray) and
             cnp.PyArray_TYPE(<cnp.ndarray>a) in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64))
-
-
-cdef bint overlap(object a, object b):
-    """Whether the memory spans of two arrays intersect (the bounds test of
-    numpy.may_share_memory, without its call overhead)."""
-    cdef char *a0
-    cdef char *a1
-    cdef char *b0
-    cdef char *b1
-    if a is None or b is None:
-        return False
-    bounds_a = _byte_bounds(a) if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a) else None
-    bounds_b = _byte_bounds(b) if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>b) else None
-    if cnp.PyArray_SIZE(<cnp.ndarray>a) == 0 or cnp.PyArray_SIZE(<cnp.ndarray>b) == 0:
-        return False
-    if bounds_a is None:
-        a0 = <char *>cnp.PyArray_DATA(<cnp.ndarray>a)
-        a1 = a0 + cnp.PyArray_NBYTES(<cnp.ndarray>a)
-    else:
-        a0 = <char *><size_t>bounds_a[0]
-        a1 = <char *><size_t>bounds_a[1]
-    if bounds_b is None:
-        b0 = <char *>cnp.PyArray_DATA(<cnp.ndarray>b)
-        b1 = b0 + cnp.PyArray_NBYTES(<cnp.ndarray>b)
-    else:
-        b0 = <char *><size_t>bounds_b[0]
-        b1 = <char *><size_t>bounds_b[1]
-    return a0 < b1 and b0 < a1
 
 
 cdef tuple operand(str name, object a, object dtype):

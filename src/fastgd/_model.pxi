@@ -258,7 +258,7 @@ cdef class _MLPEngine:
             opt.n_groups = n_groups
             if state is not None and (<cnp.ndarray>state).size > 0:
                 opt.state = cnp.PyArray_DATA(<cnp.ndarray>state)
-            opt.state_stride = self.n_params
+            opt.state_stride = _state_stride(self.n_params)
         self._enter()
         try:
             self.reserve(n)

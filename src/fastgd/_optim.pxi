@@ -45,18 +45,34 @@ def optim_state_slots(dict cfg):
     return fg_optim_state_slots(&c)
 
 
+cdef inline int64_t _state_stride(int64_t n) noexcept:
+    return (n + 15) // 16 * 16
+
+
+def optim_state_stride(int64_t n):
+    """Distance in elements between the state slots of an optimizer over n parameters: n rounded
+    up to a multiple of 16, so that every slot of a 64-byte aligned state array starts on a cache
+    line (a slot that starts mid-line splits every other vector load and store across two lines,
+    which costs the Adam step ~15 % when its buffers sit in cache)."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    return _state_stride(n)
+
+
 cdef cnp.ndarray _check_state(object state, cnp.ndarray p, int64_t slots):
     cdef int64_t n = p.shape[0]
+    cdef int64_t stride = _state_stride(n)
     if state is None:
         if slots > 0 and n > 0:
-            raise ValueError(f"state must be an array of {slots} x {n} elements, got None")
+            raise ValueError(f"state must be an array of {slots} x {stride} elements, got None")
         return None
     cdef cnp.ndarray s = check_float_array("state", state, 1, writeable=True)
     if s.dtype != p.dtype:
         raise TypeError(f"state must have the dtype of params ({p.dtype}), got {s.dtype}")
-    if s.shape[0] < slots * n:
-        raise ValueError(f"state must hold {slots} slots x {n} elements = {slots * n}, got {s.shape[0]}")
-    if np.may_share_memory(s, p):
+    if s.shape[0] < slots * stride:
+        raise ValueError(f"state must hold {slots} slots x {stride} elements (optim_state_stride({n})) "
+                         f"= {slots * stride}, got {s.shape[0]}")
+    if overlap(s, p):
         raise ValueError("state and params must not share memory")
     return s
 
@@ -67,8 +83,8 @@ def inplace_optim_step(params, grads, state, groups, bint reference=False):
     Parameters
     ----------
     params, grads : ndarray (n,), float32 or float64, C-contiguous; params writeable
-    state : ndarray (slots * n,) of the same dtype, or None when no group needs state
-        Slot ``s`` of element ``i`` is ``state[s * n + i]``.
+    state : ndarray (slots * stride,) of the same dtype, or None when no group needs state
+        Slot ``s`` of element ``i`` is ``state[s * stride + i]``, stride = ``optim_state_stride(n)``.
     groups : list of (start, stop, cfg)
         Ranges tiling [0, n) in order; ``cfg`` a dict with every field of ``fg_optim_config``.
     reference : bool
@@ -93,27 +109,28 @@ def inplace_optim_step(params, grads, state, groups, bint reference=False):
     if expect != n:
         raise ValueError(f"groups must tile [0, {n}); they end at {expect}")
     cdef cnp.ndarray s = _check_state(state, p, slots)
-    if s is not None and np.may_share_memory(s, g):
+    if s is not None and overlap(s, g):
         raise ValueError("state and grads must not share memory")
     cdef char *pp = <char *>cnp.PyArray_DATA(p)
     cdef const char *gp = <const char *>cnp.PyArray_DATA(g)
     cdef char *sp = <char *>cnp.PyArray_DATA(s) if s is not None else NULL
     cdef int64_t itemsize = p.dtype.itemsize
     cdef bint f32 = p.dtype == np.float32
+    cdef int64_t stride = _state_stride(n)
     for start, stop, c in parsed:
         with nogil:
             if f32 and not reference:
                 fg_optim_step_f32(<float *>(pp + start * itemsize), <const float *>(gp + start * itemsize),
-                                  <float *>(sp + start * itemsize) if sp != NULL else NULL, n, stop - start, &c)
+                                  <float *>(sp + start * itemsize) if sp != NULL else NULL, stride, stop - start, &c)
             elif f32:
                 fg_optim_step_ref_f32(<float *>(pp + start * itemsize), <const float *>(gp + start * itemsize),
-                                      <float *>(sp + start * itemsize) if sp != NULL else NULL, n, stop - start, &c)
+                                      <float *>(sp + start * itemsize) if sp != NULL else NULL, stride, stop - start, &c)
             elif not reference:
                 fg_optim_step_f64(<double *>(pp + start * itemsize), <const double *>(gp + start * itemsize),
-                                  <double *>(sp + start * itemsize) if sp != NULL else NULL, n, stop - start, &c)
+                                  <double *>(sp + start * itemsize) if sp != NULL else NULL, stride, stop - start, &c)
             else:
                 fg_optim_step_ref_f64(<double *>(pp + start * itemsize), <const double *>(gp + start * itemsize),
-                                      <double *>(sp + start * itemsize) if sp != NULL else NULL, n, stop - start, &c)
+                                      <double *>(sp + start * itemsize) if sp != NULL else NULL, stride, stop - start, &c)
 
 
 def optim_noise_normal(int64_t n, seed, int64_t step):

@@ -108,8 +108,8 @@ class Sequential:
         n_w = sum(L.in_features * L.out_features for L in layers)
         self.n_weights = n_w
         self.n_params = n_w + sum(L.out_features for L in layers)
-        self.params = np.zeros(self.n_params, dtype=self.dtype)
-        self.grads = np.zeros(self.n_params, dtype=self.dtype)
+        self.params = _core.aligned_zeros(self.n_params, self.dtype)
+        self.grads = _core.aligned_zeros(self.n_params, self.dtype)
         specs = []
         w_off, b_off = 0, n_w
         for L in layers:

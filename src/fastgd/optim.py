@@ -187,8 +187,9 @@ class Optimizer:
     def _c_groups(self, n, dtype):
         """``(state, groups)`` for a fused C caller of ``fg_optim_step_*``.
 
-        ``state`` is the flat state array, 1-D of ``slots * n`` elements of ``dtype`` (slot ``s``
-        of element ``i`` at ``s * n + i``; stride ``n``), allocated at the first call; ``groups``
+        ``state`` is the flat state array, 1-D of ``slots * stride`` elements of ``dtype`` (slot
+        ``s`` of element ``i`` at ``s * stride + i``, ``stride = _core.optim_state_stride(n)``),
+        64-byte aligned, allocated at the first call; ``groups``
         a list of ``(start, stop, cfg)`` tiling [0, n) where ``cfg`` holds every field of
         ``fg_optim_config`` for this update (step = ``step_count + 1``). Call ``_c_advance()``
         after the update. The dicts are reused and refreshed by the next call: convert them
@@ -219,7 +220,7 @@ class Optimizer:
             slots = max(_core.optim_state_slots(c) for _, _, c in groups)
             self._n, self._dtype = n, dtype
             # Zeros only to keep the memory defined; the kernel initializes the state at step 1.
-            self._state = np.zeros(slots * n, dtype=dtype)
+            self._state = _core.aligned_zeros(slots * _core.optim_state_stride(n), dtype)
         return self._state, groups
 
     def _c_advance(self):
@@ -268,7 +269,7 @@ class Optimizer:
             "lr": self.lr,
             "n": self._n,
             "dtype": None if self._dtype is None else self._dtype.name,
-            "state": None if self._state is None else self._state.copy(),
+            "state": None if self._state is None else self._compact_state(),
         }
 
     def load_state_dict(self, state_dict: dict):
@@ -289,7 +290,27 @@ class Optimizer:
         else:
             self._dtype = np.dtype(state_dict["dtype"])
             self._n = int(state_dict["n"])
-            self._state = np.array(state_dict["state"], dtype=self._dtype, copy=True).reshape(-1)
+            self._state = self._padded_state(np.asarray(state_dict["state"], dtype=self._dtype).reshape(-1))
+
+    # The state is kept with slot stride optim_state_stride(n) (cache-line aligned slots) and
+    # exchanged in state_dict compactly, slot s of element i at s * n + i.
+    def _compact_state(self):
+        n = self._n
+        stride = _core.optim_state_stride(n)
+        slots = self._state.size // stride if stride else 0
+        return self._state.reshape(slots, stride)[:, :n].copy().reshape(-1)
+
+    def _padded_state(self, flat):
+        n = self._n
+        stride = _core.optim_state_stride(n)
+        if n == 0:
+            return _core.aligned_zeros(0, self._dtype)
+        if flat.size % n:
+            raise ValueError(f"state_dict['state'] must hold whole slots of n={n} elements, got {flat.size}")
+        slots = flat.size // n
+        out = _core.aligned_zeros(slots * stride, self._dtype)
+        out.reshape(slots, stride)[:, :n] = flat.reshape(slots, n)
+        return out
 
     # -- subclass hooks --------------------------------------------------------------------
 
