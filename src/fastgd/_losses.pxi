@@ -97,7 +97,7 @@ def loss_value_and_grad(pred, loss, prepared_target, sample_weight=None, class_w
         check_same("grad", g, "pred", p)
         for name, other in (("target", target_arr), ("sample_weight", sample_weight),
                             ("class_weight", class_weight)):
-            if other is not None and np.may_share_memory(g, other):
+            if other is not None and overlap(g, other):
                 raise ValueError(f"grad and {name} must not share memory")
         grad_ptr = cnp.PyArray_DATA(g)
     cdef fg_loss_spec spec

@@ -18,7 +18,7 @@ cdef _lbfgs_direction(direction, grad, s_hist, y_hist, rho, alpha, count, newest
         raise ValueError(f"s_hist must have shape (history_size >= 1, {n}), got {s_hist.shape}")
     check_same("y_hist", y, "s_hist", s)
     for name, buf in (("s_hist", s), ("y_hist", y), ("grad", g)):
-        if np.may_share_memory(d, buf):
+        if overlap(d, buf):
             raise ValueError(f"direction and {name} must not share memory")
     for name, buf in (("rho", rho), ("alpha", alpha)):
         if not isinstance(buf, np.ndarray) or buf.dtype != np.float64:
@@ -146,9 +146,9 @@ def lbfgs_pair(s, y, x_new, x_old, g_new, g_old, reference=False):
         check_float_array(name, out, 1, writeable=True)
         check_same(name, out, "x_new", xn)
         for other in (x_old, g_new, g_old):
-            if np.may_share_memory(out, other):
+            if overlap(out, other):
                 raise ValueError(f"{name} must not share memory with the inputs")
-    if np.may_share_memory(s, y):
+    if overlap(s, y):
         raise ValueError("s and y must not share memory")
     cdef double yy = 0.0
     cdef double sy = _lbfgs_pair(s, y, xn, x_old, g_new, g_old, &yy, reference)
@@ -209,7 +209,7 @@ cdef class LBFGSMemory:
     def compute_direction(self, grad):
         """``direction = -H @ grad`` (``-grad`` with no pairs); returns ``self.direction``."""
         cdef cnp.ndarray g = self._vector("grad", grad)
-        if np.may_share_memory(g, self.direction):
+        if overlap(g, self.direction):
             raise ValueError("grad must not share memory with the memory's direction buffer")
         cdef cnp.ndarray d = self.direction
         cdef cnp.ndarray s = self.s_hist
