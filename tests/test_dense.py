@@ -83,13 +83,16 @@ def test_backward_vs_reference_and_numpy(isa, dtype, rng, activation, beta):
         assert_close(rb, e_db, 4 * eps * (n + 4) * (ag.sum(0) + abs(beta * db0)) + 1e-30, "ref db " + what)
 
 
-def test_backward_skips_grad_x_and_db(dtype, rng):
-    x, W, b = layer(rng, dtype, 10, 6, 4)
-    out = dense_forward(x, W, b)
-    grad_out = rng.standard_normal((10, 4)).astype(dtype)
-    gx, dW, db = dense_backward(grad_out, x, W, out, need_grad_x=False, need_db=False)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_backward_skips_grad_x_and_db(dtype, rng, activation):
+    # without db the act' pass still runs (m = 300 spans two column blocks of the db pass)
+    x, W, b = layer(rng, dtype, 10, 6, 300)
+    out = dense_forward(x, W, b, activation=activation, alpha=ALPHA)
+    grad_out = rng.standard_normal((10, 300)).astype(dtype)
+    gx, dW, db = dense_backward(grad_out, x, W, out, activation=activation, alpha=ALPHA, need_grad_x=False,
+                                need_db=False)
     assert gx is None and db is None
-    _, dW_full, _ = dense_backward(grad_out, x, W, out)
+    _, dW_full, _ = dense_backward(grad_out, x, W, out, activation=activation, alpha=ALPHA)
     np.testing.assert_array_equal(dW, dW_full)
 
 

@@ -14,6 +14,49 @@
 #define DENSE_DB_BLOCK 256
 
 #define DENSE_TEMPLATE(T, SFX)                                                                        \
+    /* grad_z = grad_out ⊙ act'(out) in place and db := beta*db + Σ_rows grad_z, in one pass over  \
+       column blocks; the activation is switched on outside the loops, so each inner loop is one  \
+       vectorizable line. The rows are summed in order, for any target and thread count. */      \
+    static void dense_act_db_##SFX(T *FG_RESTRICT g, const T *FG_RESTRICT out, T *FG_RESTRICT db,   \
+                                   int64_t n, int64_t m, int act, T alpha, double beta)          \
+    {                                                                                                 \
+        if (act == FG_ACT_IDENTITY && !db) return;                                                   \
+        for (int64_t j0 = 0; j0 < m; j0 += DENSE_DB_BLOCK) {                                          \
+            const int64_t w = fg_min_i64(DENSE_DB_BLOCK, m - j0);                                     \
+            T sum[DENSE_DB_BLOCK];                                                                    \
+            for (int64_t j = 0; j < w; j++) sum[j] = 0;                                               \
+            for (int64_t i = 0; i < n; i++) {                                                         \
+                T *FG_RESTRICT r = g + i * m + j0;                                                    \
+                const T *FG_RESTRICT o = out + i * m + j0;                                            \
+                switch (act) {                                                                        \
+                case FG_ACT_IDENTITY: break;                                                          \
+                case FG_ACT_RELU:                                                                     \
+                    for (int64_t j = 0; j < w; j++) r[j] = o[j] > (T)0 ? r[j] : (T)0;                 \
+                    break;                                                                            \
+                case FG_ACT_LEAKY_RELU:                                                               \
+                    for (int64_t j = 0; j < w; j++) r[j] = o[j] > (T)0 ? r[j] : alpha * r[j];         \
+                    break;                                                                            \
+                case FG_ACT_SIGMOID:                                                                  \
+                    for (int64_t j = 0; j < w; j++) r[j] = r[j] * (o[j] * ((T)1 - o[j]));             \
+                    break;                                                                            \
+                case FG_ACT_TANH:                                                                     \
+                    for (int64_t j = 0; j < w; j++) r[j] = r[j] * ((T)1 - o[j] * o[j]);               \
+                    break;                                                                            \
+                default:                                                                              \
+                    for (int64_t j = 0; j < w; j++) r[j] = fg_act_backward_##SFX(r[j], o[j], act, alpha); \
+                    break;                                                                            \
+                }                                                                                     \
+                if (db)                                                                               \
+                    for (int64_t j = 0; j < w; j++) sum[j] += r[j];                                   \
+            }                                                                                         \
+            if (!db) continue;                                                                        \
+            if (beta != 0.0)                                                                          \
+                for (int64_t j = 0; j < w; j++) db[j0 + j] = (T)beta * db[j0 + j] + sum[j];           \
+            else                                                                                      \
+                for (int64_t j = 0; j < w; j++) db[j0 + j] = sum[j];                                  \
+        }                                                                                             \
+    }                                                                                                 \
+                                                                                                      \
     void FG_FN(fg_dense_forward_##SFX)(T *out, const T *x, const T *W, const T *b, int64_t n,        \
                                        int64_t k, int64_t m, int act, double act_alpha,              \
                                        void *workspace, int64_t workspace_bytes)                     \
@@ -35,26 +78,9 @@
                                         int act, double act_alpha, double beta, void *workspace,     \
                                         int64_t workspace_bytes)                                     \
     {                                                                                                 \
-        const T alpha = (T)act_alpha;                                                                 \
-        if (act != FG_ACT_IDENTITY)                                                                   \
-            for (int64_t i = 0; i < n * m; i++)                                                       \
-                grad_out[i] = fg_act_backward_##SFX(grad_out[i], out[i], act, alpha);                 \
+        dense_act_db_##SFX(grad_out, out, db, n, m, act, (T)act_alpha, beta);                        \
         FG_FN(fg_gemm_##SFX)(dW, m, x, k, 1, grad_out, m, 0, k, m, n, beta, NULL, FG_ACT_IDENTITY,   \
                              0.0, workspace, workspace_bytes);                                        \
-        if (db)                                                                                       \
-            for (int64_t j0 = 0; j0 < m; j0 += DENSE_DB_BLOCK) {                                      \
-                const int64_t w = fg_min_i64(DENSE_DB_BLOCK, m - j0);                                 \
-                T sum[DENSE_DB_BLOCK];                                                                \
-                for (int64_t j = 0; j < w; j++) sum[j] = 0;                                           \
-                for (int64_t i = 0; i < n; i++) {                                                     \
-                    const T *row = grad_out + i * m + j0;                                             \
-                    for (int64_t j = 0; j < w; j++) sum[j] += row[j];                                 \
-                }                                                                                     \
-                if (beta != 0.0)                                                                      \
-                    for (int64_t j = 0; j < w; j++) db[j0 + j] = (T)beta * db[j0 + j] + sum[j];       \
-                else                                                                                  \
-                    for (int64_t j = 0; j < w; j++) db[j0 + j] = sum[j];                              \
-            }                                                                                         \
         if (grad_x)                                                                                   \
             FG_FN(fg_gemm_##SFX)(grad_x, k, grad_out, m, 0, W, m, 1, n, k, m, 0.0, NULL,            \
                                  FG_ACT_IDENTITY, 0.0, workspace, workspace_bytes);                   \
