@@ -15,6 +15,7 @@ from fastgd._k_loss cimport *
 from fastgd._k_optim cimport *
 from fastgd._k_model cimport *
 from fastgd._k_minimize cimport *
+from fastgd._k_curvature cimport *
 
 cnp.import_array()
 
@@ -26,3 +27,4 @@ include "_losses.pxi"
 include "_optim.pxi"
 include "_model.pxi"
 include "_minimize.pxi"
+include "_curvature.pxi"

@@ -306,3 +306,9 @@ Sequential.fit = _training.fit
 Sequential.evaluate = _training.evaluate
 Sequential.partial_fit = _training.partial_fit
 Sequential.save = _io.save
+
+# Second-order products (fastgd.curvature) are methods too.
+from fastgd import curvature as _curvature  # noqa: E402
+
+Sequential.hvp = _curvature.model_hvp
+Sequential.gnvp = _curvature.model_gnvp

@@ -1,0 +1,341 @@
+"""Second-order information: Hessian-vector products, Hessians, extreme eigenvalues, spectra.
+
+The Taylor expansion of a cost J around θ along the gradient g, for a step of size ε,
+
+    J(θ - εg) ≈ J(θ) - ε·gᵀg + ½ε²·gᵀHg,
+
+says a gradient step lowers the cost only while ½ε²·gᵀHg < ε·gᵀg, and that plain gradient
+descent is stable only for ε < 2/λmax(H). The signs of H's eigenvalues tell a minimum (all
+positive) from a maximum (all negative) and a saddle (both). This module computes these
+quantities for fastgd models and for any differentiable function:
+
+- :func:`model_hvp` / :func:`model_gnvp` (``model.hvp``, ``model.gnvp``): exact H·v and the
+  Gauss-Newton product G·v of a model's mean loss, by the R-operator in C (Pearlmutter 1994).
+- :func:`hvp` and :func:`hessian` for a function ``fun(x) -> (value, grad)``.
+- :func:`lanczos_extremes`, :func:`top_eigenvalues`, :func:`spectrum`: eigenvalues from
+  products only (Lanczos; stochastic Lanczos quadrature for the density).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from fastgd import _core
+
+__all__ = ["model_hvp", "model_gnvp", "hvp", "hessian", "lanczos_extremes", "top_eigenvalues", "spectrum",
+           "classify_stationary"]
+
+
+# ---- models ---------------------------------------------------------------------------------
+
+def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=False):
+    loss = model._resolve_loss(loss)
+    x, target, sw = model._prepare(X, y, loss, sample_weight)
+    va = np.asarray(v)
+    if va.shape != (model.n_params,):
+        raise ValueError(f"v must have shape ({model.n_params},) (the parameter arena's layout), got {va.shape}")
+    if va.dtype.kind not in "fiu":
+        raise TypeError(f"v must hold real numbers, got dtype {va.dtype}")
+    va = np.ascontiguousarray(va, dtype=model.dtype)
+    if not np.all(np.isfinite(va)):
+        raise ValueError("v must hold finite numbers")
+    _value, out = _core.mlp_hvp(model._engine, x, va, loss, target, sw, gauss_newton, reference)
+    return out
+
+
+def model_hvp(model, X, y, v, loss=None, sample_weight=None):
+    """H·v: the Hessian of the mean loss over (X, y) with respect to the flat parameters, times v.
+
+    Exact (no finite differences): one forward pass, one forward R-pass and one backward pass
+    with its R-pass, in C (Pearlmutter, "Fast exact multiplication by the Hessian", 1994). It
+    costs about as much as two gradient evaluations.
+
+    Parameters
+    ----------
+    X : array (n, n_inputs); y : the targets, as for ``fit``
+    v : array (n_params,)
+        A direction in the layout of ``model.params`` (every W, then every b).
+    loss : Loss or str, optional
+        Defaults to the loss of the last ``fit``.
+    sample_weight : array (n,), optional
+
+    Returns
+    -------
+    ndarray (n_params,) of the model's dtype. relu and leaky relu are taken with second
+    derivative 0 (true everywhere but at the kink), MAE's Hessian is 0, Huber's is 1/c inside
+    ``delta``: the same conventions as automatic differentiation in PyTorch.
+    """
+    return _model_product(model, X, y, v, loss, sample_weight, False)
+
+
+def model_gnvp(model, X, y, v, loss=None, sample_weight=None):
+    """G·v with G = Jᵀ·∇²ℓ·J, the Gauss-Newton matrix of the mean loss (J the Jacobian of the
+    network's outputs with respect to the parameters, ∇²ℓ the loss's Hessian on the outputs).
+
+    Positive semi-definite for every fastgd loss (each is convex in the outputs), so conjugate
+    gradients on it always make progress: the product Hessian-free optimization uses (Martens,
+    "Deep learning via Hessian-free optimization", ICML 2010). Same arguments as
+    :func:`model_hvp`; equal to H·v when the network is linear in its parameters near the
+    point, e.g. a single layer.
+    """
+    return _model_product(model, X, y, v, loss, sample_weight, True)
+
+
+# ---- any function ---------------------------------------------------------------------------
+
+def _vector(name, x):
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-d array, got shape {a.shape}")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must hold finite numbers")
+    return a
+
+
+def _gradient_function(fun, jac):
+    """x -> gradient (float64) from scipy's conventions: jac=True means fun returns (f, g)."""
+    if jac is True:
+        def grad(x):
+            out = fun(x)
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError("with jac=True, fun must return (value, gradient)")
+            return np.asarray(out[1], dtype=np.float64)
+        return grad
+    if callable(jac):
+        return lambda x: np.asarray(jac(x), dtype=np.float64)
+    raise TypeError(f"jac must be True (fun returns (value, gradient)) or a callable gradient, got {jac!r}")
+
+
+def hvp(fun, x, v, *, jac=True, hessp=None, eps=None):
+    """H(x)·v for a function of a vector.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x) -> (value, gradient)`` when ``jac=True`` (scipy's convention), else ``fun(x) -> value``
+        with ``jac`` a callable gradient.
+    x, v : array (d,)
+    hessp : callable, optional
+        ``hessp(x, v) -> H(x)·v``, exact: used as is when given.
+    eps : float, optional
+        The finite-difference step along v. Default ``cbrt(machine eps)·max(1, |x|)/|v|``.
+
+    Returns
+    -------
+    ndarray (d,), float64.
+
+    Without ``hessp`` the product is the central difference of the gradient,
+    ``(∇f(x + h·u) - ∇f(x - h·u)) / (2h) · |v|`` with u = v/|v|: two gradient evaluations. Its
+    truncation error is ``h²/6 · ∇³f[u, u]·|v|`` (zero for a quadratic) and its rounding error
+    about ``ε_mach·|∇f|/h·|v|``; the default h balances the two, so expect about 10 correct
+    digits (``ε_mach^(2/3)``) for a smooth function with gradients exact to rounding.
+    """
+    x = _vector("x", x)
+    v = _vector("v", v)
+    if v.shape != x.shape:
+        raise ValueError(f"v must have the shape of x {x.shape}, got {v.shape}")
+    if hessp is not None:
+        if not callable(hessp):
+            raise TypeError(f"hessp must be callable hessp(x, v), got {type(hessp).__name__}")
+        out = np.asarray(hessp(x, v), dtype=np.float64)
+        if out.shape != x.shape:
+            raise ValueError(f"hessp must return an array of shape {x.shape}, got {out.shape}")
+        return out
+    grad = _gradient_function(fun, jac)
+    norm = float(np.linalg.norm(v))
+    if norm == 0.0:
+        return np.zeros_like(x)
+    u = v / norm
+    if eps is None:
+        h = np.cbrt(np.finfo(np.float64).eps) * max(1.0, float(np.linalg.norm(x)))
+    else:
+        h = float(eps)
+        if not (h > 0 and np.isfinite(h)):
+            raise ValueError(f"eps must be a positive finite number, got {eps!r}")
+    return (grad(x + h * u) - grad(x - h * u)) / (2.0 * h) * norm
+
+
+def hessian(fun, x, *, jac=True, hessp=None, eps=None, max_dim=2000):
+    """The dense Hessian (d, d) of ``fun`` at x: one :func:`hvp` per unit vector, symmetrized.
+
+    Meant for small d (``max_dim`` guards memory and time: d products cost d gradient pairs);
+    for large problems use :func:`lanczos_extremes` on products. Exact with ``hessp``.
+    """
+    x = _vector("x", x)
+    d = x.size
+    if d > max_dim:
+        raise ValueError(f"x has {d} entries, more than max_dim={max_dim}: a dense Hessian would cost "
+                         f"{d} products and {8 * d * d:,} bytes; use lanczos_extremes instead")
+    H = np.empty((d, d))
+    e = np.zeros(d)
+    for i in range(d):
+        e[i] = 1.0
+        H[:, i] = hvp(fun, x, e, jac=jac, hessp=hessp, eps=eps)
+        e[i] = 0.0
+    return 0.5 * (H + H.T)
+
+
+# ---- eigenvalues from products -----------------------------------------------------------------
+
+def _lanczos(matvec, d, steps, rng, v0=None):
+    """The Lanczos tridiagonal (alpha, beta) of `steps` (<= d) steps from a random start, with
+    full reorthogonalization (the vectors are kept, so memory is steps·d floats)."""
+    q = rng.standard_normal(d) if v0 is None else np.array(v0, dtype=np.float64)
+    q /= np.linalg.norm(q)
+    Q = np.empty((steps, d))
+    alpha, beta = [], []
+    for j in range(steps):
+        Q[j] = q
+        w = np.asarray(matvec(q), dtype=np.float64)
+        a = float(q @ w)
+        alpha.append(a)
+        w = w - a * q - (beta[-1] * Q[j - 1] if j > 0 else 0.0)
+        w -= Q[:j + 1].T @ (Q[:j + 1] @ w)  # full reorthogonalization, twice is enough
+        w -= Q[:j + 1].T @ (Q[:j + 1] @ w)
+        b = float(np.linalg.norm(w))
+        if j == steps - 1 or b <= 1e-12 * max(1.0, abs(a)):
+            break
+        beta.append(b)
+        q = w / b
+    return np.array(alpha), np.array(beta[:len(alpha) - 1])
+
+
+def _ritz(alpha, beta):
+    T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
+    return np.linalg.eigh(T)
+
+
+def _check_count(name, value, low=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def lanczos_extremes(matvec, d, *, k=1, steps=None, which="both", seed=0):
+    """The k largest and/or smallest eigenvalues of a symmetric operator known by its products.
+
+    Parameters
+    ----------
+    matvec : callable
+        ``matvec(v) -> A·v`` for v of shape (d,).
+    d : int
+    k : int
+        How many from each end.
+    steps : int, optional
+        Lanczos steps (products). Default ``min(d, max(2k + 20, 30))``; with ``steps = d`` the
+        result is exact up to rounding.
+    which : "largest", "smallest" or "both"
+    seed : int
+
+    Returns
+    -------
+    ``(largest, smallest)`` arrays (descending / ascending), one of them None unless "both".
+    Ritz values converge first at the ends of the spectrum, fastest where it is well separated.
+    """
+    d = _check_count("d", d)
+    k = _check_count("k", k)
+    if which not in ("largest", "smallest", "both"):
+        raise ValueError(f"which must be 'largest', 'smallest' or 'both', got {which!r}")
+    steps = min(d, max(2 * k + 20, 30)) if steps is None else min(d, _check_count("steps", steps))
+    alpha, beta = _lanczos(matvec, d, steps, np.random.default_rng(seed))
+    theta = _ritz(alpha, beta)[0]
+    k = min(k, theta.size)
+    largest = theta[::-1][:k].copy() if which in ("largest", "both") else None
+    smallest = theta[:k].copy() if which in ("smallest", "both") else None
+    return largest, smallest
+
+
+def top_eigenvalues(model, X, y, k=1, loss=None, *, sample_weight=None, steps=None, seed=0):
+    """The k largest eigenvalues (descending) of the Hessian of a model's mean loss over (X, y),
+    by Lanczos on exact products (:func:`model_hvp`): ``steps`` products (default
+    ``max(2k + 20, 30)``, capped at n_params), never the dense Hessian."""
+    x, target, sw, loss_obj = _prepared(model, X, y, loss, sample_weight)
+    largest, _ = lanczos_extremes(_model_operator(model, x, target, sw, loss_obj), model.n_params, k=k,
+                                  steps=steps, which="largest", seed=seed)
+    return largest
+
+
+def _prepared(model, X, y, loss, sample_weight):
+    loss = model._resolve_loss(loss)
+    x, target, sw = model._prepare(X, y, loss, sample_weight)
+    return x, target, sw, loss
+
+
+def _model_operator(model, x, target, sw, loss, gauss_newton=False):
+    """v (float64) -> H·v (float64) on prepared data: the checks done once, not per product."""
+    def matvec(v):
+        va = np.ascontiguousarray(v, dtype=model.dtype)
+        return _core.mlp_hvp(model._engine, x, va, loss, target, sw, gauss_newton)[1].astype(np.float64)
+    return matvec
+
+
+def spectrum(model, X, y, loss=None, *, sample_weight=None, steps=60, n_vectors=4, grid=None, sigma=None,
+             seed=0):
+    """The density of the Hessian's eigenvalues by stochastic Lanczos quadrature.
+
+    Each of ``n_vectors`` random unit vectors gives a ``steps``-step Lanczos tridiagonal whose
+    Ritz values θ_i and weights τ_i = (first component of the i-th eigenvector)² form a
+    quadrature of ``vᵀ f(H) v``; averaged over the vectors and smoothed by a Gaussian of width
+    ``sigma`` they estimate the spectral density (Ghorbani, Krishnan & Xiao, "An investigation
+    into neural net optimization via Hessian eigenvalue density", ICML 2019; Lin, Saad & Yang,
+    "Approximating spectral densities of large matrices", SIAM Review 2016).
+
+    Returns
+    -------
+    dict with ``grid`` (the eigenvalue axis), ``density`` (integrates to about 1 over grid),
+    ``nodes`` and ``weights`` (the raw quadrature, (n_vectors, steps) each).
+    """
+    steps = _check_count("steps", steps, 2)
+    n_vectors = _check_count("n_vectors", n_vectors)
+    x, target, sw, loss_obj = _prepared(model, X, y, loss, sample_weight)
+    matvec = _model_operator(model, x, target, sw, loss_obj)
+    d = model.n_params
+    steps = min(steps, d)
+    rng = np.random.default_rng(seed)
+    nodes = np.full((n_vectors, steps), np.nan)
+    weights = np.zeros((n_vectors, steps))
+    for r in range(n_vectors):
+        alpha, beta = _lanczos(matvec, d, steps, rng)
+        theta, S = _ritz(alpha, beta)
+        nodes[r, :theta.size] = theta
+        weights[r, :theta.size] = S[0] ** 2
+    finite = nodes[np.isfinite(nodes)]
+    lo, hi = float(finite.min()), float(finite.max())
+    span = max(hi - lo, 1e-12 * max(1.0, abs(hi)))
+    if sigma is None:
+        sigma = span / 100.0
+    if grid is None:
+        grid = np.linspace(lo - 0.05 * span - 3 * sigma, hi + 0.05 * span + 3 * sigma, 1000)
+    grid = np.asarray(grid, dtype=np.float64)
+    density = np.zeros_like(grid)
+    for r in range(n_vectors):
+        ok = np.isfinite(nodes[r])
+        diff = grid[:, None] - nodes[r, ok][None, :]
+        density += (np.exp(-0.5 * (diff / sigma) ** 2) @ weights[r, ok]) / (sigma * np.sqrt(2 * np.pi))
+    density /= n_vectors
+    return {"grid": grid, "density": density, "nodes": nodes, "weights": weights}
+
+
+def classify_stationary(eigenvalues, *, rtol=1e-6, atol=1e-10):
+    """``"minimum"``, ``"maximum"``, ``"saddle"`` or ``"degenerate"`` from a Hessian's eigenvalues.
+
+    Eigenvalues within ``max(atol, rtol·max|λ|)`` of zero count as zero. Both signs: saddle
+    (a zero among them does not change that). All positive: minimum; all negative: maximum.
+    Otherwise (a zero eigenvalue and no sign change) the second-order test is inconclusive:
+    degenerate (x⁴ at 0, say, a minimum only higher derivatives reveal).
+    """
+    lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
+    if lam.size == 0 or not np.all(np.isfinite(lam)):
+        return "degenerate"
+    tol = max(atol, rtol * float(np.max(np.abs(lam))))
+    pos, neg = bool(np.any(lam > tol)), bool(np.any(lam < -tol))
+    if pos and neg:
+        return "saddle"
+    if np.any(np.abs(lam) <= tol):
+        return "degenerate"
+    return "minimum" if pos else "maximum"
