@@ -56,3 +56,10 @@ from fastgd.lbfgs import LBFGS  # noqa: E402
 from fastgd.minimize import OptimizeResult, approx_grad, check_grad, maximize, minimize  # noqa: E402
 
 __all__ += ["minimize", "maximize", "OptimizeResult", "check_grad", "approx_grad", "LBFGS"]
+
+# ---- curvature: Hessian-vector products, eigenvalues, Newton-CG ----
+from fastgd import curvature  # noqa: E402
+from fastgd.curvature import hessian, hvp  # noqa: E402
+from fastgd.newton_cg import NewtonCG  # noqa: E402
+
+__all__ += ["curvature", "hvp", "hessian", "NewtonCG"]

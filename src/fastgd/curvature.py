@@ -18,6 +18,7 @@ quantities for fastgd models and for any differentiable function:
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -324,7 +325,9 @@ def spectrum(model, X, y, loss=None, *, sample_weight=None, steps=60, n_vectors=
 def classify_stationary(eigenvalues, *, rtol=1e-6, atol=1e-10):
     """``"minimum"``, ``"maximum"``, ``"saddle"`` or ``"degenerate"`` from a Hessian's eigenvalues.
 
-    Eigenvalues within ``max(atol, rtol·max|λ|)`` of zero count as zero. Both signs: saddle
+    Eigenvalues within ``max(atol, rtol·max|λ|)`` of zero count as zero (minimize uses
+    ``atol = √tol``: at a point whose gradient is only known to be below tol, a curvature below
+    √tol cannot be told from zero). Both signs: saddle
     (a zero among them does not change that). All positive: minimum; all negative: maximum.
     Otherwise (a zero eigenvalue and no sign change) the second-order test is inconclusive:
     degenerate (x⁴ at 0, say, a minimum only higher derivatives reveal).
@@ -339,3 +342,47 @@ def classify_stationary(eigenvalues, *, rtol=1e-6, atol=1e-10):
     if np.any(np.abs(lam) <= tol):
         return "degenerate"
     return "minimum" if pos else "maximum"
+
+
+# ---- stationary points of minimize / maximize -----------------------------------------------
+
+_DENSE_HESSIAN_MAX_DIM = 50
+
+
+def signed_hessp(hessp, args, sign):
+    """The user's ``hessp(x, v, *args)`` in minimize's sign (None passes through)."""
+    if hessp is None:
+        return None
+    if not callable(hessp):
+        raise TypeError(f"hessp must be callable hessp(x, v, *args) or None, got {type(hessp).__name__}")
+    return lambda x, v: sign * np.asarray(hessp(x, v, *args), dtype=np.float64)
+
+
+def add_stationary(res, objective, tol):
+    """Put ``hess_eigenvalues`` (of the function itself, ascending) and ``stationary`` into a
+    minimize/maximize result. Products are exact with the objective's hessp, else central
+    differences of its gradient; the evaluations are not counted in ``res.nfev``."""
+    x = np.asarray(res.x)
+    nfev = objective.nfev
+    sign = objective.sign
+
+    def grad(p):
+        return np.asarray(objective.one(p.astype(x.dtype))[1], dtype=np.float64)
+
+    hessp = objective.hessp
+    d = x.size
+    try:
+        if d <= _DENSE_HESSIAN_MAX_DIM:
+            eig = np.linalg.eigvalsh(hessian(None, x, jac=grad, hessp=hessp))
+        else:
+            largest, smallest = lanczos_extremes(lambda v: hvp(None, x, v, jac=grad, hessp=hessp), d, k=3,
+                                                 steps=min(d, 30))
+            eig = np.concatenate([smallest, largest[::-1]])
+        eig = np.sort(sign * eig)
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+        eig = np.full(min(d, 6), np.nan)  # the function is not finite around x: no curvature to report
+    finally:
+        objective.nfev = nfev
+    res.hess_eigenvalues = eig
+    res.stationary = classify_stationary(eig, atol=math.sqrt(tol) if tol > 0 else 1e-8) if res.success else None
+    return res

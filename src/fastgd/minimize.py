@@ -17,7 +17,9 @@ import numbers
 
 import numpy as np
 
+from fastgd import curvature as _curvature
 from fastgd.lbfgs import LBFGS
+from fastgd.newton_cg import NewtonCG
 
 __all__ = ["minimize", "maximize", "OptimizeResult", "check_grad", "approx_grad"]
 
@@ -334,8 +336,10 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
         raise ValueError(f"fun returned a non-finite {'value ' + str(sign * f) if not math.isfinite(f) else 'gradient'}"
                          f" at x0 = {x0!r}; check the function's domain")
     run = _Run(x, f, sign, keep_trajectory)
-    is_lbfgs = isinstance(optimizer, LBFGS)
+    is_lbfgs = isinstance(optimizer, (LBFGS, NewtonCG))  # the closure-driven ones
     closure = (lambda params: objective.one(params)) if is_lbfgs else None
+    if isinstance(optimizer, NewtonCG):
+        optimizer._hessp = objective.hessp
     if is_lbfgs:
         optimizer.reset()
         optimizer._set_point(x, f, g)
@@ -355,6 +359,10 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
                                   "line search failed: no step length satisfied the strong Wolfe "
                                   "conditions (the gradient may be inaccurate, or tol is below the "
                                   "precision of the objective)")
+            if optimizer.last_status == "trust region collapsed":
+                return run.finish(x, f, g, objective.nfev - nfev0, False,
+                                  "trust region collapsed: no step improved the objective (the gradient or "
+                                  "Hessian products may be inaccurate, or tol is below the objective's precision)")
         else:
             optimizer.step(x, g)
             f, g = objective.one(x)
@@ -432,7 +440,7 @@ def _run_batch(objective, x0s, optimizer, max_iter, tol, callback, keep_trajecto
 def _check_optimizer(optimizer):
     if optimizer is None:
         return LBFGS()
-    if isinstance(optimizer, LBFGS):
+    if isinstance(optimizer, (LBFGS, NewtonCG)):
         return optimizer
     if not callable(getattr(optimizer, "step", None)):
         raise TypeError("optimizer must be a fastgd optimizer (an object with step(params, grads)), "
@@ -456,7 +464,7 @@ def _fresh(optimizer):
 
 
 def _optimize(sign, fun, x0, jac, optimizer, max_iter, tol, callback, args, vectorized,
-              keep_trajectory, eps, nonfinite):
+              keep_trajectory, eps, nonfinite, hessp=None, stationary=True):
     if not callable(fun):
         raise TypeError(f"fun must be callable, got {type(fun).__name__}")
     if not (jac is None or jac is True or callable(jac)):
@@ -474,16 +482,20 @@ def _optimize(sign, fun, x0, jac, optimizer, max_iter, tol, callback, args, vect
     optimizer = _check_optimizer(optimizer)
     x0 = _float_vector("x0", x0, (1, 2))
     objective = _Objective(fun, jac, args, sign, x0.dtype, bool(vectorized), eps)
+    objective.hessp = _curvature.signed_hessp(hessp, args, sign)
     max_iter, tol = int(max_iter), float(tol)
     if x0.ndim == 1:
-        return _run_one(objective, x0, _fresh(optimizer), max_iter, tol, callback, keep_trajectory, nonfinite)
+        res = _run_one(objective, x0, _fresh(optimizer), max_iter, tol, callback, keep_trajectory, nonfinite)
+        return _curvature.add_stationary(res, objective, tol) if stationary else res
 
-    if vectorized and not isinstance(optimizer, LBFGS):
+    if vectorized and not isinstance(optimizer, (LBFGS, NewtonCG)):
         results = _run_batch(objective, x0, _fresh(optimizer), max_iter, tol, callback,
                              keep_trajectory, nonfinite)
     else:
         results = [_run_one(objective, x0[i], _fresh(optimizer), max_iter, tol, callback,
                             keep_trajectory, nonfinite) for i in range(x0.shape[0])]
+    if stationary:
+        results = [_curvature.add_stationary(r, objective, tol) for r in results]
     scores = np.array([sign * r.fun for r in results])  # lower is better in the minimized sign
     scores[~np.isfinite(scores)] = np.inf
     best_index = int(np.argmin(scores))
@@ -514,7 +526,8 @@ _SHARED_DOC = """
     optimizer : fastgd optimizer, default ``LBFGS()``
         :class:`fastgd.LBFGS` (the default: it needs no learning rate, converges
         superlinearly on smooth deterministic objectives, and is what
-        ``scipy.optimize.minimize`` users expect), or any first-order optimizer of
+        ``scipy.optimize.minimize`` users expect), :class:`fastgd.NewtonCG`
+        (trust-region Newton-CG on Hessian-vector products: give ``hessp``), or any first-order optimizer of
         :mod:`fastgd.optim` (``SGD(lr=0.1)``, ``Adam(lr=1e-2)``, ...): each
         iteration is then ``optimizer.step(x, grad)`` followed by one evaluation —
         plain gradient descent with a fixed learning rate, as in the seeds'
@@ -547,11 +560,23 @@ _SHARED_DOC = """
         L-BFGS's line search treats a non-finite trial point as too long a step and
         backtracks, so it only stops when no finite point is found along the line.
 
+    hessp : callable ``hessp(x, v, *args)``, optional
+        The exact Hessian-vector product of ``fun`` (scipy's convention): used by
+        :class:`fastgd.NewtonCG` and for the eigenvalues below. Without it both use
+        differences of the gradient.
+    stationary : bool, default True
+        Add the Hessian's eigenvalues at the solution (``hess_eigenvalues``: all of
+        them for d <= 50, from d products; the 3 largest and 3 smallest by 30-step
+        Lanczos otherwise) and the kind of stationary point (``stationary``:
+        "minimum", "maximum", "saddle" or "degenerate"; None when the run did not
+        converge). These products are not counted in ``nfev``.
+
     Returns
     -------
     OptimizeResult
-        ``x, fun, jac, nit, nfev, success, message, history, trajectory`` (and
-        ``results, best_index, total_nfev`` for several starts).
+        ``x, fun, jac, nit, nfev, success, message, history, trajectory,
+        hess_eigenvalues, stationary`` (and ``results, best_index, total_nfev`` for
+        several starts).
 
     Raises
     ------
@@ -565,15 +590,15 @@ _SHARED_DOC = """
 
 
 def minimize(fun, x0, *, jac=None, optimizer=None, max_iter=1000, tol=1e-6, callback=None, args=(),
-             vectorized=False, keep_trajectory=False, eps=None, nonfinite="raise"):
+             vectorized=False, keep_trajectory=False, eps=None, nonfinite="raise", hessp=None, stationary=True):
     return _optimize(1.0, fun, x0, jac, optimizer, max_iter, tol, callback, args, vectorized,
-                     keep_trajectory, eps, nonfinite)
+                     keep_trajectory, eps, nonfinite, hessp, stationary)
 
 
 def maximize(fun, x0, *, jac=None, optimizer=None, max_iter=1000, tol=1e-6, callback=None, args=(),
-             vectorized=False, keep_trajectory=False, eps=None, nonfinite="raise"):
+             vectorized=False, keep_trajectory=False, eps=None, nonfinite="raise", hessp=None, stationary=True):
     return _optimize(-1.0, fun, x0, jac, optimizer, max_iter, tol, callback, args, vectorized,
-                     keep_trajectory, eps, nonfinite)
+                     keep_trajectory, eps, nonfinite, hessp, stationary)
 
 
 minimize.__doc__ = """Minimize ``fun`` from ``x0`` by gradient descent (L-BFGS by default).

@@ -1,0 +1,258 @@
+"""Newton-CG: truncated Newton steps from Hessian-vector products, in a Steihaug-Toint trust region.
+
+Each step approximately minimizes the quadratic model m(p) = gᵀp + ½pᵀHp inside the ball
+‖p‖ <= Δ by conjugate gradients on H·v products only (Steihaug, "The conjugate gradient method
+and trust regions in large scale optimization", SIAM J. Numer. Anal. 20, 1983; Nocedal & Wright,
+*Numerical Optimization*, 2nd ed., Algorithm 7.2). CG stops at the forcing tolerance
+‖r‖ <= min(0.5, √‖g‖)·‖g‖ (superlinear convergence near a minimum), at the boundary, or on a
+direction of negative curvature, which it follows to the boundary: the method escapes saddle
+points and maxima instead of converging to them. The radius then grows or shrinks with the ratio
+ρ of actual to predicted reduction (Algorithm 4.1 of the same book).
+
+Like :class:`fastgd.LBFGS`, the step takes a closure: ``opt.step(closure, params, hessp=...)``.
+:func:`fastgd.minimize` drives it (``optimizer=fastgd.NewtonCG()``, exact products with
+``hessp=``), and so does full-batch ``model.fit(optimizer=fastgd.NewtonCG())`` with the exact
+products of ``model.hvp``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["NewtonCG"]
+
+
+def _positive(name, value, upper=None):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not (
+            math.isfinite(value) and value > 0 and (upper is None or value < upper)):
+        bound = f" and < {upper}" if upper is not None else ""
+        raise ValueError(f"{name} must be a finite number > 0{bound}, got {value!r}")
+    return float(value)
+
+
+class NewtonCG:
+    r"""Trust-region Newton-CG (Steihaug-Toint) on Hessian-vector products.
+
+    Parameters
+    ----------
+    trust_radius : float, default 1.0
+        The initial radius Δ₀.
+    max_trust_radius : float, default 1000.0
+    eta : float in (0, 0.25), default 0.15
+        A step is accepted when ρ = (f(x) - f(x+p)) / (m(0) - m(p)) > eta.
+    max_cg : int or None
+        Most CG iterations (Hessian-vector products) per step; default the dimension d (CG
+        is exact in at most d iterations in exact arithmetic).
+    fd_eps : float or None
+        Without an exact ``hessp``, products are forward differences of the gradient,
+        ``(∇f(x + h·v/‖v‖) - ∇f(x)) / h · ‖v‖`` with ``h = fd_eps·max(1, ‖x‖)`` (default: the
+        square root of the dtype's machine epsilon): one gradient evaluation per product, about
+        half the digits of the gradient.
+
+    Attributes
+    ----------
+    loss, grad : the value and gradient at the last accepted point.
+    trust_radius : the current Δ.
+    n_iter, n_hvp : accepted steps; Hessian-vector products since :meth:`reset`.
+    last_nfev, last_nhvp : evaluations and products of the last step.
+    last_status : ``"ok"``, ``"rejected"`` (ρ <= eta, radius shrunk, params unchanged),
+        ``"converged"`` (zero gradient) or ``"trust region collapsed"`` (Δ fell below the
+        resolution of x: no further progress is possible in this precision).
+    """
+
+    def __init__(self, *, trust_radius=1.0, max_trust_radius=1000.0, eta=0.15, max_cg=None, fd_eps=None):
+        self.initial_trust_radius = _positive("trust_radius", trust_radius)
+        self.max_trust_radius = _positive("max_trust_radius", max_trust_radius)
+        if self.initial_trust_radius > self.max_trust_radius:
+            raise ValueError(f"trust_radius ({trust_radius}) must be <= max_trust_radius ({max_trust_radius})")
+        self.eta = _positive("eta", eta, 0.25)
+        if max_cg is not None and (isinstance(max_cg, bool) or not isinstance(max_cg, numbers.Integral)
+                                   or max_cg < 1):
+            raise ValueError(f"max_cg must be an integer >= 1 or None, got {max_cg!r}")
+        self.max_cg = None if max_cg is None else int(max_cg)
+        self.fd_eps = None if fd_eps is None else _positive("fd_eps", fd_eps)
+        self._hessp = None
+        self.reset()
+
+    def __repr__(self):
+        return (f"NewtonCG(trust_radius={self.initial_trust_radius}, max_trust_radius={self.max_trust_radius}, "
+                f"eta={self.eta}, max_cg={self.max_cg}, fd_eps={self.fd_eps})")
+
+    def get_config(self):
+        """The constructor arguments, as a dict."""
+        return {"name": "newton_cg", "trust_radius": self.initial_trust_radius,
+                "max_trust_radius": self.max_trust_radius, "eta": self.eta, "max_cg": self.max_cg,
+                "fd_eps": self.fd_eps}
+
+    def reset(self):
+        """Forget the cached point and restore the initial radius."""
+        self.trust_radius = self.initial_trust_radius
+        self._x = self._f = self._g = None
+        self.n_iter = self.n_hvp = 0
+        self.last_nfev = self.last_nhvp = 0
+        self.last_status = "ok"
+
+    @property
+    def grad(self):
+        return self._g
+
+    @property
+    def loss(self):
+        return self._f
+
+    # ---- evaluation -------------------------------------------------------------
+
+    def _evaluate(self, closure, params):
+        result = closure(params)
+        self.last_nfev += 1
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise TypeError(f"closure must return a (loss, grads) tuple, got {type(result).__name__}")
+        f = float(result[0])
+        g = np.asarray(result[1])
+        if g.shape != params.shape:
+            raise ValueError(f"closure returned grads of shape {g.shape}, expected {params.shape}")
+        return f, np.array(g, dtype=np.float64)
+
+    def _product(self, closure, params, x, v, hessp):
+        """H(x)·v in float64: exact with hessp, else a forward difference of the gradient."""
+        self.last_nhvp += 1
+        self.n_hvp += 1
+        if hessp is not None:
+            out = np.asarray(hessp(params, v.astype(params.dtype, copy=False)), dtype=np.float64)
+            if out.shape != params.shape:
+                raise ValueError(f"hessp returned shape {out.shape}, expected {params.shape}")
+            return out
+        norm = float(np.linalg.norm(v))
+        if norm == 0.0:
+            return np.zeros_like(v)
+        eps = self.fd_eps if self.fd_eps is not None else math.sqrt(np.finfo(params.dtype).eps)
+        h = eps * max(1.0, float(np.linalg.norm(x)))
+        params[...] = x + (h / norm) * v
+        try:
+            _, g_plus = self._evaluate(closure, params)
+        finally:
+            params[...] = x
+        return (g_plus - self._g) * (norm / h)
+
+    def _set_point(self, params, f, g):
+        """Tell the optimizer the value and gradient at params (a caller that has them already)."""
+        self._x, self._f, self._g = params.copy(), float(f), np.array(g, dtype=np.float64)
+
+    # ---- the step ---------------------------------------------------------------------
+
+    def step(self, closure, params, hessp=None):
+        """One trust-region Newton-CG iteration, in place on ``params``.
+
+        Parameters
+        ----------
+        closure : callable ``closure(params) -> (loss, grads)``
+            Evaluates at the current content of ``params`` (the optimizer writes each trial
+            point into ``params`` first), as for :class:`fastgd.LBFGS`.
+        params : ndarray (d,), float32 or float64, C-contiguous, writeable
+        hessp : callable ``hessp(params, v) -> H·v``, optional
+            Exact products at the current content of ``params``; forward differences of the
+            gradient otherwise (see ``fd_eps``).
+
+        Returns
+        -------
+        float : the objective at the (possibly unchanged) point.
+        """
+        if not callable(closure):
+            raise TypeError(f"closure must be callable, got {type(closure).__name__}")
+        if hessp is not None and not callable(hessp):
+            raise TypeError(f"hessp must be callable hessp(params, v) or None, got {type(hessp).__name__}")
+        if not isinstance(params, np.ndarray) or params.dtype not in (np.float32, np.float64):
+            raise TypeError("params must be a numpy.ndarray of float32 or float64, "
+                            f"got {getattr(params, 'dtype', type(params).__name__)}")
+        if params.ndim != 1 or params.size == 0 or not params.flags.c_contiguous or not params.flags.writeable:
+            raise ValueError(f"params must be non-empty, 1-D, C-contiguous and writeable, got shape {params.shape}")
+        stale = self._x is None or self._x.shape != params.shape or not np.array_equal(params, self._x)
+        return self._step(closure, params, stale, hessp)
+
+    def _step(self, closure, params, evaluate_first, hessp=None):
+        """step() without the argument checks (minimize's driver); hessp defaults to the one
+        the driver attached."""
+        hessp = hessp if hessp is not None else self._hessp
+        self.last_nfev = self.last_nhvp = 0
+        self.last_status = "ok"
+        if evaluate_first:
+            self._f, self._g = self._evaluate(closure, params)
+            self._x = params.copy()
+        if not math.isfinite(self._f):
+            raise ValueError(f"closure returned a non-finite loss ({self._f}) at the starting point")
+        x = params.astype(np.float64)
+        g = self._g
+        gnorm = float(np.linalg.norm(g))
+        if gnorm == 0.0:
+            self.last_status = "converged"
+            return self._f
+        p, predicted, on_boundary = self._steihaug(closure, params, x, g, gnorm, hessp)
+        params[...] = x + p
+        f_new, g_new = math.nan, None
+        if _finite(params):
+            f_new, g_new = self._evaluate(closure, params)
+        actual = self._f - f_new if math.isfinite(f_new) and np.all(np.isfinite(g_new)) else -math.inf
+        rho = actual / predicted if predicted > 0 else -math.inf
+        pnorm = float(np.linalg.norm(p))
+        if rho < 0.25:
+            self.trust_radius = 0.25 * min(self.trust_radius, pnorm)
+        elif rho > 0.75 and on_boundary:
+            self.trust_radius = min(2.0 * self.trust_radius, self.max_trust_radius)
+        if rho > self.eta:
+            self._f, self._g = f_new, g_new
+            self._x = params.copy()
+            self.n_iter += 1
+        else:
+            params[...] = self._x
+            self.last_status = "rejected"
+            resolution = np.finfo(params.dtype).eps * max(1.0, float(np.linalg.norm(x)))
+            if self.trust_radius <= resolution:
+                self.last_status = "trust region collapsed"
+        return self._f
+
+    def _steihaug(self, closure, params, x, g, gnorm, hessp):
+        """(p, m(0) - m(p), whether p ends on the boundary) by truncated CG (Steihaug-Toint)."""
+        radius = self.trust_radius
+        max_cg = self.max_cg if self.max_cg is not None else x.size
+        tolerance = min(0.5, math.sqrt(gnorm)) * gnorm
+        z = np.zeros_like(x)
+        r = g.copy()
+        d = -r
+        rr = float(r @ r)
+        model = 0.0  # m(z) - m(0)
+        for _ in range(max_cg):
+            Bd = self._product(closure, params, x, d, hessp)
+            dBd = float(d @ Bd)
+            if not math.isfinite(dBd):
+                raise ValueError("a Hessian-vector product is not finite")
+            if dBd <= 0.0:
+                # negative (or zero) curvature: follow d to the boundary
+                tau = _to_boundary(z, d, radius)
+                return z + tau * d, -(model + tau * float(r @ d) + 0.5 * tau * tau * dBd), True
+            alpha = rr / dBd
+            z_next = z + alpha * d
+            if float(np.linalg.norm(z_next)) >= radius:
+                tau = _to_boundary(z, d, radius)
+                return z + tau * d, -(model + tau * float(r @ d) + 0.5 * tau * tau * dBd), True
+            model -= 0.5 * alpha * rr
+            r = r + alpha * Bd
+            rr_next = float(r @ r)
+            z = z_next
+            if math.sqrt(rr_next) <= tolerance:
+                break
+            d = -r + (rr_next / rr) * d
+            rr = rr_next
+        return z, -model, False
+
+
+def _to_boundary(z, d, radius):
+    """The τ >= 0 with ‖z + τd‖ = radius."""
+    a, b, c = float(d @ d), 2.0 * float(z @ d), float(z @ z) - radius * radius
+    return (-b + math.sqrt(max(b * b - 4.0 * a * c, 0.0))) / (2.0 * a)
+
+
+def _finite(a):
+    return bool(np.all(np.isfinite(a)))

@@ -1,0 +1,236 @@
+"""Exact Hessian-vector products of a model's loss (model.hvp / model.gnvp, the R-operator kernels):
+against PyTorch's double-backward, float64 central differences of the gradient, the plain-loop
+reference twin on every CPU target, and the Gauss-Newton matrix built from Jacobians."""
+
+import numpy as np
+import pytest
+
+import fastgd as fg
+from fastgd import curvature
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+ACTS = fg.ACTIVATIONS
+LOSSES = ("softmax_cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
+# odd sizes, depth 1 to 3
+SHAPES = ([5, 3], [6, 7, 3], [4, 9, 5, 2])
+
+
+def _model(sizes, act, loss, dtype, seed=0):
+    layers = []
+    for i in range(len(sizes) - 1):
+        last = i == len(sizes) - 2
+        # an output activation only for the regression losses, as a user would build them
+        a = act if (not last or loss in ("mse", "mae", "huber")) else "identity"
+        layers.append(fg.Dense(sizes[i], sizes[i + 1], activation=a, weight_init="glorot_normal"))
+    m = fg.Sequential(layers, dtype=dtype, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    for L in m.layers:  # nonzero biases, so no unit sits exactly at relu's kink
+        L.b[...] = 0.3 * rng.standard_normal(L.b.shape)
+    return m
+
+
+def _data(loss, n, n_in, n_out, rng):
+    X = rng.standard_normal((n, n_in))
+    if loss == "softmax_cross_entropy":
+        y = rng.integers(0, n_out, n)
+    elif loss == "binary_cross_entropy":
+        y = (rng.random((n, n_out)) > 0.5).astype(float)
+    else:
+        y = rng.standard_normal((n, n_out))
+    return X, y
+
+
+def _torch_loss(model, X, y, loss, sample_weight=None):
+    """The model's mean loss as a torch function of the flat parameters (float64)."""
+    X = torch.tensor(np.asarray(X, dtype=np.float64))
+    sw = None if sample_weight is None else torch.tensor(sample_weight, dtype=torch.float64)
+    act = {"identity": lambda z, s: z, "relu": lambda z, s: torch.relu(z),
+           "leaky_relu": lambda z, s: F.leaky_relu(z, s), "sigmoid": lambda z, s: torch.sigmoid(z),
+           "tanh": lambda z, s: torch.tanh(z), "softplus": lambda z, s: F.softplus(z)}
+
+    def f(p):
+        h, w_off, b_off = X, 0, model.n_weights
+        for L in model.layers:
+            k, m = L.in_features, L.out_features
+            h = act[L.activation](h @ p[w_off:w_off + k * m].reshape(k, m) + p[b_off:b_off + m], L.negative_slope)
+            w_off, b_off = w_off + k * m, b_off + m
+        if loss == "softmax_cross_entropy":
+            per = F.cross_entropy(h, torch.tensor(y), reduction="none")
+        else:
+            t = torch.tensor(np.asarray(y, dtype=np.float64))
+            per = {"binary_cross_entropy": F.binary_cross_entropy_with_logits, "mse": F.mse_loss,
+                   "mae": F.l1_loss, "huber": F.huber_loss}[loss](h, t, reduction="none").mean(1)
+        return per.mean() if sw is None else (sw * per).sum() / sw.sum()
+    return f
+
+
+def _rel(a, b):
+    """max |a - b| relative to max |b| (absolute when b is all zero, e.g. MAE's Hessian)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = float(np.max(np.abs(b)))
+    return float(np.max(np.abs(a - b))) / (scale if scale > 0 else 1.0)
+
+
+@pytest.mark.parametrize("sizes", SHAPES, ids=lambda s: "-".join(map(str, s)))
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("act", ACTS)
+def test_hvp_matches_torch(act, loss, sizes, rng):
+    m = _model(sizes, act, loss, "float64")
+    X, y = _data(loss, 13, sizes[0], sizes[-1], rng)
+    v = rng.standard_normal(m.n_params)
+    hv = m.hvp(X, y, v, loss=loss)
+    _, expected = torch.autograd.functional.hvp(_torch_loss(m, X, y, loss), torch.tensor(m.params.copy()),
+                                                torch.tensor(v))
+    assert hv.dtype == np.float64 and hv.shape == (m.n_params,)
+    assert _rel(hv, expected.numpy()) < 1e-10, (act, loss, sizes)
+
+
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "binary_cross_entropy", "huber"])
+@pytest.mark.parametrize("act", ["tanh", "softplus", "sigmoid", "relu"])
+def test_hvp_matches_central_differences_of_the_gradient(act, loss, rng):
+    m = _model([4, 7, 3, 3], act, loss, "float64", seed=3)
+    X, y = _data(loss, 17, 4, 3, rng)
+    v = rng.standard_normal(m.n_params)
+    hv = m.hvp(X, y, v, loss=loss)
+    p0 = m.params.copy()
+    h = 1e-5
+    m.params[...] = p0 + h * v
+    g_plus = m.loss_and_grad(X, y, loss)[1]
+    m.params[...] = p0 - h * v
+    g_minus = m.loss_and_grad(X, y, loss)[1]
+    m.params[...] = p0
+    fd = (g_plus - g_minus) / (2 * h)
+    assert _rel(hv, fd) < 1e-6
+
+
+def test_hvp_with_weights_and_smoothing_matches_torch(rng):
+    cw = np.array([0.5, 2.0, 1.0, 0.25])
+    loss = fg.SoftmaxCrossEntropy(label_smoothing=0.1, class_weight=cw)
+    m = _model([5, 6, 4], "tanh", "softmax_cross_entropy", "float64")
+    X, y = _data("softmax_cross_entropy", 9, 5, 4, rng)
+    sw = rng.random(9) + 0.1
+    v = rng.standard_normal(m.n_params)
+    hv = m.hvp(X, y, v, loss=loss, sample_weight=sw)
+
+    def f(p):
+        h, w_off, b_off = torch.tensor(X), 0, m.n_weights
+        for L in m.layers:
+            k, mm = L.in_features, L.out_features
+            z = h @ p[w_off:w_off + k * mm].reshape(k, mm) + p[b_off:b_off + mm]
+            h = torch.tanh(z) if L.activation == "tanh" else z
+            w_off, b_off = w_off + k * mm, b_off + mm
+        per = F.cross_entropy(h, torch.tensor(y), weight=torch.tensor(cw), label_smoothing=0.1, reduction="none")
+        s = torch.tensor(sw)
+        return (s * per).sum() / (s * torch.tensor(cw)[torch.tensor(y)]).sum()
+    _, expected = torch.autograd.functional.hvp(f, torch.tensor(m.params.copy()), torch.tensor(v))
+    assert _rel(hv, expected.numpy()) < 1e-10
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("act", ACTS)
+def test_kernel_matches_reference_twin_on_every_target(isa, dtype, act, loss, rng):
+    m = _model([7, 5, 9, 3], act, loss, dtype)
+    X, y = _data(loss, 19, 7, 3, rng)
+    v = rng.standard_normal(m.n_params)
+    for gauss_newton in (False, True):
+        got = curvature._model_product(m, X, y, v, loss, None, gauss_newton)
+        ref = curvature._model_product(m, X, y, v, loss, None, gauss_newton, reference=True)
+        assert got.dtype == dtype
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        assert _rel(got, ref) < tol, (isa, gauss_newton)
+
+
+@pytest.mark.parametrize("n", [1, 2, 33])
+def test_batch_sizes_and_float32_against_float64(n, rng):
+    m64 = _model([6, 11, 4], "softplus", "softmax_cross_entropy", "float64")
+    m32 = _model([6, 11, 4], "softplus", "softmax_cross_entropy", "float32")
+    m32.params[...] = m64.params
+    X, y = _data("softmax_cross_entropy", n, 6, 4, rng)
+    v = rng.standard_normal(m64.n_params)
+    h64 = m64.hvp(X, y, v, loss="softmax_cross_entropy")
+    h32 = m32.hvp(X, y, v, loss="softmax_cross_entropy")
+    assert h32.dtype == np.float32
+    assert _rel(h32, h64) < 1e-4
+
+
+def _jacobian_of_outputs(m, X):
+    """J (n·c, n_params) of the network's outputs by torch, for the Gauss-Newton oracle."""
+    def outputs(p):
+        h, w_off, b_off = torch.tensor(X), 0, m.n_weights
+        for L in m.layers:
+            k, mm = L.in_features, L.out_features
+            z = h @ p[w_off:w_off + k * mm].reshape(k, mm) + p[b_off:b_off + mm]
+            h = {"tanh": torch.tanh, "identity": lambda t: t, "sigmoid": torch.sigmoid}[L.activation](z)
+            w_off, b_off = w_off + k * mm, b_off + mm
+        return h.reshape(-1)
+    return torch.autograd.functional.jacobian(outputs, torch.tensor(m.params.copy())).numpy()
+
+
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "mse", "binary_cross_entropy"])
+def test_gnvp_is_jacobian_transpose_loss_hessian_jacobian(loss, rng):
+    m = _model([3, 5, 4], "tanh", loss, "float64")
+    X, y = _data(loss, 7, 3, 4, rng)
+    J = _jacobian_of_outputs(m, X)
+    out = m.predict(X)
+
+    def loss_of_outputs(o):  # the loss as a function of the flat outputs, through the last layer's identity
+        if loss == "softmax_cross_entropy":
+            return F.cross_entropy(o.reshape(7, 4), torch.tensor(y))
+        t = torch.tensor(y)
+        if loss == "mse":
+            return F.mse_loss(o.reshape(7, 4), t)
+        return F.binary_cross_entropy_with_logits(o.reshape(7, 4), t)
+    H_out = torch.autograd.functional.hessian(loss_of_outputs, torch.tensor(out.reshape(-1))).numpy()
+    G = J.T @ H_out @ J
+    v = rng.standard_normal(m.n_params)
+    assert _rel(m.gnvp(X, y, v, loss=loss), G @ v) < 1e-10
+    # positive semi-definite: vᵀGv >= 0 for random directions
+    for _ in range(5):
+        u = rng.standard_normal(m.n_params)
+        assert u @ m.gnvp(X, y, u, loss=loss) >= -1e-12
+
+
+def test_gnvp_equals_hvp_for_a_linear_model(rng):
+    m = _model([6, 3], "identity", "softmax_cross_entropy", "float64")
+    X, y = _data("softmax_cross_entropy", 10, 6, 3, rng)
+    v = rng.standard_normal(m.n_params)
+    np.testing.assert_allclose(m.gnvp(X, y, v, loss="softmax_cross_entropy"),
+                               m.hvp(X, y, v, loss="softmax_cross_entropy"), rtol=1e-12, atol=1e-15)
+
+
+def test_hvp_is_linear_and_symmetric(rng):
+    m = _model([4, 6, 3], "sigmoid", "softmax_cross_entropy", "float64")
+    X, y = _data("softmax_cross_entropy", 12, 4, 3, rng)
+    u, w = rng.standard_normal((2, m.n_params))
+    Hu = m.hvp(X, y, u, loss="softmax_cross_entropy")
+    Hw = m.hvp(X, y, w, loss="softmax_cross_entropy")
+    np.testing.assert_allclose(m.hvp(X, y, 2 * u - w, loss="softmax_cross_entropy"), 2 * Hu - Hw,
+                               rtol=1e-10, atol=1e-13)
+    assert abs(w @ Hu - u @ Hw) < 1e-12 * max(1.0, abs(w @ Hu))
+
+
+def test_hvp_leaves_parameters_and_gradients_alone(rng):
+    m = _model([4, 6, 3], "tanh", "mse", "float64")
+    X, y = _data("mse", 8, 4, 3, rng)
+    m.loss_and_grad(X, y, "mse")
+    p, g = m.params.copy(), m.grads.copy()
+    m.hvp(X, y, rng.standard_normal(m.n_params), loss="mse")
+    assert np.array_equal(m.params, p) and np.array_equal(m.grads, g)
+
+
+def test_hvp_bad_input_raises_clear_errors(rng):
+    m = _model([4, 3], "tanh", "mse", "float64")
+    X, y = _data("mse", 5, 4, 3, rng)
+    with pytest.raises(ValueError, match=r"v must have shape \(15,\)"):
+        m.hvp(X, y, np.zeros(14), loss="mse")
+    with pytest.raises(ValueError, match="finite"):
+        m.hvp(X, y, np.full(15, np.nan), loss="mse")
+    with pytest.raises(TypeError, match="real numbers"):
+        m.hvp(X, y, np.array(["a"] * 15), loss="mse")
+    with pytest.raises(ValueError, match="loss is required"):
+        m.hvp(X, y, np.zeros(15))
+    c = _model([4, 3], "identity", "softmax_cross_entropy", "float64")
+    with pytest.raises(ValueError):
+        c.hvp(X, np.array([0, 1, 2, 3, 1]), np.zeros(15), loss="softmax_cross_entropy")
