@@ -184,8 +184,8 @@ def hessian(fun, x, *, jac=True, hessp=None, eps=None, max_dim=2000):
 # ---- eigenvalues from products -----------------------------------------------------------------
 
 def _lanczos(matvec, d, steps, rng, v0=None):
-    """The Lanczos tridiagonal (alpha, beta) of `steps` (<= d) steps from a random start, with
-    full reorthogonalization (the vectors are kept, so memory is steps·d floats)."""
+    """The Lanczos tridiagonal (alpha, beta) of `steps` (<= d) steps from a random start (or v0),
+    with full reorthogonalization, and the basis Q (rows; memory steps·d floats)."""
     q = rng.standard_normal(d) if v0 is None else np.array(v0, dtype=np.float64)
     q /= np.linalg.norm(q)
     Q = np.empty((steps, d))
@@ -203,7 +203,7 @@ def _lanczos(matvec, d, steps, rng, v0=None):
             break
         beta.append(b)
         q = w / b
-    return np.array(alpha), np.array(beta[:len(alpha) - 1])
+    return np.array(alpha), np.array(beta[:len(alpha) - 1]), Q[:len(alpha)]
 
 
 def _ritz(alpha, beta):
@@ -243,7 +243,7 @@ def lanczos_extremes(matvec, d, *, k=1, steps=None, which="both", seed=0):
     if which not in ("largest", "smallest", "both"):
         raise ValueError(f"which must be 'largest', 'smallest' or 'both', got {which!r}")
     steps = min(d, max(2 * k + 20, 30)) if steps is None else min(d, _check_count("steps", steps))
-    alpha, beta = _lanczos(matvec, d, steps, np.random.default_rng(seed))
+    alpha, beta, _ = _lanczos(matvec, d, steps, np.random.default_rng(seed))
     theta = _ritz(alpha, beta)[0]
     k = min(k, theta.size)
     largest = theta[::-1][:k].copy() if which in ("largest", "both") else None
@@ -301,7 +301,7 @@ def spectrum(model, X, y, loss=None, *, sample_weight=None, steps=60, n_vectors=
     nodes = np.full((n_vectors, steps), np.nan)
     weights = np.zeros((n_vectors, steps))
     for r in range(n_vectors):
-        alpha, beta = _lanczos(matvec, d, steps, rng)
+        alpha, beta, _ = _lanczos(matvec, d, steps, rng)
         theta, S = _ritz(alpha, beta)
         nodes[r, :theta.size] = theta
         weights[r, :theta.size] = S[0] ** 2
@@ -386,3 +386,132 @@ def add_stationary(res, objective, tol):
     res.hess_eigenvalues = eig
     res.stationary = classify_stationary(eig, atol=math.sqrt(tol) if tol > 0 else 1e-8) if res.success else None
     return res
+
+
+# ---- hooks of the training loop -----------------------------------------------------------
+
+def is_newton_cg(optimizer):
+    from fastgd.newton_cg import NewtonCG
+    return isinstance(optimizer, NewtonCG)
+
+
+def step_extras(model, optimizer, x, target, sw, loss):
+    """Keyword arguments of a closure-driven optimizer's step in full-batch fit: NewtonCG gets
+    the exact products of the model's loss over the whole training set."""
+    if not is_newton_cg(optimizer):
+        return {}
+    matvec = _model_operator(model, x, target, sw, loss)
+    return {"hessp": lambda params, v: matvec(v)}
+
+
+class CurvatureMonitor:
+    """Second-order diagnostics of a training run on a fixed probe batch (``fit(curvature=...)``).
+
+    At each probed step, with θ the parameters before the step, Δ the step the optimizer took,
+    g and H the gradient and Hessian of the mean loss on the probe batch at θ, it records:
+
+    ``grad_sq`` gᵀg; ``grad_curvature`` gᵀHg/gᵀg (the curvature along the gradient);
+    ``predicted_change`` gᵀΔ + ½ΔᵀHΔ (the second-order Taylor prediction of the probe loss's change
+    for the step actually taken); ``predicted_change_gd`` -ε·gᵀg + ½ε²·gᵀHg (the same for a plain
+    gradient step of the current learning rate ε); ``observed_change`` (the probe loss after minus
+    before); ``lambda_max`` (the top Hessian eigenvalue, by a few Lanczos steps warm-started from
+    the previous probe's top eigenvector) and ``lr_lambda_max`` (ε·λmax: gradient descent is
+    stable only below 2). A step with ½ε²·gᵀHg > ε·gᵀg raises the loss although the gradient is
+    exact: ill-conditioning. The first time ε > 2/λmax it warns.
+    """
+
+    def __init__(self, model, x, target, sw, loss, optimizer, every, probe_size=256, lanczos_steps=6, seed=0):
+        n = x.shape[0]
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=min(n, probe_size), replace=False))
+        self.model, self.loss, self.optimizer, self.every = model, loss, optimizer, every
+        self.x = np.ascontiguousarray(x[rows])
+        self.target = (target[0], np.ascontiguousarray(target[1][rows]))
+        self.sw = None if sw is None else np.ascontiguousarray(sw[rows])
+        self.lanczos_steps = lanczos_steps
+        self.records = {key: [] for key in ("step", "epoch", "loss", "grad_sq", "grad_curvature",
+                                            "predicted_change", "predicted_change_gd", "observed_change",
+                                            "lambda_max", "lr_lambda_max")}
+        self._top = None
+        self._warned = False
+        self._before = None
+        self._matvec = _model_operator(model, self.x, self.target, self.sw, loss)
+
+    @classmethod
+    def create(cls, curvature, model, x, target, sw, loss, optimizer, seed):
+        """None for curvature=None; "epoch" probes each epoch's first step; an int k every k steps."""
+        if curvature is None:
+            return None
+        if curvature == "epoch":
+            every = "epoch"
+        elif isinstance(curvature, numbers.Integral) and not isinstance(curvature, bool) and curvature >= 1:
+            every = int(curvature)
+        else:
+            raise ValueError(f"curvature must be None, 'epoch' or a number of steps >= 1, got {curvature!r}")
+        if not hasattr(optimizer, "_c_groups"):
+            raise ValueError("curvature diagnostics follow the steps of a first-order optimizer (SGD, Adam, ...); "
+                             f"got {type(optimizer).__name__}")
+        return cls(model, x, target, sw, loss, optimizer, every, seed=0 if seed is None else seed)
+
+    def due(self, step_in_epoch, total_steps):
+        return step_in_epoch == 0 if self.every == "epoch" else total_steps % self.every == 0
+
+    def _probe_loss(self):
+        m = self.model
+        value, _norm, _status = m._engine.step(self.x, None, 0, self.x.shape[0], self.loss, self.target, self.sw,
+                                               None, 0.0, 0.0, False)
+        return float(value)
+
+    def before(self):
+        """Measure at θ, before the optimizer's step."""
+        m = self.model
+        value = self._probe_loss()
+        g = m.grads.astype(np.float64)
+        Hg = self._matvec(g)
+        d = m.n_params
+        rng = np.random.default_rng(len(self.records["step"]))
+        alpha, beta, Q = _lanczos(self._matvec, d, min(d, self.lanczos_steps), rng, v0=self._top)
+        theta, S = _ritz(alpha, beta)
+        self._top = Q.T @ S[:, -1]  # the top Ritz vector: the next probe starts from it
+        lam = float(theta[-1])
+        self._before = (m.params.copy(), value, g, float(g @ g), float(g @ Hg), lam)
+
+    def after(self, epoch, total_steps):
+        """Measure after the step at θ + Δ and record."""
+        m = self.model
+        theta0, value0, g, gg, gHg, lam = self._before
+        value1 = self._probe_loss()
+        delta = m.params.astype(np.float64) - theta0
+        theta1 = m.params.copy()
+        m.params[...] = theta0  # H at θ, where the prediction is made
+        try:
+            Hdelta = self._matvec(delta)
+        finally:
+            m.params[...] = theta1
+        lr = float(getattr(self.optimizer, "lr", math.nan))
+        r = self.records
+        r["step"].append(total_steps)
+        r["epoch"].append(epoch)
+        r["loss"].append(value0)
+        r["grad_sq"].append(gg)
+        r["grad_curvature"].append(gHg / gg if gg > 0 else math.nan)
+        r["predicted_change"].append(float(g @ delta + 0.5 * delta @ Hdelta))
+        r["predicted_change_gd"].append(-lr * gg + 0.5 * lr * lr * gHg)
+        r["observed_change"].append(value1 - value0)
+        r["lambda_max"].append(lam)
+        r["lr_lambda_max"].append(lr * lam)
+        if not self._warned and lam > 0 and lr * lam > 2.0:
+            self._warned = True
+            import warnings
+            warnings.warn(f"the learning rate {lr:.3g} exceeds the stability limit 2/λmax = {2.0 / lam:.3g} of "
+                          f"gradient descent (λmax = {lam:.3g}, the top Hessian eigenvalue on the probe batch): "
+                          "along that direction steps overshoot and the loss can grow. Lower the learning rate "
+                          "or add a schedule.", RuntimeWarning, stacklevel=3)
+        self._before = None
+
+    def epoch_logs(self):
+        """The last record's values, for the epoch's History row."""
+        if not self.records["step"]:
+            return {}
+        keys = ("grad_sq", "grad_curvature", "predicted_change", "predicted_change_gd", "observed_change",
+                "lambda_max", "lr_lambda_max")
+        return {k: self.records[k][-1] for k in keys}

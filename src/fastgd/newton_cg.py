@@ -22,6 +22,8 @@ import numbers
 
 import numpy as np
 
+from fastgd.lbfgs import LBFGS
+
 __all__ = ["NewtonCG"]
 
 
@@ -95,26 +97,12 @@ class NewtonCG:
         self.last_nfev = self.last_nhvp = 0
         self.last_status = "ok"
 
-    @property
-    def grad(self):
-        return self._g
-
-    @property
-    def loss(self):
-        return self._f
+    # the cached point, and the closure's call with its checks, as L-BFGS has them
+    grad = LBFGS.grad
+    loss = LBFGS.loss
+    _evaluate = LBFGS._evaluate
 
     # ---- evaluation -------------------------------------------------------------
-
-    def _evaluate(self, closure, params):
-        result = closure(params)
-        self.last_nfev += 1
-        if not isinstance(result, tuple) or len(result) != 2:
-            raise TypeError(f"closure must return a (loss, grads) tuple, got {type(result).__name__}")
-        f = float(result[0])
-        g = np.asarray(result[1])
-        if g.shape != params.shape:
-            raise ValueError(f"closure returned grads of shape {g.shape}, expected {params.shape}")
-        return f, np.array(g, dtype=np.float64)
 
     def _product(self, closure, params, x, v, hessp):
         """H(x)·v in float64: exact with hessp, else a forward difference of the gradient."""
@@ -135,7 +123,7 @@ class NewtonCG:
             _, g_plus = self._evaluate(closure, params)
         finally:
             params[...] = x
-        return (g_plus - self._g) * (norm / h)
+        return (g_plus.astype(np.float64) - self._g) * (norm / h)
 
     def _set_point(self, params, f, g):
         """Tell the optimizer the value and gradient at params (a caller that has them already)."""
@@ -181,6 +169,7 @@ class NewtonCG:
         if evaluate_first:
             self._f, self._g = self._evaluate(closure, params)
             self._x = params.copy()
+        self._g = np.asarray(self._g, dtype=np.float64)
         if not math.isfinite(self._f):
             raise ValueError(f"closure returned a non-finite loss ({self._f}) at the starting point")
         x = params.astype(np.float64)
@@ -202,7 +191,7 @@ class NewtonCG:
         elif rho > 0.75 and on_boundary:
             self.trust_radius = min(2.0 * self.trust_radius, self.max_trust_radius)
         if rho > self.eta:
-            self._f, self._g = f_new, g_new
+            self._f, self._g = f_new, g_new.astype(np.float64)
             self._x = params.copy()
             self.n_iter += 1
         else:

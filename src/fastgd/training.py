@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from fastgd import _core
+from fastgd import curvature as _curvature_hooks
 from fastgd import losses as _losses
 from fastgd import metrics as _metrics
 from fastgd.callbacks import Callback, EarlyStopping
@@ -140,7 +141,7 @@ def _get_optimizer(optimizer):
         if optimizer.lower() == "lbfgs":
             return LBFGS()
         return _optim.get(optimizer)
-    if isinstance(optimizer, LBFGS):
+    if isinstance(optimizer, LBFGS) or _curvature_hooks.is_newton_cg(optimizer):
         return optimizer
     if not hasattr(optimizer, "_c_groups"):
         raise TypeError(f"optimizer must be a fastgd optimizer (e.g. fastgd.optim.Adam(lr=1e-3)) or a name, "
@@ -217,7 +218,7 @@ def _lbfgs_iteration(model, optimizer, x, target, sw, loss):
         value, _norm, _status = model._engine.step(x, None, 0, n, loss, target, sw, None, 0.0, 0.0, False)
         return value, model.grads
 
-    value = optimizer.step(closure, model.params)
+    value = optimizer.step(closure, model.params, **_curvature_hooks.step_extras(model, optimizer, x, target, sw, loss))
     g = optimizer.grad
     return value, float(np.sqrt(np.dot(g, g, out=None))) if g is not None else math.nan
 
@@ -295,7 +296,7 @@ def _split_validation(x, target, sw, validation_split):
 def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoch", validation_data=None,
         validation_split=0.0, schedule=None, clip_norm=None, clip_value=None, early_stopping=None, tol=None,
         max_steps=None, callbacks=(), metrics=(), progress=True, seed=None, sample_weight=None,
-        initial_epoch=0, n_restarts=1):
+        initial_epoch=0, n_restarts=1, curvature=None):
     """Train the model by gradient descent and return a :class:`History`.
 
     Parameters
@@ -324,6 +325,12 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     sample_weight : per-sample weights (n,), >= 0; the loss is the weighted mean.
     n_restarts : k > 1 trains from k random initializations and keeps the best (see
         :func:`fit_restarts`).
+    curvature : None, "epoch" or int k
+        Second-order diagnostics on a fixed probe batch (256 training rows) at the first step of
+        every epoch, or every k steps (first-order optimizers): gᵀg, gᵀHg/gᵀg, the predicted and
+        observed change of the loss for the step taken, λmax and lr·λmax, in
+        ``history.curvature`` (and, with "epoch", in the epoch rows of ``history``). Warns once
+        when lr > 2/λmax. See :class:`fastgd.curvature.CurvatureMonitor`.
 
     Raises
     ------
@@ -335,7 +342,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                       validation_data=validation_data, validation_split=validation_split, schedule=schedule,
                       clip_norm=clip_norm, clip_value=clip_value, early_stopping=early_stopping, tol=tol,
                       max_steps=max_steps, callbacks=callbacks, metrics=metrics, progress=progress,
-                      sample_weight=sample_weight)
+                      sample_weight=sample_weight, curvature=curvature)
         return fit_restarts(model, X, y, n_restarts=n_restarts, seed=seed, **kwargs)
 
     loss = _losses.get(loss)
@@ -395,6 +402,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     best_params = model.params.copy()
     best_value = math.inf
     progress_bar = _Progress(progress, initial_epoch + epochs, steps_per_epoch)
+    monitor = _curvature_hooks.CurvatureMonitor.create(curvature, model, x, target, sw, loss, optimizer, seed)
+    history.curvature = None if monitor is None else monitor.records
     total_steps = 0
     for cb in callbacks:
         cb.set_context(model, optimizer, schedule, history)
@@ -430,8 +439,13 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                     s = step * bs
                     e = min(n, s + bs)
                     idx = None if order is None else order[s:e]
+                    probe = monitor is not None and monitor.due(step, total_steps)
+                    if probe:
+                        monitor.before()
                     value, gnorm, status = model._engine.step(x, idx, s, e - s, loss, target, sw, optimizer,
                                                               clip_norm or 0.0, clip_value or 0.0)
+                    if probe and not status:
+                        monitor.after(epoch, total_steps)
                     if status:
                         diverged(epoch, step, "loss" if status == 1 else "gradient",
                                  value if status == 1 else gnorm)
@@ -453,6 +467,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                     if model.stop_training or (max_steps is not None and total_steps >= max_steps):
                         break
             logs = {"loss": loss_sum / weight_sum}
+            if monitor is not None and monitor.every == "epoch":
+                logs.update(monitor.epoch_logs())
             if val is not None:
                 logs["val_loss"] = _data_loss(model, val[0], val[1], val[2], loss)
             for name, fn in metric_fns:
