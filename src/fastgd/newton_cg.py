@@ -46,8 +46,9 @@ class NewtonCG:
     eta : float in (0, 0.25), default 0.15
         A step is accepted when ρ = (f(x) - f(x+p)) / (m(0) - m(p)) > eta.
     max_cg : int or None
-        Most CG iterations (Hessian-vector products) per step; default the dimension d (CG
-        is exact in at most d iterations in exact arithmetic).
+        Most CG iterations (Hessian-vector products) per step; default 4·d. CG is exact in d
+        iterations in exact arithmetic only: in floating point an ill-conditioned H (κ = 1e6)
+        loses orthogonality and needs several times more.
     fd_eps : float or None
         Without an exact ``hessp``, products are forward differences of the gradient,
         ``(∇f(x + h·v/‖v‖) - ∇f(x)) / h · ‖v‖`` with ``h = fd_eps·max(1, ‖x‖)`` (default: the
@@ -185,6 +186,11 @@ class NewtonCG:
             f_new, g_new = self._evaluate(closure, params)
         actual = self._f - f_new if math.isfinite(f_new) and np.all(np.isfinite(g_new)) else -math.inf
         rho = actual / predicted if predicted > 0 else -math.inf
+        noise = 64.0 * np.finfo(params.dtype).eps * max(1.0, abs(self._f))
+        if predicted <= noise and math.isfinite(actual) and actual > -noise:
+            # the model predicts less than the rounding of f itself: ρ is noise, so judge the
+            # step by the gradient, which still resolves it (its norm must fall)
+            rho = 1.0 if float(np.linalg.norm(g_new)) < gnorm else -math.inf
         pnorm = float(np.linalg.norm(p))
         if rho < 0.25:
             self.trust_radius = 0.25 * min(self.trust_radius, pnorm)
@@ -205,7 +211,7 @@ class NewtonCG:
     def _steihaug(self, closure, params, x, g, gnorm, hessp):
         """(p, m(0) - m(p), whether p ends on the boundary) by truncated CG (Steihaug-Toint)."""
         radius = self.trust_radius
-        max_cg = self.max_cg if self.max_cg is not None else x.size
+        max_cg = self.max_cg if self.max_cg is not None else 4 * x.size
         tolerance = min(0.5, math.sqrt(gnorm)) * gnorm
         z = np.zeros_like(x)
         r = g.copy()
