@@ -326,7 +326,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     n_restarts : k > 1 trains from k random initializations and keeps the best (see
         :func:`fit_restarts`).
     curvature : None, "epoch" or int k
-        Second-order diagnostics on a fixed probe batch (256 training rows) at the first step of
+        Second-order diagnostics on a fixed probe batch (128 training rows) at the first step of
         every epoch, or every k steps (first-order optimizers): gᵀg, gᵀHg/gᵀg, the predicted and
         observed change of the loss for the step taken, λmax and lr·λmax, in
         ``history.curvature`` (and, with "epoch", in the epoch rows of ``history``). Warns once

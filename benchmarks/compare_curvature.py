@@ -1,0 +1,175 @@
+"""Curvature: the cost of model.hvp against one gradient, of fit(curvature="epoch") against a plain
+epoch, and NewtonCG against scipy's Newton-CG and trust-ncg.
+
+Rows:
+* model.hvp / model.gnvp vs one gradient (forward + loss + backward) of 784-256-128-10 on a batch of
+  512, float32, 1 thread; PyTorch's double-backward Hessian-vector product vs its own gradient beside;
+* one epoch of 60,000 random samples (batch 128, SGD) with and without curvature="epoch";
+* NewtonCG vs scipy.optimize.minimize(method="Newton-CG" / "trust-ncg") with exact Hessian-vector
+  products: Rosenbrock (d = 2, 100) and L2-regularized logistic regression on 10,000 samples.
+
+Run:  python benchmarks/compare_curvature.py [--quick]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fastgd  # noqa: E402
+from _timing import machine_info, markdown_table, measure_interleaved, optional_import, pinned_threads  # noqa: E402
+from fastgd import _core, curvature  # noqa: E402
+
+torch = optional_import("torch")
+scipy_optimize = None
+if optional_import("scipy") is not None:
+    import scipy.optimize as scipy_optimize  # noqa: E402
+
+
+def _fmt(seconds):
+    return f"{seconds * 1e3:.3f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.1f} µs"
+
+
+def _mlp(dtype="float32"):
+    return fastgd.Sequential([fastgd.Dense(784, 256), fastgd.Dense(256, 128),
+                              fastgd.Dense(128, 10, activation="identity")], dtype=dtype, seed=0)
+
+
+def hvp_rows(repeats):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((512, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 512)
+    m = _mlp()
+    loss = fastgd.losses.get("softmax_cross_entropy")
+    x, target, sw = m._prepare(X, y, loss, None)
+    v = rng.standard_normal(m.n_params).astype(np.float32)
+    contenders = {
+        "gradient": lambda: m._engine.step(x, None, 0, 512, loss, target, sw, None, 0.0, 0.0, False),
+        "hvp": lambda: _core.mlp_hvp(m._engine, x, v, loss, target, sw, False),
+        "gnvp": lambda: _core.mlp_hvp(m._engine, x, v, loss, target, sw, True),
+    }
+    if torch is not None:
+        params = [torch.tensor(L.W.copy(), requires_grad=True) for L in m.layers] + \
+                 [torch.tensor(L.b.copy(), requires_grad=True) for L in m.layers]
+        tx, ty = torch.tensor(X), torch.tensor(y)
+        tv = [torch.randn_like(p) for p in params]
+
+        def tloss():
+            h = tx
+            for i in range(3):
+                h = h @ params[i] + params[3 + i]
+                if i < 2:
+                    h = torch.relu(h)
+            return torch.nn.functional.cross_entropy(h, ty)
+
+        def tgrad():
+            return torch.autograd.grad(tloss(), params)
+
+        def thvp():
+            g = torch.autograd.grad(tloss(), params, create_graph=True)
+            return torch.autograd.grad(sum((gi * vi).sum() for gi, vi in zip(g, tv)), params)
+        contenders["torch gradient"] = tgrad
+        contenders["torch hvp"] = thvp
+    with pinned_threads(1):
+        t = measure_interleaved(contenders, repeats=repeats, sample_seconds=0.2)
+    rows = [["fastgd model.hvp", _fmt(t["hvp"]), _fmt(t["gradient"]), f"{t['hvp'] / t['gradient']:.2f}"],
+            ["fastgd model.gnvp", _fmt(t["gnvp"]), _fmt(t["gradient"]), f"{t['gnvp'] / t['gradient']:.2f}"]]
+    if torch is not None:
+        rows.append(["torch double-backward hvp", _fmt(t["torch hvp"]), _fmt(t["torch gradient"]),
+                     f"{t['torch hvp'] / t['torch gradient']:.2f}"])
+    return markdown_table(["784-256-128-10, batch 512, f32, 1 thread", "product", "gradient", "ratio"], rows)
+
+
+def epoch_rows(repeats, n):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n, 784)).astype(np.float32)
+    y = rng.integers(0, 10, n)
+
+    def epoch(curvature):
+        def run():
+            m = _mlp()
+            m.fit(X, y, loss="softmax_cross_entropy", optimizer=fastgd.optim.SGD(lr=0.01), epochs=1,
+                  batch_size=128, progress=False, seed=0, curvature=curvature)
+        return run
+
+    # one probe alone (what curvature="epoch" adds to each epoch), on a model mid-training
+    m = _mlp()
+    loss = fastgd.losses.get("softmax_cross_entropy")
+    x, target, sw = m._prepare(X, y, loss, None)
+    optimizer = fastgd.optim.SGD(lr=0.01)
+    monitor = curvature.CurvatureMonitor(m, x, target, sw, loss, optimizer, "epoch")
+
+    def probe():
+        monitor.before()
+        m._engine.step(x, None, 0, 128, loss, target, sw, optimizer)
+        monitor.after(0, 0)
+    with pinned_threads(1):
+        t = measure_interleaved({"plain": epoch(None), "curvature": epoch("epoch"), "probe": probe},
+                                repeats=repeats, sample_seconds=0.0)
+    return markdown_table([f"one epoch, {n:,} samples, batch 128, f32, 1 thread", "time", "overhead"],
+                          [["plain", _fmt(t["plain"]), ""],
+                           ['curvature="epoch"', _fmt(t["curvature"]), f"{t['curvature'] / t['plain'] - 1:.1%}"],
+                           ["one probe alone (+ its step)", _fmt(t["probe"]), f"{t['probe'] / t['plain']:.1%}"]])
+
+
+def _logistic(n=10_000, d=50, lam=1e-3):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((n, d))
+    y = (X @ rng.standard_normal(d) + rng.standard_normal(n) > 0).astype(float)
+
+    def fun(w):
+        z = X @ w
+        p = 1.0 / (1.0 + np.exp(-z))
+        return np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * lam * w @ w, X.T @ (p - y) / n + lam * w
+
+    def hessp(w, v):
+        p = 1.0 / (1.0 + np.exp(-(X @ w)))
+        return X.T @ (p * (1 - p) * (X @ v)) / n + lam * v
+    return fun, hessp, np.zeros(d)
+
+
+def newton_rows(repeats):
+    from scipy.optimize import rosen, rosen_der, rosen_hess_prod
+
+    problems = {
+        "Rosenbrock d=2": (lambda x: (rosen(x), rosen_der(x)), rosen_hess_prod, np.array([-1.2, 1.0])),
+        "Rosenbrock d=100": (lambda x: (rosen(x), rosen_der(x)), rosen_hess_prod, np.full(100, -1.2)),
+        "logistic regression 10,000 x 50": _logistic(),
+    }
+    rows = []
+    for name, (fun, hessp, x0) in problems.items():
+        solvers = {
+            "fastgd NewtonCG": lambda: fastgd.minimize(fun, x0, jac=True, optimizer=fastgd.NewtonCG(), hessp=hessp,
+                                                       tol=1e-8, max_iter=10_000, stationary=False),
+            "scipy Newton-CG": lambda: scipy_optimize.minimize(fun, x0, jac=True, hessp=hessp, method="Newton-CG",
+                                                               options={"xtol": 1e-12}),
+            "scipy trust-ncg": lambda: scipy_optimize.minimize(fun, x0, jac=True, hessp=hessp, method="trust-ncg",
+                                                               options={"gtol": 1e-8}),
+        }
+        with pinned_threads(1):
+            t = measure_interleaved(solvers, repeats=repeats, sample_seconds=0.05)
+        for solver, run in solvers.items():
+            res = run()
+            g = np.linalg.norm(res.jac)
+            rows.append([name, solver, _fmt(t[solver]), res.nit, f"{res.fun:.3e}", f"{g:.1e}"])
+    return markdown_table(["problem", "solver", "time", "iterations", "f", "‖g‖"], rows)
+
+
+def main(quick=False):
+    repeats = 3 if quick else 7
+    print("\n".join(f"- {k}: {v}" for k, v in machine_info().items()))
+    print()
+    print(hvp_rows(repeats))
+    print()
+    print(epoch_rows(2 if quick else 5, 10_000 if quick else 60_000))
+    if scipy_optimize is not None:
+        print()
+        print(newton_rows(repeats))
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv)
