@@ -202,12 +202,22 @@ def test_newton_cg_solves_an_ill_conditioned_quadratic_in_few_products(rng):
     def counted(x, v):
         counter["n"] += 1
         return A @ v
-    opt = fg.NewtonCG(trust_radius=1e3, max_trust_radius=1e6)
-    res = fg.minimize(fun, np.zeros(d), jac=True, optimizer=opt, hessp=counted, tol=1e-6, stationary=False)
-    assert res.success and res.fun - f_star < 1e-10
-    # exact arithmetic would need d products; floating-point CG at κ = 1e6 needs a few times more
-    # (scipy.sparse.linalg.cg: about 8·d to a relative residual of 1e-12)
-    assert counter["n"] <= 20 * d
+    def solve(**options):
+        counter["n"] = 0
+        opt = fg.NewtonCG(trust_radius=1e3, max_trust_radius=1e6, **options)
+        res = fg.minimize(fun, np.zeros(d), jac=True, optimizer=opt, hessp=counted, tol=1e-6, stationary=False)
+        assert res.success and res.fun - f_star < 1e-10, options
+        return res, counter["n"]
+
+    # each Newton system solved fully: one step of about d products, as CG in exact arithmetic
+    res, products = solve(cg_rtol=1e-10)
+    assert res.nit == 1 and products <= 1.2 * d
+    # the default forcing sequence restarts CG at each of a few Newton steps
+    _, default_products = solve()
+    assert default_products <= 10 * d
+    # plain CG in floating point loses orthogonality at κ = 1e6 and needs more
+    _, plain_products = solve(reorthogonalize=False)
+    assert plain_products > default_products
     # L-BFGS with its defaults stops far from the minimum within max_iter on the same problem
     lbfgs = fg.minimize(fun, np.zeros(d), jac=True, stationary=False)
     assert lbfgs.fun - f_star > res.fun - f_star
@@ -280,6 +290,8 @@ def test_newton_cg_bad_arguments():
         fg.NewtonCG(trust_radius=10.0, max_trust_radius=1.0)
     with pytest.raises(ValueError, match="max_cg"):
         fg.NewtonCG(max_cg=0)
+    with pytest.raises(ValueError, match="reorthogonalize"):
+        fg.NewtonCG(reorthogonalize="yes")
     opt = fg.NewtonCG()
     with pytest.raises(TypeError, match="hessp"):
         opt.step(lambda p: (0.0, p), np.zeros(2), hessp=3)

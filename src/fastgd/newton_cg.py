@@ -54,6 +54,16 @@ class NewtonCG:
         ``(∇f(x + h·v/‖v‖) - ∇f(x)) / h · ‖v‖`` with ``h = fd_eps·max(1, ‖x‖)`` (default: the
         square root of the dtype's machine epsilon): one gradient evaluation per product, about
         half the digits of the gradient.
+    reorthogonalize : "auto", True or False
+        Keep CG's residuals orthogonal by storing them (memory: CG iterations × d floats). In
+        floating point, plain CG loses orthogonality on an ill-conditioned H and needs several
+        times d products (302 instead of 50 on a 50-d quadratic with κ = 1e6); reorthogonalized,
+        it needs about d, like exact arithmetic. "auto": for d <= 1000.
+    cg_rtol : float in (0, 1) or None
+        CG stops when ‖r‖ <= cg_rtol·‖g‖. None (default): the forcing sequence
+        min(0.5, √‖g‖), loose far from a minimum and tight near it (superlinear convergence at
+        the least cost in products). A small value (1e-10) solves each Newton system fully: one
+        step of about d products for a quadratic.
 
     Attributes
     ----------
@@ -66,7 +76,8 @@ class NewtonCG:
         resolution of x: no further progress is possible in this precision).
     """
 
-    def __init__(self, *, trust_radius=1.0, max_trust_radius=1000.0, eta=0.15, max_cg=None, fd_eps=None):
+    def __init__(self, *, trust_radius=1.0, max_trust_radius=1000.0, eta=0.15, max_cg=None, fd_eps=None,
+                 reorthogonalize="auto", cg_rtol=None):
         self.initial_trust_radius = _positive("trust_radius", trust_radius)
         self.max_trust_radius = _positive("max_trust_radius", max_trust_radius)
         if self.initial_trust_radius > self.max_trust_radius:
@@ -77,18 +88,23 @@ class NewtonCG:
             raise ValueError(f"max_cg must be an integer >= 1 or None, got {max_cg!r}")
         self.max_cg = None if max_cg is None else int(max_cg)
         self.fd_eps = None if fd_eps is None else _positive("fd_eps", fd_eps)
+        if reorthogonalize not in ("auto", True, False):
+            raise ValueError(f"reorthogonalize must be 'auto', True or False, got {reorthogonalize!r}")
+        self.reorthogonalize = reorthogonalize
+        self.cg_rtol = None if cg_rtol is None else _positive("cg_rtol", cg_rtol, 1.0)
         self._hessp = None
         self.reset()
 
     def __repr__(self):
         return (f"NewtonCG(trust_radius={self.initial_trust_radius}, max_trust_radius={self.max_trust_radius}, "
-                f"eta={self.eta}, max_cg={self.max_cg}, fd_eps={self.fd_eps})")
+                f"eta={self.eta}, max_cg={self.max_cg}, fd_eps={self.fd_eps}, "
+                f"reorthogonalize={self.reorthogonalize!r}, cg_rtol={self.cg_rtol})")
 
     def get_config(self):
         """The constructor arguments, as a dict."""
         return {"name": "newton_cg", "trust_radius": self.initial_trust_radius,
                 "max_trust_radius": self.max_trust_radius, "eta": self.eta, "max_cg": self.max_cg,
-                "fd_eps": self.fd_eps}
+                "fd_eps": self.fd_eps, "reorthogonalize": self.reorthogonalize, "cg_rtol": self.cg_rtol}
 
     def reset(self):
         """Forget the cached point and restore the initial radius."""
@@ -212,12 +228,14 @@ class NewtonCG:
         """(p, m(0) - m(p), whether p ends on the boundary) by truncated CG (Steihaug-Toint)."""
         radius = self.trust_radius
         max_cg = self.max_cg if self.max_cg is not None else 4 * x.size
-        tolerance = min(0.5, math.sqrt(gnorm)) * gnorm
+        tolerance = (min(0.5, math.sqrt(gnorm)) if self.cg_rtol is None else self.cg_rtol) * gnorm
         z = np.zeros_like(x)
         r = g.copy()
         d = -r
         rr = float(r @ r)
         model = 0.0  # m(z) - m(0)
+        reorthogonalize = self.reorthogonalize is True or (self.reorthogonalize == "auto" and x.size <= 1000)
+        basis = [r / math.sqrt(rr)] if reorthogonalize else None
         for _ in range(max_cg):
             Bd = self._product(closure, params, x, d, hessp)
             dBd = float(d @ Bd)
@@ -234,7 +252,13 @@ class NewtonCG:
                 return z + tau * d, -(model + tau * float(r @ d) + 0.5 * tau * tau * dBd), True
             model -= 0.5 * alpha * rr
             r = r + alpha * Bd
+            if basis is not None and len(basis) < x.size:
+                B = np.array(basis)
+                r -= B.T @ (B @ r)  # twice is enough (Parlett)
+                r -= B.T @ (B @ r)
             rr_next = float(r @ r)
+            if basis is not None and rr_next > 0.0:
+                basis.append(r / math.sqrt(rr_next))
             z = z_next
             if math.sqrt(rr_next) <= tolerance:
                 break
