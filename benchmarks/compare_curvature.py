@@ -6,7 +6,9 @@ Rows:
   512, float32, 1 thread; PyTorch's double-backward Hessian-vector product vs its own gradient beside;
 * one epoch of 60,000 random samples (batch 128, SGD) with and without curvature="epoch";
 * NewtonCG vs scipy.optimize.minimize(method="Newton-CG" / "trust-ncg") with exact Hessian-vector
-  products: Rosenbrock (d = 2, 100) and L2-regularized logistic regression on 10,000 samples.
+  products: Rosenbrock (d = 2, 100) and L2-regularized logistic regression on 10,000 samples;
+* the classic suite of tests/test_curvature.py (Rosenbrock 2/10/100-d, Beale, Powell singular, Wood,
+  Zakharov, Trid): fastgd.minimize's defaults vs scipy.optimize.minimize's defaults, total time.
 
 Run:  python benchmarks/compare_curvature.py [--quick]
 """
@@ -159,6 +161,24 @@ def newton_rows(repeats):
     return markdown_table(["problem", "solver", "time", "iterations", "f", "‖g‖"], rows)
 
 
+def classic_rows(repeats):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from test_curvature import CLASSIC
+
+    def suite(solve):
+        return lambda: [solve(fun, x0) for fun, x0 in CLASSIC.values()]
+    solvers = {"fastgd.minimize": suite(lambda fun, x0: fastgd.minimize(fun, x0, jac=True)),
+               "scipy.optimize.minimize": suite(lambda fun, x0: scipy_optimize.minimize(fun, x0, jac=True))}
+    with pinned_threads(1):
+        t = measure_interleaved(solvers, repeats=repeats, sample_seconds=0.1)
+    rows = []
+    for name, run in solvers.items():
+        results = run()
+        rows.append([name, _fmt(t[name]), sum(bool(r.success) for r in results), sum(int(r.nfev) for r in results)])
+    return markdown_table([f"classic suite ({len(CLASSIC)} problems), defaults", "total time", "solved", "nfev"],
+                          rows)
+
+
 def main(quick=False):
     repeats = 3 if quick else 7
     print("\n".join(f"- {k}: {v}" for k, v in machine_info().items()))
@@ -169,6 +189,8 @@ def main(quick=False):
     if scipy_optimize is not None:
         print()
         print(newton_rows(repeats))
+        print()
+        print(classic_rows(repeats))
 
 
 if __name__ == "__main__":

@@ -234,3 +234,13 @@ def test_hvp_bad_input_raises_clear_errors(rng):
     c = _model([4, 3], "identity", "softmax_cross_entropy", "float64")
     with pytest.raises(ValueError):
         c.hvp(X, np.array([0, 1, 2, 3, 1]), np.zeros(15), loss="softmax_cross_entropy")
+
+
+def test_hvp_is_identical_for_every_thread_count(rng):
+    m = _model([30, 70, 40, 5], "tanh", "softmax_cross_entropy", "float32")
+    X, y = _data("softmax_cross_entropy", 300, 30, 5, rng)
+    v = rng.standard_normal(m.n_params)
+    fg.set_num_threads(1)
+    one = m.hvp(X, y, v, loss="softmax_cross_entropy")
+    fg.set_num_threads(2)
+    assert np.array_equal(m.hvp(X, y, v, loss="softmax_cross_entropy"), one)
