@@ -358,3 +358,21 @@ def test_fit_curvature_argument_checks(rng):
     with pytest.raises(ValueError, match="first-order optimizer"):
         m.fit(X, y, loss="softmax_cross_entropy", optimizer=fg.LBFGS(), epochs=1, batch_size=None,
               progress=False, curvature="epoch")
+
+
+def test_newton_cg_checkpoint_round_trip(rng, tmp_path):
+    X, y = _classification(rng, 200)
+    m = fg.Sequential([fg.Dense(6, 5, activation="tanh"), fg.Dense(5, 2, activation="identity")],
+                      dtype="float64", seed=0)
+    opt = fg.NewtonCG(trust_radius=0.5, cg_rtol=1e-3)
+    m.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=2, batch_size=None, progress=False)
+    path = fg.save_checkpoint(tmp_path / "ncg.npz", m, opt)
+    loaded = fg.load_checkpoint(path)
+    assert isinstance(loaded.optimizer, fg.NewtonCG)
+    assert loaded.optimizer.get_config() == opt.get_config()
+    assert loaded.optimizer.trust_radius == opt.trust_radius and loaded.optimizer.n_hvp == opt.n_hvp
+    # both continue identically
+    m.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=1, batch_size=None, progress=False)
+    loaded.model.fit(X, y, loss="softmax_cross_entropy", optimizer=loaded.optimizer, epochs=1, batch_size=None,
+                     progress=False)
+    np.testing.assert_array_equal(loaded.model.params, m.params)

@@ -53,5 +53,6 @@ def mlp_hvp(_MLPEngine engine, x, v, loss, target, sample_weight, bint gauss_new
     finally:
         engine.busy = False
     if value != value:
-        raise ValueError("the loss is undefined for these targets (a class label outside [0, n_outputs)?)")
+        raise ValueError("the loss is not a number at these parameters (non-finite parameters, or a class "
+                         "label outside [0, n_outputs))")
     return value, hv

@@ -384,7 +384,8 @@ def add_stationary(res, objective, tol):
     finally:
         objective.nfev = nfev
     res.hess_eigenvalues = eig
-    res.stationary = classify_stationary(eig, atol=math.sqrt(tol) if tol > 0 else 1e-8) if res.success else None
+    known = res.success and bool(np.all(np.isfinite(eig)))
+    res.stationary = classify_stationary(eig, atol=math.sqrt(tol) if tol > 0 else 1e-8) if known else None
     return res
 
 

@@ -204,6 +204,9 @@ def _optimizer_from_config(config):
         cfg = dict(config)
         cfg.pop("name")
         return LBFGS(**cfg)
+    if isinstance(config, dict) and config.get("name") == "newton_cg":
+        from fastgd.newton_cg import NewtonCG
+        return NewtonCG(**{k: v for k, v in config.items() if k != "name"})
     return _optim.from_config(config)
 
 

@@ -569,7 +569,8 @@ _SHARED_DOC = """
         them for d <= 50, from d products; the 3 largest and 3 smallest by 30-step
         Lanczos otherwise) and the kind of stationary point (``stationary``:
         "minimum", "maximum", "saddle" or "degenerate"; None when the run did not
-        converge). These products are not counted in ``nfev``.
+        converge or the function is not finite around the solution). These products are not
+        counted in ``nfev``.
 
     Returns
     -------

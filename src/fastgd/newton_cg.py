@@ -114,6 +114,22 @@ class NewtonCG:
         self.last_nfev = self.last_nhvp = 0
         self.last_status = "ok"
 
+    def state_dict(self):
+        """The trust radius, the last accepted point with its value and gradient, and the counters."""
+        return {"trust_radius": self.trust_radius, "n_iter": self.n_iter, "n_hvp": self.n_hvp,
+                "x": None if self._x is None else self._x.copy(), "f": self._f,
+                "grad": None if self._g is None else self._g.copy()}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned."""
+        self.reset()
+        self.trust_radius = _positive("trust_radius", float(state["trust_radius"]))
+        self.n_iter, self.n_hvp = int(state["n_iter"]), int(state["n_hvp"])
+        if state["x"] is not None:
+            self._x = np.array(state["x"])
+            self._g = np.array(state["grad"], dtype=np.float64)
+            self._f = float(state["f"])
+
     # the cached point, and the closure's call with its checks, as L-BFGS has them
     grad = LBFGS.grad
     loss = LBFGS.loss
