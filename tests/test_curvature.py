@@ -105,6 +105,8 @@ def test_spectrum_density_integrates_to_one_and_covers_the_eigenvalues(rng):
     (lambda x: ((x - 1) @ (x - 1) + 0.5 * x[0] * x[1], 2 * (x - 1) + 0.5 * x[::-1]), [3.0, -2.0], "minimum",
      fg.minimize),
     (lambda x: ((x ** 4).sum(), 4 * x ** 3), [1.0], "degenerate", fg.minimize),
+    (lambda x: (0.5 * (x[0] ** 2 + 1e6 * x[1] ** 2), np.array([x[0], 1e6 * x[1]])), [1.0, 1.0], "minimum",
+     fg.minimize),
     (lambda x: ((x ** 4).sum() + x[1] ** 2, 4 * x ** 3 + np.r_[0.0, 2 * x[1]]), [0.7, 1.0], "degenerate",
      fg.minimize),
 ])
@@ -138,6 +140,8 @@ def test_unconverged_runs_are_not_classified_and_stationary_can_be_off():
 def test_classify_stationary_tolerances():
     assert curvature.classify_stationary([1.0, 2.0]) == "minimum"
     assert curvature.classify_stationary([-1.0, 1e-12]) == "degenerate"
+    assert curvature.classify_stationary([1.0, 1e6]) == "minimum"
+    assert curvature.classify_stationary([1e-4, 1e6]) == "degenerate"
     assert curvature.classify_stationary([-1.0, 0.0, 1.0]) == "saddle"
     assert curvature.classify_stationary([np.nan]) == "degenerate"
 

@@ -322,10 +322,11 @@ def spectrum(model, X, y, loss=None, *, sample_weight=None, steps=60, n_vectors=
     return {"grid": grid, "density": density, "nodes": nodes, "weights": weights}
 
 
-def classify_stationary(eigenvalues, *, rtol=1e-6, atol=1e-10):
+def classify_stationary(eigenvalues, *, rtol=1e-9, atol=1e-10):
     """``"minimum"``, ``"maximum"``, ``"saddle"`` or ``"degenerate"`` from a Hessian's eigenvalues.
 
-    Eigenvalues within ``max(atol, rtol·max|λ|)`` of zero count as zero (minimize uses
+    Eigenvalues within ``max(atol, rtol·max|λ|)`` of zero count as zero (rtol covers the rounding
+    of the products: central differences of an exact gradient carry about ε_mach^(2/3)·‖H‖) (minimize uses
     ``atol = √tol``: at a point whose gradient is only known to be below tol, a curvature below
     √tol cannot be told from zero). Both signs: saddle
     (a zero among them does not change that). All positive: minimum; all negative: maximum.
