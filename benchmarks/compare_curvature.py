@@ -51,8 +51,8 @@ def hvp_rows(repeats):
     v = rng.standard_normal(m.n_params).astype(np.float32)
     contenders = {
         "gradient": lambda: m._engine.step(x, None, 0, 512, loss, target, sw, None, 0.0, 0.0, False),
-        "hvp": lambda: _core.mlp_hvp(m._engine, x, v, loss, target, sw, False),
-        "gnvp": lambda: _core.mlp_hvp(m._engine, x, v, loss, target, sw, True),
+        "hvp": lambda: _core.mlp_hvp(m._engine, x, v, loss, target, sw, False, 512.0),
+        "gnvp": lambda: _core.mlp_hvp(m._engine, x, v, loss, target, sw, True, 512.0),
     }
     if torch is not None:
         params = [torch.tensor(L.W.copy(), requires_grad=True) for L in m.layers] + \

@@ -1,14 +1,43 @@
 # Curvature bindings: the Hessian-vector and Gauss-Newton-vector products of a Sequential
-# model's loss (fg_hvp.h). fastgd.model.Sequential.hvp / gnvp call mlp_hvp; users never do.
+# model's loss (fg_hvp.h). fastgd.curvature calls mlp_hvp for model.hvp / gnvp; users never do.
 
 
-def mlp_hvp(_MLPEngine engine, x, v, loss, target, sample_weight, bint gauss_newton,
-            bint reference=False):
+cdef double _hvp_chunk(_MLPEngine engine, cnp.ndarray hv, cnp.ndarray va, cnp.ndarray xa, int64_t n,
+                       fg_loss_spec *spec, int gauss_newton, double beta, cnp.ndarray scratch,
+                       bint reference) except? -1:
+    cdef double value
+    if engine.f32:
+        with nogil:
+            if reference:
+                value = fg_mlp_hvp_ref_f32(&engine.m, <float *>cnp.PyArray_DATA(hv), <const float *>cnp.PyArray_DATA(va),
+                                           <const float *>cnp.PyArray_DATA(xa), n, spec, gauss_newton, beta,
+                                           <float *>cnp.PyArray_DATA(scratch))
+            else:
+                value = fg_mlp_hvp_f32(&engine.m, <float *>cnp.PyArray_DATA(hv), <const float *>cnp.PyArray_DATA(va),
+                                       <const float *>cnp.PyArray_DATA(xa), n, spec, gauss_newton, beta,
+                                       <float *>cnp.PyArray_DATA(scratch))
+    else:
+        with nogil:
+            if reference:
+                value = fg_mlp_hvp_ref_f64(&engine.m, <double *>cnp.PyArray_DATA(hv),
+                                           <const double *>cnp.PyArray_DATA(va), <const double *>cnp.PyArray_DATA(xa),
+                                           n, spec, gauss_newton, beta, <double *>cnp.PyArray_DATA(scratch))
+            else:
+                value = fg_mlp_hvp_f64(&engine.m, <double *>cnp.PyArray_DATA(hv),
+                                       <const double *>cnp.PyArray_DATA(va), <const double *>cnp.PyArray_DATA(xa),
+                                       n, spec, gauss_newton, beta, <double *>cnp.PyArray_DATA(scratch))
+    return value
+
+
+def mlp_hvp(_MLPEngine engine, x, v, loss, target, sample_weight, bint gauss_newton, double denominator,
+            bint reference=False, Py_ssize_t chunk_rows=8192):
     """``(loss, H·v)`` (or ``G·v`` with gauss_newton) of the mean loss over all rows of x.
 
     x (n, in), target (loss.prepare_target's (kind, array)) and sample_weight are validated
-    by the caller; v is checked here against the parameter arena. ``reference=True`` runs the
-    plain-loop twin (mlp_hvp_ref.c), the test oracle."""
+    by the caller, as is denominator, the mean's normalizer over all rows (fastgd.losses). The
+    rows go through the kernel in chunks of chunk_rows, accumulated into one product, so memory
+    stays bounded for any n. ``reference=True`` runs the plain-loop twin (mlp_hvp_ref.c), the
+    test oracle."""
     cdef fg_loss_spec spec
     cdef cnp.ndarray xa = <cnp.ndarray>x
     cdef cnp.ndarray va = check_float_array("v", v, 1)
@@ -16,43 +45,32 @@ def mlp_hvp(_MLPEngine engine, x, v, loss, target, sample_weight, bint gauss_new
     cdef int64_t n = xa.shape[0]
     if n < 1:
         raise ValueError("x must hold at least one sample, got 0")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    cdef int64_t rows = min(n, chunk_rows)
     cw = loss._class_weight_array(engine.dtype)
-    fill_loss_spec(&spec, loss, target, sample_weight, cw, FG_REDUCE_MEAN)
-    cdef cnp.ndarray outs = np.array([engine.layers[i].out for i in range(engine.m.n_layers)], dtype=np.int64)
+    outs = np.array([engine.layers[i].out for i in range(engine.m.n_layers)], dtype=np.int64)
     cdef int64_t elems = fg_mlp_hvp_scratch_elems(<const int64_t *>cnp.PyArray_DATA(outs), engine.m.n_layers,
-                                                  engine.max_width, n)
+                                                  engine.max_width, rows)
     cdef cnp.ndarray scratch = np.empty(elems, dtype=engine.dtype)
     cdef cnp.ndarray hv = np.empty(engine.n_params, dtype=engine.dtype)
-    cdef double value
-    cdef int gn = gauss_newton
+    cdef double value, total = 0.0
+    cdef Py_ssize_t s, e
     engine._enter()
     try:
-        engine.reserve(n)
-        if engine.f32:
-            with nogil:
-                if reference:
-                    value = fg_mlp_hvp_ref_f32(&engine.m, <float *>cnp.PyArray_DATA(hv), <const float *>cnp.PyArray_DATA(va),
-                                               <const float *>cnp.PyArray_DATA(xa), n, &spec, gn, 0.0,
-                                               <float *>cnp.PyArray_DATA(scratch))
-                else:
-                    value = fg_mlp_hvp_f32(&engine.m, <float *>cnp.PyArray_DATA(hv), <const float *>cnp.PyArray_DATA(va),
-                                           <const float *>cnp.PyArray_DATA(xa), n, &spec, gn, 0.0,
-                                           <float *>cnp.PyArray_DATA(scratch))
-        else:
-            with nogil:
-                if reference:
-                    value = fg_mlp_hvp_ref_f64(&engine.m, <double *>cnp.PyArray_DATA(hv),
-                                               <const double *>cnp.PyArray_DATA(va),
-                                               <const double *>cnp.PyArray_DATA(xa), n, &spec, gn, 0.0,
-                                               <double *>cnp.PyArray_DATA(scratch))
-                else:
-                    value = fg_mlp_hvp_f64(&engine.m, <double *>cnp.PyArray_DATA(hv),
-                                           <const double *>cnp.PyArray_DATA(va),
-                                           <const double *>cnp.PyArray_DATA(xa), n, &spec, gn, 0.0,
-                                           <double *>cnp.PyArray_DATA(scratch))
+        engine.reserve(rows)
+        for s in range(0, n, rows):
+            e = min(n, s + rows)
+            chunk_target = (target[0], target[1][s:e])
+            chunk_sw = None if sample_weight is None else sample_weight[s:e]
+            fill_loss_spec(&spec, loss, chunk_target, chunk_sw, cw, FG_REDUCE_SUM)
+            spec.scale = 1.0 / denominator if denominator > 0 else 0.0
+            value = _hvp_chunk(engine, hv, va, xa[s:e], e - s, &spec, gauss_newton, 0.0 if s == 0 else 1.0,
+                               scratch, reference)
+            if value != value:
+                raise ValueError("the loss is not a number at these parameters (non-finite parameters, or a "
+                                 "class label outside [0, n_outputs))")
+            total += value
     finally:
         engine.busy = False
-    if value != value:
-        raise ValueError("the loss is not a number at these parameters (non-finite parameters, or a class "
-                         "label outside [0, n_outputs))")
-    return value, hv
+    return total, hv

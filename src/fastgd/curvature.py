@@ -42,8 +42,14 @@ def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=
     va = np.ascontiguousarray(va, dtype=model.dtype)
     if not np.all(np.isfinite(va)):
         raise ValueError("v must hold finite numbers")
-    _value, out = _core.mlp_hvp(model._engine, x, va, loss, target, sw, gauss_newton, reference)
+    _value, out = _core.mlp_hvp(model._engine, x, va, loss, target, sw, gauss_newton,
+                                _denominator(model, loss, target, sw), reference)
     return out
+
+
+def _denominator(model, loss, target, sw):
+    from fastgd.training import _batch_weight
+    return _batch_weight(loss, target, sw, model.dtype)
 
 
 def model_hvp(model, X, y, v, loss=None, sample_weight=None):
@@ -269,9 +275,12 @@ def _prepared(model, X, y, loss, sample_weight):
 
 def _model_operator(model, x, target, sw, loss, gauss_newton=False):
     """v (float64) -> H·v (float64) on prepared data: the checks done once, not per product."""
+    denominator = _denominator(model, loss, target, sw)
+
     def matvec(v):
         va = np.ascontiguousarray(v, dtype=model.dtype)
-        return _core.mlp_hvp(model._engine, x, va, loss, target, sw, gauss_newton)[1].astype(np.float64)
+        _value, out = _core.mlp_hvp(model._engine, x, va, loss, target, sw, gauss_newton, denominator)
+        return out.astype(np.float64)
     return matvec
 
 
