@@ -32,8 +32,7 @@ __all__ = ["model_hvp", "model_gnvp", "hvp", "hessian", "lanczos_extremes", "top
 # ---- models ---------------------------------------------------------------------------------
 
 def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=False):
-    loss = model._resolve_loss(loss)
-    x, target, sw = model._prepare(X, y, loss, sample_weight)
+    x, target, sw, loss = _prepared(model, X, y, loss, sample_weight)
     va = np.asarray(v)
     if va.shape != (model.n_params,):
         raise ValueError(f"v must have shape ({model.n_params},) (the parameter arena's layout), got {va.shape}")
@@ -467,6 +466,10 @@ class CurvatureMonitor:
             raise ValueError("curvature diagnostics follow the steps of a first-order optimizer (SGD, Adam, ...); "
                              f"got {type(optimizer).__name__}")
         return cls(model, x, target, sw, loss, optimizer, every, seed=0 if seed is None else seed)
+
+    def __repr__(self):
+        return (f"CurvatureMonitor(every={self.every!r}, probe_size={self.x.shape[0]}, "
+                f"lanczos_steps={self.lanczos_steps}, probes={len(self.records['step'])})")
 
     def due(self, step_in_epoch, total_steps):
         return step_in_epoch == 0 if self.every == "epoch" else total_steps % self.every == 0
