@@ -45,6 +45,8 @@ class History:
     """Per-epoch records of a fit: ``history.history`` maps "loss", "val_loss", metric names,
     "grad_norm", "lr", "seconds" to lists (one entry per epoch)."""
 
+    curvature = None  # the probes of fit(curvature=...): a dict of lists (not part of to_dict)
+
     def __init__(self, params=None):
         self.history: dict[str, list] = {}
         self.epochs: list[int] = []
