@@ -263,3 +263,16 @@ def test_rows_in_chunks_give_the_same_product(gauss_newton, rng):
         assert chunked[0] == pytest.approx(whole[0], rel=1e-12)
         np.testing.assert_allclose(chunked[1], whole[1], rtol=1e-11, atol=1e-14)
     assert whole[0] == pytest.approx(m.loss_and_grad(X, y, loss, sample_weight=sw)[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("sizes", ([1, 1], [1, 1, 1], [3, 1, 2], [2, 17, 1, 4]), ids=lambda s: "-".join(map(str, s)))
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "mse"])
+def test_edge_widths_match_torch_and_the_twin(sizes, loss, rng):
+    m = _model(sizes, "tanh", loss, "float64")
+    X, y = _data(loss, 5, sizes[0], sizes[-1], rng)
+    v = rng.standard_normal(m.n_params)
+    hv = m.hvp(X, y, v, loss=loss)
+    _, expected = torch.autograd.functional.hvp(_torch_loss(m, X, y, loss), torch.tensor(m.params.copy()),
+                                                torch.tensor(v))
+    assert _rel(hv, expected.numpy()) < 1e-10
+    assert _rel(curvature._model_product(m, X, y, v, loss, None, False, reference=True), hv) < 1e-12
