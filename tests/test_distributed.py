@@ -1,0 +1,165 @@
+"""Data-parallel training over MPI: each scenario runs under ``mpiexec`` (tests/mpi_worker.py)
+and is checked here against the same computation done in one process."""
+
+import importlib.util
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastgd as fg
+from fastgd import optim
+
+sys.path.insert(0, os.path.dirname(__file__))
+import mpi_worker as worker  # noqa: E402
+
+MPIEXEC = shutil.which("mpiexec")
+MISSING = [what for what, ok in (("mpi4py", importlib.util.find_spec("mpi4py") is not None),
+                                 ("mpiexec", MPIEXEC is not None)) if not ok]
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"needs {' and '.join(MISSING)}: pip install 'fastgd[mpi]'")
+
+WORKER = os.path.join(os.path.dirname(__file__), "mpi_worker.py")
+LOSS = "softmax_cross_entropy"
+
+
+def mpirun(ranks, *args, timeout=300, check=True):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, WORKER, *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"mpiexec -n {ranks} {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def shards(n, ranks):
+    """The documented rule of fastgd.distributed.shard."""
+    base, extra = divmod(n, ranks)
+    starts = [r * base + min(r, extra) for r in range(ranks)]
+    return [slice(s, s + base + (r < extra)) for r, s in enumerate(starts)]
+
+
+def load(out, name, ranks):
+    return [dict(np.load(os.path.join(out, f"{name}-{r}.npz"))) for r in range(ranks)]
+
+
+@pytest.fixture(scope="module", params=[2, 3], ids=["2ranks", "3ranks"])
+def run_all(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"mpi{request.param}")
+    mpirun(request.param, "all", out)
+    return request.param, str(out)
+
+
+def replay(ranks, dtype, opt_name, shuffle, epochs, batch_size=8, n=103, seed=11, clip_norm=0.5):
+    """One process stepping over the same global batches: step j of an epoch takes rows
+    [j*b, (j+1)*b) of every rank's epoch order of its shard."""
+    x, y, w = worker.data(n)
+    m = worker.model(dtype)
+    opt = worker.make_optimizer(opt_name)
+    parts = shards(n, ranks)
+    losses = []
+    for epoch in range(epochs):
+        orders = []
+        for r, sl in enumerate(parts):
+            size = sl.stop - sl.start
+            if shuffle == "epoch":
+                key = [seed, 1, epoch] + ([r] if r else [])
+                orders.append(sl.start + np.random.default_rng(key).permutation(size))
+            else:
+                orders.append(np.arange(sl.start, sl.stop))
+        loss_sum = weight_sum = 0.0
+        for j in range(max(-(-len(o) // batch_size) for o in orders)):
+            rows = np.concatenate([o[j * batch_size:(j + 1) * batch_size] for o in orders])
+            value, g = m.loss_and_grad(x[rows], y[rows], LOSS, sample_weight=w[rows])
+            optim.clip_grad_norm(g, clip_norm)
+            opt.step(m.params, g)
+            loss_sum += value * w[rows].astype(dtype).sum(dtype=np.float64)
+            weight_sum += w[rows].astype(dtype).sum(dtype=np.float64)
+        losses.append(loss_sum / weight_sum)
+    return m.params, np.array(losses)
+
+
+@pytest.mark.parametrize("dtype,opt_name,shuffle", [
+    ("float64", "sgd", False), ("float64", "adam", False), ("float64", "adam", "epoch"),
+    ("float32", "sgd", False), ("float32", "adam", False)])
+def test_steps_equal_one_process_over_the_global_batches(run_all, dtype, opt_name, shuffle):
+    ranks, out = run_all
+    results = load(out, f"steps-{dtype}-{opt_name}-{shuffle}", ranks)
+    params, losses = replay(ranks, dtype, opt_name, shuffle, 3)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for r, res in enumerate(results):
+        # replicas are identical, not merely close
+        np.testing.assert_array_equal(res["params"], results[0]["params"], err_msg=f"rank {r} drifted from rank 0")
+        np.testing.assert_allclose(res["params"], params, rtol=tol, atol=tol, err_msg=f"rank {r}")
+        np.testing.assert_allclose(res["loss"], losses, rtol=tol * 10, err_msg=f"rank {r} history loss")
+
+
+def test_history_identical_and_validation_reduced_over_ranks(run_all):
+    ranks, out = run_all
+    results = load(out, "history", ranks)
+    histories = [json.loads(str(res["history"])) for res in results]
+    for r in range(1, ranks):
+        assert histories[r] == histories[0], f"rank {r}'s History differs from rank 0's"
+    h = histories[0]["history"]
+    assert histories[0]["epochs"] == [0, 1, 2, 3]
+    assert histories[0]["params"]["n_samples"] == 90
+    # the plateau schedule saw the same reduced val_loss on every rank
+    assert h["lr"][0] == 0.5 and min(h["lr"]) < 0.5
+    # the last epoch's validation loss and accuracy are those of all validation rows
+    m = worker.model("float64")
+    m.params[...] = results[0]["params"]
+    xv, yv, _ = worker.data(40, seed=8)
+    full = m.evaluate(xv, yv, LOSS, metrics=["accuracy"])
+    assert math.isclose(h["val_loss"][-1], full["loss"], rel_tol=1e-12)
+    assert h["val_accuracy"][-1] == full["accuracy"]
+    for res in results:
+        ev = json.loads(str(res["evaluate"]))
+        assert math.isclose(ev["loss"], full["loss"], rel_tol=1e-12) and ev["accuracy"] == full["accuracy"]
+    # CSVLogger wrote once (rank 0 only): a header and one row per epoch
+    with open(os.path.join(out, "log.csv")) as f:
+        assert len(f.read().splitlines()) == 1 + 4
+
+
+def test_early_stopping_and_callback_stops_agree_over_ranks(run_all):
+    ranks, out = run_all
+    results = load(out, "early", ranks)
+    for r, res in enumerate(results):
+        np.testing.assert_array_equal(res["epochs"], results[0]["epochs"], err_msg=f"rank {r}")
+        assert str(res["stopped"]) == str(results[0]["stopped"])
+        np.testing.assert_array_equal(res["params"], results[0]["params"])
+        # rank 1's callback asked to stop in the first epoch: every rank stopped there
+        np.testing.assert_array_equal(res["epochs2"], [0], err_msg=f"rank {r}")
+        np.testing.assert_array_equal(res["params2"], results[0]["params2"])
+    assert str(results[0]["stopped"]) != "None" and len(results[0]["epochs"]) < 30
+
+
+def test_memmap_shards_equal_in_memory_shards(run_all):
+    ranks, out = run_all
+    for r, res in enumerate(load(out, "memmap", ranks)):
+        np.testing.assert_array_equal(res["lazy"], res["memory"], err_msg=f"rank {r}")
+
+
+def test_checkpoint_from_two_ranks_resumes_on_one_and_three(tmp_path):
+    mpirun(2, "checkpoint", tmp_path, "save")
+    straight = load(str(tmp_path), "ckpt-straight", 2)
+    np.testing.assert_array_equal(straight[0]["params"], straight[1]["params"])
+    for ranks in (1, 3):
+        mpirun(ranks, "checkpoint", tmp_path, "resume")
+        resumed = load(str(tmp_path), f"ckpt-resumed-{ranks}", ranks)
+        for r, res in enumerate(resumed):
+            np.testing.assert_allclose(res["params"], straight[0]["params"], rtol=1e-12, atol=1e-12,
+                                       err_msg=f"resumed on {ranks} ranks, rank {r}")
+
+
+@pytest.mark.parametrize("where,message", [("input", "x contains NaN or infinity"),
+                                           ("callback", "rank 1 failed in epoch 3")])
+def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
+    # rank 0 alone would train for 1000 epochs: the timeout guards against a hang
+    proc = mpirun(2, "fail", tmp_path, where, timeout=120, check=False)
+    assert proc.returncode != 0, f"the job succeeded although rank 1 failed:\n{proc.stderr}"
+    assert message in proc.stderr, proc.stderr
+    assert "MPI_Abort" in proc.stderr, proc.stderr
