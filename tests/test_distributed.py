@@ -18,7 +18,8 @@ from fastgd import optim
 sys.path.insert(0, os.path.dirname(__file__))
 import mpi_worker as worker  # noqa: E402
 
-MPIEXEC = shutil.which("mpiexec")
+# the mpiexec of the mpich wheel sits beside the interpreter of an environment that is not activated
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
 MISSING = [what for what, ok in (("mpi4py", importlib.util.find_spec("mpi4py") is not None),
                                  ("mpiexec", MPIEXEC is not None)) if not ok]
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"needs {' and '.join(MISSING)}: pip install 'fastgd[mpi]'")

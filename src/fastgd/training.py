@@ -538,8 +538,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                 best_value = monitored
                 best_params[...] = model.params
             history._append(epoch, logs)
+            samples = n_global if steps_done == steps_per_epoch else min(n, steps_done * bs)
             progress_bar.end_epoch(epoch, {k: v for k, v in logs.items()}, steps_done and
-                                   (min(n, steps_done * bs) / max(seconds, 1e-12)))
+                                   (samples / max(seconds, 1e-12)))
             if schedule is not None and getattr(schedule, "interval", "epoch") == "epoch":
                 if getattr(schedule, "needs_metric", False):
                     schedule.step(monitored)
