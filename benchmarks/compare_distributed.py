@@ -12,8 +12,8 @@ the machine's load falls on each alike:
 
 Each run times ``--steps`` optimizer steps after one warm-up epoch; samples/s counts every
 rank's rows. For 2 ranks it also reports the share of the time spent in the gradient reduction
-(both Allreduces, including the wait for the slower rank). The best round of each configuration
-is kept. Needs mpi4py and mpiexec (``pip install 'fastgd[mpi]'``).
+(both Allreduces, including the wait for the slower rank) and the time of one Allreduce of the
+gradient arena (235,146 float32) on its own. The best round of each configuration is kept. Needs mpi4py and mpiexec (``pip install 'fastgd[mpi]'``).
 """
 
 from __future__ import annotations
@@ -76,13 +76,21 @@ def worker(steps, threads, use_comm):
     model.fit(x, y, epochs=1, **kw)
     seconds = time.perf_counter() - t0
     ranks = 1
+    allreduce_seconds = 0.0
     if comm is not None:
         seconds = comm.allreduce(seconds, op=MPI.MAX)
         comm_seconds[0] = comm.allreduce(comm_seconds[0], op=MPI.MAX)
         ranks = comm.size
+        # the transfer alone: ranks already in step, no compute to wait for
+        comm.Barrier()
+        t0 = time.perf_counter()
+        for _ in range(20):
+            comm.Allreduce(MPI.IN_PLACE, model.grads, op=MPI.SUM)
+        allreduce_seconds = comm.allreduce((time.perf_counter() - t0) / 20, op=MPI.MAX)
     if rank == 0:
-        print(json.dumps({"samples_per_s": ranks * steps * BATCH / seconds,
-                          "comm_share": comm_seconds[0] / seconds}), flush=True)
+        print(json.dumps({"samples_per_s": ranks * steps * BATCH / seconds, "step_seconds": seconds / steps,
+                          "comm_share": comm_seconds[0] / seconds, "allreduce_seconds": allreduce_seconds}),
+              flush=True)
 
 
 def run(config, steps, mpiexec):
@@ -121,13 +129,17 @@ def main():
     base = best["1 rank x 1 thread"]["samples_per_s"]
     rows = []
     for name, result in best.items():
-        share = f"{100 * result['comm_share']:.1f}%" if name.startswith("2 ranks") else "-"
-        rows.append([name, f"{result['samples_per_s']:,.0f}", f"{result['samples_per_s'] / base:.2f}x", share])
+        dp = name.startswith("2 ranks")
+        share = f"{100 * result['comm_share']:.1f}%" if dp else "-"
+        alone = f"{1e3 * result['allreduce_seconds']:.2f}" if dp else "-"
+        rows.append([name, f"{result['samples_per_s']:,.0f}", f"{result['samples_per_s'] / base:.2f}x",
+                     f"{1e3 * result['step_seconds']:.2f}", share, alone])
     print(f"784-256-128-10 float32, Adam, per-rank batch {BATCH}, {args.steps} steps per run, "
           f"best of {args.repeats} interleaved rounds")
     for key, value in machine_info().items():
         print(f"  {key}: {value}")
-    print(markdown_table(["configuration", "samples/s", "vs 1 rank x 1 thread", "time in reduction"], rows))
+    print(markdown_table(["configuration", "samples/s", "vs 1 rank x 1 thread", "ms per step", "time in reduction",
+                          "Allreduce alone (ms)"], rows))
 
 
 if __name__ == "__main__":

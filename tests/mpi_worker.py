@@ -55,6 +55,30 @@ def steps(comm, out, dtype, opt_name, shuffle, epochs):
     save(out, f"steps-{dtype}-{opt_name}-{shuffle}", comm, params=m.params, loss=np.array(h.history["loss"]))
 
 
+def full_batch_and_partial(comm, out):
+    """L-BFGS on the global full batch; partial_fit passes; a divergence seen by every rank."""
+    n = 103
+    x, y, w = data(n)
+    sl = distributed.shard(n, comm)
+    m = model("float64")
+    m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=fg.lbfgs.LBFGS(), epochs=3, batch_size=None,
+          sample_weight=w[sl], progress=False, comm=comm)
+    p = model("float64")
+    opt = make_optimizer("sgd")
+    losses = [p.partial_fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=opt, batch_size=8,
+                            sample_weight=w[sl], comm=comm) for _ in range(2)]
+    d = model("float64")
+    targets = 10.0 * np.eye(N_CLASSES)[y]  # MSE with a learning rate far too large overflows
+    try:
+        d.fit(10.0 * x[sl], targets[sl], loss="mse", optimizer=optim.SGD(lr=1e100), epochs=5, batch_size=8,
+              progress=False, comm=comm)
+        where = "no divergence"
+    except fg.DivergenceError as exc:
+        where = f"epoch {exc.epoch} step {exc.step}: {exc}"
+    save(out, "fullbatch", comm, lbfgs=m.params, partial=p.params, partial_losses=np.array(losses),
+         diverged=where, diverged_params=d.params)
+
+
 def history(comm, out):
     """Validation data, metrics, tol, a plateau schedule and CSV logging, all over ranks."""
     x, y, w = data(90)
@@ -173,6 +197,7 @@ def main():
             for opt_name in ("sgd", "adam"):
                 steps(comm, out, dtype, opt_name, False, 3)
         steps(comm, out, "float64", "adam", "epoch", 3)
+        full_batch_and_partial(comm, out)
         history(comm, out)
         early(comm, out)
         memmap(comm, out)

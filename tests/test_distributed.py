@@ -76,7 +76,8 @@ def replay(ranks, dtype, opt_name, shuffle, epochs, batch_size=8, n=103, seed=11
         for j in range(max(-(-len(o) // batch_size) for o in orders)):
             rows = np.concatenate([o[j * batch_size:(j + 1) * batch_size] for o in orders])
             value, g = m.loss_and_grad(x[rows], y[rows], LOSS, sample_weight=w[rows])
-            optim.clip_grad_norm(g, clip_norm)
+            if clip_norm is not None:
+                optim.clip_grad_norm(g, clip_norm)
             opt.step(m.params, g)
             loss_sum += value * w[rows].astype(dtype).sum(dtype=np.float64)
             weight_sum += w[rows].astype(dtype).sum(dtype=np.float64)
@@ -97,6 +98,25 @@ def test_steps_equal_one_process_over_the_global_batches(run_all, dtype, opt_nam
         np.testing.assert_array_equal(res["params"], results[0]["params"], err_msg=f"rank {r} drifted from rank 0")
         np.testing.assert_allclose(res["params"], params, rtol=tol, atol=tol, err_msg=f"rank {r}")
         np.testing.assert_allclose(res["loss"], losses, rtol=tol * 10, err_msg=f"rank {r} history loss")
+
+
+def test_lbfgs_partial_fit_and_divergence_over_ranks(run_all):
+    ranks, out = run_all
+    results = load(out, "fullbatch", ranks)
+    x, y, w = worker.data(103)
+    m = worker.model("float64")
+    m.fit(x, y, loss=LOSS, optimizer=fg.lbfgs.LBFGS(), epochs=3, batch_size=None, sample_weight=w, progress=False)
+    params, losses = replay(ranks, "float64", "sgd", False, 2, clip_norm=None)
+    for r, res in enumerate(results):
+        np.testing.assert_array_equal(res["lbfgs"], results[0]["lbfgs"])
+        np.testing.assert_allclose(res["lbfgs"], m.params, rtol=1e-9, atol=1e-9, err_msg=f"L-BFGS, rank {r}")
+        np.testing.assert_allclose(res["partial"], params, rtol=1e-12, atol=1e-12, err_msg=f"partial_fit, rank {r}")
+        np.testing.assert_allclose(res["partial_losses"], losses, rtol=1e-12)
+        # every rank raised DivergenceError at the same step and kept the same parameters
+        assert str(res["diverged"]).startswith("epoch 0 step "), str(res["diverged"])
+        assert str(res["diverged"]) == str(results[0]["diverged"])
+        np.testing.assert_array_equal(res["diverged_params"], results[0]["diverged_params"])
+        assert np.all(np.isfinite(res["diverged_params"]))
 
 
 def test_history_identical_and_validation_reduced_over_ranks(run_all):
