@@ -137,6 +137,10 @@ def test_history_identical_and_validation_reduced_over_ranks(run_all):
     full = m.evaluate(xv, yv, LOSS, metrics=["accuracy"])
     assert math.isclose(h["val_loss"][-1], full["loss"], rel_tol=1e-12)
     assert h["val_accuracy"][-1] == full["accuracy"]
+    # tol's gradient norm is that of the mean loss over all training rows
+    x, y, _ = worker.data(90)
+    _value, g = m.loss_and_grad(x, y, LOSS)
+    assert math.isclose(h["grad_norm"][-1], float(np.linalg.norm(g)), rel_tol=1e-10)
     for res in results:
         ev = json.loads(str(res["evaluate"]))
         assert math.isclose(ev["loss"], full["loss"], rel_tol=1e-12) and ev["accuracy"] == full["accuracy"]

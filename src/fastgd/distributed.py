@@ -1,7 +1,8 @@
 """Data-parallel training over MPI (``mpi4py``), the optional ``mpi`` extra.
 
 ``model.fit(X, y, ..., comm=comm)`` with ``comm`` an ``mpi4py`` communicator and ``X, y`` this
-rank's shard of the data (:func:`shard` cuts one) trains one model replica per rank:
+rank's shard of the data (:func:`shard` cuts one; every rank needs at least one row) trains one
+model replica per rank:
 
 - ``batch_size`` is per rank: a step's global batch is the union of every rank's batch.
 - A step's gradient is the exact weighted mean over the global batch: each rank computes the

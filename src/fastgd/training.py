@@ -226,11 +226,8 @@ def _full_grad_norm(model, x, target, sw, loss, batch_size=4096, dp=None):
     acc = np.zeros(model.n_params, dtype=np.float64)
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
-        if _outofcore.is_lazy(x):
-            model._engine.step(_outofcore.rows_of(x, s, e, model.dtype), None, 0, e - s, loss,
-                               _rows(target, slice(s, e)), None if sw is None else sw[s:e], None, 0.0, 0.0, False)
-        else:
-            model._engine.step(x, None, s, e - s, loss, target, sw, None, 0.0, 0.0, False)
+        model._engine.step(_outofcore.rows_of(x, s, e, model.dtype), None, 0, e - s, loss,
+                           _rows(target, slice(s, e)), None if sw is None else sw[s:e], None, 0.0, 0.0, False)
         acc += _batch_weight(loss, _rows(target, slice(s, e)), None if sw is None else sw[s:e], model.dtype) * model.grads
     weight = _batch_weight(loss, target, sw, model.dtype)
     if dp is not None:
