@@ -188,3 +188,55 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
     assert proc.returncode != 0, f"the job succeeded although rank 1 failed:\n{proc.stderr}"
     assert message in proc.stderr, proc.stderr
     assert "MPI_Abort" in proc.stderr, proc.stderr
+
+
+class _FakeComm:
+    """Just what shard() reads of a communicator."""
+
+    def __init__(self, rank, size):
+        self.rank, self.size = rank, size
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return self.size
+
+    Allreduce = Bcast = bcast = Abort = None
+
+
+@pytest.mark.parametrize("n,size", [(0, 3), (2, 3), (10, 1), (103, 3), (104, 4), (7, 7)])
+def test_shard_tiles_the_samples_in_near_equal_blocks(n, size):
+    from fastgd.distributed import shard
+
+    parts = [shard(n, _FakeComm(r, size)) for r in range(size)]
+    assert parts == shards(n, size)
+    assert parts[0].start == 0 and parts[-1].stop == n
+    assert all(a.stop == b.start for a, b in zip(parts, parts[1:]))
+    lengths = [p.stop - p.start for p in parts]
+    assert max(lengths) - min(lengths) <= 1
+
+
+def test_shard_and_fit_reject_what_is_not_a_communicator():
+    from mpi4py import MPI
+
+    from fastgd.distributed import shard
+
+    assert shard(5, MPI.COMM_SELF) == slice(0, 5)
+    with pytest.raises(ValueError, match="n must be an integer >= 0, got -1"):
+        shard(-1, MPI.COMM_SELF)
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator.*got int"):
+        shard(5, 3)
+    x, y, _ = worker.data(20)
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator.*got str"):
+        worker.model("float64").fit(x, y, loss=LOSS, optimizer="sgd", progress=False, comm="world")
+
+
+def test_without_comm_mpi4py_is_never_imported():
+    code = ("import sys, numpy as np, fastgd as fg\n"
+            "m = fg.Sequential([fg.Dense(3, 2, activation='identity')], seed=0)\n"
+            "x = np.random.default_rng(0).normal(size=(20, 3)); y = np.arange(20) % 2\n"
+            "m.fit(x, y, loss='softmax_cross_entropy', optimizer='sgd', epochs=2, progress=False)\n"
+            "m.evaluate(x, y); m.partial_fit(x, y, loss='softmax_cross_entropy', optimizer='sgd')\n"
+            "assert 'mpi4py' not in sys.modules, 'mpi4py was imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
