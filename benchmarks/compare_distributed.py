@@ -8,7 +8,9 @@ the machine's load falls on each alike:
 
 - 1 rank x 1 thread  (plain ``fit``, no communicator),
 - 2 ranks x 1 thread (``fit(comm=...)`` under ``mpiexec -n 2``: global batch 512),
-- 1 rank x 2 threads (plain ``fit``, the kernels' OpenMP threads).
+- 1 rank x 2 threads (plain ``fit``, the kernels' OpenMP threads),
+- 1 rank x 1 thread with a communicator of size 1 (the data-parallel step's own overhead:
+  separate gradient and update calls, the bookkeeping of the reduction).
 
 Each run times ``--steps`` optimizer steps after one warm-up epoch; samples/s counts every
 rank's rows. For 2 ranks it also reports the share of the time spent in the gradient reduction
@@ -94,10 +96,10 @@ def worker(steps, threads, use_comm):
 
 
 def run(config, steps, mpiexec):
-    ranks, threads = config
+    ranks, threads, use_comm = config
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--steps", str(steps), "--threads", str(threads)]
-    if ranks > 1:
+    if use_comm:
         cmd = [mpiexec, "-n", str(ranks)] + cmd + ["--comm"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=900).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -119,7 +121,8 @@ def main():
     mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
     if mpiexec is None:
         sys.exit("mpiexec not found: pip install 'fastgd[mpi]'")
-    configs = {"1 rank x 1 thread": (1, 1), "2 ranks x 1 thread": (2, 1), "1 rank x 2 threads": (1, 2)}
+    configs = {"1 rank x 1 thread": (1, 1, False), "2 ranks x 1 thread": (2, 1, True),
+               "1 rank x 2 threads": (1, 2, False), "1 rank x 1 thread, comm of size 1": (1, 1, True)}
     best = {name: None for name in configs}
     for _ in range(args.repeats):
         for name, config in configs.items():
@@ -129,7 +132,7 @@ def main():
     base = best["1 rank x 1 thread"]["samples_per_s"]
     rows = []
     for name, result in best.items():
-        dp = name.startswith("2 ranks")
+        dp = configs[name][2]
         share = f"{100 * result['comm_share']:.1f}%" if dp else "-"
         alone = f"{1e3 * result['allreduce_seconds']:.2f}" if dp else "-"
         rows.append([name, f"{result['samples_per_s']:,.0f}", f"{result['samples_per_s'] / base:.2f}x",
