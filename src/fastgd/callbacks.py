@@ -4,6 +4,9 @@ Subclass :class:`Callback` and override any of ``on_train_begin(logs)``,
 ``on_epoch_end(epoch, logs)``, ``on_batch_end(step, logs)``, ``on_train_end(logs)``. ``self.model``,
 ``self.optimizer``, ``self.schedule`` and ``self.history`` are set before training starts. Setting
 ``self.model.stop_training = True`` stops training after the current step.
+
+In a data-parallel fit (``comm=``) every rank runs the callbacks on the same logs, except those
+whose ``rank_zero_only`` is True (the ones that write files), which run on rank 0 only.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "CSVLogger"]
 
 class Callback:
     model = optimizer = schedule = history = None
+    rank_zero_only = False
 
     def set_context(self, model, optimizer, schedule, history):
         self.model, self.optimizer, self.schedule, self.history = model, optimizer, schedule, history
@@ -101,6 +105,8 @@ class ModelCheckpoint(Callback):
     :func:`fastgd.save_checkpoint`) at the end of every epoch, or only when the monitored
     value improves (``save_best_only=True``). ``path`` may contain ``{epoch}``."""
 
+    rank_zero_only = True
+
     def __init__(self, path, monitor="val_loss", save_best_only=False, mode="min"):
         self.path = os.fspath(path)
         self.monitor = monitor
@@ -122,6 +128,8 @@ class ModelCheckpoint(Callback):
 
 class CSVLogger(Callback):
     """Append one CSV row per epoch (epoch and every logged value) to ``path``."""
+
+    rank_zero_only = True
 
     def __init__(self, path, append=False):
         self.path = os.fspath(path)

@@ -22,6 +22,8 @@ import numpy as np
 
 from fastgd import _core
 from fastgd import curvature as _curvature_hooks
+from fastgd import _outofcore
+from fastgd import distributed as _distributed
 from fastgd import losses as _losses
 from fastgd import metrics as _metrics
 from fastgd.callbacks import Callback, EarlyStopping
@@ -188,26 +190,52 @@ def _batch_weight(loss, target, sw, dtype):
     return float(t.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
 
 
-def _data_loss(model, x, target, sw, loss, batch_size=4096):
-    """Mean loss over (x, target) evaluated in chunks (no parameter change)."""
+def _data_loss(model, x, target, sw, loss, batch_size=4096, dp=None):
+    """Mean loss over (x, target) evaluated in chunks (no parameter change); over every
+    rank's rows with ``dp``."""
     total = 0.0
     n = x.shape[0]
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
-        out = model._engine.forward(x[s:e])
+        out = model._engine.forward(_outofcore.rows_of(x, s, e, model.dtype))
         total += _core.loss_sum(loss, out, _rows(target, slice(s, e)), None if sw is None else sw[s:e])
-    return total / _batch_weight(loss, target, sw, model.dtype)
+    weight = _batch_weight(loss, target, sw, model.dtype)
+    if dp is not None:
+        total, weight = dp.sum([total, weight])
+    return total / weight
 
 
-def _full_grad_norm(model, x, target, sw, loss, batch_size=4096):
-    """The norm of the gradient of the mean loss over the whole data set (chunked)."""
+def _predict(model, x, batch_size=4096):
+    """The network's output for an in-memory or memory-mapped x, in chunks."""
+    if not _outofcore.is_lazy(x):
+        return model.predict(x, batch_size=batch_size)
+    out = np.empty((x.shape[0], model.n_outputs), dtype=model.dtype)
+    for s in range(0, x.shape[0], batch_size):
+        e = min(x.shape[0], s + batch_size)
+        out[s:e] = model._engine.forward(_outofcore.rows_of(x, s, e, model.dtype))
+    return out
+
+
+def _metric(dp, fn, y_true, y_pred):
+    if dp is None:
+        return float(fn(y_true, y_pred))
+    return _distributed.gather_metric(dp, fn, y_true, y_pred)
+
+
+def _full_grad_norm(model, x, target, sw, loss, batch_size=4096, dp=None):
+    """The norm of the gradient of the mean loss over the whole data set (chunked); over every
+    rank's rows with ``dp``."""
     n = x.shape[0]
     acc = np.zeros(model.n_params, dtype=np.float64)
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
-        model._engine.step(x, None, s, e - s, loss, target, sw, None, 0.0, 0.0, False)
+        model._engine.step(_outofcore.rows_of(x, s, e, model.dtype), None, 0, e - s, loss,
+                           _rows(target, slice(s, e)), None if sw is None else sw[s:e], None, 0.0, 0.0, False)
         acc += _batch_weight(loss, _rows(target, slice(s, e)), None if sw is None else sw[s:e], model.dtype) * model.grads
-    acc /= _batch_weight(loss, target, sw, model.dtype)
+    weight = _batch_weight(loss, target, sw, model.dtype)
+    if dp is not None:
+        acc, weight = dp.sum(acc), dp.sum([weight])[0]
+    acc /= weight
     return float(np.sqrt(acc @ acc))
 
 
@@ -273,12 +301,13 @@ class _Progress:
             self.bar = None
 
 
-def _epoch_order(n, shuffle, seed, epoch):
+def _epoch_order(n, shuffle, seed, epoch, dp=None):
     if shuffle is False or shuffle is None:
         return None
-    if shuffle == "once":
-        return np.random.default_rng([seed, 0]).permutation(n).astype(np.int64)
-    return np.random.default_rng([seed, 1, epoch]).permutation(n).astype(np.int64)
+    key = [seed, 0] if shuffle == "once" else [seed, 1, epoch]
+    if dp is not None:
+        key = dp.epoch_key(key)
+    return np.random.default_rng(key).permutation(n).astype(np.int64)
 
 
 def _split_validation(x, target, sw, validation_split):
@@ -298,13 +327,15 @@ def _split_validation(x, target, sw, validation_split):
 def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoch", validation_data=None,
         validation_split=0.0, schedule=None, clip_norm=None, clip_value=None, early_stopping=None, tol=None,
         max_steps=None, callbacks=(), metrics=(), progress=True, seed=None, sample_weight=None,
-        initial_epoch=0, n_restarts=1, curvature=None):
+        initial_epoch=0, n_restarts=1, curvature=None, comm=None):
     """Train the model by gradient descent and return a :class:`History`.
 
     Parameters
     ----------
     X, y : training inputs (n, in_features) and targets (class labels / one-hot rows /
-        regression targets, as the loss expects).
+        regression targets, as the loss expects). X may be a ``np.memmap`` (or
+        ``np.load(path, mmap_mode="r")``): it is then read batch by batch, never whole (see
+        ``fastgd._outofcore``); with ``comm``, this rank's shard.
     loss : a :class:`fastgd.losses.Loss` or its name.
     optimizer : a fastgd optimizer (``fastgd.optim.Adam(lr=1e-3)``) or its name, or
         ``fastgd.LBFGS()`` with ``batch_size=None`` (one L-BFGS iteration, line search included,
@@ -333,6 +364,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         observed change of the loss for the step taken, λmax and lr·λmax, in
         ``history.curvature`` (and, with "epoch", in the epoch rows of ``history``). Warns once
         when lr > 2/λmax. See :class:`fastgd.curvature.CurvatureMonitor`.
+    comm : an ``mpi4py`` communicator: data-parallel training over its ranks, X and y being this
+        rank's shard and ``batch_size`` per rank (semantics in :mod:`fastgd.distributed`).
 
     Raises
     ------
@@ -344,7 +377,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                       validation_data=validation_data, validation_split=validation_split, schedule=schedule,
                       clip_norm=clip_norm, clip_value=clip_value, early_stopping=early_stopping, tol=tol,
                       max_steps=max_steps, callbacks=callbacks, metrics=metrics, progress=progress,
-                      sample_weight=sample_weight, curvature=curvature)
+                      sample_weight=sample_weight, curvature=curvature, comm=comm)
         return fit_restarts(model, X, y, n_restarts=n_restarts, seed=seed, **kwargs)
 
     loss = _losses.get(loss)
@@ -374,6 +407,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must hold fastgd.callbacks.Callback objects, got {type(cb).__name__}")
+    dp = None
+    if comm is not None:
+        dp = _distributed.DataParallel(comm)
+        progress = progress and dp.is_root
+        callbacks = [cb for cb in callbacks if dp.is_root or not getattr(cb, "rank_zero_only", False)]
     if early_stopping is not None:
         callbacks.append(early_stopping)
     metric_fns = _metric_fns(metrics)
@@ -381,26 +419,34 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         seed = int(np.random.SeedSequence().entropy % (2**63))
     seed = _check_int("seed", seed, 0)
 
-    x, target, sw = model._prepare(X, y, loss, sample_weight)
+    x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight)
     val = None
     if validation_split:
         x, target, sw, val = _split_validation(x, target, sw, validation_split)
     elif validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
-        val = model._prepare(validation_data[0], validation_data[1], loss,
-                             validation_data[2] if len(validation_data) == 3 else None)
+        val = _outofcore.prepare(model, validation_data[0], validation_data[1], loss,
+                                 validation_data[2] if len(validation_data) == 3 else None)
     n = x.shape[0]
     bs = n if batch_size is None else min(batch_size, n)
     steps_per_epoch = -(-n // bs)
     lbfgs = not hasattr(optimizer, "_c_groups")  # fastgd.LBFGS: a closure-driven full-batch method
     if lbfgs and batch_size is not None:
         raise ValueError("LBFGS is a full-batch method: pass batch_size=None")
+    lazy = _outofcore.is_lazy(x)
+    if lbfgs and lazy:
+        raise ValueError("LBFGS needs X in memory; a memory-mapped X trains with a first-order optimizer")
+    n_global = n
+    if dp is not None:
+        seed = dp.start(model, optimizer, schedule, seed)
+        steps_per_epoch = dp.max(steps_per_epoch)
+        n_global = int(dp.sum([n])[0])
 
     model.loss = loss
     model.stop_training = False
     history = History({"seed": seed, "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
-                       "n_samples": n, "initial_epoch": initial_epoch})
+                       "n_samples": n_global, "initial_epoch": initial_epoch})
     best_params = model.params.copy()
     best_value = math.inf
     progress_bar = _Progress(progress, initial_epoch + epochs, steps_per_epoch)
@@ -420,6 +466,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             f"(now {getattr(optimizer, 'lr', '?')}) or clip gradients (clip_norm=...).",
             epoch=epoch, step=step, history=history)
 
+    batch_hooks = any(type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks)
     # the mean batch loss is weighted by the batch's normalizer (see _batch_weight)
     plain_weights = sw is None and (loss._class_weight_array(model.dtype) is None or target[0] != "labels")
     epoch = initial_epoch
@@ -427,10 +474,14 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         for epoch in range(initial_epoch, initial_epoch + epochs):
             t0 = time.perf_counter()
             progress_bar.start_epoch(epoch)
-            order = _epoch_order(n, shuffle, seed, epoch)
+            order = _epoch_order(n, shuffle, seed, epoch, dp)
             loss_sum, weight_sum, norm_sum, steps_done = 0.0, 0.0, 0.0, 0
             if lbfgs:
-                value, gnorm = _lbfgs_iteration(model, optimizer, x, target, sw, loss)
+                if dp is None:
+                    value, gnorm = _lbfgs_iteration(model, optimizer, x, target, sw, loss)
+                else:
+                    value, gnorm = _distributed.lbfgs_iteration(dp, model, optimizer, x, target, sw, loss,
+                                                                _batch_weight(loss, target, sw, model.dtype))
                 if not math.isfinite(value):
                     diverged(epoch, 0, "loss", value)
                 loss_sum, weight_sum, norm_sum, steps_done = value, 1.0, gnorm, 1
@@ -444,16 +495,22 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                     probe = monitor is not None and monitor.due(step, total_steps)
                     if probe:
                         monitor.before()
-                    value, gnorm, status = model._engine.step(x, idx, s, e - s, loss, target, sw, optimizer,
-                                                              clip_norm or 0.0, clip_value or 0.0)
+                    w = None
+                    if dp is None and not lazy:
+                        value, gnorm, status = model._engine.step(x, idx, s, e - s, loss, target, sw, optimizer,
+                                                                  clip_norm or 0.0, clip_value or 0.0)
+                    else:
+                        value, gnorm, status, w = _distributed.train_step(
+                            dp, model, x, idx, s, e, loss, target, sw, optimizer, clip_norm, clip_value,
+                            lambda t, b: _batch_weight(loss, t, b, model.dtype))
                     if probe and not status:
                         monitor.after(epoch, total_steps)
                     if status:
                         diverged(epoch, step, "loss" if status == 1 else "gradient",
                                  value if status == 1 else gnorm)
-                    if plain_weights:
+                    if w is None and plain_weights:
                         w = float(e - s)
-                    else:
+                    elif w is None:
                         rows = slice(s, e) if idx is None else idx
                         w = _batch_weight(loss, _rows(target, rows), None if sw is None else sw[rows], model.dtype)
                     loss_sum += value * w
@@ -466,24 +523,28 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                         schedule.step()
                     for cb in callbacks:
                         cb.on_batch_end(step, {"loss": value})
+                    if dp is not None and batch_hooks:
+                        model.stop_training = dp.any(model.stop_training)
                     if model.stop_training or (max_steps is not None and total_steps >= max_steps):
                         break
             logs = {"loss": loss_sum / weight_sum}
             if monitor is not None and monitor.every == "epoch":
                 logs.update(monitor.epoch_logs())
             if val is not None:
-                logs["val_loss"] = _data_loss(model, val[0], val[1], val[2], loss)
+                logs["val_loss"] = _data_loss(model, val[0], val[1], val[2], loss, dp=dp)
             for name, fn in metric_fns:
-                logs[name] = float(fn(target[1], loss.link(model.predict(x))))
+                logs[name] = _metric(dp, fn, target[1], loss.link(_predict(model, x)))
                 if val is not None:
-                    logs["val_" + name] = float(fn(val[1][1], loss.link(model.predict(val[0]))))
+                    logs["val_" + name] = _metric(dp, fn, val[1][1], loss.link(_predict(model, val[0])))
             if tol is not None:
-                gnorm_full = _full_grad_norm(model, x, target, sw, loss)
+                gnorm_full = _full_grad_norm(model, x, target, sw, loss, dp=dp)
                 logs["grad_norm"] = gnorm_full
             else:
                 logs["grad_norm"] = norm_sum / steps_done
             logs["lr"] = float(getattr(optimizer, "lr", math.nan))
             seconds = time.perf_counter() - t0
+            if dp is not None:  # the slowest rank's time, the same on every rank
+                seconds = dp.max(seconds)
             logs["seconds"] = seconds
             monitored = logs.get("val_loss", logs["loss"])
             if not math.isfinite(monitored):
@@ -492,8 +553,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                 best_value = monitored
                 best_params[...] = model.params
             history._append(epoch, logs)
+            samples = n_global if steps_done == steps_per_epoch else min(n, steps_done * bs)
             progress_bar.end_epoch(epoch, {k: v for k, v in logs.items()}, steps_done and
-                                   (min(n, steps_done * bs) / max(seconds, 1e-12)))
+                                   (samples / max(seconds, 1e-12)))
             if schedule is not None and getattr(schedule, "interval", "epoch") == "epoch":
                 if getattr(schedule, "needs_metric", False):
                     schedule.step(monitored)
@@ -501,6 +563,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                     schedule.step()
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
+            if dp is not None:
+                model.stop_training = dp.any(model.stop_training)
             if tol is not None and logs["grad_norm"] < tol:
                 history.stopped_reason = f"gradient norm {logs['grad_norm']:.3g} < tol {tol:g}"
                 break
@@ -517,25 +581,28 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     return history
 
 
-def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_size=4096):
-    """The mean loss and the metrics of the model on (X, y) as a dict."""
+def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_size=4096, comm=None):
+    """The mean loss and the metrics of the model on (X, y) as a dict. X may be memory-mapped
+    (read in chunks); with ``comm`` (an mpi4py communicator) X, y are this rank's shard and the
+    results are over every rank's rows, the same on every rank."""
     loss = model._resolve_loss(loss)
-    x, target, sw = model._prepare(X, y, loss, sample_weight)
-    out = {"loss": _data_loss(model, x, target, sw, loss, batch_size)}
+    dp = None if comm is None else _distributed.DataParallel(comm)
+    x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight)
+    out = {"loss": _data_loss(model, x, target, sw, loss, batch_size, dp=dp)}
     if metrics:
-        pred = loss.link(model.predict(x, batch_size=batch_size))
+        pred = loss.link(_predict(model, x, batch_size=batch_size))
         for name, fn in _metric_fns(metrics):
-            out[name] = float(fn(target[1], pred))
+            out[name] = _metric(dp, fn, target[1], pred)
     return out
 
 
 def partial_fit(model, X, y, *, loss, optimizer, batch_size=32, shuffle=False, seed=None, sample_weight=None,
-                clip_norm=None, clip_value=None):
+                clip_norm=None, clip_value=None, comm=None):
     """One pass over (X, y), keeping the optimizer's state (online / incremental learning).
-    Returns the mean training loss of the pass."""
+    Returns the mean training loss of the pass (over every rank's rows with ``comm``)."""
     h = fit(model, X, y, loss=loss, optimizer=optimizer, epochs=1, batch_size=batch_size,
             shuffle=shuffle if shuffle else False, seed=seed if seed is not None else 0,
-            sample_weight=sample_weight, clip_norm=clip_norm, clip_value=clip_value, progress=False)
+            sample_weight=sample_weight, clip_norm=clip_norm, clip_value=clip_value, progress=False, comm=comm)
     return h.history["loss"][-1]
 
 

@@ -1,0 +1,129 @@
+"""Training data larger than memory: inputs given as ``np.memmap`` (or ``np.load(path, mmap_mode="r")``).
+
+An in-memory ``X`` is checked and converted once, up front. A memory-mapped ``X`` is never read
+whole: its shape and dtype are checked up front, and each batch (or evaluation chunk) is gathered
+row by row into a small array of the model's dtype and checked for NaN/infinity as it is gathered.
+The rows are read from the file (positioned reads through the page cache), so the resident memory
+of a pass over a file stays bounded by a few batches whatever the file's size. The targets ``y``
+and sample weights are small next to ``X`` (one value or one output row per sample) and are read
+into memory.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+
+import numpy as np
+
+from fastgd import _core
+
+
+def is_lazy(x):
+    """True for a memory-mapped array, which fastgd reads batch by batch."""
+    return isinstance(x, np.memmap)
+
+
+def check_lazy_input(name, x, n_features):
+    """The shape and dtype checks of ``check_input`` without reading any element."""
+    if x.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers (float or int), got dtype {x.dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, {n_features}), got shape {x.shape}")
+    if x.shape[1] != n_features:
+        raise ValueError(f"{name} has {x.shape[1]} features per sample, the model expects {n_features}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is empty: got 0 samples of shape {x.shape}")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"{name}: a memory-mapped input must be C-contiguous (rows stored one after "
+                         f"another), got strides {x.strides}")
+    return x
+
+
+def prepare(model, X, y, loss, sample_weight):
+    """``model._prepare``, except for a memory-mapped X: then y and sample_weight are converted
+    (they are read whole) and X is only checked for shape and dtype."""
+    from fastgd.model import check_sample_weight
+
+    if not is_lazy(X):
+        return model._prepare(X, y, loss, sample_weight)
+    x = check_lazy_input("X", X, model.n_inputs)
+    y_arr = np.asarray(y)
+    if y_arr.ndim == 0 or y_arr.shape[0] != x.shape[0]:
+        raise ValueError(f"y must have one entry per sample of x ({x.shape[0]}), got shape {y_arr.shape}")
+    target = loss.prepare_target(y_arr, model.n_outputs, model.dtype)
+    sw = check_sample_weight(sample_weight, x.shape[0], model.dtype)
+    return x, target, sw
+
+
+def _file_position(x):
+    """(path, byte offset of x's first row) when x's rows can be read from its file, else None.
+
+    A memmap created by np.memmap or np.load(mmap_mode=...) records its file and the offset of
+    its own first byte; a view of it (a shard ``X[a:b]``) starts that many bytes further on.
+    A copy-on-write mapping (mode "c") may hold changes that are not in the file.
+    """
+    top = x
+    while isinstance(top.base, np.ndarray):
+        top = top.base
+    if not (isinstance(top, np.memmap) and isinstance(top.base, mmap.mmap) and getattr(top, "filename", None)
+            and top.mode != "c" and x.flags.c_contiguous):
+        return None
+    return top.filename, top.offset + (x.ctypes.data - top.ctypes.data)
+
+
+def _read_rows(path, offset, x, rows):
+    """Rows of x read from its file with positioned reads (sorted, one read per run of
+    consecutive rows), in the order of ``rows``."""
+    row_bytes = x.shape[1] * x.dtype.itemsize
+    if isinstance(rows, slice):
+        start, stop, _ = rows.indices(x.shape[0])
+        ordered, order = np.arange(start, stop), None
+    else:
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+    out = np.empty((ordered.shape[0], x.shape[1]), dtype=x.dtype)
+    view = memoryview(out).cast("B")
+    breaks = np.flatnonzero(np.diff(ordered) != 1) + 1
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for a, b in zip(np.r_[0, breaks], np.r_[breaks, ordered.shape[0]]):
+            want = (b - a) * row_bytes
+            got = os.preadv(fd, [view[a * row_bytes:b * row_bytes]], offset + int(ordered[a]) * row_bytes)
+            if got != want:
+                raise OSError(f"{path}: short read ({got} of {want} bytes); was the file truncated?")
+    finally:
+        os.close(fd)
+    if order is None:
+        return out
+    unsorted = np.empty_like(out)
+    unsorted[order] = out
+    return unsorted
+
+
+def take(x, rows, dtype, name="X"):
+    """Rows ``rows`` (a slice or an index array) of a memory-mapped ``x`` as a C-contiguous array
+    of ``dtype``, checked for NaN/infinity.
+
+    The rows are read from the file with positioned reads, not through the mapping: a page
+    touched through the mapping stays in this process's resident set (and the kernel maps whole
+    neighbourhoods around each touched page), so gathering shuffled rows through it would make
+    the resident memory of an epoch grow to the size of the file."""
+    where = _file_position(x)
+    raw = x[rows] if where is None else _read_rows(where[0], where[1], x, rows)
+    xb = np.ascontiguousarray(raw, dtype=dtype)
+    if _core.count_nonfinite(xb):
+        if isinstance(rows, slice):
+            place = f"rows {rows.start}..{rows.stop - 1}"
+        else:
+            place = f"the batch of rows starting {list(rows[:4])}"
+        raise ValueError(f"{name} contains NaN or infinity in {place}")
+    return xb
+
+
+def rows_of(x, start, stop, dtype):
+    """Rows [start, stop) of an already checked in-memory x (a view), or of a memory-mapped x
+    (a checked copy)."""
+    if not is_lazy(x):
+        return x[start:stop]
+    return take(x, slice(start, stop), dtype)

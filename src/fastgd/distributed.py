@@ -1,0 +1,252 @@
+"""Data-parallel training over MPI (``mpi4py``), the optional ``mpi`` extra.
+
+``model.fit(X, y, ..., comm=comm)`` with ``comm`` an ``mpi4py`` communicator and ``X, y`` this
+rank's shard of the data (:func:`shard` cuts one; every rank needs at least one row) trains one
+model replica per rank:
+
+- ``batch_size`` is per rank: a step's global batch is the union of every rank's batch.
+- A step's gradient is the exact weighted mean over the global batch: each rank computes the
+  sum of its rows' weighted gradients (its mean times its weight: sample weights times class
+  weights, or its row count), one in-place ``Allreduce`` sums those over the flat gradient arena
+  while a second small one sums the weights, and every rank divides by the total. Unequal shards
+  and short last batches weigh exactly as they would in one process.
+- The parameters, the optimizer's state, the schedule's state and the shuffling seed are
+  broadcast from rank 0 when training starts; every rank then applies the same update (one fused
+  optimizer call) to the same reduced gradient, so the replicas stay identical.
+- Shuffling is per rank: the order of epoch ``e`` on rank ``r`` is drawn from ``(seed, e)``
+  extended by ``r`` for ``r > 0`` (rank 0 draws what a single process draws).
+- An epoch has as many steps as the rank with the most batches; a rank whose shard is used up
+  takes part in the remaining reductions with an empty batch (zero gradient, zero weight).
+- The training loss, validation loss, metrics and ``tol``'s full-data gradient norm are reduced
+  over all ranks; clipping and the finiteness check act on the global gradient. So History,
+  EarlyStopping, ReduceLROnPlateau and DivergenceError are the same on every rank. The progress
+  bar and callbacks whose ``rank_zero_only`` is True (CSVLogger, ModelCheckpoint) run on rank 0
+  only.
+- An exception that no rank catches ends the whole job: fit installs a ``sys.excepthook`` that
+  prints the error and calls ``comm.Abort(1)``, so the other ranks never wait in a reduction for
+  a rank that is gone.
+
+The reduction of the gradient is not overlapped with the backward pass: the backward pass is one
+C call over all layers (no per-layer hook to start a reduction from), and on shared memory the
+reduction of a few hundred thousand parameters costs little next to the step (see the README's
+"Scaling out" figures).
+
+``mpi4py`` is imported only when a communicator is passed.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+from fastgd import _core
+from fastgd import _outofcore
+
+__all__ = ["shard"]
+
+
+def _check_comm(comm):
+    for attr in ("Get_rank", "Get_size", "Allreduce", "Bcast", "bcast", "Abort"):
+        if not hasattr(comm, attr):
+            raise TypeError(f"comm must be an mpi4py communicator (e.g. mpi4py.MPI.COMM_WORLD), "
+                            f"got {type(comm).__name__}")
+    return comm
+
+
+def shard(n, comm):
+    """The slice of rank ``comm.rank`` out of ``n`` samples: contiguous blocks whose sizes differ
+    by at most one (the first ``n % size`` ranks get one more). ``X[shard(len(X), comm)]`` of a
+    memory-mapped array is a view: a rank reads only its rows."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be an integer >= 0, got {n!r}")
+    comm = _check_comm(comm)
+    rank, size = comm.Get_rank(), comm.Get_size()
+    base, extra = divmod(int(n), size)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (rank < extra))
+
+
+def _abort_on_uncaught(comm):
+    """Make an uncaught exception on this rank print its traceback and abort the whole job."""
+    previous = sys.excepthook
+    if getattr(previous, "_fastgd_comm", None) is comm:
+        return
+
+    def hook(kind, value, traceback):
+        previous(kind, value, traceback)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        comm.Abort(1)
+
+    hook._fastgd_comm = comm
+    sys.excepthook = hook
+
+
+class DataParallel:
+    """The collective side of a fit over ``comm``: what every rank calls in the same order."""
+
+    def __init__(self, comm):
+        from mpi4py import MPI
+
+        self.comm = _check_comm(comm)
+        self.MPI = MPI
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+        self.is_root = self.rank == 0
+        # weight, weighted loss, non-finite loss count, non-finite gradient count
+        self._scalars = np.zeros(4, dtype=np.float64)
+        _abort_on_uncaught(comm)
+
+    # ---- small collectives ---------------------------------------------------------------
+
+    def sum(self, values):
+        """Element-wise sum over ranks of a float64 vector (a new array)."""
+        out = np.array(values, dtype=np.float64)
+        self.comm.Allreduce(self.MPI.IN_PLACE, out, op=self.MPI.SUM)
+        return out
+
+    def max(self, value):
+        return self.comm.allreduce(value, op=self.MPI.MAX)
+
+    def any(self, flag):
+        return bool(self.comm.allreduce(bool(flag), op=self.MPI.LOR))
+
+    # ---- start of training ---------------------------------------------------------------
+
+    def start(self, model, optimizer, schedule, seed):
+        """Make every rank start from rank 0's parameters, optimizer and schedule state and seed;
+        returns the seed."""
+        self.comm.Bcast(model.params, root=0)
+        for obj in (optimizer, schedule):
+            if obj is not None and hasattr(obj, "state_dict"):
+                state = self.comm.bcast(obj.state_dict() if self.is_root else None, root=0)
+                if not self.is_root:
+                    obj.load_state_dict(state)
+        return self.comm.bcast(seed, root=0)
+
+    def epoch_key(self, key):
+        """The shuffling seed key of this rank (see the module docstring)."""
+        return key if self.rank == 0 else [*key, self.rank]
+
+    # ---- one step ------------------------------------------------------------------------
+
+    def reduce_gradient(self, model, value, weight, status):
+        """Turn this rank's mean gradient (in ``model.grads``) over rows of total weight
+        ``weight`` into the global mean; returns (global mean loss, global weight, status)."""
+        grads = model.grads
+        scalars = self._scalars
+        scalars[:] = 0.0
+        if status:
+            scalars[1 + status] = 1.0
+            grads[...] = 0
+        elif weight > 0:
+            _core.inplace_scale(grads, weight)
+            scalars[0] = weight
+            scalars[1] = value * weight
+        else:
+            grads[...] = 0
+        MPI = self.MPI
+        requests = [self.comm.Iallreduce(MPI.IN_PLACE, grads, op=MPI.SUM),
+                    self.comm.Iallreduce(MPI.IN_PLACE, scalars, op=MPI.SUM)]
+        MPI.Request.Waitall(requests)
+        total = scalars[0]
+        if scalars[2] or not total > 0:
+            return math.nan, total, 1
+        if scalars[3]:
+            return math.nan, total, 2
+        _core.inplace_scale(grads, 1.0 / total)
+        return scalars[1] / total, total, 0
+
+
+def _local_gradient(model, batch, loss, weight):
+    """Forward and backward of this rank's batch into ``model.grads`` (no update); returns
+    (mean loss, status)."""
+    if batch is None or not weight > 0:
+        return 0.0, 0
+    x, idx, start, n, target, sw = batch
+    value, _norm, status = model._engine.step(x, idx, start, n, loss, target, sw, None, 0.0, 0.0, False)
+    return value, status
+
+
+def _clip_and_update(model, optimizer, clip_norm, clip_value):
+    """The global gradient's norm, clipping as the fused C step does it, and the optimizer's
+    update (one fused C call). Returns (norm, status)."""
+    grads = model.grads
+    ss = _core.sum_squares(grads)
+    norm = math.sqrt(ss)
+    if not math.isfinite(ss):
+        return norm, 2
+    if clip_value:
+        _core.inplace_clip_value(grads, clip_value)
+        if clip_norm:
+            ss = _core.sum_squares(grads)
+    if clip_norm:
+        # torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1
+        coef = clip_norm / (math.sqrt(ss) + 1e-6)
+        if coef < 1.0:
+            _core.inplace_scale(grads, coef)
+    optimizer.step(model.params, grads)
+    return norm, 0
+
+
+def _gather_batch(x, rows, target, sw, dtype):
+    """The batch at ``rows`` of a memory-mapped x, as engine arguments over a gathered copy."""
+    xb = _outofcore.take(x, rows, dtype)
+    return xb, None, 0, xb.shape[0], (target[0], target[1][rows]), None if sw is None else sw[rows]
+
+
+def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip_norm, clip_value, weight_of):
+    """One training step of a fit that is data-parallel (``dp``) and/or reads a memory-mapped x.
+
+    Rows [start, stop) of this rank's epoch order (``idx``, or the data order when None) form
+    this rank's batch; ``stop <= start`` means this rank has no batch left. ``weight_of(target,
+    sw)`` is the batch's loss normalizer. Returns (loss, grad norm, status, weight) where loss is
+    the mean over the (global) batch and weight its (global) normalizer.
+    """
+    batch = None
+    weight = 0.0
+    if stop > start:
+        rows = slice(start, stop) if idx is None else idx
+        if _outofcore.is_lazy(x):
+            batch = _gather_batch(x, rows, target, sw, model.dtype)
+        else:
+            batch = (x, idx, start, stop - start, target, sw)
+        weight = weight_of((target[0], target[1][rows]), None if sw is None else sw[rows])
+    if dp is None:
+        x_, idx_, s_, n_, t_, sw_ = batch
+        value, norm, status = model._engine.step(x_, idx_, s_, n_, loss, t_, sw_, optimizer,
+                                                 clip_norm or 0.0, clip_value or 0.0)
+        return value, norm, status, weight
+    value, status = _local_gradient(model, batch, loss, weight)
+    value, weight, status = dp.reduce_gradient(model, value, weight, status)
+    if status:
+        return value, math.nan, status, weight
+    norm, status = _clip_and_update(model, optimizer, clip_norm, clip_value)
+    return value, norm, status, weight
+
+
+def lbfgs_iteration(dp, model, optimizer, x, target, sw, loss, weight):
+    """One L-BFGS iteration on the global full-batch loss: every closure call reduces this
+    rank's gradient and loss over the ranks, so every rank takes the same line search."""
+    n = x.shape[0]
+
+    def closure(params):
+        value, _norm, status = model._engine.step(x, None, 0, n, loss, target, sw, None, 0.0, 0.0, False)
+        value, _total, status = dp.reduce_gradient(model, value, weight, status)
+        return value, model.grads
+
+    value = optimizer.step(closure, model.params)
+    g = optimizer.grad
+    return value, float(np.sqrt(np.dot(g, g))) if g is not None else math.nan
+
+
+def gather_metric(dp, fn, y_true, y_pred):
+    """A metric over all ranks' rows: rank 0 computes it on the gathered rows and broadcasts it
+    (metrics such as r2 are not means of per-rank values)."""
+    parts = dp.comm.gather((y_true, y_pred), root=0)
+    value = None
+    if dp.is_root:
+        value = float(fn(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])))
+    return dp.comm.bcast(value, root=0)

@@ -1,0 +1,218 @@
+"""Run under ``mpiexec -n R python mpi_worker.py SCENARIO OUT_DIR [ARGS]`` by test_distributed.py.
+
+Each rank trains on its shard of data that every rank generates from the same seed, then writes
+what it ended with to ``OUT_DIR/<scenario>-<rank>.npz`` for the test to compare with a
+single-process computation.
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+import fastgd as fg
+from fastgd import callbacks, distributed, optim, schedules
+
+N_FEATURES, N_CLASSES = 5, 3
+
+
+def data(n, seed=7):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, N_FEATURES))
+    y = (x[:, 0] + 0.5 * x[:, 1] ** 2 > 0.3).astype(np.int64) + (x[:, 2] > 1.0)
+    w = rng.uniform(0.2, 2.0, size=n)
+    return x, y, w
+
+
+def model(dtype):
+    return fg.Sequential([fg.Dense(N_FEATURES, 7, activation="tanh"),
+                          fg.Dense(7, N_CLASSES, activation="identity")], dtype=dtype, seed=3)
+
+
+def make_optimizer(name):
+    if name == "adam":
+        return optim.Adam(lr=0.05)
+    return optim.SGD(lr=0.1, momentum=0.9, nesterov=True)
+
+
+def skewed(n, size):
+    """Shards of sizes proportional to 1, 2, ..., size: the ranks run out of batches at
+    different steps of an epoch."""
+    cuts = [round(n * k * (k + 1) / (size * (size + 1))) for k in range(size + 1)]
+    return [slice(a, b) for a, b in zip(cuts, cuts[1:])]
+
+
+def save(out, name, comm, **arrays):
+    np.savez(os.path.join(out, f"{name}-{comm.rank}.npz"), **arrays)
+
+
+def steps(comm, out, dtype, opt_name, shuffle, epochs):
+    """Training whose parameters the test replays in one process."""
+    n = 103
+    x, y, w = data(n)
+    sl = skewed(n, comm.size)[comm.rank]
+    m = model(dtype)
+    if comm.rank:
+        m.reset_parameters(99)  # replaced by rank 0's parameters when fit starts
+    h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=make_optimizer(opt_name), epochs=epochs,
+              batch_size=8, shuffle=shuffle, seed=11, sample_weight=w[sl], clip_norm=0.5, progress=False,
+              comm=comm)
+    save(out, f"steps-{dtype}-{opt_name}-{shuffle}", comm, params=m.params, loss=np.array(h.history["loss"]))
+
+
+def full_batch_and_partial(comm, out):
+    """L-BFGS on the global full batch; partial_fit passes; a divergence seen by every rank."""
+    n = 103
+    x, y, w = data(n)
+    sl = distributed.shard(n, comm)
+    m = model("float64")
+    m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=fg.lbfgs.LBFGS(), epochs=3, batch_size=None,
+          sample_weight=w[sl], progress=False, comm=comm)
+    p = model("float64")
+    opt = make_optimizer("sgd")
+    losses = [p.partial_fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=opt, batch_size=8,
+                            sample_weight=w[sl], comm=comm) for _ in range(2)]
+    d = model("float64")
+    targets = 10.0 * np.eye(N_CLASSES)[y]  # MSE with a learning rate far too large overflows
+    try:
+        d.fit(10.0 * x[sl], targets[sl], loss="mse", optimizer=optim.SGD(lr=1e100), epochs=5, batch_size=8,
+              progress=False, comm=comm)
+        where = "no divergence"
+    except fg.DivergenceError as exc:
+        where = f"epoch {exc.epoch} step {exc.step}: {exc}"
+    save(out, "fullbatch", comm, lbfgs=m.params, partial=p.params, partial_losses=np.array(losses),
+         diverged=where, diverged_params=d.params)
+
+
+def history(comm, out):
+    """Validation data, metrics, tol, a plateau schedule and CSV logging, all over ranks."""
+    x, y, w = data(90)
+    xv, yv, _ = data(40, seed=8)
+    sl, slv = distributed.shard(90, comm), distributed.shard(40, comm)
+    m = model("float64")
+    opt = optim.SGD(lr=0.5)
+    plateau = schedules.ReduceLROnPlateau(opt, patience=0, factor=0.5, threshold=0.5)
+    csv_path = os.path.join(out, "log.csv")
+    h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=opt, epochs=4, batch_size=16,
+              validation_data=(xv[slv], yv[slv]), metrics=["accuracy", "zero_one_loss"], tol=1e-12, schedule=plateau,
+              callbacks=[callbacks.CSVLogger(csv_path)], seed=5, progress=True, comm=comm)
+    ev = m.evaluate(xv[slv], yv[slv], metrics=["accuracy"], comm=comm)
+    save(out, "history", comm, params=m.params, history=json.dumps(h.to_dict()), evaluate=json.dumps(ev))
+
+
+class StopOnRankOne(callbacks.Callback):
+    """Asks to stop after the 5th step, on rank 1 only."""
+
+    def __init__(self, rank):
+        self.rank = rank
+
+    def on_train_begin(self, logs):
+        self.steps = 0
+
+    def on_batch_end(self, step, logs):
+        self.steps += 1
+        if self.rank == 1 and self.steps == 5:
+            self.model.stop_training = True
+
+
+def early(comm, out):
+    """EarlyStopping on the reduced validation loss, and a stop asked by one rank's callback."""
+    x, y, _ = data(120)
+    xv, yv, _ = data(30, seed=9)
+    sl, slv = distributed.shard(120, comm), distributed.shard(30, comm)
+    m = model("float64")
+    es = fg.EarlyStopping(patience=2, min_delta=0.05)
+    h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=optim.SGD(lr=0.05), epochs=30,
+              batch_size=4, validation_data=(xv[slv], yv[slv]), early_stopping=es, seed=1, progress=False,
+              comm=comm)
+    m2 = model("float64")
+    h2 = m2.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=10, batch_size=4,
+                callbacks=[StopOnRankOne(comm.rank)], progress=False, seed=1, comm=comm)
+    save(out, "early", comm, epochs=np.array(h.epochs), stopped=str(es.stopped_epoch), params=m.params,
+         epochs2=np.array(h2.epochs), params2=m2.params)
+
+
+def checkpoint(comm, out, phase):
+    """Full-batch training (the global batch is all data whatever the rank count): 3 epochs
+    checkpointed on 2 ranks, then resumed for 3 more on any number of ranks."""
+    x, y, w = data(60)
+    sl = distributed.shard(60, comm)
+    kw = dict(loss="softmax_cross_entropy", batch_size=None, shuffle=False, progress=False, comm=comm)
+    path = os.path.join(out, "ckpt.npz")
+    if phase == "save":
+        m = model("float64")
+        opt = optim.Adam(lr=0.05)
+        sched = schedules.StepDecay(opt, step_size=2, gamma=0.5)
+        m.fit(x[sl], y[sl], optimizer=opt, epochs=3, schedule=sched,
+              callbacks=[callbacks.ModelCheckpoint(path)], sample_weight=w[sl], **kw)
+        m.fit(x[sl], y[sl], optimizer=opt, epochs=3, initial_epoch=3, schedule=sched, sample_weight=w[sl], **kw)
+        save(out, "ckpt-straight", comm, params=m.params)
+    else:
+        ck = fg.load_checkpoint(path)
+        ck.model.fit(x[sl], y[sl], optimizer=ck.optimizer, epochs=3, initial_epoch=ck.epoch,
+                     schedule=ck.schedule, sample_weight=w[sl], **kw)
+        save(out, f"ckpt-resumed-{comm.size}", comm, params=ck.model.params)
+
+
+def memmap(comm, out):
+    """Each rank reads its shard of one shared .npy file; equals the same fit on in-memory shards."""
+    n = 103
+    x, y, w = data(n)
+    path = os.path.join(out, "x.npy")
+    if comm.rank == 0:
+        np.save(path, x.astype(np.float32))
+    comm.Barrier()
+    xm = np.load(path, mmap_mode="r")
+    sl = distributed.shard(n, comm)
+    params = []
+    for xs in (xm[sl], np.array(xm[sl])):
+        m = model("float32")
+        m.fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="adam", epochs=2, batch_size=8, seed=4,
+              sample_weight=w[sl], progress=False, comm=comm)
+        params.append(m.params.copy())
+    save(out, "memmap", comm, lazy=params[0], memory=params[1])
+
+
+class FailOnRankOne(callbacks.Callback):
+    def __init__(self, rank):
+        self.rank = rank
+
+    def on_epoch_end(self, epoch, logs):
+        if self.rank == 1 and epoch == 2:
+            raise RuntimeError("rank 1 failed in epoch 3")
+
+
+def fail(comm, out, where):
+    """Rank 1 fails (a NaN in its shard, or an exception in the middle of training): the job
+    must end instead of leaving the other ranks waiting in a reduction."""
+    x, y, _ = data(40)
+    sl = distributed.shard(40, comm)
+    xs = x[sl].copy()
+    if comm.rank == 1 and where == "input":
+        xs[0, 0] = np.nan
+    model("float64").fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1000, batch_size=2,
+                         callbacks=[FailOnRankOne(comm.rank)], progress=False, comm=comm)
+
+
+def main():
+    comm = MPI.COMM_WORLD
+    scenario, out = sys.argv[1], sys.argv[2]
+    if scenario == "all":
+        for dtype in ("float64", "float32"):
+            for opt_name in ("sgd", "adam"):
+                steps(comm, out, dtype, opt_name, False, 3)
+        steps(comm, out, "float64", "adam", "epoch", 3)
+        full_batch_and_partial(comm, out)
+        history(comm, out)
+        early(comm, out)
+        memmap(comm, out)
+    elif scenario == "checkpoint":
+        checkpoint(comm, out, sys.argv[3])
+    elif scenario == "fail":
+        fail(comm, out, sys.argv[3])
+
+
+if __name__ == "__main__":
+    main()

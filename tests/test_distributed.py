@@ -1,0 +1,244 @@
+"""Data-parallel training over MPI: each scenario runs under ``mpiexec`` (tests/mpi_worker.py)
+and is checked here against the same computation done in one process."""
+
+import importlib.util
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastgd as fg
+from fastgd import optim
+
+sys.path.insert(0, os.path.dirname(__file__))
+import mpi_worker as worker  # noqa: E402
+
+# the mpiexec of the mpich wheel sits beside the interpreter of an environment that is not activated
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+MISSING = [what for what, ok in (("mpi4py", importlib.util.find_spec("mpi4py") is not None),
+                                 ("mpiexec", MPIEXEC is not None)) if not ok]
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"needs {' and '.join(MISSING)}: pip install 'fastgd[mpi]'")
+
+WORKER = os.path.join(os.path.dirname(__file__), "mpi_worker.py")
+LOSS = "softmax_cross_entropy"
+
+
+def mpirun(ranks, *args, timeout=300, check=True):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, WORKER, *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"mpiexec -n {ranks} {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def shards(n, ranks):
+    """The documented rule of fastgd.distributed.shard."""
+    base, extra = divmod(n, ranks)
+    starts = [r * base + min(r, extra) for r in range(ranks)]
+    return [slice(s, s + base + (r < extra)) for r, s in enumerate(starts)]
+
+
+def load(out, name, ranks):
+    return [dict(np.load(os.path.join(out, f"{name}-{r}.npz"))) for r in range(ranks)]
+
+
+@pytest.fixture(scope="module", params=[2, 3], ids=["2ranks", "3ranks"])
+def run_all(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"mpi{request.param}")
+    mpirun(request.param, "all", out)
+    return request.param, str(out)
+
+
+def replay(ranks, dtype, opt_name, shuffle, epochs, batch_size=8, n=103, seed=11, clip_norm=0.5, parts=None):
+    """One process stepping over the same global batches: step j of an epoch takes rows
+    [j*b, (j+1)*b) of every rank's epoch order of its shard (none once a rank's rows are used up)."""
+    x, y, w = worker.data(n)
+    m = worker.model(dtype)
+    opt = worker.make_optimizer(opt_name)
+    parts = shards(n, ranks) if parts is None else parts
+    losses = []
+    for epoch in range(epochs):
+        orders = []
+        for r, sl in enumerate(parts):
+            size = sl.stop - sl.start
+            if shuffle == "epoch":
+                key = [seed, 1, epoch] + ([r] if r else [])
+                orders.append(sl.start + np.random.default_rng(key).permutation(size))
+            else:
+                orders.append(np.arange(sl.start, sl.stop))
+        loss_sum = weight_sum = 0.0
+        for j in range(max(-(-len(o) // batch_size) for o in orders)):
+            rows = np.concatenate([o[j * batch_size:(j + 1) * batch_size] for o in orders])
+            value, g = m.loss_and_grad(x[rows], y[rows], LOSS, sample_weight=w[rows])
+            if clip_norm is not None:
+                optim.clip_grad_norm(g, clip_norm)
+            opt.step(m.params, g)
+            loss_sum += value * w[rows].astype(dtype).sum(dtype=np.float64)
+            weight_sum += w[rows].astype(dtype).sum(dtype=np.float64)
+        losses.append(loss_sum / weight_sum)
+    return m.params, np.array(losses)
+
+
+@pytest.mark.parametrize("dtype,opt_name,shuffle", [
+    ("float64", "sgd", False), ("float64", "adam", False), ("float64", "adam", "epoch"),
+    ("float32", "sgd", False), ("float32", "adam", False)])
+def test_steps_equal_one_process_over_the_global_batches(run_all, dtype, opt_name, shuffle):
+    ranks, out = run_all
+    results = load(out, f"steps-{dtype}-{opt_name}-{shuffle}", ranks)
+    parts = worker.skewed(103, ranks)
+    assert len({-(-(p.stop - p.start) // 8) for p in parts}) == ranks  # each rank its own batch count
+    params, losses = replay(ranks, dtype, opt_name, shuffle, 3, parts=parts)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for r, res in enumerate(results):
+        # replicas are identical, not merely close
+        np.testing.assert_array_equal(res["params"], results[0]["params"], err_msg=f"rank {r} drifted from rank 0")
+        np.testing.assert_allclose(res["params"], params, rtol=tol, atol=tol, err_msg=f"rank {r}")
+        np.testing.assert_allclose(res["loss"], losses, rtol=tol * 10, err_msg=f"rank {r} history loss")
+
+
+def test_lbfgs_partial_fit_and_divergence_over_ranks(run_all):
+    ranks, out = run_all
+    results = load(out, "fullbatch", ranks)
+    x, y, w = worker.data(103)
+    m = worker.model("float64")
+    m.fit(x, y, loss=LOSS, optimizer=fg.lbfgs.LBFGS(), epochs=3, batch_size=None, sample_weight=w, progress=False)
+    params, losses = replay(ranks, "float64", "sgd", False, 2, clip_norm=None)
+    for r, res in enumerate(results):
+        np.testing.assert_array_equal(res["lbfgs"], results[0]["lbfgs"])
+        np.testing.assert_allclose(res["lbfgs"], m.params, rtol=1e-9, atol=1e-9, err_msg=f"L-BFGS, rank {r}")
+        np.testing.assert_allclose(res["partial"], params, rtol=1e-12, atol=1e-12, err_msg=f"partial_fit, rank {r}")
+        np.testing.assert_allclose(res["partial_losses"], losses, rtol=1e-12)
+        # every rank raised DivergenceError at the same step and kept the same parameters
+        assert str(res["diverged"]).startswith("epoch 0 step "), str(res["diverged"])
+        assert str(res["diverged"]) == str(results[0]["diverged"])
+        np.testing.assert_array_equal(res["diverged_params"], results[0]["diverged_params"])
+        assert np.all(np.isfinite(res["diverged_params"]))
+
+
+def test_history_identical_and_validation_reduced_over_ranks(run_all):
+    ranks, out = run_all
+    results = load(out, "history", ranks)
+    histories = [json.loads(str(res["history"])) for res in results]
+    for r in range(1, ranks):
+        assert histories[r] == histories[0], f"rank {r}'s History differs from rank 0's"
+    h = histories[0]["history"]
+    assert histories[0]["epochs"] == [0, 1, 2, 3]
+    assert histories[0]["params"]["n_samples"] == 90
+    # the plateau schedule saw the same reduced val_loss on every rank
+    assert h["lr"][0] == 0.5 and min(h["lr"]) < 0.5
+    # the last epoch's validation loss and accuracy are those of all validation rows
+    m = worker.model("float64")
+    m.params[...] = results[0]["params"]
+    xv, yv, _ = worker.data(40, seed=8)
+    full = m.evaluate(xv, yv, LOSS, metrics=["accuracy"])
+    assert math.isclose(h["val_loss"][-1], full["loss"], rel_tol=1e-12)
+    assert h["val_accuracy"][-1] == full["accuracy"]
+    # tol's gradient norm is that of the mean loss over all training rows
+    x, y, _ = worker.data(90)
+    _value, g = m.loss_and_grad(x, y, LOSS)
+    assert math.isclose(h["grad_norm"][-1], float(np.linalg.norm(g)), rel_tol=1e-10)
+    for res in results:
+        ev = json.loads(str(res["evaluate"]))
+        assert math.isclose(ev["loss"], full["loss"], rel_tol=1e-12) and ev["accuracy"] == full["accuracy"]
+    # CSVLogger wrote once (rank 0 only): a header and one row per epoch
+    with open(os.path.join(out, "log.csv")) as f:
+        assert len(f.read().splitlines()) == 1 + 4
+
+
+def test_early_stopping_and_callback_stops_agree_over_ranks(run_all):
+    ranks, out = run_all
+    results = load(out, "early", ranks)
+    for r, res in enumerate(results):
+        np.testing.assert_array_equal(res["epochs"], results[0]["epochs"], err_msg=f"rank {r}")
+        assert str(res["stopped"]) == str(results[0]["stopped"])
+        np.testing.assert_array_equal(res["params"], results[0]["params"])
+        # rank 1's callback asked to stop in the first epoch: every rank stopped there
+        np.testing.assert_array_equal(res["epochs2"], [0], err_msg=f"rank {r}")
+        np.testing.assert_array_equal(res["params2"], results[0]["params2"])
+    assert str(results[0]["stopped"]) != "None" and len(results[0]["epochs"]) < 30
+
+
+def test_memmap_shards_equal_in_memory_shards(run_all):
+    ranks, out = run_all
+    for r, res in enumerate(load(out, "memmap", ranks)):
+        np.testing.assert_array_equal(res["lazy"], res["memory"], err_msg=f"rank {r}")
+
+
+def test_checkpoint_from_two_ranks_resumes_on_one_and_three(tmp_path):
+    mpirun(2, "checkpoint", tmp_path, "save")
+    straight = load(str(tmp_path), "ckpt-straight", 2)
+    np.testing.assert_array_equal(straight[0]["params"], straight[1]["params"])
+    for ranks in (1, 3):
+        mpirun(ranks, "checkpoint", tmp_path, "resume")
+        resumed = load(str(tmp_path), f"ckpt-resumed-{ranks}", ranks)
+        for r, res in enumerate(resumed):
+            np.testing.assert_allclose(res["params"], straight[0]["params"], rtol=1e-12, atol=1e-12,
+                                       err_msg=f"resumed on {ranks} ranks, rank {r}")
+
+
+@pytest.mark.parametrize("where,message", [("input", "x contains NaN or infinity"),
+                                           ("callback", "rank 1 failed in epoch 3")])
+def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
+    # rank 0 alone would train for 1000 epochs: the timeout guards against a hang
+    proc = mpirun(2, "fail", tmp_path, where, timeout=120, check=False)
+    assert proc.returncode != 0, f"the job succeeded although rank 1 failed:\n{proc.stderr}"
+    assert message in proc.stderr, proc.stderr
+    assert "MPI_Abort" in proc.stderr, proc.stderr
+
+
+class _FakeComm:
+    """Just what shard() reads of a communicator."""
+
+    def __init__(self, rank, size):
+        self.rank, self.size = rank, size
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return self.size
+
+    Allreduce = Bcast = bcast = Abort = None
+
+
+@pytest.mark.parametrize("n,size", [(0, 3), (2, 3), (10, 1), (103, 3), (104, 4), (7, 7)])
+def test_shard_tiles_the_samples_in_near_equal_blocks(n, size):
+    from fastgd.distributed import shard
+
+    parts = [shard(n, _FakeComm(r, size)) for r in range(size)]
+    assert parts == shards(n, size)
+    assert parts[0].start == 0 and parts[-1].stop == n
+    assert all(a.stop == b.start for a, b in zip(parts, parts[1:]))
+    lengths = [p.stop - p.start for p in parts]
+    assert max(lengths) - min(lengths) <= 1
+
+
+def test_shard_and_fit_reject_what_is_not_a_communicator():
+    from mpi4py import MPI
+
+    from fastgd.distributed import shard
+
+    assert shard(5, MPI.COMM_SELF) == slice(0, 5)
+    with pytest.raises(ValueError, match="n must be an integer >= 0, got -1"):
+        shard(-1, MPI.COMM_SELF)
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator.*got int"):
+        shard(5, 3)
+    x, y, _ = worker.data(20)
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator.*got str"):
+        worker.model("float64").fit(x, y, loss=LOSS, optimizer="sgd", progress=False, comm="world")
+
+
+def test_without_comm_mpi4py_is_never_imported():
+    code = ("import sys, numpy as np, fastgd as fg\n"
+            "m = fg.Sequential([fg.Dense(3, 2, activation='identity')], seed=0)\n"
+            "x = np.random.default_rng(0).normal(size=(20, 3)); y = np.arange(20) % 2\n"
+            "m.fit(x, y, loss='softmax_cross_entropy', optimizer='sgd', epochs=2, progress=False)\n"
+            "m.evaluate(x, y); m.partial_fit(x, y, loss='softmax_cross_entropy', optimizer='sgd')\n"
+            "assert 'mpi4py' not in sys.modules, 'mpi4py was imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

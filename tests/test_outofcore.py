@@ -1,0 +1,146 @@
+"""Training on memory-mapped data: same results as in memory, bounded memory, per-batch checks."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fastgd as fg
+from fastgd import optim
+
+LOSS = "softmax_cross_entropy"
+
+
+def _model(dtype, n_in=6):
+    return fg.Sequential([fg.Dense(n_in, 9, activation="relu"), fg.Dense(9, 3, activation="identity")],
+                         dtype=dtype, seed=2)
+
+
+def _data(n, n_in=6, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, n_in))
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5)
+    return x, y, rng.uniform(0.1, 3.0, size=n)
+
+
+@pytest.mark.parametrize("shuffle", ["epoch", False])
+def test_memmap_training_equals_in_memory_bit_for_bit(tmp_path, dtype, shuffle):
+    x, y, w = _data(301)
+    xv, yv, _ = _data(57, seed=1)
+    np.save(tmp_path / "x.npy", x.astype(dtype))
+    np.save(tmp_path / "xv.npy", xv.astype(dtype))
+    results = []
+    for mode in ("r", None):
+        xs, xvs = (np.load(tmp_path / name, mmap_mode=mode) for name in ("x.npy", "xv.npy"))
+        assert isinstance(xs, np.memmap) == (mode == "r")
+        m = _model(dtype)
+        h = m.fit(xs, y, loss=LOSS, optimizer=optim.Adam(lr=0.01), epochs=3, batch_size=32, shuffle=shuffle,
+                  seed=5, sample_weight=w, validation_data=(xvs, yv), metrics=["accuracy"], tol=1e-9,
+                  clip_norm=1.0, progress=False)
+        ev = m.evaluate(xvs, yv, metrics=["accuracy"])
+        del h.history["seconds"]
+        results.append((m.params.copy(), h.history, ev))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
+    assert results[0][2] == results[1][2]
+
+
+def test_memmap_of_another_dtype_is_converted_per_batch(tmp_path):
+    x, y, _ = _data(90)
+    np.save(tmp_path / "x.npy", x)  # float64 on disk, float32 model
+    params = []
+    for xs in (np.load(tmp_path / "x.npy", mmap_mode="r"), x):
+        m = _model("float32")
+        m.fit(xs, y, loss=LOSS, optimizer="sgd", epochs=2, batch_size=16, seed=1, progress=False)
+        params.append(m.params.copy())
+    np.testing.assert_array_equal(params[0], params[1])
+
+
+def test_nonfinite_rows_are_found_when_their_batch_is_gathered(tmp_path):
+    x, y, _ = _data(100)
+    x[77, 2] = np.inf
+    np.save(tmp_path / "x.npy", x)
+    xm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    m = _model("float64")
+    with pytest.raises(ValueError, match=r"X contains NaN or infinity in rows 64\.\.95"):
+        m.fit(xm, y, loss=LOSS, optimizer="sgd", epochs=1, batch_size=32, shuffle=False, progress=False)
+    # in memory the same data is refused up front
+    with pytest.raises(ValueError, match="contains NaN or infinity"):
+        _model("float64").fit(x, y, loss=LOSS, optimizer="sgd", epochs=1, progress=False)
+
+
+def test_memmap_input_checks_name_the_problem(tmp_path):
+    m = _model("float64")
+    bad = np.lib.format.open_memmap(tmp_path / "b.npy", mode="w+", dtype=np.float64, shape=(10, 4))
+    with pytest.raises(ValueError, match="X has 4 features per sample, the model expects 6"):
+        m.fit(bad, np.zeros(10, dtype=np.int64), loss=LOSS, optimizer="sgd", progress=False)
+    cols = np.lib.format.open_memmap(tmp_path / "c.npy", mode="w+", dtype=np.float64, shape=(10, 12))[:, :6]
+    with pytest.raises(ValueError, match="must be C-contiguous"):
+        m.fit(cols, np.zeros(10, dtype=np.int64), loss=LOSS, optimizer="sgd", progress=False)
+    text = np.lib.format.open_memmap(tmp_path / "s.npy", mode="w+", dtype="S3", shape=(10, 6))
+    with pytest.raises(TypeError, match="real numbers"):
+        m.fit(text, np.zeros(10, dtype=np.int64), loss=LOSS, optimizer="sgd", progress=False)
+    with pytest.raises(ValueError, match="LBFGS needs X in memory"):
+        m.fit(np.lib.format.open_memmap(tmp_path / "d.npy", mode="w+", dtype=np.float64, shape=(10, 6)),
+              np.zeros(10, dtype=np.int64), loss=LOSS, optimizer=fg.lbfgs.LBFGS(), batch_size=None,
+              progress=False)
+
+
+_RSS_SCRIPT = textwrap.dedent("""
+    import resource, sys
+    import numpy as np
+    import fastgd as fg
+    path = sys.argv[1]
+    x = np.load(path, mmap_mode="r")
+    y = (np.arange(x.shape[0]) % 2).astype(np.int64)
+    m = fg.Sequential([fg.Dense(x.shape[1], 8), fg.Dense(8, 2, activation="identity")], seed=0)
+    m.fit(x[:64], y[:64], loss="softmax_cross_entropy", optimizer="sgd", epochs=1, batch_size=64,
+          progress=False)  # buffers and code paths warmed before the baseline
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    h = m.fit(x, y, loss="softmax_cross_entropy", optimizer="sgd", epochs=1, batch_size=2048, shuffle="epoch",
+              seed=0, progress=False)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print((after - before) * 1024, h.history["loss"][0])
+""")
+
+
+def test_memmap_training_peak_memory_stays_far_below_the_file(tmp_path):
+    budget = 48 << 20
+    n_features = 256
+    rows = 4 * budget // (n_features * 4)  # a float32 file four times the budget
+    path = tmp_path / "big.npy"
+    big = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, n_features))
+    rng = np.random.default_rng(0)
+    for s in range(0, rows, 8192):
+        big[s:s + 8192] = rng.standard_normal((min(8192, rows - s), n_features), dtype=np.float32)
+    big.flush()
+    del big
+    assert os.path.getsize(path) > 4 * budget
+    proc = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(path)], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr
+    growth, loss = proc.stdout.split()
+    assert np.isfinite(float(loss))
+    assert int(growth) < budget, (f"peak resident memory grew by {int(growth) >> 20} MiB during a pass over a "
+                                  f"{os.path.getsize(path) >> 20} MiB file (budget {budget >> 20} MiB)")
+
+
+def test_views_and_copy_on_write_maps_read_the_right_rows(tmp_path):
+    x, y, _ = _data(300)
+    np.save(tmp_path / "x.npy", x)
+    cow = np.load(tmp_path / "x.npy", mmap_mode="c")
+    cow[10:20] *= 3.0  # in this process only: the file keeps the old rows
+    expected = x.copy()
+    expected[10:20] *= 3.0
+    cases = [(np.load(tmp_path / "x.npy", mmap_mode="r")[50:250], x[50:250], y[50:250]),
+             (cow, expected, y)]
+    for lazy, memory, labels in cases:
+        params = []
+        for xs in (lazy, memory):
+            m = _model("float64")
+            m.fit(xs, labels, loss=LOSS, optimizer="sgd", epochs=2, batch_size=16, seed=3, progress=False)
+            params.append(m.params.copy())
+        np.testing.assert_array_equal(params[0], params[1])
