@@ -53,11 +53,9 @@ solver is fed hyperparameters that make the update identical to scikit-learn's:
   the same coupled L2 term; "adamw" uses torch's decoupled decay ``θ ← (1 − η·alpha)·θ`` on the
   weights (not added to the reported loss). ``learning_rate`` schedules apply to "sgd" only, as
   in scikit-learn.
-- lbfgs: fastgd's :class:`fastgd.LBFGS` (strong Wolfe line search) when available, else SciPy's
-  L-BFGS-B as scikit-learn uses; stops after ``max_iter`` iterations or ``max_fun`` objective
-  evaluations (``ConvergenceWarning``), when the largest gradient entry is ``<= tol``, or when
-  the relative decrease of the objective falls below SciPy's default ``ftol`` (2.2e-9). The
-  iterates differ from SciPy's (another line search) but the optimum is the same.
+- lbfgs: SciPy's L-BFGS-B, as scikit-learn uses, over fastgd's fused objective and gradient
+  (one C call per evaluation): the same iterates, ``n_iter_``, ``max_fun`` accounting and
+  ``ConvergenceWarning`` as scikit-learn.
 
 Differences
 -----------
@@ -100,6 +98,8 @@ import numbers
 import warnings
 
 import numpy as np
+import scipy.optimize
+import scipy.special
 
 try:
     import sklearn as _sklearn  # noqa: F401  (the real scikit-learn: absolute import)
@@ -113,6 +113,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 import fastgd
@@ -124,9 +125,9 @@ from fastgd.model import Sequential
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_REGRESSION_LOSSES = ("squared_error", "absolute_error", "huber", "poisson")
 _STOCHASTIC = ("sgd", "adam", "adagrad", "rmsprop", "adamw")
 _SOLVERS = _STOCHASTIC + ("lbfgs",)
-_SCIPY_FTOL = 2.220446049250313e-09  # scipy.optimize.minimize(method="L-BFGS-B") default ftol
 _PREDICT_CHUNK = 8192
 
 
@@ -191,14 +192,16 @@ class _FusedSolver:
         self.cfg_b["weight_decay"] = 0.0
         self.groups = [(0, n_weights, self.cfg_w), (n_weights, n, self.cfg_b)]
         self.n_steps = 0
-        self.lr = None  # the learning rate given to the kernel at the last update
+        self.kernel_lr = None  # the learning rate given to the kernel at the last update
+        self.learning_rate = None  # scikit-learn's meaning (set by the estimator)
 
     def set_step(self, lr, weight_decay, eps=None):
         """Hyperparameters of the next update (lr as the kernel sees it)."""
-        if self.lr is not None and lr != self.lr and self.name == "sgd" and self.state.size and self.n_steps:
+        if (self.kernel_lr is not None and lr != self.kernel_lr and self.name == "sgd" and self.state.size
+                and self.n_steps):
             # keep sklearn's velocity v = -lr*b unchanged across a learning-rate change
-            self.state *= self.lr / lr
-        self.lr = lr
+            self.state *= self.kernel_lr / lr
+        self.kernel_lr = lr
         t = self.n_steps + 1
         for cfg in (self.cfg_w, self.cfg_b):
             cfg["lr"] = lr
@@ -222,14 +225,6 @@ def _thread_scope(n_threads):
     else:
         with fastgd.threads(n_threads):
             yield
-
-
-def _lbfgs_class():
-    try:
-        from fastgd.lbfgs import LBFGS
-    except ImportError:  # the minimize branch is not there: SciPy's L-BFGS-B
-        return None
-    return LBFGS
 
 
 # ---- the shared implementation ------------------------------------------------------------------------
@@ -322,6 +317,14 @@ class _BaseMLP(BaseEstimator):
         tags.input_tags.sparse = False
         return tags
 
+    def _loss_offsets(self, y2d):
+        """Per sample, a constant of the data that scikit-learn's reported loss adds to fastgd's
+        loss (None: nothing)."""
+        return None
+
+    def _validate_target(self, y2d):
+        """Raise ValueError for targets the loss does not accept."""
+
     def _check_solver(self):
         """partial_fit exists only for the stochastic solvers (hasattr is False for lbfgs)."""
         if self.solver not in _STOCHASTIC:
@@ -386,13 +389,7 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = y2d.shape[1]
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._out_activation()
-        act = _ACTIVATIONS[self.activation]
-        layers = []
-        for i in range(len(layer_units) - 1):
-            last = i == len(layer_units) - 2
-            layers.append(Dense(layer_units[i], layer_units[i + 1], activation="identity" if last else act,
-                                weight_init="zeros"))
-        model = Sequential(layers, dtype=dtype.name, seed=0)
+        model = self._new_model(layer_units, dtype)
         factor = 2.0 if self.activation == "logistic" else 6.0
         rs = self._random_state
         for L in model.layers:
@@ -401,9 +398,34 @@ class _BaseMLP(BaseEstimator):
             L.b[...] = rs.uniform(-bound, bound, L.out_features)
         self._bind_model(model)
         self._best_params = model.params.copy()
-        self._solver = None
+        self._optimizer = None
         if self.solver in _STOCHASTIC:
             self._init_stochastic_records()
+
+    def _new_model(self, layer_units, dtype):
+        act = _ACTIVATIONS[self.activation]
+        layers = []
+        for i in range(len(layer_units) - 1):
+            last = i == len(layer_units) - 2
+            layers.append(Dense(layer_units[i], layer_units[i + 1], activation="identity" if last else act,
+                                weight_init="zeros"))
+        return Sequential(layers, dtype=dtype.name, seed=0)
+
+    def _ensure_model(self):
+        """Build ``model_`` from ``coefs_``/``intercepts_`` when code assigned those by hand to an
+        estimator that was never fitted (scikit-learn's estimators honour that)."""
+        if getattr(self, "model_", None) is not None:
+            return
+        coefs = [np.asarray(c) for c in self.coefs_]
+        intercepts = [np.asarray(b) for b in self.intercepts_]
+        if len(coefs) != len(intercepts) or not coefs or any(c.ndim != 2 for c in coefs):
+            raise ValueError("coefs_ and intercepts_ must be lists of one 2-D weight matrix and one bias vector "
+                             f"per layer, got {len(coefs)} and {len(intercepts)} arrays")
+        dtype = coefs[0].dtype if coefs[0].dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        model = self._new_model([coefs[0].shape[0]] + [c.shape[1] for c in coefs], dtype)
+        model.set_weights([a for pair in zip(coefs, intercepts) for a in pair])
+        self._bind_model(model)
+        self._best_params = model.params.copy()
 
     def _init_stochastic_records(self):
         self.loss_curve_ = []
@@ -424,11 +446,13 @@ class _BaseMLP(BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if not first_pass:
+            self._ensure_model()
             self._sync_params()
         dtype = self.model_.dtype if not first_pass else self._model_dtype(X)
         x = np.ascontiguousarray(X, dtype=dtype)
         sw = self._check_sample_weight(sample_weight, x.shape[0], dtype)
         y2d = y.reshape(-1, 1) if y.ndim == 1 else y
+        self._validate_target(y2d)
         layer_units = [x.shape[1]] + hidden + [y2d.shape[1]]
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -490,11 +514,11 @@ class _BaseMLP(BaseEstimator):
         n_w = model.n_weights
         if not hasattr(self, "loss_curve_"):  # warm start from an lbfgs fit
             self._init_stochastic_records()
-        solver = getattr(self, "_solver", None)
+        solver = getattr(self, "_optimizer", None)
         if not incremental or solver is None or solver.name != self.solver:
-            self._solver = _FusedSolver(self.solver, self._solver_hyper(), model.n_params, n_w, model.dtype)
-            self._lr = float(self.learning_rate_init)
-        solver = self._solver
+            solver = _FusedSolver(self.solver, self._solver_hyper(), model.n_params, n_w, model.dtype)
+            solver.learning_rate = float(self.learning_rate_init)
+            self._optimizer = solver
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
@@ -512,6 +536,7 @@ class _BaseMLP(BaseEstimator):
         else:
             x_val = y_val = sw_val = None
         target = self._prepared_target(loss, y2d, model.dtype)
+        offsets = self._loss_offsets(y2d)
         n = x.shape[0]
         if self.batch_size == "auto":
             bs = min(200, n)
@@ -537,7 +562,7 @@ class _BaseMLP(BaseEstimator):
                 self._random_state.shuffle(perm)
                 sample_idx = sample_idx[perm]
             acc = 0.0
-            lr = self._lr
+            lr = solver.learning_rate if name == "sgd" else float(self.learning_rate_init)
             for s in range(0, n, bs):
                 e = min(n, s + bs)
                 idx = sample_idx[s:e] if self.shuffle else None
@@ -561,9 +586,18 @@ class _BaseMLP(BaseEstimator):
                 pen = 0.5 * alpha * float(np.dot(w_view, w_view)) / sw_sum if penalty else 0.0
                 value, _gnorm, status = step(x, idx, s, e - s, loss, target, sw, solver, 0.0, 0.0, True)
                 if status:
-                    raise ValueError("Solver produced non-finite parameter weights. The input data may contain "
-                                     "large values and need to be preprocessed (the loss or its gradient "
-                                     f"became non-finite at iteration {self.n_iter_ + 1}).")
+                    if not early_stopping:
+                        raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                                         "contain large values and need to be preprocessed (the loss or its "
+                                         f"gradient became non-finite at iteration {self.n_iter_ + 1}).")
+                    # As in scikit-learn, a diverged run goes on to max_iter with non-finite weights (their
+                    # validation scores are NaN) and the best weights seen are restored at the end.
+                    params.fill(np.nan)
+                    value = math.nan
+                if offsets is not None:
+                    rows = idx if idx is not None else slice(s, e)
+                    value_offset = (offsets[rows].sum() if sw is None else np.dot(sw[rows], offsets[rows])) / sw_sum
+                    pen += value_offset
                 acc += (kv * value + pen) * (e - s)
             self.n_iter_ += 1
             self.loss_ = acc / n
@@ -573,7 +607,12 @@ class _BaseMLP(BaseEstimator):
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
             self._update_no_improvement_count(early_stopping, x_val, y_val, sw_val)
             if name == "sgd" and self.learning_rate == "invscaling":
-                self._lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                solver.learning_rate = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+            elif name == "adam" and solver.n_steps:
+                # scikit-learn's Adam reports its bias-corrected step size
+                t = solver.n_steps
+                solver.learning_rate = (float(self.learning_rate_init) * math.sqrt(1 - beta2 ** t)
+                                        / (1 - float(self.beta_1) ** t))
             if self._no_improvement_count > self.n_iter_no_change:
                 if early_stopping:
                     msg = ("Validation score did not improve more than tol=%f for %d consecutive epochs."
@@ -597,13 +636,14 @@ class _BaseMLP(BaseEstimator):
             if self.verbose:
                 print(msg + " Stopping.")
             return True
-        if self._lr <= 1e-6:
+        opt = self._optimizer
+        if opt.learning_rate <= 1e-6:
             if self.verbose:
                 print(msg + " Learning rate too small. Stopping.")
             return True
-        self._lr /= 5.0
+        opt.learning_rate /= 5.0
         if self.verbose:
-            print(msg + " Setting learning rate to %f" % self._lr)
+            print(msg + " Setting learning rate to %f" % opt.learning_rate)
         return False
 
     def _update_no_improvement_count(self, early_stopping, x_val, y_val, sw_val):
@@ -628,7 +668,10 @@ class _BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _fit_lbfgs(self, x, y2d, sw, loss, kv, kg):
+    def _lbfgs_objective(self, x, y2d, sw, loss, kv, kg):
+        """scikit-learn's L-BFGS objective over all of (x, y2d): ``objective(p) -> (loss, gradient)``
+        at the flat parameters p (every layer's weights, then every bias: the arena's layout and
+        scikit-learn's packing), the L2 term included."""
         model = self.model_
         target = self._prepared_target(loss, y2d, model.dtype)
         n_w = model.n_weights
@@ -639,12 +682,12 @@ class _BaseMLP(BaseEstimator):
         grads = model.grads
         step = model._engine.step
         chunk = 16384
-        nfev = [0]
+        offsets = self._loss_offsets(y2d)
+        offset = 0.0 if offsets is None else float(np.dot(offsets, sw if sw is not None else np.ones(n)) / sw_sum)
 
         def objective(p):
             if p is not params:
                 params[...] = p
-            nfev[0] += 1
             if n <= chunk:
                 value, _g, status = step(x, None, 0, n, loss, target, sw, None, 0.0, 0.0, False)
                 g = grads * kg
@@ -662,79 +705,77 @@ class _BaseMLP(BaseEstimator):
                     g += grads * (kg * w / sw_sum)
                 g = g.astype(model.dtype)
             w_ = params[:n_w]
-            value += 0.5 * alpha * float(np.dot(w_, w_)) / sw_sum
+            value += 0.5 * alpha * float(np.dot(w_, w_)) / sw_sum + offset
             g[:n_w] += (alpha / sw_sum) * w_
             return float(value), g
 
-        LBFGS = _lbfgs_class()
-        if LBFGS is None:
-            self._fit_lbfgs_scipy(objective, params, nfev)
-            return
-        opt = LBFGS()
-        f_prev = None
-        n_iter = 0
-        status = "converged"
-        converged = False
-        while True:
-            if n_iter >= self.max_iter:
-                status = "max_iter"
-                break
-            if nfev[0] >= self.max_fun:
-                status = "max_fun"
-                break
-            f = opt.step(objective, params)
-            if opt.last_status != "ok":
-                converged = opt.last_status == "converged"
-                status = "line_search"
-                break
-            n_iter += 1
-            if self.verbose:
-                print("Iteration %d, loss = %.8f" % (n_iter, f))
-            g = opt.grad
-            if g is not None and float(np.max(np.abs(g))) <= self.tol:
-                converged = True
-                break
-            if f_prev is not None and (f_prev - f) <= _SCIPY_FTOL * max(abs(f_prev), abs(f), 1.0):
-                converged = True
-                break
-            f_prev = f
-        self.n_iter_ = n_iter
-        self.loss_ = float(opt.loss) if opt.loss is not None else float(objective(params)[0])
-        if not converged:
-            what = {"max_iter": "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT",
-                    "max_fun": "STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT",
-                    "line_search": "ABNORMAL: the line search found no acceptable step"}[status]
-            code = 2 if status == "line_search" else 1
-            hint = ("Increase the number of iterations to improve the convergence "
-                    f"(max_iter={self.max_iter})." if status == "max_iter" else
-                    "Scaling the input data (e.g. with StandardScaler) may help.")
-            warnings.warn(f"lbfgs failed to converge after {n_iter} iteration(s) (status={code}):\n{what}\n\n"
-                          f"{hint}", ConvergenceWarning)
+        return objective
 
-    def _fit_lbfgs_scipy(self, objective, params, nfev):
-        import scipy.optimize
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, activations, deltas, coef_grads,
+                         intercept_grads):
+        """scikit-learn's L-BFGS objective at the packed parameters (every layer's weights, then
+        every bias, flattened), for X and y in the network's output space (the binarized labels
+        for the classifier). Returns ``(loss, packed gradient)``; the model's parameters become
+        the packed ones and ``coef_grads``/``intercept_grads`` receive the gradient by layer, as
+        in scikit-learn (``activations`` and ``deltas`` are scratch there and unused here)."""
+        self._ensure_model()
+        self._sync_params()
+        model = self.model_
+        x = self._as_model_input(X)
+        y2d = np.asarray(y)
+        y2d = y2d.reshape(-1, 1) if y2d.ndim == 1 else y2d
+        sw = self._check_sample_weight(sample_weight, x.shape[0], model.dtype)
+        loss, kv, kg = self._loss_spec()
+        packed = np.ascontiguousarray(packed_coef_inter, dtype=model.dtype)
+        if packed.shape != (model.n_params,):
+            raise ValueError(f"packed_coef_inter must have shape ({model.n_params},), got {packed.shape}")
+        value, grad = self._lbfgs_objective(x, y2d, sw, loss, kv, kg)(packed)
+        w_off, b_off = 0, model.n_weights
+        for i, L in enumerate(model.layers):
+            if i < len(coef_grads):
+                coef_grads[i] = grad[w_off:w_off + L.W.size].reshape(L.W.shape)
+            if i < len(intercept_grads):
+                intercept_grads[i] = grad[b_off:b_off + L.out_features]
+            w_off += L.W.size
+            b_off += L.out_features
+        return value, grad
 
-        res = scipy.optimize.minimize(
-            lambda p: objective(np.ascontiguousarray(p, dtype=params.dtype)),
-            params.astype(np.float64), method="L-BFGS-B", jac=True,
+    def _fit_lbfgs(self, x, y2d, sw, loss, kv, kg):
+        """SciPy's L-BFGS-B over fastgd's fused objective, with scikit-learn's options: the same
+        iterates as scikit-learn (to rounding), hence its n_iter_ (iterations, at most max_iter),
+        its max_fun accounting (evaluations are checked at the end of each iteration) and its
+        ConvergenceWarning and text."""
+        model = self.model_
+        params = model.params
+        objective = self._lbfgs_objective(x, y2d, sw, loss, kv, kg)
+        if params.dtype == np.float64:
+            fun = objective
+        else:
+            def fun(p):  # L-BFGS-B works in float64; the model in its own dtype
+                params[...] = p
+                value, grad = objective(params)
+                return value, grad.astype(np.float64)
+        result = scipy.optimize.minimize(
+            fun, params.astype(np.float64), method="L-BFGS-B", jac=True,
             options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        self.n_iter_ = min(res.nit, self.max_iter)
-        self.loss_ = float(res.fun)
-        params[...] = res.x
-        if res.status != 0:
-            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status={res.status}):\n"
-                          f"{res.message}\n\nIncrease the number of iterations to improve the convergence "
-                          f"(max_iter={self.max_iter}).", ConvergenceWarning)
+        params[...] = result.x
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = float(result.fun)
 
     # ---- prediction ----
 
+    def _as_model_input(self, X):
+        """X (validated) as the model's input: a C-contiguous array of the model's dtype."""
+        return np.ascontiguousarray(X, dtype=self.model_.dtype)
+
     def _check_X(self, X):
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        return np.ascontiguousarray(X, dtype=self.model_.dtype)
+        return self._as_model_input(X)
 
     def _forward(self, X, check_input=True):
         """The network's raw output (logits / predictions) for X, a new (n, n_outputs) array."""
         check_is_fitted(self)
+        self._ensure_model()
         x = self._check_X(X) if check_input else np.ascontiguousarray(X, dtype=self.model_.dtype)
         self._sync_params()
         model = self.model_
@@ -783,7 +824,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
                  shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype="float64",
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype="auto",
                  n_threads=None):
         self._set_common(hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
                          learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
@@ -910,7 +951,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
-                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype="float64", n_threads=None):
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype="auto", n_threads=None):
         self.loss = loss
         self._set_common(hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
                          learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
@@ -918,18 +959,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                          epsilon, n_iter_no_change, max_fun, dtype, n_threads)
 
     def _validate_params(self):
-        if not isinstance(self.loss, str) or self.loss not in ("squared_error", "absolute_error", "huber"):
-            extra = " (fastgd does not offer 'poisson')" if self.loss == "poisson" else ""
-            raise ValueError(f"The 'loss' parameter of MLPRegressor must be a str among ['absolute_error', "
-                             f"'huber', 'squared_error']{extra}. Got {self.loss!r} instead.")
+        if not isinstance(self.loss, str) or self.loss not in _REGRESSION_LOSSES:
+            raise ValueError(f"The 'loss' parameter of MLPRegressor must be a str among "
+                             f"{sorted(_REGRESSION_LOSSES)}. Got {self.loss!r} instead.")
         return super()._validate_params()
 
     def _out_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _loss_spec(self):
         if self.loss == "squared_error":
             return _losses.MSE(), 0.5, 0.5 * self.n_outputs_
+        if self.loss == "poisson":
+            return _losses.Poisson(), float(self.n_outputs_), float(self.n_outputs_)
         if self.loss == "absolute_error":
             return _losses.MAE(), 1.0, 1.0
         return _losses.Huber(1.0), 1.0, 1.0
@@ -944,8 +986,23 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _val_target(self, y2d):
         return y2d.ravel() if y2d.shape[1] == 1 else y2d
 
+    def _loss_offsets(self, y2d):
+        """Per sample, what scikit-learn's half Poisson deviance adds to fastgd's Poisson loss
+        (``Σ_j t log t - t``, a constant of the data); None for the other losses."""
+        if self.loss != "poisson":
+            return None
+        t = np.asarray(y2d, dtype=np.float64)
+        return (scipy.special.xlogy(t, t) - t).sum(axis=1)
+
+    def _predictions(self, z):
+        return np.exp(z, out=z) if self.out_activation_ == "exp" else z
+
+    def _validate_target(self, y2d):
+        if self.loss == "poisson" and (np.asarray(y2d) < 0).any():
+            raise ValueError("Some value(s) of y are negative which is not allowed for Poisson regression.")
+
     def _score_arrays(self, x, y, sample_weight):
-        y_pred = self._forward(x, check_input=False)
+        y_pred = self._predictions(self._forward(x, check_input=False))
         if not np.isfinite(y_pred).all():
             return np.nan
         if y_pred.shape[1] == 1:
@@ -964,5 +1021,5 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def predict(self, X):
         """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""
-        z = self._forward(X)
+        z = self._predictions(self._forward(X))
         return z.ravel() if z.shape[1] == 1 else z
