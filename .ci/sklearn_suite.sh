@@ -8,6 +8,9 @@ set -euo pipefail
 py="${1:-python3}"
 shift || true
 
+# The suite needs scikit-learn and, for its feature-name tests, pandas: install what is missing.
+"$py" -c "import sklearn, pandas, pytest" 2>/dev/null || "$py" -m pip install --quiet scikit-learn pandas pytest
+
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

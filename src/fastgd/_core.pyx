@@ -15,6 +15,7 @@ from fastgd._k_loss cimport *
 from fastgd._k_optim cimport *
 from fastgd._k_model cimport *
 from fastgd._k_minimize cimport *
+from fastgd._k_sparse cimport *
 
 cnp.import_array()
 
@@ -24,5 +25,6 @@ include "_runtime.pxi"
 include "_gemm.pxi"
 include "_losses.pxi"
 include "_optim.pxi"
+include "_sparse.pxi"
 include "_model.pxi"
 include "_minimize.pxi"

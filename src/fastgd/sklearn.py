@@ -99,6 +99,7 @@ import warnings
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse
 import scipy.special
 
 try:
@@ -125,6 +126,7 @@ from fastgd.model import Sequential
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_SPARSE_FORMATS = ("csr", "csc", "coo")  # anything but CSR is converted once
 _REGRESSION_LOSSES = ("squared_error", "absolute_error", "huber", "poisson")
 _STOCHASTIC = ("sgd", "adam", "adagrad", "rmsprop", "adamw")
 _SOLVERS = _STOCHASTIC + ("lbfgs",)
@@ -216,6 +218,14 @@ class _FusedSolver:
 
     def _c_advance(self):
         self.n_steps += 1
+
+
+def _model_input(X, dtype):
+    """Validated X as a model reads it: a C-contiguous array of dtype, or, for sparse X, a
+    fastgd CSRMatrix of dtype (its structure checked before any kernel reads it)."""
+    if scipy.sparse.issparse(X):
+        return fastgd._core.as_csr(X, dtype)
+    return np.ascontiguousarray(X, dtype=dtype)
 
 
 @contextlib.contextmanager
@@ -314,7 +324,7 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     def _loss_offsets(self, y2d):
@@ -449,7 +459,7 @@ class _BaseMLP(BaseEstimator):
             self._ensure_model()
             self._sync_params()
         dtype = self.model_.dtype if not first_pass else self._model_dtype(X)
-        x = np.ascontiguousarray(X, dtype=dtype)
+        x = _model_input(X, dtype)
         sw = self._check_sample_weight(sample_weight, x.shape[0], dtype)
         y2d = y.reshape(-1, 1) if y.ndim == 1 else y
         self._validate_target(y2d)
@@ -765,18 +775,17 @@ class _BaseMLP(BaseEstimator):
     # ---- prediction ----
 
     def _as_model_input(self, X):
-        """X (validated) as the model's input: a C-contiguous array of the model's dtype."""
-        return np.ascontiguousarray(X, dtype=self.model_.dtype)
+        return _model_input(X, self.model_.dtype)
 
     def _check_X(self, X):
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
         return self._as_model_input(X)
 
     def _forward(self, X, check_input=True):
         """The network's raw output (logits / predictions) for X, a new (n, n_outputs) array."""
         check_is_fitted(self)
         self._ensure_model()
-        x = self._check_X(X) if check_input else np.ascontiguousarray(X, dtype=self.model_.dtype)
+        x = self._check_X(X) if check_input else X
         self._sync_params()
         model = self.model_
         n = x.shape[0]
@@ -847,7 +856,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return _losses.BinaryCrossEntropy(), c, c
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=_SPARSE_FORMATS, multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
@@ -977,8 +987,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return _losses.Huber(1.0), 1.0, 1.0
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32),
-                             reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse=_SPARSE_FORMATS, multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y

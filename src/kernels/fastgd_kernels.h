@@ -55,6 +55,7 @@ int fg_get_num_threads(void);
 #include "fg_optim.h"
 #include "fg_model.h"
 #include "fg_minimize.h"
+#include "fg_sparse.h"
 
 /* ---- the dispatched kernels -------------------------------------------- */
 

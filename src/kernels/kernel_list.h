@@ -15,3 +15,4 @@
 #include "list_optim.h"
 #include "list_model.h"
 #include "list_minimize.h"
+#include "list_sparse.h"
