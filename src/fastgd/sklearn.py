@@ -22,8 +22,12 @@ What matches scikit-learn (1.9) exactly, given the same ``random_state``
 - The initialization (Glorot uniform with factor 6, 2 for ``activation="logistic"``, for weights
   and biases, drawn in scikit-learn's order from the same RandomState), the shuffling of every
   epoch, the early-stopping split (stratified for single-output classifiers) and the
-  mini-batches: with ``dtype="float64"`` the run follows scikit-learn's to rounding error.
-- The objective: half mean squared error (regression); log loss summed over the outputs for
+  mini-batches: in float64 the run follows scikit-learn's to rounding error.
+- The input: dense arrays, and scipy.sparse matrices and arrays (CSR read as is by the first
+  layer's sparse kernels, CSC/COO converted to CSR once); the model's dtype follows X's
+  (float32 X trains in float32: ``coefs_`` and predictions are float32), as in scikit-learn.
+- The objective: half mean squared error, or the half Poisson deviance with a log link for
+  ``loss="poisson"`` (regression); log loss summed over the outputs for
   binary / multi-label (sigmoid outputs) and softmax cross-entropy for multi-class, averaged
   over the samples (weighted by ``sample_weight``); plus ``alpha·Σ‖W‖²/(2·Σ_batch s)`` on the
   weights (not the biases).
@@ -59,9 +63,8 @@ solver is fed hyperparameters that make the update identical to scikit-learn's:
 
 Differences
 -----------
-- Dense input only (scikit-learn also accepts sparse matrices); ``MLPRegressor(loss="poisson")``
-  is not offered; sample weights must be non-negative, and a mini-batch whose weights are all
-  zero is skipped (scikit-learn divides by zero there and ends with NaN).
+- Sample weights must be non-negative, and a mini-batch whose weights are all zero is skipped
+  (scikit-learn divides by zero there and ends with NaN).
 - The reported log loss is computed from the logits (exact), where scikit-learn clips
   probabilities to [eps, 1−eps]: they differ only for saturated predictions.
 - ``coefs_`` and ``intercepts_`` are views into the flat parameter arena of the underlying
@@ -71,15 +74,16 @@ Differences
 
 Extra parameters
 ----------------
-dtype : {"float64", "float32", "auto"}, default "float64"
-    Precision of parameters and arithmetic. float64 reproduces scikit-learn's numbers;
-    float32 is about twice as fast. "auto" follows scikit-learn's rule (float32 input trains
-    in float32, anything else in float64).
+dtype : {"auto", "float64", "float32"}, default "auto"
+    Precision of parameters and arithmetic. "auto" follows scikit-learn's rule (float32 input
+    trains in float32, anything else in float64); "float64"/"float32" force one. float64
+    reproduces scikit-learn's numbers; float32 is about twice as fast.
 n_threads : int or None
     Kernel threads during fit/predict (None: fastgd's current setting, see
     :func:`fastgd.set_num_threads`).
-loss (regressor) : {"squared_error", "absolute_error", "huber"}
-    "absolute_error" is the mean absolute error, "huber" the mean Huber loss with delta 1.
+loss (regressor) : {"squared_error", "poisson", "absolute_error", "huber"}
+    scikit-learn's two, and: "absolute_error", the mean absolute error; "huber", the mean
+    Huber loss with delta 1.
 
 Linear and logistic regression
 ------------------------------
@@ -952,7 +956,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by fastgd: scikit-learn's
     :class:`~sklearn.neural_network.MLPRegressor` (same parameters, attributes and results for the
     same ``random_state``), several times faster. ``loss`` is "squared_error" (½·mean squared error,
-    scikit-learn's), "absolute_error" (mean absolute error) or "huber" (mean Huber loss, delta 1).
+    scikit-learn's), "poisson" (half Poisson deviance, log link: predictions are ``exp`` of the
+    network's output, scikit-learn's), "absolute_error" (mean absolute error) or "huber" (mean
+    Huber loss, delta 1).
     ``hidden_layer_sizes=()`` is linear (ridge, with ``alpha``) regression trained by gradient
     descent. See :mod:`fastgd.sklearn`.
     """
