@@ -7,6 +7,9 @@
 set -euo pipefail
 py="${1:-python3}"
 shift || true
+# an absolute path (the suite runs from a temporary directory); no symlink resolution, which
+# would leave a virtual environment
+case "$py" in */*) py="$(cd "$(dirname "$py")" && pwd)/$(basename "$py")" ;; esac
 
 # The suite needs scikit-learn and, for its feature-name tests, pandas: install what is missing.
 "$py" -c "import sklearn, pandas, pytest" 2>/dev/null || "$py" -m pip install --quiet scikit-learn pandas pytest
