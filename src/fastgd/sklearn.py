@@ -98,8 +98,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
@@ -116,6 +116,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.optimize import _check_optimize_result
@@ -140,42 +141,35 @@ _PREDICT_CHUNK = 8192
 # ---- parameter validation -----------------------------------------------------------------------
 
 
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_real(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-
-
-def _check_real(name, v, low, high=None, low_open=False, high_open=False):
-    ok = _is_real(v) and not math.isnan(v)
-    if ok:
-        ok = (v > low if low_open else v >= low)
-        if ok and high is not None:
-            ok = v < high if high_open else v <= high
-    if not ok:
-        lo = ("(" if low_open else "[") + f"{low}, "
-        hi = ("inf)" if high is None else f"{high}" + (")" if high_open else "]"))
-        raise ValueError(f"The '{name}' parameter of {{est}} must be a float in the range {lo}{hi}. "
-                         f"Got {v!r} instead.")
-
-
-def _check_int(name, v, low):
-    if not _is_int(v) or v < low:
-        raise ValueError(f"The '{name}' parameter of {{est}} must be an int in the range [{low}, inf). "
-                         f"Got {v!r} instead.")
-
-
-def _check_options(name, v, options):
-    if not isinstance(v, str) or v not in options:
-        raise ValueError(f"The '{name}' parameter of {{est}} must be a str among {sorted(options)}. "
-                         f"Got {v!r} instead.")
-
-
-def _check_bool(name, v):
-    if not isinstance(v, (bool, np.bool_)):
-        raise ValueError(f"The '{name}' parameter of {{est}} must be an instance of 'bool'. Got {v!r} instead.")
+# scikit-learn's own constraints (sklearn.neural_network), with fastgd's extra solvers and
+# parameters; scikit-learn's validation turns them into its InvalidParameterError messages.
+_PARAMETER_CONSTRAINTS = {
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    "activation": [StrOptions(set(_ACTIVATIONS))],
+    "solver": [StrOptions(set(_SOLVERS))],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "power_t": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "shuffle": ["boolean"],
+    "random_state": ["random_state"],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "verbose": ["verbose"],
+    "warm_start": ["boolean"],
+    "momentum": [Interval(Real, 0, 1, closed="both")],
+    "nesterovs_momentum": ["boolean"],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "beta_1": [Interval(Real, 0, 1, closed="left")],
+    "beta_2": [Interval(Real, 0, 1, closed="left")],
+    "epsilon": [Interval(Real, 0, None, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+    "max_fun": [Interval(Integral, 1, None, closed="left")],
+    "dtype": [StrOptions({"auto", "float32", "float64"})],
+    "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+}
 
 
 # ---- the solver fed to the fused step --------------------------------------------------------------
@@ -281,49 +275,18 @@ class _BaseMLP(BaseEstimator):
         self.dtype = dtype
         self.n_threads = n_threads
 
-    def _validate_params(self):
-        est = type(self).__name__
-        try:
-            hls = self.hidden_layer_sizes
-            hls = list(hls) if hasattr(hls, "__iter__") else [hls]
-            if not all(_is_int(h) for h in hls):
-                raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
-            if any(h <= 0 for h in hls):
-                raise ValueError(f"hidden_layer_sizes must be > 0, got {hls}.")
-            _check_options("activation", self.activation, _ACTIVATIONS)
-            _check_options("solver", self.solver, _SOLVERS)
-            _check_real("alpha", self.alpha, 0.0)
-            if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-                if not _is_int(self.batch_size) or self.batch_size < 1:
-                    raise ValueError(f"The 'batch_size' parameter of {{est}} must be 'auto' or an int in the "
-                                     f"range [1, inf). Got {self.batch_size!r} instead.")
-            _check_options("learning_rate", self.learning_rate, ("constant", "invscaling", "adaptive"))
-            _check_real("learning_rate_init", self.learning_rate_init, 0.0, low_open=True)
-            _check_real("power_t", self.power_t, 0.0)
-            _check_int("max_iter", self.max_iter, 1)
-            _check_bool("shuffle", self.shuffle)
-            _check_real("tol", self.tol, 0.0)
-            if not (_is_int(self.verbose) or isinstance(self.verbose, (bool, np.bool_))):
-                raise ValueError(f"The 'verbose' parameter of {{est}} must be a bool or an int. "
-                                 f"Got {self.verbose!r} instead.")
-            _check_bool("warm_start", self.warm_start)
-            _check_real("momentum", self.momentum, 0.0, 1.0)
-            _check_bool("nesterovs_momentum", self.nesterovs_momentum)
-            _check_bool("early_stopping", self.early_stopping)
-            _check_real("validation_fraction", self.validation_fraction, 0.0, 1.0, high_open=True)
-            _check_real("beta_1", self.beta_1, 0.0, 1.0, high_open=True)
-            _check_real("beta_2", self.beta_2, 0.0, 1.0, high_open=True)
-            _check_real("epsilon", self.epsilon, 0.0, low_open=True)
-            if not (self.n_iter_no_change == np.inf or (_is_int(self.n_iter_no_change)
-                                                        and self.n_iter_no_change >= 1)):
-                raise ValueError(f"The 'n_iter_no_change' parameter of {{est}} must be an int in the range "
-                                 f"[1, inf) or inf. Got {self.n_iter_no_change!r} instead.")
-            _check_int("max_fun", self.max_fun, 1)
-            _check_options("dtype", self.dtype, ("float64", "float32", "auto"))
-            if self.n_threads is not None:
-                _check_int("n_threads", self.n_threads, 1)
-        except ValueError as exc:
-            raise ValueError(str(exc).replace("{est}", est)) from None
+    _parameter_constraints: dict = _PARAMETER_CONSTRAINTS
+
+    def _hidden_layer_sizes(self):
+        """The parameters checked against ``_parameter_constraints``, then hidden_layer_sizes
+        as a list of ints > 0 (empty: no hidden layer)."""
+        self._validate_params()
+        hls = self.hidden_layer_sizes
+        hls = list(hls) if hasattr(hls, "__iter__") else [hls]
+        if not all(isinstance(h, Integral) and not isinstance(h, (bool, np.bool_)) for h in hls):
+            raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
+        if any(h <= 0 for h in hls):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hls}.")
         return [int(h) for h in hls]
 
     def __sklearn_tags__(self):
@@ -456,7 +419,7 @@ class _BaseMLP(BaseEstimator):
     # ---- fit ----
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
-        hidden = self._validate_params()
+        hidden = self._hidden_layer_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if not first_pass:
@@ -963,6 +926,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     descent. See :mod:`fastgd.sklearn`.
     """
 
+    _parameter_constraints: dict = {**_PARAMETER_CONSTRAINTS, "loss": [StrOptions(set(_REGRESSION_LOSSES))]}
+
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
@@ -973,12 +938,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                          learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
                          momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
                          epsilon, n_iter_no_change, max_fun, dtype, n_threads)
-
-    def _validate_params(self):
-        if not isinstance(self.loss, str) or self.loss not in _REGRESSION_LOSSES:
-            raise ValueError(f"The 'loss' parameter of MLPRegressor must be a str among "
-                             f"{sorted(_REGRESSION_LOSSES)}. Got {self.loss!r} instead.")
-        return super()._validate_params()
 
     def _out_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
