@@ -239,3 +239,13 @@ def test_sklearn_estimators_on_sparse_input_match_dense(rng, solver):
     np.testing.assert_allclose(sparse.loss_, dense.loss_, rtol=1e-8)
     np.testing.assert_allclose(sparse.predict_proba(X), dense.predict_proba(X.toarray()), rtol=1e-8, atol=1e-10)
     assert reg.coefs_[0].dtype == np.float32 and reg.predict(X.astype(np.float32)).dtype == np.float32
+
+
+def test_sklearn_refuses_a_malformed_csr_matrix():
+    pytest.importorskip("sklearn")
+    from fastgd.sklearn import MLPClassifier
+
+    X = sp.csr_matrix(np.eye(4))
+    X.indices = np.array([0, 1, 7, 3], dtype=np.int32)  # column 7 of 4: SciPy does not check on assignment
+    with pytest.raises(ValueError, match=r"indices must be in \[0, n_cols = 4\)"):
+        MLPClassifier(max_iter=1).fit(X, [0, 1, 0, 1])
