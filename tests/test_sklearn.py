@@ -16,7 +16,7 @@ sklearn = pytest.importorskip("sklearn")
 from sklearn import neural_network as sknn  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, make_multilabel_classification  # noqa: E402
-from sklearn.datasets import make_regression  # noqa: E402
+from sklearn.datasets import load_iris, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -409,3 +409,30 @@ def test_bad_parameters_and_calls(digits):
     with pytest.raises(ValueError, match="sample_weight"):
         MLPClassifier(max_iter=1).fit(X, y, sample_weight=np.ones(3))
 
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_poisson_regression_is_scikit_learns_run(regression, solver):
+    X, _ = regression
+    y = np.random.default_rng(0).poisson(np.exp(0.3 * X[:, 0] + 0.2 * X[:, 1]))
+    kw = dict(loss="poisson", hidden_layer_sizes=(8,), solver=solver, max_iter=30, random_state=0,
+              learning_rate_init=0.01)
+    ours, theirs = _fit_both(MLPRegressor(**kw), sknn.MLPRegressor(**kw), X, y)
+    assert ours.out_activation_ == theirs.out_activation_ == "exp"
+    _assert_same_run(ours, theirs, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7)
+
+
+def test_diverging_early_stopping_run_keeps_the_best_weights():
+    X, y = load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(50,), activation="identity", solver="sgd", learning_rate_init=1.0, max_iter=12,
+              early_stopping=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = MLPRegressor(**kw).fit(X, y)
+        theirs = sknn.MLPRegressor(**kw).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 12  # no early stop: NaN scores never count as "no improvement"
+    assert np.isnan(ours.validation_scores_[-1]) and np.isnan(theirs.validation_scores_[-1])
+    assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_, rel=1e-6)
+    assert all(np.isfinite(c).all() for c in ours.coefs_)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-6)
