@@ -2,15 +2,18 @@
 
     python benchmarks/compare_sklearn.py [--quick]
 
-Four data sets (digits, breast_cancer: accuracy; diabetes, make_regression: R²), a 75/25
-split, inputs (and regression targets) standardized on the training part. Both libraries get
-the same estimator parameters (hidden (100,), relu, adam, batch "auto", scikit-learn's
-defaults otherwise, ``random_state=0``) and run with 1 thread (threadpoolctl + fastgd.threads);
-the fits are timed in interleaved rounds, best of 3 (1 with --quick).
-With float64 (fastgd's default) the two runs are the same run: identical initialization,
-batches and updates, so the scores agree to rounding and both stop after the same number of
-epochs; the time ratio is the speed-up of the training itself. A float32 fastgd column is
-given too.
+Dense data sets (digits, breast_cancer: accuracy; diabetes, make_regression: R²) and sparse
+ones (make_classification with 99% of its entries zeroed, and the TF-IDF of generated
+documents: accuracy; scipy.sparse CSR), a 75/25 split, inputs (and regression targets)
+standardized on the training part (scaled without centring for sparse input). Both libraries
+get the same estimator parameters (hidden (100,), relu, adam unless the row says lbfgs, batch
+"auto", scikit-learn's defaults otherwise, ``random_state=0``) and run with 1 thread
+(threadpoolctl + fastgd.threads); the fits are timed in interleaved rounds, best of 3 (1 with
+--quick).
+With float64 input fastgd trains in float64 and the two runs are the same run: identical
+initialization, batches and updates (for lbfgs, the same SciPy L-BFGS-B iterations), so the
+scores agree to rounding and both stop after the same number of epochs; the time ratio is the
+speed-up of the training itself. A float32 fastgd column (``dtype="float32"``) is given too.
 """
 
 from __future__ import annotations
@@ -28,29 +31,56 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from benchmarks._timing import machine_info, markdown_table, optional_import, pinned_threads
 
 
+def _generated_text(n_docs, seed=0):
+    """n_docs documents over a 20,000-word vocabulary, in 4 classes that each favour 300 words,
+    and their labels."""
+    rng = np.random.default_rng(seed)
+    vocabulary = np.array([f"w{i}" for i in range(20000)])
+    labels = rng.integers(0, 4, n_docs)
+    docs = []
+    for c in labels:
+        topical = rng.integers(300 * c, 300 * (c + 1), rng.integers(5, 30))
+        common = rng.zipf(1.3, rng.integers(40, 120)) % vocabulary.size
+        docs.append(" ".join(vocabulary[np.concatenate([topical, common])]))
+    return docs, labels
+
+
 def _datasets(quick):
-    from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, make_regression
+    import scipy.sparse
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, make_classification, make_regression
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
     out = []
     X, y = load_digits(return_X_y=True)
-    out.append(("digits", "clf", X, y))
+    out.append(("digits", "clf", X, y, {}))
+    out.append(("digits, lbfgs", "clf", X, y, {"solver": "lbfgs"}))
     X, y = load_breast_cancer(return_X_y=True)
-    out.append(("breast_cancer", "clf", X, y))
+    out.append(("breast_cancer", "clf", X, y, {}))
     X, y = load_diabetes(return_X_y=True)
-    out.append(("diabetes", "reg", X, y))
+    out.append(("diabetes", "reg", X, y, {}))
     n = 2000 if quick else 5000
     X, y = make_regression(n_samples=n, n_features=50, n_informative=30, noise=10.0, random_state=0)
-    out.append((f"make_regression {n}x50", "reg", X, y))
+    out.append((f"make_regression {n}x50", "reg", X, y, {}))
+    n = 2000 if quick else 8000
+    X, y = make_classification(n_samples=n, n_features=2000, n_informative=200, n_classes=3, random_state=0)
+    keep = np.random.default_rng(0).random(X.shape) < 0.01
+    X = scipy.sparse.csr_matrix(np.where(keep, X, 0.0))
+    out.append((f"make_classification 1% dense, sparse", "clf", X, y, {}))
+    docs, y = _generated_text(n)
+    X = TfidfVectorizer().fit_transform(docs)
+    out.append(("TF-IDF of generated text, sparse", "clf", X, y, {}))
+    out.append(("TF-IDF of generated text, sparse, lbfgs", "clf", X, y, {"solver": "lbfgs"}))
     return out
 
 
 def _split(task, X, y):
+    import scipy.sparse
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0,
                                           stratify=y if task == "clf" else None)
-    sc = StandardScaler().fit(Xtr)
+    sc = StandardScaler(with_mean=not scipy.sparse.issparse(Xtr)).fit(Xtr)
     Xtr, Xte = sc.transform(Xtr), sc.transform(Xte)
     if task == "reg":
         mu, sd = ytr.mean(), ytr.std()
@@ -82,12 +112,13 @@ def rows(quick=False) -> list[dict]:
 
     from fastgd.sklearn import MLPClassifier, MLPRegressor
 
-    params = dict(hidden_layer_sizes=(100,), random_state=0, max_iter=60 if quick else 200)
+    base = dict(hidden_layer_sizes=(100,), random_state=0, max_iter=60 if quick else 200)
     out = []
     warnings.filterwarnings("ignore", category=Warning, module="sklearn")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, task, X, y in _datasets(quick):
+        for name, task, X, y, extra in _datasets(quick):
+            params = dict(base, **extra)
             Xtr, Xte, ytr, yte = _split(task, X, y)
             sk_cls, fg_cls = (sknn.MLPClassifier, MLPClassifier) if task == "clf" else (sknn.MLPRegressor,
                                                                                         MLPRegressor)
@@ -132,7 +163,7 @@ def main():
     args = p.parse_args()
     for k, v in machine_info().items():
         print(f"- {k}: {v}")
-    print("- MLP (100,) relu, adam, batch auto, scikit-learn defaults, random_state=0, 1 thread\n")
+    print("- MLP (100,) relu, adam (or lbfgs), batch auto, scikit-learn defaults, random_state=0, 1 thread\n")
     print(markdown(args.quick))
 
 

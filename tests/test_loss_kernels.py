@@ -8,7 +8,7 @@ import pytest
 import fastgd
 from fastgd import _core, losses
 
-KINDS = ["ce_labels", "ce_rows", "bce", "mse", "mae", "huber"]
+KINDS = ["ce_labels", "ce_rows", "bce", "mse", "mae", "huber", "poisson"]
 SHAPES = [(1, 1), (1, 2), (2, 3), (5, 7), (17, 10), (33, 8), (64, 16), (129, 33), (300, 1)]
 
 
@@ -34,8 +34,11 @@ def make_case(kind, n, c, dtype, rng, *, smoothing=0.0, class_weight=False, samp
             target = np.eye(c)[labels]
     else:
         loss = {"bce": losses.BinaryCrossEntropy(), "mse": losses.MSE(), "mae": losses.MAE(),
-                "huber": losses.Huber(delta=delta)}[kind]
-        target = rng.uniform(0, 1, (n, c)) if kind == "bce" else rng.standard_normal((n, c))
+                "huber": losses.Huber(delta=delta), "poisson": losses.Poisson()}[kind]
+        if kind == "poisson":  # log-rates and counts
+            target = rng.poisson(np.exp(pred.astype(np.float64))).astype(np.float64)
+        else:
+            target = rng.uniform(0, 1, (n, c)) if kind == "bce" else rng.standard_normal((n, c))
     return loss, pred, target, sw
 
 
@@ -69,6 +72,8 @@ def numpy_loss(loss, pred, target, sw, reduction="mean"):
             el, gl = d * d, 2 * d
         elif isinstance(loss, losses.MAE):
             el, gl = np.abs(d), np.sign(d)
+        elif isinstance(loss, losses.Poisson):
+            el, gl = np.exp(z) - t * z, np.exp(z) - t
         else:
             dl = loss.delta
             el = np.where(np.abs(d) <= dl, 0.5 * d * d, dl * (np.abs(d) - 0.5 * dl))
@@ -217,6 +222,8 @@ def test_matches_torch(isa, dtype, rng, kind):
             out = F.mse_loss(z, tt)
         elif kind == "mae":
             out = F.l1_loss(z, tt)
+        elif kind == "poisson":
+            out = F.poisson_nll_loss(z, tt, log_input=True, full=False)
         else:
             out = F.huber_loss(z, tt, delta=loss.delta)
         out.backward()

@@ -21,6 +21,8 @@ def test_kernel_matches_reference_on_random_cases(kind, n, c, f32, weighted, smo
     ce = kind.startswith("ce")
     loss, pred, target, sw = make_case(kind, n, c, dtype, rng, smoothing=smoothing if ce else 0.0,
                                        class_weight=weighted and ce, sample_weight=weighted, soft=weighted)
+    if kind == "poisson":  # pred is a log-rate: exp(30·z) passes float32's range, a rate no data has
+        scale = min(scale, 2.0)
     pred = (pred * dtype.type(scale)).astype(dtype)
     for isa in [i for i in _core.isa_compiled() if i in _core.isa_cpu_supported()]:
         previous = _core.isa_current()

@@ -8,7 +8,8 @@ import fastgd
 from fastgd import _core, losses, ops
 
 ALL = [losses.SoftmaxCrossEntropy(), losses.SoftmaxCrossEntropy(label_smoothing=0.2, class_weight=[1, 2, 3]),
-       losses.BinaryCrossEntropy(), losses.MSE(), losses.MAE(), losses.Huber(delta=0.5)]
+       losses.BinaryCrossEntropy(), losses.MSE(), losses.MAE(), losses.Huber(delta=0.5),
+       losses.Poisson()]
 
 
 def data(loss, dtype, rng, n=6, c=3):
@@ -143,6 +144,8 @@ def test_ops_functions_match_classes(rng):
         (ops.mse_loss(z, t, reduction="sum", return_grad=True), lambda zt: F.mse_loss(zt, torch.tensor(t), reduction="sum")),
         (ops.l1_loss(z, t, return_grad=True), lambda zt: F.l1_loss(zt, torch.tensor(t))),
         (ops.huber_loss(z, t, delta=0.3, return_grad=True), lambda zt: F.huber_loss(zt, torch.tensor(t), delta=0.3)),
+        (ops.poisson_nll_loss(z, np.abs(t), return_grad=True),
+         lambda zt: F.poisson_nll_loss(zt, torch.tensor(np.abs(t)), log_input=True, full=False)),
     ]
     for (value, grad), fn in cases:
         zt = torch.tensor(z, requires_grad=True)

@@ -16,7 +16,7 @@ sklearn = pytest.importorskip("sklearn")
 from sklearn import neural_network as sknn  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, make_multilabel_classification  # noqa: E402
-from sklearn.datasets import make_regression  # noqa: E402
+from sklearn.datasets import load_iris, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -228,18 +228,21 @@ def test_lbfgs_fits(digits, regression):
     np.testing.assert_allclose(reg.intercepts_[0], coef[-1:], rtol=1e-4, atol=1e-5)
 
 
-def test_lbfgs_scipy_fallback(digits, monkeypatch):
-    """Without fastgd.LBFGS (the minimize module) the solver is SciPy's L-BFGS-B, as in scikit-learn."""
-    import fastgd.sklearn as fsk
-
+@pytest.mark.parametrize("max_fun", [10, 15000])
+def test_lbfgs_is_scikit_learns_run(digits, max_fun):
+    """solver="lbfgs" is SciPy's L-BFGS-B on the same objective from the same start: the same
+    iterations, evaluations budget, loss and ConvergenceWarning text as scikit-learn."""
     X, y = digits
-    kw = dict(solver="lbfgs", hidden_layer_sizes=(20,), max_iter=60, random_state=0)
-    monkeypatch.setattr(fsk, "_lbfgs_class", lambda: None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X, y)
-    assert ours.n_iter_ == theirs.n_iter_  # same SciPy run on the same objective and start
+    kw = dict(solver="lbfgs", hidden_layer_sizes=(20,), max_iter=60, max_fun=max_fun, random_state=0)
+    with warnings.catch_warnings(record=True) as ours_w:
+        warnings.simplefilter("always", ConvergenceWarning)
+        ours = MLPClassifier(**kw).fit(X, y)
+    with warnings.catch_warnings(record=True) as theirs_w:
+        warnings.simplefilter("always", ConvergenceWarning)
+        theirs = sknn.MLPClassifier(**kw).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_
     np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=1e-6)
+    assert [str(w.message) for w in ours_w] == [str(w.message) for w in theirs_w]
     assert ours.score(X, y) == pytest.approx(theirs.score(X, y), abs=0.01)
 
 
@@ -374,11 +377,13 @@ def test_dtype_and_threads(digits):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         f32 = MLPClassifier(dtype="float32", n_threads=1, **kw).fit(X, y)
-        f64 = MLPClassifier(**kw).fit(X.astype(np.float32), y)
-        auto = MLPClassifier(dtype="auto", **kw).fit(X.astype(np.float32), y)
+        f64 = MLPClassifier(dtype="float64", **kw).fit(X.astype(np.float32), y)
+        auto = MLPClassifier(**kw).fit(X.astype(np.float32), y)  # the default follows the input
+        auto64 = MLPClassifier(**kw).fit(X, y)
         two = MLPClassifier(dtype="float32", n_threads=2, **kw).fit(X, y)
     assert f32.coefs_[0].dtype == np.float32 and f32.predict_proba(X).dtype == np.float32
     assert f64.coefs_[0].dtype == np.float64 and auto.coefs_[0].dtype == np.float32
+    assert auto64.coefs_[0].dtype == np.float64 and auto.predict_proba(X).dtype == np.float32
     np.testing.assert_allclose(f32.loss_curve_, f64.loss_curve_, rtol=1e-4)
     np.testing.assert_allclose(two.loss_curve_, f32.loss_curve_, rtol=1e-4)
     assert fastgd.get_num_threads() >= 1
@@ -392,7 +397,9 @@ def test_bad_parameters_and_calls(digits):
         with pytest.raises(ValueError):
             MLPClassifier(**bad).fit(X, y)
     with pytest.raises(ValueError, match="poisson"):
-        MLPRegressor(loss="poisson").fit(X, y)
+        MLPRegressor(loss="gamma").fit(X, y)
+    with pytest.raises(ValueError, match="negative"):
+        MLPRegressor(loss="poisson").fit(X, y - 5.0)
     with pytest.raises(ValueError, match="classes must be passed"):
         MLPClassifier().partial_fit(X, y)
     with pytest.raises(ValueError, match="early_stopping"):
@@ -401,6 +408,31 @@ def test_bad_parameters_and_calls(digits):
         MLPClassifier(max_iter=1).fit(X, y, sample_weight=-np.ones(len(y)))
     with pytest.raises(ValueError, match="sample_weight"):
         MLPClassifier(max_iter=1).fit(X, y, sample_weight=np.ones(3))
-    with pytest.raises(TypeError):
-        MLPClassifier(max_iter=1).fit(sklearn.utils.validation.sp.csr_matrix(X) if hasattr(
-            sklearn.utils.validation, "sp") else __import__("scipy.sparse").sparse.csr_matrix(X), y)
+
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_poisson_regression_is_scikit_learns_run(regression, solver):
+    X, _ = regression
+    y = np.random.default_rng(0).poisson(np.exp(0.3 * X[:, 0] + 0.2 * X[:, 1]))
+    kw = dict(loss="poisson", hidden_layer_sizes=(8,), solver=solver, max_iter=30, random_state=0,
+              learning_rate_init=0.01)
+    ours, theirs = _fit_both(MLPRegressor(**kw), sknn.MLPRegressor(**kw), X, y)
+    assert ours.out_activation_ == theirs.out_activation_ == "exp"
+    _assert_same_run(ours, theirs, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7)
+
+
+def test_diverging_early_stopping_run_keeps_the_best_weights():
+    X, y = load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(50,), activation="identity", solver="sgd", learning_rate_init=1.0, max_iter=12,
+              early_stopping=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = MLPRegressor(**kw).fit(X, y)
+        theirs = sknn.MLPRegressor(**kw).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 12  # no early stop: NaN scores never count as "no improvement"
+    assert np.isnan(ours.validation_scores_[-1]) and np.isnan(theirs.validation_scores_[-1])
+    assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_, rel=1e-6)
+    assert all(np.isfinite(c).all() for c in ours.coefs_)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-6)

@@ -41,9 +41,9 @@ __all__ = [
 
 # ---- losses and metrics (issue 4) -----------------------------------------------------
 from fastgd import losses, metrics  # noqa: E402
-from fastgd.losses import MAE, MSE, BinaryCrossEntropy, Huber, Loss, SoftmaxCrossEntropy  # noqa: E402
+from fastgd.losses import MAE, MSE, BinaryCrossEntropy, Huber, Loss, Poisson, SoftmaxCrossEntropy  # noqa: E402
 
-__all__ += ["losses", "metrics", "Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MSE", "MAE", "Huber"]
+__all__ += ["losses", "metrics", "Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MSE", "MAE", "Huber", "Poisson"]
 
 # ---- optim area (issue 5) ----
 from fastgd import optim, schedules  # noqa: E402

@@ -16,6 +16,7 @@ from fastgd._k_optim cimport *
 from fastgd._k_model cimport *
 from fastgd._k_minimize cimport *
 from fastgd._k_curvature cimport *
+from fastgd._k_sparse cimport *
 
 cnp.import_array()
 
@@ -25,6 +26,7 @@ include "_runtime.pxi"
 include "_gemm.pxi"
 include "_losses.pxi"
 include "_optim.pxi"
+include "_sparse.pxi"
 include "_model.pxi"
 include "_minimize.pxi"
 include "_curvature.pxi"

@@ -8,6 +8,7 @@ cdef extern from "fastgd_kernels.h" nogil:
         FG_LOSS_MSE
         FG_LOSS_MAE
         FG_LOSS_HUBER
+        FG_LOSS_POISSON
         FG_LOSS_COUNT
 
     enum fg_reduction:

@@ -3,6 +3,7 @@ from libc.stdint cimport int64_t
 
 from fastgd._k_loss cimport fg_loss_spec
 from fastgd._k_optim cimport fg_optim_config
+from fastgd._k_sparse cimport fg_csr
 
 cdef extern from "fastgd_kernels.h" nogil:
     ctypedef struct fg_mlp_layer:
@@ -31,6 +32,7 @@ cdef extern from "fastgd_kernels.h" nogil:
 
     ctypedef struct fg_batch:
         const void *x
+        const fg_csr *x_csr
         const int64_t *labels
         const void *target
         const void *sample_weight
@@ -67,6 +69,8 @@ cdef extern from "fastgd_kernels.h" nogil:
     void fg_mlp_forward_f64(const fg_mlp *m, const double *x, int64_t n)
     void fg_mlp_backward_f32(const fg_mlp *m, const float *x, float *grad_out, float *grad_x, int64_t n, double beta)
     void fg_mlp_backward_f64(const fg_mlp *m, const double *x, double *grad_out, double *grad_x, int64_t n, double beta)
+    void fg_mlp_forward_csr_f32(const fg_mlp *m, const fg_csr *x, int64_t n)
+    void fg_mlp_forward_csr_f64(const fg_mlp *m, const fg_csr *x, int64_t n)
     void fg_mlp_train_step_f32(const fg_mlp *m, const fg_batch *batch, const fg_loss_spec *loss,
                                const fg_step_options *opt, fg_step_result *res)
     void fg_mlp_train_step_f64(const fg_mlp *m, const fg_batch *batch, const fg_loss_spec *loss,

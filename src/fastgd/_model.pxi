@@ -160,7 +160,10 @@ cdef class _MLPEngine:
         return self.acts[i][:n]
 
     def forward(self, x):
-        """Forward x (n, in), already checked by the caller (dtype, C order, finite)."""
+        """Forward x (n, in), already checked by the caller (dtype, C order, finite), or a
+        CSRMatrix of the model's dtype."""
+        if isinstance(x, CSRMatrix):
+            return self._forward_csr(<CSRMatrix>x)
         cdef cnp.ndarray xa = <cnp.ndarray>x
         cdef int64_t n = xa.shape[0]
         self._enter()
@@ -176,10 +179,32 @@ cdef class _MLPEngine:
             self.busy = False
         return self.acts[self.m.n_layers - 1][:n]
 
+    cdef _check_csr(self, CSRMatrix x):
+        if x.n_cols != self.n_in or x.data.dtype != self.dtype:
+            raise ValueError(f"x must be a CSRMatrix of {self.dtype} with {self.n_in} columns, got {x!r}")
+
+    def _forward_csr(self, CSRMatrix x):
+        self._check_csr(x)
+        cdef int64_t n = x.n_rows
+        self._enter()
+        try:
+            self.reserve(n)
+            if self.f32:
+                with nogil:
+                    fg_mlp_forward_csr_f32(&self.m, &x.c, n)
+            else:
+                with nogil:
+                    fg_mlp_forward_csr_f64(&self.m, &x.c, n)
+        finally:
+            self.busy = False
+        return self.acts[self.m.n_layers - 1][:n]
+
     def backward(self, x, grad_out, bint want_grad_x, double beta=0.0):
         """Backward after forward(x): grads := beta*grads + dL/dparams; returns dL/dx or None.
         grad_out (n, out) is copied (the kernel uses it as scratch)."""
         cdef cnp.ndarray xa = <cnp.ndarray>x
+        if isinstance(x, CSRMatrix):
+            raise TypeError("backward() of a model takes dense input; sparse input trains through fit/step")
         cdef int64_t n = xa.shape[0]
         if n > self.rows_cap:
             raise RuntimeError("backward() needs a forward() on the same batch first")
@@ -213,7 +238,8 @@ cdef class _MLPEngine:
         cdef fg_loss_spec spec
         cdef fg_step_options opt
         cdef fg_step_result res
-        cdef cnp.ndarray xa = <cnp.ndarray>x
+        cdef cnp.ndarray xa
+        cdef CSRMatrix xs = None
         cdef cnp.ndarray ta = <cnp.ndarray>target[1]
         cdef cnp.ndarray idx
         cdef Py_ssize_t g, n_groups = 0
@@ -221,7 +247,15 @@ cdef class _MLPEngine:
         cw = loss._class_weight_array(self.dtype)
         fill_loss_spec(&spec, loss, target, sample_weight, cw, FG_REDUCE_MEAN)
         memset(&batch, 0, sizeof(fg_batch))
-        batch.x = cnp.PyArray_DATA(xa)
+        if isinstance(x, CSRMatrix):
+            xs = <CSRMatrix>x
+            self._check_csr(xs)
+            if indices is None and (start < 0 or start + n > xs.n_rows):
+                raise ValueError(f"rows [{start}, {start + n}) are outside the {xs.n_rows} rows of x")
+            batch.x_csr = &xs.c
+        else:
+            xa = <cnp.ndarray>x
+            batch.x = cnp.PyArray_DATA(xa)
         if target[0] == "labels":
             batch.labels = <const int64_t *>cnp.PyArray_DATA(ta)
         else:

@@ -12,6 +12,7 @@ class                         loss of one row ``i`` (``c`` outputs)             
 :class:`MSE`                  ``mean_j (p - t)²``                                        ``mse_loss``
 :class:`MAE`                  ``mean_j |p - t|``                                         ``l1_loss``
 :class:`Huber`                ``mean_j h_δ(p - t)``                                      ``huber_loss``
+:class:`Poisson`              ``mean_j [exp(z) - t z]`` (log link)                       ``poisson_nll_loss``
 ============================  =========================================================  ===========
 
 The batch loss is the weighted mean ``Σ_i s_i l_i / Σ_i s_i`` with sample weights ``s_i`` (1
@@ -42,6 +43,7 @@ __all__ = [
     "MSE",
     "MAE",
     "Huber",
+    "Poisson",
     "get",
     "from_config",
     "cross_entropy",
@@ -49,6 +51,7 @@ __all__ = [
     "mse_loss",
     "l1_loss",
     "huber_loss",
+    "poisson_nll_loss",
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -378,6 +381,31 @@ class Huber(Loss):
         return {"name": self.name, "delta": self.delta}
 
 
+class Poisson(Loss):
+    r"""Poisson negative log-likelihood with a log link (torch's ``poisson_nll_loss`` with
+    ``log_input=True, full=False``): the network predicts ``z = log(rate)`` and
+    ``l_i = (1/c) Σ_j [exp(z_ij) - t_ij z_ij]``; gradient ``(exp(z) - t) s_i / (c Σ s)``.
+
+    Targets are counts or any non-negative values; :meth:`link` gives the rate ``exp(z)``. The
+    half Poisson deviance ``t log(t/μ) - t + μ`` (scikit-learn's ``loss="poisson"``) is this loss
+    plus ``t log t - t``, a constant of the data.
+    """
+
+    name = "poisson"
+    _kind = _core.LOSS_POISSON
+
+    @classmethod
+    def _target_rows(cls, t, n_outputs, dtype, n_samples, expected):
+        kind, rows = super()._target_rows(t, n_outputs, dtype, n_samples, expected)
+        if rows.size and rows.min() < 0:
+            raise ValueError(f"target of the Poisson loss must be >= 0, got a minimum of {rows.min()}")
+        return kind, rows
+
+    def link(self, pred):
+        """The predicted rate ``exp(pred)``."""
+        return np.exp(np.asarray(pred))
+
+
 _REGISTRY = {
     "softmax_cross_entropy": SoftmaxCrossEntropy,
     "cross_entropy": SoftmaxCrossEntropy,
@@ -386,6 +414,7 @@ _REGISTRY = {
     "mse": MSE,
     "mae": MAE,
     "huber": Huber,
+    "poisson": Poisson,
 }
 
 
@@ -393,7 +422,7 @@ def get(name_or_loss):
     """A Loss from a name (see below), a Loss class, or a Loss instance (returned as is).
 
     Names: "softmax_cross_entropy" / "cross_entropy", "binary_cross_entropy" / "bce", "mse",
-    "mae", "huber".
+    "mae", "huber", "poisson".
     """
     if isinstance(name_or_loss, Loss):
         return name_or_loss
@@ -457,3 +486,8 @@ def l1_loss(pred, target, sample_weight=None, *, reduction="mean", return_grad=F
 def huber_loss(pred, target, sample_weight=None, *, delta=1.0, reduction="mean", return_grad=False):
     """Huber loss; see :class:`Huber` and :func:`cross_entropy`."""
     return _functional(Huber(delta=delta), pred, target, sample_weight, reduction, return_grad)
+
+
+def poisson_nll_loss(pred, target, sample_weight=None, *, reduction="mean", return_grad=False):
+    """Poisson negative log-likelihood of log-rates ``pred``; see :class:`Poisson` and :func:`cross_entropy`."""
+    return _functional(Poisson(), pred, target, sample_weight, reduction, return_grad)

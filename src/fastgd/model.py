@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -25,9 +26,25 @@ def _dtype_of(dtype):
     return dt
 
 
+def _is_sparse(x):
+    """Whether x is a SciPy sparse matrix/array or a fastgd CSRMatrix (without importing SciPy)."""
+    if isinstance(x, _core.CSRMatrix):
+        return True
+    scipy_sparse = sys.modules.get("scipy.sparse")
+    return scipy_sparse is not None and scipy_sparse.issparse(x)
+
+
 def check_input(name, x, dtype, n_features):
-    """x as a C-contiguous 2-D array of `dtype` (no copy when it already is one), checked
-    for feature count, at least one row and finite values."""
+    """x as a C-contiguous 2-D array of `dtype` (no copy when it already is one), or, for sparse
+    input (SciPy CSR, or any other format converted once), a :class:`fastgd._core.CSRMatrix`
+    of `dtype`; checked for feature count, at least one row and finite values."""
+    if _is_sparse(x):
+        x = _core.as_csr(x, dtype, name)
+        if x.shape[1] != n_features:
+            raise ValueError(f"{name} has {x.shape[1]} features per sample, the model expects {n_features}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{name} is empty: got 0 samples of shape {x.shape}")
+        return x
     if not isinstance(x, np.ndarray):
         try:
             x = np.asarray(x)

@@ -21,9 +21,11 @@ from fastgd.losses import (  # noqa: E402
     huber_loss,
     l1_loss,
     mse_loss,
+    poisson_nll_loss,
 )
 
-__all__ += ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "huber_loss"]
+__all__ += ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "huber_loss",
+            "poisson_nll_loss"]
 
 # ---- optim area (issue 5): norms and clipping over flat gradient buffers ----
 from fastgd.optim import clip_grad_norm, clip_grad_value, grad_norm  # noqa: E402

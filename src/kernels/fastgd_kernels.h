@@ -56,6 +56,7 @@ int fg_get_num_threads(void);
 #include "fg_model.h"
 #include "fg_minimize.h"
 #include "fg_hvp.h"
+#include "fg_sparse.h"
 
 /* ---- the dispatched kernels -------------------------------------------- */
 

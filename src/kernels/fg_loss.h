@@ -15,6 +15,8 @@
  *   MAE         l_i = (1/c) Σ_j |p - t|,                              grad = sign(p - t)/c
  *   HUBER       l_i = (1/c) Σ_j h(p - t), h(d) = d^2/2 if |d| <= delta else delta (|d| - delta/2),
  *               grad = clamp(p - t, -delta, delta)/c
+ *   POISSON     log link (torch's poisson_nll_loss with log_input=True, full=False):
+ *               l_i = (1/c) Σ_j [exp(z) - t z],                       grad = (exp(z) - t)/c
  *
  * Reduction MEAN divides Σ_i s_i l_i by D = Σ_i s_i w_{y_i} (CE with labels) or D = Σ_i s_i
  * (everything else), as torch's reduction='mean' does; D == 0 (no weight in the batch) gives
@@ -26,7 +28,7 @@
 
 #include "fg_common.h"
 
-enum fg_loss { FG_LOSS_SOFTMAX_CE = 0, FG_LOSS_BCE, FG_LOSS_MSE, FG_LOSS_MAE, FG_LOSS_HUBER, FG_LOSS_COUNT };
+enum fg_loss { FG_LOSS_SOFTMAX_CE = 0, FG_LOSS_BCE, FG_LOSS_MSE, FG_LOSS_MAE, FG_LOSS_HUBER, FG_LOSS_POISSON, FG_LOSS_COUNT };
 enum fg_reduction { FG_REDUCE_MEAN = 0, FG_REDUCE_SUM = 1 };
 
 typedef struct fg_loss_spec {

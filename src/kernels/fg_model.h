@@ -8,6 +8,7 @@
 #include "fg_common.h"
 #include "fg_loss.h"
 #include "fg_optim.h"
+#include "fg_sparse.h"
 
 /* One dense layer inside an fg_mlp. Its weights W (in, out) start at element
  * w_off of the parameter and gradient arenas, its bias b (out) at b_off. */
@@ -37,9 +38,11 @@ typedef struct fg_mlp {
 } fg_mlp;
 
 /* A batch: rows `indices[0:n)` of the full arrays (or rows [start, start+n)
- * when indices is NULL, which needs no copy). */
+ * when indices is NULL, which needs no copy). The input is x, or the CSR matrix
+ * x_csr when that is not NULL (then the first layer runs the sparse kernels). */
 typedef struct fg_batch {
     const void *x;             /* (N, in) */
+    const fg_csr *x_csr;       /* (N, in), or NULL */
     const int64_t *labels;     /* (N) class indices, or NULL */
     const void *target;        /* (N, n_outputs) target rows, or NULL */
     const void *sample_weight; /* (N), or NULL */

@@ -16,3 +16,4 @@
 #include "list_model.h"
 #include "list_minimize.h"
 #include "list_curvature.h"
+#include "list_sparse.h"

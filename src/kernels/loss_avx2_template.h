@@ -58,6 +58,11 @@ FG_INLINE VEC FG_CAT2(elementwise_vec_avx2, SFX)(VEC p, VEC t, int kind, VEC del
         *grad = V_MUL(k, V_SUB(sig, t));
         return l;
     }
+    if (kind == FG_LOSS_POISSON) {
+        const VEC e = V_EXP(p);
+        *grad = V_MUL(k, V_SUB(e, t));
+        return V_SUB(e, V_MUL(t, p));
+    }
     const VEC d = V_SUB(p, t);
     const VEC ad = V_ANDNOT(sign_bit, d);
     if (kind == FG_LOSS_MSE) {

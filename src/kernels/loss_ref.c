@@ -44,6 +44,7 @@ static double elementwise_ref(double *g, const double *p, const double *t, int64
             break;
         }
         case FG_LOSS_MSE: l = d * d; dl = 2.0 * d; break;
+        case FG_LOSS_POISSON: l = exp(p[j]) - t[j] * p[j]; dl = exp(p[j]) - t[j]; break;
         case FG_LOSS_MAE: l = fabs(d); dl = d > 0 ? 1.0 : (d < 0 ? -1.0 : 0.0); break;
         default: /* FG_LOSS_HUBER */
             if (fabs(d) <= delta) { l = 0.5 * d * d; dl = d; }

@@ -72,6 +72,12 @@ static double FG_CAT2(row_elementwise_scalar, SFX)(T *FG_RESTRICT g, const T *FG
             break;
         }
         case FG_LOSS_MSE: l = d * d; dl = (T)2 * d; break;
+        case FG_LOSS_POISSON: {
+            const T e = EXP(p[j]);
+            l = e - t[j] * p[j];
+            dl = e - t[j];
+            break;
+        }
         case FG_LOSS_MAE: l = ad; dl = d > 0 ? (T)1 : (d < 0 ? (T)-1 : (T)0); break;
         default: /* FG_LOSS_HUBER */
             l = ad <= delta ? half * d * d : delta * (ad - half * delta);
@@ -163,7 +169,7 @@ static double FG_CAT2(softmax_ce_rows, SFX)(T *FG_RESTRICT grad, const T *FG_RES
     return total;
 }
 
-/* Elementwise losses (BCE from logits, MSE, MAE, Huber) of rows [begin, end): each row's loss
+/* Elementwise losses (BCE from logits, MSE, MAE, Huber, Poisson) of rows [begin, end): each row's loss
  * is the mean over its c outputs; returns Σ_i s_i l_i, grad_ij = coef s_i dl_ij/dp_ij / c. */
 static double FG_CAT2(elementwise_rows, SFX)(T *FG_RESTRICT grad, const T *FG_RESTRICT pred,
                                              int64_t begin, int64_t end, int64_t c,

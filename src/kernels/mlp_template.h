@@ -13,11 +13,11 @@ static void FG_CAT2(mlp_gather_rows, SFX)(T *FG_RESTRICT dst, const T *FG_RESTRI
     for (int64_t i = 0; i < n; i++) memcpy(dst + i * width, src + idx[i] * width, (size_t)width * sizeof(T));
 }
 
-void MLP_FN(fg_mlp_forward)(const fg_mlp *m, const T *x, int64_t n)
+/* Layers [first, n_layers) of the forward pass, layer `first` reading `in`. */
+static void FG_CAT2(mlp_forward_from, SFX)(const fg_mlp *m, int64_t first, const T *in, int64_t n)
 {
     const T *params = (const T *)m->params;
-    const T *in = x;
-    for (int64_t l = 0; l < m->n_layers; l++) {
+    for (int64_t l = first; l < m->n_layers; l++) {
         const fg_mlp_layer *L = &m->layers[l];
         T *out = (T *)m->acts[l];
         MLP_FN(fg_dense_forward)(out, in, params + L->w_off, params + L->b_off, n, L->in, L->out, L->act,
@@ -26,13 +26,42 @@ void MLP_FN(fg_mlp_forward)(const fg_mlp *m, const T *x, int64_t n)
     }
 }
 
-void MLP_FN(fg_mlp_backward)(const fg_mlp *m, const T *x, T *grad_out, T *grad_x, int64_t n, double beta)
+/* The forward pass on rows r_i (rows[i], or start + i when rows is NULL) of the CSR x. */
+static void FG_CAT2(mlp_forward_csr_rows, SFX)(const fg_mlp *m, const fg_csr *x, const int64_t *rows,
+                                               int64_t start, int64_t n)
+{
+    const fg_mlp_layer *L = &m->layers[0];
+    const T *params = (const T *)m->params;
+    MLP_FN(fg_csr_dense_forward)((T *)m->acts[0], x, rows, start, n, params + L->w_off, params + L->b_off,
+                                 L->out, L->act, L->act_alpha);
+    FG_CAT2(mlp_forward_from, SFX)(m, 1, (const T *)m->acts[0], n);
+}
+
+void MLP_FN(fg_mlp_forward)(const fg_mlp *m, const T *x, int64_t n)
+{
+    FG_CAT2(mlp_forward_from, SFX)(m, 0, x, n);
+}
+
+void MLP_FN(fg_mlp_forward_csr)(const fg_mlp *m, const fg_csr *x, int64_t n)
+{
+    FG_CAT2(mlp_forward_csr_rows, SFX)(m, x, NULL, 0, n);
+}
+
+/* The backward pass; the first layer reads the CSR rows of `csr` (as in mlp_forward_csr_rows)
+ * when that is not NULL, else x. */
+static void FG_CAT2(mlp_backward_any, SFX)(const fg_mlp *m, const T *x, const fg_csr *csr, const int64_t *rows,
+                                           int64_t start, T *grad_out, T *grad_x, int64_t n, double beta)
 {
     const T *params = (const T *)m->params;
     T *grads = (T *)m->grads;
     T *cur = grad_out;
     for (int64_t l = m->n_layers - 1; l >= 0; l--) {
         const fg_mlp_layer *L = &m->layers[l];
+        if (l == 0 && csr) {
+            MLP_FN(fg_csr_dense_backward)(grads + L->w_off, grads + L->b_off, cur, csr, rows, start,
+                                          (const T *)m->acts[0], n, L->out, L->act, L->act_alpha, beta);
+            break;
+        }
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
         /* the next gradient goes to whichever ping-pong buffer `cur` is not */
         T *next = l > 0 ? (cur == (T *)m->gbuf0 ? (T *)m->gbuf1 : (T *)m->gbuf0) : grad_x;
@@ -41,6 +70,11 @@ void MLP_FN(fg_mlp_backward)(const fg_mlp *m, const T *x, T *grad_out, T *grad_x
                                   m->workspace, m->workspace_bytes);
         cur = next;
     }
+}
+
+void MLP_FN(fg_mlp_backward)(const fg_mlp *m, const T *x, T *grad_out, T *grad_x, int64_t n, double beta)
+{
+    FG_CAT2(mlp_backward_any, SFX)(m, x, NULL, NULL, 0, grad_out, grad_x, n, beta);
 }
 
 void MLP_FN(fg_mlp_train_step)(const fg_mlp *m, const fg_batch *batch, const fg_loss_spec *loss,
@@ -52,7 +86,8 @@ void MLP_FN(fg_mlp_train_step)(const fg_mlp *m, const fg_batch *batch, const fg_
     const fg_mlp_layer *last = &m->layers[m->n_layers - 1];
     const int64_t n_params = last->b_off + last->out; /* biases come last in the arena */
     fg_loss_spec spec = *loss;
-    const T *x;
+    const fg_csr *csr = batch->x_csr;
+    const T *x = NULL;
 
     res->loss = NAN;
     res->grad_norm = NAN;
@@ -61,8 +96,10 @@ void MLP_FN(fg_mlp_train_step)(const fg_mlp *m, const fg_batch *batch, const fg_
     /* 1. the batch: gathered into the model's buffers, or views of a contiguous range */
     if (batch->indices) {
         const int64_t *idx = batch->indices;
-        FG_CAT2(mlp_gather_rows, SFX)((T *)m->xbuf, (const T *)batch->x, n_in, idx, n);
-        x = (const T *)m->xbuf;
+        if (!csr) {
+            FG_CAT2(mlp_gather_rows, SFX)((T *)m->xbuf, (const T *)batch->x, n_in, idx, n);
+            x = (const T *)m->xbuf;
+        }
         spec.labels = NULL;
         spec.target = NULL;
         spec.sample_weight = NULL;
@@ -80,14 +117,17 @@ void MLP_FN(fg_mlp_train_step)(const fg_mlp *m, const fg_batch *batch, const fg_
         }
     } else {
         const int64_t s = batch->start;
-        x = (const T *)batch->x + s * n_in;
+        if (!csr) x = (const T *)batch->x + s * n_in;
         spec.labels = batch->labels ? batch->labels + s : NULL;
         spec.target = batch->target ? (const void *)((const T *)batch->target + s * n_out) : NULL;
         spec.sample_weight = batch->sample_weight ? (const void *)((const T *)batch->sample_weight + s) : NULL;
     }
 
     /* 2. forward, 3. loss and its gradient with respect to the output */
-    MLP_FN(fg_mlp_forward)(m, x, n);
+    if (csr)
+        FG_CAT2(mlp_forward_csr_rows, SFX)(m, csr, batch->indices, batch->start, n);
+    else
+        MLP_FN(fg_mlp_forward)(m, x, n);
     T *gout = (T *)m->gbuf0;
     res->loss = MLP_FN(fg_loss)(gout, (const T *)m->acts[m->n_layers - 1], n, n_out, &spec);
     if (!isfinite(res->loss)) {
@@ -96,7 +136,7 @@ void MLP_FN(fg_mlp_train_step)(const fg_mlp *m, const fg_batch *batch, const fg_
     }
 
     /* 4. backward into the gradient arena (overwritten) */
-    MLP_FN(fg_mlp_backward)(m, x, gout, NULL, n, 0.0);
+    FG_CAT2(mlp_backward_any, SFX)(m, x, csr, batch->indices, batch->start, gout, NULL, n, 0.0);
 
     /* 5. gradient norm (also the finiteness check), clipping */
     T *grads = (T *)m->grads;

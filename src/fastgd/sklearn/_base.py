@@ -1,0 +1,660 @@
+"""The implementation shared by fastgd.sklearn's MLPClassifier and MLPRegressor: parameter
+constraints, the model, and the solvers (the fused stochastic step, SciPy's L-BFGS-B)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.optimize import _check_optimize_result
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+import fastgd
+from fastgd import losses as _losses
+from fastgd import optim as _optim
+from fastgd.layers import Dense
+from fastgd.model import Sequential
+
+
+_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_SPARSE_FORMATS = ("csr", "csc", "coo")  # anything but CSR is converted once
+_REGRESSION_LOSSES = ("squared_error", "absolute_error", "huber", "poisson")
+_STOCHASTIC = ("sgd", "adam", "adagrad", "rmsprop", "adamw")
+_SOLVERS = _STOCHASTIC + ("lbfgs",)
+_PREDICT_CHUNK = 8192
+
+
+# ---- parameter validation -----------------------------------------------------------------------
+
+
+# scikit-learn's own constraints (sklearn.neural_network), with fastgd's extra solvers and
+# parameters; scikit-learn's validation turns them into its InvalidParameterError messages.
+_PARAMETER_CONSTRAINTS = {
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    "activation": [StrOptions(set(_ACTIVATIONS))],
+    "solver": [StrOptions(set(_SOLVERS))],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "power_t": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "shuffle": ["boolean"],
+    "random_state": ["random_state"],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "verbose": ["verbose"],
+    "warm_start": ["boolean"],
+    "momentum": [Interval(Real, 0, 1, closed="both")],
+    "nesterovs_momentum": ["boolean"],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "beta_1": [Interval(Real, 0, 1, closed="left")],
+    "beta_2": [Interval(Real, 0, 1, closed="left")],
+    "epsilon": [Interval(Real, 0, None, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+    "max_fun": [Interval(Integral, 1, None, closed="left")],
+    "dtype": [StrOptions({"auto", "float32", "float64"})],
+    "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+}
+
+
+# ---- the solver fed to the fused step --------------------------------------------------------------
+
+
+class _FusedSolver:
+    """Feeds ``engine.step`` one ``fg_optim_config`` per update (the ``_c_groups`` /
+    ``_c_advance`` protocol of fastgd.optim) over two groups, the weights [0, n_weights) and the
+    biases [n_weights, n), with the per-batch values scikit-learn's update needs (see the module
+    docstring). Plain attributes only, so it pickles with the estimator."""
+
+    def __init__(self, name, hyper, n, n_weights, dtype):
+        opt = _optim.get(name, **hyper)
+        state, groups = opt._c_groups(n, dtype)
+        base = groups[0][2]
+        self.name = name
+        self.state = state
+        self.cfg_w = dict(base)
+        self.cfg_b = dict(base)
+        self.cfg_b["weight_decay"] = 0.0
+        self.groups = [(0, n_weights, self.cfg_w), (n_weights, n, self.cfg_b)]
+        self.n_steps = 0
+        self.kernel_lr = None  # the learning rate given to the kernel at the last update
+        self.learning_rate = None  # scikit-learn's meaning (set by the estimator)
+
+    def set_step(self, lr, weight_decay, eps=None):
+        """Hyperparameters of the next update (lr as the kernel sees it)."""
+        if (self.kernel_lr is not None and lr != self.kernel_lr and self.name == "sgd" and self.state.size
+                and self.n_steps):
+            # keep sklearn's velocity v = -lr*b unchanged across a learning-rate change
+            self.state *= self.kernel_lr / lr
+        self.kernel_lr = lr
+        t = self.n_steps + 1
+        for cfg in (self.cfg_w, self.cfg_b):
+            cfg["lr"] = lr
+            cfg["step"] = t
+            if eps is not None:
+                cfg["eps"] = eps
+        self.cfg_w["weight_decay"] = weight_decay
+
+    # the protocol engine.step calls
+    def _c_groups(self, n, dtype):
+        return self.state, self.groups
+
+    def _c_advance(self):
+        self.n_steps += 1
+
+
+def _model_input(X, dtype):
+    """Validated X as a model reads it: a C-contiguous array of dtype, or, for sparse X, a
+    fastgd CSRMatrix of dtype (its structure checked before any kernel reads it)."""
+    if scipy.sparse.issparse(X):
+        return fastgd._core.as_csr(X, dtype)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+@contextlib.contextmanager
+def _thread_scope(n_threads):
+    if n_threads is None:
+        yield
+    else:
+        with fastgd.threads(n_threads):
+            yield
+
+
+# ---- the shared implementation ------------------------------------------------------------------------
+
+
+class _BaseMLP(BaseEstimator):
+    """The shared implementation of MLPClassifier and MLPRegressor (not public)."""
+
+    _is_clf = False
+
+    # ---- parameters ----
+
+    def _set_common(self, hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
+                    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
+                    momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
+                    epsilon, n_iter_no_change, max_fun, dtype, n_threads):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+        self.n_threads = n_threads
+
+    _parameter_constraints: dict = _PARAMETER_CONSTRAINTS
+
+    def _hidden_layer_sizes(self):
+        """The parameters checked against ``_parameter_constraints``, then hidden_layer_sizes
+        as a list of ints > 0 (empty: no hidden layer)."""
+        self._validate_params()
+        hls = self.hidden_layer_sizes
+        hls = list(hls) if hasattr(hls, "__iter__") else [hls]
+        if not all(isinstance(h, Integral) and not isinstance(h, (bool, np.bool_)) for h in hls):
+            raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
+        if any(h <= 0 for h in hls):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hls}.")
+        return [int(h) for h in hls]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def _loss_offsets(self, y2d):
+        """Per sample, a constant of the data that scikit-learn's reported loss adds to fastgd's
+        loss (None: nothing)."""
+        return None
+
+    def _validate_target(self, y2d):
+        """Raise ValueError for targets the loss does not accept."""
+
+    def _check_solver(self):
+        """partial_fit exists only for the stochastic solvers (hasattr is False for lbfgs)."""
+        if self.solver not in _STOCHASTIC:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is "
+                                 "not stochastic.")
+        return True
+
+    # ---- pickling: the model holds a C engine; store its config and parameters instead ----
+
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        model = state.pop("model_", None)
+        if model is not None:
+            self._sync_params()
+            state["_model_config"] = model.get_config()
+            state["_model_params"] = model.params.copy()
+            state.pop("coefs_", None)
+            state.pop("intercepts_", None)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        cfg = state.pop("_model_config", None)
+        params = state.pop("_model_params", None)
+        if hasattr(super(), "__setstate__"):
+            super().__setstate__(state)
+        else:
+            self.__dict__.update(state)
+        if cfg is not None:
+            model = Sequential.from_config(cfg)
+            model.params[...] = params
+            self._bind_model(model)
+
+    # ---- the model ----
+
+    def _bind_model(self, model):
+        self.model_ = model
+        self.coefs_ = [L.W for L in model.layers]
+        self.intercepts_ = [L.b for L in model.layers]
+
+    def _sync_params(self):
+        """Copy user-assigned coefs_/intercepts_ (new arrays, not the arena views) into the arena."""
+        model = self.model_
+        for L, c, b in zip(model.layers, self.coefs_, self.intercepts_):
+            if c is not L.W:
+                L.W[...] = c
+            if b is not L.b:
+                L.b[...] = b
+        if any(c is not L.W for L, c in zip(model.layers, self.coefs_)) or \
+                any(b is not L.b for L, b in zip(model.layers, self.intercepts_)):
+            self._bind_model(model)
+
+    def _model_dtype(self, X):
+        if self.dtype == "auto":
+            return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
+        return np.dtype(self.dtype)
+
+    def _initialize(self, y2d, layer_units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y2d.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._out_activation()
+        model = self._new_model(layer_units, dtype)
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        rs = self._random_state
+        for L in model.layers:
+            bound = np.sqrt(factor / (L.in_features + L.out_features))
+            L.W[...] = rs.uniform(-bound, bound, (L.in_features, L.out_features))
+            L.b[...] = rs.uniform(-bound, bound, L.out_features)
+        self._bind_model(model)
+        self._best_params = model.params.copy()
+        self._optimizer = None
+        if self.solver in _STOCHASTIC:
+            self._init_stochastic_records()
+
+    def _new_model(self, layer_units, dtype):
+        act = _ACTIVATIONS[self.activation]
+        layers = []
+        for i in range(len(layer_units) - 1):
+            last = i == len(layer_units) - 2
+            layers.append(Dense(layer_units[i], layer_units[i + 1], activation="identity" if last else act,
+                                weight_init="zeros"))
+        return Sequential(layers, dtype=dtype.name, seed=0)
+
+    def _ensure_model(self):
+        """Build ``model_`` from ``coefs_``/``intercepts_`` when code assigned those by hand to an
+        estimator that was never fitted (scikit-learn's estimators honour that)."""
+        if getattr(self, "model_", None) is not None:
+            return
+        coefs = [np.asarray(c) for c in self.coefs_]
+        intercepts = [np.asarray(b) for b in self.intercepts_]
+        if len(coefs) != len(intercepts) or not coefs or any(c.ndim != 2 for c in coefs):
+            raise ValueError("coefs_ and intercepts_ must be lists of one 2-D weight matrix and one bias vector "
+                             f"per layer, got {len(coefs)} and {len(intercepts)} arrays")
+        dtype = coefs[0].dtype if coefs[0].dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        model = self._new_model([coefs[0].shape[0]] + [c.shape[1] for c in coefs], dtype)
+        model.set_weights([a for pair in zip(coefs, intercepts) for a in pair])
+        self._bind_model(model)
+        self._best_params = model.params.copy()
+
+    def _init_stochastic_records(self):
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    # ---- fit ----
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden = self._hidden_layer_sizes()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if not first_pass:
+            self._ensure_model()
+            self._sync_params()
+        dtype = self.model_.dtype if not first_pass else self._model_dtype(X)
+        x = _model_input(X, dtype)
+        sw = self._check_sample_weight(sample_weight, x.shape[0], dtype)
+        y2d = y.reshape(-1, 1) if y.ndim == 1 else y
+        self._validate_target(y2d)
+        layer_units = [x.shape[1]] + hidden + [y2d.shape[1]]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y2d, layer_units, dtype)
+        elif [L.in_features for L in self.model_.layers] + [self.n_outputs_] != layer_units:
+            raise ValueError(f"warm_start/partial_fit: the network has layers "
+                             f"{[L.in_features for L in self.model_.layers] + [self.n_outputs_]} but the "
+                             f"parameters and data ask for {layer_units}; set warm_start=False to refit")
+        loss, kv, kg = self._loss_spec()
+        with _thread_scope(self.n_threads):
+            if self.solver == "lbfgs":
+                self._fit_lbfgs(x, y2d, sw, loss, kv, kg)
+            else:
+                self._fit_stochastic(x, y2d, sw, loss, kv, kg, incremental)
+        if fastgd._core.count_nonfinite(self.model_.params):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
+                             "values and need to be preprocessed.")
+        return self
+
+    def _check_sample_weight(self, sample_weight, n, dtype):
+        if sample_weight is None:
+            return None
+        sw = np.asarray(sample_weight)
+        if sw.ndim == 0:
+            sw = np.full(n, float(sw))
+        if sw.dtype.kind not in "fiub":
+            raise ValueError(f"sample_weight must hold real numbers, got dtype {sw.dtype}")
+        if sw.ndim != 1 or sw.shape[0] != n:
+            raise ValueError(f"sample_weight.shape == {sw.shape}, expected ({n},)!")
+        sw = np.array(sw, dtype=dtype, order="C", copy=True)
+        if not np.isfinite(sw).all():
+            raise ValueError("sample_weight contains NaN or infinity")
+        if (sw < 0).any():
+            raise ValueError("Negative values in data passed to sample_weight")
+        if not sw.sum() > 0:
+            raise ValueError("Sample weights must contain at least one non-zero number.")
+        return sw
+
+    def _prepared_target(self, loss, y2d, dtype):
+        """The fused step's target, as ``loss.prepare_target`` gives it: ("labels", class indices)
+        for softmax, ("rows", float rows) otherwise."""
+        if isinstance(loss, _losses.SoftmaxCrossEntropy):
+            return ("labels", np.ascontiguousarray(np.argmax(y2d, axis=1), dtype=np.int64))
+        return ("rows", np.ascontiguousarray(y2d, dtype=dtype))
+
+    def _solver_hyper(self):
+        s = self.solver
+        if s == "sgd":
+            nest = bool(self.nesterovs_momentum) and self.momentum > 0
+            return {"momentum": float(self.momentum), "nesterov": nest, "seed": 0}
+        if s in ("adam", "adamw"):
+            return {"betas": (float(self.beta_1), float(self.beta_2)), "eps": float(self.epsilon)}
+        if s == "adagrad":
+            return {"eps": float(self.epsilon)}
+        return {"alpha": float(self.beta_2), "eps": float(self.epsilon)}
+
+    def _fit_stochastic(self, x, y2d, sw, loss, kv, kg, incremental):
+        model = self.model_
+        n_w = model.n_weights
+        if not hasattr(self, "loss_curve_"):  # warm start from an lbfgs fit
+            self._init_stochastic_records()
+        solver = getattr(self, "_optimizer", None)
+        if not incremental or solver is None or solver.name != self.solver:
+            solver = _FusedSolver(self.solver, self._solver_hyper(), model.n_params, n_w, model.dtype)
+            solver.learning_rate = float(self.learning_rate_init)
+            self._optimizer = solver
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            stratify = y2d if (self._is_clf and self.n_outputs_ == 1) else None
+            idx_tr, idx_val = train_test_split(np.arange(x.shape[0]), random_state=self._random_state,
+                                               test_size=self.validation_fraction, stratify=stratify)
+            if idx_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
+                                 "your dataset.")
+            x_val, y_val = x[idx_val], self._val_target(y2d[idx_val])
+            sw_val = None if sw is None else sw[idx_val]
+            x, y2d = x[idx_tr], y2d[idx_tr]
+            sw = None if sw is None else sw[idx_tr]
+        else:
+            x_val = y_val = sw_val = None
+        target = self._prepared_target(loss, y2d, model.dtype)
+        offsets = self._loss_offsets(y2d)
+        n = x.shape[0]
+        if self.batch_size == "auto":
+            bs = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            bs = int(np.clip(self.batch_size, 1, n))
+        sample_idx = np.arange(n, dtype=np.int64)
+        params = model.params
+        w_view = params[:n_w]
+        alpha = float(self.alpha)
+        name = self.solver
+        adamw = name == "adamw"
+        penalty = alpha > 0 and not adamw
+        eps = float(self.epsilon)
+        beta2 = float(self.beta_2)
+        step = model._engine.step
+        self.n_iter_ = 0
+        for _it in range(self.max_iter):
+            if self.shuffle:
+                # what sklearn.utils.shuffle(sample_idx, random_state=rs) does, without its overhead
+                perm = np.arange(n)
+                self._random_state.shuffle(perm)
+                sample_idx = sample_idx[perm]
+            acc = 0.0
+            lr = solver.learning_rate if name == "sgd" else float(self.learning_rate_init)
+            for s in range(0, n, bs):
+                e = min(n, s + bs)
+                idx = sample_idx[s:e] if self.shuffle else None
+                if sw is None:
+                    sw_sum = float(e - s)
+                else:
+                    sw_sum = float(sw[idx].sum() if idx is not None else sw[s:e].sum())
+                    if sw_sum <= 0.0:  # an all-zero-weight batch has no gradient: skip it
+                        continue
+                wd = alpha / sw_sum
+                if name == "sgd":
+                    solver.set_step(lr * kg, wd / kg)
+                elif name == "adam":
+                    t = solver.n_steps + 1
+                    solver.set_step(lr, wd / kg, eps / (kg * math.sqrt(1.0 - beta2 ** t)))
+                elif adamw:
+                    t = solver.n_steps + 1
+                    solver.set_step(lr, alpha, eps / (kg * math.sqrt(1.0 - beta2 ** t)))
+                else:
+                    solver.set_step(lr, wd / kg, eps / kg)
+                pen = 0.5 * alpha * float(np.dot(w_view, w_view)) / sw_sum if penalty else 0.0
+                value, _gnorm, status = step(x, idx, s, e - s, loss, target, sw, solver, 0.0, 0.0, True)
+                if status:
+                    if not early_stopping:
+                        raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                                         "contain large values and need to be preprocessed (the loss or its "
+                                         f"gradient became non-finite at iteration {self.n_iter_ + 1}).")
+                    # As in scikit-learn, a diverged run goes on to max_iter with non-finite weights (their
+                    # validation scores are NaN) and the best weights seen are restored at the end.
+                    params.fill(np.nan)
+                    value = math.nan
+                if offsets is not None:
+                    rows = idx if idx is not None else slice(s, e)
+                    value_offset = (offsets[rows].sum() if sw is None else np.dot(sw[rows], offsets[rows])) / sw_sum
+                    pen += value_offset
+                acc += (kv * value + pen) * (e - s)
+            self.n_iter_ += 1
+            self.loss_ = acc / n
+            self.t_ += n
+            self.loss_curve_.append(self.loss_)
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+            self._update_no_improvement_count(early_stopping, x_val, y_val, sw_val)
+            if name == "sgd" and self.learning_rate == "invscaling":
+                solver.learning_rate = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+            elif name == "adam" and solver.n_steps:
+                # scikit-learn's Adam reports its bias-corrected step size
+                t = solver.n_steps
+                solver.learning_rate = (float(self.learning_rate_init) * math.sqrt(1 - beta2 ** t)
+                                        / (1 - float(self.beta_1) ** t))
+            if self._no_improvement_count > self.n_iter_no_change:
+                if early_stopping:
+                    msg = ("Validation score did not improve more than tol=%f for %d consecutive epochs."
+                           % (self.tol, self.n_iter_no_change))
+                else:
+                    msg = ("Training loss did not improve more than tol=%f for %d consecutive epochs."
+                           % (self.tol, self.n_iter_no_change))
+                if self._trigger_stopping(msg):
+                    break
+                self._no_improvement_count = 0
+            if incremental:
+                break
+            if self.n_iter_ == self.max_iter:
+                warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
+                              "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+        if early_stopping:
+            params[...] = self._best_params
+
+    def _trigger_stopping(self, msg):
+        if self.solver != "sgd" or self.learning_rate != "adaptive":
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        opt = self._optimizer
+        if opt.learning_rate <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        opt.learning_rate /= 5.0
+        if self.verbose:
+            print(msg + " Setting learning rate to %f" % opt.learning_rate)
+        return False
+
+    def _update_no_improvement_count(self, early_stopping, x_val, y_val, sw_val):
+        if early_stopping:
+            score = self._score_arrays(x_val, y_val, sw_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % self.validation_scores_[-1])
+            last = self.validation_scores_[-1]
+            if last < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if last > self.best_validation_score_:
+                self.best_validation_score_ = last
+                self._best_params[...] = self.model_.params
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _lbfgs_objective(self, x, y2d, sw, loss, kv, kg):
+        """scikit-learn's L-BFGS objective over all of (x, y2d): ``objective(p) -> (loss, gradient)``
+        at the flat parameters p (every layer's weights, then every bias: the arena's layout and
+        scikit-learn's packing), the L2 term included."""
+        model = self.model_
+        target = self._prepared_target(loss, y2d, model.dtype)
+        n_w = model.n_weights
+        n = x.shape[0]
+        alpha = float(self.alpha)
+        sw_sum = float(n if sw is None else sw.sum(dtype=np.float64))
+        params = model.params
+        grads = model.grads
+        step = model._engine.step
+        chunk = 16384
+        offsets = self._loss_offsets(y2d)
+        offset = 0.0 if offsets is None else float(np.dot(offsets, sw if sw is not None else np.ones(n)) / sw_sum)
+
+        def objective(p):
+            if p is not params:
+                params[...] = p
+            if n <= chunk:
+                value, _g, status = step(x, None, 0, n, loss, target, sw, None, 0.0, 0.0, False)
+                g = grads * kg
+                value *= kv
+            else:  # bounded memory: weighted sum of chunk means
+                g = np.zeros(model.n_params, dtype=np.float64)
+                value = 0.0
+                for s in range(0, n, chunk):
+                    e = min(n, s + chunk)
+                    w = float(e - s) if sw is None else float(sw[s:e].sum(dtype=np.float64))
+                    if w <= 0:
+                        continue
+                    v, _g, status = step(x, None, s, e - s, loss, target, sw, None, 0.0, 0.0, False)
+                    value += kv * v * w / sw_sum
+                    g += grads * (kg * w / sw_sum)
+                g = g.astype(model.dtype)
+            w_ = params[:n_w]
+            value += 0.5 * alpha * float(np.dot(w_, w_)) / sw_sum + offset
+            g[:n_w] += (alpha / sw_sum) * w_
+            return float(value), g
+
+        return objective
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, activations, deltas, coef_grads,
+                         intercept_grads):
+        """scikit-learn's L-BFGS objective at the packed parameters (every layer's weights, then
+        every bias, flattened), for X and y in the network's output space (the binarized labels
+        for the classifier). Returns ``(loss, packed gradient)``; the model's parameters become
+        the packed ones and ``coef_grads``/``intercept_grads`` receive the gradient by layer, as
+        in scikit-learn (``activations`` and ``deltas`` are scratch there and unused here)."""
+        self._ensure_model()
+        self._sync_params()
+        model = self.model_
+        x = self._as_model_input(X)
+        y2d = np.asarray(y)
+        y2d = y2d.reshape(-1, 1) if y2d.ndim == 1 else y2d
+        sw = self._check_sample_weight(sample_weight, x.shape[0], model.dtype)
+        loss, kv, kg = self._loss_spec()
+        packed = np.ascontiguousarray(packed_coef_inter, dtype=model.dtype)
+        if packed.shape != (model.n_params,):
+            raise ValueError(f"packed_coef_inter must have shape ({model.n_params},), got {packed.shape}")
+        value, grad = self._lbfgs_objective(x, y2d, sw, loss, kv, kg)(packed)
+        w_off, b_off = 0, model.n_weights
+        for i, L in enumerate(model.layers):
+            if i < len(coef_grads):
+                coef_grads[i] = grad[w_off:w_off + L.W.size].reshape(L.W.shape)
+            if i < len(intercept_grads):
+                intercept_grads[i] = grad[b_off:b_off + L.out_features]
+            w_off += L.W.size
+            b_off += L.out_features
+        return value, grad
+
+    def _fit_lbfgs(self, x, y2d, sw, loss, kv, kg):
+        """SciPy's L-BFGS-B over fastgd's fused objective, with scikit-learn's options: the same
+        iterates as scikit-learn (to rounding), hence its n_iter_ (iterations, at most max_iter),
+        its max_fun accounting (evaluations are checked at the end of each iteration) and its
+        ConvergenceWarning and text."""
+        model = self.model_
+        params = model.params
+        objective = self._lbfgs_objective(x, y2d, sw, loss, kv, kg)
+        if params.dtype == np.float64:
+            fun = objective
+        else:
+            def fun(p):  # L-BFGS-B works in float64; the model in its own dtype
+                params[...] = p
+                value, grad = objective(params)
+                return value, grad.astype(np.float64)
+        result = scipy.optimize.minimize(
+            fun, params.astype(np.float64), method="L-BFGS-B", jac=True,
+            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+        params[...] = result.x
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = float(result.fun)
+
+    # ---- prediction ----
+
+    def _as_model_input(self, X):
+        return _model_input(X, self.model_.dtype)
+
+    def _check_X(self, X):
+        X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
+        return self._as_model_input(X)
+
+    def _forward(self, X, check_input=True):
+        """The network's raw output (logits / predictions) for X, a new (n, n_outputs) array."""
+        check_is_fitted(self)
+        self._ensure_model()
+        x = self._check_X(X) if check_input else X
+        self._sync_params()
+        model = self.model_
+        n = x.shape[0]
+        out = np.empty((n, model.n_outputs), dtype=model.dtype)
+        with _thread_scope(self.n_threads):
+            for s in range(0, n, _PREDICT_CHUNK):
+                e = min(n, s + _PREDICT_CHUNK)
+                out[s:e] = model._engine.forward(x[s:e])
+        return out

@@ -1,0 +1,159 @@
+"""fastgd.sklearn.MLPClassifier."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import column_or_1d, validate_data
+
+from fastgd import losses as _losses
+from fastgd.sklearn._base import _SPARSE_FORMATS, _BaseMLP
+
+
+def _softmax_rows(z):
+    z = z - z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def _sigmoid(z):
+    out = np.empty_like(z)
+    pos = z >= 0
+    e = np.exp(-np.abs(z))
+    out[pos] = 1.0 / (1.0 + e[pos])
+    out[~pos] = e[~pos] / (1.0 + e[~pos])
+    return out
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier trained by fastgd: scikit-learn's
+    :class:`~sklearn.neural_network.MLPClassifier` (same parameters, attributes and results for
+    the same ``random_state``), several times faster. See :mod:`fastgd.sklearn` for the exact
+    semantics, the solver mapping and the extra parameters ``dtype`` and ``n_threads``.
+
+    Multi-class targets train a softmax output with cross-entropy; binary and multi-label
+    (indicator matrix) targets train sigmoid outputs with log loss summed over the labels.
+    ``hidden_layer_sizes=()`` is logistic regression trained by gradient descent.
+    """
+
+    _is_clf = True
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dtype="auto",
+                 n_threads=None):
+        self._set_common(hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
+                         learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
+                         momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
+                         epsilon, n_iter_no_change, max_fun, dtype, n_threads)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _out_activation(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _loss_spec(self):
+        """(loss, k_value, k_grad): sklearn's loss = k_value · fastgd's, gradient k_grad · fastgd's."""
+        if self.out_activation_ == "softmax":
+            return _losses.SoftmaxCrossEntropy(), 1.0, 1.0
+        c = float(self.n_outputs_)
+        return _losses.BinaryCrossEntropy(), c, c
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=_SPARSE_FORMATS, multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same classes as in the "
+                                     f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                 f"'y' has {classes}.")
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    def _val_target(self, y_bin):
+        return self._label_binarizer.inverse_transform(y_bin)
+
+    def _score_arrays(self, x, y, sample_weight):
+        y_pred = self._predict_checked(x)
+        return accuracy_score(y, y_pred, sample_weight=sample_weight)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X (n_samples, n_features) and class labels y (or a label indicator
+        matrix for multi-label), optionally weighting the samples. Returns self."""
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y), continuing from the current parameters and solver state.
+        ``classes`` (all the labels) is required on the first call."""
+        first = not hasattr(self, "classes_")
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        elif classes is not None:
+            if not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(f"`classes={classes}` is not the same as on last call to partial_fit, was: "
+                                 f"{self.classes_}")
+        if first:
+            self.classes_ = self._label_binarizer.classes_
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def _proba_from_logits(self, z):
+        if self.out_activation_ == "softmax":
+            return _softmax_rows(z)
+        p = _sigmoid(z)
+        if self.n_outputs_ == 1:
+            p = p.ravel()
+            return np.vstack([1 - p, p]).T
+        return p
+
+    def _predict_checked(self, x):
+        z = self._forward(x, check_input=False)
+        return self._labels_from_logits(z)
+
+    def _labels_from_logits(self, z):
+        if self.out_activation_ == "softmax":
+            p = _softmax_rows(z)
+        else:
+            p = _sigmoid(z)
+            if self.n_outputs_ == 1:
+                p = p.ravel()
+        return self._label_binarizer.inverse_transform(p)
+
+    def predict(self, X):
+        """Class labels (n_samples,), or the label indicator matrix for multi-label targets."""
+        return self._labels_from_logits(self._forward(X))
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes) in the order of ``classes_``."""
+        return self._proba_from_logits(self._forward(X))
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))``."""
+        p = self.predict_proba(X)
+        return np.log(p, out=p)

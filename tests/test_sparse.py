@@ -1,0 +1,251 @@
+"""Sparse input: the CSR×dense kernels (forward with fused bias+activation, weight gradient)
+against SciPy and their reference twin over edge shapes and structures, on every CPU target;
+structure checks that refuse hostile matrices; CSRMatrix row selection; fastgd.Sequential and
+fastgd.sklearn trained on sparse X against the same data dense."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import _core
+
+sp = pytest.importorskip("scipy.sparse")
+
+ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus"]
+# (rows, columns, outputs, density): empty matrix, empty rows, one column, output counts around
+# the 16-column block that threads split dW by.
+SHAPES = [(0, 5, 3, 0.5), (4, 6, 3, 0.0), (1, 1, 1, 1.0), (7, 9, 15, 0.3), (33, 40, 16, 0.1),
+          (64, 100, 17, 0.05), (130, 17, 33, 0.4)]
+
+
+def tolerance(dtype):
+    return dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+
+
+def numpy_act(z, activation):
+    return {"identity": z, "relu": np.maximum(z, 0), "leaky_relu": np.where(z < 0, 0.01 * z, z),
+            "sigmoid": 1 / (1 + np.exp(-z)), "tanh": np.tanh(z),
+            "softplus": np.logaddexp(0, z)}[activation]
+
+
+def random_csr(rng, n, k, density, dtype, *, unsorted=False, duplicates=False, index_dtype=np.int32):
+    """A SciPy CSR matrix with ~density·n·k stored values, optionally with unsorted and
+    repeated column indices within rows (SciPy allows both; repeats add up)."""
+    lengths = rng.binomial(k, density, n) if k else np.zeros(n, dtype=np.int64)
+    if duplicates:
+        lengths = lengths + (lengths > 0)
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(index_dtype)
+    indices = np.concatenate([np.sort(rng.choice(k, size=min(L, k), replace=False)) if L else np.zeros(0, int)
+                              for L in np.minimum(lengths, k)] + [np.zeros(0, int)])
+    if duplicates:  # each non-empty row repeats its first column once more
+        rows = [indices[indptr[i]:indptr[i + 1] - 1] for i in range(n)]
+        indices = np.concatenate([np.concatenate([r, r[:1]]) if len(r) else r for r in rows] + [np.zeros(0, int)])
+    if unsorted:
+        for i in range(n):
+            rng.shuffle(indices[indptr[i]:indptr[i + 1]])
+    data = rng.standard_normal(indices.shape[0])
+    return sp.csr_matrix((data.astype(dtype), indices.astype(index_dtype), indptr), shape=(n, k))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("structure", ["sorted", "unsorted", "duplicates", "int64"])
+def test_kernels_match_scipy_and_reference(isa, dtype, rng, shape, structure):
+    n, k, m, density = shape
+    X = random_csr(rng, n, k, density, dtype, unsorted=structure == "unsorted",
+                   duplicates=structure == "duplicates", index_dtype=np.int64 if structure == "int64" else np.int32)
+    x = _core.as_csr(X, dtype)
+    W = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    dense = X.toarray().astype(np.float64)
+    tol = tolerance(dtype)
+    for activation in ACTIVATIONS:
+        out = _core.csr_dense_forward(x, W, b, activation=activation)
+        ref = _core.csr_dense_forward(x, W, b, activation=activation, reference=True)
+        expected = numpy_act(dense @ W.astype(np.float64) + b, activation)
+        np.testing.assert_allclose(out, expected, **tol, err_msg=f"{activation} {shape} {structure}")
+        np.testing.assert_allclose(out, ref, **tol)
+    no_bias = _core.csr_dense_forward(x, W, None, activation="identity")
+    np.testing.assert_allclose(no_bias, dense @ W, **tol)
+    G = rng.standard_normal((n, m)).astype(dtype)
+    expected = (X.T @ G.astype(np.float64)) if n else np.zeros((k, m))
+    np.testing.assert_allclose(_core.csr_weight_grad(x, G), expected, **tol)
+    np.testing.assert_allclose(_core.csr_weight_grad(x, G, reference=True), expected, **tol)
+    for beta in (0.0, 1.0, 0.5):
+        start = rng.standard_normal((k, m)).astype(dtype)
+        start_nan = np.full((k, m), np.nan, dtype=dtype)
+        got = _core.csr_weight_grad(x, G, dW=(start_nan if beta == 0 else start.copy()), beta=beta)
+        want = expected + (0 if beta == 0 else beta * start)  # beta == 0 never reads dW (NaN there)
+        np.testing.assert_allclose(got, want, **tol, err_msg=f"beta={beta}")
+
+
+def test_row_selection_reads_only_those_rows(isa, dtype, rng):
+    X = random_csr(rng, 40, 25, 0.2, dtype, unsorted=True)
+    x = _core.as_csr(X, dtype)
+    W = rng.standard_normal((25, 18)).astype(dtype)
+    rows = np.array([39, 0, 7, 7, 22], dtype=np.int64)
+    out = _core.csr_dense_forward(x, W, None, activation="identity", rows=rows)
+    np.testing.assert_allclose(out, X[rows].toarray() @ W, **tolerance(dtype))
+    G = rng.standard_normal((5, 18)).astype(dtype)
+    np.testing.assert_allclose(_core.csr_weight_grad(x, G, rows=rows), X[rows].T @ G, **tolerance(dtype))
+    with pytest.raises(ValueError, match=r"rows must be in \[0, 40\)"):
+        _core.csr_dense_forward(x, W, rows=np.array([40]))
+
+
+def test_csr_matrix_slices_and_takes_rows(rng):
+    X = random_csr(rng, 30, 12, 0.3, np.float64, duplicates=True)
+    x = _core.as_csr(X, np.float64)
+    np.testing.assert_array_equal(x.toarray(), X.toarray())
+    view = x[5:17]
+    assert view.shape == (12, 12) and np.shares_memory(view.data, x.data)
+    np.testing.assert_array_equal(view.toarray(), X[5:17].toarray())
+    np.testing.assert_array_equal(view[2:4].toarray(), X[7:9].toarray())
+    take = np.array([3, -1, 3, 0])
+    np.testing.assert_array_equal(x[take].toarray(), X[take].toarray())
+    np.testing.assert_array_equal(x[::3].toarray(), X[::3].toarray())
+    assert x[30:40].shape == (0, 12)
+    with pytest.raises(IndexError):
+        x[np.array([30])]
+
+
+@pytest.mark.parametrize("c", [1, 40, 500])
+def test_thread_counts_give_identical_results(dtype, rng, c):
+    X = random_csr(rng, 700, 300, 0.05, dtype)
+    x = _core.as_csr(X, dtype)
+    W = rng.standard_normal((300, c)).astype(dtype)
+    G = rng.standard_normal((700, c)).astype(dtype)
+    results = []
+    for threads in (1, 2, 3):
+        with fastgd.threads(threads):
+            results.append((_core.csr_dense_forward(x, W, None, activation="tanh"), _core.csr_weight_grad(x, G)))
+    for out, dW in results[1:]:
+        np.testing.assert_array_equal(out, results[0][0])
+        np.testing.assert_array_equal(dW, results[0][1])
+
+
+def test_hostile_structures_are_refused():
+    data, indices, indptr = np.ones(3), np.array([0, 1, 2]), np.array([0, 2, 3])
+    cases = [
+        (dict(indptr=np.array([0, 3, 2])), ValueError, r"indptr must be non-decreasing.*indptr\[2\] = 2"),
+        (dict(indptr=np.array([0, 2, 4])), ValueError, r"within \[0, len\(indices\) = 3\]"),
+        (dict(indptr=np.array([-1, 2, 3])), ValueError, r"indptr\[0\] = -1"),
+        (dict(indptr=np.array([0, 3])), ValueError, "indptr must have n_rows \\+ 1 = 3 entries"),
+        (dict(indices=np.array([0, 1, 3])), ValueError, r"indices must be in \[0, n_cols = 3\), got indices\[2\] = 3"),
+        (dict(indices=np.array([0, -5, 1])), ValueError, r"indices\[1\] = -5"),
+        (dict(indices=np.array([0.0, 1.0, 2.0])), TypeError, "indices must hold integers"),
+        (dict(indptr=np.array([0.0, 2.0, 3.0])), TypeError, "indptr must hold integers"),
+        (dict(data=np.ones(2)), ValueError, "data and indices must have the same length"),
+        (dict(data=np.ones(3, dtype=np.int64)), TypeError, "data must have dtype float32 or float64"),
+        (dict(shape=(2, -1)), ValueError, "shape must be a tuple of two integers"),
+        (dict(indices=np.array([0, 1, 2], dtype=np.uint64) + np.uint64(2**63)), ValueError, "int64 range"),
+    ]
+    for change, exc, message in cases:
+        args = dict(indptr=indptr, indices=indices, data=data, shape=(2, 3))
+        args.update(change)
+        with pytest.raises(exc, match=message):
+            _core.CSRMatrix(args["indptr"], args["indices"], args["data"], args["shape"])
+    # the same through SciPy: a matrix SciPy builds without checking is refused before C reads it
+    bad = sp.csr_matrix((3, 3))
+    bad.indptr = np.array([0, 2, 1, 3], dtype=np.int32)
+    bad.indices = np.array([0, 1, 9], dtype=np.int32)
+    bad.data = np.ones(3)
+    with pytest.raises(ValueError, match="X is not a valid CSR matrix"):
+        _core.as_csr(bad, np.float64)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        _core.as_csr(sp.csr_matrix(np.array([[np.nan, 1.0]])), np.float64)
+    with pytest.raises(TypeError, match="scipy.sparse"):
+        _core.as_csr(np.ones((2, 2)), np.float64)
+
+
+def test_other_formats_are_converted_once(rng):
+    dense = random_csr(rng, 9, 7, 0.4, np.float64).toarray()
+    for make in (sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.coo_array, sp.lil_matrix):
+        x = _core.as_csr(make(dense), np.float32)
+        assert x.dtype == np.float32
+        np.testing.assert_array_equal(x.toarray(), dense.astype(np.float32))
+
+
+def _model(dtype, seed=3):
+    return fastgd.Sequential([fastgd.Dense(40, 16, activation="tanh"), fastgd.Dense(16, 3, activation="identity")],
+                             dtype=dtype, seed=seed)
+
+
+def test_sequential_loss_and_gradient_on_sparse_input(dtype, rng):
+    X = random_csr(rng, 50, 40, 0.1, dtype, duplicates=True)
+    y = rng.integers(0, 3, 50)
+    model = _model(dtype)
+    value_sparse, grad_sparse = model.loss_and_grad(X, y, "cross_entropy")
+    value_dense, grad_dense = model.loss_and_grad(X.toarray(), y, "cross_entropy")
+    np.testing.assert_allclose(value_sparse, value_dense, **tolerance(dtype))
+    np.testing.assert_allclose(grad_sparse, grad_dense, **tolerance(dtype))
+    np.testing.assert_allclose(model.predict(X), model.predict(X.toarray()), **tolerance(dtype))
+    np.testing.assert_allclose(model.forward(X), model.predict(X.toarray()), **tolerance(dtype))
+    with pytest.raises(TypeError, match="dense input"):
+        model.backward(np.ones((50, 3)))
+
+
+def test_sparse_gradient_matches_central_differences(rng):
+    X = random_csr(rng, 12, 40, 0.15, np.float64, unsorted=True)
+    y = rng.integers(0, 3, 12)
+    model = _model(np.float64)
+    _value, grad = model.loss_and_grad(X, y, "cross_entropy")
+    params = model.params
+    numeric = np.empty_like(grad)
+    h = 1e-6
+    for i in range(params.size):
+        keep = params[i]
+        params[i] = keep + h
+        up = model.loss_and_grad(X, y, "cross_entropy")[0]
+        params[i] = keep - h
+        down = model.loss_and_grad(X, y, "cross_entropy")[0]
+        params[i] = keep
+        numeric[i] = (up - down) / (2 * h)
+    assert np.abs(grad - numeric).max() < 1e-7 * max(1.0, np.abs(numeric).max())
+
+
+def test_sequential_fit_predict_evaluate_sparse_equals_dense(rng):
+    X = random_csr(rng, 120, 40, 0.1, np.float64)
+    y = rng.integers(0, 3, 120)
+    runs = []
+    for data in (X, X.toarray(), sp.csc_array(X)):
+        model = _model(np.float64, seed=5)
+        history = model.fit(data, y, loss="cross_entropy", optimizer=fastgd.optim.Adam(lr=0.01), epochs=4,
+                            batch_size=16, seed=1, validation_split=0.25, progress=False)
+        runs.append((history.history["loss"], history.history["val_loss"], model.predict(data),
+                     model.evaluate(data, y)["loss"]))
+    for loss, val_loss, pred, evaluated in runs[1:]:
+        np.testing.assert_allclose(loss, runs[0][0], rtol=1e-10)
+        np.testing.assert_allclose(val_loss, runs[0][1], rtol=1e-10)
+        np.testing.assert_allclose(pred, runs[0][2], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(evaluated, runs[0][3], rtol=1e-10)
+    with pytest.raises(ValueError, match="expects 40"):
+        _model(np.float64).predict(sp.csr_matrix((3, 41)))
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_sklearn_estimators_on_sparse_input_match_dense(rng, solver):
+    pytest.importorskip("sklearn")
+    from fastgd.sklearn import MLPClassifier, MLPRegressor
+
+    X = random_csr(rng, 150, 60, 0.08, np.float64)
+    y = rng.integers(0, 3, 150)
+    kw = dict(hidden_layer_sizes=(12,), solver=solver, max_iter=15, random_state=0, early_stopping=solver == "sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dense = MLPClassifier(**kw).fit(X.toarray(), y)
+        sparse = MLPClassifier(**kw).fit(X, y)
+        reg = MLPRegressor(**kw).fit(sp.coo_matrix(X).astype(np.float32), y.astype(float))
+    np.testing.assert_allclose(sparse.loss_, dense.loss_, rtol=1e-8)
+    np.testing.assert_allclose(sparse.predict_proba(X), dense.predict_proba(X.toarray()), rtol=1e-8, atol=1e-10)
+    assert reg.coefs_[0].dtype == np.float32 and reg.predict(X.astype(np.float32)).dtype == np.float32
+
+
+def test_sklearn_refuses_a_malformed_csr_matrix():
+    pytest.importorskip("sklearn")
+    from fastgd.sklearn import MLPClassifier
+
+    X = sp.csr_matrix(np.eye(4))
+    X.indices = np.array([0, 1, 7, 3], dtype=np.int32)  # column 7 of 4: SciPy does not check on assignment
+    with pytest.raises(ValueError, match=r"indices must be in \[0, n_cols = 4\)"):
+        MLPClassifier(max_iter=1).fit(X, [0, 1, 0, 1])
