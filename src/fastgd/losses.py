@@ -386,6 +386,13 @@ _REGISTRY = {
     "mse": MSE,
     "mae": MAE,
     "huber": Huber,
+    # Keras' names. Every fastgd loss takes the network's raw output: the cross-entropies
+    # are Keras' with from_logits=True, so the last layer has no softmax/sigmoid.
+    "categorical_crossentropy": SoftmaxCrossEntropy,
+    "sparse_categorical_crossentropy": SoftmaxCrossEntropy,
+    "binary_crossentropy": BinaryCrossEntropy,
+    "mean_squared_error": MSE,
+    "mean_absolute_error": MAE,
 }
 
 
@@ -393,7 +400,10 @@ def get(name_or_loss):
     """A Loss from a name (see below), a Loss class, or a Loss instance (returned as is).
 
     Names: "softmax_cross_entropy" / "cross_entropy", "binary_cross_entropy" / "bce", "mse",
-    "mae", "huber".
+    "mae", "huber", and Keras' "categorical_crossentropy" / "sparse_categorical_crossentropy"
+    (both SoftmaxCrossEntropy, which takes labels or one-hot rows), "binary_crossentropy",
+    "mean_squared_error", "mean_absolute_error". The cross-entropies take logits (Keras'
+    ``from_logits=True``): end the model with an identity layer, not a softmax.
     """
     if isinstance(name_or_loss, Loss):
         return name_or_loss

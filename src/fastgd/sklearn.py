@@ -104,7 +104,8 @@ import numpy as np
 try:
     import sklearn as _sklearn  # noqa: F401  (the real scikit-learn: absolute import)
 except ImportError:  # pragma: no cover - depends on the environment
-    raise ImportError("fastgd.sklearn needs scikit-learn >= 1.6: pip install 'fastgd[sklearn]'") from None
+    raise ImportError("fastgd.sklearn needs scikit-learn >= 1.6: pip install scikit-learn "
+                      "(or, in a fastgd checkout, pip install \".[sklearn]\")") from None
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
