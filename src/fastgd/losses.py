@@ -238,7 +238,7 @@ class SoftmaxCrossEntropy(Loss):
       batch loss ``Σ_i s_i l_i / Σ_i s_i``.
 
     The gradient is ``s_i (A_i p - a_i) / D`` with ``l_i = -Σ_j a_ij log p_j``, ``A_i = Σ_j a_ij``:
-    the seeds' ``p - y`` for one-hot targets without weights or smoothing, divided by n.
+    the textbook ``p - y`` for one-hot targets without weights or smoothing, divided by n.
 
     Parameters
     ----------
@@ -336,10 +336,10 @@ class MSE(Loss):
 
     Batch loss ``Σ_i s_i l_i / Σ_i s_i``; gradient ``2 s_i (p - t) / (c Σ s)``.
 
-    Relation to the seeds' sum-of-squared-errors ``L = ½ Σ (y - ŷ)²`` (gradient ``ŷ - y``):
-    ``MSE = 2·L / (n·c)`` without sample weights, so its gradient is the seeds' ``ŷ - y`` times
+    Relation to the textbook sum-of-squared-errors ``L = ½ Σ (y - ŷ)²`` (gradient ``ŷ - y``):
+    ``MSE = 2·L / (n·c)`` without sample weights, so its gradient is that ``ŷ - y`` times
     ``2/(n·c)``. The minimizer is the same; only the effective learning rate differs, by that
-    factor (to reproduce the seeds' update with learning rate η, use η·n·c/2 here).
+    factor (to reproduce the textbook update with learning rate η, use η·n·c/2 here).
     """
 
     name = "mse"

@@ -1,13 +1,13 @@
 """The training loop: ``model.fit``, ``evaluate``, ``partial_fit``, random restarts.
 
-Batch schedules (seed 002): ``batch_size=None`` is full-batch gradient descent, ``1`` pure
+Batch schedules: ``batch_size=None`` is full-batch gradient descent, ``1`` pure
 stochastic gradient descent, ``b`` mini-batch descent. ``shuffle="epoch"`` draws a new order every
 epoch (random reshuffling), ``"once"`` one order for the whole run, ``False`` keeps the data order.
 The order of epoch ``e`` depends only on ``(seed, e)``, which is what lets a run resumed from a
 checkpoint continue bit for bit.
 
 Stopping rules: ``epochs`` / ``max_steps`` (fixed iterations), ``tol`` (the full gradient norm
-falls below tol: the seeds' ε criterion), :class:`fastgd.EarlyStopping` (validation criterion),
+falls below tol: the textbook ε convergence criterion), :class:`fastgd.EarlyStopping` (validation criterion),
 or a callback setting ``model.stop_training = True``.
 """
 
@@ -688,7 +688,7 @@ def partial_fit(model, X, y, *, loss, optimizer, batch_size=32, shuffle=False, s
 
 def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
     """Train from `n_restarts` random initializations (seeds derived from `seed`) and keep the
-    best run (lowest final val_loss, else loss): the seeds' remedy for non-convex losses. The
+    best run (lowest final val_loss, else loss): the classic remedy for non-convex losses. The
     optimizer's state is reset before each run. Returns the best run's History, with
     ``history.params["restart_scores"]`` listing every run's score."""
     n_restarts = _check_int("n_restarts", n_restarts, 1)
