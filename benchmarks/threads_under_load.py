@@ -4,8 +4,9 @@ Two workloads: the demo's training (``python -m fastgd``: 20-64-64-3 MLP, 27,000
 batch 32, Adam; 5 of its 20 epochs) and a 784-256-128-10 MLP at batch 128 (12,800 random
 MNIST-shaped samples, 2 epochs). Each runs with 0, 1 and 2 competing processes that spin on a core, with fastgd's default
 (all CPUs, fewer while other processes keep some busy), with 1 thread, and with as many threads
-as CPUs fixed (what the default was before it followed the load). The contenders are interleaved
-and the median of the rounds is kept; the table gives seconds and each time over the 1-thread
+as CPUs fixed (what the default was before it followed the load). The contenders are interleaved,
+in a rotated order each round (a thread that just used a lot of CPU is scheduled less for a
+while, so no contender should always follow another), and the median of the rounds is kept; the table gives seconds and each time over the 1-thread
 time of the same run.
 
 Run:  python benchmarks/threads_under_load.py [--rounds 3]   (a few minutes)
@@ -70,7 +71,7 @@ def timed(run, threads):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)
     cpus = fastgd.get_num_threads()
     assert fastgd.config()["threads_adapt_to_load"], "the default thread count should follow the load"
@@ -87,8 +88,9 @@ def main(argv=None):
             time.sleep(0.5)
             for name, run in workloads.items():
                 times = {c: [] for c in contenders}
-                for _ in range(args.rounds):
-                    for c, threads in contenders.items():
+                order = list(contenders.items())
+                for r in range(args.rounds):
+                    for c, threads in order[r % len(order):] + order[:r % len(order)]:
                         times[c].append(timed(run, threads))
                 med = {c: statistics.median(v) for c, v in times.items()}
                 rows.append((name, busy, med))

@@ -7,11 +7,14 @@
  * left over by other processes: the CPUs minus the CPU time other processes
  * used recently (busy time from /proc/stat, minus this process's own CPU time,
  * over the wall time since the last look; refreshed at most every
- * FG_LOAD_PERIOD_NS). Results do not depend on the thread count (see
- * fg_threads.h), so this changes speed only.
+ * FG_LOAD_PERIOD_NS). One thread too many costs far more (every parallel step
+ * waits for it) than one too few (at most that thread's share), so the count
+ * leans low: a CPU is free when others left 3/4 of it, the count goes down at
+ * once but up only when two periods in a row agree, and it is 1 until the
+ * first period has been measured. Results do not depend on the thread count
+ * (see fg_threads.h), so this changes speed only.
  *
- * Linux only; elsewhere, and until the first full measurement period, the
- * limit is the thread count itself. */
+ * Linux only; elsewhere the limit is the thread count itself. */
 #include "fastgd_kernels.h"
 #include "fg_threads.h"
 
@@ -31,8 +34,9 @@ int fg_get_threads_adapt_to_load(void) { return adapt_to_load; }
 
 /* The last sample (written only by the thread holding `refreshing`). */
 static int64_t last_wall_ns, last_busy_ticks, last_self_ns;
-/* CPUs left over by other processes at the last refresh; 0: not measured yet. */
-static int free_cpus = 0;
+/* CPUs left over by other processes (0: not measured yet, -1: cannot be
+ * measured here), and what the last period alone said. */
+static int free_cpus = 0, last_left = 0;
 static int64_t next_refresh_ns = 0;
 static char refreshing = 0;
 
@@ -63,7 +67,7 @@ static void refresh(int64_t now)
     const long ticks_per_s = sysconf(_SC_CLK_TCK);
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (busy < 0 || self < 0 || ticks_per_s <= 0 || cpus <= 0) {
-        __atomic_store_n(&free_cpus, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&free_cpus, -1, __ATOMIC_RELAXED);
         return;
     }
     if (last_wall_ns > 0 && now > last_wall_ns) {
@@ -72,11 +76,17 @@ static void refresh(int64_t now)
         const double own = (double)(self - last_self_ns) * 1e-9;
         double others = (all_busy - own) / wall; /* CPUs other processes kept busy */
         if (others < 0) others = 0;
-        /* A CPU counts as free only when others left at least 3/4 of it: one thread too
-         * many costs far more (every step waits for it) than one too few (at most the
-         * share of that thread). */
         int left = (int)((double)cpus - others + 0.25);
-        __atomic_store_n(&free_cpus, left < 1 ? 1 : left, __ATOMIC_RELAXED);
+        if (left < 1) left = 1;
+        /* down at once; up only as far as this period and the last one both allow */
+        const int current = __atomic_load_n(&free_cpus, __ATOMIC_RELAXED);
+        int next = left;
+        if (current > 0 && left > current) {
+            next = last_left < left ? last_left : left;
+            if (next < current) next = current;
+        }
+        last_left = left;
+        __atomic_store_n(&free_cpus, next, __ATOMIC_RELAXED);
     }
     last_wall_ns = now;
     last_busy_ticks = busy;
@@ -94,6 +104,7 @@ int fg_threads_free(int limit)
         __atomic_clear(&refreshing, __ATOMIC_RELEASE);
     }
     const int left = __atomic_load_n(&free_cpus, __ATOMIC_RELAXED);
+    if (left == 0) return 1; /* not measured yet */
     return left > 0 && left < limit ? left : limit;
 }
 
