@@ -2,12 +2,13 @@
 
 Two workloads: the demo's training (``python -m fastgd``: 20-64-64-3 MLP, 27,000 spirals samples,
 batch 32, Adam; 5 of its 20 epochs) and a 784-256-128-10 MLP at batch 128 (12,800 random
-MNIST-shaped samples, 2 epochs). Each runs with 0, 1 and 2 competing processes that spin on a core, with fastgd's default
-(all CPUs, fewer while other processes keep some busy), with 1 thread, and with as many threads
-as CPUs fixed (what the default was before it followed the load). The contenders are interleaved,
-in a rotated order each round (a thread that just used a lot of CPU is scheduled less for a
-while, so no contender should always follow another), and the median of the rounds is kept; the table gives seconds and each time over the 1-thread
-time of the same run.
+MNIST-shaped samples, 2 epochs). Each runs with 0, 1 and 2 competing processes that spin on a
+core, with fastgd's default (all CPUs, fewer while other processes keep some busy), with 1
+thread, and with as many threads as CPUs fixed (what the default was before it followed the
+load). The contenders are interleaved, in a rotated order each round (a thread that just used a
+lot of CPU is scheduled less for a while, so no contender should always follow another), and the
+median of the rounds is kept; the table gives seconds and each time over the 1-thread time of
+the same run.
 
 Run:  python benchmarks/threads_under_load.py [--rounds 3]   (a few minutes)
 """

@@ -29,7 +29,8 @@ class Dense:
     ----------
     in_features, out_features : int
     activation : {"identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus"}
-        ``None`` and ``"linear"`` (Keras' spellings) mean ``"identity"``. ``leaky_relu`` is ``max(z, 0) + negative_slope * min(z, 0)``; softplus is ``log(1 + e^z)``.
+        ``None`` and ``"linear"`` (Keras' spellings) mean ``"identity"``. ``leaky_relu`` is
+        ``max(z, 0) + negative_slope * min(z, 0)``; softplus is ``log(1 + e^z)``.
     weight_init : str or callable
         See :mod:`fastgd.init` ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal",
         "normal", "zeros", or ``fastgd.init.normal(std)``).
