@@ -301,6 +301,18 @@ def test_pickle_and_deepcopy_round_trip(dtype):
     np.testing.assert_array_equal(twin.params, model.params)
 
 
+def test_model_and_optimizer_state_pickle_together():
+    # the model does not own an optimizer; pickling both keeps Adam's moments, so training
+    # continues exactly as it would have
+    X, y = spirals()
+    model, opt = classifier(), optim.Adam(lr=1e-2)
+    fit_quiet(model, X, y, optimizer=opt)
+    twin, twin_opt = pickle.loads(pickle.dumps((model, opt)))
+    fit_quiet(model, X, y, optimizer=opt, seed=1)
+    fit_quiet(twin, X, y, optimizer=twin_opt, seed=1)
+    np.testing.assert_array_equal(twin.params, model.params)
+
+
 def test_pickle_an_unfitted_model():
     model = fg.Sequential([fg.Dense(2, 3, activation="leaky_relu", negative_slope=0.2), fg.Dense(3, 1)], seed=4)
     twin = pickle.loads(pickle.dumps(model))
