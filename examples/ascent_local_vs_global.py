@@ -1,6 +1,6 @@
 """Gradient ascent on f(x) = 25 sin x − x² gets stuck on a local peak; random restarts find the global one.
 
-The seed's mountain climber starts at x0 = −2 and follows the slope uphill with
+A mountain climber starts at x0 = −2 and follows the slope uphill with
 x ← x + λ f'(x). That climbs to the local maximum at x ≈ −4.356 (f ≈ 4.454), not
 to the global maximum at x ≈ 1.454 (f ≈ 22.716). Running many climbers from
 random points in [−10, 10] (one batched call of f per step) finds the global one.

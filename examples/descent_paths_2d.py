@@ -1,7 +1,7 @@
 """Descent paths on f(x, y) = cos(3x + 2y) + cos(2x + 4y) − 2 sin(x + y).
 
-The seed's two-variable example: the gradient is the direction of steepest ascent,
-so descent follows −∇f. The figure shows the contour map with the (negative)
+A function of two variables with many local minima: the gradient is the direction of
+steepest ascent, so descent follows −∇f. The figure shows the contour map with the (negative)
 gradient field and the paths of plain gradient descent (fixed step) and of L-BFGS
 (strong Wolfe line search) from the same starting points: different starts end in
 different local minima.
@@ -45,27 +45,35 @@ def main(out=Path(__file__).parent / "figures" / "descent_paths_2d.png"):
         print(f"start {STARTS[i]}: GD λ=0.05 → {np.round(a.x, 3)} f={a.fun:.4f} ({a.nit} steps); "
               f"L-BFGS → {np.round(b.x, 3)} f={b.fun:.4f} ({b.nit} steps, {b.nfev} evaluations)")
 
-    xs = np.linspace(-3, 3, 300)
+    # the plotted square holds every path (an L-BFGS line search may step past the starts' box)
+    points = np.concatenate([r.trajectory for r in gd.results + lb.results])
+    lim = max(3.0, np.ceil(np.abs(points).max() * 4 + 1) / 4)
+    xs = np.linspace(-lim, lim, 300)
     X, Y = np.meshgrid(xs, xs)
-    fig, ax = plt.subplots(figsize=(7.2, 6.2))
+    fig, ax = plt.subplots(figsize=(7.6, 7.4))
     filled = ax.contourf(X, Y, f(X, Y), levels=30, cmap="viridis")
-    fig.colorbar(filled, ax=ax, label="f(x, y)")
-    q = np.linspace(-3, 3, 21)
+    fig.colorbar(filled, ax=ax, label="f(x, y)", shrink=0.85)
+    q = np.linspace(-lim, lim, 21)
     QX, QY = np.meshgrid(q, q)
     G = grad(QX, QY)
-    ax.quiver(QX, QY, -G[0], -G[1], color="white", alpha=0.55, width=0.0025)
+    ax.quiver(QX, QY, -G[0], -G[1], color="0.85", alpha=0.4, width=0.0022)
     for i in range(len(STARTS)):
         p = gd.results[i].trajectory
-        ax.plot(p[:, 0], p[:, 1], ".-", color="tab:orange", ms=2.5, lw=1, label="gradient descent, λ=0.05" if i == 0 else None)
+        ax.plot(p[:, 0], p[:, 1], "-", color="tab:orange", lw=2.4, solid_capstyle="round",
+                label="gradient descent, λ = 0.05 (every step)" if i == 0 else None)
         p = lb.results[i].trajectory
-        ax.plot(p[:, 0], p[:, 1], "o--", color="tab:red", ms=3.5, lw=1, label="L-BFGS" if i == 0 else None)
-        ax.plot(*STARTS[i], "ws", ms=6, mec="k")
-    ax.set_xlim(-3, 3)
-    ax.set_ylim(-3, 3)
+        ax.plot(p[:, 0], p[:, 1], "--", color="white", lw=1.4, marker="o", ms=5, mfc="tab:red", mec="white",
+                label="L-BFGS (every iterate)" if i == 0 else None)
+        ax.plot(*STARTS[i], "s", color="white", ms=8, mec="black", label="start" if i == 0 else None)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
     ax.set_xlabel("x")
     ax.set_ylabel("y")
-    ax.set_title("cos(3x+2y) + cos(2x+4y) − 2 sin(x+y): −∇f and descent paths")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("f = cos(3x+2y) + cos(2x+4y) − 2 sin(x+y):\n−∇f (arrows) and descent paths from six starts")
+    # a dark box, as the map: the white L-BFGS line shows in the legend too
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3, fontsize=10, facecolor="0.3",
+              framealpha=1.0, labelcolor="white")
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     print(f"wrote {out}")

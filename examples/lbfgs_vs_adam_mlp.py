@@ -94,7 +94,7 @@ def train_adam(closure, params, budget, lr):
 def main(out=Path(__file__).parent / "figures" / "lbfgs_vs_adam_mlp.png", budget=1000):
     x, y, params0, shapes = make_problem()
     closure = mlp_closure(x, y, shapes)
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(7, 5))
     ev, losses = train_lbfgs(closure, params0.copy(), budget)
     ax.semilogy(ev, losses, color="tab:red", label="L-BFGS (strong Wolfe), history 20")
     print(f"L-BFGS: loss {losses[ev <= budget][-1]:.3e} after {ev[ev <= budget][-1]} gradient evaluations")
@@ -107,7 +107,8 @@ def main(out=Path(__file__).parent / "figures" / "lbfgs_vs_adam_mlp.png", budget
     ax.set_xlim(0, budget)
     ax.set_title("1-32-32-1 tanh MLP on sin 3x + 0.3x²: full-batch L-BFGS vs Adam")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="upper right")
+    # below the axes, where it cannot hide a curve
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     print(f"wrote {out}")

@@ -1,12 +1,12 @@
 """The learning-rate experiment: too large oscillates, too small crawls.
 
-The seed prints f(x) = x + sin x, but the behaviour it describes belongs to
-f(x) = x·sin x from x0 = 2.5 (x + sin x is monotone, f' = 1 + cos x >= 0, and has
-no minimum to converge to). For x·sin x, plain gradient descent x ← x − λ f'(x):
+The demonstration is often written for f(x) = x + sin x, but the behaviour it
+describes belongs to f(x) = x·sin x from x0 = 2.5 (x + sin x is monotone,
+f' = 1 + cos x >= 0, and has no minimum to converge to). For x·sin x, plain gradient descent x ← x − λ f'(x):
 
 * λ = 1    oscillates between two points around the minimum at 0 (f''(0) = 2, so
            the error is multiplied by 1 − 2 = −1 each step; it decays very slowly,
-           |x| ≈ 0.088 near step 95);
+           x ≈ −0.087 after 100 steps);
 * λ = 0.1  converges to the local minimum at x ≈ 4.913;
 * λ = 0.01 is still crawling towards it after 100 steps (x ≈ 4.81).
 
@@ -48,7 +48,7 @@ def main(out=Path(__file__).parent / "figures" / "learning_rate.png"):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     grid = np.linspace(-4, 8, 600)
     axes[0].plot(grid, grid * np.sin(grid), color="0.3", label="x·sin x")
-    axes[0].plot(grid, grid + np.sin(grid), color="0.6", ls="--", label="x + sin x (seed's text)")
+    axes[0].plot(grid, grid + np.sin(grid), color="0.6", ls="--", label="x + sin x (as often written)")
     axes[0].axvline(2.5, color="k", lw=0.8, ls=":")
     axes[0].set_title("the two functions, start x₀ = 2.5")
     axes[0].legend()
@@ -61,7 +61,7 @@ def main(out=Path(__file__).parent / "figures" / "learning_rate.png"):
         print(f"x + sin x, λ={lr}: x_100={s.x[0]:+.4f}")
     axes[1].axhline(4.913, color="0.5", lw=0.8, ls="--")
     axes[1].annotate("local min x ≈ 4.913", (60, 4.913), xytext=(45, 3.3), arrowprops={"arrowstyle": "->"})
-    axes[1].set_title("x·sin x: iterates x_n (matches the seed's figure)")
+    axes[1].set_title("x·sin x: iterates x_n")
     axes[2].set_title("x + sin x: no minimum, descent drifts left")
     for ax in axes[1:]:
         ax.set_xlabel("step n")

@@ -4,6 +4,7 @@ import io
 import os
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -11,17 +12,17 @@ import fastgd
 from fastgd import _core
 
 CONFIG_KEYS = {
-    "version", "isa", "isa_compiled", "isa_cpu_supported", "num_threads", "openmp",
+    "version", "isa", "isa_compiled", "isa_cpu_supported", "num_threads", "threads_adapt_to_load", "openmp",
     "openmp_version", "compiler", "c_flags", "target_flags", "build_type",
     "cython_directives", "machine", "python", "numpy",
 }
 
 
-def run_python(code, **env):
-    """Run `code` in a fresh interpreter with extra environment variables."""
+def run_python(code, *args, **env):
+    """Run `code` (with command-line `args`) in a fresh interpreter with extra environment variables."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("FASTGD_ARCH", "OMP_NUM_THREADS")}
     full_env.update(env)
-    result = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True,
+    result = subprocess.run([sys.executable, "-c", code, *args], env=full_env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result
@@ -145,3 +146,57 @@ def test_import_does_not_import_optional_dependencies():
     code = ("import sys, fastgd; bad = [m for m in ('sklearn', 'torch', 'matplotlib', 'scipy') "
             "if m in sys.modules]; print(bad)")
     assert run_python(code).stdout.strip() == "[]"
+
+
+def test_default_threads_adapt_to_load_and_a_set_count_is_kept():
+    code = ("import fastgd; a = fastgd.config()['threads_adapt_to_load']\n"
+            "with fastgd.threads(1): b = fastgd.config()['threads_adapt_to_load']\n"
+            "c = fastgd.config()['threads_adapt_to_load']\n"
+            "fastgd.set_num_threads(2); print(a, b, c, fastgd.config()['threads_adapt_to_load'])")
+    assert run_python(code).stdout.split() == ["True", "False", "True", "False"]
+    assert run_python(code, OMP_NUM_THREADS="2").stdout.split()[0] == "False"
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    # what lets the default thread count follow the machine's load
+    import numpy as np
+
+    X = np.random.default_rng(0).normal(size=(512, 300)).astype(np.float32)
+    y = np.arange(512) % 10
+    params = []
+    for n in (1, 2, 3):
+        with fastgd.threads(n):
+            m = fastgd.Sequential([fastgd.Dense(300, 256), fastgd.Dense(256, 10, activation=None)], seed=0)
+            m.fit(X, y, loss="softmax_cross_entropy", optimizer="adam", epochs=2, batch_size=128, seed=0,
+                  progress=False)
+            params.append(m.params.copy())
+    np.testing.assert_array_equal(params[0], params[1])
+    np.testing.assert_array_equal(params[0], params[2])
+
+
+def test_threads_free_counts_cpus_other_processes_keep_busy():
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    code = textwrap.dedent("""
+        import os, subprocess, sys, time
+        from fastgd import _core
+        cpus = int(sys.argv[1])
+        _core.set_threads_adapt_to_load(False)
+        print(_core.threads_free(cpus + 1))
+        _core.set_threads_adapt_to_load(True)
+        spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cpus)]
+        try:
+            time.sleep(0.5)
+            _core.threads_free(cpus + 1)   # the first look starts the measurement
+            time.sleep(0.5)
+            print(_core.threads_free(cpus + 1))
+        finally:
+            for p in spinners:
+                p.kill()
+    """)
+    result = run_python(code, str(cpus))
+    fixed, busy = result.stdout.split()
+    assert int(fixed) == cpus + 1  # a set count is used as given
+    if sys.platform.startswith("linux"):
+        assert int(busy) == 1  # every CPU taken by a spinner: one thread
+    else:
+        assert int(busy) == cpus + 1

@@ -52,7 +52,8 @@ def main(argv=None):
         try:
             from sklearn.datasets import load_digits
         except ImportError:
-            print("--dataset digits needs scikit-learn: pip install 'fastgd[sklearn]'", file=sys.stderr)
+            print("--dataset digits needs scikit-learn: pip install scikit-learn "
+                  "(or, in a fastgd checkout, pip install \".[sklearn]\")", file=sys.stderr)
             return 2
         X, y = load_digits(return_X_y=True)
         X = (X / 16.0).astype(args.dtype)

@@ -48,3 +48,16 @@ def set_num_threads(int n):
 
 def get_num_threads():
     return fg_get_num_threads()
+
+
+def set_threads_adapt_to_load(bint on):
+    fg_set_threads_adapt_to_load(on)
+
+
+def get_threads_adapt_to_load():
+    return bool(fg_get_threads_adapt_to_load())
+
+
+def threads_free(int limit):
+    """At most `limit` threads, fewer while other processes keep CPUs busy (when adapting)."""
+    return fg_threads_free(limit)

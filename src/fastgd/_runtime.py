@@ -54,6 +54,18 @@ def _default_num_threads() -> int:
     return _available_cpus()
 
 
+def _omp_num_threads_set() -> bool:
+    value = os.environ.get("OMP_NUM_THREADS", "").strip().split(",")[0].strip()
+    return value.isdigit() and int(value) > 0
+
+
+def _use_default_threads() -> None:
+    """The default: $OMP_NUM_THREADS if set (exactly that many), else every CPU this process may
+    run on, fewer while other processes keep some of them busy."""
+    _core.set_num_threads(_default_num_threads())
+    _core.set_threads_adapt_to_load(not _omp_num_threads_set())
+
+
 def _check_num_threads(n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int) and not hasattr(n, "__index__"):
         raise TypeError(f"n must be a positive integer, got {type(n).__name__}")
@@ -69,11 +81,16 @@ def set_num_threads(n: int) -> None:
     """Set how many threads fastgd's kernels may use (a positive integer).
 
     Small operations use fewer threads than allowed, as they run faster that way.
-    Results for a given thread count are bit-identical run after run. Without
-    OpenMP (see :func:`config`) the setting is recorded but kernels run on one
-    thread.
+    The default (no ``$OMP_NUM_THREADS``) is every CPU the process may run on, but
+    no more than other processes leave free at the moment (measured every 0.1 s on
+    Linux): a thread waiting for a core another process holds slows every step.
+    A count set here (or by ``$OMP_NUM_THREADS``) is used as given (``with
+    fastgd.threads(n):`` returns to the previous setting afterwards). Results do not
+    depend on the thread count. Without OpenMP (see :func:`config`) the setting is
+    recorded but kernels run on one thread.
     """
     _core.set_num_threads(_check_num_threads(n))
+    _core.set_threads_adapt_to_load(False)
 
 
 def get_num_threads() -> int:
@@ -90,19 +107,21 @@ def threads(n: int) -> Iterator[int]:
             model.fit(X, y, ...)
     """
     n = _check_num_threads(n)
-    previous = get_num_threads()
+    previous = get_num_threads(), _core.get_threads_adapt_to_load()
     set_num_threads(n)
     try:
         yield n
     finally:
-        set_num_threads(previous)
+        _core.set_num_threads(previous[0])
+        _core.set_threads_adapt_to_load(previous[1])
 
 
 def config() -> dict:
     """How this copy of fastgd was built and what it runs on, as a dict.
 
     Keys: ``version``, ``isa`` (the CPU target in use), ``isa_compiled``,
-    ``isa_cpu_supported``, ``num_threads``, ``openmp``, ``openmp_version``,
+    ``isa_cpu_supported``, ``num_threads``, ``threads_adapt_to_load`` (the default:
+    fewer threads while other processes are busy), ``openmp``, ``openmp_version``,
     ``compiler``, ``c_flags``, ``target_flags``, ``build_type``,
     ``cython_directives``, ``machine``, ``python``, ``numpy``.
     """
@@ -115,6 +134,7 @@ def config() -> dict:
         "isa_compiled": _core.isa_compiled(),
         "isa_cpu_supported": _core.isa_cpu_supported(),
         "num_threads": get_num_threads(),
+        "threads_adapt_to_load": _core.get_threads_adapt_to_load(),
         "openmp": _core.openmp_enabled(),
         "openmp_version": _core.openmp_version(),
         "compiler": info["compiler"],
@@ -150,4 +170,4 @@ def show_config(file=None) -> None:
 
 
 _select_isa_from_environment()
-_core.set_num_threads(_default_num_threads())
+_use_default_threads()

@@ -47,7 +47,7 @@ def _check_mode(mode):
 
 class EarlyStopping(Callback):
     """Stop when the monitored value has not improved by more than ``min_delta`` for
-    ``patience`` epochs (the seeds' validation criterion); with ``restore_best=True`` the
+    ``patience`` epochs (the validation-set stopping criterion); with ``restore_best=True`` the
     model ends with the parameters of its best epoch.
 
     ``monitor="val_loss"`` falls back to ``"loss"`` when there is no validation data.

@@ -1,11 +1,10 @@
 """Small data sets generated on the spot (no download) and a train/test split."""
 
-from __future__ import annotations
+import numbers as _numbers
 
-import numbers
+import numpy as _np
 
-import numpy as np
-
+# Private imports: dir(fastgd.datasets) lists only what it offers.
 __all__ = ["make_spirals", "train_test_split"]
 
 
@@ -18,18 +17,18 @@ def make_spirals(n_samples=3000, n_classes=3, *, noise=0.2, n_turns=1.5, n_featu
     coordinates and any further columns are pure noise features; y int64 class labels.
     """
     for name, v, lo in (("n_samples", n_samples, 1), ("n_classes", n_classes, 2), ("n_features", n_features, 2)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+        if isinstance(v, bool) or not isinstance(v, _numbers.Integral) or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    if not (isinstance(noise, numbers.Real) and noise >= 0):
+    if not (isinstance(noise, _numbers.Real) and noise >= 0):
         raise ValueError(f"noise must be a number >= 0, got {noise!r}")
-    rng = np.random.default_rng(seed)
-    y = np.arange(n_samples, dtype=np.int64) % n_classes
+    rng = _np.random.default_rng(seed)
+    y = _np.arange(n_samples, dtype=_np.int64) % n_classes
     rng.shuffle(y)
     r = rng.uniform(0.05, 1.0, size=n_samples)
-    theta = r * n_turns * 2 * np.pi + y * (2 * np.pi / n_classes)
-    X = np.empty((n_samples, n_features))
-    X[:, 0] = r * np.cos(theta)
-    X[:, 1] = r * np.sin(theta)
+    theta = r * n_turns * 2 * _np.pi + y * (2 * _np.pi / n_classes)
+    X = _np.empty((n_samples, n_features))
+    X[:, 0] = r * _np.cos(theta)
+    X[:, 1] = r * _np.sin(theta)
     X[:, :2] += rng.normal(0.0, noise * 0.1, size=(n_samples, 2))
     if n_features > 2:
         X[:, 2:] = rng.normal(0.0, 0.5, size=(n_samples, n_features - 2))
@@ -45,15 +44,15 @@ def train_test_split(*arrays, test_size=0.25, seed=None):
     for i, a in enumerate(arrays):
         if len(a) != n:
             raise ValueError(f"arrays[{i}] has {len(a)} rows, arrays[0] has {n}")
-    if not (isinstance(test_size, numbers.Real) and 0 < test_size < 1):
+    if not (isinstance(test_size, _numbers.Real) and 0 < test_size < 1):
         raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
     n_test = max(1, int(round(n * test_size)))
     if n_test >= n:
         raise ValueError(f"test_size={test_size} leaves no training samples out of {n}")
-    perm = np.random.default_rng(seed).permutation(n)
+    perm = _np.random.default_rng(seed).permutation(n)
     test, train = perm[:n_test], perm[n_test:]
     out = []
     for a in arrays:
-        a = np.asarray(a)
+        a = _np.asarray(a)
         out += [a[train], a[test]]
     return out

@@ -179,6 +179,13 @@ class Checkpoint:
     def __iter__(self):
         return iter((self.model, self.optimizer, self.schedule, self.history))
 
+    def __repr__(self):
+        model = self.model
+        return (f"Checkpoint(epoch={self.epoch}, seed={self.seed}, model=<Sequential {model.n_inputs} -> "
+                f"{model.n_outputs}, {len(model.layers)} layers, {model.n_params:,} parameters, "
+                f"{model.dtype.name}>, optimizer={self.optimizer!r}, schedule={self.schedule!r}, "
+                f"history={self.history!r})")
+
 
 def save_checkpoint(path, model, optimizer, schedule=None, history=None):
     """Save everything needed to resume training bit for bit: model, optimizer (config and

@@ -12,6 +12,9 @@ __all__ = ["Dense", "ACTIVATIONS"]
 # In the order of the C enum fg_activation.
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus")
 
+# Spellings users bring from Keras and PyTorch for the identity.
+_ACTIVATION_ALIASES = {None: "identity", "linear": "identity"}
+
 
 def _check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -26,7 +29,8 @@ class Dense:
     ----------
     in_features, out_features : int
     activation : {"identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus"}
-        ``leaky_relu`` is ``max(z, 0) + negative_slope * min(z, 0)``; softplus is ``log(1 + e^z)``.
+        ``None`` and ``"linear"`` (Keras' spellings) mean ``"identity"``. ``leaky_relu`` is
+        ``max(z, 0) + negative_slope * min(z, 0)``; softplus is ``log(1 + e^z)``.
     weight_init : str or callable
         See :mod:`fastgd.init` ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal",
         "normal", "zeros", or ``fastgd.init.normal(std)``).
@@ -44,8 +48,11 @@ class Dense:
                  bias_init=0.0, negative_slope=0.01):
         self.in_features = _check_positive_int("in_features", in_features)
         self.out_features = _check_positive_int("out_features", out_features)
+        if activation is None or isinstance(activation, str) and activation in _ACTIVATION_ALIASES:
+            activation = _ACTIVATION_ALIASES[activation]
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+            raise ValueError(f"activation must be one of {ACTIVATIONS} (or None / 'linear' for 'identity'), "
+                             f"got {activation!r}")
         self.activation = activation
         _init.get(weight_init)  # validates
         self.weight_init = weight_init

@@ -241,7 +241,7 @@ class SoftmaxCrossEntropy(Loss):
       batch loss ``Σ_i s_i l_i / Σ_i s_i``.
 
     The gradient is ``s_i (A_i p - a_i) / D`` with ``l_i = -Σ_j a_ij log p_j``, ``A_i = Σ_j a_ij``:
-    the seeds' ``p - y`` for one-hot targets without weights or smoothing, divided by n.
+    the textbook ``p - y`` for one-hot targets without weights or smoothing, divided by n.
 
     Parameters
     ----------
@@ -339,10 +339,10 @@ class MSE(Loss):
 
     Batch loss ``Σ_i s_i l_i / Σ_i s_i``; gradient ``2 s_i (p - t) / (c Σ s)``.
 
-    Relation to the seeds' sum-of-squared-errors ``L = ½ Σ (y - ŷ)²`` (gradient ``ŷ - y``):
-    ``MSE = 2·L / (n·c)`` without sample weights, so its gradient is the seeds' ``ŷ - y`` times
+    Relation to the textbook sum-of-squared-errors ``L = ½ Σ (y - ŷ)²`` (gradient ``ŷ - y``):
+    ``MSE = 2·L / (n·c)`` without sample weights, so its gradient is that ``ŷ - y`` times
     ``2/(n·c)``. The minimizer is the same; only the effective learning rate differs, by that
-    factor (to reproduce the seeds' update with learning rate η, use η·n·c/2 here).
+    factor (to reproduce the textbook update with learning rate η, use η·n·c/2 here).
     """
 
     name = "mse"
@@ -415,6 +415,13 @@ _REGISTRY = {
     "mae": MAE,
     "huber": Huber,
     "poisson": Poisson,
+    # Keras' names. Every fastgd loss takes the network's raw output: the cross-entropies
+    # are Keras' with from_logits=True, so the last layer has no softmax/sigmoid.
+    "categorical_crossentropy": SoftmaxCrossEntropy,
+    "sparse_categorical_crossentropy": SoftmaxCrossEntropy,
+    "binary_crossentropy": BinaryCrossEntropy,
+    "mean_squared_error": MSE,
+    "mean_absolute_error": MAE,
 }
 
 
@@ -422,7 +429,10 @@ def get(name_or_loss):
     """A Loss from a name (see below), a Loss class, or a Loss instance (returned as is).
 
     Names: "softmax_cross_entropy" / "cross_entropy", "binary_cross_entropy" / "bce", "mse",
-    "mae", "huber", "poisson".
+    "mae", "huber", "poisson", and Keras' "categorical_crossentropy" / "sparse_categorical_crossentropy"
+    (both SoftmaxCrossEntropy, which takes labels or one-hot rows), "binary_crossentropy",
+    "mean_squared_error", "mean_absolute_error". The cross-entropies take logits (Keras'
+    ``from_logits=True``): end the model with an identity layer, not a softmax.
     """
     if isinstance(name_or_loss, Loss):
         return name_or_loss

@@ -1,14 +1,15 @@
-"""Evaluation metrics on NumPy arrays: accuracy, zero-one loss, R².
+"""Evaluation metrics on NumPy arrays: accuracy, zero-one loss, R², mean squared and absolute error.
 
 They are computed once per evaluation, not per training step, so they are plain NumPy.
-Semantics follow scikit-learn's ``accuracy_score``, ``zero_one_loss`` and ``r2_score``.
+Semantics follow scikit-learn's ``accuracy_score``, ``zero_one_loss``, ``r2_score``,
+``mean_squared_error`` and ``mean_absolute_error``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["accuracy", "zero_one_loss", "r2_score"]
+__all__ = ["accuracy", "zero_one_loss", "r2_score", "mean_squared_error", "mean_absolute_error"]
 
 
 def _describe(obj):
@@ -137,3 +138,39 @@ def r2_score(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average
         return float(scores @ ss_tot / ss_tot.sum())
     raise ValueError(f"multioutput must be 'uniform_average', 'raw_values' or 'variance_weighted', "
                      f"got {multioutput!r}")
+
+
+def _regression_pair(y_true, y_pred):
+    """y_true and y_pred as float64 (n, k) arrays of the same shape."""
+    t = _real_array("y_true", y_true).astype(np.float64)
+    p = _real_array("y_pred", y_pred).astype(np.float64)
+    t = t.reshape(-1, 1) if t.ndim == 1 else t
+    p = p.reshape(-1, 1) if p.ndim == 1 else p
+    if t.ndim != 2 or p.shape != t.shape:
+        raise ValueError(f"y_pred must have the shape of y_true {np.shape(y_true)}, got {np.shape(y_pred)}")
+    return t, p
+
+
+def _mean_error(errors, sample_weight):
+    """The (weighted) mean over samples of the per-sample mean over outputs."""
+    per_sample = errors.mean(axis=1)
+    sw = _weights(sample_weight, per_sample.shape[0])
+    if sw is None:
+        return float(per_sample.mean())
+    if sw.sum() == 0:
+        raise ValueError("sample_weight sums to zero; the mean is undefined")
+    return float(sw @ per_sample / sw.sum())
+
+
+def mean_squared_error(y_true, y_pred, *, sample_weight=None):
+    """Mean of ``(y_true - y_pred)²`` over samples and outputs (scikit-learn's ``mean_squared_error``
+    with uniform output weights). The metric name ``"mse"`` in ``fit``/``evaluate``."""
+    t, p = _regression_pair(y_true, y_pred)
+    return _mean_error((t - p) ** 2, sample_weight)
+
+
+def mean_absolute_error(y_true, y_pred, *, sample_weight=None):
+    """Mean of ``|y_true - y_pred|`` over samples and outputs (scikit-learn's ``mean_absolute_error``
+    with uniform output weights). The metric name ``"mae"`` in ``fit``/``evaluate``."""
+    t, p = _regression_pair(y_true, y_pred)
+    return _mean_error(np.abs(t - p), sample_weight)

@@ -530,8 +530,8 @@ _SHARED_DOC = """
         (trust-region Newton-CG on Hessian-vector products: give ``hessp``), or any first-order optimizer of
         :mod:`fastgd.optim` (``SGD(lr=0.1)``, ``Adam(lr=1e-2)``, ...): each
         iteration is then ``optimizer.step(x, grad)`` followed by one evaluation —
-        plain gradient descent with a fixed learning rate, as in the seeds'
-        experiments. The instance you pass is copied, never modified; its
+        plain gradient descent with a fixed learning rate, the textbook
+        method. The instance you pass is copied, never modified; its
         ``maximize`` flag must be False (the function you call sets the direction).
     max_iter : int, default 1000
         Most optimizer iterations per start.

@@ -100,10 +100,19 @@ class Sequential:
 
     Attributes
     ----------
+    layers : list of Dense
+        The layers, in order (also ``model[i]``, ``len(model)``, ``for layer in model``).
     params, grads : ndarray (n_params,)
         The flat parameter and gradient arenas: every layer's W first (in layer order), then
         every layer's b. ``layer.W``, ``layer.b``, ``layer.dW``, ``layer.db`` are views.
     n_params : int
+    loss : Loss or None
+        The loss of the last fit (used by ``predict_proba`` and ``evaluate``).
+    history : History or None
+        The History of the last (or the running, or an interrupted) fit.
+
+    A model pickles and deep-copies (architecture, dtype, parameters, loss and history): the
+    copy predicts exactly as the original.
     """
 
     def __init__(self, layers, *, dtype="float32", seed=None):
@@ -142,6 +151,7 @@ class Sequential:
         self._engine = _core._MLPEngine(self.params, self.grads, specs)
         self._last_x = None
         self.loss = None
+        self.history = None
         self.stop_training = False
         self.reset_parameters(seed)
 
@@ -195,6 +205,25 @@ class Sequential:
     @classmethod
     def from_config(cls, cfg):
         return cls([Dense.from_config(c) for c in cfg["layers"]], dtype=cfg["dtype"])
+
+    # ---- the layers as a sequence, and copies ------------------------------------
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __getitem__(self, index):
+        return self.layers[index]
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __reduce__(self):
+        # The C engine holds pointers into the arenas, so a copy is rebuilt from the
+        # description and the parameters, as fastgd.load does.
+        state = {"config": self.get_config(), "seed": self.seed, "params": self.params.copy(),
+                 "loss": None if self.loss is None else self.loss.get_config(),
+                 "history": None if self.history is None else self.history.to_dict()}
+        return _restore, (type(self), state)
 
     # ---- forward and backward ------------------------------------------------
 
@@ -292,8 +321,10 @@ class Sequential:
 
     # ---- description ------------------------------------------------------------
 
-    def summary(self):
-        """A table of the layers, their output shapes and parameter counts (returned and printed)."""
+    def summary(self, print_fn=print):
+        """Print a table of the layers, their output shapes and parameter counts, as Keras does
+        (and return None). ``print_fn`` receives the table as one string: ``model.summary(print_fn=
+        lines.append)`` keeps it."""
         rows = [("layer", "output shape", "activation", "params")]
         for i, L in enumerate(self.layers):
             rows.append((f"{i}: Dense", f"(None, {L.out_features})", L.activation, f"{L.n_params:,}"))
@@ -305,14 +336,26 @@ class Sequential:
             if j == 0:
                 text.append(line)
         text += [line, f"total parameters: {self.n_params:,}"]
-        out = "\n".join(text)
-        print(out)
-        return out
+        print_fn("\n".join(text))
 
     def __repr__(self):
         inner = ",\n".join(f"  {L!r}" for L in self.layers)
         return (f"Sequential([\n{inner}\n], dtype={self.dtype.name!r})  "
                 f"# {self.n_inputs} -> {self.n_outputs}, {self.n_params:,} parameters")
+
+
+def _restore(cls, state):
+    """Rebuild a model pickled by Sequential.__reduce__."""
+    from fastgd import losses as _losses
+
+    cfg = state["config"]
+    model = cls([Dense.from_config(c) for c in cfg["layers"]], dtype=cfg["dtype"], seed=state["seed"])
+    model.params[...] = state["params"]
+    if state["loss"] is not None:
+        model.loss = _losses.from_config(state["loss"])
+    if state["history"] is not None:
+        model.history = _training.History.from_dict(state["history"])
+    return model
 
 
 # fit / evaluate / partial_fit / save are methods of the model that live in their own modules.

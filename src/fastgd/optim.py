@@ -334,7 +334,7 @@ class SGD(Optimizer):
         θ ← θ − η·d
         θ ← θ + noise·√η·ξ,   ξ ~ N(0, 1) per element and step   (when noise > 0)
 
-    Textbook forms (seeds 001, 002): with dampening 0 and V = −η·b (constant η), heavy-ball momentum
+    Textbook forms: with dampening 0 and V = −η·b (constant η), heavy-ball momentum
     is V ← μV − η∇L, θ ← θ + V. Nesterov's "gradient at the look-ahead point" form
     V ← μV − η∇L(θ + μV) becomes, in the variable θ' = θ + μV that one stores instead, exactly the
     update above: θ' ← θ' − η(g + μb).
@@ -401,7 +401,7 @@ class AdaGrad(Optimizer):
         r ← r + d⊙d                         (r starts at initial_accumulator_value)
         θ ← θ − η_t·d / (√r + eps)
 
-    Textbook form (seed 003): r_{n+1} = r_n + ∇J⊙∇J, w_{n+1} = w_n − λ/(δ + √r_{n+1})·∇J with
+    Textbook form: r_{n+1} = r_n + ∇J⊙∇J, w_{n+1} = w_n − λ/(δ + √r_{n+1})·∇J with
     δ = eps, λ = η (lr_decay = 0, initial_accumulator_value = 0).
 
     Parameters
@@ -452,7 +452,7 @@ class RMSProp(Optimizer):
         else:           θ ← θ − η·d/den
 
     Note eps is added after the square root (torch's placement). Textbook form: AdaGrad's
-    accumulate-and-scale (seed 003) with the sum r replaced by the exponential moving average s.
+    accumulate-and-scale with the sum r replaced by the exponential moving average s.
 
     Parameters
     ----------
@@ -501,8 +501,8 @@ class Adam(Optimizer):
         θ ← θ − (η / (1 − β1^t)) · m / (√v̂ / √(1 − β2^t) + eps)
 
     eps is added to the bias-corrected √v̂ (torch's placement); the kernel multiplies √v̂ by
-    1/√(1 − β2^t) where torch divides (≤ 1 ulp apart, one division fewer per element). Textbook form: momentum (seed 001)
-    on the gradient, m̂ = m/(1 − β1^t), scaled per element as in AdaGrad/RMSProp (seed 003) by
+    1/√(1 − β2^t) where torch divides (≤ 1 ulp apart, one division fewer per element). Textbook form: momentum
+    on the gradient, m̂ = m/(1 − β1^t), scaled per element as in AdaGrad/RMSProp by
     1/(√v̂_t + eps) with v̂_t = v/(1 − β2^t): θ ← θ − η·m̂/(√v̂_t + eps).
 
     Parameters

@@ -117,7 +117,7 @@ class InverseTimeDecay(Schedule):
     """η_t = η₀ / (1 + decay_rate · t / decay_steps).
 
     The 1/t decay: Σ η_t diverges while Σ η_t² converges, the step-size conditions under which
-    SGD converges on convex problems (seed 002). torch has no class for it
+    SGD converges on convex problems. torch has no class for it
     (``LambdaLR(opt, lambda t: 1 / (1 + decay_rate * t / decay_steps))``).
     """
 

@@ -1,13 +1,13 @@
 """The training loop: ``model.fit``, ``evaluate``, ``partial_fit``, random restarts.
 
-Batch schedules (seed 002): ``batch_size=None`` is full-batch gradient descent, ``1`` pure
+Batch schedules: ``batch_size=None`` is full-batch gradient descent, ``1`` pure
 stochastic gradient descent, ``b`` mini-batch descent. ``shuffle="epoch"`` draws a new order every
 epoch (random reshuffling), ``"once"`` one order for the whole run, ``False`` keeps the data order.
 The order of epoch ``e`` depends only on ``(seed, e)``, which is what lets a run resumed from a
 checkpoint continue bit for bit.
 
 Stopping rules: ``epochs`` / ``max_steps`` (fixed iterations), ``tol`` (the full gradient norm
-falls below tol: the seeds' ε criterion), :class:`fastgd.EarlyStopping` (validation criterion),
+falls below tol: the textbook ε convergence criterion), :class:`fastgd.EarlyStopping` (validation criterion),
 or a callback setting ``model.stop_training = True``.
 """
 
@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import shutil
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -45,7 +47,9 @@ class DivergenceError(RuntimeError):
 
 class History:
     """Per-epoch records of a fit: ``history.history`` maps "loss", "val_loss", metric names,
-    "grad_norm", "lr", "seconds" to lists (one entry per epoch)."""
+    "grad_norm", "lr", "seconds" to lists (one entry per epoch), also readable as
+    ``history["loss"]`` and ``history.loss``. ``history.epochs`` lists the epoch indices
+    (0-based, as ``initial_epoch``; printed and plotted from 1)."""
 
     curvature = None  # the probes of fit(curvature=...): a dict of lists (not part of to_dict)
 
@@ -63,6 +67,17 @@ class History:
 
     def __getitem__(self, key):
         return self.history[key]
+
+    def __getattr__(self, name):
+        # only called when normal lookup fails: logged columns read as attributes
+        history = self.__dict__.get("history")
+        if history is not None and name in history:
+            return history[name]
+        raise AttributeError(f"History has no attribute or logged value {name!r}; logged: "
+                             f"{sorted(history or ())}")
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | {k for k in self.__dict__.get("history", {}) if k.isidentifier()})
 
     def __len__(self):
         return len(self.epochs)
@@ -94,19 +109,36 @@ class History:
         h.stopped_reason = d.get("stopped_reason")
         return h
 
-    def plot(self, keys=("loss", "val_loss"), ax=None, logy=False):
-        """Draw the loss curves with matplotlib (the ``plot`` extra); returns the Axes."""
+    def plot(self, keys=("loss", "val_loss"), ax=None, logy=False, title=None):
+        """Draw the logged values `keys` per epoch with matplotlib; returns the Axes.
+
+        Epochs are numbered from 1, as the progress lines print them. The y-axis is labelled
+        with what the keys measure ("accuracy" for ``("accuracy", "val_accuracy")``); the title
+        defaults to "<label> per epoch". Keys that were not logged are skipped; if none was,
+        ValueError lists the logged ones.
+        """
+        if isinstance(keys, str):
+            keys = (keys,)
+        present = [k for k in keys if k in self.history]
+        if not present:
+            raise ValueError(f"none of keys={tuple(keys)!r} was logged; logged: {sorted(self.history)}")
         try:
             import matplotlib.pyplot as plt
+            from matplotlib.ticker import MaxNLocator
         except ImportError:
-            raise ImportError("History.plot needs matplotlib: pip install 'fastgd[plot]'") from None
+            raise ImportError("History.plot needs matplotlib: pip install matplotlib "
+                              "(or, in a fastgd checkout, pip install \".[plot]\")") from None
         if ax is None:
             _fig, ax = plt.subplots()
-        for key in keys:
-            if key in self.history:
-                ax.plot(self.epochs, self.history[key], label=key)
+        x = [e + 1 for e in self.epochs]
+        for key in present:
+            ax.plot(x, self.history[key], label=key, marker="." if len(x) < 30 else None)
+        measures = list(dict.fromkeys(k.removeprefix("val_") for k in present))
+        ylabel = ", ".join(measures)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title if title is not None else f"{ylabel} per epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if logy:
             ax.set_yscale("log")
         ax.legend()
@@ -145,17 +177,21 @@ def _get_optimizer(optimizer):
         if optimizer.lower() == "lbfgs":
             return LBFGS()
         return _optim.get(optimizer)
+    if isinstance(optimizer, type) and issubclass(optimizer, (_optim.Optimizer, LBFGS)):
+        # a class, as Keras takes a name: an instance with the default hyperparameters
+        return optimizer()
     if isinstance(optimizer, LBFGS) or _curvature_hooks.is_newton_cg(optimizer):
         return optimizer
     if not hasattr(optimizer, "_c_groups"):
-        raise TypeError(f"optimizer must be a fastgd optimizer (e.g. fastgd.optim.Adam(lr=1e-3)) or a name, "
-                        f"got {type(optimizer).__name__}")
+        raise TypeError(f"optimizer must be a fastgd optimizer (e.g. fastgd.optim.Adam(lr=1e-3)), its class "
+                        f"or its name, got {type(optimizer).__name__}")
     return optimizer
 
 
 # Metric functions take (y_true, y_pred) where y_pred is the loss's link of the network output
 # (class probabilities for classification losses, the output itself for regression).
-METRICS = {"accuracy": _metrics.accuracy, "zero_one_loss": _metrics.zero_one_loss, "r2": _metrics.r2_score}
+METRICS = {"accuracy": _metrics.accuracy, "zero_one_loss": _metrics.zero_one_loss, "r2": _metrics.r2_score,
+           "mse": _metrics.mean_squared_error, "mae": _metrics.mean_absolute_error}
 
 
 def _metric_fns(metrics):
@@ -253,16 +289,46 @@ def _lbfgs_iteration(model, optimizer, x, target, sw, loss):
     return value, float(np.sqrt(np.dot(g, g, out=None))) if g is not None else math.nan
 
 
-class _Progress:
-    """A tqdm bar per epoch in a terminal; one line per epoch otherwise; nothing when off."""
+def _format_number(value):
+    """A logged value with 4 significant digits in one style: fixed point from 1e-3 to 1e4
+    (trailing zeros kept, so 1 prints as 1.000 beside 0.9670), scientific outside."""
+    v = float(value)
+    if not math.isfinite(v):
+        return str(v)
+    if v == 0.0:
+        return "0.000"
+    if 1e-3 <= abs(v) < 1e4:
+        return f"{v:.{max(0, 3 - math.floor(math.log10(abs(v))))}f}"
+    return f"{v:.3e}"
 
-    def __init__(self, enabled, epochs, steps_per_epoch, stream=None):
+
+def _wrap_items(head, items, width):
+    """`head` then the items, separated by two spaces, wrapped to lines of at most `width`
+    columns (an item is never cut; continuation lines are indented)."""
+    lines, line = [], head
+    for item in items:
+        if len(line) + 2 + len(item) > width and line.strip():
+            lines.append(line)
+            line = "    " + item
+        else:
+            line = f"{line}  {item}" if line else item
+    lines.append(line)
+    return "\n".join(lines)
+
+
+class _Progress:
+    """What fit reports on stderr: off (``progress=False``, ``verbose=0``); a tqdm bar during each
+    epoch in a terminal (``verbose=1``), then one summary line per epoch; or the summary line
+    only (``verbose=2``, and whenever stderr is not a terminal). Summary lines hold every logged
+    value to 4 significant digits and wrap at the terminal's width (80 columns when unknown)."""
+
+    def __init__(self, enabled, epochs, steps_per_epoch, stream=None, bar=True):
         self.stream = stream or sys.stderr
         self.enabled = bool(enabled)
         self.epochs = epochs
         self.steps = steps_per_epoch
         self.bar = None
-        self.tty = self.enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.tty = self.enabled and bar and hasattr(self.stream, "isatty") and self.stream.isatty()
         if self.tty:
             try:
                 import tqdm  # noqa: F401
@@ -274,26 +340,23 @@ class _Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}", unit="step",
-                            file=self.stream, leave=True, dynamic_ncols=True)
+                            file=self.stream, leave=False, dynamic_ncols=True)
 
     def update(self, loss_value):
         if self.bar is not None:
             self.bar.update(1)
             if self.bar.n % 16 == 0 or self.bar.n == self.steps:
-                self.bar.set_postfix_str(f"loss={loss_value:.4g}", refresh=False)
+                self.bar.set_postfix_str(f"loss={_format_number(loss_value)}", refresh=False)
 
     def end_epoch(self, epoch, logs, samples_per_s):
         if not self.enabled:
             return
-        items = [f"{k}={v:.4g}" for k, v in logs.items() if k not in ("seconds", "lr", "grad_norm")]
+        self.close()
+        items = [f"{k}={_format_number(v)}" for k, v in logs.items() if k not in ("seconds", "lr", "grad_norm")]
+        items.append(f"{logs.get('seconds', 0.0):.2f} s")
         items.append(f"{samples_per_s:,.0f} samples/s")
-        text = ", ".join(items)
-        if self.bar is not None:
-            self.bar.set_postfix_str(text)
-            self.bar.close()
-            self.bar = None
-        else:
-            print(f"epoch {epoch + 1}/{self.epochs}: {text}", file=self.stream, flush=True)
+        width = shutil.get_terminal_size((80, 24)).columns
+        print(_wrap_items(f"epoch {epoch + 1}/{self.epochs}:", items, max(width, 40)), file=self.stream, flush=True)
 
     def close(self):
         if self.bar is not None:
@@ -321,13 +384,92 @@ def _split_validation(x, target, sw, validation_split):
     return x[:cut], _rows(target, slice(0, cut)), None if sw is None else sw[:cut], val
 
 
+def _progress_mode(progress, verbose):
+    """(report at all, a tqdm bar allowed) from ``progress`` and Keras' ``verbose`` (0, 1, 2)."""
+    if verbose is None:
+        return bool(progress), True
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0 (silent), 1 (progress bar) or 2 (one line per epoch), got {verbose!r}")
+    return verbose > 0, verbose == 1
+
+
+def _sample_classes(loss, target, n_outputs):
+    """The class index of every sample of a prepared classification target."""
+    kind, t = target
+    if kind == "labels":
+        return t
+    if isinstance(loss, _losses.SoftmaxCrossEntropy):
+        return t.argmax(axis=1)
+    if isinstance(loss, _losses.BinaryCrossEntropy) and n_outputs == 1:
+        return (t[:, 0] > 0.5).astype(np.int64)
+    raise ValueError(f"class_weight needs a classification loss (softmax cross-entropy, or binary "
+                     f"cross-entropy with one output); got loss {loss.name!r} with {n_outputs} outputs")
+
+
+def _apply_class_weight(class_weight, loss, target, sw, n_outputs, dtype):
+    """The sample weights times the weight of each sample's class (Keras' class_weight)."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict {{class index: weight}}, got {type(class_weight).__name__}")
+    n_classes = 2 if isinstance(loss, _losses.BinaryCrossEntropy) else n_outputs
+    per_class = np.ones(n_classes, dtype=np.float64)
+    for key, weight in class_weight.items():
+        if isinstance(key, bool) or not isinstance(key, numbers.Integral) or not 0 <= key < n_classes:
+            raise ValueError(f"class_weight keys must be class indices in [0, {n_classes}), got {key!r}")
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not (math.isfinite(weight)
+                                                                                  and weight >= 0):
+            raise ValueError(f"class_weight[{key}] must be a finite number >= 0, got {weight!r}")
+        per_class[int(key)] = float(weight)
+    weights = per_class[_sample_classes(loss, target, n_outputs)]
+    if sw is not None:
+        weights = weights * sw
+    if not weights.sum() > 0:
+        raise ValueError("class_weight (times sample_weight) gives every training sample weight 0")
+    return np.ascontiguousarray(weights, dtype=dtype)
+
+
+# The output range of each activation that bounds it, for the warning below.
+_BOUNDED_RANGE = {"relu": (0.0, math.inf), "softplus": (0.0, math.inf), "sigmoid": (0.0, 1.0),
+                  "tanh": (-1.0, 1.0)}
+
+
+def _warn_clipping_output(model, loss, target):
+    """Warn (once per model) when the last layer's activation cannot reach what the loss needs:
+    logits must range over all reals, regression outputs over the targets."""
+    activation = model.layers[-1].activation
+    bounds = _BOUNDED_RANGE.get(activation)
+    if bounds is None or getattr(model, "_warned_output_activation", False):
+        return
+    if isinstance(loss, (_losses.SoftmaxCrossEntropy, _losses.BinaryCrossEntropy)):
+        needs = "logits, which range over all real numbers"
+    elif isinstance(loss, (_losses.MSE, _losses.MAE, _losses.Huber)) and target[0] == "rows" \
+            and (target[1].min() < bounds[0] or target[1].max() > bounds[1]):
+        needs = f"targets in [{_format_number(target[1].min())}, {_format_number(target[1].max())}]"
+    else:
+        return
+    model._warned_output_activation = True
+    warnings.warn(
+        f"the last layer's activation is {activation!r}, whose outputs lie in ({bounds[0]:g}, {bounds[1]:g}), "
+        f"but the loss {loss.name!r} needs {needs}: predictions outside that range are clipped. "
+        f"Give the output layer activation='identity' (or None / 'linear'), e.g. "
+        f"Dense({model.layers[-1].in_features}, {model.n_outputs}, activation='identity').",
+        UserWarning, stacklevel=3)
+
+
+def _report_interrupt(exc, history, epoch, steps_done, steps_per_epoch):
+    """Ctrl-C in fit: say where, and hand the History so far to the caller on the exception."""
+    exc.history = history
+    print(f"\ninterrupted at epoch {epoch + 1}, step {steps_done} (of {steps_per_epoch}); the model keeps the "
+          f"parameters of its last step, the History of the {len(history)} completed epoch(s) is on "
+          "model.history", file=sys.stderr, flush=True)
+
+
 # ---- fit --------------------------------------------------------------------------------
 
 
 def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoch", validation_data=None,
         validation_split=0.0, schedule=None, clip_norm=None, clip_value=None, early_stopping=None, tol=None,
         max_steps=None, callbacks=(), metrics=(), progress=True, seed=None, sample_weight=None,
-        initial_epoch=0, n_restarts=1, curvature=None, comm=None):
+        initial_epoch=0, n_restarts=1, curvature=None, comm=None, verbose=None, class_weight=None):
     """Train the model by gradient descent and return a :class:`History`.
 
     Parameters
@@ -337,7 +479,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         ``np.load(path, mmap_mode="r")``): it is then read batch by batch, never whole (see
         ``fastgd._outofcore``); with ``comm``, this rank's shard.
     loss : a :class:`fastgd.losses.Loss` or its name.
-    optimizer : a fastgd optimizer (``fastgd.optim.Adam(lr=1e-3)``) or its name, or
+    optimizer : a fastgd optimizer (``fastgd.optim.Adam(lr=1e-3)``), its class (``fastgd.optim.Adam``:
+        an instance with the default hyperparameters) or its name, or
         ``fastgd.LBFGS()`` with ``batch_size=None`` (one L-BFGS iteration, line search included,
         per epoch). Its state is kept: a second ``fit`` continues (warm start).
     epochs : passes over the data. ``initial_epoch`` numbers the first one (resume).
@@ -351,11 +494,17 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     tol : stop once the norm of the full-data gradient (checked after every epoch) is below tol.
     max_steps : stop after this many optimizer steps in total.
     callbacks : :class:`fastgd.callbacks.Callback` objects.
-    metrics : names ("accuracy", "zero_one_loss", "r2") or callables ``f(y_true, output)``; computed
-        on the training data and on the validation data each epoch.
+    metrics : names ("accuracy", "zero_one_loss", "r2", "mse", "mae") or callables
+        ``f(y_true, output)``; computed on the training data and on the validation data each epoch.
     progress : bar / line per epoch on stderr (see :class:`_Progress`); False for silence.
+    verbose : Keras' spelling of ``progress`` (overrides it when given): 0 silent, 1 a bar in a
+        terminal and a line per epoch, 2 a line per epoch only.
     seed : seeds shuffling (None: fresh entropy, recorded in ``history.params["seed"]``).
     sample_weight : per-sample weights (n,), >= 0; the loss is the weighted mean.
+    class_weight : ``{class index: weight}`` for classification losses (as Keras): each training
+        sample's weight is multiplied by the weight of its class (classes not listed: 1). The
+        class is the label, the argmax of a one-hot row, or the 0/1 target of a one-output
+        binary cross-entropy. Validation losses are not class-weighted.
     n_restarts : k > 1 trains from k random initializations and keeps the best (see
         :func:`fit_restarts`).
     curvature : None, "epoch" or int k
@@ -367,21 +516,29 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     comm : an ``mpi4py`` communicator: data-parallel training over its ranks, X and y being this
         rank's shard and ``batch_size`` per rank (semantics in :mod:`fastgd.distributed`).
 
+    The History is also ``model.history``, from the start of the fit.
+
     Raises
     ------
     DivergenceError
         A non-finite loss or gradient; the model keeps the best finite parameters seen.
+    KeyboardInterrupt
+        Ctrl-C: fit prints where it stopped and re-raises with the History so far on the
+        exception (``exc.history``) and on ``model.history``; the model keeps the parameters of
+        its last completed step and stays usable (``fit`` again continues from there).
     """
     if n_restarts != 1:
         kwargs = dict(loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                       validation_data=validation_data, validation_split=validation_split, schedule=schedule,
                       clip_norm=clip_norm, clip_value=clip_value, early_stopping=early_stopping, tol=tol,
                       max_steps=max_steps, callbacks=callbacks, metrics=metrics, progress=progress,
-                      sample_weight=sample_weight, curvature=curvature, comm=comm)
+                      sample_weight=sample_weight, curvature=curvature, comm=comm, verbose=verbose,
+                      class_weight=class_weight)
         return fit_restarts(model, X, y, n_restarts=n_restarts, seed=seed, **kwargs)
 
     loss = _losses.get(loss)
     optimizer = _get_optimizer(optimizer)
+    progress, progress_bar_ok = _progress_mode(progress, verbose)
     epochs = _check_int("epochs", epochs, 0)
     initial_epoch = _check_int("initial_epoch", initial_epoch, 0)
     if batch_size is not None:
@@ -428,6 +585,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
         val = _outofcore.prepare(model, validation_data[0], validation_data[1], loss,
                                  validation_data[2] if len(validation_data) == 3 else None)
+    if class_weight is not None:
+        sw = _apply_class_weight(class_weight, loss, target, sw, model.n_outputs, model.dtype)
+    _warn_clipping_output(model, loss, target)
     n = x.shape[0]
     bs = n if batch_size is None else min(batch_size, n)
     steps_per_epoch = -(-n // bs)
@@ -447,9 +607,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     model.stop_training = False
     history = History({"seed": seed, "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
                        "n_samples": n_global, "initial_epoch": initial_epoch})
+    model.history = history
     best_params = model.params.copy()
     best_value = math.inf
-    progress_bar = _Progress(progress, initial_epoch + epochs, steps_per_epoch)
+    progress_bar = _Progress(progress, initial_epoch + epochs, steps_per_epoch, bar=progress_bar_ok)
     monitor = _curvature_hooks.CurvatureMonitor.create(curvature, model, x, target, sw, loss, optimizer, seed)
     history.curvature = None if monitor is None else monitor.records
     total_steps = 0
@@ -470,6 +631,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     # the mean batch loss is weighted by the batch's normalizer (see _batch_weight)
     plain_weights = sw is None and (loss._class_weight_array(model.dtype) is None or target[0] != "labels")
     epoch = initial_epoch
+    steps_done = 0
     try:
         for epoch in range(initial_epoch, initial_epoch + epochs):
             t0 = time.perf_counter()
@@ -574,6 +736,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             if model.stop_training:
                 history.stopped_reason = history.stopped_reason or "stopped by a callback"
                 break
+    except KeyboardInterrupt as exc:
+        progress_bar.close()
+        _report_interrupt(exc, history, epoch, steps_done, steps_per_epoch)
+        raise
     finally:
         progress_bar.close()
     for cb in callbacks:
@@ -608,7 +774,7 @@ def partial_fit(model, X, y, *, loss, optimizer, batch_size=32, shuffle=False, s
 
 def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
     """Train from `n_restarts` random initializations (seeds derived from `seed`) and keep the
-    best run (lowest final val_loss, else loss): the seeds' remedy for non-convex losses. The
+    best run (lowest final val_loss, else loss): the classic remedy for non-convex losses. The
     optimizer's state is reset before each run. Returns the best run's History, with
     ``history.params["restart_scores"]`` listing every run's score."""
     n_restarts = _check_int("n_restarts", n_restarts, 1)

@@ -47,6 +47,10 @@ int fg_openmp_version(void);
 /* Threads the kernels may use (>= 1). Kernels use fewer for small work. */
 void fg_set_num_threads(int n);
 int fg_get_num_threads(void);
+/* With `on`, kernels also use no more threads than the CPUs other processes
+ * leave free (threads_load.c); fastgd's default, off once a count is set. */
+void fg_set_threads_adapt_to_load(int on);
+int fg_get_threads_adapt_to_load(void);
 
 /* ---- types of each kernel area ------------------------------------------ */
 

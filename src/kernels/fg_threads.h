@@ -21,6 +21,10 @@
  * min(fg_get_num_threads(), work / grain), at least 1. */
 int fg_threads_for(int64_t work, int64_t grain);
 
+/* `limit`, or fewer when adapting to load and other processes keep CPUs busy
+ * (threads_load.c). */
+int fg_threads_free(int limit);
+
 /* The range [*begin, *end) of part `part` of `nparts` when splitting n items
  * into contiguous chunks whose boundaries are multiples of `align`. */
 FG_INLINE void fg_split_range(int64_t n, int nparts, int part, int64_t align,

@@ -34,7 +34,8 @@ int fg_threads_for(int64_t work, int64_t grain)
     if (grain < 1) grain = 1;
     const int64_t by_work = work / grain;
     if (by_work <= 1) return 1;
-    return by_work < num_threads ? (int)by_work : num_threads;
+    const int limit = fg_threads_free(num_threads);
+    return by_work < limit ? (int)by_work : limit;
 #else
     (void)work;
     (void)grain;

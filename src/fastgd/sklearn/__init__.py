@@ -97,7 +97,8 @@ gradient descent, ``batch_size=1`` per-sample stochastic gradient descent.
 try:
     import sklearn as _sklearn  # noqa: F401  (the real scikit-learn: absolute import)
 except ImportError:  # pragma: no cover - depends on the environment
-    raise ImportError("fastgd.sklearn needs scikit-learn >= 1.6: pip install 'fastgd[sklearn]'") from None
+    raise ImportError("fastgd.sklearn needs scikit-learn >= 1.6: pip install scikit-learn "
+                      "(or, in a fastgd checkout, pip install \".[sklearn]\")") from None
 
 from fastgd.sklearn._classifier import MLPClassifier
 from fastgd.sklearn._regressor import MLPRegressor
