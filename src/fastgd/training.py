@@ -392,8 +392,16 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     model.stop_training = False
     history = History({"seed": seed, "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
                        "n_samples": n, "initial_epoch": initial_epoch})
+    # The parameters kept when training diverges: the finite ones with the lowest monitored
+    # loss, each scored with the loss of exactly those parameters where one is known. With one
+    # full-batch step per epoch and no validation data, a step reports the loss of the
+    # parameters it starts from, so those are snapshotted before the step; otherwise the
+    # epoch-end parameters are scored at the end of the epoch (validation loss, L-BFGS's loss
+    # at its new point, or the epoch's mean batch loss).
     best_params = model.params.copy()
     best_value = math.inf
+    score_before_step = val is None and not lbfgs and steps_per_epoch == 1
+    before_step = np.empty_like(model.params) if score_before_step else None
     progress_bar = _Progress(progress, initial_epoch + epochs, steps_per_epoch)
     total_steps = 0
     for cb in callbacks:
@@ -403,9 +411,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     def diverged(epoch, step, what, value):
         model.params[...] = best_params
         progress_bar.close()
+        kept = _data_loss(model, x, target, sw, loss)
         raise DivergenceError(
             f"training diverged at epoch {epoch + 1}, step {step + 1}: the {what} is not finite ({value}). "
-            "The model keeps the best finite parameters seen. Lower the learning rate "
+            f"The model keeps the best finite parameters seen (training loss {kept:.6g}). Lower the learning rate "
             f"(now {getattr(optimizer, 'lr', '?')}) or clip gradients (clip_norm=...).",
             epoch=epoch, step=step, history=history)
 
@@ -430,8 +439,13 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                     s = step * bs
                     e = min(n, s + bs)
                     idx = None if order is None else order[s:e]
+                    if score_before_step:
+                        before_step[...] = model.params
                     value, gnorm, status = model._engine.step(x, idx, s, e - s, loss, target, sw, optimizer,
                                                               clip_norm or 0.0, clip_value or 0.0)
+                    if score_before_step and value < best_value:
+                        best_value = value
+                        best_params[...] = before_step
                     if status:
                         diverged(epoch, step, "loss" if status == 1 else "gradient",
                                  value if status == 1 else gnorm)
@@ -470,7 +484,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             monitored = logs.get("val_loss", logs["loss"])
             if not math.isfinite(monitored):
                 diverged(epoch, steps_done - 1, "validation loss" if "val_loss" in logs else "loss", monitored)
-            if monitored < best_value:
+            if not score_before_step and monitored < best_value and not _core.count_nonfinite(model.params):
                 best_value = monitored
                 best_params[...] = model.params
             history._append(epoch, logs)
