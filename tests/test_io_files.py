@@ -252,3 +252,17 @@ def test_checkpoint_round_trip_then_fit(tmp_path):
     ck = load_checkpoint(path)
     ck.model.fit(X, y, loss="mse", optimizer=ck.optimizer, epochs=1, batch_size=8, progress=False)
     assert np.all(np.isfinite(ck.model.params))
+
+
+@pytest.mark.parametrize("entry", ["memory/s_hist", "memory/y_hist", "memory/rho", "x", "grad"])
+@pytest.mark.parametrize("bad", [np.zeros(0), np.zeros(3), np.zeros((11, 5))])
+def test_lbfgs_checkpoint_arrays_must_fit_the_model(tmp_path, entry, bad):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 3)), rng.normal(size=(32, 2))
+    model = small_model("float64")
+    lbfgs = fastgd.LBFGS()
+    model.fit(X, y, loss="mse", optimizer=lbfgs, epochs=3, batch_size=None, progress=False)
+    path = save_checkpoint(tmp_path / "ck.npz", model, lbfgs)
+    rewrite_entry(path, f"state/optimizer/{entry}", bad)
+    with pytest.raises(FileFormatError):
+        load_checkpoint(path)

@@ -394,6 +394,21 @@ def _state_bytes(path, opt_config, n_params):
     return max(vectors * n_params * 8, 1 << 20)
 
 
+def _check_state_fits(path, state, model):
+    """The loaded optimizer state is for this model's parameters (count and dtype)."""
+    n, dtype = model.n_params, model.dtype
+    if "n" in state and state.get("state") is not None and (state["n"] != n or state["dtype"] != dtype.name):
+        raise FileFormatError(f"{path}: the optimizer state is for {state['n']} {state['dtype']} parameters, "
+                              f"the model has {n} {dtype.name}")
+    memory = state.get("memory")
+    if memory is not None:
+        vectors = [("memory/s_hist", memory["s_hist"][0]), ("x", state.get("x")), ("grad", state.get("grad"))]
+        for name, v in vectors:
+            if v is not None and (v.shape != (n,) or v.dtype != dtype):
+                raise FileFormatError(f"{path}: optimizer state {name} must be ({n},) {dtype.name}, "
+                                      f"got {v.shape} {v.dtype}")
+
+
 def _build_checkpoint(path, meta, archive):
     from fastgd import schedules as _schedules
     from fastgd.training import History
@@ -404,6 +419,7 @@ def _build_checkpoint(path, meta, archive):
         max_bytes = _state_bytes(path, opt_meta.get("config"), model.n_params)
         optimizer = _optimizer_from_config(opt_meta["config"])
         optimizer.load_state_dict(_join_state(opt_meta["state"], archive, path, max_bytes))
+        _check_state_fits(path, optimizer.state_dict(), model)
         schedule = None
         if meta.get("schedule") is not None:
             schedule = _schedules.from_config(optimizer, meta["schedule"]["config"])
