@@ -115,14 +115,15 @@ def test_grid_search_with_two_jobs(tmp_path, backend):
         if __name__ == "__main__":
             parent_reference()
             Xs, ys = X[:600], y[:600]
-            grid = {{"hidden_layer_sizes": [(16,), (32,)], "alpha": [1e-4, 1e-2]}}
+            grid = {{"alpha": [1e-4, 1e-2]}}
             searches = []
             for n_jobs in (1, 2):
                 with joblib.parallel_backend("{backend}"):
-                    clf = GridSearchCV(MLPClassifier(max_iter=15, random_state=0), grid, cv=2, n_jobs=n_jobs)
+                    clf = GridSearchCV(MLPClassifier(hidden_layer_sizes=(16,), max_iter=15, random_state=0), grid,
+                                       cv=2, n_jobs=n_jobs, error_score="raise")
                     clf.fit(Xs, ys)
-                    reg = GridSearchCV(MLPRegressor(max_iter=15, random_state=0), {{"alpha": [1e-4, 1e-1]}},
-                                       cv=2, n_jobs=n_jobs)
+                    reg = GridSearchCV(MLPRegressor(hidden_layer_sizes=(16,), max_iter=15, random_state=0), grid,
+                                       cv=2, n_jobs=n_jobs, error_score="raise")
                     reg.fit(Xs, Xs[:, :2].sum(axis=1))
                 searches.append((clf.cv_results_["mean_test_score"], reg.cv_results_["mean_test_score"]))
             (c1, r1), (c2, r2) = searches
