@@ -4,12 +4,13 @@
 # per CPU target this machine supports. Any sanitizer report aborts the test process, so it fails
 # the job. Usage: .ci/sanitize.sh (from .ci/run, or alone).
 #
-# Test selection: under ASan the suite runs several times slower, and it runs once per target,
-# so the job takes the files that drive every C entry point and every file-reading path
-# (kernels, model, training loop, optimizers, losses, io, threads/fork, fuzzing) and leaves out
-# the scikit-learn estimator-check battery (test_sklearn_checks.py: hundreds of generic checks
-# calling the same fit/predict bindings that test_sklearn.py covers) and the long demo run
-# (test_demo.py), to stay within a few minutes on a 2-core machine.
+# Test selection, to stay within a few minutes on a 2-core machine where ASan makes the suite
+# several times slower: every file that drives a C entry point or reads files (kernels, model,
+# training loop, optimizers, losses, io, threads and processes, fuzzing), but not the
+# scikit-learn estimator-check battery (test_sklearn_checks.py: hundreds of generic checks over
+# the same fit/predict bindings test_sklearn.py covers) nor the demo run (test_demo.py). The
+# kernel test files already run on every CPU target in one pass (their `isa` fixture), so only
+# the first target runs them; every target runs the rest with FASTGD_ARCH set.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -43,20 +44,27 @@ export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export OMP_NUM_THREADS=2
 
-tests=(
-    tests/test_gemm.py tests/test_dense.py tests/test_loss_kernels.py tests/test_losses.py
-    tests/test_loss_properties.py tests/test_sgd_kernel.py tests/test_optim.py tests/test_clip.py
-    tests/test_lbfgs_kernel.py tests/test_minimize.py tests/test_model.py tests/test_training.py
-    tests/test_schedules.py tests/test_metrics.py tests/test_runtime.py tests/test_sklearn.py
+kernel_tests=(
+    tests/test_gemm.py tests/test_dense.py tests/test_loss_kernels.py tests/test_sgd_kernel.py
+    tests/test_lbfgs_kernel.py tests/test_clip.py tests/test_loss_properties.py
 )
-for t in tests/test_reliability*.py tests/test_fuzz*.py; do
+tests=(
+    tests/test_losses.py tests/test_optim.py tests/test_minimize.py tests/test_model.py
+    tests/test_training.py tests/test_schedules.py tests/test_metrics.py tests/test_runtime.py
+    tests/test_sklearn.py
+)
+for t in tests/test_reliability.py tests/test_processes.py tests/test_io_files.py tests/test_fuzz.py; do
     [ -e "$t" ] && tests+=("$t")
 done
 
 targets="$("$py" -c 'import fastgd; print(" ".join(fastgd.config()["isa_cpu_supported"]))')"
 status=0
+first=1
 for target in $targets; do
     echo "=== pytest under ASan+UBSan: FASTGD_ARCH=$target ==="
-    FASTGD_ARCH="$target" "$py" -m pytest -q -p no:cacheprovider -x "${tests[@]}" || status=1
+    selection=("${tests[@]}")
+    [ "$first" = 1 ] && selection+=("${kernel_tests[@]}")
+    first=0
+    FASTGD_ARCH="$target" "$py" -m pytest -q -p no:cacheprovider "${selection[@]}" || status=1
 done
 exit "$status"
