@@ -396,13 +396,24 @@ cdef class _MLPEngine:
             slots = max(slots, fg_optim_state_slots(&self.groups[g].cfg))
         if expect != self.n_params:
             raise ValueError(f"optimizer groups must tile [0, {self.n_params}); they end at {expect}")
-        cdef cnp.ndarray st = _check_state(state, self.params, slots)
+        cdef cnp.ndarray st = None
+        cdef int64_t stride = _state_stride(self.n_params)
+        if isinstance(state, np.ndarray):
+            st = <cnp.ndarray>state
+        # the common case checked with C macros only; anything else gets the full check and its message
+        if (st is None or cnp.PyArray_TYPE(st) != cnp.PyArray_TYPE(<cnp.ndarray>self.params)
+                or cnp.PyArray_NDIM(st) != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(st)
+                or not cnp.PyArray_ISALIGNED(st) or not cnp.PyArray_ISWRITEABLE(st)
+                or cnp.PyArray_DIM(st, 0) < slots * stride):
+            st = _check_state(state, self.params, slots)
+        elif overlap(st, self.params):
+            raise ValueError("state and params must not share memory")
         if st is not None and overlap(st, self.grads):
             raise ValueError("state and grads must not share memory")
         opt.groups = self.groups
         opt.n_groups = n_groups
         opt.state = cnp.PyArray_DATA(st) if st is not None and cnp.PyArray_SIZE(st) > 0 else NULL
-        opt.state_stride = _state_stride(self.n_params)
+        opt.state_stride = stride
         return 0
 
 
