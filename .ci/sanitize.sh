@@ -38,7 +38,10 @@ if [ ! -e "$libasan" ]; then
     echo "libasan.so not found (install the compiler's ASan runtime)" >&2
     exit 1
 fi
-export LD_PRELOAD="$libasan"
+# libstdc++ too: ASan intercepts C++ exceptions only if libstdc++ is loaded when it starts, and
+# C++ extensions imported later (matplotlib's) throw them.
+libstdcxx="$(${CC:-cc} -print-file-name=libstdc++.so.6)"
+export LD_PRELOAD="$libasan${libstdcxx:+ $libstdcxx}"
 # CPython keeps objects alive at exit on purpose: leak reports would be noise.
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

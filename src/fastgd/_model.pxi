@@ -348,10 +348,10 @@ cdef class _MLPEngine:
         if apply_update:
             _claim_optimizer(optimizer)
         try:
-            if apply_update:
-                self._set_update(&opt, optimizer)
             self._enter()
             try:
+                if apply_update:  # fills self.groups, which a running step reads: inside _enter
+                    self._set_update(&opt, optimizer)
                 self.reserve(n)
                 if self.f32:
                     with nogil:
