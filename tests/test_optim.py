@@ -224,7 +224,7 @@ def test_state_dict_state_is_compact_slot_after_slot():
     np.testing.assert_array_equal(p, q)
     bad = opt.state_dict()
     bad["state"] = bad["state"][:-1]
-    with pytest.raises(ValueError, match="whole slots of n=10"):
+    with pytest.raises(ValueError, match="must hold 2 slots x n=10 elements = 20"):
         optim.Adam().load_state_dict(bad)
 
 

@@ -396,6 +396,11 @@ def dense_backward(grad_out, x, W, out, *, activation="relu", alpha=0.01, beta=0
     cdef double beta_ = 0.0 if beta is 0.0 else check_real("beta", beta)
     if overwrite_grad_out:
         g = check_float_array("grad_out", grad_out, 2, writeable=True)
+        # grad_z is written over grad_out while x, W and out are still being read
+        for name, arr in (("x", x), ("W", W), ("out", out)):
+            if overlap(g, arr):
+                raise ValueError(f"grad_out must not share memory with {name} when overwrite_grad_out=True "
+                                 "(the kernel writes grad_z into it)")
     else:
         g = cnp.PyArray_NewCopy(<cnp.ndarray>grad_out, cnp.NPY_CORDER)
     out_ = out if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out) else np.ascontiguousarray(out)

@@ -2,8 +2,9 @@
 # forward / backward / training step. fastgd.model.Sequential owns one
 # _MLPEngine; users never see it.
 
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
+import threading
 
 
 cdef int64_t _aligned_offset(object buf, int64_t align):
@@ -25,13 +26,58 @@ def count_nonfinite(a):
     return r
 
 
+cdef class _Scratch:
+    """Hidden-layer activations and GEMM workspace for one forward pass at a time: inference
+    takes one from its engine's pool per call, so concurrent calls never share buffers."""
+
+    cdef void **act_ptrs
+    cdef list acts
+    cdef object workspace
+    cdef void *ws
+    cdef int64_t ws_bytes, rows_cap
+    cdef int ws_threads
+
+    def __cinit__(self, Py_ssize_t n_layers):
+        self.act_ptrs = <void **>calloc(n_layers, sizeof(void *))
+        if self.act_ptrs == NULL:
+            raise MemoryError()
+        self.acts = []
+        self.rows_cap = 0
+        self.ws_threads = 0
+
+    def __dealloc__(self):
+        free(self.act_ptrs)
+
+    cdef int reserve(self, _MLPEngine e, int64_t rows, int threads) except -1:
+        cdef Py_ssize_t i
+        cdef int64_t cap
+        if rows > self.rows_cap:
+            cap = max(rows, 2 * self.rows_cap, 16)
+            self.acts = [np.empty((cap, e.layers[i].out), dtype=e.dtype) for i in range(e.m.n_layers - 1)]
+            for i in range(e.m.n_layers - 1):
+                self.act_ptrs[i] = cnp.PyArray_DATA(self.acts[i])
+            self.rows_cap = cap
+            self.ws_threads = 0
+        if threads > self.ws_threads:
+            nbytes = e._workspace_bytes(self.rows_cap, threads)
+            self.workspace = np.empty(nbytes + 64, dtype=np.uint8)
+            self.ws = <void *>(<char *>cnp.PyArray_DATA(self.workspace) + _aligned_offset(self.workspace, 64))
+            self.ws_bytes = nbytes
+            self.ws_threads = threads
+        return 0
+
+
 cdef class _MLPEngine:
     """The C view of a Sequential model: layer table, arenas and scratch buffers.
 
     Buffers grow (geometrically) when a larger batch arrives and are reused
-    otherwise; the workspace is re-sized when the thread count grows. A model
-    is not meant to be used from two threads at once: a second concurrent call
-    raises RuntimeError instead of racing on the shared buffers."""
+    otherwise; the workspace is re-sized when the thread count grows.
+
+    Threads: inference (`forward`) runs in scratch buffers of its own, so any
+    number of threads may run it at once. A call that writes the parameters,
+    gradients or the shared training buffers (`step`, `backward`) waits for
+    inference calls in flight to finish and holds back new ones until it is
+    done; a second such call while one runs raises RuntimeError."""
 
     cdef fg_mlp m
     cdef fg_mlp_layer *layers
@@ -43,7 +89,10 @@ cdef class _MLPEngine:
     cdef object gbuf0, gbuf1, xbuf, ybuf, lbuf, wbuf, workspace
     cdef readonly int64_t n_in, n_out, n_params, max_width, rows_cap
     cdef int ws_threads
-    cdef bint busy
+    cdef bint stepping
+    cdef int readers, writers_waiting, waiting
+    cdef object cond
+    cdef list pool
     cdef fg_optim_group *groups
     cdef int64_t n_groups_cap
 
@@ -93,7 +142,10 @@ cdef class _MLPEngine:
         self.rows_cap = 0
         self.ws_threads = 0
         self.acts = []
-        self.busy = False
+        self.stepping = False
+        self.readers = self.writers_waiting = self.waiting = 0
+        self.cond = threading.Condition(threading.Lock())
+        self.pool = []
 
     def __dealloc__(self):
         free(self.layers)
@@ -145,69 +197,119 @@ cdef class _MLPEngine:
             self.ws_threads = threads
         return 0
 
-    cdef int _enter(self) except -1:
-        if self.busy:
-            raise RuntimeError("this model is already running a step in another thread; "
-                               "fastgd models are not thread-safe, use one model per thread")
-        self.busy = True
+    # The checks and counter updates below run with the GIL held and call no Python code between
+    # a test and the update it guards, so they are atomic with respect to other Python threads;
+    # the condition variable is only touched when a call has to wait or wake a waiter.
+
+    cdef int _wait(self) except -1:
+        self.waiting += 1
+        try:
+            self.cond.wait()
+        finally:
+            self.waiting -= 1
         return 0
 
-    def output(self, Py_ssize_t n):
-        """A view of the last forward pass's output rows [0, n)."""
-        return self.acts[self.m.n_layers - 1][:n]
+    cdef int _wake(self) except -1:
+        if self.waiting:
+            with self.cond:
+                self.cond.notify_all()
+        return 0
 
-    def layer_output(self, Py_ssize_t i, Py_ssize_t n):
-        return self.acts[i][:n]
+    cdef int _enter(self) except -1:
+        """Start a call that writes shared state: refuse if one is running, wait out readers."""
+        if self.stepping:
+            raise RuntimeError("this model is already running a training step in another thread; "
+                               "training calls on one model must not overlap (use one model per "
+                               "thread, or a lock); inference calls may run concurrently")
+        if self.readers:
+            self.writers_waiting += 1
+            try:
+                with self.cond:
+                    while self.readers:
+                        self._wait()
+            finally:
+                self.writers_waiting -= 1
+            return self._enter()
+        self.stepping = True
+        return 0
+
+    cdef int _exit(self) except -1:
+        self.stepping = False
+        return self._wake()
+
+    cdef int _read_enter(self) except -1:
+        # re-checked after the `with` block: leaving it runs Python code, where another
+        # thread may start a step
+        while self.stepping or self.writers_waiting:
+            with self.cond:
+                while self.stepping or self.writers_waiting:
+                    self._wait()
+        self.readers += 1
+        return 0
+
+    cdef int _read_exit(self) except -1:
+        self.readers -= 1
+        if self.readers == 0:
+            self._wake()
+        return 0
 
     def forward(self, x):
-        """Forward x (n, in), already checked by the caller (dtype, C order, finite), or a
-        CSRMatrix of the model's dtype."""
+        """The output (n, out) for x (n, in), already checked by the caller (dtype, C order,
+        finite), or for a CSRMatrix of the model's dtype, as a new array. Safe to call from
+        several threads at once."""
+        cdef CSRMatrix xc = None
+        cdef cnp.ndarray xa = None
+        cdef int64_t n
         if isinstance(x, CSRMatrix):
-            return self._forward_csr(<CSRMatrix>x)
-        cdef cnp.ndarray xa = <cnp.ndarray>x
-        cdef int64_t n = xa.shape[0]
-        self._enter()
+            xc = <CSRMatrix>x
+            self._check_csr(xc)
+            n = xc.n_rows
+        else:
+            xa = <cnp.ndarray>x
+            n = xa.shape[0]
+        cdef fg_mlp m
+        cdef _Scratch s = self.pool.pop() if self.pool else _Scratch(self.m.n_layers)
+        cdef cnp.ndarray out = np.empty((n, self.n_out), dtype=self.dtype)
         try:
-            self.reserve(n)
-            if self.f32:
-                with nogil:
-                    fg_mlp_forward_f32(&self.m, <const float *>cnp.PyArray_DATA(xa), n)
-            else:
-                with nogil:
-                    fg_mlp_forward_f64(&self.m, <const double *>cnp.PyArray_DATA(xa), n)
+            s.reserve(self, n, fg_get_num_threads())
+            m = self.m
+            s.act_ptrs[self.m.n_layers - 1] = cnp.PyArray_DATA(out)
+            m.acts = s.act_ptrs
+            m.workspace = s.ws
+            m.workspace_bytes = s.ws_bytes
+            self._read_enter()
+            try:
+                if xc is not None:
+                    if self.f32:
+                        with nogil:
+                            fg_mlp_forward_csr_f32(&m, &xc.c, n)
+                    else:
+                        with nogil:
+                            fg_mlp_forward_csr_f64(&m, &xc.c, n)
+                elif self.f32:
+                    with nogil:
+                        fg_mlp_forward_f32(&m, <const float *>cnp.PyArray_DATA(xa), n)
+                else:
+                    with nogil:
+                        fg_mlp_forward_f64(&m, <const double *>cnp.PyArray_DATA(xa), n)
+            finally:
+                self._read_exit()
         finally:
-            self.busy = False
-        return self.acts[self.m.n_layers - 1][:n]
+            s.act_ptrs[self.m.n_layers - 1] = NULL
+            self.pool.append(s)
+        return out
 
     cdef _check_csr(self, CSRMatrix x):
         if x.n_cols != self.n_in or x.data.dtype != self.dtype:
             raise ValueError(f"x must be a CSRMatrix of {self.dtype} with {self.n_in} columns, got {x!r}")
 
-    def _forward_csr(self, CSRMatrix x):
-        self._check_csr(x)
-        cdef int64_t n = x.n_rows
-        self._enter()
-        try:
-            self.reserve(n)
-            if self.f32:
-                with nogil:
-                    fg_mlp_forward_csr_f32(&self.m, &x.c, n)
-            else:
-                with nogil:
-                    fg_mlp_forward_csr_f64(&self.m, &x.c, n)
-        finally:
-            self.busy = False
-        return self.acts[self.m.n_layers - 1][:n]
-
     def backward(self, x, grad_out, bint want_grad_x, double beta=0.0):
-        """Backward after forward(x): grads := beta*grads + dL/dparams; returns dL/dx or None.
-        grad_out (n, out) is copied (the kernel uses it as scratch)."""
+        """Forward x (n, in) and backpropagate grad_out (n, out) through it: grads := beta*grads
+        + dL/dparams; returns dL/dx or None. grad_out is copied (the kernel uses it as scratch)."""
         cdef cnp.ndarray xa = <cnp.ndarray>x
         if isinstance(x, CSRMatrix):
             raise TypeError("backward() of a model takes dense input; sparse input trains through fit/step")
         cdef int64_t n = xa.shape[0]
-        if n > self.rows_cap:
-            raise RuntimeError("backward() needs a forward() on the same batch first")
         cdef cnp.ndarray g = np.array(grad_out, dtype=self.dtype, order="C", copy=True)
         cdef cnp.ndarray gx = None
         cdef void *gx_ptr = NULL
@@ -216,16 +318,19 @@ cdef class _MLPEngine:
             gx_ptr = cnp.PyArray_DATA(gx)
         self._enter()
         try:
+            self.reserve(n)
             if self.f32:
                 with nogil:
+                    fg_mlp_forward_f32(&self.m, <const float *>cnp.PyArray_DATA(xa), n)
                     fg_mlp_backward_f32(&self.m, <const float *>cnp.PyArray_DATA(xa),
                                         <float *>cnp.PyArray_DATA(g), <float *>gx_ptr, n, beta)
             else:
                 with nogil:
+                    fg_mlp_forward_f64(&self.m, <const double *>cnp.PyArray_DATA(xa), n)
                     fg_mlp_backward_f64(&self.m, <const double *>cnp.PyArray_DATA(xa),
                                         <double *>cnp.PyArray_DATA(g), <double *>gx_ptr, n, beta)
         finally:
-            self.busy = False
+            self._exit()
         return gx
 
     def step(self, x, indices, Py_ssize_t start, Py_ssize_t n, loss, target, sample_weight,
@@ -242,8 +347,6 @@ cdef class _MLPEngine:
         cdef CSRMatrix xs = None
         cdef cnp.ndarray ta = <cnp.ndarray>target[1]
         cdef cnp.ndarray idx
-        cdef Py_ssize_t g, n_groups = 0
-        cdef object state = None
         cw = loss._class_weight_array(self.dtype)
         fill_loss_spec(&spec, loss, target, sample_weight, cw, FG_REDUCE_MEAN)
         memset(&batch, 0, sizeof(fg_batch))
@@ -274,39 +377,75 @@ cdef class _MLPEngine:
         opt.want_grad_norm = 1
         opt.apply_update = apply_update
         if apply_update:
-            state, groups = optimizer._c_groups(self.n_params, self.dtype)
-            n_groups = len(groups)
-            if n_groups > self.n_groups_cap:
-                free(self.groups)
-                self.groups = <fg_optim_group *>malloc(n_groups * sizeof(fg_optim_group))
-                if self.groups == NULL:
-                    self.n_groups_cap = 0
-                    raise MemoryError()
-                self.n_groups_cap = n_groups
-            for g in range(n_groups):
-                gstart, gstop, cfg = groups[g]
-                self.groups[g].start = gstart
-                self.groups[g].stop = gstop
-                self.groups[g].cfg = cfg
-            opt.groups = self.groups
-            opt.n_groups = n_groups
-            if state is not None and (<cnp.ndarray>state).size > 0:
-                opt.state = cnp.PyArray_DATA(<cnp.ndarray>state)
-            opt.state_stride = _state_stride(self.n_params)
-        self._enter()
+            _claim_optimizer(optimizer)
         try:
-            self.reserve(n)
-            if self.f32:
-                with nogil:
-                    fg_mlp_train_step_f32(&self.m, &batch, &spec, &opt, &res)
-            else:
-                with nogil:
-                    fg_mlp_train_step_f64(&self.m, &batch, &spec, &opt, &res)
+            self._enter()
+            try:
+                if apply_update:  # fills self.groups, which a running step reads: inside _enter
+                    self._set_update(&opt, optimizer)
+                self.reserve(n)
+                if self.f32:
+                    with nogil:
+                        fg_mlp_train_step_f32(&self.m, &batch, &spec, &opt, &res)
+                else:
+                    with nogil:
+                        fg_mlp_train_step_f64(&self.m, &batch, &spec, &opt, &res)
+            finally:
+                self._exit()
+            if apply_update and res.status == FG_STEP_OK:
+                optimizer._c_advance()
         finally:
-            self.busy = False
-        if apply_update and res.status == FG_STEP_OK:
-            optimizer._c_advance()
+            if apply_update:
+                _release_optimizer(optimizer)
         return res.loss, res.grad_norm, res.status
+
+    cdef int _set_update(self, fg_step_options *opt, object optimizer) except -1:
+        """Fill the optimizer part of `opt` from ``optimizer._c_groups``, checking everything
+        the kernel will touch: groups tiling [0, n_params) in order, and a state array of the
+        parameters' dtype, C-contiguous, aligned, writeable, sharing no memory with the arenas
+        and holding the slots x stride elements the groups' updates address."""
+        cdef Py_ssize_t g, n_groups
+        cdef int64_t expect = 0, slots = 0
+        state, groups = optimizer._c_groups(self.n_params, self.dtype)
+        n_groups = len(groups)
+        if n_groups > self.n_groups_cap:
+            free(self.groups)
+            self.groups = <fg_optim_group *>malloc(n_groups * sizeof(fg_optim_group))
+            if self.groups == NULL:
+                self.n_groups_cap = 0
+                raise MemoryError()
+            self.n_groups_cap = n_groups
+        for g in range(n_groups):
+            gstart, gstop, cfg = groups[g]
+            if gstart != expect or gstop < gstart or gstop > self.n_params:
+                raise ValueError(f"optimizer groups must tile [0, {self.n_params}) in order; "
+                                 f"got [{gstart}, {gstop}) after {expect}")
+            expect = gstop
+            self.groups[g].start = gstart
+            self.groups[g].stop = gstop
+            self.groups[g].cfg = cfg
+            slots = max(slots, fg_optim_state_slots(&self.groups[g].cfg))
+        if expect != self.n_params:
+            raise ValueError(f"optimizer groups must tile [0, {self.n_params}); they end at {expect}")
+        cdef cnp.ndarray st = None
+        cdef int64_t stride = _state_stride(self.n_params)
+        if isinstance(state, np.ndarray):
+            st = <cnp.ndarray>state
+        # the common case checked with C macros only; anything else gets the full check and its message
+        if (st is None or cnp.PyArray_TYPE(st) != cnp.PyArray_TYPE(<cnp.ndarray>self.params)
+                or cnp.PyArray_NDIM(st) != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(st)
+                or not cnp.PyArray_ISALIGNED(st) or not cnp.PyArray_ISWRITEABLE(st)
+                or cnp.PyArray_DIM(st, 0) < slots * stride):
+            st = _check_state(state, self.params, slots)
+        elif overlap(st, self.params):
+            raise ValueError("state and params must not share memory")
+        if st is not None and overlap(st, self.grads):
+            raise ValueError("state and grads must not share memory")
+        opt.groups = self.groups
+        opt.n_groups = n_groups
+        opt.state = cnp.PyArray_DATA(st) if st is not None and cnp.PyArray_SIZE(st) > 0 else NULL
+        opt.state_stride = stride
+        return 0
 
 
 def loss_sum(loss, pred, target, sample_weight):

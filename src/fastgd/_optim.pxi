@@ -32,6 +32,37 @@ def inplace_sgd_step(params, grads, lr):
 
 # ---- the general optimizer step ----------------------------------------------------------
 
+# ids of the optimizers whose update is running: a second concurrent step through the same
+# optimizer would race on its state and step count (lost updates), so it is refused.
+cdef set _optimizers_stepping = set()
+
+
+cdef int _claim_optimizer(object optimizer) except -1:
+    # membership test and insertion of an int run no Python code: atomic under the GIL
+    key = id(optimizer)
+    if key in _optimizers_stepping:
+        raise RuntimeError(f"{type(optimizer).__name__} is already running a step in another thread; "
+                           "an optimizer updates one set of parameters one step at a time "
+                           "(use one optimizer per model and thread)")
+    _optimizers_stepping.add(key)
+    return 0
+
+
+cdef int _release_optimizer(object optimizer) except -1:
+    _optimizers_stepping.discard(id(optimizer))
+    return 0
+
+
+def claim_optimizer(optimizer):
+    """Mark `optimizer` as stepping; RuntimeError when it already is (in another thread)."""
+    _claim_optimizer(optimizer)
+
+
+def release_optimizer(optimizer):
+    """End what claim_optimizer started."""
+    _release_optimizer(optimizer)
+
+
 _OPTIM_CONFIG_FIELDS = (
     "kind", "step", "lr", "weight_decay", "momentum", "dampening", "nesterov", "noise_std",
     "noise_seed", "eps", "lr_decay", "initial_accumulator_value", "alpha", "centered", "beta1",

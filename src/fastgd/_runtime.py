@@ -77,6 +77,25 @@ def _check_num_threads(n: object) -> int:
     return n
 
 
+# Set in the child of an os.fork() (multiprocessing's default start method on Linux). The
+# OpenMP runtime is not fork-safe: a child inherits the parent's thread-pool bookkeeping but
+# not its threads, so (with GCC's libgomp) its first parallel region waits forever for workers
+# that do not exist. A child therefore runs every kernel on one thread, which enters no
+# parallel region; children of spawn/forkserver start fresh and are not affected.
+_forked_child = False
+_fork_warned = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked_child
+    _forked_child = True
+    _core.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def set_num_threads(n: int) -> None:
     """Set how many threads fastgd's kernels may use (a positive integer).
 
@@ -88,8 +107,21 @@ def set_num_threads(n: int) -> None:
     fastgd.threads(n):`` returns to the previous setting afterwards). Results do not
     depend on the thread count. Without OpenMP (see :func:`config`) the setting is
     recorded but kernels run on one thread.
+    In a process created by ``os.fork`` (e.g. a ``multiprocessing`` worker
+    started with the "fork" method) the kernels stay on one thread whatever ``n``
+    is, because the OpenMP runtime cannot be used safely after a fork; use the
+    "spawn" or "forkserver" start method for threaded workers.
     """
-    _core.set_num_threads(_check_num_threads(n))
+    global _fork_warned
+    n = _check_num_threads(n)
+    if _forked_child and n > 1:
+        if not _fork_warned:
+            _fork_warned = True
+            warnings.warn(f"set_num_threads({n}) ignored in a forked child process: the kernels run on one "
+                          "thread there (OpenMP is not fork-safe); start workers with 'spawn' or "
+                          "'forkserver' to use threads in them", RuntimeWarning, stacklevel=2)
+        n = 1
+    _core.set_num_threads(n)
     _core.set_threads_adapt_to_load(False)
 
 

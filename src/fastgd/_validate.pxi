@@ -29,6 +29,9 @@ cdef cnp.ndarray check_float_array(str name, object a, int ndim, bint writeable=
         raise ValueError(
             f"{name} must be C-contiguous (an in-place update of a copy would be lost); "
             f"got strides {arr.strides} for shape {arr.shape}; pass np.ascontiguousarray({name})")
+    if not cnp.PyArray_ISALIGNED(<cnp.ndarray>a):
+        raise ValueError(f"{name} must be aligned to its {arr.dtype.itemsize}-byte elements (got data at "
+                         f"address {arr.ctypes.data:#x}); pass a copy, e.g. {name}.copy()")
     if writeable and not arr.flags.writeable:
         raise ValueError(f"{name} is read-only; the update writes to it in place")
     return <cnp.ndarray>a

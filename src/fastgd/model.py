@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 import sys
+import threading
 
 import numpy as np
 
@@ -233,7 +235,7 @@ class Sequential:
     def forward(self, x):
         """The network's output for x (n, in_features): an (n, out_features) array (a copy)."""
         x = self._check_x(x)
-        out = self._engine.forward(x).copy()
+        out = self._engine.forward(x)
         self._last_x = x
         return out
 
@@ -251,8 +253,6 @@ class Sequential:
                              f"got {g.shape}")
         if g.dtype.kind not in "fiu" or not np.all(np.isfinite(g)):
             raise ValueError("grad_out must hold finite real numbers")
-        # the engine's activations must still be those of the last forward
-        self._engine.forward(self._last_x)
         return self._engine.backward(self._last_x, g, True)
 
     def predict(self, x, *, batch_size=4096):
@@ -372,3 +372,27 @@ from fastgd import curvature as _curvature  # noqa: E402
 
 Sequential.hvp = _curvature.model_hvp
 Sequential.gnvp = _curvature.model_gnvp
+
+def _one_trainer(method):
+    """`method` refusing to run while another thread trains the same model (the calling
+    thread may nest training calls, as fit does). Inference methods are not wrapped: they may
+    run in any number of threads, also while the model trains."""
+
+    @functools.wraps(method)
+    def exclusive(self, *args, **kwargs):
+        lock = self.__dict__.get("_training_lock")
+        if lock is None:
+            lock = self.__dict__.setdefault("_training_lock", threading.RLock())
+        if not lock.acquire(blocking=False):
+            raise RuntimeError(f"{method.__name__}: this model is being trained in another thread; "
+                               "training calls on one model must not overlap (use one model per thread)")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            lock.release()
+
+    return exclusive
+
+
+for _name in ("fit", "partial_fit", "train_step", "loss_and_grad", "backward"):
+    setattr(Sequential, _name, _one_trainer(getattr(Sequential, _name)))

@@ -66,6 +66,20 @@ def _real(name, value, *, low=None, low_open=False, high=None, high_open=False):
     return v
 
 
+def _slot_roles(cfg):
+    """What each state slot of one group holds, in slot order: the layout the kernels derive
+    from an ``fg_optim_config`` (``fg_optim_state_slots`` counts the same slots)."""
+    kind = cfg["kind"]
+    if kind == _SGD:
+        return ("momentum_buffer",) if cfg["momentum"] != 0 else ()
+    if kind == _ADAGRAD:
+        return ("sum",)
+    if kind == _RMSPROP:
+        return (("square_avg",) + (("grad_avg",) if cfg["centered"] else ())
+                + (("momentum_buffer",) if cfg["momentum"] > 0 else ()))
+    return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if cfg["amsgrad"] else ())
+
+
 def _flag(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
@@ -85,7 +99,7 @@ class Optimizer:
     def __init__(self, lr, **hyper):
         self._hyper = self._validate({"lr": lr, **hyper})
         self._groups = None  # [(start, stop, overrides)] or None: one group over everything
-        self._cfg_cache = None  # (n, groups) built by _c_groups; only step and lr change per call
+        self._cfg_cache = None  # (n, groups, slot layout) built by _c_groups; only step and lr change per call
         self.reset()
 
     # -- hyperparameters -------------------------------------------------------------------
@@ -207,21 +221,45 @@ class Optimizer:
             spans = self._groups if self._groups is not None else [(0, n, {})]
             if spans[-1][1] != n:
                 raise ValueError(f"param groups tile [0, {spans[-1][1]}) but the parameters have {n} elements")
-            self._cfg_cache = (n, [(a, b, self._group_cfg(a, o)) for a, b, o in spans])
+            cfgs = [(a, b, self._group_cfg(a, o)) for a, b, o in spans]
+            self._cfg_cache = (n, cfgs, [(a, b, _slot_roles(c)) for a, b, c in cfgs])
         # Everything else in a group's config is fixed between set_param_groups/load_state_dict
         # calls; the step count and lr (which the kernels turn into every derived coefficient)
         # are refreshed here, so a step costs no Python-level config building.
-        groups = self._cfg_cache[1]
+        _, groups, layout = self._cfg_cache
         step, lr = self._step + 1, self._hyper["lr"]
         for _, _, cfg in groups:
             cfg["step"] = step
             cfg["lr"] = lr
         if self._state is None:
-            slots = max(_core.optim_state_slots(c) for _, _, c in groups)
+            slots = max(len(roles) for _, _, roles in layout)
             self._n, self._dtype = n, dtype
             # Zeros only to keep the memory defined; the kernel initializes the state at step 1.
             self._state = _core.aligned_zeros(slots * _core.optim_state_stride(n), dtype)
+            self._layout = layout
+        elif layout != self._layout:
+            self._conform_state(layout)
         return self._state, groups
+
+    def _conform_state(self, layout):
+        """Re-lay the state out for a changed configuration (``set_param_groups`` turning on
+        momentum, AMSGrad, centering, ...): every buffer an element had is kept under its role;
+        buffers that are new start at zero, as torch.optim creates missing state lazily (for SGD
+        momentum torch starts the buffer at the current gradient instead, the same update when
+        dampening is 0)."""
+        stride = _core.optim_state_stride(self._n)
+        slots = max(len(roles) for _, _, roles in layout)
+        new = _core.aligned_zeros(slots * stride, self._dtype)
+        for a, b, roles in layout:
+            for oa, ob, old_roles in self._layout:
+                lo, hi = max(a, oa), min(b, ob)
+                if lo >= hi:
+                    continue
+                for s, role in enumerate(roles):
+                    if role in old_roles:
+                        o = old_roles.index(role)
+                        new[s * stride + lo:s * stride + hi] = self._state[o * stride + lo:o * stride + hi]
+        self._state, self._layout = new, layout
 
     def _c_advance(self):
         """Count one applied update (after a fused C step)."""
@@ -247,9 +285,13 @@ class Optimizer:
         if not isinstance(params, np.ndarray) or params.ndim != 1:
             raise ValueError(f"params must be a 1-D numpy.ndarray, got "
                              f"{getattr(params, 'shape', type(params).__name__)}")
-        state, groups = self._c_groups(params.shape[0], params.dtype)
-        _core.inplace_optim_step(params, grads, state if state.size else None, groups)
-        self._c_advance()
+        _core.claim_optimizer(self)
+        try:
+            state, groups = self._c_groups(params.shape[0], params.dtype)
+            _core.inplace_optim_step(params, grads, state if state.size else None, groups)
+            self._c_advance()
+        finally:
+            _core.release_optimizer(self)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -257,6 +299,7 @@ class Optimizer:
         """Forget the state and the step count (the next step is a first step again)."""
         self._step = 0
         self._state = None
+        self._layout = None  # [(start, stop, slot roles)] the state is laid out for
         self._n = None
         self._dtype = None
 
@@ -284,13 +327,36 @@ class Optimizer:
         self._cfg_cache = None
         self.set_param_groups(groups)
         self.lr = state_dict["lr"]
-        self._step = int(state_dict["step"])
-        if state_dict.get("state") is None:
-            self._state = self._n = self._dtype = None
-        else:
-            self._dtype = np.dtype(state_dict["dtype"])
-            self._n = int(state_dict["n"])
-            self._state = self._padded_state(np.asarray(state_dict["state"], dtype=self._dtype).reshape(-1))
+        step = state_dict["step"]
+        if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError(f"state_dict['step'] must be an integer >= 0, got {step!r}")
+        self._step = int(step)
+        self._state = self._layout = self._n = self._dtype = None
+        if state_dict.get("state") is not None:
+            self._load_state(state_dict)
+
+    def _load_state(self, state_dict):
+        """Check the arrays of a state_dict against the configuration it declares (element count,
+        dtype, exactly the slots every group needs), then install them padded."""
+        dtype, n, flat = state_dict.get("dtype"), state_dict.get("n"), state_dict["state"]
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"state_dict['dtype'] must be 'float32' or 'float64', got {dtype!r}")
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 0:
+            raise ValueError(f"state_dict['n'] must be an integer >= 0, got {n!r}")
+        n, dtype = int(n), np.dtype(dtype)
+        if not isinstance(flat, np.ndarray) or flat.dtype.kind not in "fiu":
+            raise TypeError(f"state_dict['state'] must be a numpy array of numbers, got "
+                            f"{getattr(flat, 'dtype', type(flat).__name__)}")
+        spans = self._groups if self._groups is not None else [(0, n, {})]
+        if spans[-1][1] != n:
+            raise ValueError(f"state_dict's param groups tile [0, {spans[-1][1]}) but its state is for n={n}")
+        layout = [(a, b, _slot_roles(self._group_cfg(a, o))) for a, b, o in spans]
+        slots = max(len(roles) for _, _, roles in layout)
+        if flat.size != slots * n:
+            raise ValueError(f"state_dict['state'] must hold {slots} slots x n={n} elements = {slots * n} "
+                             f"for this configuration, got {flat.size}")
+        self._n, self._dtype, self._layout = n, dtype, layout
+        self._state = self._padded_state(np.asarray(flat, dtype=dtype).reshape(-1))
 
     # The state is kept with slot stride optim_state_stride(n) (cache-line aligned slots) and
     # exchanged in state_dict compactly, slot s of element i at s * n + i.

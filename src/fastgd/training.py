@@ -608,8 +608,16 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     history = History({"seed": seed, "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
                        "n_samples": n_global, "initial_epoch": initial_epoch})
     model.history = history
+    # The parameters kept when training diverges: the finite ones with the lowest monitored
+    # loss, each scored with the loss of exactly those parameters where one is known. With one
+    # full-batch step per epoch and no validation data, a step reports the loss of the
+    # parameters it starts from, so those are snapshotted before the step; otherwise the
+    # epoch-end parameters are scored at the end of the epoch (validation loss, L-BFGS's loss
+    # at its new point, or the epoch's mean batch loss).
     best_params = model.params.copy()
     best_value = math.inf
+    score_before_step = val is None and not lbfgs and steps_per_epoch == 1
+    before_step = np.empty_like(model.params) if score_before_step else None
     progress_bar = _Progress(progress, initial_epoch + epochs, steps_per_epoch, bar=progress_bar_ok)
     monitor = _curvature_hooks.CurvatureMonitor.create(curvature, model, x, target, sw, loss, optimizer, seed)
     history.curvature = None if monitor is None else monitor.records
@@ -621,9 +629,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     def diverged(epoch, step, what, value):
         model.params[...] = best_params
         progress_bar.close()
+        kept = _data_loss(model, x, target, sw, loss)
         raise DivergenceError(
             f"training diverged at epoch {epoch + 1}, step {step + 1}: the {what} is not finite ({value}). "
-            "The model keeps the best finite parameters seen. Lower the learning rate "
+            f"The model keeps the best finite parameters seen (training loss {kept:.6g}). Lower the learning rate "
             f"(now {getattr(optimizer, 'lr', '?')}) or clip gradients (clip_norm=...).",
             epoch=epoch, step=step, history=history)
 
@@ -657,6 +666,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                     probe = monitor is not None and monitor.due(step, total_steps)
                     if probe:
                         monitor.before()
+                    if score_before_step:
+                        before_step[...] = model.params
                     w = None
                     if dp is None and not lazy:
                         value, gnorm, status = model._engine.step(x, idx, s, e - s, loss, target, sw, optimizer,
@@ -667,6 +678,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                             lambda t, b: _batch_weight(loss, t, b, model.dtype))
                     if probe and not status:
                         monitor.after(epoch, total_steps)
+                    if score_before_step and value < best_value:
+                        best_value = value
+                        best_params[...] = before_step
                     if status:
                         diverged(epoch, step, "loss" if status == 1 else "gradient",
                                  value if status == 1 else gnorm)
@@ -711,7 +725,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             monitored = logs.get("val_loss", logs["loss"])
             if not math.isfinite(monitored):
                 diverged(epoch, steps_done - 1, "validation loss" if "val_loss" in logs else "loss", monitored)
-            if monitored < best_value:
+            if not score_before_step and monitored < best_value and not _core.count_nonfinite(model.params):
                 best_value = monitored
                 best_params[...] = model.params
             history._append(epoch, logs)

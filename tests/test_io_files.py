@@ -1,0 +1,268 @@
+"""Saving and loading against broken and hostile files, and save's file-system manners (mode,
+symlinks, names, missing folders), on real files."""
+
+import json
+import os
+import stat
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import optim
+from fastgd.io import FileFormatError, load, load_checkpoint, save_checkpoint
+
+
+def small_model(dtype="float32"):
+    return fastgd.Sequential([fastgd.Dense(3, 4), fastgd.Dense(4, 2, activation="identity")], dtype=dtype, seed=0)
+
+
+def write_npz(path, meta, **arrays):
+    """A fastgd-looking archive with a hand-made __meta__ (dict or raw bytes)."""
+    raw = meta if isinstance(meta, bytes) else json.dumps(meta).encode()
+    np.savez(path, __meta__=np.frombuffer(raw, dtype=np.uint8), **arrays)
+    return path
+
+
+def model_meta(layers, dtype="float32"):
+    return {"format": "fastgd-model", "version": 1, "loss": None,
+            "model": {"dtype": dtype, "layers": [
+                {"in_features": k, "out_features": m, "activation": "identity"} for k, m in layers]}}
+
+
+def peak_memory(fn):
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_round_trip_and_names(tmp_path):
+    model = small_model()
+    written = model.save(tmp_path / "m")
+    assert written == str(tmp_path / "m.npz") and os.path.exists(written)
+    for name in ("m", "m.npz"):
+        np.testing.assert_array_equal(load(tmp_path / name).params, model.params)
+    # a file saved under another name by other means is still found by its exact name
+    os.rename(written, tmp_path / "renamed.bin")
+    np.testing.assert_array_equal(load(tmp_path / "renamed.bin").params, model.params)
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "m")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_save_respects_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        path = small_model().save(tmp_path / "m.npz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~umask
+
+
+def test_save_over_an_existing_file_keeps_its_mode(tmp_path):
+    path = small_model().save(tmp_path / "m.npz")
+    os.chmod(path, 0o640)
+    small_model().save(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+def test_save_writes_through_a_symlink(tmp_path):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "m.npz"
+    small_model().save(target)
+    link = tmp_path / "link.npz"
+    link.symlink_to(target)
+    model = small_model()
+    model.params[:] = 1.5
+    model.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    np.testing.assert_array_equal(load(target).params, 1.5)
+    assert sorted(os.listdir(tmp_path / "real")) == ["m.npz"]
+
+
+def test_save_into_a_missing_folder_names_the_users_path(tmp_path):
+    path = tmp_path / "no" / "such" / "m.npz"
+    with pytest.raises(FileNotFoundError) as info:
+        small_model().save(path)
+    assert info.value.filename == str(path) and ".tmp" not in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_failed_save_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = small_model().save(tmp_path / "m.npz")
+    before = open(path, "rb").read()
+    model = small_model()
+    model.loss = object()  # get_config fails before anything is written
+    with pytest.raises(AttributeError):
+        model.save(path)
+    assert open(path, "rb").read() == before and os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_only_needed_entries_are_read(tmp_path):
+    path = small_model().save(tmp_path / "m.npz")
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("junk.npy", "w", force_zip64=True) as f:
+            chunk = bytes(1 << 20)
+            for _ in range(256):  # 256 MiB of zeros, a few hundred kB deflated
+                f.write(chunk)
+    assert os.path.getsize(path) < 2 << 20
+    peak = peak_memory(lambda: load(path))
+    assert peak < 16 << 20, peak
+
+
+def test_huge_declared_model_is_rejected_before_allocating(tmp_path):
+    path = write_npz(tmp_path / "big.npz", model_meta([(15000, 15000)]), params=np.zeros(10, np.float32))
+    peak = peak_memory(lambda: pytest.raises(FileFormatError, load, path))
+    assert peak < 16 << 20, peak
+    for layers in ([(2 ** 40, 2 ** 40)], [(10 ** 7, 10 ** 7)], [(3, -1)], [(3, 1.5)], [(3, True)],
+                   [(3, 4), (5, 2)]):
+        path = write_npz(tmp_path / "bad.npz", model_meta(layers), params=np.zeros(10, np.float32))
+        with pytest.raises(FileFormatError):
+            load(path)
+
+
+def test_params_header_must_match_before_data_is_read(tmp_path):
+    meta = model_meta([(3, 4)])
+    for params in (np.zeros(16, np.float64), np.zeros(15, np.float32), np.zeros((4, 4), np.float32),
+                   np.zeros(16, np.int32), np.array([1.0] * 15 + [np.nan], np.float32)):
+        path = write_npz(tmp_path / "p.npz", meta, params=params)
+        with pytest.raises(FileFormatError):
+            load(path)
+    # an .npy header lying about its shape (claims far more data than the entry holds)
+    path = write_npz(tmp_path / "lie.npz", meta, params=np.zeros(16, np.float32))
+    data = bytearray(open(path, "rb").read())
+    old = b"'shape': (16,), }" + b" " * 7
+    assert data.count(old) == 1
+    data = data.replace(old, b"'shape': (999999999,), }")
+    open(path, "wb").write(bytes(data))
+    with pytest.raises(FileFormatError):
+        load(path)
+
+
+def _patch_zip_field(path, entry, local_offset, central_offset, value):
+    """Overwrite a 2-byte field of `entry` in both its local and central headers."""
+    data = bytearray(open(path, "rb").read())
+    name = entry.encode()
+    for sig, offset, name_at in ((b"PK\x03\x04", local_offset, 30), (b"PK\x01\x02", central_offset, 46)):
+        pos = 0
+        while True:
+            pos = data.find(sig, pos)
+            assert pos >= 0
+            if data[pos + name_at:pos + name_at + len(name)] == name:
+                break
+            pos += 4
+        data[pos + offset:pos + offset + 2] = value.to_bytes(2, "little")
+    open(path, "wb").write(bytes(data))
+
+
+@pytest.mark.parametrize("entry", ["__meta__.npy", "params.npy"])
+@pytest.mark.parametrize("field", ["encrypted", "compression"])
+def test_zip_features_fastgd_does_not_use_are_format_errors(tmp_path, entry, field):
+    path = small_model().save(tmp_path / "m.npz")
+    if field == "encrypted":
+        _patch_zip_field(path, entry, 6, 8, 1)   # general purpose flag bit 0
+    else:
+        _patch_zip_field(path, entry, 8, 10, 97)  # an unsupported compression method
+    with pytest.raises(FileFormatError):
+        load(path)
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"not a zip at all", b"PK\x03\x04" + bytes(100), b"[" * 200000, b"{" * 100 + b"}" * 100,
+    b'{"format": "fastgd-model", "version": 1, "model": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    b'"just a string"', b"\xff\xfe", b"[1, 2]", b'{"format": "fastgd-model", "version": 2}',
+    b'{"format": "fastgd-model", "version": 1, "model": {"dtype": "float16", "layers": []}}',
+])
+def test_broken_contents_are_format_errors(tmp_path, content):
+    if content.startswith(b"PK") or not content or content == b"not a zip at all":
+        path = tmp_path / "f.npz"
+        path.write_bytes(content)
+    else:  # as the JSON document of an otherwise valid archive
+        path = write_npz(tmp_path / "f.npz", content, params=np.zeros(16, np.float32))
+    with pytest.raises(FileFormatError):
+        load(path)
+
+
+def test_an_npy_file_is_a_format_error(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    with pytest.raises(FileFormatError, match="not a zip"):
+        load(tmp_path / "a.npy")
+
+
+def test_every_truncation_is_a_format_error(tmp_path):
+    path = small_model().save(tmp_path / "m.npz")
+    data = open(path, "rb").read()
+    cut = tmp_path / "cut.npz"
+    for n in range(0, len(data), max(1, len(data) // 150)):
+        cut.write_bytes(data[:n])
+        with pytest.raises(FileFormatError):
+            load(cut)
+
+
+# ---- checkpoints --------------------------------------------------------------------------------
+
+def checkpoint(tmp_path, optimizer):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 3)), rng.normal(size=(32, 2))
+    model = small_model("float64")
+    model.fit(X, y, loss="mse", optimizer=optimizer, epochs=2, batch_size=8, progress=False)
+    return save_checkpoint(tmp_path / "ck.npz", model, optimizer), X, y
+
+
+def rewrite_entry(path, name, array):
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays[name] = array
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(0), np.zeros(5), np.zeros((2, 3)), np.zeros(3, dtype=np.complex128),
+                                 np.array(["a", "b"])])
+def test_checkpoint_with_edited_optimizer_state_is_refused(tmp_path, bad):
+    path, X, y = checkpoint(tmp_path, optim.Adam(lr=1e-2, amsgrad=True))
+    with np.load(path) as z:
+        key = next(k for k in z.files if k.startswith("state/optimizer"))
+    rewrite_entry(path, key, bad)
+    with pytest.raises(FileFormatError):
+        load_checkpoint(path)
+
+
+def test_checkpoint_state_is_checked_against_its_declared_configuration(tmp_path):
+    path, X, y = checkpoint(tmp_path, optim.SGD(lr=1e-2, momentum=0.9))
+    with np.load(path) as z:
+        meta = json.loads(z["__meta__"].tobytes())
+        arrays = {k: z[k] for k in z.files}
+    meta["optimizer"]["config"]["name"] = "adam"  # declares 2 slots, carries 1
+    meta["optimizer"]["state"]["__dict__"]["name"] = "adam"
+    meta["optimizer"]["state"]["__dict__"]["config"]["__dict__"] = {"name": "adam", "lr": 0.01}
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(FileFormatError):
+        load_checkpoint(path)
+
+
+def test_checkpoint_round_trip_then_fit(tmp_path):
+    path, X, y = checkpoint(tmp_path, optim.Adam(lr=1e-2, amsgrad=True))
+    ck = load_checkpoint(path)
+    ck.model.fit(X, y, loss="mse", optimizer=ck.optimizer, epochs=1, batch_size=8, progress=False)
+    assert np.all(np.isfinite(ck.model.params))
+
+
+@pytest.mark.parametrize("entry", ["memory/s_hist", "memory/y_hist", "memory/rho", "x", "grad"])
+@pytest.mark.parametrize("bad", [np.zeros(0), np.zeros(3), np.zeros((11, 5))])
+def test_lbfgs_checkpoint_arrays_must_fit_the_model(tmp_path, entry, bad):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 3)), rng.normal(size=(32, 2))
+    model = small_model("float64")
+    lbfgs = fastgd.LBFGS()
+    model.fit(X, y, loss="mse", optimizer=lbfgs, epochs=3, batch_size=None, progress=False)
+    path = save_checkpoint(tmp_path / "ck.npz", model, lbfgs)
+    rewrite_entry(path, f"state/optimizer/{entry}", bad)
+    with pytest.raises(FileFormatError):
+        load_checkpoint(path)

@@ -1,0 +1,403 @@
+"""Memory safety at the C boundary, the thread contract and divergence, as a user hits them:
+optimizer state changed or loaded behind the engine's back, one model used from many threads,
+an exploding learning rate."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import _core, optim
+from fastgd.training import DivergenceError
+
+
+def mlp(widths, dtype="float64", seed=0):
+    layers = [fastgd.Dense(a, b, activation="tanh") for a, b in zip(widths[:-2], widths[1:-1])]
+    layers.append(fastgd.Dense(widths[-2], widths[-1], activation="identity"))
+    return fastgd.Sequential(layers, dtype=dtype, seed=seed)
+
+
+@pytest.fixture
+def data(rng):
+    X = rng.normal(size=(64, 5))
+    y = np.sin(X[:, :2])
+    return X, y
+
+
+def adam_step_numpy(p, g, m, v, t, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
+    m[...] = b1 * m + (1 - b1) * g
+    v[...] = b2 * v + (1 - b2) * g * g
+    p -= lr / (1 - b1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - b2 ** t) + eps)
+
+
+# ---- optimizer state handed to C ---------------------------------------------------------------
+
+@pytest.mark.parametrize("route", ["arrays", "model"])
+def test_switching_on_momentum_after_a_step_extends_the_state(rng, route, data):
+    """SGD -> SGD with momentum via set_param_groups after the first step: the momentum buffer
+    is created then (zero, so with dampening 0 its first update is b = g as in torch), not read
+    out of bounds."""
+    X, y = data
+    model = mlp([5, 8, 2])
+    opt = optim.SGD(lr=0.05)
+    grads = []
+
+    def one_step():
+        if route == "model":
+            model.train_step(X, y, "mse", opt)
+        else:
+            opt.step(model.params, model.grads)
+
+    ref = model.params.copy()
+    for k in range(3):
+        model.loss_and_grad(X, y, "mse")
+        grads.append(model.grads.copy())
+        if k == 1:
+            opt.set_param_groups([(0, model.n_params, {"momentum": 0.9})])
+        one_step()
+    # torch's rule: plain step, then b = g1 (the buffer created at the switch), then b = 0.9 b + g2
+    b = None
+    for k, g in enumerate(grads):
+        if k == 0:
+            ref -= 0.05 * g
+        else:
+            b = g.copy() if b is None else 0.9 * b + g
+            ref -= 0.05 * b
+    np.testing.assert_allclose(model.params, ref, rtol=1e-12, atol=1e-14)
+    assert opt.state_dict()["state"].size == model.n_params
+
+
+def test_turning_on_amsgrad_keeps_the_moments(rng):
+    n = 37
+    p = rng.normal(size=n)
+    q, m, v = p.copy(), np.zeros(n), np.zeros(n)
+    opt = optim.Adam(lr=1e-2)
+    gs = rng.normal(size=(4, n))
+    for t, g in enumerate(gs[:3], 1):
+        opt.step(p, g)
+        adam_step_numpy(q, g, m, v, t, lr=1e-2)
+    opt.set_param_groups([(0, 20, {"amsgrad": True}), (20, n, {})])
+    opt.step(p, gs[3])
+    adam_step_numpy(q, gs[3], m, v, 4, lr=1e-2)  # v_max starts at 0, so max(v_max, v) = v
+    np.testing.assert_allclose(p, q, rtol=1e-12)
+    state = opt.state_dict()["state"].reshape(3, n)
+    np.testing.assert_allclose(state[0], m, rtol=1e-12)
+    np.testing.assert_allclose(state[1], v, rtol=1e-12)
+    np.testing.assert_allclose(state[2][:20], v[:20], rtol=1e-12)
+    np.testing.assert_array_equal(state[2][20:], 0)
+
+
+def test_turning_on_amsgrad_through_the_model(data):
+    X, y = data
+    model = mlp([5, 8, 2], dtype="float32")
+    opt = optim.Adam(lr=1e-2)
+    model.train_step(X, y, "mse", opt)
+    opt.set_param_groups([(0, model.n_params, {"amsgrad": True})])
+    for _ in range(3):
+        model.train_step(X, y, "mse", opt)
+    assert np.all(np.isfinite(model.params))
+    assert opt.state_dict()["state"].size == 3 * model.n_params
+
+
+def test_rmsprop_centered_after_momentum_keeps_each_buffer_in_its_role(rng):
+    n = 10
+    opt = optim.RMSProp(lr=1e-2, momentum=0.5)
+    p = rng.normal(size=n)
+    opt.step(p, rng.normal(size=n))
+    square_avg, buf = opt.state_dict()["state"].reshape(2, n)
+    opt.set_param_groups([(0, n, {"centered": True})])
+    opt._c_groups(n, p.dtype)
+    laid_out = opt.state_dict()["state"].reshape(3, n)  # square_avg, grad_avg, momentum_buffer
+    np.testing.assert_array_equal(laid_out[0], square_avg)
+    np.testing.assert_array_equal(laid_out[1], 0)
+    np.testing.assert_array_equal(laid_out[2], buf)
+
+
+def test_load_state_dict_with_fewer_slots_is_refused(data):
+    X, y = data
+    model = mlp([5, 8, 2])
+    opt = optim.Adam(lr=1e-2, amsgrad=True)
+    model.train_step(X, y, "mse", opt)
+    sd = opt.state_dict()
+    for size in (2 * model.n_params, 0, model.n_params):
+        bad = dict(sd, state=sd["state"][:size])
+        fresh = optim.Adam(lr=1e-2, amsgrad=True)
+        with pytest.raises(ValueError, match=f"must hold 3 slots x n={model.n_params}"):
+            fresh.load_state_dict(bad)
+    with pytest.raises(ValueError, match="dtype"):
+        optim.Adam(amsgrad=True).load_state_dict(dict(sd, dtype="int8"))
+    with pytest.raises(ValueError, match="'step'"):
+        optim.Adam(amsgrad=True).load_state_dict(dict(sd, step=-1))
+    good = optim.Adam(lr=1e-2, amsgrad=True)
+    good.load_state_dict(sd)
+    model.train_step(X, y, "mse", good)
+
+
+class _HandMadeSolver:
+    """The _c_groups/_c_advance protocol engine.step calls, returning whatever a test wants."""
+
+    def __init__(self, state, groups):
+        self.state, self.groups = state, groups
+
+    def _c_groups(self, n, dtype):
+        return self.state, self.groups
+
+    def _c_advance(self):
+        pass
+
+
+def _adam_cfg():
+    opt = optim.Adam(amsgrad=True)
+    return dict(opt._c_groups(4, np.float64)[1][0][2])
+
+
+@pytest.mark.parametrize("case", ["short", "none", "dtype", "unaligned", "readonly", "gap", "past_end",
+                                  "aliases_params"])
+def test_engine_step_checks_what_it_hands_to_c(data, case):
+    X, y = data
+    model = mlp([5, 3, 2])
+    n = model.n_params
+    stride = _core.optim_state_stride(n)
+    cfg = _adam_cfg()
+    state = _core.aligned_zeros(3 * stride, np.float64)
+    groups = [(0, n, cfg)]
+    if case == "short":
+        state = state[:3 * stride - 1]
+    elif case == "none":
+        state = None
+    elif case == "dtype":
+        state = state.astype(np.float32)
+    elif case == "unaligned":
+        raw = np.zeros(3 * stride * 8 + 8, dtype=np.uint8)
+        state = raw[1:1 + 3 * stride * 8].view(np.float64)
+    elif case == "readonly":
+        state.flags.writeable = False
+    elif case == "gap":
+        groups = [(0, 5, cfg), (6, n, cfg)]
+    elif case == "past_end":
+        groups = [(0, n + 1, cfg)]
+    elif case == "aliases_params":
+        state = model.params
+    before = model.params.copy()
+    with pytest.raises((ValueError, TypeError)):
+        model.train_step(X, y, "mse", _HandMadeSolver(state, groups))
+    np.testing.assert_array_equal(model.params, before)
+
+
+def test_unaligned_arrays_are_rejected_by_the_bindings():
+    raw = np.zeros(8 * 10 + 1, dtype=np.uint8)
+    x = raw[1:].view(np.float64)
+    with pytest.raises(ValueError, match="aligned"):
+        _core.sum_squares(x)
+
+
+# ---- dense_backward aliasing ------------------------------------------------------------------
+
+@pytest.mark.parametrize("alias", ["x", "W", "out"])
+def test_dense_backward_overwrite_rejects_grad_out_aliasing_inputs(rng, alias):
+    from fastgd.ops import dense_backward, dense_forward
+
+    n = k = m = 6
+    x = rng.normal(size=(n, k))
+    W = rng.normal(size=(k, m))
+    out = dense_forward(x, W, rng.normal(size=m), activation="tanh")
+    grad_out = {"x": x, "W": W, "out": out}[alias]
+    with pytest.raises(ValueError, match=f"grad_out must not share memory with {alias}"):
+        dense_backward(grad_out, x, W, out, activation="tanh", overwrite_grad_out=True)
+    # a view of part of the array counts too
+    with pytest.raises(ValueError, match="must not share memory"):
+        big = np.zeros((2 * n, k))
+        big[:n] = x
+        dense_backward(big[n - 1:2 * n - 1], big[:n], W, out, activation="tanh", overwrite_grad_out=True)
+
+
+# ---- threads --------------------------------------------------------------------------------
+
+N_THREADS = 6
+
+
+def _run_threads(fn, n=N_THREADS):
+    errors, barrier = [], threading.Barrier(n)
+
+    def body(i):
+        try:
+            barrier.wait()
+            fn(i)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread did not finish"
+    return errors
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_inference_from_many_threads_matches_one_thread(rng, threads):
+    fastgd.set_num_threads(threads)
+    model = mlp([7, 33, 17, 3], dtype="float32", seed=1)
+    model.loss = fastgd.losses.get("softmax_cross_entropy")
+    inputs = [rng.normal(size=(int(rng.integers(1, 300)), 7)).astype(np.float32) for _ in range(24)]
+    expect = [(model.predict(x), model.predict_proba(x), model.forward(x)) for x in inputs]
+    labels = [np.argmax(e[0], axis=1) for e in expect]
+    losses = [model.evaluate(x, lab, loss="softmax_cross_entropy")["loss"] for x, lab in zip(inputs, labels)]
+    mismatches = []
+
+    def worker(i):
+        for rep in range(30):
+            j = (i * 7 + rep) % len(inputs)
+            x = inputs[j]
+            got = (model.predict(x), model.predict_proba(x), model.forward(x))
+            for a, b in zip(got, expect[j]):
+                if not np.array_equal(a, b):
+                    mismatches.append((i, rep, j))
+            if model.evaluate(x, labels[j], loss="softmax_cross_entropy")["loss"] != losses[j]:
+                mismatches.append((i, rep, j, "evaluate"))
+
+    assert _run_threads(worker) == []
+    assert mismatches == []
+
+
+def test_results_are_new_arrays_never_views_of_scratch(rng):
+    model = mlp([4, 8, 2], seed=2)
+    x = rng.normal(size=(5, 4))
+    a = model.forward(x)
+    first = a.copy()
+    model.forward(rng.normal(size=(5, 4)))
+    model.predict(rng.normal(size=(9, 4)))
+    np.testing.assert_array_equal(a, first)
+
+
+def test_concurrent_training_of_one_model_is_refused_clearly(rng):
+    X = rng.normal(size=(20000, 20))
+    y = rng.normal(size=(20000, 1))
+    model = mlp([20, 64, 1], seed=3)
+    started, results = threading.Event(), []
+
+    def train():
+        class Signal(fastgd.callbacks.Callback):
+            def on_batch_end(self, step, logs):
+                started.set()
+
+        results.append(model.fit(X, y, loss="mse", optimizer=optim.SGD(lr=1e-3), epochs=3, batch_size=64,
+                                 progress=False, callbacks=[Signal()]))
+
+    t = threading.Thread(target=train)
+    t.start()
+    assert started.wait(60)
+    refused = []
+    for call in (lambda: model.fit(X, y, loss="mse", optimizer=optim.SGD(), epochs=1, progress=False),
+                 lambda: model.train_step(X[:8], y[:8], "mse", optim.SGD()),
+                 lambda: model.loss_and_grad(X[:8], y[:8], "mse")):
+        with pytest.raises(RuntimeError, match="trained in another thread") as info:
+            call()
+        refused.append(info.value)
+    # inference keeps working while the model trains
+    assert model.predict(X[:10]).shape == (10, 1)
+    t.join(timeout=300)
+    assert not t.is_alive() and len(results) == 1 and len(refused) == 3
+
+
+def test_concurrent_steps_through_one_engine_are_refused_or_serialized(rng):
+    """Bare engine steps (no fit around them) from several threads: each either runs alone or
+    is refused; the parameters end up equal to some sequence of whole steps."""
+    X = rng.normal(size=(4000, 10))
+    y = rng.normal(size=(4000, 1))
+    model = mlp([10, 32, 1], seed=4)
+    target = ("rows", np.ascontiguousarray(y))
+    loss = fastgd.losses.get("mse")
+    done, refused = [], []
+
+    def worker(i):
+        for _ in range(40):
+            try:
+                model._engine.step(X, None, 0, 4000, loss, target, None, None, 0.0, 0.0, False)
+                done.append(i)
+            except RuntimeError as exc:
+                assert "another thread" in str(exc)
+                refused.append(i)
+
+    assert _run_threads(worker, 4) == []
+    assert len(done) + len(refused) == 160 and done
+    value, grad = model.loss_and_grad(X, y, "mse")
+    expect = mlp([10, 32, 1], seed=4).loss_and_grad(X, y, "mse")
+    assert value == expect[0]
+    np.testing.assert_array_equal(grad, expect[1])
+
+
+def test_one_optimizer_stepping_from_two_threads_is_refused(rng):
+    n = 2_000_000
+    params = [np.zeros(n) for _ in range(4)]
+    grads = np.ones(n)
+    opt = optim.Adam(lr=1e-3)
+    opt.step(params[0], grads)  # fixes n and the dtype
+    refused, applied = [], []
+
+    def worker(i):
+        for _ in range(10):
+            try:
+                opt.step(params[i], grads)
+                applied.append(i)
+            except RuntimeError as exc:
+                assert "already running a step" in str(exc)
+                refused.append(i)
+
+    assert _run_threads(worker, 4) == []
+    assert opt.step_count == 1 + len(applied)
+    assert len(applied) + len(refused) == 40
+
+
+# ---- divergence ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_full_batch_explosion_keeps_finite_best_parameters_with_the_reported_loss(rng, dtype):
+    X = rng.normal(size=(50, 3))
+    y = X @ np.array([[1.0], [-2.0], [0.5]])
+    model = mlp([3, 8, 1], dtype=dtype, seed=5)
+    start_loss = model.evaluate(X, y, loss="mse")["loss"]
+    with pytest.raises(DivergenceError) as info:
+        model.fit(X, y, loss="mse", optimizer=optim.SGD(lr=1e30), epochs=50, batch_size=None,
+                  shuffle=False, progress=False)
+    assert np.all(np.isfinite(model.params))
+    kept = model.evaluate(X, y, loss="mse")["loss"]
+    history = info.value.history
+    # the same parameters, scored by the fused step (history) and by evaluate: equal up to
+    # the summation order
+    assert kept == start_loss
+    np.testing.assert_allclose(min(history.history["loss"]), kept, rtol=1e-5 if dtype == "float32" else 1e-12)
+    assert f"training loss {kept:.6g}" in str(info.value)
+
+
+def test_minibatch_explosion_keeps_finite_parameters(rng):
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([[1.0], [-2.0], [0.5]])
+    model = mlp([3, 8, 1], dtype="float32", seed=6)
+    with pytest.raises(DivergenceError) as info:
+        model.fit(X, y, loss="mse", optimizer=optim.SGD(lr=1e30), epochs=20, batch_size=16, progress=False)
+    assert np.all(np.isfinite(model.params))
+    kept = model.evaluate(X, y, loss="mse")["loss"]
+    assert np.isfinite(kept) and f"training loss {kept:.6g}" in str(info.value)
+
+
+def test_best_snapshot_is_the_best_full_batch_iterate(rng):
+    """A learning rate that first descends then blows up: the kept parameters are those with the
+    lowest loss among the iterates, and their loss is exactly that reported."""
+    X = rng.normal(size=(40, 2))
+    y = X @ np.array([[1.0], [1.0]])
+    model = fastgd.Sequential([fastgd.Dense(2, 1, activation="identity")], dtype="float64", seed=7)
+    opt = optim.SGD(lr=0.9)  # above 2/L for this problem: each step overshoots further
+
+    class Growing(fastgd.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs):
+            opt.lr = opt.lr * 1.5
+
+    with pytest.raises(DivergenceError) as info:
+        model.fit(X, y, loss="mse", optimizer=opt, epochs=400, batch_size=None, shuffle=False,
+                  progress=False, callbacks=[Growing()])
+    losses = info.value.history.history["loss"]
+    np.testing.assert_allclose(model.evaluate(X, y, loss="mse")["loss"], min(losses), rtol=1e-12)
+    assert np.argmin(losses) < len(losses) - 1  # the kept iterate is not the last one
