@@ -25,6 +25,9 @@
 #if FG_HAVE_AVX2
 #include <immintrin.h>
 #include "gemm_ukernel_avx2.h"
+#elif defined(__GNUC__) || defined(__clang__)
+#include "gemm_ukernel_vec.h"
+#define GEMM_VEC 1
 #endif
 
 /* Multiply-adds per thread below which one thread is faster than several. */
@@ -42,6 +45,8 @@
 #define UKERNEL_ROWS gemm_ukernel_avx2_f32_rows
 #define PACK_BT gemm_pack_bt_avx2_f32
 #define PACK_AN gemm_pack_an_avx2_f32
+#elif defined(GEMM_VEC)
+#define UKERNEL gemm_ukernel_vec_f32
 #endif
 #include "gemm_template.h" /* undefines its parameters */
 
@@ -57,5 +62,7 @@
 #define UKERNEL_ROWS gemm_ukernel_avx2_f64_rows
 #define PACK_BT gemm_pack_bt_avx2_f64
 #define PACK_AN gemm_pack_an_avx2_f64
+#elif defined(GEMM_VEC)
+#define UKERNEL gemm_ukernel_vec_f64
 #endif
 #include "gemm_template.h" /* undefines its parameters */
