@@ -92,11 +92,13 @@ def cpu_model() -> str:
 def machine_info() -> dict[str, str]:
     """What a results table must state: the machine, the ISA and every version."""
     cfg = fastgd.config()
+    runnable = ", ".join(t for t in cfg["isa_compiled"] if t in cfg["isa_cpu_supported"])
     info = {
         "machine": cfg["machine"],
         "cores available": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                                else os.cpu_count()),
-        "fastgd": f"{cfg['version']} (ISA {cfg['isa']}, OpenMP {cfg['openmp']}, {cfg['compiler']})",
+        "fastgd": f"{cfg['version']} (CPU target {cfg['isa']} of {runnable}, OpenMP {cfg['openmp']}, "
+                  f"{cfg['compiler']})",
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
@@ -109,6 +111,11 @@ def machine_info() -> dict[str, str]:
     sklearn = optional_import("sklearn")
     if sklearn:
         info["scikit-learn"] = sklearn.__version__
+    try:  # not imported here: the JAX baseline sets XLA's thread flags before its first import
+        from importlib.metadata import version
+        info["jax"] = f"{version('jax')} (optax {version('optax')}, XLA CPU, 1 thread)"
+    except Exception:
+        pass
     return info
 
 

@@ -253,6 +253,17 @@ def gemm_workspace_size(dtype, m, n, k, trans_a=False, trans_b=False, num_thread
     return fg_gemm_workspace_size_f64(m, n, k, trans_a, trans_b, num_threads)
 
 
+def gemm_block_sizes(dtype):
+    """The selected CPU target's GEMM block sizes for dtype: dict of mr, nr (the
+    register tile), kc, mc, nc (the cache blocks)."""
+    cdef int64_t sizes[5]
+    if np.dtype(dtype) == np.float32:
+        fg_gemm_block_sizes_f32(sizes)
+    else:
+        fg_gemm_block_sizes_f64(sizes)
+    return dict(zip(("mr", "nr", "kc", "mc", "nc"), [int(s) for s in sizes]))
+
+
 def dense_workspace_size(dtype, n, k, m, num_threads=1):
     """Bytes of workspace fg_dense_forward / fg_dense_backward need."""
     if np.dtype(dtype) == np.float32:

@@ -64,8 +64,23 @@ static int fg_cpu_x86_avx2(void)
     return (regs[1] >> 5) & 1; /* EBX bit 5: AVX2 */
 }
 
+/* AVX-512 F, DQ, BW and VL (x86-64-v4) with AVX2 and FMA, and an OS that saves
+ * the opmask registers and all 32 zmm registers (XCR0 bits 5, 6, 7) besides
+ * XMM and YMM (bits 1, 2). */
+static int fg_cpu_x86_avx512(void)
+{
+    if (!fg_cpu_x86_avx2()) return 0;
+    if ((xgetbv0() & 0xe6) != 0xe6) return 0;
+    unsigned regs[4];
+    cpuid(7, 0, regs);
+    const unsigned ebx = regs[1];
+    const int f = (ebx >> 16) & 1, dq = (ebx >> 17) & 1, bw = (ebx >> 30) & 1, vl = (ebx >> 31) & 1;
+    return f && dq && bw && vl;
+}
+
 #else
 static int fg_cpu_x86_avx2(void) { return 0; }
+static int fg_cpu_x86_avx512(void) { return 0; }
 #endif
 
 static int fg_cpu_any(void) { return 1; }
@@ -120,6 +135,18 @@ int fg_isa_current(void) { return active_isa; }
     void fg_##name params { active_table->name args; }
 #define FG_KERNEL_RET(type, name, params, args) \
     type fg_##name params { return active_table->name args; }
+#define FG_KERNEL_SIZE(name, params, args)                                 \
+    int64_t fg_##name params                                               \
+    {                                                                      \
+        int64_t most = 0;                                                  \
+        for (int isa = 0; isa < FG_ISA_COUNT; isa++)                       \
+            if (built_tables[isa]) {                                       \
+                const int64_t bytes = built_tables[isa]->name args;        \
+                if (bytes > most) most = bytes;                            \
+            }                                                              \
+        return most;                                                       \
+    }
 #include "kernel_list.h"
 #undef FG_KERNEL
 #undef FG_KERNEL_RET
+#undef FG_KERNEL_SIZE

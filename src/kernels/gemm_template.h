@@ -275,6 +275,15 @@ int64_t FG_FN(FG_CAT2(fg_gemm_workspace_size, SFX))(int64_t m, int64_t n, int64_
     return GN(gemm_b_bytes)(n, k) + num_threads * GN(gemm_a_bytes)(m, k);
 }
 
+void FG_FN(FG_CAT2(fg_gemm_block_sizes, SFX))(int64_t *sizes)
+{
+    sizes[0] = MR;
+    sizes[1] = NR;
+    sizes[2] = KC;
+    sizes[3] = MC;
+    sizes[4] = NC;
+}
+
 /* C := act(beta*C + bias) when k == 0 (the product is empty). */
 static void GN(gemm_no_k)(const GN(gemm_problem) *pb)
 {

@@ -1,5 +1,5 @@
 /* Body of one SIMD micro-kernel of UK_R rows (listed by UK_ROWS(X)) × 2 vectors, in the target's
- * vocabulary (fg_simd.h), included by gemm_ukernel_simd.h per element type and row count. The
+ * vocabulary (fg_simd.h), included by gemm_ukernel_simd_type.h per element type and row count. The
  * accumulators are separate variables (not an array) so the compiler keeps every one in a
  * register. The full kernel has UK_MR rows; fewer rows serve the last rows of C without
  * computing padding. On targets with FG_GEMM_MASKED_EDGES the loads and stores of C and bias

@@ -5,5 +5,5 @@
  * adds). The packers are the portable ones of gemm_template.h. Without vector
  * extensions (FG_SIMD 0) the portable micro-kernel of gemm_template.h runs. */
 #if FG_SIMD
-#include "gemm_ukernel_simd_types.h"
+#include "gemm_ukernel_simd.h"
 #endif
