@@ -3,8 +3,8 @@
  *
  * It runs natively on each target the CPU supports and, cross-compiled, under
  * qemu-aarch64 for the aarch64 build (.ci/kernels.sh). Shapes cover 0, 1, the
- * register-tile edges of every target (MR-1, MR, MR+1 and NR-1, NR, NR+1 for
- * MR, NR up to 16), k odd and k spanning several cache blocks, both element
+ * register-tile edges of the target under test (MR-1, MR, MR+1 and NR-1, NR,
+ * NR+1, from fg_gemm_block_sizes_*), k odd and k spanning several cache blocks, both element
  * types, every activation, beta 0 with the output prefilled with NaN (the
  * kernel must not read it) and beta 1.
  *
@@ -81,9 +81,21 @@ static void check_scalar(const char *what, double got, double want, double tol)
     if (!close_enough(got, want, tol)) report(what, 0, got, want, tol);
 }
 
-static const int64_t EDGE_M[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17};
-static const int64_t EDGE_N[] = {1, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 17, 23, 24, 25, 33};
 static const int64_t EDGE_K[] = {1, 2, 3, 7, 16, 33};
+
+/* Edge sizes around a register-tile size r (MR or NR of the selected target):
+ * 1, 2, r-1, r, r+1, 2r+1, without repeats or values below 1. Returns the count. */
+static int edge_sizes(int64_t r, int64_t out[6])
+{
+    const int64_t candidates[6] = {1, 2, r - 1, r, r + 1, 2 * r + 1};
+    int count = 0;
+    for (int i = 0; i < 6; i++) {
+        int seen = candidates[i] < 1;
+        for (int j = 0; j < count; j++) seen |= out[j] == candidates[i];
+        if (!seen) out[count++] = candidates[i];
+    }
+    return count;
+}
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* Shapes that take the packed (blocked) GEMM path, with edge tiles on both

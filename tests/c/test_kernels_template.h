@@ -114,14 +114,21 @@ static void TN(gemm_case)(int64_t m, int64_t n, int64_t k, int ta, int tb, doubl
 
 static void TN(test_gemm)(void)
 {
+    int64_t sizes[5], edge_m[6], edge_n[6];
+    K(gemm_block_sizes)(sizes);
+    char what[120];
+    snprintf(what, sizeof what, "gemm_block_sizes_%s: MR, NR, KC >= 1, MC >= MR, NC >= NR", TYPE_NAME);
+    check_scalar(what, sizes[0] >= 1 && sizes[1] >= 1 && sizes[2] >= 1 && sizes[3] >= sizes[0] && sizes[4] >= sizes[1],
+                 1, 0);
+    const int count_m = edge_sizes(sizes[0], edge_m), count_n = edge_sizes(sizes[1], edge_n);
     int variant = 0;
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             /* every edge shape; activation and bias vary with the shape */
-            for (int im = 0; im < COUNT(EDGE_M); im++)
-                for (int in = 0; in < COUNT(EDGE_N); in++)
+            for (int im = 0; im < count_m; im++)
+                for (int in = 0; in < count_n; in++)
                     for (int ik = 0; ik < COUNT(EDGE_K); ik++, variant++)
-                        TN(gemm_case)(EDGE_M[im], EDGE_N[in], EDGE_K[ik], ta, tb, variant % 2, variant % FG_ACT_COUNT,
+                        TN(gemm_case)(edge_m[im], edge_n[in], EDGE_K[ik], ta, tb, variant % 2, variant % FG_ACT_COUNT,
                                       (variant / 2) % 2, 1);
             for (int s = 0; s < COUNT(PACKED); s++, variant++) {
                 TN(gemm_case)(PACKED[s][0], PACKED[s][1], PACKED[s][2], ta, tb, variant % 2,
