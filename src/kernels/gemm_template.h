@@ -210,8 +210,16 @@ static void GN(gemm_packed_rows)(const GN(gemm_problem) *pb, int64_t m0, int64_t
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = fg_min_i64(MC, m1 - ic);
                 GN(gemm_pack_a)(ap, pb->A, pb->rsa, pb->csa, ic, mc, pc, kc);
+#if FG_GEMM_A_PANEL_IN_L1
+                /* A's micro-panel stays in L1 while B's stream from L2 (the broadcast
+                 * operand resident, as BLIS keeps it: the vector operand is the larger). */
+                for (int64_t ir = 0; ir < mc; ir += MR)
+                    for (int64_t jr = 0; jr < nc; jr += NR)
+#else
+                /* B's micro-panel stays in L1 while A's stream from L2. */
                 for (int64_t jr = 0; jr < nc; jr += NR)
                     for (int64_t ir = 0; ir < mc; ir += MR)
+#endif
                         GN(gemm_tile)(pb, kc, ap + ir * kc, 1, MR, bp + jr * kc, NR, ic + ir, jc + jr,
                                       fg_min_i64(MR, mc - ir), fg_min_i64(NR, nc - jr), first, last);
             }
