@@ -4,15 +4,18 @@
  * It runs natively on each target the CPU supports and, cross-compiled, under
  * qemu-aarch64 for the aarch64 build (.ci/kernels.sh). Shapes cover 0, 1, the
  * register-tile edges of the target under test (MR-1, MR, MR+1 and NR-1, NR,
- * NR+1, from fg_gemm_block_sizes_*), k odd and k spanning several cache blocks, both element
- * types, every activation, beta 0 with the output prefilled with NaN (the
- * kernel must not read it) and beta 1.
+ * NR+1, from fg_gemm_block_sizes_*), k odd and k spanning several cache
+ * blocks, both element types, every activation, beta 0 with the output
+ * prefilled with NaN (the kernel must not read it) and beta 1.
  *
  * Tolerances are rounding-error bounds: for a sum of `terms` products the
  * result may differ from the reference by 2*eps*(terms+4) times the sum of the
  * magnitudes of the products (computed by running the reference on absolute
  * values), plus a few ulps of the result. Kernels documented to agree bit for
- * bit with their twin (optimizer steps, norms, clipping) are compared exactly.
+ * bit with their twin (optimizer steps, clipping, L-BFGS's differences) are
+ * compared exactly, and so are the whole-model forward and backward against the
+ * target's own layer kernels called in sequence (the train step, a composition
+ * of the kernels checked here, is covered by the Python suite).
  *
  * Exits 0 when every check passes; otherwise prints one line per failing check
  * (kernel, target, shape and the worst index) and exits 1.
