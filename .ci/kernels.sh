@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The C-level kernel tests (tests/c/test_kernels.c): every dispatched kernel of
 # every CPU target against its reference twin, with no Python.
-#   1. native build: every target this CPU runs (generic, avx2, ...), 1 and 2 threads;
+#   1. native build: every target this CPU runs (generic, avx2, ...), 1 and 2 threads,
+#      and the generic target once more without vector extensions;
 #   2. aarch64 build, cross-compiled with Debian's gcc-aarch64-linux-gnu and run
 #      under qemu-user (generic and neon targets), 1 thread to keep it short.
 # Installs the cross compiler and qemu with apt-get when they are missing
@@ -23,6 +24,12 @@ echo "=== C kernel tests: native ==="
 cmake -S . -B "$build/native" -DFASTGD_PYTHON=OFF -DFASTGD_KERNEL_TESTS=ON >/dev/null
 cmake --build "$build/native" -j "$jobs" >/dev/null
 "$build/native/test_kernels"
+
+echo "=== C kernel tests: generic without vector extensions (the plain C of other compilers) ==="
+cmake -S . -B "$build/plain" -DFASTGD_PYTHON=OFF -DFASTGD_KERNEL_TESTS=ON -DCMAKE_C_FLAGS=-DFG_NO_VECTOR_EXTENSIONS \
+    -DFASTGD_AVX2=OFF -DFASTGD_AVX512=OFF >/dev/null
+cmake --build "$build/plain" -j "$jobs" >/dev/null
+"$build/plain/test_kernels" --threads 1 generic
 
 echo "=== C kernel tests: aarch64 under qemu-aarch64 ==="
 cmake -S . -B "$build/aarch64" -DFASTGD_PYTHON=OFF -DFASTGD_KERNEL_TESTS=ON \

@@ -3,7 +3,8 @@
  * baseline SIMD (SSE2 on x86-64, NEON on aarch64, VSX on ppc64le, ...) or, on
  * an architecture without, into scalar code. Lane masks are integer vectors
  * with all bits set in the lanes that are on. Other compilers (MSVC) get
- * FG_SIMD 0: the kernels' plain C loops.
+ * FG_SIMD 0: the kernels' plain C loops, which a build with
+ * -DFG_NO_VECTOR_EXTENSIONS also runs, so that they are tested (.ci/kernels.sh).
  *
  * Plain IEEE arithmetic: the baseline instruction sets have no fused
  * multiply-add, so fgv_fma/fgv_fnma round twice (a multiply, then an add) on
@@ -15,7 +16,7 @@
 
 #include "fg_common.h"
 
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(FG_NO_VECTOR_EXTENSIONS)
 #define FG_SIMD 1
 
 typedef float fgv_f32 __attribute__((vector_size(16)));
