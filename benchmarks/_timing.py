@@ -61,22 +61,26 @@ def _calibrate(fn: Callable[[], object], min_seconds: float) -> int:
 
 
 def measure_interleaved(contenders: Mapping[str, Callable[[], object]], *, repeats: int = 7,
-                     sample_seconds: float = 0.05, statistic: str = "min") -> dict[str, float]:
+                     sample_seconds: float = 0.05, statistic: str = "min",
+                     clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
     """Seconds per call of each contender, measured round-robin.
 
     Each contender is warmed up and calibrated, then the contenders take turns
     for `repeats` rounds; the best (``statistic="min"``) or median time per call
-    over the rounds is returned.
+    over the rounds is returned. `clock` reads the time: wall time by default;
+    ``time.thread_time`` (the calling thread's CPU time) leaves out the time the
+    scheduler gives to other processes, which on a crowded machine penalizes
+    slow contenders most, and is exact only for single-threaded contenders.
     """
     numbers = {name: _calibrate(fn, sample_seconds) for name, fn in contenders.items()}
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
             number = numbers[name]
-            start = time.perf_counter()
+            start = clock()
             for _ in range(number):
                 fn()
-            samples[name].append((time.perf_counter() - start) / number)
+            samples[name].append((clock() - start) / number)
     pick = min if statistic == "min" else statistics.median
     return {name: pick(values) for name, values in samples.items()}
 
@@ -88,11 +92,13 @@ def cpu_model() -> str:
 def machine_info() -> dict[str, str]:
     """What a results table must state: the machine, the ISA and every version."""
     cfg = fastgd.config()
+    runnable = ", ".join(t for t in cfg["isa_compiled"] if t in cfg["isa_cpu_supported"])
     info = {
         "machine": cfg["machine"],
         "cores available": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                                else os.cpu_count()),
-        "fastgd": f"{cfg['version']} (ISA {cfg['isa']}, OpenMP {cfg['openmp']}, {cfg['compiler']})",
+        "fastgd": f"{cfg['version']} (CPU target {cfg['isa']} of {runnable}, OpenMP {cfg['openmp']}, "
+                  f"{cfg['compiler']})",
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
@@ -105,6 +111,11 @@ def machine_info() -> dict[str, str]:
     sklearn = optional_import("sklearn")
     if sklearn:
         info["scikit-learn"] = sklearn.__version__
+    try:  # not imported here: the JAX baseline sets XLA's thread flags before its first import
+        from importlib.metadata import version
+        info["jax"] = f"{version('jax')} (optax {version('optax')}, XLA CPU, 1 thread)"
+    except Exception:
+        pass
     return info
 
 

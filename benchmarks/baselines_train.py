@@ -1,7 +1,10 @@
-"""Baselines for training throughput: a NumPy MLP (array-wise, float32, Adam) and a plain
-PyTorch loop. They implement the same model, loss and optimizer as fastgd's benchmarks."""
+"""Baselines for training throughput: a NumPy MLP (array-wise, float32, Adam), a plain
+PyTorch loop and a jax.jit-compiled JAX step. They implement the same model, loss and
+optimizer as fastgd's benchmarks."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -92,3 +95,60 @@ class TorchLoop:
         for s in range(0, X.shape[0], batch_size):
             idx = perm[s:s + batch_size]
             self.step(X[idx], y[idx])
+
+
+def jax_single_thread():
+    """Import jax with XLA's CPU backend on one thread (the flags only act before jax's first
+    import), or None when jax or optax is not installed."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1").strip()
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    try:
+        import jax
+        import optax  # noqa: F401
+    except ImportError:
+        return None
+    return jax
+
+
+class JaxLoop:
+    """The same relu MLP, softmax cross-entropy and Adam as a JAX user writes them: one
+    jax.jit-compiled step (optax.adam) that takes and returns parameters and optimizer state,
+    their buffers donated to the next step."""
+
+    def __init__(self, widths, lr=1e-3, seed=0):
+        jax = jax_single_thread()
+        import jax.numpy as jnp
+        import optax
+
+        key = jax.random.PRNGKey(seed)
+        params = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            key, sub = jax.random.split(key)
+            params.append((jax.random.normal(sub, (a, b), jnp.float32) * np.sqrt(2 / a), jnp.zeros(b, jnp.float32)))
+        opt = optax.adam(lr)
+
+        def loss_fn(p, x, y):
+            h = x
+            for W, b in p[:-1]:
+                h = jax.nn.relu(h @ W + b)
+            W, b = p[-1]
+            return optax.softmax_cross_entropy_with_integer_labels(h @ W + b, y).mean()
+
+        def step(p, state, x, y):
+            loss, grads = jax.value_and_grad(loss_fn)(p, x, y)
+            updates, state = opt.update(grads, state, p)
+            return optax.apply_updates(p, updates), state, loss
+
+        self._step = jax.jit(step, donate_argnums=(0, 1))
+        self.params, self.state = params, opt.init(params)
+        self._jnp = jnp
+
+    def inputs(self, x, y):
+        return self._jnp.asarray(x), self._jnp.asarray(y)
+
+    def step(self, x, y):
+        self.params, self.state, loss = self._step(self.params, self.state, x, y)
+        return loss.block_until_ready()

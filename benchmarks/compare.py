@@ -1,11 +1,14 @@
-"""fastgd beside NumPy, PyTorch and scikit-learn, in one run: the README's Performance section.
+"""fastgd beside NumPy, PyTorch, JAX and scikit-learn, in one run: the README's Performance section.
 
     python benchmarks/compare.py [--quick] [--plot docs/throughput.png] [--only train,gemm,...]
+                                 [--targets all|avx512,avx2,...]
 
 Runs every ``benchmarks/compare_<area>.py`` section (each prints a Markdown table of ratios
 measured in this run, threads pinned alike for every library) after a header naming the machine
 and the versions, and draws training throughput against batch size (fastgd / PyTorch / NumPy)
-as a PNG. Baselines that are not installed are left out, never failed.
+as a PNG. Baselines that are not installed are left out, never failed. The header names the
+CPU target fastgd runs (FASTGD_ARCH picks another); --targets all repeats everything once per
+target this machine runs, best first, one table set per target as the README keeps them.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ import os
 import sys
 import time
 
+import subprocess
+
 import numpy as np
 
+import fastgd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -69,7 +75,7 @@ def throughput_plot(path, quick=False):
 
     widths = (784, 256, 128, 10)
     batches = [1, 4, 16, 64, 256, 1024] if not quick else [1, 16, 256]
-    libraries = ("fastgd", "torch", "numpy")
+    libraries = ("fastgd", "torch", "jax", "numpy")
     curves = {}
     for b in batches:
         c = step_contenders(widths, b, libraries)
@@ -84,7 +90,7 @@ def throughput_plot(path, quick=False):
     ax.set_yscale("log")
     ax.set_xlabel("batch size")
     ax.set_ylabel("training samples / s (1 thread)")
-    ax.set_title("784-256-128-10 MLP, Adam, float32")
+    ax.set_title(f"784-256-128-10 MLP, Adam, float32, fastgd target {fastgd.config()['isa']}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -98,10 +104,24 @@ def main():
     p.add_argument("--quick", action="store_true", help="fewer shapes and repetitions")
     p.add_argument("--plot", default="docs/throughput.png", help="where to save the throughput plot ('' for none)")
     p.add_argument("--only", default="", help="comma-separated sections: " + ",".join(n for n, _ in SECTIONS))
+    p.add_argument("--targets", default="", help="'all' or comma-separated CPU targets to run one after another "
+                                                  "(default: the one fastgd selects)")
     args = p.parse_args()
+    if args.targets:
+        cfg = fastgd.config()
+        runnable = [t for t in cfg["isa_compiled"] if t in cfg["isa_cpu_supported"]][::-1]
+        targets = runnable if args.targets == "all" else args.targets.split(",")
+        status = 0
+        for i, target in enumerate(targets):
+            print(f"\n## fastgd target {target}\n", flush=True)
+            argv = (["--quick"] if args.quick else []) + ["--only", args.only]
+            argv += ["--plot", args.plot if i == 0 else ""]  # the plot of the best target
+            env = dict(os.environ, FASTGD_ARCH=target)
+            status |= subprocess.call([sys.executable, os.path.abspath(__file__)] + argv, env=env)
+        sys.exit(status)
     only = {s for s in args.only.split(",") if s}
     t0 = time.perf_counter()
-    print("Measured in one run on:\n")
+    print(f"Measured in one run, fastgd on its {fastgd.config()['isa']} CPU target, on:\n")
     for k, v in machine_info().items():
         print(f"- {k}: {v}")
     for name, title in SECTIONS:

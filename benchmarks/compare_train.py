@@ -1,9 +1,10 @@
-"""Training throughput: fastgd vs PyTorch vs NumPy vs scikit-learn, same run.
+"""Training throughput: fastgd vs PyTorch vs JAX vs NumPy vs scikit-learn, same run.
 
     python benchmarks/compare_train.py [--quick]
 
 Rows: samples/s of one training step (forward + softmax cross-entropy + backward + Adam) on
-random data for the model sweep of issue 4, and one epoch of fit on 60,000 x 784 float32 data
+random data for a sweep of models and batch sizes (JAX: a jax.jit step with optax.adam, on
+one thread, so in the 1-thread rows only), and one epoch of fit on 60,000 x 784 float32 data
 (784-256-128-10, batch 128, Adam) beside scikit-learn's MLPClassifier and a plain PyTorch loop.
 """
 
@@ -22,7 +23,7 @@ import fastgd
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script
 from benchmarks._timing import (machine_info, markdown_table, optional_import, pinned_threads,
                                 measure_interleaved, torch)
-from benchmarks.baselines_train import NumpyMLP, TorchLoop
+from benchmarks.baselines_train import JaxLoop, NumpyMLP, TorchLoop, jax_single_thread
 
 SWEEP = [((784, 256, 128, 10), 32, 1), ((784, 256, 128, 10), 128, 1), ((784, 256, 128, 10), 512, 1),
          ((20, 64, 64, 3), 32, 1), ((784, 1024, 1024, 10), 256, 1), ((784, 256, 128, 10), 512, 2)]
@@ -34,7 +35,7 @@ def fastgd_model(widths, seed=0):
     return fastgd.Sequential(layers, dtype="float32", seed=seed)
 
 
-def step_contenders(widths, batch, libraries=("fastgd", "numpy", "torch", "sklearn"), seed=0):
+def step_contenders(widths, batch, libraries=("fastgd", "numpy", "torch", "jax", "sklearn"), seed=0):
     """One training step (forward, softmax cross-entropy, backward, Adam) per library, as
     callables on the same random batch; libraries not installed are left out."""
     rng = np.random.default_rng(seed)
@@ -53,6 +54,11 @@ def step_contenders(widths, batch, libraries=("fastgd", "numpy", "torch", "sklea
         tl = TorchLoop(widths, lr=1e-4)
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)
         contenders["torch"] = lambda: tl.step(tx, ty)
+    if "jax" in libraries and jax_single_thread() is not None:
+        jl = JaxLoop(widths, lr=1e-4)
+        jx, jy = jl.inputs(x, y)
+        jl.step(jx, jy)  # compile outside the timing
+        contenders["jax"] = lambda: jl.step(jx, jy)
     sklearn_nn = optional_import("sklearn.neural_network")
     if "sklearn" in libraries and sklearn_nn is not None:
         clf = sklearn_nn.MLPClassifier(hidden_layer_sizes=widths[1:-1], solver="adam", learning_rate_init=1e-4,
@@ -66,7 +72,8 @@ def step_contenders(widths, batch, libraries=("fastgd", "numpy", "torch", "sklea
 def step_rows(quick=False):
     rows = []
     for widths, batch, threads in (SWEEP[:2] + SWEEP[3:4] if quick else SWEEP):
-        contenders = step_contenders(widths, batch)
+        libraries = ("fastgd", "numpy", "torch", "sklearn") + (("jax",) if threads == 1 else ())
+        contenders = step_contenders(widths, batch, libraries)
         with pinned_threads(threads):
             t = measure_interleaved(contenders, repeats=3 if quick else 5, sample_seconds=0.1 if quick else 0.2)
         sps = {k: batch / v for k, v in t.items()}
@@ -162,9 +169,10 @@ def markdown(quick=False):
         s = row["samples_per_s"]
         f = s["fastgd"]
         table.append([row["model"], row["batch"], row["threads"], f"{f:,.0f}"] +
-                     [f"{s[k]:,.0f} ({f / s[k]:.2f}x)" if k in s else "n/a" for k in ("torch", "numpy", "sklearn")])
-    out = [markdown_table(["model", "batch", "threads", "fastgd samples/s", "torch (fastgd ×)", "numpy (fastgd ×)",
-                           "sklearn (fastgd ×)"], table)]
+                     [f"{s[k]:,.0f} ({f / s[k]:.2f}x)" if k in s else "n/a"
+                      for k in ("torch", "jax", "numpy", "sklearn")])
+    out = [markdown_table(["model", "batch", "threads", "fastgd samples/s", "torch (fastgd ×)", "jax (fastgd ×)",
+                           "numpy (fastgd ×)", "sklearn (fastgd ×)"], table)]
     e = r["epoch"]["seconds"]
     out.append(markdown_table([f"one epoch of fit, {r['epoch']['n']:,} x 784, 784-256-128-10, batch 128, Adam, "
                                "1 thread", "seconds", "fastgd time / this"],

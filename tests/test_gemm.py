@@ -1,5 +1,6 @@
 """The packed GEMM with fused epilogue vs its reference twin and NumPy, over
-edge shapes, transpositions, beta, every activation, both CPU targets."""
+edge shapes (of each CPU target's own register tile), transpositions, beta,
+every activation, every CPU target the machine runs."""
 
 import itertools
 
@@ -12,16 +13,14 @@ from fastgd.ops import matmul
 
 from _gemm_oracle import ACTIVATIONS, ALPHA, assert_close, gemm_oracle
 
-MR = 6
-NR = {np.dtype(np.float32): 16, np.dtype(np.float64): 8}
-EDGE = [0, 1, MR - 1, MR, MR + 1, 17, 300]
-
-
 def edge_shapes(dtype):
-    """(m, n, k) over EDGE (n also over NR-1, NR, NR+1), at most one dimension 300."""
-    nr = NR[np.dtype(dtype)]
-    ns = sorted(set(EDGE) | {nr - 1, nr, nr + 1})
-    shapes = [(m, n, k) for m, n, k in itertools.product(EDGE, ns, EDGE)
+    """(m, n, k) over 0, 1, MR-1, MR, MR+1, 17, 300 of the selected target's tile
+    (n also over NR-1, NR, NR+1), at most one dimension 300."""
+    tile = _core.gemm_block_sizes(dtype)
+    mr, nr = tile["mr"], tile["nr"]
+    edge = sorted({0, 1, mr - 1, mr, mr + 1, 17, 300})
+    ns = sorted(set(edge) | {nr - 1, nr, nr + 1})
+    shapes = [(m, n, k) for m, n, k in itertools.product(edge, ns, edge)
               if (m == 300) + (n == 300) + (k == 300) <= 1]
     # Shapes that take the packed path (m > 32, n > 16) with several k blocks and edge tiles.
     shapes += [(300, 300, 17), (37, 41, 600), (300, 33, 300), (65, 300, 257)]
@@ -175,6 +174,18 @@ def test_matmul_out_must_not_alias_inputs():
     a = np.ones((3, 3))
     with pytest.raises(ValueError, match="out must not share memory with a"):
         matmul(a, np.ones((3, 3)), out=a)
+
+
+def test_block_sizes_describe_a_register_tile(dtype):
+    for isa in [i for i in _core.isa_compiled() if i in _core.isa_cpu_supported()]:
+        previous = _core.isa_current()
+        _core.isa_select(isa)
+        try:
+            sizes = _core.gemm_block_sizes(dtype)
+        finally:
+            _core.isa_select(previous)
+        assert sizes["mr"] >= 1 and sizes["nr"] >= 1, (isa, sizes)
+        assert sizes["mc"] % sizes["mr"] == 0 and sizes["nc"] % sizes["nr"] == 0, (isa, sizes)
 
 
 def test_workspace_size_is_the_same_on_every_target():

@@ -68,17 +68,31 @@ def test_unknown_arch_warns_and_falls_back_to_best():
     assert "FASTGD_ARCH='sse9' ignored" in result.stderr
 
 
-def test_avx2_is_never_selected_without_cpu_support():
-    if "avx2" not in _core.isa_compiled():
-        pytest.skip("this build has no AVX2 kernels (not x86-64)")
-    if "avx2" in _core.isa_cpu_supported():
-        _core.isa_select("avx2")
-        assert _core.isa_current() == "avx2"
-        _core.isa_select(fastgd.config()["isa"])
+@pytest.mark.parametrize("target", _core.isa_compiled())
+def test_a_target_is_selected_only_with_cpu_support(target):
+    previous = _core.isa_current()
+    if target in _core.isa_cpu_supported():
+        _core.isa_select(target)
+        assert _core.isa_current() == target
+        _core.isa_select(previous)
     else:
         with pytest.raises(ValueError, match="not supported by this CPU"):
-            _core.isa_select("avx2")
-        assert _core.isa_current() == "generic"
+            _core.isa_select(target)
+        assert _core.isa_current() == previous
+
+
+@pytest.mark.parametrize("target", [t for t in _core.isa_compiled() if t in _core.isa_cpu_supported()])
+def test_fastgd_arch_forces_each_supported_target(target):
+    result = run_python("import fastgd; print(fastgd.config()['isa'])", FASTGD_ARCH=target)
+    assert result.stdout.strip() == target
+    assert "ignored" not in result.stderr
+
+
+def test_targets_are_listed_in_order_of_preference():
+    names = _core.ISA_NAMES
+    assert names[0] == "generic"
+    supported = [n for n in names if n in _core.isa_compiled() and n in _core.isa_cpu_supported()]
+    assert _core.isa_best() == supported[-1]
 
 
 def test_isa_select_rejects_unknown_names():

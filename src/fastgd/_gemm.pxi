@@ -253,6 +253,17 @@ def gemm_workspace_size(dtype, m, n, k, trans_a=False, trans_b=False, num_thread
     return fg_gemm_workspace_size_f64(m, n, k, trans_a, trans_b, num_threads)
 
 
+def gemm_block_sizes(dtype):
+    """The selected CPU target's GEMM block sizes for dtype: dict of mr, nr (the
+    register tile), kc, mc, nc (the cache blocks)."""
+    cdef int64_t sizes[5]
+    if np.dtype(dtype) == np.float32:
+        fg_gemm_block_sizes_f32(sizes)
+    else:
+        fg_gemm_block_sizes_f64(sizes)
+    return dict(zip(("mr", "nr", "kc", "mc", "nc"), [int(s) for s in sizes]))
+
+
 def dense_workspace_size(dtype, n, k, m, num_threads=1):
     """Bytes of workspace fg_dense_forward / fg_dense_backward need."""
     if np.dtype(dtype) == np.float32:
@@ -461,27 +472,30 @@ def dense_backward_ref(grad_out, x, W, out, grad_x, dW, db, activation=None, dou
 
 def peak_gflops(dtype=np.float32, int threads=1, double seconds=0.1):
     """The machine's FMA ceiling in GFLOP/s (best of 3 runs of a register-only
-    FMA loop on `threads` threads) with the kernels' current CPU target."""
+    FMA loop on `threads` threads) with the kernels' current CPU target. One
+    thread is timed by its CPU time (the loop runs on the calling thread), so
+    time slices a shared machine gives to other processes do not count."""
     cdef int f32 = np.dtype(dtype) == np.float32
     cdef int previous = fg_get_num_threads()
     cdef int64_t iters = 100000
     cdef double flops = 0.0
     best = 0.0
+    clock = time.thread_time if threads == 1 else time.perf_counter
     fg_set_num_threads(threads)
     try:
         while True:  # calibrate
-            t0 = time.perf_counter()
+            t0 = clock()
             with nogil:
                 flops = fg_fma_peak_f32(iters) if f32 else fg_fma_peak_f64(iters)
-            dt = time.perf_counter() - t0
+            dt = clock() - t0
             if dt >= seconds / 4 or iters > (1 << 40):
                 break
             iters *= 4
         for _ in range(3):
-            t0 = time.perf_counter()
+            t0 = clock()
             with nogil:
                 flops = fg_fma_peak_f32(iters) if f32 else fg_fma_peak_f64(iters)
-            dt = time.perf_counter() - t0
+            dt = clock() - t0
             best = max(best, flops / dt / 1e9)
     finally:
         fg_set_num_threads(previous)

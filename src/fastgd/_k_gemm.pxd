@@ -19,6 +19,8 @@ cdef extern from "fastgd_kernels.h" nogil:
                      const double *B, int64_t ldb, int trans_b, int64_t m, int64_t n, int64_t k,
                      double beta, const double *bias, int act, double act_alpha,
                      void *workspace, int64_t workspace_bytes)
+    void fg_gemm_block_sizes_f32(int64_t *sizes)
+    void fg_gemm_block_sizes_f64(int64_t *sizes)
     int64_t fg_gemm_workspace_size_f32(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
                                        int num_threads)
     int64_t fg_gemm_workspace_size_f64(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,

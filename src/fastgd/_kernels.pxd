@@ -3,8 +3,6 @@ from libc.stdint cimport int64_t
 
 cdef extern from "fastgd_kernels.h" nogil:
     enum:
-        FG_ISA_GENERIC
-        FG_ISA_AVX2
         FG_ISA_COUNT
 
     const char *fg_isa_name(int isa)

@@ -18,13 +18,17 @@ extern "C" {
 
 /* ---- CPU targets ------------------------------------------------------- */
 
+/* One value per line of isa/targets.h, in its order: FG_ISA_generic (portable
+ * C, any CPU, always 0), FG_ISA_avx2, ... A target's number may change when
+ * targets are added; programs use the names. */
 enum fg_isa {
-    FG_ISA_GENERIC = 0, /* portable C, any CPU */
-    FG_ISA_AVX2 = 1,    /* x86-64 with AVX2 and FMA3 */
-    FG_ISA_COUNT = 2
+#define FG_TARGET(name, architectures, flags, msvc_flags, cpu_check) FG_ISA_##name,
+#include "isa/targets.h"
+#undef FG_TARGET
+    FG_ISA_COUNT
 };
 
-/* Name of a target ("generic", "avx2"), or "unknown". */
+/* Name of a target ("generic", "avx2", ...: isa/targets.h), or "unknown". */
 const char *fg_isa_name(int isa);
 /* 1 if this build contains code for `isa`. */
 int fg_isa_compiled(int isa);

@@ -2,9 +2,9 @@
  * name mangling that gives each CPU target its own symbols.
  *
  * Every source listed under FASTGD_DISPATCH_SOURCES in CMakeLists.txt is compiled
- * once per target with -DFG_ISA=<target> (generic, avx2). FG_FN(name) appends the
- * target, so the same C text yields fg_sgd_step_f32_generic and
- * fg_sgd_step_f32_avx2 side by side in one library. */
+ * once per target of isa/targets.h with -DFG_ISA=<target> and isa/<target>/ on
+ * its include path. FG_FN(name) appends the target, so the same C text yields
+ * fg_sgd_step_f32_generic and fg_sgd_step_f32_avx2 side by side in one library. */
 #ifndef FASTGD_COMMON_H
 #define FASTGD_COMMON_H
 
@@ -24,14 +24,6 @@
 
 #ifdef FG_ISA
 #define FG_FN(name) FG_CAT2(name, FG_ISA)
-#endif
-
-/* FG_HAVE_AVX2 is set by the build for the AVX2+FMA target only; MSVC does not
- * define __FMA__, so the build's own macro is the one to test. */
-#if defined(FG_ISA_IS_AVX2)
-#define FG_HAVE_AVX2 1
-#else
-#define FG_HAVE_AVX2 0
 #endif
 
 FG_INLINE int64_t fg_min_i64(int64_t a, int64_t b) { return a < b ? a : b; }

@@ -4,10 +4,11 @@
  *
  * BLIS structure (STYLE.md): a portable driver packs op(B) into KC×NR
  * micro-panels and op(A) into MR×KC micro-panels, blocks for the caches
- * (block sizes are data: gemm_blocking.h), and calls an MR×NR micro-kernel that
+ * (block sizes are data), and calls an MR×NR micro-kernel that
  * loops over k only and applies the epilogue in registers before the single
- * store. The micro-kernel is the only ISA-specific part: gemm_ukernel_avx2.h
- * (AVX2+FMA) or the portable C one in gemm_template.h.
+ * store. The block sizes (isa/<target>/config.h), the micro-kernels and the
+ * transposing packers (isa/<target>/gemm_ukernel.h) belong to the target; the
+ * portable micro-kernel and packers in gemm_template.h serve targets without.
  *
  * Threads split C into contiguous blocks of whole micro-tiles; each thread packs
  * its own panels into its slice of the workspace. Every element of C is computed
@@ -20,11 +21,15 @@
 #include "fg_internal.h"
 #include "fg_threads.h"
 #include "fg_act.h"
-#include "gemm_blocking.h"
+#include "fg_simd.h"
+#include "config.h"       /* the target's block sizes */
+#include "gemm_ukernel.h" /* the target's micro-kernels and packers, if any */
 
-#if FG_HAVE_AVX2
-#include <immintrin.h>
-#include "gemm_ukernel_avx2.h"
+#ifndef FG_GEMM_MASKED_EDGES
+#define FG_GEMM_MASKED_EDGES 0
+#endif
+#ifndef FG_GEMM_A_PANEL_IN_L1
+#define FG_GEMM_A_PANEL_IN_L1 0
 #endif
 
 /* Multiply-adds per thread below which one thread is faster than several. */
@@ -37,12 +42,6 @@
 #define KC FG_GEMM_KC_F32
 #define MC FG_GEMM_MC_F32
 #define NC FG_GEMM_NC_F32
-#if FG_HAVE_AVX2
-#define UKERNEL gemm_ukernel_avx2_f32
-#define UKERNEL_ROWS gemm_ukernel_avx2_f32_rows
-#define PACK_BT gemm_pack_bt_avx2_f32
-#define PACK_AN gemm_pack_an_avx2_f32
-#endif
 #include "gemm_template.h" /* undefines its parameters */
 
 #define T double
@@ -52,10 +51,4 @@
 #define KC FG_GEMM_KC_F64
 #define MC FG_GEMM_MC_F64
 #define NC FG_GEMM_NC_F64
-#if FG_HAVE_AVX2
-#define UKERNEL gemm_ukernel_avx2_f64
-#define UKERNEL_ROWS gemm_ukernel_avx2_f64_rows
-#define PACK_BT gemm_pack_bt_avx2_f64
-#define PACK_AN gemm_pack_an_avx2_f64
-#endif
 #include "gemm_template.h" /* undefines its parameters */

@@ -1,6 +1,9 @@
 /* Included by gemm.c once per element type T (suffix SFX) with the block sizes
- * MR, NR, KC, MC, NC and, on SIMD targets, UKERNEL (the micro-kernel) and the
- * transposing packers PACK_BT / PACK_AN; it undefines all of them at its end.
+ * MR, NR, KC, MC, NC, which it undefines at its end. When the target's
+ * gemm_ukernel.h defines FG_GEMM_UKERNEL, its gemm_ukernel_SFX (MR×NR) and
+ * gemm_ukernel_SFX_rows (fewer rows) replace the portable micro-kernel, and
+ * FG_GEMM_PACK_BT / FG_GEMM_PACK_AN its gemm_pack_bt_SFX / gemm_pack_an_SFX the
+ * portable transposing packers of full panels.
  * Names local to one instantiation get the suffix through GN(). */
 
 #define GN(name) FG_CAT2(name, SFX)
@@ -29,16 +32,18 @@ typedef struct GN(gemm_problem) {
     int act;
 } GN(gemm_problem);
 
-#ifndef UKERNEL
+#ifndef FG_GEMM_UKERNEL
 /* The portable micro-kernel: C tile (MR×NR, row stride ldc) from
  * a (op(A) rows: a[i*rsa + p*csa]) and b (b[p*rsb + j], NR contiguous).
  * first: C := acc + bias + beta*C (beta == 0: C not read); otherwise
- * C := acc + C. last_act: the activation to apply, or GEMM_NOT_LAST. */
+ * C := acc + C. last_act: the activation to apply, or GEMM_NOT_LAST.
+ * nr: the columns of C to touch; below NR only on FG_GEMM_MASKED_EDGES targets. */
 static void GN(gemm_ukernel_generic)(int64_t kc, const T *FG_RESTRICT a, int64_t rsa, int64_t csa,
                                      const T *FG_RESTRICT b, int64_t rsb, T *FG_RESTRICT c,
-                                     int64_t ldc, const T *FG_RESTRICT bias, T beta, int first,
-                                     int last_act, T alpha)
+                                     int64_t ldc, int64_t nr, const T *FG_RESTRICT bias, T beta,
+                                     int first, int last_act, T alpha)
 {
+    (void)nr;
     T acc[MR][NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++) acc[i][j] = 0;
@@ -64,12 +69,14 @@ static void GN(gemm_ukernel_generic)(int64_t kc, const T *FG_RESTRICT a, int64_t
 }
 #define GEMM_UKERNEL GN(gemm_ukernel_generic)
 #else
-#define GEMM_UKERNEL UKERNEL
+#define GEMM_UKERNEL GN(gemm_ukernel)
+#define GEMM_UKERNEL_ROWS FG_CAT2(GN(gemm_ukernel), rows)
 #endif
 
 /* One MR×NR tile of C (mr×nr of it inside C) through the micro-kernel. Edge
- * tiles run the same micro-kernel on a local full tile, so an element's
- * arithmetic does not depend on where its tile falls. */
+ * tiles run a micro-kernel of mr rows and, on FG_GEMM_MASKED_EDGES targets,
+ * nr columns, or the full one on a local tile; an element's arithmetic does
+ * not depend on where its tile falls. */
 static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, int64_t rsa,
                           int64_t csa, const T *b, int64_t rsb, int64_t i0, int64_t j0, int64_t mr,
                           int64_t nr, int first, int last)
@@ -77,12 +84,14 @@ static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, in
     T *c = pb->C + i0 * pb->ldc + j0;
     const T *bias = (first && pb->bias) ? pb->bias + j0 : NULL;
     const int last_act = last ? GEMM_VECTOR_ACT(pb->act) : GEMM_NOT_LAST;
-    if (mr == MR && nr == NR) {
-        GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, c, pb->ldc, bias, pb->beta, first, last_act, pb->alpha);
-#ifdef UKERNEL_ROWS
-    } else if (nr == NR) {
-        /* The last rows of C, full width: a kernel of exactly mr rows. */
-        UKERNEL_ROWS((int)mr, kc, a, rsa, csa, b, rsb, c, pb->ldc, bias, pb->beta, first, last_act, pb->alpha);
+    const int fits = FG_GEMM_MASKED_EDGES || nr == NR;
+    if (mr == MR && fits) {
+        GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, c, pb->ldc, nr, bias, pb->beta, first, last_act, pb->alpha);
+#ifdef GEMM_UKERNEL_ROWS
+    } else if (fits) {
+        /* The last rows of C: a kernel of exactly mr rows. */
+        GEMM_UKERNEL_ROWS((int)mr, kc, a, rsa, csa, b, rsb, c, pb->ldc, nr, bias, pb->beta, first, last_act,
+                          pb->alpha);
 #endif
     } else {
         T tile[MR * NR], bias_tile[NR];
@@ -92,7 +101,7 @@ static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, in
                 tile[i * NR + j] = (read_c && i < mr && j < nr) ? c[i * pb->ldc + j] : 0;
         if (bias)
             for (int64_t j = 0; j < NR; j++) bias_tile[j] = j < nr ? bias[j] : 0;
-        GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, tile, NR, bias ? bias_tile : NULL, pb->beta, first,
+        GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, tile, NR, NR, bias ? bias_tile : NULL, pb->beta, first,
                      last_act, pb->alpha);
         for (int64_t i = 0; i < mr; i++)
             for (int64_t j = 0; j < nr; j++) c[i * pb->ldc + j] = tile[i * NR + j];
@@ -126,9 +135,9 @@ static void GN(gemm_pack_b)(T *FG_RESTRICT bp, const GN(gemm_problem) *pb, int64
         } else if (pb->csb == 1) {
             for (int64_t p = 0; p < kc; p++)
                 for (int64_t j = 0; j < NR; j++) dst[p * NR + j] = j < nr ? src[p * pb->rsb + j] : 0;
-#ifdef PACK_BT
+#ifdef FG_GEMM_PACK_BT
         } else if (nr == NR) {
-            PACK_BT(dst, src, pb->csb, kc);
+            GN(gemm_pack_bt)(dst, src, pb->csb, kc);
 #endif
         } else {
             /* op(B) = Bᵀ: column j of op(B) is a contiguous row of B. */
@@ -159,8 +168,8 @@ static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t 
                 for (int i = 0; i < MR; i++) dst[p * MR + i] = src[p * csa + i];
         } else if (csa == 1 && mr == MR) {
             /* op(A) = A: MR row streams read in step, MR contiguous stores per column p. */
-#ifdef PACK_AN
-            PACK_AN(dst, src, rsa, kc);
+#ifdef FG_GEMM_PACK_AN
+            GN(gemm_pack_an)(dst, src, rsa, kc);
 #else
             for (int64_t p = 0; p < kc; p++)
                 for (int i = 0; i < MR; i++) dst[p * MR + i] = src[i * rsa + p];
@@ -201,8 +210,16 @@ static void GN(gemm_packed_rows)(const GN(gemm_problem) *pb, int64_t m0, int64_t
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = fg_min_i64(MC, m1 - ic);
                 GN(gemm_pack_a)(ap, pb->A, pb->rsa, pb->csa, ic, mc, pc, kc);
+#if FG_GEMM_A_PANEL_IN_L1
+                /* A's micro-panel stays in L1 while B's stream from L2 (the broadcast
+                 * operand resident, as BLIS keeps it: the vector operand is the larger). */
+                for (int64_t ir = 0; ir < mc; ir += MR)
+                    for (int64_t jr = 0; jr < nc; jr += NR)
+#else
+                /* B's micro-panel stays in L1 while A's stream from L2. */
                 for (int64_t jr = 0; jr < nc; jr += NR)
                     for (int64_t ir = 0; ir < mc; ir += MR)
+#endif
                         GN(gemm_tile)(pb, kc, ap + ir * kc, 1, MR, bp + jr * kc, NR, ic + ir, jc + jr,
                                       fg_min_i64(MR, mc - ir), fg_min_i64(NR, nc - jr), first, last);
             }
@@ -264,6 +281,15 @@ int64_t FG_FN(FG_CAT2(fg_gemm_workspace_size, SFX))(int64_t m, int64_t n, int64_
     if (m <= 0 || n <= 0 || k <= 0 || GN(gemm_is_direct)(m, n)) return 0;
     if (num_threads < 1) num_threads = 1;
     return GN(gemm_b_bytes)(n, k) + num_threads * GN(gemm_a_bytes)(m, k);
+}
+
+void FG_FN(FG_CAT2(fg_gemm_block_sizes, SFX))(int64_t *sizes)
+{
+    sizes[0] = MR;
+    sizes[1] = NR;
+    sizes[2] = KC;
+    sizes[3] = MC;
+    sizes[4] = NC;
 }
 
 /* C := act(beta*C + bias) when k == 0 (the product is empty). */
@@ -338,6 +364,7 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
 }
 
 #undef GEMM_UKERNEL
+#undef GEMM_UKERNEL_ROWS
 #undef GN
 #undef T
 #undef SFX
@@ -346,7 +373,3 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
 #undef KC
 #undef MC
 #undef NC
-#undef UKERNEL
-#undef UKERNEL_ROWS
-#undef PACK_BT
-#undef PACK_AN

@@ -2,6 +2,10 @@
  *
  * FG_KERNEL(name, (parameters), (arguments))           a kernel returning void
  * FG_KERNEL_RET(type, name, (parameters), (arguments)) a kernel returning `type`
+ * FG_KERNEL_SIZE(name, (parameters), (arguments))      a workspace size (int64_t bytes): its
+ *     public entry point returns the largest over the compiled targets, so a workspace
+ *     sized once serves every target (they block differently); elsewhere it reads as
+ *     FG_KERNEL_RET(int64_t, ...)
  *
  * For each entry the build provides fg_<name>_<target> for every CPU target
  * (see fg_common.h), a slot in fg_kernel_table, and the public entry point
@@ -10,6 +14,10 @@
  * macros; it deliberately has no include guard.
  *
  * Each area keeps its entries in its own list_<area>.h, included here in order. */
+#ifndef FG_KERNEL_SIZE
+#define FG_KERNEL_SIZE(name, params, args) FG_KERNEL_RET(int64_t, name, params, args)
+#define FG_KERNEL_SIZE_AS_RET
+#endif
 #include "list_gemm.h"
 #include "list_loss.h"
 #include "list_optim.h"
@@ -17,3 +25,7 @@
 #include "list_minimize.h"
 #include "list_curvature.h"
 #include "list_sparse.h"
+#ifdef FG_KERNEL_SIZE_AS_RET
+#undef FG_KERNEL_SIZE
+#undef FG_KERNEL_SIZE_AS_RET
+#endif

@@ -14,13 +14,13 @@ FG_KERNEL(gemm_f64, (double *C, int64_t ldc, const double *A, int64_t lda, int t
                      void *workspace, int64_t workspace_bytes),
           (C, ldc, A, lda, trans_a, B, ldb, trans_b, m, n, k, beta, bias, act, act_alpha, workspace,
            workspace_bytes))
-/* Bytes of workspace fg_gemm_* needs to run on num_threads threads (the same for every CPU target). */
-FG_KERNEL_RET(int64_t, gemm_workspace_size_f32,
-              (int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, int num_threads),
-              (m, n, k, trans_a, trans_b, num_threads))
-FG_KERNEL_RET(int64_t, gemm_workspace_size_f64,
-              (int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, int num_threads),
-              (m, n, k, trans_a, trans_b, num_threads))
+/* Bytes of workspace fg_gemm_* needs to run on num_threads threads (on every CPU target). */
+FG_KERNEL_SIZE(gemm_workspace_size_f32,
+               (int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, int num_threads),
+               (m, n, k, trans_a, trans_b, num_threads))
+FG_KERNEL_SIZE(gemm_workspace_size_f64,
+               (int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, int num_threads),
+               (m, n, k, trans_a, trans_b, num_threads))
 
 /* out(n,m) = act(x(n,k)·W(k,m) + b(m)); b may be NULL */
 FG_KERNEL(dense_forward_f32, (float *out, const float *x, const float *W, const float *b,
@@ -44,10 +44,14 @@ FG_KERNEL(dense_backward_f64, (double *grad_x, double *dW, double *db, double *g
                                void *workspace, int64_t workspace_bytes),
           (grad_x, dW, db, grad_out, x, W, out, n, k, m, act, act_alpha, beta, workspace, workspace_bytes))
 /* Bytes of workspace fg_dense_forward_* and fg_dense_backward_* need on num_threads threads. */
-FG_KERNEL_RET(int64_t, dense_workspace_size_f32, (int64_t n, int64_t k, int64_t m, int num_threads),
-              (n, k, m, num_threads))
-FG_KERNEL_RET(int64_t, dense_workspace_size_f64, (int64_t n, int64_t k, int64_t m, int num_threads),
-              (n, k, m, num_threads))
+FG_KERNEL_SIZE(dense_workspace_size_f32, (int64_t n, int64_t k, int64_t m, int num_threads),
+               (n, k, m, num_threads))
+FG_KERNEL_SIZE(dense_workspace_size_f64, (int64_t n, int64_t k, int64_t m, int num_threads),
+               (n, k, m, num_threads))
+
+/* The selected target's GEMM block sizes: sizes[0..4] = MR, NR, KC, MC, NC (tests, benchmarks). */
+FG_KERNEL(gemm_block_sizes_f32, (int64_t *sizes), (sizes))
+FG_KERNEL(gemm_block_sizes_f64, (int64_t *sizes), (sizes))
 
 /* The machine's FMA ceiling: `iters` rounds of independent register-only FMA chains on each of
    fg_get_num_threads() threads. Returns the floating-point operations done (2 per FMA lane). */

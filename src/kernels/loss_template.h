@@ -1,8 +1,8 @@
 /* Included by loss.c once per element type T (suffix SFX; EXP, EXP_PORTABLE, LOG1P and
  * LOG1P_OF_DOUBLE of that type), which it undefines at its end for the next type. */
 
-/* ---- portable row primitives (the generic target; AVX2 uses loss_avx2_template.h) ---- */
-#if !FG_HAVE_AVX2
+/* ---- portable row primitives (targets without SIMD; the others use loss_simd_template.h) ---- */
+#if !FG_SIMD
 
 static T FG_CAT2(row_max_scalar, SFX)(const T *FG_RESTRICT z, int64_t c)
 {
@@ -92,10 +92,10 @@ static double FG_CAT2(row_elementwise_scalar, SFX)(T *FG_RESTRICT g, const T *FG
 
 #endif
 
-#if FG_HAVE_AVX2
-#define ROW_MAX FG_CAT2(row_max_avx2, SFX)
-#define ROW_EXP_SUM FG_CAT2(row_exp_sum_avx2, SFX)
-#define ROW_ELEMENTWISE FG_CAT2(row_elementwise_avx2, SFX)
+#if FG_SIMD
+#define ROW_MAX FG_CAT2(row_max_simd, SFX)
+#define ROW_EXP_SUM FG_CAT2(row_exp_sum_simd, SFX)
+#define ROW_ELEMENTWISE FG_CAT2(row_elementwise_simd, SFX)
 #else
 #define ROW_MAX FG_CAT2(row_max_scalar, SFX)
 #define ROW_EXP_SUM FG_CAT2(row_exp_sum_scalar, SFX)

@@ -1,0 +1,31 @@
+/* Block sizes of the AVX2+FMA target.
+ *
+ * MR×NR is the micro-tile held in registers: 6×16 floats / 6×8 doubles = 12 ymm
+ * accumulators, leaving 4 for the B row and the broadcast A element.
+ * KC: a KC×NR micro-panel of B (16 KiB) stays in the 32 KiB L1d while an MR×KC
+ *     micro-panel of A streams past it.
+ * MC: an MC×KC block of A (~168 KiB f32, ~144 KiB f64) stays in the 512 KiB L2.
+ * NC: a KC×NC block of B lives in L3 / memory.
+ * Tuned for AMD Zen 3; they are plain numbers to change for other caches.
+ * FG_GEMM_DIRECT_MAX_M: rows of op(A) up to which the unpacked path runs (batch
+ * 1..32 of a dense layer: packing A costs as much as it saves there);
+ * FG_GEMM_DIRECT_MAX_N: columns up to which it runs (a 10-class output layer). */
+#ifndef FASTGD_TARGET_CONFIG_H
+#define FASTGD_TARGET_CONFIG_H
+
+#define FG_GEMM_MR_F32 6
+#define FG_GEMM_NR_F32 16
+#define FG_GEMM_KC_F32 256
+#define FG_GEMM_MC_F32 168
+#define FG_GEMM_NC_F32 4080
+
+#define FG_GEMM_MR_F64 6
+#define FG_GEMM_NR_F64 8
+#define FG_GEMM_KC_F64 256
+#define FG_GEMM_MC_F64 72
+#define FG_GEMM_NC_F64 4080
+
+#define FG_GEMM_DIRECT_MAX_M 32
+#define FG_GEMM_DIRECT_MAX_N 16
+
+#endif

@@ -1,0 +1,553 @@
+/* Included by test_kernels.c once per element type T (name suffix SFX) through
+ * fg_each_type.h: the checks of every dispatched kernel of that type. */
+
+#define TN(name) FG_CAT2(name, SFX)
+#define K(name) FG_CAT2(fg_##name, SFX)
+#define EPS ((double)(sizeof(T) == 4 ? FLT_EPSILON : DBL_EPSILON))
+#define TINY ((double)(sizeof(T) == 4 ? FLT_MIN : DBL_MIN))
+#define TYPE_NAME (sizeof(T) == 4 ? "f32" : "f64")
+
+static T *TN(random_array)(int64_t n, double scale)
+{
+    T *x = (T *)xmalloc((size_t)n * sizeof(T));
+    for (int64_t i = 0; i < n; i++) x[i] = (T)(scale * normal01());
+    return x;
+}
+
+static T *TN(copy_array)(const T *src, int64_t n)
+{
+    T *x = (T *)xmalloc((size_t)n * sizeof(T));
+    if (n) memcpy(x, src, (size_t)n * sizeof(T));
+    return x;
+}
+
+static T *TN(abs_array)(const T *src, int64_t n)
+{
+    T *x = (T *)xmalloc((size_t)n * sizeof(T));
+    for (int64_t i = 0; i < n; i++) x[i] = (T)fabs((double)src[i]);
+    return x;
+}
+
+/* max |x[i]| and `floor`. (A plain loop: GCC 12 for aarch64 crashes
+ * vectorizing an fmax reduction of converted floats.) */
+static double TN(max_abs)(const T *x, int64_t n, double floor)
+{
+    double m = floor;
+    for (int64_t i = 0; i < n; i++) {
+        const double v = fabs((double)x[i]);
+        if (v > m) m = v;
+    }
+    return m;
+}
+
+static void TN(fill)(T *x, int64_t n, double v)
+{
+    for (int64_t i = 0; i < n; i++) x[i] = (T)v;
+}
+
+/* got vs want elementwise; mag (or NULL) the magnitude sum of each element's
+ * terms and `terms` their count; reports the worst element. */
+static void TN(check_array)(const char *what, const T *got, const T *want, const T *mag, int64_t n, int64_t terms)
+{
+    checks++;
+    int64_t worst = -1;
+    double worst_excess = -1.0, worst_tol = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const double w = (double)want[i];
+        const double tol = 2.0 * (mag ? 2.0 * EPS * (double)(terms + 4) * (double)mag[i] : 0.0) +
+                           16.0 * EPS * fabs(w) + TINY;
+        if (close_enough((double)got[i], w, tol)) continue;
+        const double excess = isnan((double)got[i]) ? INFINITY : fabs((double)got[i] - w) - tol;
+        if (excess > worst_excess || worst < 0) {
+            worst = i;
+            worst_excess = excess;
+            worst_tol = tol;
+        }
+    }
+    if (worst >= 0) report(what, worst, (double)got[worst], (double)want[worst], worst_tol);
+}
+
+/* Bit-for-bit equality (NaN equal to NaN). */
+static void TN(check_exact)(const char *what, const T *got, const T *want, int64_t n)
+{
+    checks++;
+    for (int64_t i = 0; i < n; i++)
+        if (!(got[i] == want[i] || (isnan((double)got[i]) && isnan((double)want[i])))) {
+            report(what, i, (double)got[i], (double)want[i], 0.0);
+            return;
+        }
+}
+
+/* ---- GEMM ------------------------------------------------------------------ */
+
+static const double TN(ALPHA) = 0.1;
+
+/* One GEMM against fg_gemm_ref: C := act(beta*C + op(A)·op(B) + bias); beta 0
+ * prefills C with NaN. use_workspace 0 forces the unpacked fallback. */
+static void TN(gemm_case)(int64_t m, int64_t n, int64_t k, int ta, int tb, double beta, int act, int use_bias,
+                          int use_workspace)
+{
+    char what[200];
+    snprintf(what, sizeof what, "gemm_%s m=%lld n=%lld k=%lld trans_a=%d trans_b=%d beta=%g act=%d bias=%d ws=%d",
+             TYPE_NAME, (long long)m, (long long)n, (long long)k, ta, tb, beta, act, use_bias, use_workspace);
+    const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2;
+    const int64_t a_len = (ta ? k : m) * lda, b_len = (tb ? n : k) * ldb, c_len = m * ldc;
+    T *A = TN(random_array)(a_len, 1.0), *B = TN(random_array)(b_len, 1.0);
+    T *bias = use_bias ? TN(random_array)(n, 1.0) : NULL;
+    T *C = beta == 0 ? (T *)xmalloc((size_t)c_len * sizeof(T)) : TN(random_array)(c_len, 1.0);
+    if (beta == 0) TN(fill)(C, c_len, NAN);
+    T *R = TN(copy_array)(C, c_len);
+    /* magnitudes: the reference on absolute values, identity activation */
+    T *absA = TN(abs_array)(A, a_len), *absB = TN(abs_array)(B, b_len), *M = TN(abs_array)(C, c_len);
+    T *absbias = bias ? TN(abs_array)(bias, n) : NULL;
+    if (beta == 0) TN(fill)(M, c_len, 0);
+    K(gemm_ref)(M, ldc, absA, lda, ta, absB, ldb, tb, m, n, k, fabs(beta), absbias, FG_ACT_IDENTITY, 0);
+
+    const int64_t ws_bytes = use_workspace ? K(gemm_workspace_size)(m, n, k, ta, tb, fg_get_num_threads()) : 0;
+    void *ws = ws_bytes ? xmalloc((size_t)ws_bytes) : NULL;
+    K(gemm)(C, ldc, A, lda, ta, B, ldb, tb, m, n, k, beta, bias, act, TN(ALPHA), ws, ws_bytes);
+    K(gemm_ref)(R, ldc, A, lda, ta, B, ldb, tb, m, n, k, beta, bias, act, TN(ALPHA));
+    /* columns n..ldc of each row must be untouched: compare whole rows */
+    TN(check_array)(what, C, R, M, c_len, k);
+    free(A), free(B), free(bias), free(C), free(R), free(absA), free(absB), free(M), free(absbias), free(ws);
+}
+
+static void TN(test_gemm)(void)
+{
+    int64_t sizes[5], edge_m[6], edge_n[6];
+    K(gemm_block_sizes)(sizes);
+    char what[120];
+    snprintf(what, sizeof what, "gemm_block_sizes_%s: MR, NR, KC >= 1, MC >= MR, NC >= NR", TYPE_NAME);
+    check_scalar(what, sizes[0] >= 1 && sizes[1] >= 1 && sizes[2] >= 1 && sizes[3] >= sizes[0] && sizes[4] >= sizes[1],
+                 1, 0);
+    const int count_m = edge_sizes(sizes[0], edge_m), count_n = edge_sizes(sizes[1], edge_n);
+    int variant = 0;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            /* every edge shape; activation and bias vary with the shape */
+            for (int im = 0; im < count_m; im++)
+                for (int in = 0; in < count_n; in++)
+                    for (int ik = 0; ik < COUNT(EDGE_K); ik++, variant++)
+                        TN(gemm_case)(edge_m[im], edge_n[in], EDGE_K[ik], ta, tb, variant % 2, variant % FG_ACT_COUNT,
+                                      (variant / 2) % 2, 1);
+            for (int s = 0; s < COUNT(PACKED); s++, variant++) {
+                TN(gemm_case)(PACKED[s][0], PACKED[s][1], PACKED[s][2], ta, tb, variant % 2,
+                              variant % FG_ACT_COUNT, 1, 1);
+                TN(gemm_case)(PACKED[s][0], PACKED[s][1], PACKED[s][2], ta, tb, 1, FG_ACT_RELU, 0, 0);
+            }
+        }
+    /* every activation with each beta, with and without bias, on an edge tile
+     * and on the packed path */
+    for (int act = 0; act < FG_ACT_COUNT; act++)
+        for (int beta = 0; beta < 2; beta++)
+            for (int use_bias = 0; use_bias < 2; use_bias++) {
+                TN(gemm_case)(7, 17, 5, 0, 0, beta, act, use_bias, 1);
+                TN(gemm_case)(37, 41, 300, 1, 0, beta, act, use_bias, 1);
+            }
+    /* empty products and empty outputs */
+    TN(gemm_case)(5, 9, 0, 0, 0, 0, FG_ACT_SIGMOID, 1, 1);
+    TN(gemm_case)(5, 9, 0, 0, 1, 1, FG_ACT_RELU, 0, 1);
+    TN(gemm_case)(0, 9, 4, 0, 0, 1, FG_ACT_RELU, 1, 1);
+    TN(gemm_case)(4, 0, 4, 1, 1, 0, FG_ACT_RELU, 1, 1);
+}
+
+/* ---- dense layer forward and backward ----------------------------------------- */
+
+static void TN(dense_case)(int64_t n, int64_t k, int64_t m, int act, double beta, int with_db, int with_grad_x)
+{
+    char what[200];
+    snprintf(what, sizeof what, "dense_%%s_%s n=%lld k=%lld m=%lld act=%d beta=%g db=%d grad_x=%d", TYPE_NAME,
+             (long long)n, (long long)k, (long long)m, act, beta, with_db, with_grad_x);
+    char name[220];
+    T *x = TN(random_array)(n * k, 1.0), *W = TN(random_array)(k * m, 1.0), *b = TN(random_array)(m, 1.0);
+    const int threads = fg_get_num_threads();
+    const int64_t ws_bytes = K(dense_workspace_size)(n, k, m, threads);
+    void *ws = ws_bytes ? xmalloc((size_t)ws_bytes) : NULL;
+
+    /* forward against the reference GEMM, output prefilled with NaN */
+    T *out = (T *)xmalloc((size_t)(n * m) * sizeof(T)), *out_ref = (T *)xmalloc((size_t)(n * m) * sizeof(T));
+    TN(fill)(out, n * m, NAN);
+    TN(fill)(out_ref, n * m, NAN);
+    K(dense_forward)(out, x, W, b, n, k, m, act, TN(ALPHA), ws, ws_bytes);
+    K(gemm_ref)(out_ref, m, x, k, 0, W, m, 0, n, m, k, 0.0, b, act, TN(ALPHA));
+    T *absx = TN(abs_array)(x, n * k), *absW = TN(abs_array)(W, k * m), *absb = TN(abs_array)(b, m);
+    T *mag = (T *)xmalloc((size_t)(n * m) * sizeof(T));
+    K(gemm_ref)(mag, m, absx, k, 0, absW, m, 0, n, m, k, 0.0, absb, FG_ACT_IDENTITY, 0);
+    snprintf(name, sizeof name, what, "forward");
+    TN(check_array)(name, out, out_ref, mag, n * m, k);
+
+    /* backward from the reference output, against the reference backward */
+    T *g = TN(random_array)(n * m, 1.0), *g_ref = TN(copy_array)(g, n * m);
+    T *dW = beta == 0 ? (T *)xmalloc((size_t)(k * m) * sizeof(T)) : TN(random_array)(k * m, 1.0);
+    T *db = beta == 0 ? (T *)xmalloc((size_t)m * sizeof(T)) : TN(random_array)(m, 1.0);
+    if (beta == 0) {
+        TN(fill)(dW, k * m, NAN);
+        TN(fill)(db, m, NAN);
+    }
+    T *dW_ref = TN(copy_array)(dW, k * m), *db_ref = TN(copy_array)(db, m);
+    T *gx = (T *)xmalloc((size_t)(n * k) * sizeof(T)), *gx_ref = (T *)xmalloc((size_t)(n * k) * sizeof(T));
+    TN(fill)(gx, n * k, NAN);
+    TN(fill)(gx_ref, n * k, NAN);
+    K(dense_backward)(with_grad_x ? gx : NULL, dW, with_db ? db : NULL, g, x, W, out_ref, n, k, m, act, TN(ALPHA),
+                      beta, ws, ws_bytes);
+    K(dense_backward_ref)(with_grad_x ? gx_ref : NULL, dW_ref, with_db ? db_ref : NULL, g_ref, x, W, out_ref, n, k,
+                          m, act, TN(ALPHA), beta);
+    /* magnitudes: the backward of |grad_z| through |x| and |W|, identity activation */
+    T *absg = TN(abs_array)(g_ref, n * m), *mdW = TN(abs_array)(dW, k * m), *mdb = TN(abs_array)(db, m);
+    T *mgx = (T *)xmalloc((size_t)(n * k) * sizeof(T));
+    if (beta == 0) {
+        TN(fill)(mdW, k * m, 0);
+        TN(fill)(mdb, m, 0);
+    }
+    K(dense_backward_ref)(mgx, mdW, mdb, absg, absx, absW, out_ref, n, k, m, FG_ACT_IDENTITY, 0, fabs(beta));
+    snprintf(name, sizeof name, what, "backward grad_z");
+    TN(check_array)(name, g, g_ref, NULL, n * m, 1);
+    snprintf(name, sizeof name, what, "backward dW");
+    TN(check_array)(name, dW, dW_ref, mdW, k * m, n);
+    if (with_db) {
+        snprintf(name, sizeof name, what, "backward db");
+        TN(check_array)(name, db, db_ref, mdb, m, n);
+    }
+    if (with_grad_x) {
+        snprintf(name, sizeof name, what, "backward grad_x");
+        TN(check_array)(name, gx, gx_ref, mgx, n * k, m);
+    }
+    free(x), free(W), free(b), free(ws), free(out), free(out_ref), free(absx), free(absW), free(absb), free(mag);
+    free(g), free(g_ref), free(dW), free(db), free(dW_ref), free(db_ref), free(gx), free(gx_ref);
+    free(absg), free(mdW), free(mdb), free(mgx);
+}
+
+static void TN(test_dense)(void)
+{
+    static const int64_t shapes[][3] = {{1, 1, 1},  {1, 7, 5},    {5, 3, 17},   {6, 16, 16},  {7, 9, 33},
+                                        {13, 1, 9}, {32, 20, 64}, {33, 17, 17}, {64, 50, 10}, {128, 97, 40}};
+    int variant = 0;
+    for (int s = 0; s < COUNT(shapes); s++)
+        for (int act = 0; act < FG_ACT_COUNT; act++, variant++)
+            TN(dense_case)(shapes[s][0], shapes[s][1], shapes[s][2], act, variant % 2, (variant / 2) % 2 == 0,
+                           (variant / 3) % 2 == 0);
+    TN(dense_case)(0, 5, 7, FG_ACT_RELU, 1, 1, 1);
+}
+
+/* ---- losses ------------------------------------------------------------------- */
+
+static void TN(loss_case)(int kind, int reduction, int64_t n, int64_t c, int use_labels, int weighted, double scale_logits)
+{
+    char what[200];
+    snprintf(what, sizeof what, "loss_%s kind=%d reduction=%d n=%lld c=%lld labels=%d weights=%d logit_scale=%g",
+             TYPE_NAME, kind, reduction, (long long)n, (long long)c, use_labels, weighted, scale_logits);
+    T *pred = TN(random_array)(n * c, scale_logits);
+    T *target = NULL, *sw = NULL, *cw = NULL;
+    int64_t *labels = NULL;
+    fg_loss_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.kind = kind;
+    spec.reduction = reduction;
+    spec.scale = 1.0;
+    spec.delta = 0.7;
+    if (kind == FG_LOSS_SOFTMAX_CE && use_labels) {
+        labels = (int64_t *)xmalloc((size_t)(n ? n : 1) * sizeof(int64_t));
+        for (int64_t i = 0; i < n; i++) labels[i] = (int64_t)(uniform01() * (double)c) % c;
+        spec.labels = labels;
+        spec.label_smoothing = weighted ? 0.1 : 0.0;
+    } else {
+        target = (T *)xmalloc((size_t)(n * c ? n * c : 1) * sizeof(T));
+        for (int64_t i = 0; i < n * c; i++)
+            target[i] = (T)(kind == FG_LOSS_SOFTMAX_CE || kind == FG_LOSS_BCE ? uniform01() : normal01());
+        spec.target = target;
+    }
+    if (weighted) {
+        sw = (T *)xmalloc((size_t)(n ? n : 1) * sizeof(T));
+        for (int64_t i = 0; i < n; i++) sw[i] = (T)uniform01();
+        spec.sample_weight = sw;
+        if (kind == FG_LOSS_SOFTMAX_CE) {
+            cw = (T *)xmalloc((size_t)c * sizeof(T));
+            for (int64_t j = 0; j < c; j++) cw[j] = (T)(0.5 + uniform01());
+            spec.class_weight = cw;
+        }
+    }
+    T *grad = (T *)xmalloc((size_t)(n * c ? n * c : 1) * sizeof(T));
+    T *grad_ref = (T *)xmalloc((size_t)(n * c ? n * c : 1) * sizeof(T));
+    TN(fill)(grad, n * c, NAN);
+    TN(fill)(grad_ref, n * c, NAN);
+    const double loss = K(loss)(grad, pred, n, c, &spec);
+    const double loss_ref = K(loss_ref)(grad_ref, pred, n, c, &spec);
+    const double loss_only = K(loss)(NULL, pred, n, c, &spec);
+    /* The kernels' exp and the C library's agree to a few ulps, and each row's
+     * softmax sums c of them; the reductions run over n rows in double. */
+    const double rtol = 8.0 * EPS * (double)(c + 4);
+    /* A row's loss and gradient are computed from terms as large as its
+     * logits and targets (weights are below 1.5), so a result near 0 (a
+     * confident correct class) is exact only up to rounding of those. */
+    double largest = TN(max_abs)(pred, n * c, 1.0);
+    if (target) largest = TN(max_abs)(target, n * c, largest);
+    const double rows = reduction == FG_REDUCE_SUM ? (double)n : 1.0;
+    char name[240];
+    snprintf(name, sizeof name, "%s value", what);
+    check_scalar(name, loss, loss_ref, rtol * (fabs(loss_ref) + 2.0 * rows * largest));
+    snprintf(name, sizeof name, "%s value without grad", what);
+    check_scalar(name, loss_only, loss, 0.0);
+    /* each gradient element is a difference of terms up to 1.5 times the
+     * largest prediction or target, over the reduction's denominator */
+    double scale = TN(max_abs)(grad_ref, n * c, 0.0);
+    scale = fmax(scale, (kind == FG_LOSS_SOFTMAX_CE ? 2.0 : 2.0 * largest) / (reduction == FG_REDUCE_SUM || n == 0 ? 1.0 : (double)n));
+    T *mag = (T *)xmalloc((size_t)(n * c ? n * c : 1) * sizeof(T));
+    TN(fill)(mag, n * c, scale);
+    snprintf(name, sizeof name, "%s grad", what);
+    TN(check_array)(name, grad, grad_ref, mag, n * c, 4 * c);
+    free(pred), free(target), free(sw), free(cw), free(labels), free(grad), free(grad_ref), free(mag);
+}
+
+static void TN(test_loss)(void)
+{
+    static const int64_t shapes[][2] = {{1, 1}, {1, 2}, {3, 3}, {7, 10}, {17, 17}, {33, 37}, {130, 10}};
+    for (int kind = 0; kind < FG_LOSS_COUNT; kind++)
+        for (int reduction = 0; reduction < 2; reduction++)
+            for (int s = 0; s < COUNT(shapes); s++)
+                for (int weighted = 0; weighted < 2; weighted++) {
+                    TN(loss_case)(kind, reduction, shapes[s][0], shapes[s][1], 0, weighted, 2.0);
+                    if (kind == FG_LOSS_SOFTMAX_CE) {
+                        TN(loss_case)(kind, reduction, shapes[s][0], shapes[s][1], 1, weighted, 2.0);
+                        /* logits far apart: exp underflows for all but the largest */
+                        TN(loss_case)(kind, reduction, shapes[s][0], shapes[s][1], 1, weighted, 300.0);
+                    }
+                }
+    TN(loss_case)(FG_LOSS_SOFTMAX_CE, FG_REDUCE_MEAN, 0, 4, 1, 0, 1.0);
+    TN(loss_case)(FG_LOSS_MSE, FG_REDUCE_SUM, 0, 4, 0, 1, 1.0);
+}
+
+/* ---- optimizer steps ---------------------------------------------------------- */
+
+static void TN(optim_case)(const fg_optim_config *base, int64_t n, const char *label)
+{
+    fg_optim_config cfg = *base;
+    const int slots = fg_optim_state_slots(&cfg);
+    const int64_t stride = n + 5;
+    T *p = TN(random_array)(n, 1.0), *p_ref = TN(copy_array)(p, n);
+    T *state = (T *)xmalloc((size_t)((slots ? slots : 1) * stride) * sizeof(T));
+    TN(fill)(state, slots * stride, NAN); /* step 1 initializes the state */
+    T *state_ref = TN(copy_array)(state, slots * stride);
+    char what[200];
+    for (int64_t step = 1; step <= 3; step++) {
+        cfg.step = step;
+        T *g = TN(random_array)(n, 1.0);
+        if (n > 2) g[n / 2] = 0; /* a zero gradient: AdaGrad/RMSProp/Adam denominators at eps */
+        K(optim_step)(p, g, slots ? state : NULL, stride, n, &cfg);
+        K(optim_step_ref)(p_ref, g, slots ? state_ref : NULL, stride, n, &cfg);
+        snprintf(what, sizeof what, "optim_step_%s %s n=%lld step=%lld params", TYPE_NAME, label, (long long)n,
+                 (long long)step);
+        TN(check_exact)(what, p, p_ref, n);
+        for (int s = 0; s < slots; s++) {
+            snprintf(what, sizeof what, "optim_step_%s %s n=%lld step=%lld state slot %d", TYPE_NAME, label,
+                     (long long)n, (long long)step, s);
+            TN(check_exact)(what, state + s * stride, state_ref + s * stride, n);
+        }
+        free(g);
+    }
+    free(p), free(p_ref), free(state), free(state_ref);
+}
+
+static void TN(test_optim)(void)
+{
+    static const int64_t sizes[] = {0, 1, 3, 7, 8, 9, 15, 16, 17, 33, 100, 1031};
+    fg_optim_config configs[12];
+    const char *labels[12];
+    int count = 0;
+    memset(configs, 0, sizeof configs);
+    for (int i = 0; i < 12; i++) {
+        configs[i].lr = 0.01;
+        configs[i].eps = 1e-8;
+        configs[i].beta1 = 0.9;
+        configs[i].beta2 = 0.999;
+        configs[i].alpha = 0.99;
+    }
+    configs[count].kind = FG_OPT_SGD, labels[count++] = "sgd";
+    configs[count].kind = FG_OPT_SGD, configs[count].momentum = 0.9, configs[count].dampening = 0.1,
+    configs[count].weight_decay = 0.01, labels[count++] = "sgd momentum dampening decay";
+    configs[count].kind = FG_OPT_SGD, configs[count].momentum = 0.9, configs[count].nesterov = 1,
+    configs[count].maximize = 1, labels[count++] = "sgd nesterov maximize";
+    configs[count].kind = FG_OPT_SGD, configs[count].noise_std = 0.5, configs[count].noise_seed = 7,
+    labels[count++] = "sgd noisy";
+    configs[count].kind = FG_OPT_ADAGRAD, configs[count].lr_decay = 0.1,
+    configs[count].initial_accumulator_value = 0.1, labels[count++] = "adagrad";
+    configs[count].kind = FG_OPT_RMSPROP, labels[count++] = "rmsprop";
+    configs[count].kind = FG_OPT_RMSPROP, configs[count].momentum = 0.9, configs[count].centered = 1,
+    configs[count].weight_decay = 0.01, labels[count++] = "rmsprop momentum centered decay";
+    configs[count].kind = FG_OPT_ADAM, labels[count++] = "adam";
+    configs[count].kind = FG_OPT_ADAM, configs[count].weight_decay = 0.01, configs[count].amsgrad = 1,
+    labels[count++] = "adam decay amsgrad";
+    configs[count].kind = FG_OPT_ADAMW, configs[count].weight_decay = 0.01, labels[count++] = "adamw";
+    configs[count].kind = FG_OPT_ADAMW, configs[count].weight_decay = 0.01, configs[count].amsgrad = 1,
+    configs[count].maximize = 1, labels[count++] = "adamw amsgrad maximize";
+    for (int c = 0; c < count; c++)
+        for (int s = 0; s < COUNT(sizes); s++) TN(optim_case)(&configs[c], sizes[s], labels[c]);
+}
+
+/* ---- vector helpers: sgd_step, sum_squares, scale, clip_value, count_nonfinite ---- */
+
+static void TN(test_vector)(void)
+{
+    static const int64_t sizes[] = {0, 1, 3, 7, 8, 9, 15, 16, 17, 33, 100, 1031, 40000};
+    char what[160];
+    for (int s = 0; s < COUNT(sizes); s++) {
+        const int64_t n = sizes[s];
+        T *x = TN(random_array)(n, 3.0), *g = TN(random_array)(n, 1.0);
+        T *p = TN(copy_array)(x, n), *p_ref = TN(copy_array)(x, n);
+        K(sgd_step)(p, g, n, 0.05);
+        for (int64_t i = 0; i < n; i++) p_ref[i] = (T)(p_ref[i] - (T)0.05 * g[i]);
+        snprintf(what, sizeof what, "sgd_step_%s n=%lld", TYPE_NAME, (long long)n);
+        TN(check_array)(what, p, p_ref, NULL, n, 1);
+
+        snprintf(what, sizeof what, "sum_squares_%s n=%lld", TYPE_NAME, (long long)n);
+        /* fixed-order blocked sums in double: close to the sequential sum, not equal */
+        const double ss_ref = K(sum_squares_ref)(x, n);
+        check_scalar(what, K(sum_squares)(x, n), ss_ref, 2.0 * DBL_EPSILON * (double)(n + 4) * ss_ref);
+
+        memcpy(p, x, (size_t)n * sizeof(T));
+        K(scale)(p, n, 0.3);
+        for (int64_t i = 0; i < n; i++) p_ref[i] = (T)(x[i] * (T)0.3);
+        snprintf(what, sizeof what, "scale_%s n=%lld", TYPE_NAME, (long long)n);
+        TN(check_array)(what, p, p_ref, NULL, n, 1);
+
+        memcpy(p, x, (size_t)n * sizeof(T));
+        if (n > 4) p[1] = NAN, p[3] = INFINITY, p[4] = -INFINITY;
+        memcpy(p_ref, p, (size_t)n * sizeof(T));
+        int64_t nonfinite = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (isnan((double)p[i]) || isinf((double)p[i])) nonfinite++;
+        snprintf(what, sizeof what, "count_nonfinite_%s n=%lld", TYPE_NAME, (long long)n);
+        check_scalar(what, (double)K(count_nonfinite)(p, n), (double)nonfinite, 0.0);
+        K(clip_value)(p, n, 1.5);
+        for (int64_t i = 0; i < n; i++)
+            if (!isnan((double)p_ref[i])) p_ref[i] = p_ref[i] < -1.5 ? (T)-1.5 : (p_ref[i] > 1.5 ? (T)1.5 : p_ref[i]);
+        snprintf(what, sizeof what, "clip_value_%s n=%lld", TYPE_NAME, (long long)n);
+        TN(check_exact)(what, p, p_ref, n);
+        free(x), free(g), free(p), free(p_ref);
+    }
+}
+
+/* ---- L-BFGS ------------------------------------------------------------------- */
+
+static void TN(test_lbfgs)(void)
+{
+    static const int64_t sizes[] = {1, 3, 8, 17, 100, 1031};
+    char what[160];
+    for (int s = 0; s < COUNT(sizes); s++) {
+        const int64_t n = sizes[s], hist = 5;
+        T *sh = TN(random_array)(hist * n, 1.0), *yh = TN(random_array)(hist * n, 1.0);
+        T *grad = TN(random_array)(n, 1.0);
+        double rho[5], alpha[5], alpha_ref[5];
+        for (int j = 0; j < hist; j++) rho[j] = 1.0 / (1.0 + uniform01() * (double)n);
+        T *d = (T *)xmalloc((size_t)n * sizeof(T)), *d_ref = (T *)xmalloc((size_t)n * sizeof(T));
+        for (int64_t count = 0; count <= hist; count += 2)
+            for (int64_t newest = 0; newest < hist; newest += 3) {
+                K(lbfgs_direction)(d, grad, sh, yh, rho, alpha, n, hist, count, newest, 0.7);
+                K(lbfgs_direction_ref)(d_ref, grad, sh, yh, rho, alpha_ref, n, hist, count, newest, 0.7);
+                snprintf(what, sizeof what, "lbfgs_direction_%s n=%lld count=%lld newest=%lld", TYPE_NAME,
+                         (long long)n, (long long)count, (long long)newest);
+                T *mag = (T *)xmalloc((size_t)n * sizeof(T));
+                TN(fill)(mag, n, TN(max_abs)(d_ref, n, 0.0));
+                TN(check_array)(what, d, d_ref, mag, n, 4 * count + 1);
+                free(mag);
+            }
+        T *xn = TN(random_array)(n, 1.0), *xo = TN(random_array)(n, 1.0), *gn = TN(random_array)(n, 1.0),
+          *go = TN(random_array)(n, 1.0);
+        T *sp = (T *)xmalloc((size_t)n * sizeof(T)), *yp = (T *)xmalloc((size_t)n * sizeof(T));
+        T *sp_ref = (T *)xmalloc((size_t)n * sizeof(T)), *yp_ref = (T *)xmalloc((size_t)n * sizeof(T));
+        double yy, yy_ref;
+        const double sy = K(lbfgs_pair)(sp, yp, xn, xo, gn, go, n, &yy);
+        const double sy_ref = K(lbfgs_pair_ref)(sp_ref, yp_ref, xn, xo, gn, go, n, &yy_ref);
+        snprintf(what, sizeof what, "lbfgs_pair_%s n=%lld", TYPE_NAME, (long long)n);
+        TN(check_exact)(what, sp, sp_ref, n);
+        TN(check_exact)(what, yp, yp_ref, n);
+        check_scalar(what, sy, sy_ref, 1e-12 * (fabs(sy_ref) + yy_ref));
+        check_scalar(what, yy, yy_ref, 1e-12 * yy_ref);
+        free(sh), free(yh), free(grad), free(d), free(d_ref), free(xn), free(xo), free(gn), free(go);
+        free(sp), free(yp), free(sp_ref), free(yp_ref);
+    }
+}
+
+/* ---- whole model: forward and backward are the layers' kernels in sequence ---- */
+
+static void TN(test_mlp)(void)
+{
+    static const int64_t widths[] = {13, 33, 7, 3};
+    const int64_t n_layers = 3, rows = 37;
+    fg_mlp_layer layers[3];
+    int64_t off = 0;
+    for (int l = 0; l < n_layers; l++) {
+        layers[l].in = widths[l];
+        layers[l].out = widths[l + 1];
+        layers[l].act = (l == n_layers - 1) ? FG_ACT_IDENTITY : (l == 0 ? FG_ACT_RELU : FG_ACT_TANH);
+        layers[l].act_alpha = 0.0;
+        layers[l].w_off = off;
+        off += widths[l] * widths[l + 1];
+    }
+    for (int l = 0; l < n_layers; l++) {
+        layers[l].b_off = off;
+        off += widths[l + 1];
+    }
+    const int64_t n_params = off;
+    T *params = TN(random_array)(n_params, 0.5), *grads = TN(random_array)(n_params, 1.0);
+    T *grads_ref = TN(copy_array)(grads, n_params);
+    void *acts[3];
+    T *acts_ref[3];
+    for (int l = 0; l < n_layers; l++) {
+        acts[l] = xmalloc((size_t)(rows * widths[l + 1]) * sizeof(T));
+        acts_ref[l] = (T *)xmalloc((size_t)(rows * widths[l + 1]) * sizeof(T));
+    }
+    int64_t ws_bytes = 0;
+    for (int l = 0; l < n_layers; l++)
+        ws_bytes = fg_max_i64(ws_bytes, K(dense_workspace_size)(rows, widths[l], widths[l + 1], fg_get_num_threads()));
+    fg_mlp model;
+    memset(&model, 0, sizeof model);
+    model.n_layers = n_layers;
+    model.layers = layers;
+    model.params = params;
+    model.grads = grads;
+    model.acts = acts;
+    model.gbuf0 = xmalloc((size_t)(rows * 33) * sizeof(T));
+    model.gbuf1 = xmalloc((size_t)(rows * 33) * sizeof(T));
+    model.rows_cap = rows;
+    model.workspace = ws_bytes ? xmalloc((size_t)ws_bytes) : NULL;
+    model.workspace_bytes = ws_bytes;
+    T *x = TN(random_array)(rows * widths[0], 1.0);
+    char what[160];
+    for (int64_t n = 1; n <= rows; n += 18) {
+        K(mlp_forward)(&model, x, n);
+        const T *in = x;
+        for (int l = 0; l < n_layers; l++) {
+            K(dense_forward)(acts_ref[l], in, params + layers[l].w_off, params + layers[l].b_off, n, widths[l],
+                             widths[l + 1], layers[l].act, 0.0, model.workspace, ws_bytes);
+            snprintf(what, sizeof what, "mlp_forward_%s n=%lld layer %d", TYPE_NAME, (long long)n, l);
+            TN(check_exact)(what, (const T *)acts[l], acts_ref[l], n * widths[l + 1]);
+            in = acts_ref[l];
+        }
+        T *g = TN(random_array)(n * widths[n_layers], 1.0), *g_ref = TN(copy_array)(g, n * widths[n_layers]);
+        T *gx = (T *)xmalloc((size_t)(n * widths[0]) * sizeof(T));
+        T *gx_ref = (T *)xmalloc((size_t)(n * widths[0]) * sizeof(T));
+        T *cur = g_ref, *tmp[3];
+        K(mlp_backward)(&model, x, g, gx, n, 1.0);
+        for (int l = (int)n_layers - 1; l >= 0; l--) {
+            tmp[l] = l > 0 ? (T *)xmalloc((size_t)(n * widths[l]) * sizeof(T)) : gx_ref;
+            K(dense_backward)(tmp[l], grads_ref + layers[l].w_off, grads_ref + layers[l].b_off, cur,
+                              l > 0 ? acts_ref[l - 1] : x, params + layers[l].w_off, acts_ref[l], n, widths[l],
+                              widths[l + 1], layers[l].act, 0.0, 1.0, model.workspace, ws_bytes);
+            if (cur != g_ref) free(cur);
+            cur = tmp[l];
+        }
+        snprintf(what, sizeof what, "mlp_backward_%s n=%lld grads", TYPE_NAME, (long long)n);
+        TN(check_exact)(what, grads, grads_ref, n_params);
+        snprintf(what, sizeof what, "mlp_backward_%s n=%lld grad_x", TYPE_NAME, (long long)n);
+        TN(check_exact)(what, gx, gx_ref, n * widths[0]);
+        free(g), free(g_ref), free(gx), free(gx_ref);
+    }
+    for (int l = 0; l < n_layers; l++) free(acts[l]), free(acts_ref[l]);
+    free(params), free(grads), free(grads_ref), free(model.gbuf0), free(model.gbuf1), free(model.workspace), free(x);
+}
+
+#undef TN
+#undef K
+#undef EPS
+#undef TINY
+#undef TYPE_NAME
