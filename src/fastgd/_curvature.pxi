@@ -72,5 +72,5 @@ def mlp_hvp(_MLPEngine engine, x, v, loss, target, sample_weight, bint gauss_new
                                  "class label outside [0, n_outputs))")
             total += value
     finally:
-        engine.busy = False
+        engine._exit()
     return total, hv

@@ -203,3 +203,15 @@ def show_config(file=None) -> None:
 
 _select_isa_from_environment()
 _use_default_threads()
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` that names the first caller outside fastgd:
+    a warning points at the user's line however many fastgd frames lie in between."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)).startswith(package):
+        frame = frame.f_back
+        level += 1
+    return level

@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from fastgd import _core
+from fastgd import _core, _runtime
 
 __all__ = ["model_hvp", "model_gnvp", "hvp", "hessian", "lanczos_extremes", "top_eigenvalues", "spectrum",
            "classify_stationary"]
@@ -524,7 +524,7 @@ class CurvatureMonitor:
             warnings.warn(f"the learning rate {lr:.3g} exceeds the stability limit 2/λmax = {2.0 / lam:.3g} of "
                           f"gradient descent (λmax = {lam:.3g}, the top Hessian eigenvalue on the probe batch): "
                           "along that direction steps overshoot and the loss can grow. Lower the learning rate "
-                          "or add a schedule.", RuntimeWarning, stacklevel=3)
+                          "or add a schedule.", RuntimeWarning, stacklevel=_runtime.user_stacklevel())
         self._before = None
 
     def epoch_logs(self):

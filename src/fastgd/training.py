@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from fastgd import _core
+from fastgd import _core, _runtime
 from fastgd import curvature as _curvature_hooks
 from fastgd import _outofcore
 from fastgd import distributed as _distributed
@@ -452,7 +452,7 @@ def _warn_clipping_output(model, loss, target):
         f"but the loss {loss.name!r} needs {needs}: predictions outside that range are clipped. "
         f"Give the output layer activation='identity' (or None / 'linear'), e.g. "
         f"Dense({model.layers[-1].in_features}, {model.n_outputs}, activation='identity').",
-        UserWarning, stacklevel=3)
+        UserWarning, stacklevel=_runtime.user_stacklevel())
 
 
 def _report_interrupt(exc, history, epoch, steps_done, steps_per_epoch):
@@ -629,7 +629,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     def diverged(epoch, step, what, value):
         model.params[...] = best_params
         progress_bar.close()
-        kept = _data_loss(model, x, target, sw, loss)
+        kept = _data_loss(model, x, target, sw, loss, dp=dp)
         raise DivergenceError(
             f"training diverged at epoch {epoch + 1}, step {step + 1}: the {what} is not finite ({value}). "
             f"The model keeps the best finite parameters seen (training loss {kept:.6g}). Lower the learning rate "
