@@ -54,11 +54,9 @@ kernel_tests=(
 tests=(
     tests/test_losses.py tests/test_optim.py tests/test_minimize.py tests/test_model.py
     tests/test_training.py tests/test_schedules.py tests/test_metrics.py tests/test_runtime.py
-    tests/test_sklearn.py
+    tests/test_sklearn.py tests/test_reliability.py tests/test_processes.py tests/test_io_files.py
+    tests/test_fuzz.py
 )
-for t in tests/test_reliability.py tests/test_processes.py tests/test_io_files.py tests/test_fuzz.py; do
-    [ -e "$t" ] && tests+=("$t")
-done
 
 targets="$("$py" -c 'import fastgd; print(" ".join(fastgd.config()["isa_cpu_supported"]))')"
 status=0

@@ -273,17 +273,19 @@ def test_results_are_new_arrays_never_views_of_scratch(rng):
 
 
 def test_concurrent_training_of_one_model_is_refused_clearly(rng):
-    X = rng.normal(size=(20000, 20))
-    y = rng.normal(size=(20000, 1))
+    X = rng.normal(size=(2000, 20))
+    y = rng.normal(size=(2000, 1))
     model = mlp([20, 64, 1], seed=3)
-    started, results = threading.Event(), []
+    started, release, results = threading.Event(), threading.Event(), []
 
     def train():
         class Signal(fastgd.callbacks.Callback):
             def on_batch_end(self, step, logs):
-                started.set()
+                if not started.is_set():
+                    started.set()
+                    release.wait(60)  # hold the fit open while the main thread probes it
 
-        results.append(model.fit(X, y, loss="mse", optimizer=optim.SGD(lr=1e-3), epochs=3, batch_size=64,
+        results.append(model.fit(X, y, loss="mse", optimizer=optim.SGD(lr=1e-3), epochs=1, batch_size=64,
                                  progress=False, callbacks=[Signal()]))
 
     t = threading.Thread(target=train)
@@ -298,6 +300,7 @@ def test_concurrent_training_of_one_model_is_refused_clearly(rng):
         refused.append(info.value)
     # inference keeps working while the model trains
     assert model.predict(X[:10]).shape == (10, 1)
+    release.set()
     t.join(timeout=300)
     assert not t.is_alive() and len(results) == 1 and len(refused) == 3
 

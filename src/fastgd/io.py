@@ -255,10 +255,8 @@ def _model_size(path, cfg):
     return np.dtype(cfg["dtype"]), n_params
 
 
-def _build_model(path, meta, archive):
-    from fastgd import losses as _losses
-    from fastgd.model import Sequential
-
+def _read_params(path, meta, archive):
+    """The parameter arena, checked against the model description (nothing built yet)."""
     dtype, n_params = _model_size(path, meta.get("model"))
 
     def check(got_dtype, shape):
@@ -268,6 +266,15 @@ def _build_model(path, meta, archive):
     params = archive.read("params", n_params * dtype.itemsize, check)
     if not np.all(np.isfinite(params)):
         raise FileFormatError(f"{path}: params contain NaN or infinity")
+    return params
+
+
+def _build_model(path, meta, archive, params=None):
+    from fastgd import losses as _losses
+    from fastgd.model import Sequential
+
+    if params is None:
+        params = _read_params(path, meta, archive)
     try:
         model = Sequential.from_config(meta["model"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -404,9 +411,9 @@ def _state_bytes(path, opt_config, n_params):
     return max(vectors * n_params * 8, 1 << 20)
 
 
-def _check_state_fits(path, state, model):
-    """The loaded optimizer state is for this model's parameters (count and dtype)."""
-    n, dtype = model.n_params, model.dtype
+def _check_state_fits(path, state, params):
+    """The loaded optimizer state is for these parameters (count and dtype)."""
+    n, dtype = params.shape[0], params.dtype
     if "n" in state and state.get("state") is not None and (state["n"] != n or state["dtype"] != dtype.name):
         raise FileFormatError(f"{path}: the optimizer state is for {state['n']} {state['dtype']} parameters, "
                               f"the model has {n} {dtype.name}")
@@ -423,13 +430,14 @@ def _build_checkpoint(path, meta, archive):
     from fastgd import schedules as _schedules
     from fastgd.training import History
 
-    model = _build_model(path, meta, archive)
+    # every array is checked against the declared configuration before the model is built
+    params = _read_params(path, meta, archive)
     try:
         opt_meta = meta["optimizer"]
-        max_bytes = _state_bytes(path, opt_meta.get("config"), model.n_params)
+        max_bytes = _state_bytes(path, opt_meta.get("config"), params.shape[0])
         optimizer = _optimizer_from_config(opt_meta["config"])
         optimizer.load_state_dict(_join_state(opt_meta["state"], archive, path, max_bytes))
-        _check_state_fits(path, optimizer.state_dict(), model)
+        _check_state_fits(path, optimizer.state_dict(), params)
         schedule = None
         if meta.get("schedule") is not None:
             schedule = _schedules.from_config(optimizer, meta["schedule"]["config"])
@@ -439,7 +447,7 @@ def _build_checkpoint(path, meta, archive):
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise FileFormatError(f"{path}: invalid checkpoint contents: {type(exc).__name__}: {exc}") from None
-    return Checkpoint(model, optimizer, schedule, history)
+    return Checkpoint(_build_model(path, meta, archive, params), optimizer, schedule, history)
 
 
 def load_checkpoint(path):
