@@ -153,6 +153,20 @@ static void GN(gemm_pack_b)(T *FG_RESTRICT bp, const GN(gemm_problem) *pb, int64
     }
 }
 
+#if FG_SIMD && FG_GEMM_MASKED_EDGES && MR <= 2 * VW
+/* dst[p*MR + i] = src[p*ld + i] for i < MR, p < kc (a full panel of op(A) = Aᵀ): one or two
+ * masked vectors per column, on targets whose masked loads and stores are cheap. */
+static void GN(gemm_pack_at_masked)(T *FG_RESTRICT dst, const T *FG_RESTRICT src, int64_t ld, int64_t kc)
+{
+    const VMASK m0 = V_FIRST(MR < VW ? MR : VW), m1 = V_FIRST(MR > VW ? MR - VW : 0);
+    for (int64_t p = 0; p < kc; p++) {
+        V_STORE_FIRST(dst + p * MR, m0, V_LOAD_FIRST(src + p * ld, m0));
+        if (MR > VW) V_STORE_FIRST(dst + p * MR + VW, m1, V_LOAD_FIRST(src + p * ld + VW, m1));
+    }
+}
+#define GEMM_PACK_AT_MASKED 1
+#endif
+
 /* Pack op(A)(ic:ic+mc, pc:pc+kc) into MR×KC micro-panels: panel q holds rows
  * ic+q*MR.., column p at ap[q*MR*kc + p*MR], zero-padded past mc. */
 static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t csa, int64_t ic,
@@ -164,8 +178,12 @@ static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t 
         T *dst = ap + i0 * kc;
         if (rsa == 1 && mr == MR) {
             /* op(A) = Aᵀ: MR consecutive elements of a row of A per column p. */
+#ifdef GEMM_PACK_AT_MASKED
+            GN(gemm_pack_at_masked)(dst, src, csa, kc);
+#else
             for (int64_t p = 0; p < kc; p++)
                 for (int i = 0; i < MR; i++) dst[p * MR + i] = src[p * csa + i];
+#endif
         } else if (csa == 1 && mr == MR) {
             /* op(A) = A: MR row streams read in step, MR contiguous stores per column p. */
 #ifdef FG_GEMM_PACK_AN
@@ -365,6 +383,7 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
 
 #undef GEMM_UKERNEL
 #undef GEMM_UKERNEL_ROWS
+#undef GEMM_PACK_AT_MASKED
 #undef GN
 #undef T
 #undef SFX
