@@ -3,7 +3,11 @@
  * gemm_ukernel.h defines FG_GEMM_UKERNEL, its gemm_ukernel_SFX (MR×NR) and
  * gemm_ukernel_SFX_rows (fewer rows) replace the portable micro-kernel, and
  * FG_GEMM_PACK_BT / FG_GEMM_PACK_AN its gemm_pack_bt_SFX / gemm_pack_an_SFX the
- * portable transposing packers of full panels.
+ * portable transposing packers of full panels. A target that defines
+ * FG_GEMM_PACK_A_SPLAT (with SIMD) gets packed A with every element stored as a
+ * full vector of VW copies (GEMM_AS of them), so that its micro-kernel loads
+ * each operand of A with one plain vector load instead of a broadcast, which
+ * the baseline SIMD of some architectures (SSE2) only has as a shuffle.
  * Names local to one instantiation get the suffix through GN(). */
 
 #define GN(name) FG_CAT2(name, SFX)
@@ -17,6 +21,15 @@
 #define GEMM_NOT_LAST (-1)
 #define GEMM_ALIGN 64
 FG_INLINE int64_t gemm_round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+#endif
+
+#if defined(FG_GEMM_PACK_A_SPLAT) && FG_SIMD
+#if defined(FG_GEMM_PACK_AN) || FG_GEMM_MASKED_EDGES
+#error "FG_GEMM_PACK_A_SPLAT works with the portable packers of A only"
+#endif
+#define GEMM_AS VW
+#else
+#define GEMM_AS 1
 #endif
 
 /* One argument bundle, so the drivers below read like the loop nest they are.
@@ -167,22 +180,32 @@ static void GN(gemm_pack_at_masked)(T *FG_RESTRICT dst, const T *FG_RESTRICT src
 #define GEMM_PACK_AT_MASKED 1
 #endif
 
+/* Element e of a packed panel of A: GEMM_AS copies from dst[e*GEMM_AS] on. */
+FG_INLINE void GN(gemm_put_a)(T *FG_RESTRICT dst, int64_t e, T x)
+{
+#if GEMM_AS > 1
+    V_STORE(dst + e * GEMM_AS, V_SET1(x));
+#else
+    dst[e] = x;
+#endif
+}
+
 /* Pack op(A)(ic:ic+mc, pc:pc+kc) into MR×KC micro-panels: panel q holds rows
- * ic+q*MR.., column p at ap[q*MR*kc + p*MR], zero-padded past mc. */
+ * ic+q*MR.., column p at ap[(q*MR*kc + p*MR) * GEMM_AS], zero-padded past mc. */
 static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t csa, int64_t ic,
                             int64_t mc, int64_t pc, int64_t kc)
 {
     for (int64_t i0 = 0; i0 < mc; i0 += MR) {
         const int64_t mr = fg_min_i64(MR, mc - i0);
         const T *src = A + (ic + i0) * rsa + pc * csa;
-        T *dst = ap + i0 * kc;
+        T *dst = ap + i0 * kc * GEMM_AS;
         if (rsa == 1 && mr == MR) {
             /* op(A) = Aᵀ: MR consecutive elements of a row of A per column p. */
 #ifdef GEMM_PACK_AT_MASKED
             GN(gemm_pack_at_masked)(dst, src, csa, kc);
 #else
             for (int64_t p = 0; p < kc; p++)
-                for (int i = 0; i < MR; i++) dst[p * MR + i] = src[p * csa + i];
+                for (int i = 0; i < MR; i++) GN(gemm_put_a)(dst, p * MR + i, src[p * csa + i]);
 #endif
         } else if (csa == 1 && mr == MR) {
             /* op(A) = A: MR row streams read in step, MR contiguous stores per column p. */
@@ -190,15 +213,15 @@ static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t 
             GN(gemm_pack_an)(dst, src, rsa, kc);
 #else
             for (int64_t p = 0; p < kc; p++)
-                for (int i = 0; i < MR; i++) dst[p * MR + i] = src[i * rsa + p];
+                for (int i = 0; i < MR; i++) GN(gemm_put_a)(dst, p * MR + i, src[i * rsa + p]);
 #endif
         } else {
             for (int64_t i = 0; i < MR; i++) {
                 if (i < mr) {
                     const T *row = src + i * rsa;
-                    for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = row[p * csa];
+                    for (int64_t p = 0; p < kc; p++) GN(gemm_put_a)(dst, p * MR + i, row[p * csa]);
                 } else {
-                    for (int64_t p = 0; p < kc; p++) dst[p * MR + i] = 0;
+                    for (int64_t p = 0; p < kc; p++) GN(gemm_put_a)(dst, p * MR + i, 0);
                 }
             }
         }
@@ -238,8 +261,8 @@ static void GN(gemm_packed_rows)(const GN(gemm_problem) *pb, int64_t m0, int64_t
                 for (int64_t jr = 0; jr < nc; jr += NR)
                     for (int64_t ir = 0; ir < mc; ir += MR)
 #endif
-                        GN(gemm_tile)(pb, kc, ap + ir * kc, 1, MR, bp + jr * kc, NR, ic + ir, jc + jr,
-                                      fg_min_i64(MR, mc - ir), fg_min_i64(NR, nc - jr), first, last);
+                        GN(gemm_tile)(pb, kc, ap + ir * kc * GEMM_AS, GEMM_AS, MR * GEMM_AS, bp + jr * kc, NR,
+                                      ic + ir, jc + jr, fg_min_i64(MR, mc - ir), fg_min_i64(NR, nc - jr), first, last);
             }
 #ifdef _OPENMP
 #pragma omp barrier
@@ -257,7 +280,7 @@ static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64
 {
     const int64_t kstep = GN(gemm_kc)(pb->k);
     const int64_t m_full = m0 + (m1 - m0) / MR * MR;
-    T bpanel[KC * NR], apanel[KC * MR];
+    T bpanel[KC * NR], apanel[KC * MR * GEMM_AS];
     for (int64_t pc = 0; pc < pb->k; pc += kstep) {
         const int64_t kc = fg_min_i64(kstep, pb->k - pc);
         const int first = pc == 0, last = pc + kc == pb->k;
@@ -269,7 +292,8 @@ static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64
                 GN(gemm_tile)(pb, kc, pb->A + i0 * pb->rsa + pc * pb->csa, pb->rsa, pb->csa, bpanel, NR, i0, j0,
                               MR, nr, first, last);
             if (m_full < m1)
-                GN(gemm_tile)(pb, kc, apanel, 1, MR, bpanel, NR, m_full, j0, m1 - m_full, nr, first, last);
+                GN(gemm_tile)(pb, kc, apanel, GEMM_AS, MR * GEMM_AS, bpanel, NR, m_full, j0, m1 - m_full, nr, first,
+                              last);
         }
     }
 }
@@ -283,7 +307,8 @@ static int64_t GN(gemm_b_bytes)(int64_t n, int64_t k)
 
 static int64_t GN(gemm_a_bytes)(int64_t m, int64_t k)
 {
-    return gemm_round_up(gemm_round_up(fg_min_i64(MC, m), MR) * fg_min_i64(KC, k) * (int64_t)sizeof(T), GEMM_ALIGN);
+    return gemm_round_up(gemm_round_up(fg_min_i64(MC, m), MR) * fg_min_i64(KC, k) * GEMM_AS * (int64_t)sizeof(T),
+                         GEMM_ALIGN);
 }
 
 FG_INLINE int GN(gemm_is_direct)(int64_t m, int64_t n)
@@ -384,6 +409,7 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
 #undef GEMM_UKERNEL
 #undef GEMM_UKERNEL_ROWS
 #undef GEMM_PACK_AT_MASKED
+#undef GEMM_AS
 #undef GN
 #undef T
 #undef SFX

@@ -10,7 +10,7 @@
 #define UK_DECL(i) VEC c##i##0 = V_ZERO(), c##i##1 = V_ZERO();
 #define UK_FMA(i)                                                                      \
     {                                                                                  \
-        const VEC ai = V_BCAST(a + (i) * rsa);                                         \
+        const VEC ai = UK_LOAD_A(a + (i) * rsa);                                         \
         c##i##0 = V_FMA(ai, b0, c##i##0);                                              \
         c##i##1 = V_FMA(ai, b1, c##i##1);                                              \
     }

@@ -26,6 +26,15 @@
         T *FG_RESTRICT c, int64_t ldc, int64_t nr, const T *FG_RESTRICT bias, T beta, int first,        \
         int last_act, T alpha
 #define UK_ARGS kc, a, rsa, csa, b, rsb, c, ldc, nr, bias, beta, first, last_act, alpha
+/* A packed with every element as a vector of UK_AS copies (FG_GEMM_PACK_A_SPLAT in
+ * gemm_template.h) has rsa = UK_AS and csa = UK_MR * UK_AS, which A read in place
+ * (rsa or csa is 1) never has: its operands are plain vector loads, not broadcasts. */
+#if defined(FG_GEMM_PACK_A_SPLAT)
+#define UK_AS VW
+#else
+#define UK_AS 1
+#endif
+#define UK_LOAD_A(p) (UK_AS > 1 && rsa == UK_AS && csa == UK_MR * UK_AS ? V_LOAD(p) : V_BCAST(p))
 
 #if UK_MR >= 1
 #define UK_R 1
@@ -142,9 +151,9 @@
 
 static void UK_NAME(UK_ARGS_DECL)
 {
-    if (rsa == 1 && csa == UK_MR && rsb == 2 * VW)
-        FG_CAT2(UK_NAME, FG_CAT2(rows, UK_MR))(kc, a, 1, UK_MR, b, 2 * VW, c, ldc, nr, bias, beta, first, last_act,
-                                               alpha);
+    if (rsa == UK_AS && csa == UK_MR * UK_AS && rsb == 2 * VW)
+        FG_CAT2(UK_NAME, FG_CAT2(rows, UK_MR))(kc, a, UK_AS, UK_MR * UK_AS, b, 2 * VW, c, ldc, nr, bias, beta, first,
+                                               last_act, alpha);
     else
         FG_CAT2(UK_NAME, FG_CAT2(rows, UK_MR))(UK_ARGS);
 }
@@ -205,6 +214,8 @@ static void FG_CAT2(UK_NAME, rows)(int mr, UK_ARGS_DECL)
 #undef UK_UNROLL
 #undef UK_ARGS_DECL
 #undef UK_ARGS
+#undef UK_AS
+#undef UK_LOAD_A
 #undef T
 #undef SFX
 #undef UK_MR
