@@ -15,6 +15,8 @@
  * (see fg_threads.h), so this changes speed only.
  *
  * Linux only; elsewhere the limit is the thread count itself. */
+/* clock_gettime and its clock ids are POSIX, not ISO C: ask for them before any header. */
+#define _POSIX_C_SOURCE 200809L
 #include "fastgd_kernels.h"
 #include "fg_threads.h"
 
