@@ -222,6 +222,32 @@ def _ritz(alpha, beta):
     return np.linalg.eigh(T)
 
 
+def _top_ritz_with(alpha, beta, Q, u, Hu):
+    """The top Ritz pair (value, vector) of H on span(Q's rows, u), from the Lanczos tridiagonal
+    of Q and the product Hu already at hand: no further products, and the value is at least
+    the Rayleigh quotient uᵀHu/uᵀu. With u = r·ν + Qᵀc (r ⟂ Q, unit), the projection of H is
+    [[T, b], [bᵀ, e]] with b = (Q·Hu - T·c)/ν and e = (uᵀHu - 2cᵀ·Q·Hu + cᵀTc)/ν²."""
+    T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
+    c = Q @ u
+    r = u - c @ Q
+    again = Q @ r  # twice is enough
+    r -= again @ Q
+    c += again
+    nu = float(np.linalg.norm(r))
+    if not nu > 1e-8 * float(np.linalg.norm(u)):  # u (nearly) in span(Q), or zero
+        theta, S = np.linalg.eigh(T)
+        return float(theta[-1]), S[:, -1] @ Q
+    QHu = Q @ Hu
+    b = (QHu - T @ c) / nu
+    e = (float(u @ Hu) - 2.0 * float(c @ QHu) + float(c @ T @ c)) / (nu * nu)
+    k = alpha.size
+    M = np.empty((k + 1, k + 1))
+    M[:k, :k], M[:k, k], M[k, :k], M[k, k] = T, b, b, e
+    theta, S = np.linalg.eigh(M)
+    top = S[:, -1]
+    return float(theta[-1]), top[:k] @ Q + (top[k] / nu) * r
+
+
 def _check_count(name, value, low=1):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -436,9 +462,9 @@ class CurvatureMonitor:
     exact: ill-conditioning. The first time ε > 2/λmax it warns.
 
     The probe is ``probe_size`` training rows drawn once; a probe costs ``lanczos_steps + 2``
-    Hessian-vector products and two gradients on it, in the model's dtype. λmax from 3
-    warm-started Lanczos steps is a lower bound that tightens from probe to probe; use
-    :func:`top_eigenvalues` for an exact value.
+    Hessian-vector products and two gradients on it, in the model's dtype. λmax is the top Ritz
+    value on the 3 warm-started Lanczos vectors and the gradient: a lower bound that tightens
+    from probe to probe, never below gᵀHg/gᵀg; use :func:`top_eigenvalues` for an exact value.
     """
 
     def __init__(self, model, x, target, sw, loss, optimizer, every, probe_size=128, lanczos_steps=3, seed=0):
@@ -491,13 +517,12 @@ class CurvatureMonitor:
         m = self.model
         value = self._probe_loss()
         g = m.grads.astype(np.float64)
-        Hg = self._matvec(g)
+        Hg = np.asarray(self._matvec(g), dtype=np.float64)
         d = m.n_params
         rng = np.random.default_rng(len(self.records["step"]))
         alpha, beta, Q = _lanczos(self._matvec, d, min(d, self.lanczos_steps), rng, v0=self._top, dtype=m.dtype)
-        theta, S = _ritz(alpha, beta)
-        self._top = Q.T @ S[:, -1]  # the top Ritz vector: the next probe starts from it
-        lam = float(theta[-1])
+        # the gradient joins the Lanczos basis for free (Hg is at hand): λmax >= gᵀHg/gᵀg
+        lam, self._top = _top_ritz_with(alpha, beta, Q, g, Hg)  # the next probe starts from this vector
         self._before = (m.params.copy(), value, g, float(g @ g), float(g @ Hg), lam)
 
     def after(self, epoch, total_steps):
