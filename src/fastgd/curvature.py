@@ -236,7 +236,7 @@ def _top_ritz_with(alpha, beta, Q, u, Hu):
     nu = float(np.linalg.norm(r))
     if not nu > 1e-8 * float(np.linalg.norm(u)):  # u (nearly) in span(Q), or zero
         theta, S = np.linalg.eigh(T)
-        return float(theta[-1]), S[:, -1] @ Q
+        return float(theta[-1]), S[:, -1].astype(Q.dtype) @ Q
     QHu = Q @ Hu
     b = (QHu - T @ c) / nu
     e = (float(u @ Hu) - 2.0 * float(c @ QHu) + float(c @ T @ c)) / (nu * nu)
@@ -244,7 +244,7 @@ def _top_ritz_with(alpha, beta, Q, u, Hu):
     M = np.empty((k + 1, k + 1))
     M[:k, :k], M[:k, k], M[k, :k], M[k, k] = T, b, b, e
     theta, S = np.linalg.eigh(M)
-    top = S[:, -1]
+    top = S[:, -1].astype(Q.dtype)
     return float(theta[-1]), top[:k] @ Q + (top[k] / nu) * r
 
 
@@ -516,13 +516,16 @@ class CurvatureMonitor:
         """Measure at θ, before the optimizer's step."""
         m = self.model
         value = self._probe_loss()
-        g = m.grads.astype(np.float64)
-        Hg = np.asarray(self._matvec(g), dtype=np.float64)
+        # vectors stay in the model's dtype (a float32 model's float64 copies would double the
+        # memory traffic, which is most of a probe's cost); the records' sums are in float64
+        grads = m.grads.copy()
+        g = grads.astype(np.float64)
+        Hg = self._matvec(grads)
         d = m.n_params
         rng = np.random.default_rng(len(self.records["step"]))
         alpha, beta, Q = _lanczos(self._matvec, d, min(d, self.lanczos_steps), rng, v0=self._top, dtype=m.dtype)
         # the gradient joins the Lanczos basis for free (Hg is at hand): λmax >= gᵀHg/gᵀg
-        lam, self._top = _top_ritz_with(alpha, beta, Q, g, Hg)  # the next probe starts from this vector
+        lam, self._top = _top_ritz_with(alpha, beta, Q, grads, Hg)  # the next probe starts from this vector
         self._before = (m.params.copy(), value, g, float(g @ g), float(g @ Hg), lam)
 
     def after(self, epoch, total_steps):
@@ -530,7 +533,7 @@ class CurvatureMonitor:
         m = self.model
         theta0, value0, g, gg, gHg, lam = self._before
         value1 = self._probe_loss()
-        delta = m.params.astype(np.float64) - theta0
+        delta = m.params - theta0
         theta1 = m.params.copy()
         m.params[...] = theta0  # H at θ, where the prediction is made
         try:
