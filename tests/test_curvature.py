@@ -358,6 +358,23 @@ def test_fit_curvature_prediction_matches_observation_for_small_steps(rng):
     np.testing.assert_allclose(c["predicted_change"], c["observed_change"], rtol=1e-4)
 
 
+def test_monitor_lambda_max_lies_between_the_gradient_curvature_and_the_top_eigenvalue(rng):
+    X, y = _classification(rng, 60)
+    m = fg.Sequential([fg.Dense(6, 5, activation="tanh"), fg.Dense(5, 2, activation="identity")],
+                      dtype="float64", seed=0)
+    loss = fg.losses.get("softmax_cross_entropy")
+    x, target, sw = m._prepare(X, y, loss, None)
+    monitor = curvature.CurvatureMonitor(m, x, target, sw, loss, fg.optim.SGD(lr=0.1), "epoch", probe_size=60)
+    exact = curvature.top_eigenvalues(m, X, y, loss=loss, steps=m.n_params)[0]
+    estimates = []
+    for _ in range(12):  # the same point probed again: each probe restarts from the last Ritz vector
+        monitor.before()
+        _theta, _value, _g, gg, gHg, lam = monitor._before
+        assert gHg / gg <= lam * (1 + 1e-12) and lam <= exact * (1 + 1e-10)
+        estimates.append(lam)
+    assert estimates[-1] >= estimates[0] and estimates[-1] > (1 - 1e-6) * exact
+
+
 def test_fit_curvature_argument_checks(rng):
     X, y = _classification(rng, 50)
     m = fg.Sequential([fg.Dense(6, 2, activation="identity")], dtype="float64", seed=0)
