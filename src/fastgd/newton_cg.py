@@ -14,9 +14,11 @@ Comput. 17, 1996, choice 1 with its safeguard): η_k = |‖g_k‖ - ‖g_{k-1} +
 ‖g_{k-1}‖, kept above η_{k-1}^((1+√5)/2) while that exceeds 0.1 and below min(0.5, √‖g_k‖).
 Where the model is poor CG stops early; where it is good CG solves the Newton system tightly,
 and convergence near a minimum is superlinear. The first step, with nothing yet to judge the
-model by, solves tightly: the trust region, not the forcing term, keeps it from overreaching
-far from a minimum, and a quadratic is solved in that one step (d products with
-reorthogonalized CG, however ill-conditioned).
+model by, solves tightly (at most d products): the trust region, not the forcing term, keeps it
+from overreaching far from a minimum, and a quadratic is solved in that one step, however
+ill-conditioned. All this needs reorthogonalized CG (d <= 1000 by default): plain CG in floating
+point cannot reach tight tolerances on an ill-conditioned H, so without it η = min(0.5, √‖g‖)
+(superlinear near a minimum, cheap far from it).
 
 Like :class:`fastgd.LBFGS`, the step takes a closure: ``opt.step(closure, params, hessp=...)``.
 :func:`fastgd.minimize` drives it (``optimizer=fastgd.NewtonCG()``, exact products with
@@ -69,10 +71,11 @@ class NewtonCG:
         times d products (302 instead of 50 on a 50-d quadratic with κ = 1e6); reorthogonalized,
         it needs about d, like exact arithmetic. "auto": for d <= 1000.
     cg_rtol : float in (0, 1) or None
-        CG stops when ‖r‖ <= cg_rtol·‖g‖. None (default): the Eisenstat-Walker forcing
-        sequence above, never below √(machine epsilon) of the dtype: loose where the
-        quadratic model is poor, tight where it is good (a 50-d quadratic with κ = 1e6: one
-        step of 50 products). A fixed value applies to every step.
+        CG stops when ‖r‖ <= cg_rtol·‖g‖. None (default): with reorthogonalized CG the
+        Eisenstat-Walker forcing sequence above, never below √(machine epsilon) of the dtype:
+        loose where the quadratic model is poor, tight where it is good (a 50-d quadratic with
+        κ = 1e6: one step of 50 products); without, min(0.5, √‖g‖). A fixed value applies to
+        every step.
 
     Attributes
     ----------
@@ -228,7 +231,7 @@ class NewtonCG:
         if gnorm == 0.0:
             self.last_status = "converged"
             return self._f
-        forcing = self._forcing_term(gnorm, params.dtype)
+        forcing = self._forcing_term(gnorm, params.dtype, params.size)
         p, predicted, on_boundary, model_gnorm = self._steihaug(closure, params, x, g, gnorm, hessp, forcing)
         params[...] = x + p
         f_new, g_new = math.nan, None
@@ -259,13 +262,20 @@ class NewtonCG:
                 self.last_status = "trust region collapsed"
         return self._f
 
-    def _forcing_term(self, gnorm, dtype):
-        """η of this step: cg_rtol when given, else the Eisenstat-Walker term (0 before the
-        first accepted step) capped at min(0.5, √‖g‖) and floored at √(machine epsilon), below
-        which products in this dtype cannot resolve the residual."""
+    def _reorthogonalizes(self, d):
+        return self.reorthogonalize is True or (self.reorthogonalize == "auto" and d <= 1000)
+
+    def _forcing_term(self, gnorm, dtype, d):
+        """η of this step: cg_rtol when given; with reorthogonalized CG the Eisenstat-Walker
+        term (0 before the first accepted step: a tight solve costs at most d products) capped
+        at min(0.5, √‖g‖) and floored at √(machine epsilon), below which products in this dtype
+        cannot resolve the residual; without it min(0.5, √‖g‖), as plain CG in floating point
+        cannot reach tight tolerances on an ill-conditioned H."""
         if self.cg_rtol is not None:
             return self.cg_rtol
         cap = min(0.5, math.sqrt(gnorm))
+        if not self._reorthogonalizes(d):
+            return cap
         eta = 0.0 if self._forcing is None else min(cap, self._forcing)
         return max(eta, math.sqrt(np.finfo(dtype).eps))
 
@@ -289,8 +299,7 @@ class NewtonCG:
         d = -r
         rr = float(r @ r)
         model = 0.0  # m(z) - m(0)
-        reorthogonalize = self.reorthogonalize is True or (self.reorthogonalize == "auto" and x.size <= 1000)
-        basis = [r / math.sqrt(rr)] if reorthogonalize else None
+        basis = [r / math.sqrt(rr)] if self._reorthogonalizes(x.size) else None
         for _ in range(max_cg):
             Bd = self._product(closure, params, x, d, hessp)
             dBd = float(d @ Bd)
