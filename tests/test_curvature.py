@@ -208,20 +208,25 @@ def test_newton_cg_solves_an_ill_conditioned_quadratic_in_few_products(rng):
         return A @ v
     def solve(**options):
         counter["n"] = 0
-        opt = fg.NewtonCG(trust_radius=1e3, max_trust_radius=1e6, **options)
-        res = fg.minimize(fun, np.zeros(d), jac=True, optimizer=opt, hessp=counted, tol=1e-6, stationary=False)
+        res = fg.minimize(fun, np.zeros(d), jac=True, optimizer=fg.NewtonCG(**options), hessp=counted, tol=1e-6,
+                          stationary=False)
         assert res.success and res.fun - f_star < 1e-10, options
         return res, counter["n"]
 
-    # each Newton system solved fully: one step of about d products, as CG in exact arithmetic
-    res, products = solve(cg_rtol=1e-10)
+    # all defaults: the minimizer lies just outside the first trust region (|x*| = 1.27), so a
+    # first step to its boundary, then one Newton step of about d products
+    res, products = solve()
+    assert res.nit == 2 and products <= 2 * d
+    # with a first radius that holds the minimizer: one Newton step of about d products, as CG
+    # in exact arithmetic
+    res, products = solve(trust_radius=10.0)
     assert res.nit == 1 and products <= 1.2 * d
-    # the default forcing sequence restarts CG at each of a few Newton steps
-    _, default_products = solve()
-    assert default_products <= 10 * d
+    # a fixed loose forcing term restarts CG at each of several Newton steps
+    loose, loose_products = solve(trust_radius=10.0, cg_rtol=0.5)
+    assert loose.nit > 1 and loose_products > products
     # plain CG in floating point loses orthogonality at κ = 1e6 and needs more
-    _, plain_products = solve(reorthogonalize=False)
-    assert plain_products > default_products
+    _, plain_products = solve(trust_radius=10.0, reorthogonalize=False)
+    assert plain_products > products
     # L-BFGS with its defaults stops far from the minimum within max_iter on the same problem
     lbfgs = fg.minimize(fun, np.zeros(d), jac=True, stationary=False)
     assert lbfgs.fun - f_star > res.fun - f_star
@@ -353,6 +358,23 @@ def test_fit_curvature_prediction_matches_observation_for_small_steps(rng):
     np.testing.assert_allclose(c["predicted_change"], c["observed_change"], rtol=1e-4)
 
 
+def test_monitor_lambda_max_lies_between_the_gradient_curvature_and_the_top_eigenvalue(rng):
+    X, y = _classification(rng, 60)
+    m = fg.Sequential([fg.Dense(6, 5, activation="tanh"), fg.Dense(5, 2, activation="identity")],
+                      dtype="float64", seed=0)
+    loss = fg.losses.get("softmax_cross_entropy")
+    x, target, sw = m._prepare(X, y, loss, None)
+    monitor = curvature.CurvatureMonitor(m, x, target, sw, loss, fg.optim.SGD(lr=0.1), "epoch", probe_size=60)
+    exact = curvature.top_eigenvalues(m, X, y, loss=loss, steps=m.n_params)[0]
+    estimates = []
+    for _ in range(12):  # the same point probed again: each probe restarts from the last Ritz vector
+        monitor.before()
+        _theta, _value, _g, gg, gHg, lam = monitor._before
+        assert gHg / gg <= lam * (1 + 1e-12) and lam <= exact * (1 + 1e-10)
+        estimates.append(lam)
+    assert estimates[-1] >= estimates[0] and estimates[-1] > (1 - 1e-6) * exact
+
+
 def test_fit_curvature_argument_checks(rng):
     X, y = _classification(rng, 50)
     m = fg.Sequential([fg.Dense(6, 2, activation="identity")], dtype="float64", seed=0)
@@ -362,6 +384,33 @@ def test_fit_curvature_argument_checks(rng):
     with pytest.raises(ValueError, match="first-order optimizer"):
         m.fit(X, y, loss="softmax_cross_entropy", optimizer=fg.LBFGS(), epochs=1, batch_size=None,
               progress=False, curvature="epoch")
+
+
+def test_fit_curvature_refused_with_a_communicator(rng):
+    MPI = pytest.importorskip("mpi4py.MPI")
+    X, y = _classification(rng, 50)
+    m = fg.Sequential([fg.Dense(6, 2, activation="identity")], dtype="float64", seed=0)
+    p0 = m.params.copy()
+    with pytest.raises(ValueError, match="curvature='epoch' cannot be combined with comm="):
+        m.fit(X, y, loss="softmax_cross_entropy", optimizer=fg.optim.SGD(lr=0.1), epochs=1, progress=False,
+              curvature="epoch", comm=MPI.COMM_SELF)
+    np.testing.assert_array_equal(m.params, p0)
+
+
+def test_history_curvature_is_saved_in_to_dict_and_checkpoints(rng, tmp_path):
+    X, y = _classification(rng, 120)
+    m = fg.Sequential([fg.Dense(6, 4, activation="tanh"), fg.Dense(4, 2, activation="identity")],
+                      dtype="float64", seed=0)
+    opt = fg.optim.SGD(lr=0.1)
+    h = m.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=2, batch_size=40, progress=False,
+              curvature=2, seed=0)
+    assert len(h.curvature["step"]) == 3
+    back = fg.training.History.from_dict(h.to_dict())
+    assert back.curvature == h.curvature and back.curvature["step"] == [0, 2, 4]
+    loaded = fg.load_checkpoint(fg.save_checkpoint(tmp_path / "c.npz", m, opt, history=h))
+    assert loaded.history.curvature == h.curvature
+    plain = m.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=1, progress=False)
+    assert fg.training.History.from_dict(plain.to_dict()).curvature is None
 
 
 def test_newton_cg_checkpoint_round_trip(rng, tmp_path):

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 ACTS = fg.ACTIVATIONS
-LOSSES = ("softmax_cross_entropy", "binary_cross_entropy", "mse", "mae", "huber")
+LOSSES = ("softmax_cross_entropy", "binary_cross_entropy", "mse", "mae", "huber", "poisson")
 # odd sizes, depth 1 to 3
 SHAPES = ([5, 3], [6, 7, 3], [4, 9, 5, 2])
 
@@ -37,6 +37,8 @@ def _data(loss, n, n_in, n_out, rng):
         y = rng.integers(0, n_out, n)
     elif loss == "binary_cross_entropy":
         y = (rng.random((n, n_out)) > 0.5).astype(float)
+    elif loss == "poisson":
+        y = rng.poisson(2.0, (n, n_out)).astype(float)
     else:
         y = rng.standard_normal((n, n_out))
     return X, y
@@ -61,7 +63,8 @@ def _torch_loss(model, X, y, loss, sample_weight=None):
         else:
             t = torch.tensor(np.asarray(y, dtype=np.float64))
             per = {"binary_cross_entropy": F.binary_cross_entropy_with_logits, "mse": F.mse_loss,
-                   "mae": F.l1_loss, "huber": F.huber_loss}[loss](h, t, reduction="none").mean(1)
+                   "mae": F.l1_loss, "huber": F.huber_loss, "poisson": F.poisson_nll_loss,
+                   }[loss](h, t, reduction="none").mean(1)
         return per.mean() if sw is None else (sw * per).sum() / sw.sum()
     return f
 
@@ -87,7 +90,7 @@ def test_hvp_matches_torch(act, loss, sizes, rng):
     assert _rel(hv, expected.numpy()) < 1e-10, (act, loss, sizes)
 
 
-@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "binary_cross_entropy", "huber"])
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "binary_cross_entropy", "huber", "mse", "poisson"])
 @pytest.mark.parametrize("act", ["tanh", "softplus", "sigmoid", "relu"])
 def test_hvp_matches_central_differences_of_the_gradient(act, loss, rng):
     m = _model([4, 7, 3, 3], act, loss, "float64", seed=3)
@@ -142,6 +145,22 @@ def test_kernel_matches_reference_twin_on_every_target(isa, dtype, act, loss, rn
         assert _rel(got, ref) < tol, (isa, gauss_newton)
 
 
+def test_every_loss_kind_of_the_loss_kernels_is_tested():
+    """The kinds the loss kernels know (fastgd._core.LOSS_*) are exactly those the products above test."""
+    from fastgd import _core
+    kinds = {getattr(_core, name) for name in dir(_core) if name.startswith("LOSS_")}
+    assert {fg.losses.get(name)._kind for name in LOSSES} == kinds
+
+
+def test_an_unknown_loss_kind_is_refused_before_the_kernel(rng):
+    class Unknown(fg.MSE):
+        _kind = 99
+    m = _model([3, 4, 2], "tanh", "mse", "float64")
+    X, y = _data("mse", 5, 3, 2, rng)
+    with pytest.raises(ValueError, match="unknown loss kind 99"):
+        m.hvp(X, y, rng.standard_normal(m.n_params), loss=Unknown())
+
+
 @pytest.mark.parametrize("n", [1, 2, 33])
 def test_batch_sizes_and_float32_against_float64(n, rng):
     m64 = _model([6, 11, 4], "softplus", "softmax_cross_entropy", "float64")
@@ -168,7 +187,7 @@ def _jacobian_of_outputs(m, X):
     return torch.autograd.functional.jacobian(outputs, torch.tensor(m.params.copy())).numpy()
 
 
-@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "mse", "binary_cross_entropy"])
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "mse", "binary_cross_entropy", "poisson"])
 def test_gnvp_is_jacobian_transpose_loss_hessian_jacobian(loss, rng):
     m = _model([3, 5, 4], "tanh", loss, "float64")
     X, y = _data(loss, 7, 3, 4, rng)
@@ -181,6 +200,8 @@ def test_gnvp_is_jacobian_transpose_loss_hessian_jacobian(loss, rng):
         t = torch.tensor(y)
         if loss == "mse":
             return F.mse_loss(o.reshape(7, 4), t)
+        if loss == "poisson":
+            return F.poisson_nll_loss(o.reshape(7, 4), t)
         return F.binary_cross_entropy_with_logits(o.reshape(7, 4), t)
     H_out = torch.autograd.functional.hessian(loss_of_outputs, torch.tensor(out.reshape(-1))).numpy()
     G = J.T @ H_out @ J

@@ -188,32 +188,64 @@ def hessian(fun, x, *, jac=True, hessp=None, eps=None, max_dim=2000):
 
 # ---- eigenvalues from products -----------------------------------------------------------------
 
-def _lanczos(matvec, d, steps, rng, v0=None):
+def _lanczos(matvec, d, steps, rng, v0=None, dtype=np.float64):
     """The Lanczos tridiagonal (alpha, beta) of `steps` (<= d) steps from a random start (or v0),
-    with full reorthogonalization, and the basis Q (rows; memory steps·d floats)."""
-    q = rng.standard_normal(d) if v0 is None else np.array(v0, dtype=np.float64)
+    with full reorthogonalization, and the basis Q (rows; memory steps·d floats of dtype: the
+    training monitor runs in a float32 model's own dtype, halving its memory traffic)."""
+    q = (rng.standard_normal(d) if v0 is None else np.array(v0, dtype=np.float64)).astype(dtype)
     q /= np.linalg.norm(q)
-    Q = np.empty((steps, d))
+    Q = np.empty((steps, d), dtype=dtype)
+    # in place on one buffer: for large d (a model's parameters) fresh temporaries, not the
+    # arithmetic, would dominate the cost of each step
+    projection = np.empty(d, dtype=dtype)
     alpha, beta = [], []
     for j in range(steps):
         Q[j] = q
-        w = np.asarray(matvec(q), dtype=np.float64)
-        a = float(q @ w)
+        w = np.array(matvec(q), dtype=dtype)
+        a = float(Q[j] @ w)
         alpha.append(a)
-        w = w - a * q - (beta[-1] * Q[j - 1] if j > 0 else 0.0)
-        w -= Q[:j + 1].T @ (Q[:j + 1] @ w)  # full reorthogonalization, twice is enough
-        w -= Q[:j + 1].T @ (Q[:j + 1] @ w)
+        # w ⟂ every earlier q (this holds the three-term recurrence's w - a·q_j - b·q_{j-1}):
+        # classical Gram-Schmidt, twice is enough (Parlett)
+        for _ in range(2):
+            np.matmul(Q[:j + 1] @ w, Q[:j + 1], out=projection)
+            w -= projection
         b = float(np.linalg.norm(w))
         if j == steps - 1 or b <= 1e-12 * max(1.0, abs(a)):
             break
         beta.append(b)
-        q = w / b
+        q = np.divide(w, b, out=w)
     return np.array(alpha), np.array(beta[:len(alpha) - 1]), Q[:len(alpha)]
 
 
 def _ritz(alpha, beta):
     T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
     return np.linalg.eigh(T)
+
+
+def _top_ritz_with(alpha, beta, Q, u, Hu):
+    """The top Ritz pair (value, vector) of H on span(Q's rows, u), from the Lanczos tridiagonal
+    of Q and the product Hu already at hand: no further products, and the value is at least
+    the Rayleigh quotient uᵀHu/uᵀu. With u = r·ν + Qᵀc (r ⟂ Q, unit), the projection of H is
+    [[T, b], [bᵀ, e]] with b = (Q·Hu - T·c)/ν and e = (uᵀHu - 2cᵀ·Q·Hu + cᵀTc)/ν²."""
+    T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
+    c = Q @ u
+    r = u - c @ Q
+    again = Q @ r  # twice is enough
+    r -= again @ Q
+    c += again
+    nu = float(np.linalg.norm(r))
+    if not nu > 1e-8 * float(np.linalg.norm(u)):  # u (nearly) in span(Q), or zero
+        theta, S = np.linalg.eigh(T)
+        return float(theta[-1]), S[:, -1].astype(Q.dtype) @ Q
+    QHu = Q @ Hu
+    b = (QHu - T @ c) / nu
+    e = (float(u @ Hu) - 2.0 * float(c @ QHu) + float(c @ T @ c)) / (nu * nu)
+    k = alpha.size
+    M = np.empty((k + 1, k + 1))
+    M[:k, :k], M[:k, k], M[k, :k], M[k, k] = T, b, b, e
+    theta, S = np.linalg.eigh(M)
+    top = S[:, -1].astype(Q.dtype)
+    return float(theta[-1]), top[:k] @ Q + (top[k] / nu) * r
 
 
 def _check_count(name, value, low=1):
@@ -272,14 +304,14 @@ def _prepared(model, X, y, loss, sample_weight):
     return x, target, sw, loss
 
 
-def _model_operator(model, x, target, sw, loss, gauss_newton=False):
-    """v (float64) -> H·v (float64) on prepared data: the checks done once, not per product."""
+def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.float64):
+    """v -> H·v (of dtype) on prepared data: the checks done once, not per product."""
     denominator = _denominator(model, loss, target, sw)
 
     def matvec(v):
         va = np.ascontiguousarray(v, dtype=model.dtype)
         _value, out = _core.mlp_hvp(model._engine, x, va, loss, target, sw, gauss_newton, denominator)
-        return out.astype(np.float64)
+        return out.astype(dtype, copy=False)
     return matvec
 
 
@@ -430,12 +462,12 @@ class CurvatureMonitor:
     exact: ill-conditioning. The first time ε > 2/λmax it warns.
 
     The probe is ``probe_size`` training rows drawn once; a probe costs ``lanczos_steps + 2``
-    Hessian-vector products and two gradients on it (about 5% of an epoch of 60,000 samples for a
-    784-256-128-10 network). λmax from 4 warm-started Lanczos steps is a lower bound that tightens
-    from probe to probe; use :func:`top_eigenvalues` for an exact value.
+    Hessian-vector products and two gradients on it, in the model's dtype. λmax is the top Ritz
+    value on the 3 warm-started Lanczos vectors and the gradient: a lower bound that tightens
+    from probe to probe, never below gᵀHg/gᵀg; use :func:`top_eigenvalues` for an exact value.
     """
 
-    def __init__(self, model, x, target, sw, loss, optimizer, every, probe_size=128, lanczos_steps=4, seed=0):
+    def __init__(self, model, x, target, sw, loss, optimizer, every, probe_size=128, lanczos_steps=3, seed=0):
         n = x.shape[0]
         rows = np.sort(np.random.default_rng(seed).choice(n, size=min(n, probe_size), replace=False))
         self.model, self.loss, self.optimizer, self.every = model, loss, optimizer, every
@@ -449,7 +481,7 @@ class CurvatureMonitor:
         self._top = None
         self._warned = False
         self._before = None
-        self._matvec = _model_operator(model, self.x, self.target, self.sw, loss)
+        self._matvec = _model_operator(model, self.x, self.target, self.sw, loss, dtype=model.dtype)
 
     @classmethod
     def create(cls, curvature, model, x, target, sw, loss, optimizer, seed):
@@ -484,14 +516,16 @@ class CurvatureMonitor:
         """Measure at θ, before the optimizer's step."""
         m = self.model
         value = self._probe_loss()
-        g = m.grads.astype(np.float64)
-        Hg = self._matvec(g)
+        # vectors stay in the model's dtype (a float32 model's float64 copies would double the
+        # memory traffic, which is most of a probe's cost); the records' sums are in float64
+        grads = m.grads.copy()
+        g = grads.astype(np.float64)
+        Hg = self._matvec(grads)
         d = m.n_params
         rng = np.random.default_rng(len(self.records["step"]))
-        alpha, beta, Q = _lanczos(self._matvec, d, min(d, self.lanczos_steps), rng, v0=self._top)
-        theta, S = _ritz(alpha, beta)
-        self._top = Q.T @ S[:, -1]  # the top Ritz vector: the next probe starts from it
-        lam = float(theta[-1])
+        alpha, beta, Q = _lanczos(self._matvec, d, min(d, self.lanczos_steps), rng, v0=self._top, dtype=m.dtype)
+        # the gradient joins the Lanczos basis for free (Hg is at hand): λmax >= gᵀHg/gᵀg
+        lam, self._top = _top_ritz_with(alpha, beta, Q, grads, Hg)  # the next probe starts from this vector
         self._before = (m.params.copy(), value, g, float(g @ g), float(g @ Hg), lam)
 
     def after(self, epoch, total_steps):
@@ -499,7 +533,7 @@ class CurvatureMonitor:
         m = self.model
         theta0, value0, g, gg, gHg, lam = self._before
         value1 = self._probe_loss()
-        delta = m.params.astype(np.float64) - theta0
+        delta = m.params - theta0
         theta1 = m.params.copy()
         m.params[...] = theta0  # H at θ, where the prediction is made
         try:

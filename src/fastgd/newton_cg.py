@@ -4,10 +4,21 @@ Each step approximately minimizes the quadratic model m(p) = gᵀp + ½pᵀHp in
 ‖p‖ <= Δ by conjugate gradients on H·v products only (Steihaug, "The conjugate gradient method
 and trust regions in large scale optimization", SIAM J. Numer. Anal. 20, 1983; Nocedal & Wright,
 *Numerical Optimization*, 2nd ed., Algorithm 7.2). CG stops at the forcing tolerance
-‖r‖ <= min(0.5, √‖g‖)·‖g‖ (superlinear convergence near a minimum), at the boundary, or on a
-direction of negative curvature, which it follows to the boundary: the method escapes saddle
-points and maxima instead of converging to them. The radius then grows or shrinks with the ratio
+‖r‖ <= η·‖g‖, at the boundary, or on a direction of negative curvature, which it follows to
+the boundary: the method escapes saddle points and maxima instead of converging to them. The radius then grows or shrinks with the ratio
 ρ of actual to predicted reduction (Algorithm 4.1 of the same book).
+
+The forcing term η follows how well the last quadratic model predicted the new gradient
+(Eisenstat & Walker, "Choosing the forcing terms in an inexact Newton method", SIAM J. Sci.
+Comput. 17, 1996, choice 1 with its safeguard): η_k = |‖g_k‖ - ‖g_{k-1} + H_{k-1}p_{k-1}‖| /
+‖g_{k-1}‖, kept above η_{k-1}^((1+√5)/2) while that exceeds 0.1 and below min(0.5, √‖g_k‖).
+Where the model is poor CG stops early; where it is good CG solves the Newton system tightly,
+and convergence near a minimum is superlinear. The first step, with nothing yet to judge the
+model by, solves tightly (at most d products): the trust region, not the forcing term, keeps it
+from overreaching far from a minimum, and a quadratic is solved in that one step, however
+ill-conditioned. All this needs reorthogonalized CG (d <= 1000 by default): plain CG in floating
+point cannot reach tight tolerances on an ill-conditioned H, so without it η = min(0.5, √‖g‖)
+(superlinear near a minimum, cheap far from it).
 
 Like :class:`fastgd.LBFGS`, the step takes a closure: ``opt.step(closure, params, hessp=...)``.
 :func:`fastgd.minimize` drives it (``optimizer=fastgd.NewtonCG()``, exact products with
@@ -60,10 +71,11 @@ class NewtonCG:
         times d products (302 instead of 50 on a 50-d quadratic with κ = 1e6); reorthogonalized,
         it needs about d, like exact arithmetic. "auto": for d <= 1000.
     cg_rtol : float in (0, 1) or None
-        CG stops when ‖r‖ <= cg_rtol·‖g‖. None (default): the forcing sequence
-        min(0.5, √‖g‖), loose far from a minimum and tight near it (superlinear convergence at
-        the least cost in products). A small value (1e-10) solves each Newton system fully: one
-        step of about d products for a quadratic.
+        CG stops when ‖r‖ <= cg_rtol·‖g‖. None (default): with reorthogonalized CG the
+        Eisenstat-Walker forcing sequence above, never below √(machine epsilon) of the dtype:
+        loose where the quadratic model is poor, tight where it is good (a 50-d quadratic with
+        κ = 1e6: one step of 50 products); without, min(0.5, √‖g‖). A fixed value applies to
+        every step.
 
     Attributes
     ----------
@@ -113,18 +125,26 @@ class NewtonCG:
         self.n_iter = self.n_hvp = 0
         self.last_nfev = self.last_nhvp = 0
         self.last_status = "ok"
+        # the Eisenstat-Walker term of the next step; None before the first accepted step
+        self._forcing = None
 
     def state_dict(self):
-        """The trust radius, the last accepted point with its value and gradient, and the counters."""
+        """The trust radius, the last accepted point with its value and gradient, the next
+        forcing term and the counters."""
         return {"trust_radius": self.trust_radius, "n_iter": self.n_iter, "n_hvp": self.n_hvp,
                 "x": None if self._x is None else self._x.copy(), "f": self._f,
-                "grad": None if self._g is None else self._g.copy()}
+                "grad": None if self._g is None else self._g.copy(), "forcing": self._forcing}
 
     def load_state_dict(self, state):
         """Restore what :meth:`state_dict` returned."""
         self.reset()
         self.trust_radius = _positive("trust_radius", float(state["trust_radius"]))
         self.n_iter, self.n_hvp = int(state["n_iter"]), int(state["n_hvp"])
+        if state.get("forcing") is not None:
+            forcing = float(state["forcing"])
+            if not (math.isfinite(forcing) and forcing >= 0.0):
+                raise ValueError(f"forcing must be a finite number >= 0, got {forcing!r}")
+            self._forcing = forcing
         if state["x"] is not None:
             self._x = np.array(state["x"])
             self._g = np.array(state["grad"], dtype=np.float64)
@@ -211,7 +231,8 @@ class NewtonCG:
         if gnorm == 0.0:
             self.last_status = "converged"
             return self._f
-        p, predicted, on_boundary = self._steihaug(closure, params, x, g, gnorm, hessp)
+        forcing = self._forcing_term(gnorm, params.dtype, params.size)
+        p, predicted, on_boundary, model_gnorm = self._steihaug(closure, params, x, g, gnorm, hessp, forcing)
         params[...] = x + p
         f_new, g_new = math.nan, None
         if _finite(params):
@@ -232,6 +253,7 @@ class NewtonCG:
             self._f, self._g = f_new, g_new.astype(np.float64)
             self._x = params.copy()
             self.n_iter += 1
+            self._forcing = self._next_forcing(forcing, gnorm, model_gnorm, float(np.linalg.norm(self._g)))
         else:
             params[...] = self._x
             self.last_status = "rejected"
@@ -240,32 +262,56 @@ class NewtonCG:
                 self.last_status = "trust region collapsed"
         return self._f
 
-    def _steihaug(self, closure, params, x, g, gnorm, hessp):
-        """(p, m(0) - m(p), whether p ends on the boundary) by truncated CG (Steihaug-Toint)."""
+    def _reorthogonalizes(self, d):
+        return self.reorthogonalize is True or (self.reorthogonalize == "auto" and d <= 1000)
+
+    def _forcing_term(self, gnorm, dtype, d):
+        """η of this step: cg_rtol when given; with reorthogonalized CG the Eisenstat-Walker
+        term (0 before the first accepted step: a tight solve costs at most d products) capped
+        at min(0.5, √‖g‖) and floored at √(machine epsilon), below which products in this dtype
+        cannot resolve the residual; without it min(0.5, √‖g‖), as plain CG in floating point
+        cannot reach tight tolerances on an ill-conditioned H."""
+        if self.cg_rtol is not None:
+            return self.cg_rtol
+        cap = min(0.5, math.sqrt(gnorm))
+        if not self._reorthogonalizes(d):
+            return cap
+        eta = 0.0 if self._forcing is None else min(cap, self._forcing)
+        return max(eta, math.sqrt(np.finfo(dtype).eps))
+
+    @staticmethod
+    def _next_forcing(forcing, gnorm, model_gnorm, gnorm_new):
+        """Eisenstat-Walker choice 1 after an accepted step: how far the new gradient's norm is
+        from the one the quadratic model predicted, relative to the old gradient, safeguarded
+        against falling faster than η^((1+√5)/2) while η is still large."""
+        eta = abs(gnorm_new - model_gnorm) / gnorm
+        floor = forcing ** ((1.0 + math.sqrt(5.0)) / 2.0)
+        return max(eta, floor) if floor > 0.1 else eta
+
+    def _steihaug(self, closure, params, x, g, gnorm, hessp, forcing):
+        """(p, m(0) - m(p), whether p ends on the boundary, ‖g + H·p‖: the model's gradient at
+        p) by truncated CG (Steihaug-Toint)."""
         radius = self.trust_radius
         max_cg = self.max_cg if self.max_cg is not None else 4 * x.size
-        tolerance = (min(0.5, math.sqrt(gnorm)) if self.cg_rtol is None else self.cg_rtol) * gnorm
+        tolerance = forcing * gnorm
         z = np.zeros_like(x)
         r = g.copy()
         d = -r
         rr = float(r @ r)
         model = 0.0  # m(z) - m(0)
-        reorthogonalize = self.reorthogonalize is True or (self.reorthogonalize == "auto" and x.size <= 1000)
-        basis = [r / math.sqrt(rr)] if reorthogonalize else None
+        basis = [r / math.sqrt(rr)] if self._reorthogonalizes(x.size) else None
         for _ in range(max_cg):
             Bd = self._product(closure, params, x, d, hessp)
             dBd = float(d @ Bd)
             if not math.isfinite(dBd):
                 raise ValueError("a Hessian-vector product is not finite")
-            if dBd <= 0.0:
-                # negative (or zero) curvature: follow d to the boundary
-                tau = _to_boundary(z, d, radius)
-                return z + tau * d, -(model + tau * float(r @ d) + 0.5 * tau * tau * dBd), True
-            alpha = rr / dBd
+            alpha = rr / dBd if dBd > 0.0 else 0.0
             z_next = z + alpha * d
-            if float(np.linalg.norm(z_next)) >= radius:
+            if dBd <= 0.0 or float(np.linalg.norm(z_next)) >= radius:
+                # negative (or zero) curvature, or the boundary reached: follow d to the boundary
                 tau = _to_boundary(z, d, radius)
-                return z + tau * d, -(model + tau * float(r @ d) + 0.5 * tau * tau * dBd), True
+                return (z + tau * d, -(model + tau * float(r @ d) + 0.5 * tau * tau * dBd), True,
+                        float(np.linalg.norm(r + tau * Bd)))
             model -= 0.5 * alpha * rr
             r = r + alpha * Bd
             if basis is not None and len(basis) < x.size:
@@ -280,7 +326,7 @@ class NewtonCG:
                 break
             d = -r + (rr_next / rr) * d
             rr = rr_next
-        return z, -model, False
+        return z, -model, False, math.sqrt(rr_next)
 
 
 def _to_boundary(z, d, radius):

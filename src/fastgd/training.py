@@ -45,13 +45,18 @@ class DivergenceError(RuntimeError):
         self.history = history
 
 
+def _curvature_columns(records):
+    """A copy of ``history.curvature`` in plain numbers: ``step`` and ``epoch`` ints, the rest floats."""
+    return {str(k): [int(v) if k in ("step", "epoch") else float(v) for v in vs] for k, vs in records.items()}
+
+
 class History:
     """Per-epoch records of a fit: ``history.history`` maps "loss", "val_loss", metric names,
     "grad_norm", "lr", "seconds" to lists (one entry per epoch), also readable as
     ``history["loss"]`` and ``history.loss``. ``history.epochs`` lists the epoch indices
     (0-based, as ``initial_epoch``; printed and plotted from 1)."""
 
-    curvature = None  # the probes of fit(curvature=...): a dict of lists (not part of to_dict)
+    curvature = None  # the probes of fit(curvature=...): a dict of lists, saved by to_dict
 
     def __init__(self, params=None):
         self.history: dict[str, list] = {}
@@ -99,7 +104,8 @@ class History:
 
     def to_dict(self):
         return {"epochs": list(self.epochs), "history": {k: [float(v) for v in vs] for k, vs in self.history.items()},
-                "params": dict(self.params), "stopped_reason": self.stopped_reason}
+                "params": dict(self.params), "stopped_reason": self.stopped_reason,
+                "curvature": None if self.curvature is None else _curvature_columns(self.curvature)}
 
     @classmethod
     def from_dict(cls, d):
@@ -107,6 +113,8 @@ class History:
         h.epochs = [int(e) for e in d["epochs"]]
         h.history = {k: list(v) for k, v in d["history"].items()}
         h.stopped_reason = d.get("stopped_reason")
+        if d.get("curvature") is not None:
+            h.curvature = _curvature_columns(d["curvature"])
         return h
 
     def plot(self, keys=("loss", "val_loss"), ax=None, logy=False, title=None):
@@ -512,7 +520,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         every epoch, or every k steps (first-order optimizers): gᵀg, gᵀHg/gᵀg, the predicted and
         observed change of the loss for the step taken, λmax and lr·λmax, in
         ``history.curvature`` (and, with "epoch", in the epoch rows of ``history``). Warns once
-        when lr > 2/λmax. See :class:`fastgd.curvature.CurvatureMonitor`.
+        when lr > 2/λmax. Not with ``comm``. See :class:`fastgd.curvature.CurvatureMonitor`.
     comm : an ``mpi4py`` communicator: data-parallel training over its ranks, X and y being this
         rank's shard and ``batch_size`` per rank (semantics in :mod:`fastgd.distributed`).
 
@@ -567,6 +575,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     dp = None
     if comm is not None:
         dp = _distributed.DataParallel(comm)
+        if curvature is not None:
+            # each rank would probe its own rows: the records would differ from rank to rank
+            raise ValueError(f"curvature={curvature!r} cannot be combined with comm= (data-parallel fit): "
+                             "pass curvature=None, or run the diagnostics in a one-process fit")
         progress = progress and dp.is_root
         callbacks = [cb for cb in callbacks if dp.is_root or not getattr(cb, "rank_zero_only", False)]
     if early_stopping is not None:

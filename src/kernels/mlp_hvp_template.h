@@ -12,14 +12,19 @@
  *   BCE         coef s_i σ(z)(1 - σ(z)) r / c
  *   MSE         coef s_i 2 r / c
  *   MAE         0 (the kink aside, the loss is linear)
- *   HUBER       coef s_i r / c where |p - t| <= delta, else 0 */
-static void FG_CAT2(loss_hessian_vector, SFX)(T *FG_RESTRICT out, const T *FG_RESTRICT pred,
+ *   HUBER       coef s_i r / c where |p - t| <= delta, else 0
+ *   POISSON     coef s_i exp(z) r / c (log link)
+ * Returns 0, or -1 (out untouched) for a kind it does not know: a loss added to fg_loss.h
+ * must be added here too, and the assertion below makes the build say so. */
+_Static_assert(FG_LOSS_COUNT == 6, "a loss kind was added to fg_loss.h: give loss_hessian_vector its Hessian");
+static int FG_CAT2(loss_hessian_vector, SFX)(T *FG_RESTRICT out, const T *FG_RESTRICT pred,
                                                const T *FG_RESTRICT r, int64_t n, int64_t c,
                                                const fg_loss_spec *spec)
 {
     const T *target = (const T *)spec->target, *sw = (const T *)spec->sample_weight;
     const T *cw = (const T *)spec->class_weight;
     const int ce = spec->kind == FG_LOSS_SOFTMAX_CE;
+    if (spec->kind < 0 || spec->kind >= FG_LOSS_COUNT) return -1;
     const double eps = ce ? spec->label_smoothing : 0.0, eps_c = eps / (double)c;
     double denominator = 0.0, class_weight_sum = (double)c;
     for (int64_t i = 0; i < n; i++) {
@@ -70,11 +75,14 @@ static void FG_CAT2(loss_hessian_vector, SFX)(T *FG_RESTRICT out, const T *FG_RE
             }
             case FG_LOSS_MSE: h = 2.0; break;
             case FG_LOSS_HUBER: h = fabs((double)z[j] - (double)target[i * c + j]) <= spec->delta ? 1.0 : 0.0; break;
-            default: h = 0.0; break; /* MAE */
+            case FG_LOSS_POISSON: h = exp((double)z[j]); break;
+            case FG_LOSS_MAE: h = 0.0; break;
+            default: return -1;
             }
             o[j] = (T)(k * h * (double)ri[j]);
         }
     }
+    return 0;
 }
 
 /* hv_b (m) := beta*hv_b + Σ_rows rd (n, m), rows in order. */
@@ -135,7 +143,7 @@ double HVP_NAME(const fg_mlp *m, T *hv, const T *v, const T *x, int64_t n, const
     T *g = (T *)m->gbuf0, *g_next = (T *)m->gbuf1;
     const double loss = HVP_LOSS(g, (const T *)m->acts[L - 1], n, c, spec);
     if (isnan(loss)) return loss;
-    FG_CAT2(loss_hessian_vector, SFX)(rg, (const T *)m->acts[L - 1], RA(L - 1), n, c, spec);
+    if (FG_CAT2(loss_hessian_vector, SFX)(rg, (const T *)m->acts[L - 1], RA(L - 1), n, c, spec) != 0) return NAN;
 
     /* 3. backward and the backward R-pass, last layer first */
     for (int64_t l = L - 1; l >= 0; l--) {
