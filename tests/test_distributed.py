@@ -48,11 +48,15 @@ def load(out, name, ranks):
     return [dict(np.load(os.path.join(out, f"{name}-{r}.npz"))) for r in range(ranks)]
 
 
-@pytest.fixture(scope="module", params=[2, 3], ids=["2ranks", "3ranks"])
+@pytest.fixture(scope="module", params=[(2, None), (3, None), (2, 0), (3, 0)],
+                ids=["2ranks", "3ranks", "2ranks-buckets", "3ranks-buckets"])
 def run_all(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp(f"mpi{request.param}")
-    mpirun(request.param, "all", out)
-    return request.param, str(out)
+    """Every scenario of the worker; "-buckets" forces the overlapped reduction with one bucket
+    per layer (bucket_cap_mb=0), whose results must equal the single-Allreduce path's."""
+    ranks, cap = request.param
+    out = tmp_path_factory.mktemp(f"mpi{ranks}")
+    mpirun(ranks, "all", out, *([] if cap is None else [cap]))
+    return ranks, str(out)
 
 
 def replay(ranks, dtype, opt_name, shuffle, epochs, batch_size=8, n=103, seed=11, clip_norm=0.5, parts=None):
@@ -232,6 +236,21 @@ def test_shard_and_fit_reject_what_is_not_a_communicator():
     x, y, _ = worker.data(20)
     with pytest.raises(TypeError, match="comm must be an mpi4py communicator.*got str"):
         worker.model("float64").fit(x, y, loss=LOSS, optimizer="sgd", progress=False, comm="world")
+
+
+def test_bucket_cap_is_checked_and_kept_when_fit_wraps_it_again():
+    from mpi4py import MPI
+
+    from fastgd.distributed import DataParallel
+
+    for bad in (-1, math.inf, math.nan, "25", True):
+        with pytest.raises(ValueError, match="bucket_cap_mb must be a finite number >= 0"):
+            DataParallel(MPI.COMM_SELF, bucket_cap_mb=bad)
+    assert DataParallel(MPI.COMM_SELF).bucket_cap_mb == 25.0
+    again = DataParallel(DataParallel(MPI.COMM_SELF, bucket_cap_mb=0))  # what fit does with it
+    assert again.bucket_cap_mb == 0.0 and again.comm is MPI.COMM_SELF
+    # one rank has nothing to reduce: the plain path, whatever the cap
+    assert again.bucket_plan(worker.model("float64"), np.zeros((2, worker.N_FEATURES))) is None
 
 
 def test_without_comm_mpi4py_is_never_imported():

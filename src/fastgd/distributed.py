@@ -26,10 +26,15 @@ model replica per rank:
   prints the error and calls ``comm.Abort(1)``, so the other ranks never wait in a reduction for
   a rank that is gone.
 
-The reduction of the gradient is not overlapped with the backward pass: the backward pass is one
-C call over all layers (no per-layer hook to start a reduction from), and on shared memory the
-reduction of a few hundred thousand parameters costs little next to the step (see the README's
-"Scaling out" figures).
+Overlap, as PyTorch's DistributedDataParallel does it: when the gradient arena is larger than the
+bucket cap (``DataParallel(comm, bucket_cap_mb=25.0)``, which ``fit`` also accepts as ``comm``),
+the backward pass runs one layer at a time from the last, the layers are grouped into buckets of
+about ``bucket_cap_mb`` megabytes, and as soon as a bucket's layers are done a non-blocking
+``Iallreduce`` of its part of the arena starts while the earlier layers' backward runs; the
+optimizer step waits for all of them. MPICH advances a non-blocking collective only inside MPI
+calls, so the reductions in flight are tested after every layer. Smaller models (and sparse
+input) take one ``Allreduce`` of the whole arena after the fused backward pass. Both give the
+same sums, up to the order MPI adds the ranks' values in.
 
 ``mpi4py`` is imported only when a communicator is passed.
 """
@@ -44,7 +49,7 @@ import numpy as np
 from fastgd import _core
 from fastgd import _outofcore
 
-__all__ = ["shard"]
+__all__ = ["DataParallel", "shard"]
 
 
 def _check_comm(comm):
@@ -85,11 +90,26 @@ def _abort_on_uncaught(comm):
 
 
 class DataParallel:
-    """The collective side of a fit over ``comm``: what every rank calls in the same order."""
+    """The collective side of a fit over ``comm``: what every rank calls in the same order.
 
-    def __init__(self, comm):
+    ``fit(..., comm=DataParallel(comm, bucket_cap_mb=...))`` sets the bucket size of the
+    overlapped gradient reduction (see the module docstring): a gradient arena of at most
+    ``bucket_cap_mb`` megabytes is reduced in one piece after the backward pass; 0 makes every
+    layer its own bucket."""
+
+    def __init__(self, comm, bucket_cap_mb=None):
         from mpi4py import MPI
 
+        if isinstance(comm, DataParallel):
+            bucket_cap_mb = comm.bucket_cap_mb if bucket_cap_mb is None else bucket_cap_mb
+            comm = comm.comm
+        if bucket_cap_mb is None:
+            bucket_cap_mb = 25.0
+        if (isinstance(bucket_cap_mb, bool) or not isinstance(bucket_cap_mb, (int, float, np.integer, np.floating))
+                or not 0 <= bucket_cap_mb < math.inf):
+            raise ValueError(f"bucket_cap_mb must be a finite number >= 0, got {bucket_cap_mb!r}")
+        self.bucket_cap_mb = float(bucket_cap_mb)
+        self._buckets = None  # (model, {layer: arena slices reduced once that layer is done}) or False
         self.comm = _check_comm(comm)
         self.MPI = MPI
         self.rank = comm.Get_rank()
@@ -147,9 +167,14 @@ class DataParallel:
             scalars[1] = value * weight
         else:
             grads[...] = 0
+        return self._finish(grads, [self.comm.Iallreduce(self.MPI.IN_PLACE, grads, op=self.MPI.SUM)])
+
+    def _finish(self, grads, requests):
+        """Reduce the step's scalars, wait for the gradient's reductions in ``requests`` and
+        divide the summed gradient by the global weight; returns what reduce_gradient does."""
+        scalars = self._scalars
         MPI = self.MPI
-        requests = [self.comm.Iallreduce(MPI.IN_PLACE, grads, op=MPI.SUM),
-                    self.comm.Iallreduce(MPI.IN_PLACE, scalars, op=MPI.SUM)]
+        requests.append(self.comm.Iallreduce(MPI.IN_PLACE, scalars, op=MPI.SUM))
         MPI.Request.Waitall(requests)
         total = scalars[0]
         if scalars[2] or not total > 0:
@@ -158,6 +183,73 @@ class DataParallel:
             return math.nan, total, 2
         _core.inplace_scale(grads, 1.0 / total)
         return scalars[1] / total, total, 0
+
+    def bucket_plan(self, model, x):
+        """{layer l: the views of ``model.grads`` whose reduction starts once the backward pass
+        has finished layer l}, or None when the gradient is reduced in one piece: a single
+        rank, an arena within the cap, or sparse input on any rank (every rank must take the
+        same path; decided on the first step, the same collective on every rank)."""
+        if self._buckets is None or self._buckets[0] is not model:
+            self._buckets = (model, None)
+            cap = self.bucket_cap_mb * 1e6
+            if self.size > 1 and model.grads.nbytes > cap and not self.any(isinstance(x, _core.CSRMatrix)):
+                self._buckets = (model, _buckets(model, cap))
+        return self._buckets[1]
+
+    def overlapped_gradient(self, model, plan, batch, loss, weight):
+        """This rank's batch gradient computed and reduced over the ranks bucket by bucket
+        (``plan`` from bucket_plan): each bucket's reduction starts as soon as its layers' backward
+        is done. Returns what reduce_gradient returns."""
+        MPI = self.MPI
+        comm = self.comm
+        grads = model.grads
+        requests = []
+        self._scalars[:] = 0.0
+
+        def on_layer(layer, scale=weight):
+            for view in plan.get(layer, ()):
+                if scale != 1.0:
+                    _core.inplace_scale(view, scale)
+                requests.append(comm.Iallreduce(MPI.IN_PLACE, view, op=MPI.SUM))
+            MPI.Request.Testall(requests)  # MPICH progresses the reductions only inside MPI calls
+
+        status = 0
+        if batch is not None and weight > 0:
+            x, idx, start, n, target, sw = batch
+            value, status = model._gradient_by_layer(x, idx, start, n, loss, target, sw, on_layer)
+            if not status:
+                self._scalars[0] = weight
+                self._scalars[1] = value * weight
+        if status or batch is None or not weight > 0:  # take part in every bucket's reduction with zeros
+            self._scalars[2] = float(status != 0)
+            grads[...] = 0
+            for layer in range(len(model.layers) - 1, -1, -1):
+                on_layer(layer, 1.0)
+        return self._finish(grads, requests)
+
+
+def _buckets(model, cap):
+    """Group the layers, last first, into buckets of at least ``cap`` bytes of gradient (the
+    first layers' bucket may be smaller); {first layer of a bucket: views of the maximal
+    contiguous runs of the arena its layers' dW and db occupy}."""
+    grads = model.grads
+    base, item = grads.__array_interface__["data"][0], grads.itemsize
+    plan, runs, size = {}, [], 0
+    for layer in range(len(model.layers) - 1, -1, -1):
+        for part in (model.layers[layer].dW, model.layers[layer].db):
+            start = (part.__array_interface__["data"][0] - base) // item
+            runs.append((start, start + part.size))
+            size += part.nbytes
+        if size >= cap or layer == 0:
+            merged = []
+            for start, stop in sorted(runs):
+                if merged and merged[-1][1] == start:
+                    merged[-1][1] = stop
+                else:
+                    merged.append([start, stop])
+            plan[layer] = [grads[a:b] for a, b in merged]
+            runs, size = [], 0
+    return plan
 
 
 def _local_gradient(model, batch, loss, weight):
@@ -219,8 +311,12 @@ def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip
         value, norm, status = model._engine.step(x_, idx_, s_, n_, loss, t_, sw_, optimizer,
                                                  clip_norm or 0.0, clip_value or 0.0)
         return value, norm, status, weight
-    value, status = _local_gradient(model, batch, loss, weight)
-    value, weight, status = dp.reduce_gradient(model, value, weight, status)
+    plan = dp.bucket_plan(model, x)
+    if plan is None:
+        value, status = _local_gradient(model, batch, loss, weight)
+        value, weight, status = dp.reduce_gradient(model, value, weight, status)
+    else:
+        value, weight, status = dp.overlapped_gradient(model, plan, batch, loss, weight)
     if status:
         return value, math.nan, status, weight
     norm, status = _clip_and_update(model, optimizer, clip_norm, clip_value)
