@@ -10,12 +10,15 @@ the machine's load falls on each alike:
 - 2 ranks x 1 thread (``fit(comm=...)`` under ``mpiexec -n 2``: global batch 512),
 - 1 rank x 2 threads (plain ``fit``, the kernels' OpenMP threads),
 - 1 rank x 1 thread with a communicator of size 1 (the data-parallel step's own overhead:
-  separate gradient and update calls, the bookkeeping of the reduction).
+  separate gradient and update calls, the bookkeeping of the reduction),
+- 2 ranks x 1 thread with one bucket per layer (``bucket_cap_mb=0``: the reduction overlapped
+  with the backward pass; the model is below the default 25 MB cap).
 
 Each run times ``--steps`` optimizer steps after one warm-up epoch; samples/s counts every
 rank's rows. For 2 ranks it also reports the share of the time spent in the gradient reduction
-(both Allreduces, including the wait for the slower rank) and the time of one Allreduce of the
-gradient arena (235,146 float32) on its own. The best round of each configuration is kept. Needs mpi4py and mpiexec (``pip install 'fastgd[mpi]'``).
+(the reductions, the scaling by each rank's share, and the wait for the slower rank) and the
+time of one Allreduce of the gradient arena (235,146 float32) on its own. The best round of each
+configuration is kept. Needs mpi4py and mpiexec (``pip install 'fastgd[mpi]'``).
 """
 
 from __future__ import annotations
@@ -36,19 +39,20 @@ WIDTHS = (784, 256, 128, 10)
 BATCH = 256
 
 
-def worker(steps, threads, use_comm):
+def worker(steps, threads, use_comm, bucket_cap_mb):
     """One configuration; rank 0 prints a JSON line of its figures."""
     import fastgd
     from fastgd import distributed
 
     fastgd.set_num_threads(threads)
-    comm = None
+    comm = fit_comm = None
     rank = 0
     if use_comm:
         from mpi4py import MPI
 
         comm = MPI.COMM_WORLD
         rank = comm.rank
+        fit_comm = comm if bucket_cap_mb is None else distributed.DataParallel(comm, bucket_cap_mb=bucket_cap_mb)
     rng = np.random.default_rng(rank)
     x = rng.standard_normal((steps * BATCH, WIDTHS[0]), dtype=np.float32)
     y = rng.integers(0, WIDTHS[-1], steps * BATCH)
@@ -58,18 +62,37 @@ def worker(steps, threads, use_comm):
     opt = fastgd.optim.Adam(lr=1e-3)
     comm_seconds = [0.0]
     if comm is not None:
-        reduce = distributed.DataParallel.reduce_gradient
+        # time in the reduction: the data-parallel gradient call minus the forward and backward
+        # kernels it runs (the per-layer callbacks, which start the reductions, count as reduction)
+        gradient = distributed.DataParallel.gradient
+        by_layer = fastgd.Sequential._gradient_by_layer
 
-        def timed(self, *args):
+        def timed_gradient(self, *args):
             t = time.perf_counter()
             try:
-                return reduce(self, *args)
+                return gradient(self, *args)
             finally:
                 comm_seconds[0] += time.perf_counter() - t
 
-        distributed.DataParallel.reduce_gradient = timed
+        def timed_by_layer(self, *args):
+            *args, on_layer = args
+            inside = [0.0]
+
+            def timed_on_layer(layer):
+                t = time.perf_counter()
+                on_layer(layer)
+                inside[0] += time.perf_counter() - t
+
+            t = time.perf_counter()
+            try:
+                return by_layer(self, *args, timed_on_layer)
+            finally:
+                comm_seconds[0] -= time.perf_counter() - t - inside[0]
+
+        distributed.DataParallel.gradient = timed_gradient
+        fastgd.Sequential._gradient_by_layer = timed_by_layer
     kw = dict(loss="softmax_cross_entropy", optimizer=opt, batch_size=BATCH, shuffle=False, progress=False,
-              comm=comm)
+              comm=fit_comm)
     model.fit(x[:4 * BATCH], y[:4 * BATCH], epochs=1, **kw)
     if comm is not None:
         comm.Barrier()
@@ -96,11 +119,13 @@ def worker(steps, threads, use_comm):
 
 
 def run(config, steps, mpiexec):
-    ranks, threads, use_comm = config
+    ranks, threads, use_comm, cap = config
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--steps", str(steps), "--threads", str(threads)]
     if use_comm:
         cmd = [mpiexec, "-n", str(ranks)] + cmd + ["--comm"]
+    if cap is not None:
+        cmd += ["--bucket-cap-mb", str(cap)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=900).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -112,17 +137,19 @@ def main():
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--comm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--bucket-cap-mb", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.steps, args.threads, args.comm)
+        worker(args.steps, args.threads, args.comm, args.bucket_cap_mb)
         return
     from benchmarks._timing import machine_info, markdown_table
 
     mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
     if mpiexec is None:
         sys.exit("mpiexec not found: pip install 'fastgd[mpi]'")
-    configs = {"1 rank x 1 thread": (1, 1, False), "2 ranks x 1 thread": (2, 1, True),
-               "1 rank x 2 threads": (1, 2, False), "1 rank x 1 thread, comm of size 1": (1, 1, True)}
+    configs = {"1 rank x 1 thread": (1, 1, False, None), "2 ranks x 1 thread": (2, 1, True, None),
+               "1 rank x 2 threads": (1, 2, False, None), "1 rank x 1 thread, comm of size 1": (1, 1, True, None),
+               "2 ranks x 1 thread, one bucket per layer": (2, 1, True, 0)}
     best = {name: None for name in configs}
     for _ in range(args.repeats):
         for name, config in configs.items():

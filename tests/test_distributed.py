@@ -249,8 +249,10 @@ def test_bucket_cap_is_checked_and_kept_when_fit_wraps_it_again():
     assert DataParallel(MPI.COMM_SELF).bucket_cap_mb == 25.0
     again = DataParallel(DataParallel(MPI.COMM_SELF, bucket_cap_mb=0))  # what fit does with it
     assert again.bucket_cap_mb == 0.0 and again.comm is MPI.COMM_SELF
-    # one rank has nothing to reduce: the plain path, whatever the cap
-    assert again.bucket_plan(worker.model("float64"), np.zeros((2, worker.N_FEATURES))) is None
+    # one rank: the whole arena in one piece after the backward pass, whatever the cap
+    m = worker.model("float64")
+    plan = again.bucket_plan(m, np.zeros((2, worker.N_FEATURES)))
+    assert list(plan) == [0] and len(plan[0]) == 1 and plan[0][0] is m.grads
 
 
 def test_without_comm_mpi4py_is_never_imported():

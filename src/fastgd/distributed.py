@@ -5,11 +5,12 @@ rank's shard of the data (:func:`shard` cuts one; every rank needs at least one 
 model replica per rank:
 
 - ``batch_size`` is per rank: a step's global batch is the union of every rank's batch.
-- A step's gradient is the exact weighted mean over the global batch: each rank computes the
-  sum of its rows' weighted gradients (its mean times its weight: sample weights times class
-  weights, or its row count), one in-place ``Allreduce`` sums those over the flat gradient arena
-  while a second small one sums the weights, and every rank divides by the total. Unequal shards
-  and short last batches weigh exactly as they would in one process.
+- A step's gradient is the exact weighted mean over the global batch: the ranks first sum their
+  batches' weights (sample weights times class weights, or row counts) in a small non-blocking
+  reduction that runs while they compute; each rank scales its batch's mean gradient by its
+  share of the total weight, and an in-place ``Allreduce`` of the flat gradient arena sums the
+  shares into the global mean. Unequal shards and short last batches weigh exactly as they
+  would in one process.
 - The parameters, the optimizer's state, the schedule's state and the shuffling seed are
   broadcast from rank 0 when training starts; every rank then applies the same update (one fused
   optimizer call) to the same reduced gradient, so the replicas stay identical.
@@ -32,9 +33,9 @@ the backward pass runs one layer at a time from the last, the layers are grouped
 about ``bucket_cap_mb`` megabytes, and as soon as a bucket's layers are done a non-blocking
 ``Iallreduce`` of its part of the arena starts while the earlier layers' backward runs; the
 optimizer step waits for all of them. MPICH advances a non-blocking collective only inside MPI
-calls, so the reductions in flight are tested after every layer. Smaller models (and sparse
-input) take one ``Allreduce`` of the whole arena after the fused backward pass. Both give the
-same sums, up to the order MPI adds the ranks' values in.
+calls, so the reductions in flight are tested after every layer. Smaller models take one
+reduction of the whole arena after the backward pass (sparse input: after the fused C step).
+Both give the same sums, up to the order MPI adds the ranks' values in.
 
 ``mpi4py`` is imported only when a communicator is passed.
 """
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 
 import numpy as np
 
@@ -83,6 +85,7 @@ def _abort_on_uncaught(comm):
         previous(kind, value, traceback)
         sys.stderr.flush()
         sys.stdout.flush()
+        time.sleep(0.5)  # let mpiexec forward the traceback before the abort tears the job down
         comm.Abort(1)
 
     hook._fastgd_comm = comm
@@ -167,14 +170,9 @@ class DataParallel:
             scalars[1] = value * weight
         else:
             grads[...] = 0
-        return self._finish(grads, [self.comm.Iallreduce(self.MPI.IN_PLACE, grads, op=self.MPI.SUM)])
-
-    def _finish(self, grads, requests):
-        """Reduce the step's scalars, wait for the gradient's reductions in ``requests`` and
-        divide the summed gradient by the global weight; returns what reduce_gradient does."""
-        scalars = self._scalars
         MPI = self.MPI
-        requests.append(self.comm.Iallreduce(MPI.IN_PLACE, scalars, op=MPI.SUM))
+        requests = [self.comm.Iallreduce(MPI.IN_PLACE, grads, op=MPI.SUM),
+                    self.comm.Iallreduce(MPI.IN_PLACE, scalars, op=MPI.SUM)]
         MPI.Request.Waitall(requests)
         total = scalars[0]
         if scalars[2] or not total > 0:
@@ -186,46 +184,63 @@ class DataParallel:
 
     def bucket_plan(self, model, x):
         """{layer l: the views of ``model.grads`` whose reduction starts once the backward pass
-        has finished layer l}, or None when the gradient is reduced in one piece: a single
-        rank, an arena within the cap, or sparse input on any rank (every rank must take the
-        same path; decided on the first step, the same collective on every rank)."""
+        has finished layer l}: buckets of about ``bucket_cap_mb`` on more than one rank when
+        the arena is larger, else the whole arena after the first layer (one reduction). None
+        for sparse input on any rank: the fused step then computes the gradient. Every rank
+        must take the same path, so the choice is made on the first step by a collective."""
         if self._buckets is None or self._buckets[0] is not model:
-            self._buckets = (model, None)
-            cap = self.bucket_cap_mb * 1e6
-            if self.size > 1 and model.grads.nbytes > cap and not self.any(isinstance(x, _core.CSRMatrix)):
-                self._buckets = (model, _buckets(model, cap))
+            plan = None
+            if not self.any(isinstance(x, _core.CSRMatrix)):
+                cap = self.bucket_cap_mb * 1e6
+                plan = _buckets(model, cap) if self.size > 1 and model.grads.nbytes > cap else {0: [model.grads]}
+            self._buckets = (model, plan)
         return self._buckets[1]
 
-    def overlapped_gradient(self, model, plan, batch, loss, weight):
-        """This rank's batch gradient computed and reduced over the ranks bucket by bucket
-        (``plan`` from bucket_plan): each bucket's reduction starts as soon as its layers' backward
-        is done. Returns what reduce_gradient returns."""
+    def gradient(self, model, plan, batch, loss, weight):
+        """This rank's batch gradient computed layer by layer and reduced over the ranks in the
+        buckets of ``plan`` (from bucket_plan), each bucket's reduction starting as soon as its
+        layers are done. The batch weights are summed first, so that every rank scales its
+        gradient by its share of the global weight once, before the reduction: the reduced
+        gradient is the global mean. Returns (global mean loss, global weight, status)."""
         MPI = self.MPI
         comm = self.comm
-        grads = model.grads
-        requests = []
-        self._scalars[:] = 0.0
+        if batch is None or not weight > 0:
+            weight = 0.0
+        scalars = self._scalars  # total weight, weighted loss, non-finite loss count
+        scalars[:] = 0.0
+        scalars[0] = weight
+        requests = [comm.Iallreduce(MPI.IN_PLACE, scalars[:1], op=MPI.SUM)]
+        share = []
 
-        def on_layer(layer, scale=weight):
-            for view in plan.get(layer, ()):
-                if scale != 1.0:
-                    _core.inplace_scale(view, scale)
-                requests.append(comm.Iallreduce(MPI.IN_PLACE, view, op=MPI.SUM))
-            MPI.Request.Testall(requests)  # MPICH progresses the reductions only inside MPI calls
+        def on_layer(layer):
+            views = plan.get(layer)
+            if views is not None:
+                if not share:
+                    requests[0].Wait()
+                    share.append(weight / scalars[0] if scalars[0] > 0 else 0.0)
+                for view in views:
+                    if share[0] != 1.0:
+                        _core.inplace_scale(view, share[0])
+                    requests.append(comm.Iallreduce(MPI.IN_PLACE, view, op=MPI.SUM))
+            if layer:
+                MPI.Request.Testall(requests)  # MPICH progresses the reductions only inside MPI calls
 
         status = 0
-        if batch is not None and weight > 0:
+        if weight > 0:
             x, idx, start, n, target, sw = batch
             value, status = model._gradient_by_layer(x, idx, start, n, loss, target, sw, on_layer)
-            if not status:
-                self._scalars[0] = weight
-                self._scalars[1] = value * weight
-        if status or batch is None or not weight > 0:  # take part in every bucket's reduction with zeros
-            self._scalars[2] = float(status != 0)
-            grads[...] = 0
+            scalars[1] = value * weight
+        if status or not weight > 0:  # take part in every bucket's reduction with zeros
+            scalars[2] = float(status != 0)
+            model.grads[...] = 0
             for layer in range(len(model.layers) - 1, -1, -1):
-                on_layer(layer, 1.0)
-        return self._finish(grads, requests)
+                on_layer(layer)
+        requests.append(comm.Iallreduce(MPI.IN_PLACE, scalars[1:3], op=MPI.SUM))
+        MPI.Request.Waitall(requests)
+        total = scalars[0]
+        if scalars[2] or not total > 0:
+            return math.nan, total, 1
+        return scalars[1] / total, total, 0
 
 
 def _buckets(model, cap):
@@ -312,11 +327,11 @@ def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip
                                                  clip_norm or 0.0, clip_value or 0.0)
         return value, norm, status, weight
     plan = dp.bucket_plan(model, x)
-    if plan is None:
+    if plan is None:  # sparse input: the fused step's gradient, reduced in one piece
         value, status = _local_gradient(model, batch, loss, weight)
         value, weight, status = dp.reduce_gradient(model, value, weight, status)
     else:
-        value, weight, status = dp.overlapped_gradient(model, plan, batch, loss, weight)
+        value, weight, status = dp.gradient(model, plan, batch, loss, weight)
     if status:
         return value, math.nan, status, weight
     norm, status = _clip_and_update(model, optimizer, clip_norm, clip_value)
