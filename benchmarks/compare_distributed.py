@@ -17,8 +17,11 @@ the machine's load falls on each alike:
 Each run times ``--steps`` optimizer steps after one warm-up epoch; samples/s counts every
 rank's rows. For 2 ranks it also reports the share of the time spent in the gradient reduction
 (the reductions, the scaling by each rank's share, and the wait for the slower rank) and the
-time of one Allreduce of the gradient arena (235,146 float32) on its own. The best round of each
-configuration is kept. Needs mpi4py and mpiexec (``pip install 'fastgd[mpi]'``).
+time of one Allreduce of the gradient arena (235,146 float32) on its own. The last column is
+the samples per CPU-second of all ranks against one rank's: the parallel efficiency, which a
+loaded machine's descheduling does not hide (a rank spinning in a wait counts against it); on
+a quiet machine with a free core per rank the speedup approaches ranks x that figure. The best
+round of each configuration is kept. Needs mpi4py and mpiexec (``pip install 'fastgd[mpi]'``).
 """
 
 from __future__ import annotations
@@ -97,14 +100,16 @@ def worker(steps, threads, use_comm, bucket_cap_mb):
     if comm is not None:
         comm.Barrier()
     comm_seconds[0] = 0.0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model.fit(x, y, epochs=1, **kw)
     seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - c0
     ranks = 1
     allreduce_seconds = 0.0
     if comm is not None:
         seconds = comm.allreduce(seconds, op=MPI.MAX)
         comm_seconds[0] = comm.allreduce(comm_seconds[0], op=MPI.MAX)
+        cpu_seconds = comm.allreduce(cpu_seconds, op=MPI.SUM)
         ranks = comm.size
         # the transfer alone: ranks already in step, no compute to wait for
         comm.Barrier()
@@ -114,7 +119,8 @@ def worker(steps, threads, use_comm, bucket_cap_mb):
         allreduce_seconds = comm.allreduce((time.perf_counter() - t0) / 20, op=MPI.MAX)
     if rank == 0:
         print(json.dumps({"samples_per_s": ranks * steps * BATCH / seconds, "step_seconds": seconds / steps,
-                          "comm_share": comm_seconds[0] / seconds, "allreduce_seconds": allreduce_seconds}),
+                          "comm_share": comm_seconds[0] / seconds, "allreduce_seconds": allreduce_seconds,
+                          "samples_per_cpu_s": ranks * steps * BATCH / cpu_seconds}),
               flush=True)
 
 
@@ -151,25 +157,29 @@ def main():
                "1 rank x 2 threads": (1, 2, False, None), "1 rank x 1 thread, comm of size 1": (1, 1, True, None),
                "2 ranks x 1 thread, one bucket per layer": (2, 1, True, 0)}
     best = {name: None for name in configs}
+    load_before = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     for _ in range(args.repeats):
         for name, config in configs.items():
             result = run(config, args.steps, mpiexec)
             if best[name] is None or result["samples_per_s"] > best[name]["samples_per_s"]:
                 best[name] = result
     base = best["1 rank x 1 thread"]["samples_per_s"]
+    base_cpu = best["1 rank x 1 thread"]["samples_per_cpu_s"]
     rows = []
     for name, result in best.items():
         dp = configs[name][2]
         share = f"{100 * result['comm_share']:.1f}%" if dp else "-"
         alone = f"{1e3 * result['allreduce_seconds']:.2f}" if dp else "-"
         rows.append([name, f"{result['samples_per_s']:,.0f}", f"{result['samples_per_s'] / base:.2f}x",
-                     f"{1e3 * result['step_seconds']:.2f}", share, alone])
+                     f"{1e3 * result['step_seconds']:.2f}", share, alone,
+                     f"{result['samples_per_cpu_s'] / base_cpu:.2f}"])
     print(f"784-256-128-10 float32, Adam, per-rank batch {BATCH}, {args.steps} steps per run, "
-          f"best of {args.repeats} interleaved rounds")
+          f"best of {args.repeats} interleaved rounds; load average before {load_before}, after "
+          f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}")
     for key, value in machine_info().items():
         print(f"  {key}: {value}")
     print(markdown_table(["configuration", "samples/s", "vs 1 rank x 1 thread", "ms per step", "time in reduction",
-                          "Allreduce alone (ms)"], rows))
+                          "Allreduce alone (ms)", "samples per CPU-second vs 1x1"], rows))
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ class DataParallel:
                 or not 0 <= bucket_cap_mb < math.inf):
             raise ValueError(f"bucket_cap_mb must be a finite number >= 0, got {bucket_cap_mb!r}")
         self.bucket_cap_mb = float(bucket_cap_mb)
-        self._buckets = None  # (model, {layer: arena slices reduced once that layer is done}) or False
+        self._buckets = None  # (model, its bucket_plan), made on the first step
         self.comm = _check_comm(comm)
         self.MPI = MPI
         self.rank = comm.Get_rank()
