@@ -183,6 +183,32 @@ def memmap(comm, out):
     save(out, "memmap", comm, lazy=params[0], memory=params[1])
 
 
+def buckets(comm, out):
+    """A 4-layer model whose layers' gradients (768, 1632, 936, 240 bytes) fall into three
+    buckets under a 1000-byte cap ({3, 2}, {1}, {0}): shuffled, weighted batches trained with the
+    overlapped reduction and with one reduction of the whole arena."""
+    x, y, w = data(97)
+    sl = skewed(97, comm.size)[comm.rank]
+    params, plans = [], set()
+    gradient = distributed.DataParallel.gradient
+
+    def recording(self, model, plan, *args):
+        plans.add(tuple(sorted(plan)))
+        return gradient(self, model, plan, *args)
+
+    for cap in (0.001, None):
+        m = fg.Sequential([fg.Dense(N_FEATURES, 16, activation="tanh"), fg.Dense(16, 12, activation="relu"),
+                           fg.Dense(12, 9, activation="tanh"), fg.Dense(9, N_CLASSES, activation="identity")],
+                          dtype="float64", seed=3)
+        distributed.DataParallel.gradient = recording if cap is not None else gradient
+        m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=optim.Adam(lr=0.01), epochs=3, batch_size=6,
+              shuffle="epoch", seed=2, sample_weight=w[sl], clip_norm=1.0, progress=False,
+              comm=comm if cap is None else distributed.DataParallel(comm, bucket_cap_mb=cap))
+        params.append(m.params.copy())
+    distributed.DataParallel.gradient = gradient
+    save(out, "buckets", comm, overlapped=params[0], one_piece=params[1], plans=np.array(sorted(plans)))
+
+
 class FailOnRankOne(callbacks.Callback):
     def __init__(self, rank):
         self.rank = rank
@@ -218,6 +244,7 @@ def main():
         history(comm, out)
         early(comm, out)
         memmap(comm, out)
+        buckets(comm, out)
     elif scenario == "checkpoint":
         checkpoint(comm, out, sys.argv[3])
     elif scenario == "fail":

@@ -168,6 +168,16 @@ def test_early_stopping_and_callback_stops_agree_over_ranks(run_all):
     assert str(results[0]["stopped"]) != "None" and len(results[0]["epochs"]) < 30
 
 
+def test_overlapped_reduction_in_multi_layer_buckets_equals_one_reduction(run_all):
+    ranks, out = run_all
+    results = load(out, "buckets", ranks)
+    for r, res in enumerate(results):
+        # the buckets {3, 2}, {1}, {0} were used (keyed by their first layer)
+        np.testing.assert_array_equal(res["plans"], [[0, 1, 2]], err_msg=f"rank {r}")
+        np.testing.assert_array_equal(res["overlapped"], results[0]["overlapped"], err_msg=f"rank {r} drifted")
+        np.testing.assert_allclose(res["overlapped"], res["one_piece"], rtol=1e-12, atol=1e-12, err_msg=f"rank {r}")
+
+
 def test_memmap_shards_equal_in_memory_shards(run_all):
     ranks, out = run_all
     for r, res in enumerate(load(out, "memmap", ranks)):
