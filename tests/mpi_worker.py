@@ -2,7 +2,9 @@
 
 Each rank trains on its shard of data that every rank generates from the same seed, then writes
 what it ended with to ``OUT_DIR/<scenario>-<rank>.npz`` for the test to compare with a
-single-process computation.
+single-process computation. ``all OUT_DIR CAP`` runs every fit through
+``distributed.DataParallel(comm, bucket_cap_mb=CAP)``: CAP 0 forces the overlapped reduction with
+one bucket per layer.
 """
 
 import json
@@ -16,6 +18,12 @@ import fastgd as fg
 from fastgd import callbacks, distributed, optim, schedules
 
 N_FEATURES, N_CLASSES = 5, 3
+BUCKET_CAP_MB = None  # None: fit gets the communicator itself (one Allreduce for these small models)
+
+
+def dp(comm):
+    """What the scenarios pass to fit/partial_fit/evaluate as ``comm``."""
+    return comm if BUCKET_CAP_MB is None else distributed.DataParallel(comm, bucket_cap_mb=BUCKET_CAP_MB)
 
 
 def data(n, seed=7):
@@ -58,7 +66,7 @@ def steps(comm, out, dtype, opt_name, shuffle, epochs):
         m.reset_parameters(99)  # replaced by rank 0's parameters when fit starts
     h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=make_optimizer(opt_name), epochs=epochs,
               batch_size=8, shuffle=shuffle, seed=11, sample_weight=w[sl], clip_norm=0.5, progress=False,
-              comm=comm)
+              comm=dp(comm))
     save(out, f"steps-{dtype}-{opt_name}-{shuffle}", comm, params=m.params, loss=np.array(h.history["loss"]))
 
 
@@ -69,16 +77,16 @@ def full_batch_and_partial(comm, out):
     sl = distributed.shard(n, comm)
     m = model("float64")
     m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=fg.lbfgs.LBFGS(), epochs=3, batch_size=None,
-          sample_weight=w[sl], progress=False, comm=comm)
+          sample_weight=w[sl], progress=False, comm=dp(comm))
     p = model("float64")
     opt = make_optimizer("sgd")
     losses = [p.partial_fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=opt, batch_size=8,
-                            sample_weight=w[sl], comm=comm) for _ in range(2)]
+                            sample_weight=w[sl], comm=dp(comm)) for _ in range(2)]
     d = model("float64")
     targets = 10.0 * np.eye(N_CLASSES)[y]  # MSE with a learning rate far too large overflows
     try:
         d.fit(10.0 * x[sl], targets[sl], loss="mse", optimizer=optim.SGD(lr=1e100), epochs=5, batch_size=8,
-              progress=False, comm=comm)
+              progress=False, comm=dp(comm))
         where = "no divergence"
     except fg.DivergenceError as exc:
         where = f"epoch {exc.epoch} step {exc.step}: {exc}"
@@ -97,8 +105,8 @@ def history(comm, out):
     csv_path = os.path.join(out, "log.csv")
     h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=opt, epochs=4, batch_size=16,
               validation_data=(xv[slv], yv[slv]), metrics=["accuracy", "zero_one_loss"], tol=1e-12, schedule=plateau,
-              callbacks=[callbacks.CSVLogger(csv_path)], seed=5, progress=True, comm=comm)
-    ev = m.evaluate(xv[slv], yv[slv], metrics=["accuracy"], comm=comm)
+              callbacks=[callbacks.CSVLogger(csv_path)], seed=5, progress=True, comm=dp(comm))
+    ev = m.evaluate(xv[slv], yv[slv], metrics=["accuracy"], comm=dp(comm))
     save(out, "history", comm, params=m.params, history=json.dumps(h.to_dict()), evaluate=json.dumps(ev))
 
 
@@ -126,10 +134,10 @@ def early(comm, out):
     es = fg.EarlyStopping(patience=2, min_delta=0.05)
     h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=optim.SGD(lr=0.05), epochs=30,
               batch_size=4, validation_data=(xv[slv], yv[slv]), early_stopping=es, seed=1, progress=False,
-              comm=comm)
+              comm=dp(comm))
     m2 = model("float64")
     h2 = m2.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=10, batch_size=4,
-                callbacks=[StopOnRankOne(comm.rank)], progress=False, seed=1, comm=comm)
+                callbacks=[StopOnRankOne(comm.rank)], progress=False, seed=1, comm=dp(comm))
     save(out, "early", comm, epochs=np.array(h.epochs), stopped=str(es.stopped_epoch), params=m.params,
          epochs2=np.array(h2.epochs), params2=m2.params)
 
@@ -139,7 +147,7 @@ def checkpoint(comm, out, phase):
     checkpointed on 2 ranks, then resumed for 3 more on any number of ranks."""
     x, y, w = data(60)
     sl = distributed.shard(60, comm)
-    kw = dict(loss="softmax_cross_entropy", batch_size=None, shuffle=False, progress=False, comm=comm)
+    kw = dict(loss="softmax_cross_entropy", batch_size=None, shuffle=False, progress=False, comm=dp(comm))
     path = os.path.join(out, "ckpt.npz")
     if phase == "save":
         m = model("float64")
@@ -170,9 +178,35 @@ def memmap(comm, out):
     for xs in (xm[sl], np.array(xm[sl])):
         m = model("float32")
         m.fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="adam", epochs=2, batch_size=8, seed=4,
-              sample_weight=w[sl], progress=False, comm=comm)
+              sample_weight=w[sl], progress=False, comm=dp(comm))
         params.append(m.params.copy())
     save(out, "memmap", comm, lazy=params[0], memory=params[1])
+
+
+def buckets(comm, out):
+    """A 4-layer model whose layers' gradients (768, 1632, 936, 240 bytes) fall into three
+    buckets under a 1000-byte cap ({3, 2}, {1}, {0}): shuffled, weighted batches trained with the
+    overlapped reduction and with one reduction of the whole arena."""
+    x, y, w = data(97)
+    sl = skewed(97, comm.size)[comm.rank]
+    params, plans = [], set()
+    gradient = distributed.DataParallel.gradient
+
+    def recording(self, model, plan, *args):
+        plans.add(tuple(sorted(plan)))
+        return gradient(self, model, plan, *args)
+
+    for cap in (0.001, None):
+        m = fg.Sequential([fg.Dense(N_FEATURES, 16, activation="tanh"), fg.Dense(16, 12, activation="relu"),
+                           fg.Dense(12, 9, activation="tanh"), fg.Dense(9, N_CLASSES, activation="identity")],
+                          dtype="float64", seed=3)
+        distributed.DataParallel.gradient = recording if cap is not None else gradient
+        m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=optim.Adam(lr=0.01), epochs=3, batch_size=6,
+              shuffle="epoch", seed=2, sample_weight=w[sl], clip_norm=1.0, progress=False,
+              comm=comm if cap is None else distributed.DataParallel(comm, bucket_cap_mb=cap))
+        params.append(m.params.copy())
+    distributed.DataParallel.gradient = gradient
+    save(out, "buckets", comm, overlapped=params[0], one_piece=params[1], plans=np.array(sorted(plans)))
 
 
 class FailOnRankOne(callbacks.Callback):
@@ -193,13 +227,15 @@ def fail(comm, out, where):
     if comm.rank == 1 and where == "input":
         xs[0, 0] = np.nan
     model("float64").fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1000, batch_size=2,
-                         callbacks=[FailOnRankOne(comm.rank)], progress=False, comm=comm)
+                         callbacks=[FailOnRankOne(comm.rank)], progress=False, comm=dp(comm))
 
 
 def main():
     comm = MPI.COMM_WORLD
     scenario, out = sys.argv[1], sys.argv[2]
     if scenario == "all":
+        global BUCKET_CAP_MB
+        BUCKET_CAP_MB = float(sys.argv[3]) if len(sys.argv) > 3 else None
         for dtype in ("float64", "float32"):
             for opt_name in ("sgd", "adam"):
                 steps(comm, out, dtype, opt_name, False, 3)
@@ -208,6 +244,7 @@ def main():
         history(comm, out)
         early(comm, out)
         memmap(comm, out)
+        buckets(comm, out)
     elif scenario == "checkpoint":
         checkpoint(comm, out, sys.argv[3])
     elif scenario == "fail":

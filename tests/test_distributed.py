@@ -48,11 +48,15 @@ def load(out, name, ranks):
     return [dict(np.load(os.path.join(out, f"{name}-{r}.npz"))) for r in range(ranks)]
 
 
-@pytest.fixture(scope="module", params=[2, 3], ids=["2ranks", "3ranks"])
+@pytest.fixture(scope="module", params=[(2, None), (3, None), (2, 0), (3, 0)],
+                ids=["2ranks", "3ranks", "2ranks-buckets", "3ranks-buckets"])
 def run_all(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp(f"mpi{request.param}")
-    mpirun(request.param, "all", out)
-    return request.param, str(out)
+    """Every scenario of the worker; "-buckets" forces the overlapped reduction with one bucket
+    per layer (bucket_cap_mb=0), whose results must equal the single-Allreduce path's."""
+    ranks, cap = request.param
+    out = tmp_path_factory.mktemp(f"mpi{ranks}")
+    mpirun(ranks, "all", out, *([] if cap is None else [cap]))
+    return ranks, str(out)
 
 
 def replay(ranks, dtype, opt_name, shuffle, epochs, batch_size=8, n=103, seed=11, clip_norm=0.5, parts=None):
@@ -164,6 +168,16 @@ def test_early_stopping_and_callback_stops_agree_over_ranks(run_all):
     assert str(results[0]["stopped"]) != "None" and len(results[0]["epochs"]) < 30
 
 
+def test_overlapped_reduction_in_multi_layer_buckets_equals_one_reduction(run_all):
+    ranks, out = run_all
+    results = load(out, "buckets", ranks)
+    for r, res in enumerate(results):
+        # the buckets {3, 2}, {1}, {0} were used (keyed by their first layer)
+        np.testing.assert_array_equal(res["plans"], [[0, 1, 2]], err_msg=f"rank {r}")
+        np.testing.assert_array_equal(res["overlapped"], results[0]["overlapped"], err_msg=f"rank {r} drifted")
+        np.testing.assert_allclose(res["overlapped"], res["one_piece"], rtol=1e-12, atol=1e-12, err_msg=f"rank {r}")
+
+
 def test_memmap_shards_equal_in_memory_shards(run_all):
     ranks, out = run_all
     for r, res in enumerate(load(out, "memmap", ranks)):
@@ -232,6 +246,23 @@ def test_shard_and_fit_reject_what_is_not_a_communicator():
     x, y, _ = worker.data(20)
     with pytest.raises(TypeError, match="comm must be an mpi4py communicator.*got str"):
         worker.model("float64").fit(x, y, loss=LOSS, optimizer="sgd", progress=False, comm="world")
+
+
+def test_bucket_cap_is_checked_and_kept_when_fit_wraps_it_again():
+    from mpi4py import MPI
+
+    from fastgd.distributed import DataParallel
+
+    for bad in (-1, math.inf, math.nan, "25", True):
+        with pytest.raises(ValueError, match="bucket_cap_mb must be a finite number >= 0"):
+            DataParallel(MPI.COMM_SELF, bucket_cap_mb=bad)
+    assert DataParallel(MPI.COMM_SELF).bucket_cap_mb == 25.0
+    again = DataParallel(DataParallel(MPI.COMM_SELF, bucket_cap_mb=0))  # what fit does with it
+    assert again.bucket_cap_mb == 0.0 and again.comm is MPI.COMM_SELF
+    # one rank: the whole arena in one piece after the backward pass, whatever the cap
+    m = worker.model("float64")
+    plan = again.bucket_plan(m, np.zeros((2, worker.N_FEATURES)))
+    assert list(plan) == [0] and len(plan[0]) == 1 and plan[0][0] is m.grads
 
 
 def test_without_comm_mpi4py_is_never_imported():

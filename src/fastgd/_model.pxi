@@ -447,6 +447,93 @@ cdef class _MLPEngine:
         opt.state_stride = stride
         return 0
 
+    def gradient_by_layer(self, x, indices, Py_ssize_t start, Py_ssize_t n, loss, target, sample_weight,
+                          on_layer):
+        """The gradient of the mean loss over a dense batch into the gradient arena, as `step`
+        computes it without an update, with the backward pass run one layer at a time from the
+        last: ``on_layer(l)`` is called (GIL held) as soon as layer l's dW and db are final, so
+        the caller can start reducing them while earlier layers' backward runs. Arguments are
+        those of `step`. Returns (loss, status): status 1 (non-finite loss) skips the backward
+        pass and every ``on_layer`` call."""
+        if isinstance(x, CSRMatrix):
+            raise TypeError("gradient_by_layer() takes dense input; sparse input trains through step")
+        cdef cnp.ndarray xa = <cnp.ndarray>x
+        cdef fg_loss_spec spec
+        cdef int64_t isz = 4 if self.f32 else 8
+        cdef int64_t n_in = self.n_in, n_out = self.n_out
+        cdef char *xin
+        cdef char *params = <char *>self.m.params
+        cdef char *grads = <char *>self.m.grads
+        cdef void *cur
+        cdef void *nxt
+        cdef const void *lin
+        cdef const fg_mlp_layer *L
+        cdef Py_ssize_t l
+        cdef double value
+        cw = loss._class_weight_array(self.dtype)
+        fill_loss_spec(&spec, loss, target, sample_weight, cw, FG_REDUCE_MEAN)
+        if indices is None and (start < 0 or n < 0 or start + n > xa.shape[0]):
+            raise ValueError(f"rows [{start}, {start + n}) are outside the {xa.shape[0]} rows of x")
+        self._enter()
+        try:
+            if indices is not None:
+                n = len(indices)
+            self.reserve(n)
+            if indices is None:
+                xin = <char *>cnp.PyArray_DATA(xa) + start * n_in * isz
+                if spec.labels != NULL:
+                    spec.labels = spec.labels + start
+                if spec.target != NULL:
+                    spec.target = <const char *>spec.target + start * n_out * isz
+                if spec.sample_weight != NULL:
+                    spec.sample_weight = <const char *>spec.sample_weight + start * isz
+            else:  # gather the batch's rows into the engine's buffers, as step does in C
+                np.take(xa, indices, axis=0, out=self.xbuf[:n * n_in].reshape(n, n_in))
+                xin = <char *>cnp.PyArray_DATA(self.xbuf)
+                if spec.labels != NULL:
+                    np.take(target[1], indices, out=self.lbuf[:n])
+                    spec.labels = <const int64_t *>cnp.PyArray_DATA(self.lbuf)
+                if spec.target != NULL:
+                    np.take(target[1], indices, axis=0, out=self.ybuf[:n * n_out].reshape(n, n_out))
+                    spec.target = cnp.PyArray_DATA(self.ybuf)
+                if spec.sample_weight != NULL:
+                    np.take(sample_weight, indices, out=self.wbuf[:n])
+                    spec.sample_weight = cnp.PyArray_DATA(self.wbuf)
+            cur = self.m.gbuf0
+            with nogil:
+                if self.f32:
+                    fg_mlp_forward_f32(&self.m, <const float *>xin, n)
+                    value = fg_loss_f32(<float *>cur, <const float *>self.m.acts[self.m.n_layers - 1], n, n_out, &spec)
+                else:
+                    fg_mlp_forward_f64(&self.m, <const double *>xin, n)
+                    value = fg_loss_f64(<double *>cur, <const double *>self.m.acts[self.m.n_layers - 1], n, n_out,
+                                        &spec)
+            if not math.isfinite(value):
+                return value, 1
+            for l in range(self.m.n_layers - 1, -1, -1):
+                L = &self.layers[l]
+                lin = self.m.acts[l - 1] if l > 0 else <const void *>xin
+                # the next layer's output gradient goes to whichever ping-pong buffer cur is not
+                nxt = NULL if l == 0 else (self.m.gbuf1 if cur == self.m.gbuf0 else self.m.gbuf0)
+                with nogil:
+                    if self.f32:
+                        fg_dense_backward_f32(<float *>nxt, <float *>(grads + L.w_off * isz),
+                                              <float *>(grads + L.b_off * isz), <float *>cur, <const float *>lin,
+                                              <const float *>(params + L.w_off * isz),
+                                              <const float *>self.m.acts[l], n, L.in_, L.out, L.act, L.act_alpha,
+                                              0.0, self.m.workspace, self.m.workspace_bytes)
+                    else:
+                        fg_dense_backward_f64(<double *>nxt, <double *>(grads + L.w_off * isz),
+                                              <double *>(grads + L.b_off * isz), <double *>cur,
+                                              <const double *>lin, <const double *>(params + L.w_off * isz),
+                                              <const double *>self.m.acts[l], n, L.in_, L.out, L.act, L.act_alpha,
+                                              0.0, self.m.workspace, self.m.workspace_bytes)
+                cur = nxt
+                on_layer(l)
+        finally:
+            self._exit()
+        return value, 0
+
 
 def loss_sum(loss, pred, target, sample_weight):
     """Σ_i s_i·l_i (the numerator of the mean loss) of pred (n, c) against prepared targets."""

@@ -5,11 +5,12 @@ rank's shard of the data (:func:`shard` cuts one; every rank needs at least one 
 model replica per rank:
 
 - ``batch_size`` is per rank: a step's global batch is the union of every rank's batch.
-- A step's gradient is the exact weighted mean over the global batch: each rank computes the
-  sum of its rows' weighted gradients (its mean times its weight: sample weights times class
-  weights, or its row count), one in-place ``Allreduce`` sums those over the flat gradient arena
-  while a second small one sums the weights, and every rank divides by the total. Unequal shards
-  and short last batches weigh exactly as they would in one process.
+- A step's gradient is the exact weighted mean over the global batch: the ranks first sum their
+  batches' weights (sample weights times class weights, or row counts) in a small non-blocking
+  reduction that runs while they compute; each rank scales its batch's mean gradient by its
+  share of the total weight, and an in-place ``Allreduce`` of the flat gradient arena sums the
+  shares into the global mean. Unequal shards and short last batches weigh exactly as they
+  would in one process.
 - The parameters, the optimizer's state, the schedule's state and the shuffling seed are
   broadcast from rank 0 when training starts; every rank then applies the same update (one fused
   optimizer call) to the same reduced gradient, so the replicas stay identical.
@@ -26,10 +27,15 @@ model replica per rank:
   prints the error and calls ``comm.Abort(1)``, so the other ranks never wait in a reduction for
   a rank that is gone.
 
-The reduction of the gradient is not overlapped with the backward pass: the backward pass is one
-C call over all layers (no per-layer hook to start a reduction from), and on shared memory the
-reduction of a few hundred thousand parameters costs little next to the step (see the README's
-"Scaling out" figures).
+Overlap, as PyTorch's DistributedDataParallel does it: when the gradient arena is larger than the
+bucket cap (``DataParallel(comm, bucket_cap_mb=25.0)``, which ``fit`` also accepts as ``comm``),
+the backward pass runs one layer at a time from the last, the layers are grouped into buckets of
+about ``bucket_cap_mb`` megabytes, and as soon as a bucket's layers are done a non-blocking
+``Iallreduce`` of its part of the arena starts while the earlier layers' backward runs; the
+optimizer step waits for all of them. MPICH advances a non-blocking collective only inside MPI
+calls, so the reductions in flight are tested after every layer. Smaller models take one
+reduction of the whole arena after the backward pass (sparse input: after the fused C step).
+Both give the same sums, up to the order MPI adds the ranks' values in.
 
 ``mpi4py`` is imported only when a communicator is passed.
 """
@@ -38,13 +44,14 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 
 import numpy as np
 
 from fastgd import _core
 from fastgd import _outofcore
 
-__all__ = ["shard"]
+__all__ = ["DataParallel", "shard"]
 
 
 def _check_comm(comm):
@@ -78,6 +85,7 @@ def _abort_on_uncaught(comm):
         previous(kind, value, traceback)
         sys.stderr.flush()
         sys.stdout.flush()
+        time.sleep(0.5)  # let mpiexec forward the traceback before the abort tears the job down
         comm.Abort(1)
 
     hook._fastgd_comm = comm
@@ -85,11 +93,26 @@ def _abort_on_uncaught(comm):
 
 
 class DataParallel:
-    """The collective side of a fit over ``comm``: what every rank calls in the same order."""
+    """The collective side of a fit over ``comm``: what every rank calls in the same order.
 
-    def __init__(self, comm):
+    ``fit(..., comm=DataParallel(comm, bucket_cap_mb=...))`` sets the bucket size of the
+    overlapped gradient reduction (see the module docstring): a gradient arena of at most
+    ``bucket_cap_mb`` megabytes is reduced in one piece after the backward pass; 0 makes every
+    layer its own bucket."""
+
+    def __init__(self, comm, bucket_cap_mb=None):
         from mpi4py import MPI
 
+        if isinstance(comm, DataParallel):
+            bucket_cap_mb = comm.bucket_cap_mb if bucket_cap_mb is None else bucket_cap_mb
+            comm = comm.comm
+        if bucket_cap_mb is None:
+            bucket_cap_mb = 25.0
+        if (isinstance(bucket_cap_mb, bool) or not isinstance(bucket_cap_mb, (int, float, np.integer, np.floating))
+                or not 0 <= bucket_cap_mb < math.inf):
+            raise ValueError(f"bucket_cap_mb must be a finite number >= 0, got {bucket_cap_mb!r}")
+        self.bucket_cap_mb = float(bucket_cap_mb)
+        self._buckets = None  # (model, its bucket_plan), made on the first step
         self.comm = _check_comm(comm)
         self.MPI = MPI
         self.rank = comm.Get_rank()
@@ -159,6 +182,90 @@ class DataParallel:
         _core.inplace_scale(grads, 1.0 / total)
         return scalars[1] / total, total, 0
 
+    def bucket_plan(self, model, x):
+        """{layer l: the views of ``model.grads`` whose reduction starts once the backward pass
+        has finished layer l}: buckets of about ``bucket_cap_mb`` on more than one rank when
+        the arena is larger, else the whole arena after the first layer (one reduction). None
+        for sparse input on any rank: the fused step then computes the gradient. Every rank
+        must take the same path, so the choice is made on the first step by a collective."""
+        if self._buckets is None or self._buckets[0] is not model:
+            plan = None
+            if not self.any(isinstance(x, _core.CSRMatrix)):
+                cap = self.bucket_cap_mb * 1e6
+                plan = _buckets(model, cap) if self.size > 1 and model.grads.nbytes > cap else {0: [model.grads]}
+            self._buckets = (model, plan)
+        return self._buckets[1]
+
+    def gradient(self, model, plan, batch, loss, weight):
+        """This rank's batch gradient computed layer by layer and reduced over the ranks in the
+        buckets of ``plan`` (from bucket_plan), each bucket's reduction starting as soon as its
+        layers are done. The batch weights are summed first, so that every rank scales its
+        gradient by its share of the global weight once, before the reduction: the reduced
+        gradient is the global mean. Returns (global mean loss, global weight, status)."""
+        MPI = self.MPI
+        comm = self.comm
+        if batch is None or not weight > 0:
+            weight = 0.0
+        scalars = self._scalars  # total weight, weighted loss, non-finite loss count
+        scalars[:] = 0.0
+        scalars[0] = weight
+        requests = [comm.Iallreduce(MPI.IN_PLACE, scalars[:1], op=MPI.SUM)]
+        share = []
+
+        def on_layer(layer):
+            views = plan.get(layer)
+            if views is not None:
+                if not share:
+                    requests[0].Wait()
+                    share.append(weight / scalars[0] if scalars[0] > 0 else 0.0)
+                for view in views:
+                    if share[0] != 1.0:
+                        _core.inplace_scale(view, share[0])
+                    requests.append(comm.Iallreduce(MPI.IN_PLACE, view, op=MPI.SUM))
+            if layer:
+                MPI.Request.Testall(requests)  # MPICH progresses the reductions only inside MPI calls
+
+        status = 0
+        if weight > 0:
+            x, idx, start, n, target, sw = batch
+            value, status = model._gradient_by_layer(x, idx, start, n, loss, target, sw, on_layer)
+            scalars[1] = value * weight
+        if status or not weight > 0:  # take part in every bucket's reduction with zeros
+            scalars[2] = float(status != 0)
+            model.grads[...] = 0
+            for layer in range(len(model.layers) - 1, -1, -1):
+                on_layer(layer)
+        requests.append(comm.Iallreduce(MPI.IN_PLACE, scalars[1:3], op=MPI.SUM))
+        MPI.Request.Waitall(requests)
+        total = scalars[0]
+        if scalars[2] or not total > 0:
+            return math.nan, total, 1
+        return scalars[1] / total, total, 0
+
+
+def _buckets(model, cap):
+    """Group the layers, last first, into buckets of at least ``cap`` bytes of gradient (the
+    first layers' bucket may be smaller); {first layer of a bucket: views of the maximal
+    contiguous runs of the arena its layers' dW and db occupy}."""
+    grads = model.grads
+    base, item = grads.__array_interface__["data"][0], grads.itemsize
+    plan, runs, size = {}, [], 0
+    for layer in range(len(model.layers) - 1, -1, -1):
+        for part in (model.layers[layer].dW, model.layers[layer].db):
+            start = (part.__array_interface__["data"][0] - base) // item
+            runs.append((start, start + part.size))
+            size += part.nbytes
+        if size >= cap or layer == 0:
+            merged = []
+            for start, stop in sorted(runs):
+                if merged and merged[-1][1] == start:
+                    merged[-1][1] = stop
+                else:
+                    merged.append([start, stop])
+            plan[layer] = [grads[a:b] for a, b in merged]
+            runs, size = [], 0
+    return plan
+
 
 def _local_gradient(model, batch, loss, weight):
     """Forward and backward of this rank's batch into ``model.grads`` (no update); returns
@@ -219,8 +326,12 @@ def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip
         value, norm, status = model._engine.step(x_, idx_, s_, n_, loss, t_, sw_, optimizer,
                                                  clip_norm or 0.0, clip_value or 0.0)
         return value, norm, status, weight
-    value, status = _local_gradient(model, batch, loss, weight)
-    value, weight, status = dp.reduce_gradient(model, value, weight, status)
+    plan = dp.bucket_plan(model, x)
+    if plan is None:  # sparse input: the fused step's gradient, reduced in one piece
+        value, status = _local_gradient(model, batch, loss, weight)
+        value, weight, status = dp.reduce_gradient(model, value, weight, status)
+    else:
+        value, weight, status = dp.gradient(model, plan, batch, loss, weight)
     if status:
         return value, math.nan, status, weight
     norm, status = _clip_and_update(model, optimizer, clip_norm, clip_value)

@@ -319,6 +319,12 @@ class Sequential:
                                   "Lower the learning rate or clip gradients.")
         return float(value)
 
+    def _gradient_by_layer(self, x, idx, start, n, loss, target, sw, on_layer):
+        """The batch's mean-loss gradient into ``grads``, calling ``on_layer(l)`` as soon as
+        layer l's part is final (last layer first); returns (loss, status). Arguments are those
+        of the engine's step: x dense and checked, target prepared."""
+        return self._engine.gradient_by_layer(x, idx, start, n, loss, target, sw, on_layer)
+
     # ---- description ------------------------------------------------------------
 
     def summary(self, print_fn=print):
