@@ -114,6 +114,22 @@ def optim_groups(groups):
     return out
 
 
+def optim_groups_refresh(groups, int64_t step, double lr):
+    """Set the step and the learning rate of every group of a plan's groups array (what changes
+    from one update to the next) in place, in one C loop."""
+    if not isinstance(groups, cnp.ndarray):
+        raise TypeError(f"groups must be a numpy array of dtype OPTIM_GROUP_DTYPE, got {_describe(groups)}")
+    cdef cnp.ndarray a = <cnp.ndarray>groups
+    if ((<object>cnp.PyArray_DESCR(a) is not _OPTIM_GROUP_DTYPE and a.dtype != _OPTIM_GROUP_DTYPE)
+            or cnp.PyArray_NDIM(a) != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISWRITEABLE(a)):
+        raise ValueError("groups must be a writeable, C-contiguous 1-D array of dtype OPTIM_GROUP_DTYPE")
+    cdef fg_optim_group *g = <fg_optim_group *>cnp.PyArray_DATA(a)
+    cdef Py_ssize_t i
+    for i in range(cnp.PyArray_DIM(a, 0)):
+        g[i].cfg.step = step
+        g[i].cfg.lr = lr
+
+
 cdef int _plan_groups(object groups, int64_t n, fg_optim_group **out, int64_t *cap,
                       int64_t *n_groups, int64_t *slots) except -1:
     """Copy the plan groups array `groups` (OPTIM_GROUP_DTYPE, 1-D) into the buffer *out of *cap

@@ -282,14 +282,10 @@ class Sequential:
         """The network's raw output (logits for classification losses) for x, in chunks of
         batch_size rows so memory stays bounded."""
         x = self._check_x(x)
-        n = x.shape[0]
-        out = np.empty((n, self.n_outputs), dtype=self.dtype)
         bs = int(batch_size)
         if bs < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        for s in range(0, n, bs):
-            out[s:s + bs] = self._forward_rows(x[s:s + bs])
-        return out
+        return self._forward_chunks(x, bs)
 
     def predict_proba(self, x, loss=None, *, batch_size=4096):
         """Probabilities: the loss's link applied to :meth:`predict` (softmax for
@@ -400,6 +396,17 @@ class Sequential:
         """The output for x as the engine takes it (C-contiguous rows of the model's dtype, or a
         CSRMatrix), without the checks and bookkeeping of :meth:`forward`."""
         return self._engine.forward(x)
+
+    def _forward_chunks(self, x, batch_size, rows_of=None):
+        """The output for every row of x, `batch_size` rows at a time so memory stays bounded.
+        ``rows_of(s, e)`` gives rows [s, e) as the engine takes them (``x[s:e]`` by default, for
+        x already in that form)."""
+        n = x.shape[0]
+        out = np.empty((n, self.n_outputs), dtype=self.dtype)
+        for s in range(0, n, batch_size):
+            e = min(n, s + batch_size)
+            out[s:e] = self._engine.forward(x[s:e] if rows_of is None else rows_of(s, e))
+        return out
 
     def _train_step(self, x, *, loss_spec, target, sample_weight=None, indices=None, start=0, n=None,
                     optimizer=None, clip_norm=0.0, clip_value=0.0):

@@ -227,8 +227,7 @@ class Optimizer:
         # calls; the step count and lr (which the kernels turn into every derived coefficient)
         # are refreshed here, so a step costs no Python-level config building.
         _, groups, layout = self._cfg_cache
-        groups["step"] = self._step + 1
-        groups["lr"] = self._hyper["lr"]
+        _core.optim_groups_refresh(groups, self._step + 1, self._hyper["lr"])
         if self._state is None:
             slots = max(len(roles) for _, _, roles in layout)
             self._n, self._dtype = n, dtype

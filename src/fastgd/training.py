@@ -246,11 +246,7 @@ def _predict(model, x, batch_size=4096):
     """The network's output for an in-memory or memory-mapped x, in chunks."""
     if not _outofcore.is_lazy(x):
         return model.predict(x, batch_size=batch_size)
-    out = np.empty((x.shape[0], model.n_outputs), dtype=model.dtype)
-    for s in range(0, x.shape[0], batch_size):
-        e = min(x.shape[0], s + batch_size)
-        out[s:e] = model._forward_rows(_outofcore.rows_of(x, s, e, model.dtype))
-    return out
+    return model._forward_chunks(x, batch_size, lambda s, e: _outofcore.rows_of(x, s, e, model.dtype))
 
 
 def _metric(dp, fn, y_true, y_pred):

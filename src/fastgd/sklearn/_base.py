@@ -98,8 +98,7 @@ class _FusedSolver:
             self.state *= self.kernel_lr / lr
         self.kernel_lr = lr
         groups = self.groups
-        groups["lr"] = lr
-        groups["step"] = self.n_steps + 1
+        fastgd._core.optim_groups_refresh(groups, self.n_steps + 1, lr)
         if eps is not None:
             groups["eps"] = eps
         groups["weight_decay"][0] = weight_decay
@@ -652,10 +651,5 @@ class _BaseMLP(BaseEstimator):
         x = self._check_X(X) if check_input else X
         self._sync_params()
         model = self.model_
-        n = x.shape[0]
-        out = np.empty((n, model.n_outputs), dtype=model.dtype)
         with _thread_scope(self.n_threads):
-            for s in range(0, n, _PREDICT_CHUNK):
-                e = min(n, s + _PREDICT_CHUNK)
-                out[s:e] = model._forward_rows(x[s:e])
-        return out
+            return model._forward_chunks(x, _PREDICT_CHUNK)
