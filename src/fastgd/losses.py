@@ -98,8 +98,10 @@ def check_pred(pred, *, allow_1d):
     return pred
 
 
-def check_sample_weight(sample_weight, n, dtype):
-    """None, or ``sample_weight`` as a C-contiguous (n,) array of ``dtype``, finite and >= 0."""
+def check_sample_weight(sample_weight, n, dtype, *, positive_sum=False):
+    """None, or ``sample_weight`` as a C-contiguous (n,) array of ``dtype``, finite and >= 0: the
+    one rule for sample weights across fastgd (losses, metrics, training). ``positive_sum``
+    also refuses all-zero weights, for callers that divide by their sum."""
     if sample_weight is None:
         return None
     sw = _as_numeric_array("sample_weight", sample_weight)
@@ -109,6 +111,8 @@ def check_sample_weight(sample_weight, n, dtype):
     _check_finite("sample_weight", sw)
     if (sw < 0).any():
         raise ValueError(f"sample_weight must be >= 0, got {sw[sw < 0][0]}")
+    if positive_sum and not sw.sum() > 0:
+        raise ValueError("sample_weight must not be all zero")
     return sw
 
 

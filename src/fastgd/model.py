@@ -11,6 +11,7 @@ import numpy as np
 
 from fastgd import _core
 from fastgd import init as _init
+from fastgd import losses as _losses
 from fastgd.layers import Dense
 
 __all__ = ["Sequential"]
@@ -66,25 +67,6 @@ def check_input(name, x, dtype, n_features):
     if _core.count_nonfinite(x):
         raise ValueError(f"{name} contains NaN or infinity")
     return x
-
-
-def check_sample_weight(sample_weight, n, dtype):
-    """None, or a C-contiguous 1-D array of n finite non-negative weights with a positive sum."""
-    if sample_weight is None:
-        return None
-    sw = np.asarray(sample_weight)
-    if sw.dtype.kind not in "fiub":
-        raise TypeError(f"sample_weight must hold real numbers, got dtype {sw.dtype}")
-    if sw.ndim != 1 or sw.shape[0] != n:
-        raise ValueError(f"sample_weight must have shape ({n},) to match the samples, got {sw.shape}")
-    sw = np.ascontiguousarray(sw, dtype=dtype)
-    if not np.all(np.isfinite(sw)):
-        raise ValueError("sample_weight contains NaN or infinity")
-    if np.any(sw < 0):
-        raise ValueError(f"sample_weight must be >= 0, got a minimum of {sw.min()}")
-    if not sw.sum() > 0:
-        raise ValueError("sample_weight must not be all zero")
-    return sw
 
 
 def _one_trainer(method):
@@ -295,8 +277,6 @@ class Sequential:
         return loss.link(self.predict(x, batch_size=batch_size))
 
     def _resolve_loss(self, loss):
-        from fastgd import losses as _losses
-
         if loss is None:
             if self.loss is None:
                 raise ValueError("loss is required (the model has not been fitted with one)")
@@ -310,7 +290,7 @@ class Sequential:
         if y_arr.ndim == 0 or y_arr.shape[0] != x.shape[0]:
             raise ValueError(f"y must have one entry per sample of x ({x.shape[0]}), got shape {y_arr.shape}")
         target = loss.prepare_target(y_arr, self.n_outputs, self.dtype)
-        sw = check_sample_weight(sample_weight, x.shape[0], self.dtype)
+        sw = _losses.check_sample_weight(sample_weight, x.shape[0], self.dtype, positive_sum=True)
         return x, target, sw
 
     @_one_trainer
@@ -468,8 +448,6 @@ class Sequential:
 
 def _restore(cls, state):
     """Rebuild a model pickled by Sequential.__reduce__."""
-    from fastgd import losses as _losses
-
     cfg = state["config"]
     model = cls([Dense.from_config(c) for c in cfg["layers"]], dtype=cfg["dtype"], seed=state["seed"])
     model.params[...] = state["params"]
