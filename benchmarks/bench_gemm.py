@@ -1,4 +1,4 @@
-"""asv benchmarks of the GEMM and the dense layer forward/backward (issue 3),
+"""asv benchmarks of the GEMM and the dense layer forward/backward,
 with the NumPy baselines measured alongside (benchmarks/baselines_gemm.py)."""
 
 import numpy as np

@@ -28,6 +28,7 @@ class _LossBench:
         self.pred = rng.standard_normal((batch, classes)).astype(dtype)
         self.target = self.make_target(rng, batch, classes, dtype)
         self.loss = losses.get(self.loss_name)
+        self.spec = self.loss._c_spec()
         self.prepared = self.loss.prepare_target(self.target, classes, self.pred.dtype, n_samples=batch)
         self.grad = np.empty_like(self.pred)
         self.previous_threads = fastgd.get_num_threads()
@@ -37,7 +38,7 @@ class _LossBench:
         fastgd.set_num_threads(self.previous_threads)
 
     def time_fastgd_kernel(self, *args):
-        _core.loss_value_and_grad(self.pred, self.loss, self.prepared, None, None,
+        _core.loss_value_and_grad(self.pred, self.spec, self.prepared, None, None,
                                   _core.REDUCE_MEAN, self.grad)
 
     def time_fastgd_forward_backward(self, *args):

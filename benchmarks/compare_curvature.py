@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fastgd  # noqa: E402
 from _timing import machine_info, markdown_table, measure_interleaved, optional_import, pinned_threads  # noqa: E402
-from fastgd import _core, curvature  # noqa: E402
+from fastgd import curvature  # noqa: E402
 
 torch = optional_import("torch")
 scipy_optimize = None
@@ -49,10 +49,13 @@ def hvp_rows(repeats):
     loss = fastgd.losses.get("softmax_cross_entropy")
     x, target, sw = m._prepare(X, y, loss, None)
     v = rng.standard_normal(m.n_params).astype(np.float32)
+    spec = m._loss_spec(loss)
     contenders = {
-        "gradient": lambda: m._engine.step(x, None, 0, 512, loss, target, sw, None, 0.0, 0.0, False),
-        "hvp": lambda: _core.mlp_hvp(m._engine, x, v, loss, target, sw, False, 512.0),
-        "gnvp": lambda: _core.mlp_hvp(m._engine, x, v, loss, target, sw, True, 512.0),
+        "gradient": lambda: m._train_step(x, loss_spec=spec, target=target, sample_weight=sw),
+        "hvp": lambda: m._hvp(x, v, loss_spec=spec, target=target, sample_weight=sw, gauss_newton=False,
+                              denominator=512.0),
+        "gnvp": lambda: m._hvp(x, v, loss_spec=spec, target=target, sample_weight=sw, gauss_newton=True,
+                               denominator=512.0),
     }
     if torch is not None:
         params = [torch.tensor(L.W.copy(), requires_grad=True) for L in m.layers] + \
@@ -103,11 +106,12 @@ def epoch_rows(repeats, n):
     loss = fastgd.losses.get("softmax_cross_entropy")
     x, target, sw = m._prepare(X, y, loss, None)
     optimizer = fastgd.optim.SGD(lr=0.01)
+    spec = m._loss_spec(loss)
     monitor = curvature.CurvatureMonitor(m, x, target, sw, loss, optimizer, "epoch")
 
     def probe():
         monitor.before()
-        m._engine.step(x, None, 0, 128, loss, target, sw, optimizer)
+        m._train_step(x, loss_spec=spec, target=target, sample_weight=sw, n=128, optimizer=optimizer)
         monitor.after(0, 0)
     with pinned_threads(1):
         t = measure_interleaved({"plain": epoch(None), "curvature": epoch("epoch"), "probe": probe},

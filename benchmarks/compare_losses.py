@@ -74,8 +74,10 @@ def rows(quick=False):
                 prepared = loss.prepare_target(target, c, pred.dtype, n_samples=n)
                 grad = np.empty_like(pred)
 
+                spec = loss._c_spec()
+
                 def kernel():
-                    return _core.loss_value_and_grad(pred, loss, prepared, None, None,
+                    return _core.loss_value_and_grad(pred, spec, prepared, None, None,
                                                      _core.REDUCE_MEAN, grad)
 
                 def api():

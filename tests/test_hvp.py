@@ -269,7 +269,6 @@ def test_hvp_is_identical_for_every_thread_count(rng):
 
 @pytest.mark.parametrize("gauss_newton", [False, True])
 def test_rows_in_chunks_give_the_same_product(gauss_newton, rng):
-    from fastgd import _core
     cw = np.array([0.5, 2.0, 1.0])
     loss = fg.SoftmaxCrossEntropy(label_smoothing=0.05, class_weight=cw)
     m = _model([5, 8, 3], "softplus", "softmax_cross_entropy", "float64")
@@ -278,9 +277,12 @@ def test_rows_in_chunks_give_the_same_product(gauss_newton, rng):
     v = rng.standard_normal(m.n_params)
     x, target, swa = m._prepare(X, y, loss, sw)
     denominator = float((cw[y] * sw).sum())
-    whole = _core.mlp_hvp(m._engine, x, v, loss, target, swa, gauss_newton, denominator)
+    spec = m._loss_spec(loss)
+    whole = m._hvp(x, v, loss_spec=spec, target=target, sample_weight=swa, gauss_newton=gauss_newton,
+                   denominator=denominator)
     for rows in (1, 7, 49):
-        chunked = _core.mlp_hvp(m._engine, x, v, loss, target, swa, gauss_newton, denominator, chunk_rows=rows)
+        chunked = m._hvp(x, v, loss_spec=spec, target=target, sample_weight=swa, gauss_newton=gauss_newton,
+                         denominator=denominator, chunk_rows=rows)
         assert chunked[0] == pytest.approx(whole[0], rel=1e-12)
         np.testing.assert_allclose(chunked[1], whole[1], rtol=1e-11, atol=1e-14)
     assert whole[0] == pytest.approx(m.loss_and_grad(X, y, loss, sample_weight=sw)[0], rel=1e-12)

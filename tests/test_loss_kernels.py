@@ -89,7 +89,7 @@ def kernel(loss, pred, target, sw, *, reference=False, reduction=_core.REDUCE_ME
     prepared = loss.prepare_target(target, c, pred.dtype, n_samples=n)
     sw_arr = losses.check_sample_weight(sw, n, pred.dtype)
     grad = np.full_like(pred, np.nan)
-    value = _core.loss_value_and_grad(pred, loss, prepared, sw_arr, loss._class_weight_array(pred.dtype),
+    value = _core.loss_value_and_grad(pred, loss._c_spec(), prepared, sw_arr, loss._class_weight_array(pred.dtype),
                                       reduction, grad, reference)
     return value, grad
 
@@ -114,7 +114,7 @@ def test_kernel_matches_reference_and_numpy(isa, dtype, rng, kind, shape):
         # value only (grad NULL) gives the same loss
         prepared = loss.prepare_target(target, c, dtype, n_samples=n)
         sw_arr = losses.check_sample_weight(sw, n, dtype)
-        alone = _core.loss_value_and_grad(pred, loss, prepared, sw_arr, loss._class_weight_array(dtype))
+        alone = _core.loss_value_and_grad(pred, loss._c_spec(), prepared, sw_arr, loss._class_weight_array(dtype))
         assert alone == value
 
 
@@ -261,7 +261,7 @@ def test_invalid_label_returns_nan_in_c_and_raises_in_python(isa):
     pred = np.zeros((2, 3))
     loss = losses.SoftmaxCrossEntropy()
     with pytest.raises(ValueError, match=r"target labels must be in \[0, 3\)"):
-        _core.loss_value_and_grad(pred, loss, ("labels", np.array([0, 3])), None, None)
+        _core.loss_value_and_grad(pred, loss._c_spec(), ("labels", np.array([0, 3])), None, None)
 
 
 def test_exp_accuracy_through_softmax(isa, dtype):
@@ -287,7 +287,7 @@ def test_scale_multiplies_loss_and_gradient(isa, dtype, rng, kind):
     value, grad = kernel(loss, pred, target, sw)
     prepared = loss.prepare_target(target, 9, dtype, n_samples=11)
     scaled_grad = np.empty_like(pred)
-    scaled = _core.loss_value_and_grad(pred, loss, prepared, losses.check_sample_weight(sw, 11, dtype),
+    scaled = _core.loss_value_and_grad(pred, loss._c_spec(), prepared, losses.check_sample_weight(sw, 11, dtype),
                                        loss._class_weight_array(dtype), _core.REDUCE_MEAN, scaled_grad,
                                        False, -2.5)
     np.testing.assert_allclose(scaled, -2.5 * value, **tolerance(dtype))
@@ -300,7 +300,7 @@ def test_nan_in_pred_gives_nan_in_c_not_a_crash(isa, dtype):
     for loss, target in ((losses.SoftmaxCrossEntropy(), ("labels", np.array([0]))),
                          (losses.BinaryCrossEntropy(), ("rows", np.zeros((1, 12), dtype))),
                          (losses.MSE(), ("rows", np.zeros((1, 12), dtype)))):
-        assert np.isnan(_core.loss_value_and_grad(pred, loss, target, None, None))
+        assert np.isnan(_core.loss_value_and_grad(pred, loss._c_spec(), target, None, None))
 
 
 def test_sum_with_class_weights_matches_torch(isa, dtype, rng):

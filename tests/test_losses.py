@@ -160,20 +160,20 @@ def test_fill_loss_spec_path_rejects_mismatched_arrays():
     pred = np.zeros((3, 2))
     loss = losses.SoftmaxCrossEntropy()
     with pytest.raises(ValueError, match=r"target must have shape \(3,\)"):
-        _core.loss_value_and_grad(pred, loss, ("labels", np.zeros(2, np.int64)))
+        _core.loss_value_and_grad(pred, loss._c_spec(), ("labels", np.zeros(2, np.int64)))
     with pytest.raises(TypeError, match="target must have dtype int64"):
-        _core.loss_value_and_grad(pred, loss, ("labels", np.zeros(3, np.int32)))
+        _core.loss_value_and_grad(pred, loss._c_spec(), ("labels", np.zeros(3, np.int32)))
     with pytest.raises(TypeError, match=r"target must have the dtype of pred \(float64\)"):
-        _core.loss_value_and_grad(pred, loss, ("rows", np.zeros((3, 2), np.float32)))
+        _core.loss_value_and_grad(pred, loss._c_spec(), ("rows", np.zeros((3, 2), np.float32)))
     with pytest.raises(ValueError, match="prepared target kind"):
-        _core.loss_value_and_grad(pred, loss, ("soft", np.zeros((3, 2))))
+        _core.loss_value_and_grad(pred, loss._c_spec(), ("soft", np.zeros((3, 2))))
     with pytest.raises(ValueError, match="needs target rows"):
-        _core.loss_value_and_grad(pred, losses.MSE(), ("labels", np.zeros(3, np.int64)))
+        _core.loss_value_and_grad(pred, losses.MSE()._c_spec(), ("labels", np.zeros(3, np.int64)))
     with pytest.raises(ValueError, match="grad and target must not share memory"):
         t = np.zeros((3, 2))
-        _core.loss_value_and_grad(pred, losses.MSE(), ("rows", t), grad=t)
+        _core.loss_value_and_grad(pred, losses.MSE()._c_spec(), ("rows", t), grad=t)
     with pytest.raises(ValueError, match=r"class_weight must have shape \(2,\)"):
-        _core.loss_value_and_grad(pred, loss, ("labels", np.zeros(3, np.int64)), None, np.ones(3))
+        _core.loss_value_and_grad(pred, loss._c_spec(), ("labels", np.zeros(3, np.int64)), None, np.ones(3))
 
 
 F64 = np.float64

@@ -1,4 +1,4 @@
-"""minimize / maximize / check_grad / approx_grad and the LBFGS optimizer (issue 7)."""
+"""minimize / maximize / check_grad / approx_grad and the LBFGS optimizer."""
 
 import math
 

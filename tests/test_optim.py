@@ -156,12 +156,12 @@ def test_dispatched_kernel_is_bit_identical_to_reference_twin(isa, dtype, rng, n
         q = p.copy()
         state_q = None
         for g in grads[:5]:
-            state, groups = opt._c_groups(n, dtype)
+            state, groups = opt._plan(n, dtype)
             if state_q is None:
                 state_q = state.copy()
             _core.inplace_optim_step(p, g, state if state.size else None, groups)
             _core.inplace_optim_step(q, g, state_q if state_q.size else None, groups, reference=True)
-            opt._c_advance()
+            opt._advance()
         np.testing.assert_array_equal(p, q)
         np.testing.assert_array_equal(state, state_q)
 
@@ -307,8 +307,8 @@ def test_param_groups_exempt_a_range_from_weight_decay(isa, dtype, rng):
         a.step(first, g[:200].copy())
         b.step(second, g[200:].copy())
     np.testing.assert_array_equal(p, np.concatenate([first, second]))
-    state, groups = opt._c_groups(300, dtype)
-    assert [(s, e, c["weight_decay"]) for s, e, c in groups] == [(0, 200, 0.1), (200, 300, 0.0)]
+    state, groups = opt._plan(300, dtype)
+    assert [(g["start"], g["stop"], g["weight_decay"]) for g in groups] == [(0, 200, 0.1), (200, 300, 0.0)]
 
 
 def test_noisy_groups_draw_independent_noise():
@@ -319,22 +319,30 @@ def test_noisy_groups_draw_independent_noise():
     assert not np.array_equal(p[:50], p[50:])
 
 
-def test_c_groups_contract():
+def _config_dict(group):
+    """One plan group's fg_optim_config as the dict the low-level bindings also take."""
+    return {k: group[k].item() for k in _core._OPTIM_CONFIG_FIELDS}
+
+
+def test_plan_contract():
     opt = optim.RMSProp(0.01, centered=True, momentum=0.5)
-    state, groups = opt._c_groups(10, np.float32)
+    state, groups = opt._plan(10, np.float32)
     # three slots, each starting on a 64-byte line: stride optim_state_stride(10) = 16
     assert _core.optim_state_stride(10) == 16
     assert state.dtype == np.float32 and state.shape == (48,) and state.flags.c_contiguous
     assert state.ctypes.data % 64 == 0
-    (start, stop, cfg), = groups
-    assert (start, stop) == (0, 10)
-    assert set(cfg) == set(_core._OPTIM_CONFIG_FIELDS)
+    assert groups.dtype == _core.OPTIM_GROUP_DTYPE and groups.dtype.itemsize == _core.OPTIM_GROUP_DTYPE.itemsize
+    assert set(groups.dtype.names) == {"start", "stop"} | set(_core._OPTIM_CONFIG_FIELDS)
+    (group,) = groups
+    assert (group["start"], group["stop"]) == (0, 10)
+    cfg = _config_dict(group)
     assert cfg["kind"] == 2 and cfg["step"] == 1 and cfg["centered"] == 1 and cfg["lr"] == 0.01
     assert _core.optim_state_slots(cfg) == 3
-    opt._c_advance()
-    assert opt._c_groups(10, np.float32)[1][0][2]["step"] == 2
-    assert opt._c_groups(10, np.float32)[0] is state
-    assert optim.SGD(0.1)._c_groups(5, np.float64)[0].size == 0
+    np.testing.assert_array_equal(_core.optim_groups([(0, 10, cfg)]), groups)
+    opt._advance()
+    assert opt._plan(10, np.float32)[1][0]["step"] == 2
+    assert opt._plan(10, np.float32)[0] is state
+    assert optim.SGD(0.1)._plan(5, np.float64)[0].size == 0
 
 
 def test_config_round_trip():
@@ -428,7 +436,7 @@ def test_aligned_zeros_start_on_a_cache_line(dtype, size):
 
 
 def test_low_level_step_validates_state_and_groups():
-    cfg = optim.Adam()._c_groups(4, np.float64)[1][0][2]
+    cfg = _config_dict(optim.Adam()._plan(4, np.float64)[1][0])
     p, g = np.zeros(4), np.ones(4)
     with pytest.raises(ValueError, match="state must hold 2 slots x 16"):
         _core.inplace_optim_step(p, g, np.zeros(31), [(0, 4, cfg)])

@@ -44,7 +44,7 @@ def test_layer_by_layer_gradient_equals_the_fused_one_and_each_layer_is_final_wh
         seen.append((layer, m.layers[layer].dW.copy(), m.layers[layer].db.copy()))
 
     m.grads[...] = np.nan  # overwritten, never accumulated into
-    value2, status = m._gradient_by_layer(xs, idx, start, n, loss, target, sw, on_layer)
+    value2, status = m._gradient_by_layer(xs, idx, start, n, m._loss_spec(loss), target, sw, on_layer)
     assert status == 0 and value2 == value
     np.testing.assert_array_equal(m.grads, grads)
     assert [layer for layer, _dw, _db in seen] == [2, 1, 0]
@@ -60,12 +60,12 @@ def test_layer_by_layer_gradient_stops_at_a_non_finite_loss_and_rejects_bad_rows
     xs, target, _ = m._prepare(x, y, loss, None)
     m.params[...] = 1e200  # the outputs overflow
     calls = []
-    value, status = m._gradient_by_layer(xs, None, 0, 30, loss, target, None, calls.append)
+    value, status = m._gradient_by_layer(xs, None, 0, 30, m._loss_spec(loss), target, None, calls.append)
     assert status == 1 and not np.isfinite(value) and calls == []
     with pytest.raises(ValueError, match=r"rows \[25, 35\) are outside the 30 rows of x"):
-        m._gradient_by_layer(xs, None, 25, 10, loss, target, None, calls.append)
+        m._gradient_by_layer(xs, None, 25, 10, m._loss_spec(loss), target, None, calls.append)
     with pytest.raises(IndexError):
-        m._gradient_by_layer(xs, np.array([0, 30], dtype=np.int64), 0, 0, loss, target, None, calls.append)
+        m._gradient_by_layer(xs, np.array([0, 30], dtype=np.int64), 0, 0, m._loss_spec(loss), target, None, calls.append)
     with pytest.raises(TypeError, match="dense input"):
         m._gradient_by_layer(_core.as_csr(scipy.sparse.csr_matrix(xs), m.dtype, "x"), None, 0, 30, loss, target,
                              None, calls.append)

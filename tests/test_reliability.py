@@ -107,7 +107,7 @@ def test_rmsprop_centered_after_momentum_keeps_each_buffer_in_its_role(rng):
     opt.step(p, rng.normal(size=n))
     square_avg, buf = opt.state_dict()["state"].reshape(2, n)
     opt.set_param_groups([(0, n, {"centered": True})])
-    opt._c_groups(n, p.dtype)
+    opt._plan(n, p.dtype)
     laid_out = opt.state_dict()["state"].reshape(3, n)  # square_avg, grad_avg, momentum_buffer
     np.testing.assert_array_equal(laid_out[0], square_avg)
     np.testing.assert_array_equal(laid_out[1], 0)
@@ -135,21 +135,22 @@ def test_load_state_dict_with_fewer_slots_is_refused(data):
 
 
 class _HandMadeSolver:
-    """The _c_groups/_c_advance protocol engine.step calls, returning whatever a test wants."""
+    """The _plan/_advance protocol of an optimizer the fused step uses, returning whatever a test wants."""
 
     def __init__(self, state, groups):
-        self.state, self.groups = state, groups
+        self.state, self.groups = state, _core.optim_groups(groups)
 
-    def _c_groups(self, n, dtype):
+    def _plan(self, n, dtype):
         return self.state, self.groups
 
-    def _c_advance(self):
+    def _advance(self):
         pass
 
 
 def _adam_cfg():
     opt = optim.Adam(amsgrad=True)
-    return dict(opt._c_groups(4, np.float64)[1][0][2])
+    group = opt._plan(4, np.float64)[1][0]
+    return {k: group[k].item() for k in _core._OPTIM_CONFIG_FIELDS}
 
 
 @pytest.mark.parametrize("case", ["short", "none", "dtype", "unaligned", "readonly", "gap", "past_end",
@@ -318,7 +319,7 @@ def test_concurrent_steps_through_one_engine_are_refused_or_serialized(rng):
     def worker(i):
         for _ in range(40):
             try:
-                model._engine.step(X, None, 0, 4000, loss, target, None, None, 0.0, 0.0, False)
+                model._train_step(X, loss_spec=model._loss_spec(loss), target=target)
                 done.append(i)
             except RuntimeError as exc:
                 assert "another thread" in str(exc)

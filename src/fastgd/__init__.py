@@ -2,64 +2,35 @@
 
 from fastgd import _core
 from fastgd._runtime import config, get_num_threads, set_num_threads, show_config, threads
-from fastgd import ops
-from fastgd import init, layers
-from fastgd.layers import ACTIVATIONS, Dense
-from fastgd.model import Sequential
-from fastgd import callbacks, datasets, io, training
+from fastgd import callbacks, curvature, datasets, init, io, layers, losses, metrics, ops, optim, schedules, training
 from fastgd.callbacks import EarlyStopping
+from fastgd.curvature import hessian, hvp
 from fastgd.io import load, load_checkpoint, save_checkpoint
+from fastgd.layers import ACTIVATIONS, Dense
+from fastgd.lbfgs import LBFGS
+from fastgd.losses import MAE, MSE, BinaryCrossEntropy, Huber, Loss, Poisson, SoftmaxCrossEntropy
+from fastgd.minimize import OptimizeResult, approx_grad, check_grad, maximize, minimize
+from fastgd.model import Sequential
+from fastgd.newton_cg import NewtonCG
+from fastgd.optim import clip_grad_norm, clip_grad_value, grad_norm
 from fastgd.training import DivergenceError, History, fit_restarts
 
 __version__: str = _core.BUILD_INFO["version"]
 
 __all__ = [
     "__version__",
-    "config",
-    "show_config",
-    "set_num_threads",
-    "get_num_threads",
-    "threads",
-    "ops",
-    "init",
-    "layers",
-    "ACTIVATIONS",
-    "Dense",
-    "Sequential",
-    "callbacks",
-    "datasets",
-    "io",
-    "training",
-    "EarlyStopping",
-    "load",
-    "save_checkpoint",
-    "load_checkpoint",
-    "DivergenceError",
-    "History",
-    "fit_restarts",
+    # runtime
+    "config", "show_config", "set_num_threads", "get_num_threads", "threads",
+    # modules
+    "ops", "init", "layers", "callbacks", "datasets", "io", "training", "losses", "metrics", "optim",
+    "schedules", "curvature",
+    # the model and its training
+    "ACTIVATIONS", "Dense", "Sequential", "EarlyStopping", "DivergenceError", "History", "fit_restarts",
+    "load", "save_checkpoint", "load_checkpoint",
+    # losses
+    "Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MSE", "MAE", "Huber", "Poisson",
+    # optimizers
+    "clip_grad_norm", "clip_grad_value", "grad_norm", "LBFGS", "NewtonCG",
+    # minimization and curvature
+    "minimize", "maximize", "OptimizeResult", "check_grad", "approx_grad", "hvp", "hessian",
 ]
-
-# ---- losses and metrics (issue 4) -----------------------------------------------------
-from fastgd import losses, metrics  # noqa: E402
-from fastgd.losses import MAE, MSE, BinaryCrossEntropy, Huber, Loss, Poisson, SoftmaxCrossEntropy  # noqa: E402
-
-__all__ += ["losses", "metrics", "Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MSE", "MAE", "Huber", "Poisson"]
-
-# ---- optim area (issue 5) ----
-from fastgd import optim, schedules  # noqa: E402
-from fastgd.optim import clip_grad_norm, clip_grad_value, grad_norm  # noqa: E402
-
-__all__ += ["optim", "schedules", "clip_grad_norm", "clip_grad_value", "grad_norm"]
-
-# ---- minimize (issue 7) ----
-from fastgd.lbfgs import LBFGS  # noqa: E402
-from fastgd.minimize import OptimizeResult, approx_grad, check_grad, maximize, minimize  # noqa: E402
-
-__all__ += ["minimize", "maximize", "OptimizeResult", "check_grad", "approx_grad", "LBFGS"]
-
-# ---- curvature: Hessian-vector products, eigenvalues, Newton-CG ----
-from fastgd import curvature  # noqa: E402
-from fastgd.curvature import hessian, hvp  # noqa: E402
-from fastgd.newton_cg import NewtonCG  # noqa: E402
-
-__all__ += ["curvature", "hvp", "hessian", "NewtonCG"]

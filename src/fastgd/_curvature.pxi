@@ -29,11 +29,12 @@ cdef double _hvp_chunk(_MLPEngine engine, cnp.ndarray hv, cnp.ndarray va, cnp.nd
     return value
 
 
-def mlp_hvp(_MLPEngine engine, x, v, loss, target, sample_weight, bint gauss_newton, double denominator,
-            bint reference=False, Py_ssize_t chunk_rows=8192):
+def mlp_hvp(_MLPEngine engine, x, v, LossSpec loss, target, sample_weight, bint gauss_newton, double denominator,
+            bint reference=False, Py_ssize_t chunk_rows=8192, class_weight=None):
     """``(loss, H·v)`` (or ``G·v`` with gauss_newton) of the mean loss over all rows of x.
 
-    x (n, in), target (loss.prepare_target's (kind, array)) and sample_weight are validated
+    x (n, in), target (Loss.prepare_target's (kind, array)), sample_weight and class_weight
+    (Loss._class_weight_array(dtype)) are validated
     by the caller, as is denominator, the mean's normalizer over all rows (fastgd.losses). The
     rows go through the kernel in chunks of chunk_rows, accumulated into one product, so memory
     stays bounded for any n. ``reference=True`` runs the plain-loop twin (mlp_hvp_ref.c), the
@@ -48,7 +49,6 @@ def mlp_hvp(_MLPEngine engine, x, v, loss, target, sample_weight, bint gauss_new
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     cdef int64_t rows = min(n, chunk_rows)
-    cw = loss._class_weight_array(engine.dtype)
     outs = np.array([engine.layers[i].out for i in range(engine.m.n_layers)], dtype=np.int64)
     cdef int64_t elems = fg_mlp_hvp_scratch_elems(<const int64_t *>cnp.PyArray_DATA(outs), engine.m.n_layers,
                                                   engine.max_width, rows)
@@ -63,7 +63,7 @@ def mlp_hvp(_MLPEngine engine, x, v, loss, target, sample_weight, bint gauss_new
             e = min(n, s + rows)
             chunk_target = (target[0], target[1][s:e])
             chunk_sw = None if sample_weight is None else sample_weight[s:e]
-            fill_loss_spec(&spec, loss, chunk_target, chunk_sw, cw, FG_REDUCE_SUM)
+            fill_loss_spec(&spec, loss, chunk_target, chunk_sw, class_weight, FG_REDUCE_SUM)
             spec.scale = 1.0 / denominator if denominator > 0 else 0.0
             value = _hvp_chunk(engine, hv, va, xa[s:e], e - s, &spec, gauss_newton, 0.0 if s == 0 else 1.0,
                                scratch, reference)

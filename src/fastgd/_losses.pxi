@@ -22,37 +22,51 @@ cdef inline const void *_data_or_null(object a):
     return cnp.PyArray_DATA(<cnp.ndarray>a)
 
 
-cdef int fill_loss_spec(fg_loss_spec *spec, object loss, object prepared_target,
-                        object sample_weight, object class_weight_arr, int reduction) except -1:
-    """Fill `spec` for `loss` (a fastgd.losses.Loss) without copying anything.
+cdef class LossSpec:
+    """What the loss kernels need of a loss besides its arrays, prepared once: the C
+    ``enum fg_loss`` kind, the label smoothing and the Huber threshold. fastgd.losses builds it
+    (``Loss._c_spec()``); the step path reads it without calling back into the loss."""
+    cdef readonly int kind
+    cdef readonly double label_smoothing, delta
 
-    prepared_target is what ``loss.prepare_target`` returned, ``("labels", int64 (n,))`` or
+    def __init__(self, int kind, double label_smoothing=0.0, double delta=1.0):
+        if kind < 0 or kind >= FG_LOSS_COUNT:
+            raise ValueError(f"unknown loss kind {kind}")
+        self.kind = kind
+        self.label_smoothing = label_smoothing if kind == FG_LOSS_SOFTMAX_CE else 0.0
+        self.delta = delta if kind == FG_LOSS_HUBER else 1.0
+
+
+cdef int fill_loss_spec(fg_loss_spec *spec, LossSpec loss, object prepared_target,
+                        object sample_weight, object class_weight_arr, int reduction) except -1:
+    """Fill `spec` for `loss` without copying anything.
+
+    prepared_target is what ``Loss.prepare_target`` returned, ``("labels", int64 (n,))`` or
     ``("rows", (n, c) array of pred's dtype)``; sample_weight an (n,) array of pred's dtype or
     None; class_weight_arr ``loss._class_weight_array(dtype)`` or None. The caller keeps the
     arrays alive while the spec is in use and has checked them against pred (n, c).
     """
-    cdef int kind = loss._kind
-    if kind < 0 or kind >= FG_LOSS_COUNT:
-        raise ValueError(f"unknown loss kind {kind}")
+    if loss is None:
+        raise TypeError("loss must be a LossSpec, got None")
     if reduction != FG_REDUCE_MEAN and reduction != FG_REDUCE_SUM:
         raise ValueError(f"reduction must be REDUCE_MEAN or REDUCE_SUM, got {reduction}")
-    target_kind, target_arr = prepared_target
-    spec.kind = kind
+    target_kind, target_arr = <tuple>prepared_target
+    spec.kind = loss.kind
     spec.reduction = reduction
     spec.labels = NULL
     spec.target = NULL
     if target_kind == "labels":
-        if kind != FG_LOSS_SOFTMAX_CE:
-            raise ValueError(f"{loss.name} needs target rows, got class labels")
+        if loss.kind != FG_LOSS_SOFTMAX_CE:
+            raise ValueError("this loss needs target rows, got class labels")
         spec.labels = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>target_arr)
     elif target_kind == "rows":
         spec.target = cnp.PyArray_DATA(<cnp.ndarray>target_arr)
     else:
         raise ValueError(f"prepared target kind must be 'labels' or 'rows', got {target_kind!r}")
     spec.sample_weight = _data_or_null(sample_weight)
-    spec.class_weight = _data_or_null(class_weight_arr) if kind == FG_LOSS_SOFTMAX_CE else NULL
-    spec.label_smoothing = loss.label_smoothing if kind == FG_LOSS_SOFTMAX_CE else 0.0
-    spec.delta = loss.delta if kind == FG_LOSS_HUBER else 1.0
+    spec.class_weight = _data_or_null(class_weight_arr) if loss.kind == FG_LOSS_SOFTMAX_CE else NULL
+    spec.label_smoothing = loss.label_smoothing
+    spec.delta = loss.delta
     spec.scale = 1.0
     return 0
 
@@ -68,7 +82,7 @@ cdef _check_vector(str name, object a, object dtype, int64_t length, str what):
         raise ValueError(f"{name} must be C-contiguous")
 
 
-def loss_value_and_grad(pred, loss, prepared_target, sample_weight=None, class_weight=None,
+def loss_value_and_grad(pred, LossSpec loss, prepared_target, sample_weight=None, class_weight=None,
                         int reduction=FG_REDUCE_MEAN, grad=None, bint reference=False,
                         double scale=1.0):
     """The loss of `pred` (n, c) and, when `grad` (n, c) is given, its gradient written there.

@@ -333,22 +333,25 @@ cdef class _MLPEngine:
             self._exit()
         return gx
 
-    def step(self, x, indices, Py_ssize_t start, Py_ssize_t n, loss, target, sample_weight,
-             optimizer, double clip_norm=0.0, double clip_value=0.0, bint apply_update=True):
+    def step(self, x, indices, Py_ssize_t start, Py_ssize_t n, LossSpec loss, target, sample_weight,
+             class_weight, plan, double clip_norm=0.0, double clip_value=0.0):
         """One fused training step on rows `indices` (int64, C-contiguous) of x, or on rows
         [start, start+n) when indices is None. x, target (labels int64 or rows), sample_weight
-        are the full arrays, already validated (target is loss.prepare_target's (kind, array)).
-        Returns (loss, grad_norm, status)."""
+        are the full arrays, already validated (target is loss.prepare_target's (kind, array));
+        class_weight the loss's class weights in the parameters' dtype or None. `plan` is the
+        optimizer's ``(state, groups)`` (fastgd.optim's plan: groups an OPTIM_GROUP_DTYPE array
+        for this update), or None to compute the gradient only. The caller holds the optimizer
+        (claim_optimizer) and counts the step. Returns (loss, grad_norm, status)."""
         cdef fg_batch batch
         cdef fg_loss_spec spec
         cdef fg_step_options opt
         cdef fg_step_result res
         cdef cnp.ndarray xa
         cdef CSRMatrix xs = None
-        cdef cnp.ndarray ta = <cnp.ndarray>target[1]
+        cdef cnp.ndarray ta = <cnp.ndarray>(<tuple>target)[1]
         cdef cnp.ndarray idx
-        cw = loss._class_weight_array(self.dtype)
-        fill_loss_spec(&spec, loss, target, sample_weight, cw, FG_REDUCE_MEAN)
+        cdef bint apply_update = plan is not None
+        fill_loss_spec(&spec, loss, target, sample_weight, class_weight, FG_REDUCE_MEAN)
         memset(&batch, 0, sizeof(fg_batch))
         if isinstance(x, CSRMatrix):
             xs = <CSRMatrix>x
@@ -359,8 +362,8 @@ cdef class _MLPEngine:
         else:
             xa = <cnp.ndarray>x
             batch.x = cnp.PyArray_DATA(xa)
-        if target[0] == "labels":
-            batch.labels = <const int64_t *>cnp.PyArray_DATA(ta)
+        if spec.labels != NULL:
+            batch.labels = spec.labels
         else:
             batch.target = cnp.PyArray_DATA(ta)
         if sample_weight is not None:
@@ -376,60 +379,32 @@ cdef class _MLPEngine:
         opt.clip_value = clip_value
         opt.want_grad_norm = 1
         opt.apply_update = apply_update
-        if apply_update:
-            _claim_optimizer(optimizer)
+        self._enter()
         try:
-            self._enter()
-            try:
-                if apply_update:  # fills self.groups, which a running step reads: inside _enter
-                    self._set_update(&opt, optimizer)
-                self.reserve(n)
-                if self.f32:
-                    with nogil:
-                        fg_mlp_train_step_f32(&self.m, &batch, &spec, &opt, &res)
-                else:
-                    with nogil:
-                        fg_mlp_train_step_f64(&self.m, &batch, &spec, &opt, &res)
-            finally:
-                self._exit()
-            if apply_update and res.status == FG_STEP_OK:
-                optimizer._c_advance()
+            if apply_update:  # fills self.groups, which a running step reads: inside _enter
+                self._set_update(&opt, <tuple>plan)
+            self.reserve(n)
+            if self.f32:
+                with nogil:
+                    fg_mlp_train_step_f32(&self.m, &batch, &spec, &opt, &res)
+            else:
+                with nogil:
+                    fg_mlp_train_step_f64(&self.m, &batch, &spec, &opt, &res)
         finally:
-            if apply_update:
-                _release_optimizer(optimizer)
+            self._exit()
         return res.loss, res.grad_norm, res.status
 
-    cdef int _set_update(self, fg_step_options *opt, object optimizer) except -1:
-        """Fill the optimizer part of `opt` from ``optimizer._c_groups``, checking everything
-        the kernel will touch: groups tiling [0, n_params) in order, and a state array of the
-        parameters' dtype, C-contiguous, aligned, writeable, sharing no memory with the arenas
-        and holding the slots x stride elements the groups' updates address."""
-        cdef Py_ssize_t g, n_groups
-        cdef int64_t expect = 0, slots = 0
-        state, groups = optimizer._c_groups(self.n_params, self.dtype)
-        n_groups = len(groups)
-        if n_groups > self.n_groups_cap:
-            free(self.groups)
-            self.groups = <fg_optim_group *>malloc(n_groups * sizeof(fg_optim_group))
-            if self.groups == NULL:
-                self.n_groups_cap = 0
-                raise MemoryError()
-            self.n_groups_cap = n_groups
-        for g in range(n_groups):
-            gstart, gstop, cfg = groups[g]
-            if gstart != expect or gstop < gstart or gstop > self.n_params:
-                raise ValueError(f"optimizer groups must tile [0, {self.n_params}) in order; "
-                                 f"got [{gstart}, {gstop}) after {expect}")
-            expect = gstop
-            self.groups[g].start = gstart
-            self.groups[g].stop = gstop
-            self.groups[g].cfg = cfg
-            slots = max(slots, fg_optim_state_slots(&self.groups[g].cfg))
-        if expect != self.n_params:
-            raise ValueError(f"optimizer groups must tile [0, {self.n_params}); they end at {expect}")
+    cdef int _set_update(self, fg_step_options *opt, tuple plan) except -1:
+        """Fill the optimizer part of `opt` from the plan ``(state, groups)``, checking
+        everything the kernel will touch: groups tiling [0, n_params) in order, and a state
+        array of the parameters' dtype, C-contiguous, aligned, writeable, sharing no memory with
+        the arenas and holding the slots x stride elements the groups' updates address."""
+        cdef int64_t n_groups = 0, slots = 0
+        state, groups = plan
+        _plan_groups(groups, self.n_params, &self.groups, &self.n_groups_cap, &n_groups, &slots)
         cdef cnp.ndarray st = None
         cdef int64_t stride = _state_stride(self.n_params)
-        if isinstance(state, np.ndarray):
+        if isinstance(state, cnp.ndarray):
             st = <cnp.ndarray>state
         # the common case checked with C macros only; anything else gets the full check and its message
         if (st is None or cnp.PyArray_TYPE(st) != cnp.PyArray_TYPE(<cnp.ndarray>self.params)
@@ -447,8 +422,8 @@ cdef class _MLPEngine:
         opt.state_stride = stride
         return 0
 
-    def gradient_by_layer(self, x, indices, Py_ssize_t start, Py_ssize_t n, loss, target, sample_weight,
-                          on_layer):
+    def gradient_by_layer(self, x, indices, Py_ssize_t start, Py_ssize_t n, LossSpec loss, target,
+                          sample_weight, class_weight, on_layer):
         """The gradient of the mean loss over a dense batch into the gradient arena, as `step`
         computes it without an update, with the backward pass run one layer at a time from the
         last: ``on_layer(l)`` is called (GIL held) as soon as layer l's dW and db are final, so
@@ -470,8 +445,7 @@ cdef class _MLPEngine:
         cdef const fg_mlp_layer *L
         cdef Py_ssize_t l
         cdef double value
-        cw = loss._class_weight_array(self.dtype)
-        fill_loss_spec(&spec, loss, target, sample_weight, cw, FG_REDUCE_MEAN)
+        fill_loss_spec(&spec, loss, target, sample_weight, class_weight, FG_REDUCE_MEAN)
         if indices is None and (start < 0 or n < 0 or start + n > xa.shape[0]):
             raise ValueError(f"rows [{start}, {start + n}) are outside the {xa.shape[0]} rows of x")
         self._enter()
@@ -535,13 +509,13 @@ cdef class _MLPEngine:
         return value, 0
 
 
-def loss_sum(loss, pred, target, sample_weight):
-    """Σ_i s_i·l_i (the numerator of the mean loss) of pred (n, c) against prepared targets."""
+def loss_sum(LossSpec loss, pred, target, sample_weight, class_weight):
+    """Σ_i s_i·l_i (the numerator of the mean loss) of pred (n, c) against prepared targets;
+    class_weight is the loss's class weights in pred's dtype or None."""
     cdef fg_loss_spec spec
     cdef cnp.ndarray p = check_float_array("pred", pred if isinstance(pred, np.ndarray) and pred.flags.c_contiguous
                                            else np.ascontiguousarray(pred), 2)
-    cw = loss._class_weight_array(p.dtype)
-    fill_loss_spec(&spec, loss, target, sample_weight, cw, FG_REDUCE_SUM)
+    fill_loss_spec(&spec, loss, target, sample_weight, class_weight, FG_REDUCE_SUM)
     cdef int64_t n = p.shape[0], c = p.shape[1]
     cdef double r
     if p.dtype == np.float32:

@@ -1,6 +1,8 @@
 # In-place optimizer steps over flat parameter buffers, norms and clipping.
 
 from libc.stdint cimport uint64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
 
 
 def inplace_sgd_step(params, grads, lr):
@@ -69,6 +71,104 @@ _OPTIM_CONFIG_FIELDS = (
     "beta2", "amsgrad", "maximize")
 
 
+cdef object _optim_group_dtype():
+    """The NumPy dtype laid out exactly as the C struct fg_optim_group (start, stop, then the
+    fg_optim_config fields, flattened), so that an optimizer plan's groups reach the kernels
+    as they are, without a per-step conversion."""
+    cdef fg_optim_group g
+    cdef char *b = <char *>&g
+    cdef fg_optim_config *c = &g.cfg
+    fields = (
+        ("start", np.int64, <char *>&g.start - b), ("stop", np.int64, <char *>&g.stop - b),
+        ("kind", np.intc, <char *>&c.kind - b), ("step", np.int64, <char *>&c.step - b),
+        ("lr", np.float64, <char *>&c.lr - b), ("weight_decay", np.float64, <char *>&c.weight_decay - b),
+        ("momentum", np.float64, <char *>&c.momentum - b), ("dampening", np.float64, <char *>&c.dampening - b),
+        ("nesterov", np.intc, <char *>&c.nesterov - b), ("noise_std", np.float64, <char *>&c.noise_std - b),
+        ("noise_seed", np.uint64, <char *>&c.noise_seed - b), ("eps", np.float64, <char *>&c.eps - b),
+        ("lr_decay", np.float64, <char *>&c.lr_decay - b),
+        ("initial_accumulator_value", np.float64, <char *>&c.initial_accumulator_value - b),
+        ("alpha", np.float64, <char *>&c.alpha - b), ("centered", np.intc, <char *>&c.centered - b),
+        ("beta1", np.float64, <char *>&c.beta1 - b), ("beta2", np.float64, <char *>&c.beta2 - b),
+        ("amsgrad", np.intc, <char *>&c.amsgrad - b), ("maximize", np.intc, <char *>&c.maximize - b))
+    return np.dtype({"names": [f[0] for f in fields], "formats": [f[1] for f in fields],
+                     "offsets": [f[2] for f in fields], "itemsize": sizeof(fg_optim_group)})
+
+
+# dtype of an optimizer plan's groups: one record per group, the layout of fg_optim_group
+cdef object _OPTIM_GROUP_DTYPE = _optim_group_dtype()
+OPTIM_GROUP_DTYPE = _OPTIM_GROUP_DTYPE
+
+
+def optim_groups(groups):
+    """The plan groups array (OPTIM_GROUP_DTYPE) of a list of ``(start, stop, cfg)``, ``cfg`` a
+    dict with every field of ``fg_optim_config``."""
+    out = np.zeros(len(groups), dtype=OPTIM_GROUP_DTYPE)
+    cdef fg_optim_group *g = <fg_optim_group *>cnp.PyArray_DATA(<cnp.ndarray>out)
+    cdef Py_ssize_t i = 0
+    for item in groups:
+        start, stop, cfg = item
+        g[i].start = start
+        g[i].stop = stop
+        g[i].cfg = <dict>cfg
+        i += 1
+    return out
+
+
+def optim_groups_refresh(groups, int64_t step, double lr):
+    """Set the step and the learning rate of every group of a plan's groups array (what changes
+    from one update to the next) in place, in one C loop."""
+    if not isinstance(groups, cnp.ndarray):
+        raise TypeError(f"groups must be a numpy array of dtype OPTIM_GROUP_DTYPE, got {_describe(groups)}")
+    cdef cnp.ndarray a = <cnp.ndarray>groups
+    if ((<object>cnp.PyArray_DESCR(a) is not _OPTIM_GROUP_DTYPE and a.dtype != _OPTIM_GROUP_DTYPE)
+            or cnp.PyArray_NDIM(a) != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISWRITEABLE(a)):
+        raise ValueError("groups must be a writeable, C-contiguous 1-D array of dtype OPTIM_GROUP_DTYPE")
+    cdef fg_optim_group *g = <fg_optim_group *>cnp.PyArray_DATA(a)
+    cdef Py_ssize_t i
+    for i in range(cnp.PyArray_DIM(a, 0)):
+        g[i].cfg.step = step
+        g[i].cfg.lr = lr
+
+
+cdef int _plan_groups(object groups, int64_t n, fg_optim_group **out, int64_t *cap,
+                      int64_t *n_groups, int64_t *slots) except -1:
+    """Copy the plan groups array `groups` (OPTIM_GROUP_DTYPE, 1-D) into the buffer *out of *cap
+    records (grown as needed) and check the copy: ranges tiling [0, n) in order. Sets *n_groups
+    and *slots (the state slots the groups' updates address)."""
+    if not isinstance(groups, cnp.ndarray):
+        raise TypeError(f"optimizer groups must be a numpy array of dtype OPTIM_GROUP_DTYPE, "
+                        f"got {_describe(groups)}")
+    cdef cnp.ndarray a = <cnp.ndarray>groups
+    # the common case (a plan's own array) is checked by identity and C macros only
+    if <object>cnp.PyArray_DESCR(a) is not _OPTIM_GROUP_DTYPE and a.dtype != _OPTIM_GROUP_DTYPE:
+        raise TypeError(f"optimizer groups must have dtype OPTIM_GROUP_DTYPE, got {a.dtype}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+        a = np.ascontiguousarray(a)
+    if cnp.PyArray_NDIM(a) != 1:
+        raise ValueError(f"optimizer groups must be 1-D, got shape {groups.shape}")
+    cdef int64_t k = a.shape[0], g, expect = 0
+    if k > cap[0]:
+        free(out[0])
+        out[0] = <fg_optim_group *>malloc(k * sizeof(fg_optim_group))
+        if out[0] == NULL:
+            cap[0] = 0
+            raise MemoryError()
+        cap[0] = k
+    if k:
+        memcpy(out[0], cnp.PyArray_DATA(a), k * sizeof(fg_optim_group))
+    slots[0] = 0
+    for g in range(k):
+        if out[0][g].start != expect or out[0][g].stop < out[0][g].start or out[0][g].stop > n:
+            raise ValueError(f"optimizer groups must tile [0, {n}) in order; "
+                             f"got [{out[0][g].start}, {out[0][g].stop}) after {expect}")
+        expect = out[0][g].stop
+        slots[0] = max(slots[0], fg_optim_state_slots(&out[0][g].cfg))
+    if expect != n:
+        raise ValueError(f"optimizer groups must tile [0, {n}); they end at {expect}")
+    n_groups[0] = k
+    return 0
+
+
 def optim_state_slots(dict cfg):
     """Number of n-length state arrays the update described by `cfg` (every fg_optim_config
     field) needs."""
@@ -116,8 +216,9 @@ def inplace_optim_step(params, grads, state, groups, bint reference=False):
     params, grads : ndarray (n,), float32 or float64, C-contiguous; params writeable
     state : ndarray (slots * stride,) of the same dtype, or None when no group needs state
         Slot ``s`` of element ``i`` is ``state[s * stride + i]``, stride = ``optim_state_stride(n)``.
-    groups : list of (start, stop, cfg)
-        Ranges tiling [0, n) in order; ``cfg`` a dict with every field of ``fg_optim_config``.
+    groups : ndarray of OPTIM_GROUP_DTYPE, or list of (start, stop, cfg)
+        Ranges tiling [0, n) in order with their update's ``fg_optim_config`` (an optimizer
+        plan's groups; in a list, ``cfg`` is a dict with every field).
     reference : bool
         Run the plain scalar reference twin instead of the dispatched kernel (tests).
     """
@@ -125,43 +226,48 @@ def inplace_optim_step(params, grads, state, groups, bint reference=False):
     cdef cnp.ndarray g = check_float_array("grads", grads, 1)
     check_same("grads", g, "params", p)
     cdef int64_t n = p.shape[0]
-    cdef list parsed = []
-    cdef fg_optim_config c
-    cdef int64_t slots = 0, start, stop, expect = 0
-    for item in groups:
-        start, stop, cfg = item
-        if start != expect or stop < start or stop > n:
-            raise ValueError(
-                f"groups must tile [0, {n}) in order; got range [{start}, {stop}) after {expect}")
-        expect = stop
-        c = cfg
-        slots = max(slots, fg_optim_state_slots(&c))
-        parsed.append((start, stop, c))
-    if expect != n:
-        raise ValueError(f"groups must tile [0, {n}); they end at {expect}")
-    cdef cnp.ndarray s = _check_state(state, p, slots)
-    if s is not None and overlap(s, g):
-        raise ValueError("state and grads must not share memory")
+    if not isinstance(groups, np.ndarray):
+        groups = optim_groups(groups)
+    cdef fg_optim_group *parsed = NULL
+    cdef int64_t cap = 0, n_groups = 0, slots = 0
+    try:
+        _plan_groups(groups, n, &parsed, &cap, &n_groups, &slots)
+        s = _check_state(state, p, slots)
+        if s is not None and overlap(s, g):
+            raise ValueError("state and grads must not share memory")
+        _optim_step_groups(p, g, s, parsed, n_groups, reference)
+    finally:
+        free(parsed)
+
+
+cdef int _optim_step_groups(cnp.ndarray p, cnp.ndarray g, cnp.ndarray s, const fg_optim_group *groups,
+                            int64_t n_groups, bint reference) except -1:
     cdef char *pp = <char *>cnp.PyArray_DATA(p)
     cdef const char *gp = <const char *>cnp.PyArray_DATA(g)
     cdef char *sp = <char *>cnp.PyArray_DATA(s) if s is not None else NULL
     cdef int64_t itemsize = p.dtype.itemsize
     cdef bint f32 = p.dtype == np.float32
-    cdef int64_t stride = _state_stride(n)
-    for start, stop, c in parsed:
+    cdef int64_t stride = _state_stride(p.shape[0])
+    cdef int64_t i, start, stop
+    cdef const fg_optim_config *c
+    for i in range(n_groups):
+        start = groups[i].start
+        stop = groups[i].stop
+        c = &groups[i].cfg
         with nogil:
             if f32 and not reference:
                 fg_optim_step_f32(<float *>(pp + start * itemsize), <const float *>(gp + start * itemsize),
-                                  <float *>(sp + start * itemsize) if sp != NULL else NULL, stride, stop - start, &c)
+                                  <float *>(sp + start * itemsize) if sp != NULL else NULL, stride, stop - start, c)
             elif f32:
                 fg_optim_step_ref_f32(<float *>(pp + start * itemsize), <const float *>(gp + start * itemsize),
-                                      <float *>(sp + start * itemsize) if sp != NULL else NULL, stride, stop - start, &c)
+                                      <float *>(sp + start * itemsize) if sp != NULL else NULL, stride, stop - start, c)
             elif not reference:
                 fg_optim_step_f64(<double *>(pp + start * itemsize), <const double *>(gp + start * itemsize),
-                                  <double *>(sp + start * itemsize) if sp != NULL else NULL, stride, stop - start, &c)
+                                  <double *>(sp + start * itemsize) if sp != NULL else NULL, stride, stop - start, c)
             else:
                 fg_optim_step_ref_f64(<double *>(pp + start * itemsize), <const double *>(gp + start * itemsize),
-                                      <double *>(sp + start * itemsize) if sp != NULL else NULL, stride, stop - start, &c)
+                                      <double *>(sp + start * itemsize) if sp != NULL else NULL, stride, stop - start, c)
+    return 0
 
 
 def optim_noise_normal(int64_t n, seed, int64_t step):
@@ -222,16 +328,3 @@ def inplace_clip_value(x, clip):
     else:
         with nogil:
             fg_clip_value_f64(<double *>cnp.PyArray_DATA(a), n, c)
-
-
-def count_nonfinite(x):
-    """Number of NaN or infinite entries of ``x``."""
-    cdef cnp.ndarray a = check_float_array("x", x, 1)
-    cdef int64_t n = a.shape[0], r
-    cdef bint f32 = a.dtype == np.float32
-    with nogil:
-        if f32:
-            r = fg_count_nonfinite_f32(<const float *>cnp.PyArray_DATA(a), n)
-        else:
-            r = fg_count_nonfinite_f64(<const double *>cnp.PyArray_DATA(a), n)
-    return r

@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from fastgd import _core
+from fastgd import losses as _losses
 
 
 def is_lazy(x):
@@ -43,8 +44,6 @@ def check_lazy_input(name, x, n_features):
 def prepare(model, X, y, loss, sample_weight):
     """``model._prepare``, except for a memory-mapped X: then y and sample_weight are converted
     (they are read whole) and X is only checked for shape and dtype."""
-    from fastgd.model import check_sample_weight
-
     if not is_lazy(X):
         return model._prepare(X, y, loss, sample_weight)
     x = check_lazy_input("X", X, model.n_inputs)
@@ -52,7 +51,7 @@ def prepare(model, X, y, loss, sample_weight):
     if y_arr.ndim == 0 or y_arr.shape[0] != x.shape[0]:
         raise ValueError(f"y must have one entry per sample of x ({x.shape[0]}), got shape {y_arr.shape}")
     target = loss.prepare_target(y_arr, model.n_outputs, model.dtype)
-    sw = check_sample_weight(sample_weight, x.shape[0], model.dtype)
+    sw = _losses.check_sample_weight(sample_weight, x.shape[0], model.dtype, positive_sum=True)
     return x, target, sw
 
 

@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from fastgd import _core, _runtime
+from fastgd import _runtime
 
 __all__ = ["model_hvp", "model_gnvp", "hvp", "hessian", "lanczos_extremes", "top_eigenvalues", "spectrum",
            "classify_stationary"]
@@ -41,8 +41,9 @@ def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=
     va = np.ascontiguousarray(va, dtype=model.dtype)
     if not np.all(np.isfinite(va)):
         raise ValueError("v must hold finite numbers")
-    _value, out = _core.mlp_hvp(model._engine, x, va, loss, target, sw, gauss_newton,
-                                _denominator(model, loss, target, sw), reference)
+    _value, out = model._hvp(x, va, loss_spec=model._loss_spec(loss), target=target, sample_weight=sw,
+                             gauss_newton=gauss_newton, denominator=_denominator(model, loss, target, sw),
+                             reference=reference)
     return out
 
 
@@ -307,10 +308,12 @@ def _prepared(model, X, y, loss, sample_weight):
 def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.float64):
     """v -> H·v (of dtype) on prepared data: the checks done once, not per product."""
     denominator = _denominator(model, loss, target, sw)
+    loss_spec = model._loss_spec(loss)
 
     def matvec(v):
         va = np.ascontiguousarray(v, dtype=model.dtype)
-        _value, out = _core.mlp_hvp(model._engine, x, va, loss, target, sw, gauss_newton, denominator)
+        _value, out = model._hvp(x, va, loss_spec=loss_spec, target=target, sample_weight=sw,
+                                 gauss_newton=gauss_newton, denominator=denominator)
         return out.astype(dtype, copy=False)
     return matvec
 
@@ -494,7 +497,7 @@ class CurvatureMonitor:
             every = int(curvature)
         else:
             raise ValueError(f"curvature must be None, 'epoch' or a number of steps >= 1, got {curvature!r}")
-        if not hasattr(optimizer, "_c_groups"):
+        if not hasattr(optimizer, "_plan"):
             raise ValueError("curvature diagnostics follow the steps of a first-order optimizer (SGD, Adam, ...); "
                              f"got {type(optimizer).__name__}")
         return cls(model, x, target, sw, loss, optimizer, every, seed=0 if seed is None else seed)
@@ -508,8 +511,8 @@ class CurvatureMonitor:
 
     def _probe_loss(self):
         m = self.model
-        value, _norm, _status = m._engine.step(self.x, None, 0, self.x.shape[0], self.loss, self.target, self.sw,
-                                               None, 0.0, 0.0, False)
+        value, _norm, _status = m._train_step(self.x, loss_spec=m._loss_spec(self.loss), target=self.target,
+                                              sample_weight=self.sw)
         return float(value)
 
     def before(self):

@@ -228,7 +228,7 @@ class DataParallel:
         status = 0
         if weight > 0:
             x, idx, start, n, target, sw = batch
-            value, status = model._gradient_by_layer(x, idx, start, n, loss, target, sw, on_layer)
+            value, status = model._gradient_by_layer(x, idx, start, n, model._loss_spec(loss), target, sw, on_layer)
             scalars[1] = value * weight
         if status or not weight > 0:  # take part in every bucket's reduction with zeros
             scalars[2] = float(status != 0)
@@ -273,7 +273,8 @@ def _local_gradient(model, batch, loss, weight):
     if batch is None or not weight > 0:
         return 0.0, 0
     x, idx, start, n, target, sw = batch
-    value, _norm, status = model._engine.step(x, idx, start, n, loss, target, sw, None, 0.0, 0.0, False)
+    value, _norm, status = model._train_step(x, loss_spec=model._loss_spec(loss), target=target, sample_weight=sw,
+                                             indices=idx, start=start, n=n)
     return value, status
 
 
@@ -323,8 +324,9 @@ def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip
         weight = weight_of((target[0], target[1][rows]), None if sw is None else sw[rows])
     if dp is None:
         x_, idx_, s_, n_, t_, sw_ = batch
-        value, norm, status = model._engine.step(x_, idx_, s_, n_, loss, t_, sw_, optimizer,
-                                                 clip_norm or 0.0, clip_value or 0.0)
+        value, norm, status = model._train_step(x_, loss_spec=model._loss_spec(loss), target=t_, sample_weight=sw_,
+                                                indices=idx_, start=s_, n=n_, optimizer=optimizer,
+                                                clip_norm=clip_norm or 0.0, clip_value=clip_value or 0.0)
         return value, norm, status, weight
     plan = dp.bucket_plan(model, x)
     if plan is None:  # sparse input: the fused step's gradient, reduced in one piece
@@ -344,7 +346,7 @@ def lbfgs_iteration(dp, model, optimizer, x, target, sw, loss, weight):
     n = x.shape[0]
 
     def closure(params):
-        value, _norm, status = model._engine.step(x, None, 0, n, loss, target, sw, None, 0.0, 0.0, False)
+        value, _norm, status = model._train_step(x, loss_spec=model._loss_spec(loss), target=target, sample_weight=sw)
         value, _total, status = dp.reduce_gradient(model, value, weight, status)
         return value, model.grads
 

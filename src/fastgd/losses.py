@@ -98,8 +98,10 @@ def check_pred(pred, *, allow_1d):
     return pred
 
 
-def check_sample_weight(sample_weight, n, dtype):
-    """None, or ``sample_weight`` as a C-contiguous (n,) array of ``dtype``, finite and >= 0."""
+def check_sample_weight(sample_weight, n, dtype, *, positive_sum=False):
+    """None, or ``sample_weight`` as a C-contiguous (n,) array of ``dtype``, finite and >= 0: the
+    one rule for sample weights across fastgd (losses, metrics, training). ``positive_sum``
+    also refuses all-zero weights, for callers that divide by their sum."""
     if sample_weight is None:
         return None
     sw = _as_numeric_array("sample_weight", sample_weight)
@@ -109,6 +111,8 @@ def check_sample_weight(sample_weight, n, dtype):
     _check_finite("sample_weight", sw)
     if (sw < 0).any():
         raise ValueError(f"sample_weight must be >= 0, got {sw[sw < 0][0]}")
+    if positive_sum and not sw.sum() > 0:
+        raise ValueError("sample_weight must not be all zero")
     return sw
 
 
@@ -161,7 +165,7 @@ class Loss:
         # The kernel's SUM adds row losses, each the mean over the c outputs; torch's 'sum' of
         # an elementwise loss adds every element, c times more.
         scale = float(c) if reduction == "sum" and self._kind != _core.LOSS_SOFTMAX_CE else 1.0
-        value = _core.loss_value_and_grad(p, self, prepared, sw, self._class_weight_array(p.dtype),
+        value = _core.loss_value_and_grad(p, self._c_spec(), prepared, sw, self._class_weight_array(p.dtype),
                                           _REDUCTIONS[reduction], grad, False, scale)
         if grad is not None:
             grad = grad.reshape(shape)
@@ -201,6 +205,10 @@ class Loss:
 
     def _class_weight_array(self, dtype):
         return None
+
+    def _c_spec(self):
+        """The ``_core.LossSpec`` the kernels read (kind and scalar parameters)."""
+        return _core.LossSpec(self._kind)
 
     # -- the rest -------------------------------------------------------------------
     def link(self, pred):
@@ -271,6 +279,9 @@ class SoftmaxCrossEntropy(Loss):
             if (cw < 0).any():
                 raise ValueError(f"class_weight must be >= 0, got {cw[cw < 0][0]}")
             self.class_weight = cw
+
+    def _c_spec(self):
+        return _core.LossSpec(self._kind, label_smoothing=self.label_smoothing)
 
     def _class_weight_array(self, dtype):
         if self.class_weight is None:
@@ -376,6 +387,9 @@ class Huber(Loss):
         if not (math.isfinite(float(delta)) and float(delta) > 0):
             raise ValueError(f"delta must be finite and > 0, got {delta}")
         self.delta = float(delta)
+
+    def _c_spec(self):
+        return _core.LossSpec(self._kind, delta=self.delta)
 
     def get_config(self):
         return {"name": self.name, "delta": self.delta}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastgd import losses as _losses
+
 __all__ = ["accuracy", "zero_one_loss", "r2_score", "mean_squared_error", "mean_absolute_error"]
 
 
@@ -30,14 +32,7 @@ def _real_array(name, value):
 
 
 def _weights(sample_weight, n):
-    if sample_weight is None:
-        return None
-    sw = _real_array("sample_weight", sample_weight).astype(np.float64)
-    if sw.shape != (n,):
-        raise ValueError(f"sample_weight must have shape ({n},), got {sw.shape}")
-    if (sw < 0).any():
-        raise ValueError("sample_weight must be >= 0")
-    return sw
+    return _losses.check_sample_weight(sample_weight, n, np.float64)
 
 
 def _labels(name, y, threshold):

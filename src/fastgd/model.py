@@ -11,6 +11,7 @@ import numpy as np
 
 from fastgd import _core
 from fastgd import init as _init
+from fastgd import losses as _losses
 from fastgd.layers import Dense
 
 __all__ = ["Sequential"]
@@ -68,23 +69,26 @@ def check_input(name, x, dtype, n_features):
     return x
 
 
-def check_sample_weight(sample_weight, n, dtype):
-    """None, or a C-contiguous 1-D array of n finite non-negative weights with a positive sum."""
-    if sample_weight is None:
-        return None
-    sw = np.asarray(sample_weight)
-    if sw.dtype.kind not in "fiub":
-        raise TypeError(f"sample_weight must hold real numbers, got dtype {sw.dtype}")
-    if sw.ndim != 1 or sw.shape[0] != n:
-        raise ValueError(f"sample_weight must have shape ({n},) to match the samples, got {sw.shape}")
-    sw = np.ascontiguousarray(sw, dtype=dtype)
-    if not np.all(np.isfinite(sw)):
-        raise ValueError("sample_weight contains NaN or infinity")
-    if np.any(sw < 0):
-        raise ValueError(f"sample_weight must be >= 0, got a minimum of {sw.min()}")
-    if not sw.sum() > 0:
-        raise ValueError("sample_weight must not be all zero")
-    return sw
+def _one_trainer(method):
+    """`method` refusing to run while another thread trains the same model (the calling
+    thread may nest training calls, as fit does). Inference methods are not wrapped: they may
+    run in any number of threads, also while the model trains."""
+
+    @functools.wraps(method)
+    def exclusive(self, *args, **kwargs):
+        lock = self.__dict__.get("_training_lock")
+        if lock is None:
+            lock = self.__dict__.setdefault("_training_lock", threading.RLock())
+        if not lock.acquire(blocking=False):
+            raise RuntimeError(f"{method.__name__}: this model is being trained in another thread; "
+                               "training calls on one model must not overlap (use one model per thread)")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            lock.release()
+
+    return exclusive
+
 
 
 class Sequential:
@@ -241,6 +245,7 @@ class Sequential:
 
     __call__ = forward
 
+    @_one_trainer
     def backward(self, grad_out):
         """Backpropagate dL/d(output) of the last :meth:`forward`: fills ``model.grads`` (and
         every ``layer.dW``/``layer.db``) and returns dL/dx (n, in_features)."""
@@ -259,14 +264,10 @@ class Sequential:
         """The network's raw output (logits for classification losses) for x, in chunks of
         batch_size rows so memory stays bounded."""
         x = self._check_x(x)
-        n = x.shape[0]
-        out = np.empty((n, self.n_outputs), dtype=self.dtype)
         bs = int(batch_size)
         if bs < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        for s in range(0, n, bs):
-            out[s:s + bs] = self._engine.forward(x[s:s + bs])
-        return out
+        return self._forward_chunks(x, bs)
 
     def predict_proba(self, x, loss=None, *, batch_size=4096):
         """Probabilities: the loss's link applied to :meth:`predict` (softmax for
@@ -276,8 +277,6 @@ class Sequential:
         return loss.link(self.predict(x, batch_size=batch_size))
 
     def _resolve_loss(self, loss):
-        from fastgd import losses as _losses
-
         if loss is None:
             if self.loss is None:
                 raise ValueError("loss is required (the model has not been fitted with one)")
@@ -291,18 +290,20 @@ class Sequential:
         if y_arr.ndim == 0 or y_arr.shape[0] != x.shape[0]:
             raise ValueError(f"y must have one entry per sample of x ({x.shape[0]}), got shape {y_arr.shape}")
         target = loss.prepare_target(y_arr, self.n_outputs, self.dtype)
-        sw = check_sample_weight(sample_weight, x.shape[0], self.dtype)
+        sw = _losses.check_sample_weight(sample_weight, x.shape[0], self.dtype, positive_sum=True)
         return x, target, sw
 
+    @_one_trainer
     def loss_and_grad(self, x, y, loss, sample_weight=None):
         """``(loss value, gradient)`` of the mean loss over (x, y): the gradient is a copy of
         ``model.grads`` after the backward pass (flat, in the arena's layout)."""
         loss = self._resolve_loss(loss)
         x, target, sw = self._prepare(x, y, loss, sample_weight)
-        value, _norm, status = self._engine.step(x, None, 0, x.shape[0], loss, target, sw, None,
-                                                 0.0, 0.0, False)
+        value, _norm, _status = self._train_step(x, loss_spec=self._loss_spec(loss), target=target,
+                                                 sample_weight=sw)
         return float(value), self.grads.copy()
 
+    @_one_trainer
     def train_step(self, x, y, loss, optimizer, sample_weight=None):
         """One step of gradient descent on the batch (x, y): forward, loss, backward and the
         optimizer update in one C call with the GIL released. Returns the batch loss
@@ -312,18 +313,120 @@ class Sequential:
 
         loss = self._resolve_loss(loss)
         x, target, sw = self._prepare(x, y, loss, sample_weight)
-        value, norm, status = self._engine.step(x, None, 0, x.shape[0], loss, target, sw, optimizer)
+        value, norm, status = self._train_step(x, loss_spec=self._loss_spec(loss), target=target,
+                                               sample_weight=sw, optimizer=optimizer)
         if status:
             raise DivergenceError(f"train_step: the {'loss' if status == 1 else 'gradient'} is not finite "
                                   f"(loss={value}, grad norm={norm}); parameters were left unchanged. "
                                   "Lower the learning rate or clip gradients.")
         return float(value)
 
-    def _gradient_by_layer(self, x, idx, start, n, loss, target, sw, on_layer):
+    # ---- training, evaluation, saving, curvature: the loops live in their modules ----
+
+    @_one_trainer
+    def fit(self, X, y, *, loss, optimizer, **options):
+        """Train the model by gradient descent and return a :class:`fastgd.History`; the
+        options (epochs, batch_size, validation_data, schedule, callbacks, ...) are those of
+        :func:`fastgd.training.fit`, which documents them."""
+        from fastgd import training
+
+        return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
+
+    @_one_trainer
+    def partial_fit(self, X, y, *, loss, optimizer, **options):
+        """One pass over (X, y) keeping the optimizer's state; returns the pass's mean loss
+        (options as for :func:`fastgd.training.partial_fit`)."""
+        from fastgd import training
+
+        return training.partial_fit(self, X, y, loss=loss, optimizer=optimizer, **options)
+
+    def evaluate(self, X, y, loss=None, metrics=(), **options):
+        """The mean loss and the metrics on (X, y) as a dict (options as for
+        :func:`fastgd.training.evaluate`)."""
+        from fastgd import training
+
+        return training.evaluate(self, X, y, loss, metrics, **options)
+
+    def save(self, path):
+        """Save the model to ``path`` (see :func:`fastgd.io.save`); returns the path written."""
+        from fastgd import io
+
+        return io.save(self, path)
+
+    def hvp(self, X, y, v, loss=None, sample_weight=None):
+        """H·v, the Hessian of the mean loss times v (see :func:`fastgd.curvature.model_hvp`)."""
+        from fastgd import curvature
+
+        return curvature.model_hvp(self, X, y, v, loss, sample_weight)
+
+    def gnvp(self, X, y, v, loss=None, sample_weight=None):
+        """G·v, the Gauss-Newton matrix times v (see :func:`fastgd.curvature.model_gnvp`)."""
+        from fastgd import curvature
+
+        return curvature.model_gnvp(self, X, y, v, loss, sample_weight)
+
+    # ---- the engine seam: the only calls into the C engine ----------------------
+
+    def _loss_spec(self, loss):
+        """What the kernels read of `loss` (a fastgd.losses.Loss), prepared once per fit or
+        call: ``(LossSpec, class weights in the model's dtype or None)``."""
+        return loss._c_spec(), loss._class_weight_array(self.dtype)
+
+    def _forward_rows(self, x):
+        """The output for x as the engine takes it (C-contiguous rows of the model's dtype, or a
+        CSRMatrix), without the checks and bookkeeping of :meth:`forward`."""
+        return self._engine.forward(x)
+
+    def _forward_chunks(self, x, batch_size, rows_of=None):
+        """The output for every row of x, `batch_size` rows at a time so memory stays bounded.
+        ``rows_of(s, e)`` gives rows [s, e) as the engine takes them (``x[s:e]`` by default, for
+        x already in that form)."""
+        n = x.shape[0]
+        out = np.empty((n, self.n_outputs), dtype=self.dtype)
+        for s in range(0, n, batch_size):
+            e = min(n, s + batch_size)
+            out[s:e] = self._engine.forward(x[s:e] if rows_of is None else rows_of(s, e))
+        return out
+
+    def _train_step(self, x, *, loss_spec, target, sample_weight=None, indices=None, start=0, n=None,
+                    optimizer=None, clip_norm=0.0, clip_value=0.0):
+        """One fused forward, loss and backward (and, with `optimizer`, its update) in one C
+        call, on rows `indices` (int64) of x or rows [start, start + n) (n defaults to the rows
+        from start on). x, target (``Loss.prepare_target``'s pair) and sample_weight are checked
+        already; loss_spec is :meth:`_loss_spec`'s. The optimizer hands its plan (state and
+        configuration) and counts the step here, so the C step reads plain data only. Returns
+        ``(loss, grad_norm, status)``: status 1 a non-finite loss, 2 a non-finite gradient (the
+        parameters are then unchanged)."""
+        spec, class_weight = loss_spec
+        if n is None:
+            n = x.shape[0] - start
+        if optimizer is None:
+            return self._engine.step(x, indices, start, n, spec, target, sample_weight, class_weight, None,
+                                     clip_norm, clip_value)
+        _core.claim_optimizer(optimizer)
+        try:
+            plan = optimizer._plan(self.n_params, self.dtype)
+            value, norm, status = self._engine.step(x, indices, start, n, spec, target, sample_weight,
+                                                    class_weight, plan, clip_norm, clip_value)
+            if status == 0:
+                optimizer._advance()
+        finally:
+            _core.release_optimizer(optimizer)
+        return value, norm, status
+
+    def _hvp(self, x, v, *, loss_spec, target, sample_weight, gauss_newton, denominator, **options):
+        """``(loss, H·v)`` (or the Gauss-Newton ``G·v``) over all rows of checked x; options go to
+        ``_core.mlp_hvp`` (chunk_rows, reference)."""
+        spec, class_weight = loss_spec
+        return _core.mlp_hvp(self._engine, x, v, spec, target, sample_weight, gauss_newton, denominator,
+                             class_weight=class_weight, **options)
+
+    def _gradient_by_layer(self, x, idx, start, n, loss_spec, target, sw, on_layer):
         """The batch's mean-loss gradient into ``grads``, calling ``on_layer(l)`` as soon as
         layer l's part is final (last layer first); returns (loss, status). Arguments are those
-        of the engine's step: x dense and checked, target prepared."""
-        return self._engine.gradient_by_layer(x, idx, start, n, loss, target, sw, on_layer)
+        of :meth:`_train_step`: x dense and checked, target prepared, loss_spec :meth:`_loss_spec`'s."""
+        spec, class_weight = loss_spec
+        return self._engine.gradient_by_layer(x, idx, start, n, spec, target, sw, class_weight, on_layer)
 
     # ---- description ------------------------------------------------------------
 
@@ -352,53 +455,13 @@ class Sequential:
 
 def _restore(cls, state):
     """Rebuild a model pickled by Sequential.__reduce__."""
-    from fastgd import losses as _losses
-
     cfg = state["config"]
     model = cls([Dense.from_config(c) for c in cfg["layers"]], dtype=cfg["dtype"], seed=state["seed"])
     model.params[...] = state["params"]
     if state["loss"] is not None:
         model.loss = _losses.from_config(state["loss"])
     if state["history"] is not None:
-        model.history = _training.History.from_dict(state["history"])
+        from fastgd.training import History
+
+        model.history = History.from_dict(state["history"])
     return model
-
-
-# fit / evaluate / partial_fit / save are methods of the model that live in their own modules.
-from fastgd import io as _io  # noqa: E402
-from fastgd import training as _training  # noqa: E402
-
-Sequential.fit = _training.fit
-Sequential.evaluate = _training.evaluate
-Sequential.partial_fit = _training.partial_fit
-Sequential.save = _io.save
-
-# Second-order products (fastgd.curvature) are methods too.
-from fastgd import curvature as _curvature  # noqa: E402
-
-Sequential.hvp = _curvature.model_hvp
-Sequential.gnvp = _curvature.model_gnvp
-
-def _one_trainer(method):
-    """`method` refusing to run while another thread trains the same model (the calling
-    thread may nest training calls, as fit does). Inference methods are not wrapped: they may
-    run in any number of threads, also while the model trains."""
-
-    @functools.wraps(method)
-    def exclusive(self, *args, **kwargs):
-        lock = self.__dict__.get("_training_lock")
-        if lock is None:
-            lock = self.__dict__.setdefault("_training_lock", threading.RLock())
-        if not lock.acquire(blocking=False):
-            raise RuntimeError(f"{method.__name__}: this model is being trained in another thread; "
-                               "training calls on one model must not overlap (use one model per thread)")
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            lock.release()
-
-    return exclusive
-
-
-for _name in ("fit", "partial_fit", "train_step", "loss_and_grad", "backward"):
-    setattr(Sequential, _name, _one_trainer(getattr(Sequential, _name)))

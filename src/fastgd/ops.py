@@ -9,12 +9,12 @@ from fastgd._core import inplace_sgd_step
 
 __all__ = ["inplace_sgd_step"]
 
-# ---- gemm (issue 3) ----
+# ---- gemm ----
 from fastgd._core import dense_backward, dense_forward, matmul  # noqa: E402
 
 __all__ += ["matmul", "dense_forward", "dense_backward"]
 
-# ---- losses (issue 4): fused loss + gradient, see fastgd.losses --------------------
+# ---- losses: fused loss + gradient, see fastgd.losses --------------------
 from fastgd.losses import (  # noqa: E402
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -27,7 +27,7 @@ from fastgd.losses import (  # noqa: E402
 __all__ += ["cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "huber_loss",
             "poisson_nll_loss"]
 
-# ---- optim area (issue 5): norms and clipping over flat gradient buffers ----
+# ---- optim: norms and clipping over flat gradient buffers ----
 from fastgd.optim import clip_grad_norm, clip_grad_value, grad_norm  # noqa: E402
 
 __all__ += ["clip_grad_norm", "clip_grad_value", "grad_norm"]

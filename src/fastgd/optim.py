@@ -99,7 +99,7 @@ class Optimizer:
     def __init__(self, lr, **hyper):
         self._hyper = self._validate({"lr": lr, **hyper})
         self._groups = None  # [(start, stop, overrides)] or None: one group over everything
-        self._cfg_cache = None  # (n, groups, slot layout) built by _c_groups; only step and lr change per call
+        self._cfg_cache = None  # (n, plan groups, slot layout) built by _plan; only step and lr change per call
         self.reset()
 
     # -- hyperparameters -------------------------------------------------------------------
@@ -198,16 +198,16 @@ class Optimizer:
             cfg[k] = float(cfg[k])
         return cfg
 
-    def _c_groups(self, n, dtype):
-        """``(state, groups)`` for a fused C caller of ``fg_optim_step_*``.
+    def _plan(self, n, dtype):
+        """The plan ``(state, groups)`` of the next update, what the C step reads.
 
         ``state`` is the flat state array, 1-D of ``slots * stride`` elements of ``dtype`` (slot
         ``s`` of element ``i`` at ``s * stride + i``, ``stride = _core.optim_state_stride(n)``),
-        64-byte aligned, allocated at the first call; ``groups``
-        a list of ``(start, stop, cfg)`` tiling [0, n) where ``cfg`` holds every field of
-        ``fg_optim_config`` for this update (step = ``step_count + 1``). Call ``_c_advance()``
-        after the update. The dicts are reused and refreshed by the next call: convert them
-        before calling again.
+        64-byte aligned, allocated at the first call; ``groups`` a structured array of
+        ``_core.OPTIM_GROUP_DTYPE`` (the C ``fg_optim_group`` layout), one record per range
+        tiling [0, n), holding this update's ``fg_optim_config`` (step = ``step_count + 1``).
+        It is rebuilt only when the configuration changes, otherwise reused and refreshed by
+        the next call. Call ``_advance()`` after the update.
         """
         n = int(n)
         dtype = np.dtype(dtype)
@@ -222,15 +222,12 @@ class Optimizer:
             if spans[-1][1] != n:
                 raise ValueError(f"param groups tile [0, {spans[-1][1]}) but the parameters have {n} elements")
             cfgs = [(a, b, self._group_cfg(a, o)) for a, b, o in spans]
-            self._cfg_cache = (n, cfgs, [(a, b, _slot_roles(c)) for a, b, c in cfgs])
+            self._cfg_cache = (n, _core.optim_groups(cfgs), [(a, b, _slot_roles(c)) for a, b, c in cfgs])
         # Everything else in a group's config is fixed between set_param_groups/load_state_dict
         # calls; the step count and lr (which the kernels turn into every derived coefficient)
         # are refreshed here, so a step costs no Python-level config building.
         _, groups, layout = self._cfg_cache
-        step, lr = self._step + 1, self._hyper["lr"]
-        for _, _, cfg in groups:
-            cfg["step"] = step
-            cfg["lr"] = lr
+        _core.optim_groups_refresh(groups, self._step + 1, self._hyper["lr"])
         if self._state is None:
             slots = max(len(roles) for _, _, roles in layout)
             self._n, self._dtype = n, dtype
@@ -261,7 +258,7 @@ class Optimizer:
                         new[s * stride + lo:s * stride + hi] = self._state[o * stride + lo:o * stride + hi]
         self._state, self._layout = new, layout
 
-    def _c_advance(self):
+    def _advance(self):
         """Count one applied update (after a fused C step)."""
         self._step += 1
 
@@ -280,16 +277,16 @@ class Optimizer:
         """
         if grads is None and hasattr(params, "params") and hasattr(params, "grads"):
             params, grads = params.params, params.grads
-        # Only what _c_groups needs is checked here; the binding checks the rest (dtype and
+        # Only what _plan needs is checked here; the binding checks the rest (dtype and
         # shape of grads, contiguity, aliasing) before any element is touched.
         if not isinstance(params, np.ndarray) or params.ndim != 1:
             raise ValueError(f"params must be a 1-D numpy.ndarray, got "
                              f"{getattr(params, 'shape', type(params).__name__)}")
         _core.claim_optimizer(self)
         try:
-            state, groups = self._c_groups(params.shape[0], params.dtype)
+            state, groups = self._plan(params.shape[0], params.dtype)
             _core.inplace_optim_step(params, grads, state if state.size else None, groups)
-            self._c_advance()
+            self._advance()
         finally:
             _core.release_optimizer(self)
 

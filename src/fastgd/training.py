@@ -190,7 +190,7 @@ def _get_optimizer(optimizer):
         return optimizer()
     if isinstance(optimizer, LBFGS) or _curvature_hooks.is_newton_cg(optimizer):
         return optimizer
-    if not hasattr(optimizer, "_c_groups"):
+    if not hasattr(optimizer, "_plan"):
         raise TypeError(f"optimizer must be a fastgd optimizer (e.g. fastgd.optim.Adam(lr=1e-3)), its class "
                         f"or its name, got {type(optimizer).__name__}")
     return optimizer
@@ -239,10 +239,11 @@ def _data_loss(model, x, target, sw, loss, batch_size=4096, dp=None):
     rank's rows with ``dp``."""
     total = 0.0
     n = x.shape[0]
+    spec, cw = model._loss_spec(loss)
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
-        out = model._engine.forward(_outofcore.rows_of(x, s, e, model.dtype))
-        total += _core.loss_sum(loss, out, _rows(target, slice(s, e)), None if sw is None else sw[s:e])
+        out = model._forward_rows(_outofcore.rows_of(x, s, e, model.dtype))
+        total += _core.loss_sum(spec, out, _rows(target, slice(s, e)), None if sw is None else sw[s:e], cw)
     weight = _batch_weight(loss, target, sw, model.dtype)
     if dp is not None:
         total, weight = dp.sum([total, weight])
@@ -253,11 +254,7 @@ def _predict(model, x, batch_size=4096):
     """The network's output for an in-memory or memory-mapped x, in chunks."""
     if not _outofcore.is_lazy(x):
         return model.predict(x, batch_size=batch_size)
-    out = np.empty((x.shape[0], model.n_outputs), dtype=model.dtype)
-    for s in range(0, x.shape[0], batch_size):
-        e = min(x.shape[0], s + batch_size)
-        out[s:e] = model._engine.forward(_outofcore.rows_of(x, s, e, model.dtype))
-    return out
+    return model._forward_chunks(x, batch_size, lambda s, e: _outofcore.rows_of(x, s, e, model.dtype))
 
 
 def _metric(dp, fn, y_true, y_pred):
@@ -271,10 +268,11 @@ def _full_grad_norm(model, x, target, sw, loss, batch_size=4096, dp=None):
     rank's rows with ``dp``."""
     n = x.shape[0]
     acc = np.zeros(model.n_params, dtype=np.float64)
+    loss_spec = model._loss_spec(loss)
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
-        model._engine.step(_outofcore.rows_of(x, s, e, model.dtype), None, 0, e - s, loss,
-                           _rows(target, slice(s, e)), None if sw is None else sw[s:e], None, 0.0, 0.0, False)
+        model._train_step(_outofcore.rows_of(x, s, e, model.dtype), loss_spec=loss_spec,
+                          target=_rows(target, slice(s, e)), sample_weight=None if sw is None else sw[s:e])
         acc += _batch_weight(loss, _rows(target, slice(s, e)), None if sw is None else sw[s:e], model.dtype) * model.grads
     weight = _batch_weight(loss, target, sw, model.dtype)
     if dp is not None:
@@ -286,10 +284,10 @@ def _full_grad_norm(model, x, target, sw, loss, batch_size=4096, dp=None):
 def _lbfgs_iteration(model, optimizer, x, target, sw, loss):
     """One L-BFGS iteration (line search included) on the full-batch loss; returns the loss at
     the new point and its gradient norm."""
-    n = x.shape[0]
+    loss_spec = model._loss_spec(loss)
 
     def closure(params):
-        value, _norm, _status = model._engine.step(x, None, 0, n, loss, target, sw, None, 0.0, 0.0, False)
+        value, _norm, _status = model._train_step(x, loss_spec=loss_spec, target=target, sample_weight=sw)
         return value, model.grads
 
     value = optimizer.step(closure, model.params, **_curvature_hooks.step_extras(model, optimizer, x, target, sw, loss))
@@ -603,7 +601,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     n = x.shape[0]
     bs = n if batch_size is None else min(batch_size, n)
     steps_per_epoch = -(-n // bs)
-    lbfgs = not hasattr(optimizer, "_c_groups")  # fastgd.LBFGS: a closure-driven full-batch method
+    lbfgs = not hasattr(optimizer, "_plan")  # fastgd.LBFGS: a closure-driven full-batch method
     if lbfgs and batch_size is not None:
         raise ValueError("LBFGS is a full-batch method: pass batch_size=None")
     lazy = _outofcore.is_lazy(x)
@@ -651,6 +649,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     batch_hooks = any(type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks)
     # the mean batch loss is weighted by the batch's normalizer (see _batch_weight)
     plain_weights = sw is None and (loss._class_weight_array(model.dtype) is None or target[0] != "labels")
+    loss_spec = model._loss_spec(loss)
     epoch = initial_epoch
     steps_done = 0
     try:
@@ -682,8 +681,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                         before_step[...] = model.params
                     w = None
                     if dp is None and not lazy:
-                        value, gnorm, status = model._engine.step(x, idx, s, e - s, loss, target, sw, optimizer,
-                                                                  clip_norm or 0.0, clip_value or 0.0)
+                        value, gnorm, status = model._train_step(
+                            x, loss_spec=loss_spec, target=target, sample_weight=sw, indices=idx, start=s, n=e - s,
+                            optimizer=optimizer, clip_norm=clip_norm or 0.0, clip_value=clip_value or 0.0)
                     else:
                         value, gnorm, status, w = _distributed.train_step(
                             dp, model, x, idx, s, e, loss, target, sw, optimizer, clip_norm, clip_value,

@@ -72,21 +72,20 @@ _PARAMETER_CONSTRAINTS = {
 
 
 class _FusedSolver:
-    """Feeds ``engine.step`` one ``fg_optim_config`` per update (the ``_c_groups`` /
-    ``_c_advance`` protocol of fastgd.optim) over two groups, the weights [0, n_weights) and the
-    biases [n_weights, n), with the per-batch values scikit-learn's update needs (see the module
-    docstring). Plain attributes only, so it pickles with the estimator."""
+    """The optimizer plan handed to the fused step (the ``_plan`` / ``_advance`` protocol of
+    fastgd.optim) over two groups, the weights [0, n_weights) and the biases [n_weights, n),
+    with the per-batch values scikit-learn's update needs (see the module docstring). Plain
+    attributes only, so it pickles with the estimator."""
 
     def __init__(self, name, hyper, n, n_weights, dtype):
         opt = _optim.get(name, **hyper)
-        state, groups = opt._c_groups(n, dtype)
-        base = groups[0][2]
+        state, groups = opt._plan(n, dtype)
         self.name = name
         self.state = state
-        self.cfg_w = dict(base)
-        self.cfg_b = dict(base)
-        self.cfg_b["weight_decay"] = 0.0
-        self.groups = [(0, n_weights, self.cfg_w), (n_weights, n, self.cfg_b)]
+        self.groups = np.repeat(groups[:1], 2)
+        self.groups["start"] = (0, n_weights)
+        self.groups["stop"] = (n_weights, n)
+        self.groups["weight_decay"][1] = 0.0
         self.n_steps = 0
         self.kernel_lr = None  # the learning rate given to the kernel at the last update
         self.learning_rate = None  # scikit-learn's meaning (set by the estimator)
@@ -98,19 +97,17 @@ class _FusedSolver:
             # keep sklearn's velocity v = -lr*b unchanged across a learning-rate change
             self.state *= self.kernel_lr / lr
         self.kernel_lr = lr
-        t = self.n_steps + 1
-        for cfg in (self.cfg_w, self.cfg_b):
-            cfg["lr"] = lr
-            cfg["step"] = t
-            if eps is not None:
-                cfg["eps"] = eps
-        self.cfg_w["weight_decay"] = weight_decay
+        groups = self.groups
+        fastgd._core.optim_groups_refresh(groups, self.n_steps + 1, lr)
+        if eps is not None:
+            groups["eps"] = eps
+        groups["weight_decay"][0] = weight_decay
 
-    # the protocol engine.step calls
-    def _c_groups(self, n, dtype):
+    # the protocol the model's fused step calls
+    def _plan(self, n, dtype):
         return self.state, self.groups
 
-    def _c_advance(self):
+    def _advance(self):
         self.n_steps += 1
 
 
@@ -426,7 +423,8 @@ class _BaseMLP(BaseEstimator):
         penalty = alpha > 0 and not adamw
         eps = float(self.epsilon)
         beta2 = float(self.beta_2)
-        step = model._engine.step
+        step = model._train_step
+        loss_spec = model._loss_spec(loss)
         self.n_iter_ = 0
         for _it in range(self.max_iter):
             if self.shuffle:
@@ -457,7 +455,8 @@ class _BaseMLP(BaseEstimator):
                 else:
                     solver.set_step(lr, wd / kg, eps / kg)
                 pen = 0.5 * alpha * float(np.dot(w_view, w_view)) / sw_sum if penalty else 0.0
-                value, _gnorm, status = step(x, idx, s, e - s, loss, target, sw, solver, 0.0, 0.0, True)
+                value, _gnorm, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw, indices=idx,
+                                             start=s, n=e - s, optimizer=solver)
                 if status:
                     if not early_stopping:
                         raise ValueError("Solver produced non-finite parameter weights. The input data may "
@@ -553,7 +552,8 @@ class _BaseMLP(BaseEstimator):
         sw_sum = float(n if sw is None else sw.sum(dtype=np.float64))
         params = model.params
         grads = model.grads
-        step = model._engine.step
+        step = model._train_step
+        loss_spec = model._loss_spec(loss)
         chunk = 16384
         offsets = self._loss_offsets(y2d)
         offset = 0.0 if offsets is None else float(np.dot(offsets, sw if sw is not None else np.ones(n)) / sw_sum)
@@ -562,7 +562,7 @@ class _BaseMLP(BaseEstimator):
             if p is not params:
                 params[...] = p
             if n <= chunk:
-                value, _g, status = step(x, None, 0, n, loss, target, sw, None, 0.0, 0.0, False)
+                value, _g, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw)
                 g = grads * kg
                 value *= kv
             else:  # bounded memory: weighted sum of chunk means
@@ -573,7 +573,7 @@ class _BaseMLP(BaseEstimator):
                     w = float(e - s) if sw is None else float(sw[s:e].sum(dtype=np.float64))
                     if w <= 0:
                         continue
-                    v, _g, status = step(x, None, s, e - s, loss, target, sw, None, 0.0, 0.0, False)
+                    v, _g, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw, start=s, n=e - s)
                     value += kv * v * w / sw_sum
                     g += grads * (kg * w / sw_sum)
                 g = g.astype(model.dtype)
@@ -651,10 +651,5 @@ class _BaseMLP(BaseEstimator):
         x = self._check_X(X) if check_input else X
         self._sync_params()
         model = self.model_
-        n = x.shape[0]
-        out = np.empty((n, model.n_outputs), dtype=model.dtype)
         with _thread_scope(self.n_threads):
-            for s in range(0, n, _PREDICT_CHUNK):
-                e = min(n, s + _PREDICT_CHUNK)
-                out[s:e] = model._engine.forward(x[s:e])
-        return out
+            return model._forward_chunks(x, _PREDICT_CHUNK)
