@@ -28,7 +28,7 @@ from fastgd.training import DivergenceError  # noqa: E402
 FUZZ = settings(derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 DTYPES = st.sampled_from([np.float32, np.float64])
-ACTIVATIONS = ["relu", "identity", "leaky_relu", "sigmoid", "tanh", "softplus"]
+ACTIVATIONS = list(fastgd.ACTIVATIONS)
 FINITE = {"allow_nan": False, "allow_infinity": False, "min_value": -1e3, "max_value": 1e3}
 
 

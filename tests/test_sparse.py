@@ -13,7 +13,7 @@ from fastgd import _core
 
 sp = pytest.importorskip("scipy.sparse")
 
-ACTIVATIONS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus"]
+ACTIVATIONS = fastgd.ACTIVATIONS
 # (rows, columns, outputs, density): empty matrix, empty rows, one column, output counts around
 # the 16-column block that threads split dW by.
 SHAPES = [(0, 5, 3, 0.5), (4, 6, 3, 0.0), (1, 1, 1, 1.0), (7, 9, 15, 0.3), (33, 40, 16, 0.1),

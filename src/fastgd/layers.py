@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import numbers
 
+from fastgd import _core
 from fastgd import init as _init
 
 __all__ = ["Dense", "ACTIVATIONS"]
 
-# In the order of the C enum fg_activation.
-ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus")
+# The activation names, read from the C registry (src/kernels/registry/activations.h): a
+# name's position is its enum fg_activation value.
+ACTIVATIONS = _core.ACTIVATIONS
 
 # Spellings users bring from Keras and PyTorch for the identity.
 _ACTIVATION_ALIASES = {None: "identity", "linear": "identity"}

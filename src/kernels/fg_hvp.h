@@ -53,12 +53,6 @@ FG_INLINE double fg_act_grad2(double o, int act)
     }
 }
 
-/* 1 for the activations whose act'' is zero almost everywhere. */
-FG_INLINE int fg_act_is_piecewise_linear(int act)
-{
-    return act == FG_ACT_IDENTITY || act == FG_ACT_RELU || act == FG_ACT_LEAKY_RELU;
-}
-
 /* The reference twins of fg_mlp_hvp_f32/f64 (mlp_hvp_ref.c): same contract, plain loops;
  * the test oracle, not dispatched. */
 double fg_mlp_hvp_ref_f32(const fg_mlp *m, float *hv, const float *v, const float *x, int64_t n,
