@@ -2,11 +2,9 @@
 from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "fastgd_kernels.h" nogil:
-    void fg_sgd_step_f32(float *params, const float *grads, int64_t n, double lr)
-    void fg_sgd_step_f64(double *params, const double *grads, int64_t n, double lr)
-
-    # The list is src/kernels/registry/optimizers.h.
+    # Only the members the bindings name; the list is src/kernels/registry/optimizers.h.
     enum fg_optimizer:
+        FG_OPT_SGD
         FG_OPT_COUNT
     const char *fg_optimizer_name(int kind)
 
