@@ -48,7 +48,8 @@ def _torch_loss(model, X, y, loss, sample_weight=None):
     sw = None if sample_weight is None else torch.tensor(sample_weight, dtype=torch.float64)
     act = {"identity": lambda z, s: z, "relu": lambda z, s: torch.relu(z),
            "leaky_relu": lambda z, s: F.leaky_relu(z, s), "sigmoid": lambda z, s: torch.sigmoid(z),
-           "tanh": lambda z, s: torch.tanh(z), "softplus": lambda z, s: F.softplus(z)}
+           "tanh": lambda z, s: torch.tanh(z), "softplus": lambda z, s: F.softplus(z),
+           "elu": lambda z, s: F.elu(z)}
 
     def f(p):
         h, w_off, b_off = X, 0, model.n_weights
