@@ -88,6 +88,20 @@ def test_hvp_matches_torch(act, loss, sizes, rng):
     assert _rel(hv, expected.numpy()) < 1e-10, (act, loss, sizes)
 
 
+@pytest.mark.parametrize("act", ACTS)
+def test_loss_and_gradient_match_torch_on_every_target(isa, act, rng):
+    """The model forward/backward (dense kernels, GEMM epilogue) of every activation against
+    torch.autograd, float64."""
+    m = _model([6, 9, 4], act, "mse", "float64")
+    X, y = _data("mse", 17, 6, 4, rng)
+    loss, grad = m.loss_and_grad(X, y, "mse")
+    p = torch.tensor(m.params.copy(), requires_grad=True)
+    expected = _torch_loss(m, X, y, "mse")(p)
+    expected.backward()
+    assert abs(loss - expected.item()) <= 1e-12 * max(1.0, abs(expected.item()))
+    assert _rel(grad, p.grad.numpy()) < 1e-12, (isa, act)
+
+
 @pytest.mark.parametrize("loss", ["softmax_cross_entropy", "binary_cross_entropy", "huber"])
 @pytest.mark.parametrize("act", ["tanh", "softplus", "sigmoid", "relu"])
 def test_hvp_matches_central_differences_of_the_gradient(act, loss, rng):

@@ -1,4 +1,4 @@
-/* The names of the registries' entries (registry/*.h), compiled once. The
+/* The names of the entries of the registries (the lists in registry/), compiled once. The
  * Python layer reads its name tables from these at import. */
 #include "fastgd_kernels.h"
 
