@@ -50,7 +50,8 @@ def _torch_loss(model, X, y, loss, sample_weight=None):
     sw = None if sample_weight is None else torch.tensor(sample_weight, dtype=torch.float64)
     act = {"identity": lambda z, s: z, "relu": lambda z, s: torch.relu(z),
            "leaky_relu": lambda z, s: F.leaky_relu(z, s), "sigmoid": lambda z, s: torch.sigmoid(z),
-           "tanh": lambda z, s: torch.tanh(z), "softplus": lambda z, s: F.softplus(z)}
+           "tanh": lambda z, s: torch.tanh(z), "softplus": lambda z, s: F.softplus(z),
+           "elu": lambda z, s: F.elu(z)}
 
     def f(p):
         h, w_off, b_off = X, 0, model.n_weights
@@ -88,6 +89,20 @@ def test_hvp_matches_torch(act, loss, sizes, rng):
                                                 torch.tensor(v))
     assert hv.dtype == np.float64 and hv.shape == (m.n_params,)
     assert _rel(hv, expected.numpy()) < 1e-10, (act, loss, sizes)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_loss_and_gradient_match_torch_on_every_target(isa, act, rng):
+    """The model forward/backward (dense kernels, GEMM epilogue) of every activation against
+    torch.autograd, float64."""
+    m = _model([6, 9, 4], act, "mse", "float64")
+    X, y = _data("mse", 17, 6, 4, rng)
+    loss, grad = m.loss_and_grad(X, y, "mse")
+    p = torch.tensor(m.params.copy(), requires_grad=True)
+    expected = _torch_loss(m, X, y, "mse")(p)
+    expected.backward()
+    assert abs(loss - expected.item()) <= 1e-12 * max(1.0, abs(expected.item()))
+    assert _rel(grad, p.grad.numpy()) < 1e-12, (isa, act)
 
 
 @pytest.mark.parametrize("loss", ["softmax_cross_entropy", "binary_cross_entropy", "huber", "mse", "poisson"])

@@ -67,7 +67,7 @@ def test_layer_by_layer_gradient_stops_at_a_non_finite_loss_and_rejects_bad_rows
     with pytest.raises(IndexError):
         m._gradient_by_layer(xs, np.array([0, 30], dtype=np.int64), 0, 0, m._loss_spec(loss), target, None, calls.append)
     with pytest.raises(TypeError, match="dense input"):
-        m._gradient_by_layer(_core.as_csr(scipy.sparse.csr_matrix(xs), m.dtype, "x"), None, 0, 30, loss, target,
+        m._gradient_by_layer(_core.as_csr(scipy.sparse.csr_matrix(xs), m.dtype, "x"), None, 0, 30, m._loss_spec(loss), target,
                              None, calls.append)
 
 

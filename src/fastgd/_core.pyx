@@ -23,6 +23,7 @@ cnp.import_array()
 include "_build_info.pxi"
 include "_validate.pxi"
 include "_runtime.pxi"
+include "_registry.pxi"
 include "_gemm.pxi"
 include "_losses.pxi"
 include "_optim.pxi"

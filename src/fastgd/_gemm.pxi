@@ -3,25 +3,18 @@
 import threading
 import time
 
-ACTIVATIONS = {
-    "identity": FG_ACT_IDENTITY,
-    "linear": FG_ACT_IDENTITY,
-    "relu": FG_ACT_RELU,
-    "leaky_relu": FG_ACT_LEAKY_RELU,
-    "sigmoid": FG_ACT_SIGMOID,
-    "logistic": FG_ACT_SIGMOID,
-    "tanh": FG_ACT_TANH,
-    "softplus": FG_ACT_SOFTPLUS,
-}
+# Name -> enum fg_activation, from the C registry, plus the aliases the ops accept.
+ACTIVATION_CODES = {**{name: code for code, name in enumerate(ACTIVATIONS)},
+                    "linear": FG_ACT_IDENTITY, "logistic": ACTIVATIONS.index("sigmoid")}
 
 
 cdef int activation_code(object activation) except -1:
     """The fg_activation of a name (None means identity)."""
     if activation is None:
         return FG_ACT_IDENTITY
-    if not isinstance(activation, str) or activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or None, got {activation!r}")
-    return ACTIVATIONS[activation]
+    if not isinstance(activation, str) or activation not in ACTIVATION_CODES:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATION_CODES)} or None, got {activation!r}")
+    return ACTIVATION_CODES[activation]
 
 
 # Scratch for the packed GEMM, reused across calls; one per Python thread, since

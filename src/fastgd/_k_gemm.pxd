@@ -2,14 +2,11 @@
 from libc.stdint cimport int64_t
 
 cdef extern from "fastgd_kernels.h" nogil:
+    # Only the members the bindings name; the list is src/kernels/registry/activations.h.
     enum fg_activation:
         FG_ACT_IDENTITY
-        FG_ACT_RELU
-        FG_ACT_LEAKY_RELU
-        FG_ACT_SIGMOID
-        FG_ACT_TANH
-        FG_ACT_SOFTPLUS
         FG_ACT_COUNT
+    const char *fg_activation_name(int act)
 
     void fg_gemm_f32(float *C, int64_t ldc, const float *A, int64_t lda, int trans_a,
                      const float *B, int64_t ldb, int trans_b, int64_t m, int64_t n, int64_t k,

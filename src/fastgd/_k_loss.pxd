@@ -2,14 +2,12 @@
 from libc.stdint cimport int64_t
 
 cdef extern from "fastgd_kernels.h" nogil:
+    # Only the members the bindings name; the list is src/kernels/registry/losses.h.
     enum fg_loss:
         FG_LOSS_SOFTMAX_CE
-        FG_LOSS_BCE
-        FG_LOSS_MSE
-        FG_LOSS_MAE
         FG_LOSS_HUBER
-        FG_LOSS_POISSON
         FG_LOSS_COUNT
+    const char *fg_loss_name(int kind)
 
     enum fg_reduction:
         FG_REDUCE_MEAN

@@ -2,16 +2,11 @@
 from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "fastgd_kernels.h" nogil:
-    void fg_sgd_step_f32(float *params, const float *grads, int64_t n, double lr)
-    void fg_sgd_step_f64(double *params, const double *grads, int64_t n, double lr)
-
+    # Only the members the bindings name; the list is src/kernels/registry/optimizers.h.
     enum fg_optimizer:
         FG_OPT_SGD
-        FG_OPT_ADAGRAD
-        FG_OPT_RMSPROP
-        FG_OPT_ADAM
-        FG_OPT_ADAMW
         FG_OPT_COUNT
+    const char *fg_optimizer_name(int kind)
 
     ctypedef struct fg_optim_config:
         int kind

@@ -4,12 +4,6 @@
 # values (labels in range, finite, non-negative weights) once, in Python, through
 # Loss.prepare_target. Here only what memory safety needs is checked: dtypes, shapes, layout.
 
-LOSS_SOFTMAX_CE = FG_LOSS_SOFTMAX_CE
-LOSS_BCE = FG_LOSS_BCE
-LOSS_MSE = FG_LOSS_MSE
-LOSS_MAE = FG_LOSS_MAE
-LOSS_HUBER = FG_LOSS_HUBER
-LOSS_POISSON = FG_LOSS_POISSON
 REDUCE_MEAN = FG_REDUCE_MEAN
 REDUCE_SUM = FG_REDUCE_SUM
 

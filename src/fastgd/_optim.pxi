@@ -2,7 +2,7 @@
 
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 
 def inplace_sgd_step(params, grads, lr):
@@ -16,20 +16,27 @@ def inplace_sgd_step(params, grads, lr):
     lr : float
         Learning rate (step size), finite. A negative value ascends.
 
-    The update runs in C with the GIL released; large buffers use several
-    threads (see :func:`fastgd.set_num_threads`).
+    The update is the general optimizer step (``fastgd.optim.SGD`` without momentum or weight
+    decay); it runs in C with the GIL released, and large buffers use several threads (see
+    :func:`fastgd.set_num_threads`).
     """
     cdef cnp.ndarray p = check_float_array("params", params, 1, writeable=True)
     cdef cnp.ndarray g = check_float_array("grads", grads, 1)
     check_same("grads", g, "params", p)
-    cdef double step = check_real("lr", lr)
+    cdef fg_optim_config cfg
+    memset(&cfg, 0, sizeof(cfg))
+    cfg.kind = FG_OPT_SGD
+    cfg.step = 1
+    cfg.lr = check_real("lr", lr)
     cdef int64_t n = p.shape[0]
     if p.dtype == np.float32:
         with nogil:
-            fg_sgd_step_f32(<float *>cnp.PyArray_DATA(p), <const float *>cnp.PyArray_DATA(g), n, step)
+            fg_optim_step_f32(<float *>cnp.PyArray_DATA(p), <const float *>cnp.PyArray_DATA(g), NULL, 0, n,
+                              &cfg)
     else:
         with nogil:
-            fg_sgd_step_f64(<double *>cnp.PyArray_DATA(p), <const double *>cnp.PyArray_DATA(g), n, step)
+            fg_optim_step_f64(<double *>cnp.PyArray_DATA(p), <const double *>cnp.PyArray_DATA(g), NULL, 0, n,
+                              &cfg)
 
 
 # ---- the general optimizer step ----------------------------------------------------------

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import numbers
 
+from fastgd import _core
 from fastgd import init as _init
 
 __all__ = ["Dense", "ACTIVATIONS"]
 
-# In the order of the C enum fg_activation.
-ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus")
+# The activation names, read from the C registry (src/kernels/registry/activations.h): a
+# name's position is its enum fg_activation value.
+ACTIVATIONS = _core.ACTIVATIONS
 
 # Spellings users bring from Keras and PyTorch for the identity.
 _ACTIVATION_ALIASES = {None: "identity", "linear": "identity"}
@@ -28,9 +30,10 @@ class Dense:
     Parameters
     ----------
     in_features, out_features : int
-    activation : {"identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus"}
+    activation : {"identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "elu"}
         ``None`` and ``"linear"`` (Keras' spellings) mean ``"identity"``. ``leaky_relu`` is
-        ``max(z, 0) + negative_slope * min(z, 0)``; softplus is ``log(1 + e^z)``.
+        ``max(z, 0) + negative_slope * min(z, 0)``; softplus is ``log(1 + e^z)``; elu is ``z`` for
+        z > 0 and ``e^z - 1`` below (``torch.nn.ELU()``, alpha 1).
     weight_init : str or callable
         See :mod:`fastgd.init` ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal",
         "normal", "zeros", or ``fastgd.init.normal(std)``).

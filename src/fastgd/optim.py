@@ -31,8 +31,9 @@ from fastgd import _core
 __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "AdamW", "from_config", "get",
            "grad_norm", "clip_grad_norm", "clip_grad_value"]
 
-# enum fg_optimizer
-_SGD, _ADAGRAD, _RMSPROP, _ADAM, _ADAMW = range(5)
+# enum fg_optimizer values, by name from the C registry (src/kernels/registry/optimizers.h).
+_SGD, _ADAGRAD, _RMSPROP, _ADAM, _ADAMW = map(_core.OPTIMIZERS.index,
+                                               ("sgd", "adagrad", "rmsprop", "adam", "adamw"))
 
 _CONFIG_FIELDS = (
     "kind", "step", "lr", "weight_decay", "momentum", "dampening", "nesterov", "noise_std",

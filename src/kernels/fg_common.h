@@ -4,7 +4,7 @@
  * Every source listed under FASTGD_DISPATCH_SOURCES in CMakeLists.txt is compiled
  * once per target of isa/targets.h with -DFG_ISA=<target> and isa/<target>/ on
  * its include path. FG_FN(name) appends the target, so the same C text yields
- * fg_sgd_step_f32_generic and fg_sgd_step_f32_avx2 side by side in one library. */
+ * fg_optim_step_f32_generic and fg_optim_step_f32_avx2 side by side in one library. */
 #ifndef FASTGD_COMMON_H
 #define FASTGD_COMMON_H
 

@@ -7,14 +7,14 @@
 /* The activation fused into a GEMM / dense layer epilogue. act_alpha is the
  * negative slope of LEAKY_RELU and is ignored by the others. */
 enum fg_activation {
-    FG_ACT_IDENTITY = 0,
-    FG_ACT_RELU,
-    FG_ACT_LEAKY_RELU,
-    FG_ACT_SIGMOID,
-    FG_ACT_TANH,
-    FG_ACT_SOFTPLUS,
+#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue) FG_ACT_##ID,
+#include "registry/activations.h"
+#undef FG_ACTIVATION
     FG_ACT_COUNT
 };
+
+/* The Python name of an activation ("relu", ...: registry/activations.h), or NULL. */
+const char *fg_activation_name(int act);
 
 /* Reference twins (gemm_ref.c): plain triple loops, compiled once, no SIMD.
  * Same contracts as fg_gemm_* / fg_dense_* (no workspace); the test oracle. */

@@ -39,7 +39,8 @@ FG_INLINE int64_t fg_mlp_hvp_scratch_elems(const int64_t *outs, int64_t n_layers
 
 /* act''(z) at the point whose output is o, for the activations with a nonzero second
  * derivative (relu and leaky relu: 0 almost everywhere; identity: 0). sigmoid: o(1-o)(1-2o);
- * tanh: -2o(1-o²); softplus: sigmoid'(z) = σ(1-σ) with σ = 1 - e^-o. */
+ * tanh: -2o(1-o²); softplus: sigmoid'(z) = σ(1-σ) with σ = 1 - e^-o; elu: 0 where o > 0,
+ * else e^z = o + 1. */
 FG_INLINE double fg_act_grad2(double o, int act)
 {
     switch (act) {
@@ -49,14 +50,9 @@ FG_INLINE double fg_act_grad2(double o, int act)
         const double e = exp(-o);
         return (1.0 - e) * e;
     }
+    case FG_ACT_ELU: return o > 0.0 ? 0.0 : o + 1.0;
     default: return 0.0;
     }
-}
-
-/* 1 for the activations whose act'' is zero almost everywhere. */
-FG_INLINE int fg_act_is_piecewise_linear(int act)
-{
-    return act == FG_ACT_IDENTITY || act == FG_ACT_RELU || act == FG_ACT_LEAKY_RELU;
 }
 
 /* The reference twins of fg_mlp_hvp_f32/f64 (mlp_hvp_ref.c): same contract, plain loops;

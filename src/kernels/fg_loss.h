@@ -28,7 +28,14 @@
 
 #include "fg_common.h"
 
-enum fg_loss { FG_LOSS_SOFTMAX_CE = 0, FG_LOSS_BCE, FG_LOSS_MSE, FG_LOSS_MAE, FG_LOSS_HUBER, FG_LOSS_POISSON, FG_LOSS_COUNT };
+enum fg_loss {
+#define FG_LOSS(ID, name) FG_LOSS_##ID,
+#include "registry/losses.h"
+#undef FG_LOSS
+    FG_LOSS_COUNT
+};
+/* The name of a loss ("softmax_ce", ...: registry/losses.h), or NULL. */
+const char *fg_loss_name(int kind);
 enum fg_reduction { FG_REDUCE_MEAN = 0, FG_REDUCE_SUM = 1 };
 
 typedef struct fg_loss_spec {

@@ -8,7 +8,14 @@
 
 #include "fg_common.h"
 
-enum fg_optimizer { FG_OPT_SGD = 0, FG_OPT_ADAGRAD, FG_OPT_RMSPROP, FG_OPT_ADAM, FG_OPT_ADAMW, FG_OPT_COUNT };
+enum fg_optimizer {
+#define FG_OPTIMIZER(ID, name) FG_OPT_##ID,
+#include "registry/optimizers.h"
+#undef FG_OPTIMIZER
+    FG_OPT_COUNT
+};
+/* The name of an optimizer ("sgd", ...: registry/optimizers.h), or NULL. */
+const char *fg_optimizer_name(int kind);
 
 typedef struct fg_optim_config {
     int kind;                 /* enum fg_optimizer */

@@ -17,7 +17,7 @@
 /* The activations the micro-kernels apply in registers; the transcendental ones
  * (sigmoid, tanh, softplus) are applied by fg_act_* on the tile just stored,
  * while it is in L1, so every target computes them with the same libm calls. */
-#define GEMM_VECTOR_ACT(act) ((act) <= FG_ACT_LEAKY_RELU ? (act) : FG_ACT_IDENTITY)
+#define GEMM_VECTOR_ACT(act) (fg_act_simd_epilogue(act) ? (act) : FG_ACT_IDENTITY)
 #define GEMM_NOT_LAST (-1)
 #define GEMM_ALIGN 64
 FG_INLINE int64_t gemm_round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }

@@ -1,11 +1,5 @@
 /* Dispatched kernels: optimizer steps, norms, clipping (issue 5). Included by kernel_list.h; no include guard. */
 
-/* params -= lr * grads; params, grads (n) */
-FG_KERNEL(sgd_step_f32, (float *FG_RESTRICT params, const float *FG_RESTRICT grads, int64_t n, double lr),
-          (params, grads, n, lr))
-FG_KERNEL(sgd_step_f64, (double *FG_RESTRICT params, const double *FG_RESTRICT grads, int64_t n, double lr),
-          (params, grads, n, lr))
-
 /* One in-place update of params[0:n) from grads[0:n) by the rule cfg->kind (see fg_optim.h).
    State slot s lives at state + s*state_stride (NULL allowed when fg_optim_state_slots(cfg) == 0). */
 FG_KERNEL(optim_step_f32, (float *params, const float *grads, float *state, int64_t state_stride,

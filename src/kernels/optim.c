@@ -10,18 +10,5 @@
 #define OPTIM_GRAIN 16384
 #define OPTIM_NOISE_GRAIN 2048
 
-#define T float
-#define SFX f32
-#define OE_TCOEFS fg_optim_tcoefs_f32
-#include "optim_template.h"
-#undef OE_TCOEFS
-#undef T
-#undef SFX
-
-#define T double
-#define SFX f64
-#define OE_TCOEFS fg_optim_tcoefs_f64
-#include "optim_template.h"
-#undef OE_TCOEFS
-#undef T
-#undef SFX
+#define FG_TEMPLATE "optim_template.h"
+#include "fg_each_type.h"

@@ -1,4 +1,4 @@
-/* Included by optim_internal.h once per element type T (suffix SFX, square root FG_SQRT).
+/* Included by optim_internal.h once per element type T (suffix SFX): see fg_each_type.h.
  * The single-element updates: the formulas live here once, and both the dispatched loops
  * (optim_template.h) and the reference twins (optim_ref.c) call them, so they cannot drift apart.
  * Coefficients are rounded to T once, as torch does when it applies a Python scalar to a tensor;
@@ -56,7 +56,7 @@ FG_INLINE void OE_(fg_elem_adagrad)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T 
 {
     const T d = t->sign * g + t->wd * *p;
     *sum = *sum + d * d;                                /* state_sum.addcmul_(d, d, value=1) */
-    const T std = FG_SQRT(*sum) + t->eps;               /* state_sum.sqrt().add_(eps) */
+    const T std = FG_MATH(sqrt)(*sum) + t->eps;               /* state_sum.sqrt().add_(eps) */
     *p = *p + t->neg_lr * d / std;                      /* param.addcdiv_(d, std, value=-clr) */
 }
 
@@ -71,9 +71,9 @@ FG_INLINE void OE_(fg_elem_rmsprop)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T 
     T den;
     if (centered) {
         *avg = OE_(fg_lerp)(t, *avg, d);                /* grad_avg.lerp_(d, 1-α) */
-        den = FG_SQRT(*sq - *avg * *avg);               /* square_avg.addcmul(avg, avg, value=-1).sqrt_() */
+        den = FG_MATH(sqrt)(*sq - *avg * *avg);               /* square_avg.addcmul(avg, avg, value=-1).sqrt_() */
     } else {
-        den = FG_SQRT(*sq);
+        den = FG_MATH(sqrt)(*sq);
     }
     den = den + t->eps;
     if (has_momentum) {
@@ -108,7 +108,7 @@ FG_INLINE void OE_(fg_elem_adam)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *m,
         if (*vmax < vhat || vhat != vhat) *vmax = vhat; /* torch.maximum (NaN propagates) */
         vhat = *vmax;
     }
-    const T den = FG_SQRT(vhat) * t->inv_bc2_sqrt + t->eps; /* (v.sqrt() / bc2_sqrt).add_(eps) */
+    const T den = FG_MATH(sqrt)(vhat) * t->inv_bc2_sqrt + t->eps; /* (v.sqrt() / bc2_sqrt).add_(eps) */
     *p = p0 + t->neg_lr * *m / den;                     /* param.addcdiv_(m, den, value=-lr/bc1) */
 }
 

@@ -170,20 +170,7 @@ FG_INLINE double fg_noise_normal(uint64_t key, int64_t index)
 
 /* ---- the element updates, per element type ---------------------------------------------- */
 
-#define T float
-#define SFX f32
-#define FG_SQRT sqrtf
-#include "optim_elem_template.h"
-#undef T
-#undef SFX
-#undef FG_SQRT
-
-#define T double
-#define SFX f64
-#define FG_SQRT sqrt
-#include "optim_elem_template.h"
-#undef T
-#undef SFX
-#undef FG_SQRT
+#define FG_TEMPLATE "optim_elem_template.h"
+#include "fg_each_type.h"
 
 #endif

@@ -10,7 +10,7 @@
 static void OT_(optim_range)(const fg_optim_coefs *c, T *FG_RESTRICT params, const T *FG_RESTRICT grads,
                              T *state, int64_t stride, int64_t begin, int64_t end)
 {
-    OE_TCOEFS t;
+    FG_CAT2(fg_optim_tcoefs, SFX) t;
     OT_(fg_optim_tcoefs_from)(&t, c);
     T *FG_RESTRICT s0 = c->slots > 0 ? state : NULL;
     T *FG_RESTRICT s1 = c->slots > 1 ? state + stride : NULL;

@@ -383,7 +383,7 @@ static void TN(test_optim)(void)
         for (int s = 0; s < COUNT(sizes); s++) TN(optim_case)(&configs[c], sizes[s], labels[c]);
 }
 
-/* ---- vector helpers: sgd_step, sum_squares, scale, clip_value, count_nonfinite ---- */
+/* ---- vector helpers: sum_squares, scale, clip_value, count_nonfinite ---- */
 
 static void TN(test_vector)(void)
 {
@@ -391,13 +391,8 @@ static void TN(test_vector)(void)
     char what[160];
     for (int s = 0; s < COUNT(sizes); s++) {
         const int64_t n = sizes[s];
-        T *x = TN(random_array)(n, 3.0), *g = TN(random_array)(n, 1.0);
+        T *x = TN(random_array)(n, 3.0);
         T *p = TN(copy_array)(x, n), *p_ref = TN(copy_array)(x, n);
-        K(sgd_step)(p, g, n, 0.05);
-        for (int64_t i = 0; i < n; i++) p_ref[i] = (T)(p_ref[i] - (T)0.05 * g[i]);
-        snprintf(what, sizeof what, "sgd_step_%s n=%lld", TYPE_NAME, (long long)n);
-        TN(check_array)(what, p, p_ref, NULL, n, 1);
-
         snprintf(what, sizeof what, "sum_squares_%s n=%lld", TYPE_NAME, (long long)n);
         /* fixed-order blocked sums in double: close to the sequential sum, not equal */
         const double ss_ref = K(sum_squares_ref)(x, n);
@@ -422,7 +417,7 @@ static void TN(test_vector)(void)
             if (!isnan((double)p_ref[i])) p_ref[i] = p_ref[i] < -1.5 ? (T)-1.5 : (p_ref[i] > 1.5 ? (T)1.5 : p_ref[i]);
         snprintf(what, sizeof what, "clip_value_%s n=%lld", TYPE_NAME, (long long)n);
         TN(check_exact)(what, p, p_ref, n);
-        free(x), free(g), free(p), free(p_ref);
+        free(x), free(p), free(p_ref);
     }
 }
 
@@ -447,7 +442,8 @@ static void TN(test_lbfgs)(void)
                          (long long)n, (long long)count, (long long)newest);
                 T *mag = (T *)xmalloc((size_t)n * sizeof(T));
                 TN(fill)(mag, n, TN(max_abs)(d_ref, n, 0.0));
-                TN(check_array)(what, d, d_ref, mag, n, 4 * count + 1);
+                /* each of the 2·count dot products sums n terms in a thread-dependent order */
+                TN(check_array)(what, d, d_ref, mag, n, count * (n + 4) + 1);
                 free(mag);
             }
         T *xn = TN(random_array)(n, 1.0), *xo = TN(random_array)(n, 1.0), *gn = TN(random_array)(n, 1.0),

@@ -26,7 +26,8 @@ from fastgd.layers import Dense
 from fastgd.model import Sequential
 
 
-_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+# scikit-learn's activation names, then every fastgd activation under its own name.
+_ACTIVATIONS = {**{name: name for name in fastgd.ACTIVATIONS}, "logistic": "sigmoid"}
 _SPARSE_FORMATS = ("csr", "csc", "coo")  # anything but CSR is converted once
 _REGRESSION_LOSSES = ("squared_error", "absolute_error", "huber", "poisson")
 _STOCHASTIC = ("sgd", "adam", "adagrad", "rmsprop", "adamw")

@@ -1,0 +1,15 @@
+# The registries of the C kernels (src/kernels/registry/*.h) as Python name tables, read from
+# the compiled library at import: a name's position is its C enum value, so nothing above this
+# module copies the enums.
+
+
+cdef tuple _names(const char *(*name_of)(int) noexcept nogil, int count):
+    return tuple(name_of(i).decode("ascii") for i in range(count))
+
+
+ACTIVATIONS = _names(fg_activation_name, FG_ACT_COUNT)
+LOSSES = _names(fg_loss_name, FG_LOSS_COUNT)
+OPTIMIZERS = _names(fg_optimizer_name, FG_OPT_COUNT)
+
+# LOSS_SOFTMAX_CE, LOSS_BCE, ...: the enum fg_loss values by name.
+globals().update({"LOSS_" + name.upper(): kind for kind, name in enumerate(LOSSES)})

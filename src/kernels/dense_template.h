@@ -1,0 +1,72 @@
+/* Included by dense.c once per element type T (suffix SFX): see fg_each_type.h. */
+/* grad_z = grad_out ⊙ act'(out) in place and db := beta*db + Σ_rows grad_z, in one pass over
+   column blocks; the activation is switched on outside the loops, so each inner loop is one
+   vectorizable line. The rows are summed in order, for any target and thread count. */
+static void FG_CAT2(dense_act_db, SFX)(T *FG_RESTRICT g, const T *FG_RESTRICT out, T *FG_RESTRICT db,
+                                       int64_t n, int64_t m, int act, T alpha, double beta)
+{
+    if (act == FG_ACT_IDENTITY && !db) return;
+    for (int64_t j0 = 0; j0 < m; j0 += DENSE_DB_BLOCK) {
+        const int64_t w = fg_min_i64(DENSE_DB_BLOCK, m - j0);
+        T sum[DENSE_DB_BLOCK];
+        for (int64_t j = 0; j < w; j++) sum[j] = 0;
+        for (int64_t i = 0; i < n; i++) {
+            T *FG_RESTRICT r = g + i * m + j0;
+            const T *FG_RESTRICT o = out + i * m + j0;
+            switch (act) {
+            case FG_ACT_IDENTITY: break;
+            case FG_ACT_RELU:
+                for (int64_t j = 0; j < w; j++) r[j] = o[j] > (T)0 ? r[j] : (T)0;
+                break;
+            case FG_ACT_LEAKY_RELU:
+                for (int64_t j = 0; j < w; j++) r[j] = o[j] > (T)0 ? r[j] : alpha * r[j];
+                break;
+            case FG_ACT_SIGMOID:
+                for (int64_t j = 0; j < w; j++) r[j] = r[j] * (o[j] * ((T)1 - o[j]));
+                break;
+            case FG_ACT_TANH:
+                for (int64_t j = 0; j < w; j++) r[j] = r[j] * ((T)1 - o[j] * o[j]);
+                break;
+            default:
+                for (int64_t j = 0; j < w; j++) r[j] = FG_CAT2(fg_act_backward, SFX)(r[j], o[j], act, alpha);
+                break;
+            }
+            if (db)
+                for (int64_t j = 0; j < w; j++) sum[j] += r[j];
+        }
+        if (!db) continue;
+        if (beta != 0.0)
+            for (int64_t j = 0; j < w; j++) db[j0 + j] = (T)beta * db[j0 + j] + sum[j];
+        else
+            for (int64_t j = 0; j < w; j++) db[j0 + j] = sum[j];
+    }
+}
+
+void FG_FN(FG_CAT2(fg_dense_forward, SFX))(T *out, const T *x, const T *W, const T *b, int64_t n,
+                                           int64_t k, int64_t m, int act, double act_alpha,
+                                           void *workspace, int64_t workspace_bytes)
+{
+    FG_FN(FG_CAT2(fg_gemm, SFX))(out, m, x, k, 0, W, m, 0, n, m, k, 0.0, b, act, act_alpha, workspace,
+                         workspace_bytes);
+}
+
+int64_t FG_FN(FG_CAT2(fg_dense_workspace_size, SFX))(int64_t n, int64_t k, int64_t m, int num_threads)
+{
+    const int64_t fwd = FG_FN(FG_CAT2(fg_gemm_workspace_size, SFX))(n, m, k, 0, 0, num_threads);
+    const int64_t dw = FG_FN(FG_CAT2(fg_gemm_workspace_size, SFX))(k, m, n, 1, 0, num_threads);
+    const int64_t dx = FG_FN(FG_CAT2(fg_gemm_workspace_size, SFX))(n, k, m, 0, 1, num_threads);
+    return fg_max_i64(fwd, fg_max_i64(dw, dx));
+}
+
+void FG_FN(FG_CAT2(fg_dense_backward, SFX))(T *grad_x, T *dW, T *db, T *grad_out, const T *x,
+                                            const T *W, const T *out, int64_t n, int64_t k, int64_t m,
+                                            int act, double act_alpha, double beta, void *workspace,
+                                            int64_t workspace_bytes)
+{
+    FG_CAT2(dense_act_db, SFX)(grad_out, out, db, n, m, act, (T)act_alpha, beta);
+    FG_FN(FG_CAT2(fg_gemm, SFX))(dW, m, x, k, 1, grad_out, m, 0, k, m, n, beta, NULL, FG_ACT_IDENTITY,
+                         0.0, workspace, workspace_bytes);
+    if (grad_x)
+        FG_FN(FG_CAT2(fg_gemm, SFX))(grad_x, k, grad_out, m, 0, W, m, 1, n, k, m, 0.0, NULL,
+                             FG_ACT_IDENTITY, 0.0, workspace, workspace_bytes);
+}

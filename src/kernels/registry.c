@@ -1,0 +1,33 @@
+/* The names of the entries of the registries (the lists in registry/), compiled once. The
+ * Python layer reads its name tables from these at import. */
+#include "fastgd_kernels.h"
+
+const char *fg_activation_name(int act)
+{
+    static const char *const names[] = {
+#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue) #name,
+#include "registry/activations.h"
+#undef FG_ACTIVATION
+    };
+    return (act >= 0 && act < FG_ACT_COUNT) ? names[act] : NULL;
+}
+
+const char *fg_loss_name(int kind)
+{
+    static const char *const names[] = {
+#define FG_LOSS(ID, name) #name,
+#include "registry/losses.h"
+#undef FG_LOSS
+    };
+    return (kind >= 0 && kind < FG_LOSS_COUNT) ? names[kind] : NULL;
+}
+
+const char *fg_optimizer_name(int kind)
+{
+    static const char *const names[] = {
+#define FG_OPTIMIZER(ID, name) #name,
+#include "registry/optimizers.h"
+#undef FG_OPTIMIZER
+    };
+    return (kind >= 0 && kind < FG_OPT_COUNT) ? names[kind] : NULL;
+}
