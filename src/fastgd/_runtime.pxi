@@ -4,7 +4,7 @@ ISA_NAMES = tuple(fg_isa_name(i).decode() for i in range(FG_ISA_COUNT))
 
 
 def isa_current():
-    """Name of the CPU target the kernels run ("generic" or "avx2")."""
+    """Name of the CPU target the kernels run (one of ``ISA_NAMES``)."""
     return fg_isa_name(fg_isa_current()).decode()
 
 

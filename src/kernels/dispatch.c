@@ -85,6 +85,16 @@ static int fg_cpu_x86_avx512(void) { return 0; }
 
 static int fg_cpu_any(void) { return 1; }
 
+/* Advanced SIMD is part of the AArch64 baseline: every aarch64 CPU runs neon, no other does. */
+static int fg_cpu_aarch64(void)
+{
+#if defined(__aarch64__) || defined(_M_ARM64)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 static const char *const target_names[FG_ISA_COUNT] = {
 #define FG_TARGET(name, architectures, flags, msvc_flags, cpu_check) #name,
 #include "isa/targets.h"

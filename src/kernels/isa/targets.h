@@ -16,4 +16,4 @@
 FG_TARGET(generic, ".*", "", "", fg_cpu_any)
 FG_TARGET(avx2, "^(x86_64|amd64|x64)$", "-mavx2 -mfma", "/arch:AVX2", fg_cpu_x86_avx2)
 FG_TARGET(avx512, "^(x86_64|amd64|x64)$", "-mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma", "/arch:AVX512", fg_cpu_x86_avx512)
-FG_TARGET(neon, "^(aarch64|arm64)$", "", "", fg_cpu_any)
+FG_TARGET(neon, "^(aarch64|arm64)$", "", "", fg_cpu_aarch64)
