@@ -53,7 +53,8 @@ class EarlyStopping(Callback):
     ``monitor="val_loss"`` falls back to ``"loss"`` when there is no validation data.
     """
 
-    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="min", restore_best=True):
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "min",
+                 restore_best: bool = True) -> None:
         if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
         if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not min_delta >= 0:

@@ -3,13 +3,15 @@
 import numbers as _numbers
 
 import numpy as _np
+from numpy.typing import ArrayLike as _ArrayLike, DTypeLike as _DTypeLike
 
 # Private imports: dir(fastgd.datasets) lists only what it offers.
 __all__ = ["make_spirals", "train_test_split"]
 
 
-def make_spirals(n_samples=3000, n_classes=3, *, noise=0.2, n_turns=1.5, n_features=2, dtype="float32",
-                 seed=None):
+def make_spirals(n_samples: int = 3000, n_classes: int = 3, *, noise: float = 0.2, n_turns: float = 1.5,
+                 n_features: int = 2, dtype: _DTypeLike = "float32",
+                 seed: int | None = None) -> tuple[_np.ndarray, _np.ndarray]:
     """Interleaved spiral arms, one class per arm: a classic data set that a linear model
     cannot separate and a small MLP can.
 
@@ -35,7 +37,7 @@ def make_spirals(n_samples=3000, n_classes=3, *, noise=0.2, n_turns=1.5, n_featu
     return X.astype(dtype), y
 
 
-def train_test_split(*arrays, test_size=0.25, seed=None):
+def train_test_split(*arrays: _ArrayLike, test_size: float = 0.25, seed: int | None = None) -> list[_np.ndarray]:
     """Split arrays (same first dimension) into a random train and test part:
     ``X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=0)``."""
     if not arrays:

@@ -28,7 +28,12 @@ import stat
 import zipfile
 import zlib
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from fastgd.model import Sequential
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "Checkpoint", "FileFormatError", "FORMAT_VERSION"]
 
@@ -288,7 +293,7 @@ def _build_model(path, meta, archive, params=None):
     return model
 
 
-def save(model, path):
+def save(model: Sequential, path: str | os.PathLike[str]) -> str:
     """Save the model (architecture, dtype, parameters, loss) to ``path``, with ``.npz``
     appended unless it ends so (as ``numpy.savez`` does). Returns the path written.
 
@@ -299,7 +304,7 @@ def save(model, path):
     return _atomic_savez(path, {"__meta__": _meta_array(meta), "params": model.params})
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> Sequential:
     """Load a model saved by :func:`save` (or the model inside a checkpoint). ``path`` is
     resolved as :func:`save` names files: ``load("m")`` reads ``m.npz`` (or ``m`` itself when
     only that exists). Anything wrong with the file raises :class:`FileFormatError`; a missing

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fastgd import _core
 from fastgd import init as _init
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Dense", "ACTIVATIONS"]
 
@@ -47,8 +52,15 @@ class Dense:
     views into the model's flat parameter and gradient arenas.
     """
 
-    def __init__(self, in_features, out_features, *, activation="relu", weight_init="he_normal",
-                 bias_init=0.0, negative_slope=0.01):
+    # None until a Sequential takes the layer.
+    W: np.ndarray | None
+    b: np.ndarray | None
+    dW: np.ndarray | None
+    db: np.ndarray | None
+
+    def __init__(self, in_features: int, out_features: int, *, activation: str | None = "relu",
+                 weight_init: str | Callable[..., Any] = "he_normal", bias_init: float = 0.0,
+                 negative_slope: float = 0.01) -> None:
         self.in_features = _check_positive_int("in_features", in_features)
         self.out_features = _check_positive_int("out_features", out_features)
         if activation is None or isinstance(activation, str) and activation in _ACTIVATION_ALIASES:

@@ -14,8 +14,11 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fastgd import curvature as _curvature
 from fastgd.lbfgs import LBFGS
@@ -57,13 +60,13 @@ class OptimizeResult(dict):
     ``total_nfev``.
     """
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         self[name] = value
 
     def __repr__(self):
@@ -590,14 +593,20 @@ _SHARED_DOC = """
 """
 
 
-def minimize(fun, x0, *, jac=None, optimizer=None, max_iter=1000, tol=1e-6, callback=None, args=(),
-             vectorized=False, keep_trajectory=False, eps=None, nonfinite="raise", hessp=None, stationary=True):
+def minimize(fun: Callable[..., Any], x0: ArrayLike, *, jac: bool | Callable[..., Any] | None = None,
+             optimizer: Any = None, max_iter: int = 1000, tol: float = 1e-6,
+             callback: Callable[..., Any] | None = None, args: tuple[Any, ...] = (), vectorized: bool = False,
+             keep_trajectory: bool = False, eps: float | None = None, nonfinite: str = "raise",
+             hessp: Callable[..., Any] | None = None, stationary: bool = True) -> OptimizeResult:
     return _optimize(1.0, fun, x0, jac, optimizer, max_iter, tol, callback, args, vectorized,
                      keep_trajectory, eps, nonfinite, hessp, stationary)
 
 
-def maximize(fun, x0, *, jac=None, optimizer=None, max_iter=1000, tol=1e-6, callback=None, args=(),
-             vectorized=False, keep_trajectory=False, eps=None, nonfinite="raise", hessp=None, stationary=True):
+def maximize(fun: Callable[..., Any], x0: ArrayLike, *, jac: bool | Callable[..., Any] | None = None,
+             optimizer: Any = None, max_iter: int = 1000, tol: float = 1e-6,
+             callback: Callable[..., Any] | None = None, args: tuple[Any, ...] = (), vectorized: bool = False,
+             keep_trajectory: bool = False, eps: float | None = None, nonfinite: str = "raise",
+             hessp: Callable[..., Any] | None = None, stationary: bool = True) -> OptimizeResult:
     return _optimize(-1.0, fun, x0, jac, optimizer, max_iter, tol, callback, args, vectorized,
                      keep_trajectory, eps, nonfinite, hessp, stationary)
 

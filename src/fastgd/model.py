@@ -7,12 +7,21 @@ import numbers
 import sys
 import threading
 
+from collections.abc import Callable, Iterable
+from os import PathLike
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import numpy as np
 
 from fastgd import _core
 from fastgd import init as _init
 from fastgd import losses as _losses
 from fastgd.layers import Dense
+
+if TYPE_CHECKING:
+    from fastgd.training import History
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
 __all__ = ["Sequential"]
 
@@ -69,7 +78,7 @@ def check_input(name, x, dtype, n_features):
     return x
 
 
-def _one_trainer(method):
+def _one_trainer(method: _Method) -> _Method:
     """`method` refusing to run while another thread trains the same model (the calling
     thread may nest training calls, as fit does). Inference methods are not wrapped: they may
     run in any number of threads, also while the model trains."""
@@ -121,7 +130,8 @@ class Sequential:
     copy predicts exactly as the original.
     """
 
-    def __init__(self, layers, *, dtype="float32", seed=None):
+    def __init__(self, layers: Iterable[Dense], *, dtype: str | np.dtype[Any] | type = "float32",
+                 seed: int | None = None) -> None:
         layers = list(layers)
         if not layers:
             raise ValueError("layers must hold at least one Dense layer")
@@ -214,10 +224,10 @@ class Sequential:
 
     # ---- the layers as a sequence, and copies ------------------------------------
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.layers)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Dense:
         return self.layers[index]
 
     def __iter__(self):
@@ -260,7 +270,7 @@ class Sequential:
             raise ValueError("grad_out must hold finite real numbers")
         return self._engine.backward(self._last_x, g, True)
 
-    def predict(self, x, *, batch_size=4096):
+    def predict(self, x: Any, *, batch_size: int = 4096) -> np.ndarray:
         """The network's raw output (logits for classification losses) for x, in chunks of
         batch_size rows so memory stays bounded."""
         x = self._check_x(x)
@@ -269,7 +279,7 @@ class Sequential:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         return self._forward_chunks(x, bs)
 
-    def predict_proba(self, x, loss=None, *, batch_size=4096):
+    def predict_proba(self, x: Any, loss: Any = None, *, batch_size: int = 4096) -> np.ndarray:
         """Probabilities: the loss's link applied to :meth:`predict` (softmax for
         SoftmaxCrossEntropy, sigmoid for BinaryCrossEntropy). Uses the loss of the last
         :meth:`fit` unless `loss` is given."""
@@ -324,7 +334,7 @@ class Sequential:
     # ---- training, evaluation, saving, curvature: the loops live in their modules ----
 
     @_one_trainer
-    def fit(self, X, y, *, loss, optimizer, **options):
+    def fit(self, X: Any, y: Any, *, loss: Any, optimizer: Any, **options: Any) -> History:
         """Train the model by gradient descent and return a :class:`fastgd.History`; the
         options (epochs, batch_size, validation_data, schedule, callbacks, ...) are those of
         :func:`fastgd.training.fit`, which documents them."""
@@ -333,21 +343,22 @@ class Sequential:
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 
     @_one_trainer
-    def partial_fit(self, X, y, *, loss, optimizer, **options):
+    def partial_fit(self, X: Any, y: Any, *, loss: Any, optimizer: Any, **options: Any) -> float:
         """One pass over (X, y) keeping the optimizer's state; returns the pass's mean loss
         (options as for :func:`fastgd.training.partial_fit`)."""
         from fastgd import training
 
         return training.partial_fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 
-    def evaluate(self, X, y, loss=None, metrics=(), **options):
+    def evaluate(self, X: Any, y: Any, loss: Any = None, metrics: Iterable[Any] = (),
+                 **options: Any) -> dict[str, float]:
         """The mean loss and the metrics on (X, y) as a dict (options as for
         :func:`fastgd.training.evaluate`)."""
         from fastgd import training
 
         return training.evaluate(self, X, y, loss, metrics, **options)
 
-    def save(self, path):
+    def save(self, path: str | PathLike[str]) -> str:
         """Save the model to ``path`` (see :func:`fastgd.io.save`); returns the path written."""
         from fastgd import io
 

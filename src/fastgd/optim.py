@@ -425,8 +425,9 @@ class SGD(Optimizer):
     name = "sgd"
     _kind = _SGD
 
-    def __init__(self, lr=1e-3, *, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
-                 noise=0.0, seed=None, maximize=False):
+    def __init__(self, lr: float = 1e-3, *, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, noise: float = 0.0, seed: int | None = None,
+                 maximize: bool = False) -> None:
         if seed is None:
             seed = int.from_bytes(os.urandom(8), "little")
         super().__init__(lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
@@ -582,8 +583,8 @@ class Adam(Optimizer):
     name = "adam"
     _kind = _ADAM
 
-    def __init__(self, lr=1e-3, *, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-                 maximize=False):
+    def __init__(self, lr: float = 1e-3, *, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False) -> None:
         super().__init__(lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          maximize=maximize)
 

@@ -151,7 +151,8 @@ class CosineDecay(Schedule):
 
     name = "cosine_decay"
 
-    def __init__(self, optimizer, total_steps, warmup_steps=0, min_lr=0.0, *, interval="epoch"):
+    def __init__(self, optimizer: Optimizer, total_steps: int, warmup_steps: int = 0, min_lr: float = 0.0, *,
+                 interval: str = "epoch") -> None:
         self.total_steps = _count("total_steps", total_steps, 1)
         self.warmup_steps = _count("warmup_steps", warmup_steps, 0)
         if self.warmup_steps >= self.total_steps:

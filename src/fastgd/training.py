@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -70,10 +71,10 @@ class History:
             column = self.history.setdefault(key, [math.nan] * (len(self.epochs) - 1))
             column.append(logs.get(key, math.nan))
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> list[Any]:
         return self.history[key]
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         # only called when normal lookup fails: logged columns read as attributes
         history = self.__dict__.get("history")
         if history is not None and name in history:
@@ -84,7 +85,7 @@ class History:
     def __dir__(self):
         return sorted(set(super().__dir__()) | {k for k in self.__dict__.get("history", {}) if k.isidentifier()})
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.epochs)
 
     @property
@@ -92,7 +93,7 @@ class History:
         return "val_loss" if "val_loss" in self.history else "loss"
 
     @property
-    def best_epoch(self):
+    def best_epoch(self) -> int | None:
         """The epoch with the lowest val_loss (loss without validation data), or None."""
         values = self.history.get(self.monitor)
         if not values:
