@@ -1,9 +1,10 @@
 """Small data sets generated on the spot (no download) and a train/test split."""
 
 import numbers as _numbers
+from typing import Any as _Any
 
 import numpy as _np
-from numpy.typing import ArrayLike as _ArrayLike, DTypeLike as _DTypeLike
+from numpy.typing import DTypeLike as _DTypeLike
 
 # Private imports: dir(fastgd.datasets) lists only what it offers.
 __all__ = ["make_spirals", "train_test_split"]
@@ -37,7 +38,7 @@ def make_spirals(n_samples: int = 3000, n_classes: int = 3, *, noise: float = 0.
     return X.astype(dtype), y
 
 
-def train_test_split(*arrays: _ArrayLike, test_size: float = 0.25, seed: int | None = None) -> list[_np.ndarray]:
+def train_test_split(*arrays: _Any, test_size: float = 0.25, seed: int | None = None) -> list[_np.ndarray]:
     """Split arrays (same first dimension) into a random train and test part:
     ``X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=0)``."""
     if not arrays:

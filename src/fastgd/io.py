@@ -34,6 +34,9 @@ import numpy as np
 
 if TYPE_CHECKING:
     from fastgd.model import Sequential
+    from fastgd.optim import Optimizer
+    from fastgd.schedules import Schedule
+    from fastgd.training import History
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "Checkpoint", "FileFormatError", "FORMAT_VERSION"]
 
@@ -352,17 +355,23 @@ class Checkpoint:
     ``history`` (or None), and ``epoch`` (the next epoch to run: pass it as ``initial_epoch``,
     with ``seed=checkpoint.seed``, to continue exactly)."""
 
-    def __init__(self, model, optimizer, schedule, history):
+    model: Sequential
+    optimizer: Optimizer
+    schedule: Schedule | None
+    history: History | None
+
+    def __init__(self, model: Sequential, optimizer: Optimizer, schedule: Schedule | None,
+                 history: History | None) -> None:
         self.model, self.optimizer, self.schedule, self.history = model, optimizer, schedule, history
 
     @property
-    def epoch(self):
+    def epoch(self) -> int:
         if self.history is None or not self.history.epochs:
             return 0
         return self.history.epochs[-1] + 1
 
     @property
-    def seed(self):
+    def seed(self) -> int | None:
         return None if self.history is None else self.history.params.get("seed")
 
     def __iter__(self):
@@ -376,7 +385,8 @@ class Checkpoint:
                 f"history={self.history!r})")
 
 
-def save_checkpoint(path, model, optimizer, schedule=None, history=None):
+def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: Optimizer,
+                    schedule: Schedule | None = None, history: History | None = None) -> str:
     """Save everything needed to resume training bit for bit: model, optimizer (config and
     state), schedule (config and state), history. Atomic. Returns the path written."""
     arrays = {"params": model.params}
@@ -455,7 +465,7 @@ def _build_checkpoint(path, meta, archive):
     return Checkpoint(_build_model(path, meta, archive, params), optimizer, schedule, history)
 
 
-def load_checkpoint(path):
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Load a checkpoint written by :func:`save_checkpoint` (or ``ModelCheckpoint``). Every
     array is checked against the configuration the file declares before it is used; anything
     wrong raises :class:`FileFormatError`."""

@@ -13,6 +13,8 @@ from fastgd import init as _init
 if TYPE_CHECKING:
     import numpy as np
 
+    from fastgd.model import Sequential
+
 __all__ = ["Dense", "ACTIVATIONS"]
 
 # The activation names, read from the C registry (src/kernels/registry/activations.h): a
@@ -52,7 +54,9 @@ class Dense:
     views into the model's flat parameter and gradient arenas.
     """
 
+    negative_slope: float
     # None until a Sequential takes the layer.
+    _model: Sequential | None
     W: np.ndarray | None
     b: np.ndarray | None
     dW: np.ndarray | None

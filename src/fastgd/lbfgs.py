@@ -142,7 +142,8 @@ class LBFGS:
         are left at the last accepted point).
     """
 
-    def __init__(self, *, lr=1.0, history_size=10, line_search="strong_wolfe", c1=1e-4, c2=0.9, max_ls=25):
+    def __init__(self, *, lr: float = 1.0, history_size: int = 10, line_search: str | None = "strong_wolfe",
+                 c1: float = 1e-4, c2: float = 0.9, max_ls: int = 25) -> None:
         self.lr = lr
         self.history_size = _check_positive_int("history_size", history_size)
         if line_search not in _LINE_SEARCHES:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numbers
 import math
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +127,7 @@ class Loss:
     name = "loss"
     _kind = -1
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._grad = None
 
     # -- the fused path -----------------------------------------------------------
@@ -260,7 +261,7 @@ class SoftmaxCrossEntropy(Loss):
     name = "softmax_cross_entropy"
     _kind = _core.LOSS_SOFTMAX_CE
 
-    def __init__(self, label_smoothing=0.0, class_weight=None):
+    def __init__(self, label_smoothing: float = 0.0, class_weight: Any = None) -> None:
         super().__init__()
         if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, numbers.Real):
             raise TypeError(f"label_smoothing must be a real number, got {_describe(label_smoothing)}")
@@ -380,7 +381,7 @@ class Huber(Loss):
     name = "huber"
     _kind = _core.LOSS_HUBER
 
-    def __init__(self, delta=1.0):
+    def __init__(self, delta: float = 1.0) -> None:
         super().__init__()
         if isinstance(delta, (bool, np.bool_)) or not isinstance(delta, numbers.Real):
             raise TypeError(f"delta must be a real number, got {_describe(delta)}")

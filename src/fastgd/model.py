@@ -9,7 +9,7 @@ import threading
 
 from collections.abc import Callable, Iterable
 from os import PathLike
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
@@ -96,7 +96,7 @@ def _one_trainer(method: _Method) -> _Method:
         finally:
             lock.release()
 
-    return exclusive
+    return cast(_Method, exclusive)
 
 
 

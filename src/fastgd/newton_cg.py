@@ -88,8 +88,9 @@ class NewtonCG:
         resolution of x: no further progress is possible in this precision).
     """
 
-    def __init__(self, *, trust_radius=1.0, max_trust_radius=1000.0, eta=0.15, max_cg=None, fd_eps=None,
-                 reorthogonalize="auto", cg_rtol=None):
+    def __init__(self, *, trust_radius: float = 1.0, max_trust_radius: float = 1000.0, eta: float = 0.15,
+                 max_cg: int | None = None, fd_eps: float | None = None, reorthogonalize: bool | str = "auto",
+                 cg_rtol: float | None = None) -> None:
         self.initial_trust_radius = _positive("trust_radius", trust_radius)
         self.max_trust_radius = _positive("max_trust_radius", max_trust_radius)
         if self.initial_trust_radius > self.max_trust_radius:

@@ -33,7 +33,7 @@ class Schedule:
     name = "schedule"
     needs_metric = False
 
-    def __init__(self, optimizer, *, interval="epoch"):
+    def __init__(self, optimizer: Optimizer, *, interval: str = "epoch") -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a fastgd.optim.Optimizer, got {type(optimizer).__name__}")
         if interval not in _INTERVALS:
@@ -85,7 +85,7 @@ class StepDecay(Schedule):
 
     name = "step_decay"
 
-    def __init__(self, optimizer, step_size, gamma=0.1, *, interval="epoch"):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, *, interval: str = "epoch") -> None:
         self.step_size = _count("step_size", step_size, 1)
         self.gamma = _real("gamma", gamma, low=0.0, low_open=True)
         super().__init__(optimizer, interval=interval)
@@ -102,7 +102,7 @@ class ExponentialDecay(Schedule):
 
     name = "exponential_decay"
 
-    def __init__(self, optimizer, gamma, *, interval="epoch"):
+    def __init__(self, optimizer: Optimizer, gamma: float, *, interval: str = "epoch") -> None:
         self.gamma = _real("gamma", gamma, low=0.0, low_open=True)
         super().__init__(optimizer, interval=interval)
 
@@ -123,7 +123,8 @@ class InverseTimeDecay(Schedule):
 
     name = "inverse_time_decay"
 
-    def __init__(self, optimizer, decay_rate, decay_steps=1, *, interval="epoch"):
+    def __init__(self, optimizer: Optimizer, decay_rate: float, decay_steps: int = 1, *,
+                 interval: str = "epoch") -> None:
         self.decay_rate = _real("decay_rate", decay_rate, low=0.0)
         self.decay_steps = _count("decay_steps", decay_steps, 1)
         super().__init__(optimizer, interval=interval)
@@ -184,8 +185,8 @@ class ReduceLROnPlateau(Schedule):
     name = "reduce_lr_on_plateau"
     needs_metric = True
 
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, min_lr=0.0, *,
-                 interval="epoch"):
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, min_lr: float = 0.0, *, interval: str = "epoch") -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.mode = mode

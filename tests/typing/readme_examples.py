@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 import fastgd as fg
-from fastgd.sklearn import MLPClassifier
+from fastgd.sklearn import MLPClassifier, MLPRegressor
 
 
 def rosenbrock(x: npt.NDArray[np.float64]) -> float:
@@ -40,9 +40,9 @@ def main(workdir: str) -> None:
                                     validation_split=0.1, metrics=["accuracy"],
                                     early_stopping=fg.EarlyStopping(patience=3), seed=0,
                                     progress=False)
-    losses: list[float] = list(history["loss"])
+    curve: list[float] = list(history["loss"])
     scores: dict[str, float] = model.evaluate(X_test, y_test, metrics=["accuracy"])
-    print(losses[-1], scores["accuracy"], history.best_epoch)
+    print(curve[-1], scores["accuracy"], history.best_epoch)
 
     proba: np.ndarray = model.predict_proba(X_test)
     raw: np.ndarray = model.predict(X_test)
@@ -67,8 +67,34 @@ def main(workdir: str) -> None:
     regressor.fit(Xr, yr, loss="mse", optimizer=opt, epochs=2,
                   schedule=fg.schedules.CosineDecay(opt, total_steps=2), progress=False)
 
+    losses: list[fg.Loss] = [fg.SoftmaxCrossEntropy(label_smoothing=0.1), fg.BinaryCrossEntropy(), fg.MSE(),
+                             fg.MAE(), fg.Huber(delta=0.5), fg.Poisson()]
+    optimizers: list[fg.optim.Optimizer] = [fg.optim.AdamW(lr=1e-3), fg.optim.RMSProp(lr=1e-3),
+                                            fg.optim.AdaGrad(lr=1e-2), opt]
+    schedules: list[fg.schedules.Schedule] = [
+        fg.schedules.StepDecay(optimizers[0], step_size=2), fg.schedules.ExponentialDecay(optimizers[1], 0.9),
+        fg.schedules.InverseTimeDecay(optimizers[2], 0.5), fg.schedules.ReduceLROnPlateau(opt, patience=2)]
+    print(len(losses), len(optimizers), len(schedules))
+    step_loss: float = regressor.partial_fit(Xr, yr, loss=fg.Huber(delta=0.5), optimizer=optimizers[1])
+    print(step_loss)
+
+    adam = fg.optim.Adam(lr=1e-3)
+    run = model.fit(X_train, y_train, loss=losses[0], optimizer=adam, epochs=1, progress=False)
+    ck_path = fg.save_checkpoint(os.path.join(workdir, "ck.npz"), model, adam, history=run)
+    ck = fg.load_checkpoint(ck_path)
+    ck.model.fit(X_train, y_train, loss=losses[0], optimizer=ck.optimizer, schedule=ck.schedule,
+                 epochs=2, seed=ck.seed, initial_epoch=ck.epoch, progress=False)
+
+    peak = fg.maximize(lambda x: float(25 * np.sin(x[0]) - x[0] ** 2), np.array([-2.0]))
+    newton = fg.minimize(rosenbrock_and_grad, np.array([-1.2, 1.0]), jac=True, optimizer=fg.NewtonCG())
+    lbfgs = fg.minimize(rosenbrock_and_grad, np.array([-1.2, 1.0]), jac=True,
+                        optimizer=fg.LBFGS(history_size=5))
+    print(peak.x, newton.x, lbfgs.x)
+
     clf = MLPClassifier(hidden_layer_sizes=(16,), random_state=0, max_iter=5).fit(X_train, y_train)
-    print(clf.score(X_test, y_test))
+    print(clf.score(X_test, y_test), clf.predict(X_test[:3]), clf.predict_proba(X_test[:3]).shape)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), random_state=0, max_iter=5).fit(Xr, yr.ravel())
+    print(reg.predict(Xr[:3]))
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> MLPClassifier:
         """One epoch over (X, y), continuing from the current parameters and solver state.
         ``classes`` (all the labels) is required on the first call."""
         first = not hasattr(self, "classes_")
@@ -149,15 +149,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 p = p.ravel()
         return self._label_binarizer.inverse_transform(p)
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """Class labels (n_samples,), or the label indicator matrix for multi-label targets."""
         return self._labels_from_logits(self._forward(X))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (n_samples, n_classes) in the order of ``classes_``."""
         return self._proba_from_logits(self._forward(X))
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: Any) -> np.ndarray:
         """``log(predict_proba(X))``."""
         p = self.predict_proba(X)
         return np.log(p, out=p)

@@ -94,11 +94,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One epoch over (X, y), continuing from the current parameters and solver state."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: Any) -> np.ndarray:
         """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""
         z = self._predictions(self._forward(X))
         return z.ravel() if z.shape[1] == 1 else z
