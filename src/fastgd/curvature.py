@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from fastgd import _runtime
+from fastgd import _loop, _runtime
 
 __all__ = ["model_hvp", "model_gnvp", "hvp", "hessian", "lanczos_extremes", "top_eigenvalues", "spectrum",
            "classify_stationary"]
@@ -42,14 +42,9 @@ def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=
     if not np.all(np.isfinite(va)):
         raise ValueError("v must hold finite numbers")
     _value, out = model._hvp(x, va, loss_spec=model._loss_spec(loss), target=target, sample_weight=sw,
-                             gauss_newton=gauss_newton, denominator=_denominator(model, loss, target, sw),
+                             gauss_newton=gauss_newton, denominator=_loop.batch_weight(loss, target, sw, model.dtype),
                              reference=reference)
     return out
-
-
-def _denominator(model, loss, target, sw):
-    from fastgd.training import _batch_weight
-    return _batch_weight(loss, target, sw, model.dtype)
 
 
 def model_hvp(model, X, y, v, loss=None, sample_weight=None):
@@ -307,7 +302,7 @@ def _prepared(model, X, y, loss, sample_weight):
 
 def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.float64):
     """v -> H·v (of dtype) on prepared data: the checks done once, not per product."""
-    denominator = _denominator(model, loss, target, sw)
+    denominator = _loop.batch_weight(loss, target, sw, model.dtype)
     loss_spec = model._loss_spec(loss)
 
     def matvec(v):

@@ -49,7 +49,7 @@ import time
 import numpy as np
 
 from fastgd import _core
-from fastgd import _outofcore
+from fastgd import _loop
 
 __all__ = ["DataParallel", "shard"]
 
@@ -299,12 +299,6 @@ def _clip_and_update(model, optimizer, clip_norm, clip_value):
     return norm, 0
 
 
-def _gather_batch(x, rows, target, sw, dtype):
-    """The batch at ``rows`` of a memory-mapped x, as engine arguments over a gathered copy."""
-    xb = _outofcore.take(x, rows, dtype)
-    return xb, None, 0, xb.shape[0], (target[0], target[1][rows]), None if sw is None else sw[rows]
-
-
 def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip_norm, clip_value, weight_of):
     """One training step of a fit that is data-parallel (``dp``) and/or reads a memory-mapped x.
 
@@ -317,10 +311,7 @@ def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip
     weight = 0.0
     if stop > start:
         rows = slice(start, stop) if idx is None else idx
-        if _outofcore.is_lazy(x):
-            batch = _gather_batch(x, rows, target, sw, model.dtype)
-        else:
-            batch = (x, idx, start, stop - start, target, sw)
+        batch = _loop.batch(x, idx, start, stop, target, sw, model.dtype)
         weight = weight_of((target[0], target[1][rows]), None if sw is None else sw[rows])
     if dp is None:
         x_, idx_, s_, n_, t_, sw_ = batch

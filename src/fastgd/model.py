@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
-from fastgd import _core
+from fastgd import _core, _loop
 from fastgd import init as _init
 from fastgd import losses as _losses
 from fastgd.layers import Dense
@@ -394,8 +394,7 @@ class Sequential:
         x already in that form)."""
         n = x.shape[0]
         out = np.empty((n, self.n_outputs), dtype=self.dtype)
-        for s in range(0, n, batch_size):
-            e = min(n, s + batch_size)
+        for s, e in _loop.chunks(n, batch_size):
             out[s:e] = self._engine.forward(x[s:e] if rows_of is None else rows_of(s, e))
         return out
 

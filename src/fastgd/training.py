@@ -25,7 +25,7 @@ import numpy as np
 
 from fastgd import _core, _runtime
 from fastgd import curvature as _curvature_hooks
-from fastgd import _outofcore
+from fastgd import _loop, _outofcore
 from fastgd import distributed as _distributed
 from fastgd import losses as _losses
 from fastgd import metrics as _metrics
@@ -219,67 +219,22 @@ def _metric_fns(metrics):
     return out
 
 
-def _rows(prepared, sl):
-    """The prepared target ("labels" or "rows", array) restricted to rows `sl`."""
-    return prepared[0], prepared[1][sl]
-
-
-def _batch_weight(loss, target, sw, dtype):
-    """The normalizer of the mean loss over these rows (see fastgd.losses): the sum of
-    sample weights (times class weights for class-index targets), or the row count."""
-    kind, t = target
-    cw = loss._class_weight_array(dtype)
-    if cw is not None and kind == "labels":
-        w = cw[t].astype(np.float64)
-        return float((w if sw is None else w * sw).sum())
-    return float(t.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
-
-
-def _data_loss(model, x, target, sw, loss, batch_size=4096, dp=None):
-    """Mean loss over (x, target) evaluated in chunks (no parameter change); over every
-    rank's rows with ``dp``."""
-    total = 0.0
-    n = x.shape[0]
-    spec, cw = model._loss_spec(loss)
-    for s in range(0, n, batch_size):
-        e = min(n, s + batch_size)
-        out = model._forward_rows(_outofcore.rows_of(x, s, e, model.dtype))
-        total += _core.loss_sum(spec, out, _rows(target, slice(s, e)), None if sw is None else sw[s:e], cw)
-    weight = _batch_weight(loss, target, sw, model.dtype)
-    if dp is not None:
-        total, weight = dp.sum([total, weight])
-    return total / weight
-
-
-def _predict(model, x, batch_size=4096):
-    """The network's output for an in-memory or memory-mapped x, in chunks."""
-    if not _outofcore.is_lazy(x):
-        return model.predict(x, batch_size=batch_size)
-    return model._forward_chunks(x, batch_size, lambda s, e: _outofcore.rows_of(x, s, e, model.dtype))
-
-
 def _metric(dp, fn, y_true, y_pred):
     if dp is None:
         return float(fn(y_true, y_pred))
     return _distributed.gather_metric(dp, fn, y_true, y_pred)
 
 
-def _full_grad_norm(model, x, target, sw, loss, batch_size=4096, dp=None):
+def _full_grad_norm(model, x, target, sw, loss, dp=None):
     """The norm of the gradient of the mean loss over the whole data set (chunked); over every
     rank's rows with ``dp``."""
-    n = x.shape[0]
-    acc = np.zeros(model.n_params, dtype=np.float64)
-    loss_spec = model._loss_spec(loss)
-    for s in range(0, n, batch_size):
-        e = min(n, s + batch_size)
-        model._train_step(_outofcore.rows_of(x, s, e, model.dtype), loss_spec=loss_spec,
-                          target=_rows(target, slice(s, e)), sample_weight=None if sw is None else sw[s:e])
-        acc += _batch_weight(loss, _rows(target, slice(s, e)), None if sw is None else sw[s:e], model.dtype) * model.grads
-    weight = _batch_weight(loss, target, sw, model.dtype)
+    _value, grad = _loop.data_gradient(model, x, target, sw, loss)
     if dp is not None:
-        acc, weight = dp.sum(acc), dp.sum([weight])[0]
-    acc /= weight
-    return float(np.sqrt(acc @ acc))
+        weight = _loop.batch_weight(loss, target, sw, model.dtype)
+        grad *= weight
+        grad, weight = dp.sum(grad), dp.sum([weight])[0]
+        grad /= weight
+    return float(np.sqrt(grad @ grad))
 
 
 def _lbfgs_iteration(model, optimizer, x, target, sw, loss):
@@ -371,15 +326,6 @@ class _Progress:
             self.bar = None
 
 
-def _epoch_order(n, shuffle, seed, epoch, dp=None):
-    if shuffle is False or shuffle is None:
-        return None
-    key = [seed, 0] if shuffle == "once" else [seed, 1, epoch]
-    if dp is not None:
-        key = dp.epoch_key(key)
-    return np.random.default_rng(key).permutation(n).astype(np.int64)
-
-
 def _split_validation(x, target, sw, validation_split):
     n = x.shape[0]
     n_val = int(math.floor(n * validation_split))
@@ -387,8 +333,8 @@ def _split_validation(x, target, sw, validation_split):
         raise ValueError(f"validation_split={validation_split} leaves {n_val} validation samples of {n}; "
                          "need at least one on each side")
     cut = n - n_val
-    val = (x[cut:], _rows(target, slice(cut, None)), None if sw is None else sw[cut:])
-    return x[:cut], _rows(target, slice(0, cut)), None if sw is None else sw[:cut], val
+    val = (x[cut:], _loop.target_rows(target, slice(cut, None)), None if sw is None else sw[cut:])
+    return x[:cut], _loop.target_rows(target, slice(0, cut)), None if sw is None else sw[:cut], val
 
 
 def _progress_mode(progress, verbose):
@@ -640,7 +586,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     def diverged(epoch, step, what, value):
         model.params[...] = best_params
         progress_bar.close()
-        kept = _data_loss(model, x, target, sw, loss, dp=dp)
+        kept = _loop.data_loss(model, x, target, sw, loss, dp=dp)
         raise DivergenceError(
             f"training diverged at epoch {epoch + 1}, step {step + 1}: the {what} is not finite ({value}). "
             f"The model keeps the best finite parameters seen (training loss {kept:.6g}). Lower the learning rate "
@@ -648,83 +594,90 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             epoch=epoch, step=step, history=history)
 
     batch_hooks = any(type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks)
-    # the mean batch loss is weighted by the batch's normalizer (see _batch_weight)
+    # the mean batch loss is weighted by the batch's normalizer (see _loop.batch_weight)
     plain_weights = sw is None and (loss._class_weight_array(model.dtype) is None or target[0] != "labels")
     loss_spec = model._loss_spec(loss)
     epoch = initial_epoch
     steps_done = 0
+    norm_sum = 0.0
+    schedule_per_step = schedule is not None and getattr(schedule, "interval", "epoch") == "step"
+
+    def weight_of(batch_target, batch_sw):
+        return _loop.batch_weight(loss, batch_target, batch_sw, model.dtype)
+
+    def train_batch(step, s, e, idx):
+        """One optimizer step on the batch; returns (its mean loss, its normalizer)."""
+        nonlocal best_value, norm_sum, steps_done, total_steps
+        probe = monitor is not None and monitor.due(step, total_steps)
+        if probe:
+            monitor.before()
+        if score_before_step:
+            before_step[...] = model.params
+        w = None
+        if dp is None and not lazy:
+            value, gnorm, status = model._train_step(
+                x, loss_spec=loss_spec, target=target, sample_weight=sw, indices=idx, start=s, n=e - s,
+                optimizer=optimizer, clip_norm=clip_norm or 0.0, clip_value=clip_value or 0.0)
+        else:
+            value, gnorm, status, w = _distributed.train_step(
+                dp, model, x, idx, s, e, loss, target, sw, optimizer, clip_norm, clip_value, weight_of)
+        if probe and not status:
+            monitor.after(epoch, total_steps)
+        if score_before_step and value < best_value:
+            best_value = value
+            best_params[...] = before_step
+        if status:
+            diverged(epoch, step, "loss" if status == 1 else "gradient", value if status == 1 else gnorm)
+        if w is None and plain_weights:
+            w = float(e - s)
+        elif w is None:
+            rows = slice(s, e) if idx is None else idx
+            w = weight_of(_loop.target_rows(target, rows), None if sw is None else sw[rows])
+        norm_sum += gnorm
+        steps_done += 1
+        total_steps += 1
+        return value, w
+
+    def after_batch(step, value):
+        """Progress, per-step schedule and callbacks; True ends the epoch."""
+        progress_bar.update(value)
+        if schedule_per_step:
+            schedule.step()
+        for cb in callbacks:
+            cb.on_batch_end(step, {"loss": value})
+        if dp is not None and batch_hooks:
+            model.stop_training = dp.any(model.stop_training)
+        return model.stop_training or (max_steps is not None and total_steps >= max_steps)
+
     try:
         for epoch in range(initial_epoch, initial_epoch + epochs):
             t0 = time.perf_counter()
             progress_bar.start_epoch(epoch)
-            order = _epoch_order(n, shuffle, seed, epoch, dp)
-            loss_sum, weight_sum, norm_sum, steps_done = 0.0, 0.0, 0.0, 0
+            norm_sum, steps_done = 0.0, 0
             if lbfgs:
                 if dp is None:
                     value, gnorm = _lbfgs_iteration(model, optimizer, x, target, sw, loss)
                 else:
                     value, gnorm = _distributed.lbfgs_iteration(dp, model, optimizer, x, target, sw, loss,
-                                                                _batch_weight(loss, target, sw, model.dtype))
+                                                                _loop.batch_weight(loss, target, sw, model.dtype))
                 if not math.isfinite(value):
                     diverged(epoch, 0, "loss", value)
                 loss_sum, weight_sum, norm_sum, steps_done = value, 1.0, gnorm, 1
                 total_steps += 1
                 progress_bar.update(value)
             else:
-                for step in range(steps_per_epoch):
-                    s = step * bs
-                    e = min(n, s + bs)
-                    idx = None if order is None else order[s:e]
-                    probe = monitor is not None and monitor.due(step, total_steps)
-                    if probe:
-                        monitor.before()
-                    if score_before_step:
-                        before_step[...] = model.params
-                    w = None
-                    if dp is None and not lazy:
-                        value, gnorm, status = model._train_step(
-                            x, loss_spec=loss_spec, target=target, sample_weight=sw, indices=idx, start=s, n=e - s,
-                            optimizer=optimizer, clip_norm=clip_norm or 0.0, clip_value=clip_value or 0.0)
-                    else:
-                        value, gnorm, status, w = _distributed.train_step(
-                            dp, model, x, idx, s, e, loss, target, sw, optimizer, clip_norm, clip_value,
-                            lambda t, b: _batch_weight(loss, t, b, model.dtype))
-                    if probe and not status:
-                        monitor.after(epoch, total_steps)
-                    if score_before_step and value < best_value:
-                        best_value = value
-                        best_params[...] = before_step
-                    if status:
-                        diverged(epoch, step, "loss" if status == 1 else "gradient",
-                                 value if status == 1 else gnorm)
-                    if w is None and plain_weights:
-                        w = float(e - s)
-                    elif w is None:
-                        rows = slice(s, e) if idx is None else idx
-                        w = _batch_weight(loss, _rows(target, rows), None if sw is None else sw[rows], model.dtype)
-                    loss_sum += value * w
-                    weight_sum += w
-                    norm_sum += gnorm
-                    steps_done += 1
-                    total_steps += 1
-                    progress_bar.update(value)
-                    if schedule is not None and getattr(schedule, "interval", "epoch") == "step":
-                        schedule.step()
-                    for cb in callbacks:
-                        cb.on_batch_end(step, {"loss": value})
-                    if dp is not None and batch_hooks:
-                        model.stop_training = dp.any(model.stop_training)
-                    if model.stop_training or (max_steps is not None and total_steps >= max_steps):
-                        break
+                loss_sum, weight_sum = _loop.run_epoch(
+                    train_batch, n, bs, order=_loop.epoch_order(n, shuffle, seed, epoch, dp), steps=steps_per_epoch,
+                    after_batch=after_batch)
             logs = {"loss": loss_sum / weight_sum}
             if monitor is not None and monitor.every == "epoch":
                 logs.update(monitor.epoch_logs())
             if val is not None:
-                logs["val_loss"] = _data_loss(model, val[0], val[1], val[2], loss, dp=dp)
+                logs["val_loss"] = _loop.data_loss(model, val[0], val[1], val[2], loss, dp=dp)
             for name, fn in metric_fns:
-                logs[name] = _metric(dp, fn, target[1], loss.link(_predict(model, x)))
+                logs[name] = _metric(dp, fn, target[1], loss.link(_loop.predict(model, x)))
                 if val is not None:
-                    logs["val_" + name] = _metric(dp, fn, val[1][1], loss.link(_predict(model, val[0])))
+                    logs["val_" + name] = _metric(dp, fn, val[1][1], loss.link(_loop.predict(model, val[0])))
             if tol is not None:
                 gnorm_full = _full_grad_norm(model, x, target, sw, loss, dp=dp)
                 logs["grad_norm"] = gnorm_full
@@ -781,9 +734,9 @@ def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_si
     loss = model._resolve_loss(loss)
     dp = None if comm is None else _distributed.DataParallel(comm)
     x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight)
-    out = {"loss": _data_loss(model, x, target, sw, loss, batch_size, dp=dp)}
+    out = {"loss": _loop.data_loss(model, x, target, sw, loss, batch_size, dp=dp)}
     if metrics:
-        pred = loss.link(_predict(model, x, batch_size=batch_size))
+        pred = loss.link(_loop.predict(model, x, batch_size))
         for name, fn in _metric_fns(metrics):
             out[name] = _metric(dp, fn, target[1], pred)
     return out
