@@ -20,6 +20,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 import fastgd
+from fastgd import _loop
 from fastgd import losses as _losses
 from fastgd import optim as _optim
 from fastgd.layers import Dense
@@ -426,6 +427,44 @@ class _BaseMLP(BaseEstimator):
         beta2 = float(self.beta_2)
         step = model._train_step
         loss_spec = model._loss_spec(loss)
+        lr = float(self.learning_rate_init)
+
+        def train_batch(_step, s, e, idx):
+            """scikit-learn's update on the batch; returns (its reported loss, its row count)."""
+            if sw is None:
+                sw_sum = float(e - s)
+            else:
+                sw_sum = float(sw[idx].sum() if idx is not None else sw[s:e].sum())
+                if sw_sum <= 0.0:  # an all-zero-weight batch has no gradient: skip it
+                    return None
+            wd = alpha / sw_sum
+            if name == "sgd":
+                solver.set_step(lr * kg, wd / kg)
+            elif name == "adam":
+                t = solver.n_steps + 1
+                solver.set_step(lr, wd / kg, eps / (kg * math.sqrt(1.0 - beta2 ** t)))
+            elif adamw:
+                t = solver.n_steps + 1
+                solver.set_step(lr, alpha, eps / (kg * math.sqrt(1.0 - beta2 ** t)))
+            else:
+                solver.set_step(lr, wd / kg, eps / kg)
+            pen = 0.5 * alpha * float(np.dot(w_view, w_view)) / sw_sum if penalty else 0.0
+            value, _gnorm, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw, indices=idx,
+                                         start=s, n=e - s, optimizer=solver)
+            if status:
+                if not early_stopping:
+                    raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                                     "contain large values and need to be preprocessed (the loss or its "
+                                     f"gradient became non-finite at iteration {self.n_iter_ + 1}).")
+                # As in scikit-learn, a diverged run goes on to max_iter with non-finite weights (their
+                # validation scores are NaN) and the best weights seen are restored at the end.
+                params.fill(np.nan)
+                value = math.nan
+            if offsets is not None:
+                rows = idx if idx is not None else slice(s, e)
+                pen += (offsets[rows].sum() if sw is None else np.dot(sw[rows], offsets[rows])) / sw_sum
+            return kv * value + pen, e - s
+
         self.n_iter_ = 0
         for _it in range(self.max_iter):
             if self.shuffle:
@@ -433,45 +472,8 @@ class _BaseMLP(BaseEstimator):
                 perm = np.arange(n)
                 self._random_state.shuffle(perm)
                 sample_idx = sample_idx[perm]
-            acc = 0.0
             lr = solver.learning_rate if name == "sgd" else float(self.learning_rate_init)
-            for s in range(0, n, bs):
-                e = min(n, s + bs)
-                idx = sample_idx[s:e] if self.shuffle else None
-                if sw is None:
-                    sw_sum = float(e - s)
-                else:
-                    sw_sum = float(sw[idx].sum() if idx is not None else sw[s:e].sum())
-                    if sw_sum <= 0.0:  # an all-zero-weight batch has no gradient: skip it
-                        continue
-                wd = alpha / sw_sum
-                if name == "sgd":
-                    solver.set_step(lr * kg, wd / kg)
-                elif name == "adam":
-                    t = solver.n_steps + 1
-                    solver.set_step(lr, wd / kg, eps / (kg * math.sqrt(1.0 - beta2 ** t)))
-                elif adamw:
-                    t = solver.n_steps + 1
-                    solver.set_step(lr, alpha, eps / (kg * math.sqrt(1.0 - beta2 ** t)))
-                else:
-                    solver.set_step(lr, wd / kg, eps / kg)
-                pen = 0.5 * alpha * float(np.dot(w_view, w_view)) / sw_sum if penalty else 0.0
-                value, _gnorm, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw, indices=idx,
-                                             start=s, n=e - s, optimizer=solver)
-                if status:
-                    if not early_stopping:
-                        raise ValueError("Solver produced non-finite parameter weights. The input data may "
-                                         "contain large values and need to be preprocessed (the loss or its "
-                                         f"gradient became non-finite at iteration {self.n_iter_ + 1}).")
-                    # As in scikit-learn, a diverged run goes on to max_iter with non-finite weights (their
-                    # validation scores are NaN) and the best weights seen are restored at the end.
-                    params.fill(np.nan)
-                    value = math.nan
-                if offsets is not None:
-                    rows = idx if idx is not None else slice(s, e)
-                    value_offset = (offsets[rows].sum() if sw is None else np.dot(sw[rows], offsets[rows])) / sw_sum
-                    pen += value_offset
-                acc += (kv * value + pen) * (e - s)
+            acc, _rows = _loop.run_epoch(train_batch, n, bs, order=sample_idx if self.shuffle else None)
             self.n_iter_ += 1
             self.loss_ = acc / n
             self.t_ += n
@@ -567,16 +569,8 @@ class _BaseMLP(BaseEstimator):
                 g = grads * kg
                 value *= kv
             else:  # bounded memory: weighted sum of chunk means
-                g = np.zeros(model.n_params, dtype=np.float64)
-                value = 0.0
-                for s in range(0, n, chunk):
-                    e = min(n, s + chunk)
-                    w = float(e - s) if sw is None else float(sw[s:e].sum(dtype=np.float64))
-                    if w <= 0:
-                        continue
-                    v, _g, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw, start=s, n=e - s)
-                    value += kv * v * w / sw_sum
-                    g += grads * (kg * w / sw_sum)
+                value, g = _loop.data_gradient(model, x, target, sw, loss, chunk, scale=kg)
+                value *= kv
                 g = g.astype(model.dtype)
             w_ = params[:n_w]
             value += 0.5 * alpha * float(np.dot(w_, w_)) / sw_sum + offset
