@@ -16,8 +16,7 @@ import os
 
 import numpy as np
 
-from fastgd import _core
-from fastgd import losses as _losses
+from fastgd import _core, _validation
 
 
 def is_lazy(x):
@@ -27,14 +26,7 @@ def is_lazy(x):
 
 def check_lazy_input(name, x, n_features):
     """The shape and dtype checks of ``check_input`` without reading any element."""
-    if x.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must hold real numbers (float or int), got dtype {x.dtype}")
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, {n_features}), got shape {x.shape}")
-    if x.shape[1] != n_features:
-        raise ValueError(f"{name} has {x.shape[1]} features per sample, the model expects {n_features}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} is empty: got 0 samples of shape {x.shape}")
+    _validation.samples(name, x, n_features)
     if not x.flags.c_contiguous:
         raise ValueError(f"{name}: a memory-mapped input must be C-contiguous (rows stored one after "
                          f"another), got strides {x.strides}")
@@ -47,11 +39,8 @@ def prepare(model, X, y, loss, sample_weight):
     if not is_lazy(X):
         return model._prepare(X, y, loss, sample_weight)
     x = check_lazy_input("X", X, model.n_inputs)
-    y_arr = np.asarray(y)
-    if y_arr.ndim == 0 or y_arr.shape[0] != x.shape[0]:
-        raise ValueError(f"y must have one entry per sample of x ({x.shape[0]}), got shape {y_arr.shape}")
-    target = loss.prepare_target(y_arr, model.n_outputs, model.dtype)
-    sw = _losses.check_sample_weight(sample_weight, x.shape[0], model.dtype, positive_sum=True)
+    target = _validation.targets(y, x.shape[0], loss, model.n_outputs, model.dtype)
+    sw = _validation.sample_weight(sample_weight, x.shape[0], model.dtype, positive_sum=True)
     return x, target, sw
 
 

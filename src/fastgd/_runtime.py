@@ -9,7 +9,7 @@ import sys
 import warnings
 from typing import Iterator
 
-from fastgd import _core
+from fastgd import _core, _validation
 
 __all__ = ["set_num_threads", "get_num_threads", "threads", "config", "show_config"]
 
@@ -67,14 +67,7 @@ def _use_default_threads() -> None:
 
 
 def _check_num_threads(n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) and not hasattr(n, "__index__"):
-        raise TypeError(f"n must be a positive integer, got {type(n).__name__}")
-    n = int(n.__index__())  # type: ignore[union-attr]
-    if n < 1:
-        raise ValueError(f"n must be a positive integer, got {n}")
-    if n > 4096:
-        raise ValueError(f"n must be at most 4096 threads, got {n}")
-    return n
+    return _validation.integer("n", n, 1, maximum=4096)
 
 
 # Set in the child of an os.fork() (multiprocessing's default start method on Linux). The

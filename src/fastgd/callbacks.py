@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import csv
 import math
-import numbers
 import os
+
+from fastgd import _validation
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "CSVLogger"]
 
@@ -39,12 +40,6 @@ class Callback:
         pass
 
 
-def _check_mode(mode):
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-    return mode
-
-
 class EarlyStopping(Callback):
     """Stop when the monitored value has not improved by more than ``min_delta`` for
     ``patience`` epochs (the validation-set stopping criterion); with ``restore_best=True`` the
@@ -55,14 +50,10 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "min",
                  restore_best: bool = True) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
-            raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not min_delta >= 0:
-            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
         self.monitor = monitor
-        self.patience = int(patience)
-        self.min_delta = float(min_delta)
-        self.mode = _check_mode(mode)
+        self.patience = _validation.integer("patience", patience, 0)
+        self.min_delta = _validation.real("min_delta", min_delta, low=0.0)
+        self.mode = _validation.choice("mode", mode, ("min", "max"))
         self.restore_best = bool(restore_best)
 
     def on_train_begin(self, logs):
@@ -112,7 +103,7 @@ class ModelCheckpoint(Callback):
         self.path = os.fspath(path)
         self.monitor = monitor
         self.save_best_only = bool(save_best_only)
-        self.mode = _check_mode(mode)
+        self.mode = _validation.choice("mode", mode, ("min", "max"))
         self.best = math.inf if mode == "min" else -math.inf
 
     def on_epoch_end(self, epoch, logs):

@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from fastgd import _loop, _runtime
+from fastgd import _loop, _runtime, _validation
 
 __all__ = ["model_hvp", "model_gnvp", "hvp", "hessian", "lanczos_extremes", "top_eigenvalues", "spectrum",
            "classify_stationary"]
@@ -156,9 +156,7 @@ def hvp(fun, x, v, *, jac=True, hessp=None, eps=None):
     if eps is None:
         h = np.cbrt(np.finfo(np.float64).eps) * max(1.0, float(np.linalg.norm(x)))
     else:
-        h = float(eps)
-        if not (h > 0 and np.isfinite(h)):
-            raise ValueError(f"eps must be a positive finite number, got {eps!r}")
+        h = _validation.real("eps", eps, low=0.0, low_open=True)
     return (grad(x + h * u) - grad(x - h * u)) / (2.0 * h) * norm
 
 
@@ -244,12 +242,6 @@ def _top_ritz_with(alpha, beta, Q, u, Hu):
     return float(theta[-1]), top[:k] @ Q + (top[k] / nu) * r
 
 
-def _check_count(name, value, low=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def lanczos_extremes(matvec, d, *, k=1, steps=None, which="both", seed=0):
     """The k largest and/or smallest eigenvalues of a symmetric operator known by its products.
 
@@ -271,11 +263,10 @@ def lanczos_extremes(matvec, d, *, k=1, steps=None, which="both", seed=0):
     ``(largest, smallest)`` arrays (descending / ascending), one of them None unless "both".
     Ritz values converge first at the ends of the spectrum, fastest where it is well separated.
     """
-    d = _check_count("d", d)
-    k = _check_count("k", k)
-    if which not in ("largest", "smallest", "both"):
-        raise ValueError(f"which must be 'largest', 'smallest' or 'both', got {which!r}")
-    steps = min(d, max(2 * k + 20, 30)) if steps is None else min(d, _check_count("steps", steps))
+    d = _validation.integer("d", d, 1)
+    k = _validation.integer("k", k, 1)
+    _validation.choice("which", which, ("largest", "smallest", "both"))
+    steps = min(d, max(2 * k + 20, 30)) if steps is None else min(d, _validation.integer("steps", steps, 1))
     alpha, beta, _ = _lanczos(matvec, d, steps, np.random.default_rng(seed))
     theta = _ritz(alpha, beta)[0]
     k = min(k, theta.size)
@@ -329,8 +320,8 @@ def spectrum(model, X, y, loss=None, *, sample_weight=None, steps=60, n_vectors=
     dict with ``grid`` (the eigenvalue axis), ``density`` (integrates to about 1 over grid),
     ``nodes`` and ``weights`` (the raw quadrature, (n_vectors, steps) each).
     """
-    steps = _check_count("steps", steps, 2)
-    n_vectors = _check_count("n_vectors", n_vectors)
+    steps = _validation.integer("steps", steps, 2)
+    n_vectors = _validation.integer("n_vectors", n_vectors, 1)
     x, target, sw, loss_obj = _prepared(model, X, y, loss, sample_weight)
     matvec = _model_operator(model, x, target, sw, loss_obj)
     d = model.n_params

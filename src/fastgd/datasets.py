@@ -1,10 +1,11 @@
 """Small data sets generated on the spot (no download) and a train/test split."""
 
-import numbers as _numbers
 from typing import Any as _Any
 
 import numpy as _np
 from numpy.typing import DTypeLike as _DTypeLike
+
+from fastgd import _validation
 
 # Private imports: dir(fastgd.datasets) lists only what it offers.
 __all__ = ["make_spirals", "train_test_split"]
@@ -20,10 +21,8 @@ def make_spirals(n_samples: int = 3000, n_classes: int = 3, *, noise: float = 0.
     coordinates and any further columns are pure noise features; y int64 class labels.
     """
     for name, v, lo in (("n_samples", n_samples, 1), ("n_classes", n_classes, 2), ("n_features", n_features, 2)):
-        if isinstance(v, bool) or not isinstance(v, _numbers.Integral) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    if not (isinstance(noise, _numbers.Real) and noise >= 0):
-        raise ValueError(f"noise must be a number >= 0, got {noise!r}")
+        _validation.integer(name, v, lo)
+    _validation.real("noise", noise, low=0.0)
     rng = _np.random.default_rng(seed)
     y = _np.arange(n_samples, dtype=_np.int64) % n_classes
     rng.shuffle(y)
@@ -47,8 +46,7 @@ def train_test_split(*arrays: _Any, test_size: float = 0.25, seed: int | None = 
     for i, a in enumerate(arrays):
         if len(a) != n:
             raise ValueError(f"arrays[{i}] has {len(a)} rows, arrays[0] has {n}")
-    if not (isinstance(test_size, _numbers.Real) and 0 < test_size < 1):
-        raise ValueError(f"test_size must be a fraction in (0, 1), got {test_size!r}")
+    _validation.real("test_size", test_size, low=0.0, low_open=True, high=1.0, high_open=True)
     n_test = max(1, int(round(n * test_size)))
     if n_test >= n:
         raise ValueError(f"test_size={test_size} leaves no training samples out of {n}")

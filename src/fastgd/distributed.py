@@ -49,7 +49,7 @@ import time
 import numpy as np
 
 from fastgd import _core
-from fastgd import _loop
+from fastgd import _loop, _validation
 
 __all__ = ["DataParallel", "shard"]
 
@@ -66,8 +66,7 @@ def shard(n, comm):
     """The slice of rank ``comm.rank`` out of ``n`` samples: contiguous blocks whose sizes differ
     by at most one (the first ``n % size`` ranks get one more). ``X[shard(len(X), comm)]`` of a
     memory-mapped array is a view: a rank reads only its rows."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be an integer >= 0, got {n!r}")
+    n = _validation.integer("n", n, 0)
     comm = _check_comm(comm)
     rank, size = comm.Get_rank(), comm.Get_size()
     base, extra = divmod(int(n), size)
@@ -108,10 +107,7 @@ class DataParallel:
             comm = comm.comm
         if bucket_cap_mb is None:
             bucket_cap_mb = 25.0
-        if (isinstance(bucket_cap_mb, bool) or not isinstance(bucket_cap_mb, (int, float, np.integer, np.floating))
-                or not 0 <= bucket_cap_mb < math.inf):
-            raise ValueError(f"bucket_cap_mb must be a finite number >= 0, got {bucket_cap_mb!r}")
-        self.bucket_cap_mb = float(bucket_cap_mb)
+        self.bucket_cap_mb = _validation.real("bucket_cap_mb", bucket_cap_mb, low=0.0)
         self._buckets = None  # (model, its bucket_plan), made on the first step
         self.comm = _check_comm(comm)
         self.MPI = MPI

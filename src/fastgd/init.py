@@ -18,9 +18,10 @@ name               distribution                                     use with
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
+
+from fastgd import _validation
 
 __all__ = ["get", "normal", "INITIALIZERS"]
 
@@ -51,9 +52,7 @@ class normal:
     """N(0, std²) initializer: ``Dense(..., weight_init=fastgd.init.normal(0.01))``."""
 
     def __init__(self, std=0.05):
-        if isinstance(std, bool) or not isinstance(std, numbers.Real) or not (std >= 0 and math.isfinite(std)):
-            raise ValueError(f"std must be a finite number >= 0, got {std!r}")
-        self.std = float(std)
+        self.std = _validation.real("std", std, low=0.0)
 
     def __call__(self, rng, fan_in, fan_out, dtype):
         return rng.normal(0.0, self.std, size=(fan_in, fan_out)).astype(dtype)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastgd import _core
+from fastgd import _core, _validation
 from fastgd import init as _init
 
 if TYPE_CHECKING:
@@ -23,12 +21,6 @@ ACTIVATIONS = _core.ACTIVATIONS
 
 # Spellings users bring from Keras and PyTorch for the identity.
 _ACTIVATION_ALIASES = {None: "identity", "linear": "identity"}
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class Dense:
@@ -65,8 +57,8 @@ class Dense:
     def __init__(self, in_features: int, out_features: int, *, activation: str | None = "relu",
                  weight_init: str | Callable[..., Any] = "he_normal", bias_init: float = 0.0,
                  negative_slope: float = 0.01) -> None:
-        self.in_features = _check_positive_int("in_features", in_features)
-        self.out_features = _check_positive_int("out_features", out_features)
+        self.in_features = _validation.integer("in_features", in_features, 1)
+        self.out_features = _validation.integer("out_features", out_features, 1)
         if activation is None or isinstance(activation, str) and activation in _ACTIVATION_ALIASES:
             activation = _ACTIVATION_ALIASES[activation]
         if activation not in ACTIVATIONS:
@@ -75,13 +67,8 @@ class Dense:
         self.activation = activation
         _init.get(weight_init)  # validates
         self.weight_init = weight_init
-        if isinstance(bias_init, bool) or not isinstance(bias_init, numbers.Real) or not math.isfinite(bias_init):
-            raise ValueError(f"bias_init must be a finite number, got {bias_init!r}")
-        self.bias_init = float(bias_init)
-        if (isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real)
-                or not 0.0 <= negative_slope < 1.0):
-            raise ValueError(f"negative_slope must be a number in [0, 1), got {negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        self.bias_init = _validation.real("bias_init", bias_init)
+        self.negative_slope = _validation.probability("negative_slope", negative_slope)
         self.W = self.b = self.dW = self.db = None
         self._model = None
 

@@ -21,11 +21,10 @@ its step takes a *closure*, as ``torch.optim.LBFGS`` does::
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from fastgd import _core
+from fastgd import _core, _validation
 
 __all__ = ["LBFGS"]
 
@@ -61,27 +60,6 @@ def _cubic_minimizer(a: _Point, b: _Point, low: float, high: float) -> float:
     if not math.isfinite(t):
         return 0.5 * (low + high)
     return min(max(t, low), high)
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
-def _check_real(name, value, low=None, high=None, low_open=True):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
-    if high is not None and value >= high:
-        raise ValueError(f"{name} must be < {high}, got {value}")
-    return value
 
 
 class LBFGS:
@@ -145,15 +123,14 @@ class LBFGS:
     def __init__(self, *, lr: float = 1.0, history_size: int = 10, line_search: str | None = "strong_wolfe",
                  c1: float = 1e-4, c2: float = 0.9, max_ls: int = 25) -> None:
         self.lr = lr
-        self.history_size = _check_positive_int("history_size", history_size)
-        if line_search not in _LINE_SEARCHES:
-            raise ValueError(f"line_search must be 'strong_wolfe' or None, got {line_search!r}")
+        self.history_size = _validation.integer("history_size", history_size, 1)
+        _validation.choice("line_search", line_search, _LINE_SEARCHES)
         self.line_search = line_search
-        self.c1 = _check_real("c1", c1, 0.0, 1.0)
-        self.c2 = _check_real("c2", c2, 0.0, 1.0)
+        self.c1 = _validation.real("c1", c1, low=0.0, low_open=True, high=1.0, high_open=True)
+        self.c2 = _validation.real("c2", c2, low=0.0, low_open=True, high=1.0, high_open=True)
         if not self.c1 < self.c2:
             raise ValueError(f"c1 must be < c2, got c1={self.c1}, c2={self.c2}")
-        self.max_ls = _check_positive_int("max_ls", max_ls)
+        self.max_ls = _validation.integer("max_ls", max_ls, 1)
         self.reset()
 
     @property
@@ -162,7 +139,7 @@ class LBFGS:
 
     @lr.setter
     def lr(self, value):
-        self._lr = _check_real("lr", value, 0.0)
+        self._lr = _validation.real("lr", value, low=0.0, low_open=True)
 
     def __repr__(self):
         return (f"LBFGS(lr={self.lr}, history_size={self.history_size}, line_search={self.line_search!r}, "

@@ -29,13 +29,12 @@ Usage::
 
 from __future__ import annotations
 
-import numbers
-import math
 from typing import Any
 
 import numpy as np
 
-from fastgd import _core
+from fastgd import _core, _validation
+from fastgd._validation import sample_weight as check_sample_weight  # noqa: F401  (losses' public name for it)
 
 __all__ = [
     "Loss",
@@ -59,30 +58,10 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _REDUCTIONS = {"mean": _core.REDUCE_MEAN, "sum": _core.REDUCE_SUM}
 
 
-def _describe(obj):
-    if isinstance(obj, np.ndarray):
-        return f"array of dtype {obj.dtype} and shape {obj.shape}"
-    return type(obj).__name__
-
-
-def _as_numeric_array(name, value):
-    """``value`` as an ndarray of a real (bool, integer or float) dtype, else TypeError."""
-    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got {_describe(arr)}")
-    return arr
-
-
-def _check_finite(name, arr):
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        bad = np.flatnonzero(~np.isfinite(arr.reshape(-1)))[0]
-        raise ValueError(f"{name} must be finite, got {arr.reshape(-1)[bad]} at flat index {bad}")
-
-
 def check_pred(pred, *, allow_1d):
     """``pred`` as a C-contiguous 2-D float32/float64 array (no copy when it already is one)."""
     if not isinstance(pred, np.ndarray):
-        raise TypeError(f"pred must be a numpy.ndarray of float32 or float64, got {_describe(pred)}")
+        raise TypeError(f"pred must be a numpy.ndarray of float32 or float64, got {_validation.describe(pred)}")
     if pred.dtype not in _FLOAT_DTYPES:
         raise TypeError(f"pred must have dtype float32 or float64, got {pred.dtype}")
     if pred.ndim == 1 and allow_1d:
@@ -95,26 +74,8 @@ def check_pred(pred, *, allow_1d):
     if pred.shape[1] == 0:
         raise ValueError(f"pred must have at least one column, got shape {pred.shape}")
     pred = np.ascontiguousarray(pred)
-    _check_finite("pred", pred)
+    _validation.finite("pred", pred)
     return pred
-
-
-def check_sample_weight(sample_weight, n, dtype, *, positive_sum=False):
-    """None, or ``sample_weight`` as a C-contiguous (n,) array of ``dtype``, finite and >= 0: the
-    one rule for sample weights across fastgd (losses, metrics, training). ``positive_sum``
-    also refuses all-zero weights, for callers that divide by their sum."""
-    if sample_weight is None:
-        return None
-    sw = _as_numeric_array("sample_weight", sample_weight)
-    if sw.ndim != 1 or sw.shape[0] != n:
-        raise ValueError(f"sample_weight must have shape ({n},) (one weight per sample), got {sw.shape}")
-    sw = np.ascontiguousarray(sw, dtype=dtype)
-    _check_finite("sample_weight", sw)
-    if (sw < 0).any():
-        raise ValueError(f"sample_weight must be >= 0, got {sw[sw < 0][0]}")
-    if positive_sum and not sw.sum() > 0:
-        raise ValueError("sample_weight must not be all zero")
-    return sw
 
 
 class Loss:
@@ -159,7 +120,7 @@ class Loss:
         p = check_pred(pred, allow_1d=self._kind != _core.LOSS_SOFTMAX_CE)
         n, c = p.shape
         prepared = self.prepare_target(target, c, p.dtype, n_samples=n)
-        sw = check_sample_weight(sample_weight, n, p.dtype)
+        sw = _validation.sample_weight(sample_weight, n, p.dtype)
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {sorted(_REDUCTIONS)}, got {reduction!r}")
         grad = np.empty_like(p) if want_grad else None
@@ -183,7 +144,7 @@ class Loss:
         ``target``.
         """
         dtype = np.dtype(dtype)
-        t = _as_numeric_array("target", target)
+        t = _validation.real_array("target", target)
         if t.ndim == 1 and n_outputs == 1:
             t = t.reshape(-1, 1)
         expected = f"have shape (n_samples, {n_outputs}){' or (n_samples,)' if n_outputs == 1 else ''}"
@@ -201,7 +162,7 @@ class Loss:
             raise ValueError(f"target must {expected}, got {t.shape}")
         cls._check_rows(t, n_samples)
         t = np.ascontiguousarray(t, dtype=dtype)
-        _check_finite("target", t)
+        _validation.finite("target", t)
         return ("rows", t)
 
     def _class_weight_array(self, dtype):
@@ -263,20 +224,16 @@ class SoftmaxCrossEntropy(Loss):
 
     def __init__(self, label_smoothing: float = 0.0, class_weight: Any = None) -> None:
         super().__init__()
-        if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, numbers.Real):
-            raise TypeError(f"label_smoothing must be a real number, got {_describe(label_smoothing)}")
-        if not (0.0 <= float(label_smoothing) < 1.0):
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = _validation.probability("label_smoothing", label_smoothing)
         self.class_weight = None
         self._class_weight_cache = {}
         if class_weight is not None:
-            cw = _as_numeric_array("class_weight", class_weight)
+            cw = _validation.real_array("class_weight", class_weight)
             if cw.ndim != 1 or cw.shape[0] == 0:
                 raise ValueError(f"class_weight must be a non-empty 1-D array (one weight per class), "
                                  f"got shape {cw.shape}")
             cw = np.array(cw, dtype=np.float64)
-            _check_finite("class_weight", cw)
+            _validation.finite("class_weight", cw)
             if (cw < 0).any():
                 raise ValueError(f"class_weight must be >= 0, got {cw[cw < 0][0]}")
             self.class_weight = cw
@@ -304,10 +261,10 @@ class SoftmaxCrossEntropy(Loss):
         if self.class_weight is not None and self.class_weight.shape[0] != n_outputs:
             raise ValueError(f"class_weight has {self.class_weight.shape[0]} entries but pred has "
                              f"{n_outputs} classes")
-        t = _as_numeric_array("target", target)
+        t = _validation.real_array("target", target)
         if t.ndim == 1:
             if t.dtype.kind == "f":
-                _check_finite("target", t)
+                _validation.finite("target", t)
                 if not (t == np.round(t)).all():
                     raise TypeError("target class labels must be integers, got non-integral floats; "
                                     "pass one-hot/soft targets as 2-D rows")
@@ -383,11 +340,7 @@ class Huber(Loss):
 
     def __init__(self, delta: float = 1.0) -> None:
         super().__init__()
-        if isinstance(delta, (bool, np.bool_)) or not isinstance(delta, numbers.Real):
-            raise TypeError(f"delta must be a real number, got {_describe(delta)}")
-        if not (math.isfinite(float(delta)) and float(delta) > 0):
-            raise ValueError(f"delta must be finite and > 0, got {delta}")
-        self.delta = float(delta)
+        self.delta = _validation.real("delta", delta, low=0.0, low_open=True)
 
     def _c_spec(self):
         return _core.LossSpec(self._kind, delta=self.delta)
@@ -458,13 +411,14 @@ def get(name_or_loss):
         if cls is None:
             raise ValueError(f"unknown loss {name_or_loss!r}; expected one of {sorted(_REGISTRY)}")
         return cls()
-    raise TypeError(f"loss must be a name, a Loss class or a Loss instance, got {_describe(name_or_loss)}")
+    raise TypeError(f"loss must be a name, a Loss class or a Loss instance, "
+                    f"got {_validation.describe(name_or_loss)}")
 
 
 def from_config(config):
     """Rebuild a loss from ``loss.get_config()``."""
     if not isinstance(config, dict) or "name" not in config:
-        raise TypeError(f"config must be a dict with a 'name' key, got {_describe(config)}")
+        raise TypeError(f"config must be a dict with a 'name' key, got {_validation.describe(config)}")
     kwargs = dict(config)
     name = kwargs.pop("name")
     cls = _REGISTRY.get(str(name).lower())

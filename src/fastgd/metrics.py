@@ -9,30 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastgd import losses as _losses
+from fastgd import _validation
 
 __all__ = ["accuracy", "zero_one_loss", "r2_score", "mean_squared_error", "mean_absolute_error"]
 
 
-def _describe(obj):
-    if isinstance(obj, np.ndarray):
-        return f"array of dtype {obj.dtype} and shape {obj.shape}"
-    return type(obj).__name__
-
-
 def _real_array(name, value):
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got {_describe(arr)}")
+    arr = _validation.real_array(name, value)
     if arr.size == 0:
         raise ValueError(f"{name} is empty; need at least one sample")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError(f"{name} must be finite (contains NaN or inf)")
+    _validation.finite(name, arr)
     return arr
 
 
 def _weights(sample_weight, n):
-    return _losses.check_sample_weight(sample_weight, n, np.float64)
+    return _validation.sample_weight(sample_weight, n, np.float64)
 
 
 def _labels(name, y, threshold):

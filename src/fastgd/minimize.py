@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from fastgd import _validation
 from fastgd import curvature as _curvature
 from fastgd.lbfgs import LBFGS
 from fastgd.newton_cg import NewtonCG
@@ -474,12 +474,9 @@ def _optimize(sign, fun, x0, jac, optimizer, max_iter, tol, callback, args, vect
         raise TypeError(f"jac must be None, True or a callable, got {jac!r}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-    if isinstance(max_iter, (bool, np.bool_)) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
-        raise ValueError(f"max_iter must be an int >= 0, got {max_iter!r}")
-    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real) or not tol >= 0:
-        raise ValueError(f"tol must be a real number >= 0, got {tol!r}")
-    if nonfinite not in _NONFINITE_MODES:
-        raise ValueError(f"nonfinite must be 'raise' or 'stop', got {nonfinite!r}")
+    _validation.integer("max_iter", max_iter, 0)
+    _validation.real("tol", tol, low=0.0)
+    _validation.choice("nonfinite", nonfinite, _NONFINITE_MODES)
     if not isinstance(args, tuple):
         args = (args,)
     optimizer = _check_optimizer(optimizer)

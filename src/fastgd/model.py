@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
-from fastgd import _core, _loop
+from fastgd import _core, _loop, _validation
 from fastgd import init as _init
 from fastgd import losses as _losses
 from fastgd.layers import Dense
@@ -24,18 +24,6 @@ if TYPE_CHECKING:
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 __all__ = ["Sequential"]
-
-_DTYPES = {"float32": np.float32, "float64": np.float64}
-
-
-def _dtype_of(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt is None or dt.name not in _DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    return dt
 
 
 def _is_sparse(x):
@@ -51,26 +39,13 @@ def check_input(name, x, dtype, n_features):
     input (SciPy CSR, or any other format converted once), a :class:`fastgd._core.CSRMatrix`
     of `dtype`; checked for feature count, at least one row and finite values."""
     if _is_sparse(x):
-        x = _core.as_csr(x, dtype, name)
-        if x.shape[1] != n_features:
-            raise ValueError(f"{name} has {x.shape[1]} features per sample, the model expects {n_features}")
-        if x.shape[0] == 0:
-            raise ValueError(f"{name} is empty: got 0 samples of shape {x.shape}")
-        return x
+        return _validation.sample_shape(name, _core.as_csr(x, dtype, name), n_features)
     if not isinstance(x, np.ndarray):
         try:
             x = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"{name} must be a 2-D array of numbers, got {type(x).__name__}: {exc}") from None
-    if x.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must hold real numbers (float or int), got dtype {x.dtype}")
-    if x.ndim != 2:
-        hint = " (use x.reshape(-1, 1) for one feature or x.reshape(1, -1) for one sample)" if x.ndim == 1 else ""
-        raise ValueError(f"{name} must be 2-D (n_samples, {n_features}), got shape {x.shape}{hint}")
-    if x.shape[1] != n_features:
-        raise ValueError(f"{name} has {x.shape[1]} features per sample, the model expects {n_features}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} is empty: got 0 samples of shape {x.shape}")
+    _validation.samples(name, x, n_features)
     if x.dtype != dtype or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x, dtype=dtype)
     if _core.count_nonfinite(x):
@@ -145,7 +120,7 @@ class Sequential:
                     f"layers[{i}] expects {layer.in_features} inputs but layers[{i-1}] gives "
                     f"{layers[i-1].out_features} outputs")
         self.layers = layers
-        self.dtype = _dtype_of(dtype)
+        self.dtype = _validation.float_dtype(dtype)
         self.seed = seed
         n_w = sum(L.in_features * L.out_features for L in layers)
         self.n_weights = n_w
@@ -274,10 +249,7 @@ class Sequential:
         """The network's raw output (logits for classification losses) for x, in chunks of
         batch_size rows so memory stays bounded."""
         x = self._check_x(x)
-        bs = int(batch_size)
-        if bs < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        return self._forward_chunks(x, bs)
+        return self._forward_chunks(x, _validation.integer("batch_size", batch_size, 1))
 
     def predict_proba(self, x: Any, loss: Any = None, *, batch_size: int = 4096) -> np.ndarray:
         """Probabilities: the loss's link applied to :meth:`predict` (softmax for
@@ -296,11 +268,8 @@ class Sequential:
     def _prepare(self, x, y, loss, sample_weight):
         """Check and convert (x, y, sample_weight) once for the model and loss."""
         x = self._check_x(x)
-        y_arr = y if isinstance(y, np.ndarray) else np.asarray(y)
-        if y_arr.ndim == 0 or y_arr.shape[0] != x.shape[0]:
-            raise ValueError(f"y must have one entry per sample of x ({x.shape[0]}), got shape {y_arr.shape}")
-        target = loss.prepare_target(y_arr, self.n_outputs, self.dtype)
-        sw = _losses.check_sample_weight(sample_weight, x.shape[0], self.dtype, positive_sum=True)
+        target = _validation.targets(y, x.shape[0], loss, self.n_outputs, self.dtype)
+        sw = _validation.sample_weight(sample_weight, x.shape[0], self.dtype, positive_sum=True)
         return x, target, sw
 
     @_one_trainer

@@ -29,21 +29,17 @@ products of ``model.hvp``.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
+from fastgd import _validation
 from fastgd.lbfgs import LBFGS
 
 __all__ = ["NewtonCG"]
 
 
 def _positive(name, value, upper=None):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not (
-            math.isfinite(value) and value > 0 and (upper is None or value < upper)):
-        bound = f" and < {upper}" if upper is not None else ""
-        raise ValueError(f"{name} must be a finite number > 0{bound}, got {value!r}")
-    return float(value)
+    return _validation.real(name, value, low=0.0, low_open=True, high=upper, high_open=True)
 
 
 class NewtonCG:
@@ -96,13 +92,9 @@ class NewtonCG:
         if self.initial_trust_radius > self.max_trust_radius:
             raise ValueError(f"trust_radius ({trust_radius}) must be <= max_trust_radius ({max_trust_radius})")
         self.eta = _positive("eta", eta, 0.25)
-        if max_cg is not None and (isinstance(max_cg, bool) or not isinstance(max_cg, numbers.Integral)
-                                   or max_cg < 1):
-            raise ValueError(f"max_cg must be an integer >= 1 or None, got {max_cg!r}")
-        self.max_cg = None if max_cg is None else int(max_cg)
+        self.max_cg = _validation.integer("max_cg", max_cg, 1, allow_none=True)
         self.fd_eps = None if fd_eps is None else _positive("fd_eps", fd_eps)
-        if reorthogonalize not in ("auto", True, False):
-            raise ValueError(f"reorthogonalize must be 'auto', True or False, got {reorthogonalize!r}")
+        _validation.choice("reorthogonalize", reorthogonalize, ("auto", True, False))
         self.reorthogonalize = reorthogonalize
         self.cg_rtol = None if cg_rtol is None else _positive("cg_rtol", cg_rtol, 1.0)
         self._hessp = None

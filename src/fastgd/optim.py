@@ -27,6 +27,8 @@ import os
 import numpy as np
 
 from fastgd import _core
+from fastgd._validation import flag as _flag
+from fastgd._validation import real as _real
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "AdamW", "from_config", "get",
            "grad_norm", "clip_grad_norm", "clip_grad_value"]
@@ -46,27 +48,6 @@ _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 
 
-def _interval(low, low_open, high, high_open):
-    if low is not None and high is not None:
-        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    if low is not None:
-        return f"finite and {'>' if low_open else '>='} {low}"
-    return f"finite and {'<' if high_open else '<='} {high}" if high is not None else "finite"
-
-
-def _real(name, value, *, low=None, low_open=False, high=None, high_open=False):
-    """`value` as a float, checked to lie in the interval; errors name the hyperparameter."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    ok = (math.isfinite(v)
-          and (low is None or (v > low if low_open else v >= low))
-          and (high is None or (v < high if high_open else v <= high)))
-    if not ok:
-        raise ValueError(f"{name} must be {_interval(low, low_open, high, high_open)}, got {value!r}")
-    return v
-
-
 def _slot_roles(cfg):
     """What each state slot of one group holds, in slot order: the layout the kernels derive
     from an ``fg_optim_config`` (``fg_optim_state_slots`` counts the same slots)."""
@@ -79,12 +60,6 @@ def _slot_roles(cfg):
         return (("square_avg",) + (("grad_avg",) if cfg["centered"] else ())
                 + (("momentum_buffer",) if cfg["momentum"] > 0 else ()))
     return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if cfg["amsgrad"] else ())
-
-
-def _flag(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
 
 
 class Optimizer:

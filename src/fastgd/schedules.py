@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import math
 
-from fastgd.optim import Optimizer, _real
+from fastgd._validation import choice as _choice
+from fastgd._validation import integer as _count
+from fastgd._validation import real as _real
+from fastgd.optim import Optimizer
 
 __all__ = ["Schedule", "StepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineDecay",
            "ReduceLROnPlateau", "from_config"]
 
 _INTERVALS = ("epoch", "step")
-
-
-def _count(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
 
 
 class Schedule:
@@ -36,8 +33,7 @@ class Schedule:
     def __init__(self, optimizer: Optimizer, *, interval: str = "epoch") -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a fastgd.optim.Optimizer, got {type(optimizer).__name__}")
-        if interval not in _INTERVALS:
-            raise ValueError(f"interval must be one of {_INTERVALS}, got {interval!r}")
+        _choice("interval", interval, _INTERVALS)
         self.optimizer = optimizer
         self.interval = interval
         self.base_lr = optimizer.lr
@@ -187,8 +183,7 @@ class ReduceLROnPlateau(Schedule):
 
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, min_lr: float = 0.0, *, interval: str = "epoch") -> None:
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        _choice("mode", mode, ("min", "max"))
         self.mode = mode
         self.factor = _real("factor", factor, low=0.0, high=1.0, high_open=True)
         self.patience = _count("patience", patience, 0)

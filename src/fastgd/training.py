@@ -25,7 +25,7 @@ import numpy as np
 
 from fastgd import _core, _runtime
 from fastgd import curvature as _curvature_hooks
-from fastgd import _loop, _outofcore
+from fastgd import _loop, _outofcore, _validation
 from fastgd import distributed as _distributed
 from fastgd import losses as _losses
 from fastgd import metrics as _metrics
@@ -159,23 +159,6 @@ class History:
 
 
 # ---- helpers -----------------------------------------------------------------------------
-
-
-def _check_int(name, value, minimum, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
-    return int(value)
-
-
-def _check_float(name, value, low=0.0, allow_none=True, inclusive=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or (value < low if inclusive else value <= low):
-        raise ValueError(f"{name} must be a finite number {'>=' if inclusive else '>'} {low}, got {value!r}")
-    return float(value)
 
 
 def _get_optimizer(optimizer):
@@ -368,10 +351,7 @@ def _apply_class_weight(class_weight, loss, target, sw, n_outputs, dtype):
     for key, weight in class_weight.items():
         if isinstance(key, bool) or not isinstance(key, numbers.Integral) or not 0 <= key < n_classes:
             raise ValueError(f"class_weight keys must be class indices in [0, {n_classes}), got {key!r}")
-        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not (math.isfinite(weight)
-                                                                                  and weight >= 0):
-            raise ValueError(f"class_weight[{key}] must be a finite number >= 0, got {weight!r}")
-        per_class[int(key)] = float(weight)
+        per_class[int(key)] = _validation.real(f"class_weight[{key}]", weight, low=0.0)
     weights = per_class[_sample_classes(loss, target, n_outputs)]
     if sw is not None:
         weights = weights * sw
@@ -492,20 +472,16 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     loss = _losses.get(loss)
     optimizer = _get_optimizer(optimizer)
     progress, progress_bar_ok = _progress_mode(progress, verbose)
-    epochs = _check_int("epochs", epochs, 0)
-    initial_epoch = _check_int("initial_epoch", initial_epoch, 0)
-    if batch_size is not None:
-        batch_size = _check_int("batch_size", batch_size, 1)
-    if shuffle not in ("epoch", "once", False, None, True):
-        raise ValueError(f"shuffle must be 'epoch', 'once' or False, got {shuffle!r}")
-    if shuffle is True:
+    epochs = _validation.integer("epochs", epochs, 0)
+    initial_epoch = _validation.integer("initial_epoch", initial_epoch, 0)
+    batch_size = _validation.integer("batch_size", batch_size, 1, allow_none=True)
+    if _validation.choice("shuffle", shuffle, ("epoch", "once", False, True, None)) is True:
         shuffle = "epoch"
-    clip_norm = _check_float("clip_norm", clip_norm)
-    clip_value = _check_float("clip_value", clip_value)
-    tol = _check_float("tol", tol, inclusive=True)
-    max_steps = _check_int("max_steps", max_steps, 1, allow_none=True)
-    if not (isinstance(validation_split, numbers.Real) and 0.0 <= validation_split < 1.0):
-        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    clip_norm = _validation.real("clip_norm", clip_norm, low=0.0, low_open=True, allow_none=True)
+    clip_value = _validation.real("clip_value", clip_value, low=0.0, low_open=True, allow_none=True)
+    tol = _validation.real("tol", tol, low=0.0, allow_none=True)
+    max_steps = _validation.integer("max_steps", max_steps, 1, allow_none=True)
+    validation_split = _validation.probability("validation_split", validation_split)
     if validation_data is not None and validation_split:
         raise ValueError("pass validation_data or validation_split, not both")
     if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
@@ -513,10 +489,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise TypeError(f"early_stopping must be a fastgd.EarlyStopping or an int patience, "
                         f"got {type(early_stopping).__name__}")
-    callbacks = list(callbacks)
-    for cb in callbacks:
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must hold fastgd.callbacks.Callback objects, got {type(cb).__name__}")
+    callbacks = _validation.callbacks(callbacks)
     dp = None
     if comm is not None:
         dp = _distributed.DataParallel(comm)
@@ -531,7 +504,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     metric_fns = _metric_fns(metrics)
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**63))
-    seed = _check_int("seed", seed, 0)
+    seed = _validation.integer("seed", seed, 0)
 
     x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight)
     val = None
@@ -757,7 +730,7 @@ def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
     best run (lowest final val_loss, else loss): the classic remedy for non-convex losses. The
     optimizer's state is reset before each run. Returns the best run's History, with
     ``history.params["restart_scores"]`` listing every run's score."""
-    n_restarts = _check_int("n_restarts", n_restarts, 1)
+    n_restarts = _validation.integer("n_restarts", n_restarts, 1)
     optimizer = _get_optimizer(fit_kwargs.pop("optimizer"))
     seeds = np.random.SeedSequence(seed).generate_state(n_restarts * 2, dtype=np.uint32)
     best = (math.inf, None, None)

@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 import fastgd
 from fastgd import _loop
@@ -322,7 +322,7 @@ class _BaseMLP(BaseEstimator):
             self._sync_params()
         dtype = self.model_.dtype if not first_pass else self._model_dtype(X)
         x = _model_input(X, dtype)
-        sw = self._check_sample_weight(sample_weight, x.shape[0], dtype)
+        sw = self._check_sample_weight(sample_weight, x, dtype)
         y2d = y.reshape(-1, 1) if y.ndim == 1 else y
         self._validate_target(y2d)
         layer_units = [x.shape[1]] + hidden + [y2d.shape[1]]
@@ -344,24 +344,13 @@ class _BaseMLP(BaseEstimator):
                              "values and need to be preprocessed.")
         return self
 
-    def _check_sample_weight(self, sample_weight, n, dtype):
+    def _check_sample_weight(self, sample_weight, X, dtype):
+        """None, or scikit-learn's rule for sample weights (a scalar or one finite weight >= 0 per
+        row of X, not all zero) applied by scikit-learn's own check, as a new C-contiguous array
+        of dtype."""
         if sample_weight is None:
             return None
-        sw = np.asarray(sample_weight)
-        if sw.ndim == 0:
-            sw = np.full(n, float(sw))
-        if sw.dtype.kind not in "fiub":
-            raise ValueError(f"sample_weight must hold real numbers, got dtype {sw.dtype}")
-        if sw.ndim != 1 or sw.shape[0] != n:
-            raise ValueError(f"sample_weight.shape == {sw.shape}, expected ({n},)!")
-        sw = np.array(sw, dtype=dtype, order="C", copy=True)
-        if not np.isfinite(sw).all():
-            raise ValueError("sample_weight contains NaN or infinity")
-        if (sw < 0).any():
-            raise ValueError("Negative values in data passed to sample_weight")
-        if not sw.sum() > 0:
-            raise ValueError("Sample weights must contain at least one non-zero number.")
-        return sw
+        return _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True, copy=True)
 
     def _prepared_target(self, loss, y2d, dtype):
         """The fused step's target, as ``loss.prepare_target`` gives it: ("labels", class indices)
@@ -592,7 +581,7 @@ class _BaseMLP(BaseEstimator):
         x = self._as_model_input(X)
         y2d = np.asarray(y)
         y2d = y2d.reshape(-1, 1) if y2d.ndim == 1 else y2d
-        sw = self._check_sample_weight(sample_weight, x.shape[0], model.dtype)
+        sw = self._check_sample_weight(sample_weight, x, model.dtype)
         loss, kv, kg = self._loss_spec()
         packed = np.ascontiguousarray(packed_coef_inter, dtype=model.dtype)
         if packed.shape != (model.n_params,):

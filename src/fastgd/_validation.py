@@ -1,0 +1,196 @@
+"""Argument checks: one function per concept, each with one rule, used by every public entry point.
+
+The rule for scalars: a value of the wrong type (a string for a count, a bool for a number)
+raises :class:`ArgumentTypeError`, a TypeError that is also a ValueError (fastgd's checks raised
+one or the other for a wrong type, and code catching either keeps working); a value of the
+right type outside its range raises ValueError. Both messages have one form: the argument's
+name, what it must be, and what was given.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["ArgumentTypeError", "describe", "integer", "real", "probability", "flag", "choice", "float_dtype",
+           "real_array", "finite", "samples", "sample_shape", "targets", "sample_weight", "callbacks"]
+
+_FLOAT_DTYPES = ("float32", "float64")
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (see the module docstring)."""
+
+
+def _shown(value):
+    """``value`` as error messages show it: its repr, or its type when the repr is long."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"a {type(value).__name__}"
+
+
+def describe(obj):
+    """What an error message says a value is: an array's dtype and shape, else its type."""
+    if isinstance(obj, np.ndarray):
+        return f"array of dtype {obj.dtype} and shape {obj.shape}"
+    return type(obj).__name__
+
+
+def integer(name, value, minimum=None, *, maximum=None, allow_none=False):
+    """``value`` as an int: a Python or NumPy integer (not a bool) in [minimum, maximum]; None
+    passes through with ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    if minimum is not None and maximum is not None:
+        expected = f"an integer in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        expected = f"an integer >= {minimum}"
+    else:
+        expected = "an integer" if maximum is None else f"an integer <= {maximum}"
+    if allow_none:
+        expected += " or None"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ArgumentTypeError(f"{name} must be {expected}, got {_shown(value)} ({type(value).__name__})")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return int(value)
+
+
+def _interval(low, low_open, high, high_open):
+    low, high = (f"{b:g}" if isinstance(b, float) else b for b in (low, high))
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"a finite number {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f"a finite number {'<' if high_open else '<='} {high}"
+    return "a finite number"
+
+
+def real(name, value, *, low=None, low_open=False, high=None, high_open=False, allow_none=False):
+    """``value`` as a float: a finite real number (not a bool) in the interval from ``low`` to
+    ``high`` (each bound closed unless ``*_open``; None: unbounded); None passes through with
+    ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    expected = _interval(low, low_open, high, high_open)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"{name} must be {expected}, got {_shown(value)} ({type(value).__name__})")
+    v = float(value)
+    if not (math.isfinite(v)
+            and (low is None or (v > low if low_open else v >= low))
+            and (high is None or (v < high if high_open else v <= high))):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return v
+
+
+def probability(name, value):
+    """``value`` as a float in [0, 1): a fraction that must leave something over (a validation
+    split, label smoothing, a leaky slope)."""
+    return real(name, value, low=0.0, high=1.0, high_open=True)
+
+
+def flag(name, value):
+    """``value`` as a bool: only a Python or NumPy bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{name} must be a bool, got {_shown(value)} ({type(value).__name__})")
+    return bool(value)
+
+
+def choice(name, value, options):
+    """``value`` if it is one of ``options`` (compared with ``==``, so 1 and True are alike),
+    else ValueError listing them."""
+    try:
+        ok = any(value == option for option in options)
+    except (TypeError, ValueError):  # an array compared with a string, and the like
+        ok = False
+    if not ok:
+        shown = [repr(o) for o in options]
+        alternatives = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+        raise ValueError(f"{name} must be {alternatives}, got {_shown(value)}")
+    return value
+
+
+def float_dtype(dtype, name="dtype"):
+    """``dtype`` as a NumPy dtype, float32 or float64 (anything ``np.dtype`` reads as one)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in _FLOAT_DTYPES:
+        raise ValueError(f"{name} must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+def real_array(name, value):
+    """``value`` as an ndarray of a real (bool, integer or float) dtype, else TypeError."""
+    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {describe(arr)}")
+    return arr
+
+
+def finite(name, arr):
+    """Raise ValueError naming the first NaN or infinity of a float array."""
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = np.flatnonzero(~np.isfinite(arr.reshape(-1)))[0]
+        raise ValueError(f"{name} must be finite, got {arr.reshape(-1)[bad]} at flat index {bad}")
+
+
+def samples(name, x, n_features):
+    """Check the shape and element type of an input ``x`` of samples without reading its
+    elements: real numbers, 2-D (n_samples, n_features), at least one row."""
+    if x.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers (float or int), got dtype {x.dtype}")
+    if x.ndim != 2:
+        hint = " (use x.reshape(-1, 1) for one feature or x.reshape(1, -1) for one sample)" if x.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D (n_samples, {n_features}), got shape {x.shape}{hint}")
+    return sample_shape(name, x, n_features)
+
+
+def sample_shape(name, x, n_features):
+    """Check that a 2-D input ``x`` (dense or sparse) has n_features columns and a row."""
+    if x.shape[1] != n_features:
+        raise ValueError(f"{name} has {x.shape[1]} features per sample, the model expects {n_features}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is empty: got 0 samples of shape {x.shape}")
+    return x
+
+
+def targets(y, n, loss, n_outputs, dtype):
+    """``y`` checked to hold one entry per sample (n) and prepared for ``loss``: the pair
+    ``Loss.prepare_target`` returns (the loss checks what it accepts)."""
+    y_arr = y if isinstance(y, np.ndarray) else np.asarray(y)
+    if y_arr.ndim == 0 or y_arr.shape[0] != n:
+        raise ValueError(f"y must have one entry per sample of x ({n}), got shape {y_arr.shape}")
+    return loss.prepare_target(y_arr, n_outputs, dtype)
+
+
+def sample_weight(weights, n, dtype, *, positive_sum=False):
+    """None, or ``weights`` as a C-contiguous (n,) array of ``dtype``, finite and >= 0: the one
+    rule for sample weights across fastgd (losses, metrics, training). ``positive_sum`` also
+    refuses all-zero weights, for callers that divide by their sum."""
+    if weights is None:
+        return None
+    sw = real_array("sample_weight", weights)
+    if sw.ndim != 1 or sw.shape[0] != n:
+        raise ValueError(f"sample_weight must have shape ({n},) (one weight per sample), got {sw.shape}")
+    sw = np.ascontiguousarray(sw, dtype=dtype)
+    finite("sample_weight", sw)
+    if (sw < 0).any():
+        raise ValueError(f"sample_weight must be >= 0, got {sw[sw < 0][0]}")
+    if positive_sum and not sw.sum() > 0:
+        raise ValueError("sample_weight must not be all zero")
+    return sw
+
+
+def callbacks(items):
+    """``items`` as a list of fastgd.callbacks.Callback instances."""
+    from fastgd.callbacks import Callback
+
+    out = list(items)
+    for cb in out:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must hold fastgd.callbacks.Callback objects, got {type(cb).__name__}")
+    return out
