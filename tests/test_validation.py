@@ -1,0 +1,96 @@
+"""fastgd._validation: one rule per concept, and the public entry points that follow it."""
+
+import math
+
+import numpy as np
+import pytest
+
+import fastgd as fg
+from fastgd import _validation as v
+
+
+@pytest.mark.parametrize("value", [3, np.int64(3), np.uint8(3)])
+def test_integer_takes_python_and_numpy_integers(value):
+    assert v.integer("epochs", value, 0) == 3 and type(v.integer("epochs", value, 0)) is int
+
+
+@pytest.mark.parametrize("value", [1.5, "3", True, np.bool_(True), None, [3]])
+def test_wrong_types_are_both_type_and_value_errors(value):
+    with pytest.raises(TypeError, match=r"epochs must be an integer >= 0, got .* \("):
+        v.integer("epochs", value, 0)
+    with pytest.raises(ValueError):
+        v.integer("epochs", value, 0)
+
+
+def test_ranges_and_none():
+    assert v.integer("max_steps", None, 1, allow_none=True) is None
+    with pytest.raises(ValueError, match=r"n must be an integer in \[1, 4096\], got 5000"):
+        v.integer("n", 5000, 1, maximum=4096)
+    with pytest.raises(ValueError, match="max_steps must be an integer >= 1 or None, got 0"):
+        v.integer("max_steps", 0, 1, allow_none=True)
+    assert v.real("tol", 0, low=0.0) == 0.0
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="clip_norm must be a finite number > 0"):
+            v.real("clip_norm", bad, low=0.0, low_open=True)
+    assert v.probability("validation_split", 0.0) == 0.0
+    with pytest.raises(ValueError, match=r"validation_split must be in \[0, 1\), got 1"):
+        v.probability("validation_split", 1)
+    with pytest.raises(TypeError, match="nesterov must be a bool"):
+        v.flag("nesterov", 1)
+
+
+def test_choice_lists_the_options():
+    assert v.choice("mode", "max", ("min", "max")) == "max"
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max', got 'up'"):
+        v.choice("mode", "up", ("min", "max"))
+    with pytest.raises(ValueError, match="which must be"):
+        v.choice("which", np.arange(3), ("largest", "smallest", "both"))
+
+
+def test_entry_points_share_the_rule():
+    # counts and rates in different modules: same exception types, same message form
+    for make, name in [(lambda b: fg.Dense(b, 2), "in_features"), (lambda b: fg.LBFGS(history_size=b), "history_size"),
+                       (lambda b: fg.EarlyStopping(patience=b), "patience"),
+                       (lambda b: fg.datasets.make_spirals(n_samples=b), "n_samples")]:
+        with pytest.raises(ValueError, match=f"{name} must be an integer >= "):
+            make(-1)
+        with pytest.raises(TypeError, match=f"{name} must be an integer >= .*got '2'"):
+            make("2")
+    for make, name in [(lambda r: fg.optim.SGD(lr=r), "lr"), (lambda r: fg.losses.Huber(delta=r), "delta"),
+                       (lambda r: fg.NewtonCG(eta=r), "eta")]:
+        with pytest.raises(ValueError, match=f"{name} must be (a finite number|in)"):
+            make(-1.0)
+        with pytest.raises(TypeError, match=f"{name} must be .*got 'x' \\(str\\)"):
+            make("x")
+
+
+def test_sample_weight_rule():
+    assert v.sample_weight(None, 3, np.float32) is None
+    sw = v.sample_weight([1, 2, 0], 3, np.float32)
+    assert sw.dtype == np.float32 and sw.flags.c_contiguous
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(3,\)"):
+        v.sample_weight([1, 2], 3, np.float64)
+    with pytest.raises(ValueError, match="sample_weight must be >= 0, got -1"):
+        v.sample_weight([1, -1, 0], 3, np.float64)
+    with pytest.raises(ValueError, match="sample_weight must be finite, got nan at flat index 1"):
+        v.sample_weight([1, np.nan, 0], 3, np.float64)
+    with pytest.raises(ValueError, match="all zero"):
+        v.sample_weight([0, 0, 0], 3, np.float64, positive_sum=True)
+    with pytest.raises(TypeError, match="sample_weight must hold real numbers"):
+        v.sample_weight(["a", "b", "c"], 3, np.float64)
+
+
+def test_samples_and_targets():
+    with pytest.raises(ValueError, match=r"x must be 2-D \(n_samples, 4\), got shape \(4,\) \(use x.reshape"):
+        v.samples("x", np.ones(4), 4)
+    with pytest.raises(ValueError, match="x has 3 features per sample, the model expects 4"):
+        v.samples("x", np.ones((2, 3)), 4)
+    with pytest.raises(ValueError, match="x is empty"):
+        v.sample_shape("x", np.ones((0, 4)), 4)
+    with pytest.raises(ValueError, match=r"y must have one entry per sample of x \(5\), got shape \(4,\)"):
+        v.targets(np.zeros(4), 5, fg.losses.MSE(), 1, np.float64)
+    kind, rows = v.targets([[1.0], [2.0]], 2, fg.losses.MSE(), 1, np.float32)
+    assert kind == "rows" and rows.dtype == np.float32
+    assert v.float_dtype("float64") == np.float64
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64', got 'float16'"):
+        v.float_dtype("float16")
