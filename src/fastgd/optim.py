@@ -27,6 +27,7 @@ import os
 import numpy as np
 
 from fastgd import _core
+from fastgd._validation import choice as _choice
 from fastgd._validation import flag as _flag
 from fastgd._validation import real as _real
 
@@ -606,8 +607,7 @@ def from_config(config: dict) -> Optimizer:
     """Rebuild an optimizer from ``get_config()``."""
     cfg = dict(config)
     name = cfg.pop("name", None)
-    if name not in _BY_NAME:
-        raise ValueError(f"config name must be one of {sorted(_BY_NAME)}, got {name!r}")
+    _choice("config name", name, sorted(_BY_NAME))
     groups = cfg.pop("param_groups", None)
     if "betas" in cfg:
         cfg["betas"] = tuple(cfg["betas"])

@@ -243,6 +243,5 @@ def from_config(optimizer, config: dict) -> Schedule:
     """Rebuild a schedule on ``optimizer`` from ``get_config()``."""
     cfg = dict(config)
     name = cfg.pop("name", None)
-    if name not in _BY_NAME:
-        raise ValueError(f"config name must be one of {sorted(_BY_NAME)}, got {name!r}")
+    _choice("config name", name, sorted(_BY_NAME))
     return _BY_NAME[name](optimizer, **cfg)
