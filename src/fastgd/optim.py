@@ -29,6 +29,7 @@ import numpy as np
 from fastgd import _core
 from fastgd._validation import choice as _choice
 from fastgd._validation import flag as _flag
+from fastgd._validation import integer as _integer
 from fastgd._validation import real as _real
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "AdamW", "from_config", "get",
@@ -418,9 +419,7 @@ class SGD(Optimizer):
         h["weight_decay"] = _real("weight_decay", h["weight_decay"], low=0.0)
         h["noise"] = _real("noise", h["noise"], low=0.0)
         h["maximize"] = _flag("maximize", h["maximize"])
-        if isinstance(h["seed"], (bool, np.bool_)) or not isinstance(h["seed"], numbers.Integral):
-            raise TypeError(f"seed must be an int or None, got {type(h['seed']).__name__}")
-        h["seed"] = int(h["seed"]) & _MASK64
+        h["seed"] = _integer("seed", h["seed"]) & _MASK64
         if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
             raise ValueError(f"nesterov requires momentum > 0 and dampening == 0, got momentum="
                              f"{h['momentum']} and dampening={h['dampening']}")
