@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import numpy as np
 
 from fastgd import _core
-from fastgd import init as _init
-from fastgd import losses as _losses
-from fastgd.layers import Dense
+from fastgd.nn import init as _init
+from fastgd.nn import losses as _losses
+from fastgd.nn.layers import Dense
 
 if TYPE_CHECKING:
     from fastgd.training import History
@@ -360,7 +360,7 @@ class Sequential:
 
     def save(self, path: str | PathLike[str]) -> str:
         """Save the model to ``path`` (see :func:`fastgd.io.save`); returns the path written."""
-        from fastgd import io
+        from fastgd.training import io
 
         return io.save(self, path)
 
