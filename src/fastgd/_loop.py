@@ -95,7 +95,7 @@ def batch(x, indices, start, stop, target, sw, dtype):
 
 
 def batch_weight(loss, target, sw, dtype):
-    """The normalizer of the mean loss over these rows (see fastgd.losses): the sum of
+    """The normalizer of the mean loss over these rows (see fastgd.nn.losses): the sum of
     sample weights (times class weights for class-index targets), or the row count."""
     kind, t = target
     cw = loss._class_weight_array(dtype)

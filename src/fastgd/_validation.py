@@ -187,7 +187,7 @@ def sample_weight(weights, n, dtype, *, positive_sum=False):
 
 def callbacks(items):
     """``items`` as a list of fastgd.callbacks.Callback instances."""
-    from fastgd.callbacks import Callback
+    from fastgd.training.callbacks import Callback
 
     out = list(items)
     for cb in out:

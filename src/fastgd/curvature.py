@@ -422,7 +422,7 @@ def add_stationary(res, objective, tol):
 # ---- hooks of the training loop -----------------------------------------------------------
 
 def is_newton_cg(optimizer):
-    from fastgd.newton_cg import NewtonCG
+    from fastgd.optim.newton_cg import NewtonCG
     return isinstance(optimizer, NewtonCG)
 
 

@@ -21,10 +21,10 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 import fastgd
 from fastgd import _loop
-from fastgd import losses as _losses
+from fastgd.nn import losses as _losses
 from fastgd import optim as _optim
-from fastgd.layers import Dense
-from fastgd.model import Sequential
+from fastgd.nn.layers import Dense
+from fastgd.nn.model import Sequential
 
 
 # scikit-learn's activation names, then every fastgd activation under its own name.

@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from fastgd import _validation
-from fastgd.lbfgs import LBFGS
+from fastgd.optim.lbfgs import LBFGS
 
 __all__ = ["NewtonCG"]
 

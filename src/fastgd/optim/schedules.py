@@ -16,7 +16,7 @@ import math
 from fastgd._validation import choice as _choice
 from fastgd._validation import integer as _count
 from fastgd._validation import real as _real
-from fastgd.optim import Optimizer
+from fastgd.optim.optimizers import Optimizer
 
 __all__ = ["Schedule", "StepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineDecay",
            "ReduceLROnPlateau", "from_config"]
