@@ -24,10 +24,11 @@ class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong type (see the module docstring)."""
 
 
-def _shown(value):
-    """``value`` as error messages show it: its repr, or its type when the repr is long."""
+def _given(value):
+    """What an error message says was given: the value and its type, or only the type when the
+    value's repr is long."""
     text = repr(value)
-    return text if len(text) <= 80 else f"a {type(value).__name__}"
+    return f"{text} ({type(value).__name__})" if len(text) <= 80 else f"a {type(value).__name__}"
 
 
 def describe(obj):
@@ -51,7 +52,7 @@ def integer(name, value, minimum=None, *, maximum=None, allow_none=False):
     if allow_none:
         expected += " or None"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ArgumentTypeError(f"{name} must be {expected}, got {_shown(value)} ({type(value).__name__})")
+        raise ArgumentTypeError(f"{name} must be {expected}, got {_given(value)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be {expected}, got {value!r}")
     return int(value)
@@ -76,7 +77,7 @@ def real(name, value, *, low=None, low_open=False, high=None, high_open=False, a
         return None
     expected = _interval(low, low_open, high, high_open)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ArgumentTypeError(f"{name} must be {expected}, got {_shown(value)} ({type(value).__name__})")
+        raise ArgumentTypeError(f"{name} must be {expected}, got {_given(value)}")
     v = float(value)
     if not (math.isfinite(v)
             and (low is None or (v > low if low_open else v >= low))
@@ -94,7 +95,7 @@ def probability(name, value):
 def flag(name, value):
     """``value`` as a bool: only a Python or NumPy bool."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ArgumentTypeError(f"{name} must be a bool, got {_shown(value)} ({type(value).__name__})")
+        raise ArgumentTypeError(f"{name} must be a bool, got {_given(value)}")
     return bool(value)
 
 
@@ -108,7 +109,7 @@ def choice(name, value, options):
     if not ok:
         shown = [repr(o) for o in options]
         alternatives = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
-        raise ValueError(f"{name} must be {alternatives}, got {_shown(value)}")
+        raise ValueError(f"{name} must be {alternatives}, got {_given(value)}")
     return value
 
 
