@@ -4,8 +4,6 @@ optimizer as fastgd's benchmarks."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 

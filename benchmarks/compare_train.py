@@ -4,8 +4,9 @@
 
 Rows: samples/s of one training step (forward + softmax cross-entropy + backward + Adam) on
 random data for a sweep of models and batch sizes (JAX: a jax.jit step with optax.adam, on
-one thread, so in the 1-thread rows only; every n-thread row binds the whole process to n CPUs), and one epoch of fit on 60,000 x 784 float32 data
-(784-256-128-10, batch 128, Adam) beside scikit-learn's MLPClassifier and a plain PyTorch loop.
+one thread, so in the 1-thread rows only; every n-thread row binds the whole process to n
+CPUs), and one epoch of fit on 60,000 x 784 float32 data (784-256-128-10, batch 128, Adam)
+beside scikit-learn's MLPClassifier and a plain PyTorch loop.
 """
 
 from __future__ import annotations
