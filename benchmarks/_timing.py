@@ -144,10 +144,12 @@ def jax_environment() -> str:
     XLA sizes its CPU thread pool from the NPROC environment variable when set: NPROC=1 leaves
     one worker, where --xla_cpu_multi_thread_eigen=false alone no longer keeps a compiled step on
     one thread. The 1-thread rows bind the process to one CPU as well (`on_cpus`), which holds
-    whatever else XLA starts. When fastgd runs a narrower target (FASTGD_ARCH=avx2), XLA's own
-    code generation is capped to the same ISA with --xla_cpu_max_isa; the YNNPACK dot kernels XLA
-    calls pick their ISA from the CPU and ignore that cap, so on an AVX-512 machine that JAX still
-    runs 512-bit dots."""
+    whatever else XLA starts. When fastgd runs a narrower target (FASTGD_ARCH=avx2), XLA's code
+    generation is capped to the same ISA with --xla_cpu_max_isa, and its YNNPACK fusions are
+    turned off: YNNPACK's dot kernels pick their ISA from the CPU and ignore the cap, so without
+    this JAX would still run 512-bit dots. XLA then hands its dots to oneDNN, whose JIT is capped
+    by ONEDNN_MAX_CPU_ISA (it reports "isa:Intel AVX2" with ONEDNN_VERBOSE=1); on an AVX2-only CPU
+    JAX would run YNNPACK's AVX2 kernels instead."""
     os.environ.setdefault("NPROC", "1")
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_multi_thread_eigen" not in flags:
@@ -155,9 +157,14 @@ def jax_environment() -> str:
     cap = JAX_ISA_CAP.get(os.environ.get("FASTGD_ARCH", ""))
     if cap and "xla_cpu_max_isa" not in flags:
         flags += f" --xla_cpu_max_isa={cap}"
+    if cap and "xla_cpu_experimental_ynn_fusion_type" not in flags:
+        flags += " --xla_cpu_experimental_ynn_fusion_type="
+    if cap:
+        os.environ.setdefault("ONEDNN_MAX_CPU_ISA", cap)
     os.environ["XLA_FLAGS"] = flags.strip()
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    note = " (does not reach XLA's YNNPACK dots)" if cap else ""
+    note = (f" (no YNNPACK, whose dots ignore the cap), ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}"
+            if cap else "")
     return f"NPROC={os.environ['NPROC']}, XLA_FLAGS={os.environ['XLA_FLAGS']}{note}, one CPU in 1-thread rows"
 
 
