@@ -32,15 +32,64 @@ torch = optional_import("torch")
 threadpoolctl = optional_import("threadpoolctl")
 
 
+def _set_process_affinity(cpus: set[int]) -> None:
+    """Give every thread of this process (one entry per thread in /proc/self/task) the CPU set
+    `cpus`; threads started later inherit the mask of the thread that starts them."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except (ProcessLookupError, PermissionError):  # the thread ended meanwhile
+            pass
+
+
+@contextlib.contextmanager
+def on_cpus(n: int) -> Iterator[None]:
+    """Confine the whole process, every thread of every library, to `n` CPUs for the block.
+
+    A thread-count setting only binds the libraries that honour it (XLA's CPU runtime, for one,
+    keeps a pool of its own); the CPU affinity binds them all: with n=1, the process CPU time can
+    never exceed the wall time. Where the OS has no per-thread affinity, the block runs unconfined.
+    """
+    task_dir = "/proc/self/task"
+    if not (hasattr(os, "sched_setaffinity") and os.path.isdir(task_dir)):
+        yield
+        return
+    allowed = os.sched_getaffinity(0)
+    _set_process_affinity(set(sorted(allowed)[:n]))
+    try:
+        yield
+    finally:
+        _set_process_affinity(allowed)
+
+
+def confinement() -> str:
+    """How `pinned_threads` confines a row, for the header of a results table."""
+    if hasattr(os, "sched_setaffinity") and os.path.isdir("/proc/self/task"):
+        return ("each library's thread count set to n, and every thread of the process bound to n CPUs "
+                "(sched_setaffinity over /proc/self/task) while an n-thread row runs")
+    return "each library's thread count set to n (no per-thread CPU affinity on this OS)"
+
+
+def process_cpu_share(fn: Callable[[], object], seconds: float = 0.3) -> float:
+    """Process CPU time over wall time while `fn` runs repeatedly: at most 1.0 on one core,
+    about k when k threads stay busy."""
+    number = _calibrate(fn, seconds)
+    c0, t0 = time.process_time(), time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.process_time() - c0) / (time.perf_counter() - t0)
+
+
 @contextlib.contextmanager
 def pinned_threads(n: int) -> Iterator[None]:
-    """Run the block with `n` threads in fastgd, PyTorch and NumPy's BLAS alike."""
+    """Run the block with `n` threads in fastgd, PyTorch and NumPy's BLAS alike, the process
+    confined to `n` CPUs (see `on_cpus`) so that a library that ignores thread counts gets no more."""
     limits = threadpoolctl.threadpool_limits(n) if threadpoolctl else contextlib.nullcontext()
     previous_torch = torch.get_num_threads() if torch else None
     if torch:
         torch.set_num_threads(n)
     try:
-        with limits, fastgd.threads(n):
+        with limits, fastgd.threads(n), on_cpus(n):
             yield
     finally:
         if torch:
@@ -85,6 +134,40 @@ def measure_interleaved(contenders: Mapping[str, Callable[[], object]], *, repea
     return {name: pick(values) for name, values in samples.items()}
 
 
+JAX_ISA_CAP = {"avx2": "AVX2"}  # fastgd target -> the matching --xla_cpu_max_isa
+
+
+def jax_environment() -> str:
+    """Set the environment that keeps JAX's CPU backend on one thread, before jax is imported
+    (XLA reads it once), and describe it.
+
+    XLA sizes its CPU thread pool from the NPROC environment variable when set: NPROC=1 leaves
+    one worker, where --xla_cpu_multi_thread_eigen=false alone no longer keeps a compiled step on
+    one thread. The 1-thread rows bind the process to one CPU as well (`on_cpus`), which holds
+    whatever else XLA starts. When fastgd runs a narrower target (FASTGD_ARCH=avx2), XLA's code
+    generation is capped to the same ISA with --xla_cpu_max_isa, and its YNNPACK fusions are
+    turned off: YNNPACK's dot kernels pick their ISA from the CPU and ignore the cap, so without
+    this JAX would still run 512-bit dots. XLA then hands its dots to oneDNN, whose JIT is capped
+    by ONEDNN_MAX_CPU_ISA (it reports "isa:Intel AVX2" with ONEDNN_VERBOSE=1); on an AVX2-only CPU
+    JAX would run YNNPACK's AVX2 kernels instead."""
+    os.environ.setdefault("NPROC", "1")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" not in flags:
+        flags += " --xla_cpu_multi_thread_eigen=false"
+    cap = JAX_ISA_CAP.get(os.environ.get("FASTGD_ARCH", ""))
+    if cap and "xla_cpu_max_isa" not in flags:
+        flags += f" --xla_cpu_max_isa={cap}"
+    if cap and "xla_cpu_experimental_ynn_fusion_type" not in flags:
+        flags += " --xla_cpu_experimental_ynn_fusion_type="
+    if cap:
+        os.environ.setdefault("ONEDNN_MAX_CPU_ISA", cap)
+    os.environ["XLA_FLAGS"] = flags.strip()
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    note = (f" (no YNNPACK, whose dots ignore the cap), ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}"
+            if cap else "")
+    return f"NPROC={os.environ['NPROC']}, XLA_FLAGS={os.environ['XLA_FLAGS']}{note}, one CPU in 1-thread rows"
+
+
 def cpu_model() -> str:
     return fastgd.config()["machine"]
 
@@ -95,6 +178,7 @@ def machine_info() -> dict[str, str]:
     runnable = ", ".join(t for t in cfg["isa_compiled"] if t in cfg["isa_cpu_supported"])
     info = {
         "machine": cfg["machine"],
+        "load average at start (1, 5, 15 min)": ", ".join(f"{v:.2f}" for v in os.getloadavg()),
         "cores available": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                                else os.cpu_count()),
         "fastgd": f"{cfg['version']} (CPU target {cfg['isa']} of {runnable}, OpenMP {cfg['openmp']}, "
@@ -106,6 +190,7 @@ def machine_info() -> dict[str, str]:
         blas = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
         if blas:
             info["numpy BLAS"] = f"{blas[0].get('internal_api')} {blas[0].get('version')}"
+    info["threads"] = confinement()
     if torch:
         info["torch"] = torch.__version__
     sklearn = optional_import("sklearn")
@@ -113,7 +198,7 @@ def machine_info() -> dict[str, str]:
         info["scikit-learn"] = sklearn.__version__
     try:  # not imported here: the JAX baseline sets XLA's thread flags before its first import
         from importlib.metadata import version
-        info["jax"] = f"{version('jax')} (optax {version('optax')}, XLA CPU, 1 thread)"
+        info["jax"] = f"{version('jax')} (optax {version('optax')}, XLA CPU; {jax_environment()})"
     except Exception:
         pass
     return info

@@ -4,8 +4,6 @@ optimizer as fastgd's benchmarks."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 
@@ -98,13 +96,11 @@ class TorchLoop:
 
 
 def jax_single_thread():
-    """Import jax with XLA's CPU backend on one thread (the flags only act before jax's first
-    import), or None when jax or optax is not installed."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
-                                   "intra_op_parallelism_threads=1").strip()
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    """Import jax with XLA's CPU backend on one thread (see benchmarks._timing.jax_environment),
+    or None when jax or optax is not installed."""
+    from benchmarks._timing import jax_environment
+
+    jax_environment()
     try:
         import jax
         import optax  # noqa: F401

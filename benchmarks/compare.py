@@ -1,7 +1,7 @@
 """fastgd beside NumPy, PyTorch, JAX and scikit-learn, in one run: the README's Performance section.
 
     python benchmarks/compare.py [--quick] [--plot docs/throughput.png] [--only train,gemm,...]
-                                 [--targets all|avx512,avx2,...]
+                                 [--targets all|avx512,avx2,...] [--cpu-clock]
 
 Runs every ``benchmarks/compare_<area>.py`` section (each prints a Markdown table of ratios
 measured in this run, threads pinned alike for every library) after a header naming the machine
@@ -57,10 +57,11 @@ def _rows_to_markdown(rows):
 SECTION_ARGS = {"gemm": {"dtypes": [np.float32]}}
 
 
-def section(name, quick):
+def section(name, quick, cpu_clock=False):
     mod = importlib.import_module(f"benchmarks.compare_{name}")
     if hasattr(mod, "markdown"):
-        return mod.markdown(quick, **SECTION_ARGS.get(name, {}))
+        extra = {"cpu_clock": True} if cpu_clock and name == "train" else {}
+        return mod.markdown(quick, **SECTION_ARGS.get(name, {}), **extra)
     return _rows_to_markdown(mod.rows(quick))
 
 
@@ -106,6 +107,8 @@ def main():
     p.add_argument("--only", default="", help="comma-separated sections: " + ",".join(n for n, _ in SECTIONS))
     p.add_argument("--targets", default="", help="'all' or comma-separated CPU targets to run one after another "
                                                   "(default: the one fastgd selects)")
+    p.add_argument("--cpu-clock", action="store_true",
+                   help="time the 1-thread training steps by process CPU time (on a shared machine)")
     args = p.parse_args()
     if args.targets:
         cfg = fastgd.config()
@@ -114,7 +117,8 @@ def main():
         status = 0
         for i, target in enumerate(targets):
             print(f"\n## fastgd target {target}\n", flush=True)
-            argv = (["--quick"] if args.quick else []) + ["--only", args.only]
+            argv = (["--quick"] if args.quick else []) + (["--cpu-clock"] if args.cpu_clock else [])
+            argv += ["--only", args.only]
             argv += ["--plot", args.plot if i == 0 else ""]  # the plot of the best target
             env = dict(os.environ, FASTGD_ARCH=target)
             status |= subprocess.call([sys.executable, os.path.abspath(__file__)] + argv, env=env)
@@ -131,7 +135,7 @@ def main():
             continue
         t1 = time.perf_counter()
         print(f"\n### {title}\n", flush=True)
-        print(section(name, args.quick), flush=True)
+        print(section(name, args.quick, args.cpu_clock), flush=True)
         print(f"\n({name}: {time.perf_counter() - t1:.0f} s)", file=sys.stderr, flush=True)
     if args.plot and (not only or "plot" in only) and optional_import("matplotlib"):
         throughput_plot(args.plot, args.quick)

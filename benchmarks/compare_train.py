@@ -1,11 +1,12 @@
 """Training throughput: fastgd vs PyTorch vs JAX vs NumPy vs scikit-learn, same run.
 
-    python benchmarks/compare_train.py [--quick]
+    python benchmarks/compare_train.py [--quick] [--steps] [--cpu-clock]
 
 Rows: samples/s of one training step (forward + softmax cross-entropy + backward + Adam) on
 random data for a sweep of models and batch sizes (JAX: a jax.jit step with optax.adam, on
-one thread, so in the 1-thread rows only), and one epoch of fit on 60,000 x 784 float32 data
-(784-256-128-10, batch 128, Adam) beside scikit-learn's MLPClassifier and a plain PyTorch loop.
+one thread, so in the 1-thread rows only; every n-thread row binds the whole process to n
+CPUs), and one epoch of fit on 60,000 x 784 float32 data (784-256-128-10, batch 128, Adam)
+beside scikit-learn's MLPClassifier and a plain PyTorch loop.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import fastgd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run as a script
 from benchmarks._timing import (machine_info, markdown_table, optional_import, pinned_threads,
-                                measure_interleaved, torch)
+                                measure_interleaved, process_cpu_share, torch)
 from benchmarks.baselines_train import JaxLoop, NumpyMLP, TorchLoop, jax_single_thread
 
 SWEEP = [((784, 256, 128, 10), 32, 1), ((784, 256, 128, 10), 128, 1), ((784, 256, 128, 10), 512, 1),
@@ -69,16 +70,37 @@ def step_contenders(widths, batch, libraries=("fastgd", "numpy", "torch", "jax",
     return contenders
 
 
-def step_rows(quick=False):
+def step_rows(quick=False, cpu_clock=False):
+    """Samples/s per library for each row of the sweep. With `cpu_clock`, 1-thread rows are timed
+    by the process CPU time: the process is bound to one CPU then, so that time is all the CPU its
+    contender got, and time the scheduler gives to other processes on a shared machine does not count."""
     rows = []
     for widths, batch, threads in (SWEEP[:2] + SWEEP[3:4] if quick else SWEEP):
         libraries = ("fastgd", "numpy", "torch", "sklearn") + (("jax",) if threads == 1 else ())
         contenders = step_contenders(widths, batch, libraries)
+        clock = time.process_time if cpu_clock and threads == 1 else time.perf_counter
         with pinned_threads(threads):
-            t = measure_interleaved(contenders, repeats=3 if quick else 5, sample_seconds=0.1 if quick else 0.2)
+            t = measure_interleaved(contenders, repeats=3 if quick else 5, sample_seconds=0.1 if quick else 0.2,
+                                    clock=clock)
+            cpu = {k: process_cpu_share(fn, 0.1) for k, fn in contenders.items()}
         sps = {k: batch / v for k, v in t.items()}
-        rows.append({"model": "-".join(map(str, widths)), "batch": batch, "threads": threads, "samples_per_s": sps})
+        rows.append({"model": "-".join(map(str, widths)), "batch": batch, "threads": threads, "samples_per_s": sps,
+                     "cpu_per_wall": cpu})
     return rows
+
+
+def cpu_note(steps):
+    """The check that each row ran on the cores it says: the highest process CPU time / wall time
+    seen per library and thread count (at most 1.00 for one thread)."""
+    parts = []
+    for threads in sorted({r["threads"] for r in steps}):
+        most = {}
+        for r in steps:
+            if r["threads"] == threads:
+                for k, v in r["cpu_per_wall"].items():
+                    most[k] = max(most.get(k, 0.0), v)
+        parts.append(f"{threads} thread{'s' * (threads > 1)}: " + ", ".join(f"{k} {v:.2f}" for k, v in most.items()))
+    return "Process CPU time / wall time while each library stepped, highest over the rows: " + "; ".join(parts) + "."
 
 
 def epoch_rows(quick=False):
@@ -158,12 +180,12 @@ def digits_rows(quick=False):
     return out
 
 
-def rows(quick=False):
-    return {"steps": step_rows(quick), "epoch": epoch_rows(quick), "digits": digits_rows(quick)}
+def rows(quick=False, cpu_clock=False):
+    return {"steps": step_rows(quick, cpu_clock), "epoch": epoch_rows(quick), "digits": digits_rows(quick)}
 
 
-def markdown(quick=False):
-    r = rows(quick)
+def markdown(quick=False, steps_only=False, cpu_clock=False):
+    r = {"steps": step_rows(quick, cpu_clock), "epoch": {}, "digits": []} if steps_only else rows(quick, cpu_clock)
     table = []
     for row in r["steps"]:
         s = row["samples_per_s"]
@@ -173,6 +195,9 @@ def markdown(quick=False):
                       for k in ("torch", "jax", "numpy", "sklearn")])
     out = [markdown_table(["model", "batch", "threads", "fastgd samples/s", "torch (fastgd ×)", "jax (fastgd ×)",
                            "numpy (fastgd ×)", "sklearn (fastgd ×)"], table)]
+    out.append(cpu_note(r["steps"]))
+    if steps_only:
+        return "\n\n".join(out)
     e = r["epoch"]["seconds"]
     out.append(markdown_table([f"one epoch of fit, {r['epoch']['n']:,} x 784, 784-256-128-10, batch 128, Adam, "
                                "1 thread", "seconds", "fastgd time / this"],
@@ -186,11 +211,14 @@ def markdown(quick=False):
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--steps", action="store_true", help="the training-step table only")
+    p.add_argument("--cpu-clock", action="store_true",
+                   help="time 1-thread step rows by process CPU time (for a shared machine)")
     args = p.parse_args()
     for k, v in machine_info().items():
         print(f"- {k}: {v}")
     print()
-    print(markdown(args.quick))
+    print(markdown(args.quick, args.steps, args.cpu_clock))
 
 
 if __name__ == "__main__":

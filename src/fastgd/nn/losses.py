@@ -58,6 +58,14 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _REDUCTIONS = {"mean": _core.REDUCE_MEAN, "sum": _core.REDUCE_SUM}
 
 
+def _labels_outside(t, n):
+    """Whether a class label of the 1-D t lies outside [0, n). Integer labels take one pass: a
+    negative one reads as a large number in the unsigned view of the same width (and byte order)."""
+    if t.dtype.kind == "i":
+        return bool(t.view(t.dtype.str.replace("i", "u")).max() >= n)
+    return bool(t.min() < 0 or t.max() >= n)
+
+
 def check_pred(pred, *, allow_1d):
     """``pred`` as a C-contiguous 2-D float32/float64 array (no copy when it already is one)."""
     if not isinstance(pred, np.ndarray):
@@ -269,7 +277,7 @@ class SoftmaxCrossEntropy(Loss):
                     raise TypeError("target class labels must be integers, got non-integral floats; "
                                     "pass one-hot/soft targets as 2-D rows")
             self._check_rows(t, n_samples)
-            if t.size and (t.min() < 0 or t.max() >= n_outputs):
+            if t.size and _labels_outside(t, n_outputs):
                 bad = t[(t < 0) | (t >= n_outputs)][0]
                 raise ValueError(f"target labels must be in [0, {n_outputs}) for {n_outputs} classes, "
                                  f"got {bad}")

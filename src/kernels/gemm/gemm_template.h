@@ -143,8 +143,15 @@ static void GN(gemm_pack_b)(T *FG_RESTRICT bp, const GN(gemm_problem) *pb, int64
         const T *src = pb->B + pc * pb->rsb + (jc + j0) * pb->csb;
         T *dst = bp + j0 * kc;
         if (pb->csb == 1 && nr == NR) {
+#if FG_SIMD && NR % VW == 0
+            /* Whole vectors: written as an element loop, the compiler turns each row into a
+               call to memcpy, which for one or two cache lines costs more than the copy. */
+            for (int64_t p = 0; p < kc; p++)
+                for (int j = 0; j < NR; j += VW) V_STORE(dst + p * NR + j, V_LOAD(src + p * pb->rsb + j));
+#else
             for (int64_t p = 0; p < kc; p++)
                 for (int j = 0; j < NR; j++) dst[p * NR + j] = src[p * pb->rsb + j];
+#endif
         } else if (pb->csb == 1) {
             for (int64_t p = 0; p < kc; p++)
                 for (int64_t j = 0; j < NR; j++) dst[p * NR + j] = j < nr ? src[p * pb->rsb + j] : 0;
