@@ -175,12 +175,46 @@ def memmap(comm, out):
     xm = np.load(path, mmap_mode="r")
     sl = distributed.shard(n, comm)
     params = []
+    reads = []  # (offset, bytes) of every read of the file while the memory-mapped shard trains
+    preadv = os.preadv
+
+    def recording(fd, buffers, offset, *args):
+        got = preadv(fd, buffers, offset, *args)
+        reads.append((offset, got))
+        return got
+
     for xs in (xm[sl], np.array(xm[sl])):
         m = model("float32")
-        m.fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="adam", epochs=2, batch_size=8, seed=4,
-              sample_weight=w[sl], progress=False, comm=dp(comm))
+        os.preadv = recording
+        try:
+            m.fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="adam", epochs=2, batch_size=8, seed=4,
+                  sample_weight=w[sl], metrics=["accuracy"], progress=False, comm=dp(comm))
+        finally:
+            os.preadv = preadv
         params.append(m.params.copy())
-    save(out, "memmap", comm, lazy=params[0], memory=params[1])
+    row = N_FEATURES * 4
+    header = xm.offset
+    save(out, "memmap", comm, lazy=params[0], memory=params[1], reads=np.array(reads, dtype=np.int64).reshape(-1, 2),
+         shard_bytes=np.array([header + sl.start * row, header + sl.stop * row]))
+
+
+def resume_state(comm, out):
+    """Optimizers that stepped differently on each rank before fit: rank 0's state (moments and
+    step count) and schedule state are what every rank continues from."""
+    x, y, w = data(61)
+    sl = distributed.shard(61, comm)
+    m = model("float64")
+    opt = optim.Adam(lr=0.02)
+    sched = schedules.StepDecay(opt, step_size=2, gamma=0.5)
+    rng = np.random.default_rng(100 + comm.rank)
+    for _ in range(1 + comm.rank):
+        opt.step(m.params.copy(), rng.normal(size=m.n_params))
+        sched.step()
+    m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=opt, schedule=sched, epochs=1, batch_size=8,
+          sample_weight=w[sl], progress=False, comm=dp(comm))
+    state = opt.state_dict()
+    save(out, "resume", comm, params=m.params, moments=state["state"], step=state["step"], lr=state["lr"],
+         last_step=sched.state_dict()["last_step"])
 
 
 def buckets(comm, out):
@@ -244,6 +278,7 @@ def main():
         history(comm, out)
         early(comm, out)
         memmap(comm, out)
+        resume_state(comm, out)
         buckets(comm, out)
     elif scenario == "checkpoint":
         checkpoint(comm, out, sys.argv[3])

@@ -182,6 +182,23 @@ def test_memmap_shards_equal_in_memory_shards(run_all):
     ranks, out = run_all
     for r, res in enumerate(load(out, "memmap", ranks)):
         np.testing.assert_array_equal(res["lazy"], res["memory"], err_msg=f"rank {r}")
+        # each rank read only its shard's rows of the shared file, and read them
+        start, stop = res["shard_bytes"]
+        reads = res["reads"]
+        assert len(reads), f"rank {r} read nothing from the file"
+        assert np.all(reads[:, 0] >= start) and np.all(reads[:, 0] + reads[:, 1] <= stop), f"rank {r}"
+
+
+def test_every_rank_continues_from_rank_zeros_optimizer_and_schedule_state(run_all):
+    ranks, out = run_all
+    results = load(out, "resume", ranks)
+    for r, res in enumerate(results):
+        for key in ("params", "moments", "lr", "last_step", "step"):
+            np.testing.assert_array_equal(res[key], results[0][key], err_msg=f"rank {r}, {key}")
+    # rank 0 had stepped once before fit (rank r, r + 1 times); the epoch's steps come on top
+    steps_in_epoch = max(-(-(sl.stop - sl.start) // 8) for sl in shards(61, ranks))
+    assert int(results[0]["step"]) == 1 + steps_in_epoch
+    assert int(results[0]["last_step"]) == 1 + 1  # StepDecay counts epochs: 1 before, 1 in fit
 
 
 def test_checkpoint_from_two_ranks_resumes_on_one_and_three(tmp_path):

@@ -144,10 +144,29 @@ class DataParallel:
         self.comm.Bcast(model.params, root=0)
         for obj in (optimizer, schedule):
             if obj is not None and hasattr(obj, "state_dict"):
-                state = self.comm.bcast(obj.state_dict() if self.is_root else None, root=0)
+                state = self._bcast_state(obj.state_dict() if self.is_root else None)
                 if not self.is_root:
                     obj.load_state_dict(state)
         return self.comm.bcast(seed, root=0)
+
+    def _bcast_state(self, state):
+        """Rank 0's state dict on every rank. Its numeric arrays (an optimizer's moments: as large
+        as the model) go as raw buffers, the rest pickled: a fit or partial_fit that resumes an
+        optimizer with state starts without pickling it."""
+        comm = self.comm
+        arrays = {}
+        if self.is_root:
+            arrays = {k: np.ascontiguousarray(v) for k, v in state.items()
+                      if isinstance(v, np.ndarray) and v.dtype.kind in "fiub"}
+            rest = {k: v for k, v in state.items() if k not in arrays}
+            layout = {k: (a.shape, a.dtype.str) for k, a in arrays.items()}
+            comm.bcast((rest, layout), root=0)
+        else:
+            rest, layout = comm.bcast(None, root=0)
+            arrays = {k: np.empty(shape, dtype=dtype) for k, (shape, dtype) in layout.items()}
+        for key in sorted(layout):
+            comm.Bcast(arrays[key], root=0)
+        return {**rest, **arrays}
 
     def epoch_key(self, key):
         """The shuffling seed key of this rank (see the module docstring)."""
