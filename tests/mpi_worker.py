@@ -253,11 +253,13 @@ class FailOnRankOne(callbacks.Callback):
 
 
 def fail(comm, out, where):
-    """Rank 1 fails (a NaN in its shard, or an exception in the middle of training): the job
-    must end instead of leaving the other ranks waiting in a reduction."""
+    """Rank 1 fails (a NaN in its shard, an exception in the middle of training, or one before
+    fit): the job must end instead of leaving the other ranks waiting in a collective."""
     x, y, _ = data(40)
     sl = distributed.shard(40, comm)
     xs = x[sl].copy()
+    if comm.rank == 1 and where == "before-fit":
+        raise FileNotFoundError("rank 1 failed before fit")
     if comm.rank == 1 and where == "input":
         xs[0, 0] = np.nan
     model("float64").fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1000, batch_size=2,
