@@ -198,6 +198,40 @@ def memmap(comm, out):
          shard_bytes=np.array([header + sl.start * row, header + sl.stop * row]))
 
 
+def max_error(y_true, y_pred):
+    """A metric fastgd does not know: it needs every row."""
+    return float(np.abs(np.asarray(y_true) - np.asarray(y_pred)).max())
+
+
+def regression_metrics(comm, out):
+    """evaluate's regression metrics over uneven shards: fastgd's own (reduced from sums) and a
+    callable (computed on the gathered rows)."""
+    x, _, _ = data(83)
+    y = np.stack([x[:, 0] - 2 * x[:, 1], np.sin(x[:, 2])], axis=1)
+    sl = skewed(83, comm.size)[comm.rank]
+    m = fg.Sequential([fg.Dense(N_FEATURES, 6, activation="tanh"), fg.Dense(6, 2, activation="identity")],
+                      dtype="float64", seed=5)
+    m.fit(x[sl], y[sl], loss="mse", optimizer="adam", epochs=2, batch_size=8, progress=False, comm=dp(comm))
+    ev = m.evaluate(x[sl], y[sl], metrics=["r2", "mse", "mae", max_error], comm=dp(comm))
+    # fastgd's own metrics never gather rows: the same evaluation over a communicator without gather
+    no_gather = distributed.DataParallel(comm)
+    no_gather.comm = NoGather(comm)
+    own = m.evaluate(x[sl], y[sl], metrics=["r2", "mse", "mae"], comm=no_gather)
+    save(out, "regression", comm, params=m.params, evaluate=json.dumps(ev), own=json.dumps(own))
+
+
+class NoGather:
+    """A communicator whose gather fails."""
+
+    def __init__(self, comm):
+        self._comm = comm
+
+    def __getattr__(self, name):
+        if name == "gather":
+            raise AssertionError("rows were gathered")
+        return getattr(self._comm, name)
+
+
 def resume_state(comm, out):
     """Optimizers that stepped differently on each rank before fit: rank 0's state (moments and
     step count) and schedule state are what every rank continues from."""
@@ -281,6 +315,7 @@ def main():
         early(comm, out)
         memmap(comm, out)
         resume_state(comm, out)
+        regression_metrics(comm, out)
         buckets(comm, out)
     elif scenario == "checkpoint":
         checkpoint(comm, out, sys.argv[3])

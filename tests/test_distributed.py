@@ -203,6 +203,25 @@ def test_every_rank_continues_from_rank_zeros_optimizer_and_schedule_state(run_a
     assert int(results[0]["last_step"]) == 1 + 1  # StepDecay counts epochs: 1 before, 1 in fit
 
 
+def test_regression_metrics_over_ranks_equal_those_of_all_rows(run_all):
+    ranks, out = run_all
+    results = load(out, "regression", ranks)
+    x, _, _ = worker.data(83)
+    y = np.stack([x[:, 0] - 2 * x[:, 1], np.sin(x[:, 2])], axis=1)
+    m = fg.Sequential([fg.Dense(worker.N_FEATURES, 6, activation="tanh"), fg.Dense(6, 2, activation="identity")],
+                      dtype="float64", seed=5)
+    m.params[...] = results[0]["params"]
+    full = m.evaluate(x, y, "mse", metrics=["r2", "mse", "mae", worker.max_error])
+    for r, res in enumerate(results):
+        ev = json.loads(str(res["evaluate"]))
+        assert ev == json.loads(str(results[0]["evaluate"])), f"rank {r}"
+        for name in ("loss", "r2", "mse", "mae"):
+            assert math.isclose(ev[name], full[name], rel_tol=1e-12), (name, ev[name], full[name])
+        assert ev["max_error"] == full["max_error"]
+        own = json.loads(str(res["own"]))
+        assert own == {name: ev[name] for name in ("loss", "r2", "mse", "mae")}, f"rank {r}"
+
+
 def test_checkpoint_from_two_ranks_resumes_on_one_and_three(tmp_path):
     mpirun(2, "checkpoint", tmp_path, "save")
     straight = load(str(tmp_path), "ckpt-straight", 2)
