@@ -249,6 +249,25 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
     assert message in proc.stderr, proc.stderr
 
 
+def test_the_readme_training_script_runs_under_mpiexec(tmp_path):
+    """The complete script of the README's "Scaling out" section, run as the README runs it
+    (``python -m mpi4py``), on fewer rows and epochs."""
+    readme = open(os.path.join(os.path.dirname(__file__), os.pardir, "README.md"), encoding="utf-8").read()
+    section = readme[readme.index("### Data-parallel training over MPI"):]
+    script = section[section.index("```python\n") + len("```python\n"):]
+    script = script[:script.index("```")]
+    assert "comm=comm" in script and "epochs=20" in script and "40_000" in script
+    (tmp_path / "train.py").write_text(script.replace("epochs=20", "epochs=2").replace("40_000", "4_000"))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", "train.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("2 epochs, val_accuracy "), proc.stdout
+    model = fg.load(str(tmp_path / "spirals.npz"))
+    assert model.n_inputs == 8 and model.n_outputs == 3
+    assert fg.load_checkpoint(str(tmp_path / "spirals.ckpt.npz")).epoch == 2
+
+
 class _FakeComm:
     """Just what shard() reads of a communicator."""
 
