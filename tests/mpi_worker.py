@@ -175,12 +175,80 @@ def memmap(comm, out):
     xm = np.load(path, mmap_mode="r")
     sl = distributed.shard(n, comm)
     params = []
+    reads = []  # (offset, bytes) of every read of the file while the memory-mapped shard trains
+    preadv = os.preadv
+
+    def recording(fd, buffers, offset, *args):
+        got = preadv(fd, buffers, offset, *args)
+        reads.append((offset, got))
+        return got
+
     for xs in (xm[sl], np.array(xm[sl])):
         m = model("float32")
-        m.fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="adam", epochs=2, batch_size=8, seed=4,
-              sample_weight=w[sl], progress=False, comm=dp(comm))
+        os.preadv = recording
+        try:
+            m.fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="adam", epochs=2, batch_size=8, seed=4,
+                  sample_weight=w[sl], metrics=["accuracy"], progress=False, comm=dp(comm))
+        finally:
+            os.preadv = preadv
         params.append(m.params.copy())
-    save(out, "memmap", comm, lazy=params[0], memory=params[1])
+    row = N_FEATURES * 4
+    header = xm.offset
+    save(out, "memmap", comm, lazy=params[0], memory=params[1], reads=np.array(reads, dtype=np.int64).reshape(-1, 2),
+         shard_bytes=np.array([header + sl.start * row, header + sl.stop * row]))
+
+
+def max_error(y_true, y_pred):
+    """A metric fastgd does not know: it needs every row."""
+    return float(np.abs(np.asarray(y_true) - np.asarray(y_pred)).max())
+
+
+def regression_metrics(comm, out):
+    """evaluate's regression metrics over uneven shards: fastgd's own (reduced from sums) and a
+    callable (computed on the gathered rows)."""
+    x, _, _ = data(83)
+    y = np.stack([x[:, 0] - 2 * x[:, 1], np.sin(x[:, 2])], axis=1)
+    sl = skewed(83, comm.size)[comm.rank]
+    m = fg.Sequential([fg.Dense(N_FEATURES, 6, activation="tanh"), fg.Dense(6, 2, activation="identity")],
+                      dtype="float64", seed=5)
+    m.fit(x[sl], y[sl], loss="mse", optimizer="adam", epochs=2, batch_size=8, progress=False, comm=dp(comm))
+    ev = m.evaluate(x[sl], y[sl], metrics=["r2", "mse", "mae", max_error], comm=dp(comm))
+    # fastgd's own metrics never gather rows: the same evaluation over a communicator without gather
+    no_gather = distributed.DataParallel(comm)
+    no_gather.comm = NoGather(comm)
+    own = m.evaluate(x[sl], y[sl], metrics=["r2", "mse", "mae"], comm=no_gather)
+    save(out, "regression", comm, params=m.params, evaluate=json.dumps(ev), own=json.dumps(own))
+
+
+class NoGather:
+    """A communicator whose gather fails."""
+
+    def __init__(self, comm):
+        self._comm = comm
+
+    def __getattr__(self, name):
+        if name == "gather":
+            raise AssertionError("rows were gathered")
+        return getattr(self._comm, name)
+
+
+def resume_state(comm, out):
+    """Optimizers that stepped differently on each rank before fit: rank 0's state (moments and
+    step count) and schedule state are what every rank continues from."""
+    x, y, w = data(61)
+    sl = distributed.shard(61, comm)
+    m = model("float64")
+    opt = optim.Adam(lr=0.02)
+    sched = schedules.StepDecay(opt, step_size=2, gamma=0.5)
+    rng = np.random.default_rng(100 + comm.rank)
+    for _ in range(1 + comm.rank):
+        opt.step(m.params.copy(), rng.normal(size=m.n_params))
+        sched.step()
+    m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=opt, schedule=sched, epochs=1, batch_size=8,
+          sample_weight=w[sl], progress=False, comm=dp(comm))
+    state = opt.state_dict()
+    save(out, "resume", comm, params=m.params, moments=state["state"], step=state["step"], lr=state["lr"],
+         last_step=sched.state_dict()["last_step"])
 
 
 def buckets(comm, out):
@@ -219,11 +287,13 @@ class FailOnRankOne(callbacks.Callback):
 
 
 def fail(comm, out, where):
-    """Rank 1 fails (a NaN in its shard, or an exception in the middle of training): the job
-    must end instead of leaving the other ranks waiting in a reduction."""
+    """Rank 1 fails (a NaN in its shard, an exception in the middle of training, or one before
+    fit): the job must end instead of leaving the other ranks waiting in a collective."""
     x, y, _ = data(40)
     sl = distributed.shard(40, comm)
     xs = x[sl].copy()
+    if comm.rank == 1 and where == "before-fit":
+        raise FileNotFoundError("rank 1 failed before fit")
     if comm.rank == 1 and where == "input":
         xs[0, 0] = np.nan
     model("float64").fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1000, batch_size=2,
@@ -244,6 +314,8 @@ def main():
         history(comm, out)
         early(comm, out)
         memmap(comm, out)
+        resume_state(comm, out)
+        regression_metrics(comm, out)
         buckets(comm, out)
     elif scenario == "checkpoint":
         checkpoint(comm, out, sys.argv[3])

@@ -140,10 +140,29 @@ class DataParallel:
         self.comm.Bcast(model.params, root=0)
         for obj in (optimizer, schedule):
             if obj is not None and hasattr(obj, "state_dict"):
-                state = self.comm.bcast(obj.state_dict() if self.is_root else None, root=0)
+                state = self._bcast_state(obj.state_dict() if self.is_root else None)
                 if not self.is_root:
                     obj.load_state_dict(state)
         return self.comm.bcast(seed, root=0)
+
+    def _bcast_state(self, state):
+        """Rank 0's state dict on every rank. Its numeric arrays (an optimizer's moments: as large
+        as the model) go as raw buffers, the rest pickled: a fit or partial_fit that resumes an
+        optimizer with state starts without pickling it."""
+        comm = self.comm
+        arrays = {}
+        if self.is_root:
+            arrays = {k: np.ascontiguousarray(v) for k, v in state.items()
+                      if isinstance(v, np.ndarray) and v.dtype.kind in "fiub"}
+            rest = {k: v for k, v in state.items() if k not in arrays}
+            layout = {k: (a.shape, a.dtype.str) for k, a in arrays.items()}
+            comm.bcast((rest, layout), root=0)
+        else:
+            rest, layout = comm.bcast(None, root=0)
+            arrays = {k: np.empty(shape, dtype=dtype) for k, (shape, dtype) in layout.items()}
+        for key in sorted(layout):
+            comm.Bcast(arrays[key], root=0)
+        return {**rest, **arrays}
 
     def epoch_key(self, key):
         """The shuffling seed key of this rank (see the module docstring)."""
@@ -343,8 +362,35 @@ def lbfgs_iteration(dp, model, optimizer, x, target, sw, loss, weight):
 
 
 def gather_metric(dp, fn, y_true, y_pred):
-    """A metric over all ranks' rows: rank 0 computes it on the gathered rows and broadcasts it
-    (metrics such as r2 are not means of per-rank values)."""
+    """A metric over all ranks' rows (the same value on every rank). fastgd's own metrics are
+    reduced from per-rank sums, so the rows stay on their ranks: accuracy and zero-one loss from
+    the counts of right predictions, mse and mae from the sums of per-sample errors, r2 in two
+    passes (the global mean of y_true, then the squared residuals and deviations from it). Any
+    other callable sees every row: rank 0 computes it on the gathered rows and broadcasts it."""
+    from fastgd import metrics
+
+    if fn is metrics.accuracy or fn is metrics.zero_one_loss:
+        correct = metrics._correct(y_true, y_pred, 0.5)
+        right, n = dp.sum([np.count_nonzero(correct), correct.shape[0]])
+        return right / n if fn is metrics.accuracy else 1.0 - right / n
+    if fn is metrics.mean_squared_error or fn is metrics.mean_absolute_error:
+        t, p = metrics._regression_pair(y_true, y_pred)
+        errors = (t - p) ** 2 if fn is metrics.mean_squared_error else np.abs(t - p)
+        total, n = dp.sum([errors.mean(axis=1).sum(), t.shape[0]])
+        return total / n
+    if fn is metrics.r2_score:
+        t, p = metrics._regression_pair(y_true, y_pred)
+        k = t.shape[1]
+        sums = dp.sum([t.shape[0], *t.sum(axis=0)])
+        if sums[0] < 2:
+            raise ValueError("r2_score needs at least two samples")
+        mean = sums[1:] / sums[0]
+        ss = dp.sum([*((t - p) ** 2).sum(axis=0), *((t - mean) ** 2).sum(axis=0)])
+        ss_res, ss_tot = ss[:k], ss[k:]
+        scores = np.where(ss_res == 0, 1.0, 0.0)
+        nonzero = ss_tot != 0
+        scores[nonzero] = 1.0 - ss_res[nonzero] / ss_tot[nonzero]
+        return float(scores.mean())
     parts = dp.comm.gather((y_true, y_pred), root=0)
     value = None
     if dp.is_root:

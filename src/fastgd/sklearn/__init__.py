@@ -67,6 +67,8 @@ Differences
   (scikit-learn divides by zero there and ends with NaN).
 - The reported log loss is computed from the logits (exact), where scikit-learn clips
   probabilities to [eps, 1−eps]: they differ only for saturated predictions.
+- The estimators train in one process. Data-parallel training over MPI is
+  ``fastgd.Sequential.fit(X_shard, y_shard, ..., comm=comm)`` (README, "Scaling out").
 - ``coefs_`` and ``intercepts_`` are views into the flat parameter arena of the underlying
   :class:`fastgd.Sequential` (available as ``model_``): writing into them changes the model, as
   in scikit-learn. Assigning new arrays to them is also honoured (copied into the arena at the
