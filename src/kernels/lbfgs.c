@@ -5,6 +5,8 @@
  * are written for the compiler to vectorize; the dot products keep four
  * independent double accumulators, a fixed order that does not depend on the
  * target's vector width. */
+#include <math.h>
+
 #include "fg_internal.h"
 
 #define FG_TEMPLATE "lbfgs_template.h"

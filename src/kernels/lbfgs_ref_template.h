@@ -45,3 +45,33 @@ double FG_CAT2(fg_lbfgs_pair_ref, SFX)(T *s, T *y, const T *x_new, const T *x_ol
     *y_dot_y = yy;
     return s_dot_y;
 }
+
+double FG_CAT2(fg_lbfgs_dot_ref, SFX)(const T *a, const T *b, int64_t n)
+{
+    double acc = 0.0;
+    for (int64_t i = 0; i < n; i++) acc += (double)a[i] * (double)b[i];
+    return acc;
+}
+
+int64_t FG_CAT2(fg_lbfgs_trial_ref, SFX)(T *x, const T *base, const T *d, double step, int64_t n)
+{
+    int64_t changed = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const T v = base[i] + (T)step * d[i];
+        if (v != x[i]) changed++;
+        x[i] = v;
+    }
+    return changed;
+}
+
+double FG_CAT2(fg_lbfgs_norms_ref, SFX)(const T *a, int64_t n, double *abs_sum)
+{
+    double largest = 0.0, sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const double v = fabs((double)a[i]);
+        if (v > largest) largest = v;
+        sum += v;
+    }
+    *abs_sum = sum;
+    return largest;
+}

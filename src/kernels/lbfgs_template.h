@@ -1,7 +1,7 @@
 /* Included by lbfgs.c once per element type T with name suffix SFX. */
 
 /* Σ a[i]·b[i] in double: four interleaved partial sums, added in a fixed order. */
-static double FG_FN(FG_CAT2(lbfgs_dot, SFX))(const T *FG_RESTRICT a, const T *FG_RESTRICT b, int64_t n)
+static double FG_FN(FG_CAT2(lbfgs_dot4, SFX))(const T *FG_RESTRICT a, const T *FG_RESTRICT b, int64_t n)
 {
     double acc0 = 0.0, acc1 = 0.0, acc2 = 0.0, acc3 = 0.0;
     int64_t i = 0;
@@ -74,7 +74,7 @@ void FG_FN(FG_CAT2(fg_lbfgs_direction, SFX))(T *FG_RESTRICT direction, const T *
 
     /* alpha of the newest pair: rho s·q with q = grad */
     int64_t j = FG_FN(FG_CAT2(lbfgs_row, SFX))(newest, 0, history_size);
-    alpha[j] = rho[j] * FG_FN(FG_CAT2(lbfgs_dot, SFX))(s_hist + j * n, grad, n);
+    alpha[j] = rho[j] * FG_FN(FG_CAT2(lbfgs_dot4, SFX))(s_hist + j * n, grad, n);
 
     /* first loop, newest to oldest: q -= alpha_j y_j (the first pass reads grad), then
      * the next pair's alpha; after the oldest pair, r = gamma·q and beta of the oldest
@@ -116,6 +116,47 @@ double FG_FN(FG_CAT2(fg_lbfgs_pair, SFX))(T *FG_RESTRICT s, T *FG_RESTRICT y, co
         s[i] = x_new[i] - x_old[i];
         y[i] = g_new[i] - g_old[i];
     }
-    *y_dot_y = FG_FN(FG_CAT2(lbfgs_dot, SFX))(y, y, n);
-    return FG_FN(FG_CAT2(lbfgs_dot, SFX))(s, y, n);
+    *y_dot_y = FG_FN(FG_CAT2(lbfgs_dot4, SFX))(y, y, n);
+    return FG_FN(FG_CAT2(lbfgs_dot4, SFX))(s, y, n);
+}
+
+/* a·b in double; see list_minimize.h. */
+double FG_FN(FG_CAT2(fg_lbfgs_dot, SFX))(const T *FG_RESTRICT a, const T *FG_RESTRICT b, int64_t n)
+{
+    return FG_FN(FG_CAT2(lbfgs_dot4, SFX))(a, b, n);
+}
+
+/* x = base + step·d; returns how many elements of x changed. See list_minimize.h. */
+int64_t FG_FN(FG_CAT2(fg_lbfgs_trial, SFX))(T *FG_RESTRICT x, const T *FG_RESTRICT base, const T *FG_RESTRICT d,
+                                            double step, int64_t n)
+{
+    const T t = (T)step;
+    int64_t changed = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const T v = base[i] + t * d[i];
+        changed += v != x[i];
+        x[i] = v;
+    }
+    return changed;
+}
+
+/* max |a[i]|, and Σ |a[i]| into *abs_sum; see list_minimize.h. */
+double FG_FN(FG_CAT2(fg_lbfgs_norms, SFX))(const T *FG_RESTRICT a, int64_t n, double *FG_RESTRICT abs_sum)
+{
+    double m0 = 0.0, m1 = 0.0, s0 = 0.0, s1 = 0.0;
+    int64_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        const double v0 = fabs((double)a[i]), v1 = fabs((double)a[i + 1]);
+        m0 = v0 > m0 ? v0 : m0;
+        m1 = v1 > m1 ? v1 : m1;
+        s0 += v0;
+        s1 += v1;
+    }
+    for (; i < n; i++) {
+        const double v = fabs((double)a[i]);
+        m0 = v > m0 ? v : m0;
+        s0 += v;
+    }
+    *abs_sum = s0 + s1;
+    return m0 > m1 ? m0 : m1;
 }

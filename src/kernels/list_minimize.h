@@ -32,3 +32,26 @@ FG_KERNEL_RET(double, lbfgs_pair_f64,
                const double *FG_RESTRICT x_old, const double *FG_RESTRICT g_new, const double *FG_RESTRICT g_old,
                int64_t n, double *FG_RESTRICT y_dot_y),
               (s, y, x_new, x_old, g_new, g_old, n, y_dot_y))
+
+/* Σ a[i]·b[i] accumulated in double in a fixed order (four interleaved partial sums). */
+FG_KERNEL_RET(double, lbfgs_dot_f32, (const float *FG_RESTRICT a, const float *FG_RESTRICT b, int64_t n), (a, b, n))
+FG_KERNEL_RET(double, lbfgs_dot_f64, (const double *FG_RESTRICT a, const double *FG_RESTRICT b, int64_t n),
+              (a, b, n))
+
+/* A line search's trial point: x = base + step·d (n each; x must not overlap base or d).
+ * Returns how many elements of x changed value (0: the trial point is the point x held). */
+FG_KERNEL_RET(int64_t, lbfgs_trial_f32,
+              (float *FG_RESTRICT x, const float *FG_RESTRICT base, const float *FG_RESTRICT d, double step,
+               int64_t n),
+              (x, base, d, step, n))
+FG_KERNEL_RET(int64_t, lbfgs_trial_f64,
+              (double *FG_RESTRICT x, const double *FG_RESTRICT base, const double *FG_RESTRICT d, double step,
+               int64_t n),
+              (x, base, d, step, n))
+
+/* The infinity norm max |a[i]| (returned) and the 1-norm Σ |a[i]| (into *abs_sum), in double.
+ * A NaN element is skipped by the maximum and propagates into the sum. */
+FG_KERNEL_RET(double, lbfgs_norms_f32, (const float *FG_RESTRICT a, int64_t n, double *FG_RESTRICT abs_sum),
+              (a, n, abs_sum))
+FG_KERNEL_RET(double, lbfgs_norms_f64, (const double *FG_RESTRICT a, int64_t n, double *FG_RESTRICT abs_sum),
+              (a, n, abs_sum))
