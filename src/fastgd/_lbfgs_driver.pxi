@@ -119,7 +119,7 @@ cdef class LBFGSDriver:
     cdef fg_lbfgs_state st
     cdef readonly LBFGSMemory memory
     cdef readonly object x, g
-    cdef object _x_start, _g_start
+    cdef object _x_start, _g_start, _sy, _yy, _work, _rows
     cdef bint _f32
 
     def __init__(self, LBFGSMemory memory, x, g, *, double ftol=1e-3, double gtol=0.9, double xtol=0.1,
@@ -164,8 +164,22 @@ cdef class LBFGSDriver:
         self.st.s_hist = cnp.PyArray_DATA(<cnp.ndarray>memory.s_hist)
         self.st.y_hist = cnp.PyArray_DATA(<cnp.ndarray>memory.y_hist)
         self.st.rho = <double *>cnp.PyArray_DATA(<cnp.ndarray>memory.rho)
-        self.st.alpha = <double *>cnp.PyArray_DATA(<cnp.ndarray>memory._alpha)
-        self.st.count, self.st.newest, self.st.gamma = memory.count, memory.newest, memory.gamma
+        rows = memory.history_size + 1
+        self._sy = np.zeros((rows, rows))
+        self._yy = np.zeros((rows, rows))
+        self._work = np.zeros(FG_LBFGS_WORK(memory.history_size))
+        self._rows = np.zeros(rows, np.int64)
+        self.st.sy_mat = <double *>cnp.PyArray_DATA(<cnp.ndarray>self._sy)
+        self.st.yy_mat = <double *>cnp.PyArray_DATA(<cnp.ndarray>self._yy)
+        self.st.work = <double *>cnp.PyArray_DATA(<cnp.ndarray>self._work)
+        self.st.rows = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>self._rows)
+        self._adopt_memory()
+
+    cdef _adopt_memory(self):
+        """Take the memory's pairs as they are: the products of the compact form are rebuilt."""
+        self.st.count, self.st.newest, self.st.gamma = self.memory.count, self.memory.newest, self.memory.gamma
+        self.st.matrices_valid = 0
+        self.st.pending = -1
 
     def advance(self, double f):
         """Hand the value at ``x`` (after LBFGS_START's evaluation or an LBFGS_EVALUATE) and run
@@ -188,7 +202,9 @@ cdef class LBFGSDriver:
         if iterations < 0:
             raise ValueError(f"iterations must be >= 0, got {iterations}")
         self.st.iter = iterations
-        self.st.count, self.st.newest, self.st.gamma = self.memory.count, self.memory.newest, self.memory.gamma
+        if (self.st.count, self.st.newest, self.st.gamma) != (self.memory.count, self.memory.newest,
+                                                              self.memory.gamma):
+            self._adopt_memory()
         if f is None:
             self.st.task = FG_LBFGS_START
         else:
@@ -228,3 +244,93 @@ cdef class LBFGSDriver:
     def step(self):
         """The current (or last accepted) step length along the direction."""
         return self.st.step
+
+
+cdef _history_rows(s_hist, y_hist, rows, cnp.ndarray ref):
+    """Checks shared by lbfgs_dots and lbfgs_combine: the history arrays (rows, n) of ref's dtype
+    and the int64 row indices, in range; returns the rows as a contiguous int64 array."""
+    cdef cnp.ndarray s = check_float_array("s_hist", s_hist, 2)
+    cdef cnp.ndarray y = check_float_array("y_hist", y_hist, 2)
+    if s.dtype != ref.dtype or s_hist.shape[1] != ref.shape[0]:
+        raise ValueError(f"s_hist must be a {ref.dtype} array of shape (rows, {ref.shape[0]}), got {_describe(s)}")
+    if y_hist.shape != s_hist.shape or y.dtype != s.dtype:
+        raise ValueError(f"y_hist must have the shape and dtype of s_hist, got {_describe(y)}")
+    r = np.ascontiguousarray(rows, dtype=np.int64)
+    if r.ndim != 1 or (r.size and (r.min() < 0 or r.max() >= s_hist.shape[0])):
+        raise ValueError(f"rows must be a 1-D array of row indices in [0, {s_hist.shape[0]}), got {rows!r}")
+    return r
+
+
+def lbfgs_dots(g, s_hist, y_hist, rows, y_new=None, reference=False):
+    """The compact form's products in one sweep: an array (len(rows), 4) of s_k·g, y_k·g,
+    s_k·y_new, y_k·y_new for the history rows k of ``rows`` (the last two 0 without
+    ``y_new``), accumulated in double (``reference=True``: the plain reference twin)."""
+    cdef cnp.ndarray ga = check_float_array("g", g, 1)
+    cdef cnp.ndarray r = _history_rows(s_hist, y_hist, rows, ga)
+    cdef cnp.ndarray yn = None
+    if y_new is not None:
+        yn = check_float_array("y_new", y_new, 1)
+        check_same("y_new", yn, "g", ga)
+    cdef cnp.ndarray out = np.zeros((r.shape[0], 4))
+    cdef int64_t n = ga.shape[0], c = r.shape[0]
+    cdef bint ref = reference, f32 = ga.dtype == np.float32
+    cdef double *po = <double *>cnp.PyArray_DATA(out)
+    cdef const void *pg = cnp.PyArray_DATA(ga)
+    cdef const void *pn = NULL if yn is None else cnp.PyArray_DATA(yn)
+    cdef const void *ps = cnp.PyArray_DATA(<cnp.ndarray>s_hist)
+    cdef const void *py = cnp.PyArray_DATA(<cnp.ndarray>y_hist)
+    cdef const int64_t *pr = <const int64_t *>cnp.PyArray_DATA(r)
+    with nogil:
+        if f32 and ref:
+            fg_lbfgs_dots_ref_f32(po, <const float *>pg, <const float *>pn, <const float *>ps, <const float *>py, pr, c, n)
+        elif f32:
+            fg_lbfgs_dots_f32(po, <const float *>pg, <const float *>pn, <const float *>ps, <const float *>py, pr, c, n)
+        elif ref:
+            fg_lbfgs_dots_ref_f64(po, <const double *>pg, <const double *>pn, <const double *>ps, <const double *>py,
+                                  pr, c, n)
+        else:
+            fg_lbfgs_dots_f64(po, <const double *>pg, <const double *>pn, <const double *>ps, <const double *>py, pr,
+                              c, n)
+    return out
+
+
+def lbfgs_combine(d, g, g_coef, s_hist, y_hist, rows, s_coef, y_coef, reference=False):
+    """``d[:] = g_coef * g + sum_k (s_coef[k] * s_hist[rows[k]] + y_coef[k] * y_hist[rows[k]])`` in
+    one sweep; returns ``g @ d`` in double (``reference=True``: the plain reference twin)."""
+    cdef cnp.ndarray da = check_float_array("d", d, 1, writeable=True)
+    cdef cnp.ndarray ga = check_float_array("g", g, 1)
+    check_same("g", ga, "d", da)
+    cdef cnp.ndarray r = _history_rows(s_hist, y_hist, rows, da)
+    for name, a in (("s_hist", s_hist), ("y_hist", y_hist)):
+        if overlap(da, a):
+            raise ValueError(f"d must not share memory with {name}")
+    sc_, yc_ = np.ascontiguousarray(s_coef, dtype=np.float64), np.ascontiguousarray(y_coef, dtype=np.float64)
+    if sc_.shape != (r.shape[0],) or yc_.shape != (r.shape[0],):
+        raise ValueError(f"s_coef and y_coef must have shape ({r.shape[0]},), got {sc_.shape} and {yc_.shape}")
+    cdef cnp.ndarray sc = sc_
+    cdef cnp.ndarray yc = yc_
+    cdef double gc = check_real("g_coef", g_coef)
+    cdef int64_t n = ga.shape[0], c = r.shape[0]
+    cdef bint ref = reference, f32 = ga.dtype == np.float32
+    cdef void *pd = cnp.PyArray_DATA(da)
+    cdef const void *pg = cnp.PyArray_DATA(ga)
+    cdef const void *ps = cnp.PyArray_DATA(<cnp.ndarray>s_hist)
+    cdef const void *py = cnp.PyArray_DATA(<cnp.ndarray>y_hist)
+    cdef const int64_t *pr = <const int64_t *>cnp.PyArray_DATA(r)
+    cdef const double *psc = <const double *>cnp.PyArray_DATA(sc)
+    cdef const double *pyc = <const double *>cnp.PyArray_DATA(yc)
+    cdef double gd
+    with nogil:
+        if f32 and ref:
+            gd = fg_lbfgs_combine_ref_f32(<float *>pd, <const float *>pg, gc, <const float *>ps, <const float *>py, pr,
+                                          psc, pyc, c, n)
+        elif f32:
+            gd = fg_lbfgs_combine_f32(<float *>pd, <const float *>pg, gc, <const float *>ps, <const float *>py, pr,
+                                      psc, pyc, c, n)
+        elif ref:
+            gd = fg_lbfgs_combine_ref_f64(<double *>pd, <const double *>pg, gc, <const double *>ps,
+                                          <const double *>py, pr, psc, pyc, c, n)
+        else:
+            gd = fg_lbfgs_combine_f64(<double *>pd, <const double *>pg, gc, <const double *>ps, <const double *>py,
+                                      pr, psc, pyc, c, n)
+    return gd

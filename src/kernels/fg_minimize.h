@@ -25,6 +25,20 @@ int64_t fg_lbfgs_trial_ref_f32(float *x, const float *base, const float *d, doub
 int64_t fg_lbfgs_trial_ref_f64(double *x, const double *base, const double *d, double step, int64_t n);
 double fg_lbfgs_norms_ref_f32(const float *a, int64_t n, double *abs_sum);
 double fg_lbfgs_norms_ref_f64(const double *a, int64_t n, double *abs_sum);
+void fg_lbfgs_dots_ref_f32(double *out, const float *g, const float *y_new, const float *s_hist,
+                           const float *y_hist, const int64_t *rows, int64_t count, int64_t n);
+void fg_lbfgs_dots_ref_f64(double *out, const double *g, const double *y_new, const double *s_hist,
+                           const double *y_hist, const int64_t *rows, int64_t count, int64_t n);
+double fg_lbfgs_combine_ref_f32(float *d, const float *g, double g_coef, const float *s_hist, const float *y_hist,
+                                const int64_t *rows, const double *s_coef, const double *y_coef, int64_t count,
+                                int64_t n);
+double fg_lbfgs_combine_ref_f64(double *d, const double *g, double g_coef, const double *s_hist,
+                                const double *y_hist, const int64_t *rows, const double *s_coef,
+                                const double *y_coef, int64_t count, int64_t n);
+void fg_lbfgs_accept_ref_f32(double *out, float *s, float *y, float *x_start, float *g_start, const float *x,
+                             const float *g, int64_t n);
+void fg_lbfgs_accept_ref_f64(double *out, double *s, double *y, double *x_start, double *g_start,
+                             const double *x, const double *g, int64_t n);
 
 /* ---- the L-BFGS driver (lbfgs_driver.c) --------------------------------------------
  *
@@ -48,11 +62,20 @@ double fg_lbfgs_norms_ref_f64(const double *a, int64_t n, double *abs_sum);
  *         else break;  (converged, or the line search failed: x, g, st.f hold the last point)
  *     }
  *
+ * The direction comes from the compact form of the inverse Hessian approximation (Byrd, Nocedal
+ * & Schnabel, "Representations of quasi-Newton matrices and their use in limited memory
+ * methods", Math. Programming 63, 1994, eq. 3.1 with H0 = gamma·I): two sweeps over the
+ * history per iteration (lbfgs_dots, lbfgs_combine) instead of the two-loop recursion's
+ * 2·count + 1; the small matrices S'Y and Y'Y are kept up to date one column per new pair.
+ *
  * Buffers (bound by the caller, each n elements of T unless said otherwise): x and g (the
  * point and its gradient), d (the direction), x_start and g_start (the line search's
  * starting point and gradient), s_hist and y_hist ((history_size + 1)·n: a ring of curvature
- * pairs with one spare row, so that a rejected pair never overwrites a kept one), rho and
- * alpha (history_size + 1 doubles). */
+ * pairs with one spare row, so that a rejected pair never overwrites a kept one), rho
+ * (history_size + 1 doubles: 1 / s·y per row), sy_mat and yy_mat ((history_size + 1)² doubles:
+ * s_i·y_j and y_i·y_j by ring rows), work (FG_LBFGS_WORK(history_size) doubles), rows
+ * (history_size + 1 int64). */
+#define FG_LBFGS_WORK(history_size) (10 * ((history_size) + 1))
 
 enum fg_lbfgs_task {
     FG_LBFGS_START = 0,               /* set by fg_lbfgs_init: f and g at x come with the next call */
@@ -94,6 +117,9 @@ typedef struct fg_lbfgs_state {
     int64_t n_trials;       /* trial points of the current line search */
     int task;               /* enum fg_lbfgs_task: what the last call returned */
     int in_place;           /* x and g hold the last point evaluated by the caller */
+    int start_current;      /* x_start and g_start hold x and g */
+    int matrices_valid;     /* sy_mat and yy_mat hold every kept pair's products (but pending's) */
+    int64_t pending;        /* ring row of a new pair whose products are not in the matrices yet, or -1 */
     double f, f_start;      /* f at x; f at the line search's start */
     double gd, gd_start;    /* g·d at x; at the start */
     double step;            /* the current trial step */
@@ -103,14 +129,16 @@ typedef struct fg_lbfgs_state {
     int stage, bracketed;
     double gtest, width, width1, stx, fx, gx, sty, fy, gy, stmin, stmax, step_limit;
     void *x, *g, *d, *x_start, *g_start, *s_hist, *y_hist;
-    double *rho, *alpha;
+    double *rho, *sy_mat, *yy_mat, *work;
+    int64_t *rows;
 } fg_lbfgs_state;
 
 /* Check the options and start the state: task START, no pairs. Returns 0, or -1 when an
  * option is out of range (n < 1, history_size < 1, not 0 < ftol < gtol < 1, xtol < 0,
  * stpmax <= 0, step_scale <= 0, max_line_search < 1). Buffers are bound afterwards. */
 int fg_lbfgs_init(fg_lbfgs_state *st, int64_t n, int64_t history_size, const fg_lbfgs_options *options);
-/* Forget the curvature pairs (the next direction is -g). */
+/* Forget the curvature pairs (the next direction is -g). After the caller changed the
+ * history (count, newest, the pairs), it sets matrices_valid = 0. */
 void fg_lbfgs_forget(fg_lbfgs_state *st);
 /* One step of the reverse-communication loop; f is the value at x when the previous call
  * returned START or EVALUATE (ignored otherwise). Returns the next enum fg_lbfgs_task. */

@@ -28,6 +28,7 @@ int fg_lbfgs_init(fg_lbfgs_state *st, int64_t n, int64_t history_size, const fg_
     st->history_size = history_size;
     fg_lbfgs_forget(st);
     st->task = FG_LBFGS_START;
+    st->matrices_valid = 1;
     return 0;
 }
 
@@ -36,6 +37,7 @@ void fg_lbfgs_forget(fg_lbfgs_state *st)
     st->count = 0;
     st->newest = st->history_size; /* the ring has history_size + 1 rows: the next pair goes to row 0 */
     st->gamma = 1.0;
+    st->pending = -1;
 }
 
 /* One update of the interval of uncertainty and the next trial step (Moré & Thuente 1994,
@@ -197,6 +199,36 @@ static int mt_search(fg_lbfgs_state *st, double f, double g)
         next = st->stx;
     st->step = next;
     return 0;
+}
+
+/* The compact-form coefficients of d = -gamma·g + Σ_k (s_coef[k]·s_k + y_coef[k]·y_k) = -H·g,
+ * pairs k = 0 (oldest) .. c - 1 (newest), from a_k = s_k·g, b_k = y_k·g, the upper triangle
+ * R_ij = s_i·y_j (i <= j) and Y'Y (by position: r(i, j) = sy[rows[i]·ld + rows[j]], likewise yy).
+ * With H = gamma·I + [S gamma·Y] [[R^-T (D + gamma·Y'Y) R^-1, -R^-T], [-R^-1, 0]] [S'; gamma·Y']
+ * and w = R^-1 a: H·g = gamma·g + S·p - gamma·Y·w with p = R^-T ((D + gamma·Y'Y) w - gamma·b). */
+static void compact_coefficients(double *s_coef, double *y_coef, double *w, double *p, const double *a,
+                                 const double *b, const double *sy, const double *yy, const int64_t *rows,
+                                 int64_t ld, int64_t c, double gamma)
+{
+#define R(i, j) sy[rows[i] * ld + rows[j]]
+#define YY(i, j) yy[rows[i] * ld + rows[j]]
+    for (int64_t i = c - 1; i >= 0; i--) { /* R w = a, back substitution */
+        double v = a[i];
+        for (int64_t j = i + 1; j < c; j++) v -= R(i, j) * w[j];
+        w[i] = v / R(i, i);
+    }
+    for (int64_t i = 0; i < c; i++) { /* R' p = (D + gamma·Y'Y) w - gamma·b, forward substitution */
+        double v = R(i, i) * w[i] - gamma * b[i];
+        for (int64_t j = 0; j < c; j++) v += gamma * YY(i, j) * w[j];
+        for (int64_t j = 0; j < i; j++) v -= R(j, i) * p[j];
+        p[i] = v / R(i, i);
+    }
+#undef R
+#undef YY
+    for (int64_t k = 0; k < c; k++) {
+        s_coef[k] = -p[k];
+        y_coef[k] = gamma * w[k];
+    }
 }
 
 #define FG_TEMPLATE "lbfgs_driver_template.h"
