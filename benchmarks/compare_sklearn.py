@@ -11,8 +11,9 @@ get the same estimator parameters (hidden (100,), relu, adam unless the row says
 (threadpoolctl + fastgd.threads); the fits are timed in interleaved rounds, best of 3 (1 with
 --quick).
 With float64 input fastgd trains in float64 and the two runs are the same run: identical
-initialization, batches and updates (for lbfgs, the same SciPy L-BFGS-B iterations), so the
-scores agree to rounding and both stop after the same number of epochs; the time ratio is the
+initialization, batches and updates (for lbfgs, L-BFGS-B's iterations: SciPy's in scikit-learn,
+fastgd's own driver with the same semantics in fastgd), so the scores agree to rounding and
+both stop after the same number of epochs; the time ratio is the
 speed-up of the training itself. A float32 fastgd column (``dtype="float32"``) is given too.
 """
 
