@@ -1,8 +1,10 @@
 """L-BFGS: limited-memory quasi-Newton iterations with the Moré–Thuente line search.
 
 One driver, in C (:class:`fastgd._core.LBFGSDriver`), runs every L-BFGS iteration in fastgd:
-the direction from the two-loop recursion (Nocedal & Wright, *Numerical Optimization*, 2nd ed.,
-Algorithm 7.4) over a ring of curvature pairs (:class:`fastgd._core.LBFGSMemory`), a step
+the quasi-Newton direction ``-H·g`` from the compact form of the inverse Hessian approximation
+(Byrd, Nocedal & Schnabel, Math. Programming 63, 1994; the same matrix as the two-loop
+recursion of Nocedal & Wright, *Numerical Optimization*, 2nd ed., Algorithm 7.4, in two sweeps
+over the history) over a ring of curvature pairs (:class:`fastgd._core.LBFGSMemory`), a step
 length from the line search of Moré & Thuente (ACM TOMS 20(3), 1994), which satisfies the
 strong Wolfe conditions, and the stopping rules of L-BFGS-B (Byrd, Lu, Nocedal & Zhu, SIAM J.
 Sci. Comput. 16(5), 1995). The driver never calls the objective: it asks for evaluations
@@ -86,7 +88,7 @@ def lbfgsb(objective, x, g, *, history_size=10, max_iter=15000, max_fun=15000, g
            ftol=2.220446049250313e-09, max_line_search=20):
     """Minimize from ``x`` (updated in place) as ``scipy.optimize.minimize(fun, x,
     method="L-BFGS-B", jac=True, options=...)`` does without bounds: the same iterations (to
-    rounding: the direction comes from the two-loop recursion, L-BFGS-B's compact form is equal
+    rounding: the direction comes from the compact form of H, L-BFGS-B's from that of B, equal
     in exact arithmetic), the same counting of ``nit`` and ``nfev``, the same stops.
 
     Parameters
@@ -165,7 +167,7 @@ class LBFGS:
     r"""Limited-memory BFGS with the Moré–Thuente line search.
 
     Each :meth:`step` computes the quasi-Newton direction
-    :math:`d = -H_k g_k` by the two-loop recursion over the last
+    :math:`d = -H_k g_k` (in the compact form, equal to the two-loop recursion) over the last
     ``history_size`` curvature pairs :math:`s_i = x_{i+1} - x_i`,
     :math:`y_i = g_{i+1} - g_i` with :math:`H_0 = \gamma I`,
     :math:`\gamma = s^\top y / y^\top y` of the newest pair, then moves
