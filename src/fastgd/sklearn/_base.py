@@ -560,10 +560,21 @@ class _BaseMLP(BaseEstimator):
         offsets = self._loss_offsets(y2d)
         offset = 0.0 if offsets is None else float(np.dot(offsets, sw if sw is not None else np.ones(n)) / sw_sum)
         decay = np.empty(n_w, dtype=params.dtype)
+        l2 = alpha / sw_sum
 
         def objective(p, out):
             if p is not params:
                 params[...] = p
+            w_ = params[:n_w]
+            if n <= chunk and out.dtype == grads.dtype:
+                value, _g, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw)
+                if kg != 1.0:
+                    np.multiply(grads, kg, out=grads)
+                # out = grads + l2·(weights, 0) in one pass over the weights (the line search's
+                # x = base + step·d kernel), the biases copied
+                fastgd._core.lbfgs_trial(out[:n_w], grads[:n_w], w_, l2)
+                out[n_w:] = grads[n_w:]
+                return float(kv * value + (0.5 * alpha * float(np.dot(w_, w_)) / sw_sum + offset))
             if n <= chunk:
                 value, _g, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw)
                 np.multiply(grads, kg, out=out)
@@ -579,9 +590,8 @@ class _BaseMLP(BaseEstimator):
                     v, _g, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw, start=s, n=e - s)
                     value += kv * v * w / sw_sum
                     out += grads * (kg * w / sw_sum)
-            w_ = params[:n_w]
             value += 0.5 * alpha * float(np.dot(w_, w_)) / sw_sum + offset
-            np.multiply(w_, alpha / sw_sum, out=decay)
+            np.multiply(w_, l2, out=decay)
             out[:n_w] += decay
             return float(value)
 
