@@ -1,6 +1,6 @@
 """The L-BFGS driver in C (L-BFGS-B's semantics without bounds) against
 scipy.optimize.minimize(method="L-BFGS-B"), its vector kernels against their reference twins,
-and the loop over it (fastgd.lbfgs.lbfgsb, LBFGS.step)."""
+and the loop over it (fastgd.optim.lbfgs.lbfgsb, LBFGS.step)."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ import scipy.optimize
 
 import fastgd
 from fastgd import _core
-from fastgd.lbfgs import lbfgsb
+from fastgd.optim.lbfgs import drive, lbfgsb
 
 SIZES = [1, 3, 15, 16, 17, 33, 1000, 8193]
 
@@ -170,7 +170,7 @@ def _reference_run(objective, x, g, kwargs):
     eps = np.finfo(np.float64).eps
     driver = _core.LBFGSDriver(memory, x, g, pgtol=kwargs["gtol"], rel_reduction=eps * (2.220446049250313e-09 / eps),
                                reference=True)
-    task, nit, _limit = fastgd.lbfgs.drive(driver, lambda: objective(x, g), driver.advance(objective(x, g)),
+    task, nit, _limit = drive(driver, lambda: objective(x, g), driver.advance(objective(x, g)),
                                            kwargs["max_iter"], kwargs["max_fun"])
     return {"nit": nit, "nfev": driver.nfev, "fun": driver.f}
 
@@ -253,7 +253,7 @@ def test_driver_backtracks_from_nonfinite_values():
         g[...] = grad
         return value
 
-    task, nit, _ = fastgd.lbfgs.drive(driver, evaluate, driver.advance(evaluate()), 100)
+    task, nit, _ = drive(driver, evaluate, driver.advance(evaluate()), 100)
     assert task == _core.LBFGS_CONVERGED_GRADIENT and abs(x[0] - 1.0) < 1e-9
 
 

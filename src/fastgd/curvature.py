@@ -48,7 +48,7 @@ def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=
 
 
 def _denominator(model, loss, target, sw):
-    from fastgd.training import _batch_weight
+    from fastgd.training.loop import _batch_weight
     return _batch_weight(loss, target, sw, model.dtype)
 
 
@@ -436,7 +436,7 @@ def add_stationary(res, objective, tol):
 # ---- hooks of the training loop -----------------------------------------------------------
 
 def is_newton_cg(optimizer):
-    from fastgd.newton_cg import NewtonCG
+    from fastgd.optim.newton_cg import NewtonCG
     return isinstance(optimizer, NewtonCG)
 
 
