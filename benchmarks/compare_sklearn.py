@@ -1,6 +1,6 @@
 """fastgd.sklearn vs scikit-learn's MLPs: fit seconds and test scores, same hyperparameters.
 
-    python benchmarks/compare_sklearn.py [--quick]
+    python benchmarks/compare_sklearn.py [--quick] [--only TEXT]
 
 Dense data sets (digits, breast_cancer: accuracy; diabetes, make_regression: R²) and sparse
 ones (make_classification with 99% of its entries zeroed, and the TF-IDF of generated
@@ -11,8 +11,9 @@ get the same estimator parameters (hidden (100,), relu, adam unless the row says
 (threadpoolctl + fastgd.threads); the fits are timed in interleaved rounds, best of 3 (1 with
 --quick).
 With float64 input fastgd trains in float64 and the two runs are the same run: identical
-initialization, batches and updates (for lbfgs, the same SciPy L-BFGS-B iterations), so the
-scores agree to rounding and both stop after the same number of epochs; the time ratio is the
+initialization, batches and updates (for lbfgs, L-BFGS-B's iterations: SciPy's in scikit-learn,
+fastgd's own driver with the same semantics in fastgd), so the scores agree to rounding and
+both stop after the same number of epochs; the time ratio is the
 speed-up of the training itself. A float32 fastgd column (``dtype="float32"``) is given too.
 """
 
@@ -103,9 +104,10 @@ def _timed_fits(makers, Xtr, ytr, rounds):
     return best, fitted
 
 
-def rows(quick=False) -> list[dict]:
-    """One dict per data set: fit seconds and test score of scikit-learn, fastgd (float64) and
-    fastgd (float32), the epochs run, and the speed-up."""
+def rows(quick=False, only=None) -> list[dict]:
+    """One dict per data set (those whose name contains `only`, when given): fit seconds and test
+    score of scikit-learn, fastgd (float64) and fastgd (float32), the epochs run, and the
+    speed-up."""
     if optional_import("sklearn") is None:
         return []
     from sklearn import neural_network as sknn
@@ -118,6 +120,8 @@ def rows(quick=False) -> list[dict]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, task, X, y, extra in _datasets(quick):
+            if only is not None and only not in name:
+                continue
             params = dict(base, **extra)
             Xtr, Xte, ytr, yte = _split(task, X, y)
             sk_cls, fg_cls = (sknn.MLPClassifier, MLPClassifier) if task == "clf" else (sknn.MLPRegressor,
@@ -141,9 +145,9 @@ def rows(quick=False) -> list[dict]:
     return out
 
 
-def markdown(quick=False) -> str:
+def markdown(quick=False, only=None) -> str:
     table = []
-    for r in rows(quick):
+    for r in rows(quick, only):
         s, sc, it = r["seconds"], r["score"], r["n_iter"]
         table.append([
             f"{r['dataset']} ({r['n_train']}x{r['n_features']})", r["metric"],
@@ -160,11 +164,12 @@ def markdown(quick=False) -> str:
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", help="run the data sets whose name contains this text (e.g. lbfgs)")
     args = p.parse_args()
     for k, v in machine_info().items():
         print(f"- {k}: {v}")
     print("- MLP (100,) relu, adam (or lbfgs), batch auto, scikit-learn defaults, random_state=0, 1 thread\n")
-    print(markdown(args.quick))
+    print(markdown(args.quick, args.only))
 
 
 if __name__ == "__main__":

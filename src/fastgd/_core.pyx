@@ -15,6 +15,7 @@ from fastgd._k_loss cimport *
 from fastgd._k_optim cimport *
 from fastgd._k_model cimport *
 from fastgd._k_minimize cimport *
+from fastgd._k_lbfgs_driver cimport *
 from fastgd._k_curvature cimport *
 from fastgd._k_sparse cimport *
 
@@ -30,4 +31,5 @@ include "_optim.pxi"
 include "_sparse.pxi"
 include "_model.pxi"
 include "_minimize.pxi"
+include "_lbfgs_driver.pxi"
 include "_curvature.pxi"

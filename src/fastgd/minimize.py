@@ -356,7 +356,7 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
                               f"max_iter ({max_iter}) reached; gradient norm {gnorm:.3g} > tol {tol:.3g}")
         if is_lbfgs:
             f = optimizer._step(closure, x, False)  # x only changes through the optimizer
-            g = optimizer.grad
+            g = optimizer.grad.copy()  # the optimizer's buffer: the next step overwrites it
             if optimizer.last_status == "line search failed":
                 return run.finish(x, f, g, objective.nfev - nfev0, False,
                                   "line search failed: no step length satisfied the strong Wolfe "

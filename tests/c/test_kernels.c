@@ -124,6 +124,8 @@ static void run_target(int isa)
     test_vector_f64();
     test_lbfgs_f32();
     test_lbfgs_f64();
+    test_lbfgs_driver_f32();
+    test_lbfgs_driver_f64();
     test_model_f32();
     test_model_f64();
     check_scalar("fma_peak_f32 > 0", fg_fma_peak_f32(1000) > 0, 1, 0);

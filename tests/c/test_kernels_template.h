@@ -463,6 +463,85 @@ static void TN(test_lbfgs)(void)
     }
 }
 
+/* The L-BFGS driver's vector kernels against their reference twins, then the driver itself on
+ * a diagonal quadratic with either set: the same iterations, and the minimum. */
+static void TN(test_lbfgs_driver)(void)
+{
+    static const int64_t sizes[] = {1, 3, 16, 17, 1031, 8200};
+    char what[160];
+    for (int s = 0; s < COUNT(sizes); s++) {
+        const int64_t n = sizes[s], rows_n = 4;
+        const int64_t rows[3] = {2, 0, 3};
+        T *sh = TN(random_array)(rows_n * n, 1.0), *yh = TN(random_array)(rows_n * n, 1.0);
+        T *g = TN(random_array)(n, 1.0), *base = TN(random_array)(n, 1.0);
+        T *d = (T *)xmalloc((size_t)n * sizeof(T)), *d_ref = (T *)xmalloc((size_t)n * sizeof(T));
+        double out[12], out_ref[12], abs_sum, abs_sum_ref;
+        snprintf(what, sizeof what, "lbfgs_dots/combine/norms/trial/accept_%s n=%lld", TYPE_NAME, (long long)n);
+        K(lbfgs_dots)(out, g, yh + 1 * n, sh, yh, rows, 3, n);
+        K(lbfgs_dots_ref)(out_ref, g, yh + 1 * n, sh, yh, rows, 3, n);
+        for (int k = 0; k < 12; k++) check_scalar(what, out[k], out_ref[k], 1e-10 * (double)n);
+        const double s_coef[3] = {0.5, -1.0, 0.25}, y_coef[3] = {-0.75, 2.0, 1.5};
+        const double gd = K(lbfgs_combine)(d, g, -0.7, sh, yh, rows, s_coef, y_coef, 3, n);
+        const double gd_ref = K(lbfgs_combine_ref)(d_ref, g, -0.7, sh, yh, rows, s_coef, y_coef, 3, n);
+        TN(check_exact)(what, d, d_ref, n);
+        check_scalar(what, gd, gd_ref, 1e-10 * (double)n);
+        check_scalar(what, K(lbfgs_dot)(g, d, n), K(lbfgs_dot_ref)(g, d, n), 1e-10 * (double)n);
+        check_scalar(what, K(lbfgs_norms)(g, n, &abs_sum), K(lbfgs_norms_ref)(g, n, &abs_sum_ref), 0.0);
+        check_scalar(what, abs_sum, abs_sum_ref, 1e-12 * abs_sum_ref);
+        const int64_t changed = K(lbfgs_trial)(d, base, g, 0.5, n);
+        check_scalar(what, (double)changed, (double)K(lbfgs_trial_ref)(d_ref, base, g, 0.5, n), 0.0);
+        TN(check_exact)(what, d, d_ref, n);
+        check_scalar(what, (double)K(lbfgs_trial)(d, base, g, 0.5, n), 0.0, 0.0); /* the same point */
+        T *xs = TN(copy_array)(base, n), *gs = TN(copy_array)(g, n), *xs_ref = TN(copy_array)(base, n);
+        T *gs_ref = TN(copy_array)(g, n), *x = TN(random_array)(n, 1.0), *gx = TN(random_array)(n, 1.0);
+        K(lbfgs_accept)(out, sh, yh, xs, gs, x, gx, n);
+        K(lbfgs_accept_ref)(out_ref, sh + n, yh + n, xs_ref, gs_ref, x, gx, n);
+        TN(check_exact)(what, sh, sh + n, n);
+        TN(check_exact)(what, yh, yh + n, n);
+        TN(check_exact)(what, xs, x, n);
+        TN(check_exact)(what, gs, gx, n);
+        for (int k = 0; k < 4; k++) check_scalar(what, out[k], out_ref[k], 1e-10 * (double)n);
+        free(sh), free(yh), free(g), free(base), free(d), free(d_ref), free(xs), free(gs), free(xs_ref);
+        free(gs_ref), free(x), free(gx);
+    }
+
+    const int64_t n = 50, m = 5;
+    int64_t iterations[2], evaluations[2];
+    for (int reference = 0; reference < 2; reference++) {
+        T *x = (T *)xmalloc(n * sizeof(T)), *g = (T *)xmalloc(n * sizeof(T)), *d = (T *)xmalloc(n * sizeof(T));
+        T *xs = (T *)xmalloc(n * sizeof(T)), *gs = (T *)xmalloc(n * sizeof(T));
+        T *sh = (T *)xmalloc((m + 1) * n * sizeof(T)), *yh = (T *)xmalloc((m + 1) * n * sizeof(T));
+        double rho[6], sy[36], yy[36], work[FG_LBFGS_WORK(5)];
+        int64_t rows[6];
+        fg_lbfgs_options o = {1e-3, 0.9, 0.1, 1e10, 1.0, sizeof(T) == 4 ? 1e-3 : 1e-8, -1.0, 20, 1, 0, reference};
+        fg_lbfgs_state st;
+        check_scalar("lbfgs driver init", fg_lbfgs_init(&st, n, m, &o), 0.0, 0.0);
+        st.x = x, st.g = g, st.d = d, st.x_start = xs, st.g_start = gs, st.s_hist = sh, st.y_hist = yh;
+        st.rho = rho, st.sy_mat = sy, st.yy_mat = yy, st.work = work, st.rows = rows;
+        for (int64_t i = 0; i < n; i++) x[i] = (T)1;
+        int task = FG_LBFGS_START;
+        for (int64_t calls = 0; calls < 1000 && (task == FG_LBFGS_START || task == FG_LBFGS_EVALUATE ||
+                                                 task == FG_LBFGS_NEW_X); calls++) {
+            double f = 0.0; /* f = Σ (i + 1)·x_i² / 2 */
+            if (task != FG_LBFGS_NEW_X)
+                for (int64_t i = 0; i < n; i++) {
+                    g[i] = (T)((double)(i + 1) * (double)x[i]);
+                    f += 0.5 * (double)(i + 1) * (double)x[i] * (double)x[i];
+                }
+            task = K(lbfgs_advance)(&st, f);
+        }
+        snprintf(what, sizeof what, "lbfgs driver %s on a quadratic, reference=%d", TYPE_NAME, reference);
+        check_scalar(what, task, FG_LBFGS_CONVERGED_GRADIENT, 0.0);
+        check_scalar(what, TN(max_abs)(x, n, 0.0), 0.0, sizeof(T) == 4 ? 1e-3 : 1e-8);
+        iterations[reference] = st.iter, evaluations[reference] = st.nfev;
+        free(x), free(g), free(d), free(xs), free(gs), free(sh), free(yh);
+    }
+    check_scalar("lbfgs driver: the same iterations with the reference kernels", (double)iterations[0],
+                 (double)iterations[1], 0.0);
+    check_scalar("lbfgs driver: the same evaluations with the reference kernels", (double)evaluations[0],
+                 (double)evaluations[1], 0.0);
+}
+
 /* ---- whole model: forward and backward are the layers' kernels in sequence ---- */
 
 static void TN(test_model)(void)

@@ -1,21 +1,28 @@
-"""L-BFGS: limited-memory quasi-Newton steps with a strong Wolfe line search.
+"""L-BFGS: limited-memory quasi-Newton iterations with the Moré–Thuente line search.
 
-The search direction comes from the two-loop recursion (Nocedal & Wright,
-*Numerical Optimization*, 2nd ed., Algorithm 7.4), run in C over flat buffers; the curvature pairs live in a ring buffer
-(:class:`fastgd._core.LBFGSMemory`). The step length comes from a line search satisfying
-the strong Wolfe conditions (Algorithms 3.5 and 3.6 of the same book) with
-safeguarded cubic interpolation.
+One driver, in C (:class:`fastgd._core.LBFGSDriver`), runs every L-BFGS iteration in fastgd:
+the quasi-Newton direction ``-H·g`` from the compact form of the inverse Hessian approximation
+(Byrd, Nocedal & Schnabel, Math. Programming 63, 1994; the same matrix as the two-loop
+recursion of Nocedal & Wright, *Numerical Optimization*, 2nd ed., Algorithm 7.4, in two sweeps
+over the history) over a ring of curvature pairs (:class:`fastgd._core.LBFGSMemory`), a step
+length from the line search of Moré & Thuente (ACM TOMS 20(3), 1994), which satisfies the
+strong Wolfe conditions, and the stopping rules of L-BFGS-B (Byrd, Lu, Nocedal & Zhu, SIAM J.
+Sci. Comput. 16(5), 1995). The driver never calls the objective: it asks for evaluations
+(reverse communication), and :func:`drive` below is the one loop that answers.
 
-Unlike the first-order optimizers of :mod:`fastgd.optim` (``step(params,
-grads)``), L-BFGS needs to evaluate the objective several times per step, so
-its step takes a *closure*, as ``torch.optim.LBFGS`` does::
+* :class:`LBFGS` is the optimizer object: ``step(closure, params)`` performs one iteration,
+  as ``torch.optim.LBFGS`` takes a closure::
 
-    opt = fastgd.LBFGS()
-    def closure(params):           # evaluates at the current content of params
-        loss, grads = ...
-        return loss, grads
-    for _ in range(100):
-        loss = opt.step(closure, params)   # params updated in place
+      opt = fastgd.LBFGS()
+      def closure(params):           # evaluates at the current content of params
+          loss, grads = ...
+          return loss, grads
+      for _ in range(100):
+          loss = opt.step(closure, params)   # params updated in place
+
+* :func:`lbfgsb` runs to convergence with the options, iteration and evaluation counts,
+  stopping rules and messages of ``scipy.optimize.minimize(method="L-BFGS-B")`` without
+  bounds (what scikit-learn's ``solver="lbfgs"`` calls).
 """
 
 from __future__ import annotations
@@ -26,62 +33,136 @@ import numpy as np
 
 from fastgd import _core, _validation
 
-__all__ = ["LBFGS"]
+__all__ = ["LBFGS", "lbfgsb"]
 
 _LINE_SEARCHES = ("strong_wolfe", None)
+_EVALUATE, _NEW_X = _core.LBFGS_EVALUATE, _core.LBFGS_NEW_X
 
 
-class _Point:
-    """One evaluation along the search line: step t, value, directional derivative, gradient."""
+def drive(driver, evaluate, task, max_iter, max_fun=math.inf):
+    """The reverse-communication loop of an :class:`fastgd._core.LBFGSDriver`: answer its
+    evaluation requests with ``evaluate()`` (value at ``driver.x``, gradient written into
+    ``driver.g``) and count accepted iterations, until the driver stops or ``max_iter``
+    iterations are done or, at the end of an iteration, more than ``max_fun`` evaluations were
+    made (the order in which L-BFGS-B checks them). Returns ``(task, iterations, limit)`` with
+    ``limit`` "max_iter", "max_fun" or None."""
+    iterations = 0
+    while True:
+        if task == _EVALUATE:
+            task = driver.advance(evaluate())
+        elif task == _NEW_X:
+            iterations += 1
+            if iterations >= max_iter:
+                return task, iterations, "max_iter"
+            if driver.nfev > max_fun:
+                return task, iterations, "max_fun"
+            task = driver.advance(0.0)
+        else:
+            return task, iterations, None
 
-    __slots__ = ("t", "f", "dphi", "grad")
 
-    def __init__(self, t, f, dphi, grad):
-        self.t, self.f, self.dphi, self.grad = t, f, dphi, grad
+class LBFGSBResult(dict):
+    """What :func:`lbfgsb` returns, with the fields (and attribute access) of SciPy's
+    OptimizeResult for ``method="L-BFGS-B"``: ``fun``, ``nit``, ``nfev``, ``status`` (0
+    converged, 1 an iteration or evaluation limit, 2 the line search failed), ``success`` and
+    ``message`` (SciPy's texts)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
-def _cubic_minimizer(a: _Point, b: _Point, low: float, high: float) -> float:
-    """Minimizer of the cubic through (a.t, a.f, a.dphi), (b.t, b.f, b.dphi), clamped
-    to [low, high]; the midpoint when the cubic has no usable minimizer
-    (Nocedal & Wright eq. 3.59)."""
-    if not (math.isfinite(a.f) and math.isfinite(b.f) and math.isfinite(a.dphi) and math.isfinite(b.dphi)):
-        return 0.5 * (low + high)
-    if a.t == b.t:
-        return 0.5 * (low + high)
-    d1 = a.dphi + b.dphi - 3.0 * (a.f - b.f) / (a.t - b.t)
-    radicand = d1 * d1 - a.dphi * b.dphi
-    if radicand < 0.0:
-        return 0.5 * (low + high)
-    d2 = math.copysign(math.sqrt(radicand), b.t - a.t)
-    denominator = b.dphi - a.dphi + 2.0 * d2
-    if denominator == 0.0:
-        return 0.5 * (low + high)
-    t = b.t - (b.t - a.t) * (b.dphi + d2 - d1) / denominator
-    if not math.isfinite(t):
-        return 0.5 * (low + high)
-    return min(max(t, low), high)
+_STOP_MESSAGES = {
+    _core.LBFGS_CONVERGED_GRADIENT: "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL",
+    _core.LBFGS_CONVERGED_REDUCTION: "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH",
+    "max_iter": "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT",
+    "max_fun": "STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT",
+    _core.LBFGS_LINE_SEARCH_FAILED: "ABNORMAL: ",
+}
+
+
+def lbfgsb(objective, x, g, *, history_size=10, max_iter=15000, max_fun=15000, gtol=1e-5,
+           ftol=2.220446049250313e-09, max_line_search=20):
+    """Minimize from ``x`` (updated in place) as ``scipy.optimize.minimize(fun, x,
+    method="L-BFGS-B", jac=True, options=...)`` does without bounds: the same iterations (to
+    rounding: the direction comes from the compact form of H, L-BFGS-B's from that of B, equal
+    in exact arithmetic), the same counting of ``nit`` and ``nfev``, the same stops.
+
+    Parameters
+    ----------
+    objective : callable ``objective(x, g) -> float``
+        The value at the current content of ``x``; writes the gradient into ``g``.
+    x, g : ndarray (n,), float64 or float32, C-contiguous, writeable, not overlapping
+    history_size : int, SciPy's ``maxcor``
+    max_iter, max_fun : int, SciPy's ``maxiter`` and ``maxfun`` (evaluations are checked at the
+        end of each iteration, so a run may exceed ``max_fun`` by the last line search)
+    gtol : float, stop when ``max |g_i| <= gtol``
+    ftol : float, stop when ``(f_k - f_{k+1}) / max(|f_k|, |f_{k+1}|, 1) <= ftol``
+    max_line_search : int, SciPy's ``maxls``
+
+    Returns
+    -------
+    LBFGSBResult
+    """
+    memory = _core.LBFGSMemory(x.shape[0], history_size, x.dtype)
+    eps = np.finfo(np.float64).eps
+    driver = _core.LBFGSDriver(memory, x, g, pgtol=gtol, rel_reduction=eps * (ftol / eps),
+                               max_line_search=max_line_search)
+    task, nit, limit = drive(driver, lambda: objective(x, g), driver.advance(objective(x, g)), max_iter, max_fun)
+    if task in (_core.LBFGS_CONVERGED_GRADIENT, _core.LBFGS_CONVERGED_REDUCTION):
+        status = 0
+    elif driver.nfev > max_fun or nit >= max_iter:
+        status = 1
+    else:
+        status = 2
+    return LBFGSBResult(fun=float(driver.f), nit=nit, nfev=driver.nfev, status=status, success=status == 0,
+                        message=_STOP_MESSAGES[limit if limit is not None else task])
+
+
+def _call_closure(optimizer, closure, params):
+    """closure(params), checked and counted in optimizer.last_nfev: (value, gradient array of
+    params' shape, not copied)."""
+    result = closure(params)
+    optimizer.last_nfev += 1
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise TypeError("closure must return a (loss, grads) tuple, "
+                        f"got {type(result).__name__}")
+    loss, grads = result
+    try:
+        f = float(loss)
+    except (TypeError, ValueError):
+        raise TypeError(f"closure must return a real loss, got {type(loss).__name__}") from None
+    grads = np.asarray(grads)
+    if grads.shape != params.shape:
+        raise ValueError(f"closure returned grads of shape {grads.shape}, expected {params.shape} "
+                         "(the shape of params)")
+    return f, grads
 
 
 class LBFGS:
-    r"""Limited-memory BFGS with a strong Wolfe line search.
+    r"""Limited-memory BFGS with the Moré–Thuente line search.
 
     Each :meth:`step` computes the quasi-Newton direction
-    :math:`d = -H_k g_k` by the two-loop recursion over the last
+    :math:`d = -H_k g_k` (in the compact form, equal to the two-loop recursion) over the last
     ``history_size`` curvature pairs :math:`s_i = x_{i+1} - x_i`,
     :math:`y_i = g_{i+1} - g_i` with :math:`H_0 = \gamma I`,
     :math:`\gamma = s^\top y / y^\top y` of the newest pair, then moves
     :math:`x \leftarrow x + t\,d`. With ``line_search="strong_wolfe"`` the step
     length ``t`` (first trial ``lr``; ``lr·min(1, 1/‖g‖₁)`` on the first step,
-    when there is no curvature information yet) satisfies
+    when there is no curvature information yet) comes from the Moré–Thuente search and
+    satisfies
 
     .. math::
         f(x + t d) \le f(x) + c_1 t\, g^\top d, \qquad
-        |\nabla f(x + t d)^\top d| \le c_2 |g^\top d|.
+        |\nabla f(x + t d)^\top d| \le c_2 |g^\top d|
 
-    A pair is stored only when :math:`s^\top y > \epsilon\, y^\top y`
-    (:math:`\epsilon` the dtype's machine epsilon), which keeps :math:`H`
-    positive definite. With ``line_search=None`` the step is the fixed ``t = lr``
-    (as ``torch.optim.LBFGS`` without line search).
+    unless the search interval shrinks below rounding first. A pair is stored only when
+    :math:`s^\top y > \epsilon\, t\, |g^\top d|` (:math:`\epsilon` the dtype's machine
+    epsilon, the rule of L-BFGS-B), which keeps :math:`H` positive definite. With
+    ``line_search=None`` the step is the fixed ``t = lr`` (as ``torch.optim.LBFGS`` without
+    line search).
 
     Parameters
     ----------
@@ -98,13 +179,15 @@ class LBFGS:
     Notes
     -----
     ``step(closure, params)`` performs ONE L-BFGS iteration (``torch.optim.LBFGS``
-    performs up to ``max_iter`` per call); :func:`fastgd.minimize` loops over it.
-    Trial points where the objective is not finite are treated as too long a step
-    and the line search backtracks. The state (history, last point, value and
-    gradient) is kept between calls; when ``params`` no longer hold the last
-    accepted point the objective is re-evaluated first. The two-loop recursion's
-    dot products run in double in a fixed order: results are bit-identical for
-    any thread count.
+    performs up to ``max_iter`` per call); :func:`fastgd.minimize` loops over it. The
+    iteration runs in the C driver shared with :func:`lbfgsb` (scikit-learn's solver) and
+    full-batch ``fit``. Trial points where the objective is not finite are treated as too
+    long a step: the search halves the way back and never goes that far again. When a line
+    search fails with curvature pairs, they are dropped and the search is repeated along
+    ``-g``. The state (history, last point, value and gradient) is kept between calls; when
+    ``params`` no longer hold the last accepted point the objective is re-evaluated first.
+    Dot products run in double in a fixed order: results are bit-identical for any thread
+    count.
 
     Attributes
     ----------
@@ -116,8 +199,8 @@ class LBFGS:
         Objective evaluations made by the last :meth:`step`.
     last_status : str
         ``"ok"``, ``"converged"`` (zero gradient, no move) or ``"line search failed"``
-        (no step satisfied the conditions within ``max_ls`` evaluations; ``params``
-        are left at the last accepted point).
+        (no step satisfied the conditions within ``max_ls`` evaluations, even along
+        ``-g``; ``params`` are left at the last accepted point).
     """
 
     def __init__(self, *, lr: float = 1.0, history_size: int = 10, line_search: str | None = "strong_wolfe",
@@ -155,8 +238,9 @@ class LBFGS:
     def reset(self):
         """Forget the history and the cached point; the next step starts afresh."""
         self._memory = None
+        self._driver = None
+        self._gbuf = None
         self._x = self._f = self._g = None
-        self._last_t = None
         self.n_iter = 0
         self.last_nfev = 0
         self.last_status = "ok"
@@ -188,7 +272,8 @@ class LBFGS:
 
     @property
     def grad(self):
-        """The gradient at the last accepted point (a copy owned by the optimizer), or None."""
+        """The gradient at the last accepted point (a buffer owned by the optimizer, overwritten
+        by the next step), or None."""
         return self._g
 
     @property
@@ -197,21 +282,16 @@ class LBFGS:
         return self._f
 
     def _evaluate(self, closure, params):
-        result = closure(params)
-        self.last_nfev += 1
-        if not isinstance(result, tuple) or len(result) != 2:
-            raise TypeError("closure must return a (loss, grads) tuple, "
-                            f"got {type(result).__name__}")
-        loss, grads = result
-        try:
-            f = float(loss)
-        except (TypeError, ValueError):
-            raise TypeError(f"closure must return a real loss, got {type(loss).__name__}") from None
-        grads = np.asarray(grads)
-        if grads.shape != params.shape:
-            raise ValueError(f"closure returned grads of shape {grads.shape}, expected {params.shape} "
-                             "(the shape of params)")
+        """(value, a copy of the gradient in params' dtype) at params."""
+        f, grads = _call_closure(self, closure, params)
         return f, np.array(grads, dtype=params.dtype)
+
+    def _evaluate_into(self, closure, params):
+        """The value at params; the gradient goes into the driver's gradient buffer."""
+        f, grads = _call_closure(self, closure, params)
+        if grads is not self._gbuf:
+            np.copyto(self._gbuf, grads, casting="unsafe")
+        return f
 
     def step(self, closure, params):
         """One L-BFGS iteration, in place on ``params``.
@@ -253,108 +333,46 @@ class LBFGS:
         """Tell the optimizer the value and gradient at params (a caller that has them already)."""
         self._x, self._f, self._g = params.copy(), float(f), np.array(g, dtype=params.dtype)
 
-    def _step(self, closure, params, evaluate_first):
-        """step() without the argument checks, for callers that own params (minimize)."""
+    def _driver_for(self, params):
+        """The driver over params (built again when params is another array or lr changed)."""
         if self._memory is None:
             self._memory = _core.LBFGSMemory(params.shape[0], self.history_size, params.dtype)
-        memory = self._memory
+        if self._gbuf is None:
+            self._gbuf = np.zeros(params.shape[0], params.dtype)
+        driver = self._driver
+        if driver is None or driver.x is not params or self._driver_lr != self.lr:
+            driver = self._driver = _core.LBFGSDriver(
+                self._memory, params, self._gbuf, ftol=self.c1, gtol=self.c2, step_scale=self.lr,
+                first_step="inv_norm1", max_line_search=self.max_ls, line_search=self.line_search is not None)
+            self._driver_lr = self.lr
+        return driver
+
+    def _step(self, closure, params, evaluate_first):
+        """step() without the argument checks, for callers that own params (minimize)."""
+        driver = self._driver_for(params)
         self.last_nfev = 0
         self.last_status = "ok"
         if evaluate_first:
-            self._f, self._g = self._evaluate(closure, params)
-            self._x = params.copy()
-        if not math.isfinite(self._f):
-            raise ValueError(f"closure returned a non-finite loss ({self._f}) at the starting point")
-
-        g = self._g
-        d = memory.compute_direction(g)
-        gtd = float(np.dot(g, d))
-        first = memory.count == 0
-        if not gtd < 0.0 and not first:
-            # The direction lost descent (round-off in a stale history): restart
-            # from steepest descent.
-            memory.reset()
-            d = memory.compute_direction(g)
-            gtd = float(np.dot(g, d))
-            first = True
-        if gtd == 0.0:
-            self.last_status = "converged"
-            return self._f
-        t0 = self.lr * min(1.0, 1.0 / float(np.abs(g).sum())) if first else self.lr
-
-        if self.line_search is None:
-            point = self._point(closure, params, t0)
-            ok = math.isfinite(point.f)
+            driver.resume(self.n_iter)
+            f = self._evaluate_into(closure, params)
+            if not math.isfinite(f):
+                raise ValueError(f"closure returned a non-finite loss ({f}) at the starting point")
         else:
-            point = self._strong_wolfe(closure, params, t0, gtd)
-            ok = point is not None
-            if ok and point.t != self._last_t:  # the search ended on an earlier trial point
-                np.multiply(d, point.t, out=params)
-                params += self._x
-        if not ok:
-            params[...] = self._x
+            if self._g is not self._gbuf:
+                self._gbuf[...] = self._g
+            driver.resume(self.n_iter, self._f)
+            f = 0.0
+        task, iterations, _limit = drive(driver, lambda: self._evaluate_into(closure, params), driver.advance(f), 1)
+        self._g = self._gbuf
+        self._f = float(driver.f)
+        if task == _NEW_X:
+            self.n_iter += 1
+        elif task == _core.LBFGS_LINE_SEARCH_FAILED:
             self.last_status = "line search failed"
-            return self._f
-        memory.push(params, self._x, point.grad, self._g)
-        self._x[...] = params
-        self._f, self._g = point.f, point.grad
-        self.n_iter += 1
+        else:
+            self.last_status = "converged"
+        if self._x is None or self._x.shape != params.shape:
+            self._x = params.copy()
+        else:
+            self._x[...] = params
         return self._f
-
-    def _point(self, closure, params, t):
-        """Evaluate at x + t·d (written into params)."""
-        d = self._memory.direction
-        np.multiply(d, t, out=params)
-        params += self._x
-        self._last_t = t
-        f, g = self._evaluate(closure, params)
-        dphi = float(np.dot(g, d)) if math.isfinite(f) else math.nan
-        return _Point(t, f, dphi, g)
-
-    def _strong_wolfe(self, closure, params, t, gtd0):
-        """A step satisfying the strong Wolfe conditions (N&W Algorithm 3.5), or the
-        best sufficient-decrease point found, or None."""
-        f0, c1, c2 = self._f, self.c1, self.c2
-        start = _Point(0.0, f0, gtd0, self._g)
-        previous = start
-        evaluations = 0
-        while evaluations < self.max_ls:
-            current = self._point(closure, params, t)
-            evaluations += 1
-            if (not math.isfinite(current.f) or current.f > f0 + c1 * t * gtd0
-                    or (previous is not start and current.f >= previous.f)):
-                return self._zoom(closure, params, previous, current, gtd0, evaluations)
-            if abs(current.dphi) <= -c2 * gtd0:
-                return current
-            if current.dphi >= 0.0:
-                return self._zoom(closure, params, current, previous, gtd0, evaluations)
-            # Still descending at t: extrapolate, at least 1% further and at most 10×.
-            t_next = _cubic_minimizer(previous, current, t + 0.01 * (t - previous.t), 10.0 * t)
-            previous, t = current, t_next
-        return previous if previous is not start else None
-
-    def _zoom(self, closure, params, low, high, gtd0, evaluations):
-        """Shrink the bracket [low, high] until a strong Wolfe point is found (N&W
-        Algorithm 3.6). Invariant: `low` satisfies sufficient decrease and has the
-        lowest value seen; the minimizer lies between low.t and high.t."""
-        f0, c1, c2 = self._f, self.c1, self.c2
-        while evaluations < self.max_ls:
-            a, b = sorted((low.t, high.t))
-            width = b - a
-            if width * float(np.abs(self._memory.direction).max()) <= np.finfo(params.dtype).eps * (
-                    1.0 + float(np.abs(self._x).max())):
-                break  # the bracket no longer changes x
-            t = _cubic_minimizer(low, high, a, b)
-            if t < a + 0.1 * width or t > b - 0.1 * width:
-                t = 0.5 * (a + b)  # safeguard: interpolation too close to an end
-            current = self._point(closure, params, t)
-            evaluations += 1
-            if not math.isfinite(current.f) or current.f > f0 + c1 * t * gtd0 or current.f >= low.f:
-                high = current
-            else:
-                if abs(current.dphi) <= -c2 * gtd0:
-                    return current
-                if current.dphi * (high.t - low.t) >= 0.0:
-                    high = low
-                low = current
-        return low if low.t > 0.0 else None

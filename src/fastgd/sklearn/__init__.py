@@ -57,9 +57,10 @@ solver is fed hyperparameters that make the update identical to scikit-learn's:
   the same coupled L2 term; "adamw" uses torch's decoupled decay ``θ ← (1 − η·alpha)·θ`` on the
   weights (not added to the reported loss). ``learning_rate`` schedules apply to "sgd" only, as
   in scikit-learn.
-- lbfgs: SciPy's L-BFGS-B, as scikit-learn uses, over fastgd's fused objective and gradient
-  (one C call per evaluation): the same iterates, ``n_iter_``, ``max_fun`` accounting and
-  ``ConvergenceWarning`` as scikit-learn.
+- lbfgs: fastgd's L-BFGS driver in C with the semantics of the SciPy L-BFGS-B scikit-learn uses
+  (line search, stopping rules, counting of iterations and evaluations), over fastgd's fused
+  objective and gradient (one C call per evaluation): the same iterates (to rounding),
+  ``n_iter_``, ``max_fun`` accounting and ``ConvergenceWarning`` as scikit-learn.
 
 Differences
 -----------

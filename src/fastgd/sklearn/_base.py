@@ -1,5 +1,5 @@
 """The implementation shared by fastgd.sklearn's MLPClassifier and MLPRegressor: parameter
-constraints, the model, and the solvers (the fused stochastic step, SciPy's L-BFGS-B)."""
+constraints, the model, and the solvers (the fused stochastic step, L-BFGS with L-BFGS-B's semantics)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.optimize
 import scipy.sparse
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
@@ -22,6 +21,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 import fastgd
 from fastgd import _loop
 from fastgd.nn import losses as _losses
+from fastgd.optim import lbfgs as _lbfgs
 from fastgd import optim as _optim
 from fastgd.nn.layers import Dense
 from fastgd.nn.model import Sequential
@@ -533,9 +533,10 @@ class _BaseMLP(BaseEstimator):
                 self.best_loss_ = self.loss_curve_[-1]
 
     def _lbfgs_objective(self, x, y2d, sw, loss, kv, kg):
-        """scikit-learn's L-BFGS objective over all of (x, y2d): ``objective(p) -> (loss, gradient)``
-        at the flat parameters p (every layer's weights, then every bias: the arena's layout and
-        scikit-learn's packing), the L2 term included."""
+        """scikit-learn's L-BFGS objective over all of (x, y2d): ``objective(p, out) -> loss`` at
+        the flat parameters p (every layer's weights, then every bias: the arena's layout and
+        scikit-learn's packing), the L2 term included; the gradient goes into ``out`` (float64 or
+        the model's dtype). When p is the model's own parameter arena nothing is copied in."""
         model = self.model_
         target = self._prepared_target(loss, y2d, model.dtype)
         n_w = model.n_weights
@@ -549,22 +550,34 @@ class _BaseMLP(BaseEstimator):
         chunk = 16384
         offsets = self._loss_offsets(y2d)
         offset = 0.0 if offsets is None else float(np.dot(offsets, sw if sw is not None else np.ones(n)) / sw_sum)
+        decay = np.empty(n_w, dtype=params.dtype)
+        l2 = alpha / sw_sum
 
-        def objective(p):
+        def objective(p, out):
             if p is not params:
                 params[...] = p
+            w_ = params[:n_w]
+            if n <= chunk and out.dtype == grads.dtype:
+                value, _g, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw)
+                if kg != 1.0:
+                    np.multiply(grads, kg, out=grads)
+                # out = grads + l2·(weights, 0) in one pass over the weights (the line search's
+                # x = base + step·d kernel), the biases copied
+                fastgd._core.lbfgs_trial(out[:n_w], grads[:n_w], w_, l2)
+                out[n_w:] = grads[n_w:]
+                return float(kv * value + (0.5 * alpha * float(np.dot(w_, w_)) / sw_sum + offset))
             if n <= chunk:
                 value, _g, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw)
-                g = grads * kg
+                np.multiply(grads, kg, out=out)
                 value *= kv
             else:  # bounded memory: weighted sum of chunk means
                 value, g = _loop.data_gradient(model, x, target, sw, loss, chunk, scale=kg)
                 value *= kv
-                g = g.astype(model.dtype)
-            w_ = params[:n_w]
+                out[...] = g
             value += 0.5 * alpha * float(np.dot(w_, w_)) / sw_sum + offset
-            g[:n_w] += (alpha / sw_sum) * w_
-            return float(value), g
+            np.multiply(w_, l2, out=decay)
+            out[:n_w] += decay
+            return float(value)
 
         return objective
 
@@ -586,7 +599,8 @@ class _BaseMLP(BaseEstimator):
         packed = np.ascontiguousarray(packed_coef_inter, dtype=model.dtype)
         if packed.shape != (model.n_params,):
             raise ValueError(f"packed_coef_inter must have shape ({model.n_params},), got {packed.shape}")
-        value, grad = self._lbfgs_objective(x, y2d, sw, loss, kv, kg)(packed)
+        grad = np.empty_like(packed)
+        value = self._lbfgs_objective(x, y2d, sw, loss, kv, kg)(packed, grad)
         w_off, b_off = 0, model.n_weights
         for i, L in enumerate(model.layers):
             if i < len(coef_grads):
@@ -598,26 +612,20 @@ class _BaseMLP(BaseEstimator):
         return value, grad
 
     def _fit_lbfgs(self, x, y2d, sw, loss, kv, kg):
-        """SciPy's L-BFGS-B over fastgd's fused objective, with scikit-learn's options: the same
-        iterates as scikit-learn (to rounding), hence its n_iter_ (iterations, at most max_iter),
-        its max_fun accounting (evaluations are checked at the end of each iteration) and its
-        ConvergenceWarning and text."""
-        model = self.model_
-        params = model.params
+        """fastgd's L-BFGS driver with the semantics, options and counts of SciPy's L-BFGS-B as
+        scikit-learn calls it: the same iterates as scikit-learn (to rounding), hence its n_iter_
+        (iterations, at most max_iter), its max_fun accounting (evaluations are checked at the
+        end of each iteration) and its ConvergenceWarning and text. The driver works in float64
+        over the parameter arena itself (a float64 copy for a float32 model)."""
+        params = self.model_.params
         objective = self._lbfgs_objective(x, y2d, sw, loss, kv, kg)
-        if params.dtype == np.float64:
-            fun = objective
-        else:
-            def fun(p):  # L-BFGS-B works in float64; the model in its own dtype
-                params[...] = p
-                value, grad = objective(params)
-                return value, grad.astype(np.float64)
-        result = scipy.optimize.minimize(
-            fun, params.astype(np.float64), method="L-BFGS-B", jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        params[...] = result.x
+        point = params if params.dtype == np.float64 else params.astype(np.float64)
+        result = _lbfgs.lbfgsb(objective, point, np.empty_like(point), max_iter=self.max_iter,
+                               max_fun=self.max_fun, gtol=self.tol)
+        if point is not params:
+            params[...] = point
         self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
-        self.loss_ = float(result.fun)
+        self.loss_ = result.fun
 
     # ---- prediction ----
 

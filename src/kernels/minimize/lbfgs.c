@@ -2,9 +2,11 @@
  * CPU target. The recursion streams 2·count + 1 passes over n elements (each pass
  * fuses one pair's update with the next pair's dot product): memory bound, so one
  * thread runs it, and its results are the same for every thread count. The loops
- * are written for the compiler to vectorize; the dot products keep four
- * independent double accumulators, a fixed order that does not depend on the
- * target's vector width. */
+ * are written for the compiler to vectorize; the dot products keep sixteen
+ * independent double lanes, a fixed order that does not depend on the target's
+ * vector width. The compact-form kernels of the L-BFGS driver live here too. */
+#include <math.h>
+
 #include "fg_internal.h"
 
 #define FG_TEMPLATE "minimize/lbfgs_template.h"

@@ -1,18 +1,20 @@
 /* Included by lbfgs.c once per element type T with name suffix SFX. */
 
-/* Σ a[i]·b[i] in double: four interleaved partial sums, added in a fixed order. */
-static double FG_FN(FG_CAT2(lbfgs_dot, SFX))(const T *FG_RESTRICT a, const T *FG_RESTRICT b, int64_t n)
+/* Σ a[i]·b[i] in double: sixteen interleaved partial sums (element i goes to lane i mod 16),
+ * added pairwise in a fixed order at the end. The lanes are independent, so the compiler keeps
+ * them in vector registers of any width and the order of every addition stays the same on
+ * every target. */
+#define FG_LBFGS_LANES 16
+static double FG_FN(FG_CAT2(lbfgs_dot4, SFX))(const T *FG_RESTRICT a, const T *FG_RESTRICT b, int64_t n)
 {
-    double acc0 = 0.0, acc1 = 0.0, acc2 = 0.0, acc3 = 0.0;
+    double acc[FG_LBFGS_LANES] = {0.0};
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        acc0 += (double)a[i] * (double)b[i];
-        acc1 += (double)a[i + 1] * (double)b[i + 1];
-        acc2 += (double)a[i + 2] * (double)b[i + 2];
-        acc3 += (double)a[i + 3] * (double)b[i + 3];
-    }
-    for (; i < n; i++) acc0 += (double)a[i] * (double)b[i];
-    return (acc0 + acc1) + (acc2 + acc3);
+    for (; i + FG_LBFGS_LANES <= n; i += FG_LBFGS_LANES)
+        for (int j = 0; j < FG_LBFGS_LANES; j++) acc[j] += (double)a[i + j] * (double)b[i + j];
+    for (int j = 0; i < n; i++, j++) acc[j] += (double)a[i] * (double)b[i];
+    for (int width = FG_LBFGS_LANES / 2; width > 0; width /= 2)
+        for (int j = 0; j < width; j++) acc[j] += acc[j + width];
+    return acc[0];
 }
 
 /* The two-loop recursion is memory bound: every pass streams n elements of a pair
@@ -74,7 +76,7 @@ void FG_FN(FG_CAT2(fg_lbfgs_direction, SFX))(T *FG_RESTRICT direction, const T *
 
     /* alpha of the newest pair: rho s·q with q = grad */
     int64_t j = FG_FN(FG_CAT2(lbfgs_row, SFX))(newest, 0, history_size);
-    alpha[j] = rho[j] * FG_FN(FG_CAT2(lbfgs_dot, SFX))(s_hist + j * n, grad, n);
+    alpha[j] = rho[j] * FG_FN(FG_CAT2(lbfgs_dot4, SFX))(s_hist + j * n, grad, n);
 
     /* first loop, newest to oldest: q -= alpha_j y_j (the first pass reads grad), then
      * the next pair's alpha; after the oldest pair, r = gamma·q and beta of the oldest
@@ -116,6 +118,142 @@ double FG_FN(FG_CAT2(fg_lbfgs_pair, SFX))(T *FG_RESTRICT s, T *FG_RESTRICT y, co
         s[i] = x_new[i] - x_old[i];
         y[i] = g_new[i] - g_old[i];
     }
-    *y_dot_y = FG_FN(FG_CAT2(lbfgs_dot, SFX))(y, y, n);
-    return FG_FN(FG_CAT2(lbfgs_dot, SFX))(s, y, n);
+    *y_dot_y = FG_FN(FG_CAT2(lbfgs_dot4, SFX))(y, y, n);
+    return FG_FN(FG_CAT2(lbfgs_dot4, SFX))(s, y, n);
+}
+
+/* a·b in double; see list_minimize.h. */
+double FG_FN(FG_CAT2(fg_lbfgs_dot, SFX))(const T *FG_RESTRICT a, const T *FG_RESTRICT b, int64_t n)
+{
+    return FG_FN(FG_CAT2(lbfgs_dot4, SFX))(a, b, n);
+}
+
+/* x = base + step·d; returns how many elements of x changed. See list_minimize.h. */
+int64_t FG_FN(FG_CAT2(fg_lbfgs_trial, SFX))(T *FG_RESTRICT x, const T *FG_RESTRICT base, const T *FG_RESTRICT d,
+                                            double step, int64_t n)
+{
+    const T t = (T)step;
+    int64_t changed = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const T v = base[i] + t * d[i];
+        changed += v != x[i];
+        x[i] = v;
+    }
+    return changed;
+}
+
+/* max |a[i]|, and Σ |a[i]| into *abs_sum; see list_minimize.h. */
+double FG_FN(FG_CAT2(fg_lbfgs_norms, SFX))(const T *FG_RESTRICT a, int64_t n, double *FG_RESTRICT abs_sum)
+{
+    double m0 = 0.0, m1 = 0.0, s0 = 0.0, s1 = 0.0;
+    int64_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        const double v0 = fabs((double)a[i]), v1 = fabs((double)a[i + 1]);
+        m0 = v0 > m0 ? v0 : m0;
+        m1 = v1 > m1 ? v1 : m1;
+        s0 += v0;
+        s1 += v1;
+    }
+    for (; i < n; i++) {
+        const double v = fabs((double)a[i]);
+        m0 = v > m0 ? v : m0;
+        s0 += v;
+    }
+    *abs_sum = s0 + s1;
+    return m0 > m1 ? m0 : m1;
+}
+
+/* The compact-form kernels stream the history in blocks of this many elements, so that the
+ * block of g (and of d) stays in the L1 cache while every pair's block passes by once: one
+ * sweep over memory per kernel, whatever the number of pairs. */
+#define FG_LBFGS_BLOCK 8192
+
+/* Dot products of every listed pair with g (and with y_new); see list_minimize.h. */
+void FG_FN(FG_CAT2(fg_lbfgs_dots, SFX))(double *FG_RESTRICT out, const T *FG_RESTRICT g, const T *FG_RESTRICT y_new,
+                                        const T *FG_RESTRICT s_hist, const T *FG_RESTRICT y_hist,
+                                        const int64_t *FG_RESTRICT rows, int64_t count, int64_t n)
+{
+    for (int64_t k = 0; k < 4 * count; k++) out[k] = 0.0;
+    for (int64_t b0 = 0; b0 < n; b0 += FG_LBFGS_BLOCK) {
+        const int64_t len = n - b0 < FG_LBFGS_BLOCK ? n - b0 : FG_LBFGS_BLOCK;
+        for (int64_t k = 0; k < count; k++) {
+            const T *s = s_hist + rows[k] * n + b0, *y = y_hist + rows[k] * n + b0;
+            out[4 * k] += FG_FN(FG_CAT2(lbfgs_dot4, SFX))(s, g + b0, len);
+            out[4 * k + 1] += FG_FN(FG_CAT2(lbfgs_dot4, SFX))(y, g + b0, len);
+            if (y_new != NULL) {
+                out[4 * k + 2] += FG_FN(FG_CAT2(lbfgs_dot4, SFX))(s, y_new + b0, len);
+                out[4 * k + 3] += FG_FN(FG_CAT2(lbfgs_dot4, SFX))(y, y_new + b0, len);
+            }
+        }
+    }
+}
+
+/* d = g_coef·g + Σ_k (s_coef[k]·s_k + y_coef[k]·y_k); returns g·d. See list_minimize.h. */
+double FG_FN(FG_CAT2(fg_lbfgs_combine, SFX))(T *FG_RESTRICT d, const T *FG_RESTRICT g, double g_coef,
+                                             const T *FG_RESTRICT s_hist, const T *FG_RESTRICT y_hist,
+                                             const int64_t *FG_RESTRICT rows, const double *FG_RESTRICT s_coef,
+                                             const double *FG_RESTRICT y_coef, int64_t count, int64_t n)
+{
+    double gd = 0.0;
+    const T gc = (T)g_coef;
+    for (int64_t b0 = 0; b0 < n; b0 += FG_LBFGS_BLOCK) {
+        const int64_t len = n - b0 < FG_LBFGS_BLOCK ? n - b0 : FG_LBFGS_BLOCK;
+        T *FG_RESTRICT db = d + b0;
+        const T *FG_RESTRICT gb = g + b0;
+        for (int64_t i = 0; i < len; i++) db[i] = gc * gb[i];
+        for (int64_t k = 0; k < count; k++) {
+            const T *FG_RESTRICT s = s_hist + rows[k] * n + b0;
+            const T *FG_RESTRICT y = y_hist + rows[k] * n + b0;
+            const T sc = (T)s_coef[k], yc = (T)y_coef[k];
+            for (int64_t i = 0; i < len; i++) db[i] = (db[i] + sc * s[i]) + yc * y[i];
+        }
+        gd += FG_FN(FG_CAT2(lbfgs_dot4, SFX))(gb, db, len);
+    }
+    return gd;
+}
+
+/* The accepted point's pair and bookkeeping in one sweep; see list_minimize.h. */
+void FG_FN(FG_CAT2(fg_lbfgs_accept, SFX))(double *FG_RESTRICT out, T *FG_RESTRICT s, T *FG_RESTRICT y,
+                                          T *FG_RESTRICT x_start, T *FG_RESTRICT g_start, const T *FG_RESTRICT x,
+                                          const T *FG_RESTRICT g, int64_t n)
+{
+    double sy0 = 0.0, sy1 = 0.0, yy0 = 0.0, yy1 = 0.0, m0 = 0.0, m1 = 0.0, a0 = 0.0, a1 = 0.0;
+    int64_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        const T s0 = x[i] - x_start[i], s1 = x[i + 1] - x_start[i + 1];
+        const T y0 = g[i] - g_start[i], y1 = g[i + 1] - g_start[i + 1];
+        s[i] = s0;
+        s[i + 1] = s1;
+        y[i] = y0;
+        y[i + 1] = y1;
+        x_start[i] = x[i];
+        x_start[i + 1] = x[i + 1];
+        g_start[i] = g[i];
+        g_start[i + 1] = g[i + 1];
+        sy0 += (double)s0 * (double)y0;
+        sy1 += (double)s1 * (double)y1;
+        yy0 += (double)y0 * (double)y0;
+        yy1 += (double)y1 * (double)y1;
+        const double v0 = fabs((double)g[i]), v1 = fabs((double)g[i + 1]);
+        m0 = v0 > m0 ? v0 : m0;
+        m1 = v1 > m1 ? v1 : m1;
+        a0 += v0;
+        a1 += v1;
+    }
+    for (; i < n; i++) {
+        const T s0 = x[i] - x_start[i], y0 = g[i] - g_start[i];
+        s[i] = s0;
+        y[i] = y0;
+        x_start[i] = x[i];
+        g_start[i] = g[i];
+        sy0 += (double)s0 * (double)y0;
+        yy0 += (double)y0 * (double)y0;
+        const double v0 = fabs((double)g[i]);
+        m0 = v0 > m0 ? v0 : m0;
+        a0 += v0;
+    }
+    out[0] = sy0 + sy1;
+    out[1] = yy0 + yy1;
+    out[2] = m0 > m1 ? m0 : m1;
+    out[3] = a0 + a1;
 }
