@@ -189,20 +189,19 @@ def hessian(fun, x, *, jac=True, hessp=None, eps=None, max_dim=2000):
 
 # ---- eigenvalues from products -----------------------------------------------------------------
 
-def _lanczos(matvec, d, steps, rng, v0=None, dtype=np.float64):
-    """The Lanczos tridiagonal (alpha, beta) of `steps` (<= d) steps from a random start (or v0),
-    with full reorthogonalization, and the basis Q (rows; memory steps·d floats of dtype: the
-    training monitor runs in a float32 model's own dtype, halving its memory traffic)."""
-    q = (rng.standard_normal(d) if v0 is None else np.array(v0, dtype=np.float64)).astype(dtype)
+def _lanczos(matvec, d, steps, rng):
+    """The Lanczos tridiagonal (alpha, beta) of `steps` (<= d) steps from a random start, with
+    full reorthogonalization, and the basis Q (rows; memory steps·d floats)."""
+    q = rng.standard_normal(d)
     q /= np.linalg.norm(q)
-    Q = np.empty((steps, d), dtype=dtype)
+    Q = np.empty((steps, d))
     # in place on one buffer: for large d (a model's parameters) fresh temporaries, not the
     # arithmetic, would dominate the cost of each step
-    projection = np.empty(d, dtype=dtype)
+    projection = np.empty(d)
     alpha, beta = [], []
     for j in range(steps):
         Q[j] = q
-        w = np.array(matvec(q), dtype=dtype)
+        w = np.array(matvec(q), dtype=np.float64)
         a = float(Q[j] @ w)
         alpha.append(a)
         # w ⟂ every earlier q (this holds the three-term recurrence's w - a·q_j - b·q_{j-1}):
@@ -223,30 +222,54 @@ def _ritz(alpha, beta):
     return np.linalg.eigh(T)
 
 
-def _top_ritz_with(alpha, beta, Q, u, Hu):
-    """The top Ritz pair (value, vector) of H on span(Q's rows, u), from the Lanczos tridiagonal
-    of Q and the product Hu already at hand: no further products, and the value is at least
-    the Rayleigh quotient uᵀHu/uᵀu. With u = r·ν + Qᵀc (r ⟂ Q, unit), the projection of H is
-    [[T, b], [bᵀ, e]] with b = (Q·Hu - T·c)/ν and e = (uᵀHu - 2cᵀ·Q·Hu + cᵀTc)/ν²."""
-    T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
-    c = Q @ u
-    r = u - c @ Q
-    again = Q @ r  # twice is enough
-    r -= again @ Q
-    c += again
-    nu = float(np.linalg.norm(r))
-    if not nu > 1e-8 * float(np.linalg.norm(u)):  # u (nearly) in span(Q), or zero
-        theta, S = np.linalg.eigh(T)
-        return float(theta[-1]), S[:, -1].astype(Q.dtype) @ Q
-    QHu = Q @ Hu
-    b = (QHu - T @ c) / nu
-    e = (float(u @ Hu) - 2.0 * float(c @ QHu) + float(c @ T @ c)) / (nu * nu)
-    k = alpha.size
-    M = np.empty((k + 1, k + 1))
-    M[:k, :k], M[:k, k], M[k, :k], M[k, k] = T, b, b, e
-    theta, S = np.linalg.eigh(M)
-    top = S[:, -1].astype(Q.dtype)
-    return float(theta[-1]), top[:k] @ Q + (top[k] / nu) * r
+def _krylov_rows(matvec, q, steps, extra):
+    """Rows S = [q_0 … q_{steps-1}, extra] and HS = H·S for the training monitor: q_0 = q/‖q‖ and
+    the Lanczos three-term recurrence after it, without reorthogonalization (a few steps from a
+    warm start: :func:`_top_ritz` needs a well-conditioned basis, not an orthonormal one). In
+    the dtype of q, in place on the two blocks: for a model's parameters the passes over memory,
+    not the arithmetic, are the cost."""
+    S = np.empty((steps + 1, q.size), dtype=q.dtype)
+    HS = np.empty_like(S)
+    np.divide(q, np.linalg.norm(q), out=S[0])
+    beta = 0.0
+    for j in range(steps):
+        HS[j] = matvec(S[j])
+        if j == steps - 1:
+            break
+        w = S[j + 1]
+        np.multiply(S[j], S[j] @ HS[j], out=w)
+        np.subtract(HS[j], w, out=w)
+        if j > 0:
+            np.subtract(w, np.multiply(S[j - 1], beta, out=HS[j + 1]), out=w)  # HS[j + 1] is free until then
+        beta = float(np.linalg.norm(w))
+        if not beta > 1e-6 * float(np.linalg.norm(HS[j])):  # an invariant subspace: H is known there
+            steps = j + 1
+            break
+        w /= beta
+    S[steps] = extra
+    HS[steps] = matvec(extra)
+    return S[:steps + 1], HS[:steps + 1]
+
+
+def _top_ritz(S, HS):
+    """The top Ritz pair (value, vector) of H on the span of S's rows, given HS = H·S: the
+    Rayleigh-Ritz step on a basis that need not be orthonormal. The Gram matrix G = S·Sᵀ is
+    diagonalized first and directions it cannot resolve in S's dtype dropped (a row (nearly) in
+    the span of the others); the value is at least the Rayleigh quotient of every row kept."""
+    G = (S @ S.T).astype(np.float64)
+    M = (S @ HS.T).astype(np.float64)
+    norms = np.sqrt(np.diag(G))
+    rows = norms > 0.0
+    scale = 1.0 / norms[rows]  # unit rows first, so a row's length does not decide whether it is kept
+    G = G[np.ix_(rows, rows)] * np.outer(scale, scale)
+    M = M[np.ix_(rows, rows)] * np.outer(scale, scale)
+    s, U = np.linalg.eigh(G)
+    keep = s > 64.0 * np.finfo(S.dtype).eps * s[-1]
+    B = U[:, keep] / np.sqrt(s[keep])  # orthonormal coordinates of the span: Bᵀ·G·B = I
+    theta, Y = np.linalg.eigh(B.T @ (0.5 * (M + M.T)) @ B)
+    coefficients = np.zeros(S.shape[0])
+    coefficients[rows] = scale * (B @ Y[:, -1])
+    return float(theta[-1]), coefficients.astype(S.dtype) @ S
 
 
 def _check_count(name, value, low=1):
@@ -306,14 +329,16 @@ def _prepared(model, X, y, loss, sample_weight):
 
 
 def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.float64):
-    """v -> H·v (of dtype) on prepared data: the checks done once, not per product."""
+    """v -> H·v (of dtype) on prepared data: the checks done once, not per product.
+    ``matvec(v, forward_done=True)`` skips the forward pass that the model's last training step
+    or product on the same rows x, at the same parameters, left in its buffers."""
     denominator = _denominator(model, loss, target, sw)
     loss_spec = model._loss_spec(loss)
 
-    def matvec(v):
+    def matvec(v, forward_done=False):
         va = np.ascontiguousarray(v, dtype=model.dtype)
         _value, out = model._hvp(x, va, loss_spec=loss_spec, target=target, sample_weight=sw,
-                                 gauss_newton=gauss_newton, denominator=denominator)
+                                 gauss_newton=gauss_newton, denominator=denominator, forward_done=forward_done)
         return out.astype(dtype, copy=False)
     return matvec
 
@@ -465,7 +490,7 @@ class CurvatureMonitor:
     exact: ill-conditioning. The first time ε > 2/λmax it warns.
 
     The probe is ``probe_size`` training rows drawn once; a probe costs ``lanczos_steps + 2``
-    Hessian-vector products and two gradients on it, in the model's dtype. λmax is the top Ritz
+    Hessian-vector products, a gradient and a forward pass on it, in the model's dtype. λmax is the top Ritz
     value on the 3 warm-started Lanczos vectors and the gradient: a lower bound that tightens
     from probe to probe, never below gᵀHg/gᵀg; use :func:`top_eigenvalues` for an exact value.
     """
@@ -519,25 +544,30 @@ class CurvatureMonitor:
         """Measure at θ, before the optimizer's step."""
         m = self.model
         value = self._probe_loss()
-        # vectors stay in the model's dtype (a float32 model's float64 copies would double the
-        # memory traffic, which is most of a probe's cost); the records' sums are in float64
-        grads = m.grads.copy()
-        g = grads.astype(np.float64)
-        Hg = self._matvec(grads)
-        d = m.n_params
-        rng = np.random.default_rng(len(self.records["step"]))
-        alpha, beta, Q = _lanczos(self._matvec, d, min(d, self.lanczos_steps), rng, v0=self._top, dtype=m.dtype)
-        # the gradient joins the Lanczos basis for free (Hg is at hand): λmax >= gᵀHg/gᵀg
-        lam, self._top = _top_ritz_with(alpha, beta, Q, grads, Hg)  # the next probe starts from this vector
-        self._before = (m.params.copy(), value, g, float(g @ g), float(g @ Hg), lam)
+        # vectors and sums stay in the model's dtype: a float32 model's float64 copies would
+        # double the memory traffic, which is most of a probe's cost
+        g = m.grads.copy()
+        start = self._top
+        if start is None:
+            start = np.random.default_rng(0).standard_normal(m.n_params, dtype=m.dtype)
+        # every product below is at θ on the probe rows, whose forward pass the gradient left
+        # in the model's buffers (and no product changes them): the products skip it
+        S, HS = _krylov_rows(lambda v: self._matvec(v, forward_done=True), start,
+                             min(m.n_params, self.lanczos_steps), g)
+        # the gradient is the last row (its product is needed anyway): λmax >= gᵀHg/gᵀg
+        lam, self._top = _top_ritz(S, HS)  # the next probe starts from this vector
+        self._before = (m.params.copy(), value, g, float(g @ g), float(g @ HS[-1]), lam)
 
     def after(self, epoch, total_steps):
         """Measure after the step at θ + Δ and record."""
         m = self.model
         theta0, value0, g, gg, gHg, lam = self._before
-        value1 = self._probe_loss()
-        delta = m.params - theta0
+        from fastgd.training import _data_loss
+
+        # the loss alone (a forward pass): the same value as the gradient pass gives
+        value1 = _data_loss(m, self.x, self.target, self.sw, self.loss, batch_size=self.x.shape[0])
         theta1 = m.params.copy()
+        delta = np.subtract(theta1, theta0)
         m.params[...] = theta0  # H at θ, where the prediction is made
         try:
             Hdelta = self._matvec(delta)
