@@ -347,10 +347,19 @@ class _SteihaugCG:
         self.d = -self.r
         self.rr = float(self.r @ self.r)
         self.model = 0.0  # m(z) - m(0)
-        self.basis = [self.r / math.sqrt(self.rr)] if reorthogonalize else None
+        # the normalized residuals, rows of one block filled in place (at most d of them)
+        self.basis = np.empty((min(g.size, max_iter + 1), g.size)) if reorthogonalize else None
+        self.n_basis = 0
+        if reorthogonalize:
+            self._add_to_basis(self.r, self.rr)
         self.iterations = 0
         self.pending = None  # (H·d, dᵀHd) of the iteration a boundary cut off
         self.converged = False
+
+    def _add_to_basis(self, r, rr):
+        if self.n_basis < self.basis.shape[0]:
+            np.divide(r, math.sqrt(rr), out=self.basis[self.n_basis])
+            self.n_basis += 1
 
     def solve(self, radius):
         """(p, m(0) - m(p), whether p ends on the boundary, ‖g + H·p‖: the model's gradient at p)."""
@@ -376,13 +385,13 @@ class _SteihaugCG:
             self.pending = None
             self.model -= 0.5 * alpha * self.rr
             r = self.r + alpha * Bd
-            if self.basis is not None and len(self.basis) < z.size:
-                B = np.array(self.basis)
-                r -= B.T @ (B @ r)  # twice is enough (Parlett)
-                r -= B.T @ (B @ r)
+            if self.basis is not None and self.n_basis < z.size:
+                B = self.basis[:self.n_basis]
+                r -= (B @ r) @ B  # twice is enough (Parlett)
+                r -= (B @ r) @ B
             rr_next = float(r @ r)
             if self.basis is not None and rr_next > 0.0:
-                self.basis.append(r / math.sqrt(rr_next))
+                self._add_to_basis(r, rr_next)
             self.z, self.r = z_next, r
             if math.sqrt(rr_next) <= self.tolerance:
                 self.converged = True
