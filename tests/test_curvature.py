@@ -473,3 +473,28 @@ def test_newton_cg_checkpoint_round_trip(rng, tmp_path):
     loaded.model.fit(X, y, loss="softmax_cross_entropy", optimizer=loaded.optimizer, epochs=1, batch_size=None,
                      progress=False)
     np.testing.assert_array_equal(loaded.model.params, m.params)
+
+
+def test_history_plot_draws_the_probes_of_curvature_every_k_steps(rng):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    X, y = _classification(rng, 200)
+    m = fg.Sequential([fg.Dense(6, 8, activation="tanh"), fg.Dense(8, 2, activation="identity")],
+                      dtype="float64", seed=0)
+    h = m.fit(X, y, loss="softmax_cross_entropy", optimizer=fg.optim.SGD(lr=0.1), epochs=2, batch_size=20,
+              progress=False, curvature=4, seed=0)
+    assert "lambda_max" not in h.history  # probes every 4 steps are no epoch columns
+    ax = h.plot(("lambda_max", "grad_curvature"))
+    (lam, curv) = ax.get_lines()
+    np.testing.assert_array_equal(lam.get_xdata(), np.array(h.curvature["step"]) + 1)
+    np.testing.assert_array_equal(lam.get_ydata(), h.curvature["lambda_max"])
+    np.testing.assert_array_equal(curv.get_ydata(), h.curvature["grad_curvature"])
+    assert ax.get_xlabel() == "training step" and ax.get_title() == "lambda_max, grad_curvature per training step"
+    assert h.plot().get_xlabel() == "epoch"  # epoch columns as before
+    with pytest.raises(ValueError, match="lr_lambda_max"):
+        h.plot(("nothing",))
+    plt.close("all")
