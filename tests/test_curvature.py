@@ -498,3 +498,46 @@ def test_history_plot_draws_the_probes_of_curvature_every_k_steps(rng):
     with pytest.raises(ValueError, match="lr_lambda_max"):
         h.plot(("nothing",))
     plt.close("all")
+
+
+@pytest.mark.parametrize("optimizer, limit", [
+    (dict(momentum=0.0), 2.0),
+    (dict(momentum=0.9), 3.8),
+    (dict(momentum=0.9, dampening=0.5), 7.6),
+    (dict(momentum=0.9, nesterov=True), 3.8 / 2.8),
+    (dict(momentum=0.5, weight_decay=0.25), 3.0),
+])
+def test_the_stability_warning_follows_the_optimizers_limit(optimizer, limit, rng):
+    """A linear model with MSE has the constant Hessian (2/n)·AᵀA (A = [X 1]): its λmax is known,
+    and the warning fires just above the optimizer's limit lr·(λmax + weight decay) and not below."""
+    X = rng.standard_normal((40, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(40)
+    A = np.hstack([X, np.ones((40, 1))])
+    lam = np.linalg.eigvalsh(2.0 / 40 * A.T @ A)[-1]
+    weight_decay = optimizer.get("weight_decay", 0.0)
+    for factor, warns in ((0.98, False), (1.02, True)):
+        m = fg.Sequential([fg.Dense(3, 1, activation="identity")], dtype="float64", seed=0)
+        lr = factor * limit / (lam + weight_decay)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            h = m.fit(X, y, loss="mse", optimizer=fg.optim.SGD(lr=lr, **optimizer), epochs=1, batch_size=None,
+                      progress=False, curvature="epoch", seed=0)
+        assert h.curvature["lambda_max"][0] == pytest.approx(lam, rel=1e-10)
+        stability = [str(w.message) for w in caught if "stability limit" in str(w.message)]
+        assert len(stability) == warns, (optimizer, factor)
+        if warns and optimizer.get("momentum"):
+            assert "momentum μ = " in stability[0] and "(2 + 2μ)" in stability[0]
+        if warns and weight_decay:
+            assert "weight decay" in stability[0]
+
+
+def test_adaptive_optimizers_get_no_stability_warning(rng):
+    X, y = _classification(rng, 100)
+    m = fg.Sequential([fg.Dense(6, 8, activation="tanh"), fg.Dense(8, 2, activation="identity")],
+                      dtype="float64", seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        h = m.fit(X, y, loss="softmax_cross_entropy", optimizer=fg.optim.Adam(lr=50.0), epochs=2, batch_size=None,
+                  progress=False, curvature="epoch", seed=0)
+    assert min(h.curvature["lr_lambda_max"]) > 2.0  # recorded still
+    assert not [w for w in caught if "stability limit" in str(w.message)]

@@ -474,6 +474,30 @@ def step_extras(model, optimizer, x, target, sw, loss):
     return {"hessp": lambda params, v: matvec(v)}
 
 
+def _stability_limit(optimizer):
+    """(c, formula, method, weight decay): the optimizer's steps on a quadratic of curvature λ
+    are stable while lr·(λ + weight decay) < c; None where no limit of λ alone exists. From the
+    eigenvalues of the step's linear recurrence on that quadratic (state θ and the momentum
+    buffer b): heavy ball z² - (1 + μ - a)z + μ with a = lr·(1 - dampening)·λ, stable for
+    a < 2 + 2μ; Nesterov z² - (1 + μ - a(1 + μ))z + μ(1 - a) with a = lr·λ, stable for
+    a < (2 + 2μ)/(1 + 2μ)."""
+    from fastgd.optim import SGD
+
+    if not isinstance(optimizer, SGD):
+        return None
+    cfg = optimizer.get_config()
+    mu, dampening, weight_decay = cfg["momentum"], cfg["dampening"], cfg["weight_decay"]
+    if cfg["maximize"] or dampening >= 1.0:
+        return None
+    if mu == 0.0:
+        return 2.0, "2/λmax", "gradient descent", weight_decay
+    if cfg["nesterov"]:
+        return (2.0 + 2.0 * mu) / (1.0 + 2.0 * mu), "(2 + 2μ)/((1 + 2μ)·λmax)", \
+            f"gradient descent with Nesterov momentum μ = {mu:g}", weight_decay
+    return (2.0 + 2.0 * mu) / (1.0 - dampening), "(2 + 2μ)/((1 - dampening)·λmax)" if dampening else \
+        "(2 + 2μ)/λmax", f"gradient descent with momentum μ = {mu:g}", weight_decay
+
+
 class CurvatureMonitor:
     """Second-order diagnostics of a training run on a fixed probe batch (``fit(curvature=...)``).
 
@@ -487,7 +511,12 @@ class CurvatureMonitor:
     before); ``lambda_max`` (the top Hessian eigenvalue, by a few Lanczos steps warm-started from
     the previous probe's top eigenvector) and ``lr_lambda_max`` (ε·λmax: gradient descent is
     stable only below 2). A step with ½ε²·gᵀHg > ε·gᵀg raises the loss although the gradient is
-    exact: ill-conditioning. The first time ε > 2/λmax it warns.
+    exact: ill-conditioning. The first time the learning rate passes the stability limit of the
+    optimizer on a quadratic of curvature λmax (plus its weight decay) it warns: 2/λmax for
+    gradient descent, (2 + 2μ)/((1 - dampening)·λmax) with heavy-ball momentum μ and
+    (2 + 2μ)/((1 + 2μ)·λmax) with Nesterov's (Cohen et al., "Gradient descent on neural networks
+    typically occurs at the edge of stability", ICLR 2021, appendix). Adaptive optimizers (Adam,
+    RMSProp, AdaGrad) precondition the step, so λmax alone sets no limit: no warning.
 
     The probe is ``probe_size`` training rows drawn once; a probe costs ``lanczos_steps + 2``
     Hessian-vector products, a gradient and a forward pass on it, in the model's dtype. λmax is the top Ritz
@@ -585,13 +614,19 @@ class CurvatureMonitor:
         r["observed_change"].append(value1 - value0)
         r["lambda_max"].append(lam)
         r["lr_lambda_max"].append(lr * lam)
-        if not self._warned and lam > 0 and lr * lam > 2.0:
-            self._warned = True
-            import warnings
-            warnings.warn(f"the learning rate {lr:.3g} exceeds the stability limit 2/λmax = {2.0 / lam:.3g} of "
-                          f"gradient descent (λmax = {lam:.3g}, the top Hessian eigenvalue on the probe batch): "
-                          "along that direction steps overshoot and the loss can grow. Lower the learning rate "
-                          "or add a schedule.", RuntimeWarning, stacklevel=_runtime.user_stacklevel())
+        limit = _stability_limit(self.optimizer)
+        if not self._warned and limit is not None:
+            factor, formula, method, weight_decay = limit
+            curvature = lam + weight_decay
+            if curvature > 0 and lr * curvature > factor:
+                self._warned = True
+                import warnings
+                decay = f" plus the weight decay {weight_decay:.3g}" if weight_decay else ""
+                warnings.warn(f"the learning rate {lr:.3g} exceeds the stability limit {formula} = "
+                              f"{factor / curvature:.3g} of {method} (λmax = {lam:.3g}, the top Hessian eigenvalue "
+                              f"on the probe batch{decay}): along that direction steps overshoot and the loss can "
+                              "grow. Lower the learning rate or add a schedule.", RuntimeWarning,
+                              stacklevel=_runtime.user_stacklevel())
         self._before = None
 
     def epoch_logs(self):
