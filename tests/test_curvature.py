@@ -369,6 +369,8 @@ def test_fit_with_newton_cg_full_batch(rng):
               progress=False)
     losses = np.array(h["loss"])
     assert np.all(np.diff(losses) <= 1e-12) and losses[-1] < 0.5 * losses[0]
+    with pytest.raises(ValueError, match="NewtonCG is a full-batch method: pass batch_size=None, got batch_size=32"):
+        m.fit(X, y, loss="softmax_cross_entropy", optimizer=fg.NewtonCG(), epochs=1, batch_size=32, progress=False)
 
 
 def test_fit_curvature_diagnostics_and_the_stability_warning(rng):

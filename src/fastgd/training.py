@@ -616,7 +616,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     steps_per_epoch = -(-n // bs)
     lbfgs = not hasattr(optimizer, "_plan")  # fastgd.LBFGS: a closure-driven full-batch method
     if lbfgs and batch_size is not None:
-        raise ValueError("LBFGS is a full-batch method: pass batch_size=None")
+        raise ValueError(f"{type(optimizer).__name__} is a full-batch method: pass batch_size=None, "
+                         f"got batch_size={batch_size!r}")
     lazy = _outofcore.is_lazy(x)
     if lbfgs and lazy:
         raise ValueError("LBFGS needs X in memory; a memory-mapped X trains with a first-order optimizer")
