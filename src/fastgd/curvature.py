@@ -575,15 +575,15 @@ class CurvatureMonitor:
         value = self._probe_loss()
         # vectors and sums stay in the model's dtype: a float32 model's float64 copies would
         # double the memory traffic, which is most of a probe's cost
-        g = m.grads.copy()
         start = self._top
         if start is None:
             start = np.random.default_rng(0).standard_normal(m.n_params, dtype=m.dtype)
         # every product below is at θ on the probe rows, whose forward pass the gradient left
-        # in the model's buffers (and no product changes them): the products skip it
+        # in the model's buffers (and no product changes them, nor the gradient): they skip it
         S, HS = _krylov_rows(lambda v: self._matvec(v, forward_done=True), start,
-                             min(m.n_params, self.lanczos_steps), g)
+                             min(m.n_params, self.lanczos_steps), m.grads)
         # the gradient is the last row (its product is needed anyway): λmax >= gᵀHg/gᵀg
+        g = S[-1]
         lam, self._top = _top_ritz(S, HS)  # the next probe starts from this vector
         self._before = (m.params.copy(), value, g, float(g @ g), float(g @ HS[-1]), lam)
 
