@@ -48,7 +48,7 @@ def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=
 
 
 def _denominator(model, loss, target, sw):
-    from fastgd.training import _batch_weight
+    from fastgd.training.loop import _batch_weight
     return _batch_weight(loss, target, sw, model.dtype)
 
 
@@ -461,7 +461,7 @@ def add_stationary(res, objective, tol):
 # ---- hooks of the training loop -----------------------------------------------------------
 
 def is_newton_cg(optimizer):
-    from fastgd.newton_cg import NewtonCG
+    from fastgd.optim.newton_cg import NewtonCG
     return isinstance(optimizer, NewtonCG)
 
 
@@ -591,7 +591,7 @@ class CurvatureMonitor:
         """Measure after the step at θ + Δ and record."""
         m = self.model
         theta0, value0, g, gg, gHg, lam = self._before
-        from fastgd.training import _data_loss
+        from fastgd.training.loop import _data_loss
 
         # the loss alone (a forward pass): the same value as the gradient pass gives
         value1 = _data_loss(m, self.x, self.target, self.sw, self.loss, batch_size=self.x.shape[0])

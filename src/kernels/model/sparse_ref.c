@@ -3,5 +3,5 @@
 #include "fastgd_kernels.h"
 #include "fg_act.h"
 
-#define FG_TEMPLATE "sparse_ref_template.h"
+#define FG_TEMPLATE "model/sparse_ref_template.h"
 #include "fg_each_type.h"

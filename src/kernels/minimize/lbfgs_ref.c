@@ -3,5 +3,5 @@
  * dot product, no tricks. The test oracle of fg_lbfgs_direction_*. */
 #include "fastgd_kernels.h"
 
-#define FG_TEMPLATE "lbfgs_ref_template.h"
+#define FG_TEMPLATE "minimize/lbfgs_ref_template.h"
 #include "fg_each_type.h"

@@ -7,5 +7,5 @@
  * target's vector width. */
 #include "fg_internal.h"
 
-#define FG_TEMPLATE "lbfgs_template.h"
+#define FG_TEMPLATE "minimize/lbfgs_template.h"
 #include "fg_each_type.h"

@@ -27,9 +27,9 @@ from fastgd import _core, _runtime
 from fastgd import curvature as _curvature_hooks
 from fastgd import _outofcore
 from fastgd import distributed as _distributed
-from fastgd import losses as _losses
+from fastgd.nn import losses as _losses
 from fastgd import metrics as _metrics
-from fastgd.callbacks import Callback, EarlyStopping
+from fastgd.training.callbacks import Callback, EarlyStopping
 
 __all__ = ["fit", "evaluate", "partial_fit", "fit_restarts", "History", "DivergenceError"]
 
@@ -192,7 +192,7 @@ def _check_float(name, value, low=0.0, allow_none=True, inclusive=False):
 
 def _get_optimizer(optimizer):
     from fastgd import optim as _optim
-    from fastgd.lbfgs import LBFGS
+    from fastgd.optim.lbfgs import LBFGS
 
     if isinstance(optimizer, str):
         if optimizer.lower() == "lbfgs":

@@ -13,5 +13,5 @@
  * the rows of grad_z stream past, and the row order stays fixed. */
 #define DENSE_DB_BLOCK 256
 
-#define FG_TEMPLATE "dense_template.h"
+#define FG_TEMPLATE "model/dense_template.h"
 #include "fg_each_type.h"

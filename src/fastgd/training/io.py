@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from fastgd.model import Sequential
+    from fastgd.nn.model import Sequential
     from fastgd.optim import Optimizer
-    from fastgd.schedules import Schedule
+    from fastgd.optim.schedules import Schedule
     from fastgd.training import History
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "Checkpoint", "FileFormatError", "FORMAT_VERSION"]
@@ -278,8 +278,8 @@ def _read_params(path, meta, archive):
 
 
 def _build_model(path, meta, archive, params=None):
-    from fastgd import losses as _losses
-    from fastgd.model import Sequential
+    from fastgd.nn import losses as _losses
+    from fastgd.nn.model import Sequential
 
     if params is None:
         params = _read_params(path, meta, archive)
@@ -404,14 +404,14 @@ def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: 
 
 def _optimizer_from_config(config):
     from fastgd import optim as _optim
-    from fastgd.lbfgs import LBFGS
+    from fastgd.optim.lbfgs import LBFGS
 
     if isinstance(config, dict) and config.get("name") == "lbfgs":
         cfg = dict(config)
         cfg.pop("name")
         return LBFGS(**cfg)
     if isinstance(config, dict) and config.get("name") == "newton_cg":
-        from fastgd.newton_cg import NewtonCG
+        from fastgd.optim.newton_cg import NewtonCG
         return NewtonCG(**{k: v for k, v in config.items() if k != "name"})
     return _optim.from_config(config)
 
@@ -442,7 +442,7 @@ def _check_state_fits(path, state, params):
 
 
 def _build_checkpoint(path, meta, archive):
-    from fastgd import schedules as _schedules
+    from fastgd.optim import schedules as _schedules
     from fastgd.training import History
 
     # every array is checked against the declared configuration before the model is built

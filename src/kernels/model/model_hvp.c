@@ -1,5 +1,5 @@
 /* Hessian-vector and Gauss-Newton-vector products of a model's loss (fg_hvp.h), compiled per
- * CPU target: the R-operator pass of mlp_hvp_template.h on this target's GEMM and loss. */
+ * CPU target: the R-operator pass of model_hvp_template.h on this target's GEMM and loss. */
 #include <math.h>
 
 #include "fg_internal.h"
@@ -8,18 +8,18 @@
 
 #define T float
 #define SFX f32
-#define HVP_NAME FG_FN(fg_mlp_hvp_f32)
+#define HVP_NAME FG_FN(fg_model_hvp_f32)
 #define HVP_GEMM(C, ldc, A, lda, ta, B, ldb, tb, M, N, K, beta, bias, act, alpha)                    \
     FG_FN(fg_gemm_f32)(C, ldc, A, lda, ta, B, ldb, tb, M, N, K, beta, bias, act, alpha, m->workspace, \
                        m->workspace_bytes)
 #define HVP_LOSS(grad, pred, n, c, spec) FG_FN(fg_loss_f32)(grad, pred, n, c, spec)
-#include "mlp_hvp_template.h"
+#include "model_hvp_template.h"
 
 #define T double
 #define SFX f64
-#define HVP_NAME FG_FN(fg_mlp_hvp_f64)
+#define HVP_NAME FG_FN(fg_model_hvp_f64)
 #define HVP_GEMM(C, ldc, A, lda, ta, B, ldb, tb, M, N, K, beta, bias, act, alpha)                    \
     FG_FN(fg_gemm_f64)(C, ldc, A, lda, ta, B, ldb, tb, M, N, K, beta, bias, act, alpha, m->workspace, \
                        m->workspace_bytes)
 #define HVP_LOSS(grad, pred, n, c, spec) FG_FN(fg_loss_f64)(grad, pred, n, c, spec)
-#include "mlp_hvp_template.h"
+#include "model_hvp_template.h"

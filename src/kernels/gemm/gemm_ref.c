@@ -4,5 +4,5 @@
 #include "fastgd_kernels.h"
 #include "fg_act.h"
 
-#define FG_TEMPLATE "gemm_ref_template.h"
+#define FG_TEMPLATE "gemm/gemm_ref_template.h"
 #include "fg_each_type.h"

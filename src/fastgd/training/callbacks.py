@@ -116,7 +116,7 @@ class ModelCheckpoint(Callback):
         self.best = math.inf if mode == "min" else -math.inf
 
     def on_epoch_end(self, epoch, logs):
-        from fastgd.io import save_checkpoint
+        from fastgd.training.io import save_checkpoint
 
         if self.save_best_only:
             key = self.monitor if self.monitor in logs else self.monitor.removeprefix("val_")

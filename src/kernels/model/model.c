@@ -6,5 +6,5 @@
 
 #include "fg_internal.h"
 
-#define FG_TEMPLATE "mlp_template.h"
+#define FG_TEMPLATE "model/model_template.h"
 #include "fg_each_type.h"

@@ -23,14 +23,14 @@
 #include <math.h>
 
 #include "fg_common.h"
-#include "fg_gemm.h"
-#include "fg_loss.h"
+#include "gemm/fg_gemm.h"
+#include "loss/fg_loss.h"
 #include "fg_model.h"
 
-/* Elements of the scratch buffer fg_mlp_hvp_* needs for n rows: R(z_l) and R(a_l) of every
+/* Elements of the scratch buffer fg_model_hvp_* needs for n rows: R(z_l) and R(a_l) of every
  * layer, then two (n, widest layer) buffers for R(g). */
-FG_INLINE int64_t fg_mlp_hvp_scratch_elems(const int64_t *outs, int64_t n_layers, int64_t max_width,
-                                           int64_t n)
+FG_INLINE int64_t fg_model_hvp_scratch_elems(const int64_t *outs, int64_t n_layers, int64_t max_width,
+                                             int64_t n)
 {
     int64_t total = 2 * max_width;
     for (int64_t l = 0; l < n_layers; l++) total += 2 * outs[l];
@@ -55,13 +55,13 @@ FG_INLINE double fg_act_grad2(double o, int act)
     }
 }
 
-/* The reference twins of fg_mlp_hvp_f32/f64 (mlp_hvp_ref.c): same contract, plain loops;
+/* The reference twins of fg_model_hvp_f32/f64 (model_hvp_ref.c): same contract, plain loops;
  * the test oracle, not dispatched. */
-double fg_mlp_hvp_ref_f32(const fg_mlp *m, float *hv, const float *v, const float *x, int64_t n,
-                          const fg_loss_spec *spec, int gauss_newton, double beta, float *scratch,
-                          int forward_done);
-double fg_mlp_hvp_ref_f64(const fg_mlp *m, double *hv, const double *v, const double *x, int64_t n,
-                          const fg_loss_spec *spec, int gauss_newton, double beta, double *scratch,
-                          int forward_done);
+double fg_model_hvp_ref_f32(const fg_model *m, float *hv, const float *v, const float *x, int64_t n,
+                            const fg_loss_spec *spec, int gauss_newton, double beta, float *scratch,
+                            int forward_done);
+double fg_model_hvp_ref_f64(const fg_model *m, double *hv, const double *v, const double *x, int64_t n,
+                            const fg_loss_spec *spec, int gauss_newton, double beta, double *scratch,
+                            int forward_done);
 
 #endif

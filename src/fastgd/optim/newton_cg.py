@@ -39,7 +39,7 @@ import numbers
 
 import numpy as np
 
-from fastgd.lbfgs import LBFGS
+from fastgd.optim.lbfgs import LBFGS
 
 __all__ = ["NewtonCG"]
 

@@ -5,8 +5,8 @@
  * every r_i must be in [0, x->n_rows). */
 
 /* The forward pass of a whole model (fg_model.h) on rows [0, n) of a CSR x (n <= m->rows_cap). */
-FG_KERNEL(mlp_forward_csr_f32, (const fg_mlp *m, const fg_csr *x, int64_t n), (m, x, n))
-FG_KERNEL(mlp_forward_csr_f64, (const fg_mlp *m, const fg_csr *x, int64_t n), (m, x, n))
+FG_KERNEL(model_forward_csr_f32, (const fg_model *m, const fg_csr *x, int64_t n), (m, x, n))
+FG_KERNEL(model_forward_csr_f64, (const fg_model *m, const fg_csr *x, int64_t n), (m, x, n))
 /* out(n,m) = act(x[r_i]·W(k,m) + b(m)), k = x->n_cols; b may be NULL. */
 FG_KERNEL(csr_dense_forward_f32, (float *out, const fg_csr *x, const int64_t *rows, int64_t start, int64_t n,
                                   const float *W, const float *b, int64_t m, int act, double act_alpha),

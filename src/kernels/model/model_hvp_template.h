@@ -2,8 +2,8 @@
  *   HVP_NAME                 the function's name
  *   HVP_GEMM(C, ldc, A, lda, trans_a, B, ldb, trans_b, m, n, k, beta, bias, act, alpha)
  *   HVP_LOSS(grad, pred, n, c, spec)   the loss kernel (fg_loss.h contract)
- * so that the dispatched build (mlp_hvp.c, this target's GEMM and loss) and the reference
- * twin (mlp_hvp_ref.c, plain loops) run the same algorithm. Undefines T, SFX and the three. */
+ * so that the dispatched build (model_hvp.c, this target's GEMM and loss) and the reference
+ * twin (model_hvp_ref.c, plain loops) run the same algorithm. Undefines T, SFX and the three. */
 
 /* out (n, c) = ∇²ℓ · r for the loss `spec` at pred (n, c): the same reduction, weights and
  * scale as the loss kernel. Per row i (s_i the sample weight, coef the reduction's 1/D times
@@ -98,18 +98,18 @@ static void FG_CAT2(hvp_bias, SFX)(T *FG_RESTRICT hv_b, const T *FG_RESTRICT rd,
 }
 
 /* Elements of scratch before layer l's R(z_l). */
-static int64_t FG_CAT2(hvp_layer_offset, SFX)(const fg_mlp *m, int64_t l, int64_t n)
+static int64_t FG_CAT2(hvp_layer_offset, SFX)(const fg_model *m, int64_t l, int64_t n)
 {
     int64_t off = 0;
     for (int64_t i = 0; i < l; i++) off += 2 * n * m->layers[i].out;
     return off;
 }
 
-double HVP_NAME(const fg_mlp *m, T *hv, const T *v, const T *x, int64_t n, const fg_loss_spec *spec,
+double HVP_NAME(const fg_model *m, T *hv, const T *v, const T *x, int64_t n, const fg_loss_spec *spec,
                 int gauss_newton, double beta, T *scratch, int forward_done)
 {
     const int64_t L = m->n_layers;
-    const fg_mlp_layer *last = &m->layers[L - 1];
+    const fg_model_layer *last = &m->layers[L - 1];
     const int64_t c = last->out;
     const T *params = (const T *)m->params;
     int64_t max_width = 0;
@@ -123,7 +123,7 @@ double HVP_NAME(const fg_mlp *m, T *hv, const T *v, const T *x, int64_t n, const
 
     /* 1. forward (unless m->acts hold it already) and the forward R-pass */
     for (int64_t l = 0; l < L; l++) {
-        const fg_mlp_layer *Ly = &m->layers[l];
+        const fg_model_layer *Ly = &m->layers[l];
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
         T *o = (T *)m->acts[l];
         if (!forward_done)
@@ -148,7 +148,7 @@ double HVP_NAME(const fg_mlp *m, T *hv, const T *v, const T *x, int64_t n, const
 
     /* 3. backward and the backward R-pass, last layer first */
     for (int64_t l = L - 1; l >= 0; l--) {
-        const fg_mlp_layer *Ly = &m->layers[l];
+        const fg_model_layer *Ly = &m->layers[l];
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
         const T *o = (const T *)m->acts[l];
         const int64_t size = n * Ly->out;

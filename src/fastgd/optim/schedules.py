@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from fastgd.optim import Optimizer, _real
+from fastgd.optim.optimizers import Optimizer, _real
 
 __all__ = ["Schedule", "StepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineDecay",
            "ReduceLROnPlateau", "from_config"]

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import numpy as np
 
 from fastgd import _core
-from fastgd import init as _init
-from fastgd import losses as _losses
-from fastgd.layers import Dense
+from fastgd.nn import init as _init
+from fastgd.nn import losses as _losses
+from fastgd.nn.layers import Dense
 
 if TYPE_CHECKING:
     from fastgd.training import History
@@ -164,7 +164,7 @@ class Sequential:
             specs.append((k, m, L.activation_id, L.negative_slope, w_off, b_off))
             w_off += k * m
             b_off += m
-        self._engine = _core._MLPEngine(self.params, self.grads, specs)
+        self._engine = _core._ModelEngine(self.params, self.grads, specs)
         self._last_x = None
         self.loss = None
         self.history = None
@@ -360,7 +360,7 @@ class Sequential:
 
     def save(self, path: str | PathLike[str]) -> str:
         """Save the model to ``path`` (see :func:`fastgd.io.save`); returns the path written."""
-        from fastgd import io
+        from fastgd.training import io
 
         return io.save(self, path)
 
@@ -427,10 +427,10 @@ class Sequential:
 
     def _hvp(self, x, v, *, loss_spec, target, sample_weight, gauss_newton, denominator, **options):
         """``(loss, H·v)`` (or the Gauss-Newton ``G·v``) over all rows of checked x; options go to
-        ``_core.mlp_hvp`` (chunk_rows, reference)."""
+        ``_core.model_hvp`` (chunk_rows, reference)."""
         spec, class_weight = loss_spec
-        return _core.mlp_hvp(self._engine, x, v, spec, target, sample_weight, gauss_newton, denominator,
-                             class_weight=class_weight, **options)
+        return _core.model_hvp(self._engine, x, v, spec, target, sample_weight, gauss_newton, denominator,
+                               class_weight=class_weight, **options)
 
     def _gradient_by_layer(self, x, idx, start, n, loss_spec, target, sw, on_layer):
         """The batch's mean-loss gradient into ``grads``, calling ``on_layer(l)`` as soon as

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastgd import _core
-from fastgd import init as _init
+from fastgd.nn import init as _init
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from fastgd.model import Sequential
+    from fastgd.nn.model import Sequential
 
 __all__ = ["Dense", "ACTIVATIONS"]
 

@@ -1,9 +1,9 @@
-/* Included by mlp.c once per element type T with name suffix SFX. */
+/* Included by model.c once per element type T with name suffix SFX. */
 
-#define MLP_FN(name) FG_FN(FG_CAT2(name, SFX))
+#define MODEL_FN(name) FG_FN(FG_CAT2(name, SFX))
 
 /* Copy rows `idx[0:n)` of src (N, width) into dst (n, width). */
-static void FG_CAT2(mlp_gather_rows, SFX)(T *FG_RESTRICT dst, const T *FG_RESTRICT src, int64_t width,
+static void FG_CAT2(model_gather_rows, SFX)(T *FG_RESTRICT dst, const T *FG_RESTRICT src, int64_t width,
                                           const int64_t *idx, int64_t n)
 {
     if (width == 1) {
@@ -14,76 +14,76 @@ static void FG_CAT2(mlp_gather_rows, SFX)(T *FG_RESTRICT dst, const T *FG_RESTRI
 }
 
 /* Layers [first, n_layers) of the forward pass, layer `first` reading `in`. */
-static void FG_CAT2(mlp_forward_from, SFX)(const fg_mlp *m, int64_t first, const T *in, int64_t n)
+static void FG_CAT2(model_forward_from, SFX)(const fg_model *m, int64_t first, const T *in, int64_t n)
 {
     const T *params = (const T *)m->params;
     for (int64_t l = first; l < m->n_layers; l++) {
-        const fg_mlp_layer *L = &m->layers[l];
+        const fg_model_layer *L = &m->layers[l];
         T *out = (T *)m->acts[l];
-        MLP_FN(fg_dense_forward)(out, in, params + L->w_off, params + L->b_off, n, L->in, L->out, L->act,
+        MODEL_FN(fg_dense_forward)(out, in, params + L->w_off, params + L->b_off, n, L->in, L->out, L->act,
                                  L->act_alpha, m->workspace, m->workspace_bytes);
         in = out;
     }
 }
 
 /* The forward pass on rows r_i (rows[i], or start + i when rows is NULL) of the CSR x. */
-static void FG_CAT2(mlp_forward_csr_rows, SFX)(const fg_mlp *m, const fg_csr *x, const int64_t *rows,
+static void FG_CAT2(model_forward_csr_rows, SFX)(const fg_model *m, const fg_csr *x, const int64_t *rows,
                                                int64_t start, int64_t n)
 {
-    const fg_mlp_layer *L = &m->layers[0];
+    const fg_model_layer *L = &m->layers[0];
     const T *params = (const T *)m->params;
-    MLP_FN(fg_csr_dense_forward)((T *)m->acts[0], x, rows, start, n, params + L->w_off, params + L->b_off,
+    MODEL_FN(fg_csr_dense_forward)((T *)m->acts[0], x, rows, start, n, params + L->w_off, params + L->b_off,
                                  L->out, L->act, L->act_alpha);
-    FG_CAT2(mlp_forward_from, SFX)(m, 1, (const T *)m->acts[0], n);
+    FG_CAT2(model_forward_from, SFX)(m, 1, (const T *)m->acts[0], n);
 }
 
-void MLP_FN(fg_mlp_forward)(const fg_mlp *m, const T *x, int64_t n)
+void MODEL_FN(fg_model_forward)(const fg_model *m, const T *x, int64_t n)
 {
-    FG_CAT2(mlp_forward_from, SFX)(m, 0, x, n);
+    FG_CAT2(model_forward_from, SFX)(m, 0, x, n);
 }
 
-void MLP_FN(fg_mlp_forward_csr)(const fg_mlp *m, const fg_csr *x, int64_t n)
+void MODEL_FN(fg_model_forward_csr)(const fg_model *m, const fg_csr *x, int64_t n)
 {
-    FG_CAT2(mlp_forward_csr_rows, SFX)(m, x, NULL, 0, n);
+    FG_CAT2(model_forward_csr_rows, SFX)(m, x, NULL, 0, n);
 }
 
-/* The backward pass; the first layer reads the CSR rows of `csr` (as in mlp_forward_csr_rows)
+/* The backward pass; the first layer reads the CSR rows of `csr` (as in model_forward_csr_rows)
  * when that is not NULL, else x. */
-static void FG_CAT2(mlp_backward_any, SFX)(const fg_mlp *m, const T *x, const fg_csr *csr, const int64_t *rows,
+static void FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const fg_csr *csr, const int64_t *rows,
                                            int64_t start, T *grad_out, T *grad_x, int64_t n, double beta)
 {
     const T *params = (const T *)m->params;
     T *grads = (T *)m->grads;
     T *cur = grad_out;
     for (int64_t l = m->n_layers - 1; l >= 0; l--) {
-        const fg_mlp_layer *L = &m->layers[l];
+        const fg_model_layer *L = &m->layers[l];
         if (l == 0 && csr) {
-            MLP_FN(fg_csr_dense_backward)(grads + L->w_off, grads + L->b_off, cur, csr, rows, start,
+            MODEL_FN(fg_csr_dense_backward)(grads + L->w_off, grads + L->b_off, cur, csr, rows, start,
                                           (const T *)m->acts[0], n, L->out, L->act, L->act_alpha, beta);
             break;
         }
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
         /* the next gradient goes to whichever ping-pong buffer `cur` is not */
         T *next = l > 0 ? (cur == (T *)m->gbuf0 ? (T *)m->gbuf1 : (T *)m->gbuf0) : grad_x;
-        MLP_FN(fg_dense_backward)(next, grads + L->w_off, grads + L->b_off, cur, in, params + L->w_off,
+        MODEL_FN(fg_dense_backward)(next, grads + L->w_off, grads + L->b_off, cur, in, params + L->w_off,
                                   (const T *)m->acts[l], n, L->in, L->out, L->act, L->act_alpha, beta,
                                   m->workspace, m->workspace_bytes);
         cur = next;
     }
 }
 
-void MLP_FN(fg_mlp_backward)(const fg_mlp *m, const T *x, T *grad_out, T *grad_x, int64_t n, double beta)
+void MODEL_FN(fg_model_backward)(const fg_model *m, const T *x, T *grad_out, T *grad_x, int64_t n, double beta)
 {
-    FG_CAT2(mlp_backward_any, SFX)(m, x, NULL, NULL, 0, grad_out, grad_x, n, beta);
+    FG_CAT2(model_backward_any, SFX)(m, x, NULL, NULL, 0, grad_out, grad_x, n, beta);
 }
 
-void MLP_FN(fg_mlp_train_step)(const fg_mlp *m, const fg_batch *batch, const fg_loss_spec *loss,
+void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, const fg_loss_spec *loss,
                                const fg_step_options *opt, fg_step_result *res)
 {
     const int64_t n = batch->n;
     const int64_t n_in = m->layers[0].in;
     const int64_t n_out = m->layers[m->n_layers - 1].out;
-    const fg_mlp_layer *last = &m->layers[m->n_layers - 1];
+    const fg_model_layer *last = &m->layers[m->n_layers - 1];
     const int64_t n_params = last->b_off + last->out; /* biases come last in the arena */
     fg_loss_spec spec = *loss;
     const fg_csr *csr = batch->x_csr;
@@ -97,7 +97,7 @@ void MLP_FN(fg_mlp_train_step)(const fg_mlp *m, const fg_batch *batch, const fg_
     if (batch->indices) {
         const int64_t *idx = batch->indices;
         if (!csr) {
-            FG_CAT2(mlp_gather_rows, SFX)((T *)m->xbuf, (const T *)batch->x, n_in, idx, n);
+            FG_CAT2(model_gather_rows, SFX)((T *)m->xbuf, (const T *)batch->x, n_in, idx, n);
             x = (const T *)m->xbuf;
         }
         spec.labels = NULL;
@@ -108,11 +108,11 @@ void MLP_FN(fg_mlp_train_step)(const fg_mlp *m, const fg_batch *batch, const fg_
             spec.labels = m->lbuf;
         }
         if (batch->target) {
-            FG_CAT2(mlp_gather_rows, SFX)((T *)m->ybuf, (const T *)batch->target, n_out, idx, n);
+            FG_CAT2(model_gather_rows, SFX)((T *)m->ybuf, (const T *)batch->target, n_out, idx, n);
             spec.target = m->ybuf;
         }
         if (batch->sample_weight) {
-            FG_CAT2(mlp_gather_rows, SFX)((T *)m->wbuf, (const T *)batch->sample_weight, 1, idx, n);
+            FG_CAT2(model_gather_rows, SFX)((T *)m->wbuf, (const T *)batch->sample_weight, 1, idx, n);
             spec.sample_weight = m->wbuf;
         }
     } else {
@@ -125,35 +125,35 @@ void MLP_FN(fg_mlp_train_step)(const fg_mlp *m, const fg_batch *batch, const fg_
 
     /* 2. forward, 3. loss and its gradient with respect to the output */
     if (csr)
-        FG_CAT2(mlp_forward_csr_rows, SFX)(m, csr, batch->indices, batch->start, n);
+        FG_CAT2(model_forward_csr_rows, SFX)(m, csr, batch->indices, batch->start, n);
     else
-        MLP_FN(fg_mlp_forward)(m, x, n);
+        MODEL_FN(fg_model_forward)(m, x, n);
     T *gout = (T *)m->gbuf0;
-    res->loss = MLP_FN(fg_loss)(gout, (const T *)m->acts[m->n_layers - 1], n, n_out, &spec);
+    res->loss = MODEL_FN(fg_loss)(gout, (const T *)m->acts[m->n_layers - 1], n, n_out, &spec);
     if (!isfinite(res->loss)) {
         res->status = FG_STEP_NONFINITE_LOSS;
         return;
     }
 
     /* 4. backward into the gradient arena (overwritten) */
-    FG_CAT2(mlp_backward_any, SFX)(m, x, csr, batch->indices, batch->start, gout, NULL, n, 0.0);
+    FG_CAT2(model_backward_any, SFX)(m, x, csr, batch->indices, batch->start, gout, NULL, n, 0.0);
 
     /* 5. gradient norm (also the finiteness check), clipping */
     T *grads = (T *)m->grads;
-    double ss = MLP_FN(fg_sum_squares)(grads, n_params);
+    double ss = MODEL_FN(fg_sum_squares)(grads, n_params);
     res->grad_norm = sqrt(ss);
     if (!isfinite(ss)) {
         res->status = FG_STEP_NONFINITE_GRAD;
         return;
     }
     if (opt->clip_value > 0) {
-        MLP_FN(fg_clip_value)(grads, n_params, opt->clip_value);
-        if (opt->clip_norm > 0) ss = MLP_FN(fg_sum_squares)(grads, n_params);
+        MODEL_FN(fg_clip_value)(grads, n_params, opt->clip_value);
+        if (opt->clip_norm > 0) ss = MODEL_FN(fg_sum_squares)(grads, n_params);
     }
     if (opt->clip_norm > 0) {
         /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1 */
         const double coef = opt->clip_norm / (sqrt(ss) + 1e-6);
-        if (coef < 1.0) MLP_FN(fg_scale)(grads, n_params, coef);
+        if (coef < 1.0) MODEL_FN(fg_scale)(grads, n_params, coef);
     }
     if (!opt->apply_update) return;
 
@@ -162,9 +162,9 @@ void MLP_FN(fg_mlp_train_step)(const fg_mlp *m, const fg_batch *batch, const fg_
     T *state = (T *)opt->state;
     for (int64_t g = 0; g < opt->n_groups; g++) {
         const fg_optim_group *G = &opt->groups[g];
-        MLP_FN(fg_optim_step)(params + G->start, grads + G->start, state ? state + G->start : NULL,
+        MODEL_FN(fg_optim_step)(params + G->start, grads + G->start, state ? state + G->start : NULL,
                               opt->state_stride, G->stop - G->start, &G->cfg);
     }
 }
 
-#undef MLP_FN
+#undef MODEL_FN

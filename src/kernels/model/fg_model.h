@@ -6,24 +6,24 @@
 #define FASTGD_MODEL_H
 
 #include "fg_common.h"
-#include "fg_loss.h"
-#include "fg_optim.h"
+#include "loss/fg_loss.h"
+#include "optim/fg_optim.h"
 #include "fg_sparse.h"
 
-/* One dense layer inside an fg_mlp. Its weights W (in, out) start at element
+/* One dense layer inside an fg_model. Its weights W (in, out) start at element
  * w_off of the parameter and gradient arenas, its bias b (out) at b_off. */
-typedef struct fg_mlp_layer {
+typedef struct fg_model_layer {
     int64_t in, out;
     int act;          /* enum fg_activation */
     double act_alpha; /* leaky_relu negative slope */
     int64_t w_off, b_off;
-} fg_mlp_layer;
+} fg_model_layer;
 
 /* A model and the buffers it owns (allocated by the caller, reused every step).
  * All float buffers have the model's element type. */
-typedef struct fg_mlp {
+typedef struct fg_model {
     int64_t n_layers;
-    const fg_mlp_layer *layers;
+    const fg_model_layer *layers;
     void *params;         /* flat parameter arena */
     void *grads;          /* flat gradient arena, same layout */
     void *const *acts;    /* acts[i]: (rows_cap, layers[i].out) outputs of layer i */
@@ -35,7 +35,7 @@ typedef struct fg_mlp {
     int64_t rows_cap;     /* rows every buffer above holds */
     void *workspace;      /* GEMM/dense scratch, 64-byte aligned */
     int64_t workspace_bytes;
-} fg_mlp;
+} fg_model;
 
 /* A batch: rows `indices[0:n)` of the full arrays (or rows [start, start+n)
  * when indices is NULL, which needs no copy). The input is x, or the CSR matrix

@@ -1,4 +1,4 @@
-/* The reference twin of fg_mlp_hvp_f32/f64: the same R-operator pass (mlp_hvp_template.h) on
+/* The reference twin of fg_model_hvp_f32/f64: the same R-operator pass (model_hvp_template.h) on
  * the plain-loop GEMM and loss twins, compiled once without target flags; the test oracle. */
 #include <math.h>
 
@@ -8,16 +8,16 @@
 
 #define T float
 #define SFX f32
-#define HVP_NAME fg_mlp_hvp_ref_f32
+#define HVP_NAME fg_model_hvp_ref_f32
 #define HVP_GEMM(C, ldc, A, lda, ta, B, ldb, tb, M, N, K, beta, bias, act, alpha) \
     fg_gemm_ref_f32(C, ldc, A, lda, ta, B, ldb, tb, M, N, K, beta, bias, act, alpha)
 #define HVP_LOSS(grad, pred, n, c, spec) fg_loss_ref_f32(grad, pred, n, c, spec)
-#include "mlp_hvp_template.h"
+#include "model_hvp_template.h"
 
 #define T double
 #define SFX f64
-#define HVP_NAME fg_mlp_hvp_ref_f64
+#define HVP_NAME fg_model_hvp_ref_f64
 #define HVP_GEMM(C, ldc, A, lda, ta, B, ldb, tb, M, N, K, beta, bias, act, alpha) \
     fg_gemm_ref_f64(C, ldc, A, lda, ta, B, ldb, tb, M, N, K, beta, bias, act, alpha)
 #define HVP_LOSS(grad, pred, n, c, spec) fg_loss_ref_f64(grad, pred, n, c, spec)
-#include "mlp_hvp_template.h"
+#include "model_hvp_template.h"

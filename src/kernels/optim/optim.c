@@ -10,5 +10,5 @@
 #define OPTIM_GRAIN 16384
 #define OPTIM_NOISE_GRAIN 2048
 
-#define FG_TEMPLATE "optim_template.h"
+#define FG_TEMPLATE "optim/optim_template.h"
 #include "fg_each_type.h"

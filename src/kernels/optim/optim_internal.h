@@ -170,7 +170,7 @@ FG_INLINE double fg_noise_normal(uint64_t key, int64_t index)
 
 /* ---- the element updates, per element type ---------------------------------------------- */
 
-#define FG_TEMPLATE "optim_elem_template.h"
+#define FG_TEMPLATE "optim/optim_elem_template.h"
 #include "fg_each_type.h"
 
 #endif

@@ -28,5 +28,5 @@ static int64_t csr_batch_nnz(const fg_csr *x, const int64_t *rows, int64_t start
     return nnz;
 }
 
-#define FG_TEMPLATE "sparse_template.h"
+#define FG_TEMPLATE "model/sparse_template.h"
 #include "fg_each_type.h"
