@@ -339,3 +339,27 @@ def test_forward_done_reuses_the_forward_pass_of_the_last_step(dtype, isa, rng):
             np.testing.assert_allclose(reused, full[1], rtol=tol, atol=tol * np.max(np.abs(full[1])))
     with pytest.raises(ValueError, match="one chunk"):
         m._hvp(x, v, forward_done=True, chunk_rows=8, **options)
+
+
+def test_product_into_out(rng):
+    m = _model([5, 7, 3], "tanh", "softmax_cross_entropy", "float32")
+    X, y = _data("softmax_cross_entropy", 20, 5, 3, rng)
+    loss = fg.losses.get("softmax_cross_entropy")
+    x, target, sw = m._prepare(X, y, loss, None)
+    options = dict(loss_spec=m._loss_spec(loss), target=target, sample_weight=sw, gauss_newton=False,
+                   denominator=20.0)
+    v = rng.standard_normal(m.n_params).astype(np.float32)
+    value, expected = m._hvp(x, v, **options)
+    out = np.full(m.n_params, np.nan, dtype=np.float32)
+    got_value, got = m._hvp(x, v, out=out, **options)
+    assert got is out and got_value == value and np.array_equal(out, expected)
+    with pytest.raises(TypeError, match="out must have the dtype of params"):
+        m._hvp(x, v, out=np.zeros(m.n_params), **options)
+    with pytest.raises(ValueError, match="out must have the shape of params"):
+        m._hvp(x, v, out=np.zeros(m.n_params + 1, dtype=np.float32), **options)
+    with pytest.raises(ValueError, match="share memory"):
+        m._hvp(x, v, out=v, **options)
+    with pytest.raises(ValueError, match="read-only"):
+        frozen = np.zeros(m.n_params, dtype=np.float32)
+        frozen.flags.writeable = False
+        m._hvp(x, v, out=frozen, **options)

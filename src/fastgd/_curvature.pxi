@@ -33,7 +33,8 @@ cdef double _hvp_chunk(_ModelEngine engine, cnp.ndarray hv, cnp.ndarray va, cnp.
 
 
 def model_hvp(_ModelEngine engine, x, v, LossSpec loss, target, sample_weight, bint gauss_newton, double denominator,
-              bint reference=False, Py_ssize_t chunk_rows=8192, class_weight=None, bint forward_done=False):
+              bint reference=False, Py_ssize_t chunk_rows=8192, class_weight=None, bint forward_done=False,
+              out=None):
     """``(loss, H·v)`` (or ``G·v`` with gauss_newton) of the mean loss over all rows of x.
 
     x (n, in), target (Loss.prepare_target's (kind, array)), sample_weight and class_weight
@@ -43,7 +44,9 @@ def model_hvp(_ModelEngine engine, x, v, LossSpec loss, target, sample_weight, b
     stays bounded for any n. ``reference=True`` runs the plain-loop twin (model_hvp_ref.c), the
     test oracle. ``forward_done=True`` says the engine's layer outputs already hold the forward
     pass of these rows at the current parameters (a training step or product on x just ran, and
-    nothing since): the product skips it. x must then fit in one chunk."""
+    nothing since): the product skips it. x must then fit in one chunk. ``out``: the array to
+    write the product into (C-contiguous, the dtype and shape of the parameters, sharing memory
+    with none of the inputs), returned."""
     cdef fg_loss_spec spec
     cdef cnp.ndarray xa = <cnp.ndarray>x
     cdef cnp.ndarray va = check_float_array("v", v, 1)
@@ -61,7 +64,14 @@ def model_hvp(_ModelEngine engine, x, v, LossSpec loss, target, sample_weight, b
     cdef int64_t elems = fg_model_hvp_scratch_elems(<const int64_t *>cnp.PyArray_DATA(outs), engine.m.n_layers,
                                                     engine.max_width, rows)
     cdef cnp.ndarray scratch = np.empty(elems, dtype=engine.dtype)
-    cdef cnp.ndarray hv = np.empty(engine.n_params, dtype=engine.dtype)
+    cdef cnp.ndarray hv
+    if out is None:
+        hv = np.empty(engine.n_params, dtype=engine.dtype)
+    else:
+        hv = check_float_array("out", out, 1, writeable=True)
+        check_same("out", hv, "params", engine.params)
+        if overlap(hv, va) or overlap(hv, xa):
+            raise ValueError("out must not share memory with v or x")
     cdef double value, total = 0.0
     cdef Py_ssize_t s, e
     engine._enter()

@@ -223,7 +223,8 @@ def _ritz(alpha, beta):
 
 
 def _krylov_rows(matvec, q, steps, extra):
-    """Rows S = [q_0 … q_{steps-1}, extra] and HS = H·S for the training monitor: q_0 = q/‖q‖ and
+    """Rows S = [q_0 … q_{steps-1}, extra] and HS = H·S (``matvec(v, out)`` writes H·v into out)
+    for the training monitor: q_0 = q/‖q‖ and
     the Lanczos three-term recurrence after it, without reorthogonalization (a few steps from a
     warm start: :func:`_top_ritz` needs a well-conditioned basis, not an orthonormal one). In
     the dtype of q, in place on the two blocks: for a model's parameters the passes over memory,
@@ -233,7 +234,7 @@ def _krylov_rows(matvec, q, steps, extra):
     np.divide(q, np.linalg.norm(q), out=S[0])
     beta = 0.0
     for j in range(steps):
-        HS[j] = matvec(S[j])
+        matvec(S[j], HS[j])
         if j == steps - 1:
             break
         w = S[j + 1]
@@ -247,7 +248,7 @@ def _krylov_rows(matvec, q, steps, extra):
             break
         w /= beta
     S[steps] = extra
-    HS[steps] = matvec(extra)
+    matvec(S[steps], HS[steps])
     return S[:steps + 1], HS[:steps + 1]
 
 
@@ -331,15 +332,17 @@ def _prepared(model, X, y, loss, sample_weight):
 def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.float64):
     """v -> H·v (of dtype) on prepared data: the checks done once, not per product.
     ``matvec(v, forward_done=True)`` skips the forward pass that the model's last training step
-    or product on the same rows x, at the same parameters, left in its buffers."""
+    or product on the same rows x, at the same parameters, left in its buffers; ``out`` (of the
+    model's dtype) receives the product."""
     denominator = _denominator(model, loss, target, sw)
     loss_spec = model._loss_spec(loss)
 
-    def matvec(v, forward_done=False):
+    def matvec(v, forward_done=False, out=None):
         va = np.ascontiguousarray(v, dtype=model.dtype)
-        _value, out = model._hvp(x, va, loss_spec=loss_spec, target=target, sample_weight=sw,
-                                 gauss_newton=gauss_newton, denominator=denominator, forward_done=forward_done)
-        return out.astype(dtype, copy=False)
+        _value, product = model._hvp(x, va, loss_spec=loss_spec, target=target, sample_weight=sw,
+                                     gauss_newton=gauss_newton, denominator=denominator, forward_done=forward_done,
+                                     out=out)
+        return product.astype(dtype, copy=False)
     return matvec
 
 
@@ -580,7 +583,7 @@ class CurvatureMonitor:
             start = np.random.default_rng(0).standard_normal(m.n_params, dtype=m.dtype)
         # every product below is at θ on the probe rows, whose forward pass the gradient left
         # in the model's buffers (and no product changes them, nor the gradient): they skip it
-        S, HS = _krylov_rows(lambda v: self._matvec(v, forward_done=True), start,
+        S, HS = _krylov_rows(lambda v, out: self._matvec(v, forward_done=True, out=out), start,
                              min(m.n_params, self.lanczos_steps), m.grads)
         # the gradient is the last row (its product is needed anyway): λmax >= gᵀHg/gᵀg
         g = S[-1]
