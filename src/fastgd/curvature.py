@@ -224,11 +224,10 @@ def _ritz(alpha, beta):
 
 def _krylov_rows(matvec, q, steps, extra):
     """Rows S = [q_0 … q_{steps-1}, extra] and HS = H·S (``matvec(v, out)`` writes H·v into out)
-    for the training monitor: q_0 = q/‖q‖ and
-    the Lanczos three-term recurrence after it, without reorthogonalization (a few steps from a
-    warm start: :func:`_top_ritz` needs a well-conditioned basis, not an orthonormal one). In
-    the dtype of q, in place on the two blocks: for a model's parameters the passes over memory,
-    not the arithmetic, are the cost."""
+    for the training monitor: q_0 = q/‖q‖ and the Lanczos three-term recurrence after it, without
+    reorthogonalization (a few steps from a warm start: :func:`_top_ritz` needs a
+    well-conditioned basis, not an orthonormal one). In the dtype of q, in place on the two
+    blocks: for a model's parameters the passes over memory, not the arithmetic, are the cost."""
     S = np.empty((steps + 1, q.size), dtype=q.dtype)
     HS = np.empty_like(S)
     np.divide(q, np.linalg.norm(q), out=S[0])
@@ -522,9 +521,10 @@ class CurvatureMonitor:
     RMSProp, AdaGrad) precondition the step, so λmax alone sets no limit: no warning.
 
     The probe is ``probe_size`` training rows drawn once; a probe costs ``lanczos_steps + 2``
-    Hessian-vector products, a gradient and a forward pass on it, in the model's dtype. λmax is the top Ritz
-    value on the 3 warm-started Lanczos vectors and the gradient: a lower bound that tightens
-    from probe to probe, never below gᵀHg/gᵀg; use :func:`top_eigenvalues` for an exact value.
+    Hessian-vector products, a gradient and a forward pass on it, in the model's dtype. λmax is
+    the top Ritz value on the 3 warm-started Lanczos vectors and the gradient: a lower bound that
+    tightens from probe to probe, never below gᵀHg/gᵀg; use :func:`top_eigenvalues` for an exact
+    value.
     """
 
     def __init__(self, model, x, target, sw, loss, optimizer, every, probe_size=128, lanczos_steps=3, seed=0):
@@ -620,13 +620,13 @@ class CurvatureMonitor:
         limit = _stability_limit(self.optimizer)
         if not self._warned and limit is not None:
             factor, formula, method, weight_decay = limit
-            curvature = lam + weight_decay
-            if curvature > 0 and lr * curvature > factor:
+            stiffest = lam + weight_decay  # the weight decay adds to every eigenvalue of the step's Hessian
+            if stiffest > 0 and lr * stiffest > factor:
                 self._warned = True
                 import warnings
                 decay = f" plus the weight decay {weight_decay:.3g}" if weight_decay else ""
                 warnings.warn(f"the learning rate {lr:.3g} exceeds the stability limit {formula} = "
-                              f"{factor / curvature:.3g} of {method} (λmax = {lam:.3g}, the top Hessian eigenvalue "
+                              f"{factor / stiffest:.3g} of {method} (λmax = {lam:.3g}, the top Hessian eigenvalue "
                               f"on the probe batch{decay}): along that direction steps overshoot and the loss can "
                               "grow. Lower the learning rate or add a schedule.", RuntimeWarning,
                               stacklevel=_runtime.user_stacklevel())
