@@ -1,21 +1,24 @@
 """Curvature: the cost of model.hvp against one gradient, of fit(curvature="epoch") against a plain
-epoch, and NewtonCG against scipy's Newton-CG and trust-ncg.
+epoch, and NewtonCG against scipy's Newton-CG, trust-ncg and trust-krylov.
 
 Rows:
 * model.hvp / model.gnvp vs one gradient (forward + loss + backward) of 784-256-128-10 on a batch of
   512, float32, 1 thread; PyTorch's double-backward Hessian-vector product vs its own gradient beside;
 * one epoch of 60,000 random samples (batch 128, SGD) with and without curvature="epoch";
-* NewtonCG vs scipy.optimize.minimize(method="Newton-CG" / "trust-ncg") with exact Hessian-vector
-  products: Rosenbrock (d = 2, 100) and L2-regularized logistic regression on 10,000 samples;
+* NewtonCG vs scipy.optimize.minimize(method="Newton-CG" / "trust-ncg" / "trust-krylov") on the same
+  Hessian-vector products (time, iterations, products, evaluations): the classic suite below, a 50-d
+  quadratic with eigenvalues over 1…1e6, and L2-regularized logistic regression on 10,000 samples;
 * the classic suite of tests/test_curvature.py (Rosenbrock 2/10/100-d, Beale, Powell singular, Wood,
   Zakharov, Trid): fastgd.minimize's defaults vs scipy.optimize.minimize's defaults, total time.
 
-Run:  python benchmarks/compare_curvature.py [--quick]
+Run:  python benchmarks/compare_curvature.py [--quick] [--only=hvp|epoch|newton|classic]
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -109,17 +112,40 @@ def epoch_rows(repeats, n):
     spec = m._loss_spec(loss)
     monitor = curvature.CurvatureMonitor(m, x, target, sw, loss, optimizer, "epoch")
 
+    def step():
+        m._train_step(x, loss_spec=spec, target=target, sample_weight=sw, n=128, optimizer=optimizer)
+
     def probe():
         monitor.before()
-        m._train_step(x, loss_spec=spec, target=target, sample_weight=sw, n=128, optimizer=optimizer)
+        step()
         monitor.after(0, 0)
+    # thread CPU time (the scheduler's gaps on a shared machine left out), in pairs run back to
+    # back in alternating order: the median of the pairs' ratios, with its quartiles, follows
+    # the machine's drift where separate minima would not
+    load = os.getloadavg()[0]
+    plain, with_probe, ratios = [], [], []
     with pinned_threads(1):
-        t = measure_interleaved({"plain": epoch(None), "curvature": epoch("epoch"), "probe": probe},
-                                repeats=repeats, sample_seconds=0.0)
-    return markdown_table([f"one epoch, {n:,} samples, batch 128, f32, 1 thread", "time", "overhead"],
-                          [["plain", _fmt(t["plain"]), ""],
-                           ['curvature="epoch"', _fmt(t["curvature"]), f"{t['curvature'] / t['plain'] - 1:.1%}"],
-                           ["one probe alone (+ its step)", _fmt(t["probe"]), f"{t['probe'] / t['plain']:.1%}"]])
+        for r in range(repeats):
+            pair = {}
+            for name in (("plain", "curvature") if r % 2 == 0 else ("curvature", "plain")):
+                start = time.thread_time()
+                epoch(None if name == "plain" else "epoch")()
+                pair[name] = time.thread_time() - start
+            plain.append(pair["plain"])
+            with_probe.append(pair["curvature"])
+            ratios.append(pair["curvature"] / pair["plain"] - 1.0)
+        t = measure_interleaved({"step": step, "probe": probe}, repeats=max(repeats, 7), sample_seconds=0.2,
+                                clock=time.thread_time)
+    load = f"load average {load:.1f} → {os.getloadavg()[0]:.1f}"
+    q1, median, q3 = np.percentile(ratios, [25, 50, 75])
+    epoch_time = float(np.median(plain))
+    return markdown_table([f"one epoch, {n:,} samples, batch 128, f32, 1 thread ({load})", "thread CPU time",
+                           "overhead"],
+                          [["plain (median)", _fmt(epoch_time), ""],
+                           [f'curvature="epoch" (median; {repeats} alternating pairs)', _fmt(float(np.median(with_probe))),
+                            f"{median:+.1%} (quartiles {q1:+.1%}, {q3:+.1%})"],
+                           ["one probe alone (its step left out)", _fmt(t["probe"] - t["step"]),
+                            f"{(t['probe'] - t['step']) / epoch_time:.1%}"]])
 
 
 def _logistic(n=10_000, d=50, lam=1e-3):
@@ -138,31 +164,82 @@ def _logistic(n=10_000, d=50, lam=1e-3):
     return fun, hessp, np.zeros(d)
 
 
-def newton_rows(repeats):
+def _ill_conditioned_quadratic(d=50, seed=20261122):
+    """½xᵀAx − bᵀx with A's eigenvalues spread over 1…1e6 (the seed of tests/test_curvature.py:
+    ‖x*‖ = 1.27, beyond the first trust radius of 1)."""
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    A = Q @ np.diag(np.logspace(0, 6, d)) @ Q.T
+    A = 0.5 * (A + A.T)
+    b = rng.standard_normal(d)
+    return (lambda x: (0.5 * x @ A @ x - b @ x, A @ x - b)), (lambda x, v: A @ v), np.zeros(d)
+
+
+def _newton_problems():
+    """name -> (fun, hessp, x0): exact products where the problem has them, central differences
+    of the gradient (fastgd.hvp) for the rest of the classic suite, the same for every solver."""
     from scipy.optimize import rosen, rosen_der, rosen_hess_prod
 
-    problems = {
-        "Rosenbrock d=2": (lambda x: (rosen(x), rosen_der(x)), rosen_hess_prod, np.array([-1.2, 1.0])),
-        "Rosenbrock d=100": (lambda x: (rosen(x), rosen_der(x)), rosen_hess_prod, np.full(100, -1.2)),
-        "logistic regression 10,000 x 50": _logistic(),
-    }
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from test_curvature import CLASSIC
+
+    def rosenbrock(x):
+        return rosen(x), rosen_der(x)
+    problems = {}
+    for name, (fun, x0) in CLASSIC.items():
+        exact = name.startswith("rosenbrock")
+        hessp = rosen_hess_prod if exact else (lambda f: lambda x, v: fastgd.hvp(f, x, v))(fun)
+        problems[name + ("" if exact else " (fd products)")] = (rosenbrock if exact else fun, hessp, x0)
+    problems["quadratic d=50, κ=1e6"] = _ill_conditioned_quadratic()
+    problems["logistic regression 10,000 x 50"] = _logistic()
+    return problems
+
+
+def _counted(fun, hessp):
+    counts = {"nfev": 0, "nhvp": 0}
+
+    def f(x):
+        counts["nfev"] += 1
+        return fun(x)
+
+    def h(x, v):
+        counts["nhvp"] += 1
+        return hessp(x, v)
+    return f, h, counts
+
+
+def newton_rows(repeats):
+    """fastgd.NewtonCG (defaults) vs scipy's Newton-CG, trust-ncg and trust-krylov (defaults
+    but the tolerance) to ‖g‖ ≈ 1e-8, on the same objective and products: thread CPU time,
+    iterations, products and evaluations."""
+    import warnings
+
     rows = []
-    for name, (fun, hessp, x0) in problems.items():
-        solvers = {
-            "fastgd NewtonCG": lambda: fastgd.minimize(fun, x0, jac=True, optimizer=fastgd.NewtonCG(), hessp=hessp,
-                                                       tol=1e-8, max_iter=10_000, stationary=False),
-            "scipy Newton-CG": lambda: scipy_optimize.minimize(fun, x0, jac=True, hessp=hessp, method="Newton-CG",
-                                                               options={"xtol": 1e-12}),
-            "scipy trust-ncg": lambda: scipy_optimize.minimize(fun, x0, jac=True, hessp=hessp, method="trust-ncg",
-                                                               options={"gtol": 1e-8}),
-        }
-        with pinned_threads(1):
-            t = measure_interleaved(solvers, repeats=repeats, sample_seconds=0.05)
-        for solver, run in solvers.items():
-            res = run()
-            g = np.linalg.norm(res.jac)
-            rows.append([name, solver, _fmt(t[solver]), res.nit, f"{res.fun:.3e}", f"{g:.1e}"])
-    return markdown_table(["problem", "solver", "time", "iterations", "f", "‖g‖"], rows)
+    for name, (fun, hessp, x0) in _newton_problems().items():
+        def solvers(f, h):
+            return {
+                "fastgd NewtonCG": lambda: fastgd.minimize(f, x0, jac=True, optimizer=fastgd.NewtonCG(), hessp=h,
+                                                           tol=1e-8, max_iter=10_000, stationary=False),
+                "scipy Newton-CG": lambda: scipy_optimize.minimize(f, x0, jac=True, hessp=h, method="Newton-CG",
+                                                                   options={"xtol": 1e-12}),
+                "scipy trust-ncg": lambda: scipy_optimize.minimize(f, x0, jac=True, hessp=h, method="trust-ncg",
+                                                                   options={"gtol": 1e-8}),
+                "scipy trust-krylov": lambda: scipy_optimize.minimize(f, x0, jac=True, hessp=h,
+                                                                      method="trust-krylov", options={"gtol": 1e-8}),
+            }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy's "desired error not necessarily achieved"
+            with pinned_threads(1):
+                t = measure_interleaved(solvers(fun, hessp), repeats=repeats, sample_seconds=0.05,
+                                        clock=time.thread_time)
+            for solver in t:
+                f, h, counts = _counted(fun, hessp)
+                res = solvers(f, h)[solver]()
+                g = np.linalg.norm(fun(res.x)[1])
+                rows.append([name, solver, _fmt(t[solver]), res.nit, counts["nhvp"], counts["nfev"],
+                             f"{res.fun:.6e}", f"{g:.1e}"])
+    return markdown_table(["problem", "solver", "time", "iterations", "products", "evaluations", "f", "‖g‖"],
+                          rows)
 
 
 def classic_rows(repeats):
@@ -183,19 +260,19 @@ def classic_rows(repeats):
                           rows)
 
 
-def main(quick=False):
+def main(quick=False, only=None):
     repeats = 3 if quick else 7
     print("\n".join(f"- {k}: {v}" for k, v in machine_info().items()))
-    print()
-    print(hvp_rows(repeats))
-    print()
-    print(epoch_rows(2 if quick else 5, 10_000 if quick else 60_000))
+    sections = {"hvp": lambda: hvp_rows(repeats),
+                "epoch": lambda: epoch_rows(2 if quick else 9, 10_000 if quick else 60_000)}
     if scipy_optimize is not None:
-        print()
-        print(newton_rows(repeats))
-        print()
-        print(classic_rows(repeats))
+        sections.update(newton=lambda: newton_rows(repeats), classic=lambda: classic_rows(repeats))
+    for name, rows in sections.items():
+        if only is None or name == only:
+            print()
+            print(rows())
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv)
+    choice = [a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--only=")]
+    main(quick="--quick" in sys.argv, only=choice[0] if choice else None)

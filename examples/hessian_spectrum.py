@@ -49,14 +49,9 @@ def main(out=Path(__file__).parent / "figures" / "hessian_spectrum.png"):
         ax.set_xlabel("eigenvalue")
         ax.set_ylabel("density")
         ax.set_title(f"Hessian spectrum {title}\n(SLQ, 8 vectors × 80 steps; dotted: top 3 by Lanczos)")
-    c = history.curvature
-    ax = axes[2]
-    ax.plot(c["step"], c["lambda_max"], label="λmax on the probe batch")
-    ax.plot(c["step"], c["grad_curvature"], label="gᵀHg/gᵀg")
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.legend()
-    ax.set_title("fit(curvature=10): curvature during training")
+    # the probes of curvature=10, per training step: λmax on the probe batch and gᵀHg/gᵀg
+    history.plot(("lambda_max", "grad_curvature"), ax=axes[2], logy=True,
+                 title="fit(curvature=10): curvature during training")
     save(fig, out)
 
 

@@ -1,6 +1,7 @@
 """fastgd.curvature (function hvp/hessian, Lanczos, spectra, stationary points), NewtonCG, and the
 curvature diagnostics of fit."""
 
+import math
 import warnings
 
 import numpy as np
@@ -189,47 +190,90 @@ def test_newton_cg_converges_superlinearly_on_strongly_convex_logistic_regressio
     assert ratios[-1] < 0.05 and ratios[-1] < ratios[len(ratios) // 2]
 
 
-def test_newton_cg_solves_an_ill_conditioned_quadratic_in_few_products(rng):
-    d = 50
+def _ill_conditioned_quadratic(rng, d=50, scale=1.0):
+    """0.5·xᵀAx - bᵀx with A's eigenvalues spread over 1…1e6, its minimum value, and a counter of
+    Hessian-vector products."""
     Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
     A = Q @ np.diag(np.logspace(0, 6, d)) @ Q.T
     A = 0.5 * (A + A.T)
-    b = rng.standard_normal(d)
+    b = scale * rng.standard_normal(d)
     x_star = np.linalg.solve(A, b)
-    f_star = -0.5 * b @ x_star
-
-    def fun(x):
-        return 0.5 * x @ A @ x - b @ x, A @ x - b
-
     counter = {"n": 0}
 
-    def counted(x, v):
+    def hessp(x, v):
         counter["n"] += 1
         return A @ v
+    return (lambda x: (0.5 * x @ A @ x - b @ x, A @ x - b)), hessp, -0.5 * b @ x_star, x_star, counter
+
+
+def test_newton_cg_solves_an_ill_conditioned_quadratic_in_few_products(rng):
+    d = 50
+    fun, hessp, f_star, x_star, counter = _ill_conditioned_quadratic(rng, d)
+
     def solve(**options):
         counter["n"] = 0
-        res = fg.minimize(fun, np.zeros(d), jac=True, optimizer=fg.NewtonCG(**options), hessp=counted, tol=1e-6,
+        res = fg.minimize(fun, np.zeros(d), jac=True, optimizer=fg.NewtonCG(**options), hessp=hessp, tol=1e-6,
                           stationary=False)
         assert res.success and res.fun - f_star < 1e-10, options
         return res, counter["n"]
 
-    # all defaults: the minimizer lies just outside the first trust region (|x*| = 1.27), so a
-    # first step to its boundary, then one Newton step of about d products
+    # all defaults: the minimizer lies outside the first trust region (|x*| = 1.27); f agrees
+    # with the model at its boundary, so the radius doubles and CG resumes: one Newton step of
+    # about d products, as CG in exact arithmetic
+    assert np.linalg.norm(x_star) > fg.NewtonCG().trust_radius
     res, products = solve()
-    assert res.nit == 2 and products <= 2 * d
-    # with a first radius that holds the minimizer: one Newton step of about d products, as CG
-    # in exact arithmetic
-    res, products = solve(trust_radius=10.0)
-    assert res.nit == 1 and products <= 1.2 * d
+    assert res.nit == 1 and products <= 1.1 * d
     # a fixed loose forcing term restarts CG at each of several Newton steps
-    loose, loose_products = solve(trust_radius=10.0, cg_rtol=0.5)
+    loose, loose_products = solve(cg_rtol=0.5)
     assert loose.nit > 1 and loose_products > products
     # plain CG in floating point loses orthogonality at κ = 1e6 and needs more
-    _, plain_products = solve(trust_radius=10.0, reorthogonalize=False)
+    _, plain_products = solve(reorthogonalize=False)
     assert plain_products > products
     # L-BFGS with its defaults stops far from the minimum within max_iter on the same problem
     lbfgs = fg.minimize(fun, np.zeros(d), jac=True, stationary=False)
     assert lbfgs.fun - f_star > res.fun - f_star
+
+
+@pytest.mark.parametrize("scale", [10.0, 300.0])
+def test_newton_cg_first_radius_does_not_restart_cg(rng, scale):
+    """However far the minimizer lies beyond the first radius (here |x*| ≈ 13 and ≈ 400 against
+    Δ₀ = 1), internal doubling finds it on the first model: one step of about d products, one
+    evaluation per doubling."""
+    d = 50
+    fun, hessp, f_star, x_star, counter = _ill_conditioned_quadratic(rng, d, scale)
+    opt = fg.NewtonCG()
+    x = np.zeros(d)
+    opt.step(fun, x, hessp=hessp)
+    assert opt.n_iter == 1 and opt.last_nhvp == counter["n"] <= 1.1 * d
+    doublings = math.ceil(math.log2(np.linalg.norm(x_star)))
+    assert opt.last_nfev <= doublings + 3  # with the starting point and a last interior trial
+    assert np.linalg.norm(x - x_star) < 1e-6 * np.linalg.norm(x_star)
+    assert opt.trust_radius >= np.linalg.norm(x_star)
+
+
+def test_newton_cg_doubling_falls_back_to_the_step_the_model_predicted():
+    """f is the quadratic ½‖x - c‖² inside ‖x‖ <= 1.5 and rises steeply outside: the step to the
+    first boundary (‖p‖ = 1) is exact, the doubled one (‖p‖ = 2) is worse, so the step taken
+    is the first one and the radius stays 1."""
+    c = np.array([5.0, 0.0])
+
+    def fun(x):
+        r = np.linalg.norm(x)
+        excess = max(r - 1.5, 0.0)
+        grad_wall = 4e3 * excess ** 3 * x / r if excess > 0 else np.zeros(2)
+        return 0.5 * (x - c) @ (x - c) + 1e3 * excess ** 4, x - c + grad_wall
+
+    def hessp(x, v):
+        assert np.linalg.norm(x) <= 1.5  # products only at the current point, inside the wall
+        return v
+
+    opt = fg.NewtonCG()
+    x = np.zeros(2)
+    opt.step(fun, x, hessp=hessp)
+    np.testing.assert_allclose(x, [1.0, 0.0], atol=1e-15)
+    # evaluations: the starting point, then the trials at radius 1 and 2
+    assert opt.trust_radius == 1.0 and opt.last_nfev == 3 and opt.last_status == "ok"
+    assert opt.loss == fun(x)[0]
 
 
 def test_newton_cg_escapes_a_saddle_along_negative_curvature():
@@ -325,6 +369,8 @@ def test_fit_with_newton_cg_full_batch(rng):
               progress=False)
     losses = np.array(h["loss"])
     assert np.all(np.diff(losses) <= 1e-12) and losses[-1] < 0.5 * losses[0]
+    with pytest.raises(ValueError, match="NewtonCG is a full-batch method: pass batch_size=None, got batch_size=32"):
+        m.fit(X, y, loss="softmax_cross_entropy", optimizer=fg.NewtonCG(), epochs=1, batch_size=32, progress=False)
 
 
 def test_fit_curvature_diagnostics_and_the_stability_warning(rng):
@@ -429,3 +475,71 @@ def test_newton_cg_checkpoint_round_trip(rng, tmp_path):
     loaded.model.fit(X, y, loss="softmax_cross_entropy", optimizer=loaded.optimizer, epochs=1, batch_size=None,
                      progress=False)
     np.testing.assert_array_equal(loaded.model.params, m.params)
+
+
+def test_history_plot_draws_the_probes_of_curvature_every_k_steps(rng):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    X, y = _classification(rng, 200)
+    m = fg.Sequential([fg.Dense(6, 8, activation="tanh"), fg.Dense(8, 2, activation="identity")],
+                      dtype="float64", seed=0)
+    h = m.fit(X, y, loss="softmax_cross_entropy", optimizer=fg.optim.SGD(lr=0.1), epochs=2, batch_size=20,
+              progress=False, curvature=4, seed=0)
+    assert "lambda_max" not in h.history  # probes every 4 steps are no epoch columns
+    ax = h.plot(("lambda_max", "grad_curvature"))
+    (lam, curv) = ax.get_lines()
+    np.testing.assert_array_equal(lam.get_xdata(), np.array(h.curvature["step"]) + 1)
+    np.testing.assert_array_equal(lam.get_ydata(), h.curvature["lambda_max"])
+    np.testing.assert_array_equal(curv.get_ydata(), h.curvature["grad_curvature"])
+    assert ax.get_xlabel() == "training step" and ax.get_title() == "lambda_max, grad_curvature per training step"
+    assert h.plot().get_xlabel() == "epoch"  # epoch columns as before
+    with pytest.raises(ValueError, match="lr_lambda_max"):
+        h.plot(("nothing",))
+    plt.close("all")
+
+
+@pytest.mark.parametrize("optimizer, limit", [
+    (dict(momentum=0.0), 2.0),
+    (dict(momentum=0.9), 3.8),
+    (dict(momentum=0.9, dampening=0.5), 7.6),
+    (dict(momentum=0.9, nesterov=True), 3.8 / 2.8),
+    (dict(momentum=0.5, weight_decay=0.25), 3.0),
+])
+def test_the_stability_warning_follows_the_optimizers_limit(optimizer, limit, rng):
+    """A linear model with MSE has the constant Hessian (2/n)·AᵀA (A = [X 1]): its λmax is known,
+    and the warning fires just above the optimizer's limit lr·(λmax + weight decay) and not below."""
+    X = rng.standard_normal((40, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(40)
+    A = np.hstack([X, np.ones((40, 1))])
+    lam = np.linalg.eigvalsh(2.0 / 40 * A.T @ A)[-1]
+    weight_decay = optimizer.get("weight_decay", 0.0)
+    for factor, warns in ((0.98, False), (1.02, True)):
+        m = fg.Sequential([fg.Dense(3, 1, activation="identity")], dtype="float64", seed=0)
+        lr = factor * limit / (lam + weight_decay)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            h = m.fit(X, y, loss="mse", optimizer=fg.optim.SGD(lr=lr, **optimizer), epochs=1, batch_size=None,
+                      progress=False, curvature="epoch", seed=0)
+        assert h.curvature["lambda_max"][0] == pytest.approx(lam, rel=1e-10)
+        stability = [str(w.message) for w in caught if "stability limit" in str(w.message)]
+        assert len(stability) == warns, (optimizer, factor)
+        if warns and optimizer.get("momentum"):
+            assert "momentum μ = " in stability[0] and "(2 + 2μ)" in stability[0]
+        if warns and weight_decay:
+            assert "weight decay" in stability[0]
+
+
+def test_adaptive_optimizers_get_no_stability_warning(rng):
+    X, y = _classification(rng, 100)
+    m = fg.Sequential([fg.Dense(6, 8, activation="tanh"), fg.Dense(8, 2, activation="identity")],
+                      dtype="float64", seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        h = m.fit(X, y, loss="softmax_cross_entropy", optimizer=fg.optim.Adam(lr=50.0), epochs=2, batch_size=None,
+                  progress=False, curvature="epoch", seed=0)
+    assert min(h.curvature["lr_lambda_max"]) > 2.0  # recorded still
+    assert not [w for w in caught if "stability limit" in str(w.message)]

@@ -314,3 +314,52 @@ def test_edge_widths_match_torch_and_the_twin(sizes, loss, rng):
                                                 torch.tensor(v))
     assert _rel(hv, expected.numpy()) < 1e-10
     assert _rel(curvature._model_product(m, X, y, v, loss, None, False, reference=True), hv) < 1e-12
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_forward_done_reuses_the_forward_pass_of_the_last_step(dtype, isa, rng):
+    """After a gradient step on the same rows at the same parameters, a product that skips the
+    forward pass (the layer outputs the step left) equals the full one, and a second such product
+    still does (products leave the outputs as they are)."""
+    loss = fg.losses.get("softmax_cross_entropy")
+    m = _model([9, 13, 7, 4], "tanh", "softmax_cross_entropy", dtype)
+    X, y = _data("softmax_cross_entropy", 37, 9, 4, rng)
+    x, target, sw = m._prepare(X, y, loss, None)
+    spec = m._loss_spec(loss)
+    options = dict(loss_spec=spec, target=target, sample_weight=sw, gauss_newton=False, denominator=37.0)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for reference in (False, True):
+        v, w = rng.standard_normal((2, m.n_params)).astype(dtype)
+        full_v = m._hvp(x, v, reference=reference, **options)
+        full_w = m._hvp(x, w, reference=reference, **options)
+        m._train_step(x, loss_spec=spec, target=target, sample_weight=sw)
+        for u, full in ((v, full_v), (w, full_w)):
+            value, reused = m._hvp(x, u, reference=reference, forward_done=True, **options)
+            assert value == pytest.approx(full[0], rel=tol)
+            np.testing.assert_allclose(reused, full[1], rtol=tol, atol=tol * np.max(np.abs(full[1])))
+    with pytest.raises(ValueError, match="one chunk"):
+        m._hvp(x, v, forward_done=True, chunk_rows=8, **options)
+
+
+def test_product_into_out(rng):
+    m = _model([5, 7, 3], "tanh", "softmax_cross_entropy", "float32")
+    X, y = _data("softmax_cross_entropy", 20, 5, 3, rng)
+    loss = fg.losses.get("softmax_cross_entropy")
+    x, target, sw = m._prepare(X, y, loss, None)
+    options = dict(loss_spec=m._loss_spec(loss), target=target, sample_weight=sw, gauss_newton=False,
+                   denominator=20.0)
+    v = rng.standard_normal(m.n_params).astype(np.float32)
+    value, expected = m._hvp(x, v, **options)
+    out = np.full(m.n_params, np.nan, dtype=np.float32)
+    got_value, got = m._hvp(x, v, out=out, **options)
+    assert got is out and got_value == value and np.array_equal(out, expected)
+    with pytest.raises(TypeError, match="out must have the dtype of params"):
+        m._hvp(x, v, out=np.zeros(m.n_params), **options)
+    with pytest.raises(ValueError, match="out must have the shape of params"):
+        m._hvp(x, v, out=np.zeros(m.n_params + 1, dtype=np.float32), **options)
+    with pytest.raises(ValueError, match="share memory"):
+        m._hvp(x, v, out=v, **options)
+    with pytest.raises(ValueError, match="read-only"):
+        frozen = np.zeros(m.n_params, dtype=np.float32)
+        frozen.flags.writeable = False
+        m._hvp(x, v, out=frozen, **options)

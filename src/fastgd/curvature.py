@@ -182,20 +182,19 @@ def hessian(fun, x, *, jac=True, hessp=None, eps=None, max_dim=2000):
 
 # ---- eigenvalues from products -----------------------------------------------------------------
 
-def _lanczos(matvec, d, steps, rng, v0=None, dtype=np.float64):
-    """The Lanczos tridiagonal (alpha, beta) of `steps` (<= d) steps from a random start (or v0),
-    with full reorthogonalization, and the basis Q (rows; memory steps·d floats of dtype: the
-    training monitor runs in a float32 model's own dtype, halving its memory traffic)."""
-    q = (rng.standard_normal(d) if v0 is None else np.array(v0, dtype=np.float64)).astype(dtype)
+def _lanczos(matvec, d, steps, rng):
+    """The Lanczos tridiagonal (alpha, beta) of `steps` (<= d) steps from a random start, with
+    full reorthogonalization, and the basis Q (rows; memory steps·d floats)."""
+    q = rng.standard_normal(d)
     q /= np.linalg.norm(q)
-    Q = np.empty((steps, d), dtype=dtype)
+    Q = np.empty((steps, d))
     # in place on one buffer: for large d (a model's parameters) fresh temporaries, not the
     # arithmetic, would dominate the cost of each step
-    projection = np.empty(d, dtype=dtype)
+    projection = np.empty(d)
     alpha, beta = [], []
     for j in range(steps):
         Q[j] = q
-        w = np.array(matvec(q), dtype=dtype)
+        w = np.array(matvec(q), dtype=np.float64)
         a = float(Q[j] @ w)
         alpha.append(a)
         # w ⟂ every earlier q (this holds the three-term recurrence's w - a·q_j - b·q_{j-1}):
@@ -216,30 +215,54 @@ def _ritz(alpha, beta):
     return np.linalg.eigh(T)
 
 
-def _top_ritz_with(alpha, beta, Q, u, Hu):
-    """The top Ritz pair (value, vector) of H on span(Q's rows, u), from the Lanczos tridiagonal
-    of Q and the product Hu already at hand: no further products, and the value is at least
-    the Rayleigh quotient uᵀHu/uᵀu. With u = r·ν + Qᵀc (r ⟂ Q, unit), the projection of H is
-    [[T, b], [bᵀ, e]] with b = (Q·Hu - T·c)/ν and e = (uᵀHu - 2cᵀ·Q·Hu + cᵀTc)/ν²."""
-    T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
-    c = Q @ u
-    r = u - c @ Q
-    again = Q @ r  # twice is enough
-    r -= again @ Q
-    c += again
-    nu = float(np.linalg.norm(r))
-    if not nu > 1e-8 * float(np.linalg.norm(u)):  # u (nearly) in span(Q), or zero
-        theta, S = np.linalg.eigh(T)
-        return float(theta[-1]), S[:, -1].astype(Q.dtype) @ Q
-    QHu = Q @ Hu
-    b = (QHu - T @ c) / nu
-    e = (float(u @ Hu) - 2.0 * float(c @ QHu) + float(c @ T @ c)) / (nu * nu)
-    k = alpha.size
-    M = np.empty((k + 1, k + 1))
-    M[:k, :k], M[:k, k], M[k, :k], M[k, k] = T, b, b, e
-    theta, S = np.linalg.eigh(M)
-    top = S[:, -1].astype(Q.dtype)
-    return float(theta[-1]), top[:k] @ Q + (top[k] / nu) * r
+def _krylov_rows(matvec, q, steps, extra):
+    """Rows S = [q_0 … q_{steps-1}, extra] and HS = H·S (``matvec(v, out)`` writes H·v into out)
+    for the training monitor: q_0 = q/‖q‖ and the Lanczos three-term recurrence after it, without
+    reorthogonalization (a few steps from a warm start: :func:`_top_ritz` needs a
+    well-conditioned basis, not an orthonormal one). In the dtype of q, in place on the two
+    blocks: for a model's parameters the passes over memory, not the arithmetic, are the cost."""
+    S = np.empty((steps + 1, q.size), dtype=q.dtype)
+    HS = np.empty_like(S)
+    np.divide(q, np.linalg.norm(q), out=S[0])
+    beta = 0.0
+    for j in range(steps):
+        matvec(S[j], HS[j])
+        if j == steps - 1:
+            break
+        w = S[j + 1]
+        np.multiply(S[j], S[j] @ HS[j], out=w)
+        np.subtract(HS[j], w, out=w)
+        if j > 0:
+            np.subtract(w, np.multiply(S[j - 1], beta, out=HS[j + 1]), out=w)  # HS[j + 1] is free until then
+        beta = float(np.linalg.norm(w))
+        if not beta > 1e-6 * float(np.linalg.norm(HS[j])):  # an invariant subspace: H is known there
+            steps = j + 1
+            break
+        w /= beta
+    S[steps] = extra
+    matvec(S[steps], HS[steps])
+    return S[:steps + 1], HS[:steps + 1]
+
+
+def _top_ritz(S, HS):
+    """The top Ritz pair (value, vector) of H on the span of S's rows, given HS = H·S: the
+    Rayleigh-Ritz step on a basis that need not be orthonormal. The Gram matrix G = S·Sᵀ is
+    diagonalized first and directions it cannot resolve in S's dtype dropped (a row (nearly) in
+    the span of the others); the value is at least the Rayleigh quotient of every row kept."""
+    G = (S @ S.T).astype(np.float64)
+    M = (S @ HS.T).astype(np.float64)
+    norms = np.sqrt(np.diag(G))
+    rows = norms > 0.0
+    scale = 1.0 / norms[rows]  # unit rows first, so a row's length does not decide whether it is kept
+    G = G[np.ix_(rows, rows)] * np.outer(scale, scale)
+    M = M[np.ix_(rows, rows)] * np.outer(scale, scale)
+    s, U = np.linalg.eigh(G)
+    keep = s > 64.0 * np.finfo(S.dtype).eps * s[-1]
+    B = U[:, keep] / np.sqrt(s[keep])  # orthonormal coordinates of the span: Bᵀ·G·B = I
+    theta, Y = np.linalg.eigh(B.T @ (0.5 * (M + M.T)) @ B)
+    coefficients = np.zeros(S.shape[0])
+    coefficients[rows] = scale * (B @ Y[:, -1])
+    return float(theta[-1]), coefficients.astype(S.dtype) @ S
 
 
 def lanczos_extremes(matvec, d, *, k=1, steps=None, which="both", seed=0):
@@ -292,15 +315,19 @@ def _prepared(model, X, y, loss, sample_weight):
 
 
 def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.float64):
-    """v -> H·v (of dtype) on prepared data: the checks done once, not per product."""
+    """v -> H·v (of dtype) on prepared data: the checks done once, not per product.
+    ``matvec(v, forward_done=True)`` skips the forward pass that the model's last training step
+    or product on the same rows x, at the same parameters, left in its buffers; ``out`` (of the
+    model's dtype) receives the product."""
     denominator = _loop.batch_weight(loss, target, sw, model.dtype)
     loss_spec = model._loss_spec(loss)
 
-    def matvec(v):
+    def matvec(v, forward_done=False, out=None):
         va = np.ascontiguousarray(v, dtype=model.dtype)
-        _value, out = model._hvp(x, va, loss_spec=loss_spec, target=target, sample_weight=sw,
-                                 gauss_newton=gauss_newton, denominator=denominator)
-        return out.astype(dtype, copy=False)
+        _value, product = model._hvp(x, va, loss_spec=loss_spec, target=target, sample_weight=sw,
+                                     gauss_newton=gauss_newton, denominator=denominator, forward_done=forward_done,
+                                     out=out)
+        return product.astype(dtype, copy=False)
     return matvec
 
 
@@ -435,6 +462,30 @@ def step_extras(model, optimizer, x, target, sw, loss):
     return {"hessp": lambda params, v: matvec(v)}
 
 
+def _stability_limit(optimizer):
+    """(c, formula, method, weight decay): the optimizer's steps on a quadratic of curvature λ
+    are stable while lr·(λ + weight decay) < c; None where no limit of λ alone exists. From the
+    eigenvalues of the step's linear recurrence on that quadratic (state θ and the momentum
+    buffer b): heavy ball z² - (1 + μ - a)z + μ with a = lr·(1 - dampening)·λ, stable for
+    a < 2 + 2μ; Nesterov z² - (1 + μ - a(1 + μ))z + μ(1 - a) with a = lr·λ, stable for
+    a < (2 + 2μ)/(1 + 2μ)."""
+    from fastgd.optim import SGD
+
+    if not isinstance(optimizer, SGD):
+        return None
+    cfg = optimizer.get_config()
+    mu, dampening, weight_decay = cfg["momentum"], cfg["dampening"], cfg["weight_decay"]
+    if cfg["maximize"] or dampening >= 1.0:
+        return None
+    if mu == 0.0:
+        return 2.0, "2/λmax", "gradient descent", weight_decay
+    if cfg["nesterov"]:
+        return (2.0 + 2.0 * mu) / (1.0 + 2.0 * mu), "(2 + 2μ)/((1 + 2μ)·λmax)", \
+            f"gradient descent with Nesterov momentum μ = {mu:g}", weight_decay
+    return (2.0 + 2.0 * mu) / (1.0 - dampening), "(2 + 2μ)/((1 - dampening)·λmax)" if dampening else \
+        "(2 + 2μ)/λmax", f"gradient descent with momentum μ = {mu:g}", weight_decay
+
+
 class CurvatureMonitor:
     """Second-order diagnostics of a training run on a fixed probe batch (``fit(curvature=...)``).
 
@@ -448,12 +499,18 @@ class CurvatureMonitor:
     before); ``lambda_max`` (the top Hessian eigenvalue, by a few Lanczos steps warm-started from
     the previous probe's top eigenvector) and ``lr_lambda_max`` (ε·λmax: gradient descent is
     stable only below 2). A step with ½ε²·gᵀHg > ε·gᵀg raises the loss although the gradient is
-    exact: ill-conditioning. The first time ε > 2/λmax it warns.
+    exact: ill-conditioning. The first time the learning rate passes the stability limit of the
+    optimizer on a quadratic of curvature λmax (plus its weight decay) it warns: 2/λmax for
+    gradient descent, (2 + 2μ)/((1 - dampening)·λmax) with heavy-ball momentum μ and
+    (2 + 2μ)/((1 + 2μ)·λmax) with Nesterov's (Cohen et al., "Gradient descent on neural networks
+    typically occurs at the edge of stability", ICLR 2021, appendix). Adaptive optimizers (Adam,
+    RMSProp, AdaGrad) precondition the step, so λmax alone sets no limit: no warning.
 
     The probe is ``probe_size`` training rows drawn once; a probe costs ``lanczos_steps + 2``
-    Hessian-vector products and two gradients on it, in the model's dtype. λmax is the top Ritz
-    value on the 3 warm-started Lanczos vectors and the gradient: a lower bound that tightens
-    from probe to probe, never below gᵀHg/gᵀg; use :func:`top_eigenvalues` for an exact value.
+    Hessian-vector products, a gradient and a forward pass on it, in the model's dtype. λmax is
+    the top Ritz value on the 3 warm-started Lanczos vectors and the gradient: a lower bound that
+    tightens from probe to probe, never below gᵀHg/gᵀg; use :func:`top_eigenvalues` for an exact
+    value.
     """
 
     def __init__(self, model, x, target, sw, loss, optimizer, every, probe_size=128, lanczos_steps=3, seed=0):
@@ -505,25 +562,28 @@ class CurvatureMonitor:
         """Measure at θ, before the optimizer's step."""
         m = self.model
         value = self._probe_loss()
-        # vectors stay in the model's dtype (a float32 model's float64 copies would double the
-        # memory traffic, which is most of a probe's cost); the records' sums are in float64
-        grads = m.grads.copy()
-        g = grads.astype(np.float64)
-        Hg = self._matvec(grads)
-        d = m.n_params
-        rng = np.random.default_rng(len(self.records["step"]))
-        alpha, beta, Q = _lanczos(self._matvec, d, min(d, self.lanczos_steps), rng, v0=self._top, dtype=m.dtype)
-        # the gradient joins the Lanczos basis for free (Hg is at hand): λmax >= gᵀHg/gᵀg
-        lam, self._top = _top_ritz_with(alpha, beta, Q, grads, Hg)  # the next probe starts from this vector
-        self._before = (m.params.copy(), value, g, float(g @ g), float(g @ Hg), lam)
+        # vectors and sums stay in the model's dtype: a float32 model's float64 copies would
+        # double the memory traffic, which is most of a probe's cost
+        start = self._top
+        if start is None:
+            start = np.random.default_rng(0).standard_normal(m.n_params, dtype=m.dtype)
+        # every product below is at θ on the probe rows, whose forward pass the gradient left
+        # in the model's buffers (and no product changes them, nor the gradient): they skip it
+        S, HS = _krylov_rows(lambda v, out: self._matvec(v, forward_done=True, out=out), start,
+                             min(m.n_params, self.lanczos_steps), m.grads)
+        # the gradient is the last row (its product is needed anyway): λmax >= gᵀHg/gᵀg
+        g = S[-1]
+        lam, self._top = _top_ritz(S, HS)  # the next probe starts from this vector
+        self._before = (m.params.copy(), value, g, float(g @ g), float(g @ HS[-1]), lam)
 
     def after(self, epoch, total_steps):
         """Measure after the step at θ + Δ and record."""
         m = self.model
         theta0, value0, g, gg, gHg, lam = self._before
-        value1 = self._probe_loss()
-        delta = m.params - theta0
+        # the loss alone (a forward pass): the same value as the gradient pass gives
+        value1 = _loop.data_loss(m, self.x, self.target, self.sw, self.loss, chunk=self.x.shape[0])
         theta1 = m.params.copy()
+        delta = np.subtract(theta1, theta0)
         m.params[...] = theta0  # H at θ, where the prediction is made
         try:
             Hdelta = self._matvec(delta)
@@ -541,13 +601,19 @@ class CurvatureMonitor:
         r["observed_change"].append(value1 - value0)
         r["lambda_max"].append(lam)
         r["lr_lambda_max"].append(lr * lam)
-        if not self._warned and lam > 0 and lr * lam > 2.0:
-            self._warned = True
-            import warnings
-            warnings.warn(f"the learning rate {lr:.3g} exceeds the stability limit 2/λmax = {2.0 / lam:.3g} of "
-                          f"gradient descent (λmax = {lam:.3g}, the top Hessian eigenvalue on the probe batch): "
-                          "along that direction steps overshoot and the loss can grow. Lower the learning rate "
-                          "or add a schedule.", RuntimeWarning, stacklevel=_runtime.user_stacklevel())
+        limit = _stability_limit(self.optimizer)
+        if not self._warned and limit is not None:
+            factor, formula, method, weight_decay = limit
+            stiffest = lam + weight_decay  # the weight decay adds to every eigenvalue of the step's Hessian
+            if stiffest > 0 and lr * stiffest > factor:
+                self._warned = True
+                import warnings
+                decay = f" plus the weight decay {weight_decay:.3g}" if weight_decay else ""
+                warnings.warn(f"the learning rate {lr:.3g} exceeds the stability limit {formula} = "
+                              f"{factor / stiffest:.3g} of {method} (λmax = {lam:.3g}, the top Hessian eigenvalue "
+                              f"on the probe batch{decay}): along that direction steps overshoot and the loss can "
+                              "grow. Lower the learning rate or add a schedule.", RuntimeWarning,
+                              stacklevel=_runtime.user_stacklevel())
         self._before = None
 
     def epoch_logs(self):

@@ -6,7 +6,12 @@ and trust regions in large scale optimization", SIAM J. Numer. Anal. 20, 1983; N
 *Numerical Optimization*, 2nd ed., Algorithm 7.2). CG stops at the forcing tolerance
 ‖r‖ <= η·‖g‖, at the boundary, or on a direction of negative curvature, which it follows to
 the boundary: the method escapes saddle points and maxima instead of converging to them. The radius then grows or shrinks with the ratio
-ρ of actual to predicted reduction (Algorithm 4.1 of the same book).
+ρ of actual to predicted reduction (Algorithm 4.1 of the same book). When a step ends on the
+boundary and f agrees with the model there (|ρ - 1| <= 0.1), the radius doubles within the same
+iteration and CG resumes on the same model where the boundary cut it off ("internal doubling",
+Dennis & Schnabel, *Numerical Methods for Unconstrained Optimization and Nonlinear Equations*,
+1983, section 6.4.3): a too small first radius costs one evaluation per doubling, not a restart
+of CG.
 
 The forcing term η follows how well the last quadratic model predicted the new gradient
 (Eisenstat & Walker, "Choosing the forcing terms in an inexact Newton method", SIAM J. Sci.
@@ -14,9 +19,10 @@ Comput. 17, 1996, choice 1 with its safeguard): η_k = |‖g_k‖ - ‖g_{k-1} +
 ‖g_{k-1}‖, kept above η_{k-1}^((1+√5)/2) while that exceeds 0.1 and below min(0.5, √‖g_k‖).
 Where the model is poor CG stops early; where it is good CG solves the Newton system tightly,
 and convergence near a minimum is superlinear. The first step, with nothing yet to judge the
-model by, solves tightly (at most d products): the trust region, not the forcing term, keeps it
-from overreaching far from a minimum, and a quadratic is solved in that one step, however
-ill-conditioned. All this needs reorthogonalized CG (d <= 1000 by default): plain CG in floating
+model by, solves tightly (at most d products) until its first trial point judges the model: the
+trust region, not the forcing term, keeps it from overreaching far from a minimum; each trial
+point of internal doubling sets the forcing term from its gradient, so CG goes on tightly on a
+quadratic, which is solved in that one step however ill-conditioned, and loosely elsewhere. All this needs reorthogonalized CG (d <= 1000 by default): plain CG in floating
 point cannot reach tight tolerances on an ill-conditioned H, so without it η = min(0.5, √‖g‖)
 (superlinear near a minimum, cheap far from it).
 
@@ -48,7 +54,8 @@ class NewtonCG:
     Parameters
     ----------
     trust_radius : float, default 1.0
-        The initial radius Δ₀.
+        The initial radius Δ₀. A poor guess costs little: while f agrees with the model at the
+        boundary the radius doubles within the step, CG resuming where it stopped.
     max_trust_radius : float, default 1000.0
     eta : float in (0, 0.25), default 0.15
         A step is accepted when ρ = (f(x) - f(x+p)) / (m(0) - m(p)) > eta.
@@ -224,24 +231,43 @@ class NewtonCG:
         if gnorm == 0.0:
             self.last_status = "converged"
             return self._f
-        forcing = self._forcing_term(gnorm, params.dtype, params.size)
-        p, predicted, on_boundary, model_gnorm = self._steihaug(closure, params, x, g, gnorm, hessp, forcing)
-        params[...] = x + p
-        f_new, g_new = math.nan, None
-        if _finite(params):
-            f_new, g_new = self._evaluate(closure, params)
-        actual = self._f - f_new if math.isfinite(f_new) and np.all(np.isfinite(g_new)) else -math.inf
-        rho = actual / predicted if predicted > 0 else -math.inf
-        noise = 64.0 * np.finfo(params.dtype).eps * max(1.0, abs(self._f))
-        if predicted <= noise and math.isfinite(actual) and actual > -noise:
-            # the model predicts less than the rounding of f itself: ρ is noise, so judge the
-            # step by the gradient, which still resolves it (its norm must fall)
-            rho = 1.0 if float(np.linalg.norm(g_new)) < gnorm else -math.inf
+        forcing = self._forcing_term(gnorm, params.dtype, params.size, self._forcing)
+        cg = _SteihaugCG(lambda v: self._product(closure, params, x, v, hessp), g, forcing * gnorm,
+                         self.max_cg if self.max_cg is not None else 4 * x.size, self._reorthogonalizes(x.size))
+        radius = self.trust_radius
+        kept = None  # a boundary step the model predicted well, while a longer one is tried
+        while True:
+            p, predicted, on_boundary, model_gnorm = cg.solve(radius)
+            params[...] = x + p
+            f_new, g_new, rho, resolved = self._judge(closure, params, predicted, gnorm)
+            if kept is not None and not (rho > self.eta and f_new < kept[1]):
+                # the longer step did worse: take the last one the model predicted well
+                p, f_new, g_new, model_gnorm, radius = kept
+                params[...] = x + p
+                rho, on_boundary = 1.0, False
+                break
+            if not (on_boundary and resolved and abs(rho - 1.0) <= 0.1 and radius < self.max_trust_radius):
+                break
+            # Internal doubling (Dennis & Schnabel, *Numerical Methods for Unconstrained
+            # Optimization and Nonlinear Equations*, 1983, section 6.4.3): f agrees with the
+            # model out to the boundary, so try twice the radius on the same model before
+            # moving. CG resumes where it crossed the boundary: the products taken so far are
+            # not lost, and a quadratic is solved in one step of about d products whatever the
+            # first radius. The trial point's gradient judges the model as the next step's
+            # forcing term would, and sets how far CG goes on.
+            kept = (p, f_new, g_new, model_gnorm, radius)
+            radius = min(2.0 * radius, self.max_trust_radius)
+            walker = self._next_forcing(forcing, gnorm, model_gnorm, float(np.linalg.norm(g_new)))
+            forcing = self._forcing_term(gnorm, params.dtype, params.size, walker)
+            cg.tolerance = forcing * gnorm
+            params[...] = x  # products are taken at x
         pnorm = float(np.linalg.norm(p))
         if rho < 0.25:
-            self.trust_radius = 0.25 * min(self.trust_radius, pnorm)
+            self.trust_radius = 0.25 * min(radius, pnorm)
         elif rho > 0.75 and on_boundary:
-            self.trust_radius = min(2.0 * self.trust_radius, self.max_trust_radius)
+            self.trust_radius = min(2.0 * radius, self.max_trust_radius)
+        else:
+            self.trust_radius = radius
         if rho > self.eta:
             self._f, self._g = f_new, g_new.astype(np.float64)
             self._x = params.copy()
@@ -255,12 +281,27 @@ class NewtonCG:
                 self.last_status = "trust region collapsed"
         return self._f
 
+    def _judge(self, closure, params, predicted, gnorm):
+        """(f, gradient, ρ, whether ρ resolves the step) at the trial point in params, the
+        predicted reduction m(0) - m(p) and ‖g‖ at the current point given."""
+        f_new, g_new = math.nan, None
+        if _finite(params):
+            f_new, g_new = self._evaluate(closure, params)
+        actual = self._f - f_new if math.isfinite(f_new) and np.all(np.isfinite(g_new)) else -math.inf
+        rho = actual / predicted if predicted > 0 else -math.inf
+        noise = 64.0 * np.finfo(params.dtype).eps * max(1.0, abs(self._f))
+        if predicted <= noise and math.isfinite(actual) and actual > -noise:
+            # the model predicts less than the rounding of f itself: ρ is noise, so judge the
+            # step by the gradient, which still resolves it (its norm must fall)
+            return f_new, g_new, (1.0 if float(np.linalg.norm(g_new)) < gnorm else -math.inf), False
+        return f_new, g_new, rho, True
+
     def _reorthogonalizes(self, d):
         return self.reorthogonalize is True or (self.reorthogonalize == "auto" and d <= 1000)
 
-    def _forcing_term(self, gnorm, dtype, d):
+    def _forcing_term(self, gnorm, dtype, d, walker=None):
         """η of this step: cg_rtol when given; with reorthogonalized CG the Eisenstat-Walker
-        term (0 before the first accepted step: a tight solve costs at most d products) capped
+        term ``walker`` (0 before any trial point: a tight solve costs at most d products) capped
         at min(0.5, √‖g‖) and floored at √(machine epsilon), below which products in this dtype
         cannot resolve the residual; without it min(0.5, √‖g‖), as plain CG in floating point
         cannot reach tight tolerances on an ill-conditioned H."""
@@ -269,7 +310,7 @@ class NewtonCG:
         cap = min(0.5, math.sqrt(gnorm))
         if not self._reorthogonalizes(d):
             return cap
-        eta = 0.0 if self._forcing is None else min(cap, self._forcing)
+        eta = 0.0 if walker is None else min(cap, walker)
         return max(eta, math.sqrt(np.finfo(dtype).eps))
 
     @staticmethod
@@ -281,45 +322,74 @@ class NewtonCG:
         floor = forcing ** ((1.0 + math.sqrt(5.0)) / 2.0)
         return max(eta, floor) if floor > 0.1 else eta
 
-    def _steihaug(self, closure, params, x, g, gnorm, hessp, forcing):
-        """(p, m(0) - m(p), whether p ends on the boundary, ‖g + H·p‖: the model's gradient at
-        p) by truncated CG (Steihaug-Toint)."""
-        radius = self.trust_radius
-        max_cg = self.max_cg if self.max_cg is not None else 4 * x.size
-        tolerance = forcing * gnorm
-        z = np.zeros_like(x)
-        r = g.copy()
-        d = -r
-        rr = float(r @ r)
-        model = 0.0  # m(z) - m(0)
-        basis = [r / math.sqrt(rr)] if self._reorthogonalizes(x.size) else None
-        for _ in range(max_cg):
-            Bd = self._product(closure, params, x, d, hessp)
-            dBd = float(d @ Bd)
-            if not math.isfinite(dBd):
-                raise ValueError("a Hessian-vector product is not finite")
-            alpha = rr / dBd if dBd > 0.0 else 0.0
+
+class _SteihaugCG:
+    """Truncated conjugate gradients on the model m(p) = gᵀp + ½pᵀHp (Steihaug-Toint).
+
+    ``solve(radius)`` runs until the residual ‖g + H·p‖ falls to ``tolerance``, until a direction
+    of negative curvature, which it follows to the boundary ‖p‖ = radius, or until the boundary
+    itself. A later ``solve`` with a larger radius resumes where the previous one stopped: the
+    CG iterates do not depend on the radius, only where they are cut off does.
+    """
+
+    def __init__(self, product, g, tolerance, max_iter, reorthogonalize):
+        self.product, self.tolerance, self.max_iter = product, tolerance, max_iter
+        self.z = np.zeros_like(g)
+        self.r = g.copy()
+        self.d = -self.r
+        self.rr = float(self.r @ self.r)
+        self.model = 0.0  # m(z) - m(0)
+        # the normalized residuals, rows of one block filled in place (at most d of them)
+        self.basis = np.empty((min(g.size, max_iter + 1), g.size)) if reorthogonalize else None
+        self.n_basis = 0
+        if reorthogonalize:
+            self._add_to_basis(self.r, self.rr)
+        self.iterations = 0
+        self.pending = None  # (H·d, dᵀHd) of the iteration a boundary cut off
+        self.converged = False
+
+    def _add_to_basis(self, r, rr):
+        if self.n_basis < self.basis.shape[0]:
+            np.divide(r, math.sqrt(rr), out=self.basis[self.n_basis])
+            self.n_basis += 1
+
+    def solve(self, radius):
+        """(p, m(0) - m(p), whether p ends on the boundary, ‖g + H·p‖: the model's gradient at p)."""
+        while True:
+            if self.pending is None:
+                if self.converged or self.iterations >= self.max_iter:
+                    return self.z, -self.model, False, math.sqrt(self.rr)
+                Bd = self.product(self.d)
+                self.iterations += 1
+                dBd = float(self.d @ Bd)
+                if not math.isfinite(dBd):
+                    raise ValueError("a Hessian-vector product is not finite")
+                self.pending = (Bd, dBd)
+            Bd, dBd = self.pending
+            z, d = self.z, self.d
+            alpha = self.rr / dBd if dBd > 0.0 else 0.0
             z_next = z + alpha * d
             if dBd <= 0.0 or float(np.linalg.norm(z_next)) >= radius:
                 # negative (or zero) curvature, or the boundary reached: follow d to the boundary
                 tau = _to_boundary(z, d, radius)
-                return (z + tau * d, -(model + tau * float(r @ d) + 0.5 * tau * tau * dBd), True,
-                        float(np.linalg.norm(r + tau * Bd)))
-            model -= 0.5 * alpha * rr
-            r = r + alpha * Bd
-            if basis is not None and len(basis) < x.size:
-                B = np.array(basis)
-                r -= B.T @ (B @ r)  # twice is enough (Parlett)
-                r -= B.T @ (B @ r)
+                return (z + tau * d, -(self.model + tau * float(self.r @ d) + 0.5 * tau * tau * dBd), True,
+                        float(np.linalg.norm(self.r + tau * Bd)))
+            self.pending = None
+            self.model -= 0.5 * alpha * self.rr
+            r = self.r + alpha * Bd
+            if self.basis is not None and self.n_basis < z.size:
+                B = self.basis[:self.n_basis]
+                r -= (B @ r) @ B  # twice is enough (Parlett)
+                r -= (B @ r) @ B
             rr_next = float(r @ r)
-            if basis is not None and rr_next > 0.0:
-                basis.append(r / math.sqrt(rr_next))
-            z = z_next
-            if math.sqrt(rr_next) <= tolerance:
-                break
-            d = -r + (rr_next / rr) * d
-            rr = rr_next
-        return z, -model, False, math.sqrt(rr_next)
+            if self.basis is not None and rr_next > 0.0:
+                self._add_to_basis(r, rr_next)
+            self.z, self.r = z_next, r
+            if math.sqrt(rr_next) <= self.tolerance:
+                self.converged = True
+            else:
+                self.d = -r + (rr_next / self.rr) * d
+            self.rr = rr_next
 
 
 def _to_boundary(z, d, radius):

@@ -124,13 +124,26 @@ class History:
         Epochs are numbered from 1, as the progress lines print them. The y-axis is labelled
         with what the keys measure ("accuracy" for ``("accuracy", "val_accuracy")``); the title
         defaults to "<label> per epoch". Keys that were not logged are skipped; if none was,
-        ValueError lists the logged ones.
+        ValueError lists the logged ones. Keys of ``fit(curvature=k)``'s probes that are no
+        epoch columns ("lambda_max", "grad_curvature", ... when probing every k steps) are drawn
+        per probe, against the training step.
         """
         if isinstance(keys, str):
             keys = (keys,)
         present = [k for k in keys if k in self.history]
+        records = self.curvature or {}
+        if not present and records.get("step"):
+            probed = [k for k in keys if k in records and k not in ("step", "epoch")]
+            if probed:
+                return self._plot_series([s + 1 for s in records["step"]], {k: records[k] for k in probed},
+                                         "training step", ax, logy, title)
         if not present:
-            raise ValueError(f"none of keys={tuple(keys)!r} was logged; logged: {sorted(self.history)}")
+            logged = sorted(self.history) + sorted(k for k in records if k not in ("step", "epoch"))
+            raise ValueError(f"none of keys={tuple(keys)!r} was logged; logged: {logged}")
+        return self._plot_series([e + 1 for e in self.epochs], {k: self.history[k] for k in present}, "epoch",
+                                 ax, logy, title)
+
+    def _plot_series(self, x, series, unit, ax, logy, title):
         try:
             import matplotlib.pyplot as plt
             from matplotlib.ticker import MaxNLocator
@@ -139,14 +152,13 @@ class History:
                               "(or, in a fastgd checkout, pip install \".[plot]\")") from None
         if ax is None:
             _fig, ax = plt.subplots()
-        x = [e + 1 for e in self.epochs]
-        for key in present:
-            ax.plot(x, self.history[key], label=key, marker="." if len(x) < 30 else None)
-        measures = list(dict.fromkeys(k.removeprefix("val_") for k in present))
+        for key, values in series.items():
+            ax.plot(x, values, label=key, marker="." if len(x) < 30 else None)
+        measures = list(dict.fromkeys(k.removeprefix("val_") for k in series))
         ylabel = ", ".join(measures)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(unit)
         ax.set_ylabel(ylabel)
-        ax.set_title(title if title is not None else f"{ylabel} per epoch")
+        ax.set_title(title if title is not None else f"{ylabel} per {unit}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if logy:
             ax.set_yscale("log")
@@ -523,7 +535,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     steps_per_epoch = -(-n // bs)
     lbfgs = not hasattr(optimizer, "_plan")  # fastgd.LBFGS: a closure-driven full-batch method
     if lbfgs and batch_size is not None:
-        raise ValueError("LBFGS is a full-batch method: pass batch_size=None")
+        raise ValueError(f"{type(optimizer).__name__} is a full-batch method: pass batch_size=None, "
+                         f"got batch_size={batch_size!r}")
     lazy = _outofcore.is_lazy(x)
     if lbfgs and lazy:
         raise ValueError("LBFGS needs X in memory; a memory-mapped X trains with a first-order optimizer")

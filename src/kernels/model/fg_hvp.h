@@ -58,8 +58,10 @@ FG_INLINE double fg_act_grad2(double o, int act)
 /* The reference twins of fg_model_hvp_f32/f64 (model_hvp_ref.c): same contract, plain loops;
  * the test oracle, not dispatched. */
 double fg_model_hvp_ref_f32(const fg_model *m, float *hv, const float *v, const float *x, int64_t n,
-                            const fg_loss_spec *spec, int gauss_newton, double beta, float *scratch);
+                            const fg_loss_spec *spec, int gauss_newton, double beta, float *scratch,
+                            int forward_done);
 double fg_model_hvp_ref_f64(const fg_model *m, double *hv, const double *v, const double *x, int64_t n,
-                            const fg_loss_spec *spec, int gauss_newton, double beta, double *scratch);
+                            const fg_loss_spec *spec, int gauss_newton, double beta, double *scratch,
+                            int forward_done);
 
 #endif

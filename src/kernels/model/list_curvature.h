@@ -5,12 +5,15 @@
    the Hessian (Gauss-Newton matrix) of the loss `spec` of model m on x (n, in), n <= rows_cap,
    with respect to the flat parameters; v and hv (n_params) use the parameter arena's layout.
    scratch holds fg_model_hvp_scratch_elems(...) elements; m->acts, gbuf0/1 and the workspace
-   are overwritten. Returns the loss, or NaN (hv untouched) for an invalid spec or label. */
+   are overwritten. forward_done = 1 says m->acts already hold the forward pass of these n rows
+   of x at the current parameters (left by a training step or product on the same rows): the
+   forward GEMMs are skipped, a quarter of a product's work. Returns the loss, or NaN (hv
+   untouched) for an invalid spec or label. */
 FG_KERNEL_RET(double, model_hvp_f32,
               (const fg_model *m, float *hv, const float *v, const float *x, int64_t n,
-               const fg_loss_spec *spec, int gauss_newton, double beta, float *scratch),
-              (m, hv, v, x, n, spec, gauss_newton, beta, scratch))
+               const fg_loss_spec *spec, int gauss_newton, double beta, float *scratch, int forward_done),
+              (m, hv, v, x, n, spec, gauss_newton, beta, scratch, forward_done))
 FG_KERNEL_RET(double, model_hvp_f64,
               (const fg_model *m, double *hv, const double *v, const double *x, int64_t n,
-               const fg_loss_spec *spec, int gauss_newton, double beta, double *scratch),
-              (m, hv, v, x, n, spec, gauss_newton, beta, scratch))
+               const fg_loss_spec *spec, int gauss_newton, double beta, double *scratch, int forward_done),
+              (m, hv, v, x, n, spec, gauss_newton, beta, scratch, forward_done))

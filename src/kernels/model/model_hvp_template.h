@@ -106,7 +106,7 @@ static int64_t FG_CAT2(hvp_layer_offset, SFX)(const fg_model *m, int64_t l, int6
 }
 
 double HVP_NAME(const fg_model *m, T *hv, const T *v, const T *x, int64_t n, const fg_loss_spec *spec,
-                int gauss_newton, double beta, T *scratch)
+                int gauss_newton, double beta, T *scratch, int forward_done)
 {
     const int64_t L = m->n_layers;
     const fg_model_layer *last = &m->layers[L - 1];
@@ -121,13 +121,14 @@ double HVP_NAME(const fg_model *m, T *hv, const T *v, const T *x, int64_t n, con
     if (n < 1) return NAN;
     T *rg = RZ(L), *rg_next = rg + n * max_width;
 
-    /* 1. forward and the forward R-pass */
+    /* 1. forward (unless m->acts hold it already) and the forward R-pass */
     for (int64_t l = 0; l < L; l++) {
         const fg_model_layer *Ly = &m->layers[l];
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
         T *o = (T *)m->acts[l];
-        HVP_GEMM(o, Ly->out, in, Ly->in, 0, params + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
-                 params + Ly->b_off, Ly->act, Ly->act_alpha);
+        if (!forward_done)
+            HVP_GEMM(o, Ly->out, in, Ly->in, 0, params + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
+                     params + Ly->b_off, Ly->act, Ly->act_alpha);
         HVP_GEMM(RZ(l), Ly->out, in, Ly->in, 0, v + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
                  v + Ly->b_off, FG_ACT_IDENTITY, 0.0);
         if (l > 0)
