@@ -118,6 +118,8 @@ double HVP_NAME(const fg_mlp *m, T *hv, const T *v, const T *x, int64_t n, const
     /* scratch: R(z_l) then R(a_l) for every layer, then the two R(g) buffers */
 #define RZ(l) (scratch + FG_CAT2(hvp_layer_offset, SFX)(m, l, n))
 #define RA(l) (RZ(l) + n * m->layers[l].out)
+    /* what act', act'' of layer l take (fg_act.h): z when kept, else the output */
+#define HVP_SAVED(l) ((const T *)(fg_act_grad_from_pre(m->layers[l].act) ? m->pres[l] : m->acts[l]))
     if (n < 1) return NAN;
     T *rg = RZ(L), *rg_next = rg + n * max_width;
 
@@ -126,8 +128,17 @@ double HVP_NAME(const fg_mlp *m, T *hv, const T *v, const T *x, int64_t n, const
         const fg_mlp_layer *Ly = &m->layers[l];
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
         T *o = (T *)m->acts[l];
-        HVP_GEMM(o, Ly->out, in, Ly->in, 0, params + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
-                 params + Ly->b_off, Ly->act, Ly->act_alpha);
+        if (fg_act_grad_from_pre(Ly->act)) {
+            /* z is kept: act' and act'' are functions of it */
+            T *FG_RESTRICT z = m->pres ? (T *)m->pres[l] : NULL;
+            if (!z) return NAN;
+            HVP_GEMM(z, Ly->out, in, Ly->in, 0, params + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
+                     params + Ly->b_off, FG_ACT_IDENTITY, 0.0);
+            for (int64_t e = 0; e < n * Ly->out; e++) o[e] = FG_CAT2(fg_act, SFX)(z[e], Ly->act, (T)Ly->act_alpha);
+        } else {
+            HVP_GEMM(o, Ly->out, in, Ly->in, 0, params + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
+                     params + Ly->b_off, Ly->act, Ly->act_alpha);
+        }
         HVP_GEMM(RZ(l), Ly->out, in, Ly->in, 0, v + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
                  v + Ly->b_off, FG_ACT_IDENTITY, 0.0);
         if (l > 0)
@@ -136,7 +147,8 @@ double HVP_NAME(const fg_mlp *m, T *hv, const T *v, const T *x, int64_t n, const
         const int64_t size = n * Ly->out;
         const T alpha = (T)Ly->act_alpha;
         T *FG_RESTRICT rz = RZ(l), *FG_RESTRICT ra = RA(l);
-        for (int64_t e = 0; e < size; e++) ra[e] = FG_CAT2(fg_act_backward, SFX)(rz[e], o[e], Ly->act, alpha);
+        const T *FG_RESTRICT u = HVP_SAVED(l);
+        for (int64_t e = 0; e < size; e++) ra[e] = FG_CAT2(fg_act_backward, SFX)(rz[e], u[e], Ly->act, alpha);
     }
 
     /* 2. the loss, its gradient on the outputs (g) and its Hessian applied to R(a_L) */
@@ -149,22 +161,22 @@ double HVP_NAME(const fg_mlp *m, T *hv, const T *v, const T *x, int64_t n, const
     for (int64_t l = L - 1; l >= 0; l--) {
         const fg_mlp_layer *Ly = &m->layers[l];
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
-        const T *o = (const T *)m->acts[l];
+        const T *u = HVP_SAVED(l);
         const int64_t size = n * Ly->out;
         const T alpha = (T)Ly->act_alpha;
         /* R(δ) in rg; δ in g (full Hessian only) */
         if (gauss_newton) {
-            for (int64_t e = 0; e < size; e++) rg[e] = FG_CAT2(fg_act_backward, SFX)(rg[e], o[e], Ly->act, alpha);
+            for (int64_t e = 0; e < size; e++) rg[e] = FG_CAT2(fg_act_backward, SFX)(rg[e], u[e], Ly->act, alpha);
         } else if (fg_act_is_piecewise_linear(Ly->act)) {
             for (int64_t e = 0; e < size; e++) {
-                rg[e] = FG_CAT2(fg_act_backward, SFX)(rg[e], o[e], Ly->act, alpha);
-                g[e] = FG_CAT2(fg_act_backward, SFX)(g[e], o[e], Ly->act, alpha);
+                rg[e] = FG_CAT2(fg_act_backward, SFX)(rg[e], u[e], Ly->act, alpha);
+                g[e] = FG_CAT2(fg_act_backward, SFX)(g[e], u[e], Ly->act, alpha);
             }
         } else {
             const T *FG_RESTRICT rz = RZ(l);
             for (int64_t e = 0; e < size; e++) {
-                const T d1 = FG_CAT2(fg_act_grad, SFX)(o[e], Ly->act, alpha);
-                const T d2 = (T)fg_act_grad2((double)o[e], Ly->act);
+                const T d1 = FG_CAT2(fg_act_grad, SFX)(u[e], Ly->act, alpha);
+                const T d2 = (T)fg_act_grad2((double)u[e], Ly->act);
                 rg[e] = rg[e] * d1 + g[e] * d2 * rz[e];
                 g[e] = g[e] * d1;
             }
@@ -196,6 +208,7 @@ double HVP_NAME(const fg_mlp *m, T *hv, const T *v, const T *x, int64_t n, const
     return loss;
 #undef RZ
 #undef RA
+#undef HVP_SAVED
 }
 
 #undef T

@@ -1,16 +1,19 @@
 /* The names of the entries of the registries (the lists in registry/), compiled once. The
  * Python layer reads its name tables from these at import. */
 #include "fastgd_kernels.h"
+#include "fg_act.h"
 
 const char *fg_activation_name(int act)
 {
     static const char *const names[] = {
-#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue) #name,
+#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue, grad_from_pre) #name,
 #include "registry/activations.h"
 #undef FG_ACTIVATION
     };
     return (act >= 0 && act < FG_ACT_COUNT) ? names[act] : NULL;
 }
+
+int fg_activation_grad_from_pre(int act) { return fg_act_grad_from_pre(act); }
 
 const char *fg_loss_name(int kind)
 {
