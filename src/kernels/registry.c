@@ -1,5 +1,7 @@
 /* The names of the entries of the registries (the lists in registry/), compiled once. The
  * Python layer reads its name tables from these at import. */
+#include <stddef.h>
+
 #include "fastgd_kernels.h"
 #include "fg_act.h"
 
@@ -33,4 +35,20 @@ const char *fg_optimizer_name(int kind)
 #undef FG_OPTIMIZER
     };
     return (kind >= 0 && kind < FG_OPT_COUNT) ? names[kind] : NULL;
+}
+
+const char *fg_optim_config_field(int i, const char **type, int64_t *offset)
+{
+    static const struct {
+        const char *name, *type;
+        size_t offset;
+    } fields[] = {
+#define FG_OPTIM_FIELD(type, name) {#name, #type, offsetof(fg_optim_config, name)},
+#include "registry/optimizers.h"
+#undef FG_OPTIM_FIELD
+    };
+    if (i < 0 || i >= (int)(sizeof fields / sizeof fields[0])) return NULL;
+    *type = fields[i].type;
+    *offset = (int64_t)fields[i].offset;
+    return fields[i].name;
 }

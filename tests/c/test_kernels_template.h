@@ -203,8 +203,10 @@ static void TN(dense_case)(int64_t n, int64_t k, int64_t m, int act, double beta
                       beta, ws, ws_bytes);
     K(dense_backward_ref)(with_grad_x ? gx_ref : NULL, dW_ref, with_db ? db_ref : NULL, g_ref, x, W, saved, n, k,
                           m, act, TN(ALPHA), beta);
-    /* magnitudes: the backward of |grad_z| through |x| and |W|, identity activation */
+    /* magnitudes: the backward of |grad_z| + |grad_out| (act' may cancel: its rounding is relative
+       to grad_out) through |x| and |W|, identity activation */
     T *absg = TN(abs_array)(g_ref, n * m), *mdW = TN(abs_array)(dW, k * m), *mdb = TN(abs_array)(db, m);
+    for (int64_t i = 0; i < n * m; i++) absg[i] += absg0[i];
     T *mgx = (T *)xmalloc((size_t)(n * k) * sizeof(T));
     if (beta == 0) {
         TN(fill)(mdW, k * m, 0);
@@ -362,11 +364,11 @@ static void TN(optim_case)(const fg_optim_config *base, int64_t n, const char *l
 static void TN(test_optim)(void)
 {
     static const int64_t sizes[] = {0, 1, 3, 7, 8, 9, 15, 16, 17, 33, 100, 1031};
-    fg_optim_config configs[12];
-    const char *labels[12];
+    fg_optim_config configs[14];
+    const char *labels[14];
     int count = 0;
     memset(configs, 0, sizeof configs);
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < 14; i++) {
         configs[i].lr = 0.01;
         configs[i].eps = 1e-8;
         configs[i].beta1 = 0.9;
@@ -391,6 +393,9 @@ static void TN(test_optim)(void)
     configs[count].kind = FG_OPT_ADAMW, configs[count].weight_decay = 0.01, labels[count++] = "adamw";
     configs[count].kind = FG_OPT_ADAMW, configs[count].weight_decay = 0.01, configs[count].amsgrad = 1,
     configs[count].maximize = 1, labels[count++] = "adamw amsgrad maximize";
+    configs[count].kind = FG_OPT_ADAMAX, labels[count++] = "adamax";
+    configs[count].kind = FG_OPT_ADAMAX, configs[count].weight_decay = 0.01, configs[count].maximize = 1,
+    labels[count++] = "adamax decay maximize";
     for (int c = 0; c < count; c++)
         for (int s = 0; s < COUNT(sizes); s++) TN(optim_case)(&configs[c], sizes[s], labels[c]);
 }
