@@ -261,7 +261,7 @@ def test_progress_bar_on_a_terminal(rng):
             return True
 
     stream = Tty()
-    bar = fastgd.training._Progress(True, 1, 5, stream=stream)
+    bar = fastgd.training.loop._Progress(True, 1, 5, stream=stream)
     bar.start_epoch(0)
     for _ in range(5):
         bar.update(0.5)

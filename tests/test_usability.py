@@ -3,19 +3,21 @@ progress lines, pickling, the layers as a sequence, Ctrl-C during fit, and the w
 output activation that clips what the loss needs."""
 
 import copy
+import importlib
 import os
 import pickle
 import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fastgd as fg
 from fastgd import optim
-from fastgd.training import _format_number, _wrap_items
+from fastgd.training.loop import _format_number, _wrap_items
 
 
 def spirals(n=240, seed=0):
@@ -324,6 +326,39 @@ def test_pickle_an_unfitted_model():
     twin = pickle.loads(pickle.dumps(model))
     assert twin.loss is None and twin.history is None and twin[0].negative_slope == 0.2
     np.testing.assert_array_equal(twin.params, model.params)
+
+
+# Module paths of fastgd 0.1.0, before the nn/optim/training subpackages: import statements and
+# pickles name them.
+OLD_MODULES = {
+    "fastgd.init": "fastgd.nn.init", "fastgd.layers": "fastgd.nn.layers", "fastgd.losses": "fastgd.nn.losses",
+    "fastgd.model": "fastgd.nn.model", "fastgd.lbfgs": "fastgd.optim.lbfgs",
+    "fastgd.newton_cg": "fastgd.optim.newton_cg", "fastgd.schedules": "fastgd.optim.schedules",
+    "fastgd.callbacks": "fastgd.training.callbacks", "fastgd.io": "fastgd.training.io",
+}
+
+
+@pytest.mark.parametrize("old, new", sorted(OLD_MODULES.items()))
+def test_module_paths_of_earlier_releases_still_import(old, new):
+    assert importlib.import_module(old) is importlib.import_module(new)
+    assert getattr(fg, old.rpartition(".")[2]) is importlib.import_module(new)
+
+
+def test_pickles_written_by_0_1_0_load():
+    # tests/data/pickles_0.1.0.pkl was written by fastgd 0.1.0 (pickle protocol 4): a 3-4-2
+    # float32 model fitted 2 epochs with softmax cross-entropy, beside a Huber loss, an AdamW
+    # optimizer and a Dense layer, plus 32 input rows and the model's predictions on them.
+    blob = (Path(__file__).parent / "data" / "pickles_0.1.0.pkl").read_bytes()
+    for old in (b"fastgd.model", b"fastgd.layers", b"fastgd.losses"):
+        assert old in blob
+    data = pickle.loads(blob)
+    model = data["model"]
+    assert type(model) is fg.Sequential and model.dtype == np.float32
+    assert type(model.loss) is fg.SoftmaxCrossEntropy and len(model.history.loss) == 2
+    np.testing.assert_allclose(model.predict(data["X"]), data["predicted"], rtol=1e-5, atol=1e-6)
+    assert type(data["loss"]) is fg.Huber and data["loss"].delta == 2.0
+    assert type(data["optimizer"]) is fg.optim.AdamW and data["optimizer"].lr == 0.01
+    assert type(data["layer"]) is fg.Dense and data["layer"].activation == "tanh"
 
 
 # ---- Ctrl-C ------------------------------------------------------------------------------

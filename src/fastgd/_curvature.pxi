@@ -1,43 +1,43 @@
 # Curvature bindings: the Hessian-vector and Gauss-Newton-vector products of a Sequential
-# model's loss (fg_hvp.h). fastgd.curvature calls mlp_hvp for model.hvp / gnvp; users never do.
+# model's loss (fg_hvp.h). fastgd.curvature calls model_hvp for model.hvp / gnvp; users never do.
 
 
-cdef double _hvp_chunk(_MLPEngine engine, cnp.ndarray hv, cnp.ndarray va, cnp.ndarray xa, int64_t n,
+cdef double _hvp_chunk(_ModelEngine engine, cnp.ndarray hv, cnp.ndarray va, cnp.ndarray xa, int64_t n,
                        fg_loss_spec *spec, int gauss_newton, double beta, cnp.ndarray scratch,
                        bint reference) except? -1:
     cdef double value
     if engine.f32:
         with nogil:
             if reference:
-                value = fg_mlp_hvp_ref_f32(&engine.m, <float *>cnp.PyArray_DATA(hv), <const float *>cnp.PyArray_DATA(va),
-                                           <const float *>cnp.PyArray_DATA(xa), n, spec, gauss_newton, beta,
-                                           <float *>cnp.PyArray_DATA(scratch))
+                value = fg_model_hvp_ref_f32(&engine.m, <float *>cnp.PyArray_DATA(hv),
+                                             <const float *>cnp.PyArray_DATA(va), <const float *>cnp.PyArray_DATA(xa),
+                                             n, spec, gauss_newton, beta, <float *>cnp.PyArray_DATA(scratch))
             else:
-                value = fg_mlp_hvp_f32(&engine.m, <float *>cnp.PyArray_DATA(hv), <const float *>cnp.PyArray_DATA(va),
-                                       <const float *>cnp.PyArray_DATA(xa), n, spec, gauss_newton, beta,
-                                       <float *>cnp.PyArray_DATA(scratch))
+                value = fg_model_hvp_f32(&engine.m, <float *>cnp.PyArray_DATA(hv), <const float *>cnp.PyArray_DATA(va),
+                                         <const float *>cnp.PyArray_DATA(xa), n, spec, gauss_newton, beta,
+                                         <float *>cnp.PyArray_DATA(scratch))
     else:
         with nogil:
             if reference:
-                value = fg_mlp_hvp_ref_f64(&engine.m, <double *>cnp.PyArray_DATA(hv),
-                                           <const double *>cnp.PyArray_DATA(va), <const double *>cnp.PyArray_DATA(xa),
-                                           n, spec, gauss_newton, beta, <double *>cnp.PyArray_DATA(scratch))
+                value = fg_model_hvp_ref_f64(&engine.m, <double *>cnp.PyArray_DATA(hv),
+                                             <const double *>cnp.PyArray_DATA(va), <const double *>cnp.PyArray_DATA(xa),
+                                             n, spec, gauss_newton, beta, <double *>cnp.PyArray_DATA(scratch))
             else:
-                value = fg_mlp_hvp_f64(&engine.m, <double *>cnp.PyArray_DATA(hv),
-                                       <const double *>cnp.PyArray_DATA(va), <const double *>cnp.PyArray_DATA(xa),
-                                       n, spec, gauss_newton, beta, <double *>cnp.PyArray_DATA(scratch))
+                value = fg_model_hvp_f64(&engine.m, <double *>cnp.PyArray_DATA(hv),
+                                         <const double *>cnp.PyArray_DATA(va), <const double *>cnp.PyArray_DATA(xa),
+                                         n, spec, gauss_newton, beta, <double *>cnp.PyArray_DATA(scratch))
     return value
 
 
-def mlp_hvp(_MLPEngine engine, x, v, LossSpec loss, target, sample_weight, bint gauss_newton, double denominator,
-            bint reference=False, Py_ssize_t chunk_rows=8192, class_weight=None):
+def model_hvp(_ModelEngine engine, x, v, LossSpec loss, target, sample_weight, bint gauss_newton, double denominator,
+              bint reference=False, Py_ssize_t chunk_rows=8192, class_weight=None):
     """``(loss, H·v)`` (or ``G·v`` with gauss_newton) of the mean loss over all rows of x.
 
     x (n, in), target (Loss.prepare_target's (kind, array)), sample_weight and class_weight
     (Loss._class_weight_array(dtype)) are validated
     by the caller, as is denominator, the mean's normalizer over all rows (fastgd.losses). The
     rows go through the kernel in chunks of chunk_rows, accumulated into one product, so memory
-    stays bounded for any n. ``reference=True`` runs the plain-loop twin (mlp_hvp_ref.c), the
+    stays bounded for any n. ``reference=True`` runs the plain-loop twin (model_hvp_ref.c), the
     test oracle."""
     cdef fg_loss_spec spec
     cdef cnp.ndarray xa = <cnp.ndarray>x
@@ -50,8 +50,8 @@ def mlp_hvp(_MLPEngine engine, x, v, LossSpec loss, target, sample_weight, bint 
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     cdef int64_t rows = min(n, chunk_rows)
     outs = np.array([engine.layers[i].out for i in range(engine.m.n_layers)], dtype=np.int64)
-    cdef int64_t elems = fg_mlp_hvp_scratch_elems(<const int64_t *>cnp.PyArray_DATA(outs), engine.m.n_layers,
-                                                  engine.max_width, rows)
+    cdef int64_t elems = fg_model_hvp_scratch_elems(<const int64_t *>cnp.PyArray_DATA(outs), engine.m.n_layers,
+                                                    engine.max_width, rows)
     cdef cnp.ndarray scratch = np.empty(elems, dtype=engine.dtype)
     cdef cnp.ndarray hv = np.empty(engine.n_params, dtype=engine.dtype)
     cdef double value, total = 0.0

@@ -1,4 +1,4 @@
-# Declarations of the gemm kernels (src/kernels/fg_gemm.h, list_gemm.h).
+# Declarations of the gemm kernels (src/kernels/gemm/fg_gemm.h, list_gemm.h).
 from libc.stdint cimport int64_t
 
 cdef extern from "fastgd_kernels.h" nogil:

@@ -1,4 +1,4 @@
-# Declarations of the minimize kernels (src/kernels/fg_minimize.h, list_minimize.h).
+# Declarations of the minimize kernels (src/kernels/minimize/fg_minimize.h, list_minimize.h).
 from libc.stdint cimport int64_t
 
 cdef extern from "fastgd_kernels.h" nogil:

@@ -1,4 +1,4 @@
-# Declarations of the model kernels (src/kernels/fg_model.h, list_model.h).
+# Declarations of the model kernels (src/kernels/model/fg_model.h, list_model.h).
 from libc.stdint cimport int64_t
 
 from fastgd._k_loss cimport fg_loss_spec
@@ -6,7 +6,7 @@ from fastgd._k_optim cimport fg_optim_config
 from fastgd._k_sparse cimport fg_csr
 
 cdef extern from "fastgd_kernels.h" nogil:
-    ctypedef struct fg_mlp_layer:
+    ctypedef struct fg_model_layer:
         int64_t in_ "in"
         int64_t out
         int act
@@ -14,9 +14,9 @@ cdef extern from "fastgd_kernels.h" nogil:
         int64_t w_off
         int64_t b_off
 
-    ctypedef struct fg_mlp:
+    ctypedef struct fg_model:
         int64_t n_layers
-        const fg_mlp_layer *layers
+        const fg_model_layer *layers
         void *params
         void *grads
         void **acts
@@ -66,13 +66,15 @@ cdef extern from "fastgd_kernels.h" nogil:
         double grad_norm
         int status
 
-    void fg_mlp_forward_f32(const fg_mlp *m, const float *x, int64_t n)
-    void fg_mlp_forward_f64(const fg_mlp *m, const double *x, int64_t n)
-    void fg_mlp_backward_f32(const fg_mlp *m, const float *x, float *grad_out, float *grad_x, int64_t n, double beta)
-    void fg_mlp_backward_f64(const fg_mlp *m, const double *x, double *grad_out, double *grad_x, int64_t n, double beta)
-    void fg_mlp_forward_csr_f32(const fg_mlp *m, const fg_csr *x, int64_t n)
-    void fg_mlp_forward_csr_f64(const fg_mlp *m, const fg_csr *x, int64_t n)
-    void fg_mlp_train_step_f32(const fg_mlp *m, const fg_batch *batch, const fg_loss_spec *loss,
-                               const fg_step_options *opt, fg_step_result *res)
-    void fg_mlp_train_step_f64(const fg_mlp *m, const fg_batch *batch, const fg_loss_spec *loss,
-                               const fg_step_options *opt, fg_step_result *res)
+    void fg_model_forward_f32(const fg_model *m, const float *x, int64_t n)
+    void fg_model_forward_f64(const fg_model *m, const double *x, int64_t n)
+    void fg_model_backward_f32(const fg_model *m, const float *x, float *grad_out, float *grad_x, int64_t n,
+                               double beta)
+    void fg_model_backward_f64(const fg_model *m, const double *x, double *grad_out, double *grad_x, int64_t n,
+                               double beta)
+    void fg_model_forward_csr_f32(const fg_model *m, const fg_csr *x, int64_t n)
+    void fg_model_forward_csr_f64(const fg_model *m, const fg_csr *x, int64_t n)
+    void fg_model_train_step_f32(const fg_model *m, const fg_batch *batch, const fg_loss_spec *loss,
+                                 const fg_step_options *opt, fg_step_result *res)
+    void fg_model_train_step_f64(const fg_model *m, const fg_batch *batch, const fg_loss_spec *loss,
+                                 const fg_step_options *opt, fg_step_result *res)

@@ -1,4 +1,4 @@
-# Declarations of the optim kernels (src/kernels/fg_optim.h, list_optim.h).
+# Declarations of the optim kernels (src/kernels/optim/fg_optim.h, list_optim.h).
 from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "fastgd_kernels.h" nogil:

@@ -1,4 +1,4 @@
-# Declarations of the sparse kernels (src/kernels/fg_sparse.h, list_sparse.h).
+# Declarations of the sparse kernels (src/kernels/model/fg_sparse.h, list_sparse.h).
 from libc.stdint cimport int64_t
 
 cdef extern from "fastgd_kernels.h" nogil:

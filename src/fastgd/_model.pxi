@@ -1,6 +1,6 @@
 # Whole-model bindings: the buffers of a Sequential model and its fused
 # forward / backward / training step. fastgd.model.Sequential owns one
-# _MLPEngine; users never see it.
+# _ModelEngine; users never see it.
 
 from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memset
@@ -48,7 +48,7 @@ cdef class _Scratch:
     def __dealloc__(self):
         free(self.act_ptrs)
 
-    cdef int reserve(self, _MLPEngine e, int64_t rows, int threads) except -1:
+    cdef int reserve(self, _ModelEngine e, int64_t rows, int threads) except -1:
         cdef Py_ssize_t i
         cdef int64_t cap
         if rows > self.rows_cap:
@@ -67,7 +67,7 @@ cdef class _Scratch:
         return 0
 
 
-cdef class _MLPEngine:
+cdef class _ModelEngine:
     """The C view of a Sequential model: layer table, arenas and scratch buffers.
 
     Buffers grow (geometrically) when a larger batch arrives and are reused
@@ -79,8 +79,8 @@ cdef class _MLPEngine:
     inference calls in flight to finish and holds back new ones until it is
     done; a second such call while one runs raises RuntimeError."""
 
-    cdef fg_mlp m
-    cdef fg_mlp_layer *layers
+    cdef fg_model m
+    cdef fg_model_layer *layers
     cdef void **act_ptrs
     cdef void **pre_ptrs
     cdef readonly object dtype
@@ -115,7 +115,7 @@ cdef class _MLPEngine:
         check_same("grads", self.grads, "params", self.params)
         self.dtype = self.params.dtype
         self.f32 = self.dtype == np.float32
-        self.layers = <fg_mlp_layer *>malloc(L * sizeof(fg_mlp_layer))
+        self.layers = <fg_model_layer *>malloc(L * sizeof(fg_model_layer))
         self.act_ptrs = <void **>malloc(L * sizeof(void *))
         self.pre_ptrs = <void **>malloc(L * sizeof(void *))
         if self.layers == NULL or self.act_ptrs == NULL or self.pre_ptrs == NULL:
@@ -137,7 +137,7 @@ cdef class _MLPEngine:
         self.n_params = self.params.shape[0]
         if self.layers[L - 1].b_off + self.n_out != self.n_params:
             raise ValueError("the last layer's bias must end the parameter arena")
-        memset(&self.m, 0, sizeof(fg_mlp))
+        memset(&self.m, 0, sizeof(fg_model))
         self.m.n_layers = L
         self.m.layers = self.layers
         self.m.params = cnp.PyArray_DATA(self.params)
@@ -284,7 +284,7 @@ cdef class _MLPEngine:
         else:
             xa = <cnp.ndarray>x
             n = xa.shape[0]
-        cdef fg_mlp m
+        cdef fg_model m
         cdef _Scratch s = self.pool.pop() if self.pool else _Scratch(self.m.n_layers)
         cdef cnp.ndarray out = np.empty((n, self.n_out), dtype=self.dtype)
         try:
@@ -300,16 +300,16 @@ cdef class _MLPEngine:
                 if xc is not None:
                     if self.f32:
                         with nogil:
-                            fg_mlp_forward_csr_f32(&m, &xc.c, n)
+                            fg_model_forward_csr_f32(&m, &xc.c, n)
                     else:
                         with nogil:
-                            fg_mlp_forward_csr_f64(&m, &xc.c, n)
+                            fg_model_forward_csr_f64(&m, &xc.c, n)
                 elif self.f32:
                     with nogil:
-                        fg_mlp_forward_f32(&m, <const float *>cnp.PyArray_DATA(xa), n)
+                        fg_model_forward_f32(&m, <const float *>cnp.PyArray_DATA(xa), n)
                 else:
                     with nogil:
-                        fg_mlp_forward_f64(&m, <const double *>cnp.PyArray_DATA(xa), n)
+                        fg_model_forward_f64(&m, <const double *>cnp.PyArray_DATA(xa), n)
             finally:
                 self._read_exit()
         finally:
@@ -339,14 +339,14 @@ cdef class _MLPEngine:
             self.reserve(n)
             if self.f32:
                 with nogil:
-                    fg_mlp_forward_f32(&self.m, <const float *>cnp.PyArray_DATA(xa), n)
-                    fg_mlp_backward_f32(&self.m, <const float *>cnp.PyArray_DATA(xa),
-                                        <float *>cnp.PyArray_DATA(g), <float *>gx_ptr, n, beta)
+                    fg_model_forward_f32(&self.m, <const float *>cnp.PyArray_DATA(xa), n)
+                    fg_model_backward_f32(&self.m, <const float *>cnp.PyArray_DATA(xa),
+                                          <float *>cnp.PyArray_DATA(g), <float *>gx_ptr, n, beta)
             else:
                 with nogil:
-                    fg_mlp_forward_f64(&self.m, <const double *>cnp.PyArray_DATA(xa), n)
-                    fg_mlp_backward_f64(&self.m, <const double *>cnp.PyArray_DATA(xa),
-                                        <double *>cnp.PyArray_DATA(g), <double *>gx_ptr, n, beta)
+                    fg_model_forward_f64(&self.m, <const double *>cnp.PyArray_DATA(xa), n)
+                    fg_model_backward_f64(&self.m, <const double *>cnp.PyArray_DATA(xa),
+                                          <double *>cnp.PyArray_DATA(g), <double *>gx_ptr, n, beta)
         finally:
             self._exit()
         return gx
@@ -404,10 +404,10 @@ cdef class _MLPEngine:
             self.reserve(n)
             if self.f32:
                 with nogil:
-                    fg_mlp_train_step_f32(&self.m, &batch, &spec, &opt, &res)
+                    fg_model_train_step_f32(&self.m, &batch, &spec, &opt, &res)
             else:
                 with nogil:
-                    fg_mlp_train_step_f64(&self.m, &batch, &spec, &opt, &res)
+                    fg_model_train_step_f64(&self.m, &batch, &spec, &opt, &res)
         finally:
             self._exit()
         return res.loss, res.grad_norm, res.status
@@ -460,7 +460,7 @@ cdef class _MLPEngine:
         cdef void *cur
         cdef void *nxt
         cdef const void *lin
-        cdef const fg_mlp_layer *L
+        cdef const fg_model_layer *L
         cdef Py_ssize_t l
         cdef double value
         fill_loss_spec(&spec, loss, target, sample_weight, class_weight, FG_REDUCE_MEAN)
@@ -494,10 +494,10 @@ cdef class _MLPEngine:
             cur = self.m.gbuf0
             with nogil:
                 if self.f32:
-                    fg_mlp_forward_f32(&self.m, <const float *>xin, n)
+                    fg_model_forward_f32(&self.m, <const float *>xin, n)
                     value = fg_loss_f32(<float *>cur, <const float *>self.m.acts[self.m.n_layers - 1], n, n_out, &spec)
                 else:
-                    fg_mlp_forward_f64(&self.m, <const double *>xin, n)
+                    fg_model_forward_f64(&self.m, <const double *>xin, n)
                     value = fg_loss_f64(<double *>cur, <const double *>self.m.acts[self.m.n_layers - 1], n, n_out,
                                         &spec)
             if not math.isfinite(value):

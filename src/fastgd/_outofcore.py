@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from fastgd import _core
-from fastgd import losses as _losses
+from fastgd.nn import losses as _losses
 
 
 def is_lazy(x):

@@ -27,7 +27,7 @@ import numpy as np
 from fastgd import _runtime
 
 if TYPE_CHECKING:
-    from fastgd.model import Sequential
+    from fastgd.nn.model import Sequential
 
 __all__ = ["model_hvp", "model_gnvp", "hvp", "hessian", "lanczos_extremes", "top_eigenvalues", "spectrum",
            "classify_stationary"]
@@ -52,7 +52,7 @@ def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=
 
 
 def _denominator(model, loss, target, sw):
-    from fastgd.training import _batch_weight
+    from fastgd.training.loop import _batch_weight
     return _batch_weight(loss, target, sw, model.dtype)
 
 
@@ -445,7 +445,7 @@ def add_stationary(res, objective, tol):
 # ---- hooks of the training loop -----------------------------------------------------------
 
 def is_newton_cg(optimizer):
-    from fastgd.newton_cg import NewtonCG
+    from fastgd.optim.newton_cg import NewtonCG
     return isinstance(optimizer, NewtonCG)
 
 

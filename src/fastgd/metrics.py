@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from fastgd import losses as _losses
+from fastgd.nn import losses as _losses
 
 __all__ = ["accuracy", "zero_one_loss", "r2_score", "mean_squared_error", "mean_absolute_error"]
 

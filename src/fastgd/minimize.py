@@ -21,8 +21,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fastgd import curvature as _curvature
-from fastgd.lbfgs import LBFGS
-from fastgd.newton_cg import NewtonCG
+from fastgd.optim.lbfgs import LBFGS
+from fastgd.optim.newton_cg import NewtonCG
 
 __all__ = ["minimize", "maximize", "OptimizeResult", "check_grad", "approx_grad"]
 

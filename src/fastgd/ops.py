@@ -15,7 +15,7 @@ from fastgd._core import dense_backward, dense_forward, matmul  # noqa: E402
 __all__ += ["matmul", "dense_forward", "dense_backward"]
 
 # ---- losses: fused loss + gradient, see fastgd.losses --------------------
-from fastgd.losses import (  # noqa: E402
+from fastgd.nn.losses import (  # noqa: E402
     binary_cross_entropy_with_logits,
     cross_entropy,
     huber_loss,

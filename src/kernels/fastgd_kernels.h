@@ -58,13 +58,13 @@ int fg_get_threads_adapt_to_load(void);
 
 /* ---- types of each kernel area ------------------------------------------ */
 
-#include "fg_gemm.h"
-#include "fg_loss.h"
-#include "fg_optim.h"
-#include "fg_model.h"
-#include "fg_minimize.h"
-#include "fg_hvp.h"
-#include "fg_sparse.h"
+#include "gemm/fg_gemm.h"
+#include "loss/fg_loss.h"
+#include "optim/fg_optim.h"
+#include "model/fg_model.h"
+#include "minimize/fg_minimize.h"
+#include "model/fg_hvp.h"
+#include "model/fg_sparse.h"
 
 /* ---- the dispatched kernels -------------------------------------------- */
 

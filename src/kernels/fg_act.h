@@ -11,7 +11,7 @@
 
 #include <math.h>
 
-#include "fg_gemm.h"
+#include "gemm/fg_gemm.h"
 
 #define FG_TEMPLATE "fg_act_template.h"
 #include "fg_each_type.h"

@@ -1,8 +1,8 @@
-/* Instantiate a per-type template: include FG_TEMPLATE (a quoted file name) once with
- * T = float, SFX = f32 and once with T = double, SFX = f64, then undefine them. Inside,
+/* Instantiate a per-type template: include FG_TEMPLATE (a quoted path under src/kernels)
+ * once with T = float, SFX = f32 and once with T = double, SFX = f64, then undefine them. Inside,
  * FG_CAT2(name, SFX) names a per-type function and FG_MATH(fn) is the libm function
  * of T (expf / exp).
- * Usage:  #define FG_TEMPLATE "lbfgs_template.h"
+ * Usage:  #define FG_TEMPLATE "minimize/lbfgs_template.h"
  *         #include "fg_each_type.h"
  * Deliberately no include guard: included once per template. */
 #ifndef FG_TEMPLATE

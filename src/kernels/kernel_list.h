@@ -18,13 +18,13 @@
 #define FG_KERNEL_SIZE(name, params, args) FG_KERNEL_RET(int64_t, name, params, args)
 #define FG_KERNEL_SIZE_AS_RET
 #endif
-#include "list_gemm.h"
-#include "list_loss.h"
-#include "list_optim.h"
-#include "list_model.h"
-#include "list_minimize.h"
-#include "list_curvature.h"
-#include "list_sparse.h"
+#include "gemm/list_gemm.h"
+#include "loss/list_loss.h"
+#include "optim/list_optim.h"
+#include "model/list_model.h"
+#include "minimize/list_minimize.h"
+#include "model/list_curvature.h"
+#include "model/list_sparse.h"
 #ifdef FG_KERNEL_SIZE_AS_RET
 #undef FG_KERNEL_SIZE
 #undef FG_KERNEL_SIZE_AS_RET

@@ -124,8 +124,8 @@ static void run_target(int isa)
     test_vector_f64();
     test_lbfgs_f32();
     test_lbfgs_f64();
-    test_mlp_f32();
-    test_mlp_f64();
+    test_model_f32();
+    test_model_f64();
     check_scalar("fma_peak_f32 > 0", fg_fma_peak_f32(1000) > 0, 1, 0);
     check_scalar("fma_peak_f64 > 0", fg_fma_peak_f64(1000) > 0, 1, 0);
     printf("%-8s %lld checks, %lld failed\n", isa_name, (long long)(checks - before_checks),

@@ -482,11 +482,11 @@ static void TN(test_lbfgs)(void)
 
 /* ---- whole model: forward and backward are the layers' kernels in sequence ---- */
 
-static void TN(test_mlp)(void)
+static void TN(test_model)(void)
 {
     static const int64_t widths[] = {13, 33, 7, 3};
     const int64_t n_layers = 3, rows = 37;
-    fg_mlp_layer layers[3];
+    fg_model_layer layers[3];
     int64_t off = 0;
     for (int l = 0; l < n_layers; l++) {
         layers[l].in = widths[l];
@@ -515,7 +515,7 @@ static void TN(test_mlp)(void)
     int64_t ws_bytes = 0;
     for (int l = 0; l < n_layers; l++)
         ws_bytes = fg_max_i64(ws_bytes, K(dense_workspace_size)(rows, widths[l], widths[l + 1], fg_get_num_threads()));
-    fg_mlp model;
+    fg_model model;
     memset(&model, 0, sizeof model);
     model.n_layers = n_layers;
     model.layers = layers;
@@ -531,12 +531,12 @@ static void TN(test_mlp)(void)
     T *x = TN(random_array)(rows * widths[0], 1.0);
     char what[160];
     for (int64_t n = 1; n <= rows; n += 18) {
-        K(mlp_forward)(&model, x, n);
+        K(model_forward)(&model, x, n);
         const T *in = x;
         for (int l = 0; l < n_layers; l++) {
             K(dense_forward)(acts_ref[l], pres_ref[l], in, params + layers[l].w_off, params + layers[l].b_off, n,
                              widths[l], widths[l + 1], layers[l].act, 0.0, model.workspace, ws_bytes);
-            snprintf(what, sizeof what, "mlp_forward_%s n=%lld layer %d", TYPE_NAME, (long long)n, l);
+            snprintf(what, sizeof what, "model_forward_%s n=%lld layer %d", TYPE_NAME, (long long)n, l);
             TN(check_exact)(what, (const T *)acts[l], acts_ref[l], n * widths[l + 1]);
             if (pres[l]) TN(check_exact)(what, (const T *)pres[l], pres_ref[l], n * widths[l + 1]);
             in = acts_ref[l];
@@ -545,7 +545,7 @@ static void TN(test_mlp)(void)
         T *gx = (T *)xmalloc((size_t)(n * widths[0]) * sizeof(T));
         T *gx_ref = (T *)xmalloc((size_t)(n * widths[0]) * sizeof(T));
         T *cur = g_ref, *tmp[3];
-        K(mlp_backward)(&model, x, g, gx, n, 1.0);
+        K(model_backward)(&model, x, g, gx, n, 1.0);
         for (int l = (int)n_layers - 1; l >= 0; l--) {
             tmp[l] = l > 0 ? (T *)xmalloc((size_t)(n * widths[l]) * sizeof(T)) : gx_ref;
             K(dense_backward)(tmp[l], grads_ref + layers[l].w_off, grads_ref + layers[l].b_off, cur,
@@ -555,9 +555,9 @@ static void TN(test_mlp)(void)
             if (cur != g_ref) free(cur);
             cur = tmp[l];
         }
-        snprintf(what, sizeof what, "mlp_backward_%s n=%lld grads", TYPE_NAME, (long long)n);
+        snprintf(what, sizeof what, "model_backward_%s n=%lld grads", TYPE_NAME, (long long)n);
         TN(check_exact)(what, grads, grads_ref, n_params);
-        snprintf(what, sizeof what, "mlp_backward_%s n=%lld grad_x", TYPE_NAME, (long long)n);
+        snprintf(what, sizeof what, "model_backward_%s n=%lld grad_x", TYPE_NAME, (long long)n);
         TN(check_exact)(what, gx, gx_ref, n * widths[0]);
         free(g), free(g_ref), free(gx), free(gx_ref);
     }

@@ -20,10 +20,10 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 import fastgd
-from fastgd import losses as _losses
+from fastgd.nn import losses as _losses
 from fastgd import optim as _optim
-from fastgd.layers import Dense
-from fastgd.model import Sequential
+from fastgd.nn.layers import Dense
+from fastgd.nn.model import Sequential
 
 
 # scikit-learn's activation names, then every fastgd activation under its own name.

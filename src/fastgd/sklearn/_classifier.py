@@ -12,7 +12,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from fastgd import losses as _losses
+from fastgd.nn import losses as _losses
 from fastgd.sklearn._base import _SPARSE_FORMATS, _BaseMLP
 
 

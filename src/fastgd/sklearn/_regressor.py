@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from fastgd import losses as _losses
+from fastgd.nn import losses as _losses
 from fastgd.sklearn._base import _PARAMETER_CONSTRAINTS, _REGRESSION_LOSSES, _SPARSE_FORMATS, _BaseMLP
 
 

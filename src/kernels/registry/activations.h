@@ -15,7 +15,7 @@
  *   grad_from_pre     0: act' and act'' are functions of the output a = act(z),
  *                     which is all the forward pass keeps; 1: of the
  *                     pre-activation z (the output does not determine it), so
- *                     the training forward pass keeps z as well (fg_mlp.pres)
+ *                     the training forward pass keeps z as well (fg_model.pres)
  * The per-element formulas live in fg_act_template.h (value, derivative) and
  * fg_hvp.h (second derivative). Keep IDENTITY first: it is the zero value.
  * Deliberately no include guard: included once per expansion. */

@@ -4,5 +4,5 @@
  * in 12 ymm accumulators; per k step 12 FMAs for 8 loads. Edge tiles narrower than NR go
  * through a copy (gemm_template.h): masked stores are slow on AMD cores.
  * Packers: the x86 transposing ones. */
-#include "gemm_ukernel_simd.h"
+#include "gemm/gemm_ukernel_simd.h"
 #include "isa/x86_pack.h"

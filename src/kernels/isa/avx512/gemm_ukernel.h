@@ -5,5 +5,5 @@
  * run a kernel of exactly that many rows, and narrower ones mask their loads and stores of C
  * and bias with opmasks (FG_GEMM_MASKED_EDGES in config.h): no edge tile is copied.
  * Packers: the x86 transposing ones (ymm transposes). */
-#include "gemm_ukernel_simd.h"
+#include "gemm/gemm_ukernel_simd.h"
 #include "isa/x86_pack.h"

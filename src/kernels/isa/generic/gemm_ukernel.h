@@ -14,5 +14,5 @@
  * extensions (FG_SIMD 0) the portable micro-kernel of gemm_template.h runs. */
 #if FG_SIMD
 #define FG_GEMM_PACK_A_SPLAT 1
-#include "gemm_ukernel_simd.h"
+#include "gemm/gemm_ukernel_simd.h"
 #endif

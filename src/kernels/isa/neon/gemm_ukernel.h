@@ -5,4 +5,4 @@
  * as scalars, mostly in pairs, and multiply by element: FMLA v.4s, v.4s, v.s[0]),
  * 24 fused multiply-adds into 24 accumulator registers. The packers are the
  * portable ones of gemm_template.h. */
-#include "gemm_ukernel_simd.h"
+#include "gemm/gemm_ukernel_simd.h"

@@ -1,0 +1,115 @@
+"""Layers. fastgd's networks are stacks of dense (fully connected) layers."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from fastgd import _core
+from fastgd.nn import init as _init
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fastgd.nn.model import Sequential
+
+__all__ = ["Dense", "ACTIVATIONS"]
+
+# The activation names, read from the C registry (src/kernels/registry/activations.h): a
+# name's position is its enum fg_activation value.
+ACTIVATIONS = _core.ACTIVATIONS
+
+# Spellings users bring from Keras and PyTorch for the identity.
+_ACTIVATION_ALIASES = {None: "identity", "linear": "identity"}
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Dense:
+    """A dense layer ``out = act(x @ W + b)`` with W of shape (in_features, out_features).
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    activation : {"identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "elu", "gelu", \
+"gelu_tanh", "silu"}
+        ``None`` and ``"linear"`` (Keras' spellings) mean ``"identity"``. ``leaky_relu`` is
+        ``max(z, 0) + negative_slope * min(z, 0)``; softplus is ``log(1 + e^z)``; elu is ``z`` for
+        z > 0 and ``e^z - 1`` below (``torch.nn.ELU()``, alpha 1); gelu is ``z Φ(z)`` with Φ the
+        standard normal CDF (``torch.nn.GELU()``), gelu_tanh its tanh approximation
+        (``torch.nn.GELU(approximate="tanh")``), silu is ``z σ(z)`` (``torch.nn.SiLU()``, "swish").
+    weight_init : str or callable
+        See :mod:`fastgd.init` ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal",
+        "normal", "zeros", or ``fastgd.init.normal(std)``).
+    bias_init : float
+        Constant initial bias: 0, or a small positive value (e.g. 0.01) that keeps ReLU units
+        active at the start.
+    negative_slope : float
+        The slope of ``leaky_relu`` for z < 0, in [0, 1).
+
+    Once the layer is part of a :class:`fastgd.Sequential`, ``W``, ``b``, ``dW`` and ``db`` are
+    views into the model's flat parameter and gradient arenas.
+    """
+
+    negative_slope: float
+    # None until a Sequential takes the layer.
+    _model: Sequential | None
+    W: np.ndarray | None
+    b: np.ndarray | None
+    dW: np.ndarray | None
+    db: np.ndarray | None
+
+    def __init__(self, in_features: int, out_features: int, *, activation: str | None = "relu",
+                 weight_init: str | Callable[..., Any] = "he_normal", bias_init: float = 0.0,
+                 negative_slope: float = 0.01) -> None:
+        self.in_features = _check_positive_int("in_features", in_features)
+        self.out_features = _check_positive_int("out_features", out_features)
+        if activation is None or isinstance(activation, str) and activation in _ACTIVATION_ALIASES:
+            activation = _ACTIVATION_ALIASES[activation]
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS} (or None / 'linear' for 'identity'), "
+                             f"got {activation!r}")
+        self.activation = activation
+        _init.get(weight_init)  # validates
+        self.weight_init = weight_init
+        if isinstance(bias_init, bool) or not isinstance(bias_init, numbers.Real) or not math.isfinite(bias_init):
+            raise ValueError(f"bias_init must be a finite number, got {bias_init!r}")
+        self.bias_init = float(bias_init)
+        if (isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real)
+                or not 0.0 <= negative_slope < 1.0):
+            raise ValueError(f"negative_slope must be a number in [0, 1), got {negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+        self.W = self.b = self.dW = self.db = None
+        self._model = None
+
+    @property
+    def n_params(self):
+        return self.in_features * self.out_features + self.out_features
+
+    @property
+    def activation_id(self):
+        return ACTIVATIONS.index(self.activation)
+
+    def get_config(self):
+        cfg = {"in_features": self.in_features, "out_features": self.out_features,
+               "activation": self.activation, "bias_init": self.bias_init,
+               "negative_slope": self.negative_slope}
+        wi = _init.to_config(self.weight_init)
+        cfg["weight_init"] = wi if wi is not None else "he_normal"
+        return cfg
+
+    @classmethod
+    def from_config(cls, cfg):
+        cfg = dict(cfg)
+        cfg["weight_init"] = _init.from_config(cfg.get("weight_init", "he_normal"))
+        return cls(cfg.pop("in_features"), cfg.pop("out_features"), **cfg)
+
+    def __repr__(self):
+        extra = f", negative_slope={self.negative_slope}" if self.activation == "leaky_relu" else ""
+        return f"Dense({self.in_features}, {self.out_features}, activation={self.activation!r}{extra})"

@@ -1,0 +1,478 @@
+"""The model: a stack of dense layers over one flat parameter arena."""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import sys
+import threading
+
+from collections.abc import Callable, Iterable
+from os import PathLike
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import numpy as np
+
+from fastgd import _core
+from fastgd.nn import init as _init
+from fastgd.nn import losses as _losses
+from fastgd.nn.layers import Dense
+
+if TYPE_CHECKING:
+    from fastgd.training import History
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+__all__ = ["Sequential"]
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def _dtype_of(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+def _is_sparse(x):
+    """Whether x is a SciPy sparse matrix/array or a fastgd CSRMatrix (without importing SciPy)."""
+    if isinstance(x, _core.CSRMatrix):
+        return True
+    scipy_sparse = sys.modules.get("scipy.sparse")
+    return scipy_sparse is not None and scipy_sparse.issparse(x)
+
+
+def check_input(name, x, dtype, n_features):
+    """x as a C-contiguous 2-D array of `dtype` (no copy when it already is one), or, for sparse
+    input (SciPy CSR, or any other format converted once), a :class:`fastgd._core.CSRMatrix`
+    of `dtype`; checked for feature count, at least one row and finite values."""
+    if _is_sparse(x):
+        x = _core.as_csr(x, dtype, name)
+        if x.shape[1] != n_features:
+            raise ValueError(f"{name} has {x.shape[1]} features per sample, the model expects {n_features}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{name} is empty: got 0 samples of shape {x.shape}")
+        return x
+    if not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be a 2-D array of numbers, got {type(x).__name__}: {exc}") from None
+    if x.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers (float or int), got dtype {x.dtype}")
+    if x.ndim != 2:
+        hint = " (use x.reshape(-1, 1) for one feature or x.reshape(1, -1) for one sample)" if x.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D (n_samples, {n_features}), got shape {x.shape}{hint}")
+    if x.shape[1] != n_features:
+        raise ValueError(f"{name} has {x.shape[1]} features per sample, the model expects {n_features}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is empty: got 0 samples of shape {x.shape}")
+    if x.dtype != dtype or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=dtype)
+    if _core.count_nonfinite(x):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return x
+
+
+def _one_trainer(method: _Method) -> _Method:
+    """`method` refusing to run while another thread trains the same model (the calling
+    thread may nest training calls, as fit does). Inference methods are not wrapped: they may
+    run in any number of threads, also while the model trains."""
+
+    @functools.wraps(method)
+    def exclusive(self, *args, **kwargs):
+        lock = self.__dict__.get("_training_lock")
+        if lock is None:
+            lock = self.__dict__.setdefault("_training_lock", threading.RLock())
+        if not lock.acquire(blocking=False):
+            raise RuntimeError(f"{method.__name__}: this model is being trained in another thread; "
+                               "training calls on one model must not overlap (use one model per thread)")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            lock.release()
+
+    return cast(_Method, exclusive)
+
+
+
+class Sequential:
+    """A multi-layer perceptron: ``Sequential([Dense(784, 256), Dense(256, 10, activation="identity")])``.
+
+    Parameters
+    ----------
+    layers : list of Dense
+        Consecutive layers must agree: ``layers[i].out_features == layers[i+1].in_features``.
+    dtype : "float32" or "float64"
+        The element type of parameters, activations and gradients. float32 input in C order is
+        used without a copy; any other numeric input is converted once per call.
+    seed : int or None
+        Seeds the weight initialization (``None``: fresh entropy).
+
+    Attributes
+    ----------
+    layers : list of Dense
+        The layers, in order (also ``model[i]``, ``len(model)``, ``for layer in model``).
+    params, grads : ndarray (n_params,)
+        The flat parameter and gradient arenas: every layer's W first (in layer order), then
+        every layer's b. ``layer.W``, ``layer.b``, ``layer.dW``, ``layer.db`` are views.
+    n_params : int
+    loss : Loss or None
+        The loss of the last fit (used by ``predict_proba`` and ``evaluate``).
+    history : History or None
+        The History of the last (or the running, or an interrupted) fit.
+
+    A model pickles and deep-copies (architecture, dtype, parameters, loss and history): the
+    copy predicts exactly as the original.
+    """
+
+    def __init__(self, layers: Iterable[Dense], *, dtype: str | np.dtype[Any] | type = "float32",
+                 seed: int | None = None) -> None:
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers must hold at least one Dense layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                raise TypeError(f"layers[{i}] must be a fastgd.Dense, got {type(layer).__name__}")
+            if layer._model is not None:
+                raise ValueError(f"layers[{i}] already belongs to a model; create a new Dense")
+            if i and layers[i - 1].out_features != layer.in_features:
+                raise ValueError(
+                    f"layers[{i}] expects {layer.in_features} inputs but layers[{i-1}] gives "
+                    f"{layers[i-1].out_features} outputs")
+        self.layers = layers
+        self.dtype = _dtype_of(dtype)
+        self.seed = seed
+        n_w = sum(L.in_features * L.out_features for L in layers)
+        self.n_weights = n_w
+        self.n_params = n_w + sum(L.out_features for L in layers)
+        self.params = _core.aligned_zeros(self.n_params, self.dtype)
+        self.grads = _core.aligned_zeros(self.n_params, self.dtype)
+        specs = []
+        w_off, b_off = 0, n_w
+        for L in layers:
+            k, m = L.in_features, L.out_features
+            L.W = self.params[w_off:w_off + k * m].reshape(k, m)
+            L.dW = self.grads[w_off:w_off + k * m].reshape(k, m)
+            L.b = self.params[b_off:b_off + m]
+            L.db = self.grads[b_off:b_off + m]
+            L._model = self
+            specs.append((k, m, L.activation_id, L.negative_slope, w_off, b_off))
+            w_off += k * m
+            b_off += m
+        self._engine = _core._ModelEngine(self.params, self.grads, specs)
+        self._last_x = None
+        self.loss = None
+        self.history = None
+        self.stop_training = False
+        self.reset_parameters(seed)
+
+    # ---- shapes and parameters -------------------------------------------------
+
+    @property
+    def n_inputs(self):
+        return self.layers[0].in_features
+
+    @property
+    def n_outputs(self):
+        return self.layers[-1].out_features
+
+    def reset_parameters(self, seed=None):
+        """Re-initialize every layer from its weight_init / bias_init with `seed`."""
+        rng = np.random.default_rng(seed)
+        for L in self.layers:
+            L.W[...] = _init.get(L.weight_init)(rng, L.in_features, L.out_features, self.dtype)
+            L.b[...] = L.bias_init
+        self.grads[...] = 0
+        return self
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the parameters as a list ``[W0, b0, W1, b1, ...]``."""
+        out = []
+        for L in self.layers:
+            out += [L.W.copy(), L.b.copy()]
+        return out
+
+    def set_weights(self, weights: Iterable[Any]) -> None:
+        """Set the parameters from a list ``[W0, b0, W1, b1, ...]`` (shapes must match)."""
+        weights = list(weights)
+        if len(weights) != 2 * len(self.layers):
+            raise ValueError(f"weights must hold {2 * len(self.layers)} arrays [W0, b0, ...], got {len(weights)}")
+        arrays = []
+        for i, L in enumerate(self.layers):
+            for name, target, value in (("W", L.W, weights[2 * i]), ("b", L.b, weights[2 * i + 1])):
+                a = np.asarray(value)
+                if a.shape != target.shape:
+                    raise ValueError(f"weights[{len(arrays)}] ({name} of layer {i}) must have shape "
+                                     f"{target.shape}, got {a.shape}")
+                if a.dtype.kind not in "fiu" or not np.all(np.isfinite(a)):
+                    raise ValueError(f"weights[{len(arrays)}] ({name} of layer {i}) must be finite real numbers")
+                arrays.append((target, a))
+        for target, a in arrays:
+            target[...] = a
+
+    def get_config(self):
+        return {"dtype": self.dtype.name, "layers": [L.get_config() for L in self.layers]}
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls([Dense.from_config(c) for c in cfg["layers"]], dtype=cfg["dtype"])
+
+    # ---- the layers as a sequence, and copies ------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: int) -> Dense:
+        return self.layers[index]
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __reduce__(self):
+        # The C engine holds pointers into the arenas, so a copy is rebuilt from the
+        # description and the parameters, as fastgd.load does.
+        state = {"config": self.get_config(), "seed": self.seed, "params": self.params.copy(),
+                 "loss": None if self.loss is None else self.loss.get_config(),
+                 "history": None if self.history is None else self.history.to_dict()}
+        return _restore, (type(self), state)
+
+    # ---- forward and backward ------------------------------------------------
+
+    def _check_x(self, x, name="x"):
+        return check_input(name, x, self.dtype, self.n_inputs)
+
+    def forward(self, x: Any) -> np.ndarray:
+        """The network's output for x (n, in_features): an (n, out_features) array (a copy)."""
+        x = self._check_x(x)
+        out = self._engine.forward(x)
+        self._last_x = x
+        return out
+
+    __call__ = forward
+
+    @_one_trainer
+    def backward(self, grad_out: Any) -> np.ndarray:
+        """Backpropagate dL/d(output) of the last :meth:`forward`: fills ``model.grads`` (and
+        every ``layer.dW``/``layer.db``) and returns dL/dx (n, in_features)."""
+        if self._last_x is None:
+            raise RuntimeError("backward() needs a forward() first")
+        n = self._last_x.shape[0]
+        g = np.asarray(grad_out)
+        if g.shape != (n, self.n_outputs):
+            raise ValueError(f"grad_out must have shape {(n, self.n_outputs)} (the last forward's output), "
+                             f"got {g.shape}")
+        if g.dtype.kind not in "fiu" or not np.all(np.isfinite(g)):
+            raise ValueError("grad_out must hold finite real numbers")
+        return self._engine.backward(self._last_x, g, True)
+
+    def predict(self, x: Any, *, batch_size: int = 4096) -> np.ndarray:
+        """The network's raw output (logits for classification losses) for x, in chunks of
+        batch_size rows so memory stays bounded."""
+        x = self._check_x(x)
+        bs = int(batch_size)
+        if bs < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        return self._forward_chunks(x, bs)
+
+    def predict_proba(self, x: Any, loss: Any = None, *, batch_size: int = 4096) -> np.ndarray:
+        """Probabilities: the loss's link applied to :meth:`predict` (softmax for
+        SoftmaxCrossEntropy, sigmoid for BinaryCrossEntropy). Uses the loss of the last
+        :meth:`fit` unless `loss` is given."""
+        loss = self._resolve_loss(loss)
+        return loss.link(self.predict(x, batch_size=batch_size))
+
+    def _resolve_loss(self, loss):
+        if loss is None:
+            if self.loss is None:
+                raise ValueError("loss is required (the model has not been fitted with one)")
+            return self.loss
+        return _losses.get(loss)
+
+    def _prepare(self, x, y, loss, sample_weight):
+        """Check and convert (x, y, sample_weight) once for the model and loss."""
+        x = self._check_x(x)
+        y_arr = y if isinstance(y, np.ndarray) else np.asarray(y)
+        if y_arr.ndim == 0 or y_arr.shape[0] != x.shape[0]:
+            raise ValueError(f"y must have one entry per sample of x ({x.shape[0]}), got shape {y_arr.shape}")
+        target = loss.prepare_target(y_arr, self.n_outputs, self.dtype)
+        sw = _losses.check_sample_weight(sample_weight, x.shape[0], self.dtype, positive_sum=True)
+        return x, target, sw
+
+    @_one_trainer
+    def loss_and_grad(self, x: Any, y: Any, loss: Any, sample_weight: Any = None) -> tuple[float, np.ndarray]:
+        """``(loss value, gradient)`` of the mean loss over (x, y): the gradient is a copy of
+        ``model.grads`` after the backward pass (flat, in the arena's layout)."""
+        loss = self._resolve_loss(loss)
+        x, target, sw = self._prepare(x, y, loss, sample_weight)
+        value, _norm, _status = self._train_step(x, loss_spec=self._loss_spec(loss), target=target,
+                                                 sample_weight=sw)
+        return float(value), self.grads.copy()
+
+    @_one_trainer
+    def train_step(self, x: Any, y: Any, loss: Any, optimizer: Any, sample_weight: Any = None) -> float:
+        """One step of gradient descent on the batch (x, y): forward, loss, backward and the
+        optimizer update in one C call with the GIL released. Returns the batch loss
+        (before the update). A non-finite loss or gradient leaves the parameters unchanged
+        and raises :class:`fastgd.DivergenceError`."""
+        from fastgd.training import DivergenceError
+
+        loss = self._resolve_loss(loss)
+        x, target, sw = self._prepare(x, y, loss, sample_weight)
+        value, norm, status = self._train_step(x, loss_spec=self._loss_spec(loss), target=target,
+                                               sample_weight=sw, optimizer=optimizer)
+        if status:
+            raise DivergenceError(f"train_step: the {'loss' if status == 1 else 'gradient'} is not finite "
+                                  f"(loss={value}, grad norm={norm}); parameters were left unchanged. "
+                                  "Lower the learning rate or clip gradients.")
+        return float(value)
+
+    # ---- training, evaluation, saving, curvature: the loops live in their modules ----
+
+    @_one_trainer
+    def fit(self, X: Any, y: Any, *, loss: Any, optimizer: Any, **options: Any) -> History:
+        """Train the model by gradient descent and return a :class:`fastgd.History`; the
+        options (epochs, batch_size, validation_data, schedule, callbacks, ...) are those of
+        :func:`fastgd.training.fit`, which documents them."""
+        from fastgd import training
+
+        return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
+
+    @_one_trainer
+    def partial_fit(self, X: Any, y: Any, *, loss: Any, optimizer: Any, **options: Any) -> float:
+        """One pass over (X, y) keeping the optimizer's state; returns the pass's mean loss
+        (options as for :func:`fastgd.training.partial_fit`)."""
+        from fastgd import training
+
+        return training.partial_fit(self, X, y, loss=loss, optimizer=optimizer, **options)
+
+    def evaluate(self, X: Any, y: Any, loss: Any = None, metrics: Iterable[Any] = (),
+                 **options: Any) -> dict[str, float]:
+        """The mean loss and the metrics on (X, y) as a dict (options as for
+        :func:`fastgd.training.evaluate`)."""
+        from fastgd import training
+
+        return training.evaluate(self, X, y, loss, metrics, **options)
+
+    def save(self, path: str | PathLike[str]) -> str:
+        """Save the model to ``path`` (see :func:`fastgd.io.save`); returns the path written."""
+        from fastgd.training import io
+
+        return io.save(self, path)
+
+    def hvp(self, X: Any, y: Any, v: Any, loss: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """H·v, the Hessian of the mean loss times v (see :func:`fastgd.curvature.model_hvp`)."""
+        from fastgd import curvature
+
+        return curvature.model_hvp(self, X, y, v, loss, sample_weight)
+
+    def gnvp(self, X: Any, y: Any, v: Any, loss: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """G·v, the Gauss-Newton matrix times v (see :func:`fastgd.curvature.model_gnvp`)."""
+        from fastgd import curvature
+
+        return curvature.model_gnvp(self, X, y, v, loss, sample_weight)
+
+    # ---- the engine seam: the only calls into the C engine ----------------------
+
+    def _loss_spec(self, loss):
+        """What the kernels read of `loss` (a fastgd.losses.Loss), prepared once per fit or
+        call: ``(LossSpec, class weights in the model's dtype or None)``."""
+        return loss._c_spec(), loss._class_weight_array(self.dtype)
+
+    def _forward_rows(self, x):
+        """The output for x as the engine takes it (C-contiguous rows of the model's dtype, or a
+        CSRMatrix), without the checks and bookkeeping of :meth:`forward`."""
+        return self._engine.forward(x)
+
+    def _forward_chunks(self, x, batch_size, rows_of=None):
+        """The output for every row of x, `batch_size` rows at a time so memory stays bounded.
+        ``rows_of(s, e)`` gives rows [s, e) as the engine takes them (``x[s:e]`` by default, for
+        x already in that form)."""
+        n = x.shape[0]
+        out = np.empty((n, self.n_outputs), dtype=self.dtype)
+        for s in range(0, n, batch_size):
+            e = min(n, s + batch_size)
+            out[s:e] = self._engine.forward(x[s:e] if rows_of is None else rows_of(s, e))
+        return out
+
+    def _train_step(self, x, *, loss_spec, target, sample_weight=None, indices=None, start=0, n=None,
+                    optimizer=None, clip_norm=0.0, clip_value=0.0):
+        """One fused forward, loss and backward (and, with `optimizer`, its update) in one C
+        call, on rows `indices` (int64) of x or rows [start, start + n) (n defaults to the rows
+        from start on). x, target (``Loss.prepare_target``'s pair) and sample_weight are checked
+        already; loss_spec is :meth:`_loss_spec`'s. The optimizer hands its plan (state and
+        configuration) and counts the step here, so the C step reads plain data only. Returns
+        ``(loss, grad_norm, status)``: status 1 a non-finite loss, 2 a non-finite gradient (the
+        parameters are then unchanged)."""
+        spec, class_weight = loss_spec
+        if n is None:
+            n = x.shape[0] - start
+        if optimizer is None:
+            return self._engine.step(x, indices, start, n, spec, target, sample_weight, class_weight, None,
+                                     clip_norm, clip_value)
+        _core.claim_optimizer(optimizer)
+        try:
+            plan = optimizer._plan(self.n_params, self.dtype)
+            value, norm, status = self._engine.step(x, indices, start, n, spec, target, sample_weight,
+                                                    class_weight, plan, clip_norm, clip_value)
+            if status == 0:
+                optimizer._advance()
+        finally:
+            _core.release_optimizer(optimizer)
+        return value, norm, status
+
+    def _hvp(self, x, v, *, loss_spec, target, sample_weight, gauss_newton, denominator, **options):
+        """``(loss, H·v)`` (or the Gauss-Newton ``G·v``) over all rows of checked x; options go to
+        ``_core.model_hvp`` (chunk_rows, reference)."""
+        spec, class_weight = loss_spec
+        return _core.model_hvp(self._engine, x, v, spec, target, sample_weight, gauss_newton, denominator,
+                               class_weight=class_weight, **options)
+
+    def _gradient_by_layer(self, x, idx, start, n, loss_spec, target, sw, on_layer):
+        """The batch's mean-loss gradient into ``grads``, calling ``on_layer(l)`` as soon as
+        layer l's part is final (last layer first); returns (loss, status). Arguments are those
+        of :meth:`_train_step`: x dense and checked, target prepared, loss_spec :meth:`_loss_spec`'s."""
+        spec, class_weight = loss_spec
+        return self._engine.gradient_by_layer(x, idx, start, n, spec, target, sw, class_weight, on_layer)
+
+    # ---- description ------------------------------------------------------------
+
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
+        """Print a table of the layers, their output shapes and parameter counts, as Keras does
+        (and return None). ``print_fn`` receives the table as one string: ``model.summary(print_fn=
+        lines.append)`` keeps it."""
+        rows = [("layer", "output shape", "activation", "params")]
+        for i, L in enumerate(self.layers):
+            rows.append((f"{i}: Dense", f"(None, {L.out_features})", L.activation, f"{L.n_params:,}"))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        line = "  ".join("-" * w for w in widths)
+        text = [f"Sequential ({self.dtype.name}, input (None, {self.n_inputs}))", line]
+        for j, r in enumerate(rows):
+            text.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
+            if j == 0:
+                text.append(line)
+        text += [line, f"total parameters: {self.n_params:,}"]
+        print_fn("\n".join(text))
+
+    def __repr__(self):
+        inner = ",\n".join(f"  {L!r}" for L in self.layers)
+        return (f"Sequential([\n{inner}\n], dtype={self.dtype.name!r})  "
+                f"# {self.n_inputs} -> {self.n_outputs}, {self.n_params:,} parameters")
+
+
+def _restore(cls, state):
+    """Rebuild a model pickled by Sequential.__reduce__."""
+    cfg = state["config"]
+    model = cls([Dense.from_config(c) for c in cfg["layers"]], dtype=cfg["dtype"], seed=state["seed"])
+    model.params[...] = state["params"]
+    if state["loss"] is not None:
+        model.loss = _losses.from_config(state["loss"])
+    if state["history"] is not None:
+        from fastgd.training import History
+
+        model.history = History.from_dict(state["history"])
+    return model

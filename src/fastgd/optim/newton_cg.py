@@ -1,0 +1,340 @@
+"""Newton-CG: truncated Newton steps from Hessian-vector products, in a Steihaug-Toint trust region.
+
+Each step approximately minimizes the quadratic model m(p) = gᵀp + ½pᵀHp inside the ball
+‖p‖ <= Δ by conjugate gradients on H·v products only (Steihaug, "The conjugate gradient method
+and trust regions in large scale optimization", SIAM J. Numer. Anal. 20, 1983; Nocedal & Wright,
+*Numerical Optimization*, 2nd ed., Algorithm 7.2). CG stops at the forcing tolerance
+‖r‖ <= η·‖g‖, at the boundary, or on a direction of negative curvature, which it follows to
+the boundary: the method escapes saddle points and maxima instead of converging to them. The radius then grows or shrinks with the ratio
+ρ of actual to predicted reduction (Algorithm 4.1 of the same book).
+
+The forcing term η follows how well the last quadratic model predicted the new gradient
+(Eisenstat & Walker, "Choosing the forcing terms in an inexact Newton method", SIAM J. Sci.
+Comput. 17, 1996, choice 1 with its safeguard): η_k = |‖g_k‖ - ‖g_{k-1} + H_{k-1}p_{k-1}‖| /
+‖g_{k-1}‖, kept above η_{k-1}^((1+√5)/2) while that exceeds 0.1 and below min(0.5, √‖g_k‖).
+Where the model is poor CG stops early; where it is good CG solves the Newton system tightly,
+and convergence near a minimum is superlinear. The first step, with nothing yet to judge the
+model by, solves tightly (at most d products): the trust region, not the forcing term, keeps it
+from overreaching far from a minimum, and a quadratic is solved in that one step, however
+ill-conditioned. All this needs reorthogonalized CG (d <= 1000 by default): plain CG in floating
+point cannot reach tight tolerances on an ill-conditioned H, so without it η = min(0.5, √‖g‖)
+(superlinear near a minimum, cheap far from it).
+
+Like :class:`fastgd.LBFGS`, the step takes a closure: ``opt.step(closure, params, hessp=...)``.
+:func:`fastgd.minimize` drives it (``optimizer=fastgd.NewtonCG()``, exact products with
+``hessp=``), and so does full-batch ``model.fit(optimizer=fastgd.NewtonCG())`` with the exact
+products of ``model.hvp``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from fastgd.optim.lbfgs import LBFGS
+
+__all__ = ["NewtonCG"]
+
+
+def _positive(name, value, upper=None):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not (
+            math.isfinite(value) and value > 0 and (upper is None or value < upper)):
+        bound = f" and < {upper}" if upper is not None else ""
+        raise ValueError(f"{name} must be a finite number > 0{bound}, got {value!r}")
+    return float(value)
+
+
+class NewtonCG:
+    r"""Trust-region Newton-CG (Steihaug-Toint) on Hessian-vector products.
+
+    Parameters
+    ----------
+    trust_radius : float, default 1.0
+        The initial radius Δ₀.
+    max_trust_radius : float, default 1000.0
+    eta : float in (0, 0.25), default 0.15
+        A step is accepted when ρ = (f(x) - f(x+p)) / (m(0) - m(p)) > eta.
+    max_cg : int or None
+        Most CG iterations (Hessian-vector products) per step; default 4·d. CG is exact in d
+        iterations in exact arithmetic only: in floating point an ill-conditioned H (κ = 1e6)
+        loses orthogonality and needs several times more.
+    fd_eps : float or None
+        Without an exact ``hessp``, products are forward differences of the gradient,
+        ``(∇f(x + h·v/‖v‖) - ∇f(x)) / h · ‖v‖`` with ``h = fd_eps·max(1, ‖x‖)`` (default: the
+        square root of the dtype's machine epsilon): one gradient evaluation per product, about
+        half the digits of the gradient.
+    reorthogonalize : "auto", True or False
+        Keep CG's residuals orthogonal by storing them (memory: CG iterations × d floats). In
+        floating point, plain CG loses orthogonality on an ill-conditioned H and needs several
+        times d products (302 instead of 50 on a 50-d quadratic with κ = 1e6); reorthogonalized,
+        it needs about d, like exact arithmetic. "auto": for d <= 1000.
+    cg_rtol : float in (0, 1) or None
+        CG stops when ‖r‖ <= cg_rtol·‖g‖. None (default): with reorthogonalized CG the
+        Eisenstat-Walker forcing sequence above, never below √(machine epsilon) of the dtype:
+        loose where the quadratic model is poor, tight where it is good (a 50-d quadratic with
+        κ = 1e6: one step of 50 products); without, min(0.5, √‖g‖). A fixed value applies to
+        every step.
+
+    Attributes
+    ----------
+    loss, grad : the value and gradient at the last accepted point.
+    trust_radius : the current Δ.
+    n_iter, n_hvp : accepted steps; Hessian-vector products since :meth:`reset`.
+    last_nfev, last_nhvp : evaluations and products of the last step.
+    last_status : ``"ok"``, ``"rejected"`` (ρ <= eta, radius shrunk, params unchanged),
+        ``"converged"`` (zero gradient) or ``"trust region collapsed"`` (Δ fell below the
+        resolution of x: no further progress is possible in this precision).
+    """
+
+    def __init__(self, *, trust_radius: float = 1.0, max_trust_radius: float = 1000.0, eta: float = 0.15,
+                 max_cg: int | None = None, fd_eps: float | None = None, reorthogonalize: bool | str = "auto",
+                 cg_rtol: float | None = None) -> None:
+        self.initial_trust_radius = _positive("trust_radius", trust_radius)
+        self.max_trust_radius = _positive("max_trust_radius", max_trust_radius)
+        if self.initial_trust_radius > self.max_trust_radius:
+            raise ValueError(f"trust_radius ({trust_radius}) must be <= max_trust_radius ({max_trust_radius})")
+        self.eta = _positive("eta", eta, 0.25)
+        if max_cg is not None and (isinstance(max_cg, bool) or not isinstance(max_cg, numbers.Integral)
+                                   or max_cg < 1):
+            raise ValueError(f"max_cg must be an integer >= 1 or None, got {max_cg!r}")
+        self.max_cg = None if max_cg is None else int(max_cg)
+        self.fd_eps = None if fd_eps is None else _positive("fd_eps", fd_eps)
+        if reorthogonalize not in ("auto", True, False):
+            raise ValueError(f"reorthogonalize must be 'auto', True or False, got {reorthogonalize!r}")
+        self.reorthogonalize = reorthogonalize
+        self.cg_rtol = None if cg_rtol is None else _positive("cg_rtol", cg_rtol, 1.0)
+        self._hessp = None
+        self.reset()
+
+    def __repr__(self):
+        return (f"NewtonCG(trust_radius={self.initial_trust_radius}, max_trust_radius={self.max_trust_radius}, "
+                f"eta={self.eta}, max_cg={self.max_cg}, fd_eps={self.fd_eps}, "
+                f"reorthogonalize={self.reorthogonalize!r}, cg_rtol={self.cg_rtol})")
+
+    def get_config(self):
+        """The constructor arguments, as a dict."""
+        return {"name": "newton_cg", "trust_radius": self.initial_trust_radius,
+                "max_trust_radius": self.max_trust_radius, "eta": self.eta, "max_cg": self.max_cg,
+                "fd_eps": self.fd_eps, "reorthogonalize": self.reorthogonalize, "cg_rtol": self.cg_rtol}
+
+    def reset(self):
+        """Forget the cached point and restore the initial radius."""
+        self.trust_radius = self.initial_trust_radius
+        self._x = self._f = self._g = None
+        self.n_iter = self.n_hvp = 0
+        self.last_nfev = self.last_nhvp = 0
+        self.last_status = "ok"
+        # the Eisenstat-Walker term of the next step; None before the first accepted step
+        self._forcing = None
+
+    def state_dict(self):
+        """The trust radius, the last accepted point with its value and gradient, the next
+        forcing term and the counters."""
+        return {"trust_radius": self.trust_radius, "n_iter": self.n_iter, "n_hvp": self.n_hvp,
+                "x": None if self._x is None else self._x.copy(), "f": self._f,
+                "grad": None if self._g is None else self._g.copy(), "forcing": self._forcing}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned."""
+        self.reset()
+        self.trust_radius = _positive("trust_radius", float(state["trust_radius"]))
+        self.n_iter, self.n_hvp = int(state["n_iter"]), int(state["n_hvp"])
+        if state.get("forcing") is not None:
+            forcing = float(state["forcing"])
+            if not (math.isfinite(forcing) and forcing >= 0.0):
+                raise ValueError(f"forcing must be a finite number >= 0, got {forcing!r}")
+            self._forcing = forcing
+        if state["x"] is not None:
+            self._x = np.array(state["x"])
+            self._g = np.array(state["grad"], dtype=np.float64)
+            self._f = float(state["f"])
+
+    # the cached point, and the closure's call with its checks, as L-BFGS has them
+    grad = LBFGS.grad
+    loss = LBFGS.loss
+    _evaluate = LBFGS._evaluate
+
+    # ---- evaluation -------------------------------------------------------------
+
+    def _product(self, closure, params, x, v, hessp):
+        """H(x)·v in float64: exact with hessp, else a forward difference of the gradient."""
+        self.last_nhvp += 1
+        self.n_hvp += 1
+        if hessp is not None:
+            out = np.asarray(hessp(params, v.astype(params.dtype, copy=False)), dtype=np.float64)
+            if out.shape != params.shape:
+                raise ValueError(f"hessp returned shape {out.shape}, expected {params.shape}")
+            return out
+        norm = float(np.linalg.norm(v))
+        if norm == 0.0:
+            return np.zeros_like(v)
+        eps = self.fd_eps if self.fd_eps is not None else math.sqrt(np.finfo(params.dtype).eps)
+        h = eps * max(1.0, float(np.linalg.norm(x)))
+        params[...] = x + (h / norm) * v
+        try:
+            _, g_plus = self._evaluate(closure, params)
+        finally:
+            params[...] = x
+        return (g_plus.astype(np.float64) - self._g) * (norm / h)
+
+    def _set_point(self, params, f, g):
+        """Tell the optimizer the value and gradient at params (a caller that has them already)."""
+        self._x, self._f, self._g = params.copy(), float(f), np.array(g, dtype=np.float64)
+
+    # ---- the step ---------------------------------------------------------------------
+
+    def step(self, closure, params, hessp=None):
+        """One trust-region Newton-CG iteration, in place on ``params``.
+
+        Parameters
+        ----------
+        closure : callable ``closure(params) -> (loss, grads)``
+            Evaluates at the current content of ``params`` (the optimizer writes each trial
+            point into ``params`` first), as for :class:`fastgd.LBFGS`.
+        params : ndarray (d,), float32 or float64, C-contiguous, writeable
+        hessp : callable ``hessp(params, v) -> H·v``, optional
+            Exact products at the current content of ``params``; forward differences of the
+            gradient otherwise (see ``fd_eps``).
+
+        Returns
+        -------
+        float : the objective at the (possibly unchanged) point.
+        """
+        if not callable(closure):
+            raise TypeError(f"closure must be callable, got {type(closure).__name__}")
+        if hessp is not None and not callable(hessp):
+            raise TypeError(f"hessp must be callable hessp(params, v) or None, got {type(hessp).__name__}")
+        if not isinstance(params, np.ndarray) or params.dtype not in (np.float32, np.float64):
+            raise TypeError("params must be a numpy.ndarray of float32 or float64, "
+                            f"got {getattr(params, 'dtype', type(params).__name__)}")
+        if params.ndim != 1 or params.size == 0 or not params.flags.c_contiguous or not params.flags.writeable:
+            raise ValueError(f"params must be non-empty, 1-D, C-contiguous and writeable, got shape {params.shape}")
+        stale = self._x is None or self._x.shape != params.shape or not np.array_equal(params, self._x)
+        return self._step(closure, params, stale, hessp)
+
+    def _step(self, closure, params, evaluate_first, hessp=None):
+        """step() without the argument checks (minimize's driver); hessp defaults to the one
+        the driver attached."""
+        hessp = hessp if hessp is not None else self._hessp
+        self.last_nfev = self.last_nhvp = 0
+        self.last_status = "ok"
+        if evaluate_first:
+            self._f, self._g = self._evaluate(closure, params)
+            self._x = params.copy()
+        self._g = np.asarray(self._g, dtype=np.float64)
+        if not math.isfinite(self._f):
+            raise ValueError(f"closure returned a non-finite loss ({self._f}) at the starting point")
+        x = params.astype(np.float64)
+        g = self._g
+        gnorm = float(np.linalg.norm(g))
+        if gnorm == 0.0:
+            self.last_status = "converged"
+            return self._f
+        forcing = self._forcing_term(gnorm, params.dtype, params.size)
+        p, predicted, on_boundary, model_gnorm = self._steihaug(closure, params, x, g, gnorm, hessp, forcing)
+        params[...] = x + p
+        f_new, g_new = math.nan, None
+        if _finite(params):
+            f_new, g_new = self._evaluate(closure, params)
+        actual = self._f - f_new if math.isfinite(f_new) and np.all(np.isfinite(g_new)) else -math.inf
+        rho = actual / predicted if predicted > 0 else -math.inf
+        noise = 64.0 * np.finfo(params.dtype).eps * max(1.0, abs(self._f))
+        if predicted <= noise and math.isfinite(actual) and actual > -noise:
+            # the model predicts less than the rounding of f itself: ρ is noise, so judge the
+            # step by the gradient, which still resolves it (its norm must fall)
+            rho = 1.0 if float(np.linalg.norm(g_new)) < gnorm else -math.inf
+        pnorm = float(np.linalg.norm(p))
+        if rho < 0.25:
+            self.trust_radius = 0.25 * min(self.trust_radius, pnorm)
+        elif rho > 0.75 and on_boundary:
+            self.trust_radius = min(2.0 * self.trust_radius, self.max_trust_radius)
+        if rho > self.eta:
+            self._f, self._g = f_new, g_new.astype(np.float64)
+            self._x = params.copy()
+            self.n_iter += 1
+            self._forcing = self._next_forcing(forcing, gnorm, model_gnorm, float(np.linalg.norm(self._g)))
+        else:
+            params[...] = self._x
+            self.last_status = "rejected"
+            resolution = np.finfo(params.dtype).eps * max(1.0, float(np.linalg.norm(x)))
+            if self.trust_radius <= resolution:
+                self.last_status = "trust region collapsed"
+        return self._f
+
+    def _reorthogonalizes(self, d):
+        return self.reorthogonalize is True or (self.reorthogonalize == "auto" and d <= 1000)
+
+    def _forcing_term(self, gnorm, dtype, d):
+        """η of this step: cg_rtol when given; with reorthogonalized CG the Eisenstat-Walker
+        term (0 before the first accepted step: a tight solve costs at most d products) capped
+        at min(0.5, √‖g‖) and floored at √(machine epsilon), below which products in this dtype
+        cannot resolve the residual; without it min(0.5, √‖g‖), as plain CG in floating point
+        cannot reach tight tolerances on an ill-conditioned H."""
+        if self.cg_rtol is not None:
+            return self.cg_rtol
+        cap = min(0.5, math.sqrt(gnorm))
+        if not self._reorthogonalizes(d):
+            return cap
+        eta = 0.0 if self._forcing is None else min(cap, self._forcing)
+        return max(eta, math.sqrt(np.finfo(dtype).eps))
+
+    @staticmethod
+    def _next_forcing(forcing, gnorm, model_gnorm, gnorm_new):
+        """Eisenstat-Walker choice 1 after an accepted step: how far the new gradient's norm is
+        from the one the quadratic model predicted, relative to the old gradient, safeguarded
+        against falling faster than η^((1+√5)/2) while η is still large."""
+        eta = abs(gnorm_new - model_gnorm) / gnorm
+        floor = forcing ** ((1.0 + math.sqrt(5.0)) / 2.0)
+        return max(eta, floor) if floor > 0.1 else eta
+
+    def _steihaug(self, closure, params, x, g, gnorm, hessp, forcing):
+        """(p, m(0) - m(p), whether p ends on the boundary, ‖g + H·p‖: the model's gradient at
+        p) by truncated CG (Steihaug-Toint)."""
+        radius = self.trust_radius
+        max_cg = self.max_cg if self.max_cg is not None else 4 * x.size
+        tolerance = forcing * gnorm
+        z = np.zeros_like(x)
+        r = g.copy()
+        d = -r
+        rr = float(r @ r)
+        model = 0.0  # m(z) - m(0)
+        basis = [r / math.sqrt(rr)] if self._reorthogonalizes(x.size) else None
+        for _ in range(max_cg):
+            Bd = self._product(closure, params, x, d, hessp)
+            dBd = float(d @ Bd)
+            if not math.isfinite(dBd):
+                raise ValueError("a Hessian-vector product is not finite")
+            alpha = rr / dBd if dBd > 0.0 else 0.0
+            z_next = z + alpha * d
+            if dBd <= 0.0 or float(np.linalg.norm(z_next)) >= radius:
+                # negative (or zero) curvature, or the boundary reached: follow d to the boundary
+                tau = _to_boundary(z, d, radius)
+                return (z + tau * d, -(model + tau * float(r @ d) + 0.5 * tau * tau * dBd), True,
+                        float(np.linalg.norm(r + tau * Bd)))
+            model -= 0.5 * alpha * rr
+            r = r + alpha * Bd
+            if basis is not None and len(basis) < x.size:
+                B = np.array(basis)
+                r -= B.T @ (B @ r)  # twice is enough (Parlett)
+                r -= B.T @ (B @ r)
+            rr_next = float(r @ r)
+            if basis is not None and rr_next > 0.0:
+                basis.append(r / math.sqrt(rr_next))
+            z = z_next
+            if math.sqrt(rr_next) <= tolerance:
+                break
+            d = -r + (rr_next / rr) * d
+            rr = rr_next
+        return z, -model, False, math.sqrt(rr_next)
+
+
+def _to_boundary(z, d, radius):
+    """The τ >= 0 with ‖z + τd‖ = radius."""
+    a, b, c = float(d @ d), 2.0 * float(z @ d), float(z @ z) - radius * radius
+    return (-b + math.sqrt(max(b * b - 4.0 * a * c, 0.0))) / (2.0 * a)
+
+
+def _finite(a):
+    return bool(np.all(np.isfinite(a)))

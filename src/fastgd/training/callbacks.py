@@ -1,0 +1,165 @@
+"""Callbacks: code that runs inside :func:`fastgd.Sequential.fit` at fixed points.
+
+Subclass :class:`Callback` and override any of ``on_train_begin(logs)``,
+``on_epoch_end(epoch, logs)``, ``on_batch_end(step, logs)``, ``on_train_end(logs)``. ``self.model``,
+``self.optimizer``, ``self.schedule`` and ``self.history`` are set before training starts. Setting
+``self.model.stop_training = True`` stops training after the current step.
+
+In a data-parallel fit (``comm=``) every rank runs the callbacks on the same logs, except those
+whose ``rank_zero_only`` is True (the ones that write files), which run on rank 0 only.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import numbers
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastgd.nn.model import Sequential
+    from fastgd.optim import Optimizer
+    from fastgd.training import History
+
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "CSVLogger"]
+
+
+class Callback:
+    """Base class: every hook does nothing. ``logs`` maps names ("loss", "val_loss", metrics, ...)
+    to the values of the epoch (or step) just done; epochs and steps count from 0."""
+
+    model: Sequential | None = None
+    optimizer: Optimizer | None = None
+    schedule: Any = None
+    history: History | None = None
+    rank_zero_only = False
+
+    def set_context(self, model: Sequential, optimizer: Optimizer, schedule: Any, history: History) -> None:
+        self.model, self.optimizer, self.schedule, self.history = model, optimizer, schedule, history
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        pass
+
+    def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
+        pass
+
+    def on_train_end(self, logs: dict[str, float]) -> None:
+        pass
+
+
+def _check_mode(mode):
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    return mode
+
+
+class EarlyStopping(Callback):
+    """Stop when the monitored value has not improved by more than ``min_delta`` for
+    ``patience`` epochs (the validation-set stopping criterion); with ``restore_best=True`` the
+    model ends with the parameters of its best epoch.
+
+    ``monitor="val_loss"`` falls back to ``"loss"`` when there is no validation data.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "min",
+                 restore_best: bool = True) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
+            raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not min_delta >= 0:
+            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
+        self.monitor = monitor
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.mode = _check_mode(mode)
+        self.restore_best = bool(restore_best)
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = None
+        self.best_params = None
+        self.wait = 0
+        self.stopped_epoch = None
+
+    def _value(self, logs):
+        key = self.monitor
+        if key not in logs and key.startswith("val_") and key[4:] in logs:
+            key = key[4:]
+        if key not in logs:
+            raise ValueError(f"EarlyStopping: monitor {self.monitor!r} is not among the logged values {sorted(logs)}")
+        return logs[key]
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        value = self._value(logs)
+        better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+        if better:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                self.best_params = self.model.params.copy()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.stopped_epoch = epoch
+                self.model.stop_training = True
+                if self.history is not None:
+                    self.history.stopped_reason = (f"early stopping: {self.monitor} did not improve for "
+                                                   f"{self.patience} epochs (best epoch {self.best_epoch + 1})")
+
+    def on_train_end(self, logs: dict[str, float]) -> None:
+        if self.restore_best and self.best_params is not None:
+            self.model.params[...] = self.best_params
+
+
+class ModelCheckpoint(Callback):
+    """Save a training checkpoint (model, optimizer, schedule, history; see
+    :func:`fastgd.save_checkpoint`) at the end of every epoch, or only when the monitored
+    value improves (``save_best_only=True``). ``path`` may contain ``{epoch}``."""
+
+    rank_zero_only = True
+
+    def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
+                 mode: str = "min") -> None:
+        self.path = os.fspath(path)
+        self.monitor = monitor
+        self.save_best_only = bool(save_best_only)
+        self.mode = _check_mode(mode)
+        self.best = math.inf if mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        from fastgd.training.io import save_checkpoint
+
+        if self.save_best_only:
+            key = self.monitor if self.monitor in logs else self.monitor.removeprefix("val_")
+            value = logs[key]
+            if not (value < self.best if self.mode == "min" else value > self.best):
+                return
+            self.best = value
+        save_checkpoint(self.path.format(epoch=epoch + 1), self.model, self.optimizer, self.schedule, self.history)
+
+
+class CSVLogger(Callback):
+    """Append one CSV row per epoch (epoch and every logged value) to ``path``."""
+
+    rank_zero_only = True
+
+    def __init__(self, path: str | os.PathLike[str], append: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.append = bool(append)
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        self._keys = None
+        if not self.append and os.path.exists(self.path):
+            os.remove(self.path)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        if self._keys is None:
+            self._keys = sorted(logs)
+        new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        with open(self.path, "a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["epoch"] + self._keys)
+            w.writerow([epoch + 1] + [logs.get(k, "") for k in self._keys])

@@ -1,0 +1,472 @@
+"""Saving and loading models and training checkpoints, without pickle.
+
+File format (version 1): a NumPy ``.npz`` archive (``numpy.load(..., allow_pickle=False)`` reads
+it) holding
+
+- ``__meta__``: a UTF-8 JSON document as a uint8 array: ``{"format": "fastgd-model" or
+  "fastgd-checkpoint", "version": 1, "model": {"dtype", "layers": [Dense configs]}, "loss": loss
+  config or null, ...}``; for checkpoints also the optimizer and schedule configs, the
+  non-array parts of their states, and the History;
+- ``params``: the model's flat parameter arena (layout: every W, then every b);
+- ``state/<key>``: the arrays of the optimizer and schedule states (checkpoints only).
+
+Writes go to a temporary file in the same directory, then an atomic rename, so a crash never
+leaves a half-written file under the final name. Loading reads only the entries it needs, one
+at a time: the format tag, the version and the JSON first, then the sizes the JSON declares
+(capped) against each entry's declared size and .npy header, and only then the data, so a
+hostile file cannot make it allocate more than the model it describes; anything unexpected
+raises :class:`FileFormatError`. Nothing in a file is ever executed.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import secrets
+import stat
+import zipfile
+import zlib
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from fastgd.nn.model import Sequential
+    from fastgd.optim import Optimizer
+    from fastgd.optim.schedules import Schedule
+    from fastgd.training import History
+
+__all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "Checkpoint", "FileFormatError", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+
+# Sanity caps on what a file may declare, checked before anything is allocated.
+_MAX_META_BYTES = 64 << 20          # the JSON document (History of a long run included)
+_MAX_JSON_DEPTH = 64                # nesting of the JSON document
+_MAX_LAYERS = 10_000
+_MAX_WIDTH = 1 << 24                # in_features / out_features of one layer
+_MAX_PARAMS = 1 << 32               # elements of the parameter arena
+_NPY_HEADER_BYTES = 1 << 16         # room for an .npy header (its largest standard size)
+
+
+class FileFormatError(ValueError):
+    """A file is not a fastgd file, is truncated or corrupted, or has an unsupported version."""
+
+
+def _save_path(path):
+    """The file ``save(path)`` writes: ``path`` with ``.npz`` appended unless it ends so
+    (numpy.savez's rule)."""
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a str or os.PathLike of str, got {type(path).__name__}")
+    return path if path.endswith(".npz") else path + ".npz"
+
+
+def _load_path(path):
+    """The file ``load(path)`` reads: the one ``save(path)`` writes, else ``path`` itself."""
+    candidate = _save_path(path)
+    path = os.fspath(path)
+    if os.path.exists(candidate) or not os.path.exists(path):
+        return candidate
+    return path
+
+
+def _atomic_savez(path, arrays):
+    """Write the archive to a new file beside the target, then rename it over the target, as
+    ``open(path, "wb")`` would see it: the mode follows the umask (or the replaced file's mode),
+    a symbolic link is written through (its target is replaced, the link stays), and errors name
+    ``path``."""
+    path = _save_path(path)
+    target = os.path.realpath(path)
+    directory = os.path.dirname(target)
+    tmp = os.path.join(directory, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, path) from None
+    try:
+        try:
+            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
+        except FileNotFoundError:
+            pass  # a new file: os.open applied the umask
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def _meta_array(meta):
+    return np.frombuffer(json.dumps(meta, allow_nan=True).encode("utf-8"), dtype=np.uint8)
+
+
+def _depth(obj, limit):
+    """Nesting depth of a parsed JSON value, stopping early past `limit`."""
+    stack, deepest = [(obj, 1)], 0
+    while stack:
+        value, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            break
+        if isinstance(value, dict):
+            stack.extend((v, d + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, d + 1) for v in value)
+    return deepest
+
+
+class _Archive:
+    """The entries of an .npz file, read one at a time on demand: each entry's declared size is
+    checked against a bound before it is read, each .npy header against the expected dtype and
+    shape before its data is allocated. Every problem is a FileFormatError."""
+
+    def __init__(self, path, zf):
+        self.path, self.zf = path, zf
+
+    def _info(self, name):
+        try:
+            return self.zf.getinfo(name + ".npy")
+        except KeyError:
+            return None
+
+    def has(self, name):
+        return self._info(name) is not None
+
+    def read(self, name, max_bytes, check=None):
+        """Entry `name` as an array; `check(dtype, shape)` may reject the header (raising
+        FileFormatError) before the data is read."""
+        info = self._info(name)
+        if info is None:
+            raise FileFormatError(f"{self.path}: missing array entry {name!r}")
+        if info.file_size > max_bytes + _NPY_HEADER_BYTES:
+            raise FileFormatError(f"{self.path}: entry {name!r} declares {info.file_size} bytes, more than "
+                                  f"the {max_bytes} its description allows")
+        with self.zf.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise FileFormatError(f"{self.path}: entry {name!r} has .npy version {version}")
+            if dtype.hasobject or dtype.kind not in "biuf" or fortran and len(shape) > 1:
+                raise FileFormatError(f"{self.path}: entry {name!r} has dtype {dtype}"
+                                      f"{' in Fortran order' if fortran else ''}; expected plain numbers")
+            if check is not None:
+                check(dtype, shape)
+            count = 1
+            for dim in shape:
+                count *= dim
+            nbytes = count * dtype.itemsize
+            if nbytes > max_bytes or nbytes > info.file_size:
+                raise FileFormatError(f"{self.path}: entry {name!r} declares shape {shape} ({nbytes} bytes) "
+                                      f"in an entry of {info.file_size} bytes (at most {max_bytes} expected)")
+            data = f.read(nbytes)
+        if len(data) != nbytes:
+            raise FileFormatError(f"{self.path}: entry {name!r} is truncated")
+        return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
+               RuntimeError, NotImplementedError, KeyError, TypeError, OverflowError)
+
+
+def _open_zip(path):
+    """(path read, open file, ZipFile); a path that does not exist raises FileNotFoundError."""
+    path = _load_path(path)
+    f = open(path, "rb")
+    try:
+        return path, f, zipfile.ZipFile(f)
+    except _ZIP_ERRORS as exc:
+        f.close()
+        raise FileFormatError(f"{path}: not a readable fastgd file (not a zip archive, truncated or "
+                              f"corrupted?): {type(exc).__name__}: {exc}") from None
+
+
+def _read(path, expected_format, build):
+    """Open a fastgd file whose format tag is `expected_format` (a str or a tuple), check its
+    metadata, and return ``build(path, meta, archive)``; every decoding error of the file
+    (zip, .npy, JSON, unsupported compression or encryption) becomes a FileFormatError."""
+    path, f, zf = _open_zip(path)
+    with f, zf:
+        archive = _Archive(path, zf)
+        try:
+            raw = archive.read("__meta__", _MAX_META_BYTES,
+                               lambda dtype, shape: None if dtype == np.uint8 and len(shape) == 1 else
+                               _bad(path, f"__meta__ must be a 1-D uint8 array, got {dtype} {shape}"))
+            try:
+                meta = json.loads(raw.tobytes().decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+                raise FileFormatError(f"{path}: corrupted metadata: {type(exc).__name__}: {exc}") from None
+            if _depth(meta, _MAX_JSON_DEPTH) > _MAX_JSON_DEPTH:
+                raise FileFormatError(f"{path}: metadata nested deeper than {_MAX_JSON_DEPTH} levels")
+            accepted = (expected_format,) if isinstance(expected_format, str) else tuple(expected_format)
+            if not isinstance(meta, dict) or meta.get("format") not in accepted:
+                raise FileFormatError(f"{path}: expected a {' or '.join(map(repr, accepted))} file, got "
+                                      f"{meta.get('format') if isinstance(meta, dict) else type(meta).__name__!r}")
+            if meta.get("version") != FORMAT_VERSION:
+                raise FileFormatError(f"{path}: format version {meta.get('version')!r} is not supported "
+                                      f"(this fastgd reads version {FORMAT_VERSION})")
+            return build(path, meta, archive)
+        except FileFormatError:
+            raise
+        except _ZIP_ERRORS + (RecursionError,) as exc:
+            raise FileFormatError(f"{path}: not a readable fastgd file (truncated or corrupted?): "
+                                  f"{type(exc).__name__}: {exc}") from None
+        except MemoryError:
+            raise FileFormatError(f"{path}: the model it describes does not fit in memory") from None
+
+
+def _bad(path, message):
+    raise FileFormatError(f"{path}: {message}")
+
+
+def _model_meta(model):
+    loss = getattr(model, "loss", None)
+    return {"model": model.get_config(), "loss": None if loss is None else loss.get_config()}
+
+
+def _int_field(path, where, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise FileFormatError(f"{path}: {where} must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _model_size(path, cfg):
+    """(dtype, n_params) the model description declares, checked (types, agreement between
+    layers, sanity caps) without building anything."""
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list) or not cfg["layers"]:
+        raise FileFormatError(f"{path}: invalid model description: expected {{'dtype', 'layers': [...]}}")
+    if cfg.get("dtype") not in ("float32", "float64"):
+        raise FileFormatError(f"{path}: model dtype must be 'float32' or 'float64', got {cfg.get('dtype')!r}")
+    if len(cfg["layers"]) > _MAX_LAYERS:
+        raise FileFormatError(f"{path}: {len(cfg['layers'])} layers, more than {_MAX_LAYERS}")
+    n_params, previous = 0, None
+    for i, layer in enumerate(cfg["layers"]):
+        if not isinstance(layer, dict):
+            raise FileFormatError(f"{path}: layers[{i}] must be a Dense description, got {type(layer).__name__}")
+        k = _int_field(path, f"layers[{i}].in_features", layer.get("in_features"), 1, _MAX_WIDTH)
+        m = _int_field(path, f"layers[{i}].out_features", layer.get("out_features"), 1, _MAX_WIDTH)
+        if previous is not None and k != previous:
+            raise FileFormatError(f"{path}: layers[{i}] expects {k} inputs but layers[{i - 1}] gives {previous}")
+        previous = m
+        n_params += k * m + m
+        if n_params > _MAX_PARAMS:
+            raise FileFormatError(f"{path}: the model declares more than {_MAX_PARAMS} parameters")
+    return np.dtype(cfg["dtype"]), n_params
+
+
+def _read_params(path, meta, archive):
+    """The parameter arena, checked against the model description (nothing built yet)."""
+    dtype, n_params = _model_size(path, meta.get("model"))
+
+    def check(got_dtype, shape):
+        if got_dtype != dtype or shape != (n_params,):
+            raise FileFormatError(f"{path}: params must be ({n_params},) {dtype}, got {shape} {got_dtype}")
+
+    params = archive.read("params", n_params * dtype.itemsize, check)
+    if not np.all(np.isfinite(params)):
+        raise FileFormatError(f"{path}: params contain NaN or infinity")
+    return params
+
+
+def _build_model(path, meta, archive, params=None):
+    from fastgd.nn import losses as _losses
+    from fastgd.nn.model import Sequential
+
+    if params is None:
+        params = _read_params(path, meta, archive)
+    try:
+        model = Sequential.from_config(meta["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FileFormatError(f"{path}: invalid model description: {exc}") from None
+    model.params[...] = params
+    if meta.get("loss") is not None:
+        try:
+            model.loss = _losses.from_config(meta["loss"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FileFormatError(f"{path}: invalid loss description: {exc}") from None
+    return model
+
+
+def save(model: Sequential, path: str | os.PathLike[str]) -> str:
+    """Save the model (architecture, dtype, parameters, loss) to ``path``, with ``.npz``
+    appended unless it ends so (as ``numpy.savez`` does). Returns the path written.
+
+    Written like ``open(path, "wb")`` would: a new file gets the mode the umask allows, an
+    existing file keeps its mode, a symbolic link is written through. The write is atomic:
+    the file appears complete under its name or not at all."""
+    meta = {"format": "fastgd-model", "version": FORMAT_VERSION, **_model_meta(model)}
+    return _atomic_savez(path, {"__meta__": _meta_array(meta), "params": model.params})
+
+
+def load(path: str | os.PathLike[str]) -> Sequential:
+    """Load a model saved by :func:`save` (or the model inside a checkpoint). ``path`` is
+    resolved as :func:`save` names files: ``load("m")`` reads ``m.npz`` (or ``m`` itself when
+    only that exists). Anything wrong with the file raises :class:`FileFormatError`; a missing
+    file raises FileNotFoundError."""
+    return _read(path, ("fastgd-model", "fastgd-checkpoint"), _build_model)
+
+
+# ---- nested state dicts: arrays go to npz entries, the rest to JSON ---------------------------
+
+
+def _split_state(state, prefix, arrays):
+    if isinstance(state, dict):
+        return {"__dict__": {str(k): _split_state(v, f"{prefix}/{k}", arrays) for k, v in state.items()}}
+    if isinstance(state, (list, tuple)):
+        return {"__list__": [_split_state(v, f"{prefix}/{i}", arrays) for i, v in enumerate(state)]}
+    if isinstance(state, np.ndarray):
+        arrays[prefix] = state
+        return {"__array__": prefix}
+    if isinstance(state, np.generic):
+        return state.item()
+    if state is None or isinstance(state, (bool, int, float, str)):
+        return state
+    raise TypeError(f"cannot save a state entry of type {type(state).__name__} at {prefix}")
+
+
+def _join_state(desc, archive, path, max_bytes):
+    """The state dict `desc` describes, its arrays read from `archive` (each at most
+    `max_bytes`)."""
+    if isinstance(desc, dict):
+        if "__dict__" in desc and isinstance(desc["__dict__"], dict):
+            return {k: _join_state(v, archive, path, max_bytes) for k, v in desc["__dict__"].items()}
+        if "__list__" in desc and isinstance(desc["__list__"], list):
+            return [_join_state(v, archive, path, max_bytes) for v in desc["__list__"]]
+        if "__array__" in desc:
+            key = desc["__array__"]
+            if not isinstance(key, str) or not key.startswith("state/"):
+                raise FileFormatError(f"{path}: state arrays live under 'state/', got {key!r}")
+            return archive.read(key, max_bytes)
+        raise FileFormatError(f"{path}: malformed state description")
+    return desc
+
+
+class Checkpoint:
+    """What :func:`load_checkpoint` returns: ``model``, ``optimizer``, ``schedule`` (or None),
+    ``history`` (or None), and ``epoch`` (the next epoch to run: pass it as ``initial_epoch``,
+    with ``seed=checkpoint.seed``, to continue exactly)."""
+
+    model: Sequential
+    optimizer: Optimizer
+    schedule: Schedule | None
+    history: History | None
+
+    def __init__(self, model: Sequential, optimizer: Optimizer, schedule: Schedule | None,
+                 history: History | None) -> None:
+        self.model, self.optimizer, self.schedule, self.history = model, optimizer, schedule, history
+
+    @property
+    def epoch(self) -> int:
+        if self.history is None or not self.history.epochs:
+            return 0
+        return self.history.epochs[-1] + 1
+
+    @property
+    def seed(self) -> int | None:
+        return None if self.history is None else self.history.params.get("seed")
+
+    def __iter__(self):
+        return iter((self.model, self.optimizer, self.schedule, self.history))
+
+    def __repr__(self):
+        model = self.model
+        return (f"Checkpoint(epoch={self.epoch}, seed={self.seed}, model=<Sequential {model.n_inputs} -> "
+                f"{model.n_outputs}, {len(model.layers)} layers, {model.n_params:,} parameters, "
+                f"{model.dtype.name}>, optimizer={self.optimizer!r}, schedule={self.schedule!r}, "
+                f"history={self.history!r})")
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: Optimizer,
+                    schedule: Schedule | None = None, history: History | None = None) -> str:
+    """Save everything needed to resume training bit for bit: model, optimizer (config and
+    state), schedule (config and state), history. Atomic. Returns the path written."""
+    arrays = {"params": model.params}
+    meta = {"format": "fastgd-checkpoint", "version": FORMAT_VERSION, **_model_meta(model)}
+    meta["optimizer"] = {"config": optimizer.get_config(),
+                         "state": _split_state(optimizer.state_dict(), "state/optimizer", arrays)}
+    if schedule is not None:
+        meta["schedule"] = {"config": schedule.get_config(),
+                            "state": _split_state(schedule.state_dict(), "state/schedule", arrays)}
+    if history is not None:
+        meta["history"] = history.to_dict()
+    arrays["__meta__"] = _meta_array(meta)
+    return _atomic_savez(path, arrays)
+
+
+def _optimizer_from_config(config):
+    from fastgd import optim as _optim
+    from fastgd.optim.lbfgs import LBFGS
+
+    if isinstance(config, dict) and config.get("name") == "lbfgs":
+        cfg = dict(config)
+        cfg.pop("name")
+        return LBFGS(**cfg)
+    if isinstance(config, dict) and config.get("name") == "newton_cg":
+        from fastgd.optim.newton_cg import NewtonCG
+        return NewtonCG(**{k: v for k, v in config.items() if k != "name"})
+    return _optim.from_config(config)
+
+
+def _state_bytes(path, opt_config, n_params):
+    """The most bytes one optimizer or schedule state array may take: the optimizer's state
+    slots (L-BFGS: its history of vector pairs) over the parameters, in float64."""
+    vectors = 4
+    if isinstance(opt_config, dict) and opt_config.get("name") == "lbfgs":
+        history = opt_config.get("history_size", 10)
+        vectors = 2 * _int_field(path, "optimizer history_size", history, 1, 100_000) + 4
+    return max(vectors * n_params * 8, 1 << 20)
+
+
+def _check_state_fits(path, state, params):
+    """The loaded optimizer state is for these parameters (count and dtype)."""
+    n, dtype = params.shape[0], params.dtype
+    if "n" in state and state.get("state") is not None and (state["n"] != n or state["dtype"] != dtype.name):
+        raise FileFormatError(f"{path}: the optimizer state is for {state['n']} {state['dtype']} parameters, "
+                              f"the model has {n} {dtype.name}")
+    memory = state.get("memory")
+    if memory is not None:
+        vectors = [("memory/s_hist", memory["s_hist"][0]), ("x", state.get("x")), ("grad", state.get("grad"))]
+        for name, v in vectors:
+            if v is not None and (v.shape != (n,) or v.dtype != dtype):
+                raise FileFormatError(f"{path}: optimizer state {name} must be ({n},) {dtype.name}, "
+                                      f"got {v.shape} {v.dtype}")
+
+
+def _build_checkpoint(path, meta, archive):
+    from fastgd.optim import schedules as _schedules
+    from fastgd.training import History
+
+    # every array is checked against the declared configuration before the model is built
+    params = _read_params(path, meta, archive)
+    try:
+        opt_meta = meta["optimizer"]
+        max_bytes = _state_bytes(path, opt_meta.get("config"), params.shape[0])
+        optimizer = _optimizer_from_config(opt_meta["config"])
+        optimizer.load_state_dict(_join_state(opt_meta["state"], archive, path, max_bytes))
+        _check_state_fits(path, optimizer.state_dict(), params)
+        schedule = None
+        if meta.get("schedule") is not None:
+            schedule = _schedules.from_config(optimizer, meta["schedule"]["config"])
+            schedule.load_state_dict(_join_state(meta["schedule"]["state"], archive, path, max_bytes))
+        history = History.from_dict(meta["history"]) if meta.get("history") is not None else None
+    except FileFormatError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise FileFormatError(f"{path}: invalid checkpoint contents: {type(exc).__name__}: {exc}") from None
+    return Checkpoint(_build_model(path, meta, archive, params), optimizer, schedule, history)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Load a checkpoint written by :func:`save_checkpoint` (or ``ModelCheckpoint``). Every
+    array is checked against the configuration the file declares before it is used; anything
+    wrong raises :class:`FileFormatError`."""
+    return _read(path, "fastgd-checkpoint", _build_checkpoint)

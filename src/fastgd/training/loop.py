@@ -1,0 +1,831 @@
+"""The training loop: ``model.fit``, ``evaluate``, ``partial_fit``, random restarts.
+
+Batch schedules: ``batch_size=None`` is full-batch gradient descent, ``1`` pure
+stochastic gradient descent, ``b`` mini-batch descent. ``shuffle="epoch"`` draws a new order every
+epoch (random reshuffling), ``"once"`` one order for the whole run, ``False`` keeps the data order.
+The order of epoch ``e`` depends only on ``(seed, e)``, which is what lets a run resumed from a
+checkpoint continue bit for bit.
+
+Stopping rules: ``epochs`` / ``max_steps`` (fixed iterations), ``tol`` (the full gradient norm
+falls below tol: the textbook ε convergence criterion), :class:`fastgd.EarlyStopping` (validation criterion),
+or a callback setting ``model.stop_training = True``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import shutil
+import sys
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from fastgd import _core, _runtime
+from fastgd import curvature as _curvature_hooks
+from fastgd import _outofcore
+from fastgd import distributed as _distributed
+from fastgd.nn import losses as _losses
+from fastgd import metrics as _metrics
+from fastgd.training.callbacks import Callback, EarlyStopping
+
+__all__ = ["fit", "evaluate", "partial_fit", "fit_restarts", "History", "DivergenceError"]
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss or gradient. The model keeps the best finite
+    parameters seen; ``epoch`` and ``step`` say where it happened, ``history`` holds the
+    epochs completed before."""
+
+    def __init__(self, message, epoch=None, step=None, history=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.history = history
+
+
+def _curvature_columns(records):
+    """A copy of ``history.curvature`` in plain numbers: ``step`` and ``epoch`` ints, the rest floats."""
+    return {str(k): [int(v) if k in ("step", "epoch") else float(v) for v in vs] for k, vs in records.items()}
+
+
+class History:
+    """Per-epoch records of a fit: ``history.history`` maps "loss", "val_loss", metric names,
+    "grad_norm", "lr", "seconds" to lists (one entry per epoch), also readable as
+    ``history["loss"]`` and ``history.loss``. ``history.epochs`` lists the epoch indices
+    (0-based, as ``initial_epoch``; printed and plotted from 1)."""
+
+    curvature = None  # the probes of fit(curvature=...): a dict of lists, saved by to_dict
+
+    def __init__(self, params=None):
+        self.history: dict[str, list] = {}
+        self.epochs: list[int] = []
+        self.params = dict(params or {})
+        self.stopped_reason = None
+
+    def _append(self, epoch, logs):
+        self.epochs.append(epoch)
+        for key in set(self.history) | set(logs):
+            column = self.history.setdefault(key, [math.nan] * (len(self.epochs) - 1))
+            column.append(logs.get(key, math.nan))
+
+    def __getitem__(self, key: str) -> list[Any]:
+        return self.history[key]
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when normal lookup fails: logged columns read as attributes
+        history = self.__dict__.get("history")
+        if history is not None and name in history:
+            return history[name]
+        raise AttributeError(f"History has no attribute or logged value {name!r}; logged: "
+                             f"{sorted(history or ())}")
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | {k for k in self.__dict__.get("history", {}) if k.isidentifier()})
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def monitor(self):
+        return "val_loss" if "val_loss" in self.history else "loss"
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch with the lowest val_loss (loss without validation data), or None."""
+        values = self.history.get(self.monitor)
+        if not values:
+            return None
+        arr = np.asarray(values, dtype=float)
+        if not np.isfinite(arr).any():
+            return None
+        return self.epochs[int(np.nanargmin(np.where(np.isfinite(arr), arr, np.nan)))]
+
+    def to_dict(self):
+        return {"epochs": list(self.epochs), "history": {k: [float(v) for v in vs] for k, vs in self.history.items()},
+                "params": dict(self.params), "stopped_reason": self.stopped_reason,
+                "curvature": None if self.curvature is None else _curvature_columns(self.curvature)}
+
+    @classmethod
+    def from_dict(cls, d):
+        h = cls(d.get("params"))
+        h.epochs = [int(e) for e in d["epochs"]]
+        h.history = {k: list(v) for k, v in d["history"].items()}
+        h.stopped_reason = d.get("stopped_reason")
+        if d.get("curvature") is not None:
+            h.curvature = _curvature_columns(d["curvature"])
+        return h
+
+    def plot(self, keys=("loss", "val_loss"), ax=None, logy=False, title=None):
+        """Draw the logged values `keys` per epoch with matplotlib; returns the Axes.
+
+        Epochs are numbered from 1, as the progress lines print them. The y-axis is labelled
+        with what the keys measure ("accuracy" for ``("accuracy", "val_accuracy")``); the title
+        defaults to "<label> per epoch". Keys that were not logged are skipped; if none was,
+        ValueError lists the logged ones.
+        """
+        if isinstance(keys, str):
+            keys = (keys,)
+        present = [k for k in keys if k in self.history]
+        if not present:
+            raise ValueError(f"none of keys={tuple(keys)!r} was logged; logged: {sorted(self.history)}")
+        try:
+            import matplotlib.pyplot as plt
+            from matplotlib.ticker import MaxNLocator
+        except ImportError:
+            raise ImportError("History.plot needs matplotlib: pip install matplotlib "
+                              "(or, in a fastgd checkout, pip install \".[plot]\")") from None
+        if ax is None:
+            _fig, ax = plt.subplots()
+        x = [e + 1 for e in self.epochs]
+        for key in present:
+            ax.plot(x, self.history[key], label=key, marker="." if len(x) < 30 else None)
+        measures = list(dict.fromkeys(k.removeprefix("val_") for k in present))
+        ylabel = ", ".join(measures)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title if title is not None else f"{ylabel} per epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if logy:
+            ax.set_yscale("log")
+        ax.legend()
+        return ax
+
+    def __repr__(self):
+        last = {k: v[-1] for k, v in self.history.items()} if self.epochs else {}
+        return f"History(epochs={len(self.epochs)}, last={last})"
+
+
+# ---- helpers -----------------------------------------------------------------------------
+
+
+def _check_int(name, value, minimum, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
+    return int(value)
+
+
+def _check_float(name, value, low=0.0, allow_none=True, inclusive=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or (value < low if inclusive else value <= low):
+        raise ValueError(f"{name} must be a finite number {'>=' if inclusive else '>'} {low}, got {value!r}")
+    return float(value)
+
+
+def _get_optimizer(optimizer):
+    from fastgd import optim as _optim
+    from fastgd.optim.lbfgs import LBFGS
+
+    if isinstance(optimizer, str):
+        if optimizer.lower() == "lbfgs":
+            return LBFGS()
+        return _optim.get(optimizer)
+    if isinstance(optimizer, type) and issubclass(optimizer, (_optim.Optimizer, LBFGS)):
+        # a class, as Keras takes a name: an instance with the default hyperparameters
+        return optimizer()
+    if isinstance(optimizer, LBFGS) or _curvature_hooks.is_newton_cg(optimizer):
+        return optimizer
+    if not hasattr(optimizer, "_plan"):
+        raise TypeError(f"optimizer must be a fastgd optimizer (e.g. fastgd.optim.Adam(lr=1e-3)), its class "
+                        f"or its name, got {type(optimizer).__name__}")
+    return optimizer
+
+
+# Metric functions take (y_true, y_pred) where y_pred is the loss's link of the network output
+# (class probabilities for classification losses, the output itself for regression).
+METRICS = {"accuracy": _metrics.accuracy, "zero_one_loss": _metrics.zero_one_loss, "r2": _metrics.r2_score,
+           "mse": _metrics.mean_squared_error, "mae": _metrics.mean_absolute_error}
+
+
+def _metric_fns(metrics):
+    out = []
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    for m in metrics:
+        if isinstance(m, str):
+            if m not in METRICS:
+                raise ValueError(f"metrics: unknown metric {m!r}; known: {sorted(METRICS)}")
+            out.append((m, METRICS[m]))
+        elif callable(m):
+            out.append((getattr(m, "__name__", "metric"), m))
+        else:
+            raise TypeError(f"metrics must hold names or callables, got {type(m).__name__}")
+    return out
+
+
+def _rows(prepared, sl):
+    """The prepared target ("labels" or "rows", array) restricted to rows `sl`."""
+    return prepared[0], prepared[1][sl]
+
+
+def _batch_weight(loss, target, sw, dtype):
+    """The normalizer of the mean loss over these rows (see fastgd.losses): the sum of
+    sample weights (times class weights for class-index targets), or the row count."""
+    kind, t = target
+    cw = loss._class_weight_array(dtype)
+    if cw is not None and kind == "labels":
+        w = cw[t].astype(np.float64)
+        return float((w if sw is None else w * sw).sum())
+    return float(t.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
+
+
+def _data_loss(model, x, target, sw, loss, batch_size=4096, dp=None):
+    """Mean loss over (x, target) evaluated in chunks (no parameter change); over every
+    rank's rows with ``dp``."""
+    total = 0.0
+    n = x.shape[0]
+    spec, cw = model._loss_spec(loss)
+    for s in range(0, n, batch_size):
+        e = min(n, s + batch_size)
+        out = model._forward_rows(_outofcore.rows_of(x, s, e, model.dtype))
+        total += _core.loss_sum(spec, out, _rows(target, slice(s, e)), None if sw is None else sw[s:e], cw)
+    weight = _batch_weight(loss, target, sw, model.dtype)
+    if dp is not None:
+        total, weight = dp.sum([total, weight])
+    return total / weight
+
+
+def _predict(model, x, batch_size=4096):
+    """The network's output for an in-memory or memory-mapped x, in chunks."""
+    if not _outofcore.is_lazy(x):
+        return model.predict(x, batch_size=batch_size)
+    return model._forward_chunks(x, batch_size, lambda s, e: _outofcore.rows_of(x, s, e, model.dtype))
+
+
+def _metric(dp, fn, y_true, y_pred):
+    if dp is None:
+        return float(fn(y_true, y_pred))
+    return _distributed.gather_metric(dp, fn, y_true, y_pred)
+
+
+def _full_grad_norm(model, x, target, sw, loss, batch_size=4096, dp=None):
+    """The norm of the gradient of the mean loss over the whole data set (chunked); over every
+    rank's rows with ``dp``."""
+    n = x.shape[0]
+    acc = np.zeros(model.n_params, dtype=np.float64)
+    loss_spec = model._loss_spec(loss)
+    for s in range(0, n, batch_size):
+        e = min(n, s + batch_size)
+        model._train_step(_outofcore.rows_of(x, s, e, model.dtype), loss_spec=loss_spec,
+                          target=_rows(target, slice(s, e)), sample_weight=None if sw is None else sw[s:e])
+        acc += _batch_weight(loss, _rows(target, slice(s, e)), None if sw is None else sw[s:e], model.dtype) * model.grads
+    weight = _batch_weight(loss, target, sw, model.dtype)
+    if dp is not None:
+        acc, weight = dp.sum(acc), dp.sum([weight])[0]
+    acc /= weight
+    return float(np.sqrt(acc @ acc))
+
+
+def _lbfgs_iteration(model, optimizer, x, target, sw, loss):
+    """One L-BFGS iteration (line search included) on the full-batch loss; returns the loss at
+    the new point and its gradient norm."""
+    loss_spec = model._loss_spec(loss)
+
+    def closure(params):
+        value, _norm, _status = model._train_step(x, loss_spec=loss_spec, target=target, sample_weight=sw)
+        return value, model.grads
+
+    value = optimizer.step(closure, model.params, **_curvature_hooks.step_extras(model, optimizer, x, target, sw, loss))
+    g = optimizer.grad
+    return value, float(np.sqrt(np.dot(g, g, out=None))) if g is not None else math.nan
+
+
+def _format_number(value):
+    """A logged value with 4 significant digits in one style: fixed point from 1e-3 to 1e4
+    (trailing zeros kept, so 1 prints as 1.000 beside 0.9670), scientific outside."""
+    v = float(value)
+    if not math.isfinite(v):
+        return str(v)
+    if v == 0.0:
+        return "0.000"
+    if 1e-3 <= abs(v) < 1e4:
+        return f"{v:.{max(0, 3 - math.floor(math.log10(abs(v))))}f}"
+    return f"{v:.3e}"
+
+
+def _wrap_items(head, items, width):
+    """`head` then the items, separated by two spaces, wrapped to lines of at most `width`
+    columns (an item is never cut; continuation lines are indented)."""
+    lines, line = [], head
+    for item in items:
+        if len(line) + 2 + len(item) > width and line.strip():
+            lines.append(line)
+            line = "    " + item
+        else:
+            line = f"{line}  {item}" if line else item
+    lines.append(line)
+    return "\n".join(lines)
+
+
+class _Progress:
+    """What fit reports on stderr: off (``progress=False``, ``verbose=0``); a tqdm bar during each
+    epoch in a terminal (``verbose=1``), then one summary line per epoch; or the summary line
+    only (``verbose=2``, and whenever stderr is not a terminal). Summary lines hold every logged
+    value to 4 significant digits and wrap at the terminal's width (80 columns when unknown)."""
+
+    def __init__(self, enabled, epochs, steps_per_epoch, stream=None, bar=True):
+        self.stream = stream or sys.stderr
+        self.enabled = bool(enabled)
+        self.epochs = epochs
+        self.steps = steps_per_epoch
+        self.bar = None
+        self.tty = self.enabled and bar and hasattr(self.stream, "isatty") and self.stream.isatty()
+        if self.tty:
+            try:
+                import tqdm  # noqa: F401
+            except ImportError:
+                self.tty = False
+
+    def start_epoch(self, epoch):
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}", unit="step",
+                            file=self.stream, leave=False, dynamic_ncols=True)
+
+    def update(self, loss_value):
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.bar.n % 16 == 0 or self.bar.n == self.steps:
+                self.bar.set_postfix_str(f"loss={_format_number(loss_value)}", refresh=False)
+
+    def end_epoch(self, epoch, logs, samples_per_s):
+        if not self.enabled:
+            return
+        self.close()
+        items = [f"{k}={_format_number(v)}" for k, v in logs.items() if k not in ("seconds", "lr", "grad_norm")]
+        items.append(f"{logs.get('seconds', 0.0):.2f} s")
+        items.append(f"{samples_per_s:,.0f} samples/s")
+        width = shutil.get_terminal_size((80, 24)).columns
+        print(_wrap_items(f"epoch {epoch + 1}/{self.epochs}:", items, max(width, 40)), file=self.stream, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _epoch_order(n, shuffle, seed, epoch, dp=None):
+    if shuffle is False or shuffle is None:
+        return None
+    key = [seed, 0] if shuffle == "once" else [seed, 1, epoch]
+    if dp is not None:
+        key = dp.epoch_key(key)
+    return np.random.default_rng(key).permutation(n).astype(np.int64)
+
+
+def _split_validation(x, target, sw, validation_split):
+    n = x.shape[0]
+    n_val = int(math.floor(n * validation_split))
+    if n_val < 1 or n_val >= n:
+        raise ValueError(f"validation_split={validation_split} leaves {n_val} validation samples of {n}; "
+                         "need at least one on each side")
+    cut = n - n_val
+    val = (x[cut:], _rows(target, slice(cut, None)), None if sw is None else sw[cut:])
+    return x[:cut], _rows(target, slice(0, cut)), None if sw is None else sw[:cut], val
+
+
+def _progress_mode(progress, verbose):
+    """(report at all, a tqdm bar allowed) from ``progress`` and Keras' ``verbose`` (0, 1, 2)."""
+    if verbose is None:
+        return bool(progress), True
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0 (silent), 1 (progress bar) or 2 (one line per epoch), got {verbose!r}")
+    return verbose > 0, verbose == 1
+
+
+def _sample_classes(loss, target, n_outputs):
+    """The class index of every sample of a prepared classification target."""
+    kind, t = target
+    if kind == "labels":
+        return t
+    if isinstance(loss, _losses.SoftmaxCrossEntropy):
+        return t.argmax(axis=1)
+    if isinstance(loss, _losses.BinaryCrossEntropy) and n_outputs == 1:
+        return (t[:, 0] > 0.5).astype(np.int64)
+    raise ValueError(f"class_weight needs a classification loss (softmax cross-entropy, or binary "
+                     f"cross-entropy with one output); got loss {loss.name!r} with {n_outputs} outputs")
+
+
+def _apply_class_weight(class_weight, loss, target, sw, n_outputs, dtype):
+    """The sample weights times the weight of each sample's class (Keras' class_weight)."""
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict {{class index: weight}}, got {type(class_weight).__name__}")
+    n_classes = 2 if isinstance(loss, _losses.BinaryCrossEntropy) else n_outputs
+    per_class = np.ones(n_classes, dtype=np.float64)
+    for key, weight in class_weight.items():
+        if isinstance(key, bool) or not isinstance(key, numbers.Integral) or not 0 <= key < n_classes:
+            raise ValueError(f"class_weight keys must be class indices in [0, {n_classes}), got {key!r}")
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not (math.isfinite(weight)
+                                                                                  and weight >= 0):
+            raise ValueError(f"class_weight[{key}] must be a finite number >= 0, got {weight!r}")
+        per_class[int(key)] = float(weight)
+    weights = per_class[_sample_classes(loss, target, n_outputs)]
+    if sw is not None:
+        weights = weights * sw
+    if not weights.sum() > 0:
+        raise ValueError("class_weight (times sample_weight) gives every training sample weight 0")
+    return np.ascontiguousarray(weights, dtype=dtype)
+
+
+# The output range of each activation that bounds it, for the warning below.
+_BOUNDED_RANGE = {"relu": (0.0, math.inf), "softplus": (0.0, math.inf), "sigmoid": (0.0, 1.0),
+                  "tanh": (-1.0, 1.0), "elu": (-1.0, math.inf), "gelu": (-0.16997, math.inf),
+                  "gelu_tanh": (-0.17004, math.inf), "silu": (-0.27846, math.inf)}
+
+
+def _warn_clipping_output(model, loss, target):
+    """Warn (once per model) when the last layer's activation cannot reach what the loss needs:
+    logits must range over all reals, regression outputs over the targets."""
+    activation = model.layers[-1].activation
+    bounds = _BOUNDED_RANGE.get(activation)
+    if bounds is None or getattr(model, "_warned_output_activation", False):
+        return
+    if isinstance(loss, (_losses.SoftmaxCrossEntropy, _losses.BinaryCrossEntropy)):
+        needs = "logits, which range over all real numbers"
+    elif isinstance(loss, (_losses.MSE, _losses.MAE, _losses.Huber)) and target[0] == "rows" \
+            and (target[1].min() < bounds[0] or target[1].max() > bounds[1]):
+        needs = f"targets in [{_format_number(target[1].min())}, {_format_number(target[1].max())}]"
+    else:
+        return
+    model._warned_output_activation = True
+    warnings.warn(
+        f"the last layer's activation is {activation!r}, whose outputs lie in ({bounds[0]:g}, {bounds[1]:g}), "
+        f"but the loss {loss.name!r} needs {needs}: predictions outside that range are clipped. "
+        f"Give the output layer activation='identity' (or None / 'linear'), e.g. "
+        f"Dense({model.layers[-1].in_features}, {model.n_outputs}, activation='identity').",
+        UserWarning, stacklevel=_runtime.user_stacklevel())
+
+
+def _report_interrupt(exc, history, epoch, steps_done, steps_per_epoch):
+    """Ctrl-C in fit: say where, and hand the History so far to the caller on the exception."""
+    exc.history = history
+    print(f"\ninterrupted at epoch {epoch + 1}, step {steps_done} (of {steps_per_epoch}); the model keeps the "
+          f"parameters of its last step, the History of the {len(history)} completed epoch(s) is on "
+          "model.history", file=sys.stderr, flush=True)
+
+
+# ---- fit --------------------------------------------------------------------------------
+
+
+def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoch", validation_data=None,
+        validation_split=0.0, schedule=None, clip_norm=None, clip_value=None, early_stopping=None, tol=None,
+        max_steps=None, callbacks=(), metrics=(), progress=True, seed=None, sample_weight=None,
+        initial_epoch=0, n_restarts=1, curvature=None, comm=None, verbose=None, class_weight=None):
+    """Train the model by gradient descent and return a :class:`History`.
+
+    Parameters
+    ----------
+    X, y : training inputs (n, in_features) and targets (class labels / one-hot rows /
+        regression targets, as the loss expects). X may be a ``np.memmap`` (or
+        ``np.load(path, mmap_mode="r")``): it is then read batch by batch, never whole (see
+        ``fastgd._outofcore``); with ``comm``, this rank's shard.
+    loss : a :class:`fastgd.losses.Loss` or its name.
+    optimizer : a fastgd optimizer (``fastgd.optim.Adam(lr=1e-3)``), its class (``fastgd.optim.Adam``:
+        an instance with the default hyperparameters) or its name, or
+        ``fastgd.LBFGS()`` with ``batch_size=None`` (one L-BFGS iteration, line search included,
+        per epoch). Its state is kept: a second ``fit`` continues (warm start).
+    epochs : passes over the data. ``initial_epoch`` numbers the first one (resume).
+    batch_size : None (full batch), 1 (stochastic) or b (mini-batch); the last batch may be smaller.
+    shuffle : "epoch", "once" or False (see the module docstring).
+    validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val).
+    validation_split : fraction in [0, 1) of the data, taken from the end before shuffling.
+    schedule : a :mod:`fastgd.schedules` schedule, stepped per epoch or per step (its ``interval``).
+    clip_norm, clip_value : gradient clipping (global L2 norm; elementwise value) before each update.
+    early_stopping : :class:`fastgd.EarlyStopping`, or an int patience (monitors val_loss).
+    tol : stop once the norm of the full-data gradient (checked after every epoch) is below tol.
+    max_steps : stop after this many optimizer steps in total.
+    callbacks : :class:`fastgd.callbacks.Callback` objects.
+    metrics : names ("accuracy", "zero_one_loss", "r2", "mse", "mae") or callables
+        ``f(y_true, output)``; computed on the training data and on the validation data each epoch.
+    progress : bar / line per epoch on stderr (see :class:`_Progress`); False for silence.
+    verbose : Keras' spelling of ``progress`` (overrides it when given): 0 silent, 1 a bar in a
+        terminal and a line per epoch, 2 a line per epoch only.
+    seed : seeds shuffling (None: fresh entropy, recorded in ``history.params["seed"]``).
+    sample_weight : per-sample weights (n,), >= 0; the loss is the weighted mean.
+    class_weight : ``{class index: weight}`` for classification losses (as Keras): each training
+        sample's weight is multiplied by the weight of its class (classes not listed: 1). The
+        class is the label, the argmax of a one-hot row, or the 0/1 target of a one-output
+        binary cross-entropy. Validation losses are not class-weighted.
+    n_restarts : k > 1 trains from k random initializations and keeps the best (see
+        :func:`fit_restarts`).
+    curvature : None, "epoch" or int k
+        Second-order diagnostics on a fixed probe batch (128 training rows) at the first step of
+        every epoch, or every k steps (first-order optimizers): gᵀg, gᵀHg/gᵀg, the predicted and
+        observed change of the loss for the step taken, λmax and lr·λmax, in
+        ``history.curvature`` (and, with "epoch", in the epoch rows of ``history``). Warns once
+        when lr > 2/λmax. Not with ``comm``. See :class:`fastgd.curvature.CurvatureMonitor`.
+    comm : an ``mpi4py`` communicator: data-parallel training over its ranks, X and y being this
+        rank's shard and ``batch_size`` per rank (semantics in :mod:`fastgd.distributed`).
+
+    The History is also ``model.history``, from the start of the fit.
+
+    Raises
+    ------
+    DivergenceError
+        A non-finite loss or gradient; the model keeps the best finite parameters seen.
+    KeyboardInterrupt
+        Ctrl-C: fit prints where it stopped and re-raises with the History so far on the
+        exception (``exc.history``) and on ``model.history``; the model keeps the parameters of
+        its last completed step and stays usable (``fit`` again continues from there).
+    """
+    if n_restarts != 1:
+        kwargs = dict(loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                      validation_data=validation_data, validation_split=validation_split, schedule=schedule,
+                      clip_norm=clip_norm, clip_value=clip_value, early_stopping=early_stopping, tol=tol,
+                      max_steps=max_steps, callbacks=callbacks, metrics=metrics, progress=progress,
+                      sample_weight=sample_weight, curvature=curvature, comm=comm, verbose=verbose,
+                      class_weight=class_weight)
+        return fit_restarts(model, X, y, n_restarts=n_restarts, seed=seed, **kwargs)
+
+    loss = _losses.get(loss)
+    optimizer = _get_optimizer(optimizer)
+    progress, progress_bar_ok = _progress_mode(progress, verbose)
+    epochs = _check_int("epochs", epochs, 0)
+    initial_epoch = _check_int("initial_epoch", initial_epoch, 0)
+    if batch_size is not None:
+        batch_size = _check_int("batch_size", batch_size, 1)
+    if shuffle not in ("epoch", "once", False, None, True):
+        raise ValueError(f"shuffle must be 'epoch', 'once' or False, got {shuffle!r}")
+    if shuffle is True:
+        shuffle = "epoch"
+    clip_norm = _check_float("clip_norm", clip_norm)
+    clip_value = _check_float("clip_value", clip_value)
+    tol = _check_float("tol", tol, inclusive=True)
+    max_steps = _check_int("max_steps", max_steps, 1, allow_none=True)
+    if not (isinstance(validation_split, numbers.Real) and 0.0 <= validation_split < 1.0):
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    if validation_data is not None and validation_split:
+        raise ValueError("pass validation_data or validation_split, not both")
+    if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
+        early_stopping = EarlyStopping(patience=int(early_stopping))
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise TypeError(f"early_stopping must be a fastgd.EarlyStopping or an int patience, "
+                        f"got {type(early_stopping).__name__}")
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must hold fastgd.callbacks.Callback objects, got {type(cb).__name__}")
+    dp = None
+    if comm is not None:
+        dp = _distributed.DataParallel(comm)
+        if curvature is not None:
+            # each rank would probe its own rows: the records would differ from rank to rank
+            raise ValueError(f"curvature={curvature!r} cannot be combined with comm= (data-parallel fit): "
+                             "pass curvature=None, or run the diagnostics in a one-process fit")
+        progress = progress and dp.is_root
+        callbacks = [cb for cb in callbacks if dp.is_root or not getattr(cb, "rank_zero_only", False)]
+    if early_stopping is not None:
+        callbacks.append(early_stopping)
+    metric_fns = _metric_fns(metrics)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2**63))
+    seed = _check_int("seed", seed, 0)
+
+    x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight)
+    val = None
+    if validation_split:
+        x, target, sw, val = _split_validation(x, target, sw, validation_split)
+    elif validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
+        val = _outofcore.prepare(model, validation_data[0], validation_data[1], loss,
+                                 validation_data[2] if len(validation_data) == 3 else None)
+    if class_weight is not None:
+        sw = _apply_class_weight(class_weight, loss, target, sw, model.n_outputs, model.dtype)
+    _warn_clipping_output(model, loss, target)
+    n = x.shape[0]
+    bs = n if batch_size is None else min(batch_size, n)
+    steps_per_epoch = -(-n // bs)
+    lbfgs = not hasattr(optimizer, "_plan")  # fastgd.LBFGS: a closure-driven full-batch method
+    if lbfgs and batch_size is not None:
+        raise ValueError("LBFGS is a full-batch method: pass batch_size=None")
+    lazy = _outofcore.is_lazy(x)
+    if lbfgs and lazy:
+        raise ValueError("LBFGS needs X in memory; a memory-mapped X trains with a first-order optimizer")
+    n_global = n
+    if dp is not None:
+        seed = dp.start(model, optimizer, schedule, seed)
+        steps_per_epoch = dp.max(steps_per_epoch)
+        n_global = int(dp.sum([n])[0])
+
+    model.loss = loss
+    model.stop_training = False
+    history = History({"seed": seed, "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
+                       "n_samples": n_global, "initial_epoch": initial_epoch})
+    model.history = history
+    # The parameters kept when training diverges: the finite ones with the lowest monitored
+    # loss, each scored with the loss of exactly those parameters where one is known. With one
+    # full-batch step per epoch and no validation data, a step reports the loss of the
+    # parameters it starts from, so those are snapshotted before the step; otherwise the
+    # epoch-end parameters are scored at the end of the epoch (validation loss, L-BFGS's loss
+    # at its new point, or the epoch's mean batch loss).
+    best_params = model.params.copy()
+    best_value = math.inf
+    score_before_step = val is None and not lbfgs and steps_per_epoch == 1
+    before_step = np.empty_like(model.params) if score_before_step else None
+    progress_bar = _Progress(progress, initial_epoch + epochs, steps_per_epoch, bar=progress_bar_ok)
+    monitor = _curvature_hooks.CurvatureMonitor.create(curvature, model, x, target, sw, loss, optimizer, seed)
+    history.curvature = None if monitor is None else monitor.records
+    total_steps = 0
+    for cb in callbacks:
+        cb.set_context(model, optimizer, schedule, history)
+        cb.on_train_begin({})
+
+    def diverged(epoch, step, what, value):
+        model.params[...] = best_params
+        progress_bar.close()
+        kept = _data_loss(model, x, target, sw, loss, dp=dp)
+        raise DivergenceError(
+            f"training diverged at epoch {epoch + 1}, step {step + 1}: the {what} is not finite ({value}). "
+            f"The model keeps the best finite parameters seen (training loss {kept:.6g}). Lower the learning rate "
+            f"(now {getattr(optimizer, 'lr', '?')}) or clip gradients (clip_norm=...).",
+            epoch=epoch, step=step, history=history)
+
+    batch_hooks = any(type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks)
+    # the mean batch loss is weighted by the batch's normalizer (see _batch_weight)
+    plain_weights = sw is None and (loss._class_weight_array(model.dtype) is None or target[0] != "labels")
+    loss_spec = model._loss_spec(loss)
+    epoch = initial_epoch
+    steps_done = 0
+    try:
+        for epoch in range(initial_epoch, initial_epoch + epochs):
+            t0 = time.perf_counter()
+            progress_bar.start_epoch(epoch)
+            order = _epoch_order(n, shuffle, seed, epoch, dp)
+            loss_sum, weight_sum, norm_sum, steps_done = 0.0, 0.0, 0.0, 0
+            if lbfgs:
+                if dp is None:
+                    value, gnorm = _lbfgs_iteration(model, optimizer, x, target, sw, loss)
+                else:
+                    value, gnorm = _distributed.lbfgs_iteration(dp, model, optimizer, x, target, sw, loss,
+                                                                _batch_weight(loss, target, sw, model.dtype))
+                if not math.isfinite(value):
+                    diverged(epoch, 0, "loss", value)
+                loss_sum, weight_sum, norm_sum, steps_done = value, 1.0, gnorm, 1
+                total_steps += 1
+                progress_bar.update(value)
+            else:
+                for step in range(steps_per_epoch):
+                    s = step * bs
+                    e = min(n, s + bs)
+                    idx = None if order is None else order[s:e]
+                    probe = monitor is not None and monitor.due(step, total_steps)
+                    if probe:
+                        monitor.before()
+                    if score_before_step:
+                        before_step[...] = model.params
+                    w = None
+                    if dp is None and not lazy:
+                        value, gnorm, status = model._train_step(
+                            x, loss_spec=loss_spec, target=target, sample_weight=sw, indices=idx, start=s, n=e - s,
+                            optimizer=optimizer, clip_norm=clip_norm or 0.0, clip_value=clip_value or 0.0)
+                    else:
+                        value, gnorm, status, w = _distributed.train_step(
+                            dp, model, x, idx, s, e, loss, target, sw, optimizer, clip_norm, clip_value,
+                            lambda t, b: _batch_weight(loss, t, b, model.dtype))
+                    if probe and not status:
+                        monitor.after(epoch, total_steps)
+                    if score_before_step and value < best_value:
+                        best_value = value
+                        best_params[...] = before_step
+                    if status:
+                        diverged(epoch, step, "loss" if status == 1 else "gradient",
+                                 value if status == 1 else gnorm)
+                    if w is None and plain_weights:
+                        w = float(e - s)
+                    elif w is None:
+                        rows = slice(s, e) if idx is None else idx
+                        w = _batch_weight(loss, _rows(target, rows), None if sw is None else sw[rows], model.dtype)
+                    loss_sum += value * w
+                    weight_sum += w
+                    norm_sum += gnorm
+                    steps_done += 1
+                    total_steps += 1
+                    progress_bar.update(value)
+                    if schedule is not None and getattr(schedule, "interval", "epoch") == "step":
+                        schedule.step()
+                    for cb in callbacks:
+                        cb.on_batch_end(step, {"loss": value})
+                    if dp is not None and batch_hooks:
+                        model.stop_training = dp.any(model.stop_training)
+                    if model.stop_training or (max_steps is not None and total_steps >= max_steps):
+                        break
+            logs = {"loss": loss_sum / weight_sum}
+            if monitor is not None and monitor.every == "epoch":
+                logs.update(monitor.epoch_logs())
+            if val is not None:
+                logs["val_loss"] = _data_loss(model, val[0], val[1], val[2], loss, dp=dp)
+            for name, fn in metric_fns:
+                logs[name] = _metric(dp, fn, target[1], loss.link(_predict(model, x)))
+                if val is not None:
+                    logs["val_" + name] = _metric(dp, fn, val[1][1], loss.link(_predict(model, val[0])))
+            if tol is not None:
+                gnorm_full = _full_grad_norm(model, x, target, sw, loss, dp=dp)
+                logs["grad_norm"] = gnorm_full
+            else:
+                logs["grad_norm"] = norm_sum / steps_done
+            logs["lr"] = float(getattr(optimizer, "lr", math.nan))
+            seconds = time.perf_counter() - t0
+            if dp is not None:  # the slowest rank's time, the same on every rank
+                seconds = dp.max(seconds)
+            logs["seconds"] = seconds
+            monitored = logs.get("val_loss", logs["loss"])
+            if not math.isfinite(monitored):
+                diverged(epoch, steps_done - 1, "validation loss" if "val_loss" in logs else "loss", monitored)
+            if not score_before_step and monitored < best_value and not _core.count_nonfinite(model.params):
+                best_value = monitored
+                best_params[...] = model.params
+            history._append(epoch, logs)
+            samples = n_global if steps_done == steps_per_epoch else min(n, steps_done * bs)
+            progress_bar.end_epoch(epoch, {k: v for k, v in logs.items()}, steps_done and
+                                   (samples / max(seconds, 1e-12)))
+            if schedule is not None and getattr(schedule, "interval", "epoch") == "epoch":
+                if getattr(schedule, "needs_metric", False):
+                    schedule.step(monitored)
+                else:
+                    schedule.step()
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if dp is not None:
+                model.stop_training = dp.any(model.stop_training)
+            if tol is not None and logs["grad_norm"] < tol:
+                history.stopped_reason = f"gradient norm {logs['grad_norm']:.3g} < tol {tol:g}"
+                break
+            if max_steps is not None and total_steps >= max_steps:
+                history.stopped_reason = f"max_steps={max_steps} reached"
+                break
+            if model.stop_training:
+                history.stopped_reason = history.stopped_reason or "stopped by a callback"
+                break
+    except KeyboardInterrupt as exc:
+        progress_bar.close()
+        _report_interrupt(exc, history, epoch, steps_done, steps_per_epoch)
+        raise
+    finally:
+        progress_bar.close()
+    for cb in callbacks:
+        cb.on_train_end({})
+    return history
+
+
+def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_size=4096, comm=None):
+    """The mean loss and the metrics of the model on (X, y) as a dict. X may be memory-mapped
+    (read in chunks); with ``comm`` (an mpi4py communicator) X, y are this rank's shard and the
+    results are over every rank's rows, the same on every rank."""
+    loss = model._resolve_loss(loss)
+    dp = None if comm is None else _distributed.DataParallel(comm)
+    x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight)
+    out = {"loss": _data_loss(model, x, target, sw, loss, batch_size, dp=dp)}
+    if metrics:
+        pred = loss.link(_predict(model, x, batch_size=batch_size))
+        for name, fn in _metric_fns(metrics):
+            out[name] = _metric(dp, fn, target[1], pred)
+    return out
+
+
+def partial_fit(model, X, y, *, loss, optimizer, batch_size=32, shuffle=False, seed=None, sample_weight=None,
+                clip_norm=None, clip_value=None, comm=None):
+    """One pass over (X, y), keeping the optimizer's state (online / incremental learning).
+    Returns the mean training loss of the pass (over every rank's rows with ``comm``)."""
+    h = fit(model, X, y, loss=loss, optimizer=optimizer, epochs=1, batch_size=batch_size,
+            shuffle=shuffle if shuffle else False, seed=seed if seed is not None else 0,
+            sample_weight=sample_weight, clip_norm=clip_norm, clip_value=clip_value, progress=False, comm=comm)
+    return h.history["loss"][-1]
+
+
+def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
+    """Train from `n_restarts` random initializations (seeds derived from `seed`) and keep the
+    best run (lowest final val_loss, else loss): the classic remedy for non-convex losses. The
+    optimizer's state is reset before each run. Returns the best run's History, with
+    ``history.params["restart_scores"]`` listing every run's score."""
+    n_restarts = _check_int("n_restarts", n_restarts, 1)
+    optimizer = _get_optimizer(fit_kwargs.pop("optimizer"))
+    seeds = np.random.SeedSequence(seed).generate_state(n_restarts * 2, dtype=np.uint32)
+    best = (math.inf, None, None)
+    scores = []
+    start_lr = getattr(optimizer, "lr", None)
+    for r in range(n_restarts):
+        model.reset_parameters(int(seeds[2 * r]))
+        optimizer.reset()
+        if start_lr is not None:
+            optimizer.lr = start_lr
+        try:
+            h = fit(model, X, y, optimizer=optimizer, seed=int(seeds[2 * r + 1]), **fit_kwargs)
+            key = h.monitor
+            score = float(np.nanmin(h.history[key])) if h.epochs else math.inf
+        except DivergenceError as exc:
+            h, score = exc.history, math.inf
+        scores.append(score)
+        if score < best[0] or best[1] is None:
+            best = (score, model.params.copy(), h)
+    model.params[...] = best[1]
+    history = best[2] if best[2] is not None else History()
+    history.params["restart_scores"] = scores
+    return history

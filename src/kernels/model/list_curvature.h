@@ -1,0 +1,16 @@
+/* Dispatched kernels: Hessian-vector and Gauss-Newton-vector products of a model's loss
+ * (fg_hvp.h). Included by kernel_list.h; no include guard. */
+
+/* hv := beta*hv + H·v (gauss_newton = 0) or beta*hv + G·v (gauss_newton = 1), where H (G) is
+   the Hessian (Gauss-Newton matrix) of the loss `spec` of model m on x (n, in), n <= rows_cap,
+   with respect to the flat parameters; v and hv (n_params) use the parameter arena's layout.
+   scratch holds fg_model_hvp_scratch_elems(...) elements; m->acts, gbuf0/1 and the workspace
+   are overwritten. Returns the loss, or NaN (hv untouched) for an invalid spec or label. */
+FG_KERNEL_RET(double, model_hvp_f32,
+              (const fg_model *m, float *hv, const float *v, const float *x, int64_t n,
+               const fg_loss_spec *spec, int gauss_newton, double beta, float *scratch),
+              (m, hv, v, x, n, spec, gauss_newton, beta, scratch))
+FG_KERNEL_RET(double, model_hvp_f64,
+              (const fg_model *m, double *hv, const double *v, const double *x, int64_t n,
+               const fg_loss_spec *spec, int gauss_newton, double beta, double *scratch),
+              (m, hv, v, x, n, spec, gauss_newton, beta, scratch))

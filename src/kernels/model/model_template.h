@@ -1,0 +1,182 @@
+/* Included by model.c once per element type T with name suffix SFX. */
+
+#define MODEL_FN(name) FG_FN(FG_CAT2(name, SFX))
+
+/* Copy rows `idx[0:n)` of src (N, width) into dst (n, width). */
+static void FG_CAT2(model_gather_rows, SFX)(T *FG_RESTRICT dst, const T *FG_RESTRICT src, int64_t width,
+                                          const int64_t *idx, int64_t n)
+{
+    if (width == 1) {
+        for (int64_t i = 0; i < n; i++) dst[i] = src[idx[i]];
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) memcpy(dst + i * width, src + idx[i] * width, (size_t)width * sizeof(T));
+}
+
+/* Layer l's kept pre-activations, or NULL (fg_model.pres). */
+FG_INLINE T *FG_CAT2(model_pre, SFX)(const fg_model *m, int64_t l) { return m->pres ? (T *)m->pres[l] : NULL; }
+
+/* What layer l's backward pass reads for act': its pre-activations when kept, else its outputs. */
+FG_INLINE const T *FG_CAT2(model_saved, SFX)(const fg_model *m, int64_t l)
+{
+    T *pre = FG_CAT2(model_pre, SFX)(m, l);
+    return pre ? pre : (const T *)m->acts[l];
+}
+
+/* Layers [first, n_layers) of the forward pass, layer `first` reading `in`. */
+static void FG_CAT2(model_forward_from, SFX)(const fg_model *m, int64_t first, const T *in, int64_t n)
+{
+    const T *params = (const T *)m->params;
+    for (int64_t l = first; l < m->n_layers; l++) {
+        const fg_model_layer *L = &m->layers[l];
+        T *out = (T *)m->acts[l];
+        MODEL_FN(fg_dense_forward)(out, FG_CAT2(model_pre, SFX)(m, l), in, params + L->w_off, params + L->b_off, n,
+                                 L->in, L->out, L->act, L->act_alpha, m->workspace, m->workspace_bytes);
+        in = out;
+    }
+}
+
+/* The forward pass on rows r_i (rows[i], or start + i when rows is NULL) of the CSR x. */
+static void FG_CAT2(model_forward_csr_rows, SFX)(const fg_model *m, const fg_csr *x, const int64_t *rows,
+                                               int64_t start, int64_t n)
+{
+    const fg_model_layer *L = &m->layers[0];
+    const T *params = (const T *)m->params;
+    T *pre = FG_CAT2(model_pre, SFX)(m, 0);
+    MODEL_FN(fg_csr_dense_forward)(pre ? pre : (T *)m->acts[0], x, rows, start, n, params + L->w_off,
+                                 params + L->b_off, L->out, pre ? FG_ACT_IDENTITY : L->act, L->act_alpha);
+    if (pre) FG_CAT2(fg_act_rows, SFX)((T *)m->acts[0], pre, n * L->out, L->act, (T)L->act_alpha);
+    FG_CAT2(model_forward_from, SFX)(m, 1, (const T *)m->acts[0], n);
+}
+
+void MODEL_FN(fg_model_forward)(const fg_model *m, const T *x, int64_t n)
+{
+    FG_CAT2(model_forward_from, SFX)(m, 0, x, n);
+}
+
+void MODEL_FN(fg_model_forward_csr)(const fg_model *m, const fg_csr *x, int64_t n)
+{
+    FG_CAT2(model_forward_csr_rows, SFX)(m, x, NULL, 0, n);
+}
+
+/* The backward pass; the first layer reads the CSR rows of `csr` (as in model_forward_csr_rows)
+ * when that is not NULL, else x. */
+static void FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const fg_csr *csr, const int64_t *rows,
+                                           int64_t start, T *grad_out, T *grad_x, int64_t n, double beta)
+{
+    const T *params = (const T *)m->params;
+    T *grads = (T *)m->grads;
+    T *cur = grad_out;
+    for (int64_t l = m->n_layers - 1; l >= 0; l--) {
+        const fg_model_layer *L = &m->layers[l];
+        if (l == 0 && csr) {
+            MODEL_FN(fg_csr_dense_backward)(grads + L->w_off, grads + L->b_off, cur, csr, rows, start,
+                                          FG_CAT2(model_saved, SFX)(m, 0), n, L->out, L->act, L->act_alpha, beta);
+            break;
+        }
+        const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
+        /* the next gradient goes to whichever ping-pong buffer `cur` is not */
+        T *next = l > 0 ? (cur == (T *)m->gbuf0 ? (T *)m->gbuf1 : (T *)m->gbuf0) : grad_x;
+        MODEL_FN(fg_dense_backward)(next, grads + L->w_off, grads + L->b_off, cur, in, params + L->w_off,
+                                  FG_CAT2(model_saved, SFX)(m, l), n, L->in, L->out, L->act, L->act_alpha, beta,
+                                  m->workspace, m->workspace_bytes);
+        cur = next;
+    }
+}
+
+void MODEL_FN(fg_model_backward)(const fg_model *m, const T *x, T *grad_out, T *grad_x, int64_t n, double beta)
+{
+    FG_CAT2(model_backward_any, SFX)(m, x, NULL, NULL, 0, grad_out, grad_x, n, beta);
+}
+
+void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, const fg_loss_spec *loss,
+                               const fg_step_options *opt, fg_step_result *res)
+{
+    const int64_t n = batch->n;
+    const int64_t n_in = m->layers[0].in;
+    const int64_t n_out = m->layers[m->n_layers - 1].out;
+    const fg_model_layer *last = &m->layers[m->n_layers - 1];
+    const int64_t n_params = last->b_off + last->out; /* biases come last in the arena */
+    fg_loss_spec spec = *loss;
+    const fg_csr *csr = batch->x_csr;
+    const T *x = NULL;
+
+    res->loss = NAN;
+    res->grad_norm = NAN;
+    res->status = FG_STEP_OK;
+
+    /* 1. the batch: gathered into the model's buffers, or views of a contiguous range */
+    if (batch->indices) {
+        const int64_t *idx = batch->indices;
+        if (!csr) {
+            FG_CAT2(model_gather_rows, SFX)((T *)m->xbuf, (const T *)batch->x, n_in, idx, n);
+            x = (const T *)m->xbuf;
+        }
+        spec.labels = NULL;
+        spec.target = NULL;
+        spec.sample_weight = NULL;
+        if (batch->labels) {
+            for (int64_t i = 0; i < n; i++) m->lbuf[i] = batch->labels[idx[i]];
+            spec.labels = m->lbuf;
+        }
+        if (batch->target) {
+            FG_CAT2(model_gather_rows, SFX)((T *)m->ybuf, (const T *)batch->target, n_out, idx, n);
+            spec.target = m->ybuf;
+        }
+        if (batch->sample_weight) {
+            FG_CAT2(model_gather_rows, SFX)((T *)m->wbuf, (const T *)batch->sample_weight, 1, idx, n);
+            spec.sample_weight = m->wbuf;
+        }
+    } else {
+        const int64_t s = batch->start;
+        if (!csr) x = (const T *)batch->x + s * n_in;
+        spec.labels = batch->labels ? batch->labels + s : NULL;
+        spec.target = batch->target ? (const void *)((const T *)batch->target + s * n_out) : NULL;
+        spec.sample_weight = batch->sample_weight ? (const void *)((const T *)batch->sample_weight + s) : NULL;
+    }
+
+    /* 2. forward, 3. loss and its gradient with respect to the output */
+    if (csr)
+        FG_CAT2(model_forward_csr_rows, SFX)(m, csr, batch->indices, batch->start, n);
+    else
+        MODEL_FN(fg_model_forward)(m, x, n);
+    T *gout = (T *)m->gbuf0;
+    res->loss = MODEL_FN(fg_loss)(gout, (const T *)m->acts[m->n_layers - 1], n, n_out, &spec);
+    if (!isfinite(res->loss)) {
+        res->status = FG_STEP_NONFINITE_LOSS;
+        return;
+    }
+
+    /* 4. backward into the gradient arena (overwritten) */
+    FG_CAT2(model_backward_any, SFX)(m, x, csr, batch->indices, batch->start, gout, NULL, n, 0.0);
+
+    /* 5. gradient norm (also the finiteness check), clipping */
+    T *grads = (T *)m->grads;
+    double ss = MODEL_FN(fg_sum_squares)(grads, n_params);
+    res->grad_norm = sqrt(ss);
+    if (!isfinite(ss)) {
+        res->status = FG_STEP_NONFINITE_GRAD;
+        return;
+    }
+    if (opt->clip_value > 0) {
+        MODEL_FN(fg_clip_value)(grads, n_params, opt->clip_value);
+        if (opt->clip_norm > 0) ss = MODEL_FN(fg_sum_squares)(grads, n_params);
+    }
+    if (opt->clip_norm > 0) {
+        /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1 */
+        const double coef = opt->clip_norm / (sqrt(ss) + 1e-6);
+        if (coef < 1.0) MODEL_FN(fg_scale)(grads, n_params, coef);
+    }
+    if (!opt->apply_update) return;
+
+    /* 6. the optimizer update, group by group, over the flat arenas */
+    T *params = (T *)m->params;
+    T *state = (T *)opt->state;
+    for (int64_t g = 0; g < opt->n_groups; g++) {
+        const fg_optim_group *G = &opt->groups[g];
+        MODEL_FN(fg_optim_step)(params + G->start, grads + G->start, state ? state + G->start : NULL,
+                              opt->state_stride, G->stop - G->start, &G->cfg);
+    }
+}
+
+#undef MODEL_FN

@@ -1,7 +1,0 @@
-/* The plain reference twins of the sparse kernels (fg_sparse.h): scalar loops, the forward
- * sums in double. Compiled once, not per target; the test oracle. */
-#include "fastgd_kernels.h"
-#include "fg_act.h"
-
-#define FG_TEMPLATE "sparse_ref_template.h"
-#include "fg_each_type.h"
