@@ -1,9 +1,18 @@
 """NumPy oracle and comparison helpers shared by the GEMM and dense layer tests."""
 
 import numpy as np
+from scipy.special import erfc
 
 from fastgd import ACTIVATIONS  # noqa: F401  (every registered activation is tested)
+from fastgd._core import ACTIVATIONS_GRAD_FROM_PRE
+from fastgd.ops import dense_forward
+
 ALPHA = 0.1
+GELU_TANH_C = np.sqrt(2 / np.pi)
+
+
+def _sigmoid(v):
+    return 0.5 * (1 + np.tanh(0.5 * v))
 
 
 def activate(z, activation, alpha=ALPHA):
@@ -22,11 +31,27 @@ def activate(z, activation, alpha=ALPHA):
         return np.logaddexp(0, z)
     if activation == "elu":
         return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+    if activation == "gelu":
+        return 0.5 * z * erfc(-z / np.sqrt(2))
+    if activation == "gelu_tanh":
+        return 0.5 * z * (1 + np.tanh(GELU_TANH_C * (z + 0.044715 * z**3)))
+    if activation == "silu":
+        return z * _sigmoid(z)
     raise ValueError(activation)
 
 
 def activation_grad(out, activation, alpha=ALPHA):
-    """d act / d z as a function of the output."""
+    """d act / d z as a function of the output, or of the pre-activation z for the activations
+    in ACTIVATIONS_GRAD_FROM_PRE."""
+    z = out
+    if activation == "gelu":
+        return 0.5 * erfc(-z / np.sqrt(2)) + z * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+    if activation == "gelu_tanh":
+        t = np.tanh(GELU_TANH_C * (z + 0.044715 * z**3))
+        return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * GELU_TANH_C * (1 + 3 * 0.044715 * z * z)
+    if activation == "silu":
+        s = _sigmoid(z)
+        return s * (1 + z * (1 - s))
     if activation in (None, "identity"):
         return np.ones_like(out)
     if activation == "relu":
@@ -44,12 +69,24 @@ def activation_grad(out, activation, alpha=ALPHA):
     raise ValueError(activation)
 
 
+def forward_keeping(x, W, b, activation, alpha=ALPHA):
+    """dense_forward's output, the array act' reads (the kept pre-activation for the activations
+    in ACTIVATIONS_GRAD_FROM_PRE, else the output) and the keywords dense_backward needs for it."""
+    if activation not in ACTIVATIONS_GRAD_FROM_PRE:
+        out = dense_forward(x, W, b, activation=activation, alpha=alpha)
+        return out, out, {}
+    pre = np.empty((x.shape[0], W.shape[1]), dtype=x.dtype)
+    out = dense_forward(x, W, b, activation=activation, alpha=alpha, pre_activation=pre)
+    return out, pre, {"pre_activation": pre}
+
+
 def gemm_oracle(C, A, B, trans_a, trans_b, beta, bias, activation, alpha=ALPHA):
     """(expected, tolerance) in float64 for C := act(beta*C + op(A)op(B) + bias).
 
     The tolerance is a rounding-error bound: (k + 4) ulps of the sum of the
-    magnitudes of every term (all activations are 1-Lipschitz for alpha <= 1),
-    plus a few ulps of the result for the activation's own rounding."""
+    magnitudes of every term, doubled (every activation's Lipschitz constant is
+    below 1.2 for alpha <= 1), plus a few ulps of the result for the activation's
+    own rounding."""
     dt = np.dtype(C.dtype)
     a = A.astype(np.float64).T if trans_a else A.astype(np.float64)
     b = B.astype(np.float64).T if trans_b else B.astype(np.float64)

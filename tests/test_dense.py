@@ -8,7 +8,8 @@ import fastgd
 from fastgd import _core
 from fastgd.ops import dense_backward, dense_forward
 
-from _gemm_oracle import ACTIVATIONS, ALPHA, activate, activation_grad, assert_close, gemm_oracle
+from _gemm_oracle import (ACTIVATIONS, ALPHA, activate, activation_grad, assert_close, forward_keeping,
+                          gemm_oracle)
 
 SHAPES = [(1, 1, 1), (5, 7, 17), (32, 784, 256), (128, 128, 10), (7, 300, 6), (77, 33, 65), (0, 3, 4),
           (3, 0, 4)]
@@ -31,6 +32,13 @@ def test_forward_is_the_fused_gemm(isa, dtype, rng, activation):
         np.testing.assert_array_equal(out, C, err_msg=f"shape {(n, k, m)} {activation}")
         expected, tol = gemm_oracle(C, x, W, False, False, 0.0, b, activation)
         assert_close(out, expected, tol, f"dense_forward n,k,m={(n, k, m)} {activation}")
+        # keeping the pre-activation: the GEMM without activation, and the same output
+        pre = np.full((n, m), np.nan, dtype=dtype)
+        out_kept = dense_forward(x, W, b, activation=activation, alpha=ALPHA, pre_activation=pre)
+        Z = np.full((n, m), np.nan, dtype=dtype)
+        _core.gemm(Z, x, W, False, False, 0.0, b, "identity")
+        np.testing.assert_array_equal(pre, Z, err_msg=f"pre_activation {(n, k, m)} {activation}")
+        np.testing.assert_array_equal(out_kept, out, err_msg=f"output keeping z {(n, k, m)} {activation}")
 
 
 def test_forward_without_bias_and_out(dtype, rng):
@@ -53,7 +61,7 @@ def test_backward_vs_reference_and_numpy(isa, dtype, rng, activation, beta):
     eps = np.finfo(dtype).eps
     for n, k, m in SHAPES:
         x, W, b = layer(rng, dtype, n, k, m)
-        out = dense_forward(x, W, b, activation=activation, alpha=ALPHA)
+        out, saved, keep = forward_keeping(x, W, b, activation)
         grad_out = rng.standard_normal((n, m)).astype(dtype)
         dW0 = rng.standard_normal((k, m)).astype(dtype)
         db0 = rng.standard_normal(m).astype(dtype)
@@ -62,13 +70,13 @@ def test_backward_vs_reference_and_numpy(isa, dtype, rng, activation, beta):
         grad_x = np.full((n, k), np.nan, dtype=dtype)
         g_before = grad_out.copy()
         gx, dW_, db_ = dense_backward(grad_out, x, W, out, activation=activation, alpha=ALPHA, beta=beta,
-                                      grad_x=grad_x, dW=dW, db=db)
+                                      grad_x=grad_x, dW=dW, db=db, **keep)
         assert gx is grad_x and dW_ is dW and db_ is db
         np.testing.assert_array_equal(grad_out, g_before)  # left untouched by default
 
-        e_gx, e_dW, e_db, g = backward_oracle(grad_out, x, W, out, activation, beta, dW0, db0)
+        e_gx, e_dW, e_db, g = backward_oracle(grad_out, x, W, saved, activation, beta, dW0, db0)
         what = f"{np.dtype(dtype).name} n,k,m={(n, k, m)} {activation} beta={beta} isa={_core.isa_current()}"
-        ag = np.abs(g)
+        ag = np.abs(g) + np.abs(grad_out)  # act' may cancel: its rounding is relative to grad_out
         assert_close(grad_x, e_gx, 4 * eps * (m + 4) * (ag @ np.abs(W.astype(np.float64)).T) + 1e-30,
                      "grad_x " + what)
         assert_close(dW, e_dW, 4 * eps * (n + 4) * (np.abs(x.astype(np.float64)).T @ ag + abs(beta * dW0))
@@ -77,7 +85,7 @@ def test_backward_vs_reference_and_numpy(isa, dtype, rng, activation, beta):
 
         # the reference twin agrees too
         rg, rW, rb, rx = grad_out.copy(), dW0.copy(), db0.copy(), np.empty((n, k), dtype=dtype)
-        _core.dense_backward_ref(rg, x, W, out, rx, rW, rb, activation, ALPHA, beta)
+        _core.dense_backward_ref(rg, x, W, saved, rx, rW, rb, activation, ALPHA, beta)
         assert_close(rx, e_gx, 4 * eps * (m + 4) * (ag @ np.abs(W.astype(np.float64)).T) + 1e-30,
                      "ref grad_x " + what)
         assert_close(rb, e_db, 4 * eps * (n + 4) * (ag.sum(0) + abs(beta * db0)) + 1e-30, "ref db " + what)
@@ -87,12 +95,12 @@ def test_backward_vs_reference_and_numpy(isa, dtype, rng, activation, beta):
 def test_backward_skips_grad_x_and_db(dtype, rng, activation):
     # without db the act' pass still runs (m = 300 spans two column blocks of the db pass)
     x, W, b = layer(rng, dtype, 10, 6, 300)
-    out = dense_forward(x, W, b, activation=activation, alpha=ALPHA)
+    out, _, keep = forward_keeping(x, W, b, activation)
     grad_out = rng.standard_normal((10, 300)).astype(dtype)
     gx, dW, db = dense_backward(grad_out, x, W, out, activation=activation, alpha=ALPHA, need_grad_x=False,
-                                need_db=False)
+                                need_db=False, **keep)
     assert gx is None and db is None
-    _, dW_full, _ = dense_backward(grad_out, x, W, out, activation=activation, alpha=ALPHA)
+    _, dW_full, _ = dense_backward(grad_out, x, W, out, activation=activation, alpha=ALPHA, **keep)
     np.testing.assert_array_equal(dW, dW_full)
 
 
@@ -115,8 +123,8 @@ def test_backward_finite_differences(isa, rng, activation):
     def loss(x_, W_, b_):
         return float((R * dense_forward(x_, W_, b_, activation=activation, alpha=ALPHA)).sum())
 
-    out = dense_forward(x, W, b, activation=activation, alpha=ALPHA)
-    gx, dW, db = dense_backward(R, x, W, out, activation=activation, alpha=ALPHA)
+    out, _, keep = forward_keeping(x, W, b, activation)
+    gx, dW, db = dense_backward(R, x, W, out, activation=activation, alpha=ALPHA, **keep)
     h = 1e-6
     for name, param, grad in (("x", x, gx), ("W", W, dW), ("b", b, db)):
         numeric = np.zeros_like(param)
@@ -150,7 +158,15 @@ def test_backward_identical_across_thread_counts(isa, dtype, rng):
      r"W must have the dtype of x \(float32\), got float64"),
     (lambda x, W, o: dense_forward(x, W[:2]), ValueError, r"W must have shape \(in_features, out_features\)"),
     (lambda x, W, o: dense_forward(x, W, np.ones(5)), ValueError, r"b must have shape \(2,\), got \(5,\)"),
-    (lambda x, W, o: dense_forward(x, W, activation="gelu"), ValueError, "activation must be one of"),
+    (lambda x, W, o: dense_forward(x, W, activation="mish"), ValueError, "activation must be one of"),
+    (lambda x, W, o: dense_backward(o, x, W, o, activation="gelu"), ValueError,
+     "activation .gelu. takes its derivative from the pre-activation: pass pre_activation"),
+    (lambda x, W, o: dense_backward(o, x, W, o, activation="tanh", pre_activation=o), ValueError,
+     "pre_activation is only read for the activations"),
+    (lambda x, W, o: dense_backward(o, x, W, o, activation="silu", pre_activation=o[:2]), ValueError,
+     r"pre_activation must have shape \(4, 2\), got \(2, 2\)"),
+    (lambda x, W, o: dense_forward(x, W, activation="silu", pre_activation=o[:3]), ValueError,
+     "pre_activation must have shape"),
     (lambda x, W, o: dense_forward(x, W, out=np.ones((4, 3))), ValueError, r"out must have shape \(4, 2\)"),
     (lambda x, W, o: dense_forward(x, W, out=x), ValueError, "out must have shape"),
     (lambda x, W, o: dense_backward(o, x, W, o[:2]), ValueError, r"out must have shape \(4, 2\), got \(2, 2\)"),
@@ -188,3 +204,35 @@ def test_backward_is_exactly_its_gemms(isa, dtype, rng, shape):
     _core.gemm(gx2, grad_z, W, False, True)
     np.testing.assert_array_equal(dW, dW2)
     np.testing.assert_array_equal(gx, gx2)
+
+
+@pytest.mark.parametrize("activation", _core.ACTIVATIONS_GRAD_FROM_PRE)
+def test_vector_activations_match_their_libm_twin(isa, dtype, activation):
+    """The vector forms (GELU's erfc by a Chebyshev series, exp for the sigmoids) against the
+    C library's erfc and exp in the reference twins, element by element over both tails and
+    the special values, value and derivative."""
+    z = np.concatenate([np.linspace(-40, 40, 40001), [0.0, -0.0, 1e-30, -1e-30, np.inf, -np.inf, np.nan]])
+    z = z.astype(dtype).reshape(-1, 1)
+    W = np.ones((1, 1), dtype)
+    eps = np.finfo(dtype).eps
+    rtol = 8e-6 if dtype == np.float32 else 2e-13  # fg_act_vec.h: the rounding of z² in exp(-z²)
+
+    def check(got, want, what):
+        both_nan = np.isnan(got) & np.isnan(want)
+        with np.errstate(invalid="ignore"):
+            ok = both_nan | (got == want) | (np.abs(got - want) <= rtol * np.abs(want) + 4 * eps)
+        bad = np.flatnonzero(~ok)
+        assert bad.size == 0, f"{what} {activation} isa={_core.isa_current()}: at z={z.ravel()[bad[:3]]} " \
+                              f"got {got.ravel()[bad[:3]]}, want {want.ravel()[bad[:3]]}"
+
+    pre = np.empty_like(z)
+    out = dense_forward(z, W, None, activation=activation, pre_activation=pre)
+    want = np.empty_like(z)
+    _core.gemm_ref(want, z, W, activation=activation)
+    check(out, want, "value")
+    g = np.ones_like(z)
+    dense_backward(g, z, W, out, activation=activation, pre_activation=pre, overwrite_grad_out=True,
+                   need_grad_x=False, need_db=False)
+    g_ref, dW = np.ones_like(z), np.empty_like(W)
+    _core.dense_backward_ref(g_ref, z, W, pre, None, dW, None, activation)
+    check(g, g_ref, "derivative")

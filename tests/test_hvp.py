@@ -51,7 +51,8 @@ def _torch_loss(model, X, y, loss, sample_weight=None):
     act = {"identity": lambda z, s: z, "relu": lambda z, s: torch.relu(z),
            "leaky_relu": lambda z, s: F.leaky_relu(z, s), "sigmoid": lambda z, s: torch.sigmoid(z),
            "tanh": lambda z, s: torch.tanh(z), "softplus": lambda z, s: F.softplus(z),
-           "elu": lambda z, s: F.elu(z)}
+           "elu": lambda z, s: F.elu(z), "gelu": lambda z, s: F.gelu(z),
+           "gelu_tanh": lambda z, s: F.gelu(z, approximate="tanh"), "silu": lambda z, s: F.silu(z)}
 
     def f(p):
         h, w_off, b_off = X, 0, model.n_weights
@@ -105,8 +106,26 @@ def test_loss_and_gradient_match_torch_on_every_target(isa, act, rng):
     assert _rel(grad, p.grad.numpy()) < 1e-12, (isa, act)
 
 
+@pytest.mark.parametrize("act", ACTS)
+def test_float32_loss_gradient_and_hvp_match_torch(isa, act, rng):
+    """float32 kernels (the vector GELU/SiLU forms included) against torch in float64."""
+    m = _model([6, 9, 4], act, "mse", "float32")
+    X, y = _data("mse", 17, 6, 4, rng)
+    loss, grad = m.loss_and_grad(X.astype(np.float32), y, "mse")
+    p = torch.tensor(m.params.astype(np.float64), requires_grad=True)
+    f = _torch_loss(m, X.astype(np.float32), y, "mse")
+    expected = f(p)
+    expected.backward()
+    assert abs(loss - expected.item()) <= 1e-5 * max(1.0, abs(expected.item()))
+    assert _rel(grad, p.grad.numpy()) < 1e-5, (isa, act)
+    v = rng.standard_normal(m.n_params)
+    hv = m.hvp(X.astype(np.float32), y, v.astype(np.float32), loss="mse")
+    _, hv_expected = torch.autograd.functional.hvp(f, p.detach(), torch.tensor(v))
+    assert _rel(hv, hv_expected.numpy()) < 1e-4, (isa, act)
+
+
 @pytest.mark.parametrize("loss", ["softmax_cross_entropy", "binary_cross_entropy", "huber", "mse", "poisson"])
-@pytest.mark.parametrize("act", ["tanh", "softplus", "sigmoid", "relu"])
+@pytest.mark.parametrize("act", ["tanh", "softplus", "sigmoid", "relu", "gelu", "gelu_tanh", "silu"])
 def test_hvp_matches_central_differences_of_the_gradient(act, loss, rng):
     m = _model([4, 7, 3, 3], act, loss, "float64", seed=3)
     X, y = _data(loss, 17, 4, 3, rng)

@@ -30,6 +30,8 @@ CASES = [
     ("Adam", dict(lr=0.01, maximize=True)),
     ("AdamW", dict(lr=0.01)),
     ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True, maximize=True)),
+    ("Adamax", dict(lr=0.01)),
+    ("Adamax", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, maximize=True)),
 ]
 IDS = [f"{name}-" + "-".join(f"{k}={v}" for k, v in h.items()) for name, h in CASES]
 STEPS = 24
@@ -83,6 +85,11 @@ class NumpyOptimizer:
                 p += -lr * s["b"]
             else:
                 p += -lr * d / den
+        elif name == "Adamax":
+            b1, b2 = h["betas"]
+            s["m"] = lerp(s.get("m", np.zeros_like(p)), d, 1 - b1)
+            s["u"] = np.maximum(s.get("u", 0) * b2, np.abs(d) + h["eps"])
+            p += -(lr / (1 - b1 ** t)) * s["m"] / s["u"]
         else:
             b1, b2 = h["betas"]
             s["m"] = lerp(s.get("m", np.zeros_like(p)), d, 1 - b1)
@@ -127,7 +134,8 @@ def test_matches_documented_formula(isa, rng, name, h):
     assert not np.array_equal(got, p0)
 
 
-TORCH_NAMES = {"SGD": "SGD", "AdaGrad": "Adagrad", "RMSProp": "RMSprop", "Adam": "Adam", "AdamW": "AdamW"}
+TORCH_NAMES = {"SGD": "SGD", "AdaGrad": "Adagrad", "RMSProp": "RMSprop", "Adam": "Adam", "AdamW": "AdamW",
+               "Adamax": "Adamax"}
 
 
 @pytest.mark.parametrize("name, h", CASES, ids=IDS)
@@ -321,7 +329,7 @@ def test_noisy_groups_draw_independent_noise():
 
 def _config_dict(group):
     """One plan group's fg_optim_config as the dict the low-level bindings also take."""
-    return {k: group[k].item() for k in _core._OPTIM_CONFIG_FIELDS}
+    return {k: group[k].item() for k in _core.OPTIM_CONFIG_FIELDS}
 
 
 def test_plan_contract():
@@ -332,7 +340,7 @@ def test_plan_contract():
     assert state.dtype == np.float32 and state.shape == (48,) and state.flags.c_contiguous
     assert state.ctypes.data % 64 == 0
     assert groups.dtype == _core.OPTIM_GROUP_DTYPE and groups.dtype.itemsize == _core.OPTIM_GROUP_DTYPE.itemsize
-    assert set(groups.dtype.names) == {"start", "stop"} | set(_core._OPTIM_CONFIG_FIELDS)
+    assert set(groups.dtype.names) == {"start", "stop"} | set(_core.OPTIM_CONFIG_FIELDS)
     (group,) = groups
     assert (group["start"], group["stop"]) == (0, 10)
     cfg = _config_dict(group)
@@ -460,7 +468,7 @@ def test_empty_buffer_is_a_no_op():
 @pytest.mark.parametrize("name, h", [
     ("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
     ("AdaGrad", dict(lr=0.5)), ("RMSProp", dict(lr=0.01, centered=True, momentum=0.5)),
-    ("Adam", dict(lr=0.05)), ("AdamW", dict(lr=0.05, weight_decay=1e-4)),
+    ("Adam", dict(lr=0.05)), ("AdamW", dict(lr=0.05, weight_decay=1e-4)), ("Adamax", dict(lr=0.05)),
 ])
 def test_minimizes_a_convex_quadratic(dtype, name, h):
     """f(θ) = ½ Σ a_i (θ_i − c_i)², badly conditioned: every optimizer gets close to c."""

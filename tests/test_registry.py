@@ -14,7 +14,7 @@ def test_name_tables_come_from_the_c_enums():
     assert fastgd.ACTIVATIONS[0] == "identity"
     assert len(set(_core.ACTIVATIONS)) == len(_core.ACTIVATIONS)
     assert _core.LOSSES == ("softmax_ce", "bce", "mse", "mae", "huber", "poisson")
-    assert _core.OPTIMIZERS == ("sgd", "adagrad", "rmsprop", "adam", "adamw")
+    assert _core.OPTIMIZERS == ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax")
     for kind, name in enumerate(_core.LOSSES):
         assert getattr(_core, "LOSS_" + name.upper()) == kind
 
@@ -30,12 +30,12 @@ def test_every_activation_is_usable_by_name(act):
 
 
 def test_unknown_activation_names_the_choices():
-    with pytest.raises(ValueError, match="activation must be one of .*'elu'.* got 'gelu'"):
-        fastgd.Dense(3, 2, activation="gelu")
+    with pytest.raises(ValueError, match="activation must be one of .*'elu'.* got 'mish'"):
+        fastgd.Dense(3, 2, activation="mish")
 
 
 @pytest.mark.parametrize("cls, name", [(optim.SGD, "sgd"), (optim.AdaGrad, "adagrad"),
                                        (optim.RMSProp, "rmsprop"), (optim.Adam, "adam"),
-                                       (optim.AdamW, "adamw")])
+                                       (optim.AdamW, "adamw"), (optim.Adamax, "adamax")])
 def test_optimizer_kinds_are_their_registry_positions(cls, name):
     assert cls._kind == _core.OPTIMIZERS.index(name)

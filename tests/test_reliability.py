@@ -150,7 +150,7 @@ class _HandMadeSolver:
 def _adam_cfg():
     opt = optim.Adam(amsgrad=True)
     group = opt._plan(4, np.float64)[1][0]
-    return {k: group[k].item() for k in _core._OPTIM_CONFIG_FIELDS}
+    return {k: group[k].item() for k in _core.OPTIM_CONFIG_FIELDS}
 
 
 @pytest.mark.parametrize("case", ["short", "none", "dtype", "unaligned", "readonly", "gap", "past_end",

@@ -452,7 +452,7 @@ def test_optimizer_by_name(rng):
     h = m.fit(X, y, loss="mse", optimizer="adam", epochs=2, progress=False)
     assert len(h.epochs) == 2
     with pytest.raises(ValueError, match="optimizer"):
-        m.fit(X, y, loss="mse", optimizer="adamax", epochs=1, progress=False)
+        m.fit(X, y, loss="mse", optimizer="nadam", epochs=1, progress=False)
 
 
 def test_weight_decay_can_skip_biases(rng):

@@ -231,6 +231,12 @@ def test_warns_for_bounded_logits_but_not_for_targets_in_range():
         fit_quiet(inside, X, (y == 1).astype(float), loss="mse")  # targets in [0, 1]: fine
         leaky = fg.Sequential([fg.Dense(4, 1, activation="leaky_relu")], dtype="float64", seed=0)
         fit_quiet(leaky, X, -np.ones(len(y)), loss="mae")  # leaky relu does not bound the output
+        gelu = fg.Sequential([fg.Dense(4, 1, activation="gelu")], dtype="float64", seed=0)
+        fit_quiet(gelu, X, np.full(len(y), -0.1), loss="mse")  # above gelu's minimum -0.17: fine
+    for act in ("gelu", "gelu_tanh", "silu"):
+        bounded = fg.Sequential([fg.Dense(4, 1, activation=act)], dtype="float64", seed=0)
+        with pytest.warns(UserWarning, match=f"last layer's activation is '{act}'"):
+            fit_quiet(bounded, X, -np.ones(len(y)), loss="mse")  # below its minimum
 
 
 # ---- progress ----------------------------------------------------------------------------

@@ -10,10 +10,12 @@ from numpy.typing import DTypeLike
 BUILD_INFO: dict[str, Any]
 ISA_NAMES: tuple[str, ...]
 ACTIVATIONS: tuple[str, ...]
+ACTIVATIONS_GRAD_FROM_PRE: tuple[str, ...]
 ACTIVATION_CODES: dict[str | None, int]
 LOSSES: tuple[str, ...]
 OPTIMIZERS: tuple[str, ...]
 OPTIM_GROUP_DTYPE: np.dtype[Any]
+OPTIM_CONFIG_FIELDS: tuple[str, ...]
 
 LOSS_SOFTMAX_CE: int
 LOSS_BCE: int

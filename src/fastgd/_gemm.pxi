@@ -284,7 +284,7 @@ cdef tuple dense_inputs(object x, object W):
     return x, W
 
 
-def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None):
+def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None, pre_activation=None):
     """Dense layer forward pass ``out = act(x @ W + b)`` in one fused GEMM.
 
     Parameters
@@ -292,12 +292,16 @@ def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None):
     x : ndarray (n, k), float32 or float64 -- a batch of n inputs
     W : ndarray (k, m), same dtype -- weights, (in_features, out_features)
     b : ndarray (m,), same dtype, or None -- bias
-    activation : {"relu", "identity", "leaky_relu", "sigmoid", "tanh", "softplus"} or None
+    activation : one of ``fastgd.ACTIVATIONS`` or None
     alpha : float -- negative slope of leaky_relu
     out : ndarray (n, m), same dtype, optional -- written and returned
+    pre_activation : ndarray (n, m), same dtype, optional -- receives ``x @ W + b``, which
+        :func:`dense_backward` needs for the activations whose derivative is a function of it
+        (``fastgd._core.ACTIVATIONS_GRAD_FROM_PRE``: gelu, gelu_tanh, silu)
 
-    Bias and activation are applied in registers before the single store of
-    each output tile. Non-contiguous inputs are copied.
+    Bias and activation are applied to each output tile while it is in cache (in registers
+    for identity, relu and leaky_relu); with ``pre_activation`` the activation is one vector
+    pass after the GEMM. Non-contiguous inputs are copied.
     """
     x_, W_ = dense_inputs(x, W)
     cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>x_, 0), k = cnp.PyArray_DIM(<cnp.ndarray>x_, 1)
@@ -310,6 +314,8 @@ def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None):
         out = cnp.PyArray_EMPTY(2, [n, m], cnp.PyArray_TYPE(<cnp.ndarray>x_), 0)
     else:
         output("out", out, n, m, x_, (("x", x), ("W", W), ("b", b)), True)
+    if pre_activation is not None:
+        output("pre_activation", pre_activation, n, m, x_, (("x", x), ("W", W), ("b", b), ("out", out)), True)
     C = out
     cdef int f32 = cnp.PyArray_TYPE(<cnp.ndarray>x_) == cnp.NPY_FLOAT32
     cdef int threads = fg_get_num_threads()
@@ -317,16 +323,17 @@ def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None):
                            else fg_dense_workspace_size_f64(n, k, m, threads))
     cdef char *ws = workspace_pointer(nbytes)
     cdef void *o = cnp.PyArray_DATA(C)
+    cdef void *zp = NULL if pre_activation is None else cnp.PyArray_DATA(<cnp.ndarray>pre_activation)
     cdef const void *xp = cnp.PyArray_DATA(x_)
     cdef const void *wp = cnp.PyArray_DATA(W_)
     cdef const void *bp = NULL if b is None else cnp.PyArray_DATA(b)
     if f32:
         with nogil:
-            fg_dense_forward_f32(<float *>o, <const float *>xp, <const float *>wp, <const float *>bp,
+            fg_dense_forward_f32(<float *>o, <float *>zp, <const float *>xp, <const float *>wp, <const float *>bp,
                                  n, k, m, act, alpha_, ws, nbytes)
     else:
         with nogil:
-            fg_dense_forward_f64(<double *>o, <const double *>xp, <const double *>wp, <const double *>bp,
+            fg_dense_forward_f64(<double *>o, <double *>zp, <const double *>xp, <const double *>wp, <const double *>bp,
                                  n, k, m, act, alpha_, ws, nbytes)
     return out
 
@@ -358,11 +365,12 @@ cdef object grad_buffer(str name, object given, int64_t rows, int64_t cols, obje
 
 def dense_backward(grad_out, x, W, out, *, activation="relu", alpha=0.01, beta=0.0,
                    grad_x=None, dW=None, db=None, need_grad_x=True, need_db=True,
-                   overwrite_grad_out=False):
+                   overwrite_grad_out=False, pre_activation=None):
     """Dense layer backward pass for ``out = act(x @ W + b)``.
 
-    With ``grad_z = grad_out * act'(out)`` (the derivative taken from the
-    forward output ``out``)::
+    With ``grad_z = grad_out * act'(z)`` (the derivative taken from the forward
+    output ``out``, or for gelu, gelu_tanh and silu from the pre-activation
+    ``z = x @ W + b``, given as ``pre_activation``)::
 
         dW     := beta*dW + x.T @ grad_z       (k, m)
         db     := beta*db + grad_z.sum(0)      (m,)    if need_db
@@ -378,6 +386,9 @@ def dense_backward(grad_out, x, W, out, *, activation="relu", alpha=0.01, beta=0
     grad_x, dW, db : optional output arrays, filled in place
     need_grad_x : bool -- False skips grad_x (a first layer)
     need_db : bool -- False skips db (a layer without bias)
+    pre_activation : ndarray (n, m) -- the forward pass's ``x @ W + b`` (see
+        :func:`dense_forward`): required for the activations in
+        ``fastgd._core.ACTIVATIONS_GRAD_FROM_PRE``, refused for the others
 
     Returns
     -------
@@ -387,7 +398,16 @@ def dense_backward(grad_out, x, W, out, *, activation="relu", alpha=0.01, beta=0
     cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>x_, 0), k = cnp.PyArray_DIM(<cnp.ndarray>x_, 1)
     cdef int64_t m = cnp.PyArray_DIM(<cnp.ndarray>W_, 1)
     cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>x_)
-    for name, arr in (("grad_out", grad_out), ("out", out)):
+    cdef int act = activation_code(activation)
+    cdef bint from_pre = fg_activation_grad_from_pre(act)
+    if from_pre and pre_activation is None:
+        raise ValueError(f"activation {activation!r} takes its derivative from the pre-activation: pass "
+                         "pre_activation (filled by dense_forward(..., pre_activation=...))")
+    if not from_pre and pre_activation is not None:
+        raise ValueError(f"pre_activation is only read for the activations {ACTIVATIONS_GRAD_FROM_PRE}, "
+                         f"not {activation!r} (its derivative is a function of out)")
+    arrays = (("grad_out", grad_out), ("out", out)) + ((("pre_activation", pre_activation),) if from_pre else ())
+    for name, arr in arrays:
         if not isinstance(arr, np.ndarray):
             raise TypeError(f"{name} must be a numpy.ndarray of {x_.dtype}, got {_describe(arr)}")
         if cnp.PyArray_TYPE(<cnp.ndarray>arr) != typenum:
@@ -395,20 +415,20 @@ def dense_backward(grad_out, x, W, out, *, activation="relu", alpha=0.01, beta=0
         if (cnp.PyArray_NDIM(<cnp.ndarray>arr) != 2 or cnp.PyArray_DIM(<cnp.ndarray>arr, 0) != n
                 or cnp.PyArray_DIM(<cnp.ndarray>arr, 1) != m):
             raise ValueError(f"{name} must have shape {(n, m)}, got {arr.shape}")
-    cdef int act = activation_code(activation)
     cdef double alpha_ = 0.01 if alpha is 0.01 else check_real("alpha", alpha)
     cdef double beta_ = 0.0 if beta is 0.0 else check_real("beta", beta)
     if overwrite_grad_out:
         g = check_float_array("grad_out", grad_out, 2, writeable=True)
         # grad_z is written over grad_out while x, W and out are still being read
-        for name, arr in (("x", x), ("W", W), ("out", out)):
+        for name, arr in (("x", x), ("W", W)) + arrays[1:]:
             if overlap(g, arr):
                 raise ValueError(f"grad_out must not share memory with {name} when overwrite_grad_out=True "
                                  "(the kernel writes grad_z into it)")
     else:
         g = cnp.PyArray_NewCopy(<cnp.ndarray>grad_out, cnp.NPY_CORDER)
-    out_ = out if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out) else np.ascontiguousarray(out)
-    inputs = (("x", x), ("W", W), ("out", out), ("grad_out", grad_out))
+    saved = pre_activation if from_pre else out
+    out_ = saved if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>saved) else np.ascontiguousarray(saved)
+    inputs = (("x", x), ("W", W), ("grad_out", grad_out)) + arrays[1:]
     gx = grad_buffer("grad_x", grad_x, n, k, x_, inputs, need_grad_x, beta_)
     dW_ = grad_buffer("dW", dW, k, m, x_, inputs, True, beta_)
     db_ = grad_buffer("db", db, -1, m, x_, inputs, need_db, beta_)
@@ -441,7 +461,8 @@ def dense_backward(grad_out, x, W, out, *, activation="relu", alpha=0.01, beta=0
 def dense_backward_ref(grad_out, x, W, out, grad_x, dW, db, activation=None, double alpha=0.01,
                        double beta=0.0):
     """The reference twin of fg_dense_backward on C-contiguous arrays (tests).
-    grad_out is overwritten with grad_z; grad_x and db may be None."""
+    grad_out is overwritten with grad_z; grad_x and db may be None. out is what act' reads:
+    the forward output, or the pre-activation for ACTIVATIONS_GRAD_FROM_PRE."""
     cdef cnp.ndarray g = check_float_array("grad_out", grad_out, 2, writeable=True)
     cdef cnp.ndarray x_ = check_float_array("x", x, 2)
     cdef cnp.ndarray W_ = check_float_array("W", W, 2)

@@ -20,6 +20,7 @@ cdef extern from "fastgd_kernels.h" nogil:
         void *params
         void *grads
         void **acts
+        void **pres
         void *gbuf0
         void *gbuf1
         void *xbuf

@@ -8,25 +8,14 @@ cdef extern from "fastgd_kernels.h" nogil:
         FG_OPT_COUNT
     const char *fg_optimizer_name(int kind)
 
+    const char *fg_optim_config_field(int i, const char **type, int64_t *offset)
+
+    # Only the members the bindings name; the fields are listed in src/kernels/registry/optimizers.h
+    # (the plan dtype, OPTIM_GROUP_DTYPE, is built from fg_optim_config_field).
     ctypedef struct fg_optim_config:
         int kind
         int64_t step
         double lr
-        double weight_decay
-        double momentum
-        double dampening
-        int nesterov
-        double noise_std
-        uint64_t noise_seed
-        double eps
-        double lr_decay
-        double initial_accumulator_value
-        double alpha
-        int centered
-        double beta1
-        double beta2
-        int amsgrad
-        int maximize
 
     int fg_optim_state_slots(const fg_optim_config *cfg)
     void fg_optim_step_f32(float *params, const float *grads, float *state, int64_t state_stride,

@@ -82,10 +82,11 @@ cdef class _ModelEngine:
     cdef fg_model m
     cdef fg_model_layer *layers
     cdef void **act_ptrs
+    cdef void **pre_ptrs
     cdef readonly object dtype
     cdef bint f32
     cdef object params, grads
-    cdef list acts
+    cdef list acts, pres
     cdef object gbuf0, gbuf1, xbuf, ybuf, lbuf, wbuf, workspace
     cdef readonly int64_t n_in, n_out, n_params, max_width, rows_cap
     cdef int ws_threads
@@ -99,6 +100,7 @@ cdef class _ModelEngine:
     def __cinit__(self):
         self.layers = NULL
         self.act_ptrs = NULL
+        self.pre_ptrs = NULL
         self.groups = NULL
         self.n_groups_cap = 0
 
@@ -115,7 +117,8 @@ cdef class _ModelEngine:
         self.f32 = self.dtype == np.float32
         self.layers = <fg_model_layer *>malloc(L * sizeof(fg_model_layer))
         self.act_ptrs = <void **>malloc(L * sizeof(void *))
-        if self.layers == NULL or self.act_ptrs == NULL:
+        self.pre_ptrs = <void **>malloc(L * sizeof(void *))
+        if self.layers == NULL or self.act_ptrs == NULL or self.pre_ptrs == NULL:
             raise MemoryError()
         self.max_width = 0
         for i, spec in enumerate(layer_specs):
@@ -128,6 +131,7 @@ cdef class _ModelEngine:
             self.layers[i].b_off = b_off
             self.max_width = max(self.max_width, fan_in, fan_out)
             self.act_ptrs[i] = NULL
+            self.pre_ptrs[i] = NULL
         self.n_in = self.layers[0].in_
         self.n_out = self.layers[L - 1].out
         self.n_params = self.params.shape[0]
@@ -139,9 +143,11 @@ cdef class _ModelEngine:
         self.m.params = cnp.PyArray_DATA(self.params)
         self.m.grads = cnp.PyArray_DATA(self.grads)
         self.m.acts = self.act_ptrs
+        self.m.pres = self.pre_ptrs
         self.rows_cap = 0
         self.ws_threads = 0
         self.acts = []
+        self.pres = []
         self.stepping = False
         self.readers = self.writers_waiting = self.waiting = 0
         self.cond = threading.Condition(threading.Lock())
@@ -150,7 +156,12 @@ cdef class _ModelEngine:
     def __dealloc__(self):
         free(self.layers)
         free(self.act_ptrs)
+        free(self.pre_ptrs)
         free(self.groups)
+
+    cdef const void *_saved(self, Py_ssize_t l) noexcept nogil:
+        """What layer l's backward pass reads for act': its kept pre-activations, else its outputs."""
+        return self.m.pres[l] if self.m.pres[l] != NULL else self.m.acts[l]
 
     cdef int _workspace_bytes(self, int64_t rows, int threads) except -1:
         cdef int64_t best = 0, w
@@ -173,6 +184,12 @@ cdef class _ModelEngine:
             self.acts = [np.empty((cap, self.layers[i].out), dtype=self.dtype) for i in range(self.m.n_layers)]
             for i in range(self.m.n_layers):
                 self.act_ptrs[i] = cnp.PyArray_DATA(self.acts[i])
+            # the pre-activations the backward and curvature passes of GELU-like layers read
+            self.pres = [np.empty((cap, self.layers[i].out), dtype=self.dtype)
+                         if fg_activation_grad_from_pre(self.layers[i].act) else None
+                         for i in range(self.m.n_layers)]
+            for i in range(self.m.n_layers):
+                self.pre_ptrs[i] = NULL if self.pres[i] is None else cnp.PyArray_DATA(self.pres[i])
             self.gbuf0 = np.empty(cap * self.max_width, dtype=self.dtype)
             self.gbuf1 = np.empty(cap * self.max_width, dtype=self.dtype)
             self.xbuf = np.empty(cap * self.n_in, dtype=self.dtype)
@@ -275,6 +292,7 @@ cdef class _ModelEngine:
             m = self.m
             s.act_ptrs[self.m.n_layers - 1] = cnp.PyArray_DATA(out)
             m.acts = s.act_ptrs
+            m.pres = NULL  # inference keeps no pre-activations: every activation stays fused
             m.workspace = s.ws
             m.workspace_bytes = s.ws_bytes
             self._read_enter()
@@ -494,13 +512,13 @@ cdef class _ModelEngine:
                         fg_dense_backward_f32(<float *>nxt, <float *>(grads + L.w_off * isz),
                                               <float *>(grads + L.b_off * isz), <float *>cur, <const float *>lin,
                                               <const float *>(params + L.w_off * isz),
-                                              <const float *>self.m.acts[l], n, L.in_, L.out, L.act, L.act_alpha,
+                                              <const float *>self._saved(l), n, L.in_, L.out, L.act, L.act_alpha,
                                               0.0, self.m.workspace, self.m.workspace_bytes)
                     else:
                         fg_dense_backward_f64(<double *>nxt, <double *>(grads + L.w_off * isz),
                                               <double *>(grads + L.b_off * isz), <double *>cur,
                                               <const double *>lin, <const double *>(params + L.w_off * isz),
-                                              <const double *>self.m.acts[l], n, L.in_, L.out, L.act, L.act_alpha,
+                                              <const double *>self._saved(l), n, L.in_, L.out, L.act, L.act_alpha,
                                               0.0, self.m.workspace, self.m.workspace_bytes)
                 cur = nxt
                 on_layer(l)

@@ -72,31 +72,23 @@ def release_optimizer(optimizer):
     _release_optimizer(optimizer)
 
 
-_OPTIM_CONFIG_FIELDS = (
-    "kind", "step", "lr", "weight_decay", "momentum", "dampening", "nesterov", "noise_std",
-    "noise_seed", "eps", "lr_decay", "initial_accumulator_value", "alpha", "centered", "beta1",
-    "beta2", "amsgrad", "maximize")
-
-
 cdef object _optim_group_dtype():
     """The NumPy dtype laid out exactly as the C struct fg_optim_group (start, stop, then the
-    fg_optim_config fields, flattened), so that an optimizer plan's groups reach the kernels
-    as they are, without a per-step conversion."""
+    fg_optim_config fields of registry/optimizers.h, flattened), so that an optimizer plan's
+    groups reach the kernels as they are, without a per-step conversion."""
     cdef fg_optim_group g
-    cdef char *b = <char *>&g
-    cdef fg_optim_config *c = &g.cfg
-    fields = (
-        ("start", np.int64, <char *>&g.start - b), ("stop", np.int64, <char *>&g.stop - b),
-        ("kind", np.intc, <char *>&c.kind - b), ("step", np.int64, <char *>&c.step - b),
-        ("lr", np.float64, <char *>&c.lr - b), ("weight_decay", np.float64, <char *>&c.weight_decay - b),
-        ("momentum", np.float64, <char *>&c.momentum - b), ("dampening", np.float64, <char *>&c.dampening - b),
-        ("nesterov", np.intc, <char *>&c.nesterov - b), ("noise_std", np.float64, <char *>&c.noise_std - b),
-        ("noise_seed", np.uint64, <char *>&c.noise_seed - b), ("eps", np.float64, <char *>&c.eps - b),
-        ("lr_decay", np.float64, <char *>&c.lr_decay - b),
-        ("initial_accumulator_value", np.float64, <char *>&c.initial_accumulator_value - b),
-        ("alpha", np.float64, <char *>&c.alpha - b), ("centered", np.intc, <char *>&c.centered - b),
-        ("beta1", np.float64, <char *>&c.beta1 - b), ("beta2", np.float64, <char *>&c.beta2 - b),
-        ("amsgrad", np.intc, <char *>&c.amsgrad - b), ("maximize", np.intc, <char *>&c.maximize - b))
+    cdef int64_t cfg_offset = <char *>&g.cfg - <char *>&g, offset
+    cdef const char *ctype
+    cdef const char *name
+    cdef int i = 0
+    numpy_type = {"int": np.intc, "int64_t": np.int64, "uint64_t": np.uint64, "double": np.float64}
+    fields = [("start", np.int64, <char *>&g.start - <char *>&g), ("stop", np.int64, <char *>&g.stop - <char *>&g)]
+    while True:
+        name = fg_optim_config_field(i, &ctype, &offset)
+        if name == NULL:
+            break
+        fields.append((name.decode("ascii"), numpy_type[ctype.decode("ascii")], cfg_offset + offset))
+        i += 1
     return np.dtype({"names": [f[0] for f in fields], "formats": [f[1] for f in fields],
                      "offsets": [f[2] for f in fields], "itemsize": sizeof(fg_optim_group)})
 
@@ -104,20 +96,20 @@ cdef object _optim_group_dtype():
 # dtype of an optimizer plan's groups: one record per group, the layout of fg_optim_group
 cdef object _OPTIM_GROUP_DTYPE = _optim_group_dtype()
 OPTIM_GROUP_DTYPE = _OPTIM_GROUP_DTYPE
+# The fg_optim_config fields by name, in order (registry/optimizers.h).
+OPTIM_CONFIG_FIELDS = OPTIM_GROUP_DTYPE.names[2:]
 
 
 def optim_groups(groups):
     """The plan groups array (OPTIM_GROUP_DTYPE) of a list of ``(start, stop, cfg)``, ``cfg`` a
     dict with every field of ``fg_optim_config``."""
     out = np.zeros(len(groups), dtype=OPTIM_GROUP_DTYPE)
-    cdef fg_optim_group *g = <fg_optim_group *>cnp.PyArray_DATA(<cnp.ndarray>out)
-    cdef Py_ssize_t i = 0
-    for item in groups:
-        start, stop, cfg = item
-        g[i].start = start
-        g[i].stop = stop
-        g[i].cfg = <dict>cfg
-        i += 1
+    for i, (start, stop, cfg) in enumerate(groups):
+        missing = [name for name in OPTIM_CONFIG_FIELDS if name not in cfg]
+        if missing:
+            raise ValueError(f"an optimizer configuration must give every field of fg_optim_config, "
+                             f"missing {missing}")
+        out[i] = (start, stop) + tuple(cfg[name] for name in OPTIM_CONFIG_FIELDS)
     return out
 
 
@@ -179,8 +171,8 @@ cdef int _plan_groups(object groups, int64_t n, fg_optim_group **out, int64_t *c
 def optim_state_slots(dict cfg):
     """Number of n-length state arrays the update described by `cfg` (every fg_optim_config
     field) needs."""
-    cdef fg_optim_config c = cfg
-    return fg_optim_state_slots(&c)
+    cdef cnp.ndarray g = optim_groups([(0, 0, cfg)])
+    return fg_optim_state_slots(&(<fg_optim_group *>cnp.PyArray_DATA(g)).cfg)
 
 
 cdef inline int64_t _state_stride(int64_t n) noexcept:

@@ -8,6 +8,9 @@ cdef tuple _names(const char *(*name_of)(int) noexcept nogil, int count):
 
 
 ACTIVATIONS = _names(fg_activation_name, FG_ACT_COUNT)
+# The activations whose derivatives are functions of the pre-activation (their backward
+# passes need it kept: dense_forward's ``pre_activation``, dense_backward's ``pre_activation``).
+ACTIVATIONS_GRAD_FROM_PRE = tuple(name for i, name in enumerate(ACTIVATIONS) if fg_activation_grad_from_pre(i))
 LOSSES = _names(fg_loss_name, FG_LOSS_COUNT)
 OPTIMIZERS = _names(fg_optimizer_name, FG_OPT_COUNT)
 

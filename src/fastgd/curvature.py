@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 
 from fastgd import _loop, _runtime, _validation
+
+if TYPE_CHECKING:
+    from fastgd.nn.model import Sequential
 
 __all__ = ["model_hvp", "model_gnvp", "hvp", "hessian", "lanczos_extremes", "top_eigenvalues", "spectrum",
            "classify_stationary"]
@@ -47,7 +51,7 @@ def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=
     return out
 
 
-def model_hvp(model, X, y, v, loss=None, sample_weight=None):
+def model_hvp(model: Sequential, X: Any, y: Any, v: Any, loss: Any = None, sample_weight: Any = None) -> np.ndarray:
     """H·v: the Hessian of the mean loss over (X, y) with respect to the flat parameters, times v.
 
     Exact (no finite differences): one forward pass, one forward R-pass and one backward pass
@@ -72,7 +76,7 @@ def model_hvp(model, X, y, v, loss=None, sample_weight=None):
     return _model_product(model, X, y, v, loss, sample_weight, False)
 
 
-def model_gnvp(model, X, y, v, loss=None, sample_weight=None):
+def model_gnvp(model: Sequential, X: Any, y: Any, v: Any, loss: Any = None, sample_weight: Any = None) -> np.ndarray:
     """G·v with G = Jᵀ·∇²ℓ·J, the Gauss-Newton matrix of the mean loss (J the Jacobian of the
     network's outputs with respect to the parameters, ∇²ℓ the loss's Hessian on the outputs).
 
@@ -113,7 +117,8 @@ def _gradient_function(fun, jac):
     raise TypeError(f"jac must be True (fun returns (value, gradient)) or a callable gradient, got {jac!r}")
 
 
-def hvp(fun, x, v, *, jac=True, hessp=None, eps=None):
+def hvp(fun: Callable[..., Any], x: Any, v: Any, *, jac: Literal[True] | Callable[..., Any] = True,
+        hessp: Callable[..., Any] | None = None, eps: float | None = None) -> np.ndarray:
     """H(x)·v for a function of a vector.
 
     Parameters
@@ -160,7 +165,8 @@ def hvp(fun, x, v, *, jac=True, hessp=None, eps=None):
     return (grad(x + h * u) - grad(x - h * u)) / (2.0 * h) * norm
 
 
-def hessian(fun, x, *, jac=True, hessp=None, eps=None, max_dim=2000):
+def hessian(fun: Callable[..., Any], x: Any, *, jac: Literal[True] | Callable[..., Any] = True,
+            hessp: Callable[..., Any] | None = None, eps: float | None = None, max_dim: int = 2000) -> np.ndarray:
     """The dense Hessian (d, d) of ``fun`` at x: one :func:`hvp` per unit vector, symmetrized.
 
     Meant for small d (``max_dim`` guards memory and time: d products cost d gradient pairs);
@@ -265,7 +271,8 @@ def _top_ritz(S, HS):
     return float(theta[-1]), coefficients.astype(S.dtype) @ S
 
 
-def lanczos_extremes(matvec, d, *, k=1, steps=None, which="both", seed=0):
+def lanczos_extremes(matvec: Callable[[np.ndarray], Any], d: int, *, k: int = 1, steps: int | None = None,
+                     which: str = "both", seed: int = 0) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The k largest and/or smallest eigenvalues of a symmetric operator known by its products.
 
     Parameters
@@ -298,7 +305,8 @@ def lanczos_extremes(matvec, d, *, k=1, steps=None, which="both", seed=0):
     return largest, smallest
 
 
-def top_eigenvalues(model, X, y, k=1, loss=None, *, sample_weight=None, steps=None, seed=0):
+def top_eigenvalues(model: Sequential, X: Any, y: Any, k: int = 1, loss: Any = None, *, sample_weight: Any = None,
+                    steps: int | None = None, seed: int = 0) -> np.ndarray:
     """The k largest eigenvalues (descending) of the Hessian of a model's mean loss over (X, y),
     by Lanczos on exact products (:func:`model_hvp`): ``steps`` products (default
     ``max(2k + 20, 30)``, capped at n_params), never the dense Hessian."""
@@ -331,8 +339,9 @@ def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.flo
     return matvec
 
 
-def spectrum(model, X, y, loss=None, *, sample_weight=None, steps=60, n_vectors=4, grid=None, sigma=None,
-             seed=0):
+def spectrum(model: Sequential, X: Any, y: Any, loss: Any = None, *, sample_weight: Any = None, steps: int = 60,
+             n_vectors: int = 4, grid: Any = None, sigma: float | None = None,
+             seed: int = 0) -> dict[str, np.ndarray]:
     """The density of the Hessian's eigenvalues by stochastic Lanczos quadrature.
 
     Each of ``n_vectors`` random unit vectors gives a ``steps``-step Lanczos tridiagonal whose
@@ -378,7 +387,7 @@ def spectrum(model, X, y, loss=None, *, sample_weight=None, steps=60, n_vectors=
     return {"grid": grid, "density": density, "nodes": nodes, "weights": weights}
 
 
-def classify_stationary(eigenvalues, *, rtol=1e-9, atol=1e-10):
+def classify_stationary(eigenvalues: Any, *, rtol: float = 1e-9, atol: float = 1e-10) -> str:
     """``"minimum"``, ``"maximum"``, ``"saddle"`` or ``"degenerate"`` from a Hessian's eigenvalues.
 
     Eigenvalues within ``max(atol, rtol·max|λ|)`` of zero count as zero (rtol covers the rounding

@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def _check_comm(comm):
     return comm
 
 
-def shard(n, comm):
+def shard(n: int, comm: Any) -> slice:
     """The slice of rank ``comm.rank`` out of ``n`` samples: contiguous blocks whose sizes differ
     by at most one (the first ``n % size`` ranks get one more). ``X[shard(len(X), comm)]`` of a
     memory-mapped array is a view: a rank reads only its rows."""
@@ -99,7 +100,7 @@ class DataParallel:
     ``bucket_cap_mb`` megabytes is reduced in one piece after the backward pass; 0 makes every
     layer its own bucket."""
 
-    def __init__(self, comm, bucket_cap_mb=None):
+    def __init__(self, comm: Any, bucket_cap_mb: float | None = None) -> None:
         from mpi4py import MPI
 
         if isinstance(comm, DataParallel):

@@ -7,6 +7,8 @@ Semantics follow scikit-learn's ``accuracy_score``, ``zero_one_loss``, ``r2_scor
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from fastgd import _validation
@@ -47,7 +49,8 @@ def _correct(y_true, y_pred, threshold):
     return t_labels == p_labels
 
 
-def accuracy(y_true, y_pred, *, sample_weight=None, threshold=0.5, normalize=True):
+def accuracy(y_true: Any, y_pred: Any, *, sample_weight: Any = None, threshold: float = 0.5,
+             normalize: bool = True) -> float:
     """Fraction (or weighted fraction) of samples whose predicted class is right.
 
     Parameters
@@ -74,7 +77,8 @@ def accuracy(y_true, y_pred, *, sample_weight=None, threshold=0.5, normalize=Tru
     return total / float(sw.sum())
 
 
-def zero_one_loss(y_true, y_pred, *, sample_weight=None, threshold=0.5, normalize=True):
+def zero_one_loss(y_true: Any, y_pred: Any, *, sample_weight: Any = None, threshold: float = 0.5,
+                  normalize: bool = True) -> float:
     """The (weighted) fraction of misclassified samples, ``1 - accuracy``; see :func:`accuracy`.
 
     ``normalize=False`` returns the (weighted) number of misclassified samples.
@@ -86,7 +90,8 @@ def zero_one_loss(y_true, y_pred, *, sample_weight=None, threshold=0.5, normaliz
     return float(wrong.sum() if sw is None else sw @ wrong)
 
 
-def r2_score(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
+def r2_score(y_true: Any, y_pred: Any, *, sample_weight: Any = None,
+             multioutput: str | Any = "uniform_average") -> Any:
     """Coefficient of determination ``1 - SS_res / SS_tot`` (scikit-learn's ``r2_score``).
 
     ``y_true`` and ``y_pred`` are (n,) or (n, k). ``multioutput`` is "uniform_average"
@@ -148,14 +153,14 @@ def _mean_error(errors, sample_weight):
     return float(sw @ per_sample / sw.sum())
 
 
-def mean_squared_error(y_true, y_pred, *, sample_weight=None):
+def mean_squared_error(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
     """Mean of ``(y_true - y_pred)²`` over samples and outputs (scikit-learn's ``mean_squared_error``
     with uniform output weights). The metric name ``"mse"`` in ``fit``/``evaluate``."""
     t, p = _regression_pair(y_true, y_pred)
     return _mean_error((t - p) ** 2, sample_weight)
 
 
-def mean_absolute_error(y_true, y_pred, *, sample_weight=None):
+def mean_absolute_error(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
     """Mean of ``|y_true - y_pred|`` over samples and outputs (scikit-learn's ``mean_absolute_error``
     with uniform output weights). The metric name ``"mae"`` in ``fit``/``evaluate``."""
     t, p = _regression_pair(y_true, y_pred)

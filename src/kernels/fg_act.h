@@ -3,8 +3,9 @@
  * (fg_act_f32, fg_act_grad_f64, fg_act_backward_f32, ...: fg_act_template.h).
  * Shared by the reference twin and the per-target kernels, so both apply the
  * transcendental activations with the same libm calls (sigmoid, tanh and
- * softplus give identical results on every CPU target). The derivatives are
- * functions of the activation's OUTPUT, which is what the forward pass stores. */
+ * softplus give identical results on every CPU target). The derivatives take
+ * u, the value the forward pass keeps for them: the activation's output, or its
+ * pre-activation z for the activations flagged grad_from_pre (GELU, SiLU). */
 #ifndef FASTGD_ACT_H
 #define FASTGD_ACT_H
 
@@ -15,28 +16,28 @@
 #define FG_TEMPLATE "fg_act_template.h"
 #include "fg_each_type.h"
 
-/* 1 if the GEMM micro-kernels apply `act` in registers (registry/activations.h). */
-FG_INLINE int fg_act_simd_epilogue(int act)
+/* The registry's flags of `act` (registry/activations.h), 0 for an unknown value. */
+enum { FG_ACT_PIECEWISE_LINEAR = 1, FG_ACT_SIMD_EPILOGUE = 2, FG_ACT_GRAD_FROM_PRE = 4 };
+FG_INLINE int fg_act_flags(int act)
 {
-    switch (act) {
-#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue) \
-    case FG_ACT_##ID: return simd_epilogue;
+    static const unsigned char flags[] = {
+#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue, grad_from_pre) \
+    (piecewise_linear) * FG_ACT_PIECEWISE_LINEAR + (simd_epilogue) * FG_ACT_SIMD_EPILOGUE + \
+        (grad_from_pre) * FG_ACT_GRAD_FROM_PRE,
 #include "registry/activations.h"
 #undef FG_ACTIVATION
-    default: return 0;
-    }
+    };
+    return (act >= 0 && act < FG_ACT_COUNT) ? flags[act] : 0;
 }
 
-/* 1 for the activations whose act'' is zero almost everywhere (registry/activations.h). */
-FG_INLINE int fg_act_is_piecewise_linear(int act)
-{
-    switch (act) {
-#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue) \
-    case FG_ACT_##ID: return piecewise_linear;
-#include "registry/activations.h"
-#undef FG_ACTIVATION
-    default: return 0;
-    }
-}
+/* 1 if the GEMM micro-kernels apply `act` in registers. */
+FG_INLINE int fg_act_simd_epilogue(int act) { return (fg_act_flags(act) & FG_ACT_SIMD_EPILOGUE) != 0; }
+
+/* 1 for the activations whose act'' is zero almost everywhere. */
+FG_INLINE int fg_act_is_piecewise_linear(int act) { return (fg_act_flags(act) & FG_ACT_PIECEWISE_LINEAR) != 0; }
+
+/* 1 for the activations whose derivatives are functions of the pre-activation z rather than
+ * of the output: their backward passes read z, which the training forward pass keeps. */
+FG_INLINE int fg_act_grad_from_pre(int act) { return (fg_act_flags(act) & FG_ACT_GRAD_FROM_PRE) != 0; }
 
 #endif

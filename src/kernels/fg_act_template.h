@@ -2,6 +2,13 @@
  * FG_MATH(fn) is the libm function of T: expf for float, exp for double.
  * Deliberately no include guard: instantiated once per type. */
 
+/* σ(v) = 1/(1 + e^-v) */
+FG_INLINE T FG_CAT2(fg_sigmoid, SFX)(T v) { return (T)1 / ((T)1 + FG_MATH(exp)(-v)); }
+
+/* GELU_TANH's σ argument v = 2u = 2√(2/π)(x + 0.044715x³), and dv/dx */
+#define FG_GELU_TANH_V(x) ((T)1.5957691216057308 * ((x) + (T)0.044715 * (x) * (x) * (x)))
+#define FG_GELU_TANH_DV(x) ((T)1.5957691216057308 * ((T)1 + (T)0.134145 * (x) * (x)))
+
 /* NaN passes through relu and leaky relu ((x < 0) is false for NaN). */
 FG_INLINE T FG_CAT2(fg_act, SFX)(T x, int act, T alpha)
 {
@@ -14,36 +21,56 @@ FG_INLINE T FG_CAT2(fg_act, SFX)(T x, int act, T alpha)
     case FG_ACT_SOFTPLUS: return (x > (T)0 ? x : (T)0) + FG_MATH(log1p)(FG_MATH(exp)(-FG_MATH(fabs)(x)));
     /* elu (Clevert et al. 2016, alpha = 1, as torch.nn.ELU()): e^x - 1 below 0. */
     case FG_ACT_ELU: return x > (T)0 ? x : FG_MATH(expm1)(x);
+    /* x Φ(x) with Φ(x) = erfc(-x/√2)/2, accurate in both tails */
+    case FG_ACT_GELU: return (T)0.5 * x * FG_MATH(erfc)(-x * (T)0.70710678118654752);
+    case FG_ACT_GELU_TANH: return x * FG_CAT2(fg_sigmoid, SFX)(FG_GELU_TANH_V(x));
+    case FG_ACT_SILU: return x * FG_CAT2(fg_sigmoid, SFX)(x);
     default: return x;
     }
 }
 
-/* d act / d z at the point whose output is o. relu: 1 where o > 0 (0 at the
- * kink, as PyTorch); leaky relu (alpha >= 0): 1 where o > 0 else alpha;
- * sigmoid: o(1-o); tanh: 1-o²; softplus: sigmoid(z) = 1 - e^-o; elu: 1 where
- * o > 0, else e^z = o + 1. */
-FG_INLINE T FG_CAT2(fg_act_grad, SFX)(T o, int act, T alpha)
+/* d act / d z as a function of u: the output o, or for the activations flagged
+ * grad_from_pre the pre-activation z. relu: 1 where o > 0 (0 at the kink, as
+ * PyTorch); leaky relu (alpha >= 0): 1 where o > 0 else alpha; sigmoid: o(1-o);
+ * tanh: 1-o²; softplus: sigmoid(z) = 1 - e^-o; elu: 1 where o > 0, else
+ * e^z = o + 1; gelu: Φ(z) + z φ(z); gelu_tanh: s + z s(1-s) v'(z) with s = σ(v(z));
+ * silu: s (1 + z(1-s)) with s = σ(z). */
+FG_INLINE T FG_CAT2(fg_act_grad, SFX)(T u, int act, T alpha)
 {
     switch (act) {
-    case FG_ACT_RELU: return o > (T)0 ? (T)1 : (T)0;
-    case FG_ACT_LEAKY_RELU: return o > (T)0 ? (T)1 : alpha;
-    case FG_ACT_SIGMOID: return o * ((T)1 - o);
-    case FG_ACT_TANH: return (T)1 - o * o;
-    case FG_ACT_SOFTPLUS: return -FG_MATH(expm1)(-o);
-    case FG_ACT_ELU: return o > (T)0 ? (T)1 : o + (T)1;
+    case FG_ACT_RELU: return u > (T)0 ? (T)1 : (T)0;
+    case FG_ACT_LEAKY_RELU: return u > (T)0 ? (T)1 : alpha;
+    case FG_ACT_SIGMOID: return u * ((T)1 - u);
+    case FG_ACT_TANH: return (T)1 - u * u;
+    case FG_ACT_SOFTPLUS: return -FG_MATH(expm1)(-u);
+    case FG_ACT_ELU: return u > (T)0 ? (T)1 : u + (T)1;
+    case FG_ACT_GELU:
+        return (T)0.5 * FG_MATH(erfc)(-u * (T)0.70710678118654752) +
+               u * (T)0.39894228040143268 * FG_MATH(exp)((T)-0.5 * u * u);
+    case FG_ACT_GELU_TANH: {
+        const T s = FG_CAT2(fg_sigmoid, SFX)(FG_GELU_TANH_V(u));
+        return s + u * s * ((T)1 - s) * FG_GELU_TANH_DV(u);
+    }
+    case FG_ACT_SILU: {
+        const T s = FG_CAT2(fg_sigmoid, SFX)(u);
+        return s * ((T)1 + u * ((T)1 - s));
+    }
     default: return (T)1;
     }
 }
 
-/* grad_out ⊙ act'(z) given the output o. relu and leaky relu select instead of
- * multiplying, so a non-finite grad_out where the unit is off gives 0, as in
- * PyTorch. */
-FG_INLINE T FG_CAT2(fg_act_backward, SFX)(T g, T o, int act, T alpha)
+/* grad_out ⊙ act'(z) given u (as fg_act_grad). relu and leaky relu select
+ * instead of multiplying, so a non-finite grad_out where the unit is off gives
+ * 0, as in PyTorch. */
+FG_INLINE T FG_CAT2(fg_act_backward, SFX)(T g, T u, int act, T alpha)
 {
     switch (act) {
     case FG_ACT_IDENTITY: return g;
-    case FG_ACT_RELU: return o > (T)0 ? g : (T)0;
-    case FG_ACT_LEAKY_RELU: return o > (T)0 ? g : alpha * g;
-    default: return g * FG_CAT2(fg_act_grad, SFX)(o, act, alpha);
+    case FG_ACT_RELU: return u > (T)0 ? g : (T)0;
+    case FG_ACT_LEAKY_RELU: return u > (T)0 ? g : alpha * g;
+    default: return g * FG_CAT2(fg_act_grad, SFX)(u, act, alpha);
     }
 }
+
+#undef FG_GELU_TANH_V
+#undef FG_GELU_TANH_DV

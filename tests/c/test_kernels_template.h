@@ -164,20 +164,31 @@ static void TN(dense_case)(int64_t n, int64_t k, int64_t m, int act, double beta
     const int64_t ws_bytes = K(dense_workspace_size)(n, k, m, threads);
     void *ws = ws_bytes ? xmalloc((size_t)ws_bytes) : NULL;
 
-    /* forward against the reference GEMM, output prefilled with NaN */
+    /* forward against the reference GEMM, output prefilled with NaN; the activations whose
+       derivative takes the pre-activation keep it in pre */
+    const int keep = fg_activation_grad_from_pre(act);
     T *out = (T *)xmalloc((size_t)(n * m) * sizeof(T)), *out_ref = (T *)xmalloc((size_t)(n * m) * sizeof(T));
+    T *pre = (T *)xmalloc((size_t)(n * m) * sizeof(T)), *pre_ref = (T *)xmalloc((size_t)(n * m) * sizeof(T));
     TN(fill)(out, n * m, NAN);
     TN(fill)(out_ref, n * m, NAN);
-    K(dense_forward)(out, x, W, b, n, k, m, act, TN(ALPHA), ws, ws_bytes);
+    TN(fill)(pre, n * m, NAN);
+    K(dense_forward)(out, keep ? pre : NULL, x, W, b, n, k, m, act, TN(ALPHA), ws, ws_bytes);
     K(gemm_ref)(out_ref, m, x, k, 0, W, m, 0, n, m, k, 0.0, b, act, TN(ALPHA));
+    K(gemm_ref)(pre_ref, m, x, k, 0, W, m, 0, n, m, k, 0.0, b, FG_ACT_IDENTITY, 0);
     T *absx = TN(abs_array)(x, n * k), *absW = TN(abs_array)(W, k * m), *absb = TN(abs_array)(b, m);
     T *mag = (T *)xmalloc((size_t)(n * m) * sizeof(T));
     K(gemm_ref)(mag, m, absx, k, 0, absW, m, 0, n, m, k, 0.0, absb, FG_ACT_IDENTITY, 0);
     snprintf(name, sizeof name, what, "forward");
     TN(check_array)(name, out, out_ref, mag, n * m, k);
+    if (keep) {
+        snprintf(name, sizeof name, what, "forward pre");
+        TN(check_array)(name, pre, pre_ref, mag, n * m, k);
+    }
+    const T *saved = keep ? pre_ref : out_ref; /* what act' reads */
 
-    /* backward from the reference output, against the reference backward */
-    T *g = TN(random_array)(n * m, 1.0), *g_ref = TN(copy_array)(g, n * m);
+    /* backward from the reference output, against the reference backward; grad_z's tolerance
+       is relative to grad_out (act' may cancel to near 0, as GELU's does at z = -0.75) */
+    T *g = TN(random_array)(n * m, 1.0), *g_ref = TN(copy_array)(g, n * m), *absg0 = TN(abs_array)(g, n * m);
     T *dW = beta == 0 ? (T *)xmalloc((size_t)(k * m) * sizeof(T)) : TN(random_array)(k * m, 1.0);
     T *db = beta == 0 ? (T *)xmalloc((size_t)m * sizeof(T)) : TN(random_array)(m, 1.0);
     if (beta == 0) {
@@ -188,12 +199,14 @@ static void TN(dense_case)(int64_t n, int64_t k, int64_t m, int act, double beta
     T *gx = (T *)xmalloc((size_t)(n * k) * sizeof(T)), *gx_ref = (T *)xmalloc((size_t)(n * k) * sizeof(T));
     TN(fill)(gx, n * k, NAN);
     TN(fill)(gx_ref, n * k, NAN);
-    K(dense_backward)(with_grad_x ? gx : NULL, dW, with_db ? db : NULL, g, x, W, out_ref, n, k, m, act, TN(ALPHA),
+    K(dense_backward)(with_grad_x ? gx : NULL, dW, with_db ? db : NULL, g, x, W, saved, n, k, m, act, TN(ALPHA),
                       beta, ws, ws_bytes);
-    K(dense_backward_ref)(with_grad_x ? gx_ref : NULL, dW_ref, with_db ? db_ref : NULL, g_ref, x, W, out_ref, n, k,
+    K(dense_backward_ref)(with_grad_x ? gx_ref : NULL, dW_ref, with_db ? db_ref : NULL, g_ref, x, W, saved, n, k,
                           m, act, TN(ALPHA), beta);
-    /* magnitudes: the backward of |grad_z| through |x| and |W|, identity activation */
+    /* magnitudes: the backward of |grad_z| + |grad_out| (act' may cancel: its rounding is relative
+       to grad_out) through |x| and |W|, identity activation */
     T *absg = TN(abs_array)(g_ref, n * m), *mdW = TN(abs_array)(dW, k * m), *mdb = TN(abs_array)(db, m);
+    for (int64_t i = 0; i < n * m; i++) absg[i] += absg0[i];
     T *mgx = (T *)xmalloc((size_t)(n * k) * sizeof(T));
     if (beta == 0) {
         TN(fill)(mdW, k * m, 0);
@@ -201,7 +214,7 @@ static void TN(dense_case)(int64_t n, int64_t k, int64_t m, int act, double beta
     }
     K(dense_backward_ref)(mgx, mdW, mdb, absg, absx, absW, out_ref, n, k, m, FG_ACT_IDENTITY, 0, fabs(beta));
     snprintf(name, sizeof name, what, "backward grad_z");
-    TN(check_array)(name, g, g_ref, NULL, n * m, 1);
+    TN(check_array)(name, g, g_ref, absg0, n * m, 0);
     snprintf(name, sizeof name, what, "backward dW");
     TN(check_array)(name, dW, dW_ref, mdW, k * m, n);
     if (with_db) {
@@ -212,7 +225,8 @@ static void TN(dense_case)(int64_t n, int64_t k, int64_t m, int act, double beta
         snprintf(name, sizeof name, what, "backward grad_x");
         TN(check_array)(name, gx, gx_ref, mgx, n * k, m);
     }
-    free(x), free(W), free(b), free(ws), free(out), free(out_ref), free(absx), free(absW), free(absb), free(mag);
+    free(x), free(W), free(b), free(ws), free(out), free(out_ref), free(pre), free(pre_ref), free(absg0);
+    free(absx), free(absW), free(absb), free(mag);
     free(g), free(g_ref), free(dW), free(db), free(dW_ref), free(db_ref), free(gx), free(gx_ref);
     free(absg), free(mdW), free(mdb), free(mgx);
 }
@@ -350,11 +364,11 @@ static void TN(optim_case)(const fg_optim_config *base, int64_t n, const char *l
 static void TN(test_optim)(void)
 {
     static const int64_t sizes[] = {0, 1, 3, 7, 8, 9, 15, 16, 17, 33, 100, 1031};
-    fg_optim_config configs[12];
-    const char *labels[12];
+    fg_optim_config configs[14];
+    const char *labels[14];
     int count = 0;
     memset(configs, 0, sizeof configs);
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < 14; i++) {
         configs[i].lr = 0.01;
         configs[i].eps = 1e-8;
         configs[i].beta1 = 0.9;
@@ -379,6 +393,9 @@ static void TN(test_optim)(void)
     configs[count].kind = FG_OPT_ADAMW, configs[count].weight_decay = 0.01, labels[count++] = "adamw";
     configs[count].kind = FG_OPT_ADAMW, configs[count].weight_decay = 0.01, configs[count].amsgrad = 1,
     configs[count].maximize = 1, labels[count++] = "adamw amsgrad maximize";
+    configs[count].kind = FG_OPT_ADAMAX, labels[count++] = "adamax";
+    configs[count].kind = FG_OPT_ADAMAX, configs[count].weight_decay = 0.01, configs[count].maximize = 1,
+    labels[count++] = "adamax decay maximize";
     for (int c = 0; c < count; c++)
         for (int s = 0; s < COUNT(sizes); s++) TN(optim_case)(&configs[c], sizes[s], labels[c]);
 }
@@ -553,7 +570,7 @@ static void TN(test_model)(void)
     for (int l = 0; l < n_layers; l++) {
         layers[l].in = widths[l];
         layers[l].out = widths[l + 1];
-        layers[l].act = (l == n_layers - 1) ? FG_ACT_IDENTITY : (l == 0 ? FG_ACT_RELU : FG_ACT_TANH);
+        layers[l].act = (l == n_layers - 1) ? FG_ACT_IDENTITY : (l == 0 ? FG_ACT_RELU : FG_ACT_GELU);
         layers[l].act_alpha = 0.0;
         layers[l].w_off = off;
         off += widths[l] * widths[l + 1];
@@ -565,11 +582,14 @@ static void TN(test_model)(void)
     const int64_t n_params = off;
     T *params = TN(random_array)(n_params, 0.5), *grads = TN(random_array)(n_params, 1.0);
     T *grads_ref = TN(copy_array)(grads, n_params);
-    void *acts[3];
-    T *acts_ref[3];
+    void *acts[3], *pres[3];
+    T *acts_ref[3], *pres_ref[3];
     for (int l = 0; l < n_layers; l++) {
+        const int keep = fg_activation_grad_from_pre(layers[l].act);
         acts[l] = xmalloc((size_t)(rows * widths[l + 1]) * sizeof(T));
         acts_ref[l] = (T *)xmalloc((size_t)(rows * widths[l + 1]) * sizeof(T));
+        pres[l] = keep ? xmalloc((size_t)(rows * widths[l + 1]) * sizeof(T)) : NULL;
+        pres_ref[l] = keep ? (T *)xmalloc((size_t)(rows * widths[l + 1]) * sizeof(T)) : NULL;
     }
     int64_t ws_bytes = 0;
     for (int l = 0; l < n_layers; l++)
@@ -581,6 +601,7 @@ static void TN(test_model)(void)
     model.params = params;
     model.grads = grads;
     model.acts = acts;
+    model.pres = pres;
     model.gbuf0 = xmalloc((size_t)(rows * 33) * sizeof(T));
     model.gbuf1 = xmalloc((size_t)(rows * 33) * sizeof(T));
     model.rows_cap = rows;
@@ -592,10 +613,11 @@ static void TN(test_model)(void)
         K(model_forward)(&model, x, n);
         const T *in = x;
         for (int l = 0; l < n_layers; l++) {
-            K(dense_forward)(acts_ref[l], in, params + layers[l].w_off, params + layers[l].b_off, n, widths[l],
-                             widths[l + 1], layers[l].act, 0.0, model.workspace, ws_bytes);
+            K(dense_forward)(acts_ref[l], pres_ref[l], in, params + layers[l].w_off, params + layers[l].b_off, n,
+                             widths[l], widths[l + 1], layers[l].act, 0.0, model.workspace, ws_bytes);
             snprintf(what, sizeof what, "model_forward_%s n=%lld layer %d", TYPE_NAME, (long long)n, l);
             TN(check_exact)(what, (const T *)acts[l], acts_ref[l], n * widths[l + 1]);
+            if (pres[l]) TN(check_exact)(what, (const T *)pres[l], pres_ref[l], n * widths[l + 1]);
             in = acts_ref[l];
         }
         T *g = TN(random_array)(n * widths[n_layers], 1.0), *g_ref = TN(copy_array)(g, n * widths[n_layers]);
@@ -606,7 +628,8 @@ static void TN(test_model)(void)
         for (int l = (int)n_layers - 1; l >= 0; l--) {
             tmp[l] = l > 0 ? (T *)xmalloc((size_t)(n * widths[l]) * sizeof(T)) : gx_ref;
             K(dense_backward)(tmp[l], grads_ref + layers[l].w_off, grads_ref + layers[l].b_off, cur,
-                              l > 0 ? acts_ref[l - 1] : x, params + layers[l].w_off, acts_ref[l], n, widths[l],
+                              l > 0 ? acts_ref[l - 1] : x, params + layers[l].w_off,
+                              pres_ref[l] ? pres_ref[l] : acts_ref[l], n, widths[l],
                               widths[l + 1], layers[l].act, 0.0, 1.0, model.workspace, ws_bytes);
             if (cur != g_ref) free(cur);
             cur = tmp[l];
@@ -617,7 +640,7 @@ static void TN(test_model)(void)
         TN(check_exact)(what, gx, gx_ref, n * widths[0]);
         free(g), free(g_ref), free(gx), free(gx_ref);
     }
-    for (int l = 0; l < n_layers; l++) free(acts[l]), free(acts_ref[l]);
+    for (int l = 0; l < n_layers; l++) free(acts[l]), free(acts_ref[l]), free(pres[l]), free(pres_ref[l]);
     free(params), free(grads), free(grads_ref), free(model.gbuf0), free(model.gbuf1), free(model.workspace), free(x);
 }
 

@@ -29,10 +29,13 @@ class Dense:
     Parameters
     ----------
     in_features, out_features : int
-    activation : {"identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "elu"}
+    activation : {"identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "elu", "gelu", \
+"gelu_tanh", "silu"}
         ``None`` and ``"linear"`` (Keras' spellings) mean ``"identity"``. ``leaky_relu`` is
         ``max(z, 0) + negative_slope * min(z, 0)``; softplus is ``log(1 + e^z)``; elu is ``z`` for
-        z > 0 and ``e^z - 1`` below (``torch.nn.ELU()``, alpha 1).
+        z > 0 and ``e^z - 1`` below (``torch.nn.ELU()``, alpha 1); gelu is ``z Φ(z)`` with Φ the
+        standard normal CDF (``torch.nn.GELU()``), gelu_tanh its tanh approximation
+        (``torch.nn.GELU(approximate="tanh")``), silu is ``z σ(z)`` (``torch.nn.SiLU()``, "swish").
     weight_init : str or callable
         See :mod:`fastgd.init` ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal",
         "normal", "zeros", or ``fastgd.init.normal(std)``).

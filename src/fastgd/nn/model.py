@@ -165,14 +165,14 @@ class Sequential:
         self.grads[...] = 0
         return self
 
-    def get_weights(self):
+    def get_weights(self) -> list[np.ndarray]:
         """Copies of the parameters as a list ``[W0, b0, W1, b1, ...]``."""
         out = []
         for L in self.layers:
             out += [L.W.copy(), L.b.copy()]
         return out
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Iterable[Any]) -> None:
         """Set the parameters from a list ``[W0, b0, W1, b1, ...]`` (shapes must match)."""
         weights = list(weights)
         if len(weights) != 2 * len(self.layers):
@@ -221,7 +221,7 @@ class Sequential:
     def _check_x(self, x, name="x"):
         return check_input(name, x, self.dtype, self.n_inputs)
 
-    def forward(self, x):
+    def forward(self, x: Any) -> np.ndarray:
         """The network's output for x (n, in_features): an (n, out_features) array (a copy)."""
         x = self._check_x(x)
         out = self._engine.forward(x)
@@ -231,7 +231,7 @@ class Sequential:
     __call__ = forward
 
     @_one_trainer
-    def backward(self, grad_out):
+    def backward(self, grad_out: Any) -> np.ndarray:
         """Backpropagate dL/d(output) of the last :meth:`forward`: fills ``model.grads`` (and
         every ``layer.dW``/``layer.db``) and returns dL/dx (n, in_features)."""
         if self._last_x is None:
@@ -273,7 +273,7 @@ class Sequential:
         return x, target, sw
 
     @_one_trainer
-    def loss_and_grad(self, x, y, loss, sample_weight=None):
+    def loss_and_grad(self, x: Any, y: Any, loss: Any, sample_weight: Any = None) -> tuple[float, np.ndarray]:
         """``(loss value, gradient)`` of the mean loss over (x, y): the gradient is a copy of
         ``model.grads`` after the backward pass (flat, in the arena's layout)."""
         loss = self._resolve_loss(loss)
@@ -283,7 +283,7 @@ class Sequential:
         return float(value), self.grads.copy()
 
     @_one_trainer
-    def train_step(self, x, y, loss, optimizer, sample_weight=None):
+    def train_step(self, x: Any, y: Any, loss: Any, optimizer: Any, sample_weight: Any = None) -> float:
         """One step of gradient descent on the batch (x, y): forward, loss, backward and the
         optimizer update in one C call with the GIL released. Returns the batch loss
         (before the update). A non-finite loss or gradient leaves the parameters unchanged
@@ -333,13 +333,13 @@ class Sequential:
 
         return io.save(self, path)
 
-    def hvp(self, X, y, v, loss=None, sample_weight=None):
+    def hvp(self, X: Any, y: Any, v: Any, loss: Any = None, sample_weight: Any = None) -> np.ndarray:
         """H·v, the Hessian of the mean loss times v (see :func:`fastgd.curvature.model_hvp`)."""
         from fastgd import curvature
 
         return curvature.model_hvp(self, X, y, v, loss, sample_weight)
 
-    def gnvp(self, X, y, v, loss=None, sample_weight=None):
+    def gnvp(self, X: Any, y: Any, v: Any, loss: Any = None, sample_weight: Any = None) -> np.ndarray:
         """G·v, the Gauss-Newton matrix times v (see :func:`fastgd.curvature.model_gnvp`)."""
         from fastgd import curvature
 
@@ -409,7 +409,7 @@ class Sequential:
 
     # ---- description ------------------------------------------------------------
 
-    def summary(self, print_fn=print):
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Print a table of the layers, their output shapes and parameter counts, as Keras does
         (and return None). ``print_fn`` receives the table as one string: ``model.summary(print_fn=
         lines.append)`` keeps it."""

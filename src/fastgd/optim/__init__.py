@@ -2,8 +2,7 @@
 (:mod:`~fastgd.optim.optimizers`), learning-rate schedules (:mod:`~fastgd.optim.schedules`),
 L-BFGS (:mod:`~fastgd.optim.lbfgs`) and Newton-CG (:mod:`~fastgd.optim.newton_cg`)."""
 
-from fastgd.optim.optimizers import (
-    SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp, clip_grad_norm, clip_grad_value, from_config, get, grad_norm)
-
-__all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "AdamW", "from_config", "get",
-           "grad_norm", "clip_grad_norm", "clip_grad_value"]
+# Every optimizer class and helper, as optimizers.__all__ lists them (one list: a new optimizer
+# is exported here without an edit).
+from fastgd.optim.optimizers import *  # noqa: F401,F403
+from fastgd.optim.optimizers import __all__  # noqa: F401

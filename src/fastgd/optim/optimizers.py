@@ -32,17 +32,15 @@ from fastgd._validation import flag as _flag
 from fastgd._validation import integer as _integer
 from fastgd._validation import real as _real
 
-__all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "AdamW", "from_config", "get",
+__all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "AdamW", "Adamax", "from_config", "get",
            "grad_norm", "clip_grad_norm", "clip_grad_value"]
 
 # enum fg_optimizer values, by name from the C registry (src/kernels/registry/optimizers.h).
-_SGD, _ADAGRAD, _RMSPROP, _ADAM, _ADAMW = map(_core.OPTIMIZERS.index,
-                                               ("sgd", "adagrad", "rmsprop", "adam", "adamw"))
+_SGD, _ADAGRAD, _RMSPROP, _ADAM, _ADAMW, _ADAMAX = map(_core.OPTIMIZERS.index,
+                                                        ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax"))
 
-_CONFIG_FIELDS = (
-    "kind", "step", "lr", "weight_decay", "momentum", "dampening", "nesterov", "noise_std",
-    "noise_seed", "eps", "lr_decay", "initial_accumulator_value", "alpha", "centered", "beta1",
-    "beta2", "amsgrad", "maximize")
+# The fields of the C fg_optim_config, from the registry (src/kernels/registry/optimizers.h).
+_CONFIG_FIELDS = _core.OPTIM_CONFIG_FIELDS
 
 _MASK64 = (1 << 64) - 1
 # A group starting at element `start` draws its noise with seed + start * _GOLDEN, so that groups
@@ -61,6 +59,8 @@ def _slot_roles(cfg):
     if kind == _RMSPROP:
         return (("square_avg",) + (("grad_avg",) if cfg["centered"] else ())
                 + (("momentum_buffer",) if cfg["momentum"] > 0 else ()))
+    if kind == _ADAMAX:
+        return ("exp_avg", "exp_inf")
     return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if cfg["amsgrad"] else ())
 
 
@@ -599,7 +599,38 @@ class AdamW(Adam):
                          maximize=maximize)
 
 
-_BY_NAME = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW)}
+class Adamax(Optimizer):
+    r"""Adamax: Adam with the infinity norm in place of the root mean square.
+
+    Update (``torch.optim.Adamax``), t the 1-based step::
+
+        d ← g + λθ
+        m ← m + (1 − β1)·(d − m)              (m, u start at 0)
+        u ← max(β2·u, |d| + eps)
+        θ ← θ − (η / (1 − β1^t)) · m / u
+
+    Kingma & Ba, "Adam: A Method for Stochastic Optimization" (ICLR 2015), section 7.1. The
+    parameters are :class:`Adam`'s without amsgrad; lr defaults to 2e-3, as in torch.
+    """
+
+    name = "adamax"
+    _kind = _ADAMAX
+
+    def __init__(self, lr: float = 2e-3, *, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, maximize: bool = False) -> None:
+        super().__init__(lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
+
+    def _validate(self, h):
+        h = Adam._validate(self, {**h, "amsgrad": False})  # Adam's checks, without its amsgrad
+        del h["amsgrad"]
+        return h
+
+    def _fields(self, h):
+        return dict(beta1=h["betas"][0], beta2=h["betas"][1], eps=h["eps"], weight_decay=h["weight_decay"],
+                    maximize=h["maximize"])
+
+
+_BY_NAME = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW, Adamax)}
 
 
 def from_config(config: dict) -> Optimizer:
@@ -617,7 +648,7 @@ def from_config(config: dict) -> Optimizer:
 
 def get(optimizer, **kwargs) -> Optimizer:
     """An optimizer from an instance (returned as is) or a name ("sgd", "adagrad", "rmsprop",
-    "adam", "adamw") with keyword hyperparameters."""
+    "adam", "adamw", "adamax") with keyword hyperparameters."""
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str) and optimizer.lower() in _BY_NAME:

@@ -14,6 +14,12 @@ from __future__ import annotations
 import csv
 import math
 import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastgd.nn.model import Sequential
+    from fastgd.optim import Optimizer
+    from fastgd.training import History
 
 from fastgd import _validation
 
@@ -21,22 +27,28 @@ __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "CSVLogger"]
 
 
 class Callback:
-    model = optimizer = schedule = history = None
+    """Base class: every hook does nothing. ``logs`` maps names ("loss", "val_loss", metrics, ...)
+    to the values of the epoch (or step) just done; epochs and steps count from 0."""
+
+    model: Sequential | None = None
+    optimizer: Optimizer | None = None
+    schedule: Any = None
+    history: History | None = None
     rank_zero_only = False
 
-    def set_context(self, model, optimizer, schedule, history):
+    def set_context(self, model: Sequential, optimizer: Optimizer, schedule: Any, history: History) -> None:
         self.model, self.optimizer, self.schedule, self.history = model, optimizer, schedule, history
 
-    def on_train_begin(self, logs):
+    def on_train_begin(self, logs: dict[str, float]) -> None:
         pass
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         pass
 
-    def on_batch_end(self, step, logs):
+    def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
         pass
 
-    def on_train_end(self, logs):
+    def on_train_end(self, logs: dict[str, float]) -> None:
         pass
 
 
@@ -56,7 +68,7 @@ class EarlyStopping(Callback):
         self.mode = _validation.choice("mode", mode, ("min", "max"))
         self.restore_best = bool(restore_best)
 
-    def on_train_begin(self, logs):
+    def on_train_begin(self, logs: dict[str, float]) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch = None
         self.best_params = None
@@ -71,7 +83,7 @@ class EarlyStopping(Callback):
             raise ValueError(f"EarlyStopping: monitor {self.monitor!r} is not among the logged values {sorted(logs)}")
         return logs[key]
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         value = self._value(logs)
         better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
         if better:
@@ -87,7 +99,7 @@ class EarlyStopping(Callback):
                     self.history.stopped_reason = (f"early stopping: {self.monitor} did not improve for "
                                                    f"{self.patience} epochs (best epoch {self.best_epoch + 1})")
 
-    def on_train_end(self, logs):
+    def on_train_end(self, logs: dict[str, float]) -> None:
         if self.restore_best and self.best_params is not None:
             self.model.params[...] = self.best_params
 
@@ -99,14 +111,15 @@ class ModelCheckpoint(Callback):
 
     rank_zero_only = True
 
-    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="min"):
+    def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
+                 mode: str = "min") -> None:
         self.path = os.fspath(path)
         self.monitor = monitor
         self.save_best_only = bool(save_best_only)
         self.mode = _validation.choice("mode", mode, ("min", "max"))
         self.best = math.inf if mode == "min" else -math.inf
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         from fastgd.training.io import save_checkpoint
 
         if self.save_best_only:
@@ -123,16 +136,16 @@ class CSVLogger(Callback):
 
     rank_zero_only = True
 
-    def __init__(self, path, append=False):
+    def __init__(self, path: str | os.PathLike[str], append: bool = False) -> None:
         self.path = os.fspath(path)
         self.append = bool(append)
 
-    def on_train_begin(self, logs):
+    def on_train_begin(self, logs: dict[str, float]) -> None:
         self._keys = None
         if not self.append and os.path.exists(self.path):
             os.remove(self.path)
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self._keys is None:
             self._keys = sorted(logs)
         new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0

@@ -20,7 +20,7 @@
  * reads A and B in place. The choice depends on the shape only. */
 #include "fg_internal.h"
 #include "fg_threads.h"
-#include "fg_act.h"
+#include "fg_act_vec.h"
 #include "fg_simd.h"
 #include "config.h"       /* the target's block sizes */
 #include "gemm_ukernel.h" /* the target's micro-kernels and packers, if any */

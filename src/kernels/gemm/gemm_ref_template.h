@@ -19,11 +19,11 @@ void FG_CAT2(fg_gemm_ref, SFX)(T *C, int64_t ldc, const T *A, int64_t lda, int t
 }
 
 void FG_CAT2(fg_dense_backward_ref, SFX)(T *grad_x, T *dW, T *db, T *grad_out, const T *x,
-                                         const T *W, const T *out, int64_t n, int64_t k, int64_t m,
+                                         const T *W, const T *saved, int64_t n, int64_t k, int64_t m,
                                          int act, double act_alpha, double beta)
 {
     for (int64_t i = 0; i < n * m; i++)
-        grad_out[i] = FG_CAT2(fg_act_backward, SFX)(grad_out[i], out[i], act, (T)act_alpha);
+        grad_out[i] = FG_CAT2(fg_act_backward, SFX)(grad_out[i], saved[i], act, (T)act_alpha);
     /* dW = beta*dW + xᵀ·grad_z */
     FG_CAT2(fg_gemm_ref, SFX)(dW, m, x, k, 1, grad_out, m, 0, k, m, n, beta, NULL, FG_ACT_IDENTITY,
                       0.0);

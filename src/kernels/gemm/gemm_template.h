@@ -14,9 +14,9 @@
 
 #ifndef FG_GEMM_TEMPLATE_ONCE
 #define FG_GEMM_TEMPLATE_ONCE
-/* The activations the micro-kernels apply in registers; the transcendental ones
- * (sigmoid, tanh, softplus) are applied by fg_act_* on the tile just stored,
- * while it is in L1, so every target computes them with the same libm calls. */
+/* The activations the micro-kernels apply in registers; the others are applied by
+ * fg_act_rows_* on the tile just stored, while it is in L1: in vectors for those with a
+ * vector form (GELU, SiLU), with the same libm calls on every target for the rest. */
 #define GEMM_VECTOR_ACT(act) (fg_act_simd_epilogue(act) ? (act) : FG_ACT_IDENTITY)
 #define GEMM_NOT_LAST (-1)
 #define GEMM_ALIGN 64
@@ -120,9 +120,7 @@ static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, in
             for (int64_t j = 0; j < nr; j++) c[i * pb->ldc + j] = tile[i * NR + j];
     }
     if (last && pb->act != GEMM_VECTOR_ACT(pb->act))
-        for (int64_t i = 0; i < mr; i++)
-            for (int64_t j = 0; j < nr; j++)
-                c[i * pb->ldc + j] = GN(fg_act)(c[i * pb->ldc + j], pb->act, pb->alpha);
+        for (int64_t i = 0; i < mr; i++) GN(fg_act_rows)(c + i * pb->ldc, c + i * pb->ldc, nr, pb->act, pb->alpha);
 }
 
 /* The k blocking: ceil(k / KC) equal blocks. It depends on k only, which keeps
@@ -345,12 +343,15 @@ void FG_FN(FG_CAT2(fg_gemm_block_sizes, SFX))(int64_t *sizes)
 /* C := act(beta*C + bias) when k == 0 (the product is empty). */
 static void GN(gemm_no_k)(const GN(gemm_problem) *pb)
 {
-    for (int64_t i = 0; i < pb->m; i++)
+    for (int64_t i = 0; i < pb->m; i++) {
+        T *c = pb->C + i * pb->ldc;
         for (int64_t j = 0; j < pb->n; j++) {
             T t = pb->bias ? pb->bias[j] : 0;
-            if (pb->beta != 0) t += pb->beta * pb->C[i * pb->ldc + j];
-            pb->C[i * pb->ldc + j] = GN(fg_act)(t, pb->act, pb->alpha);
+            if (pb->beta != 0) t += pb->beta * c[j];
+            c[j] = t;
         }
+        GN(fg_act_rows)(c, c, pb->n, pb->act, pb->alpha);
+    }
 }
 
 void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, int trans_a, const T *B,

@@ -22,27 +22,30 @@ FG_KERNEL_SIZE(gemm_workspace_size_f64,
                (int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, int num_threads),
                (m, n, k, trans_a, trans_b, num_threads))
 
-/* out(n,m) = act(x(n,k)·W(k,m) + b(m)); b may be NULL */
-FG_KERNEL(dense_forward_f32, (float *out, const float *x, const float *W, const float *b,
+/* out(n,m) = act(x(n,k)·W(k,m) + b(m)); b may be NULL. pre NULL: in one GEMM with the activation
+   in its epilogue; else pre(n,m) := x·W + b as well (the backward pass of an activation flagged
+   grad_from_pre needs it), then out = act(pre) */
+FG_KERNEL(dense_forward_f32, (float *out, float *pre, const float *x, const float *W, const float *b,
                               int64_t n, int64_t k, int64_t m, int act, double act_alpha,
                               void *workspace, int64_t workspace_bytes),
-          (out, x, W, b, n, k, m, act, act_alpha, workspace, workspace_bytes))
-FG_KERNEL(dense_forward_f64, (double *out, const double *x, const double *W, const double *b,
+          (out, pre, x, W, b, n, k, m, act, act_alpha, workspace, workspace_bytes))
+FG_KERNEL(dense_forward_f64, (double *out, double *pre, const double *x, const double *W, const double *b,
                               int64_t n, int64_t k, int64_t m, int act, double act_alpha,
                               void *workspace, int64_t workspace_bytes),
-          (out, x, W, b, n, k, m, act, act_alpha, workspace, workspace_bytes))
-/* grad_out(n,m) := grad_z = grad_out ⊙ act'(out); dW(k,m) := beta*dW + xᵀ·grad_z;
+          (out, pre, x, W, b, n, k, m, act, act_alpha, workspace, workspace_bytes))
+/* grad_out(n,m) := grad_z = grad_out ⊙ act'(saved), saved the forward's out, or its pre for the
+   activations flagged grad_from_pre (fg_act_grad_from_pre); dW(k,m) := beta*dW + xᵀ·grad_z;
    db(m) := beta*db + Σ_rows grad_z (db may be NULL); grad_x(n,k) = grad_z·Wᵀ (grad_x may be NULL) */
 FG_KERNEL(dense_backward_f32, (float *grad_x, float *dW, float *db, float *grad_out,
-                               const float *x, const float *W, const float *out,
+                               const float *x, const float *W, const float *saved,
                                int64_t n, int64_t k, int64_t m, int act, double act_alpha, double beta,
                                void *workspace, int64_t workspace_bytes),
-          (grad_x, dW, db, grad_out, x, W, out, n, k, m, act, act_alpha, beta, workspace, workspace_bytes))
+          (grad_x, dW, db, grad_out, x, W, saved, n, k, m, act, act_alpha, beta, workspace, workspace_bytes))
 FG_KERNEL(dense_backward_f64, (double *grad_x, double *dW, double *db, double *grad_out,
-                               const double *x, const double *W, const double *out,
+                               const double *x, const double *W, const double *saved,
                                int64_t n, int64_t k, int64_t m, int act, double act_alpha, double beta,
                                void *workspace, int64_t workspace_bytes),
-          (grad_x, dW, db, grad_out, x, W, out, n, k, m, act, act_alpha, beta, workspace, workspace_bytes))
+          (grad_x, dW, db, grad_out, x, W, saved, n, k, m, act, act_alpha, beta, workspace, workspace_bytes))
 /* Bytes of workspace fg_dense_forward_* and fg_dense_backward_* need on num_threads threads. */
 FG_KERNEL_SIZE(dense_workspace_size_f32, (int64_t n, int64_t k, int64_t m, int num_threads),
                (n, k, m, num_threads))

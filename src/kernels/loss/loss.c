@@ -11,6 +11,7 @@
 #include "fg_internal.h"
 #include "fg_threads.h"
 #include "fg_vmath.h"
+#include "fg_loss_elem.h"
 
 /* Elements (n*c) per thread below which one thread is faster than several. */
 #define LOSS_GRAIN 32768

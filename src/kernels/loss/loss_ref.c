@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "fastgd_kernels.h"
+#include "fg_loss_elem.h"
 
 /* Loss of one row (before the sample weight) and, when g != NULL, d l_i / d pred_ij in g. */
 static double ce_row_ref(double *g, const double *z, int64_t c, int64_t label, const double *t,
@@ -34,24 +35,8 @@ static double elementwise_ref(double *g, const double *p, const double *t, int64
 {
     double loss = 0.0;
     for (int64_t j = 0; j < c; j++) {
-        const double d = p[j] - t[j];
-        double l, dl;
-        switch (kind) {
-        case FG_LOSS_BCE: {
-            const double z = p[j], e = exp(-fabs(z));
-            l = (z > 0 ? z : 0.0) - z * t[j] + log1p(e);
-            dl = (z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e)) - t[j];
-            break;
-        }
-        case FG_LOSS_MSE: l = d * d; dl = 2.0 * d; break;
-        case FG_LOSS_POISSON: l = exp(p[j]) - t[j] * p[j]; dl = exp(p[j]) - t[j]; break;
-        case FG_LOSS_MAE: l = fabs(d); dl = d > 0 ? 1.0 : (d < 0 ? -1.0 : 0.0); break;
-        default: /* FG_LOSS_HUBER */
-            if (fabs(d) <= delta) { l = 0.5 * d * d; dl = d; }
-            else { l = delta * (fabs(d) - 0.5 * delta); dl = d > 0 ? delta : -delta; }
-            break;
-        }
-        loss += l / (double)c;
+        double dl;
+        loss += fg_loss_elem(kind, p[j], t[j], delta, &dl) / (double)c;
         if (g) g[j] = dl / (double)c;
     }
     return loss;

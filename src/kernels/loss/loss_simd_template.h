@@ -81,11 +81,18 @@ FG_INLINE VEC FG_CAT2(elementwise_vec_simd, SFX)(VEC p, VEC t, int kind, VEC del
     return V_BLEND(lin, quad, V_LE(ad, delta));
 }
 
+static double FG_CAT2(row_elementwise_scalar, SFX)(T *FG_RESTRICT g, const T *FG_RESTRICT p,
+                                                   const T *FG_RESTRICT t, int64_t c, int kind,
+                                                   T delta, T k); /* loss_template.h */
+
 /* Σ_j l(p_j, t_j) of one row, in T lanes, and grad_j = k dl/dp_j when g != NULL. */
 static double FG_CAT2(row_elementwise_simd, SFX)(T *FG_RESTRICT g, const T *FG_RESTRICT p,
                                                  const T *FG_RESTRICT t, int64_t c, int kind,
                                                  T delta, T k)
 {
+    if (kind != FG_LOSS_BCE && kind != FG_LOSS_POISSON && kind != FG_LOSS_MSE && kind != FG_LOSS_MAE &&
+        kind != FG_LOSS_HUBER)
+        return FG_CAT2(row_elementwise_scalar, SFX)(g, p, t, c, kind, delta, k); /* no vector form */
     const VEC vdelta = V_SET1(delta), vk = V_SET1(k);
     VEC acc = V_ZERO(), gv;
     int64_t j = 0;

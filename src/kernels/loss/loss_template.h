@@ -52,45 +52,24 @@ static T FG_CAT2(row_exp_sum_scalar, SFX)(T *FG_RESTRICT e, const T *FG_RESTRICT
 }
 #undef EXP_SUM_LANES
 
-/* Σ_j l(p_j, t_j) of one row and grad_j = k dl/dp_j when g != NULL. */
+#endif
+
+/* Σ_j l(p_j, t_j) of one row and grad_j = k dl/dp_j when g != NULL, in double (fg_loss_elem.h):
+ * the portable build's elementwise losses, and the vector targets' for a kind without a vector
+ * form in loss_simd_template.h. */
 static double FG_CAT2(row_elementwise_scalar, SFX)(T *FG_RESTRICT g, const T *FG_RESTRICT p,
                                                    const T *FG_RESTRICT t, int64_t c, int kind,
                                                    T delta, T k)
 {
-    const T half = (T)0.5;
     double row = 0.0;
     for (int64_t j = 0; j < c; j++) {
-        const T d = p[j] - t[j], ad = d < 0 ? -d : d;
-        T l, dl;
-        switch (kind) {
-        case FG_LOSS_BCE: {
-            /* max(z,0) - z t + log(1 + exp(-|z|)): exp never overflows and log1p keeps the
-             * tiny tail, so |z| = 1e3 (or 1e30) is fine. */
-            const T z = p[j], e = EXP(-(z < 0 ? -z : z)), r = (T)1 / ((T)1 + e);
-            l = (z > 0 ? z : (T)0) - z * t[j] + LOG1P(e);
-            dl = (z >= 0 ? r : e * r) - t[j];
-            break;
-        }
-        case FG_LOSS_MSE: l = d * d; dl = (T)2 * d; break;
-        case FG_LOSS_POISSON: {
-            const T e = EXP(p[j]);
-            l = e - t[j] * p[j];
-            dl = e - t[j];
-            break;
-        }
-        case FG_LOSS_MAE: l = ad; dl = d > 0 ? (T)1 : (d < 0 ? (T)-1 : (T)0); break;
-        default: /* FG_LOSS_HUBER */
-            l = ad <= delta ? half * d * d : delta * (ad - half * delta);
-            dl = d > delta ? delta : (d < -delta ? -delta : d);
-            break;
-        }
-        row += (double)l;
-        if (g) g[j] = k * dl;
+        double dl;
+        row += fg_loss_elem(kind, (double)p[j], (double)t[j], (double)delta, &dl);
+        if (g) g[j] = (T)((double)k * dl);
     }
     return row;
 }
 
-#endif
 
 #if FG_SIMD
 #define ROW_MAX FG_CAT2(row_max_simd, SFX)

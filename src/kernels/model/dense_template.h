@@ -1,5 +1,5 @@
 /* Included by dense.c once per element type T (suffix SFX): see fg_each_type.h. */
-/* grad_z = grad_out ⊙ act'(out) in place and db := beta*db + Σ_rows grad_z, in one pass over
+/* grad_z = grad_out ⊙ act'(u) in place (u: out, or the pre-activation, see fg_act.h) and db := beta*db + Σ_rows grad_z, in one pass over
    column blocks; the activation is switched on outside the loops, so each inner loop is one
    vectorizable line. The rows are summed in order, for any target and thread count. */
 static void FG_CAT2(dense_act_db, SFX)(T *FG_RESTRICT g, const T *FG_RESTRICT out, T *FG_RESTRICT db,
@@ -27,9 +27,7 @@ static void FG_CAT2(dense_act_db, SFX)(T *FG_RESTRICT g, const T *FG_RESTRICT ou
             case FG_ACT_TANH:
                 for (int64_t j = 0; j < w; j++) r[j] = r[j] * ((T)1 - o[j] * o[j]);
                 break;
-            default:
-                for (int64_t j = 0; j < w; j++) r[j] = FG_CAT2(fg_act_backward, SFX)(r[j], o[j], act, alpha);
-                break;
+            default: FG_CAT2(fg_act_grad_rows, SFX)(r, o, w, act, alpha); break;
             }
             if (db)
                 for (int64_t j = 0; j < w; j++) sum[j] += r[j];
@@ -42,12 +40,18 @@ static void FG_CAT2(dense_act_db, SFX)(T *FG_RESTRICT g, const T *FG_RESTRICT ou
     }
 }
 
-void FG_FN(FG_CAT2(fg_dense_forward, SFX))(T *out, const T *x, const T *W, const T *b, int64_t n,
+void FG_FN(FG_CAT2(fg_dense_forward, SFX))(T *out, T *pre, const T *x, const T *W, const T *b, int64_t n,
                                            int64_t k, int64_t m, int act, double act_alpha,
                                            void *workspace, int64_t workspace_bytes)
 {
-    FG_FN(FG_CAT2(fg_gemm, SFX))(out, m, x, k, 0, W, m, 0, n, m, k, 0.0, b, act, act_alpha, workspace,
+    if (!pre) {
+        FG_FN(FG_CAT2(fg_gemm, SFX))(out, m, x, k, 0, W, m, 0, n, m, k, 0.0, b, act, act_alpha, workspace,
+                             workspace_bytes);
+        return;
+    }
+    FG_FN(FG_CAT2(fg_gemm, SFX))(pre, m, x, k, 0, W, m, 0, n, m, k, 0.0, b, FG_ACT_IDENTITY, 0.0, workspace,
                          workspace_bytes);
+    FG_CAT2(fg_act_rows, SFX)(out, pre, n * m, act, (T)act_alpha);
 }
 
 int64_t FG_FN(FG_CAT2(fg_dense_workspace_size, SFX))(int64_t n, int64_t k, int64_t m, int num_threads)
@@ -59,11 +63,11 @@ int64_t FG_FN(FG_CAT2(fg_dense_workspace_size, SFX))(int64_t n, int64_t k, int64
 }
 
 void FG_FN(FG_CAT2(fg_dense_backward, SFX))(T *grad_x, T *dW, T *db, T *grad_out, const T *x,
-                                            const T *W, const T *out, int64_t n, int64_t k, int64_t m,
+                                            const T *W, const T *saved, int64_t n, int64_t k, int64_t m,
                                             int act, double act_alpha, double beta, void *workspace,
                                             int64_t workspace_bytes)
 {
-    FG_CAT2(dense_act_db, SFX)(grad_out, out, db, n, m, act, (T)act_alpha, beta);
+    FG_CAT2(dense_act_db, SFX)(grad_out, saved, db, n, m, act, (T)act_alpha, beta);
     FG_FN(FG_CAT2(fg_gemm, SFX))(dW, m, x, k, 1, grad_out, m, 0, k, m, n, beta, NULL, FG_ACT_IDENTITY,
                          0.0, workspace, workspace_bytes);
     if (grad_x)

@@ -37,20 +37,35 @@ FG_INLINE int64_t fg_model_hvp_scratch_elems(const int64_t *outs, int64_t n_laye
     return total * n;
 }
 
-/* act''(z) at the point whose output is o, for the activations with a nonzero second
- * derivative (relu and leaky relu: 0 almost everywhere; identity: 0). sigmoid: o(1-o)(1-2o);
- * tanh: -2o(1-o²); softplus: sigmoid'(z) = σ(1-σ) with σ = 1 - e^-o; elu: 0 where o > 0,
- * else e^z = o + 1. */
-FG_INLINE double fg_act_grad2(double o, int act)
+/* act''(z) as a function of u, the value the forward pass keeps for the derivatives (fg_act.h):
+ * the output o, or the pre-activation z for the activations flagged grad_from_pre. relu and
+ * leaky relu: 0 almost everywhere; identity: 0. sigmoid: o(1-o)(1-2o); tanh: -2o(1-o²);
+ * softplus: sigmoid'(z) = σ(1-σ) with σ = 1 - e^-o; elu: 0 where o > 0, else e^z = o + 1;
+ * gelu: φ(z)(2 - z²); gelu_tanh: s(1-s)(2v' + z((1-2s)v'² + v'')) with s = σ(v),
+ * v = 2√(2/π)(z + 0.044715z³); silu: s(1-s)(2 + z(1-2s)) with s = σ(z). A new activation
+ * must be added here too (unless piecewise linear): the assertion makes the build say so. */
+_Static_assert(FG_ACT_COUNT == 10, "an activation was added to registry/activations.h: give fg_act_grad2 "
+                                   "its second derivative");
+FG_INLINE double fg_act_grad2(double u, int act)
 {
     switch (act) {
-    case FG_ACT_SIGMOID: return o * (1.0 - o) * (1.0 - 2.0 * o);
-    case FG_ACT_TANH: return -2.0 * o * (1.0 - o * o);
+    case FG_ACT_SIGMOID: return u * (1.0 - u) * (1.0 - 2.0 * u);
+    case FG_ACT_TANH: return -2.0 * u * (1.0 - u * u);
     case FG_ACT_SOFTPLUS: {
-        const double e = exp(-o);
+        const double e = exp(-u);
         return (1.0 - e) * e;
     }
-    case FG_ACT_ELU: return o > 0.0 ? 0.0 : o + 1.0;
+    case FG_ACT_ELU: return u > 0.0 ? 0.0 : u + 1.0;
+    case FG_ACT_GELU: return 0.39894228040143268 * exp(-0.5 * u * u) * (2.0 - u * u);
+    case FG_ACT_GELU_TANH: {
+        const double c = 1.5957691216057308, dv = c * (1.0 + 0.134145 * u * u), d2v = c * 0.26829 * u;
+        const double s = 1.0 / (1.0 + exp(-c * (u + 0.044715 * u * u * u))), ds = s * (1.0 - s);
+        return ds * (2.0 * dv + u * ((1.0 - 2.0 * s) * dv * dv + d2v));
+    }
+    case FG_ACT_SILU: {
+        const double s = 1.0 / (1.0 + exp(-u));
+        return s * (1.0 - s) * (2.0 + u * (1.0 - 2.0 * s));
+    }
     default: return 0.0;
     }
 }

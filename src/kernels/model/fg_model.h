@@ -27,6 +27,10 @@ typedef struct fg_model {
     void *params;         /* flat parameter arena */
     void *grads;          /* flat gradient arena, same layout */
     void *const *acts;    /* acts[i]: (rows_cap, layers[i].out) outputs of layer i */
+    void *const *pres;    /* pres[i]: (rows_cap, layers[i].out) pre-activations of layer i, kept
+                             by the forward pass for the backward and curvature passes when
+                             fg_act_grad_from_pre(layers[i].act), else NULL; pres itself NULL:
+                             none kept (inference: the forward pass fuses every activation) */
     void *gbuf0, *gbuf1;  /* (rows_cap, max width) gradient ping-pong buffers */
     void *xbuf;           /* (rows_cap, layers[0].in) gathered input rows */
     void *ybuf;           /* (rows_cap, n_outputs) gathered target rows */

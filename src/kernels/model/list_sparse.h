@@ -21,13 +21,13 @@ FG_KERNEL(csr_weight_grad_f32, (float *dW, const fg_csr *x, const int64_t *rows,
 FG_KERNEL(csr_weight_grad_f64, (double *dW, const fg_csr *x, const int64_t *rows, int64_t start, int64_t n,
                                 const double *grad_z, int64_t m, double beta),
           (dW, x, rows, start, n, grad_z, m, beta))
-/* The backward pass of that layer without dL/dx: grad_out(n,m) := grad_z = grad_out ⊙ act'(out);
-   db(m) := beta*db + Σ_rows grad_z (db may be NULL); dW as csr_weight_grad. */
+/* The backward pass of that layer without dL/dx: grad_out(n,m) := grad_z = grad_out ⊙ act'(saved),
+   saved as in dense_backward (out, or pre for grad_from_pre); db(m) := beta*db + Σ_rows grad_z (db may be NULL); dW as csr_weight_grad. */
 FG_KERNEL(csr_dense_backward_f32, (float *dW, float *db, float *grad_out, const fg_csr *x, const int64_t *rows,
-                                   int64_t start, const float *out, int64_t n, int64_t m, int act,
+                                   int64_t start, const float *saved, int64_t n, int64_t m, int act,
                                    double act_alpha, double beta),
-          (dW, db, grad_out, x, rows, start, out, n, m, act, act_alpha, beta))
+          (dW, db, grad_out, x, rows, start, saved, n, m, act, act_alpha, beta))
 FG_KERNEL(csr_dense_backward_f64, (double *dW, double *db, double *grad_out, const fg_csr *x, const int64_t *rows,
-                                   int64_t start, const double *out, int64_t n, int64_t m, int act,
+                                   int64_t start, const double *saved, int64_t n, int64_t m, int act,
                                    double act_alpha, double beta),
-          (dW, db, grad_out, x, rows, start, out, n, m, act, act_alpha, beta))
+          (dW, db, grad_out, x, rows, start, saved, n, m, act, act_alpha, beta))

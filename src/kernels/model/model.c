@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fg_internal.h"
+#include "fg_act_vec.h"
 
 #define FG_TEMPLATE "model/model_template.h"
 #include "fg_each_type.h"

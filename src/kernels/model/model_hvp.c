@@ -5,6 +5,7 @@
 #include "fg_internal.h"
 #include "fg_act.h"
 #include "fg_hvp.h"
+#include "loss/fg_loss_elem.h"
 
 #define T float
 #define SFX f32

@@ -14,9 +14,8 @@
  *   MAE         0 (the kink aside, the loss is linear)
  *   HUBER       coef s_i r / c where |p - t| <= delta, else 0
  *   POISSON     coef s_i exp(z) r / c (log link)
- * Returns 0, or -1 (out untouched) for a kind it does not know: a loss added to fg_loss.h
- * must be added here too, and the assertion below makes the build say so. */
-_Static_assert(FG_LOSS_COUNT == 6, "a loss kind was added to fg_loss.h: give loss_hessian_vector its Hessian");
+ * The elementwise kinds' second derivatives are fg_loss_elem_curvature's (fg_loss_elem.h).
+ * Returns 0, or -1 for a kind it does not know. */
 static int FG_CAT2(loss_hessian_vector, SFX)(T *FG_RESTRICT out, const T *FG_RESTRICT pred,
                                                const T *FG_RESTRICT r, int64_t n, int64_t c,
                                                const fg_loss_spec *spec)
@@ -66,20 +65,8 @@ static int FG_CAT2(loss_hessian_vector, SFX)(T *FG_RESTRICT out, const T *FG_RES
         }
         const double k = coef * s / (double)c;
         for (int64_t j = 0; j < c; j++) {
-            double h;
-            switch (spec->kind) {
-            case FG_LOSS_BCE: {
-                const double e = exp(-fabs((double)z[j]));
-                h = e / ((1.0 + e) * (1.0 + e)); /* σ(1-σ), symmetric in z */
-                break;
-            }
-            case FG_LOSS_MSE: h = 2.0; break;
-            case FG_LOSS_HUBER: h = fabs((double)z[j] - (double)target[i * c + j]) <= spec->delta ? 1.0 : 0.0; break;
-            case FG_LOSS_POISSON: h = exp((double)z[j]); break;
-            case FG_LOSS_MAE: h = 0.0; break;
-            default: return -1;
-            }
-            o[j] = (T)(k * h * (double)ri[j]);
+            const double t = target ? (double)target[i * c + j] : 0.0;
+            o[j] = (T)(k * fg_loss_elem_curvature(spec->kind, (double)z[j], t, spec->delta) * (double)ri[j]);
         }
     }
     return 0;
@@ -118,6 +105,8 @@ double HVP_NAME(const fg_model *m, T *hv, const T *v, const T *x, int64_t n, con
     /* scratch: R(z_l) then R(a_l) for every layer, then the two R(g) buffers */
 #define RZ(l) (scratch + FG_CAT2(hvp_layer_offset, SFX)(m, l, n))
 #define RA(l) (RZ(l) + n * m->layers[l].out)
+    /* what act', act'' of layer l take (fg_act.h): z when kept, else the output */
+#define HVP_SAVED(l) ((const T *)(fg_act_grad_from_pre(m->layers[l].act) ? m->pres[l] : m->acts[l]))
     if (n < 1) return NAN;
     T *rg = RZ(L), *rg_next = rg + n * max_width;
 
@@ -126,9 +115,17 @@ double HVP_NAME(const fg_model *m, T *hv, const T *v, const T *x, int64_t n, con
         const fg_model_layer *Ly = &m->layers[l];
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
         T *o = (T *)m->acts[l];
-        if (!forward_done)
+        if (fg_act_grad_from_pre(Ly->act) && !(m->pres && m->pres[l])) return NAN;
+        if (!forward_done && fg_act_grad_from_pre(Ly->act)) {
+            /* z is kept: act' and act'' are functions of it */
+            T *FG_RESTRICT z = (T *)m->pres[l];
+            HVP_GEMM(z, Ly->out, in, Ly->in, 0, params + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
+                     params + Ly->b_off, FG_ACT_IDENTITY, 0.0);
+            for (int64_t e = 0; e < n * Ly->out; e++) o[e] = FG_CAT2(fg_act, SFX)(z[e], Ly->act, (T)Ly->act_alpha);
+        } else if (!forward_done) {
             HVP_GEMM(o, Ly->out, in, Ly->in, 0, params + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
                      params + Ly->b_off, Ly->act, Ly->act_alpha);
+        }
         HVP_GEMM(RZ(l), Ly->out, in, Ly->in, 0, v + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
                  v + Ly->b_off, FG_ACT_IDENTITY, 0.0);
         if (l > 0)
@@ -137,7 +134,8 @@ double HVP_NAME(const fg_model *m, T *hv, const T *v, const T *x, int64_t n, con
         const int64_t size = n * Ly->out;
         const T alpha = (T)Ly->act_alpha;
         T *FG_RESTRICT rz = RZ(l), *FG_RESTRICT ra = RA(l);
-        for (int64_t e = 0; e < size; e++) ra[e] = FG_CAT2(fg_act_backward, SFX)(rz[e], o[e], Ly->act, alpha);
+        const T *FG_RESTRICT u = HVP_SAVED(l);
+        for (int64_t e = 0; e < size; e++) ra[e] = FG_CAT2(fg_act_backward, SFX)(rz[e], u[e], Ly->act, alpha);
     }
 
     /* 2. the loss, its gradient on the outputs (g) and its Hessian applied to R(a_L) */
@@ -150,22 +148,22 @@ double HVP_NAME(const fg_model *m, T *hv, const T *v, const T *x, int64_t n, con
     for (int64_t l = L - 1; l >= 0; l--) {
         const fg_model_layer *Ly = &m->layers[l];
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
-        const T *o = (const T *)m->acts[l];
+        const T *u = HVP_SAVED(l);
         const int64_t size = n * Ly->out;
         const T alpha = (T)Ly->act_alpha;
         /* R(δ) in rg; δ in g (full Hessian only) */
         if (gauss_newton) {
-            for (int64_t e = 0; e < size; e++) rg[e] = FG_CAT2(fg_act_backward, SFX)(rg[e], o[e], Ly->act, alpha);
+            for (int64_t e = 0; e < size; e++) rg[e] = FG_CAT2(fg_act_backward, SFX)(rg[e], u[e], Ly->act, alpha);
         } else if (fg_act_is_piecewise_linear(Ly->act)) {
             for (int64_t e = 0; e < size; e++) {
-                rg[e] = FG_CAT2(fg_act_backward, SFX)(rg[e], o[e], Ly->act, alpha);
-                g[e] = FG_CAT2(fg_act_backward, SFX)(g[e], o[e], Ly->act, alpha);
+                rg[e] = FG_CAT2(fg_act_backward, SFX)(rg[e], u[e], Ly->act, alpha);
+                g[e] = FG_CAT2(fg_act_backward, SFX)(g[e], u[e], Ly->act, alpha);
             }
         } else {
             const T *FG_RESTRICT rz = RZ(l);
             for (int64_t e = 0; e < size; e++) {
-                const T d1 = FG_CAT2(fg_act_grad, SFX)(o[e], Ly->act, alpha);
-                const T d2 = (T)fg_act_grad2((double)o[e], Ly->act);
+                const T d1 = FG_CAT2(fg_act_grad, SFX)(u[e], Ly->act, alpha);
+                const T d2 = (T)fg_act_grad2((double)u[e], Ly->act);
                 rg[e] = rg[e] * d1 + g[e] * d2 * rz[e];
                 g[e] = g[e] * d1;
             }
@@ -197,6 +195,7 @@ double HVP_NAME(const fg_model *m, T *hv, const T *v, const T *x, int64_t n, con
     return loss;
 #undef RZ
 #undef RA
+#undef HVP_SAVED
 }
 
 #undef T

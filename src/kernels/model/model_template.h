@@ -13,6 +13,16 @@ static void FG_CAT2(model_gather_rows, SFX)(T *FG_RESTRICT dst, const T *FG_REST
     for (int64_t i = 0; i < n; i++) memcpy(dst + i * width, src + idx[i] * width, (size_t)width * sizeof(T));
 }
 
+/* Layer l's kept pre-activations, or NULL (fg_model.pres). */
+FG_INLINE T *FG_CAT2(model_pre, SFX)(const fg_model *m, int64_t l) { return m->pres ? (T *)m->pres[l] : NULL; }
+
+/* What layer l's backward pass reads for act': its pre-activations when kept, else its outputs. */
+FG_INLINE const T *FG_CAT2(model_saved, SFX)(const fg_model *m, int64_t l)
+{
+    T *pre = FG_CAT2(model_pre, SFX)(m, l);
+    return pre ? pre : (const T *)m->acts[l];
+}
+
 /* Layers [first, n_layers) of the forward pass, layer `first` reading `in`. */
 static void FG_CAT2(model_forward_from, SFX)(const fg_model *m, int64_t first, const T *in, int64_t n)
 {
@@ -20,8 +30,8 @@ static void FG_CAT2(model_forward_from, SFX)(const fg_model *m, int64_t first, c
     for (int64_t l = first; l < m->n_layers; l++) {
         const fg_model_layer *L = &m->layers[l];
         T *out = (T *)m->acts[l];
-        MODEL_FN(fg_dense_forward)(out, in, params + L->w_off, params + L->b_off, n, L->in, L->out, L->act,
-                                 L->act_alpha, m->workspace, m->workspace_bytes);
+        MODEL_FN(fg_dense_forward)(out, FG_CAT2(model_pre, SFX)(m, l), in, params + L->w_off, params + L->b_off, n,
+                                 L->in, L->out, L->act, L->act_alpha, m->workspace, m->workspace_bytes);
         in = out;
     }
 }
@@ -32,8 +42,10 @@ static void FG_CAT2(model_forward_csr_rows, SFX)(const fg_model *m, const fg_csr
 {
     const fg_model_layer *L = &m->layers[0];
     const T *params = (const T *)m->params;
-    MODEL_FN(fg_csr_dense_forward)((T *)m->acts[0], x, rows, start, n, params + L->w_off, params + L->b_off,
-                                 L->out, L->act, L->act_alpha);
+    T *pre = FG_CAT2(model_pre, SFX)(m, 0);
+    MODEL_FN(fg_csr_dense_forward)(pre ? pre : (T *)m->acts[0], x, rows, start, n, params + L->w_off,
+                                 params + L->b_off, L->out, pre ? FG_ACT_IDENTITY : L->act, L->act_alpha);
+    if (pre) FG_CAT2(fg_act_rows, SFX)((T *)m->acts[0], pre, n * L->out, L->act, (T)L->act_alpha);
     FG_CAT2(model_forward_from, SFX)(m, 1, (const T *)m->acts[0], n);
 }
 
@@ -59,14 +71,14 @@ static void FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, cons
         const fg_model_layer *L = &m->layers[l];
         if (l == 0 && csr) {
             MODEL_FN(fg_csr_dense_backward)(grads + L->w_off, grads + L->b_off, cur, csr, rows, start,
-                                          (const T *)m->acts[0], n, L->out, L->act, L->act_alpha, beta);
+                                          FG_CAT2(model_saved, SFX)(m, 0), n, L->out, L->act, L->act_alpha, beta);
             break;
         }
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
         /* the next gradient goes to whichever ping-pong buffer `cur` is not */
         T *next = l > 0 ? (cur == (T *)m->gbuf0 ? (T *)m->gbuf1 : (T *)m->gbuf0) : grad_x;
         MODEL_FN(fg_dense_backward)(next, grads + L->w_off, grads + L->b_off, cur, in, params + L->w_off,
-                                  (const T *)m->acts[l], n, L->in, L->out, L->act, L->act_alpha, beta,
+                                  FG_CAT2(model_saved, SFX)(m, l), n, L->in, L->out, L->act, L->act_alpha, beta,
                                   m->workspace, m->workspace_bytes);
         cur = next;
     }

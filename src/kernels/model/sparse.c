@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fg_internal.h"
-#include "fg_act.h"
+#include "fg_act_vec.h"
 #include "fg_threads.h"
 
 /* Fewer multiply-adds than this per thread are not worth a parallel region. */

@@ -26,9 +26,7 @@ static void FG_CAT2(csr_forward_rows, SFX)(T *FG_RESTRICT out, const fg_csr *x, 
         case FG_ACT_RELU:
             for (int64_t j = 0; j < m; j++) o[j] = o[j] < (T)0 ? (T)0 : o[j];
             break;
-        default:
-            for (int64_t j = 0; j < m; j++) o[j] = FG_CAT2(fg_act, SFX)(o[j], act, alpha);
-            break;
+        default: FG_CAT2(fg_act_rows, SFX)(o, o, m, act, alpha); break;
         }
     }
 }
@@ -100,7 +98,7 @@ void SPARSE_FN(fg_csr_weight_grad)(T *dW, const fg_csr *x, const int64_t *rows, 
 }
 
 void SPARSE_FN(fg_csr_dense_backward)(T *dW, T *db, T *grad_out, const fg_csr *x, const int64_t *rows,
-                                      int64_t start, const T *out, int64_t n, int64_t m, int act,
+                                      int64_t start, const T *saved, int64_t n, int64_t m, int act,
                                       double act_alpha, double beta)
 {
     const T alpha = (T)act_alpha;
@@ -112,9 +110,8 @@ void SPARSE_FN(fg_csr_dense_backward)(T *dW, T *db, T *grad_out, const fg_csr *x
     }
     for (int64_t i = 0; i < n; i++) {
         T *FG_RESTRICT g = grad_out + i * m;
-        const T *FG_RESTRICT o = out + i * m;
-        if (act != FG_ACT_IDENTITY)
-            for (int64_t j = 0; j < m; j++) g[j] = FG_CAT2(fg_act_backward, SFX)(g[j], o[j], act, alpha);
+        const T *FG_RESTRICT o = saved + i * m;
+        if (act != FG_ACT_IDENTITY) FG_CAT2(fg_act_grad_rows, SFX)(g, o, m, act, alpha);
         if (db)
             for (int64_t j = 0; j < m; j++) db[j] += g[j];
     }

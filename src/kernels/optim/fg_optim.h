@@ -17,23 +17,21 @@ enum fg_optimizer {
 /* The name of an optimizer ("sgd", ...: registry/optimizers.h), or NULL. */
 const char *fg_optimizer_name(int kind);
 
+/* Field i of fg_optim_config (registry/optimizers.h): its name, with its C type's name ("int",
+ * "int64_t", "uint64_t", "double") in *type and its byte offset in *offset; NULL past the last. */
+const char *fg_optim_config_field(int i, const char **type, int64_t *offset);
+
 typedef struct fg_optim_config {
-    int kind;                 /* enum fg_optimizer */
-    int64_t step;             /* 1-based number of this update (bias correction, first momentum step, ...) */
-    double lr, weight_decay;
-    double momentum, dampening; int nesterov;          /* SGD (RMSProp uses momentum too) */
-    double noise_std; uint64_t noise_seed;             /* noisy SGD; counter-based RNG keyed by (seed, step, index) */
-    double eps, lr_decay, initial_accumulator_value;   /* AdaGrad (eps shared) */
-    double alpha; int centered;                        /* RMSProp */
-    double beta1, beta2; int amsgrad;                  /* Adam/AdamW */
-    int maximize;                                      /* ascend instead of descend */
+#define FG_OPTIM_FIELD(type, name) type name;
+#include "registry/optimizers.h"
+#undef FG_OPTIM_FIELD
 } fg_optim_config;
 
 /* Number of n-length state arrays an update of this configuration needs (0 for plain SGD; then
- * `state` may be NULL). Slot order: SGD [momentum_buffer]; AdaGrad [sum]; RMSProp [square_avg,
- * grad_avg if centered, momentum_buffer if momentum > 0]; Adam/AdamW [exp_avg, exp_avg_sq,
- * max_exp_avg_sq if amsgrad]. At step 1 the kernels initialize the state themselves (zeros, the
- * AdaGrad initial accumulator value), so a freshly allocated state need not be cleared. */
+ * `state` may be NULL). The slots of each kind are laid out by fg_optim_prepare
+ * (optim_elem_template.h) and named by fastgd.optim (torch's state names). At step 1 the kernels
+ * initialize the state themselves (zeros, the AdaGrad initial accumulator value), so a freshly
+ * allocated state need not be cleared. */
 int fg_optim_state_slots(const fg_optim_config *cfg);
 
 /* Reference twins (optim_ref.c): plain scalar loops, compiled once without target flags, doing

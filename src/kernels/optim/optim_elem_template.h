@@ -1,8 +1,114 @@
 /* Included by optim_internal.h once per element type T (suffix SFX): see fg_each_type.h.
- * The single-element updates: the formulas live here once, and both the dispatched loops
+ * The update rules of every optimizer, in one place: the per-call coefficients and state slots
+ * (fg_optim_prepare, once), then the single-element updates. Both the dispatched loops
  * (optim_template.h) and the reference twins (optim_ref.c) call them, so they cannot drift apart.
  * Coefficients are rounded to T once, as torch does when it applies a Python scalar to a tensor;
- * each line follows torch.optim's operation order (noted on the right). */
+ * each line follows torch.optim's operation order (noted on the right).
+ *
+ * A new optimizer writes its coefficients and slots in fg_optim_prepare, its element update
+ * below and its case in fg_elem_update; the loops then run it. A loop of its own in
+ * optim_template.h (as SGD, RMSProp and Adam have, specialized on their flags) is an optional
+ * speed-up. */
+
+#ifndef FG_OPTIM_PREPARE_ONCE
+#define FG_OPTIM_PREPARE_ONCE
+/* Everything the element updates need, computed once per call in double from the config. */
+typedef struct fg_optim_coefs {
+    int kind;
+    int first;             /* step <= 1: the state is initialized before it is read */
+    double sign;           /* -1 when maximizing: d = sign*g (+ weight decay) */
+    double wd;             /* weight decay added to the gradient (0 for AdamW) */
+    double decay;          /* AdamW: params *= 1 - lr*weight_decay first (1 otherwise) */
+    double neg_lr;         /* -lr (SGD, RMSProp), -lr/(1+(step-1)*lr_decay) (AdaGrad), -lr/(1-beta1^step) (Adam) */
+    int has_momentum, nesterov, centered, amsgrad, noisy;
+    double momentum;       /* SGD (Nesterov term), RMSProp */
+    double buf_momentum;   /* SGD buffer decay: momentum, 0 at the first step (buf = d) */
+    double buf_gain;       /* SGD: 1 - dampening, 1 at the first step */
+    double noise_scale;    /* noise_std * sqrt(lr) */
+    uint64_t noise_seed;
+    int64_t step;
+    double eps, init_acc;
+    double avg_weight;     /* lerp weight of the running mean: 1 - beta1 (Adam), 1 - alpha (RMSProp) */
+    double sq_decay;       /* beta2 (Adam), alpha (RMSProp) */
+    double sq_gain;        /* 1 - beta2 (Adam), 1 - alpha (RMSProp) */
+    double inv_bc2_sqrt;   /* 1 / sqrt(1 - beta2^step) (Adam) */
+    /* state slot indices, -1 when unused */
+    int slot_buf, slot_sum, slot_sq, slot_avg, slot_max;
+    int slots;
+} fg_optim_coefs;
+
+FG_INLINE void fg_optim_prepare(fg_optim_coefs *c, const fg_optim_config *cfg)
+{
+    memset(c, 0, sizeof *c);
+    c->kind = cfg->kind;
+    c->step = cfg->step;
+    c->first = cfg->step <= 1;
+    c->sign = cfg->maximize ? -1.0 : 1.0;
+    c->wd = cfg->weight_decay;
+    c->decay = 1.0;
+    c->neg_lr = -cfg->lr;
+    c->eps = cfg->eps;
+    c->slot_buf = c->slot_sum = c->slot_sq = c->slot_avg = c->slot_max = -1;
+    switch (cfg->kind) {
+    case FG_OPT_SGD:
+        c->has_momentum = cfg->momentum != 0.0;
+        c->nesterov = c->has_momentum && cfg->nesterov;
+        c->momentum = cfg->momentum;
+        c->buf_momentum = c->first ? 0.0 : cfg->momentum;
+        c->buf_gain = c->first ? 1.0 : 1.0 - cfg->dampening;
+        c->noisy = cfg->noise_std != 0.0;
+        c->noise_scale = cfg->noise_std * sqrt(cfg->lr);
+        c->noise_seed = cfg->noise_seed;
+        if (c->has_momentum) c->slot_buf = c->slots++;
+        break;
+    case FG_OPT_ADAGRAD:
+        c->neg_lr = -cfg->lr / (1.0 + (double)(cfg->step - 1) * cfg->lr_decay);
+        c->init_acc = cfg->initial_accumulator_value;
+        c->slot_sum = c->slots++;
+        break;
+    case FG_OPT_RMSPROP:
+        c->has_momentum = cfg->momentum > 0.0;
+        c->centered = cfg->centered != 0;
+        c->momentum = cfg->momentum;
+        c->avg_weight = 1.0 - cfg->alpha;
+        c->sq_decay = cfg->alpha;
+        c->sq_gain = 1.0 - cfg->alpha;
+        c->slot_sq = c->slots++;
+        if (c->centered) c->slot_avg = c->slots++;
+        if (c->has_momentum) c->slot_buf = c->slots++;
+        break;
+    case FG_OPT_ADAMAX:
+        c->neg_lr = -cfg->lr / (1.0 - pow(cfg->beta1, (double)(cfg->step < 1 ? 1 : cfg->step)));
+        c->avg_weight = 1.0 - cfg->beta1;
+        c->sq_decay = cfg->beta2;
+        c->slot_avg = c->slots++;
+        c->slot_sq = c->slots++;
+        break;
+    case FG_OPT_ADAM:
+    case FG_OPT_ADAMW: {
+        const double t = (double)(cfg->step < 1 ? 1 : cfg->step);
+        c->amsgrad = cfg->amsgrad != 0;
+        c->neg_lr = -cfg->lr / (1.0 - pow(cfg->beta1, t));
+        c->inv_bc2_sqrt = 1.0 / sqrt(1.0 - pow(cfg->beta2, t));
+        c->avg_weight = 1.0 - cfg->beta1;
+        c->sq_decay = cfg->beta2;
+        c->sq_gain = 1.0 - cfg->beta2;
+        if (cfg->kind == FG_OPT_ADAMW) {
+            c->decay = 1.0 - cfg->lr * cfg->weight_decay;
+            c->wd = 0.0;
+        }
+        c->slot_avg = c->slots++;
+        c->slot_sq = c->slots++;
+        if (c->amsgrad) c->slot_max = c->slots++;
+        break;
+    }
+    default:
+        c->kind = -1; /* unknown kind: the kernels change nothing */
+        break;
+    }
+}
+
+#endif
 
 #define OE_(name) FG_CAT2(name, SFX)
 
@@ -110,6 +216,31 @@ FG_INLINE void OE_(fg_elem_adam)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *m,
     }
     const T den = FG_MATH(sqrt)(vhat) * t->inv_bc2_sqrt + t->eps; /* (v.sqrt() / bc2_sqrt).add_(eps) */
     *p = p0 + t->neg_lr * *m / den;                     /* param.addcdiv_(m, den, value=-lr/bc1) */
+}
+
+/* Adamax. d = sign·g + wd·p; m = lerp(m, d, 1 − β1); u = max(β2·u, |d| + eps);
+   p = p − (lr/(1 − β1^t))·m/u. */
+FG_INLINE void OE_(fg_elem_adamax)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *m, T *u)
+{
+    const T d = t->sign * g + t->wd * *p;               /* grad.add(param, alpha=wd) */
+    *m = OE_(fg_lerp)(t, *m, d);                        /* exp_avg.lerp_(d, 1-β1) */
+    const T decayed = *u * t->sq_decay, a = FG_MATH(fabs)(d) + t->eps;
+    *u = (decayed < a || a != a) ? a : decayed;         /* torch.maximum(u.mul_(β2), d.abs().add_(eps)) */
+    *p = *p + t->neg_lr * *m / *u;                      /* param.addcdiv_(m, u, value=-clr) */
+}
+
+/* Element i of the kinds without a loop of their own in optim_template.h, for both loops; the
+ * slots are state + slot * stride + i (fg_optim_prepare). */
+FG_INLINE void OE_(fg_elem_update)(const OE_(fg_optim_tcoefs) *t, const fg_optim_coefs *c, T *params,
+                                   const T *grads, T *state, int64_t stride, int64_t i)
+{
+    switch (c->kind) {
+    case FG_OPT_ADAMAX:
+        OE_(fg_elem_adamax)(t, params + i, grads[i], state + c->slot_avg * stride + i,
+                            state + c->slot_sq * stride + i);
+        break;
+    default: break;
+    }
 }
 
 #undef OE_

@@ -23,6 +23,7 @@ void fg_optim_normal_ref(double *out, int64_t n, uint64_t seed, int64_t step)
     {                                                                                               \
         fg_optim_coefs c;                                                                           \
         fg_optim_prepare(&c, cfg);                                                                  \
+        if (c.kind < 0) return;                                                                     \
         fg_optim_tcoefs_##SFX t;                                                                    \
         fg_optim_tcoefs_from_##SFX(&t, &c);                                                         \
         const uint64_t key = fg_noise_key(c.noise_seed, c.step);                                    \
@@ -51,7 +52,7 @@ void fg_optim_normal_ref(double *out, int64_t n, uint64_t seed, int64_t step)
                 fg_elem_adam_##SFX(&t, params + i, grads[i], avg + i, sq + i, mx ? mx + i : NULL,   \
                                    c.amsgrad, c.wd != 0.0, c.decay != 1.0, t.avg_small);            \
                 break;                                                                              \
-            default: return;                                                                        \
+            default: fg_elem_update_##SFX(&t, &c, params, grads, state, stride, i); break;          \
             }                                                                                       \
         }                                                                                           \
     }

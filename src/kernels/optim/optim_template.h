@@ -82,6 +82,7 @@ static void OT_(optim_range)(const fg_optim_coefs *c, T *FG_RESTRICT params, con
         break;
     }
     default:
+        for (int64_t i = begin; i < end; i++) OT_(fg_elem_update)(&t, c, params, grads, state, stride, i);
         break;
     }
 }

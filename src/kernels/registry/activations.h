@@ -4,20 +4,31 @@
  * the compiled module), the GEMM epilogue's choice of path, and the HVP kernels'
  * test for a zero second derivative.
  *
- * FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue)
+ * FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue, grad_from_pre)
  *   ID                enum suffix (FG_ACT_ID)
  *   name              the Python name
  *   piecewise_linear  1 if act'' is zero almost everywhere
  *   simd_epilogue     1 if the GEMM micro-kernels apply it in registers
- *                     (gemm_ukernel_simd_template.h); 0: applied per element
- *                     by fg_act_* after the tile is stored
+ *                     (gemm_ukernel_simd_template.h); 0: applied after the
+ *                     tile is stored, per element by fg_act_* or, for those
+ *                     with a vector form, by fg_act_rows_* (fg_act_vec.h)
+ *   grad_from_pre     0: act' and act'' are functions of the output a = act(z),
+ *                     which is all the forward pass keeps; 1: of the
+ *                     pre-activation z (the output does not determine it), so
+ *                     the training forward pass keeps z as well (fg_model.pres)
  * The per-element formulas live in fg_act_template.h (value, derivative) and
  * fg_hvp.h (second derivative). Keep IDENTITY first: it is the zero value.
  * Deliberately no include guard: included once per expansion. */
-FG_ACTIVATION(IDENTITY, identity, 1, 1)
-FG_ACTIVATION(RELU, relu, 1, 1)
-FG_ACTIVATION(LEAKY_RELU, leaky_relu, 1, 1)
-FG_ACTIVATION(SIGMOID, sigmoid, 0, 0)
-FG_ACTIVATION(TANH, tanh, 0, 0)
-FG_ACTIVATION(SOFTPLUS, softplus, 0, 0)
-FG_ACTIVATION(ELU, elu, 0, 0)
+FG_ACTIVATION(IDENTITY, identity, 1, 1, 0)
+FG_ACTIVATION(RELU, relu, 1, 1, 0)
+FG_ACTIVATION(LEAKY_RELU, leaky_relu, 1, 1, 0)
+FG_ACTIVATION(SIGMOID, sigmoid, 0, 0, 0)
+FG_ACTIVATION(TANH, tanh, 0, 0, 0)
+FG_ACTIVATION(SOFTPLUS, softplus, 0, 0, 0)
+FG_ACTIVATION(ELU, elu, 0, 0, 0)
+/* x Φ(x), Φ the standard normal CDF (Hendrycks & Gimpel 2016), as torch.nn.GELU() */
+FG_ACTIVATION(GELU, gelu, 0, 0, 1)
+/* x σ(2u), u = √(2/π)(x + 0.044715 x³), i.e. 0.5 x (1 + tanh u): torch.nn.GELU(approximate="tanh") */
+FG_ACTIVATION(GELU_TANH, gelu_tanh, 0, 0, 1)
+/* x σ(x) (Elfwing et al. 2018; "swish"), as torch.nn.SiLU() */
+FG_ACTIVATION(SILU, silu, 0, 0, 1)

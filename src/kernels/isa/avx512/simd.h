@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "fg_common.h"
+#include "isa/x86_simd.h"
 
 #define FG_SIMD 1
 
@@ -17,22 +18,8 @@ typedef __mmask8 fgm_f64;
 #define FGV_W_f64 8
 
 #define FGV_OPS(SFX, S, VT, MT, T)                                                                 \
-    FG_INLINE VT fgv_load_##SFX(const T *p) { return _mm512_loadu_##S(p); }                        \
-    FG_INLINE void fgv_store_##SFX(T *p, VT v) { _mm512_storeu_##S(p, v); }                        \
-    FG_INLINE VT fgv_set1_##SFX(T x) { return _mm512_set1_##S(x); }                                \
+    FGV_X86_OPS(SFX, _mm512, S, VT, T)                                                             \
     FG_INLINE VT fgv_bcast_##SFX(const T *p) { return _mm512_set1_##S(*p); }                       \
-    FG_INLINE VT fgv_zero_##SFX(void) { return _mm512_setzero_##S(); }                             \
-    FG_INLINE VT fgv_add_##SFX(VT a, VT b) { return _mm512_add_##S(a, b); }                        \
-    FG_INLINE VT fgv_sub_##SFX(VT a, VT b) { return _mm512_sub_##S(a, b); }                        \
-    FG_INLINE VT fgv_mul_##SFX(VT a, VT b) { return _mm512_mul_##S(a, b); }                        \
-    FG_INLINE VT fgv_div_##SFX(VT a, VT b) { return _mm512_div_##S(a, b); }                        \
-    FG_INLINE VT fgv_max_##SFX(VT a, VT b) { return _mm512_max_##S(a, b); }                        \
-    FG_INLINE VT fgv_min_##SFX(VT a, VT b) { return _mm512_min_##S(a, b); }                        \
-    FG_INLINE VT fgv_fma_##SFX(VT a, VT b, VT c) { return _mm512_fmadd_##S(a, b, c); }             \
-    FG_INLINE VT fgv_fnma_##SFX(VT a, VT b, VT c) { return _mm512_fnmadd_##S(a, b, c); }           \
-    FG_INLINE VT fgv_and_##SFX(VT a, VT b) { return _mm512_and_##S(a, b); }                        \
-    FG_INLINE VT fgv_xor_##SFX(VT a, VT b) { return _mm512_xor_##S(a, b); }                        \
-    FG_INLINE VT fgv_andnot_##SFX(VT a, VT b) { return _mm512_andnot_##S(a, b); }                  \
     FG_INLINE VT fgv_round_##SFX(VT a)                                                             \
     {                                                                                              \
         return _mm512_roundscale_##S(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);            \
