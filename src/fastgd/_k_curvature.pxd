@@ -14,7 +14,7 @@ cdef extern from "fastgd_kernels.h" nogil:
                             int forward_done)
     double fg_model_hvp_ref_f32(const fg_model *m, float *hv, const float *v, const float *x, int64_t n,
                                 const fg_loss_spec *spec, int gauss_newton, double beta, float *scratch,
-                            int forward_done)
+                                int forward_done)
     double fg_model_hvp_ref_f64(const fg_model *m, double *hv, const double *v, const double *x, int64_t n,
                                 const fg_loss_spec *spec, int gauss_newton, double beta, double *scratch,
-                            int forward_done)
+                                int forward_done)
