@@ -1,6 +1,6 @@
 /* fastgd's C kernel library: the one header the Python bindings include.
  *
- * Conventions for every kernel (see DESIGN.md):
+ * Conventions for every kernel:
  *   - outputs first, then inputs, then sizes; sizes and leading dimensions are
  *     int64_t counts of elements;
  *   - matrices are row-major; a dense layer's weights are (in_features, out_features);

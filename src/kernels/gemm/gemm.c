@@ -2,7 +2,7 @@
  *
  *   C(m,n) := act(beta*C + op(A)(m,k)·op(B)(k,n) + bias(n))
  *
- * BLIS structure (STYLE.md): a portable driver packs op(B) into KC×NR
+ * BLIS structure: a portable driver packs op(B) into KC×NR
  * micro-panels and op(A) into MR×KC micro-panels, blocks for the caches
  * (block sizes are data), and calls an MR×NR micro-kernel that
  * loops over k only and applies the epilogue in registers before the single

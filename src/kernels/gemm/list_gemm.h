@@ -1,5 +1,5 @@
-/* Dispatched kernels: GEMM, dense layer forward/backward (issue 3). Included by kernel_list.h; no include guard.
- * Contracts: see fg_gemm.h and CONVENTIONS.md (pinned API). */
+/* Dispatched kernels: GEMM, dense layer forward/backward. Included by kernel_list.h; no include guard.
+ * Contracts: see fg_gemm.h. */
 
 /* C(m,n) := act(beta*C + op(A)(m,k)·op(B)(k,n) + bias(n)); beta == 0 never reads C; bias may be NULL */
 FG_KERNEL(gemm_f32, (float *C, int64_t ldc, const float *A, int64_t lda, int trans_a,

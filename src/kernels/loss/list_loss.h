@@ -1,4 +1,4 @@
-/* Dispatched kernels: losses and their gradients (issue 4). Included by kernel_list.h; no include guard. */
+/* Dispatched kernels: losses and their gradients. Included by kernel_list.h; no include guard. */
 
 /* Returns the loss of pred (n, c) (row-major logits / predictions) and, when grad != NULL, writes
    grad (n, c) = d loss / d pred; see fg_loss.h for the formulas and the reduction. Returns NaN

@@ -1,4 +1,4 @@
-/* Dispatched kernels: function minimization helpers, L-BFGS (issue 7). Included by kernel_list.h; no include guard. */
+/* Dispatched kernels: function minimization helpers, L-BFGS. Included by kernel_list.h; no include guard. */
 
 /* L-BFGS two-loop recursion (Nocedal & Wright, Algorithm 7.4): direction = -H·grad.
  * H is the inverse-Hessian approximation built from H0 = gamma·I and the `count`

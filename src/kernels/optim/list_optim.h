@@ -1,4 +1,4 @@
-/* Dispatched kernels: optimizer steps, norms, clipping (issue 5). Included by kernel_list.h; no include guard. */
+/* Dispatched kernels: optimizer steps, norms, clipping. Included by kernel_list.h; no include guard. */
 
 /* One in-place update of params[0:n) from grads[0:n) by the rule cfg->kind (see fg_optim.h).
    State slot s lives at state + s*state_stride (NULL allowed when fg_optim_state_slots(cfg) == 0). */
