@@ -142,11 +142,11 @@ int fg_isa_current(void) { return active_isa; }
 /* ---- public entry points ------------------------------------------------- */
 
 #define FG_KERNEL(name, params, args) \
-    void fg_##name params { active_table->name args; }
+    void FG_CAT2(fg, name) params { active_table->name args; }
 #define FG_KERNEL_RET(type, name, params, args) \
-    type fg_##name params { return active_table->name args; }
+    type FG_CAT2(fg, name) params { return active_table->name args; }
 #define FG_KERNEL_SIZE(name, params, args)                                 \
-    int64_t fg_##name params                                               \
+    int64_t FG_CAT2(fg, name) params                                       \
     {                                                                      \
         int64_t most = 0;                                                  \
         for (int isa = 0; isa < FG_ISA_COUNT; isa++)                       \

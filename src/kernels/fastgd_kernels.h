@@ -68,8 +68,8 @@ int fg_get_threads_adapt_to_load(void);
 
 /* ---- the dispatched kernels -------------------------------------------- */
 
-#define FG_KERNEL(name, params, args) void fg_##name params;
-#define FG_KERNEL_RET(type, name, params, args) type fg_##name params;
+#define FG_KERNEL(name, params, args) void FG_CAT2(fg, name) params;
+#define FG_KERNEL_RET(type, name, params, args) type FG_CAT2(fg, name) params;
 #include "kernel_list.h"
 #undef FG_KERNEL
 #undef FG_KERNEL_RET

@@ -12,8 +12,8 @@
 #error "fg_internal.h is for sources compiled once per CPU target"
 #endif
 
-#define FG_KERNEL(name, params, args) void FG_FN(fg_##name) params;
-#define FG_KERNEL_RET(type, name, params, args) type FG_FN(fg_##name) params;
+#define FG_KERNEL(name, params, args) void FG_FN(FG_CAT2(fg, name)) params;
+#define FG_KERNEL_RET(type, name, params, args) type FG_FN(FG_CAT2(fg, name)) params;
 #include "kernel_list.h"
 #undef FG_KERNEL
 #undef FG_KERNEL_RET

@@ -1,4 +1,4 @@
-/* The dispatched kernels, listed once.
+/* The dispatched kernels, listed once, each written once for both element types.
  *
  * FG_KERNEL(name, (parameters), (arguments))           a kernel returning void
  * FG_KERNEL_RET(type, name, (parameters), (arguments)) a kernel returning `type`
@@ -13,18 +13,16 @@
  * This file is included several times with different definitions of the two
  * macros; it deliberately has no include guard.
  *
- * Each area keeps its entries in its own list_<area>.h, included here in order. */
+ * Each area keeps its entries in its own list_<area>.h (kernel_areas.h includes them in order),
+ * written like a per-type template: with T for the element type and FG_CAT2(name, SFX) for the
+ * name, so that kernel_areas.h, instantiated by fg_each_type.h, lists every float (_f32) entry
+ * and then every double (_f64) one. */
 #ifndef FG_KERNEL_SIZE
 #define FG_KERNEL_SIZE(name, params, args) FG_KERNEL_RET(int64_t, name, params, args)
 #define FG_KERNEL_SIZE_AS_RET
 #endif
-#include "gemm/list_gemm.h"
-#include "loss/list_loss.h"
-#include "optim/list_optim.h"
-#include "model/list_model.h"
-#include "minimize/list_minimize.h"
-#include "model/list_curvature.h"
-#include "model/list_sparse.h"
+#define FG_TEMPLATE "kernel_areas.h"
+#include "fg_each_type.h"
 #ifdef FG_KERNEL_SIZE_AS_RET
 #undef FG_KERNEL_SIZE
 #undef FG_KERNEL_SIZE_AS_RET

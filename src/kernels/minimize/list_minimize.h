@@ -9,51 +9,35 @@
  * alpha: scratch of history_size doubles. direction (n) must not overlap the inputs.
  * Dot products accumulate in double in a fixed order (single thread): bit-identical
  * results for any thread count. */
-FG_KERNEL(lbfgs_direction_f32,
-          (float *FG_RESTRICT direction, const float *FG_RESTRICT grad, const float *FG_RESTRICT s_hist,
-           const float *FG_RESTRICT y_hist, const double *FG_RESTRICT rho, double *FG_RESTRICT alpha,
-           int64_t n, int64_t history_size, int64_t count, int64_t newest, double gamma),
-          (direction, grad, s_hist, y_hist, rho, alpha, n, history_size, count, newest, gamma))
-FG_KERNEL(lbfgs_direction_f64,
-          (double *FG_RESTRICT direction, const double *FG_RESTRICT grad, const double *FG_RESTRICT s_hist,
-           const double *FG_RESTRICT y_hist, const double *FG_RESTRICT rho, double *FG_RESTRICT alpha,
+FG_KERNEL(FG_CAT2(lbfgs_direction, SFX),
+          (T *FG_RESTRICT direction, const T *FG_RESTRICT grad, const T *FG_RESTRICT s_hist,
+           const T *FG_RESTRICT y_hist, const double *FG_RESTRICT rho, double *FG_RESTRICT alpha,
            int64_t n, int64_t history_size, int64_t count, int64_t newest, double gamma),
           (direction, grad, s_hist, y_hist, rho, alpha, n, history_size, count, newest, gamma))
 
 /* One curvature pair into a ring-buffer row: s = x_new - x_old, y = g_new - g_old (n each).
  * Returns s·y and stores y·y in *y_dot_y, both accumulated in double in a fixed order. */
-FG_KERNEL_RET(double, lbfgs_pair_f32,
-              (float *FG_RESTRICT s, float *FG_RESTRICT y, const float *FG_RESTRICT x_new,
-               const float *FG_RESTRICT x_old, const float *FG_RESTRICT g_new, const float *FG_RESTRICT g_old,
-               int64_t n, double *FG_RESTRICT y_dot_y),
-              (s, y, x_new, x_old, g_new, g_old, n, y_dot_y))
-FG_KERNEL_RET(double, lbfgs_pair_f64,
-              (double *FG_RESTRICT s, double *FG_RESTRICT y, const double *FG_RESTRICT x_new,
-               const double *FG_RESTRICT x_old, const double *FG_RESTRICT g_new, const double *FG_RESTRICT g_old,
+FG_KERNEL_RET(double, FG_CAT2(lbfgs_pair, SFX),
+              (T *FG_RESTRICT s, T *FG_RESTRICT y, const T *FG_RESTRICT x_new,
+               const T *FG_RESTRICT x_old, const T *FG_RESTRICT g_new, const T *FG_RESTRICT g_old,
                int64_t n, double *FG_RESTRICT y_dot_y),
               (s, y, x_new, x_old, g_new, g_old, n, y_dot_y))
 
 /* Σ a[i]·b[i] accumulated in double in a fixed order (four interleaved partial sums). */
-FG_KERNEL_RET(double, lbfgs_dot_f32, (const float *FG_RESTRICT a, const float *FG_RESTRICT b, int64_t n), (a, b, n))
-FG_KERNEL_RET(double, lbfgs_dot_f64, (const double *FG_RESTRICT a, const double *FG_RESTRICT b, int64_t n),
+FG_KERNEL_RET(double, FG_CAT2(lbfgs_dot, SFX), (const T *FG_RESTRICT a, const T *FG_RESTRICT b, int64_t n),
               (a, b, n))
 
 /* A line search's trial point: x = base + step·d (n each; x must not overlap base or d).
  * Returns how many elements of x changed value (0: the trial point is the point x held). */
-FG_KERNEL_RET(int64_t, lbfgs_trial_f32,
-              (float *FG_RESTRICT x, const float *FG_RESTRICT base, const float *FG_RESTRICT d, double step,
-               int64_t n),
-              (x, base, d, step, n))
-FG_KERNEL_RET(int64_t, lbfgs_trial_f64,
-              (double *FG_RESTRICT x, const double *FG_RESTRICT base, const double *FG_RESTRICT d, double step,
+FG_KERNEL_RET(int64_t, FG_CAT2(lbfgs_trial, SFX),
+              (T *FG_RESTRICT x, const T *FG_RESTRICT base, const T *FG_RESTRICT d, double step,
                int64_t n),
               (x, base, d, step, n))
 
 /* The infinity norm max |a[i]| (returned) and the 1-norm Σ |a[i]| (into *abs_sum), in double.
  * A NaN element is skipped by the maximum and propagates into the sum. */
-FG_KERNEL_RET(double, lbfgs_norms_f32, (const float *FG_RESTRICT a, int64_t n, double *FG_RESTRICT abs_sum),
-              (a, n, abs_sum))
-FG_KERNEL_RET(double, lbfgs_norms_f64, (const double *FG_RESTRICT a, int64_t n, double *FG_RESTRICT abs_sum),
+FG_KERNEL_RET(double, FG_CAT2(lbfgs_norms, SFX),
+              (const T *FG_RESTRICT a, int64_t n, double *FG_RESTRICT abs_sum),
               (a, n, abs_sum))
 
 /* The compact form of L-BFGS (Byrd, Nocedal & Schnabel, Math. Programming 63, 1994) streams the
@@ -62,38 +46,24 @@ FG_KERNEL_RET(double, lbfgs_norms_f64, (const double *FG_RESTRICT a, int64_t n, 
  *
  * lbfgs_dots: out[4k + 0..3] = s_k·g, y_k·g, s_k·y_new, y_k·y_new (the last two 0 when y_new is
  * NULL), each accumulated in double in a fixed order. */
-FG_KERNEL(lbfgs_dots_f32,
-          (double *FG_RESTRICT out, const float *FG_RESTRICT g, const float *FG_RESTRICT y_new,
-           const float *FG_RESTRICT s_hist, const float *FG_RESTRICT y_hist, const int64_t *FG_RESTRICT rows,
-           int64_t count, int64_t n),
-          (out, g, y_new, s_hist, y_hist, rows, count, n))
-FG_KERNEL(lbfgs_dots_f64,
-          (double *FG_RESTRICT out, const double *FG_RESTRICT g, const double *FG_RESTRICT y_new,
-           const double *FG_RESTRICT s_hist, const double *FG_RESTRICT y_hist, const int64_t *FG_RESTRICT rows,
+FG_KERNEL(FG_CAT2(lbfgs_dots, SFX),
+          (double *FG_RESTRICT out, const T *FG_RESTRICT g, const T *FG_RESTRICT y_new,
+           const T *FG_RESTRICT s_hist, const T *FG_RESTRICT y_hist, const int64_t *FG_RESTRICT rows,
            int64_t count, int64_t n),
           (out, g, y_new, s_hist, y_hist, rows, count, n))
 
 /* lbfgs_combine: d = g_coef·g + Σ_k (s_coef[k]·s_k + y_coef[k]·y_k) (d must not overlap the
  * inputs); returns g·d accumulated in double in a fixed order. */
-FG_KERNEL_RET(double, lbfgs_combine_f32,
-              (float *FG_RESTRICT d, const float *FG_RESTRICT g, double g_coef, const float *FG_RESTRICT s_hist,
-               const float *FG_RESTRICT y_hist, const int64_t *FG_RESTRICT rows, const double *FG_RESTRICT s_coef,
-               const double *FG_RESTRICT y_coef, int64_t count, int64_t n),
-              (d, g, g_coef, s_hist, y_hist, rows, s_coef, y_coef, count, n))
-FG_KERNEL_RET(double, lbfgs_combine_f64,
-              (double *FG_RESTRICT d, const double *FG_RESTRICT g, double g_coef, const double *FG_RESTRICT s_hist,
-               const double *FG_RESTRICT y_hist, const int64_t *FG_RESTRICT rows, const double *FG_RESTRICT s_coef,
+FG_KERNEL_RET(double, FG_CAT2(lbfgs_combine, SFX),
+              (T *FG_RESTRICT d, const T *FG_RESTRICT g, double g_coef, const T *FG_RESTRICT s_hist,
+               const T *FG_RESTRICT y_hist, const int64_t *FG_RESTRICT rows, const double *FG_RESTRICT s_coef,
                const double *FG_RESTRICT y_coef, int64_t count, int64_t n),
               (d, g, g_coef, s_hist, y_hist, rows, s_coef, y_coef, count, n))
 
 /* lbfgs_accept: at an accepted point x with gradient g, after a line search from x_start,
  * g_start: s = x - x_start, y = g - g_start, then x_start = x, g_start = g, in one sweep;
  * out = {s·y, y·y, max |g_i|, Σ |g_i|} in double. No argument may overlap another. */
-FG_KERNEL(lbfgs_accept_f32,
-          (double *FG_RESTRICT out, float *FG_RESTRICT s, float *FG_RESTRICT y, float *FG_RESTRICT x_start,
-           float *FG_RESTRICT g_start, const float *FG_RESTRICT x, const float *FG_RESTRICT g, int64_t n),
-          (out, s, y, x_start, g_start, x, g, n))
-FG_KERNEL(lbfgs_accept_f64,
-          (double *FG_RESTRICT out, double *FG_RESTRICT s, double *FG_RESTRICT y, double *FG_RESTRICT x_start,
-           double *FG_RESTRICT g_start, const double *FG_RESTRICT x, const double *FG_RESTRICT g, int64_t n),
+FG_KERNEL(FG_CAT2(lbfgs_accept, SFX),
+          (double *FG_RESTRICT out, T *FG_RESTRICT s, T *FG_RESTRICT y, T *FG_RESTRICT x_start,
+           T *FG_RESTRICT g_start, const T *FG_RESTRICT x, const T *FG_RESTRICT g, int64_t n),
           (out, s, y, x_start, g_start, x, g, n))

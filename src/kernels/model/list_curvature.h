@@ -9,11 +9,7 @@
    of x at the current parameters (left by a training step or product on the same rows): the
    forward GEMMs are skipped, a quarter of a product's work. Returns the loss, or NaN (hv
    untouched) for an invalid spec or label. */
-FG_KERNEL_RET(double, model_hvp_f32,
-              (const fg_model *m, float *hv, const float *v, const float *x, int64_t n,
-               const fg_loss_spec *spec, int gauss_newton, double beta, float *scratch, int forward_done),
-              (m, hv, v, x, n, spec, gauss_newton, beta, scratch, forward_done))
-FG_KERNEL_RET(double, model_hvp_f64,
-              (const fg_model *m, double *hv, const double *v, const double *x, int64_t n,
-               const fg_loss_spec *spec, int gauss_newton, double beta, double *scratch, int forward_done),
+FG_KERNEL_RET(double, FG_CAT2(model_hvp, SFX),
+              (const fg_model *m, T *hv, const T *v, const T *x, int64_t n,
+               const fg_loss_spec *spec, int gauss_newton, double beta, T *scratch, int forward_done),
               (m, hv, v, x, n, spec, gauss_newton, beta, scratch, forward_done))
