@@ -195,6 +195,26 @@ FG_INLINE void GN(gemm_put_a)(T *FG_RESTRICT dst, int64_t e, T x)
 #endif
 }
 
+/* A full panel of op(A) (MR rows, kc columns; column p from src[i*rs + p*cs]) in plain C: with one
+ * of the strides the constant 1 it is the packing of op(A) = Aᵀ or op(A) = A on the targets that
+ * have no vector packer for it. */
+FG_INLINE void GN(gemm_pack_a_full)(T *FG_RESTRICT dst, const T *FG_RESTRICT src, int64_t rs, int64_t cs,
+                                    int64_t kc)
+{
+    for (int64_t p = 0; p < kc; p++)
+        for (int i = 0; i < MR; i++) GN(gemm_put_a)(dst, p * MR + i, src[i * rs + p * cs]);
+}
+#ifdef GEMM_PACK_AT_MASKED
+#define GEMM_PACK_AT(dst, src, csa, kc) GN(gemm_pack_at_masked)(dst, src, csa, kc)
+#else
+#define GEMM_PACK_AT(dst, src, csa, kc) GN(gemm_pack_a_full)(dst, src, 1, csa, kc)
+#endif
+#ifdef FG_GEMM_PACK_AN
+#define GEMM_PACK_AN(dst, src, rsa, kc) GN(gemm_pack_an)(dst, src, rsa, kc)
+#else
+#define GEMM_PACK_AN(dst, src, rsa, kc) GN(gemm_pack_a_full)(dst, src, rsa, 1, kc)
+#endif
+
 /* Pack op(A)(ic:ic+mc, pc:pc+kc) into MR×KC micro-panels: panel q holds rows
  * ic+q*MR.., column p at ap[(q*MR*kc + p*MR) * GEMM_AS], zero-padded past mc. */
 static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t csa, int64_t ic,
@@ -206,20 +226,10 @@ static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t 
         T *dst = ap + i0 * kc * GEMM_AS;
         if (rsa == 1 && mr == MR) {
             /* op(A) = Aᵀ: MR consecutive elements of a row of A per column p. */
-#ifdef GEMM_PACK_AT_MASKED
-            GN(gemm_pack_at_masked)(dst, src, csa, kc);
-#else
-            for (int64_t p = 0; p < kc; p++)
-                for (int i = 0; i < MR; i++) GN(gemm_put_a)(dst, p * MR + i, src[p * csa + i]);
-#endif
+            GEMM_PACK_AT(dst, src, csa, kc);
         } else if (csa == 1 && mr == MR) {
             /* op(A) = A: MR row streams read in step, MR contiguous stores per column p. */
-#ifdef FG_GEMM_PACK_AN
-            GN(gemm_pack_an)(dst, src, rsa, kc);
-#else
-            for (int64_t p = 0; p < kc; p++)
-                for (int i = 0; i < MR; i++) GN(gemm_put_a)(dst, p * MR + i, src[i * rsa + p]);
-#endif
+            GEMM_PACK_AN(dst, src, rsa, kc);
         } else {
             for (int64_t i = 0; i < MR; i++) {
                 if (i < mr) {
@@ -417,6 +427,8 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
 #undef GEMM_UKERNEL
 #undef GEMM_UKERNEL_ROWS
 #undef GEMM_PACK_AT_MASKED
+#undef GEMM_PACK_AT
+#undef GEMM_PACK_AN
 #undef GEMM_AS
 #undef GN
 #undef T

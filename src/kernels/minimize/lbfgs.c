@@ -9,5 +9,15 @@
 
 #include "fg_internal.h"
 
+/* |x| into a running maximum (a NaN loses every comparison, so the maximum skips it) and a
+ * running sum (which a NaN propagates into): the norm passes of fg_lbfgs_norms and
+ * fg_lbfgs_accept, which keep two of each for the even and odd elements. */
+FG_INLINE void lbfgs_norms_add(double x, double *max, double *sum)
+{
+    const double v = fabs(x);
+    *max = v > *max ? v : *max;
+    *sum += v;
+}
+
 #define FG_TEMPLATE "minimize/lbfgs_template.h"
 #include "fg_each_type.h"

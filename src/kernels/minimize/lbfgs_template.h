@@ -148,17 +148,10 @@ double FG_FN(FG_CAT2(fg_lbfgs_norms, SFX))(const T *FG_RESTRICT a, int64_t n, do
     double m0 = 0.0, m1 = 0.0, s0 = 0.0, s1 = 0.0;
     int64_t i = 0;
     for (; i + 2 <= n; i += 2) {
-        const double v0 = fabs((double)a[i]), v1 = fabs((double)a[i + 1]);
-        m0 = v0 > m0 ? v0 : m0;
-        m1 = v1 > m1 ? v1 : m1;
-        s0 += v0;
-        s1 += v1;
+        lbfgs_norms_add((double)a[i], &m0, &s0);
+        lbfgs_norms_add((double)a[i + 1], &m1, &s1);
     }
-    for (; i < n; i++) {
-        const double v = fabs((double)a[i]);
-        m0 = v > m0 ? v : m0;
-        s0 += v;
-    }
+    for (; i < n; i++) lbfgs_norms_add((double)a[i], &m0, &s0);
     *abs_sum = s0 + s1;
     return m0 > m1 ? m0 : m1;
 }
@@ -234,11 +227,8 @@ void FG_FN(FG_CAT2(fg_lbfgs_accept, SFX))(double *FG_RESTRICT out, T *FG_RESTRIC
         sy1 += (double)s1 * (double)y1;
         yy0 += (double)y0 * (double)y0;
         yy1 += (double)y1 * (double)y1;
-        const double v0 = fabs((double)g[i]), v1 = fabs((double)g[i + 1]);
-        m0 = v0 > m0 ? v0 : m0;
-        m1 = v1 > m1 ? v1 : m1;
-        a0 += v0;
-        a1 += v1;
+        lbfgs_norms_add((double)g[i], &m0, &a0);
+        lbfgs_norms_add((double)g[i + 1], &m1, &a1);
     }
     for (; i < n; i++) {
         const T s0 = x[i] - x_start[i], y0 = g[i] - g_start[i];
@@ -248,9 +238,7 @@ void FG_FN(FG_CAT2(fg_lbfgs_accept, SFX))(double *FG_RESTRICT out, T *FG_RESTRIC
         g_start[i] = g[i];
         sy0 += (double)s0 * (double)y0;
         yy0 += (double)y0 * (double)y0;
-        const double v0 = fabs((double)g[i]);
-        m0 = v0 > m0 ? v0 : m0;
-        a0 += v0;
+        lbfgs_norms_add((double)g[i], &m0, &a0);
     }
     out[0] = sy0 + sy1;
     out[1] = yy0 + yy1;

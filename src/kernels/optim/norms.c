@@ -17,7 +17,7 @@
 #define NORM_GROUP 4096
 #define NORM_GRAIN 32768 /* elements per thread, at least */
 
-enum { NORM_SCALE, NORM_CLAMP };
+enum { NORM_SUM_SQUARES, NORM_SCALE, NORM_CLAMP };
 
 #define T float
 #define SFX f32

@@ -22,34 +22,10 @@ static double NT_(block_sum_squares)(const T *x, int64_t n)
     return acc[0];
 }
 
-/* The blocks' sums are added in index order. Threads compute the block sums of a group of up to
-   NORM_GROUP blocks into a local array, so neither the thread count nor the target changes a bit. */
-double FG_FN(FG_CAT2(fg_sum_squares, SFX))(const T *x, int64_t n)
-{
-    double total = 0.0;
-    double partial[NORM_GROUP];
-    for (int64_t g0 = 0; g0 < n; g0 += NORM_BLOCK * NORM_GROUP) {
-        const int64_t len = fg_min_i64(n - g0, NORM_BLOCK * NORM_GROUP);
-        const int64_t blocks = (len + NORM_BLOCK - 1) / NORM_BLOCK;
-        const int nt = fg_threads_for(len, NORM_GRAIN);
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-        {
-            int64_t b0, b1;
-            fg_split_range(blocks, FG_THREAD_COUNT(), FG_THREAD_ID(), 1, &b0, &b1);
-            for (int64_t b = b0; b < b1; b++) {
-                const int64_t start = g0 + b * NORM_BLOCK;
-                partial[b] = NT_(block_sum_squares)(x + start, fg_min_i64(NORM_BLOCK, n - start));
-            }
-        }
-        for (int64_t b = 0; b < blocks; b++) total += partial[b];
-    }
-    return total;
-}
-
-/* x[i] = x[i]·a (NORM_SCALE) or clamp(x[i], −a, a) (NORM_CLAMP) over [0, n), split across threads. */
-static void NT_(inplace_map)(T *x, int64_t n, int op, T a)
+/* One pass of op over x[0:n), split across threads into contiguous ranges: NORM_SUM_SQUARES
+   writes the sum of block b (x[b*NORM_BLOCK ..], read only) into partial[b], each thread taking
+   whole blocks; NORM_SCALE and NORM_CLAMP set x[i] = x[i]·a or clamp(x[i], −a, a). */
+static void NT_(parallel_op)(int op, T *x, int64_t n, T a, double *partial)
 {
     const int nt = fg_threads_for(n, NORM_GRAIN);
 #ifdef _OPENMP
@@ -57,8 +33,12 @@ static void NT_(inplace_map)(T *x, int64_t n, int op, T a)
 #endif
     {
         int64_t begin, end;
-        fg_split_range(n, FG_THREAD_COUNT(), FG_THREAD_ID(), 64, &begin, &end);
-        if (op == NORM_SCALE) {
+        const int64_t align = op == NORM_SUM_SQUARES ? NORM_BLOCK : 64;
+        fg_split_range(n, FG_THREAD_COUNT(), FG_THREAD_ID(), align, &begin, &end);
+        if (op == NORM_SUM_SQUARES) {
+            for (int64_t s = begin; s < end; s += NORM_BLOCK)
+                partial[s / NORM_BLOCK] = NT_(block_sum_squares)(x + s, fg_min_i64(NORM_BLOCK, end - s));
+        } else if (op == NORM_SCALE) {
             for (int64_t i = begin; i < end; i++) x[i] = x[i] * a;
         } else {
             for (int64_t i = begin; i < end; i++) {
@@ -69,11 +49,28 @@ static void NT_(inplace_map)(T *x, int64_t n, int op, T a)
     }
 }
 
-void FG_FN(FG_CAT2(fg_scale, SFX))(T *x, int64_t n, double s) { NT_(inplace_map)(x, n, NORM_SCALE, (T)s); }
+/* The blocks' sums are added in index order. Threads compute the block sums of a group of up to
+   NORM_GROUP blocks into a local array, so neither the thread count nor the target changes a bit. */
+double FG_FN(FG_CAT2(fg_sum_squares, SFX))(const T *x, int64_t n)
+{
+    double total = 0.0;
+    double partial[NORM_GROUP];
+    for (int64_t g0 = 0; g0 < n; g0 += NORM_BLOCK * NORM_GROUP) {
+        const int64_t len = fg_min_i64(n - g0, NORM_BLOCK * NORM_GROUP);
+        NT_(parallel_op)(NORM_SUM_SQUARES, (T *)(x + g0), len, 0, partial);
+        for (int64_t b = 0; b < (len + NORM_BLOCK - 1) / NORM_BLOCK; b++) total += partial[b];
+    }
+    return total;
+}
+
+void FG_FN(FG_CAT2(fg_scale, SFX))(T *x, int64_t n, double s)
+{
+    NT_(parallel_op)(NORM_SCALE, x, n, (T)s, NULL);
+}
 
 void FG_FN(FG_CAT2(fg_clip_value, SFX))(T *x, int64_t n, double clip)
 {
-    NT_(inplace_map)(x, n, NORM_CLAMP, (T)clip);
+    NT_(parallel_op)(NORM_CLAMP, x, n, (T)clip, NULL);
 }
 
 /* An entry is NaN or ±inf exactly when its exponent bits are all ones. */
