@@ -71,6 +71,18 @@ def _assert_same_run(ours, theirs, rtol=1e-9, atol=1e-10):
 
 # ---- the same runs as scikit-learn ------------------------------------------------------------------
 
+def _case_id(params):
+    return ",".join(f"{k}={v}" for k, v in params.items())
+
+
+def _same_run(ours_cls, theirs_cls, params, X, y):
+    """Fits fastgd's and scikit-learn's estimator with random_state=0 and `params`, checks that the
+    two runs match, and returns both."""
+    ours, theirs = _fit_both(ours_cls(random_state=0, **params), theirs_cls(random_state=0, **params), X, y)
+    _assert_same_run(ours, theirs)
+    return ours, theirs
+
+
 CLF_CASES = [
     dict(max_iter=8),
     dict(max_iter=6, alpha=0.01, batch_size=64, hidden_layer_sizes=(20, 10), activation="identity"),
@@ -86,12 +98,10 @@ CLF_CASES = [
 ]
 
 
-@pytest.mark.parametrize("params", CLF_CASES, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()))
+@pytest.mark.parametrize("params", CLF_CASES, ids=_case_id)
 def test_classifier_matches_sklearn_run(digits, params):
     X, y = digits
-    ours, theirs = _fit_both(MLPClassifier(random_state=0, **params), sknn.MLPClassifier(random_state=0, **params),
-                             X, y)
-    _assert_same_run(ours, theirs)
+    ours, theirs = _same_run(MLPClassifier, sknn.MLPClassifier, params, X, y)
     if params.get("early_stopping"):
         np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
         assert ours.best_validation_score_ == theirs.best_validation_score_
@@ -141,12 +151,10 @@ REG_CASES = [
 ]
 
 
-@pytest.mark.parametrize("params", REG_CASES, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()))
+@pytest.mark.parametrize("params", REG_CASES, ids=_case_id)
 def test_regressor_matches_sklearn_run(regression, params):
     X, y = regression
-    ours, theirs = _fit_both(MLPRegressor(random_state=0, **params), sknn.MLPRegressor(random_state=0, **params),
-                             X, y)
-    _assert_same_run(ours, theirs)
+    ours, theirs = _same_run(MLPRegressor, sknn.MLPRegressor, params, X, y)
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7, atol=1e-9)
     if params.get("early_stopping"):
         np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-9)
