@@ -22,6 +22,15 @@ static double NT_(block_sum_squares)(const T *x, int64_t n)
     return acc[0];
 }
 
+/* partial[b] = Σ x² over block b of the group starting at g0, for b in [b0, b1). */
+static void NT_(group_sum_squares)(double *partial, const T *x, int64_t n, int64_t g0, int64_t b0, int64_t b1)
+{
+    for (int64_t b = b0; b < b1; b++) {
+        const int64_t start = g0 + b * NORM_BLOCK;
+        partial[b] = NT_(block_sum_squares)(x + start, fg_min_i64(NORM_BLOCK, n - start));
+    }
+}
+
 /* The blocks' sums are added in index order. Threads compute the block sums of a group of up to
    NORM_GROUP blocks into a local array, so neither the thread count nor the target changes a bit. */
 double FG_FN(FG_CAT2(fg_sum_squares, SFX))(const T *x, int64_t n)
@@ -32,15 +41,16 @@ double FG_FN(FG_CAT2(fg_sum_squares, SFX))(const T *x, int64_t n)
         const int64_t len = fg_min_i64(n - g0, NORM_BLOCK * NORM_GROUP);
         const int64_t blocks = (len + NORM_BLOCK - 1) / NORM_BLOCK;
         const int nt = fg_threads_for(len, NORM_GRAIN);
+        if (nt <= 1) {
+            NT_(group_sum_squares)(partial, x, n, g0, 0, blocks);
+        } else {
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt)
 #endif
-        {
-            int64_t b0, b1;
-            fg_split_range(blocks, FG_THREAD_COUNT(), FG_THREAD_ID(), 1, &b0, &b1);
-            for (int64_t b = b0; b < b1; b++) {
-                const int64_t start = g0 + b * NORM_BLOCK;
-                partial[b] = NT_(block_sum_squares)(x + start, fg_min_i64(NORM_BLOCK, n - start));
+            {
+                int64_t b0, b1;
+                fg_split_range(blocks, FG_THREAD_COUNT(), FG_THREAD_ID(), 1, &b0, &b1);
+                NT_(group_sum_squares)(partial, x, n, g0, b0, b1);
             }
         }
         for (int64_t b = 0; b < blocks; b++) total += partial[b];
@@ -48,24 +58,35 @@ double FG_FN(FG_CAT2(fg_sum_squares, SFX))(const T *x, int64_t n)
     return total;
 }
 
-/* x[i] = x[i]·a (NORM_SCALE) or clamp(x[i], −a, a) (NORM_CLAMP) over [0, n), split across threads. */
+/* x[i] = x[i]·a (NORM_SCALE) or clamp(x[i], −a, a) (NORM_CLAMP) for i in [begin, end). */
+static void NT_(map_range)(T *x, int64_t begin, int64_t end, int op, T a)
+{
+    if (op == NORM_SCALE) {
+        for (int64_t i = begin; i < end; i++) x[i] = x[i] * a;
+    } else {
+        for (int64_t i = begin; i < end; i++) {
+            const T v = x[i];
+            x[i] = v < -a ? -a : (v > a ? a : v); /* comparisons with NaN are false: NaN stays */
+        }
+    }
+}
+
+/* The same over [0, n), split across threads; one thread runs it without a parallel region
+   (libgomp allocates a team even for a region whose if clause is false, ~1 µs). */
 static void NT_(inplace_map)(T *x, int64_t n, int op, T a)
 {
     const int nt = fg_threads_for(n, NORM_GRAIN);
+    if (nt <= 1) {
+        NT_(map_range)(x, 0, n, op, a);
+        return;
+    }
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt)
 #endif
     {
         int64_t begin, end;
         fg_split_range(n, FG_THREAD_COUNT(), FG_THREAD_ID(), 64, &begin, &end);
-        if (op == NORM_SCALE) {
-            for (int64_t i = begin; i < end; i++) x[i] = x[i] * a;
-        } else {
-            for (int64_t i = begin; i < end; i++) {
-                const T v = x[i];
-                x[i] = v < -a ? -a : (v > a ? a : v); /* comparisons with NaN are false: NaN stays */
-            }
-        }
+        NT_(map_range)(x, begin, end, op, a);
     }
 }
 
