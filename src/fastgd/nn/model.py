@@ -288,13 +288,13 @@ class Sequential:
         optimizer update in one C call with the GIL released. Returns the batch loss
         (before the update). A non-finite loss or gradient leaves the parameters unchanged
         and raises :class:`fastgd.DivergenceError`."""
-        from fastgd.training import DivergenceError
-
         loss = self._resolve_loss(loss)
         x, target, sw = self._prepare(x, y, loss, sample_weight)
         value, norm, status = self._train_step(x, loss_spec=self._loss_spec(loss), target=target,
                                                sample_weight=sw, optimizer=optimizer)
         if status:
+            from fastgd.training import DivergenceError
+
             raise DivergenceError(f"train_step: the {'loss' if status == 1 else 'gradient'} is not finite "
                                   f"(loss={value}, grad norm={norm}); parameters were left unchanged. "
                                   "Lower the learning rate or clip gradients.")
