@@ -38,9 +38,9 @@ def check_input(name, x, dtype, n_features):
     """x as a C-contiguous 2-D array of `dtype` (no copy when it already is one), or, for sparse
     input (SciPy CSR, or any other format converted once), a :class:`fastgd._core.CSRMatrix`
     of `dtype`; checked for feature count, at least one row and finite values."""
-    if _is_sparse(x):
-        return _validation.sample_shape(name, _core.as_csr(x, dtype, name), n_features)
     if not isinstance(x, np.ndarray):
+        if _is_sparse(x):
+            return _validation.sample_shape(name, _core.as_csr(x, dtype, name), n_features)
         try:
             x = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
