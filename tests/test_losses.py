@@ -233,3 +233,22 @@ def test_bad_hyperparameters_raise(make, exc, message):
 def test_backward_before_forward_raises():
     with pytest.raises(RuntimeError, match=r"backward\(\) called before forward\(\)"):
         losses.MSE().backward()
+
+
+@pytest.mark.parametrize("labels, n, outside", [
+    ([], 3, False), ([0, 1, 2], 3, False), ([0, 3], 3, True), ([-1], 3, True),
+    ([np.iinfo(np.int64).min], 3, True), ([np.iinfo(np.int64).max], 3, True), ([2] * 1000 + [3], 3, True),
+])
+def test_int64_outside_matches_numpy(labels, n, outside):
+    t = np.array(labels, dtype=np.int64)
+    assert _core.int64_outside(t, n) is outside
+    assert outside == bool(t.size and ((t < 0) | (t >= n)).any())
+
+
+def test_int64_outside_refuses_other_arrays():
+    with pytest.raises(TypeError, match="1-D C-contiguous aligned int64"):
+        _core.int64_outside(np.arange(6, dtype=np.int32), 3)
+    with pytest.raises(TypeError, match="1-D C-contiguous aligned int64"):
+        _core.int64_outside(np.arange(6, dtype=np.int64)[::2], 3)
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        _core.int64_outside(np.arange(6, dtype=np.int64), -1)

@@ -146,6 +146,30 @@ def test_backward_returns_input_gradient(rng):
     assert np.any(W0 != 0)
 
 
+def test_train_step_by_loss_name_matches_a_loss_instance(rng):
+    """A loss named in train_step/loss_and_grad is built once and reused between calls: the steps
+    equal those with fresh Loss instances, a change of name takes effect, and fit's model.loss
+    is never that reused instance."""
+    x = rng.normal(size=(9, 6))
+    y = rng.integers(0, 4, size=9)
+    a = make_model([6, 8, 4], ["relu", "identity"], seed=5)
+    b = make_model([6, 8, 4], ["relu", "identity"], seed=5)
+    oa, ob = fastgd.optim.Adam(lr=1e-2), fastgd.optim.Adam(lr=1e-2)
+    for name, cls in [("cross_entropy", losses.SoftmaxCrossEntropy), ("cross_entropy", losses.SoftmaxCrossEntropy),
+                      ("mse", losses.MSE), ("cross_entropy", losses.SoftmaxCrossEntropy)]:
+        target = y if name == "cross_entropy" else np.eye(4)[y]
+        assert a.train_step(x, target, name, oa) == b.train_step(x, target, cls(), ob)
+        np.testing.assert_array_equal(a.params, b.params)
+        la, ga = a.loss_and_grad(x, target, name)
+        lb, gb = b.loss_and_grad(x, target, cls())
+        assert la == lb
+        np.testing.assert_array_equal(ga, gb)
+    a.fit(x, y, loss="cross_entropy", optimizer=oa, epochs=1, verbose=0)
+    b.fit(x, y, loss=losses.SoftmaxCrossEntropy(), optimizer=ob, epochs=1, verbose=0)
+    a.loss.label_smoothing = 0.5
+    assert a.train_step(x, y, "cross_entropy", oa) == b.train_step(x, y, losses.SoftmaxCrossEntropy(), ob)
+
+
 def test_train_step_equals_separate_steps(rng, dtype):
     x = rng.normal(size=(9, 6)).astype(dtype)
     y = rng.integers(0, 4, size=9)

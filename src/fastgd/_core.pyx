@@ -7,7 +7,7 @@
 
 cimport numpy as cnp
 import numpy as np
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 from fastgd._kernels cimport *
 from fastgd._k_gemm cimport *

@@ -38,9 +38,9 @@ def check_input(name, x, dtype, n_features):
     """x as a C-contiguous 2-D array of `dtype` (no copy when it already is one), or, for sparse
     input (SciPy CSR, or any other format converted once), a :class:`fastgd._core.CSRMatrix`
     of `dtype`; checked for feature count, at least one row and finite values."""
-    if _is_sparse(x):
-        return _validation.sample_shape(name, _core.as_csr(x, dtype, name), n_features)
     if not isinstance(x, np.ndarray):
+        if _is_sparse(x):
+            return _validation.sample_shape(name, _core.as_csr(x, dtype, name), n_features)
         try:
             x = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
@@ -265,6 +265,19 @@ class Sequential:
             return self.loss
         return _losses.get(loss)
 
+    def _step_loss(self, loss):
+        """``(loss, _loss_spec(loss))`` for one step-sized call (train_step, loss_and_grad). A
+        loss given by name is built once and kept with its spec for the next call with that
+        name: a private instance, never handed out, so nothing can change it in between."""
+        if not isinstance(loss, str):
+            loss = self._resolve_loss(loss)
+            return loss, self._loss_spec(loss)
+        named = self.__dict__.get("_named_loss")
+        if named is None or named[0] != loss:
+            resolved = _losses.get(loss)
+            named = self._named_loss = (loss, resolved, self._loss_spec(resolved))
+        return named[1], named[2]
+
     def _prepare(self, x, y, loss, sample_weight):
         """Check and convert (x, y, sample_weight) once for the model and loss."""
         x = self._check_x(x)
@@ -276,10 +289,9 @@ class Sequential:
     def loss_and_grad(self, x: Any, y: Any, loss: Any, sample_weight: Any = None) -> tuple[float, np.ndarray]:
         """``(loss value, gradient)`` of the mean loss over (x, y): the gradient is a copy of
         ``model.grads`` after the backward pass (flat, in the arena's layout)."""
-        loss = self._resolve_loss(loss)
+        loss, loss_spec = self._step_loss(loss)
         x, target, sw = self._prepare(x, y, loss, sample_weight)
-        value, _norm, _status = self._train_step(x, loss_spec=self._loss_spec(loss), target=target,
-                                                 sample_weight=sw)
+        value, _norm, _status = self._train_step(x, loss_spec=loss_spec, target=target, sample_weight=sw)
         return float(value), self.grads.copy()
 
     @_one_trainer
@@ -288,13 +300,13 @@ class Sequential:
         optimizer update in one C call with the GIL released. Returns the batch loss
         (before the update). A non-finite loss or gradient leaves the parameters unchanged
         and raises :class:`fastgd.DivergenceError`."""
-        from fastgd.training import DivergenceError
-
-        loss = self._resolve_loss(loss)
+        loss, loss_spec = self._step_loss(loss)
         x, target, sw = self._prepare(x, y, loss, sample_weight)
-        value, norm, status = self._train_step(x, loss_spec=self._loss_spec(loss), target=target,
-                                               sample_weight=sw, optimizer=optimizer)
+        value, norm, status = self._train_step(x, loss_spec=loss_spec, target=target, sample_weight=sw,
+                                               optimizer=optimizer)
         if status:
+            from fastgd.training import DivergenceError
+
             raise DivergenceError(f"train_step: the {'loss' if status == 1 else 'gradient'} is not finite "
                                   f"(loss={value}, grad norm={norm}); parameters were left unchanged. "
                                   "Lower the learning rate or clip gradients.")

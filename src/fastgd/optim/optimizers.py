@@ -187,6 +187,12 @@ class Optimizer:
         It is rebuilt only when the configuration changes, otherwise reused and refreshed by
         the next call. Call ``_advance()`` after the update.
         """
+        cache = self._cfg_cache
+        if (self._state is not None and cache is not None and cache[2] is self._layout and n == self._n
+                and cache[0] == self._n and dtype == self._dtype):
+            # the steady state of a training loop: same parameters, configuration unchanged
+            _core.optim_groups_refresh(cache[1], self._step + 1, self._hyper["lr"])
+            return self._state, cache[1]
         n = int(n)
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):

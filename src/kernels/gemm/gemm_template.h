@@ -364,6 +364,23 @@ static void GN(gemm_no_k)(const GN(gemm_problem) *pb)
     }
 }
 
+/* Thread `part` of `parts`: its share of C's rows (split_rows) or columns, packed into the
+ * workspace (B shared at its start, then one A block per thread) or direct. */
+static void GN(gemm_part)(const GN(gemm_problem) *pb, int direct, int split_rows, void *workspace, int64_t b_bytes,
+                          int64_t a_bytes, int part, int parts)
+{
+    int64_t m0 = 0, m1 = pb->m, n0 = 0, n1 = pb->n;
+    if (split_rows) fg_split_range(pb->m, parts, part, MR, &m0, &m1);
+    else fg_split_range(pb->n, parts, part, NR, &n0, &n1);
+    if (!direct) {
+        T *bp = (T *)workspace;
+        T *ap = (T *)((char *)workspace + b_bytes + (int64_t)part * a_bytes);
+        GN(gemm_packed_rows)(pb, m0, m1, ap, bp, part, parts);
+    } else if (m0 < m1 && n0 < n1) {
+        GN(gemm_direct_region)(pb, m0, m1, n0, n1);
+    }
+}
+
 void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, int trans_a, const T *B,
                                   int64_t ldb, int trans_b, int64_t m, int64_t n, int64_t k, double beta,
                                   const T *bias, int act, double act_alpha, void *workspace,
@@ -404,24 +421,16 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
         if (room < 1) direct = 1; /* no room to pack: correct, slower */
         else if (room < nt) nt = (int)room;
     }
-    if (nt < 1) nt = 1;
-
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-    {
-        const int parts = FG_THREAD_COUNT(), part = FG_THREAD_ID();
-        int64_t m0 = 0, m1 = m, n0 = 0, n1 = n;
-        if (split_rows) fg_split_range(m, parts, part, MR, &m0, &m1);
-        else fg_split_range(n, parts, part, NR, &n0, &n1);
-        if (!direct) {
-            T *bp = (T *)workspace;
-            T *ap = (T *)((char *)workspace + b_bytes + (int64_t)part * a_bytes);
-            GN(gemm_packed_rows)(&pb, m0, m1, ap, bp, part, parts);
-        } else if (m0 < m1 && n0 < n1) {
-            GN(gemm_direct_region)(&pb, m0, m1, n0, n1);
-        }
+    if (nt <= 1) {
+        /* no parallel region: libgomp allocates a team even for one whose if clause is false
+           (~1 µs, several per training step); the packed path's barriers then bind to no team */
+        GN(gemm_part)(&pb, direct, split_rows, workspace, b_bytes, a_bytes, 0, 1);
+        return;
     }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    GN(gemm_part)(&pb, direct, split_rows, workspace, b_bytes, a_bytes, FG_THREAD_ID(), FG_THREAD_COUNT());
 }
 
 #undef GEMM_UKERNEL

@@ -22,30 +22,41 @@ static double NT_(block_sum_squares)(const T *x, int64_t n)
     return acc[0];
 }
 
-/* One pass of op over x[0:n), split across threads into contiguous ranges: NORM_SUM_SQUARES
-   writes the sum of block b (x[b*NORM_BLOCK ..], read only) into partial[b], each thread taking
-   whole blocks; NORM_SCALE and NORM_CLAMP set x[i] = x[i]·a or clamp(x[i], −a, a). */
+/* op over x[begin:end): NORM_SUM_SQUARES writes the sum of block b (x[b*NORM_BLOCK ..], read
+   only) into partial[b]; NORM_SCALE and NORM_CLAMP set x[i] = x[i]·a or clamp(x[i], −a, a). */
+static void NT_(range_op)(int op, T *x, int64_t begin, int64_t end, T a, double *partial)
+{
+    if (op == NORM_SUM_SQUARES) {
+        for (int64_t s = begin; s < end; s += NORM_BLOCK)
+            partial[s / NORM_BLOCK] = NT_(block_sum_squares)(x + s, fg_min_i64(NORM_BLOCK, end - s));
+    } else if (op == NORM_SCALE) {
+        for (int64_t i = begin; i < end; i++) x[i] = x[i] * a;
+    } else {
+        for (int64_t i = begin; i < end; i++) {
+            const T v = x[i];
+            x[i] = v < -a ? -a : (v > a ? a : v); /* comparisons with NaN are false: NaN stays */
+        }
+    }
+}
+
+/* One pass of op over x[0:n), split across threads into contiguous ranges (sums of squares in
+   whole blocks). One thread runs it without a parallel region: libgomp allocates a team even for
+   a region whose if clause is false (~1 µs). */
 static void NT_(parallel_op)(int op, T *x, int64_t n, T a, double *partial)
 {
     const int nt = fg_threads_for(n, NORM_GRAIN);
+    if (nt <= 1) {
+        NT_(range_op)(op, x, 0, n, a, partial);
+        return;
+    }
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt)
 #endif
     {
         int64_t begin, end;
         const int64_t align = op == NORM_SUM_SQUARES ? NORM_BLOCK : 64;
         fg_split_range(n, FG_THREAD_COUNT(), FG_THREAD_ID(), align, &begin, &end);
-        if (op == NORM_SUM_SQUARES) {
-            for (int64_t s = begin; s < end; s += NORM_BLOCK)
-                partial[s / NORM_BLOCK] = NT_(block_sum_squares)(x + s, fg_min_i64(NORM_BLOCK, end - s));
-        } else if (op == NORM_SCALE) {
-            for (int64_t i = begin; i < end; i++) x[i] = x[i] * a;
-        } else {
-            for (int64_t i = begin; i < end; i++) {
-                const T v = x[i];
-                x[i] = v < -a ? -a : (v > a ? a : v); /* comparisons with NaN are false: NaN stays */
-            }
-        }
+        NT_(range_op)(op, x, begin, end, a, partial);
     }
 }
 

@@ -96,8 +96,13 @@ void FG_FN(FG_CAT2(fg_optim_step, SFX))(T *params, const T *grads, T *state, int
     if (c.kind < 0) return;
     /* The noise generator costs ~30 ns an element, so noisy SGD splits smaller work. */
     const int nt = fg_threads_for(n, c.noisy ? OPTIM_NOISE_GRAIN : OPTIM_GRAIN);
+    if (nt <= 1) {
+        /* no parallel region: libgomp allocates a team even for one whose if clause is false */
+        OT_(optim_range)(&c, params, grads, state, state_stride, 0, n);
+        return;
+    }
 #ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt)
 #endif
     {
         int64_t begin, end;
