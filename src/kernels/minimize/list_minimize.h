@@ -49,6 +49,13 @@ FG_KERNEL_RET(int64_t, lbfgs_trial_f64,
                int64_t n),
               (x, base, d, step, n))
 
+/* An L2 term added to a gradient in place: g += l2·w; returns w·w accumulated in double in the
+ * fixed order of lbfgs_dot (n each; g must not overlap w). */
+FG_KERNEL_RET(double, lbfgs_ridge_f32, (float *FG_RESTRICT g, const float *FG_RESTRICT w, double l2, int64_t n),
+              (g, w, l2, n))
+FG_KERNEL_RET(double, lbfgs_ridge_f64, (double *FG_RESTRICT g, const double *FG_RESTRICT w, double l2, int64_t n),
+              (g, w, l2, n))
+
 /* The infinity norm max |a[i]| (returned) and the 1-norm Σ |a[i]| (into *abs_sum), in double.
  * A NaN element is skipped by the maximum and propagates into the sum. */
 FG_KERNEL_RET(double, lbfgs_norms_f32, (const float *FG_RESTRICT a, int64_t n, double *FG_RESTRICT abs_sum),
