@@ -26,6 +26,12 @@ def test_dot_trial_norms_match_reference(isa, dtype, rng, n):
         largest, total = _core.lbfgs_norms(a, reference=ref)
         assert largest == float(np.abs(a).max())
         assert total == pytest.approx(float(np.abs(a.astype(np.float64)).sum()), rel=1e-12)
+    g, g_ref = a.copy(), a.copy()
+    ww = _core.lbfgs_ridge(g, b, 0.25)
+    assert ww == pytest.approx(_core.lbfgs_ridge(g_ref, b, 0.25, reference=True), rel=1e-12, abs=1e-12)
+    assert ww == pytest.approx(float(np.dot(b.astype(np.float64), b.astype(np.float64))), rel=1e-12)
+    np.testing.assert_array_equal(g, g_ref)
+    np.testing.assert_array_equal(g, a + dtype.type(0.25) * b)
     x, x_ref = np.zeros(n, dtype), np.zeros(n, dtype)
     assert _core.lbfgs_trial(x, a, b, 0.25) == _core.lbfgs_trial(x_ref, a, b, 0.25, reference=True)
     np.testing.assert_array_equal(x, x_ref)
@@ -80,6 +86,10 @@ def test_kernel_bad_arguments(rng):
         _core.lbfgs_combine(np.empty(8), g, 1.0, s_hist, y_hist, [0], [1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="shape"):
         _core.lbfgs_trial(np.empty(8), g, np.ones(7), 1.0)
+    with pytest.raises(ValueError, match="share memory"):
+        _core.lbfgs_ridge(g, g, 1.0)
+    with pytest.raises(TypeError, match="dtype"):
+        _core.lbfgs_ridge(g, g.astype(np.float32), 1.0)
     with pytest.raises(ValueError, match="writeable|read-only"):
         x = np.empty(8)
         x.flags.writeable = False

@@ -191,6 +191,23 @@ def test_train_step_equals_separate_steps(rng, dtype):
     assert abs(loss.forward(out, y) - b.loss_and_grad(x, y, loss)[0]) <= 1e-6 * abs(lb)
 
 
+def test_train_step_without_grad_norm(rng, dtype):
+    """grad_norm=False skips only the measurement of the gradient: the same loss, status and
+    gradient, the norm NaN."""
+    x = rng.normal(size=(9, 6)).astype(dtype)
+    y = rng.integers(0, 4, size=9)
+    m = make_model([6, 8, 4], ["relu", "identity"], dtype=dtype.name, seed=5)
+    loss = losses.SoftmaxCrossEntropy()
+    kwargs = dict(loss_spec=m._loss_spec(loss), target=loss.prepare_target(y, 4, m.dtype))
+    value, norm, status = m._train_step(x, **kwargs)
+    grads = m.grads.copy()
+    m.grads[...] = 0
+    value2, norm2, status2 = m._train_step(x, grad_norm=False, **kwargs)
+    assert (value2, status2) == (value, status) == (value, 0)
+    assert np.isfinite(norm) and np.isnan(norm2)
+    np.testing.assert_array_equal(m.grads, grads)
+
+
 def test_model_reused_across_batch_sizes_and_threads(rng):
     m = make_model([10, 16, 3], ["relu", "identity"], dtype="float64", seed=0)
     ref = make_model([10, 16, 3], ["relu", "identity"], dtype="float64", seed=0)

@@ -448,3 +448,34 @@ def test_diverging_early_stopping_run_keeps_the_best_weights():
     assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_, rel=1e-6)
     assert all(np.isfinite(c).all() for c in ours.coefs_)
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("y", [np.array([2, 0, 1, 4, 4, 0]), np.array([1, 0, 0, 1]), np.zeros(5, int),
+                               np.array(["b", "a", "c", "a"]), np.array(["x", "y", "y"]),
+                               np.array([True, False, True]), np.array([-3, 2, 2, -1], np.int8),
+                               np.array([3, 3, 3], np.uint16)])
+def test_label_binarizer_shortcut_matches_label_binarizer(y):
+    """The classifier's one-pass label binarization gives LabelBinarizer's fitted state and output."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from fastgd.sklearn._classifier import _fitted_binarizer
+
+    binarizer, y_bin = _fitted_binarizer(y)
+    ref = LabelBinarizer().fit(y)
+    expected = ref.transform(y).astype(bool)
+    assert y_bin.dtype == expected.dtype and y_bin.shape == expected.shape
+    np.testing.assert_array_equal(y_bin, expected)
+    np.testing.assert_array_equal(binarizer.classes_, ref.classes_)
+    assert binarizer.classes_.dtype == ref.classes_.dtype
+    assert (binarizer.y_type_, binarizer.sparse_input_) == (ref.y_type_, ref.sparse_input_)
+    np.testing.assert_array_equal(binarizer.transform(y), ref.transform(y))
+    np.testing.assert_array_equal(binarizer.inverse_transform(expected.astype(int)),
+                                  ref.inverse_transform(expected.astype(int)))
+
+
+def test_label_binarizer_shortcut_declines_other_targets():
+    from fastgd.sklearn._classifier import _fitted_binarizer
+
+    assert _fitted_binarizer(np.array([[0, 1], [1, 0]])) is None  # multilabel indicator
+    assert _fitted_binarizer(np.array([0.5, 1.0])) is None  # floats take LabelBinarizer's path
+    assert _fitted_binarizer([0, 1, 1]) is None  # not an array

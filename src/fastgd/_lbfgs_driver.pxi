@@ -57,6 +57,29 @@ def lbfgs_trial(x, base, d, step, reference=False):
     return changed
 
 
+def lbfgs_ridge(g, w, l2, reference=False):
+    """An L2 term in place: ``g += l2 * w``; returns ``w @ w`` accumulated in double in the fixed
+    order of :func:`lbfgs_dot`. Both 1-D of one float dtype and length; ``g`` writeable and not
+    overlapping ``w``."""
+    cdef cnp.ndarray ga = check_float_array("g", g, 1, writeable=True)
+    cdef cnp.ndarray wa = check_float_array("w", w, 1)
+    check_same("w", wa, "g", ga)
+    cdef double c = check_real("l2", l2)
+    cdef int64_t n = ga.shape[0]
+    cdef bint ref = reference, f32 = ga.dtype == np.float32
+    cdef double r
+    cdef void *pg = cnp.PyArray_DATA(ga)
+    cdef const void *pw = cnp.PyArray_DATA(wa)
+    with nogil:
+        if f32:
+            r = fg_lbfgs_ridge_ref_f32(<float *>pg, <const float *>pw, c, n) if ref else \
+                fg_lbfgs_ridge_f32(<float *>pg, <const float *>pw, c, n)
+        else:
+            r = fg_lbfgs_ridge_ref_f64(<double *>pg, <const double *>pw, c, n) if ref else \
+                fg_lbfgs_ridge_f64(<double *>pg, <const double *>pw, c, n)
+    return r
+
+
 def lbfgs_norms(a, reference=False):
     """``(max |a_i|, sum |a_i|)`` of a 1-D float array, in double (a NaN is skipped by the
     maximum and propagates into the sum)."""

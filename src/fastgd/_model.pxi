@@ -352,14 +352,16 @@ cdef class _ModelEngine:
         return gx
 
     def step(self, x, indices, Py_ssize_t start, Py_ssize_t n, LossSpec loss, target, sample_weight,
-             class_weight, plan, double clip_norm=0.0, double clip_value=0.0):
+             class_weight, plan, double clip_norm=0.0, double clip_value=0.0, bint grad_norm=True):
         """One fused training step on rows `indices` (int64, C-contiguous) of x, or on rows
         [start, start+n) when indices is None. x, target (labels int64 or rows), sample_weight
         are the full arrays, already validated (target is loss.prepare_target's (kind, array));
         class_weight the loss's class weights in the parameters' dtype or None. `plan` is the
         optimizer's ``(state, groups)`` (fastgd.optim's plan: groups an OPTIM_GROUP_DTYPE array
         for this update), or None to compute the gradient only. The caller holds the optimizer
-        (claim_optimizer) and counts the step. Returns (loss, grad_norm, status)."""
+        (claim_optimizer) and counts the step. grad_norm=False skips the pass that measures the
+        gradient (and checks it is finite) when there is no plan and no clipping: grad_norm is
+        then NaN and status never 2. Returns (loss, grad_norm, status)."""
         cdef fg_batch batch
         cdef fg_loss_spec spec
         cdef fg_step_options opt
@@ -395,7 +397,7 @@ cdef class _ModelEngine:
         memset(&opt, 0, sizeof(fg_step_options))
         opt.clip_norm = clip_norm
         opt.clip_value = clip_value
-        opt.want_grad_norm = 1
+        opt.want_grad_norm = grad_norm
         opt.apply_update = apply_update
         self._enter()
         try:

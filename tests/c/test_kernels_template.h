@@ -509,6 +509,9 @@ static void TN(test_lbfgs_driver)(void)
         check_scalar(what, (double)changed, (double)K(lbfgs_trial_ref)(d_ref, base, g, 0.5, n), 0.0);
         TN(check_exact)(what, d, d_ref, n);
         check_scalar(what, (double)K(lbfgs_trial)(d, base, g, 0.5, n), 0.0, 0.0); /* the same point */
+        const double ww = K(lbfgs_ridge)(d, g, 0.25, n), ww_ref = K(lbfgs_ridge_ref)(d_ref, g, 0.25, n);
+        check_scalar(what, ww, ww_ref, 1e-10 * (double)n);
+        TN(check_exact)(what, d, d_ref, n);
         T *xs = TN(copy_array)(base, n), *gs = TN(copy_array)(g, n), *xs_ref = TN(copy_array)(base, n);
         T *gs_ref = TN(copy_array)(g, n), *x = TN(random_array)(n, 1.0), *gx = TN(random_array)(n, 1.0);
         K(lbfgs_accept)(out, sh, yh, xs, gs, x, gx, n);

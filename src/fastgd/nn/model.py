@@ -380,20 +380,21 @@ class Sequential:
         return out
 
     def _train_step(self, x, *, loss_spec, target, sample_weight=None, indices=None, start=0, n=None,
-                    optimizer=None, clip_norm=0.0, clip_value=0.0):
+                    optimizer=None, clip_norm=0.0, clip_value=0.0, grad_norm=True):
         """One fused forward, loss and backward (and, with `optimizer`, its update) in one C
         call, on rows `indices` (int64) of x or rows [start, start + n) (n defaults to the rows
         from start on). x, target (``Loss.prepare_target``'s pair) and sample_weight are checked
         already; loss_spec is :meth:`_loss_spec`'s. The optimizer hands its plan (state and
         configuration) and counts the step here, so the C step reads plain data only. Returns
         ``(loss, grad_norm, status)``: status 1 a non-finite loss, 2 a non-finite gradient (the
-        parameters are then unchanged)."""
+        parameters are then unchanged). ``grad_norm=False`` without optimizer or clipping skips
+        measuring the gradient (grad_norm NaN, status never 2)."""
         spec, class_weight = loss_spec
         if n is None:
             n = x.shape[0] - start
         if optimizer is None:
             return self._engine.step(x, indices, start, n, spec, target, sample_weight, class_weight, None,
-                                     clip_norm, clip_value)
+                                     clip_norm, clip_value, grad_norm)
         _core.claim_optimizer(optimizer)
         try:
             plan = optimizer._plan(self.n_params, self.dtype)

@@ -536,7 +536,8 @@ class _BaseMLP(BaseEstimator):
         """scikit-learn's L-BFGS objective over all of (x, y2d): ``objective(p, out) -> loss`` at
         the flat parameters p (every layer's weights, then every bias: the arena's layout and
         scikit-learn's packing), the L2 term included; the gradient goes into ``out`` (float64 or
-        the model's dtype). When p is the model's own parameter arena nothing is copied in."""
+        the model's dtype). When p is the model's own parameter arena nothing is copied in; when
+        out is its gradient arena, nothing is copied out (the L2 term is added in place)."""
         model = self.model_
         target = self._prepared_target(loss, y2d, model.dtype)
         n_w = model.n_weights
@@ -558,14 +559,20 @@ class _BaseMLP(BaseEstimator):
                 params[...] = p
             w_ = params[:n_w]
             if n <= chunk and out.dtype == grads.dtype:
-                value, _g, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw)
+                # the gradient's finiteness is the driver's to check (on g·d), so the step skips
+                # its pass over the gradient
+                value, _g, _status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw, grad_norm=False)
                 if kg != 1.0:
                     np.multiply(grads, kg, out=grads)
-                # out = grads + l2·(weights, 0) in one pass over the weights (the line search's
-                # x = base + step·d kernel), the biases copied
-                fastgd._core.lbfgs_trial(out[:n_w], grads[:n_w], w_, l2)
-                out[n_w:] = grads[n_w:]
-                return float(kv * value + (0.5 * alpha * float(np.dot(w_, w_)) / sw_sum + offset))
+                if out is grads:  # g += l2·(weights, 0) and w·w in one pass
+                    w_dot_w = fastgd._core.lbfgs_ridge(grads[:n_w], w_, l2)
+                else:
+                    # out = grads + l2·(weights, 0) in one pass over the weights (the line search's
+                    # x = base + step·d kernel), the biases copied; w·w in lbfgs_ridge's order
+                    fastgd._core.lbfgs_trial(out[:n_w], grads[:n_w], w_, l2)
+                    out[n_w:] = grads[n_w:]
+                    w_dot_w = fastgd._core.lbfgs_dot(w_, w_)
+                return float(kv * value + (0.5 * alpha * w_dot_w / sw_sum + offset))
             if n <= chunk:
                 value, _g, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw)
                 np.multiply(grads, kg, out=out)
@@ -616,11 +623,12 @@ class _BaseMLP(BaseEstimator):
         scikit-learn calls it: the same iterates as scikit-learn (to rounding), hence its n_iter_
         (iterations, at most max_iter), its max_fun accounting (evaluations are checked at the
         end of each iteration) and its ConvergenceWarning and text. The driver works in float64
-        over the parameter arena itself (a float64 copy for a float32 model)."""
+        over the parameter and gradient arenas themselves (float64 copies for a float32 model)."""
         params = self.model_.params
         objective = self._lbfgs_objective(x, y2d, sw, loss, kv, kg)
         point = params if params.dtype == np.float64 else params.astype(np.float64)
-        result = _lbfgs.lbfgsb(objective, point, np.empty_like(point), max_iter=self.max_iter,
+        grad = self.model_.grads if point is params else np.empty_like(point)
+        result = _lbfgs.lbfgsb(objective, point, grad, max_iter=self.max_iter,
                                max_fun=self.max_fun, gtol=self.tol)
         if point is not params:
             params[...] = point

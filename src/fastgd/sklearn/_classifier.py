@@ -23,6 +23,27 @@ def _softmax_rows(z):
     return z
 
 
+def _fitted_binarizer(y):
+    """``(LabelBinarizer fitted on y, y binarized as bool)`` for 1-D integer, boolean or string
+    labels of one or more classes, with one ``type_of_target`` and one ``np.unique`` where
+    ``LabelBinarizer().fit(y).transform(y)`` makes several passes: the same ``classes_``,
+    ``y_type_`` and output (one column for two classes, else one per class). None for any other
+    y, which takes LabelBinarizer's own path."""
+    if not isinstance(y, np.ndarray) or y.ndim != 1 or y.dtype.kind not in "biuUS":
+        return None
+    y_type = type_of_target(y, input_name="y")
+    if y_type not in ("binary", "multiclass"):
+        return None
+    classes, inverse = np.unique(y, return_inverse=True)
+    binarizer = LabelBinarizer()
+    binarizer.y_type_, binarizer.sparse_input_, binarizer.classes_ = y_type, False, classes
+    if y_type == "binary":
+        return binarizer, (inverse == 1).reshape(-1, 1)
+    y_bin = np.zeros((y.shape[0], classes.shape[0]), dtype=bool)
+    y_bin[np.arange(y.shape[0]), inverse] = True
+    return binarizer, y_bin
+
+
 def _sigmoid(z):
     out = np.empty_like(z)
     pos = z >= 0
@@ -79,6 +100,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            fitted = _fitted_binarizer(y)
+            if fitted is not None:
+                self._label_binarizer, y_bin = fitted
+                self.classes_ = self._label_binarizer.classes_
+                return X, y_bin
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_

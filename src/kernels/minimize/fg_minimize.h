@@ -23,6 +23,8 @@ double fg_lbfgs_dot_ref_f32(const float *a, const float *b, int64_t n);
 double fg_lbfgs_dot_ref_f64(const double *a, const double *b, int64_t n);
 int64_t fg_lbfgs_trial_ref_f32(float *x, const float *base, const float *d, double step, int64_t n);
 int64_t fg_lbfgs_trial_ref_f64(double *x, const double *base, const double *d, double step, int64_t n);
+double fg_lbfgs_ridge_ref_f32(float *g, const float *w, double l2, int64_t n);
+double fg_lbfgs_ridge_ref_f64(double *g, const double *w, double l2, int64_t n);
 double fg_lbfgs_norms_ref_f32(const float *a, int64_t n, double *abs_sum);
 double fg_lbfgs_norms_ref_f64(const double *a, int64_t n, double *abs_sum);
 void fg_lbfgs_dots_ref_f32(double *out, const float *g, const float *y_new, const float *s_hist,
@@ -124,6 +126,8 @@ typedef struct fg_lbfgs_state {
     double gd, gd_start;    /* g·d at x; at the start */
     double step;            /* the current trial step */
     double grad_max;        /* max |g_i| at the last accepted point */
+    double abs_sum;         /* Σ |g_i| there */
+    int norms_current;      /* grad_max and abs_sum belong to the gradient in g */
     /* the Moré–Thuente search's state: the best point (stx), the other end of the interval
      * (sty), the interval [stmin, stmax] of the next step */
     int stage, bracketed;

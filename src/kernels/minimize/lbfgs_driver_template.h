@@ -80,6 +80,7 @@ static int FG_CAT2(lbd_fail, SFX)(fg_lbfgs_state *st)
     st->f = st->f_start;
     st->in_place = 0;
     st->start_current = 1;
+    st->norms_current = 0;
     if (st->count == 0) return st->task = FG_LBFGS_LINE_SEARCH_FAILED;
     fg_lbfgs_forget(st);
     return FG_CAT2(lbd_begin, SFX)(st);
@@ -120,6 +121,8 @@ static int FG_CAT2(lbd_accept, SFX)(fg_lbfgs_state *st)
                                       (const T *)st->g, n);
     const double sy = out[0], yy = out[1];
     st->grad_max = out[2];
+    st->abs_sum = out[3];
+    st->norms_current = 1;
     st->start_current = 1;
     st->iter++;
     const double eps = sizeof(T) == sizeof(float) ? FLT_EPSILON : DBL_EPSILON;
@@ -161,8 +164,10 @@ static int FG_CAT2(lbd_trial, SFX)(fg_lbfgs_state *st)
 static int FG_CAT2(lbd_begin, SFX)(fg_lbfgs_state *st)
 {
     const size_t bytes = (size_t)st->n * sizeof(T);
-    double abs_sum;
-    const double grad_max = FG_CAT2(lbd_norms, SFX)(st, st->g, &abs_sum);
+    /* the norms of g, unless the accepted point's sweep (or the start) measured them already */
+    double abs_sum = st->abs_sum, grad_max = st->grad_max;
+    if (!st->norms_current) grad_max = FG_CAT2(lbd_norms, SFX)(st, st->g, &abs_sum);
+    st->norms_current = 0;
     if (grad_max == 0.0 && abs_sum == 0.0) return st->task = FG_LBFGS_CONVERGED_GRADIENT; /* no direction */
     if (!st->start_current) {
         memcpy(st->x_start, st->x, bytes);
@@ -198,8 +203,8 @@ int FG_CAT2(fg_lbfgs_advance, SFX)(fg_lbfgs_state *st, double f)
         st->f = f;
         st->in_place = 1;
         st->start_current = 0;
-        double abs_sum;
-        st->grad_max = FG_CAT2(lbd_norms, SFX)(st, st->g, &abs_sum);
+        st->grad_max = FG_CAT2(lbd_norms, SFX)(st, st->g, &st->abs_sum);
+        st->norms_current = 1;
         if (st->grad_max <= st->options.pgtol) return st->task = FG_LBFGS_CONVERGED_GRADIENT;
         return FG_CAT2(lbd_begin, SFX)(st);
     }
@@ -220,6 +225,7 @@ int FG_CAT2(fg_lbfgs_advance, SFX)(fg_lbfgs_state *st, double f)
     }
     case FG_LBFGS_RESUME:
         st->in_place = 0;
+        st->norms_current = 0;
         st->start_current = 0;
         return FG_CAT2(lbd_begin, SFX)(st);
     default:

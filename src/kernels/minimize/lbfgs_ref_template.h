@@ -64,6 +64,12 @@ int64_t FG_CAT2(fg_lbfgs_trial_ref, SFX)(T *x, const T *base, const T *d, double
     return changed;
 }
 
+double FG_CAT2(fg_lbfgs_ridge_ref, SFX)(T *g, const T *w, double l2, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) g[i] = g[i] + (T)l2 * w[i];
+    return FG_CAT2(fg_lbfgs_dot_ref, SFX)(w, w, n);
+}
+
 double FG_CAT2(fg_lbfgs_norms_ref, SFX)(const T *a, int64_t n, double *abs_sum)
 {
     double largest = 0.0, sum = 0.0;

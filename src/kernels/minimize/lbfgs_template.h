@@ -142,6 +142,25 @@ int64_t FG_FN(FG_CAT2(fg_lbfgs_trial, SFX))(T *FG_RESTRICT x, const T *FG_RESTRI
     return changed;
 }
 
+/* g += l2·w; returns w·w (lbfgs_dot4's lanes and order). See list_minimize.h. */
+double FG_FN(FG_CAT2(fg_lbfgs_ridge, SFX))(T *FG_RESTRICT g, const T *FG_RESTRICT w, double l2, int64_t n)
+{
+    const T c = (T)l2;
+    double acc[FG_LBFGS_LANES] = {0.0};
+    int64_t i = 0;
+    for (; i + FG_LBFGS_LANES <= n; i += FG_LBFGS_LANES) {
+        for (int j = 0; j < FG_LBFGS_LANES; j++) g[i + j] = g[i + j] + c * w[i + j];
+        for (int j = 0; j < FG_LBFGS_LANES; j++) acc[j] += (double)w[i + j] * (double)w[i + j];
+    }
+    for (int j = 0; i < n; i++, j++) {
+        g[i] = g[i] + c * w[i];
+        acc[j] += (double)w[i] * (double)w[i];
+    }
+    for (int width = FG_LBFGS_LANES / 2; width > 0; width /= 2)
+        for (int j = 0; j < width; j++) acc[j] += acc[j + width];
+    return acc[0];
+}
+
 /* max |a[i]|, and Σ |a[i]| into *abs_sum; see list_minimize.h. */
 double FG_FN(FG_CAT2(fg_lbfgs_norms, SFX))(const T *FG_RESTRICT a, int64_t n, double *FG_RESTRICT abs_sum)
 {

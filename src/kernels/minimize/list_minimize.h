@@ -34,6 +34,11 @@ FG_KERNEL_RET(int64_t, FG_CAT2(lbfgs_trial, SFX),
                int64_t n),
               (x, base, d, step, n))
 
+/* An L2 term added to a gradient in place: g += l2·w; returns w·w accumulated in double in the
+ * fixed order of lbfgs_dot (n each; g must not overlap w). */
+FG_KERNEL_RET(double, FG_CAT2(lbfgs_ridge, SFX), (T *FG_RESTRICT g, const T *FG_RESTRICT w, double l2, int64_t n),
+              (g, w, l2, n))
+
 /* The infinity norm max |a[i]| (returned) and the 1-norm Σ |a[i]| (into *abs_sum), in double.
  * A NaN element is skipped by the maximum and propagates into the sum. */
 FG_KERNEL_RET(double, FG_CAT2(lbfgs_norms, SFX),

@@ -67,7 +67,8 @@ typedef struct fg_step_options {
     int64_t state_stride;
     double clip_norm;             /* > 0: scale grads so their global L2 norm <= clip_norm */
     double clip_value;            /* > 0: clamp each gradient to [-clip_value, clip_value] */
-    int want_grad_norm;           /* 1: report the gradient norm even without clipping */
+    int want_grad_norm;           /* 1: report the gradient norm (and check the gradient is finite) even
+                                     without clipping or update; 0: skip that pass then (grad_norm NaN) */
     int apply_update;             /* 0: stop after the gradients (loss_and_grad) */
 } fg_step_options;
 

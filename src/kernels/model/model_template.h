@@ -151,6 +151,7 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
     FG_CAT2(model_backward_any, SFX)(m, x, csr, batch->indices, batch->start, gout, NULL, n, 0.0);
 
     /* 5. gradient norm (also the finiteness check), clipping */
+    if (!opt->want_grad_norm && !(opt->clip_value > 0) && !(opt->clip_norm > 0) && !opt->apply_update) return;
     T *grads = (T *)m->grads;
     double ss = MODEL_FN(fg_sum_squares)(grads, n_params);
     res->grad_norm = sqrt(ss);
