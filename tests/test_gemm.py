@@ -95,6 +95,24 @@ def test_results_identical_across_thread_counts(isa, dtype, rng, shape):
                                        f"differ from 1")
 
 
+@pytest.mark.parametrize("m", [5, 37, 300])
+def test_columns_do_not_depend_on_the_product_width(isa, dtype, rng, m):
+    """The first columns of C are bit-identical whether they fill a narrow product (an output
+    layer's few classes, one vector of columns or less) or lead a wider one: every tile width
+    takes the same multiply-adds in the same order."""
+    nr = _core.gemm_block_sizes(dtype)["nr"]
+    k = 300
+    for trans_a in (False, True):
+        A, B = operands(rng, dtype, m, nr + 10, k, trans_a, False)
+        bias = rng.standard_normal(nr + 10).astype(dtype)
+        wide = np.empty((m, nr + 10), dtype=dtype)
+        _core.gemm(wide, A, B, trans_a, False, 0.0, bias, "relu", ALPHA)
+        for n in (1, 10, nr // 2, nr // 2 + 1):
+            narrow = np.empty((m, n), dtype=dtype)
+            _core.gemm(narrow, A, np.ascontiguousarray(B[:, :n]), trans_a, False, 0.0, bias[:n], "relu", ALPHA)
+            np.testing.assert_array_equal(narrow, wide[:, :n], err_msg=f"m={m} n={n} k={k} trans_a={trans_a}")
+
+
 def test_nan_and_inf_propagate(isa, dtype):
     A = np.ones((8, 3), dtype=dtype)
     B = np.ones((3, 20), dtype=dtype)

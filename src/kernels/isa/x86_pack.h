@@ -49,21 +49,38 @@ FG_INLINE void fg_x86_transpose4_f64(__m256d r[4])
  *   nr is a multiple of L.
  * pack_an: dst[p*mr + i] = src[i*ld + p] for i < mr, p < kc (a full A panel, op(A) = A);
  *   mr <= 4L. Rows are transposed in groups of L; when mr is not a multiple of L the
- *   last group's L-wide store spills into the next column, which the next store (or the
- *   scalar tail: the vector loop stops short of kc) overwrites; masked stores are slow
- *   on AMD cores. */
+ *   last group's L-wide store spills into the next column, which a later store (group 0
+ *   of that column, or the scalar tail: the vector loops stop short of kc) overwrites;
+ *   masked stores are slow on AMD cores.
+ * Both read a group's L source rows 2L elements (one 64-byte line) at a time, the two
+ * L×L transposes of a line back to back. Rows a multiple of 4 KiB apart (a leading
+ * dimension of 1024 floats) share one L1 set; reading all 32 rows of a B panel, or all
+ * MR rows of an A panel, before coming back for the line's second half would exceed the
+ * set's ways and fetch every line twice from L2. */
 #define FG_X86_PACKERS(T, SFX, VT, L, LOAD, STORE, ZERO, TRANSPOSE)                                     \
+    /* Rows r0..r0+L-1 (those at or past `rows` read as zero), columns p0..p0+L-1 of src into     \
+       dst[(p0+p)*ldd + col + i]. */                                                                  \
+    FG_INLINE void fg_x86_transpose_block_##SFX(T *FG_RESTRICT dst, int64_t ldd, int64_t col,           \
+                                                const T *FG_RESTRICT src, int64_t ld, int r0, int rows, \
+                                                int64_t p0)                                             \
+    {                                                                                                   \
+        VT r[L];                                                                                        \
+        for (int i = 0; i < L; i++) r[i] = r0 + i < rows ? LOAD(src + (r0 + i) * ld + p0) : ZERO();     \
+        TRANSPOSE(r);                                                                                   \
+        for (int p = 0; p < L; p++) STORE(dst + (p0 + p) * ldd + col, r[p]);                            \
+    }                                                                                                   \
     FG_INLINE void fg_x86_pack_bt_##SFX(T *FG_RESTRICT dst, const T *FG_RESTRICT src, int64_t ld,         \
                                         int64_t kc, int nr)                                             \
     {                                                                                                   \
         int64_t p0 = 0;                                                                                 \
-        for (; p0 + L <= kc; p0 += L)                                                                   \
+        for (; p0 + 2 * L <= kc; p0 += 2 * L)                                                           \
             for (int h = 0; h < nr / L; h++) {                                                          \
-                VT r[L];                                                                                \
-                for (int j = 0; j < L; j++) r[j] = LOAD(src + (h * L + j) * ld + p0);                   \
-                TRANSPOSE(r);                                                                           \
-                for (int p = 0; p < L; p++) STORE(dst + (p0 + p) * nr + h * L, r[p]);                   \
+                fg_x86_transpose_block_##SFX(dst, nr, h * L, src, ld, h * L, nr, p0);                   \
+                fg_x86_transpose_block_##SFX(dst, nr, h * L, src, ld, h * L, nr, p0 + L);               \
             }                                                                                           \
+        for (; p0 + L <= kc; p0 += L)                                                                   \
+            for (int h = 0; h < nr / L; h++)                                                            \
+                fg_x86_transpose_block_##SFX(dst, nr, h * L, src, ld, h * L, nr, p0);                   \
         for (; p0 < kc; p0++)                                                                           \
             for (int j = 0; j < nr; j++) dst[p0 * nr + j] = src[j * ld + p0];                           \
     }                                                                                                   \
@@ -72,16 +89,15 @@ FG_INLINE void fg_x86_transpose4_f64(__m256d r[4])
     {                                                                                                   \
         const int groups = (mr + L - 1) / L;                                                            \
         int64_t p0 = 0;                                                                                 \
-        for (; p0 + L < kc; p0 += L) {                                                                  \
-            VT r[4][L];                                                                                 \
-            for (int g = 0; g < groups; g++) {                                                          \
-                for (int i = 0; i < L; i++)                                                             \
-                    r[g][i] = g * L + i < mr ? LOAD(src + (g * L + i) * ld + p0) : ZERO();              \
-                TRANSPOSE(r[g]);                                                                        \
+        /* the last (spilling) group first, so group 0 overwrites its spill */                          \
+        for (; p0 + 2 * L < kc; p0 += 2 * L)                                                            \
+            for (int g = groups - 1; g >= 0; g--) {                                                     \
+                fg_x86_transpose_block_##SFX(dst, mr, g * L, src, ld, g * L, mr, p0);                   \
+                fg_x86_transpose_block_##SFX(dst, mr, g * L, src, ld, g * L, mr, p0 + L);               \
             }                                                                                           \
-            for (int p = 0; p < L; p++)                                                                 \
-                for (int g = 0; g < groups; g++) STORE(dst + (p0 + p) * mr + g * L, r[g][p]);           \
-        }                                                                                               \
+        for (; p0 + L < kc; p0 += L)                                                                    \
+            for (int g = groups - 1; g >= 0; g--)                                                       \
+                fg_x86_transpose_block_##SFX(dst, mr, g * L, src, ld, g * L, mr, p0);                   \
         for (; p0 < kc; p0++)                                                                           \
             for (int i = 0; i < mr; i++) dst[p0 * mr + i] = src[i * ld + p0];                           \
     }
