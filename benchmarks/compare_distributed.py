@@ -30,13 +30,17 @@ backward pass split the reduction into waiting for the slower rank and the reduc
 gradient arena (235,146 float32) with the ranks already in step. The samples per CPU-second of
 all ranks against one rank's is the parallel efficiency, which a loaded machine's descheduling
 does not hide (a rank spinning in a wait counts against it). The last lines print the ratios
-the scaling target is stated in. Needs mpi4py and mpiexec (``pip install 'fastgd[mpi]'``).
+the scaling target is stated in, and the most two ranks could give if every phase of every step
+ran as fast as its fastest step (one rank's fastest fused step against the sum of the bound
+ranks' fastest forward and backward, reduction proper and update): a bound that the machine's
+load and the drift of its cores' speed do not move much, as long as some steps run undisturbed. Needs mpi4py and mpiexec (``pip install 'fastgd[mpi]'``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -126,13 +130,14 @@ def time_steps(model, durations):
 
 def waiting(stamps):
     """Per rank, the mean ms per step spent waiting for the slower rank's backward pass and in
-    the reduction proper (from the slower rank's end of backward to this rank's update), from
-    every rank's ``stamps`` (see instrument)."""
+    the reduction proper (from the slower rank's end of backward to this rank's update), and the
+    reduction proper's fastest step, from every rank's ``stamps`` (see instrument)."""
     steps = min(len(s) for s in stamps)
     ends = np.array([[s[0] for s in rank[:steps]] for rank in stamps])
     starts = np.array([[s[1] for s in rank[:steps]] for rank in stamps])
     last = ends.max(axis=0)
-    return [(1e3 * float(np.mean(last - e)), 1e3 * float(np.mean(u - last))) for e, u in zip(ends, starts)]
+    return [(1e3 * float(np.mean(last - e)), 1e3 * float(np.mean(u - last)), 1e3 * float(np.min(u - last)))
+            for e, u in zip(ends, starts)]
 
 
 def idle_fraction(seconds):
@@ -201,15 +206,17 @@ def worker(steps, threads, mode, bucket_cap_mb, quiet):
         timings.clear()
     stamps.clear()
     quiet_found = wait_for_quiet(comm, quiet)
-    if mode == "apart":
+    if mode != "comm":
         time_steps(model, durations)
+    if mode == "apart":
         comm.Barrier()
     c0 = time.process_time()
     history = model.fit(x, y, epochs=1, **kw)
     cpu_seconds = time.process_time() - c0
     seconds = history["seconds"][-1]  # the epoch's time (the slowest rank's): fit's start left out
     result = {"samples_per_s": steps * BATCH / seconds, "step_seconds": seconds / steps,
-              "samples_per_cpu_s": steps * BATCH / cpu_seconds, "quiet": quiet_found}
+              "samples_per_cpu_s": steps * BATCH / cpu_seconds, "quiet": quiet_found,
+              "fastest_step": 1e3 * min(durations, default=math.nan)}
     if mode == "apart":
         # the processes' epochs, and what they would take if every step waited for the slower
         # process's step (the loop's own time outside the steps kept as measured)
@@ -226,6 +233,7 @@ def worker(steps, threads, mode, bucket_cap_mb, quiet):
         cpu_seconds = comm.allreduce(cpu_seconds, op=MPI.SUM)
         # per rank, each phase's mean wall and CPU milliseconds per step
         mine = {name: [1e3 * float(v) for v in np.mean(timings, axis=0)] for name, timings in phases.items()}
+        mine["fastest"] = {name: 1e3 * float(np.min(np.array(phases[name])[:, 0])) for name in ("compute", "update")}
         per_rank = comm.gather(mine, root=0)
         all_stamps = comm.gather(stamps, root=0)
         # the transfer alone: ranks already in step, no compute to wait for
@@ -235,9 +243,10 @@ def worker(steps, threads, mode, bucket_cap_mb, quiet):
             comm.Allreduce(MPI.IN_PLACE, model.grads, op=MPI.SUM)
         allreduce_seconds = comm.allreduce((time.perf_counter() - t0) / 20, op=MPI.MAX)
         if rank == 0:
-            for phases_of_rank, (wait, proper) in zip(per_rank, waiting(all_stamps)):
+            for phases_of_rank, (wait, proper, fastest) in zip(per_rank, waiting(all_stamps)):
                 phases_of_rank["waiting"] = wait
                 phases_of_rank["reduction proper"] = proper
+                phases_of_rank["fastest"]["reduction proper"] = fastest
             result = {"samples_per_s": comm.size * steps * BATCH / seconds, "step_seconds": seconds / steps,
                       "allreduce_seconds": allreduce_seconds, "per_rank": per_rank,
                       "samples_per_cpu_s": comm.size * steps * BATCH / cpu_seconds, "quiet": quiet_found}
@@ -291,6 +300,7 @@ def main():
     rates = {name: [] for name in configs}
     in_step = []
     quiet_runs = 0
+    fastest = {"one rank": math.inf, "compute": math.inf, "reduction proper": math.inf, "update": math.inf}
     load_before = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     for _ in range(args.repeats):
         for name, config in configs.items():
@@ -299,6 +309,12 @@ def main():
             rates[name].append(result["samples_per_s"])
             if config[2] == "apart":
                 in_step.append(result["in_step_samples_per_s"])
+            if name == "1 rank x 1 thread":
+                fastest["one rank"] = min(fastest["one rank"], result["fastest_step"])
+            if name == "2 ranks x 1 thread, -bind-to core":
+                for phase in ("compute", "reduction proper", "update"):
+                    slowest_rank = max(phases["fastest"][phase] for phases in result["per_rank"])
+                    fastest[phase] = min(fastest[phase], slowest_rank)
             if best[name] is None or result["samples_per_s"] > best[name]["samples_per_s"]:
                 best[name] = result
     base = best["1 rank x 1 thread"]["samples_per_s"]
@@ -338,6 +354,11 @@ def main():
               f"to cores; target >= 1.8x); vs 1 rank x 2 threads: {two / threads:.2f}x ({bound / threads:.2f}x); "
               f"compute-only ceiling, 2 processes apart vs 1: {apart / one:.2f}x ({pick(in_step) / one:.2f}x "
               f"if every step waited for the slower process's)")
+    parts = fastest["compute"] + fastest["reduction proper"] + fastest["update"]
+    print(f"fastest steps of all rounds: 1 rank x 1 thread {fastest['one rank']:.2f} ms; 2 ranks bound to cores, "
+          f"the slower rank's: forward + backward {fastest['compute']:.2f} + reduction proper "
+          f"{fastest['reduction proper']:.2f} + update {fastest['update']:.2f} ms: every step of both ranks at its "
+          f"fastest and no waiting would give {2 * fastest['one rank'] / parts:.2f}x")
 
 
 if __name__ == "__main__":
