@@ -1,6 +1,6 @@
 """Data-parallel scaling over MPI: samples/s of one process against two, same run.
 
-    python benchmarks/compare_distributed.py [--repeats 5] [--steps 60]
+    python benchmarks/compare_distributed.py [--repeats 5] [--steps 60] [--quiet 0.9]
 
 Trains 784-256-128-10 (float32, Adam, softmax cross-entropy) with a per-rank batch of 256 on
 random data, in these configurations, launched one after another round after round so that the
@@ -26,14 +26,15 @@ rank's rows. The best round of each configuration is kept. For the data-parallel
 cut into phases, per rank, in wall and in thread CPU time: the forward and backward kernels, the
 reduction (scaling by each rank's share, the reductions themselves, and waiting for the other
 rank) and the update (clipping and the optimizer). The ranks' clock readings at the end of each
-backward pass split the reduction into waiting for the slower rank and the reduction proper. "Allreduce alone" times one reduction of the
-gradient arena (235,146 float32) with the ranks already in step. The samples per CPU-second of
-all ranks against one rank's is the parallel efficiency, which a loaded machine's descheduling
-does not hide (a rank spinning in a wait counts against it). The last lines print the ratios
-the scaling target is stated in, and the most two ranks could give if every phase of every step
-ran as fast as its fastest step (one rank's fastest fused step against the sum of the bound
-ranks' fastest forward and backward, reduction proper and update): a bound that the machine's
-load and the drift of its cores' speed do not move much, as long as some steps run undisturbed. Needs mpi4py and mpiexec (``pip install 'fastgd[mpi]'``).
+backward pass split the reduction into waiting for the slower rank and the reduction proper.
+"Allreduce alone" times one reduction of the gradient arena (235,146 float32) with the ranks
+already in step. The samples per CPU-second of all ranks against one rank's is the parallel
+efficiency, which a loaded machine's descheduling does not hide (a rank spinning in a wait counts
+against it). The last lines print the ratios the scaling target is stated in, and the most two
+ranks could give if every phase of every step ran as fast as its fastest step (one rank's fastest
+fused step against the sum of the bound ranks' fastest forward and backward, reduction proper and
+update): a bound that the machine's load and the drift of its cores' speed do not move much, as
+long as some steps run undisturbed. Needs mpi4py and mpiexec (``pip install 'fastgd[mpi]'``).
 """
 
 from __future__ import annotations
