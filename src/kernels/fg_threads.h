@@ -38,4 +38,30 @@ FG_INLINE void fg_split_range(int64_t n, int nparts, int part, int64_t align,
     *end = fg_min_i64(b1 * align, n);
 }
 
+/* Runs the statement given after `align` over contiguous ranges [begin, end) of [0, n), whose
+ * boundaries are multiples of `align`, one range per thread of nt; the statement names its range
+ * `begin` and `end`. With one thread it runs over [0, n) with no parallel region at all: libgomp
+ * allocates a thread team even for a region whose if clause is false (~1 µs each). */
+#ifdef _OPENMP
+#define FG_PARALLEL_NT_ _Pragma("omp parallel num_threads(fg_nt_)")
+#else
+#define FG_PARALLEL_NT_
+#endif
+#define FG_FOR_RANGES(nt, n, align, ...)                                                      \
+    do {                                                                                      \
+        const int fg_nt_ = (nt);                                                              \
+        const int64_t fg_n_ = (n);                                                            \
+        if (fg_nt_ <= 1) {                                                                    \
+            const int64_t begin = 0, end = fg_n_;                                             \
+            __VA_ARGS__;                                                                      \
+        } else {                                                                              \
+            FG_PARALLEL_NT_                                                                   \
+            {                                                                                 \
+                int64_t begin, end;                                                           \
+                fg_split_range(fg_n_, FG_THREAD_COUNT(), FG_THREAD_ID(), (align), &begin, &end); \
+                __VA_ARGS__;                                                                  \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
+
 #endif

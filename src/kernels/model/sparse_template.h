@@ -35,19 +35,8 @@ void SPARSE_FN(fg_csr_dense_forward)(T *out, const fg_csr *x, const int64_t *row
                                      const T *W, const T *b, int64_t m, int act, double act_alpha)
 {
     const int64_t work = (csr_batch_nnz(x, rows, start, n) + n) * m;
-    const int nt = fg_threads_for(work, SPARSE_GRAIN);
-    if (nt <= 1) {
-        FG_CAT2(csr_forward_rows, SFX)(out, x, rows, start, 0, n, W, b, m, act, (T)act_alpha);
-        return;
-    }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-    {
-        int64_t i0, i1;
-        fg_split_range(n, FG_THREAD_COUNT(), FG_THREAD_ID(), 1, &i0, &i1);
-        FG_CAT2(csr_forward_rows, SFX)(out, x, rows, start, i0, i1, W, b, m, act, (T)act_alpha);
-    }
+    FG_FOR_RANGES(fg_threads_for(work, SPARSE_GRAIN), n, 1,
+                  FG_CAT2(csr_forward_rows, SFX)(out, x, rows, start, begin, end, W, b, m, act, (T)act_alpha));
 }
 
 /* Columns [j0, j1) of the weight gradient. */
@@ -83,18 +72,8 @@ void SPARSE_FN(fg_csr_weight_grad)(T *dW, const fg_csr *x, const int64_t *rows, 
     const int64_t blocks = (m + SPARSE_COLUMN_BLOCK - 1) / SPARSE_COLUMN_BLOCK;
     int nt = fg_threads_for(work, SPARSE_GRAIN);
     if (nt > blocks) nt = (int)blocks;
-    if (nt <= 1) {
-        FG_CAT2(csr_weight_grad_columns, SFX)(dW, x, rows, start, n, grad_z, m, beta, 0, m);
-        return;
-    }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-    {
-        int64_t j0, j1;
-        fg_split_range(m, FG_THREAD_COUNT(), FG_THREAD_ID(), SPARSE_COLUMN_BLOCK, &j0, &j1);
-        FG_CAT2(csr_weight_grad_columns, SFX)(dW, x, rows, start, n, grad_z, m, beta, j0, j1);
-    }
+    FG_FOR_RANGES(nt, m, SPARSE_COLUMN_BLOCK,
+                  FG_CAT2(csr_weight_grad_columns, SFX)(dW, x, rows, start, n, grad_z, m, beta, begin, end));
 }
 
 void SPARSE_FN(fg_csr_dense_backward)(T *dW, T *db, T *grad_out, const fg_csr *x, const int64_t *rows,

@@ -40,24 +40,11 @@ static void NT_(range_op)(int op, T *x, int64_t begin, int64_t end, T a, double 
 }
 
 /* One pass of op over x[0:n), split across threads into contiguous ranges (sums of squares in
-   whole blocks). One thread runs it without a parallel region: libgomp allocates a team even for
-   a region whose if clause is false (~1 µs). */
+   whole blocks). */
 static void NT_(parallel_op)(int op, T *x, int64_t n, T a, double *partial)
 {
-    const int nt = fg_threads_for(n, NORM_GRAIN);
-    if (nt <= 1) {
-        NT_(range_op)(op, x, 0, n, a, partial);
-        return;
-    }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-    {
-        int64_t begin, end;
-        const int64_t align = op == NORM_SUM_SQUARES ? NORM_BLOCK : 64;
-        fg_split_range(n, FG_THREAD_COUNT(), FG_THREAD_ID(), align, &begin, &end);
-        NT_(range_op)(op, x, begin, end, a, partial);
-    }
+    FG_FOR_RANGES(fg_threads_for(n, NORM_GRAIN), n, op == NORM_SUM_SQUARES ? NORM_BLOCK : 64,
+                  NT_(range_op)(op, x, begin, end, a, partial));
 }
 
 /* The blocks' sums are added in index order. Threads compute the block sums of a group of up to

@@ -96,19 +96,7 @@ void FG_FN(FG_CAT2(fg_optim_step, SFX))(T *params, const T *grads, T *state, int
     if (c.kind < 0) return;
     /* The noise generator costs ~30 ns an element, so noisy SGD splits smaller work. */
     const int nt = fg_threads_for(n, c.noisy ? OPTIM_NOISE_GRAIN : OPTIM_GRAIN);
-    if (nt <= 1) {
-        /* no parallel region: libgomp allocates a team even for one whose if clause is false */
-        OT_(optim_range)(&c, params, grads, state, state_stride, 0, n);
-        return;
-    }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-    {
-        int64_t begin, end;
-        fg_split_range(n, FG_THREAD_COUNT(), FG_THREAD_ID(), 64, &begin, &end);
-        OT_(optim_range)(&c, params, grads, state, state_stride, begin, end);
-    }
+    FG_FOR_RANGES(nt, n, 64, OT_(optim_range)(&c, params, grads, state, state_stride, begin, end));
 }
 
 #undef OT_
