@@ -205,21 +205,9 @@ double FG_FN(FG_CAT2(fg_loss, SFX))(T *grad, const T *pred, int64_t n, int64_t c
     int chunks, nt;
     loss_chunks(n, c, &chunks, &nt);
     double partial[LOSS_MAX_CHUNKS];
-    if (nt <= 1) {
-        /* no parallel region at all: it costs a microsecond, as much as a small batch's loss */
-        FG_CAT2(loss_chunk_range, SFX)(partial, 0, chunks, chunks, grad, pred, n, c, spec, coef,
-                                       class_weight_sum);
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-        {
-            int64_t first, last;
-            fg_split_range(chunks, FG_THREAD_COUNT(), FG_THREAD_ID(), 1, &first, &last);
-            FG_CAT2(loss_chunk_range, SFX)(partial, first, last, chunks, grad, pred, n, c, spec, coef,
-                                           class_weight_sum);
-        }
-    }
+    FG_FOR_RANGES(nt, chunks, 1,
+                  FG_CAT2(loss_chunk_range, SFX)(partial, begin, end, chunks, grad, pred, n, c, spec, coef,
+                                                 class_weight_sum));
     double total = 0.0;
     for (int ch = 0; ch < chunks; ch++) total += partial[ch];
     return total * coef;

@@ -46,9 +46,9 @@ void fg_lbfgs_accept_ref_f64(double *out, double *s, double *y, double *x_start,
  *
  * Unconstrained L-BFGS with the semantics of L-BFGS-B (Byrd, Lu, Nocedal & Zhu, "A limited
  * memory algorithm for bound constrained optimization", SIAM J. Sci. Comput. 16(5), 1995)
- * without bounds: the quasi-Newton direction from the two-loop recursion (Nocedal & Wright,
- * Numerical Optimization, 2nd ed., Algorithm 7.4), which equals the compact representation
- * of L-BFGS-B when no variable is at a bound; the Moré–Thuente line search (J. J. Moré and
+ * without bounds: the quasi-Newton direction of L-BFGS-B's compact representation (below),
+ * which with no variable at a bound equals the two-loop recursion's (Nocedal & Wright,
+ * Numerical Optimization, 2nd ed., Algorithm 7.4); the Moré–Thuente line search (J. J. Moré and
  * D. J. Thuente, "Line search algorithms with guaranteed sufficient decrease", ACM TOMS
  * 20(3), 1994); the stopping rules on the infinity norm of the gradient and on the relative
  * reduction of f.

@@ -5,7 +5,7 @@
  * them in vector registers of any width and the order of every addition stays the same on
  * every target. */
 #define FG_LBFGS_LANES 16
-static double FG_FN(FG_CAT2(lbfgs_dot4, SFX))(const T *FG_RESTRICT a, const T *FG_RESTRICT b, int64_t n)
+static double FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(const T *FG_RESTRICT a, const T *FG_RESTRICT b, int64_t n)
 {
     double acc[FG_LBFGS_LANES] = {0.0};
     int64_t i = 0;
@@ -76,7 +76,7 @@ void FG_FN(FG_CAT2(fg_lbfgs_direction, SFX))(T *FG_RESTRICT direction, const T *
 
     /* alpha of the newest pair: rho s·q with q = grad */
     int64_t j = FG_FN(FG_CAT2(lbfgs_row, SFX))(newest, 0, history_size);
-    alpha[j] = rho[j] * FG_FN(FG_CAT2(lbfgs_dot4, SFX))(s_hist + j * n, grad, n);
+    alpha[j] = rho[j] * FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(s_hist + j * n, grad, n);
 
     /* first loop, newest to oldest: q -= alpha_j y_j (the first pass reads grad), then
      * the next pair's alpha; after the oldest pair, r = gamma·q and beta of the oldest
@@ -118,14 +118,14 @@ double FG_FN(FG_CAT2(fg_lbfgs_pair, SFX))(T *FG_RESTRICT s, T *FG_RESTRICT y, co
         s[i] = x_new[i] - x_old[i];
         y[i] = g_new[i] - g_old[i];
     }
-    *y_dot_y = FG_FN(FG_CAT2(lbfgs_dot4, SFX))(y, y, n);
-    return FG_FN(FG_CAT2(lbfgs_dot4, SFX))(s, y, n);
+    *y_dot_y = FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(y, y, n);
+    return FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(s, y, n);
 }
 
 /* a·b in double; see list_minimize.h. */
 double FG_FN(FG_CAT2(fg_lbfgs_dot, SFX))(const T *FG_RESTRICT a, const T *FG_RESTRICT b, int64_t n)
 {
-    return FG_FN(FG_CAT2(lbfgs_dot4, SFX))(a, b, n);
+    return FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(a, b, n);
 }
 
 /* x = base + step·d; returns how many elements of x changed. See list_minimize.h. */
@@ -142,7 +142,7 @@ int64_t FG_FN(FG_CAT2(fg_lbfgs_trial, SFX))(T *FG_RESTRICT x, const T *FG_RESTRI
     return changed;
 }
 
-/* g += l2·w; returns w·w (lbfgs_dot4's lanes and order). See list_minimize.h. */
+/* g += l2·w; returns w·w (lbfgs_dot_lanes's lanes and order). See list_minimize.h. */
 double FG_FN(FG_CAT2(fg_lbfgs_ridge, SFX))(T *FG_RESTRICT g, const T *FG_RESTRICT w, double l2, int64_t n)
 {
     const T c = (T)l2;
@@ -190,11 +190,11 @@ void FG_FN(FG_CAT2(fg_lbfgs_dots, SFX))(double *FG_RESTRICT out, const T *FG_RES
         const int64_t len = n - b0 < FG_LBFGS_BLOCK ? n - b0 : FG_LBFGS_BLOCK;
         for (int64_t k = 0; k < count; k++) {
             const T *s = s_hist + rows[k] * n + b0, *y = y_hist + rows[k] * n + b0;
-            out[4 * k] += FG_FN(FG_CAT2(lbfgs_dot4, SFX))(s, g + b0, len);
-            out[4 * k + 1] += FG_FN(FG_CAT2(lbfgs_dot4, SFX))(y, g + b0, len);
+            out[4 * k] += FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(s, g + b0, len);
+            out[4 * k + 1] += FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(y, g + b0, len);
             if (y_new != NULL) {
-                out[4 * k + 2] += FG_FN(FG_CAT2(lbfgs_dot4, SFX))(s, y_new + b0, len);
-                out[4 * k + 3] += FG_FN(FG_CAT2(lbfgs_dot4, SFX))(y, y_new + b0, len);
+                out[4 * k + 2] += FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(s, y_new + b0, len);
+                out[4 * k + 3] += FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(y, y_new + b0, len);
             }
         }
     }
@@ -219,7 +219,7 @@ double FG_FN(FG_CAT2(fg_lbfgs_combine, SFX))(T *FG_RESTRICT d, const T *FG_RESTR
             const T sc = (T)s_coef[k], yc = (T)y_coef[k];
             for (int64_t i = 0; i < len; i++) db[i] = (db[i] + sc * s[i]) + yc * y[i];
         }
-        gd += FG_FN(FG_CAT2(lbfgs_dot4, SFX))(gb, db, len);
+        gd += FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(gb, db, len);
     }
     return gd;
 }

@@ -23,7 +23,7 @@ FG_KERNEL_RET(double, FG_CAT2(lbfgs_pair, SFX),
                int64_t n, double *FG_RESTRICT y_dot_y),
               (s, y, x_new, x_old, g_new, g_old, n, y_dot_y))
 
-/* Σ a[i]·b[i] accumulated in double in a fixed order (four interleaved partial sums). */
+/* Σ a[i]·b[i] accumulated in double in a fixed order (sixteen interleaved partial sums). */
 FG_KERNEL_RET(double, FG_CAT2(lbfgs_dot, SFX), (const T *FG_RESTRICT a, const T *FG_RESTRICT b, int64_t n),
               (a, b, n))
 
