@@ -71,7 +71,7 @@ def test_non_contiguous_pred_is_accepted(rng):
     assert losses.MAE()(pred, target) == pytest.approx(np.abs(pred - target).mean())
 
 
-def test_mse_relates_to_half_sse_of_the_seeds(rng):
+def test_mse_relates_to_half_sse(rng):
     pred, target = rng.standard_normal((10, 3)), rng.standard_normal((10, 3))
     half_sse = 0.5 * ((target - pred) ** 2).sum()
     loss = losses.MSE()

@@ -13,11 +13,11 @@ def sgd(lr):
     return fastgd.optim.SGD(lr=lr)
 
 
-def seed_ascent(x):  # 25 sin x − x²
+def wavy_ascent(x):  # 25 sin x − x²
     return 25.0 * math.sin(x[0]) - x[0] ** 2
 
 
-def seed_ascent_grad(x):
+def wavy_ascent_grad(x):
     return np.array([25.0 * math.cos(x[0]) - 2.0 * x[0]])
 
 
@@ -33,11 +33,11 @@ def rosenbrock(x):
     return value, grad
 
 
-# ---- the seeds' facts -------------------------------------------------------------
+# ---- small one-dimensional landscapes ---------------------------------------------
 
 
 def test_ascent_from_minus_two_reaches_the_local_maximum():
-    result = maximize(seed_ascent, -2.0, jac=seed_ascent_grad)
+    result = maximize(wavy_ascent, -2.0, jac=wavy_ascent_grad)
     assert result.success
     assert abs(result.x[0] - (-4.356)) < 1e-3
     assert abs(result.fun - 4.454) < 1e-3
@@ -46,7 +46,7 @@ def test_ascent_from_minus_two_reaches_the_local_maximum():
 
 
 def test_plain_gradient_ascent_as_in_the_seed():
-    result = maximize(seed_ascent, -2.0, jac=seed_ascent_grad, optimizer=sgd(0.01), max_iter=1000)
+    result = maximize(wavy_ascent, -2.0, jac=wavy_ascent_grad, optimizer=sgd(0.01), max_iter=1000)
     assert result.success
     assert abs(result.x[0] - (-4.356)) < 1e-3
     assert abs(result.fun - 4.454) < 1e-3
@@ -54,14 +54,14 @@ def test_plain_gradient_ascent_as_in_the_seed():
 
 def test_multistart_finds_the_global_maximum():
     starts = np.linspace(-10.0, 10.0, 11)[:, None]
-    result = maximize(seed_ascent, starts, jac=seed_ascent_grad)
+    result = maximize(wavy_ascent, starts, jac=wavy_ascent_grad)
     assert abs(result.x[0] - 1.454) < 1e-3
     assert abs(result.fun - 22.716) < 1e-3
     assert len(result.results) == 11
     assert result.results[result.best_index].fun == result.fun
     assert all(r.fun <= result.fun + 1e-12 for r in result.results)
     assert result.total_nfev == sum(r.nfev for r in result.results)
-    # at least one start ends in the local maximum the seed's climber gets stuck in
+    # at least one start ends in the local maximum a single climber from -2 gets stuck in
     assert any(abs(r.x[0] + 4.356) < 1e-3 for r in result.results)
 
 
@@ -75,7 +75,7 @@ def test_vectorized_multistart_with_plain_gradient_ascent():
     assert abs(result.x[0] - 1.454) < 1e-3
     assert abs(result.fun - 22.716) < 1e-3
     # the batched run agrees with the starts run one by one
-    single = maximize(seed_ascent, starts, jac=seed_ascent_grad, optimizer=sgd(0.01), max_iter=2000)
+    single = maximize(wavy_ascent, starts, jac=wavy_ascent_grad, optimizer=sgd(0.01), max_iter=2000)
     for a, b in zip(result.results, single.results):
         np.testing.assert_allclose(a.x, b.x, atol=1e-9)
         assert a.nit == b.nit
@@ -104,7 +104,7 @@ def test_learning_rate_experiment_x_sin_x():
 
 
 def test_x_plus_sin_x_has_no_minimum_to_find():
-    """What the seed's text prints, f = x + sin x, is monotone (f' = 1 + cos x >= 0):
+    """f = x + sin x is monotone (f' = 1 + cos x >= 0):
     descent only drifts left, towards the flat points x = (2k+1)π."""
     result = minimize(lambda x: (x[0] + np.sin(x[0]), np.array([1 + np.cos(x[0])])), 2.5, jac=True,
                       optimizer=sgd(0.1), max_iter=100)
@@ -356,7 +356,7 @@ def test_exported():
 
 
 def test_lbfgs_beats_adam_on_a_smooth_mlp_at_equal_gradient_evaluations():
-    """Issue 7: full-batch L-BFGS reaches a lower loss than Adam with the same number of
+    """Full-batch L-BFGS reaches a lower loss than Adam with the same number of
     gradient evaluations on a smooth problem (tanh MLP regression, NumPy closure)."""
     rng = np.random.default_rng(1)
     x = np.linspace(-2, 2, 64)[:, None]
@@ -466,7 +466,7 @@ def test_lbfgs_closure_may_reuse_one_gradient_buffer():
 
 
 def test_lbfgs_trains_a_fastgd_model_full_batch_better_than_adam():
-    """Issue 7 with the real model: LBFGS through its closure API on Sequential's flat arena
+    """The same with the real model: LBFGS through its closure API on Sequential's flat arena
     (closure = model.loss_and_grad on the full batch) vs Adam train steps, 500 gradient
     evaluations each, on a smooth regression problem."""
 

@@ -107,8 +107,8 @@ def optim_groups(groups):
     for i, (start, stop, cfg) in enumerate(groups):
         missing = [name for name in OPTIM_CONFIG_FIELDS if name not in cfg]
         if missing:
-            raise ValueError(f"an optimizer configuration must give every field of fg_optim_config, "
-                             f"missing {missing}")
+            raise ValueError(f"groups[{i}]: an optimizer configuration must give every field of "
+                             f"fg_optim_config, missing {missing}")
         out[i] = (start, stop) + tuple(cfg[name] for name in OPTIM_CONFIG_FIELDS)
     return out
 

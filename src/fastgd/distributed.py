@@ -387,11 +387,7 @@ def gather_metric(dp, fn, y_true, y_pred):
             raise ValueError("r2_score needs at least two samples")
         mean = sums[1:] / sums[0]
         ss = dp.sum([*((t - p) ** 2).sum(axis=0), *((t - mean) ** 2).sum(axis=0)])
-        ss_res, ss_tot = ss[:k], ss[k:]
-        scores = np.where(ss_res == 0, 1.0, 0.0)
-        nonzero = ss_tot != 0
-        scores[nonzero] = 1.0 - ss_res[nonzero] / ss_tot[nonzero]
-        return float(scores.mean())
+        return float(metrics._r2_scores(ss[:k], ss[k:]).mean())
     parts = dp.comm.gather((y_true, y_pred), root=0)
     value = None
     if dp.is_root:

@@ -116,9 +116,7 @@ def r2_score(y_true: Any, y_pred: Any, *, sample_weight: Any = None,
     mean = (w @ t) / w.sum()
     ss_res = w @ (t - p) ** 2
     ss_tot = w @ (t - mean) ** 2
-    nonzero = ss_tot != 0
-    scores = np.where(ss_res == 0, 1.0, 0.0)
-    scores[nonzero] = 1.0 - ss_res[nonzero] / ss_tot[nonzero]
+    scores = _r2_scores(ss_res, ss_tot)
     if multioutput == "raw_values":
         return scores
     if multioutput == "uniform_average":
@@ -129,6 +127,15 @@ def r2_score(y_true: Any, y_pred: Any, *, sample_weight: Any = None,
         return float(scores @ ss_tot / ss_tot.sum())
     raise ValueError(f"multioutput must be 'uniform_average', 'raw_values' or 'variance_weighted', "
                      f"got {multioutput!r}")
+
+
+def _r2_scores(ss_res, ss_tot):
+    """Per-output ``1 - SS_res / SS_tot``; an output with SS_tot = 0 scores 1.0 when SS_res = 0,
+    else 0.0."""
+    nonzero = ss_tot != 0
+    scores = np.where(ss_res == 0, 1.0, 0.0)
+    scores[nonzero] = 1.0 - ss_res[nonzero] / ss_tot[nonzero]
+    return scores
 
 
 def _regression_pair(y_true, y_pred):

@@ -334,17 +334,19 @@ class LBFGS:
         self._x, self._f, self._g = params.copy(), float(f), np.array(g, dtype=params.dtype)
 
     def _driver_for(self, params):
-        """The driver over params (built again when params is another array or lr changed)."""
+        """The driver over params (built again when params is another array or a setting it
+        holds changed: lr, c1, c2, max_ls, line_search)."""
         if self._memory is None:
             self._memory = _core.LBFGSMemory(params.shape[0], self.history_size, params.dtype)
         if self._gbuf is None:
             self._gbuf = np.zeros(params.shape[0], params.dtype)
         driver = self._driver
-        if driver is None or driver.x is not params or self._driver_lr != self.lr:
+        key = (self.lr, self.c1, self.c2, self.max_ls, self.line_search)
+        if driver is None or driver.x is not params or self._driver_key != key:
             driver = self._driver = _core.LBFGSDriver(
                 self._memory, params, self._gbuf, ftol=self.c1, gtol=self.c2, step_scale=self.lr,
                 first_step="inv_norm1", max_line_search=self.max_ls, line_search=self.line_search is not None)
-            self._driver_lr = self.lr
+            self._driver_key = key
         return driver
 
     def _step(self, closure, params, evaluate_first):

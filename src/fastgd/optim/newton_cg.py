@@ -141,10 +141,7 @@ class NewtonCG:
         self.trust_radius = _positive("trust_radius", float(state["trust_radius"]))
         self.n_iter, self.n_hvp = int(state["n_iter"]), int(state["n_hvp"])
         if state.get("forcing") is not None:
-            forcing = float(state["forcing"])
-            if not (math.isfinite(forcing) and forcing >= 0.0):
-                raise ValueError(f"forcing must be a finite number >= 0, got {forcing!r}")
-            self._forcing = forcing
+            self._forcing = _validation.real("forcing", state["forcing"], low=0.0)
         if state["x"] is not None:
             self._x = np.array(state["x"])
             self._g = np.array(state["grad"], dtype=np.float64)
