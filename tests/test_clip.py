@@ -1,5 +1,7 @@
 """Gradient norm and clipping kernels vs NumPy, the reference twin and torch.nn.utils."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -66,6 +68,24 @@ def test_count_nonfinite(isa, dtype, rng, n):
     bad = rng.random(n) < 0.1
     x[bad] = rng.choice([np.nan, np.inf, -np.inf], size=bad.sum())
     assert _core.count_nonfinite(x) == np.count_nonzero(~np.isfinite(x))
+
+
+@pytest.mark.parametrize("n", [0, 1, 9, 4096, 70_001])
+@pytest.mark.parametrize("exponent", [-5000, -1022, -126, -1, 0, 3, 127, 128, 1023, 1024, 5000])
+def test_count_large_matches_reference_and_numpy(isa, dtype, rng, n, exponent):
+    x = rng.standard_normal(n).astype(dtype) * 8
+    special = np.array([np.nan, -np.nan, np.inf, -np.inf, 8.0, -8.0, np.nextafter(dtype.type(8), dtype.type(0)), 0.0, -0.0,
+                        np.finfo(dtype).max, np.finfo(dtype).tiny, np.finfo(dtype).tiny / 4], dtype=dtype)
+    k = min(n, len(special))
+    x[rng.choice(n, size=k, replace=False)] = special[:k]
+    lo, hi = np.finfo(dtype).minexp, np.finfo(dtype).maxexp
+    e = min(max(exponent, lo), hi)
+    limit = math.inf if e >= 1024 else math.ldexp(1.0, e)
+    expected = int(np.count_nonzero(np.isnan(x) | (np.abs(x.astype(np.float64)) >= limit)))
+    assert _core.count_large(x, exponent) == expected
+    assert _core.count_large(x, exponent, reference=True) == expected
+    with fastgd.threads(3):
+        assert _core.count_large(x, exponent) == expected
 
 
 @pytest.mark.parametrize("max_norm", [0.5, 1e6])

@@ -208,6 +208,52 @@ def test_train_step_without_grad_norm(rng, dtype):
     np.testing.assert_array_equal(m.grads, grads)
 
 
+@pytest.mark.parametrize("dtype, big, status", [
+    ("float64", 1.0, 0),
+    ("float32", 1.0, 0),
+    ("float32", 3e38, 2),   # 2 * 3e38 overflows float32: a gradient entry is inf
+    ("float64", 1e300, 2),  # 2e300 is finite, its square is not: the norm overflows
+    ("float64", 5e153, 0),  # past the bit test's bound (2^510 for 3 parameters), yet the norm is finite
+])
+def test_update_without_grad_norm(dtype, big, status):
+    """An update with grad_norm=False checks the gradient by its bits instead of measuring it:
+    the same loss, status, parameters and optimizer state as with the norm, and the norm itself
+    whenever the gradient is non-finite or large (x = [big, 1] with W = [0, 1]: loss 1, gradient
+    of W [2 big, 2])."""
+    x = np.array([[big, 1.0]], dtype=dtype)
+    y = np.zeros((1, 1), dtype=dtype)
+    results = []
+    for grad_norm in (True, False):
+        m = make_model([2, 1], ["identity"], dtype=dtype)
+        m.layers[0].W[...] = [[0.0], [1.0]]
+        m.layers[0].b[...] = 0.0
+        loss = losses.MSE()
+        opt = fastgd.optim.Adam(lr=1e-2)
+        params = m.params.copy()
+        value, norm, got = m._train_step(x, loss_spec=m._loss_spec(loss), target=loss.prepare_target(y, 1, m.dtype),
+                                         optimizer=opt, grad_norm=grad_norm)
+        assert (value, got) == (1.0, status)
+        if status:
+            np.testing.assert_array_equal(m.params, params)
+        results.append((norm, m.params.copy(), dict(opt.state_dict())))
+    (norm_a, params_a, state_a), (norm_b, params_b, state_b) = results
+    np.testing.assert_array_equal(params_a, params_b)
+    assert repr(state_a) == repr(state_b)
+    if status or big > 1e100:
+        assert norm_a == norm_b
+    else:
+        assert np.isfinite(norm_a) and np.isnan(norm_b)
+
+
+def test_train_step_divergence_reports_the_norm():
+    m = make_model([2, 1], ["identity"], dtype="float64")
+    m.layers[0].W[...] = [[0.0], [1.0]]
+    params = m.params.copy()
+    with pytest.raises(fastgd.DivergenceError, match=r"gradient is not finite \(loss=1.0, grad norm=inf\)"):
+        m.train_step(np.array([[1e300, 1.0]]), np.zeros((1, 1)), "mse", fastgd.optim.Adam(lr=1e-2))
+    np.testing.assert_array_equal(m.params, params)
+
+
 def test_model_reused_across_batch_sizes_and_threads(rng):
     m = make_model([10, 16, 3], ["relu", "identity"], dtype="float64", seed=0)
     ref = make_model([10, 16, 3], ["relu", "identity"], dtype="float64", seed=0)

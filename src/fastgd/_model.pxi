@@ -26,6 +26,23 @@ def count_nonfinite(a):
     return r
 
 
+def count_large(a, int exponent, bint reference=False):
+    """Number of entries of a float32/float64 array (any shape, C-contiguous) that are NaN, ±inf
+    or at least 2**exponent in magnitude (exponent clamped to the dtype's normal range)."""
+    cdef cnp.ndarray arr = check_float_array("a", a, a.ndim if isinstance(a, np.ndarray) else 1)
+    cdef int64_t n = arr.size
+    cdef int64_t r
+    if arr.dtype == np.float32:
+        with nogil:
+            r = fg_count_large_ref_f32(<const float *>cnp.PyArray_DATA(arr), n, exponent) if reference \
+                else fg_count_large_f32(<const float *>cnp.PyArray_DATA(arr), n, exponent)
+    else:
+        with nogil:
+            r = fg_count_large_ref_f64(<const double *>cnp.PyArray_DATA(arr), n, exponent) if reference \
+                else fg_count_large_f64(<const double *>cnp.PyArray_DATA(arr), n, exponent)
+    return r
+
+
 cdef class _Scratch:
     """Hidden-layer activations and GEMM workspace for one forward pass at a time: inference
     takes one from its engine's pool per call, so concurrent calls never share buffers."""
@@ -359,9 +376,10 @@ cdef class _ModelEngine:
         class_weight the loss's class weights in the parameters' dtype or None. `plan` is the
         optimizer's ``(state, groups)`` (fastgd.optim's plan: groups an OPTIM_GROUP_DTYPE array
         for this update), or None to compute the gradient only. The caller holds the optimizer
-        (claim_optimizer) and counts the step. grad_norm=False skips the pass that measures the
-        gradient (and checks it is finite) when there is no plan and no clipping: grad_norm is
-        then NaN and status never 2. Returns (loss, grad_norm, status)."""
+        (claim_optimizer) and counts the step. grad_norm=False without clipping does not measure
+        the gradient: grad_norm is then NaN (unless a plan's finiteness check finds an entry large
+        enough to need the sum), and status never 2 without a plan. Returns (loss, grad_norm,
+        status)."""
         cdef fg_batch batch
         cdef fg_loss_spec spec
         cdef fg_step_options opt

@@ -400,7 +400,29 @@ static void TN(test_optim)(void)
         for (int s = 0; s < COUNT(sizes); s++) TN(optim_case)(&configs[c], sizes[s], labels[c]);
 }
 
-/* ---- vector helpers: sum_squares, scale, clip_value, count_nonfinite ---- */
+/* ---- vector helpers: sum_squares, scale, clip_value, count_nonfinite, count_large ---- */
+
+/* count_large (bit patterns) against its reference (values) on x with NaN/±inf already in it,
+   some entries set to powers of two, their neighbours, zeros, subnormals and the largest finite
+   value, at exponents past both ends of the type's range. */
+static void TN(check_count_large)(const T *x, int64_t n)
+{
+    static const int exponents[] = {-5000, -1023, -1022, -127, -126, -125, -1, 0, 1,
+                                    2,     127,   128,   129,  1023, 1024, 5000};
+    const int f32 = sizeof(T) == 4;
+    const T big = f32 ? (T)FLT_MAX : (T)DBL_MAX, tiny = f32 ? (T)FLT_MIN : (T)DBL_MIN;
+    const T below_two = f32 ? (T)nextafterf(2.0f, 0.0f) : (T)nextafter(2.0, 0.0);
+    const T special[] = {(T)2, (T)-2, below_two, (T)0.5, (T)-0.0, tiny, -tiny, tiny / 4, big, -big};
+    T *p = TN(copy_array)(x, n);
+    for (int i = 0; i < COUNT(special) && 5 + i < n; i++) p[5 + i] = special[i];
+    char what[160];
+    for (int e = 0; e < COUNT(exponents); e++) {
+        snprintf(what, sizeof what, "count_large_%s n=%lld exponent=%d", TYPE_NAME, (long long)n, exponents[e]);
+        const double want = (double)K(count_large_ref)(p, n, exponents[e]);
+        check_scalar(what, (double)K(count_large)(p, n, exponents[e]), want, 0.0);
+    }
+    free(p);
+}
 
 static void TN(test_vector)(void)
 {
@@ -429,6 +451,7 @@ static void TN(test_vector)(void)
             if (isnan((double)p[i]) || isinf((double)p[i])) nonfinite++;
         snprintf(what, sizeof what, "count_nonfinite_%s n=%lld", TYPE_NAME, (long long)n);
         check_scalar(what, (double)K(count_nonfinite)(p, n), (double)nonfinite, 0.0);
+        TN(check_count_large)(p, n);
         K(clip_value)(p, n, 1.5);
         for (int64_t i = 0; i < n; i++)
             if (!isnan((double)p_ref[i])) p_ref[i] = p_ref[i] < -1.5 ? (T)-1.5 : (p_ref[i] > 1.5 ? (T)1.5 : p_ref[i]);

@@ -303,7 +303,7 @@ class Sequential:
         loss, loss_spec = self._step_loss(loss)
         x, target, sw = self._prepare(x, y, loss, sample_weight)
         value, norm, status = self._train_step(x, loss_spec=loss_spec, target=target, sample_weight=sw,
-                                               optimizer=optimizer)
+                                               optimizer=optimizer, grad_norm=False)
         if status:
             from fastgd.training import DivergenceError
 
@@ -387,8 +387,9 @@ class Sequential:
         already; loss_spec is :meth:`_loss_spec`'s. The optimizer hands its plan (state and
         configuration) and counts the step here, so the C step reads plain data only. Returns
         ``(loss, grad_norm, status)``: status 1 a non-finite loss, 2 a non-finite gradient (the
-        parameters are then unchanged). ``grad_norm=False`` without optimizer or clipping skips
-        measuring the gradient (grad_norm NaN, status never 2)."""
+        parameters are then unchanged). ``grad_norm=False`` without clipping skips measuring the
+        gradient (grad_norm NaN; without optimizer, status never 2; with one, a non-finite gradient
+        is still found, and its norm measured then)."""
         spec, class_weight = loss_spec
         if n is None:
             n = x.shape[0] - start
@@ -399,7 +400,7 @@ class Sequential:
         try:
             plan = optimizer._plan(self.n_params, self.dtype)
             value, norm, status = self._engine.step(x, indices, start, n, spec, target, sample_weight,
-                                                    class_weight, plan, clip_norm, clip_value)
+                                                    class_weight, plan, clip_norm, clip_value, grad_norm)
             if status == 0:
                 optimizer._advance()
         finally:

@@ -68,7 +68,9 @@ typedef struct fg_step_options {
     double clip_norm;             /* > 0: scale grads so their global L2 norm <= clip_norm */
     double clip_value;            /* > 0: clamp each gradient to [-clip_value, clip_value] */
     int want_grad_norm;           /* 1: report the gradient norm (and check the gradient is finite) even
-                                     without clipping or update; 0: skip that pass then (grad_norm NaN) */
+                                     without clipping or update; 0: grad_norm NaN, and without clipping
+                                     only an update checks the gradient, by a cheaper pass (the norm
+                                     is measured then only when that pass finds a large entry) */
     int apply_update;             /* 0: stop after the gradients (loss_and_grad) */
 } fg_step_options;
 

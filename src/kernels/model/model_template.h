@@ -150,23 +150,29 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
     /* 4. backward into the gradient arena (overwritten) */
     FG_CAT2(model_backward_any, SFX)(m, x, csr, batch->indices, batch->start, gout, NULL, n, 0.0);
 
-    /* 5. gradient norm (also the finiteness check), clipping */
-    if (!opt->want_grad_norm && !(opt->clip_value > 0) && !(opt->clip_norm > 0) && !opt->apply_update) return;
+    /* 5. gradient norm (also the finiteness check), clipping. An update without them needs to know
+          only that Σg² is finite: count_large's pass over the bits tells that at a fraction of the
+          summation's cost. When it finds a large entry, the sum decides as before. */
+    const int clipping = opt->clip_value > 0 || opt->clip_norm > 0;
+    if (!opt->want_grad_norm && !clipping && !opt->apply_update) return;
     T *grads = (T *)m->grads;
-    double ss = MODEL_FN(fg_sum_squares)(grads, n_params);
-    res->grad_norm = sqrt(ss);
-    if (!isfinite(ss)) {
-        res->status = FG_STEP_NONFINITE_GRAD;
-        return;
-    }
-    if (opt->clip_value > 0) {
-        MODEL_FN(fg_clip_value)(grads, n_params, opt->clip_value);
-        if (opt->clip_norm > 0) ss = MODEL_FN(fg_sum_squares)(grads, n_params);
-    }
-    if (opt->clip_norm > 0) {
-        /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1 */
-        const double coef = opt->clip_norm / (sqrt(ss) + 1e-6);
-        if (coef < 1.0) MODEL_FN(fg_scale)(grads, n_params, coef);
+    if (opt->want_grad_norm || clipping ||
+        MODEL_FN(fg_count_large)(grads, n_params, model_sum_squares_safe_exponent(n_params)) != 0) {
+        double ss = MODEL_FN(fg_sum_squares)(grads, n_params);
+        res->grad_norm = sqrt(ss);
+        if (!isfinite(ss)) {
+            res->status = FG_STEP_NONFINITE_GRAD;
+            return;
+        }
+        if (opt->clip_value > 0) {
+            MODEL_FN(fg_clip_value)(grads, n_params, opt->clip_value);
+            if (opt->clip_norm > 0) ss = MODEL_FN(fg_sum_squares)(grads, n_params);
+        }
+        if (opt->clip_norm > 0) {
+            /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1 */
+            const double coef = opt->clip_norm / (sqrt(ss) + 1e-6);
+            if (coef < 1.0) MODEL_FN(fg_scale)(grads, n_params, coef);
+        }
     }
     if (!opt->apply_update) return;
 

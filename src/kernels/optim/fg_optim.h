@@ -46,5 +46,8 @@ void fg_optim_normal_ref(double *out, int64_t n, uint64_t seed, int64_t step);
 /* Plain sequential sum of x[i]^2 in double. */
 double fg_sum_squares_ref_f32(const float *x, int64_t n);
 double fg_sum_squares_ref_f64(const double *x, int64_t n);
+/* Number of x[i] that are NaN or |x[i]| >= 2^exponent, exponent clamped as fg_count_large's. */
+int64_t fg_count_large_ref_f32(const float *x, int64_t n, int exponent);
+int64_t fg_count_large_ref_f64(const double *x, int64_t n, int exponent);
 
 #endif

@@ -12,5 +12,8 @@ FG_KERNEL_RET(double, FG_CAT2(sum_squares, SFX), (const T *x, int64_t n), (x, n)
 FG_KERNEL(FG_CAT2(scale, SFX), (T *x, int64_t n, double s), (x, n, s))
 /* x = clamp(x, -clip, clip); NaN stays NaN */
 FG_KERNEL(FG_CAT2(clip_value, SFX), (T *x, int64_t n, double clip), (x, n, clip))
+/* number of entries of x that are NaN, ±inf or at least 2^exponent in magnitude (exponent clamped
+   to the type's normal range, so a large one counts only NaN and ±inf) */
+FG_KERNEL_RET(int64_t, FG_CAT2(count_large, SFX), (const T *x, int64_t n, int exponent), (x, n, exponent))
 /* number of NaN/±inf entries of x */
 FG_KERNEL_RET(int64_t, FG_CAT2(count_nonfinite, SFX), (const T *x, int64_t n), (x, n))

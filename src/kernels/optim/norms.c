@@ -1,5 +1,5 @@
 /* Gradient norms and clipping over flat buffers, compiled per CPU target: Σx² (deterministic, in
- * double), x *= s, clamp to [-c, c], count of non-finite entries. */
+ * double), x *= s, clamp to [-c, c], counts of large or non-finite entries. */
 #include <string.h>
 
 #include "fg_internal.h"
@@ -17,24 +17,32 @@
 #define NORM_GROUP 4096
 #define NORM_GRAIN 32768 /* elements per thread, at least */
 
-enum { NORM_SUM_SQUARES, NORM_SCALE, NORM_CLAMP };
+enum { NORM_SUM_SQUARES, NORM_COUNT_AT_LEAST, NORM_SCALE, NORM_CLAMP };
 
 #define T float
 #define SFX f32
 #define U uint32_t
-#define EXP 0x7F800000u
+#define SIGN 0x80000000u
+#define BIAS 127
+#define MANT 23
 #include "norms_template.h"
 #undef T
 #undef SFX
 #undef U
-#undef EXP
+#undef SIGN
+#undef BIAS
+#undef MANT
 
 #define T double
 #define SFX f64
 #define U uint64_t
-#define EXP 0x7FF0000000000000ull
+#define SIGN 0x8000000000000000ull
+#define BIAS 1023
+#define MANT 52
 #include "norms_template.h"
 #undef T
 #undef SFX
 #undef U
-#undef EXP
+#undef SIGN
+#undef BIAS
+#undef MANT

@@ -2,6 +2,8 @@
  * compiled once without target flags. Same element updates as the dispatched kernels, so the
  * two must agree bit for bit; the tests hold the dispatched loops (vectorized, split across
  * threads, specialized per flag) to that. Also the state slot count and the noise generator. */
+#include <float.h>
+
 #include "optim_internal.h"
 
 int fg_optim_state_slots(const fg_optim_config *cfg)
@@ -73,3 +75,18 @@ double fg_sum_squares_ref_f64(const double *x, int64_t n)
     for (int64_t i = 0; i < n; i++) s += x[i] * x[i];
     return s;
 }
+
+/* By value, where the dispatched kernel compares bit patterns: 2^exponent with the exponent clamped
+   to [min_exp − 1, max_exp] (float.h's), where 2^max_exp is infinity. */
+#define REF_COUNT_LARGE(T, SFX, MIN_EXP, MAX_EXP)                                                   \
+    int64_t fg_count_large_ref_##SFX(const T *x, int64_t n, int exponent)                           \
+    {                                                                                               \
+        const int lo = (MIN_EXP)-1, e = exponent < lo ? lo : (exponent > (MAX_EXP) ? (MAX_EXP) : exponent); \
+        const double limit = ldexp(1.0, e);                                                         \
+        int64_t count = 0;                                                                          \
+        for (int64_t i = 0; i < n; i++) count += isnan(x[i]) || fabs((double)x[i]) >= limit;       \
+        return count;                                                                               \
+    }
+
+REF_COUNT_LARGE(float, f32, FLT_MIN_EXP, FLT_MAX_EXP)
+REF_COUNT_LARGE(double, f64, DBL_MIN_EXP, DBL_MAX_EXP)
