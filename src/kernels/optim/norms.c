@@ -1,5 +1,6 @@
 /* Gradient norms and clipping over flat buffers, compiled per CPU target: Σx² (deterministic, in
  * double), x *= s, clamp to [-c, c], counts of large or non-finite entries. */
+#include <math.h>
 #include <string.h>
 
 #include "fg_internal.h"
@@ -18,6 +19,16 @@
 #define NORM_GRAIN 32768 /* elements per thread, at least */
 
 enum { NORM_SUM_SQUARES, NORM_COUNT_AT_LEAST, NORM_SCALE, NORM_CLAMP };
+
+/* acc + x², x² exact in double for a float x (24-bit significands square into 48 bits), so one
+   fused multiply-add rounds exactly as the addition does: the same bits, one instruction fewer,
+   where the target has the instruction. A double's square is rounded, so it keeps both steps. */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define NORM_ADD_SQUARE(acc, x) \
+    (sizeof(x) == 4 ? fma((double)(x), (double)(x), (acc)) : (acc) + (double)(x) * (double)(x))
+#else
+#define NORM_ADD_SQUARE(acc, x) ((acc) + (double)(x) * (double)(x))
+#endif
 
 #define T float
 #define SFX f32

@@ -16,8 +16,8 @@ static double NT_(block_sum_squares)(const T *x, int64_t n)
     for (int j = 0; j < NORM_ACC; j++) acc[j] = 0;
     int64_t i = 0;
     for (; i + NORM_ACC <= n; i += NORM_ACC)
-        for (int j = 0; j < NORM_ACC; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
-    for (int j = 0; i + j < n; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
+        for (int j = 0; j < NORM_ACC; j++) acc[j] = NORM_ADD_SQUARE(acc[j], x[i + j]);
+    for (int j = 0; i + j < n; j++) acc[j] = NORM_ADD_SQUARE(acc[j], x[i + j]);
     for (int width = NORM_ACC / 2; width > 0; width /= 2)
         for (int j = 0; j < width; j++) acc[j] = acc[2 * j] + acc[2 * j + 1];
     return acc[0];
