@@ -123,6 +123,24 @@ def test_nan_and_inf_propagate(isa, dtype):
     assert np.isfinite(np.delete(C, [2, 4], axis=0)).all()
 
 
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_unpacked_path_gives_the_same_bits_at_any_row_stride_of_b(isa, dtype, rng, trans_a):
+    """With few rows (the unpacked path), a target may read B's full panels in place or copy them
+    first depending on B's row stride (a multiple of 4 KiB or not): every stride gives the bits of
+    a contiguous B, and the oracle's values."""
+    m, n, k = 20, 70, 300
+    A, B = operands(rng, dtype, m, n, k, trans_a, False)
+    contiguous = matmul(A, B, trans_a=trans_a)
+    expected, tol = gemm_oracle(np.full((m, n), np.nan, dtype=dtype), A, B, trans_a, False, 0.0, None, "identity")
+    assert_close(contiguous, expected, tol, f"m,n,k={(m, n, k)} trans_a={trans_a} isa={_core.isa_current()}")
+    per_page = 4096 // np.dtype(dtype).itemsize
+    for width in (n + 3, per_page, 2 * per_page, per_page + 16):
+        wide = np.zeros((k, width), dtype=dtype)
+        wide[:, :n] = B
+        np.testing.assert_array_equal(matmul(A, wide[:, :n], trans_a=trans_a), contiguous,
+                                      err_msg=f"B rows {width} elements apart, trans_a={trans_a}")
+
+
 # ---- fastgd.ops.matmul -------------------------------------------------------
 
 def test_matmul_matches_numpy_for_views(isa, dtype, rng):
