@@ -22,8 +22,9 @@ def edge_shapes(dtype):
     ns = sorted(set(edge) | {nr - 1, nr, nr + 1})
     shapes = [(m, n, k) for m, n, k in itertools.product(edge, ns, edge)
               if (m == 300) + (n == 300) + (k == 300) <= 1]
-    # Shapes that take the packed path (m > 32, n > 16) with several k blocks and edge tiles.
-    shapes += [(300, 300, 17), (37, 41, 600), (300, 33, 300), (65, 300, 257)]
+    # Shapes that take the packed path (m above 32 or 128 by target, n > 16) with several k blocks and
+    # edge tiles, and the unpacked path's shapes with several k blocks on every target.
+    shapes += [(300, 300, 17), (37, 41, 600), (300, 33, 300), (65, 300, 257), (200, 45, 900)]
     return shapes
 
 
