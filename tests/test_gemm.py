@@ -22,8 +22,9 @@ def edge_shapes(dtype):
     ns = sorted(set(edge) | {nr - 1, nr, nr + 1})
     shapes = [(m, n, k) for m, n, k in itertools.product(edge, ns, edge)
               if (m == 300) + (n == 300) + (k == 300) <= 1]
-    # Shapes that take the packed path (m > 32, n > 16) with several k blocks and edge tiles.
-    shapes += [(300, 300, 17), (37, 41, 600), (300, 33, 300), (65, 300, 257)]
+    # Shapes that take the packed path (m above 32 or 128 by target, n > 16) with several k blocks and
+    # edge tiles, and the unpacked path's shapes with several k blocks on every target.
+    shapes += [(300, 300, 17), (37, 41, 600), (300, 33, 300), (65, 300, 257), (200, 45, 900)]
     return shapes
 
 
@@ -121,6 +122,24 @@ def test_nan_and_inf_propagate(isa, dtype):
     C = matmul(A, B)
     assert np.isnan(C[2]).all() and np.isinf(C[4]).all()
     assert np.isfinite(np.delete(C, [2, 4], axis=0)).all()
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_unpacked_path_gives_the_same_bits_at_any_row_stride_of_b(isa, dtype, rng, trans_a):
+    """With few rows (the unpacked path), a target may read B's full panels in place or copy them
+    first depending on B's row stride (a multiple of 4 KiB or not): every stride gives the bits of
+    a contiguous B, and the oracle's values."""
+    m, n, k = 20, 70, 300
+    A, B = operands(rng, dtype, m, n, k, trans_a, False)
+    contiguous = matmul(A, B, trans_a=trans_a)
+    expected, tol = gemm_oracle(np.full((m, n), np.nan, dtype=dtype), A, B, trans_a, False, 0.0, None, "identity")
+    assert_close(contiguous, expected, tol, f"m,n,k={(m, n, k)} trans_a={trans_a} isa={_core.isa_current()}")
+    per_page = 4096 // np.dtype(dtype).itemsize
+    for width in (n + 3, per_page, 2 * per_page, per_page + 16):
+        wide = np.zeros((k, width), dtype=dtype)
+        wide[:, :n] = B
+        np.testing.assert_array_equal(matmul(A, wide[:, :n], trans_a=trans_a), contiguous,
+                                      err_msg=f"B rows {width} elements apart, trans_a={trans_a}")
 
 
 # ---- fastgd.ops.matmul -------------------------------------------------------

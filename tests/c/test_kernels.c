@@ -101,9 +101,11 @@ static int edge_sizes(int64_t r, int64_t out[6])
 }
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* Shapes that take the packed (blocked) GEMM path, with edge tiles on both
- * sides and k spanning several cache blocks. */
-static const int64_t PACKED[][3] = {{37, 41, 600}, {300, 33, 65}, {65, 300, 257}, {97, 49, 513}, {64, 128, 784}};
+/* GEMM shapes with edge tiles on both sides and k spanning several cache
+ * blocks: those with more rows than the target's FG_GEMM_DIRECT_MAX_M (32 or
+ * 128) take the packed (blocked) path, the others the unpacked one. */
+static const int64_t PACKED[][3] = {{37, 41, 600}, {300, 33, 65}, {65, 300, 257}, {97, 49, 513}, {64, 128, 784},
+                                   {200, 45, 900}, {143, 300, 400}};
 
 #define FG_TEMPLATE "test_kernels_template.h"
 #include "fg_each_type.h"

@@ -286,15 +286,28 @@ static void GN(gemm_packed_rows)(const GN(gemm_problem) *pb, int64_t m0, int64_t
     }
 }
 
+/* Whether gemm_direct_region reads B's full KC×NR panels in place rather than
+ * copying them: on targets that choose it (FG_GEMM_DIRECT_B_IN_PLACE), when
+ * op(B) = B (NR contiguous elements per row) and B's rows do not lie a multiple
+ * of 4 KiB apart. Rows that do share a few sets of L1 and L2, fewer than a
+ * panel's rows need, and run slower in place than copied. */
+FG_INLINE int GN(gemm_direct_b_in_place)(const GN(gemm_problem) *pb)
+{
+    return FG_GEMM_DIRECT_B_IN_PLACE && pb->csb == 1 && (pb->rsb * (int64_t)sizeof(T)) % 4096 != 0;
+}
+
 /* C(m0:m1, n0:n1) without packing A (small problems): A is read in place
  * (its last rows, fewer than MR, through a small panel packed once per k
- * block), one KC×NR panel of B at a time is copied to the stack: read in place,
- * B's rows (often a power of two apart) would fall into a few L1 sets. */
+ * block). A KC×NR panel of B is either read in place (gemm_direct_b_in_place)
+ * or copied to the stack one at a time: read in place, B's rows (often a power
+ * of two apart) can fall into a few L1 sets. The micro-kernel's arithmetic is
+ * the same either way. */
 static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, int64_t n0,
                                    int64_t n1)
 {
     const int64_t kstep = GN(gemm_kc)(pb->k);
     const int64_t m_full = m0 + (m1 - m0) / MR * MR;
+    const int b_in_place = GN(gemm_direct_b_in_place)(pb);
     T bpanel[KC * NR], apanel[KC * MR * GEMM_AS];
     for (int64_t pc = 0; pc < pb->k; pc += kstep) {
         const int64_t kc = fg_min_i64(kstep, pb->k - pc);
@@ -302,12 +315,19 @@ static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64
         if (m_full < m1) GN(gemm_pack_a)(apanel, pb->A, pb->rsa, pb->csa, m_full, m1 - m_full, pc, kc);
         for (int64_t j0 = n0; j0 < n1; j0 += NR) {
             const int64_t nr = fg_min_i64(NR, n1 - j0);
-            GN(gemm_pack_b)(bpanel, pb, pc, kc, j0, nr);
+            const T *b = bpanel;
+            int64_t rsb = NR;
+            if (b_in_place && nr == NR) {
+                b = pb->B + pc * pb->rsb + j0;
+                rsb = pb->rsb;
+            } else {
+                GN(gemm_pack_b)(bpanel, pb, pc, kc, j0, nr);
+            }
             for (int64_t i0 = m0; i0 < m_full; i0 += MR)
-                GN(gemm_tile)(pb, kc, pb->A + i0 * pb->rsa + pc * pb->csa, pb->rsa, pb->csa, bpanel, NR, i0, j0,
-                              MR, nr, first, last);
+                GN(gemm_tile)(pb, kc, pb->A + i0 * pb->rsa + pc * pb->csa, pb->rsa, pb->csa, b, rsb, i0, j0, MR,
+                              nr, first, last);
             if (m_full < m1)
-                GN(gemm_tile)(pb, kc, apanel, GEMM_AS, MR * GEMM_AS, bpanel, NR, m_full, j0, m1 - m_full, nr, first,
+                GN(gemm_tile)(pb, kc, apanel, GEMM_AS, MR * GEMM_AS, b, rsb, m_full, j0, m1 - m_full, nr, first,
                               last);
         }
     }
