@@ -94,3 +94,62 @@ def test_samples_and_targets():
     assert v.float_dtype("float64") == np.float64
     with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64', got 'float16'"):
         v.float_dtype("float16")
+
+
+def test_bool_options_are_met_by_bools_only():
+    options = ("epoch", "once", False, True, None)
+    assert v.choice("shuffle", np.False_, options) is False
+    assert v.choice("shuffle", np.True_, options) is True
+    assert v.choice("reorthogonalize", "auto", ("auto", True, False)) == "auto"
+    for bad in (0, 1, 0.0):
+        with pytest.raises(TypeError, match=r"shuffle must be 'epoch', 'once', False, True or None, got .* \("):
+            v.choice("shuffle", bad, options)
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max', got True"):
+        v.choice("mode", True, ("min", "max"))
+    with pytest.raises(TypeError, match="n must be 1 or 2, got True"):
+        v.choice("n", True, (1, 2))
+
+
+def _fit_params(shuffle):
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((24, 3)), rng.standard_normal((24, 1))
+    m = fg.Sequential([fg.Dense(3, 1, activation="identity")], seed=0)
+    h = m.fit(X, y, loss="mse", optimizer="sgd", epochs=2, batch_size=5, shuffle=shuffle, seed=7, progress=False)
+    return m.params.copy(), h.params["shuffle"]
+
+
+def test_shuffle_takes_numpy_bools_as_bools_and_refuses_integers():
+    off, recorded = _fit_params(False)
+    off_np, recorded_np = _fit_params(np.False_)
+    assert np.array_equal(off_np, off) and recorded_np is False and recorded is False
+    on, _ = _fit_params("epoch")
+    assert np.array_equal(_fit_params(np.True_)[0], on) and not np.array_equal(on, off)
+    for bad in (0, 1):
+        with pytest.raises(TypeError, match=f"shuffle must be .*got {bad} \\(int\\)"):
+            _fit_params(bad)
+    m = fg.Sequential([fg.Dense(3, 1, activation="identity")], seed=0)
+    with pytest.raises(TypeError, match="shuffle must be"):
+        fg.training.partial_fit(m, np.ones((4, 3)), np.ones((4, 1)), loss="mse", optimizer="sgd", shuffle=0)
+
+
+@pytest.mark.parametrize("name,call", [
+    ("restore_best", lambda b: fg.EarlyStopping(restore_best=b)),
+    ("save_best_only", lambda b: fg.training.callbacks.ModelCheckpoint("m.npz", save_best_only=b)),
+    ("append", lambda b: fg.training.callbacks.CSVLogger("log.csv", append=b)),
+    ("normalize", lambda b: fg.metrics.accuracy([0, 1], [0, 1], normalize=b)),
+    ("normalize", lambda b: fg.metrics.zero_one_loss([0, 1], [0, 1], normalize=b)),
+    ("relative", lambda b: fg.check_grad(lambda x: x @ x, lambda x: 2 * x, [1.0], relative=b)),
+    ("vectorized", lambda b: fg.minimize(lambda x: x @ x, [1.0], vectorized=b)),
+    ("keep_trajectory", lambda b: fg.minimize(lambda x: x @ x, [1.0], keep_trajectory=b)),
+    ("stationary", lambda b: fg.minimize(lambda x: x @ x, [1.0], stationary=b)),
+    ("reorthogonalize", lambda b: fg.NewtonCG(reorthogonalize=b)),
+    ("exclude_bias", lambda b: fg.optim.AdamW().bind(fg.Sequential([fg.Dense(2, 1)]), exclude_bias=b)),
+    ("error_if_nonfinite", lambda b: fg.optim.clip_grad_norm(np.ones(3), 1.0, error_if_nonfinite=b)),
+    ("return_grad", lambda b: fg.ops.mse_loss(np.ones((2, 1)), np.ones((2, 1)), return_grad=b)),
+])
+def test_every_bool_argument_refuses_integers(name, call):
+    for bad in (0, 1):
+        with pytest.raises(TypeError, match=f"{name} must be .*got {bad!r} \\(int\\)"):
+            call(bad)
+    with pytest.raises(ValueError, match=f"{name} must be .*got 'yes'"):
+        call("yes")

@@ -92,25 +92,38 @@ def probability(name, value):
     return real(name, value, low=0.0, high=1.0, high_open=True)
 
 
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
 def flag(name, value):
     """``value`` as a bool: only a Python or NumPy bool."""
-    if not isinstance(value, (bool, np.bool_)):
+    if not _is_bool(value):
         raise ArgumentTypeError(f"{name} must be a bool, got {_given(value)}")
     return bool(value)
 
 
 def choice(name, value, options):
-    """``value`` if it is one of ``options`` (compared with ``==``, so 1 and True are alike),
-    else ValueError listing them."""
-    try:
-        ok = any(value == option for option in options)
-    except (TypeError, ValueError):  # an array compared with a string, and the like
-        ok = False
-    if not ok:
-        shown = [repr(o) for o in options]
-        alternatives = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
-        raise ValueError(f"{name} must be {alternatives}, got {_given(value)}")
-    return value
+    """The option of ``options`` that ``value`` equals, else ValueError listing them. As for
+    :func:`flag`, a bool option is met only by a bool (True or a NumPy bool, not 1), and a bool
+    meets no other option; a value of a type none of the options has (0 where the options are
+    strings, bools and None) raises :class:`ArgumentTypeError`."""
+    for option in options:
+        if _is_bool(option) != _is_bool(value) or isinstance(value, np.ndarray):
+            continue
+        try:
+            if value == option:
+                return option
+        except (TypeError, ValueError):  # an array compared with a string, and the like
+            pass
+    shown = [repr(o) for o in options]
+    alternatives = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+    if _is_bool(value):
+        same_kind = any(_is_bool(o) for o in options)
+    else:
+        same_kind = any(isinstance(value, type(o)) for o in options if not _is_bool(o))
+    error = ValueError if same_kind else ArgumentTypeError
+    raise error(f"{name} must be {alternatives}, got {_given(value)}")
 
 
 def float_dtype(dtype, name="dtype"):

@@ -440,6 +440,7 @@ def from_config(config):
 # ---- functional forms (also exported by fastgd.ops) ----------------------------------
 
 def _functional(loss, pred, target, sample_weight, reduction, return_grad):
+    return_grad = _validation.flag("return_grad", return_grad)
     value, grad = loss._evaluate(pred, target, sample_weight, reduction, want_grad=return_grad)
     return (value, grad) if return_grad else value
 

@@ -101,8 +101,7 @@ class NewtonCG:
         self.eta = _positive("eta", eta, 0.25)
         self.max_cg = _validation.integer("max_cg", max_cg, 1, allow_none=True)
         self.fd_eps = None if fd_eps is None else _positive("fd_eps", fd_eps)
-        _validation.choice("reorthogonalize", reorthogonalize, ("auto", True, False))
-        self.reorthogonalize = reorthogonalize
+        self.reorthogonalize = _validation.choice("reorthogonalize", reorthogonalize, ("auto", True, False))
         self.cg_rtol = None if cg_rtol is None else _positive("cg_rtol", cg_rtol, 1.0)
         self._hessp = None
         self.reset()

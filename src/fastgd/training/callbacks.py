@@ -66,7 +66,7 @@ class EarlyStopping(Callback):
         self.patience = _validation.integer("patience", patience, 0)
         self.min_delta = _validation.real("min_delta", min_delta, low=0.0)
         self.mode = _validation.choice("mode", mode, ("min", "max"))
-        self.restore_best = bool(restore_best)
+        self.restore_best = _validation.flag("restore_best", restore_best)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -115,7 +115,7 @@ class ModelCheckpoint(Callback):
                  mode: str = "min") -> None:
         self.path = os.fspath(path)
         self.monitor = monitor
-        self.save_best_only = bool(save_best_only)
+        self.save_best_only = _validation.flag("save_best_only", save_best_only)
         self.mode = _validation.choice("mode", mode, ("min", "max"))
         self.best = math.inf if mode == "min" else -math.inf
 
@@ -138,7 +138,7 @@ class CSVLogger(Callback):
 
     def __init__(self, path: str | os.PathLike[str], append: bool = False) -> None:
         self.path = os.fspath(path)
-        self.append = bool(append)
+        self.append = _validation.flag("append", append)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
         self._keys = None

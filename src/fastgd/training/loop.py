@@ -488,7 +488,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     epochs = _validation.integer("epochs", epochs, 0)
     initial_epoch = _validation.integer("initial_epoch", initial_epoch, 0)
     batch_size = _validation.integer("batch_size", batch_size, 1, allow_none=True)
-    if _validation.choice("shuffle", shuffle, ("epoch", "once", False, True, None)) is True:
+    shuffle = _validation.choice("shuffle", shuffle, ("epoch", "once", False, True, None))
+    if shuffle is True:
         shuffle = "epoch"
     clip_norm = _validation.real("clip_norm", clip_norm, low=0.0, low_open=True, allow_none=True)
     clip_value = _validation.real("clip_value", clip_value, low=0.0, low_open=True, allow_none=True)
@@ -734,7 +735,7 @@ def partial_fit(model, X, y, *, loss, optimizer, batch_size=32, shuffle=False, s
     """One pass over (X, y), keeping the optimizer's state (online / incremental learning).
     Returns the mean training loss of the pass (over every rank's rows with ``comm``)."""
     h = fit(model, X, y, loss=loss, optimizer=optimizer, epochs=1, batch_size=batch_size,
-            shuffle=shuffle if shuffle else False, seed=seed if seed is not None else 0,
+            shuffle=shuffle, seed=seed if seed is not None else 0,
             sample_weight=sample_weight, clip_norm=clip_norm, clip_value=clip_value, progress=False, comm=comm)
     return h.history["loss"][-1]
 
