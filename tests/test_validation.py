@@ -153,3 +153,54 @@ def test_every_bool_argument_refuses_integers(name, call):
             call(bad)
     with pytest.raises(ValueError, match=f"{name} must be .*got 'yes'"):
         call("yes")
+
+
+def _stepped_states():
+    """(object, a fresh twin, its state_dict) for each kind of object with load_state_dict, after
+    a few steps so every field is filled."""
+    model = fg.Sequential([fg.Dense(3, 2, activation="identity")], dtype="float64", seed=0)
+    X, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
+    adam = fg.optim.Adam()
+    plateau = fg.optim.schedules.ReduceLROnPlateau(adam)
+    model.fit(X, y, loss="cross_entropy", optimizer=adam, epochs=2, progress=False)
+    plateau.step(0.5)
+    out = [(adam, fg.optim.Adam()), (plateau, fg.optim.schedules.ReduceLROnPlateau(fg.optim.Adam())),
+           (fg.optim.schedules.StepDecay(fg.optim.SGD(), step_size=2),
+            fg.optim.schedules.StepDecay(fg.optim.SGD(), step_size=2))]
+    for make in (fg.LBFGS, fg.NewtonCG):
+        opt, x = make(), np.array([1.0, 2.0])
+        for _ in range(2):
+            opt.step(lambda p: (float(p @ p), 2 * p), x)
+        out.append((opt, make()))
+    return [(a, b, a.state_dict()) for a, b in out]
+
+
+def test_load_state_dict_refuses_what_state_dict_does_not_return():
+    for _, fresh, state in _stepped_states():
+        fresh.load_state_dict(state)
+        for bad in (None, [], "state"):
+            with pytest.raises(TypeError, match="must be a dict .*got"):
+                fresh.load_state_dict(bad)
+        with pytest.raises(ValueError, match="lacks the key"):
+            fresh.load_state_dict({})
+
+
+@pytest.mark.parametrize("key,value,exc,message", [
+    ("base_lr", float("nan"), ValueError, r"state\['base_lr'\] must be a finite number >= 0"),
+    ("last_step", -1, ValueError, r"state\['last_step'\] must be an integer >= 0"),
+    ("best", float("nan"), ValueError, r"state\['best'\] must be a number"),
+    ("num_bad", "2", TypeError, r"state\['num_bad'\] must be an integer"),
+    ("n_iter", -3, ValueError, r"state\['n_iter'\] must be an integer >= 0"),
+    ("x", np.ones(5), ValueError, r"state\['(x|grad)'\] must have shape"),
+    ("x", np.array(["a", "b"]), TypeError, r"state\['x'\] must hold real numbers"),
+    ("f", float("nan"), ValueError, r"state\['f'\] must be a finite number"),
+])
+def test_load_state_dict_checks_each_field(key, value, exc, message):
+    checked = 0
+    for _, fresh, state in _stepped_states():
+        if key not in state or (key in ("x", "f") and state["x"] is None):
+            continue
+        with pytest.raises(exc, match=message):
+            fresh.load_state_dict({**state, key: value})
+        checked += 1
+    assert checked >= 1

@@ -14,8 +14,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["ArgumentTypeError", "describe", "integer", "real", "probability", "flag", "choice", "float_dtype",
-           "real_array", "finite", "samples", "sample_shape", "targets", "sample_weight", "callbacks"]
+__all__ = ["ArgumentTypeError", "describe", "integer", "real", "probability", "flag", "choice", "state", "vector",
+           "float_dtype", "real_array", "finite", "samples", "sample_shape", "targets", "sample_weight", "callbacks"]
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -124,6 +124,25 @@ def choice(name, value, options):
         same_kind = any(isinstance(value, type(o)) for o in options if not _is_bool(o))
     error = ValueError if same_kind else ArgumentTypeError
     raise error(f"{name} must be {alternatives}, got {_given(value)}")
+
+
+def state(name, value, keys):
+    """``value`` if it is a dict holding every key of ``keys`` (what a ``state_dict()`` returned),
+    else TypeError (not a dict) or ValueError naming the missing keys."""
+    if not isinstance(value, dict):
+        raise ArgumentTypeError(f"{name} must be a dict (what state_dict() returns), got {_given(value)}")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise ValueError(f"{name} lacks the key(s) {', '.join(map(repr, missing))}")
+    return value
+
+
+def vector(name, value, n, dtype):
+    """``value`` as a C-contiguous 1-D array of ``n`` real numbers of ``dtype`` (a copy)."""
+    arr = real_array(name, value)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+    return np.array(arr, dtype=dtype)
 
 
 def float_dtype(dtype, name="dtype"):

@@ -40,6 +40,7 @@ def _labels(name, y, threshold):
 
 
 def _correct(y_true, y_pred, threshold):
+    threshold = _validation.real("threshold", threshold)
     t = _real_array("y_true", y_true)
     p = _real_array("y_pred", y_pred)
     t_labels = _labels("y_true", t, 0.5)

@@ -31,6 +31,7 @@ from fastgd._validation import choice as _choice
 from fastgd._validation import flag as _flag
 from fastgd._validation import integer as _integer
 from fastgd._validation import real as _real
+from fastgd._validation import state as _state
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "AdamW", "Adamax", "from_config", "get",
            "grad_norm", "clip_grad_norm", "clip_grad_value"]
@@ -300,6 +301,7 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict):
         """Restore what ``state_dict()`` returned; the next step continues identically."""
+        _state("state_dict", state_dict, ("name", "config", "lr", "step"))
         if state_dict.get("name") != self.name:
             raise ValueError(f"state_dict is for optimizer {state_dict.get('name')!r}, not {self.name!r}")
         cfg = dict(state_dict["config"])
