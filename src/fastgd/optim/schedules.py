@@ -46,7 +46,14 @@ class Schedule:
         raise NotImplementedError
 
     def _apply(self):
-        self.optimizer.lr = self.lr_at(self.last_step)
+        try:
+            lr = self.lr_at(self.last_step)
+        except OverflowError:  # gamma > 1 raised to a large power
+            lr = math.inf
+        if not math.isfinite(lr):
+            raise ValueError(f"{type(self).__name__}'s learning rate overflows at step {self.last_step} "
+                             f"({self!r} grows it without bound)")
+        self.optimizer.lr = lr
 
     def step(self):
         """Advance by one epoch (or update, with ``interval="step"``) and set the optimizer's lr."""
