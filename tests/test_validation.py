@@ -146,6 +146,8 @@ def test_shuffle_takes_numpy_bools_as_bools_and_refuses_integers():
     ("exclude_bias", lambda b: fg.optim.AdamW().bind(fg.Sequential([fg.Dense(2, 1)]), exclude_bias=b)),
     ("error_if_nonfinite", lambda b: fg.optim.clip_grad_norm(np.ones(3), 1.0, error_if_nonfinite=b)),
     ("return_grad", lambda b: fg.ops.mse_loss(np.ones((2, 1)), np.ones((2, 1)), return_grad=b)),
+    ("progress", lambda b: fg.Sequential([fg.Dense(2, 1, activation="identity")]).fit(
+        np.ones((4, 2)), np.ones((4, 1)), loss="mse", optimizer="sgd", epochs=1, progress=b)),
 ])
 def test_every_bool_argument_refuses_integers(name, call):
     for bad in (0, 1):
@@ -204,3 +206,10 @@ def test_load_state_dict_checks_each_field(key, value, exc, message):
             fresh.load_state_dict({**state, key: value})
         checked += 1
     assert checked >= 1
+
+
+@pytest.mark.parametrize("make", [lambda m: fg.EarlyStopping(monitor=m),
+                                  lambda m: fg.training.callbacks.ModelCheckpoint("m.npz", monitor=m)])
+def test_monitor_is_a_name(make):
+    with pytest.raises(TypeError, match="monitor must be the name of a logged value .*got 3 \\(int\\)"):
+        make(3)

@@ -52,6 +52,14 @@ class Callback:
         pass
 
 
+def _monitor(value):
+    """The name of a logged value (``"loss"``, ``"val_loss"``, a metric's name)."""
+    if not isinstance(value, str):
+        raise _validation.ArgumentTypeError(f"monitor must be the name of a logged value (a str such as "
+                                            f"'val_loss'), got {value!r} ({type(value).__name__})")
+    return value
+
+
 class EarlyStopping(Callback):
     """Stop when the monitored value has not improved by more than ``min_delta`` for
     ``patience`` epochs (the validation-set stopping criterion); with ``restore_best=True`` the
@@ -62,7 +70,7 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "min",
                  restore_best: bool = True) -> None:
-        self.monitor = monitor
+        self.monitor = _monitor(monitor)
         self.patience = _validation.integer("patience", patience, 0)
         self.min_delta = _validation.real("min_delta", min_delta, low=0.0)
         self.mode = _validation.choice("mode", mode, ("min", "max"))
@@ -114,7 +122,7 @@ class ModelCheckpoint(Callback):
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "min") -> None:
         self.path = os.fspath(path)
-        self.monitor = monitor
+        self.monitor = _monitor(monitor)
         self.save_best_only = _validation.flag("save_best_only", save_best_only)
         self.mode = _validation.choice("mode", mode, ("min", "max"))
         self.best = math.inf if mode == "min" else -math.inf

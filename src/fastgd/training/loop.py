@@ -335,7 +335,7 @@ def _split_validation(x, target, sw, validation_split):
 def _progress_mode(progress, verbose):
     """(report at all, a tqdm bar allowed) from ``progress`` and Keras' ``verbose`` (0, 1, 2)."""
     if verbose is None:
-        return bool(progress), True
+        return _validation.flag("progress", progress), True
     if isinstance(verbose, bool) or verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0 (silent), 1 (progress bar) or 2 (one line per epoch), got {verbose!r}")
     return verbose > 0, verbose == 1
