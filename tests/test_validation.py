@@ -213,3 +213,18 @@ def test_load_state_dict_checks_each_field(key, value, exc, message):
 def test_monitor_is_a_name(make):
     with pytest.raises(TypeError, match="monitor must be the name of a logged value .*got 3 \\(int\\)"):
         make(3)
+
+
+@pytest.mark.parametrize("path", ["run-{epoch", "run-{step}.npz", "run-{0}.npz"])
+def test_checkpoint_path_template_is_checked_when_made(path):
+    with pytest.raises(ValueError, match="path may hold the field {epoch} and no other"):
+        fg.training.callbacks.ModelCheckpoint(path)
+
+
+def test_history_from_dict_wants_what_to_dict_gives():
+    h = fg.History.from_dict(fg.History.from_dict({"epochs": [0], "history": {"loss": [1.0]}}).to_dict())
+    assert h.history["loss"] == [1.0]
+    with pytest.raises(TypeError, match="d must be a dict"):
+        fg.History.from_dict(3)
+    with pytest.raises(ValueError, match="d lacks the key\\(s\\) 'epochs'"):
+        fg.History.from_dict({"history": {}})

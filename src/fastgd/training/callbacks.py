@@ -121,7 +121,12 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "min") -> None:
-        self.path = os.fspath(path)
+        self.path = os.fsdecode(path)
+        try:  # checked now rather than when the first epoch ends
+            self.path.format(epoch=1)
+        except (ValueError, KeyError, IndexError) as exc:
+            raise ValueError(f"path may hold the field {{epoch}} and no other (double a literal brace), got "
+                             f"{self.path!r}: {exc}") from None
         self.monitor = _monitor(monitor)
         self.save_best_only = _validation.flag("save_best_only", save_best_only)
         self.mode = _validation.choice("mode", mode, ("min", "max"))

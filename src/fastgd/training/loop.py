@@ -110,6 +110,7 @@ class History:
 
     @classmethod
     def from_dict(cls, d):
+        _validation.state("d", d, ("epochs", "history"))
         h = cls(d.get("params"))
         h.epochs = [int(e) for e in d["epochs"]]
         h.history = {k: list(v) for k, v in d["history"].items()}
