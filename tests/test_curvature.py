@@ -111,7 +111,7 @@ def test_lanczos_and_spectrum_bad_input(rng):
         curvature.lanczos_extremes(lambda v: v, 5, seed=-1)
     m = fg.Sequential([fg.Dense(3, 4, activation="tanh"), fg.Dense(4, 2, activation="identity")], dtype="float64")
     X, y = rng.standard_normal((10, 3)), np.arange(10) % 2
-    for grid, match in ((np.array([np.nan, 1.0]), "grid must be finite"), (np.ones((2, 2)), "grid must be a non-empty 1-D"),
+    for grid, match in ((np.array([np.nan, 1.0]), "grid must be finite"), (np.ones((2, 2)), "grid must be a non-empty"),
                         (3.0, "grid must be a non-empty 1-D"), ([], "grid must be a non-empty 1-D")):
         with pytest.raises(ValueError, match=match):
             curvature.spectrum(m, X, y, loss="cross_entropy", grid=grid)

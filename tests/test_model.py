@@ -86,6 +86,20 @@ def test_assigning_params_or_a_layer_array_copies_into_the_model(rng):
         fastgd.Dense(2, 2).W = np.ones((2, 2))
 
 
+def test_a_callable_init_must_give_finite_weights_of_the_layers_shape():
+    def transposed(rng, fan_in, fan_out, dtype):
+        return np.ones((fan_out, fan_in))
+
+    def nan(rng, fan_in, fan_out, dtype):
+        return np.full((fan_in, fan_out), np.nan)
+
+    with pytest.raises(ValueError, match=r"layers\[0\].weight_init\(rng, 3, 2, dtype\) must have shape \(3, 2\), "
+                                         r"got \(2, 3\)"):
+        fastgd.Sequential([fastgd.Dense(3, 2, weight_init=transposed)])
+    with pytest.raises(ValueError, match=r"layers\[1\].weight_init\(rng, 2, 1, dtype\) must be finite"):
+        fastgd.Sequential([fastgd.Dense(3, 2), fastgd.Dense(2, 1, weight_init=nan)])
+
+
 def test_seed_reproducible_and_inits():
     a = make_model([4, 6, 2], ["tanh", "identity"], seed=3)
     b = make_model([4, 6, 2], ["tanh", "identity"], seed=3)

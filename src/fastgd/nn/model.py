@@ -181,8 +181,10 @@ class Sequential:
         """Re-initialize every layer from its weight_init / bias_init with `seed` (an integer >= 0,
         or None for fresh entropy)."""
         rng = np.random.default_rng(_validation.integer("seed", seed, 0, allow_none=True))
-        for L in self.layers:
-            L.W[...] = _init.get(L.weight_init)(rng, L.in_features, L.out_features, self.dtype)
+        for i, L in enumerate(self.layers):
+            name = f"layers[{i}].weight_init(rng, {L.in_features}, {L.out_features}, dtype)"
+            copy_into(name, L.W, _init.get(L.weight_init)(rng, L.in_features, L.out_features, self.dtype))
+            _validation.finite(name, L.W)
             L.b[...] = L.bias_init
         self.grads[...] = 0
         return self
