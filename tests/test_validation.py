@@ -228,3 +228,12 @@ def test_history_from_dict_wants_what_to_dict_gives():
         fg.History.from_dict(3)
     with pytest.raises(ValueError, match="d lacks the key\\(s\\) 'epochs'"):
         fg.History.from_dict({"history": {}})
+
+
+def test_train_test_split_bad_input():
+    X_train, X_test, y_train, y_test = fg.datasets.train_test_split(np.arange(8).reshape(4, 2), [0, 1, 0, 1], seed=0)
+    assert X_train.shape == (3, 2) and X_test.shape == (1, 2) and y_train.shape == (3,)
+    with pytest.raises(ValueError, match=r"arrays\[1\] must have a first dimension of samples, got array of dtype"):
+        fg.datasets.train_test_split(np.ones(4), 3)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0 or None, got -1"):
+        fg.datasets.train_test_split(np.ones(4), seed=-1)
