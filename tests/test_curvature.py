@@ -165,6 +165,10 @@ def test_classify_stationary_tolerances():
     assert curvature.classify_stationary([1e-4, 1e6]) == "degenerate"
     assert curvature.classify_stationary([-1.0, 0.0, 1.0]) == "saddle"
     assert curvature.classify_stationary([np.nan]) == "degenerate"
+    for name in ("rtol", "atol"):
+        for bad in (-1e-9, math.nan):
+            with pytest.raises(ValueError, match=f"{name} must be a finite number >= 0"):
+                curvature.classify_stationary([1.0], **{name: bad})
 
 
 # ---- NewtonCG -----------------------------------------------------------------------------------

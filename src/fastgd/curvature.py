@@ -409,6 +409,8 @@ def classify_stationary(eigenvalues: Any, *, rtol: float = 1e-9, atol: float = 1
     Otherwise (a zero eigenvalue and no sign change) the second-order test is inconclusive:
     degenerate (x⁴ at 0, say, a minimum only higher derivatives reveal).
     """
+    rtol = _validation.real("rtol", rtol, low=0.0)
+    atol = _validation.real("atol", atol, low=0.0)
     lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
     if lam.size == 0 or not np.all(np.isfinite(lam)):
         return "degenerate"
