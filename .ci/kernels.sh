@@ -5,17 +5,17 @@
 #      and the generic target once more without vector extensions;
 #   2. aarch64 build, cross-compiled with Debian's gcc-aarch64-linux-gnu and run
 #      under qemu-user (generic and neon targets), 1 thread to keep it short.
-# Installs the cross compiler and qemu with apt-get when they are missing
-# (Debian/Ubuntu; needs root or sudo). Exits non-zero on any failure.
+# Installs cmake, the cross compiler and qemu when they are missing (.ci/apt_install.sh).
+# Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if ! command -v cmake >/dev/null || ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq cmake gcc gcc-aarch64-linux-gnu qemu-user >/dev/null
-fi
+missing=()
+{ command -v cc >/dev/null && command -v make >/dev/null; } || missing+=(build-essential)
+command -v cmake >/dev/null || missing+=(cmake)
+command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu)
+command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
+bash .ci/apt_install.sh "${missing[@]}"
 
 build=${FASTGD_KERNEL_BUILD_DIR:-build-kernel-tests}
 jobs=$(nproc 2>/dev/null || echo 2)

@@ -35,6 +35,19 @@ def rng():
     return np.random.default_rng(20261122)
 
 
+def _build_mlp(widths, dtype="float64", seed=0):
+    layers = [fastgd.Dense(a, b, activation="tanh") for a, b in zip(widths[:-2], widths[1:-1])]
+    layers.append(fastgd.Dense(widths[-2], widths[-1], activation="identity"))
+    return fastgd.Sequential(layers, dtype=dtype, seed=seed)
+
+
+@pytest.fixture
+def make_mlp():
+    """``make_mlp(widths, dtype="float64", seed=0)``: a Sequential of Dense layers of these
+    widths, tanh on the hidden layers and identity on the output."""
+    return _build_mlp
+
+
 @pytest.fixture(autouse=True)
 def _restore_threads():
     n = fastgd.get_num_threads()

@@ -100,6 +100,26 @@ def test_spectrum_density_integrates_to_one_and_covers_the_eigenvalues(rng):
 
 # ---- stationary points --------------------------------------------------------------------------
 
+def test_lanczos_and_spectrum_bad_input(rng):
+    with pytest.raises(ValueError, match=r"matvec\(v\) must return an array of shape \(5,\), got shape \(2,\)"):
+        curvature.lanczos_extremes(lambda v: v[:2], 5)
+    with pytest.raises(ValueError, match=r"matvec\(v\) must be finite, got nan"):
+        curvature.lanczos_extremes(lambda v: v * np.nan, 5)
+    with pytest.raises(TypeError, match=r"matvec\(v\) must hold real numbers"):
+        curvature.lanczos_extremes(lambda v: v.astype(complex), 5)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
+        curvature.lanczos_extremes(lambda v: v, 5, seed=-1)
+    m = fg.Sequential([fg.Dense(3, 4, activation="tanh"), fg.Dense(4, 2, activation="identity")], dtype="float64")
+    X, y = rng.standard_normal((10, 3)), np.arange(10) % 2
+    for grid, match in ((np.array([np.nan, 1.0]), "grid must be finite"), (np.ones((2, 2)), "grid must be a non-empty"),
+                        (3.0, "grid must be a non-empty 1-D"), ([], "grid must be a non-empty 1-D")):
+        with pytest.raises(ValueError, match=match):
+            curvature.spectrum(m, X, y, loss="cross_entropy", grid=grid)
+    for sigma in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError, match="sigma must be a finite number > 0"):
+            curvature.spectrum(m, X, y, loss="cross_entropy", sigma=sigma)
+
+
 @pytest.mark.parametrize("fun, x0, kind, method", [
     (lambda x: (x[0] ** 2 - x[1] ** 2, np.array([2 * x[0], -2 * x[1]])), [0.0, 0.0], "saddle", fg.minimize),
     (lambda x: (-(x ** 2).sum() + x[0] * x[1], -2 * x + x[::-1]), [1.0, 2.0], "maximum", fg.maximize),
@@ -145,6 +165,10 @@ def test_classify_stationary_tolerances():
     assert curvature.classify_stationary([1e-4, 1e6]) == "degenerate"
     assert curvature.classify_stationary([-1.0, 0.0, 1.0]) == "saddle"
     assert curvature.classify_stationary([np.nan]) == "degenerate"
+    for name in ("rtol", "atol"):
+        for bad in (-1e-9, math.nan):
+            with pytest.raises(ValueError, match=f"{name} must be a finite number >= 0"):
+                curvature.classify_stationary([1.0], **{name: bad})
 
 
 # ---- NewtonCG -----------------------------------------------------------------------------------

@@ -153,6 +153,20 @@ def test_backward_identical_across_thread_counts(isa, dtype, rng):
             np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_forward_keeping_z_identical_across_thread_counts(isa, dtype, activation, rng):
+    """The activation pass after the GEMM splits over threads (300 x 256 outputs: two ranges)
+    and gives the same bits for any count."""
+    x, W, b = layer(rng, dtype, 300, 9, 256)
+    results = []
+    for threads in (1, 2):
+        with fastgd.threads(threads):
+            pre = np.empty((300, 256), dtype)
+            results.append((dense_forward(x, W, b, activation=activation, pre_activation=pre), pre))
+    np.testing.assert_array_equal(results[1][0], results[0][0])
+    np.testing.assert_array_equal(results[1][1], results[0][1])
+
+
 @pytest.mark.parametrize("call, exc, message", [
     (lambda x, W, o: dense_forward(x.astype(np.float32), W), TypeError,
      r"W must have the dtype of x \(float32\), got float64"),

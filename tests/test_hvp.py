@@ -360,6 +360,24 @@ def test_forward_done_reuses_the_forward_pass_of_the_last_step(dtype, isa, rng):
         m._hvp(x, v, forward_done=True, chunk_rows=8, **options)
 
 
+@pytest.mark.parametrize("act", ACTS)
+def test_forward_of_a_product_equals_the_training_forward_bit_for_bit(isa, dtype, act, rng):
+    """A product's own forward pass runs the training forward's layer code: one that reruns it
+    equals one that reuses the layer outputs a training step left, bit for bit."""
+    loss = fg.losses.get("mse")
+    m = _model([9, 13, 7, 4], act, "mse", dtype)
+    X, y = _data("mse", 37, 9, 4, rng)
+    x, target, sw = m._prepare(X, y, loss, None)
+    spec = m._loss_spec(loss)
+    options = dict(loss_spec=spec, target=target, sample_weight=sw, gauss_newton=False, denominator=37.0)
+    v = rng.standard_normal(m.n_params).astype(dtype)
+    rerun = m._hvp(x, v, **options)
+    m._train_step(x, loss_spec=spec, target=target, sample_weight=sw)
+    reused = m._hvp(x, v, forward_done=True, **options)
+    assert rerun[0] == reused[0], (isa, act)
+    np.testing.assert_array_equal(reused[1], rerun[1], err_msg=f"{isa} {act}")
+
+
 def test_product_into_out(rng):
     m = _model([5, 7, 3], "tanh", "softmax_cross_entropy", "float32")
     X, y = _data("softmax_cross_entropy", 20, 5, 3, rng)

@@ -266,3 +266,20 @@ def test_lbfgs_checkpoint_arrays_must_fit_the_model(tmp_path, entry, bad):
     rewrite_entry(path, f"state/optimizer/{entry}", bad)
     with pytest.raises(FileFormatError):
         load_checkpoint(path)
+
+
+def test_saving_something_else_is_a_type_error_naming_it(tmp_path):
+    model = fastgd.Sequential([fastgd.Dense(2, 1)])
+    opt = optim.SGD()
+    with pytest.raises(TypeError, match="model must be a fastgd.Sequential, got int"):
+        fastgd.io.save(3, tmp_path / "m")
+    with pytest.raises(TypeError, match="optimizer must be a fastgd optimizer, got int"):
+        save_checkpoint(tmp_path / "c", model, 3)
+    with pytest.raises(TypeError, match="optimizer must be a fastgd optimizer, got None"):
+        save_checkpoint(tmp_path / "c", model, None)
+    with pytest.raises(TypeError, match="schedule must be a fastgd schedule or None, got str"):
+        save_checkpoint(tmp_path / "c", model, opt, schedule="cosine")
+    with pytest.raises(TypeError, match="history must be a History or None, got dict"):
+        save_checkpoint(tmp_path / "c", model, opt, history={})
+    assert not list(tmp_path.iterdir())
+    save_checkpoint(tmp_path / "c", model, fastgd.LBFGS())

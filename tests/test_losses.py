@@ -204,6 +204,9 @@ BAD = [
     (losses.MSE(), [[0.0, 1.0]], [[0.0, 1.0]], None, TypeError, "pred must be a numpy.ndarray"),
     (losses.MSE(), np.zeros((2, 2)), np.zeros((2, 2), np.complex128), None, TypeError, "target must hold real numbers"),
     (losses.BinaryCrossEntropy(), np.zeros((2, 2)), np.zeros((2, 2), object), None, TypeError, "target must hold real numbers"),
+    (losses.BinaryCrossEntropy(), np.zeros((2, 2)), np.full((2, 2), 2.0), None, ValueError,
+     r"target of the binary cross-entropy must be in \[0, 1\] \(a probability\), got values in \[2.0, 2.0\]"),
+    (losses.BinaryCrossEntropy(), np.zeros((1, 2)), [[-0.5, 1.0]], None, ValueError, r"got values in \[-0.5, 1.0\]"),
 ]
 
 
@@ -220,6 +223,8 @@ def test_bad_input_raises_clear_errors(loss, pred, target, sw, exc, message):
     (lambda: losses.SoftmaxCrossEntropy(class_weight=[1, -1]), ValueError, "class_weight must be >= 0"),
     (lambda: losses.SoftmaxCrossEntropy(class_weight=[[1, 2]]), ValueError, "class_weight must be a non-empty 1-D"),
     (lambda: losses.SoftmaxCrossEntropy(class_weight=[1, np.inf]), ValueError, "class_weight must be finite"),
+    (lambda: losses.SoftmaxCrossEntropy(class_weight={0: 1.0}), TypeError,
+     r"class_weight must be an array of one weight per class, got dict \(fit\(class_weight=...\) takes a dict"),
     (lambda: losses.Huber(delta=0), ValueError, "delta must be a finite number > 0, got 0"),
     (lambda: losses.Huber(delta=np.nan), ValueError, "delta must be a finite number > 0"),
     (lambda: losses.Huber(delta=None), TypeError, r"delta must be a finite number > 0, got None \(NoneType\)"),

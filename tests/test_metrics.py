@@ -69,3 +69,8 @@ def test_r2_edge_cases():
 def test_bad_input(call, exc, message):
     with pytest.raises(exc, match=message):
         call()
+
+
+def test_a_threshold_that_is_not_a_number_is_refused():
+    with pytest.raises(ValueError, match="threshold must be a finite number, got nan"):
+        metrics.accuracy([0, 1], [[0.2], [0.7]], threshold=float("nan"))

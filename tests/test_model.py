@@ -56,6 +56,50 @@ def test_arena_views_and_layout():
     np.testing.assert_array_equal(m2.params, m.params)
 
 
+def test_assigning_params_or_a_layer_array_copies_into_the_model(rng):
+    """The engine computes with the model's own buffers: assigning model.params or a layer's W
+    copies into them (rebinding the name would leave predictions on the old values)."""
+    m = make_model([5, 7, 3], ["tanh", "identity"], dtype="float64")
+    x = rng.standard_normal((4, 5))
+    arena, W = m.params, m.layers[0].W
+    p = rng.standard_normal(m.n_params)
+    m.params = p
+    assert m.params is arena and m.layers[0].W is W
+    np.testing.assert_array_equal(m.params, p)
+    w = rng.standard_normal((5, 7))
+    m.layers[0].W = w
+    m.layers[1].b = [1.0, 2.0, 3.0]
+    reference = make_model([5, 7, 3], ["tanh", "identity"], dtype="float64")
+    reference.params[...] = m.params
+    np.testing.assert_array_equal(reference.layers[0].W, w)
+    np.testing.assert_allclose(m.predict(x), np.tanh(x @ w + m.layers[0].b) @ m.layers[1].W + [1.0, 2.0, 3.0],
+                               rtol=1e-12, atol=1e-12)
+    m.grads = np.ones(m.n_params)
+    assert m.layers[1].db.tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match=r"params must have shape \(66,\), got \(3,\)"):
+        m.params = np.ones(3)
+    with pytest.raises(ValueError, match=r"W must have shape \(5, 7\), got \(\)"):
+        m.layers[0].W = 0.0
+    with pytest.raises(TypeError, match="b must hold real numbers"):
+        m.layers[0].b = np.array(["a"] * 7)
+    with pytest.raises(ValueError, match="belongs to a Sequential"):
+        fastgd.Dense(2, 2).W = np.ones((2, 2))
+
+
+def test_a_callable_init_must_give_finite_weights_of_the_layers_shape():
+    def transposed(rng, fan_in, fan_out, dtype):
+        return np.ones((fan_out, fan_in))
+
+    def nan(rng, fan_in, fan_out, dtype):
+        return np.full((fan_in, fan_out), np.nan)
+
+    with pytest.raises(ValueError, match=r"layers\[0\].weight_init\(rng, 3, 2, dtype\) must have shape \(3, 2\), "
+                                         r"got \(2, 3\)"):
+        fastgd.Sequential([fastgd.Dense(3, 2, weight_init=transposed)])
+    with pytest.raises(ValueError, match=r"layers\[1\].weight_init\(rng, 2, 1, dtype\) must be finite"):
+        fastgd.Sequential([fastgd.Dense(3, 2), fastgd.Dense(2, 1, weight_init=nan)])
+
+
 def test_seed_reproducible_and_inits():
     a = make_model([4, 6, 2], ["tanh", "identity"], seed=3)
     b = make_model([4, 6, 2], ["tanh", "identity"], seed=3)
@@ -340,6 +384,10 @@ def test_bad_construction():
         fastgd.Sequential([fastgd.Dense(3, 2), fastgd.Dense(4, 1)])
     with pytest.raises(ValueError, match="dtype"):
         fastgd.Sequential([fastgd.Dense(3, 2)], dtype="float16")
+    with pytest.raises(ValueError, match="seed must be an integer >= 0 or None, got -1"):
+        fastgd.Sequential([fastgd.Dense(3, 2)], seed=-1)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        fastgd.Sequential([fastgd.Dense(3, 2)]).reset_parameters("0")
     d = fastgd.Dense(3, 2)
     fastgd.Sequential([d])
     with pytest.raises(ValueError, match="already belongs"):

@@ -67,6 +67,10 @@ def test_nonfinite_rows_are_found_when_their_batch_is_gathered(tmp_path):
     m = _model("float64")
     with pytest.raises(ValueError, match=r"X contains NaN or infinity in rows 64\.\.95"):
         m.fit(xm, y, loss=LOSS, optimizer="sgd", epochs=1, batch_size=32, shuffle=False, progress=False)
+    # shuffled, the message lists the first rows of the batch as plain integers
+    with pytest.raises(ValueError, match=r"X contains NaN or infinity in the batch of rows starting "
+                                         r"\[\d+, \d+, \d+, \d+\]$"):
+        m.fit(xm, y, loss=LOSS, optimizer="sgd", epochs=1, batch_size=100, progress=False)
     # in memory the same data is refused up front
     with pytest.raises(ValueError, match="contains NaN or infinity"):
         _model("float64").fit(x, y, loss=LOSS, optimizer="sgd", epochs=1, progress=False)

@@ -9,12 +9,6 @@ import fastgd as fg
 from fastgd import _core, distributed, losses
 
 
-def model(dtype, widths=(5, 7, 6, 3)):
-    layers = [fg.Dense(a, b, activation="tanh") for a, b in zip(widths[:-2], widths[1:-1])]
-    layers.append(fg.Dense(widths[-2], widths[-1], activation="identity"))
-    return fg.Sequential(layers, dtype=dtype, seed=1)
-
-
 def batch(dtype, loss_name, n=30):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, 5)).astype(dtype)
@@ -26,8 +20,9 @@ def batch(dtype, loss_name, n=30):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("loss_name", ["softmax_cross_entropy", "mse"])
 @pytest.mark.parametrize("rows", ["indices", "range"])
-def test_layer_by_layer_gradient_equals_the_fused_one_and_each_layer_is_final_when_announced(dtype, loss_name, rows):
-    m = model(dtype)
+def test_layer_by_layer_gradient_equals_the_fused_one_and_each_layer_is_final_when_announced(dtype, loss_name, rows,
+                                                                                            make_mlp):
+    m = make_mlp((5, 7, 6, 3), dtype, seed=1)
     loss = losses.get(loss_name)
     x, y, w = batch(dtype, loss_name)
     xs, target, sw = m._prepare(x, y, loss, w)
@@ -53,8 +48,8 @@ def test_layer_by_layer_gradient_equals_the_fused_one_and_each_layer_is_final_wh
         np.testing.assert_array_equal(db, m.layers[layer].db)
 
 
-def test_layer_by_layer_gradient_stops_at_a_non_finite_loss_and_rejects_bad_rows():
-    m = model("float64")
+def test_layer_by_layer_gradient_stops_at_a_non_finite_loss_and_rejects_bad_rows(make_mlp):
+    m = make_mlp((5, 7, 6, 3), seed=1)
     loss = losses.get("mse")
     x, y, _w = batch("float64", "mse")
     xs, target, _ = m._prepare(x, y, loss, None)
@@ -72,8 +67,8 @@ def test_layer_by_layer_gradient_stops_at_a_non_finite_loss_and_rejects_bad_rows
 
 
 @pytest.mark.parametrize("cap", [0, 1, 200, 700, 1e9])
-def test_buckets_tile_the_arena_once_and_close_at_the_cap(cap):
-    m = model("float64", widths=(4, 9, 8, 7, 3))  # layer gradients of 360, 576, 448, 192 bytes
+def test_buckets_tile_the_arena_once_and_close_at_the_cap(cap, make_mlp):
+    m = make_mlp((4, 9, 8, 7, 3), seed=1)  # layer gradients of 360, 576, 448, 192 bytes
     plan = distributed._buckets(m, cap)
     covered = np.zeros(m.n_params, dtype=int)
     base = m.grads.__array_interface__["data"][0]

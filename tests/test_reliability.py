@@ -12,12 +12,6 @@ from fastgd import _core, optim
 from fastgd.training import DivergenceError
 
 
-def mlp(widths, dtype="float64", seed=0):
-    layers = [fastgd.Dense(a, b, activation="tanh") for a, b in zip(widths[:-2], widths[1:-1])]
-    layers.append(fastgd.Dense(widths[-2], widths[-1], activation="identity"))
-    return fastgd.Sequential(layers, dtype=dtype, seed=seed)
-
-
 @pytest.fixture
 def data(rng):
     X = rng.normal(size=(64, 5))
@@ -34,12 +28,12 @@ def adam_step_numpy(p, g, m, v, t, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
 # ---- optimizer state handed to C ---------------------------------------------------------------
 
 @pytest.mark.parametrize("route", ["arrays", "model"])
-def test_switching_on_momentum_after_a_step_extends_the_state(rng, route, data):
+def test_switching_on_momentum_after_a_step_extends_the_state(rng, route, data, make_mlp):
     """SGD -> SGD with momentum via set_param_groups after the first step: the momentum buffer
     is created then (zero, so with dampening 0 its first update is b = g as in torch), not read
     out of bounds."""
     X, y = data
-    model = mlp([5, 8, 2])
+    model = make_mlp([5, 8, 2])
     opt = optim.SGD(lr=0.05)
     grads = []
 
@@ -88,9 +82,9 @@ def test_turning_on_amsgrad_keeps_the_moments(rng):
     np.testing.assert_array_equal(state[2][20:], 0)
 
 
-def test_turning_on_amsgrad_through_the_model(data):
+def test_turning_on_amsgrad_through_the_model(data, make_mlp):
     X, y = data
-    model = mlp([5, 8, 2], dtype="float32")
+    model = make_mlp([5, 8, 2], dtype="float32")
     opt = optim.Adam(lr=1e-2)
     model.train_step(X, y, "mse", opt)
     opt.set_param_groups([(0, model.n_params, {"amsgrad": True})])
@@ -114,9 +108,9 @@ def test_rmsprop_centered_after_momentum_keeps_each_buffer_in_its_role(rng):
     np.testing.assert_array_equal(laid_out[2], buf)
 
 
-def test_load_state_dict_with_fewer_slots_is_refused(data):
+def test_load_state_dict_with_fewer_slots_is_refused(data, make_mlp):
     X, y = data
-    model = mlp([5, 8, 2])
+    model = make_mlp([5, 8, 2])
     opt = optim.Adam(lr=1e-2, amsgrad=True)
     model.train_step(X, y, "mse", opt)
     sd = opt.state_dict()
@@ -155,9 +149,9 @@ def _adam_cfg():
 
 @pytest.mark.parametrize("case", ["short", "none", "dtype", "unaligned", "readonly", "gap", "past_end",
                                   "aliases_params"])
-def test_engine_step_checks_what_it_hands_to_c(data, case):
+def test_engine_step_checks_what_it_hands_to_c(data, case, make_mlp):
     X, y = data
-    model = mlp([5, 3, 2])
+    model = make_mlp([5, 3, 2])
     n = model.n_params
     stride = _core.optim_state_stride(n)
     cfg = _adam_cfg()
@@ -238,9 +232,9 @@ def _run_threads(fn, n=N_THREADS):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_inference_from_many_threads_matches_one_thread(rng, threads):
+def test_inference_from_many_threads_matches_one_thread(rng, threads, make_mlp):
     fastgd.set_num_threads(threads)
-    model = mlp([7, 33, 17, 3], dtype="float32", seed=1)
+    model = make_mlp([7, 33, 17, 3], dtype="float32", seed=1)
     model.loss = fastgd.losses.get("softmax_cross_entropy")
     inputs = [rng.normal(size=(int(rng.integers(1, 300)), 7)).astype(np.float32) for _ in range(24)]
     expect = [(model.predict(x), model.predict_proba(x), model.forward(x)) for x in inputs]
@@ -263,8 +257,8 @@ def test_inference_from_many_threads_matches_one_thread(rng, threads):
     assert mismatches == []
 
 
-def test_results_are_new_arrays_never_views_of_scratch(rng):
-    model = mlp([4, 8, 2], seed=2)
+def test_results_are_new_arrays_never_views_of_scratch(rng, make_mlp):
+    model = make_mlp([4, 8, 2], seed=2)
     x = rng.normal(size=(5, 4))
     a = model.forward(x)
     first = a.copy()
@@ -273,10 +267,10 @@ def test_results_are_new_arrays_never_views_of_scratch(rng):
     np.testing.assert_array_equal(a, first)
 
 
-def test_concurrent_training_of_one_model_is_refused_clearly(rng):
+def test_concurrent_training_of_one_model_is_refused_clearly(rng, make_mlp):
     X = rng.normal(size=(2000, 20))
     y = rng.normal(size=(2000, 1))
-    model = mlp([20, 64, 1], seed=3)
+    model = make_mlp([20, 64, 1], seed=3)
     started, release, results = threading.Event(), threading.Event(), []
 
     def train():
@@ -306,12 +300,12 @@ def test_concurrent_training_of_one_model_is_refused_clearly(rng):
     assert not t.is_alive() and len(results) == 1 and len(refused) == 3
 
 
-def test_concurrent_steps_through_one_engine_are_refused_or_serialized(rng):
+def test_concurrent_steps_through_one_engine_are_refused_or_serialized(rng, make_mlp):
     """Bare engine steps (no fit around them) from several threads: each either runs alone or
     is refused; the parameters end up equal to some sequence of whole steps."""
     X = rng.normal(size=(4000, 10))
     y = rng.normal(size=(4000, 1))
-    model = mlp([10, 32, 1], seed=4)
+    model = make_mlp([10, 32, 1], seed=4)
     target = ("rows", np.ascontiguousarray(y))
     loss = fastgd.losses.get("mse")
     done, refused = [], []
@@ -328,7 +322,7 @@ def test_concurrent_steps_through_one_engine_are_refused_or_serialized(rng):
     assert _run_threads(worker, 4) == []
     assert len(done) + len(refused) == 160 and done
     value, grad = model.loss_and_grad(X, y, "mse")
-    expect = mlp([10, 32, 1], seed=4).loss_and_grad(X, y, "mse")
+    expect = make_mlp([10, 32, 1], seed=4).loss_and_grad(X, y, "mse")
     assert value == expect[0]
     np.testing.assert_array_equal(grad, expect[1])
 
@@ -358,10 +352,10 @@ def test_one_optimizer_stepping_from_two_threads_is_refused(rng):
 # ---- divergence ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_full_batch_explosion_keeps_finite_best_parameters_with_the_reported_loss(rng, dtype):
+def test_full_batch_explosion_keeps_finite_best_parameters_with_the_reported_loss(rng, dtype, make_mlp):
     X = rng.normal(size=(50, 3))
     y = X @ np.array([[1.0], [-2.0], [0.5]])
-    model = mlp([3, 8, 1], dtype=dtype, seed=5)
+    model = make_mlp([3, 8, 1], dtype=dtype, seed=5)
     start_loss = model.evaluate(X, y, loss="mse")["loss"]
     with pytest.raises(DivergenceError) as info:
         model.fit(X, y, loss="mse", optimizer=optim.SGD(lr=1e30), epochs=50, batch_size=None,
@@ -376,10 +370,10 @@ def test_full_batch_explosion_keeps_finite_best_parameters_with_the_reported_los
     assert f"training loss {kept:.6g}" in str(info.value)
 
 
-def test_minibatch_explosion_keeps_finite_parameters(rng):
+def test_minibatch_explosion_keeps_finite_parameters(rng, make_mlp):
     X = rng.normal(size=(200, 3))
     y = X @ np.array([[1.0], [-2.0], [0.5]])
-    model = mlp([3, 8, 1], dtype="float32", seed=6)
+    model = make_mlp([3, 8, 1], dtype="float32", seed=6)
     with pytest.raises(DivergenceError) as info:
         model.fit(X, y, loss="mse", optimizer=optim.SGD(lr=1e30), epochs=20, batch_size=16, progress=False)
     assert np.all(np.isfinite(model.params))

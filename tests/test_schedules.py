@@ -150,3 +150,14 @@ def test_invalid_arguments_raise_naming_them(make, message):
 def test_needs_an_optimizer():
     with pytest.raises(TypeError, match="optimizer"):
         schedules.StepDecay(None, 2)
+
+
+def test_a_learning_rate_grown_past_the_floats_is_a_clear_error():
+    opt = optim.SGD(lr=1e-3)
+    s = schedules.ExponentialDecay(opt, gamma=10.0)
+    for _ in range(300):
+        s.step()
+    with pytest.raises(ValueError, match="ExponentialDecay's learning rate overflows at step 3"):
+        for _ in range(100):
+            s.step()
+    assert math.isfinite(opt.lr)

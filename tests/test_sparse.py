@@ -119,6 +119,19 @@ def test_thread_counts_give_identical_results(dtype, rng, c):
         np.testing.assert_array_equal(dW, results[0][1])
 
 
+@pytest.mark.parametrize("activation", ["gelu", "silu"])
+def test_model_on_sparse_input_keeping_z_is_identical_across_thread_counts(dtype, activation, rng):
+    X, y = random_csr(rng, 300, 40, 0.1, dtype), rng.integers(0, 3, 300)
+    model = fastgd.Sequential([fastgd.Dense(40, 256, activation=activation), fastgd.Dense(256, 3)], dtype=dtype,
+                              seed=1)
+    results = []
+    for threads in (1, 2):
+        with fastgd.threads(threads):
+            results.append(model.loss_and_grad(X, y, "cross_entropy"))
+    assert results[1][0] == results[0][0]
+    np.testing.assert_array_equal(results[1][1], results[0][1])
+
+
 def test_hostile_structures_are_refused():
     data, indices, indptr = np.ones(3), np.array([0, 1, 2]), np.array([0, 2, 3])
     cases = [

@@ -94,3 +94,146 @@ def test_samples_and_targets():
     assert v.float_dtype("float64") == np.float64
     with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64', got 'float16'"):
         v.float_dtype("float16")
+
+
+def test_bool_options_are_met_by_bools_only():
+    options = ("epoch", "once", False, True, None)
+    assert v.choice("shuffle", np.False_, options) is False
+    assert v.choice("shuffle", np.True_, options) is True
+    assert v.choice("reorthogonalize", "auto", ("auto", True, False)) == "auto"
+    for bad in (0, 1, 0.0):
+        with pytest.raises(TypeError, match=r"shuffle must be 'epoch', 'once', False, True or None, got .* \("):
+            v.choice("shuffle", bad, options)
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max', got True"):
+        v.choice("mode", True, ("min", "max"))
+    with pytest.raises(TypeError, match="n must be 1 or 2, got True"):
+        v.choice("n", True, (1, 2))
+
+
+def _fit_params(shuffle):
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((24, 3)), rng.standard_normal((24, 1))
+    m = fg.Sequential([fg.Dense(3, 1, activation="identity")], seed=0)
+    h = m.fit(X, y, loss="mse", optimizer="sgd", epochs=2, batch_size=5, shuffle=shuffle, seed=7, progress=False)
+    return m.params.copy(), h.params["shuffle"]
+
+
+def test_shuffle_takes_numpy_bools_as_bools_and_refuses_integers():
+    off, recorded = _fit_params(False)
+    off_np, recorded_np = _fit_params(np.False_)
+    assert np.array_equal(off_np, off) and recorded_np is False and recorded is False
+    on, _ = _fit_params("epoch")
+    assert np.array_equal(_fit_params(np.True_)[0], on) and not np.array_equal(on, off)
+    for bad in (0, 1):
+        with pytest.raises(TypeError, match=f"shuffle must be .*got {bad} \\(int\\)"):
+            _fit_params(bad)
+    m = fg.Sequential([fg.Dense(3, 1, activation="identity")], seed=0)
+    with pytest.raises(TypeError, match="shuffle must be"):
+        fg.training.partial_fit(m, np.ones((4, 3)), np.ones((4, 1)), loss="mse", optimizer="sgd", shuffle=0)
+
+
+@pytest.mark.parametrize("name,call", [
+    ("restore_best", lambda b: fg.EarlyStopping(restore_best=b)),
+    ("save_best_only", lambda b: fg.training.callbacks.ModelCheckpoint("m.npz", save_best_only=b)),
+    ("append", lambda b: fg.training.callbacks.CSVLogger("log.csv", append=b)),
+    ("normalize", lambda b: fg.metrics.accuracy([0, 1], [0, 1], normalize=b)),
+    ("normalize", lambda b: fg.metrics.zero_one_loss([0, 1], [0, 1], normalize=b)),
+    ("relative", lambda b: fg.check_grad(lambda x: x @ x, lambda x: 2 * x, [1.0], relative=b)),
+    ("vectorized", lambda b: fg.minimize(lambda x: x @ x, [1.0], vectorized=b)),
+    ("keep_trajectory", lambda b: fg.minimize(lambda x: x @ x, [1.0], keep_trajectory=b)),
+    ("stationary", lambda b: fg.minimize(lambda x: x @ x, [1.0], stationary=b)),
+    ("reorthogonalize", lambda b: fg.NewtonCG(reorthogonalize=b)),
+    ("exclude_bias", lambda b: fg.optim.AdamW().bind(fg.Sequential([fg.Dense(2, 1)]), exclude_bias=b)),
+    ("error_if_nonfinite", lambda b: fg.optim.clip_grad_norm(np.ones(3), 1.0, error_if_nonfinite=b)),
+    ("return_grad", lambda b: fg.ops.mse_loss(np.ones((2, 1)), np.ones((2, 1)), return_grad=b)),
+    ("progress", lambda b: fg.Sequential([fg.Dense(2, 1, activation="identity")]).fit(
+        np.ones((4, 2)), np.ones((4, 1)), loss="mse", optimizer="sgd", epochs=1, progress=b)),
+])
+def test_every_bool_argument_refuses_integers(name, call):
+    for bad in (0, 1):
+        with pytest.raises(TypeError, match=f"{name} must be .*got {bad!r} \\(int\\)"):
+            call(bad)
+    with pytest.raises(ValueError, match=f"{name} must be .*got 'yes'"):
+        call("yes")
+
+
+def _stepped_states():
+    """(object, a fresh twin, its state_dict) for each kind of object with load_state_dict, after
+    a few steps so every field is filled."""
+    model = fg.Sequential([fg.Dense(3, 2, activation="identity")], dtype="float64", seed=0)
+    X, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
+    adam = fg.optim.Adam()
+    plateau = fg.optim.schedules.ReduceLROnPlateau(adam)
+    model.fit(X, y, loss="cross_entropy", optimizer=adam, epochs=2, progress=False)
+    plateau.step(0.5)
+    out = [(adam, fg.optim.Adam()), (plateau, fg.optim.schedules.ReduceLROnPlateau(fg.optim.Adam())),
+           (fg.optim.schedules.StepDecay(fg.optim.SGD(), step_size=2),
+            fg.optim.schedules.StepDecay(fg.optim.SGD(), step_size=2))]
+    for make in (fg.LBFGS, fg.NewtonCG):
+        opt, x = make(), np.array([1.0, 2.0])
+        for _ in range(2):
+            opt.step(lambda p: (float(p @ p), 2 * p), x)
+        out.append((opt, make()))
+    return [(a, b, a.state_dict()) for a, b in out]
+
+
+def test_load_state_dict_refuses_what_state_dict_does_not_return():
+    for _, fresh, state in _stepped_states():
+        fresh.load_state_dict(state)
+        for bad in (None, [], "state"):
+            with pytest.raises(TypeError, match="must be a dict .*got"):
+                fresh.load_state_dict(bad)
+        with pytest.raises(ValueError, match="lacks the key"):
+            fresh.load_state_dict({})
+
+
+@pytest.mark.parametrize("key,value,exc,message", [
+    ("base_lr", float("nan"), ValueError, r"state\['base_lr'\] must be a finite number >= 0"),
+    ("last_step", -1, ValueError, r"state\['last_step'\] must be an integer >= 0"),
+    ("best", float("nan"), ValueError, r"state\['best'\] must be a number"),
+    ("num_bad", "2", TypeError, r"state\['num_bad'\] must be an integer"),
+    ("n_iter", -3, ValueError, r"state\['n_iter'\] must be an integer >= 0"),
+    ("x", np.ones(5), ValueError, r"state\['(x|grad)'\] must have shape"),
+    ("x", np.array(["a", "b"]), TypeError, r"state\['x'\] must hold real numbers"),
+    ("f", float("nan"), ValueError, r"state\['f'\] must be a finite number"),
+])
+def test_load_state_dict_checks_each_field(key, value, exc, message):
+    checked = 0
+    for _, fresh, state in _stepped_states():
+        if key not in state or (key in ("x", "f") and state["x"] is None):
+            continue
+        with pytest.raises(exc, match=message):
+            fresh.load_state_dict({**state, key: value})
+        checked += 1
+    assert checked >= 1
+
+
+@pytest.mark.parametrize("make", [lambda m: fg.EarlyStopping(monitor=m),
+                                  lambda m: fg.training.callbacks.ModelCheckpoint("m.npz", monitor=m)])
+def test_monitor_is_a_name(make):
+    with pytest.raises(TypeError, match="monitor must be the name of a logged value .*got 3 \\(int\\)"):
+        make(3)
+
+
+@pytest.mark.parametrize("path", ["run-{epoch", "run-{step}.npz", "run-{0}.npz"])
+def test_checkpoint_path_template_is_checked_when_made(path):
+    with pytest.raises(ValueError, match="path may hold the field {epoch} and no other"):
+        fg.training.callbacks.ModelCheckpoint(path)
+
+
+def test_history_from_dict_wants_what_to_dict_gives():
+    h = fg.History.from_dict(fg.History.from_dict({"epochs": [0], "history": {"loss": [1.0]}}).to_dict())
+    assert h.history["loss"] == [1.0]
+    with pytest.raises(TypeError, match="d must be a dict"):
+        fg.History.from_dict(3)
+    with pytest.raises(ValueError, match="d lacks the key\\(s\\) 'epochs'"):
+        fg.History.from_dict({"history": {}})
+
+
+def test_train_test_split_bad_input():
+    X_train, X_test, y_train, y_test = fg.datasets.train_test_split(np.arange(8).reshape(4, 2), [0, 1, 0, 1], seed=0)
+    assert X_train.shape == (3, 2) and X_test.shape == (1, 2) and y_train.shape == (3,)
+    with pytest.raises(ValueError, match=r"arrays\[1\] must have a first dimension of samples, got array of dtype"):
+        fg.datasets.train_test_split(np.ones(4), 3)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0 or None, got -1"):
+        fg.datasets.train_test_split(np.ones(4), seed=-1)

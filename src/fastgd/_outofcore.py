@@ -104,7 +104,7 @@ def take(x, rows, dtype, name="X"):
         if isinstance(rows, slice):
             place = f"rows {rows.start}..{rows.stop - 1}"
         else:
-            place = f"the batch of rows starting {list(rows[:4])}"
+            place = f"the batch of rows starting {np.asarray(rows[:4]).tolist()}"
         raise ValueError(f"{name} contains NaN or infinity in {place}")
     return xb
 

@@ -14,8 +14,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["ArgumentTypeError", "describe", "integer", "real", "probability", "flag", "choice", "float_dtype",
-           "real_array", "finite", "samples", "sample_shape", "targets", "sample_weight", "callbacks"]
+__all__ = ["ArgumentTypeError", "describe", "integer", "real", "probability", "flag", "choice", "state", "vector",
+           "float_dtype", "real_array", "finite", "samples", "sample_shape", "targets", "sample_weight", "callbacks"]
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -92,25 +92,57 @@ def probability(name, value):
     return real(name, value, low=0.0, high=1.0, high_open=True)
 
 
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
 def flag(name, value):
     """``value`` as a bool: only a Python or NumPy bool."""
-    if not isinstance(value, (bool, np.bool_)):
+    if not _is_bool(value):
         raise ArgumentTypeError(f"{name} must be a bool, got {_given(value)}")
     return bool(value)
 
 
 def choice(name, value, options):
-    """``value`` if it is one of ``options`` (compared with ``==``, so 1 and True are alike),
-    else ValueError listing them."""
-    try:
-        ok = any(value == option for option in options)
-    except (TypeError, ValueError):  # an array compared with a string, and the like
-        ok = False
-    if not ok:
-        shown = [repr(o) for o in options]
-        alternatives = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
-        raise ValueError(f"{name} must be {alternatives}, got {_given(value)}")
+    """The option of ``options`` that ``value`` equals, else ValueError listing them. As for
+    :func:`flag`, a bool option is met only by a bool (True or a NumPy bool, not 1), and a bool
+    meets no other option; a value of a type none of the options has (0 where the options are
+    strings, bools and None) raises :class:`ArgumentTypeError`."""
+    for option in options:
+        if _is_bool(option) != _is_bool(value) or isinstance(value, np.ndarray):
+            continue
+        try:
+            if value == option:
+                return option
+        except (TypeError, ValueError):  # an array compared with a string, and the like
+            pass
+    shown = [repr(o) for o in options]
+    alternatives = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+    if _is_bool(value):
+        same_kind = any(_is_bool(o) for o in options)
+    else:
+        same_kind = any(isinstance(value, type(o)) for o in options if not _is_bool(o))
+    error = ValueError if same_kind else ArgumentTypeError
+    raise error(f"{name} must be {alternatives}, got {_given(value)}")
+
+
+def state(name, value, keys):
+    """``value`` if it is a dict holding every key of ``keys`` (what a ``state_dict()`` returned),
+    else TypeError (not a dict) or ValueError naming the missing keys."""
+    if not isinstance(value, dict):
+        raise ArgumentTypeError(f"{name} must be a dict (what state_dict() returns), got {_given(value)}")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise ValueError(f"{name} lacks the key(s) {', '.join(map(repr, missing))}")
     return value
+
+
+def vector(name, value, n, dtype):
+    """``value`` as a C-contiguous 1-D array of ``n`` real numbers of ``dtype`` (a copy)."""
+    arr = real_array(name, value)
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+    return np.array(arr, dtype=dtype)
 
 
 def float_dtype(dtype, name="dtype"):

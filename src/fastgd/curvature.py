@@ -200,7 +200,10 @@ def _lanczos(matvec, d, steps, rng):
     alpha, beta = [], []
     for j in range(steps):
         Q[j] = q
-        w = np.array(matvec(q), dtype=np.float64)
+        w = _validation.real_array("matvec(v)", matvec(q)).astype(np.float64)
+        if w.shape != (d,):
+            raise ValueError(f"matvec(v) must return an array of shape ({d},), got shape {w.shape}")
+        _validation.finite("matvec(v)", w)
         a = float(Q[j] @ w)
         alpha.append(a)
         # w ⟂ every earlier q (this holds the three-term recurrence's w - a·q_j - b·q_{j-1}):
@@ -297,6 +300,7 @@ def lanczos_extremes(matvec: Callable[[np.ndarray], Any], d: int, *, k: int = 1,
     k = _validation.integer("k", k, 1)
     _validation.choice("which", which, ("largest", "smallest", "both"))
     steps = min(d, max(2 * k + 20, 30)) if steps is None else min(d, _validation.integer("steps", steps, 1))
+    seed = _validation.integer("seed", seed, 0)
     alpha, beta, _ = _lanczos(matvec, d, steps, np.random.default_rng(seed))
     theta = _ritz(alpha, beta)[0]
     k = min(k, theta.size)
@@ -358,6 +362,13 @@ def spectrum(model: Sequential, X: Any, y: Any, loss: Any = None, *, sample_weig
     """
     steps = _validation.integer("steps", steps, 2)
     n_vectors = _validation.integer("n_vectors", n_vectors, 1)
+    seed = _validation.integer("seed", seed, 0)
+    sigma = _validation.real("sigma", sigma, low=0.0, low_open=True, allow_none=True)
+    if grid is not None:
+        grid = _validation.real_array("grid", grid)
+        if grid.ndim != 1 or grid.size == 0:
+            raise ValueError(f"grid must be a non-empty 1-D array of eigenvalues, got shape {grid.shape}")
+        _validation.finite("grid", grid)
     x, target, sw, loss_obj = _prepared(model, X, y, loss, sample_weight)
     matvec = _model_operator(model, x, target, sw, loss_obj)
     d = model.n_params
@@ -398,6 +409,8 @@ def classify_stationary(eigenvalues: Any, *, rtol: float = 1e-9, atol: float = 1
     Otherwise (a zero eigenvalue and no sign change) the second-order test is inconclusive:
     degenerate (x⁴ at 0, say, a minimum only higher derivatives reveal).
     """
+    rtol = _validation.real("rtol", rtol, low=0.0)
+    atol = _validation.real("atol", atol, low=0.0)
     lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
     if lam.size == 0 or not np.all(np.isfinite(lam)):
         return "degenerate"

@@ -42,11 +42,16 @@ def train_test_split(*arrays: _Any, test_size: float = 0.25, seed: int | None = 
     ``X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=0)``."""
     if not arrays:
         raise ValueError("train_test_split needs at least one array")
+    arrays = tuple(_np.asarray(a) for a in arrays)
+    for i, a in enumerate(arrays):
+        if a.ndim == 0:
+            raise ValueError(f"arrays[{i}] must have a first dimension of samples, got {_validation.describe(a)}")
     n = len(arrays[0])
     for i, a in enumerate(arrays):
         if len(a) != n:
             raise ValueError(f"arrays[{i}] has {len(a)} rows, arrays[0] has {n}")
     _validation.real("test_size", test_size, low=0.0, low_open=True, high=1.0, high_open=True)
+    seed = _validation.integer("seed", seed, 0, allow_none=True)
     n_test = max(1, int(round(n * test_size)))
     if n_test >= n:
         raise ValueError(f"test_size={test_size} leaves no training samples out of {n}")
@@ -54,6 +59,5 @@ def train_test_split(*arrays: _Any, test_size: float = 0.25, seed: int | None = 
     test, train = perm[:n_test], perm[n_test:]
     out = []
     for a in arrays:
-        a = _np.asarray(a)
         out += [a[train], a[test]]
     return out

@@ -40,6 +40,7 @@ def _labels(name, y, threshold):
 
 
 def _correct(y_true, y_pred, threshold):
+    threshold = _validation.real("threshold", threshold)
     t = _real_array("y_true", y_true)
     p = _real_array("y_pred", y_pred)
     t_labels = _labels("y_true", t, 0.5)
@@ -65,6 +66,7 @@ def accuracy(y_true: Any, y_pred: Any, *, sample_weight: Any = None, threshold: 
     normalize : bool
         False returns the (weighted) number of correct samples instead of the fraction.
     """
+    normalize = _validation.flag("normalize", normalize)
     correct = _correct(y_true, y_pred, threshold).astype(np.float64)
     sw = _weights(sample_weight, correct.shape[0])
     if sw is None:
@@ -83,7 +85,7 @@ def zero_one_loss(y_true: Any, y_pred: Any, *, sample_weight: Any = None, thresh
 
     ``normalize=False`` returns the (weighted) number of misclassified samples.
     """
-    if normalize:
+    if _validation.flag("normalize", normalize):
         return 1.0 - accuracy(y_true, y_pred, sample_weight=sample_weight, threshold=threshold)
     wrong = ~_correct(y_true, y_pred, threshold)
     sw = _weights(sample_weight, wrong.shape[0])

@@ -197,6 +197,7 @@ def check_grad(fun, jac, x, *, eps=None, args=(), relative=False):
     """
     if not callable(jac):
         raise TypeError(f"jac must be callable, got {type(jac).__name__}")
+    relative = _validation.flag("relative", relative)
     x = _float_vector("x", x)
     numeric = approx_grad(fun, x, eps=eps, args=args)
     analytic = np.asarray(jac(x.copy(), *args), dtype=np.float64)
@@ -477,11 +478,14 @@ def _optimize(sign, fun, x0, jac, optimizer, max_iter, tol, callback, args, vect
     _validation.integer("max_iter", max_iter, 0)
     _validation.real("tol", tol, low=0.0)
     _validation.choice("nonfinite", nonfinite, _NONFINITE_MODES)
+    vectorized = _validation.flag("vectorized", vectorized)
+    keep_trajectory = _validation.flag("keep_trajectory", keep_trajectory)
+    stationary = _validation.flag("stationary", stationary)
     if not isinstance(args, tuple):
         args = (args,)
     optimizer = _check_optimizer(optimizer)
     x0 = _float_vector("x0", x0, (1, 2))
-    objective = _Objective(fun, jac, args, sign, x0.dtype, bool(vectorized), eps)
+    objective = _Objective(fun, jac, args, sign, x0.dtype, vectorized, eps)
     objective.hessp = _curvature.signed_hessp(hessp, args, sign)
     max_iter, tol = int(max_iter), float(tol)
     if x0.ndim == 1:

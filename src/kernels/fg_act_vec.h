@@ -20,7 +20,11 @@
 #define FASTGD_ACT_VEC_H
 
 #include "fg_act.h"
+#include "fg_threads.h"
 #include "fg_vmath.h"
+
+/* Elements per thread, at least, of fg_act_rows_parallel. */
+#define FG_ACT_GRAIN 16384
 
 /* Chebyshev coefficients c_0..c_N of P on [t_min, 1] (see above) */
 static const double fg_erfc_cheb_f32[10] = {

@@ -102,6 +102,15 @@ FG_INLINE void FG_CAT2(fg_act_rows, SFX)(T *out, const T *z, int64_t n, int act,
     for (int64_t i = 0; i < n; i++) out[i] = FG_CAT2(fg_act, SFX)(z[i], act, alpha);
 }
 
+/* fg_act_rows split over threads in contiguous ranges. Each element goes through the same code
+ * whatever the split (the body's vectors and the masked tail's, or the scalar form), so the
+ * result is the same for every thread count. */
+FG_INLINE void FG_CAT2(fg_act_rows_parallel, SFX)(T *out, const T *z, int64_t n, int act, T alpha)
+{
+    FG_FOR_RANGES(fg_threads_for(n, FG_ACT_GRAIN), n, 64,
+                  FG_CAT2(fg_act_rows, SFX)(out + begin, z + begin, end - begin, act, alpha));
+}
+
 /* g[i] = g[i] ⊙ act'(z) for i < n, u[i] the value the derivative takes (fg_act_grad). */
 FG_INLINE void FG_CAT2(fg_act_grad_rows, SFX)(T *g, const T *u, int64_t n, int act, T alpha)
 {

@@ -587,6 +587,42 @@ static void TN(test_lbfgs_driver)(void)
 
 /* ---- whole model: forward and backward are the layers' kernels in sequence ---- */
 
+/* A curvature product's own forward pass leaves the layer outputs (and kept z) of the training
+ * forward bit for bit: acts_ref and pres_ref hold those of x's first n rows. */
+static void TN(hvp_forward_case)(const fg_model *model, const T *x, int64_t n, T *const *acts_ref,
+                                 T *const *pres_ref)
+{
+    const int64_t n_layers = model->n_layers, c = model->layers[n_layers - 1].out;
+    int64_t outs[8], max_width = 0, n_params = 0;
+    for (int64_t l = 0; l < n_layers; l++) {
+        const fg_model_layer *L = &model->layers[l];
+        outs[l] = L->out;
+        max_width = fg_max_i64(max_width, fg_max_i64(L->in, L->out));
+        n_params += (L->in + 1) * L->out;
+    }
+    T *target = TN(random_array)(n * c, 1.0), *v = TN(random_array)(n_params, 1.0);
+    T *hv = (T *)xmalloc((size_t)n_params * sizeof(T));
+    T *scratch = (T *)xmalloc((size_t)fg_model_hvp_scratch_elems(outs, n_layers, max_width, n) * sizeof(T));
+    fg_loss_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.kind = FG_LOSS_MSE;
+    spec.reduction = FG_REDUCE_MEAN;
+    spec.scale = 1.0;
+    spec.target = target;
+    for (int64_t l = 0; l < n_layers; l++) {
+        TN(fill)((T *)model->acts[l], n * outs[l], NAN);
+        if (model->pres[l]) TN(fill)((T *)model->pres[l], n * outs[l], NAN);
+    }
+    K(model_hvp)(model, hv, v, x, n, &spec, 0, 0.0, scratch, 0);
+    char what[160];
+    for (int64_t l = 0; l < n_layers; l++) {
+        snprintf(what, sizeof what, "model_hvp_%s forward n=%lld layer %lld", TYPE_NAME, (long long)n, (long long)l);
+        TN(check_exact)(what, (const T *)model->acts[l], acts_ref[l], n * outs[l]);
+        if (model->pres[l]) TN(check_exact)(what, (const T *)model->pres[l], pres_ref[l], n * outs[l]);
+    }
+    free(target), free(v), free(hv), free(scratch);
+}
+
 static void TN(test_model)(void)
 {
     static const int64_t widths[] = {13, 33, 7, 3};
@@ -646,6 +682,7 @@ static void TN(test_model)(void)
             if (pres[l]) TN(check_exact)(what, (const T *)pres[l], pres_ref[l], n * widths[l + 1]);
             in = acts_ref[l];
         }
+        TN(hvp_forward_case)(&model, x, n, acts_ref, pres_ref);
         T *g = TN(random_array)(n * widths[n_layers], 1.0), *g_ref = TN(copy_array)(g, n * widths[n_layers]);
         T *gx = (T *)xmalloc((size_t)(n * widths[0]) * sizeof(T));
         T *gx_ref = (T *)xmalloc((size_t)(n * widths[0]) * sizeof(T));

@@ -23,6 +23,33 @@ ACTIVATIONS = _core.ACTIVATIONS
 _ACTIVATION_ALIASES = {None: "identity", "linear": "identity"}
 
 
+def copy_into(name, target, value):
+    """Copy ``value`` into ``target``, an array of a model's buffers that the C engine reads (so
+    rebinding the name would leave the model computing with the old values): real numbers of
+    exactly ``target``'s shape, with no broadcasting."""
+    arr = _validation.real_array(name, value)
+    if arr.shape != target.shape:
+        raise ValueError(f"{name} must have shape {target.shape}, got {arr.shape}")
+    target[...] = arr
+
+
+def _buffer_view(name):
+    """The property for a layer's W, b, dW or db: a view of its model's flat buffer, None until
+    the layer joins a Sequential; assigning copies into the view (:func:`copy_into`)."""
+    attr = "_" + name
+
+    def get(self):
+        return getattr(self, attr)
+
+    def set_(self, value):
+        view = getattr(self, attr)
+        if view is None:
+            raise ValueError(f"{name} exists once the layer belongs to a Sequential")
+        copy_into(name, view, value)
+
+    return property(get, set_, doc=f"{name}: a view of the model's flat buffer; assigning copies into it.")
+
+
 class Dense:
     """A dense layer ``out = act(x @ W + b)`` with W of shape (in_features, out_features).
 
@@ -72,8 +99,13 @@ class Dense:
         self.weight_init = weight_init
         self.bias_init = _validation.real("bias_init", bias_init)
         self.negative_slope = _validation.probability("negative_slope", negative_slope)
-        self.W = self.b = self.dW = self.db = None
+        self._W = self._b = self._dW = self._db = None
         self._model = None
+
+    W = _buffer_view("W")
+    b = _buffer_view("b")
+    dW = _buffer_view("dW")
+    db = _buffer_view("db")
 
     @property
     def n_params(self):

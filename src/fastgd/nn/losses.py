@@ -237,6 +237,10 @@ class SoftmaxCrossEntropy(Loss):
         self.label_smoothing = _validation.probability("label_smoothing", label_smoothing)
         self.class_weight = None
         self._class_weight_cache = {}
+        if isinstance(class_weight, (dict, str)):
+            raise TypeError(f"class_weight must be an array of one weight per class, got "
+                            f"{type(class_weight).__name__} (fit(class_weight=...) takes a dict "
+                            f"{{class index: weight}})")
         if class_weight is not None:
             cw = _validation.real_array("class_weight", class_weight)
             if cw.ndim != 1 or cw.shape[0] == 0:
@@ -307,6 +311,14 @@ class BinaryCrossEntropy(Loss):
 
     name = "binary_cross_entropy"
     _kind = _core.LOSS_BCE
+
+    @classmethod
+    def _target_rows(cls, t, n_outputs, dtype, n_samples, expected):
+        kind, rows = super()._target_rows(t, n_outputs, dtype, n_samples, expected)
+        if rows.size and (rows.min() < 0 or rows.max() > 1):
+            raise ValueError(f"target of the binary cross-entropy must be in [0, 1] (a probability), got values "
+                             f"in [{rows.min()}, {rows.max()}]")
+        return kind, rows
 
     def link(self, pred):
         """Elementwise sigmoid (probabilities), computed without overflow."""
@@ -440,6 +452,7 @@ def from_config(config):
 # ---- functional forms (also exported by fastgd.ops) ----------------------------------
 
 def _functional(loss, pred, target, sample_weight, reduction, return_grad):
+    return_grad = _validation.flag("return_grad", return_grad)
     value, grad = loss._evaluate(pred, target, sample_weight, reduction, want_grad=return_grad)
     return (value, grad) if return_grad else value
 

@@ -16,7 +16,7 @@ import numpy as np
 from fastgd import _core, _loop, _validation
 from fastgd.nn import init as _init
 from fastgd.nn import losses as _losses
-from fastgd.nn.layers import Dense
+from fastgd.nn.layers import Dense, copy_into
 
 if TYPE_CHECKING:
     from fastgd.training import History
@@ -95,6 +95,8 @@ class Sequential:
     params, grads : ndarray (n_params,)
         The flat parameter and gradient arenas: every layer's W first (in layer order), then
         every layer's b. ``layer.W``, ``layer.b``, ``layer.dW``, ``layer.db`` are views.
+        Assigning any of them (``model.params = p``, ``layer.W = w``) copies the values in: it
+        takes real numbers of exactly that shape.
     n_params : int
     loss : Loss or None
         The loss of the last fit (used by ``predict_proba`` and ``evaluate``).
@@ -121,20 +123,20 @@ class Sequential:
                     f"{layers[i-1].out_features} outputs")
         self.layers = layers
         self.dtype = _validation.float_dtype(dtype)
-        self.seed = seed
+        self.seed = seed = _validation.integer("seed", seed, 0, allow_none=True)
         n_w = sum(L.in_features * L.out_features for L in layers)
         self.n_weights = n_w
         self.n_params = n_w + sum(L.out_features for L in layers)
-        self.params = _core.aligned_zeros(self.n_params, self.dtype)
-        self.grads = _core.aligned_zeros(self.n_params, self.dtype)
+        self._params = _core.aligned_zeros(self.n_params, self.dtype)
+        self._grads = _core.aligned_zeros(self.n_params, self.dtype)
         specs = []
         w_off, b_off = 0, n_w
         for L in layers:
             k, m = L.in_features, L.out_features
-            L.W = self.params[w_off:w_off + k * m].reshape(k, m)
-            L.dW = self.grads[w_off:w_off + k * m].reshape(k, m)
-            L.b = self.params[b_off:b_off + m]
-            L.db = self.grads[b_off:b_off + m]
+            L._W = self._params[w_off:w_off + k * m].reshape(k, m)
+            L._dW = self._grads[w_off:w_off + k * m].reshape(k, m)
+            L._b = self._params[b_off:b_off + m]
+            L._db = self._grads[b_off:b_off + m]
             L._model = self
             specs.append((k, m, L.activation_id, L.negative_slope, w_off, b_off))
             w_off += k * m
@@ -149,6 +151,25 @@ class Sequential:
     # ---- shapes and parameters -------------------------------------------------
 
     @property
+    def params(self):
+        """The flat parameter arena; assigning copies into it (the engine and the layers' views
+        keep this one buffer)."""
+        return self._params
+
+    @params.setter
+    def params(self, value):
+        copy_into("params", self._params, value)
+
+    @property
+    def grads(self):
+        """The flat gradient arena; assigning copies into it, as for :attr:`params`."""
+        return self._grads
+
+    @grads.setter
+    def grads(self, value):
+        copy_into("grads", self._grads, value)
+
+    @property
     def n_inputs(self):
         return self.layers[0].in_features
 
@@ -157,10 +178,13 @@ class Sequential:
         return self.layers[-1].out_features
 
     def reset_parameters(self, seed=None):
-        """Re-initialize every layer from its weight_init / bias_init with `seed`."""
-        rng = np.random.default_rng(seed)
-        for L in self.layers:
-            L.W[...] = _init.get(L.weight_init)(rng, L.in_features, L.out_features, self.dtype)
+        """Re-initialize every layer from its weight_init / bias_init with `seed` (an integer >= 0,
+        or None for fresh entropy)."""
+        rng = np.random.default_rng(_validation.integer("seed", seed, 0, allow_none=True))
+        for i, L in enumerate(self.layers):
+            name = f"layers[{i}].weight_init(rng, {L.in_features}, {L.out_features}, dtype)"
+            copy_into(name, L.W, _init.get(L.weight_init)(rng, L.in_features, L.out_features, self.dtype))
+            _validation.finite(name, L.W)
             L.b[...] = L.bias_init
         self.grads[...] = 0
         return self

@@ -254,19 +254,23 @@ class LBFGS:
 
     def load_state_dict(self, state):
         """Restore what :meth:`state_dict` returned."""
+        _validation.state("state", state, ("memory", "n_iter", "x", "f", "grad"))
         self.reset()
         if state["memory"] is None:
             return
-        s_hist = np.asarray(state["memory"]["s_hist"])
-        if s_hist.shape[0] != self.history_size + 1:
-            raise ValueError(f"state has history_size {s_hist.shape[0] - 1}, this optimizer {self.history_size}")
+        s_hist = _validation.real_array("state['memory']['s_hist']",
+                                        _validation.state("state['memory']", state["memory"], ("s_hist",))["s_hist"])
+        if s_hist.ndim != 2 or s_hist.shape[0] != self.history_size + 1:
+            raise ValueError(f"state has history_size {s_hist.shape[0] - 1 if s_hist.ndim else None}, "
+                             f"this optimizer {self.history_size}")
         self._memory = _core.LBFGSMemory(s_hist.shape[1], self.history_size, s_hist.dtype)
         self._memory.set_state(state["memory"])
-        self.n_iter = int(state["n_iter"])
+        self.n_iter = _validation.integer("state['n_iter']", state["n_iter"], 0)
         if state["x"] is not None:
-            self._x = np.array(state["x"], dtype=s_hist.dtype)
-            self._g = np.array(state["grad"], dtype=s_hist.dtype)
-            self._f = float(state["f"])
+            n = s_hist.shape[1]
+            self._x = _validation.vector("state['x']", state["x"], n, s_hist.dtype)
+            self._g = _validation.vector("state['grad']", state["grad"], n, s_hist.dtype)
+            self._f = _validation.real("state['f']", state["f"])
 
     # ---- the step ----------------------------------------------------------
 

@@ -101,8 +101,7 @@ class NewtonCG:
         self.eta = _positive("eta", eta, 0.25)
         self.max_cg = _validation.integer("max_cg", max_cg, 1, allow_none=True)
         self.fd_eps = None if fd_eps is None else _positive("fd_eps", fd_eps)
-        _validation.choice("reorthogonalize", reorthogonalize, ("auto", True, False))
-        self.reorthogonalize = reorthogonalize
+        self.reorthogonalize = _validation.choice("reorthogonalize", reorthogonalize, ("auto", True, False))
         self.cg_rtol = None if cg_rtol is None else _positive("cg_rtol", cg_rtol, 1.0)
         self._hessp = None
         self.reset()
@@ -137,15 +136,20 @@ class NewtonCG:
 
     def load_state_dict(self, state):
         """Restore what :meth:`state_dict` returned."""
+        _validation.state("state", state, ("trust_radius", "n_iter", "n_hvp", "x", "f", "grad"))
         self.reset()
-        self.trust_radius = _positive("trust_radius", float(state["trust_radius"]))
-        self.n_iter, self.n_hvp = int(state["n_iter"]), int(state["n_hvp"])
+        self.trust_radius = _positive("trust_radius", state["trust_radius"])
+        self.n_iter = _validation.integer("state['n_iter']", state["n_iter"], 0)
+        self.n_hvp = _validation.integer("state['n_hvp']", state["n_hvp"], 0)
         if state.get("forcing") is not None:
             self._forcing = _validation.real("forcing", state["forcing"], low=0.0)
         if state["x"] is not None:
-            self._x = np.array(state["x"])
-            self._g = np.array(state["grad"], dtype=np.float64)
-            self._f = float(state["f"])
+            x = _validation.real_array("state['x']", state["x"])
+            if x.ndim != 1 or x.dtype.kind != "f":
+                raise ValueError(f"state['x'] must be a 1-D float array, got {_validation.describe(x)}")
+            self._x = x.copy()
+            self._g = _validation.vector("state['grad']", state["grad"], x.shape[0], np.float64)
+            self._f = _validation.real("state['f']", state["f"])
 
     # the cached point, and the closure's call with its checks, as L-BFGS has them
     grad = LBFGS.grad

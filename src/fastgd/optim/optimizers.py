@@ -31,6 +31,7 @@ from fastgd._validation import choice as _choice
 from fastgd._validation import flag as _flag
 from fastgd._validation import integer as _integer
 from fastgd._validation import real as _real
+from fastgd._validation import state as _state
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "AdamW", "Adamax", "from_config", "get",
            "grad_norm", "clip_grad_norm", "clip_grad_value"]
@@ -115,7 +116,7 @@ class Optimizer:
         ``exclude_bias=True`` weight decay applies to the weights only, not to the biases (the
         model keeps every W in ``[0, model.n_weights)`` and every b after). Returns self."""
         n_weights, n = int(model.n_weights), int(model.n_params)
-        if exclude_bias and n_weights < n:
+        if _flag("exclude_bias", exclude_bias) and n_weights < n:
             self.set_param_groups([(0, n_weights, {}), (n_weights, n, {"weight_decay": 0.0})])
         else:
             self.set_param_groups(None)
@@ -300,6 +301,7 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict):
         """Restore what ``state_dict()`` returned; the next step continues identically."""
+        _state("state_dict", state_dict, ("name", "config", "lr", "step"))
         if state_dict.get("name") != self.name:
             raise ValueError(f"state_dict is for optimizer {state_dict.get('name')!r}, not {self.name!r}")
         cfg = dict(state_dict["config"])
@@ -696,6 +698,7 @@ def clip_grad_norm(grads, max_norm, *, error_if_nonfinite=False) -> float:
         Raise ``ValueError`` (and leave ``grads`` untouched) when N is NaN or infinite.
     """
     max_norm = _real("max_norm", max_norm, low=0.0)
+    error_if_nonfinite = _flag("error_if_nonfinite", error_if_nonfinite)
     arrays = _grad_list(grads)
     total = math.sqrt(sum(_core.sum_squares(g) for g in arrays))
     if not math.isfinite(total):

@@ -12,7 +12,9 @@ Each schedule matches a ``torch.optim.lr_scheduler`` equivalent (named in its do
 from __future__ import annotations
 
 import math
+import numbers
 
+from fastgd import _validation
 from fastgd._validation import choice as _choice
 from fastgd._validation import integer as _count
 from fastgd._validation import real as _real
@@ -44,7 +46,14 @@ class Schedule:
         raise NotImplementedError
 
     def _apply(self):
-        self.optimizer.lr = self.lr_at(self.last_step)
+        try:
+            lr = self.lr_at(self.last_step)
+        except OverflowError:  # gamma > 1 raised to a large power
+            lr = math.inf
+        if not math.isfinite(lr):
+            raise ValueError(f"{type(self).__name__}'s learning rate overflows at step {self.last_step} "
+                             f"({self!r} grows it without bound)")
+        self.optimizer.lr = lr
 
     def step(self):
         """Advance by one epoch (or update, with ``interval="step"``) and set the optimizer's lr."""
@@ -65,11 +74,15 @@ class Schedule:
         return {"name": self.name, "base_lr": self.base_lr, "last_step": self.last_step}
 
     def load_state_dict(self, state: dict):
-        if state.get("name") != self.name:
-            raise ValueError(f"state is for schedule {state.get('name')!r}, not {self.name!r}")
-        self.base_lr = float(state["base_lr"])
-        self.last_step = int(state["last_step"])
+        self._load_common(state, ())
         self._apply()
+
+    def _load_common(self, state, more_keys):
+        _validation.state("state", state, ("name", "base_lr", "last_step") + more_keys)
+        if state["name"] != self.name:
+            raise ValueError(f"state is for schedule {state['name']!r}, not {self.name!r}")
+        self.base_lr = _real("state['base_lr']", state["base_lr"], low=0.0)
+        self.last_step = _count("state['last_step']", state["last_step"], 0)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
@@ -226,12 +239,12 @@ class ReduceLROnPlateau(Schedule):
                 "num_bad": self.num_bad, "lr": self.optimizer.lr}
 
     def load_state_dict(self, state):
-        if state.get("name") != self.name:
-            raise ValueError(f"state is for schedule {state.get('name')!r}, not {self.name!r}")
-        self.base_lr = float(state["base_lr"])
-        self.last_step = int(state["last_step"])
-        self.best = float(state["best"])
-        self.num_bad = int(state["num_bad"])
+        self._load_common(state, ("best", "num_bad", "lr"))
+        best = state["best"]
+        if isinstance(best, bool) or not isinstance(best, numbers.Real) or math.isnan(best):
+            raise ValueError(f"state['best'] must be a number (infinite before the first metric), got {best!r}")
+        self.best = float(best)
+        self.num_bad = _count("state['num_bad']", state["num_bad"], 0)
         self.optimizer.lr = state["lr"]
 
 

@@ -52,6 +52,14 @@ class Callback:
         pass
 
 
+def _monitor(value):
+    """The name of a logged value (``"loss"``, ``"val_loss"``, a metric's name)."""
+    if not isinstance(value, str):
+        raise _validation.ArgumentTypeError(f"monitor must be the name of a logged value (a str such as "
+                                            f"'val_loss'), got {value!r} ({type(value).__name__})")
+    return value
+
+
 class EarlyStopping(Callback):
     """Stop when the monitored value has not improved by more than ``min_delta`` for
     ``patience`` epochs (the validation-set stopping criterion); with ``restore_best=True`` the
@@ -62,11 +70,11 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "min",
                  restore_best: bool = True) -> None:
-        self.monitor = monitor
+        self.monitor = _monitor(monitor)
         self.patience = _validation.integer("patience", patience, 0)
         self.min_delta = _validation.real("min_delta", min_delta, low=0.0)
         self.mode = _validation.choice("mode", mode, ("min", "max"))
-        self.restore_best = bool(restore_best)
+        self.restore_best = _validation.flag("restore_best", restore_best)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -113,9 +121,14 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "min") -> None:
-        self.path = os.fspath(path)
-        self.monitor = monitor
-        self.save_best_only = bool(save_best_only)
+        self.path = os.fsdecode(path)
+        try:  # checked now rather than when the first epoch ends
+            self.path.format(epoch=1)
+        except (ValueError, KeyError, IndexError) as exc:
+            raise ValueError(f"path may hold the field {{epoch}} and no other (double a literal brace), got "
+                             f"{self.path!r}: {exc}") from None
+        self.monitor = _monitor(monitor)
+        self.save_best_only = _validation.flag("save_best_only", save_best_only)
         self.mode = _validation.choice("mode", mode, ("min", "max"))
         self.best = math.inf if mode == "min" else -math.inf
 
@@ -138,7 +151,7 @@ class CSVLogger(Callback):
 
     def __init__(self, path: str | os.PathLike[str], append: bool = False) -> None:
         self.path = os.fspath(path)
-        self.append = bool(append)
+        self.append = _validation.flag("append", append)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
         self._keys = None

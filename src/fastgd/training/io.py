@@ -296,6 +296,23 @@ def _build_model(path, meta, archive, params=None):
     return model
 
 
+def _check_saved(model, optimizer=None, schedule=None, history=None):
+    """TypeError naming the argument that is not what save / save_checkpoint write."""
+    from fastgd.nn.model import Sequential
+    from fastgd.optim.lbfgs import LBFGS
+    from fastgd.optim.newton_cg import NewtonCG
+    from fastgd.optim.optimizers import Optimizer
+    from fastgd.optim.schedules import Schedule
+    from fastgd.training.loop import History
+
+    for name, value, kinds, what in (("model", model, Sequential, "a fastgd.Sequential"),
+                                     ("optimizer", optimizer, (Optimizer, LBFGS, NewtonCG), "a fastgd optimizer"),
+                                     ("schedule", schedule, Schedule, "a fastgd schedule or None"),
+                                     ("history", history, History, "a History or None")):
+        if value is not None and not isinstance(value, kinds):
+            raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+
+
 def save(model: Sequential, path: str | os.PathLike[str]) -> str:
     """Save the model (architecture, dtype, parameters, loss) to ``path``, with ``.npz``
     appended unless it ends so (as ``numpy.savez`` does). Returns the path written.
@@ -303,6 +320,7 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> str:
     Written like ``open(path, "wb")`` would: a new file gets the mode the umask allows, an
     existing file keeps its mode, a symbolic link is written through. The write is atomic:
     the file appears complete under its name or not at all."""
+    _check_saved(model)
     meta = {"format": "fastgd-model", "version": FORMAT_VERSION, **_model_meta(model)}
     return _atomic_savez(path, {"__meta__": _meta_array(meta), "params": model.params})
 
@@ -389,6 +407,9 @@ def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: 
                     schedule: Schedule | None = None, history: History | None = None) -> str:
     """Save everything needed to resume training bit for bit: model, optimizer (config and
     state), schedule (config and state), history. Atomic. Returns the path written."""
+    if optimizer is None:
+        raise TypeError("optimizer must be a fastgd optimizer, got None")
+    _check_saved(model, optimizer, schedule, history)
     arrays = {"params": model.params}
     meta = {"format": "fastgd-checkpoint", "version": FORMAT_VERSION, **_model_meta(model)}
     meta["optimizer"] = {"config": optimizer.get_config(),

@@ -110,6 +110,7 @@ class History:
 
     @classmethod
     def from_dict(cls, d):
+        _validation.state("d", d, ("epochs", "history"))
         h = cls(d.get("params"))
         h.epochs = [int(e) for e in d["epochs"]]
         h.history = {k: list(v) for k, v in d["history"].items()}
@@ -335,7 +336,7 @@ def _split_validation(x, target, sw, validation_split):
 def _progress_mode(progress, verbose):
     """(report at all, a tqdm bar allowed) from ``progress`` and Keras' ``verbose`` (0, 1, 2)."""
     if verbose is None:
-        return bool(progress), True
+        return _validation.flag("progress", progress), True
     if isinstance(verbose, bool) or verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0 (silent), 1 (progress bar) or 2 (one line per epoch), got {verbose!r}")
     return verbose > 0, verbose == 1
@@ -488,7 +489,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     epochs = _validation.integer("epochs", epochs, 0)
     initial_epoch = _validation.integer("initial_epoch", initial_epoch, 0)
     batch_size = _validation.integer("batch_size", batch_size, 1, allow_none=True)
-    if _validation.choice("shuffle", shuffle, ("epoch", "once", False, True, None)) is True:
+    shuffle = _validation.choice("shuffle", shuffle, ("epoch", "once", False, True, None))
+    if shuffle is True:
         shuffle = "epoch"
     clip_norm = _validation.real("clip_norm", clip_norm, low=0.0, low_open=True, allow_none=True)
     clip_value = _validation.real("clip_value", clip_value, low=0.0, low_open=True, allow_none=True)
@@ -734,7 +736,7 @@ def partial_fit(model, X, y, *, loss, optimizer, batch_size=32, shuffle=False, s
     """One pass over (X, y), keeping the optimizer's state (online / incremental learning).
     Returns the mean training loss of the pass (over every rank's rows with ``comm``)."""
     h = fit(model, X, y, loss=loss, optimizer=optimizer, epochs=1, batch_size=batch_size,
-            shuffle=shuffle if shuffle else False, seed=seed if seed is not None else 0,
+            shuffle=shuffle, seed=seed if seed is not None else 0,
             sample_weight=sample_weight, clip_norm=clip_norm, clip_value=clip_value, progress=False, comm=comm)
     return h.history["loss"][-1]
 

@@ -1,7 +1,7 @@
 /* Dense layer forward and backward on top of the GEMM, compiled per CPU target.
  *
  *   forward:  out(n,m) = act(x(n,k)·W(k,m) + b(m))        one GEMM, fused epilogue; or, keeping
- *             pre(n,m) = x·W + b, out = act(pre)           the pre-activation, GEMM + one pass
+ *             pre(n,m) = x·W + b, out = act(pre)           the pre-activation, GEMM + one threaded pass
  *   backward: grad_z = grad_out ⊙ act'(saved)              in place in grad_out; saved is out,
  *                                                          or pre (fg_act_grad_from_pre)
  *             dW(k,m) := beta*dW + xᵀ·grad_z               GEMM, trans_a

@@ -51,7 +51,7 @@ void FG_FN(FG_CAT2(fg_dense_forward, SFX))(T *out, T *pre, const T *x, const T *
     }
     FG_FN(FG_CAT2(fg_gemm, SFX))(pre, m, x, k, 0, W, m, 0, n, m, k, 0.0, b, FG_ACT_IDENTITY, 0.0, workspace,
                          workspace_bytes);
-    FG_CAT2(fg_act_rows, SFX)(out, pre, n * m, act, (T)act_alpha);
+    FG_CAT2(fg_act_rows_parallel, SFX)(out, pre, n * m, act, (T)act_alpha);
 }
 
 int64_t FG_FN(FG_CAT2(fg_dense_workspace_size, SFX))(int64_t n, int64_t k, int64_t m, int num_threads)

@@ -7,6 +7,17 @@
 #include "fg_hvp.h"
 #include "loss/fg_loss_elem.h"
 
+/* out = act(x·W + b) by the plain GEMM, through z in pre when that is not NULL, then act
+ * element by element */
+#define HVP_DENSE_FORWARD(out, pre, x, W, b, N, K, M, act, alpha)                                          \
+    do {                                                                                                \
+        T *z_ = (pre) ? (pre) : (out);                                                                  \
+        FG_CAT2(fg_gemm_ref, SFX)(z_, M, x, K, 0, W, M, 0, N, M, K, 0.0, b, (pre) ? FG_ACT_IDENTITY : (act), \
+                                  (pre) ? 0.0 : (alpha));                                               \
+        if (pre)                                                                                        \
+            for (int64_t e_ = 0; e_ < (N) * (M); e_++) (out)[e_] = FG_CAT2(fg_act, SFX)(z_[e_], act, (T)(alpha)); \
+    } while (0)
+
 #define T float
 #define SFX f32
 #define HVP_NAME fg_model_hvp_ref_f32

@@ -2,8 +2,12 @@
  *   HVP_NAME                 the function's name
  *   HVP_GEMM(C, ldc, A, lda, trans_a, B, ldb, trans_b, m, n, k, beta, bias, act, alpha)
  *   HVP_LOSS(grad, pred, n, c, spec)   the loss kernel (fg_loss.h contract)
- * so that the dispatched build (model_hvp.c, this target's GEMM and loss) and the reference
- * twin (model_hvp_ref.c, plain loops) run the same algorithm. Undefines T, SFX and the three. */
+ *   HVP_DENSE_FORWARD(out, pre, x, W, b, n, k, m, act, alpha)   a layer's forward pass
+ *                            (fg_dense_forward's contract; pre NULL or the kept z)
+ * so that the dispatched build (model_hvp.c, this target's GEMM, loss and the training
+ * forward's dense_forward) and the reference twin (model_hvp_ref.c, plain loops) run the same
+ * algorithm. Undefines T, SFX, HVP_NAME, HVP_GEMM and HVP_LOSS; HVP_DENSE_FORWARD, written once
+ * for both types with SFX, stays. */
 
 /* out (n, c) = ∇²ℓ · r for the loss `spec` at pred (n, c): the same reduction, weights and
  * scale as the loss kernel. Per row i (s_i the sample weight, coef the reduction's 1/D times
@@ -116,16 +120,10 @@ double HVP_NAME(const fg_model *m, T *hv, const T *v, const T *x, int64_t n, con
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
         T *o = (T *)m->acts[l];
         if (fg_act_grad_from_pre(Ly->act) && !(m->pres && m->pres[l])) return NAN;
-        if (!forward_done && fg_act_grad_from_pre(Ly->act)) {
-            /* z is kept: act' and act'' are functions of it */
-            T *FG_RESTRICT z = (T *)m->pres[l];
-            HVP_GEMM(z, Ly->out, in, Ly->in, 0, params + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
-                     params + Ly->b_off, FG_ACT_IDENTITY, 0.0);
-            for (int64_t e = 0; e < n * Ly->out; e++) o[e] = FG_CAT2(fg_act, SFX)(z[e], Ly->act, (T)Ly->act_alpha);
-        } else if (!forward_done) {
-            HVP_GEMM(o, Ly->out, in, Ly->in, 0, params + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
-                     params + Ly->b_off, Ly->act, Ly->act_alpha);
-        }
+        /* z is kept where act' and act'' are functions of it, as the training forward keeps it */
+        if (!forward_done)
+            HVP_DENSE_FORWARD(o, m->pres ? (T *)m->pres[l] : NULL, in, params + Ly->w_off, params + Ly->b_off, n,
+                              Ly->in, Ly->out, Ly->act, Ly->act_alpha);
         HVP_GEMM(RZ(l), Ly->out, in, Ly->in, 0, v + Ly->w_off, Ly->out, 0, n, Ly->out, Ly->in, 0.0,
                  v + Ly->b_off, FG_ACT_IDENTITY, 0.0);
         if (l > 0)

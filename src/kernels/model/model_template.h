@@ -45,7 +45,7 @@ static void FG_CAT2(model_forward_csr_rows, SFX)(const fg_model *m, const fg_csr
     T *pre = FG_CAT2(model_pre, SFX)(m, 0);
     MODEL_FN(fg_csr_dense_forward)(pre ? pre : (T *)m->acts[0], x, rows, start, n, params + L->w_off,
                                  params + L->b_off, L->out, pre ? FG_ACT_IDENTITY : L->act, L->act_alpha);
-    if (pre) FG_CAT2(fg_act_rows, SFX)((T *)m->acts[0], pre, n * L->out, L->act, (T)L->act_alpha);
+    if (pre) FG_CAT2(fg_act_rows_parallel, SFX)((T *)m->acts[0], pre, n * L->out, L->act, (T)L->act_alpha);
     FG_CAT2(model_forward_from, SFX)(m, 1, (const T *)m->acts[0], n);
 }
 
