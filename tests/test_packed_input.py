@@ -18,7 +18,7 @@ SHAPES = [(1, 3, 5), (40, 33, 17), (14, 64, 100), (300, 64, 100), (600, 300, 17)
 
 
 def _model(n_in, width, act, n_out, dtype, seed=0):
-    layers = [fastgd.Dense(n_in, width, activation=act), fastgd.Dense(width, n_out)]
+    layers = [fastgd.Dense(n_in, width, activation=act), fastgd.Dense(width, n_out, activation="identity")]
     return fastgd.Sequential(layers, dtype=dtype.name, seed=seed)
 
 
@@ -169,3 +169,20 @@ def test_lbfgs_refit_follows_x_changed_in_place_or_replaced(monkeypatch, rng):
     _unpacked(monkeypatch)
     for coef, data in fits:
         np.testing.assert_array_equal(MLPClassifier(**params).fit(data, y).coefs_[0], coef)
+
+
+def test_full_batch_lbfgs_fit_with_the_packed_input_equals_the_unpacked_fit(monkeypatch, rng):
+    """Sequential.fit with fastgd.LBFGS packs x once per fit: the same parameters and history
+    as packing it in every GEMM call."""
+    x = rng.normal(size=(300, 40))
+    y = rng.integers(0, 3, size=300)
+    results = []
+    for pack in (True, False):
+        if not pack:
+            _unpacked(monkeypatch)
+        model = _model(40, 50, "relu", 3, np.dtype(np.float64), seed=4)
+        history = model.fit(x, y, loss="softmax_cross_entropy", optimizer=fastgd.LBFGS(), epochs=8,
+                            batch_size=None, progress=False)
+        results.append((model.params.copy(), history.history["loss"]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
