@@ -489,3 +489,30 @@ def test_lbfgs_trains_a_fastgd_model_full_batch_better_than_adam():
             other.train_step(X, y, "mse", adam)
         adam_loss = other.loss_and_grad(X, y, "mse")[0]
         assert lbfgs_loss < adam_loss / 10, (lr, lbfgs_loss, adam_loss)
+
+
+@pytest.mark.parametrize("setting, value", [("c1", 0.6), ("c2", 0.1), ("max_ls", 1), ("line_search", None),
+                                            ("lr", 0.5)])
+def test_lbfgs_settings_changed_between_steps_take_effect(setting, value):
+    """Changing a setting the line search reads, after steps were taken, acts as an optimizer
+    built with it and given the same state; not as the settings it started with."""
+    start = np.array([-1.2, 1.0])
+    opt = LBFGS()
+    params = start.copy()
+    for _ in range(3):
+        opt.step(rosenbrock, params)
+    state = opt.state_dict()
+    unchanged = LBFGS()
+    unchanged.load_state_dict(state)
+    rebuilt = LBFGS(**{k: v for k, v in {**opt.get_config(), setting: value}.items() if k != "name"})
+    rebuilt.load_state_dict(state)
+    setattr(opt, setting, value)
+    paths = {}
+    # opt keeps stepping on the same array, so only the changed setting can call for a new driver
+    for name, o, p in (("rebuilt", rebuilt, params.copy()), ("unchanged", unchanged, params.copy()),
+                       ("changed", opt, params)):
+        for _ in range(10):
+            o.step(rosenbrock, p)
+        paths[name] = p
+    np.testing.assert_array_equal(paths["changed"], paths["rebuilt"])
+    assert not np.array_equal(paths["changed"], paths["unchanged"])

@@ -84,6 +84,48 @@ cdef class _Scratch:
         return 0
 
 
+cdef class PackedInput:
+    """A dense input x packed once for the first layer's two products in training steps over all
+    of its rows (x·W forward and xᵀ·grad_z backward, each packed by the GEMM on every call
+    otherwise): what an L-BFGS run, whose every evaluation reads the same full batch, saves.
+    Made by :meth:`_ModelEngine.pack_input`; it keeps x alive and holds the packing of x's content
+    at that time, so the caller builds a new one after writing into x. A step uses it only for x
+    itself (same object, shape, data), all of its rows, on the CPU target it was packed for."""
+
+    cdef readonly object x
+    cdef object engine, fwd, bwd
+    cdef const void *fwd_ptr
+    cdef const void *bwd_ptr
+    cdef const void *data
+    cdef int64_t rows, cols
+    cdef int isa
+
+    @property
+    def nbytes(self):
+        """Bytes of the two packed forms (x·W's and xᵀ·grad_z's; 0 for a product that reads x in place)."""
+        return (0 if self.fwd is None else self.fwd.nbytes, 0 if self.bwd is None else self.bwd.nbytes)
+
+    def __repr__(self):
+        return f"PackedInput({self.rows}x{self.cols} {self.x.dtype}, {self.nbytes} bytes)"
+
+
+cdef object _packed_operand(cnp.ndarray x, bint f32, int trans_a, int64_t m, int64_t n, int64_t k):
+    """All of op(x) packed for an (m, n, k) product, or None when that product reads x in place."""
+    cdef int64_t nbytes = fg_gemm_packed_a_size_f32(m, n, k) if f32 else fg_gemm_packed_a_size_f64(m, n, k)
+    if nbytes == 0:
+        return None
+    cdef int64_t lda = x.shape[1]
+    cdef cnp.ndarray buf = np.empty(nbytes // x.itemsize, dtype=x.dtype)
+    cdef void *dst = cnp.PyArray_DATA(buf)
+    cdef const void *src = cnp.PyArray_DATA(x)
+    with nogil:
+        if f32:
+            fg_gemm_pack_a_whole_f32(<float *>dst, <const float *>src, lda, trans_a, m, n, k)
+        else:
+            fg_gemm_pack_a_whole_f64(<double *>dst, <const double *>src, lda, trans_a, m, n, k)
+    return buf
+
+
 cdef class _ModelEngine:
     """The C view of a Sequential model: layer table, arenas and scratch buffers.
 
@@ -368,8 +410,47 @@ cdef class _ModelEngine:
             self._exit()
         return gx
 
+    def pack_input(self, x):
+        """A :class:`PackedInput` of x (n, in), dense, of the model's dtype, C-contiguous,
+        already checked by the caller, for :meth:`step` over all of its rows."""
+        cdef cnp.ndarray xa = <cnp.ndarray>x
+        if (not isinstance(x, np.ndarray) or xa.ndim != 2 or xa.shape[1] != self.n_in or xa.dtype != self.dtype
+                or not xa.flags.c_contiguous):
+            raise ValueError(f"x must be a C-contiguous {self.dtype} array with {self.n_in} columns, "
+                             f"got {_describe(x)}")
+        cdef PackedInput p = PackedInput.__new__(PackedInput)
+        cdef int64_t n = xa.shape[0], k = self.n_in, m = self.layers[0].out
+        p.x = x
+        p.engine = self
+        p.rows = n
+        p.cols = k
+        p.data = cnp.PyArray_DATA(xa)
+        p.isa = fg_isa_current()
+        p.fwd = _packed_operand(xa, self.f32, 0, n, m, k)    # x·W: op(A) = x (n, k)
+        p.bwd = _packed_operand(xa, self.f32, 1, k, m, n)    # xᵀ·grad_z: op(A) = xᵀ (k, n)
+        p.fwd_ptr = NULL if p.fwd is None else cnp.PyArray_DATA(<cnp.ndarray>p.fwd)
+        p.bwd_ptr = NULL if p.bwd is None else cnp.PyArray_DATA(<cnp.ndarray>p.bwd)
+        return p
+
+    cdef int _use_packed(self, fg_batch *batch, PackedInput p, object x, object indices, Py_ssize_t start,
+                         Py_ssize_t n) except -1:
+        """Point the batch at p's packed forms when p is x's, for all of its rows."""
+        if p.engine is not self or p.x is not x:
+            raise ValueError("packed must be this model's pack_input(x) of the x passed")
+        cdef cnp.ndarray xa = <cnp.ndarray>x
+        if cnp.PyArray_DATA(xa) != p.data or xa.ndim != 2 or xa.shape[0] != p.rows or xa.shape[1] != p.cols:
+            raise ValueError("x changed shape or buffer since it was packed; pack it again")
+        if indices is not None or start != 0 or n != p.rows:
+            raise ValueError(f"a packed input serves a step over all of its {p.rows} rows, "
+                             f"got {'indexed rows' if indices is not None else f'rows [{start}, {start + n})'}")
+        if p.isa == fg_isa_current():  # the layout is the packing target's
+            batch.x_packed = p.fwd_ptr
+            batch.xt_packed = p.bwd_ptr
+        return 0
+
     def step(self, x, indices, Py_ssize_t start, Py_ssize_t n, LossSpec loss, target, sample_weight,
-             class_weight, plan, double clip_norm=0.0, double clip_value=0.0, bint grad_norm=True):
+             class_weight, plan, double clip_norm=0.0, double clip_value=0.0, bint grad_norm=True,
+             PackedInput packed=None):
         """One fused training step on rows `indices` (int64, C-contiguous) of x, or on rows
         [start, start+n) when indices is None. x, target (labels int64 or rows), sample_weight
         are the full arrays, already validated (target is loss.prepare_target's (kind, array));
@@ -378,8 +459,8 @@ cdef class _ModelEngine:
         for this update), or None to compute the gradient only. The caller holds the optimizer
         (claim_optimizer) and counts the step. grad_norm=False without clipping does not measure
         the gradient: grad_norm is then NaN (unless a plan's finiteness check finds an entry large
-        enough to need the sum), and status never 2 without a plan. Returns (loss, grad_norm,
-        status)."""
+        enough to need the sum), and status never 2 without a plan. packed: x's :meth:`pack_input`,
+        for a step over all of its rows, or None. Returns (loss, grad_norm, status)."""
         cdef fg_batch batch
         cdef fg_loss_spec spec
         cdef fg_step_options opt
@@ -412,6 +493,8 @@ cdef class _ModelEngine:
             n = idx.shape[0]
         batch.start = start
         batch.n = n
+        if packed is not None:
+            self._use_packed(&batch, packed, x, indices, start, n)
         memset(&opt, 0, sizeof(fg_step_options))
         opt.clip_norm = clip_norm
         opt.clip_value = clip_value

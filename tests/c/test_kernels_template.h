@@ -105,11 +105,20 @@ static void TN(gemm_case)(int64_t m, int64_t n, int64_t k, int ta, int tb, doubl
 
     const int64_t ws_bytes = use_workspace ? K(gemm_workspace_size)(m, n, k, ta, tb, fg_get_num_threads()) : 0;
     void *ws = ws_bytes ? xmalloc((size_t)ws_bytes) : NULL;
+    T *P = TN(copy_array)(C, c_len);
     K(gemm)(C, ldc, A, lda, ta, B, ldb, tb, m, n, k, beta, bias, act, TN(ALPHA), ws, ws_bytes);
     K(gemm_ref)(R, ldc, A, lda, ta, B, ldb, tb, m, n, k, beta, bias, act, TN(ALPHA));
     /* columns n..ldc of each row must be untouched: compare whole rows */
     TN(check_array)(what, C, R, M, c_len, k);
+    /* the same product reading op(A) packed whole beforehand: bit for bit fg_gemm's */
+    const int64_t packed_bytes = K(gemm_packed_a_size)(m, n, k);
+    T *packed = packed_bytes ? (T *)xmalloc((size_t)packed_bytes) : NULL;
+    K(gemm_pack_a_whole)(packed, A, lda, ta, m, n, k);
+    K(gemm_prepacked)(P, ldc, A, lda, ta, packed, B, ldb, tb, m, n, k, beta, bias, act, TN(ALPHA), ws, ws_bytes);
+    strncat(what, " prepacked", sizeof what - strlen(what) - 1);
+    TN(check_exact)(what, P, C, c_len);
     free(A), free(B), free(bias), free(C), free(R), free(absA), free(absB), free(M), free(absbias), free(ws);
+    free(P), free(packed);
 }
 
 static void TN(test_gemm)(void)

@@ -404,7 +404,7 @@ class Sequential:
         return out
 
     def _train_step(self, x, *, loss_spec, target, sample_weight=None, indices=None, start=0, n=None,
-                    optimizer=None, clip_norm=0.0, clip_value=0.0, grad_norm=True):
+                    optimizer=None, clip_norm=0.0, clip_value=0.0, grad_norm=True, packed=None):
         """One fused forward, loss and backward (and, with `optimizer`, its update) in one C
         call, on rows `indices` (int64) of x or rows [start, start + n) (n defaults to the rows
         from start on). x, target (``Loss.prepare_target``'s pair) and sample_weight are checked
@@ -413,13 +413,14 @@ class Sequential:
         ``(loss, grad_norm, status)``: status 1 a non-finite loss, 2 a non-finite gradient (the
         parameters are then unchanged). ``grad_norm=False`` without clipping skips measuring the
         gradient (grad_norm NaN; without optimizer, status never 2; with one, a non-finite gradient
-        is still found, and its norm measured then)."""
+        is still found, and its norm measured then). ``packed``: :meth:`_pack_input`'s packing of
+        x, for steps over all of its rows (bit-identical, without packing x again)."""
         spec, class_weight = loss_spec
         if n is None:
             n = x.shape[0] - start
         if optimizer is None:
             return self._engine.step(x, indices, start, n, spec, target, sample_weight, class_weight, None,
-                                     clip_norm, clip_value, grad_norm)
+                                     clip_norm, clip_value, grad_norm, packed)
         _core.claim_optimizer(optimizer)
         try:
             plan = optimizer._plan(self.n_params, self.dtype)
@@ -430,6 +431,13 @@ class Sequential:
         finally:
             _core.release_optimizer(optimizer)
         return value, norm, status
+
+    def _pack_input(self, x):
+        """x (checked, dense, the model's dtype, C-contiguous) packed once for the first layer's
+        products, for many :meth:`_train_step` calls over all of its rows (a full-batch
+        optimizer's evaluations). It holds x's content at this call: pack again after writing
+        into x."""
+        return self._engine.pack_input(x)
 
     def _hvp(self, x, v, *, loss_spec, target, sample_weight, gauss_newton, denominator, **options):
         """``(loss, H·v)`` (or the Gauss-Newton ``G·v``) over all rows of checked x; options go to

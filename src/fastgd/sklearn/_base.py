@@ -553,6 +553,9 @@ class _BaseMLP(BaseEstimator):
         offset = 0.0 if offsets is None else float(np.dot(offsets, sw if sw is not None else np.ones(n)) / sw_sum)
         decay = np.empty(n_w, dtype=params.dtype)
         l2 = alpha / sw_sum
+        # every evaluation reads all of x: pack it once for the first layer's products (the
+        # objective lives for one fit, while x does not change)
+        packed = model._pack_input(x) if n <= chunk and isinstance(x, np.ndarray) else None
 
         def objective(p, out):
             if p is not params:
@@ -561,7 +564,8 @@ class _BaseMLP(BaseEstimator):
             if n <= chunk and out.dtype == grads.dtype:
                 # the gradient's finiteness is the driver's to check (on g·d), so the step skips
                 # its pass over the gradient
-                value, _g, _status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw, grad_norm=False)
+                value, _g, _status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw, grad_norm=False,
+                                          packed=packed)
                 if kg != 1.0:
                     np.multiply(grads, kg, out=grads)
                 if out is grads:  # g += l2·(weights, 0) and w·w in one pass
@@ -574,7 +578,7 @@ class _BaseMLP(BaseEstimator):
                     w_dot_w = fastgd._core.lbfgs_dot(w_, w_)
                 return float(kv * value + (0.5 * alpha * w_dot_w / sw_sum + offset))
             if n <= chunk:
-                value, _g, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw)
+                value, _g, status = step(x, loss_spec=loss_spec, target=target, sample_weight=sw, packed=packed)
                 np.multiply(grads, kg, out=out)
                 value *= kv
             else:  # bounded memory: weighted sum of chunk means

@@ -233,13 +233,14 @@ def _full_grad_norm(model, x, target, sw, loss, dp=None):
     return float(np.sqrt(grad @ grad))
 
 
-def _lbfgs_iteration(model, optimizer, x, target, sw, loss):
+def _lbfgs_iteration(model, optimizer, x, target, sw, loss, packed=None):
     """One L-BFGS iteration (line search included) on the full-batch loss; returns the loss at
-    the new point and its gradient norm."""
+    the new point and its gradient norm. ``packed``: x's ``model._pack_input``, or None."""
     loss_spec = model._loss_spec(loss)
 
     def closure(params):
-        value, _norm, _status = model._train_step(x, loss_spec=loss_spec, target=target, sample_weight=sw)
+        value, _norm, _status = model._train_step(x, loss_spec=loss_spec, target=target, sample_weight=sw,
+                                                  packed=packed)
         return value, model.grads
 
     value = optimizer.step(closure, model.params, **_curvature_hooks.step_extras(model, optimizer, x, target, sw, loss))
@@ -543,6 +544,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     lazy = _outofcore.is_lazy(x)
     if lbfgs and lazy:
         raise ValueError("LBFGS needs X in memory; a memory-mapped X trains with a first-order optimizer")
+    # every L-BFGS evaluation reads all of x, which does not change during the fit: pack it once
+    # for the first layer's products
+    packed = (model._pack_input(x) if lbfgs and dp is None and isinstance(x, np.ndarray)
+              and x.dtype == model.dtype and x.flags.c_contiguous else None)
     n_global = n
     if dp is not None:
         seed = dp.start(model, optimizer, schedule, seed)
@@ -645,7 +650,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             norm_sum, steps_done = 0.0, 0
             if lbfgs:
                 if dp is None:
-                    value, gnorm = _lbfgs_iteration(model, optimizer, x, target, sw, loss)
+                    value, gnorm = _lbfgs_iteration(model, optimizer, x, target, sw, loss, packed)
                 else:
                     value, gnorm = _distributed.lbfgs_iteration(dp, model, optimizer, x, target, sw, loss,
                                                                 _loop.batch_weight(loss, target, sw, model.dtype))

@@ -43,6 +43,7 @@ typedef struct GN(gemm_problem) {
     T beta, alpha;
     const T *bias;
     int act;
+    const T *a_packed; /* all of op(A) packed (gemm_pack_a_whole), or NULL: packed block by block */
 } GN(gemm_problem);
 
 #ifndef FG_GEMM_UKERNEL
@@ -265,7 +266,9 @@ static void GN(gemm_packed_rows)(const GN(gemm_problem) *pb, int64_t m0, int64_t
 #endif
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = fg_min_i64(MC, m1 - ic);
-                GN(gemm_pack_a)(ap, pb->A, pb->rsa, pb->csa, ic, mc, pc, kc);
+                const T *a = ap;
+                if (pb->a_packed) a = pb->a_packed + (pc * gemm_round_up(pb->m, MR) + ic * kc) * GEMM_AS;
+                else GN(gemm_pack_a)(ap, pb->A, pb->rsa, pb->csa, ic, mc, pc, kc);
 #if FG_GEMM_A_PANEL_IN_L1
                 /* A's micro-panel stays in L1 while B's stream from L2 (the broadcast
                  * operand resident, as BLIS keeps it: the vector operand is the larger). */
@@ -276,7 +279,7 @@ static void GN(gemm_packed_rows)(const GN(gemm_problem) *pb, int64_t m0, int64_t
                 for (int64_t jr = 0; jr < nc; jr += NR)
                     for (int64_t ir = 0; ir < mc; ir += MR)
 #endif
-                        GN(gemm_tile)(pb, kc, ap + ir * kc * GEMM_AS, GEMM_AS, MR * GEMM_AS, bp + jr * kc, NR,
+                        GN(gemm_tile)(pb, kc, a + ir * kc * GEMM_AS, GEMM_AS, MR * GEMM_AS, bp + jr * kc, NR,
                                       ic + ir, jc + jr, fg_min_i64(MR, mc - ir), fg_min_i64(NR, nc - jr), first, last);
             }
 #ifdef _OPENMP
@@ -401,13 +404,38 @@ static void GN(gemm_part)(const GN(gemm_problem) *pb, int direct, int split_rows
     }
 }
 
-void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, int trans_a, const T *B,
-                                  int64_t ldb, int trans_b, int64_t m, int64_t n, int64_t k, double beta,
-                                  const T *bias, int act, double act_alpha, void *workspace,
-                                  int64_t workspace_bytes)
+/* All of op(A)(m,k) in the MR×kc micro-panels the packed path reads: k block pc (of width kc,
+ * gemm_kc's blocking) at element pc*round_up(m, MR), its rows in panels of MR as gemm_pack_a
+ * lays them out. A block of MC rows from row ic (a multiple of MR, since MC is) is then the
+ * contiguous range from (pc*round_up(m, MR) + ic*kc), byte for byte what gemm_pack_a writes. */
+#if MC % MR != 0
+#error "gemm_pack_a_whole needs MC to be a multiple of MR"
+#endif
+
+int64_t FG_FN(FG_CAT2(fg_gemm_packed_a_size, SFX))(int64_t m, int64_t n, int64_t k)
+{
+    if (m <= 0 || n <= 0 || k <= 0 || GN(gemm_is_direct)(m, n)) return 0;
+    return gemm_round_up(m, MR) * k * GEMM_AS * (int64_t)sizeof(T);
+}
+
+void FG_FN(FG_CAT2(fg_gemm_pack_a_whole, SFX))(T *packed, const T *A, int64_t lda, int trans_a, int64_t m,
+                                               int64_t n, int64_t k)
+{
+    if (m <= 0 || n <= 0 || k <= 0 || GN(gemm_is_direct)(m, n)) return;
+    const int64_t rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1;
+    const int64_t kstep = GN(gemm_kc)(k), m_pad = gemm_round_up(m, MR);
+    for (int64_t pc = 0; pc < k; pc += kstep)
+        GN(gemm_pack_a)(packed + pc * m_pad * GEMM_AS, A, rsa, csa, 0, m, pc, fg_min_i64(kstep, k - pc));
+}
+
+void FG_FN(FG_CAT2(fg_gemm_prepacked, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, int trans_a,
+                                            const T *a_packed, const T *B, int64_t ldb, int trans_b, int64_t m,
+                                            int64_t n, int64_t k, double beta, const T *bias, int act,
+                                            double act_alpha, void *workspace, int64_t workspace_bytes)
 {
     if (m <= 0 || n <= 0) return;
     GN(gemm_problem) pb;
+    pb.a_packed = a_packed;
     pb.C = C;
     pb.ldc = ldc;
     pb.A = A;
@@ -451,6 +479,15 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
 #pragma omp parallel num_threads(nt)
 #endif
     GN(gemm_part)(&pb, direct, split_rows, workspace, b_bytes, a_bytes, FG_THREAD_ID(), FG_THREAD_COUNT());
+}
+
+void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, int trans_a, const T *B,
+                                  int64_t ldb, int trans_b, int64_t m, int64_t n, int64_t k, double beta,
+                                  const T *bias, int act, double act_alpha, void *workspace,
+                                  int64_t workspace_bytes)
+{
+    FG_FN(FG_CAT2(fg_gemm_prepacked, SFX))(C, ldc, A, lda, trans_a, NULL, B, ldb, trans_b, m, n, k, beta, bias, act,
+                                           act_alpha, workspace, workspace_bytes);
 }
 
 #undef GEMM_UKERNEL

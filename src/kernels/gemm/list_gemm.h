@@ -13,6 +13,23 @@ FG_KERNEL_SIZE(FG_CAT2(gemm_workspace_size, SFX),
                (int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, int num_threads),
                (m, n, k, trans_a, trans_b, num_threads))
 
+/* An operand packed once for many products (a full-batch input every L-BFGS evaluation reads):
+   bytes of all of op(A)(m,k) packed for a product with n columns, 0 when that product reads A in
+   place (then nothing needs packing); packed := op(A), as the packed path of fg_gemm_* lays out
+   each block; and fg_gemm_* reading op(A) from packed (what gemm_pack_a_whole wrote for the same
+   A, lda, trans_a, m, n, k) instead of packing it, bit-identical to fg_gemm_*. a_packed NULL:
+   fg_gemm_* itself. */
+FG_KERNEL_SIZE(FG_CAT2(gemm_packed_a_size, SFX), (int64_t m, int64_t n, int64_t k), (m, n, k))
+FG_KERNEL(FG_CAT2(gemm_pack_a_whole, SFX),
+          (T *packed, const T *A, int64_t lda, int trans_a, int64_t m, int64_t n, int64_t k),
+          (packed, A, lda, trans_a, m, n, k))
+FG_KERNEL(FG_CAT2(gemm_prepacked, SFX),
+          (T *C, int64_t ldc, const T *A, int64_t lda, int trans_a, const T *a_packed, const T *B, int64_t ldb,
+           int trans_b, int64_t m, int64_t n, int64_t k, double beta, const T *bias, int act, double act_alpha,
+           void *workspace, int64_t workspace_bytes),
+          (C, ldc, A, lda, trans_a, a_packed, B, ldb, trans_b, m, n, k, beta, bias, act, act_alpha, workspace,
+           workspace_bytes))
+
 /* out(n,m) = act(x(n,k)·W(k,m) + b(m)); b may be NULL. pre NULL: in one GEMM with the activation
    in its epilogue; else pre(n,m) := x·W + b as well (the backward pass of an activation flagged
    grad_from_pre needs it), then out = act(pre) */
@@ -27,6 +44,18 @@ FG_KERNEL(FG_CAT2(dense_backward, SFX),
           (T *grad_x, T *dW, T *db, T *grad_out, const T *x, const T *W, const T *saved, int64_t n, int64_t k,
            int64_t m, int act, double act_alpha, double beta, void *workspace, int64_t workspace_bytes),
           (grad_x, dW, db, grad_out, x, W, saved, n, k, m, act, act_alpha, beta, workspace, workspace_bytes))
+/* fg_dense_forward_* and fg_dense_backward_* with x read from x_packed (forward: x as op(A) of
+   x·W, gemm_pack_a_whole(x_packed, x, k, 0, n, m, k); backward: xᵀ of xᵀ·grad_z,
+   gemm_pack_a_whole(x_packed, x, k, 1, k, m, n)), or packed anew when x_packed is NULL */
+FG_KERNEL(FG_CAT2(dense_forward_prepacked, SFX), (T *out, T *pre, const T *x, const T *x_packed, const T *W,
+                                                  const T *b, int64_t n, int64_t k, int64_t m, int act,
+                                                  double act_alpha, void *workspace, int64_t workspace_bytes),
+          (out, pre, x, x_packed, W, b, n, k, m, act, act_alpha, workspace, workspace_bytes))
+FG_KERNEL(FG_CAT2(dense_backward_prepacked, SFX),
+          (T *grad_x, T *dW, T *db, T *grad_out, const T *x, const T *x_packed, const T *W, const T *saved, int64_t n,
+           int64_t k, int64_t m, int act, double act_alpha, double beta, void *workspace, int64_t workspace_bytes),
+          (grad_x, dW, db, grad_out, x, x_packed, W, saved, n, k, m, act, act_alpha, beta, workspace,
+           workspace_bytes))
 /* Bytes of workspace fg_dense_forward_* and fg_dense_backward_* need on num_threads threads. */
 FG_KERNEL_SIZE(FG_CAT2(dense_workspace_size, SFX), (int64_t n, int64_t k, int64_t m, int num_threads),
                (n, k, m, num_threads))

@@ -40,18 +40,26 @@ static void FG_CAT2(dense_act_db, SFX)(T *FG_RESTRICT g, const T *FG_RESTRICT ou
     }
 }
 
+void FG_FN(FG_CAT2(fg_dense_forward_prepacked, SFX))(T *out, T *pre, const T *x, const T *x_packed, const T *W,
+                                                     const T *b, int64_t n, int64_t k, int64_t m, int act,
+                                                     double act_alpha, void *workspace, int64_t workspace_bytes)
+{
+    if (!pre) {
+        FG_FN(FG_CAT2(fg_gemm_prepacked, SFX))(out, m, x, k, 0, x_packed, W, m, 0, n, m, k, 0.0, b, act, act_alpha,
+                                               workspace, workspace_bytes);
+        return;
+    }
+    FG_FN(FG_CAT2(fg_gemm_prepacked, SFX))(pre, m, x, k, 0, x_packed, W, m, 0, n, m, k, 0.0, b, FG_ACT_IDENTITY, 0.0,
+                                           workspace, workspace_bytes);
+    FG_CAT2(fg_act_rows_parallel, SFX)(out, pre, n * m, act, (T)act_alpha);
+}
+
 void FG_FN(FG_CAT2(fg_dense_forward, SFX))(T *out, T *pre, const T *x, const T *W, const T *b, int64_t n,
                                            int64_t k, int64_t m, int act, double act_alpha,
                                            void *workspace, int64_t workspace_bytes)
 {
-    if (!pre) {
-        FG_FN(FG_CAT2(fg_gemm, SFX))(out, m, x, k, 0, W, m, 0, n, m, k, 0.0, b, act, act_alpha, workspace,
-                             workspace_bytes);
-        return;
-    }
-    FG_FN(FG_CAT2(fg_gemm, SFX))(pre, m, x, k, 0, W, m, 0, n, m, k, 0.0, b, FG_ACT_IDENTITY, 0.0, workspace,
-                         workspace_bytes);
-    FG_CAT2(fg_act_rows_parallel, SFX)(out, pre, n * m, act, (T)act_alpha);
+    FG_FN(FG_CAT2(fg_dense_forward_prepacked, SFX))(out, pre, x, NULL, W, b, n, k, m, act, act_alpha, workspace,
+                                                    workspace_bytes);
 }
 
 int64_t FG_FN(FG_CAT2(fg_dense_workspace_size, SFX))(int64_t n, int64_t k, int64_t m, int num_threads)
@@ -62,15 +70,24 @@ int64_t FG_FN(FG_CAT2(fg_dense_workspace_size, SFX))(int64_t n, int64_t k, int64
     return fg_max_i64(fwd, fg_max_i64(dw, dx));
 }
 
+void FG_FN(FG_CAT2(fg_dense_backward_prepacked, SFX))(T *grad_x, T *dW, T *db, T *grad_out, const T *x,
+                                                      const T *x_packed, const T *W, const T *saved, int64_t n,
+                                                      int64_t k, int64_t m, int act, double act_alpha, double beta,
+                                                      void *workspace, int64_t workspace_bytes)
+{
+    FG_CAT2(dense_act_db, SFX)(grad_out, saved, db, n, m, act, (T)act_alpha, beta);
+    FG_FN(FG_CAT2(fg_gemm_prepacked, SFX))(dW, m, x, k, 1, x_packed, grad_out, m, 0, k, m, n, beta, NULL,
+                                           FG_ACT_IDENTITY, 0.0, workspace, workspace_bytes);
+    if (grad_x)
+        FG_FN(FG_CAT2(fg_gemm, SFX))(grad_x, k, grad_out, m, 0, W, m, 1, n, k, m, 0.0, NULL,
+                             FG_ACT_IDENTITY, 0.0, workspace, workspace_bytes);
+}
+
 void FG_FN(FG_CAT2(fg_dense_backward, SFX))(T *grad_x, T *dW, T *db, T *grad_out, const T *x,
                                             const T *W, const T *saved, int64_t n, int64_t k, int64_t m,
                                             int act, double act_alpha, double beta, void *workspace,
                                             int64_t workspace_bytes)
 {
-    FG_CAT2(dense_act_db, SFX)(grad_out, saved, db, n, m, act, (T)act_alpha, beta);
-    FG_FN(FG_CAT2(fg_gemm, SFX))(dW, m, x, k, 1, grad_out, m, 0, k, m, n, beta, NULL, FG_ACT_IDENTITY,
-                         0.0, workspace, workspace_bytes);
-    if (grad_x)
-        FG_FN(FG_CAT2(fg_gemm, SFX))(grad_x, k, grad_out, m, 0, W, m, 1, n, k, m, 0.0, NULL,
-                             FG_ACT_IDENTITY, 0.0, workspace, workspace_bytes);
+    FG_FN(FG_CAT2(fg_dense_backward_prepacked, SFX))(grad_x, dW, db, grad_out, x, NULL, W, saved, n, k, m, act,
+                                                     act_alpha, beta, workspace, workspace_bytes);
 }

@@ -52,6 +52,10 @@ typedef struct fg_batch {
     const void *sample_weight; /* (N), or NULL */
     const int64_t *indices;    /* (n), or NULL */
     int64_t start, n;
+    /* NULL, or (indices NULL, x dense) rows [start, start+n) of x packed once for the first
+       layer's two products (fg_gemm_pack_a_whole), read instead of packing them again: x_packed
+       as x·W's op(A) (x, in, 0, n, out, in), xt_packed as xᵀ·grad_z's (x, in, 1, in, out, n) */
+    const void *x_packed, *xt_packed;
 } fg_batch;
 
 /* One optimizer parameter group: arena range [start, stop) and its update. */

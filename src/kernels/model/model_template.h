@@ -23,15 +23,18 @@ FG_INLINE const T *FG_CAT2(model_saved, SFX)(const fg_model *m, int64_t l)
     return pre ? pre : (const T *)m->acts[l];
 }
 
-/* Layers [first, n_layers) of the forward pass, layer `first` reading `in`. */
-static void FG_CAT2(model_forward_from, SFX)(const fg_model *m, int64_t first, const T *in, int64_t n)
+/* Layers [first, n_layers) of the forward pass, layer `first` reading `in` (or its packed form
+ * in_packed, when not NULL: see fg_batch.x_packed). */
+static void FG_CAT2(model_forward_from, SFX)(const fg_model *m, int64_t first, const T *in, const T *in_packed,
+                                           int64_t n)
 {
     const T *params = (const T *)m->params;
     for (int64_t l = first; l < m->n_layers; l++) {
         const fg_model_layer *L = &m->layers[l];
         T *out = (T *)m->acts[l];
-        MODEL_FN(fg_dense_forward)(out, FG_CAT2(model_pre, SFX)(m, l), in, params + L->w_off, params + L->b_off, n,
-                                 L->in, L->out, L->act, L->act_alpha, m->workspace, m->workspace_bytes);
+        MODEL_FN(fg_dense_forward_prepacked)(out, FG_CAT2(model_pre, SFX)(m, l), in, l == first ? in_packed : NULL,
+                                           params + L->w_off, params + L->b_off, n, L->in, L->out, L->act,
+                                           L->act_alpha, m->workspace, m->workspace_bytes);
         in = out;
     }
 }
@@ -46,12 +49,12 @@ static void FG_CAT2(model_forward_csr_rows, SFX)(const fg_model *m, const fg_csr
     MODEL_FN(fg_csr_dense_forward)(pre ? pre : (T *)m->acts[0], x, rows, start, n, params + L->w_off,
                                  params + L->b_off, L->out, pre ? FG_ACT_IDENTITY : L->act, L->act_alpha);
     if (pre) FG_CAT2(fg_act_rows_parallel, SFX)((T *)m->acts[0], pre, n * L->out, L->act, (T)L->act_alpha);
-    FG_CAT2(model_forward_from, SFX)(m, 1, (const T *)m->acts[0], n);
+    FG_CAT2(model_forward_from, SFX)(m, 1, (const T *)m->acts[0], NULL, n);
 }
 
 void MODEL_FN(fg_model_forward)(const fg_model *m, const T *x, int64_t n)
 {
-    FG_CAT2(model_forward_from, SFX)(m, 0, x, n);
+    FG_CAT2(model_forward_from, SFX)(m, 0, x, NULL, n);
 }
 
 void MODEL_FN(fg_model_forward_csr)(const fg_model *m, const fg_csr *x, int64_t n)
@@ -60,9 +63,10 @@ void MODEL_FN(fg_model_forward_csr)(const fg_model *m, const fg_csr *x, int64_t 
 }
 
 /* The backward pass; the first layer reads the CSR rows of `csr` (as in model_forward_csr_rows)
- * when that is not NULL, else x. */
-static void FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const fg_csr *csr, const int64_t *rows,
-                                           int64_t start, T *grad_out, T *grad_x, int64_t n, double beta)
+ * when that is not NULL, else x (or xt_packed, its packed transpose: see fg_batch.xt_packed). */
+static void FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const T *xt_packed, const fg_csr *csr,
+                                           const int64_t *rows, int64_t start, T *grad_out, T *grad_x, int64_t n,
+                                           double beta)
 {
     const T *params = (const T *)m->params;
     T *grads = (T *)m->grads;
@@ -77,16 +81,17 @@ static void FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, cons
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
         /* the next gradient goes to whichever ping-pong buffer `cur` is not */
         T *next = l > 0 ? (cur == (T *)m->gbuf0 ? (T *)m->gbuf1 : (T *)m->gbuf0) : grad_x;
-        MODEL_FN(fg_dense_backward)(next, grads + L->w_off, grads + L->b_off, cur, in, params + L->w_off,
-                                  FG_CAT2(model_saved, SFX)(m, l), n, L->in, L->out, L->act, L->act_alpha, beta,
-                                  m->workspace, m->workspace_bytes);
+        MODEL_FN(fg_dense_backward_prepacked)(next, grads + L->w_off, grads + L->b_off, cur, in,
+                                            l == 0 ? xt_packed : NULL, params + L->w_off,
+                                            FG_CAT2(model_saved, SFX)(m, l), n, L->in, L->out, L->act, L->act_alpha,
+                                            beta, m->workspace, m->workspace_bytes);
         cur = next;
     }
 }
 
 void MODEL_FN(fg_model_backward)(const fg_model *m, const T *x, T *grad_out, T *grad_x, int64_t n, double beta)
 {
-    FG_CAT2(model_backward_any, SFX)(m, x, NULL, NULL, 0, grad_out, grad_x, n, beta);
+    FG_CAT2(model_backward_any, SFX)(m, x, NULL, NULL, NULL, 0, grad_out, grad_x, n, beta);
 }
 
 void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, const fg_loss_spec *loss,
@@ -100,6 +105,10 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
     fg_loss_spec spec = *loss;
     const fg_csr *csr = batch->x_csr;
     const T *x = NULL;
+    /* the packed input serves a contiguous dense batch only */
+    const int packed = !csr && !batch->indices;
+    const T *x_packed = packed ? (const T *)batch->x_packed : NULL;
+    const T *xt_packed = packed ? (const T *)batch->xt_packed : NULL;
 
     res->loss = NAN;
     res->grad_norm = NAN;
@@ -139,7 +148,7 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
     if (csr)
         FG_CAT2(model_forward_csr_rows, SFX)(m, csr, batch->indices, batch->start, n);
     else
-        MODEL_FN(fg_model_forward)(m, x, n);
+        FG_CAT2(model_forward_from, SFX)(m, 0, x, x_packed, n);
     T *gout = (T *)m->gbuf0;
     res->loss = MODEL_FN(fg_loss)(gout, (const T *)m->acts[m->n_layers - 1], n, n_out, &spec);
     if (!isfinite(res->loss)) {
@@ -148,7 +157,7 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
     }
 
     /* 4. backward into the gradient arena (overwritten) */
-    FG_CAT2(model_backward_any, SFX)(m, x, csr, batch->indices, batch->start, gout, NULL, n, 0.0);
+    FG_CAT2(model_backward_any, SFX)(m, x, xt_packed, csr, batch->indices, batch->start, gout, NULL, n, 0.0);
 
     /* 5. gradient norm (also the finiteness check), clipping. An update without them needs to know
           only that Σg² is finite: count_large's pass over the bits tells that at a fraction of the
