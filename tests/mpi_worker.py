@@ -87,7 +87,7 @@ def steps(comm, out, dtype, opt_name, shuffle, epochs):
     # fit leaves the model its own arrays, whichever memory the ranks trained in
     assert m.params is params and np.shares_memory(m.layers[0].W, params) and np.shares_memory(m.grads, m.layers[0].dW)
     save(out, f"steps-{dtype}-{opt_name}-{shuffle}", comm, params=m.params, loss=np.array(h.history["loss"]),
-         state=opt.state_dict()["state"], shared_steps=SHARED_STEPS[0])
+         grads=m.grads, state=opt.state_dict()["state"], shared_steps=SHARED_STEPS[0])
 
 
 def full_batch_and_partial(comm, out):

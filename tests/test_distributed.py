@@ -119,6 +119,7 @@ def test_steps_equal_one_process_over_the_global_batches(run_all, dtype, opt_nam
         # replicas are identical, not merely close, and so are their optimizer states
         np.testing.assert_array_equal(res["params"], results[0]["params"], err_msg=f"rank {r} drifted from rank 0")
         np.testing.assert_array_equal(res["state"], results[0]["state"], err_msg=f"rank {r}'s optimizer state")
+        np.testing.assert_array_equal(res["grads"], results[0]["grads"], err_msg=f"rank {r}'s last gradient")
         np.testing.assert_allclose(res["params"], params, rtol=tol, atol=tol, err_msg=f"rank {r}")
         np.testing.assert_allclose(res["loss"], losses, rtol=tol * 10, err_msg=f"rank {r} history loss")
 

@@ -362,9 +362,9 @@ class _SharedArenas:
     So the gradient is read across the host once and each rank updates ``1 / local_size`` of
     the parameters, where an ``Allreduce`` and a full update on every rank would move the
     arena several times. The replicas stay identical: on a host there is one copy, and every
-    host applies the same update to the same reduced slice. The memory goes back to the model
-    and optimizer at the end of fit, so state_dict, checkpoints and a later fit on any number
-    of ranks see ordinary arrays. Used when every host runs the same number of ranks, for
+    host applies the same update to the same reduced slice. The parameters, the state and the
+    last reduced gradient go back to the model's and optimizer's own arrays at the end of fit,
+    so state_dict, checkpoints and a later fit on any number of ranks see ordinary arrays. Used when every host runs the same number of ranks, for
     dense input, a gradient arena of at most ``bucket_cap_mb`` and optimizers other than noisy
     SGD; otherwise the step reduces with ``Allreduce``.
     """
@@ -463,12 +463,16 @@ class _SharedArenas:
                 and model.params is self.shared["params"] and optimizer._state is self.shared["state"])
 
     def detach(self):
-        """Copy the parameters, this rank's gradient and the state back into the model's and the
-        optimizer's own arrays (no communication: every rank has passed the last step's barrier)."""
+        """Copy the parameters, the last reduced gradient (each slice from the rank that summed
+        it) and the state back into the model's and the optimizer's own arrays (no
+        communication: every rank has passed the last step's barrier)."""
         model, optimizer, params, grads, state = self.attached
         self.attached = None
         params[...] = model.params
-        grads[...] = model.grads
+        n = model.n_params
+        for r, part in enumerate(self.shared["grads"]):
+            a, b = r * n // self.local_size, (r + 1) * n // self.local_size
+            grads[a:b] = part[a:b]
         model._bind_arenas(params, grads)
         if optimizer._state is self.shared["state"]:
             state[...] = optimizer._state
