@@ -341,6 +341,16 @@ def test_bucket_cap_is_checked_and_kept_when_fit_wraps_it_again():
     m = worker.model("float64")
     plan = again.bucket_plan(m, np.zeros((2, worker.N_FEATURES)))
     assert list(plan) == [0] and len(plan[0]) == 1 and plan[0][0] is m.grads
+    # the shared-memory options are checked and kept too; one rank takes the Allreduce path
+    for bad in ("yes", 1, 0.5):
+        with pytest.raises(TypeError, match="shared_memory must be True or False"):
+            DataParallel(MPI.COMM_SELF, shared_memory=bad)
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator"):
+        DataParallel(MPI.COMM_SELF, node="host")
+    kept = DataParallel(DataParallel(MPI.COMM_SELF, shared_memory=False, node=MPI.COMM_SELF))
+    assert kept.shared_memory is False and kept.node is MPI.COMM_SELF
+    assert DataParallel(MPI.COMM_SELF).shared_memory is True
+    assert not again.use_shared(m, optim.Adam(), plan) and again._shared is None
 
 
 def test_without_comm_mpi4py_is_never_imported():

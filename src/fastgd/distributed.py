@@ -383,6 +383,7 @@ class _SharedArenas:
         self.cross = comm.Split(self.local, key=dp.rank) if self.usable else None
         self.hosts = len(sizes) // self.local_size
         self.window = None
+        self.retired = []
         self.capacity = 0
         self.attached = None
 
@@ -416,12 +417,13 @@ class _SharedArenas:
         scalars = offset
         offset += span(self.local_size * 3 * 4, 8)
         if offset > self.capacity:
+            # the old window stays allocated: arrays a user kept from an earlier fit stay valid;
+            # doubling bounds what the old windows hold to the size of the new one
             if self.window is not None:
-                self.window.Unlock_all()
-                self.window.Free()
-            self.window = self.MPI.Win.Allocate_shared(offset if self.local == 0 else 0, 1, comm=self.node)
+                self.retired.append(self.window)
+            self.capacity = max(offset, 2 * self.capacity)
+            self.window = self.MPI.Win.Allocate_shared(self.capacity if self.local == 0 else 0, 1, comm=self.node)
             self.window.Lock_all()
-            self.capacity = offset
         buf, _ = self.window.Shared_query(0)
         memory = np.frombuffer(buf, dtype=np.uint8, count=self.capacity)
         views = {name: memory[a:a + k * item].view(dtype) for name, (a, k) in layout.items()}
@@ -451,9 +453,7 @@ class _SharedArenas:
         self.scratch = np.empty(self.hi - self.lo, dtype=model.dtype)
         model._bind_arenas(views["params"], self.slot)
         optimizer._state = views["state"]
-        self.window.Sync()
-        self.node.Barrier()
-        self.window.Sync()
+        self._barrier()
         return self
 
     def holds(self, model, optimizer):
