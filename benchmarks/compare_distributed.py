@@ -9,6 +9,9 @@ machine's load falls on each alike:
 - 1 rank x 1 thread  (plain ``fit``, no communicator),
 - 2 ranks x 1 thread (``fit(comm=...)`` under ``mpiexec -n 2``: global batch 512),
 - 2 ranks x 1 thread bound to cores (``mpiexec -bind-to core``: each rank pinned to its own core),
+- 2 ranks x 1 thread reducing with ``Allreduce`` (``DataParallel(comm, shared_memory=False)``:
+  every rank reduces the whole gradient and applies the whole update, the path taken when the
+  ranks of a host cannot share memory),
 - 1 rank x 2 threads (plain ``fit``, the kernels' OpenMP threads),
 - 1 rank x 1 thread with a communicator of size 1 (the data-parallel step's own overhead:
   separate gradient and update calls, the bookkeeping of the reduction),
@@ -61,58 +64,73 @@ PHASES = ("compute", "reduction", "update")
 
 def instrument(fastgd, distributed, phases, stamps):
     """Time the phases of every data-parallel step into ``phases[name]``: (wall, thread CPU)
-    pairs. The reduction is the data-parallel gradient call minus the forward and backward
-    kernels it runs (the per-layer callbacks, which start the reductions, count as reduction).
-    ``stamps`` gets each step's (end of the backward pass, start of the update) clock readings:
-    the clock is the machine's monotonic clock, the same for every rank, so that the reduction
-    splits into waiting for the slower rank's backward and the reduction proper."""
+    pairs. The compute is the forward and backward kernels; the reduction is the reduction call
+    (the shared-memory reduction, or the Allreduce path's gradient call minus the kernels it
+    runs; the per-layer callbacks, which start the reductions, count as reduction); the update is
+    clipping and the optimizer (this rank's slice of it on the shared-memory path, with the
+    closing barrier). ``stamps`` gets each step's (end of the backward pass, start of the update)
+    clock readings: the clock is the machine's monotonic clock, the same for every rank, so that
+    the reduction splits into waiting for the slower rank's backward and the reduction proper."""
     clock = time.perf_counter
     cpu = time.thread_time
-    gradient = distributed.DataParallel.gradient
     by_layer = fastgd.Sequential._gradient_by_layer
-    update = distributed._clip_and_update
-    kernels = [0.0, 0.0]
+    step = {name: [0.0, 0.0] for name in PHASES}
     backward_end = [0.0]
 
-    def timed_gradient(self, *args):
-        kernels[:] = [0.0, 0.0]
-        t, c = clock(), cpu()
-        try:
-            return gradient(self, *args)
-        finally:
-            phases["reduction"].append((clock() - t - kernels[0], cpu() - c - kernels[1]))
-            phases["compute"].append(tuple(kernels))
+    def add(name, wall, cpu_time):
+        step[name][0] += wall
+        step[name][1] += cpu_time
 
     def timed_by_layer(self, *args):
         *args, on_layer = args
-        inside = [0.0, 0.0]
 
         def timed_on_layer(layer):
             t, c = clock(), cpu()
             if layer == 0:
                 backward_end[0] = t
             on_layer(layer)
-            inside[0] += clock() - t
-            inside[1] += cpu() - c
+            add("reduction", clock() - t, cpu() - c)
 
+        before = list(step["reduction"])
         t, c = clock(), cpu()
         try:
             return by_layer(self, *args, timed_on_layer)
         finally:
-            kernels[0] += clock() - t - inside[0]
-            kernels[1] += cpu() - c - inside[1]
+            inside = [step["reduction"][0] - before[0], step["reduction"][1] - before[1]]
+            add("compute", clock() - t - inside[0], cpu() - c - inside[1])
+            backward_end[0] = backward_end[0] or clock()
 
-    def timed_update(*args):
-        t, c = clock(), cpu()
-        stamps.append((backward_end[0], t))
-        try:
-            return update(*args)
-        finally:
-            phases["update"].append((clock() - t, cpu() - c))
+    def reduction(function):
+        def timed(*args):
+            before = list(step["compute"]) + list(step["reduction"])
+            t, c = clock(), cpu()
+            try:
+                return function(*args)
+            finally:  # what the kernels and callbacks inside took is counted already
+                now = list(step["compute"]) + list(step["reduction"])
+                inside = [now[0] - before[0] + now[2] - before[2], now[1] - before[1] + now[3] - before[3]]
+                add("reduction", clock() - t - inside[0], cpu() - c - inside[1])
+        return timed
 
-    distributed.DataParallel.gradient = timed_gradient
+    def update(function):
+        def timed(*args):
+            t, c = clock(), cpu()
+            stamps.append((backward_end[0], t))
+            try:
+                return function(*args)
+            finally:
+                add("update", clock() - t, cpu() - c)
+                for name in PHASES:
+                    phases[name].append(tuple(step[name]))
+                    step[name][:] = [0.0, 0.0]
+                backward_end[0] = 0.0
+        return timed
+
     fastgd.Sequential._gradient_by_layer = timed_by_layer
-    distributed._clip_and_update = timed_update
+    distributed.DataParallel.gradient = reduction(distributed.DataParallel.gradient)
+    distributed._SharedArenas.reduce = reduction(distributed._SharedArenas.reduce)
+    distributed._clip_and_update = update(distributed._clip_and_update)
+    distributed._SharedArenas.update = update(distributed._SharedArenas.update)
 
 
 def time_steps(model, durations):
@@ -174,7 +192,8 @@ def wait_for_quiet(comm, quiet, patience=60.0):
 
 def worker(steps, threads, mode, bucket_cap_mb, quiet):
     """One configuration; rank 0 prints a JSON line of its figures. ``mode`` is "plain" (no
-    MPI), "comm" (``fit(comm=...)``) or "apart" (every process under mpiexec runs a plain fit of
+    MPI), "comm" (``fit(comm=...)``), "allreduce" (``fit(comm=DataParallel(comm,
+    shared_memory=False))``) or "apart" (every process under mpiexec runs a plain fit of
     its own, with MPI only to start them together and collect their times: the compute without
     any communication)."""
     import fastgd
@@ -190,8 +209,10 @@ def worker(steps, threads, mode, bucket_cap_mb, quiet):
 
         comm = MPI.COMM_WORLD
         rank = comm.rank
-    if mode == "comm":
-        fit_comm = comm if bucket_cap_mb is None else distributed.DataParallel(comm, bucket_cap_mb=bucket_cap_mb)
+    if mode in ("comm", "allreduce"):
+        fit_comm = comm
+        if bucket_cap_mb is not None or mode == "allreduce":
+            fit_comm = distributed.DataParallel(comm, bucket_cap_mb=bucket_cap_mb, shared_memory=mode == "comm")
         instrument(fastgd, distributed, phases, stamps)
     rng = np.random.default_rng(rank)
     x = rng.standard_normal((steps * BATCH, WIDTHS[0]), dtype=np.float32)
@@ -207,7 +228,7 @@ def worker(steps, threads, mode, bucket_cap_mb, quiet):
         timings.clear()
     stamps.clear()
     quiet_found = wait_for_quiet(comm, quiet)
-    if mode != "comm":
+    if mode not in ("comm", "allreduce"):
         time_steps(model, durations)
     if mode == "apart":
         comm.Barrier()
@@ -230,7 +251,7 @@ def worker(steps, threads, mode, bucket_cap_mb, quiet):
             result = {"samples_per_s": len(times) * steps * BATCH / slowest, "step_seconds": slowest / steps,
                       "in_step_samples_per_s": len(times) * steps * BATCH / in_step,
                       "samples_per_cpu_s": len(times) * steps * BATCH / cpu_seconds, "quiet": quiet_found}
-    elif mode == "comm":
+    elif mode in ("comm", "allreduce"):
         cpu_seconds = comm.allreduce(cpu_seconds, op=MPI.SUM)
         # per rank, each phase's mean wall and CPU milliseconds per step
         mine = {name: [1e3 * float(v) for v in np.mean(timings, axis=0)] for name, timings in phases.items()}
@@ -293,6 +314,7 @@ def main():
     configs = {"1 rank x 1 thread": (1, 1, "plain", None, ()),
                "2 ranks x 1 thread": (2, 1, "comm", None, ()),
                "2 ranks x 1 thread, -bind-to core": (2, 1, "comm", None, bound),
+               "2 ranks x 1 thread, Allreduce": (2, 1, "allreduce", None, ()),
                "1 rank x 2 threads": (1, 2, "plain", None, ()),
                "1 rank x 1 thread, comm of size 1": (1, 1, "comm", None, ()),
                "2 ranks x 1 thread, one bucket per layer": (2, 1, "comm", 0, ()),
@@ -351,8 +373,9 @@ def main():
         one, two, bound, threads, apart = (pick(rates[name]) for name in (
             "1 rank x 1 thread", "2 ranks x 1 thread", "2 ranks x 1 thread, -bind-to core", "1 rank x 2 threads",
             "2 processes x 1 thread apart, -bind-to core"))
+        allreduce = pick(rates["2 ranks x 1 thread, Allreduce"])
         print(f"{kind} rounds: 2 ranks x 1 thread vs 1 rank x 1 thread: {two / one:.2f}x ({bound / one:.2f}x bound "
-              f"to cores; target >= 1.8x); vs 1 rank x 2 threads: {two / threads:.2f}x ({bound / threads:.2f}x); "
+              f"to cores, {allreduce / one:.2f}x reducing with Allreduce; target >= 1.8x); vs 1 rank x 2 threads: {two / threads:.2f}x ({bound / threads:.2f}x); "
               f"compute-only ceiling, 2 processes apart vs 1: {apart / one:.2f}x ({pick(in_step) / one:.2f}x "
               f"if every step waited for the slower process's)")
     parts = fastest["compute"] + fastest["reduction proper"] + fastest["update"]

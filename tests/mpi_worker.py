@@ -2,9 +2,10 @@
 
 Each rank trains on its shard of data that every rank generates from the same seed, then writes
 what it ended with to ``OUT_DIR/<scenario>-<rank>.npz`` for the test to compare with a
-single-process computation. ``all OUT_DIR CAP`` runs every fit through
-``distributed.DataParallel(comm, bucket_cap_mb=CAP)``: CAP 0 forces the overlapped reduction with
-one bucket per layer.
+single-process computation. ``all OUT_DIR CAP [PATH]`` runs every fit through
+``distributed.DataParallel(comm, bucket_cap_mb=CAP)`` (CAP "-": the default): CAP 0 forces the
+overlapped reduction with one bucket per layer; PATH "allreduce" turns the shared-memory step off,
+PATH "hosts" makes the ranks of even and of odd rank stand for two hosts (``node=``).
 """
 
 import json
@@ -18,12 +19,27 @@ import fastgd as fg
 from fastgd import callbacks, distributed, optim, schedules
 
 N_FEATURES, N_CLASSES = 5, 3
-BUCKET_CAP_MB = None  # None: fit gets the communicator itself (one Allreduce for these small models)
+CLIP_VALUE = 0.02  # clips some gradient elements of the shuffled runs (with clip_norm: both, in that order)
+BUCKET_CAP_MB = None  # None: the default cap (one reduction for these small models)
+OPTIONS = {}  # further DataParallel arguments: shared_memory, node
+SHARED_STEPS = [0]  # steps taken by the shared-memory path
 
 
 def dp(comm):
     """What the scenarios pass to fit/partial_fit/evaluate as ``comm``."""
-    return comm if BUCKET_CAP_MB is None else distributed.DataParallel(comm, bucket_cap_mb=BUCKET_CAP_MB)
+    if BUCKET_CAP_MB is None and not OPTIONS:
+        return comm
+    return distributed.DataParallel(comm, bucket_cap_mb=BUCKET_CAP_MB, **OPTIONS)
+
+
+def count_shared_steps():
+    update = distributed._SharedArenas.update
+
+    def counted(self, *args):
+        SHARED_STEPS[0] += 1
+        return update(self, *args)
+
+    distributed._SharedArenas.update = counted
 
 
 def data(n, seed=7):
@@ -64,10 +80,14 @@ def steps(comm, out, dtype, opt_name, shuffle, epochs):
     m = model(dtype)
     if comm.rank:
         m.reset_parameters(99)  # replaced by rank 0's parameters when fit starts
-    h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=make_optimizer(opt_name), epochs=epochs,
-              batch_size=8, shuffle=shuffle, seed=11, sample_weight=w[sl], clip_norm=0.5, progress=False,
-              comm=dp(comm))
-    save(out, f"steps-{dtype}-{opt_name}-{shuffle}", comm, params=m.params, loss=np.array(h.history["loss"]))
+    params, opt = m.params, make_optimizer(opt_name)
+    h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=opt, epochs=epochs,
+              batch_size=8, shuffle=shuffle, seed=11, sample_weight=w[sl], clip_norm=0.5,
+              clip_value=CLIP_VALUE if shuffle else None, progress=False, comm=dp(comm))
+    # fit leaves the model its own arrays, whichever memory the ranks trained in
+    assert m.params is params and np.shares_memory(m.layers[0].W, params) and np.shares_memory(m.grads, m.layers[0].dW)
+    save(out, f"steps-{dtype}-{opt_name}-{shuffle}", comm, params=m.params, loss=np.array(h.history["loss"]),
+         grads=m.grads, state=opt.state_dict()["state"], shared_steps=SHARED_STEPS[0])
 
 
 def full_batch_and_partial(comm, out):
@@ -305,7 +325,13 @@ def main():
     scenario, out = sys.argv[1], sys.argv[2]
     if scenario == "all":
         global BUCKET_CAP_MB
-        BUCKET_CAP_MB = float(sys.argv[3]) if len(sys.argv) > 3 else None
+        BUCKET_CAP_MB = float(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] != "-" else None
+        path = sys.argv[4] if len(sys.argv) > 4 else None
+        if path == "allreduce":
+            OPTIONS["shared_memory"] = False
+        elif path == "hosts":
+            OPTIONS["node"] = comm.Split(comm.rank % 2, key=comm.rank)
+        count_shared_steps()
         for dtype in ("float64", "float32"):
             for opt_name in ("sgd", "adam"):
                 steps(comm, out, dtype, opt_name, False, 3)

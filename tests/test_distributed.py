@@ -50,18 +50,28 @@ def load(out, name, ranks):
     return [dict(np.load(os.path.join(out, f"{name}-{r}.npz"))) for r in range(ranks)]
 
 
-@pytest.fixture(scope="module", params=[(2, None), (3, None), (2, 0), (3, 0)],
-                ids=["2ranks", "3ranks", "2ranks-buckets", "3ranks-buckets"])
+# (ranks, bucket_cap_mb, path): which reduction the steps take
+RUNS = {"2ranks": (2, None, None), "3ranks": (3, None, None), "2ranks-buckets": (2, 0, None),
+        "3ranks-buckets": (3, 0, None), "2ranks-allreduce": (2, None, "allreduce"),
+        "2hosts-of-1": (2, None, "hosts"), "2hosts-of-2": (4, None, "hosts"), "2hosts-of-2-and-1": (3, None, "hosts")}
+SHARED = {"2ranks", "3ranks", "2hosts-of-1", "2hosts-of-2"}
+
+
+@pytest.fixture(scope="module", params=list(RUNS))
 def run_all(request, tmp_path_factory):
-    """Every scenario of the worker; "-buckets" forces the overlapped reduction with one bucket
-    per layer (bucket_cap_mb=0), whose results must equal the single-Allreduce path's."""
-    ranks, cap = request.param
+    """Every scenario of the worker, down each reduction path, whose results must all equal the
+    one-process computation: the default shared-memory step (one host; "hosts": the ranks of
+    even and odd rank stand for two hosts, whose shared-memory steps then also reduce between
+    the hosts), the single Allreduce ("-allreduce", and hosts of unequal size), and the
+    overlapped reduction with one bucket per layer ("-buckets", bucket_cap_mb=0)."""
+    ranks, cap, path = RUNS[request.param]
     out = tmp_path_factory.mktemp(f"mpi{ranks}")
-    mpirun(ranks, "all", out, *([] if cap is None else [cap]))
-    return ranks, str(out)
+    mpirun(ranks, "all", out, "-" if cap is None else cap, *([] if path is None else [path]))
+    return ranks, str(out), request.param
 
 
-def replay(ranks, dtype, opt_name, shuffle, epochs, batch_size=8, n=103, seed=11, clip_norm=0.5, parts=None):
+def replay(ranks, dtype, opt_name, shuffle, epochs, batch_size=8, n=103, seed=11, clip_norm=0.5, clip_value=None,
+           parts=None):
     """One process stepping over the same global batches: step j of an epoch takes rows
     [j*b, (j+1)*b) of every rank's epoch order of its shard (none once a rank's rows are used up)."""
     x, y, w = worker.data(n)
@@ -82,6 +92,8 @@ def replay(ranks, dtype, opt_name, shuffle, epochs, batch_size=8, n=103, seed=11
         for j in range(max(-(-len(o) // batch_size) for o in orders)):
             rows = np.concatenate([o[j * batch_size:(j + 1) * batch_size] for o in orders])
             value, g = m.loss_and_grad(x[rows], y[rows], LOSS, sample_weight=w[rows])
+            if clip_value is not None:
+                optim.clip_grad_value(g, clip_value)
             if clip_norm is not None:
                 optim.clip_grad_norm(g, clip_norm)
             opt.step(m.params, g)
@@ -95,21 +107,25 @@ def replay(ranks, dtype, opt_name, shuffle, epochs, batch_size=8, n=103, seed=11
     ("float64", "sgd", False), ("float64", "adam", False), ("float64", "adam", "epoch"),
     ("float32", "sgd", False), ("float32", "adam", False)])
 def test_steps_equal_one_process_over_the_global_batches(run_all, dtype, opt_name, shuffle):
-    ranks, out = run_all
+    ranks, out, run = run_all
     results = load(out, f"steps-{dtype}-{opt_name}-{shuffle}", ranks)
     parts = worker.skewed(103, ranks)
     assert len({-(-(p.stop - p.start) // 8) for p in parts}) == ranks  # each rank its own batch count
-    params, losses = replay(ranks, dtype, opt_name, shuffle, 3, parts=parts)
+    params, losses = replay(ranks, dtype, opt_name, shuffle, 3, parts=parts,
+                            clip_value=worker.CLIP_VALUE if shuffle else None)
     tol = 1e-12 if dtype == "float64" else 1e-5
     for r, res in enumerate(results):
-        # replicas are identical, not merely close
+        assert (res["shared_steps"] > 0) == (run in SHARED), f"rank {r}: {res['shared_steps']} shared-memory steps"
+        # replicas are identical, not merely close, and so are their optimizer states
         np.testing.assert_array_equal(res["params"], results[0]["params"], err_msg=f"rank {r} drifted from rank 0")
+        np.testing.assert_array_equal(res["state"], results[0]["state"], err_msg=f"rank {r}'s optimizer state")
+        np.testing.assert_array_equal(res["grads"], results[0]["grads"], err_msg=f"rank {r}'s last gradient")
         np.testing.assert_allclose(res["params"], params, rtol=tol, atol=tol, err_msg=f"rank {r}")
         np.testing.assert_allclose(res["loss"], losses, rtol=tol * 10, err_msg=f"rank {r} history loss")
 
 
 def test_lbfgs_partial_fit_and_divergence_over_ranks(run_all):
-    ranks, out = run_all
+    ranks, out, _run = run_all
     results = load(out, "fullbatch", ranks)
     x, y, w = worker.data(103)
     m = worker.model("float64")
@@ -128,7 +144,7 @@ def test_lbfgs_partial_fit_and_divergence_over_ranks(run_all):
 
 
 def test_history_identical_and_validation_reduced_over_ranks(run_all):
-    ranks, out = run_all
+    ranks, out, _run = run_all
     results = load(out, "history", ranks)
     histories = [json.loads(str(res["history"])) for res in results]
     for r in range(1, ranks):
@@ -158,7 +174,7 @@ def test_history_identical_and_validation_reduced_over_ranks(run_all):
 
 
 def test_early_stopping_and_callback_stops_agree_over_ranks(run_all):
-    ranks, out = run_all
+    ranks, out, _run = run_all
     results = load(out, "early", ranks)
     for r, res in enumerate(results):
         np.testing.assert_array_equal(res["epochs"], results[0]["epochs"], err_msg=f"rank {r}")
@@ -171,7 +187,7 @@ def test_early_stopping_and_callback_stops_agree_over_ranks(run_all):
 
 
 def test_overlapped_reduction_in_multi_layer_buckets_equals_one_reduction(run_all):
-    ranks, out = run_all
+    ranks, out, _run = run_all
     results = load(out, "buckets", ranks)
     for r, res in enumerate(results):
         # the buckets {3, 2}, {1}, {0} were used (keyed by their first layer)
@@ -181,7 +197,7 @@ def test_overlapped_reduction_in_multi_layer_buckets_equals_one_reduction(run_al
 
 
 def test_memmap_shards_equal_in_memory_shards(run_all):
-    ranks, out = run_all
+    ranks, out, _run = run_all
     for r, res in enumerate(load(out, "memmap", ranks)):
         np.testing.assert_array_equal(res["lazy"], res["memory"], err_msg=f"rank {r}")
         # each rank read only its shard's rows of the shared file, and read them
@@ -192,7 +208,7 @@ def test_memmap_shards_equal_in_memory_shards(run_all):
 
 
 def test_every_rank_continues_from_rank_zeros_optimizer_and_schedule_state(run_all):
-    ranks, out = run_all
+    ranks, out, _run = run_all
     results = load(out, "resume", ranks)
     for r, res in enumerate(results):
         for key in ("params", "moments", "lr", "last_step", "step"):
@@ -204,7 +220,7 @@ def test_every_rank_continues_from_rank_zeros_optimizer_and_schedule_state(run_a
 
 
 def test_regression_metrics_over_ranks_equal_those_of_all_rows(run_all):
-    ranks, out = run_all
+    ranks, out, _run = run_all
     results = load(out, "regression", ranks)
     x, _, _ = worker.data(83)
     y = np.stack([x[:, 0] - 2 * x[:, 1], np.sin(x[:, 2])], axis=1)
@@ -325,6 +341,16 @@ def test_bucket_cap_is_checked_and_kept_when_fit_wraps_it_again():
     m = worker.model("float64")
     plan = again.bucket_plan(m, np.zeros((2, worker.N_FEATURES)))
     assert list(plan) == [0] and len(plan[0]) == 1 and plan[0][0] is m.grads
+    # the shared-memory options are checked and kept too; one rank takes the Allreduce path
+    for bad in ("yes", 1, 0.5):
+        with pytest.raises(TypeError, match="shared_memory must be True or False"):
+            DataParallel(MPI.COMM_SELF, shared_memory=bad)
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator"):
+        DataParallel(MPI.COMM_SELF, node="host")
+    kept = DataParallel(DataParallel(MPI.COMM_SELF, shared_memory=False, node=MPI.COMM_SELF))
+    assert kept.shared_memory is False and kept.node is MPI.COMM_SELF
+    assert DataParallel(MPI.COMM_SELF).shared_memory is True
+    assert not again.use_shared(m, optim.Adam(), plan) and again._shared is None
 
 
 def test_without_comm_mpi4py_is_never_imported():

@@ -207,8 +207,9 @@ cdef cnp.ndarray _check_state(object state, cnp.ndarray p, int64_t slots):
     return s
 
 
-def inplace_optim_step(params, grads, state, groups, bint reference=False):
-    """One optimizer update of ``params`` in place, group by group.
+def inplace_optim_step(params, grads, state, groups, bint reference=False, start=0, stop=None):
+    """One optimizer update of ``params`` in place, group by group; with ``start``/``stop``,
+    of elements [start, stop) only (the rest of params and state untouched).
 
     Parameters
     ----------
@@ -220,27 +221,44 @@ def inplace_optim_step(params, grads, state, groups, bint reference=False):
         plan's groups; in a list, ``cfg`` is a dict with every field).
     reference : bool
         Run the plain scalar reference twin instead of the dispatched kernel (tests).
+    start, stop : int
+        The elements to update, ``0 <= start <= stop <= n`` (stop None: n). Each element
+        gets exactly the update the whole call gives it, except noisy SGD's noise, which is
+        drawn per group: a range may not cut a group whose ``noise_std`` is not 0.
     """
     cdef cnp.ndarray p = check_float_array("params", params, 1, writeable=True)
     cdef cnp.ndarray g = check_float_array("grads", grads, 1)
     check_same("grads", g, "params", p)
     cdef int64_t n = p.shape[0]
+    if stop is None:
+        stop = n
+    for name, value in (("start", start), ("stop", stop)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if not 0 <= start <= stop <= n:
+        raise ValueError(f"start and stop must satisfy 0 <= start <= stop <= n={n}, got start={start}, stop={stop}")
     if not isinstance(groups, np.ndarray):
         groups = optim_groups(groups)
     cdef fg_optim_group *parsed = NULL
-    cdef int64_t cap = 0, n_groups = 0, slots = 0
+    cdef int64_t cap = 0, n_groups = 0, slots = 0, gi
+    cdef int64_t lo = start, hi = stop
     try:
         _plan_groups(groups, n, &parsed, &cap, &n_groups, &slots)
         s = _check_state(state, p, slots)
         if s is not None and overlap(s, g):
             raise ValueError("state and grads must not share memory")
-        _optim_step_groups(p, g, s, parsed, n_groups, reference)
+        for gi in range(n_groups):
+            if (parsed[gi].cfg.noise_std != 0 and max(parsed[gi].start, lo) < min(parsed[gi].stop, hi)
+                    and (lo > parsed[gi].start or hi < parsed[gi].stop)):
+                raise ValueError(f"start={lo}, stop={hi} cut group {gi} [{parsed[gi].start}, {parsed[gi].stop}), "
+                                 f"whose noise is drawn over the whole group")
+        _optim_step_groups(p, g, s, parsed, n_groups, reference, lo, hi)
     finally:
         free(parsed)
 
 
 cdef int _optim_step_groups(cnp.ndarray p, cnp.ndarray g, cnp.ndarray s, const fg_optim_group *groups,
-                            int64_t n_groups, bint reference) except -1:
+                            int64_t n_groups, bint reference, int64_t lo, int64_t hi) except -1:
     cdef char *pp = <char *>cnp.PyArray_DATA(p)
     cdef const char *gp = <const char *>cnp.PyArray_DATA(g)
     cdef char *sp = <char *>cnp.PyArray_DATA(s) if s is not None else NULL
@@ -250,8 +268,10 @@ cdef int _optim_step_groups(cnp.ndarray p, cnp.ndarray g, cnp.ndarray s, const f
     cdef int64_t i, start, stop
     cdef const fg_optim_config *c
     for i in range(n_groups):
-        start = groups[i].start
-        stop = groups[i].stop
+        start = max(groups[i].start, lo)
+        stop = min(groups[i].stop, hi)
+        if start >= stop:
+            continue
         c = &groups[i].cfg
         with nogil:
             if f32 and not reference:

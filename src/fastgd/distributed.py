@@ -5,15 +5,25 @@ rank's shard of the data (:func:`shard` cuts one; every rank needs at least one 
 model replica per rank:
 
 - ``batch_size`` is per rank: a step's global batch is the union of every rank's batch.
-- A step's gradient is the exact weighted mean over the global batch: the ranks first sum their
-  batches' weights (sample weights times class weights, or row counts) in a small non-blocking
-  reduction that runs while they compute; each rank scales its batch's mean gradient by its
-  share of the total weight, and an in-place ``Allreduce`` of the flat gradient arena sums the
-  shares into the global mean. Unequal shards and short last batches weigh exactly as they
-  would in one process.
+- A step's gradient is the exact weighted mean over the global batch: each rank's batch mean
+  gradient counts with its share of the total weight of the step's batches (sample weights
+  times class weights, or row counts). Unequal shards and short last batches weigh exactly as
+  they would in one process.
 - The parameters, the optimizer's state, the schedule's state and the shuffling seed are
-  broadcast from rank 0 when training starts; every rank then applies the same update (one fused
-  optimizer call) to the same reduced gradient, so the replicas stay identical.
+  broadcast from rank 0 when training starts; after that every step applies the same update to
+  the same reduced gradient, so the replicas stay identical.
+- How a step reduces and updates. By default the ranks of a host share memory (MPI-3 shared
+  windows): the parameters and the optimizer's state are held once per host, every rank sums
+  its slice of all the ranks' gradients and applies the optimizer's update to that slice only
+  (see ``_SharedArenas``); with several hosts the slices are summed between hosts with
+  ``Allreduce``. This needs the same number of ranks on every host, dense input, a gradient
+  arena of at most ``bucket_cap_mb`` and an optimizer other than noisy SGD. Otherwise, or with
+  ``DataParallel(comm, shared_memory=False)``, each rank scales its gradient by its share, an
+  in-place ``Allreduce`` of the flat gradient arena sums the shares, and every rank applies the
+  whole update (one fused optimizer call); the weights are summed in a small non-blocking
+  reduction that runs while the ranks compute. Both give the same update, up to the order the
+  ranks' values are added in. At the end of fit the model and the optimizer hold their own
+  arrays again, as after a one-process fit.
 - Shuffling is per rank: the order of epoch ``e`` on rank ``r`` is drawn from ``(seed, e)``
   extended by ``r`` for ``r > 0`` (rank 0 draws what a single process draws).
 - An epoch has as many steps as the rank with the most batches; a rank whose shard is used up
@@ -95,21 +105,40 @@ def _abort_on_uncaught(comm):
 class DataParallel:
     """The collective side of a fit over ``comm``: what every rank calls in the same order.
 
-    ``fit(..., comm=DataParallel(comm, bucket_cap_mb=...))`` sets the bucket size of the
-    overlapped gradient reduction (see the module docstring): a gradient arena of at most
-    ``bucket_cap_mb`` megabytes is reduced in one piece after the backward pass; 0 makes every
-    layer its own bucket."""
+    ``fit(..., comm=DataParallel(comm, bucket_cap_mb=..., shared_memory=..., node=...))`` sets
+    how the steps reduce (see the module docstring):
 
-    def __init__(self, comm: Any, bucket_cap_mb: float | None = None) -> None:
+    - ``bucket_cap_mb``: the bucket size of the overlapped gradient reduction; a gradient arena
+      of at most ``bucket_cap_mb`` megabytes is reduced in one piece after the backward pass
+      (by default through shared memory); 0 makes every layer its own bucket.
+    - ``shared_memory`` (default True): False reduces with ``Allreduce`` and updates the whole
+      model on every rank even where the ranks of a host could share memory.
+    - ``node``: the communicator of the ranks that share memory with this one (default
+      ``comm.Split_type(MPI.COMM_TYPE_SHARED)``, the ranks on this host), e.g. ``comm.Split(...)``
+      to group the ranks differently."""
+
+    def __init__(self, comm: Any, bucket_cap_mb: float | None = None, shared_memory: bool | None = None,
+                 node: Any = None) -> None:
         from mpi4py import MPI
 
         if isinstance(comm, DataParallel):
             bucket_cap_mb = comm.bucket_cap_mb if bucket_cap_mb is None else bucket_cap_mb
+            shared_memory = comm.shared_memory if shared_memory is None else shared_memory
+            node = comm.node if node is None else node
             comm = comm.comm
         if bucket_cap_mb is None:
             bucket_cap_mb = 25.0
         self.bucket_cap_mb = _validation.real("bucket_cap_mb", bucket_cap_mb, low=0.0)
+        if shared_memory is None:
+            shared_memory = True
+        if not isinstance(shared_memory, (bool, np.bool_)):
+            raise TypeError(f"shared_memory must be True or False, got {type(shared_memory).__name__}")
+        self.shared_memory = bool(shared_memory)
+        if node is not None:
+            _check_comm(node)
+        self.node = node
         self._buckets = None  # (model, its bucket_plan), made on the first step
+        self._shared = None  # the _SharedArenas the model and optimizer are in, while they are
         self.comm = _check_comm(comm)
         self.MPI = MPI
         self.rank = comm.Get_rank()
@@ -198,6 +227,31 @@ class DataParallel:
         _core.inplace_scale(grads, 1.0 / total)
         return scalars[1] / total, total, 0
 
+    # ---- the shared-memory step -----------------------------------------------------------
+
+    def use_shared(self, model, optimizer, plan):
+        """Whether this step takes the shared-memory path (see _SharedArenas); moves the model
+        and optimizer into the node's shared memory on the first such step, and out of it when
+        the path is left. The answer is the same on every rank."""
+        use = (self.shared_memory and self.size > 1 and list(plan) == [0] and hasattr(optimizer, "_step_range")
+               and not optimizer._noisy())
+        if use:
+            nodes = _SharedArenas.nodes(self)
+            use = nodes is not None
+        if not use:
+            self.finish()
+            return False
+        if self._shared is None or not self._shared.holds(model, optimizer):
+            self.finish()
+            self._shared = nodes.attach(model, optimizer)
+        return True
+
+    def finish(self):
+        """Move the model and optimizer back to their own memory (at the end of fit)."""
+        if self._shared is not None:
+            self._shared.detach()
+            self._shared = None
+
     def bucket_plan(self, model, x):
         """{layer l: the views of ``model.grads`` whose reduction starts once the backward pass
         has finished layer l}: buckets of about ``bucket_cap_mb`` on more than one rank when
@@ -283,6 +337,211 @@ def _buckets(model, cap):
     return plan
 
 
+class _SharedArenas:
+    """The gradient reduction and optimizer update of a fit whose ranks share memory, as in
+    ZeRO stage 1 (Rajbhandari et al., "ZeRO: Memory Optimizations Toward Training Trillion
+    Parameter Models", SC 2020) but with one copy of the parameters and optimizer state per host.
+
+    The ranks of a host (``comm.Split_type(MPI.COMM_TYPE_SHARED)``) allocate one MPI-3 shared
+    window (``MPI.Win.Allocate_shared``) that holds the model's parameters and the optimizer's
+    state once, and every rank's gradient arena. For the fit, the model's arenas and the
+    optimizer's state are those views. Each rank owns the contiguous slice
+    ``[local_rank * n // local_size, (local_rank + 1) * n // local_size)`` of the parameters. A
+    step, after every rank's backward pass into its own gradient arena:
+
+    1. a barrier; every rank reads every rank's batch weight, loss and status;
+    2. each rank sums its slice of all the gradient arenas, each scaled by its rank's share of the
+       total weight, into its own arena (with several hosts: then an ``Allreduce`` of the slice
+       among the ranks that own it on each host), and the squares of the slice;
+    3. a barrier; every rank adds the slices' squares: the global norm, for the finiteness
+       check, ``clip_norm`` and History (``clip_value`` clips the slice, and takes one more
+       barrier to measure the clipped norm when ``clip_norm`` is set too);
+    4. each rank applies the optimizer's update to its slice of the parameters and state;
+    5. a barrier: the next forward pass reads the whole updated parameters.
+
+    So the gradient is read across the host once and each rank updates ``1 / local_size`` of
+    the parameters, where an ``Allreduce`` and a full update on every rank would move the
+    arena several times. The replicas stay identical: on a host there is one copy, and every
+    host applies the same update to the same reduced slice. The parameters, the state and the
+    last reduced gradient go back to the model's and optimizer's own arrays at the end of fit,
+    so state_dict, checkpoints and a later fit on any number of ranks see ordinary arrays. Used when every host runs the same number of ranks, for
+    dense input, a gradient arena of at most ``bucket_cap_mb`` and optimizers other than noisy
+    SGD; otherwise the step reduces with ``Allreduce``.
+    """
+
+    _cache = {}  # (id(comm), id(node)) -> the _SharedArenas of those communicators, kept for later fits
+
+    def __init__(self, dp):
+        MPI = dp.MPI
+        comm = dp.comm
+        node = dp.node if dp.node is not None else comm.Split_type(MPI.COMM_TYPE_SHARED, key=dp.rank)
+        self.keep = (comm, dp.node)  # the ids in the cache key stay in use while the entry lives
+        self.MPI, self.node = MPI, node
+        self.local, self.local_size = node.Get_rank(), node.Get_size()
+        sizes = comm.allgather(self.local_size)
+        self.usable = len(set(sizes)) == 1
+        self.cross = comm.Split(self.local, key=dp.rank) if self.usable else None
+        self.hosts = len(sizes) // self.local_size
+        self.window = None
+        self.retired = []
+        self.capacity = 0
+        self.attached = None
+
+    @classmethod
+    def nodes(cls, dp):
+        """The arenas of dp's communicators, or None when the hosts run unequal numbers of ranks."""
+        key = (id(dp.comm), id(dp.node))
+        if key not in cls._cache:
+            cls._cache[key] = cls(dp)
+        entry = cls._cache[key]
+        return entry if entry.usable else None
+
+    def _barrier(self):
+        self.window.Sync()
+        self.node.Barrier()
+        self.window.Sync()
+
+    def _allocate(self, dtype, n, state_size):
+        """The window, grown when this model and optimizer need more than it has (collective)."""
+        align = 64
+
+        def span(count, itemsize):
+            return -(-count * itemsize // align) * align
+
+        item = dtype.itemsize
+        pad = span(n, item)
+        layout = {"params": (0, n), "state": (pad, state_size)}
+        offset = pad + span(state_size, item)
+        grads = offset
+        offset += self.local_size * pad
+        scalars = offset
+        offset += span(self.local_size * 3 * 4, 8)
+        if offset > self.capacity:
+            # the old window stays allocated: arrays a user kept from an earlier fit stay valid;
+            # doubling bounds what the old windows hold to the size of the new one
+            if self.window is not None:
+                self.retired.append(self.window)
+            self.capacity = max(offset, 2 * self.capacity)
+            self.window = self.MPI.Win.Allocate_shared(self.capacity if self.local == 0 else 0, 1, comm=self.node)
+            self.window.Lock_all()
+        buf, _ = self.window.Shared_query(0)
+        memory = np.frombuffer(buf, dtype=np.uint8, count=self.capacity)
+        views = {name: memory[a:a + k * item].view(dtype) for name, (a, k) in layout.items()}
+        views["grads"] = [memory[grads + r * pad:grads + r * pad + n * item].view(dtype)
+                          for r in range(self.local_size)]
+        views["scalars"] = memory[scalars:scalars + self.local_size * 96].view(np.float64).reshape(
+            self.local_size, 3, 4)
+        return views
+
+    def attach(self, model, optimizer):
+        """Move the model's arenas and the optimizer's state into the window (collective)."""
+        n = model.n_params
+        state, _groups = optimizer._plan(n, model.dtype)
+        self.node.Barrier()  # no rank still reads the window of an earlier fit
+        views = self._allocate(np.dtype(model.dtype), n, state.size)
+        self.lo, self.hi = self.local * n // self.local_size, (self.local + 1) * n // self.local_size
+        own = slice(self.lo, self.hi)
+        views["params"][own] = model.params[own]
+        stride = _core.optim_state_stride(n)
+        for slot in range(state.size // stride if stride else 0):
+            views["state"][slot * stride + self.lo:slot * stride + self.hi] = state[slot * stride + self.lo:
+                                                                                     slot * stride + self.hi]
+        views["grads"][self.local][...] = model.grads
+        self.attached = (model, optimizer, model.params, model.grads, state)
+        self.shared = views
+        self.slot = views["grads"][self.local]
+        self.scratch = np.empty(self.hi - self.lo, dtype=model.dtype)
+        model._bind_arenas(views["params"], self.slot)
+        optimizer._state = views["state"]
+        self._barrier()
+        return self
+
+    def holds(self, model, optimizer):
+        """Whether the model and this optimizer state are the ones in the window (a callback may
+        have replaced the state: load_state_dict, reset)."""
+        return (self.attached is not None and self.attached[0] is model and self.attached[1] is optimizer
+                and model.params is self.shared["params"] and optimizer._state is self.shared["state"])
+
+    def detach(self):
+        """Copy the parameters, the last reduced gradient (each slice from the rank that summed
+        it) and the state back into the model's and the optimizer's own arrays (no
+        communication: every rank has passed the last step's barrier)."""
+        model, optimizer, params, grads, state = self.attached
+        self.attached = None
+        params[...] = model.params
+        n = model.n_params
+        for r, part in enumerate(self.shared["grads"]):
+            a, b = r * n // self.local_size, (r + 1) * n // self.local_size
+            grads[a:b] = part[a:b]
+        model._bind_arenas(params, grads)
+        if optimizer._state is self.shared["state"]:
+            state[...] = optimizer._state
+            optimizer._state = state
+
+    def _exchange(self, k, values, across=True):
+        """Exchange k of a step (0, 1, 2: each row written once per step): this rank's values,
+        summed over the host's ranks (and over the hosts when ``across``)."""
+        rows = self.shared["scalars"]
+        rows[self.local, k, :len(values)] = values
+        self._barrier()
+        total = rows[:, k, :len(values)].sum(axis=0)
+        if across and self.hosts > 1:
+            self.cross.Allreduce(self.MPI.IN_PLACE, total, op=self.MPI.SUM)
+        return total, rows[:, k, 0]
+
+    def reduce(self, value, weight, status):
+        """Steps 1–3 (see the class docstring); returns (global mean loss, global weight,
+        status, global squared norm of the reduced gradient)."""
+        (total, weighted, bad), weights = self._exchange(0, (weight, value * weight, float(status != 0)))
+        if bad or not total > 0:
+            return math.nan, total, 1, math.nan
+        mine = self.slot[self.lo:self.hi]
+        grads = self.shared["grads"]
+        share = (weights / total).tolist()  # Python floats: NumPy then scales in the arena's dtype
+        others = [r for r in range(self.local_size) if r != self.local and share[r] != 0.0]
+        if share[self.local] != 0.0 and all(share[r] == share[self.local] for r in others):
+            for r in others:  # equal batch weights: add, then scale once
+                mine += grads[r][self.lo:self.hi]
+            if share[self.local] != 1.0:
+                _core.inplace_scale(mine, share[self.local])
+        else:
+            if share[self.local] == 0.0:  # no batch here: the arena holds an earlier step's gradient
+                mine[...] = 0
+            else:
+                _core.inplace_scale(mine, share[self.local])
+            for r in others:
+                np.multiply(grads[r][self.lo:self.hi], share[r], out=self.scratch)
+                mine += self.scratch
+        if self.hosts > 1:
+            self.cross.Allreduce(self.MPI.IN_PLACE, mine, op=self.MPI.SUM)
+        ss = self._exchange(1, (_core.sum_squares(mine),), across=False)[0][0]
+        return weighted / total, total, 0, ss
+
+    def update(self, optimizer, ss, clip_norm, clip_value):
+        """Steps 3–5: clipping, this rank's slice of the update, the closing barrier. Returns
+        (norm, status)."""
+        norm = math.sqrt(ss)
+        if not math.isfinite(ss):
+            return norm, 2
+        mine = self.slot[self.lo:self.hi]
+        if clip_value:
+            _core.inplace_clip_value(mine, clip_value)
+            if clip_norm:
+                ss = self._exchange(2, (_core.sum_squares(mine),), across=False)[0][0]
+        if clip_norm:
+            coef = clip_norm / (math.sqrt(ss) + 1e-6)
+            if coef < 1.0:
+                _core.inplace_scale(mine, coef)
+        model = self.attached[0]
+        optimizer._step_range(model.params, self.slot, self.lo, self.hi)
+        self._barrier()
+        return norm, 0
+
+
+def _no_hook(layer):
+    """The per-layer callback of a backward pass that starts no reduction."""
+
+
 def _local_gradient(model, batch, loss, weight):
     """Forward and backward of this rank's batch into ``model.grads`` (no update); returns
     (mean loss, status)."""
@@ -336,6 +595,19 @@ def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip
                                                 clip_norm=clip_norm or 0.0, clip_value=clip_value or 0.0)
         return value, norm, status, weight
     plan = dp.bucket_plan(model, x)
+    if plan is not None and dp.use_shared(model, optimizer, plan):
+        value, status = 0.0, 0
+        if batch is not None and weight > 0:
+            x_, idx_, s_, n_, t_, sw_ = batch
+            value, status = model._gradient_by_layer(x_, idx_, s_, n_, model._loss_spec(loss), t_, sw_, _no_hook)
+        else:
+            weight = 0.0
+        shared = dp._shared
+        value, weight, status, ss = shared.reduce(value, weight, status)
+        if status:
+            return value, math.nan, status, weight
+        norm, status = shared.update(optimizer, ss, clip_norm, clip_value)
+        return value, norm, status, weight
     if plan is None:  # sparse input: the fused step's gradient, reduced in one piece
         value, status = _local_gradient(model, batch, loss, weight)
         value, weight, status = dp.reduce_gradient(model, value, weight, status)

@@ -127,26 +127,34 @@ class Sequential:
         n_w = sum(L.in_features * L.out_features for L in layers)
         self.n_weights = n_w
         self.n_params = n_w + sum(L.out_features for L in layers)
-        self._params = _core.aligned_zeros(self.n_params, self.dtype)
-        self._grads = _core.aligned_zeros(self.n_params, self.dtype)
-        specs = []
-        w_off, b_off = 0, n_w
         for L in layers:
-            k, m = L.in_features, L.out_features
-            L._W = self._params[w_off:w_off + k * m].reshape(k, m)
-            L._dW = self._grads[w_off:w_off + k * m].reshape(k, m)
-            L._b = self._params[b_off:b_off + m]
-            L._db = self._grads[b_off:b_off + m]
             L._model = self
-            specs.append((k, m, L.activation_id, L.negative_slope, w_off, b_off))
-            w_off += k * m
-            b_off += m
-        self._engine = _core._ModelEngine(self.params, self.grads, specs)
+        self._bind_arenas(_core.aligned_zeros(self.n_params, self.dtype),
+                          _core.aligned_zeros(self.n_params, self.dtype))
         self._last_x = None
         self.loss = None
         self.history = None
         self.stop_training = False
         self.reset_parameters(seed)
+
+    def _bind_arenas(self, params, grads):
+        """Make ``params`` and ``grads`` (aligned, C-contiguous, ``n_params`` of the model's
+        dtype) the model's arenas: the layers' W, b, dW and db become views of them. Their
+        contents are left as they are (a data-parallel fit moves the arenas into memory the
+        ranks of a node share, and back)."""
+        self._params, self._grads = params, grads
+        specs = []
+        w_off, b_off = 0, self.n_weights
+        for L in self.layers:
+            k, m = L.in_features, L.out_features
+            L._W = params[w_off:w_off + k * m].reshape(k, m)
+            L._dW = grads[w_off:w_off + k * m].reshape(k, m)
+            L._b = params[b_off:b_off + m]
+            L._db = grads[b_off:b_off + m]
+            specs.append((k, m, L.activation_id, L.negative_slope, w_off, b_off))
+            w_off += k * m
+            b_off += m
+        self._engine = _core._ModelEngine(params, grads, specs)
 
     # ---- shapes and parameters -------------------------------------------------
 

@@ -277,6 +277,23 @@ class Optimizer:
         finally:
             _core.release_optimizer(self)
 
+    def _step_range(self, params, grads, start, stop):
+        """The update of elements [start, stop) of ``params`` (and of their state) that
+        ``step(params, grads)`` would make, counted as one step: a data-parallel rank's share of
+        an update whose other elements other ranks make. Noisy SGD cannot be split so (its noise
+        is drawn per parameter group)."""
+        _core.claim_optimizer(self)
+        try:
+            state, groups = self._plan(params.shape[0], params.dtype)
+            _core.inplace_optim_step(params, grads, state if state.size else None, groups, start=start, stop=stop)
+            self._advance()
+        finally:
+            _core.release_optimizer(self)
+
+    def _noisy(self):
+        """Whether an update adds noise (noisy SGD) somewhere."""
+        return bool(self._hyper.get("noise") or any(o.get("noise") for _, _, o in self._groups or ()))
+
     # -- state -----------------------------------------------------------------------------
 
     def reset(self):

@@ -716,6 +716,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         raise
     finally:
         progress_bar.close()
+        if dp is not None:
+            dp.finish()
     for cb in callbacks:
         cb.on_train_end({})
     return history
