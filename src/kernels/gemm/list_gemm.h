@@ -18,8 +18,9 @@ FG_KERNEL_SIZE(FG_CAT2(gemm_workspace_size, SFX),
    place (then nothing needs packing); packed := op(A), as the packed path of fg_gemm_* lays out
    each block; and fg_gemm_* reading op(A) from packed (what gemm_pack_a_whole wrote for the same
    A, lda, trans_a, m, n, k) instead of packing it, bit-identical to fg_gemm_*. a_packed NULL:
-   fg_gemm_* itself. */
-FG_KERNEL_SIZE(FG_CAT2(gemm_packed_a_size, SFX), (int64_t m, int64_t n, int64_t k), (m, n, k))
+   fg_gemm_* itself. The size is the active target's (a packing serves only the target that made
+   it), not the largest over targets as for workspaces. */
+FG_KERNEL_RET(int64_t, FG_CAT2(gemm_packed_a_size, SFX), (int64_t m, int64_t n, int64_t k), (m, n, k))
 FG_KERNEL(FG_CAT2(gemm_pack_a_whole, SFX),
           (T *packed, const T *A, int64_t lda, int trans_a, int64_t m, int64_t n, int64_t k),
           (packed, A, lda, trans_a, m, n, k))
