@@ -297,6 +297,36 @@ def buckets(comm, out):
     save(out, "buckets", comm, overlapped=params[0], one_piece=params[1], plans=np.array(sorted(plans)))
 
 
+class MomentumFromLastEpoch(callbacks.Callback):
+    """Turns momentum on (new state slots) before the last epoch, whose steps then lay the state
+    out anew."""
+
+    def __init__(self, opt, n, epochs):
+        self.opt, self.n, self.epochs = opt, n, epochs
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.epochs - 2:
+            self.opt.set_param_groups([(0, self.n, {"momentum": 0.9})])
+
+
+def lifecycle(comm, out):
+    """Fits on a new duplicate of comm each time share one set of shared-memory arenas (the
+    processes are the same), and a state whose layout changes in the last epoch ends whole on
+    every rank."""
+    x, y, w = data(50)
+    sl = distributed.shard(50, comm)
+    for _ in range(4):
+        sub = comm.Dup()
+        model("float64").fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer="adam", epochs=1,
+                             batch_size=8, progress=False, comm=distributed.DataParallel(sub, **OPTIONS))
+        sub.Free()
+    m, opt = model("float64"), optim.SGD(lr=0.1)
+    m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=opt, epochs=3, batch_size=8, sample_weight=w[sl],
+          callbacks=[MomentumFromLastEpoch(opt, m.n_params, 3)], progress=False, comm=dp(comm))
+    save(out, "lifecycle", comm, cached=len(distributed._SharedArenas._cache), params=m.params,
+         state=opt.state_dict()["state"])
+
+
 class FailOnRankOne(callbacks.Callback):
     def __init__(self, rank):
         self.rank = rank
@@ -343,6 +373,7 @@ def main():
         resume_state(comm, out)
         regression_metrics(comm, out)
         buckets(comm, out)
+        lifecycle(comm, out)
     elif scenario == "checkpoint":
         checkpoint(comm, out, sys.argv[3])
     elif scenario == "fail":

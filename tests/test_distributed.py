@@ -219,6 +219,19 @@ def test_every_rank_continues_from_rank_zeros_optimizer_and_schedule_state(run_a
     assert int(results[0]["last_step"]) == 1 + 1  # StepDecay counts epochs: 1 before, 1 in fit
 
 
+def test_arenas_shared_once_per_group_and_a_new_state_layout_ends_whole(run_all):
+    ranks, out, run = run_all
+    results = load(out, "lifecycle", ranks)
+    for r, res in enumerate(results):
+        # the fits on duplicates of the communicator reused one entry (with COMM_WORLD's: at most 2)
+        assert int(res["cached"]) <= 2, f"rank {r}"
+        for key in ("params", "state"):
+            np.testing.assert_array_equal(res[key], results[0][key], err_msg=f"rank {r}, {key}")
+    # the momentum buffer the last epoch made, current in every rank's slice (not only its own)
+    state = results[0]["state"]
+    assert state.size and np.count_nonzero(state) == state.size, run
+
+
 def test_regression_metrics_over_ranks_equal_those_of_all_rows(run_all):
     ranks, out, _run = run_all
     results = load(out, "regression", ranks)

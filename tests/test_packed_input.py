@@ -104,6 +104,29 @@ def test_packing_again_after_x_is_written_in_place(rng):
     np.testing.assert_array_equal(fresh[2], plain[2])
 
 
+def test_packed_step_with_an_optimizer(rng):
+    """A step that updates reads the packing too: the same parameters as the unpacked step, and a
+    packing of another x is refused as without an optimizer."""
+    dtype = np.dtype(np.float32)
+    x = rng.normal(size=(300, 50)).astype(dtype)
+    y = rng.integers(0, 4, size=300)
+    loss = losses.SoftmaxCrossEntropy()
+    results = []
+    for packed in (False, True):
+        model = _model(50, 40, "gelu", 4, dtype, seed=5)
+        opt = fastgd.optim.Adam(lr=1e-2)
+        spec, target = model._loss_spec(loss), loss.prepare_target(y, 4, model.dtype)
+        p = model._pack_input(x) if packed else None
+        for _ in range(3):
+            assert model._train_step(x, loss_spec=spec, target=target, optimizer=opt, packed=p)[2] == 0
+        results.append(model.params.copy())
+        if packed:
+            with pytest.raises(ValueError, match="packed"):
+                model._train_step(x, loss_spec=spec, target=target, optimizer=opt,
+                                  packed=model._pack_input(x.copy()))
+    np.testing.assert_array_equal(results[1], results[0])
+
+
 def test_packing_for_another_cpu_target_is_not_used(rng):
     """A packing made on one target is laid out for its block sizes: after switching targets the
     step packs x itself, and matches the unpacked step of the new target."""
@@ -183,3 +206,14 @@ def test_full_batch_lbfgs_fit_with_the_packed_input_equals_the_unpacked_fit(monk
         results.append((model.params.copy(), history.history["loss"]))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert results[0][1] == results[1][1]
+
+
+def test_large_input_is_not_packed(rng, monkeypatch):
+    """Over the size limit the packing (about two copies of x) is not made: None, the GEMM packs."""
+    from fastgd.nn import model as model_module
+    x = rng.normal(size=(300, 64))
+    model = _model(64, 100, "relu", 4, np.dtype(np.float64))
+    monkeypatch.setattr(model_module, "_PACK_LIMIT", x.nbytes - 1)
+    assert model._pack_input(x) is None
+    monkeypatch.setattr(model_module, "_PACK_LIMIT", x.nbytes)
+    assert sum(model._pack_input(x).nbytes) > 0

@@ -98,7 +98,7 @@ cdef class PackedInput:
     cdef const void *bwd_ptr
     cdef const void *data
     cdef int64_t rows, cols
-    cdef int isa
+    cdef int64_t layout
 
     @property
     def nbytes(self):
@@ -109,21 +109,22 @@ cdef class PackedInput:
         return f"PackedInput({self.rows}x{self.cols} {self.x.dtype}, {self.nbytes} bytes)"
 
 
-cdef object _packed_operand(cnp.ndarray x, bint f32, int trans_a, int64_t m, int64_t n, int64_t k):
-    """All of op(x) packed for an (m, n, k) product, or None when that product reads x in place."""
+cdef tuple _packed_operand(cnp.ndarray x, bint f32, int trans_a, int64_t m, int64_t n, int64_t k):
+    """All of op(x) packed for an (m, n, k) product and the packing target's layout token, or
+    (None, 0) when that product reads x in place."""
     cdef int64_t nbytes = fg_gemm_packed_a_size_f32(m, n, k) if f32 else fg_gemm_packed_a_size_f64(m, n, k)
     if nbytes == 0:
-        return None
-    cdef int64_t lda = x.shape[1]
+        return None, 0
+    cdef int64_t lda = x.shape[1], layout
     cdef cnp.ndarray buf = np.empty(nbytes // x.itemsize, dtype=x.dtype)
     cdef void *dst = cnp.PyArray_DATA(buf)
     cdef const void *src = cnp.PyArray_DATA(x)
     with nogil:
         if f32:
-            fg_gemm_pack_a_whole_f32(<float *>dst, <const float *>src, lda, trans_a, m, n, k)
+            layout = fg_gemm_pack_a_whole_f32(<float *>dst, nbytes, <const float *>src, lda, trans_a, m, n, k)
         else:
-            fg_gemm_pack_a_whole_f64(<double *>dst, <const double *>src, lda, trans_a, m, n, k)
-    return buf
+            layout = fg_gemm_pack_a_whole_f64(<double *>dst, nbytes, <const double *>src, lda, trans_a, m, n, k)
+    return (buf, layout) if layout else (None, 0)
 
 
 cdef class _ModelEngine:
@@ -425,9 +426,13 @@ cdef class _ModelEngine:
         p.rows = n
         p.cols = k
         p.data = cnp.PyArray_DATA(xa)
-        p.isa = fg_isa_current()
-        p.fwd = _packed_operand(xa, self.f32, 0, n, m, k)    # x·W: op(A) = x (n, k)
-        p.bwd = _packed_operand(xa, self.f32, 1, k, m, n)    # xᵀ·grad_z: op(A) = xᵀ (k, n)
+        cdef int64_t fwd_layout, bwd_layout
+        p.fwd, fwd_layout = _packed_operand(xa, self.f32, 0, n, m, k)    # x·W: op(A) = x (n, k)
+        p.bwd, bwd_layout = _packed_operand(xa, self.f32, 1, k, m, n)    # xᵀ·grad_z: op(A) = xᵀ (k, n)
+        # both from one target, or neither is read (the active target changed between them)
+        p.layout = fwd_layout or bwd_layout
+        if fwd_layout and bwd_layout and fwd_layout != bwd_layout:
+            p.layout = 0
         p.fwd_ptr = NULL if p.fwd is None else cnp.PyArray_DATA(<cnp.ndarray>p.fwd)
         p.bwd_ptr = NULL if p.bwd is None else cnp.PyArray_DATA(<cnp.ndarray>p.bwd)
         return p
@@ -443,9 +448,10 @@ cdef class _ModelEngine:
         if indices is not None or start != 0 or n != p.rows:
             raise ValueError(f"a packed input serves a step over all of its {p.rows} rows, "
                              f"got {'indexed rows' if indices is not None else f'rows [{start}, {start + n})'}")
-        if p.isa == fg_isa_current():  # the layout is the packing target's
-            batch.x_packed = p.fwd_ptr
-            batch.xt_packed = p.bwd_ptr
+        # the C step reads them only on the target that packed them (its layout)
+        batch.x_packed = p.fwd_ptr
+        batch.xt_packed = p.bwd_ptr
+        batch.packed_layout = p.layout
         return 0
 
     def step(self, x, indices, Py_ssize_t start, Py_ssize_t n, LossSpec loss, target, sample_weight,

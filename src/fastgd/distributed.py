@@ -241,6 +241,9 @@ class DataParallel:
         if not use:
             self.finish()
             return False
+        # lay the state out for this step first (set_param_groups may have added slots): a new
+        # layout is a new array, made from the whole current state, which then moves in
+        optimizer._plan(model.n_params, model.dtype)
         if self._shared is None or not self._shared.holds(model, optimizer):
             self.finish()
             self._shared = nodes.attach(model, optimizer)
@@ -369,13 +372,16 @@ class _SharedArenas:
     SGD; otherwise the step reduces with ``Allreduce``.
     """
 
-    _cache = {}  # (id(comm), id(node)) -> the _SharedArenas of those communicators, kept for later fits
+    # (the world ranks of comm, of node) -> the _SharedArenas of those processes, kept for later
+    # fits: one entry per group of processes, however many communicators a program makes of it
+    # (a Dup or Split per fit), with communicators of its own, which outlive the user's
+    _cache = {}
 
     def __init__(self, dp):
         MPI = dp.MPI
         comm = dp.comm
-        node = dp.node if dp.node is not None else comm.Split_type(MPI.COMM_TYPE_SHARED, key=dp.rank)
-        self.keep = (comm, dp.node)  # the ids in the cache key stay in use while the entry lives
+        node = (dp.node.Dup() if dp.node is not None
+                else comm.Split_type(MPI.COMM_TYPE_SHARED, key=dp.rank))
         self.MPI, self.node = MPI, node
         self.local, self.local_size = node.Get_rank(), node.Get_size()
         sizes = comm.allgather(self.local_size)
@@ -390,7 +396,7 @@ class _SharedArenas:
     @classmethod
     def nodes(cls, dp):
         """The arenas of dp's communicators, or None when the hosts run unequal numbers of ranks."""
-        key = (id(dp.comm), id(dp.node))
+        key = (_world_ranks(dp.MPI, dp.comm), None if dp.node is None else _world_ranks(dp.MPI, dp.node))
         if key not in cls._cache:
             cls._cache[key] = cls(dp)
         entry = cls._cache[key]
@@ -536,6 +542,16 @@ class _SharedArenas:
         optimizer._step_range(model.params, self.slot, self.lo, self.hi)
         self._barrier()
         return norm, 0
+
+
+def _world_ranks(MPI, comm):
+    """The ranks in COMM_WORLD of comm's processes, in comm's order (local: no communication)."""
+    group, world = comm.Get_group(), MPI.COMM_WORLD.Get_group()
+    try:
+        return tuple(MPI.Group.Translate_ranks(group, list(range(group.Get_size())), world))
+    finally:
+        group.Free()
+        world.Free()
 
 
 def _no_hook(layer):

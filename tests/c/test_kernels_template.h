@@ -113,7 +113,10 @@ static void TN(gemm_case)(int64_t m, int64_t n, int64_t k, int ta, int tb, doubl
     /* the same product reading op(A) packed whole beforehand: bit for bit fg_gemm's */
     const int64_t packed_bytes = K(gemm_packed_a_size)(m, n, k);
     T *packed = packed_bytes ? (T *)xmalloc((size_t)packed_bytes) : NULL;
-    K(gemm_pack_a_whole)(packed, A, lda, ta, m, n, k);
+    const int64_t layout = K(gemm_pack_a_whole)(packed, packed_bytes, A, lda, ta, m, n, k);
+    check_scalar(what, layout != 0, packed_bytes != 0, 0.0); /* a token exactly when it packed */
+    if (packed_bytes) /* too small a buffer: refused, nothing written */
+        check_scalar(what, (double)K(gemm_pack_a_whole)(packed, packed_bytes - 1, A, lda, ta, m, n, k), 0.0, 0.0);
     K(gemm_prepacked)(P, ldc, A, lda, ta, packed, B, ldb, tb, m, n, k, beta, bias, act, TN(ALPHA), ws, ws_bytes);
     strncat(what, " prepacked", sizeof what - strlen(what) - 1);
     TN(check_exact)(what, P, C, c_len);

@@ -74,6 +74,8 @@ def _one_trainer(method: _Method) -> _Method:
     return cast(_Method, exclusive)
 
 
+_PACK_LIMIT = 64 << 20  # bytes of x up to which a full-batch fit packs it once (see _pack_input)
+
 
 class Sequential:
     """A multi-layer perceptron: ``Sequential([Dense(784, 256), Dense(256, 10, activation="identity")])``.
@@ -433,7 +435,8 @@ class Sequential:
         try:
             plan = optimizer._plan(self.n_params, self.dtype)
             value, norm, status = self._engine.step(x, indices, start, n, spec, target, sample_weight,
-                                                    class_weight, plan, clip_norm, clip_value, grad_norm)
+                                                    class_weight, plan, clip_norm, clip_value, grad_norm,
+                                                    packed)
             if status == 0:
                 optimizer._advance()
         finally:
@@ -444,7 +447,10 @@ class Sequential:
         """x (checked, dense, the model's dtype, C-contiguous) packed once for the first layer's
         products, for many :meth:`_train_step` calls over all of its rows (a full-batch
         optimizer's evaluations). It holds x's content at this call: pack again after writing
-        into x."""
+        into x. None when x is over ``_PACK_LIMIT`` bytes: the packing holds about two copies of
+        x, and on a large x the GEMM's own packing is a small share of each product anyway."""
+        if x.nbytes > _PACK_LIMIT:
+            return None
         return self._engine.pack_input(x)
 
     def _hvp(self, x, v, *, loss_spec, target, sample_weight, gauss_newton, denominator, **options):

@@ -418,14 +418,22 @@ int64_t FG_FN(FG_CAT2(fg_gemm_packed_a_size, SFX))(int64_t m, int64_t n, int64_t
     return gemm_round_up(m, MR) * k * GEMM_AS * (int64_t)sizeof(T);
 }
 
-void FG_FN(FG_CAT2(fg_gemm_pack_a_whole, SFX))(T *packed, const T *A, int64_t lda, int trans_a, int64_t m,
-                                               int64_t n, int64_t k)
+int64_t FG_FN(FG_CAT2(fg_gemm_packed_a_layout, SFX))(void)
 {
-    if (m <= 0 || n <= 0 || k <= 0 || GN(gemm_is_direct)(m, n)) return;
+    /* this target's own packer: no two targets or element types share it */
+    return (int64_t)(intptr_t)&FG_FN(FG_CAT2(fg_gemm_pack_a_whole, SFX));
+}
+
+int64_t FG_FN(FG_CAT2(fg_gemm_pack_a_whole, SFX))(T *packed, int64_t packed_bytes, const T *A, int64_t lda,
+                                                  int trans_a, int64_t m, int64_t n, int64_t k)
+{
+    const int64_t need = FG_FN(FG_CAT2(fg_gemm_packed_a_size, SFX))(m, n, k);
+    if (need == 0 || packed_bytes < need) return 0;
     const int64_t rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1;
     const int64_t kstep = GN(gemm_kc)(k), m_pad = gemm_round_up(m, MR);
     for (int64_t pc = 0; pc < k; pc += kstep)
         GN(gemm_pack_a)(packed + pc * m_pad * GEMM_AS, A, rsa, csa, 0, m, pc, fg_min_i64(kstep, k - pc));
+    return FG_FN(FG_CAT2(fg_gemm_packed_a_layout, SFX))();
 }
 
 void FG_FN(FG_CAT2(fg_gemm_prepacked, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, int trans_a,

@@ -16,14 +16,20 @@ FG_KERNEL_SIZE(FG_CAT2(gemm_workspace_size, SFX),
 /* An operand packed once for many products (a full-batch input every L-BFGS evaluation reads):
    bytes of all of op(A)(m,k) packed for a product with n columns, 0 when that product reads A in
    place (then nothing needs packing); packed := op(A), as the packed path of fg_gemm_* lays out
-   each block; and fg_gemm_* reading op(A) from packed (what gemm_pack_a_whole wrote for the same
+   each block, returning gemm_packed_a_layout's token, or 0 having written nothing when the
+   product reads A in place or packed_bytes is less than it needs (the active target may have
+   changed since the size was asked); and fg_gemm_* reading op(A) from packed (what gemm_pack_a_whole wrote for the same
    A, lda, trans_a, m, n, k) instead of packing it, bit-identical to fg_gemm_*. a_packed NULL:
    fg_gemm_* itself. The size is the active target's (a packing serves only the target that made
    it), not the largest over targets as for workspaces. */
 FG_KERNEL_RET(int64_t, FG_CAT2(gemm_packed_a_size, SFX), (int64_t m, int64_t n, int64_t k), (m, n, k))
-FG_KERNEL(FG_CAT2(gemm_pack_a_whole, SFX),
-          (T *packed, const T *A, int64_t lda, int trans_a, int64_t m, int64_t n, int64_t k),
-          (packed, A, lda, trans_a, m, n, k))
+/* A token naming the layout gemm_pack_a_whole writes, the same for every packing the active
+   target makes of this element type and different from every other target's and type's. */
+FG_KERNEL_RET(int64_t, FG_CAT2(gemm_packed_a_layout, SFX), (void), ())
+FG_KERNEL_RET(int64_t, FG_CAT2(gemm_pack_a_whole, SFX),
+              (T *packed, int64_t packed_bytes, const T *A, int64_t lda, int trans_a, int64_t m, int64_t n,
+               int64_t k),
+              (packed, packed_bytes, A, lda, trans_a, m, n, k))
 FG_KERNEL(FG_CAT2(gemm_prepacked, SFX),
           (T *C, int64_t ldc, const T *A, int64_t lda, int trans_a, const T *a_packed, const T *B, int64_t ldb,
            int trans_b, int64_t m, int64_t n, int64_t k, double beta, const T *bias, int act, double act_alpha,

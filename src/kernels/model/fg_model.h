@@ -54,8 +54,11 @@ typedef struct fg_batch {
     int64_t start, n;
     /* NULL, or (indices NULL, x dense) rows [start, start+n) of x packed once for the first
        layer's two products (fg_gemm_pack_a_whole), read instead of packing them again: x_packed
-       as x·W's op(A) (x, in, 0, n, out, in), xt_packed as xᵀ·grad_z's (x, in, 1, in, out, n) */
+       as x·W's op(A) (x, in, 0, n, out, in), xt_packed as xᵀ·grad_z's (x, in, 1, in, out, n).
+       packed_layout: fg_gemm_packed_a_layout_* of the target that packed them; a step running on
+       another target (the active one changed since) ignores them and packs x itself. */
     const void *x_packed, *xt_packed;
+    int64_t packed_layout;
 } fg_batch;
 
 /* One optimizer parameter group: arena range [start, stop) and its update. */

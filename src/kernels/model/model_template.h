@@ -105,8 +105,9 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
     fg_loss_spec spec = *loss;
     const fg_csr *csr = batch->x_csr;
     const T *x = NULL;
-    /* the packed input serves a contiguous dense batch only */
-    const int packed = !csr && !batch->indices;
+    /* the packed input serves a contiguous dense batch only, packed by this very target */
+    const int packed = !csr && !batch->indices &&
+                       batch->packed_layout == FG_FN(FG_CAT2(fg_gemm_packed_a_layout, SFX))();
     const T *x_packed = packed ? (const T *)batch->x_packed : NULL;
     const T *xt_packed = packed ? (const T *)batch->xt_packed : NULL;
 
