@@ -393,6 +393,10 @@ def test_real_sigint_during_fit(tmp_path):
         import numpy as np
         import fastgd as fg
 
+        # as in a terminal whatever this process inherited: a shell's background job starts with
+        # SIGINT ignored, and a signal mask is inherited too
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         X, y = fg.datasets.make_spirals(4000, n_features=4, seed=0)
         model = fg.Sequential([fg.Dense(4, 64), fg.Dense(64, 3, activation=None)], seed=0)
 
