@@ -1,20 +1,41 @@
 /* Included by lbfgs.c once per element type T with name suffix SFX. */
 
+#define FG_LBFGS_LANES 16
+#ifndef FG_LBFGS_LANES_ONCE
+#define FG_LBFGS_LANES_ONCE
+/* acc[0] := the lanes of acc added pairwise in a fixed order; returns it. */
+FG_INLINE double lbfgs_lanes_sum(double *acc)
+{
+    for (int width = FG_LBFGS_LANES / 2; width > 0; width /= 2)
+        for (int j = 0; j < width; j++) acc[j] += acc[j + width];
+    return acc[0];
+}
+#endif
+
+/* acc[i mod 16] += a[i]·b[i] for i < n in increasing i: lbfgs_dot_lanes's lanes, resumable on
+ * the next elements as long as n is a multiple of 16 on every call but the last. The lanes
+ * live in a local array during the loop, which the compiler keeps in registers. */
+FG_INLINE void FG_FN(FG_CAT2(lbfgs_dot_lanes_add, SFX))(double *FG_RESTRICT acc, const T *FG_RESTRICT a,
+                                                       const T *FG_RESTRICT b, int64_t n)
+{
+    double l[FG_LBFGS_LANES];
+    for (int j = 0; j < FG_LBFGS_LANES; j++) l[j] = acc[j];
+    int64_t i = 0;
+    for (; i + FG_LBFGS_LANES <= n; i += FG_LBFGS_LANES)
+        for (int j = 0; j < FG_LBFGS_LANES; j++) l[j] += (double)a[i + j] * (double)b[i + j];
+    for (int j = 0; i < n; i++, j++) l[j] += (double)a[i] * (double)b[i];
+    for (int j = 0; j < FG_LBFGS_LANES; j++) acc[j] = l[j];
+}
+
 /* Σ a[i]·b[i] in double: sixteen interleaved partial sums (element i goes to lane i mod 16),
  * added pairwise in a fixed order at the end. The lanes are independent, so the compiler keeps
  * them in vector registers of any width and the order of every addition stays the same on
  * every target. */
-#define FG_LBFGS_LANES 16
 static double FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(const T *FG_RESTRICT a, const T *FG_RESTRICT b, int64_t n)
 {
     double acc[FG_LBFGS_LANES] = {0.0};
-    int64_t i = 0;
-    for (; i + FG_LBFGS_LANES <= n; i += FG_LBFGS_LANES)
-        for (int j = 0; j < FG_LBFGS_LANES; j++) acc[j] += (double)a[i + j] * (double)b[i + j];
-    for (int j = 0; i < n; i++, j++) acc[j] += (double)a[i] * (double)b[i];
-    for (int width = FG_LBFGS_LANES / 2; width > 0; width /= 2)
-        for (int j = 0; j < width; j++) acc[j] += acc[j + width];
-    return acc[0];
+    FG_FN(FG_CAT2(lbfgs_dot_lanes_add, SFX))(acc, a, b, n);
+    return lbfgs_lanes_sum(acc);
 }
 
 /* The two-loop recursion is memory bound: every pass streams n elements of a pair
@@ -175,10 +196,18 @@ double FG_FN(FG_CAT2(fg_lbfgs_norms, SFX))(const T *FG_RESTRICT a, int64_t n, do
     return m0 > m1 ? m0 : m1;
 }
 
-/* The compact-form kernels stream the history in blocks of this many elements, so that the
- * block of g (and of d) stays in the L1 cache while every pair's block passes by once: one
- * sweep over memory per kernel, whatever the number of pairs. */
+/* The compact-form kernels sum in blocks of FG_LBFGS_BLOCK elements (each block's dot products
+ * added to the totals in block order), and stream the history in sub-blocks of FG_LBFGS_SUB
+ * elements (a multiple of the lanes), so that the sub-block of g and y_new (or of g and d) stays
+ * in the L1 cache while every pair's sub-block passes by once: one sweep over the history per
+ * kernel, whatever the number of pairs. FG_LBFGS_GROUP pairs share a sweep of g, which bounds
+ * the lanes kept on the stack. */
 #define FG_LBFGS_BLOCK 8192
+#define FG_LBFGS_SUB 512
+#define FG_LBFGS_GROUP 8
+#if FG_LBFGS_SUB % FG_LBFGS_LANES != 0
+#error "FG_LBFGS_SUB must be a multiple of FG_LBFGS_LANES"
+#endif
 
 /* Dot products of every listed pair with g (and with y_new); see list_minimize.h. */
 void FG_FN(FG_CAT2(fg_lbfgs_dots, SFX))(double *FG_RESTRICT out, const T *FG_RESTRICT g, const T *FG_RESTRICT y_new,
@@ -188,14 +217,23 @@ void FG_FN(FG_CAT2(fg_lbfgs_dots, SFX))(double *FG_RESTRICT out, const T *FG_RES
     for (int64_t k = 0; k < 4 * count; k++) out[k] = 0.0;
     for (int64_t b0 = 0; b0 < n; b0 += FG_LBFGS_BLOCK) {
         const int64_t len = n - b0 < FG_LBFGS_BLOCK ? n - b0 : FG_LBFGS_BLOCK;
-        for (int64_t k = 0; k < count; k++) {
-            const T *s = s_hist + rows[k] * n + b0, *y = y_hist + rows[k] * n + b0;
-            out[4 * k] += FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(s, g + b0, len);
-            out[4 * k + 1] += FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(y, g + b0, len);
-            if (y_new != NULL) {
-                out[4 * k + 2] += FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(s, y_new + b0, len);
-                out[4 * k + 3] += FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(y, y_new + b0, len);
+        for (int64_t k0 = 0; k0 < count; k0 += FG_LBFGS_GROUP) {
+            const int64_t group = count - k0 < FG_LBFGS_GROUP ? count - k0 : FG_LBFGS_GROUP;
+            double acc[FG_LBFGS_GROUP][4][FG_LBFGS_LANES] = {{{0.0}}};
+            for (int64_t a = 0; a < len; a += FG_LBFGS_SUB) {
+                const int64_t m = len - a < FG_LBFGS_SUB ? len - a : FG_LBFGS_SUB, at = b0 + a;
+                for (int64_t k = 0; k < group; k++) {
+                    const T *s = s_hist + rows[k0 + k] * n + at, *y = y_hist + rows[k0 + k] * n + at;
+                    FG_FN(FG_CAT2(lbfgs_dot_lanes_add, SFX))(acc[k][0], s, g + at, m);
+                    FG_FN(FG_CAT2(lbfgs_dot_lanes_add, SFX))(acc[k][1], y, g + at, m);
+                    if (y_new != NULL) {
+                        FG_FN(FG_CAT2(lbfgs_dot_lanes_add, SFX))(acc[k][2], s, y_new + at, m);
+                        FG_FN(FG_CAT2(lbfgs_dot_lanes_add, SFX))(acc[k][3], y, y_new + at, m);
+                    }
+                }
             }
+            for (int64_t k = 0; k < group; k++)
+                for (int q = 0; q < (y_new != NULL ? 4 : 2); q++) out[4 * (k0 + k) + q] += lbfgs_lanes_sum(acc[k][q]);
         }
     }
 }
@@ -210,16 +248,21 @@ double FG_FN(FG_CAT2(fg_lbfgs_combine, SFX))(T *FG_RESTRICT d, const T *FG_RESTR
     const T gc = (T)g_coef;
     for (int64_t b0 = 0; b0 < n; b0 += FG_LBFGS_BLOCK) {
         const int64_t len = n - b0 < FG_LBFGS_BLOCK ? n - b0 : FG_LBFGS_BLOCK;
-        T *FG_RESTRICT db = d + b0;
-        const T *FG_RESTRICT gb = g + b0;
-        for (int64_t i = 0; i < len; i++) db[i] = gc * gb[i];
-        for (int64_t k = 0; k < count; k++) {
-            const T *FG_RESTRICT s = s_hist + rows[k] * n + b0;
-            const T *FG_RESTRICT y = y_hist + rows[k] * n + b0;
-            const T sc = (T)s_coef[k], yc = (T)y_coef[k];
-            for (int64_t i = 0; i < len; i++) db[i] = (db[i] + sc * s[i]) + yc * y[i];
+        double acc[FG_LBFGS_LANES] = {0.0};
+        for (int64_t a = 0; a < len; a += FG_LBFGS_SUB) {
+            const int64_t m = len - a < FG_LBFGS_SUB ? len - a : FG_LBFGS_SUB, at = b0 + a;
+            T *FG_RESTRICT db = d + at;
+            const T *FG_RESTRICT gb = g + at;
+            for (int64_t i = 0; i < m; i++) db[i] = gc * gb[i];
+            for (int64_t k = 0; k < count; k++) {
+                const T *FG_RESTRICT s = s_hist + rows[k] * n + at;
+                const T *FG_RESTRICT y = y_hist + rows[k] * n + at;
+                const T sc = (T)s_coef[k], yc = (T)y_coef[k];
+                for (int64_t i = 0; i < m; i++) db[i] = (db[i] + sc * s[i]) + yc * y[i];
+            }
+            FG_FN(FG_CAT2(lbfgs_dot_lanes_add, SFX))(acc, gb, db, m);
         }
-        gd += FG_FN(FG_CAT2(lbfgs_dot_lanes, SFX))(gb, db, len);
+        gd += lbfgs_lanes_sum(acc);
     }
     return gd;
 }
