@@ -9,6 +9,9 @@ machine's load falls on each alike:
 - 1 rank x 1 thread  (plain ``fit``, no communicator),
 - 2 ranks x 1 thread (``fit(comm=...)`` under ``mpiexec -n 2``: global batch 512),
 - 2 ranks x 1 thread bound to cores (``mpiexec -bind-to core``: each rank pinned to its own core),
+  and bound the other way round (``-bind-to user:1,0``: rank 0 on core 1, rank 1 on core 0), so
+  that the per-rank table tells whether a rank that computes slower is slow because of its core
+  or because of what that rank does,
 - 2 ranks x 1 thread reducing with ``Allreduce`` (``DataParallel(comm, shared_memory=False)``:
   every rank reduces the whole gradient and applies the whole update, the path taken when the
   ranks of a host cannot share memory),
@@ -37,7 +40,11 @@ against it). The last lines print the ratios the scaling target is stated in, an
 ranks could give if every phase of every step ran as fast as its fastest step (one rank's fastest
 fused step against the sum of the bound ranks' fastest forward and backward, reduction proper and
 update): a bound that the machine's load and the drift of its cores' speed do not move much, as
-long as some steps run undisturbed. Needs mpi4py and mpiexec (``pip install 'fastgd[mpi]'``).
+long as some steps run undisturbed. A line before it compares, per core, the median over rounds
+of each rank's forward and backward in thread CPU time with the ranks bound both ways round, and
+of each apart process's whole step: whether a rank that computes slower than its partner does so
+because of its core (the slowness moves with the core when the ranks swap cores) or because of
+something that rank does (it stays with the rank). Needs mpi4py and mpiexec (``pip install 'fastgd[mpi]'``).
 """
 
 from __future__ import annotations
@@ -133,16 +140,18 @@ def instrument(fastgd, distributed, phases, stamps):
     distributed._SharedArenas.update = update(distributed._SharedArenas.update)
 
 
-def time_steps(model, durations):
-    """Record the wall time of every fused train step of ``model`` into ``durations``."""
+def time_steps(model, durations, cpu_durations):
+    """Record the wall and thread CPU time of every fused train step of ``model`` into
+    ``durations`` and ``cpu_durations``."""
     step = model._train_step
 
     def timed(*args, **kwargs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         try:
             return step(*args, **kwargs)
         finally:
             durations.append(time.perf_counter() - t)
+            cpu_durations.append(time.thread_time() - c)
 
     model._train_step = timed
 
@@ -203,7 +212,7 @@ def worker(steps, threads, mode, bucket_cap_mb, quiet):
     comm = fit_comm = None
     rank = 0
     phases = {name: [] for name in PHASES}
-    stamps, durations = [], []
+    stamps, durations, cpu_durations = [], [], []
     if mode != "plain":
         from mpi4py import MPI
 
@@ -229,7 +238,7 @@ def worker(steps, threads, mode, bucket_cap_mb, quiet):
     stamps.clear()
     quiet_found = wait_for_quiet(comm, quiet)
     if mode not in ("comm", "allreduce"):
-        time_steps(model, durations)
+        time_steps(model, durations, cpu_durations)
     if mode == "apart":
         comm.Barrier()
     c0 = time.process_time()
@@ -243,6 +252,7 @@ def worker(steps, threads, mode, bucket_cap_mb, quiet):
         # the processes' epochs, and what they would take if every step waited for the slower
         # process's step (the loop's own time outside the steps kept as measured)
         times = comm.gather((seconds, durations), root=0)
+        per_process = comm.gather([1e3 * float(np.median(durations)), 1e3 * float(np.median(cpu_durations))], root=0)
         cpu_seconds = comm.allreduce(cpu_seconds, op=MPI.SUM)
         if rank == 0:
             slowest = max(t for t, _ in times)
@@ -250,7 +260,8 @@ def worker(steps, threads, mode, bucket_cap_mb, quiet):
             in_step = np.max([d[:steps] for _, d in times], axis=0).sum() + outside
             result = {"samples_per_s": len(times) * steps * BATCH / slowest, "step_seconds": slowest / steps,
                       "in_step_samples_per_s": len(times) * steps * BATCH / in_step,
-                      "samples_per_cpu_s": len(times) * steps * BATCH / cpu_seconds, "quiet": quiet_found}
+                      "samples_per_cpu_s": len(times) * steps * BATCH / cpu_seconds, "quiet": quiet_found,
+                      "per_process": per_process}
     elif mode in ("comm", "allreduce"):
         cpu_seconds = comm.allreduce(cpu_seconds, op=MPI.SUM)
         # per rank, each phase's mean wall and CPU milliseconds per step
@@ -314,6 +325,7 @@ def main():
     configs = {"1 rank x 1 thread": (1, 1, "plain", None, ()),
                "2 ranks x 1 thread": (2, 1, "comm", None, ()),
                "2 ranks x 1 thread, -bind-to core": (2, 1, "comm", None, bound),
+               "2 ranks x 1 thread, -bind-to user:1,0": (2, 1, "comm", None, ("-bind-to", "user:1,0")),
                "2 ranks x 1 thread, Allreduce": (2, 1, "allreduce", None, ()),
                "1 rank x 2 threads": (1, 2, "plain", None, ()),
                "1 rank x 1 thread, comm of size 1": (1, 1, "comm", None, ()),
@@ -324,6 +336,9 @@ def main():
     in_step = []
     quiet_runs = 0
     fastest = {"one rank": math.inf, "compute": math.inf, "reduction proper": math.inf, "update": math.inf}
+    # per round, each process's thread CPU ms per step of forward and backward (fused step apart)
+    by_core = {"2 ranks x 1 thread, -bind-to core": [], "2 ranks x 1 thread, -bind-to user:1,0": [],
+               "2 processes x 1 thread apart, -bind-to core": []}
     load_before = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     for _ in range(args.repeats):
         for name, config in configs.items():
@@ -338,6 +353,9 @@ def main():
                 for phase in ("compute", "reduction proper", "update"):
                     slowest_rank = max(phases["fastest"][phase] for phases in result["per_rank"])
                     fastest[phase] = min(fastest[phase], slowest_rank)
+            if name in by_core:
+                by_core[name].append([p[1] for p in result["per_process"]] if config[2] == "apart"
+                                     else [phases["compute"][1] for phases in result["per_rank"]])
             if best[name] is None or result["samples_per_s"] > best[name]["samples_per_s"]:
                 best[name] = result
     base = best["1 rank x 1 thread"]["samples_per_s"]
@@ -378,6 +396,14 @@ def main():
               f"to cores, {allreduce / one:.2f}x reducing with Allreduce; target >= 1.8x); vs 1 rank x 2 threads: {two / threads:.2f}x ({bound / threads:.2f}x); "
               f"compute-only ceiling, 2 processes apart vs 1: {apart / one:.2f}x ({pick(in_step) / one:.2f}x "
               f"if every step waited for the slower process's)")
+    # a rank that computes slower in CPU time either runs on a slower core or does more: bound
+    # both ways round, the first follows the core and the second the rank
+    medians = {name: np.median(np.array(v), axis=0) for name, v in by_core.items()}
+    bound_, swapped, apart_ = medians.values()
+    print(f"slower core or slower rank? median over rounds of the thread CPU ms per step of forward + backward: "
+          f"-bind-to core rank 0 (core 0) {bound_[0]:.2f}, rank 1 (core 1) {bound_[1]:.2f}; -bind-to user:1,0 "
+          f"rank 0 (core 1) {swapped[0]:.2f}, rank 1 (core 0) {swapped[1]:.2f}; the whole fused step of two "
+          f"processes apart, core 0 {apart_[0]:.2f}, core 1 {apart_[1]:.2f}")
     parts = fastest["compute"] + fastest["reduction proper"] + fastest["update"]
     print(f"fastest steps of all rounds: 1 rank x 1 thread {fastest['one rank']:.2f} ms; 2 ranks bound to cores, "
           f"the slower rank's: forward + backward {fastest['compute']:.2f} + reduction proper "
