@@ -31,13 +31,15 @@ typedef struct model_bound {
     int held;
 } model_bound;
 
-/* Set up b for a batch of n rows and a gradient checked against 2^e; 0 when the bound reads as
-   much as the gradient itself, or n is too large for it (n·u < 1/2 for float's u = 2^-24). */
+/* Set up b for a batch of n rows and a gradient checked against 2^e; 0 when the bound reads more
+   than half as many entries as the gradient has (count_large, called per operand, then saves
+   little or nothing: at batch 128 of 784-256-128-10 it read 200k entries slower than the
+   gradient's 235k), or n is too large for it (n·u < 1/2 for float's u = 2^-24). */
 static int model_bound_init(model_bound *b, const fg_model *m, int64_t n, int64_t n_params, int e)
 {
     int64_t reads = 0;
     for (int64_t l = 0; l < m->n_layers; l++) reads += n * (m->layers[l].in + m->layers[l].out);
-    if (n > ((int64_t)1 << 22) || reads >= n_params) return 0;
+    if (n > ((int64_t)1 << 22) || 2 * reads > n_params) return 0;
     int bits = 0;
     while ((n >> bits) != 0) bits++;
     const int sum = e - bits - 1;
