@@ -296,7 +296,7 @@ def test_update_without_grad_norm(dtype, big, status):
     ("float32", "mse", 5e18, 1.0, 1.0, 0),       # an input past the bound's limit (2^62 here), a finite gradient
     ("float32", "poisson", 1.0, 3e20, 1.0, 0),   # a grad_z past its limit, a finite gradient
     ("float32", "mse", 1e30, 1.0, 1e-12, 2),     # a hidden activation times grad_z overflows float32
-    ("float64", "mse", 1.0, 1e80, 1.0, 0),       # grad_z past its limit (2^251), the gradient below the bit test's 2^505
+    ("float64", "mse", 1.0, 1e80, 1.0, 0),       # grad_z past its limit (2^251), the gradient below 2^505
     ("float64", "mse", 1e80, 1.0, 1.0, 2),       # past both: the norm decides, and its square overflows
 ])
 def test_update_checked_by_the_backward_operands(dtype, loss_name, x_scale, y_scale, w1_scale, status):

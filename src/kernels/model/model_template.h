@@ -166,13 +166,14 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
     }
 
     /* 4. backward into the gradient arena (overwritten). An update that needs only the check of
-          step 5 gets it from the backward pass's operands when they are fewer than the parameters. */
+          step 5 gets it from the backward pass's operands when they are at most half as many
+          entries as the gradient (model_bound). */
     const int clipping = opt->clip_value > 0 || opt->clip_norm > 0;
     const int check_only = opt->apply_update && !opt->want_grad_norm && !clipping;
     const int large_exp = model_sum_squares_safe_exponent(n_params);
     model_bound bound;
-    const int by_bound = check_only && !csr &&
-                         model_bound_init(&bound, m, n, n_params, large_exp < MODEL_MAX_EXP ? large_exp : MODEL_MAX_EXP);
+    const int bound_exp = large_exp < MODEL_MAX_EXP ? large_exp : MODEL_MAX_EXP;
+    const int by_bound = check_only && !csr && model_bound_init(&bound, m, n, n_params, bound_exp);
     FG_CAT2(model_backward_any, SFX)(m, x, xt_packed, csr, batch->indices, batch->start, gout, NULL, n, 0.0,
                                      by_bound ? &bound : NULL);
 
