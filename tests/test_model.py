@@ -9,7 +9,7 @@ import pytest
 
 import fastgd
 from _gemm_oracle import activate
-from fastgd import losses
+from fastgd import _core, losses
 
 ACTS = fastgd.ACTIVATIONS
 
@@ -288,6 +288,72 @@ def test_update_without_grad_norm(dtype, big, status):
         assert norm_a == norm_b
     else:
         assert np.isfinite(norm_a) and np.isnan(norm_b)
+
+
+@pytest.mark.parametrize("dtype, loss_name, x_scale, y_scale, w1_scale, status", [
+    ("float32", "mse", 1.0, 1.0, 1.0, 0),
+    ("float64", "mse", 1.0, 1.0, 1.0, 0),
+    ("float32", "mse", 5e18, 1.0, 1.0, 0),       # an input past the bound's limit (2^62 here), a finite gradient
+    ("float32", "poisson", 1.0, 3e20, 1.0, 0),   # a grad_z past its limit, a finite gradient
+    ("float32", "mse", 1e30, 1.0, 1e-12, 2),     # a hidden activation times grad_z overflows float32
+    ("float64", "mse", 1.0, 1e80, 1.0, 0),       # grad_z past its limit (2^251), the gradient below 2^505
+    ("float64", "mse", 1e80, 1.0, 1.0, 2),       # past both: the norm decides, and its square overflows
+])
+def test_update_checked_by_the_backward_operands(dtype, loss_name, x_scale, y_scale, w1_scale, status):
+    """When its operands (x, the hidden activations, each layer's grad_z) are fewer than the
+    parameters, an update with grad_norm=False bounds the gradient from them instead of reading
+    it: the same loss, status, parameters and optimizer state as with the norm, also when the
+    bound fails and the gradient is checked after all (one large entry of x or of the target)."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 40)).astype(dtype)
+    x[1, 7] = x_scale
+    y = np.abs(rng.normal(size=(3, 4))).astype(dtype)
+    y[2, 1] = y_scale
+    results = []
+    for grad_norm in (True, False):
+        m = make_model([40, 24, 4], ["relu", "identity"], dtype=dtype, seed=3)
+        m.layers[1].W[...] *= w1_scale
+        loss = losses.get(loss_name)
+        opt = fastgd.optim.Adam(lr=1e-2)
+        params = m.params.copy()
+        value, norm, got = m._train_step(x, loss_spec=m._loss_spec(loss), target=loss.prepare_target(y, 4, m.dtype),
+                                         optimizer=opt, grad_norm=grad_norm)
+        assert got == status and np.isfinite(value)
+        if status:
+            np.testing.assert_array_equal(m.params, params)
+            assert norm == np.inf
+        results.append((value, m.params.copy(), dict(opt.state_dict())))
+    (value_a, params_a, state_a), (value_b, params_b, state_b) = results
+    assert value_a == value_b
+    np.testing.assert_array_equal(params_a, params_b)
+    assert repr(state_a) == repr(state_b)
+
+
+def test_train_step_of_a_plain_batch_matches_the_general_path(rng):
+    """Float rows of the model's dtype with int64 labels skip the conversions of the general path
+    (one C call checks them); any other form of the same batch gives the same step."""
+    x = rng.normal(size=(6, 5)).astype(np.float32)
+    y = rng.integers(0, 3, size=6)
+    forms = [(x, y), (x.astype(np.float64), y), (np.asfortranarray(x), y), (x, y.astype(np.int32)), (x, y.tolist()),
+             (x.tolist(), y), (x, y.astype(np.float32))]
+    results = []
+    for xf, yf in forms:
+        m = make_model([5, 4, 3], ["tanh", "identity"], dtype="float32", seed=1)
+        opt = fastgd.optim.Adam(lr=1e-2)
+        values = [m.train_step(xf, yf, "softmax_cross_entropy", opt) for _ in range(3)]
+        results.append((values, m.params.copy()))
+    for values, params in results[1:]:
+        assert values == results[0][0]
+        np.testing.assert_array_equal(params, results[0][1])
+    assert _core.plain_batch(x, y, np.dtype(np.float32), 5, 3)
+    for xf, yf in forms[1:]:
+        assert not _core.plain_batch(xf, yf, np.dtype(np.float32), 5, 3)
+    bad_x = x.copy()
+    bad_x[2, 1] = np.nan
+    swapped = x.byteswap().view(x.dtype.newbyteorder())
+    for xb, yb, n_features, n_classes in ((bad_x, y, 5, 3), (x, y, 4, 3), (x, y, 5, 2), (x, y - 1, 5, 3),
+                                          (x, y[:5], 5, 3), (x[:0], y[:0], 5, 3), (swapped, y, 5, 3)):
+        assert not _core.plain_batch(xb, yb, np.dtype(np.float32), n_features, n_classes)
 
 
 def test_train_step_divergence_reports_the_norm():

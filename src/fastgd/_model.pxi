@@ -43,6 +43,40 @@ def count_large(a, int exponent, bint reference=False):
     return r
 
 
+def plain_batch(x, y, dtype, Py_ssize_t n_features, Py_ssize_t n_classes):
+    """Whether (x, y) is a batch a training step takes as it is: x a C-contiguous, aligned,
+    native-order 2-D numpy.ndarray (not a subclass) of `dtype` with n_features columns, at least
+    one row and only finite values, and y a C-contiguous, aligned, native-order 1-D int64 ndarray
+    with one class label in [0, n_classes) per row of x. False for anything else, which the
+    caller then checks (and converts, or rejects with a message) the general way."""
+    if type(x) is not np.ndarray or type(y) is not np.ndarray:
+        return False
+    cdef cnp.ndarray xa = <cnp.ndarray>x
+    cdef cnp.ndarray ya = <cnp.ndarray>y
+    cdef int xt = cnp.PyArray_TYPE(xa)
+    if (cnp.PyArray_NDIM(xa) != 2 or cnp.PyArray_DIM(xa, 1) != n_features or cnp.PyArray_DIM(xa, 0) < 1
+            or not cnp.PyArray_IS_C_CONTIGUOUS(xa) or not cnp.PyArray_ISBEHAVED_RO(xa)
+            or (xt != cnp.NPY_FLOAT32 and xt != cnp.NPY_FLOAT64) or x.dtype != dtype):
+        return False
+    if (cnp.PyArray_TYPE(ya) != cnp.NPY_INT64 or cnp.PyArray_NDIM(ya) != 1
+            or cnp.PyArray_DIM(ya, 0) != cnp.PyArray_DIM(xa, 0) or not cnp.PyArray_IS_C_CONTIGUOUS(ya)
+            or not cnp.PyArray_ISBEHAVED_RO(ya)):
+        return False
+    cdef int64_t count = cnp.PyArray_SIZE(xa), bad
+    cdef const int64_t *t = <const int64_t *>cnp.PyArray_DATA(ya)
+    cdef Py_ssize_t i, rows = cnp.PyArray_DIM(ya, 0)
+    cdef bint outside = False
+    with nogil:
+        if xt == cnp.NPY_FLOAT32:
+            bad = fg_count_nonfinite_f32(<const float *>cnp.PyArray_DATA(xa), count)
+        else:
+            bad = fg_count_nonfinite_f64(<const double *>cnp.PyArray_DATA(xa), count)
+        for i in range(rows):
+            # one unsigned comparison: a negative label reads as a huge number
+            outside |= <uint64_t>t[i] >= <uint64_t>n_classes
+    return bad == 0 and not outside and n_classes >= 0
+
+
 cdef class _Scratch:
     """Hidden-layer activations and GEMM workspace for one forward pass at a time: inference
     takes one from its engine's pool per call, so concurrent calls never share buffers."""

@@ -335,7 +335,13 @@ class Sequential:
         (before the update). A non-finite loss or gradient leaves the parameters unchanged
         and raises :class:`fastgd.DivergenceError`."""
         loss, loss_spec = self._step_loss(loss)
-        x, target, sw = self._prepare(x, y, loss, sample_weight)
+        engine = self._engine
+        # the common batch (float rows of the model's dtype, int64 labels) checked in one C call
+        if (sample_weight is None and type(loss) is _losses.SoftmaxCrossEntropy and loss.class_weight is None
+                and _core.plain_batch(x, y, self.dtype, engine.n_in, engine.n_out)):
+            target, sw = ("labels", y), None
+        else:
+            x, target, sw = self._prepare(x, y, loss, sample_weight)
         value, norm, status = self._train_step(x, loss_spec=loss_spec, target=target, sample_weight=sw,
                                                optimizer=optimizer, grad_norm=False)
         if status:

@@ -1,6 +1,8 @@
 /* Included by model.c once per element type T with name suffix SFX. */
 
 #define MODEL_FN(name) FG_FN(FG_CAT2(name, SFX))
+/* 2^MODEL_MAX_EXP is T's overflow threshold (FLT_MAX_EXP, DBL_MAX_EXP) */
+#define MODEL_MAX_EXP (sizeof(T) == 4 ? 128 : 1024)
 
 /* Copy rows `idx[0:n)` of src (N, width) into dst (n, width). */
 static void FG_CAT2(model_gather_rows, SFX)(T *FG_RESTRICT dst, const T *FG_RESTRICT src, int64_t width,
@@ -63,10 +65,12 @@ void MODEL_FN(fg_model_forward_csr)(const fg_model *m, const fg_csr *x, int64_t 
 }
 
 /* The backward pass; the first layer reads the CSR rows of `csr` (as in model_forward_csr_rows)
- * when that is not NULL, else x (or xt_packed, its packed transpose: see fg_batch.xt_packed). */
+ * when that is not NULL, else x (or xt_packed, its packed transpose: see fg_batch.xt_packed).
+ * With `bound` (a model_bound, dense x, beta 0), bound->held tells whether every operand of
+ * every layer's dW and db product stayed below its limit (see model_bound). */
 static void FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const T *xt_packed, const fg_csr *csr,
                                            const int64_t *rows, int64_t start, T *grad_out, T *grad_x, int64_t n,
-                                           double beta)
+                                           double beta, model_bound *bound)
 {
     const T *params = (const T *)m->params;
     T *grads = (T *)m->grads;
@@ -85,13 +89,17 @@ static void FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, cons
                                             l == 0 ? xt_packed : NULL, params + L->w_off,
                                             FG_CAT2(model_saved, SFX)(m, l), n, L->in, L->out, L->act, L->act_alpha,
                                             beta, m->workspace, m->workspace_bytes);
+        /* cur now holds this layer's grad_z, the right operand of its dW and db products */
+        if (bound && bound->held)
+            bound->held = MODEL_FN(fg_count_large)(in, n * L->in, bound->in_exp) == 0 &&
+                          MODEL_FN(fg_count_large)(cur, n * L->out, bound->grad_exp) == 0;
         cur = next;
     }
 }
 
 void MODEL_FN(fg_model_backward)(const fg_model *m, const T *x, T *grad_out, T *grad_x, int64_t n, double beta)
 {
-    FG_CAT2(model_backward_any, SFX)(m, x, NULL, NULL, NULL, 0, grad_out, grad_x, n, beta);
+    FG_CAT2(model_backward_any, SFX)(m, x, NULL, NULL, NULL, 0, grad_out, grad_x, n, beta, NULL);
 }
 
 void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, const fg_loss_spec *loss,
@@ -157,17 +165,26 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
         return;
     }
 
-    /* 4. backward into the gradient arena (overwritten) */
-    FG_CAT2(model_backward_any, SFX)(m, x, xt_packed, csr, batch->indices, batch->start, gout, NULL, n, 0.0);
+    /* 4. backward into the gradient arena (overwritten). An update that needs only the check of
+          step 5 gets it from the backward pass's operands when they are at most half as many
+          entries as the gradient (model_bound). */
+    const int clipping = opt->clip_value > 0 || opt->clip_norm > 0;
+    const int check_only = opt->apply_update && !opt->want_grad_norm && !clipping;
+    const int large_exp = model_sum_squares_safe_exponent(n_params);
+    model_bound bound;
+    const int bound_exp = large_exp < MODEL_MAX_EXP ? large_exp : MODEL_MAX_EXP;
+    const int by_bound = check_only && !csr && model_bound_init(&bound, m, n, n_params, bound_exp);
+    FG_CAT2(model_backward_any, SFX)(m, x, xt_packed, csr, batch->indices, batch->start, gout, NULL, n, 0.0,
+                                     by_bound ? &bound : NULL);
 
     /* 5. gradient norm (also the finiteness check), clipping. An update without them needs to know
           only that Σg² is finite: count_large's pass over the bits tells that at a fraction of the
-          summation's cost. When it finds a large entry, the sum decides as before. */
-    const int clipping = opt->clip_value > 0 || opt->clip_norm > 0;
+          summation's cost, and the bound of step 4, when it held, without reading the gradient.
+          When count_large finds a large entry, the sum decides as before. */
     if (!opt->want_grad_norm && !clipping && !opt->apply_update) return;
     T *grads = (T *)m->grads;
     if (opt->want_grad_norm || clipping ||
-        MODEL_FN(fg_count_large)(grads, n_params, model_sum_squares_safe_exponent(n_params)) != 0) {
+        (!(by_bound && bound.held) && MODEL_FN(fg_count_large)(grads, n_params, large_exp) != 0)) {
         double ss = MODEL_FN(fg_sum_squares)(grads, n_params);
         res->grad_norm = sqrt(ss);
         if (!isfinite(ss)) {
@@ -197,3 +214,4 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
 }
 
 #undef MODEL_FN
+#undef MODEL_MAX_EXP
