@@ -34,6 +34,9 @@
 #ifndef FG_GEMM_DIRECT_B_IN_PLACE
 #define FG_GEMM_DIRECT_B_IN_PLACE 0
 #endif
+#ifndef FG_GEMM_PACKED_A_IN_PLACE
+#define FG_GEMM_PACKED_A_IN_PLACE 0
+#endif
 
 /* Multiply-adds per thread below which one thread is faster than several. */
 #define GEMM_GRAIN (1 << 20)

@@ -244,15 +244,28 @@ static void GN(gemm_pack_a)(T *FG_RESTRICT ap, const T *A, int64_t rsa, int64_t 
     }
 }
 
+/* Whether gemm_packed_rows reads op(A)'s full MR×KC micro-panels in place rather than
+ * packing them: on targets that choose it (FG_GEMM_PACKED_A_IN_PLACE), when op(A) = A (each
+ * row of a panel a contiguous run of A's row) and A's rows do not lie a multiple of 4 KiB
+ * apart: MR rows that do share one set of L1, more than its ways, once a k block is shorter
+ * than a row. The micro-kernel does the same arithmetic on A in place as on A packed. */
+FG_INLINE int GN(gemm_packed_a_in_place)(const GN(gemm_problem) *pb)
+{
+    return FG_GEMM_PACKED_A_IN_PLACE && !pb->a_packed && pb->csa == 1 &&
+           (pb->rsa * (int64_t)sizeof(T)) % 4096 != 0;
+}
+
 /* Rows m0:m1 of C, on thread `part` of `parts`. The KC×NC block of B is
  * packed once into the shared bp, each thread packing a contiguous share of
  * its micro-panels, with barriers around its use; each thread packs its own
- * MC×KC blocks of A into ap. Every thread runs the same jc/pc loops, so all
- * reach the same barriers. */
+ * MC×KC blocks of A into ap (or, gemm_packed_a_in_place, only the last rows of
+ * its block that fill no whole micro-panel). Every thread runs the same jc/pc
+ * loops, so all reach the same barriers. */
 static void GN(gemm_packed_rows)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, T *ap, T *bp, int part,
                                  int parts)
 {
     const int64_t kstep = GN(gemm_kc)(pb->k);
+    const int a_in_place = GN(gemm_packed_a_in_place)(pb);
     for (int64_t jc = 0; jc < pb->n; jc += NC) {
         const int64_t nc = fg_min_i64(NC, pb->n - jc);
         for (int64_t pc = 0; pc < pb->k; pc += kstep) {
@@ -265,10 +278,10 @@ static void GN(gemm_packed_rows)(const GN(gemm_problem) *pb, int64_t m0, int64_t
 #pragma omp barrier
 #endif
             for (int64_t ic = m0; ic < m1; ic += MC) {
-                const int64_t mc = fg_min_i64(MC, m1 - ic);
+                const int64_t mc = fg_min_i64(MC, m1 - ic), mc_full = a_in_place ? mc / MR * MR : 0;
                 const T *a = ap;
                 if (pb->a_packed) a = pb->a_packed + (pc * gemm_round_up(pb->m, MR) + ic * kc) * GEMM_AS;
-                else GN(gemm_pack_a)(ap, pb->A, pb->rsa, pb->csa, ic, mc, pc, kc);
+                else GN(gemm_pack_a)(ap, pb->A, pb->rsa, pb->csa, ic + mc_full, mc - mc_full, pc, kc);
 #if FG_GEMM_A_PANEL_IN_L1
                 /* A's micro-panel stays in L1 while B's stream from L2 (the broadcast
                  * operand resident, as BLIS keeps it: the vector operand is the larger). */
@@ -279,8 +292,13 @@ static void GN(gemm_packed_rows)(const GN(gemm_problem) *pb, int64_t m0, int64_t
                 for (int64_t jr = 0; jr < nc; jr += NR)
                     for (int64_t ir = 0; ir < mc; ir += MR)
 #endif
-                        GN(gemm_tile)(pb, kc, a + ir * kc * GEMM_AS, GEMM_AS, MR * GEMM_AS, bp + jr * kc, NR,
-                                      ic + ir, jc + jr, fg_min_i64(MR, mc - ir), fg_min_i64(NR, nc - jr), first, last);
+                        if (ir < mc_full)
+                            GN(gemm_tile)(pb, kc, pb->A + (ic + ir) * pb->rsa + pc, pb->rsa, 1, bp + jr * kc, NR,
+                                          ic + ir, jc + jr, MR, fg_min_i64(NR, nc - jr), first, last);
+                        else
+                            GN(gemm_tile)(pb, kc, a + (ir - mc_full) * kc * GEMM_AS, GEMM_AS, MR * GEMM_AS,
+                                          bp + jr * kc, NR, ic + ir, jc + jr, fg_min_i64(MR, mc - ir),
+                                          fg_min_i64(NR, nc - jr), first, last);
             }
 #ifdef _OPENMP
 #pragma omp barrier

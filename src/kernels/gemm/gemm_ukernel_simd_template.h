@@ -9,16 +9,21 @@
  * accumulators stay zero, and each element gets the same FMAs in the same order as in the
  * two-vector loop. */
 
+/* Row i of the tile's A at step p: rows from UK_A_SPLIT on are addressed from a second pointer,
+ * so that with A read in place (rsa a run-time row stride) the addresses need a few multiples
+ * of rsa rather than one register per row, which spilled. */
+#define UK_A_SPLIT 7
+#define UK_A_ROW(i) ((i) < UK_A_SPLIT ? a + (i) * rsa : a_hi + ((i) - UK_A_SPLIT) * rsa)
 /* The tile's rows of C are needed after the k loop: start fetching them now. */
 #define UK_PREFETCH_C(i) fgv_prefetch(c + (i) * ldc); fgv_prefetch(c + (i) * ldc + 2 * VW - 1);
 #define UK_DECL(i) VEC c##i##0 = V_ZERO(), c##i##1 = V_ZERO();
 #define UK_FMA(i)                                                                      \
     {                                                                                  \
-        const VEC ai = UK_LOAD_A(a + (i) * rsa);                                         \
+        const VEC ai = UK_LOAD_A(UK_A_ROW(i));                                           \
         c##i##0 = V_FMA(ai, b0, c##i##0);                                              \
         c##i##1 = V_FMA(ai, b1, c##i##1);                                              \
     }
-#define UK_FMA_FIRST(i) c##i##0 = V_FMA(UK_LOAD_A(a + (i) * rsa), b0, c##i##0);
+#define UK_FMA_FIRST(i) c##i##0 = V_FMA(UK_LOAD_A(UK_A_ROW(i)), b0, c##i##0);
 #define UK_BIAS(i) c##i##0 = V_ADD(c##i##0, v0); c##i##1 = V_ADD(c##i##1, v1);
 #define UK_BETA(i)                                                                     \
     c##i##0 = V_FMA(vb, UK_LOAD_C(c + (i) * ldc, 0), c##i##0);                         \
@@ -36,6 +41,7 @@ GEMM_ALWAYS_INLINE void FG_CAT2(UK_NAME, FG_CAT2(rows, UK_R))(UK_ARGS_DECL)
 {
     UK_ROWS(UK_PREFETCH_C)
     UK_ROWS(UK_DECL)
+    const T *a_hi = a + (UK_R > UK_A_SPLIT ? UK_A_SPLIT : 0) * rsa;
 #if FG_GEMM_MASKED_EDGES
     if (nr <= VW) {
         UK_UNROLL
@@ -43,6 +49,7 @@ GEMM_ALWAYS_INLINE void FG_CAT2(UK_NAME, FG_CAT2(rows, UK_R))(UK_ARGS_DECL)
             const VEC b0 = V_LOAD(b);
             UK_ROWS(UK_FMA_FIRST)
             a += csa;
+            a_hi += csa;
             b += rsb;
         }
     } else
@@ -53,6 +60,7 @@ GEMM_ALWAYS_INLINE void FG_CAT2(UK_NAME, FG_CAT2(rows, UK_R))(UK_ARGS_DECL)
             const VEC b0 = V_LOAD(b), b1 = V_LOAD(b + VW);
             UK_ROWS(UK_FMA)
             a += csa;
+            a_hi += csa;
             b += rsb;
         }
     }
@@ -89,6 +97,8 @@ GEMM_ALWAYS_INLINE void FG_CAT2(UK_NAME, FG_CAT2(rows, UK_R))(UK_ARGS_DECL)
 #undef UK_STORE_C
 }
 
+#undef UK_A_SPLIT
+#undef UK_A_ROW
 #undef UK_PREFETCH_C
 #undef UK_DECL
 #undef UK_FMA
