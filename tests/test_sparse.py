@@ -166,9 +166,59 @@ def test_hostile_structures_are_refused():
         _core.as_csr(np.ones((2, 2)), np.float64)
 
 
+def _malformed_other_formats():
+    """(label, matrix) pairs of formats other than CSR whose index arrays SciPy's own conversion
+    to CSR trusts: each of these crashed the process (a write or read outside SciPy's buffers)
+    when converted unchecked."""
+    dense = np.arange(1.0, 25.0).reshape(6, 4)
+    cases = []
+    m = sp.csr_matrix(dense).tocoo()  # fresh: conversions may share index arrays
+    m.row[0] = 1000
+    cases.append(("coo row past the shape", m))
+    m = sp.csr_matrix(dense).tocoo()  # fresh: conversions may share index arrays
+    m.col[1] = -3
+    cases.append(("coo negative column", m))
+    m = sp.csr_matrix(dense).tocsc()
+    m.indices[0] = 1000
+    cases.append(("csc row index past the shape", m))
+    m = sp.csr_matrix(dense).tocsc()
+    m.indptr[1] = 10**6
+    cases.append(("csc indptr past the arrays", m))
+    m = sp.csr_matrix(dense).tocsc()
+    m.indptr = m.indptr[:2]
+    cases.append(("csc indptr too short", m))
+    m = sp.csr_matrix(dense).tobsr(blocksize=(2, 2))
+    m.indptr[1] = 1000
+    cases.append(("bsr indptr past the arrays", m))
+    m = sp.csr_matrix(dense).tobsr(blocksize=(2, 2))
+    m.data = np.ones((len(m.indices), 1, 1))
+    cases.append(("bsr blocks of another shape", m))
+    m = sp.csr_matrix(dense).tobsr(blocksize=(2, 2))
+    m.data = m.data[:1]
+    cases.append(("bsr fewer blocks than indices", m))
+    m = sp.csr_matrix(dense).tolil()
+    m.data[0] = [1.0] * 10_000
+    cases.append(("lil row with more values than columns", m))
+    m = sp.csr_matrix(dense).tolil()
+    m.rows[0] = 5
+    cases.append(("lil row that is not a list", m))
+    return cases
+
+
+@pytest.mark.parametrize("label, matrix", _malformed_other_formats(), ids=lambda v: v if isinstance(v, str) else "")
+def test_malformed_matrices_of_other_formats_are_refused_before_conversion(label, matrix):
+    fmt = matrix.format.upper()
+    with pytest.raises((TypeError, ValueError), match=f"X is not a valid {fmt} matrix"):
+        _core.as_csr(matrix, np.float64)
+    model = fastgd.Sequential([fastgd.Dense(4, 2)], dtype="float64")
+    with pytest.raises((TypeError, ValueError), match=f"x is not a valid {fmt} matrix"):
+        model.predict(matrix)
+
+
 def test_other_formats_are_converted_once(rng):
     dense = random_csr(rng, 9, 7, 0.4, np.float64).toarray()
-    for make in (sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.coo_array, sp.lil_matrix):
+    for make in (sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.coo_array, sp.lil_matrix, sp.bsr_matrix,
+                 sp.dia_matrix, sp.dok_matrix, sp.csc_array, sp.lil_array):
         x = _core.as_csr(make(dense), np.float32)
         assert x.dtype == np.float32
         np.testing.assert_array_equal(x.toarray(), dense.astype(np.float32))
