@@ -76,3 +76,30 @@ def test_dataframes_with_nullable_columns_are_read_as_numbers():
         m.predict(frame)
     with pytest.raises(TypeError, match="x must hold real numbers"):
         m.predict(pd.DataFrame({"a": ["u", "v"], "b": [1, 2], "c": [1, 2], "d": [1, 2]}))
+
+
+def test_the_engine_checks_dense_input_itself():
+    # fastgd.sklearn hands validated X straight to the model, validated against n_features_in_,
+    # an attribute user code can set: the kernels used to read past a narrower X.
+    sklearn = pytest.importorskip("sklearn")  # noqa: F841
+    from fastgd.sklearn import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 4)), np.arange(30) % 3
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3).fit(X, y)
+    clf.n_features_in_ = 2
+    with pytest.raises(ValueError, match="x must be a C-contiguous float64 array with 4 columns"):
+        clf.predict(X[:, :2])
+    with pytest.raises(ValueError, match="hidden_layer_sizes must be at most"):
+        MLPClassifier(hidden_layer_sizes=(10**12,)).fit(X, y)
+
+
+def test_optimizer_seeds_and_step_counts_are_in_range():
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        fg.optim.SGD(lr=0.1, seed=-1)  # used to wrap to 2**64 - 1
+    opt = fg.optim.Adam(lr=0.1)
+    opt.step(np.ones(4), np.ones(4))
+    state = opt.state_dict()
+    state["step"] = 2**80  # loaded, then an OverflowError at the next step
+    with pytest.raises(ValueError, match=r"state_dict\['step'\] must be an integer >= 0"):
+        fg.optim.Adam(lr=0.1).load_state_dict(state)

@@ -215,6 +215,18 @@ def test_malformed_matrices_of_other_formats_are_refused_before_conversion(label
         model.predict(matrix)
 
 
+def test_csr_matrix_keeps_the_indices_it_checked():
+    # the arrays passed in are copied: changing them afterwards cannot move an index that a kernel
+    # reads out of range, and the copies themselves are read-only
+    indptr, indices = np.array([0, 2, 3]), np.array([0, 1, 2])
+    x = _core.CSRMatrix(indptr, indices, np.ones(3), (2, 3))
+    indices[0], indptr[1] = 10**9, 10**9
+    model = fastgd.Sequential([fastgd.Dense(3, 2)], dtype="float64", seed=0)
+    np.testing.assert_array_equal(model.predict(x), model.predict(np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])))
+    with pytest.raises(ValueError, match="read-only"):
+        x.indices[0] = 10**9
+
+
 def test_other_formats_are_converted_once(rng):
     dense = random_csr(rng, 9, 7, 0.4, np.float64).toarray()
     for make in (sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.coo_array, sp.lil_matrix, sp.bsr_matrix,

@@ -8,7 +8,8 @@ _INDEX_DTYPE = np.dtype(np.int64)
 
 
 cdef object _index_array(str name, object a):
-    """`a` as a C-contiguous 1-D int64 array (copied from int32 and the like)."""
+    """`a` as a read-only C-contiguous 1-D int64 copy: checked once, the indices a kernel reads
+    cannot change afterwards through an array the caller kept."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of integers, got {_describe(a)}")
     if a.dtype.kind not in "iu":
@@ -17,7 +18,9 @@ cdef object _index_array(str name, object a):
         raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
     if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
         raise ValueError(f"{name} holds values beyond the int64 range")
-    return np.ascontiguousarray(a, dtype=_INDEX_DTYPE)
+    copy = np.array(a, dtype=_INDEX_DTYPE, order="C")
+    copy.flags.writeable = False
+    return copy
 
 
 cdef int64_t _first_bad_pointer(const int64_t *indptr, int64_t n_rows, int64_t nnz_cap) noexcept nogil:
@@ -43,11 +46,13 @@ cdef tuple _compressed_structure(object indptr, object indices, int64_t n_rows, 
                                  int64_t n_values):
     """(indptr, indices) as int64 arrays, checked as the structure of a compressed sparse matrix
     of n_rows rows (CSR; the columns of CSC, the block rows of BSR) over n_cols columns with
-    n_values stored values: indptr non-decreasing within [0, min(len(indices), n_values)] and
+    n_values stored values (-1: one per index): indptr non-decreasing within [0, min(len(indices), n_values)] and
     every index it covers in [0, n_cols). Whatever reads the matrix by indptr then stays inside
     its arrays."""
     ind = _index_array("indices", indices)
     ptr = _index_array("indptr", indptr)
+    if n_values < 0:
+        n_values = ind.shape[0]
     if ptr.shape[0] != n_rows + 1:
         raise ValueError(f"indptr must have n_rows + 1 = {n_rows + 1} entries, got {ptr.shape[0]}")
     cdef const int64_t *p = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>ptr)
@@ -129,12 +134,11 @@ cdef class CSRMatrix:
                 isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_)) and s >= 0 for s in shape):
             raise ValueError(f"shape must be a tuple of two integers >= 0, got {shape!r}")
         n_rows, n_cols = int(shape[0]), int(shape[1])
-        ind = _index_array("indices", indices)
+        ptr, ind = _compressed_structure(indptr, indices, n_rows, n_cols, -1)
         values = check_float_array("data", data, 1)
         if values.shape[0] != ind.shape[0]:
             raise ValueError(f"data and indices must have the same length, got {values.shape[0]} and "
                              f"{ind.shape[0]}")
-        ptr, ind = _compressed_structure(indptr, ind, n_rows, n_cols, values.shape[0])
         self._bind(ptr, ind, values, n_rows, n_cols)
 
     cdef _bind(self, ptr, ind, values, int64_t n_rows, int64_t n_cols):

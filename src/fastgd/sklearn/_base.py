@@ -23,7 +23,7 @@ from fastgd import _loop
 from fastgd.nn import losses as _losses
 from fastgd.optim import lbfgs as _lbfgs
 from fastgd import optim as _optim
-from fastgd.nn.layers import Dense
+from fastgd.nn.layers import MAX_WIDTH, Dense
 from fastgd.nn.model import Sequential
 
 
@@ -182,6 +182,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
         if any(h <= 0 for h in hls):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hls}.")
+        if any(h > MAX_WIDTH for h in hls):
+            raise ValueError(f"hidden_layer_sizes must be at most {MAX_WIDTH:,} (fastgd's widest layer), got {hls}")
         return [int(h) for h in hls]
 
     def __sklearn_tags__(self):
