@@ -16,7 +16,7 @@ import numpy as np
 from fastgd import _core, _loop, _validation
 from fastgd.nn import init as _init
 from fastgd.nn import losses as _losses
-from fastgd.nn.layers import MAX_PARAMS, Dense, copy_into
+from fastgd.nn.layers import MAX_PARAMS, Dense, _buffer_view, copy_into
 
 if TYPE_CHECKING:
     from fastgd.training import History
@@ -175,24 +175,10 @@ class Sequential:
 
     # ---- shapes and parameters -------------------------------------------------
 
-    @property
-    def params(self):
-        """The flat parameter arena; assigning copies into it (the engine and the layers' views
-        keep this one buffer)."""
-        return self._params
-
-    @params.setter
-    def params(self, value):
-        copy_into("params", self._params, value)
-
-    @property
-    def grads(self):
-        """The flat gradient arena; assigning copies into it, as for :attr:`params`."""
-        return self._grads
-
-    @grads.setter
-    def grads(self, value):
-        copy_into("grads", self._grads, value)
+    # The flat arenas; assigning copies into them (the engine and the layers' views keep these
+    # buffers).
+    params = _buffer_view("params")
+    grads = _buffer_view("grads")
 
     # The sizes every input and target is checked against come from the engine, which laid out
     # the arenas and scratch buffers the kernels use: the layers list is a plain list that code
