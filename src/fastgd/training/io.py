@@ -182,7 +182,13 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, O
 def _open_zip(path):
     """(path read, open file, ZipFile); a path that does not exist raises FileNotFoundError."""
     path = _load_path(path)
-    f = open(path, "rb")
+    # opened without blocking (a FIFO would wait for a writer) and refused unless a regular file:
+    # a device such as /dev/zero would be read without end
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileFormatError(f"{path}: not a regular file")
+    f = os.fdopen(fd, "rb")
     try:
         return path, f, zipfile.ZipFile(f)
     except _ZIP_ERRORS as exc:
