@@ -103,3 +103,11 @@ def test_optimizer_seeds_and_step_counts_are_in_range():
     state["step"] = 2**80  # loaded, then an OverflowError at the next step
     with pytest.raises(ValueError, match=r"state_dict\['step'\] must be an integer >= 0"):
         fg.optim.Adam(lr=0.1).load_state_dict(state)
+
+
+def test_an_lbfgs_history_past_memory_is_refused_by_name():
+    m = small_model()
+    x, y = np.ones((6, 4)), np.arange(6) % 3
+    with pytest.raises(ValueError, match="history_size=1000000000000: the history"):
+        m.fit(x, y, loss="softmax_cross_entropy", optimizer=fg.LBFGS(history_size=10**12), batch_size=None,
+              epochs=1, progress=False)
