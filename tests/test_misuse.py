@@ -111,3 +111,14 @@ def test_an_lbfgs_history_past_memory_is_refused_by_name():
     with pytest.raises(ValueError, match="history_size=1000000000000: the history"):
         m.fit(x, y, loss="softmax_cross_entropy", optimizer=fg.LBFGS(history_size=10**12), batch_size=None,
               epochs=1, progress=False)
+
+
+def test_a_metric_that_returns_no_number_is_named():
+    m = small_model()
+    x, y = np.ones((6, 4)), np.arange(6) % 3
+
+    def label(y_true, y_pred):
+        return "fine"
+
+    with pytest.raises(TypeError, match="metrics: 'label' must return a real number, got str"):
+        m.evaluate(x, y, loss="softmax_cross_entropy", metrics=[label])
