@@ -55,7 +55,7 @@ tests=(
     tests/test_losses.py tests/test_optim.py tests/test_minimize.py tests/test_model.py
     tests/test_training.py tests/test_schedules.py tests/test_metrics.py tests/test_runtime.py
     tests/test_sklearn.py tests/test_reliability.py tests/test_processes.py tests/test_io_files.py
-    tests/test_fuzz.py tests/test_overlap.py
+    tests/test_fuzz.py tests/test_overlap.py tests/test_misuse.py
 )
 
 targets="$("$py" -c 'import fastgd; c = fastgd.config(); print(" ".join(t for t in c["isa_compiled"] if t in c["isa_cpu_supported"]))')"

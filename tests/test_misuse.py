@@ -122,3 +122,8 @@ def test_a_metric_that_returns_no_number_is_named():
 
     with pytest.raises(TypeError, match="metrics: 'label' must return a real number, got str"):
         m.evaluate(x, y, loss="softmax_cross_entropy", metrics=[label])
+
+
+def test_bind_wants_a_model():
+    with pytest.raises(TypeError, match="model must be a fastgd.Sequential, got int"):
+        fg.optim.Adam(lr=0.1).bind(5)  # raised AttributeError

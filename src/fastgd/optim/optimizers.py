@@ -115,6 +115,8 @@ class Optimizer:
         """Prepare this optimizer for ``model`` (a :class:`fastgd.Sequential`): with
         ``exclude_bias=True`` weight decay applies to the weights only, not to the biases (the
         model keeps every W in ``[0, model.n_weights)`` and every b after). Returns self."""
+        if not hasattr(model, "n_weights") or not hasattr(model, "n_params"):
+            raise TypeError(f"model must be a fastgd.Sequential, got {type(model).__name__}")
         n_weights, n = int(model.n_weights), int(model.n_params)
         if _flag("exclude_bias", exclude_bias) and n_weights < n:
             self.set_param_groups([(0, n_weights, {}), (n_weights, n, {"weight_decay": 0.0})])
