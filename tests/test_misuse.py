@@ -127,3 +127,11 @@ def test_a_metric_that_returns_no_number_is_named():
 def test_bind_wants_a_model():
     with pytest.raises(TypeError, match="model must be a fastgd.Sequential, got int"):
         fg.optim.Adam(lr=0.1).bind(5)  # raised AttributeError
+
+
+def test_estimator_thread_counts_past_the_limit_name_n_threads():
+    pytest.importorskip("sklearn")
+    from fastgd.sklearn import MLPRegressor
+
+    with pytest.raises(ValueError, match="'n_threads' parameter"):  # named the internal 'n'
+        MLPRegressor(n_threads=10**6, max_iter=2).fit(np.ones((6, 2)), np.ones(6))
