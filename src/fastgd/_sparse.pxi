@@ -87,16 +87,21 @@ cdef _check_before_conversion(object X):
     conversion only copies are checked afterwards, with the CSR structure."""
     fmt = X.format
     cdef int64_t n_rows = X.shape[0], n_cols = X.shape[1]
-    if fmt == "csc":  # the CSR structure of the transpose
-        _compressed_structure(X.indptr, X.indices, n_cols, n_rows, len(X.data))
-    elif fmt == "bsr":
-        data = X.data
-        if data.ndim != 3 or data.shape[1] < 1 or data.shape[2] < 1:
-            raise ValueError(f"data must be 3-D (blocks, rows, columns), got shape {data.shape}")
-        R, C = data.shape[1], data.shape[2]
-        if n_rows % R or n_cols % C:
-            raise ValueError(f"blocks of shape {(R, C)} do not tile the shape {X.shape}")
-        _compressed_structure(X.indptr, X.indices, n_rows // R, n_cols // C, data.shape[0])
+    if fmt in ("csc", "bsr"):
+        if fmt == "csc":  # the CSR structure of the transpose
+            ptr, _ = _compressed_structure(X.indptr, X.indices, n_cols, n_rows, len(X.data))
+        else:
+            data = X.data
+            if data.ndim != 3 or data.shape[1] < 1 or data.shape[2] < 1:
+                raise ValueError(f"data must be 3-D (blocks, rows, columns), got shape {data.shape}")
+            R, C = data.shape[1], data.shape[2]
+            if n_rows % R or n_cols % C:
+                raise ValueError(f"blocks of shape {(R, C)} do not tile the shape {X.shape}")
+            ptr, _ = _compressed_structure(X.indptr, X.indices, n_rows // R, n_cols // C, data.shape[0])
+        if ptr[0] != 0:
+            # SciPy's conversions count the stored values from the start of the arrays: values
+            # before indptr[0] would leave entries of the result unwritten
+            raise ValueError(f"indptr must start at 0, got indptr[0] = {ptr[0]}")
     elif fmt == "coo":
         if X.data.ndim != 1:
             raise ValueError(f"data must be 1-D, got shape {X.data.shape}")
