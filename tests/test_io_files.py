@@ -195,6 +195,19 @@ def test_an_npy_file_is_a_format_error(tmp_path):
         load(tmp_path / "a.npy")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX special files")
+def test_only_regular_files_are_read(tmp_path):
+    # a device was read without end (/dev/zero: memory without bound) and a FIFO blocked forever
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/zero", tmp_path):
+        if os.path.exists(path):
+            with pytest.raises(FileFormatError, match="not a regular file"):
+                load(path)
+            with pytest.raises(FileFormatError, match="not a regular file"):
+                load_checkpoint(path)
+
+
 def test_every_truncation_is_a_format_error(tmp_path):
     path = small_model().save(tmp_path / "m.npz")
     data = open(path, "rb").read()

@@ -166,9 +166,95 @@ def test_hostile_structures_are_refused():
         _core.as_csr(np.ones((2, 2)), np.float64)
 
 
+def _malformed_other_formats():
+    """(label, matrix) pairs of formats other than CSR whose index arrays SciPy's own conversion
+    to CSR trusts: each of these crashed the process (a write or read outside SciPy's buffers)
+    when converted unchecked."""
+    dense = np.arange(1.0, 25.0).reshape(6, 4)
+    cases = []
+    m = sp.csr_matrix(dense).tocoo()  # fresh: conversions may share index arrays
+    m.row[0] = 1000
+    cases.append(("coo row past the shape", m))
+    m = sp.csr_matrix(dense).tocoo()  # fresh: conversions may share index arrays
+    m.col[1] = -3
+    cases.append(("coo negative column", m))
+    m = sp.csr_matrix(dense).tocsc()
+    m.indices[0] = 1000
+    cases.append(("csc row index past the shape", m))
+    m = sp.csr_matrix(dense).tocsc()
+    m.indptr[1] = 10**6
+    cases.append(("csc indptr past the arrays", m))
+    m = sp.csr_matrix(dense).tocsc()
+    m.indptr = m.indptr[:2]
+    cases.append(("csc indptr too short", m))
+    m = sp.csr_matrix(dense).tobsr(blocksize=(2, 2))
+    m.indptr[1] = 1000
+    cases.append(("bsr indptr past the arrays", m))
+    m = sp.csr_matrix(dense).tobsr(blocksize=(2, 2))
+    m.data = np.ones((len(m.indices), 1, 1))
+    cases.append(("bsr blocks of another shape", m))
+    m = sp.csr_matrix(dense).tobsr(blocksize=(2, 2))
+    m.data = m.data[:1]
+    cases.append(("bsr fewer blocks than indices", m))
+    m = sp.csr_matrix(dense).tolil()
+    m.data[0] = [1.0] * 10_000
+    cases.append(("lil row with more values than columns", m))
+    m = sp.csr_matrix(dense).tolil()
+    m.rows[0] = 5
+    cases.append(("lil row that is not a list", m))
+    return cases
+
+
+@pytest.mark.parametrize("label, matrix", _malformed_other_formats(), ids=lambda v: v if isinstance(v, str) else "")
+def test_malformed_matrices_of_other_formats_are_refused_before_conversion(label, matrix):
+    fmt = matrix.format.upper()
+    with pytest.raises((TypeError, ValueError), match=f"X is not a valid {fmt} matrix"):
+        _core.as_csr(matrix, np.float64)
+    model = fastgd.Sequential([fastgd.Dense(4, 2)], dtype="float64")
+    with pytest.raises((TypeError, ValueError), match=f"x is not a valid {fmt} matrix"):
+        model.predict(matrix)
+
+
+@pytest.mark.parametrize("fmt, arrays", [("coo", ("row", "col")), ("csc", ("indptr", "indices")),
+                                         ("bsr", ("indptr", "indices"))])
+def test_mutated_index_arrays_of_other_formats_are_refused_or_read_exactly(fmt, arrays):
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    @hypothesis.settings(derandomize=True, deadline=None, database=None, max_examples=150)
+    @hypothesis.given(name=st.sampled_from(arrays), position=st.integers(0, 40),
+                      value=st.one_of(st.integers(-3, 30), st.sampled_from([2**31 - 1, -2**31, 10**6])))
+    def check(name, position, value):
+        dense = np.arange(1.0, 25.0).reshape(6, 4) * (np.arange(24).reshape(6, 4) % 3 > 0)
+        m = sp.csr_matrix(dense).tobsr(blocksize=(2, 2)) if fmt == "bsr" else sp.csr_matrix(dense).asformat(fmt)
+        array = getattr(m, name)
+        array[position % len(array)] = value
+        try:
+            x = _core.as_csr(m, np.float64)
+        except (TypeError, ValueError):
+            return
+        # accepted: the structure is valid, so SciPy's own reading of it is safe to compare with
+        np.testing.assert_array_equal(x.toarray(), m.toarray())
+
+    check()
+
+
+def test_csr_matrix_keeps_the_indices_it_checked():
+    # the arrays passed in are copied: changing them afterwards cannot move an index that a kernel
+    # reads out of range, and the copies themselves are read-only
+    indptr, indices = np.array([0, 2, 3]), np.array([0, 1, 2])
+    x = _core.CSRMatrix(indptr, indices, np.ones(3), (2, 3))
+    indices[0], indptr[1] = 10**9, 10**9
+    model = fastgd.Sequential([fastgd.Dense(3, 2)], dtype="float64", seed=0)
+    np.testing.assert_array_equal(model.predict(x), model.predict(np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])))
+    with pytest.raises(ValueError, match="read-only"):
+        x.indices[0] = 10**9
+
+
 def test_other_formats_are_converted_once(rng):
     dense = random_csr(rng, 9, 7, 0.4, np.float64).toarray()
-    for make in (sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.coo_array, sp.lil_matrix):
+    for make in (sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.coo_array, sp.lil_matrix, sp.bsr_matrix,
+                 sp.dia_matrix, sp.dok_matrix, sp.csc_array, sp.lil_array):
         x = _core.as_csr(make(dense), np.float32)
         assert x.dtype == np.float32
         np.testing.assert_array_equal(x.toarray(), dense.astype(np.float32))

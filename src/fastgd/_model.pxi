@@ -376,7 +376,7 @@ cdef class _ModelEngine:
             self._check_csr(xc)
             n = xc.n_rows
         else:
-            xa = <cnp.ndarray>x
+            xa = self._check_dense(x)
             n = xa.shape[0]
         cdef fg_model m
         cdef _Scratch s = self.pool.pop() if self.pool else _Scratch(self.m.n_layers)
@@ -415,14 +415,28 @@ cdef class _ModelEngine:
         if x.n_cols != self.n_in or x.data.dtype != self.dtype:
             raise ValueError(f"x must be a CSRMatrix of {self.dtype} with {self.n_in} columns, got {x!r}")
 
+    cdef cnp.ndarray _check_dense(self, object x):
+        """x itself if the kernels can read it as rows of n_in elements of the model's dtype (C
+        macros only: the callers checked it already, but against sizes and attributes that
+        user code can change, such as a layers list or an estimator's n_features_in_)."""
+        if (not isinstance(x, np.ndarray)
+                or cnp.PyArray_TYPE(<cnp.ndarray>x) != cnp.PyArray_TYPE(<cnp.ndarray>self.params)
+                or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2 or cnp.PyArray_DIM(<cnp.ndarray>x, 1) != self.n_in
+                or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x) or not cnp.PyArray_ISALIGNED(<cnp.ndarray>x)):
+            raise ValueError(f"x must be a C-contiguous {self.dtype} array with {self.n_in} columns, "
+                             f"got {_describe(x)}")
+        return <cnp.ndarray>x
+
     def backward(self, x, grad_out, bint want_grad_x, double beta=0.0):
         """Forward x (n, in) and backpropagate grad_out (n, out) through it: grads := beta*grads
         + dL/dparams; returns dL/dx or None. grad_out is copied (the kernel uses it as scratch)."""
-        cdef cnp.ndarray xa = <cnp.ndarray>x
         if isinstance(x, CSRMatrix):
             raise TypeError("backward() of a model takes dense input; sparse input trains through fit/step")
+        cdef cnp.ndarray xa = self._check_dense(x)
         cdef int64_t n = xa.shape[0]
         cdef cnp.ndarray g = np.array(grad_out, dtype=self.dtype, order="C", copy=True)
+        if g.ndim != 2 or g.shape[0] != n or g.shape[1] != self.n_out:
+            raise ValueError(f"grad_out must have shape {(n, self.n_out)}, got {np.shape(grad_out)}")
         cdef cnp.ndarray gx = None
         cdef void *gx_ptr = NULL
         if want_grad_x:
@@ -519,7 +533,10 @@ cdef class _ModelEngine:
                 raise ValueError(f"rows [{start}, {start + n}) are outside the {xs.n_rows} rows of x")
             batch.x_csr = &xs.c
         else:
-            xa = <cnp.ndarray>x
+            # a packed x is checked by _use_packed: the buffer and shape pack_input checked
+            xa = self._check_dense(x) if packed is None else <cnp.ndarray>x
+            if indices is None and (start < 0 or n < 0 or start + n > xa.shape[0]):
+                raise ValueError(f"rows [{start}, {start + n}) are outside the {xa.shape[0]} rows of x")
             batch.x = cnp.PyArray_DATA(xa)
         if spec.labels != NULL:
             batch.labels = spec.labels
@@ -593,7 +610,7 @@ cdef class _ModelEngine:
         pass and every ``on_layer`` call."""
         if isinstance(x, CSRMatrix):
             raise TypeError("gradient_by_layer() takes dense input; sparse input trains through step")
-        cdef cnp.ndarray xa = <cnp.ndarray>x
+        cdef cnp.ndarray xa = self._check_dense(x)
         cdef fg_loss_spec spec
         cdef int64_t isz = 4 if self.f32 else 8
         cdef int64_t n_in = self.n_in, n_out = self.n_out

@@ -66,8 +66,11 @@ def _use_default_threads() -> None:
     _core.set_threads_adapt_to_load(not _omp_num_threads_set())
 
 
+MAX_THREADS = 4096  # the most kernel threads fastgd runs
+
+
 def _check_num_threads(n: object) -> int:
-    return _validation.integer("n", n, 1, maximum=4096)
+    return _validation.integer("n", n, 1, maximum=MAX_THREADS)
 
 
 # Set in the child of an os.fork() (multiprocessing's default start method on Linux). The

@@ -8,7 +8,8 @@ _INDEX_DTYPE = np.dtype(np.int64)
 
 
 cdef object _index_array(str name, object a):
-    """`a` as a C-contiguous 1-D int64 array (copied from int32 and the like)."""
+    """`a` as a read-only C-contiguous 1-D int64 copy: checked once, the indices a kernel reads
+    cannot change afterwards through an array the caller kept."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray of integers, got {_describe(a)}")
     if a.dtype.kind not in "iu":
@@ -17,7 +18,9 @@ cdef object _index_array(str name, object a):
         raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
     if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
         raise ValueError(f"{name} holds values beyond the int64 range")
-    return np.ascontiguousarray(a, dtype=_INDEX_DTYPE)
+    copy = np.array(a, dtype=_INDEX_DTYPE, order="C")
+    copy.flags.writeable = False
+    return copy
 
 
 cdef int64_t _first_bad_pointer(const int64_t *indptr, int64_t n_rows, int64_t nnz_cap) noexcept nogil:
@@ -39,6 +42,84 @@ cdef int64_t _first_bad_index(const int64_t *indices, int64_t begin, int64_t end
     return -1
 
 
+cdef tuple _compressed_structure(object indptr, object indices, int64_t n_rows, int64_t n_cols,
+                                 int64_t n_values):
+    """(indptr, indices) as int64 arrays, checked as the structure of a compressed sparse matrix
+    of n_rows rows (CSR; the columns of CSC, the block rows of BSR) over n_cols columns with
+    n_values stored values (-1: one per index): indptr non-decreasing within [0, min(len(indices), n_values)] and
+    every index it covers in [0, n_cols). Whatever reads the matrix by indptr then stays inside
+    its arrays."""
+    ind = _index_array("indices", indices)
+    ptr = _index_array("indptr", indptr)
+    if n_values < 0:
+        n_values = ind.shape[0]
+    if ptr.shape[0] != n_rows + 1:
+        raise ValueError(f"indptr must have n_rows + 1 = {n_rows + 1} entries, got {ptr.shape[0]}")
+    cdef const int64_t *p = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>ptr)
+    cdef const int64_t *q = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>ind)
+    cdef int64_t cap = min(ind.shape[0], n_values), bad
+    with nogil:
+        bad = _first_bad_pointer(p, n_rows, cap)
+    if bad >= 0:
+        raise ValueError(f"indptr must be non-decreasing within [0, len(indices) = {cap}]; indptr[{bad}] = "
+                         f"{ptr[bad]}" + (f" after indptr[{bad - 1}] = {ptr[bad - 1]}" if bad else ""))
+    with nogil:
+        bad = _first_bad_index(q, p[0], p[n_rows], n_cols)
+    if bad >= 0:
+        raise ValueError(f"indices must be in [0, n_cols = {n_cols}), got indices[{bad}] = {ind[bad]}")
+    return ptr, ind
+
+
+cdef _check_coordinates(str name, object idx, int64_t size, int64_t n_values):
+    """COO row or column indices: integers, one per stored value, in [0, size)."""
+    idx = _index_array(name, idx)
+    if idx.shape[0] != n_values:
+        raise ValueError(f"{name} must hold one index per stored value ({n_values}), got {idx.shape[0]}")
+    if n_values and (idx.min() < 0 or idx.max() >= size):
+        raise ValueError(f"{name} must be in [0, {size}), got values in [{idx.min()}, {idx.max()}]")
+
+
+cdef _check_before_conversion(object X):
+    """Check the structure of a SciPy sparse matrix of a format other than CSR as far as SciPy's
+    conversion to CSR reads it: SciPy's conversion routines trust the index arrays, so a row
+    index past the shape, an index pointer past the arrays or a LIL row with more values than
+    column indices makes them write outside their buffers. The column indices that a
+    conversion only copies are checked afterwards, with the CSR structure."""
+    fmt = X.format
+    cdef int64_t n_rows = X.shape[0], n_cols = X.shape[1]
+    if fmt in ("csc", "bsr"):
+        if fmt == "csc":  # the CSR structure of the transpose
+            ptr, _ = _compressed_structure(X.indptr, X.indices, n_cols, n_rows, len(X.data))
+        else:
+            data = X.data
+            if data.ndim != 3 or data.shape[1] < 1 or data.shape[2] < 1:
+                raise ValueError(f"data must be 3-D (blocks, rows, columns), got shape {data.shape}")
+            R, C = data.shape[1], data.shape[2]
+            if n_rows % R or n_cols % C:
+                raise ValueError(f"blocks of shape {(R, C)} do not tile the shape {X.shape}")
+            ptr, _ = _compressed_structure(X.indptr, X.indices, n_rows // R, n_cols // C, data.shape[0])
+        if ptr[0] != 0:
+            # SciPy's conversions count the stored values from the start of the arrays: values
+            # before indptr[0] would leave entries of the result unwritten
+            raise ValueError(f"indptr must start at 0, got indptr[0] = {ptr[0]}")
+    elif fmt == "coo":
+        if X.data.ndim != 1:
+            raise ValueError(f"data must be 1-D, got shape {X.data.shape}")
+        _check_coordinates("row", X.row, n_rows, X.data.shape[0])
+        _check_coordinates("col", X.col, n_cols, X.data.shape[0])
+    elif fmt == "lil":
+        if len(X.rows) != n_rows or len(X.data) != n_rows:
+            raise ValueError(f"rows and data must hold one list per row ({n_rows}), got {len(X.rows)} and "
+                             f"{len(X.data)}")
+        for r in range(n_rows):
+            cols, values = X.rows[r], X.data[r]
+            if not isinstance(cols, list) or not isinstance(values, list):
+                raise TypeError(f"rows[{r}] and data[{r}] must be lists, got {type(cols).__name__} and "
+                                f"{type(values).__name__}")
+            if len(cols) != len(values):
+                raise ValueError(f"row {r} holds {len(cols)} column indices but {len(values)} values")
+
+
 cdef class CSRMatrix:
     """A CSR matrix (n_rows, n_cols) as fastgd's kernels read it: int64 ``indptr`` and
     ``indices``, float32/float64 ``data``; row r holds ``data[p]`` at column ``indices[p]`` for
@@ -58,26 +139,11 @@ cdef class CSRMatrix:
                 isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_)) and s >= 0 for s in shape):
             raise ValueError(f"shape must be a tuple of two integers >= 0, got {shape!r}")
         n_rows, n_cols = int(shape[0]), int(shape[1])
-        ind = _index_array("indices", indices)
-        ptr = _index_array("indptr", indptr)
+        ptr, ind = _compressed_structure(indptr, indices, n_rows, n_cols, -1)
         values = check_float_array("data", data, 1)
-        if ptr.shape[0] != n_rows + 1:
-            raise ValueError(f"indptr must have n_rows + 1 = {n_rows + 1} entries, got {ptr.shape[0]}")
         if values.shape[0] != ind.shape[0]:
             raise ValueError(f"data and indices must have the same length, got {values.shape[0]} and "
                              f"{ind.shape[0]}")
-        cdef const int64_t *p = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>ptr)
-        cdef const int64_t *q = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>ind)
-        cdef int64_t rows = n_rows, cols = n_cols, cap = ind.shape[0], bad
-        with nogil:
-            bad = _first_bad_pointer(p, rows, cap)
-        if bad >= 0:
-            raise ValueError(f"indptr must be non-decreasing within [0, len(indices) = {cap}]; indptr[{bad}] = "
-                             f"{ptr[bad]}" + (f" after indptr[{bad - 1}] = {ptr[bad - 1]}" if bad else ""))
-        with nogil:
-            bad = _first_bad_index(q, p[0], p[rows], cols)
-        if bad >= 0:
-            raise ValueError(f"indices must be in [0, n_cols = {cols}), got indices[{bad}] = {ind[bad]}")
         self._bind(ptr, ind, values, n_rows, n_cols)
 
     cdef _bind(self, ptr, ind, values, int64_t n_rows, int64_t n_cols):
@@ -160,6 +226,10 @@ def as_csr(X, dtype, name="X"):
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got shape {X.shape}")
     if X.format != "csr":
+        try:
+            _check_before_conversion(X)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{name} is not a valid {X.format.upper()} matrix: {exc}") from None
         X = X.tocsr()
     if X.data.dtype.kind not in "fiub":
         raise TypeError(f"{name} must hold real numbers, got dtype {X.data.dtype}")

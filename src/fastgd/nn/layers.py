@@ -19,6 +19,11 @@ __all__ = ["Dense", "ACTIVATIONS"]
 # name's position is its enum fg_activation value.
 ACTIVATIONS = _core.ACTIVATIONS
 
+# The largest layer width and parameter count a model may have (and a saved file may declare):
+# a size past them is a mistake or a hostile file, refused by name before anything is allocated.
+MAX_WIDTH = 1 << 24
+MAX_PARAMS = 1 << 32
+
 # Spellings users bring from Keras and PyTorch for the identity.
 _ACTIVATION_ALIASES = {None: "identity", "linear": "identity"}
 
@@ -89,6 +94,12 @@ class Dense:
                  negative_slope: float = 0.01) -> None:
         self.in_features = _validation.integer("in_features", in_features, 1)
         self.out_features = _validation.integer("out_features", out_features, 1)
+        for name in ("in_features", "out_features"):
+            if getattr(self, name) > MAX_WIDTH:
+                raise ValueError(f"{name} must be at most {MAX_WIDTH:,}, got {getattr(self, name):,}")
+        if self.n_params > MAX_PARAMS:
+            raise ValueError(f"in_features x out_features must be at most {MAX_PARAMS:,} parameters, got "
+                             f"{self.in_features:,} x {self.out_features:,}")
         if activation is None or isinstance(activation, str) and activation in _ACTIVATION_ALIASES:
             activation = _ACTIVATION_ALIASES[activation]
         if activation not in ACTIVATIONS:
@@ -101,6 +112,16 @@ class Dense:
         self.negative_slope = _validation.probability("negative_slope", negative_slope)
         self._W = self._b = self._dW = self._db = None
         self._model = None
+
+    # What the model's buffers and kernels were laid out for when it took the layer.
+    _LAYOUT = ("in_features", "out_features", "activation", "negative_slope")
+
+    def __setattr__(self, name, value):
+        if name in self._LAYOUT and self.__dict__.get("_model") is not None:
+            raise AttributeError(f"{name} cannot change once the layer belongs to a Sequential (its buffers and "
+                                 f"kernels are laid out for {name}={getattr(self, name)!r}); build a new Dense "
+                                 "and Sequential")
+        object.__setattr__(self, name, value)
 
     W = _buffer_view("W")
     b = _buffer_view("b")

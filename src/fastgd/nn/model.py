@@ -16,7 +16,7 @@ import numpy as np
 from fastgd import _core, _loop, _validation
 from fastgd.nn import init as _init
 from fastgd.nn import losses as _losses
-from fastgd.nn.layers import Dense, copy_into
+from fastgd.nn.layers import MAX_PARAMS, Dense, _buffer_view, copy_into
 
 if TYPE_CHECKING:
     from fastgd.training import History
@@ -41,6 +41,13 @@ def check_input(name, x, dtype, n_features):
     if not isinstance(x, np.ndarray):
         if _is_sparse(x):
             return _validation.sample_shape(name, _core.as_csr(x, dtype, name), n_features)
+        if hasattr(x, "columns") and hasattr(x, "to_numpy"):
+            # a pandas DataFrame: its nullable columns (Int64, Float64, boolean) would come out of
+            # np.asarray as objects; read them as numbers, a missing value (pd.NA) as NaN
+            try:
+                x = x.to_numpy(dtype=dtype, na_value=np.nan)
+            except (TypeError, ValueError):
+                pass  # columns that hold no numbers: refused below by their dtype
         try:
             x = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
@@ -129,10 +136,18 @@ class Sequential:
         n_w = sum(L.in_features * L.out_features for L in layers)
         self.n_weights = n_w
         self.n_params = n_w + sum(L.out_features for L in layers)
+        if self.n_params > MAX_PARAMS:
+            raise ValueError(f"layers must hold at most {MAX_PARAMS:,} parameters in all, got {self.n_params:,}")
+        try:
+            params = _core.aligned_zeros(self.n_params, self.dtype)
+            grads = _core.aligned_zeros(self.n_params, self.dtype)
+        except MemoryError:
+            raise ValueError(f"layers: the model's {self.n_params:,} parameters need "
+                             f"{2 * self.n_params * self.dtype.itemsize:,} bytes for the parameter and gradient "
+                             "buffers, more than this process can allocate") from None
         for L in layers:
             L._model = self
-        self._bind_arenas(_core.aligned_zeros(self.n_params, self.dtype),
-                          _core.aligned_zeros(self.n_params, self.dtype))
+        self._bind_arenas(params, grads)
         self._last_x = None
         self.loss = None
         self.history = None
@@ -160,32 +175,21 @@ class Sequential:
 
     # ---- shapes and parameters -------------------------------------------------
 
-    @property
-    def params(self):
-        """The flat parameter arena; assigning copies into it (the engine and the layers' views
-        keep this one buffer)."""
-        return self._params
+    # The flat arenas; assigning copies into them (the engine and the layers' views keep these
+    # buffers).
+    params = _buffer_view("params")
+    grads = _buffer_view("grads")
 
-    @params.setter
-    def params(self, value):
-        copy_into("params", self._params, value)
-
-    @property
-    def grads(self):
-        """The flat gradient arena; assigning copies into it, as for :attr:`params`."""
-        return self._grads
-
-    @grads.setter
-    def grads(self, value):
-        copy_into("grads", self._grads, value)
-
+    # The sizes every input and target is checked against come from the engine, which laid out
+    # the arenas and scratch buffers the kernels use: the layers list is a plain list that code
+    # may change, and a check against a changed list would let a kernel read past an input.
     @property
     def n_inputs(self):
-        return self.layers[0].in_features
+        return self._engine.n_in
 
     @property
     def n_outputs(self):
-        return self.layers[-1].out_features
+        return self._engine.n_out
 
     def reset_parameters(self, seed=None):
         """Re-initialize every layer from its weight_init / bias_init with `seed` (an integer >= 0,
@@ -334,6 +338,9 @@ class Sequential:
         optimizer update in one C call with the GIL released. Returns the batch loss
         (before the update). A non-finite loss or gradient leaves the parameters unchanged
         and raises :class:`fastgd.DivergenceError`."""
+        if isinstance(optimizer, type) or not hasattr(optimizer, "_plan"):  # a name or a class: a fresh state each call
+            raise TypeError("optimizer must be a fastgd.optim optimizer instance, whose state carries over from "
+                            f"step to step (e.g. fastgd.optim.Adam(lr=1e-3)), got {_validation.describe(optimizer)}")
         loss, loss_spec = self._step_loss(loss)
         engine = self._engine
         # the common batch (float rows of the model's dtype, int64 labels) checked in one C call

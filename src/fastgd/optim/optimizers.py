@@ -115,6 +115,8 @@ class Optimizer:
         """Prepare this optimizer for ``model`` (a :class:`fastgd.Sequential`): with
         ``exclude_bias=True`` weight decay applies to the weights only, not to the biases (the
         model keeps every W in ``[0, model.n_weights)`` and every b after). Returns self."""
+        if not hasattr(model, "n_weights") or not hasattr(model, "n_params"):
+            raise TypeError(f"model must be a fastgd.Sequential, got {type(model).__name__}")
         n_weights, n = int(model.n_weights), int(model.n_params)
         if _flag("exclude_bias", exclude_bias) and n_weights < n:
             self.set_param_groups([(0, n_weights, {}), (n_weights, n, {"weight_decay": 0.0})])
@@ -330,8 +332,9 @@ class Optimizer:
         self.set_param_groups(groups)
         self.lr = state_dict["lr"]
         step = state_dict["step"]
-        if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"state_dict['step'] must be an integer >= 0, got {step!r}")
+        if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral) or not 0 <= step < 2**63:
+            raise ValueError(f"state_dict['step'] must be an integer >= 0 (and < 2**63, the kernels' count), "
+                             f"got {step!r}")
         self._step = int(step)
         self._state = self._layout = self._n = self._dtype = None
         if state_dict.get("state") is not None:
@@ -446,7 +449,7 @@ class SGD(Optimizer):
         h["weight_decay"] = _real("weight_decay", h["weight_decay"], low=0.0)
         h["noise"] = _real("noise", h["noise"], low=0.0)
         h["maximize"] = _flag("maximize", h["maximize"])
-        h["seed"] = _integer("seed", h["seed"]) & _MASK64
+        h["seed"] = _integer("seed", h["seed"], 0) & _MASK64
         if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
             raise ValueError(f"nesterov requires momentum > 0 and dampening == 0, got momentum="
                              f"{h['momentum']} and dampening={h['dampening']}")

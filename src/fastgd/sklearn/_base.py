@@ -20,10 +20,11 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 import fastgd
 from fastgd import _loop
+from fastgd._runtime import MAX_THREADS
 from fastgd.nn import losses as _losses
 from fastgd.optim import lbfgs as _lbfgs
 from fastgd import optim as _optim
-from fastgd.nn.layers import Dense
+from fastgd.nn.layers import MAX_WIDTH, Dense
 from fastgd.nn.model import Sequential
 
 
@@ -66,7 +67,7 @@ _PARAMETER_CONSTRAINTS = {
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
     "max_fun": [Interval(Integral, 1, None, closed="left")],
     "dtype": [StrOptions({"auto", "float32", "float64"})],
-    "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+    "n_threads": [Interval(Integral, 1, MAX_THREADS, closed="both"), None],
 }
 
 
@@ -182,6 +183,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
         if any(h <= 0 for h in hls):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hls}.")
+        if any(h > MAX_WIDTH for h in hls):
+            raise ValueError(f"hidden_layer_sizes must be at most {MAX_WIDTH:,} (fastgd's widest layer), got {hls}")
         return [int(h) for h in hls]
 
     def __sklearn_tags__(self):

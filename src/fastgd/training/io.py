@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fastgd.nn.layers import MAX_PARAMS, MAX_WIDTH
+
 if TYPE_CHECKING:
     from fastgd.nn.model import Sequential
     from fastgd.optim import Optimizer
@@ -42,12 +44,11 @@ __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "Checkpoint", "
 
 FORMAT_VERSION = 1
 
-# Sanity caps on what a file may declare, checked before anything is allocated.
+# Sanity caps on what a file may declare, checked before anything is allocated (with the
+# model's own caps on widths and parameters, MAX_WIDTH and MAX_PARAMS).
 _MAX_META_BYTES = 64 << 20          # the JSON document (History of a long run included)
 _MAX_JSON_DEPTH = 64                # nesting of the JSON document
 _MAX_LAYERS = 10_000
-_MAX_WIDTH = 1 << 24                # in_features / out_features of one layer
-_MAX_PARAMS = 1 << 32               # elements of the parameter arena
 _NPY_HEADER_BYTES = 1 << 16         # room for an .npy header (its largest standard size)
 
 
@@ -181,7 +182,13 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, O
 def _open_zip(path):
     """(path read, open file, ZipFile); a path that does not exist raises FileNotFoundError."""
     path = _load_path(path)
-    f = open(path, "rb")
+    # opened without blocking (a FIFO would wait for a writer) and refused unless a regular file:
+    # a device such as /dev/zero would be read without end
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileFormatError(f"{path}: not a regular file")
+    f = os.fdopen(fd, "rb")
     try:
         return path, f, zipfile.ZipFile(f)
     except _ZIP_ERRORS as exc:
@@ -252,14 +259,14 @@ def _model_size(path, cfg):
     for i, layer in enumerate(cfg["layers"]):
         if not isinstance(layer, dict):
             raise FileFormatError(f"{path}: layers[{i}] must be a Dense description, got {type(layer).__name__}")
-        k = _int_field(path, f"layers[{i}].in_features", layer.get("in_features"), 1, _MAX_WIDTH)
-        m = _int_field(path, f"layers[{i}].out_features", layer.get("out_features"), 1, _MAX_WIDTH)
+        k = _int_field(path, f"layers[{i}].in_features", layer.get("in_features"), 1, MAX_WIDTH)
+        m = _int_field(path, f"layers[{i}].out_features", layer.get("out_features"), 1, MAX_WIDTH)
         if previous is not None and k != previous:
             raise FileFormatError(f"{path}: layers[{i}] expects {k} inputs but layers[{i - 1}] gives {previous}")
         previous = m
         n_params += k * m + m
-        if n_params > _MAX_PARAMS:
-            raise FileFormatError(f"{path}: the model declares more than {_MAX_PARAMS} parameters")
+        if n_params > MAX_PARAMS:
+            raise FileFormatError(f"{path}: the model declares more than {MAX_PARAMS} parameters")
     return np.dtype(cfg["dtype"]), n_params
 
 

@@ -1,0 +1,137 @@
+"""What a careless user can do to a model, refused with an error naming the argument: sizes no
+process can hold, a layer changed after a model laid out its buffers for it, an optimizer that
+train_step cannot keep state in, pandas' nullable columns."""
+
+import numpy as np
+import pytest
+
+import fastgd as fg
+
+
+def small_model(dtype="float64"):
+    return fg.Sequential([fg.Dense(4, 8), fg.Dense(8, 3, activation="identity")], dtype=dtype, seed=0)
+
+
+@pytest.mark.parametrize("args, name", [((10**12, 10), "in_features"), ((10, 10**12), "out_features"),
+                                        ((10**10, 10**10), "in_features"),
+                                        ((fg.nn.layers.MAX_WIDTH, fg.nn.layers.MAX_WIDTH), "in_features x out_features")])
+def test_dense_refuses_sizes_past_the_limits_by_name(args, name):
+    with pytest.raises(ValueError, match=name):
+        fg.Dense(*args)
+
+
+def test_sequential_refuses_more_parameters_than_a_model_may_hold():
+    wide = fg.nn.layers.MAX_WIDTH
+    layers = [fg.Dense(wide, 200), fg.Dense(200, wide)]  # each layer fits, together they do not
+    with pytest.raises(ValueError, match="layers must hold at most"):
+        fg.Sequential(layers)
+
+
+@pytest.mark.parametrize("attribute, value", [("in_features", 100), ("out_features", 1), ("activation", "tanh"),
+                                              ("negative_slope", 0.5)])
+def test_a_layer_keeps_the_layout_its_model_was_built_for(attribute, value):
+    m = small_model()
+    layer = m.layers[0] if attribute == "in_features" else m.layers[-1]
+    with pytest.raises(AttributeError, match=f"{attribute} cannot change once the layer belongs to a Sequential"):
+        setattr(layer, attribute, value)
+    free = fg.Dense(4, 8)
+    setattr(free, attribute, value)  # a layer of no model may still change
+    assert getattr(free, attribute) == value
+
+
+def test_inputs_and_targets_are_checked_against_the_engine_not_a_changed_layers_list():
+    # The list of layers is a plain list: swapping a layer in it used to move the feature and
+    # output counts that x and y were checked against, and the kernels then read past x or y.
+    m = small_model()
+    x = np.random.default_rng(0).normal(size=(20, 4))
+    before = m.predict(x)
+    m.layers[0] = fg.Dense(1, 8)
+    m.layers[-1] = fg.Dense(8, 1)
+    with pytest.raises(ValueError, match="the model expects 4"):
+        m.predict(x[:, :1])
+    with pytest.raises(ValueError, match="target must have shape"):
+        m.train_step(x, np.ones((20, 1)), "mse", fg.optim.SGD(lr=0.1))
+    with pytest.raises(ValueError, match="target must have shape"):
+        m.loss_and_grad(x, np.ones((20, 1)), "mse")
+    np.testing.assert_array_equal(m.predict(x), before)
+    assert (m.n_inputs, m.n_outputs) == (4, 3)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", fg.optim.Adam, 5, None, fg.LBFGS()])
+def test_train_step_wants_an_optimizer_instance(optimizer):
+    m = small_model()
+    x, y = np.ones((6, 4)), np.arange(6) % 3
+    with pytest.raises(TypeError, match="optimizer must be a fastgd.optim optimizer instance"):
+        m.train_step(x, y, "softmax_cross_entropy", optimizer)
+
+
+def test_dataframes_with_nullable_columns_are_read_as_numbers():
+    pd = pytest.importorskip("pandas")
+    m = small_model()
+    x = np.arange(12.0).reshape(3, 4)
+    frame = pd.DataFrame(x).astype("Int64")
+    np.testing.assert_array_equal(m.predict(frame), m.predict(x))
+    frame.iloc[1, 2] = pd.NA
+    with pytest.raises(ValueError, match="x contains NaN"):
+        m.predict(frame)
+    with pytest.raises(TypeError, match="x must hold real numbers"):
+        m.predict(pd.DataFrame({"a": ["u", "v"], "b": [1, 2], "c": [1, 2], "d": [1, 2]}))
+
+
+def test_the_engine_checks_dense_input_itself():
+    # fastgd.sklearn hands validated X straight to the model, validated against n_features_in_,
+    # an attribute user code can set: the kernels used to read past a narrower X.
+    sklearn = pytest.importorskip("sklearn")  # noqa: F841
+    from fastgd.sklearn import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 4)), np.arange(30) % 3
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3).fit(X, y)
+    clf.n_features_in_ = 2
+    with pytest.raises(ValueError, match="x must be a C-contiguous float64 array with 4 columns"):
+        clf.predict(X[:, :2])
+    with pytest.raises(ValueError, match="hidden_layer_sizes must be at most"):
+        MLPClassifier(hidden_layer_sizes=(10**12,)).fit(X, y)
+
+
+def test_optimizer_seeds_and_step_counts_are_in_range():
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        fg.optim.SGD(lr=0.1, seed=-1)  # used to wrap to 2**64 - 1
+    opt = fg.optim.Adam(lr=0.1)
+    opt.step(np.ones(4), np.ones(4))
+    state = opt.state_dict()
+    state["step"] = 2**80  # loaded, then an OverflowError at the next step
+    with pytest.raises(ValueError, match=r"state_dict\['step'\] must be an integer >= 0"):
+        fg.optim.Adam(lr=0.1).load_state_dict(state)
+
+
+def test_an_lbfgs_history_past_memory_is_refused_by_name():
+    m = small_model()
+    x, y = np.ones((6, 4)), np.arange(6) % 3
+    with pytest.raises(ValueError, match="history_size=1000000000000: the history"):
+        m.fit(x, y, loss="softmax_cross_entropy", optimizer=fg.LBFGS(history_size=10**12), batch_size=None,
+              epochs=1, progress=False)
+
+
+def test_a_metric_that_returns_no_number_is_named():
+    m = small_model()
+    x, y = np.ones((6, 4)), np.arange(6) % 3
+
+    def label(y_true, y_pred):
+        return "fine"
+
+    with pytest.raises(TypeError, match="metrics: 'label' must return a real number, got str"):
+        m.evaluate(x, y, loss="softmax_cross_entropy", metrics=[label])
+
+
+def test_bind_wants_a_model():
+    with pytest.raises(TypeError, match="model must be a fastgd.Sequential, got int"):
+        fg.optim.Adam(lr=0.1).bind(5)  # raised AttributeError
+
+
+def test_estimator_thread_counts_past_the_limit_name_n_threads():
+    pytest.importorskip("sklearn")
+    from fastgd.sklearn import MLPRegressor
+
+    with pytest.raises(ValueError, match="'n_threads' parameter"):  # named the internal 'n'
+        MLPRegressor(n_threads=10**6, max_iter=2).fit(np.ones((6, 2)), np.ones(6))
