@@ -30,30 +30,15 @@ enum { NORM_SUM_SQUARES, NORM_COUNT_AT_LEAST, NORM_SCALE, NORM_CLAMP };
 #define NORM_ADD_SQUARE(acc, x) ((acc) + (double)(x) * (double)(x))
 #endif
 
-#define T float
-#define SFX f32
-#define U uint32_t
-#define SIGN 0x80000000u
-#define BIAS 127
-#define MANT 23
-#include "norms_template.h"
-#undef T
-#undef SFX
-#undef U
-#undef SIGN
-#undef BIAS
-#undef MANT
+/* The bit layout of each element type, read by the template through its suffix. */
+#define NORM_BITS_f32 uint32_t
+#define NORM_SIGN_f32 0x80000000u
+#define NORM_BIAS_f32 127
+#define NORM_MANT_f32 23
+#define NORM_BITS_f64 uint64_t
+#define NORM_SIGN_f64 0x8000000000000000ull
+#define NORM_BIAS_f64 1023
+#define NORM_MANT_f64 52
 
-#define T double
-#define SFX f64
-#define U uint64_t
-#define SIGN 0x8000000000000000ull
-#define BIAS 1023
-#define MANT 52
-#include "norms_template.h"
-#undef T
-#undef SFX
-#undef U
-#undef SIGN
-#undef BIAS
-#undef MANT
+#define FG_TEMPLATE "optim/norms_template.h"
+#include "fg_each_type.h"

@@ -1,7 +1,11 @@
-/* Included by norms.c once per element type T (suffix SFX, bit pattern type U, sign bit SIGN,
-   exponent bias BIAS, mantissa bits MANT). */
+/* Included by norms.c once per element type T (suffix SFX); the type's bit pattern type U, sign
+   bit SIGN, exponent bias BIAS and mantissa bits MANT come from norms.c's NORM_*_<suffix>. */
 
 #define NT_(name) FG_CAT2(name, SFX)
+#define U FG_CAT2(NORM_BITS, SFX)
+#define SIGN FG_CAT2(NORM_SIGN, SFX)
+#define BIAS FG_CAT2(NORM_BIAS, SFX)
+#define MANT FG_CAT2(NORM_MANT, SFX)
 
 /* Σ x² over one block of at most NORM_BLOCK elements: element j goes to accumulator j mod
    NORM_ACC, and the accumulators are added as a fixed tree. NORM_ACC = 32 doubles are 4 zmm
@@ -112,3 +116,7 @@ int64_t FG_FN(FG_CAT2(fg_count_nonfinite, SFX))(const T *x, int64_t n)
 }
 
 #undef NT_
+#undef U
+#undef SIGN
+#undef BIAS
+#undef MANT
