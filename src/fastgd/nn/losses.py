@@ -29,6 +29,7 @@ Usage::
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,10 @@ def check_pred(pred, *, allow_1d):
     return pred
 
 
+# (low, high, wording) of the target rows of the cross-entropies: probabilities
+_PROBABILITY = (0.0, 1.0, "in [0, 1] (a probability)")
+
+
 class Loss:
     """Base class of the losses: a forward pass that also computes the gradient.
 
@@ -97,6 +102,9 @@ class Loss:
 
     name = "loss"
     _kind = -1
+    # (low, high, wording) that target rows must lie in, checked with the loss's _target_name
+    _target_range = None
+    _target_name = "loss"
 
     def __init__(self) -> None:
         self._grad = None
@@ -173,6 +181,11 @@ class Loss:
         cls._check_rows(t, n_samples)
         t = np.ascontiguousarray(t, dtype=dtype)
         _validation.finite("target", t)
+        if cls._target_range is not None and t.size:
+            low, high, what = cls._target_range
+            if t.min() < low or t.max() > high:
+                raise ValueError(f"target of the {cls._target_name} must be {what}, got values in "
+                                 f"[{t.min()}, {t.max()}]")
         return ("rows", t)
 
     def _class_weight_array(self, dtype):
@@ -230,6 +243,8 @@ class SoftmaxCrossEntropy(Loss):
     """
 
     name = "softmax_cross_entropy"
+    _target_name = "softmax cross-entropy"
+    _target_range = _PROBABILITY
     _kind = _core.LOSS_SOFTMAX_CE
 
     def __init__(self, label_smoothing: float = 0.0, class_weight: Any = None) -> None:
@@ -312,13 +327,8 @@ class BinaryCrossEntropy(Loss):
     name = "binary_cross_entropy"
     _kind = _core.LOSS_BCE
 
-    @classmethod
-    def _target_rows(cls, t, n_outputs, dtype, n_samples, expected):
-        kind, rows = super()._target_rows(t, n_outputs, dtype, n_samples, expected)
-        if rows.size and (rows.min() < 0 or rows.max() > 1):
-            raise ValueError(f"target of the binary cross-entropy must be in [0, 1] (a probability), got values "
-                             f"in [{rows.min()}, {rows.max()}]")
-        return kind, rows
+    _target_name = "binary cross-entropy"
+    _target_range = _PROBABILITY
 
     def link(self, pred):
         """Elementwise sigmoid (probabilities), computed without overflow."""
@@ -384,12 +394,8 @@ class Poisson(Loss):
     name = "poisson"
     _kind = _core.LOSS_POISSON
 
-    @classmethod
-    def _target_rows(cls, t, n_outputs, dtype, n_samples, expected):
-        kind, rows = super()._target_rows(t, n_outputs, dtype, n_samples, expected)
-        if rows.size and rows.min() < 0:
-            raise ValueError(f"target of the Poisson loss must be >= 0, got a minimum of {rows.min()}")
-        return kind, rows
+    _target_name = "Poisson loss"
+    _target_range = (0.0, math.inf, ">= 0 (a count or rate)")
 
     def link(self, pred):
         """The predicted rate ``exp(pred)``."""
