@@ -135,3 +135,35 @@ def test_estimator_thread_counts_past_the_limit_name_n_threads():
 
     with pytest.raises(ValueError, match="'n_threads' parameter"):  # named the internal 'n'
         MLPRegressor(n_threads=10**6, max_iter=2).fit(np.ones((6, 2)), np.ones(6))
+
+
+def test_cross_entropy_targets_are_probabilities():
+    pred = np.zeros((2, 3))
+    soft = np.array([[0.5, 0.5, 0.0], [1.2, -0.2, 0.0]])
+    with pytest.raises(ValueError, match=r"target of the softmax cross-entropy must be in \[0, 1\] "
+                                         r"\(a probability\), got values in \[-0.2, 1.2\]"):
+        fg.losses.SoftmaxCrossEntropy()(pred, soft)
+    ok = np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+    assert np.isfinite(fg.losses.SoftmaxCrossEntropy()(pred, ok))
+    with pytest.raises(ValueError, match=r"target of the Poisson loss must be >= 0"):
+        fg.losses.get("poisson")(pred, -soft)
+
+
+def test_history_from_dict_checks_its_columns():
+    h = fg.History.from_dict({"epochs": [0, 1], "history": {"loss": [1.0, 0.5]}})
+    assert h.history == {"loss": [1.0, 0.5]}
+    with pytest.raises(ValueError, match=r"lists of 2 values \(one per epoch\), got 'loss': list of length 1"):
+        fg.History.from_dict({"epochs": [0, 1], "history": {"loss": [1.0]}})
+    with pytest.raises(TypeError, match=r"d\['history'\]\['loss'\] must hold numbers"):
+        fg.History.from_dict({"epochs": [0], "history": {"loss": ["x"]}})
+    with pytest.raises(TypeError, match=r"d\['epochs'\] must be a list"):
+        fg.History.from_dict({"epochs": 3, "history": {}})
+
+
+def test_n_restarts_is_bounded():
+    X = np.zeros((4, 2))
+    y = np.array([0, 1, 0, 1])
+    model = fg.Sequential([fg.Dense(2, 2, activation="identity")])
+    with pytest.raises(ValueError, match=r"n_restarts must be an integer in \[1, 1000000\], got 1180591620717411303424"):
+        model.fit(X, y, loss="softmax_cross_entropy", optimizer=fg.optim.SGD(lr=0.1), epochs=1,
+                  n_restarts=2**70)

@@ -111,9 +111,24 @@ class History:
     @classmethod
     def from_dict(cls, d):
         _validation.state("d", d, ("epochs", "history"))
+        epochs, history = d["epochs"], d["history"]
+        if not isinstance(epochs, (list, tuple)):
+            raise TypeError(f"d['epochs'] must be a list of epoch indices, got {type(epochs).__name__}")
+        epochs = [_validation.integer("d['epochs'] entries", e, 0) for e in epochs]
+        if not isinstance(history, dict):
+            raise TypeError(f"d['history'] must be a dict of columns, got {type(history).__name__}")
+        columns = {}
+        for k, v in history.items():
+            if not isinstance(k, str) or not isinstance(v, (list, tuple)) or len(v) != len(epochs):
+                raise ValueError(f"d['history'] must map names to lists of {len(epochs)} values (one per "
+                                 f"epoch), got {k!r}: {type(v).__name__} of length "
+                                 f"{len(v) if hasattr(v, '__len__') else 'n/a'}")
+            if not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in v):
+                raise TypeError(f"d['history'][{k!r}] must hold numbers")
+            columns[k] = [float(x) for x in v]
         h = cls(d.get("params"))
-        h.epochs = [int(e) for e in d["epochs"]]
-        h.history = {k: list(v) for k, v in d["history"].items()}
+        h.epochs = epochs
+        h.history = columns
         h.stopped_reason = d.get("stopped_reason")
         if d.get("curvature") is not None:
             h.curvature = _curvature_columns(d["curvature"])
@@ -753,12 +768,16 @@ def partial_fit(model, X, y, *, loss, optimizer, batch_size=32, shuffle=False, s
     return h.history["loss"][-1]
 
 
+# each restart is a whole fit: a count past this is a mistake, not a plan
+_MAX_RESTARTS = 1_000_000
+
+
 def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
     """Train from `n_restarts` random initializations (seeds derived from `seed`) and keep the
     best run (lowest final val_loss, else loss): the classic remedy for non-convex losses. The
     optimizer's state is reset before each run. Returns the best run's History, with
     ``history.params["restart_scores"]`` listing every run's score."""
-    n_restarts = _validation.integer("n_restarts", n_restarts, 1)
+    n_restarts = _validation.integer("n_restarts", n_restarts, 1, maximum=_MAX_RESTARTS)
     optimizer = _get_optimizer(fit_kwargs.pop("optimizer"))
     seeds = np.random.SeedSequence(seed).generate_state(n_restarts * 2, dtype=np.uint32)
     best = (math.inf, None, None)
