@@ -167,3 +167,13 @@ def test_n_restarts_is_bounded():
     with pytest.raises(ValueError, match=r"n_restarts must be an integer in \[1, 1000000\], got 1180591620717411303424"):
         model.fit(X, y, loss="softmax_cross_entropy", optimizer=fg.optim.SGD(lr=0.1), epochs=1,
                   n_restarts=2**70)
+
+
+def test_sizes_past_memory_name_their_argument():
+    with pytest.raises(ValueError, match=r"n_samples: an array of shape \(10000000000000, 2\) "
+                                         r"\(160,000,000,000,000 bytes\) is more than this process can allocate"):
+        fg.datasets.make_spirals(10**13)
+    with pytest.raises(ValueError, match=r"^d: an array of shape \(30, 1000000000000\)"):
+        fg.curvature.lanczos_extremes(lambda v: v, 10**12)
+    X, y = fg.datasets.make_spirals(50, n_features=3, seed=0)
+    assert X.shape == (50, 3) and np.isfinite(X).all() and set(y.tolist()) == {0, 1, 2}

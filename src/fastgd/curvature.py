@@ -191,9 +191,9 @@ def hessian(fun: Callable[..., Any], x: Any, *, jac: Literal[True] | Callable[..
 def _lanczos(matvec, d, steps, rng):
     """The Lanczos tridiagonal (alpha, beta) of `steps` (<= d) steps from a random start, with
     full reorthogonalization, and the basis Q (rows; memory steps·d floats)."""
+    Q = _validation.allocate("d", (steps, d))
     q = rng.standard_normal(d)
     q /= np.linalg.norm(q)
-    Q = np.empty((steps, d))
     # in place on one buffer: for large d (a model's parameters) fresh temporaries, not the
     # arithmetic, would dominate the cost of each step
     projection = np.empty(d)

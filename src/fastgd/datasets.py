@@ -23,12 +23,12 @@ def make_spirals(n_samples: int = 3000, n_classes: int = 3, *, noise: float = 0.
     for name, v, lo in (("n_samples", n_samples, 1), ("n_classes", n_classes, 2), ("n_features", n_features, 2)):
         _validation.integer(name, v, lo)
     _validation.real("noise", noise, low=0.0)
+    X = _validation.allocate("n_samples", (n_samples, n_features))
     rng = _np.random.default_rng(seed)
     y = _np.arange(n_samples, dtype=_np.int64) % n_classes
     rng.shuffle(y)
     r = rng.uniform(0.05, 1.0, size=n_samples)
     theta = r * n_turns * 2 * _np.pi + y * (2 * _np.pi / n_classes)
-    X = _np.empty((n_samples, n_features))
     X[:, 0] = r * _np.cos(theta)
     X[:, 1] = r * _np.sin(theta)
     X[:, :2] += rng.normal(0.0, noise * 0.1, size=(n_samples, 2))
