@@ -229,17 +229,14 @@ def callbacks(items):
     return out
 
 
-def allocate(name, shape, dtype=np.float64, *, fill=None):
-    """A new array of ``shape`` (``np.empty``, or filled with ``fill``), or ValueError naming
-    ``name`` (the argument that sized it) and the bytes it needs when this process cannot have
-    them; NumPy's own MemoryError or "array is too big" would name neither."""
+def allocate(name, shape, dtype=np.float64):
+    """A new uninitialized array of ``shape``, or ValueError naming ``name`` (the argument that
+    sized it) and the bytes it needs when this process cannot have them; NumPy's own MemoryError
+    or "array is too big" would name neither."""
     dtype = np.dtype(dtype)
     try:
-        out = np.empty(shape, dtype)
+        return np.empty(shape, dtype)
     except (MemoryError, ValueError):
         nbytes = math.prod(shape) * dtype.itemsize
         raise ValueError(f"{name}: an array of shape {tuple(shape)} ({nbytes:,} bytes) is more than this "
                          "process can allocate") from None
-    if fill is not None:
-        out.fill(fill)
-    return out
