@@ -329,6 +329,96 @@ def test_update_checked_by_the_backward_operands(dtype, loss_name, x_scale, y_sc
     assert repr(state_a) == repr(state_b)
 
 
+EVERY_OPTIMIZER = [
+    lambda: fastgd.optim.SGD(lr=0.1, seed=0),
+    lambda: fastgd.optim.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3, seed=0),
+    lambda: fastgd.optim.SGD(lr=0.1, noise=0.01, seed=4),
+    lambda: fastgd.optim.AdaGrad(lr=0.1, lr_decay=0.01),
+    lambda: fastgd.optim.RMSProp(lr=0.01, momentum=0.5, centered=True),
+    lambda: fastgd.optim.Adam(lr=0.01),
+    lambda: fastgd.optim.Adam(lr=0.01, amsgrad=True, weight_decay=1e-2),
+    lambda: fastgd.optim.AdamW(lr=0.01),
+    lambda: fastgd.optim.Adamax(lr=0.01),
+]
+
+
+def assert_same_state(a, b):
+    """Two optimizer state_dicts hold the same values, arrays bit for bit."""
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], np.ndarray):
+            np.testing.assert_array_equal(a[key], b[key])
+        else:
+            assert repr(a[key]) == repr(b[key])
+
+
+@pytest.mark.parametrize("make_opt", EVERY_OPTIMIZER)
+@pytest.mark.parametrize("dtype, big", [("float32", 1e20), ("float64", 1e160)])
+@pytest.mark.parametrize("rows", [3, 40])
+@pytest.mark.parametrize("plain", [True, False])
+def test_a_first_layer_gradient_past_the_range_leaves_the_step_undone(make_opt, dtype, big, rows, plain):
+    """A gradient that overflows in the first layer only (the last one the backward pass reaches,
+    after the others are known finite) with a finite loss: train_step raises DivergenceError and
+    leaves the parameters and the optimizer's state as they were, model.grads holding the step's
+    gradient; for every optimizer and dtype, a batch that the bound of the backward operands
+    checks (3 rows, whose update then follows each block of the first layer's dW) or not (40),
+    taken as it is (plain) or converted. Input 7 (weights 0) is `big`; hidden unit 5 (tanh of 0,
+    its slope 1) has outgoing weights [big, 0, 0, 0]: the forward pass never sees either, the
+    gradient of W0[7, 5] is big² times a softmax term."""
+    rng = np.random.default_rng(11)
+    m = make_model([40, 24, 4], ["tanh", "identity"], dtype=dtype, seed=3)
+    opt = make_opt()
+    x = rng.normal(size=(rows, 40)).astype(dtype)
+    y = rng.integers(0, 4, size=rows)
+    m.train_step(x, y, "softmax_cross_entropy", opt)  # a state to keep
+    m.layers[0].W[7, :] = 0
+    m.layers[0].W[:, 5] = 0
+    m.layers[0].b[5] = 0
+    m.layers[1].W[5, :] = [big, 0, 0, 0]
+    x = np.tile(x[:1], (rows, 1))  # equal rows: the terms of the overflowing sum share a sign
+    x[:, 7] = big
+    y = np.zeros(rows, dtype=np.int64)
+    assert _core.plain_batch(x, y, m.dtype, 40, 4)
+    params, state = m.params.copy(), opt.state_dict()
+    with pytest.raises(fastgd.DivergenceError, match="gradient is not finite"):
+        m.train_step(x, y, "softmax_cross_entropy", opt) if plain else \
+            m.train_step(x.tolist(), y.tolist(), "softmax_cross_entropy", opt)
+    np.testing.assert_array_equal(m.params, params)
+    assert_same_state(opt.state_dict(), state)
+    grads = m.layers[0].dW
+    assert np.isinf(grads[7, 5]) and np.isfinite(np.delete(m.grads, 7 * 24 + 5)).all()
+
+
+@pytest.mark.parametrize("make_opt", EVERY_OPTIMIZER)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_first_layer_updated_by_blocks_matches_the_update_after_the_backward_pass(make_opt, dtype):
+    """A step checked by the bound of its backward operands updates the first layer's weights in
+    blocks of rows right after their part of dW: the same parameters, gradient and optimizer state
+    bit for bit as the update after the whole backward pass (what a step that measures the norm
+    does), with groups cutting the first layer's rows and the biases, on 1 and 2 threads."""
+    rng = np.random.default_rng(2)
+    widths = [600, 128, 10]  # dW of the first layer: 2 blocks in float32, 3 in float64
+    n_params = 600 * 128 + 128 * 10 + 128 + 10
+    groups = [(0, 1001, {}), (1001, 600 * 128 + 77, {"weight_decay": 1e-2}), (600 * 128 + 77, n_params, {})]
+    batches = [(rng.normal(size=(8, 600)).astype(dtype), rng.integers(0, 10, size=8)) for _ in range(3)]
+    results = []
+    for grad_norm, threads in ((True, 1), (False, 1), (False, 2)):
+        m = make_model(widths, ["relu", "identity"], dtype=dtype, seed=6)
+        opt = make_opt()
+        opt.set_param_groups(groups)
+        loss = losses.SoftmaxCrossEntropy()
+        with fastgd.threads(threads):
+            for x, y in batches:
+                _, _, status = m._train_step(x, loss_spec=m._loss_spec(loss), target=loss.prepare_target(y, 10, m.dtype),
+                                             optimizer=opt, grad_norm=grad_norm)
+                assert status == 0
+        results.append((m.params.copy(), m.grads.copy(), opt.state_dict()))
+    for params, grads, state in results[1:]:
+        np.testing.assert_array_equal(params, results[0][0])
+        np.testing.assert_array_equal(grads, results[0][1])
+        assert_same_state(state, results[0][2])
+
+
 def test_train_step_of_a_plain_batch_matches_the_general_path(rng):
     """Float rows of the model's dtype with int64 labels skip the conversions of the general path
     (one C call checks them); any other form of the same batch gives the same step."""

@@ -49,5 +49,12 @@ static int model_bound_init(model_bound *b, const fg_model *m, int64_t n, int64_
     return 1;
 }
 
+/* Bytes of the first layer's dW that a training step computes and then updates at a time
+   (model_first_layer_update): a few times the L1 cache, so the block stays in L2 while the
+   optimizer streams its parameters and state; at batch 32 of 784-256-128-10 in float32 on AVX-512
+   the step took ~3 % less than with the update after the whole backward pass (32 KiB blocks:
+   no gain, the GEMM's per-call cost eats it). */
+#define MODEL_UPDATE_BLOCK_BYTES 262144
+
 #define FG_TEMPLATE "model/model_template.h"
 #include "fg_each_type.h"

@@ -67,15 +67,16 @@ void MODEL_FN(fg_model_forward_csr)(const fg_model *m, const fg_csr *x, int64_t 
 /* The backward pass; the first layer reads the CSR rows of `csr` (as in model_forward_csr_rows)
  * when that is not NULL, else x (or xt_packed, its packed transpose: see fg_batch.xt_packed).
  * With `bound` (a model_bound, dense x, beta 0), bound->held tells whether every operand of
- * every layer's dW and db product stayed below its limit (see model_bound). */
-static void FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const T *xt_packed, const fg_csr *csr,
+ * every layer's dW and db product stayed below its limit (see model_bound). Layers [stop,
+ * n_layers) only; returns the buffer then holding dL/d(output of layer stop - 1). */
+static T *FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const T *xt_packed, const fg_csr *csr,
                                            const int64_t *rows, int64_t start, T *grad_out, T *grad_x, int64_t n,
-                                           double beta, model_bound *bound)
+                                           double beta, model_bound *bound, int64_t stop)
 {
     const T *params = (const T *)m->params;
     T *grads = (T *)m->grads;
     T *cur = grad_out;
-    for (int64_t l = m->n_layers - 1; l >= 0; l--) {
+    for (int64_t l = m->n_layers - 1; l >= stop; l--) {
         const fg_model_layer *L = &m->layers[l];
         if (l == 0 && csr) {
             MODEL_FN(fg_csr_dense_backward)(grads + L->w_off, grads + L->b_off, cur, csr, rows, start,
@@ -95,11 +96,64 @@ static void FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, cons
                           MODEL_FN(fg_count_large)(cur, n * L->out, bound->grad_exp) == 0;
         cur = next;
     }
+    return cur;
 }
 
 void MODEL_FN(fg_model_backward)(const fg_model *m, const T *x, T *grad_out, T *grad_x, int64_t n, double beta)
 {
-    FG_CAT2(model_backward_any, SFX)(m, x, NULL, NULL, NULL, 0, grad_out, grad_x, n, beta, NULL);
+    FG_CAT2(model_backward_any, SFX)(m, x, NULL, NULL, NULL, 0, grad_out, grad_x, n, beta, NULL, 0);
+}
+
+/* The optimizer update of arena elements [lo, hi): the part of every group within them. */
+static void FG_CAT2(model_update_range, SFX)(const fg_model *m, const fg_step_options *opt, int64_t lo, int64_t hi)
+{
+    T *params = (T *)m->params, *grads = (T *)m->grads, *state = (T *)opt->state;
+    for (int64_t g = 0; g < opt->n_groups; g++) {
+        const fg_optim_group *G = &opt->groups[g];
+        const int64_t a = fg_max_i64(G->start, lo), b = fg_min_i64(G->stop, hi);
+        if (a < b)
+            MODEL_FN(fg_optim_step)(params + a, grads + a, state ? state + a : NULL, opt->state_stride, b - a,
+                                  &G->cfg);
+    }
+}
+
+/* Layer 0's part of a backward pass checked by model_bound, after model_backward_any(stop = 1)
+   left dL/d(layer 0's output) in gin: grad_z and db, then dW. When the bound still holds with
+   layer 0's operands, every gradient entry is known finite before any is read, so each block of
+   MODEL_UPDATE_BLOCK_BYTES of dW gets its optimizer update right after its product, while it
+   is in cache (not after the whole arena's backward pass, past the L2 cache at 784-256-128-10),
+   and then the rest of the arena; returns 1. Else computes dW whole, updates nothing and
+   returns 0. The blocks are rows of dW, each element the same sum as in the whole product, and
+   the update of an element depends on that element alone (the caller leaves out noisy SGD,
+   whose noise is drawn by the index within a group), so parameters, gradient and state are
+   bit for bit those of the backward pass followed by the update. */
+static int FG_CAT2(model_first_layer_update, SFX)(const fg_model *m, const T *x, T *gin, int64_t n,
+                                                 int64_t n_params, model_bound *bound, const fg_step_options *opt)
+{
+    const fg_model_layer *L = &m->layers[0];
+    T *grads = (T *)m->grads;
+    /* grad_z (in place in gin) and db; dW's product over k = 0 rows of x is empty */
+    MODEL_FN(fg_dense_backward_prepacked)(NULL, grads + L->w_off, grads + L->b_off, gin, x, NULL,
+                                        (const T *)m->params + L->w_off, FG_CAT2(model_saved, SFX)(m, 0), n, 0,
+                                        L->out, L->act, L->act_alpha, 0.0, m->workspace, m->workspace_bytes);
+    if (bound->held)
+        bound->held = MODEL_FN(fg_count_large)(x, n * L->in, bound->in_exp) == 0 &&
+                      MODEL_FN(fg_count_large)(gin, n * L->out, bound->grad_exp) == 0;
+    const int64_t rows =
+        bound->held ? fg_max_i64(1, MODEL_UPDATE_BLOCK_BYTES / ((int64_t)sizeof(T) * L->out)) : L->in;
+    for (int64_t r0 = 0; r0 < L->in; r0 += rows) {
+        const int64_t r1 = fg_min_i64(L->in, r0 + rows);
+        /* dW rows [r0, r1) = x[:, r0:r1]ᵀ·grad_z */
+        MODEL_FN(fg_gemm_prepacked)(grads + L->w_off + r0 * L->out, L->out, x + r0, L->in, 1, NULL, gin, L->out, 0,
+                                  r1 - r0, L->out, n, 0.0, NULL, FG_ACT_IDENTITY, 0.0, m->workspace,
+                                  m->workspace_bytes);
+        if (bound->held)
+            FG_CAT2(model_update_range, SFX)(m, opt, L->w_off + r0 * L->out, L->w_off + r1 * L->out);
+    }
+    if (!bound->held) return 0;
+    FG_CAT2(model_update_range, SFX)(m, opt, 0, L->w_off);
+    FG_CAT2(model_update_range, SFX)(m, opt, L->w_off + L->in * L->out, n_params);
+    return 1;
 }
 
 void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, const fg_loss_spec *loss,
@@ -174,8 +228,13 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
     model_bound bound;
     const int bound_exp = large_exp < MODEL_MAX_EXP ? large_exp : MODEL_MAX_EXP;
     const int by_bound = check_only && !csr && model_bound_init(&bound, m, n, n_params, bound_exp);
-    FG_CAT2(model_backward_any, SFX)(m, x, xt_packed, csr, batch->indices, batch->start, gout, NULL, n, 0.0,
-                                     by_bound ? &bound : NULL);
+    /* With the bound, layer 0's dW is updated block by block as it is computed (see
+       model_first_layer_update), unless x comes packed whole or a group draws noise. */
+    int fused = by_bound && !xt_packed;
+    for (int64_t g = 0; g < opt->n_groups; g++) fused = fused && opt->groups[g].cfg.noise_std == 0.0;
+    T *gin = FG_CAT2(model_backward_any, SFX)(m, x, xt_packed, csr, batch->indices, batch->start, gout, NULL, n,
+                                              0.0, by_bound ? &bound : NULL, fused ? 1 : 0);
+    if (fused && FG_CAT2(model_first_layer_update, SFX)(m, x, gin, n, n_params, &bound, opt)) return;
 
     /* 5. gradient norm (also the finiteness check), clipping. An update without them needs to know
           only that Σg² is finite: count_large's pass over the bits tells that at a fraction of the
@@ -204,13 +263,7 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
     if (!opt->apply_update) return;
 
     /* 6. the optimizer update, group by group, over the flat arenas */
-    T *params = (T *)m->params;
-    T *state = (T *)opt->state;
-    for (int64_t g = 0; g < opt->n_groups; g++) {
-        const fg_optim_group *G = &opt->groups[g];
-        MODEL_FN(fg_optim_step)(params + G->start, grads + G->start, state ? state + G->start : NULL,
-                              opt->state_stride, G->stop - G->start, &G->cfg);
-    }
+    FG_CAT2(model_update_range, SFX)(m, opt, 0, n_params);
 }
 
 #undef MODEL_FN
