@@ -12,12 +12,40 @@ import importlib
 import os
 import platform
 import statistics
+import sys
 import time
 from typing import Callable, Iterator, Mapping
 
-import numpy as np
+# When FASTGD_ARCH holds fastgd to a narrower CPU target than this machine's best, the baselines are
+# held to the same instructions, as a CPU with no more (AVX2 only: Intel Haswell to Comet Lake, AMD Zen
+# 1-3) would run them. Each library reads its cap from the environment once, when it loads: OpenBLAS
+# (NumPy's and SciPy's, hence scikit-learn's) its Haswell kernels, PyTorch its own kernels (ATen) and
+# its GEMM (MKL) AVX2, oneDNN (PyTorch's and XLA's dots) AVX2. XLA's own code generation is capped by a
+# flag (jax_environment).
+BASELINE_ISA_CAP = {"avx2": {"OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2",
+                             "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
 
-import fastgd
+
+def _cap_baselines() -> None:
+    """Put FASTGD_ARCH's entries of BASELINE_ISA_CAP into the environment (a variable already set is
+    kept). A script that loaded NumPy or PyTorch before importing this module is started again in
+    place (os.execv, same process id and arguments) so that they load under the cap."""
+    missing = {k: v for k, v in BASELINE_ISA_CAP.get(os.environ.get("FASTGD_ARCH", ""), {}).items()
+               if k not in os.environ}
+    if not missing:
+        return
+    os.environ.update(missing)
+    if "numpy" in sys.modules or "torch" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, sys.orig_argv)
+
+
+_cap_baselines()
+
+import numpy as np  # noqa: E402  (after the cap)
+
+import fastgd  # noqa: E402
 
 
 def optional_import(name: str):
@@ -148,8 +176,8 @@ def jax_environment() -> str:
     generation is capped to the same ISA with --xla_cpu_max_isa, and its YNNPACK fusions are
     turned off: YNNPACK's dot kernels pick their ISA from the CPU and ignore the cap, so without
     this JAX would still run 512-bit dots. XLA then hands its dots to oneDNN, whose JIT is capped
-    by ONEDNN_MAX_CPU_ISA (it reports "isa:Intel AVX2" with ONEDNN_VERBOSE=1); on an AVX2-only CPU
-    JAX would run YNNPACK's AVX2 kernels instead."""
+    by ONEDNN_MAX_CPU_ISA (BASELINE_ISA_CAP; it reports "isa:Intel AVX2" with ONEDNN_VERBOSE=1); on
+    an AVX2-only CPU JAX would run YNNPACK's AVX2 kernels instead."""
     os.environ.setdefault("NPROC", "1")
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_cpu_multi_thread_eigen" not in flags:
@@ -159,11 +187,9 @@ def jax_environment() -> str:
         flags += f" --xla_cpu_max_isa={cap}"
     if cap and "xla_cpu_experimental_ynn_fusion_type" not in flags:
         flags += " --xla_cpu_experimental_ynn_fusion_type="
-    if cap:
-        os.environ.setdefault("ONEDNN_MAX_CPU_ISA", cap)
     os.environ["XLA_FLAGS"] = flags.strip()
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    note = (f" (no YNNPACK, whose dots ignore the cap), ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}"
+    note = (f" (no YNNPACK, whose dots ignore the cap), ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')}"
             if cap else "")
     return f"NPROC={os.environ['NPROC']}, XLA_FLAGS={os.environ['XLA_FLAGS']}{note}, one CPU in 1-thread rows"
 
@@ -189,10 +215,15 @@ def machine_info() -> dict[str, str]:
     if threadpoolctl:
         blas = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
         if blas:
-            info["numpy BLAS"] = f"{blas[0].get('internal_api')} {blas[0].get('version')}"
+            info["numpy BLAS"] = (f"{blas[0].get('internal_api')} {blas[0].get('version')} "
+                                  f"({blas[0].get('architecture')} kernels)")
     info["threads"] = confinement()
     if torch:
-        info["torch"] = torch.__version__
+        info["torch"] = f"{torch.__version__} ({torch.backends.cpu.get_cpu_capability()} kernels)"
+    cap = BASELINE_ISA_CAP.get(os.environ.get("FASTGD_ARCH", ""))
+    info["baselines capped"] = (f"to fastgd's {os.environ['FASTGD_ARCH']} target: " + ", ".join(
+        f"{k}={os.environ.get(k)}" + ("" if os.environ.get(k) == v else " (set otherwise: not capped)")
+        for k, v in cap.items()) if cap else "no (each runs the best kernels of this CPU)")
     sklearn = optional_import("sklearn")
     if sklearn:
         info["scikit-learn"] = sklearn.__version__

@@ -8,7 +8,9 @@ measured in this run, threads pinned alike for every library) after a header nam
 and the versions, and draws training throughput against batch size (fastgd / PyTorch / NumPy)
 as a PNG. Baselines that are not installed are left out, never failed. The header names the
 CPU target fastgd runs (FASTGD_ARCH picks another); --targets all repeats everything once per
-target this machine runs, best first, one table set per target as the README keeps them.
+target this machine runs, best first, one table set per target as the README keeps them. On a
+narrower target than the machine's best the baselines are held to its instructions too
+(benchmarks/_timing.py, BASELINE_ISA_CAP), and the header says so.
 """
 
 from __future__ import annotations

@@ -51,7 +51,8 @@ typedef struct GN(gemm_problem) {
  * a (op(A) rows: a[i*rsa + p*csa]) and b (b[p*rsb + j], NR contiguous).
  * first: C := acc + bias + beta*C (beta == 0: C not read); otherwise
  * C := acc + C. last_act: the activation to apply, or GEMM_NOT_LAST.
- * nr: the columns of C to touch; below NR only on FG_GEMM_MASKED_EDGES targets. */
+ * nr: the columns of C that count: below NR on an edge tile, which on targets without
+ * FG_GEMM_MASKED_EDGES is a local NR-wide copy (gemm_tile), all of whose columns are written. */
 static void GN(gemm_ukernel_generic)(int64_t kc, const T *FG_RESTRICT a, int64_t rsa, int64_t csa,
                                      const T *FG_RESTRICT b, int64_t rsb, T *FG_RESTRICT c,
                                      int64_t ldc, int64_t nr, const T *FG_RESTRICT bias, T beta,
@@ -115,7 +116,7 @@ static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, in
                 tile[i * NR + j] = (read_c && i < mr && j < nr) ? c[i * pb->ldc + j] : 0;
         if (bias)
             for (int64_t j = 0; j < NR; j++) bias_tile[j] = j < nr ? bias[j] : 0;
-        GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, tile, NR, NR, bias ? bias_tile : NULL, pb->beta, first,
+        GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, tile, NR, nr, bias ? bias_tile : NULL, pb->beta, first,
                      last_act, pb->alpha);
         for (int64_t i = 0; i < mr; i++)
             for (int64_t j = 0; j < nr; j++) c[i * pb->ldc + j] = tile[i * NR + j];

@@ -3,11 +3,12 @@
  * accumulators are separate variables (not an array) so the compiler keeps every one in a
  * register. The full kernel has UK_MR rows; fewer rows serve the last rows of C without
  * computing padding. On targets with FG_GEMM_MASKED_EDGES the loads and stores of C and bias
- * touch only the first nr columns (an edge tile costs no copy); elsewhere nr is NR. There a
- * tile of at most one vector's columns (an output layer of 10 classes) runs a k loop over the
- * first vector only: half the FMAs and one load of B per step instead of two. Its second
- * accumulators stay zero, and each element gets the same FMAs in the same order as in the
- * two-vector loop. */
+ * touch only the first nr columns (an edge tile costs no copy); elsewhere an edge tile is an
+ * NR-wide copy (gemm_tile) and nr says how many of its columns count. Either way a tile of at
+ * most one vector's columns (an output layer of 10 classes, a regression's single output) runs
+ * a k loop over the first vector only: half the FMAs and one load of B per step instead of two.
+ * Its second accumulators stay zero, and each element gets the same FMAs in the same order as
+ * in the two-vector loop. */
 
 /* Row i of the tile's A at step p: rows from UK_A_SPLIT on are addressed from a second pointer,
  * so that with A read in place (rsa a run-time row stride) the addresses need a few multiples
@@ -42,7 +43,6 @@ GEMM_ALWAYS_INLINE void FG_CAT2(UK_NAME, FG_CAT2(rows, UK_R))(UK_ARGS_DECL)
     UK_ROWS(UK_PREFETCH_C)
     UK_ROWS(UK_DECL)
     const T *a_hi = a + (UK_R > UK_A_SPLIT ? UK_A_SPLIT : 0) * rsa;
-#if FG_GEMM_MASKED_EDGES
     if (nr <= VW) {
         UK_UNROLL
         for (int64_t p = 0; p < kc; p++) {
@@ -52,9 +52,7 @@ GEMM_ALWAYS_INLINE void FG_CAT2(UK_NAME, FG_CAT2(rows, UK_R))(UK_ARGS_DECL)
             a_hi += csa;
             b += rsb;
         }
-    } else
-#endif
-    {
+    } else {
         UK_UNROLL
         for (int64_t p = 0; p < kc; p++) {
             const VEC b0 = V_LOAD(b), b1 = V_LOAD(b + VW);
@@ -69,7 +67,6 @@ GEMM_ALWAYS_INLINE void FG_CAT2(UK_NAME, FG_CAT2(rows, UK_R))(UK_ARGS_DECL)
 #define UK_LOAD_C(p, h) V_LOAD_FIRST(p, mask##h)
 #define UK_STORE_C(p, h, v) V_STORE_FIRST(p, mask##h, v)
 #else
-    (void)nr;
 #define UK_LOAD_C(p, h) V_LOAD(p)
 #define UK_STORE_C(p, h, v) V_STORE(p, v)
 #endif
