@@ -337,11 +337,14 @@ class _BaseMLP(BaseEstimator):
                              f"{[L.in_features for L in self.model_.layers] + [self.n_outputs_]} but the "
                              f"parameters and data ask for {layer_units}; set warm_start=False to refit")
         loss, kv, kg = self._loss_spec()
-        with _thread_scope(self.n_threads):
-            if self.solver == "lbfgs":
-                self._fit_lbfgs(x, y2d, sw, loss, kv, kg)
-            else:
-                self._fit_stochastic(x, y2d, sw, loss, kv, kg, incremental)
+        try:
+            with _thread_scope(self.n_threads):
+                if self.solver == "lbfgs":
+                    self._fit_lbfgs(x, y2d, sw, loss, kv, kg)
+                else:
+                    self._fit_stochastic(x, y2d, sw, loss, kv, kg, incremental)
+        finally:
+            self.model_._release_buffers()
         if fastgd._core.count_nonfinite(self.model_.params):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
