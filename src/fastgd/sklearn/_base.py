@@ -173,6 +173,17 @@ class _BaseMLP(BaseEstimator):
 
     _parameter_constraints: dict = _PARAMETER_CONSTRAINTS
 
+    @classmethod
+    def _get_param_names(cls):
+        """scikit-learn's parameter names (those of ``__init__``), read from the signature once
+        per class: every fit validates its parameters through ``get_params``, and scikit-learn
+        inspects the signature again on each call."""
+        names = cls.__dict__.get("_param_names")
+        if names is None:
+            names = tuple(super()._get_param_names())
+            cls._param_names = names
+        return list(names)
+
     def _hidden_layer_sizes(self):
         """The parameters checked against ``_parameter_constraints``, then hidden_layer_sizes
         as a list of ints > 0 (empty: no hidden layer)."""
