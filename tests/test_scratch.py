@@ -3,6 +3,7 @@ asked shape; a block goes back to the cache only when its array and every view o
 so two live arrays never share memory (also under threads); the cache stays bounded; a finished
 fit gives its model's buffers back, and fits that reuse them give bit-identical results."""
 
+import gc
 import threading
 
 import numpy as np
@@ -20,9 +21,16 @@ BIG = (300, 100)  # 240,000 bytes in float64: above the size the cache keeps
 
 @pytest.fixture(autouse=True)
 def empty_cache():
+    """An empty cache that only this test fills: models left by earlier tests are collected
+    first, and no collection runs during the test to return their blocks meanwhile."""
+    gc.collect()
+    gc.disable()
     _core.scratch_cache_clear()
-    yield
-    _core.scratch_cache_clear()
+    try:
+        yield
+    finally:
+        gc.enable()
+        _core.scratch_cache_clear()
 
 
 @pytest.mark.parametrize("shape", [(0,), (1,), (7,), (3, 5), BIG, (100_000,)])
