@@ -479,3 +479,24 @@ def test_label_binarizer_shortcut_declines_other_targets():
     assert _fitted_binarizer(np.array([[0, 1], [1, 0]])) is None  # multilabel indicator
     assert _fitted_binarizer(np.array([0.5, 1.0])) is None  # floats take LabelBinarizer's path
     assert _fitted_binarizer([0, 1, 1]) is None  # not an array
+
+
+def test_parameter_names_are_read_once_per_class_and_follow_subclasses():
+    """get_params (which every fit's parameter validation calls) lists scikit-learn's names for
+    each class, also for a subclass that adds a parameter."""
+    import inspect
+
+    from sklearn.base import BaseEstimator
+
+    for cls in (MLPClassifier, MLPRegressor):
+        expected = sorted(p for p in inspect.signature(cls.__init__).parameters if p != "self")
+        assert cls._get_param_names() == expected == BaseEstimator._get_param_names.__func__(cls)
+        assert cls._get_param_names() is not cls._get_param_names()  # callers may change their list
+
+    class Wider(MLPClassifier):
+        def __init__(self, width=3, **kw):
+            super().__init__(**kw)
+            self.width = width
+
+    assert "width" in Wider().get_params() and "width" not in MLPClassifier().get_params()
+    assert Wider(width=5).set_params(width=7).width == 7

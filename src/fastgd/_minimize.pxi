@@ -187,8 +187,8 @@ cdef class LBFGSMemory:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         self.n, self.history_size, self.dtype = n, history_size, dtype
         try:
-            self.s_hist = np.zeros((history_size + 1, n), dtype)
-            self.y_hist = np.zeros((history_size + 1, n), dtype)
+            self.s_hist = scratch_zeros((history_size + 1, n), dtype)
+            self.y_hist = scratch_zeros((history_size + 1, n), dtype)
         except (MemoryError, ValueError):  # ValueError: NumPy's "array is too big"
             raise ValueError(f"history_size={history_size}: the history of {history_size + 1} pairs of {n} "
                              f"values needs {2 * (history_size + 1) * n * dtype.itemsize:,} bytes, more than "

@@ -7,11 +7,6 @@ from libc.string cimport memset
 import threading
 
 
-cdef int64_t _aligned_offset(object buf, int64_t align):
-    cdef size_t addr = <size_t>cnp.PyArray_DATA(buf)
-    return <int64_t>((align - <int64_t>(addr % align)) % align)
-
-
 def count_nonfinite(a):
     """Number of NaN/inf entries of a float32/float64 array (any shape, C-contiguous)."""
     cdef cnp.ndarray arr = check_float_array("a", a, a.ndim if isinstance(a, np.ndarray) else 1)
@@ -104,15 +99,15 @@ cdef class _Scratch:
         cdef int64_t cap
         if rows > self.rows_cap:
             cap = max(rows, 2 * self.rows_cap, 16)
-            self.acts = [np.empty((cap, e.layers[i].out), dtype=e.dtype) for i in range(e.m.n_layers - 1)]
+            self.acts = [scratch_empty((cap, e.layers[i].out), e.dtype) for i in range(e.m.n_layers - 1)]
             for i in range(e.m.n_layers - 1):
                 self.act_ptrs[i] = cnp.PyArray_DATA(self.acts[i])
             self.rows_cap = cap
             self.ws_threads = 0
         if threads > self.ws_threads:
             nbytes = e._workspace_bytes(self.rows_cap, threads)
-            self.workspace = np.empty(nbytes + 64, dtype=np.uint8)
-            self.ws = <void *>(<char *>cnp.PyArray_DATA(self.workspace) + _aligned_offset(self.workspace, 64))
+            self.workspace = scratch_empty((nbytes,), np.uint8)
+            self.ws = cnp.PyArray_DATA(self.workspace)
             self.ws_bytes = nbytes
             self.ws_threads = threads
         return 0
@@ -150,7 +145,7 @@ cdef tuple _packed_operand(cnp.ndarray x, bint f32, int trans_a, int64_t m, int6
     if nbytes == 0:
         return None, 0
     cdef int64_t lda = x.shape[1], layout
-    cdef cnp.ndarray buf = np.empty(nbytes // x.itemsize, dtype=x.dtype)
+    cdef cnp.ndarray buf = scratch_empty((nbytes // x.itemsize,), x.dtype)
     cdef void *dst = cnp.PyArray_DATA(buf)
     cdef const void *src = cnp.PyArray_DATA(x)
     with nogil:
@@ -275,21 +270,21 @@ cdef class _ModelEngine:
         cdef Py_ssize_t i
         if rows > cap:
             cap = max(rows, 2 * cap, 16)
-            self.acts = [np.empty((cap, self.layers[i].out), dtype=self.dtype) for i in range(self.m.n_layers)]
+            self.acts = [scratch_empty((cap, self.layers[i].out), self.dtype) for i in range(self.m.n_layers)]
             for i in range(self.m.n_layers):
                 self.act_ptrs[i] = cnp.PyArray_DATA(self.acts[i])
             # the pre-activations the backward and curvature passes of GELU-like layers read
-            self.pres = [np.empty((cap, self.layers[i].out), dtype=self.dtype)
+            self.pres = [scratch_empty((cap, self.layers[i].out), self.dtype)
                          if fg_activation_grad_from_pre(self.layers[i].act) else None
                          for i in range(self.m.n_layers)]
             for i in range(self.m.n_layers):
                 self.pre_ptrs[i] = NULL if self.pres[i] is None else cnp.PyArray_DATA(self.pres[i])
-            self.gbuf0 = np.empty(cap * self.max_width, dtype=self.dtype)
-            self.gbuf1 = np.empty(cap * self.max_width, dtype=self.dtype)
-            self.xbuf = np.empty(cap * self.n_in, dtype=self.dtype)
-            self.ybuf = np.empty(cap * self.n_out, dtype=self.dtype)
-            self.lbuf = np.empty(cap, dtype=np.int64)
-            self.wbuf = np.empty(cap, dtype=self.dtype)
+            self.gbuf0 = scratch_empty((cap * self.max_width,), self.dtype)
+            self.gbuf1 = scratch_empty((cap * self.max_width,), self.dtype)
+            self.xbuf = scratch_empty((cap * self.n_in,), self.dtype)
+            self.ybuf = scratch_empty((cap * self.n_out,), self.dtype)
+            self.lbuf = scratch_empty((cap,), np.int64)
+            self.wbuf = scratch_empty((cap,), self.dtype)
             self.m.gbuf0 = cnp.PyArray_DATA(self.gbuf0)
             self.m.gbuf1 = cnp.PyArray_DATA(self.gbuf1)
             self.m.xbuf = cnp.PyArray_DATA(self.xbuf)
@@ -301,12 +296,34 @@ cdef class _ModelEngine:
             self.ws_threads = 0  # the workspace depends on the row count too
         if threads > self.ws_threads:
             nbytes = self._workspace_bytes(self.rows_cap, threads)
-            self.workspace = np.empty(nbytes + 64, dtype=np.uint8)
-            self.m.workspace = <void *>(<char *>cnp.PyArray_DATA(self.workspace)
-                                        + _aligned_offset(self.workspace, 64))
+            self.workspace = scratch_empty((nbytes,), np.uint8)
+            self.m.workspace = cnp.PyArray_DATA(self.workspace)
             self.m.workspace_bytes = nbytes
             self.ws_threads = threads
         return 0
+
+    def release_buffers(self):
+        """Give the scratch buffers (training and inference) back to the scratch cache, for the
+        next model that needs buffers of their size: what a finished fit does, so that a model
+        kept for prediction does not hold memory sized for training. The next call that needs
+        them reserves them again. Waits for inference calls in flight, like a training step."""
+        cdef Py_ssize_t i
+        self._enter()
+        try:
+            for i in range(self.m.n_layers):
+                self.act_ptrs[i] = NULL
+                self.pre_ptrs[i] = NULL
+            self.acts = []
+            self.pres = []
+            self.gbuf0 = self.gbuf1 = self.xbuf = self.ybuf = self.lbuf = self.wbuf = self.workspace = None
+            self.m.gbuf0 = self.m.gbuf1 = self.m.xbuf = self.m.ybuf = self.m.wbuf = self.m.workspace = NULL
+            self.m.lbuf = NULL
+            self.m.workspace_bytes = 0
+            self.m.rows_cap = self.rows_cap = 0
+            self.ws_threads = 0
+            self.pool = []
+        finally:
+            self._exit()
 
     # The checks and counter updates below run with the GIL held and call no Python code between
     # a test and the update it guards, so they are atomic with respect to other Python threads;

@@ -466,6 +466,12 @@ class Sequential:
             return None
         return self._engine.pack_input(x)
 
+    def _release_buffers(self):
+        """Give the engine's scratch buffers back to the process's scratch cache (a finished
+        fit's last call: the next fit, of this model or another, takes them from there, with
+        their pages mapped already, and a model kept for prediction holds none)."""
+        self._engine.release_buffers()
+
     def _hvp(self, x, v, *, loss_spec, target, sample_weight, gauss_newton, denominator, **options):
         """``(loss, H·v)`` (or the Gauss-Newton ``G·v``) over all rows of checked x; options go to
         ``_core.model_hvp`` (chunk_rows, reference, forward_done, out)."""

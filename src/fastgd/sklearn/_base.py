@@ -173,6 +173,17 @@ class _BaseMLP(BaseEstimator):
 
     _parameter_constraints: dict = _PARAMETER_CONSTRAINTS
 
+    @classmethod
+    def _get_param_names(cls):
+        """scikit-learn's parameter names (those of ``__init__``), read from the signature once
+        per class: every fit validates its parameters through ``get_params``, and scikit-learn
+        inspects the signature again on each call."""
+        names = cls.__dict__.get("_param_names")
+        if names is None:
+            names = tuple(super()._get_param_names())
+            cls._param_names = names
+        return list(names)
+
     def _hidden_layer_sizes(self):
         """The parameters checked against ``_parameter_constraints``, then hidden_layer_sizes
         as a list of ints > 0 (empty: no hidden layer)."""
@@ -337,11 +348,14 @@ class _BaseMLP(BaseEstimator):
                              f"{[L.in_features for L in self.model_.layers] + [self.n_outputs_]} but the "
                              f"parameters and data ask for {layer_units}; set warm_start=False to refit")
         loss, kv, kg = self._loss_spec()
-        with _thread_scope(self.n_threads):
-            if self.solver == "lbfgs":
-                self._fit_lbfgs(x, y2d, sw, loss, kv, kg)
-            else:
-                self._fit_stochastic(x, y2d, sw, loss, kv, kg, incremental)
+        try:
+            with _thread_scope(self.n_threads):
+                if self.solver == "lbfgs":
+                    self._fit_lbfgs(x, y2d, sw, loss, kv, kg)
+                else:
+                    self._fit_stochastic(x, y2d, sw, loss, kv, kg, incremental)
+        finally:
+            self.model_._release_buffers()
         if fastgd._core.count_nonfinite(self.model_.params):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")

@@ -25,16 +25,22 @@ def _softmax_rows(z):
 
 def _fitted_binarizer(y):
     """``(LabelBinarizer fitted on y, y binarized as bool)`` for 1-D integer, boolean or string
-    labels of one or more classes, with one ``type_of_target`` and one ``np.unique`` where
-    ``LabelBinarizer().fit(y).transform(y)`` makes several passes: the same ``classes_``,
-    ``y_type_`` and output (one column for two classes, else one per class). None for any other
-    y, which takes LabelBinarizer's own path."""
+    labels of one or more classes, with one ``np.unique`` (and, for strings, one
+    ``type_of_target``) where ``LabelBinarizer().fit(y).transform(y)`` makes several passes: the
+    same ``classes_``, ``y_type_`` and output (one column for two classes, else one per class).
+    None for any other y, which takes LabelBinarizer's own path."""
     if not isinstance(y, np.ndarray) or y.ndim != 1 or y.dtype.kind not in "biuUS":
         return None
-    y_type = type_of_target(y, input_name="y")
-    if y_type not in ("binary", "multiclass"):
-        return None
-    classes, inverse = np.unique(y, return_inverse=True)
+    if y.dtype.kind in "biu":
+        # what type_of_target answers for a 1-D array of integers or booleans, from the classes
+        # np.unique finds anyway (type_of_target would find them a second time)
+        classes, inverse = np.unique(y, return_inverse=True)
+        y_type = "binary" if classes.shape[0] <= 2 else "multiclass"
+    else:
+        y_type = type_of_target(y, input_name="y")
+        if y_type not in ("binary", "multiclass"):
+            return None
+        classes, inverse = np.unique(y, return_inverse=True)
     binarizer = LabelBinarizer()
     binarizer.y_type_, binarizer.sparse_input_, binarizer.classes_ = y_type, False, classes
     if y_type == "binary":
