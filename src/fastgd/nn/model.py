@@ -53,8 +53,7 @@ def check_input(name, x, dtype, n_features):
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"{name} must be a 2-D array of numbers, got {type(x).__name__}: {exc}") from None
     _validation.samples(name, x, n_features)
-    if x.dtype != dtype or not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x, dtype=dtype)
+    x = _validation.c_array(x, dtype)
     if _core.count_nonfinite(x):
         raise ValueError(f"{name} contains NaN or infinity")
     return x
