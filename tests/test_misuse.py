@@ -261,6 +261,29 @@ def test_what_a_users_function_returns_must_be_real_numbers():
     assert big_endian.success and np.abs(big_endian.x).max() < 1e-6
 
 
+def test_hyperparameters_set_between_steps_are_checked_or_refused():
+    # opt.momentum = 0.9 made a new attribute that no update reads (silently ignored), and a
+    # NewtonCG eta or radius set after construction ran unchecked (NaN eta: 1000 futile steps).
+    opt = fg.optim.SGD(lr=0.1, momentum=0.5)
+    opt.step(np.ones(4), np.ones(4))
+    with pytest.raises(AttributeError, match="momentum is fixed when the SGD is built"):
+        opt.momentum = 0.9
+    with pytest.raises(AttributeError, match="betas is fixed"):
+        fg.optim.Adam(lr=0.1).betas = (0.5, 0.9)
+    opt.lr = 0.05
+    assert opt.lr == 0.05 and opt.get_config()["momentum"] == 0.5
+    ncg = fg.NewtonCG()
+    for name, value, pattern in (("eta", float("nan"), r"eta must be in \(0, 0.25\), got nan"),
+                                 ("max_trust_radius", -1.0, "max_trust_radius must be a finite number > 0"),
+                                 ("max_cg", 0, "max_cg must be an integer >= 1 or None"),
+                                 ("reorthogonalize", "yes", "reorthogonalize must be")):
+        with pytest.raises(ValueError, match=pattern):
+            setattr(ncg, name, value)
+    ncg.eta = 0.2
+    res = fg.minimize(lambda x: (float(x @ x), 2 * x), np.ones(3), jac=True, optimizer=ncg)
+    assert res.success and ncg.get_config()["eta"] == 0.2
+
+
 def test_sample_weights_whose_sums_leave_the_dtype_are_refused():
     # 1e308 per sample summed to infinity and 1e-320 (subnormal) made 1/sum overflow: both
     # ended in a DivergenceError that blamed the learning rate.
