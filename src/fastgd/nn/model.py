@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
-from fastgd import _core, _loop, _validation
+from fastgd import _core, _loop, _outofcore, _validation
 from fastgd.nn import init as _init
 from fastgd.nn import losses as _losses
 from fastgd.nn.layers import MAX_PARAMS, Dense, _buffer_view, copy_into
@@ -52,6 +52,11 @@ def check_input(name, x, dtype, n_features):
             x = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"{name} must be a 2-D array of numbers, got {type(x).__name__}: {exc}") from None
+    if _outofcore.is_lazy(x):
+        # read from the file, not through the mapping: a page past the end of a file truncated
+        # since it was mapped kills the process with SIGBUS; a read reports the short file
+        _outofcore.check_lazy_input(name, x, n_features)
+        return _outofcore.take(x, slice(0, x.shape[0]), dtype, name)
     _validation.samples(name, x, n_features)
     x = _validation.c_array(x, dtype)
     if _core.count_nonfinite(x):
@@ -285,8 +290,11 @@ class Sequential:
     def predict(self, x: Any, *, batch_size: int = 4096) -> np.ndarray:
         """The network's raw output (logits for classification losses) for x, in chunks of
         batch_size rows so memory stays bounded."""
-        x = self._check_x(x)
-        return self._forward_chunks(x, _validation.integer("batch_size", batch_size, 1))
+        batch_size = _validation.integer("batch_size", batch_size, 1)
+        if _outofcore.is_lazy(x):  # read chunk by chunk from its file, as fit and evaluate do
+            x = _outofcore.check_lazy_input("x", x, self.n_inputs)
+            return self._forward_chunks(x, batch_size, lambda s, e: _outofcore.rows_of(x, s, e, self.dtype))
+        return self._forward_chunks(self._check_x(x), batch_size)
 
     def predict_proba(self, x: Any, loss: Any = None, *, batch_size: int = 4096) -> np.ndarray:
         """Probabilities: the loss's link applied to :meth:`predict` (softmax for
