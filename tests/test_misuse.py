@@ -296,3 +296,14 @@ def test_sample_weights_whose_sums_leave_the_dtype_are_refused():
     with pytest.raises(ValueError, match=r"at least 1.175e-38 \(the smallest normal float32\)"):
         fg.ops.mse_loss(np.zeros((2, 1), np.float32), np.ones((2, 1)), sample_weight=np.array([1.0, 1e-40]))
     small_model().fit(x, y, sample_weight=np.full(40, 1e300), **kwargs)  # large but summable: fine
+
+
+def test_a_wrong_comm_is_named_before_mpi4py_is_imported(monkeypatch):
+    # fit(comm=5) imported mpi4py first: without it the error was a ModuleNotFoundError that
+    # said nothing about the argument.
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator .* got int"):
+        small_model().fit(np.ones((6, 4)), np.arange(6) % 3, loss="softmax_cross_entropy", optimizer="sgd",
+                          epochs=1, progress=False, comm=5)
