@@ -307,3 +307,9 @@ def test_a_wrong_comm_is_named_before_mpi4py_is_imported(monkeypatch):
     with pytest.raises(TypeError, match="comm must be an mpi4py communicator .* got int"):
         small_model().fit(np.ones((6, 4)), np.arange(6) % 3, loss="softmax_cross_entropy", optimizer="sgd",
                           epochs=1, progress=False, comm=5)
+
+
+def test_spectrum_names_n_vectors_when_its_arrays_cannot_be_had():
+    x, y = np.ones((6, 4)), np.arange(6) % 3
+    with pytest.raises(ValueError, match=r"^n_vectors: an array of shape \(1000000000000000, 60\)"):
+        fg.curvature.spectrum(small_model(), x, y, loss="softmax_cross_entropy", n_vectors=10**15)

@@ -374,8 +374,10 @@ def spectrum(model: Sequential, X: Any, y: Any, loss: Any = None, *, sample_weig
     d = model.n_params
     steps = min(steps, d)
     rng = np.random.default_rng(seed)
-    nodes = np.full((n_vectors, steps), np.nan)
-    weights = np.zeros((n_vectors, steps))
+    nodes = _validation.allocate("n_vectors", (n_vectors, steps))
+    nodes.fill(np.nan)
+    weights = _validation.allocate("n_vectors", (n_vectors, steps))
+    weights.fill(0.0)
     for r in range(n_vectors):
         alpha, beta, _ = _lanczos(matvec, d, steps, rng)
         theta, S = _ritz(alpha, beta)
