@@ -234,7 +234,8 @@ def sample_weight(weights, n, dtype, *, positive_sum=False):
     if subnormal.any():
         raise ValueError(f"sample_weight must be 0 or at least {info.tiny:.4g} (the smallest normal {sw.dtype}), "
                          f"got {sw[subnormal][0]!r}")
-    total = float(sw.sum(dtype=np.float64))
+    with np.errstate(over="ignore"):  # an infinite sum is refused below, by name
+        total = float(sw.sum(dtype=np.float64))
     if total > info.max:
         raise ValueError(f"sample_weight must sum to at most {info.max:.4g} (the largest {sw.dtype}), got a sum of "
                          f"{total:.4g}; scale the weights down (only their ratios matter)")
