@@ -313,3 +313,24 @@ def test_spectrum_names_n_vectors_when_its_arrays_cannot_be_had():
     x, y = np.ones((6, 4)), np.arange(6) % 3
     with pytest.raises(ValueError, match=r"^n_vectors: an array of shape \(1000000000000000, 60\)"):
         fg.curvature.spectrum(small_model(), x, y, loss="softmax_cross_entropy", n_vectors=10**15)
+
+
+def test_assigned_parameters_must_be_finite_in_the_models_dtype():
+    # set_weights refused NaN, but model.params = p and layer.W = w copied anything in: a NaN,
+    # or 1e300 (inf in float32), made every later output NaN or inf.
+    m = small_model("float32")
+    before = m.params.copy()
+    with pytest.raises(ValueError, match="params must be finite, got nan at flat index 3"):
+        m.params = np.where(np.arange(m.n_params) == 3, np.nan, 0.0)
+    with pytest.raises(ValueError, match="W must be finite, got inf at flat index 0"):
+        m.layers[0].W = np.full((4, 8), 1e300)
+    np.testing.assert_array_equal(m.params, before)
+    m.layers[0].W = np.full((4, 8), 1e30)
+    assert np.isfinite(m.params).all()
+
+
+def test_one_dense_cannot_be_two_layers_of_a_model():
+    # [d, d] gave both layers one set of views: model.layers[0].W showed layer 1's weights.
+    d = fg.Dense(3, 3)
+    with pytest.raises(ValueError, match=r"layers\[1\] is an earlier layer of the list again"):
+        fg.Sequential([d, d])

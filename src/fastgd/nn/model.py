@@ -130,6 +130,9 @@ class Sequential:
                 raise TypeError(f"layers[{i}] must be a fastgd.Dense, got {type(layer).__name__}")
             if layer._model is not None:
                 raise ValueError(f"layers[{i}] already belongs to a model; create a new Dense")
+            if any(layer is other for other in layers[:i]):
+                raise ValueError(f"layers[{i}] is an earlier layer of the list again (each layer holds its own "
+                                 "weights); create a new Dense")
             if i and layers[i - 1].out_features != layer.in_features:
                 raise ValueError(
                     f"layers[{i}] expects {layer.in_features} inputs but layers[{i-1}] gives "
@@ -202,7 +205,6 @@ class Sequential:
         for i, L in enumerate(self.layers):
             name = f"layers[{i}].weight_init(rng, {L.in_features}, {L.out_features}, dtype)"
             copy_into(name, L.W, _init.get(L.weight_init)(rng, L.in_features, L.out_features, self.dtype))
-            _validation.finite(name, L.W)
             L.b[...] = L.bias_init
         self.grads[...] = 0
         return self
