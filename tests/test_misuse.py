@@ -177,3 +177,160 @@ def test_sizes_past_memory_name_their_argument():
         fg.curvature.lanczos_extremes(lambda v: v, 10**12)
     X, y = fg.datasets.make_spirals(50, n_features=3, seed=0)
     assert X.shape == (50, 3) and np.isfinite(X).all() and set(y.tolist()) == {0, 1, 2}
+
+
+def _misaligned(a):
+    """A copy of `a` whose data starts one byte past an element boundary."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    out = buf[1:].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ops_read_big_endian_and_misaligned_operands_by_value(dtype):
+    # A big-endian float has the type number of the native one: the GEMM bindings read its
+    # bytes as native floats (silently wrong products), and a view one byte off its elements'
+    # alignment reached C loads that are undefined behaviour. Both are copied now, as
+    # non-contiguous operands are.
+    rng = np.random.default_rng(0)
+    a, b, bias = (rng.normal(size=s).astype(dtype) for s in ((5, 4), (4, 3), (3,)))
+    expected = np.maximum(a @ b + bias, 0)
+    tol = dict(rtol=1e-5, atol=1e-6)
+    for odd in (lambda v: v.astype(v.dtype.newbyteorder(">")), _misaligned):
+        np.testing.assert_allclose(fg.ops.matmul(odd(a), odd(b)), a @ b, **tol)
+        np.testing.assert_allclose(fg.ops.dense_forward(odd(a), odd(b), odd(bias)), expected, **tol)
+        gx, dW, db = fg.ops.dense_backward(odd(np.ones((5, 3), dtype)), odd(a), odd(b), odd(expected))
+        gx0, dW0, db0 = fg.ops.dense_backward(np.ones((5, 3), dtype), a, b, expected)
+        for got, want in ((gx, gx0), (dW, dW0), (db, db0)):
+            np.testing.assert_allclose(got, want, **tol)
+        pred, target = a[:, :3], a[:, 1:]
+        assert fg.ops.mse_loss(odd(pred), odd(target)) == pytest.approx(fg.ops.mse_loss(pred, target), rel=1e-6)
+    for odd, what in ((lambda v: v.astype(v.dtype.newbyteorder(">")), ">"), (_misaligned, "<")):
+        with pytest.raises(ValueError, match=rf"out must be aligned .* got dtype {what}f"):
+            fg.ops.matmul(a, b, out=odd(np.zeros((5, 3), dtype)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_models_copy_misaligned_inputs_labels_and_weights(dtype):
+    # np.ascontiguousarray keeps a misaligned view: float64 x reached a check naming an
+    # internal argument 'a', and labels and sample weights reached the C kernels' int64 and
+    # float loads off alignment (undefined behaviour, caught by UBSan).
+    rng = np.random.default_rng(0)
+    x, y, sw = rng.normal(size=(12, 4)).astype(dtype), np.arange(12) % 3, np.linspace(0.5, 1, 12)
+    expected = small_model(dtype).predict(x)
+    np.testing.assert_array_equal(small_model(dtype).predict(_misaligned(x)), expected)
+    kwargs = dict(loss="softmax_cross_entropy", optimizer=fg.optim.SGD(lr=0.1), epochs=1, batch_size=4,
+                  shuffle=False, progress=False)
+    ref = small_model(dtype)
+    ref.fit(x, y, sample_weight=sw, **kwargs)
+    got = small_model(dtype)
+    got.fit(_misaligned(x), _misaligned(y), sample_weight=_misaligned(sw), **kwargs)
+    np.testing.assert_array_equal(got.params, ref.params)
+    loss = fg.losses.SoftmaxCrossEntropy(class_weight=_misaligned(np.array([1.0, 2.0, 3.0])))
+    assert got.evaluate(_misaligned(x), _misaligned(y), loss=loss) == got.evaluate(x, y, loss=loss)
+    pytest.importorskip("scipy")
+    import scipy.sparse
+
+    sparse = scipy.sparse.csr_matrix(x)
+    sparse.data = _misaligned(sparse.data)
+    np.testing.assert_allclose(small_model(dtype).predict(sparse), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_what_a_users_function_returns_must_be_real_numbers():
+    # float() parsed a string value, and NumPy parsed string products or dropped complex parts
+    # with only a warning; each now raises TypeError naming what returned it.
+    x0 = np.ones(3)
+    with pytest.raises(TypeError, match="fun must return a real number, got str"):
+        fg.minimize(lambda x: ("1.5", 2 * x), x0, jac=True)
+    with pytest.raises(TypeError, match="fun must return a real number, got complex"):
+        fg.minimize(lambda x: (np.complex128(1 + 1j), 2 * x), x0, jac=True)
+    with pytest.raises(TypeError, match=r"fun's gradient \(jac=True\) must hold real numbers, got array of dtype complex"):
+        fg.minimize(lambda x: (float(x @ x), 2 * x + 1j), x0, jac=True)
+    quadratic = lambda x: (float(x @ x), 2 * x)  # noqa: E731
+    for bad in (lambda x, p: np.array(["1"] * 3), lambda x, p: p + 1j):
+        with pytest.raises(TypeError, match="hessp must hold real numbers"):
+            fg.minimize(quadratic, x0, jac=True, optimizer=fg.NewtonCG(), hessp=bad)
+        with pytest.raises(TypeError, match="hessp must hold real numbers"):
+            fg.hvp(quadratic, x0, np.ones(3), hessp=bad)
+    with pytest.raises(TypeError, match="fun's gradient must hold real numbers"):
+        fg.hessian(lambda x: (1.0, np.array(["2"] * 3)), x0)
+    with pytest.raises(TypeError, match="jac must hold real numbers"):
+        fg.check_grad(lambda x: float(x @ x), lambda x: np.array(["2"] * 3), x0)
+    big_endian = fg.minimize(lambda x: (float(x @ x), (2 * x).astype(">f8")), x0, jac=True)
+    assert big_endian.success and np.abs(big_endian.x).max() < 1e-6
+
+
+def test_hyperparameters_set_between_steps_are_checked_or_refused():
+    # opt.momentum = 0.9 made a new attribute that no update reads (silently ignored), and a
+    # NewtonCG eta or radius set after construction ran unchecked (NaN eta: 1000 futile steps).
+    opt = fg.optim.SGD(lr=0.1, momentum=0.5)
+    opt.step(np.ones(4), np.ones(4))
+    with pytest.raises(AttributeError, match="momentum is fixed when the SGD is built"):
+        opt.momentum = 0.9
+    with pytest.raises(AttributeError, match="betas is fixed"):
+        fg.optim.Adam(lr=0.1).betas = (0.5, 0.9)
+    opt.lr = 0.05
+    assert opt.lr == 0.05 and opt.get_config()["momentum"] == 0.5
+    ncg = fg.NewtonCG()
+    for name, value, pattern in (("eta", float("nan"), r"eta must be in \(0, 0.25\), got nan"),
+                                 ("max_trust_radius", -1.0, "max_trust_radius must be a finite number > 0"),
+                                 ("max_cg", 0, "max_cg must be an integer >= 1 or None"),
+                                 ("reorthogonalize", "yes", "reorthogonalize must be")):
+        with pytest.raises(ValueError, match=pattern):
+            setattr(ncg, name, value)
+    ncg.eta = 0.2
+    res = fg.minimize(lambda x: (float(x @ x), 2 * x), np.ones(3), jac=True, optimizer=ncg)
+    assert res.success and ncg.get_config()["eta"] == 0.2
+
+
+def test_sample_weights_whose_sums_leave_the_dtype_are_refused():
+    # 1e308 per sample summed to infinity and 1e-320 (subnormal) made 1/sum overflow: both
+    # ended in a DivergenceError that blamed the learning rate.
+    x, y = np.ones((40, 4)), np.arange(40) % 3
+    kwargs = dict(loss="softmax_cross_entropy", optimizer="sgd", epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"sample_weight must sum to at most 1.798e\+308 \(the largest float64\)"):
+        small_model().fit(x, y, sample_weight=np.full(40, 1e308), **kwargs)
+    with pytest.raises(ValueError, match=r"sample_weight must be 0 or at least 2.225e-308 .* got np.float64\(1e-320\)"):
+        small_model().fit(x, y, sample_weight=np.full(40, 1e-320), **kwargs)
+    with pytest.raises(ValueError, match=r"at least 1.175e-38 \(the smallest normal float32\)"):
+        fg.ops.mse_loss(np.zeros((2, 1), np.float32), np.ones((2, 1)), sample_weight=np.array([1.0, 1e-40]))
+    small_model().fit(x, y, sample_weight=np.full(40, 1e300), **kwargs)  # large but summable: fine
+
+
+def test_a_wrong_comm_is_named_before_mpi4py_is_imported(monkeypatch):
+    # fit(comm=5) imported mpi4py first: without it the error was a ModuleNotFoundError that
+    # said nothing about the argument.
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator .* got int"):
+        small_model().fit(np.ones((6, 4)), np.arange(6) % 3, loss="softmax_cross_entropy", optimizer="sgd",
+                          epochs=1, progress=False, comm=5)
+
+
+def test_spectrum_names_n_vectors_when_its_arrays_cannot_be_had():
+    x, y = np.ones((6, 4)), np.arange(6) % 3
+    with pytest.raises(ValueError, match=r"^n_vectors: an array of shape \(1000000000000000, 60\)"):
+        fg.curvature.spectrum(small_model(), x, y, loss="softmax_cross_entropy", n_vectors=10**15)
+
+
+def test_assigned_parameters_must_be_finite_in_the_models_dtype():
+    # set_weights refused NaN, but model.params = p and layer.W = w copied anything in: a NaN,
+    # or 1e300 (inf in float32), made every later output NaN or inf.
+    m = small_model("float32")
+    before = m.params.copy()
+    with pytest.raises(ValueError, match="params must be finite, got nan at flat index 3"):
+        m.params = np.where(np.arange(m.n_params) == 3, np.nan, 0.0)
+    with pytest.raises(ValueError, match="W must be finite, got inf at flat index 0"):
+        m.layers[0].W = np.full((4, 8), 1e300)
+    np.testing.assert_array_equal(m.params, before)
+    m.layers[0].W = np.full((4, 8), 1e30)
+    assert np.isfinite(m.params).all()
+
+
+def test_one_dense_cannot_be_two_layers_of_a_model():
+    # [d, d] gave both layers one set of views: model.layers[0].W showed layer 1's weights.
+    d = fg.Dense(3, 3)
+    with pytest.raises(ValueError, match=r"layers\[1\] is an earlier layer of the list again"):
+        fg.Sequential([d, d])

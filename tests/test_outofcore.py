@@ -148,3 +148,44 @@ def test_views_and_copy_on_write_maps_read_the_right_rows(tmp_path):
             m.fit(xs, labels, loss=LOSS, optimizer="sgd", epochs=2, batch_size=16, seed=3, progress=False)
             params.append(m.params.copy())
         np.testing.assert_array_equal(params[0], params[1])
+
+
+_TRUNCATED_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import fastgd as fg
+
+    path = sys.argv[1]
+    xm = np.load(path, mmap_mode="r")
+    with open(path, "r+b") as f:
+        f.truncate(8192)  # the mapping now reaches pages past the end of the file
+    m = fg.Sequential([fg.Dense(16, 3, activation="identity")], dtype=sys.argv[2], seed=0)
+    for call in (lambda: m.predict(xm), lambda: m(xm), lambda: m.predict(xm[100:]),
+                 lambda: m.loss_and_grad(xm, np.zeros(len(xm), int), "softmax_cross_entropy")):
+        try:
+            call()
+        except OSError as exc:
+            print("OSError", "was the file truncated?" in str(exc))
+""")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_inference_on_a_truncated_memmap_reports_the_short_file(tmp_path, dtype):
+    # predict and forward read a memmap through its mapping: touching a page past the end of a
+    # file truncated after it was mapped killed the process with SIGBUS. They read from the
+    # file now, as fit and evaluate do, and a short read raises OSError.
+    np.save(tmp_path / "x.npy", np.ones((20000, 16), np.float32))
+    proc = subprocess.run([sys.executable, "-c", _TRUNCATED_SCRIPT, str(tmp_path / "x.npy"), dtype],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:-1] == ["OSError True"] * 4
+
+
+def test_inference_on_a_memmap_equals_in_memory(tmp_path):
+    x, _, _ = _data(300)
+    np.save(tmp_path / "x.npy", x)
+    xm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for dtype in ("float32", "float64"):
+        m = _model(dtype)
+        np.testing.assert_array_equal(m.predict(xm, batch_size=64), m.predict(x))
+        np.testing.assert_array_equal(m(xm[10:50]), m(x[10:50]))

@@ -65,8 +65,8 @@ cdef tuple operand(str name, object a, object dtype):
     cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(arr)
     cdef Py_ssize_t rows = cnp.PyArray_DIM(arr, 0), cols = cnp.PyArray_DIM(arr, 1)
     cdef Py_ssize_t s0 = cnp.PyArray_STRIDE(arr, 0), s1 = cnp.PyArray_STRIDE(arr, 1)
-    if cnp.PyArray_IS_C_CONTIGUOUS(arr):
-        return a, max(cols, 1), False
+    if cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISBEHAVED_RO(arr):
+        return readable(a), max(cols, 1), False
     if s1 == item and s0 > 0 and s0 % item == 0 and s0 // item >= cols:
         return a, s0 // item, False
     if s0 == item and s1 > 0 and s1 % item == 0 and s1 // item >= rows:
@@ -89,6 +89,10 @@ cdef int64_t output(str name, object out, int64_t rows, int64_t cols, object lik
     for other_name, other in inputs:
         if overlap(out, other):
             raise ValueError(f"{name} must not share memory with {other_name}")
+    if not cnp.PyArray_ISBEHAVED_RO(o):
+        raise ValueError(f"{name} must be aligned to its {out.dtype.itemsize}-byte elements and in the machine's "
+                         f"byte order (the kernel writes to it in place), got dtype {out.dtype.str} at address "
+                         f"{out.ctypes.data:#x}")
     if cnp.PyArray_IS_C_CONTIGUOUS(o):
         return max(cols, 1)
     cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(o), s0 = cnp.PyArray_STRIDE(o, 0)
@@ -106,9 +110,7 @@ cdef object check_vector(str name, object v, int64_t size, object like):
         raise TypeError(f"{name} must have dtype {like.dtype}, got {v.dtype}")
     if cnp.PyArray_NDIM(<cnp.ndarray>v) != 1 or cnp.PyArray_DIM(<cnp.ndarray>v, 0) != size:
         raise ValueError(f"{name} must have shape ({size},), got {v.shape}")
-    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>v):
-        return v
-    return np.ascontiguousarray(v)
+    return readable(v)
 
 
 cdef void run_gemm(object C, int64_t ldc, object A, int64_t lda, int ta, object B, int64_t ldb, int tb,
@@ -277,11 +279,7 @@ cdef tuple dense_inputs(object x, object W):
     if cnp.PyArray_NDIM(<cnp.ndarray>W) != 2 or cnp.PyArray_DIM(<cnp.ndarray>W, 0) != cnp.PyArray_DIM(<cnp.ndarray>x, 1):
         raise ValueError(f"W must have shape (in_features, out_features) = ({x.shape[1]}, m) to match x "
                          f"of shape {x.shape}, got {W.shape}")
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x):
-        x = np.ascontiguousarray(x)
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>W):
-        W = np.ascontiguousarray(W)
-    return x, W
+    return readable(x), readable(W)
 
 
 def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None, pre_activation=None):
@@ -425,9 +423,8 @@ def dense_backward(grad_out, x, W, out, *, activation="relu", alpha=0.01, beta=0
                 raise ValueError(f"grad_out must not share memory with {name} when overwrite_grad_out=True "
                                  "(the kernel writes grad_z into it)")
     else:
-        g = cnp.PyArray_NewCopy(<cnp.ndarray>grad_out, cnp.NPY_CORDER)
-    saved = pre_activation if from_pre else out
-    out_ = saved if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>saved) else np.ascontiguousarray(saved)
+        g = np.array(grad_out, dtype=x_.dtype, order="C")
+    out_ = readable(pre_activation if from_pre else out)
     inputs = (("x", x), ("W", W), ("grad_out", grad_out)) + arrays[1:]
     gx = grad_buffer("grad_x", grad_x, n, k, x_, inputs, need_grad_x, beta_)
     dW_ = grad_buffer("dW", dW, k, m, x_, inputs, True, beta_)

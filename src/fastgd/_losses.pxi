@@ -92,8 +92,8 @@ cdef _check_vector(str name, object a, object dtype, int64_t length, str what):
         raise TypeError(f"{name} must have dtype {dtype}, got {a.dtype}")
     if a.ndim != 1 or a.shape[0] != length:
         raise ValueError(f"{name} must have shape ({length},) ({what}), got {a.shape}")
-    if not a.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous")
+    if not a.flags.c_contiguous or not a.flags.aligned:
+        raise ValueError(f"{name} must be C-contiguous and aligned")
 
 
 def loss_value_and_grad(pred, LossSpec loss, prepared_target, sample_weight=None, class_weight=None,

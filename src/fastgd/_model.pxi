@@ -439,9 +439,9 @@ cdef class _ModelEngine:
         if (not isinstance(x, np.ndarray)
                 or cnp.PyArray_TYPE(<cnp.ndarray>x) != cnp.PyArray_TYPE(<cnp.ndarray>self.params)
                 or cnp.PyArray_NDIM(<cnp.ndarray>x) != 2 or cnp.PyArray_DIM(<cnp.ndarray>x, 1) != self.n_in
-                or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x) or not cnp.PyArray_ISALIGNED(<cnp.ndarray>x)):
-            raise ValueError(f"x must be a C-contiguous {self.dtype} array with {self.n_in} columns, "
-                             f"got {_describe(x)}")
+                or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x) or not cnp.PyArray_ISBEHAVED_RO(<cnp.ndarray>x)):
+            raise ValueError(f"x must be a C-contiguous {self.dtype} array with {self.n_in} columns (aligned, in the "
+                             f"machine's byte order), got {_describe(x)}")
         return <cnp.ndarray>x
 
     def backward(self, x, grad_out, bint want_grad_x, double beta=0.0):

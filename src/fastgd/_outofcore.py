@@ -99,7 +99,7 @@ def take(x, rows, dtype, name="X"):
     the resident memory of an epoch grow to the size of the file."""
     where = _file_position(x)
     raw = x[rows] if where is None else _read_rows(where[0], where[1], x, rows)
-    xb = np.ascontiguousarray(raw, dtype=dtype)
+    xb = _validation.c_array(raw, dtype)
     if _core.count_nonfinite(xb):
         if isinstance(rows, slice):
             place = f"rows {rows.start}..{rows.stop - 1}"

@@ -37,6 +37,16 @@ cdef cnp.ndarray check_float_array(str name, object a, int ndim, bint writeable=
     return <cnp.ndarray>a
 
 
+cdef object readable(object a):
+    """`a` (a float or integer ndarray) itself when a kernel may read it as it is: C-contiguous,
+    aligned and in the machine's byte order (a big-endian dtype has the type number of the
+    native one, and a load off its elements' alignment is undefined behaviour in C); else a copy
+    that is, as _validation.c_array gives on the Python side."""
+    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a) and cnp.PyArray_ISBEHAVED_RO(<cnp.ndarray>a):
+        return a
+    return np.array(a, dtype=a.dtype.newbyteorder("="), order="C")
+
+
 cdef bint overlap(object a, object b):
     """Whether the memory spans of two arrays intersect (the bounds test of
     numpy.may_share_memory, without its call overhead)."""

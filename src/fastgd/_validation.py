@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 __all__ = ["ArgumentTypeError", "describe", "integer", "real", "probability", "flag", "choice", "state", "vector",
-           "float_dtype", "real_array", "finite", "samples", "sample_shape", "targets", "sample_weight", "callbacks"]
+           "float_dtype", "real_array", "c_array", "finite", "samples", "sample_shape", "targets", "sample_weight", "callbacks"]
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -164,6 +164,19 @@ def real_array(name, value):
     return arr
 
 
+def c_array(value, dtype):
+    """``value`` as an array of ``dtype`` that the C kernels may read as it is: C-contiguous,
+    aligned and in the machine's byte order (no copy when it already is one). NumPy's
+    ``ascontiguousarray`` keeps a view that starts off its elements' alignment (a kernel's loads
+    from it are undefined behaviour in C), and a big-endian dtype compares unequal to the
+    native one but has the same type number, which the bindings check."""
+    dtype = np.dtype(dtype)
+    arr = np.asarray(value, dtype=dtype if dtype.isnative else dtype.newbyteorder("="))
+    if arr.flags.c_contiguous and arr.flags.aligned:
+        return arr
+    return np.array(arr, order="C")
+
+
 def finite(name, arr):
     """Raise ValueError naming the first NaN or infinity of a float array."""
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
@@ -209,11 +222,24 @@ def sample_weight(weights, n, dtype, *, positive_sum=False):
     sw = real_array("sample_weight", weights)
     if sw.ndim != 1 or sw.shape[0] != n:
         raise ValueError(f"sample_weight must have shape ({n},) (one weight per sample), got {sw.shape}")
-    sw = np.ascontiguousarray(sw, dtype=dtype)
+    sw = c_array(sw, dtype)
     finite("sample_weight", sw)
     if (sw < 0).any():
         raise ValueError(f"sample_weight must be >= 0, got {sw[sw < 0][0]}")
-    if positive_sum and not sw.sum() > 0:
+    # The losses divide by sums of weights: a subnormal weight alone, or weights summing past
+    # the dtype's range, made the loss of a batch infinite (a DivergenceError blaming the
+    # learning rate) or NaN.
+    info = np.finfo(sw.dtype)
+    subnormal = (sw > 0) & (sw < info.tiny)
+    if subnormal.any():
+        raise ValueError(f"sample_weight must be 0 or at least {info.tiny:.4g} (the smallest normal {sw.dtype}), "
+                         f"got {sw[subnormal][0]!r}")
+    with np.errstate(over="ignore"):  # an infinite sum is refused below, by name
+        total = float(sw.sum(dtype=np.float64))
+    if total > info.max:
+        raise ValueError(f"sample_weight must sum to at most {info.max:.4g} (the largest {sw.dtype}), got a sum of "
+                         f"{total:.4g}; scale the weights down (only their ratios matter)")
+    if positive_sum and not total > 0:
         raise ValueError("sample_weight must not be all zero")
     return sw
 

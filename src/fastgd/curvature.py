@@ -42,7 +42,7 @@ def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=
         raise ValueError(f"v must have shape ({model.n_params},) (the parameter arena's layout), got {va.shape}")
     if va.dtype.kind not in "fiu":
         raise TypeError(f"v must hold real numbers, got dtype {va.dtype}")
-    va = np.ascontiguousarray(va, dtype=model.dtype)
+    va = _validation.c_array(va, model.dtype)
     if not np.all(np.isfinite(va)):
         raise ValueError("v must hold finite numbers")
     _value, out = model._hvp(x, va, loss_spec=model._loss_spec(loss), target=target, sample_weight=sw,
@@ -110,10 +110,10 @@ def _gradient_function(fun, jac):
             out = fun(x)
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise TypeError("with jac=True, fun must return (value, gradient)")
-            return np.asarray(out[1], dtype=np.float64)
+            return _validation.real_array("fun's gradient", out[1]).astype(np.float64)
         return grad
     if callable(jac):
-        return lambda x: np.asarray(jac(x), dtype=np.float64)
+        return lambda x: _validation.real_array("jac", jac(x)).astype(np.float64)
     raise TypeError(f"jac must be True (fun returns (value, gradient)) or a callable gradient, got {jac!r}")
 
 
@@ -149,7 +149,7 @@ def hvp(fun: Callable[..., Any], x: Any, v: Any, *, jac: Literal[True] | Callabl
     if hessp is not None:
         if not callable(hessp):
             raise TypeError(f"hessp must be callable hessp(x, v), got {type(hessp).__name__}")
-        out = np.asarray(hessp(x, v), dtype=np.float64)
+        out = _validation.real_array("hessp", hessp(x, v)).astype(np.float64)
         if out.shape != x.shape:
             raise ValueError(f"hessp must return an array of shape {x.shape}, got {out.shape}")
         return out
@@ -335,7 +335,7 @@ def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.flo
     loss_spec = model._loss_spec(loss)
 
     def matvec(v, forward_done=False, out=None):
-        va = np.ascontiguousarray(v, dtype=model.dtype)
+        va = _validation.c_array(v, model.dtype)
         _value, product = model._hvp(x, va, loss_spec=loss_spec, target=target, sample_weight=sw,
                                      gauss_newton=gauss_newton, denominator=denominator, forward_done=forward_done,
                                      out=out)
@@ -374,8 +374,10 @@ def spectrum(model: Sequential, X: Any, y: Any, loss: Any = None, *, sample_weig
     d = model.n_params
     steps = min(steps, d)
     rng = np.random.default_rng(seed)
-    nodes = np.full((n_vectors, steps), np.nan)
-    weights = np.zeros((n_vectors, steps))
+    nodes = _validation.allocate("n_vectors", (n_vectors, steps))
+    nodes.fill(np.nan)
+    weights = _validation.allocate("n_vectors", (n_vectors, steps))
+    weights.fill(0.0)
     for r in range(n_vectors):
         alpha, beta, _ = _lanczos(matvec, d, steps, rng)
         theta, S = _ritz(alpha, beta)
@@ -434,7 +436,7 @@ def signed_hessp(hessp, args, sign):
         return None
     if not callable(hessp):
         raise TypeError(f"hessp must be callable hessp(x, v, *args) or None, got {type(hessp).__name__}")
-    return lambda x, v: sign * np.asarray(hessp(x, v, *args), dtype=np.float64)
+    return lambda x, v: sign * _validation.real_array("hessp", hessp(x, v, *args)).astype(np.float64)
 
 
 def add_stationary(res, objective, tol):

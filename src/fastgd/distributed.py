@@ -119,13 +119,15 @@ class DataParallel:
 
     def __init__(self, comm: Any, bucket_cap_mb: float | None = None, shared_memory: bool | None = None,
                  node: Any = None) -> None:
-        from mpi4py import MPI
-
         if isinstance(comm, DataParallel):
             bucket_cap_mb = comm.bucket_cap_mb if bucket_cap_mb is None else bucket_cap_mb
             shared_memory = comm.shared_memory if shared_memory is None else shared_memory
             node = comm.node if node is None else node
             comm = comm.comm
+        # the argument first: without mpi4py, comm=5 is still a wrong argument, not a missing module
+        _check_comm(comm)
+        from mpi4py import MPI
+
         if bucket_cap_mb is None:
             bucket_cap_mb = 25.0
         self.bucket_cap_mb = _validation.real("bucket_cap_mb", bucket_cap_mb, low=0.0)

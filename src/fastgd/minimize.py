@@ -132,6 +132,8 @@ def _scalar_value(value, who):
         raise ValueError(f"{who} must return a scalar, got an array of shape {np.shape(value)}")
     if np.ndim(value) == 1:
         value = np.asarray(value)[0]
+    if isinstance(value, (str, bytes, complex, np.complexfloating)):  # float() parses "1.5", drops 1j
+        raise TypeError(f"{who} must return a real number, got {type(value).__name__}")
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -200,7 +202,7 @@ def check_grad(fun, jac, x, *, eps=None, args=(), relative=False):
     relative = _validation.flag("relative", relative)
     x = _float_vector("x", x)
     numeric = approx_grad(fun, x, eps=eps, args=args)
-    analytic = np.asarray(jac(x.copy(), *args), dtype=np.float64)
+    analytic = _validation.real_array("jac", jac(x.copy(), *args)).astype(np.float64)
     if analytic.shape != x.shape:
         raise ValueError(f"jac must return an array of shape {x.shape}, got shape {analytic.shape}")
     error = float(np.linalg.norm(analytic - numeric.astype(np.float64)))
@@ -232,11 +234,11 @@ class _Objective:
         return out, None
 
     def _check_grad_shape(self, grad, shape):
-        grad = np.asarray(grad)
+        who = "fun's gradient (jac=True)" if self.jac is True else "jac"
+        grad = _validation.real_array(who, grad)
         if grad.shape != shape:
-            who = "fun's gradient (jac=True)" if self.jac is True else "jac"
             raise ValueError(f"{who} must have shape {shape} (the shape of x), got shape {grad.shape}")
-        return grad.astype(self.dtype, copy=False)
+        return _validation.c_array(grad, self.dtype)
 
     def one(self, x):
         """(value, grad) at x (d,), in the minimized sign."""

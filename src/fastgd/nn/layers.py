@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from fastgd import _core, _validation
 from fastgd.nn import init as _init
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from fastgd.nn.model import Sequential
 
 __all__ = ["Dense", "ACTIVATIONS"]
@@ -31,10 +31,14 @@ _ACTIVATION_ALIASES = {None: "identity", "linear": "identity"}
 def copy_into(name, target, value):
     """Copy ``value`` into ``target``, an array of a model's buffers that the C engine reads (so
     rebinding the name would leave the model computing with the old values): real numbers of
-    exactly ``target``'s shape, with no broadcasting."""
+    exactly ``target``'s shape, with no broadcasting, finite in ``target``'s dtype (as
+    ``set_weights`` requires: a NaN, or 1e300 in a float32 model, made every output NaN or inf)."""
     arr = _validation.real_array(name, value)
     if arr.shape != target.shape:
         raise ValueError(f"{name} must have shape {target.shape}, got {arr.shape}")
+    with np.errstate(over="ignore"):
+        arr = np.asarray(arr, dtype=target.dtype)
+    _validation.finite(name, arr)
     target[...] = arr
 
 

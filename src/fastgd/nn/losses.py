@@ -73,7 +73,7 @@ def check_pred(pred, *, allow_1d):
     """``pred`` as a C-contiguous 2-D float32/float64 array (no copy when it already is one)."""
     if not isinstance(pred, np.ndarray):
         raise TypeError(f"pred must be a numpy.ndarray of float32 or float64, got {_validation.describe(pred)}")
-    if pred.dtype not in _FLOAT_DTYPES:
+    if pred.dtype.newbyteorder("=") not in _FLOAT_DTYPES:
         raise TypeError(f"pred must have dtype float32 or float64, got {pred.dtype}")
     if pred.ndim == 1 and allow_1d:
         pred = pred.reshape(-1, 1)
@@ -84,7 +84,7 @@ def check_pred(pred, *, allow_1d):
         raise ValueError(f"pred is an empty batch (shape {pred.shape}); need at least one row")
     if pred.shape[1] == 0:
         raise ValueError(f"pred must have at least one column, got shape {pred.shape}")
-    pred = np.ascontiguousarray(pred)
+    pred = _validation.c_array(pred, pred.dtype)
     _validation.finite("pred", pred)
     return pred
 
@@ -179,7 +179,7 @@ class Loss:
         if t.ndim != 2 or t.shape[1] != n_outputs:
             raise ValueError(f"target must {expected}, got {t.shape}")
         cls._check_rows(t, n_samples)
-        t = np.ascontiguousarray(t, dtype=dtype)
+        t = _validation.c_array(t, dtype)
         _validation.finite("target", t)
         if cls._target_range is not None and t.size:
             low, high, what = cls._target_range
@@ -276,7 +276,7 @@ class SoftmaxCrossEntropy(Loss):
         dtype = np.dtype(dtype)
         arr = self._class_weight_cache.get(dtype)
         if arr is None:
-            arr = self._class_weight_cache[dtype] = np.ascontiguousarray(self.class_weight, dtype=dtype)
+            arr = self._class_weight_cache[dtype] = _validation.c_array(self.class_weight, dtype)
         return arr
 
     def prepare_target(self, target, n_outputs, dtype, *, n_samples=None):
@@ -302,7 +302,7 @@ class SoftmaxCrossEntropy(Loss):
                 bad = t[(t < 0) | (t >= n_outputs)][0]
                 raise ValueError(f"target labels must be in [0, {n_outputs}) for {n_outputs} classes, "
                                  f"got {bad}")
-            return ("labels", np.ascontiguousarray(t, dtype=np.int64))
+            return ("labels", _validation.c_array(t, np.int64))
         return self._target_rows(t, n_outputs, dtype, n_samples,
                                  f"be class labels of shape (n_samples,) or rows of shape (n_samples, {n_outputs})")
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
-from fastgd import _core, _loop, _validation
+from fastgd import _core, _loop, _outofcore, _validation
 from fastgd.nn import init as _init
 from fastgd.nn import losses as _losses
 from fastgd.nn.layers import MAX_PARAMS, Dense, _buffer_view, copy_into
@@ -52,9 +52,13 @@ def check_input(name, x, dtype, n_features):
             x = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"{name} must be a 2-D array of numbers, got {type(x).__name__}: {exc}") from None
+    if _outofcore.is_lazy(x):
+        # read from the file, not through the mapping: a page past the end of a file truncated
+        # since it was mapped kills the process with SIGBUS; a read reports the short file
+        _outofcore.check_lazy_input(name, x, n_features)
+        return _outofcore.take(x, slice(0, x.shape[0]), dtype, name)
     _validation.samples(name, x, n_features)
-    if x.dtype != dtype or not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x, dtype=dtype)
+    x = _validation.c_array(x, dtype)
     if _core.count_nonfinite(x):
         raise ValueError(f"{name} contains NaN or infinity")
     return x
@@ -126,6 +130,9 @@ class Sequential:
                 raise TypeError(f"layers[{i}] must be a fastgd.Dense, got {type(layer).__name__}")
             if layer._model is not None:
                 raise ValueError(f"layers[{i}] already belongs to a model; create a new Dense")
+            if any(layer is other for other in layers[:i]):
+                raise ValueError(f"layers[{i}] is an earlier layer of the list again (each layer holds its own "
+                                 "weights); create a new Dense")
             if i and layers[i - 1].out_features != layer.in_features:
                 raise ValueError(
                     f"layers[{i}] expects {layer.in_features} inputs but layers[{i-1}] gives "
@@ -198,7 +205,6 @@ class Sequential:
         for i, L in enumerate(self.layers):
             name = f"layers[{i}].weight_init(rng, {L.in_features}, {L.out_features}, dtype)"
             copy_into(name, L.W, _init.get(L.weight_init)(rng, L.in_features, L.out_features, self.dtype))
-            _validation.finite(name, L.W)
             L.b[...] = L.bias_init
         self.grads[...] = 0
         return self
@@ -286,8 +292,11 @@ class Sequential:
     def predict(self, x: Any, *, batch_size: int = 4096) -> np.ndarray:
         """The network's raw output (logits for classification losses) for x, in chunks of
         batch_size rows so memory stays bounded."""
-        x = self._check_x(x)
-        return self._forward_chunks(x, _validation.integer("batch_size", batch_size, 1))
+        batch_size = _validation.integer("batch_size", batch_size, 1)
+        if _outofcore.is_lazy(x):  # read chunk by chunk from its file, as fit and evaluate do
+            x = _outofcore.check_lazy_input("x", x, self.n_inputs)
+            return self._forward_chunks(x, batch_size, lambda s, e: _outofcore.rows_of(x, s, e, self.dtype))
+        return self._forward_chunks(self._check_x(x), batch_size)
 
     def predict_proba(self, x: Any, loss: Any = None, *, batch_size: int = 4096) -> np.ndarray:
         """Probabilities: the loss's link applied to :meth:`predict` (softmax for

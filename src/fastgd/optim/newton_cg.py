@@ -94,17 +94,33 @@ class NewtonCG:
     def __init__(self, *, trust_radius: float = 1.0, max_trust_radius: float = 1000.0, eta: float = 0.15,
                  max_cg: int | None = None, fd_eps: float | None = None, reorthogonalize: bool | str = "auto",
                  cg_rtol: float | None = None) -> None:
-        self.initial_trust_radius = _positive("trust_radius", trust_radius)
-        self.max_trust_radius = _positive("max_trust_radius", max_trust_radius)
+        self.initial_trust_radius = trust_radius
+        self.max_trust_radius = max_trust_radius
         if self.initial_trust_radius > self.max_trust_radius:
             raise ValueError(f"trust_radius ({trust_radius}) must be <= max_trust_radius ({max_trust_radius})")
-        self.eta = _positive("eta", eta, 0.25)
-        self.max_cg = _validation.integer("max_cg", max_cg, 1, allow_none=True)
-        self.fd_eps = None if fd_eps is None else _positive("fd_eps", fd_eps)
-        self.reorthogonalize = _validation.choice("reorthogonalize", reorthogonalize, ("auto", True, False))
-        self.cg_rtol = None if cg_rtol is None else _positive("cg_rtol", cg_rtol, 1.0)
+        self.eta = eta
+        self.max_cg = max_cg
+        self.fd_eps = fd_eps
+        self.reorthogonalize = reorthogonalize
+        self.cg_rtol = cg_rtol
         self._hessp = None
         self.reset()
+
+    # The check of each hyperparameter, applied by __setattr__: in the constructor and when
+    # user code sets one between steps (a NaN eta or a negative radius ran on silently).
+    _CHECKS = {
+        "initial_trust_radius": lambda v: _positive("trust_radius", v),
+        "max_trust_radius": lambda v: _positive("max_trust_radius", v),
+        "eta": lambda v: _positive("eta", v, 0.25),
+        "max_cg": lambda v: _validation.integer("max_cg", v, 1, allow_none=True),
+        "fd_eps": lambda v: None if v is None else _positive("fd_eps", v),
+        "reorthogonalize": lambda v: _validation.choice("reorthogonalize", v, ("auto", True, False)),
+        "cg_rtol": lambda v: None if v is None else _positive("cg_rtol", v, 1.0),
+    }
+
+    def __setattr__(self, name, value):
+        check = self._CHECKS.get(name)
+        object.__setattr__(self, name, value if check is None else check(value))
 
     def __repr__(self):
         return (f"NewtonCG(trust_radius={self.initial_trust_radius}, max_trust_radius={self.max_trust_radius}, "
@@ -163,7 +179,7 @@ class NewtonCG:
         self.last_nhvp += 1
         self.n_hvp += 1
         if hessp is not None:
-            out = np.asarray(hessp(params, v.astype(params.dtype, copy=False)), dtype=np.float64)
+            out = _validation.real_array("hessp", hessp(params, v.astype(params.dtype, copy=False))).astype(np.float64)
             if out.shape != params.shape:
                 raise ValueError(f"hessp returned shape {out.shape}, expected {params.shape}")
             return out

@@ -92,6 +92,14 @@ class Optimizer:
     def lr(self, value):
         self._hyper["lr"] = _real("lr", value, low=0.0)
 
+    def __setattr__(self, name, value):
+        # Only lr is read at every step; any other hyperparameter set as an attribute would be
+        # ignored silently (it is not an attribute the updates read).
+        if name != "lr" and name in self.__dict__.get("_hyper", ()):
+            raise AttributeError(f"{name} is fixed when the {type(self).__name__} is built (only lr may change "
+                                 "between steps); set_param_groups overrides it over ranges of the parameters")
+        object.__setattr__(self, name, value)
+
     @property
     def step_count(self) -> int:
         """Updates applied since construction or the last ``reset()``."""

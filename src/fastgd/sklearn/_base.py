@@ -19,7 +19,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 import fastgd
-from fastgd import _loop
+from fastgd import _loop, _validation
 from fastgd._runtime import MAX_THREADS
 from fastgd.nn import losses as _losses
 from fastgd.optim import lbfgs as _lbfgs
@@ -119,7 +119,7 @@ def _model_input(X, dtype):
     fastgd CSRMatrix of dtype (its structure checked before any kernel reads it)."""
     if scipy.sparse.issparse(X):
         return fastgd._core.as_csr(X, dtype)
-    return np.ascontiguousarray(X, dtype=dtype)
+    return _validation.c_array(X, dtype)
 
 
 @contextlib.contextmanager
@@ -373,8 +373,8 @@ class _BaseMLP(BaseEstimator):
         """The fused step's target, as ``loss.prepare_target`` gives it: ("labels", class indices)
         for softmax, ("rows", float rows) otherwise."""
         if isinstance(loss, _losses.SoftmaxCrossEntropy):
-            return ("labels", np.ascontiguousarray(np.argmax(y2d, axis=1), dtype=np.int64))
-        return ("rows", np.ascontiguousarray(y2d, dtype=dtype))
+            return ("labels", _validation.c_array(np.argmax(y2d, axis=1), np.int64))
+        return ("rows", _validation.c_array(y2d, dtype))
 
     def _solver_hyper(self):
         s = self.solver
@@ -624,7 +624,7 @@ class _BaseMLP(BaseEstimator):
         y2d = y2d.reshape(-1, 1) if y2d.ndim == 1 else y2d
         sw = self._check_sample_weight(sample_weight, x, model.dtype)
         loss, kv, kg = self._loss_spec()
-        packed = np.ascontiguousarray(packed_coef_inter, dtype=model.dtype)
+        packed = _validation.c_array(packed_coef_inter, model.dtype)
         if packed.shape != (model.n_params,):
             raise ValueError(f"packed_coef_inter must have shape ({model.n_params},), got {packed.shape}")
         grad = np.empty_like(packed)

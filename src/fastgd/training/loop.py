@@ -391,7 +391,7 @@ def _apply_class_weight(class_weight, loss, target, sw, n_outputs, dtype):
         weights = weights * sw
     if not weights.sum() > 0:
         raise ValueError("class_weight (times sample_weight) gives every training sample weight 0")
-    return np.ascontiguousarray(weights, dtype=dtype)
+    return _validation.c_array(weights, dtype)
 
 
 # The output range of each activation that bounds it, for the warning below.
