@@ -98,7 +98,7 @@ def test_ops_reject_junk_with_python_errors(a, b, c, which):
        reduction=st.sampled_from(["mean", "sum"]), weighted=st.booleans())
 def test_losses_are_finite_with_gradients_of_the_right_shape(data, dtype, n, c, name, reduction, weighted):
     pred = data.draw(arrays(dtype, (n, c), min_value=-1e4, max_value=1e4, allow_nan=False))
-    # weights are 0 or normal numbers (a subnormal weight is refused: 1/sum overflows)
+    # weights are 0 or normal numbers (a positive sum below the smallest normal is refused: 1/sum overflows)
     sw = (data.draw(arrays(dtype, (n,), min_value=0.0, max_value=10.0, allow_nan=False, allow_subnormal=False))
           if weighted else None)
     if weighted and not sw.sum() > 0:

@@ -189,3 +189,20 @@ def test_inference_on_a_memmap_equals_in_memory(tmp_path):
         m = _model(dtype)
         np.testing.assert_array_equal(m.predict(xm, batch_size=64), m.predict(x))
         np.testing.assert_array_equal(m(xm[10:50]), m(x[10:50]))
+
+
+def test_inference_on_a_memmap_of_scattered_rows_or_columns(tmp_path):
+    # a Fortran-order file or a column slice of a mapping is not rows one after another: inference
+    # copies it through the mapping, as any array (fit refuses it: see the checks above)
+    x, _, _ = _data(120)
+    np.save(tmp_path / "f.npy", np.asfortranarray(x))
+    xf = np.load(tmp_path / "f.npy", mmap_mode="r")
+    wide = np.lib.format.open_memmap(tmp_path / "w.npy", mode="w+", dtype=x.dtype, shape=(120, 2 * x.shape[1]))
+    wide[:, :x.shape[1]] = x
+    for xm in (xf, wide[:, :x.shape[1]]):
+        assert isinstance(xm, np.memmap) and not xm.flags.c_contiguous
+        m = _model("float64")
+        np.testing.assert_array_equal(m.predict(xm, batch_size=32), m.predict(x))
+        np.testing.assert_array_equal(m(xm), m(x))
+        assert m.loss_and_grad(xm, np.zeros(len(x), np.int64), LOSS)[0] == \
+            m.loss_and_grad(x, np.zeros(len(x), np.int64), LOSS)[0]

@@ -86,6 +86,20 @@ def test_the_cache_is_bounded():
     assert info["blocks"] <= 32 and info["bytes"] <= 64 << 20
 
 
+def test_a_reused_block_comes_back_at_its_whole_size():
+    # a block handed to a smaller request than its size is counted at its size when it returns,
+    # so the bytes the cache reports (and bounds) are the bytes it holds
+    big = _core.scratch_array((1_000_000,), np.float64)
+    del big
+    whole = _core.scratch_cache_info()["bytes"]
+    for n in (900_000, 700_000, 520_000):  # each at least half the block, which it gets
+        a = _core.scratch_array((n,), np.float64)
+        del a
+        info = _core.scratch_cache_info()
+        assert (info["blocks"], info["bytes"], info["misses"]) == (1, whole, 1)
+    assert info["hits"] == 3
+
+
 @pytest.mark.parametrize("shape", [(-1,), (1, 2, 3), (2**62, 2**62), (2**70,)])
 def test_bad_shapes_are_refused(shape):
     with pytest.raises((ValueError, MemoryError, OverflowError)):

@@ -46,18 +46,20 @@ cdef void _cache_remove(int i) noexcept nogil:
         i += 1
 
 
-cdef void *_cache_take(int64_t size) noexcept nogil:
-    """The smallest cached block of at least `size` bytes and at most twice that (a larger one
-    is left for a request it fits better), removed from the cache; NULL when there is none."""
+cdef void *_cache_take(int64_t *size) noexcept nogil:
+    """The smallest cached block of at least `*size` bytes and at most twice that (a larger one
+    is left for a request it fits better), removed from the cache, its whole size in `*size` (so
+    that it comes back as large as it is); NULL when there is none."""
     global _cache_hits, _cache_misses
     cdef void *raw = NULL
     cdef int i, best = -1
     PyThread_acquire_lock(_cache_lock, WAIT_LOCK)
     for i in range(_cache_count):
-        if size <= _cache_size[i] <= 2 * size and (best < 0 or _cache_size[i] < _cache_size[best]):
+        if size[0] <= _cache_size[i] <= 2 * size[0] and (best < 0 or _cache_size[i] < _cache_size[best]):
             best = i
     if best >= 0:
         raw = _cache_raw[best]
+        size[0] = _cache_size[best]
         _cache_remove(best)
         _cache_hits += 1
     else:
@@ -125,7 +127,7 @@ cdef cnp.ndarray scratch_empty(tuple shape, object dtype):
         raise MemoryError(f"cannot allocate a scratch array of shape {shape} and dtype {descr}")
     nbytes = count * descr.itemsize
     size = _round_up(nbytes + _BLOCK_ALIGN, 4096)
-    cdef void *raw = _cache_take(size) if size >= _CACHE_MIN_BYTES else NULL
+    cdef void *raw = _cache_take(&size) if size >= _CACHE_MIN_BYTES else NULL
     if raw == NULL:
         raw = malloc(size)
         if raw == NULL:

@@ -226,19 +226,19 @@ def sample_weight(weights, n, dtype, *, positive_sum=False):
     finite("sample_weight", sw)
     if (sw < 0).any():
         raise ValueError(f"sample_weight must be >= 0, got {sw[sw < 0][0]}")
-    # The losses divide by sums of weights: a subnormal weight alone, or weights summing past
-    # the dtype's range, made the loss of a batch infinite (a DivergenceError blaming the
-    # learning rate) or NaN.
+    # The losses divide by sums of weights: weights summing past the dtype's range, or to a
+    # positive sum below its smallest normal number (1/sum overflows), made the loss infinite
+    # (a DivergenceError blaming the learning rate) or NaN. Single tiny weights beside others
+    # are fine, as in scikit-learn.
     info = np.finfo(sw.dtype)
-    subnormal = (sw > 0) & (sw < info.tiny)
-    if subnormal.any():
-        raise ValueError(f"sample_weight must be 0 or at least {info.tiny:.4g} (the smallest normal {sw.dtype}), "
-                         f"got {sw[subnormal][0]!r}")
     with np.errstate(over="ignore"):  # an infinite sum is refused below, by name
         total = float(sw.sum(dtype=np.float64))
     if total > info.max:
         raise ValueError(f"sample_weight must sum to at most {info.max:.4g} (the largest {sw.dtype}), got a sum of "
                          f"{total:.4g}; scale the weights down (only their ratios matter)")
+    if 0 < total < info.tiny:
+        raise ValueError(f"sample_weight must sum to 0 or at least {info.tiny:.4g} (the smallest normal {sw.dtype}), "
+                         f"got a sum of {total:.4g}; scale the weights up (only their ratios matter)")
     if positive_sum and not total > 0:
         raise ValueError("sample_weight must not be all zero")
     return sw

@@ -52,9 +52,10 @@ def check_input(name, x, dtype, n_features):
             x = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"{name} must be a 2-D array of numbers, got {type(x).__name__}: {exc}") from None
-    if _outofcore.is_lazy(x):
+    if _outofcore.is_lazy(x) and x.flags.c_contiguous:
         # read from the file, not through the mapping: a page past the end of a file truncated
-        # since it was mapped kills the process with SIGBUS; a read reports the short file
+        # since it was mapped kills the process with SIGBUS; a read reports the short file (a
+        # mapping of scattered rows or columns is copied through the mapping, as any array)
         _outofcore.check_lazy_input(name, x, n_features)
         return _outofcore.take(x, slice(0, x.shape[0]), dtype, name)
     _validation.samples(name, x, n_features)
@@ -293,7 +294,7 @@ class Sequential:
         """The network's raw output (logits for classification losses) for x, in chunks of
         batch_size rows so memory stays bounded."""
         batch_size = _validation.integer("batch_size", batch_size, 1)
-        if _outofcore.is_lazy(x):  # read chunk by chunk from its file, as fit and evaluate do
+        if _outofcore.is_lazy(x) and x.flags.c_contiguous:  # read chunk by chunk from its file, as fit does
             x = _outofcore.check_lazy_input("x", x, self.n_inputs)
             return self._forward_chunks(x, batch_size, lambda s, e: _outofcore.rows_of(x, s, e, self.dtype))
         return self._forward_chunks(self._check_x(x), batch_size)

@@ -257,7 +257,7 @@ class Optimizer:
 
     def _advance(self):
         """Count one applied update (after a fused C step)."""
-        self._step += 1
+        self.__dict__["_step"] += 1  # once per training step: past __setattr__'s check
 
     def step(self, params, grads=None):
         """One update of ``params`` in place from ``grads``.

@@ -55,6 +55,10 @@ static int model_bound_init(model_bound *b, const fg_model *m, int64_t n, int64_
    the step took ~3 % less than with the update after the whole backward pass (32 KiB blocks:
    no gain, the GEMM's per-call cost eats it). */
 #define MODEL_UPDATE_BLOCK_BYTES 262144
+/* ... but at least this many rows of dW a block: a wide layer's 256 KiB is a few rows, which the
+   GEMM runs on its path for short products at a third of its packed path's rate (784→16384 in
+   float32: 4-row blocks made dW 3.5× slower, the whole step slower than the update after it). */
+#define MODEL_UPDATE_MIN_ROWS 256
 
 #define FG_TEMPLATE "model/model_template.h"
 #include "fg_each_type.h"

@@ -140,7 +140,8 @@ static int FG_CAT2(model_first_layer_update, SFX)(const fg_model *m, const T *x,
         bound->held = MODEL_FN(fg_count_large)(x, n * L->in, bound->in_exp) == 0 &&
                       MODEL_FN(fg_count_large)(gin, n * L->out, bound->grad_exp) == 0;
     const int64_t rows =
-        bound->held ? fg_max_i64(1, MODEL_UPDATE_BLOCK_BYTES / ((int64_t)sizeof(T) * L->out)) : L->in;
+        bound->held ? fg_max_i64(MODEL_UPDATE_MIN_ROWS, MODEL_UPDATE_BLOCK_BYTES / ((int64_t)sizeof(T) * L->out))
+                    : L->in;
     for (int64_t r0 = 0; r0 < L->in; r0 += rows) {
         const int64_t r1 = fg_min_i64(L->in, r0 + rows);
         /* dW rows [r0, r1) = x[:, r0:r1]ᵀ·grad_z */
