@@ -7,6 +7,8 @@ import numbers
 
 from numpy.lib.array_utils import byte_bounds as _byte_bounds
 
+from fastgd import _validation
+
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -41,10 +43,10 @@ cdef object readable(object a):
     """`a` (a float or integer ndarray) itself when a kernel may read it as it is: C-contiguous,
     aligned and in the machine's byte order (a big-endian dtype has the type number of the
     native one, and a load off its elements' alignment is undefined behaviour in C); else a copy
-    that is, as _validation.c_array gives on the Python side."""
+    that is (_validation.c_array, after this test in C)."""
     if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a) and cnp.PyArray_ISBEHAVED_RO(<cnp.ndarray>a):
         return a
-    return np.array(a, dtype=a.dtype.newbyteorder("="), order="C")
+    return _validation.c_array(a, a.dtype)
 
 
 cdef bint overlap(object a, object b):

@@ -156,12 +156,13 @@ def float_dtype(dtype, name="dtype"):
     return dt
 
 
-def real_array(name, value):
-    """``value`` as an ndarray of a real (bool, integer or float) dtype, else TypeError."""
+def real_array(name, value, dtype=None):
+    """``value`` as an ndarray of a real (bool, integer or float) dtype, else TypeError; with
+    ``dtype``, a copy of it in that dtype."""
     arr = value if isinstance(value, np.ndarray) else np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got {describe(arr)}")
-    return arr
+    return arr if dtype is None else arr.astype(dtype)
 
 
 def c_array(value, dtype):

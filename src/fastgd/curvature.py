@@ -110,10 +110,10 @@ def _gradient_function(fun, jac):
             out = fun(x)
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise TypeError("with jac=True, fun must return (value, gradient)")
-            return _validation.real_array("fun's gradient", out[1]).astype(np.float64)
+            return _validation.real_array("fun's gradient", out[1], np.float64)
         return grad
     if callable(jac):
-        return lambda x: _validation.real_array("jac", jac(x)).astype(np.float64)
+        return lambda x: _validation.real_array("jac", jac(x), np.float64)
     raise TypeError(f"jac must be True (fun returns (value, gradient)) or a callable gradient, got {jac!r}")
 
 
@@ -149,7 +149,7 @@ def hvp(fun: Callable[..., Any], x: Any, v: Any, *, jac: Literal[True] | Callabl
     if hessp is not None:
         if not callable(hessp):
             raise TypeError(f"hessp must be callable hessp(x, v), got {type(hessp).__name__}")
-        out = _validation.real_array("hessp", hessp(x, v)).astype(np.float64)
+        out = _validation.real_array("hessp", hessp(x, v), np.float64)
         if out.shape != x.shape:
             raise ValueError(f"hessp must return an array of shape {x.shape}, got {out.shape}")
         return out
@@ -200,7 +200,7 @@ def _lanczos(matvec, d, steps, rng):
     alpha, beta = [], []
     for j in range(steps):
         Q[j] = q
-        w = _validation.real_array("matvec(v)", matvec(q)).astype(np.float64)
+        w = _validation.real_array("matvec(v)", matvec(q), np.float64)
         if w.shape != (d,):
             raise ValueError(f"matvec(v) must return an array of shape ({d},), got shape {w.shape}")
         _validation.finite("matvec(v)", w)
@@ -436,7 +436,7 @@ def signed_hessp(hessp, args, sign):
         return None
     if not callable(hessp):
         raise TypeError(f"hessp must be callable hessp(x, v, *args) or None, got {type(hessp).__name__}")
-    return lambda x, v: sign * _validation.real_array("hessp", hessp(x, v, *args)).astype(np.float64)
+    return lambda x, v: sign * _validation.real_array("hessp", hessp(x, v, *args), np.float64)
 
 
 def add_stationary(res, objective, tol):

@@ -16,8 +16,8 @@ from fastgd import _validation
 __all__ = ["accuracy", "zero_one_loss", "r2_score", "mean_squared_error", "mean_absolute_error"]
 
 
-def _real_array(name, value):
-    arr = _validation.real_array(name, value)
+def _real_array(name, value, dtype=None):
+    arr = _validation.real_array(name, value, dtype)
     if arr.size == 0:
         raise ValueError(f"{name} is empty; need at least one sample")
     _validation.finite(name, arr)
@@ -101,8 +101,8 @@ def r2_score(y_true: Any, y_pred: Any, *, sample_weight: Any = None,
     An output whose ``y_true`` is constant scores 1.0 when predicted exactly, else 0.0
     (scikit-learn's ``force_finite``). Needs at least two samples.
     """
-    t = _real_array("y_true", y_true).astype(np.float64)
-    p = _real_array("y_pred", y_pred).astype(np.float64)
+    t = _real_array("y_true", y_true, np.float64)
+    p = _real_array("y_pred", y_pred, np.float64)
     if t.ndim == 1:
         t = t.reshape(-1, 1)
     if p.ndim == 1:
@@ -142,8 +142,8 @@ def _r2_scores(ss_res, ss_tot):
 
 def _regression_pair(y_true, y_pred):
     """y_true and y_pred as float64 (n, k) arrays of the same shape."""
-    t = _real_array("y_true", y_true).astype(np.float64)
-    p = _real_array("y_pred", y_pred).astype(np.float64)
+    t = _real_array("y_true", y_true, np.float64)
+    p = _real_array("y_pred", y_pred, np.float64)
     t = t.reshape(-1, 1) if t.ndim == 1 else t
     p = p.reshape(-1, 1) if p.ndim == 1 else p
     if t.ndim != 2 or p.shape != t.shape:

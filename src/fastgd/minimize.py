@@ -202,7 +202,7 @@ def check_grad(fun, jac, x, *, eps=None, args=(), relative=False):
     relative = _validation.flag("relative", relative)
     x = _float_vector("x", x)
     numeric = approx_grad(fun, x, eps=eps, args=args)
-    analytic = _validation.real_array("jac", jac(x.copy(), *args)).astype(np.float64)
+    analytic = _validation.real_array("jac", jac(x.copy(), *args), np.float64)
     if analytic.shape != x.shape:
         raise ValueError(f"jac must return an array of shape {x.shape}, got shape {analytic.shape}")
     error = float(np.linalg.norm(analytic - numeric.astype(np.float64)))
