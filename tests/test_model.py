@@ -118,6 +118,21 @@ def test_seed_reproducible_and_inits():
     assert not d.W.any()
 
 
+def test_zeros_layers_draw_nothing_from_the_seeded_generator():
+    # a zeros layer takes no numbers from the seed's generator: the layers after it get the
+    # generator's first draws, as when the zeros layer is absent
+    first, second = fastgd.Dense(3, 4, weight_init="zeros", bias_init=0.5), fastgd.Dense(4, 5, weight_init="he_uniform")
+    m = fastgd.Sequential([first, second], dtype="float64", seed=7)
+    alone = fastgd.Dense(4, 5, weight_init="he_uniform")
+    fastgd.Sequential([alone], dtype="float64", seed=7)
+    assert not first.W.any() and np.all(first.b == 0.5)
+    np.testing.assert_array_equal(second.W, alone.W)
+    first.W[...] = 1.0
+    m.reset_parameters(7)  # a reset writes the zeros again
+    assert not first.W.any()
+    np.testing.assert_array_equal(second.W, alone.W)
+
+
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_forward_matches_reference(act, dtype, rng, isa):
