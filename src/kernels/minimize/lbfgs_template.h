@@ -209,6 +209,62 @@ double FG_FN(FG_CAT2(fg_lbfgs_norms, SFX))(const T *FG_RESTRICT a, int64_t n, do
 #error "FG_LBFGS_SUB must be a multiple of FG_LBFGS_LANES"
 #endif
 
+/* One pair's products for lbfgs_dots on n elements: acc[0..3] += s·g, y·g, s·y_new, y·y_new
+ * (the last two without y_new: NULL), each lane added to in the order of lbfgs_dot_lanes_add,
+ * so the sums are those of four separate calls. One pass keeps four (or two) products in
+ * flight: a single product's sixteen lanes are one chain of dependent additions per vector
+ * register, which leaves the FMA units idle most of the time. */
+FG_INLINE void FG_FN(FG_CAT2(lbfgs_pair_dots_add, SFX))(double acc[4][FG_LBFGS_LANES], const T *FG_RESTRICT s,
+                                                       const T *FG_RESTRICT y, const T *FG_RESTRICT g,
+                                                       const T *FG_RESTRICT y_new, int64_t n)
+{
+    double sg[FG_LBFGS_LANES], yg[FG_LBFGS_LANES];
+    for (int j = 0; j < FG_LBFGS_LANES; j++) {
+        sg[j] = acc[0][j];
+        yg[j] = acc[1][j];
+    }
+    if (y_new == NULL) {
+        int64_t i = 0;
+        for (; i + FG_LBFGS_LANES <= n; i += FG_LBFGS_LANES)
+            for (int j = 0; j < FG_LBFGS_LANES; j++) {
+                sg[j] += (double)s[i + j] * (double)g[i + j];
+                yg[j] += (double)y[i + j] * (double)g[i + j];
+            }
+        for (int j = 0; i < n; i++, j++) {
+            sg[j] += (double)s[i] * (double)g[i];
+            yg[j] += (double)y[i] * (double)g[i];
+        }
+    } else {
+        double sn[FG_LBFGS_LANES], yn[FG_LBFGS_LANES];
+        for (int j = 0; j < FG_LBFGS_LANES; j++) {
+            sn[j] = acc[2][j];
+            yn[j] = acc[3][j];
+        }
+        int64_t i = 0;
+        for (; i + FG_LBFGS_LANES <= n; i += FG_LBFGS_LANES)
+            for (int j = 0; j < FG_LBFGS_LANES; j++) {
+                sg[j] += (double)s[i + j] * (double)g[i + j];
+                yg[j] += (double)y[i + j] * (double)g[i + j];
+                sn[j] += (double)s[i + j] * (double)y_new[i + j];
+                yn[j] += (double)y[i + j] * (double)y_new[i + j];
+            }
+        for (int j = 0; i < n; i++, j++) {
+            sg[j] += (double)s[i] * (double)g[i];
+            yg[j] += (double)y[i] * (double)g[i];
+            sn[j] += (double)s[i] * (double)y_new[i];
+            yn[j] += (double)y[i] * (double)y_new[i];
+        }
+        for (int j = 0; j < FG_LBFGS_LANES; j++) {
+            acc[2][j] = sn[j];
+            acc[3][j] = yn[j];
+        }
+    }
+    for (int j = 0; j < FG_LBFGS_LANES; j++) {
+        acc[0][j] = sg[j];
+        acc[1][j] = yg[j];
+    }
+}
+
 /* Dot products of every listed pair with g (and with y_new); see list_minimize.h. */
 void FG_FN(FG_CAT2(fg_lbfgs_dots, SFX))(double *FG_RESTRICT out, const T *FG_RESTRICT g, const T *FG_RESTRICT y_new,
                                         const T *FG_RESTRICT s_hist, const T *FG_RESTRICT y_hist,
@@ -222,15 +278,10 @@ void FG_FN(FG_CAT2(fg_lbfgs_dots, SFX))(double *FG_RESTRICT out, const T *FG_RES
             double acc[FG_LBFGS_GROUP][4][FG_LBFGS_LANES] = {{{0.0}}};
             for (int64_t a = 0; a < len; a += FG_LBFGS_SUB) {
                 const int64_t m = len - a < FG_LBFGS_SUB ? len - a : FG_LBFGS_SUB, at = b0 + a;
-                for (int64_t k = 0; k < group; k++) {
-                    const T *s = s_hist + rows[k0 + k] * n + at, *y = y_hist + rows[k0 + k] * n + at;
-                    FG_FN(FG_CAT2(lbfgs_dot_lanes_add, SFX))(acc[k][0], s, g + at, m);
-                    FG_FN(FG_CAT2(lbfgs_dot_lanes_add, SFX))(acc[k][1], y, g + at, m);
-                    if (y_new != NULL) {
-                        FG_FN(FG_CAT2(lbfgs_dot_lanes_add, SFX))(acc[k][2], s, y_new + at, m);
-                        FG_FN(FG_CAT2(lbfgs_dot_lanes_add, SFX))(acc[k][3], y, y_new + at, m);
-                    }
-                }
+                for (int64_t k = 0; k < group; k++)
+                    FG_FN(FG_CAT2(lbfgs_pair_dots_add, SFX))(acc[k], s_hist + rows[k0 + k] * n + at,
+                                                             y_hist + rows[k0 + k] * n + at, g + at,
+                                                             y_new != NULL ? y_new + at : NULL, m);
             }
             for (int64_t k = 0; k < group; k++)
                 for (int q = 0; q < (y_new != NULL ? 4 : 2); q++) out[4 * (k0 + k) + q] += lbfgs_lanes_sum(acc[k][q]);
