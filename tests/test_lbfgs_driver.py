@@ -61,6 +61,11 @@ def test_compact_form_kernels_match_reference(isa, dtype, rng, n, count):
             assert not fast[:, 2:].any()
         else:
             np.testing.assert_allclose(fast[:, 3], Y @ y_new, **tol)
+        if n <= 8192:  # one block: each product is lbfgs_dot's, the same lanes added in the same order
+            for k, r in enumerate(rows):
+                products = [(s_hist[r], g), (y_hist[r], g)] + ([] if y_new is None else [(s_hist[r], y_new),
+                                                                                      (y_hist[r], y_new)])
+                assert list(fast[k, :len(products)]) == [_core.lbfgs_dot(a, b) for a, b in products]
     s_coef, y_coef = rng.standard_normal(count), rng.standard_normal(count)
     d, d_ref = np.empty(n, dtype), np.empty(n, dtype)
     gd = _core.lbfgs_combine(d, g, -0.5, s_hist, y_hist, rows, s_coef, y_coef)
