@@ -70,6 +70,9 @@ def test_every_activation(isa, dtype, rng, activation, beta):
     for shape in [(7, 17, 5), (40, 37, 300), (300, 17, 33), (1, 300, 17)]:
         for trans_a, trans_b in itertools.product([False, True], repeat=2):
             run_case(rng, dtype, shape, trans_a, trans_b, beta, activation, use_bias=True)
+    # a narrow xᵀ·g without bias: computed as its transpose
+    for trans_b in (False, True):
+        run_case(rng, dtype, (100, 10, 300), True, trans_b, beta, activation, use_bias=False)
 
 
 @pytest.mark.parametrize("shape", [(100, 70, 300), (37, 41, 600), (33, 17, 9)])

@@ -135,7 +135,8 @@ static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, in
     if (last && pb->act != GEMM_VECTOR_ACT(pb->act)) {
         /* the caller's rows that the tile covers */
         const int64_t rows = pb->c_trans ? nr : mr, cols = pb->c_trans ? mr : nr;
-        for (int64_t r = 0; r < rows; r++) GN(fg_act_rows)(c + r * pb->ldc, c + r * pb->ldc, cols, pb->act, pb->alpha);
+        for (int64_t r = 0; r < rows; r++)
+            GN(fg_act_rows)(c + r * pb->ldc, c + r * pb->ldc, cols, pb->act, pb->alpha);
     }
 }
 
@@ -334,11 +335,11 @@ FG_INLINE int GN(gemm_direct_b_in_place)(const GN(gemm_problem) *pb)
 
 /* C(m0:m1, n0:n1) without packing A (small problems): A is read in place, its
  * last rows (fewer than MR) too where a kernel of that many rows reads A's
- * elements as they lie (GEMM_UKERNEL_ROWS, with A broadcast rather than splat);
- * elsewhere through a small panel packed once per k block. A KC×NR panel of B is either read in place (gemm_direct_b_in_place)
- * or copied to the stack one at a time: read in place, B's rows (often a power
- * of two apart) can fall into a few L1 sets. The micro-kernel's arithmetic is
- * the same either way. */
+ * elements as they lie (GEMM_UKERNEL_ROWS, with A broadcast rather than splat),
+ * elsewhere through a small panel packed once per k block. A KC×NR panel of B
+ * is either read in place (gemm_direct_b_in_place) or copied to the stack one
+ * at a time: read in place, B's rows (often a power of two apart) can fall into
+ * a few L1 sets. The micro-kernel's arithmetic is the same either way. */
 static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, int64_t n0,
                                    int64_t n1)
 {
@@ -522,14 +523,15 @@ void FG_FN(FG_CAT2(fg_gemm_prepacked, SFX))(T *C, int64_t ldc, const T *A, int64
     }
     int direct = GN(gemm_is_direct)(m, n);
     if (direct && GN(gemm_c_transposed)(m, n, k, trans_a, bias)) {
-        /* Cᵀ(n,m) = op(B)ᵀ·op(A)ᵀ: the operands trade places and strides */
+        /* Cᵀ(n,m) = op(B)ᵀ·op(A)ᵀ: the operands trade places, a row stride becoming a column stride */
+        const int64_t rsa = pb.rsa, csa = pb.csa;
         pb.c_trans = 1;
         pb.A = B;
         pb.B = A;
         pb.rsa = pb.csb;
         pb.csa = pb.rsb;
-        pb.rsb = trans_a ? lda : 1;
-        pb.csb = trans_a ? 1 : lda;
+        pb.rsb = csa;
+        pb.csb = rsa;
         pb.m = n;
         pb.n = m;
         m = pb.m;
