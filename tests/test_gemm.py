@@ -70,6 +70,9 @@ def test_every_activation(isa, dtype, rng, activation, beta):
     for shape in [(7, 17, 5), (40, 37, 300), (300, 17, 33), (1, 300, 17)]:
         for trans_a, trans_b in itertools.product([False, True], repeat=2):
             run_case(rng, dtype, shape, trans_a, trans_b, beta, activation, use_bias=True)
+    # a narrow xᵀ·g without bias: computed as its transpose
+    for trans_b in (False, True):
+        run_case(rng, dtype, (100, 10, 300), True, trans_b, beta, activation, use_bias=False)
 
 
 @pytest.mark.parametrize("shape", [(100, 70, 300), (37, 41, 600), (33, 17, 9)])
@@ -78,12 +81,14 @@ def test_without_workspace_runs_unpacked_path(isa, dtype, rng, shape):
         run_case(rng, dtype, shape, trans_a, trans_b, 1.0, "relu", True, workspace_threads=0)
 
 
-@pytest.mark.parametrize("shape", [(301, 257, 520), (20, 700, 300), (900, 10, 64)])
-def test_results_identical_across_thread_counts(isa, dtype, rng, shape):
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("shape", [(301, 257, 520), (20, 700, 300), (900, 10, 64), (100, 10, 1347)])
+def test_results_identical_across_thread_counts(isa, dtype, rng, shape, use_bias):
+    """Without bias, xᵀ·g of a narrow C (100, 10, 1347) runs as its transpose."""
     m, n, k = shape
     for trans_a, trans_b in [(False, False), (True, False), (False, True)]:
         A, B = operands(rng, dtype, m, n, k, trans_a, trans_b)
-        bias = rng.standard_normal(n).astype(dtype)
+        bias = rng.standard_normal(n).astype(dtype) if use_bias else None
         results = []
         for threads in (1, 2, 3):
             with fastgd.threads(threads):

@@ -155,6 +155,8 @@ static void TN(test_gemm)(void)
             for (int use_bias = 0; use_bias < 2; use_bias++) {
                 TN(gemm_case)(7, 17, 5, 0, 0, beta, act, use_bias, 1);
                 TN(gemm_case)(37, 41, 300, 1, 0, beta, act, use_bias, 1);
+                /* an output layer's weight gradient hᵀ·g (computed as its transpose without bias) */
+                TN(gemm_case)(100, 10, 300, 1, 0, beta, act, use_bias, 1);
             }
     /* empty products and empty outputs */
     TN(gemm_case)(5, 9, 0, 0, 0, 0, FG_ACT_SIGMOID, 1, 1);

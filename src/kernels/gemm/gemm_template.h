@@ -44,6 +44,7 @@ typedef struct GN(gemm_problem) {
     const T *bias;
     int act;
     const T *a_packed; /* all of op(A) packed (gemm_pack_a_whole), or NULL: packed block by block */
+    int c_trans;       /* the problem is the caller's Cᵀ: element (i,j) at C[j*ldc + i] (gemm_c_transposed) */
 } GN(gemm_problem);
 
 #ifndef FG_GEMM_UKERNEL
@@ -91,15 +92,19 @@ static void GN(gemm_ukernel_generic)(int64_t kc, const T *FG_RESTRICT a, int64_t
 /* One MR×NR tile of C (mr×nr of it inside C) through the micro-kernel. Edge
  * tiles run a micro-kernel of mr rows and, on FG_GEMM_MASKED_EDGES targets,
  * nr columns, or the full one on a local tile; an element's arithmetic does
- * not depend on where its tile falls. */
+ * not depend on where its tile falls. A tile of a transposed C (c_trans) goes
+ * through the local tile too, transposed on its way in and out; such a problem
+ * has no bias (gemm_c_transposed). */
 static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, int64_t rsa,
                           int64_t csa, const T *b, int64_t rsb, int64_t i0, int64_t j0, int64_t mr,
                           int64_t nr, int first, int last)
 {
-    T *c = pb->C + i0 * pb->ldc + j0;
+    /* element (i,j) of the tile at c[i*rsc + j*csc] */
+    const int64_t rsc = pb->c_trans ? 1 : pb->ldc, csc = pb->c_trans ? pb->ldc : 1;
+    T *c = pb->C + i0 * rsc + j0 * csc;
     const T *bias = (first && pb->bias) ? pb->bias + j0 : NULL;
     const int last_act = last ? GEMM_VECTOR_ACT(pb->act) : GEMM_NOT_LAST;
-    const int fits = FG_GEMM_MASKED_EDGES || nr == NR;
+    const int fits = !pb->c_trans && (FG_GEMM_MASKED_EDGES || nr == NR);
     if (mr == MR && fits) {
         GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, c, pb->ldc, nr, bias, pb->beta, first, last_act, pb->alpha);
 #ifdef GEMM_UKERNEL_ROWS
@@ -113,16 +118,26 @@ static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, in
         const int read_c = !first || pb->beta != 0;
         for (int64_t i = 0; i < MR; i++)
             for (int64_t j = 0; j < NR; j++)
-                tile[i * NR + j] = (read_c && i < mr && j < nr) ? c[i * pb->ldc + j] : 0;
+                tile[i * NR + j] = (read_c && i < mr && j < nr) ? c[i * rsc + j * csc] : 0;
         if (bias)
             for (int64_t j = 0; j < NR; j++) bias_tile[j] = j < nr ? bias[j] : 0;
-        GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, tile, NR, nr, bias ? bias_tile : NULL, pb->beta, first,
-                     last_act, pb->alpha);
+#ifdef GEMM_UKERNEL_ROWS
+        if (mr < MR)
+            GEMM_UKERNEL_ROWS((int)mr, kc, a, rsa, csa, b, rsb, tile, NR, nr, bias ? bias_tile : NULL, pb->beta,
+                              first, last_act, pb->alpha);
+        else
+#endif
+            GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, tile, NR, nr, bias ? bias_tile : NULL, pb->beta, first,
+                         last_act, pb->alpha);
         for (int64_t i = 0; i < mr; i++)
-            for (int64_t j = 0; j < nr; j++) c[i * pb->ldc + j] = tile[i * NR + j];
+            for (int64_t j = 0; j < nr; j++) c[i * rsc + j * csc] = tile[i * NR + j];
     }
-    if (last && pb->act != GEMM_VECTOR_ACT(pb->act))
-        for (int64_t i = 0; i < mr; i++) GN(fg_act_rows)(c + i * pb->ldc, c + i * pb->ldc, nr, pb->act, pb->alpha);
+    if (last && pb->act != GEMM_VECTOR_ACT(pb->act)) {
+        /* the caller's rows that the tile covers */
+        const int64_t rows = pb->c_trans ? nr : mr, cols = pb->c_trans ? mr : nr;
+        for (int64_t r = 0; r < rows; r++)
+            GN(fg_act_rows)(c + r * pb->ldc, c + r * pb->ldc, cols, pb->act, pb->alpha);
+    }
 }
 
 /* The k blocking: ceil(k / KC) equal blocks. It depends on k only, which keeps
@@ -318,17 +333,22 @@ FG_INLINE int GN(gemm_direct_b_in_place)(const GN(gemm_problem) *pb)
     return FG_GEMM_DIRECT_B_IN_PLACE && pb->csb == 1 && (pb->rsb * (int64_t)sizeof(T)) % 4096 != 0;
 }
 
-/* C(m0:m1, n0:n1) without packing A (small problems): A is read in place
- * (its last rows, fewer than MR, through a small panel packed once per k
- * block). A KC×NR panel of B is either read in place (gemm_direct_b_in_place)
- * or copied to the stack one at a time: read in place, B's rows (often a power
- * of two apart) can fall into a few L1 sets. The micro-kernel's arithmetic is
- * the same either way. */
+/* C(m0:m1, n0:n1) without packing A (small problems): A is read in place, its
+ * last rows (fewer than MR) too where a kernel of that many rows reads A's
+ * elements as they lie (GEMM_UKERNEL_ROWS, with A broadcast rather than splat),
+ * elsewhere through a small panel packed once per k block. A KC×NR panel of B
+ * is either read in place (gemm_direct_b_in_place) or copied to the stack one
+ * at a time: read in place, B's rows (often a power of two apart) can fall into
+ * a few L1 sets. The micro-kernel's arithmetic is the same either way. */
 static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64_t m1, int64_t n0,
                                    int64_t n1)
 {
     const int64_t kstep = GN(gemm_kc)(pb->k);
+#if defined(GEMM_UKERNEL_ROWS) && GEMM_AS == 1
+    const int64_t m_full = m1;
+#else
     const int64_t m_full = m0 + (m1 - m0) / MR * MR;
+#endif
     const int b_in_place = GN(gemm_direct_b_in_place)(pb);
     T bpanel[KC * NR], apanel[KC * MR * GEMM_AS];
     for (int64_t pc = 0; pc < pb->k; pc += kstep) {
@@ -346,8 +366,8 @@ static void GN(gemm_direct_region)(const GN(gemm_problem) *pb, int64_t m0, int64
                 GN(gemm_pack_b)(bpanel, pb, pc, kc, j0, nr);
             }
             for (int64_t i0 = m0; i0 < m_full; i0 += MR)
-                GN(gemm_tile)(pb, kc, pb->A + i0 * pb->rsa + pc * pb->csa, pb->rsa, pb->csa, b, rsb, i0, j0, MR,
-                              nr, first, last);
+                GN(gemm_tile)(pb, kc, pb->A + i0 * pb->rsa + pc * pb->csa, pb->rsa, pb->csa, b, rsb, i0, j0,
+                              fg_min_i64(MR, m_full - i0), nr, first, last);
             if (m_full < m1)
                 GN(gemm_tile)(pb, kc, apanel, GEMM_AS, MR * GEMM_AS, b, rsb, m_full, j0, m1 - m_full, nr, first,
                               last);
@@ -371,6 +391,24 @@ static int64_t GN(gemm_a_bytes)(int64_t m, int64_t k)
 FG_INLINE int GN(gemm_is_direct)(int64_t m, int64_t n)
 {
     return m <= FG_GEMM_DIRECT_MAX_M || n <= FG_GEMM_DIRECT_MAX_N;
+}
+
+/* Whether the unpacked path computes Cᵀ = op(B)ᵀ·A instead of C = Aᵀ·op(B): for a narrow C
+ * (n below NR, such as the weight gradient hᵀ·g of a 10-class output layer) whose n columns
+ * fill less of their vectors than its m rows would. op(A) = Aᵀ then has A as the operand read
+ * in vectors, contiguous along m and read in place, and op(B)'s few columns are broadcast:
+ * every FMA uses all its lanes. The tiles go through a local copy, transposed on the way out,
+ * which a k of at least NR keeps small beside the product. Not with a bias: it would run
+ * along the micro-kernel's rows. Every tile of C takes the same orientation, chosen by the
+ * shape only, so results stay independent of the thread count. */
+FG_INLINE int GN(gemm_c_transposed)(int64_t m, int64_t n, int64_t k, int trans_a, const T *bias)
+{
+#if FG_SIMD
+    return trans_a && !bias && n < NR && k >= NR && n * gemm_round_up(m, VW) < m * gemm_round_up(n, VW);
+#else
+    (void)m, (void)n, (void)k, (void)trans_a, (void)bias;
+    return 0;
+#endif
 }
 
 int64_t FG_FN(FG_CAT2(fg_gemm_workspace_size, SFX))(int64_t m, int64_t n, int64_t k, int trans_a,
@@ -478,13 +516,29 @@ void FG_FN(FG_CAT2(fg_gemm_prepacked, SFX))(T *C, int64_t ldc, const T *A, int64
     pb.alpha = (T)act_alpha;
     pb.bias = bias;
     pb.act = (act >= 0 && act < FG_ACT_COUNT) ? act : FG_ACT_IDENTITY;
+    pb.c_trans = 0;
     if (k <= 0) {
         GN(gemm_no_k)(&pb);
         return;
     }
+    int direct = GN(gemm_is_direct)(m, n);
+    if (direct && GN(gemm_c_transposed)(m, n, k, trans_a, bias)) {
+        /* Cᵀ(n,m) = op(B)ᵀ·op(A)ᵀ: the operands trade places, a row stride becoming a column stride */
+        const int64_t rsa = pb.rsa, csa = pb.csa;
+        pb.c_trans = 1;
+        pb.A = B;
+        pb.B = A;
+        pb.rsa = pb.csb;
+        pb.csa = pb.rsb;
+        pb.rsb = csa;
+        pb.csb = rsa;
+        pb.m = n;
+        pb.n = m;
+        m = pb.m;
+        n = pb.n;
+    }
 
     const int64_t tiles_m = (m + MR - 1) / MR, tiles_n = (n + NR - 1) / NR;
-    int direct = GN(gemm_is_direct)(m, n);
     /* The packed path splits rows (it has m > FG_GEMM_DIRECT_MAX_M) and shares
      * B; the small path splits the dimension with more micro-tiles. */
     const int split_rows = !direct || tiles_m >= tiles_n;
