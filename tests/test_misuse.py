@@ -2,6 +2,8 @@
 process can hold, a layer changed after a model laid out its buffers for it, an optimizer that
 train_step cannot keep state in, pandas' nullable columns."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -337,3 +339,25 @@ def test_one_dense_cannot_be_two_layers_of_a_model():
     d = fg.Dense(3, 3)
     with pytest.raises(ValueError, match=r"layers\[1\] is an earlier layer of the list again"):
         fg.Sequential([d, d])
+
+
+def test_evaluate_batch_size_callbacks_and_metrics_are_named_or_read_as_keras_does():
+    # evaluate(batch_size=0) raised range()'s "arg 3 must not be zero", callbacks=5 and
+    # metrics=5 "'int' object is not iterable"; None for either (Keras's default) was refused
+    m = fg.Sequential([fg.Dense(3, 2, activation="identity")], seed=0)
+    x, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+            m.evaluate(x, y, "softmax_cross_entropy", batch_size=bad)
+    fit = functools.partial(m.fit, x, y, loss="softmax_cross_entropy", epochs=1, progress=False)
+    with pytest.raises(TypeError, match=r"callbacks must be a list of Callback objects, got 5 \(int\)"):
+        fit(optimizer=fg.optim.SGD(lr=0.1), callbacks=5)
+    with pytest.raises(TypeError, match="got one EarlyStopping: pass it in a list"):
+        fit(optimizer=fg.optim.SGD(lr=0.1), callbacks=fg.EarlyStopping())
+    with pytest.raises(TypeError, match="metrics must be a list of names or callables, got int"):
+        fit(optimizer=fg.optim.SGD(lr=0.1), metrics=5)
+    with pytest.raises(TypeError, match="metrics must be a list of names or callables, got int"):
+        m.evaluate(x, y, "softmax_cross_entropy", metrics=5)
+    history = fit(optimizer=fg.optim.SGD(lr=0.1), callbacks=None, metrics=None)
+    assert set(history.history) >= {"loss"} and "accuracy" not in history.history
+    assert set(m.evaluate(x, y, "softmax_cross_entropy", metrics=fg.metrics.accuracy)) == {"loss", "accuracy"}

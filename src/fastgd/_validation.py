@@ -246,10 +246,18 @@ def sample_weight(weights, n, dtype, *, positive_sum=False):
 
 
 def callbacks(items):
-    """``items`` as a list of fastgd.callbacks.Callback instances."""
+    """``items`` as a list of fastgd.callbacks.Callback instances (None: none, as in Keras)."""
     from fastgd.training.callbacks import Callback
 
-    out = list(items)
+    if items is None:
+        return []
+    if isinstance(items, Callback):
+        raise ArgumentTypeError(f"callbacks must be a list of Callback objects, got one {type(items).__name__}: "
+                                "pass it in a list")
+    try:
+        out = list(items)
+    except TypeError:
+        raise ArgumentTypeError(f"callbacks must be a list of Callback objects, got {_given(items)}") from None
     for cb in out:
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must hold fastgd.callbacks.Callback objects, got {type(cb).__name__}")
