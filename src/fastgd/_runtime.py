@@ -77,7 +77,9 @@ def _check_num_threads(n: object) -> int:
 # OpenMP runtime is not fork-safe: a child inherits the parent's thread-pool bookkeeping but
 # not its threads, so (with GCC's libgomp) its first parallel region waits forever for workers
 # that do not exist. A child therefore runs every kernel on one thread, which enters no
-# parallel region; children of spawn/forkserver start fresh and are not affected.
+# parallel region; children of spawn/forkserver start fresh and are not affected. The models'
+# engines forget the calls that were in flight in the parent's other threads (see
+# _core.after_fork_in_child).
 _forked_child = False
 _fork_warned = False
 
@@ -86,6 +88,7 @@ def _after_fork_in_child() -> None:
     global _forked_child
     _forked_child = True
     _core.set_num_threads(1)
+    _core.after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):
