@@ -361,3 +361,29 @@ def test_evaluate_batch_size_callbacks_and_metrics_are_named_or_read_as_keras_do
     history = fit(optimizer=fg.optim.SGD(lr=0.1), callbacks=None, metrics=None)
     assert set(history.history) >= {"loss"} and "accuracy" not in history.history
     assert set(m.evaluate(x, y, "softmax_cross_entropy", metrics=fg.metrics.accuracy)) == {"loss", "accuracy"}
+
+
+def test_class_weights_past_the_models_dtype_or_weighing_nothing_are_named():
+    # a float32 model turned class_weight 1e308 into infinity: evaluate returned a NaN loss and
+    # fit raised a DivergenceError blaming the learning rate; class weights that give every
+    # sample weight 0 raised ZeroDivisionError from evaluate and fit, and H·v divided by 0; in
+    # float64 two such weights summed to infinity and the loss came out as 0 or NaN
+    x, y = np.ones((4, 4)), np.array([0, 1, 1, 0])
+    for build in (lambda: small_model("float32"), lambda: small_model("float64")):
+        m = build()
+        far = fg.SoftmaxCrossEntropy(class_weight=[1e308, 1.0, 1.0])
+        if m.dtype == np.float32:
+            with pytest.raises(ValueError, match=r"class_weight must be at most 3.403e\+38 \(the largest float32\)"):
+                m.evaluate(x, y, far)
+            with pytest.raises(ValueError, match="class_weight must be at most"):
+                m.fit(x, y, loss=far, optimizer=fg.optim.SGD(lr=0.1), epochs=1, progress=False)
+        else:  # two samples of class 0: their weights sum past float64's range
+            with pytest.raises(ValueError, match="sum past the largest float64"):
+                m.evaluate(x, y, far)
+        nothing = fg.SoftmaxCrossEntropy(class_weight=[0.0, 0.0, 1.0])
+        for call in (lambda: m.evaluate(x, y, nothing),
+                     lambda: m.fit(x, y, loss=nothing, optimizer=fg.optim.SGD(lr=0.1), epochs=1, progress=False),
+                     lambda: m.hvp(x, y, np.ones(m.n_params), loss=nothing)):
+            with pytest.raises(ValueError, match="sum to 0: their mean loss is undefined"):
+                call()
+        assert np.isfinite(m.evaluate(x, y, fg.SoftmaxCrossEntropy(class_weight=[0.0, 1.0, 1.0]))["loss"])

@@ -561,6 +561,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                                  validation_data[2] if len(validation_data) == 3 else None)
     if class_weight is not None:
         sw = _apply_class_weight(class_weight, loss, target, sw, model.n_outputs, model.dtype)
+    if dp is None:
+        _loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype))
     _warn_clipping_output(model, loss, target)
     n = x.shape[0]
     bs = n if batch_size is None else min(batch_size, n)
