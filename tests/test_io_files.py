@@ -189,6 +189,16 @@ def test_broken_contents_are_format_errors(tmp_path, content):
         load(path)
 
 
+@pytest.mark.parametrize("version", [True, 1.0, "1", [1]])
+def test_a_version_that_only_compares_equal_to_1_is_refused(tmp_path, version):
+    # JSON's true and 1.0 equal 1 in Python: a file declaring either loaded as version 1
+    meta = dict(model_meta([(3, 2)]), version=version)
+    path = write_npz(tmp_path / "v.npz", meta, params=np.zeros(8, np.float32))
+    with pytest.raises(FileFormatError, match="format version"):
+        load(path)
+    assert load(write_npz(tmp_path / "ok.npz", model_meta([(3, 2)]), params=np.zeros(8, np.float32))).n_params == 8
+
+
 def test_an_npy_file_is_a_format_error(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros(3))
     with pytest.raises(FileFormatError, match="not a zip"):

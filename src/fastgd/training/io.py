@@ -224,7 +224,8 @@ def _read(path, expected_format, build):
             if not isinstance(meta, dict) or meta.get("format") not in accepted:
                 raise FileFormatError(f"{path}: expected a {' or '.join(map(repr, accepted))} file, got "
                                       f"{meta.get('format') if isinstance(meta, dict) else type(meta).__name__!r}")
-            if meta.get("version") != FORMAT_VERSION:
+            version = meta.get("version")
+            if type(version) is not int or version != FORMAT_VERSION:  # JSON's true and 1.0 equal 1 in Python
                 raise FileFormatError(f"{path}: format version {meta.get('version')!r} is not supported "
                                       f"(this fastgd reads version {FORMAT_VERSION})")
             return build(path, meta, archive)
