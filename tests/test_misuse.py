@@ -301,6 +301,11 @@ def test_sample_weights_whose_sums_leave_the_dtype_are_refused():
     loss = fg.ops.mse_loss(np.zeros((2, 1), np.float32), np.ones((2, 1)), sample_weight=np.array([1.0, 1e-40]))
     assert np.isfinite(loss).all()
     small_model().fit(x, y, sample_weight=np.full(40, 1e300), **kwargs)  # large but summable: fine
+    # positive weights that a float32 model's conversion makes 0 were refused as "all zero"
+    with pytest.raises(ValueError, match=r"positive weights are 0 in float32 \(they are below its smallest number"):
+        small_model("float32").fit(x, y, sample_weight=np.full(40, 1e-320), **kwargs)
+    with pytest.raises(ValueError, match="must not be all zero"):
+        small_model("float32").fit(x, y, sample_weight=np.zeros(40), **kwargs)
 
 
 def test_a_wrong_comm_is_named_before_mpi4py_is_imported(monkeypatch):
