@@ -189,6 +189,16 @@ def test_broken_contents_are_format_errors(tmp_path, content):
         load(path)
 
 
+@pytest.mark.parametrize("version", [True, 1.0, "1", [1]])
+def test_a_version_that_only_compares_equal_to_1_is_refused(tmp_path, version):
+    # JSON's true and 1.0 equal 1 in Python: a file declaring either loaded as version 1
+    meta = dict(model_meta([(3, 2)]), version=version)
+    path = write_npz(tmp_path / "v.npz", meta, params=np.zeros(8, np.float32))
+    with pytest.raises(FileFormatError, match="format version"):
+        load(path)
+    assert load(write_npz(tmp_path / "ok.npz", model_meta([(3, 2)]), params=np.zeros(8, np.float32))).n_params == 8
+
+
 def test_an_npy_file_is_a_format_error(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros(3))
     with pytest.raises(FileFormatError, match="not a zip"):
@@ -258,6 +268,44 @@ def test_checkpoint_state_is_checked_against_its_declared_configuration(tmp_path
     np.savez(path, **arrays)
     with pytest.raises(FileFormatError):
         load_checkpoint(path)
+
+
+def forge_adam_state(tmp_path, describe, arrays):
+    """An Adam checkpoint whose optimizer state array is replaced by ``describe(key)`` (a state
+    description) and whose archive also holds `arrays`, deflated."""
+    path, X, y = checkpoint(tmp_path, optim.Adam(lr=1e-2))
+    with np.load(path) as z:
+        meta = json.loads(z["__meta__"].tobytes())
+        entries = {k: z[k] for k in z.files}
+    state = meta["optimizer"]["state"]["__dict__"]
+    state["state"] = describe(state["state"]["__array__"])
+    entries.update(arrays(state["state"]))
+    entries["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez_compressed(path, **entries)
+    return path
+
+
+def test_checkpoint_naming_one_state_array_many_times_is_refused_without_copying_it(tmp_path):
+    # a few kB of JSON naming one 1 MiB entry thousands of times copied it each time: 2 GiB
+    # allocated from a small file (and without bound for a longer list)
+    path = forge_adam_state(tmp_path, lambda key: {"__list__": [{"__array__": key}] * 2000},
+                            lambda desc: {desc["__list__"][0]["__array__"]: np.zeros(1 << 20, np.uint8)})
+    assert os.path.getsize(path) < 64 << 10
+
+    def refused():
+        with pytest.raises(FileFormatError, match="named more than once"):
+            load_checkpoint(path)
+
+    peak = peak_memory(refused)
+    assert peak < 16 << 20, peak
+
+
+def test_checkpoint_state_arrays_share_one_byte_budget(tmp_path):
+    # distinct entries, each within the bound one state array may take, together past it
+    path = forge_adam_state(tmp_path, lambda key: {"__list__": [{"__array__": f"state/pad{i}"} for i in range(64)]},
+                            lambda desc: {f"state/pad{i}": np.zeros(1 << 19, np.uint8) for i in range(64)})
+    peak = peak_memory(lambda: pytest.raises(FileFormatError, load_checkpoint, path))
+    assert peak < 16 << 20, peak
 
 
 def test_checkpoint_round_trip_then_fit(tmp_path):

@@ -2,6 +2,8 @@
 process can hold, a layer changed after a model laid out its buffers for it, an optimizer that
 train_step cannot keep state in, pandas' nullable columns."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -299,6 +301,11 @@ def test_sample_weights_whose_sums_leave_the_dtype_are_refused():
     loss = fg.ops.mse_loss(np.zeros((2, 1), np.float32), np.ones((2, 1)), sample_weight=np.array([1.0, 1e-40]))
     assert np.isfinite(loss).all()
     small_model().fit(x, y, sample_weight=np.full(40, 1e300), **kwargs)  # large but summable: fine
+    # positive weights that a float32 model's conversion makes 0 were refused as "all zero"
+    with pytest.raises(ValueError, match=r"positive weights are 0 in float32 \(they are below its smallest number"):
+        small_model("float32").fit(x, y, sample_weight=np.full(40, 1e-320), **kwargs)
+    with pytest.raises(ValueError, match="must not be all zero"):
+        small_model("float32").fit(x, y, sample_weight=np.zeros(40), **kwargs)
 
 
 def test_a_wrong_comm_is_named_before_mpi4py_is_imported(monkeypatch):
@@ -337,3 +344,51 @@ def test_one_dense_cannot_be_two_layers_of_a_model():
     d = fg.Dense(3, 3)
     with pytest.raises(ValueError, match=r"layers\[1\] is an earlier layer of the list again"):
         fg.Sequential([d, d])
+
+
+def test_evaluate_batch_size_callbacks_and_metrics_are_named_or_read_as_keras_does():
+    # evaluate(batch_size=0) raised range()'s "arg 3 must not be zero", callbacks=5 and
+    # metrics=5 "'int' object is not iterable"; None for either (Keras's default) was refused
+    m = fg.Sequential([fg.Dense(3, 2, activation="identity")], seed=0)
+    x, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+            m.evaluate(x, y, "softmax_cross_entropy", batch_size=bad)
+    fit = functools.partial(m.fit, x, y, loss="softmax_cross_entropy", epochs=1, progress=False)
+    with pytest.raises(TypeError, match=r"callbacks must be a list of Callback objects, got 5 \(int\)"):
+        fit(optimizer=fg.optim.SGD(lr=0.1), callbacks=5)
+    with pytest.raises(TypeError, match="got one EarlyStopping: pass it in a list"):
+        fit(optimizer=fg.optim.SGD(lr=0.1), callbacks=fg.EarlyStopping())
+    with pytest.raises(TypeError, match="metrics must be a list of names or callables, got int"):
+        fit(optimizer=fg.optim.SGD(lr=0.1), metrics=5)
+    with pytest.raises(TypeError, match="metrics must be a list of names or callables, got int"):
+        m.evaluate(x, y, "softmax_cross_entropy", metrics=5)
+    history = fit(optimizer=fg.optim.SGD(lr=0.1), callbacks=None, metrics=None)
+    assert set(history.history) >= {"loss"} and "accuracy" not in history.history
+    assert set(m.evaluate(x, y, "softmax_cross_entropy", metrics=fg.metrics.accuracy)) == {"loss", "accuracy"}
+
+
+def test_class_weights_past_the_models_dtype_or_weighing_nothing_are_named():
+    # a float32 model turned class_weight 1e308 into infinity: evaluate returned a NaN loss and
+    # fit raised a DivergenceError blaming the learning rate; class weights that give every
+    # sample weight 0 raised ZeroDivisionError from evaluate and fit, and H·v divided by 0; in
+    # float64 two such weights summed to infinity and the loss came out as 0 or NaN
+    x, y = np.ones((4, 4)), np.array([0, 1, 1, 0])
+    for build in (lambda: small_model("float32"), lambda: small_model("float64")):
+        m = build()
+        far = fg.SoftmaxCrossEntropy(class_weight=[1e308, 1.0, 1.0])
+        if m.dtype == np.float32:
+            with pytest.raises(ValueError, match=r"class_weight must be at most 3.403e\+38 \(the largest float32\)"):
+                m.evaluate(x, y, far)
+            with pytest.raises(ValueError, match="class_weight must be at most"):
+                m.fit(x, y, loss=far, optimizer=fg.optim.SGD(lr=0.1), epochs=1, progress=False)
+        else:  # two samples of class 0: their weights sum past float64's range
+            with pytest.raises(ValueError, match="sum past the largest float64"):
+                m.evaluate(x, y, far)
+        nothing = fg.SoftmaxCrossEntropy(class_weight=[0.0, 0.0, 1.0])
+        for call in (lambda: m.evaluate(x, y, nothing),
+                     lambda: m.fit(x, y, loss=nothing, optimizer=fg.optim.SGD(lr=0.1), epochs=1, progress=False),
+                     lambda: m.hvp(x, y, np.ones(m.n_params), loss=nothing)):
+            with pytest.raises(ValueError, match="sum to 0: their mean loss is undefined"):
+                call()
+        assert np.isfinite(m.evaluate(x, y, fg.SoftmaxCrossEntropy(class_weight=[0.0, 1.0, 1.0]))["loss"])

@@ -500,3 +500,52 @@ def test_parameter_names_are_read_once_per_class_and_follow_subclasses():
 
     assert "width" in Wider().get_params() and "width" not in MLPClassifier().get_params()
     assert Wider(width=5).set_params(width=7).width == 7
+
+
+class _BlockingInput:
+    """An array-like whose conversion, the first thing a fit does with it, waits until the test
+    lets it go: a fit known to be running while the test acts."""
+
+    def __init__(self, X):
+        import threading
+
+        self.X, self.started, self.release = X, threading.Event(), threading.Event()
+
+    def __len__(self):
+        return len(self.X)
+
+    def __array__(self, dtype=None, copy=None):
+        self.started.set()
+        assert self.release.wait(60)
+        return self.X if dtype is None else self.X.astype(dtype)
+
+
+@pytest.mark.parametrize("make", [lambda: MLPClassifier(max_iter=5, hidden_layer_sizes=(8,)),
+                                  lambda: MLPRegressor(max_iter=5, hidden_layer_sizes=(8,))])
+def test_fit_while_another_thread_fits_the_estimator_is_refused(make):
+    # a second fit on another thread overwrote the running fit's feature count, classes and model:
+    # the two ended with an estimator mixing both (a feature count of one, the network of the other)
+    import threading
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 6)), rng.integers(0, 3, 60)
+    est, blocking = make(), _BlockingInput(X)
+    errors = []
+    fitting = threading.Thread(target=lambda: est.fit(blocking, y))
+    fitting.start()
+    try:
+        assert blocking.started.wait(60)
+        for call in (lambda: est.fit(X[:, :2], y + 1), lambda: est.partial_fit(X[:, :2], y + 1, **(
+                {"classes": [1, 2, 3]} if isinstance(est, MLPClassifier) else {}))):
+            with pytest.raises(RuntimeError, match="being trained in another thread") as info:
+                call()
+            errors.append(str(info.value))
+    finally:
+        blocking.release.set()
+        fitting.join()
+    assert errors[0].startswith(f"fit: this {type(est).__name__}") and errors[1].startswith("partial_fit:")
+    assert est.n_features_in_ == 6 and est.coefs_[0].shape == (6, 8)
+    assert est.predict(X).shape == (60,)
+    # the lock is not part of the estimator's state: copies and pickles fit on their own
+    for copy in (pickle.loads(pickle.dumps(est)), clone(est)):
+        assert copy.fit(X, y).predict(X).shape == (60,)

@@ -18,13 +18,15 @@ A *prepared target* is the pair ``Loss.prepare_target`` returns: ("labels", clas
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from fastgd import _core
 from fastgd import _outofcore
 
-__all__ = ["chunks", "epoch_order", "run_epoch", "batch", "target_rows", "batch_weight", "data_loss",
-           "data_gradient", "predict"]
+__all__ = ["chunks", "epoch_order", "run_epoch", "batch", "target_rows", "batch_weight", "positive_weight",
+           "data_loss", "data_gradient", "predict"]
 
 CHUNK_ROWS = 4096  # rows per evaluation chunk: the output and scratch of a chunk stay in cache-sized pieces
 
@@ -101,8 +103,20 @@ def batch_weight(loss, target, sw, dtype):
     cw = loss._class_weight_array(dtype)
     if cw is not None and kind == "labels":
         w = cw[t].astype(np.float64)
-        return float((w if sw is None else w * sw).sum())
+        with np.errstate(over="ignore"):  # an infinite sum is refused by positive_weight, by name
+            return float((w if sw is None else w * sw).sum())
     return float(t.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
+
+
+def positive_weight(weight):
+    """``weight`` (a :func:`batch_weight` over a whole data set), or ValueError when it is 0
+    (the mean loss over samples that all weigh nothing is undefined) or past float64's range."""
+    what = "the samples' weights (the class_weight of their labels times their sample_weight)"
+    if not weight > 0:
+        raise ValueError(f"{what} sum to 0: their mean loss is undefined")
+    if not math.isfinite(weight):
+        raise ValueError(f"{what} sum past the largest float64: scale the weights down (only their ratios matter)")
+    return weight
 
 
 def data_loss(model, x, target, sw, loss, chunk=CHUNK_ROWS, dp=None):
@@ -116,7 +130,7 @@ def data_loss(model, x, target, sw, loss, chunk=CHUNK_ROWS, dp=None):
     weight = batch_weight(loss, target, sw, model.dtype)
     if dp is not None:
         total, weight = dp.sum([total, weight])
-    return total / weight
+    return total / positive_weight(weight)
 
 
 def data_gradient(model, x, target, sw, loss, chunk=CHUNK_ROWS, scale=1.0):

@@ -156,6 +156,19 @@ cdef tuple _packed_operand(cnp.ndarray x, bint f32, int trans_a, int64_t m, int6
     return (buf, layout) if layout else (None, 0)
 
 
+# How many os.fork() calls separate this process from the one that imported the module: a
+# child inherits each engine's counts of the calls in flight in its parent's other threads,
+# threads the child does not have, so an engine that sees the count change forgets them
+# (see _ModelEngine._adopt). Bumped by fastgd._runtime's after-fork hook.
+cdef unsigned long _fork_generation = 0
+
+
+def after_fork_in_child():
+    """Tell the engines that this process is a new child of os.fork (fastgd._runtime's hook)."""
+    global _fork_generation
+    _fork_generation += 1
+
+
 cdef class _ModelEngine:
     """The C view of a Sequential model: layer table, arenas and scratch buffers.
 
@@ -166,7 +179,9 @@ cdef class _ModelEngine:
     number of threads may run it at once. A call that writes the parameters,
     gradients or the shared training buffers (`step`, `backward`) waits for
     inference calls in flight to finish and holds back new ones until it is
-    done; a second such call while one runs raises RuntimeError."""
+    done; a second such call while one runs raises RuntimeError. In a child of os.fork the
+    calls that ran in the parent's other threads are forgotten; if one was writing, the
+    parameters may be half-written and every call raises RuntimeError."""
 
     cdef fg_model m
     cdef fg_model_layer *layers
@@ -179,8 +194,9 @@ cdef class _ModelEngine:
     cdef object gbuf0, gbuf1, xbuf, ybuf, lbuf, wbuf, workspace
     cdef readonly int64_t n_in, n_out, n_params, max_width, rows_cap
     cdef int ws_threads
-    cdef bint stepping
+    cdef bint stepping, torn
     cdef int readers, writers_waiting, waiting
+    cdef unsigned long generation
     cdef object cond
     cdef list pool
     cdef fg_optim_group *groups
@@ -237,9 +253,10 @@ cdef class _ModelEngine:
         self.ws_threads = 0
         self.acts = []
         self.pres = []
-        self.stepping = False
+        self.stepping = self.torn = False
         self.readers = self.writers_waiting = self.waiting = 0
         self.cond = threading.Condition(threading.Lock())
+        self.generation = _fork_generation
         self.pool = []
 
     def __dealloc__(self):
@@ -343,8 +360,25 @@ cdef class _ModelEngine:
                 self.cond.notify_all()
         return 0
 
+    cdef int _adopt(self) except -1:
+        """In a new child of os.fork: drop the parent's calls in flight (their threads, which
+        would have ended them, are not in this process; their condition's lock may be held by
+        one) and refuse every call if one of them was writing the parameters."""
+        if self.generation != _fork_generation:
+            self.generation = _fork_generation
+            self.readers = self.writers_waiting = self.waiting = 0
+            self.cond = threading.Condition(threading.Lock())
+            self.torn = self.torn or self.stepping
+            self.stepping = False
+        if self.torn:
+            raise RuntimeError("this model was running a training step in another thread when this process was "
+                               "forked from its parent: its parameters may be half-updated here; rebuild or load the "
+                               "model in this process (or fork while no thread trains it)")
+        return 0
+
     cdef int _enter(self) except -1:
         """Start a call that writes shared state: refuse if one is running, wait out readers."""
+        self._adopt()
         if self.stepping:
             raise RuntimeError("this model is already running a training step in another thread; "
                                "training calls on one model must not overlap (use one model per "
@@ -368,6 +402,7 @@ cdef class _ModelEngine:
     cdef int _read_enter(self) except -1:
         # re-checked after the `with` block: leaving it runs Python code, where another
         # thread may start a step
+        self._adopt()
         while self.stepping or self.writers_waiting:
             with self.cond:
                 while self.stepping or self.writers_waiting:

@@ -220,10 +220,10 @@ def sample_weight(weights, n, dtype, *, positive_sum=False):
     refuses all-zero weights, for callers that divide by their sum."""
     if weights is None:
         return None
-    sw = real_array("sample_weight", weights)
-    if sw.ndim != 1 or sw.shape[0] != n:
-        raise ValueError(f"sample_weight must have shape ({n},) (one weight per sample), got {sw.shape}")
-    sw = c_array(sw, dtype)
+    given = real_array("sample_weight", weights)
+    if given.ndim != 1 or given.shape[0] != n:
+        raise ValueError(f"sample_weight must have shape ({n},) (one weight per sample), got {given.shape}")
+    sw = c_array(given, dtype)
     finite("sample_weight", sw)
     if (sw < 0).any():
         raise ValueError(f"sample_weight must be >= 0, got {sw[sw < 0][0]}")
@@ -240,16 +240,27 @@ def sample_weight(weights, n, dtype, *, positive_sum=False):
     if 0 < total < info.tiny:
         raise ValueError(f"sample_weight must sum to 0 or at least {info.tiny:.4g} (the smallest normal {sw.dtype}), "
                          f"got a sum of {total:.4g}; scale the weights up (only their ratios matter)")
+    if total == 0 and (given > 0).any():
+        raise ValueError(f"sample_weight's positive weights are 0 in {sw.dtype} (they are below its smallest number, "
+                         f"{info.smallest_subnormal:.4g}); scale the weights up (only their ratios matter)")
     if positive_sum and not total > 0:
         raise ValueError("sample_weight must not be all zero")
     return sw
 
 
 def callbacks(items):
-    """``items`` as a list of fastgd.callbacks.Callback instances."""
+    """``items`` as a list of fastgd.callbacks.Callback instances (None: none, as in Keras)."""
     from fastgd.training.callbacks import Callback
 
-    out = list(items)
+    if items is None:
+        return []
+    if isinstance(items, Callback):
+        raise ArgumentTypeError(f"callbacks must be a list of Callback objects, got one {type(items).__name__}: "
+                                "pass it in a list")
+    try:
+        out = list(items)
+    except TypeError:
+        raise ArgumentTypeError(f"callbacks must be a list of Callback objects, got {_given(items)}") from None
     for cb in out:
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must hold fastgd.callbacks.Callback objects, got {type(cb).__name__}")

@@ -46,7 +46,8 @@ def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=
     if not np.all(np.isfinite(va)):
         raise ValueError("v must hold finite numbers")
     _value, out = model._hvp(x, va, loss_spec=model._loss_spec(loss), target=target, sample_weight=sw,
-                             gauss_newton=gauss_newton, denominator=_loop.batch_weight(loss, target, sw, model.dtype),
+                             gauss_newton=gauss_newton,
+                             denominator=_loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype)),
                              reference=reference)
     return out
 
@@ -331,7 +332,7 @@ def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.flo
     ``matvec(v, forward_done=True)`` skips the forward pass that the model's last training step
     or product on the same rows x, at the same parameters, left in its buffers; ``out`` (of the
     model's dtype) receives the product."""
-    denominator = _loop.batch_weight(loss, target, sw, model.dtype)
+    denominator = _loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype))
     loss_spec = model._loss_spec(loss)
 
     def matvec(v, forward_done=False, out=None):

@@ -276,7 +276,13 @@ class SoftmaxCrossEntropy(Loss):
         dtype = np.dtype(dtype)
         arr = self._class_weight_cache.get(dtype)
         if arr is None:
-            arr = self._class_weight_cache[dtype] = _validation.c_array(self.class_weight, dtype)
+            with np.errstate(over="ignore"):  # a weight past the dtype's range is refused below, by name
+                arr = _validation.c_array(self.class_weight, dtype)
+            if not np.isfinite(arr).all():
+                raise ValueError(f"class_weight must be at most {np.finfo(dtype).max:.4g} (the largest {dtype}) for "
+                                 f"a {dtype} model, got {self.class_weight.max():.4g}; scale the weights down (only "
+                                 "their ratios matter)")
+            self._class_weight_cache[dtype] = arr
         return arr
 
     def prepare_target(self, target, n_outputs, dtype, *, n_samples=None):

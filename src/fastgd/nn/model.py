@@ -68,7 +68,10 @@ def check_input(name, x, dtype, n_features):
 def _one_trainer(method: _Method) -> _Method:
     """`method` refusing to run while another thread trains the same model (the calling
     thread may nest training calls, as fit does). Inference methods are not wrapped: they may
-    run in any number of threads, also while the model trains."""
+    run in any number of threads, also while the model trains. The scikit-learn estimators'
+    fit and partial_fit are wrapped too: their state (classes, feature count, model) is set
+    over a whole fit. The lock lives in the instance's ``_training_lock``, which a pickled
+    state leaves out."""
 
     @functools.wraps(method)
     def exclusive(self, *args, **kwargs):
@@ -76,7 +79,7 @@ def _one_trainer(method: _Method) -> _Method:
         if lock is None:
             lock = self.__dict__.setdefault("_training_lock", threading.RLock())
         if not lock.acquire(blocking=False):
-            raise RuntimeError(f"{method.__name__}: this model is being trained in another thread; "
+            raise RuntimeError(f"{method.__name__}: this {type(self).__name__} is being trained in another thread; "
                                "training calls on one model must not overlap (use one model per thread)")
         try:
             return method(self, *args, **kwargs)

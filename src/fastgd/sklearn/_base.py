@@ -25,7 +25,7 @@ from fastgd.nn import losses as _losses
 from fastgd.optim import lbfgs as _lbfgs
 from fastgd import optim as _optim
 from fastgd.nn.layers import MAX_WIDTH, Dense
-from fastgd.nn.model import Sequential
+from fastgd.nn.model import Sequential, _one_trainer
 
 
 # scikit-learn's activation names, then every fastgd activation under its own name.
@@ -223,6 +223,7 @@ class _BaseMLP(BaseEstimator):
     def __getstate__(self):
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
         state = dict(state)
+        state.pop("_training_lock", None)
         model = state.pop("model_", None)
         if model is not None:
             self._sync_params()

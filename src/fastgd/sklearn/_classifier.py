@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from fastgd.nn import losses as _losses
+from fastgd.nn.model import _one_trainer
 from fastgd.sklearn._base import _SPARSE_FORMATS, _BaseMLP
 
 
@@ -133,12 +134,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y_pred = self._predict_checked(x)
         return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
+    @_one_trainer
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
         """Fit the model to X (n_samples, n_features) and class labels y (or a label indicator
         matrix for multi-label), optionally weighting the samples. Returns self."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
+    @_one_trainer
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> MLPClassifier:
         """One epoch over (X, y), continuing from the current parameters and solver state.
         ``classes`` (all the labels) is required on the first call."""

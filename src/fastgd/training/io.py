@@ -130,6 +130,7 @@ class _Archive:
 
     def __init__(self, path, zf):
         self.path, self.zf = path, zf
+        self.taken = set()  # entries read so far: each is read at most once
 
     def _info(self, name):
         try:
@@ -146,6 +147,11 @@ class _Archive:
         info = self._info(name)
         if info is None:
             raise FileFormatError(f"{self.path}: missing array entry {name!r}")
+        if name in self.taken:
+            # fastgd writes every array once: a description naming an entry again would copy it
+            # again, as many times as the JSON can name it
+            raise FileFormatError(f"{self.path}: array entry {name!r} is named more than once")
+        self.taken.add(name)
         if info.file_size > max_bytes + _NPY_HEADER_BYTES:
             raise FileFormatError(f"{self.path}: entry {name!r} declares {info.file_size} bytes, more than "
                                   f"the {max_bytes} its description allows")
@@ -218,7 +224,8 @@ def _read(path, expected_format, build):
             if not isinstance(meta, dict) or meta.get("format") not in accepted:
                 raise FileFormatError(f"{path}: expected a {' or '.join(map(repr, accepted))} file, got "
                                       f"{meta.get('format') if isinstance(meta, dict) else type(meta).__name__!r}")
-            if meta.get("version") != FORMAT_VERSION:
+            version = meta.get("version")
+            if type(version) is not int or version != FORMAT_VERSION:  # JSON's true and 1.0 equal 1 in Python
                 raise FileFormatError(f"{path}: format version {meta.get('version')!r} is not supported "
                                       f"(this fastgd reads version {FORMAT_VERSION})")
             return build(path, meta, archive)
@@ -358,19 +365,21 @@ def _split_state(state, prefix, arrays):
     raise TypeError(f"cannot save a state entry of type {type(state).__name__} at {prefix}")
 
 
-def _join_state(desc, archive, path, max_bytes):
-    """The state dict `desc` describes, its arrays read from `archive` (each at most
-    `max_bytes`)."""
+def _join_state(desc, archive, path, budget):
+    """The state dict `desc` describes, its arrays read from `archive`: together at most
+    ``budget[0]`` bytes, which each array read takes from."""
     if isinstance(desc, dict):
         if "__dict__" in desc and isinstance(desc["__dict__"], dict):
-            return {k: _join_state(v, archive, path, max_bytes) for k, v in desc["__dict__"].items()}
+            return {k: _join_state(v, archive, path, budget) for k, v in desc["__dict__"].items()}
         if "__list__" in desc and isinstance(desc["__list__"], list):
-            return [_join_state(v, archive, path, max_bytes) for v in desc["__list__"]]
+            return [_join_state(v, archive, path, budget) for v in desc["__list__"]]
         if "__array__" in desc:
             key = desc["__array__"]
             if not isinstance(key, str) or not key.startswith("state/"):
                 raise FileFormatError(f"{path}: state arrays live under 'state/', got {key!r}")
-            return archive.read(key, max_bytes)
+            array = archive.read(key, budget[0])
+            budget[0] -= array.nbytes
+            return array
         raise FileFormatError(f"{path}: malformed state description")
     return desc
 
@@ -445,13 +454,14 @@ def _optimizer_from_config(config):
 
 
 def _state_bytes(path, opt_config, n_params):
-    """The most bytes one optimizer or schedule state array may take: the optimizer's state
-    slots (L-BFGS: its history of vector pairs) over the parameters, in float64."""
+    """The most bytes the optimizer and schedule state arrays may take together: the
+    optimizer's state slots (L-BFGS: its history of vector pairs) over the parameters, in
+    float64, and 1 MiB for the small arrays beside them (L-BFGS's curvature scalars)."""
     vectors = 4
     if isinstance(opt_config, dict) and opt_config.get("name") == "lbfgs":
         history = opt_config.get("history_size", 10)
         vectors = 2 * _int_field(path, "optimizer history_size", history, 1, 100_000) + 4
-    return max(vectors * n_params * 8, 1 << 20)
+    return vectors * n_params * 8 + (1 << 20)
 
 
 def _check_state_fits(path, state, params):
@@ -477,14 +487,14 @@ def _build_checkpoint(path, meta, archive):
     params = _read_params(path, meta, archive)
     try:
         opt_meta = meta["optimizer"]
-        max_bytes = _state_bytes(path, opt_meta.get("config"), params.shape[0])
+        budget = [_state_bytes(path, opt_meta.get("config"), params.shape[0])]
         optimizer = _optimizer_from_config(opt_meta["config"])
-        optimizer.load_state_dict(_join_state(opt_meta["state"], archive, path, max_bytes))
+        optimizer.load_state_dict(_join_state(opt_meta["state"], archive, path, budget))
         _check_state_fits(path, optimizer.state_dict(), params)
         schedule = None
         if meta.get("schedule") is not None:
             schedule = _schedules.from_config(optimizer, meta["schedule"]["config"])
-            schedule.load_state_dict(_join_state(meta["schedule"]["state"], archive, path, max_bytes))
+            schedule.load_state_dict(_join_state(meta["schedule"]["state"], archive, path, budget))
         history = History.from_dict(meta["history"]) if meta.get("history") is not None else None
     except FileFormatError:
         raise

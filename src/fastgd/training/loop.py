@@ -215,9 +215,17 @@ METRICS = {"accuracy": _metrics.accuracy, "zero_one_loss": _metrics.zero_one_los
 
 
 def _metric_fns(metrics):
+    """``[(name, function)]`` for ``metrics``: None (none, as in Keras), a name, a callable, or
+    a list of names and callables."""
     out = []
-    if isinstance(metrics, str):
+    if metrics is None:
+        return out
+    if isinstance(metrics, str) or callable(metrics):
         metrics = (metrics,)
+    try:
+        metrics = list(metrics)
+    except TypeError:
+        raise TypeError(f"metrics must be a list of names or callables, got {type(metrics).__name__}") from None
     for m in metrics:
         if isinstance(m, str):
             if m not in METRICS:
@@ -553,6 +561,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                                  validation_data[2] if len(validation_data) == 3 else None)
     if class_weight is not None:
         sw = _apply_class_weight(class_weight, loss, target, sw, model.n_outputs, model.dtype)
+    if dp is None:
+        _loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype))
     _warn_clipping_output(model, loss, target)
     n = x.shape[0]
     bs = n if batch_size is None else min(batch_size, n)
@@ -747,6 +757,7 @@ def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_si
     """The mean loss and the metrics of the model on (X, y) as a dict. X may be memory-mapped
     (read in chunks); with ``comm`` (an mpi4py communicator) X, y are this rank's shard and the
     results are over every rank's rows, the same on every rank."""
+    batch_size = _validation.integer("batch_size", batch_size, 1)
     loss = model._resolve_loss(loss)
     dp = None if comm is None else _distributed.DataParallel(comm)
     x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight)
