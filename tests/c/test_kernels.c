@@ -105,9 +105,12 @@ static int edge_sizes(int64_t r, int64_t out[6])
  * blocks: those with more rows than the target's FG_GEMM_DIRECT_MAX_M (32 or
  * 128) take the packed (blocked) path, the others the unpacked one. On the
  * packed path, 400 rows span two blocks of MC rows, and k = 1021 gives op(A) = A
- * rows 4 KiB (f32) and 8 KiB (f64) apart, which it packs rather than reads in place. */
+ * rows 4 KiB (f32) and 8 KiB (f64) apart, which it packs rather than reads in place;
+ * n = 4113 spans several blocks of NC columns on every target (NC <= 4080), the last
+ * ending in an edge panel. */
 static const int64_t PACKED[][3] = {{37, 41, 600}, {300, 33, 65}, {65, 300, 257}, {97, 49, 513}, {64, 128, 784},
-                                   {200, 45, 900}, {143, 300, 400}, {400, 20, 100}, {150, 40, 1021}};
+                                   {200, 45, 900}, {143, 300, 400}, {400, 20, 100}, {150, 40, 1021},
+                                   {130, 4113, 9}};
 
 #define FG_TEMPLATE "test_kernels_template.h"
 #include "fg_each_type.h"
