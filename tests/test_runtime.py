@@ -214,35 +214,3 @@ def test_threads_free_counts_cpus_other_processes_keep_busy():
         assert int(busy) == 1  # every CPU taken by a spinner: one thread
     else:
         assert int(busy) == cpus + 1
-
-
-def test_threads_blocks_in_several_threads_keep_their_own_counts():
-    # the block set the process's count and restored what it saw on entry: two blocks overlapping
-    # in two threads (estimators with different n_threads) left the process with the count of
-    # whichever entered second, and each block's kernels ran with the other's count meanwhile
-    import threading
-
-    fastgd.set_num_threads(3)
-    inside, seen = threading.Event(), {}
-    leave = threading.Event()
-
-    def other():
-        with fastgd.threads(1):
-            inside.set()
-            assert leave.wait(60)
-            seen["other"] = fastgd.get_num_threads()
-
-    t = threading.Thread(target=other)
-    t.start()
-    try:
-        assert inside.wait(60)
-        seen["main before"] = fastgd.get_num_threads()
-        with fastgd.threads(2):
-            leave.set()
-            t.join(60)
-            seen["main"] = fastgd.get_num_threads()
-    finally:
-        leave.set()
-        t.join(60)
-    assert seen == {"other": 1, "main before": 3, "main": 2}
-    assert fastgd.get_num_threads() == 3

@@ -16,8 +16,6 @@ cdef extern from "fastgd_kernels.h" nogil:
     int fg_openmp_version()
     void fg_set_num_threads(int n)
     int fg_get_num_threads()
-    void fg_set_thread_num_threads(int n)
-    int fg_get_thread_num_threads()
     void fg_set_threads_adapt_to_load(int on)
     int fg_get_threads_adapt_to_load()
 

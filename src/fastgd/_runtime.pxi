@@ -50,15 +50,6 @@ def get_num_threads():
     return fg_get_num_threads()
 
 
-def set_thread_num_threads(int n):
-    """The calling thread's own thread count (0: the process's)."""
-    fg_set_thread_num_threads(n)
-
-
-def get_thread_num_threads():
-    return fg_get_thread_num_threads()
-
-
 def set_threads_adapt_to_load(bint on):
     fg_set_threads_adapt_to_load(on)
 

@@ -88,7 +88,6 @@ def _after_fork_in_child() -> None:
     global _forked_child
     _forked_child = True
     _core.set_num_threads(1)
-    _core.set_thread_num_threads(0)  # a fastgd.threads block the fork happened in
     _core.after_fork_in_child()
 
 
@@ -112,22 +111,17 @@ def set_num_threads(n: int) -> None:
     is, because the OpenMP runtime cannot be used safely after a fork; use the
     "spawn" or "forkserver" start method for threaded workers.
     """
-    _core.set_num_threads(_usable_threads(n, "set_num_threads", stacklevel=3))
-    _core.set_threads_adapt_to_load(False)
-
-
-def _usable_threads(n: object, caller: str, stacklevel: int) -> int:
-    """``n`` checked, and 1 in a forked child (warning once that more were asked for)."""
     global _fork_warned
     n = _check_num_threads(n)
     if _forked_child and n > 1:
         if not _fork_warned:
             _fork_warned = True
-            warnings.warn(f"{caller}({n}) ignored in a forked child process: the kernels run on one "
+            warnings.warn(f"set_num_threads({n}) ignored in a forked child process: the kernels run on one "
                           "thread there (OpenMP is not fork-safe); start workers with 'spawn' or "
-                          "'forkserver' to use threads in them", RuntimeWarning, stacklevel=stacklevel)
+                          "'forkserver' to use threads in them", RuntimeWarning, stacklevel=2)
         n = 1
-    return n
+    _core.set_num_threads(n)
+    _core.set_threads_adapt_to_load(False)
 
 
 def get_num_threads() -> int:
@@ -142,19 +136,15 @@ def threads(n: int) -> Iterator[int]:
 
         with fastgd.threads(1):
             model.fit(X, y, ...)
-
-    The count is the calling thread's own: blocks running at once in several threads
-    (e.g. estimators with different ``n_threads``) each keep theirs, and leave the
-    process's count (:func:`set_num_threads`) as it was.
     """
     n = _check_num_threads(n)
-    previous = _core.get_thread_num_threads()
-    # stacklevel 4: the with statement, past this generator and contextlib's __enter__
-    _core.set_thread_num_threads(_usable_threads(n, "threads", stacklevel=4))
+    previous = get_num_threads(), _core.get_threads_adapt_to_load()
+    set_num_threads(n)
     try:
         yield n
     finally:
-        _core.set_thread_num_threads(min(previous, 1) if _forked_child else previous)
+        _core.set_num_threads(previous[0])
+        _core.set_threads_adapt_to_load(previous[1])
 
 
 def config() -> dict:
@@ -175,7 +165,7 @@ def config() -> dict:
         "isa_compiled": _core.isa_compiled(),
         "isa_cpu_supported": _core.isa_cpu_supported(),
         "num_threads": get_num_threads(),
-        "threads_adapt_to_load": _core.get_threads_adapt_to_load() and not _core.get_thread_num_threads(),
+        "threads_adapt_to_load": _core.get_threads_adapt_to_load(),
         "openmp": _core.openmp_enabled(),
         "openmp_version": _core.openmp_version(),
         "compiler": info["compiler"],

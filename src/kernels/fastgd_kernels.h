@@ -51,10 +51,6 @@ int fg_openmp_version(void);
 /* Threads the kernels may use (>= 1). Kernels use fewer for small work. */
 void fg_set_num_threads(int n);
 int fg_get_num_threads(void);
-/* The calling thread's own count (0: the process's), which fg_get_num_threads returns in that
- * thread instead of the process's count. */
-void fg_set_thread_num_threads(int n);
-int fg_get_thread_num_threads(void);
 /* With `on`, kernels also use no more threads than the CPUs other processes
  * leave free (threads_load.c); fastgd's default, off once a count is set. */
 void fg_set_threads_adapt_to_load(int on);

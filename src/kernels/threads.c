@@ -6,14 +6,6 @@
 
 static int num_threads = 1;
 
-/* The calling thread's own count while it runs a fastgd.threads(n) block, 0 outside one: a
- * block in one thread leaves the count of every other thread's kernels as it is. */
-#if defined(_MSC_VER)
-static __declspec(thread) int thread_num_threads = 0;
-#else
-static _Thread_local int thread_num_threads = 0;
-#endif
-
 int fg_openmp_enabled(void)
 {
 #ifdef _OPENMP
@@ -34,11 +26,7 @@ int fg_openmp_version(void)
 
 void fg_set_num_threads(int n) { num_threads = n < 1 ? 1 : n; }
 
-int fg_get_num_threads(void) { return thread_num_threads > 0 ? thread_num_threads : num_threads; }
-
-void fg_set_thread_num_threads(int n) { thread_num_threads = n < 0 ? 0 : n; }
-
-int fg_get_thread_num_threads(void) { return thread_num_threads; }
+int fg_get_num_threads(void) { return num_threads; }
 
 int fg_threads_for(int64_t work, int64_t grain)
 {
@@ -46,8 +34,7 @@ int fg_threads_for(int64_t work, int64_t grain)
     if (grain < 1) grain = 1;
     const int64_t by_work = work / grain;
     if (by_work <= 1) return 1;
-    /* a thread's own count is a count set by the user: used as given, as a process-wide one is */
-    const int limit = thread_num_threads > 0 ? thread_num_threads : fg_threads_free(num_threads);
+    const int limit = fg_threads_free(num_threads);
     return by_work < limit ? (int)by_work : limit;
 #else
     (void)work;
