@@ -139,6 +139,45 @@ def test_threads_context_manager_restores_even_on_error():
     assert fastgd.get_num_threads() == 2
 
 
+def test_threads_blocks_of_two_threads_closing_out_of_order_restore_the_count_before_both():
+    import threading
+
+    fastgd.set_num_threads(2)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():
+        with fastgd.threads(1):
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def b():
+        a_in.wait(10)
+        with fastgd.threads(3):
+            b_in.set()
+            a_out.wait(10)
+            seen["b after a closed"] = fastgd.get_num_threads()
+
+    ts = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert seen["b after a closed"] == 3  # a's closing leaves b's block in force
+    assert fastgd.get_num_threads() == 2  # and b's closing restores the count before both
+
+
+def test_threads_block_limits_the_threads_started_in_it():
+    import concurrent.futures
+
+    fastgd.set_num_threads(2)
+    with fastgd.threads(1):
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            assert list(pool.map(lambda _: fastgd.get_num_threads(), range(4))) == [1, 1, 1, 1]
+    assert fastgd.get_num_threads() == 2
+
+
 def test_default_threads_follow_omp_num_threads():
     code = "import fastgd; print(fastgd.get_num_threads())"
     assert run_python(code, OMP_NUM_THREADS="3").stdout.strip() == "3"

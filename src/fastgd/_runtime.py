@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import sys
+import threading
 import warnings
 from typing import Iterator
 
@@ -85,8 +86,10 @@ _fork_warned = False
 
 
 def _after_fork_in_child() -> None:
-    global _forked_child
+    global _forked_child, _blocks_lock
     _forked_child = True
+    _blocks_lock = threading.Lock()  # the parent's other threads may have held it
+    _blocks.clear()
     _core.set_num_threads(1)
     _core.after_fork_in_child()
 
@@ -129,6 +132,14 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
+# The threads() blocks open in any thread, oldest first, each as [the count and load
+# adaptation in force when it opened]. Blocks of several threads may close out of order: a
+# block closing under a newer one hands its saved setting to the next newer, so that the
+# setting in force before the oldest is what the last one to close restores.
+_blocks_lock = threading.Lock()
+_blocks: list[list[tuple[int, bool]]] = []
+
+
 @contextlib.contextmanager
 def threads(n: int) -> Iterator[int]:
     """Context manager that runs its block with ``n`` kernel threads, then restores
@@ -136,15 +147,28 @@ def threads(n: int) -> Iterator[int]:
 
         with fastgd.threads(1):
             model.fit(X, y, ...)
+
+    The count is the process's, as with :func:`set_num_threads`: threads started in the block
+    use it too. Blocks open at once in several threads leave the process, once all have
+    closed, with the count in force before the first opened.
     """
     n = _check_num_threads(n)
-    previous = get_num_threads(), _core.get_threads_adapt_to_load()
-    set_num_threads(n)
+    with _blocks_lock:
+        entry = [(get_num_threads(), _core.get_threads_adapt_to_load())]
+        _blocks.append(entry)
+        set_num_threads(n)
     try:
         yield n
     finally:
-        _core.set_num_threads(previous[0])
-        _core.set_threads_adapt_to_load(previous[1])
+        with _blocks_lock:
+            i = next((i for i, e in enumerate(_blocks) if e is entry), None)
+            if i is not None:  # None in a forked child, whose list starts empty
+                del _blocks[i]
+                if i < len(_blocks):
+                    _blocks[i][0] = entry[0]
+                else:
+                    _core.set_num_threads(entry[0][0])
+                    _core.set_threads_adapt_to_load(entry[0][1])
 
 
 def config() -> dict:
