@@ -194,7 +194,7 @@ cdef class _ModelEngine:
     cdef object gbuf0, gbuf1, xbuf, ybuf, lbuf, wbuf, workspace
     cdef readonly int64_t n_in, n_out, n_params, max_width, rows_cap
     cdef int ws_threads
-    cdef bint stepping, torn
+    cdef bint stepping, writing, torn
     cdef int readers, writers_waiting, waiting
     cdef unsigned long generation
     cdef object cond
@@ -253,7 +253,7 @@ cdef class _ModelEngine:
         self.ws_threads = 0
         self.acts = []
         self.pres = []
-        self.stepping = self.torn = False
+        self.stepping = self.writing = self.torn = False
         self.readers = self.writers_waiting = self.waiting = 0
         self.cond = threading.Condition(threading.Lock())
         self.generation = _fork_generation
@@ -363,13 +363,14 @@ cdef class _ModelEngine:
     cdef int _adopt(self) except -1:
         """In a new child of os.fork: drop the parent's calls in flight (their threads, which
         would have ended them, are not in this process; their condition's lock may be held by
-        one) and refuse every call if one of them was writing the parameters."""
+        one) and refuse every call if one of them was updating the parameters (a step with an
+        optimizer; gradients, curvature products and buffers are rebuilt by the next call)."""
         if self.generation != _fork_generation:
             self.generation = _fork_generation
             self.readers = self.writers_waiting = self.waiting = 0
             self.cond = threading.Condition(threading.Lock())
-            self.torn = self.torn or self.stepping
-            self.stepping = False
+            self.torn = self.torn or self.writing
+            self.stepping = self.writing = False
         if self.torn:
             raise RuntimeError("this model was running a training step in another thread when this process was "
                                "forked from its parent: its parameters may be half-updated here; rebuild or load the "
@@ -614,6 +615,7 @@ cdef class _ModelEngine:
             if apply_update:  # fills self.groups, which a running step reads: inside _enter
                 self._set_update(&opt, <tuple>plan)
             self.reserve(n)
+            self.writing = apply_update
             if self.f32:
                 with nogil:
                     fg_model_train_step_f32(&self.m, &batch, &spec, &opt, &res)
@@ -621,6 +623,7 @@ cdef class _ModelEngine:
                 with nogil:
                     fg_model_train_step_f64(&self.m, &batch, &spec, &opt, &res)
         finally:
+            self.writing = False
             self._exit()
         return res.loss, res.grad_norm, res.status
 

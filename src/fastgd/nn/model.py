@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import os
 import sys
 import threading
 
@@ -70,14 +71,13 @@ def _one_trainer(method: _Method) -> _Method:
     thread may nest training calls, as fit does). Inference methods are not wrapped: they may
     run in any number of threads, also while the model trains. The scikit-learn estimators'
     fit and partial_fit are wrapped too: their state (classes, feature count, model) is set
-    over a whole fit. The lock lives in the instance's ``_training_lock``, which a pickled
-    state leaves out."""
+    over a whole fit. The lock lives in the instance's ``_training_lock``, keyed by process id (a
+    child of os.fork makes its own), and a pickled state leaves it out."""
 
     @functools.wraps(method)
     def exclusive(self, *args, **kwargs):
-        lock = self.__dict__.get("_training_lock")
-        if lock is None:
-            lock = self.__dict__.setdefault("_training_lock", threading.RLock())
+        # one lock per process: a child of os.fork must not inherit one a parent thread held
+        lock = self.__dict__.setdefault("_training_lock", {}).setdefault(os.getpid(), threading.RLock())
         if not lock.acquire(blocking=False):
             raise RuntimeError(f"{method.__name__}: this {type(self).__name__} is being trained in another thread; "
                                "training calls on one model must not overlap (use one model per thread)")
