@@ -3,6 +3,7 @@ process can hold, a layer changed after a model laid out its buffers for it, an 
 train_step cannot keep state in, pandas' nullable columns."""
 
 import functools
+import warnings
 
 import numpy as np
 import pytest
@@ -392,3 +393,18 @@ def test_class_weights_past_the_models_dtype_or_weighing_nothing_are_named():
             with pytest.raises(ValueError, match="sum to 0: their mean loss is undefined"):
                 call()
         assert np.isfinite(m.evaluate(x, y, fg.SoftmaxCrossEntropy(class_weight=[0.0, 1.0, 1.0]))["loss"])
+
+
+def test_weights_summing_past_float64_are_named_without_numpys_overflow_warning():
+    # the sums behind the named error warned "overflow encountered in reduce" first, so under
+    # -W error the user got NumPy's RuntimeWarning instead of the message
+    x, y = np.ones((1000, 4)), np.arange(1000) % 3
+    m = small_model("float64")
+    fit = functools.partial(m.fit, x, y, loss="softmax_cross_entropy", optimizer=fg.optim.SGD(lr=0.1), epochs=1,
+                            progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="sum past the largest float64"):
+            fit(class_weight={0: 1e306, 1: 1e306, 2: 1e306})
+        with pytest.raises(ValueError, match="sample_weight must sum to at most 1.798e"):
+            fit(sample_weight=np.full(1000, 1e306))

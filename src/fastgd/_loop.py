@@ -105,7 +105,10 @@ def batch_weight(loss, target, sw, dtype):
         w = cw[t].astype(np.float64)
         with np.errstate(over="ignore"):  # an infinite sum is refused by positive_weight, by name
             return float((w if sw is None else w * sw).sum())
-    return float(t.shape[0]) if sw is None else float(sw.sum(dtype=np.float64))
+    if sw is None:
+        return float(t.shape[0])
+    with np.errstate(over="ignore"):  # as above
+        return float(sw.sum(dtype=np.float64))
 
 
 def positive_weight(weight):

@@ -395,9 +395,11 @@ def _apply_class_weight(class_weight, loss, target, sw, n_outputs, dtype):
             raise ValueError(f"class_weight keys must be class indices in [0, {n_classes}), got {key!r}")
         per_class[int(key)] = _validation.real(f"class_weight[{key}]", weight, low=0.0)
     weights = per_class[_sample_classes(loss, target, n_outputs)]
-    if sw is not None:
-        weights = weights * sw
-    if not weights.sum() > 0:
+    with np.errstate(over="ignore"):  # weights past the dtype's range are refused by the conversion, by name
+        if sw is not None:
+            weights = weights * sw
+        total = weights.sum()
+    if not total > 0:
         raise ValueError("class_weight (times sample_weight) gives every training sample weight 0")
     return _validation.c_array(weights, dtype)
 
