@@ -169,3 +169,10 @@ def test_show_config_refuses_a_file_that_cannot_be_written():
     out = io.StringIO()
     fg.show_config(out)
     assert "version" in out.getvalue()
+
+
+def test_lbfgs_refuses_a_history_larger_than_the_machine_before_touching_it():
+    # 2·(1e9 + 1)·2 float64 (32 GB) plus the products' matrices: malloc granted it (overcommit) and
+    # zeroing it got the process killed by the OOM killer
+    with pytest.raises(ValueError, match=r"history_size=1000000000: .* more than this machine's memory"):
+        fg.minimize(_quadratic, np.zeros(2), optimizer=fg.LBFGS(history_size=10**9))
