@@ -176,3 +176,24 @@ def test_lbfgs_refuses_a_history_larger_than_the_machine_before_touching_it():
     # zeroing it got the process killed by the OOM killer
     with pytest.raises(ValueError, match=r"history_size=1000000000: .* more than this machine's memory"):
         fg.minimize(_quadratic, np.zeros(2), optimizer=fg.LBFGS(history_size=10**9))
+
+
+def test_minimize_refuses_a_boolean_objective():
+    # a comparison returned by mistake read as 0 or 1: approx_grad gave 82570 for x[0] > 0 at 0
+    with pytest.raises(TypeError, match="fun must return a real number, got bool"):
+        fg.approx_grad(lambda x: x[0] > 0, np.zeros(2))
+    with pytest.raises(TypeError, match="fun must return a real number, got bool"):
+        fg.minimize(lambda x: True, np.zeros(2))
+
+
+def test_minimize_names_a_callback_whose_answer_has_no_truth_value():
+    # NumPy's "truth value of an array ... is ambiguous", naming neither the callback nor what it returned
+    with pytest.raises(TypeError, match=r"callback must return True \(stop\), False or None, got array of dtype bool"):
+        fg.minimize(_quadratic, np.zeros(2), callback=lambda x: x > 0.5)
+
+
+@pytest.mark.parametrize("metric", ["a", None, np.ones(2), True])
+def test_reduce_lr_on_plateau_names_a_metric_that_is_not_a_number(metric):
+    # float()'s "could not convert string to float" / "argument must be ... not 'NoneType'"; True read as 1.0
+    with pytest.raises(TypeError, match="metric must be a number"):
+        schedules.ReduceLROnPlateau(optim.SGD(lr=0.1)).step(metric)

@@ -154,7 +154,8 @@ def _scalar_value(value, who):
         raise ValueError(f"{who} must return a scalar, got an array of shape {np.shape(value)}")
     if np.ndim(value) == 1:
         value = np.asarray(value)[0]
-    if isinstance(value, (str, bytes, complex, np.complexfloating)):  # float() parses "1.5", drops 1j
+    # float() parses "1.5", drops 1j, and reads a bool (a comparison returned by mistake) as 0 or 1
+    if isinstance(value, (str, bytes, complex, np.complexfloating, bool, np.bool_)):
         raise TypeError(f"{who} must return a real number, got {type(value).__name__}")
     try:
         return float(value)
@@ -350,6 +351,17 @@ class _Run:
         return self.result
 
 
+def _stop_requested(callback, x):
+    """Whether ``callback`` (or None) asks to stop after the iterate x (given a copy)."""
+    if callback is None:
+        return False
+    out = callback(x.copy())
+    try:
+        return bool(out)
+    except (TypeError, ValueError):  # an array of several truth values, and the like
+        raise TypeError(f"callback must return True (stop), False or None, got {_validation.describe(out)}") from None
+
+
 def _nonfinite_message(f, g, nit):
     what = f"value {f}" if not math.isfinite(f) else "gradient"
     return f"fun returned a non-finite {what} at iteration {nit}; x is the last finite point"
@@ -407,7 +419,7 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
             return run.finish(bx, bf, bg, objective.nfev - nfev0, False, message)
         last_good = (x.copy(), f, g)
         run.record(x, f)
-        if callback is not None and callback(x.copy()):
+        if _stop_requested(callback, x):
             return run.finish(x, f, g, objective.nfev - nfev0, False, "stopped by callback")
 
 
@@ -458,7 +470,7 @@ def _run_batch(objective, x0s, optimizer, max_iter, tol, callback, keep_trajecto
                 continue
             last_good[i] = (xs[i].copy(), fs[i], gs[i].copy())
             run.record(xs[i], fs[i])
-            if callback is not None and callback(xs[i].copy()):
+            if _stop_requested(callback, xs[i]):
                 run.finish(xs[i], fs[i], gs[i], evaluations, False, "stopped by callback")
         # A finished start stays in the shared buffer (its result is already frozen);
         # a zero gradient keeps it from drifting far or feeding NaN to the optimizer.
