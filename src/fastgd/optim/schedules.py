@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from fastgd import _validation
 from fastgd._validation import choice as _choice
 from fastgd._validation import integer as _count
@@ -220,7 +222,12 @@ class ReduceLROnPlateau(Schedule):
 
     def step(self, metric):
         """Record this epoch's metric; reduce the lr after a plateau."""
-        metric = float(metric)
+        if isinstance(metric, (str, bytes, bool, np.bool_)) or np.ndim(metric) != 0:
+            raise _validation.ArgumentTypeError(f"metric must be a number, got {_validation.describe(metric)}")
+        try:
+            metric = float(metric)
+        except (TypeError, ValueError):
+            raise _validation.ArgumentTypeError(f"metric must be a number, got {_validation.describe(metric)}") from None
         self.last_step += 1
         if self._improved(metric):
             self.best = metric
