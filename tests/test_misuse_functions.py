@@ -197,3 +197,16 @@ def test_reduce_lr_on_plateau_names_a_metric_that_is_not_a_number(metric):
     # float()'s "could not convert string to float" / "argument must be ... not 'NoneType'"; True read as 1.0
     with pytest.raises(TypeError, match="metric must be a number"):
         schedules.ReduceLROnPlateau(optim.SGD(lr=0.1)).step(metric)
+
+
+def test_gradient_lists_refuse_arrays_that_overlap():
+    # the same array twice was scaled twice by clip_grad_norm (to 1/6 of itself instead of 1/√6)
+    g = np.ones(3)
+    for call in (lambda: fg.clip_grad_norm([g, g], 1.0), lambda: fg.grad_norm([g, np.ones(2), g[1:]])):
+        with pytest.raises(ValueError, match=r"grads\[0\] and grads\[\d\] overlap in memory"):
+            call()
+    np.testing.assert_array_equal(g, 1.0)
+    buffer = np.ones(6)
+    total = fg.clip_grad_norm([buffer[:3], buffer[3:]], 1.0)  # adjacent, not overlapping: fine
+    assert total == pytest.approx(6 ** 0.5)
+    np.testing.assert_allclose(np.linalg.norm(buffer), 1.0, rtol=1e-5)

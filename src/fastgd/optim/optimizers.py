@@ -25,6 +25,7 @@ import numbers
 import os
 
 import numpy as np
+from numpy.lib.array_utils import byte_bounds
 
 from fastgd import _core, _validation
 from fastgd._validation import choice as _choice
@@ -702,11 +703,19 @@ def get(optimizer, **kwargs) -> Optimizer:
 # ---- gradient norms and clipping ---------------------------------------------------------------
 
 def _grad_list(grads):
+    """``grads`` as a list of arrays, none overlapping another: clip_grad_norm would scale an
+    element held twice twice, and the norm would count it twice."""
     if isinstance(grads, np.ndarray):
         return [grads]
-    if isinstance(grads, (list, tuple)):
-        return list(grads)
-    raise TypeError(f"grads must be a numpy.ndarray or a list of them, got {type(grads).__name__}")
+    if not isinstance(grads, (list, tuple)):
+        raise TypeError(f"grads must be a numpy.ndarray or a list of them, got {type(grads).__name__}")
+    arrays = list(grads)
+    spans = sorted((byte_bounds(g), i) for i, g in enumerate(arrays) if isinstance(g, np.ndarray) and g.size)
+    for ((_, end), i), ((start, _), j) in zip(spans, spans[1:]):
+        if start < end:
+            raise ValueError(f"grads[{min(i, j)}] and grads[{max(i, j)}] overlap in memory; each gradient "
+                             "must be its own array")
+    return arrays
 
 
 def grad_norm(grads) -> float:
