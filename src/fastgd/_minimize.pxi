@@ -1,6 +1,7 @@
 # Function minimization bindings: the L-BFGS two-loop recursion over flat buffers.
 
 import operator
+import os
 
 
 cdef _lbfgs_direction(direction, grad, s_hist, y_hist, rho, alpha, count, newest,
@@ -186,13 +187,19 @@ cdef class LBFGSMemory:
         if dtype not in _FLOAT_DTYPES:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
         self.n, self.history_size, self.dtype = n, history_size, dtype
+        # The pairs, and the two (rows, rows) matrices of their products a driver keeps.
+        need = 2 * (history_size + 1) * (n * dtype.itemsize + (history_size + 1) * 8)
         try:
+            # malloc grants more than the machine has (overcommit), and zeroing it then gets
+            # the process killed instead of raising MemoryError: refuse that before allocating.
+            if hasattr(os, "sysconf") and need > os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"):
+                raise MemoryError
             self.s_hist = scratch_zeros((history_size + 1, n), dtype)
             self.y_hist = scratch_zeros((history_size + 1, n), dtype)
         except (MemoryError, ValueError):  # ValueError: NumPy's "array is too big"
             raise ValueError(f"history_size={history_size}: the history of {history_size + 1} pairs of {n} "
-                             f"values needs {2 * (history_size + 1) * n * dtype.itemsize:,} bytes, more than "
-                             "this process can allocate; use a smaller history_size") from None
+                             f"values and their products need {need:,} bytes, more than this machine's memory "
+                             "or this process can allocate; use a smaller history_size") from None
         self.rho = np.zeros(history_size + 1)
         self._alpha = np.zeros(history_size + 1)
         self.direction = np.zeros(n, dtype)

@@ -216,6 +216,9 @@ def _cpu_model() -> str:
 
 def show_config(file=None) -> None:
     """Print :func:`config` as aligned ``key: value`` lines (to ``file``, default stdout)."""
+    if file is not None and not callable(getattr(file, "write", None)):
+        raise _validation.ArgumentTypeError(f"file must be a text file (an object with write()) or None, "
+                                            f"got {type(file).__name__}")
     cfg = config()
     width = max(map(len, cfg))
     for key, value in cfg.items():

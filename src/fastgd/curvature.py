@@ -105,16 +105,22 @@ def _vector(name, x):
 
 
 def _gradient_function(fun, jac):
-    """x -> gradient (float64) from scipy's conventions: jac=True means fun returns (f, g)."""
+    """x -> gradient (float64, x's shape) from scipy's conventions: jac=True means fun returns (f, g)."""
+    def checked(who, g, x):
+        g = _validation.real_array(who, g, np.float64)
+        if g.shape != x.shape:
+            raise ValueError(f"{who} must have the shape of x {x.shape}, got shape {g.shape}")
+        return g
+
     if jac is True:
         def grad(x):
             out = fun(x)
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise TypeError("with jac=True, fun must return (value, gradient)")
-            return _validation.real_array("fun's gradient", out[1], np.float64)
+            return checked("fun's gradient", out[1], x)
         return grad
     if callable(jac):
-        return lambda x: _validation.real_array("jac", jac(x), np.float64)
+        return lambda x: checked("jac", jac(x), x)
     raise TypeError(f"jac must be True (fun returns (value, gradient)) or a callable gradient, got {jac!r}")
 
 
@@ -155,14 +161,20 @@ def hvp(fun: Callable[..., Any], x: Any, v: Any, *, jac: Literal[True] | Callabl
             raise ValueError(f"hessp must return an array of shape {x.shape}, got {out.shape}")
         return out
     grad = _gradient_function(fun, jac)
-    norm = float(np.linalg.norm(v))
-    if norm == 0.0:
+    scale = float(np.max(np.abs(v)))
+    if scale == 0.0:
         return np.zeros_like(x)
-    u = v / norm
+    u = v / scale  # scaled first: the norm of a v near the float64 range overflows to inf (and u to 0)
+    norm = float(np.linalg.norm(u))
+    u /= norm
+    norm *= scale
     if eps is None:
         h = np.cbrt(np.finfo(np.float64).eps) * max(1.0, float(np.linalg.norm(x)))
     else:
         h = _validation.real("eps", eps, low=0.0, low_open=True)
+    if np.array_equal(x + h * u, x - h * u):
+        raise ValueError(f"eps={h:g} is too small for x: x ± eps·v/|v| rounds to x, the difference of gradients "
+                         "would be 0; pass a larger eps")
     return (grad(x + h * u) - grad(x - h * u)) / (2.0 * h) * norm
 
 
@@ -453,6 +465,10 @@ def add_stationary(res, objective, tol):
 
     hessp = objective.hessp
     d = x.size
+    if hessp is not None:
+        # One product outside the handler below, which reads a ValueError as a point outside the
+        # function's domain: a hessp of the wrong shape or kind is the caller's error to see.
+        hvp(None, x, np.eye(1, d)[0], hessp=hessp)
     try:
         if d <= _DENSE_HESSIAN_MAX_DIM:
             eig = np.linalg.eigvalsh(hessian(None, x, jac=grad, hessp=hessp))

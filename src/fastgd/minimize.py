@@ -95,6 +95,28 @@ def _default_eps(x):
     return np.finfo(x.dtype).eps ** (1.0 / 3.0) * np.maximum(1.0, np.abs(x))
 
 
+def _steps(eps, x):
+    """The central-difference steps for x (its shape): ``eps`` (a number or one step per
+    coordinate) or the default, each positive and large enough that ``x ± h`` differ in x's
+    dtype (a step that rounds away divided by zero)."""
+    if eps is None:
+        h = _default_eps(x)
+    else:
+        given = _validation.real_array("eps", eps, np.float64)
+        if given.ndim > 1 or given.size not in (1, x.shape[-1]):
+            raise ValueError(f"eps must be a number or an array of shape ({x.shape[-1]},) (one step per "
+                             f"coordinate of x), got shape {given.shape}")
+        h = np.broadcast_to(given.reshape(-1), x.shape)
+        if np.any(~np.isfinite(h)) or np.any(h <= 0):
+            raise ValueError(f"eps must be positive and finite, got {eps!r}")
+    lost = (x + h).astype(x.dtype) == (x - h).astype(x.dtype)
+    if np.any(lost):
+        i = np.argwhere(lost)[0]
+        raise ValueError(f"eps is too small for x: x ± {h[tuple(i)]:g} rounds to x = {x[tuple(i)]!r} in {x.dtype} at "
+                         f"index {tuple(int(j) for j in i) if x.ndim > 1 else int(i[0])}; pass a larger eps")
+    return h
+
+
 def _float_vector(name, x, ndim_choices=(1,)):
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiu":
@@ -132,7 +154,8 @@ def _scalar_value(value, who):
         raise ValueError(f"{who} must return a scalar, got an array of shape {np.shape(value)}")
     if np.ndim(value) == 1:
         value = np.asarray(value)[0]
-    if isinstance(value, (str, bytes, complex, np.complexfloating)):  # float() parses "1.5", drops 1j
+    # float() parses "1.5", drops 1j, and reads a bool (a comparison returned by mistake) as 0 or 1
+    if isinstance(value, (str, bytes, complex, np.complexfloating, bool, np.bool_)):
         raise TypeError(f"{who} must return a real number, got {type(value).__name__}")
     try:
         return float(value)
@@ -164,9 +187,7 @@ def approx_grad(fun, x, *, eps=None, args=()):
     if not callable(fun):
         raise TypeError(f"fun must be callable, got {type(fun).__name__}")
     x = _float_vector("x", x)
-    h = _default_eps(x) if eps is None else np.broadcast_to(np.asarray(eps, dtype=np.float64), x.shape)
-    if np.any(~np.isfinite(h)) or np.any(h <= 0):
-        raise ValueError(f"eps must be positive and finite, got {eps!r}")
+    h = _steps(eps, x)
     grad = np.empty(x.shape, dtype=x.dtype)
     point = x.copy()
     for i in range(x.shape[0]):
@@ -261,26 +282,30 @@ class _Objective:
             return self._call(point)[0]
         return approx_grad(value, x, eps=self.eps)
 
+    @staticmethod
+    def _batch_values(values):
+        # real_array refuses complex values, which a float64 cast would silently drop to their real part
+        return _validation.real_array("a vectorized fun's values", values, np.float64)
+
     def batch(self, xs):
         """(values (k,), grads (k, d)) at the rows of xs, for a vectorized fun."""
         k, d = xs.shape
         values, grads = self._call(xs.copy())
         self.nfev += k
-        values = np.asarray(values, dtype=np.float64)
+        values = self._batch_values(values)
         if values.shape not in ((k,), (k, 1)):
             raise ValueError(f"a vectorized fun must return values of shape ({k},) for x of shape "
                              f"{xs.shape}, got shape {values.shape}")
         values = values.reshape(k)
         if self.jac is None:
             grads = np.empty(xs.shape, dtype=self.dtype)
-            h = _default_eps(xs) if self.eps is None else np.broadcast_to(
-                np.asarray(self.eps, dtype=np.float64), xs.shape)
+            h = _steps(self.eps, xs)
             for i in range(d):
                 plus, minus = xs.copy(), xs.copy()
                 plus[:, i] += h[:, i]
                 minus[:, i] -= h[:, i]
-                f_plus = np.asarray(self._call(plus)[0], dtype=np.float64).reshape(k)
-                f_minus = np.asarray(self._call(minus)[0], dtype=np.float64).reshape(k)
+                f_plus = self._batch_values(self._call(plus)[0]).reshape(k)
+                f_minus = self._batch_values(self._call(minus)[0]).reshape(k)
                 self.nfev += 2 * k
                 grads[:, i] = (f_plus - f_minus) / (plus[:, i].astype(np.float64) - minus[:, i])
         elif callable(self.jac):
@@ -324,6 +349,17 @@ class _Run:
             history=s * np.asarray(self.history, dtype=np.float64),
             trajectory=None if self.trajectory is None else np.array(self.trajectory))
         return self.result
+
+
+def _stop_requested(callback, x):
+    """Whether ``callback`` (or None) asks to stop after the iterate x (given a copy)."""
+    if callback is None:
+        return False
+    out = callback(x.copy())
+    try:
+        return bool(out)
+    except (TypeError, ValueError):  # an array of several truth values, and the like
+        raise TypeError(f"callback must return True (stop), False or None, got {_validation.describe(out)}") from None
 
 
 def _nonfinite_message(f, g, nit):
@@ -383,7 +419,7 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
             return run.finish(bx, bf, bg, objective.nfev - nfev0, False, message)
         last_good = (x.copy(), f, g)
         run.record(x, f)
-        if callback is not None and callback(x.copy()):
+        if _stop_requested(callback, x):
             return run.finish(x, f, g, objective.nfev - nfev0, False, "stopped by callback")
 
 
@@ -434,7 +470,7 @@ def _run_batch(objective, x0s, optimizer, max_iter, tol, callback, keep_trajecto
                 continue
             last_good[i] = (xs[i].copy(), fs[i], gs[i].copy())
             run.record(xs[i], fs[i])
-            if callback is not None and callback(xs[i].copy()):
+            if _stop_requested(callback, xs[i]):
                 run.finish(xs[i], fs[i], gs[i], evaluations, False, "stopped by callback")
         # A finished start stays in the shared buffer (its result is already frozen);
         # a zero gradient keeps it from drifting far or feeding NaN to the optimizer.

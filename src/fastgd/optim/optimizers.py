@@ -25,8 +25,9 @@ import numbers
 import os
 
 import numpy as np
+from numpy.lib.array_utils import byte_bounds
 
-from fastgd import _core
+from fastgd import _core, _validation
 from fastgd._validation import choice as _choice
 from fastgd._validation import flag as _flag
 from fastgd._validation import integer as _integer
@@ -153,7 +154,8 @@ class Optimizer:
                 start, stop, overrides = item
             except (TypeError, ValueError):
                 raise ValueError(f"each group must be (start, stop, dict), got {item!r}") from None
-            start, stop = int(start), int(stop)
+            start = _integer("a group's start", start, 0)
+            stop = _integer("a group's stop", stop, 0)
             if start != expect or stop < start:
                 raise ValueError(f"groups must tile [0, n) in order: got [{start}, {stop}) after {expect}")
             overrides = dict(overrides or {})
@@ -334,7 +336,10 @@ class Optimizer:
         cfg = dict(state_dict["config"])
         cfg.pop("name", None)
         groups = cfg.pop("param_groups", None)
-        self._hyper = self._validate(cfg)
+        try:
+            self._hyper = self._validate(cfg)
+        except KeyError as exc:
+            raise ValueError(f"state_dict['config'] lacks the hyperparameter {exc.args[0]!r}") from None
         self._groups = None
         self._cfg_cache = None
         self.set_param_groups(groups)
@@ -360,6 +365,7 @@ class Optimizer:
         if not isinstance(flat, np.ndarray) or flat.dtype.kind not in "fiu":
             raise TypeError(f"state_dict['state'] must be a numpy array of numbers, got "
                             f"{getattr(flat, 'dtype', type(flat).__name__)}")
+        _validation.finite("state_dict['state']", flat)  # moments of NaN would turn every step into NaN
         spans = self._groups if self._groups is not None else [(0, n, {})]
         if spans[-1][1] != n:
             raise ValueError(f"state_dict's param groups tile [0, {spans[-1][1]}) but its state is for n={n}")
@@ -697,11 +703,19 @@ def get(optimizer, **kwargs) -> Optimizer:
 # ---- gradient norms and clipping ---------------------------------------------------------------
 
 def _grad_list(grads):
+    """``grads`` as a list of arrays, none overlapping another: clip_grad_norm would scale an
+    element held twice twice, and the norm would count it twice."""
     if isinstance(grads, np.ndarray):
         return [grads]
-    if isinstance(grads, (list, tuple)):
-        return list(grads)
-    raise TypeError(f"grads must be a numpy.ndarray or a list of them, got {type(grads).__name__}")
+    if not isinstance(grads, (list, tuple)):
+        raise TypeError(f"grads must be a numpy.ndarray or a list of them, got {type(grads).__name__}")
+    arrays = list(grads)
+    spans = sorted((byte_bounds(g), i) for i, g in enumerate(arrays) if isinstance(g, np.ndarray) and g.size)
+    for ((_, end), i), ((start, _), j) in zip(spans, spans[1:]):
+        if start < end:
+            raise ValueError(f"grads[{min(i, j)}] and grads[{max(i, j)}] overlap in memory; each gradient "
+                             "must be its own array")
+    return arrays
 
 
 def grad_norm(grads) -> float:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from fastgd import _validation
 from fastgd._validation import choice as _choice
 from fastgd._validation import integer as _count
@@ -42,7 +44,11 @@ class Schedule:
         self.last_step = 0
         self._apply()
 
-    def lr_at(self, t: int) -> float:  # pragma: no cover - abstract
+    def lr_at(self, t: int) -> float:
+        """The learning rate after t (an integer >= 0) calls of ``step()``."""
+        return self._lr(_count("t", t, 0))
+
+    def _lr(self, t):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _apply(self):
@@ -99,7 +105,7 @@ class StepDecay(Schedule):
         self.gamma = _real("gamma", gamma, low=0.0, low_open=True)
         super().__init__(optimizer, interval=interval)
 
-    def lr_at(self, t):
+    def _lr(self, t):
         return self.base_lr * self.gamma ** (t // self.step_size)
 
     def _params(self):
@@ -115,7 +121,7 @@ class ExponentialDecay(Schedule):
         self.gamma = _real("gamma", gamma, low=0.0, low_open=True)
         super().__init__(optimizer, interval=interval)
 
-    def lr_at(self, t):
+    def _lr(self, t):
         return self.base_lr * self.gamma ** t
 
     def _params(self):
@@ -138,7 +144,7 @@ class InverseTimeDecay(Schedule):
         self.decay_steps = _count("decay_steps", decay_steps, 1)
         super().__init__(optimizer, interval=interval)
 
-    def lr_at(self, t):
+    def _lr(self, t):
         return self.base_lr / (1.0 + self.decay_rate * t / self.decay_steps)
 
     def _params(self):
@@ -170,7 +176,7 @@ class CosineDecay(Schedule):
         self.min_lr = _real("min_lr", min_lr, low=0.0)
         super().__init__(optimizer, interval=interval)
 
-    def lr_at(self, t):
+    def _lr(self, t):
         w, total = self.warmup_steps, self.total_steps
         if t < w:
             return self.base_lr * (t + 1) / w
@@ -216,7 +222,12 @@ class ReduceLROnPlateau(Schedule):
 
     def step(self, metric):
         """Record this epoch's metric; reduce the lr after a plateau."""
-        metric = float(metric)
+        if isinstance(metric, (str, bytes, bool, np.bool_)) or np.ndim(metric) != 0:
+            raise _validation.ArgumentTypeError(f"metric must be a number, got {_validation.describe(metric)}")
+        try:
+            metric = float(metric)
+        except (TypeError, ValueError):
+            raise _validation.ArgumentTypeError(f"metric must be a number, got {_validation.describe(metric)}") from None
         self.last_step += 1
         if self._improved(metric):
             self.best = metric

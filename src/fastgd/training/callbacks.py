@@ -60,6 +60,27 @@ def _monitor(value):
     return value
 
 
+def _logged(who, monitor, logs):
+    """The logged value ``monitor`` names (a "val_" name falls back to the training value when
+    there is no validation data), else ValueError listing what was logged."""
+    key = monitor
+    if key not in logs and key.startswith("val_") and key[4:] in logs:
+        key = key[4:]
+    if key not in logs:
+        raise ValueError(f"{who}: monitor {monitor!r} is not among the logged values {sorted(logs)}")
+    return logs[key]
+
+
+def _output_path(who, path):
+    """Check, when training begins, that a file can be created at ``path``: its directory exists
+    and it is not itself a directory (else the first epoch's work would be lost to an OSError)."""
+    directory = os.path.dirname(path) or os.curdir
+    if not os.path.isdir(directory):
+        raise ValueError(f"{who}: path {path!r} is in a directory that does not exist ({directory!r}); create it first")
+    if os.path.isdir(path):
+        raise ValueError(f"{who}: path {path!r} is a directory, it must name a file")
+
+
 class EarlyStopping(Callback):
     """Stop when the monitored value has not improved by more than ``min_delta`` for
     ``patience`` epochs (the validation-set stopping criterion); with ``restore_best=True`` the
@@ -83,16 +104,8 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch = None
 
-    def _value(self, logs):
-        key = self.monitor
-        if key not in logs and key.startswith("val_") and key[4:] in logs:
-            key = key[4:]
-        if key not in logs:
-            raise ValueError(f"EarlyStopping: monitor {self.monitor!r} is not among the logged values {sorted(logs)}")
-        return logs[key]
-
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        value = self._value(logs)
+        value = _logged("EarlyStopping", self.monitor, logs)
         better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
         if better:
             self.best, self.best_epoch, self.wait = value, epoch, 0
@@ -132,12 +145,16 @@ class ModelCheckpoint(Callback):
         self.mode = _validation.choice("mode", mode, ("min", "max"))
         self.best = math.inf if mode == "min" else -math.inf
 
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        from fastgd.training.io import _save_path
+
+        _output_path("ModelCheckpoint", _save_path(self.path.format(epoch=1)))
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         from fastgd.training.io import save_checkpoint
 
         if self.save_best_only:
-            key = self.monitor if self.monitor in logs else self.monitor.removeprefix("val_")
-            value = logs[key]
+            value = _logged("ModelCheckpoint", self.monitor, logs)
             if not (value < self.best if self.mode == "min" else value > self.best):
                 return
             self.best = value
@@ -154,6 +171,7 @@ class CSVLogger(Callback):
         self.append = _validation.flag("append", append)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
+        _output_path("CSVLogger", self.path)
         self._keys = None
         if not self.append and os.path.exists(self.path):
             os.remove(self.path)

@@ -1,0 +1,212 @@
+"""Misuse of fastgd's function-level API, refused with an error naming the argument: minimize's
+finite-difference steps and vectorized values, the curvature tools' products, schedules, optimizer
+parameter groups and state, callbacks' output paths and monitored names, show_config."""
+
+import io
+
+import numpy as np
+import pytest
+
+import fastgd as fg
+from fastgd import curvature, optim
+from fastgd.optim import schedules
+from fastgd.training import callbacks
+
+
+def _quadratic(x):
+    return float(((x - 1.0) ** 2).sum())
+
+
+def _batch_quadratic(xs):
+    return ((xs - 1.0) ** 2).sum(axis=1)
+
+
+# ---- minimize / approx_grad ----------------------------------------------------------------------
+
+def test_approx_grad_refuses_a_step_that_rounds_away():
+    # 1e10 ± 1e-300 is 1e10: the difference quotient divided by zero (a ZeroDivisionError)
+    with pytest.raises(ValueError, match=r"eps is too small for x: .* at index 0"):
+        fg.approx_grad(_quadratic, np.array([1e10, 1.0]), eps=1e-300)
+    with pytest.raises(ValueError, match="eps is too small"):
+        fg.minimize(_quadratic, np.array([1e10, 1.0]), eps=1e-300)
+    np.testing.assert_allclose(fg.approx_grad(_quadratic, np.array([1e10, 1.0]), eps=1.0), [2e10 - 2.0, 0.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("eps, match", [(-1.0, "eps must be positive and finite"),
+                                        (0.0, "eps must be positive and finite"),
+                                        (np.ones(3), r"eps must be a number or an array of shape \(2,\)"),
+                                        ("a", "eps must hold real numbers")])
+def test_vectorized_minimize_checks_eps_as_the_one_point_path_does(eps, match):
+    # the batch path read eps unchecked: a negative step ran, a zero one divided 0 by 0
+    for x0, vectorized in ((np.zeros(2), False), (np.zeros((2, 2)), True)):
+        fun = _batch_quadratic if vectorized else _quadratic
+        with pytest.raises((TypeError, ValueError), match=match):
+            fg.minimize(fun, x0, vectorized=vectorized, optimizer=optim.SGD(lr=0.1), eps=eps)
+
+
+def test_vectorized_minimize_refuses_complex_values():
+    # a float64 cast dropped the imaginary part with only a ComplexWarning
+    with pytest.raises(TypeError, match="a vectorized fun's values must hold real numbers"):
+        fg.minimize(lambda xs: _batch_quadratic(xs) + 1j, np.zeros((2, 2)), vectorized=True,
+                    optimizer=optim.SGD(lr=0.1))
+
+
+def test_minimize_reports_a_hessp_of_the_wrong_shape():
+    # the stationary-point analysis read the shape error as "not finite around x" and set
+    # stationary=None without a word
+    with pytest.raises(ValueError, match=r"hessp must return an array of shape \(2,\), got \(3,\)"):
+        fg.minimize(_quadratic, np.zeros(2), hessp=lambda x, v: np.zeros(3))
+    res = fg.minimize(_quadratic, np.zeros(2), hessp=lambda x, v: 2.0 * v)
+    assert res.stationary == "minimum"
+    np.testing.assert_allclose(res.hess_eigenvalues, [2.0, 2.0])
+
+
+# ---- curvature ----------------------------------------------------------------------------------
+
+def _value_and_grad(x):
+    return float((x ** 2).sum()), 2.0 * x
+
+
+def test_hvp_refuses_a_gradient_of_another_shape():
+    # a (5,) gradient for a (3,) x came back as a (5,) "product"
+    with pytest.raises(ValueError, match=r"fun's gradient must have the shape of x \(3,\), got shape \(5,\)"):
+        fg.hvp(lambda x: (0.0, np.zeros(5)), np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match=r"jac must have the shape of x \(3,\), got shape \(1,\)"):
+        fg.hvp(None, np.ones(3), np.ones(3), jac=lambda x: np.zeros(1))
+
+
+def test_hvp_of_a_vector_near_the_float_range():
+    # ‖v‖ overflowed to inf: v/‖v‖ was 0 and the product NaN
+    v = np.full(3, 1e300)
+    np.testing.assert_allclose(fg.hvp(_value_and_grad, np.ones(3), v), 2.0 * v, rtol=1e-6)
+
+
+def test_hvp_refuses_a_step_that_rounds_away():
+    # x ± h·u equal to x gave a product of exactly 0 (the Hessian here is 2·I)
+    with pytest.raises(ValueError, match="eps=1e-300 is too small for x"):
+        fg.hvp(_value_and_grad, np.full(3, 1e10), np.ones(3), eps=1e-300)
+
+
+# ---- schedules and optimizers used on their own --------------------------------------------------
+
+@pytest.mark.parametrize("schedule", [
+    lambda opt: schedules.StepDecay(opt, 2), lambda opt: schedules.ExponentialDecay(opt, 0.5),
+    lambda opt: schedules.InverseTimeDecay(opt, 1.0), lambda opt: schedules.CosineDecay(opt, 10)])
+def test_schedule_lr_at_refuses_a_negative_or_non_integer_step(schedule):
+    # lr_at(-1) divided by zero (InverseTimeDecay, CosineDecay) or gave an lr above the base
+    # (StepDecay: 1.0 from 0.1, ExponentialDecay: 3.2 at -5)
+    s = schedule(optim.SGD(lr=0.1))
+    with pytest.raises(ValueError, match=r"t must be an integer >= 0, got -1"):
+        s.lr_at(-1)
+    with pytest.raises(TypeError, match=r"t must be an integer >= 0, got 1.5"):
+        s.lr_at(1.5)
+    assert s.lr_at(0) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("stop", [1.5, "3", True])
+def test_param_groups_refuse_bounds_that_are_not_integers(stop):
+    # int() truncated 1.5 to 1, parsed "3" and read True as 1
+    with pytest.raises(TypeError, match="a group's stop must be an integer >= 0"):
+        optim.SGD(lr=0.1).set_param_groups([(0, stop, {})])
+
+
+def _adam_state():
+    opt = optim.Adam(lr=0.1)
+    opt.step(np.zeros(4), np.ones(4))
+    return opt.state_dict()
+
+
+def test_load_state_dict_refuses_nonfinite_moments():
+    # NaN moments loaded silently and every later step wrote NaN into the parameters
+    state = _adam_state()
+    state["state"] = np.full_like(state["state"], np.nan)
+    with pytest.raises(ValueError, match=r"state_dict\['state'\] must be finite"):
+        optim.Adam(lr=0.1).load_state_dict(state)
+
+
+def test_load_state_dict_names_a_missing_hyperparameter():
+    state = _adam_state()
+    del state["config"]["lr"]  # a KeyError: 'lr' before
+    with pytest.raises(ValueError, match=r"state_dict\['config'\] lacks the hyperparameter 'lr'"):
+        optim.Adam(lr=0.1).load_state_dict(state)
+
+
+# ---- callbacks -----------------------------------------------------------------------------------
+
+def _fit(callback):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    model = fg.Sequential([fg.Dense(3, 1, activation=None)], dtype="float64", seed=0)
+    return model.fit(X, X[:, :1], loss="mse", optimizer=optim.SGD(lr=0.01), epochs=2, callbacks=[callback],
+                     verbose=0)
+
+
+def test_model_checkpoint_names_a_monitor_that_is_not_logged(tmp_path):
+    # a KeyError: 'acc' at the first epoch's end
+    with pytest.raises(ValueError, match=r"ModelCheckpoint: monitor 'acc' is not among the logged values"):
+        _fit(callbacks.ModelCheckpoint(str(tmp_path / "best.npz"), monitor="acc", save_best_only=True))
+
+
+@pytest.mark.parametrize("make", [lambda p: callbacks.CSVLogger(p + ".csv"),
+                                  lambda p: callbacks.ModelCheckpoint(p + ".npz")])
+def test_output_callbacks_check_their_path_before_training(tmp_path, make):
+    # a FileNotFoundError / IsADirectoryError after the first epoch had been trained
+    missing = str(tmp_path / "no such dir" / "out")
+    with pytest.raises(ValueError, match="in a directory that does not exist"):
+        _fit(make(missing))
+    directory = tmp_path / "d.csv"
+    directory.mkdir()
+    with pytest.raises(ValueError, match="is a directory, it must name a file"):
+        _fit(callbacks.CSVLogger(str(directory)))
+    _fit(make(str(tmp_path / "out")))  # a file in an existing directory: fine
+
+
+# ---- runtime -------------------------------------------------------------------------------------
+
+def test_show_config_refuses_a_file_that_cannot_be_written():
+    # an AttributeError: 'int' object has no attribute 'write'
+    with pytest.raises(TypeError, match="file must be a text file"):
+        fg.show_config(3)
+    out = io.StringIO()
+    fg.show_config(out)
+    assert "version" in out.getvalue()
+
+
+def test_lbfgs_refuses_a_history_larger_than_the_machine_before_touching_it():
+    # 2·(1e9 + 1)·2 float64 (32 GB) plus the products' matrices: malloc granted it (overcommit) and
+    # zeroing it got the process killed by the OOM killer
+    with pytest.raises(ValueError, match=r"history_size=1000000000: .* more than this machine's memory"):
+        fg.minimize(_quadratic, np.zeros(2), optimizer=fg.LBFGS(history_size=10**9))
+
+
+def test_minimize_refuses_a_boolean_objective():
+    # a comparison returned by mistake read as 0 or 1: approx_grad gave 82570 for x[0] > 0 at 0
+    with pytest.raises(TypeError, match="fun must return a real number, got bool"):
+        fg.approx_grad(lambda x: x[0] > 0, np.zeros(2))
+    with pytest.raises(TypeError, match="fun must return a real number, got bool"):
+        fg.minimize(lambda x: True, np.zeros(2))
+
+
+def test_minimize_names_a_callback_whose_answer_has_no_truth_value():
+    # NumPy's "truth value of an array ... is ambiguous", naming neither the callback nor what it returned
+    with pytest.raises(TypeError, match=r"callback must return True \(stop\), False or None, got array of dtype bool"):
+        fg.minimize(_quadratic, np.zeros(2), callback=lambda x: x > 0.5)
+
+
+@pytest.mark.parametrize("metric", ["a", None, np.ones(2), True])
+def test_reduce_lr_on_plateau_names_a_metric_that_is_not_a_number(metric):
+    # float()'s "could not convert string to float" / "argument must be ... not 'NoneType'"; True read as 1.0
+    with pytest.raises(TypeError, match="metric must be a number"):
+        schedules.ReduceLROnPlateau(optim.SGD(lr=0.1)).step(metric)
+
+
+def test_gradient_lists_refuse_arrays_that_overlap():
+    # the same array twice was scaled twice by clip_grad_norm (to 1/6 of itself instead of 1/√6)
+    g = np.ones(3)
+    for call in (lambda: fg.clip_grad_norm([g, g], 1.0), lambda: fg.grad_norm([g, np.ones(2), g[1:]])):
+        with pytest.raises(ValueError, match=r"grads\[0\] and grads\[\d\] overlap in memory"):
+            call()
+    np.testing.assert_array_equal(g, 1.0)
+    buffer = np.ones(6)
+    total = fg.clip_grad_norm([buffer[:3], buffer[3:]], 1.0)  # adjacent, not overlapping: fine
+    assert total == pytest.approx(6 ** 0.5)
+    np.testing.assert_allclose(np.linalg.norm(buffer), 1.0, rtol=1e-5)
