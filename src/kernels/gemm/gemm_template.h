@@ -104,34 +104,38 @@ static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, in
     T *c = pb->C + i0 * rsc + j0 * csc;
     const T *bias = (first && pb->bias) ? pb->bias + j0 : NULL;
     const int last_act = last ? GEMM_VECTOR_ACT(pb->act) : GEMM_NOT_LAST;
-    const int fits = !pb->c_trans && (FG_GEMM_MASKED_EDGES || nr == NR);
-    if (mr == MR && fits) {
-        GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, c, pb->ldc, nr, bias, pb->beta, first, last_act, pb->alpha);
-#ifdef GEMM_UKERNEL_ROWS
-    } else if (fits) {
-        /* The last rows of C: a kernel of exactly mr rows. */
-        GEMM_UKERNEL_ROWS((int)mr, kc, a, rsa, csa, b, rsb, c, pb->ldc, nr, bias, pb->beta, first, last_act,
-                          pb->alpha);
+    /* the kernel writes C in place, or a local tile when C is transposed or the tile is
+       narrower than the kernel can mask (or shorter than it, without a kernel of mr rows) */
+    int direct = !pb->c_trans && (FG_GEMM_MASKED_EDGES || nr == NR);
+#ifndef GEMM_UKERNEL_ROWS
+    direct = direct && mr == MR;
 #endif
-    } else {
-        T tile[MR * NR], bias_tile[NR];
+    T tile[MR * NR], bias_tile[NR];
+    T *dst = c;
+    int64_t ldd = pb->ldc;
+    const T *bias_dst = bias;
+    if (!direct) {
         const int read_c = !first || pb->beta != 0;
         for (int64_t i = 0; i < MR; i++)
             for (int64_t j = 0; j < NR; j++)
                 tile[i * NR + j] = (read_c && i < mr && j < nr) ? c[i * rsc + j * csc] : 0;
-        if (bias)
+        if (bias) {
             for (int64_t j = 0; j < NR; j++) bias_tile[j] = j < nr ? bias[j] : 0;
+            bias_dst = bias_tile;
+        }
+        dst = tile;
+        ldd = NR;
+    }
 #ifdef GEMM_UKERNEL_ROWS
-        if (mr < MR)
-            GEMM_UKERNEL_ROWS((int)mr, kc, a, rsa, csa, b, rsb, tile, NR, nr, bias ? bias_tile : NULL, pb->beta,
-                              first, last_act, pb->alpha);
-        else
+    if (mr < MR) /* the last rows of C: a kernel of exactly mr rows */
+        GEMM_UKERNEL_ROWS((int)mr, kc, a, rsa, csa, b, rsb, dst, ldd, nr, bias_dst, pb->beta, first, last_act,
+                          pb->alpha);
+    else
 #endif
-            GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, tile, NR, nr, bias ? bias_tile : NULL, pb->beta, first,
-                         last_act, pb->alpha);
+        GEMM_UKERNEL(kc, a, rsa, csa, b, rsb, dst, ldd, nr, bias_dst, pb->beta, first, last_act, pb->alpha);
+    if (!direct)
         for (int64_t i = 0; i < mr; i++)
             for (int64_t j = 0; j < nr; j++) c[i * rsc + j * csc] = tile[i * NR + j];
-    }
     if (last && pb->act != GEMM_VECTOR_ACT(pb->act)) {
         /* the caller's rows that the tile covers */
         const int64_t rows = pb->c_trans ? nr : mr, cols = pb->c_trans ? mr : nr;

@@ -25,6 +25,16 @@ FG_INLINE const T *FG_CAT2(model_saved, SFX)(const fg_model *m, int64_t l)
     return pre ? pre : (const T *)m->acts[l];
 }
 
+/* Whether `bound` still holds once a layer's dW and db operands are known: its input (n_in
+ * entries) and its grad_z (n_gz entries) below their limits (see model_bound). */
+FG_INLINE void FG_CAT2(model_bound_note, SFX)(model_bound *bound, const T *in, int64_t n_in, const T *gz,
+                                              int64_t n_gz)
+{
+    if (bound->held)
+        bound->held = MODEL_FN(fg_count_large)(in, n_in, bound->in_exp) == 0 &&
+                      MODEL_FN(fg_count_large)(gz, n_gz, bound->grad_exp) == 0;
+}
+
 /* Layers [first, n_layers) of the forward pass, layer `first` reading `in` (or its packed form
  * in_packed, when not NULL: see fg_batch.x_packed). */
 static void FG_CAT2(model_forward_from, SFX)(const fg_model *m, int64_t first, const T *in, const T *in_packed,
@@ -91,9 +101,7 @@ static T *FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const 
                                             FG_CAT2(model_saved, SFX)(m, l), n, L->in, L->out, L->act, L->act_alpha,
                                             beta, m->workspace, m->workspace_bytes);
         /* cur now holds this layer's grad_z, the right operand of its dW and db products */
-        if (bound && bound->held)
-            bound->held = MODEL_FN(fg_count_large)(in, n * L->in, bound->in_exp) == 0 &&
-                          MODEL_FN(fg_count_large)(cur, n * L->out, bound->grad_exp) == 0;
+        if (bound) FG_CAT2(model_bound_note, SFX)(bound, in, n * L->in, cur, n * L->out);
         cur = next;
     }
     return cur;
@@ -136,9 +144,7 @@ static int FG_CAT2(model_first_layer_update, SFX)(const fg_model *m, const T *x,
     MODEL_FN(fg_dense_backward_prepacked)(NULL, grads + L->w_off, grads + L->b_off, gin, x, NULL,
                                         (const T *)m->params + L->w_off, FG_CAT2(model_saved, SFX)(m, 0), n, 0,
                                         L->out, L->act, L->act_alpha, 0.0, m->workspace, m->workspace_bytes);
-    if (bound->held)
-        bound->held = MODEL_FN(fg_count_large)(x, n * L->in, bound->in_exp) == 0 &&
-                      MODEL_FN(fg_count_large)(gin, n * L->out, bound->grad_exp) == 0;
+    FG_CAT2(model_bound_note, SFX)(bound, x, n * L->in, gin, n * L->out);
     const int64_t rows =
         bound->held ? fg_max_i64(MODEL_UPDATE_MIN_ROWS, MODEL_UPDATE_BLOCK_BYTES / ((int64_t)sizeof(T) * L->out))
                     : L->in;
