@@ -158,7 +158,6 @@ def data_gradient(model, x, target, sw, loss, chunk=CHUNK_ROWS, scale=1.0):
 
 
 def predict(model, x, chunk=CHUNK_ROWS):
-    """The network's output for an in-memory or memory-mapped x, in chunks."""
-    if not _outofcore.is_lazy(x):
-        return model.predict(x, batch_size=chunk)
-    return model._forward_chunks(x, chunk, lambda s, e: _outofcore.rows_of(x, s, e, model.dtype))
+    """The network's output for an in-memory or memory-mapped x, in chunks (a memory-mapped
+    one read chunk by chunk from its file: Sequential.predict)."""
+    return model.predict(x, batch_size=chunk)

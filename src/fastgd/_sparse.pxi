@@ -233,7 +233,7 @@ def as_csr(X, dtype, name="X"):
         X = X.tocsr()
     if X.data.dtype.kind not in "fiub":
         raise TypeError(f"{name} must hold real numbers, got dtype {X.data.dtype}")
-    data = readable(np.asarray(X.data, dtype=np.dtype(dtype)))
+    data = _validation.c_array(X.data, dtype)
     if count_nonfinite(data):
         raise ValueError(f"{name} contains NaN or infinity")
     indices = X.indices

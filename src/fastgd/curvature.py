@@ -213,7 +213,7 @@ def _lanczos(matvec, d, steps, rng):
     alpha, beta = [], []
     for j in range(steps):
         Q[j] = q
-        w = _validation.real_array("matvec(v)", matvec(q), np.float64)
+        w = _validation.real_array("matvec(v)", matvec(q), np.float64).copy()  # updated in place below
         if w.shape != (d,):
             raise ValueError(f"matvec(v) must return an array of shape ({d},), got shape {w.shape}")
         _validation.finite("matvec(v)", w)
