@@ -340,6 +340,21 @@ def test_assigned_parameters_must_be_finite_in_the_models_dtype():
     assert np.isfinite(m.params).all()
 
 
+def test_set_weights_refuses_weights_past_the_models_dtype():
+    # set_weights checked finiteness before the cast: 1e300 became inf in a float32 model
+    m = small_model("float32")
+    before = m.params.copy()
+    weights = m.get_weights()
+    weights[2] = np.full(weights[2].shape, 1e300)
+    with pytest.raises(ValueError, match=r"weights\[2\] \(W of layer 1\) must be finite real numbers in the "
+                                         r"model's dtype \(float32\)"):
+        m.set_weights(weights)
+    np.testing.assert_array_equal(m.params, before)
+    weights[2] = np.full(weights[2].shape, 1e30)
+    m.set_weights(weights)
+    assert np.isfinite(m.params).all()
+
+
 def test_one_dense_cannot_be_two_layers_of_a_model():
     # [d, d] gave both layers one set of views: model.layers[0].W showed layer 1's weights.
     d = fg.Dense(3, 3)

@@ -238,8 +238,12 @@ class Sequential:
                 if a.shape != target.shape:
                     raise ValueError(f"weights[{len(arrays)}] ({name} of layer {i}) must have shape "
                                      f"{target.shape}, got {a.shape}")
+                if a.dtype.kind in "fiu":
+                    with np.errstate(over="ignore"):  # past the model's dtype: infinite, refused below
+                        a = a.astype(target.dtype, copy=False)
                 if a.dtype.kind not in "fiu" or not np.all(np.isfinite(a)):
-                    raise ValueError(f"weights[{len(arrays)}] ({name} of layer {i}) must be finite real numbers")
+                    raise ValueError(f"weights[{len(arrays)}] ({name} of layer {i}) must be finite real numbers "
+                                     f"in the model's dtype ({self.dtype.name})")
                 arrays.append((target, a))
         for target, a in arrays:
             target[...] = a
