@@ -350,6 +350,43 @@ def fail(comm, out, where):
                          callbacks=[FailOnRankOne(comm.rank)], progress=False, comm=dp(comm))
 
 
+class StopOnRankZero(callbacks.Callback):
+    """A per-batch hook on rank 0 only (rank_zero_only, as a callback that writes files), which
+    stops the fit after the step 3 of the first epoch."""
+
+    rank_zero_only = True
+
+    def on_batch_end(self, step, logs):
+        if step == 3:
+            self.model.stop_training = True
+
+
+def mismatch(comm, out, what):
+    """Rank 1 passes an argument of its own to fit or evaluate (or a communicator that cannot
+    work on every rank): every rank must raise the same error naming it, where the ranks would
+    otherwise wait for ever in a collective the others never enter, or compute other gradients."""
+    x, y, _ = data(40)
+    sl = distributed.shard(40, comm)
+    one = comm.rank == 1
+    m = model("float64")
+    kw = dict(loss="softmax_cross_entropy", optimizer="adam", epochs=3, batch_size=4, progress=False, seed=1)
+    if what == "epochs":
+        kw["epochs"] += one
+    elif what == "activation":
+        m = fg.Sequential([fg.Dense(N_FEATURES, 7, activation="relu" if one else "tanh"),
+                           fg.Dense(7, N_CLASSES, activation="identity")], seed=3)
+    elif what == "metrics":
+        print(m.evaluate(x[sl], y[sl], loss=kw["loss"], metrics=["accuracy"] if one else [], comm=comm))
+        return
+    elif what == "intercommunicator":
+        local = comm.Split(comm.rank % 2, key=comm.rank)
+        comm = local.Create_intercomm(0, comm, 1 - comm.rank % 2, tag=7)
+    elif what == "rank-zero-batch-hook":  # not a mismatch: the fit stops on every rank
+        kw["callbacks"] = [StopOnRankZero()]
+    h = m.fit(x[sl], y[sl], comm=comm, **kw)
+    save(out, "mismatch", comm, steps=np.array(len(h.epochs)), params=m.params)
+
+
 def main():
     comm = MPI.COMM_WORLD
     scenario, out = sys.argv[1], sys.argv[2]
@@ -378,6 +415,8 @@ def main():
         checkpoint(comm, out, sys.argv[3])
     elif scenario == "fail":
         fail(comm, out, sys.argv[3])
+    elif scenario == "mismatch":
+        mismatch(comm, out, sys.argv[3])
 
 
 if __name__ == "__main__":

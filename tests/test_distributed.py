@@ -278,6 +278,32 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
     assert message in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("what,message", [
+    ("epochs", "fit(comm=...): every rank must make the same call with the same arguments (only the data "
+               "differs), but epochs differs: rank 0: 3; rank 1: 4"),
+    ("activation", "but model layers differs: rank 0: [(5, 7, 'tanh', 0.01), (7, 3, 'identity', 0.01)]; "
+                   "rank 1: [(5, 7, 'relu', 0.01), (7, 3, 'identity', 0.01)]"),
+    ("metrics", "evaluate(comm=...): every rank must make the same call with the same arguments (only the data "
+                "differs), but metrics differs: rank 0: []; rank 1: ['accuracy']"),
+    ("intercommunicator", "comm must be an intracommunicator, got an intercommunicator")])
+def test_ranks_that_disagree_fail_by_name_instead_of_waiting(tmp_path, what, message):
+    # rank 0 would wait for ever for rank 1's fourth epoch, or for its metric's reduction;
+    # different activations trained without error, each rank with its own gradients
+    proc = mpirun(2, "mismatch", tmp_path, what, timeout=60, check=False)
+    assert proc.returncode != 0, f"the job succeeded:\n{proc.stdout}\n{proc.stderr}"
+    said = [line for line in proc.stderr.splitlines() if line.startswith("ValueError: ") and message in line]
+    assert len(said) == 2, proc.stderr  # every rank says so
+
+
+def test_a_batch_hook_on_rank_zero_only_stops_every_rank(tmp_path):
+    # rank 0 reduced stop_training after every step, for its rank_zero_only hook, while rank 1,
+    # without it, went on to its next step's reduction
+    mpirun(2, "mismatch", tmp_path, "rank-zero-batch-hook", timeout=60)
+    ranks = load(str(tmp_path), "mismatch", 2)
+    assert [int(r["steps"]) for r in ranks] == [1, 1]
+    np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])
+
+
 def test_the_readme_training_script_runs_under_mpiexec(tmp_path):
     """The complete script of the README's "Scaling out" section, run as the README runs it
     (``python -m mpi4py``), on fewer rows and epochs."""
@@ -337,6 +363,14 @@ def test_shard_and_fit_reject_what_is_not_a_communicator():
     x, y, _ = worker.data(20)
     with pytest.raises(TypeError, match="comm must be an mpi4py communicator.*got str"):
         worker.model("float64").fit(x, y, loss=LOSS, optimizer="sgd", progress=False, comm="world")
+    # a null or freed communicator (mpi4py raised its own 'Invalid communicator' from MPI_Comm_rank)
+    freed = MPI.COMM_SELF.Dup()
+    freed.Free()
+    for comm in (MPI.COMM_NULL, freed):
+        with pytest.raises(ValueError, match="comm must be a communicator, got a null one"):
+            shard(5, comm)
+        with pytest.raises(ValueError, match="comm must be a communicator, got a null one"):
+            worker.model("float64").fit(x, y, loss=LOSS, optimizer="sgd", progress=False, comm=comm)
 
 
 def test_bucket_cap_is_checked_and_kept_when_fit_wraps_it_again():

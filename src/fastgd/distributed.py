@@ -35,7 +35,8 @@ model replica per rank:
   only.
 - An exception that no rank catches ends the whole job: fit installs a ``sys.excepthook`` that
   prints the error and calls ``comm.Abort(1)``, so the other ranks never wait in a reduction for
-  a rank that is gone.
+  a rank that is gone. Ranks that call fit or evaluate with different arguments (other than the
+  data) raise a ValueError naming the argument (``DataParallel.agree``) before anything else.
 
 Overlap, as PyTorch's DistributedDataParallel does it: when the gradient arena is larger than the
 bucket cap (``DataParallel(comm, bucket_cap_mb=25.0)``, which ``fit`` also accepts as ``comm``),
@@ -70,6 +71,13 @@ def _check_comm(comm):
         if not hasattr(comm, attr):
             raise TypeError(f"comm must be an mpi4py communicator (e.g. mpi4py.MPI.COMM_WORLD), "
                             f"got {type(comm).__name__}")
+    if not comm:  # mpi4py's null handle is false
+        raise ValueError("comm must be a communicator, got a null one (MPI.COMM_NULL, or a communicator that "
+                         "was freed)")
+    if getattr(comm, "Is_inter", None) is not None and comm.Is_inter():
+        # its collectives combine one group's values with the other group's: no rank would hold the sum
+        raise ValueError("comm must be an intracommunicator, got an intercommunicator (ic.Merge() makes one "
+                         "of its two groups)")
     return comm
 
 
@@ -151,6 +159,29 @@ class DataParallel:
         _abort_on_uncaught(comm)
 
     # ---- small collectives ---------------------------------------------------------------
+
+    def agree(self, call, model, loss, **settings):
+        """Check, in one ``allgather`` before any other collective of the call, that every rank
+        makes the same ``call`` with the same model layout, loss and ``settings``: a rank that
+        trained more epochs, validated, computed a metric or took another path through a step
+        than the others would wait for ever in a collective they never enter, and a rank with
+        another activation or loss would compute other gradients silently. Raises ValueError on
+        every rank, naming the first setting that differs and each rank's value."""
+        layout = [tuple(getattr(L, name) for name in type(L)._LAYOUT) for L in model.layers]
+        mine = {"call": call, "model dtype": model.dtype.name, "model layers": layout,
+                "loss": loss.get_config(), **settings, "bucket_cap_mb": self.bucket_cap_mb,
+                "shared_memory": self.shared_memory}
+        mine = {key: repr(value) for key, value in mine.items()}
+        every = self.comm.allgather(mine)
+        for key in mine:
+            ranks = {}
+            for rank, theirs in enumerate(every):
+                ranks.setdefault(theirs.get(key), []).append(rank)
+            if len(ranks) > 1:
+                where = "; ".join(f"rank{'s' if len(r) > 1 else ''} {', '.join(map(str, r[:8]))}"
+                                  f"{', ...' if len(r) > 8 else ''}: {value}" for value, r in ranks.items())
+                raise ValueError(f"{call}(comm=...): every rank must make the same call with the same arguments "
+                                 f"(only the data differs), but {key} differs: {where}")
 
     def sum(self, values):
         """Element-wise sum over ranks of a float64 vector (a new array)."""

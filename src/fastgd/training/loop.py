@@ -582,6 +582,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
               and x.dtype == model.dtype and x.flags.c_contiguous else None)
     n_global = n
     if dp is not None:
+        dp.agree("fit", model, loss, optimizer=type(optimizer).__name__, epochs=epochs, initial_epoch=initial_epoch,
+                 batch_size=batch_size, shuffle=shuffle, validation=val is not None,
+                 metrics=[name for name, _ in metric_fns], tol=tol, max_steps=max_steps, clip_norm=clip_norm,
+                 clip_value=clip_value, schedule=None if schedule is None else type(schedule).__name__)
         seed = dp.start(model, optimizer, schedule, seed)
         steps_per_epoch = dp.max(steps_per_epoch)
         n_global = int(dp.sum([n])[0])
@@ -620,6 +624,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             epoch=epoch, step=step, history=history)
 
     batch_hooks = any(type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks)
+    if dp is not None:  # a rank_zero_only callback's hook on rank 0 only: every rank reduces stop_training
+        batch_hooks = dp.any(batch_hooks)
     # the mean batch loss is weighted by the batch's normalizer (see _loop.batch_weight)
     plain_weights = sw is None and (loss._class_weight_array(model.dtype) is None or target[0] != "labels")
     loss_spec = model._loss_spec(loss)
@@ -763,10 +769,13 @@ def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_si
     loss = model._resolve_loss(loss)
     dp = None if comm is None else _distributed.DataParallel(comm)
     x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight)
+    metric_fns = _metric_fns(metrics)
+    if dp is not None:
+        dp.agree("evaluate", model, loss, metrics=[name for name, _ in metric_fns])
     out = {"loss": _loop.data_loss(model, x, target, sw, loss, batch_size, dp=dp)}
-    if metrics:
+    if metric_fns:
         pred = loss.link(_loop.predict(model, x, batch_size))
-        for name, fn in _metric_fns(metrics):
+        for name, fn in metric_fns:
             out[name] = _metric(dp, fn, target[1], pred)
     return out
 
