@@ -337,6 +337,68 @@ def test_coefs_are_live_views_and_assignment_is_honoured(digits):
     assert clf.intercepts_[-1] is clf.model_.layers[-1].b
 
 
+def test_assigned_coefs_and_intercepts_are_checked_like_set_weights(digits):
+    X, y = digits
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    p0 = clf.predict_proba(X)
+    W0 = clf.coefs_[0].copy()
+    # a (64, 1) column was broadcast over the (64, 5) weights, a shorter list left the last
+    # layer's old weights in use, NaN weights gave class 0 everywhere, and the imaginary part of
+    # complex biases was dropped: all silently
+    for name, value, error, message in [
+            ("coefs_", [W0[:, :1], clf.coefs_[1]], ValueError, r"coefs_\[0\] must have shape \(64, 5\), got \(64, 1\)"),
+            ("coefs_", [W0], ValueError, r"coefs_ must hold one array per layer \(2\), got 1"),
+            ("coefs_", [np.full_like(W0, np.nan), clf.coefs_[1]], ValueError, r"coefs_\[0\] must be finite"),
+            ("intercepts_", [clf.intercepts_[0] + 0j, clf.intercepts_[1]], TypeError,
+             r"intercepts_\[0\] must hold real numbers")]:
+        kept = getattr(clf, name)
+        setattr(clf, name, value)
+        with pytest.raises(error, match=message):
+            clf.predict(X)
+        setattr(clf, name, kept)
+    np.testing.assert_array_equal(clf.predict_proba(X), p0)
+
+
+def test_a_new_activation_or_early_stopping_applies_to_a_fitted_estimator_as_in_sklearn(digits, regression):
+    X, y = digits
+    kw = dict(hidden_layer_sizes=(20,), max_iter=3, random_state=0, solver="sgd")
+    ours, theirs = MLPClassifier(**kw), sknn.MLPClassifier(**kw)
+    _fit_both(ours, theirs, X, y)
+    # scikit-learn's network reads activation at every forward pass; the model kept its relu
+    for est in (ours, theirs):
+        est.set_params(activation="tanh", warm_start=True)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-10, atol=1e-12)
+    _fit_both(ours, theirs, X, y)
+    _assert_same_run(ours, theirs)
+    assert ours.model_.layers[0].activation == "tanh"
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(ours)).predict_proba(X), ours.predict_proba(X))
+    ours.activation = "swish"
+    with pytest.raises(ValueError, match="The 'activation' parameter of MLPClassifier must be"):
+        ours.predict(X)
+    # early_stopping switched for a warm start: fit raised AttributeError ('NoneType' object has
+    # no attribute 'append'), and the other way round compared the loss with best_loss_ None
+    clf = MLPClassifier(warm_start=True, early_stopping=True, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for early in (True, False, True):
+            clf.set_params(early_stopping=early).fit(X, y)
+            assert (clf.validation_scores_ is not None) == early and (clf.best_loss_ is None) == early
+            assert clf.n_iter_ == 3
+    # the output activation is the fit's: a warm start with loss="poisson" on an identity output
+    # trained a log link whose exp predict never took
+    Xr, yr = regression
+    reg = MLPRegressor(warm_start=True, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(Xr, yr)
+        reg.set_params(loss="huber").fit(Xr, yr)  # same output activation: continues
+    with pytest.raises(ValueError, match="output activation is 'identity' but loss='poisson' asks for 'exp'"):
+        reg.set_params(loss="poisson").fit(Xr, np.abs(yr))
+
+
 def test_feature_names_and_attributes(digits):
     X, y = digits
     clf = MLPClassifier(max_iter=2, hidden_layer_sizes=(5, 4), random_state=0)

@@ -24,7 +24,7 @@ from fastgd._runtime import MAX_THREADS
 from fastgd.nn import losses as _losses
 from fastgd.optim import lbfgs as _lbfgs
 from fastgd import optim as _optim
-from fastgd.nn.layers import MAX_WIDTH, Dense
+from fastgd.nn.layers import MAX_WIDTH, Dense, copy_into
 from fastgd.nn.model import Sequential, _one_trainer
 
 
@@ -254,15 +254,27 @@ class _BaseMLP(BaseEstimator):
         self.intercepts_ = [L.b for L in model.layers]
 
     def _sync_params(self):
-        """Copy user-assigned coefs_/intercepts_ (new arrays, not the arena views) into the arena."""
+        """Bring the model in line with what was assigned since the fit: copy user-assigned
+        coefs_/intercepts_ (new arrays, not the arena views) into the arena, each of exactly its
+        layer's shape and finite; a new ``activation`` (set_params) takes effect in the hidden
+        layers, as in scikit-learn, whose networks read it at every forward pass."""
         model = self.model_
-        for L, c, b in zip(model.layers, self.coefs_, self.intercepts_):
-            if c is not L.W:
-                L.W[...] = c
-            if b is not L.b:
-                L.b[...] = b
-        if any(c is not L.W for L, c in zip(model.layers, self.coefs_)) or \
-                any(b is not L.b for L, b in zip(model.layers, self.intercepts_)):
+        assigned = False
+        for name, arrays, part in (("coefs_", self.coefs_, "W"), ("intercepts_", self.intercepts_, "b")):
+            if len(arrays) != len(model.layers):
+                raise ValueError(f"{name} must hold one array per layer ({len(model.layers)}), got {len(arrays)}")
+            for i, (L, a) in enumerate(zip(model.layers, arrays)):
+                if a is not getattr(L, part):
+                    copy_into(f"{name}[{i}]", getattr(L, part), a)
+                    assigned = True
+        if len(model.layers) > 1 and model.layers[0].activation != _ACTIVATIONS.get(str(self.activation)):
+            self._validate_params()
+            units = [model.n_inputs] + [L.out_features for L in model.layers]
+            rebuilt = self._new_model(units, model.dtype)
+            rebuilt.params[...] = model.params
+            model = rebuilt
+            assigned = True
+        if assigned:
             self._bind_model(model)
 
     def _model_dtype(self, X):
@@ -348,6 +360,11 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"warm_start/partial_fit: the network has layers "
                              f"{[L.in_features for L in self.model_.layers] + [self.n_outputs_]} but the "
                              f"parameters and data ask for {layer_units}; set warm_start=False to refit")
+        elif getattr(self, "out_activation_", None) not in (None, self._out_activation()):
+            # loss="poisson" trains exp of the output (out_activation_ "exp"), the others the output
+            raise ValueError(f"warm_start/partial_fit: the network's output activation is {self.out_activation_!r} "
+                             f"but loss={getattr(self, 'loss', None)!r} asks for {self._out_activation()!r}; set "
+                             "warm_start=False to refit")
         loss, kv, kg = self._loss_spec()
         try:
             with _thread_scope(self.n_threads):
@@ -391,7 +408,9 @@ class _BaseMLP(BaseEstimator):
     def _fit_stochastic(self, x, y2d, sw, loss, kv, kg, incremental):
         model = self.model_
         n_w = model.n_weights
-        if not hasattr(self, "loss_curve_"):  # warm start from an lbfgs fit
+        if not hasattr(self, "loss_curve_") or (self.validation_scores_ is not None) != bool(self.early_stopping):
+            # a warm start from an lbfgs fit, or with early_stopping switched: the records of the
+            # other mode are missing
             self._init_stochastic_records()
         solver = getattr(self, "_optimizer", None)
         if not incremental or solver is None or solver.name != self.solver:
