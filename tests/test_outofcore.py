@@ -181,6 +181,47 @@ def test_inference_on_a_truncated_memmap_reports_the_short_file(tmp_path, dtype)
     assert proc.stdout.split("\n")[:-1] == ["OSError True"] * 4
 
 
+_TRUNCATED_THROUGH_MAPPING = textwrap.dedent("""
+    import sys
+    import warnings
+    import numpy as np
+    import fastgd as fg
+    from fastgd.sklearn import MLPClassifier
+
+    folder = sys.argv[1]
+    x = np.ones((20000, 16))
+    y = np.arange(20000) % 3
+    warnings.simplefilter("ignore")  # max_iter=1: ConvergenceWarning
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=1).fit(x[:50], y[:50])
+    np.save(folder + "/c.npy", x)
+    np.save(folder + "/f.npy", np.asfortranarray(x))
+    cow = np.load(folder + "/c.npy", mmap_mode="c")  # copy-on-write: batches come through the mapping
+    xc = np.load(folder + "/c.npy", mmap_mode="r")
+    xf = np.load(folder + "/f.npy", mmap_mode="r")  # scattered rows: inference copies through the mapping
+    for name in ("c", "f"):
+        with open(folder + "/" + name + ".npy", "r+b") as f:
+            f.truncate(8192)  # the mappings now reach pages past the end of the files
+    m = fg.Sequential([fg.Dense(16, 3, activation="identity")], seed=0)
+    for call in (lambda: m.predict(xf), lambda: m(xf),
+                 lambda: m.fit(cow, y, loss="softmax_cross_entropy", optimizer="sgd", epochs=1, progress=False),
+                 lambda: clf.fit(xc, y), lambda: clf.predict(xc), lambda: clf.partial_fit(xc, y)):
+        try:
+            call()
+        except OSError as exc:
+            print("OSError", "was the file truncated?" in str(exc))
+""")
+
+
+def test_reading_a_truncated_memmap_through_its_mapping_is_refused(tmp_path):
+    # what reads a memmap through its mapping (inference on a Fortran-order file, fit on a
+    # copy-on-write mapping, scikit-learn's checks of X in the estimators) died of SIGBUS on a
+    # file truncated after it was mapped; the mapping's file is measured first now
+    proc = subprocess.run([sys.executable, "-c", _TRUNCATED_THROUGH_MAPPING, str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:-1] == ["OSError True"] * 6
+
+
 def test_inference_on_a_memmap_equals_in_memory(tmp_path):
     x, _, _ = _data(300)
     np.save(tmp_path / "x.npy", x)

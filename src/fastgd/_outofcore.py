@@ -24,9 +24,30 @@ def is_lazy(x):
     return isinstance(x, np.memmap)
 
 
+def check_file(name, x):
+    """Refuse a memory-mapped ``x`` whose file has become shorter than its mapping (truncated
+    after it was mapped): reading a page of the mapping past the end of the file kills the
+    process with SIGBUS, so it is checked before anything reads through the mapping. The size is
+    the mapping's own file's (a file renamed over the path is not the one mapped)."""
+    top = x
+    while isinstance(top.base, np.ndarray):
+        top = top.base
+    if not (isinstance(top, np.memmap) and isinstance(top.base, mmap.mmap)):
+        return
+    try:
+        size = top.base.size()
+    except (OSError, ValueError):  # a mapping without its file descriptor: nothing to ask
+        return
+    need = top.offset + top.nbytes
+    if size < need:  # an OSError, as a short read of the file (see _read_rows)
+        raise OSError(f"{name}: its file {getattr(top, 'filename', '')} holds {size:,} bytes, but its memory map "
+                      f"needs {need:,}; was the file truncated?")
+
+
 def check_lazy_input(name, x, n_features):
     """The shape and dtype checks of ``check_input`` without reading any element."""
     _validation.samples(name, x, n_features)
+    check_file(name, x)
     if not x.flags.c_contiguous:
         raise ValueError(f"{name}: a memory-mapped input must be C-contiguous (rows stored one after "
                          f"another), got strides {x.strides}")

@@ -56,9 +56,12 @@ def check_input(name, x, dtype, n_features):
     if _outofcore.is_lazy(x) and x.flags.c_contiguous:
         # read from the file, not through the mapping: a page past the end of a file truncated
         # since it was mapped kills the process with SIGBUS; a read reports the short file (a
-        # mapping of scattered rows or columns is copied through the mapping, as any array)
+        # mapping of scattered rows or columns is copied through the mapping, as any array, once
+        # its file is checked)
         _outofcore.check_lazy_input(name, x, n_features)
         return _outofcore.take(x, slice(0, x.shape[0]), dtype, name)
+    if _outofcore.is_lazy(x):
+        _outofcore.check_file(name, x)
     _validation.samples(name, x, n_features)
     x = _validation.c_array(x, dtype)
     if _core.count_nonfinite(x):

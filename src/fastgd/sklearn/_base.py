@@ -19,7 +19,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 import fastgd
-from fastgd import _loop, _validation
+from fastgd import _loop, _outofcore, _validation
 from fastgd._runtime import MAX_THREADS
 from fastgd.nn import losses as _losses
 from fastgd.optim import lbfgs as _lbfgs
@@ -343,6 +343,8 @@ class _BaseMLP(BaseEstimator):
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden = self._hidden_layer_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if _outofcore.is_lazy(X):  # scikit-learn's checks read X through its mapping
+            _outofcore.check_file("X", X)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if not first_pass:
             self._ensure_model()
@@ -682,6 +684,8 @@ class _BaseMLP(BaseEstimator):
         return _model_input(X, self.model_.dtype)
 
     def _check_X(self, X):
+        if _outofcore.is_lazy(X):  # scikit-learn's checks read X through its mapping
+            _outofcore.check_file("X", X)
         X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
         return self._as_model_input(X)
 
