@@ -399,6 +399,29 @@ def test_a_new_activation_or_early_stopping_applies_to_a_fitted_estimator_as_in_
         reg.set_params(loss="poisson").fit(Xr, np.abs(yr))
 
 
+def test_predict_converts_a_memmap_chunk_by_chunk(tmp_path):
+    import tracemalloc
+
+    X = np.random.default_rng(0).normal(size=(200_000, 8)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=1, random_state=0, dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X[:500], y[:500])
+    np.save(tmp_path / "x.npy", X)
+    xm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    expected = clf.predict_proba(X.astype(np.float64))
+    tracemalloc.start()
+    try:
+        got = clf.predict_proba(xm)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(got, expected)
+    # the float32 file was copied whole into float64 (12.8 MB) before the first chunk ran
+    assert peak < X.size * 8, peak
+
+
 def test_feature_names_and_attributes(digits):
     X, y = digits
     clf = MLPClassifier(max_iter=2, hidden_layer_sizes=(5, 4), random_state=0)

@@ -687,14 +687,20 @@ class _BaseMLP(BaseEstimator):
         if _outofcore.is_lazy(X):  # scikit-learn's checks read X through its mapping
             _outofcore.check_file("X", X)
         X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
-        return self._as_model_input(X)
+        return self._as_model_input(X) if scipy.sparse.issparse(X) else X
 
     def _forward(self, X, check_input=True):
-        """The network's raw output (logits / predictions) for X, a new (n, n_outputs) array."""
+        """The network's raw output (logits / predictions) for X, a new (n, n_outputs) array.
+        Dense X is converted to the model's dtype and layout chunk by chunk: a whole copy (of a
+        float32 memmap for a float64 model, say) could be larger than memory."""
         check_is_fitted(self)
         self._ensure_model()
         x = self._check_X(X) if check_input else X
         self._sync_params()
         model = self.model_
+        rows_of = None
+        if isinstance(x, np.ndarray):
+            def rows_of(s, e):
+                return _validation.c_array(x[s:e], model.dtype)
         with _thread_scope(self.n_threads):
-            return model._forward_chunks(x, _PREDICT_CHUNK)
+            return model._forward_chunks(x, _PREDICT_CHUNK, rows_of)
