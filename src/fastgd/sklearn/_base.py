@@ -410,7 +410,8 @@ class _BaseMLP(BaseEstimator):
     def _fit_stochastic(self, x, y2d, sw, loss, kv, kg, incremental):
         model = self.model_
         n_w = model.n_weights
-        if not hasattr(self, "loss_curve_") or (self.validation_scores_ is not None) != bool(self.early_stopping):
+        if not hasattr(self, "loss_curve_") or (getattr(self, "validation_scores_", None) is not None) != bool(
+                self.early_stopping):
             # a warm start from an lbfgs fit, or with early_stopping switched: the records of the
             # other mode are missing
             self._init_stochastic_records()
