@@ -505,6 +505,15 @@ def test_bad_parameters_and_calls(digits):
         MLPClassifier(max_iter=1).fit(X, y, sample_weight=-np.ones(len(y)))
     with pytest.raises(ValueError, match="sample_weight"):
         MLPClassifier(max_iter=1).fit(X, y, sample_weight=np.ones(3))
+    # named train_test_split's test_size, a parameter the user never set
+    with pytest.raises(ValueError, match=r"validation_fraction must be > 0 with early_stopping=True \(.*\), got 0.0"):
+        MLPClassifier(early_stopping=True, validation_fraction=0.0, max_iter=1).fit(X, y)
+    # a 0-d array is one size (it raised NumPy's 'iteration over a 0-d array')
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert MLPClassifier(hidden_layer_sizes=np.array(7), max_iter=1).fit(X, y).coefs_[0].shape == (64, 7)
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes must hold integers, got array\(\[\[3\]\]\)"):
+        MLPClassifier(hidden_layer_sizes=np.array([[3]])).fit(X, y)
 
 
 

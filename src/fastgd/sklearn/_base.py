@@ -189,7 +189,9 @@ class _BaseMLP(BaseEstimator):
         as a list of ints > 0 (empty: no hidden layer)."""
         self._validate_params()
         hls = self.hidden_layer_sizes
-        hls = list(hls) if hasattr(hls, "__iter__") else [hls]
+        if not np.ndim(hls):  # an int, or a 0-d array: one size
+            hls = hls[()] if isinstance(hls, np.ndarray) else hls
+        hls = list(hls) if np.ndim(hls) else [hls]
         if not all(isinstance(h, Integral) and not isinstance(h, (bool, np.bool_)) for h in hls):
             raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
         if any(h <= 0 for h in hls):
@@ -424,6 +426,9 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         if early_stopping:
+            if not self.validation_fraction > 0:  # train_test_split would name its own test_size
+                raise ValueError(f"validation_fraction must be > 0 with early_stopping=True (the share of the data "
+                                 f"held out to score), got {self.validation_fraction}")
             stratify = y2d if (self._is_clf and self.n_outputs_ == 1) else None
             idx_tr, idx_val = train_test_split(np.arange(x.shape[0]), random_state=self._random_state,
                                                test_size=self.validation_fraction, stratify=stratify)
