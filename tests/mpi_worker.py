@@ -381,6 +381,8 @@ def mismatch(comm, out, what):
     elif what == "intercommunicator":
         local = comm.Split(comm.rank % 2, key=comm.rank)
         comm = local.Create_intercomm(0, comm, 1 - comm.rank % 2, tag=7)
+    elif what == "n_restarts":
+        kw["n_restarts"] = 1 + one
     elif what == "rank-zero-batch-hook":  # not a mismatch: the fit stops on every rank
         kw["callbacks"] = [StopOnRankZero()]
     h = m.fit(x[sl], y[sl], comm=comm, **kw)

@@ -285,10 +285,11 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
                    "rank 1: [(5, 7, 'relu', 0.01), (7, 3, 'identity', 0.01)]"),
     ("metrics", "evaluate(comm=...): every rank must make the same call with the same arguments (only the data "
                 "differs), but metrics differs: rank 0: []; rank 1: ['accuracy']"),
+    ("n_restarts", "but n_restarts differs: rank 0: 1; rank 1: 2"),
     ("intercommunicator", "comm must be an intracommunicator, got an intercommunicator")])
 def test_ranks_that_disagree_fail_by_name_instead_of_waiting(tmp_path, what, message):
-    # rank 0 would wait for ever for rank 1's fourth epoch, or for its metric's reduction;
-    # different activations trained without error, each rank with its own gradients
+    # rank 0 would wait for ever for rank 1's fourth epoch, its metric's reduction or its second
+    # restart; different activations trained without error, each rank with its own gradients
     proc = mpirun(2, "mismatch", tmp_path, what, timeout=60, check=False)
     assert proc.returncode != 0, f"the job succeeded:\n{proc.stdout}\n{proc.stderr}"
     said = [line for line in proc.stderr.splitlines() if line.startswith("ValueError: ") and message in line]

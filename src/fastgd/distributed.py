@@ -127,6 +127,8 @@ class DataParallel:
 
     def __init__(self, comm: Any, bucket_cap_mb: float | None = None, shared_memory: bool | None = None,
                  node: Any = None) -> None:
+        # the fits a fit_restarts runs over comm (each rank must run as many: see agree)
+        self.n_restarts = comm.n_restarts if isinstance(comm, DataParallel) else 1
         if isinstance(comm, DataParallel):
             bucket_cap_mb = comm.bucket_cap_mb if bucket_cap_mb is None else bucket_cap_mb
             shared_memory = comm.shared_memory if shared_memory is None else shared_memory
@@ -169,8 +171,8 @@ class DataParallel:
         every rank, naming the first setting that differs and each rank's value."""
         layout = [tuple(getattr(L, name) for name in type(L)._LAYOUT) for L in model.layers]
         mine = {"call": call, "model dtype": model.dtype.name, "model layers": layout,
-                "loss": loss.get_config(), **settings, "bucket_cap_mb": self.bucket_cap_mb,
-                "shared_memory": self.shared_memory}
+                "loss": loss.get_config(), **settings, "n_restarts": self.n_restarts,
+                "bucket_cap_mb": self.bucket_cap_mb, "shared_memory": self.shared_memory}
         mine = {key: repr(value) for key, value in mine.items()}
         every = self.comm.allgather(mine)
         for key in mine:

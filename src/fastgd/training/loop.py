@@ -801,6 +801,11 @@ def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
     ``history.params["restart_scores"]`` listing every run's score."""
     n_restarts = _validation.integer("n_restarts", n_restarts, 1, maximum=_MAX_RESTARTS)
     optimizer = _get_optimizer(fit_kwargs.pop("optimizer"))
+    if fit_kwargs.get("comm") is not None:
+        # a rank that ran fewer fits would leave the others waiting in the next one's collectives:
+        # the first fit's agreement compares the counts
+        fit_kwargs["comm"] = _distributed.DataParallel(fit_kwargs["comm"])
+        fit_kwargs["comm"].n_restarts = n_restarts
     seeds = np.random.SeedSequence(seed).generate_state(n_restarts * 2, dtype=np.uint32)
     best = (math.inf, None, None)
     scores = []
