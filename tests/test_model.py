@@ -251,6 +251,42 @@ def test_train_step_equals_separate_steps(rng, dtype):
     assert abs(loss.forward(out, y) - b.loss_and_grad(x, y, loss)[0]) <= 1e-6 * abs(lb)
 
 
+@pytest.mark.parametrize("acts", [["relu", "tanh", "identity"], ["gelu", "leaky_relu", "identity"]])
+def test_backward_in_row_blocks_matches_layer_by_layer(rng, dtype, acts):
+    """The backward pass computes each hidden layer's input gradient in blocks of rows and takes
+    the layer below's act' and db from each block while it is in cache: the gradient is bit for
+    bit that of the layers' own dense_backward calls one after the other, on 1 and 2 threads, with
+    batches of one and of several blocks (700 rows of 100 columns: 3 blocks in float64)."""
+    widths = [30, 100, 50, 10]
+    for n in (5, 700):
+        x = rng.normal(size=(n, 30)).astype(dtype)
+        y = rng.integers(0, 10, size=n)
+        m = make_model(widths, acts, dtype=dtype.name, seed=3)
+        loss = losses.SoftmaxCrossEntropy()
+        # the reference: layer by layer through fastgd.ops, the loss's gradient from the Loss object
+        ins, outs, pres = [x], [], []
+        for L in m.layers:
+            pre = np.empty((n, L.out_features), dtype=dtype) if L.activation == "gelu" else None
+            outs.append(fastgd.ops.dense_forward(ins[-1], L.W, L.b, activation=L.activation, alpha=L.negative_slope,
+                                                 pre_activation=pre))
+            pres.append(pre)
+            ins.append(outs[-1])
+        loss.forward(outs[-1], y)
+        g = np.array(loss.backward(), dtype=dtype)
+        want = []
+        for i in reversed(range(len(m.layers))):
+            L = m.layers[i]
+            g, dW, db = fastgd.ops.dense_backward(g, ins[i], L.W, outs[i], activation=L.activation,
+                                                  alpha=L.negative_slope, need_grad_x=i > 0, pre_activation=pres[i])
+            want.append((dW, db))
+        for threads in (1, 2):
+            with fastgd.threads(threads):
+                _value, grads = m.loss_and_grad(x, y, loss)
+            for i, (dW, db) in zip(reversed(range(len(m.layers))), want):
+                np.testing.assert_array_equal(m.layers[i].dW, dW, err_msg=f"n={n} layer {i} dW, {threads} threads")
+                np.testing.assert_array_equal(m.layers[i].db, db, err_msg=f"n={n} layer {i} db, {threads} threads")
+
+
 def test_train_step_without_grad_norm(rng, dtype):
     """grad_norm=False skips only the measurement of the gradient: the same loss, status and
     gradient, the norm NaN."""

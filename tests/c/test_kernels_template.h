@@ -257,6 +257,72 @@ static void TN(test_dense)(void)
     TN(dense_case)(0, 5, 7, FG_ACT_RELU, 1, 1, 1);
 }
 
+/* dense_backward_input: grad_x = grad_z·Wᵀ with the act' and db of the layer below (saved_in its
+   saved tensor), bit for bit fg_gemm followed by that layer's dense_backward (beta 0, no dW rows),
+   and against the reference twins; n past the kernel's row blocks (a 1024-wide grad_x has them
+   every 64 rows) runs several. */
+static void TN(dense_input_case)(int64_t n, int64_t k, int64_t m, int act, int with_db)
+{
+    char what[200];
+    snprintf(what, sizeof what, "dense_backward_input_%s n=%lld k=%lld m=%lld act=%d db=%d", TYPE_NAME,
+             (long long)n, (long long)k, (long long)m, act, with_db);
+    T *g = TN(random_array)(n * m, 1.0), *W = TN(random_array)(k * m, 1.0), *saved = TN(random_array)(n * k, 1.0);
+    const int64_t ws_bytes = K(dense_workspace_size)(n, k, m, fg_get_num_threads());
+    void *ws = ws_bytes ? xmalloc((size_t)ws_bytes) : NULL;
+    const int64_t gx_len = n * k ? n * k : 1;
+    T *gx = (T *)xmalloc((size_t)gx_len * sizeof(T)), *gx_two = (T *)xmalloc((size_t)gx_len * sizeof(T));
+    T *gx_ref = (T *)xmalloc((size_t)gx_len * sizeof(T));
+    T *db = (T *)xmalloc((size_t)k * sizeof(T)), *db_two = (T *)xmalloc((size_t)k * sizeof(T));
+    T *db_ref = (T *)xmalloc((size_t)k * sizeof(T));
+    TN(fill)(gx, n * k, NAN);
+    TN(fill)(db, k, NAN);
+    TN(fill)(db_two, k, NAN);
+    TN(fill)(db_ref, k, NAN);
+    K(dense_backward_input)(gx, with_db ? db : NULL, g, W, saved, n, k, m, act, TN(ALPHA), ws, ws_bytes);
+    /* the same in two calls, and in the reference twins (the layer below has no dW rows: k_below 0) */
+    K(gemm)(gx_two, k, g, m, 0, W, m, 1, n, k, m, 0.0, NULL, FG_ACT_IDENTITY, 0.0, ws, ws_bytes);
+    K(dense_backward)(NULL, NULL, with_db ? db_two : NULL, gx_two, NULL, NULL, saved, n, 0, k, act, TN(ALPHA), 0.0,
+                      ws, ws_bytes);
+    K(gemm_ref)(gx_ref, k, g, m, 0, W, m, 1, n, k, m, 0.0, NULL, FG_ACT_IDENTITY, 0.0);
+    K(dense_backward_ref)(NULL, NULL, with_db ? db_ref : NULL, gx_ref, NULL, NULL, saved, n, 0, k, act, TN(ALPHA),
+                          0.0);
+    char name[220];
+    snprintf(name, sizeof name, "%s grad_x (vs the two calls)", what);
+    TN(check_exact)(name, gx, gx_two, n * k);
+    /* magnitudes: |grad_z|·|W|ᵀ bounds each grad_x before act' (whose factor is at most 1 for the
+       bounded derivatives and the size of saved otherwise: the relative term covers it) */
+    T *absg = TN(abs_array)(g, n * m), *absW = TN(abs_array)(W, k * m);
+    T *mag = (T *)xmalloc((size_t)gx_len * sizeof(T)), *mdb = (T *)xmalloc((size_t)k * sizeof(T));
+    K(gemm_ref)(mag, k, absg, m, 0, absW, m, 1, n, k, m, 0.0, NULL, FG_ACT_IDENTITY, 0.0);
+    for (int64_t j = 0; j < k; j++) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++) sum += (double)mag[i * k + j];
+        mdb[j] = (T)sum;
+    }
+    snprintf(name, sizeof name, "%s grad_x", what);
+    TN(check_array)(name, gx, gx_ref, mag, n * k, m);
+    if (with_db) {
+        snprintf(name, sizeof name, "%s db (vs the two calls)", what);
+        TN(check_exact)(name, db, db_two, k);
+        snprintf(name, sizeof name, "%s db", what);
+        TN(check_array)(name, db, db_ref, mdb, k, n + m);
+    }
+    free(g), free(W), free(saved), free(ws), free(gx), free(gx_two), free(gx_ref), free(db), free(db_two);
+    free(db_ref), free(absg), free(absW), free(mag), free(mdb);
+}
+
+static void TN(test_dense_input)(void)
+{
+    static const int64_t shapes[][3] = {{1, 1, 1},    {1, 7, 5},     {5, 3, 17},    {13, 1, 10},
+                                        {64, 50, 10}, {150, 1024, 3}, {257, 1024, 10}, {300, 100, 10}};
+    int variant = 0;
+    for (int s = 0; s < COUNT(shapes); s++)
+        for (int act = 0; act < FG_ACT_COUNT; act++, variant++)
+            TN(dense_input_case)(shapes[s][0], shapes[s][1], shapes[s][2], act, variant % 3 != 2);
+    TN(dense_input_case)(0, 5, 7, FG_ACT_RELU, 1);
+    TN(dense_input_case)(4, 0, 7, FG_ACT_RELU, 1);
+}
+
 /* ---- losses ------------------------------------------------------------------- */
 
 static void TN(loss_case)(int kind, int reduction, int64_t n, int64_t c, int use_labels, int weighted, double scale_logits)

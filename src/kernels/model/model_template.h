@@ -86,6 +86,7 @@ static T *FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const 
     const T *params = (const T *)m->params;
     T *grads = (T *)m->grads;
     T *cur = grad_out;
+    int cur_is_grad_z = 0; /* cur holds grad_z already, and db is done: the layer above's input pass */
     for (int64_t l = m->n_layers - 1; l >= stop; l--) {
         const fg_model_layer *L = &m->layers[l];
         if (l == 0 && csr) {
@@ -96,12 +97,24 @@ static T *FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const 
         const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
         /* the next gradient goes to whichever ping-pong buffer `cur` is not */
         T *next = l > 0 ? (cur == (T *)m->gbuf0 ? (T *)m->gbuf1 : (T *)m->gbuf0) : grad_x;
-        MODEL_FN(fg_dense_backward_prepacked)(next, grads + L->w_off, grads + L->b_off, cur, in,
+        /* the layer below's act' and db from each block of next while it is in cache, when they are
+           the plain ones (beta 0, dense, inside [stop, n_layers)) */
+        const int input_pass = l > stop && beta == 0.0 && !(l == 1 && csr);
+        MODEL_FN(fg_dense_backward_prepacked)(input_pass ? NULL : next, grads + L->w_off,
+                                            cur_is_grad_z ? NULL : grads + L->b_off, cur, in,
                                             l == 0 ? xt_packed : NULL, params + L->w_off,
-                                            FG_CAT2(model_saved, SFX)(m, l), n, L->in, L->out, L->act, L->act_alpha,
-                                            beta, m->workspace, m->workspace_bytes);
+                                            FG_CAT2(model_saved, SFX)(m, l), n, L->in, L->out,
+                                            cur_is_grad_z ? FG_ACT_IDENTITY : L->act, L->act_alpha, beta,
+                                            m->workspace, m->workspace_bytes);
         /* cur now holds this layer's grad_z, the right operand of its dW and db products */
         if (bound) FG_CAT2(model_bound_note, SFX)(bound, in, n * L->in, cur, n * L->out);
+        if (input_pass) {
+            const fg_model_layer *below = &m->layers[l - 1];
+            MODEL_FN(fg_dense_backward_input)(next, grads + below->b_off, cur, params + L->w_off,
+                                            FG_CAT2(model_saved, SFX)(m, l - 1), n, L->in, L->out, below->act,
+                                            below->act_alpha, m->workspace, m->workspace_bytes);
+        }
+        cur_is_grad_z = input_pass;
         cur = next;
     }
     return cur;
