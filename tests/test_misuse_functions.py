@@ -3,6 +3,7 @@ finite-difference steps and vectorized values, the curvature tools' products, sc
 parameter groups and state, callbacks' output paths and monitored names, show_config."""
 
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -122,6 +123,53 @@ def test_load_state_dict_refuses_nonfinite_moments():
     state["state"] = np.full_like(state["state"], np.nan)
     with pytest.raises(ValueError, match=r"state_dict\['state'\] must be finite"):
         optim.Adam(lr=0.1).load_state_dict(state)
+
+
+@pytest.mark.parametrize("make,slot", [(lambda: optim.Adam(lr=0.1), 1), (lambda: optim.Adam(lr=0.1, amsgrad=True), 2),
+                                       (lambda: optim.AdaGrad(lr=0.1), 0), (lambda: optim.RMSProp(lr=0.1), 0)])
+def test_load_state_dict_refuses_negative_squared_gradient_sums(make, slot):
+    # the update takes their square root: a negative one loaded silently and the next step (or a
+    # fit resumed from a checkpoint holding it) wrote NaN into the parameters
+    opt = make()
+    opt.step(np.zeros(4), np.ones(4))
+    state = opt.state_dict()
+    state["state"][slot * 4 + 2] = -1.0
+    with pytest.raises(ValueError, match=rf"state_dict\['state'\] slot {slot} \(\w+\) must be >= 0 .*got -1.0 at "
+                                         rf"flat index {slot * 4 + 2}"):
+        make().load_state_dict(state)
+
+
+def test_load_state_dict_refuses_moments_past_the_dtype():
+    # 1e300 became infinity in a float32 state (NumPy's overflow warning, then NaN parameters)
+    opt = optim.Adam(lr=0.1)
+    opt.step(np.zeros(4, np.float32), np.ones(4, np.float32))
+    state = opt.state_dict()
+    state["state"] = state["state"].astype(np.float64)
+    state["state"][5] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"state_dict\['state'\] must be finite in float32, got 1e\+300 at flat "
+                                             r"index 5, past its range"):
+            optim.Adam(lr=0.1).load_state_dict(state)
+
+
+def test_a_refused_state_dict_leaves_the_optimizer_as_it_was():
+    # the hyperparameters of the refused dict stayed, beside the old state and step count
+    opt = optim.Adam(lr=0.1)
+    p = np.zeros(4)
+    opt.step(p, np.ones(4))
+    before = opt.state_dict()
+    bad = _adam_state()
+    bad["config"] = {**bad["config"], "weight_decay": 0.5, "lr": 0.3}
+    bad["lr"], bad["step"] = 0.3, -1
+    with pytest.raises(ValueError, match=r"state_dict\['step'\]"):
+        opt.load_state_dict(bad)
+    after = opt.state_dict()
+    assert after["config"] == before["config"] and after["lr"] == 0.1 and after["step"] == 1
+    np.testing.assert_array_equal(after["state"], before["state"])
+    with pytest.raises(TypeError, match=r"state_dict\['config'\] must be a dict .*got list"):
+        opt.load_state_dict({**bad, "config": [1, 2], "step": 1})
+    assert opt.state_dict()["config"] == before["config"]
 
 
 def test_load_state_dict_names_a_missing_hyperparameter():

@@ -179,10 +179,17 @@ def c_array(value, dtype):
     return np.array(arr, order="C")
 
 
-def finite(name, arr):
-    """Raise ValueError naming the first NaN or infinity of a float array."""
+def finite(name, arr, given=None):
+    """Raise ValueError naming the first NaN or infinity of a float array. With ``given``, the
+    array (of arr's shape) that ``arr`` was converted from: an entry finite there is named as
+    past the range of arr's dtype (1e300 in float32), not as the infinity it became."""
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = np.flatnonzero(~np.isfinite(arr.reshape(-1)))[0]
+        if given is not None:
+            was = np.asarray(given).reshape(-1)[bad]
+            if np.isfinite(was):
+                raise ValueError(f"{name} must be finite in {arr.dtype}, got {was} at flat index {bad}, past its "
+                                 f"range (at most {np.finfo(arr.dtype).max:.4g} in magnitude)")
         raise ValueError(f"{name} must be finite, got {arr.reshape(-1)[bad]} at flat index {bad}")
 
 
