@@ -333,11 +333,39 @@ def test_assigned_parameters_must_be_finite_in_the_models_dtype():
     before = m.params.copy()
     with pytest.raises(ValueError, match="params must be finite, got nan at flat index 3"):
         m.params = np.where(np.arange(m.n_params) == 3, np.nan, 0.0)
-    with pytest.raises(ValueError, match="W must be finite, got inf at flat index 0"):
+    with pytest.raises(ValueError, match=r"W must be finite in float32, got 1e\+300 at flat index 0, past its range"):
         m.layers[0].W = np.full((4, 8), 1e300)
     np.testing.assert_array_equal(m.params, before)
     m.layers[0].W = np.full((4, 8), 1e30)
     assert np.isfinite(m.params).all()
+
+
+def test_values_past_the_models_dtype_are_named_as_such_without_numpys_warning():
+    # float64 data, weights or targets past float32's range became infinity in the conversion:
+    # NumPy's "overflow encountered in cast" came first (under -W error it replaced the message),
+    # then "x contains NaN or infinity", "sample_weight must be finite, got inf" for a finite
+    # 1e300, or, for class_weight, a sum "past the largest float64" that was not
+    m = small_model("float32")
+    x, y = np.ones((6, 4)), np.arange(6) % 3
+    big = np.where(np.arange(6)[:, None] == 4, 1e300, x)
+    fit = functools.partial(m.fit, loss="softmax_cross_entropy", optimizer=fg.optim.SGD(lr=0.1), epochs=1,
+                            progress=False)
+    past = r"must be finite in float32, got 1e\+300 at flat index {}, past its range \(at most 3.403e\+38"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for call in (lambda: fit(big, y), lambda: m.predict(big), lambda: m.evaluate(big, y, "softmax_cross_entropy")):
+            with pytest.raises(ValueError, match="x " + past.format(16)):
+                call()
+        with pytest.raises(ValueError, match="sample_weight " + past.format(5)):
+            fit(x, y, sample_weight=np.where(np.arange(6) == 5, 1e300, 1.0))
+        with pytest.raises(ValueError, match=r"class_weight \(times sample_weight\) " + past.format(1)):
+            fit(x, y, class_weight={1: 1e300})
+        with pytest.raises(ValueError, match="target " + past.format(2)):
+            fg.Sequential([fg.Dense(4, 2, activation=None)], seed=0).evaluate(
+                x, np.where(np.arange(12).reshape(6, 2) == 2, 1e300, 0.0), "mse")
+        with pytest.raises(ValueError, match=r"x contains NaN or infinity"):
+            m.predict(np.where(big > 1, np.nan, big))
+    assert np.isfinite(fit(x, y).history["loss"]).all()
 
 
 def test_set_weights_refuses_weights_past_the_models_dtype():

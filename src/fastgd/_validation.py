@@ -171,9 +171,12 @@ def c_array(value, dtype):
     aligned and in the machine's byte order (no copy when it already is one). NumPy's
     ``ascontiguousarray`` keeps a view that starts off its elements' alignment (a kernel's loads
     from it are undefined behaviour in C), and a big-endian dtype compares unequal to the
-    native one but has the same type number, which the bindings check."""
+    native one but has the same type number, which the bindings check. A value past the range
+    of ``dtype`` becomes infinite without NumPy's overflow warning: the callers' finite checks
+    name it (:func:`finite` with ``given``), which a warning turned into an error would hide."""
     dtype = np.dtype(dtype)
-    arr = np.asarray(value, dtype=dtype if dtype.isnative else dtype.newbyteorder("="))
+    with np.errstate(over="ignore"):
+        arr = np.asarray(value, dtype=dtype if dtype.isnative else dtype.newbyteorder("="))
     if arr.flags.c_contiguous and arr.flags.aligned:
         return arr
     return np.array(arr, order="C")
@@ -232,7 +235,7 @@ def sample_weight(weights, n, dtype, *, positive_sum=False):
     if given.ndim != 1 or given.shape[0] != n:
         raise ValueError(f"sample_weight must have shape ({n},) (one weight per sample), got {given.shape}")
     sw = c_array(given, dtype)
-    finite("sample_weight", sw)
+    finite("sample_weight", sw, given)
     if (sw < 0).any():
         raise ValueError(f"sample_weight must be >= 0, got {sw[sw < 0][0]}")
     # The losses divide by sums of weights: weights summing past the dtype's range, or to a

@@ -60,8 +60,10 @@ def check_input(name, x, dtype, n_features):
         _outofcore.check_lazy_input(name, x, n_features)
         return _outofcore.take(x, slice(0, x.shape[0]), dtype, name)
     _validation.samples(name, x, n_features)
-    x = _validation.c_array(x, dtype)
+    given, x = x, _validation.c_array(x, dtype)
     if _core.count_nonfinite(x):
+        if given.dtype.kind == "f" and bool(np.isfinite(given).all()):
+            _validation.finite(name, x, given)  # finite values past the dtype's range, named
         raise ValueError(f"{name} contains NaN or infinity")
     return x
 

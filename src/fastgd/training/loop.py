@@ -401,7 +401,9 @@ def _apply_class_weight(class_weight, loss, target, sw, n_outputs, dtype):
         total = weights.sum()
     if not total > 0:
         raise ValueError("class_weight (times sample_weight) gives every training sample weight 0")
-    return _validation.c_array(weights, dtype)
+    converted = _validation.c_array(weights, dtype)
+    _validation.finite("class_weight (times sample_weight)", converted, weights)
+    return converted
 
 
 # The output range of each activation that bounds it, for the warning below.
