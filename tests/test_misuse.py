@@ -368,6 +368,22 @@ def test_values_past_the_models_dtype_are_named_as_such_without_numpys_warning()
     assert np.isfinite(fit(x, y).history["loss"]).all()
 
 
+def test_bias_init_past_the_models_dtype_is_refused_and_leaves_the_layers_free():
+    # Dense(bias_init=1e300) in a float32 model initialized every bias to infinity (after NumPy's
+    # overflow warning); a model refused by its initializers kept its layers, which no other
+    # model could then take
+    layers = [fg.Dense(4, 3, bias_init=1e300), fg.Dense(3, 2, activation=None)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"layers\[0\]\.bias_init must be finite in float32, got 1e\+300 at "
+                                             r"flat index 0, past its range"):
+            fg.Sequential(layers, dtype="float32")
+    m = fg.Sequential(layers, dtype="float64", seed=0)
+    np.testing.assert_array_equal(m.layers[0].b, np.full(3, 1e300))
+    with pytest.raises(ValueError, match="bias_init must be finite in float32"):
+        fg.Sequential([fg.Dense(2, 2, bias_init=-1e39, weight_init="zeros")], dtype="float32")
+
+
 def test_set_weights_refuses_weights_past_the_models_dtype():
     # set_weights checked finiteness before the cast: 1e300 became inf in a float32 model
     m = small_model("float32")

@@ -165,7 +165,12 @@ class Sequential:
         self.loss = None
         self.history = None
         self.stop_training = False
-        self.reset_parameters(seed)
+        try:
+            self.reset_parameters(seed)
+        except BaseException:  # an initializer refused: the layers stay free for another model
+            for L in layers:
+                L._model = None
+            raise
 
     def _bind_arenas(self, params, grads):
         """Make ``params`` and ``grads`` (aligned, C-contiguous, ``n_params`` of the model's
@@ -217,7 +222,11 @@ class Sequential:
                 rng = np.random.default_rng(seed) if rng is None else rng
                 name = f"layers[{i}].weight_init(rng, {L.in_features}, {L.out_features}, dtype)"
                 copy_into(name, L.W, init(rng, L.in_features, L.out_features, self.dtype))
-            L.b[...] = L.bias_init
+            with np.errstate(over="ignore"):
+                bias = self.dtype.type(L.bias_init)
+            if not np.isfinite(bias):  # 1e300 in a float32 model: refused by name, as assigned biases are
+                copy_into(f"layers[{i}].bias_init", L.b, np.full(L.b.shape, L.bias_init))
+            L.b[...] = bias
         self.grads[...] = 0
         return self
 
