@@ -88,6 +88,23 @@ def test_hvp_refuses_a_step_that_rounds_away():
         fg.hvp(_value_and_grad, np.full(3, 1e10), np.ones(3), eps=1e-300)
 
 
+def test_hessian_checks_max_dim_and_names_a_matrix_past_memory():
+    # max_dim="a" or None raised the comparison's TypeError, and a max_dim raised past memory
+    # NumPy's MemoryError (naming neither the argument nor the bytes)
+    def f(x):
+        return float(x @ x), 2 * x
+
+    for bad in ("a", None, 2.5, True):
+        with pytest.raises(TypeError, match=r"max_dim must be an integer >= 1, got"):
+            curvature.hessian(f, np.ones(3), max_dim=bad)
+    with pytest.raises(ValueError, match=r"max_dim must be an integer >= 1, got 0"):
+        curvature.hessian(f, np.ones(3), max_dim=0)
+    with pytest.raises(ValueError, match=r"^x: an array of shape \(2000000, 2000000\) \(32,000,000,000,000 bytes\) is "
+                                         r"more than this process can allocate"):
+        curvature.hessian(f, np.ones(2_000_000), max_dim=10**9)
+    np.testing.assert_allclose(curvature.hessian(f, np.ones(3), max_dim=3), 2 * np.eye(3))
+
+
 # ---- schedules and optimizers used on their own --------------------------------------------------
 
 @pytest.mark.parametrize("schedule", [

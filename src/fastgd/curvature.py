@@ -187,10 +187,10 @@ def hessian(fun: Callable[..., Any], x: Any, *, jac: Literal[True] | Callable[..
     """
     x = _vector("x", x)
     d = x.size
-    if d > max_dim:
+    if d > _validation.integer("max_dim", max_dim, 1):
         raise ValueError(f"x has {d} entries, more than max_dim={max_dim}: a dense Hessian would cost "
                          f"{d} products and {8 * d * d:,} bytes; use lanczos_extremes instead")
-    H = np.empty((d, d))
+    H = _validation.allocate("x", (d, d))
     e = np.zeros(d)
     for i in range(d):
         e[i] = 1.0
