@@ -62,6 +62,29 @@ def test_minimize_reports_a_hessp_of_the_wrong_shape():
     np.testing.assert_allclose(res.hess_eigenvalues, [2.0, 2.0])
 
 
+@pytest.mark.parametrize("make", [fg.LBFGS, fg.NewtonCG])
+def test_closure_of_lbfgs_and_newton_cg_returns_real_numbers(make):
+    # float() parsed a loss "1.5" and read True as 1; complex gradients lost their imaginary part
+    # (after NumPy's ComplexWarning), strings raised NumPy's "could not convert string to float"
+    # and [1, None] became a NaN gradient that ended the step silently
+    def closure(loss, grads):
+        return lambda p: (loss, grads(p))
+
+    for loss, message in (("1.5", "closure must return a real number, got str"),
+                          (True, "closure must return a real number, got bool")):
+        with pytest.raises(TypeError, match=message):
+            make().step(closure(loss, lambda p: 2 * p), np.array([1.0, 2.0]))
+    for grads, dtype in ((lambda p: (2 * p).astype(complex), "complex128"), (lambda p: np.array(["a", "b"]), "<U1"),
+                         (lambda p: np.array([1, None], dtype=object), "object")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(TypeError, match=rf"closure's grads must hold real numbers, got array of dtype {dtype}"):
+                make().step(closure(1.0, grads), np.array([1.0, 2.0]))
+    x = np.array([1.0, 2.0])
+    make().step(lambda p: (np.array([float(p @ p)]), 2 * p), x)  # a one-element array is a value
+    assert float(x @ x) < 5.0
+
+
 # ---- curvature ----------------------------------------------------------------------------------
 
 def _value_and_grad(x):

@@ -15,7 +15,8 @@ import numbers
 import numpy as np
 
 __all__ = ["ArgumentTypeError", "describe", "integer", "real", "probability", "flag", "choice", "state", "vector",
-           "float_dtype", "real_array", "c_array", "finite", "samples", "sample_shape", "targets", "sample_weight", "callbacks"]
+           "float_dtype", "real_array", "c_array", "finite", "samples", "sample_shape", "targets", "sample_weight",
+           "returned_real", "callbacks"]
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -257,6 +258,24 @@ def sample_weight(weights, n, dtype, *, positive_sum=False):
     if positive_sum and not total > 0:
         raise ValueError("sample_weight must not be all zero")
     return sw
+
+
+def returned_real(who, value):
+    """What a user's function ``who`` returned as its value, as a float: a real number, or an
+    array holding one (np.sin(x) of a 1-D x of length 1). float() would parse "1.5", drop 1j
+    and read a bool (a comparison returned by mistake) as 0 or 1: those raise TypeError."""
+    if isinstance(value, float):  # float and NumPy float64: the common case, fast
+        return float(value)
+    if np.ndim(value) > 1 or np.size(value) != 1:
+        raise ValueError(f"{who} must return a scalar, got an array of shape {np.shape(value)}")
+    if np.ndim(value) == 1:
+        value = np.asarray(value)[0]
+    if isinstance(value, (str, bytes, complex, np.complexfloating, bool, np.bool_)):
+        raise TypeError(f"{who} must return a real number, got {type(value).__name__}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{who} must return a real number, got {type(value).__name__}") from None
 
 
 def callbacks(items):

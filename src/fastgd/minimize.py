@@ -146,23 +146,6 @@ def _finite_norm(a):
     return math.inf if bool(np.isfinite(a).all()) else None
 
 
-def _scalar_value(value, who):
-    if isinstance(value, float):  # float and NumPy float64: the common case, fast
-        return float(value)
-    # A one-element array is accepted as a scalar (np.sin(x) of a 1-D x of length 1).
-    if np.ndim(value) > 1 or np.size(value) != 1:
-        raise ValueError(f"{who} must return a scalar, got an array of shape {np.shape(value)}")
-    if np.ndim(value) == 1:
-        value = np.asarray(value)[0]
-    # float() parses "1.5", drops 1j, and reads a bool (a comparison returned by mistake) as 0 or 1
-    if isinstance(value, (str, bytes, complex, np.complexfloating, bool, np.bool_)):
-        raise TypeError(f"{who} must return a real number, got {type(value).__name__}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{who} must return a real number, got {type(value).__name__}") from None
-
-
 def approx_grad(fun, x, *, eps=None, args=()):
     """Gradient of ``fun`` at ``x`` by central differences.
 
@@ -193,10 +176,10 @@ def approx_grad(fun, x, *, eps=None, args=()):
     for i in range(x.shape[0]):
         point[i] = x[i] + h[i]
         forward_step = float(point[i]) - float(x[i])  # the step actually taken after rounding
-        f_plus = _scalar_value(fun(point.copy(), *args), "fun")
+        f_plus = _validation.returned_real("fun", fun(point.copy(), *args))
         point[i] = x[i] - h[i]
         backward_step = float(x[i]) - float(point[i])
-        f_minus = _scalar_value(fun(point.copy(), *args), "fun")
+        f_minus = _validation.returned_real("fun", fun(point.copy(), *args))
         point[i] = x[i]
         grad[i] = (f_plus - f_minus) / (forward_step + backward_step)
     return grad
@@ -268,7 +251,7 @@ class _Objective:
             return float(values[0]), grads[0]
         value, grad = self._call(x.copy())
         self.nfev += 1
-        value = _scalar_value(value, "fun")
+        value = _validation.returned_real("fun", value)
         if self.jac is None:
             grad = self._finite_differences(x)
         elif callable(self.jac):
