@@ -163,6 +163,25 @@ def test_history_from_dict_checks_its_columns():
         fg.History.from_dict({"epochs": 3, "history": {}})
 
 
+def test_history_from_dict_checks_its_curvature_params_and_reason():
+    # a checkpoint's History may hold them: curvature [1] raised AttributeError, a short column
+    # loaded (and broke History.plot later), "1.5" or True passed as a step; params [1, 2] raised
+    # dict()'s unnamed TypeError and a stopped_reason of any type loaded
+    base = {"epochs": [0], "history": {"loss": [1.0]}}
+    for key, value, exc, message in (
+            ("curvature", [1], TypeError, r"d\['curvature'\] must be a dict of columns, got list"),
+            ("curvature", {"step": [1, 2], "loss": [1.0]}, ValueError, r"lists of 2 values \(one per probe\), got 'loss'"),
+            ("curvature", {"step": ["1"]}, TypeError, r"d\['curvature'\]\['step'\] must hold numbers"),
+            ("curvature", {"step": [True]}, TypeError, r"d\['curvature'\]\['step'\] must hold numbers"),
+            ("curvature", {"step": [0], "epoch": [0.5]}, ValueError, r"\['epoch'\] must hold integers >= 0, got 0.5"),
+            ("params", [1, 2], TypeError, r"d\['params'\] must be a dict of fit's arguments, got list"),
+            ("stopped_reason", {"a": 1}, TypeError, r"d\['stopped_reason'\] must be a str or None, got dict")):
+        with pytest.raises(exc, match=message):
+            fg.History.from_dict({**base, key: value})
+    h = fg.History.from_dict({**base, "curvature": {"step": [0, 4], "epoch": [0, 1], "loss": [1.0, float("nan")]}})
+    assert h.curvature == {"step": [0, 4], "epoch": [0, 1], "loss": [1.0, h.curvature["loss"][1]]}
+
+
 def test_n_restarts_is_bounded():
     X = np.zeros((4, 2))
     y = np.array([0, 1, 0, 1])
