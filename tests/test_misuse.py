@@ -192,13 +192,31 @@ def test_n_restarts_is_bounded():
 
 
 def test_sizes_past_memory_name_their_argument():
-    with pytest.raises(ValueError, match=r"n_samples: an array of shape \(10000000000000, 2\) "
+    with pytest.raises(ValueError, match=r"n_samples x n_features: an array of shape \(10000000000000, 2\) "
                                          r"\(160,000,000,000,000 bytes\) is more than this process can allocate"):
         fg.datasets.make_spirals(10**13)
     with pytest.raises(ValueError, match=r"^d: an array of shape \(30, 1000000000000\)"):
         fg.curvature.lanczos_extremes(lambda v: v, 10**12)
+    with pytest.raises(ValueError, match=r"^n_samples x n_features: an array of shape \(3000, 1000000000000\)"):
+        fg.datasets.make_spirals(n_features=10**12)  # the error named n_samples
     X, y = fg.datasets.make_spirals(50, n_features=3, seed=0)
     assert X.shape == (50, 3) and np.isfinite(X).all() and set(y.tolist()) == {0, 1, 2}
+
+
+def test_make_spirals_checks_turns_dtype_and_seed():
+    # n_turns NaN filled X with NaN and 1e308 overflowed the angle (after NumPy's warning), an
+    # integer or string dtype truncated or printed every coordinate, seed=-1 raised NumPy's
+    # "expected non-negative integer"
+    for bad in (float("nan"), 1e308, 0.0, -1.0):
+        with pytest.raises(ValueError, match=r"n_turns must be in \(0, 1e\+06\]"):
+            fg.datasets.make_spirals(10, n_turns=bad)
+    for bad in (np.int8, "U5", "float16"):
+        with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
+            fg.datasets.make_spirals(10, dtype=bad)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0 or None, got -1"):
+        fg.datasets.make_spirals(10, seed=-1)
+    X, _ = fg.datasets.make_spirals(10, n_turns=3, dtype="float64", seed=0)
+    assert X.dtype == np.float64 and np.isfinite(X).all()
 
 
 def _misaligned(a):
