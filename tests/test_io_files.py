@@ -55,6 +55,16 @@ def test_round_trip_and_names(tmp_path):
         load(tmp_path / "m")
 
 
+@pytest.mark.parametrize("path", [123, None, b"m", 1.5])
+def test_a_path_that_is_no_str_is_named(path):
+    # os.fspath's "expected str, bytes or os.PathLike object, not int" named no argument
+    model = small_model()
+    for call in (lambda: model.save(path), lambda: load(path), lambda: load_checkpoint(path),
+                 lambda: save_checkpoint(path, model, optim.SGD(lr=0.1))):
+        with pytest.raises(TypeError, match=rf"^path must be a str or os.PathLike of str, got {type(path).__name__}$"):
+            call()
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_save_respects_the_umask(tmp_path, umask):
     old = os.umask(umask)

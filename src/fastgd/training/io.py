@@ -59,10 +59,10 @@ class FileFormatError(ValueError):
 def _save_path(path):
     """The file ``save(path)`` writes: ``path`` with ``.npz`` appended unless it ends so
     (numpy.savez's rule)."""
-    path = os.fspath(path)
-    if not isinstance(path, str):
+    fspath = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(fspath, str):  # os.fspath's own error (an int, None) names no argument
         raise TypeError(f"path must be a str or os.PathLike of str, got {type(path).__name__}")
-    return path if path.endswith(".npz") else path + ".npz"
+    return fspath if fspath.endswith(".npz") else fspath + ".npz"
 
 
 def _load_path(path):
