@@ -128,6 +128,14 @@ def test_hessian_checks_max_dim_and_names_a_matrix_past_memory():
     np.testing.assert_allclose(curvature.hessian(f, np.ones(3), max_dim=3), 2 * np.eye(3))
 
 
+def test_classify_stationary_takes_real_eigenvalues():
+    # strings were parsed ("1", "2": a minimum), None read as NaN (degenerate), complex raised float()'s error
+    for bad, kind in ((["1", "2"], "<U1"), (None, "object"), ([1 + 1j, 2], "complex128")):
+        with pytest.raises(TypeError, match=f"eigenvalues must hold real numbers, got array of dtype {kind}"):
+            curvature.classify_stationary(bad)
+    assert curvature.classify_stationary([1.0, 2.0]) == "minimum"
+
+
 # ---- schedules and optimizers used on their own --------------------------------------------------
 
 @pytest.mark.parametrize("schedule", [

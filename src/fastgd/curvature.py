@@ -426,7 +426,7 @@ def classify_stationary(eigenvalues: Any, *, rtol: float = 1e-9, atol: float = 1
     """
     rtol = _validation.real("rtol", rtol, low=0.0)
     atol = _validation.real("atol", atol, low=0.0)
-    lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
+    lam = _validation.real_array("eigenvalues", eigenvalues, np.float64).ravel()  # not "1" parsed, nor None
     if lam.size == 0 or not np.all(np.isfinite(lam)):
         return "degenerate"
     tol = max(atol, rtol * float(np.max(np.abs(lam))))
