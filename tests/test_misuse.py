@@ -421,6 +421,20 @@ def test_bias_init_past_the_models_dtype_is_refused_and_leaves_the_layers_free()
         fg.Sequential([fg.Dense(2, 2, bias_init=-1e39, weight_init="zeros")], dtype="float32")
 
 
+def test_backward_refuses_grad_out_past_the_models_dtype():
+    # grad_out was checked finite before the engine converted it: 1e300 became infinity in a
+    # float32 model (after NumPy's overflow warning) and every gradient came out inf or NaN
+    m = small_model("float32")
+    m.forward(np.ones((5, 4)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"grad_out must be finite in float32, got 1e\+300 at flat index 0, past"):
+            m.backward(np.full((5, m.n_outputs), 1e300))
+        with pytest.raises(ValueError, match="grad_out must be finite, got nan at flat index 0"):
+            m.backward(np.full((5, m.n_outputs), np.nan))
+    assert np.isfinite(m.backward(np.full((5, m.n_outputs), 1e30))).all() and np.isfinite(m.grads).all()
+
+
 def test_set_weights_refuses_weights_past_the_models_dtype():
     # set_weights checked finiteness before the cast: 1e300 became inf in a float32 model
     m = small_model("float32")

@@ -310,8 +310,10 @@ class Sequential:
         if g.shape != (n, self.n_outputs):
             raise ValueError(f"grad_out must have shape {(n, self.n_outputs)} (the last forward's output), "
                              f"got {g.shape}")
-        if g.dtype.kind not in "fiu" or not np.all(np.isfinite(g)):
-            raise ValueError("grad_out must hold finite real numbers")
+        if g.dtype.kind not in "fiu":
+            raise ValueError(f"grad_out must hold finite real numbers, got dtype {g.dtype}")
+        given, g = g, _validation.c_array(g, self.dtype)
+        _validation.finite("grad_out", g, given)  # 1e300 is infinite in a float32 model: inf and NaN gradients
         return self._engine.backward(self._last_x, g, True)
 
     def predict(self, x: Any, *, batch_size: int = 4096) -> np.ndarray:
