@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
 __all__ = ["ArgumentTypeError", "describe", "integer", "real", "probability", "flag", "choice", "state", "vector",
            "float_dtype", "real_array", "c_array", "finite", "samples", "sample_shape", "targets", "sample_weight",
-           "returned_real", "callbacks"]
+           "returned_real", "path", "callbacks"]
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -276,6 +277,15 @@ def returned_real(who, value):
         return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{who} must return a real number, got {type(value).__name__}") from None
+
+
+def path(name, value):
+    """``value`` as a str: a str or an os.PathLike of str, else TypeError naming ``name`` (os.fspath's
+    own "expected str, bytes or os.PathLike object, not int" names no argument)."""
+    fspath = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    if not isinstance(fspath, str):
+        raise ArgumentTypeError(f"{name} must be a str or os.PathLike of str, got {type(value).__name__}")
+    return fspath
 
 
 def callbacks(items):

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fastgd import _validation
 from fastgd.nn.layers import MAX_PARAMS, MAX_WIDTH
 
 if TYPE_CHECKING:
@@ -59,10 +60,8 @@ class FileFormatError(ValueError):
 def _save_path(path):
     """The file ``save(path)`` writes: ``path`` with ``.npz`` appended unless it ends so
     (numpy.savez's rule)."""
-    fspath = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
-    if not isinstance(fspath, str):  # os.fspath's own error (an int, None) names no argument
-        raise TypeError(f"path must be a str or os.PathLike of str, got {type(path).__name__}")
-    return fspath if fspath.endswith(".npz") else fspath + ".npz"
+    path = _validation.path("path", path)
+    return path if path.endswith(".npz") else path + ".npz"
 
 
 def _load_path(path):
