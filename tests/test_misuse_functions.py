@@ -3,6 +3,7 @@ finite-difference steps and vectorized values, the curvature tools' products, sc
 parameter groups and state, callbacks' output paths and monitored names, show_config."""
 
 import io
+import re
 import warnings
 
 import numpy as np
@@ -218,6 +219,45 @@ def test_a_refused_state_dict_leaves_the_optimizer_as_it_was():
     with pytest.raises(TypeError, match=r"state_dict\['config'\] must be a dict .*got list"):
         opt.load_state_dict({**bad, "config": [1, 2], "step": 1})
     assert opt.state_dict()["config"] == before["config"]
+
+
+@pytest.mark.parametrize("make", [lambda eps: optim.Adam(lr=0.1, eps=eps), lambda eps: optim.AdamW(lr=0.1, eps=eps),
+                                  lambda eps: optim.Adamax(lr=0.1, eps=eps), lambda eps: optim.AdaGrad(lr=0.1, eps=eps),
+                                  lambda eps: optim.RMSProp(lr=0.1, eps=eps, centered=True)])
+def test_eps_must_stay_positive_and_finite_in_the_parameters_dtype(make):
+    # the kernels compute in the parameters' dtype: eps=1e-50 was 0 in float32, and a parameter
+    # whose gradient was still 0 became NaN (0/0) at its first step; eps=1e39 was infinite there
+    # and every update 0
+    g = np.array([0.0, 1.0, 0.0, 1.0], np.float32)
+    for eps, rounded in ((1e-50, r"0\.0"), (1e39, "inf")):
+        p = np.ones(4, np.float32)
+        with pytest.raises(ValueError, match=rf"eps={re.escape(f'{eps:g}')} is {rounded} in float32, the parameters' dtype: it must "
+                                             r"lie in \[1.401e-45, 3.403e\+38\]"):
+            make(eps).step(p, g)
+        np.testing.assert_array_equal(p, 1.0)
+        p64 = np.ones(4)
+        make(eps).step(p64, g.astype(np.float64))  # representable in float64
+        assert np.isfinite(p64).all()
+    opt = make(1e-8)
+    opt.set_param_groups([(0, 2, {}), (2, 4, {"eps": 1e-60})])
+    with pytest.raises(ValueError, match="eps=1e-60 is 0.0 in float32"):
+        opt.step(np.ones(4, np.float32), g)
+
+
+@pytest.mark.parametrize("make, name", [(lambda v: optim.SGD(lr=v), "lr"), (lambda v: optim.SGD(lr=0.1, momentum=v), "momentum"),
+                                        (lambda v: optim.SGD(lr=0.1, noise=v, seed=0), "noise"),
+                                        (lambda v: optim.Adam(lr=0.1, weight_decay=v), "weight_decay"),
+                                        (lambda v: optim.AdaGrad(lr=0.1, initial_accumulator_value=v),
+                                         "initial_accumulator_value")])
+def test_hyperparameters_must_be_finite_in_the_parameters_dtype(make, name):
+    # 1e39 is infinite in float32: every parameter of a direct step became NaN (fit then blamed the
+    # learning rate in a DivergenceError)
+    p = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match=rf"{name}=1e\+39 is inf in float32, the parameters' dtype: it must lie in "
+                                         r"\[0, 3.403e\+38\]"):
+        make(1e39).step(p, np.ones(4, np.float32))
+    np.testing.assert_array_equal(p, 1.0)
+    make(1e30).step(np.ones(4), np.ones(4))  # finite in float64
 
 
 def test_load_state_dict_names_a_missing_hyperparameter():

@@ -219,6 +219,7 @@ class Optimizer:
             raise ValueError(
                 f"{type(self).__name__} holds state for {self._n} parameters of dtype {self._dtype}; "
                 f"got {n} of dtype {dtype} (call reset() to start over with other parameters)")
+        self._check_in_dtype(dtype)
         if self._cfg_cache is None or self._cfg_cache[0] != n:
             spans = self._groups if self._groups is not None else [(0, n, {})]
             if spans[-1][1] != n:
@@ -241,6 +242,28 @@ class Optimizer:
         # test at the top recognise it by identity, also after a rebuild to an equal layout
         self._layout = layout
         return self._state, groups
+
+    # The hyperparameters the kernels take in the parameters' dtype (the others enter through
+    # coefficients computed in double).
+    _IN_DTYPE = ("lr", "momentum", "weight_decay", "noise", "initial_accumulator_value", "eps")
+
+    def _check_in_dtype(self, dtype):
+        """Every group's hyperparameters must be finite in the parameters' dtype, which the
+        kernels compute in, and eps positive there: 1e39 is infinite in float32 (a momentum,
+        weight decay, noise or lr of 1e39 made every parameter NaN, an eps every update 0), and
+        eps=1e-50 is 0, so the update of a parameter whose gradient is still 0 divided 0 by 0."""
+        info = np.finfo(dtype)
+        for hyper in [self._hyper] + [{**self._hyper, **o} for _, _, o in self._groups or ()]:
+            for name in self._IN_DTYPE:
+                value = hyper.get(name)
+                if value is None:
+                    continue
+                with np.errstate(over="ignore", under="ignore"):
+                    rounded = dtype.type(value)
+                low = info.smallest_subnormal if name == "eps" else 0.0
+                if not low <= rounded < np.inf:
+                    raise ValueError(f"{name}={value:g} is {rounded} in {dtype}, the parameters' dtype: it must lie "
+                                     f"in [{low:.4g}, {info.max:.4g}] there")
 
     def _conform_state(self, layout):
         """Re-lay the state out for a changed configuration (``set_param_groups`` turning on
