@@ -86,6 +86,39 @@ def test_closure_of_lbfgs_and_newton_cg_returns_real_numbers(make):
     assert float(x @ x) < 5.0
 
 
+def test_minimize_neither_keeps_nor_writes_the_arrays_jac_returns():
+    # a jac returning one buffer it overwrites: the "last finite point" of nonfinite="stop" kept
+    # that buffer, and reported the NaN gradient of the refused point as its jac; and the
+    # vectorized path zeroed the rows of finished starts inside the array jac returned
+    buf = np.empty(2)
+
+    def fun(x):
+        return float(x @ x) if x[0] < 5 else float("nan")
+
+    def jac(x):
+        buf[:] = 2 * x if x[0] < 5 else np.nan
+        return buf
+
+    res = fg.minimize(fun, np.array([-1.0, 1.0]), jac=jac, optimizer=optim.SGD(lr=2.0), nonfinite="stop",
+                      stationary=False)
+    assert res.message.startswith("fun returned a non-finite value nan at iteration 3")
+    np.testing.assert_array_equal(res.x, [-9.0, 9.0])
+    np.testing.assert_array_equal(res.jac, [-18.0, 18.0])
+
+    returned = []
+
+    def jac_batch(xs):
+        g = 2 * xs
+        returned.append((g, g.copy()))
+        return g
+
+    x0 = np.array([[0.0, 0.0], [3.0, -4.0]])  # the first start has converged at x0
+    fg.minimize(lambda xs: (xs ** 2).sum(axis=1), x0, jac=jac_batch, vectorized=True, optimizer=optim.SGD(lr=0.1),
+                max_iter=5, stationary=False)
+    for g, as_returned in returned:
+        np.testing.assert_array_equal(g, as_returned)
+
+
 # ---- curvature ----------------------------------------------------------------------------------
 
 def _value_and_grad(x):

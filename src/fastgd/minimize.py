@@ -368,7 +368,8 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
     if is_lbfgs:
         optimizer.reset()
         optimizer._set_point(x, f, g)
-    last_good = (x.copy(), f, g)
+    # copies: fun or jac may return one buffer it overwrites at the next call
+    last_good = (x.copy(), f, g.copy())
     while True:
         if gnorm <= tol:
             return run.finish(x, f, g, objective.nfev - nfev0, True,
@@ -400,7 +401,7 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
                                                  "last finite point instead, or lower the step size"))
             bx, bf, bg = last_good
             return run.finish(bx, bf, bg, objective.nfev - nfev0, False, message)
-        last_good = (x.copy(), f, g)
+        last_good = (x.copy(), f, g.copy())
         run.record(x, f)
         if _stop_requested(callback, x):
             return run.finish(x, f, g, objective.nfev - nfev0, False, "stopped by callback")
@@ -456,10 +457,12 @@ def _run_batch(objective, x0s, optimizer, max_iter, tol, callback, keep_trajecto
             if _stop_requested(callback, xs[i]):
                 run.finish(xs[i], fs[i], gs[i], evaluations, False, "stopped by callback")
         # A finished start stays in the shared buffer (its result is already frozen);
-        # a zero gradient keeps it from drifting far or feeding NaN to the optimizer.
-        for i, run in enumerate(runs):
-            if run.done:
-                gs[i] = 0.0
+        # a zero gradient keeps it from drifting far or feeding NaN to the optimizer. Written
+        # to a copy: gs may be the array fun or jac returned, its own buffer.
+        done = [i for i, run in enumerate(runs) if run.done]
+        if done:
+            gs = gs.copy()
+            gs[done] = 0.0
 
 
 def _check_optimizer(optimizer):
