@@ -170,6 +170,24 @@ def test_classify_stationary_takes_real_eigenvalues():
     assert curvature.classify_stationary([1.0, 2.0]) == "minimum"
 
 
+def test_curvature_of_a_gradient_returned_in_one_reused_buffer():
+    # the central difference grad(x + h·u) - grad(x - h·u) subtracted the buffer from itself: hvp
+    # and hessian returned zeros, and minimize called the minimum of Σ c_i x_i² "degenerate"
+    c = np.array([1.0, 2.0, 3.0])
+    buf = np.empty(3)
+
+    def jac(x):
+        buf[:] = 2 * c * x
+        return buf
+
+    np.testing.assert_allclose(curvature.hvp(lambda x: (float(c @ x ** 2), jac(x)), np.ones(3), np.ones(3)), 2 * c,
+                               rtol=1e-6)
+    np.testing.assert_allclose(curvature.hessian(None, np.ones(3), jac=jac), np.diag(2 * c), atol=1e-6)
+    res = fg.minimize(lambda x: float(c @ x ** 2), np.ones(3), jac=jac)
+    np.testing.assert_allclose(res.hess_eigenvalues, 2 * c, rtol=1e-5)
+    assert res.stationary == "minimum"
+
+
 # ---- schedules and optimizers used on their own --------------------------------------------------
 
 @pytest.mark.parametrize("schedule", [

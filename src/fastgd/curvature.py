@@ -107,7 +107,9 @@ def _vector(name, x):
 def _gradient_function(fun, jac):
     """x -> gradient (float64, x's shape) from scipy's conventions: jac=True means fun returns (f, g)."""
     def checked(who, g, x):
-        g = _validation.real_array(who, g, np.float64)
+        # a copy: the function may return one buffer it overwrites at its next call, and a
+        # central difference subtracts two calls (it was 0 then)
+        g = np.array(_validation.real_array(who, g), dtype=np.float64)
         if g.shape != x.shape:
             raise ValueError(f"{who} must have the shape of x {x.shape}, got shape {g.shape}")
         return g
