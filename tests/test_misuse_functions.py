@@ -118,6 +118,16 @@ def test_minimize_neither_keeps_nor_writes_the_arrays_jac_returns():
     for g, as_returned in returned:
         np.testing.assert_array_equal(g, as_returned)
 
+    values = np.empty(2)
+
+    def fun_batch(xs):  # values in one buffer: the central differences subtracted it from itself
+        values[:] = ((xs - 3.0) ** 2).sum(axis=1)
+        return values
+
+    res = fg.minimize(fun_batch, np.zeros((2, 2)), vectorized=True, optimizer=optim.SGD(lr=0.1), stationary=False)
+    assert res.success and res.nit > 0
+    np.testing.assert_allclose(res.x, [3.0, 3.0], atol=1e-5)
+
 
 # ---- curvature ----------------------------------------------------------------------------------
 

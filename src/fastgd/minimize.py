@@ -267,8 +267,10 @@ class _Objective:
 
     @staticmethod
     def _batch_values(values):
-        # real_array refuses complex values, which a float64 cast would silently drop to their real part
-        return _validation.real_array("a vectorized fun's values", values, np.float64)
+        # real_array refuses complex values, which a float64 cast would silently drop to their real
+        # part; a copy, as fun may return one buffer it overwrites at its next call (the central
+        # differences subtracted it from itself: a zero gradient, "converged" at x0)
+        return np.array(_validation.real_array("a vectorized fun's values", values), dtype=np.float64)
 
     def batch(self, xs):
         """(values (k,), grads (k, d)) at the rows of xs, for a vectorized fun."""
