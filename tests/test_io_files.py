@@ -69,6 +69,18 @@ def test_a_path_that_is_no_str_is_named(path):
             call()
 
 
+def test_a_loss_whose_class_weights_do_not_fit_the_model_is_refused(tmp_path):
+    # it loaded, and the model refused its own loss at the first evaluate or fit
+    meta = model_meta([(3, 2)])
+    meta["loss"] = {"name": "softmax_cross_entropy", "label_smoothing": 0.0, "class_weight": [1.0, 2.0, 3.0]}
+    path = write_npz(tmp_path / "m.npz", meta, params=np.zeros(8, np.float32))
+    with pytest.raises(FileFormatError, match="the loss has 3 class weights, the model 2 outputs"):
+        load(path)
+    meta["loss"]["class_weight"] = [1.0, 2.0]
+    np.testing.assert_array_equal(load(write_npz(tmp_path / "ok.npz", meta, params=np.zeros(8, np.float32)))
+                                  .loss.class_weight, [1.0, 2.0])
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_save_respects_the_umask(tmp_path, umask):
     old = os.umask(umask)
