@@ -177,8 +177,12 @@ def c_array(value, dtype):
     of ``dtype`` becomes infinite without NumPy's overflow warning: the callers' finite checks
     name it (:func:`finite` with ``given``), which a warning turned into an error would hide."""
     dtype = np.dtype(dtype)
-    with np.errstate(over="ignore"):
-        arr = np.asarray(value, dtype=dtype if dtype.isnative else dtype.newbyteorder("="))
+    native = dtype if dtype.isnative else dtype.newbyteorder("=")
+    if isinstance(value, np.ndarray) and value.dtype == native:
+        arr = value  # no conversion: no errstate, whose entry and exit cost more than this whole call
+    else:
+        with np.errstate(over="ignore"):
+            arr = np.asarray(value, dtype=native)
     if arr.flags.c_contiguous and arr.flags.aligned:
         return arr
     return np.array(arr, order="C")

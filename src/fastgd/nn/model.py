@@ -214,6 +214,7 @@ class Sequential:
         or None for fresh entropy)."""
         seed = _validation.integer("seed", seed, 0, allow_none=True)
         rng = None  # made at the first layer that draws from it (seeding costs about 0.1 ms)
+        largest = float(np.finfo(self.dtype).max)  # a Python float: 1e300 compared with a float32 is cast to one
         for i, L in enumerate(self.layers):
             init = _init.get(L.weight_init)
             if init is _init._zeros:  # nothing to draw
@@ -222,11 +223,9 @@ class Sequential:
                 rng = np.random.default_rng(seed) if rng is None else rng
                 name = f"layers[{i}].weight_init(rng, {L.in_features}, {L.out_features}, dtype)"
                 copy_into(name, L.W, init(rng, L.in_features, L.out_features, self.dtype))
-            with np.errstate(over="ignore"):
-                bias = self.dtype.type(L.bias_init)
-            if not np.isfinite(bias):  # 1e300 in a float32 model: refused by name, as assigned biases are
+            if abs(L.bias_init) > largest:  # 1e300 in a float32 model: refused by name, as assigned biases are
                 copy_into(f"layers[{i}].bias_init", L.b, np.full(L.b.shape, L.bias_init))
-            L.b[...] = bias
+            L.b[...] = L.bias_init
         self.grads[...] = 0
         return self
 
