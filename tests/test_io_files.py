@@ -55,6 +55,32 @@ def test_round_trip_and_names(tmp_path):
         load(tmp_path / "m")
 
 
+@pytest.mark.parametrize("path", [123, None, b"m", 1.5])
+def test_a_path_that_is_no_str_is_named(path):
+    # os.fspath's "expected str, bytes or os.PathLike object, not int" named no argument
+    model = small_model()
+    calls = [lambda: model.save(path), lambda: load(path), lambda: load_checkpoint(path),
+             lambda: save_checkpoint(path, model, optim.SGD(lr=0.1))]
+    if not isinstance(path, bytes):  # the callbacks that write files decode a bytes path
+        calls += [lambda: fastgd.training.callbacks.ModelCheckpoint(path),
+                  lambda: fastgd.training.callbacks.CSVLogger(path)]
+    for call in calls:
+        with pytest.raises(TypeError, match=rf"^path must be a str or os.PathLike of str, got {type(path).__name__}$"):
+            call()
+
+
+def test_a_loss_whose_class_weights_do_not_fit_the_model_is_refused(tmp_path):
+    # it loaded, and the model refused its own loss at the first evaluate or fit
+    meta = model_meta([(3, 2)])
+    meta["loss"] = {"name": "softmax_cross_entropy", "label_smoothing": 0.0, "class_weight": [1.0, 2.0, 3.0]}
+    path = write_npz(tmp_path / "m.npz", meta, params=np.zeros(8, np.float32))
+    with pytest.raises(FileFormatError, match="the loss has 3 class weights, the model 2 outputs"):
+        load(path)
+    meta["loss"]["class_weight"] = [1.0, 2.0]
+    np.testing.assert_array_equal(load(write_npz(tmp_path / "ok.npz", meta, params=np.zeros(8, np.float32)))
+                                  .loss.class_weight, [1.0, 2.0])
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_save_respects_the_umask(tmp_path, umask):
     old = os.umask(umask)

@@ -65,6 +65,12 @@ def test_r2_edge_cases():
     (lambda: metrics.r2_score([1.0], [1.0]), ValueError, "at least two samples"),
     (lambda: metrics.r2_score([1.0, 2.0], [1.0, 2.0, 3.0]), ValueError, "y_pred must have the shape of y_true"),
     (lambda: metrics.r2_score([1.0, 2.0], [1.0, 2.0], multioutput="max"), ValueError, "multioutput must be"),
+    # an array (scikit-learn's output weights) raised NumPy's "truth value of an array is ambiguous"
+    (lambda: metrics.r2_score([1.0, 2.0], [1.0, 2.0], multioutput=np.array([0.5, 0.5])), TypeError,
+     "multioutput must be 'uniform_average', 'raw_values' or 'variance_weighted', got array"),
+    # a column of class labels was thresholded at 0.5 as binary targets: label 2 counted as class 1
+    (lambda: metrics.accuracy([[0], [1], [2]], np.eye(3)), ValueError,
+     r"y_true of one column holds binary targets in \[0, 1\] .*got values in \[0, 2\]; pass class labels as a 1-D"),
 ])
 def test_bad_input(call, exc, message):
     with pytest.raises(exc, match=message):

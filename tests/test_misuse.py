@@ -163,6 +163,25 @@ def test_history_from_dict_checks_its_columns():
         fg.History.from_dict({"epochs": 3, "history": {}})
 
 
+def test_history_from_dict_checks_its_curvature_params_and_reason():
+    # a checkpoint's History may hold them: curvature [1] raised AttributeError, a short column
+    # loaded (and broke History.plot later), "1.5" or True passed as a step; params [1, 2] raised
+    # dict()'s unnamed TypeError and a stopped_reason of any type loaded
+    base = {"epochs": [0], "history": {"loss": [1.0]}}
+    for key, value, exc, message in (
+            ("curvature", [1], TypeError, r"d\['curvature'\] must be a dict of columns, got list"),
+            ("curvature", {"step": [1, 2], "loss": [1.0]}, ValueError, r"lists of 2 values \(one per probe\), got 'loss'"),
+            ("curvature", {"step": ["1"]}, TypeError, r"d\['curvature'\]\['step'\] must hold numbers"),
+            ("curvature", {"step": [True]}, TypeError, r"d\['curvature'\]\['step'\] must hold numbers"),
+            ("curvature", {"step": [0], "epoch": [0.5]}, ValueError, r"\['epoch'\] must hold integers >= 0, got 0.5"),
+            ("params", [1, 2], TypeError, r"d\['params'\] must be a dict of fit's arguments, got list"),
+            ("stopped_reason", {"a": 1}, TypeError, r"d\['stopped_reason'\] must be a str or None, got dict")):
+        with pytest.raises(exc, match=message):
+            fg.History.from_dict({**base, key: value})
+    h = fg.History.from_dict({**base, "curvature": {"step": [0, 4], "epoch": [0, 1], "loss": [1.0, float("nan")]}})
+    assert h.curvature == {"step": [0, 4], "epoch": [0, 1], "loss": [1.0, h.curvature["loss"][1]]}
+
+
 def test_n_restarts_is_bounded():
     X = np.zeros((4, 2))
     y = np.array([0, 1, 0, 1])
@@ -173,13 +192,31 @@ def test_n_restarts_is_bounded():
 
 
 def test_sizes_past_memory_name_their_argument():
-    with pytest.raises(ValueError, match=r"n_samples: an array of shape \(10000000000000, 2\) "
+    with pytest.raises(ValueError, match=r"n_samples x n_features: an array of shape \(10000000000000, 2\) "
                                          r"\(160,000,000,000,000 bytes\) is more than this process can allocate"):
         fg.datasets.make_spirals(10**13)
     with pytest.raises(ValueError, match=r"^d: an array of shape \(30, 1000000000000\)"):
         fg.curvature.lanczos_extremes(lambda v: v, 10**12)
+    with pytest.raises(ValueError, match=r"^n_samples x n_features: an array of shape \(3000, 1000000000000\)"):
+        fg.datasets.make_spirals(n_features=10**12)  # the error named n_samples
     X, y = fg.datasets.make_spirals(50, n_features=3, seed=0)
     assert X.shape == (50, 3) and np.isfinite(X).all() and set(y.tolist()) == {0, 1, 2}
+
+
+def test_make_spirals_checks_turns_dtype_and_seed():
+    # n_turns NaN filled X with NaN and 1e308 overflowed the angle (after NumPy's warning), an
+    # integer or string dtype truncated or printed every coordinate, seed=-1 raised NumPy's
+    # "expected non-negative integer"
+    for bad in (float("nan"), 1e308, 0.0, -1.0):
+        with pytest.raises(ValueError, match=r"n_turns must be in \(0, 1e\+06\]"):
+            fg.datasets.make_spirals(10, n_turns=bad)
+    for bad in (np.int8, "U5", "float16"):
+        with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
+            fg.datasets.make_spirals(10, dtype=bad)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0 or None, got -1"):
+        fg.datasets.make_spirals(10, seed=-1)
+    X, _ = fg.datasets.make_spirals(10, n_turns=3, dtype="float64", seed=0)
+    assert X.dtype == np.float64 and np.isfinite(X).all()
 
 
 def _misaligned(a):
@@ -333,11 +370,69 @@ def test_assigned_parameters_must_be_finite_in_the_models_dtype():
     before = m.params.copy()
     with pytest.raises(ValueError, match="params must be finite, got nan at flat index 3"):
         m.params = np.where(np.arange(m.n_params) == 3, np.nan, 0.0)
-    with pytest.raises(ValueError, match="W must be finite, got inf at flat index 0"):
+    with pytest.raises(ValueError, match=r"W must be finite in float32, got 1e\+300 at flat index 0, past its range"):
         m.layers[0].W = np.full((4, 8), 1e300)
     np.testing.assert_array_equal(m.params, before)
     m.layers[0].W = np.full((4, 8), 1e30)
     assert np.isfinite(m.params).all()
+
+
+def test_values_past_the_models_dtype_are_named_as_such_without_numpys_warning():
+    # float64 data, weights or targets past float32's range became infinity in the conversion:
+    # NumPy's "overflow encountered in cast" came first (under -W error it replaced the message),
+    # then "x contains NaN or infinity", "sample_weight must be finite, got inf" for a finite
+    # 1e300, or, for class_weight, a sum "past the largest float64" that was not
+    m = small_model("float32")
+    x, y = np.ones((6, 4)), np.arange(6) % 3
+    big = np.where(np.arange(6)[:, None] == 4, 1e300, x)
+    fit = functools.partial(m.fit, loss="softmax_cross_entropy", optimizer=fg.optim.SGD(lr=0.1), epochs=1,
+                            progress=False)
+    past = r"must be finite in float32, got 1e\+300 at flat index {}, past its range \(at most 3.403e\+38"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for call in (lambda: fit(big, y), lambda: m.predict(big), lambda: m.evaluate(big, y, "softmax_cross_entropy")):
+            with pytest.raises(ValueError, match="x " + past.format(16)):
+                call()
+        with pytest.raises(ValueError, match="sample_weight " + past.format(5)):
+            fit(x, y, sample_weight=np.where(np.arange(6) == 5, 1e300, 1.0))
+        with pytest.raises(ValueError, match=r"class_weight \(times sample_weight\) " + past.format(1)):
+            fit(x, y, class_weight={1: 1e300})
+        with pytest.raises(ValueError, match="target " + past.format(2)):
+            fg.Sequential([fg.Dense(4, 2, activation=None)], seed=0).evaluate(
+                x, np.where(np.arange(12).reshape(6, 2) == 2, 1e300, 0.0), "mse")
+        with pytest.raises(ValueError, match=r"x contains NaN or infinity"):
+            m.predict(np.where(big > 1, np.nan, big))
+    assert np.isfinite(fit(x, y).history["loss"]).all()
+
+
+def test_bias_init_past_the_models_dtype_is_refused_and_leaves_the_layers_free():
+    # Dense(bias_init=1e300) in a float32 model initialized every bias to infinity (after NumPy's
+    # overflow warning); a model refused by its initializers kept its layers, which no other
+    # model could then take
+    layers = [fg.Dense(4, 3, bias_init=1e300), fg.Dense(3, 2, activation=None)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"layers\[0\]\.bias_init must be finite in float32, got 1e\+300 at "
+                                             r"flat index 0, past its range"):
+            fg.Sequential(layers, dtype="float32")
+    m = fg.Sequential(layers, dtype="float64", seed=0)
+    np.testing.assert_array_equal(m.layers[0].b, np.full(3, 1e300))
+    with pytest.raises(ValueError, match="bias_init must be finite in float32"):
+        fg.Sequential([fg.Dense(2, 2, bias_init=-1e39, weight_init="zeros")], dtype="float32")
+
+
+def test_backward_refuses_grad_out_past_the_models_dtype():
+    # grad_out was checked finite before the engine converted it: 1e300 became infinity in a
+    # float32 model (after NumPy's overflow warning) and every gradient came out inf or NaN
+    m = small_model("float32")
+    m.forward(np.ones((5, 4)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"grad_out must be finite in float32, got 1e\+300 at flat index 0, past"):
+            m.backward(np.full((5, m.n_outputs), 1e300))
+        with pytest.raises(ValueError, match="grad_out must be finite, got nan at flat index 0"):
+            m.backward(np.full((5, m.n_outputs), np.nan))
+    assert np.isfinite(m.backward(np.full((5, m.n_outputs), 1e30))).all() and np.isfinite(m.grads).all()
 
 
 def test_set_weights_refuses_weights_past_the_models_dtype():

@@ -3,6 +3,8 @@ finite-difference steps and vectorized values, the curvature tools' products, sc
 parameter groups and state, callbacks' output paths and monitored names, show_config."""
 
 import io
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -61,6 +63,72 @@ def test_minimize_reports_a_hessp_of_the_wrong_shape():
     np.testing.assert_allclose(res.hess_eigenvalues, [2.0, 2.0])
 
 
+@pytest.mark.parametrize("make", [fg.LBFGS, fg.NewtonCG])
+def test_closure_of_lbfgs_and_newton_cg_returns_real_numbers(make):
+    # float() parsed a loss "1.5" and read True as 1; complex gradients lost their imaginary part
+    # (after NumPy's ComplexWarning), strings raised NumPy's "could not convert string to float"
+    # and [1, None] became a NaN gradient that ended the step silently
+    def closure(loss, grads):
+        return lambda p: (loss, grads(p))
+
+    for loss, message in (("1.5", "closure must return a real number, got str"),
+                          (True, "closure must return a real number, got bool")):
+        with pytest.raises(TypeError, match=message):
+            make().step(closure(loss, lambda p: 2 * p), np.array([1.0, 2.0]))
+    for grads, dtype in ((lambda p: (2 * p).astype(complex), "complex128"), (lambda p: np.array(["a", "b"]), "<U1"),
+                         (lambda p: np.array([1, None], dtype=object), "object")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(TypeError, match=rf"closure's grads must hold real numbers, got array of dtype {dtype}"):
+                make().step(closure(1.0, grads), np.array([1.0, 2.0]))
+    x = np.array([1.0, 2.0])
+    make().step(lambda p: (np.array([float(p @ p)]), 2 * p), x)  # a one-element array is a value
+    assert float(x @ x) < 5.0
+
+
+def test_minimize_neither_keeps_nor_writes_the_arrays_jac_returns():
+    # a jac returning one buffer it overwrites: the "last finite point" of nonfinite="stop" kept
+    # that buffer, and reported the NaN gradient of the refused point as its jac; and the
+    # vectorized path zeroed the rows of finished starts inside the array jac returned
+    buf = np.empty(2)
+
+    def fun(x):
+        return float(x @ x) if x[0] < 5 else float("nan")
+
+    def jac(x):
+        buf[:] = 2 * x if x[0] < 5 else np.nan
+        return buf
+
+    res = fg.minimize(fun, np.array([-1.0, 1.0]), jac=jac, optimizer=optim.SGD(lr=2.0), nonfinite="stop",
+                      stationary=False)
+    assert res.message.startswith("fun returned a non-finite value nan at iteration 3")
+    np.testing.assert_array_equal(res.x, [-9.0, 9.0])
+    np.testing.assert_array_equal(res.jac, [-18.0, 18.0])
+
+    returned = []
+
+    def jac_batch(xs):
+        g = 2 * xs
+        returned.append((g, g.copy()))
+        return g
+
+    x0 = np.array([[0.0, 0.0], [3.0, -4.0]])  # the first start has converged at x0
+    fg.minimize(lambda xs: (xs ** 2).sum(axis=1), x0, jac=jac_batch, vectorized=True, optimizer=optim.SGD(lr=0.1),
+                max_iter=5, stationary=False)
+    for g, as_returned in returned:
+        np.testing.assert_array_equal(g, as_returned)
+
+    values = np.empty(2)
+
+    def fun_batch(xs):  # values in one buffer: the central differences subtracted it from itself
+        values[:] = ((xs - 3.0) ** 2).sum(axis=1)
+        return values
+
+    res = fg.minimize(fun_batch, np.zeros((2, 2)), vectorized=True, optimizer=optim.SGD(lr=0.1), stationary=False)
+    assert res.success and res.nit > 0
+    np.testing.assert_allclose(res.x, [3.0, 3.0], atol=1e-5)
+
+
 # ---- curvature ----------------------------------------------------------------------------------
 
 def _value_and_grad(x):
@@ -85,6 +153,49 @@ def test_hvp_refuses_a_step_that_rounds_away():
     # x ± h·u equal to x gave a product of exactly 0 (the Hessian here is 2·I)
     with pytest.raises(ValueError, match="eps=1e-300 is too small for x"):
         fg.hvp(_value_and_grad, np.full(3, 1e10), np.ones(3), eps=1e-300)
+
+
+def test_hessian_checks_max_dim_and_names_a_matrix_past_memory():
+    # max_dim="a" or None raised the comparison's TypeError, and a max_dim raised past memory
+    # NumPy's MemoryError (naming neither the argument nor the bytes)
+    def f(x):
+        return float(x @ x), 2 * x
+
+    for bad in ("a", None, 2.5, True):
+        with pytest.raises(TypeError, match=r"max_dim must be an integer >= 1, got"):
+            curvature.hessian(f, np.ones(3), max_dim=bad)
+    with pytest.raises(ValueError, match=r"max_dim must be an integer >= 1, got 0"):
+        curvature.hessian(f, np.ones(3), max_dim=0)
+    with pytest.raises(ValueError, match=r"^x: an array of shape \(2000000, 2000000\) \(32,000,000,000,000 bytes\) is "
+                                         r"more than this process can allocate"):
+        curvature.hessian(f, np.ones(2_000_000), max_dim=10**9)
+    np.testing.assert_allclose(curvature.hessian(f, np.ones(3), max_dim=3), 2 * np.eye(3))
+
+
+def test_classify_stationary_takes_real_eigenvalues():
+    # strings were parsed ("1", "2": a minimum), None read as NaN (degenerate), complex raised float()'s error
+    for bad, kind in ((["1", "2"], "<U1"), (None, "object"), ([1 + 1j, 2], "complex128")):
+        with pytest.raises(TypeError, match=f"eigenvalues must hold real numbers, got array of dtype {kind}"):
+            curvature.classify_stationary(bad)
+    assert curvature.classify_stationary([1.0, 2.0]) == "minimum"
+
+
+def test_curvature_of_a_gradient_returned_in_one_reused_buffer():
+    # the central difference grad(x + h·u) - grad(x - h·u) subtracted the buffer from itself: hvp
+    # and hessian returned zeros, and minimize called the minimum of Σ c_i x_i² "degenerate"
+    c = np.array([1.0, 2.0, 3.0])
+    buf = np.empty(3)
+
+    def jac(x):
+        buf[:] = 2 * c * x
+        return buf
+
+    np.testing.assert_allclose(curvature.hvp(lambda x: (float(c @ x ** 2), jac(x)), np.ones(3), np.ones(3)), 2 * c,
+                               rtol=1e-6)
+    np.testing.assert_allclose(curvature.hessian(None, np.ones(3), jac=jac), np.diag(2 * c), atol=1e-6)
+    res = fg.minimize(lambda x: float(c @ x ** 2), np.ones(3), jac=jac)
+    np.testing.assert_allclose(res.hess_eigenvalues, 2 * c, rtol=1e-5)
+    assert res.stationary == "minimum"
 
 
 # ---- schedules and optimizers used on their own --------------------------------------------------
@@ -122,6 +233,92 @@ def test_load_state_dict_refuses_nonfinite_moments():
     state["state"] = np.full_like(state["state"], np.nan)
     with pytest.raises(ValueError, match=r"state_dict\['state'\] must be finite"):
         optim.Adam(lr=0.1).load_state_dict(state)
+
+
+@pytest.mark.parametrize("make,slot", [(lambda: optim.Adam(lr=0.1), 1), (lambda: optim.Adam(lr=0.1, amsgrad=True), 2),
+                                       (lambda: optim.AdaGrad(lr=0.1), 0), (lambda: optim.RMSProp(lr=0.1), 0)])
+def test_load_state_dict_refuses_negative_squared_gradient_sums(make, slot):
+    # the update takes their square root: a negative one loaded silently and the next step (or a
+    # fit resumed from a checkpoint holding it) wrote NaN into the parameters
+    opt = make()
+    opt.step(np.zeros(4), np.ones(4))
+    state = opt.state_dict()
+    state["state"][slot * 4 + 2] = -1.0
+    with pytest.raises(ValueError, match=rf"state_dict\['state'\] slot {slot} \(\w+\) must be >= 0 .*got -1.0 at "
+                                         rf"flat index {slot * 4 + 2}"):
+        make().load_state_dict(state)
+
+
+def test_load_state_dict_refuses_moments_past_the_dtype():
+    # 1e300 became infinity in a float32 state (NumPy's overflow warning, then NaN parameters)
+    opt = optim.Adam(lr=0.1)
+    opt.step(np.zeros(4, np.float32), np.ones(4, np.float32))
+    state = opt.state_dict()
+    state["state"] = state["state"].astype(np.float64)
+    state["state"][5] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"state_dict\['state'\] must be finite in float32, got 1e\+300 at flat "
+                                             r"index 5, past its range"):
+            optim.Adam(lr=0.1).load_state_dict(state)
+
+
+def test_a_refused_state_dict_leaves_the_optimizer_as_it_was():
+    # the hyperparameters of the refused dict stayed, beside the old state and step count
+    opt = optim.Adam(lr=0.1)
+    p = np.zeros(4)
+    opt.step(p, np.ones(4))
+    before = opt.state_dict()
+    bad = _adam_state()
+    bad["config"] = {**bad["config"], "weight_decay": 0.5, "lr": 0.3}
+    bad["lr"], bad["step"] = 0.3, -1
+    with pytest.raises(ValueError, match=r"state_dict\['step'\]"):
+        opt.load_state_dict(bad)
+    after = opt.state_dict()
+    assert after["config"] == before["config"] and after["lr"] == 0.1 and after["step"] == 1
+    np.testing.assert_array_equal(after["state"], before["state"])
+    with pytest.raises(TypeError, match=r"state_dict\['config'\] must be a dict .*got list"):
+        opt.load_state_dict({**bad, "config": [1, 2], "step": 1})
+    assert opt.state_dict()["config"] == before["config"]
+
+
+@pytest.mark.parametrize("make", [lambda eps: optim.Adam(lr=0.1, eps=eps), lambda eps: optim.AdamW(lr=0.1, eps=eps),
+                                  lambda eps: optim.Adamax(lr=0.1, eps=eps), lambda eps: optim.AdaGrad(lr=0.1, eps=eps),
+                                  lambda eps: optim.RMSProp(lr=0.1, eps=eps, centered=True)])
+def test_eps_must_stay_positive_and_finite_in_the_parameters_dtype(make):
+    # the kernels compute in the parameters' dtype: eps=1e-50 was 0 in float32, and a parameter
+    # whose gradient was still 0 became NaN (0/0) at its first step; eps=1e39 was infinite there
+    # and every update 0
+    g = np.array([0.0, 1.0, 0.0, 1.0], np.float32)
+    for eps, rounded in ((1e-50, r"0\.0"), (1e39, "inf")):
+        p = np.ones(4, np.float32)
+        with pytest.raises(ValueError, match=rf"eps={re.escape(f'{eps:g}')} is {rounded} in float32, the parameters' dtype: it must "
+                                             r"lie in \[1.401e-45, 3.403e\+38\]"):
+            make(eps).step(p, g)
+        np.testing.assert_array_equal(p, 1.0)
+        p64 = np.ones(4)
+        make(eps).step(p64, g.astype(np.float64))  # representable in float64
+        assert np.isfinite(p64).all()
+    opt = make(1e-8)
+    opt.set_param_groups([(0, 2, {}), (2, 4, {"eps": 1e-60})])
+    with pytest.raises(ValueError, match="eps=1e-60 is 0.0 in float32"):
+        opt.step(np.ones(4, np.float32), g)
+
+
+@pytest.mark.parametrize("make, name", [(lambda v: optim.SGD(lr=v), "lr"), (lambda v: optim.SGD(lr=0.1, momentum=v), "momentum"),
+                                        (lambda v: optim.SGD(lr=0.1, noise=v, seed=0), "noise"),
+                                        (lambda v: optim.Adam(lr=0.1, weight_decay=v), "weight_decay"),
+                                        (lambda v: optim.AdaGrad(lr=0.1, initial_accumulator_value=v),
+                                         "initial_accumulator_value")])
+def test_hyperparameters_must_be_finite_in_the_parameters_dtype(make, name):
+    # 1e39 is infinite in float32: every parameter of a direct step became NaN (fit then blamed the
+    # learning rate in a DivergenceError)
+    p = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match=rf"{name}=1e\+39 is inf in float32, the parameters' dtype: it must lie in "
+                                         r"\[0, 3.403e\+38\]"):
+        make(1e39).step(p, np.ones(4, np.float32))
+    np.testing.assert_array_equal(p, 1.0)
+    make(1e30).step(np.ones(4), np.ones(4))  # finite in float64
 
 
 def test_load_state_dict_names_a_missing_hyperparameter():

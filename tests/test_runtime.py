@@ -195,6 +195,16 @@ def test_bad_omp_num_threads_warns_and_uses_cpus():
     assert "OMP_NUM_THREADS='many'" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["\u00b2", "99999999999", "4097", "0", "9" * 5000, "\u0663"])
+def test_omp_num_threads_that_is_no_thread_count_is_ignored(value):
+    # superscript and non-ASCII digits pass str.isdigit but not int(); counts past MAX_THREADS (or
+    # past a C int) are none set_num_threads takes: import warns and uses the CPUs instead
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    result = run_python("import fastgd; print(fastgd.get_num_threads())", OMP_NUM_THREADS=value)
+    assert int(result.stdout) == expected
+    assert "is not a thread count in [1, 4096]; ignored" in result.stderr
+
+
 def test_import_does_not_import_optional_dependencies():
     code = ("import sys, fastgd; bad = [m for m in ('sklearn', 'torch', 'matplotlib', 'scipy') "
             "if m in sys.modules]; print(bad)")

@@ -16,6 +16,8 @@ __all__ = ["set_num_threads", "get_num_threads", "threads", "config", "show_conf
 
 _ARCH_ENV = "FASTGD_ARCH"
 
+MAX_THREADS = 4096  # the most kernel threads fastgd runs
+
 
 def _select_isa_from_environment() -> None:
     """Pick the kernels' CPU target: $FASTGD_ARCH if set and usable, else the best."""
@@ -42,32 +44,28 @@ def _available_cpus() -> int:
     return max(1, count or 1)
 
 
-def _default_num_threads() -> int:
-    """$OMP_NUM_THREADS (its first level) if it is a positive integer, else the CPUs
-    this process may run on."""
+def _omp_num_threads() -> int | None:
+    """The first level of $OMP_NUM_THREADS when it is a thread count fastgd runs (ASCII digits,
+    1 to MAX_THREADS, as set_num_threads takes), else None, with a warning unless it is unset.
+    Whatever the variable holds, importing fastgd must not fail on it."""
     value = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if value:
-        first = value.split(",")[0].strip()
-        if first.isdigit() and int(first) > 0:
-            return int(first)
-        warnings.warn(f"OMP_NUM_THREADS={value!r} is not a positive integer; ignored",
-                      RuntimeWarning, stacklevel=3)
-    return _available_cpus()
-
-
-def _omp_num_threads_set() -> bool:
-    value = os.environ.get("OMP_NUM_THREADS", "").strip().split(",")[0].strip()
-    return value.isdigit() and int(value) > 0
+    if not value:
+        return None
+    first = value.split(",")[0].strip()
+    # str.isdigit also holds for digits int() cannot read ("²"), and the count is a C int
+    if first.isascii() and first.isdigit() and len(first) <= 18 and 1 <= int(first) <= MAX_THREADS:
+        return int(first)
+    warnings.warn(f"OMP_NUM_THREADS={value!r} is not a thread count in [1, {MAX_THREADS}]; ignored",
+                  RuntimeWarning, stacklevel=3)
+    return None
 
 
 def _use_default_threads() -> None:
     """The default: $OMP_NUM_THREADS if set (exactly that many), else every CPU this process may
     run on, fewer while other processes keep some of them busy."""
-    _core.set_num_threads(_default_num_threads())
-    _core.set_threads_adapt_to_load(not _omp_num_threads_set())
-
-
-MAX_THREADS = 4096  # the most kernel threads fastgd runs
+    requested = _omp_num_threads()
+    _core.set_num_threads(_available_cpus() if requested is None else requested)
+    _core.set_threads_adapt_to_load(requested is None)
 
 
 def _check_num_threads(n: object) -> int:

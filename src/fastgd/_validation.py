@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
 __all__ = ["ArgumentTypeError", "describe", "integer", "real", "probability", "flag", "choice", "state", "vector",
-           "float_dtype", "real_array", "c_array", "finite", "samples", "sample_shape", "targets", "sample_weight", "callbacks"]
+           "float_dtype", "real_array", "c_array", "finite", "samples", "sample_shape", "targets", "sample_weight",
+           "returned_real", "path", "callbacks"]
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -171,18 +173,32 @@ def c_array(value, dtype):
     aligned and in the machine's byte order (no copy when it already is one). NumPy's
     ``ascontiguousarray`` keeps a view that starts off its elements' alignment (a kernel's loads
     from it are undefined behaviour in C), and a big-endian dtype compares unequal to the
-    native one but has the same type number, which the bindings check."""
+    native one but has the same type number, which the bindings check. A value past the range
+    of ``dtype`` becomes infinite without NumPy's overflow warning: the callers' finite checks
+    name it (:func:`finite` with ``given``), which a warning turned into an error would hide."""
     dtype = np.dtype(dtype)
-    arr = np.asarray(value, dtype=dtype if dtype.isnative else dtype.newbyteorder("="))
+    native = dtype if dtype.isnative else dtype.newbyteorder("=")
+    if isinstance(value, np.ndarray) and value.dtype == native:
+        arr = value  # no conversion: no errstate, whose entry and exit cost more than this whole call
+    else:
+        with np.errstate(over="ignore"):
+            arr = np.asarray(value, dtype=native)
     if arr.flags.c_contiguous and arr.flags.aligned:
         return arr
     return np.array(arr, order="C")
 
 
-def finite(name, arr):
-    """Raise ValueError naming the first NaN or infinity of a float array."""
+def finite(name, arr, given=None):
+    """Raise ValueError naming the first NaN or infinity of a float array. With ``given``, the
+    array (of arr's shape) that ``arr`` was converted from: an entry finite there is named as
+    past the range of arr's dtype (1e300 in float32), not as the infinity it became."""
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = np.flatnonzero(~np.isfinite(arr.reshape(-1)))[0]
+        if given is not None:
+            was = np.asarray(given).reshape(-1)[bad]
+            if np.isfinite(was):
+                raise ValueError(f"{name} must be finite in {arr.dtype}, got {was} at flat index {bad}, past its "
+                                 f"range (at most {np.finfo(arr.dtype).max:.4g} in magnitude)")
         raise ValueError(f"{name} must be finite, got {arr.reshape(-1)[bad]} at flat index {bad}")
 
 
@@ -225,7 +241,7 @@ def sample_weight(weights, n, dtype, *, positive_sum=False):
     if given.ndim != 1 or given.shape[0] != n:
         raise ValueError(f"sample_weight must have shape ({n},) (one weight per sample), got {given.shape}")
     sw = c_array(given, dtype)
-    finite("sample_weight", sw)
+    finite("sample_weight", sw, given)
     if (sw < 0).any():
         raise ValueError(f"sample_weight must be >= 0, got {sw[sw < 0][0]}")
     # The losses divide by sums of weights: weights summing past the dtype's range, or to a
@@ -247,6 +263,33 @@ def sample_weight(weights, n, dtype, *, positive_sum=False):
     if positive_sum and not total > 0:
         raise ValueError("sample_weight must not be all zero")
     return sw
+
+
+def returned_real(who, value):
+    """What a user's function ``who`` returned as its value, as a float: a real number, or an
+    array holding one (np.sin(x) of a 1-D x of length 1). float() would parse "1.5", drop 1j
+    and read a bool (a comparison returned by mistake) as 0 or 1: those raise TypeError."""
+    if isinstance(value, float):  # float and NumPy float64: the common case, fast
+        return float(value)
+    if np.ndim(value) > 1 or np.size(value) != 1:
+        raise ValueError(f"{who} must return a scalar, got an array of shape {np.shape(value)}")
+    if np.ndim(value) == 1:
+        value = np.asarray(value)[0]
+    if isinstance(value, (str, bytes, complex, np.complexfloating, bool, np.bool_)):
+        raise TypeError(f"{who} must return a real number, got {type(value).__name__}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{who} must return a real number, got {type(value).__name__}") from None
+
+
+def path(name, value):
+    """``value`` as a str: a str or an os.PathLike of str, else TypeError naming ``name`` (os.fspath's
+    own "expected str, bytes or os.PathLike object, not int" names no argument)."""
+    fspath = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    if not isinstance(fspath, str):
+        raise ArgumentTypeError(f"{name} must be a str or os.PathLike of str, got {type(value).__name__}")
+    return fspath
 
 
 def callbacks(items):

@@ -107,7 +107,9 @@ def _vector(name, x):
 def _gradient_function(fun, jac):
     """x -> gradient (float64, x's shape) from scipy's conventions: jac=True means fun returns (f, g)."""
     def checked(who, g, x):
-        g = _validation.real_array(who, g, np.float64)
+        # a copy: the function may return one buffer it overwrites at its next call, and a
+        # central difference subtracts two calls (it was 0 then)
+        g = np.array(_validation.real_array(who, g), dtype=np.float64)
         if g.shape != x.shape:
             raise ValueError(f"{who} must have the shape of x {x.shape}, got shape {g.shape}")
         return g
@@ -187,10 +189,10 @@ def hessian(fun: Callable[..., Any], x: Any, *, jac: Literal[True] | Callable[..
     """
     x = _vector("x", x)
     d = x.size
-    if d > max_dim:
+    if d > _validation.integer("max_dim", max_dim, 1):
         raise ValueError(f"x has {d} entries, more than max_dim={max_dim}: a dense Hessian would cost "
                          f"{d} products and {8 * d * d:,} bytes; use lanczos_extremes instead")
-    H = np.empty((d, d))
+    H = _validation.allocate("x", (d, d))
     e = np.zeros(d)
     for i in range(d):
         e[i] = 1.0
@@ -426,7 +428,7 @@ def classify_stationary(eigenvalues: Any, *, rtol: float = 1e-9, atol: float = 1
     """
     rtol = _validation.real("rtol", rtol, low=0.0)
     atol = _validation.real("atol", atol, low=0.0)
-    lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
+    lam = _validation.real_array("eigenvalues", eigenvalues, np.float64).ravel()  # not "1" parsed, nor None
     if lam.size == 0 or not np.all(np.isfinite(lam)):
         return "degenerate"
     tol = max(atol, rtol * float(np.max(np.abs(lam))))

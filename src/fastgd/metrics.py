@@ -43,6 +43,10 @@ def _correct(y_true, y_pred, threshold):
     threshold = _validation.real("threshold", threshold)
     t = _real_array("y_true", y_true)
     p = _real_array("y_pred", y_pred)
+    if t.ndim == 2 and t.shape[1] == 1 and (t.min() < 0 or t.max() > 1):
+        # one column of class labels 0, 1, 2 read as binary targets would count label 2 as class 1
+        raise ValueError(f"y_true of one column holds binary targets in [0, 1] (class 1 above 0.5), got values in "
+                         f"[{t.min()}, {t.max()}]; pass class labels as a 1-D array")
     t_labels = _labels("y_true", t, 0.5)
     p_labels = _labels("y_pred", p, threshold)
     if t_labels.shape[0] != p_labels.shape[0]:
@@ -101,6 +105,7 @@ def r2_score(y_true: Any, y_pred: Any, *, sample_weight: Any = None,
     An output whose ``y_true`` is constant scores 1.0 when predicted exactly, else 0.0
     (scikit-learn's ``force_finite``). Needs at least two samples.
     """
+    multioutput = _validation.choice("multioutput", multioutput, ("uniform_average", "raw_values", "variance_weighted"))
     t = _real_array("y_true", y_true, np.float64)
     p = _real_array("y_pred", y_pred, np.float64)
     if t.ndim == 1:
@@ -123,12 +128,9 @@ def r2_score(y_true: Any, y_pred: Any, *, sample_weight: Any = None,
         return scores
     if multioutput == "uniform_average":
         return float(scores.mean())
-    if multioutput == "variance_weighted":
-        if ss_tot.sum() == 0:
-            return float(scores.mean())
-        return float(scores @ ss_tot / ss_tot.sum())
-    raise ValueError(f"multioutput must be 'uniform_average', 'raw_values' or 'variance_weighted', "
-                     f"got {multioutput!r}")
+    if ss_tot.sum() == 0:  # variance_weighted
+        return float(scores.mean())
+    return float(scores @ ss_tot / ss_tot.sum())
 
 
 def _r2_scores(ss_res, ss_tot):

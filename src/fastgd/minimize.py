@@ -146,23 +146,6 @@ def _finite_norm(a):
     return math.inf if bool(np.isfinite(a).all()) else None
 
 
-def _scalar_value(value, who):
-    if isinstance(value, float):  # float and NumPy float64: the common case, fast
-        return float(value)
-    # A one-element array is accepted as a scalar (np.sin(x) of a 1-D x of length 1).
-    if np.ndim(value) > 1 or np.size(value) != 1:
-        raise ValueError(f"{who} must return a scalar, got an array of shape {np.shape(value)}")
-    if np.ndim(value) == 1:
-        value = np.asarray(value)[0]
-    # float() parses "1.5", drops 1j, and reads a bool (a comparison returned by mistake) as 0 or 1
-    if isinstance(value, (str, bytes, complex, np.complexfloating, bool, np.bool_)):
-        raise TypeError(f"{who} must return a real number, got {type(value).__name__}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{who} must return a real number, got {type(value).__name__}") from None
-
-
 def approx_grad(fun, x, *, eps=None, args=()):
     """Gradient of ``fun`` at ``x`` by central differences.
 
@@ -193,10 +176,10 @@ def approx_grad(fun, x, *, eps=None, args=()):
     for i in range(x.shape[0]):
         point[i] = x[i] + h[i]
         forward_step = float(point[i]) - float(x[i])  # the step actually taken after rounding
-        f_plus = _scalar_value(fun(point.copy(), *args), "fun")
+        f_plus = _validation.returned_real("fun", fun(point.copy(), *args))
         point[i] = x[i] - h[i]
         backward_step = float(x[i]) - float(point[i])
-        f_minus = _scalar_value(fun(point.copy(), *args), "fun")
+        f_minus = _validation.returned_real("fun", fun(point.copy(), *args))
         point[i] = x[i]
         grad[i] = (f_plus - f_minus) / (forward_step + backward_step)
     return grad
@@ -268,7 +251,7 @@ class _Objective:
             return float(values[0]), grads[0]
         value, grad = self._call(x.copy())
         self.nfev += 1
-        value = _scalar_value(value, "fun")
+        value = _validation.returned_real("fun", value)
         if self.jac is None:
             grad = self._finite_differences(x)
         elif callable(self.jac):
@@ -284,8 +267,10 @@ class _Objective:
 
     @staticmethod
     def _batch_values(values):
-        # real_array refuses complex values, which a float64 cast would silently drop to their real part
-        return _validation.real_array("a vectorized fun's values", values, np.float64)
+        # real_array refuses complex values, which a float64 cast would silently drop to their real
+        # part; a copy, as fun may return one buffer it overwrites at its next call (the central
+        # differences subtracted it from itself: a zero gradient, "converged" at x0)
+        return np.array(_validation.real_array("a vectorized fun's values", values), dtype=np.float64)
 
     def batch(self, xs):
         """(values (k,), grads (k, d)) at the rows of xs, for a vectorized fun."""
@@ -385,7 +370,8 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
     if is_lbfgs:
         optimizer.reset()
         optimizer._set_point(x, f, g)
-    last_good = (x.copy(), f, g)
+    # copies: fun or jac may return one buffer it overwrites at the next call
+    last_good = (x.copy(), f, g.copy())
     while True:
         if gnorm <= tol:
             return run.finish(x, f, g, objective.nfev - nfev0, True,
@@ -417,7 +403,7 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
                                                  "last finite point instead, or lower the step size"))
             bx, bf, bg = last_good
             return run.finish(bx, bf, bg, objective.nfev - nfev0, False, message)
-        last_good = (x.copy(), f, g)
+        last_good = (x.copy(), f, g.copy())
         run.record(x, f)
         if _stop_requested(callback, x):
             return run.finish(x, f, g, objective.nfev - nfev0, False, "stopped by callback")
@@ -473,10 +459,12 @@ def _run_batch(objective, x0s, optimizer, max_iter, tol, callback, keep_trajecto
             if _stop_requested(callback, xs[i]):
                 run.finish(xs[i], fs[i], gs[i], evaluations, False, "stopped by callback")
         # A finished start stays in the shared buffer (its result is already frozen);
-        # a zero gradient keeps it from drifting far or feeding NaN to the optimizer.
-        for i, run in enumerate(runs):
-            if run.done:
-                gs[i] = 0.0
+        # a zero gradient keeps it from drifting far or feeding NaN to the optimizer. Written
+        # to a copy: gs may be the array fun or jac returned, its own buffer.
+        done = [i for i, run in enumerate(runs) if run.done]
+        if done:
+            gs = gs.copy()
+            gs[done] = 0.0
 
 
 def _check_optimizer(optimizer):

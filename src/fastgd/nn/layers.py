@@ -37,8 +37,9 @@ def copy_into(name, target, value):
     if arr.shape != target.shape:
         raise ValueError(f"{name} must have shape {target.shape}, got {arr.shape}")
     with np.errstate(over="ignore"):
-        arr = np.asarray(arr, dtype=target.dtype)
-    _validation.finite(name, arr)
+        converted = np.asarray(arr, dtype=target.dtype)
+    _validation.finite(name, converted, arr)
+    arr = converted
     target[...] = arr
 
 

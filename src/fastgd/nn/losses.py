@@ -179,8 +179,8 @@ class Loss:
         if t.ndim != 2 or t.shape[1] != n_outputs:
             raise ValueError(f"target must {expected}, got {t.shape}")
         cls._check_rows(t, n_samples)
-        t = _validation.c_array(t, dtype)
-        _validation.finite("target", t)
+        given, t = t, _validation.c_array(t, dtype)
+        _validation.finite("target", t, given)
         if cls._target_range is not None and t.size:
             low, high, what = cls._target_range
             if t.min() < low or t.max() > high:
@@ -276,8 +276,7 @@ class SoftmaxCrossEntropy(Loss):
         dtype = np.dtype(dtype)
         arr = self._class_weight_cache.get(dtype)
         if arr is None:
-            with np.errstate(over="ignore"):  # a weight past the dtype's range is refused below, by name
-                arr = _validation.c_array(self.class_weight, dtype)
+            arr = _validation.c_array(self.class_weight, dtype)  # a weight past the dtype's range: refused below
             if not np.isfinite(arr).all():
                 raise ValueError(f"class_weight must be at most {np.finfo(dtype).max:.4g} (the largest {dtype}) for "
                                  f"a {dtype} model, got {self.class_weight.max():.4g}; scale the weights down (only "

@@ -63,8 +63,10 @@ def check_input(name, x, dtype, n_features):
     if _outofcore.is_lazy(x):
         _outofcore.check_file(name, x)
     _validation.samples(name, x, n_features)
-    x = _validation.c_array(x, dtype)
+    given, x = x, _validation.c_array(x, dtype)
     if _core.count_nonfinite(x):
+        if given.dtype.kind == "f" and bool(np.isfinite(given).all()):
+            _validation.finite(name, x, given)  # finite values past the dtype's range, named
         raise ValueError(f"{name} contains NaN or infinity")
     return x
 
@@ -166,7 +168,12 @@ class Sequential:
         self.loss = None
         self.history = None
         self.stop_training = False
-        self.reset_parameters(seed)
+        try:
+            self.reset_parameters(seed)
+        except BaseException:  # an initializer refused: the layers stay free for another model
+            for L in layers:
+                L._model = None
+            raise
 
     def _bind_arenas(self, params, grads):
         """Make ``params`` and ``grads`` (aligned, C-contiguous, ``n_params`` of the model's
@@ -210,6 +217,7 @@ class Sequential:
         or None for fresh entropy)."""
         seed = _validation.integer("seed", seed, 0, allow_none=True)
         rng = None  # made at the first layer that draws from it (seeding costs about 0.1 ms)
+        largest = float(np.finfo(self.dtype).max)  # a Python float: 1e300 compared with a float32 is cast to one
         for i, L in enumerate(self.layers):
             init = _init.get(L.weight_init)
             if init is _init._zeros:  # nothing to draw
@@ -218,6 +226,8 @@ class Sequential:
                 rng = np.random.default_rng(seed) if rng is None else rng
                 name = f"layers[{i}].weight_init(rng, {L.in_features}, {L.out_features}, dtype)"
                 copy_into(name, L.W, init(rng, L.in_features, L.out_features, self.dtype))
+            if abs(L.bias_init) > largest:  # 1e300 in a float32 model: refused by name, as assigned biases are
+                copy_into(f"layers[{i}].bias_init", L.b, np.full(L.b.shape, L.bias_init))
             L.b[...] = L.bias_init
         self.grads[...] = 0
         return self
@@ -302,8 +312,10 @@ class Sequential:
         if g.shape != (n, self.n_outputs):
             raise ValueError(f"grad_out must have shape {(n, self.n_outputs)} (the last forward's output), "
                              f"got {g.shape}")
-        if g.dtype.kind not in "fiu" or not np.all(np.isfinite(g)):
-            raise ValueError("grad_out must hold finite real numbers")
+        if g.dtype.kind not in "fiu":
+            raise ValueError(f"grad_out must hold finite real numbers, got dtype {g.dtype}")
+        given, g = g, _validation.c_array(g, self.dtype)
+        _validation.finite("grad_out", g, given)  # 1e300 is infinite in a float32 model: inf and NaN gradients
         return self._engine.backward(self._last_x, g, True)
 
     def predict(self, x: Any, *, batch_size: int = 4096) -> np.ndarray:

@@ -130,11 +130,8 @@ def _call_closure(optimizer, closure, params):
         raise TypeError("closure must return a (loss, grads) tuple, "
                         f"got {type(result).__name__}")
     loss, grads = result
-    try:
-        f = float(loss)
-    except (TypeError, ValueError):
-        raise TypeError(f"closure must return a real loss, got {type(loss).__name__}") from None
-    grads = np.asarray(grads)
+    f = _validation.returned_real("closure", loss)
+    grads = _validation.real_array("closure's grads", grads)
     if grads.shape != params.shape:
         raise ValueError(f"closure returned grads of shape {grads.shape}, expected {params.shape} "
                          "(the shape of params)")

@@ -50,6 +50,11 @@ _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 
 
+# The state slots that accumulate squared gradients: never negative, and the update takes their
+# square root (a negative one made every parameter it touches NaN at the next step).
+_SQUARES = ("sum", "square_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+
 def _slot_roles(cfg):
     """What each state slot of one group holds, in slot order: the layout the kernels derive
     from an ``fg_optim_config`` (``fg_optim_state_slots`` counts the same slots)."""
@@ -214,6 +219,7 @@ class Optimizer:
             raise ValueError(
                 f"{type(self).__name__} holds state for {self._n} parameters of dtype {self._dtype}; "
                 f"got {n} of dtype {dtype} (call reset() to start over with other parameters)")
+        self._check_in_dtype(dtype)
         if self._cfg_cache is None or self._cfg_cache[0] != n:
             spans = self._groups if self._groups is not None else [(0, n, {})]
             if spans[-1][1] != n:
@@ -236,6 +242,28 @@ class Optimizer:
         # test at the top recognise it by identity, also after a rebuild to an equal layout
         self._layout = layout
         return self._state, groups
+
+    # The hyperparameters the kernels take in the parameters' dtype (the others enter through
+    # coefficients computed in double).
+    _IN_DTYPE = ("lr", "momentum", "weight_decay", "noise", "initial_accumulator_value", "eps")
+
+    def _check_in_dtype(self, dtype):
+        """Every group's hyperparameters must be finite in the parameters' dtype, which the
+        kernels compute in, and eps positive there: 1e39 is infinite in float32 (a momentum,
+        weight decay, noise or lr of 1e39 made every parameter NaN, an eps every update 0), and
+        eps=1e-50 is 0, so the update of a parameter whose gradient is still 0 divided 0 by 0."""
+        info = np.finfo(dtype)
+        for hyper in [self._hyper] + [{**self._hyper, **o} for _, _, o in self._groups or ()]:
+            for name in self._IN_DTYPE:
+                value = hyper.get(name)
+                if value is None:
+                    continue
+                with np.errstate(over="ignore", under="ignore"):
+                    rounded = dtype.type(value)
+                low = info.smallest_subnormal if name == "eps" else 0.0
+                if not low <= rounded < np.inf:
+                    raise ValueError(f"{name}={value:g} is {rounded} in {dtype}, the parameters' dtype: it must lie "
+                                     f"in [{low:.4g}, {info.max:.4g}] there")
 
     def _conform_state(self, layout):
         """Re-lay the state out for a changed configuration (``set_param_groups`` turning on
@@ -329,10 +357,23 @@ class Optimizer:
         }
 
     def load_state_dict(self, state_dict: dict):
-        """Restore what ``state_dict()`` returned; the next step continues identically."""
+        """Restore what ``state_dict()`` returned; the next step continues identically. A
+        state_dict that is refused leaves the optimizer as it was."""
+        saved = dict(self.__dict__)  # every step below rebinds the attributes it changes
+        try:
+            self._load_state_dict(state_dict)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _load_state_dict(self, state_dict):
         _state("state_dict", state_dict, ("name", "config", "lr", "step"))
         if state_dict.get("name") != self.name:
             raise ValueError(f"state_dict is for optimizer {state_dict.get('name')!r}, not {self.name!r}")
+        if not isinstance(state_dict["config"], dict):
+            raise _validation.ArgumentTypeError(f"state_dict['config'] must be a dict (what get_config() returns), "
+                                                f"got {_validation.describe(state_dict['config'])}")
         cfg = dict(state_dict["config"])
         cfg.pop("name", None)
         groups = cfg.pop("param_groups", None)
@@ -365,7 +406,6 @@ class Optimizer:
         if not isinstance(flat, np.ndarray) or flat.dtype.kind not in "fiu":
             raise TypeError(f"state_dict['state'] must be a numpy array of numbers, got "
                             f"{getattr(flat, 'dtype', type(flat).__name__)}")
-        _validation.finite("state_dict['state']", flat)  # moments of NaN would turn every step into NaN
         spans = self._groups if self._groups is not None else [(0, n, {})]
         if spans[-1][1] != n:
             raise ValueError(f"state_dict's param groups tile [0, {spans[-1][1]}) but its state is for n={n}")
@@ -374,8 +414,19 @@ class Optimizer:
         if flat.size != slots * n:
             raise ValueError(f"state_dict['state'] must hold {slots} slots x n={n} elements = {slots * n} "
                              f"for this configuration, got {flat.size}")
+        with np.errstate(over="ignore"):  # a value past the dtype's range is refused next, by name
+            values = np.asarray(flat, dtype=dtype).reshape(-1)
+        _validation.finite("state_dict['state']", values, flat)  # NaN moments make every step NaN
+        for a, b, roles in layout:
+            for s, role in enumerate(roles):
+                if role in _SQUARES:
+                    negative = np.flatnonzero(values[s * n + a:s * n + b] < 0)
+                    if negative.size:
+                        i = s * n + a + int(negative[0])
+                        raise ValueError(f"state_dict['state'] slot {s} ({role}) must be >= 0 (it sums squared "
+                                         f"gradients), got {values[i]} at flat index {i}")
         self._n, self._dtype, self._layout = n, dtype, layout
-        self._state = self._padded_state(np.asarray(flat, dtype=dtype).reshape(-1))
+        self._state = self._padded_state(values)
 
     # The state is kept with slot stride optim_state_stride(n) (cache-line aligned slots) and
     # exchanged in state_dict compactly, slot s of element i at s * n + i.

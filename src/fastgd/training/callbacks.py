@@ -134,7 +134,7 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "min") -> None:
-        self.path = os.fsdecode(path)
+        self.path = _validation.path("path", os.fsdecode(path) if isinstance(path, bytes) else path)
         try:  # checked now rather than when the first epoch ends
             self.path.format(epoch=1)
         except (ValueError, KeyError, IndexError) as exc:
@@ -167,7 +167,7 @@ class CSVLogger(Callback):
     rank_zero_only = True
 
     def __init__(self, path: str | os.PathLike[str], append: bool = False) -> None:
-        self.path = os.fspath(path)
+        self.path = _validation.path("path", os.fsdecode(path) if isinstance(path, bytes) else path)
         self.append = _validation.flag("append", append)
 
     def on_train_begin(self, logs: dict[str, float]) -> None:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fastgd import _validation
 from fastgd.nn.layers import MAX_PARAMS, MAX_WIDTH
 
 if TYPE_CHECKING:
@@ -59,9 +60,7 @@ class FileFormatError(ValueError):
 def _save_path(path):
     """The file ``save(path)`` writes: ``path`` with ``.npz`` appended unless it ends so
     (numpy.savez's rule)."""
-    path = os.fspath(path)
-    if not isinstance(path, str):
-        raise TypeError(f"path must be a str or os.PathLike of str, got {type(path).__name__}")
+    path = _validation.path("path", path)
     return path if path.endswith(".npz") else path + ".npz"
 
 
@@ -307,6 +306,11 @@ def _build_model(path, meta, archive, params=None):
             model.loss = _losses.from_config(meta["loss"])
         except (KeyError, TypeError, ValueError) as exc:
             raise FileFormatError(f"{path}: invalid loss description: {exc}") from None
+        class_weight = getattr(model.loss, "class_weight", None)
+        if class_weight is not None and class_weight.shape[0] != model.n_outputs:
+            # the model would load, and refuse its own loss at the first evaluate or fit
+            raise FileFormatError(f"{path}: the loss has {class_weight.shape[0]} class weights, the model "
+                                  f"{model.n_outputs} outputs")
     return model
 
 

@@ -51,6 +51,22 @@ def _curvature_columns(records):
     return {str(k): [int(v) if k in ("step", "epoch") else float(v) for v in vs] for k, vs in records.items()}
 
 
+def _columns(name, table, rows, per):
+    """``table`` (a dict of name -> list of ``rows`` numbers, as History.to_dict writes) with
+    float columns, else TypeError or ValueError naming the column."""
+    if not isinstance(table, dict):
+        raise TypeError(f"{name} must be a dict of columns, got {type(table).__name__}")
+    columns = {}
+    for k, v in table.items():
+        if not isinstance(k, str) or not isinstance(v, (list, tuple)) or len(v) != rows:
+            raise ValueError(f"{name} must map names to lists of {rows} values (one per {per}), got {k!r}: "
+                             f"{type(v).__name__} of length {len(v) if hasattr(v, '__len__') else 'n/a'}")
+        if not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in v):
+            raise TypeError(f"{name}[{k!r}] must hold numbers")
+        columns[k] = [float(x) for x in v]
+    return columns
+
+
 class History:
     """Per-epoch records of a fit: ``history.history`` maps "loss", "val_loss", metric names,
     "grad_norm", "lr", "seconds" to lists (one entry per epoch), also readable as
@@ -115,23 +131,28 @@ class History:
         if not isinstance(epochs, (list, tuple)):
             raise TypeError(f"d['epochs'] must be a list of epoch indices, got {type(epochs).__name__}")
         epochs = [_validation.integer("d['epochs'] entries", e, 0) for e in epochs]
-        if not isinstance(history, dict):
-            raise TypeError(f"d['history'] must be a dict of columns, got {type(history).__name__}")
-        columns = {}
-        for k, v in history.items():
-            if not isinstance(k, str) or not isinstance(v, (list, tuple)) or len(v) != len(epochs):
-                raise ValueError(f"d['history'] must map names to lists of {len(epochs)} values (one per "
-                                 f"epoch), got {k!r}: {type(v).__name__} of length "
-                                 f"{len(v) if hasattr(v, '__len__') else 'n/a'}")
-            if not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in v):
-                raise TypeError(f"d['history'][{k!r}] must hold numbers")
-            columns[k] = [float(x) for x in v]
-        h = cls(d.get("params"))
+        columns = _columns("d['history']", history, len(epochs), "epoch")
+        params, reason, curvature = d.get("params"), d.get("stopped_reason"), d.get("curvature")
+        if params is not None and not isinstance(params, dict):
+            raise TypeError(f"d['params'] must be a dict of fit's arguments, got {type(params).__name__}")
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(f"d['stopped_reason'] must be a str or None, got {type(reason).__name__}")
+        if curvature is not None:
+            if not isinstance(curvature, dict):
+                raise TypeError(f"d['curvature'] must be a dict of columns, got {type(curvature).__name__}")
+            steps = curvature.get("step", [])
+            curvature = _columns("d['curvature']", curvature, len(steps) if isinstance(steps, (list, tuple)) else 0,
+                                 "probe")
+            for k in ("step", "epoch"):
+                for v in curvature.get(k, ()):
+                    if not (v >= 0 and v.is_integer()):
+                        raise ValueError(f"d['curvature'][{k!r}] must hold integers >= 0, got {v!r}")
+        h = cls(params)
         h.epochs = epochs
         h.history = columns
-        h.stopped_reason = d.get("stopped_reason")
-        if d.get("curvature") is not None:
-            h.curvature = _curvature_columns(d["curvature"])
+        h.stopped_reason = reason
+        if curvature is not None:
+            h.curvature = _curvature_columns(curvature)
         return h
 
     def plot(self, keys=("loss", "val_loss"), ax=None, logy=False, title=None):
@@ -401,7 +422,9 @@ def _apply_class_weight(class_weight, loss, target, sw, n_outputs, dtype):
         total = weights.sum()
     if not total > 0:
         raise ValueError("class_weight (times sample_weight) gives every training sample weight 0")
-    return _validation.c_array(weights, dtype)
+    converted = _validation.c_array(weights, dtype)
+    _validation.finite("class_weight (times sample_weight)", converted, weights)
+    return converted
 
 
 # The output range of each activation that bounds it, for the warning below.
