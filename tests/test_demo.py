@@ -26,7 +26,8 @@ def test_demo_progress_lines_and_help():
 
 
 def test_demo_bad_arguments():
-    for args in (["--epochs", "-1"], ["--hidden", "a,b"], ["--threads", "0"], ["--lr", "-1"]):
+    for args in (["--epochs", "-1"], ["--hidden", "a,b"], ["--threads", "0"], ["--lr", "-1"],
+                 ["--hidden", "0"], ["--seed", "-1"], ["--batch-size", "0"]):
         r = run(*args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
-        assert "Traceback" not in r.stderr
+        assert "Traceback" not in r.stderr and r.stderr.startswith("python -m fastgd: "), (args, r.stderr)

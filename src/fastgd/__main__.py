@@ -46,7 +46,10 @@ def main(argv=None):
     try:
         hidden = [int(h) for h in args.hidden.split(",") if h.strip()]
     except ValueError:
-        print(f"--hidden must be comma-separated integers, got {args.hidden!r}", file=sys.stderr)
+        hidden = [0]
+    if min(hidden, default=1) < 1:
+        print(f"python -m fastgd: --hidden must be comma-separated integers >= 1, got {args.hidden!r}",
+              file=sys.stderr)
         return 2
     if args.dataset == "digits":
         try:
@@ -55,6 +58,18 @@ def main(argv=None):
             print("--dataset digits needs scikit-learn: pip install scikit-learn "
                   "(or, in a fastgd checkout, pip install \".[sklearn]\")", file=sys.stderr)
             return 2
+    try:
+        return _train(args, hidden)
+    except (ValueError, TypeError) as exc:
+        # a value the options let through but the library refuses (--hidden 0, --seed -1,
+        # --batch-size 0, ...): its message names what was wrong, without a traceback
+        print(f"python -m fastgd: {exc}", file=sys.stderr)
+        return 2
+
+
+def _train(args, hidden):
+    if args.dataset == "digits":
+        from sklearn.datasets import load_digits
         X, y = load_digits(return_X_y=True)
         X = (X / 16.0).astype(args.dtype)
         y = y.astype(np.int64)
@@ -72,14 +87,10 @@ def main(argv=None):
     print(f"model: {'-'.join(str(w) for w in widths + [n_classes])} MLP, {model.n_params:,} parameters, "
           f"Adam(lr={args.lr}), batch {args.batch_size}")
     t0 = time.perf_counter()
-    try:
-        opt = fastgd.optim.Adam(lr=args.lr)
-        history = model.fit(X_train, y_train, loss="softmax_cross_entropy", optimizer=opt, epochs=args.epochs,
-                            batch_size=args.batch_size, validation_split=0.1, metrics=("accuracy",),
-                            progress=not args.no_progress, seed=args.seed)
-    except (ValueError, TypeError) as exc:
-        print(f"python -m fastgd: {exc}", file=sys.stderr)
-        return 2
+    opt = fastgd.optim.Adam(lr=args.lr)
+    history = model.fit(X_train, y_train, loss="softmax_cross_entropy", optimizer=opt, epochs=args.epochs,
+                        batch_size=args.batch_size, validation_split=0.1, metrics=("accuracy",),
+                        progress=not args.no_progress, seed=args.seed)
     seconds = time.perf_counter() - t0
     result = model.evaluate(X_test, y_test, metrics=("accuracy",))
     n_seen = len(history.epochs) * int(len(X_train) * 0.9)
