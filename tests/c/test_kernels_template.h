@@ -389,12 +389,27 @@ static void TN(loss_case)(int kind, int reduction, int64_t n, int64_t c, int use
     TN(fill)(mag, n * c, scale);
     snprintf(name, sizeof name, "%s grad", what);
     TN(check_array)(name, grad, grad_ref, mag, n * c, 4 * c);
-    free(pred), free(target), free(sw), free(cw), free(labels), free(grad), free(grad_ref), free(mag);
+    /* loss_rows: the rows in three ranges (cutting the reduction's chunks), bit for bit */
+    const int64_t cuts[4] = {0, n / 3, n / 2 + 1 < n ? n / 2 + 1 : n, n};
+    double partial[FG_LOSS_MAX_CHUNKS], by_rows = NAN;
+    T *grad_rows = (T *)xmalloc((size_t)(n * c ? n * c : 1) * sizeof(T));
+    TN(fill)(grad_rows, n * c, NAN);
+    for (int r = 0; r < 3; r++)
+        if (r == 0 || cuts[r] < cuts[r + 1])
+            by_rows = K(loss_rows)(grad_rows + cuts[r] * c, pred + cuts[r] * c, n, c, &spec, cuts[r], cuts[r + 1],
+                                   partial);
+    snprintf(name, sizeof name, "%s loss_rows value", what);
+    check_scalar(name, by_rows, loss, 0.0);
+    snprintf(name, sizeof name, "%s loss_rows grad", what);
+    TN(check_exact)(name, grad_rows, grad, n * c);
+    snprintf(name, sizeof name, "%s loss_rows outside [0, n)", what);
+    check_scalar(name, isnan(K(loss_rows)(grad_rows, pred, n, c, &spec, 0, n + 1, partial)) ? 1.0 : 0.0, 1.0, 0.0);
+    free(pred), free(target), free(sw), free(cw), free(labels), free(grad), free(grad_ref), free(mag), free(grad_rows);
 }
 
 static void TN(test_loss)(void)
 {
-    static const int64_t shapes[][2] = {{1, 1}, {1, 2}, {3, 3}, {7, 10}, {17, 17}, {33, 37}, {130, 10}};
+    static const int64_t shapes[][2] = {{1, 1}, {1, 2}, {3, 3}, {7, 10}, {17, 17}, {33, 37}, {130, 10}, {1100, 3}};
     for (int kind = 0; kind < FG_LOSS_COUNT; kind++)
         for (int reduction = 0; reduction < 2; reduction++)
             for (int s = 0; s < COUNT(shapes); s++)
