@@ -622,3 +622,68 @@ def test_predict_proba_uses_link(rng):
     np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-12)
     with pytest.raises(ValueError, match="loss"):
         m.predict_proba(x)
+
+
+ROW_BLOCK_CASES = [  # (widths, activations, loss, with sample weights)
+    ([150, 140, 24, 5], ["relu", "tanh", "identity"], lambda c: losses.SoftmaxCrossEntropy(), True),
+    ([20, 37, 30, 10], ["gelu", "leaky_relu", "identity"],
+     lambda c: losses.SoftmaxCrossEntropy(label_smoothing=0.1, class_weight=np.linspace(0.5, 2.0, c)), True),
+    ([20, 33, 7], ["sigmoid", "identity"], lambda c: losses.MSE(), False),
+    ([150, 40, 6], ["tanh", "identity"], lambda c: losses.BinaryCrossEntropy(), True),
+    ([20, 33, 30, 4], ["relu", "relu", "identity"], lambda c: losses.Huber(0.7), True),
+    ([20, 25, 3], ["tanh", "identity"], lambda c: losses.Poisson(), False),
+]
+
+
+@pytest.mark.parametrize("case", range(len(ROW_BLOCK_CASES)))
+def test_step_in_row_blocks_is_bit_identical(isa, rng, dtype, case):
+    """A step without update over more rows than one of the GEMM's k blocks runs forward, loss
+    and backward one k block of rows at a time (the dW products' own blocks): loss, gradient and
+    gradient norm are bit for bit those of the rows taken at once (the engine's row_blocks), on
+    1 and 2 threads, for row counts on both sides of the block boundaries, with the packed input
+    the L-BFGS objective passes, through the packed path of dW (150x140), the direct one and the
+    narrow one (a few outputs), several losses and activations, sample weights and class weights."""
+    widths, acts, make_loss, weighted = ROW_BLOCK_CASES[case]
+    kc = _core.gemm_block_sizes(dtype)["kc"]
+    m = make_model(widths, acts, dtype=dtype.name, seed=5)
+    loss = make_loss(widths[-1])
+    name = {"SoftmaxCrossEntropy": "softmax_cross_entropy", "BinaryCrossEntropy": "binary_cross_entropy"}
+    for n in (kc - 1, kc, kc + 1, 2 * kc + 1, 3 * kc + 67):
+        x = rng.normal(size=(n, widths[0])).astype(dtype)
+        y = make_target(name.get(type(loss).__name__, "mse"), n, widths[-1], rng)
+        if isinstance(loss, losses.Poisson):
+            y = np.abs(y)
+        sw = rng.random(n) * 2 if weighted else None
+        xs, target, sw_ = m._prepare(x, y, loss, sw)
+        spec = m._loss_spec(loss)
+        for threads, packed, norm in ((1, False, True), (2, False, False), (1, True, False), (2, True, True)):
+            pk = m._pack_input(xs) if packed else None
+            got = []
+            for blocks in (False, True):
+                m._engine.row_blocks = blocks
+                with fastgd.threads(threads):
+                    m.grads[...] = np.nan  # overwritten, never accumulated into
+                    value, gnorm, status = m._train_step(xs, loss_spec=spec, target=target, sample_weight=sw_,
+                                                         grad_norm=norm, packed=pk)
+                got.append((value, gnorm, status, m.grads.copy()))
+            m._engine.row_blocks = None
+            (v0, n0, s0, g0), (v1, n1, s1, g1) = got
+            what = f"n={n} threads={threads} packed={packed}"
+            assert s0 == s1 == 0, what
+            assert np.isfinite(v0) and v1 == v0, what
+            assert (n1 == n0) if norm else (np.isnan(n0) and np.isnan(n1)), what
+            assert np.isfinite(g0).all(), what
+            np.testing.assert_array_equal(g1, g0, err_msg=what)
+
+
+def test_step_in_row_blocks_reports_a_non_finite_loss(dtype):
+    """Over several k blocks, a loss that overflows in the last block only is reported as such."""
+    n = 3 * _core.gemm_block_sizes(dtype)["kc"] + 5
+    m = make_model([4, 6, 3], ["relu", "identity"], dtype=dtype.name)
+    x = np.ones((n, 4), dtype=dtype)
+    x[n - 2] = 1e30 if dtype == np.float32 else 1e300
+    m.params[...] = 1e10
+    for blocks in (False, True):
+        m._engine.row_blocks = blocks
+        value, _grads = m.loss_and_grad(x, np.zeros((n, 3)), losses.MSE())
+        assert value == np.inf

@@ -265,6 +265,17 @@ cdef class _ModelEngine:
         free(self.pre_ptrs)
         free(self.groups)
 
+    @property
+    def row_blocks(self):
+        """Whether a step without update on dense rows spanning several of the GEMM's k blocks runs
+        forward, loss and backward one such block of rows at a time (the same results): None (the
+        default) as the CPU target chooses, True always, False never (tests and benchmarks)."""
+        return None if self.m.row_blocks == 0 else self.m.row_blocks > 0
+
+    @row_blocks.setter
+    def row_blocks(self, on):
+        self.m.row_blocks = 0 if on is None else (1 if on else -1)
+
     cdef const void *_saved(self, Py_ssize_t l) noexcept nogil:
         """What layer l's backward pass reads for act': its kept pre-activations, else its outputs."""
         return self.m.pres[l] if self.m.pres[l] != NULL else self.m.acts[l]

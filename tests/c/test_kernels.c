@@ -125,6 +125,8 @@ static void run_target(int isa)
     test_dense_f64();
     test_dense_input_f32();
     test_dense_input_f64();
+    test_dense_resume_f32();
+    test_dense_resume_f64();
     test_loss_f32();
     test_loss_f64();
     test_optim_f32();

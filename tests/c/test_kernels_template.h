@@ -278,7 +278,7 @@ static void TN(dense_input_case)(int64_t n, int64_t k, int64_t m, int act, int w
     TN(fill)(db, k, NAN);
     TN(fill)(db_two, k, NAN);
     TN(fill)(db_ref, k, NAN);
-    K(dense_backward_input)(gx, with_db ? db : NULL, g, W, saved, n, k, m, act, TN(ALPHA), ws, ws_bytes);
+    K(dense_backward_input)(gx, with_db ? db : NULL, g, W, saved, n, k, m, act, TN(ALPHA), 0, ws, ws_bytes);
     /* the same in two calls, and in the reference twins (the layer below has no dW rows: k_below 0) */
     K(gemm)(gx_two, k, g, m, 0, W, m, 1, n, k, m, 0.0, NULL, FG_ACT_IDENTITY, 0.0, ws, ws_bytes);
     K(dense_backward)(NULL, NULL, with_db ? db_two : NULL, gx_two, NULL, NULL, saved, n, 0, k, act, TN(ALPHA), 0.0,
@@ -307,8 +307,70 @@ static void TN(dense_input_case)(int64_t n, int64_t k, int64_t m, int act, int w
         snprintf(name, sizeof name, "%s db", what);
         TN(check_array)(name, db, db_ref, mdb, k, n + m);
     }
+    /* the rows in two calls, the second resuming db */
+    const int64_t h = n / 2;
+    TN(fill)(gx_two, n * k, NAN);
+    TN(fill)(db_two, k, NAN);
+    K(dense_backward_input)(gx_two, with_db ? db_two : NULL, g, W, saved, h, k, m, act, TN(ALPHA), 0, ws, ws_bytes);
+    K(dense_backward_input)(gx_two + h * k, with_db ? db_two : NULL, g + h * m, W, saved + h * k, n - h, k, m, act,
+                            TN(ALPHA), 1, ws, ws_bytes);
+    snprintf(name, sizeof name, "%s grad_x (in two row ranges, resumed)", what);
+    TN(check_exact)(name, gx_two, gx, n * k);
+    if (with_db) {
+        snprintf(name, sizeof name, "%s db (in two row ranges, resumed)", what);
+        TN(check_exact)(name, db_two, db, k);
+    }
     free(g), free(W), free(saved), free(ws), free(gx), free(gx_two), free(gx_ref), free(db), free(db_two);
     free(db_ref), free(absg), free(absW), free(mag), free(mdb);
+}
+
+/* dense_backward_prepacked with resume: the n rows in ranges of fg_gemm_k_step rows (the dW
+   product's own k blocks), each range after the first resuming dW and db, give dW, db and grad_z
+   bit for bit as one dense_backward call with beta 0: through dW's packed path (k and m wide),
+   its direct one and its narrow one (m below NR: Cᵀ computed). */
+static void TN(dense_resume_case)(int64_t n, int64_t k, int64_t m, int act)
+{
+    char what[200];
+    snprintf(what, sizeof what, "dense_backward_prepacked_%s resumed n=%lld k=%lld m=%lld act=%d", TYPE_NAME,
+             (long long)n, (long long)k, (long long)m, act);
+    T *g = TN(random_array)(n * m, 1.0), *g_two = TN(copy_array)(g, n * m);
+    T *x = TN(random_array)(n * k, 1.0), *W = TN(random_array)(k * m, 1.0), *saved = TN(random_array)(n * m, 1.0);
+    const int64_t ws_bytes = K(dense_workspace_size)(n, k, m, fg_get_num_threads());
+    void *ws = ws_bytes ? xmalloc((size_t)ws_bytes) : NULL;
+    T *dW = (T *)xmalloc((size_t)(k * m) * sizeof(T)), *dW_two = (T *)xmalloc((size_t)(k * m) * sizeof(T));
+    T *db = (T *)xmalloc((size_t)m * sizeof(T)), *db_two = (T *)xmalloc((size_t)m * sizeof(T));
+    TN(fill)(dW, k * m, NAN);
+    TN(fill)(dW_two, k * m, NAN);
+    TN(fill)(db, m, NAN);
+    TN(fill)(db_two, m, NAN);
+    K(dense_backward)(NULL, dW, db, g, x, W, saved, n, k, m, act, TN(ALPHA), 0.0, ws, ws_bytes);
+    int64_t sizes[5];
+    K(gemm_block_sizes)(sizes);
+    const int64_t step = fg_gemm_k_step(n, sizes[2]);
+    for (int64_t r0 = 0; r0 < n; r0 += step) {
+        const int64_t r = fg_min_i64(step, n - r0);
+        K(dense_backward_prepacked)(NULL, dW_two, db_two, g_two + r0 * m, x + r0 * k, NULL, W, saved + r0 * m, r, k,
+                                    m, act, TN(ALPHA), 0.0, r0 > 0, ws, ws_bytes);
+    }
+    char name[240];
+    snprintf(name, sizeof name, "%s dW", what);
+    TN(check_exact)(name, dW_two, dW, k * m);
+    snprintf(name, sizeof name, "%s db", what);
+    TN(check_exact)(name, db_two, db, m);
+    snprintf(name, sizeof name, "%s grad_z", what);
+    TN(check_exact)(name, g_two, g, n * m);
+    free(g), free(g_two), free(x), free(W), free(saved), free(ws), free(dW), free(dW_two), free(db), free(db_two);
+}
+
+static void TN(test_dense_resume)(void)
+{
+    int64_t sizes[5];
+    K(gemm_block_sizes)(sizes);
+    const int64_t kc = sizes[2];
+    const int64_t shapes[][3] = {{kc + 1, 150, 140}, {3 * kc + 67, 150, 140}, {2 * kc, 64, 100},
+                                 {3 * kc + 67, 100, 10},  {kc + 1, 100, 3},      {2 * kc + 1, 7, 5}};
+    for (int s = 0; s < COUNT(shapes); s++)
+        TN(dense_resume_case)(shapes[s][0], shapes[s][1], shapes[s][2], s % 2 ? FG_ACT_TANH : FG_ACT_RELU);
 }
 
 static void TN(test_dense_input)(void)
@@ -389,12 +451,27 @@ static void TN(loss_case)(int kind, int reduction, int64_t n, int64_t c, int use
     TN(fill)(mag, n * c, scale);
     snprintf(name, sizeof name, "%s grad", what);
     TN(check_array)(name, grad, grad_ref, mag, n * c, 4 * c);
-    free(pred), free(target), free(sw), free(cw), free(labels), free(grad), free(grad_ref), free(mag);
+    /* loss_rows: the rows in three ranges (cutting the reduction's chunks), bit for bit */
+    const int64_t cuts[4] = {0, n / 3, n / 2 + 1 < n ? n / 2 + 1 : n, n};
+    double partial[FG_LOSS_MAX_CHUNKS], by_rows = NAN;
+    T *grad_rows = (T *)xmalloc((size_t)(n * c ? n * c : 1) * sizeof(T));
+    TN(fill)(grad_rows, n * c, NAN);
+    for (int r = 0; r < 3; r++)
+        if (r == 0 || cuts[r] < cuts[r + 1])
+            by_rows = K(loss_rows)(grad_rows + cuts[r] * c, pred + cuts[r] * c, n, c, &spec, cuts[r], cuts[r + 1],
+                                   partial);
+    snprintf(name, sizeof name, "%s loss_rows value", what);
+    check_scalar(name, by_rows, loss, 0.0);
+    snprintf(name, sizeof name, "%s loss_rows grad", what);
+    TN(check_exact)(name, grad_rows, grad, n * c);
+    snprintf(name, sizeof name, "%s loss_rows outside [0, n)", what);
+    check_scalar(name, isnan(K(loss_rows)(grad_rows, pred, n, c, &spec, 0, n + 1, partial)) ? 1.0 : 0.0, 1.0, 0.0);
+    free(pred), free(target), free(sw), free(cw), free(labels), free(grad), free(grad_ref), free(mag), free(grad_rows);
 }
 
 static void TN(test_loss)(void)
 {
-    static const int64_t shapes[][2] = {{1, 1}, {1, 2}, {3, 3}, {7, 10}, {17, 17}, {33, 37}, {130, 10}};
+    static const int64_t shapes[][2] = {{1, 1}, {1, 2}, {3, 3}, {7, 10}, {17, 17}, {33, 37}, {130, 10}, {1100, 3}};
     for (int kind = 0; kind < FG_LOSS_COUNT; kind++)
         for (int reduction = 0; reduction < 2; reduction++)
             for (int s = 0; s < COUNT(shapes); s++)

@@ -20,6 +20,15 @@ const char *fg_activation_name(int act);
  * needs z kept by the forward pass (registry/activations.h), else 0. */
 int fg_activation_grad_from_pre(int act);
 
+/* The GEMM's k blocking (kc: its KC, fg_gemm_block_sizes_*): ceil(k / kc) blocks of this many
+ * steps of k (the last block shorter), each block's product of an element of C added to it after
+ * the block before's. It depends on k only, which keeps results independent of the thread count. */
+FG_INLINE int64_t fg_gemm_k_step(int64_t k, int64_t kc)
+{
+    const int64_t blocks = (k + kc - 1) / kc;
+    return blocks > 0 ? (k + blocks - 1) / blocks : 1;
+}
+
 /* Reference twins (gemm_ref.c): plain triple loops, compiled once, no SIMD.
  * Same contracts as fg_gemm_* / fg_dense_* (no workspace); the test oracle. */
 void fg_gemm_ref_f32(float *C, int64_t ldc, const float *A, int64_t lda, int trans_a,

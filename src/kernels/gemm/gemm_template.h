@@ -144,13 +144,8 @@ static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, in
     }
 }
 
-/* The k blocking: ceil(k / KC) equal blocks. It depends on k only, which keeps
- * results independent of the thread count. */
-FG_INLINE int64_t GN(gemm_kc)(int64_t k)
-{
-    const int64_t blocks = (k + KC - 1) / KC;
-    return blocks > 0 ? (k + blocks - 1) / blocks : 1;
-}
+/* The k blocking (fg_gemm_k_step). */
+FG_INLINE int64_t GN(gemm_kc)(int64_t k) { return fg_gemm_k_step(k, KC); }
 
 /* Pack op(B)(pc:pc+kc, jc:jc+nc) into KC×NR micro-panels: panel q holds
  * columns jc+q*NR.., row p at bp[q*NR*kc + p*NR], zero-padded past nc. */

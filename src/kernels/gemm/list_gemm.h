@@ -58,19 +58,26 @@ FG_KERNEL(FG_CAT2(dense_forward_prepacked, SFX), (T *out, T *pre, const T *x, co
                                                   const T *b, int64_t n, int64_t k, int64_t m, int act,
                                                   double act_alpha, void *workspace, int64_t workspace_bytes),
           (out, pre, x, x_packed, W, b, n, k, m, act, act_alpha, workspace, workspace_bytes))
+/* resume (fg_dense_backward_prepacked_*, fg_dense_backward_input_*): dW and db hold the sums of
+   the rows before these, which go on from there (beta ignored): db's row sums in row order, dW
+   by fg_gemm_* with beta 1. Rows taken in ranges that way from the first give db bit for bit as
+   all at once with beta 0, and dW too when every range is one of fg_gemm_k_step's k blocks of the
+   whole (its product of the range is then the GEMM's own block step). */
 FG_KERNEL(FG_CAT2(dense_backward_prepacked, SFX),
           (T *grad_x, T *dW, T *db, T *grad_out, const T *x, const T *x_packed, const T *W, const T *saved, int64_t n,
-           int64_t k, int64_t m, int act, double act_alpha, double beta, void *workspace, int64_t workspace_bytes),
-          (grad_x, dW, db, grad_out, x, x_packed, W, saved, n, k, m, act, act_alpha, beta, workspace,
+           int64_t k, int64_t m, int act, double act_alpha, double beta, int resume, void *workspace,
+           int64_t workspace_bytes),
+          (grad_x, dW, db, grad_out, x, x_packed, W, saved, n, k, m, act, act_alpha, beta, resume, workspace,
            workspace_bytes))
 /* grad_x(n,k) = grad_z(n,m)·W(k,m)ᵀ and the first part of the backward pass of the layer whose output
    grad_x is the gradient of: grad_x := grad_x ⊙ act_in'(saved_in) and db_in(k) := Σ_rows grad_x (db_in
    may be NULL), in blocks of rows, each while it is in cache. Bit for bit the product of
-   fg_dense_backward_* followed by that layer's fg_dense_backward_* with beta 0 (its workspace). */
+   fg_dense_backward_* followed by that layer's fg_dense_backward_* with beta 0 (its workspace),
+   or with resume (see above) for resume. */
 FG_KERNEL(FG_CAT2(dense_backward_input, SFX),
           (T *grad_x, T *db_in, const T *grad_z, const T *W, const T *saved_in, int64_t n, int64_t k, int64_t m,
-           int act_in, double alpha_in, void *workspace, int64_t workspace_bytes),
-          (grad_x, db_in, grad_z, W, saved_in, n, k, m, act_in, alpha_in, workspace, workspace_bytes))
+           int act_in, double alpha_in, int resume, void *workspace, int64_t workspace_bytes),
+          (grad_x, db_in, grad_z, W, saved_in, n, k, m, act_in, alpha_in, resume, workspace, workspace_bytes))
 /* Bytes of workspace fg_dense_forward_* and fg_dense_backward_* need on num_threads threads. */
 FG_KERNEL_SIZE(FG_CAT2(dense_workspace_size, SFX), (int64_t n, int64_t k, int64_t m, int num_threads),
                (n, k, m, num_threads))

@@ -37,6 +37,8 @@ enum fg_loss {
 /* The name of a loss ("softmax_ce", ...: registry/losses.h), or NULL. */
 const char *fg_loss_name(int kind);
 enum fg_reduction { FG_REDUCE_MEAN = 0, FG_REDUCE_SUM = 1 };
+/* Rows are reduced in at most this many chunks, whose partial sums fg_loss_rows_* carries. */
+#define FG_LOSS_MAX_CHUNKS 64
 
 typedef struct fg_loss_spec {
     int kind;                   /* enum fg_loss */

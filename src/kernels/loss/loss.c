@@ -15,8 +15,6 @@
 
 /* Elements (n*c) per thread below which one thread is faster than several. */
 #define LOSS_GRAIN 32768
-/* Rows are reduced in at most this many chunks (a stack array of partial sums). */
-#define LOSS_MAX_CHUNKS 64
 /* Rows per chunk at least, so tiny batches stay one chunk. */
 #define LOSS_CHUNK_ROWS 16
 
@@ -43,7 +41,7 @@ static int labels_in_range(const int64_t *labels, int64_t n, int64_t c)
 FG_INLINE void loss_chunks(int64_t n, int64_t c, int *chunks, int *threads)
 {
     int64_t k = n / LOSS_CHUNK_ROWS;
-    k = k < 1 ? 1 : (k > LOSS_MAX_CHUNKS ? LOSS_MAX_CHUNKS : k);
+    k = k < 1 ? 1 : (k > FG_LOSS_MAX_CHUNKS ? FG_LOSS_MAX_CHUNKS : k);
     *chunks = (int)k;
     const int nt = fg_threads_for(n * c, LOSS_GRAIN);
     *threads = nt < (int)k ? nt : (int)k;

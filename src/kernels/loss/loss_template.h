@@ -81,23 +81,23 @@ static double FG_CAT2(row_elementwise_scalar, SFX)(T *FG_RESTRICT g, const T *FG
 #define ROW_ELEMENTWISE FG_CAT2(row_elementwise_scalar, SFX)
 #endif
 
-/* Softmax cross-entropy of rows [begin, end): returns Σ_i s_i l_i and, when grad != NULL,
- * writes grad_i = coef s_i (A_i softmax(z_i) - a_i) (fg_loss.h). class_weight_sum = Σ_j w_j.
+/* Softmax cross-entropy of rows [begin, end): returns total + Σ_i s_i l_i, summed in row order,
+ * and, when grad != NULL, writes grad_i = coef s_i (A_i softmax(z_i) - a_i) (fg_loss.h); pred
+ * and grad hold rows from `origin` on, spec's arrays every row. class_weight_sum = Σ_j w_j.
  * The loss is assembled as Σ_j a_j (max - z_j) + A log Σ_j exp(z_j - max): two sums of
  * non-negative terms, so logits of any finite magnitude lose nothing to cancellation, and the
  * log of the sum is taken as log1p of its part beyond the exact 1s (see row_exp_sum). */
 static double FG_CAT2(softmax_ce_rows, SFX)(T *FG_RESTRICT grad, const T *FG_RESTRICT pred,
-                                            int64_t begin, int64_t end, int64_t c,
+                                            int64_t origin, int64_t begin, int64_t end, int64_t c,
                                             const fg_loss_spec *spec, double coef,
-                                            double class_weight_sum)
+                                            double class_weight_sum, double total)
 {
     const T *target = (const T *)spec->target, *sw = (const T *)spec->sample_weight;
     const T *cw = (const T *)spec->class_weight;
     const double eps = spec->label_smoothing, eps_c = eps / (double)c;
-    double total = 0.0;
     for (int64_t i = begin; i < end; i++) {
-        const T *FG_RESTRICT z = pred + i * c;
-        T *FG_RESTRICT g = grad ? grad + i * c : NULL;
+        const T *FG_RESTRICT z = pred + (i - origin) * c;
+        T *FG_RESTRICT g = grad ? grad + (i - origin) * c : NULL;
         const double s = sw ? (double)sw[i] : 1.0;
         const T m = ROW_MAX(z, c);
         double ones; /* >= 1 for finite logits: exp(max - max) */
@@ -149,42 +149,48 @@ static double FG_CAT2(softmax_ce_rows, SFX)(T *FG_RESTRICT grad, const T *FG_RES
 }
 
 /* Elementwise losses (BCE from logits, MSE, MAE, Huber, Poisson) of rows [begin, end): each row's loss
- * is the mean over its c outputs; returns Σ_i s_i l_i, grad_ij = coef s_i dl_ij/dp_ij / c. */
+ * is the mean over its c outputs; returns total + Σ_i s_i l_i, grad_ij = coef s_i dl_ij/dp_ij / c
+ * (rows from `origin` on in pred and grad, as in softmax_ce_rows). */
 static double FG_CAT2(elementwise_rows, SFX)(T *FG_RESTRICT grad, const T *FG_RESTRICT pred,
-                                             int64_t begin, int64_t end, int64_t c,
-                                             const fg_loss_spec *spec, double coef)
+                                             int64_t origin, int64_t begin, int64_t end, int64_t c,
+                                             const fg_loss_spec *spec, double coef, double total)
 {
     const T *target = (const T *)spec->target, *sw = (const T *)spec->sample_weight;
-    double total = 0.0;
     for (int64_t i = begin; i < end; i++) {
         const double s = sw ? (double)sw[i] : 1.0;
-        const double row = ROW_ELEMENTWISE(grad ? grad + i * c : NULL, pred + i * c, target + i * c, c,
+        const double row = ROW_ELEMENTWISE(grad ? grad + (i - origin) * c : NULL, pred + (i - origin) * c,
+                                           target + i * c, c,
                                            spec->kind, (T)spec->delta, (T)(coef * s / (double)c));
         total += s * row / (double)c;
     }
     return total;
 }
 
-/* partial[ch] = Σ s_i l_i over the rows of chunk ch, for ch in [first, last). */
+/* partial[ch] += Σ s_i l_i over the rows of chunk ch within [r0, r1), for ch in [first, last): the
+ * sum goes on in row order from where the rows before r0 left it, from 0 at the chunk's start. */
 static void FG_CAT2(loss_chunk_range, SFX)(double *partial, int64_t first, int64_t last, int chunks,
-                                           T *grad, const T *pred, int64_t n, int64_t c,
-                                           const fg_loss_spec *spec, double coef,
+                                           T *grad, const T *pred, int64_t n, int64_t r0, int64_t r1,
+                                           int64_t c, const fg_loss_spec *spec, double coef,
                                            double class_weight_sum)
 {
     for (int64_t ch = first; ch < last; ch++) {
         int64_t begin, end;
         fg_split_range(n, chunks, (int)ch, 1, &begin, &end);
+        const double from = begin < r0 ? partial[ch] : 0.0;
+        begin = fg_max_i64(begin, r0);
+        end = fg_min_i64(end, r1);
+        if (begin >= end) continue;
         partial[ch] = spec->kind == FG_LOSS_SOFTMAX_CE
-                          ? FG_CAT2(softmax_ce_rows, SFX)(grad, pred, begin, end, c, spec, coef,
-                                                          class_weight_sum)
-                          : FG_CAT2(elementwise_rows, SFX)(grad, pred, begin, end, c, spec, coef);
+                          ? FG_CAT2(softmax_ce_rows, SFX)(grad, pred, r0, begin, end, c, spec, coef,
+                                                          class_weight_sum, from)
+                          : FG_CAT2(elementwise_rows, SFX)(grad, pred, r0, begin, end, c, spec, coef, from);
     }
 }
 
-double FG_FN(FG_CAT2(fg_loss, SFX))(T *grad, const T *pred, int64_t n, int64_t c,
-                                    const fg_loss_spec *spec)
+double FG_FN(FG_CAT2(fg_loss_rows, SFX))(T *grad, const T *pred, int64_t n, int64_t c, const fg_loss_spec *spec,
+                                         int64_t r0, int64_t r1, double *partial)
 {
-    if (!fg_loss_spec_is_valid(spec, n, c)) return NAN;
+    if (!fg_loss_spec_is_valid(spec, n, c) || r0 < 0 || r1 < r0 || r1 > n) return NAN;
     if (spec->labels && !labels_in_range(spec->labels, n, c)) return NAN;
     const T *sw = (const T *)spec->sample_weight, *cw = (const T *)spec->class_weight;
 
@@ -204,13 +210,21 @@ double FG_FN(FG_CAT2(fg_loss, SFX))(T *grad, const T *pred, int64_t n, int64_t c
 
     int chunks, nt;
     loss_chunks(n, c, &chunks, &nt);
-    double partial[LOSS_MAX_CHUNKS];
+    if (r0 == 0)
+        for (int ch = 0; ch < FG_LOSS_MAX_CHUNKS; ch++) partial[ch] = 0.0;
     FG_FOR_RANGES(nt, chunks, 1,
-                  FG_CAT2(loss_chunk_range, SFX)(partial, begin, end, chunks, grad, pred, n, c, spec, coef,
+                  FG_CAT2(loss_chunk_range, SFX)(partial, begin, end, chunks, grad, pred, n, r0, r1, c, spec, coef,
                                                  class_weight_sum));
     double total = 0.0;
     for (int ch = 0; ch < chunks; ch++) total += partial[ch];
     return total * coef;
+}
+
+double FG_FN(FG_CAT2(fg_loss, SFX))(T *grad, const T *pred, int64_t n, int64_t c,
+                                    const fg_loss_spec *spec)
+{
+    double partial[FG_LOSS_MAX_CHUNKS];
+    return FG_FN(FG_CAT2(fg_loss_rows, SFX))(grad, pred, n, c, spec, 0, n, partial);
 }
 
 #undef ROW_MAX

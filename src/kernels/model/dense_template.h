@@ -75,10 +75,10 @@ int64_t FG_FN(FG_CAT2(fg_dense_workspace_size, SFX))(int64_t n, int64_t k, int64
 void FG_FN(FG_CAT2(fg_dense_backward_prepacked, SFX))(T *grad_x, T *dW, T *db, T *grad_out, const T *x,
                                                       const T *x_packed, const T *W, const T *saved, int64_t n,
                                                       int64_t k, int64_t m, int act, double act_alpha, double beta,
-                                                      void *workspace, int64_t workspace_bytes)
+                                                      int resume, void *workspace, int64_t workspace_bytes)
 {
-    FG_CAT2(dense_act_db, SFX)(grad_out, saved, db, n, m, act, (T)act_alpha, beta, 0);
-    FG_FN(FG_CAT2(fg_gemm_prepacked, SFX))(dW, m, x, k, 1, x_packed, grad_out, m, 0, k, m, n, beta, NULL,
+    FG_CAT2(dense_act_db, SFX)(grad_out, saved, db, n, m, act, (T)act_alpha, beta, resume);
+    FG_FN(FG_CAT2(fg_gemm_prepacked, SFX))(dW, m, x, k, 1, x_packed, grad_out, m, 0, k, m, n, resume ? 1.0 : beta, NULL,
                                            FG_ACT_IDENTITY, 0.0, workspace, workspace_bytes);
     if (grad_x)
         FG_FN(FG_CAT2(fg_gemm, SFX))(grad_x, k, grad_out, m, 0, W, m, 1, n, k, m, 0.0, NULL,
@@ -91,12 +91,12 @@ void FG_FN(FG_CAT2(fg_dense_backward, SFX))(T *grad_x, T *dW, T *db, T *grad_out
                                             int64_t workspace_bytes)
 {
     FG_FN(FG_CAT2(fg_dense_backward_prepacked, SFX))(grad_x, dW, db, grad_out, x, NULL, W, saved, n, k, m, act,
-                                                     act_alpha, beta, workspace, workspace_bytes);
+                                                     act_alpha, beta, 0, workspace, workspace_bytes);
 }
 
 void FG_FN(FG_CAT2(fg_dense_backward_input, SFX))(T *grad_x, T *db_in, const T *grad_z, const T *W, const T *saved_in,
                                                   int64_t n, int64_t k, int64_t m, int act_in, double alpha_in,
-                                                  void *workspace, int64_t workspace_bytes)
+                                                  int resume, void *workspace, int64_t workspace_bytes)
 {
     /* rows of grad_x a block: DENSE_INPUT_BLOCK_BYTES of it, at least DENSE_INPUT_MIN_ROWS */
     const int64_t rows = fg_max_i64(DENSE_INPUT_MIN_ROWS, DENSE_INPUT_BLOCK_BYTES / ((int64_t)sizeof(T) * fg_max_i64(k, 1)));
@@ -104,6 +104,7 @@ void FG_FN(FG_CAT2(fg_dense_backward_input, SFX))(T *grad_x, T *db_in, const T *
         const int64_t r = fg_min_i64(rows, n - r0);
         FG_FN(FG_CAT2(fg_gemm, SFX))(grad_x + r0 * k, k, grad_z + r0 * m, m, 0, W, m, 1, r, k, m, 0.0, NULL,
                                      FG_ACT_IDENTITY, 0.0, workspace, workspace_bytes);
-        FG_CAT2(dense_act_db, SFX)(grad_x + r0 * k, saved_in + r0 * k, db_in, r, k, act_in, (T)alpha_in, 0.0, r0 > 0);
+        FG_CAT2(dense_act_db, SFX)(grad_x + r0 * k, saved_in + r0 * k, db_in, r, k, act_in, (T)alpha_in, 0.0,
+                                   resume || r0 > 0);
     }
 }

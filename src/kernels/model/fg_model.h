@@ -39,6 +39,10 @@ typedef struct fg_model {
     int64_t rows_cap;     /* rows every buffer above holds */
     void *workspace;      /* GEMM/dense scratch, 64-byte aligned */
     int64_t workspace_bytes;
+    int row_blocks;       /* a training step without update on rows spanning several of the GEMM's
+                             k blocks takes them a k block at a time (fg_model_train_step): 0 as
+                             the target chooses (FG_MODEL_ROW_BLOCK_MIN_BYTES), 1 always, -1 never
+                             (tests and benchmarks compare them; the results are the same) */
 } fg_model;
 
 /* A batch: rows `indices[0:n)` of the full arrays (or rows [start, start+n)

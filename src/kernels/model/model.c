@@ -6,6 +6,12 @@
 
 #include "fg_internal.h"
 #include "fg_act_vec.h"
+#include "config.h" /* the target's FG_MODEL_ROW_BLOCK_MIN_BYTES */
+
+/* A target without FG_MODEL_ROW_BLOCK_MIN_BYTES takes a step's rows at once (fg_model_train_step). */
+#ifndef FG_MODEL_ROW_BLOCK_MIN_BYTES
+#define FG_MODEL_ROW_BLOCK_MIN_BYTES (-1)
+#endif
 
 /* The largest e for which a sum of n squares, each below 2^(2e), cannot overflow in double: with
    n < 2^L the exact sum is below 2^(L + 2e) <= 2^1022, and rounding each addition at most doubles

@@ -15,14 +15,24 @@ static void FG_CAT2(model_gather_rows, SFX)(T *FG_RESTRICT dst, const T *FG_REST
     for (int64_t i = 0; i < n; i++) memcpy(dst + i * width, src + idx[i] * width, (size_t)width * sizeof(T));
 }
 
-/* Layer l's kept pre-activations, or NULL (fg_model.pres). */
-FG_INLINE T *FG_CAT2(model_pre, SFX)(const fg_model *m, int64_t l) { return m->pres ? (T *)m->pres[l] : NULL; }
-
-/* What layer l's backward pass reads for act': its pre-activations when kept, else its outputs. */
-FG_INLINE const T *FG_CAT2(model_saved, SFX)(const fg_model *m, int64_t l)
+/* Layer l's outputs from row r on (fg_model.acts). */
+FG_INLINE T *FG_CAT2(model_act, SFX)(const fg_model *m, int64_t l, int64_t r)
 {
-    T *pre = FG_CAT2(model_pre, SFX)(m, l);
-    return pre ? pre : (const T *)m->acts[l];
+    return (T *)m->acts[l] + r * m->layers[l].out;
+}
+
+/* Layer l's kept pre-activations from row r on, or NULL (fg_model.pres). */
+FG_INLINE T *FG_CAT2(model_pre, SFX)(const fg_model *m, int64_t l, int64_t r)
+{
+    return m->pres && m->pres[l] ? (T *)m->pres[l] + r * m->layers[l].out : NULL;
+}
+
+/* What layer l's backward pass reads for act' from row r on: its pre-activations when kept, else
+   its outputs. */
+FG_INLINE const T *FG_CAT2(model_saved, SFX)(const fg_model *m, int64_t l, int64_t r)
+{
+    T *pre = FG_CAT2(model_pre, SFX)(m, l, r);
+    return pre ? pre : FG_CAT2(model_act, SFX)(m, l, r);
 }
 
 /* Whether `bound` still holds once a layer's dW and db operands are known: its input (n_in
@@ -35,16 +45,16 @@ FG_INLINE void FG_CAT2(model_bound_note, SFX)(model_bound *bound, const T *in, i
                       MODEL_FN(fg_count_large)(gz, n_gz, bound->grad_exp) == 0;
 }
 
-/* Layers [first, n_layers) of the forward pass, layer `first` reading `in` (or its packed form
- * in_packed, when not NULL: see fg_batch.x_packed). */
+/* Layers [first, n_layers) of the forward pass of n rows into the buffers' rows [r, r + n), layer
+ * `first` reading `in` (or its packed form in_packed, when not NULL: see fg_batch.x_packed). */
 static void FG_CAT2(model_forward_from, SFX)(const fg_model *m, int64_t first, const T *in, const T *in_packed,
-                                           int64_t n)
+                                           int64_t n, int64_t r)
 {
     const T *params = (const T *)m->params;
     for (int64_t l = first; l < m->n_layers; l++) {
         const fg_model_layer *L = &m->layers[l];
-        T *out = (T *)m->acts[l];
-        MODEL_FN(fg_dense_forward_prepacked)(out, FG_CAT2(model_pre, SFX)(m, l), in, l == first ? in_packed : NULL,
+        T *out = FG_CAT2(model_act, SFX)(m, l, r);
+        MODEL_FN(fg_dense_forward_prepacked)(out, FG_CAT2(model_pre, SFX)(m, l, r), in, l == first ? in_packed : NULL,
                                            params + L->w_off, params + L->b_off, n, L->in, L->out, L->act,
                                            L->act_alpha, m->workspace, m->workspace_bytes);
         in = out;
@@ -57,16 +67,16 @@ static void FG_CAT2(model_forward_csr_rows, SFX)(const fg_model *m, const fg_csr
 {
     const fg_model_layer *L = &m->layers[0];
     const T *params = (const T *)m->params;
-    T *pre = FG_CAT2(model_pre, SFX)(m, 0);
+    T *pre = FG_CAT2(model_pre, SFX)(m, 0, 0);
     MODEL_FN(fg_csr_dense_forward)(pre ? pre : (T *)m->acts[0], x, rows, start, n, params + L->w_off,
                                  params + L->b_off, L->out, pre ? FG_ACT_IDENTITY : L->act, L->act_alpha);
     if (pre) FG_CAT2(fg_act_rows_parallel, SFX)((T *)m->acts[0], pre, n * L->out, L->act, (T)L->act_alpha);
-    FG_CAT2(model_forward_from, SFX)(m, 1, (const T *)m->acts[0], NULL, n);
+    FG_CAT2(model_forward_from, SFX)(m, 1, (const T *)m->acts[0], NULL, n, 0);
 }
 
 void MODEL_FN(fg_model_forward)(const fg_model *m, const T *x, int64_t n)
 {
-    FG_CAT2(model_forward_from, SFX)(m, 0, x, NULL, n);
+    FG_CAT2(model_forward_from, SFX)(m, 0, x, NULL, n, 0);
 }
 
 void MODEL_FN(fg_model_forward_csr)(const fg_model *m, const fg_csr *x, int64_t n)
@@ -78,10 +88,12 @@ void MODEL_FN(fg_model_forward_csr)(const fg_model *m, const fg_csr *x, int64_t 
  * when that is not NULL, else x (or xt_packed, its packed transpose: see fg_batch.xt_packed).
  * With `bound` (a model_bound, dense x, beta 0), bound->held tells whether every operand of
  * every layer's dW and db product stayed below its limit (see model_bound). Layers [stop,
- * n_layers) only; returns the buffer then holding dL/d(output of layer stop - 1). */
+ * n_layers) only; returns the buffer then holding dL/d(output of layer stop - 1). The n rows are
+ * rows [r, r + n) of the layers' outputs (dense x, beta 0, no bound when r > 0); resume: the
+ * gradient holds the rows before them, whose sums these go on (fg_dense_backward_prepacked_*). */
 static T *FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const T *xt_packed, const fg_csr *csr,
                                            const int64_t *rows, int64_t start, T *grad_out, T *grad_x, int64_t n,
-                                           double beta, model_bound *bound, int64_t stop)
+                                           double beta, model_bound *bound, int64_t stop, int64_t r, int resume)
 {
     const T *params = (const T *)m->params;
     T *grads = (T *)m->grads;
@@ -91,10 +103,10 @@ static T *FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const 
         const fg_model_layer *L = &m->layers[l];
         if (l == 0 && csr) {
             MODEL_FN(fg_csr_dense_backward)(grads + L->w_off, grads + L->b_off, cur, csr, rows, start,
-                                          FG_CAT2(model_saved, SFX)(m, 0), n, L->out, L->act, L->act_alpha, beta);
+                                          FG_CAT2(model_saved, SFX)(m, 0, 0), n, L->out, L->act, L->act_alpha, beta);
             break;
         }
-        const T *in = l > 0 ? (const T *)m->acts[l - 1] : x;
+        const T *in = l > 0 ? FG_CAT2(model_act, SFX)(m, l - 1, r) : x;
         /* the next gradient goes to whichever ping-pong buffer `cur` is not */
         T *next = l > 0 ? (cur == (T *)m->gbuf0 ? (T *)m->gbuf1 : (T *)m->gbuf0) : grad_x;
         /* the layer below's act' and db from each block of next while it is in cache, when they are
@@ -103,16 +115,16 @@ static T *FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const 
         MODEL_FN(fg_dense_backward_prepacked)(input_pass ? NULL : next, grads + L->w_off,
                                             cur_is_grad_z ? NULL : grads + L->b_off, cur, in,
                                             l == 0 ? xt_packed : NULL, params + L->w_off,
-                                            FG_CAT2(model_saved, SFX)(m, l), n, L->in, L->out,
-                                            cur_is_grad_z ? FG_ACT_IDENTITY : L->act, L->act_alpha, beta,
+                                            FG_CAT2(model_saved, SFX)(m, l, r), n, L->in, L->out,
+                                            cur_is_grad_z ? FG_ACT_IDENTITY : L->act, L->act_alpha, beta, resume,
                                             m->workspace, m->workspace_bytes);
         /* cur now holds this layer's grad_z, the right operand of its dW and db products */
         if (bound) FG_CAT2(model_bound_note, SFX)(bound, in, n * L->in, cur, n * L->out);
         if (input_pass) {
             const fg_model_layer *below = &m->layers[l - 1];
             MODEL_FN(fg_dense_backward_input)(next, grads + below->b_off, cur, params + L->w_off,
-                                            FG_CAT2(model_saved, SFX)(m, l - 1), n, L->in, L->out, below->act,
-                                            below->act_alpha, m->workspace, m->workspace_bytes);
+                                            FG_CAT2(model_saved, SFX)(m, l - 1, r), n, L->in, L->out, below->act,
+                                            below->act_alpha, resume, m->workspace, m->workspace_bytes);
         }
         cur_is_grad_z = input_pass;
         cur = next;
@@ -122,7 +134,7 @@ static T *FG_CAT2(model_backward_any, SFX)(const fg_model *m, const T *x, const 
 
 void MODEL_FN(fg_model_backward)(const fg_model *m, const T *x, T *grad_out, T *grad_x, int64_t n, double beta)
 {
-    FG_CAT2(model_backward_any, SFX)(m, x, NULL, NULL, NULL, 0, grad_out, grad_x, n, beta, NULL, 0);
+    FG_CAT2(model_backward_any, SFX)(m, x, NULL, NULL, NULL, 0, grad_out, grad_x, n, beta, NULL, 0, 0, 0);
 }
 
 /* The optimizer update of arena elements [lo, hi): the part of every group within them. */
@@ -155,8 +167,8 @@ static int FG_CAT2(model_first_layer_update, SFX)(const fg_model *m, const T *x,
     T *grads = (T *)m->grads;
     /* grad_z (in place in gin) and db; dW's product over k = 0 rows of x is empty */
     MODEL_FN(fg_dense_backward_prepacked)(NULL, grads + L->w_off, grads + L->b_off, gin, x, NULL,
-                                        (const T *)m->params + L->w_off, FG_CAT2(model_saved, SFX)(m, 0), n, 0,
-                                        L->out, L->act, L->act_alpha, 0.0, m->workspace, m->workspace_bytes);
+                                        (const T *)m->params + L->w_off, FG_CAT2(model_saved, SFX)(m, 0, 0), n, 0,
+                                        L->out, L->act, L->act_alpha, 0.0, 0, m->workspace, m->workspace_bytes);
     FG_CAT2(model_bound_note, SFX)(bound, x, n * L->in, gin, n * L->out);
     const int64_t rows =
         bound->held ? fg_max_i64(MODEL_UPDATE_MIN_ROWS, MODEL_UPDATE_BLOCK_BYTES / ((int64_t)sizeof(T) * L->out))
@@ -174,6 +186,38 @@ static int FG_CAT2(model_first_layer_update, SFX)(const fg_model *m, const T *x,
     FG_CAT2(model_update_range, SFX)(m, opt, 0, L->w_off);
     FG_CAT2(model_update_range, SFX)(m, opt, L->w_off + L->in * L->out, n_params);
     return 1;
+}
+
+/* The gradient's norm into res and the clipping opt asks for; returns 0 (status set) when Σg² is
+   not finite, which leaves the gradient unclipped. */
+static int FG_CAT2(model_grad_norm_clip, SFX)(const fg_model *m, const fg_step_options *opt, int64_t n_params,
+                                             fg_step_result *res)
+{
+    T *grads = (T *)m->grads;
+    double ss = MODEL_FN(fg_sum_squares)(grads, n_params);
+    res->grad_norm = sqrt(ss);
+    if (!isfinite(ss)) {
+        res->status = FG_STEP_NONFINITE_GRAD;
+        return 0;
+    }
+    if (opt->clip_value > 0) {
+        MODEL_FN(fg_clip_value)(grads, n_params, opt->clip_value);
+        if (opt->clip_norm > 0) ss = MODEL_FN(fg_sum_squares)(grads, n_params);
+    }
+    if (opt->clip_norm > 0) {
+        /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1 */
+        const double coef = opt->clip_norm / (sqrt(ss) + 1e-6);
+        if (coef < 1.0) MODEL_FN(fg_scale)(grads, n_params, coef);
+    }
+    return 1;
+}
+
+/* Rows of a block of the row-blocked step (fg_model_train_step): the GEMM's k step for n rows. */
+static int64_t FG_CAT2(model_k_step, SFX)(int64_t n)
+{
+    int64_t sizes[5];
+    MODEL_FN(fg_gemm_block_sizes)(sizes);
+    return fg_gemm_k_step(n, sizes[2]);
 }
 
 void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, const fg_loss_spec *loss,
@@ -227,11 +271,47 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
         spec.sample_weight = batch->sample_weight ? (const void *)((const T *)batch->sample_weight + s) : NULL;
     }
 
+    /* 2-4 of a step without update on dense rows spanning several of the GEMM's k blocks (each
+          layer's dW = Σ_rows inᵀ·grad_z has k = n): forward, loss and backward one k block of rows
+          at a time, while the block's activations and gradients are in cache. Each block's dW
+          product is then its GEMM's block step, db's and the loss's sums go on in row order, and
+          the gradient is the loss gradient's of all n rows (fg_loss_rows): bit for bit the step
+          taken at once (the whole packed xᵀ holds each block's packing; x's is not used). When
+          the layers' outputs of all n rows pass the target's FG_MODEL_ROW_BLOCK_MIN_BYTES, or
+          as m->row_blocks says. A non-finite loss is known at the last block only: the
+          gradient is then unspecified (not left as it was). */
+    const int64_t kstep = FG_CAT2(model_k_step, SFX)(n);
+    int64_t out_bytes = 0; /* the layers' outputs over all n rows */
+    for (int64_t l = 0; l < m->n_layers; l++) out_bytes += n * m->layers[l].out * (int64_t)sizeof(T);
+    const int blocks = m->row_blocks != 0 ? m->row_blocks > 0
+                                          : FG_MODEL_ROW_BLOCK_MIN_BYTES >= 0 && out_bytes >= FG_MODEL_ROW_BLOCK_MIN_BYTES;
+    if (blocks && !csr && !opt->apply_update && kstep < n) {
+        double partial[FG_LOSS_MAX_CHUNKS];
+        T *gout = (T *)m->gbuf0;
+        for (int64_t r0 = 0; r0 < n; r0 += kstep) {
+            const int64_t r = fg_min_i64(kstep, n - r0);
+            FG_CAT2(model_forward_from, SFX)(m, 0, x + r0 * n_in, NULL, r, r0);
+            res->loss = MODEL_FN(fg_loss_rows)(gout, FG_CAT2(model_act, SFX)(m, m->n_layers - 1, r0), n, n_out,
+                                             &spec, r0, r0 + r, partial);
+            /* xᵀ packed whole holds its k blocks one after the other, each as the block's own
+               product packs it: this block's starts after the rows before it */
+            const T *xt_block =
+                xt_packed ? xt_packed + MODEL_FN(fg_gemm_packed_a_size)(n_in, m->layers[0].out, r0) / (int64_t)sizeof(T)
+                          : NULL;
+            FG_CAT2(model_backward_any, SFX)(m, x + r0 * n_in, xt_block, NULL, NULL, 0, gout, NULL, r, 0.0, NULL, 0,
+                                             r0, r0 > 0);
+        }
+        if (!isfinite(res->loss)) res->status = FG_STEP_NONFINITE_LOSS;
+        else if (opt->want_grad_norm || opt->clip_value > 0 || opt->clip_norm > 0)
+            FG_CAT2(model_grad_norm_clip, SFX)(m, opt, n_params, res);
+        return;
+    }
+
     /* 2. forward, 3. loss and its gradient with respect to the output */
     if (csr)
         FG_CAT2(model_forward_csr_rows, SFX)(m, csr, batch->indices, batch->start, n);
     else
-        FG_CAT2(model_forward_from, SFX)(m, 0, x, x_packed, n);
+        FG_CAT2(model_forward_from, SFX)(m, 0, x, x_packed, n, 0);
     T *gout = (T *)m->gbuf0;
     res->loss = MODEL_FN(fg_loss)(gout, (const T *)m->acts[m->n_layers - 1], n, n_out, &spec);
     if (!isfinite(res->loss)) {
@@ -253,7 +333,7 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
     int fused = by_bound && !xt_packed;
     for (int64_t g = 0; g < opt->n_groups; g++) fused = fused && opt->groups[g].cfg.noise_std == 0.0;
     T *gin = FG_CAT2(model_backward_any, SFX)(m, x, xt_packed, csr, batch->indices, batch->start, gout, NULL, n,
-                                              0.0, by_bound ? &bound : NULL, fused ? 1 : 0);
+                                              0.0, by_bound ? &bound : NULL, fused ? 1 : 0, 0, 0);
     if (fused && FG_CAT2(model_first_layer_update, SFX)(m, x, gin, n, n_params, &bound, opt)) return;
 
     /* 5. gradient norm (also the finiteness check), clipping. An update without them needs to know
@@ -261,25 +341,9 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
           summation's cost, and the bound of step 4, when it held, without reading the gradient.
           When count_large finds a large entry, the sum decides as before. */
     if (!opt->want_grad_norm && !clipping && !opt->apply_update) return;
-    T *grads = (T *)m->grads;
     if (opt->want_grad_norm || clipping ||
-        (!(by_bound && bound.held) && MODEL_FN(fg_count_large)(grads, n_params, large_exp) != 0)) {
-        double ss = MODEL_FN(fg_sum_squares)(grads, n_params);
-        res->grad_norm = sqrt(ss);
-        if (!isfinite(ss)) {
-            res->status = FG_STEP_NONFINITE_GRAD;
-            return;
-        }
-        if (opt->clip_value > 0) {
-            MODEL_FN(fg_clip_value)(grads, n_params, opt->clip_value);
-            if (opt->clip_norm > 0) ss = MODEL_FN(fg_sum_squares)(grads, n_params);
-        }
-        if (opt->clip_norm > 0) {
-            /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1 */
-            const double coef = opt->clip_norm / (sqrt(ss) + 1e-6);
-            if (coef < 1.0) MODEL_FN(fg_scale)(grads, n_params, coef);
-        }
-    }
+        (!(by_bound && bound.held) && MODEL_FN(fg_count_large)((const T *)m->grads, n_params, large_exp) != 0))
+        if (!FG_CAT2(model_grad_norm_clip, SFX)(m, opt, n_params, res)) return;
     if (!opt->apply_update) return;
 
     /* 6. the optimizer update, group by group, over the flat arenas */
