@@ -81,6 +81,9 @@ def test_closure_of_lbfgs_and_newton_cg_returns_real_numbers(make):
             warnings.simplefilter("error")
             with pytest.raises(TypeError, match=rf"closure's grads must hold real numbers, got array of dtype {dtype}"):
                 make().step(closure(1.0, grads), np.array([1.0, 2.0]))
+    # a ragged value raised NumPy's unnamed "inhomogeneous shape" error
+    with pytest.raises(ValueError, match="closure must return a scalar, got a ragged tuple"):
+        make().step(closure((1.0, [1, 2]), lambda p: 2 * p), np.array([1.0, 2.0]))
     x = np.array([1.0, 2.0])
     make().step(lambda p: (np.array([float(p @ p)]), 2 * p), x)  # a one-element array is a value
     assert float(x @ x) < 5.0
@@ -319,6 +322,24 @@ def test_hyperparameters_must_be_finite_in_the_parameters_dtype(make, name):
         make(1e39).step(p, np.ones(4, np.float32))
     np.testing.assert_array_equal(p, 1.0)
     make(1e30).step(np.ones(4), np.ones(4))  # finite in float64
+
+
+def test_lr_changed_between_steps_is_checked_in_the_parameters_dtype():
+    # a schedule or the user sets lr between steps: 1e39 after a float32 step made every
+    # parameter -inf without an error, where SGD(lr=1e39) is refused at its first step
+    opt = optim.SGD(lr=0.1)
+    p = np.ones(4, np.float32)
+    opt.step(p, np.ones(4, np.float32))
+    with pytest.raises(ValueError, match=r"lr=1e\+39 is inf in float32, the parameters' dtype"):
+        opt.lr = 1e39
+    assert opt.lr == 0.1
+    opt.step(p, np.ones(4, np.float32))
+    np.testing.assert_allclose(p, 0.8)
+    opt.lr = 1e30  # finite in float32
+    opt.reset()
+    opt.lr = 1e39  # not bound to parameters: checked at the next step
+    with pytest.raises(ValueError, match=r"lr=1e\+39 is inf in float32"):
+        opt.step(np.ones(4, np.float32), np.ones(4, np.float32))
 
 
 def test_load_state_dict_names_a_missing_hyperparameter():

@@ -180,6 +180,8 @@ def c_array(value, dtype):
     native = dtype if dtype.isnative else dtype.newbyteorder("=")
     if isinstance(value, np.ndarray) and value.dtype == native:
         arr = value  # no conversion: no errstate, whose entry and exit cost more than this whole call
+    elif isinstance(value, np.ndarray) and not (value.dtype.kind in "fc" and value.dtype.itemsize > native.itemsize):
+        arr = np.asarray(value, dtype=native)  # a cast that cannot overflow (int, or to a wider float)
     else:
         with np.errstate(over="ignore"):
             arr = np.asarray(value, dtype=native)
@@ -271,9 +273,13 @@ def returned_real(who, value):
     and read a bool (a comparison returned by mistake) as 0 or 1: those raise TypeError."""
     if isinstance(value, float):  # float and NumPy float64: the common case, fast
         return float(value)
-    if np.ndim(value) > 1 or np.size(value) != 1:
-        raise ValueError(f"{who} must return a scalar, got an array of shape {np.shape(value)}")
-    if np.ndim(value) == 1:
+    try:
+        shape = np.shape(value)
+    except ValueError:  # a ragged sequence such as (1.0, [1, 2])
+        raise ValueError(f"{who} must return a scalar, got a ragged {type(value).__name__}") from None
+    if len(shape) > 1 or math.prod(shape) != 1:
+        raise ValueError(f"{who} must return a scalar, got an array of shape {shape}")
+    if len(shape) == 1:
         value = np.asarray(value)[0]
     if isinstance(value, (str, bytes, complex, np.complexfloating, bool, np.bool_)):
         raise TypeError(f"{who} must return a real number, got {type(value).__name__}")

@@ -71,6 +71,18 @@ def _slot_roles(cfg):
     return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if cfg["amsgrad"] else ())
 
 
+
+def _in_dtype(name, value, dtype):
+    """A hyperparameter that the kernels take in the parameters' ``dtype`` must be finite there,
+    and eps positive (ValueError naming it otherwise)."""
+    info = np.finfo(dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        rounded = dtype.type(value)
+    low = info.smallest_subnormal if name == "eps" else 0.0
+    if not low <= rounded < np.inf:
+        raise ValueError(f"{name}={value:g} is {rounded} in {dtype}, the parameters' dtype: it must lie "
+                         f"in [{low:.4g}, {info.max:.4g}] there")
+
 class Optimizer:
     """Base class: hyperparameters, lazily allocated flat state, step counting, parameter groups.
 
@@ -96,7 +108,10 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value):
-        self._hyper["lr"] = _real("lr", value, low=0.0)
+        value = _real("lr", value, low=0.0)
+        if getattr(self, "_dtype", None) is not None:  # bound to parameters: checked as the first step does
+            _in_dtype("lr", value, self._dtype)
+        self._hyper["lr"] = value
 
     def __setattr__(self, name, value):
         # Only lr is read at every step; any other hyperparameter set as an attribute would be
@@ -252,18 +267,10 @@ class Optimizer:
         kernels compute in, and eps positive there: 1e39 is infinite in float32 (a momentum,
         weight decay, noise or lr of 1e39 made every parameter NaN, an eps every update 0), and
         eps=1e-50 is 0, so the update of a parameter whose gradient is still 0 divided 0 by 0."""
-        info = np.finfo(dtype)
         for hyper in [self._hyper] + [{**self._hyper, **o} for _, _, o in self._groups or ()]:
             for name in self._IN_DTYPE:
-                value = hyper.get(name)
-                if value is None:
-                    continue
-                with np.errstate(over="ignore", under="ignore"):
-                    rounded = dtype.type(value)
-                low = info.smallest_subnormal if name == "eps" else 0.0
-                if not low <= rounded < np.inf:
-                    raise ValueError(f"{name}={value:g} is {rounded} in {dtype}, the parameters' dtype: it must lie "
-                                     f"in [{low:.4g}, {info.max:.4g}] there")
+                if hyper.get(name) is not None:
+                    _in_dtype(name, hyper[name], dtype)
 
     def _conform_state(self, layout):
         """Re-lay the state out for a changed configuration (``set_param_groups`` turning on
