@@ -289,6 +289,10 @@ def test_hvp_bad_input_raises_clear_errors(rng):
     c = _model([4, 3], "identity", "softmax_cross_entropy", "float64")
     with pytest.raises(ValueError):
         c.hvp(X, np.array([0, 1, 2, 3, 1]), np.zeros(15), loss="softmax_cross_entropy")
+    # 1e300 is finite, past float32: it was named "v must hold finite numbers"
+    m32 = _model([4, 3], "tanh", "mse", "float32")
+    with pytest.raises(ValueError, match=r"v must be finite in float32, got 1e\+300 at flat index 2, past its range"):
+        fg.curvature.model_hvp(m32, X, y, np.where(np.arange(15) == 2, 1e300, 0.0), loss="mse")
 
 
 def test_hvp_is_identical_for_every_thread_count(rng):

@@ -37,14 +37,11 @@ __all__ = ["model_hvp", "model_gnvp", "hvp", "hessian", "lanczos_extremes", "top
 
 def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=False):
     x, target, sw, loss = _prepared(model, X, y, loss, sample_weight)
-    va = np.asarray(v)
-    if va.shape != (model.n_params,):
-        raise ValueError(f"v must have shape ({model.n_params},) (the parameter arena's layout), got {va.shape}")
-    if va.dtype.kind not in "fiu":
-        raise TypeError(f"v must hold real numbers, got dtype {va.dtype}")
-    va = _validation.c_array(va, model.dtype)
-    if not np.all(np.isfinite(va)):
-        raise ValueError("v must hold finite numbers")
+    given = _validation.real_array("v", v)
+    if given.shape != (model.n_params,):
+        raise ValueError(f"v must have shape ({model.n_params},) (the parameter arena's layout), got {given.shape}")
+    va = _validation.c_array(given, model.dtype)
+    _validation.finite("v", va, given)
     _value, out = model._hvp(x, va, loss_spec=model._loss_spec(loss), target=target, sample_weight=sw,
                              gauss_newton=gauss_newton,
                              denominator=_loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype)),
