@@ -74,7 +74,7 @@ def test_a_loss_whose_class_weights_do_not_fit_the_model_is_refused(tmp_path):
     meta = model_meta([(3, 2)])
     meta["loss"] = {"name": "softmax_cross_entropy", "label_smoothing": 0.0, "class_weight": [1.0, 2.0, 3.0]}
     path = write_npz(tmp_path / "m.npz", meta, params=np.zeros(8, np.float32))
-    with pytest.raises(FileFormatError, match="the loss has 3 class weights, the model 2 outputs"):
+    with pytest.raises(FileFormatError, match="invalid loss description: class_weight has 3 entries but pred has 2 classes"):
         load(path)
     meta["loss"]["class_weight"] = [1.0, 2.0]
     np.testing.assert_array_equal(load(write_npz(tmp_path / "ok.npz", meta, params=np.zeros(8, np.float32)))

@@ -110,6 +110,9 @@ class Loss:
         self._grad = None
 
     # -- the fused path -----------------------------------------------------------
+    def check_outputs(self, n_outputs):
+        """ValueError when the loss's configuration does not fit a model of ``n_outputs`` outputs."""
+
     def forward(self, pred, target, sample_weight=None):
         """The weighted mean loss of a batch (a Python float); keeps the gradient for :meth:`backward`.
 
@@ -284,6 +287,12 @@ class SoftmaxCrossEntropy(Loss):
             self._class_weight_cache[dtype] = arr
         return arr
 
+    def check_outputs(self, n_outputs):
+        """ValueError unless the class weights, if any, are one per output."""
+        if self.class_weight is not None and self.class_weight.shape[0] != n_outputs:
+            raise ValueError(f"class_weight has {self.class_weight.shape[0]} entries but pred has "
+                             f"{n_outputs} classes")
+
     def prepare_target(self, target, n_outputs, dtype, *, n_samples=None):
         """Validate and convert ``target`` once.
 
@@ -292,9 +301,7 @@ class SoftmaxCrossEntropy(Loss):
         one-hot / soft target rows (finite). Raises TypeError/ValueError naming ``target``.
         """
         dtype = np.dtype(dtype)
-        if self.class_weight is not None and self.class_weight.shape[0] != n_outputs:
-            raise ValueError(f"class_weight has {self.class_weight.shape[0]} entries but pred has "
-                             f"{n_outputs} classes")
+        self.check_outputs(n_outputs)
         t = _validation.real_array("target", target)
         if t.ndim == 1:
             if t.dtype.kind == "f":

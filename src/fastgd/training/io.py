@@ -304,13 +304,10 @@ def _build_model(path, meta, archive, params=None):
     if meta.get("loss") is not None:
         try:
             model.loss = _losses.from_config(meta["loss"])
+            # the model would load, and refuse its own loss at the first evaluate or fit
+            model.loss.check_outputs(model.n_outputs)
         except (KeyError, TypeError, ValueError) as exc:
             raise FileFormatError(f"{path}: invalid loss description: {exc}") from None
-        class_weight = getattr(model.loss, "class_weight", None)
-        if class_weight is not None and class_weight.shape[0] != model.n_outputs:
-            # the model would load, and refuse its own loss at the first evaluate or fit
-            raise FileFormatError(f"{path}: the loss has {class_weight.shape[0]} class weights, the model "
-                                  f"{model.n_outputs} outputs")
     return model
 
 
