@@ -70,7 +70,7 @@ def test_r2_edge_cases():
      "multioutput must be 'uniform_average', 'raw_values' or 'variance_weighted', got array"),
     # a column of class labels was thresholded at 0.5 as binary targets: label 2 counted as class 1
     (lambda: metrics.accuracy([[0], [1], [2]], np.eye(3)), ValueError,
-     r"y_true of one column holds binary targets in \[0, 1\] .*got values in \[0, 2\]; pass class labels as a 1-D"),
+     r"y_true of one column holds binary targets in \[0, 1\] .*got values in \[0, 2\]; give 0/1 targets .*or class labels as a 1-D array"),
 ])
 def test_bad_input(call, exc, message):
     with pytest.raises(exc, match=message):

@@ -207,9 +207,11 @@ def test_make_spirals_checks_turns_dtype_and_seed():
     # n_turns NaN filled X with NaN and 1e308 overflowed the angle (after NumPy's warning), an
     # integer or string dtype truncated or printed every coordinate, seed=-1 raised NumPy's
     # "expected non-negative integer"
-    for bad in (float("nan"), 1e308, 0.0, -1.0):
-        with pytest.raises(ValueError, match=r"n_turns must be in \(0, 1e\+06\]"):
+    for bad in (float("nan"), 1e308, -1e308):
+        with pytest.raises(ValueError, match=r"n_turns must be in \[-1e\+06, 1e\+06\]"):
             fg.datasets.make_spirals(10, n_turns=bad)
+    for turns in (0.0, -1.5):  # straight arms, arms wound the other way
+        assert np.isfinite(fg.datasets.make_spirals(10, n_turns=turns, seed=0)[0]).all()
     for bad in (np.int8, "U5", "float16"):
         with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
             fg.datasets.make_spirals(10, dtype=bad)

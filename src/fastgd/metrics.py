@@ -46,7 +46,8 @@ def _correct(y_true, y_pred, threshold):
     if t.ndim == 2 and t.shape[1] == 1 and (t.min() < 0 or t.max() > 1):
         # one column of class labels 0, 1, 2 read as binary targets would count label 2 as class 1
         raise ValueError(f"y_true of one column holds binary targets in [0, 1] (class 1 above 0.5), got values in "
-                         f"[{t.min()}, {t.max()}]; pass class labels as a 1-D array")
+                         f"[{t.min()}, {t.max()}]; give 0/1 targets (for -1/+1, (y + 1) / 2), or class labels "
+                         f"as a 1-D array scored against one output per class")
     t_labels = _labels("y_true", t, 0.5)
     p_labels = _labels("y_pred", p, threshold)
     if t_labels.shape[0] != p_labels.shape[0]:
