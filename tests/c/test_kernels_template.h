@@ -376,7 +376,8 @@ static void TN(test_dense_resume)(void)
 static void TN(test_dense_input)(void)
 {
     static const int64_t shapes[][3] = {{1, 1, 1},    {1, 7, 5},     {5, 3, 17},    {13, 1, 10},
-                                        {64, 50, 10}, {150, 1024, 3}, {257, 1024, 10}, {300, 100, 10}};
+                                        {64, 50, 10}, {150, 1024, 3}, {257, 1024, 10}, {300, 100, 10},
+                                        {300, 200, 170}}; /* the last: W past DENSE_INPUT_MAX_W_BYTES */
     int variant = 0;
     for (int s = 0; s < COUNT(shapes); s++)
         for (int act = 0; act < FG_ACT_COUNT; act++, variant++)

@@ -98,8 +98,12 @@ void FG_FN(FG_CAT2(fg_dense_backward_input, SFX))(T *grad_x, T *db_in, const T *
                                                   int64_t n, int64_t k, int64_t m, int act_in, double alpha_in,
                                                   int resume, void *workspace, int64_t workspace_bytes)
 {
-    /* rows of grad_x a block: DENSE_INPUT_BLOCK_BYTES of it, at least DENSE_INPUT_MIN_ROWS */
-    const int64_t rows = fg_max_i64(DENSE_INPUT_MIN_ROWS, DENSE_INPUT_BLOCK_BYTES / ((int64_t)sizeof(T) * fg_max_i64(k, 1)));
+    /* rows of grad_x a block: DENSE_INPUT_BLOCK_BYTES of it, at least DENSE_INPUT_MIN_ROWS; all
+       rows at once when W is larger than DENSE_INPUT_MAX_W_BYTES */
+    const int64_t rows =
+        k * m * (int64_t)sizeof(T) > DENSE_INPUT_MAX_W_BYTES
+            ? fg_max_i64(n, 1)
+            : fg_max_i64(DENSE_INPUT_MIN_ROWS, DENSE_INPUT_BLOCK_BYTES / ((int64_t)sizeof(T) * fg_max_i64(k, 1)));
     for (int64_t r0 = 0; r0 == 0 || r0 < n; r0 += rows) { /* once at n = 0, for db = 0 */
         const int64_t r = fg_min_i64(rows, n - r0);
         FG_FN(FG_CAT2(fg_gemm, SFX))(grad_x + r0 * k, k, grad_z + r0 * m, m, 0, W, m, 1, r, k, m, 0.0, NULL,
