@@ -535,6 +535,9 @@ def test_bad_parameters_and_calls(digits):
         assert MLPClassifier(hidden_layer_sizes=np.array(7), max_iter=1).fit(X, y).coefs_[0].shape == (64, 7)
     with pytest.raises(ValueError, match=r"hidden_layer_sizes must hold integers, got array\(\[\[3\]\]\)"):
         MLPClassifier(hidden_layer_sizes=np.array([[3]])).fit(X, y)
+    # a ragged list: NumPy's unnamed 'inhomogeneous shape' error
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes must hold integers, got \[10, \[5\]\]"):
+        MLPClassifier(hidden_layer_sizes=[10, [5]], max_iter=1).fit(X, y)
 
 
 

@@ -189,9 +189,9 @@ class _BaseMLP(BaseEstimator):
         as a list of ints > 0 (empty: no hidden layer)."""
         self._validate_params()
         hls = self.hidden_layer_sizes
-        if not np.ndim(hls):  # an int, or a 0-d array: one size
-            hls = hls[()] if isinstance(hls, np.ndarray) else hls
-        hls = list(hls) if np.ndim(hls) else [hls]
+        if isinstance(hls, np.ndarray) and hls.ndim == 0:  # one size (np.ndim of a ragged list raises)
+            hls = hls[()]
+        hls = list(hls) if hasattr(hls, "__iter__") else [hls]
         if not all(isinstance(h, Integral) and not isinstance(h, (bool, np.bool_)) for h in hls):
             raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
         if any(h <= 0 for h in hls):
