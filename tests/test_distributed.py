@@ -286,6 +286,10 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
     ("metrics", "evaluate(comm=...): every rank must make the same call with the same arguments (only the data "
                 "differs), but metrics differs: rank 0: []; rank 1: ['accuracy']"),
     ("n_restarts", "but n_restarts differs: rank 0: 1; rank 1: 2"),
+    ("early_stopping", "but early_stopping differs: rank 0: None; rank 1: ('EarlyStopping', {'monitor': 'val_loss', "
+                       "'patience': 1, 'min_delta': 0.0, 'mode': 'min', 'restore_best': True})"),
+    ("schedule", "but schedule differs: rank 0: ('ReduceLROnPlateau', {'name': 'reduce_lr_on_plateau', "
+                 "'interval': 'epoch', 'mode': 'min', 'factor': 0.1, "),
     ("intercommunicator", "comm must be an intracommunicator, got an intercommunicator")])
 def test_ranks_that_disagree_fail_by_name_instead_of_waiting(tmp_path, what, message):
     # rank 0 would wait for ever for rank 1's fourth epoch, its metric's reduction or its second
