@@ -309,6 +309,20 @@ def test_a_batch_hook_on_rank_zero_only_stops_every_rank(tmp_path):
     np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])
 
 
+def test_ranks_with_their_own_batch_size_train_the_global_batches(tmp_path):
+    # batch_size is per rank: 80 rows in batches of 8 and 40 in batches of 4 make 10 steps of 12
+    # rows (and shuffle None on one rank is False on the other); the fit refused them
+    mpirun(2, "mismatch", tmp_path, "per-rank-batch-size", timeout=60)
+    ranks = load(str(tmp_path), "mismatch", 2)
+    np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])
+    x, y, _ = worker.data(120)
+    order = np.concatenate([np.r_[8 * j:8 * j + 8, 80 + 4 * j:80 + 4 * j + 4] for j in range(10)])
+    m = worker.model("float64")
+    m.fit(x[order], y[order], loss=LOSS, optimizer="adam", epochs=3, batch_size=12, shuffle=False, seed=1,
+          progress=False)
+    np.testing.assert_allclose(ranks[0]["params"], m.params, rtol=1e-12, atol=1e-12)
+
+
 def test_the_readme_training_script_runs_under_mpiexec(tmp_path):
     """The complete script of the README's "Scaling out" section, run as the README runs it
     (``python -m mpi4py``), on fewer rows and epochs."""

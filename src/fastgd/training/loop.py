@@ -616,9 +616,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     if dp is not None:
         # early_stopping ends the fit and restores the best weights, and a schedule sets the lr
         # by its parameters (only its state comes from rank 0): either, differing, would leave
-        # the replicas apart.
+        # the replicas apart. batch_size is per rank (a step's gradient is the global batch's
+        # mean, and a rank with fewer batches still joins every step), so it may differ.
         dp.agree("fit", model, loss, optimizer=type(optimizer).__name__, epochs=epochs, initial_epoch=initial_epoch,
-                 batch_size=batch_size, shuffle=shuffle, validation=val is not None,
+                 shuffle=shuffle or False, validation=val is not None,
                  metrics=[name for name, _ in metric_fns], tol=tol, max_steps=max_steps, clip_norm=clip_norm,
                  clip_value=clip_value, schedule=_config(schedule),
                  early_stopping=_config(early_stopping, ("monitor", "patience", "min_delta", "mode", "restore_best")))
