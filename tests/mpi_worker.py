@@ -383,8 +383,17 @@ def mismatch(comm, out, what):
         comm = local.Create_intercomm(0, comm, 1 - comm.rank % 2, tag=7)
     elif what == "n_restarts":
         kw["n_restarts"] = 1 + one
+    elif what == "early_stopping":  # rank 0 alone would restore its best weights
+        kw["early_stopping"] = callbacks.EarlyStopping(patience=1) if one else None
+    elif what == "schedule":  # the lr would be cut by another factor on rank 1
+        kw["optimizer"] = optim.Adam(lr=0.05)
+        kw["schedule"] = schedules.ReduceLROnPlateau(kw["optimizer"], factor=0.5 if one else 0.1, patience=0)
     elif what == "rank-zero-batch-hook":  # not a mismatch: the fit stops on every rank
         kw["callbacks"] = [StopOnRankZero()]
+    elif what == "per-rank-batch-size":  # not a mismatch: 80 rows in batches of 8 and 40 in batches of 4
+        x, y, _ = data(120)
+        sl = slice(0, 80) if comm.rank == 0 else slice(80, 120)
+        kw.update(batch_size=4 if one else 8, shuffle=None if one else False)
     h = m.fit(x[sl], y[sl], comm=comm, **kw)
     save(out, "mismatch", comm, steps=np.array(len(h.epochs)), params=m.params)
 

@@ -286,6 +286,10 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
     ("metrics", "evaluate(comm=...): every rank must make the same call with the same arguments (only the data "
                 "differs), but metrics differs: rank 0: []; rank 1: ['accuracy']"),
     ("n_restarts", "but n_restarts differs: rank 0: 1; rank 1: 2"),
+    ("early_stopping", "but early_stopping differs: rank 0: None; rank 1: ('EarlyStopping', {'monitor': 'val_loss', "
+                       "'patience': 1, 'min_delta': 0.0, 'mode': 'min', 'restore_best': True})"),
+    ("schedule", "but schedule differs: rank 0: ('ReduceLROnPlateau', {'name': 'reduce_lr_on_plateau', "
+                 "'interval': 'epoch', 'mode': 'min', 'factor': 0.1, "),
     ("intercommunicator", "comm must be an intracommunicator, got an intercommunicator")])
 def test_ranks_that_disagree_fail_by_name_instead_of_waiting(tmp_path, what, message):
     # rank 0 would wait for ever for rank 1's fourth epoch, its metric's reduction or its second
@@ -303,6 +307,20 @@ def test_a_batch_hook_on_rank_zero_only_stops_every_rank(tmp_path):
     ranks = load(str(tmp_path), "mismatch", 2)
     assert [int(r["steps"]) for r in ranks] == [1, 1]
     np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])
+
+
+def test_ranks_with_their_own_batch_size_train_the_global_batches(tmp_path):
+    # batch_size is per rank: 80 rows in batches of 8 and 40 in batches of 4 make 10 steps of 12
+    # rows (and shuffle None on one rank is False on the other); the fit refused them
+    mpirun(2, "mismatch", tmp_path, "per-rank-batch-size", timeout=60)
+    ranks = load(str(tmp_path), "mismatch", 2)
+    np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])
+    x, y, _ = worker.data(120)
+    order = np.concatenate([np.r_[8 * j:8 * j + 8, 80 + 4 * j:80 + 4 * j + 4] for j in range(10)])
+    m = worker.model("float64")
+    m.fit(x[order], y[order], loss=LOSS, optimizer="adam", epochs=3, batch_size=12, shuffle=False, seed=1,
+          progress=False)
+    np.testing.assert_allclose(ranks[0]["params"], m.params, rtol=1e-12, atol=1e-12)
 
 
 def test_the_readme_training_script_runs_under_mpiexec(tmp_path):

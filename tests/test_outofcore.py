@@ -222,6 +222,14 @@ def test_reading_a_truncated_memmap_through_its_mapping_is_refused(tmp_path):
     assert proc.stdout.split("\n")[:-1] == ["OSError True"] * 6
 
 
+def test_a_memmap_of_a_device_is_not_taken_for_a_truncated_file():
+    # a device's size (st_size) is 0 however much of it NumPy maps: the truncation check
+    # refused every memmap of one ("holds 0 bytes, but its memory map needs 384")
+    xm = np.memmap("/dev/zero", dtype=np.float64, mode="r", shape=(16, 6))
+    m = _model("float64")
+    np.testing.assert_array_equal(m.predict(xm, batch_size=4), m.predict(np.zeros((16, 6))))
+
+
 def test_inference_on_a_memmap_equals_in_memory(tmp_path):
     x, _, _ = _data(300)
     np.save(tmp_path / "x.npy", x)

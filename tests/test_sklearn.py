@@ -383,10 +383,31 @@ def test_a_new_activation_or_early_stopping_applies_to_a_fitted_estimator_as_in_
     clf = MLPClassifier(warm_start=True, early_stopping=True, **kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for early in (True, False, True):
+        for k, early in enumerate((True, False, True)):
             clf.set_params(early_stopping=early).fit(X, y)
             assert (clf.validation_scores_ is not None) == early and (clf.best_loss_ is None) == early
             assert clf.n_iter_ == 3
+            # the warm start goes on with loss_curve_ (it was started afresh at each switch)
+            assert len(clf.loss_curve_) == 3 * (k + 1)
+            assert len(clf.validation_scores_ or [0, 0, 0]) == 3
+    # a refused partial_fit changes nothing: it emptied loss_curve_ (a switched early_stopping was
+    # set up before the refusal); scikit-learn keeps the records too
+    for est in (ours, theirs):
+        est.set_params(warm_start=False, activation="relu")
+    _fit_both(ours, theirs, X, y)
+    for est in (ours, theirs):
+        records = (list(est.loss_curve_), est.best_loss_, est.validation_scores_, est.best_validation_score_)
+        est.set_params(early_stopping=True)
+        with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+            est.partial_fit(X, y)
+        assert (est.loss_curve_, est.best_loss_, est.validation_scores_, est.best_validation_score_) == records
+        assert len(est.loss_curve_) == 3
+    # so does a refused warm start (scikit-learn names train_test_split's test_size instead)
+    records = (list(ours.loss_curve_), ours.best_loss_, ours.validation_scores_, ours.best_validation_score_)
+    ours.set_params(validation_fraction=0.0, warm_start=True)
+    with pytest.raises(ValueError, match="validation_fraction must be > 0"):
+        ours.fit(X, y)
+    assert (ours.loss_curve_, ours.best_loss_, ours.validation_scores_, ours.best_validation_score_) == records
     # the output activation is the fit's: a warm start with loss="poisson" on an identity output
     # trained a log link whose exp predict never took
     Xr, yr = regression
@@ -514,6 +535,9 @@ def test_bad_parameters_and_calls(digits):
         assert MLPClassifier(hidden_layer_sizes=np.array(7), max_iter=1).fit(X, y).coefs_[0].shape == (64, 7)
     with pytest.raises(ValueError, match=r"hidden_layer_sizes must hold integers, got array\(\[\[3\]\]\)"):
         MLPClassifier(hidden_layer_sizes=np.array([[3]])).fit(X, y)
+    # a ragged list: NumPy's unnamed 'inhomogeneous shape' error
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes must hold integers, got \[10, \[5\]\]"):
+        MLPClassifier(hidden_layer_sizes=[10, [5]], max_iter=1).fit(X, y)
 
 
 

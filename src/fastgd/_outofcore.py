@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 
 import numpy as np
 
@@ -28,7 +29,9 @@ def check_file(name, x):
     """Refuse a memory-mapped ``x`` whose file has become shorter than its mapping (truncated
     after it was mapped): reading a page of the mapping past the end of the file kills the
     process with SIGBUS, so it is checked before anything reads through the mapping. The size is
-    the mapping's own file's (a file renamed over the path is not the one mapped)."""
+    the mapping's own file's (a file renamed over the path is not the one mapped). Only a regular
+    file is measured: a device that NumPy maps has size 0 (st_size); Python's mmap does not give
+    its descriptor, so a short mapping's path tells its file's type."""
     top = x
     while isinstance(top.base, np.ndarray):
         top = top.base
@@ -39,9 +42,19 @@ def check_file(name, x):
     except (OSError, ValueError):  # a mapping without its file descriptor: nothing to ask
         return
     need = top.offset + top.nbytes
-    if size < need:  # an OSError, as a short read of the file (see _read_rows)
+    # an OSError, as a short read of the file (see _read_rows)
+    if size < need and _regular_file(getattr(top, "filename", None)):
         raise OSError(f"{name}: its file {getattr(top, 'filename', '')} holds {size:,} bytes, but its memory map "
                       f"needs {need:,}; was the file truncated?")
+
+
+def _regular_file(path):
+    """False when path names a device or another file that is not a regular one; True
+    otherwise, a file no longer found at path included (its mapping was measured)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, TypeError, ValueError):
+        return True
 
 
 def check_lazy_input(name, x, n_features):

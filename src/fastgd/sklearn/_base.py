@@ -189,9 +189,9 @@ class _BaseMLP(BaseEstimator):
         as a list of ints > 0 (empty: no hidden layer)."""
         self._validate_params()
         hls = self.hidden_layer_sizes
-        if not np.ndim(hls):  # an int, or a 0-d array: one size
-            hls = hls[()] if isinstance(hls, np.ndarray) else hls
-        hls = list(hls) if np.ndim(hls) else [hls]
+        if isinstance(hls, np.ndarray) and hls.ndim == 0:  # one size (np.ndim of a ragged list raises)
+            hls = hls[()]
+        hls = list(hls) if hasattr(hls, "__iter__") else [hls]
         if not all(isinstance(h, Integral) and not isinstance(h, (bool, np.bool_)) for h in hls):
             raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
         if any(h <= 0 for h in hls):
@@ -328,9 +328,16 @@ class _BaseMLP(BaseEstimator):
         self._bind_model(model)
         self._best_params = model.params.copy()
 
-    def _init_stochastic_records(self):
-        self.loss_curve_ = []
-        self._no_improvement_count = 0
+    def _init_stochastic_records(self, keep=False):
+        """The records a stochastic fit updates. With keep (a warm start or partial_fit) those
+        that still apply go on, as in scikit-learn: loss_curve_ always, the others while
+        early_stopping keeps its mode; when it was switched, the new mode's records start afresh
+        and the old mode's become None, as after a fit in the new mode."""
+        if not (keep and hasattr(self, "loss_curve_")):  # a new fit, or a warm start from lbfgs
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+        elif (self.validation_scores_ is not None) == bool(self.early_stopping):
+            return
         if self.early_stopping:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
@@ -412,23 +419,21 @@ class _BaseMLP(BaseEstimator):
     def _fit_stochastic(self, x, y2d, sw, loss, kv, kg, incremental):
         model = self.model_
         n_w = model.n_weights
-        if not hasattr(self, "loss_curve_") or (getattr(self, "validation_scores_", None) is not None) != bool(
-                self.early_stopping):
-            # a warm start from an lbfgs fit, or with early_stopping switched: the records of the
-            # other mode are missing
-            self._init_stochastic_records()
+        # refused before anything fitted changes
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        if self.early_stopping and not self.validation_fraction > 0:  # train_test_split would name its test_size
+            raise ValueError(f"validation_fraction must be > 0 with early_stopping=True (the share of the data "
+                             f"held out to score), got {self.validation_fraction}")
+        # a warm start from an lbfgs fit, or with early_stopping switched: records are missing
+        self._init_stochastic_records(keep=True)
         solver = getattr(self, "_optimizer", None)
         if not incremental or solver is None or solver.name != self.solver:
             solver = _FusedSolver(self.solver, self._solver_hyper(), model.n_params, n_w, model.dtype)
             solver.learning_rate = float(self.learning_rate_init)
             self._optimizer = solver
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         if early_stopping:
-            if not self.validation_fraction > 0:  # train_test_split would name its own test_size
-                raise ValueError(f"validation_fraction must be > 0 with early_stopping=True (the share of the data "
-                                 f"held out to score), got {self.validation_fraction}")
             stratify = y2d if (self._is_clf and self.n_outputs_ == 1) else None
             idx_tr, idx_val = train_test_split(np.arange(x.shape[0]), random_state=self._random_state,
                                                test_size=self.validation_fraction, stratify=stratify)

@@ -467,6 +467,15 @@ def _report_interrupt(exc, history, epoch, steps_done, steps_per_epoch):
 # ---- fit --------------------------------------------------------------------------------
 
 
+def _config(obj, names=()):
+    """What defines obj's behaviour, for ``DataParallel.agree``: None, or its type with its
+    ``get_config()`` (a fastgd schedule) or the given attributes."""
+    if obj is None:
+        return None
+    get_config = getattr(obj, "get_config", None)
+    return (type(obj).__name__, get_config() if callable(get_config) else {n: getattr(obj, n, None) for n in names})
+
+
 def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoch", validation_data=None,
         validation_split=0.0, schedule=None, clip_norm=None, clip_value=None, early_stopping=None, tol=None,
         max_steps=None, callbacks=(), metrics=(), progress=True, seed=None, sample_weight=None,
@@ -605,10 +614,15 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
               and x.dtype == model.dtype and x.flags.c_contiguous else None)
     n_global = n
     if dp is not None:
+        # early_stopping ends the fit and restores the best weights, and a schedule sets the lr
+        # by its parameters (only its state comes from rank 0): either, differing, would leave
+        # the replicas apart. batch_size is per rank (a step's gradient is the global batch's
+        # mean, and a rank with fewer batches still joins every step), so it may differ.
         dp.agree("fit", model, loss, optimizer=type(optimizer).__name__, epochs=epochs, initial_epoch=initial_epoch,
-                 batch_size=batch_size, shuffle=shuffle, validation=val is not None,
+                 shuffle=shuffle or False, validation=val is not None,
                  metrics=[name for name, _ in metric_fns], tol=tol, max_steps=max_steps, clip_norm=clip_norm,
-                 clip_value=clip_value, schedule=None if schedule is None else type(schedule).__name__)
+                 clip_value=clip_value, schedule=_config(schedule),
+                 early_stopping=_config(early_stopping, ("monitor", "patience", "min_delta", "mode", "restore_best")))
         seed = dp.start(model, optimizer, schedule, seed)
         steps_per_epoch = dp.max(steps_per_epoch)
         n_global = int(dp.sum([n])[0])
