@@ -667,3 +667,28 @@ def test_fit_while_another_thread_fits_the_estimator_is_refused(make):
     # the lock is not part of the estimator's state: copies and pickles fit on their own
     for copy in (pickle.loads(pickle.dumps(est)), clone(est)):
         assert copy.fit(X, y).predict(X).shape == (60,)
+
+
+def test_partial_fit_on_attributes_set_by_hand():
+    # code written against scikit-learn sets the fitted attributes by hand, loss_curve_ among them
+    # but no validation_scores_, then calls partial_fit: the records' check read the missing
+    # attribute (AttributeError)
+    X = np.array([[0.6, 0.8, 0.7]])
+    y = np.array([0])
+    fitted = []
+    for est in (MLPClassifier(solver="sgd", hidden_layer_sizes=2, activation="logistic", random_state=1,
+                              max_iter=1, learning_rate_init=0.1, momentum=0, alpha=0.1),
+                sknn.MLPClassifier(solver="sgd", hidden_layer_sizes=2, activation="logistic", random_state=1,
+                                   max_iter=1, learning_rate_init=0.1, momentum=0, alpha=0.1)):
+        est.coefs_ = [np.array([[0.1, 0.2], [0.3, 0.1], [0.5, 0.0]]), np.array([[0.1], [0.2]])]
+        est.intercepts_ = [np.array([0.1, 0.1]), np.array([1.0])]
+        est.n_outputs_, est.n_layers_, est.n_iter_, est.t_ = 1, 3, 0, 0
+        est.n_features_in_, est.out_activation_ = 3, "logistic"
+        est.best_loss_, est.loss_curve_, est._no_improvement_count = np.inf, [], 0
+        est._coef_grads = [0] * 2
+        est._intercept_grads = [0] * 2
+        est.learning_rate_ = 0.1
+        fitted.append(est.partial_fit(X, y, classes=[0, 1]))
+    ours, theirs = fitted
+    assert len(ours.loss_curve_) == len(theirs.loss_curve_) == 1
+    np.testing.assert_allclose(ours.coefs_[0], theirs.coefs_[0], rtol=1e-12)

@@ -336,7 +336,7 @@ class _BaseMLP(BaseEstimator):
         if not (keep and hasattr(self, "loss_curve_")):  # a new fit, or a warm start from lbfgs
             self.loss_curve_ = []
             self._no_improvement_count = 0
-        elif (self.validation_scores_ is not None) == bool(self.early_stopping):
+        elif (getattr(self, "validation_scores_", None) is not None) == bool(self.early_stopping):
             return
         if self.early_stopping:
             self.validation_scores_ = []
