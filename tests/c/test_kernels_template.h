@@ -454,7 +454,7 @@ static void TN(loss_case)(int kind, int reduction, int64_t n, int64_t c, int use
     TN(check_array)(name, grad, grad_ref, mag, n * c, 4 * c);
     /* loss_rows: the rows in three ranges (cutting the reduction's chunks), bit for bit */
     const int64_t cuts[4] = {0, n / 3, n / 2 + 1 < n ? n / 2 + 1 : n, n};
-    double partial[FG_LOSS_MAX_CHUNKS], by_rows = NAN;
+    double partial[FG_LOSS_ROWS_STATE], by_rows = NAN;
     T *grad_rows = (T *)xmalloc((size_t)(n * c ? n * c : 1) * sizeof(T));
     TN(fill)(grad_rows, n * c, NAN);
     for (int r = 0; r < 3; r++)
@@ -467,6 +467,15 @@ static void TN(loss_case)(int kind, int reduction, int64_t n, int64_t c, int use
     TN(check_exact)(name, grad_rows, grad, n * c);
     snprintf(name, sizeof name, "%s loss_rows outside [0, n)", what);
     check_scalar(name, isnan(K(loss_rows)(grad_rows, pred, n, c, &spec, 0, n + 1, partial)) ? 1.0 : 0.0, 1.0, 0.0);
+    if (labels && n >= 2) { /* a label out of range, seen by the first range only: every range says NaN */
+        const int64_t kept = labels[n - 1];
+        labels[n - 1] = c;
+        const double first = K(loss_rows)(grad_rows, pred, n, c, &spec, 0, 1, partial);
+        const double later = K(loss_rows)(grad_rows + c, pred + c, n, c, &spec, 1, n, partial);
+        labels[n - 1] = kept;
+        snprintf(name, sizeof name, "%s loss_rows label out of range", what);
+        check_scalar(name, isnan(first) && isnan(later) ? 1.0 : 0.0, 1.0, 0.0);
+    }
     free(pred), free(target), free(sw), free(cw), free(labels), free(grad), free(grad_ref), free(mag), free(grad_rows);
 }
 

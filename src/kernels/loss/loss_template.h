@@ -191,27 +191,33 @@ double FG_FN(FG_CAT2(fg_loss_rows, SFX))(T *grad, const T *pred, int64_t n, int6
                                          int64_t r0, int64_t r1, double *partial)
 {
     if (!fg_loss_spec_is_valid(spec, n, c) || r0 < 0 || r1 < r0 || r1 > n) return NAN;
-    if (spec->labels && !labels_in_range(spec->labels, n, c)) return NAN;
-    const T *sw = (const T *)spec->sample_weight, *cw = (const T *)spec->class_weight;
-
-    /* The MEAN denominator first, so the gradient is written in one pass. */
-    double denominator = 0.0, class_weight_sum = (double)c;
-    for (int64_t i = 0; i < n; i++) {
-        const double s = sw ? (double)sw[i] : 1.0;
-        denominator += (spec->labels && cw) ? s * (double)cw[spec->labels[i]] : s;
+    /* what all n rows decide, once, at the first range (a range after it reads only its rows):
+       the labels' check, and the MEAN denominator, so the gradient is written in one pass */
+    double *all_rows = partial + FG_LOSS_MAX_CHUNKS; /* coef (NaN: a label out of range), class_weight_sum */
+    if (r0 == 0) {
+        all_rows[0] = NAN;
+        if (spec->labels && !labels_in_range(spec->labels, n, c)) return NAN;
+        const T *sw = (const T *)spec->sample_weight, *cw = (const T *)spec->class_weight;
+        double denominator = 0.0, class_weight_sum = (double)c;
+        for (int64_t i = 0; i < n; i++) {
+            const double s = sw ? (double)sw[i] : 1.0;
+            denominator += (spec->labels && cw) ? s * (double)cw[spec->labels[i]] : s;
+        }
+        if (cw) {
+            class_weight_sum = 0.0;
+            for (int64_t j = 0; j < c; j++) class_weight_sum += (double)cw[j];
+        }
+        double norm = 1.0;
+        if (spec->reduction == FG_REDUCE_MEAN) norm = denominator > 0.0 ? 1.0 / denominator : 0.0;
+        all_rows[0] = norm * spec->scale;
+        all_rows[1] = class_weight_sum;
+        for (int ch = 0; ch < FG_LOSS_MAX_CHUNKS; ch++) partial[ch] = 0.0;
     }
-    if (cw) {
-        class_weight_sum = 0.0;
-        for (int64_t j = 0; j < c; j++) class_weight_sum += (double)cw[j];
-    }
-    double norm = 1.0;
-    if (spec->reduction == FG_REDUCE_MEAN) norm = denominator > 0.0 ? 1.0 / denominator : 0.0;
-    const double coef = norm * spec->scale;
+    const double coef = all_rows[0], class_weight_sum = all_rows[1];
+    if (isnan(coef)) return NAN;
 
     int chunks, nt;
     loss_chunks(n, c, &chunks, &nt);
-    if (r0 == 0)
-        for (int ch = 0; ch < FG_LOSS_MAX_CHUNKS; ch++) partial[ch] = 0.0;
     FG_FOR_RANGES(nt, chunks, 1,
                   FG_CAT2(loss_chunk_range, SFX)(partial, begin, end, chunks, grad, pred, n, r0, r1, c, spec, coef,
                                                  class_weight_sum));
@@ -223,7 +229,7 @@ double FG_FN(FG_CAT2(fg_loss_rows, SFX))(T *grad, const T *pred, int64_t n, int6
 double FG_FN(FG_CAT2(fg_loss, SFX))(T *grad, const T *pred, int64_t n, int64_t c,
                                     const fg_loss_spec *spec)
 {
-    double partial[FG_LOSS_MAX_CHUNKS];
+    double partial[FG_LOSS_ROWS_STATE];
     return FG_FN(FG_CAT2(fg_loss_rows, SFX))(grad, pred, n, c, spec, 0, n, partial);
 }
 

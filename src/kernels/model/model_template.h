@@ -286,7 +286,7 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
     const int blocks = m->row_blocks != 0 ? m->row_blocks > 0
                                           : FG_MODEL_ROW_BLOCK_MIN_BYTES >= 0 && out_bytes >= FG_MODEL_ROW_BLOCK_MIN_BYTES;
     if (blocks && !csr && !opt->apply_update && kstep < n) {
-        double partial[FG_LOSS_MAX_CHUNKS];
+        double partial[FG_LOSS_ROWS_STATE];
         T *gout = (T *)m->gbuf0;
         for (int64_t r0 = 0; r0 < n; r0 += kstep) {
             const int64_t r = fg_min_i64(kstep, n - r0);
