@@ -340,6 +340,22 @@ def test_lr_changed_between_steps_is_checked_in_the_parameters_dtype():
     opt.lr = 1e39  # not bound to parameters: checked at the next step
     with pytest.raises(ValueError, match=r"lr=1e\+39 is inf in float32"):
         opt.step(np.ones(4, np.float32), np.ones(4, np.float32))
+    # a float64 state loaded into an optimizer bound to float32 parameters is checked in its own dtype
+    sgd64 = optim.SGD(lr=1e39)
+    sgd64.step(np.ones(4), np.zeros(4))
+    bound32 = optim.SGD(lr=0.1)
+    bound32.step(np.ones(4, np.float32), np.zeros(4, np.float32))
+    bound32.load_state_dict(sgd64.state_dict())
+    assert bound32.lr == 1e39
+
+
+def test_c_array_casts_object_and_text_past_float32_without_a_warning():
+    # the finite check names such a value; a NumPy overflow warning turned into an error hid it
+    from fastgd import _validation
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for given in (np.array([1e39], dtype=object), np.array(["1e39"]), np.array([1e300])):
+            assert np.isinf(_validation.c_array(given, np.float32)).all()
 
 
 def test_load_state_dict_names_a_missing_hyperparameter():

@@ -180,7 +180,8 @@ def c_array(value, dtype):
     native = dtype if dtype.isnative else dtype.newbyteorder("=")
     if isinstance(value, np.ndarray) and value.dtype == native:
         arr = value  # no conversion: no errstate, whose entry and exit cost more than this whole call
-    elif isinstance(value, np.ndarray) and not (value.dtype.kind in "fc" and value.dtype.itemsize > native.itemsize):
+    elif isinstance(value, np.ndarray) and (value.dtype.kind in "biu" or (value.dtype.kind == "f" and
+                                                                         value.dtype.itemsize <= native.itemsize)):
         arr = np.asarray(value, dtype=native)  # a cast that cannot overflow (int, or to a wider float)
     else:
         with np.errstate(over="ignore"):

@@ -391,7 +391,8 @@ class Optimizer:
         self._groups = None
         self._cfg_cache = None
         self.set_param_groups(groups)
-        self.lr = state_dict["lr"]
+        # checked in the state's dtype by the first step, not in the dtype of what was bound before
+        self._hyper["lr"] = _real("lr", state_dict["lr"], low=0.0)
         step = state_dict["step"]
         if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral) or not 0 <= step < 2**63:
             raise ValueError(f"state_dict['step'] must be an integer >= 0 (and < 2**63, the kernels' count), "

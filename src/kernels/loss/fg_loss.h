@@ -38,10 +38,10 @@ enum fg_loss {
 const char *fg_loss_name(int kind);
 enum fg_reduction { FG_REDUCE_MEAN = 0, FG_REDUCE_SUM = 1 };
 /* Rows are reduced in at most this many chunks, whose partial sums fg_loss_rows_* carries, with
-   what the first range works out for all n rows (the mean's coefficient, the class weights' sum):
-   FG_LOSS_ROWS_STATE doubles. */
+   what the first range works out for all n rows (the mean's coefficient, the class weights' sum,
+   whether the labels are in range): FG_LOSS_ROWS_STATE doubles. */
 #define FG_LOSS_MAX_CHUNKS 64
-#define FG_LOSS_ROWS_STATE (FG_LOSS_MAX_CHUNKS + 2)
+#define FG_LOSS_ROWS_STATE (FG_LOSS_MAX_CHUNKS + 3)
 
 typedef struct fg_loss_spec {
     int kind;                   /* enum fg_loss */

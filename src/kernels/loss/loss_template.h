@@ -193,10 +193,11 @@ double FG_FN(FG_CAT2(fg_loss_rows, SFX))(T *grad, const T *pred, int64_t n, int6
     if (!fg_loss_spec_is_valid(spec, n, c) || r0 < 0 || r1 < r0 || r1 > n) return NAN;
     /* what all n rows decide, once, at the first range (a range after it reads only its rows):
        the labels' check, and the MEAN denominator, so the gradient is written in one pass */
-    double *all_rows = partial + FG_LOSS_MAX_CHUNKS; /* coef (NaN: a label out of range), class_weight_sum */
+    double *all_rows = partial + FG_LOSS_MAX_CHUNKS; /* coef, class_weight_sum, labels in range (1) or not (0) */
     if (r0 == 0) {
-        all_rows[0] = NAN;
+        all_rows[2] = 0.0;
         if (spec->labels && !labels_in_range(spec->labels, n, c)) return NAN;
+        all_rows[2] = 1.0;
         const T *sw = (const T *)spec->sample_weight, *cw = (const T *)spec->class_weight;
         double denominator = 0.0, class_weight_sum = (double)c;
         for (int64_t i = 0; i < n; i++) {
@@ -213,8 +214,8 @@ double FG_FN(FG_CAT2(fg_loss_rows, SFX))(T *grad, const T *pred, int64_t n, int6
         all_rows[1] = class_weight_sum;
         for (int ch = 0; ch < FG_LOSS_MAX_CHUNKS; ch++) partial[ch] = 0.0;
     }
+    if (all_rows[2] != 1.0) return NAN;
     const double coef = all_rows[0], class_weight_sum = all_rows[1];
-    if (isnan(coef)) return NAN;
 
     int chunks, nt;
     loss_chunks(n, c, &chunks, &nt);
