@@ -296,10 +296,11 @@ def test_ranks_that_disagree_fail_by_name_instead_of_waiting(tmp_path, what, mes
     # restart; different activations trained without error, each rank with its own gradients
     proc = mpirun(2, "mismatch", tmp_path, what, timeout=60, check=False)
     assert proc.returncode != 0, f"the job succeeded:\n{proc.stdout}\n{proc.stderr}"
-    said = [line for line in proc.stderr.splitlines() if line.startswith("ValueError: ") and message in line]
-    # every rank says so; the intercommunicator is refused by each rank on its own, before any
-    # collective, so the first rank's abort may end the other before it prints
-    assert len(said) == 2 or (what == "intercommunicator" and len(said) == 1), proc.stderr
+    # the error reaches the user by name. Every rank raises it (the agreement's allgather gives
+    # each the same values), but how many copies show is up to the job's teardown: the first
+    # rank's abort may end the other before it prints, and two ranks' tracebacks interleave
+    # line by line in the shared stderr
+    assert message in proc.stderr and "ValueError" in proc.stderr, proc.stderr
 
 
 def test_a_batch_hook_on_rank_zero_only_stops_every_rank(tmp_path):
