@@ -706,3 +706,44 @@ def test_partial_fit_on_attributes_set_by_hand():
     assert len(ours.loss_curve_) == len(theirs.loss_curve_) == 1
     np.testing.assert_allclose(ours.coefs_[0], theirs.coefs_[0], rtol=1e-12)
 
+
+def _positional(cls, method):
+    import inspect
+
+    params = inspect.signature(cls if method == "__init__" else getattr(cls, method)).parameters
+    return [n for n, p in params.items() if p.kind == p.POSITIONAL_OR_KEYWORD and n != "self"], params
+
+
+@pytest.mark.parametrize("ours_cls, theirs_cls", [(MLPClassifier, sknn.MLPClassifier),
+                                                  (MLPRegressor, sknn.MLPRegressor)])
+def test_signatures_are_the_installed_scikit_learns(ours_cls, theirs_cls):
+    """Every parameter of the installed scikit-learn's methods, with its default; its positional
+    ones in its order (1.7 put sample_weight before partial_fit's classes and MLPRegressor's new
+    loss first); fastgd's extras only after them or keyword-only."""
+    for method in ("__init__", "fit", "partial_fit", "predict", "score", "_loss_grad_lbfgs"):
+        ours_pos, ours = _positional(ours_cls, method)
+        theirs_pos, theirs = _positional(theirs_cls, method)
+        assert ours_pos[:len(theirs_pos)] == theirs_pos, method
+        for name, p in theirs.items():
+            assert name in ours and np.array_equal(ours[name].default, p.default, equal_nan=False), (method, name)
+
+
+def test_positional_arguments_mean_what_they_mean_to_the_installed_scikit_learn(digits, regression):
+    X, y = digits
+    theirs_pos, _ = _positional(sknn.MLPClassifier, "partial_fit")
+    known = {"classes": np.unique(y), "sample_weight": None}
+    args = [known[n] for n in theirs_pos[2:]]  # classes, positional, as code for this version passes it
+    ours = MLPClassifier(hidden_layer_sizes=(12,), random_state=0).partial_fit(X, y, *args)
+    theirs = sknn.MLPClassifier(hidden_layer_sizes=(12,), random_state=0).partial_fit(X, y, *args)
+    _assert_same_run(ours.partial_fit(X, y), theirs.partial_fit(X, y))
+
+    Xr, yr = regression
+    theirs_pos, _ = _positional(sknn.MLPRegressor, "__init__")
+    known = {"loss": "squared_error", "hidden_layer_sizes": (7,), "activation": "tanh"}
+    args = [known[n] for n in theirs_pos[:3]]
+    ours, theirs = _fit_both(MLPRegressor(*args, max_iter=5, random_state=0),
+                             sknn.MLPRegressor(*args, max_iter=5, random_state=0), Xr, yr)
+    assert ours.get_params()["hidden_layer_sizes"] == (7,) and ours.get_params()["activation"] == "tanh"
+    _assert_same_run(ours, theirs)
+    assert clone(ours).get_params() == ours.get_params()
+

@@ -10,11 +10,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse
+import sklearn
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.fixes import parse_version
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -27,6 +29,11 @@ from fastgd import optim as _optim
 from fastgd.nn.layers import MAX_WIDTH, Dense, copy_into
 from fastgd.nn.model import Sequential, _one_trainer
 
+
+# scikit-learn 1.7 added sample weights to its MLPs (fit, partial_fit, and _loss_grad_lbfgs, which
+# its tests call) and put MLPRegressor's new `loss` parameter first; where 1.6's signatures differ,
+# ours follow the installed version's.
+_SKLEARN_1_7 = parse_version(sklearn.__version__).release[:2] >= (1, 7)
 
 # scikit-learn's activation names, then every fastgd activation under its own name.
 _ACTIVATIONS = {**{name: name for name in fastgd.ACTIVATIONS}, "logistic": "sigmoid"}
@@ -642,13 +649,24 @@ class _BaseMLP(BaseEstimator):
 
         return objective
 
-    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, activations, deltas, coef_grads,
-                         intercept_grads):
+    if _SKLEARN_1_7:
+        def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, activations, deltas, coef_grads,
+                             intercept_grads):
+            """scikit-learn's method of this name: see _packed_loss_grad (``activations`` and
+            ``deltas`` are scratch in scikit-learn and unused here)."""
+            return self._packed_loss_grad(packed_coef_inter, X, y, sample_weight, coef_grads, intercept_grads)
+    else:
+        def _loss_grad_lbfgs(self, packed_coef_inter, X, y, activations, deltas, coef_grads, intercept_grads):
+            """scikit-learn 1.6's method of this name, which takes no sample weights: see
+            _packed_loss_grad."""
+            return self._packed_loss_grad(packed_coef_inter, X, y, None, coef_grads, intercept_grads)
+
+    def _packed_loss_grad(self, packed_coef_inter, X, y, sample_weight, coef_grads, intercept_grads):
         """scikit-learn's L-BFGS objective at the packed parameters (every layer's weights, then
         every bias, flattened), for X and y in the network's output space (the binarized labels
         for the classifier). Returns ``(loss, packed gradient)``; the model's parameters become
         the packed ones and ``coef_grads``/``intercept_grads`` receive the gradient by layer, as
-        in scikit-learn (``activations`` and ``deltas`` are scratch there and unused here)."""
+        in scikit-learn."""
         self._ensure_model()
         self._sync_params()
         model = self.model_

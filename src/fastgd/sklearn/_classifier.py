@@ -14,7 +14,7 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from fastgd.nn import losses as _losses
 from fastgd.nn.model import _one_trainer
-from fastgd.sklearn._base import _SPARSE_FORMATS, _BaseMLP
+from fastgd.sklearn._base import _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP
 
 
 def _softmax_rows(z):
@@ -140,11 +140,23 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         matrix for multi-label), optionally weighting the samples. Returns self."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
-    @available_if(lambda est: est._check_solver())
-    @_one_trainer
-    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> MLPClassifier:
-        """One epoch over (X, y), continuing from the current parameters and solver state.
-        ``classes`` (all the labels) is required on the first call."""
+    if _SKLEARN_1_7:
+        @available_if(lambda est: est._check_solver())
+        @_one_trainer
+        def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> MLPClassifier:
+            """One epoch over (X, y), continuing from the current parameters and solver state.
+            ``classes`` (all the labels) is required on the first call."""
+            return self._partial_fit(X, y, sample_weight, classes)
+    else:
+        @available_if(lambda est: est._check_solver())
+        @_one_trainer
+        def partial_fit(self, X: Any, y: Any, classes: Any = None, *, sample_weight: Any = None) -> MLPClassifier:
+            """One epoch over (X, y), continuing from the current parameters and solver state.
+            ``classes`` (all the labels) is required on the first call. scikit-learn 1.6's
+            order: classes third (sample weights came in 1.7, before classes)."""
+            return self._partial_fit(X, y, sample_weight, classes)
+
+    def _partial_fit(self, X, y, sample_weight, classes):
         first = not hasattr(self, "classes_")
         if first:
             if classes is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,7 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from fastgd.nn import losses as _losses
 from fastgd.nn.model import _one_trainer
-from fastgd.sklearn._base import _PARAMETER_CONSTRAINTS, _REGRESSION_LOSSES, _SPARSE_FORMATS, _BaseMLP
+from fastgd.sklearn._base import _PARAMETER_CONSTRAINTS, _REGRESSION_LOSSES, _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -105,3 +107,20 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""
         z = self._predictions(self._forward(X))
         return z.ravel() if z.shape[1] == 1 else z
+
+
+if not _SKLEARN_1_7:
+    # scikit-learn 1.6's MLPRegressor has no `loss` parameter: its positional parameters are
+    # hidden_layer_sizes and activation, as in MLPClassifier. There `loss` (fastgd's extra) is
+    # keyword-only; the signature scikit-learn reads for get_params says so.
+    _init_loss_first = MLPRegressor.__init__
+
+    @functools.wraps(_init_loss_first)
+    def _init_loss_keyword(self, hidden_layer_sizes=(100,), activation="relu", *, loss="squared_error", **params):
+        _init_loss_first(self, loss, hidden_layer_sizes, activation, **params)
+
+    _self, _loss, _hidden, _activation, *_rest = inspect.signature(_init_loss_first).parameters.values()
+    _init_loss_keyword.__signature__ = inspect.Signature(
+        [_self, _hidden, _activation, _loss.replace(kind=inspect.Parameter.KEYWORD_ONLY), *_rest])
+    MLPRegressor.__init__ = _init_loss_keyword
+    del _self, _loss, _hidden, _activation, _rest
