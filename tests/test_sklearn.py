@@ -513,7 +513,8 @@ def test_dtype_and_threads(digits):
         two = MLPClassifier(dtype="float32", n_threads=2, **kw).fit(X, y)
     assert f32.coefs_[0].dtype == np.float32 and f32.predict_proba(X).dtype == np.float32
     assert f64.coefs_[0].dtype == np.float64 and auto.coefs_[0].dtype == np.float32
-    assert auto64.coefs_[0].dtype == np.float64 and auto.predict_proba(X).dtype == np.float32
+    assert auto64.coefs_[0].dtype == np.float64 and auto.predict_proba(X.astype(np.float32)).dtype == np.float32
+    assert auto.predict_proba(X).dtype == np.float64  # scikit-learn's: float64 X gives float64
     np.testing.assert_allclose(f32.loss_curve_, f64.loss_curve_, rtol=1e-4)
     np.testing.assert_allclose(two.loss_curve_, f32.loss_curve_, rtol=1e-4)
     assert fastgd.get_num_threads() >= 1
@@ -747,3 +748,30 @@ def test_positional_arguments_mean_what_they_mean_to_the_installed_scikit_learn(
     _assert_same_run(ours, theirs)
     assert clone(ours).get_params() == ours.get_params()
 
+
+def test_output_dtypes_and_attribute_types_are_scikit_learns(digits):
+    """predict_proba / predict follow scikit-learn's dtype: the result type of X (as validated)
+    and the weights, so float64 (or integer) X into a model fitted on float32 gives float64;
+    the classifier's loss attribute; in float64, loss_, loss_curve_ and best_loss_ are NumPy
+    scalars."""
+    X, y = digits
+    X32 = X.astype(np.float32)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X32, y)
+    r_ours, r_theirs = _fit_both(MLPRegressor(**kw), sknn.MLPRegressor(**kw), X32, y.astype(np.float32))
+    import scipy.sparse
+
+    for Xp in (X, X32, (X * 16).astype(np.int64), scipy.sparse.csr_matrix(X), scipy.sparse.csr_matrix(X32)):
+        assert ours.predict_proba(Xp).dtype == theirs.predict_proba(Xp).dtype
+        assert ours.predict_log_proba(Xp).dtype == theirs.predict_log_proba(Xp).dtype
+        assert r_ours.predict(Xp).dtype == r_theirs.predict(Xp).dtype
+        np.testing.assert_allclose(ours.predict_proba(Xp), theirs.predict_proba(Xp), rtol=1e-4, atol=1e-5)
+    # fastgd's dtype="float32" asks for float32 arithmetic and outputs
+    assert MLPClassifier(dtype="float32", **kw).fit(X, y).predict_proba(X).dtype == np.float32
+    assert ours.loss == theirs.loss
+    ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X, y)
+    r_ours, r_theirs = _fit_both(MLPRegressor(**kw), sknn.MLPRegressor(**kw), X, y.astype(np.float64))
+    for est, twin in ((ours, theirs), (r_ours, r_theirs)):
+        assert type(est.loss_) is type(twin.loss_)
+        assert type(est.best_loss_) is type(twin.best_loss_)
+        assert [type(v) for v in est.loss_curve_] == [type(v) for v in twin.loss_curve_]

@@ -521,7 +521,7 @@ class _BaseMLP(BaseEstimator):
             lr = solver.learning_rate if name == "sgd" else float(self.learning_rate_init)
             acc, _rows = _loop.run_epoch(train_batch, n, bs, order=sample_idx if self.shuffle else None)
             self.n_iter_ += 1
-            self.loss_ = acc / n
+            self.loss_ = np.float64(acc / n)  # a NumPy scalar, as scikit-learn's (loss_curve_ too)
             self.t_ += n
             self.loss_curve_.append(self.loss_)
             if self.verbose:
@@ -715,21 +715,26 @@ class _BaseMLP(BaseEstimator):
     def _check_X(self, X):
         if _outofcore.is_lazy(X):  # scikit-learn's checks read X through its mapping
             _outofcore.check_file("X", X)
-        X = validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
-        return self._as_model_input(X) if scipy.sparse.issparse(X) else X
+        return validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
 
     def _forward(self, X, check_input=True):
         """The network's raw output (logits / predictions) for X, a new (n, n_outputs) array.
         Dense X is converted to the model's dtype and layout chunk by chunk: a whole copy (of a
-        float32 memmap for a float64 model, say) could be larger than memory."""
+        float32 memmap for a float64 model, say) could be larger than memory. With dtype="auto"
+        the output has scikit-learn's dtype, that of X (as validated) and the weights together:
+        float64 X into a model fitted in float32 gives float64 (computed in float32)."""
         check_is_fitted(self)
         self._ensure_model()
         x = self._check_X(X) if check_input else X
         self._sync_params()
         model = self.model_
+        out_dtype = np.result_type(x.dtype, model.dtype) if check_input and self.dtype == "auto" else model.dtype
+        if check_input and scipy.sparse.issparse(x):
+            x = self._as_model_input(x)
         rows_of = None
         if isinstance(x, np.ndarray):
             def rows_of(s, e):
                 return _validation.c_array(x[s:e], model.dtype)
         with _thread_scope(self.n_threads):
-            return model._forward_chunks(x, _PREDICT_CHUNK, rows_of)
+            z = model._forward_chunks(x, _PREDICT_CHUNK, rows_of)
+        return z if z.dtype == out_dtype else z.astype(out_dtype)

@@ -72,6 +72,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """
 
     _is_clf = True
+    loss = "log_loss"  # scikit-learn's MLPClassifier has this attribute (not a parameter)
 
     def __init__(self, hidden_layer_sizes: tuple[int, ...] = (100,), activation: str = "relu", *,
                  solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
