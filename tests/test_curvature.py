@@ -149,6 +149,18 @@ def test_condition_number_is_infinite_where_the_hessian_is_not_positive_definite
         curvature.condition_number(m, X, y)
 
 
+def test_condition_number_of_a_convex_but_singular_loss_is_infinite(rng):
+    """Softmax regression: convex, but the loss is flat along a shift of every logit alike, so
+    λmin = 0; rounding must not make it a finite κ, in either dtype."""
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 4, 40)
+    for dtype in ("float64", "float32"):
+        m = fg.Sequential([fg.Dense(3, 4, activation="identity")], dtype=dtype, seed=0)
+        if dtype == "float64":
+            lam = np.linalg.eigvalsh(_fd_gradient_and_hessian(m, X, y, "softmax_cross_entropy")[1])
+            assert abs(lam[0]) < 1e-8 * lam[-1] and lam[1] > -1e-8 * lam[-1]  # positive semi-definite, singular
+        assert curvature.condition_number(m, X, y, loss="softmax_cross_entropy", steps=m.n_params) == math.inf
+
+
 def test_gradient_curvature_matches_finite_differences(rng):
     m, X, y = _small_net(rng)
     g, H = _fd_gradient_and_hessian(m, X, y, "softmax_cross_entropy")

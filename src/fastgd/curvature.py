@@ -341,8 +341,13 @@ def condition_number(model: Sequential, X: Any, y: Any, loss: Any = None, *, sam
 
     κ measures how much the curvature differs between directions: gradient descent needs a
     learning rate below 2/λmax, and on a quadratic even the best fixed one, 2/(λmax + λmin),
-    shrinks the error only by (κ − 1)/(κ + 1) per step. ``inf`` when λmin ≤ 0: the Hessian is not positive definite (a
-    flat direction, or a saddle's negative curvature), and the loss is not locally convex.
+    shrinks the error only by (κ − 1)/(κ + 1) per step.
+
+    ``inf`` when the Hessian is not positive definite (the loss is not locally convex: a
+    saddle's negative curvature, or a flat direction, as softmax cross-entropy has along a shift
+    of all logits). λmin ≤ 64·ε·λmax counts as flat, ε the machine epsilon of the model's dtype:
+    the products carry rounding of that order, so a larger κ (about 1.3e5 in float32, 7e13 in
+    float64) cannot be told from a singular Hessian.
 
     ``steps`` products (default ``min(n_params, 30)``): Ritz values lie inside the spectrum, so
     with fewer steps than n_params the estimate is a lower bound (λmax from below, λmin from
@@ -352,7 +357,9 @@ def condition_number(model: Sequential, X: Any, y: Any, loss: Any = None, *, sam
     largest, smallest = lanczos_extremes(_model_operator(model, x, target, sw, loss_obj), model.n_params,
                                          steps=steps, which="both", seed=seed)
     lam_max, lam_min = float(largest[0]), float(smallest[0])
-    return lam_max / lam_min if lam_min > 0 else math.inf
+    if lam_max <= 0 or lam_min <= 64.0 * float(np.finfo(model.dtype).eps) * lam_max:
+        return math.inf
+    return lam_max / lam_min
 
 
 def gradient_curvature(model: Sequential, X: Any, y: Any, loss: Any = None, *,
