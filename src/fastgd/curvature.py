@@ -371,7 +371,8 @@ def gradient_curvature(model: Sequential, X: Any, y: Any, loss: Any = None, *,
     positive (gᵀHg > 0), q is least at ε* = gᵀg/gᵀHg, where q(ε*) = −½(gᵀg)²/gᵀHg, and a step
     raises the loss to second order once ε > 2ε*. When gᵀHg ≤ 0 the model falls without bound
     along −g: ε* = inf (only the loss itself, or a line search, can limit the step). One
-    gradient and one exact product H·g (:func:`model_hvp`).
+    gradient and one exact product H·g (:func:`model_hvp`); as ``model.loss_and_grad``, it leaves
+    that gradient in ``model.grads``.
 
     Returns
     -------
