@@ -343,7 +343,7 @@ def condition_number(model: Sequential, X: Any, y: Any, loss: Any = None, *, sam
     learning rate below 2/λmax, and on a quadratic even the best fixed one, 2/(λmax + λmin),
     shrinks the error only by (κ − 1)/(κ + 1) per step.
 
-    ``inf`` when the Hessian is not positive definite (the loss is not locally convex: a
+    ``inf`` when the Hessian is not positive definite (the loss is not strictly convex there: a
     saddle's negative curvature, or a flat direction, as softmax cross-entropy has along a shift
     of all logits). λmin ≤ 64·ε·λmax counts as flat, ε the machine epsilon of the model's dtype:
     the products carry rounding of that order, so a larger κ (about 1.3e5 in float32, 7e13 in
