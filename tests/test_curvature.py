@@ -98,6 +98,111 @@ def test_spectrum_density_integrates_to_one_and_covers_the_eigenvalues(rng):
     np.testing.assert_allclose(s["weights"].sum(axis=1), 1.0, rtol=1e-10)
 
 
+def _fd_gradient_and_hessian(m, X, y, loss, h=1e-5):
+    """float64 central differences: the gradient of the loss value, the Hessian of the gradient
+    (independent of the R-operator the products use)."""
+    theta = m.params.copy()
+
+    def value(p):
+        m.params[...] = p
+        return m.loss_and_grad(X, y, loss)[0]
+
+    def gradient(p):
+        m.params[...] = p
+        return m.loss_and_grad(X, y, loss)[1]
+
+    try:
+        g = fg.approx_grad(value, theta)
+        eye = np.eye(theta.size)
+        H = np.column_stack([(gradient(theta + h * e) - gradient(theta - h * e)) / (2 * h) for e in eye])
+    finally:
+        m.params[...] = theta
+    return g, 0.5 * (H + H.T)
+
+
+def _linear_regression(rng, n=30):
+    m = fg.Sequential([fg.Dense(4, 2, activation="identity")], dtype="float64", seed=0)
+    X = rng.standard_normal((n, 4)) * np.array([0.1, 1.0, 3.0, 10.0])  # unequal scales: ill-conditioned
+    return m, X, rng.standard_normal((n, 2))
+
+
+def test_condition_number_matches_numpy_cond_of_the_finite_difference_hessian(rng):
+    m, X, y = _linear_regression(rng)
+    _g, H = _fd_gradient_and_hessian(m, X, y, "mse")
+    lam = np.linalg.eigvalsh(H)
+    assert lam[0] > 0 and lam[-1] / lam[0] > 100  # positive definite, and far from round
+    exact = np.linalg.cond(H)
+    kappa = curvature.condition_number(m, X, y, loss="mse", steps=m.n_params)
+    assert kappa == pytest.approx(exact, rel=1e-6)
+    # fewer Lanczos steps than parameters: a lower bound (Ritz values lie inside the spectrum)
+    few = curvature.condition_number(m, X, y, loss="mse", steps=3)
+    assert 1.0 <= few <= kappa * (1 + 1e-12)
+
+
+def test_condition_number_is_infinite_where_the_hessian_is_not_positive_definite(rng):
+    m, X, y = _small_net(rng)
+    assert np.linalg.eigvalsh(_dense_model_hessian(m, X, y))[0] < -1e-6  # a saddle's negative curvature
+    assert curvature.condition_number(m, X, y, loss="softmax_cross_entropy", steps=m.n_params) == math.inf
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
+        curvature.condition_number(m, X, y, loss="softmax_cross_entropy", steps=0)
+    with pytest.raises(ValueError, match="loss is required"):
+        curvature.condition_number(m, X, y)
+
+
+def test_condition_number_of_a_convex_but_singular_loss_is_infinite(rng):
+    """Softmax regression: convex, but the loss is flat along a shift of every logit alike, so
+    λmin = 0; rounding must not make it a finite κ, in either dtype."""
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 4, 40)
+    for dtype in ("float64", "float32"):
+        m = fg.Sequential([fg.Dense(3, 4, activation="identity")], dtype=dtype, seed=0)
+        if dtype == "float64":
+            lam = np.linalg.eigvalsh(_fd_gradient_and_hessian(m, X, y, "softmax_cross_entropy")[1])
+            assert abs(lam[0]) < 1e-8 * lam[-1] and lam[1] > -1e-8 * lam[-1]  # positive semi-definite, singular
+        assert curvature.condition_number(m, X, y, loss="softmax_cross_entropy", steps=m.n_params) == math.inf
+
+
+def test_gradient_curvature_matches_finite_differences(rng):
+    m, X, y = _small_net(rng)
+    g, H = _fd_gradient_and_hessian(m, X, y, "softmax_cross_entropy")
+    gg, gHg = g @ g, g @ H @ g
+    assert gHg > 0
+    r = curvature.gradient_curvature(m, X, y, loss="softmax_cross_entropy")
+    assert r["loss"] == m.evaluate(X, y, loss="softmax_cross_entropy")["loss"]
+    assert r["grad_sq"] == pytest.approx(gg, rel=1e-7)
+    assert r["grad_curvature"] == pytest.approx(gHg / gg, rel=1e-6)
+    assert r["optimal_lr"] == pytest.approx(gg / gHg, rel=1e-6)
+    eps = r["optimal_lr"]
+    assert r["predicted_change"] == pytest.approx(-eps * gg + 0.5 * eps * eps * gHg, rel=1e-6)
+    assert r["predicted_change"] == pytest.approx(-0.5 * gg * gg / gHg, rel=1e-6)
+
+
+def test_the_optimal_step_of_a_quadratic_loss_is_its_exact_line_minimum(rng):
+    m, X, y = _linear_regression(rng)
+    r = curvature.gradient_curvature(m, X, y, loss="mse")
+    theta, (value, g) = m.params.copy(), m.loss_and_grad(X, y, "mse")
+
+    def along(eps):
+        m.params[...] = theta - eps * g
+        return m.evaluate(X, y, loss="mse")["loss"]
+
+    eps = r["optimal_lr"]
+    # the mean squared error of a linear model is its own second-order Taylor model
+    assert along(eps) - value == pytest.approx(r["predicted_change"], rel=1e-10)
+    assert along(eps) < min(along(0.9 * eps), along(1.1 * eps))
+    assert along(2 * eps) == pytest.approx(value, rel=1e-9)  # twice as far: back to the start's loss
+    m.params[...] = theta
+
+
+def test_gradient_curvature_without_curvature_or_without_a_gradient(rng):
+    m, X, y = _linear_regression(rng)
+    flat = curvature.gradient_curvature(m, X, y, loss="mae")  # the absolute error's Hessian is 0
+    assert flat["grad_sq"] > 0 and flat["grad_curvature"] == 0.0
+    assert flat["optimal_lr"] == math.inf and flat["predicted_change"] == -math.inf
+    still = curvature.gradient_curvature(m, X, m.predict(X), loss="mse")  # a perfect fit: g = 0
+    assert still["grad_sq"] == 0.0 and still["predicted_change"] == 0.0
+    assert math.isnan(still["grad_curvature"]) and math.isnan(still["optimal_lr"])
+
+
 # ---- stationary points --------------------------------------------------------------------------
 
 def test_lanczos_and_spectrum_bad_input(rng):

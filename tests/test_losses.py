@@ -79,6 +79,21 @@ def test_mse_relates_to_half_sse(rng):
     np.testing.assert_allclose(loss.backward(), (pred - target) * 2 / pred.size)
 
 
+def test_the_constant_minimizing_mse_is_the_mean_and_mae_the_median(rng):
+    t = rng.standard_exponential(101)  # skewed: the mean lies above the median
+    mean, median = t.mean(), np.median(t)
+
+    def value_and_slope(loss, c):
+        value = loss(np.full(t.size, c), t)
+        return value, loss.backward().sum()
+
+    mse, mae = losses.MSE(), losses.MAE()
+    assert abs(value_and_slope(mse, mean)[1]) < 1e-14
+    assert value_and_slope(mse, mean)[0] < value_and_slope(mse, median)[0]
+    assert value_and_slope(mae, median - 1e-9)[1] < 0 < value_and_slope(mae, median + 1e-9)[1]
+    assert value_and_slope(mae, median)[0] < value_and_slope(mae, mean)[0]
+
+
 def test_sample_weights_scale_like_repeated_rows(rng):
     pred = rng.standard_normal((3, 4))
     labels = np.array([0, 3, 1])

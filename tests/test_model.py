@@ -186,6 +186,22 @@ def test_gradient_finite_differences(act, loss_name, depth):
         assert err < 1e-6, f"{act}/{loss_name}/depth {depth}/n={n}: relative error {err:.2e}"
 
 
+def test_batch_gradient_is_the_mean_of_the_per_example_gradients(rng):
+    """A linear unit ŷ = wᵀx + b under the squared error: the gradient over a batch is the mean of
+    the per-example gradients 2(ŷᵢ − yᵢ)·xᵢ (MSE is twice ½(y − ŷ)²), and so is any mini-batch's."""
+    m = make_model([5, 1], ["identity"], seed=1)
+    x, y = rng.normal(size=(9, 5)), rng.normal(size=(9, 1))
+    residual = x @ m.layers[0].W + m.layers[0].b - y
+    expected = np.concatenate([(2 * residual * x).mean(axis=0), (2 * residual).mean(axis=0)])
+    _value, g = m.loss_and_grad(x, y, "mse")
+    np.testing.assert_allclose(g, expected, rtol=1e-13, atol=1e-15)
+    singles = [m.loss_and_grad(x[i:i + 1], y[i:i + 1], "mse")[1] for i in range(9)]
+    np.testing.assert_allclose(g, np.mean(singles, axis=0), rtol=1e-13, atol=1e-15)
+    batch = [2, 5, 7]
+    np.testing.assert_allclose(m.loss_and_grad(x[batch], y[batch], "mse")[1],
+                               np.mean([singles[i] for i in batch], axis=0), rtol=1e-13, atol=1e-15)
+
+
 def test_backward_returns_input_gradient(rng):
     m = make_model([4, 6, 3], ["tanh", "identity"], seed=2)
     x = rng.normal(size=(5, 4))

@@ -155,6 +155,45 @@ def test_matches_torch(isa, dtype, rng, name, h):
     np.testing.assert_allclose(got, tp.detach().numpy(), rtol=tol, atol=tol)
 
 
+def test_momentum_is_the_velocity_form(rng):
+    """V ← μV − η∇L, θ ← θ + V (V = 0 at first, η constant) is SGD(momentum=μ)."""
+    p0, grads = problem(rng, np.float64)
+    theta, V = p0.copy(), np.zeros_like(p0)
+    opt, p = optim.SGD(0.05, momentum=0.9), p0.copy()
+    for g in grads:
+        V = 0.9 * V - 0.05 * g
+        theta = theta + V
+        opt.step(p, g)
+    np.testing.assert_allclose(p, theta, rtol=1e-12, atol=1e-12)
+
+
+def test_nesterov_is_the_look_ahead_gradient_form(rng):
+    """V ← μV − η∇L(θ + μV), θ ← θ + V: SGD(nesterov=True) keeps θ' = θ + μV and takes the
+    gradient there, on a quadratic whose gradient depends on where it is taken."""
+    A = rng.standard_normal((20, 20))
+    A = A @ A.T / 20 + np.eye(20)
+    c = rng.standard_normal(20)
+    mu, lr = 0.8, 0.1
+    theta, V = rng.standard_normal(20), np.zeros(20)
+    opt, p = optim.SGD(lr, momentum=mu, nesterov=True), theta.copy()
+    for _ in range(30):
+        V = mu * V - lr * (A @ (theta + mu * V) - c)
+        theta = theta + V
+        opt.step(p, A @ p - c)
+    np.testing.assert_allclose(p, theta + mu * V, rtol=1e-12, atol=1e-12)
+
+
+def test_momentum_under_a_constant_gradient_reaches_the_terminal_step(rng):
+    """The step tends to η·g/(1 − μ): momentum 0.9 moves ten times as far as plain SGD."""
+    g = rng.standard_normal(50)
+    p = np.zeros(50)
+    opt = optim.SGD(0.01, momentum=0.9)
+    for _ in range(400):  # 0.9**400 ≈ 5e-19
+        before = p.copy()
+        opt.step(p, g)
+    np.testing.assert_allclose(p - before, -0.01 * g / (1 - 0.9), rtol=1e-12)
+
+
 @pytest.mark.parametrize("name, h", CASES, ids=IDS)
 def test_dispatched_kernel_is_bit_identical_to_reference_twin(isa, dtype, rng, name, h):
     """Vectorized, specialized, threaded loops vs the scalar reference: same bits, any size."""

@@ -12,8 +12,10 @@ quantities for fastgd models and for any differentiable function:
 - :func:`model_hvp` / :func:`model_gnvp` (``model.hvp``, ``model.gnvp``): exact H·v and the
   Gauss-Newton product G·v of a model's mean loss, by the R-operator in C (Pearlmutter 1994).
 - :func:`hvp` and :func:`hessian` for a function ``fun(x) -> (value, grad)``.
-- :func:`lanczos_extremes`, :func:`top_eigenvalues`, :func:`spectrum`: eigenvalues from
-  products only (Lanczos; stochastic Lanczos quadrature for the density).
+- :func:`lanczos_extremes`, :func:`top_eigenvalues`, :func:`condition_number`, :func:`spectrum`:
+  eigenvalues from products only (Lanczos; stochastic Lanczos quadrature for the density).
+- :func:`gradient_curvature`: gᵀg, gᵀHg/gᵀg and the step ε* = gᵀg/gᵀHg that minimizes the
+  Taylor model along the gradient.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from fastgd import _loop, _runtime, _validation
 if TYPE_CHECKING:
     from fastgd.nn.model import Sequential
 
-__all__ = ["model_hvp", "model_gnvp", "hvp", "hessian", "lanczos_extremes", "top_eigenvalues", "spectrum",
-           "classify_stationary"]
+__all__ = ["model_hvp", "model_gnvp", "hvp", "hessian", "lanczos_extremes", "top_eigenvalues", "condition_number",
+           "gradient_curvature", "spectrum", "classify_stationary"]
 
 
 # ---- models ---------------------------------------------------------------------------------
@@ -330,6 +332,66 @@ def top_eigenvalues(model: Sequential, X: Any, y: Any, k: int = 1, loss: Any = N
     largest, _ = lanczos_extremes(_model_operator(model, x, target, sw, loss_obj), model.n_params, k=k,
                                   steps=steps, which="largest", seed=seed)
     return largest
+
+
+def condition_number(model: Sequential, X: Any, y: Any, loss: Any = None, *, sample_weight: Any = None,
+                     steps: int | None = None, seed: int = 0) -> float:
+    """κ = λmax/λmin of the Hessian of a model's mean loss over (X, y), by Lanczos on exact
+    products (:func:`model_hvp`) at both ends of the spectrum.
+
+    κ measures how much the curvature differs between directions: gradient descent needs a
+    learning rate below 2/λmax, and on a quadratic even the best fixed one, 2/(λmax + λmin),
+    shrinks the error only by (κ − 1)/(κ + 1) per step.
+
+    ``inf`` when the Hessian is not positive definite (the loss is not strictly convex there: a
+    saddle's negative curvature, or a flat direction, as softmax cross-entropy has along a shift
+    of all logits). λmin ≤ 64·ε·λmax counts as flat, ε the machine epsilon of the model's dtype:
+    the products carry rounding of that order, so a larger κ (about 1.3e5 in float32, 7e13 in
+    float64) cannot be told from a singular Hessian.
+
+    ``steps`` products (default ``min(n_params, 30)``): Ritz values lie inside the spectrum, so
+    with fewer steps than n_params the estimate is a lower bound (λmax from below, λmin from
+    above; a small negative λmin may still be missed); ``steps = n_params`` is exact up to
+    rounding."""
+    x, target, sw, loss_obj = _prepared(model, X, y, loss, sample_weight)
+    largest, smallest = lanczos_extremes(_model_operator(model, x, target, sw, loss_obj), model.n_params,
+                                         steps=steps, which="both", seed=seed)
+    lam_max, lam_min = float(largest[0]), float(smallest[0])
+    if lam_max <= 0 or lam_min <= 64.0 * float(np.finfo(model.dtype).eps) * lam_max:
+        return math.inf
+    return lam_max / lam_min
+
+
+def gradient_curvature(model: Sequential, X: Any, y: Any, loss: Any = None, *,
+                       sample_weight: Any = None) -> dict[str, float]:
+    """The second-order model of a gradient step on a model's mean loss over (X, y).
+
+    With g the gradient and H the Hessian at the current parameters, a step of size ε along −g
+    changes the loss by about q(ε) = −ε·gᵀg + ½ε²·gᵀHg. When the curvature along the gradient is
+    positive (gᵀHg > 0), q is least at ε* = gᵀg/gᵀHg, where q(ε*) = −½(gᵀg)²/gᵀHg, and a step
+    raises the loss to second order once ε > 2ε*. When gᵀHg ≤ 0 the model falls without bound
+    along −g: ε* = inf (only the loss itself, or a line search, can limit the step). One
+    gradient and one exact product H·g (:func:`model_hvp`); as ``model.loss_and_grad``, it leaves
+    that gradient in ``model.grads``.
+
+    Returns
+    -------
+    dict with ``loss``; ``grad_sq`` gᵀg; ``grad_curvature`` gᵀHg/gᵀg; ``optimal_lr`` ε*;
+    ``predicted_change`` q(ε*) (``-inf`` when ε* is). At g = 0 there is no direction:
+    ``grad_curvature`` and ``optimal_lr`` are NaN and ``predicted_change`` is 0.
+    """
+    value, g = model.loss_and_grad(X, y, loss, sample_weight)
+    Hg = model_hvp(model, X, y, g, loss, sample_weight).astype(np.float64)
+    g = g.astype(np.float64)
+    gg, gHg = float(g @ g), float(g @ Hg)
+    if gg == 0.0:
+        curv, lr, change = math.nan, math.nan, 0.0
+    elif gHg > 0.0:
+        curv, lr = gHg / gg, gg / gHg
+        change = -0.5 * gg * lr
+    else:
+        curv, lr, change = gHg / gg, math.inf, -math.inf
+    return {"loss": value, "grad_sq": gg, "grad_curvature": curv, "optimal_lr": lr, "predicted_change": change}
 
 
 def _prepared(model, X, y, loss, sample_weight):

@@ -83,7 +83,9 @@ def main(workdir: str) -> None:
     hvq: np.ndarray = curvature.hvp(quadratic, np.array([1.0, -1.0]), np.array([1.0, 0.0]), jac=quadratic_grad)
     largest, smallest = curvature.lanczos_extremes(lambda u: hq @ u, 2, k=1)
     kind: str = curvature.classify_stationary(np.linalg.eigvalsh(hq))
-    print(top, density["grid"].shape, hvq, largest, smallest, kind)
+    kappa: float = curvature.condition_number(model, X_test, y_test, loss="softmax_cross_entropy", steps=10)
+    along: dict[str, float] = curvature.gradient_curvature(model, X_test, y_test, loss="softmax_cross_entropy")
+    print(top, density["grid"].shape, hvq, largest, smallest, kind, kappa, along["optimal_lr"])
 
     # metrics
     labels = np.argmax(model.predict(X_test), axis=1)
