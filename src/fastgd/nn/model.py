@@ -381,15 +381,19 @@ class Sequential:
                             f"step to step (e.g. fastgd.optim.Adam(lr=1e-3)), got {_validation.describe(optimizer)}")
         loss, loss_spec = self._step_loss(loss)
         engine = self._engine
-        # the common batch (float rows of the model's dtype, int64 labels) checked in one C call
-        if (sample_weight is None and type(loss) is _losses.SoftmaxCrossEntropy and loss.class_weight is None
-                and _core.plain_batch(x, y, self.dtype, engine.n_in, engine.n_out)):
+        # the common batch (float rows of the model's dtype, int64 labels) checked in one C call,
+        # x's values by the step itself (see _core.plain_batch)
+        plain = (sample_weight is None and type(loss) is _losses.SoftmaxCrossEntropy and loss.class_weight is None
+                 and _core.plain_batch(x, y, self.dtype, engine.n_in, engine.n_out))
+        if plain:
             target, sw = ("labels", y), None
         else:
             x, target, sw = self._prepare(x, y, loss, sample_weight)
         value, norm, status = self._train_step(x, loss_spec=loss_spec, target=target, sample_weight=sw,
                                                optimizer=optimizer, grad_norm=False)
         if status:
+            if plain:  # a NaN or infinity in x: the error names x
+                self._check_x(x)
             from fastgd.training import DivergenceError
 
             raise DivergenceError(f"train_step: the {'loss' if status == 1 else 'gradient'} is not finite "

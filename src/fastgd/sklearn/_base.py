@@ -514,10 +514,10 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = 0
         for _it in range(self.max_iter):
             if self.shuffle:
-                # what sklearn.utils.shuffle(sample_idx, random_state=rs) does, without its overhead
-                perm = np.arange(n)
-                self._random_state.shuffle(perm)
-                sample_idx = sample_idx[perm]
+                # what sklearn.utils.shuffle(sample_idx, random_state=rs) does (it shuffles an arange and
+                # indexes with it), without its overhead: RandomState.shuffle's swaps do not depend on
+                # the content, so shuffling sample_idx in place gives the same order
+                self._random_state.shuffle(sample_idx)
             lr = solver.learning_rate if name == "sgd" else float(self.learning_rate_init)
             acc, _rows = _loop.run_epoch(train_batch, n, bs, order=sample_idx if self.shuffle else None)
             self.n_iter_ += 1

@@ -88,6 +88,13 @@ static void GN(gemm_ukernel_generic)(int64_t kc, const T *FG_RESTRICT a, int64_t
 #define GEMM_UKERNEL GN(gemm_ukernel)
 #define GEMM_UKERNEL_ROWS FG_CAT2(GN(gemm_ukernel), rows)
 #endif
+/* Whether an edge tile nr columns wide is exactly the SIMD kernel's first vector, which that
+   kernel loads and stores alone (gemm_ukernel_simd_template.h). */
+#if defined(FG_GEMM_UKERNEL) && FG_SIMD
+#define GEMM_ONE_VECTOR_EDGE(nr) ((nr) == VW && NR == 2 * VW)
+#else
+#define GEMM_ONE_VECTOR_EDGE(nr) 0
+#endif
 
 /* One MR×NR tile of C (mr×nr of it inside C) through the micro-kernel. Edge
  * tiles run a micro-kernel of mr rows and, on FG_GEMM_MASKED_EDGES targets,
@@ -105,8 +112,9 @@ static void GN(gemm_tile)(const GN(gemm_problem) *pb, int64_t kc, const T *a, in
     const T *bias = (first && pb->bias) ? pb->bias + j0 : NULL;
     const int last_act = last ? GEMM_VECTOR_ACT(pb->act) : GEMM_NOT_LAST;
     /* the kernel writes C in place, or a local tile when C is transposed or the tile is
-       narrower than the kernel can mask (or shorter than it, without a kernel of mr rows) */
-    int direct = !pb->c_trans && (FG_GEMM_MASKED_EDGES || nr == NR);
+       narrower than the kernel can mask, other than one vector wide for the SIMD kernel (or
+       shorter than it, without a kernel of mr rows) */
+    int direct = !pb->c_trans && (FG_GEMM_MASKED_EDGES || nr == NR || GEMM_ONE_VECTOR_EDGE(nr));
 #ifndef GEMM_UKERNEL_ROWS
     direct = direct && mr == MR;
 #endif
@@ -576,6 +584,7 @@ void FG_FN(FG_CAT2(fg_gemm, SFX))(T *C, int64_t ldc, const T *A, int64_t lda, in
 #undef GEMM_PACK_AT
 #undef GEMM_PACK_AN
 #undef GEMM_AS
+#undef GEMM_ONE_VECTOR_EDGE
 #undef GN
 #undef T
 #undef SFX

@@ -3,12 +3,13 @@
  * accumulators are separate variables (not an array) so the compiler keeps every one in a
  * register. The full kernel has UK_MR rows; fewer rows serve the last rows of C without
  * computing padding. On targets with FG_GEMM_MASKED_EDGES the loads and stores of C and bias
- * touch only the first nr columns (an edge tile costs no copy); elsewhere an edge tile is an
- * NR-wide copy (gemm_tile) and nr says how many of its columns count. Either way a tile of at
- * most one vector's columns (an output layer of 10 classes, a regression's single output) runs
- * a k loop over the first vector only: half the FMAs and one load of B per step instead of two.
- * Its second accumulators stay zero, and each element gets the same FMAs in the same order as
- * in the two-vector loop. */
+ * touch only the first nr columns (an edge tile costs no copy); elsewhere an edge tile of exactly
+ * one vector's columns (100 = 12·8 + 4 doubles on AVX2) touches only its first vector, in C,
+ * and any other edge tile is an NR-wide copy (gemm_tile) and nr says how many of its columns
+ * count. Either way a tile of at most one vector's columns (an output layer of 10 classes, a
+ * regression's single output) runs a k loop over the first vector only: half the FMAs and one
+ * load of B per step instead of two. Its second accumulators stay zero, and each element gets
+ * the same FMAs in the same order as in the two-vector loop. */
 
 /* Row i of the tile's A at step p: rows from UK_A_SPLIT on are addressed from a second pointer,
  * so that with A read in place (rsa a run-time row stride) the addresses need a few multiples
@@ -67,8 +68,10 @@ GEMM_ALWAYS_INLINE void FG_CAT2(UK_NAME, FG_CAT2(rows, UK_R))(UK_ARGS_DECL)
 #define UK_LOAD_C(p, h) V_LOAD_FIRST(p, mask##h)
 #define UK_STORE_C(p, h, v) V_STORE_FIRST(p, mask##h, v)
 #else
-#define UK_LOAD_C(p, h) V_LOAD(p)
-#define UK_STORE_C(p, h, v) V_STORE(p, v)
+    /* a tile of exactly one vector's columns is C itself (gemm_tile): its second half is not there */
+    const int half1 = nr > VW;
+#define UK_LOAD_C(p, h) ((h) == 0 || half1 ? V_LOAD(p) : V_ZERO())
+#define UK_STORE_C(p, h, v) do { if ((h) == 0 || half1) V_STORE(p, v); } while (0)
 #endif
     if (first) {
         if (bias) {

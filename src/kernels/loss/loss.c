@@ -2,7 +2,8 @@
  *
  * Softmax cross-entropy is the hot one (it ends every classifier's training step): per row
  * one pass for the maximum, one for exp(z - max) (stored in the gradient row; with SIMD the
- * vectorized exp of fg_vmath.h) and one that turns it into the gradient. The other losses are
+ * vectorized exp of fg_vmath.h) and one that turns it into the gradient; the logs of a block of
+ * rows follow in a loop of their own. The other losses are
  * elementwise loops (SIMD: vectorized exp and log1p for BCE). Rows are processed in a fixed number of chunks that depends only on n;
  * each chunk's loss is summed in double in row order and the chunk sums are added in chunk
  * order, so the result does not depend on the thread count. */
@@ -17,6 +18,8 @@
 #define LOSS_GRAIN 32768
 /* Rows per chunk at least, so tiny batches stay one chunk. */
 #define LOSS_CHUNK_ROWS 16
+/* Rows of softmax cross-entropy whose logs are taken together (loss_template.h). */
+#define SOFTMAX_LOG_BLOCK 64
 
 /* ---- SIMD row primitives (loss_simd_template.h) ------------------------------- */
 

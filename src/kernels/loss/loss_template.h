@@ -95,6 +95,13 @@ static double FG_CAT2(softmax_ce_rows, SFX)(T *FG_RESTRICT grad, const T *FG_RES
     const T *target = (const T *)spec->target, *sw = (const T *)spec->sample_weight;
     const T *cw = (const T *)spec->class_weight;
     const double eps = spec->label_smoothing, eps_c = eps / (double)c;
+    /* The log terms of SOFTMAX_LOG_BLOCK rows at a time are taken after those rows' vector work,
+       in a loop of their own: a libm call amid that work costs more than the call itself (the
+       vector registers are saved around it). Row i - from of a block keeps its loss before the
+       log term, A, ones and rest / ones. */
+    double row_loss[SOFTMAX_LOG_BLOCK], row_a[SOFTMAX_LOG_BLOCK], row_ones[SOFTMAX_LOG_BLOCK],
+        row_q[SOFTMAX_LOG_BLOCK];
+    int64_t from = begin;
     for (int64_t i = begin; i < end; i++) {
         const T *FG_RESTRICT z = pred + (i - origin) * c;
         T *FG_RESTRICT g = grad ? grad + (i - origin) * c : NULL;
@@ -142,8 +149,18 @@ static double FG_CAT2(softmax_ce_rows, SFX)(T *FG_RESTRICT grad, const T *FG_RES
                     for (int64_t j = 0; j < c; j++) g[j] = g[j] * r - k * (keep * t[j] + spread);
             }
         }
-        loss += a_total * ((ones == 1.0 ? 0.0 : log(ones)) + LOG1P_OF_DOUBLE(rest / ones));
-        total += s * loss;
+        row_loss[i - from] = loss;
+        row_a[i - from] = a_total;
+        row_ones[i - from] = ones;
+        row_q[i - from] = rest / ones;
+        if (i + 1 - from < SOFTMAX_LOG_BLOCK && i + 1 < end) continue;
+        for (int64_t row = from; row <= i; row++) { /* the block's rows, in order */
+            const double ones_r = row_ones[row - from];
+            total += (sw ? (double)sw[row] : 1.0) *
+                     (row_loss[row - from] + row_a[row - from] * ((ones_r == 1.0 ? 0.0 : log(ones_r)) +
+                                                              LOG1P_OF_DOUBLE(row_q[row - from])));
+        }
+        from = i + 1;
     }
     return total;
 }

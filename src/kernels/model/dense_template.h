@@ -1,7 +1,8 @@
 /* Included by dense.c once per element type T (suffix SFX): see fg_each_type.h. */
 /* grad_z = grad_out ⊙ act'(u) in place (u: out, or the pre-activation, see fg_act.h) and db := beta*db + Σ_rows grad_z, in one pass over
    column blocks; the activation is switched on outside the loops, so each inner loop is one
-   vectorizable line. The rows are summed in order, for any target and thread count.
+   vectorizable line (ReLU with db: the mask and the sum in one loop over the row, which reads the
+   row once). The rows are summed in order, for any target and thread count.
    resume: db holds the sums of the rows before these (beta ignored), which go on from there; the
    rows of a batch taken in blocks this way give db bit for bit as taken at once with beta 0. */
 static void FG_CAT2(dense_act_db, SFX)(T *FG_RESTRICT g, const T *FG_RESTRICT out, T *FG_RESTRICT db,
@@ -15,6 +16,14 @@ static void FG_CAT2(dense_act_db, SFX)(T *FG_RESTRICT g, const T *FG_RESTRICT ou
         for (int64_t i = 0; i < n; i++) {
             T *FG_RESTRICT r = g + i * m + j0;
             const T *FG_RESTRICT o = out + i * m + j0;
+            if (act == FG_ACT_RELU && db) {
+                for (int64_t j = 0; j < w; j++) {
+                    const T v = o[j] > (T)0 ? r[j] : (T)0;
+                    r[j] = v;
+                    sum[j] += v;
+                }
+                continue;
+            }
             switch (act) {
             case FG_ACT_IDENTITY: break;
             case FG_ACT_RELU:
