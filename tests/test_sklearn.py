@@ -692,3 +692,12 @@ def test_partial_fit_on_attributes_set_by_hand():
     ours, theirs = fitted
     assert len(ours.loss_curve_) == len(theirs.loss_curve_) == 1
     np.testing.assert_allclose(ours.coefs_[0], theirs.coefs_[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["alpha", "learning_rate_init", "tol", "epsilon", "power_t"])
+def test_an_integer_past_float64_for_a_real_parameter_is_named(name):
+    # scikit-learn's interval takes it; float() in the solvers raised an OverflowError naming nothing
+    rng = np.random.default_rng(0)
+    X, y = rng.random((20, 3)), rng.random(20)
+    with pytest.raises(ValueError, match=f"{name} must be a finite number, got an integer of 1329 bits"):
+        MLPRegressor(max_iter=2, **{name: 10**400}).fit(X, y)

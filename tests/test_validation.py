@@ -237,3 +237,47 @@ def test_train_test_split_bad_input():
         fg.datasets.train_test_split(np.ones(4), 3)
     with pytest.raises(ValueError, match="seed must be an integer >= 0 or None, got -1"):
         fg.datasets.train_test_split(np.ones(4), seed=-1)
+
+
+PAST_FLOAT64 = 10**400  # a Python integer: float() raises OverflowError for it
+
+
+def test_an_integer_past_float64_is_named_where_a_real_number_is_expected():
+    # float() of it raised OverflowError 'int too large to convert to float', naming nothing
+    for make, name in [(lambda r: fg.optim.SGD(lr=r), "lr"), (lambda r: fg.optim.Adam(eps=r), "eps"),
+                       (lambda r: fg.losses.Huber(delta=r), "delta"), (lambda r: fg.EarlyStopping(min_delta=r),
+                                                                        "min_delta"),
+                       (lambda r: fg.clip_grad_norm(np.ones(3), r), "max_norm"),
+                       (lambda r: fg.Dense(3, 4, bias_init=r), "bias_init"),
+                       (lambda r: fg.minimize(lambda x: float(x @ x), np.ones(2), tol=r), "tol")]:
+        for value in (PAST_FLOAT64, -PAST_FLOAT64):
+            with pytest.raises(ValueError, match=f"{name} must be .*got an integer of 1329 bits"):
+                make(value)
+    # and an integer too long to print (more than 4300 digits) is described by its size
+    with pytest.raises(ValueError, match=r"epochs must be an integer in \[0, 5\], got an integer of 16610 bits"):
+        v.integer("epochs", 10**5000, 0, maximum=5)
+
+
+def test_a_returned_integer_past_float64_is_infinite():
+    assert v.returned_real("fun", PAST_FLOAT64) == math.inf and v.returned_real("fun", -PAST_FLOAT64) == -math.inf
+    with pytest.raises(ValueError, match="fun returned a non-finite value inf"):
+        fg.minimize(lambda x: PAST_FLOAT64, np.ones(2))
+    res = fg.minimize(lambda x: PAST_FLOAT64 if x[0] > 2 else float(-x[0]), np.zeros(1), nonfinite="stop")
+    assert math.isfinite(res.fun) and res.x[0] <= 2
+    plateau = fg.optim.schedules.ReduceLROnPlateau(fg.optim.SGD(lr=0.1))
+    plateau.step(1.0)
+    plateau.step(PAST_FLOAT64)  # a worse loss than any float, not an OverflowError
+    assert plateau.best == 1.0 and plateau.num_bad == 1
+
+
+def test_a_metric_returns_a_real_number_by_the_rule_for_returned_values():
+    model = fg.Sequential([fg.Dense(3, 2, activation="identity")], dtype="float64", seed=0)
+    X, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
+    out = model.evaluate(X, y, loss="softmax_cross_entropy", metrics=[lambda t, p: PAST_FLOAT64])
+    assert out["<lambda>"] == math.inf
+    for value, kind in (("0.5", "str"), (True, "bool")):  # float() parsed "0.5" and read True as 1.0
+        def wrong(t, p, value=value):
+            return value
+        with pytest.raises(TypeError, match=f"metrics: 'wrong' must return a real number, got {kind}"):
+            model.evaluate(X, y, loss="softmax_cross_entropy", metrics=[wrong])
+

@@ -173,6 +173,17 @@ class _BaseMLP(BaseEstimator):
 
     _parameter_constraints: dict = _PARAMETER_CONSTRAINTS
 
+    def _validate_params(self):
+        """scikit-learn's checks against ``_parameter_constraints``, then the integers given for
+        real-valued parameters as floats: scikit-learn's intervals take one past the float64 range
+        (alpha=10**400), which the solvers' float() refused with an OverflowError naming nothing."""
+        super()._validate_params()
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name)
+            if (isinstance(value, Integral) and not isinstance(value, (bool, np.bool_))
+                    and any(isinstance(c, Interval) and c.type is Real for c in constraints)):
+                _validation.real(name, value)
+
     @classmethod
     def _get_param_names(cls):
         """scikit-learn's parameter names (those of ``__init__``), read from the signature once

@@ -261,12 +261,7 @@ def _metric_fns(metrics):
 
 def _metric(dp, fn, y_true, y_pred):
     if dp is None:
-        value = fn(y_true, y_pred)
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"metrics: {getattr(fn, '__name__', fn)!r} must return a real number, got "
-                            f"{_validation.describe(value)}") from None
+        return _validation.returned_real(f"metrics: {getattr(fn, '__name__', fn)!r}", fn(y_true, y_pred))
     return _distributed.gather_metric(dp, fn, y_true, y_pred)
 
 
