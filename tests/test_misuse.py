@@ -104,7 +104,7 @@ def test_optimizer_seeds_and_step_counts_are_in_range():
     opt.step(np.ones(4), np.ones(4))
     state = opt.state_dict()
     state["step"] = 2**80  # loaded, then an OverflowError at the next step
-    with pytest.raises(ValueError, match=r"state_dict\['step'\] must be an integer >= 0"):
+    with pytest.raises(ValueError, match=r"state_dict\['step'\] must be an integer in \[0, "):
         fg.optim.Adam(lr=0.1).load_state_dict(state)
 
 

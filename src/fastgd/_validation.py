@@ -21,6 +21,10 @@ __all__ = ["ArgumentTypeError", "describe", "integer", "as_float", "real", "prob
 
 _FLOAT_DTYPES = ("float32", "float64")
 
+# The most a step or iteration count restored from a state_dict or a file may hold: the kernels
+# count in int64_t, and from here 2**62 more steps still fit.
+MAX_RESTORED_COUNT = 2**62
+
 
 class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong type (see the module docstring)."""

@@ -36,6 +36,7 @@ from fastgd import _core, _validation
 __all__ = ["LBFGS", "lbfgsb"]
 
 _LINE_SEARCHES = ("strong_wolfe", None)
+_MAX_LS_MAX = 2**63 - 1  # the C driver counts a line search's trial points in an int64_t
 _EVALUATE, _NEW_X = _core.LBFGS_EVALUATE, _core.LBFGS_NEW_X
 
 
@@ -210,7 +211,7 @@ class LBFGS:
         self.c2 = _validation.real("c2", c2, low=0.0, low_open=True, high=1.0, high_open=True)
         if not self.c1 < self.c2:
             raise ValueError(f"c1 must be < c2, got c1={self.c1}, c2={self.c2}")
-        self.max_ls = _validation.integer("max_ls", max_ls, 1)
+        self.max_ls = _validation.integer("max_ls", max_ls, 1, maximum=_MAX_LS_MAX)
         self.reset()
 
     @property
@@ -262,7 +263,8 @@ class LBFGS:
                              f"this optimizer {self.history_size}")
         self._memory = _core.LBFGSMemory(s_hist.shape[1], self.history_size, s_hist.dtype)
         self._memory.set_state(state["memory"])
-        self.n_iter = _validation.integer("state['n_iter']", state["n_iter"], 0)
+        self.n_iter = _validation.integer("state['n_iter']", state["n_iter"], 0,
+                                          maximum=_validation.MAX_RESTORED_COUNT)
         if state["x"] is not None:
             n = s_hist.shape[1]
             self._x = _validation.vector("state['x']", state["x"], n, s_hist.dtype)
