@@ -370,3 +370,20 @@ def test_saving_something_else_is_a_type_error_naming_it(tmp_path):
         save_checkpoint(tmp_path / "c", model, opt, history={})
     assert not list(tmp_path.iterdir())
     save_checkpoint(tmp_path / "c", model, fastgd.LBFGS())
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "7", [3], {"__array__": "state/x"}, True])
+def test_a_checkpoint_whose_history_holds_no_seed_fit_takes_is_refused(tmp_path, seed):
+    # it loaded, and ck.seed, which the README passes to fit(seed=...), failed only in that fit
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 2))
+    model, opt = small_model("float64"), optim.SGD(lr=0.01)
+    history = model.fit(X, y, loss="mse", optimizer=opt, epochs=1, batch_size=8, progress=False, seed=3)
+    path = save_checkpoint(tmp_path / "ck.npz", model, opt, history=history)
+    assert load_checkpoint(path).seed == 3
+    with np.load(path) as z:
+        meta = json.loads(z["__meta__"].tobytes())
+    meta["history"]["params"]["seed"] = seed
+    rewrite_entry(path, "__meta__", np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    with pytest.raises(FileFormatError, match=r"history.params\['seed'\] must be an integer >= 0 or None"):
+        load_checkpoint(path)

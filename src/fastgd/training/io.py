@@ -497,6 +497,8 @@ def _build_checkpoint(path, meta, archive):
             schedule = _schedules.from_config(optimizer, meta["schedule"]["config"])
             schedule.load_state_dict(_join_state(meta["schedule"]["state"], archive, path, budget))
         history = History.from_dict(meta["history"]) if meta.get("history") is not None else None
+        if history is not None:  # what Checkpoint.seed hands to fit(seed=...)
+            _validation.integer("history.params['seed']", history.params.get("seed"), 0, allow_none=True)
     except FileFormatError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
