@@ -694,6 +694,23 @@ def test_partial_fit_on_attributes_set_by_hand():
     np.testing.assert_allclose(ours.coefs_[0], theirs.coefs_[0], rtol=1e-12)
 
 
+def test_invscaling_with_a_huge_power_t_ends_and_names_what_it_cannot_do():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 3)), rng.integers(0, 3, 40)
+    for power_t in (10**9, 1e300):  # an exact integer power without end; an OverflowError of float's **
+        # without momentum the rate is 0 after the first epoch, as scikit-learn's limit: the weights stay
+        est = MLPClassifier(max_iter=3, solver="sgd", learning_rate="invscaling", power_t=power_t, momentum=0.0,
+                            random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        assert est.n_iter_ == 3 and all(np.isfinite(c).all() for c in est.coefs_)
+        # with momentum, whose velocity fastgd keeps as a multiple of the rate, a rate of 0 is refused
+        with pytest.raises(ValueError, match="the learning rate fell to 0 .* use a smaller power_t, or momentum=0"):
+            MLPClassifier(max_iter=3, solver="sgd", learning_rate="invscaling", power_t=power_t,
+                          random_state=0).fit(X, y)
+
+
 @pytest.mark.parametrize("name", ["alpha", "learning_rate_init", "tol", "epsilon", "power_t"])
 def test_an_integer_past_float64_for_a_real_parameter_is_named(name):
     # scikit-learn's interval takes it; float() in the solvers raised an OverflowError naming nothing

@@ -98,6 +98,10 @@ class _FusedSolver:
         if (self.kernel_lr is not None and lr != self.kernel_lr and self.name == "sgd" and self.state.size
                 and self.n_steps):
             # keep sklearn's velocity v = -lr*b unchanged across a learning-rate change
+            if lr == 0.0:
+                raise ValueError(f"the learning rate fell to 0 after {self.n_steps} steps (its decay underflowed): "
+                                 "SGD keeps its momentum as a multiple of the learning rate and cannot carry it "
+                                 "through a rate of 0; use a smaller power_t, or momentum=0")
             self.state *= self.kernel_lr / lr
         self.kernel_lr = lr
         groups = self.groups
@@ -532,7 +536,12 @@ class _BaseMLP(BaseEstimator):
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
             self._update_no_improvement_count(early_stopping, x_val, y_val, sw_val)
             if name == "sgd" and self.learning_rate == "invscaling":
-                solver.learning_rate = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                # in float64: an integer power_t made an exact integer of (t + 1) ** power_t (for
+                # 10**9, a computation without end), and a float one past the float64 range raised
+                # OverflowError; the rate is then 0
+                with np.errstate(over="ignore"):
+                    decay = float(np.float64(self.t_ + 1) ** np.float64(self.power_t))
+                solver.learning_rate = float(self.learning_rate_init) / decay
             elif name == "adam" and solver.n_steps:
                 # scikit-learn's Adam reports its bias-corrected step size
                 t = solver.n_steps
