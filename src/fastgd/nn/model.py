@@ -513,6 +513,9 @@ class Sequential:
     def _hvp(self, x, v, *, loss_spec, target, sample_weight, gauss_newton, denominator, **options):
         """``(loss, H·v)`` (or the Gauss-Newton ``G·v``) over all rows of checked x; options go to
         ``_core.model_hvp`` (chunk_rows, reference, forward_done, out)."""
+        if isinstance(x, _core.CSRMatrix):
+            raise TypeError(f"X must be a dense array for Hessian-vector products (hvp, gnvp, the curvature "
+                            f"functions, NewtonCG), got a sparse matrix of shape {x.shape}; pass X.toarray()")
         spec, class_weight = loss_spec
         return _core.model_hvp(self._engine, x, v, spec, target, sample_weight, gauss_newton, denominator,
                                class_weight=class_weight, **options)
