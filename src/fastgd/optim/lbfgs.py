@@ -231,6 +231,12 @@ class LBFGS:
         return {"name": "lbfgs", "lr": self.lr, "history_size": self.history_size,
                 "line_search": self.line_search, "c1": self.c1, "c2": self.c2, "max_ls": self.max_ls}
 
+    def __reduce__(self):
+        # The C driver holds pointers into the history's buffers and cannot be pickled: a copy
+        # (pickle, copy.deepcopy) is rebuilt from the configuration and the state, as
+        # load_checkpoint does, and takes the same next steps bit for bit.
+        return _restore, (self.get_config(), self.state_dict())
+
     # ---- state -------------------------------------------------------------
 
     def reset(self):
@@ -381,3 +387,10 @@ class LBFGS:
         else:
             self._x[...] = params
         return self._f
+
+
+def _restore(config, state):
+    """Rebuild an LBFGS pickled by LBFGS.__reduce__."""
+    optimizer = LBFGS(**{k: v for k, v in config.items() if k != "name"})
+    optimizer.load_state_dict(state)
+    return optimizer
