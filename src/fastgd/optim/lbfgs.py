@@ -360,6 +360,15 @@ class LBFGS:
 
     def _step(self, closure, params, evaluate_first):
         """step() without the argument checks, for callers that own params (minimize)."""
+        # a second thread stepping this optimizer would mix its points into this run's history
+        _core.claim_optimizer(self)
+        try:
+            return self._iterate(closure, params, evaluate_first)
+        finally:
+            _core.release_optimizer(self)
+
+    def _iterate(self, closure, params, evaluate_first):
+        """The body of :meth:`_step`, the optimizer claimed."""
         driver = self._driver_for(params)
         self.last_nfev = 0
         self.last_status = "ok"
