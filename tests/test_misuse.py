@@ -138,6 +138,12 @@ def test_estimator_thread_counts_past_the_limit_name_n_threads():
 
     with pytest.raises(ValueError, match="'n_threads' parameter"):  # named the internal 'n'
         MLPRegressor(n_threads=10**6, max_iter=2).fit(np.ones((6, 2)), np.ones(6))
+    # predict does not validate the parameters: set after the fit, they are named there too
+    est = MLPRegressor(max_iter=2).fit(np.ones((6, 2)), np.ones(6))
+    for bad, exc in ((0, ValueError), (5000, ValueError), (1.5, TypeError)):
+        est.set_params(n_threads=bad)
+        with pytest.raises(exc, match=r"n_threads must be an integer in \[1, 4096\], got "):
+            est.predict(np.ones((2, 2)))
 
 
 def test_cross_entropy_targets_are_probabilities():

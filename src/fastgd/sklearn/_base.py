@@ -131,7 +131,9 @@ def _thread_scope(n_threads):
     if n_threads is None:
         yield
     else:
-        with fastgd.threads(n_threads):
+        # checked by its name here: predict, which does not validate the parameters as fit does,
+        # got fastgd.threads' error naming its own 'n' for n_threads set to 0 after the fit
+        with fastgd.threads(_validation.integer("n_threads", n_threads, 1, maximum=MAX_THREADS)):
             yield
 
 
