@@ -1,6 +1,7 @@
 """Saving and loading against broken and hostile files, and save's file-system manners (mode,
 symlinks, names, missing folders), on real files."""
 
+import io
 import json
 import os
 import stat
@@ -387,3 +388,28 @@ def test_a_checkpoint_whose_history_holds_no_seed_fit_takes_is_refused(tmp_path,
     rewrite_entry(path, "__meta__", np.frombuffer(json.dumps(meta).encode(), np.uint8))
     with pytest.raises(FileFormatError, match=r"history.params\['seed'\] must be an integer >= 0 or None"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("header", [b"{'descr': '|u1', 'fortran_order': False, 'shape': (3, }",
+                                    b"{'descr': '|u1', 'fortran_order': False, 'shape': [(3,",
+                                    b"{'descr': '|u1', 'fortran_order': False, 'shape': (3,)} 'x"])
+def test_an_npy_header_that_is_no_python_literal_is_a_format_error(tmp_path, header):
+    # NumPy tokenizes such a header again (for Python 2's long suffixes): an unclosed bracket
+    # raised tokenize.TokenError out of load
+    header += b" " * (63 - 10 - len(header) % 64) + b"\n"
+    npy = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"abc"
+    for name in ("__meta__", "params"):
+        path = tmp_path / f"{name}.npz"
+        with zipfile.ZipFile(path, "w") as z:
+            if name == "params":
+                z.writestr("__meta__.npy", _npy_bytes(np.frombuffer(json.dumps(model_meta([(1, 1)])).encode(),
+                                                                    np.uint8)))
+            z.writestr(f"{name}.npy", npy)
+        with pytest.raises(FileFormatError):
+            load(path)
+
+
+def _npy_bytes(array):
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()

@@ -25,6 +25,7 @@ import json
 import os
 import secrets
 import stat
+import tokenize
 import zipfile
 import zlib
 
@@ -180,8 +181,10 @@ class _Archive:
         return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
 
+# tokenize.TokenError: NumPy reads an .npy header that is no Python literal again through
+# tokenize (to drop Python 2's long suffixes), which raises it for an unclosed bracket
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
-               RuntimeError, NotImplementedError, KeyError, TypeError, OverflowError)
+               RuntimeError, NotImplementedError, KeyError, TypeError, OverflowError, tokenize.TokenError)
 
 
 def _open_zip(path):
