@@ -718,3 +718,40 @@ def test_an_integer_past_float64_for_a_real_parameter_is_named(name):
     X, y = rng.random((20, 3)), rng.random(20)
     with pytest.raises(ValueError, match=f"{name} must be a finite number, got an integer of 1329 bits"):
         MLPRegressor(max_iter=2, **{name: 10**400}).fit(X, y)
+
+
+def test_predict_and_pickle_leave_the_model_alone_while_another_thread_fits():
+    # predict brought the model in line with coefs_ / intercepts_ even while a fit ran in another
+    # thread: caught between two of the fit's assignments, it copied the old model's arrays into
+    # the new one (or bound the estimator back to the old model)
+    import threading
+
+    from fastgd.nn.model import _training_lock
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 3)), rng.random(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+    model, before = est.model_, est.model_.params.copy()
+    est.coefs_ = [np.zeros_like(c) for c in est.coefs_]  # what a fit's state looks like mid-rebinding
+    holding, release = threading.Event(), threading.Event()
+
+    def fitting():  # holds the estimator's training lock, as a fit running in this thread does
+        with _training_lock(est):
+            holding.set()
+            release.wait(30)
+
+    other = threading.Thread(target=fitting)
+    other.start()
+    try:
+        assert holding.wait(30)
+        est.predict(X)
+        pickle.dumps(est)
+        assert est.model_ is model
+        np.testing.assert_array_equal(model.params, before)  # nothing copied in
+    finally:
+        release.set()
+        other.join()
+    est.predict(X)  # no fit running: the assigned coefs_ take effect, as before
+    assert all(np.all(L.W == 0) for L in est.model_.layers)

@@ -71,6 +71,12 @@ def check_input(name, x, dtype, n_features):
     return x
 
 
+def _training_lock(obj):
+    """The lock that :func:`_one_trainer` holds over a training call of ``obj``: one per
+    process, as a child of os.fork must not inherit one a parent thread held."""
+    return obj.__dict__.setdefault("_training_lock", {}).setdefault(os.getpid(), threading.RLock())
+
+
 def _one_trainer(method: _Method) -> _Method:
     """`method` refusing to run while another thread trains the same model (the calling
     thread may nest training calls, as fit does). Inference methods are not wrapped: they may
@@ -81,8 +87,7 @@ def _one_trainer(method: _Method) -> _Method:
 
     @functools.wraps(method)
     def exclusive(self, *args, **kwargs):
-        # one lock per process: a child of os.fork must not inherit one a parent thread held
-        lock = self.__dict__.setdefault("_training_lock", {}).setdefault(os.getpid(), threading.RLock())
+        lock = _training_lock(self)
         if not lock.acquire(blocking=False):
             raise RuntimeError(f"{method.__name__}: this {type(self).__name__} is being trained in another thread; "
                                "training calls on one model must not overlap (use one model per thread)")

@@ -25,7 +25,7 @@ from fastgd.nn import losses as _losses
 from fastgd.optim import lbfgs as _lbfgs
 from fastgd import optim as _optim
 from fastgd.nn.layers import MAX_WIDTH, Dense, copy_into
-from fastgd.nn.model import Sequential, _one_trainer
+from fastgd.nn.model import Sequential, _one_trainer, _training_lock
 
 
 # scikit-learn's activation names, then every fastgd activation under its own name.
@@ -276,7 +276,22 @@ class _BaseMLP(BaseEstimator):
         """Bring the model in line with what was assigned since the fit: copy user-assigned
         coefs_/intercepts_ (new arrays, not the arena views) into the arena, each of exactly its
         layer's shape and finite; a new ``activation`` (set_params) takes effect in the hidden
-        layers, as in scikit-learn, whose networks read it at every forward pass."""
+        layers, as in scikit-learn, whose networks read it at every forward pass.
+
+        Skipped while a fit runs in another thread (predict, pickling): the model is then read as
+        it is, since bringing it in line there copied the arrays of the model a fit was replacing
+        into the new one (caught between two of _bind_model's assignments) or bound the
+        estimator back to the old one."""
+        lock = _training_lock(self)
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            self._sync_bound_params()
+        finally:
+            lock.release()
+
+    def _sync_bound_params(self):
+        """The body of :meth:`_sync_params`, no fit running in another thread."""
         model = self.model_
         assigned = False
         for name, arrays, part in (("coefs_", self.coefs_, "W"), ("intercepts_", self.intercepts_, "b")):
