@@ -672,3 +672,32 @@ def test_adaptive_optimizers_get_no_stability_warning(rng):
                   progress=False, curvature="epoch", seed=0)
     assert min(h.curvature["lr_lambda_max"]) > 2.0  # recorded still
     assert not [w for w in caught if "stability limit" in str(w.message)]
+
+
+def test_sparse_x_is_refused_by_the_hessian_products_and_probed_dense_by_fit(rng):
+    # model_hvp read a CSRMatrix as if it were an ndarray: sizes from unrelated memory (an
+    # out-of-bounds read under AddressSanitizer) and an unnamed Cython TypeError
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    X, y = _classification(rng, 60)
+    Xs = scipy_sparse.csr_matrix(np.where(np.abs(X) > 0.5, X, 0.0))
+    m = fg.Sequential([fg.Dense(6, 5, activation="tanh"), fg.Dense(5, 2, activation="identity")],
+                      dtype="float64", seed=0)
+    v = np.ones(m.n_params)
+    for call in (lambda X: m.hvp(X, y, v, loss="softmax_cross_entropy"),
+                 lambda X: m.gnvp(X, y, v, loss="softmax_cross_entropy"),
+                 lambda X: curvature.top_eigenvalues(m, X, y, loss="softmax_cross_entropy"),
+                 lambda X: fg.Sequential([fg.Dense(6, 2, activation="identity")], dtype="float64").fit(
+                     X, y, loss="softmax_cross_entropy", optimizer=fg.NewtonCG(), batch_size=None, epochs=1,
+                     progress=False)):
+        for sparse in (Xs, scipy_sparse.csr_matrix(X.shape)):  # the second one stores no value at all
+            with pytest.raises(TypeError, match=r"X must be a dense array for Hessian-vector products .* "
+                                                r"got a sparse matrix of shape \(60, 6\); pass X.toarray\(\)"):
+                call(sparse)
+    # the curvature probe of a fit takes its few rows dense: the same records as for the dense X
+    dense, sparse = (m.__class__([fg.Dense(6, 5, activation="tanh"), fg.Dense(5, 2, activation="identity")],
+                                 dtype="float64", seed=0).fit(data, y, loss="softmax_cross_entropy",
+                                                              optimizer=fg.optim.SGD(lr=0.1), epochs=2,
+                                                              batch_size=20, progress=False, curvature="epoch",
+                                                              seed=0)
+                     for data in (Xs.toarray(), Xs))
+    np.testing.assert_allclose(sparse.curvature["lambda_max"], dense.curvature["lambda_max"], rtol=1e-10)

@@ -1,6 +1,7 @@
 """Saving and loading against broken and hostile files, and save's file-system manners (mode,
 symlinks, names, missing folders), on real files."""
 
+import io
 import json
 import os
 import stat
@@ -370,3 +371,45 @@ def test_saving_something_else_is_a_type_error_naming_it(tmp_path):
         save_checkpoint(tmp_path / "c", model, opt, history={})
     assert not list(tmp_path.iterdir())
     save_checkpoint(tmp_path / "c", model, fastgd.LBFGS())
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "7", [3], {"__array__": "state/x"}, True])
+def test_a_checkpoint_whose_history_holds_no_seed_fit_takes_is_refused(tmp_path, seed):
+    # it loaded, and ck.seed, which the README passes to fit(seed=...), failed only in that fit
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 2))
+    model, opt = small_model("float64"), optim.SGD(lr=0.01)
+    history = model.fit(X, y, loss="mse", optimizer=opt, epochs=1, batch_size=8, progress=False, seed=3)
+    path = save_checkpoint(tmp_path / "ck.npz", model, opt, history=history)
+    assert load_checkpoint(path).seed == 3
+    with np.load(path) as z:
+        meta = json.loads(z["__meta__"].tobytes())
+    meta["history"]["params"]["seed"] = seed
+    rewrite_entry(path, "__meta__", np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    with pytest.raises(FileFormatError, match=r"history.params\['seed'\] must be an integer >= 0 or None"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("header", [b"{'descr': '|u1', 'fortran_order': False, 'shape': (3, }",
+                                    b"{'descr': '|u1', 'fortran_order': False, 'shape': [(3,",
+                                    b"{'descr': '|u1', 'fortran_order': False, 'shape': (3,)} 'x"])
+def test_an_npy_header_that_is_no_python_literal_is_a_format_error(tmp_path, header):
+    # NumPy tokenizes such a header again (for Python 2's long suffixes): an unclosed bracket
+    # raised tokenize.TokenError out of load
+    header += b" " * (63 - 10 - len(header) % 64) + b"\n"
+    npy = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"abc"
+    for name in ("__meta__", "params"):
+        path = tmp_path / f"{name}.npz"
+        with zipfile.ZipFile(path, "w") as z:
+            if name == "params":
+                z.writestr("__meta__.npy", _npy_bytes(np.frombuffer(json.dumps(model_meta([(1, 1)])).encode(),
+                                                                    np.uint8)))
+            z.writestr(f"{name}.npy", npy)
+        with pytest.raises(FileFormatError):
+            load(path)
+
+
+def _npy_bytes(array):
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()

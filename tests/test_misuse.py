@@ -104,7 +104,7 @@ def test_optimizer_seeds_and_step_counts_are_in_range():
     opt.step(np.ones(4), np.ones(4))
     state = opt.state_dict()
     state["step"] = 2**80  # loaded, then an OverflowError at the next step
-    with pytest.raises(ValueError, match=r"state_dict\['step'\] must be an integer >= 0"):
+    with pytest.raises(ValueError, match=r"state_dict\['step'\] must be an integer in \[0, "):
         fg.optim.Adam(lr=0.1).load_state_dict(state)
 
 
@@ -138,6 +138,12 @@ def test_estimator_thread_counts_past_the_limit_name_n_threads():
 
     with pytest.raises(ValueError, match="'n_threads' parameter"):  # named the internal 'n'
         MLPRegressor(n_threads=10**6, max_iter=2).fit(np.ones((6, 2)), np.ones(6))
+    # predict does not validate the parameters: set after the fit, they are named there too
+    est = MLPRegressor(max_iter=2).fit(np.ones((6, 2)), np.ones(6))
+    for bad, exc in ((0, ValueError), (5000, ValueError), (1.5, TypeError)):
+        est.set_params(n_threads=bad)
+        with pytest.raises(exc, match=r"n_threads must be an integer in \[1, 4096\], got "):
+            est.predict(np.ones((2, 2)))
 
 
 def test_cross_entropy_targets_are_probabilities():

@@ -255,3 +255,26 @@ def test_inference_on_a_memmap_of_scattered_rows_or_columns(tmp_path):
         np.testing.assert_array_equal(m(xm), m(x))
         assert m.loss_and_grad(xm, np.zeros(len(x), np.int64), LOSS)[0] == \
             m.loss_and_grad(x, np.zeros(len(x), np.int64), LOSS)[0]
+
+
+@pytest.mark.parametrize("then", ["deleted", "replaced by a longer file", "a fifo", "a directory"])
+def test_a_memmap_whose_path_no_longer_holds_its_file_is_read_through_the_mapping(tmp_path, then):
+    # the rows were read by opening the path again: FileNotFoundError for a file deleted after it
+    # was mapped (the mapping still holds it), another file's rows in silence, or an open that
+    # waited for a writer for ever
+    x, y, _ = _data(120)
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    xs = np.load(path, mmap_mode="r")
+    os.remove(path)
+    if then == "replaced by a longer file":
+        np.save(path, np.full((240, 6), 7.0))
+    elif then == "a fifo":
+        os.mkfifo(path)
+    elif then == "a directory":
+        os.mkdir(path)
+    m, expect = _model("float64"), _model("float64")
+    np.testing.assert_array_equal(m.predict(xs, batch_size=50), expect.predict(x))
+    m.fit(xs, y, loss=LOSS, optimizer=optim.SGD(lr=0.1), epochs=2, batch_size=32, progress=False, seed=0)
+    expect.fit(x, y, loss=LOSS, optimizer=optim.SGD(lr=0.1), epochs=2, batch_size=32, progress=False, seed=0)
+    np.testing.assert_array_equal(m.params, expect.params)

@@ -349,6 +349,31 @@ def test_one_optimizer_stepping_from_two_threads_is_refused(rng):
     assert len(applied) + len(refused) == 40
 
 
+@pytest.mark.parametrize("make", [fastgd.LBFGS, fastgd.NewtonCG])
+def test_a_closure_driven_optimizer_stepping_from_two_threads_is_refused(make):
+    # the second thread's step went on: its points and gradients went into the first run's
+    # history (L-BFGS's curvature pairs, Newton-CG's point and radius), silently
+    opt, x = make(), np.ones(3)
+    inside, release = threading.Event(), threading.Event()
+
+    def waiting(p):
+        inside.set()
+        release.wait(30)
+        return float(p @ p), 2 * p
+
+    first = threading.Thread(target=opt.step, args=(waiting, x))
+    first.start()
+    try:
+        assert inside.wait(30)
+        with pytest.raises(RuntimeError, match=f"{make.__name__} is already running a step in another thread"):
+            opt.step(lambda p: (float(p @ p), 2 * p), np.full(3, 2.0))
+    finally:
+        release.set()
+        first.join()
+    opt.step(lambda p: (float(p @ p), 2 * p), x)  # free again once the first step is done
+    assert np.all(np.isfinite(x))
+
+
 # ---- divergence ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -775,3 +775,66 @@ def test_output_dtypes_and_attribute_types_are_scikit_learns(digits):
         assert type(est.loss_) is type(twin.loss_)
         assert type(est.best_loss_) is type(twin.best_loss_)
         assert [type(v) for v in est.loss_curve_] == [type(v) for v in twin.loss_curve_]
+
+
+def test_invscaling_with_a_huge_power_t_ends_and_names_what_it_cannot_do():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 3)), rng.integers(0, 3, 40)
+    for power_t in (10**9, 1e300):  # an exact integer power without end; an OverflowError of float's **
+        # without momentum the rate is 0 after the first epoch, as scikit-learn's limit: the weights stay
+        est = MLPClassifier(max_iter=3, solver="sgd", learning_rate="invscaling", power_t=power_t, momentum=0.0,
+                            random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        assert est.n_iter_ == 3 and all(np.isfinite(c).all() for c in est.coefs_)
+        # with momentum, whose velocity fastgd keeps as a multiple of the rate, a rate of 0 is refused
+        with pytest.raises(ValueError, match="the learning rate fell to 0 .* use a smaller power_t, or momentum=0"):
+            MLPClassifier(max_iter=3, solver="sgd", learning_rate="invscaling", power_t=power_t,
+                          random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["alpha", "learning_rate_init", "tol", "epsilon", "power_t"])
+def test_an_integer_past_float64_for_a_real_parameter_is_named(name):
+    # scikit-learn's interval takes it; float() in the solvers raised an OverflowError naming nothing
+    rng = np.random.default_rng(0)
+    X, y = rng.random((20, 3)), rng.random(20)
+    with pytest.raises(ValueError, match=f"{name} must be a finite number, got an integer of 1329 bits"):
+        MLPRegressor(max_iter=2, **{name: 10**400}).fit(X, y)
+
+
+def test_predict_and_pickle_leave_the_model_alone_while_another_thread_fits():
+    # predict brought the model in line with coefs_ / intercepts_ even while a fit ran in another
+    # thread: caught between two of the fit's assignments, it copied the old model's arrays into
+    # the new one (or bound the estimator back to the old model)
+    import threading
+
+    from fastgd.nn.model import _training_lock
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 3)), rng.random(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+    model, before = est.model_, est.model_.params.copy()
+    est.coefs_ = [np.zeros_like(c) for c in est.coefs_]  # what a fit's state looks like mid-rebinding
+    holding, release = threading.Event(), threading.Event()
+
+    def fitting():  # holds the estimator's training lock, as a fit running in this thread does
+        with _training_lock(est):
+            holding.set()
+            release.wait(30)
+
+    other = threading.Thread(target=fitting)
+    other.start()
+    try:
+        assert holding.wait(30)
+        est.predict(X)
+        pickle.dumps(est)
+        assert est.model_ is model
+        np.testing.assert_array_equal(model.params, before)  # nothing copied in
+    finally:
+        release.set()
+        other.join()
+    est.predict(X)  # no fit running: the assigned coefs_ take effect, as before
+    assert all(np.all(L.W == 0) for L in est.model_.layers)

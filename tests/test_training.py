@@ -466,3 +466,28 @@ def test_weight_decay_can_skip_biases(rng):
     nw = m.n_weights
     np.testing.assert_allclose(m.params[:nw], before[:nw] - 0.1 * (g[:nw] + 0.5 * before[:nw]), rtol=1e-12)
     np.testing.assert_allclose(m.params[nw:], before[nw:] - 0.1 * g[nw:], rtol=1e-12)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda X, y: y.__setitem__(5, -1), r"y now holds class labels outside \[0, 3\), from -1 to 2"),
+    (lambda X, y: y.__setitem__(5, 10**9), r"y now holds class labels outside \[0, 3\)"),
+    (lambda X, y: X.__setitem__((3, 2), np.nan), "X now holds NaN or infinity"),
+])
+@pytest.mark.parametrize("class_weight", [None, [1.0, 2.0, 3.0]])
+def test_data_changed_by_a_callback_during_fit_is_named_not_taken_for_divergence(change, message, class_weight):
+    # a label out of range made the loss NaN and fit advised a lower learning rate
+    # (DivergenceError), or, with class weights, raised NumPy's unnamed IndexError
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+
+    class Change(fastgd.callbacks.Callback):
+        def on_batch_end(self, step, logs):
+            change(X, y)
+
+    model = fastgd.Sequential([fastgd.Dense(4, 8), fastgd.Dense(8, 3, activation="identity")], seed=0)
+    with pytest.raises(ValueError, match=message + ".*the data must not change during fit"):
+        model.fit(X, y, loss=fastgd.losses.SoftmaxCrossEntropy(class_weight=class_weight),
+                  optimizer=fastgd.optim.SGD(lr=0.01), epochs=2, batch_size=16, shuffle=False, progress=False,
+                  callbacks=[Change()])
+    assert np.all(np.isfinite(model.params))

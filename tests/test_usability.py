@@ -321,6 +321,19 @@ def test_model_and_optimizer_state_pickle_together():
     np.testing.assert_array_equal(twin.params, model.params)
 
 
+@pytest.mark.parametrize("copy_of", [lambda obj: pickle.loads(pickle.dumps(obj)), copy.deepcopy])
+def test_a_stepped_lbfgs_pickles_and_deep_copies_with_its_model(copy_of):
+    # its C driver made pickle and deepcopy raise "self.st cannot be converted to a Python object"
+    X, y = spirals()
+    model, opt = classifier(dtype="float64"), fg.LBFGS(history_size=4)
+    fit_quiet(model, X, y, optimizer=opt, batch_size=None, epochs=3)
+    twin, twin_opt = copy_of((model, opt))
+    assert twin_opt is not opt and twin_opt.n_iter == opt.n_iter and twin_opt.history_size == 4
+    fit_quiet(model, X, y, optimizer=opt, batch_size=None, epochs=3)
+    fit_quiet(twin, X, y, optimizer=twin_opt, batch_size=None, epochs=3)
+    np.testing.assert_array_equal(twin.params, model.params)
+
+
 def test_pickle_an_unfitted_model():
     model = fg.Sequential([fg.Dense(2, 3, activation="leaky_relu", negative_slope=0.2), fg.Dense(3, 1)], seed=4)
     twin = pickle.loads(pickle.dumps(model))

@@ -192,7 +192,7 @@ def test_load_state_dict_refuses_what_state_dict_does_not_return():
     ("last_step", -1, ValueError, r"state\['last_step'\] must be an integer >= 0"),
     ("best", float("nan"), ValueError, r"state\['best'\] must be a number"),
     ("num_bad", "2", TypeError, r"state\['num_bad'\] must be an integer"),
-    ("n_iter", -3, ValueError, r"state\['n_iter'\] must be an integer >= 0"),
+    ("n_iter", -3, ValueError, r"state\['n_iter'\] must be an integer (>= 0|in \[0, )"),
     ("x", np.ones(5), ValueError, r"state\['(x|grad)'\] must have shape"),
     ("x", np.array(["a", "b"]), TypeError, r"state\['x'\] must hold real numbers"),
     ("f", float("nan"), ValueError, r"state\['f'\] must be a finite number"),
@@ -237,3 +237,73 @@ def test_train_test_split_bad_input():
         fg.datasets.train_test_split(np.ones(4), 3)
     with pytest.raises(ValueError, match="seed must be an integer >= 0 or None, got -1"):
         fg.datasets.train_test_split(np.ones(4), seed=-1)
+
+
+PAST_FLOAT64 = 10**400  # a Python integer: float() raises OverflowError for it
+
+
+def test_an_integer_past_float64_is_named_where_a_real_number_is_expected():
+    # float() of it raised OverflowError 'int too large to convert to float', naming nothing
+    for make, name in [(lambda r: fg.optim.SGD(lr=r), "lr"), (lambda r: fg.optim.Adam(eps=r), "eps"),
+                       (lambda r: fg.losses.Huber(delta=r), "delta"), (lambda r: fg.EarlyStopping(min_delta=r),
+                                                                        "min_delta"),
+                       (lambda r: fg.clip_grad_norm(np.ones(3), r), "max_norm"),
+                       (lambda r: fg.Dense(3, 4, bias_init=r), "bias_init"),
+                       (lambda r: fg.minimize(lambda x: float(x @ x), np.ones(2), tol=r), "tol")]:
+        for value in (PAST_FLOAT64, -PAST_FLOAT64):
+            with pytest.raises(ValueError, match=f"{name} must be .*got an integer of 1329 bits"):
+                make(value)
+    # and an integer too long to print (more than 4300 digits) is described by its size
+    with pytest.raises(ValueError, match=r"epochs must be an integer in \[0, 5\], got an integer of 16610 bits"):
+        v.integer("epochs", 10**5000, 0, maximum=5)
+
+
+def test_a_returned_integer_past_float64_is_infinite():
+    assert v.returned_real("fun", PAST_FLOAT64) == math.inf and v.returned_real("fun", -PAST_FLOAT64) == -math.inf
+    with pytest.raises(ValueError, match="fun returned a non-finite value inf"):
+        fg.minimize(lambda x: PAST_FLOAT64, np.ones(2))
+    res = fg.minimize(lambda x: PAST_FLOAT64 if x[0] > 2 else float(-x[0]), np.zeros(1), nonfinite="stop")
+    assert math.isfinite(res.fun) and res.x[0] <= 2
+    plateau = fg.optim.schedules.ReduceLROnPlateau(fg.optim.SGD(lr=0.1))
+    plateau.step(1.0)
+    plateau.step(PAST_FLOAT64)  # a worse loss than any float, not an OverflowError
+    assert plateau.best == 1.0 and plateau.num_bad == 1
+
+
+def test_a_metric_returns_a_real_number_by_the_rule_for_returned_values():
+    model = fg.Sequential([fg.Dense(3, 2, activation="identity")], dtype="float64", seed=0)
+    X, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
+    out = model.evaluate(X, y, loss="softmax_cross_entropy", metrics=[lambda t, p: PAST_FLOAT64])
+    assert out["<lambda>"] == math.inf
+    for value, kind in (("0.5", "str"), (True, "bool")):  # float() parsed "0.5" and read True as 1.0
+        def wrong(t, p, value=value):
+            return value
+        with pytest.raises(TypeError, match=f"metrics: 'wrong' must return a real number, got {kind}"):
+            model.evaluate(X, y, loss="softmax_cross_entropy", metrics=[wrong])
+
+
+def test_lbfgs_counts_past_the_c_drivers_int64_are_named():
+    # they raised OverflowError 'Python int too large to convert to C long' at the first step
+    with pytest.raises(ValueError, match=r"max_ls must be an integer in \[1, 9223372036854775807\], got 92233720"):
+        fg.LBFGS(max_ls=2**63)
+    with pytest.raises(ValueError, match="history_size=9223372036854775808: .* more than this machine's memory"):
+        fg.minimize(lambda x: (float(x @ x), 2 * x), np.ones(2), jac=True, optimizer=fg.LBFGS(history_size=2**63))
+
+
+@pytest.mark.parametrize("make", [fg.LBFGS, fg.optim.Adam])
+def test_a_restored_step_count_leaves_room_to_count_on(make):
+    key = "n_iter" if make is fg.LBFGS else "step"
+    opt, x = make(), np.array([1.0, 2.0])
+    closure = lambda p: (float(p @ p), 2 * p)  # noqa: E731
+    step = (lambda: opt.step(closure, x)) if make is fg.LBFGS else (lambda: opt.step(x, 2 * x))
+    step()
+    state = opt.state_dict()
+    with pytest.raises(ValueError, match=rf"\['{key}'\] must be an integer in \[0, 4611686018427387904\], "
+                                         "got 9223372036854775807"):
+        make().load_state_dict({**state, key: 2**63 - 1})  # its next step overflowed int64 in the kernels
+    fresh = make()
+    fresh.load_state_dict({**state, key: v.MAX_RESTORED_COUNT})
+    opt = fresh
+    for _ in range(2):
+        step()
+    assert np.all(np.isfinite(x)) and opt.state_dict()[key] >= v.MAX_RESTORED_COUNT

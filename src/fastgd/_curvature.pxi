@@ -48,7 +48,7 @@ def model_hvp(_ModelEngine engine, x, v, LossSpec loss, target, sample_weight, b
     write the product into (C-contiguous, the dtype and shape of the parameters, sharing memory
     with none of the inputs), returned."""
     cdef fg_loss_spec spec
-    cdef cnp.ndarray xa = <cnp.ndarray>x
+    cdef cnp.ndarray xa = engine._check_dense(x)  # a CSRMatrix read as an ndarray gave garbage sizes
     cdef cnp.ndarray va = check_float_array("v", v, 1)
     check_same("v", va, "params", engine.params)
     cdef int64_t n = xa.shape[0]

@@ -186,7 +186,6 @@ cdef class LBFGSMemory:
         dtype = np.dtype(dtype)
         if dtype not in _FLOAT_DTYPES:
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        self.n, self.history_size, self.dtype = n, history_size, dtype
         # The pairs, and the two (rows, rows) matrices of their products a driver keeps.
         need = 2 * (history_size + 1) * (n * dtype.itemsize + (history_size + 1) * 8)
         try:
@@ -200,6 +199,8 @@ cdef class LBFGSMemory:
             raise ValueError(f"history_size={history_size}: the history of {history_size + 1} pairs of {n} "
                              f"values and their products need {need:,} bytes, more than this machine's memory "
                              "or this process can allocate; use a smaller history_size") from None
+        # after the size check: a history_size past int64 is refused by it, not by the assignment's OverflowError
+        self.n, self.history_size, self.dtype = n, history_size, dtype
         self.rho = np.zeros(history_size + 1)
         self._alpha = np.zeros(history_size + 1)
         self.direction = np.zeros(n, dtype)

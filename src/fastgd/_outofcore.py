@@ -79,7 +79,8 @@ def prepare(model, X, y, loss, sample_weight):
 
 
 def _file_position(x):
-    """(path, byte offset of x's first row) when x's rows can be read from its file, else None.
+    """(path, byte offset of x's first row, the mapped file's size) when x's rows can be read
+    from its file, else None.
 
     A memmap created by np.memmap or np.load(mmap_mode=...) records its file and the offset of
     its own first byte; a view of it (a shard ``X[a:b]``) starts that many bytes further on.
@@ -91,12 +92,36 @@ def _file_position(x):
     if not (isinstance(top, np.memmap) and isinstance(top.base, mmap.mmap) and getattr(top, "filename", None)
             and top.mode != "c" and x.flags.c_contiguous):
         return None
-    return top.filename, top.offset + (x.ctypes.data - top.ctypes.data)
+    try:
+        size = top.base.size()  # the mapped file's own (its descriptor's), whatever the path holds now
+    except (OSError, ValueError):
+        return None
+    return top.filename, top.offset + (x.ctypes.data - top.ctypes.data), size
 
 
-def _read_rows(path, offset, x, rows):
-    """Rows of x read from its file with positioned reads (sorted, one read per run of
-    consecutive rows), in the order of ``rows``."""
+def _open_mapped(path, size):
+    """A descriptor of the file at path when it is still the mapped file as far as can be told
+    (a regular file of the mapping's size), else None: the file may have been deleted since it
+    was mapped (the mapping still holds it), or replaced by another file, a FIFO (whose open
+    would wait for a writer) or a directory, and reading the path would then fail, hang or read
+    other data than the array holds."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode) or info.st_size != size:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _read_rows(fd, offset, x, rows):
+    """Rows of x read from its file (open as fd) with positioned reads (sorted, one read per
+    run of consecutive rows), in the order of ``rows``."""
     row_bytes = x.shape[1] * x.dtype.itemsize
     if isinstance(rows, slice):
         start, stop, _ = rows.indices(x.shape[0])
@@ -107,15 +132,12 @@ def _read_rows(path, offset, x, rows):
     out = np.empty((ordered.shape[0], x.shape[1]), dtype=x.dtype)
     view = memoryview(out).cast("B")
     breaks = np.flatnonzero(np.diff(ordered) != 1) + 1
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        for a, b in zip(np.r_[0, breaks], np.r_[breaks, ordered.shape[0]]):
-            want = (b - a) * row_bytes
-            got = os.preadv(fd, [view[a * row_bytes:b * row_bytes]], offset + int(ordered[a]) * row_bytes)
-            if got != want:
-                raise OSError(f"{path}: short read ({got} of {want} bytes); was the file truncated?")
-    finally:
-        os.close(fd)
+    for a, b in zip(np.r_[0, breaks], np.r_[breaks, ordered.shape[0]]):
+        want = (b - a) * row_bytes
+        got = os.preadv(fd, [view[a * row_bytes:b * row_bytes]], offset + int(ordered[a]) * row_bytes)
+        if got != want:
+            raise OSError(f"{x.filename if isinstance(x, np.memmap) else 'the file'}: short read ({got} of {want} "
+                          "bytes); was the file truncated?")
     if order is None:
         return out
     unsorted = np.empty_like(out)
@@ -132,7 +154,15 @@ def take(x, rows, dtype, name="X"):
     neighbourhoods around each touched page), so gathering shuffled rows through it would make
     the resident memory of an epoch grow to the size of the file."""
     where = _file_position(x)
-    raw = x[rows] if where is None else _read_rows(where[0], where[1], x, rows)
+    fd = None if where is None else _open_mapped(where[0], where[2])
+    if fd is None:
+        check_file(name, x)  # through the mapping: a page past a truncated file's end is SIGBUS
+        raw = x[rows]
+    else:
+        try:
+            raw = _read_rows(fd, where[1], x, rows)
+        finally:
+            os.close(fd)
     xb = _validation.c_array(raw, dtype)
     if _core.count_nonfinite(xb):
         if isinstance(rows, slice):

@@ -15,21 +15,33 @@ import os
 
 import numpy as np
 
-__all__ = ["ArgumentTypeError", "describe", "integer", "real", "probability", "flag", "choice", "state", "vector",
-           "float_dtype", "real_array", "c_array", "finite", "samples", "sample_shape", "targets", "sample_weight",
-           "returned_real", "path", "callbacks"]
+__all__ = ["ArgumentTypeError", "describe", "integer", "as_float", "real", "probability", "flag", "choice", "state",
+           "vector", "float_dtype", "real_array", "c_array", "finite", "samples", "sample_shape", "targets",
+           "sample_weight", "returned_real", "path", "callbacks"]
 
 _FLOAT_DTYPES = ("float32", "float64")
+
+# The most a step or iteration count restored from a state_dict or a file may hold: the kernels
+# count in int64_t, and from here 2**62 more steps still fit.
+MAX_RESTORED_COUNT = 2**62
 
 
 class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong type (see the module docstring)."""
 
 
+def _text(value):
+    """repr(value), or the size of an integer too long to print: Python refuses to convert one of
+    more than 4300 digits to text (ValueError), and a few hundred digits say nothing more."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value).bit_length() > 256:
+        return f"an integer of {int(value).bit_length()} bits"
+    return repr(value)
+
+
 def _given(value):
     """What an error message says was given: the value and its type, or only the type when the
     value's repr is long."""
-    text = repr(value)
+    text = _text(value)
     return f"{text} ({type(value).__name__})" if len(text) <= 80 else f"a {type(value).__name__}"
 
 
@@ -56,7 +68,7 @@ def integer(name, value, minimum=None, *, maximum=None, allow_none=False):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ArgumentTypeError(f"{name} must be {expected}, got {_given(value)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
+        raise ValueError(f"{name} must be {expected}, got {_text(value)}")
     return int(value)
 
 
@@ -71,6 +83,15 @@ def _interval(low, low_open, high, high_open):
     return "a finite number"
 
 
+def as_float(value):
+    """float(value), an integer past the float64 range being infinite (its sign kept) as it is in
+    floating point: float() raises OverflowError for it, which names nothing."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def real(name, value, *, low=None, low_open=False, high=None, high_open=False, allow_none=False):
     """``value`` as a float: a finite real number (not a bool) in the interval from ``low`` to
     ``high`` (each bound closed unless ``*_open``; None: unbounded); None passes through with
@@ -80,11 +101,11 @@ def real(name, value, *, low=None, low_open=False, high=None, high_open=False, a
     expected = _interval(low, low_open, high, high_open)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ArgumentTypeError(f"{name} must be {expected}, got {_given(value)}")
-    v = float(value)
+    v = as_float(value)
     if not (math.isfinite(v)
             and (low is None or (v > low if low_open else v >= low))
             and (high is None or (v < high if high_open else v <= high))):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
+        raise ValueError(f"{name} must be {expected}, got {_text(value)}")
     return v
 
 
@@ -285,7 +306,7 @@ def returned_real(who, value):
     if isinstance(value, (str, bytes, complex, np.complexfloating, bool, np.bool_)):
         raise TypeError(f"{who} must return a real number, got {type(value).__name__}")
     try:
-        return float(value)
+        return as_float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{who} must return a real number, got {type(value).__name__}") from None
 

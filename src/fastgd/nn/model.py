@@ -71,6 +71,12 @@ def check_input(name, x, dtype, n_features):
     return x
 
 
+def _training_lock(obj):
+    """The lock that :func:`_one_trainer` holds over a training call of ``obj``: one per
+    process, as a child of os.fork must not inherit one a parent thread held."""
+    return obj.__dict__.setdefault("_training_lock", {}).setdefault(os.getpid(), threading.RLock())
+
+
 def _one_trainer(method: _Method) -> _Method:
     """`method` refusing to run while another thread trains the same model (the calling
     thread may nest training calls, as fit does). Inference methods are not wrapped: they may
@@ -81,8 +87,7 @@ def _one_trainer(method: _Method) -> _Method:
 
     @functools.wraps(method)
     def exclusive(self, *args, **kwargs):
-        # one lock per process: a child of os.fork must not inherit one a parent thread held
-        lock = self.__dict__.setdefault("_training_lock", {}).setdefault(os.getpid(), threading.RLock())
+        lock = _training_lock(self)
         if not lock.acquire(blocking=False):
             raise RuntimeError(f"{method.__name__}: this {type(self).__name__} is being trained in another thread; "
                                "training calls on one model must not overlap (use one model per thread)")
@@ -517,6 +522,9 @@ class Sequential:
     def _hvp(self, x, v, *, loss_spec, target, sample_weight, gauss_newton, denominator, **options):
         """``(loss, H·v)`` (or the Gauss-Newton ``G·v``) over all rows of checked x; options go to
         ``_core.model_hvp`` (chunk_rows, reference, forward_done, out)."""
+        if isinstance(x, _core.CSRMatrix):
+            raise TypeError(f"X must be a dense array for Hessian-vector products (hvp, gnvp, the curvature "
+                            f"functions, NewtonCG), got a sparse matrix of shape {x.shape}; pass X.toarray()")
         spec, class_weight = loss_spec
         return _core.model_hvp(self._engine, x, v, spec, target, sample_weight, gauss_newton, denominator,
                                class_weight=class_weight, **options)

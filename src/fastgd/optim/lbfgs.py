@@ -36,6 +36,7 @@ from fastgd import _core, _validation
 __all__ = ["LBFGS", "lbfgsb"]
 
 _LINE_SEARCHES = ("strong_wolfe", None)
+_MAX_LS_MAX = 2**63 - 1  # the C driver counts a line search's trial points in an int64_t
 _EVALUATE, _NEW_X = _core.LBFGS_EVALUATE, _core.LBFGS_NEW_X
 
 
@@ -210,7 +211,7 @@ class LBFGS:
         self.c2 = _validation.real("c2", c2, low=0.0, low_open=True, high=1.0, high_open=True)
         if not self.c1 < self.c2:
             raise ValueError(f"c1 must be < c2, got c1={self.c1}, c2={self.c2}")
-        self.max_ls = _validation.integer("max_ls", max_ls, 1)
+        self.max_ls = _validation.integer("max_ls", max_ls, 1, maximum=_MAX_LS_MAX)
         self.reset()
 
     @property
@@ -229,6 +230,12 @@ class LBFGS:
         """The constructor arguments, as a dict (``LBFGS(**config)`` rebuilds it)."""
         return {"name": "lbfgs", "lr": self.lr, "history_size": self.history_size,
                 "line_search": self.line_search, "c1": self.c1, "c2": self.c2, "max_ls": self.max_ls}
+
+    def __reduce__(self):
+        # The C driver holds pointers into the history's buffers and cannot be pickled: a copy
+        # (pickle, copy.deepcopy) is rebuilt from the configuration and the state, as
+        # load_checkpoint does, and takes the same next steps bit for bit.
+        return _restore, (self.get_config(), self.state_dict())
 
     # ---- state -------------------------------------------------------------
 
@@ -262,7 +269,8 @@ class LBFGS:
                              f"this optimizer {self.history_size}")
         self._memory = _core.LBFGSMemory(s_hist.shape[1], self.history_size, s_hist.dtype)
         self._memory.set_state(state["memory"])
-        self.n_iter = _validation.integer("state['n_iter']", state["n_iter"], 0)
+        self.n_iter = _validation.integer("state['n_iter']", state["n_iter"], 0,
+                                          maximum=_validation.MAX_RESTORED_COUNT)
         if state["x"] is not None:
             n = s_hist.shape[1]
             self._x = _validation.vector("state['x']", state["x"], n, s_hist.dtype)
@@ -352,6 +360,15 @@ class LBFGS:
 
     def _step(self, closure, params, evaluate_first):
         """step() without the argument checks, for callers that own params (minimize)."""
+        # a second thread stepping this optimizer would mix its points into this run's history
+        _core.claim_optimizer(self)
+        try:
+            return self._iterate(closure, params, evaluate_first)
+        finally:
+            _core.release_optimizer(self)
+
+    def _iterate(self, closure, params, evaluate_first):
+        """The body of :meth:`_step`, the optimizer claimed."""
         driver = self._driver_for(params)
         self.last_nfev = 0
         self.last_status = "ok"
@@ -379,3 +396,10 @@ class LBFGS:
         else:
             self._x[...] = params
         return self._f
+
+
+def _restore(config, state):
+    """Rebuild an LBFGS pickled by LBFGS.__reduce__."""
+    optimizer = LBFGS(**{k: v for k, v in config.items() if k != "name"})
+    optimizer.load_state_dict(state)
+    return optimizer

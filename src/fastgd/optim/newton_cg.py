@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from fastgd import _validation
+from fastgd import _core, _validation
 from fastgd.optim.lbfgs import LBFGS
 
 __all__ = ["NewtonCG"]
@@ -233,6 +233,15 @@ class NewtonCG:
     def _step(self, closure, params, evaluate_first, hessp=None):
         """step() without the argument checks (minimize's driver); hessp defaults to the one
         the driver attached."""
+        # a second thread stepping this optimizer would overwrite this run's point, gradient and radius
+        _core.claim_optimizer(self)
+        try:
+            return self._iterate(closure, params, evaluate_first, hessp)
+        finally:
+            _core.release_optimizer(self)
+
+    def _iterate(self, closure, params, evaluate_first, hessp=None):
+        """The body of :meth:`_step`, the optimizer claimed."""
         hessp = hessp if hessp is not None else self._hessp
         self.last_nfev = self.last_nhvp = 0
         self.last_status = "ok"

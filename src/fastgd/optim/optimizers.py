@@ -393,11 +393,7 @@ class Optimizer:
         self.set_param_groups(groups)
         # checked in the state's dtype by the first step, not in the dtype of what was bound before
         self._hyper["lr"] = _real("lr", state_dict["lr"], low=0.0)
-        step = state_dict["step"]
-        if isinstance(step, (bool, np.bool_)) or not isinstance(step, numbers.Integral) or not 0 <= step < 2**63:
-            raise ValueError(f"state_dict['step'] must be an integer >= 0 (and < 2**63, the kernels' count), "
-                             f"got {step!r}")
-        self._step = int(step)
+        self._step = _integer("state_dict['step']", state_dict["step"], 0, maximum=_validation.MAX_RESTORED_COUNT)
         self._state = self._layout = self._n = self._dtype = None
         if state_dict.get("state") is not None:
             self._load_state(state_dict)

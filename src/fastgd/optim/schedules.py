@@ -225,7 +225,7 @@ class ReduceLROnPlateau(Schedule):
         if isinstance(metric, (str, bytes, bool, np.bool_)) or np.ndim(metric) != 0:
             raise _validation.ArgumentTypeError(f"metric must be a number, got {_validation.describe(metric)}")
         try:
-            metric = float(metric)
+            metric = _validation.as_float(metric)
         except (TypeError, ValueError):
             raise _validation.ArgumentTypeError(f"metric must be a number, got {_validation.describe(metric)}") from None
         self.last_step += 1

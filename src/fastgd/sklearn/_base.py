@@ -27,7 +27,7 @@ from fastgd.nn import losses as _losses
 from fastgd.optim import lbfgs as _lbfgs
 from fastgd import optim as _optim
 from fastgd.nn.layers import MAX_WIDTH, Dense, copy_into
-from fastgd.nn.model import Sequential, _one_trainer
+from fastgd.nn.model import Sequential, _one_trainer, _training_lock
 
 
 # scikit-learn 1.7 added sample weights to its MLPs (fit, partial_fit, and _loss_grad_lbfgs, which
@@ -105,6 +105,10 @@ class _FusedSolver:
         if (self.kernel_lr is not None and lr != self.kernel_lr and self.name == "sgd" and self.state.size
                 and self.n_steps):
             # keep sklearn's velocity v = -lr*b unchanged across a learning-rate change
+            if lr == 0.0:
+                raise ValueError(f"the learning rate fell to 0 after {self.n_steps} steps (its decay underflowed): "
+                                 "SGD keeps its momentum as a multiple of the learning rate and cannot carry it "
+                                 "through a rate of 0; use a smaller power_t, or momentum=0")
             self.state *= self.kernel_lr / lr
         self.kernel_lr = lr
         groups = self.groups
@@ -134,7 +138,9 @@ def _thread_scope(n_threads):
     if n_threads is None:
         yield
     else:
-        with fastgd.threads(n_threads):
+        # checked by its name here: predict, which does not validate the parameters as fit does,
+        # got fastgd.threads' error naming its own 'n' for n_threads set to 0 after the fit
+        with fastgd.threads(_validation.integer("n_threads", n_threads, 1, maximum=MAX_THREADS)):
             yield
 
 
@@ -179,6 +185,17 @@ class _BaseMLP(BaseEstimator):
         self.n_threads = n_threads
 
     _parameter_constraints: dict = _PARAMETER_CONSTRAINTS
+
+    def _validate_params(self):
+        """scikit-learn's checks against ``_parameter_constraints``, then the integers given for
+        real-valued parameters as floats: scikit-learn's intervals take one past the float64 range
+        (alpha=10**400), which the solvers' float() refused with an OverflowError naming nothing."""
+        super()._validate_params()
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name)
+            if (isinstance(value, Integral) and not isinstance(value, (bool, np.bool_))
+                    and any(isinstance(c, Interval) and c.type is Real for c in constraints)):
+                _validation.real(name, value)
 
     @classmethod
     def _get_param_names(cls):
@@ -266,7 +283,22 @@ class _BaseMLP(BaseEstimator):
         """Bring the model in line with what was assigned since the fit: copy user-assigned
         coefs_/intercepts_ (new arrays, not the arena views) into the arena, each of exactly its
         layer's shape and finite; a new ``activation`` (set_params) takes effect in the hidden
-        layers, as in scikit-learn, whose networks read it at every forward pass."""
+        layers, as in scikit-learn, whose networks read it at every forward pass.
+
+        Skipped while a fit runs in another thread (predict, pickling): the model is then read as
+        it is, since bringing it in line there copied the arrays of the model a fit was replacing
+        into the new one (caught between two of _bind_model's assignments) or bound the
+        estimator back to the old one."""
+        lock = _training_lock(self)
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            self._sync_bound_params()
+        finally:
+            lock.release()
+
+    def _sync_bound_params(self):
+        """The body of :meth:`_sync_params`, no fit running in another thread."""
         model = self.model_
         assigned = False
         for name, arrays, part in (("coefs_", self.coefs_, "W"), ("intercepts_", self.intercepts_, "b")):
@@ -528,7 +560,12 @@ class _BaseMLP(BaseEstimator):
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
             self._update_no_improvement_count(early_stopping, x_val, y_val, sw_val)
             if name == "sgd" and self.learning_rate == "invscaling":
-                solver.learning_rate = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                # in float64: an integer power_t made an exact integer of (t + 1) ** power_t (for
+                # 10**9, a computation without end), and a float one past the float64 range raised
+                # OverflowError; the rate is then 0
+                with np.errstate(over="ignore"):
+                    decay = float(np.float64(self.t_ + 1) ** np.float64(self.power_t))
+                solver.learning_rate = float(self.learning_rate_init) / decay
             elif name == "adam" and solver.n_steps:
                 # scikit-learn's Adam reports its bias-corrected step size
                 t = solver.n_steps

@@ -25,6 +25,7 @@ import json
 import os
 import secrets
 import stat
+import tokenize
 import zipfile
 import zlib
 
@@ -180,8 +181,10 @@ class _Archive:
         return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
 
+# tokenize.TokenError: NumPy reads an .npy header that is no Python literal again through
+# tokenize (to drop Python 2's long suffixes), which raises it for an unclosed bracket
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
-               RuntimeError, NotImplementedError, KeyError, TypeError, OverflowError)
+               RuntimeError, NotImplementedError, KeyError, TypeError, OverflowError, tokenize.TokenError)
 
 
 def _open_zip(path):
@@ -497,6 +500,8 @@ def _build_checkpoint(path, meta, archive):
             schedule = _schedules.from_config(optimizer, meta["schedule"]["config"])
             schedule.load_state_dict(_join_state(meta["schedule"]["state"], archive, path, budget))
         history = History.from_dict(meta["history"]) if meta.get("history") is not None else None
+        if history is not None:  # what Checkpoint.seed hands to fit(seed=...)
+            _validation.integer("history.params['seed']", history.params.get("seed"), 0, allow_none=True)
     except FileFormatError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:

@@ -261,12 +261,7 @@ def _metric_fns(metrics):
 
 def _metric(dp, fn, y_true, y_pred):
     if dp is None:
-        value = fn(y_true, y_pred)
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"metrics: {getattr(fn, '__name__', fn)!r} must return a real number, got "
-                            f"{_validation.describe(value)}") from None
+        return _validation.returned_real(f"metrics: {getattr(fn, '__name__', fn)!r}", fn(y_true, y_pred))
     return _distributed.gather_metric(dp, fn, y_true, y_pred)
 
 
@@ -431,6 +426,19 @@ def _apply_class_weight(class_weight, loss, target, sw, n_outputs, dtype):
 _BOUNDED_RANGE = {"relu": (0.0, math.inf), "softplus": (0.0, math.inf), "sigmoid": (0.0, 1.0),
                   "tanh": (-1.0, 1.0), "elu": (-1.0, math.inf), "gelu": (-0.16997, math.inf),
                   "gelu_tanh": (-0.17004, math.inf), "silu": (-0.27846, math.inf)}
+
+
+def _data_changed(model, x, target, sw):
+    """What no longer passes fit's checks of its in-memory data (x, labels, sample weights), or
+    None: a non-finite loss may come from data changed during the fit rather than divergence."""
+    if isinstance(x, np.ndarray) and not _outofcore.is_lazy(x) and _core.count_nonfinite(x):
+        return "X now holds NaN or infinity"
+    kind, t = target
+    if kind == "labels" and t.size and (t.min() < 0 or t.max() >= model.n_outputs):
+        return f"y now holds class labels outside [0, {model.n_outputs}), from {t.min()} to {t.max()}"
+    if sw is not None and not (np.all(np.isfinite(sw)) and np.all(sw >= 0)):
+        return "sample_weight now holds values that are negative, NaN or infinite"
+    return None
 
 
 def _warn_clipping_output(model, loss, target):
@@ -653,6 +661,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     def diverged(epoch, step, what, value):
         model.params[...] = best_params
         progress_bar.close()
+        changed = _data_changed(model, x, target, sw)
+        if changed:  # not a divergence: lowering the learning rate would not help
+            raise ValueError(f"training stopped at epoch {epoch + 1}, step {step + 1}: {changed}; the data must "
+                             "not change during fit (a callback or another thread wrote into it)")
         kept = _loop.data_loss(model, x, target, sw, loss, dp=dp)
         raise DivergenceError(
             f"training diverged at epoch {epoch + 1}, step {step + 1}: the {what} is not finite ({value}). "
