@@ -21,16 +21,15 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.utils.fixes import parse_version  # noqa: E402
 
 import fastgd  # noqa: E402
 from fastgd.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+from fastgd.sklearn._base import _SKLEARN_1_7  # noqa: E402
 
 # scikit-learn's MLPs take sample_weight, and MLPRegressor loss="poisson", from 1.7: the runs that
 # compare those with scikit-learn's need it
 needs_sklearn_1_7 = pytest.mark.skipif(
-    parse_version(sklearn.__version__).release[:2] < (1, 7),
-    reason="scikit-learn's MLPs have sample_weight and loss='poisson' from 1.7")
+    not _SKLEARN_1_7, reason="scikit-learn's MLPs have sample_weight and loss='poisson' from 1.7")
 
 
 @pytest.fixture(scope="module")
@@ -749,32 +748,56 @@ def test_positional_arguments_mean_what_they_mean_to_the_installed_scikit_learn(
     assert clone(ours).get_params() == ours.get_params()
 
 
-def test_output_dtypes_and_attribute_types_are_scikit_learns(digits):
-    """predict_proba / predict follow scikit-learn's dtype: the result type of X (as validated)
-    and the weights, so float64 (or integer) X into a model fitted on float32 gives float64;
-    the classifier's loss attribute; in float64, loss_, loss_curve_ and best_loss_ are NumPy
-    scalars."""
+def test_output_dtypes_are_scikit_learns(digits):
+    """predict_proba / predict_log_proba / predict follow scikit-learn's dtype: X validated as
+    any numeric dtype and the weights, promoted as NumPy does, so small integers, bool or
+    float16 into a model fitted on float32 give float32, float64 or int32/int64 give float64."""
+    import scipy.sparse
+
     X, y = digits
     X32 = X.astype(np.float32)
     kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
-    ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X32, y)
-    r_ours, r_theirs = _fit_both(MLPRegressor(**kw), sknn.MLPRegressor(**kw), X32, y.astype(np.float32))
-    import scipy.sparse
-
-    for Xp in (X, X32, (X * 16).astype(np.int64), scipy.sparse.csr_matrix(X), scipy.sparse.csr_matrix(X32)):
-        assert ours.predict_proba(Xp).dtype == theirs.predict_proba(Xp).dtype
-        assert ours.predict_log_proba(Xp).dtype == theirs.predict_log_proba(Xp).dtype
-        assert r_ours.predict(Xp).dtype == r_theirs.predict(Xp).dtype
-        np.testing.assert_allclose(ours.predict_proba(Xp), theirs.predict_proba(Xp), rtol=1e-4, atol=1e-5)
+    ints = X * 16
+    for fit_X in (X32, X):
+        ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), fit_X, y)
+        r_ours, r_theirs = _fit_both(MLPRegressor(**kw), sknn.MLPRegressor(**kw), fit_X, y.astype(fit_X.dtype))
+        dense = [X, X32, ints.astype(np.int64), ints.astype(np.int32), ints.astype(np.uint8), ints.astype(np.int16),
+                 ints.astype(np.int8), X > 0.5, X.astype(np.float16)]
+        # (SciPy's sparse matrices have no float16)
+        for Xp in dense + [scipy.sparse.csr_matrix(d) for d in dense if d.dtype != np.float16]:
+            assert ours.predict_proba(Xp).dtype == theirs.predict_proba(Xp).dtype, Xp.dtype
+            assert ours.predict_log_proba(Xp).dtype == theirs.predict_log_proba(Xp).dtype, Xp.dtype
+            assert r_ours.predict(Xp).dtype == r_theirs.predict(Xp).dtype, Xp.dtype
+            np.testing.assert_allclose(ours.predict_proba(Xp), theirs.predict_proba(Xp), rtol=1e-4, atol=1e-5)
+        assert ours.loss == theirs.loss
     # fastgd's dtype="float32" asks for float32 arithmetic and outputs
     assert MLPClassifier(dtype="float32", **kw).fit(X, y).predict_proba(X).dtype == np.float32
-    assert ours.loss == theirs.loss
-    ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X, y)
-    r_ours, r_theirs = _fit_both(MLPRegressor(**kw), sknn.MLPRegressor(**kw), X, y.astype(np.float64))
-    for est, twin in ((ours, theirs), (r_ours, r_theirs)):
-        assert type(est.loss_) is type(twin.loss_)
-        assert type(est.best_loss_) is type(twin.best_loss_)
-        assert [type(v) for v in est.loss_curve_] == [type(v) for v in twin.loss_curve_]
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam", "sgd"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loss_attribute_types_are_scikit_learns(digits, solver, dtype):
+    """loss_, loss_curve_ and best_loss_ are NumPy scalars of scikit-learn's type: float64 for
+    the classifier; for the regressor, what the weights, targets and sample weights make."""
+    X, y = digits
+    X = X.astype(dtype)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, solver=solver)
+    cases = [(MLPClassifier, sknn.MLPClassifier, y, None), (MLPRegressor, sknn.MLPRegressor, y.astype(dtype), None),
+             (MLPRegressor, sknn.MLPRegressor, y.astype(np.float64), None)]
+    if _SKLEARN_1_7:
+        cases += [(MLPRegressor, sknn.MLPRegressor, y.astype(dtype), np.ones(len(y))),
+                  (MLPRegressor, sknn.MLPRegressor, y.astype(dtype), np.ones(len(y), dtype=dtype))]
+    for Ours, Theirs, target, sw in cases:
+        for extra in ({}, {"early_stopping": True}) if solver == "sgd" else ({},):
+            fit_kw = {} if sw is None else {"sample_weight": sw}
+            ours, theirs = _fit_both(Ours(**kw, **extra), Theirs(**kw, **extra), X, target, **fit_kw)
+            for name in ("loss_", "best_loss_", "best_validation_score_"):
+                assert type(getattr(ours, name, None)) is type(getattr(theirs, name, None)), (Ours, name)
+            for name in ("loss_curve_", "validation_scores_"):
+                ours_v, theirs_v = getattr(ours, name, None), getattr(theirs, name, None)
+                assert (ours_v is None) == (theirs_v is None), (Ours, name)
+                if ours_v is not None:
+                    assert [type(v) for v in ours_v] == [type(v) for v in theirs_v], (Ours, name)
 
 
 def test_invscaling_with_a_huge_power_t_ends_and_names_what_it_cannot_do():

@@ -416,18 +416,24 @@ class _BaseMLP(BaseEstimator):
                              f"but loss={getattr(self, 'loss', None)!r} asks for {self._out_activation()!r}; set "
                              "warm_start=False to refit")
         loss, kv, kg = self._loss_spec()
+        scalar = self._loss_scalar(y, sample_weight, X, dtype)
         try:
             with _thread_scope(self.n_threads):
                 if self.solver == "lbfgs":
-                    self._fit_lbfgs(x, y2d, sw, loss, kv, kg)
+                    self._fit_lbfgs(x, y2d, sw, loss, kv, kg, scalar)
                 else:
-                    self._fit_stochastic(x, y2d, sw, loss, kv, kg, incremental)
+                    self._fit_stochastic(x, y2d, sw, loss, kv, kg, incremental, scalar)
         finally:
             self.model_._release_buffers()
         if fastgd._core.count_nonfinite(self.model_.params):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
         return self
+
+    def _loss_scalar(self, y, sample_weight, X, dtype):
+        """The NumPy scalar type of loss_ (and loss_curve_, best_loss_), scikit-learn's: its
+        classifier's log loss is float64 whatever the data (the regressor says otherwise)."""
+        return np.float64
 
     def _check_sample_weight(self, sample_weight, X, dtype):
         """None, or scikit-learn's rule for sample weights (a scalar or one finite weight >= 0 per
@@ -455,7 +461,7 @@ class _BaseMLP(BaseEstimator):
             return {"eps": float(self.epsilon)}
         return {"alpha": float(self.beta_2), "eps": float(self.epsilon)}
 
-    def _fit_stochastic(self, x, y2d, sw, loss, kv, kg, incremental):
+    def _fit_stochastic(self, x, y2d, sw, loss, kv, kg, incremental, scalar):
         model = self.model_
         n_w = model.n_weights
         # refused before anything fitted changes
@@ -553,7 +559,7 @@ class _BaseMLP(BaseEstimator):
             lr = solver.learning_rate if name == "sgd" else float(self.learning_rate_init)
             acc, _rows = _loop.run_epoch(train_batch, n, bs, order=sample_idx if self.shuffle else None)
             self.n_iter_ += 1
-            self.loss_ = np.float64(acc / n)  # a NumPy scalar, as scikit-learn's (loss_curve_ too)
+            self.loss_ = scalar(acc / n)  # loss_curve_ and best_loss_ take its type
             self.t_ += n
             self.loss_curve_.append(self.loss_)
             if self.verbose:
@@ -727,7 +733,7 @@ class _BaseMLP(BaseEstimator):
             b_off += L.out_features
         return value, grad
 
-    def _fit_lbfgs(self, x, y2d, sw, loss, kv, kg):
+    def _fit_lbfgs(self, x, y2d, sw, loss, kv, kg, scalar):
         """fastgd's L-BFGS driver with the semantics, options and counts of SciPy's L-BFGS-B as
         scikit-learn calls it: the same iterates as scikit-learn (to rounding), hence its n_iter_
         (iterations, at most max_iter), its max_fun accounting (evaluations are checked at the
@@ -742,7 +748,7 @@ class _BaseMLP(BaseEstimator):
         if point is not params:
             params[...] = point
         self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
-        self.loss_ = result.fun
+        self.loss_ = scalar(result.fun)
 
     # ---- prediction ----
 
@@ -752,7 +758,9 @@ class _BaseMLP(BaseEstimator):
     def _check_X(self, X):
         if _outofcore.is_lazy(X):  # scikit-learn's checks read X through its mapping
             _outofcore.check_file("X", X)
-        return validate_data(self, X, accept_sparse=_SPARSE_FORMATS, dtype=(np.float64, np.float32), reset=False)
+        # scikit-learn's prediction takes any numeric dtype, so that X and the weights give the
+        # output's dtype as NumPy promotes them (uint8 X and float32 weights: float32)
+        return validate_data(self, X, accept_sparse=_SPARSE_FORMATS, reset=False)
 
     def _forward(self, X, check_input=True):
         """The network's raw output (logits / predictions) for X, a new (n, n_outputs) array.

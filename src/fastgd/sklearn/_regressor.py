@@ -12,7 +12,7 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import _check_sample_weight, column_or_1d, validate_data
 
 from fastgd.nn import losses as _losses
 from fastgd.nn.model import _one_trainer
@@ -64,6 +64,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
+
+    def _loss_scalar(self, y, sample_weight, X, dtype):
+        """scikit-learn's regression losses are NumPy scalars of the type its arithmetic gives: the
+        weights', the targets' and the sample weights' (as scikit-learn checks them) together."""
+        types = [dtype, y.dtype]
+        if sample_weight is not None:
+            types.append(_check_sample_weight(sample_weight, X).dtype)
+        return np.result_type(*types).type
 
     def _val_target(self, y2d):
         return y2d.ravel() if y2d.shape[1] == 1 else y2d
