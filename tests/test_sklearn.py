@@ -861,3 +861,47 @@ def test_predict_and_pickle_leave_the_model_alone_while_another_thread_fits():
         other.join()
     est.predict(X)  # no fit running: the assigned coefs_ take effect, as before
     assert all(np.all(L.W == 0) for L in est.model_.layers)
+
+
+def test_under_scikit_learn_1_6_the_signatures_are_its_and_sample_weight_stays_third():
+    """With scikit-learn 1.6 (simulated by its version string, read when fastgd.sklearn is
+    imported) MLPRegressor's positional parameters are hidden_layer_sizes and activation, loss is
+    keyword-only with the same default, and fit / MLPRegressor.partial_fit take sample_weight third."""
+    code = """if True:
+        import inspect, warnings
+        import numpy as np
+        import sklearn
+        sklearn.__version__ = "1.6.1"
+        from fastgd.sklearn import MLPClassifier, MLPRegressor
+        from fastgd.sklearn._base import _SKLEARN_1_7
+        assert not _SKLEARN_1_7
+        params = inspect.signature(MLPRegressor).parameters
+        assert list(params)[:2] == ["hidden_layer_sizes", "activation"]
+        assert params["loss"].kind == params["loss"].KEYWORD_ONLY and params["loss"].default == "squared_error"
+        est = MLPRegressor((5,), "tanh", loss="huber", max_iter=2, random_state=0)
+        assert (est.hidden_layer_sizes, est.activation, est.loss) == ((5,), "tanh", "huber")
+        default = MLPRegressor()
+        assert (default.hidden_layer_sizes, default.activation, default.loss) == ((100,), "relu", "squared_error")
+        try:
+            MLPRegressor((5,), "tanh", "adam")
+        except TypeError as e:
+            assert "hidden_layer_sizes and activation positionally" in str(e), e
+        else:
+            raise AssertionError("a third positional argument was taken")
+        rng = np.random.default_rng(0)
+        X, y = rng.random((30, 3)), rng.random(30)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            zero = np.r_[np.zeros(15), np.ones(15)]
+            a = MLPRegressor(hidden_layer_sizes=(4,), random_state=0, max_iter=3).fit(X, y, zero)
+            b = MLPRegressor(hidden_layer_sizes=(4,), random_state=0, max_iter=3).fit(X[15:], y[15:])
+            assert np.allclose(a.coefs_[0], b.coefs_[0])
+            c = MLPRegressor(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y, zero)
+            d = MLPRegressor(hidden_layer_sizes=(4,), random_state=0).partial_fit(X[15:], y[15:])
+            assert np.allclose(c.coefs_[0], d.coefs_[0])
+            labels = (y > 0.5).astype(int)
+            e = MLPClassifier((4,), random_state=0, max_iter=3).fit(X, labels, zero)
+            f = MLPClassifier((4,), random_state=0, max_iter=3).fit(X[15:], labels[15:])
+            assert np.allclose(e.coefs_[0], f.coefs_[0])
+    """
+    subprocess.run([sys.executable, "-c", code], check=True)

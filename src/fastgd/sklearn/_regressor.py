@@ -120,14 +120,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 if not _SKLEARN_1_7:
     # scikit-learn 1.6's MLPRegressor has no `loss` parameter: its positional parameters are
     # hidden_layer_sizes and activation, as in MLPClassifier. There `loss` (fastgd's extra) is
-    # keyword-only; the signature scikit-learn reads for get_params says so.
+    # keyword-only; the signature scikit-learn reads for get_params says so. The defaults are
+    # the __init__ above's.
     _init_loss_first = MLPRegressor.__init__
+    _self, _loss, _hidden, _activation, *_rest = inspect.signature(_init_loss_first).parameters.values()
 
     @functools.wraps(_init_loss_first)
-    def _init_loss_keyword(self, hidden_layer_sizes=(100,), activation="relu", *, loss="squared_error", **params):
-        _init_loss_first(self, loss, hidden_layer_sizes, activation, **params)
+    def _init_loss_keyword(self, *args, loss=_loss.default, **params):
+        if len(args) > 2:
+            raise TypeError(f"MLPRegressor() takes hidden_layer_sizes and activation positionally (the other "
+                            f"parameters by keyword), got {len(args)} positional arguments")
+        _init_loss_first(self, loss, *args, **params)
 
-    _self, _loss, _hidden, _activation, *_rest = inspect.signature(_init_loss_first).parameters.values()
     _init_loss_keyword.__signature__ = inspect.Signature(
         [_self, _hidden, _activation, _loss.replace(kind=inspect.Parameter.KEYWORD_ONLY), *_rest])
     MLPRegressor.__init__ = _init_loss_keyword
