@@ -203,6 +203,43 @@ def test_gradient_curvature_without_curvature_or_without_a_gradient(rng):
     assert math.isnan(still["grad_curvature"]) and math.isnan(still["optimal_lr"])
 
 
+@pytest.mark.parametrize("scale", [1e-6, 1.0, 1e6])
+def test_condition_number_of_a_scaled_loss_is_exact_with_n_params_steps(rng, scale):
+    """The Lanczos breakdown test is relative to the products' size: with X scaled by 1e-6 every
+    eigenvalue of the mean squared error's Hessian but the bias's is near 1e-12, which an
+    absolute threshold took for an invariant subspace after one step (κ = 1)."""
+    # one output: Lanczos from one start vector sees each distinct eigenvalue once, and each
+    # output would repeat the spectrum
+    m = fg.Sequential([fg.Dense(4, 1, activation="identity")], dtype="float64", seed=0)
+    X, y = rng.standard_normal((30, 4)) * scale, rng.standard_normal((30, 1))
+    # a linear model's squared error: H is a multiple of AᵀA, A = [X 1], so κ = cond(A)² exactly
+    # (the SVD resolves A's small singular values to full relative accuracy)
+    exact = np.linalg.cond(np.column_stack([X, np.ones(len(X))])) ** 2
+    kappa = curvature.condition_number(m, X, y, loss="mse", steps=m.n_params)
+    # Ritz values carry rounding of about ε·λmax, relative to λmin: ε·κ
+    assert kappa == pytest.approx(exact, rel=max(1e-9, 1e4 * np.finfo(np.float64).eps * exact))
+    if scale == 1.0:  # the float64 finite-difference Hessian agrees where its steps can resolve it
+        assert kappa == pytest.approx(np.linalg.cond(_fd_gradient_and_hessian(m, X, y, "mse")[1]), rel=1e-6)
+    # the spectrum's other users share the Lanczos steps: the top eigenvalues are exact too
+    eye = np.eye(m.n_params)
+    H = np.column_stack([curvature.model_hvp(m, X, y, e, "mse") for e in eye])
+    lam = np.linalg.eigvalsh(0.5 * (H + H.T))
+    top = curvature.top_eigenvalues(m, X, y, k=2, loss="mse", steps=m.n_params)
+    # (both to rounding of the products, about ε·λmax)
+    np.testing.assert_allclose(top, lam[::-1][:2], rtol=1e-8, atol=64 * np.finfo(np.float64).eps * lam[-1])
+
+
+def test_lanczos_runs_every_step_on_an_operator_of_tiny_eigenvalues(rng):
+    lam = np.geomspace(3e-20, 3.7e-12, 12)
+    Q, _ = np.linalg.qr(rng.standard_normal((12, 12)))
+    A = Q @ np.diag(lam) @ Q.T
+    largest, smallest = curvature.lanczos_extremes(lambda v: A @ v, 12, k=1, steps=12)
+    assert largest[0] == pytest.approx(lam[-1], rel=1e-8)
+    assert smallest[0] == pytest.approx(lam[0], rel=1e-2, abs=1e-27)  # rounding of A·v is ~1e-28
+    # a zero operator ends at the first step (nothing is left of w): no division by zero
+    assert curvature.lanczos_extremes(lambda v: np.zeros(5), 5, k=1, steps=5)[0][0] == 0.0
+
+
 # ---- stationary points --------------------------------------------------------------------------
 
 def test_lanczos_and_spectrum_bad_input(rng):

@@ -212,6 +212,7 @@ def _lanczos(matvec, d, steps, rng):
     # arithmetic, would dominate the cost of each step
     projection = np.empty(d)
     alpha, beta = [], []
+    scale = 0.0  # the largest |alpha|, beta seen: the operator's norm, as far as the steps tell
     for j in range(steps):
         Q[j] = q
         w = _validation.real_array("matvec(v)", matvec(q), np.float64).copy()  # updated in place below
@@ -226,7 +227,11 @@ def _lanczos(matvec, d, steps, rng):
             np.matmul(Q[:j + 1] @ w, Q[:j + 1], out=projection)
             w -= projection
         b = float(np.linalg.norm(w))
-        if j == steps - 1 or b <= 1e-12 * max(1.0, abs(a)):
+        # an invariant subspace: what is left of w is rounding of the products, relative to
+        # their size (an absolute test ends at once on an operator whose eigenvalues are all
+        # small, a loss scaled down, with one Ritz value)
+        scale = max(scale, abs(a), b)
+        if j == steps - 1 or b <= 64.0 * np.finfo(np.float64).eps * scale:
             break
         beta.append(b)
         q = np.divide(w, b, out=w)
