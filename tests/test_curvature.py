@@ -240,6 +240,24 @@ def test_lanczos_runs_every_step_on_an_operator_of_tiny_eigenvalues(rng):
     assert curvature.lanczos_extremes(lambda v: np.zeros(5), 5, k=1, steps=5)[0][0] == 0.0
 
 
+@pytest.mark.parametrize("dtype, size", [("float64", 1e200), ("float32", 1e30)])
+def test_gradient_curvature_refuses_a_loss_that_is_not_finite(rng, dtype, size):
+    """On overflow the step reports an infinite loss with a zero gradient: not a stationary point."""
+    m = fg.Sequential([fg.Dense(5, 1, activation="identity")], dtype=dtype, seed=0)
+    X, t = rng.standard_normal((50, 5)), rng.standard_normal(50)
+    m.params[...] = size
+    with pytest.raises(ValueError, match=r"the loss or its gradient is not finite at the model's parameters "
+                                         r"\(loss=inf"):
+        curvature.gradient_curvature(m, X, t, loss="mse")
+    # a finite loss whose gradient's square norm is past float64's range
+    m.params[...] = 0.5
+    if dtype == "float64":
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the overflow is named by the error, not warned about too
+            with pytest.raises(ValueError, match=r"the gradient's curvature is not finite \(gᵀg=inf"):
+                curvature.gradient_curvature(m, X * 1e120, t, loss="mse")
+
+
 # ---- stationary points --------------------------------------------------------------------------
 
 def test_lanczos_and_spectrum_bad_input(rng):

@@ -383,12 +383,23 @@ def gradient_curvature(model: Sequential, X: Any, y: Any, loss: Any = None, *,
     -------
     dict with ``loss``; ``grad_sq`` gᵀg; ``grad_curvature`` gᵀHg/gᵀg; ``optimal_lr`` ε*;
     ``predicted_change`` q(ε*) (``-inf`` when ε* is). At g = 0 there is no direction:
-    ``grad_curvature`` and ``optimal_lr`` are NaN and ``predicted_change`` is 0.
+    ``grad_curvature`` and ``optimal_lr`` are NaN and ``predicted_change`` is 0. A loss,
+    gradient or product that is not finite (parameters or data too large) raises ValueError.
     """
     value, g = model.loss_and_grad(X, y, loss, sample_weight)
+    # on overflow the step hands back the loss and a zero gradient, which would read as a
+    # stationary point
+    if not math.isfinite(value) or not np.isfinite(g).all():
+        raise ValueError(f"the loss or its gradient is not finite at the model's parameters (loss={value}, "
+                         f"{np.count_nonzero(~np.isfinite(g))} non-finite gradient entries): there is no "
+                         "step to model")
     Hg = model_hvp(model, X, y, g, loss, sample_weight).astype(np.float64)
     g = g.astype(np.float64)
-    gg, gHg = float(g @ g), float(g @ Hg)
+    with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+        gg, gHg = float(g @ g), float(g @ Hg)
+    if not (math.isfinite(gg) and math.isfinite(gHg)):
+        raise ValueError(f"the gradient's curvature is not finite (gᵀg={gg}, gᵀHg={gHg}): past float64's range "
+                         "(parameters or data too large)")
     if gg == 0.0:
         curv, lr, change = math.nan, math.nan, 0.0
     elif gHg > 0.0:
