@@ -240,6 +240,69 @@ def test_lanczos_runs_every_step_on_an_operator_of_tiny_eigenvalues(rng):
     assert curvature.lanczos_extremes(lambda v: np.zeros(5), 5, k=1, steps=5)[0][0] == 0.0
 
 
+def test_condition_number_of_a_deep_network_matches_the_finite_difference_hessian(rng):
+    """Several layers, at a point where the Hessian is positive definite: the squared error of
+    a tanh network at a perfect fit, where H is the Gauss-Newton JᵀJ (times 2/n) of a full-rank
+    Jacobian."""
+    m = fg.Sequential([fg.Dense(3, 4, activation="tanh"), fg.Dense(4, 3, activation="tanh"),
+                       fg.Dense(3, 2, activation="identity")], dtype="float64", seed=1)
+    X = rng.standard_normal((60, 3))
+    y = m.predict(X)
+    lam = np.linalg.eigvalsh(_fd_gradient_and_hessian(m, X, y, "mse")[1])
+    assert lam[0] > 1e-9 * lam[-1]
+    kappa = curvature.condition_number(m, X, y, loss="mse", steps=m.n_params)
+    assert math.isfinite(kappa) and kappa > 10
+    assert kappa == pytest.approx(lam[-1] / lam[0], rel=1e-4)
+
+
+def test_condition_number_and_gradient_curvature_leave_the_model_alone(rng):
+    m, X, y = _small_net(rng)
+    m.loss_and_grad(X[:5], y[:5], "softmax_cross_entropy")  # grads of some other batch
+    params, grads = m.params.copy(), m.grads.copy()
+    curvature.condition_number(m, X, y, loss="softmax_cross_entropy", steps=8)
+    assert np.array_equal(m.params, params) and np.array_equal(m.grads, grads)
+    curvature.gradient_curvature(m, X, y, loss="softmax_cross_entropy")
+    assert np.array_equal(m.params, params)
+    # as documented, gradient_curvature leaves its gradient in model.grads
+    assert np.array_equal(m.grads, m.loss_and_grad(X, y, "softmax_cross_entropy")[1])
+
+
+def test_integer_sample_weights_are_repeated_rows(rng):
+    m, X, y = _small_net(rng)
+    sw = rng.integers(1, 4, len(y)).astype(float)
+    rep = np.repeat(np.arange(len(y)), sw.astype(int))
+    a = curvature.gradient_curvature(m, X, y, loss="softmax_cross_entropy", sample_weight=sw)
+    b = curvature.gradient_curvature(m, X[rep], y[rep], loss="softmax_cross_entropy")
+    for key in a:
+        assert a[key] == pytest.approx(b[key], rel=1e-10), key
+    lin, X2, t2 = _linear_regression(rng)
+    sw = rng.integers(1, 4, len(t2)).astype(float)
+    rep = np.repeat(np.arange(len(t2)), sw.astype(int))
+    weighted = curvature.condition_number(lin, X2, t2, loss="mse", sample_weight=sw, steps=lin.n_params)
+    repeated = curvature.condition_number(lin, X2[rep], t2[rep], loss="mse", steps=lin.n_params)
+    assert weighted == pytest.approx(repeated, rel=1e-8)
+
+
+def test_gradient_curvature_in_float32_is_close_to_float64(rng):
+    X, y = rng.standard_normal((50, 5)), rng.integers(0, 3, 50)
+    m32, m64 = (fg.Sequential([fg.Dense(5, 6, activation="tanh"), fg.Dense(6, 3, activation="identity")],
+                              dtype=dtype, seed=0) for dtype in ("float32", "float64"))
+    m64.params[...] = m32.params.astype(np.float64)
+    a = curvature.gradient_curvature(m32, X, y, loss="softmax_cross_entropy")
+    b = curvature.gradient_curvature(m64, X, y, loss="softmax_cross_entropy")
+    assert b["grad_curvature"] > 0
+    for key in a:
+        assert a[key] == pytest.approx(b[key], rel=1e-4), key
+
+
+def test_gradient_curvature_takes_the_loss_the_model_was_fitted_with(rng):
+    m, X, y = _small_net(rng)
+    with pytest.raises(ValueError, match="loss is required"):
+        curvature.gradient_curvature(m, X, y)
+    m.fit(X, y, loss="softmax_cross_entropy", optimizer=fg.optim.SGD(lr=1e-3), epochs=1, batch_size=25, verbose=0)
+    assert curvature.gradient_curvature(m, X, y) == curvature.gradient_curvature(m, X, y, loss="softmax_cross_entropy")
+
+
 @pytest.mark.parametrize("dtype, size", [("float64", 1e200), ("float32", 1e30)])
 def test_gradient_curvature_refuses_a_loss_that_is_not_finite(rng, dtype, size):
     """On overflow the step reports an infinite loss with a zero gradient: not a stationary point."""
