@@ -533,6 +533,29 @@ def test_train_step_of_a_plain_batch_with_nan_or_infinity_in_x_changes_nothing(m
             m.train_step(xb, y, "softmax_cross_entropy", opt)
         np.testing.assert_array_equal(m.params, params)
         assert_same_state(opt.state_dict(), state)
+    # a fresh optimizer stays fresh: its refused first step did not bind it to this model
+    fresh, params = make_opt(), m.params.copy()
+    xb = x.copy()
+    xb[0, 3] = np.nan
+    with pytest.raises(ValueError, match="x contains NaN or infinity"):
+        m.train_step(xb, y, "softmax_cross_entropy", fresh)
+    np.testing.assert_array_equal(m.params, params)
+    assert fresh.step_count == 0 and fresh.state_dict()["state"] is None and fresh.state_dict()["n"] is None
+    other = make_model([5, 2], ["identity"], dtype="float64" if dtype == "float32" else "float32", seed=1)
+    other.train_step(rng.normal(size=(rows, 5)), rng.integers(0, 2, size=rows), "softmax_cross_entropy", fresh)
+    assert fresh.step_count == 1 and fresh.state_dict()["n"] == other.n_params
+
+
+def test_a_fresh_optimizer_refused_by_a_diverging_step_stays_fresh():
+    m = make_model([2, 1], ["identity"], dtype="float64")
+    m.layers[0].W[...] = [[0.0], [1.0]]
+    opt = fastgd.optim.Adam(lr=1e-3)
+    with pytest.raises(fastgd.DivergenceError, match="gradient is not finite"):
+        m.train_step(np.array([[1e300, 1.0]]), np.zeros((1, 1)), "mse", opt)
+    assert opt.step_count == 0 and opt.state_dict()["n"] is None
+    small = make_model([3, 2], ["identity"], dtype="float32")
+    small.train_step(np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32), "mse", opt)
+    assert opt.step_count == 1 and opt.state_dict()["dtype"] == "float32"
 
 
 def test_train_step_divergence_reports_the_norm():

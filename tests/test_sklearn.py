@@ -832,8 +832,6 @@ def test_predict_and_pickle_leave_the_model_alone_while_another_thread_fits():
     # the new one (or bound the estimator back to the old model)
     import threading
 
-    from fastgd.nn.model import _training_lock
-
     rng = np.random.default_rng(0)
     X, y = rng.random((30, 3)), rng.random(30)
     with warnings.catch_warnings():
@@ -841,26 +839,58 @@ def test_predict_and_pickle_leave_the_model_alone_while_another_thread_fits():
         est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
     model, before = est.model_, est.model_.params.copy()
     est.coefs_ = [np.zeros_like(c) for c in est.coefs_]  # what a fit's state looks like mid-rebinding
-    holding, release = threading.Event(), threading.Event()
-
-    def fitting():  # holds the estimator's training lock, as a fit running in this thread does
-        with _training_lock(est):
-            holding.set()
-            release.wait(30)
-
-    other = threading.Thread(target=fitting)
+    blocking = _BlockingInput(X)
+    other = threading.Thread(target=lambda: est.fit(blocking, y))  # a fit, held at reading its X
     other.start()
     try:
-        assert holding.wait(30)
+        assert blocking.started.wait(60)
         est.predict(X)
         pickle.dumps(est)
         assert est.model_ is model
         np.testing.assert_array_equal(model.params, before)  # nothing copied in
     finally:
-        release.set()
+        blocking.release.set()
         other.join()
+    est.coefs_ = [np.zeros_like(c) for c in est.coefs_]
     est.predict(X)  # no fit running: the assigned coefs_ take effect, as before
     assert all(np.all(L.W == 0) for L in est.model_.layers)
+
+
+def test_a_fit_starting_while_predict_brings_the_model_in_line_waits_for_it():
+    # predict brought the model in line holding the training lock, so a fit started meanwhile in
+    # another thread was refused as overlapping a fit ("being trained in another thread")
+    import threading
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 3)), rng.random(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+        W0 = est.coefs_[0].copy()
+        slow = _BlockingInput(np.full_like(W0, 0.5))  # an assigned array whose copy is slow
+        est.coefs_ = [slow, est.coefs_[1]]
+        errors, predictions = [], []
+
+        def run(call):
+            try:
+                call()
+            except Exception as exc:  # reported below
+                errors.append(exc)
+
+        predicting = threading.Thread(target=run, args=(lambda: predictions.append(est.predict(X)),))
+        predicting.start()
+        assert slow.started.wait(60)  # the sync is copying coefs_[0]
+        fitting = threading.Thread(target=run, args=(lambda: est.fit(X, y),))
+        fitting.start()
+        fitting.join(0.5)
+        assert fitting.is_alive()  # waiting for the sync, not refused
+        slow.release.set()
+        predicting.join()
+        fitting.join()
+    assert errors == []
+    assert predictions[0].shape == (30,)
+    assert est.n_iter_ == 3 and not np.all(est.coefs_[0] == 0.5)  # the fit ran in full afterwards
+
 
 
 def test_under_scikit_learn_1_6_the_signatures_are_its_and_sample_weight_stays_third():

@@ -379,8 +379,10 @@ class Sequential:
     def train_step(self, x: Any, y: Any, loss: Any, optimizer: Any, sample_weight: Any = None) -> float:
         """One step of gradient descent on the batch (x, y): forward, loss, backward and the
         optimizer update in one C call with the GIL released. Returns the batch loss
-        (before the update). A non-finite loss or gradient leaves the parameters unchanged
-        and raises :class:`fastgd.DivergenceError`."""
+        (before the update). A non-finite loss or gradient leaves the parameters and the
+        optimizer unchanged and raises :class:`fastgd.DivergenceError` (a ValueError naming x
+        when x holds NaN or infinity); ``model.grads`` then holds the refused gradient as it
+        was computed, non-finite entries included."""
         if isinstance(optimizer, type) or not hasattr(optimizer, "_plan"):  # a name or a class: a fresh state each call
             raise TypeError("optimizer must be a fastgd.optim optimizer instance, whose state carries over from "
                             f"step to step (e.g. fastgd.optim.Adam(lr=1e-3)), got {_validation.describe(optimizer)}")
@@ -493,12 +495,17 @@ class Sequential:
                                      clip_norm, clip_value, grad_norm, packed)
         _core.claim_optimizer(optimizer)
         try:
+            # a fresh optimizer's first plan binds its state to these parameters: a refused step
+            # (a non-finite gradient, or x holding NaN) leaves it fresh, free for any model
+            fresh = getattr(optimizer, "_state", False) is None
             plan = optimizer._plan(self.n_params, self.dtype)
             value, norm, status = self._engine.step(x, indices, start, n, spec, target, sample_weight,
                                                     class_weight, plan, clip_norm, clip_value, grad_norm,
                                                     packed)
             if status == 0:
                 optimizer._advance()
+            elif fresh:
+                optimizer._unbind()
         finally:
             _core.release_optimizer(optimizer)
         return value, norm, status

@@ -346,6 +346,11 @@ class Optimizer:
     def reset(self):
         """Forget the state and the step count (the next step is a first step again)."""
         self._step = 0
+        self._unbind()
+
+    def _unbind(self):
+        """Drop the state and the parameters it was bound to (count and dtype), keeping the
+        step count."""
         self._state = None
         self._layout = None  # [(start, stop, slot roles)] the state is laid out for
         self._n = None

@@ -4,7 +4,10 @@ constraints, the model, and the solvers (the fused stochastic step, L-BFGS with 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import os
+import threading
 import warnings
 from numbers import Integral, Real
 
@@ -27,7 +30,7 @@ from fastgd.nn import losses as _losses
 from fastgd.optim import lbfgs as _lbfgs
 from fastgd import optim as _optim
 from fastgd.nn.layers import MAX_WIDTH, Dense, copy_into
-from fastgd.nn.model import Sequential, _one_trainer, _training_lock
+from fastgd.nn.model import Sequential, _one_trainer
 
 
 # scikit-learn 1.7 added sample weights to its MLPs (fit, partial_fit, and _loss_grad_lbfgs, which
@@ -38,6 +41,43 @@ _SKLEARN_1_7 = parse_version(sklearn.__version__).release[:2] >= (1, 7)
 # scikit-learn's activation names, then every fastgd activation under its own name.
 _ACTIVATIONS = {**{name: name for name in fastgd.ACTIVATIONS}, "logistic": "sigmoid"}
 _SPARSE_FORMATS = ("csr", "csc", "coo")  # anything but CSR is converted once
+
+
+class _FitGuard:
+    """Which thread is fitting an estimator, under a lock that an inference call's
+    bringing-in-line of the model (``_sync_params``) holds too, so that the two exclude each
+    other without inference ever holding the training lock (a fit starting in another thread
+    meanwhile would then be refused as overlapping a fit)."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.fitter = None  # thread ident of the running fit, or None
+
+
+def _fit_guard(est):
+    """The estimator's _FitGuard: one per process, as a child of os.fork must not inherit one a
+    parent thread held; a pickled state leaves it out."""
+    return est.__dict__.setdefault("_fit_guard", {}).setdefault(os.getpid(), _FitGuard())
+
+
+def _trainer(method):
+    """An estimator's fit or partial_fit: refused while another thread trains the estimator
+    (see fastgd.nn.model._one_trainer), and marked as running so that inference in other
+    threads reads the model as it stands instead of bringing it in line; it starts once an
+    inference call's bringing-in-line under way has ended."""
+
+    @functools.wraps(method)
+    def fitting(self, *args, **kwargs):
+        guard = _fit_guard(self)
+        with guard.lock:
+            outer, guard.fitter = guard.fitter, threading.get_ident()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            with guard.lock:
+                guard.fitter = outer
+
+    return _one_trainer(fitting)
 _REGRESSION_LOSSES = ("squared_error", "absolute_error", "huber", "poisson")
 _STOCHASTIC = ("sgd", "adam", "adagrad", "rmsprop", "adamw")
 _SOLVERS = _STOCHASTIC + ("lbfgs",)
@@ -249,10 +289,13 @@ class _BaseMLP(BaseEstimator):
     def __getstate__(self):
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
         state = dict(state)
+        if state.get("model_") is not None:
+            self._sync_params()
+            state.update((k, v) for k, v in self.__dict__.items() if k in ("model_", "coefs_", "intercepts_"))
         state.pop("_training_lock", None)
+        state.pop("_fit_guard", None)
         model = state.pop("model_", None)
         if model is not None:
-            self._sync_params()
             state["_model_config"] = model.get_config()
             state["_model_params"] = model.params.copy()
             state.pop("coefs_", None)
@@ -288,14 +331,11 @@ class _BaseMLP(BaseEstimator):
         Skipped while a fit runs in another thread (predict, pickling): the model is then read as
         it is, since bringing it in line there copied the arrays of the model a fit was replacing
         into the new one (caught between two of _bind_model's assignments) or bound the
-        estimator back to the old one."""
-        lock = _training_lock(self)
-        if not lock.acquire(blocking=False):
-            return
-        try:
-            self._sync_bound_params()
-        finally:
-            lock.release()
+        estimator back to the old one. A fit starting meanwhile waits for it to end."""
+        guard = _fit_guard(self)
+        with guard.lock:
+            if guard.fitter in (None, threading.get_ident()):
+                self._sync_bound_params()
 
     def _sync_bound_params(self):
         """The body of :meth:`_sync_params`, no fit running in another thread."""

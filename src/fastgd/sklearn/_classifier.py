@@ -13,8 +13,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from fastgd.nn import losses as _losses
-from fastgd.nn.model import _one_trainer
-from fastgd.sklearn._base import _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP
+from fastgd.sklearn._base import _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP, _trainer
 
 
 def _softmax_rows(z):
@@ -135,7 +134,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y_pred = self._predict_checked(x)
         return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
-    @_one_trainer
+    @_trainer
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
         """Fit the model to X (n_samples, n_features) and class labels y (or a label indicator
         matrix for multi-label), optionally weighting the samples. Returns self."""
@@ -143,14 +142,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     if _SKLEARN_1_7:
         @available_if(lambda est: est._check_solver())
-        @_one_trainer
+        @_trainer
         def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> MLPClassifier:
             """One epoch over (X, y), continuing from the current parameters and solver state.
             ``classes`` (all the labels) is required on the first call."""
             return self._partial_fit(X, y, sample_weight, classes)
     else:
         @available_if(lambda est: est._check_solver())
-        @_one_trainer
+        @_trainer
         def partial_fit(self, X: Any, y: Any, classes: Any = None, *, sample_weight: Any = None) -> MLPClassifier:
             """One epoch over (X, y), continuing from the current parameters and solver state.
             ``classes`` (all the labels) is required on the first call. scikit-learn 1.6's

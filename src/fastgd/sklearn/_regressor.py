@@ -15,8 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, column_or_1d, validate_data
 
 from fastgd.nn import losses as _losses
-from fastgd.nn.model import _one_trainer
-from fastgd.sklearn._base import _PARAMETER_CONSTRAINTS, _REGRESSION_LOSSES, _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP
+from fastgd.sklearn._base import _PARAMETER_CONSTRAINTS, _REGRESSION_LOSSES, _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP, _trainer
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -99,14 +98,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             y_pred = y_pred.ravel()
         return r2_score(y, y_pred, sample_weight=sample_weight)
 
-    @_one_trainer
+    @_trainer
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """Fit the model to X (n_samples, n_features) and targets y (n_samples,) or
         (n_samples, n_outputs), optionally weighting the samples. Returns self."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_solver())
-    @_one_trainer
+    @_trainer
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One epoch over (X, y), continuing from the current parameters and solver state."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
