@@ -257,6 +257,24 @@ def test_inference_on_a_memmap_of_scattered_rows_or_columns(tmp_path):
             m.loss_and_grad(x, np.zeros(len(x), np.int64), LOSS)[0]
 
 
+def test_a_file_of_the_same_size_renamed_over_a_memmap_path_is_not_read(tmp_path):
+    # after a first read, rows were read from whatever regular file of the mapping's size the path
+    # held: another file renamed over it (a pipeline writing the next data set) was trained on
+    x, y, _ = _data(120)
+    path, other = tmp_path / "x.npy", tmp_path / "next.npy"
+    np.save(path, x)
+    xs = np.load(path, mmap_mode="r")
+    m, expect = _model("float64"), _model("float64")
+    np.testing.assert_array_equal(m.predict(xs, batch_size=50), expect.predict(x))  # a first read by path
+    np.save(other, np.full_like(x, 7.0))
+    os.replace(other, path)
+    assert os.path.getsize(path) == xs.base.size()
+    np.testing.assert_array_equal(m.predict(xs, batch_size=50), expect.predict(x))
+    m.fit(xs, y, loss=LOSS, optimizer=optim.SGD(lr=0.1), epochs=2, batch_size=32, progress=False, seed=0)
+    expect.fit(x, y, loss=LOSS, optimizer=optim.SGD(lr=0.1), epochs=2, batch_size=32, progress=False, seed=0)
+    np.testing.assert_array_equal(m.params, expect.params)
+
+
 @pytest.mark.parametrize("then", ["deleted", "replaced by a longer file", "a fifo", "a directory"])
 def test_a_memmap_whose_path_no_longer_holds_its_file_is_read_through_the_mapping(tmp_path, then):
     # the rows were read by opening the path again: FileNotFoundError for a file deleted after it

@@ -14,6 +14,7 @@ from __future__ import annotations
 import mmap
 import os
 import stat
+import weakref
 
 import numpy as np
 
@@ -79,8 +80,8 @@ def prepare(model, X, y, loss, sample_weight):
 
 
 def _file_position(x):
-    """(path, byte offset of x's first row, the mapped file's size) when x's rows can be read
-    from its file, else None.
+    """(the mmap, path, byte offset of x's first row, the mapped file's size) when x's rows can
+    be read from its file, else None.
 
     A memmap created by np.memmap or np.load(mmap_mode=...) records its file and the offset of
     its own first byte; a view of it (a shard ``X[a:b]``) starts that many bytes further on.
@@ -96,15 +97,21 @@ def _file_position(x):
         size = top.base.size()  # the mapped file's own (its descriptor's), whatever the path holds now
     except (OSError, ValueError):
         return None
-    return top.filename, top.offset + (x.ctypes.data - top.ctypes.data), size
+    return top.base, top.filename, top.offset + (x.ctypes.data - top.ctypes.data), size
 
 
-def _open_mapped(path, size):
+# (st_dev, st_ino) of the file each mapping's rows were first read from by path: a file renamed
+# over that path later, even one of the same size, is another file (see _open_mapped)
+_MAPPED_FILES = weakref.WeakKeyDictionary()
+
+
+def _open_mapped(mapping, path, size):
     """A descriptor of the file at path when it is still the mapped file as far as can be told
-    (a regular file of the mapping's size), else None: the file may have been deleted since it
-    was mapped (the mapping still holds it), or replaced by another file, a FIFO (whose open
-    would wait for a writer) or a directory, and reading the path would then fail, hang or read
-    other data than the array holds."""
+    (a regular file of the mapping's size, the same file as at this mapping's first read by
+    path), else None: the file may have been deleted since it was mapped (the mapping still
+    holds it), or replaced by another file, a FIFO (whose open would wait for a writer) or a
+    directory, and reading the path would then fail, hang or read other data than the array
+    holds. A file of the same size put at the path before the first read is not told apart."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
@@ -113,7 +120,8 @@ def _open_mapped(path, size):
         info = os.fstat(fd)
     except OSError:
         info = None
-    if info is None or not stat.S_ISREG(info.st_mode) or info.st_size != size:
+    if (info is None or not stat.S_ISREG(info.st_mode) or info.st_size != size
+            or _MAPPED_FILES.setdefault(mapping, (info.st_dev, info.st_ino)) != (info.st_dev, info.st_ino)):
         os.close(fd)
         return None
     return fd
@@ -154,13 +162,13 @@ def take(x, rows, dtype, name="X"):
     neighbourhoods around each touched page), so gathering shuffled rows through it would make
     the resident memory of an epoch grow to the size of the file."""
     where = _file_position(x)
-    fd = None if where is None else _open_mapped(where[0], where[2])
+    fd = None if where is None else _open_mapped(where[0], where[1], where[3])
     if fd is None:
         check_file(name, x)  # through the mapping: a page past a truncated file's end is SIGBUS
         raw = x[rows]
     else:
         try:
-            raw = _read_rows(fd, where[1], x, rows)
+            raw = _read_rows(fd, where[2], x, rows)
         finally:
             os.close(fd)
     xb = _validation.c_array(raw, dtype)

@@ -15,7 +15,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, column_or_1d, validate_data
 
 from fastgd.nn import losses as _losses
-from fastgd.sklearn._base import _PARAMETER_CONSTRAINTS, _REGRESSION_LOSSES, _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP, _trainer
+from fastgd.sklearn._base import (_PARAMETER_CONSTRAINTS, _REGRESSION_LOSSES, _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP,
+                                  _trainer)
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
