@@ -566,6 +566,17 @@ def test_poisson_regression_is_scikit_learns_run(regression, solver):
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7)
 
 
+@pytest.mark.parametrize("loss", ["squared_error", "poisson", "absolute_error", "huber"])
+def test_poisson_regression_tags_its_targets_as_non_negative(loss):
+    # fit refuses negative targets for the Poisson deviance: scikit-learn's tag says so to its
+    # estimator checks (which then draw non-negative targets) and to other code reading tags
+    from sklearn.utils import get_tags
+    assert get_tags(MLPRegressor(loss=loss)).target_tags.positive_only is (loss == "poisson")
+    assert get_tags(MLPRegressor().set_params(loss=loss)).target_tags.positive_only is (loss == "poisson")
+    with pytest.raises(ValueError, match="negative"):
+        MLPRegressor(loss="poisson").fit(np.zeros((3, 2)), [1.0, -1.0, 2.0])
+
+
 def test_diverging_early_stopping_run_keeps_the_best_weights():
     X, y = load_iris(return_X_y=True)
     kw = dict(hidden_layer_sizes=(50,), activation="identity", solver="sgd", learning_rate_init=1.0, max_iter=12,

@@ -46,6 +46,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                          momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
                          epsilon, n_iter_no_change, max_fun, dtype, n_threads)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # the Poisson deviance is defined for y >= 0 only (fit refuses the rest); scikit-learn's
+        # tag for that, which its estimator checks and meta-estimators read
+        tags.target_tags.positive_only = self.loss == "poisson"
+        return tags
+
     def _out_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
 
