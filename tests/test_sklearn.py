@@ -545,11 +545,25 @@ def test_bad_parameters_and_calls(digits):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         assert MLPClassifier(hidden_layer_sizes=np.array(7), max_iter=1).fit(X, y).coefs_[0].shape == (64, 7)
-    with pytest.raises(ValueError, match=r"hidden_layer_sizes must hold integers, got array\(\[\[3\]\]\)"):
+    with pytest.raises(TypeError, match=r"hidden_layer_sizes must hold integers, got array\(\[\[3\]\]\)"):
         MLPClassifier(hidden_layer_sizes=np.array([[3]])).fit(X, y)
     # a ragged list: NumPy's unnamed 'inhomogeneous shape' error
-    with pytest.raises(ValueError, match=r"hidden_layer_sizes must hold integers, got \[10, \[5\]\]"):
+    with pytest.raises(TypeError, match=r"hidden_layer_sizes must hold integers, got \[10, \[5\]\]"):
         MLPClassifier(hidden_layer_sizes=[10, [5]], max_iter=1).fit(X, y)
+
+
+@pytest.mark.parametrize("sizes", [(2.5,), (2.0,), (np.float64(3),), np.array([2.5]), (4, 3.0), ("a",), (None,),
+                                   (True,), [[2]], ((2, 3),)])
+def test_a_hidden_layer_size_that_is_no_integer_is_a_type_error_as_in_sklearn(sizes):
+    # scikit-learn's MLPs raise a TypeError (from NumPy, naming nothing) for each of these;
+    # code that catches it gets ours, which names the parameter. (A ragged list such as
+    # [10, [5]] gets NumPy's ValueError there, ours the same TypeError as [[2]].)
+    X, y = np.zeros((4, 3)), np.array([0, 1, 0, 1])
+    with pytest.raises(TypeError):
+        sknn.MLPClassifier(hidden_layer_sizes=sizes, max_iter=1).fit(X, y)
+    for est in (MLPClassifier(hidden_layer_sizes=sizes, max_iter=1), MLPRegressor(hidden_layer_sizes=sizes, max_iter=1)):
+        with pytest.raises(TypeError, match="hidden_layer_sizes must hold integers, got "):
+            est.fit(X, y)
 
 
 
