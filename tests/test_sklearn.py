@@ -799,14 +799,16 @@ def test_output_dtypes_are_scikit_learns(digits):
     assert MLPClassifier(dtype="float32", **kw).fit(X, y).predict_proba(X).dtype == np.float32
 
 
+@pytest.mark.parametrize("batch_size", ["auto", 500])
 @pytest.mark.parametrize("solver", ["lbfgs", "adam", "sgd"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_loss_attribute_types_are_scikit_learns(digits, solver, dtype):
+def test_loss_attribute_types_are_scikit_learns(digits, solver, dtype, batch_size):
     """loss_, loss_curve_ and best_loss_ are NumPy scalars of scikit-learn's type: float64 for
-    the classifier; for the regressor, what the weights, targets and sample weights make."""
+    the classifier; for the regressor, what the weights, targets and sample weights make, and
+    float64 for a stochastic solver given an integer batch_size."""
     X, y = digits
     X = X.astype(dtype)
-    kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, solver=solver)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, solver=solver, batch_size=batch_size)
     cases = [(MLPClassifier, sknn.MLPClassifier, y, None), (MLPRegressor, sknn.MLPRegressor, y.astype(dtype), None),
              (MLPRegressor, sknn.MLPRegressor, y.astype(np.float64), None)]
     if _SKLEARN_1_7:
