@@ -545,11 +545,25 @@ def test_bad_parameters_and_calls(digits):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         assert MLPClassifier(hidden_layer_sizes=np.array(7), max_iter=1).fit(X, y).coefs_[0].shape == (64, 7)
-    with pytest.raises(ValueError, match=r"hidden_layer_sizes must hold integers, got array\(\[\[3\]\]\)"):
+    with pytest.raises(TypeError, match=r"hidden_layer_sizes must hold integers, got array\(\[\[3\]\]\)"):
         MLPClassifier(hidden_layer_sizes=np.array([[3]])).fit(X, y)
     # a ragged list: NumPy's unnamed 'inhomogeneous shape' error
-    with pytest.raises(ValueError, match=r"hidden_layer_sizes must hold integers, got \[10, \[5\]\]"):
+    with pytest.raises(TypeError, match=r"hidden_layer_sizes must hold integers, got \[10, \[5\]\]"):
         MLPClassifier(hidden_layer_sizes=[10, [5]], max_iter=1).fit(X, y)
+
+
+@pytest.mark.parametrize("sizes", [(2.5,), (2.0,), (np.float64(3),), np.array([2.5]), (4, 3.0), ("a",), (None,),
+                                   (True,), [[2]], ((2, 3),)])
+def test_a_hidden_layer_size_that_is_no_integer_is_a_type_error_as_in_sklearn(sizes):
+    # scikit-learn's MLPs raise a TypeError (from NumPy, naming nothing) for each of these;
+    # code that catches it gets ours, which names the parameter. (A ragged list such as
+    # [10, [5]] gets NumPy's ValueError there, ours the same TypeError as [[2]].)
+    X, y = np.zeros((4, 3)), np.array([0, 1, 0, 1])
+    with pytest.raises(TypeError):
+        sknn.MLPClassifier(hidden_layer_sizes=sizes, max_iter=1).fit(X, y)
+    for est in (MLPClassifier(hidden_layer_sizes=sizes, max_iter=1), MLPRegressor(hidden_layer_sizes=sizes, max_iter=1)):
+        with pytest.raises(TypeError, match="hidden_layer_sizes must hold integers, got "):
+            est.fit(X, y)
 
 
 
@@ -564,6 +578,17 @@ def test_poisson_regression_is_scikit_learns_run(regression, solver):
     assert ours.out_activation_ == theirs.out_activation_ == "exp"
     _assert_same_run(ours, theirs, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-7)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson", "absolute_error", "huber"])
+def test_poisson_regression_tags_its_targets_as_non_negative(loss):
+    # fit refuses negative targets for the Poisson deviance: scikit-learn's tag says so to its
+    # estimator checks (which then draw non-negative targets) and to other code reading tags
+    from sklearn.utils import get_tags
+    assert get_tags(MLPRegressor(loss=loss)).target_tags.positive_only is (loss == "poisson")
+    assert get_tags(MLPRegressor().set_params(loss=loss)).target_tags.positive_only is (loss == "poisson")
+    with pytest.raises(ValueError, match="negative"):
+        MLPRegressor(loss="poisson").fit(np.zeros((3, 2)), [1.0, -1.0, 2.0])
 
 
 def test_diverging_early_stopping_run_keeps_the_best_weights():
@@ -774,14 +799,16 @@ def test_output_dtypes_are_scikit_learns(digits):
     assert MLPClassifier(dtype="float32", **kw).fit(X, y).predict_proba(X).dtype == np.float32
 
 
+@pytest.mark.parametrize("batch_size", ["auto", 500])
 @pytest.mark.parametrize("solver", ["lbfgs", "adam", "sgd"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_loss_attribute_types_are_scikit_learns(digits, solver, dtype):
+def test_loss_attribute_types_are_scikit_learns(digits, solver, dtype, batch_size):
     """loss_, loss_curve_ and best_loss_ are NumPy scalars of scikit-learn's type: float64 for
-    the classifier; for the regressor, what the weights, targets and sample weights make."""
+    the classifier; for the regressor, what the weights, targets and sample weights make, and
+    float64 for a stochastic solver given an integer batch_size."""
     X, y = digits
     X = X.astype(dtype)
-    kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, solver=solver)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0, solver=solver, batch_size=batch_size)
     cases = [(MLPClassifier, sknn.MLPClassifier, y, None), (MLPRegressor, sknn.MLPRegressor, y.astype(dtype), None),
              (MLPRegressor, sknn.MLPRegressor, y.astype(np.float64), None)]
     if _SKLEARN_1_7:

@@ -25,6 +25,8 @@ ESTIMATORS = [
     # logistic regression (no hidden layer), float32 input kept float32. With sgd/adam a linear
     # model misses check_classifiers_train's 0.83 training accuracy, for scikit-learn's MLP too.
     MLPClassifier(solver="lbfgs", hidden_layer_sizes=(), max_iter=100, dtype="auto"),
+    # Poisson regression: the checks give it the non-negative targets its tags ask for
+    MLPRegressor(loss="poisson", learning_rate_init=0.01, max_iter=100),
 ]
 
 

@@ -67,7 +67,14 @@ Differences
 - Sample weights must be non-negative, and a mini-batch whose weights are all zero is skipped
   (scikit-learn divides by zero there and ends with NaN).
 - The reported log loss is computed from the logits (exact), where scikit-learn clips
-  probabilities to [eps, 1−eps]: they differ only for saturated predictions.
+  probabilities to [eps, 1−eps]: they differ only for saturated predictions (and so may
+  ``n_iter_``, which stops on that loss).
+- ``loss="poisson"`` refuses negative targets (scikit-learn's documents ``y >= 0`` but trains on
+  them); its tags say so (``target_tags.positive_only``).
+- ``solver="lbfgs"`` on float32 input trains and ends in float32; scikit-learn's ends with
+  float64 ``coefs_`` (SciPy's optimizer hands back float64) and so predicts in float64.
+- A warm start or ``partial_fit`` after ``hidden_layer_sizes`` changed raises ValueError;
+  scikit-learn's goes on with the old network (same depth) or fails inside (another depth).
 - The estimators train in one process. Data-parallel training over MPI is
   ``fastgd.Sequential.fit(X_shard, y_shard, ..., comm=comm)`` (README, "Scaling out").
 - ``coefs_`` and ``intercepts_`` are views into the flat parameter arena of the underlying

@@ -250,14 +250,15 @@ class _BaseMLP(BaseEstimator):
 
     def _hidden_layer_sizes(self):
         """The parameters checked against ``_parameter_constraints``, then hidden_layer_sizes
-        as a list of ints > 0 (empty: no hidden layer)."""
+        as a list of ints > 0 (empty: no hidden layer; TypeError for a size that is no integer)."""
         self._validate_params()
         hls = self.hidden_layer_sizes
         if isinstance(hls, np.ndarray) and hls.ndim == 0:  # one size (np.ndim of a ragged list raises)
             hls = hls[()]
         hls = list(hls) if hasattr(hls, "__iter__") else [hls]
         if not all(isinstance(h, Integral) and not isinstance(h, (bool, np.bool_)) for h in hls):
-            raise ValueError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
+            # a TypeError, as scikit-learn's MLPs raise (from NumPy) for a size that is no integer
+            raise TypeError(f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}")
         if any(h <= 0 for h in hls):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hls}.")
         if any(h > MAX_WIDTH for h in hls):

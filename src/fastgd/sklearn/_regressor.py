@@ -15,8 +15,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, column_or_1d, validate_data
 
 from fastgd.nn import losses as _losses
-from fastgd.sklearn._base import (_PARAMETER_CONSTRAINTS, _REGRESSION_LOSSES, _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP,
-                                  _trainer)
+from fastgd.sklearn._base import (_PARAMETER_CONSTRAINTS, _REGRESSION_LOSSES, _SKLEARN_1_7, _SPARSE_FORMATS, _STOCHASTIC,
+                                  _BaseMLP, _trainer)
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -46,6 +46,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                          momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
                          epsilon, n_iter_no_change, max_fun, dtype, n_threads)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # the Poisson deviance is defined for y >= 0 only (fit refuses the rest); scikit-learn's
+        # tag for that, which its estimator checks and meta-estimators read
+        tags.target_tags.positive_only = self.loss == "poisson"
+        return tags
+
     def _out_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
 
@@ -67,7 +74,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _loss_scalar(self, y, sample_weight, X, dtype):
         """scikit-learn's regression losses are NumPy scalars of the type its arithmetic gives: the
-        weights', the targets' and the sample weights' (as scikit-learn checks them) together."""
+        weights', the targets' and the sample weights' (as scikit-learn checks them) together; and
+        float64 for a stochastic solver given an integer batch_size, whose epoch loss sums each
+        batch's loss times its row count, a NumPy int64 there (np.clip's batch size)."""
+        if self.solver in _STOCHASTIC and self.batch_size != "auto":
+            return np.float64
         types = [dtype, y.dtype]
         if sample_weight is not None:
             types.append(_check_sample_weight(sample_weight, X).dtype)
