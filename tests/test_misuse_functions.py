@@ -152,6 +152,20 @@ def test_hvp_of_a_vector_near_the_float_range():
     np.testing.assert_allclose(fg.hvp(_value_and_grad, np.ones(3), v), 2.0 * v, rtol=1e-6)
 
 
+def test_hvp_at_a_point_near_the_float_range():
+    # ‖x‖ overflowed to inf, and so did the default step: the product was NaN
+    def gradient(x):
+        return 0.0, 2.0 * x
+
+    for x in (np.full(3, 1e200), np.array([1e307, 0.0, 1.0])):
+        np.testing.assert_allclose(fg.hvp(gradient, x, np.ones(3)), np.full(3, 2.0), rtol=1e-6)
+    # a large finite eps: the divisor 2·eps overflowed and the product was exactly 0
+    np.testing.assert_allclose(fg.hvp(gradient, np.ones(3), np.ones(3), eps=1e308), np.full(3, 2.0), rtol=1e-6)
+    # a step past the float range evaluated the gradient at infinity
+    with pytest.raises(ValueError, match=r"eps=1e\+308 is too large for x: x ± eps·v/\|v\| is not finite"):
+        fg.hvp(gradient, np.full(3, 1.5e308), np.ones(3), eps=1e308)
+
+
 def test_hvp_refuses_a_step_that_rounds_away():
     # x ± h·u equal to x gave a product of exactly 0 (the Hessian here is 2·I)
     with pytest.raises(ValueError, match="eps=1e-300 is too small for x"):

@@ -170,13 +170,20 @@ def hvp(fun: Callable[..., Any], x: Any, v: Any, *, jac: Literal[True] | Callabl
     u /= norm
     norm *= scale
     if eps is None:
-        h = np.cbrt(np.finfo(np.float64).eps) * max(1.0, float(np.linalg.norm(x)))
+        x_scale = float(np.max(np.abs(x)))  # scaled as v is: ‖x‖ of an x near the float64 range overflows
+        x_norm = x_scale * float(np.linalg.norm(x / x_scale)) if x_scale > 0.0 else 0.0
+        h = np.cbrt(np.finfo(np.float64).eps) * max(1.0, x_norm)
     else:
         h = _validation.real("eps", eps, low=0.0, low_open=True)
-    if np.array_equal(x + h * u, x - h * u):
+    with np.errstate(over="ignore"):  # refused just below
+        forward, backward = x + h * u, x - h * u
+    if not (np.isfinite(forward).all() and np.isfinite(backward).all()):
+        raise ValueError(f"eps={h:g} is too large for x: x ± eps·v/|v| is not finite in float64; pass a smaller eps")
+    if np.array_equal(forward, backward):
         raise ValueError(f"eps={h:g} is too small for x: x ± eps·v/|v| rounds to x, the difference of gradients "
                          "would be 0; pass a larger eps")
-    return (grad(x + h * u) - grad(x - h * u)) / (2.0 * h) * norm
+    # halves first: neither 2h nor the difference of two large gradients may overflow
+    return (0.5 * grad(forward) - 0.5 * grad(backward)) / h * norm
 
 
 def hessian(fun: Callable[..., Any], x: Any, *, jac: Literal[True] | Callable[..., Any] = True,
