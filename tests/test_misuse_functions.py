@@ -132,6 +132,30 @@ def test_minimize_neither_keeps_nor_writes_the_arrays_jac_returns():
     np.testing.assert_allclose(res.x, [3.0, 3.0], atol=1e-5)
 
 
+_DIAGONAL = np.array([1.0, 3.0, 10.0])
+
+
+def test_a_hessp_that_writes_into_its_arguments_changes_no_run():
+    # hessp writing the product into v overwrote NewtonCG's CG direction: 481 iterations instead
+    # of one Newton step on a quadratic
+    diagonal = _DIAGONAL
+
+    def fun(x):
+        return 0.5 * float(x @ (diagonal * x)), diagonal * x
+
+    def hessp_in_place(x, v):
+        np.multiply(diagonal, v, out=v)
+        x[:] = 100.0
+        return v
+
+    res = fg.minimize(fun, np.ones(3), jac=True, optimizer=fg.NewtonCG(), hessp=hessp_in_place)
+    assert res.success and res.nit == 1
+    np.testing.assert_allclose(res.hess_eigenvalues, diagonal)
+    opt, params = fg.NewtonCG(), np.ones(3)
+    opt.step(fun, params, hessp=hessp_in_place)
+    np.testing.assert_allclose(params, 0.0, atol=1e-12)
+
+
 # ---- curvature ----------------------------------------------------------------------------------
 
 def _value_and_grad(x):

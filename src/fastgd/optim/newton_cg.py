@@ -179,7 +179,8 @@ class NewtonCG:
         self.last_nhvp += 1
         self.n_hvp += 1
         if hessp is not None:
-            out = _validation.real_array("hessp", hessp(params, v.astype(params.dtype, copy=False)), np.float64)
+            # a copy of v, CG's direction, which a hessp writing its product into v would overwrite
+            out = _validation.real_array("hessp", hessp(params, v.astype(params.dtype)), np.float64)
             if out.shape != params.shape:
                 raise ValueError(f"hessp returned shape {out.shape}, expected {params.shape}")
             return out
