@@ -156,6 +156,20 @@ def test_a_hessp_that_writes_into_its_arguments_changes_no_run():
     np.testing.assert_allclose(params, 0.0, atol=1e-12)
 
 
+def test_a_vectorized_fun_that_writes_into_its_batch_changes_no_run():
+    # scaling the batch in place turned the central differences' divisor into 0 ("non-finite
+    # value or gradient at x0"); the docstring promises fun a fresh array
+    def batch_in_place(xs):
+        values = 0.5 * (xs * xs * _DIAGONAL).sum(axis=1)
+        xs *= 0.0
+        return values
+
+    res = fg.minimize(batch_in_place, np.ones((2, 3)), vectorized=True, optimizer=optim.SGD(lr=0.1),
+                      stationary=False)
+    assert res.success
+    np.testing.assert_allclose(res.x, 0.0, atol=1e-5)
+
+
 # ---- curvature ----------------------------------------------------------------------------------
 
 def _value_and_grad(x):

@@ -289,10 +289,11 @@ class _Objective:
                 plus, minus = xs.copy(), xs.copy()
                 plus[:, i] += h[:, i]
                 minus[:, i] -= h[:, i]
+                taken = plus[:, i].astype(np.float64) - minus[:, i]  # before fun, which may write into its x
                 f_plus = self._batch_values(self._call(plus)[0]).reshape(k)
                 f_minus = self._batch_values(self._call(minus)[0]).reshape(k)
                 self.nfev += 2 * k
-                grads[:, i] = (f_plus - f_minus) / (plus[:, i].astype(np.float64) - minus[:, i])
+                grads[:, i] = (f_plus - f_minus) / taken
         elif callable(self.jac):
             grads = self.jac(xs.copy(), *self.args)
         grads = self._check_grad_shape(grads, xs.shape)
