@@ -89,6 +89,18 @@ def test_closure_of_lbfgs_and_newton_cg_returns_real_numbers(make):
     assert float(x @ x) < 5.0
 
 
+@pytest.mark.parametrize("make", [fg.LBFGS, fg.NewtonCG])
+def test_lbfgs_and_newton_cg_refuse_a_nonfinite_gradient_at_the_start(make):
+    # L-BFGS reported "line search failed" for a finite loss with a NaN gradient, NewtonCG "a
+    # Hessian-vector product is not finite", as a non-finite loss there is refused by name
+    for bad in (np.nan, np.inf):
+        params = np.array([1.0, 2.0])
+        with pytest.raises(ValueError, match=rf"closure returned a non-finite gradient \(1 of 2 entries, {bad}\) "
+                                             "at the starting point"):
+            make().step(lambda p: (float(p @ p), np.array([bad, 1.0])), params)
+        np.testing.assert_array_equal(params, [1.0, 2.0])
+
+
 def test_minimize_neither_keeps_nor_writes_the_arrays_jac_returns():
     # a jac returning one buffer it overwrites: the "last finite point" of nonfinite="stop" kept
     # that buffer, and reported the NaN gradient of the refused point as its jac; and the

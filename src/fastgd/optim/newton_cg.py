@@ -39,7 +39,7 @@ import math
 import numpy as np
 
 from fastgd import _core, _validation
-from fastgd.optim.lbfgs import LBFGS
+from fastgd.optim.lbfgs import LBFGS, _check_start
 
 __all__ = ["NewtonCG"]
 
@@ -250,8 +250,7 @@ class NewtonCG:
             self._f, self._g = self._evaluate(closure, params)
             self._x = params.copy()
         self._g = np.asarray(self._g, dtype=np.float64)
-        if not math.isfinite(self._f):
-            raise ValueError(f"closure returned a non-finite loss ({self._f}) at the starting point")
+        _check_start(self._f, self._g)
         x = params.astype(np.float64)
         g = self._g
         gnorm = float(np.linalg.norm(g))
