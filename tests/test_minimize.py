@@ -227,6 +227,10 @@ def test_bad_x0():
         minimize(quadratic, np.zeros(0), jac=True)
     with pytest.raises(TypeError, match="x0"):
         minimize(quadratic, ["a", "b"], jac=True)
+    # no starts at all: NumPy's "attempt to get argmin of an empty sequence" after zero runs
+    for optimizer in (None, fastgd.optim.SGD(lr=0.1)):
+        with pytest.raises(ValueError, match=r"x0 must have at least one start \(row\), got shape \(0, 2\)"):
+            minimize(quadratic, np.zeros((0, 2)), jac=True, optimizer=optimizer, vectorized=True)
 
 
 def test_not_callable():

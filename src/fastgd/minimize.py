@@ -130,6 +130,8 @@ def _float_vector(name, x, ndim_choices=(1,)):
         raise ValueError(f"{name} must have shape {shapes}, got shape {arr.shape}")
     if arr.shape[-1] == 0:
         raise ValueError(f"{name} must have at least one coordinate, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one start (row), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {np.count_nonzero(~np.isfinite(arr))} "
                          "non-finite values")
