@@ -233,6 +233,21 @@ def test_bad_x0():
             minimize(quadratic, np.zeros((0, 2)), jac=True, optimizer=optimizer, vectorized=True)
 
 
+def test_x0_of_either_byte_order_keeps_its_precision():
+    # a big-endian float32 x0 was run (and returned) in float64, unlike the native one
+    for dtype in ("<f4", ">f4", "<f8", ">f8"):
+        seen = []
+
+        def fun(x):
+            seen.append(x.dtype)
+            return quadratic(x)
+
+        res = minimize(fun, np.array([1.0, -2.0], dtype=dtype), jac=True)
+        native = np.dtype(dtype).newbyteorder("=")
+        assert res.x.dtype == native and set(seen) == {native}, dtype
+        assert fastgd.approx_grad(lambda x: float(x @ x), np.ones(2, dtype)).dtype == native
+
+
 def test_not_callable():
     with pytest.raises(TypeError, match="fun"):
         minimize(3.0, [1.0])

@@ -121,8 +121,8 @@ def _float_vector(name, x, ndim_choices=(1,)):
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
-    if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
+    native = arr.dtype.newbyteorder("=")  # a big-endian float32 is float32 too
+    arr = arr.astype(native if native in (np.float32, np.float64) else np.float64, copy=False)
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim not in ndim_choices:
