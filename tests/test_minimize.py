@@ -257,6 +257,11 @@ def test_not_callable():
         minimize(quadratic, [1.0], jac=True, callback=1)
     with pytest.raises(TypeError, match="optimizer"):
         minimize(quadratic, [1.0], jac=True, optimizer="adam")
+    # a class for an instance: "get_config() missing 1 required positional argument: 'self'"
+    for cls in (fastgd.LBFGS, fastgd.NewtonCG, fastgd.optim.Adam):
+        with pytest.raises(TypeError, match=rf"optimizer must be a fastgd optimizer instance, got the class "
+                                            rf"{cls.__name__}: pass {cls.__name__}\(\)"):
+            minimize(quadratic, [1.0], jac=True, optimizer=cls)
     with pytest.raises(ValueError, match="maximize=True"):
         minimize(quadratic, [1.0], jac=True, optimizer=fastgd.optim.SGD(lr=0.1, maximize=True))
     with pytest.raises(TypeError, match="jac"):

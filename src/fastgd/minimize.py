@@ -475,6 +475,9 @@ def _check_optimizer(optimizer):
         return LBFGS()
     if isinstance(optimizer, (LBFGS, NewtonCG)):
         return optimizer
+    if isinstance(optimizer, type):  # its step and get_config are functions still missing self
+        raise TypeError(f"optimizer must be a fastgd optimizer instance, got the class {optimizer.__name__}: "
+                        f"pass {optimizer.__name__}() (with its hyperparameters)")
     if not callable(getattr(optimizer, "step", None)):
         raise TypeError("optimizer must be a fastgd optimizer (an object with step(params, grads)), "
                         f"got {type(optimizer).__name__}")
