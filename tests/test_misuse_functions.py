@@ -101,6 +101,15 @@ def test_lbfgs_and_newton_cg_refuse_a_nonfinite_gradient_at_the_start(make):
         np.testing.assert_array_equal(params, [1.0, 2.0])
 
 
+def test_newton_cg_names_a_reorthogonalization_basis_past_memory():
+    # reorthogonalize=True keeps up to d residuals of d values: NumPy's MemoryError named nothing
+    params = np.ones(10**6)
+    with pytest.raises(ValueError, match=r"reorthogonalize=True: an array of shape \(1000000, 1000000\) "
+                                         r"\(8,000,000,000,000 bytes\) is more than this process can allocate"):
+        fg.NewtonCG(reorthogonalize=True).step(lambda p: (float(p @ p), 2.0 * p), params)
+    np.testing.assert_array_equal(params, 1.0)
+
+
 def test_minimize_neither_keeps_nor_writes_the_arrays_jac_returns():
     # a jac returning one buffer it overwrites: the "last finite point" of nonfinite="stop" kept
     # that buffer, and reported the NaN gradient of the refused point as its jac; and the

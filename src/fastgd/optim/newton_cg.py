@@ -366,7 +366,8 @@ class _SteihaugCG:
         self.rr = float(self.r @ self.r)
         self.model = 0.0  # m(z) - m(0)
         # the normalized residuals, rows of one block filled in place (at most d of them)
-        self.basis = np.empty((min(g.size, max_iter + 1), g.size)) if reorthogonalize else None
+        self.basis = _validation.allocate("reorthogonalize=True", (min(g.size, max_iter + 1), g.size)) \
+            if reorthogonalize else None
         self.n_basis = 0
         if reorthogonalize:
             self._add_to_basis(self.r, self.rr)
