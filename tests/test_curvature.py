@@ -229,6 +229,29 @@ def test_condition_number_of_a_scaled_loss_is_exact_with_n_params_steps(rng, sca
     np.testing.assert_allclose(top, lam[::-1][:2], rtol=1e-8, atol=64 * np.finfo(np.float64).eps * lam[-1])
 
 
+def test_repeated_eigenvalues_are_counted_as_often_as_they_occur(rng):
+    """A linear layer's squared error has each eigenvalue once per output: Lanczos from one start
+    vector reached an invariant subspace holding each distinct one once, and top_eigenvalues(k=2)
+    returned λ1 and λ2 for λ1, λ1 (identity blocks: k = 3 gave a single 1.0)."""
+    m = fg.Sequential([fg.Dense(3, 2, activation="identity")], dtype="float64", seed=0)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal((20, 2))
+    H = np.column_stack([curvature.model_hvp(m, X, y, e, "mse") for e in np.eye(m.n_params)])
+    lam = np.linalg.eigvalsh(0.5 * (H + H.T))
+    assert lam[-1] == pytest.approx(lam[-2], rel=1e-12)  # the repeated top eigenvalue
+    top = curvature.top_eigenvalues(m, X, y, k=3, loss="mse", steps=m.n_params)
+    np.testing.assert_allclose(top, lam[::-1][:3], rtol=1e-10)
+    largest, smallest = curvature.lanczos_extremes(lambda v: v.copy(), 10, k=3)
+    np.testing.assert_allclose(largest, np.ones(3), rtol=1e-12)
+    np.testing.assert_allclose(smallest, np.ones(3), rtol=1e-12)
+    diagonal = np.array([1.0, 1.0, 2.0, 2.0, 3.0, 3.0])
+    largest, smallest = curvature.lanczos_extremes(lambda v: diagonal * v, 6, k=2)
+    np.testing.assert_allclose(largest, [3.0, 3.0], rtol=1e-12)
+    np.testing.assert_allclose(smallest, [1.0, 1.0], rtol=1e-12)
+    # minimize's eigenvalues past the dense limit: 3 from each end of 2·I in 100-d
+    res = fg.minimize(lambda x: (float(x @ x), 2.0 * x), np.ones(100), jac=True)
+    np.testing.assert_allclose(res.hess_eigenvalues, np.full(6, 2.0), rtol=1e-6)
+
+
 def test_lanczos_runs_every_step_on_an_operator_of_tiny_eigenvalues(rng):
     lam = np.geomspace(3e-20, 3.7e-12, 12)
     Q, _ = np.linalg.qr(rng.standard_normal((12, 12)))

@@ -211,7 +211,8 @@ def hessian(fun: Callable[..., Any], x: Any, *, jac: Literal[True] | Callable[..
 
 def _lanczos(matvec, d, steps, rng):
     """The Lanczos tridiagonal (alpha, beta) of `steps` (<= d) steps from a random start, with
-    full reorthogonalization, and the basis Q (rows; memory steps·d floats)."""
+    full reorthogonalization, and the basis Q (rows; memory steps·d floats). On an invariant
+    subspace it goes on from a random vector orthogonal to the basis, with beta 0 there."""
     Q = _validation.allocate("d", (steps, d))
     q = rng.standard_normal(d)
     q /= np.linalg.norm(q)
@@ -238,10 +239,21 @@ def _lanczos(matvec, d, steps, rng):
         # their size (an absolute test ends at once on an operator whose eigenvalues are all
         # small, a loss scaled down, with one Ritz value)
         scale = max(scale, abs(a), b)
-        if j == steps - 1 or b <= 64.0 * np.finfo(np.float64).eps * scale:
+        if j == steps - 1:
             break
+        if b <= 64.0 * np.finfo(np.float64).eps * scale:
+            # the Krylov space holds each distinct eigenvalue of the start's components once: an
+            # eigenvalue of multiplicity m (a layer's outputs repeat its spectrum) needs m - 1
+            # more starts, each orthogonal to the basis (beta 0 splits T into their blocks)
+            w = rng.standard_normal(d)
+            for _ in range(2):
+                np.matmul(Q[:j + 1] @ w, Q[:j + 1], out=projection)
+                w -= projection
+            b = 0.0
+            q = np.divide(w, np.linalg.norm(w), out=w)
+        else:
+            q = np.divide(w, b, out=w)
         beta.append(b)
-        q = np.divide(w, b, out=w)
     return np.array(alpha), np.array(beta[:len(alpha) - 1]), Q[:len(alpha)]
 
 
