@@ -364,6 +364,22 @@ def test_lanczos_and_spectrum_bad_input(rng):
     for sigma in (0.0, -1.0, math.nan):
         with pytest.raises(ValueError, match="sigma must be a finite number > 0"):
             curvature.spectrum(m, X, y, loss="cross_entropy", sigma=sigma)
+    # a sigma whose default grid (nodes ± 3·sigma) passes the float64 range: grid and density were NaN
+    with pytest.raises(ValueError, match=r"sigma=1e\+308 is too large for the default grid"):
+        curvature.spectrum(m, X, y, loss="cross_entropy", sigma=1e308)
+
+
+def test_spectrum_far_from_the_nodes_is_zero_without_warnings(rng):
+    # a grid point ~1e308 from the nodes, or a sigma of 1e-300, overflowed (diff/sigma)² to inf on the
+    # way to a density of exactly 0: right, with a RuntimeWarning (an error under -W error)
+    m = fg.Sequential([fg.Dense(3, 4, activation="tanh"), fg.Dense(4, 2, activation="identity")], dtype="float64")
+    X, y = rng.standard_normal((10, 3)), np.arange(10) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        far = curvature.spectrum(m, X, y, loss="cross_entropy", grid=[-1e308, 1e308])
+        narrow = curvature.spectrum(m, X, y, loss="cross_entropy", sigma=1e-300)
+    np.testing.assert_array_equal(far["density"], [0.0, 0.0])
+    assert np.all(np.isfinite(narrow["density"])) and np.all(narrow["density"] >= 0)
 
 
 @pytest.mark.parametrize("fun, x0, kind, method", [

@@ -498,13 +498,19 @@ def spectrum(model: Sequential, X: Any, y: Any, loss: Any = None, *, sample_weig
     if sigma is None:
         sigma = span / 100.0
     if grid is None:
-        grid = np.linspace(lo - 0.05 * span - 3 * sigma, hi + 0.05 * span + 3 * sigma, 1000)
+        low, high = lo - 0.05 * span - 3 * sigma, hi + 0.05 * span + 3 * sigma
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"sigma={sigma:g} is too large for the default grid: the nodes ± 3·sigma pass float64's "
+                             "range; pass a smaller sigma or a grid")
+        grid = np.linspace(low, high, 1000)
     grid = np.asarray(grid, dtype=np.float64)
     density = np.zeros_like(grid)
     for r in range(n_vectors):
         ok = np.isfinite(nodes[r])
-        diff = grid[:, None] - nodes[r, ok][None, :]
-        density += (np.exp(-0.5 * (diff / sigma) ** 2) @ weights[r, ok]) / (sigma * np.sqrt(2 * np.pi))
+        # far from every node (diff/sigma)² overflows to inf, and its Gaussian is then exactly 0
+        with np.errstate(over="ignore"):
+            diff = grid[:, None] - nodes[r, ok][None, :]
+            density += (np.exp(-0.5 * (diff / sigma) ** 2) @ weights[r, ok]) / sigma / np.sqrt(2 * np.pi)
     density /= n_vectors
     return {"grid": grid, "density": density, "nodes": nodes, "weights": weights}
 
