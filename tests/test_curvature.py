@@ -47,6 +47,14 @@ def test_function_products_bad_input():
         fg.hessian(_rosen, np.zeros(30), max_dim=20)
     with pytest.raises(ValueError, match="hessp must return"):
         fg.hvp(_rosen, np.zeros(2), np.ones(2), hessp=lambda x, v: np.zeros(3))
+    # what is not callable was called anyway: "'NoneType' object is not callable", naming nothing
+    for call in (lambda: fg.hvp(None, np.zeros(2), np.ones(2)), lambda: fg.hessian(3, np.zeros(2))):
+        with pytest.raises(TypeError, match=r"fun must be callable fun\(x\) -> \(value, gradient\) with jac=True, "
+                                            r"got (NoneType|int)"):
+            call()
+    with pytest.raises(TypeError, match=r"matvec must be callable matvec\(v\) -> A·v, got int"):
+        curvature.lanczos_extremes(3, 2)
+    np.testing.assert_allclose(fg.hvp(None, np.zeros(2), np.ones(2), jac=lambda x: 2 * x), [2.0, 2.0], rtol=1e-6)
 
 
 # ---- eigenvalues from products ------------------------------------------------------------------

@@ -114,6 +114,9 @@ def _gradient_function(fun, jac):
         return g
 
     if jac is True:
+        if not callable(fun):
+            raise TypeError(f"fun must be callable fun(x) -> (value, gradient) with jac=True, got {type(fun).__name__}")
+
         def grad(x):
             out = fun(x)
             if not (isinstance(out, tuple) and len(out) == 2):
@@ -334,6 +337,8 @@ def lanczos_extremes(matvec: Callable[[np.ndarray], Any], d: int, *, k: int = 1,
     ``(largest, smallest)`` arrays (descending / ascending), one of them None unless "both".
     Ritz values converge first at the ends of the spectrum, fastest where it is well separated.
     """
+    if not callable(matvec):
+        raise TypeError(f"matvec must be callable matvec(v) -> A·v, got {type(matvec).__name__}")
     d = _validation.integer("d", d, 1)
     k = _validation.integer("k", k, 1)
     _validation.choice("which", which, ("largest", "smallest", "both"))
