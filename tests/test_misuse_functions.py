@@ -311,6 +311,19 @@ def test_load_state_dict_refuses_nonfinite_moments():
         optim.Adam(lr=0.1).load_state_dict(state)
 
 
+@pytest.mark.parametrize("make", [fg.LBFGS, fg.NewtonCG])
+@pytest.mark.parametrize("key", ["x", "grad"])
+def test_closure_driven_optimizers_refuse_a_nonfinite_point_in_their_state(make, key):
+    # a NaN gradient loaded silently and the next step from that point searched along it: L-BFGS
+    # ended on "line search failed", NewtonCG blamed the closure
+    opt, params = make(), np.array([1.0, 2.0])
+    opt.step(lambda p: (float(p @ p), 2.0 * p), params)
+    state = opt.state_dict()
+    state[key] = np.array([0.5, np.nan], dtype=state[key].dtype)
+    with pytest.raises(ValueError, match=rf"state\['{key}'\] must be finite, got nan at flat index 1"):
+        make().load_state_dict(state)
+
+
 @pytest.mark.parametrize("make,slot", [(lambda: optim.Adam(lr=0.1), 1), (lambda: optim.Adam(lr=0.1, amsgrad=True), 2),
                                        (lambda: optim.AdaGrad(lr=0.1), 0), (lambda: optim.RMSProp(lr=0.1), 0)])
 def test_load_state_dict_refuses_negative_squared_gradient_sums(make, slot):

@@ -286,6 +286,8 @@ class LBFGS:
             n = s_hist.shape[1]
             self._x = _validation.vector("state['x']", state["x"], n, s_hist.dtype)
             self._g = _validation.vector("state['grad']", state["grad"], n, s_hist.dtype)
+            _validation.finite("state['x']", self._x)  # the point the next step starts from
+            _validation.finite("state['grad']", self._g)
             self._f = _validation.real("state['f']", state["f"])
 
     # ---- the step ----------------------------------------------------------

@@ -165,6 +165,8 @@ class NewtonCG:
                 raise ValueError(f"state['x'] must be a 1-D float array, got {_validation.describe(x)}")
             self._x = x.copy()
             self._g = _validation.vector("state['grad']", state["grad"], x.shape[0], np.float64)
+            _validation.finite("state['x']", self._x)  # the point the next step starts from
+            _validation.finite("state['grad']", self._g)
             self._f = _validation.real("state['f']", state["f"])
 
     # the cached point, and the closure's call with its checks, as L-BFGS has them
