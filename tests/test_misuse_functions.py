@@ -34,6 +34,16 @@ def test_approx_grad_refuses_a_step_that_rounds_away():
     np.testing.assert_allclose(fg.approx_grad(_quadratic, np.array([1e10, 1.0]), eps=1.0), [2e10 - 2.0, 0.0], rtol=1e-6)
 
 
+def test_approx_grad_refuses_a_step_past_the_float_range():
+    # x + h overflowed to inf: the gradient came back NaN, and minimize blamed fun's domain
+    with pytest.raises(ValueError, match=r"eps is too large for x: x ± 1e\+308 is not finite in float64 at x = "
+                                         r"1e\+308 \(index 1\); pass a smaller eps"):
+        fg.approx_grad(_quadratic, np.array([0.0, 1e308]), eps=1e308)
+    with pytest.raises(ValueError, match="eps is too large for x"):
+        fg.minimize(lambda x: float(np.sin(x).sum()), np.array([1e308]), eps=1e308)
+    np.testing.assert_allclose(fg.approx_grad(lambda x: float(x.sum()), np.array([1e308]), eps=1e307), [1.0])
+
+
 @pytest.mark.parametrize("eps, match", [(-1.0, "eps must be positive and finite"),
                                         (0.0, "eps must be positive and finite"),
                                         (np.ones(3), r"eps must be a number or an array of shape \(2,\)"),

@@ -109,11 +109,22 @@ def _steps(eps, x):
         h = np.broadcast_to(given.reshape(-1), x.shape)
         if np.any(~np.isfinite(h)) or np.any(h <= 0):
             raise ValueError(f"eps must be positive and finite, got {eps!r}")
-    lost = (x + h).astype(x.dtype) == (x - h).astype(x.dtype)
+    with np.errstate(over="ignore"):  # refused just below
+        forward, backward = (x + h).astype(x.dtype), (x - h).astype(x.dtype)
+    def first(mask):  # (h, x, index) at the first True of mask
+        i = np.argwhere(mask)[0]
+        return h[tuple(i)], x[tuple(i)], tuple(int(j) for j in i) if x.ndim > 1 else int(i[0])
+
+    past = ~(np.isfinite(forward) & np.isfinite(backward))
+    if np.any(past):
+        step, at, index = first(past)
+        raise ValueError(f"eps is too large for x: x ± {step:g} is not finite in {x.dtype} at x = {at:g} "
+                         f"(index {index}); pass a smaller eps")
+    lost = forward == backward
     if np.any(lost):
-        i = np.argwhere(lost)[0]
-        raise ValueError(f"eps is too small for x: x ± {h[tuple(i)]:g} rounds to x = {x[tuple(i)]!r} in {x.dtype} at "
-                         f"index {tuple(int(j) for j in i) if x.ndim > 1 else int(i[0])}; pass a larger eps")
+        step, at, index = first(lost)
+        raise ValueError(f"eps is too small for x: x ± {step:g} rounds to x = {at!r} in {x.dtype} at "
+                         f"index {index}; pass a larger eps")
     return h
 
 
