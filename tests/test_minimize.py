@@ -1,6 +1,7 @@
 """minimize / maximize / check_grad / approx_grad and the LBFGS optimizer."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -246,6 +247,17 @@ def test_x0_of_either_byte_order_keeps_its_precision():
         native = np.dtype(dtype).newbyteorder("=")
         assert res.x.dtype == native and set(seen) == {native}, dtype
         assert fastgd.approx_grad(lambda x: float(x @ x), np.ones(2, dtype)).dtype == native
+
+
+def test_a_gradient_whose_squared_norm_passes_the_float_range_raises_no_warning():
+    # ‖g‖² of a finite gradient of 2e160 overflowed in np.dot with a RuntimeWarning from inside
+    # minimize: an error under -W error, for a function that is finite everywhere it went
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = minimize(lambda x: (1e160 * float(x @ x), 2e160 * x), np.ones(3), jac=True, stationary=False,
+                       optimizer=fastgd.optim.SGD(lr=2.5e-161))  # halves x at each step
+    assert res.success and res.message.startswith("gradient norm")
+    np.testing.assert_allclose(res.x, 0.0, atol=1e-160)
 
 
 def test_not_callable():

@@ -151,9 +151,10 @@ def _float_vector(name, x, ndim_choices=(1,)):
 
 def _finite_norm(a):
     """‖a‖₂, or None when a holds a NaN or an infinity. One BLAS dot on the common
-    path (it raises no floating-point warnings); the exact check only when the dot
-    is not finite, which huge finite values can also cause (norm = inf then)."""
-    squared = float(np.dot(a, a))
+    path (np.vdot: np.dot warns when the sum overflows, which a gradient of 1e160 makes
+    it); the exact check only when the dot is not finite, which huge finite values can
+    also cause (norm = inf then)."""
+    squared = float(np.vdot(a, a))
     if math.isfinite(squared):
         return math.sqrt(squared)
     return math.inf if bool(np.isfinite(a).all()) else None
