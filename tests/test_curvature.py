@@ -334,6 +334,23 @@ def test_gradient_curvature_takes_the_loss_the_model_was_fitted_with(rng):
     assert curvature.gradient_curvature(m, X, y) == curvature.gradient_curvature(m, X, y, loss="softmax_cross_entropy")
 
 
+def test_model_products_that_are_not_finite_are_refused_by_name(rng):
+    """model.hvp returned NaN for a v finite in float32 whose product is not (3e38), and
+    top_eigenvalues at parameters where the products overflow named "matvec(v)", an argument
+    the caller never gave."""
+    m = fg.Sequential([fg.Dense(3, 4, activation="tanh"), fg.Dense(4, 2, activation="identity")], dtype="float32",
+                      seed=0)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal((20, 2))
+    message = r"the Hessian-vector product is not finite at the model's parameters \(\d+ of 26 entries"
+    for product in (m.hvp, m.gnvp):
+        with pytest.raises(ValueError, match=message):
+            product(X, y, np.full(m.n_params, 3e38, np.float32), loss="mse")
+    m.params[...] = 1e30
+    for call in (curvature.top_eigenvalues, curvature.condition_number, curvature.spectrum):
+        with pytest.raises(ValueError, match=message):
+            call(m, X, y, loss="mse")
+
+
 @pytest.mark.parametrize("dtype, size", [("float64", 1e200), ("float32", 1e30)])
 def test_gradient_curvature_refuses_a_loss_that_is_not_finite(rng, dtype, size):
     """On overflow the step reports an infinite loss with a zero gradient: not a stationary point."""
@@ -348,7 +365,8 @@ def test_gradient_curvature_refuses_a_loss_that_is_not_finite(rng, dtype, size):
     if dtype == "float64":
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # the overflow is named by the error, not warned about too
-            with pytest.raises(ValueError, match=r"the gradient's curvature is not finite \(gᵀg=inf"):
+            # H·g overflows first, and is named so
+            with pytest.raises(ValueError, match=r"the Hessian-vector product is not finite at the model's parameters"):
                 curvature.gradient_curvature(m, X * 1e120, t, loss="mse")
 
 

@@ -48,7 +48,17 @@ def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=
                              gauss_newton=gauss_newton,
                              denominator=_loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype)),
                              reference=reference)
-    return out
+    return _finite_product(out)
+
+
+def _finite_product(product):
+    """``product`` (of the model's Hessian or Gauss-Newton matrix), else ValueError: past the
+    dtype's range it is NaN or infinite, which no caller can use."""
+    bad = _core.count_nonfinite(product)
+    if bad:
+        raise ValueError(f"the Hessian-vector product is not finite at the model's parameters ({bad} of {product.size} "
+                         f"entries): it passes the range of {product.dtype} there (parameters, data or v too large)")
+    return product
 
 
 def model_hvp(model: Sequential, X: Any, y: Any, v: Any, loss: Any = None, sample_weight: Any = None) -> np.ndarray:
@@ -71,7 +81,8 @@ def model_hvp(model: Sequential, X: Any, y: Any, v: Any, loss: Any = None, sampl
     -------
     ndarray (n_params,) of the model's dtype. relu and leaky relu are taken with second
     derivative 0 (true everywhere but at the kink), MAE's Hessian is 0, Huber's is 1/c inside
-    ``delta``: the same conventions as automatic differentiation in PyTorch.
+    ``delta``: the same conventions as automatic differentiation in PyTorch. A product past the
+    dtype's range (parameters, data or v too large) raises ValueError.
     """
     return _model_product(model, X, y, v, loss, sample_weight, False)
 
@@ -440,11 +451,11 @@ def _prepared(model, X, y, loss, sample_weight):
     return x, target, sw, loss
 
 
-def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.float64):
+def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.float64, finite=True):
     """v -> H·v (of dtype) on prepared data: the checks done once, not per product.
     ``matvec(v, forward_done=True)`` skips the forward pass that the model's last training step
     or product on the same rows x, at the same parameters, left in its buffers; ``out`` (of the
-    model's dtype) receives the product."""
+    model's dtype) receives the product. ``finite``: a product that is not finite raises."""
     denominator = _loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype))
     loss_spec = model._loss_spec(loss)
 
@@ -453,6 +464,8 @@ def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.flo
         _value, product = model._hvp(x, va, loss_spec=loss_spec, target=target, sample_weight=sw,
                                      gauss_newton=gauss_newton, denominator=denominator, forward_done=forward_done,
                                      out=out)
+        if finite:
+            _finite_product(product)
         return product.astype(dtype, copy=False)
     return matvec
 
@@ -677,7 +690,8 @@ class CurvatureMonitor:
         self._top = None
         self._warned = False
         self._before = None
-        self._matvec = _model_operator(model, self.x, self.target, self.sw, loss, dtype=model.dtype)
+        # a probe records what it measures: training decides what a non-finite loss means
+        self._matvec = _model_operator(model, self.x, self.target, self.sw, loss, dtype=model.dtype, finite=False)
 
     @classmethod
     def create(cls, curvature, model, x, target, sw, loss, optimizer, seed):
