@@ -381,6 +381,11 @@ def test_lanczos_and_spectrum_bad_input(rng):
         curvature.lanczos_extremes(lambda v: v.astype(complex), 5)
     with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
         curvature.lanczos_extremes(lambda v: v, 5, seed=-1)
+    # one Ritz value per step: k = 4 with 2 steps returned 2 values
+    with pytest.raises(ValueError, match=r"steps must be >= k \(4\) \(one Ritz value per Lanczos step\), got 2"):
+        curvature.lanczos_extremes(lambda v: v, 5, k=4, steps=2)
+    assert curvature.lanczos_extremes(lambda v: v, 5, k=4, steps=4)[0].shape == (4,)
+    assert curvature.lanczos_extremes(lambda v: v, 3, k=4, steps=10)[0].shape == (3,)  # k > d: all d of them
     m = fg.Sequential([fg.Dense(3, 4, activation="tanh"), fg.Dense(4, 2, activation="identity")], dtype="float64")
     X, y = rng.standard_normal((10, 3)), np.arange(10) % 2
     for grid, match in ((np.array([np.nan, 1.0]), "grid must be finite"), (np.ones((2, 2)), "grid must be a non-empty"),

@@ -338,8 +338,8 @@ def lanczos_extremes(matvec: Callable[[np.ndarray], Any], d: int, *, k: int = 1,
     k : int
         How many from each end.
     steps : int, optional
-        Lanczos steps (products). Default ``min(d, max(2k + 20, 30))``; with ``steps = d`` the
-        result is exact up to rounding.
+        Lanczos steps (products), at least k. Default ``min(d, max(2k + 20, 30))``; with
+        ``steps = d`` the result is exact up to rounding.
     which : "largest", "smallest" or "both"
     seed : int
 
@@ -354,6 +354,8 @@ def lanczos_extremes(matvec: Callable[[np.ndarray], Any], d: int, *, k: int = 1,
     k = _validation.integer("k", k, 1)
     _validation.choice("which", which, ("largest", "smallest", "both"))
     steps = min(d, max(2 * k + 20, 30)) if steps is None else min(d, _validation.integer("steps", steps, 1))
+    if steps < min(k, d):
+        raise ValueError(f"steps must be >= k ({k}) (one Ritz value per Lanczos step), got {steps}")
     seed = _validation.integer("seed", seed, 0)
     alpha, beta, _ = _lanczos(matvec, d, steps, np.random.default_rng(seed))
     theta = _ritz(alpha, beta)[0]
