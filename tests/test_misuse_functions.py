@@ -235,6 +235,26 @@ def test_hvp_at_a_point_near_the_float_range():
         fg.hvp(gradient, np.full(3, 1.5e308), np.ones(3), eps=1e308)
 
 
+def test_hvp_refuses_a_gradient_that_is_not_finite_beside_x():
+    # a gradient that is NaN or infinite at x ± h·v/|v| came back as a NaN product (and fg.hessian
+    # as a matrix of NaN), where the model's products and Lanczos refuse one by name
+    def sqrt_sum(x):  # defined for x >= 0 only
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(np.sqrt(x).sum()), 0.5 / np.sqrt(x)
+
+    with pytest.raises(ValueError, match=r"fun's gradient is not finite at x ± h·v/\|v\| \(h=6\.06e-06\): "
+                                         r"is x at the edge of fun's domain\?"):
+        fg.hvp(sqrt_sum, np.array([0.0, 1.0]), np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="fun's gradient is not finite"):
+        fg.hessian(sqrt_sum, np.array([0.0, 1.0]))
+    np.testing.assert_allclose(fg.hvp(sqrt_sum, np.array([1.0, 4.0]), np.array([1.0, 0.0])), [-0.25, 0.0], rtol=1e-6)
+    # finite gradients, a product past the range (H = 1e300·I, |v| = 1e10): inf with a warning before
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="the Hessian-vector product is not finite: it passes float64's range"):
+            fg.hvp(lambda x: (0.0, 1e300 * x), np.ones(2), np.full(2, 1e10))
+
+
 def test_hvp_refuses_a_step_that_rounds_away():
     # x ± h·u equal to x gave a product of exactly 0 (the Hessian here is 2·I)
     with pytest.raises(ValueError, match="eps=1e-300 is too small for x"):

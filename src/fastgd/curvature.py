@@ -196,8 +196,16 @@ def hvp(fun: Callable[..., Any], x: Any, v: Any, *, jac: Literal[True] | Callabl
     if np.array_equal(forward, backward):
         raise ValueError(f"eps={h:g} is too small for x: x ± eps·v/|v| rounds to x, the difference of gradients "
                          "would be 0; pass a larger eps")
+    g_forward, g_backward = grad(forward), grad(backward)
+    if not (np.isfinite(g_forward).all() and np.isfinite(g_backward).all()):
+        raise ValueError(f"fun's gradient is not finite at x ± h·v/|v| (h={h:.3g}): is x at the edge of fun's domain?")
     # halves first: neither 2h nor the difference of two large gradients may overflow
-    return (0.5 * grad(forward) - 0.5 * grad(backward)) / h * norm
+    with np.errstate(over="ignore"):  # refused just below
+        product = (0.5 * g_forward - 0.5 * g_backward) / h * norm
+    if not np.isfinite(product).all():
+        raise ValueError("the Hessian-vector product is not finite: it passes float64's range (v or the curvature "
+                         "too large)")
+    return product
 
 
 def hessian(fun: Callable[..., Any], x: Any, *, jac: Literal[True] | Callable[..., Any] = True,
