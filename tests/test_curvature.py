@@ -47,6 +47,14 @@ def test_function_products_bad_input():
         fg.hessian(_rosen, np.zeros(30), max_dim=20)
     with pytest.raises(ValueError, match="hessp must return"):
         fg.hvp(_rosen, np.zeros(2), np.ones(2), hessp=lambda x, v: np.zeros(3))
+    # what is not callable was called anyway: "'NoneType' object is not callable", naming nothing
+    for call in (lambda: fg.hvp(None, np.zeros(2), np.ones(2)), lambda: fg.hessian(3, np.zeros(2))):
+        with pytest.raises(TypeError, match=r"fun must be callable fun\(x\) -> \(value, gradient\) with jac=True, "
+                                            r"got (NoneType|int)"):
+            call()
+    with pytest.raises(TypeError, match=r"matvec must be callable matvec\(v\) -> A·v, got int"):
+        curvature.lanczos_extremes(3, 2)
+    np.testing.assert_allclose(fg.hvp(None, np.zeros(2), np.ones(2), jac=lambda x: 2 * x), [2.0, 2.0], rtol=1e-6)
 
 
 # ---- eigenvalues from products ------------------------------------------------------------------
@@ -229,6 +237,29 @@ def test_condition_number_of_a_scaled_loss_is_exact_with_n_params_steps(rng, sca
     np.testing.assert_allclose(top, lam[::-1][:2], rtol=1e-8, atol=64 * np.finfo(np.float64).eps * lam[-1])
 
 
+def test_repeated_eigenvalues_are_counted_as_often_as_they_occur(rng):
+    """A linear layer's squared error has each eigenvalue once per output: Lanczos from one start
+    vector reached an invariant subspace holding each distinct one once, and top_eigenvalues(k=2)
+    returned λ1 and λ2 for λ1, λ1 (identity blocks: k = 3 gave a single 1.0)."""
+    m = fg.Sequential([fg.Dense(3, 2, activation="identity")], dtype="float64", seed=0)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal((20, 2))
+    H = np.column_stack([curvature.model_hvp(m, X, y, e, "mse") for e in np.eye(m.n_params)])
+    lam = np.linalg.eigvalsh(0.5 * (H + H.T))
+    assert lam[-1] == pytest.approx(lam[-2], rel=1e-12)  # the repeated top eigenvalue
+    top = curvature.top_eigenvalues(m, X, y, k=3, loss="mse", steps=m.n_params)
+    np.testing.assert_allclose(top, lam[::-1][:3], rtol=1e-10)
+    largest, smallest = curvature.lanczos_extremes(lambda v: v.copy(), 10, k=3)
+    np.testing.assert_allclose(largest, np.ones(3), rtol=1e-12)
+    np.testing.assert_allclose(smallest, np.ones(3), rtol=1e-12)
+    diagonal = np.array([1.0, 1.0, 2.0, 2.0, 3.0, 3.0])
+    largest, smallest = curvature.lanczos_extremes(lambda v: diagonal * v, 6, k=2)
+    np.testing.assert_allclose(largest, [3.0, 3.0], rtol=1e-12)
+    np.testing.assert_allclose(smallest, [1.0, 1.0], rtol=1e-12)
+    # minimize's eigenvalues past the dense limit: 3 from each end of 2·I in 100-d
+    res = fg.minimize(lambda x: (float(x @ x), 2.0 * x), np.ones(100), jac=True)
+    np.testing.assert_allclose(res.hess_eigenvalues, np.full(6, 2.0), rtol=1e-6)
+
+
 def test_lanczos_runs_every_step_on_an_operator_of_tiny_eigenvalues(rng):
     lam = np.geomspace(3e-20, 3.7e-12, 12)
     Q, _ = np.linalg.qr(rng.standard_normal((12, 12)))
@@ -303,6 +334,23 @@ def test_gradient_curvature_takes_the_loss_the_model_was_fitted_with(rng):
     assert curvature.gradient_curvature(m, X, y) == curvature.gradient_curvature(m, X, y, loss="softmax_cross_entropy")
 
 
+def test_model_products_that_are_not_finite_are_refused_by_name(rng):
+    """model.hvp returned NaN for a v finite in float32 whose product is not (3e38), and
+    top_eigenvalues at parameters where the products overflow named "matvec(v)", an argument
+    the caller never gave."""
+    m = fg.Sequential([fg.Dense(3, 4, activation="tanh"), fg.Dense(4, 2, activation="identity")], dtype="float32",
+                      seed=0)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal((20, 2))
+    message = r"the Hessian-vector product is not finite at the model's parameters \(\d+ of 26 entries"
+    for product in (m.hvp, m.gnvp):
+        with pytest.raises(ValueError, match=message):
+            product(X, y, np.full(m.n_params, 3e38, np.float32), loss="mse")
+    m.params[...] = 1e30
+    for call in (curvature.top_eigenvalues, curvature.condition_number, curvature.spectrum):
+        with pytest.raises(ValueError, match=message):
+            call(m, X, y, loss="mse")
+
+
 @pytest.mark.parametrize("dtype, size", [("float64", 1e200), ("float32", 1e30)])
 def test_gradient_curvature_refuses_a_loss_that_is_not_finite(rng, dtype, size):
     """On overflow the step reports an infinite loss with a zero gradient: not a stationary point."""
@@ -317,7 +365,8 @@ def test_gradient_curvature_refuses_a_loss_that_is_not_finite(rng, dtype, size):
     if dtype == "float64":
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # the overflow is named by the error, not warned about too
-            with pytest.raises(ValueError, match=r"the gradient's curvature is not finite \(gᵀg=inf"):
+            # H·g overflows first, and is named so
+            with pytest.raises(ValueError, match=r"the Hessian-vector product is not finite at the model's parameters"):
                 curvature.gradient_curvature(m, X * 1e120, t, loss="mse")
 
 
@@ -332,6 +381,11 @@ def test_lanczos_and_spectrum_bad_input(rng):
         curvature.lanczos_extremes(lambda v: v.astype(complex), 5)
     with pytest.raises(ValueError, match="seed must be an integer >= 0, got -1"):
         curvature.lanczos_extremes(lambda v: v, 5, seed=-1)
+    # one Ritz value per step: k = 4 with 2 steps returned 2 values
+    with pytest.raises(ValueError, match=r"steps must be >= k \(4\) \(one Ritz value per Lanczos step\), got 2"):
+        curvature.lanczos_extremes(lambda v: v, 5, k=4, steps=2)
+    assert curvature.lanczos_extremes(lambda v: v, 5, k=4, steps=4)[0].shape == (4,)
+    assert curvature.lanczos_extremes(lambda v: v, 3, k=4, steps=10)[0].shape == (3,)  # k > d: all d of them
     m = fg.Sequential([fg.Dense(3, 4, activation="tanh"), fg.Dense(4, 2, activation="identity")], dtype="float64")
     X, y = rng.standard_normal((10, 3)), np.arange(10) % 2
     for grid, match in ((np.array([np.nan, 1.0]), "grid must be finite"), (np.ones((2, 2)), "grid must be a non-empty"),
@@ -341,6 +395,22 @@ def test_lanczos_and_spectrum_bad_input(rng):
     for sigma in (0.0, -1.0, math.nan):
         with pytest.raises(ValueError, match="sigma must be a finite number > 0"):
             curvature.spectrum(m, X, y, loss="cross_entropy", sigma=sigma)
+    # a sigma whose default grid (nodes ± 3·sigma) passes the float64 range: grid and density were NaN
+    with pytest.raises(ValueError, match=r"sigma=1e\+308 is too large for the default grid"):
+        curvature.spectrum(m, X, y, loss="cross_entropy", sigma=1e308)
+
+
+def test_spectrum_far_from_the_nodes_is_zero_without_warnings(rng):
+    # a grid point ~1e308 from the nodes, or a sigma of 1e-300, overflowed (diff/sigma)² to inf on the
+    # way to a density of exactly 0: right, with a RuntimeWarning (an error under -W error)
+    m = fg.Sequential([fg.Dense(3, 4, activation="tanh"), fg.Dense(4, 2, activation="identity")], dtype="float64")
+    X, y = rng.standard_normal((10, 3)), np.arange(10) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        far = curvature.spectrum(m, X, y, loss="cross_entropy", grid=[-1e308, 1e308])
+        narrow = curvature.spectrum(m, X, y, loss="cross_entropy", sigma=1e-300)
+    np.testing.assert_array_equal(far["density"], [0.0, 0.0])
+    assert np.all(np.isfinite(narrow["density"])) and np.all(narrow["density"] >= 0)
 
 
 @pytest.mark.parametrize("fun, x0, kind, method", [

@@ -1,6 +1,7 @@
 """minimize / maximize / check_grad / approx_grad and the LBFGS optimizer."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -227,6 +228,36 @@ def test_bad_x0():
         minimize(quadratic, np.zeros(0), jac=True)
     with pytest.raises(TypeError, match="x0"):
         minimize(quadratic, ["a", "b"], jac=True)
+    # no starts at all: NumPy's "attempt to get argmin of an empty sequence" after zero runs
+    for optimizer in (None, fastgd.optim.SGD(lr=0.1)):
+        with pytest.raises(ValueError, match=r"x0 must have at least one start \(row\), got shape \(0, 2\)"):
+            minimize(quadratic, np.zeros((0, 2)), jac=True, optimizer=optimizer, vectorized=True)
+
+
+def test_x0_of_either_byte_order_keeps_its_precision():
+    # a big-endian float32 x0 was run (and returned) in float64, unlike the native one
+    for dtype in ("<f4", ">f4", "<f8", ">f8"):
+        seen = []
+
+        def fun(x):
+            seen.append(x.dtype)
+            return quadratic(x)
+
+        res = minimize(fun, np.array([1.0, -2.0], dtype=dtype), jac=True)
+        native = np.dtype(dtype).newbyteorder("=")
+        assert res.x.dtype == native and set(seen) == {native}, dtype
+        assert fastgd.approx_grad(lambda x: float(x @ x), np.ones(2, dtype)).dtype == native
+
+
+def test_a_gradient_whose_squared_norm_passes_the_float_range_raises_no_warning():
+    # ‖g‖² of a finite gradient of 2e160 overflowed in np.dot with a RuntimeWarning from inside
+    # minimize: an error under -W error, for a function that is finite everywhere it went
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = minimize(lambda x: (1e160 * float(x @ x), 2e160 * x), np.ones(3), jac=True, stationary=False,
+                       optimizer=fastgd.optim.SGD(lr=2.5e-161))  # halves x at each step
+    assert res.success and res.message.startswith("gradient norm")
+    np.testing.assert_allclose(res.x, 0.0, atol=1e-160)
 
 
 def test_not_callable():
@@ -238,6 +269,11 @@ def test_not_callable():
         minimize(quadratic, [1.0], jac=True, callback=1)
     with pytest.raises(TypeError, match="optimizer"):
         minimize(quadratic, [1.0], jac=True, optimizer="adam")
+    # a class for an instance: "get_config() missing 1 required positional argument: 'self'"
+    for cls in (fastgd.LBFGS, fastgd.NewtonCG, fastgd.optim.Adam):
+        with pytest.raises(TypeError, match=rf"optimizer must be a fastgd optimizer instance, got the class "
+                                            rf"{cls.__name__}: pass {cls.__name__}\(\)"):
+            minimize(quadratic, [1.0], jac=True, optimizer=cls)
     with pytest.raises(ValueError, match="maximize=True"):
         minimize(quadratic, [1.0], jac=True, optimizer=fastgd.optim.SGD(lr=0.1, maximize=True))
     with pytest.raises(TypeError, match="jac"):

@@ -34,6 +34,16 @@ def test_approx_grad_refuses_a_step_that_rounds_away():
     np.testing.assert_allclose(fg.approx_grad(_quadratic, np.array([1e10, 1.0]), eps=1.0), [2e10 - 2.0, 0.0], rtol=1e-6)
 
 
+def test_approx_grad_refuses_a_step_past_the_float_range():
+    # x + h overflowed to inf: the gradient came back NaN, and minimize blamed fun's domain
+    with pytest.raises(ValueError, match=r"eps is too large for x: x ± 1e\+308 is not finite in float64 at x = "
+                                         r"1e\+308 \(index 1\); pass a smaller eps"):
+        fg.approx_grad(_quadratic, np.array([0.0, 1e308]), eps=1e308)
+    with pytest.raises(ValueError, match="eps is too large for x"):
+        fg.minimize(lambda x: float(np.sin(x).sum()), np.array([1e308]), eps=1e308)
+    np.testing.assert_allclose(fg.approx_grad(lambda x: float(x.sum()), np.array([1e308]), eps=1e307), [1.0])
+
+
 @pytest.mark.parametrize("eps, match", [(-1.0, "eps must be positive and finite"),
                                         (0.0, "eps must be positive and finite"),
                                         (np.ones(3), r"eps must be a number or an array of shape \(2,\)"),
@@ -89,6 +99,27 @@ def test_closure_of_lbfgs_and_newton_cg_returns_real_numbers(make):
     assert float(x @ x) < 5.0
 
 
+@pytest.mark.parametrize("make", [fg.LBFGS, fg.NewtonCG])
+def test_lbfgs_and_newton_cg_refuse_a_nonfinite_gradient_at_the_start(make):
+    # L-BFGS reported "line search failed" for a finite loss with a NaN gradient, NewtonCG "a
+    # Hessian-vector product is not finite", as a non-finite loss there is refused by name
+    for bad in (np.nan, np.inf):
+        params = np.array([1.0, 2.0])
+        with pytest.raises(ValueError, match=rf"closure returned a non-finite gradient \(1 of 2 entries, {bad}\) "
+                                             "at the starting point"):
+            make().step(lambda p: (float(p @ p), np.array([bad, 1.0])), params)
+        np.testing.assert_array_equal(params, [1.0, 2.0])
+
+
+def test_newton_cg_names_a_reorthogonalization_basis_past_memory():
+    # reorthogonalize=True keeps up to d residuals of d values: NumPy's MemoryError named nothing
+    params = np.ones(10**6)
+    with pytest.raises(ValueError, match=r"reorthogonalize=True: an array of shape \(1000000, 1000000\) "
+                                         r"\(8,000,000,000,000 bytes\) is more than this process can allocate"):
+        fg.NewtonCG(reorthogonalize=True).step(lambda p: (float(p @ p), 2.0 * p), params)
+    np.testing.assert_array_equal(params, 1.0)
+
+
 def test_minimize_neither_keeps_nor_writes_the_arrays_jac_returns():
     # a jac returning one buffer it overwrites: the "last finite point" of nonfinite="stop" kept
     # that buffer, and reported the NaN gradient of the refused point as its jac; and the
@@ -132,6 +163,44 @@ def test_minimize_neither_keeps_nor_writes_the_arrays_jac_returns():
     np.testing.assert_allclose(res.x, [3.0, 3.0], atol=1e-5)
 
 
+_DIAGONAL = np.array([1.0, 3.0, 10.0])
+
+
+def test_a_hessp_that_writes_into_its_arguments_changes_no_run():
+    # hessp writing the product into v overwrote NewtonCG's CG direction: 481 iterations instead
+    # of one Newton step on a quadratic
+    diagonal = _DIAGONAL
+
+    def fun(x):
+        return 0.5 * float(x @ (diagonal * x)), diagonal * x
+
+    def hessp_in_place(x, v):
+        np.multiply(diagonal, v, out=v)
+        x[:] = 100.0
+        return v
+
+    res = fg.minimize(fun, np.ones(3), jac=True, optimizer=fg.NewtonCG(), hessp=hessp_in_place)
+    assert res.success and res.nit == 1
+    np.testing.assert_allclose(res.hess_eigenvalues, diagonal)
+    opt, params = fg.NewtonCG(), np.ones(3)
+    opt.step(fun, params, hessp=hessp_in_place)
+    np.testing.assert_allclose(params, 0.0, atol=1e-12)
+
+
+def test_a_vectorized_fun_that_writes_into_its_batch_changes_no_run():
+    # scaling the batch in place turned the central differences' divisor into 0 ("non-finite
+    # value or gradient at x0"); the docstring promises fun a fresh array
+    def batch_in_place(xs):
+        values = 0.5 * (xs * xs * _DIAGONAL).sum(axis=1)
+        xs *= 0.0
+        return values
+
+    res = fg.minimize(batch_in_place, np.ones((2, 3)), vectorized=True, optimizer=optim.SGD(lr=0.1),
+                      stationary=False)
+    assert res.success
+    np.testing.assert_allclose(res.x, 0.0, atol=1e-5)
+
+
 # ---- curvature ----------------------------------------------------------------------------------
 
 def _value_and_grad(x):
@@ -150,6 +219,40 @@ def test_hvp_of_a_vector_near_the_float_range():
     # ‖v‖ overflowed to inf: v/‖v‖ was 0 and the product NaN
     v = np.full(3, 1e300)
     np.testing.assert_allclose(fg.hvp(_value_and_grad, np.ones(3), v), 2.0 * v, rtol=1e-6)
+
+
+def test_hvp_at_a_point_near_the_float_range():
+    # ‖x‖ overflowed to inf, and so did the default step: the product was NaN
+    def gradient(x):
+        return 0.0, 2.0 * x
+
+    for x in (np.full(3, 1e200), np.array([1e307, 0.0, 1.0])):
+        np.testing.assert_allclose(fg.hvp(gradient, x, np.ones(3)), np.full(3, 2.0), rtol=1e-6)
+    # a large finite eps: the divisor 2·eps overflowed and the product was exactly 0
+    np.testing.assert_allclose(fg.hvp(gradient, np.ones(3), np.ones(3), eps=1e308), np.full(3, 2.0), rtol=1e-6)
+    # a step past the float range evaluated the gradient at infinity
+    with pytest.raises(ValueError, match=r"eps=1e\+308 is too large for x: x ± eps·v/\|v\| is not finite"):
+        fg.hvp(gradient, np.full(3, 1.5e308), np.ones(3), eps=1e308)
+
+
+def test_hvp_refuses_a_gradient_that_is_not_finite_beside_x():
+    # a gradient that is NaN or infinite at x ± h·v/|v| came back as a NaN product (and fg.hessian
+    # as a matrix of NaN), where the model's products and Lanczos refuse one by name
+    def sqrt_sum(x):  # defined for x >= 0 only
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(np.sqrt(x).sum()), 0.5 / np.sqrt(x)
+
+    with pytest.raises(ValueError, match=r"fun's gradient is not finite at x ± h·v/\|v\| \(h=6\.06e-06\): "
+                                         r"is x at the edge of fun's domain\?"):
+        fg.hvp(sqrt_sum, np.array([0.0, 1.0]), np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="fun's gradient is not finite"):
+        fg.hessian(sqrt_sum, np.array([0.0, 1.0]))
+    np.testing.assert_allclose(fg.hvp(sqrt_sum, np.array([1.0, 4.0]), np.array([1.0, 0.0])), [-0.25, 0.0], rtol=1e-6)
+    # finite gradients, a product past the range (H = 1e300·I, |v| = 1e10): inf with a warning before
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="the Hessian-vector product is not finite: it passes float64's range"):
+            fg.hvp(lambda x: (0.0, 1e300 * x), np.ones(2), np.full(2, 1e10))
 
 
 def test_hvp_refuses_a_step_that_rounds_away():
@@ -236,6 +339,19 @@ def test_load_state_dict_refuses_nonfinite_moments():
     state["state"] = np.full_like(state["state"], np.nan)
     with pytest.raises(ValueError, match=r"state_dict\['state'\] must be finite"):
         optim.Adam(lr=0.1).load_state_dict(state)
+
+
+@pytest.mark.parametrize("make", [fg.LBFGS, fg.NewtonCG])
+@pytest.mark.parametrize("key", ["x", "grad"])
+def test_closure_driven_optimizers_refuse_a_nonfinite_point_in_their_state(make, key):
+    # a NaN gradient loaded silently and the next step from that point searched along it: L-BFGS
+    # ended on "line search failed", NewtonCG blamed the closure
+    opt, params = make(), np.array([1.0, 2.0])
+    opt.step(lambda p: (float(p @ p), 2.0 * p), params)
+    state = opt.state_dict()
+    state[key] = np.array([0.5, np.nan], dtype=state[key].dtype)
+    with pytest.raises(ValueError, match=rf"state\['{key}'\] must be finite, got nan at flat index 1"):
+        make().load_state_dict(state)
 
 
 @pytest.mark.parametrize("make,slot", [(lambda: optim.Adam(lr=0.1), 1), (lambda: optim.Adam(lr=0.1, amsgrad=True), 2),

@@ -161,3 +161,17 @@ def test_a_learning_rate_grown_past_the_floats_is_a_clear_error():
         for _ in range(100):
             s.step()
     assert math.isfinite(opt.lr)
+
+
+def test_lr_at_any_step_is_the_power_in_floating_point():
+    # lr_at raised OverflowError, naming nothing, where gamma**n passed the float range (gamma 10
+    # at step 1000) or n did (any gamma after 10**400 steps); as in floating point, a growing
+    # power is inf there and a decaying one 0
+    opt = optim.SGD(lr=0.1)
+    assert schedules.StepDecay(opt, 1, gamma=10.0).lr_at(1000) == math.inf
+    assert schedules.ExponentialDecay(opt, gamma=10.0).lr_at(10**6) == math.inf
+    for make in (lambda g: schedules.StepDecay(opt, 3, gamma=g), lambda g: schedules.ExponentialDecay(opt, gamma=g)):
+        assert make(0.5).lr_at(10**400) == 0.0
+        assert make(1.0).lr_at(10**400) == 0.1
+        assert make(2.0).lr_at(10**400) == math.inf
+        assert make(0.5).lr_at(2**63) == 0.0

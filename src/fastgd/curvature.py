@@ -48,7 +48,17 @@ def _model_product(model, X, y, v, loss, sample_weight, gauss_newton, reference=
                              gauss_newton=gauss_newton,
                              denominator=_loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype)),
                              reference=reference)
-    return out
+    return _finite_product(out)
+
+
+def _finite_product(product):
+    """``product`` (of the model's Hessian or Gauss-Newton matrix), else ValueError: past the
+    dtype's range it is NaN or infinite, which no caller can use."""
+    bad = _core.count_nonfinite(product)
+    if bad:
+        raise ValueError(f"the Hessian-vector product is not finite at the model's parameters ({bad} of {product.size} "
+                         f"entries): it passes the range of {product.dtype} there (parameters, data or v too large)")
+    return product
 
 
 def model_hvp(model: Sequential, X: Any, y: Any, v: Any, loss: Any = None, sample_weight: Any = None) -> np.ndarray:
@@ -71,7 +81,8 @@ def model_hvp(model: Sequential, X: Any, y: Any, v: Any, loss: Any = None, sampl
     -------
     ndarray (n_params,) of the model's dtype. relu and leaky relu are taken with second
     derivative 0 (true everywhere but at the kink), MAE's Hessian is 0, Huber's is 1/c inside
-    ``delta``: the same conventions as automatic differentiation in PyTorch.
+    ``delta``: the same conventions as automatic differentiation in PyTorch. A product past the
+    dtype's range (parameters, data or v too large) raises ValueError.
     """
     return _model_product(model, X, y, v, loss, sample_weight, False)
 
@@ -114,6 +125,9 @@ def _gradient_function(fun, jac):
         return g
 
     if jac is True:
+        if not callable(fun):
+            raise TypeError(f"fun must be callable fun(x) -> (value, gradient) with jac=True, got {type(fun).__name__}")
+
         def grad(x):
             out = fun(x)
             if not (isinstance(out, tuple) and len(out) == 2):
@@ -170,13 +184,28 @@ def hvp(fun: Callable[..., Any], x: Any, v: Any, *, jac: Literal[True] | Callabl
     u /= norm
     norm *= scale
     if eps is None:
-        h = np.cbrt(np.finfo(np.float64).eps) * max(1.0, float(np.linalg.norm(x)))
+        x_scale = float(np.max(np.abs(x)))  # scaled as v is: ‖x‖ of an x near the float64 range overflows
+        x_norm = x_scale * float(np.linalg.norm(x / x_scale)) if x_scale > 0.0 else 0.0
+        h = np.cbrt(np.finfo(np.float64).eps) * max(1.0, x_norm)
     else:
         h = _validation.real("eps", eps, low=0.0, low_open=True)
-    if np.array_equal(x + h * u, x - h * u):
+    with np.errstate(over="ignore"):  # refused just below
+        forward, backward = x + h * u, x - h * u
+    if not (np.isfinite(forward).all() and np.isfinite(backward).all()):
+        raise ValueError(f"eps={h:g} is too large for x: x ± eps·v/|v| is not finite in float64; pass a smaller eps")
+    if np.array_equal(forward, backward):
         raise ValueError(f"eps={h:g} is too small for x: x ± eps·v/|v| rounds to x, the difference of gradients "
                          "would be 0; pass a larger eps")
-    return (grad(x + h * u) - grad(x - h * u)) / (2.0 * h) * norm
+    g_forward, g_backward = grad(forward), grad(backward)
+    if not (np.isfinite(g_forward).all() and np.isfinite(g_backward).all()):
+        raise ValueError(f"fun's gradient is not finite at x ± h·v/|v| (h={h:.3g}): is x at the edge of fun's domain?")
+    # halves first: neither 2h nor the difference of two large gradients may overflow
+    with np.errstate(over="ignore"):  # refused just below
+        product = (0.5 * g_forward - 0.5 * g_backward) / h * norm
+    if not np.isfinite(product).all():
+        raise ValueError("the Hessian-vector product is not finite: it passes float64's range (v or the curvature "
+                         "too large)")
+    return product
 
 
 def hessian(fun: Callable[..., Any], x: Any, *, jac: Literal[True] | Callable[..., Any] = True,
@@ -204,7 +233,8 @@ def hessian(fun: Callable[..., Any], x: Any, *, jac: Literal[True] | Callable[..
 
 def _lanczos(matvec, d, steps, rng):
     """The Lanczos tridiagonal (alpha, beta) of `steps` (<= d) steps from a random start, with
-    full reorthogonalization, and the basis Q (rows; memory steps·d floats)."""
+    full reorthogonalization, and the basis Q (rows; memory steps·d floats). On an invariant
+    subspace it goes on from a random vector orthogonal to the basis, with beta 0 there."""
     Q = _validation.allocate("d", (steps, d))
     q = rng.standard_normal(d)
     q /= np.linalg.norm(q)
@@ -231,10 +261,21 @@ def _lanczos(matvec, d, steps, rng):
         # their size (an absolute test ends at once on an operator whose eigenvalues are all
         # small, a loss scaled down, with one Ritz value)
         scale = max(scale, abs(a), b)
-        if j == steps - 1 or b <= 64.0 * np.finfo(np.float64).eps * scale:
+        if j == steps - 1:
             break
+        if b <= 64.0 * np.finfo(np.float64).eps * scale:
+            # the Krylov space holds each distinct eigenvalue of the start's components once: an
+            # eigenvalue of multiplicity m (a layer's outputs repeat its spectrum) needs m - 1
+            # more starts, each orthogonal to the basis (beta 0 splits T into their blocks)
+            w = rng.standard_normal(d)
+            for _ in range(2):
+                np.matmul(Q[:j + 1] @ w, Q[:j + 1], out=projection)
+                w -= projection
+            b = 0.0
+            q = np.divide(w, np.linalg.norm(w), out=w)
+        else:
+            q = np.divide(w, b, out=w)
         beta.append(b)
-        q = np.divide(w, b, out=w)
     return np.array(alpha), np.array(beta[:len(alpha) - 1]), Q[:len(alpha)]
 
 
@@ -305,8 +346,8 @@ def lanczos_extremes(matvec: Callable[[np.ndarray], Any], d: int, *, k: int = 1,
     k : int
         How many from each end.
     steps : int, optional
-        Lanczos steps (products). Default ``min(d, max(2k + 20, 30))``; with ``steps = d`` the
-        result is exact up to rounding.
+        Lanczos steps (products), at least k. Default ``min(d, max(2k + 20, 30))``; with
+        ``steps = d`` the result is exact up to rounding.
     which : "largest", "smallest" or "both"
     seed : int
 
@@ -315,10 +356,14 @@ def lanczos_extremes(matvec: Callable[[np.ndarray], Any], d: int, *, k: int = 1,
     ``(largest, smallest)`` arrays (descending / ascending), one of them None unless "both".
     Ritz values converge first at the ends of the spectrum, fastest where it is well separated.
     """
+    if not callable(matvec):
+        raise TypeError(f"matvec must be callable matvec(v) -> A·v, got {type(matvec).__name__}")
     d = _validation.integer("d", d, 1)
     k = _validation.integer("k", k, 1)
     _validation.choice("which", which, ("largest", "smallest", "both"))
     steps = min(d, max(2 * k + 20, 30)) if steps is None else min(d, _validation.integer("steps", steps, 1))
+    if steps < min(k, d):
+        raise ValueError(f"steps must be >= k ({k}) (one Ritz value per Lanczos step), got {steps}")
     seed = _validation.integer("seed", seed, 0)
     alpha, beta, _ = _lanczos(matvec, d, steps, np.random.default_rng(seed))
     theta = _ritz(alpha, beta)[0]
@@ -416,11 +461,11 @@ def _prepared(model, X, y, loss, sample_weight):
     return x, target, sw, loss
 
 
-def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.float64):
+def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.float64, finite=True):
     """v -> H·v (of dtype) on prepared data: the checks done once, not per product.
     ``matvec(v, forward_done=True)`` skips the forward pass that the model's last training step
     or product on the same rows x, at the same parameters, left in its buffers; ``out`` (of the
-    model's dtype) receives the product."""
+    model's dtype) receives the product. ``finite``: a product that is not finite raises."""
     denominator = _loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype))
     loss_spec = model._loss_spec(loss)
 
@@ -429,6 +474,8 @@ def _model_operator(model, x, target, sw, loss, gauss_newton=False, dtype=np.flo
         _value, product = model._hvp(x, va, loss_spec=loss_spec, target=target, sample_weight=sw,
                                      gauss_newton=gauss_newton, denominator=denominator, forward_done=forward_done,
                                      out=out)
+        if finite:
+            _finite_product(product)
         return product.astype(dtype, copy=False)
     return matvec
 
@@ -479,13 +526,19 @@ def spectrum(model: Sequential, X: Any, y: Any, loss: Any = None, *, sample_weig
     if sigma is None:
         sigma = span / 100.0
     if grid is None:
-        grid = np.linspace(lo - 0.05 * span - 3 * sigma, hi + 0.05 * span + 3 * sigma, 1000)
+        low, high = lo - 0.05 * span - 3 * sigma, hi + 0.05 * span + 3 * sigma
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"sigma={sigma:g} is too large for the default grid: the nodes ± 3·sigma pass float64's "
+                             "range; pass a smaller sigma or a grid")
+        grid = np.linspace(low, high, 1000)
     grid = np.asarray(grid, dtype=np.float64)
     density = np.zeros_like(grid)
     for r in range(n_vectors):
         ok = np.isfinite(nodes[r])
-        diff = grid[:, None] - nodes[r, ok][None, :]
-        density += (np.exp(-0.5 * (diff / sigma) ** 2) @ weights[r, ok]) / (sigma * np.sqrt(2 * np.pi))
+        # far from every node (diff/sigma)² overflows to inf, and its Gaussian is then exactly 0
+        with np.errstate(over="ignore"):
+            diff = grid[:, None] - nodes[r, ok][None, :]
+            density += (np.exp(-0.5 * (diff / sigma) ** 2) @ weights[r, ok]) / sigma / np.sqrt(2 * np.pi)
     density /= n_vectors
     return {"grid": grid, "density": density, "nodes": nodes, "weights": weights}
 
@@ -647,7 +700,8 @@ class CurvatureMonitor:
         self._top = None
         self._warned = False
         self._before = None
-        self._matvec = _model_operator(model, self.x, self.target, self.sw, loss, dtype=model.dtype)
+        # a probe records what it measures: training decides what a non-finite loss means
+        self._matvec = _model_operator(model, self.x, self.target, self.sw, loss, dtype=model.dtype, finite=False)
 
     @classmethod
     def create(cls, curvature, model, x, target, sw, loss, optimizer, seed):

@@ -109,11 +109,22 @@ def _steps(eps, x):
         h = np.broadcast_to(given.reshape(-1), x.shape)
         if np.any(~np.isfinite(h)) or np.any(h <= 0):
             raise ValueError(f"eps must be positive and finite, got {eps!r}")
-    lost = (x + h).astype(x.dtype) == (x - h).astype(x.dtype)
+    with np.errstate(over="ignore"):  # refused just below
+        forward, backward = (x + h).astype(x.dtype), (x - h).astype(x.dtype)
+    def first(mask):  # (h, x, index) at the first True of mask
+        i = np.argwhere(mask)[0]
+        return h[tuple(i)], x[tuple(i)], tuple(int(j) for j in i) if x.ndim > 1 else int(i[0])
+
+    past = ~(np.isfinite(forward) & np.isfinite(backward))
+    if np.any(past):
+        step, at, index = first(past)
+        raise ValueError(f"eps is too large for x: x ± {step:g} is not finite in {x.dtype} at x = {at:g} "
+                         f"(index {index}); pass a smaller eps")
+    lost = forward == backward
     if np.any(lost):
-        i = np.argwhere(lost)[0]
-        raise ValueError(f"eps is too small for x: x ± {h[tuple(i)]:g} rounds to x = {x[tuple(i)]!r} in {x.dtype} at "
-                         f"index {tuple(int(j) for j in i) if x.ndim > 1 else int(i[0])}; pass a larger eps")
+        step, at, index = first(lost)
+        raise ValueError(f"eps is too small for x: x ± {step:g} rounds to x = {at!r} in {x.dtype} at "
+                         f"index {index}; pass a larger eps")
     return h
 
 
@@ -121,8 +132,8 @@ def _float_vector(name, x, ndim_choices=(1,)):
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
-    if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
+    native = arr.dtype.newbyteorder("=")  # a big-endian float32 is float32 too
+    arr = arr.astype(native if native in (np.float32, np.float64) else np.float64, copy=False)
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim not in ndim_choices:
@@ -130,6 +141,8 @@ def _float_vector(name, x, ndim_choices=(1,)):
         raise ValueError(f"{name} must have shape {shapes}, got shape {arr.shape}")
     if arr.shape[-1] == 0:
         raise ValueError(f"{name} must have at least one coordinate, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one start (row), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite, got {np.count_nonzero(~np.isfinite(arr))} "
                          "non-finite values")
@@ -138,9 +151,10 @@ def _float_vector(name, x, ndim_choices=(1,)):
 
 def _finite_norm(a):
     """‖a‖₂, or None when a holds a NaN or an infinity. One BLAS dot on the common
-    path (it raises no floating-point warnings); the exact check only when the dot
-    is not finite, which huge finite values can also cause (norm = inf then)."""
-    squared = float(np.dot(a, a))
+    path (np.vdot: np.dot warns when the sum overflows, which a gradient of 1e160 makes
+    it); the exact check only when the dot is not finite, which huge finite values can
+    also cause (norm = inf then)."""
+    squared = float(np.vdot(a, a))
     if math.isfinite(squared):
         return math.sqrt(squared)
     return math.inf if bool(np.isfinite(a).all()) else None
@@ -289,10 +303,11 @@ class _Objective:
                 plus, minus = xs.copy(), xs.copy()
                 plus[:, i] += h[:, i]
                 minus[:, i] -= h[:, i]
+                taken = plus[:, i].astype(np.float64) - minus[:, i]  # before fun, which may write into its x
                 f_plus = self._batch_values(self._call(plus)[0]).reshape(k)
                 f_minus = self._batch_values(self._call(minus)[0]).reshape(k)
                 self.nfev += 2 * k
-                grads[:, i] = (f_plus - f_minus) / (plus[:, i].astype(np.float64) - minus[:, i])
+                grads[:, i] = (f_plus - f_minus) / taken
         elif callable(self.jac):
             grads = self.jac(xs.copy(), *self.args)
         grads = self._check_grad_shape(grads, xs.shape)
@@ -472,6 +487,9 @@ def _check_optimizer(optimizer):
         return LBFGS()
     if isinstance(optimizer, (LBFGS, NewtonCG)):
         return optimizer
+    if isinstance(optimizer, type):  # its step and get_config are functions still missing self
+        raise TypeError(f"optimizer must be a fastgd optimizer instance, got the class {optimizer.__name__}: "
+                        f"pass {optimizer.__name__}() (with its hyperparameters)")
     if not callable(getattr(optimizer, "step", None)):
         raise TypeError("optimizer must be a fastgd optimizer (an object with step(params, grads)), "
                         f"got {type(optimizer).__name__}")

@@ -139,6 +139,17 @@ def _call_closure(optimizer, closure, params):
     return f, grads
 
 
+def _check_start(f, grads):
+    """Refuse a starting point where the closure's value or gradient is not finite: no step
+    can be taken from it (a line search along a NaN direction only fails)."""
+    if not math.isfinite(f):
+        raise ValueError(f"closure returned a non-finite loss ({f}) at the starting point")
+    bad = ~np.isfinite(grads)
+    if bad.any():
+        raise ValueError(f"closure returned a non-finite gradient ({np.count_nonzero(bad)} of {grads.size} entries, "
+                         f"{grads[bad][0]}) at the starting point")
+
+
 class LBFGS:
     r"""Limited-memory BFGS with the Moré–Thuente line search.
 
@@ -275,6 +286,8 @@ class LBFGS:
             n = s_hist.shape[1]
             self._x = _validation.vector("state['x']", state["x"], n, s_hist.dtype)
             self._g = _validation.vector("state['grad']", state["grad"], n, s_hist.dtype)
+            _validation.finite("state['x']", self._x)  # the point the next step starts from
+            _validation.finite("state['grad']", self._g)
             self._f = _validation.real("state['f']", state["f"])
 
     # ---- the step ----------------------------------------------------------
@@ -375,8 +388,7 @@ class LBFGS:
         if evaluate_first:
             driver.resume(self.n_iter)
             f = self._evaluate_into(closure, params)
-            if not math.isfinite(f):
-                raise ValueError(f"closure returned a non-finite loss ({f}) at the starting point")
+            _check_start(f, self._gbuf)
         else:
             if self._g is not self._gbuf:
                 self._gbuf[...] = self._g

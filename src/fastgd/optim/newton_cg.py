@@ -39,7 +39,7 @@ import math
 import numpy as np
 
 from fastgd import _core, _validation
-from fastgd.optim.lbfgs import LBFGS
+from fastgd.optim.lbfgs import LBFGS, _check_start
 
 __all__ = ["NewtonCG"]
 
@@ -165,6 +165,8 @@ class NewtonCG:
                 raise ValueError(f"state['x'] must be a 1-D float array, got {_validation.describe(x)}")
             self._x = x.copy()
             self._g = _validation.vector("state['grad']", state["grad"], x.shape[0], np.float64)
+            _validation.finite("state['x']", self._x)  # the point the next step starts from
+            _validation.finite("state['grad']", self._g)
             self._f = _validation.real("state['f']", state["f"])
 
     # the cached point, and the closure's call with its checks, as L-BFGS has them
@@ -179,7 +181,8 @@ class NewtonCG:
         self.last_nhvp += 1
         self.n_hvp += 1
         if hessp is not None:
-            out = _validation.real_array("hessp", hessp(params, v.astype(params.dtype, copy=False)), np.float64)
+            # a copy of v, CG's direction, which a hessp writing its product into v would overwrite
+            out = _validation.real_array("hessp", hessp(params, v.astype(params.dtype)), np.float64)
             if out.shape != params.shape:
                 raise ValueError(f"hessp returned shape {out.shape}, expected {params.shape}")
             return out
@@ -249,8 +252,7 @@ class NewtonCG:
             self._f, self._g = self._evaluate(closure, params)
             self._x = params.copy()
         self._g = np.asarray(self._g, dtype=np.float64)
-        if not math.isfinite(self._f):
-            raise ValueError(f"closure returned a non-finite loss ({self._f}) at the starting point")
+        _check_start(self._f, self._g)
         x = params.astype(np.float64)
         g = self._g
         gnorm = float(np.linalg.norm(g))
@@ -366,7 +368,8 @@ class _SteihaugCG:
         self.rr = float(self.r @ self.r)
         self.model = 0.0  # m(z) - m(0)
         # the normalized residuals, rows of one block filled in place (at most d of them)
-        self.basis = np.empty((min(g.size, max_iter + 1), g.size)) if reorthogonalize else None
+        self.basis = _validation.allocate("reorthogonalize=True", (min(g.size, max_iter + 1), g.size)) \
+            if reorthogonalize else None
         self.n_basis = 0
         if reorthogonalize:
             self._add_to_basis(self.r, self.rr)

@@ -52,10 +52,7 @@ class Schedule:
         raise NotImplementedError
 
     def _apply(self):
-        try:
-            lr = self.lr_at(self.last_step)
-        except OverflowError:  # gamma > 1 raised to a large power
-            lr = math.inf
+        lr = self.lr_at(self.last_step)
         if not math.isfinite(lr):
             raise ValueError(f"{type(self).__name__}'s learning rate overflows at step {self.last_step} "
                              f"({self!r} grows it without bound)")
@@ -95,6 +92,15 @@ class Schedule:
         return f"{type(self).__name__}({args}, interval={self.interval!r})"
 
 
+def _power(gamma, n):
+    """gamma ** n for an integer n >= 0 of any size, as in floating point: inf past the float
+    range (Python raises OverflowError there, and for an n past it whatever gamma)."""
+    try:
+        return gamma ** _validation.as_float(n)
+    except OverflowError:
+        return math.inf
+
+
 class StepDecay(Schedule):
     """η_t = η₀ · gamma^⌊t / step_size⌋ (``torch.optim.lr_scheduler.StepLR``)."""
 
@@ -106,7 +112,7 @@ class StepDecay(Schedule):
         super().__init__(optimizer, interval=interval)
 
     def _lr(self, t):
-        return self.base_lr * self.gamma ** (t // self.step_size)
+        return self.base_lr * _power(self.gamma, t // self.step_size)
 
     def _params(self):
         return {"step_size": self.step_size, "gamma": self.gamma}
@@ -122,7 +128,7 @@ class ExponentialDecay(Schedule):
         super().__init__(optimizer, interval=interval)
 
     def _lr(self, t):
-        return self.base_lr * self.gamma ** t
+        return self.base_lr * _power(self.gamma, t)
 
     def _params(self):
         return {"gamma": self.gamma}
