@@ -444,3 +444,49 @@ def test_gradient_lists_refuse_arrays_that_overlap():
     total = fg.clip_grad_norm([buffer[:3], buffer[3:]], 1.0)  # adjacent, not overlapping: fine
     assert total == pytest.approx(6 ** 0.5)
     np.testing.assert_allclose(np.linalg.norm(buffer), 1.0, rtol=1e-5)
+
+
+def _stepped(make):
+    """An optimizer of `make` after two steps on an ill-conditioned quadratic, with its point."""
+    scale = np.array([1.0, 10.0, 100.0])
+    opt, p = make(), np.ones(3)
+    for _ in range(2):
+        opt.step(lambda q: (float(0.5 * (scale * q * q).sum()), scale * q), p)
+    return opt
+
+
+def _same_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], dict):
+            _same_state(a[k], b[k])
+        elif isinstance(a[k], np.ndarray):
+            np.testing.assert_array_equal(a[k], b[k])
+        else:
+            assert a[k] == b[k], k
+
+
+@pytest.mark.parametrize("make", [fg.LBFGS, fg.NewtonCG])
+def test_a_refused_second_order_state_leaves_the_optimizer_as_it_was(make):
+    # the counters, the point and the L-BFGS history were installed before the gradient was
+    # refused: the optimizer went on with a point and no gradient
+    opt = _stepped(make)
+    before = opt.state_dict()
+    bad = {**before, "n_iter": 7, "grad": np.zeros(2)}
+    with pytest.raises(ValueError, match=r"state\['grad'\] must have shape \(3,\), got \(2,\)"):
+        opt.load_state_dict(bad)
+    _same_state(opt.state_dict(), before)
+
+
+@pytest.mark.parametrize("make, bad", [
+    (lambda opt: schedules.StepDecay(opt, step_size=2), {"base_lr": 0.5, "last_step": -1}),
+    (lambda opt: schedules.ReduceLROnPlateau(opt), {"base_lr": 0.5, "best": 0.25, "num_bad": 1, "lr": -1.0}),
+])
+def test_a_refused_schedule_state_leaves_the_schedule_and_its_optimizer_as_they_were(make, bad):
+    opt = optim.SGD(lr=0.1)
+    sched = make(opt)
+    sched.step(*(() if isinstance(sched, schedules.StepDecay) else (1.0,)))
+    before, lr = sched.state_dict(), opt.lr
+    with pytest.raises(ValueError):
+        sched.load_state_dict({**before, **bad})
+    assert sched.state_dict() == before and opt.lr == lr

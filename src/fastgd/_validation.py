@@ -9,6 +9,7 @@ name, what it must be, and what was given.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
@@ -16,7 +17,7 @@ import os
 import numpy as np
 
 __all__ = ["ArgumentTypeError", "describe", "integer", "as_float", "real", "probability", "flag", "choice", "state",
-           "vector", "float_dtype", "real_array", "c_array", "finite", "samples", "sample_shape", "targets",
+           "unchanged_if_refused", "vector", "float_dtype", "real_array", "c_array", "finite", "samples", "sample_shape", "targets",
            "sample_weight", "returned_real", "path", "callbacks"]
 
 _FLOAT_DTYPES = ("float32", "float64")
@@ -158,6 +159,20 @@ def state(name, value, keys):
     if missing:
         raise ValueError(f"{name} lacks the key(s) {', '.join(map(repr, missing))}")
     return value
+
+
+@contextlib.contextmanager
+def unchanged_if_refused(obj):
+    """Put back ``obj``'s attributes as they were when the block raises: a refused
+    ``load_state_dict`` leaves its target as it was. The block must rebind the attributes it
+    changes, not change their values in place (the copy of ``obj.__dict__`` is shallow)."""
+    saved = dict(obj.__dict__)
+    try:
+        yield
+    except BaseException:
+        obj.__dict__.clear()
+        obj.__dict__.update(saved)
+        raise
 
 
 def vector(name, value, n, dtype):

@@ -257,7 +257,11 @@ class LBFGS:
                 "grad": None if self._g is None else self._g.copy()}
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned; a refused state leaves the optimizer as it was."""
+        with _validation.unchanged_if_refused(self):  # reset and each step below rebind what they change
+            self._load_state_dict(state)
+
+    def _load_state_dict(self, state):
         _validation.state("state", state, ("memory", "n_iter", "x", "f", "grad"))
         self.reset()
         if state["memory"] is None:

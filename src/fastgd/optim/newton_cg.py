@@ -151,7 +151,11 @@ class NewtonCG:
                 "grad": None if self._g is None else self._g.copy(), "forcing": self._forcing}
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned; a refused state leaves the optimizer as it was."""
+        with _validation.unchanged_if_refused(self):  # reset and each step below rebind what they change
+            self._load_state_dict(state)
+
+    def _load_state_dict(self, state):
         _validation.state("state", state, ("trust_radius", "n_iter", "n_hvp", "x", "f", "grad"))
         self.reset()
         self.trust_radius = _positive("trust_radius", state["trust_radius"])

@@ -371,13 +371,8 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict):
         """Restore what ``state_dict()`` returned; the next step continues identically. A
         state_dict that is refused leaves the optimizer as it was."""
-        saved = dict(self.__dict__)  # every step below rebinds the attributes it changes
-        try:
+        with _validation.unchanged_if_refused(self):  # every step rebinds the attributes it changes
             self._load_state_dict(state_dict)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
 
     def _load_state_dict(self, state_dict):
         _state("state_dict", state_dict, ("name", "config", "lr", "step"))

@@ -80,6 +80,17 @@ class Schedule:
         return {"name": self.name, "base_lr": self.base_lr, "last_step": self.last_step}
 
     def load_state_dict(self, state: dict):
+        """Restore what :meth:`state_dict` returned and set the optimizer's lr accordingly; a
+        refused state leaves the schedule and the optimizer's lr as they were."""
+        lr = self.optimizer.lr
+        with _validation.unchanged_if_refused(self):
+            try:
+                self._load_state_dict(state)
+            except BaseException:
+                self.optimizer.lr = lr
+                raise
+
+    def _load_state_dict(self, state):
         self._load_common(state, ())
         self._apply()
 
@@ -249,7 +260,7 @@ class ReduceLROnPlateau(Schedule):
         return {"name": self.name, "base_lr": self.base_lr, "last_step": self.last_step, "best": self.best,
                 "num_bad": self.num_bad, "lr": self.optimizer.lr}
 
-    def load_state_dict(self, state):
+    def _load_state_dict(self, state):
         self._load_common(state, ("best", "num_bad", "lr"))
         best = state["best"]
         if isinstance(best, bool) or not isinstance(best, numbers.Real) or math.isnan(best):
