@@ -17,8 +17,8 @@ import os
 import numpy as np
 
 __all__ = ["ArgumentTypeError", "describe", "integer", "as_float", "real", "probability", "flag", "choice", "state",
-           "unchanged_if_refused", "vector", "float_dtype", "real_array", "c_array", "finite", "samples", "sample_shape", "targets",
-           "sample_weight", "returned_real", "path", "callbacks"]
+           "unchanged_if_refused", "vector", "float_dtype", "real_array", "c_array", "finite", "samples",
+           "sample_shape", "targets", "sample_weight", "returned_real", "path", "callbacks"]
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -176,11 +176,15 @@ def unchanged_if_refused(obj):
 
 
 def vector(name, value, n, dtype):
-    """``value`` as a C-contiguous 1-D array of ``n`` real numbers of ``dtype`` (a copy)."""
+    """``value`` as a C-contiguous 1-D array of ``n`` finite real numbers of ``dtype`` (a copy,
+    in the machine's byte order)."""
     arr = real_array(name, value)
     if arr.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
-    return np.array(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # past the range of dtype: infinite, named by finite
+        out = np.array(arr, dtype=np.dtype(dtype).newbyteorder("="))
+    finite(name, out, arr)
+    return out
 
 
 def float_dtype(dtype, name="dtype"):

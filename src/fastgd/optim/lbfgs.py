@@ -266,13 +266,25 @@ class LBFGS:
         self.reset()
         if state["memory"] is None:
             return
-        s_hist = _validation.real_array("state['memory']['s_hist']",
-                                        _validation.state("state['memory']", state["memory"], ("s_hist",))["s_hist"])
+        memory = _validation.state("state['memory']", state["memory"],
+                                   ("s_hist", "y_hist", "rho", "count", "newest", "gamma"))
+        s_hist = _validation.real_array("state['memory']['s_hist']", memory["s_hist"])
         if s_hist.ndim != 2 or s_hist.shape[0] != self.history_size + 1:
             raise ValueError(f"state has history_size {s_hist.shape[0] - 1 if s_hist.ndim else None}, "
                              f"this optimizer {self.history_size}")
+        # the pairs kept have sᵀy > 0 (rho = 1 / sᵀy, 0 in an empty slot) and gamma = sᵀy / yᵀy
+        for key in ("s_hist", "y_hist", "rho"):
+            _validation.finite(f"state['memory'][{key!r}]", _validation.real_array(f"state['memory'][{key!r}]",
+                                                                                   memory[key]))
+        rho = np.asarray(memory["rho"])
+        negative = np.flatnonzero(rho.reshape(-1) < 0)
+        if negative.size:
+            i = int(negative[0])
+            raise ValueError(f"state['memory']['rho'] must be >= 0 (1 / sᵀy of each pair kept), got "
+                             f"{rho.reshape(-1)[i]} at index {i}")
+        _validation.real("state['memory']['gamma']", memory["gamma"], low=0.0, low_open=True)
         self._memory = _core.LBFGSMemory(s_hist.shape[1], self.history_size, s_hist.dtype)
-        self._memory.set_state(state["memory"])
+        self._memory.set_state(memory)
         self.n_iter = _validation.integer("state['n_iter']", state["n_iter"], 0,
                                           maximum=_validation.MAX_RESTORED_COUNT)
         if state["x"] is not None:

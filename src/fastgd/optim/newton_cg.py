@@ -159,15 +159,16 @@ class NewtonCG:
         _validation.state("state", state, ("trust_radius", "n_iter", "n_hvp", "x", "f", "grad"))
         self.reset()
         self.trust_radius = _positive("trust_radius", state["trust_radius"])
-        self.n_iter = _validation.integer("state['n_iter']", state["n_iter"], 0)
-        self.n_hvp = _validation.integer("state['n_hvp']", state["n_hvp"], 0)
+        self.n_iter = _validation.integer("state['n_iter']", state["n_iter"], 0, maximum=_validation.MAX_RESTORED_COUNT)
+        self.n_hvp = _validation.integer("state['n_hvp']", state["n_hvp"], 0, maximum=_validation.MAX_RESTORED_COUNT)
         if state.get("forcing") is not None:
             self._forcing = _validation.real("forcing", state["forcing"], low=0.0)
         if state["x"] is not None:
             x = _validation.real_array("state['x']", state["x"])
-            if x.ndim != 1 or x.dtype.kind != "f":
+            if x.ndim != 1:
                 raise ValueError(f"state['x'] must be a 1-D float array, got {_validation.describe(x)}")
-            self._x = x.copy()
+            # the point of the parameters: float32 or float64, as they are
+            self._x = _validation.vector("state['x']", x, x.shape[0], _validation.float_dtype(x.dtype, "state['x']"))
             self._g = _validation.vector("state['grad']", state["grad"], x.shape[0], np.float64)
             self._f = _validation.real("state['f']", state["f"])
 
