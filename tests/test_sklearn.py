@@ -316,6 +316,27 @@ def test_pipeline_gridsearch_cross_val_clone(cancer):
     assert twin.get_params() == est.get_params() and twin is not est
 
 
+@pytest.mark.parametrize("change, error, message", [
+    (lambda s: s["_model_params"].__setitem__(0, np.nan), ValueError, r"_model_params must be finite, got nan"),
+    (lambda s: s.__setitem__("_model_params", None), TypeError,
+     r"_model_params must hold real numbers, got array of dtype object"),
+    (lambda s: s.__setitem__("_model_params", s["_model_params"][:-1]), ValueError,
+     r"_model_params must have shape \((\d+),\), got \((\d+),\)"),
+    (lambda s: s.__setitem__("_model_config", {"layers": []}), ValueError, r"cfg lacks the key\(s\) 'dtype'"),
+])
+def test_unpickling_a_tampered_estimator_names_what_is_wrong(digits, change, error, message):
+    # NaN parameters, or None (which NumPy writes as NaN), were loaded in silence; a short array
+    # gave NumPy's unnamed broadcast error
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(max_iter=2, random_state=0, hidden_layer_sizes=(4,)).fit(X, y)
+    state = est.__getstate__()
+    change(state)
+    with pytest.raises(error, match=message):
+        MLPClassifier.__new__(MLPClassifier).__setstate__(state)
+
+
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 def test_pickle_roundtrip_and_continue(digits, solver):
     X, y = digits

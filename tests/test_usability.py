@@ -454,3 +454,51 @@ def test_checkpoint_repr(tmp_path):
     assert text.startswith("Checkpoint(epoch=3, seed=0, model=<Sequential 4 -> 3, 2 layers, 131 parameters")
     assert "Adam(" in text and "schedule=None" in text and "History(epochs=3" in text
 
+
+
+def _tampered_model_pickle(change):
+    """The bytes pickle.dumps(model) gives, with `change` applied to the model's saved state."""
+    model = fg.Sequential([fg.Dense(3, 4), fg.Dense(4, 2)], dtype="float32", seed=0)
+    restore, (cls, state) = model.__reduce__()
+    change(state)
+
+    class Tampered:
+        def __reduce__(self):
+            return restore, (cls, state)
+
+    return pickle.dumps(Tampered())
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda s: s["params"].__setitem__(5, np.nan), ValueError, r"params must be finite, got nan at flat index 5"),
+    (lambda s: s.__setitem__("params", s["params"][:-1]), ValueError, r"params must have shape \(26,\), got \(25,\)"),
+    (lambda s: s.__setitem__("params", None), TypeError, r"params must hold real numbers, got array of dtype object"),
+    (lambda s: s.__setitem__("params", s["params"].astype(np.float64) * 1e300), ValueError,
+     r"params must be finite in float32, got .*e\+299 at flat index"),
+    (lambda s: s.__setitem__("config", 5), TypeError, r"config must be a dict .*'dtype'.*'layers'.*got 5"),
+    (lambda s: s["config"].__setitem__("extra", 1), ValueError, r"config has the unknown key\(s\) 'extra'"),
+    (lambda s: s["config"].pop("layers"), ValueError, r"config lacks the key\(s\) 'layers'"),
+    (lambda s: s["config"].__setitem__("layers", 5), TypeError, r"config\['layers'\] must be a list of Dense configs"),
+    (lambda s: s["config"]["layers"].__setitem__(1, "dense"), TypeError,
+     r"config\['layers'\]\[1\] must be a dict \(a Dense config\), got 'dense'"),
+    (lambda s: s["config"]["layers"][0].__setitem__("units", 3), ValueError,
+     r"config\['layers'\]\[0\] has the unknown key\(s\) 'units'"),
+])
+def test_unpickling_a_tampered_model_names_what_is_wrong(change, error, message):
+    # NaN parameters were loaded in silence, and None became NaN; a short array gave NumPy's
+    # unnamed broadcast error and a malformed description a bare KeyError or TypeError
+    data = _tampered_model_pickle(change)
+    with pytest.raises(error, match=message):
+        pickle.loads(data)
+
+
+def test_sequential_from_config_names_a_malformed_description():
+    good = fg.Sequential([fg.Dense(3, 4)]).get_config()
+    for cfg, error, message in (
+            ([1, 2], TypeError, r"cfg must be a dict \{'dtype', 'layers'\}.*got \[1, 2\] \(list\)"),
+            ({**good, "layers": "ab"}, TypeError, r"cfg\['layers'\] must be a list of Dense configs, got str"),
+            ({"layers": good["layers"]}, ValueError, r"cfg lacks the key\(s\) 'dtype'"),
+            ({**good, "layers": [{"in_features": 3}]}, ValueError,
+             r"cfg\['layers'\]\[0\] lacks the key\(s\) 'out_features'")):
+        with pytest.raises(error, match=message):
+            fg.Sequential.from_config(cfg)

@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 __all__ = ["ArgumentTypeError", "describe", "integer", "as_float", "real", "probability", "flag", "choice", "state",
-           "unchanged_if_refused", "vector", "float_dtype", "real_array", "c_array", "finite", "samples",
+           "config", "unchanged_if_refused", "vector", "float_dtype", "real_array", "c_array", "finite", "samples",
            "sample_shape", "targets", "sample_weight", "returned_real", "path", "callbacks"]
 
 _FLOAT_DTYPES = ("float32", "float64")
@@ -153,11 +153,26 @@ def choice(name, value, options):
 def state(name, value, keys):
     """``value`` if it is a dict holding every key of ``keys`` (what a ``state_dict()`` returned),
     else TypeError (not a dict) or ValueError naming the missing keys."""
+    return _keyed(name, value, "(what state_dict() returns)", keys)
+
+
+def config(name, value, what, required, optional=()):
+    """``value`` if it is a dict (a ``get_config()`` description, ``what``) holding every key of
+    ``required`` and no key but those and ``optional``, else TypeError (not a dict) or
+    ValueError naming the missing or unknown keys."""
+    return _keyed(name, value, what, required, tuple(required) + tuple(optional))
+
+
+def _keyed(name, value, what, required, allowed=None):
     if not isinstance(value, dict):
-        raise ArgumentTypeError(f"{name} must be a dict (what state_dict() returns), got {_given(value)}")
-    missing = [k for k in keys if k not in value]
+        raise ArgumentTypeError(f"{name} must be a dict {what}, got {_given(value)}")
+    missing = [k for k in required if k not in value]
     if missing:
         raise ValueError(f"{name} lacks the key(s) {', '.join(map(repr, missing))}")
+    unknown = [] if allowed is None else [k for k in value if k not in allowed]
+    if unknown:
+        raise ValueError(f"{name} has the unknown key(s) {', '.join(map(repr, unknown))}; it may hold "
+                         f"{', '.join(map(repr, allowed))}")
     return value
 
 

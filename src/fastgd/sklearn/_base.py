@@ -312,7 +312,7 @@ class _BaseMLP(BaseEstimator):
             self.__dict__.update(state)
         if cfg is not None:
             model = Sequential.from_config(cfg)
-            model.params[...] = params
+            model.params[...] = _validation.vector("_model_params", params, model.n_params, model.dtype)
             self._bind_model(model)
 
     # ---- the model ----
