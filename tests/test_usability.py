@@ -502,3 +502,51 @@ def test_sequential_from_config_names_a_malformed_description():
              r"cfg\['layers'\]\[0\] lacks the key\(s\) 'out_features'")):
         with pytest.raises(error, match=message):
             fg.Sequential.from_config(cfg)
+
+
+def _unpickled(cls, state):
+    """What unpickling an instance of `cls` whose pickled attributes are `state` does."""
+    obj = cls.__new__(cls)
+    obj.__setstate__(state)
+    return obj
+
+
+def _tampered_pickle(obj, change):
+    """pickle.dumps(obj) with `change` applied to the attributes it pickles."""
+    state = dict(obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)[2])
+    change(state)
+
+    class Tampered:
+        def __reduce__(self):
+            return _unpickled, (type(obj), state)
+
+    return pickle.dumps(Tampered())
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["_state"].__setitem__(slice(None), np.nan), r"state_dict\['state'\] must be finite, got nan"),
+    (lambda s: s.__setitem__("_step", -5), r"state_dict\['step'\] must be an integer in \[0, "),
+    (lambda s: s["_state"].__setitem__(slice(1008, 1010), -1.0), r"slot 1 \(exp_avg_sq\) must be >= 0"),
+    (lambda s: s["_hyper"].__setitem__("eps", -1.0), r"eps must be"),
+    (lambda s: s.__setitem__("_state", s["_state"][:10]), r"the pickled Adam is malformed"),
+    (lambda s: s.pop("_hyper"), r"the pickled Adam is malformed"),
+])
+def test_unpickling_a_tampered_optimizer_is_checked_as_its_state_dict_is(change, message):
+    # the attributes were restored as pickled: NaN moments made every parameter NaN at the next
+    # step, and a negative step count went into the bias correction, in silence
+    opt = optim.Adam(lr=0.1)
+    opt.step(np.ones(1000), np.ones(1000))
+    with pytest.raises(ValueError, match=message):
+        pickle.loads(_tampered_pickle(opt, change))
+
+
+def test_an_unpickled_optimizer_continues_exactly():
+    opt = optim.Adam(lr=0.1, amsgrad=True)
+    opt.set_param_groups([(0, 600, {"weight_decay": 0.01}), (600, 1000, {})])
+    p, g = np.linspace(-1, 1, 1000), np.cos(np.arange(1000.0))
+    opt.step(p, g)
+    twin, q = pickle.loads(pickle.dumps(opt)), p.copy()
+    opt.step(p, g)
+    twin.step(q, g)
+    np.testing.assert_array_equal(p, q)
+    assert twin.state_dict()["step"] == 2

@@ -368,6 +368,16 @@ class Optimizer:
             "state": None if self._state is None else self._compact_state(),
         }
 
+    def __setstate__(self, attributes):
+        # Unpickling (and copy.deepcopy): the attributes pickled go through load_state_dict's
+        # checks, so that a tampered pickle is refused as the same state_dict would be
+        self.__dict__.update(attributes)
+        try:
+            state = self.state_dict()
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ValueError(f"the pickled {type(self).__name__} is malformed: {type(exc).__name__}: {exc}") from None
+        self.load_state_dict(state)
+
     def load_state_dict(self, state_dict: dict):
         """Restore what ``state_dict()`` returned; the next step continues identically. A
         state_dict that is refused leaves the optimizer as it was."""
