@@ -550,3 +550,21 @@ def test_an_unpickled_optimizer_continues_exactly():
     twin.step(q, g)
     np.testing.assert_array_equal(p, q)
     assert twin.state_dict()["step"] == 2
+
+
+def test_unpickling_a_tampered_newton_cg_is_checked_as_its_state_dict_is():
+    # its attributes were restored as pickled, past the checks its constructor, __setattr__ and
+    # load_state_dict make: a NaN point or a negative trust radius went on in silence
+    scale = np.array([1.0, 10.0, 100.0])
+    opt = fg.NewtonCG()
+    opt.step(lambda q: (float(0.5 * (scale * q * q).sum()), scale * q), np.ones(3))
+    twin = pickle.loads(pickle.dumps(opt))
+    assert twin.get_config() == opt.get_config()
+    for key in ("trust_radius", "n_iter", "x", "grad", "f", "forcing"):
+        np.testing.assert_array_equal(twin.state_dict()[key], opt.state_dict()[key])
+    restore, (config, state) = opt.__reduce__()
+    for bad_config, bad_state, message in (({}, {"x": np.array([0.0, np.nan, 1.0])}, r"state\['x'\] must be finite"),
+                                           ({}, {"trust_radius": -1.0}, r"trust_radius must be"),
+                                           ({"eta": float("nan")}, {}, r"eta must be")):
+        with pytest.raises(ValueError, match=message):
+            restore({**config, **bad_config}, {**state, **bad_state})

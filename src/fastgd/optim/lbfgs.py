@@ -234,7 +234,8 @@ class LBFGS:
     def __reduce__(self):
         # The C driver holds pointers into the history's buffers and cannot be pickled: a copy
         # (pickle, copy.deepcopy) is rebuilt from the configuration and the state, as
-        # load_checkpoint does, and takes the same next steps bit for bit.
+        # load_checkpoint does, and takes the same next steps bit for bit. Both go through the
+        # constructor's and load_state_dict's checks (NewtonCG is pickled so too).
         return _restore, (self.get_config(), self.state_dict())
 
     # ---- state -------------------------------------------------------------
@@ -415,7 +416,10 @@ class LBFGS:
 
 
 def _restore(config, state):
-    """Rebuild an LBFGS pickled by LBFGS.__reduce__."""
-    optimizer = LBFGS(**{k: v for k, v in config.items() if k != "name"})
+    """Rebuild an LBFGS (or a NewtonCG, by its config's name) pickled by LBFGS.__reduce__."""
+    from fastgd.optim.newton_cg import NewtonCG
+
+    cls = NewtonCG if config.get("name") == "newton_cg" else LBFGS
+    optimizer = cls(**{k: v for k, v in config.items() if k != "name"})
     optimizer.load_state_dict(state)
     return optimizer

@@ -172,7 +172,9 @@ class NewtonCG:
             self._g = _validation.vector("state['grad']", state["grad"], x.shape[0], np.float64)
             self._f = _validation.real("state['f']", state["f"])
 
-    # the cached point, and the closure's call with its checks, as L-BFGS has them
+    # the cached point, the closure's call with its checks, and pickling (through the
+    # configuration and the state, both checked), as L-BFGS has them
+    __reduce__ = LBFGS.__reduce__
     grad = LBFGS.grad
     loss = LBFGS.loss
     _evaluate = LBFGS._evaluate
