@@ -337,6 +337,23 @@ def test_unpickling_a_tampered_estimator_names_what_is_wrong(digits, change, err
         MLPClassifier.__new__(MLPClassifier).__setstate__(state)
 
 
+def test_unpickling_an_estimator_whose_network_does_not_fit_its_attributes_is_refused(digits):
+    # a network of another output count predicted indices past classes_ (an unnamed IndexError
+    # at the first predict), another input count refused every X of n_features_in_ columns
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(max_iter=2, random_state=0, hidden_layer_sizes=(4,)).fit(X, y)
+    for layer, key, value, message in ((-1, "out_features", 12, r"64 inputs and 12 outputs.*n_outputs_=10"),
+                                       (0, "in_features", 65, r"65 inputs and 10 outputs.*n_features_in_=64")):
+        state = est.__getstate__()
+        state["_model_config"]["layers"][layer][key] = value
+        size = sum(c["in_features"] * c["out_features"] + c["out_features"] for c in state["_model_config"]["layers"])
+        state["_model_params"] = np.zeros(size)
+        with pytest.raises(ValueError, match=r"_model_config describes a network of " + message):
+            MLPClassifier.__new__(MLPClassifier).__setstate__(state)
+
+
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 def test_pickle_roundtrip_and_continue(digits, solver):
     X, y = digits
