@@ -538,3 +538,11 @@ def test_newton_cg_restores_a_big_endian_point_in_the_native_byte_order():
     opt.load_state_dict({**state, "x": state["x"].astype(">f8")})
     assert opt.state_dict()["x"].dtype == np.float64
     np.testing.assert_array_equal(opt.state_dict()["x"], state["x"])
+
+
+def test_from_config_names_a_description_that_is_no_dict():
+    # dict(config) raised "'int' object is not iterable", and a list of pairs was taken as one
+    for build in (optim.from_config, lambda cfg: schedules.from_config(optim.SGD(), cfg)):
+        for cfg, got in ((5, r"5 \(int\)"), ([("name", "sgd")], r"\[\('name', 'sgd'\)\] \(list\)")):
+            with pytest.raises(TypeError, match=r"config must be a dict \(what get_config\(\) returns\), got " + got):
+                build(cfg)

@@ -156,11 +156,11 @@ def state(name, value, keys):
     return _keyed(name, value, "(what state_dict() returns)", keys)
 
 
-def config(name, value, what, required, optional=()):
+def config(name, value, what, required, optional=None):
     """``value`` if it is a dict (a ``get_config()`` description, ``what``) holding every key of
-    ``required`` and no key but those and ``optional``, else TypeError (not a dict) or
-    ValueError naming the missing or unknown keys."""
-    return _keyed(name, value, what, required, tuple(required) + tuple(optional))
+    ``required`` and, unless ``optional`` is None (any other key passes), no key but those and
+    ``optional``; else TypeError (not a dict) or ValueError naming the missing or unknown keys."""
+    return _keyed(name, value, what, required, None if optional is None else tuple(required) + tuple(optional))
 
 
 def _keyed(name, value, what, required, allowed=None):

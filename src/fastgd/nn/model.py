@@ -572,7 +572,7 @@ class Sequential:
 def _layers_from_config(name, cfg):
     """The Dense layers of a model description ``cfg`` (what ``get_config()`` returns), its
     keys and layer descriptions checked; errors call it ``name``."""
-    _validation.config(name, cfg, "{'dtype', 'layers'} (what get_config() returns)", ("dtype", "layers"))
+    _validation.config(name, cfg, "{'dtype', 'layers'} (what get_config() returns)", ("dtype", "layers"), ())
     layers = cfg["layers"]
     if not isinstance(layers, (list, tuple)):
         raise _validation.ArgumentTypeError(f"{name}['layers'] must be a list of Dense configs, got "

@@ -744,7 +744,8 @@ _BY_NAME = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW, Adamax
 
 def from_config(config: dict) -> Optimizer:
     """Rebuild an optimizer from ``get_config()``."""
-    cfg = dict(config)
+    # its other keys are the constructor's arguments, which name any they do not take
+    cfg = dict(_validation.config("config", config, "(what get_config() returns)", ()))
     name = cfg.pop("name", None)
     _choice("config name", name, sorted(_BY_NAME))
     groups = cfg.pop("param_groups", None)

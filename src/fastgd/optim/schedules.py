@@ -276,7 +276,8 @@ _BY_NAME = {cls.name: cls for cls in (StepDecay, ExponentialDecay, InverseTimeDe
 
 def from_config(optimizer, config: dict) -> Schedule:
     """Rebuild a schedule on ``optimizer`` from ``get_config()``."""
-    cfg = dict(config)
+    # its other keys are the constructor's arguments, which name any they do not take
+    cfg = dict(_validation.config("config", config, "(what get_config() returns)", ()))
     name = cfg.pop("name", None)
     _choice("config name", name, sorted(_BY_NAME))
     return _BY_NAME[name](optimizer, **cfg)
