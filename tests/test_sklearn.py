@@ -323,6 +323,10 @@ def test_pipeline_gridsearch_cross_val_clone(cancer):
     (lambda s: s.__setitem__("_model_params", s["_model_params"][:-1]), ValueError,
      r"_model_params must have shape \((\d+),\), got \((\d+),\)"),
     (lambda s: s.__setitem__("_model_config", {"layers": []}), ValueError, r"cfg lacks the key\(s\) 'dtype'"),
+    # the parameters early stopping puts back at the end of a warm-started fit
+    (lambda s: s["_best_params"].__setitem__(3, np.inf), ValueError, r"_best_params must be finite, got inf"),
+    (lambda s: s.__setitem__("_best_params", s["_best_params"][:5]), ValueError,
+     r"_best_params must have shape \((\d+),\), got \(5,\)"),
 ])
 def test_unpickling_a_tampered_estimator_names_what_is_wrong(digits, change, error, message):
     # NaN parameters, or None (which NumPy writes as NaN), were loaded in silence; a short array

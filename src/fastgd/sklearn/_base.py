@@ -315,6 +315,9 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(f"_model_config describes a network of {model.n_inputs} inputs and "
                                  f"{model.n_outputs} outputs, the estimator was fitted with n_features_in_="
                                  f"{fitted[0]} and n_outputs_={fitted[1]}")
+            if state.get("_best_params") is not None:  # what early stopping puts back in a later fit
+                state["_best_params"] = _validation.vector("_best_params", state["_best_params"], model.n_params,
+                                                           model.dtype)
         if hasattr(super(), "__setstate__"):
             super().__setstate__(state)
         else:
