@@ -79,6 +79,11 @@ class Schedule:
     def state_dict(self) -> dict:
         return {"name": self.name, "base_lr": self.base_lr, "last_step": self.last_step}
 
+    def __reduce__(self):
+        # A copy (pickle, copy.deepcopy) is rebuilt on its optimizer from the configuration and
+        # the state, as load_checkpoint does, through the checks of both
+        return _restore, (self.optimizer, self.get_config(), self.state_dict())
+
     def load_state_dict(self, state: dict):
         """Restore what :meth:`state_dict` returned and set the optimizer's lr accordingly; a
         refused state leaves the schedule and the optimizer's lr as they were."""
@@ -281,3 +286,10 @@ def from_config(optimizer, config: dict) -> Schedule:
     name = cfg.pop("name", None)
     _choice("config name", name, sorted(_BY_NAME))
     return _BY_NAME[name](optimizer, **cfg)
+
+
+def _restore(optimizer, config, state):
+    """Rebuild a schedule pickled by Schedule.__reduce__."""
+    schedule = from_config(optimizer, config)
+    schedule.load_state_dict(state)
+    return schedule
