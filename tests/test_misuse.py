@@ -169,6 +169,18 @@ def test_history_from_dict_checks_its_columns():
         fg.History.from_dict({"epochs": 3, "history": {}})
 
 
+def test_history_from_dict_checks_its_epochs_follow_each_other():
+    # fit numbers its epochs one after another from initial_epoch; a checkpoint's History with
+    # epochs [5, 1] resumed at epoch 2 (Checkpoint.epoch), another run's shuffles, in silence
+    for epochs, message in (([5, 1], r"d\['epochs'\] must count up one by one .*got 1 after 5"),
+                            ([0, 0], r"d\['epochs'\] must count up one by one .*got 0 after 0"),
+                            ([0, 2], r"d\['epochs'\] must count up one by one .*got 2 after 0"),
+                            ([2**62 + 1], r"d\['epochs'\] entries must be an integer in \[0, 4611686018427387904\]")):
+        with pytest.raises(ValueError, match=message):
+            fg.History.from_dict({"epochs": epochs, "history": {"loss": [1.0] * len(epochs)}})
+    assert fg.History.from_dict({"epochs": [3, 4], "history": {"loss": [1.0, 0.5]}}).epochs == [3, 4]
+
+
 def test_history_from_dict_checks_its_curvature_params_and_reason():
     # a checkpoint's History may hold them: curvature [1] raised AttributeError, a short column
     # loaded (and broke History.plot later), "1.5" or True passed as a step; params [1, 2] raised

@@ -560,3 +560,105 @@ def test_gradient_lists_refuse_arrays_that_overlap():
     total = fg.clip_grad_norm([buffer[:3], buffer[3:]], 1.0)  # adjacent, not overlapping: fine
     assert total == pytest.approx(6 ** 0.5)
     np.testing.assert_allclose(np.linalg.norm(buffer), 1.0, rtol=1e-5)
+
+
+def _stepped(make):
+    """An optimizer of `make` after two steps on an ill-conditioned quadratic, with its point."""
+    scale = np.array([1.0, 10.0, 100.0])
+    opt, p = make(), np.ones(3)
+    for _ in range(2):
+        opt.step(lambda q: (float(0.5 * (scale * q * q).sum()), scale * q), p)
+    return opt
+
+
+def _same_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], dict):
+            _same_state(a[k], b[k])
+        elif isinstance(a[k], np.ndarray):
+            np.testing.assert_array_equal(a[k], b[k])
+        else:
+            assert a[k] == b[k], k
+
+
+@pytest.mark.parametrize("make", [fg.LBFGS, fg.NewtonCG])
+def test_a_refused_second_order_state_leaves_the_optimizer_as_it_was(make):
+    # the counters, the point and the L-BFGS history were installed before the gradient was
+    # refused: the optimizer went on with a point and no gradient
+    opt = _stepped(make)
+    before = opt.state_dict()
+    bad = {**before, "n_iter": 7, "grad": np.zeros(2)}
+    with pytest.raises(ValueError, match=r"state\['grad'\] must have shape \(3,\), got \(2,\)"):
+        opt.load_state_dict(bad)
+    _same_state(opt.state_dict(), before)
+
+
+@pytest.mark.parametrize("make, bad", [
+    (lambda opt: schedules.StepDecay(opt, step_size=2), {"base_lr": 0.5, "last_step": -1}),
+    (lambda opt: schedules.ReduceLROnPlateau(opt), {"base_lr": 0.5, "best": 0.25, "num_bad": 1, "lr": -1.0}),
+])
+def test_a_refused_schedule_state_leaves_the_schedule_and_its_optimizer_as_they_were(make, bad):
+    opt = optim.SGD(lr=0.1)
+    sched = make(opt)
+    sched.step(*(() if isinstance(sched, schedules.StepDecay) else (1.0,)))
+    before, lr = sched.state_dict(), opt.lr
+    with pytest.raises(ValueError):
+        sched.load_state_dict({**before, **bad})
+    assert sched.state_dict() == before and opt.lr == lr
+
+
+@pytest.mark.parametrize("where, value, message", [
+    (("memory", "s_hist"), np.nan, r"state\['memory'\]\['s_hist'\] must be finite, got nan at flat index 3"),
+    (("memory", "y_hist"), np.inf, r"state\['memory'\]\['y_hist'\] must be finite, got inf at flat index 3"),
+    (("memory", "rho"), np.nan, r"state\['memory'\]\['rho'\] must be finite, got nan at flat index 1"),
+    (("memory", "rho"), -2.0, r"state\['memory'\]\['rho'\] must be >= 0 .*got -2.0 at index 1"),
+    (("memory", "gamma"), np.nan, r"state\['memory'\]\['gamma'\] must be .*got nan"),
+    (("memory", "gamma"), 0.0, r"state\['memory'\]\['gamma'\] must be .*got 0.0"),
+    (("x",), np.nan, r"state\['x'\] must be finite, got nan at flat index 1"),
+    (("grad",), -np.inf, r"state\['grad'\] must be finite, got -inf at flat index 1"),
+])
+def test_lbfgs_refuses_a_state_that_is_not_finite(where, value, message):
+    # a NaN in the history or the cached point was taken in silence: the next steps left the
+    # tampered pairs out or restarted the search, and went on other than the saved run would
+    state = _stepped(fg.LBFGS).state_dict()
+    target = state
+    for key in where[:-1]:
+        target = target[key]
+    key = where[-1]
+    if isinstance(target[key], np.ndarray):
+        target[key] = target[key].copy()
+        target[key].reshape(-1)[3 if target[key].ndim == 2 else 1] = value
+    else:
+        target[key] = value
+    with pytest.raises(ValueError, match=message):
+        fg.LBFGS().load_state_dict(state)
+
+
+@pytest.mark.parametrize("change, error, message", [
+    ({"x": np.array([1.0, np.nan, 1.0])}, ValueError, r"state\['x'\] must be finite, got nan at flat index 1"),
+    ({"grad": np.array([1.0, np.inf, 1.0])}, ValueError, r"state\['grad'\] must be finite, got inf at flat index 1"),
+    ({"x": np.ones(3, np.float16)}, ValueError, r"state\['x'\] must be 'float32' or 'float64', got dtype\('float16'\)"),
+    ({"n_iter": 2**63}, ValueError, r"state\['n_iter'\] must be an integer in \[0, 4611686018427387904\]"),
+    ({"n_hvp": 2**63}, ValueError, r"state\['n_hvp'\] must be an integer in \[0, 4611686018427387904\]"),
+])
+def test_newton_cg_refuses_a_state_that_is_not_finite_or_not_its_dtype(change, error, message):
+    state = {**_stepped(fg.NewtonCG).state_dict(), **change}
+    with pytest.raises(error, match=message):
+        fg.NewtonCG().load_state_dict(state)
+
+
+def test_newton_cg_restores_a_big_endian_point_in_the_native_byte_order():
+    state = _stepped(fg.NewtonCG).state_dict()
+    opt = fg.NewtonCG()
+    opt.load_state_dict({**state, "x": state["x"].astype(">f8")})
+    assert opt.state_dict()["x"].dtype == np.float64
+    np.testing.assert_array_equal(opt.state_dict()["x"], state["x"])
+
+
+def test_from_config_names_a_description_that_is_no_dict():
+    # dict(config) raised "'int' object is not iterable", and a list of pairs was taken as one
+    for build in (optim.from_config, lambda cfg: schedules.from_config(optim.SGD(), cfg)):
+        for cfg, got in ((5, r"5 \(int\)"), ([("name", "sgd")], r"\[\('name', 'sgd'\)\] \(list\)")):
+            with pytest.raises(TypeError, match=r"config must be a dict \(what get_config\(\) returns\), got " + got):
+                build(cfg)

@@ -1,6 +1,7 @@
 """Learning-rate schedules vs their formulas and torch.optim.lr_scheduler."""
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -175,3 +176,37 @@ def test_lr_at_any_step_is_the_power_in_floating_point():
         assert make(1.0).lr_at(10**400) == 0.1
         assert make(2.0).lr_at(10**400) == math.inf
         assert make(0.5).lr_at(2**63) == 0.0
+
+
+def _pickled_schedules():
+    return [schedules.StepDecay(optim.SGD(lr=0.1), step_size=2, gamma=0.5),
+            schedules.CosineDecay(optim.Adam(lr=0.1), total_steps=10, warmup_steps=2),
+            schedules.ReduceLROnPlateau(optim.SGD(lr=0.1), patience=0)]
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_a_pickled_schedule_and_its_optimizer_continue_exactly(index):
+    sched = _pickled_schedules()[index]
+    metric = () if not sched.needs_metric else (1.0,)
+    for _ in range(3):
+        sched.step(*metric)
+    opt2, twin = pickle.loads(pickle.dumps((sched.optimizer, sched)))
+    assert twin.optimizer is opt2 and opt2.lr == sched.optimizer.lr
+    assert twin.get_config() == sched.get_config() and twin.state_dict() == sched.state_dict()
+    for _ in range(3):
+        sched.step(*metric)
+        twin.step(*metric)
+        assert opt2.lr == sched.optimizer.lr
+
+
+def test_unpickling_a_tampered_schedule_is_checked_as_its_constructor_and_state_dict_are():
+    # its attributes were restored as pickled: a step_size of 0 raised ZeroDivisionError at the
+    # next step, a negative step count "t must be an integer >= 0"
+    sched = _pickled_schedules()[0]
+    restore, (optimizer, config, state) = sched.__reduce__()
+    for bad_config, bad_state, message in (({"step_size": 0}, {}, r"step_size must be an integer >= 1"),
+                                           ({"gamma": float("nan")}, {}, r"gamma must be"),
+                                           ({}, {"last_step": -1}, r"state\['last_step'\] must be an integer >= 0")):
+        with pytest.raises(ValueError, match=message):
+            restore(optimizer, {**config, **bad_config}, {**state, **bad_state})
+    assert pickle.loads(pickle.dumps(sched)).state_dict() == sched.state_dict()

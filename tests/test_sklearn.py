@@ -316,6 +316,48 @@ def test_pipeline_gridsearch_cross_val_clone(cancer):
     assert twin.get_params() == est.get_params() and twin is not est
 
 
+@pytest.mark.parametrize("change, error, message", [
+    (lambda s: s["_model_params"].__setitem__(0, np.nan), ValueError, r"_model_params must be finite, got nan"),
+    (lambda s: s.__setitem__("_model_params", None), TypeError,
+     r"_model_params must hold real numbers, got array of dtype object"),
+    (lambda s: s.__setitem__("_model_params", s["_model_params"][:-1]), ValueError,
+     r"_model_params must have shape \((\d+),\), got \((\d+),\)"),
+    (lambda s: s.__setitem__("_model_config", {"layers": []}), ValueError, r"cfg lacks the key\(s\) 'dtype'"),
+    # the parameters early stopping puts back at the end of a warm-started fit
+    (lambda s: s["_best_params"].__setitem__(3, np.inf), ValueError, r"_best_params must be finite, got inf"),
+    (lambda s: s.__setitem__("_best_params", s["_best_params"][:5]), ValueError,
+     r"_best_params must have shape \((\d+),\), got \(5,\)"),
+])
+def test_unpickling_a_tampered_estimator_names_what_is_wrong(digits, change, error, message):
+    # NaN parameters, or None (which NumPy writes as NaN), were loaded in silence; a short array
+    # gave NumPy's unnamed broadcast error
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(max_iter=2, random_state=0, hidden_layer_sizes=(4,)).fit(X, y)
+    state = est.__getstate__()
+    change(state)
+    with pytest.raises(error, match=message):
+        MLPClassifier.__new__(MLPClassifier).__setstate__(state)
+
+
+def test_unpickling_an_estimator_whose_network_does_not_fit_its_attributes_is_refused(digits):
+    # a network of another output count predicted indices past classes_ (an unnamed IndexError
+    # at the first predict), another input count refused every X of n_features_in_ columns
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(max_iter=2, random_state=0, hidden_layer_sizes=(4,)).fit(X, y)
+    for layer, key, value, message in ((-1, "out_features", 12, r"64 inputs and 12 outputs.*n_outputs_=10"),
+                                       (0, "in_features", 65, r"65 inputs and 10 outputs.*n_features_in_=64")):
+        state = est.__getstate__()
+        state["_model_config"]["layers"][layer][key] = value
+        size = sum(c["in_features"] * c["out_features"] + c["out_features"] for c in state["_model_config"]["layers"])
+        state["_model_params"] = np.zeros(size)
+        with pytest.raises(ValueError, match=r"_model_config describes a network of " + message):
+            MLPClassifier.__new__(MLPClassifier).__setstate__(state)
+
+
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 def test_pickle_roundtrip_and_continue(digits, solver):
     X, y = digits

@@ -454,3 +454,117 @@ def test_checkpoint_repr(tmp_path):
     assert text.startswith("Checkpoint(epoch=3, seed=0, model=<Sequential 4 -> 3, 2 layers, 131 parameters")
     assert "Adam(" in text and "schedule=None" in text and "History(epochs=3" in text
 
+
+
+def _tampered_model_pickle(change):
+    """The bytes pickle.dumps(model) gives, with `change` applied to the model's saved state."""
+    model = fg.Sequential([fg.Dense(3, 4), fg.Dense(4, 2)], dtype="float32", seed=0)
+    restore, (cls, state) = model.__reduce__()
+    change(state)
+
+    class Tampered:
+        def __reduce__(self):
+            return restore, (cls, state)
+
+    return pickle.dumps(Tampered())
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda s: s["params"].__setitem__(5, np.nan), ValueError, r"params must be finite, got nan at flat index 5"),
+    (lambda s: s.__setitem__("params", s["params"][:-1]), ValueError, r"params must have shape \(26,\), got \(25,\)"),
+    (lambda s: s.__setitem__("params", None), TypeError, r"params must hold real numbers, got array of dtype object"),
+    (lambda s: s.__setitem__("params", s["params"].astype(np.float64) * 1e300), ValueError,
+     r"params must be finite in float32, got .*e\+299 at flat index"),
+    (lambda s: s.__setitem__("config", 5), TypeError, r"config must be a dict .*'dtype'.*'layers'.*got 5"),
+    (lambda s: s["config"].__setitem__("extra", 1), ValueError, r"config has the unknown key\(s\) 'extra'"),
+    (lambda s: s["config"].pop("layers"), ValueError, r"config lacks the key\(s\) 'layers'"),
+    (lambda s: s["config"].__setitem__("layers", 5), TypeError, r"config\['layers'\] must be a list of Dense configs"),
+    (lambda s: s["config"]["layers"].__setitem__(1, "dense"), TypeError,
+     r"config\['layers'\]\[1\] must be a dict \(a Dense config\), got 'dense'"),
+    (lambda s: s["config"]["layers"][0].__setitem__("units", 3), ValueError,
+     r"config\['layers'\]\[0\] has the unknown key\(s\) 'units'"),
+])
+def test_unpickling_a_tampered_model_names_what_is_wrong(change, error, message):
+    # NaN parameters were loaded in silence, and None became NaN; a short array gave NumPy's
+    # unnamed broadcast error and a malformed description a bare KeyError or TypeError
+    data = _tampered_model_pickle(change)
+    with pytest.raises(error, match=message):
+        pickle.loads(data)
+
+
+def test_sequential_from_config_names_a_malformed_description():
+    good = fg.Sequential([fg.Dense(3, 4)]).get_config()
+    for cfg, error, message in (
+            ([1, 2], TypeError, r"cfg must be a dict \{'dtype', 'layers'\}.*got \[1, 2\] \(list\)"),
+            ({**good, "layers": "ab"}, TypeError, r"cfg\['layers'\] must be a list of Dense configs, got str"),
+            ({"layers": good["layers"]}, ValueError, r"cfg lacks the key\(s\) 'dtype'"),
+            ({**good, "layers": [{"in_features": 3}]}, ValueError,
+             r"cfg\['layers'\]\[0\] lacks the key\(s\) 'out_features'")):
+        with pytest.raises(error, match=message):
+            fg.Sequential.from_config(cfg)
+
+
+def _unpickled(cls, state):
+    """What unpickling an instance of `cls` whose pickled attributes are `state` does."""
+    obj = cls.__new__(cls)
+    obj.__setstate__(state)
+    return obj
+
+
+def _tampered_pickle(obj, change):
+    """pickle.dumps(obj) with `change` applied to the attributes it pickles."""
+    state = dict(obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)[2])
+    change(state)
+
+    class Tampered:
+        def __reduce__(self):
+            return _unpickled, (type(obj), state)
+
+    return pickle.dumps(Tampered())
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["_state"].__setitem__(slice(None), np.nan), r"state_dict\['state'\] must be finite, got nan"),
+    (lambda s: s.__setitem__("_step", -5), r"state_dict\['step'\] must be an integer in \[0, "),
+    (lambda s: s["_state"].__setitem__(slice(1008, 1010), -1.0), r"slot 1 \(exp_avg_sq\) must be >= 0"),
+    (lambda s: s["_hyper"].__setitem__("eps", -1.0), r"eps must be"),
+    (lambda s: s.__setitem__("_state", s["_state"][:10]), r"the pickled Adam is malformed"),
+    (lambda s: s.pop("_hyper"), r"the pickled Adam is malformed"),
+])
+def test_unpickling_a_tampered_optimizer_is_checked_as_its_state_dict_is(change, message):
+    # the attributes were restored as pickled: NaN moments made every parameter NaN at the next
+    # step, and a negative step count went into the bias correction, in silence
+    opt = optim.Adam(lr=0.1)
+    opt.step(np.ones(1000), np.ones(1000))
+    with pytest.raises(ValueError, match=message):
+        pickle.loads(_tampered_pickle(opt, change))
+
+
+def test_an_unpickled_optimizer_continues_exactly():
+    opt = optim.Adam(lr=0.1, amsgrad=True)
+    opt.set_param_groups([(0, 600, {"weight_decay": 0.01}), (600, 1000, {})])
+    p, g = np.linspace(-1, 1, 1000), np.cos(np.arange(1000.0))
+    opt.step(p, g)
+    twin, q = pickle.loads(pickle.dumps(opt)), p.copy()
+    opt.step(p, g)
+    twin.step(q, g)
+    np.testing.assert_array_equal(p, q)
+    assert twin.state_dict()["step"] == 2
+
+
+def test_unpickling_a_tampered_newton_cg_is_checked_as_its_state_dict_is():
+    # its attributes were restored as pickled, past the checks its constructor, __setattr__ and
+    # load_state_dict make: a NaN point or a negative trust radius went on in silence
+    scale = np.array([1.0, 10.0, 100.0])
+    opt = fg.NewtonCG()
+    opt.step(lambda q: (float(0.5 * (scale * q * q).sum()), scale * q), np.ones(3))
+    twin = pickle.loads(pickle.dumps(opt))
+    assert twin.get_config() == opt.get_config()
+    for key in ("trust_radius", "n_iter", "x", "grad", "f", "forcing"):
+        np.testing.assert_array_equal(twin.state_dict()[key], opt.state_dict()[key])
+    restore, (config, state) = opt.__reduce__()
+    for bad_config, bad_state, message in (({}, {"x": np.array([0.0, np.nan, 1.0])}, r"state\['x'\] must be finite"),
+                                           ({}, {"trust_radius": -1.0}, r"trust_radius must be"),
+                                           ({"eta": float("nan")}, {}, r"eta must be")):
+        with pytest.raises(ValueError, match=message):
+            restore({**config, **bad_config}, {**state, **bad_state})

@@ -9,6 +9,7 @@ name, what it must be, and what was given.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
@@ -16,8 +17,8 @@ import os
 import numpy as np
 
 __all__ = ["ArgumentTypeError", "describe", "integer", "as_float", "real", "probability", "flag", "choice", "state",
-           "vector", "float_dtype", "real_array", "c_array", "finite", "samples", "sample_shape", "targets",
-           "sample_weight", "returned_real", "path", "callbacks"]
+           "config", "unchanged_if_refused", "vector", "float_dtype", "real_array", "c_array", "finite", "samples",
+           "sample_shape", "targets", "sample_weight", "returned_real", "path", "callbacks"]
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -152,20 +153,53 @@ def choice(name, value, options):
 def state(name, value, keys):
     """``value`` if it is a dict holding every key of ``keys`` (what a ``state_dict()`` returned),
     else TypeError (not a dict) or ValueError naming the missing keys."""
+    return _keyed(name, value, "(what state_dict() returns)", keys)
+
+
+def config(name, value, what, required, optional=None):
+    """``value`` if it is a dict (a ``get_config()`` description, ``what``) holding every key of
+    ``required`` and, unless ``optional`` is None (any other key passes), no key but those and
+    ``optional``; else TypeError (not a dict) or ValueError naming the missing or unknown keys."""
+    return _keyed(name, value, what, required, None if optional is None else tuple(required) + tuple(optional))
+
+
+def _keyed(name, value, what, required, allowed=None):
     if not isinstance(value, dict):
-        raise ArgumentTypeError(f"{name} must be a dict (what state_dict() returns), got {_given(value)}")
-    missing = [k for k in keys if k not in value]
+        raise ArgumentTypeError(f"{name} must be a dict {what}, got {_given(value)}")
+    missing = [k for k in required if k not in value]
     if missing:
         raise ValueError(f"{name} lacks the key(s) {', '.join(map(repr, missing))}")
+    unknown = [] if allowed is None else [k for k in value if k not in allowed]
+    if unknown:
+        raise ValueError(f"{name} has the unknown key(s) {', '.join(map(repr, unknown))}; it may hold "
+                         f"{', '.join(map(repr, allowed))}")
     return value
 
 
+@contextlib.contextmanager
+def unchanged_if_refused(obj):
+    """Put back ``obj``'s attributes as they were when the block raises: a refused
+    ``load_state_dict`` leaves its target as it was. The block must rebind the attributes it
+    changes, not change their values in place (the copy of ``obj.__dict__`` is shallow)."""
+    saved = dict(obj.__dict__)
+    try:
+        yield
+    except BaseException:
+        obj.__dict__.clear()
+        obj.__dict__.update(saved)
+        raise
+
+
 def vector(name, value, n, dtype):
-    """``value`` as a C-contiguous 1-D array of ``n`` real numbers of ``dtype`` (a copy)."""
+    """``value`` as a C-contiguous 1-D array of ``n`` finite real numbers of ``dtype`` (a copy,
+    in the machine's byte order)."""
     arr = real_array(name, value)
     if arr.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
-    return np.array(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # past the range of dtype: infinite, named by finite
+        out = np.array(arr, dtype=np.dtype(dtype).newbyteorder("="))
+    finite(name, out, arr)
+    return out
 
 
 def float_dtype(dtype, name="dtype"):

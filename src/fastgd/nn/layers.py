@@ -150,7 +150,10 @@ class Dense:
         return cfg
 
     @classmethod
-    def from_config(cls, cfg):
+    def from_config(cls, cfg, name="cfg"):
+        """Rebuild a layer from ``get_config()``; ``name`` is what errors call ``cfg``."""
+        _validation.config(name, cfg, "(a Dense config)", ("in_features", "out_features"),
+                           ("activation", "bias_init", "negative_slope", "weight_init"))
         cfg = dict(cfg)
         cfg["weight_init"] = _init.from_config(cfg.get("weight_init", "he_normal"))
         return cls(cfg.pop("in_features"), cfg.pop("out_features"), **cfg)

@@ -271,7 +271,8 @@ class Sequential:
 
     @classmethod
     def from_config(cls, cfg):
-        return cls([Dense.from_config(c) for c in cfg["layers"]], dtype=cfg["dtype"])
+        """Rebuild a model (freshly initialized) from ``get_config()``."""
+        return cls(_layers_from_config("cfg", cfg), dtype=cfg["dtype"])
 
     # ---- the layers as a sequence, and copies ------------------------------------
 
@@ -568,11 +569,22 @@ class Sequential:
                 f"# {self.n_inputs} -> {self.n_outputs}, {self.n_params:,} parameters")
 
 
+def _layers_from_config(name, cfg):
+    """The Dense layers of a model description ``cfg`` (what ``get_config()`` returns), its
+    keys and layer descriptions checked; errors call it ``name``."""
+    _validation.config(name, cfg, "{'dtype', 'layers'} (what get_config() returns)", ("dtype", "layers"), ())
+    layers = cfg["layers"]
+    if not isinstance(layers, (list, tuple)):
+        raise _validation.ArgumentTypeError(f"{name}['layers'] must be a list of Dense configs, got "
+                                            f"{_validation.describe(layers)}")
+    return [Dense.from_config(c, f"{name}['layers'][{i}]") for i, c in enumerate(layers)]
+
+
 def _restore(cls, state):
     """Rebuild a model pickled by Sequential.__reduce__."""
-    cfg = state["config"]
-    model = cls([Dense.from_config(c) for c in cfg["layers"]], dtype=cfg["dtype"], seed=state["seed"])
-    model.params[...] = state["params"]
+    cfg = _validation.state("state", state, ("config", "seed", "params", "loss", "history"))["config"]
+    model = cls(_layers_from_config("config", cfg), dtype=cfg["dtype"], seed=state["seed"])
+    model.params[...] = _validation.vector("params", state["params"], model.n_params, model.dtype)
     if state["loss"] is not None:
         model.loss = _losses.from_config(state["loss"])
     if state["history"] is not None:

@@ -245,7 +245,8 @@ class LBFGS:
     def __reduce__(self):
         # The C driver holds pointers into the history's buffers and cannot be pickled: a copy
         # (pickle, copy.deepcopy) is rebuilt from the configuration and the state, as
-        # load_checkpoint does, and takes the same next steps bit for bit.
+        # load_checkpoint does, and takes the same next steps bit for bit. Both go through the
+        # constructor's and load_state_dict's checks (NewtonCG is pickled so too).
         return _restore, (self.get_config(), self.state_dict())
 
     # ---- state -------------------------------------------------------------
@@ -268,26 +269,40 @@ class LBFGS:
                 "grad": None if self._g is None else self._g.copy()}
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned; a refused state leaves the optimizer as it was."""
+        with _validation.unchanged_if_refused(self):  # reset and each step below rebind what they change
+            self._load_state_dict(state)
+
+    def _load_state_dict(self, state):
         _validation.state("state", state, ("memory", "n_iter", "x", "f", "grad"))
         self.reset()
         if state["memory"] is None:
             return
-        s_hist = _validation.real_array("state['memory']['s_hist']",
-                                        _validation.state("state['memory']", state["memory"], ("s_hist",))["s_hist"])
+        memory = _validation.state("state['memory']", state["memory"],
+                                   ("s_hist", "y_hist", "rho", "count", "newest", "gamma"))
+        s_hist = _validation.real_array("state['memory']['s_hist']", memory["s_hist"])
         if s_hist.ndim != 2 or s_hist.shape[0] != self.history_size + 1:
             raise ValueError(f"state has history_size {s_hist.shape[0] - 1 if s_hist.ndim else None}, "
                              f"this optimizer {self.history_size}")
+        # the pairs kept have sᵀy > 0 (rho = 1 / sᵀy, 0 in an empty slot) and gamma = sᵀy / yᵀy
+        for key in ("s_hist", "y_hist", "rho"):
+            _validation.finite(f"state['memory'][{key!r}]", _validation.real_array(f"state['memory'][{key!r}]",
+                                                                                   memory[key]))
+        rho = np.asarray(memory["rho"])
+        negative = np.flatnonzero(rho.reshape(-1) < 0)
+        if negative.size:
+            i = int(negative[0])
+            raise ValueError(f"state['memory']['rho'] must be >= 0 (1 / sᵀy of each pair kept), got "
+                             f"{rho.reshape(-1)[i]} at index {i}")
+        _validation.real("state['memory']['gamma']", memory["gamma"], low=0.0, low_open=True)
         self._memory = _core.LBFGSMemory(s_hist.shape[1], self.history_size, s_hist.dtype)
-        self._memory.set_state(state["memory"])
+        self._memory.set_state(memory)
         self.n_iter = _validation.integer("state['n_iter']", state["n_iter"], 0,
                                           maximum=_validation.MAX_RESTORED_COUNT)
         if state["x"] is not None:
             n = s_hist.shape[1]
             self._x = _validation.vector("state['x']", state["x"], n, s_hist.dtype)
             self._g = _validation.vector("state['grad']", state["grad"], n, s_hist.dtype)
-            _validation.finite("state['x']", self._x)  # the point the next step starts from
-            _validation.finite("state['grad']", self._g)
             self._f = _validation.real("state['f']", state["f"])
 
     # ---- the step ----------------------------------------------------------
@@ -411,7 +426,10 @@ class LBFGS:
 
 
 def _restore(config, state):
-    """Rebuild an LBFGS pickled by LBFGS.__reduce__."""
-    optimizer = LBFGS(**{k: v for k, v in config.items() if k != "name"})
+    """Rebuild an LBFGS (or a NewtonCG, by its config's name) pickled by LBFGS.__reduce__."""
+    from fastgd.optim.newton_cg import NewtonCG
+
+    cls = NewtonCG if config.get("name") == "newton_cg" else LBFGS
+    optimizer = cls(**{k: v for k, v in config.items() if k != "name"})
     optimizer.load_state_dict(state)
     return optimizer

@@ -151,25 +151,30 @@ class NewtonCG:
                 "grad": None if self._g is None else self._g.copy(), "forcing": self._forcing}
 
     def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned; a refused state leaves the optimizer as it was."""
+        with _validation.unchanged_if_refused(self):  # reset and each step below rebind what they change
+            self._load_state_dict(state)
+
+    def _load_state_dict(self, state):
         _validation.state("state", state, ("trust_radius", "n_iter", "n_hvp", "x", "f", "grad"))
         self.reset()
         self.trust_radius = _positive("trust_radius", state["trust_radius"])
-        self.n_iter = _validation.integer("state['n_iter']", state["n_iter"], 0)
-        self.n_hvp = _validation.integer("state['n_hvp']", state["n_hvp"], 0)
+        self.n_iter = _validation.integer("state['n_iter']", state["n_iter"], 0, maximum=_validation.MAX_RESTORED_COUNT)
+        self.n_hvp = _validation.integer("state['n_hvp']", state["n_hvp"], 0, maximum=_validation.MAX_RESTORED_COUNT)
         if state.get("forcing") is not None:
             self._forcing = _validation.real("forcing", state["forcing"], low=0.0)
         if state["x"] is not None:
             x = _validation.real_array("state['x']", state["x"])
-            if x.ndim != 1 or x.dtype.kind != "f":
+            if x.ndim != 1:
                 raise ValueError(f"state['x'] must be a 1-D float array, got {_validation.describe(x)}")
-            self._x = x.copy()
+            # the point of the parameters: float32 or float64, as they are
+            self._x = _validation.vector("state['x']", x, x.shape[0], _validation.float_dtype(x.dtype, "state['x']"))
             self._g = _validation.vector("state['grad']", state["grad"], x.shape[0], np.float64)
-            _validation.finite("state['x']", self._x)  # the point the next step starts from
-            _validation.finite("state['grad']", self._g)
             self._f = _validation.real("state['f']", state["f"])
 
-    # the cached point, and the closure's call with its checks, as L-BFGS has them
+    # the cached point, the closure's call with its checks, and pickling (through the
+    # configuration and the state, both checked), as L-BFGS has them
+    __reduce__ = LBFGS.__reduce__
     grad = LBFGS.grad
     loss = LBFGS.loss
     _evaluate = LBFGS._evaluate

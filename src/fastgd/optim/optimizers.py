@@ -368,16 +368,21 @@ class Optimizer:
             "state": None if self._state is None else self._compact_state(),
         }
 
+    def __setstate__(self, attributes):
+        # Unpickling (and copy.deepcopy): the attributes pickled go through load_state_dict's
+        # checks, so that a tampered pickle is refused as the same state_dict would be
+        self.__dict__.update(attributes)
+        try:
+            state = self.state_dict()
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ValueError(f"the pickled {type(self).__name__} is malformed: {type(exc).__name__}: {exc}") from None
+        self.load_state_dict(state)
+
     def load_state_dict(self, state_dict: dict):
         """Restore what ``state_dict()`` returned; the next step continues identically. A
         state_dict that is refused leaves the optimizer as it was."""
-        saved = dict(self.__dict__)  # every step below rebinds the attributes it changes
-        try:
+        with _validation.unchanged_if_refused(self):  # every step rebinds the attributes it changes
             self._load_state_dict(state_dict)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
 
     def _load_state_dict(self, state_dict):
         _state("state_dict", state_dict, ("name", "config", "lr", "step"))
@@ -739,7 +744,8 @@ _BY_NAME = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW, Adamax
 
 def from_config(config: dict) -> Optimizer:
     """Rebuild an optimizer from ``get_config()``."""
-    cfg = dict(config)
+    # its other keys are the constructor's arguments, which name any they do not take
+    cfg = dict(_validation.config("config", config, "(what get_config() returns)", ()))
     name = cfg.pop("name", None)
     _choice("config name", name, sorted(_BY_NAME))
     groups = cfg.pop("param_groups", None)

@@ -76,7 +76,23 @@ class Schedule:
     def state_dict(self) -> dict:
         return {"name": self.name, "base_lr": self.base_lr, "last_step": self.last_step}
 
+    def __reduce__(self):
+        # A copy (pickle, copy.deepcopy) is rebuilt on its optimizer from the configuration and
+        # the state, as load_checkpoint does, through the checks of both
+        return _restore, (self.optimizer, self.get_config(), self.state_dict())
+
     def load_state_dict(self, state: dict):
+        """Restore what :meth:`state_dict` returned and set the optimizer's lr accordingly; a
+        refused state leaves the schedule and the optimizer's lr as they were."""
+        lr = self.optimizer.lr
+        with _validation.unchanged_if_refused(self):
+            try:
+                self._load_state_dict(state)
+            except BaseException:
+                self.optimizer.lr = lr
+                raise
+
+    def _load_state_dict(self, state):
         self._load_common(state, ())
         self._apply()
 
@@ -255,7 +271,7 @@ class ReduceLROnPlateau(Schedule):
         return {"name": self.name, "base_lr": self.base_lr, "last_step": self.last_step, "best": self.best,
                 "num_bad": self.num_bad, "lr": self.optimizer.lr}
 
-    def load_state_dict(self, state):
+    def _load_state_dict(self, state):
         self._load_common(state, ("best", "num_bad", "lr"))
         best = state["best"]
         if isinstance(best, bool) or not isinstance(best, numbers.Real) or math.isnan(best):
@@ -271,7 +287,15 @@ _BY_NAME = {cls.name: cls for cls in (StepDecay, ExponentialDecay, InverseTimeDe
 
 def from_config(optimizer, config: dict) -> Schedule:
     """Rebuild a schedule on ``optimizer`` from ``get_config()``."""
-    cfg = dict(config)
+    # its other keys are the constructor's arguments, which name any they do not take
+    cfg = dict(_validation.config("config", config, "(what get_config() returns)", ()))
     name = cfg.pop("name", None)
     _choice("config name", name, sorted(_BY_NAME))
     return _BY_NAME[name](optimizer, **cfg)
+
+
+def _restore(optimizer, config, state):
+    """Rebuild a schedule pickled by Schedule.__reduce__."""
+    schedule = from_config(optimizer, config)
+    schedule.load_state_dict(state)
+    return schedule

@@ -307,13 +307,23 @@ class _BaseMLP(BaseEstimator):
         state = dict(state)
         cfg = state.pop("_model_config", None)
         params = state.pop("_model_params", None)
+        model = None
+        if cfg is not None:
+            model = Sequential.from_config(cfg)
+            model.params[...] = _validation.vector("_model_params", params, model.n_params, model.dtype)
+            fitted = (state.get("n_features_in_"), state.get("n_outputs_"))
+            if (model.n_inputs, model.n_outputs) != fitted:
+                raise ValueError(f"_model_config describes a network of {model.n_inputs} inputs and "
+                                 f"{model.n_outputs} outputs, the estimator was fitted with n_features_in_="
+                                 f"{fitted[0]} and n_outputs_={fitted[1]}")
+            if state.get("_best_params") is not None:  # what early stopping puts back in a later fit
+                state["_best_params"] = _validation.vector("_best_params", state["_best_params"], model.n_params,
+                                                           model.dtype)
         if hasattr(super(), "__setstate__"):
             super().__setstate__(state)
         else:
             self.__dict__.update(state)
-        if cfg is not None:
-            model = Sequential.from_config(cfg)
-            model.params[...] = params
+        if model is not None:
             self._bind_model(model)
 
     # ---- the model ----

@@ -130,7 +130,13 @@ class History:
         epochs, history = d["epochs"], d["history"]
         if not isinstance(epochs, (list, tuple)):
             raise TypeError(f"d['epochs'] must be a list of epoch indices, got {type(epochs).__name__}")
-        epochs = [_validation.integer("d['epochs'] entries", e, 0) for e in epochs]
+        epochs = [_validation.integer("d['epochs'] entries", e, 0, maximum=_validation.MAX_RESTORED_COUNT)
+                  for e in epochs]
+        # fit numbers its epochs one after another: the last is where a checkpoint resumes
+        for previous, e in zip(epochs, epochs[1:]):
+            if e != previous + 1:
+                raise ValueError(f"d['epochs'] must count up one by one (as fit numbers epochs), got {e} after "
+                                 f"{previous}")
         columns = _columns("d['history']", history, len(epochs), "epoch")
         params, reason, curvature = d.get("params"), d.get("stopped_reason"), d.get("curvature")
         if params is not None and not isinstance(params, dict):
