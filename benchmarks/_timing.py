@@ -137,9 +137,22 @@ def _calibrate(fn: Callable[[], object], min_seconds: float) -> int:
         number = max(number * 2, int(number * min_seconds / max(elapsed, 1e-9)) + 1)
 
 
+# Seconds to wait before each timed sample when the process may run on several CPUs: after a
+# call, a library's idle threads keep spinning for a while in case more work comes (OpenBLAS's
+# wait lasts 2**28 cycles, about 0.1 s), and on a 2-core machine such a thread takes one of the
+# two CPUs from the contender timed next (fastgd's 2-thread step at batch 512 ran at half its
+# speed right after a NumPy product).
+SETTLE_SECONDS = 0.15
+
+
+def _cpus_available() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def measure_interleaved(contenders: Mapping[str, Callable[[], object]], *, repeats: int = 7,
                      sample_seconds: float = 0.05, statistic: str = "min",
-                     clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+                     clock: Callable[[], float] = time.perf_counter,
+                     settle: float | None = None) -> dict[str, float]:
     """Seconds per call of each contender, measured round-robin.
 
     Each contender is warmed up and calibrated, then the contenders take turns
@@ -148,12 +161,19 @@ def measure_interleaved(contenders: Mapping[str, Callable[[], object]], *, repea
     ``time.thread_time`` (the calling thread's CPU time) leaves out the time the
     scheduler gives to other processes, which on a crowded machine penalizes
     slow contenders most, and is exact only for single-threaded contenders.
+    Each sample starts `settle` seconds after the one before ends (by default
+    SETTLE_SECONDS when the process may run on more than one CPU, else 0), so
+    that no contender's idle threads still spin while the next one is timed.
     """
+    if settle is None:
+        settle = SETTLE_SECONDS if _cpus_available() > 1 else 0.0
     numbers = {name: _calibrate(fn, sample_seconds) for name, fn in contenders.items()}
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
             number = numbers[name]
+            if settle:
+                time.sleep(settle)
             start = clock()
             for _ in range(number):
                 fn()
