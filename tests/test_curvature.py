@@ -551,6 +551,26 @@ def test_newton_cg_solves_an_ill_conditioned_quadratic_in_few_products(rng):
     assert lbfgs.fun - f_star > res.fun - f_star
 
 
+@pytest.mark.parametrize("cg_rtol", [None, 0.5])
+def test_newton_cg_reaches_tol_on_an_objective_whose_value_is_rounded_coarsely(rng, cg_rtol):
+    """f = (q(x) + 1e7) - 1e7 carries rounding of about 1e-9, far more than ε·|f|, while its
+    gradient is exact: near the minimum every step's reduction is below that rounding, and the
+    gradients measure it instead, so ‖g‖ still reaches a tol of 1e-8."""
+    d = 20
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    A = Q @ np.diag(np.linspace(1.0, 10.0, d)) @ Q.T
+    b = rng.standard_normal(d)
+
+    def fun(x):
+        return (0.5 * x @ A @ x - b @ x + 1e7) - 1e7, A @ x - b
+
+    res = fg.minimize(fun, np.zeros(d), jac=True, optimizer=fg.NewtonCG(cg_rtol=cg_rtol),
+                      hessp=lambda x, v: A @ v, tol=1e-8, stationary=False)
+    assert res.success, res.message
+    assert np.linalg.norm(A @ res.x - b) <= 1e-8
+    np.testing.assert_allclose(res.x, np.linalg.solve(A, b), atol=1e-8)
+
+
 @pytest.mark.parametrize("scale", [10.0, 300.0])
 def test_newton_cg_first_radius_does_not_restart_cg(rng, scale):
     """However far the minimizer lies beyond the first radius (here |x*| ≈ 13 and ≈ 400 against

@@ -272,7 +272,7 @@ class NewtonCG:
         while True:
             p, predicted, on_boundary, model_gnorm = cg.solve(radius)
             params[...] = x + p
-            f_new, g_new, rho, resolved = self._judge(closure, params, predicted, gnorm)
+            f_new, g_new, rho, resolved = self._judge(closure, params, p, predicted)
             if kept is not None and not (rho > self.eta and f_new < kept[1]):
                 # the longer step did worse: take the last one the model predicted well
                 p, f_new, g_new, model_gnorm, radius = kept
@@ -314,19 +314,24 @@ class NewtonCG:
                 self.last_status = "trust region collapsed"
         return self._f
 
-    def _judge(self, closure, params, predicted, gnorm):
-        """(f, gradient, ρ, whether ρ resolves the step) at the trial point in params, the
-        predicted reduction m(0) - m(p) and ‖g‖ at the current point given."""
+    def _judge(self, closure, params, p, predicted):
+        """(f, gradient, ρ, whether ρ resolves the step) at the trial point x + p in params, the
+        predicted reduction m(0) - m(p) and ‖g‖ at the current point x given."""
         f_new, g_new = math.nan, None
         if _finite(params):
             f_new, g_new = self._evaluate(closure, params)
         actual = self._f - f_new if math.isfinite(f_new) and np.all(np.isfinite(g_new)) else -math.inf
         rho = actual / predicted if predicted > 0 else -math.inf
-        noise = 64.0 * np.finfo(params.dtype).eps * max(1.0, abs(self._f))
-        if predicted <= noise and math.isfinite(actual) and actual > -noise:
-            # the model predicts less than the rounding of f itself: ρ is noise, so judge the
-            # step by the gradient, which still resolves it (its norm must fall)
-            return f_new, g_new, (1.0 if float(np.linalg.norm(g_new)) < gnorm else -math.inf), False
+        # A difference of f values below √ε·|f| may be all rounding: an objective that cancels
+        # large terms (0.5·xᵀAx - bᵀx with ‖A‖ = 1e6) is off by far more than ε·|f|, and ρ from
+        # it rejects every step long before ‖g‖ reaches tol. Over so short a step the reduction
+        # is measured by the gradients instead, f(x) - f(x + p) ≈ -(g + g_new)·p / 2 (the
+        # trapezoid rule: exact on a quadratic, its error third order in ‖p‖), unless f rose by
+        # more than its rounding could explain.
+        band = math.sqrt(np.finfo(params.dtype).eps) * max(1.0, abs(self._f))
+        if 0 < predicted <= band and math.isfinite(actual) and actual > -band:
+            measured = -0.5 * float(np.dot(self._g + np.asarray(g_new, dtype=np.float64), p))
+            return f_new, g_new, measured / predicted, False
         return f_new, g_new, rho, True
 
     def _reorthogonalizes(self, d):
