@@ -700,6 +700,16 @@ def test_parameter_names_are_read_once_per_class_and_follow_subclasses():
     assert Wider(width=5).set_params(width=7).width == 7
 
 
+def _small_fitted_regressor():
+    """An MLPRegressor 3-4-1 fitted for 3 epochs (not converged) on 30 random rows, and the rows."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 3)), rng.random(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+    return est, X, y
+
+
 class _BlockingInput:
     """An array-like whose conversion, the first thing a fit does with it, waits until the test
     lets it go: a fit known to be running while the test acts."""
@@ -901,11 +911,7 @@ def test_predict_and_pickle_leave_the_model_alone_while_another_thread_fits():
     # the new one (or bound the estimator back to the old model)
     import threading
 
-    rng = np.random.default_rng(0)
-    X, y = rng.random((30, 3)), rng.random(30)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+    est, X, y = _small_fitted_regressor()
     model, before = est.model_, est.model_.params.copy()
     est.coefs_ = [np.zeros_like(c) for c in est.coefs_]  # what a fit's state looks like mid-rebinding
     blocking = _BlockingInput(X)
@@ -930,11 +936,9 @@ def test_a_fit_starting_while_predict_brings_the_model_in_line_waits_for_it():
     # another thread was refused as overlapping a fit ("being trained in another thread")
     import threading
 
-    rng = np.random.default_rng(0)
-    X, y = rng.random((30, 3)), rng.random(30)
+    est, X, y = _small_fitted_regressor()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
         W0 = est.coefs_[0].copy()
         slow = _BlockingInput(np.full_like(W0, 0.5))  # an assigned array whose copy is slow
         est.coefs_ = [slow, est.coefs_[1]]

@@ -315,8 +315,8 @@ class NewtonCG:
         return self._f
 
     def _judge(self, closure, params, p, predicted):
-        """(f, gradient, ρ, whether ρ resolves the step) at the trial point x + p in params, the
-        predicted reduction m(0) - m(p) and ‖g‖ at the current point x given."""
+        """(f, gradient, ρ, whether ρ resolves the step) at the trial point x + p in params,
+        given the step p and the reduction m(0) - m(p) the model predicts for it."""
         f_new, g_new = math.nan, None
         if _finite(params):
             f_new, g_new = self._evaluate(closure, params)

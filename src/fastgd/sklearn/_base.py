@@ -41,6 +41,13 @@ _SKLEARN_1_7 = parse_version(sklearn.__version__).release[:2] >= (1, 7)
 # scikit-learn's activation names, then every fastgd activation under its own name.
 _ACTIVATIONS = {**{name: name for name in fastgd.ACTIVATIONS}, "logistic": "sigmoid"}
 _SPARSE_FORMATS = ("csr", "csc", "coo")  # anything but CSR is converted once
+_REGRESSION_LOSSES = ("squared_error", "absolute_error", "huber", "poisson")
+_STOCHASTIC = ("sgd", "adam", "adagrad", "rmsprop", "adamw")
+_SOLVERS = _STOCHASTIC + ("lbfgs",)
+_PREDICT_CHUNK = 8192
+
+
+# ---- one fit at a time, and inference beside it -------------------------------------------------
 
 
 class _FitGuard:
@@ -57,7 +64,9 @@ class _FitGuard:
 def _fit_guard(est):
     """The estimator's _FitGuard: one per process, as a child of os.fork must not inherit one a
     parent thread held; a pickled state leaves it out."""
-    return est.__dict__.setdefault("_fit_guard", {}).setdefault(os.getpid(), _FitGuard())
+    guards, pid = est.__dict__.setdefault("_fit_guard", {}), os.getpid()
+    # setdefault is atomic: two threads asking at once get the same guard
+    return guards.get(pid) or guards.setdefault(pid, _FitGuard())
 
 
 def _trainer(method):
@@ -78,10 +87,6 @@ def _trainer(method):
                 guard.fitter = outer
 
     return _one_trainer(fitting)
-_REGRESSION_LOSSES = ("squared_error", "absolute_error", "huber", "poisson")
-_STOCHASTIC = ("sgd", "adam", "adagrad", "rmsprop", "adamw")
-_SOLVERS = _STOCHASTIC + ("lbfgs",)
-_PREDICT_CHUNK = 8192
 
 
 # ---- parameter validation -----------------------------------------------------------------------
