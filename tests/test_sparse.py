@@ -202,6 +202,15 @@ def _malformed_other_formats():
     m = sp.csr_matrix(dense).tolil()
     m.rows[0] = 5
     cases.append(("lil row that is not a list", m))
+    m = sp.dia_matrix(np.eye(6, 4))
+    m.data = np.ones((3, 4))
+    cases.append(("dia more diagonals than offsets", m))
+    m = sp.dia_matrix(np.eye(6, 4))
+    m.offsets = np.array([2**32], dtype=np.int64)
+    cases.append(("dia offset past the index type", m))
+    m = sp.dia_matrix(np.eye(6, 4))
+    m.data = np.ones(4)
+    cases.append(("dia data of one dimension", m))
     return cases
 
 

@@ -82,8 +82,9 @@ cdef _check_coordinates(str name, object idx, int64_t size, int64_t n_values):
 cdef _check_before_conversion(object X):
     """Check the structure of a SciPy sparse matrix of a format other than CSR as far as SciPy's
     conversion to CSR reads it: SciPy's conversion routines trust the index arrays, so a row
-    index past the shape, an index pointer past the arrays or a LIL row with more values than
-    column indices makes them write outside their buffers. The column indices that a
+    index past the shape, an index pointer past the arrays, a LIL row with more values than
+    column indices or DIA data with more diagonals than offsets makes them write outside their
+    buffers. The column indices that a
     conversion only copies are checked afterwards, with the CSR structure."""
     fmt = X.format
     cdef int64_t n_rows = X.shape[0], n_cols = X.shape[1]
@@ -107,6 +108,19 @@ cdef _check_before_conversion(object X):
             raise ValueError(f"data must be 1-D, got shape {X.data.shape}")
         _check_coordinates("row", X.row, n_rows, X.data.shape[0])
         _check_coordinates("col", X.col, n_cols, X.data.shape[0])
+    elif fmt == "dia":
+        data, offsets = X.data, X.offsets
+        if data.ndim != 2:
+            raise ValueError(f"data must be 2-D (diagonals, columns), got shape {data.shape}")
+        if offsets.ndim != 1 or offsets.dtype.kind not in "iu":
+            raise ValueError(f"offsets must be a 1-D integer array, got shape {offsets.shape} of dtype "
+                             f"{offsets.dtype}")
+        if offsets.shape[0] != data.shape[0]:
+            raise ValueError(f"data holds {data.shape[0]} diagonals but offsets {offsets.shape[0]}")
+        # SciPy's conversion narrows the offsets to its index type, which holds the shape's range
+        if offsets.shape[0] and (int(offsets.min()) < -n_rows or int(offsets.max()) > n_cols):
+            raise ValueError(f"offsets must be in [-{n_rows}, {n_cols}], got values in "
+                             f"[{offsets.min()}, {offsets.max()}]")
     elif fmt == "lil":
         if len(X.rows) != n_rows or len(X.data) != n_rows:
             raise ValueError(f"rows and data must hold one list per row ({n_rows}), got {len(X.rows)} and "
