@@ -230,6 +230,36 @@ def test_line_search_failure_matches_scipy():
     np.testing.assert_array_equal(x, np.ones(3))  # back at the last accepted point
 
 
+def test_a_nan_gradient_is_no_convergence():
+    """max|g| skips NaN entries; a NaN gradient gives no direction, so the run fails (as SciPy's)
+    rather than stopping as converged on a zero norm."""
+    def objective(x, g):
+        g[:] = np.nan
+        return 1.0
+
+    result = lbfgsb(objective, np.array([1.0, 2.0]), np.zeros(2))
+    expected = scipy.optimize.minimize(lambda x: (1.0, np.full(2, np.nan)), np.array([1.0, 2.0]), jac=True,
+                                       method="L-BFGS-B")
+    assert (result.status, result.success, result.nit) == (expected.status, False, 0)
+
+
+@pytest.mark.parametrize("fun", [lambda x: (1.0, np.array([1.0, 0.0])), lambda x: (float(x @ x), -2 * x)],
+                         ids=["constant f, nonzero gradient", "gradient uphill"])
+def test_a_search_that_cannot_lower_f_fails_instead_of_repeating(fun):
+    """With more trials than rounding lets the interval shrink through, Moré–Thuente's warning
+    exits end the search at a step that does not lower f; without the relative-reduction stop,
+    accepting it repeated the same search up to max_iter (23 evaluations each)."""
+    result = fastgd.minimize(fun, np.array([1.0, 2.0]), jac=True, max_iter=5000,
+                             optimizer=fastgd.LBFGS(max_ls=10**6))
+    assert not result.success and "line search failed" in result.message
+    assert result.nit == 0 and result.nfev < 200
+    np.testing.assert_array_equal(result.x, [1.0, 2.0])
+    opt, p = fastgd.LBFGS(), np.array([1.0, 2.0])
+    opt.step(fun, p)
+    assert opt.last_status == "line search failed"
+    np.testing.assert_array_equal(p, [1.0, 2.0])
+
+
 def test_converged_at_the_start_evaluates_once():
     result, x = _fastgd_lbfgsb(lambda x: (float(x @ x), 2 * x), np.zeros(4), {})
     assert (result.nit, result.nfev, result.status) == (0, 1, 0)

@@ -62,10 +62,13 @@ FG_INLINE double FG_CAT2(lbd_dot, SFX)(const fg_lbfgs_state *st, const void *a, 
                                  : FG_CAT2(fg_lbfgs_dot, SFX)((const T *)a, (const T *)b, st->n);
 }
 
+/* max|a| (NaN when a has a NaN entry, which the max alone skips but the sum keeps: such a
+ * gradient neither converges nor gives a direction) and Σ|a| into abs_sum. */
 FG_INLINE double FG_CAT2(lbd_norms, SFX)(const fg_lbfgs_state *st, const void *a, double *abs_sum)
 {
-    return st->options.reference ? FG_CAT2(fg_lbfgs_norms_ref, SFX)((const T *)a, st->n, abs_sum)
-                                 : FG_CAT2(fg_lbfgs_norms, SFX)((const T *)a, st->n, abs_sum);
+    const double max = st->options.reference ? FG_CAT2(fg_lbfgs_norms_ref, SFX)((const T *)a, st->n, abs_sum)
+                                             : FG_CAT2(fg_lbfgs_norms, SFX)((const T *)a, st->n, abs_sum);
+    return isnan(*abs_sum) ? *abs_sum : max;
 }
 
 static int FG_CAT2(lbd_begin, SFX)(fg_lbfgs_state *st);
@@ -102,7 +105,16 @@ static int FG_CAT2(lbd_judge, SFX)(fg_lbfgs_state *st, double f)
         if (!st->bracketed) st->stmax = fmin(st->stmax, st->step_limit);
         return 0;
     }
-    return mt_search(st, f, st->gd);
+    const int verdict = mt_search(st, f, st->gd);
+    /* Moré–Thuente's exits for an interval that rounding or xtol no longer lets shrink may end
+     * the search at a step that improves neither f nor the slope along d (a gradient that does
+     * not fit f, say). Without the relative-reduction test, which stops right after such a step,
+     * accepting it would repeat the same search a hair further on, up to the iteration limit:
+     * the search failed. (Near a minimum, where rounding hides the decrease of f, the slope
+     * still shrinks, and the step is taken.) */
+    if (verdict > 0 && st->options.rel_reduction < 0.0 && !(f < st->f_start) && !(fabs(st->gd) < fabs(st->gd_start)))
+        return -1;
+    return verdict;
 }
 
 /* The trial point is accepted: its gradient's norm, the iteration count and the curvature pair
