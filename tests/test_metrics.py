@@ -80,3 +80,27 @@ def test_bad_input(call, exc, message):
 def test_a_threshold_that_is_not_a_number_is_refused():
     with pytest.raises(ValueError, match="threshold must be a finite number, got nan"):
         metrics.accuracy([0, 1], [[0.2], [0.7]], threshold=float("nan"))
+
+
+def test_multilabel_indicators_score_subset_accuracy_as_sklearn():
+    """0/1 rows with other than one 1 are label sets: a sample is right when every label is
+    (y_pred > threshold), as scikit-learn's subset accuracy; one-hot rows stay classes."""
+    sk = pytest.importorskip("sklearn.metrics")
+    y = np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1], [0, 0, 1]])
+    p = np.array([[.9, .2, .1], [.1, .8, .3], [.7, .1, .2], [.2, .1, .9]])
+    assert metrics.accuracy(y, p) == sk.accuracy_score(y, (p > 0.5).astype(int)) == 0.25
+    assert metrics.accuracy(y, (p > 0.5).astype(float)) == 0.25
+    assert metrics.accuracy(y, p, normalize=False) == 1.0
+    assert metrics.zero_one_loss(y, p) == 0.75
+    assert metrics.accuracy(y, p, threshold=0.15) == sk.accuracy_score(y, (p > 0.15).astype(int))
+    with pytest.raises(ValueError, match="multi-label indicator matrix of shape \\(4, 3\\)"):
+        metrics.accuracy(y, p[:, :2])
+
+
+def test_one_dimensional_scores_are_not_taken_for_labels():
+    with pytest.raises(ValueError, match="y_pred of one dimension holds class labels, got non-integer"):
+        metrics.accuracy([0, 1, 1, 0], [.1, .9, .8, .3])
+    with pytest.raises(ValueError, match="y_true of one dimension"):
+        metrics.accuracy([0.5, 1], [0, 1])
+    assert metrics.accuracy([0, 1, 1, 0], [[.1], [.9], [.8], [.3]]) == 1.0
+    assert metrics.accuracy(np.array([0.0, 2.0]), [0, 2]) == 1.0

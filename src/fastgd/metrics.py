@@ -31,12 +31,24 @@ def _weights(sample_weight, n):
 def _labels(name, y, threshold):
     """Class labels from labels (1-D), one-hot/score rows (argmax) or one score column (> threshold)."""
     if y.ndim == 1:
+        if not np.array_equal(y, np.round(y)):
+            raise ValueError(f"{name} of one dimension holds class labels, got non-integer values such as "
+                             f"{y[y != np.round(y)][0]!r}; give the scores of the positive class as one column "
+                             f"(n, 1), compared with threshold, or one score per class (n, c)")
         return y
     if y.ndim == 2:
         if y.shape[1] == 1:
             return (y[:, 0] > threshold).astype(np.int64)
         return y.argmax(axis=1)
     raise ValueError(f"{name} must be 1-D labels or 2-D scores, got shape {y.shape}")
+
+
+def _multilabel(t):
+    """Whether y_true ``t`` is a multi-label indicator matrix: 0/1 entries in two or more columns,
+    with some row holding other than exactly one 1 (one-hot rows are the classes of one label)."""
+    if t.ndim != 2 or t.shape[1] < 2 or not np.isin(t, (0, 1)).all():
+        return False
+    return bool((np.count_nonzero(t, axis=1) != 1).any())
 
 
 def _correct(y_true, y_pred, threshold):
@@ -48,6 +60,13 @@ def _correct(y_true, y_pred, threshold):
         raise ValueError(f"y_true of one column holds binary targets in [0, 1] (class 1 above 0.5), got values in "
                          f"[{t.min()}, {t.max()}]; give 0/1 targets (for -1/+1, (y + 1) / 2), or class labels "
                          f"as a 1-D array scored against one output per class")
+    if _multilabel(t):
+        # each sample's set of labels must be predicted exactly (scikit-learn's subset accuracy)
+        if p.shape != t.shape:
+            raise ValueError(f"y_true is a multi-label indicator matrix of shape {t.shape} (0/1 rows with other "
+                             f"than one 1), so y_pred must give one score or 0/1 per label in that shape, "
+                             f"got shape {p.shape}")
+        return ((p > threshold) == (t == 1)).all(axis=1)
     t_labels = _labels("y_true", t, 0.5)
     p_labels = _labels("y_pred", p, threshold)
     if t_labels.shape[0] != p_labels.shape[0]:
@@ -62,10 +81,14 @@ def accuracy(y_true: Any, y_pred: Any, *, sample_weight: Any = None, threshold: 
     Parameters
     ----------
     y_true : array_like
-        Class labels (n,), or one-hot rows (n, c) (argmax is taken).
+        Class labels (n,) (integer values), or one-hot rows (n, c) (argmax is taken), or a
+        multi-label indicator matrix (n, c): 0/1 rows, some with other than one 1. A multi-label
+        sample counts as right when every label is: ``y_pred > threshold`` equals ``y_true``
+        column by column (scikit-learn's subset accuracy).
     y_pred : array_like
-        Predicted labels (n,), or scores/probabilities/logits (n, c) with c >= 2 (argmax),
-        or one column (n, 1) of scores for the positive class (``> threshold``; use 0.5 for
+        Predicted labels (n,), or scores/probabilities/logits (n, c) with c >= 2 (argmax; for
+        multi-label ``y_true``, one score or 0/1 per label, compared with ``threshold``), or one
+        column (n, 1) of scores for the positive class (``> threshold``; use 0.5 for
         probabilities, 0 for logits).
     sample_weight : array_like (n,), optional, non-negative
     normalize : bool
