@@ -413,3 +413,41 @@ def _npy_bytes(array):
     buf = io.BytesIO()
     np.save(buf, array)
     return buf.getvalue()
+
+
+def test_metadata_of_many_small_objects_is_refused_before_it_is_parsed(tmp_path):
+    """Each "{}" of two bytes becomes a dict of 64: 64 MiB of them took 3 GB and a minute to
+    parse. The document's lists and objects are counted first."""
+    meta = model_meta([(3, 2)])
+    raw = json.dumps(meta)[:-1].encode() + b', "pad": [' + b",".join([b"{}"] * 300_000) + b"]}"
+    path = write_npz(tmp_path / "m.npz", raw, params=np.zeros(8, np.float32))
+    with pytest.raises(FileFormatError, match=r"holds 3000\d\d lists and objects, more than the 200000"):
+        load(path)
+    def refused():
+        with pytest.raises(FileFormatError):
+            load(path)
+
+    assert peak_memory(refused) < 4 * len(raw)  # the bytes and their counts, no parse
+    # the same document with fewer pads loads
+    ok = json.dumps(meta)[:-1].encode() + b', "pad": [' + b",".join([b"{}"] * 1000) + b"]}"
+    load(write_npz(tmp_path / "ok.npz", ok, params=np.zeros(8, np.float32)))
+
+
+def test_compressed_metadata_that_expands_far_beyond_fastgds_is_refused(tmp_path):
+    """A 62 kB file held 63 MB of deflated JSON; fastgd stores its description uncompressed."""
+    meta = model_meta([(3, 2)])
+    body = json.dumps(meta)[:-1].encode() + b', "pad": "' + b"a" * (24 << 20) + b'"}'
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("__meta__.npy", _npy_bytes(np.frombuffer(body, np.uint8)))
+        zf.writestr("params.npy", _npy_bytes(np.zeros(8, np.float32)))
+    assert os.path.getsize(path) < 1 << 20
+    with pytest.raises(FileFormatError, match=r"entry '__meta__' expands from \d+ to \d+ bytes"):
+        load(path)
+    # a fastgd file compressed by other means still loads
+    model, saved = small_model(), tmp_path / "saved.npz"
+    model.save(saved)
+    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(tmp_path / "deflated.npz", "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+    np.testing.assert_array_equal(load(tmp_path / "deflated.npz").params, model.params)

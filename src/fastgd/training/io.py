@@ -50,6 +50,12 @@ FORMAT_VERSION = 1
 # model's own caps on widths and parameters, MAX_WIDTH and MAX_PARAMS).
 _MAX_META_BYTES = 64 << 20          # the JSON document (History of a long run included)
 _MAX_JSON_DEPTH = 64                # nesting of the JSON document
+# Python's objects for a JSON document take many times its bytes: an empty object ("{}", two
+# bytes) becomes a dict of 64, so the document's lists and objects are counted before it is
+# parsed (a model of _MAX_LAYERS layers and its state need a few per layer), and a compressed
+# document may expand at most this much beyond the slack (fastgd stores it uncompressed)
+_MAX_JSON_CONTAINERS = 200_000
+_MAX_META_EXPANSION, _META_EXPANSION_SLACK = 16, 4 << 20
 _MAX_LAYERS = 10_000
 _NPY_HEADER_BYTES = 1 << 16         # room for an .npy header (its largest standard size)
 
@@ -213,9 +219,18 @@ def _read(path, expected_format, build):
     with f, zf:
         archive = _Archive(path, zf)
         try:
+            info = archive._info("__meta__")
+            if (info is not None and info.compress_type != zipfile.ZIP_STORED and
+                    info.file_size > _MAX_META_EXPANSION * info.compress_size + _META_EXPANSION_SLACK):
+                raise FileFormatError(f"{path}: entry '__meta__' expands from {info.compress_size} to "
+                                      f"{info.file_size} bytes, more than a fastgd description does")
             raw = archive.read("__meta__", _MAX_META_BYTES,
                                lambda dtype, shape: None if dtype == np.uint8 and len(shape) == 1 else
                                _bad(path, f"__meta__ must be a 1-D uint8 array, got {dtype} {shape}"))
+            containers = int(np.count_nonzero(raw == ord("{"))) + int(np.count_nonzero(raw == ord("[")))
+            if containers > _MAX_JSON_CONTAINERS:
+                raise FileFormatError(f"{path}: metadata holds {containers} lists and objects, more than the "
+                                      f"{_MAX_JSON_CONTAINERS} a fastgd description may")
             try:
                 meta = json.loads(raw.tobytes().decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
