@@ -25,6 +25,7 @@ import json
 import os
 import secrets
 import stat
+import struct
 import tokenize
 import zipfile
 import zlib
@@ -58,6 +59,9 @@ _MAX_JSON_CONTAINERS = 200_000
 _MAX_META_EXPANSION, _META_EXPANSION_SLACK = 16, 4 << 20
 _MAX_LAYERS = 10_000
 _NPY_HEADER_BYTES = 1 << 16         # room for an .npy header (its largest standard size)
+# zipfile builds an object per entry of the central directory when it opens an archive: a file
+# declaring a million entries took 750 MB; fastgd's files hold a few dozen
+_MAX_ZIP_ENTRIES, _MAX_ZIP_DIRECTORY_BYTES = 10_000, 4 << 20
 
 
 class FileFormatError(ValueError):
@@ -193,6 +197,35 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, O
                RuntimeError, NotImplementedError, KeyError, TypeError, OverflowError, tokenize.TokenError)
 
 
+def _zip_directory(f):
+    """(entries, bytes) of the zip central directory that the end record at the end of the
+    open file `f` declares (its zip64 record's when a locator precedes it), read as zipfile finds it;
+    None when there is no end record (zipfile then refuses the file)."""
+    size = f.seek(0, os.SEEK_END)
+    tail_len = min(size, 22 + 0xFFFF)  # the end record and the longest comment
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return None
+    entries, nbytes = struct.unpack_from("<HI", tail, at + 10)
+    if at >= 20 and tail[at - 20:at - 16] == b"PK\x06\x07":
+        # zipfile then takes the zip64 record's counts: the record right before the locator, or
+        # (newer versions) at the offset the locator gives; the larger of the two counts
+        end = size - tail_len + at - 20
+        (offset,) = struct.unpack_from("<Q", tail, at - 12)
+        found = []
+        for where in {end - 56, offset}:
+            if 0 <= where and where + 56 <= size:
+                f.seek(where)
+                record = f.read(56)
+                if record[:4] == b"PK\x06\x06":
+                    found.append(struct.unpack_from("<QQ", record, 32))
+        if found:
+            entries, nbytes = max(c[0] for c in found), max(c[1] for c in found)
+    return entries, nbytes
+
+
 def _open_zip(path):
     """(path read, open file, ZipFile); a path that does not exist raises FileNotFoundError."""
     path = _load_path(path)
@@ -204,7 +237,16 @@ def _open_zip(path):
         raise FileFormatError(f"{path}: not a regular file")
     f = os.fdopen(fd, "rb")
     try:
+        directory = _zip_directory(f)
+        if directory is not None and (directory[0] > _MAX_ZIP_ENTRIES or directory[1] > _MAX_ZIP_DIRECTORY_BYTES):
+            f.close()
+            raise FileFormatError(f"{path}: its zip directory declares {directory[0]} entries in {directory[1]} "
+                                  f"bytes, more than a fastgd file holds (at most {_MAX_ZIP_ENTRIES} entries, "
+                                  f"{_MAX_ZIP_DIRECTORY_BYTES} bytes)")
+        f.seek(0)
         return path, f, zipfile.ZipFile(f)
+    except FileFormatError:
+        raise
     except _ZIP_ERRORS as exc:
         f.close()
         raise FileFormatError(f"{path}: not a readable fastgd file (not a zip archive, truncated or "
