@@ -324,7 +324,8 @@ def test_train_step_without_grad_norm(rng, dtype):
     ("float64", 1.0, 0),
     ("float32", 1.0, 0),
     ("float32", 3e38, 2),   # 2 * 3e38 overflows float32: a gradient entry is inf
-    ("float64", 1e300, 2),  # 2e300 is finite, its square is not: the norm overflows
+    ("float64", 1e300, 0),  # 2e300 is finite, its square is not: the norm is summed scaled
+    ("float64", 1e308, 2),  # 2e308 overflows float64
     ("float64", 5e153, 0),  # past the bit test's bound (2^510 for 3 parameters), yet the norm is finite
 ])
 def test_update_without_grad_norm(dtype, big, status):
@@ -364,7 +365,7 @@ def test_update_without_grad_norm(dtype, big, status):
     ("float32", "poisson", 1.0, 3e20, 1.0, 0),   # a grad_z past its limit, a finite gradient
     ("float32", "mse", 1e30, 1.0, 1e-12, 2),     # a hidden activation times grad_z overflows float32
     ("float64", "mse", 1.0, 1e80, 1.0, 0),       # grad_z past its limit (2^251), the gradient below 2^505
-    ("float64", "mse", 1e80, 1.0, 1.0, 2),       # past both: the norm decides, and its square overflows
+    ("float64", "mse", 1e80, 1.0, 1.0, 0),       # past both: the norm decides, summed scaled past 2^1024
 ])
 def test_update_checked_by_the_backward_operands(dtype, loss_name, x_scale, y_scale, w1_scale, status):
     """When its operands (x, the hidden activations, each layer's grad_z) are fewer than the
@@ -551,7 +552,7 @@ def test_a_fresh_optimizer_refused_by_a_diverging_step_stays_fresh():
     m.layers[0].W[...] = [[0.0], [1.0]]
     opt = fastgd.optim.Adam(lr=1e-3)
     with pytest.raises(fastgd.DivergenceError, match="gradient is not finite"):
-        m.train_step(np.array([[1e300, 1.0]]), np.zeros((1, 1)), "mse", opt)
+        m.train_step(np.array([[1.5e308, 1.0]]), np.zeros((1, 1)), "mse", opt)
     assert opt.step_count == 0 and opt.state_dict()["n"] is None
     small = make_model([3, 2], ["identity"], dtype="float32")
     small.train_step(np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32), "mse", opt)
@@ -563,8 +564,27 @@ def test_train_step_divergence_reports_the_norm():
     m.layers[0].W[...] = [[0.0], [1.0]]
     params = m.params.copy()
     with pytest.raises(fastgd.DivergenceError, match=r"gradient is not finite \(loss=1.0, grad norm=inf\)"):
-        m.train_step(np.array([[1e300, 1.0]]), np.zeros((1, 1)), "mse", fastgd.optim.Adam(lr=1e-2))
+        m.train_step(np.array([[1.5e308, 1.0]]), np.zeros((1, 1)), "mse", fastgd.optim.Adam(lr=1e-2))
     np.testing.assert_array_equal(m.params, params)
+
+
+def test_a_finite_gradient_whose_squares_overflow_is_stepped_with_its_norm():
+    """Entries of 2e155 (float64) make Σg² overflow, not the gradient: the step goes on, as
+    PyTorch's and scikit-learn's do, where it was refused as a divergence."""
+    m = make_model([2, 1], ["identity"], dtype="float64")
+    m.layers[0].W[...] = [[1e-165], [0.0]]
+    x, y = np.array([[1e165, 1.0]]), np.array([[1.0 - 1e-10]])
+    value, grad = m.loss_and_grad(x, y, "mse")
+    assert 1e155 < grad[0] < np.inf
+    before = m.params.copy()
+    assert m.train_step(x, y, "mse", fastgd.optim.SGD(lr=1e-330)) == value
+    np.testing.assert_array_equal(m.params, before - 1e-330 * grad)
+    norm = np.hypot(grad[0], np.hypot(grad[1], grad[2]))
+    clipped = make_model([2, 1], ["identity"], dtype="float64")
+    clipped.params[...] = before
+    clipped.fit(x, y, loss="mse", optimizer=fastgd.optim.SGD(lr=1.0), epochs=1, batch_size=1, clip_norm=1.0,
+                verbose=0)
+    np.testing.assert_allclose(clipped.params, before - grad / (norm + 1e-6), rtol=1e-15)
 
 
 def test_model_reused_across_batch_sizes_and_threads(rng):

@@ -188,25 +188,50 @@ static int FG_CAT2(model_first_layer_update, SFX)(const fg_model *m, const T *x,
     return 1;
 }
 
-/* The gradient's norm into res and the clipping opt asks for; returns 0 (status set) when Σg² is
-   not finite, which leaves the gradient unclipped. */
+/* ‖g‖₂ of g[0:n); *finite tells whether every entry is finite (else the norm is inf or NaN).
+   Finite entries whose squares overflow (float64 past 2^511) are summed again scaled by a power
+   of two, one thread in index order: their norm is finite unless it lies past the type's range. */
+static double FG_CAT2(model_grad_norm, SFX)(const T *g, int64_t n, int *finite)
+{
+    const double ss = MODEL_FN(fg_sum_squares)(g, n);
+    *finite = 1;
+    if (isfinite(ss)) return sqrt(ss);
+    if (MODEL_FN(fg_count_nonfinite)(g, n) != 0) {
+        *finite = 0;
+        return sqrt(ss);
+    }
+    double largest = 0.0, sum = 0.0;
+    for (int64_t i = 0; i < n; i++) largest = fmax(largest, fabs((double)g[i]));
+    int e;
+    frexp(largest, &e);
+    const double scale = ldexp(1.0, -e);
+    for (int64_t i = 0; i < n; i++) {
+        const double v = (double)g[i] * scale;
+        sum += v * v;
+    }
+    return ldexp(sqrt(sum), e);
+}
+
+/* The gradient's norm into res and the clipping opt asks for; returns 0 (status set) when an
+   entry of the gradient is not finite, which leaves it unclipped. */
 static int FG_CAT2(model_grad_norm_clip, SFX)(const fg_model *m, const fg_step_options *opt, int64_t n_params,
                                              fg_step_result *res)
 {
     T *grads = (T *)m->grads;
-    double ss = MODEL_FN(fg_sum_squares)(grads, n_params);
-    res->grad_norm = sqrt(ss);
-    if (!isfinite(ss)) {
+    int finite;
+    double norm = FG_CAT2(model_grad_norm, SFX)(grads, n_params, &finite);
+    res->grad_norm = norm;
+    if (!finite) {
         res->status = FG_STEP_NONFINITE_GRAD;
         return 0;
     }
     if (opt->clip_value > 0) {
         MODEL_FN(fg_clip_value)(grads, n_params, opt->clip_value);
-        if (opt->clip_norm > 0) ss = MODEL_FN(fg_sum_squares)(grads, n_params);
+        if (opt->clip_norm > 0) norm = FG_CAT2(model_grad_norm, SFX)(grads, n_params, &finite);
     }
     if (opt->clip_norm > 0) {
         /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1 */
-        const double coef = opt->clip_norm / (sqrt(ss) + 1e-6);
+        const double coef = opt->clip_norm / (norm + 1e-6);
         if (coef < 1.0) MODEL_FN(fg_scale)(grads, n_params, coef);
     }
     return 1;
