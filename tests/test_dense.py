@@ -250,3 +250,20 @@ def test_vector_activations_match_their_libm_twin(isa, dtype, activation):
     g_ref, dW = np.ones_like(z), np.empty_like(W)
     _core.dense_backward_ref(g_ref, z, W, pre, None, dW, None, activation)
     check(g, g_ref, "derivative")
+
+
+@pytest.mark.parametrize("alpha", [-0.5, 1.0, np.nan])
+def test_leaky_slope_is_refused_as_dense_refuses_it(alpha):
+    # the backward pass reads the side of the slope from the sign of out, which a negative slope
+    # flips: the gradient came out wrong; the ops take the slopes Dense takes, by the same rule
+    x, W = np.ones((4, 3)), np.ones((3, 2))
+    x[0] = -1.0
+    out = dense_forward(x, W, activation="leaky_relu", alpha=0.1)
+    with pytest.raises(ValueError, match=r"^alpha must be in \[0, 1\), got"):
+        dense_forward(x, W, activation="leaky_relu", alpha=alpha)
+    with pytest.raises(ValueError, match=r"^alpha must be in \[0, 1\), got"):
+        dense_backward(np.ones((4, 2)), x, W, out, activation="leaky_relu", alpha=alpha)
+    with pytest.raises(ValueError, match=r"^negative_slope must be in \[0, 1\), got"):
+        fastgd.Dense(3, 2, activation="leaky_relu", negative_slope=alpha)
+    with pytest.raises(TypeError, match=r"^alpha must be in \[0, 1\), got '0.1' \(str\)"):
+        dense_forward(x, W, activation="leaky_relu", alpha="0.1")

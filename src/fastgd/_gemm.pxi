@@ -291,7 +291,8 @@ def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None, pre_
     W : ndarray (k, m), same dtype -- weights, (in_features, out_features)
     b : ndarray (m,), same dtype, or None -- bias
     activation : one of ``fastgd.ACTIVATIONS`` or None
-    alpha : float -- negative slope of leaky_relu
+    alpha : float in [0, 1) -- negative slope of leaky_relu (as ``Dense``'s ``negative_slope``: the
+        backward pass reads the slope's side from the sign of ``out``, which a negative slope flips)
     out : ndarray (n, m), same dtype, optional -- written and returned
     pre_activation : ndarray (n, m), same dtype, optional -- receives ``x @ W + b``, which
         :func:`dense_backward` needs for the activations whose derivative is a function of it
@@ -305,7 +306,7 @@ def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None, pre_
     cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>x_, 0), k = cnp.PyArray_DIM(<cnp.ndarray>x_, 1)
     cdef int64_t m = cnp.PyArray_DIM(<cnp.ndarray>W_, 1)
     cdef int act = activation_code(activation)
-    cdef double alpha_ = 0.01 if alpha is 0.01 else check_real("alpha", alpha)
+    cdef double alpha_ = 0.01 if alpha is 0.01 else _validation.probability("alpha", alpha)
     if b is not None:
         b = check_vector("b", b, m, x_)
     if out is None:
@@ -413,7 +414,7 @@ def dense_backward(grad_out, x, W, out, *, activation="relu", alpha=0.01, beta=0
         if (cnp.PyArray_NDIM(<cnp.ndarray>arr) != 2 or cnp.PyArray_DIM(<cnp.ndarray>arr, 0) != n
                 or cnp.PyArray_DIM(<cnp.ndarray>arr, 1) != m):
             raise ValueError(f"{name} must have shape {(n, m)}, got {arr.shape}")
-    cdef double alpha_ = 0.01 if alpha is 0.01 else check_real("alpha", alpha)
+    cdef double alpha_ = 0.01 if alpha is 0.01 else _validation.probability("alpha", alpha)
     cdef double beta_ = 0.0 if beta is 0.0 else check_real("beta", beta)
     if overwrite_grad_out:
         g = check_float_array("grad_out", grad_out, 2, writeable=True)
