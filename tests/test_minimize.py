@@ -82,6 +82,23 @@ def test_vectorized_multistart_with_plain_gradient_ascent():
         assert a.nit == b.nit
 
 
+@pytest.mark.parametrize("jac", [None, True])
+def test_vectorized_multistart_counts_each_starts_evaluations_as_single_runs_do(jac):
+    # with central differences each gradient costs 2·d more calls of fun per start, which the
+    # batched run counted as one evaluation per iteration
+    def batch(xs):
+        values = ((xs - 3.0) ** 2).sum(axis=1)
+        return (values, 2.0 * (xs - 3.0)) if jac else values
+
+    starts = np.array([[0.0, 0.0], [1.0, 5.0], [-2.0, 4.0]])
+    result = minimize(batch, starts, jac=jac, vectorized=True, optimizer=sgd(0.1))
+    single = [minimize(batch, start, jac=jac, vectorized=True, optimizer=sgd(0.1)) for start in starts]
+    assert [r.nfev for r in result.results] == [r.nfev for r in single]
+    assert [r.nfev for r in result.results] == [(r.nit + 1) * (1 + 4 * (jac is None)) for r in single]
+    # a start that has stopped stays in the batch: its rows go on being evaluated, and counted in total
+    assert result.total_nfev == max(r.nfev for r in single) * len(starts)
+
+
 def test_learning_rate_experiment_x_sin_x():
     """The seed's learning-rate figure matches f(x) = x·sin x from x0 = 2.5 (not x + sin x)."""
     big = minimize(x_sin_x, 2.5, jac=True, optimizer=sgd(1.0), max_iter=100, tol=0.0, keep_trajectory=True)

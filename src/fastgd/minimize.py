@@ -432,6 +432,11 @@ def _run_batch(objective, x0s, optimizer, max_iter, tol, callback, keep_trajecto
     sign = objective.sign
     xs = x0s.copy()
     flat = xs.reshape(-1)
+    nfev0 = objective.nfev
+
+    def nfev():  # one start's evaluations so far: every call of fun holds one row of each start
+        return (objective.nfev - nfev0) // k
+
     fs, gs = objective.batch(xs)
     bad = ~(np.isfinite(fs) & np.all(np.isfinite(gs), axis=1))
     if np.any(bad):
@@ -439,7 +444,6 @@ def _run_batch(objective, x0s, optimizer, max_iter, tol, callback, keep_trajecto
         raise ValueError(f"fun returned a non-finite value or gradient at x0[{i}] = {x0s[i]!r}; "
                          "check the function's domain")
     runs = [_Run(xs[i], fs[i], sign, keep_trajectory) for i in range(k)]
-    evaluations = 1
     last_good = [(xs[i].copy(), fs[i], gs[i].copy()) for i in range(k)]
     while True:
         for i, run in enumerate(runs):
@@ -447,15 +451,14 @@ def _run_batch(objective, x0s, optimizer, max_iter, tol, callback, keep_trajecto
                 continue
             gnorm = float(np.linalg.norm(gs[i]))
             if gnorm <= tol:
-                run.finish(xs[i], fs[i], gs[i], evaluations, True, f"gradient norm {gnorm:.3g} <= tol {tol:.3g}")
+                run.finish(xs[i], fs[i], gs[i], nfev(), True, f"gradient norm {gnorm:.3g} <= tol {tol:.3g}")
             elif run.nit >= max_iter:
-                run.finish(xs[i], fs[i], gs[i], evaluations, False,
+                run.finish(xs[i], fs[i], gs[i], nfev(), False,
                            f"max_iter ({max_iter}) reached; gradient norm {gnorm:.3g} > tol {tol:.3g}")
         if all(run.done for run in runs):
             return [run.result for run in runs]
         optimizer.step(flat, gs.reshape(-1))
         fs, gs = objective.batch(xs)
-        evaluations += 1
         for i, run in enumerate(runs):
             if run.done:
                 continue
@@ -466,13 +469,13 @@ def _run_batch(objective, x0s, optimizer, max_iter, tol, callback, keep_trajecto
                         "; x is the last finite point", "; pass nonfinite='stop' to keep the last finite "
                         "point of that start instead, or lower the step size"))
                 bx, bf, bg = last_good[i]
-                run.finish(bx, bf, bg, evaluations, False, message)
+                run.finish(bx, bf, bg, nfev(), False, message)
                 xs[i] = bx
                 continue
             last_good[i] = (xs[i].copy(), fs[i], gs[i].copy())
             run.record(xs[i], fs[i])
             if _stop_requested(callback, xs[i]):
-                run.finish(xs[i], fs[i], gs[i], evaluations, False, "stopped by callback")
+                run.finish(xs[i], fs[i], gs[i], nfev(), False, "stopped by callback")
         # A finished start stays in the shared buffer (its result is already frozen);
         # a zero gradient keeps it from drifting far or feeding NaN to the optimizer. Written
         # to a copy: gs may be the array fun or jac returned, its own buffer.
