@@ -909,3 +909,17 @@ def test_sparse_x_is_refused_by_the_hessian_products_and_probed_dense_by_fit(rng
                                                               seed=0)
                      for data in (Xs.toarray(), Xs))
     np.testing.assert_allclose(sparse.curvature["lambda_max"], dense.curvature["lambda_max"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_l2_norm_neither_underflows_nor_overflows(dtype):
+    from fastgd.curvature import l2_norm
+
+    for scale in (1e-170, 1.0, 1e170, 1e-40, 1e30):
+        a = np.array([3.0, 4.0]) * scale
+        if dtype == np.float64 or 1e-38 < scale < 1e38:
+            assert l2_norm(a.astype(dtype)) == pytest.approx(5.0 * scale, rel=1e-6)
+    assert l2_norm(np.array([1.5e308, 1.5e308])) == math.inf  # past the float64 range
+    assert l2_norm(np.zeros(3)) == 0.0
+    assert l2_norm(np.array([1.0, np.inf])) == math.inf
+    assert math.isnan(l2_norm(np.array([np.inf, np.nan, 1.0])))

@@ -569,3 +569,25 @@ def test_lbfgs_settings_changed_between_steps_take_effect(setting, value):
         paths[name] = p
     np.testing.assert_array_equal(paths["changed"], paths["rebuilt"])
     assert not np.array_equal(paths["changed"], paths["unchanged"])
+
+
+@pytest.mark.parametrize("scale, tol", [(1e-170, 1e-200), (1e170, 1e150)])
+def test_gradient_norm_far_from_one_is_measured_not_rounded_to_zero_or_infinity(scale, tol):
+    # the squares of gradient entries of 2e-170 are 0 in float64 (those of 2e170 infinite):
+    # minimize reported success at x0 with "gradient norm 0", and Newton-CG's conjugate
+    # gradients saw a zero (or non-finite) curvature
+    def f(x):
+        return scale * float(((x - 3.0) ** 2).sum()), 2.0 * scale * (x - 3.0)
+
+    def batch(xs):
+        return scale * ((xs - 3.0) ** 2).sum(axis=1), 2.0 * scale * (xs - 3.0)
+
+    x0 = np.array([1.0, 2.0])
+    expected = f"max_iter (0) reached; gradient norm {math.sqrt(20.0) * scale:.3g} > tol {tol:.3g}"
+    at_x0 = minimize(f, x0, jac=True, tol=tol, max_iter=0)
+    assert (at_x0.success, at_x0.message) == (False, expected)
+    batched = minimize(batch, np.array([x0, x0]), jac=True, vectorized=True, tol=tol, max_iter=0, optimizer=sgd(0.1))
+    assert [(r.success, r.message) for r in batched.results] == [(False, expected)] * 2
+    newton = minimize(f, x0, jac=True, tol=tol, optimizer=fastgd.NewtonCG())
+    assert newton.success and newton.nit > 0
+    np.testing.assert_allclose(newton.x, [3.0, 3.0], rtol=1e-12)

@@ -102,6 +102,19 @@ def model_gnvp(model: Sequential, X: Any, y: Any, v: Any, loss: Any = None, samp
 
 # ---- any function ---------------------------------------------------------------------------
 
+def l2_norm(a):
+    """‖a‖₂ in float64, exact to rounding wherever the norm itself is in range: the entries are
+    divided by the largest magnitude before they are squared (in float64 the square of an entry
+    below 1e-154 is 0 and of one above 1e154 infinite: a plain √(aᵀa) takes a gradient of norm
+    1e-170 for zero). NaN when ``a`` holds a NaN, inf when it holds an infinity."""
+    a = np.asarray(a)
+    scale = float(np.max(np.abs(a), initial=0.0))
+    if not 0.0 < scale < math.inf:
+        return scale  # 0, inf or NaN
+    u = np.divide(a, scale, dtype=np.float64)
+    return scale * math.sqrt(float(np.vdot(u, u)))
+
+
 def _vector(name, x):
     a = np.asarray(x)
     if a.dtype.kind not in "fiu":
@@ -184,9 +197,7 @@ def hvp(fun: Callable[..., Any], x: Any, v: Any, *, jac: Literal[True] | Callabl
     u /= norm
     norm *= scale
     if eps is None:
-        x_scale = float(np.max(np.abs(x)))  # scaled as v is: ‖x‖ of an x near the float64 range overflows
-        x_norm = x_scale * float(np.linalg.norm(x / x_scale)) if x_scale > 0.0 else 0.0
-        h = np.cbrt(np.finfo(np.float64).eps) * max(1.0, x_norm)
+        h = np.cbrt(np.finfo(np.float64).eps) * max(1.0, l2_norm(x))
     else:
         h = _validation.real("eps", eps, low=0.0, low_open=True)
     with np.errstate(over="ignore"):  # refused just below

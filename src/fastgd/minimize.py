@@ -150,13 +150,11 @@ def _float_vector(name, x, ndim_choices=(1,)):
 
 
 def _finite_norm(a):
-    """‖a‖₂, or None when a holds a NaN or an infinity. One BLAS dot on the common
-    path (np.vdot: np.dot warns when the sum overflows, which a gradient of 1e160 makes
-    it); the exact check only when the dot is not finite, which huge finite values can
-    also cause (norm = inf then)."""
-    squared = float(np.vdot(a, a))
-    if math.isfinite(squared):
-        return math.sqrt(squared)
+    """‖a‖₂, or None when a holds a NaN or an infinity (the norm of finite entries past the
+    float64 range is inf)."""
+    norm = _curvature.l2_norm(a)
+    if math.isfinite(norm):
+        return norm
     return math.inf if bool(np.isfinite(a).all()) else None
 
 
@@ -449,7 +447,7 @@ def _run_batch(objective, x0s, optimizer, max_iter, tol, callback, keep_trajecto
         for i, run in enumerate(runs):
             if run.done:
                 continue
-            gnorm = float(np.linalg.norm(gs[i]))
+            gnorm = _curvature.l2_norm(gs[i])
             if gnorm <= tol:
                 run.finish(xs[i], fs[i], gs[i], nfev(), True, f"gradient norm {gnorm:.3g} <= tol {tol:.3g}")
             elif run.nit >= max_iter:

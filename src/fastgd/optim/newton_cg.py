@@ -39,6 +39,7 @@ import math
 import numpy as np
 
 from fastgd import _core, _validation
+from fastgd.curvature import l2_norm
 from fastgd.optim.lbfgs import LBFGS, _check_start
 
 __all__ = ["NewtonCG"]
@@ -260,7 +261,7 @@ class NewtonCG:
         _check_start(self._f, self._g)
         x = params.astype(np.float64)
         g = self._g
-        gnorm = float(np.linalg.norm(g))
+        gnorm = l2_norm(g)
         if gnorm == 0.0:
             self.last_status = "converged"
             return self._f
@@ -290,7 +291,7 @@ class NewtonCG:
             # forcing term would, and sets how far CG goes on.
             kept = (p, f_new, g_new, model_gnorm, radius)
             radius = min(2.0 * radius, self.max_trust_radius)
-            walker = self._next_forcing(forcing, gnorm, model_gnorm, float(np.linalg.norm(g_new)))
+            walker = self._next_forcing(forcing, gnorm, model_gnorm, l2_norm(g_new))
             forcing = self._forcing_term(gnorm, params.dtype, params.size, walker)
             cg.tolerance = forcing * gnorm
             params[...] = x  # products are taken at x
@@ -305,7 +306,7 @@ class NewtonCG:
             self._f, self._g = f_new, g_new.astype(np.float64)
             self._x = params.copy()
             self.n_iter += 1
-            self._forcing = self._next_forcing(forcing, gnorm, model_gnorm, float(np.linalg.norm(self._g)))
+            self._forcing = self._next_forcing(forcing, gnorm, model_gnorm, l2_norm(self._g))
         else:
             params[...] = self._x
             self.last_status = "rejected"
@@ -368,12 +369,20 @@ class _SteihaugCG:
     of negative curvature, which it follows to the boundary ‖p‖ = radius, or until the boundary
     itself. A later ``solve`` with a larger radius resumes where the previous one stopped: the
     CG iterates do not depend on the radius, only where they are cut off does.
+
+    CG runs on the model divided by ``scale``, the power of two just above ‖g‖: its gradient
+    g/scale has a norm in [0.5, 1), so rᵀr and dᵀHd neither underflow (a gradient of 1e-170 made
+    them 0, which read as convergence or as zero curvature) nor overflow. The scaling is exact:
+    the iterates are bit for bit those of the model itself, and ``solve`` scales back the
+    model's reduction and gradient norm it returns.
     """
 
     def __init__(self, product, g, tolerance, max_iter, reorthogonalize):
-        self.product, self.tolerance, self.max_iter = product, tolerance, max_iter
+        self.scale = 2.0 ** math.frexp(l2_norm(g))[1]
+        self.product = lambda v: product(v) / self.scale  # (H / scale)·v
+        self.tolerance, self.max_iter = tolerance, max_iter
         self.z = np.zeros_like(g)
-        self.r = g.copy()
+        self.r = g / self.scale
         self.d = -self.r
         self.rr = float(self.r @ self.r)
         self.model = 0.0  # m(z) - m(0)
@@ -397,7 +406,7 @@ class _SteihaugCG:
         while True:
             if self.pending is None:
                 if self.converged or self.iterations >= self.max_iter:
-                    return self.z, -self.model, False, math.sqrt(self.rr)
+                    return self.z, -self.model * self.scale, False, math.sqrt(self.rr) * self.scale
                 Bd = self.product(self.d)
                 self.iterations += 1
                 dBd = float(self.d @ Bd)
@@ -411,8 +420,8 @@ class _SteihaugCG:
             if dBd <= 0.0 or float(np.linalg.norm(z_next)) >= radius:
                 # negative (or zero) curvature, or the boundary reached: follow d to the boundary
                 tau = _to_boundary(z, d, radius)
-                return (z + tau * d, -(self.model + tau * float(self.r @ d) + 0.5 * tau * tau * dBd), True,
-                        float(np.linalg.norm(self.r + tau * Bd)))
+                return (z + tau * d, -(self.model + tau * float(self.r @ d) + 0.5 * tau * tau * dBd) * self.scale,
+                        True, float(np.linalg.norm(self.r + tau * Bd)) * self.scale)
             self.pending = None
             self.model -= 0.5 * alpha * self.rr
             r = self.r + alpha * Bd
@@ -424,7 +433,7 @@ class _SteihaugCG:
             if self.basis is not None and rr_next > 0.0:
                 self._add_to_basis(r, rr_next)
             self.z, self.r = z_next, r
-            if math.sqrt(rr_next) <= self.tolerance:
+            if math.sqrt(rr_next) * self.scale <= self.tolerance:
                 self.converged = True
             else:
                 self.d = -r + (rr_next / self.rr) * d
