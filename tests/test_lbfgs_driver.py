@@ -333,3 +333,31 @@ def test_lbfgs_step_continues_after_a_fresh_driver(rng):
         opt_b.step(closure, b)
         b = b.copy()  # another array each step: opt_b builds its driver again
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("change, error, message", [
+    ({"history_size": 1.5}, TypeError, r"^history_size must be an integer >= 1, got 1.5 \(float\)"),
+    ({"max_line_search": 2.5}, TypeError, r"^max_line_search must be an integer in \[1, \d+\], got 2.5"),
+    ({"gtol": "a"}, TypeError, r"^gtol must be a finite number >= 0, got 'a' \(str\)"),
+    ({"gtol": np.nan}, ValueError, r"^gtol must be a finite number >= 0, got nan"),
+    ({"ftol": np.nan}, ValueError, r"^ftol must be a finite number >= 0, got nan"),
+    ({"max_iter": -1}, ValueError, r"^max_iter must be an integer >= 1, got -1"),
+    ({"max_fun": -5}, ValueError, r"^max_fun must be an integer >= 1, got -5"),
+    ({"x": [1.0, 1.0]}, TypeError, r"^x must be a numpy.ndarray of float32 or float64, got list"),
+    ({"x": np.ones(4)[::2]}, ValueError, r"^x must be non-empty, 1-D, C-contiguous and writeable, got an array of "
+                                         r"shape \(2,\): not C-contiguous"),
+    ({"g": np.empty(0)}, ValueError, r"^g must be non-empty, .*: empty"),
+    ({"objective": lambda x, g: None}, TypeError, r"^objective must return a real number, got NoneType"),
+    ({"objective": lambda x, g: x}, ValueError, r"^objective must return a scalar, got an array of shape \(2,\)"),
+    ({"objective": "f"}, TypeError, r"^objective must be callable"),
+])
+def test_lbfgsb_refuses_bad_arguments_by_name(change, error, message):
+    # they gave Python's own errors ('float' object cannot be interpreted as an integer, 'list'
+    # object has no attribute 'shape'), or ran: a NaN tolerance or a negative limit silently
+    def objective(x, g):
+        g[...] = 2.0 * x
+        return float(x @ x)
+
+    args = {"objective": objective, "x": np.ones(2), "g": np.empty(2), **change}
+    with pytest.raises(error, match=message):
+        lbfgsb(args.pop("objective"), args.pop("x"), args.pop("g"), **args)

@@ -107,11 +107,25 @@ def lbfgsb(objective, x, g, *, history_size=10, max_iter=15000, max_fun=15000, g
     -------
     LBFGSBResult
     """
+    if not callable(objective):
+        raise TypeError(f"objective must be callable objective(x, g) -> float, got {type(objective).__name__}")
+    _check_point("x", x)
+    _check_point("g", g)
+    history_size = _validation.integer("history_size", history_size, 1)
+    max_iter = _validation.integer("max_iter", max_iter, 1)
+    max_fun = _validation.integer("max_fun", max_fun, 1)
+    gtol = _validation.real("gtol", gtol, low=0.0)
+    ftol = _validation.real("ftol", ftol, low=0.0)
+    max_line_search = _validation.integer("max_line_search", max_line_search, 1, maximum=_MAX_LS_MAX)
+
+    def evaluate():
+        return _validation.returned_real("objective", objective(x, g))
+
     memory = _core.LBFGSMemory(x.shape[0], history_size, x.dtype)
     eps = np.finfo(np.float64).eps
     driver = _core.LBFGSDriver(memory, x, g, pgtol=gtol, rel_reduction=eps * (ftol / eps),
                                max_line_search=max_line_search)
-    task, nit, limit = drive(driver, lambda: objective(x, g), driver.advance(objective(x, g)), max_iter, max_fun)
+    task, nit, limit = drive(driver, evaluate, driver.advance(evaluate()), max_iter, max_fun)
     if task in (_core.LBFGS_CONVERGED_GRADIENT, _core.LBFGS_CONVERGED_REDUCTION):
         status = 0
     elif driver.nfev > max_fun or nit >= max_iter:
@@ -120,6 +134,20 @@ def lbfgsb(objective, x, g, *, history_size=10, max_iter=15000, max_fun=15000, g
         status = 2
     return LBFGSBResult(fun=float(driver.f), nit=nit, nfev=driver.nfev, status=status, success=status == 0,
                         message=_STOP_MESSAGES[limit if limit is not None else task])
+
+
+def _check_point(name, a):
+    """Refuse ``a`` unless it is a point (or gradient) the driver can update in place: a
+    non-empty, 1-D, C-contiguous, writeable float32 or float64 ndarray."""
+    if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be a numpy.ndarray of float32 or float64, "
+                        f"got {getattr(a, 'dtype', type(a).__name__)}")
+    faults = [fault for fault, present in (("empty", a.size == 0), (f"{a.ndim}-D", a.ndim != 1),
+                                           ("not C-contiguous", not a.flags.c_contiguous),
+                                           ("read-only", not a.flags.writeable)) if present]
+    if faults:
+        raise ValueError(f"{name} must be non-empty, 1-D, C-contiguous and writeable, got an array of shape "
+                         f"{a.shape}: {', '.join(faults)}")
 
 
 def _call_closure(optimizer, closure, params):
@@ -350,13 +378,7 @@ class LBFGS:
         """
         if not callable(closure):
             raise TypeError(f"closure must be callable, got {type(closure).__name__}")
-        if not isinstance(params, np.ndarray) or params.dtype not in (np.float32, np.float64):
-            raise TypeError("params must be a numpy.ndarray of float32 or float64, "
-                            f"got {getattr(params, 'dtype', type(params).__name__)}")
-        if params.ndim != 1 or not params.flags.c_contiguous or not params.flags.writeable:
-            raise ValueError(f"params must be 1-D, C-contiguous and writeable, got shape {params.shape}")
-        if params.shape[0] == 0:
-            raise ValueError("params must have at least one element")
+        _check_point("params", params)
         memory = self._memory
         if memory is not None and (params.shape[0] != memory.n or params.dtype != memory.dtype):
             raise ValueError(f"params have {params.shape[0]} elements of {params.dtype}, the state was "

@@ -40,7 +40,7 @@ import numpy as np
 
 from fastgd import _core, _validation
 from fastgd.curvature import l2_norm
-from fastgd.optim.lbfgs import LBFGS, _check_start
+from fastgd.optim.lbfgs import LBFGS, _check_point, _check_start
 
 __all__ = ["NewtonCG"]
 
@@ -231,11 +231,7 @@ class NewtonCG:
             raise TypeError(f"closure must be callable, got {type(closure).__name__}")
         if hessp is not None and not callable(hessp):
             raise TypeError(f"hessp must be callable hessp(params, v) or None, got {type(hessp).__name__}")
-        if not isinstance(params, np.ndarray) or params.dtype not in (np.float32, np.float64):
-            raise TypeError("params must be a numpy.ndarray of float32 or float64, "
-                            f"got {getattr(params, 'dtype', type(params).__name__)}")
-        if params.ndim != 1 or params.size == 0 or not params.flags.c_contiguous or not params.flags.writeable:
-            raise ValueError(f"params must be non-empty, 1-D, C-contiguous and writeable, got shape {params.shape}")
+        _check_point("params", params)
         stale = self._x is None or self._x.shape != params.shape or not np.array_equal(params, self._x)
         return self._step(closure, params, stale, hessp)
 
