@@ -591,3 +591,28 @@ def test_gradient_norm_far_from_one_is_measured_not_rounded_to_zero_or_infinity(
     newton = minimize(f, x0, jac=True, tol=tol, optimizer=fastgd.NewtonCG())
     assert newton.success and newton.nit > 0
     np.testing.assert_allclose(newton.x, [3.0, 3.0], rtol=1e-12)
+
+
+def _gradient_nan_left_of_half(x):
+    return float(x @ x), (np.array([np.nan, 1.0]) if x[0] < 0.5 else 2.0 * x)
+
+
+@pytest.mark.parametrize("fun, hessp, source", [
+    (_gradient_nan_left_of_half, None, "by finite differences of the gradient"),
+    (lambda x: (float((x ** 4).sum()), 4.0 * x ** 3),
+     lambda x, v: 12.0 * x ** 2 * v if x[0] > 0.9 else np.array([np.nan, 1.0]), "from hessp"),
+])
+def test_newton_cg_honours_nonfinite_for_a_nonfinite_hessian_vector_product(fun, hessp, source):
+    # Newton-CG raised a bare "a Hessian-vector product is not finite" whatever nonfinite said,
+    # losing the run's progress and naming neither the iteration nor the product's source
+    x0 = np.array([1.0, 2.0])
+    stopped = minimize(fun, x0, jac=True, hessp=hessp, optimizer=fastgd.NewtonCG(), nonfinite="stop",
+                       keep_trajectory=True)
+    assert not stopped.success and stopped.nit >= 1
+    assert stopped.message == (f"the Hessian-vector product {source} is not finite at iteration {stopped.nit + 1}; "
+                               "x is the last finite point")
+    np.testing.assert_array_equal(stopped.x, stopped.trajectory[-1])
+    assert stopped.fun == fun(stopped.x)[0]
+    message = rf"^the Hessian-vector product {source} is not finite at iteration {stopped.nit + 1} \(x = array"
+    with pytest.raises(ValueError, match=message):
+        minimize(fun, x0, jac=True, hessp=hessp, optimizer=fastgd.NewtonCG())

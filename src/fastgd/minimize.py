@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 from fastgd import _validation
 from fastgd import curvature as _curvature
 from fastgd.optim.lbfgs import LBFGS
-from fastgd.optim.newton_cg import NewtonCG
+from fastgd.optim.newton_cg import NewtonCG, NonFiniteProduct
 
 __all__ = ["minimize", "maximize", "OptimizeResult", "check_grad", "approx_grad"]
 
@@ -392,8 +392,12 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
         if run.nit >= max_iter:
             return run.finish(x, f, g, objective.nfev - nfev0, False,
                               f"max_iter ({max_iter}) reached; gradient norm {gnorm:.3g} > tol {tol:.3g}")
+        message = None
         if is_lbfgs:
-            f = optimizer._step(closure, x, False)  # x only changes through the optimizer
+            try:
+                f = optimizer._step(closure, x, False)  # x only changes through the optimizer
+            except NonFiniteProduct as error:  # Newton-CG's, at x, which it left unchanged
+                message = f"{error} at iteration {run.nit + 1}; x is the last finite point"
             g = optimizer.grad.copy()  # the optimizer's buffer: the next step overwrites it
             if optimizer.last_status == "line search failed":
                 return run.finish(x, f, g, objective.nfev - nfev0, False,
@@ -408,8 +412,9 @@ def _run_one(objective, x0, optimizer, max_iter, tol, callback, keep_trajectory,
             optimizer.step(x, g)
             f, g = objective.one(x)
         gnorm = _finite_norm(g)
-        if not math.isfinite(f) or gnorm is None or _finite_norm(x) is None:
+        if message is None and (not math.isfinite(f) or gnorm is None or _finite_norm(x) is None):
             message = _nonfinite_message(sign * f, g, run.nit + 1)
+        if message is not None:
             if nonfinite == "raise":
                 raise ValueError(message.replace("; x is the last finite point",
                                                  f" (x = {x!r}); pass nonfinite='stop' to keep the "
@@ -603,9 +608,9 @@ _SHARED_DOC = """
     eps : float, optional
         Central-difference step when ``jac=None`` (see :func:`approx_grad`).
     nonfinite : {"raise", "stop"}, default "raise"
-        What a non-finite value or gradient at an iterate does: raise ValueError
-        (naming the iteration and x), or stop that start with ``success=False`` and
-        its last finite point. A non-finite value at ``x0`` always raises.
+        What a non-finite value or gradient at an iterate (or, with NewtonCG, a
+        non-finite Hessian-vector product) does: raise ValueError (naming the iteration
+        and x), or stop that start with ``success=False`` and its last finite point. A non-finite value at ``x0`` always raises.
         L-BFGS's line search treats a non-finite trial point as too long a step and
         backtracks, so it only stops when no finite point is found along the line.
 

@@ -45,6 +45,17 @@ from fastgd.optim.lbfgs import LBFGS, _check_point, _check_start
 __all__ = ["NewtonCG"]
 
 
+class NonFiniteProduct(ValueError):
+    """A Hessian-vector product with a NaN or an infinity (or one whose curvature dᵀHd passes
+    the float64 range): no step can be taken from it. ``source`` says what computed it: "hessp"
+    or "finite differences" of the gradient."""
+
+    def __init__(self, source):
+        self.source = source
+        what = "from hessp" if source == "hessp" else "by finite differences of the gradient"
+        super().__init__(f"the Hessian-vector product {what} is not finite")
+
+
 def _positive(name, value, upper=None):
     return _validation.real(name, value, low=0.0, low_open=True, high=upper, high_open=True)
 
@@ -267,7 +278,10 @@ class NewtonCG:
         radius = self.trust_radius
         kept = None  # a boundary step the model predicted well, while a longer one is tried
         while True:
-            p, predicted, on_boundary, model_gnorm = cg.solve(radius)
+            try:
+                p, predicted, on_boundary, model_gnorm = cg.solve(radius)
+            except _NonFiniteCurvature:
+                raise NonFiniteProduct("hessp" if hessp is not None else "finite differences") from None
             params[...] = x + p
             f_new, g_new, rho, resolved = self._judge(closure, params, p, predicted)
             if kept is not None and not (rho > self.eta and f_new < kept[1]):
@@ -358,6 +372,10 @@ class NewtonCG:
         return max(eta, floor) if floor > 0.1 else eta
 
 
+class _NonFiniteCurvature(Exception):
+    """dᵀHd of a conjugate-gradient direction is not finite (NewtonCG names the product's source)."""
+
+
 class _SteihaugCG:
     """Truncated conjugate gradients on the model m(p) = gᵀp + ½pᵀHp (Steihaug-Toint).
 
@@ -407,7 +425,7 @@ class _SteihaugCG:
                 self.iterations += 1
                 dBd = float(self.d @ Bd)
                 if not math.isfinite(dBd):
-                    raise ValueError("a Hessian-vector product is not finite")
+                    raise _NonFiniteCurvature
                 self.pending = (Bd, dBd)
             Bd, dBd = self.pending
             z, d = self.z, self.d
