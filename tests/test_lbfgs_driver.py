@@ -361,3 +361,45 @@ def test_lbfgsb_refuses_bad_arguments_by_name(change, error, message):
     args = {"objective": objective, "x": np.ones(2), "g": np.empty(2), **change}
     with pytest.raises(error, match=message):
         lbfgsb(args.pop("objective"), args.pop("x"), args.pop("g"), **args)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("line_search", "bogus", r"^line_search must be 'strong_wolfe' or None, got 'bogus'"),
+    ("c1", 0.95, r"^c1 must be < c2, got c1=0.95, c2=0.9"),
+    ("c1", float("nan"), r"^c1 must be in \(0, 1\), got nan"),
+    ("c2", 1.5, r"^c2 must be in \(0, 1\), got 1.5"),
+    ("max_ls", 0, r"^max_ls must be an integer in \[1, \d+\], got 0"),
+])
+def test_lbfgs_checks_line_search_settings_set_after_construction(name, value, message):
+    # the constructor's checks were skipped: "bogus" ran as the strong Wolfe search, and an
+    # invalid c1 was refused by the driver as its "ftol"
+    def closure(p):
+        return float(p @ p), 2.0 * p
+
+    for steps_before in (0, 1):
+        opt, params = fastgd.LBFGS(), np.array([1.0, 2.0])
+        for _ in range(steps_before):
+            opt.step(closure, params)
+        setattr(opt, name, value)
+        with pytest.raises(ValueError, match=message):
+            opt.step(closure, params)
+
+
+def test_lbfgs_names_history_size_when_its_matrices_pass_a_memory_limit():
+    # the driver's two (history_size + 1)² matrices raised NumPy's bare MemoryError under a limit
+    # of the process's address space, which LBFGSMemory's check of the machine's memory lets by
+    import subprocess
+    import sys
+
+    code = """
+import resource, numpy as np, fastgd
+size = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (size + 2**30, resource.RLIM_INFINITY))
+try:
+    fastgd.LBFGS(history_size=20000).step(lambda p: (float(p @ p), 2 * p), np.ones(2))
+except ValueError as error:
+    print(error)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("history_size: an array of shape (20001, 20001) (3,200,320,008 bytes) is more "
+                                 "than this process can allocate"), out.stdout + out.stderr

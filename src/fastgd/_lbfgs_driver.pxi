@@ -188,8 +188,12 @@ cdef class LBFGSDriver:
         self.st.y_hist = cnp.PyArray_DATA(<cnp.ndarray>memory.y_hist)
         self.st.rho = <double *>cnp.PyArray_DATA(<cnp.ndarray>memory.rho)
         rows = memory.history_size + 1
-        self._sy = np.zeros((rows, rows))
-        self._yy = np.zeros((rows, rows))
+        # named by the history_size that sizes them (LBFGSMemory counts them in its check of the
+        # machine's memory, but a process limit may still refuse them)
+        self._sy = _validation.allocate("history_size", (rows, rows))
+        self._yy = _validation.allocate("history_size", (rows, rows))
+        self._sy.fill(0.0)
+        self._yy.fill(0.0)
         self._work = np.zeros(FG_LBFGS_WORK(memory.history_size))
         self._rows = np.zeros(rows, np.int64)
         self.st.sy_mat = <double *>cnp.PyArray_DATA(<cnp.ndarray>self._sy)

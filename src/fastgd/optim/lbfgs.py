@@ -244,14 +244,19 @@ class LBFGS:
                  c1: float = 1e-4, c2: float = 0.9, max_ls: int = 25) -> None:
         self.lr = lr
         self.history_size = _validation.integer("history_size", history_size, 1)
-        _validation.choice("line_search", line_search, _LINE_SEARCHES)
-        self.line_search = line_search
-        self.c1 = _validation.real("c1", c1, low=0.0, low_open=True, high=1.0, high_open=True)
-        self.c2 = _validation.real("c2", c2, low=0.0, low_open=True, high=1.0, high_open=True)
+        self.line_search, self.c1, self.c2, self.max_ls = line_search, c1, c2, max_ls
+        self._check_search()
+        self.reset()
+
+    def _check_search(self):
+        """Check the line search's settings, in the constructor and again before a driver is
+        built from them (one may have been set since)."""
+        _validation.choice("line_search", self.line_search, _LINE_SEARCHES)
+        self.c1 = _validation.real("c1", self.c1, low=0.0, low_open=True, high=1.0, high_open=True)
+        self.c2 = _validation.real("c2", self.c2, low=0.0, low_open=True, high=1.0, high_open=True)
         if not self.c1 < self.c2:
             raise ValueError(f"c1 must be < c2, got c1={self.c1}, c2={self.c2}")
-        self.max_ls = _validation.integer("max_ls", max_ls, 1, maximum=_MAX_LS_MAX)
-        self.reset()
+        self.max_ls = _validation.integer("max_ls", self.max_ls, 1, maximum=_MAX_LS_MAX)
 
     @property
     def lr(self):
@@ -402,6 +407,7 @@ class LBFGS:
         driver = self._driver
         key = (self.lr, self.c1, self.c2, self.max_ls, self.line_search)
         if driver is None or driver.x is not params or self._driver_key != key:
+            self._check_search()
             driver = self._driver = _core.LBFGSDriver(
                 self._memory, params, self._gbuf, ftol=self.c1, gtol=self.c2, step_scale=self.lr,
                 first_step="inv_norm1", max_line_search=self.max_ls, line_search=self.line_search is not None)
