@@ -616,3 +616,21 @@ def test_newton_cg_honours_nonfinite_for_a_nonfinite_hessian_vector_product(fun,
     message = rf"^the Hessian-vector product {source} is not finite at iteration {stopped.nit + 1} \(x = array"
     with pytest.raises(ValueError, match=message):
         minimize(fun, x0, jac=True, hessp=hessp, optimizer=fastgd.NewtonCG())
+
+
+def test_newton_cg_keeps_its_radius_within_radii_set_after_construction():
+    def closure(p):
+        return float(((p - 100.0) ** 2).sum()), 2.0 * (p - 100.0)
+
+    opt, params = fastgd.NewtonCG(), np.zeros(2)
+    opt.max_trust_radius = 0.5  # below the initial radius 1
+    with pytest.raises(ValueError, match=r"^trust_radius \(1.0\) must be <= max_trust_radius \(0.5\)"):
+        opt.step(closure, params)
+    opt = fastgd.NewtonCG(trust_radius=0.1, max_trust_radius=10.0)
+    opt.step(closure, params)
+    assert opt.trust_radius > 0.5
+    opt.max_trust_radius = 0.5
+    before = params.copy()
+    opt.step(closure, params)  # a step of the radius it had, 20, went past the new maximum
+    assert 0.0 < np.linalg.norm(params - before) <= 0.5 * (1 + 1e-12)
+    assert opt.trust_radius <= 0.5

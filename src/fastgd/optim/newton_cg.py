@@ -108,8 +108,7 @@ class NewtonCG:
                  cg_rtol: float | None = None) -> None:
         self.initial_trust_radius = trust_radius
         self.max_trust_radius = max_trust_radius
-        if self.initial_trust_radius > self.max_trust_radius:
-            raise ValueError(f"trust_radius ({trust_radius}) must be <= max_trust_radius ({max_trust_radius})")
+        self._check_radii()
         self.eta = eta
         self.max_cg = max_cg
         self.fd_eps = fd_eps
@@ -129,6 +128,13 @@ class NewtonCG:
         "reorthogonalize": lambda v: _validation.choice("reorthogonalize", v, ("auto", True, False)),
         "cg_rtol": lambda v: None if v is None else _positive("cg_rtol", v, 1.0),
     }
+
+    def _check_radii(self):
+        """Refuse an initial radius above the largest, in the constructor and at each step (either
+        may have been set since)."""
+        if self.initial_trust_radius > self.max_trust_radius:
+            raise ValueError(f"trust_radius ({self.initial_trust_radius}) must be <= max_trust_radius "
+                             f"({self.max_trust_radius})")
 
     def __setattr__(self, name, value):
         check = self._CHECKS.get(name)
@@ -275,7 +281,8 @@ class NewtonCG:
         forcing = self._forcing_term(gnorm, params.dtype, params.size, self._forcing)
         cg = _SteihaugCG(lambda v: self._product(closure, params, x, v, hessp), g, forcing * gnorm,
                          self.max_cg if self.max_cg is not None else 4 * x.size, self._reorthogonalizes(x.size))
-        radius = self.trust_radius
+        self._check_radii()
+        radius = min(self.trust_radius, self.max_trust_radius)  # max_trust_radius may have been lowered since
         kept = None  # a boundary step the model predicted well, while a longer one is tried
         while True:
             try:
