@@ -157,7 +157,7 @@ def test_scale_kernel(isa, dtype, rng):
     (lambda: fastgd.clip_grad_norm(np.ones(3), float("nan")), ValueError, "max_norm"),
     (lambda: fastgd.clip_grad_value(np.ones(3), -0.1), ValueError, "clip"),
     (lambda: fastgd.clip_grad_norm("abc", 1.0), TypeError, "grads"),
-    (lambda: fastgd.grad_norm(np.ones((2, 2))), ValueError, "x must be 1-D"),
+    (lambda: fastgd.grad_norm(np.ones((2, 2))), ValueError, r"^grads must be 1-D"),
     (lambda: fastgd.grad_norm(np.ones(3, dtype=np.int32)), TypeError, "float32 or float64"),
     (lambda: fastgd.clip_grad_value(np.ones(6)[::2], 1.0), ValueError, "C-contiguous"),
 ])
@@ -179,3 +179,17 @@ def test_exported_from_ops():
     assert fastgd.ops.clip_grad_norm is fastgd.clip_grad_norm
     assert fastgd.ops.grad_norm is fastgd.grad_norm
     assert fastgd.ops.clip_grad_value is fastgd.clip_grad_value
+
+
+def test_gradient_norm_and_clipping_errors_name_grads():
+    # the kernels' checks called every gradient "x", an argument these functions do not have
+    with pytest.raises(TypeError, match=r"^grads must have dtype float32 or float64, got int64"):
+        fastgd.ops.grad_norm(np.ones(3, np.int64))
+    with pytest.raises(ValueError, match=r"^grads\[1\] must be 1-D, got 2-D"):
+        fastgd.ops.clip_grad_norm([np.ones(2), np.ones((2, 2))], 1.0)
+    read_only = np.full(4, 10.0)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match=r"^grads is read-only"):
+        fastgd.ops.clip_grad_norm(read_only, 1.0)
+    with pytest.raises(ValueError, match=r"^grads\[0\] is read-only"):
+        fastgd.ops.clip_grad_value([read_only], 1.0)

@@ -305,9 +305,10 @@ def optim_noise_normal(int64_t n, seed, int64_t step):
 
 # ---- norms and clipping --------------------------------------------------------------------
 
-def sum_squares(x, bint reference=False):
-    """Σ x², accumulated in double (deterministic for any thread count and target)."""
-    cdef cnp.ndarray a = check_float_array("x", x, 1)
+def sum_squares(x, bint reference=False, str name="x"):
+    """Σ x², accumulated in double (deterministic for any thread count and target); ``name``: what
+    an error calls x."""
+    cdef cnp.ndarray a = check_float_array(name, x, 1)
     cdef int64_t n = a.shape[0]
     cdef double r
     cdef bint f32 = a.dtype == np.float32
@@ -321,9 +322,9 @@ def sum_squares(x, bint reference=False):
     return r
 
 
-def inplace_scale(x, s):
-    """``x *= s`` in place (``s`` rounded to x's dtype once)."""
-    cdef cnp.ndarray a = check_float_array("x", x, 1, writeable=True)
+def inplace_scale(x, s, str name="x"):
+    """``x *= s`` in place (``s`` rounded to x's dtype once); ``name``: what an error calls x."""
+    cdef cnp.ndarray a = check_float_array(name, x, 1, writeable=True)
     cdef double f = check_real("s", s)
     cdef int64_t n = a.shape[0]
     if a.dtype == np.float32:
@@ -334,9 +335,9 @@ def inplace_scale(x, s):
             fg_scale_f64(<double *>cnp.PyArray_DATA(a), n, f)
 
 
-def inplace_clip_value(x, clip):
-    """Clamp ``x`` to ``[-clip, clip]`` in place; NaN entries stay NaN."""
-    cdef cnp.ndarray a = check_float_array("x", x, 1, writeable=True)
+def inplace_clip_value(x, clip, str name="x"):
+    """Clamp ``x`` to ``[-clip, clip]`` in place; NaN entries stay NaN; ``name``: what an error calls x."""
+    cdef cnp.ndarray a = check_float_array(name, x, 1, writeable=True)
     cdef double c = check_real("clip", clip)
     if not c >= 0:
         raise ValueError(f"clip must be >= 0, got {c}")

@@ -769,10 +769,11 @@ def get(optimizer, **kwargs) -> Optimizer:
 # ---- gradient norms and clipping ---------------------------------------------------------------
 
 def _grad_list(grads):
-    """``grads`` as a list of arrays, none overlapping another: clip_grad_norm would scale an
-    element held twice twice, and the norm would count it twice."""
+    """``grads`` as a list of (name, array) pairs, the name what an error calls the array ("grads"
+    or "grads[i]"), no array overlapping another: clip_grad_norm would scale an element held
+    twice twice, and the norm would count it twice."""
     if isinstance(grads, np.ndarray):
-        return [grads]
+        return [("grads", grads)]
     if not isinstance(grads, (list, tuple)):
         raise TypeError(f"grads must be a numpy.ndarray or a list of them, got {type(grads).__name__}")
     arrays = list(grads)
@@ -781,7 +782,7 @@ def _grad_list(grads):
         if start < end:
             raise ValueError(f"grads[{min(i, j)}] and grads[{max(i, j)}] overlap in memory; each gradient "
                              "must be its own array")
-    return arrays
+    return [(f"grads[{i}]", g) for i, g in enumerate(arrays)]
 
 
 def grad_norm(grads) -> float:
@@ -789,7 +790,7 @@ def grad_norm(grads) -> float:
 
     Accumulated in double in a fixed order: the same value for every thread count and CPU target.
     """
-    return math.sqrt(sum(_core.sum_squares(g) for g in _grad_list(grads)))
+    return math.sqrt(sum(_core.sum_squares(g, name=name) for name, g in _grad_list(grads)))
 
 
 def clip_grad_norm(grads, max_norm, *, error_if_nonfinite=False) -> float:
@@ -808,22 +809,22 @@ def clip_grad_norm(grads, max_norm, *, error_if_nonfinite=False) -> float:
     max_norm = _real("max_norm", max_norm, low=0.0)
     error_if_nonfinite = _flag("error_if_nonfinite", error_if_nonfinite)
     arrays = _grad_list(grads)
-    total = math.sqrt(sum(_core.sum_squares(g) for g in arrays))
+    total = math.sqrt(sum(_core.sum_squares(g, name=name) for name, g in arrays))
     if not math.isfinite(total):
         if error_if_nonfinite:
-            bad = sum(_core.count_nonfinite(g) for g in arrays)
+            bad = sum(_core.count_nonfinite(g) for _, g in arrays)
             raise ValueError(f"the total norm of the gradients is {total} ({bad} non-finite entries); "
                              "not clipping")
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:
-        for g in arrays:
-            _core.inplace_scale(g, coef)
+        for name, g in arrays:
+            _core.inplace_scale(g, coef, name=name)
     return total
 
 
 def clip_grad_value(grads, clip):
     """Clamp every gradient to [−clip, clip] in place (``torch.nn.utils.clip_grad_value_``)."""
     clip = _real("clip", clip, low=0.0)
-    for g in _grad_list(grads):
-        _core.inplace_clip_value(g, clip)
+    for name, g in _grad_list(grads):
+        _core.inplace_clip_value(g, clip, name=name)
 
