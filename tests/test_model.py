@@ -585,6 +585,10 @@ def test_a_finite_gradient_whose_squares_overflow_is_stepped_with_its_norm():
     clipped.fit(x, y, loss="mse", optimizer=fastgd.optim.SGD(lr=1.0), epochs=1, batch_size=1, clip_norm=1.0,
                 verbose=0)
     np.testing.assert_allclose(clipped.params, before - grad / (norm + 1e-6), rtol=1e-15)
+    full = make_model([2, 1], ["identity"], dtype="float64")
+    full.params[...] = before
+    history = full.fit(x, y, loss="mse", optimizer=fastgd.optim.SGD(lr=1e-330), epochs=1, tol=1e-300, verbose=0)
+    assert history["grad_norm"][0] == pytest.approx(norm, rel=1e-12)  # the full-data norm fit logs
 
 
 def test_model_reused_across_batch_sizes_and_threads(rng):

@@ -673,6 +673,8 @@ def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip
 def lbfgs_iteration(dp, model, optimizer, x, target, sw, loss, weight):
     """One L-BFGS iteration on the global full-batch loss: every closure call reduces this
     rank's gradient and loss over the ranks, so every rank takes the same line search."""
+    from fastgd.curvature import l2_norm
+
     n = x.shape[0]
 
     def closure(params):
@@ -682,7 +684,7 @@ def lbfgs_iteration(dp, model, optimizer, x, target, sw, loss, weight):
 
     value = optimizer.step(closure, model.params)
     g = optimizer.grad
-    return value, float(np.sqrt(np.dot(g, g))) if g is not None else math.nan
+    return value, l2_norm(g) if g is not None else math.nan
 
 
 def gather_metric(dp, fn, y_true, y_pred):

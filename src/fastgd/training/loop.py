@@ -280,7 +280,7 @@ def _full_grad_norm(model, x, target, sw, loss, dp=None):
         grad *= weight
         grad, weight = dp.sum(grad), dp.sum([weight])[0]
         grad /= weight
-    return float(np.sqrt(grad @ grad))
+    return _curvature_hooks.l2_norm(grad)
 
 
 def _lbfgs_iteration(model, optimizer, x, target, sw, loss, packed=None):
@@ -295,7 +295,7 @@ def _lbfgs_iteration(model, optimizer, x, target, sw, loss, packed=None):
 
     value = optimizer.step(closure, model.params, **_curvature_hooks.step_extras(model, optimizer, x, target, sw, loss))
     g = optimizer.grad
-    return value, float(np.sqrt(np.dot(g, g, out=None))) if g is not None else math.nan
+    return value, _curvature_hooks.l2_norm(g) if g is not None else math.nan
 
 
 def _format_number(value):
