@@ -1008,3 +1008,35 @@ def test_under_scikit_learn_1_6_the_signatures_are_its_and_sample_weight_stays_t
             assert np.allclose(e.coefs_[0], f.coefs_[0])
     """
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- scikit-learn's behaviour where fastgd's differed ----------------------------------------------
+
+def _warnings_of(fit, ignore_sklearn):
+    """(category, message) of every warning fit() emits, with warnings.filterwarnings("ignore",
+    module="sklearn") in force when ignore_sklearn."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if ignore_sklearn:
+            warnings.filterwarnings("ignore", module="sklearn")
+        fit()
+    return [(w.category, str(w.message)) for w in caught]
+
+
+@pytest.mark.parametrize("case", ["sgd", "lbfgs", "batch_size", "column_y_classifier", "column_y_regressor"])
+def test_warnings_are_scikit_learns_and_a_filter_on_its_module_silences_them(case):
+    # they were attributed to fastgd.sklearn's modules: module="sklearn" filters let them through
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 4)
+    labels, target = (X[:, 0] > 0).astype(int), X[:, 1]
+    fits = {
+        "sgd": lambda nn: nn.MLPClassifier(max_iter=2, random_state=0).fit(X, labels),
+        "lbfgs": lambda nn: nn.MLPClassifier(solver="lbfgs", max_iter=2, random_state=0).fit(X, labels),
+        "batch_size": lambda nn: nn.MLPRegressor(batch_size=1000, max_iter=500, random_state=0).fit(X, target),
+        "column_y_classifier": lambda nn: nn.MLPClassifier(max_iter=500, random_state=0).fit(X, labels[:, None]),
+        "column_y_regressor": lambda nn: nn.MLPRegressor(max_iter=500, random_state=0).fit(X, target[:, None]),
+    }
+    ours = _warnings_of(lambda: fits[case](sys.modules["fastgd.sklearn"]), ignore_sklearn=False)
+    theirs = _warnings_of(lambda: fits[case](sknn), ignore_sklearn=False)
+    assert ours and ours == theirs
+    assert _warnings_of(lambda: fits[case](sys.modules["fastgd.sklearn"]), ignore_sklearn=True) == []

@@ -17,8 +17,11 @@ What matches scikit-learn (1.9) exactly, given the same ``random_state``
   best_loss_, validation_scores_, best_validation_score_, n_iter_, t_, classes_,
   n_features_in_, feature_names_in_, out_activation_, n_layers_, n_outputs_``), ``fit``,
   ``partial_fit`` (``classes=`` on the first call), ``predict``, ``predict_proba``,
-  ``predict_log_proba``, ``score``, ``sample_weight``, ``warm_start``, ``verbose`` messages,
-  ``ConvergenceWarning``.
+  ``predict_log_proba``, ``score``, ``sample_weight``, ``warm_start``, ``verbose`` messages.
+- The warnings (``ConvergenceWarning``, a clipped ``batch_size``, a column-vector ``y``), with
+  scikit-learn 1.9's texts and attributed as scikit-learn's are to its MLP module
+  (``sklearn.neural_network._multilayer_perceptron``): a filter such as
+  ``warnings.filterwarnings("ignore", module="sklearn")`` applies to them.
 - The initialization (Glorot uniform with factor 6, 2 for ``activation="logistic"``, for weights
   and biases, drawn in scikit-learn's order from the same RandomState), the shuffling of every
   epoch, the early-stopping split (stratified for single-output classifiers) and the

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import math
 import os
+import sys
 import threading
 import warnings
 from numbers import Integral, Real
@@ -15,13 +16,12 @@ import numpy as np
 import scipy.sparse
 import sklearn
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.fixes import parse_version
-from sklearn.utils.optimize import _check_optimize_result
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 import fastgd
 from fastgd import _loop, _outofcore, _validation
@@ -45,6 +45,46 @@ _REGRESSION_LOSSES = ("squared_error", "absolute_error", "huber", "poisson")
 _STOCHASTIC = ("sgd", "adam", "adagrad", "rmsprop", "adamw")
 _SOLVERS = _STOCHASTIC + ("lbfgs",)
 _PREDICT_CHUNK = 8192
+
+
+# ---- warnings, as scikit-learn's MLP module emits them -------------------------------------------
+
+_SKLEARN_MLP_MODULE = "sklearn.neural_network._multilayer_perceptron"
+# what the "default" and "once" filters have shown, as a module's __warningregistry__ holds it
+_WARNING_REGISTRY: dict = {}
+
+
+def _warn(message, category=UserWarning):
+    """Emit a warning that scikit-learn's MLPs emit, attributed as theirs are to scikit-learn's
+    MLP module (so that filters on ``module="sklearn"`` apply), at the line of fastgd that
+    emits it. Every warning the estimators give in scikit-learn's place goes through here."""
+    caller = sys._getframe(1)
+    warnings.warn_explicit(message, category, caller.f_code.co_filename, caller.f_lineno,
+                           module=_SKLEARN_MLP_MODULE, registry=_WARNING_REGISTRY)
+
+
+def _as_1d_target(y):
+    """y, a column vector raveled with scikit-learn's DataConversionWarning (what
+    ``column_or_1d(y, warn=True)`` warns, there attributed to the MLP module)."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        _warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
+              "(n_samples, ), for example using ravel().", DataConversionWarning)
+        y = column_or_1d(y)
+    return y
+
+
+def _lbfgs_n_iter(result, max_iter):
+    """What scikit-learn's ``_check_optimize_result("lbfgs", result, max_iter)`` returns: the
+    iterations run, at most max_iter; with its ConvergenceWarning when the run did not converge."""
+    n_iter = min(result.nit, max_iter)
+    if result.status != 0:
+        message = f"lbfgs failed to converge after {n_iter} iteration(s) (status={result.status}):\n{result.message}\n"
+        if n_iter == max_iter:
+            message += f"\nIncrease the number of iterations to improve the convergence (max_iter={max_iter})."
+        message += ("\nYou might also want to scale the data as shown in:\n"
+                    "    https://scikit-learn.org/stable/modules/preprocessing.html")
+        _warn(message, ConvergenceWarning)
+    return n_iter
 
 
 # ---- one fit at a time, and inference beside it -------------------------------------------------
@@ -554,7 +594,7 @@ class _BaseMLP(BaseEstimator):
             bs = min(200, n)
         else:
             if self.batch_size > n:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+                _warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             bs = int(np.clip(self.batch_size, 1, n))
         sample_idx = np.arange(n, dtype=np.int64)
         params = model.params
@@ -646,8 +686,8 @@ class _BaseMLP(BaseEstimator):
             if incremental:
                 break
             if self.n_iter_ == self.max_iter:
-                warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
-                              "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+                _warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization hasn't "
+                      "converged yet." % self.max_iter, ConvergenceWarning)
         if early_stopping:
             params[...] = self._best_params
 
@@ -803,7 +843,7 @@ class _BaseMLP(BaseEstimator):
                                max_fun=self.max_fun, gtol=self.tol)
         if point is not params:
             params[...] = point
-        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.n_iter_ = _lbfgs_n_iter(result, self.max_iter)
         self.loss_ = scalar(result.fun)
 
     # ---- prediction ----

@@ -10,10 +10,10 @@ from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import validate_data
 
 from fastgd.nn import losses as _losses
-from fastgd.sklearn._base import _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP, _trainer
+from fastgd.sklearn._base import _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP, _as_1d_target, _trainer
 
 
 def _softmax_rows(z):
@@ -104,8 +104,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=_SPARSE_FORMATS, multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        y = _as_1d_target(y)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
             fitted = _fitted_binarizer(y)
             if fitted is not None:

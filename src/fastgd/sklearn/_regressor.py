@@ -12,11 +12,11 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import _check_sample_weight, column_or_1d, validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from fastgd.nn import losses as _losses
 from fastgd.sklearn._base import (_PARAMETER_CONSTRAINTS, _REGRESSION_LOSSES, _SKLEARN_1_7, _SPARSE_FORMATS, _STOCHASTIC,
-                                  _BaseMLP, _trainer)
+                                  _BaseMLP, _as_1d_target, _trainer)
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -68,8 +68,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=_SPARSE_FORMATS, multi_output=True, y_numeric=True,
                              dtype=(np.float64, np.float32), reset=reset)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        y = _as_1d_target(y)
         return X, y
 
     def _loss_scalar(self, y, sample_weight, X, dtype):
