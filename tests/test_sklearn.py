@@ -1040,3 +1040,17 @@ def test_warnings_are_scikit_learns_and_a_filter_on_its_module_silences_them(cas
     theirs = _warnings_of(lambda: fits[case](sknn), ignore_sklearn=False)
     assert ours and ours == theirs
     assert _warnings_of(lambda: fits[case](sys.modules["fastgd.sklearn"]), ignore_sklearn=True) == []
+
+
+def test_string_classes_and_predictions_have_scikit_learns_width():
+    # classes_ kept y's width: '<U21' for the labels of np.arange(3).astype(str), where
+    # scikit-learn's are '<U1'
+    rng = np.random.RandomState(0)
+    X = rng.randn(30, 3)
+    for y in (np.arange(30) % 3, np.array(["a", "bb", "ccc"] * 10, dtype="<U8"), np.arange(30) % 2):
+        y = y.astype(str)
+        ours, theirs = _fit_both(MLPClassifier(max_iter=2, random_state=0), sknn.MLPClassifier(max_iter=2, random_state=0),
+                                 X, y)
+        assert ours.classes_.dtype == theirs.classes_.dtype == np.asarray(sorted(set(y.tolist()))).dtype
+        np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+        assert ours.predict(X).dtype == theirs.predict(X).dtype

@@ -41,6 +41,9 @@ def _fitted_binarizer(y):
         if y_type not in ("binary", "multiclass"):
             return None
         classes, inverse = np.unique(y, return_inverse=True)
+        # the width of the longest label, as unique_labels' array of them has it ('<U1' for
+        # labels '0', '1' of a '<U21' y)
+        classes = np.asarray(classes.tolist())
     binarizer = LabelBinarizer()
     binarizer.y_type_, binarizer.sparse_input_, binarizer.classes_ = y_type, False, classes
     if y_type == "binary":
