@@ -1054,3 +1054,27 @@ def test_string_classes_and_predictions_have_scikit_learns_width():
         assert ours.classes_.dtype == theirs.classes_.dtype == np.asarray(sorted(set(y.tolist()))).dtype
         np.testing.assert_array_equal(ours.classes_, theirs.classes_)
         assert ours.predict(X).dtype == theirs.predict(X).dtype
+
+
+@pytest.mark.parametrize("first, then", [
+    (dict(solver="sgd", learning_rate="invscaling", power_t=0.25, momentum=0.9, nesterovs_momentum=True),
+     dict(solver="adam", learning_rate_init=0.02, learning_rate="constant", power_t=2.0, momentum=0.1,
+          nesterovs_momentum=False, beta_1=0.5, beta_2=0.6, epsilon=1e-3)),
+    (dict(solver="adam", beta_1=0.8, beta_2=0.99, epsilon=1e-6),
+     dict(solver="sgd", learning_rate_init=0.02, learning_rate="adaptive", beta_1=0.5, beta_2=0.6, epsilon=1e-3)),
+])
+def test_partial_fit_keeps_the_optimizer_of_the_first_call_until_a_fit(regression, first, then):
+    # partial_fit after set_params read the new learning_rate_init, epsilon, beta_2, power_t and
+    # schedule but kept the old momentum and betas, and rebuilt the optimizer for a new solver;
+    # scikit-learn's keeps the optimizer (and all of them) until the next fit
+    X, y = regression
+    kw = dict(hidden_layer_sizes=(8,), learning_rate_init=0.005, random_state=0, **first)
+    ours, theirs = MLPRegressor(**kw), sknn.MLPRegressor(**kw)
+    for est in (ours, theirs):
+        est.partial_fit(X, y)
+        est.set_params(**then)
+        est.partial_fit(X, y)
+        est.partial_fit(X, y)
+    _assert_same_run(ours, theirs)
+    _fit_both(ours.set_params(max_iter=3), theirs.set_params(max_iter=3), X, y)  # a fit takes the new ones
+    _assert_same_run(ours, theirs)

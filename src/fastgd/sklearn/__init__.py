@@ -37,6 +37,10 @@ What matches scikit-learn (1.9) exactly, given the same ``random_state``
 - The solvers: "sgd" (momentum, Nesterov, learning_rate "constant" / "invscaling" /
   "adaptive" updated once per epoch), "adam" (scikit-learn's placement of epsilon) and
   "lbfgs".
+- The optimizer: ``fit`` builds it from ``solver`` and its hyperparameters (``learning_rate_init``,
+  ``learning_rate``, ``power_t``, ``momentum``, ``nesterovs_momentum``, ``beta_1``, ``beta_2``,
+  ``epsilon``) and ``partial_fit`` keeps the one it finds (building one only on the first call),
+  so that ``set_params`` of those between ``partial_fit`` calls takes effect at the next ``fit``.
 - Stopping: ``n_iter_no_change`` epochs without the training loss falling by ``tol`` (or,
   with ``early_stopping``, the validation score rising by ``tol``; the best parameters are
   restored), or ``max_iter`` epochs (``ConvergenceWarning``).
@@ -76,6 +80,9 @@ Differences
   them); its tags say so (``target_tags.positive_only``).
 - ``solver="lbfgs"`` on float32 input trains and ends in float32; scikit-learn's ends with
   float64 ``coefs_`` (SciPy's optimizer hands back float64) and so predicts in float64.
+- A fit with ``solver="lbfgs"`` that starts afresh (no ``warm_start``) drops the optimizer of an
+  earlier stochastic fit, so a ``partial_fit`` after it builds a new one; scikit-learn's goes on
+  with the old one.
 - A warm start or ``partial_fit`` after ``hidden_layer_sizes`` changed raises ValueError;
   scikit-learn's goes on with the old network (same depth) or fails inside (another depth).
 - The estimators train in one process. Data-parallel training over MPI is

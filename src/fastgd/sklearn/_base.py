@@ -170,12 +170,32 @@ class _FusedSolver:
     """The optimizer plan handed to the fused step (the ``_plan`` / ``_advance`` protocol of
     fastgd.optim) over two groups, the weights [0, n_weights) and the biases [n_weights, n),
     with the per-batch values scikit-learn's update needs (see the module docstring). Plain
-    attributes only, so it pickles with the estimator."""
+    attributes only, so it pickles with the estimator.
 
-    def __init__(self, name, hyper, n, n_weights, dtype):
-        opt = _optim.get(name, **hyper)
-        state, groups = opt._plan(n, dtype)
-        self.name = name
+    It takes the estimator's solver and its hyperparameters (learning_rate_init, the
+    learning_rate schedule, power_t, momentum, nesterovs_momentum, beta_1, beta_2, epsilon) as
+    they are when it is built and keeps them, as scikit-learn's optimizer does: a fit builds one,
+    and partial_fit builds one only when there is none, so that set_params between partial_fit
+    calls leaves them as they were until the next fit."""
+
+    def __init__(self, est, n, n_weights, dtype):
+        self.name = name = est.solver
+        self.learning_rate_init = float(est.learning_rate_init)
+        self.lr_schedule = est.learning_rate
+        self.power_t = float(est.power_t)
+        self.beta_1 = float(est.beta_1)
+        self.beta_2 = float(est.beta_2)
+        self.epsilon = float(est.epsilon)
+        if name == "sgd":
+            nesterov = bool(est.nesterovs_momentum) and est.momentum > 0
+            hyper = {"momentum": float(est.momentum), "nesterov": nesterov, "seed": 0}
+        elif name in ("adam", "adamw"):
+            hyper = {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon}
+        elif name == "adagrad":
+            hyper = {"eps": self.epsilon}
+        else:
+            hyper = {"alpha": self.beta_2, "eps": self.epsilon}
+        state, groups = _optim.get(name, **hyper)._plan(n, dtype)
         self.state = state
         self.groups = np.repeat(groups[:1], 2)
         self.groups["start"] = (0, n_weights)
@@ -183,7 +203,7 @@ class _FusedSolver:
         self.groups["weight_decay"][1] = 0.0
         self.n_steps = 0
         self.kernel_lr = None  # the learning rate given to the kernel at the last update
-        self.learning_rate = None  # scikit-learn's meaning (set by the estimator)
+        self.learning_rate = self.learning_rate_init  # scikit-learn's meaning (updated by the estimator)
 
     def set_step(self, lr, weight_decay, eps=None):
         """Hyperparameters of the next update (lr as the kernel sees it)."""
@@ -546,17 +566,6 @@ class _BaseMLP(BaseEstimator):
             return ("labels", _validation.c_array(np.argmax(y2d, axis=1), np.int64))
         return ("rows", _validation.c_array(y2d, dtype))
 
-    def _solver_hyper(self):
-        s = self.solver
-        if s == "sgd":
-            nest = bool(self.nesterovs_momentum) and self.momentum > 0
-            return {"momentum": float(self.momentum), "nesterov": nest, "seed": 0}
-        if s in ("adam", "adamw"):
-            return {"betas": (float(self.beta_1), float(self.beta_2)), "eps": float(self.epsilon)}
-        if s == "adagrad":
-            return {"eps": float(self.epsilon)}
-        return {"alpha": float(self.beta_2), "eps": float(self.epsilon)}
-
     def _fit_stochastic(self, x, y2d, sw, loss, kv, kg, incremental, scalar):
         model = self.model_
         n_w = model.n_weights
@@ -569,9 +578,8 @@ class _BaseMLP(BaseEstimator):
         # a warm start from an lbfgs fit, or with early_stopping switched: records are missing
         self._init_stochastic_records(keep=True)
         solver = getattr(self, "_optimizer", None)
-        if not incremental or solver is None or solver.name != self.solver:
-            solver = _FusedSolver(self.solver, self._solver_hyper(), model.n_params, n_w, model.dtype)
-            solver.learning_rate = float(self.learning_rate_init)
+        if not incremental or solver is None:
+            solver = _FusedSolver(self, model.n_params, n_w, model.dtype)
             self._optimizer = solver
         early_stopping = self.early_stopping
         if early_stopping:
@@ -600,14 +608,14 @@ class _BaseMLP(BaseEstimator):
         params = model.params
         w_view = params[:n_w]
         alpha = float(self.alpha)
-        name = self.solver
+        name = solver.name
         adamw = name == "adamw"
         penalty = alpha > 0 and not adamw
-        eps = float(self.epsilon)
-        beta2 = float(self.beta_2)
+        eps = solver.epsilon
+        beta2 = solver.beta_2
         step = model._train_step
         loss_spec = model._loss_spec(loss)
-        lr = float(self.learning_rate_init)
+        lr = solver.learning_rate_init
 
         def train_batch(_step, s, e, idx):
             """scikit-learn's update on the batch; returns (its reported loss, its row count)."""
@@ -652,7 +660,7 @@ class _BaseMLP(BaseEstimator):
                 # indexes with it), without its overhead: RandomState.shuffle's swaps do not depend on
                 # the content, so shuffling sample_idx in place gives the same order
                 self._random_state.shuffle(sample_idx)
-            lr = solver.learning_rate if name == "sgd" else float(self.learning_rate_init)
+            lr = solver.learning_rate if name == "sgd" else solver.learning_rate_init
             acc, _rows = _loop.run_epoch(train_batch, n, bs, order=sample_idx if self.shuffle else None)
             self.n_iter_ += 1
             self.loss_ = scalar(acc / n)  # loss_curve_ and best_loss_ take its type
@@ -661,18 +669,18 @@ class _BaseMLP(BaseEstimator):
             if self.verbose:
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
             self._update_no_improvement_count(early_stopping, x_val, y_val, sw_val)
-            if name == "sgd" and self.learning_rate == "invscaling":
+            if name == "sgd" and solver.lr_schedule == "invscaling":
                 # in float64: an integer power_t made an exact integer of (t + 1) ** power_t (for
                 # 10**9, a computation without end), and a float one past the float64 range raised
                 # OverflowError; the rate is then 0
                 with np.errstate(over="ignore"):
-                    decay = float(np.float64(self.t_ + 1) ** np.float64(self.power_t))
-                solver.learning_rate = float(self.learning_rate_init) / decay
+                    decay = float(np.float64(self.t_ + 1) ** np.float64(solver.power_t))
+                solver.learning_rate = solver.learning_rate_init / decay
             elif name == "adam" and solver.n_steps:
                 # scikit-learn's Adam reports its bias-corrected step size
                 t = solver.n_steps
-                solver.learning_rate = (float(self.learning_rate_init) * math.sqrt(1 - beta2 ** t)
-                                        / (1 - float(self.beta_1) ** t))
+                solver.learning_rate = (solver.learning_rate_init * math.sqrt(1 - beta2 ** t)
+                                        / (1 - solver.beta_1 ** t))
             if self._no_improvement_count > self.n_iter_no_change:
                 if early_stopping:
                     msg = ("Validation score did not improve more than tol=%f for %d consecutive epochs."
@@ -692,11 +700,11 @@ class _BaseMLP(BaseEstimator):
             params[...] = self._best_params
 
     def _trigger_stopping(self, msg):
-        if self.solver != "sgd" or self.learning_rate != "adaptive":
+        opt = self._optimizer
+        if opt.name != "sgd" or opt.lr_schedule != "adaptive":
             if self.verbose:
                 print(msg + " Stopping.")
             return True
-        opt = self._optimizer
         if opt.learning_rate <= 1e-6:
             if self.verbose:
                 print(msg + " Learning rate too small. Stopping.")
