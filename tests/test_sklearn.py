@@ -1078,3 +1078,43 @@ def test_partial_fit_keeps_the_optimizer_of_the_first_call_until_a_fit(regressio
     _assert_same_run(ours, theirs)
     _fit_both(ours.set_params(max_iter=3), theirs.set_params(max_iter=3), X, y)  # a fit takes the new ones
     _assert_same_run(ours, theirs)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_an_interrupt_ends_a_stochastic_fit_as_in_sklearn(monkeypatch, digits, early_stopping):
+    # KeyboardInterrupt went through fit; scikit-learn's stochastic loop catches it, warns and
+    # returns the model (the best one, with early stopping), while lbfgs lets it through
+    from fastgd import _loop
+
+    X, y = digits
+    run_epoch, epochs = _loop.run_epoch, []
+
+    def interrupted_in_fourth_epoch(train_batch, *args, **kwargs):
+        epochs.append(None)
+
+        def batch(step, *batch_args):
+            if len(epochs) == 4 and step == 1:  # one update of the fourth epoch made
+                raise KeyboardInterrupt
+            return train_batch(step, *batch_args)
+        return run_epoch(batch, *args, **kwargs)
+
+    kw = dict(hidden_layer_sizes=(16,), solver="sgd", batch_size=100, early_stopping=early_stopping, random_state=0)
+    monkeypatch.setattr(_loop, "run_epoch", interrupted_in_fourth_epoch)
+    est = MLPClassifier(max_iter=50, **kw)
+    with pytest.warns(UserWarning, match="^Training interrupted by user.$"):
+        assert est.fit(X, y) is est
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        three = MLPClassifier(max_iter=3, **kw).fit(X, y)  # the same run, ended after 3 epochs
+    assert est.n_iter_ == 3 and est.loss_curve_ == three.loss_curve_ and est.t_ == three.t_
+    same = [np.array_equal(a, b) for a, b in zip(est.coefs_, three.coefs_)]
+    assert all(same) if early_stopping else not any(same)  # restored, or one update further on
+    assert est.predict_proba(X).shape == (600, 10) and np.isfinite(est.predict_proba(X)).all()  # usable
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys.modules["fastgd.sklearn._base"]._lbfgs, "lbfgsb", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        MLPClassifier(solver="lbfgs", hidden_layer_sizes=(16,), random_state=0).fit(X, y)

@@ -43,7 +43,10 @@ What matches scikit-learn (1.9) exactly, given the same ``random_state``
   so that ``set_params`` of those between ``partial_fit`` calls takes effect at the next ``fit``.
 - Stopping: ``n_iter_no_change`` epochs without the training loss falling by ``tol`` (or,
   with ``early_stopping``, the validation score rising by ``tol``; the best parameters are
-  restored), or ``max_iter`` epochs (``ConvergenceWarning``).
+  restored), or ``max_iter`` epochs (``ConvergenceWarning``). A ``KeyboardInterrupt`` (Ctrl-C)
+  during a stochastic fit or ``partial_fit`` ends it with the warning "Training interrupted by
+  user.", the model fitted as far as it got (the best parameters restored with
+  ``early_stopping``); during an lbfgs fit it propagates.
 
 How the solvers map onto fastgd's (torch-style) optimizers
 -----------------------------------------------------------

@@ -653,49 +653,54 @@ class _BaseMLP(BaseEstimator):
                 pen += (offsets[rows].sum() if sw is None else np.dot(sw[rows], offsets[rows])) / sw_sum
             return kv * value + pen, e - s
 
-        self.n_iter_ = 0
-        for _it in range(self.max_iter):
-            if self.shuffle:
-                # what sklearn.utils.shuffle(sample_idx, random_state=rs) does (it shuffles an arange and
-                # indexes with it), without its overhead: RandomState.shuffle's swaps do not depend on
-                # the content, so shuffling sample_idx in place gives the same order
-                self._random_state.shuffle(sample_idx)
-            lr = solver.learning_rate if name == "sgd" else solver.learning_rate_init
-            acc, _rows = _loop.run_epoch(train_batch, n, bs, order=sample_idx if self.shuffle else None)
-            self.n_iter_ += 1
-            self.loss_ = scalar(acc / n)  # loss_curve_ and best_loss_ take its type
-            self.t_ += n
-            self.loss_curve_.append(self.loss_)
-            if self.verbose:
-                print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-            self._update_no_improvement_count(early_stopping, x_val, y_val, sw_val)
-            if name == "sgd" and solver.lr_schedule == "invscaling":
-                # in float64: an integer power_t made an exact integer of (t + 1) ** power_t (for
-                # 10**9, a computation without end), and a float one past the float64 range raised
-                # OverflowError; the rate is then 0
-                with np.errstate(over="ignore"):
-                    decay = float(np.float64(self.t_ + 1) ** np.float64(solver.power_t))
-                solver.learning_rate = solver.learning_rate_init / decay
-            elif name == "adam" and solver.n_steps:
-                # scikit-learn's Adam reports its bias-corrected step size
-                t = solver.n_steps
-                solver.learning_rate = (solver.learning_rate_init * math.sqrt(1 - beta2 ** t)
-                                        / (1 - solver.beta_1 ** t))
-            if self._no_improvement_count > self.n_iter_no_change:
-                if early_stopping:
-                    msg = ("Validation score did not improve more than tol=%f for %d consecutive epochs."
-                           % (self.tol, self.n_iter_no_change))
-                else:
-                    msg = ("Training loss did not improve more than tol=%f for %d consecutive epochs."
-                           % (self.tol, self.n_iter_no_change))
-                if self._trigger_stopping(msg):
+        # as in scikit-learn, an interrupt (Ctrl-C) ends the training as max_iter would, the model
+        # left as the last update made it (the best one restored, with early stopping)
+        try:
+            self.n_iter_ = 0
+            for _it in range(self.max_iter):
+                if self.shuffle:
+                    # what sklearn.utils.shuffle(sample_idx, random_state=rs) does (it shuffles an arange and
+                    # indexes with it), without its overhead: RandomState.shuffle's swaps do not depend on
+                    # the content, so shuffling sample_idx in place gives the same order
+                    self._random_state.shuffle(sample_idx)
+                lr = solver.learning_rate if name == "sgd" else solver.learning_rate_init
+                acc, _rows = _loop.run_epoch(train_batch, n, bs, order=sample_idx if self.shuffle else None)
+                self.n_iter_ += 1
+                self.loss_ = scalar(acc / n)  # loss_curve_ and best_loss_ take its type
+                self.t_ += n
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                self._update_no_improvement_count(early_stopping, x_val, y_val, sw_val)
+                if name == "sgd" and solver.lr_schedule == "invscaling":
+                    # in float64: an integer power_t made an exact integer of (t + 1) ** power_t (for
+                    # 10**9, a computation without end), and a float one past the float64 range raised
+                    # OverflowError; the rate is then 0
+                    with np.errstate(over="ignore"):
+                        decay = float(np.float64(self.t_ + 1) ** np.float64(solver.power_t))
+                    solver.learning_rate = solver.learning_rate_init / decay
+                elif name == "adam" and solver.n_steps:
+                    # scikit-learn's Adam reports its bias-corrected step size
+                    t = solver.n_steps
+                    solver.learning_rate = (solver.learning_rate_init * math.sqrt(1 - beta2 ** t)
+                                            / (1 - solver.beta_1 ** t))
+                if self._no_improvement_count > self.n_iter_no_change:
+                    if early_stopping:
+                        msg = ("Validation score did not improve more than tol=%f for %d consecutive epochs."
+                               % (self.tol, self.n_iter_no_change))
+                    else:
+                        msg = ("Training loss did not improve more than tol=%f for %d consecutive epochs."
+                               % (self.tol, self.n_iter_no_change))
+                    if self._trigger_stopping(msg):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
                     break
-                self._no_improvement_count = 0
-            if incremental:
-                break
-            if self.n_iter_ == self.max_iter:
-                _warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization hasn't "
-                      "converged yet." % self.max_iter, ConvergenceWarning)
+                if self.n_iter_ == self.max_iter:
+                    _warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization hasn't "
+                          "converged yet." % self.max_iter, ConvergenceWarning)
+        except KeyboardInterrupt:
+            _warn("Training interrupted by user.")
         if early_stopping:
             params[...] = self._best_params
 
