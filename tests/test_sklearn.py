@@ -342,20 +342,25 @@ def test_unpickling_a_tampered_estimator_names_what_is_wrong(digits, change, err
 
 
 def test_unpickling_an_estimator_whose_network_does_not_fit_its_attributes_is_refused(digits):
-    # a network of another output count predicted indices past classes_ (an unnamed IndexError
-    # at the first predict), another input count refused every X of n_features_in_ columns
+    # another input count refused every X of n_features_in_ columns; a network of another output
+    # count (a truncated one may be pickled) predicted indices past classes_, an unnamed IndexError
     X, y = digits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est = MLPClassifier(max_iter=2, random_state=0, hidden_layer_sizes=(4,)).fit(X, y)
-    for layer, key, value, message in ((-1, "out_features", 12, r"64 inputs and 12 outputs.*n_outputs_=10"),
-                                       (0, "in_features", 65, r"65 inputs and 10 outputs.*n_features_in_=64")):
+    for layer, key, value in ((-1, "out_features", 12), (0, "in_features", 65)):
         state = est.__getstate__()
         state["_model_config"]["layers"][layer][key] = value
         size = sum(c["in_features"] * c["out_features"] + c["out_features"] for c in state["_model_config"]["layers"])
-        state["_model_params"] = np.zeros(size)
-        with pytest.raises(ValueError, match=r"_model_config describes a network of " + message):
-            MLPClassifier.__new__(MLPClassifier).__setstate__(state)
+        state["_model_params"] = state["_best_params"] = np.zeros(size)
+        if key == "in_features":
+            with pytest.raises(ValueError, match=r"_model_config describes a network of 65 inputs.*n_features_in_=64"):
+                MLPClassifier.__new__(MLPClassifier).__setstate__(state)
+        else:
+            loaded = MLPClassifier.__new__(MLPClassifier)
+            loaded.__setstate__(state)
+            with pytest.raises(ValueError, match=r"the network has 12 outputs.*labels need n_outputs_=10"):
+                loaded.predict(X)
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
@@ -403,7 +408,7 @@ def test_assigned_coefs_and_intercepts_are_checked_like_set_weights(digits):
     # complex biases was dropped: all silently
     for name, value, error, message in [
             ("coefs_", [W0[:, :1], clf.coefs_[1]], ValueError, r"coefs_\[0\] must have shape \(64, 5\), got \(64, 1\)"),
-            ("coefs_", [W0], ValueError, r"coefs_ must hold one array per layer \(2\), got 1"),
+            ("coefs_", [W0], ValueError, r"one 2-D weight matrix and one bias vector per layer, got 1 and 2 arrays"),
             ("coefs_", [np.full_like(W0, np.nan), clf.coefs_[1]], ValueError, r"coefs_\[0\] must be finite"),
             ("intercepts_", [clf.intercepts_[0] + 0j, clf.intercepts_[1]], TypeError,
              r"intercepts_\[0\] must hold real numbers")]:
@@ -1049,8 +1054,8 @@ def test_string_classes_and_predictions_have_scikit_learns_width():
     X = rng.randn(30, 3)
     for y in (np.arange(30) % 3, np.array(["a", "bb", "ccc"] * 10, dtype="<U8"), np.arange(30) % 2):
         y = y.astype(str)
-        ours, theirs = _fit_both(MLPClassifier(max_iter=2, random_state=0), sknn.MLPClassifier(max_iter=2, random_state=0),
-                                 X, y)
+        kw = dict(max_iter=2, random_state=0)
+        ours, theirs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X, y)
         assert ours.classes_.dtype == theirs.classes_.dtype == np.asarray(sorted(set(y.tolist()))).dtype
         np.testing.assert_array_equal(ours.classes_, theirs.classes_)
         assert ours.predict(X).dtype == theirs.predict(X).dtype
@@ -1118,3 +1123,37 @@ def test_an_interrupt_ends_a_stochastic_fit_as_in_sklearn(monkeypatch, digits, e
     monkeypatch.setattr(sys.modules["fastgd.sklearn._base"]._lbfgs, "lbfgsb", interrupt)
     with pytest.raises(KeyboardInterrupt):
         MLPClassifier(solver="lbfgs", hidden_layer_sizes=(16,), random_state=0).fit(X, y)
+
+
+def test_an_assigned_out_activation_and_a_network_without_its_output_layer_predict_as_in_sklearn(digits, regression):
+    # out_activation_ assigned after the fit was ignored (the output function followed the labels
+    # or the loss), and coefs_/intercepts_ one layer short ("hidden features") were refused
+    tol = dict(rtol=1e-7, atol=1e-9)
+    kw = dict(hidden_layer_sizes=(12, 7), max_iter=5, random_state=0)
+    X, y = digits
+    clfs = _fit_both(MLPClassifier(**kw), sknn.MLPClassifier(**kw), X, y)
+    Xr, yr = regression
+    regs = _fit_both(MLPRegressor(**kw), sknn.MLPRegressor(**kw), Xr, np.c_[yr, -yr])
+    for output in ("identity", "logistic", "tanh", "relu", "softmax", "exp"):
+        for est in clfs + regs:
+            est.out_activation_ = output
+        np.testing.assert_allclose(clfs[0].predict_proba(X), clfs[1].predict_proba(X), **tol)
+        np.testing.assert_allclose(regs[0].predict(Xr), regs[1].predict(Xr), **tol)
+    for (ours, theirs), data in ((clfs, X), (regs, Xr)):
+        for est in (ours, theirs):  # the recipe for the last hidden layer's activations
+            est.coefs_ = est.coefs_[:-1]
+            est.intercepts_ = est.intercepts_[:-1]
+            est.n_layers_ -= 1
+            est.out_activation_ = "relu"
+        features = ours._forward_pass_fast(data)
+        assert features.shape == (data.shape[0], 7)
+        np.testing.assert_allclose(features, theirs._forward_pass_fast(data), **tol)
+        np.testing.assert_allclose(pickle.loads(pickle.dumps(ours))._forward_pass_fast(data), features)
+    np.testing.assert_allclose(regs[0].predict(Xr), regs[1].predict(Xr), **tol)
+    np.testing.assert_allclose(clfs[0].predict_proba(X), clfs[1].predict_proba(X), **tol)
+    with pytest.raises(ValueError, match=r"the network has 7 outputs.*labels need n_outputs_=10"):
+        clfs[0].predict(X)  # scikit-learn's decodes labels from the 7 features
+    regs[0].out_activation_ = "gelu"
+    with pytest.raises(ValueError, match=r"out_activation_ must be one of \['exp', 'identity', 'logistic', 'relu', "
+                                         r"'softmax', 'tanh'\], got 'gelu'"):
+        regs[0].predict(Xr)

@@ -22,6 +22,14 @@ What matches scikit-learn (1.9) exactly, given the same ``random_state``
   scikit-learn 1.9's texts and attributed as scikit-learn's are to its MLP module
   (``sklearn.neural_network._multilayer_perceptron``): a filter such as
   ``warnings.filterwarnings("ignore", module="sklearn")`` applies to them.
+- Prediction from the fitted attributes as they stand: an ``out_activation_`` assigned after the
+  fit (any of scikit-learn's: "identity", "logistic", "tanh", "relu", "softmax", "exp") is the
+  output function of ``predict``, ``predict_proba`` and ``_forward_pass_fast``; and ``coefs_``
+  and ``intercepts_`` of another length describe another network, which they compute: the
+  "hidden features" recipe (``est.coefs_ = est.coefs_[:-1]; est.intercepts_ =
+  est.intercepts_[:-1]; est.n_layers_ -= 1; est.out_activation_ = "relu"``) makes
+  ``_forward_pass_fast``, ``predict_proba`` and the regressor's ``predict`` give the last hidden
+  layer's activations, as in scikit-learn.
 - The initialization (Glorot uniform with factor 6, 2 for ``activation="logistic"``, for weights
   and biases, drawn in scikit-learn's order from the same RandomState), the shuffling of every
   epoch, the early-stopping split (stratified for single-output classifiers) and the
@@ -86,6 +94,10 @@ Differences
 - A fit with ``solver="lbfgs"`` that starts afresh (no ``warm_start``) drops the optimizer of an
   earlier stochastic fit, so a ``partial_fit`` after it builds a new one; scikit-learn's goes on
   with the old one.
+- The classifier's ``predict`` and ``score`` need a network of ``n_outputs_`` outputs (ValueError
+  otherwise); scikit-learn's decodes labels from whatever its network outputs. A warm start or
+  ``partial_fit`` with an ``out_activation_`` other than the one the labels or the loss set
+  raises ValueError; scikit-learn's trains through it.
 - A warm start or ``partial_fit`` after ``hidden_layer_sizes`` changed raises ValueError;
   scikit-learn's goes on with the old network (same depth) or fails inside (another depth).
 - The estimators train in one process. Data-parallel training over MPI is
@@ -93,7 +105,8 @@ Differences
 - ``coefs_`` and ``intercepts_`` are views into the flat parameter arena of the underlying
   :class:`fastgd.Sequential` (available as ``model_``): writing into them changes the model, as
   in scikit-learn. Assigning new arrays to them is also honoured (copied into the arena at the
-  next ``predict``/``fit``).
+  next ``predict``/``fit``; lists of another length make a new network of the layers they
+  describe).
 
 Extra parameters
 ----------------

@@ -14,6 +14,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse
+import scipy.special
 import sklearn
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
@@ -45,6 +46,25 @@ _REGRESSION_LOSSES = ("squared_error", "absolute_error", "huber", "poisson")
 _STOCHASTIC = ("sgd", "adam", "adagrad", "rmsprop", "adamw")
 _SOLVERS = _STOCHASTIC + ("lbfgs",)
 _PREDICT_CHUNK = 8192
+
+
+def _softmax(z):
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+# scikit-learn's output activations (what out_activation_ may name), each applied in place, with
+# scikit-learn's formulas
+_OUTPUT_ACTIVATIONS = {
+    "identity": lambda z: z,
+    "exp": lambda z: np.exp(z, out=z),
+    "logistic": lambda z: scipy.special.expit(z, out=z),
+    "tanh": lambda z: np.tanh(z, out=z),
+    "relu": lambda z: np.maximum(z, 0, out=z),
+    "softmax": _softmax,
+}
 
 
 # ---- warnings, as scikit-learn's MLP module emits them -------------------------------------------
@@ -376,11 +396,11 @@ class _BaseMLP(BaseEstimator):
         if cfg is not None:
             model = Sequential.from_config(cfg)
             model.params[...] = _validation.vector("_model_params", params, model.n_params, model.dtype)
-            fitted = (state.get("n_features_in_"), state.get("n_outputs_"))
-            if (model.n_inputs, model.n_outputs) != fitted:
-                raise ValueError(f"_model_config describes a network of {model.n_inputs} inputs and "
-                                 f"{model.n_outputs} outputs, the estimator was fitted with n_features_in_="
-                                 f"{fitted[0]} and n_outputs_={fitted[1]}")
+            # its output count may differ from n_outputs_ (a network whose output layer was
+            # dropped by assigning shorter coefs_ and intercepts_): predict names that
+            if model.n_inputs != state.get("n_features_in_"):
+                raise ValueError(f"_model_config describes a network of {model.n_inputs} inputs, the estimator "
+                                 f"was fitted with n_features_in_={state.get('n_features_in_')}")
             if state.get("_best_params") is not None:  # what early stopping puts back in a later fit
                 state["_best_params"] = _validation.vector("_best_params", state["_best_params"], model.n_params,
                                                            model.dtype)
@@ -401,8 +421,9 @@ class _BaseMLP(BaseEstimator):
     def _sync_params(self):
         """Bring the model in line with what was assigned since the fit: copy user-assigned
         coefs_/intercepts_ (new arrays, not the arena views) into the arena, each of exactly its
-        layer's shape and finite; a new ``activation`` (set_params) takes effect in the hidden
-        layers, as in scikit-learn, whose networks read it at every forward pass.
+        layer's shape and finite; lists of another length (the output layer dropped, say) make
+        a new network of the layers they describe; a new ``activation`` (set_params) takes effect
+        in the hidden layers, as in scikit-learn, whose networks read it at every forward pass.
 
         Skipped while a fit runs in another thread (predict, pickling): the model is then read as
         it is, since bringing it in line there copied the arrays of the model a fit was replacing
@@ -416,21 +437,22 @@ class _BaseMLP(BaseEstimator):
     def _sync_bound_params(self):
         """The body of :meth:`_sync_params`, no fit running in another thread."""
         model = self.model_
+        n_layers = len(model.layers)
+        activation = _ACTIVATIONS.get(str(self.activation))
+        if (len(self.coefs_), len(self.intercepts_)) != (n_layers, n_layers) or (
+                n_layers > 1 and model.layers[0].activation != activation):
+            self._validate_params()
+            rebuilt = self._model_from_arrays(model.dtype)
+            if rebuilt.n_params != model.n_params:  # another network: the best one early stopping kept is gone
+                self._best_params = rebuilt.params.copy()
+            self._bind_model(rebuilt)
+            return
         assigned = False
         for name, arrays, part in (("coefs_", self.coefs_, "W"), ("intercepts_", self.intercepts_, "b")):
-            if len(arrays) != len(model.layers):
-                raise ValueError(f"{name} must hold one array per layer ({len(model.layers)}), got {len(arrays)}")
             for i, (L, a) in enumerate(zip(model.layers, arrays)):
                 if a is not getattr(L, part):
                     copy_into(f"{name}[{i}]", getattr(L, part), a)
                     assigned = True
-        if len(model.layers) > 1 and model.layers[0].activation != _ACTIVATIONS.get(str(self.activation)):
-            self._validate_params()
-            units = [model.n_inputs] + [L.out_features for L in model.layers]
-            rebuilt = self._new_model(units, model.dtype)
-            rebuilt.params[...] = model.params
-            model = rebuilt
-            assigned = True
         if assigned:
             self._bind_model(model)
 
@@ -472,16 +494,26 @@ class _BaseMLP(BaseEstimator):
         estimator that was never fitted (scikit-learn's estimators honour that)."""
         if getattr(self, "model_", None) is not None:
             return
-        coefs = [np.asarray(c) for c in self.coefs_]
-        intercepts = [np.asarray(b) for b in self.intercepts_]
-        if len(coefs) != len(intercepts) or not coefs or any(c.ndim != 2 for c in coefs):
-            raise ValueError("coefs_ and intercepts_ must be lists of one 2-D weight matrix and one bias vector "
-                             f"per layer, got {len(coefs)} and {len(intercepts)} arrays")
-        dtype = coefs[0].dtype if coefs[0].dtype in (np.float32, np.float64) else np.dtype(np.float64)
-        model = self._new_model([coefs[0].shape[0]] + [c.shape[1] for c in coefs], dtype)
-        model.set_weights([a for pair in zip(coefs, intercepts) for a in pair])
+        model = self._model_from_arrays()
         self._bind_model(model)
         self._best_params = model.params.copy()
+
+    def _model_from_arrays(self, dtype=None):
+        """A new model of the network ``coefs_`` and ``intercepts_`` describe as they are (one
+        layer per weight matrix and bias vector, the hidden ones with ``activation``), holding
+        copies of them; in dtype, or (None) that of ``coefs_[0]`` if float32, else float64."""
+        coefs, intercepts = self.coefs_, self.intercepts_
+        shapes = [np.shape(c) for c in coefs]
+        if len(coefs) != len(intercepts) or not coefs or any(len(shape) != 2 for shape in shapes):
+            raise ValueError("coefs_ and intercepts_ must be lists of one 2-D weight matrix and one bias vector "
+                             f"per layer, got {len(coefs)} and {len(intercepts)} arrays")
+        if dtype is None:
+            dtype = np.dtype(np.float32 if np.asarray(coefs[0]).dtype == np.float32 else np.float64)
+        model = self._new_model([shapes[0][0]] + [shape[1] for shape in shapes], dtype)
+        for i, L in enumerate(model.layers):
+            copy_into(f"coefs_[{i}]", L.W, coefs[i])
+            copy_into(f"intercepts_[{i}]", L.b, intercepts[i])
+        return model
 
     def _init_stochastic_records(self, keep=False):
         """The records a stochastic fit updates. With keep (a warm start or partial_fit) those
@@ -871,13 +903,18 @@ class _BaseMLP(BaseEstimator):
         # output's dtype as NumPy promotes them (uint8 X and float32 weights: float32)
         return validate_data(self, X, accept_sparse=_SPARSE_FORMATS, reset=False)
 
-    def _forward(self, X, check_input=True):
-        """The network's raw output (logits / predictions) for X, a new (n, n_outputs) array.
-        Dense X is converted to the model's dtype and layout chunk by chunk: a whole copy (of a
-        float32 memmap for a float64 model, say) could be larger than memory. With dtype="auto"
+    def _forward_pass_fast(self, X, check_input=True):
+        """scikit-learn's method of this name: the network's output for X, ``out_activation_``
+        applied (any of scikit-learn's output activations), a new (n, outputs) array computed
+        from ``coefs_`` and ``intercepts_`` as they are. Dense X is converted to the model's
+        dtype and layout chunk by chunk: a whole copy (of a float32 memmap for a float64 model,
+        say) could be larger than memory. With dtype="auto"
         the output has scikit-learn's dtype, that of X (as validated) and the weights together:
         float64 X into a model fitted in float32 gives float64 (computed in float32)."""
         check_is_fitted(self)
+        output = self.out_activation_
+        if not (isinstance(output, str) and output in _OUTPUT_ACTIVATIONS):
+            raise ValueError(f"out_activation_ must be one of {sorted(_OUTPUT_ACTIVATIONS)}, got {output!r}")
         self._ensure_model()
         x = self._check_X(X) if check_input else X
         self._sync_params()
@@ -891,4 +928,4 @@ class _BaseMLP(BaseEstimator):
                 return _validation.c_array(x[s:e], model.dtype)
         with _thread_scope(self.n_threads):
             z = model._forward_chunks(x, _PREDICT_CHUNK, rows_of)
-        return z if z.dtype == out_dtype else z.astype(out_dtype)
+        return _OUTPUT_ACTIVATIONS[output](z if z.dtype == out_dtype else z.astype(out_dtype))

@@ -16,13 +16,6 @@ from fastgd.nn import losses as _losses
 from fastgd.sklearn._base import _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP, _as_1d_target, _trainer
 
 
-def _softmax_rows(z):
-    z = z - z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
-
-
 def _fitted_binarizer(y):
     """``(LabelBinarizer fitted on y, y binarized as bool)`` for 1-D integer, boolean or string
     labels of one or more classes, with one ``np.unique`` (and, for strings, one
@@ -51,15 +44,6 @@ def _fitted_binarizer(y):
     y_bin = np.zeros((y.shape[0], classes.shape[0]), dtype=bool)
     y_bin[np.arange(y.shape[0]), inverse] = True
     return binarizer, y_bin
-
-
-def _sigmoid(z):
-    out = np.empty_like(z)
-    pos = z >= 0
-    e = np.exp(-np.abs(z))
-    out[pos] = 1.0 / (1.0 + e[pos])
-    out[~pos] = e[~pos] / (1.0 + e[~pos])
-    return out
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -133,7 +117,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(y_bin)
 
     def _score_arrays(self, x, y, sample_weight):
-        y_pred = self._predict_checked(x)
+        y_pred = self._labels(self._forward_pass_fast(x, check_input=False))
         return accuracy_score(y, y_pred, sample_weight=sample_weight)
 
     @_trainer
@@ -176,35 +160,26 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self.classes_ = self._label_binarizer.classes_
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def _proba_from_logits(self, z):
-        if self.out_activation_ == "softmax":
-            return _softmax_rows(z)
-        p = _sigmoid(z)
-        if self.n_outputs_ == 1:
-            p = p.ravel()
-            return np.vstack([1 - p, p]).T
-        return p
-
-    def _predict_checked(self, x):
-        z = self._forward(x, check_input=False)
-        return self._labels_from_logits(z)
-
-    def _labels_from_logits(self, z):
-        if self.out_activation_ == "softmax":
-            p = _softmax_rows(z)
-        else:
-            p = _sigmoid(z)
-            if self.n_outputs_ == 1:
-                p = p.ravel()
-        return self._label_binarizer.inverse_transform(p)
+    def _labels(self, y_pred):
+        """The labels for the network's output (of out_activation_) y_pred."""
+        if y_pred.shape[1] != self.n_outputs_:
+            raise ValueError(f"the network has {y_pred.shape[1]} outputs (coefs_[-1] has {y_pred.shape[1]} columns), "
+                             f"labels need n_outputs_={self.n_outputs_}: predict and score need the whole "
+                             "network, predict_proba and _forward_pass_fast give any network's output")
+        return self._label_binarizer.inverse_transform(y_pred.ravel() if self.n_outputs_ == 1 else y_pred)
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels (n_samples,), or the label indicator matrix for multi-label targets."""
-        return self._labels_from_logits(self._forward(X))
+        return self._labels(self._forward_pass_fast(X))
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (n_samples, n_classes) in the order of ``classes_``."""
-        return self._proba_from_logits(self._forward(X))
+        """Class probabilities (n_samples, n_classes) in the order of ``classes_``: the output of
+        the network, ``out_activation_`` applied, with the complement first for a single output."""
+        y_pred = self._forward_pass_fast(X)
+        if y_pred.shape[1] == 1:
+            y_pred = y_pred.ravel()
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """``log(predict_proba(X))``."""

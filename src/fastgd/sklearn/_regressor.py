@@ -94,15 +94,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         t = np.asarray(y2d, dtype=np.float64)
         return (scipy.special.xlogy(t, t) - t).sum(axis=1)
 
-    def _predictions(self, z):
-        return np.exp(z, out=z) if self.out_activation_ == "exp" else z
-
     def _validate_target(self, y2d):
         if self.loss == "poisson" and (np.asarray(y2d) < 0).any():
             raise ValueError("Some value(s) of y are negative which is not allowed for Poisson regression.")
 
     def _score_arrays(self, x, y, sample_weight):
-        y_pred = self._predictions(self._forward(x, check_input=False))
+        y_pred = self._forward_pass_fast(x, check_input=False)
         if not np.isfinite(y_pred).all():
             return np.nan
         if y_pred.shape[1] == 1:
@@ -123,8 +120,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""
-        z = self._predictions(self._forward(X))
-        return z.ravel() if z.shape[1] == 1 else z
+        y_pred = self._forward_pass_fast(X)
+        return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
 
 
 if not _SKLEARN_1_7:
