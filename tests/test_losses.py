@@ -272,3 +272,33 @@ def test_int64_outside_refuses_other_arrays():
         _core.int64_outside(np.arange(6, dtype=np.int64)[::2], 3)
     with pytest.raises(ValueError, match="n must be >= 0"):
         _core.int64_outside(np.arange(6, dtype=np.int64), -1)
+
+
+def test_gradient_of_a_non_finite_loss_is_the_batch_gradient():
+    # exp(901) overflows: the loss is inf, and every parameter's gradient takes row 0's inf term
+    from fastgd.training import DivergenceError
+
+    m = fastgd.Sequential([fastgd.Dense(3, 2, activation="identity")], dtype="float64", seed=0)
+    m.params[:] = 1.0
+    y = np.array([[1.0, 1.0], [1.0, 2.0]])
+    _, finite = m.loss_and_grad(np.array([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]]), y, "poisson")
+    assert np.isfinite(finite).all()
+    x = np.array([[300.0, 300.0, 300.0], [0.1, 0.2, 0.3]])
+    value, grad = m.loss_and_grad(x, y, "poisson")
+    assert value == np.inf
+    assert (grad == np.inf).all()
+    m.grads[:] = 7.0
+    with pytest.raises(DivergenceError):
+        m.train_step(x, y, "poisson", fastgd.optim.SGD(lr=0.1))
+    np.testing.assert_array_equal(m.grads, grad)  # the refused gradient, as computed
+    np.testing.assert_array_equal(m.params, 1.0)
+
+
+def test_labels_out_of_range_give_a_nan_gradient_not_the_old_one():
+    z = np.zeros((4, 3))
+    grad = np.full((4, 3), 7.0)
+    spec = losses.SoftmaxCrossEntropy()._c_spec()
+    labels = np.array([0, 1, 5, 2], dtype=np.int64)
+    with pytest.raises(ValueError, match=r"must be in \[0, 3\)"):
+        _core.loss_value_and_grad(z, spec, ("labels", labels), grad=grad)
+    assert np.isnan(grad).all()

@@ -55,6 +55,16 @@ typedef struct fg_loss_spec {
     double scale;               /* multiplies loss and grad (1.0 normally) */
 } fg_loss_spec;
 
+/* Label i of `labels` if it lies in [0, c), else -1. The labels may be the caller's array, which
+ * another thread can write while a kernel runs: every use reads a label once through this and
+ * indexes by what it returns, never by a second read, so a label changed after the kernels'
+ * range check makes that row's loss and gradient NaN instead of an access out of bounds. */
+FG_INLINE int64_t fg_label(const int64_t *labels, int64_t i, int64_t c)
+{
+    const int64_t y = *(const volatile int64_t *)&labels[i];
+    return (uint64_t)y < (uint64_t)c ? y : -1;
+}
+
 /* 1 if `spec` is a valid request for pred (n, c): known kind and reduction, the targets the kind
  * needs, label_smoothing in [0, 1), delta > 0. Labels are range-checked by the kernels. */
 FG_INLINE int fg_loss_spec_is_valid(const fg_loss_spec *spec, int64_t n, int64_t c)

@@ -10,6 +10,11 @@
 static double ce_row_ref(double *g, const double *z, int64_t c, int64_t label, const double *t,
                          const double *w, double eps)
 {
+    if (!t && label < 0) { /* a label changed since the range check (fg_label) */
+        if (g)
+            for (int64_t j = 0; j < c; j++) g[j] = NAN;
+        return NAN;
+    }
     double m = -INFINITY;
     for (int64_t j = 0; j < c; j++) m = z[j] > m ? z[j] : m;
     double s = 0.0;
@@ -42,12 +47,11 @@ static double elementwise_ref(double *g, const double *p, const double *t, int64
     return loss;
 }
 
-static int spec_ok(const fg_loss_spec *spec, int64_t n, int64_t c)
+static int labels_ok(const fg_loss_spec *spec, int64_t n, int64_t c)
 {
-    if (!fg_loss_spec_is_valid(spec, n, c)) return 0;
     if (spec->labels)
         for (int64_t i = 0; i < n; i++)
-            if (spec->labels[i] < 0 || spec->labels[i] >= c) return 0;
+            if (fg_label(spec->labels, i, c) < 0) return 0;
     return 1;
 }
 
@@ -58,7 +62,12 @@ static int spec_ok(const fg_loss_spec *spec, int64_t n, int64_t c)
     double fg_loss_ref_##SFX(T *grad, const T *pred, int64_t n, int64_t c,                        \
                              const fg_loss_spec *spec)                                            \
     {                                                                                             \
-        if (!spec_ok(spec, n, c)) return NAN;                                                     \
+        if (!fg_loss_spec_is_valid(spec, n, c)) return NAN;                                       \
+        if (!labels_ok(spec, n, c)) {                                                             \
+            if (grad)                                                                             \
+                for (int64_t k = 0; k < n * c; k++) grad[k] = (T)NAN;                             \
+            return NAN;                                                                           \
+        }                                                                                         \
         const T *target = (const T *)spec->target, *sw = (const T *)spec->sample_weight;          \
         const T *cw = (const T *)spec->class_weight;                                              \
         double *buf = (double *)malloc(sizeof(double) * 4 * (size_t)c);                           \
@@ -68,10 +77,11 @@ static int spec_ok(const fg_loss_spec *spec, int64_t n, int64_t c)
         double denominator = 0.0;                                                                 \
         for (int64_t i = 0; i < n; i++) {                                                         \
             const double s = sw ? (double)sw[i] : 1.0;                                            \
-            denominator += spec->labels ? s * w[spec->labels[i]] : s;                             \
+            const int64_t y = spec->labels ? fg_label(spec->labels, i, c) : 0;                    \
+            denominator += spec->labels ? s * (y < 0 ? NAN : w[y]) : s;                           \
         }                                                                                         \
         const double norm = spec->reduction == FG_REDUCE_SUM ? 1.0                               \
-                            : (denominator > 0 ? 1.0 / denominator : 0.0);                        \
+                            : (!(denominator <= 0) ? 1.0 / denominator : 0.0);                    \
         double numerator = 0.0;                                                                   \
         for (int64_t i = 0; i < n; i++) {                                                         \
             const double s = sw ? (double)sw[i] : 1.0;                                            \
@@ -81,7 +91,7 @@ static int spec_ok(const fg_loss_spec *spec, int64_t n, int64_t c)
             }                                                                                     \
             double l;                                                                             \
             if (spec->kind == FG_LOSS_SOFTMAX_CE)                                                 \
-                l = ce_row_ref(grad ? g : NULL, z, c, spec->labels ? spec->labels[i] : -1,        \
+                l = ce_row_ref(grad ? g : NULL, z, c, spec->labels ? fg_label(spec->labels, i, c) : -1, \
                                target ? t : NULL, w, spec->label_smoothing);                      \
             else                                                                                  \
                 l = elementwise_ref(grad ? g : NULL, z, t, c, spec->kind, spec->delta);           \

@@ -112,8 +112,9 @@ static double FG_CAT2(softmax_ce_rows, SFX)(T *FG_RESTRICT grad, const T *FG_RES
         const double sum = ones + rest;
         double loss, a_total;
         if (spec->labels) {
-            const int64_t y = spec->labels[i];
-            const double wy = cw ? (double)cw[y] : 1.0;
+            /* a label changed since the range check (y < 0) makes the row's loss and gradient NaN */
+            const int64_t label = fg_label(spec->labels, i, c), y = label < 0 ? 0 : label;
+            const double wy = label < 0 ? NAN : cw ? (double)cw[y] : 1.0;
             a_total = (1.0 - eps) * wy + eps_c * class_weight_sum;
             loss = (1.0 - eps) * wy * ((double)m - (double)z[y]);
             if (eps > 0.0) {
@@ -211,27 +212,35 @@ double FG_FN(FG_CAT2(fg_loss_rows, SFX))(T *grad, const T *pred, int64_t n, int6
     /* what all n rows decide, once, at the first range (a range after it reads only its rows):
        the labels' check, and the MEAN denominator, so the gradient is written in one pass */
     double *all_rows = partial + FG_LOSS_MAX_CHUNKS; /* coef, class_weight_sum, labels in range (1) or not (0) */
+    if (r0 == 0) all_rows[2] = !spec->labels || labels_in_range(spec->labels, n, c);
+    if (all_rows[2] != 1.0) { /* a label outside [0, c): no loss, and no gradient (NaN) */
+        if (grad)
+            for (int64_t k = 0; k < (r1 - r0) * c; k++) grad[k] = (T)NAN;
+        return NAN;
+    }
     if (r0 == 0) {
-        all_rows[2] = 0.0;
-        if (spec->labels && !labels_in_range(spec->labels, n, c)) return NAN;
-        all_rows[2] = 1.0;
         const T *sw = (const T *)spec->sample_weight, *cw = (const T *)spec->class_weight;
         double denominator = 0.0, class_weight_sum = (double)c;
         for (int64_t i = 0; i < n; i++) {
             const double s = sw ? (double)sw[i] : 1.0;
-            denominator += (spec->labels && cw) ? s * (double)cw[spec->labels[i]] : s;
+            if (spec->labels && cw) {
+                const int64_t y = fg_label(spec->labels, i, c);
+                denominator += s * (y < 0 ? NAN : (double)cw[y]);
+            } else {
+                denominator += s;
+            }
         }
         if (cw) {
             class_weight_sum = 0.0;
             for (int64_t j = 0; j < c; j++) class_weight_sum += (double)cw[j];
         }
         double norm = 1.0;
-        if (spec->reduction == FG_REDUCE_MEAN) norm = denominator > 0.0 ? 1.0 / denominator : 0.0;
+        /* a NaN denominator (a label changed since the check) keeps the result NaN */
+        if (spec->reduction == FG_REDUCE_MEAN) norm = !(denominator <= 0.0) ? 1.0 / denominator : 0.0;
         all_rows[0] = norm * spec->scale;
         all_rows[1] = class_weight_sum;
         for (int ch = 0; ch < FG_LOSS_MAX_CHUNKS; ch++) partial[ch] = 0.0;
     }
-    if (all_rows[2] != 1.0) return NAN;
     const double coef = all_rows[0], class_weight_sum = all_rows[1];
 
     int chunks, nt;

@@ -32,14 +32,20 @@ static int FG_CAT2(loss_hessian_vector, SFX)(T *FG_RESTRICT out, const T *FG_RES
     double denominator = 0.0, class_weight_sum = (double)c;
     for (int64_t i = 0; i < n; i++) {
         const double s = sw ? (double)sw[i] : 1.0;
-        denominator += (ce && spec->labels && cw) ? s * (double)cw[spec->labels[i]] : s;
+        if (ce && spec->labels && cw) {
+            const int64_t y = fg_label(spec->labels, i, c);
+            denominator += s * (y < 0 ? NAN : (double)cw[y]);
+        } else {
+            denominator += s;
+        }
     }
     if (ce && cw) {
         class_weight_sum = 0.0;
         for (int64_t j = 0; j < c; j++) class_weight_sum += (double)cw[j];
     }
     double coef = spec->scale;
-    if (spec->reduction == FG_REDUCE_MEAN) coef *= denominator > 0.0 ? 1.0 / denominator : 0.0;
+    /* a NaN denominator (a label changed since the check) keeps the result NaN */
+    if (spec->reduction == FG_REDUCE_MEAN) coef *= !(denominator <= 0.0) ? 1.0 / denominator : 0.0;
 
     for (int64_t i = 0; i < n; i++) {
         const T *FG_RESTRICT z = pred + i * c, *FG_RESTRICT ri = r + i * c;
@@ -48,7 +54,8 @@ static int FG_CAT2(loss_hessian_vector, SFX)(T *FG_RESTRICT out, const T *FG_RES
         if (ce) {
             double a_total;
             if (spec->labels) {
-                const double wy = cw ? (double)cw[spec->labels[i]] : 1.0;
+                const int64_t y = fg_label(spec->labels, i, c);
+                const double wy = y < 0 ? NAN : cw ? (double)cw[y] : 1.0;
                 a_total = (1.0 - eps) * wy + eps_c * class_weight_sum;
             } else {
                 a_total = 0.0;

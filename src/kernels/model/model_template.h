@@ -304,7 +304,7 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
           taken at once (the whole packed xᵀ holds each block's packing; x's is not used). When
           the layers' outputs of all n rows pass the target's FG_MODEL_ROW_BLOCK_MIN_BYTES, or
           as m->row_blocks says. A non-finite loss is known at the last block only: the
-          gradient is then unspecified (not left as it was). */
+          gradient is then the one computed (non-finite entries included), as below. */
     const int64_t kstep = FG_CAT2(model_k_step, SFX)(n);
     int64_t out_bytes = 0; /* the layers' outputs over all n rows */
     for (int64_t l = 0; l < m->n_layers; l++) out_bytes += n * m->layers[l].out * (int64_t)sizeof(T);
@@ -339,8 +339,10 @@ void MODEL_FN(fg_model_train_step)(const fg_model *m, const fg_batch *batch, con
         FG_CAT2(model_forward_from, SFX)(m, 0, x, x_packed, n, 0);
     T *gout = (T *)m->gbuf0;
     res->loss = MODEL_FN(fg_loss)(gout, (const T *)m->acts[m->n_layers - 1], n, n_out, &spec);
-    if (!isfinite(res->loss)) {
+    if (!isfinite(res->loss)) { /* no update; the gradient as the batch gives it, non-finite entries included */
         res->status = FG_STEP_NONFINITE_LOSS;
+        FG_CAT2(model_backward_any, SFX)(m, x, xt_packed, csr, batch->indices, batch->start, gout, NULL, n, 0.0,
+                                         NULL, 0, 0, 0);
         return;
     }
 
