@@ -538,3 +538,16 @@ def test_step_on_a_model_uses_its_flat_arenas(rng):
     expected = model.params - 0.1 * model.grads
     optim.SGD(0.1).step(model)
     np.testing.assert_allclose(model.params, expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("name, hyper", [("SGD", {}), ("SGD", {"momentum": 0.9}), ("AdaGrad", {}),
+                                         ("RMSProp", {}), ("Adamax", {}), ("Adam", {}),
+                                         ("AdamW", {"weight_decay": 0.0})])
+@pytest.mark.parametrize("reference", [False, True])
+def test_infinite_parameters_stay_infinite_without_weight_decay(name, hyper, reference):
+    # as in torch: weight_decay=0 adds no 0·p term to the gradient, which would be NaN for p = ±inf
+    opt = getattr(optim, name)(lr=0.1, **hyper)
+    p = np.array([np.inf, -np.inf, 1.0])
+    state, groups = opt._plan(3, p.dtype)
+    _core.inplace_optim_step(p, np.full(3, 0.5), state if state.size else None, groups, reference=reference)
+    assert p[0] == np.inf and p[1] == -np.inf and p[2] < 1.0

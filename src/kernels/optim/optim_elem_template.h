@@ -116,12 +116,14 @@ typedef struct OE_(fg_optim_tcoefs) {
     T sign, wd, decay, neg_lr, momentum, buf_momentum, buf_gain, noise_scale, eps, init_acc;
     T avg_weight, avg_keep, sq_decay, sq_gain, inv_bc2_sqrt;
     int avg_small; /* lerp form: weight < 0.5 */
+    int has_wd;    /* wd != 0 */
 } OE_(fg_optim_tcoefs);
 
 FG_INLINE void OE_(fg_optim_tcoefs_from)(OE_(fg_optim_tcoefs) *t, const fg_optim_coefs *c)
 {
     t->sign = (T)c->sign;
     t->wd = (T)c->wd;
+    t->has_wd = c->wd != 0.0;
     t->decay = (T)c->decay;
     t->neg_lr = (T)c->neg_lr;
     t->momentum = (T)c->momentum;
@@ -144,12 +146,20 @@ FG_INLINE T OE_(fg_lerp)(const OE_(fg_optim_tcoefs) *t, T a, T b)
     return t->avg_small ? a + t->avg_weight * (b - a) : b - (b - a) * t->avg_keep;
 }
 
+/* d = sign·g + wd·p, the gradient with weight decay (grad.add(param, alpha=wd)). As in torch, the
+   decay term is added only when wd != 0 (has_wd), so an infinite parameter does not turn d into
+   0·inf = NaN. has_wd is a parameter so that a loop can pass a constant. */
+FG_INLINE T OE_(fg_decayed_grad)(const OE_(fg_optim_tcoefs) *t, T g, T p, const int has_wd)
+{
+    return has_wd ? t->sign * g + t->wd * p : t->sign * g;
+}
+
 /* SGD. d = sign·g + wd·p; with momentum: buf = momentum·buf + (1 − dampening)·d (buf = d at the
    first step), d = d + momentum·buf (Nesterov) or d = buf; p = p − lr·d. */
 FG_INLINE void OE_(fg_elem_sgd)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *buf,
                                 const int has_momentum, const int nesterov)
 {
-    T d = t->sign * g + t->wd * *p;                     /* grad.add(param, alpha=wd) */
+    T d = OE_(fg_decayed_grad)(t, g, *p, t->has_wd);
     if (has_momentum) {
         *buf = *buf * t->buf_momentum + t->buf_gain * d; /* buf.mul_(m).add_(d, alpha=1-damp) */
         d = nesterov ? d + t->momentum * *buf : *buf;    /* d.add(buf, alpha=m) */
@@ -160,7 +170,7 @@ FG_INLINE void OE_(fg_elem_sgd)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *buf
 /* AdaGrad. d = sign·g + wd·p; sum = sum + d²; p = p − clr·d / (√sum + eps). */
 FG_INLINE void OE_(fg_elem_adagrad)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *sum)
 {
-    const T d = t->sign * g + t->wd * *p;
+    const T d = OE_(fg_decayed_grad)(t, g, *p, t->has_wd);
     *sum = *sum + d * d;                                /* state_sum.addcmul_(d, d, value=1) */
     const T std = FG_MATH(sqrt)(*sum) + t->eps;               /* state_sum.sqrt().add_(eps) */
     *p = *p + t->neg_lr * d / std;                      /* param.addcdiv_(d, std, value=-clr) */
@@ -172,7 +182,7 @@ FG_INLINE void OE_(fg_elem_adagrad)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T 
 FG_INLINE void OE_(fg_elem_rmsprop)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *sq, T *avg, T *buf,
                                     const int centered, const int has_momentum)
 {
-    const T d = t->sign * g + t->wd * *p;
+    const T d = OE_(fg_decayed_grad)(t, g, *p, t->has_wd);
     *sq = *sq * t->sq_decay + t->sq_gain * d * d;       /* square_avg.mul_(α).addcmul_(d, d, value=1-α) */
     T den;
     if (centered) {
@@ -194,7 +204,7 @@ FG_INLINE void OE_(fg_elem_rmsprop)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T 
    v = β2·v + (1 − β2)·d²; amsgrad: vmax = max(vmax, v), v̂ = vmax, else v̂ = v;
    p = p − (lr/(1 − β1^t))·m / (√v̂ / √(1 − β2^t) + eps).
    As in torch, weight decay touches p and d only when it is nonzero (has_wd: Adam's term in d,
-   has_decay: AdamW's factor on p), so an infinite parameter does not turn d into 0·inf = NaN.
+   has_decay: AdamW's factor on p).
    `small` is the lerp form (t->avg_small); the flags are parameters so that the dispatched loops
    can pass constants and get one specialized, vectorized loop per combination.
    One difference from torch's operation order: √v̂ is multiplied by the reciprocal of √(1 − β2^t)
@@ -206,7 +216,7 @@ FG_INLINE void OE_(fg_elem_adam)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *m,
                                  const int small)
 {
     const T p0 = has_decay ? *p * t->decay : *p;        /* param.mul_(1 - lr*wd) (AdamW) */
-    const T d = has_wd ? t->sign * g + t->wd * p0 : t->sign * g; /* grad.add(param, alpha=wd) (Adam) */
+    const T d = OE_(fg_decayed_grad)(t, g, p0, has_wd); /* (Adam) */
     *m = small ? *m + t->avg_weight * (d - *m) : d - (d - *m) * t->avg_keep; /* exp_avg.lerp_(d, 1-β1) */
     *v = *v * t->sq_decay + t->sq_gain * d * d;         /* exp_avg_sq.mul_(β2).addcmul_(d, d, value=1-β2) */
     T vhat = *v;
@@ -222,7 +232,7 @@ FG_INLINE void OE_(fg_elem_adam)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *m,
    p = p − (lr/(1 − β1^t))·m/u. */
 FG_INLINE void OE_(fg_elem_adamax)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T *m, T *u)
 {
-    const T d = t->sign * g + t->wd * *p;               /* grad.add(param, alpha=wd) */
+    const T d = OE_(fg_decayed_grad)(t, g, *p, t->has_wd);
     *m = OE_(fg_lerp)(t, *m, d);                        /* exp_avg.lerp_(d, 1-β1) */
     const T decayed = *u * t->sq_decay, a = FG_MATH(fabs)(d) + t->eps;
     *u = (decayed < a || a != a) ? a : decayed;         /* torch.maximum(u.mul_(β2), d.abs().add_(eps)) */
