@@ -424,3 +424,33 @@ def test_best_snapshot_is_the_best_full_batch_iterate(rng):
     losses = info.value.history.history["loss"]
     np.testing.assert_allclose(model.evaluate(X, y, loss="mse")["loss"], min(losses), rtol=1e-12)
     assert np.argmin(losses) < len(losses) - 1  # the kept iterate is not the last one
+
+
+def test_backward_uses_this_threads_forward_input():
+    # inference in another thread between this thread's forward and backward leaves its input alone
+    m = fastgd.Sequential([fastgd.Dense(4, 8, activation="tanh"), fastgd.Dense(8, 1, activation="identity")],
+                          dtype="float64", seed=0)
+    rng = np.random.default_rng(0)
+    xa, xb, g = rng.normal(size=(5, 4)), rng.normal(size=(5, 4)) * 10, np.ones((5, 1))
+    m.forward(xa)
+    m.backward(g)
+    expected = m.grads.copy()
+    m.forward(xa)
+    other = threading.Thread(target=m, args=(xb,))
+    other.start()
+    other.join()
+    m.backward(g)
+    np.testing.assert_array_equal(m.grads, expected)
+    errors = []  # a thread that ran no forward has nothing to backpropagate
+
+    def backward_elsewhere():
+        try:
+            m.backward(g)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=backward_elsewhere)
+    t.start()
+    t.join()
+    assert len(errors) == 1 and "forward" in str(errors[0])
+

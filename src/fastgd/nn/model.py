@@ -169,7 +169,7 @@ class Sequential:
         for L in layers:
             L._model = self
         self._bind_arenas(params, grads)
-        self._last_x = None
+        self._last_x = threading.local()  # .x: this thread's last forward input, for its backward
         self.loss = None
         self.history = None
         self.stop_training = False
@@ -302,18 +302,19 @@ class Sequential:
         """The network's output for x (n, in_features): an (n, out_features) array (a copy)."""
         x = self._check_x(x)
         out = self._engine.forward(x)
-        self._last_x = x
+        self._last_x.x = x
         return out
 
     __call__ = forward
 
     @_one_trainer
     def backward(self, grad_out: Any) -> np.ndarray:
-        """Backpropagate dL/d(output) of the last :meth:`forward`: fills ``model.grads`` (and
-        every ``layer.dW``/``layer.db``) and returns dL/dx (n, in_features)."""
-        if self._last_x is None:
-            raise RuntimeError("backward() needs a forward() first")
-        n = self._last_x.shape[0]
+        """Backpropagate dL/d(output) of this thread's last :meth:`forward`: fills ``model.grads``
+        (and every ``layer.dW``/``layer.db``) and returns dL/dx (n, in_features)."""
+        x = getattr(self._last_x, "x", None)
+        if x is None:
+            raise RuntimeError("backward() needs a forward() first (in the same thread)")
+        n = x.shape[0]
         g = np.asarray(grad_out)
         if g.shape != (n, self.n_outputs):
             raise ValueError(f"grad_out must have shape {(n, self.n_outputs)} (the last forward's output), "
@@ -322,7 +323,7 @@ class Sequential:
             raise ValueError(f"grad_out must hold finite real numbers, got dtype {g.dtype}")
         given, g = g, _validation.c_array(g, self.dtype)
         _validation.finite("grad_out", g, given)  # 1e300 is infinite in a float32 model: inf and NaN gradients
-        return self._engine.backward(self._last_x, g, True)
+        return self._engine.backward(x, g, True)
 
     def predict(self, x: Any, *, batch_size: int = 4096) -> np.ndarray:
         """The network's raw output (logits for classification losses) for x, in chunks of
