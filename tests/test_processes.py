@@ -186,3 +186,30 @@ def test_fork_while_another_thread_uses_the_model(tmp_path, parent_work):
             assert set(outcomes) <= allowed, outcomes
             print("OK")
     """)
+
+
+def test_forked_child_can_step_an_optimizer_the_parent_was_stepping(tmp_path):
+    # the parent's stepping thread is not in the child: its claim on the optimizer is dropped
+    run_script(tmp_path, """
+        import os
+        from fastgd import _core
+        opt = fastgd.optim.Adam(lr=1e-3)
+        _core.claim_optimizer(opt)  # as a step running in another thread of the parent holds it
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                p = np.zeros(3, np.float32)
+                opt.step(p, np.ones(3, np.float32))
+                code = 0 if opt.step_count == 1 and (p < 0).all() else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        try:
+            opt.step(np.zeros(3, np.float32), np.ones(3, np.float32))
+            raise AssertionError("the parent's claim must hold in the parent")
+        except RuntimeError:
+            pass
+        print("OK")
+    """)

@@ -161,9 +161,12 @@ cdef unsigned long _fork_generation = 0
 
 
 def after_fork_in_child():
-    """Tell the engines that this process is a new child of os.fork (fastgd._runtime's hook)."""
+    """Tell the engines that this process is a new child of os.fork (fastgd._runtime's hook),
+    and forget the optimizer steps the parent's other threads were running: those threads are
+    not in this process, so they would never release their optimizers."""
     global _fork_generation
     _fork_generation += 1
+    _optimizers_stepping.clear()
 
 
 cdef class _ModelEngine:
