@@ -208,7 +208,7 @@ def test_dispatched_kernel_is_bit_identical_to_reference_twin(isa, dtype, rng, n
                 state_q = state.copy()
             _core.inplace_optim_step(p, g, state if state.size else None, groups)
             _core.inplace_optim_step(q, g, state_q if state_q.size else None, groups, reference=True)
-            opt._advance()
+            _core.count_step(opt)
         np.testing.assert_array_equal(p, q)
         np.testing.assert_array_equal(state, state_q)
 
@@ -386,7 +386,7 @@ def test_plan_contract():
     assert cfg["kind"] == 2 and cfg["step"] == 1 and cfg["centered"] == 1 and cfg["lr"] == 0.01
     assert _core.optim_state_slots(cfg) == 3
     np.testing.assert_array_equal(_core.optim_groups([(0, 10, cfg)]), groups)
-    opt._advance()
+    _core.count_step(opt)
     assert opt._plan(10, np.float32)[1][0]["step"] == 2
     assert opt._plan(10, np.float32)[0] is state
     assert optim.SGD(0.1)._plan(5, np.float64)[0].size == 0

@@ -454,3 +454,19 @@ def test_backward_uses_this_threads_forward_input():
     t.join()
     assert len(errors) == 1 and "forward" in str(errors[0])
 
+
+@pytest.mark.parametrize("call", ["state_dict", "load_state_dict", "reset"])
+def test_optimizer_state_calls_are_refused_while_a_step_runs(call):
+    p, g = np.zeros(4), np.ones(4)
+    opt = optim.Adam(lr=0.1)
+    opt.step(p, g)
+    saved = opt.state_dict()
+    _core.claim_optimizer(opt)  # as a step running in another thread holds it
+    try:
+        with pytest.raises(RuntimeError, match="already running a step in another thread"):
+            getattr(opt, call)(*([saved] if call == "load_state_dict" else []))
+    finally:
+        _core.release_optimizer(opt)
+    assert opt.step_count == 1
+    opt.step(p, g)  # and the optimizer is free again
+    assert opt.step_count == 2

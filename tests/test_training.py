@@ -1,5 +1,6 @@
 """fit / evaluate / partial_fit / restarts / callbacks / checkpoints: every option of the loop."""
 
+import _thread
 import io
 import math
 import os
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import losses, optim
+from fastgd import _core, losses, optim
 
 
 def linear_model(d, out=1, dtype="float64", act="identity", seed=0):
@@ -491,3 +492,95 @@ def test_data_changed_by_a_callback_during_fit_is_named_not_taken_for_divergence
                   optimizer=fastgd.optim.SGD(lr=0.01), epochs=2, batch_size=16, shuffle=False, progress=False,
                   callbacks=[Change()])
     assert np.all(np.isfinite(model.params))
+
+
+def _interrupting(call, when=lambda *args: True):
+    """``call`` followed by Ctrl-C (when ``when(*args)``): the KeyboardInterrupt is raised as
+    soon as it returns, as for a Ctrl-C that arrives while a C step runs with the GIL released."""
+
+    def wrapped(*args, **kwargs):
+        out = call(*args, **kwargs)
+        if when(*args):
+            _thread.interrupt_main()  # raised at the next bytecode, before this returns
+        return out
+
+    return wrapped
+
+
+class _EngineInterruptedAfterSteps:
+    """A model's engine whose steps with an optimizer update are followed by Ctrl-C (see
+    _interrupting) from the `after`-th on."""
+
+    def __init__(self, engine, after=1):
+        self._engine, self._updates = engine, 0
+
+        def update(*args):
+            self._updates += args[8] is not None  # a plan: an update
+            return self._updates >= after
+
+        self.step = _interrupting(engine.step, update)
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
+
+
+def _kbint_model():
+    return fastgd.Sequential([fastgd.Dense(8, 16, activation="tanh"), fastgd.Dense(16, 3, activation="identity")],
+                             dtype="float64", seed=1)
+
+
+def _kbint_data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(100, 8)), rng.integers(0, 3, 100)
+
+
+def test_ctrl_c_at_the_end_of_a_train_step_keeps_the_step_counted():
+    X, y = _kbint_data()
+    m, opt = _kbint_model(), optim.Adam(lr=1e-3)
+    ref, ref_opt = _kbint_model(), optim.Adam(lr=1e-3)
+    ref.train_step(X, y, "softmax_cross_entropy", ref_opt)
+    m._engine = _EngineInterruptedAfterSteps(m._engine)
+    with pytest.raises(KeyboardInterrupt):
+        m.train_step(X, y, "softmax_cross_entropy", opt)
+    np.testing.assert_array_equal(m.params, ref.params)  # the update was made ...
+    assert opt.step_count == ref_opt.step_count == 1  # ... and counted
+    np.testing.assert_array_equal(opt.state_dict()["state"], ref_opt.state_dict()["state"])
+
+
+def test_ctrl_c_at_the_end_of_an_optimizer_step_keeps_the_step_counted(monkeypatch):
+    g = np.random.default_rng(0).normal(size=100)
+    p, ref = np.zeros_like(g), np.zeros_like(g)
+    opt, ref_opt = optim.Adam(lr=1e-3), optim.Adam(lr=1e-3)
+    ref_opt.step(ref, g)
+    monkeypatch.setattr(_core, "inplace_optim_step", _interrupting(_core.inplace_optim_step))
+    with pytest.raises(KeyboardInterrupt):
+        opt.step(p, g)
+    np.testing.assert_array_equal(p, ref)
+    assert opt.step_count == ref_opt.step_count == 1
+
+
+def test_fit_again_after_ctrl_c_continues_as_after_a_fit_that_ended_there():
+    X, y = _kbint_data()
+
+    def run(model, opt, schedule, epochs):
+        model.fit(X, y, loss="softmax_cross_entropy", optimizer=opt, epochs=epochs, batch_size=None, progress=False,
+                  schedule=schedule)
+
+    ref, ref_opt = _kbint_model(), optim.Adam(lr=1e-2)
+    ref_schedule = fastgd.schedules.ExponentialDecay(ref_opt, 0.5, interval="step")
+    run(ref, ref_opt, ref_schedule, 3)  # a fit stopped after 3 steps, then fit again
+    run(ref, ref_opt, ref_schedule, 3)
+    m, opt = _kbint_model(), optim.Adam(lr=1e-2)
+    schedule = fastgd.schedules.ExponentialDecay(opt, 0.5, interval="step")
+    engine = m._engine
+    m._engine = _EngineInterruptedAfterSteps(engine, after=3)
+    with pytest.raises(KeyboardInterrupt):
+        run(m, opt, schedule, 6)
+    m._engine = engine
+    assert opt.step_count == 3  # the step the interrupt came at the end of is kept, and counted
+    assert opt.lr == 1e-2 * 0.5 ** 3  # by the per-step schedule too
+    run(m, opt, schedule, 3)
+    assert opt.step_count == ref_opt.step_count == 6
+    assert opt.lr == ref_opt.lr
+    # not bit for bit: a fit's first steps may differ from a later fit's in the last bits
+    np.testing.assert_allclose(m.params, ref.params, rtol=1e-9, atol=1e-12)

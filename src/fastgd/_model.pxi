@@ -568,14 +568,15 @@ cdef class _ModelEngine:
 
     def step(self, x, indices, Py_ssize_t start, Py_ssize_t n, LossSpec loss, target, sample_weight,
              class_weight, plan, double clip_norm=0.0, double clip_value=0.0, bint grad_norm=True,
-             PackedInput packed=None):
+             PackedInput packed=None, optimizer=None):
         """One fused training step on rows `indices` (int64, C-contiguous) of x, or on rows
         [start, start+n) when indices is None. x, target (labels int64 or rows), sample_weight
         are the full arrays, already validated (target is loss.prepare_target's (kind, array));
         class_weight the loss's class weights in the parameters' dtype or None. `plan` is the
         optimizer's ``(state, groups)`` (fastgd.optim's plan: groups an OPTIM_GROUP_DTYPE array
-        for this update), or None to compute the gradient only. The caller holds the optimizer
-        (claim_optimizer) and counts the step. grad_norm=False without clipping does not measure
+        for this update), or None to compute the gradient only; `optimizer` the optimizer of the
+        plan, whose step count an applied update increments here (see _count_step). The caller
+        holds the optimizer (claim_optimizer). grad_norm=False without clipping does not measure
         the gradient: grad_norm is then NaN (unless a plan's finiteness check finds an entry large
         enough to need the sum), and status never 2 without a plan. packed: x's :meth:`pack_input`,
         for a step over all of its rows, or None. Returns (loss, grad_norm, status)."""
@@ -633,6 +634,8 @@ cdef class _ModelEngine:
             else:
                 with nogil:
                     fg_model_train_step_f64(&self.m, &batch, &spec, &opt, &res)
+            if apply_update and res.status == 0 and optimizer is not None:
+                _count_step(optimizer)
         finally:
             self.writing = False
             self._exit()

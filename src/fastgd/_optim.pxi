@@ -50,9 +50,10 @@ cdef int _claim_optimizer(object optimizer) except -1:
     # membership test and insertion of an int run no Python code: atomic under the GIL
     key = id(optimizer)
     if key in _optimizers_stepping:
-        raise RuntimeError(f"{type(optimizer).__name__} is already running a step in another thread; "
-                           "an optimizer updates one set of parameters one step at a time "
-                           "(use one optimizer per model and thread)")
+        raise RuntimeError(f"{type(optimizer).__name__} is already running a step in another thread (or a "
+                           "reset, state_dict or load_state_dict, which must not overlap a step); an optimizer "
+                           "updates one set of parameters one step at a time (use one optimizer per model and "
+                           "thread)")
     _optimizers_stepping.add(key)
     return 0
 
@@ -60,6 +61,25 @@ cdef int _claim_optimizer(object optimizer) except -1:
 cdef int _release_optimizer(object optimizer) except -1:
     _optimizers_stepping.discard(id(optimizer))
     return 0
+
+
+cdef int _count_step(object optimizer) except -1:
+    """Count one applied update of `optimizer`, the provider of the plan it was made from. The
+    C steps call it as soon as their update is made, before returning to Python code: a signal
+    handler (Ctrl-C's KeyboardInterrupt) runs only between Python bytecodes, so it cannot
+    leave a fastgd.optim optimizer's update made but not counted in its ``_step``. Another
+    plan provider counts in its ``_advance()``."""
+    d = optimizer.__dict__
+    if "_step" in d:
+        d["_step"] = d["_step"] + 1
+    else:
+        optimizer._advance()
+    return 0
+
+
+def count_step(optimizer):
+    """Count one applied update of `optimizer` (see _count_step)."""
+    _count_step(optimizer)
 
 
 def claim_optimizer(optimizer):
@@ -207,7 +227,7 @@ cdef cnp.ndarray _check_state(object state, cnp.ndarray p, int64_t slots):
     return s
 
 
-def inplace_optim_step(params, grads, state, groups, bint reference=False, start=0, stop=None):
+def inplace_optim_step(params, grads, state, groups, bint reference=False, start=0, stop=None, optimizer=None):
     """One optimizer update of ``params`` in place, group by group; with ``start``/``stop``,
     of elements [start, stop) only (the rest of params and state untouched).
 
@@ -225,6 +245,8 @@ def inplace_optim_step(params, grads, state, groups, bint reference=False, start
         The elements to update, ``0 <= start <= stop <= n`` (stop None: n). Each element
         gets exactly the update the whole call gives it, except noisy SGD's noise, which is
         drawn per group: a range may not cut a group whose ``noise_std`` is not 0.
+    optimizer : the fastgd.optim optimizer whose plan ``(state, groups)`` is, or None
+        Its step count is incremented as soon as the update is made (see _count_step).
     """
     cdef cnp.ndarray p = check_float_array("params", params, 1, writeable=True)
     cdef cnp.ndarray g = check_float_array("grads", grads, 1)
@@ -253,6 +275,8 @@ def inplace_optim_step(params, grads, state, groups, bint reference=False, start
                 raise ValueError(f"start={lo}, stop={hi} cut group {gi} [{parsed[gi].start}, {parsed[gi].stop}), "
                                  f"whose noise is drawn over the whole group")
         _optim_step_groups(p, g, s, parsed, n_groups, reference, lo, hi)
+        if optimizer is not None:
+            _count_step(optimizer)
     finally:
         free(parsed)
 

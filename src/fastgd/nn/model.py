@@ -483,7 +483,7 @@ class Sequential:
         call, on rows `indices` (int64) of x or rows [start, start + n) (n defaults to the rows
         from start on). x, target (``Loss.prepare_target``'s pair) and sample_weight are checked
         already; loss_spec is :meth:`_loss_spec`'s. The optimizer hands its plan (state and
-        configuration) and counts the step here, so the C step reads plain data only. Returns
+        configuration) here, so the C step reads plain data only, and the C step counts it. Returns
         ``(loss, grad_norm, status)``: status 1 a non-finite loss, 2 a non-finite gradient (the
         parameters are then unchanged). ``grad_norm=False`` without clipping skips measuring the
         gradient (grad_norm NaN; without optimizer, status never 2; with one, a non-finite gradient
@@ -503,10 +503,8 @@ class Sequential:
             plan = optimizer._plan(self.n_params, self.dtype)
             value, norm, status = self._engine.step(x, indices, start, n, spec, target, sample_weight,
                                                     class_weight, plan, clip_norm, clip_value, grad_norm,
-                                                    packed)
-            if status == 0:
-                optimizer._advance()
-            elif fresh:
+                                                    packed, optimizer)
+            if status and fresh:
                 optimizer._unbind()
         finally:
             _core.release_optimizer(optimizer)

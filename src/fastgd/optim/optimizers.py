@@ -20,6 +20,7 @@ flat buffer, e.g. ``weight_decay=0`` over the biases.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
@@ -218,7 +219,7 @@ class Optimizer:
         ``_core.OPTIM_GROUP_DTYPE`` (the C ``fg_optim_group`` layout), one record per range
         tiling [0, n), holding this update's ``fg_optim_config`` (step = ``step_count + 1``).
         It is rebuilt only when the configuration changes, otherwise reused and refreshed by
-        the next call. Call ``_advance()`` after the update.
+        the next call. The C step given ``optimizer=self`` counts the update.
         """
         cache = self._cfg_cache
         if (self._state is not None and cache is not None and cache[2] is self._layout and n == self._n
@@ -292,10 +293,6 @@ class Optimizer:
                         new[s * stride + lo:s * stride + hi] = self._state[o * stride + lo:o * stride + hi]
         self._state, self._layout = new, layout
 
-    def _advance(self):
-        """Count one applied update (after a fused C step)."""
-        self.__dict__["_step"] += 1  # once per training step: past __setattr__'s check
-
     def step(self, params, grads=None):
         """One update of ``params`` in place from ``grads``.
 
@@ -316,11 +313,18 @@ class Optimizer:
         if not isinstance(params, np.ndarray) or params.ndim != 1:
             raise ValueError(f"params must be a 1-D numpy.ndarray, got "
                              f"{getattr(params, 'shape', type(params).__name__)}")
+        with self._exclusive():
+            state, groups = self._plan(params.shape[0], params.dtype)
+            _core.inplace_optim_step(params, grads, state if state.size else None, groups, optimizer=self)
+
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """Hold the optimizer as a step does: RuntimeError if a step (or another such call) runs
+        in another thread, and a step started meanwhile is refused. Reading or replacing the
+        state while a step updates it would tear it."""
         _core.claim_optimizer(self)
         try:
-            state, groups = self._plan(params.shape[0], params.dtype)
-            _core.inplace_optim_step(params, grads, state if state.size else None, groups)
-            self._advance()
+            yield
         finally:
             _core.release_optimizer(self)
 
@@ -329,13 +333,10 @@ class Optimizer:
         ``step(params, grads)`` would make, counted as one step: a data-parallel rank's share of
         an update whose other elements other ranks make. Noisy SGD cannot be split so (its noise
         is drawn per parameter group)."""
-        _core.claim_optimizer(self)
-        try:
+        with self._exclusive():
             state, groups = self._plan(params.shape[0], params.dtype)
-            _core.inplace_optim_step(params, grads, state if state.size else None, groups, start=start, stop=stop)
-            self._advance()
-        finally:
-            _core.release_optimizer(self)
+            _core.inplace_optim_step(params, grads, state if state.size else None, groups, start=start, stop=stop,
+                                     optimizer=self)
 
     def _noisy(self):
         """Whether an update adds noise (noisy SGD) somewhere."""
@@ -345,8 +346,9 @@ class Optimizer:
 
     def reset(self):
         """Forget the state and the step count (the next step is a first step again)."""
-        self._step = 0
-        self._unbind()
+        with self._exclusive():
+            self._step = 0
+            self._unbind()
 
     def _unbind(self):
         """Drop the state and the parameters it was bound to (count and dtype), keeping the
@@ -358,15 +360,16 @@ class Optimizer:
 
     def state_dict(self) -> dict:
         """The optimizer's state as a plain dict of numbers, strings and arrays (copies)."""
-        return {
-            "name": self.name,
-            "config": self.get_config(),
-            "step": self._step,
-            "lr": self.lr,
-            "n": self._n,
-            "dtype": None if self._dtype is None else self._dtype.name,
-            "state": None if self._state is None else self._compact_state(),
-        }
+        with self._exclusive():
+            return {
+                "name": self.name,
+                "config": self.get_config(),
+                "step": self._step,
+                "lr": self.lr,
+                "n": self._n,
+                "dtype": None if self._dtype is None else self._dtype.name,
+                "state": None if self._state is None else self._compact_state(),
+            }
 
     def __setstate__(self, attributes):
         # Unpickling (and copy.deepcopy): the attributes pickled go through load_state_dict's
@@ -381,7 +384,7 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict):
         """Restore what ``state_dict()`` returned; the next step continues identically. A
         state_dict that is refused leaves the optimizer as it was."""
-        with _validation.unchanged_if_refused(self):  # every step rebinds the attributes it changes
+        with self._exclusive(), _validation.unchanged_if_refused(self):  # a step rebinds the attributes it changes
             self._load_state_dict(state_dict)
 
     def _load_state_dict(self, state_dict):

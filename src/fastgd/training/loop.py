@@ -688,6 +688,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     steps_done = 0
     norm_sum = 0.0
     schedule_per_step = schedule is not None and getattr(schedule, "interval", "epoch") == "step"
+    # the optimizer's count when the fit starts, and the per-step schedule's steps since: Ctrl-C
+    # may strike after a step's update is made and counted, before its schedule step
+    steps_before, scheduled = getattr(optimizer, "step_count", 0), 0
 
     def weight_of(batch_target, batch_sw):
         return _loop.batch_weight(loss, batch_target, batch_sw, model.dtype)
@@ -727,9 +730,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
 
     def after_batch(step, value):
         """Progress, per-step schedule and callbacks; True ends the epoch."""
+        nonlocal scheduled
         progress_bar.update(value)
         if schedule_per_step:
             schedule.step()
+            scheduled += 1
         for cb in callbacks:
             cb.on_batch_end(step, {"loss": value})
         if dp is not None and batch_hooks:
@@ -804,6 +809,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                 history.stopped_reason = history.stopped_reason or "stopped by a callback"
                 break
     except KeyboardInterrupt as exc:
+        if schedule_per_step:  # the schedule catches up with the steps made, as an uninterrupted fit has it
+            for _ in range(getattr(optimizer, "step_count", 0) - steps_before - scheduled):
+                schedule.step()
         progress_bar.close()
         _report_interrupt(exc, history, epoch, steps_done, steps_per_epoch)
         raise
