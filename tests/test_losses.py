@@ -231,6 +231,23 @@ def test_bad_input_raises_clear_errors(loss, pred, target, sw, exc, message):
         loss.forward(pred, target, sample_weight=sw)
 
 
+@pytest.mark.parametrize("dtype, n_classes, label", [(np.int8, 129, -128), (np.int8, 200, -100),
+                                                      (np.int8, 300, -1), (np.int16, 32769, -32768),
+                                                      (np.int32, 3, -1)])
+def test_negative_narrow_labels_are_refused_whatever_the_number_of_classes(dtype, n_classes, label):
+    # a negative int8 label reads as 256 minus its size in the unsigned view of its bytes, which
+    # is a class index once there are more than 128 classes
+    target = np.array([label, 1, 0], dtype)
+    expected = rf"target labels must be in \[0, {n_classes}\).*got {label}"
+    with pytest.raises(ValueError, match=expected):
+        losses.SoftmaxCrossEntropy().forward(np.zeros((3, n_classes)), target)
+    model = fastgd.Sequential([fastgd.Dense(2, n_classes, activation="identity")], seed=0)
+    with pytest.raises(ValueError, match=expected):
+        model.loss_and_grad(np.zeros((3, 2)), target, "softmax_cross_entropy")
+    with pytest.raises(ValueError, match=expected):
+        model.evaluate(np.zeros((3, 2)), target, loss="softmax_cross_entropy")
+
+
 @pytest.mark.parametrize("make, exc, message", [
     (lambda: losses.SoftmaxCrossEntropy(label_smoothing=1.0), ValueError, r"label_smoothing must be in \[0, 1\), got 1.0"),
     (lambda: losses.SoftmaxCrossEntropy(label_smoothing=-0.1), ValueError, "label_smoothing must be in"),

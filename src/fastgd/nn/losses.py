@@ -60,11 +60,12 @@ _REDUCTIONS = {"mean": _core.REDUCE_MEAN, "sum": _core.REDUCE_SUM}
 
 
 def _labels_outside(t, n):
-    """Whether a class label of the 1-D t lies outside [0, n). Integer labels take one pass: a
-    negative one reads as a large number in the unsigned view of the same width (and byte order)."""
+    """Whether a class label of the 1-D t lies outside [0, n). Integer labels take one pass when n
+    is at most the type's count of non-negative values: a negative one then reads as a number >= n
+    in the unsigned view of the same width (and byte order)."""
     if t.dtype == np.int64 and t.flags.c_contiguous and t.flags.aligned:
         return _core.int64_outside(t, n)
-    if t.dtype.kind == "i":
+    if t.dtype.kind == "i" and n <= np.iinfo(t.dtype).max + 1:
         return bool(t.view(t.dtype.str.replace("i", "u")).max() >= n)
     return bool(t.min() < 0 or t.max() >= n)
 
