@@ -635,6 +635,22 @@ def test_lbfgs_refuses_a_state_that_is_not_finite(where, value, message):
         fg.LBFGS().load_state_dict(state)
 
 
+def test_lbfgs_refuses_a_y_history_of_another_dtype_than_the_s_history():
+    # float64 y's were cast to the float32 memory: 1e300 overflowed (a RuntimeWarning), and the
+    # infinite pair was then left out of every step in silence
+    state = _stepped(fg.LBFGS).state_dict()
+    memory = state["memory"]
+    y_hist = memory["y_hist"].copy()
+    y_hist[memory["newest"], 0] = 1e300
+    state["memory"] = {**memory, "s_hist": memory["s_hist"].astype(np.float32), "y_hist": y_hist}
+    state.update(x=state["x"].astype(np.float32), grad=state["grad"].astype(np.float32))
+    opt = fg.LBFGS()
+    with pytest.raises(ValueError, match=r"state\['memory'\]\['y_hist'\] must be \(11, 3\) float32 as s_hist is, "
+                                         r"got \(11, 3\) float64"):
+        opt.load_state_dict(state)
+    assert opt.state_dict()["memory"] is None
+
+
 @pytest.mark.parametrize("change, error, message", [
     ({"x": np.array([1.0, np.nan, 1.0])}, ValueError, r"state\['x'\] must be finite, got nan at flat index 1"),
     ({"grad": np.array([1.0, np.inf, 1.0])}, ValueError, r"state\['grad'\] must be finite, got inf at flat index 1"),

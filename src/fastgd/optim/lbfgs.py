@@ -317,6 +317,11 @@ class LBFGS:
         if s_hist.ndim != 2 or s_hist.shape[0] != self.history_size + 1:
             raise ValueError(f"state has history_size {s_hist.shape[0] - 1 if s_hist.ndim else None}, "
                              f"this optimizer {self.history_size}")
+        # the y's are stored as the s's are: a cast to s_hist's dtype could overflow them
+        y_hist = _validation.real_array("state['memory']['y_hist']", memory["y_hist"])
+        if y_hist.dtype != s_hist.dtype or y_hist.shape != s_hist.shape:
+            raise ValueError(f"state['memory']['y_hist'] must be {s_hist.shape} {s_hist.dtype} as s_hist is, "
+                             f"got {y_hist.shape} {y_hist.dtype}")
         # the pairs kept have sᵀy > 0 (rho = 1 / sᵀy, 0 in an empty slot) and gamma = sᵀy / yᵀy
         for key in ("s_hist", "y_hist", "rho"):
             _validation.finite(f"state['memory'][{key!r}]", _validation.real_array(f"state['memory'][{key!r}]",
