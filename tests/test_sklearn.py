@@ -856,6 +856,32 @@ def test_output_dtypes_are_scikit_learns(digits):
     assert MLPClassifier(dtype="float32", **kw).fit(X, y).predict_proba(X).dtype == np.float32
 
 
+def test_a_float64_value_past_a_float32_models_range_is_named_not_predicted_as_nan():
+    # the conversion to the model's float32 made 1e39 infinite: predict_proba returned NaN rows,
+    # predict a class, and fit blamed the solver
+    from fastgd.sklearn._base import _PREDICT_CHUNK
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), rng.integers(0, 2, 60)
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X.astype(np.float32), y)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X.astype(np.float32), X[:, 0])
+    past = X.copy()
+    past[0, 1] = 1e39
+    message = r"X must be finite in float32, got 1e\+39 at flat index 1, past its range"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for call in (clf.predict_proba, clf.predict, reg.predict,
+                     lambda X: MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, dtype="float32").fit(X, y)):
+            with pytest.raises(ValueError, match=message):
+                call(past)
+    # predict converts chunk by chunk; a chunk past the first is named by where it starts
+    late = np.zeros((_PREDICT_CHUNK + 2, 3))
+    late[_PREDICT_CHUNK + 1, 2] = -1e39
+    with pytest.raises(ValueError, match=rf"X\[{_PREDICT_CHUNK}:\] must be finite in float32, got -1e\+39 at "
+                                         r"flat index 5, past its range"):
+        clf.predict_proba(late)
+
+
 @pytest.mark.parametrize("batch_size", ["auto", 500])
 @pytest.mark.parametrize("solver", ["lbfgs", "adam", "sgd"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -250,12 +250,17 @@ class _FusedSolver:
         self.n_steps += 1
 
 
-def _model_input(X, dtype):
+def _model_input(X, dtype, name="X"):
     """Validated X as a model reads it: a C-contiguous array of dtype, or, for sparse X, a
-    fastgd CSRMatrix of dtype (its structure checked before any kernel reads it)."""
+    fastgd CSRMatrix of dtype (its structure checked before any kernel reads it). A value past
+    the range of dtype (1e39 for float32) is refused by ``name``, as the model's own input check
+    refuses it, not read as infinity."""
     if scipy.sparse.issparse(X):
         return fastgd._core.as_csr(X, dtype)
-    return _validation.c_array(X, dtype)
+    x = _validation.c_array(X, dtype)
+    if x is not X and fastgd._core.count_nonfinite(x):
+        _validation.finite(name, x, X)
+    return x
 
 
 @contextlib.contextmanager
@@ -925,7 +930,7 @@ class _BaseMLP(BaseEstimator):
         rows_of = None
         if isinstance(x, np.ndarray):
             def rows_of(s, e):
-                return _validation.c_array(x[s:e], model.dtype)
+                return _model_input(x[s:e], model.dtype, "X" if s == 0 else f"X[{s}:]")
         with _thread_scope(self.n_threads):
             z = model._forward_chunks(x, _PREDICT_CHUNK, rows_of)
         return _OUTPUT_ACTIVATIONS[output](z if z.dtype == out_dtype else z.astype(out_dtype))
