@@ -4,6 +4,7 @@ symlinks, names, missing folders), on real files."""
 import io
 import json
 import os
+import re
 import stat
 import struct
 import tracemalloc
@@ -130,6 +131,33 @@ def test_failed_save_leaves_the_old_file_and_no_temporary(tmp_path):
     with pytest.raises(AttributeError):
         model.save(path)
     assert open(path, "rb").read() == before and os.listdir(tmp_path) == ["m.npz"]
+
+
+@pytest.mark.parametrize("limit, value, message", [
+    ("_MAX_META_BYTES", 4096, r"its description .* takes \d+ bytes of JSON, more than the 4096 fastgd loads"),
+    ("_MAX_LAYERS", 1, r"the model has 2 layers, more than the 1 fastgd loads"),
+    ("_MAX_JSON_DEPTH", 3, r"its description nests deeper than the 3 levels fastgd loads"),
+])
+def test_what_load_would_refuse_is_not_saved_and_the_last_good_file_stays(tmp_path, monkeypatch, limit, value,
+                                                                           message):
+    # the limits were applied only when loading: a History of some 420,000 epochs (or a model of
+    # 10,001 layers) was saved, over the last good checkpoint, into a file load refused
+    import fastgd.training.io as fio
+
+    model, optimizer = small_model("float64"), optim.SGD(lr=0.1)
+    long_run = fastgd.History.from_dict({"epochs": list(range(500)), "history": {"loss": [0.5] * 500}})
+    path = save_checkpoint(tmp_path / "ck.npz", model, optimizer)
+    before = open(path, "rb").read()
+    monkeypatch.setattr(fio, limit, value)
+    saves = [lambda: save_checkpoint(path, model, optimizer, None, long_run)]
+    if limit != "_MAX_META_BYTES":  # the model's own description is smaller
+        saves.append(lambda: model.save(path))
+    for save in saves:
+        with pytest.raises(ValueError, match=f"cannot save {re.escape(path)}: {message}"):
+            save()
+        assert open(path, "rb").read() == before and os.listdir(tmp_path) == ["ck.npz"]
+    monkeypatch.undo()
+    assert load_checkpoint(path).model.n_params == model.n_params
 
 
 def test_only_needed_entries_are_read(tmp_path):

@@ -114,8 +114,23 @@ def _atomic_savez(path, arrays):
     return path
 
 
-def _meta_array(meta):
-    return np.frombuffer(json.dumps(meta, allow_nan=True).encode("utf-8"), dtype=np.uint8)
+def _meta_array(path, meta):
+    """``meta`` as the ``__meta__`` entry of the file ``path``; ValueError, before anything is
+    written, when loading the file would refuse it (the limits :func:`_read` and
+    :func:`_model_size` apply): a file fastgd writes is one it reads back."""
+    layers = len(meta["model"]["layers"])
+    if layers > _MAX_LAYERS:
+        raise ValueError(f"cannot save {path}: the model has {layers} layers, more than the {_MAX_LAYERS} "
+                         f"fastgd loads")
+    if _depth(meta, _MAX_JSON_DEPTH) > _MAX_JSON_DEPTH:
+        raise ValueError(f"cannot save {path}: its description nests deeper than the {_MAX_JSON_DEPTH} levels "
+                         f"fastgd loads")
+    raw = np.frombuffer(json.dumps(meta, allow_nan=True).encode("utf-8"), dtype=np.uint8)
+    if raw.size > _MAX_META_BYTES:
+        raise ValueError(f"cannot save {path}: its description (model, optimizer and schedule states, history) "
+                         f"takes {raw.size} bytes of JSON, more than the {_MAX_META_BYTES} fastgd loads; "
+                         f"save a shorter history (or none)")
+    return raw
 
 
 def _depth(obj, limit):
@@ -396,8 +411,9 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> str:
     existing file keeps its mode, a symbolic link is written through. The write is atomic:
     the file appears complete under its name or not at all."""
     _check_saved(model)
+    path = _save_path(path)
     meta = {"format": "fastgd-model", "version": FORMAT_VERSION, **_model_meta(model)}
-    return _atomic_savez(path, {"__meta__": _meta_array(meta), "params": model.params})
+    return _atomic_savez(path, {"__meta__": _meta_array(path, meta), "params": model.params})
 
 
 def load(path: str | os.PathLike[str]) -> Sequential:
@@ -487,6 +503,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: 
     if optimizer is None:
         raise TypeError("optimizer must be a fastgd optimizer, got None")
     _check_saved(model, optimizer, schedule, history)
+    path = _save_path(path)
     arrays = {"params": model.params}
     meta = {"format": "fastgd-checkpoint", "version": FORMAT_VERSION, **_model_meta(model)}
     meta["optimizer"] = {"config": optimizer.get_config(),
@@ -496,7 +513,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: 
                             "state": _split_state(schedule.state_dict(), "state/schedule", arrays)}
     if history is not None:
         meta["history"] = history.to_dict()
-    arrays["__meta__"] = _meta_array(meta)
+    arrays["__meta__"] = _meta_array(path, meta)
     return _atomic_savez(path, arrays)
 
 
