@@ -341,6 +341,55 @@ def test_unpickling_a_tampered_estimator_names_what_is_wrong(digits, change, err
         MLPClassifier.__new__(MLPClassifier).__setstate__(state)
 
 
+def _stochastic_fit(solver, hidden=6):
+    """A classifier fitted by ``solver`` on small random data, and that data."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 4)), rng.integers(0, 3, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return MLPClassifier(hidden_layer_sizes=(hidden,), solver=solver, max_iter=2, random_state=0).fit(X, y), X, y
+
+
+@pytest.mark.parametrize("solver, change, message", [
+    ("adam", lambda o: o.state.__setitem__(slice(None), np.nan), r"state_dict\['state'\] must be finite, got nan"),
+    ("adam", lambda o: o.state.__setitem__(slice(None), -1.0),
+     r"state_dict\['state'\] slot 1 \(exp_avg_sq\) must be >= 0"),
+    ("sgd", lambda o: setattr(o, "n_steps", -5), r"_optimizer.n_steps must be an integer in \[0, \d+\], got -5"),
+    ("sgd", lambda o: setattr(o, "learning_rate", -0.1), r"_optimizer.learning_rate must be a finite number >= 0"),
+    ("adam", lambda o: setattr(o, "name", "sgd"), r"_optimizer.optimizer must be a fastgd 'sgd' optimizer, got Adam"),
+    ("adam", lambda o: o.optimizer.set_param_groups(None), r"_optimizer.optimizer must hold a state over two parameter "
+                                                          r"groups, the weights and the biases"),
+])
+def test_unpickling_a_tampered_solver_names_what_is_wrong(solver, change, message):
+    # the solver's state and step count were restored unchecked: NaN weights blamed on the data, a
+    # math domain error, or (an unknown kind in its groups) an update that did nothing
+    est = _stochastic_fit(solver)[0]
+    change(est._optimizer)
+    with pytest.raises(ValueError, match=message):
+        pickle.loads(pickle.dumps(est))
+
+
+def test_an_unpickled_solver_continues_as_the_original_whatever_its_groups_held():
+    # the groups are rebuilt from the optimizer's configuration, not taken from the pickle
+    est, X, y = _stochastic_fit("adam")
+    tampered = pickle.loads(pickle.dumps(est))
+    tampered._optimizer.groups["kind"] = 99
+    restored = pickle.loads(pickle.dumps(tampered))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.partial_fit(X, y)
+        restored.partial_fit(X, y)
+    np.testing.assert_array_equal(restored.model_.params, est.model_.params)
+
+
+def test_unpickling_a_solver_for_another_network_is_refused():
+    state = _stochastic_fit("adam")[0].__getstate__()
+    state["_optimizer"] = _stochastic_fit("adam", hidden=7)[0]._optimizer
+    with pytest.raises(ValueError, match=r"_optimizer holds a state for 59 float64 parameters of which 49 weights, "
+                                         r"the network has 51 float64 of which 42"):
+        MLPClassifier.__new__(MLPClassifier).__setstate__(pickle.loads(pickle.dumps(state)))
+
+
 def test_unpickling_an_estimator_whose_network_does_not_fit_its_attributes_is_refused(digits):
     # another input count refused every X of n_features_in_ columns; a network of another output
     # count (a truncated one may be pickled) predicted indices past classes_, an unnamed IndexError

@@ -189,8 +189,9 @@ _PARAMETER_CONSTRAINTS = {
 class _FusedSolver:
     """The optimizer plan handed to the fused step (the ``_plan`` / ``_advance`` protocol of
     fastgd.optim) over two groups, the weights [0, n_weights) and the biases [n_weights, n),
-    with the per-batch values scikit-learn's update needs (see the module docstring). Plain
-    attributes only, so it pickles with the estimator.
+    with the per-batch values scikit-learn's update needs (see the module docstring). The state
+    is that of a fastgd optimizer with those two parameter groups, which pickles through the
+    checks of its load_state_dict; unpickling checks the rest and rebuilds the plan from it.
 
     It takes the estimator's solver and its hyperparameters (learning_rate_init, the
     learning_rate schedule, power_t, momentum, nesterovs_momentum, beta_1, beta_2, epsilon) as
@@ -198,14 +199,17 @@ class _FusedSolver:
     and partial_fit builds one only when there is none, so that set_params between partial_fit
     calls leaves them as they were until the next fit."""
 
+    # the scikit-learn hyperparameters kept, each with its check on unpickling
+    _HYPER = {"learning_rate_init": dict(low=0.0, low_open=True), "power_t": dict(low=0.0),
+              "beta_1": dict(low=0.0, high=1.0, high_open=True), "beta_2": dict(low=0.0, high=1.0, high_open=True),
+              "epsilon": dict(low=0.0, low_open=True)}
+    _PICKLED = ("name", "optimizer", "n_steps", "kernel_lr", "learning_rate", "lr_schedule") + tuple(_HYPER)
+
     def __init__(self, est, n, n_weights, dtype):
         self.name = name = est.solver
-        self.learning_rate_init = float(est.learning_rate_init)
+        for key in self._HYPER:
+            setattr(self, key, float(getattr(est, key)))
         self.lr_schedule = est.learning_rate
-        self.power_t = float(est.power_t)
-        self.beta_1 = float(est.beta_1)
-        self.beta_2 = float(est.beta_2)
-        self.epsilon = float(est.epsilon)
         if name == "sgd":
             nesterov = bool(est.nesterovs_momentum) and est.momentum > 0
             hyper = {"momentum": float(est.momentum), "nesterov": nesterov, "seed": 0}
@@ -215,15 +219,51 @@ class _FusedSolver:
             hyper = {"eps": self.epsilon}
         else:
             hyper = {"alpha": self.beta_2, "eps": self.epsilon}
-        state, groups = _optim.get(name, **hyper)._plan(n, dtype)
-        self.state = state
-        self.groups = np.repeat(groups[:1], 2)
-        self.groups["start"] = (0, n_weights)
-        self.groups["stop"] = (n_weights, n)
-        self.groups["weight_decay"][1] = 0.0
+        optimizer = _optim.get(name, **hyper)
+        optimizer.set_param_groups([(0, n_weights, {}), (n_weights, n, {"weight_decay": 0.0})])
+        self.optimizer = optimizer
+        self.state, self.groups = optimizer._plan(n, dtype)
         self.n_steps = 0
         self.kernel_lr = None  # the learning rate given to the kernel at the last update
         self.learning_rate = self.learning_rate_init  # scikit-learn's meaning (updated by the estimator)
+
+    def __getstate__(self):
+        return {k: self.__dict__[k] for k in self._PICKLED}
+
+    def __setstate__(self, attributes):
+        attributes = _validation.config("the pickled _optimizer", attributes, "(a fastgd.sklearn solver)",
+                                        self._PICKLED, ())
+        name = _validation.choice("_optimizer.name", attributes["name"], _STOCHASTIC)
+        optimizer = attributes["optimizer"]
+        if not isinstance(optimizer, _optim.Optimizer) or optimizer.name != name:
+            raise ValueError(f"_optimizer.optimizer must be a fastgd {name!r} optimizer, got "
+                             f"{_validation.describe(optimizer)}")
+        state = optimizer.state_dict()
+        groups = state["config"].get("param_groups")
+        if (state["state"] is None or not groups or len(groups) != 2 or groups[0][2] != {}
+                or groups[1][2] != {"weight_decay": 0.0}):
+            raise ValueError("_optimizer.optimizer must hold a state over two parameter groups, the weights and "
+                             "the biases (without weight decay)")
+        self.name, self.optimizer = name, optimizer
+        self.n_steps = _validation.integer("_optimizer.n_steps", attributes["n_steps"], 0,
+                                           maximum=_validation.MAX_RESTORED_COUNT)
+        self.kernel_lr = _validation.real("_optimizer.kernel_lr", attributes["kernel_lr"], low=0.0, allow_none=True)
+        self.learning_rate = _validation.real("_optimizer.learning_rate", attributes["learning_rate"], low=0.0,
+                                              allow_none=True)
+        for key, bounds in self._HYPER.items():
+            setattr(self, key, _validation.real(f"_optimizer.{key}", attributes[key], **bounds))
+        self.lr_schedule = _validation.choice("_optimizer.lr_schedule", attributes["lr_schedule"],
+                                              ("constant", "invscaling", "adaptive"))
+        self.state, self.groups = optimizer._plan(state["n"], state["dtype"])
+
+    def check_fits(self, model):
+        """ValueError unless the solver's state is for ``model``'s parameters and layout."""
+        state = self.optimizer.state_dict()
+        n_weights = state["config"]["param_groups"][0][1]
+        if (state["n"], state["dtype"], n_weights) != (model.n_params, model.dtype.name, model.n_weights):
+            raise ValueError(f"_optimizer holds a state for {state['n']} {state['dtype']} parameters of which "
+                             f"{n_weights} weights, the network has {model.n_params} {model.dtype.name} of which "
+                             f"{model.n_weights}")
 
     def set_step(self, lr, weight_decay, eps=None):
         """Hyperparameters of the next update (lr as the kernel sees it)."""
@@ -409,6 +449,12 @@ class _BaseMLP(BaseEstimator):
             if state.get("_best_params") is not None:  # what early stopping puts back in a later fit
                 state["_best_params"] = _validation.vector("_best_params", state["_best_params"], model.n_params,
                                                            model.dtype)
+        solver = state.get("_optimizer")
+        if solver is not None:  # checked as it was unpickled, but not against the network
+            if not isinstance(solver, _FusedSolver) or model is None:
+                raise ValueError(f"_optimizer must be None or the solver of the fitted network, got "
+                                 f"{_validation.describe(solver)}")
+            solver.check_fits(model)
         if hasattr(super(), "__setstate__"):
             super().__setstate__(state)
         else:
