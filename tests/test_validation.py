@@ -258,6 +258,33 @@ def test_an_integer_past_float64_is_named_where_a_real_number_is_expected():
         v.integer("epochs", 10**5000, 0, maximum=5)
 
 
+def test_a_value_whose_repr_fails_or_runs_deep_is_described_by_its_type():
+    # repr() of a list nested 5000 deep raised RecursionError in place of the argument's error
+    deep = []
+    for _ in range(5000):
+        deep = [deep]
+
+    class Unprintable:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    for make, message in [
+        (lambda d: fg.optim.SGD(lr=d), r"lr must be a finite number >= 0, got a list"),
+        (lambda d: fg.optim.from_config({**fg.optim.Adam().get_config(), "betas": d}),
+         r"betas must be a pair \(beta1, beta2\), got a list"),
+        (lambda d: fg.Sequential.from_config({"dtype": d, "layers": [fg.Dense(2, 3).get_config()]}),
+         "dtype must be 'float32' or 'float64', got a list"),
+        (lambda d: fg.Dense(2, 3, activation=d), r"activation must be one of .*, got a list"),
+        (lambda d: fg.losses.from_config({"name": d}), "unknown loss a list"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            make(deep)
+    with pytest.raises(TypeError, match=r"lr must be a finite number >= 0, got <.*Unprintable instance at 0x"):
+        fg.optim.SGD(lr=Unprintable())
+    # what is short is shown as repr shows it
+    assert v.shown([[1, 2], "ab"]) == "[[1, 2], 'ab'] (list)" and v.shown("x" * 81) == "a str"
+
+
 def test_a_returned_integer_past_float64_is_infinite():
     assert v.returned_real("fun", PAST_FLOAT64) == math.inf and v.returned_real("fun", -PAST_FLOAT64) == -math.inf
     with pytest.raises(ValueError, match="fun returned a non-finite value inf"):

@@ -13,12 +13,13 @@ import contextlib
 import math
 import numbers
 import os
+import reprlib
 
 import numpy as np
 
-__all__ = ["ArgumentTypeError", "describe", "integer", "as_float", "real", "probability", "flag", "choice", "state",
-           "config", "unchanged_if_refused", "vector", "float_dtype", "real_array", "c_array", "finite", "samples",
-           "sample_shape", "targets", "sample_weight", "returned_real", "path", "callbacks"]
+__all__ = ["ArgumentTypeError", "shown", "describe", "integer", "as_float", "real", "probability", "flag", "choice",
+           "state", "config", "unchanged_if_refused", "vector", "float_dtype", "real_array", "c_array", "finite",
+           "samples", "sample_shape", "targets", "sample_weight", "returned_real", "path", "callbacks"]
 
 _FLOAT_DTYPES = ("float32", "float64")
 
@@ -31,15 +32,26 @@ class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong type (see the module docstring)."""
 
 
+# repr with bounds: reprlib stops at these depths and lengths (a list nested thousands deep made
+# repr raise RecursionError, a long one took its time) and answers for a __repr__ that raises.
+# Each cut leaves a text longer than the 80 characters shown() prints, so what it prints is repr's.
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 40
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = 40
+_REPR.maxdeque = _REPR.maxarray = 40
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 100
+
+
 def _text(value):
-    """repr(value), or the size of an integer too long to print: Python refuses to convert one of
-    more than 4300 digits to text (ValueError), and a few hundred digits say nothing more."""
+    """repr(value), bounded (see _REPR), or the size of an integer too long to print: Python
+    refuses to convert one of more than 4300 digits to text (ValueError), and a few hundred
+    digits say nothing more."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value).bit_length() > 256:
         return f"an integer of {int(value).bit_length()} bits"
-    return repr(value)
+    return _REPR.repr(value)
 
 
-def _given(value):
+def shown(value):
     """What an error message says was given: the value and its type, or only the type when the
     value's repr is long."""
     text = _text(value)
@@ -67,7 +79,7 @@ def integer(name, value, minimum=None, *, maximum=None, allow_none=False):
     if allow_none:
         expected += " or None"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ArgumentTypeError(f"{name} must be {expected}, got {_given(value)}")
+        raise ArgumentTypeError(f"{name} must be {expected}, got {shown(value)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be {expected}, got {_text(value)}")
     return int(value)
@@ -101,7 +113,7 @@ def real(name, value, *, low=None, low_open=False, high=None, high_open=False, a
         return None
     expected = _interval(low, low_open, high, high_open)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ArgumentTypeError(f"{name} must be {expected}, got {_given(value)}")
+        raise ArgumentTypeError(f"{name} must be {expected}, got {shown(value)}")
     v = as_float(value)
     if not (math.isfinite(v)
             and (low is None or (v > low if low_open else v >= low))
@@ -123,7 +135,7 @@ def _is_bool(value):
 def flag(name, value):
     """``value`` as a bool: only a Python or NumPy bool."""
     if not _is_bool(value):
-        raise ArgumentTypeError(f"{name} must be a bool, got {_given(value)}")
+        raise ArgumentTypeError(f"{name} must be a bool, got {shown(value)}")
     return bool(value)
 
 
@@ -140,14 +152,14 @@ def choice(name, value, options):
                 return option
         except (TypeError, ValueError):  # an array compared with a string, and the like
             pass
-    shown = [repr(o) for o in options]
-    alternatives = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+    texts = [repr(o) for o in options]
+    alternatives = texts[0] if len(texts) == 1 else f"{', '.join(texts[:-1])} or {texts[-1]}"
     if _is_bool(value):
         same_kind = any(_is_bool(o) for o in options)
     else:
         same_kind = any(isinstance(value, type(o)) for o in options if not _is_bool(o))
     error = ValueError if same_kind else ArgumentTypeError
-    raise error(f"{name} must be {alternatives}, got {_given(value)}")
+    raise error(f"{name} must be {alternatives}, got {shown(value)}")
 
 
 def state(name, value, keys):
@@ -165,7 +177,7 @@ def config(name, value, what, required, optional=None):
 
 def _keyed(name, value, what, required, allowed=None):
     if not isinstance(value, dict):
-        raise ArgumentTypeError(f"{name} must be a dict {what}, got {_given(value)}")
+        raise ArgumentTypeError(f"{name} must be a dict {what}, got {shown(value)}")
     missing = [k for k in required if k not in value]
     if missing:
         raise ValueError(f"{name} lacks the key(s) {', '.join(map(repr, missing))}")
@@ -206,10 +218,10 @@ def float_dtype(dtype, name="dtype"):
     """``dtype`` as a NumPy dtype, float32 or float64 (anything ``np.dtype`` reads as one)."""
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError, RecursionError):  # (a nested list is read as fields, level by level)
         dt = None
     if dt is None or dt.name not in _FLOAT_DTYPES:
-        raise ValueError(f"{name} must be 'float32' or 'float64', got {dtype!r}")
+        raise ValueError(f"{name} must be 'float32' or 'float64', got {shown(dtype)}")
     return dt
 
 
@@ -366,7 +378,7 @@ def callbacks(items):
     try:
         out = list(items)
     except TypeError:
-        raise ArgumentTypeError(f"callbacks must be a list of Callback objects, got {_given(items)}") from None
+        raise ArgumentTypeError(f"callbacks must be a list of Callback objects, got {shown(items)}") from None
     for cb in out:
         if not isinstance(cb, Callback):
             raise TypeError(f"callbacks must hold fastgd.callbacks.Callback objects, got {type(cb).__name__}")

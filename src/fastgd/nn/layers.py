@@ -109,7 +109,7 @@ class Dense:
             activation = _ACTIVATION_ALIASES[activation]
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS} (or None / 'linear' for 'identity'), "
-                             f"got {activation!r}")
+                             f"got {_validation.shown(activation)}")
         self.activation = activation
         _init.get(weight_init)  # validates
         self.weight_init = weight_init

@@ -462,9 +462,9 @@ def from_config(config):
         raise TypeError(f"config must be a dict with a 'name' key, got {_validation.describe(config)}")
     kwargs = dict(config)
     name = kwargs.pop("name")
-    cls = _REGISTRY.get(str(name).lower())
+    cls = _REGISTRY.get(name.lower()) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(_REGISTRY)}")
+        raise ValueError(f"unknown loss {_validation.shown(name)}; expected one of {sorted(_REGISTRY)}")
     return cls(**kwargs)
 
 

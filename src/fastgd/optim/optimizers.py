@@ -174,7 +174,7 @@ class Optimizer:
             try:
                 start, stop, overrides = item
             except (TypeError, ValueError):
-                raise ValueError(f"each group must be (start, stop, dict), got {item!r}") from None
+                raise ValueError(f"each group must be (start, stop, dict), got {_validation.shown(item)}") from None
             start = _integer("a group's start", start, 0)
             stop = _integer("a group's stop", stop, 0)
             if start != expect or stop < start:
@@ -681,7 +681,7 @@ class Adam(Optimizer):
         try:
             b1, b2 = h["betas"]
         except (TypeError, ValueError):
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {h['betas']!r}") from None
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {_validation.shown(h['betas'])}") from None
         h["betas"] = (_real("betas[0]", b1, low=0.0, high=1.0, high_open=True),
                       _real("betas[1]", b2, low=0.0, high=1.0, high_open=True))
         h["eps"] = _real("eps", h["eps"], low=0.0, low_open=True)
@@ -752,8 +752,6 @@ def from_config(config: dict) -> Optimizer:
     name = cfg.pop("name", None)
     _choice("config name", name, sorted(_BY_NAME))
     groups = cfg.pop("param_groups", None)
-    if "betas" in cfg:
-        cfg["betas"] = tuple(cfg["betas"])
     opt = _BY_NAME[name](**cfg)
     opt.set_param_groups(groups)
     return opt
