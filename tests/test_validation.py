@@ -258,6 +258,34 @@ def test_an_integer_past_float64_is_named_where_a_real_number_is_expected():
         v.integer("epochs", 10**5000, 0, maximum=5)
 
 
+def test_an_integer_past_float64_is_named_by_the_schedules_and_the_kernels():
+    # float() of it raised OverflowError 'int too large to convert to float', naming nothing
+    opt = fg.optim.SGD(lr=0.1)
+    for make, message in [
+        (lambda r: fg.schedules.InverseTimeDecay(opt, 0.5, decay_steps=r), r"decay_steps must be an integer in \[1, "),
+        (lambda r: fg.schedules.CosineDecay(opt, total_steps=r), r"total_steps must be an integer in \[1, "),
+        (lambda r: fg.ops.matmul(np.ones((2, 2)), np.ones((2, 2)), out=np.ones((2, 2)), beta=r),
+         "beta must be a finite number, "),
+        (lambda r: fg.ops.inplace_sgd_step(np.ones(3), np.ones(3), r), "lr must be a finite number, "),
+        (lambda r: fg.ops.dense_forward(np.ones((2, 2)), np.ones((2, 2)), activation="leaky_relu", alpha=r),
+         "alpha must be a finite number, "),
+    ]:
+        with pytest.raises(ValueError, match=message + ".*got an integer of 1329 bits"):
+            make(PAST_FLOAT64)
+    assert opt.lr == 0.1
+
+
+def test_an_integer_past_float64_in_a_restored_state_or_history_is_infinite():
+    # as float arithmetic rounds it (and as ReduceLROnPlateau.step takes such a metric), where
+    # float() raised a bare OverflowError
+    plateau = fg.schedules.ReduceLROnPlateau(fg.optim.SGD(lr=0.1))
+    plateau.load_state_dict({**plateau.state_dict(), "best": PAST_FLOAT64})
+    assert plateau.best == math.inf
+    history = fg.History.from_dict({"epochs": [0, 1], "history": {"loss": [PAST_FLOAT64, -PAST_FLOAT64]}})
+    assert history.history["loss"] == [math.inf, -math.inf]
+    assert fg.schedules.InverseTimeDecay(fg.optim.SGD(lr=0.1), 0.5).lr_at(PAST_FLOAT64) == 0.0
+
+
 def test_a_value_whose_repr_fails_or_runs_deep_is_described_by_its_type():
     # repr() of a list nested 5000 deep raised RecursionError in place of the argument's error
     deep = []

@@ -89,11 +89,13 @@ cdef check_same(str name, object a, str ref_name, object ref):
         raise ValueError(f"{name} and {ref_name} must not share memory")
 
 
-cdef double check_real(str name, object value, bint finite=True) except? -1:
-    """A Python or NumPy real number as a C double."""
+cdef double check_real(str name, object value) except? -1:
+    """A finite Python or NumPy real number as a C double."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {_describe(value)}")
-    cdef double v = float(value)
-    if finite and not math.isfinite(v):
+    cdef double v = _validation.as_float(value)
+    if not math.isfinite(v):
+        if isinstance(value, numbers.Integral):  # past float64 (float() raised a bare OverflowError)
+            _validation.real(name, value)  # raises, naming it by its size
         raise ValueError(f"{name} must be finite, got {v}")
     return v

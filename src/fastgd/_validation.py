@@ -23,8 +23,9 @@ __all__ = ["ArgumentTypeError", "shown", "describe", "integer", "as_float", "rea
 
 _FLOAT_DTYPES = ("float32", "float64")
 
-# The most a step or iteration count restored from a state_dict or a file may hold: the kernels
-# count in int64_t, and from here 2**62 more steps still fit.
+# The most a step or iteration count restored from a state_dict or a file (or a count of steps a
+# learning rate is computed from) may hold: the kernels count in int64_t, and from here 2**62 more
+# steps still fit.
 MAX_RESTORED_COUNT = 2**62
 
 

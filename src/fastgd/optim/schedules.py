@@ -28,6 +28,13 @@ __all__ = ["Schedule", "StepDecay", "ExponentialDecay", "InverseTimeDecay", "Cos
 _INTERVALS = ("epoch", "step")
 
 
+def _steps(name, value, minimum):
+    """A count of steps that the learning rate is computed from in floating point, where an
+    integer past the float64 range raised a bare OverflowError: at most
+    _validation.MAX_RESTORED_COUNT, named otherwise."""
+    return _count(name, value, minimum, maximum=_validation.MAX_RESTORED_COUNT)
+
+
 class Schedule:
     """Base class: ``lr_at(t)`` gives the learning rate after t calls of ``step()``."""
 
@@ -163,11 +170,12 @@ class InverseTimeDecay(Schedule):
     def __init__(self, optimizer: Optimizer, decay_rate: float, decay_steps: int = 1, *,
                  interval: str = "epoch") -> None:
         self.decay_rate = _real("decay_rate", decay_rate, low=0.0)
-        self.decay_steps = _count("decay_steps", decay_steps, 1)
+        self.decay_steps = _steps("decay_steps", decay_steps, 1)
         super().__init__(optimizer, interval=interval)
 
     def _lr(self, t):
-        return self.base_lr / (1.0 + self.decay_rate * t / self.decay_steps)
+        # t past the float64 range: an infinite t and a learning rate of 0, not an OverflowError
+        return self.base_lr / (1.0 + self.decay_rate * _validation.as_float(t) / self.decay_steps)
 
     def _params(self):
         return {"decay_rate": self.decay_rate, "decay_steps": self.decay_steps}
@@ -191,7 +199,7 @@ class CosineDecay(Schedule):
 
     def __init__(self, optimizer: Optimizer, total_steps: int, warmup_steps: int = 0, min_lr: float = 0.0, *,
                  interval: str = "epoch") -> None:
-        self.total_steps = _count("total_steps", total_steps, 1)
+        self.total_steps = _steps("total_steps", total_steps, 1)
         self.warmup_steps = _count("warmup_steps", warmup_steps, 0)
         if self.warmup_steps >= self.total_steps:
             raise ValueError(f"warmup_steps must be < total_steps ({total_steps}), got {warmup_steps}")
@@ -274,9 +282,10 @@ class ReduceLROnPlateau(Schedule):
     def _load_state_dict(self, state):
         self._load_common(state, ("best", "num_bad", "lr"))
         best = state["best"]
-        if isinstance(best, bool) or not isinstance(best, numbers.Real) or math.isnan(best):
-            raise ValueError(f"state['best'] must be a number (infinite before the first metric), got {best!r}")
-        self.best = float(best)
+        if isinstance(best, bool) or not isinstance(best, numbers.Real) or math.isnan(_validation.as_float(best)):
+            raise ValueError(f"state['best'] must be a number (infinite before the first metric), got "
+                             f"{_validation.shown(best)}")
+        self.best = _validation.as_float(best)
         self.num_bad = _count("state['num_bad']", state["num_bad"], 0)
         self.optimizer.lr = state["lr"]
 

@@ -63,7 +63,7 @@ def _columns(name, table, rows, per):
                              f"{type(v).__name__} of length {len(v) if hasattr(v, '__len__') else 'n/a'}")
         if not all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in v):
             raise TypeError(f"{name}[{k!r}] must hold numbers")
-        columns[k] = [float(x) for x in v]
+        columns[k] = [_validation.as_float(x) for x in v]
     return columns
 
 
