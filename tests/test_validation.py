@@ -313,6 +313,25 @@ def test_a_value_whose_repr_fails_or_runs_deep_is_described_by_its_type():
     assert v.shown([[1, 2], "ab"]) == "[[1, 2], 'ab'] (list)" and v.shown("x" * 81) == "a str"
 
 
+@pytest.mark.parametrize("template, message", [
+    ("ck{epoch[0]}", r"a field \{epoch\[0\]\}"),
+    ("ck{epoch.real}", r"a field \{epoch.real\}"),
+    ("ck{0}", r"a field \{0\}"),
+    ("ck{epoch:>30000000000}", r"the format spec '>30000000000' \(nested fields and widths past 255 are refused\)"),
+    ("ck{epoch:{epoch}0000000000}", r"the format spec '\{epoch\}0000000000'"),
+    ("ck{epoch:s}", "Unknown format code 's'"),
+    ("ck{epoch", "expected '}' before end of string"),
+])
+def test_model_checkpoint_refuses_a_template_it_could_not_format(template, message):
+    # {epoch[0]} raised a bare TypeError, {epoch.x} AttributeError, a width of 3e10 MemoryError
+    with pytest.raises(ValueError, match=r"path may hold the field \{epoch\} and no other .*: " + message):
+        fg.callbacks.ModelCheckpoint(template)
+
+
+def test_model_checkpoint_takes_the_epoch_with_a_format_spec():
+    assert fg.callbacks.ModelCheckpoint("ck{epoch:03d}-{{x}}-{epoch:>255}").path == "ck{epoch:03d}-{{x}}-{epoch:>255}"
+
+
 def test_a_returned_integer_past_float64_is_infinite():
     assert v.returned_real("fun", PAST_FLOAT64) == math.inf and v.returned_real("fun", -PAST_FLOAT64) == -math.inf
     with pytest.raises(ValueError, match="fun returned a non-finite value inf"):

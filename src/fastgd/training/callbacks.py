@@ -14,6 +14,8 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
+import string
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -125,6 +127,30 @@ class EarlyStopping(Callback):
             self.model.params[...] = self.best_params
 
 
+# the widest an {epoch} field may be formatted: the longest file name most file systems take
+_MAX_FIELD_WIDTH = 255
+
+
+def _epoch_template(path):
+    """``path`` if its only replacement fields are ``{epoch}``, each with at most a format spec of
+    its own for an int (no nested fields, widths up to _MAX_FIELD_WIDTH), else ValueError: checked
+    at construction, by formatting it once, rather than when the first epoch ends, where
+    ``{epoch[0]}`` would raise TypeError, ``{epoch.x}`` AttributeError and a width of 10**10
+    MemoryError."""
+    try:
+        for _, field, spec, _ in string.Formatter().parse(path):
+            if field is not None and field != "epoch":
+                raise ValueError(f"a field {{{field}}}")
+            if spec and ("{" in spec or any(int(w) > _MAX_FIELD_WIDTH for w in re.findall(r"\d+", spec))):
+                raise ValueError(f"the format spec {spec!r} (nested fields and widths past {_MAX_FIELD_WIDTH} "
+                                 f"are refused)")
+        path.format(epoch=1)
+    except ValueError as exc:
+        raise ValueError(f"path may hold the field {{epoch}} and no other (double a literal brace), got "
+                         f"{path!r}: {exc}") from None
+    return path
+
+
 class ModelCheckpoint(Callback):
     """Save a training checkpoint (model, optimizer, schedule, history; see
     :func:`fastgd.save_checkpoint`) at the end of every epoch, or only when the monitored
@@ -134,12 +160,7 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "min") -> None:
-        self.path = _validation.path("path", os.fsdecode(path) if isinstance(path, bytes) else path)
-        try:  # checked now rather than when the first epoch ends
-            self.path.format(epoch=1)
-        except (ValueError, KeyError, IndexError) as exc:
-            raise ValueError(f"path may hold the field {{epoch}} and no other (double a literal brace), got "
-                             f"{self.path!r}: {exc}") from None
+        self.path = _epoch_template(_validation.path("path", os.fsdecode(path) if isinstance(path, bytes) else path))
         self.monitor = _monitor(monitor)
         self.save_best_only = _validation.flag("save_best_only", save_best_only)
         self.mode = _validation.choice("mode", mode, ("min", "max"))
