@@ -332,6 +332,16 @@ def test_model_checkpoint_takes_the_epoch_with_a_format_spec():
     assert fg.callbacks.ModelCheckpoint("ck{epoch:03d}-{{x}}-{epoch:>255}").path == "ck{epoch:03d}-{{x}}-{epoch:>255}"
 
 
+def test_param_groups_and_paths_are_named():
+    # "'float' object is not iterable", and the system's "embedded null byte"
+    with pytest.raises(TypeError, match=r"param_groups must be a list of \(start, stop, dict\) or None, got 1.5"):
+        fg.optim.from_config({**fg.optim.SGD(lr=0.1).get_config(), "param_groups": 1.5})
+    model = fg.Sequential([fg.Dense(2, 2)], seed=0)
+    for call in (model.save, fg.load, fg.load_checkpoint, fg.callbacks.ModelCheckpoint, fg.callbacks.CSVLogger):
+        with pytest.raises(ValueError, match=r"path must not contain a NUL character .*, got '/tmp/a\\x00b'"):
+            call("/tmp/a\0b")
+
+
 def test_a_returned_integer_past_float64_is_infinite():
     assert v.returned_real("fun", PAST_FLOAT64) == math.inf and v.returned_real("fun", -PAST_FLOAT64) == -math.inf
     with pytest.raises(ValueError, match="fun returned a non-finite value inf"):

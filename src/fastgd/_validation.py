@@ -364,6 +364,8 @@ def path(name, value):
     fspath = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
     if not isinstance(fspath, str):
         raise ArgumentTypeError(f"{name} must be a str or os.PathLike of str, got {type(value).__name__}")
+    if "\0" in fspath:  # the system's own error, "embedded null byte", names no argument
+        raise ValueError(f"{name} must not contain a NUL character (no file name can), got {shown(fspath)}")
     return fspath
 
 

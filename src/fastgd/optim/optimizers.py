@@ -165,6 +165,9 @@ class Optimizer:
             {"weight_decay": 0.0})]`` to exempt a bias. ``lr`` cannot be overridden (schedules
             drive one learning rate). ``None`` or ``[]`` removes the groups.
         """
+        if groups is not None and not isinstance(groups, (list, tuple)):
+            raise _validation.ArgumentTypeError(f"param_groups must be a list of (start, stop, dict) or None, got "
+                                                f"{_validation.shown(groups)}")
         self._cfg_cache = None
         if not groups:
             self._groups = None
