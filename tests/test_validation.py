@@ -268,7 +268,7 @@ def test_an_integer_past_float64_is_named_by_the_schedules_and_the_kernels():
          "beta must be a finite number, "),
         (lambda r: fg.ops.inplace_sgd_step(np.ones(3), np.ones(3), r), "lr must be a finite number, "),
         (lambda r: fg.ops.dense_forward(np.ones((2, 2)), np.ones((2, 2)), activation="leaky_relu", alpha=r),
-         "alpha must be a finite number, "),
+         r"alpha must be in \[0, 1\), "),
     ]:
         with pytest.raises(ValueError, match=message + ".*got an integer of 1329 bits"):
             make(PAST_FLOAT64)

@@ -494,8 +494,11 @@ class _BaseMLP(BaseEstimator):
                 n_layers > 1 and model.layers[0].activation != activation):
             self._validate_params()
             rebuilt = self._model_from_arrays(model.dtype)
-            if rebuilt.n_params != model.n_params:  # another network: the best one early stopping kept is gone
+            if rebuilt.n_params != model.n_params:
+                # another network: the best one early stopping kept is gone, and the solver's
+                # state was for the old one's parameters
                 self._best_params = rebuilt.params.copy()
+                self._optimizer = None
             self._bind_model(rebuilt)
             return
         assigned = False
