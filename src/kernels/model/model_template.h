@@ -200,10 +200,15 @@ static double FG_CAT2(model_grad_norm, SFX)(const T *g, int64_t n, int *finite)
         *finite = 0;
         return sqrt(ss);
     }
-    double largest = 0.0, sum = 0.0;
-    for (int64_t i = 0; i < n; i++) largest = fmax(largest, fabs((double)g[i]));
+    T largest = 0;
+    for (int64_t i = 0; i < n; i++) {
+        /* a select, not fmax of doubles, whose vectorized reduction GCC 12 for aarch64 cannot compile */
+        const T a = FG_MATH(fabs)(g[i]);
+        largest = a > largest ? a : largest;
+    }
+    double sum = 0.0;
     int e;
-    frexp(largest, &e);
+    frexp((double)largest, &e);
     const double scale = ldexp(1.0, -e);
     for (int64_t i = 0; i < n; i++) {
         const double v = (double)g[i] * scale;
