@@ -104,3 +104,27 @@ def test_one_dimensional_scores_are_not_taken_for_labels():
         metrics.accuracy([0.5, 1], [0, 1])
     assert metrics.accuracy([0, 1, 1, 0], [[.1], [.9], [.8], [.3]]) == 1.0
     assert metrics.accuracy(np.array([0.0, 2.0]), [0, 2]) == 1.0
+
+
+class _TwoRanks:
+    """A data-parallel stand-in whose other rank reports the given indicator summary (0/1 rows,
+    some of other than one 1) and nothing else: the second sum is this rank's own counts."""
+
+    def __init__(self, other_several):
+        self.other, self.first = (1.0, 1.0, float(other_several)), True
+
+    def sum(self, values):
+        values = np.asarray(values, dtype=np.float64)
+        if self.first:
+            self.first = False
+            return values + self.other
+        return values
+
+
+@pytest.mark.parametrize("other_several, expected", [(True, 0.5), (False, 1.0)])
+def test_multilabel_accuracy_over_ranks_follows_all_ranks_rows(other_several, expected):
+    """This rank's rows are one-hot; another rank's multi-label rows make y_true a label-set
+    matrix for every rank (thresholded: 0.5), else it stays one of classes (argmax: 1.0)."""
+    from fastgd import distributed
+    y, p = np.array([[1, 0], [0, 1]]), np.array([[0.9, 0.8], [0.1, 0.7]])
+    assert distributed.gather_metric(_TwoRanks(other_several), metrics.accuracy, y, p) == expected

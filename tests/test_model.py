@@ -591,6 +591,23 @@ def test_a_finite_gradient_whose_squares_overflow_is_stepped_with_its_norm():
     assert history["grad_norm"][0] == pytest.approx(norm, rel=1e-12)  # the full-data norm fit logs
 
 
+def test_the_data_parallel_step_measures_such_a_gradient_as_the_fused_step():
+    """The data-parallel paths sum Σg² per rank's slice; past 2^1024 they add the slices' sums
+    scaled by 2^-600 instead, so a finite gradient is stepped there too."""
+    from fastgd import distributed
+    m = make_model([2, 1], ["identity"], dtype="float64")
+    m.grads[...] = [2e200, 1e200, 0.0]
+    norm, status = distributed._clip_and_update(m, fastgd.optim.SGD(lr=1e-300), 1.0, None)
+    assert status == 0 and norm == pytest.approx(np.hypot(2e200, 1e200), rel=1e-15)
+    slices = [distributed._square_sums(np.array([2e200])), distributed._square_sums(np.array([1e200, 0.0]))]
+    total = tuple(a + b for a, b in zip(*slices))
+    assert distributed._norm_of(total) == (pytest.approx(np.hypot(2e200, 1e200), rel=1e-15), True)
+    assert distributed._norm_of(distributed._square_sums(np.array([3.0, 4.0]))) == (5.0, True)
+    assert distributed._norm_of(distributed._square_sums(np.array([np.inf, 1.0])))[1] is False
+    nan_norm, finite = distributed._norm_of(distributed._square_sums(np.array([np.nan, 1e300])))
+    assert not finite and np.isnan(nan_norm)
+
+
 def test_model_reused_across_batch_sizes_and_threads(rng):
     m = make_model([10, 16, 3], ["relu", "identity"], dtype="float64", seed=0)
     ref = make_model([10, 16, 3], ["relu", "identity"], dtype="float64", seed=0)

@@ -532,7 +532,7 @@ class _SharedArenas:
 
     def reduce(self, value, weight, status):
         """Steps 1–3 (see the class docstring); returns (global mean loss, global weight,
-        status, global squared norm of the reduced gradient)."""
+        status, the reduced gradient's added _square_sums)."""
         (total, weighted, bad), weights = self._exchange(0, (weight, value * weight, float(status != 0)))
         if bad or not total > 0:
             return math.nan, total, 1, math.nan
@@ -555,28 +555,55 @@ class _SharedArenas:
                 mine += self.scratch
         if self.hosts > 1:
             self.cross.Allreduce(self.MPI.IN_PLACE, mine, op=self.MPI.SUM)
-        ss = self._exchange(1, (_core.sum_squares(mine),), across=False)[0][0]
-        return weighted / total, total, 0, ss
+        sums = self._exchange(1, _square_sums(mine), across=False)[0]
+        return weighted / total, total, 0, sums
 
-    def update(self, optimizer, ss, clip_norm, clip_value):
-        """Steps 3–5: clipping, this rank's slice of the update, the closing barrier. Returns
-        (norm, status)."""
-        norm = math.sqrt(ss)
-        if not math.isfinite(ss):
+    def update(self, optimizer, sums, clip_norm, clip_value):
+        """Steps 3–5: clipping, this rank's slice of the update, the closing barrier. ``sums``:
+        the reduced gradient's added _square_sums. Returns (norm, status)."""
+        norm, finite = _norm_of(sums)
+        if not finite:
             return norm, 2
         mine = self.slot[self.lo:self.hi]
+        clipped = norm
         if clip_value:
             _core.inplace_clip_value(mine, clip_value)
             if clip_norm:
-                ss = self._exchange(2, (_core.sum_squares(mine),), across=False)[0][0]
+                clipped = _norm_of(self._exchange(2, _square_sums(mine), across=False)[0])[0]
         if clip_norm:
-            coef = clip_norm / (math.sqrt(ss) + 1e-6)
+            coef = clip_norm / (clipped + 1e-6)
             if coef < 1.0:
                 _core.inplace_scale(mine, coef)
         model = self.attached[0]
         optimizer._step_range(model.params, self.slot, self.lo, self.hi)
         self._barrier()
         return norm, 0
+
+
+# scales float64 entries below 2^1024 so that the squares of up to 2^60 of them add up finitely
+_SQUARES_SCALE = 2.0 ** -600
+
+
+def _square_sums(g):
+    """(Σg², Σ(g·2^-600)²) of g, the second summed again only when the first overflows: a finite
+    float64 gradient past 2^511 then still has its norm, as the fused C step measures it (both
+    sums of several ranks' slices add up). The second is inf when an entry is not finite."""
+    ss = _core.sum_squares(g)
+    if math.isfinite(ss):
+        return ss, ss * _SQUARES_SCALE * _SQUARES_SCALE
+    if _core.count_nonfinite(g):
+        return ss, math.inf
+    return ss, _core.sum_squares(np.multiply(g, _SQUARES_SCALE))
+
+
+def _norm_of(sums):
+    """(‖g‖₂, whether every entry is finite) from the (added) _square_sums of g's parts."""
+    ss, scaled = sums
+    if math.isfinite(ss):
+        return math.sqrt(ss), True
+    if math.isfinite(scaled):
+        return math.sqrt(scaled) / _SQUARES_SCALE, True
+    return math.sqrt(ss), False
 
 
 def _world_ranks(MPI, comm):
@@ -608,17 +635,17 @@ def _clip_and_update(model, optimizer, clip_norm, clip_value):
     """The global gradient's norm, clipping as the fused C step does it, and the optimizer's
     update (one fused C call). Returns (norm, status)."""
     grads = model.grads
-    ss = _core.sum_squares(grads)
-    norm = math.sqrt(ss)
-    if not math.isfinite(ss):
+    norm, finite = _norm_of(_square_sums(grads))
+    if not finite:
         return norm, 2
+    clipped = norm
     if clip_value:
         _core.inplace_clip_value(grads, clip_value)
         if clip_norm:
-            ss = _core.sum_squares(grads)
+            clipped = _norm_of(_square_sums(grads))[0]
     if clip_norm:
         # torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1
-        coef = clip_norm / (math.sqrt(ss) + 1e-6)
+        coef = clip_norm / (clipped + 1e-6)
         if coef < 1.0:
             _core.inplace_scale(grads, coef)
     optimizer.step(model.params, grads)
@@ -654,10 +681,10 @@ def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip
         else:
             weight = 0.0
         shared = dp._shared
-        value, weight, status, ss = shared.reduce(value, weight, status)
+        value, weight, status, sums = shared.reduce(value, weight, status)
         if status:
             return value, math.nan, status, weight
-        norm, status = shared.update(optimizer, ss, clip_norm, clip_value)
+        norm, status = shared.update(optimizer, sums, clip_norm, clip_value)
         return value, norm, status, weight
     if plan is None:  # sparse input: the fused step's gradient, reduced in one piece
         value, status = _local_gradient(model, batch, loss, weight)
@@ -696,7 +723,11 @@ def gather_metric(dp, fn, y_true, y_pred):
     from fastgd import metrics
 
     if fn is metrics.accuracy or fn is metrics.zero_one_loss:
-        correct = metrics._correct(y_true, y_pred, 0.5)
+        # multi-label as the rows of all ranks together make y_true: 0/1 on every rank, some row
+        # of other than one 1 on any
+        ranks, indicator, several = dp.sum([1.0, *map(float, metrics._indicator_rows(np.asarray(y_true)))])
+        multilabel = indicator == ranks and several > 0
+        correct = metrics._correct(y_true, y_pred, 0.5, multilabel)
         right, n = dp.sum([np.count_nonzero(correct), correct.shape[0]])
         return right / n if fn is metrics.accuracy else 1.0 - right / n
     if fn is metrics.mean_squared_error or fn is metrics.mean_absolute_error:

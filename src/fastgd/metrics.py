@@ -43,15 +43,24 @@ def _labels(name, y, threshold):
     raise ValueError(f"{name} must be 1-D labels or 2-D scores, got shape {y.shape}")
 
 
+def _indicator_rows(t):
+    """(whether y_true ``t`` holds 0/1 entries in two or more columns, whether some row of it
+    holds other than exactly one 1)."""
+    if t.ndim != 2 or t.shape[1] < 2 or not np.isin(t, (0, 1)).all():
+        return False, False
+    return True, bool((np.count_nonzero(t, axis=1) != 1).any())
+
+
 def _multilabel(t):
     """Whether y_true ``t`` is a multi-label indicator matrix: 0/1 entries in two or more columns,
     with some row holding other than exactly one 1 (one-hot rows are the classes of one label)."""
-    if t.ndim != 2 or t.shape[1] < 2 or not np.isin(t, (0, 1)).all():
-        return False
-    return bool((np.count_nonzero(t, axis=1) != 1).any())
+    indicator, several = _indicator_rows(t)
+    return indicator and several
 
 
-def _correct(y_true, y_pred, threshold):
+def _correct(y_true, y_pred, threshold, multilabel=None):
+    """Per sample, whether y_pred is right; multilabel: whether y_true is a multi-label
+    indicator matrix (None: whether its rows make it one, see _multilabel)."""
     threshold = _validation.real("threshold", threshold)
     t = _real_array("y_true", y_true)
     p = _real_array("y_pred", y_pred)
@@ -60,7 +69,7 @@ def _correct(y_true, y_pred, threshold):
         raise ValueError(f"y_true of one column holds binary targets in [0, 1] (class 1 above 0.5), got values in "
                          f"[{t.min()}, {t.max()}]; give 0/1 targets (for -1/+1, (y + 1) / 2), or class labels "
                          f"as a 1-D array scored against one output per class")
-    if _multilabel(t):
+    if _multilabel(t) if multilabel is None else multilabel:
         # each sample's set of labels must be predicted exactly (scikit-learn's subset accuracy)
         if p.shape != t.shape:
             raise ValueError(f"y_true is a multi-label indicator matrix of shape {t.shape} (0/1 rows with other "
