@@ -634,3 +634,14 @@ def test_newton_cg_keeps_its_radius_within_radii_set_after_construction():
     opt.step(closure, params)  # a step of the radius it had, 20, went past the new maximum
     assert 0.0 < np.linalg.norm(params - before) <= 0.5 * (1 + 1e-12)
     assert opt.trust_radius <= 0.5
+
+
+def test_newton_cg_takes_a_gradient_norm_past_2_1023():
+    """Its conjugate gradients run on the model divided by a power of two just above ‖g‖, which
+    for ‖g‖ >= 2^1023 is 2^1024: that raised a bare OverflowError."""
+    def fun(x):
+        return float(np.float64(9e307) * 1e-300 * (x[0] + x[1])) * 1e300, np.array([9e307, 9e307])
+
+    with np.errstate(over="ignore"):
+        result = fastgd.minimize(fun, np.zeros(2), jac=True, optimizer=fastgd.NewtonCG(), max_iter=3)
+    assert not result.success and "max_iter (3) reached" in result.message

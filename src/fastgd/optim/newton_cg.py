@@ -42,7 +42,7 @@ from fastgd import _core, _validation
 from fastgd.curvature import l2_norm
 from fastgd.optim.lbfgs import LBFGS, _check_point, _check_start
 
-__all__ = ["NewtonCG"]
+__all__ = ["NewtonCG", "NonFiniteProduct"]
 
 
 class NonFiniteProduct(ValueError):
@@ -399,7 +399,8 @@ class _SteihaugCG:
     """
 
     def __init__(self, product, g, tolerance, max_iter, reorthogonalize):
-        self.scale = 2.0 ** math.frexp(l2_norm(g))[1]
+        # 2^e with ‖g‖ in [2^(e-1), 2^e), held below 2^1023 (a norm past it would overflow 2^1024)
+        self.scale = math.ldexp(1.0, min(math.frexp(l2_norm(g))[1], 1023))
         self.product = lambda v: product(v) / self.scale  # (H / scale)·v
         self.tolerance, self.max_iter = tolerance, max_iter
         self.z = np.zeros_like(g)
