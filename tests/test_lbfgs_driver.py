@@ -2,6 +2,8 @@
 scipy.optimize.minimize(method="L-BFGS-B"), its vector kernels against their reference twins,
 and the loop over it (fastgd.optim.lbfgs.lbfgsb, LBFGS.step)."""
 
+import sys
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -385,11 +387,11 @@ def test_lbfgs_checks_line_search_settings_set_after_construction(name, value, m
             opt.step(closure, params)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm and limits RLIMIT_AS (Linux)")
 def test_lbfgs_names_history_size_when_its_matrices_pass_a_memory_limit():
     # the driver's two (history_size + 1)² matrices raised NumPy's bare MemoryError under a limit
     # of the process's address space, which LBFGSMemory's check of the machine's memory lets by
     import subprocess
-    import sys
 
     code = """
 import resource, numpy as np, fastgd

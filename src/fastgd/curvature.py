@@ -108,6 +108,12 @@ def l2_norm(a):
     below 1e-154 is 0 and of one above 1e154 infinite: a plain √(aᵀa) takes a gradient of norm
     1e-170 for zero). NaN when ``a`` holds a NaN, inf when it holds an infinity."""
     a = np.asarray(a)
+    if a.ndim == 1 and a.dtype in (np.float32, np.float64) and a.flags.c_contiguous:
+        # one pass, summed in float64: exact to rounding unless the sum overflows or is so small
+        # that squares of entries underflowed beside it
+        ss = _core.sum_squares(a)
+        if 2.0 ** -968 < ss < math.inf:
+            return math.sqrt(ss)
     scale = float(np.max(np.abs(a), initial=0.0))
     if not 0.0 < scale < math.inf:
         return scale  # 0, inf or NaN

@@ -187,8 +187,8 @@ _PARAMETER_CONSTRAINTS = {
 
 
 class _FusedSolver:
-    """The optimizer plan handed to the fused step (the ``_plan`` / ``_advance`` protocol of
-    fastgd.optim) over two groups, the weights [0, n_weights) and the biases [n_weights, n),
+    """The optimizer plan handed to the fused step (the ``_plan`` protocol of fastgd.optim's
+    optimizers, with ``_advance``, by which the step counts it) over two groups, the weights [0, n_weights) and the biases [n_weights, n),
     with the per-batch values scikit-learn's update needs (see the module docstring). The state
     is that of a fastgd optimizer with those two parameter groups, which pickles through the
     checks of its load_state_dict; unpickling checks the rest and rebuilds the plan from it.

@@ -688,9 +688,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     steps_done = 0
     norm_sum = 0.0
     schedule_per_step = schedule is not None and getattr(schedule, "interval", "epoch") == "step"
-    # the optimizer's count when the fit starts, and the per-step schedule's steps since: Ctrl-C
-    # may strike after a step's update is made and counted, before its schedule step
-    steps_before, scheduled = getattr(optimizer, "step_count", 0), 0
+    # the optimizer's and the per-step schedule's counts when the fit starts: Ctrl-C may strike
+    # after a step's update is made and counted, before (or inside) its schedule step
+    steps_before = getattr(optimizer, "step_count", 0)
+    scheduled_before = schedule.last_step if schedule_per_step else 0
 
     def weight_of(batch_target, batch_sw):
         return _loop.batch_weight(loss, batch_target, batch_sw, model.dtype)
@@ -730,11 +731,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
 
     def after_batch(step, value):
         """Progress, per-step schedule and callbacks; True ends the epoch."""
-        nonlocal scheduled
         progress_bar.update(value)
         if schedule_per_step:
             schedule.step()
-            scheduled += 1
         for cb in callbacks:
             cb.on_batch_end(step, {"loss": value})
         if dp is not None and batch_hooks:
@@ -810,8 +809,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                 break
     except KeyboardInterrupt as exc:
         if schedule_per_step:  # the schedule catches up with the steps made, as an uninterrupted fit has it
-            for _ in range(getattr(optimizer, "step_count", 0) - steps_before - scheduled):
+            made = getattr(optimizer, "step_count", 0) - steps_before
+            for _ in range(made - (schedule.last_step - scheduled_before)):
                 schedule.step()
+            schedule._apply()  # the lr of its count, in case the interrupt struck between the two
         progress_bar.close()
         _report_interrupt(exc, history, epoch, steps_done, steps_per_epoch)
         raise
