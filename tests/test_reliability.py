@@ -470,3 +470,34 @@ def test_optimizer_state_calls_are_refused_while_a_step_runs(call):
     assert opt.step_count == 1
     opt.step(p, g)  # and the optimizer is free again
     assert opt.step_count == 2
+
+
+def test_a_restore_of_saved_weights_holds_inference_off_until_it_is_whole():
+    """A fit's restores (early stopping's best weights, the divergence restore, fit_restarts, the
+    estimators' best parameters) write the arena as a training step does: a predict started
+    meanwhile waits and then reads the restored weights; NumPy's copy, which releases the GIL,
+    let it read half of them. The copy is held open here by a value that converts slowly."""
+    model = fastgd.Sequential([fastgd.Dense(3, 2, activation="identity")], dtype="float64", seed=0)
+    x = np.ones((1, 3))
+    restored = model.params + 1.0
+    entered, release = threading.Event(), threading.Event()
+
+    class Slow:
+        def __array__(self, dtype=None, copy=None):
+            entered.set()
+            release.wait(10)
+            return restored
+
+    writer = threading.Thread(target=model._assign_params, args=(Slow(),))
+    writer.start()
+    assert entered.wait(10)
+    out = []
+    reader = threading.Thread(target=lambda: out.append(model.predict(x)))
+    reader.start()
+    reader.join(0.3)
+    assert reader.is_alive()  # waiting for the restore to finish
+    release.set()
+    writer.join(10)
+    reader.join(10)
+    np.testing.assert_array_equal(model.params, restored)
+    np.testing.assert_allclose(out[0], x @ model.layers[0].W + model.layers[0].b, rtol=1e-15)

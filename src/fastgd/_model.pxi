@@ -353,6 +353,17 @@ cdef class _ModelEngine:
         finally:
             self._exit()
 
+    def assign_params(self, values):
+        """params[...] = values as a training step writes them: after the inference calls in
+        flight, and before any that starts meanwhile, which waits; so that they read the
+        parameters as they were or as assigned, never half-copied (NumPy's copy releases the
+        GIL). Refused, as a step is, while a training call runs in another thread."""
+        self._enter()
+        try:
+            np.copyto(self.params, values)
+        finally:
+            self._exit()
+
     # The checks and counter updates below run with the GIL held and call no Python code between
     # a test and the update it guards, so they are atomic with respect to other Python threads;
     # the condition variable is only touched when a call has to wait or wake a waiter.

@@ -462,6 +462,11 @@ class Sequential:
         call: ``(LossSpec, class weights in the model's dtype or None)``."""
         return loss._c_spec(), loss._class_weight_array(self.dtype)
 
+    def _assign_params(self, values):
+        """``params[...] = values`` as a training step writes them: concurrent inference reads
+        the parameters before or after, never half-copied (a fit's restores of saved weights)."""
+        self._engine.assign_params(values)
+
     def _forward_rows(self, x):
         """The output for x as the engine takes it (C-contiguous rows of the model's dtype, or a
         CSRMatrix), without the checks and bookkeeping of :meth:`forward`."""

@@ -788,7 +788,7 @@ class _BaseMLP(BaseEstimator):
         except KeyboardInterrupt:
             _warn("Training interrupted by user.")
         if early_stopping:
-            params[...] = self._best_params
+            self.model_._assign_params(self._best_params)
 
     def _trigger_stopping(self, msg):
         opt = self._optimizer

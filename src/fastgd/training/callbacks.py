@@ -124,7 +124,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs: dict[str, float]) -> None:
         if self.restore_best and self.best_params is not None:
-            self.model.params[...] = self.best_params
+            self.model._assign_params(self.best_params)
 
 
 # the widest an {epoch} field may be formatted: the longest file name most file systems take

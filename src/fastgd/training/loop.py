@@ -665,7 +665,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         cb.on_train_begin({})
 
     def diverged(epoch, step, what, value):
-        model.params[...] = best_params
+        model._assign_params(best_params)
         progress_bar.close()
         changed = _data_changed(model, x, target, sw)
         if changed:  # not a divergence: lowering the learning rate would not help
@@ -888,7 +888,7 @@ def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
         scores.append(score)
         if score < best[0] or best[1] is None:
             best = (score, model.params.copy(), h)
-    model.params[...] = best[1]
+    model._assign_params(best[1])
     history = best[2] if best[2] is not None else History()
     history.params["restart_scores"] = scores
     return history
