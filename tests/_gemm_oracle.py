@@ -44,6 +44,8 @@ def activation_grad(out, activation, alpha=ALPHA):
     """d act / d z as a function of the output, or of the pre-activation z for the activations
     in ACTIVATIONS_GRAD_FROM_PRE."""
     z = out
+    if activation == "elu":
+        return np.where(z <= 0, np.exp(np.minimum(z, 0)), 1).astype(out.dtype)
     if activation == "gelu":
         return 0.5 * erfc(-z / np.sqrt(2)) + z * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
     if activation == "gelu_tanh":
@@ -64,8 +66,6 @@ def activation_grad(out, activation, alpha=ALPHA):
         return 1 - out * out
     if activation == "softplus":
         return -np.expm1(-out)
-    if activation == "elu":
-        return np.where(out > 0, 1, out + 1).astype(out.dtype)
     raise ValueError(activation)
 
 

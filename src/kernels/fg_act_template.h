@@ -32,8 +32,8 @@ FG_INLINE T FG_CAT2(fg_act, SFX)(T x, int act, T alpha)
 /* d act / d z as a function of u: the output o, or for the activations flagged
  * grad_from_pre the pre-activation z. relu: 1 where o > 0 (0 at the kink, as
  * PyTorch); leaky relu (alpha >= 0): 1 where o > 0 else alpha; sigmoid: o(1-o);
- * tanh: 1-o²; softplus: sigmoid(z) = 1 - e^-o; elu: 1 where o > 0, else
- * e^z = o + 1; gelu: Φ(z) + z φ(z); gelu_tanh: s + z s(1-s) v'(z) with s = σ(v(z));
+ * tanh: 1-o²; softplus: sigmoid(z) = 1 - e^-o; elu: e^z where z <= 0, else 1
+ * (so NaN gives 1, as in PyTorch); gelu: Φ(z) + z φ(z); gelu_tanh: s + z s(1-s) v'(z) with s = σ(v(z));
  * silu: s (1 + z(1-s)) with s = σ(z). */
 FG_INLINE T FG_CAT2(fg_act_grad, SFX)(T u, int act, T alpha)
 {
@@ -43,7 +43,7 @@ FG_INLINE T FG_CAT2(fg_act_grad, SFX)(T u, int act, T alpha)
     case FG_ACT_SIGMOID: return u * ((T)1 - u);
     case FG_ACT_TANH: return (T)1 - u * u;
     case FG_ACT_SOFTPLUS: return -FG_MATH(expm1)(-u);
-    case FG_ACT_ELU: return u > (T)0 ? (T)1 : u + (T)1;
+    case FG_ACT_ELU: return u <= (T)0 ? FG_MATH(exp)(u) : (T)1;
     case FG_ACT_GELU:
         return (T)0.5 * FG_MATH(erfc)(-u * (T)0.70710678118654752) +
                u * (T)0.39894228040143268 * FG_MATH(exp)((T)-0.5 * u * u);

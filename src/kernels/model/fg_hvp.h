@@ -40,7 +40,7 @@ FG_INLINE int64_t fg_model_hvp_scratch_elems(const int64_t *outs, int64_t n_laye
 /* act''(z) as a function of u, the value the forward pass keeps for the derivatives (fg_act.h):
  * the output o, or the pre-activation z for the activations flagged grad_from_pre. relu and
  * leaky relu: 0 almost everywhere; identity: 0. sigmoid: o(1-o)(1-2o); tanh: -2o(1-o²);
- * softplus: sigmoid'(z) = σ(1-σ) with σ = 1 - e^-o; elu: 0 where o > 0, else e^z = o + 1;
+ * softplus: sigmoid'(z) = σ(1-σ) with σ = 1 - e^-o; elu: e^z where z <= 0, else 0;
  * gelu: φ(z)(2 - z²); gelu_tanh: s(1-s)(2v' + z((1-2s)v'² + v'')) with s = σ(v),
  * v = 2√(2/π)(z + 0.044715z³); silu: s(1-s)(2 + z(1-2s)) with s = σ(z). A new activation
  * must be added here too (unless piecewise linear): the assertion makes the build say so. */
@@ -55,7 +55,7 @@ FG_INLINE double fg_act_grad2(double u, int act)
         const double e = exp(-u);
         return (1.0 - e) * e;
     }
-    case FG_ACT_ELU: return u > 0.0 ? 0.0 : u + 1.0;
+    case FG_ACT_ELU: return u <= 0.0 ? exp(u) : 0.0;
     case FG_ACT_GELU: return 0.39894228040143268 * exp(-0.5 * u * u) * (2.0 - u * u);
     case FG_ACT_GELU_TANH: {
         const double c = 1.5957691216057308, dv = c * (1.0 + 0.134145 * u * u), d2v = c * 0.26829 * u;

@@ -25,7 +25,9 @@ FG_ACTIVATION(LEAKY_RELU, leaky_relu, 1, 1, 0)
 FG_ACTIVATION(SIGMOID, sigmoid, 0, 0, 0)
 FG_ACTIVATION(TANH, tanh, 0, 0, 0)
 FG_ACTIVATION(SOFTPLUS, softplus, 0, 0, 0)
-FG_ACTIVATION(ELU, elu, 0, 0, 0)
+/* e^z - 1 below 0: its derivative e^z is read from z, since o + 1 from the output cancels (to 0
+ * in float32 below z = -17) */
+FG_ACTIVATION(ELU, elu, 0, 0, 1)
 /* x Φ(x), Φ the standard normal CDF (Hendrycks & Gimpel 2016), as torch.nn.GELU() */
 FG_ACTIVATION(GELU, gelu, 0, 0, 1)
 /* x σ(2u), u = √(2/π)(x + 0.044715 x³), i.e. 0.5 x (1 + tanh u): torch.nn.GELU(approximate="tanh") */
