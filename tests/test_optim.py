@@ -77,7 +77,7 @@ class NumpyOptimizer:
             s["sq"] = s.get("sq", 0) * a + (1 - a) * d * d
             if h["centered"]:
                 s["avg"] = lerp(s.get("avg", np.zeros_like(p)), d, 1 - a)
-                den = np.sqrt(s["sq"] - s["avg"] * s["avg"]) + h["eps"]
+                den = np.sqrt(np.maximum(s["sq"] - s["avg"] * s["avg"], 0)) + h["eps"]
             else:
                 den = np.sqrt(s["sq"]) + h["eps"]
             if h["momentum"] > 0:
@@ -551,3 +551,37 @@ def test_infinite_parameters_stay_infinite_without_weight_decay(name, hyper, ref
     state, groups = opt._plan(3, p.dtype)
     _core.inplace_optim_step(p, np.full(3, 0.5), state if state.size else None, groups, reference=reference)
     assert p[0] == np.inf and p[1] == -np.inf and p[2] < 1.0
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_centered_rmsprop_variance_rounding_below_zero_is_zero(isa, dtype, rng, reference):
+    # Under a constant gradient the running mean of squares and the square of the running mean
+    # end an ulp apart either way; the square root of a negative difference made parameters NaN
+    # (torch.optim.RMSprop's too). The variance is 0 there, so the denominator is eps.
+    g = rng.standard_normal(1000).astype(dtype)
+    opt = optim.RMSProp(lr=0.01, alpha=0.5, centered=True)
+    p = np.zeros(1000, dtype)
+    for _ in range(200):
+        before = p.copy()
+        state, groups = opt._plan(p.size, p.dtype)
+        _core.inplace_optim_step(p, g, state, groups, reference=reference, optimizer=opt)
+    assert np.isfinite(p).all()
+    sq, avg = opt.state_dict()["state"].reshape(2, 1000)
+    negative = sq - avg * avg < 0
+    assert negative.any()  # the case occurs
+    lr, eps = dtype.type(0.01), dtype.type(1e-8)
+    np.testing.assert_array_equal(p[negative], (before + -lr * g / eps)[negative])
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_centered_rmsprop_with_an_overflowing_square_mean_takes_no_step(isa, dtype, reference):
+    # as torch: once the mean of squares is infinite so is the variance, and the update
+    # d/√inf is 0, also where the squared mean overflows too (inf - inf was NaN)
+    root = np.sqrt(np.finfo(dtype).max)
+    g = np.array([4 * root, -4 * root, 1.6 * root, 1.0], dtype)  # the last but one: only sq overflows
+    p = np.array([1.0, 2.0, 3.0, 4.0], dtype)
+    opt = optim.RMSProp(lr=0.01, alpha=0.5, centered=True)
+    state, groups = opt._plan(p.size, p.dtype)
+    _core.inplace_optim_step(p, g, state, groups, reference=reference, optimizer=opt)
+    np.testing.assert_array_equal(p[:3], [1.0, 2.0, 3.0])
+    assert p[3] < 4.0

@@ -601,12 +601,15 @@ class RMSProp(Optimizer):
 
         d ← g + λθ
         s ← α·s + (1 − α)·d⊙d                       (s starts at 0)
-        centered: a ← a + (1 − α)·(d − a),  den ← √(s − a⊙a) + eps
+        centered: a ← a + (1 − α)·(d − a),  den ← √max(s − a⊙a, 0) + eps
         else:     den ← √s + eps
         momentum μ > 0: b ← μ·b + d/den,  θ ← θ − η·b
         else:           θ ← θ − η·d/den
 
-    Note eps is added after the square root (torch's placement). Textbook form: AdaGrad's
+    Note eps is added after the square root (torch's placement). The centered variance s − a⊙a
+    is never negative in exact arithmetic; a rounding below 0 (a constant gradient) counts as 0,
+    where torch takes the square root of a negative number and makes the parameter NaN, and it
+    is infinite once s is. Textbook form: AdaGrad's
     accumulate-and-scale with the sum r replaced by the exponential moving average s.
 
     Parameters

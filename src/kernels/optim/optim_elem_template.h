@@ -187,7 +187,15 @@ FG_INLINE void OE_(fg_elem_rmsprop)(const OE_(fg_optim_tcoefs) *t, T *p, T g, T 
     T den;
     if (centered) {
         *avg = OE_(fg_lerp)(t, *avg, d);                /* grad_avg.lerp_(d, 1-α) */
-        den = FG_MATH(sqrt)(*sq - *avg * *avg);               /* square_avg.addcmul(avg, avg, value=-1).sqrt_() */
+        T var = *sq - *avg * *avg;                      /* square_avg.addcmul(avg, avg, value=-1).sqrt_() */
+        /* The variance is never negative (a running mean of squares is at least the square of
+           the running mean), so a negative difference is rounding: a constant gradient leaves
+           sq and avg² an ulp apart either way, and its square root made the parameter NaN.
+           Once sq has overflowed the variance is infinite, as torch's fused multiply-add finds,
+           not inf - inf = NaN when avg² overflows too. NaN still propagates. */
+        var = var < (T)0 ? (T)0 : var;
+        var = *sq == (T)INFINITY ? *sq : var;
+        den = FG_MATH(sqrt)(var);
     } else {
         den = FG_MATH(sqrt)(*sq);
     }
