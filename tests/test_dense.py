@@ -285,3 +285,29 @@ def test_elu_derivative_is_read_from_z_and_matches_torch_in_the_far_tail(dtype):
     torch.nn.functional.elu(zt).sum().backward()
     np.testing.assert_allclose(g, zt.grad.numpy(), rtol=4 * np.finfo(dtype).eps, atol=0)
     assert g[2, 0] > 0 and g[3, 0] > 0
+
+
+@pytest.mark.parametrize("activation", ["gelu_tanh", "silu"])
+def test_sigmoid_based_derivatives_keep_their_digits_where_the_sigmoid_nears_one(isa, dtype, activation):
+    # their derivatives hold σ(v)(1 - σ(v)); 1 - σ(v) computed as such lost all its digits once σ(v)
+    # rounds near 1, which left the derivative 16 (float32) and 43 (float64) ulps off for z
+    # around 5 to 7; 1 - σ(v) = e^-v σ(v) keeps them
+    z = np.linspace(0, 40, 8001).astype(dtype).reshape(-1, 1)
+    W = np.ones((1, 1), dtype)
+    pre = np.empty_like(z)
+    out = dense_forward(z, W, None, activation=activation, pre_activation=pre)
+    g = np.ones_like(z)
+    dense_backward(g, z, W, out, activation=activation, pre_activation=pre, overwrite_grad_out=True,
+                   need_grad_x=False, need_db=False)
+    x = z.astype(np.float64).ravel()
+    if activation == "silu":
+        v, dv = x, 1.0
+    else:
+        v = 1.5957691216057308 * (x + 0.044715 * x ** 3)
+        dv = 1.5957691216057308 * (1 + 0.134145 * x * x)
+    e = np.exp(-np.abs(v))
+    s = np.where(v >= 0, 1 / (1 + e), e / (1 + e))
+    c = np.where(v >= 0, e / (1 + e), 1 / (1 + e))
+    want = s + x * s * c * dv
+    ulps = np.abs(g.ravel() - want) / np.spacing(np.abs(want).astype(dtype))
+    assert ulps.max() <= (4 if dtype == np.float32 else 8), f"{ulps.max():.1f} ulps at z={x[np.argmax(ulps)]}"

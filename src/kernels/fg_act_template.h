@@ -5,6 +5,16 @@
 /* σ(v) = 1/(1 + e^-v) */
 FG_INLINE T FG_CAT2(fg_sigmoid, SFX)(T v) { return (T)1 / ((T)1 + FG_MATH(exp)(-v)); }
 
+/* σ(v), and in *complement 1 - σ(v) = σ(-v) without the cancellation of 1 - σ(v) where σ(v)
+   nears 1 (the derivatives' σ(v)(1 - σ(v)) lost its digits there): e^-v σ(v) for v >= 0, and
+   1 - σ(v), which is at least 1/2, below. */
+FG_INLINE T FG_CAT2(fg_sigmoid_complement, SFX)(T v, T *complement)
+{
+    const T e = FG_MATH(exp)(-v), s = (T)1 / ((T)1 + e);
+    *complement = v >= (T)0 ? e * s : (T)1 - s;
+    return s;
+}
+
 /* GELU_TANH's σ argument v = 2u = 2√(2/π)(x + 0.044715x³), and dv/dx */
 #define FG_GELU_TANH_V(x) ((T)1.5957691216057308 * ((x) + (T)0.044715 * (x) * (x) * (x)))
 #define FG_GELU_TANH_DV(x) ((T)1.5957691216057308 * ((T)1 + (T)0.134145 * (x) * (x)))
@@ -48,12 +58,14 @@ FG_INLINE T FG_CAT2(fg_act_grad, SFX)(T u, int act, T alpha)
         return (T)0.5 * FG_MATH(erfc)(-u * (T)0.70710678118654752) +
                u * (T)0.39894228040143268 * FG_MATH(exp)((T)-0.5 * u * u);
     case FG_ACT_GELU_TANH: {
-        const T s = FG_CAT2(fg_sigmoid, SFX)(FG_GELU_TANH_V(u));
-        return s + u * s * ((T)1 - s) * FG_GELU_TANH_DV(u);
+        T c;
+        const T s = FG_CAT2(fg_sigmoid_complement, SFX)(FG_GELU_TANH_V(u), &c);
+        return s + u * s * c * FG_GELU_TANH_DV(u);
     }
     case FG_ACT_SILU: {
-        const T s = FG_CAT2(fg_sigmoid, SFX)(u);
-        return s * ((T)1 + u * ((T)1 - s));
+        T c;
+        const T s = FG_CAT2(fg_sigmoid_complement, SFX)(u, &c);
+        return s * ((T)1 + u * c);
     }
     default: return (T)1;
     }

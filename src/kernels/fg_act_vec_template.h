@@ -31,6 +31,16 @@ FG_INLINE VEC FG_CAT2(fgv_sigmoid, SFX)(VEC v)
     return V_DIV(one, V_ADD(one, V_EXP(V_SUB(V_ZERO(), v))));
 }
 
+/* σ(v) and 1 - σ(v) as fg_sigmoid_complement (fg_act_template.h) */
+FG_INLINE VEC FG_CAT2(fgv_sigmoid_complement, SFX)(VEC v, VEC *complement)
+{
+    const VEC one = V_SET1((T)1);
+    const VEC e = V_EXP(V_SUB(V_ZERO(), v));
+    const VEC s = V_DIV(one, V_ADD(one, e));
+    *complement = V_BLEND(V_SUB(one, s), V_MUL(e, s), V_GE(v, V_ZERO()));
+    return s;
+}
+
 /* Φ(x) = erfc(-x/√2)/2: erfc(|x|/√2)/2 below 0, 1 - erfc(|x|/√2)/2 above */
 FG_INLINE VEC FG_CAT2(fgv_normal_cdf, SFX)(VEC x)
 {
@@ -67,13 +77,15 @@ FG_INLINE VEC FG_CAT2(fgv_act_grad, SFX)(VEC z, int act)
         return V_FMA(z, phi, FG_CAT2(fgv_normal_cdf, SFX)(z));
     }
     case FG_ACT_GELU_TANH: {
-        const VEC s = FG_CAT2(fgv_sigmoid, SFX)(FG_CAT2(fgv_gelu_tanh_v, SFX)(z));
+        VEC c;
+        const VEC s = FG_CAT2(fgv_sigmoid_complement, SFX)(FG_CAT2(fgv_gelu_tanh_v, SFX)(z), &c);
         const VEC dv = V_MUL(V_SET1((T)1.5957691216057308), V_FMA(V_MUL(z, z), V_SET1((T)0.134145), one));
-        return V_FMA(V_MUL(z, V_MUL(s, V_SUB(one, s))), dv, s);
+        return V_FMA(V_MUL(z, V_MUL(s, c)), dv, s);
     }
     default: { /* SILU */
-        const VEC s = FG_CAT2(fgv_sigmoid, SFX)(z);
-        return V_MUL(s, V_FMA(z, V_SUB(one, s), one));
+        VEC c;
+        const VEC s = FG_CAT2(fgv_sigmoid_complement, SFX)(z, &c);
+        return V_MUL(s, V_FMA(z, c, one));
     }
     }
 }
