@@ -127,6 +127,27 @@ def test_clip_grad_norm_matches_torch(isa, dtype, rng):
     np.testing.assert_allclose(g, t.grad.numpy(), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_clip_grad_norm_of_nonfinite_gradients_matches_torch(dtype, bad):
+    # torch scales by clamp(max_norm / (N + 1e-6), max=1): 0 for an infinite norm (NaN where the
+    # gradient is infinite), NaN for a NaN norm, which left the gradients as they were here
+    torch = pytest.importorskip("torch")
+    a, b = np.array([bad, 1.0, -2.0], dtype), np.array([3.0, 0.0], dtype)
+    tensors = [torch.zeros(len(a), dtype=torch.from_numpy(a).dtype, requires_grad=True),
+               torch.zeros(len(b), dtype=torch.from_numpy(b).dtype, requires_grad=True)]
+    for t, g in zip(tensors, (a, b)):
+        t.grad = torch.from_numpy(g.copy())
+    t_norm = torch.nn.utils.clip_grad_norm_(tensors, 1.0, foreach=False)
+    norm = fastgd.clip_grad_norm([a, b], 1.0)
+    np.testing.assert_equal(norm, float(t_norm))
+    np.testing.assert_array_equal(a, tensors[0].grad.numpy())
+    np.testing.assert_array_equal(b, tensors[1].grad.numpy())
+    read_only = np.array([bad, 1.0], dtype)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match=r"^grads\[1\] is read-only"):
+        fastgd.clip_grad_norm([np.ones(2, dtype), read_only], 1.0)
+
+
 @pytest.mark.parametrize("n", [0, 1, 9, 70_001])
 def test_clip_grad_value_matches_numpy_and_torch(isa, dtype, rng, n):
     g = (rng.standard_normal(n) * 2).astype(dtype)

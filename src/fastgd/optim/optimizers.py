@@ -804,7 +804,8 @@ def clip_grad_norm(grads, max_norm, *, error_if_nonfinite=False) -> float:
     """Scale ``grads`` in place so that their global L2 norm is at most ``max_norm``.
 
     As ``torch.nn.utils.clip_grad_norm_``: with N = ``grad_norm(grads)``, every gradient is
-    multiplied by min(1, max_norm / (N + 1e-6)). Returns N (before clipping).
+    multiplied by min(1, max_norm / (N + 1e-6)), which is NaN when N is (every gradient becomes
+    NaN, as in torch). Returns N (before clipping).
 
     Parameters
     ----------
@@ -823,7 +824,15 @@ def clip_grad_norm(grads, max_norm, *, error_if_nonfinite=False) -> float:
             raise ValueError(f"the total norm of the gradients is {total} ({bad} non-finite entries); "
                              "not clipping")
     coef = max_norm / (total + 1e-6)
-    if coef < 1.0:
+    if math.isnan(coef):
+        # torch's clamp(coef, max=1) passes NaN on, and every gradient times NaN is NaN (an
+        # infinite norm scales by 0 below: NaN where a gradient is infinite, 0 elsewhere)
+        for name, g in arrays:
+            if not g.flags.writeable:
+                raise ValueError(f"{name} is read-only; the update writes to it in place")
+        for _, g in arrays:
+            g.fill(np.nan)
+    elif coef < 1.0:
         for name, g in arrays:
             _core.inplace_scale(g, coef, name=name)
     return total
