@@ -1164,6 +1164,22 @@ def test_partial_fit_keeps_the_optimizer_of_the_first_call_until_a_fit(regressio
     _assert_same_run(ours, theirs)
 
 
+@pytest.mark.parametrize("first, later", [([0, 1, 2], [0, 1, 2, 3]), ([0, 1, 2], ["a", 1])])
+def test_partial_fit_checks_a_later_calls_classes_as_sklearn(digits, first, later):
+    # a later call's classes were compared through np.unique: the message printed them without
+    # scikit-learn's repr, and labels of mixed types gave NumPy's TypeError, not scikit-learn's
+    # ValueError
+    X, y = digits
+    errors = []
+    for cls in (MLPClassifier, sknn.MLPClassifier):
+        est = cls(hidden_layer_sizes=(4,), random_state=0).partial_fit(X[:60], y[:60] % 3, classes=first)
+        with pytest.raises(Exception) as info:
+            est.partial_fit(X[60:120], y[60:120] % 3, classes=later)
+        errors.append((info.type, str(info.value)))
+    assert errors[0] == errors[1]
+    assert errors[0][0] is ValueError
+
+
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_an_interrupt_ends_a_stochastic_fit_as_in_sklearn(monkeypatch, digits, early_stopping):
     # KeyboardInterrupt went through fit; scikit-learn's stochastic loop catches it, warns and

@@ -9,7 +9,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import validate_data
 
 from fastgd.nn import losses as _losses
@@ -143,21 +143,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self._partial_fit(X, y, sample_weight, classes)
 
     def _partial_fit(self, X, y, sample_weight, classes):
-        first = not hasattr(self, "classes_")
-        if first:
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
+        # scikit-learn's own check of ``classes`` (required on the first call, the same classes
+        # on every later call that gives them, its messages), which sets ``classes_`` first
+        if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        elif classes is not None:
-            if not np.array_equal(np.unique(classes), self.classes_):
-                raise ValueError(f"`classes={classes}` is not the same as on last call to partial_fit, was: "
-                                 f"{self.classes_}")
-        if first:
-            self.classes_ = self._label_binarizer.classes_
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def _labels(self, y_pred):
