@@ -1126,6 +1126,24 @@ def test_warnings_are_scikit_learns_and_a_filter_on_its_module_silences_them(cas
     assert _warnings_of(lambda: fits[case](sys.modules["fastgd.sklearn"]), ignore_sklearn=True) == []
 
 
+def test_a_sparse_column_target_is_refused_without_the_column_vector_warning():
+    # the DataConversionWarning for a column y came before column_or_1d's TypeError for a sparse
+    # one; scikit-learn's check refuses it first and warns of nothing
+    import scipy.sparse
+
+    X = np.random.RandomState(0).randn(20, 3)
+    y = scipy.sparse.csr_matrix(X[:, :1])
+    outcomes = []
+    for cls in (MLPRegressor, sknn.MLPRegressor):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(TypeError, match="Sparse data was passed for y") as info:
+                cls(max_iter=2).fit(X, y)
+        outcomes.append((str(info.value), [w.category for w in caught]))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1] == []
+
+
 def test_string_classes_and_predictions_have_scikit_learns_width():
     # classes_ kept y's width: '<U21' for the labels of np.arange(3).astype(str), where
     # scikit-learn's are '<U1'

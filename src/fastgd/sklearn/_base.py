@@ -87,9 +87,10 @@ def _as_1d_target(y):
     """y, a column vector raveled with scikit-learn's DataConversionWarning (what
     ``column_or_1d(y, warn=True)`` warns, there attributed to the MLP module)."""
     if y.ndim == 2 and y.shape[1] == 1:
+        # converted first: a y column_or_1d refuses (a sparse column) raises without the warning
+        y = column_or_1d(y)
         _warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
               "(n_samples, ), for example using ravel().", DataConversionWarning)
-        y = column_or_1d(y)
     return y
 
 
