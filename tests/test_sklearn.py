@@ -1094,6 +1094,52 @@ def test_under_scikit_learn_1_6_the_signatures_are_its_and_sample_weight_stays_t
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+# ---- where fastgd differs from scikit-learn on purpose (README, fastgd.sklearn's docstring) ------------
+
+def test_parameters_are_checked_at_every_fit_and_partial_fit():
+    # scikit-learn's skip the check for a fitted estimator's partial_fit and under
+    # skip_parameter_validation; fastgd's solvers take checked values only
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = np.random.RandomState(0).rand(40, 3), np.arange(40) % 2
+    est = MLPClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(InvalidParameterError, match="'alpha' parameter"):
+        est.set_params(alpha=-1.0).partial_fit(X, y)
+    with sklearn.config_context(skip_parameter_validation=True):
+        with pytest.raises(InvalidParameterError, match="'beta_1' parameter"):
+            MLPClassifier(beta_1=1.5, max_iter=2).fit(X, y)
+
+
+def test_lbfgs_regressor_has_no_partial_fit():
+    # as scikit-learn documents and as its classifier does (1.9's regressor runs an L-BFGS fit)
+    assert not hasattr(MLPRegressor(solver="lbfgs"), "partial_fit")
+    assert hasattr(MLPRegressor(solver="adam"), "partial_fit")
+
+
+def test_partial_fit_with_another_number_of_outputs_is_refused():
+    X, y = np.random.RandomState(0).rand(40, 3), np.linspace(0, 1, 40)
+    est = MLPRegressor(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, np.c_[y, y])
+    with pytest.raises(ValueError, match=r"the network has layers \[3, 4, 2\] but the parameters and data ask for "
+                                         r"\[3, 4, 1\]"):
+        est.partial_fit(X, y)
+
+
+def test_a_warm_early_stopping_fit_without_a_better_score_keeps_the_best_parameters(digits):
+    # scikit-learn's ends with its last epoch's parameters there: the best ones it restored at
+    # the end of the first fit are the arrays the second fit updates in place
+    X, y = digits
+    X, y = X[:300], y[:300]
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=6, random_state=0, warm_start=True, early_stopping=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        best, best_score = [c.copy() for c in est.coefs_], est.best_validation_score_
+        est.fit(X, y)
+    assert max(est.validation_scores_[6:]) < best_score == est.best_validation_score_
+    for a, b in zip(est.coefs_, best):
+        np.testing.assert_array_equal(a, b)
+
+
 # ---- scikit-learn's behaviour where fastgd's differed ----------------------------------------------
 
 def _warnings_of(fit, ignore_sklearn):

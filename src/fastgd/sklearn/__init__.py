@@ -100,6 +100,28 @@ Differences
   raises ValueError; scikit-learn's trains through it.
 - A warm start or ``partial_fit`` after ``hidden_layer_sizes`` changed raises ValueError;
   scikit-learn's goes on with the old network (same depth) or fails inside (another depth).
+- The parameters are checked (``InvalidParameterError``) at every ``fit`` and ``partial_fit``,
+  including a ``partial_fit`` of a fitted estimator and under
+  ``sklearn.set_config(skip_parameter_validation=True)``, where scikit-learn's skip the check
+  and train with whatever was set (``alpha=-1``; a ``partial_fit`` with ``max_iter=0`` does
+  nothing).
+- ``MLPRegressor(solver="lbfgs")`` has no ``partial_fit`` (``hasattr`` is False), as
+  scikit-learn documents and as its ``MLPClassifier`` does; scikit-learn 1.9's
+  ``MLPRegressor`` exposes it and runs an L-BFGS fit.
+- A warm start or ``partial_fit`` with a ``y`` of another number of outputs than the network's
+  raises ValueError; scikit-learn's broadcasts the one against the other and trains on that.
+- A warm-start fit with ``early_stopping`` whose validation scores never beat the earlier fits'
+  ``best_validation_score_`` ends with the parameters of that best score. scikit-learn's ends
+  with its last epoch's: the arrays it restores at the end of a fit become ``coefs_``, which the
+  next fit updates in place.
+- A warm start from an L-BFGS fit to a stochastic solver, or with ``early_stopping`` switched
+  on or off, trains (the records of the new mode start afresh); scikit-learn 1.9's fails with
+  AttributeError (``loss_curve_`` missing, ``validation_scores_`` None).
+- A squared error or Poisson loss past the float64 range (targets beyond about 1e154) raises
+  ValueError naming the iteration (the fused step takes no step from a non-finite loss);
+  scikit-learn's trains on with ``loss_`` infinite.
+- ``copy.copy`` of a fitted estimator copies its network (it copies through the pickled state);
+  scikit-learn's copy shares the ``coefs_`` arrays with the original.
 - The estimators train in one process. Data-parallel training over MPI is
   ``fastgd.Sequential.fit(X_shard, y_shard, ..., comm=comm)`` (README, "Scaling out").
 - ``coefs_`` and ``intercepts_`` are views into the flat parameter arena of the underlying
