@@ -1124,6 +1124,22 @@ def test_partial_fit_with_another_number_of_outputs_is_refused():
         est.partial_fit(X, y)
 
 
+@pytest.mark.parametrize("first", [dict(solver="lbfgs"), dict(early_stopping=True)])
+def test_partial_fit_after_an_lbfgs_or_early_stopping_fit_trains(regression, first):
+    # scikit-learn 1.9's fails there: no loss_curve_ after lbfgs, best_loss_ None after early stopping
+    X, y = regression
+    est = MLPRegressor(hidden_layer_sizes=(5,), max_iter=4, random_state=0, **first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    est.set_params(solver="adam", early_stopping=False)
+    before = est.coefs_[0].copy()
+    est.partial_fit(X, y)
+    est.partial_fit(X, y)
+    assert len(est.loss_curve_) >= 2 and np.isfinite(est.loss_curve_[-1]) and est.best_loss_ <= est.loss_curve_[0]
+    assert est.validation_scores_ is None and not np.array_equal(est.coefs_[0], before)
+
+
 def test_a_warm_early_stopping_fit_without_a_better_score_keeps_the_best_parameters(digits):
     # scikit-learn's ends with its last epoch's parameters there: the best ones it restored at
     # the end of the first fit are the arrays the second fit updates in place

@@ -114,9 +114,10 @@ Differences
   ``best_validation_score_`` ends with the parameters of that best score. scikit-learn's ends
   with its last epoch's: the arrays it restores at the end of a fit become ``coefs_``, which the
   next fit updates in place.
-- A warm start from an L-BFGS fit to a stochastic solver, or with ``early_stopping`` switched
-  on or off, trains (the records of the new mode start afresh); scikit-learn 1.9's fails with
-  AttributeError (``loss_curve_`` missing, ``validation_scores_`` None).
+- A warm start or ``partial_fit`` with a stochastic solver after an L-BFGS fit, or with
+  ``early_stopping`` switched on or off, trains (the records of the new mode start afresh);
+  scikit-learn 1.9's fails (AttributeError for the missing ``loss_curve_``, TypeError for a
+  ``best_loss_`` of None).
 - A squared error or Poisson loss past the float64 range (targets beyond about 1e154) raises
   ValueError naming the iteration (the fused step takes no step from a non-finite loss);
   scikit-learn's trains on with ``loss_`` infinite.
