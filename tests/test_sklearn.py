@@ -1260,6 +1260,25 @@ def test_partial_fit_checks_a_later_calls_classes_as_sklearn(digits, first, late
     assert errors[0][0] is ValueError
 
 
+def test_a_first_partial_fit_refused_for_its_parameters_leaves_the_estimator_unfitted():
+    # classes_ was set before the parameters were checked: the estimator then looked fitted
+    # (check_is_fitted passed, predict failed inside) and a next call without classes trained
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils._param_validation import InvalidParameterError
+    from sklearn.utils.validation import check_is_fitted
+
+    X, y = np.random.RandomState(0).rand(30, 3), np.arange(30) % 3
+    for cls in (MLPClassifier, sknn.MLPClassifier):
+        est = cls(alpha=-1.0, hidden_layer_sizes=(4,))
+        with pytest.raises(InvalidParameterError, match="'alpha' parameter"):
+            est.partial_fit(X, y, classes=[0, 1, 2])
+        assert not hasattr(est, "classes_")
+        with pytest.raises(NotFittedError):
+            check_is_fitted(est)
+        with pytest.raises(ValueError, match="classes must be passed on the first call to partial_fit"):
+            est.set_params(alpha=0.1).partial_fit(X, y)
+
+
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_an_interrupt_ends_a_stochastic_fit_as_in_sklearn(monkeypatch, digits, early_stopping):
     # KeyboardInterrupt went through fit; scikit-learn's stochastic loop catches it, warns and

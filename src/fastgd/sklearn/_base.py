@@ -591,8 +591,11 @@ class _BaseMLP(BaseEstimator):
 
     # ---- fit ----
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
-        hidden = self._hidden_layer_sizes()
+    def _fit(self, X, y, sample_weight=None, incremental=False, hidden=None):
+        """fit (incremental False) or partial_fit; ``hidden``: the caller's
+        :meth:`_hidden_layer_sizes` (the parameters checked already), else checked here."""
+        if hidden is None:
+            hidden = self._hidden_layer_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         if _outofcore.is_lazy(X):  # scikit-learn's checks read X through its mapping
             _outofcore.check_file("X", X)

@@ -143,6 +143,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self._partial_fit(X, y, sample_weight, classes)
 
     def _partial_fit(self, X, y, sample_weight, classes):
+        # the parameters first, as scikit-learn checks them before the method runs: a first call
+        # refused for them leaves no classes_ behind (the estimator would look fitted)
+        hidden = self._hidden_layer_sizes()
         # scikit-learn's own check of ``classes`` (required on the first call, the same classes
         # on every later call that gives them, its messages), which sets ``classes_`` first
         if _check_partial_fit_first_call(self, classes):
@@ -151,7 +154,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, hidden=hidden)
 
     def _labels(self, y_pred):
         """The labels for the network's output (of out_activation_) y_pred."""
