@@ -142,6 +142,9 @@ def test_state_dict_and_config_round_trip(make):
     (lambda o: schedules.ReduceLROnPlateau(o, factor=1.0), "factor"),
     (lambda o: schedules.ReduceLROnPlateau(o, patience=-1), "patience"),
     (lambda o: schedules.StepDecay(o, 2, interval="batch"), "interval"),
+    # fit steps a plateau schedule with the epoch's monitored value: per step it raised
+    # "step() missing 1 required positional argument: 'metric'" after the first batch
+    (lambda o: schedules.ReduceLROnPlateau(o, interval="step"), "interval must be 'epoch' for ReduceLROnPlateau"),
 ])
 def test_invalid_arguments_raise_naming_them(make, message):
     with pytest.raises(ValueError, match=message):

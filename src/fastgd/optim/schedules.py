@@ -225,6 +225,8 @@ class ReduceLROnPlateau(Schedule):
     metric > best·(1 + threshold) (mode "max"); after more than ``patience`` calls without one,
     lr ← max(lr·factor, min_lr) and the count restarts. As
     ``torch.optim.lr_scheduler.ReduceLROnPlateau`` with threshold_mode="rel", cooldown=0.
+    ``interval`` is "epoch" only: fit steps it with each epoch's monitored value (val_loss, else
+    loss), and a training step has none.
     """
 
     name = "reduce_lr_on_plateau"
@@ -233,6 +235,9 @@ class ReduceLROnPlateau(Schedule):
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, min_lr: float = 0.0, *, interval: str = "epoch") -> None:
         _choice("mode", mode, ("min", "max"))
+        if _choice("interval", interval, _INTERVALS) != "epoch":
+            raise ValueError(f"interval must be 'epoch' for ReduceLROnPlateau (fit steps it with each epoch's "
+                             f"monitored value, a training step has none), got {interval!r}")
         self.mode = mode
         self.factor = _real("factor", factor, low=0.0, high=1.0, high_open=True)
         self.patience = _count("patience", patience, 0)
