@@ -538,3 +538,22 @@ def test_weights_summing_past_float64_are_named_without_numpys_overflow_warning(
             fit(class_weight={0: 1e306, 1: 1e306, 2: 1e306})
         with pytest.raises(ValueError, match="sample_weight must sum to at most 1.798e"):
             fit(sample_weight=np.full(1000, 1e306))
+
+
+def test_fit_schedule_must_be_a_schedule_of_the_fits_optimizer():
+    # a schedule made on another optimizer set a learning rate the fit never read, silently (the
+    # History logged the fit's optimizer's unchanged lr); anything else stopped the first epoch
+    # with "'int' object has no attribute 'step'"
+    m = fg.Sequential([fg.Dense(3, 2, activation="identity")], seed=0)
+    x, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
+    fit = functools.partial(m.fit, x, y, loss="softmax_cross_entropy", epochs=2, progress=False)
+    opt, other = fg.optim.SGD(lr=0.1), fg.optim.SGD(lr=0.1)
+    with pytest.raises(ValueError, match="schedule sets the lr of another optimizer"):
+        fit(optimizer=opt, schedule=fg.schedules.ExponentialDecay(other, 0.5))
+    with pytest.raises(ValueError, match="schedule sets the lr of another optimizer"):
+        fit(optimizer="sgd", schedule=fg.schedules.ExponentialDecay(other, 0.5))
+    with pytest.raises(TypeError, match="schedule must be a fastgd.schedules schedule .* got int"):
+        fit(optimizer=opt, schedule=3)
+    assert other.lr == 0.1 and opt.lr == 0.1
+    history = fit(optimizer=opt, schedule=fg.schedules.ExponentialDecay(opt, 0.5))
+    assert history.lr == [0.1, 0.05] and opt.lr == 0.025

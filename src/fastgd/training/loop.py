@@ -235,6 +235,22 @@ def _get_optimizer(optimizer):
     return optimizer
 
 
+def _check_schedule(schedule, optimizer):
+    """``schedule``: None, or a fastgd schedule that sets the lr of ``optimizer``, the one fit
+    steps (a schedule on another optimizer would change a learning rate the fit never reads)."""
+    from fastgd.optim.schedules import Schedule
+
+    if schedule is None:
+        return None
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a fastgd.schedules schedule (e.g. fastgd.schedules.CosineDecay(opt, "
+                        f"total_steps=50)) or None, got {type(schedule).__name__}")
+    if schedule.optimizer is not optimizer:
+        raise ValueError(f"schedule sets the lr of another optimizer ({schedule.optimizer!r}) than the one fit "
+                         f"trains with ({optimizer!r}): pass the optimizer the schedule was made on")
+    return schedule
+
+
 # Metric functions take (y_true, y_pred) where y_pred is the loss's link of the network output
 # (class probabilities for classification losses, the output itself for regression).
 METRICS = {"accuracy": _metrics.accuracy, "zero_one_loss": _metrics.zero_one_loss, "r2": _metrics.r2_score,
@@ -562,6 +578,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
 
     loss = _losses.get(loss)
     optimizer = _get_optimizer(optimizer)
+    schedule = _check_schedule(schedule, optimizer)
     progress, progress_bar_ok = _progress_mode(progress, verbose)
     epochs = _validation.integer("epochs", epochs, 0)
     initial_epoch = _validation.integer("initial_epoch", initial_epoch, 0)
