@@ -242,6 +242,33 @@ def test_restarts_keep_best(rng):
     assert min(scores) == pytest.approx(min(h.history["loss"]))
 
 
+@pytest.mark.parametrize("make", [lambda o: fastgd.schedules.CosineDecay(o, total_steps=3, min_lr=1e-3),
+                                  lambda o: fastgd.schedules.ReduceLROnPlateau(o, patience=0, threshold=0.9)])
+def test_every_restart_runs_the_schedule_from_its_start(rng, make):
+    # the schedule went on from the run before: a cosine decay held every run after the first
+    # at its minimum lr from its second epoch, a plateau schedule kept the lr it had cut
+    X = rng.normal(size=(60, 2))
+    y = (X[:, :1] * X[:, 1:] > 0).astype(float)
+
+    class Lrs(fastgd.callbacks.Callback):
+        runs = []
+
+        def on_train_begin(self, logs):
+            self.runs.append([])
+
+        def on_epoch_end(self, epoch, logs):
+            self.runs[-1].append(logs["lr"])
+
+    opt = optim.SGD(lr=0.1)
+    schedule = make(opt)
+    mlp([2, 4, 1], act="tanh").fit(X, y, loss="binary_cross_entropy", optimizer=opt, epochs=3, batch_size=None,
+                                   schedule=schedule, callbacks=[Lrs()], n_restarts=3, progress=False, seed=0)
+    once = optim.SGD(lr=0.1)
+    h = mlp([2, 4, 1], act="tanh").fit(X, y, loss="binary_cross_entropy", optimizer=once, epochs=3, batch_size=None,
+                                       schedule=make(once), progress=False, seed=0)
+    assert Lrs.runs == [h.lr] * 3 and h.lr[0] > h.lr[-1]
+
+
 def test_progress_output(rng, capsys):
     X = rng.normal(size=(50, 3))
     y = rng.normal(size=(50, 1))

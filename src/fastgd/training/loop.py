@@ -878,10 +878,14 @@ _MAX_RESTARTS = 1_000_000
 def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
     """Train from `n_restarts` random initializations (seeds derived from `seed`) and keep the
     best run (lowest final val_loss, else loss): the classic remedy for non-convex losses. The
-    optimizer's state is reset before each run. Returns the best run's History, with
+    optimizer's state, and the schedule's, are reset before each run. Returns the best run's History, with
     ``history.params["restart_scores"]`` listing every run's score."""
     n_restarts = _validation.integer("n_restarts", n_restarts, 1, maximum=_MAX_RESTARTS)
     optimizer = _get_optimizer(fit_kwargs.pop("optimizer"))
+    schedule = _check_schedule(fit_kwargs.get("schedule"), optimizer)
+    # every run starts the schedule where the first does: one stepped on from the run before
+    # would, say, hold a cosine decay's last run at its minimum lr
+    schedule_state = None if schedule is None else schedule.state_dict()
     if fit_kwargs.get("comm") is not None:
         # a rank that ran fewer fits would leave the others waiting in the next one's collectives:
         # the first fit's agreement compares the counts
@@ -896,6 +900,8 @@ def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
         optimizer.reset()
         if start_lr is not None:
             optimizer.lr = start_lr
+        if schedule_state is not None:
+            schedule.load_state_dict(schedule_state)
         try:
             h = fit(model, X, y, optimizer=optimizer, seed=int(seeds[2 * r + 1]), **fit_kwargs)
             key = h.monitor
