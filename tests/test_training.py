@@ -141,6 +141,27 @@ def test_early_stopping_restores_best(rng):
     np.testing.assert_array_equal(m.params, seen[best][1])
 
 
+@pytest.mark.parametrize("mode, values", [("min", [math.nan] * 3), ("max", [-math.inf] * 3)])
+def test_early_stopping_on_a_value_that_never_improves_stops_with_a_reason(rng, mode, values):
+    # with no best epoch its stop reason added 1 to None: a TypeError ended the fit
+    X = rng.normal(size=(20, 3))
+    y = rng.normal(size=(20, 1))
+    logged = iter(values)
+
+    def score(y_true, output):
+        return next(logged)
+
+    m = mlp([3, 4, 1], seed=0)
+    start = m.params.copy()
+    es = fastgd.EarlyStopping(monitor="score", patience=1, mode=mode)
+    h = m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.01), epochs=3, metrics=[score], early_stopping=es,
+              progress=False, seed=0)
+    assert h.epochs == [0] and es.best_epoch is None and es.stopped_epoch == 0
+    assert h.stopped_reason == (f"early stopping: score did not improve for 1 epochs (none of its values was "
+                                f"{'below inf' if mode == 'min' else 'above -inf'})")
+    assert not np.array_equal(m.params, start)  # nothing to restore: the last epoch's parameters stay
+
+
 def test_tol_stops_on_full_gradient_norm(regression):
     X, y = regression
     m = linear_model(3)

@@ -119,8 +119,12 @@ class EarlyStopping(Callback):
                 self.stopped_epoch = epoch
                 self.model.stop_training = True
                 if self.history is not None:
+                    # no best epoch when no value was better than the start (NaN values, say)
+                    best = (f"best epoch {self.best_epoch + 1}" if self.best_epoch is not None else
+                            f"none of its values was below {self.best}" if self.mode == "min" else
+                            f"none of its values was above {self.best}")
                     self.history.stopped_reason = (f"early stopping: {self.monitor} did not improve for "
-                                                   f"{self.patience} epochs (best epoch {self.best_epoch + 1})")
+                                                   f"{self.patience} epochs ({best})")
 
     def on_train_end(self, logs: dict[str, float]) -> None:
         if self.restore_best and self.best_params is not None:
