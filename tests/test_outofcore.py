@@ -51,12 +51,16 @@ def test_memmap_training_equals_in_memory_bit_for_bit(tmp_path, dtype, shuffle):
 def test_memmap_of_another_dtype_is_converted_per_batch(tmp_path):
     x, y, _ = _data(90)
     np.save(tmp_path / "x.npy", x)  # float64 on disk, float32 model
-    params = []
+    params, probes = [], []
     for xs in (np.load(tmp_path / "x.npy", mmap_mode="r"), x):
         m = _model("float32")
-        m.fit(xs, y, loss=LOSS, optimizer="sgd", epochs=2, batch_size=16, seed=1, progress=False)
+        # the curvature probe's rows too (the engine refused them in the file's dtype)
+        h = m.fit(xs, y, loss=LOSS, optimizer="sgd", epochs=2, batch_size=16, seed=1, progress=False,
+                  curvature="epoch")
         params.append(m.params.copy())
+        probes.append(h.curvature)
     np.testing.assert_array_equal(params[0], params[1])
+    assert probes[0] == probes[1] and len(probes[0]["lambda_max"]) == 2
 
 
 def test_nonfinite_rows_are_found_when_their_batch_is_gathered(tmp_path):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 
-from fastgd import _core, _loop, _runtime, _validation
+from fastgd import _core, _loop, _outofcore, _runtime, _validation
 
 if TYPE_CHECKING:
     from fastgd.nn.model import Sequential
@@ -705,7 +705,9 @@ class CurvatureMonitor:
         n = x.shape[0]
         rows = np.sort(np.random.default_rng(seed).choice(n, size=min(n, probe_size), replace=False))
         self.model, self.loss, self.optimizer, self.every = model, loss, optimizer, every
-        probe = x[rows]
+        # a memory-mapped X's rows are gathered as its batches are: converted to the model's dtype
+        # and checked (indexing the map gave the file's dtype, which the engine refused)
+        probe = _outofcore.take(x, rows, model.dtype) if _outofcore.is_lazy(x) else x[rows]
         # a sparse X's probe rows go dense (the Hessian-vector products read dense rows): a few rows
         self.x = probe.toarray() if isinstance(probe, _core.CSRMatrix) else np.ascontiguousarray(probe)
         self.target = (target[0], np.ascontiguousarray(target[1][rows]))
