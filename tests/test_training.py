@@ -335,6 +335,29 @@ def test_csv_logger_and_model_checkpoint(rng, tmp_path):
     np.testing.assert_array_equal(c.model.params, m.params)
 
 
+def test_csv_logger_appends_each_value_under_its_own_column(rng, tmp_path):
+    # appended rows were written in the order of the new fit's names under the file's header:
+    # without the first fit's metric every value stood one column to the left of its name
+    import csv
+
+    X = rng.normal(size=(40, 3))
+    y = rng.integers(0, 2, size=40)
+    m = mlp([3, 4, 2])
+    path = tmp_path / "log.csv"
+    fit = dict(loss="softmax_cross_entropy", optimizer=optim.SGD(lr=0.1), epochs=2, progress=False)
+    h1 = m.fit(X, y, metrics=["accuracy"], callbacks=[fastgd.callbacks.CSVLogger(path)], **fit)
+    h2 = m.fit(X, y, callbacks=[fastgd.callbacks.CSVLogger(path, append=True)], **fit)
+    h3 = m.fit(X, y, metrics=["accuracy", "zero_one_loss"], validation_split=0.25,
+               callbacks=[fastgd.callbacks.CSVLogger(path, append=True)], **fit)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6
+    for h, part in ((h1, rows[:2]), (h2, rows[2:4]), (h3, rows[4:])):
+        for key in ("epoch", "loss", "accuracy", "zero_one_loss", "val_loss", "lr"):
+            logged = [str(e + 1) for e in h.epochs] if key == "epoch" else [repr(v) for v in h.history.get(key, [])]
+            assert [row[key] for row in part] == (logged or ["", ""])
+
+
 def test_save_load_roundtrip(tmp_path, rng):
     m = mlp([4, 6, 3], dtype="float32")
     m.loss = losses.SoftmaxCrossEntropy(label_smoothing=0.1)

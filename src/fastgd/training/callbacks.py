@@ -187,7 +187,9 @@ class ModelCheckpoint(Callback):
 
 
 class CSVLogger(Callback):
-    """Append one CSV row per epoch (epoch and every logged value) to ``path``."""
+    """Append one CSV row per epoch (epoch and every logged value) to ``path``. With
+    ``append=True`` the rows go under the file's own header, each value in its column (a column
+    the file lacks is added, the file's earlier rows leaving it empty)."""
 
     rank_zero_only = True
 
@@ -201,9 +203,25 @@ class CSVLogger(Callback):
         if not self.append and os.path.exists(self.path):
             os.remove(self.path)
 
+    def _columns(self, logged):
+        """The logged names in the order of the file's columns: those of its header, when it
+        has one, then any it lacks, which are added to the header (its rows get them empty)."""
+        rows = []
+        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            with open(self.path, newline="") as f:
+                rows = list(csv.reader(f))
+        keys = rows[0][1:] if rows and rows[0] else []
+        added = [k for k in sorted(logged) if k not in keys]
+        if rows and added:
+            with open(self.path, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(rows[0] + added)
+                w.writerows(row + [""] * (len(rows[0]) + len(added) - len(row)) for row in rows[1:])
+        return keys + added
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self._keys is None:
-            self._keys = sorted(logs)
+            self._keys = self._columns(logs)
         new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
         with open(self.path, "a", newline="") as f:
             w = csv.writer(f)
