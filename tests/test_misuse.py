@@ -557,3 +557,17 @@ def test_fit_schedule_must_be_a_schedule_of_the_fits_optimizer():
     assert other.lr == 0.1 and opt.lr == 0.1
     history = fit(optimizer=opt, schedule=fg.schedules.ExponentialDecay(opt, 0.5))
     assert history.lr == [0.1, 0.05] and opt.lr == 0.025
+
+
+def test_fit_names_validation_data_in_the_checks_of_its_arrays():
+    # the checks named x, the target or sample_weight alone: the training arrays, which were right
+    m = fg.Sequential([fg.Dense(3, 2, activation="identity")], seed=0)
+    x, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
+    fit = functools.partial(m.fit, x, y, loss="softmax_cross_entropy", optimizer="sgd", epochs=1, progress=False)
+    for validation_data, error, message in (
+            ((np.ones((4, 2)), y), ValueError, "x has 2 features per sample, the model expects 3"),
+            ((x, np.array([0, 1, 0, 5])), ValueError, "target labels must be in"),
+            ((x, y.astype(str)), TypeError, "target must hold real numbers"),
+            ((x, y, -np.ones(4)), ValueError, "sample_weight must be >= 0")):
+        with pytest.raises(error, match=f"^validation_data: {message}"):
+            fit(validation_data=validation_data)

@@ -622,8 +622,14 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     elif validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
-        val = _outofcore.prepare(model, validation_data[0], validation_data[1], loss,
-                                 validation_data[2] if len(validation_data) == 3 else None)
+        try:
+            val = _outofcore.prepare(model, validation_data[0], validation_data[1], loss,
+                                     validation_data[2] if len(validation_data) == 3 else None)
+        except (TypeError, ValueError) as exc:
+            # the checks name x, the target and sample_weight: say they are the validation ones
+            if exc.args and isinstance(exc.args[0], str):
+                exc.args = (f"validation_data: {exc.args[0]}",) + exc.args[1:]
+            raise
     if class_weight is not None:
         sw = _apply_class_weight(class_weight, loss, target, sw, model.n_outputs, model.dtype)
     if dp is None:
