@@ -71,6 +71,13 @@ def test_r2_edge_cases():
     # a column of class labels was thresholded at 0.5 as binary targets: label 2 counted as class 1
     (lambda: metrics.accuracy([[0], [1], [2]], np.eye(3)), ValueError,
      r"y_true of one column holds binary targets in \[0, 1\] .*got values in \[0, 2\]; give 0/1 targets .*or class labels as a 1-D array"),
+    # and a column of predicted labels (or of scores against labels -1/+1) was thresholded to 0/1:
+    # every sample of label 2 or -1 counted wrong (scikit-learn reads the column as the labels)
+    (lambda: metrics.accuracy([0, 1, 2], [[0], [1], [2]]), ValueError,
+     r"y_pred of one column holds scores of the positive class .*but y_true holds labels in \[0, 2\]; give "
+     r"predicted labels as a 1-D array"),
+    (lambda: metrics.zero_one_loss([-1, 1], [[-3.0], [2.0]], threshold=0.0, normalize=False), ValueError,
+     r"y_pred of one column .*y_true holds labels in \[-1, 1\]"),
 ])
 def test_bad_input(call, exc, message):
     with pytest.raises(exc, match=message):

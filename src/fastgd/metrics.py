@@ -78,6 +78,11 @@ def _correct(y_true, y_pred, threshold, multilabel=None):
         return ((p > threshold) == (t == 1)).all(axis=1)
     t_labels = _labels("y_true", t, 0.5)
     p_labels = _labels("y_pred", p, threshold)
+    if p.ndim == 2 and p.shape[1] == 1 and (t_labels.min() < 0 or t_labels.max() > 1):
+        # scores thresholded to 0/1 against labels 2, -1, ...: those samples counted wrong whatever was predicted
+        raise ValueError(f"y_pred of one column holds scores of the positive class (class 1 above threshold), "
+                         f"which predict the labels 0 and 1 only, but y_true holds labels in [{t_labels.min()}, "
+                         f"{t_labels.max()}]; give predicted labels as a 1-D array, or one score per class (n, c)")
     if t_labels.shape[0] != p_labels.shape[0]:
         raise ValueError(f"y_true has {t_labels.shape[0]} samples but y_pred has {p_labels.shape[0]}")
     return t_labels == p_labels
