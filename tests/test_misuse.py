@@ -571,3 +571,18 @@ def test_fit_names_validation_data_in_the_checks_of_its_arrays():
             ((x, y, -np.ones(4)), ValueError, "sample_weight must be >= 0")):
         with pytest.raises(error, match=f"^validation_data: {message}"):
             fit(validation_data=validation_data)
+
+
+def test_validation_samples_that_weigh_nothing_are_refused_before_training():
+    # their mean loss was found undefined at the end of the first epoch, after training it, and
+    # the message did not say it was the validation loss
+    m = fg.Sequential([fg.Dense(3, 2, activation="identity")], seed=0)
+    x, y = np.arange(24.0).reshape(8, 3) / 24, np.array([0, 1] * 4)
+    start = m.params.copy()
+    weights = np.r_[np.ones(6), np.zeros(2)]
+    fit = functools.partial(m.fit, x, y, optimizer="sgd", epochs=1, progress=False)
+    with pytest.raises(ValueError, match="^validation_split: the samples' weights .* sum to 0"):
+        fit(loss="softmax_cross_entropy", sample_weight=weights, validation_split=0.25)
+    with pytest.raises(ValueError, match="^validation_data: the samples' weights .* sum to 0"):
+        fit(loss=fg.losses.SoftmaxCrossEntropy(class_weight=[1.0, 0.0]), validation_data=(x[:2], np.array([1, 1])))
+    np.testing.assert_array_equal(m.params, start)

@@ -389,6 +389,17 @@ class _Progress:
             self.bar = None
 
 
+def _checked_as(name, check, *args):
+    """``check(*args)``, a TypeError or ValueError it raises said to be about ``name`` (the checks
+    name x, the target and sample_weight, which the validation data holds too)."""
+    try:
+        return check(*args)
+    except (TypeError, ValueError) as exc:
+        if exc.args and isinstance(exc.args[0], str):
+            exc.args = (f"{name}: {exc.args[0]}",) + exc.args[1:]
+        raise
+
+
 def _split_validation(x, target, sw, validation_split):
     n = x.shape[0]
     n_val = int(math.floor(n * validation_split))
@@ -622,18 +633,15 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     elif validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
-        try:
-            val = _outofcore.prepare(model, validation_data[0], validation_data[1], loss,
-                                     validation_data[2] if len(validation_data) == 3 else None)
-        except (TypeError, ValueError) as exc:
-            # the checks name x, the target and sample_weight: say they are the validation ones
-            if exc.args and isinstance(exc.args[0], str):
-                exc.args = (f"validation_data: {exc.args[0]}",) + exc.args[1:]
-            raise
+        val = _checked_as("validation_data", _outofcore.prepare, model, validation_data[0], validation_data[1], loss,
+                          validation_data[2] if len(validation_data) == 3 else None)
     if class_weight is not None:
         sw = _apply_class_weight(class_weight, loss, target, sw, model.n_outputs, model.dtype)
     if dp is None:
         _loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype))
+        if val is not None:  # the validation loss is a weighted mean too: refused now, not after an epoch
+            _checked_as("validation_split" if validation_split else "validation_data", _loop.positive_weight,
+                        _loop.batch_weight(loss, val[1], val[2], model.dtype))
     _warn_clipping_output(model, loss, target)
     n = x.shape[0]
     bs = n if batch_size is None else min(batch_size, n)
