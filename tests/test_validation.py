@@ -96,6 +96,26 @@ def test_samples_and_targets():
         v.float_dtype("float16")
 
 
+def test_masked_targets_weights_and_metric_inputs_are_read_as_their_data_as_x_is():
+    # a masked y stayed masked through the checks: evaluate's loss counted the masked labels and
+    # its accuracy left them out, an MSE target failed with NumPy's "non-broadcastable output
+    # operand", and the metrics differed from scikit-learn's, which read the data
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 3))
+    masked = np.ma.masked_array([0, 1, 2, 1, 0, 2], mask=[0, 0, 0, 1, 1, 0])
+    model = fg.Sequential([fg.Dense(3, 3, activation="identity")], seed=0)
+    assert (model.evaluate(x, masked, "softmax_cross_entropy", ["accuracy"], sample_weight=np.ma.masked_array(
+        np.ones(6), mask=[1, 0, 0, 0, 0, 0])) == model.evaluate(x, masked.data, "softmax_cross_entropy", ["accuracy"]))
+    regression = fg.Sequential([fg.Dense(3, 1, activation="identity")], seed=0)
+    y = np.ma.masked_array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], mask=[0, 0, 0, 1, 0, 0])
+    assert regression.evaluate(x, y, "mse", ["r2"]) == regression.evaluate(x, y.data, "mse", ["r2"])
+    pred = np.array([1.0, 2.0, 3.0, 0.0, 5.0, 7.0])
+    assert fg.metrics.r2_score(y, pred) == pytest.approx(sklearn_metrics.r2_score(y, pred), rel=1e-12)
+    assert fg.metrics.accuracy(masked, masked.data[::-1]) == sklearn_metrics.accuracy_score(masked.data,
+                                                                                            masked.data[::-1])
+
+
 def test_bool_options_are_met_by_bools_only():
     options = ("epoch", "once", False, True, None)
     assert v.choice("shuffle", np.False_, options) is False

@@ -229,8 +229,10 @@ def float_dtype(dtype, name="dtype"):
 def real_array(name, value, dtype=None):
     """``value`` as an ndarray of a real (bool, integer or float) dtype, else TypeError; with
     ``dtype``, in that dtype (``value`` itself when it already is one: callers that write to the
-    result copy it)."""
-    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+    result copy it). An ndarray subclass is read as its plain array, as NumPy converts it (a masked
+    array's data, whose mask the arithmetic of a subclass would otherwise honour in some places
+    and not others)."""
+    arr = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got {describe(arr)}")
     return arr if dtype is None else arr.astype(dtype, copy=False)
