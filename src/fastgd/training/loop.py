@@ -246,8 +246,10 @@ def _check_schedule(schedule, optimizer):
         raise TypeError(f"schedule must be a fastgd.schedules schedule (e.g. fastgd.schedules.CosineDecay(opt, "
                         f"total_steps=50)) or None, got {type(schedule).__name__}")
     if schedule.optimizer is not optimizer:
-        raise ValueError(f"schedule sets the lr of another optimizer ({schedule.optimizer!r}) than the one fit "
-                         f"trains with ({optimizer!r}): pass the optimizer the schedule was made on")
+        # the objects may look alike (a copy): their reprs would not tell them apart
+        raise ValueError(f"schedule sets the lr of another {type(schedule.optimizer).__name__} object than the "
+                         f"{type(optimizer).__name__} fit trains with: pass the optimizer the schedule was made on "
+                         f"(optimizer=schedule.optimizer)")
     return schedule
 
 
