@@ -239,6 +239,15 @@ def test_make_spirals_checks_turns_dtype_and_seed():
     assert X.dtype == np.float64 and np.isfinite(X).all()
 
 
+def test_make_spirals_noise_keeps_the_coordinates_finite():
+    # noise=1e37 (or 1e308) drew coordinates past float32's range: X held infinities, silently
+    for bad in (1e37, 1e308):
+        with pytest.raises(ValueError, match=r"noise must be in \[0, 1e\+06\]"):
+            fg.datasets.make_spirals(1000, noise=bad, seed=0)
+    X, _ = fg.datasets.make_spirals(1000, noise=1e6, seed=0)
+    assert np.isfinite(X).all()
+
+
 def _misaligned(a):
     """A copy of `a` whose data starts one byte past an element boundary."""
     buf = np.zeros(a.nbytes + 1, np.uint8)

@@ -22,7 +22,8 @@ def make_spirals(n_samples: int = 3000, n_classes: int = 3, *, noise: float = 0.
     """
     for name, v, lo in (("n_samples", n_samples, 1), ("n_classes", n_classes, 2), ("n_features", n_features, 2)):
         _validation.integer(name, v, lo)
-    _validation.real("noise", noise, low=0.0)
+    # the noise's spread must keep X finite in float32 (1e37 made coordinates infinite, silently)
+    _validation.real("noise", noise, low=0.0, high=1e6)
     # the arms' angle must stay finite (1e308 turns overflowed it, NaN went into X unnoticed);
     # negative turns wind the other way, 0 gives straight arms
     _validation.real("n_turns", n_turns, low=-1e6, high=1e6)
