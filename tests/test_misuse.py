@@ -248,6 +248,16 @@ def test_make_spirals_noise_keeps_the_coordinates_finite():
     assert np.isfinite(X).all()
 
 
+def test_make_spirals_classes_are_as_many_as_a_model_may_output():
+    # 10**30 classes raised NumPy's bare "Python int too large to convert to C long"
+    width = fg.nn.layers.MAX_WIDTH
+    for bad in (width + 1, 10**30):
+        with pytest.raises(ValueError, match=rf"n_classes must be an integer in \[2, {width}\], got {bad}"):
+            fg.datasets.make_spirals(10, n_classes=bad)
+    _, y = fg.datasets.make_spirals(10, n_classes=width, seed=0)
+    assert len(set(y.tolist())) == 10
+
+
 def _misaligned(a):
     """A copy of `a` whose data starts one byte past an element boundary."""
     buf = np.zeros(a.nbytes + 1, np.uint8)

@@ -6,6 +6,7 @@ import numpy as _np
 from numpy.typing import DTypeLike as _DTypeLike
 
 from fastgd import _validation
+from fastgd.nn.layers import MAX_WIDTH as _MAX_WIDTH
 
 # Private imports: dir(fastgd.datasets) lists only what it offers.
 __all__ = ["make_spirals", "train_test_split"]
@@ -20,8 +21,11 @@ def make_spirals(n_samples: int = 3000, n_classes: int = 3, *, noise: float = 0.
     Returns ``(X, y)``: X (n_samples, n_features) where the first two columns are the spiral's
     coordinates and any further columns are pure noise features; y int64 class labels.
     """
-    for name, v, lo in (("n_samples", n_samples, 1), ("n_classes", n_classes, 2), ("n_features", n_features, 2)):
+    for name, v, lo in (("n_samples", n_samples, 1), ("n_features", n_features, 2)):
         _validation.integer(name, v, lo)
+    # one class per output of the model that learns them: past its widest layer none could (and a
+    # count past int64 raised NumPy's bare OverflowError)
+    _validation.integer("n_classes", n_classes, 2, maximum=_MAX_WIDTH)
     # the noise's spread must keep X finite in float32 (1e37 made coordinates infinite, silently)
     _validation.real("noise", noise, low=0.0, high=1e6)
     # the arms' angle must stay finite (1e308 turns overflowed it, NaN went into X unnoticed);
