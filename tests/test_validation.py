@@ -257,6 +257,25 @@ def test_train_test_split_bad_input():
         fg.datasets.train_test_split(np.ones(4), 3)
     with pytest.raises(ValueError, match="seed must be an integer >= 0 or None, got -1"):
         fg.datasets.train_test_split(np.ones(4), seed=-1)
+    # ragged rows raised NumPy's "setting an array element with a sequence", naming no argument
+    with pytest.raises(ValueError, match=r"arrays\[1\] is not an array of samples: setting an array element"):
+        fg.datasets.train_test_split(np.ones(2), [[1, 2], [3]])
+
+
+def test_train_test_split_splits_sparse_rows_as_dense_ones():
+    # a sparse X (which fit takes) was refused as "an array of dtype object and shape ()"
+    sparse = pytest.importorskip("scipy.sparse")
+    dense = np.arange(24.0).reshape(8, 3) * (np.arange(24).reshape(8, 3) % 3 == 0)
+    y = np.arange(8)
+    for make in (sparse.csr_matrix, sparse.csc_array, sparse.coo_matrix):
+        x_train, x_test, y_train, y_test = fg.datasets.train_test_split(make(dense), y, seed=3)
+        d_train, d_test, _, _ = fg.datasets.train_test_split(dense, y, seed=3)
+        assert sparse.issparse(x_train) and x_train.format == "csr"
+        np.testing.assert_array_equal(x_train.toarray(), d_train)
+        np.testing.assert_array_equal(x_test.toarray(), d_test)
+        np.testing.assert_array_equal(x_train.toarray()[:, 0], 3 * y_train)  # the rows stay with their labels
+    with pytest.raises(ValueError, match=r"arrays\[1\] has 7 rows, arrays\[0\] has 8"):
+        fg.datasets.train_test_split(sparse.csr_matrix(dense), y[:7])
 
 
 PAST_FLOAT64 = 10**400  # a Python integer: float() raises OverflowError for it

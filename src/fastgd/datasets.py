@@ -1,5 +1,6 @@
 """Small data sets generated on the spot (no download) and a train/test split."""
 
+import sys as _sys
 from typing import Any as _Any
 
 import numpy as _np
@@ -47,19 +48,33 @@ def make_spirals(n_samples: int = 3000, n_classes: int = 3, *, noise: float = 0.
     return X.astype(dtype), y
 
 
-def train_test_split(*arrays: _Any, test_size: float = 0.25, seed: int | None = None) -> list[_np.ndarray]:
+def _samples(i, a):
+    """``arrays[i]`` as an array of samples: a SciPy sparse matrix or array as CSR (its rows are
+    split as fit reads them), anything else as a NumPy array of at least one dimension."""
+    scipy_sparse = _sys.modules.get("scipy.sparse")
+    if scipy_sparse is not None and scipy_sparse.issparse(a):
+        return a.tocsr()
+    try:
+        arr = _np.asarray(a)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"arrays[{i}] is not an array of samples: {exc}") from None
+    if arr.ndim == 0:
+        raise ValueError(f"arrays[{i}] must have a first dimension of samples, got {_validation.describe(arr)}")
+    return arr
+
+
+def train_test_split(*arrays: _Any, test_size: float = 0.25, seed: int | None = None) -> list[_Any]:
     """Split arrays (same first dimension) into a random train and test part:
-    ``X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=0)``."""
+    ``X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, seed=0)``.
+    NumPy arrays and anything NumPy converts give NumPy arrays, SciPy sparse matrices or arrays
+    CSR ones."""
     if not arrays:
         raise ValueError("train_test_split needs at least one array")
-    arrays = tuple(_np.asarray(a) for a in arrays)
+    arrays = tuple(_samples(i, a) for i, a in enumerate(arrays))
+    n = arrays[0].shape[0]
     for i, a in enumerate(arrays):
-        if a.ndim == 0:
-            raise ValueError(f"arrays[{i}] must have a first dimension of samples, got {_validation.describe(a)}")
-    n = len(arrays[0])
-    for i, a in enumerate(arrays):
-        if len(a) != n:
-            raise ValueError(f"arrays[{i}] has {len(a)} rows, arrays[0] has {n}")
+        if a.shape[0] != n:
+            raise ValueError(f"arrays[{i}] has {a.shape[0]} rows, arrays[0] has {n}")
     _validation.real("test_size", test_size, low=0.0, low_open=True, high=1.0, high_open=True)
     seed = _validation.integer("seed", seed, 0, allow_none=True)
     n_test = max(1, int(round(n * test_size)))
