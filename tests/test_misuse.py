@@ -606,3 +606,36 @@ def test_validation_samples_that_weigh_nothing_are_refused_before_training():
     with pytest.raises(ValueError, match="^validation_data: the samples' weights .* sum to 0"):
         fit(loss=fg.losses.SoftmaxCrossEntropy(class_weight=[1.0, 0.0]), validation_data=(x[:2], np.array([1, 1])))
     np.testing.assert_array_equal(m.params, start)
+
+
+def test_metrics_are_logged_under_names_of_their_own():
+    # a metric named "loss" replaced the training loss in the History, the progress line and what
+    # early stopping and the divergence check read; two callables without a __name__ (partials)
+    # were both "metric", and one of them was lost
+    m = fg.Sequential([fg.Dense(3, 2, activation="identity")], seed=0)
+    x, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
+    fit = functools.partial(m.fit, x, y, loss="softmax_cross_entropy", optimizer="sgd", epochs=1, progress=False)
+
+    def loss(y_true, output):
+        return 123.0
+
+    def lr(y_true, output):
+        return 0.5
+
+    def lambda_max(y_true, output):
+        return 1.0
+
+    with pytest.raises(ValueError, match=r"metrics\[0\] would be logged as 'loss', as is the loss logged beside"):
+        fit(metrics=[loss])
+    with pytest.raises(ValueError, match=r"metrics\[1\] would be logged as 'lr', as is the lr logged beside"):
+        fit(metrics=["accuracy", lr])
+    partials = [functools.partial(fg.metrics.accuracy, threshold=t) for t in (0.3, 0.7)]
+    with pytest.raises(ValueError, match=r"metrics\[1\] would be logged as 'metric', as is metrics\[0\]; give each "
+                                         r"metric its own name \(a function's __name__\)"):
+        fit(metrics=partials)
+    with pytest.raises(ValueError, match=r"metrics\[0\] would be logged as 'lambda_max'"):
+        fit(metrics=[lambda_max], curvature="epoch")
+    with pytest.raises(ValueError, match=r"metrics\[0\] would be logged as 'loss'"):
+        m.evaluate(x, y, "softmax_cross_entropy", metrics=[loss])
+    history = fit(metrics=[lambda_max, "accuracy"], validation_data=(x, y))
+    assert history.lambda_max == [1.0] and history.val_lambda_max == [1.0] and history.loss != [123.0]

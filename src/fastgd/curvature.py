@@ -809,10 +809,12 @@ class CurvatureMonitor:
                               stacklevel=_runtime.user_stacklevel())
         self._before = None
 
+    # what a probe adds to its epoch's History row
+    EPOCH_KEYS = ("grad_sq", "grad_curvature", "predicted_change", "predicted_change_gd", "observed_change",
+                  "lambda_max", "lr_lambda_max")
+
     def epoch_logs(self):
         """The last record's values, for the epoch's History row."""
         if not self.records["step"]:
             return {}
-        keys = ("grad_sq", "grad_curvature", "predicted_change", "predicted_change_gd", "observed_change",
-                "lambda_max", "lr_lambda_max")
-        return {k: self.records[k][-1] for k in keys}
+        return {k: self.records[k][-1] for k in self.EPOCH_KEYS}

@@ -259,9 +259,10 @@ METRICS = {"accuracy": _metrics.accuracy, "zero_one_loss": _metrics.zero_one_los
            "mse": _metrics.mean_squared_error, "mae": _metrics.mean_absolute_error}
 
 
-def _metric_fns(metrics):
+def _metric_fns(metrics, logged=("loss",)):
     """``[(name, function)]`` for ``metrics``: None (none, as in Keras), a name, a callable, or
-    a list of names and callables."""
+    a list of names and callables. Each is logged under its name and "val_" + its name, which
+    must be none of ``logged`` (the values logged beside the metrics) nor another metric's."""
     out = []
     if metrics is None:
         return out
@@ -280,6 +281,14 @@ def _metric_fns(metrics):
             out.append((getattr(m, "__name__", "metric"), m))
         else:
             raise TypeError(f"metrics must hold names or callables, got {type(m).__name__}")
+    taken = {key: f"the {key} logged beside the metrics" for key in logged}  # logged name -> what logs it
+    for i, (name, _fn) in enumerate(out):
+        for key in (name, "val_" + name):
+            if key in taken:
+                # one would overwrite the other in the logs: the History, the monitors, the progress
+                raise ValueError(f"metrics[{i}] would be logged as {key!r}, as is {taken[key]}; give each metric "
+                                 f"its own name (a function's __name__)")
+            taken[key] = f"metrics[{i}]"
     return out
 
 
@@ -623,7 +632,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         callbacks = [cb for cb in callbacks if dp.is_root or not getattr(cb, "rank_zero_only", False)]
     if early_stopping is not None:
         callbacks.append(early_stopping)
-    metric_fns = _metric_fns(metrics)
+    metric_fns = _metric_fns(metrics, ("loss", "val_loss", "grad_norm", "lr", "seconds")
+                             + (() if curvature is None else _curvature_hooks.CurvatureMonitor.EPOCH_KEYS))
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**63))
     seed = _validation.integer("seed", seed, 0)
