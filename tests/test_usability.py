@@ -142,6 +142,10 @@ def test_optimizer_class_is_instantiated_with_defaults():
     fit_quiet(lbfgs, X, y, optimizer=fg.LBFGS, batch_size=None)
     with pytest.raises(TypeError, match=r"fastgd optimizer \(e.g. fastgd.optim.Adam\(lr=1e-3\)\), its class"):
         fit_quiet(classifier(), X, y, optimizer=dict)
+    # the base class raised its constructor's bare "missing 1 required positional argument: 'lr'"
+    with pytest.raises(TypeError, match=r"optimizer must be an optimizer's class such as fastgd.optim.Adam, not the "
+                                        r"base class fastgd.optim.Optimizer"):
+        fit_quiet(classifier(), X, y, optimizer=optim.Optimizer)
 
 
 @pytest.mark.parametrize("verbose, lines", [(0, 0), (1, 2), (2, 2)])

@@ -225,6 +225,9 @@ def _get_optimizer(optimizer):
             return LBFGS()
         return _optim.get(optimizer)
     if isinstance(optimizer, type) and issubclass(optimizer, (_optim.Optimizer, LBFGS)):
+        if optimizer is _optim.Optimizer:  # the base class has no update rule (nor a default lr)
+            raise TypeError("optimizer must be an optimizer's class such as fastgd.optim.Adam, not the base class "
+                            "fastgd.optim.Optimizer")
         # a class, as Keras takes a name: an instance with the default hyperparameters
         return optimizer()
     if isinstance(optimizer, LBFGS) or _curvature_hooks.is_newton_cg(optimizer):
