@@ -290,6 +290,33 @@ def test_every_restart_runs_the_schedule_from_its_start(rng, make):
     assert Lrs.runs == [h.lr] * 3 and h.lr[0] > h.lr[-1]
 
 
+def test_restarts_end_with_the_best_runs_history_optimizer_and_schedule():
+    # the parameters were the best run's, but model.history, the optimizer's state (Adam's moments
+    # and step count) and the schedule's were the last run's: a fit after it mixed two runs
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = (X[:, :1] * X[:, 1:] > 0).astype(float)
+    ends = []
+
+    class End(fastgd.callbacks.Callback):
+        def on_train_end(self, logs):
+            ends.append((self.model.params.copy(), self.optimizer.state_dict(), self.schedule.state_dict()))
+
+    m = mlp([2, 4, 1], act="tanh")
+    opt = optim.Adam(lr=0.05)
+    schedule = fastgd.schedules.ReduceLROnPlateau(opt, patience=0, threshold=0.05)
+    h = m.fit(X, y, loss="binary_cross_entropy", optimizer=opt, schedule=schedule, epochs=5, batch_size=None,
+              n_restarts=3, callbacks=[End()], progress=False, seed=3)
+    best = int(np.argmin(h.params["restart_scores"]))
+    assert best != 2 and m.history is h
+    params, opt_state, schedule_state = ends[best]
+    np.testing.assert_array_equal(m.params, params)
+    now = opt.state_dict()
+    assert now["step"] == opt_state["step"] and now["lr"] == opt_state["lr"]
+    np.testing.assert_array_equal(now["state"], opt_state["state"])  # the moments
+    assert schedule.state_dict() == schedule_state
+
+
 def test_progress_output(rng, capsys):
     X = rng.normal(size=(50, 3))
     y = rng.normal(size=(50, 1))

@@ -13,6 +13,7 @@ or a callback setting ``model.stop_training = True``.
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import shutil
@@ -907,7 +908,8 @@ _MAX_RESTARTS = 1_000_000
 def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
     """Train from `n_restarts` random initializations (seeds derived from `seed`) and keep the
     best run (lowest final val_loss, else loss): the classic remedy for non-convex losses. The
-    optimizer's state, and the schedule's, are reset before each run. Returns the best run's History, with
+    optimizer's state, and the schedule's, are reset before each run, and end as the best run
+    left them. Returns the best run's History (also ``model.history``), with
     ``history.params["restart_scores"]`` listing every run's score."""
     n_restarts = _validation.integer("n_restarts", n_restarts, 1, maximum=_MAX_RESTARTS)
     optimizer = _get_optimizer(fit_kwargs.pop("optimizer"))
@@ -921,7 +923,7 @@ def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
         fit_kwargs["comm"] = _distributed.DataParallel(fit_kwargs["comm"])
         fit_kwargs["comm"].n_restarts = n_restarts
     seeds = np.random.SeedSequence(seed).generate_state(n_restarts * 2, dtype=np.uint32)
-    best = (math.inf, None, None)
+    best = (math.inf, None, None, None, None)
     scores = []
     start_lr = getattr(optimizer, "lr", None)
     for r in range(n_restarts):
@@ -939,8 +941,15 @@ def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
             h, score = exc.history, math.inf
         scores.append(score)
         if score < best[0] or best[1] is None:
-            best = (score, model.params.copy(), h)
+            # the kept run's optimizer and schedule go with its parameters: a fit after this one
+            # continues that run (moments, step counts, lr), not the last one's
+            best = (score, model.params.copy(), h, copy.deepcopy(optimizer.state_dict()),
+                    None if schedule is None else copy.deepcopy(schedule.state_dict()))
     model._assign_params(best[1])
+    optimizer.load_state_dict(best[3])
+    if schedule is not None:
+        schedule.load_state_dict(best[4])
     history = best[2] if best[2] is not None else History()
     history.params["restart_scores"] = scores
+    model.history = history
     return history
