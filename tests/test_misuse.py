@@ -593,6 +593,26 @@ def test_fit_names_validation_data_in_the_checks_of_its_arrays():
             fit(validation_data=validation_data)
 
 
+def test_what_fails_on_memory_mapped_validation_rows_names_them(tmp_path):
+    # a NaN in the validation part of a memory-mapped X was reported as "X contains NaN or
+    # infinity in rows 0..2", rows of X that were all finite; a metric refusing the validation
+    # rows read as refusing the training rows
+    m = fg.Sequential([fg.Dense(3, 1, activation="identity")], seed=0)
+    x = np.arange(36.0).reshape(12, 3) / 36
+    x[10, 1] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    y = np.arange(12.0)
+    fit = functools.partial(m.fit, loss="mse", optimizer="sgd", epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"^validation_split \(the last 3 rows of X\): X contains NaN or infinity in "
+                                         r"rows 0..2"):
+        fit(mapped, y, validation_split=0.25)
+    with pytest.raises(ValueError, match=r"^validation_data: X contains NaN or infinity in rows 0..11"):
+        fit(mapped[:9], y[:9], validation_data=(mapped, y))
+    with pytest.raises(ValueError, match="^validation_data: r2_score needs at least two samples"):
+        fit(x[:9], y[:9], validation_data=(x[:1], y[:1]), metrics=["r2"])
+
+
 def test_validation_samples_that_weigh_nothing_are_refused_before_training():
     # their mean loss was found undefined at the end of the first epoch, after training it, and
     # the message did not say it was the validation loss
@@ -601,7 +621,8 @@ def test_validation_samples_that_weigh_nothing_are_refused_before_training():
     start = m.params.copy()
     weights = np.r_[np.ones(6), np.zeros(2)]
     fit = functools.partial(m.fit, x, y, optimizer="sgd", epochs=1, progress=False)
-    with pytest.raises(ValueError, match="^validation_split: the samples' weights .* sum to 0"):
+    with pytest.raises(ValueError, match=r"^validation_split \(the last 2 rows of X\): the samples' weights .* sum "
+                                         r"to 0"):
         fit(loss="softmax_cross_entropy", sample_weight=weights, validation_split=0.25)
     with pytest.raises(ValueError, match="^validation_data: the samples' weights .* sum to 0"):
         fit(loss=fg.losses.SoftmaxCrossEntropy(class_weight=[1.0, 0.0]), validation_data=(x[:2], np.array([1, 1])))

@@ -646,18 +646,21 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     val = None
     if validation_split:
         x, target, sw, val = _split_validation(x, target, sw, validation_split)
+        # what the validation checks are said to be about (a memory-mapped X's rows are checked as
+        # they are read, numbered from the validation part's first)
+        val_name = f"validation_split (the last {val[0].shape[0]} rows of X)"
     elif validation_data is not None:
+        val_name = "validation_data"
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
-        val = _checked_as("validation_data", _outofcore.prepare, model, validation_data[0], validation_data[1], loss,
+        val = _checked_as(val_name, _outofcore.prepare, model, validation_data[0], validation_data[1], loss,
                           validation_data[2] if len(validation_data) == 3 else None)
     if class_weight is not None:
         sw = _apply_class_weight(class_weight, loss, target, sw, model.n_outputs, model.dtype)
     if dp is None:
         _loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype))
         if val is not None:  # the validation loss is a weighted mean too: refused now, not after an epoch
-            _checked_as("validation_split" if validation_split else "validation_data", _loop.positive_weight,
-                        _loop.batch_weight(loss, val[1], val[2], model.dtype))
+            _checked_as(val_name, _loop.positive_weight, _loop.batch_weight(loss, val[1], val[2], model.dtype))
     _warn_clipping_output(model, loss, target)
     n = x.shape[0]
     bs = n if batch_size is None else min(batch_size, n)
@@ -811,11 +814,13 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             if monitor is not None and monitor.every == "epoch":
                 logs.update(monitor.epoch_logs())
             if val is not None:
-                logs["val_loss"] = _loop.data_loss(model, val[0], val[1], val[2], loss, dp=dp)
+                logs["val_loss"] = _checked_as(val_name, _loop.data_loss, model, val[0], val[1], val[2], loss,
+                                               _loop.CHUNK_ROWS, dp)
             for name, fn in metric_fns:
                 logs[name] = _metric(dp, fn, target[1], loss.link(_loop.predict(model, x)))
                 if val is not None:
-                    logs["val_" + name] = _metric(dp, fn, val[1][1], loss.link(_loop.predict(model, val[0])))
+                    val_output = _checked_as(val_name, _loop.predict, model, val[0])
+                    logs["val_" + name] = _checked_as(val_name, _metric, dp, fn, val[1][1], loss.link(val_output))
             if tol is not None:
                 gnorm_full = _full_grad_norm(model, x, target, sw, loss, dp=dp)
                 logs["grad_norm"] = gnorm_full
