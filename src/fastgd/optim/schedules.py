@@ -192,7 +192,8 @@ class CosineDecay(Schedule):
 
     torch: ``CosineAnnealingLR(T_max=T, eta_min=min_lr)`` when w = 0; with warm-up,
     ``SequentialLR([LinearLR(start_factor=1/w, total_iters=w-1), CosineAnnealingLR(T_max=T-w,
-    eta_min=min_lr)], milestones=[w])``.
+    eta_min=min_lr)], milestones=[w])``. Up to t = T: past it torch's cosine rises again (its
+    period is 2(T − w)), where this one stays at ``min_lr``.
     """
 
     name = "cosine_decay"
