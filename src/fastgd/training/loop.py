@@ -448,8 +448,8 @@ def _sample_classes(loss, target, n_outputs):
                      f"cross-entropy with one output); got loss {loss.name!r} with {n_outputs} outputs")
 
 
-def _apply_class_weight(class_weight, loss, target, sw, n_outputs, dtype):
-    """The sample weights times the weight of each sample's class (Keras' class_weight)."""
+def _class_weights(class_weight, loss, n_outputs):
+    """Keras' class_weight ``{class index: weight}`` as the weight of every class (float64)."""
     if not isinstance(class_weight, dict):
         raise TypeError(f"class_weight must be a dict {{class index: weight}}, got {type(class_weight).__name__}")
     n_classes = 2 if isinstance(loss, _losses.BinaryCrossEntropy) else n_outputs
@@ -458,6 +458,11 @@ def _apply_class_weight(class_weight, loss, target, sw, n_outputs, dtype):
         if isinstance(key, bool) or not isinstance(key, numbers.Integral) or not 0 <= key < n_classes:
             raise ValueError(f"class_weight keys must be class indices in [0, {n_classes}), got {key!r}")
         per_class[int(key)] = _validation.real(f"class_weight[{key}]", weight, low=0.0)
+    return per_class
+
+
+def _apply_class_weight(per_class, loss, target, sw, n_outputs, dtype):
+    """The sample weights times the weight of each sample's class (``_class_weights``)."""
     weights = per_class[_sample_classes(loss, target, n_outputs)]
     with np.errstate(over="ignore"):  # weights past the dtype's range are refused by the conversion, by name
         if sw is not None:
@@ -655,8 +660,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
         val = _checked_as(val_name, _outofcore.prepare, model, validation_data[0], validation_data[1], loss,
                           validation_data[2] if len(validation_data) == 3 else None)
+    per_class = None
     if class_weight is not None:
-        sw = _apply_class_weight(class_weight, loss, target, sw, model.n_outputs, model.dtype)
+        per_class = _class_weights(class_weight, loss, model.n_outputs)
+        sw = _apply_class_weight(per_class, loss, target, sw, model.n_outputs, model.dtype)
     if dp is None:
         _loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype))
         if val is not None:  # the validation loss is a weighted mean too: refused now, not after an epoch
@@ -686,6 +693,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                  shuffle=shuffle or False, validation=val is not None,
                  metrics=[name for name, _ in metric_fns], tol=tol, max_steps=max_steps, clip_norm=clip_norm,
                  clip_value=clip_value, schedule=_config(schedule),
+                 class_weight=None if per_class is None or (per_class == 1.0).all() else per_class.tolist(),
                  early_stopping=_config(early_stopping, ("monitor", "patience", "min_delta", "mode", "restore_best")))
         seed = dp.start(model, optimizer, schedule, seed)
         steps_per_epoch = dp.max(steps_per_epoch)
