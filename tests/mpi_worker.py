@@ -388,6 +388,8 @@ def mismatch(comm, out, what):
     elif what == "schedule":  # the lr would be cut by another factor on rank 1
         kw["optimizer"] = optim.Adam(lr=0.05)
         kw["schedule"] = schedules.ReduceLROnPlateau(kw["optimizer"], factor=0.5 if one else 0.1, patience=0)
+    elif what == "lbfgs":  # rank 1's steps would be half as long: the replicas would part
+        kw.update(optimizer=fg.lbfgs.LBFGS(lr=0.5 if one else 1.0), batch_size=None)
     elif what == "class_weight":  # rank 1's samples of class 0 would weigh 3 times what rank 0's do
         kw["class_weight"] = {0: 3.0} if one else {np.int64(2): 1.0}
     elif what == "rank-zero-batch-hook":  # not a mismatch: the fit stops on every rank

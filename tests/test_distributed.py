@@ -290,6 +290,7 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
                        "'patience': 1, 'min_delta': 0.0, 'mode': 'min', 'restore_best': True})"),
     ("schedule", "but schedule differs: rank 0: ('ReduceLROnPlateau', {'name': 'reduce_lr_on_plateau', "
                  "'interval': 'epoch', 'mode': 'min', 'factor': 0.1, "),
+    ("lbfgs", "but optimizer differs: rank 0: ('LBFGS', {'name': 'lbfgs', 'lr': 1.0, "),
     ("class_weight", "but class_weight differs: rank 0: None; rank 1: [3.0, 1.0, 1.0]"),
     ("intercommunicator", "comm must be an intracommunicator, got an intercommunicator")])
 def test_ranks_that_disagree_fail_by_name_instead_of_waiting(tmp_path, what, message):

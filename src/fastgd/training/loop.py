@@ -688,8 +688,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         # early_stopping ends the fit and restores the best weights, and a schedule sets the lr
         # by its parameters (only its state comes from rank 0): either, differing, would leave
         # the replicas apart. batch_size is per rank (a step's gradient is the global batch's
-        # mean, and a rank with fewer batches still joins every step), so it may differ.
-        dp.agree("fit", model, loss, optimizer=type(optimizer).__name__, epochs=epochs, initial_epoch=initial_epoch,
+        # mean, and a rank with fewer batches still joins every step), so it may differ. A
+        # first-order optimizer's hyperparameters come with its state from rank 0 (dp.start); a
+        # closure-driven one's do not, and on another lr or line search a rank would step elsewhere.
+        dp.agree("fit", model, loss, optimizer=_config(optimizer) if lbfgs else type(optimizer).__name__,
+                 epochs=epochs, initial_epoch=initial_epoch,
                  shuffle=shuffle or False, validation=val is not None,
                  metrics=[name for name, _ in metric_fns], tol=tol, max_steps=max_steps, clip_norm=clip_norm,
                  clip_value=clip_value, schedule=_config(schedule),
