@@ -218,6 +218,26 @@ def memmap(comm, out):
          shard_bytes=np.array([header + sl.start * row, header + sl.stop * row]))
 
 
+def weightless(comm, out, which):
+    """Rank 1's training and validation rows all weigh 0 (the sum over the ranks does not):
+    full-batch gradient descent and L-BFGS, whose global batch is every rank's rows, and
+    evaluate. Each rank refused its all-zero weights on its own. ``which`` "all": every rank's
+    rows weigh 0."""
+    x, y, w = data(60)
+    xv, yv, wv = data(20, seed=8)
+    sl, slv = distributed.shard(60, comm), distributed.shard(20, comm)
+    if comm.rank == 1 or which == "all":
+        w, wv = np.zeros_like(w), np.zeros_like(wv)
+    kw = dict(loss="softmax_cross_entropy", batch_size=None, shuffle=False, progress=False, sample_weight=w[sl],
+              validation_data=(xv[slv], yv[slv], wv[slv]), comm=comm)
+    m, lbfgs = model("float64"), model("float64")
+    h = m.fit(x[sl], y[sl], optimizer=optim.SGD(lr=0.5), epochs=3, **kw)
+    lbfgs.fit(x[sl], y[sl], optimizer=fg.lbfgs.LBFGS(), epochs=2, **kw)
+    ev = m.evaluate(xv[slv], yv[slv], sample_weight=wv[slv], comm=comm)
+    save(out, "weightless", comm, params=m.params, lbfgs=lbfgs.params, val_loss=np.array(h.history["val_loss"]),
+         evaluate=ev["loss"])
+
+
 def max_error(y_true, y_pred):
     """A metric fastgd does not know: it needs every row."""
     return float(np.abs(np.asarray(y_true) - np.asarray(y_pred)).max())
@@ -430,6 +450,8 @@ def main():
         checkpoint(comm, out, sys.argv[3])
     elif scenario == "fail":
         fail(comm, out, sys.argv[3])
+    elif scenario == "weightless":
+        weightless(comm, out, sys.argv[3])
     elif scenario == "mismatch":
         mismatch(comm, out, sys.argv[3])
 

@@ -328,6 +328,31 @@ def test_ranks_with_their_own_batch_size_train_the_global_batches(tmp_path):
     np.testing.assert_allclose(ranks[0]["params"], m.params, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_a_rank_whose_rows_all_weigh_nothing_trains_with_the_others(tmp_path, ranks):
+    # the rank refused its all-zero sample weights by itself ("must not be all zero") and the
+    # job aborted, although the weights of all rows, which the loss divides by, sum to more
+    mpirun(ranks, "weightless", tmp_path, "rank1", timeout=120)
+    x, y, w = worker.data(60)
+    xv, yv, wv = worker.data(20, seed=8)
+    w[shards(60, ranks)[1]] = 0
+    wv[shards(20, ranks)[1]] = 0
+    kw = dict(loss=LOSS, batch_size=None, shuffle=False, progress=False, sample_weight=w, validation_data=(xv, yv, wv))
+    m, lbfgs = worker.model("float64"), worker.model("float64")
+    h = m.fit(x, y, optimizer=optim.SGD(lr=0.5), epochs=3, **kw)
+    lbfgs.fit(x, y, optimizer=fg.lbfgs.LBFGS(), epochs=2, **kw)
+    loss = m.evaluate(xv, yv, sample_weight=wv)["loss"]
+    for r, res in enumerate(load(str(tmp_path), "weightless", ranks)):
+        np.testing.assert_allclose(res["params"], m.params, rtol=1e-12, atol=1e-12, err_msg=f"rank {r}")
+        np.testing.assert_allclose(res["lbfgs"], lbfgs.params, rtol=1e-9, atol=1e-9, err_msg=f"L-BFGS, rank {r}")
+        np.testing.assert_allclose(res["val_loss"], h.history["val_loss"], rtol=1e-12)
+        assert math.isclose(float(res["evaluate"]), loss, rel_tol=1e-12)
+    # when every rank's do, every rank says so, as one process does
+    proc = mpirun(2, "weightless", tmp_path, "all", timeout=60, check=False)
+    assert proc.returncode != 0 and "ValueError: the samples' weights" in proc.stderr, proc.stderr
+    assert "sum to 0: their mean loss is undefined" in proc.stderr, proc.stderr
+
+
 def test_the_readme_training_script_runs_under_mpiexec(tmp_path):
     """The complete script of the README's "Scaling out" section, run as the README runs it
     (``python -m mpi4py``), on fewer rows and epochs."""

@@ -68,14 +68,14 @@ def check_lazy_input(name, x, n_features):
     return x
 
 
-def prepare(model, X, y, loss, sample_weight):
+def prepare(model, X, y, loss, sample_weight, positive_sum=True):
     """``model._prepare``, except for a memory-mapped X: then y and sample_weight are converted
     (they are read whole) and X is only checked for shape and dtype."""
     if not is_lazy(X):
-        return model._prepare(X, y, loss, sample_weight)
+        return model._prepare(X, y, loss, sample_weight, positive_sum)
     x = check_lazy_input("X", X, model.n_inputs)
     target = _validation.targets(y, x.shape[0], loss, model.n_outputs, model.dtype)
-    sw = _validation.sample_weight(sample_weight, x.shape[0], model.dtype, positive_sum=True)
+    sw = _validation.sample_weight(sample_weight, x.shape[0], model.dtype, positive_sum=positive_sum)
     return x, target, sw
 
 

@@ -705,7 +705,7 @@ def lbfgs_iteration(dp, model, optimizer, x, target, sw, loss, weight):
     n = x.shape[0]
 
     def closure(params):
-        value, _norm, status = model._train_step(x, loss_spec=model._loss_spec(loss), target=target, sample_weight=sw)
+        value, status = _local_gradient(model, (x, None, 0, n, target, sw), loss, weight)
         value, _total, status = dp.reduce_gradient(model, value, weight, status)
         return value, model.grads
 

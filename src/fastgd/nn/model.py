@@ -361,11 +361,12 @@ class Sequential:
             named = self._named_loss = (loss, resolved, self._loss_spec(resolved))
         return named[1], named[2]
 
-    def _prepare(self, x, y, loss, sample_weight):
-        """Check and convert (x, y, sample_weight) once for the model and loss."""
+    def _prepare(self, x, y, loss, sample_weight, positive_sum=True):
+        """Check and convert (x, y, sample_weight) once for the model and loss. ``positive_sum``
+        False lets the weights be all zero (a rank's shard: the sum over all ranks is checked)."""
         x = self._check_x(x)
         target = _validation.targets(y, x.shape[0], loss, self.n_outputs, self.dtype)
-        sw = _validation.sample_weight(sample_weight, x.shape[0], self.dtype, positive_sum=True)
+        sw = _validation.sample_weight(sample_weight, x.shape[0], self.dtype, positive_sum=positive_sum)
         return x, target, sw
 
     @_one_trainer

@@ -461,14 +461,15 @@ def _class_weights(class_weight, loss, n_outputs):
     return per_class
 
 
-def _apply_class_weight(per_class, loss, target, sw, n_outputs, dtype):
-    """The sample weights times the weight of each sample's class (``_class_weights``)."""
+def _apply_class_weight(per_class, loss, target, sw, n_outputs, dtype, positive_sum=True):
+    """The sample weights times the weight of each sample's class (``_class_weights``);
+    ``positive_sum`` as for ``model._prepare``."""
     weights = per_class[_sample_classes(loss, target, n_outputs)]
     with np.errstate(over="ignore"):  # weights past the dtype's range are refused by the conversion, by name
         if sw is not None:
             weights = weights * sw
         total = weights.sum()
-    if not total > 0:
+    if positive_sum and not total > 0:
         raise ValueError("class_weight (times sample_weight) gives every training sample weight 0")
     converted = _validation.c_array(weights, dtype)
     _validation.finite("class_weight (times sample_weight)", converted, weights)
@@ -647,7 +648,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         seed = int(np.random.SeedSequence().entropy % (2**63))
     seed = _validation.integer("seed", seed, 0)
 
-    x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight)
+    # a rank's rows may all weigh nothing: the weights are checked over every rank's (after agree)
+    whole = dp is None
+    x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight, whole)
     val = None
     if validation_split:
         x, target, sw, val = _split_validation(x, target, sw, validation_split)
@@ -659,11 +662,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, sample_weight_val)")
         val = _checked_as(val_name, _outofcore.prepare, model, validation_data[0], validation_data[1], loss,
-                          validation_data[2] if len(validation_data) == 3 else None)
+                          validation_data[2] if len(validation_data) == 3 else None, whole)
     per_class = None
     if class_weight is not None:
         per_class = _class_weights(class_weight, loss, model.n_outputs)
-        sw = _apply_class_weight(per_class, loss, target, sw, model.n_outputs, model.dtype)
+        sw = _apply_class_weight(per_class, loss, target, sw, model.n_outputs, model.dtype, whole)
     if dp is None:
         _loop.positive_weight(_loop.batch_weight(loss, target, sw, model.dtype))
         if val is not None:  # the validation loss is a weighted mean too: refused now, not after an epoch
@@ -700,7 +703,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                  early_stopping=_config(early_stopping, ("monitor", "patience", "min_delta", "mode", "restore_best")))
         seed = dp.start(model, optimizer, schedule, seed)
         steps_per_epoch = dp.max(steps_per_epoch)
-        n_global = int(dp.sum([n])[0])
+        n_global, weight_global = dp.sum([n, _loop.batch_weight(loss, target, sw, model.dtype)])
+        n_global = int(n_global)
+        _loop.positive_weight(weight_global)
 
     model.loss = loss
     model.stop_training = False
@@ -895,7 +900,8 @@ def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_si
     batch_size = _validation.integer("batch_size", batch_size, 1)
     loss = model._resolve_loss(loss)
     dp = None if comm is None else _distributed.DataParallel(comm)
-    x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight)
+    # a rank's rows may all weigh nothing: data_loss checks the weights over every rank's
+    x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight, dp is None)
     metric_fns = _metric_fns(metrics)
     if dp is not None:
         dp.agree("evaluate", model, loss, metrics=[name for name, _ in metric_fns])
