@@ -449,6 +449,34 @@ def test_bucket_cap_is_checked_and_kept_when_fit_wraps_it_again():
     assert not again.use_shared(m, optim.Adam(), plan) and again._shared is None
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_communicator_of_one_rank_trains_exactly_as_no_communicator(dtype):
+    # the full-batch (L-BFGS) and sparse steps scaled the gradient and loss by the batch weight
+    # and then divided by the sum: w·g/w, off by an ulp from g, and History's loss with it; the
+    # full-batch closure also left x unpacked
+    from mpi4py import MPI
+    import scipy.sparse
+
+    from fastgd.distributed import DataParallel
+
+    x, y, w = worker.data(103)
+    x[np.abs(x) < 0.5] = 0.0
+    runs = [dict(optimizer=fg.lbfgs.LBFGS, batch_size=None),
+            dict(optimizer=lambda: optim.Adam(lr=0.05), x=scipy.sparse.csr_matrix(x), clip_norm=0.3),
+            dict(optimizer=lambda: optim.Adam(lr=0.05), clip_norm=0.3)]
+    for run in runs:
+        results = []
+        for comm in (None, MPI.COMM_SELF, DataParallel(MPI.COMM_SELF, bucket_cap_mb=0, shared_memory=False)):
+            kw = dict(run)
+            m = worker.model(dtype)
+            h = m.fit(kw.pop("x", x), y, loss=LOSS, optimizer=kw.pop("optimizer")(), epochs=3, sample_weight=w,
+                      seed=1, progress=False, comm=comm, **{"batch_size": 7, **kw})
+            results.append((m.params.copy(), h.history["loss"], h.history["grad_norm"]))
+        for params, loss, grad_norm in results[1:]:
+            np.testing.assert_array_equal(params, results[0][0], err_msg=str(run))
+            assert loss == results[0][1] and grad_norm == results[0][2], run
+
+
 def test_without_comm_mpi4py_is_never_imported():
     code = ("import sys, numpy as np, fastgd as fg\n"
             "m = fg.Sequential([fg.Dense(3, 2, activation='identity')], seed=0)\n"

@@ -235,32 +235,43 @@ class DataParallel:
 
     # ---- one step ------------------------------------------------------------------------
 
-    def reduce_gradient(self, model, value, weight, status):
-        """Turn this rank's mean gradient (in ``model.grads``) over rows of total weight
-        ``weight`` into the global mean; returns (global mean loss, global weight, status)."""
+    def weight_sum(self, weight):
+        """Start summing the ranks' batch weights (non-blocking); returns a function that
+        waits for the sum and gives (global weight, this rank's ``weight`` share of it)."""
+        total = np.array([weight], dtype=np.float64)
+        request = self.comm.Iallreduce(self.MPI.IN_PLACE, total, op=self.MPI.SUM)
+
+        def wait():
+            request.Wait()
+            return float(total[0]), (weight / total[0] if total[0] > 0 else 0.0)
+        return wait
+
+    def reduce_gradient(self, model, value, share, status, total):
+        """Turn this rank's mean gradient (in ``model.grads``) and loss ``value`` over rows that
+        weigh ``share`` of the global weight ``total`` into the global mean: each rank's scaled
+        by its share, summed (so one rank's, of share 1, stay as computed). Returns (global mean
+        loss, total, status)."""
         grads = model.grads
-        scalars = self._scalars
+        scalars = self._scalars[1:]  # weighted loss, non-finite loss count, non-finite gradient count
         scalars[:] = 0.0
         if status:
-            scalars[1 + status] = 1.0
+            scalars[status] = 1.0
             grads[...] = 0
-        elif weight > 0:
-            _core.inplace_scale(grads, weight)
-            scalars[0] = weight
-            scalars[1] = value * weight
+        elif share > 0:
+            if share != 1.0:
+                _core.inplace_scale(grads, share)
+            scalars[0] = value * share
         else:
             grads[...] = 0
         MPI = self.MPI
         requests = [self.comm.Iallreduce(MPI.IN_PLACE, grads, op=MPI.SUM),
                     self.comm.Iallreduce(MPI.IN_PLACE, scalars, op=MPI.SUM)]
         MPI.Request.Waitall(requests)
-        total = scalars[0]
-        if scalars[2] or not total > 0:
+        if scalars[1] or not total > 0:
             return math.nan, total, 1
-        if scalars[3]:
+        if scalars[2]:
             return math.nan, total, 2
-        _core.inplace_scale(grads, 1.0 / total)
-        return scalars[1] / total, total, 0
+        return float(scalars[0]), total, 0
 
     # ---- the shared-memory step -----------------------------------------------------------
 
@@ -337,18 +348,19 @@ class DataParallel:
         if weight > 0:
             x, idx, start, n, target, sw = batch
             value, status = model._gradient_by_layer(x, idx, start, n, model._loss_spec(loss), target, sw, on_layer)
-            scalars[1] = value * weight
         if status or not weight > 0:  # take part in every bucket's reduction with zeros
             scalars[2] = float(status != 0)
             model.grads[...] = 0
             for layer in range(len(model.layers) - 1, -1, -1):
                 on_layer(layer)
+        else:  # the loss counts with the share its gradient did (one rank's: as computed)
+            scalars[1] = value * share[0]
         requests.append(comm.Iallreduce(MPI.IN_PLACE, scalars[1:3], op=MPI.SUM))
         MPI.Request.Waitall(requests)
         total = scalars[0]
         if scalars[2] or not total > 0:
             return math.nan, total, 1
-        return scalars[1] / total, total, 0
+        return float(scalars[1]), total, 0
 
 
 def _buckets(model, cap):
@@ -687,8 +699,10 @@ def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip
         norm, status = shared.update(optimizer, sums, clip_norm, clip_value)
         return value, norm, status, weight
     if plan is None:  # sparse input: the fused step's gradient, reduced in one piece
+        weights = dp.weight_sum(weight)
         value, status = _local_gradient(model, batch, loss, weight)
-        value, weight, status = dp.reduce_gradient(model, value, weight, status)
+        total, share = weights()
+        value, weight, status = dp.reduce_gradient(model, value, share, status, total)
     else:
         value, weight, status = dp.gradient(model, plan, batch, loss, weight)
     if status:
@@ -697,16 +711,21 @@ def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip
     return value, norm, status, weight
 
 
-def lbfgs_iteration(dp, model, optimizer, x, target, sw, loss, weight):
+def lbfgs_iteration(dp, model, optimizer, x, target, sw, loss, weight, total, packed=None):
     """One L-BFGS iteration on the global full-batch loss: every closure call reduces this
-    rank's gradient and loss over the ranks, so every rank takes the same line search."""
+    rank's gradient and loss over the ranks, so every rank takes the same line search.
+    ``weight``: this rank's rows' (constant) weight; ``total``: all ranks'; ``packed``: x's
+    ``model._pack_input``, or None."""
     from fastgd.curvature import l2_norm
 
-    n = x.shape[0]
+    share = weight / total
 
     def closure(params):
-        value, status = _local_gradient(model, (x, None, 0, n, target, sw), loss, weight)
-        value, _total, status = dp.reduce_gradient(model, value, weight, status)
+        value, status = 0.0, 0
+        if share > 0:
+            value, _norm, status = model._train_step(x, loss_spec=model._loss_spec(loss), target=target,
+                                                     sample_weight=sw, packed=packed)
+        value, _total, status = dp.reduce_gradient(model, value, share, status, total)
         return value, model.grads
 
     value = optimizer.step(closure, model.params)

@@ -684,7 +684,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         raise ValueError("LBFGS needs X in memory; a memory-mapped X trains with a first-order optimizer")
     # every L-BFGS evaluation reads all of x, which does not change during the fit: pack it once
     # for the first layer's products
-    packed = (model._pack_input(x) if lbfgs and dp is None and isinstance(x, np.ndarray)
+    packed = (model._pack_input(x) if lbfgs and isinstance(x, np.ndarray)
               and x.dtype == model.dtype and x.flags.c_contiguous else None)
     n_global = n
     if dp is not None:
@@ -816,7 +816,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                     value, gnorm = _lbfgs_iteration(model, optimizer, x, target, sw, loss, packed)
                 else:
                     value, gnorm = _distributed.lbfgs_iteration(dp, model, optimizer, x, target, sw, loss,
-                                                                _loop.batch_weight(loss, target, sw, model.dtype))
+                                                                _loop.batch_weight(loss, target, sw, model.dtype),
+                                                                weight_global, packed)
                 if not math.isfinite(value):
                     diverged(epoch, 0, "loss", value)
                 loss_sum, weight_sum, norm_sum, steps_done = value, 1.0, gnorm, 1
