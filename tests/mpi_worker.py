@@ -98,6 +98,9 @@ def full_batch_and_partial(comm, out):
     m = model("float64")
     m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=fg.lbfgs.LBFGS(), epochs=3, batch_size=None,
           sample_weight=w[sl], progress=False, comm=dp(comm))
+    newton = model("float64")
+    newton.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=fg.NewtonCG(), epochs=3, batch_size=None,
+               sample_weight=w[sl], progress=False, comm=dp(comm))
     p = model("float64")
     opt = make_optimizer("sgd")
     losses = [p.partial_fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=opt, batch_size=8,
@@ -110,7 +113,7 @@ def full_batch_and_partial(comm, out):
         where = "no divergence"
     except fg.DivergenceError as exc:
         where = f"epoch {exc.epoch} step {exc.step}: {exc}"
-    save(out, "fullbatch", comm, lbfgs=m.params, partial=p.params, partial_losses=np.array(losses),
+    save(out, "fullbatch", comm, lbfgs=m.params, newton=newton.params, partial=p.params, partial_losses=np.array(losses),
          diverged=where, diverged_params=d.params)
 
 

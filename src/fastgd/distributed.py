@@ -712,11 +712,12 @@ def train_step(dp, model, x, idx, start, stop, loss, target, sw, optimizer, clip
 
 
 def lbfgs_iteration(dp, model, optimizer, x, target, sw, loss, weight, total, packed=None):
-    """One L-BFGS iteration on the global full-batch loss: every closure call reduces this
-    rank's gradient and loss over the ranks, so every rank takes the same line search.
-    ``weight``: this rank's rows' (constant) weight; ``total``: all ranks'; ``packed``: x's
+    """One iteration of L-BFGS (or Newton-CG) on the global full-batch loss: every closure call
+    (and Hessian-vector product) reduces this rank's gradient and loss (product) over the
+    ranks, so every rank takes the same line search (trust-region step). ``weight``: this
+    rank's rows' (constant) weight; ``total``: all ranks'; ``packed``: x's
     ``model._pack_input``, or None."""
-    from fastgd.curvature import l2_norm
+    from fastgd.curvature import is_newton_cg, l2_norm, step_extras
 
     share = weight / total
 
@@ -728,7 +729,15 @@ def lbfgs_iteration(dp, model, optimizer, x, target, sw, loss, weight, total, pa
         value, _total, status = dp.reduce_gradient(model, value, share, status, total)
         return value, model.grads
 
-    value = optimizer.step(closure, model.params)
+    extras = {}
+    if is_newton_cg(optimizer):  # the exact products, as in one process, not differences of gradients
+        local = step_extras(model, optimizer, x, target, sw, loss)["hessp"] if share > 0 else None
+
+        def hessp(params, v):
+            product = np.zeros(model.n_params) if local is None else local(params, v)
+            return dp.sum(product if share == 1.0 else product * share)
+        extras["hessp"] = hessp
+    value = optimizer.step(closure, model.params, **extras)
     g = optimizer.grad
     return value, l2_norm(g) if g is not None else math.nan
 
