@@ -246,6 +246,11 @@ def max_error(y_true, y_pred):
     return float(np.abs(np.asarray(y_true) - np.asarray(y_pred)).max())
 
 
+def max_error_1d(y_true, y_pred):
+    """max_error as a 1-element array, which a metric may return."""
+    return np.atleast_1d(max_error(y_true, y_pred))
+
+
 def regression_metrics(comm, out):
     """evaluate's regression metrics over uneven shards: fastgd's own (reduced from sums) and a
     callable (computed on the gathered rows)."""
@@ -255,7 +260,7 @@ def regression_metrics(comm, out):
     m = fg.Sequential([fg.Dense(N_FEATURES, 6, activation="tanh"), fg.Dense(6, 2, activation="identity")],
                       dtype="float64", seed=5)
     m.fit(x[sl], y[sl], loss="mse", optimizer="adam", epochs=2, batch_size=8, progress=False, comm=dp(comm))
-    ev = m.evaluate(x[sl], y[sl], metrics=["r2", "mse", "mae", max_error], comm=dp(comm))
+    ev = m.evaluate(x[sl], y[sl], metrics=["r2", "mse", "mae", max_error, max_error_1d], comm=dp(comm))
     # fastgd's own metrics never gather rows: the same evaluation over a communicator without gather
     no_gather = distributed.DataParallel(comm)
     no_gather.comm = NoGather(comm)

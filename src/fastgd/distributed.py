@@ -742,6 +742,11 @@ def lbfgs_iteration(dp, model, optimizer, x, target, sw, loss, weight, total, pa
     return value, l2_norm(g) if g is not None else math.nan
 
 
+def metric_name(fn):
+    """How errors name the metric ``fn`` (for _validation.returned_real)."""
+    return f"metrics: {getattr(fn, '__name__', fn)!r}"
+
+
 def gather_metric(dp, fn, y_true, y_pred):
     """A metric over all ranks' rows (the same value on every rank). fastgd's own metrics are
     reduced from per-rank sums, so the rows stay on their ranks: accuracy and zero-one loss from
@@ -775,5 +780,7 @@ def gather_metric(dp, fn, y_true, y_pred):
     parts = dp.comm.gather((y_true, y_pred), root=0)
     value = None
     if dp.is_root:
-        value = float(fn(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])))
+        # checked as in one process: float() would parse a str and refuse a 1-element array
+        value = _validation.returned_real(metric_name(fn), fn(np.concatenate([p[0] for p in parts]),
+                                                               np.concatenate([p[1] for p in parts])))
     return dp.comm.bcast(value, root=0)

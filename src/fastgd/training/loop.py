@@ -297,8 +297,8 @@ def _metric_fns(metrics, logged=("loss",)):
 
 
 def _metric(dp, fn, y_true, y_pred):
-    if dp is None:
-        return _validation.returned_real(f"metrics: {getattr(fn, '__name__', fn)!r}", fn(y_true, y_pred))
+    if dp is None or dp.size == 1:  # every row is here: the metric as one process computes it
+        return _validation.returned_real(_distributed.metric_name(fn), fn(y_true, y_pred))
     return _distributed.gather_metric(dp, fn, y_true, y_pred)
 
 
