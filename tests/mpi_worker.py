@@ -356,17 +356,22 @@ def lifecycle(comm, out):
 
 
 class FailOnRankOne(callbacks.Callback):
-    def __init__(self, rank):
-        self.rank = rank
+    """Raises (or, with ``exit``, calls sys.exit) on rank 1 at the end of the third epoch."""
+
+    def __init__(self, rank, exit=False):
+        self.rank, self.exit = rank, exit
 
     def on_epoch_end(self, epoch, logs):
         if self.rank == 1 and epoch == 2:
+            if self.exit:
+                sys.exit("rank 1 exited in epoch 3")
             raise RuntimeError("rank 1 failed in epoch 3")
 
 
 def fail(comm, out, where):
-    """Rank 1 fails (a NaN in its shard, an exception in the middle of training, or one before
-    fit): the job must end instead of leaving the other ranks waiting in a collective."""
+    """Rank 1 fails (a NaN in its shard, an exception or sys.exit in the middle of training, or
+    an exception before fit): the job must end instead of leaving the other ranks waiting in a
+    collective."""
     x, y, _ = data(40)
     sl = distributed.shard(40, comm)
     xs = x[sl].copy()
@@ -375,7 +380,7 @@ def fail(comm, out, where):
     if comm.rank == 1 and where == "input":
         xs[0, 0] = np.nan
     model("float64").fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1000, batch_size=2,
-                         callbacks=[FailOnRankOne(comm.rank)], progress=False, comm=dp(comm))
+                         callbacks=[FailOnRankOne(comm.rank, where == "exit")], progress=False, comm=dp(comm))
 
 
 class StopOnRankZero(callbacks.Callback):

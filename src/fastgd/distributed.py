@@ -35,7 +35,7 @@ model replica per rank:
   only.
 - An exception that no rank catches ends the whole job: fit installs a ``sys.excepthook`` that
   prints the error and calls ``comm.Abort(1)``, so the other ranks never wait in a reduction for
-  a rank that is gone. Ranks that call fit or evaluate with different arguments (other than the
+  a rank that is gone; a ``sys.exit`` of failure status inside fit aborts too (``exiting``). Ranks that call fit or evaluate with different arguments (other than the
   data) raise a ValueError naming the argument (``DataParallel.agree``) before anything else.
 
 Overlap, as PyTorch's DistributedDataParallel does it: when the gradient arena is larger than the
@@ -93,6 +93,14 @@ def shard(n: int, comm: Any) -> slice:
     return slice(start, start + base + (rank < extra))
 
 
+def _abort(comm, code=1):
+    """End the whole job with exit status ``code``, once what this rank printed is out."""
+    sys.stderr.flush()
+    sys.stdout.flush()
+    time.sleep(0.5)  # let mpiexec forward the output before the abort tears the job down
+    comm.Abort(code)
+
+
 def _abort_on_uncaught(comm):
     """Make an uncaught exception on this rank print its traceback and abort the whole job."""
     previous = sys.excepthook
@@ -101,10 +109,7 @@ def _abort_on_uncaught(comm):
 
     def hook(kind, value, traceback):
         previous(kind, value, traceback)
-        sys.stderr.flush()
-        sys.stdout.flush()
-        time.sleep(0.5)  # let mpiexec forward the traceback before the abort tears the job down
-        comm.Abort(1)
+        _abort(comm)
 
     hook._fastgd_comm = comm
     sys.excepthook = hook
@@ -161,6 +166,19 @@ class DataParallel:
         _abort_on_uncaught(comm)
 
     # ---- small collectives ---------------------------------------------------------------
+
+    def exiting(self, exc):
+        """A SystemExit leaving fit on this rank (sys.exit in a callback): a failure (a status
+        other than 0 or None) ends the whole job with it, as ``python -m mpi4py`` does, where
+        the interpreter would exit this rank alone, quietly (no excepthook), and leave the
+        other ranks waiting in the step's reduction for ever."""
+        code = exc.code
+        if code is None or code == 0:
+            return
+        if not isinstance(code, int):  # sys.exit("message"): printed, exit status 1
+            print(code, file=sys.stderr)
+            code = 1
+        _abort(self.comm, code)
 
     def agree(self, call, model, loss, **settings):
         """Check, in one ``allgather`` before any other collective of the call, that every rank

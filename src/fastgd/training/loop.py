@@ -885,6 +885,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         progress_bar.close()
         _report_interrupt(exc, history, epoch, steps_done, steps_per_epoch)
         raise
+    except SystemExit as exc:
+        if dp is not None:
+            dp.exiting(exc)
+        raise
     finally:
         progress_bar.close()
         if dp is not None:
