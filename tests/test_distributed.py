@@ -411,9 +411,11 @@ def test_shard_tiles_the_samples_in_near_equal_blocks(n, size):
 def test_shard_and_fit_reject_what_is_not_a_communicator():
     from mpi4py import MPI
 
-    from fastgd.distributed import shard
+    from fastgd.distributed import DataParallel, shard
 
     assert shard(5, MPI.COMM_SELF) == slice(0, 5)
+    # what fit takes as comm, shard takes too (it refused a DataParallel as no communicator)
+    assert shard(5, DataParallel(MPI.COMM_SELF, bucket_cap_mb=0)) == slice(0, 5)
     with pytest.raises(ValueError, match="n must be an integer >= 0, got -1"):
         shard(-1, MPI.COMM_SELF)
     with pytest.raises(TypeError, match="comm must be an mpi4py communicator.*got int"):

@@ -84,9 +84,10 @@ def _check_comm(comm):
 def shard(n: int, comm: Any) -> slice:
     """The slice of rank ``comm.rank`` out of ``n`` samples: contiguous blocks whose sizes differ
     by at most one (the first ``n % size`` ranks get one more). ``X[shard(len(X), comm)]`` of a
-    memory-mapped array is a view: a rank reads only its rows."""
+    memory-mapped array is a view: a rank reads only its rows. ``comm`` may be what fit takes
+    as ``comm``: a :class:`DataParallel` too."""
     n = _validation.integer("n", n, 0)
-    comm = _check_comm(comm)
+    comm = _check_comm(comm.comm if isinstance(comm, DataParallel) else comm)
     rank, size = comm.Get_rank(), comm.Get_size()
     base, extra = divmod(int(n), size)
     start = rank * base + min(rank, extra)
