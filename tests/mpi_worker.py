@@ -414,6 +414,9 @@ def mismatch(comm, out, what):
     elif what == "intercommunicator":
         local = comm.Split(comm.rank % 2, key=comm.rank)
         comm = local.Create_intercomm(0, comm, 1 - comm.rank % 2, tag=7)
+    elif what == "node":  # a node reaching into another job (here each rank is one): jobs of several
+        # ranks each went on, the parameters of both jobs updated in one shared window
+        comm = distributed.DataParallel(MPI.COMM_SELF, node=comm)
     elif what == "n_restarts":
         kw["n_restarts"] = 1 + one
     elif what == "early_stopping":  # rank 0 alone would restore its best weights

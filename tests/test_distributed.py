@@ -301,7 +301,9 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
                  "'interval': 'epoch', 'mode': 'min', 'factor': 0.1, "),
     ("lbfgs", "but optimizer differs: rank 0: ('LBFGS', {'name': 'lbfgs', 'lr': 1.0, "),
     ("class_weight", "but class_weight differs: rank 0: None; rank 1: [3.0, 1.0, 1.0]"),
-    ("intercommunicator", "comm must be an intracommunicator, got an intercommunicator")])
+    ("intercommunicator", "comm must be an intracommunicator, got an intercommunicator"),
+    ("node", "node must be a communicator of ranks of comm (those that share memory), got one with 1 process "
+             "outside comm (COMM_WORLD rank ")])
 def test_ranks_that_disagree_fail_by_name_instead_of_waiting(tmp_path, what, message):
     # rank 0 would wait for ever for rank 1's fourth epoch, its metric's reduction or its second
     # restart; different activations trained without error, each rank with its own gradients

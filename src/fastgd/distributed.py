@@ -165,6 +165,15 @@ class DataParallel:
         # weight, weighted loss, non-finite loss count, non-finite gradient count
         self._scalars = np.zeros(4, dtype=np.float64)
         _abort_on_uncaught(comm)
+        if node is not None:
+            # the window of a node with processes of another job (another part of a split)
+            # would mix the two jobs' parameters
+            outside = set(_world_ranks(MPI, node)) - set(_world_ranks(MPI, comm))
+            if outside:
+                raise ValueError(f"node must be a communicator of ranks of comm (those that share memory), got "
+                                 f"one with {len(outside)} process{'es' if len(outside) > 1 else ''} outside comm "
+                                 f"(COMM_WORLD rank{'s' if len(outside) > 1 else ''} "
+                                 f"{', '.join(map(str, sorted(outside)[:8]))})")
 
     # ---- small collectives ---------------------------------------------------------------
 
