@@ -426,6 +426,10 @@ def mismatch(comm, out, what):
         kw["schedule"] = schedules.ReduceLROnPlateau(kw["optimizer"], factor=0.5 if one else 0.1, patience=0)
     elif what == "lbfgs":  # rank 1's steps would be half as long: the replicas would part
         kw.update(optimizer=fg.lbfgs.LBFGS(lr=0.5 if one else 1.0), batch_size=None)
+    elif what == "targets":  # a class-weighted loss: rank 0's labels and rank 1's one-hot rows are
+        # normalized differently (by the class weights, by the row count)
+        kw["loss"] = fg.SoftmaxCrossEntropy(class_weight=[1.0, 3.0, 0.5])
+        y = np.eye(N_CLASSES)[y] if one else y
     elif what == "class_weight":  # rank 1's samples of class 0 would weigh 3 times what rank 0's do
         kw["class_weight"] = {0: 3.0} if one else {np.int64(2): 1.0}
     elif what == "rank-zero-batch-hook":  # not a mismatch: the fit stops on every rank

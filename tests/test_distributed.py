@@ -300,6 +300,7 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
     ("schedule", "but schedule differs: rank 0: ('ReduceLROnPlateau', {'name': 'reduce_lr_on_plateau', "
                  "'interval': 'epoch', 'mode': 'min', 'factor': 0.1, "),
     ("lbfgs", "but optimizer differs: rank 0: ('LBFGS', {'name': 'lbfgs', 'lr': 1.0, "),
+    ("targets", "but normalization differs: rank 0: 'labels targets'; rank 1: 'rows targets'"),
     ("class_weight", "but class_weight differs: rank 0: None; rank 1: [3.0, 1.0, 1.0]"),
     ("intercommunicator", "comm must be an intracommunicator, got an intercommunicator"),
     ("node", "node must be a communicator of ranks of comm (those that share memory), got one with 1 process "

@@ -296,6 +296,14 @@ def _metric_fns(metrics, logged=("loss",)):
     return out
 
 
+def _normalization(loss, target, dtype):
+    """How the loss's mean over these rows is normalized, for ``DataParallel.agree``: a
+    class-weighted loss divides by the class weights of class-index targets and by the sample
+    weights of target rows (see the loss's docstring), so ranks with one form each would mix the
+    two into a mean no one process computes. None where both forms give the same."""
+    return None if loss._class_weight_array(dtype) is None else f"{target[0]} targets"
+
+
 def _metric(dp, fn, y_true, y_pred):
     if dp is None or dp.size == 1:  # every row is here: the metric as one process computes it
         return _validation.returned_real(_distributed.metric_name(fn), fn(y_true, y_pred))
@@ -700,6 +708,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                  metrics=[name for name, _ in metric_fns], tol=tol, max_steps=max_steps, clip_norm=clip_norm,
                  clip_value=clip_value, schedule=_config(schedule),
                  class_weight=None if per_class is None or (per_class == 1.0).all() else per_class.tolist(),
+                 normalization=_normalization(loss, target, model.dtype),
                  early_stopping=_config(early_stopping, ("monitor", "patience", "min_delta", "mode", "restore_best")))
         seed = dp.start(model, optimizer, schedule, seed)
         steps_per_epoch = dp.max(steps_per_epoch)
@@ -909,7 +918,8 @@ def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_si
     x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight, dp is None)
     metric_fns = _metric_fns(metrics)
     if dp is not None:
-        dp.agree("evaluate", model, loss, metrics=[name for name, _ in metric_fns])
+        dp.agree("evaluate", model, loss, metrics=[name for name, _ in metric_fns],
+                 normalization=_normalization(loss, target, model.dtype))
     out = {"loss": _loop.data_loss(model, x, target, sw, loss, batch_size, dp=dp)}
     if metric_fns:
         pred = loss.link(_loop.predict(model, x, batch_size))
