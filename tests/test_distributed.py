@@ -477,7 +477,10 @@ def test_a_communicator_of_one_rank_trains_exactly_as_no_communicator(dtype):
     x[np.abs(x) < 0.5] = 0.0
     runs = [dict(optimizer=fg.lbfgs.LBFGS, batch_size=None),
             dict(optimizer=lambda: optim.Adam(lr=0.05), x=scipy.sparse.csr_matrix(x), clip_norm=0.3),
-            dict(optimizer=lambda: optim.Adam(lr=0.05), clip_norm=0.3)]
+            dict(optimizer=lambda: optim.Adam(lr=0.05), clip_norm=0.3),
+            # tol's full-data gradient norm, reduced the same way (it was w·g/w too)
+            dict(optimizer=lambda: optim.Adam(lr=0.05), tol=1e-9),
+            dict(optimizer=lambda: optim.Adam(lr=0.05), tol=1e-9, class_weight={1: 2.5})]
     for run in runs:
         results = []
         for comm in (None, MPI.COMM_SELF, DataParallel(MPI.COMM_SELF, bucket_cap_mb=0, shared_memory=False)):

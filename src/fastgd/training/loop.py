@@ -312,13 +312,15 @@ def _metric(dp, fn, y_true, y_pred):
 
 def _full_grad_norm(model, x, target, sw, loss, dp=None):
     """The norm of the gradient of the mean loss over the whole data set (chunked); over every
-    rank's rows with ``dp``."""
-    _value, grad = _loop.data_gradient(model, x, target, sw, loss)
+    rank's rows with ``dp``: each rank's scaled by its share of the global weight, summed (one
+    rank's, of share 1, as without ``dp``)."""
+    share = 1.0
     if dp is not None:
         weight = _loop.batch_weight(loss, target, sw, model.dtype)
-        grad *= weight
-        grad, weight = dp.sum(grad), dp.sum([weight])[0]
-        grad /= weight
+        share = weight / dp.sum([weight])[0]
+    _value, grad = _loop.data_gradient(model, x, target, sw, loss, scale=share)
+    if dp is not None:
+        grad = dp.sum(grad)
     return _curvature_hooks.l2_norm(grad)
 
 
