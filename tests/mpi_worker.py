@@ -221,6 +221,18 @@ def memmap(comm, out):
          shard_bytes=np.array([header + sl.start * row, header + sl.stop * row]))
 
 
+def sparse(comm, out):
+    """The steps scenario on CSR input, which reduces the fused sparse step's gradient."""
+    import scipy.sparse
+
+    x, y, w = data(103)
+    sl = skewed(103, comm.size)[comm.rank]
+    m = model("float64")
+    h = m.fit(scipy.sparse.csr_matrix(x[sl]), y[sl], loss="softmax_cross_entropy", optimizer=make_optimizer("adam"),
+              epochs=3, batch_size=8, shuffle=False, sample_weight=w[sl], clip_norm=0.5, progress=False, comm=comm)
+    save(out, "sparse", comm, params=m.params, loss=np.array(h.history["loss"]))
+
+
 def weightless(comm, out, which):
     """Rank 1's training and validation rows all weigh 0 (the sum over the ranks does not):
     full-batch gradient descent and L-BFGS, whose global batch is every rank's rows, and
@@ -470,6 +482,8 @@ def main():
         checkpoint(comm, out, sys.argv[3])
     elif scenario == "fail":
         fail(comm, out, sys.argv[3])
+    elif scenario == "sparse":
+        sparse(comm, out)
     elif scenario == "weightless":
         weightless(comm, out, sys.argv[3])
     elif scenario == "mismatch":

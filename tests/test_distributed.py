@@ -340,6 +340,16 @@ def test_ranks_with_their_own_batch_size_train_the_global_batches(tmp_path):
     np.testing.assert_allclose(ranks[0]["params"], m.params, rtol=1e-12, atol=1e-12)
 
 
+def test_sparse_steps_equal_one_process_over_the_global_batches(tmp_path):
+    # the sparse step reduces the fused step's gradient scaled by each rank's share of the
+    # step's weight (summed while the ranks compute); the ranks run out of batches at different steps
+    mpirun(3, "sparse", tmp_path, timeout=120)
+    params, losses = replay(3, "float64", "adam", False, 3, parts=worker.skewed(103, 3))
+    for r, res in enumerate(load(str(tmp_path), "sparse", 3)):
+        np.testing.assert_allclose(res["params"], params, rtol=1e-12, atol=1e-12, err_msg=f"rank {r}")
+        np.testing.assert_allclose(res["loss"], losses, rtol=1e-11, err_msg=f"rank {r}")
+
+
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_a_rank_whose_rows_all_weigh_nothing_trains_with_the_others(tmp_path, ranks):
     # the rank refused its all-zero sample weights by itself ("must not be all zero") and the
