@@ -391,6 +391,11 @@ def fail(comm, out, where):
         raise FileNotFoundError("rank 1 failed before fit")
     if comm.rank == 1 and where == "input":
         xs[0, 0] = np.nan
+    if where == "freed":  # a fit over a communicator freed since
+        sub = comm.Dup()
+        model("float64").fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1, progress=False,
+                             comm=sub)
+        sub.Free()
     model("float64").fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1000, batch_size=2,
                          callbacks=[FailOnRankOne(comm.rank, where == "exit")], progress=False, comm=dp(comm))
 

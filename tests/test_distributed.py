@@ -274,6 +274,9 @@ def test_checkpoint_from_two_ranks_resumes_on_one_and_three(tmp_path):
 @pytest.mark.parametrize("where,message", [("input", "x contains NaN or infinity"),
                                            ("callback", "rank 1 failed in epoch 3"),
                                            ("exit", "rank 1 exited in epoch 3"),
+                                           # the hook aborted through the freed communicator: an
+                                           # MPI error inside the hook, and no abort
+                                           ("freed", "rank 1 failed in epoch 3"),
                                            ("before-fit", "rank 1 failed before fit")])
 def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
     # rank 0 alone would train for 1000 epochs (or wait in fit's first broadcast for rank 1):

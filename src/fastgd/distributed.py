@@ -34,8 +34,9 @@ model replica per rank:
   bar and callbacks whose ``rank_zero_only`` is True (CSVLogger, ModelCheckpoint) run on rank 0
   only.
 - An exception that no rank catches ends the whole job: fit installs a ``sys.excepthook`` that
-  prints the error and calls ``comm.Abort(1)``, so the other ranks never wait in a reduction for
-  a rank that is gone; a ``sys.exit`` of failure status inside fit aborts too (``exiting``). Ranks that call fit or evaluate with different arguments (other than the
+  prints the error and calls ``MPI.COMM_WORLD.Abort(1)``, so the other ranks never wait in a
+  reduction for a rank that is gone; a ``sys.exit`` of failure status inside fit aborts too
+  (``exiting``). Ranks that call fit or evaluate with different arguments (other than the
   data) raise a ValueError naming the argument (``DataParallel.agree``) before anything else.
 
 Overlap, as PyTorch's DistributedDataParallel does it: when the gradient arena is larger than the
@@ -102,17 +103,20 @@ def _abort(comm, code=1):
     comm.Abort(code)
 
 
-def _abort_on_uncaught(comm):
-    """Make an uncaught exception on this rank print its traceback and abort the whole job."""
-    previous = sys.excepthook
-    if getattr(previous, "_fastgd_comm", None) is comm:
+def _abort_on_uncaught(MPI):
+    """Make an uncaught exception on this rank print its traceback and abort the whole job
+    (once per process, whatever the communicators). The abort goes through COMM_WORLD, which
+    lives as long as MPI: the communicator of the fit that installed the hook may be freed by
+    the time an exception comes (MPI_Abort on it then failed, and the job hung)."""
+    if getattr(sys.excepthook, "_fastgd_abort", False):
         return
+    previous = sys.excepthook
 
     def hook(kind, value, traceback):
         previous(kind, value, traceback)
-        _abort(comm)
+        _abort(MPI.COMM_WORLD)
 
-    hook._fastgd_comm = comm
+    hook._fastgd_abort = True
     sys.excepthook = hook
 
 
@@ -164,7 +168,7 @@ class DataParallel:
         self.is_root = self.rank == 0
         # weight, weighted loss, non-finite loss count, non-finite gradient count
         self._scalars = np.zeros(4, dtype=np.float64)
-        _abort_on_uncaught(comm)
+        _abort_on_uncaught(MPI)
         if node is not None:
             # the window of a node with processes of another job (another part of a split)
             # would mix the two jobs' parameters
