@@ -428,6 +428,11 @@ def mismatch(comm, out, what):
     elif what == "metrics":
         print(m.evaluate(x[sl], y[sl], loss=kw["loss"], metrics=["accuracy"] if one else [], comm=comm))
         return
+    elif what == "parameters":  # evaluate broadcasts nothing: the loss of two models, averaged
+        if one:
+            m.reset_parameters(99)
+        print(m.evaluate(x[sl], y[sl], loss=kw["loss"], comm=comm))
+        return
     elif what == "intercommunicator":
         local = comm.Split(comm.rank % 2, key=comm.rank)
         comm = local.Create_intercomm(0, comm, 1 - comm.rank % 2, tag=7)

@@ -298,6 +298,8 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
     ("metrics", "evaluate(comm=...): every rank must make the same call with the same arguments (only the data "
                 "differs), but metrics differs: rank 0: []; rank 1: ['accuracy']"),
     ("n_restarts", "but n_restarts differs: rank 0: 1; rank 1: 2"),
+    ("parameters", "evaluate(comm=...): every rank must make the same call with the same arguments (only the "
+                   "data differs), but model parameters (digest) differs: rank 0: "),
     ("early_stopping", "but early_stopping differs: rank 0: None; rank 1: ('EarlyStopping', {'monitor': 'val_loss', "
                        "'patience': 1, 'min_delta': 0.0, 'mode': 'min', 'restore_best': True})"),
     ("schedule", "but schedule differs: rank 0: ('ReduceLROnPlateau', {'name': 'reduce_lr_on_plateau', "

@@ -14,6 +14,7 @@ or a callback setting ``model.stop_training = True``.
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import numbers
 import shutil
@@ -920,8 +921,11 @@ def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_si
     x, target, sw = _outofcore.prepare(model, X, y, loss, sample_weight, dp is None)
     metric_fns = _metric_fns(metrics)
     if dp is not None:
+        # fit starts every rank from rank 0's parameters; evaluate changes none, so a rank that
+        # loaded or trained other ones would report a mean over several models
         dp.agree("evaluate", model, loss, metrics=[name for name, _ in metric_fns],
-                 normalization=_normalization(loss, target, model.dtype))
+                 normalization=_normalization(loss, target, model.dtype),
+                 **{"model parameters (digest)": hashlib.blake2b(model.params, digest_size=8).hexdigest()})
     out = {"loss": _loop.data_loss(model, x, target, sw, loss, batch_size, dp=dp)}
     if metric_fns:
         pred = loss.link(_loop.predict(model, x, batch_size))
