@@ -438,6 +438,9 @@ def test_shard_and_fit_reject_what_is_not_a_communicator():
         shard(-1, MPI.COMM_SELF)
     with pytest.raises(TypeError, match="comm must be an mpi4py communicator.*got int"):
         shard(5, 3)
+    # a class has the methods, unbound (its Is_inter() raised 'needs an argument')
+    with pytest.raises(TypeError, match="comm must be an mpi4py communicator.*got the class Intracomm"):
+        shard(5, MPI.Intracomm)
     x, y, _ = worker.data(20)
     with pytest.raises(TypeError, match="comm must be an mpi4py communicator.*got str"):
         worker.model("float64").fit(x, y, loss=LOSS, optimizer="sgd", progress=False, comm="world")

@@ -69,9 +69,10 @@ __all__ = ["DataParallel", "shard"]
 
 def _check_comm(comm):
     for attr in ("Get_rank", "Get_size", "Allreduce", "Bcast", "bcast", "Abort"):
-        if not hasattr(comm, attr):
-            raise TypeError(f"comm must be an mpi4py communicator (e.g. mpi4py.MPI.COMM_WORLD), "
-                            f"got {type(comm).__name__}")
+        # a class (MPI.Intracomm) has the methods too, unbound: Is_inter() then 'needs an argument'
+        if not hasattr(comm, attr) or isinstance(comm, type):
+            got = f"the class {comm.__name__}" if isinstance(comm, type) else type(comm).__name__
+            raise TypeError(f"comm must be an mpi4py communicator (e.g. mpi4py.MPI.COMM_WORLD), got {got}")
     if not comm:  # mpi4py's null handle is false
         raise ValueError("comm must be a communicator, got a null one (MPI.COMM_NULL, or a communicator that "
                          "was freed)")
