@@ -260,7 +260,34 @@ def test_restarts_keep_best(rng):
     scores = h.params["restart_scores"]
     assert len(scores) == 3
     assert abs(m.evaluate(X, y)["loss"] - h.history["loss"][-1]) < 0.5  # the best run's params are kept
-    assert min(scores) == pytest.approx(min(h.history["loss"]))
+    assert min(scores) == h.history["loss"][-1]
+
+
+def test_restarts_score_each_run_by_the_parameters_it_ends_with(rng):
+    # a run was scored by its best epoch whatever parameters it kept: one whose validation loss
+    # rose after its best could win with its worse last parameters
+    X = rng.normal(size=(80, 2))
+    y = (X[:, :1] * X[:, 1:] > 0).astype(float)
+
+    class Starts(fastgd.callbacks.Callback):
+        count = 0
+
+        def on_train_begin(self, logs):
+            Starts.count += 1
+
+    m = mlp([2, 8, 1], act="tanh")
+    kwargs = dict(loss="binary_cross_entropy", optimizer=optim.SGD(lr=3.0), epochs=6, batch_size=8,
+                  validation_split=0.25, n_restarts=3, progress=False, seed=1)
+    h = m.fit(X, y, callbacks=(c for c in [Starts()]), **kwargs)  # a generator serves every run
+    assert Starts.count == 3
+    assert min(h.params["restart_scores"]) == h.history["val_loss"][-1]
+    assert m.evaluate(X[60:], y[60:])["loss"] == pytest.approx(h.history["val_loss"][-1], rel=1e-12)
+    # with early stopping's restore (an int patience too), the restored epoch's value
+    m = mlp([2, 8, 1], act="tanh")
+    h = m.fit(X, y, early_stopping=2, **kwargs)
+    best = float(np.nanmin(h.history["val_loss"]))
+    assert min(h.params["restart_scores"]) == best
+    assert m.evaluate(X[60:], y[60:])["loss"] == pytest.approx(best, rel=1e-12)
 
 
 @pytest.mark.parametrize("make", [lambda o: fastgd.schedules.CosineDecay(o, total_steps=3, min_lr=1e-3),

@@ -636,11 +636,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     validation_split = _validation.probability("validation_split", validation_split)
     if validation_data is not None and validation_split:
         raise ValueError("pass validation_data or validation_split, not both")
-    if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
-        early_stopping = EarlyStopping(patience=int(early_stopping))
-    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
-        raise TypeError(f"early_stopping must be a fastgd.EarlyStopping or an int patience, "
-                        f"got {type(early_stopping).__name__}")
+    early_stopping = _early_stopping(early_stopping)
     callbacks = _validation.callbacks(callbacks)
     dp = None
     if comm is not None:
@@ -948,9 +944,37 @@ def partial_fit(model, X, y, *, loss, optimizer, batch_size=32, shuffle=False, s
 _MAX_RESTARTS = 1_000_000
 
 
+def _early_stopping(value):
+    """fit's ``early_stopping``: an EarlyStopping, an int patience (monitoring val_loss) or None."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return EarlyStopping(patience=int(value))
+    if value is not None and not isinstance(value, EarlyStopping):
+        raise TypeError(f"early_stopping must be a fastgd.EarlyStopping or an int patience, "
+                        f"got {type(value).__name__}")
+    return value
+
+
+def _run_score(history, callbacks):
+    """A run's score for fit_restarts: the monitored value (val_loss, else loss) of the epoch
+    whose parameters the run ends with: the last, or the one an EarlyStopping(restore_best=True)
+    restored (the last such callback's, as it restores last); inf when that value is NaN or the
+    run logged no epoch. The best value of any epoch would rank a run by parameters it no
+    longer holds."""
+    if not history.epochs:
+        return math.inf
+    kept = history.epochs[-1]
+    for cb in callbacks:
+        if isinstance(cb, EarlyStopping) and cb.restore_best and cb.best_params is not None:
+            kept = cb.best_epoch
+    value = float(history.history[history.monitor][history.epochs.index(kept)])
+    return math.inf if math.isnan(value) else value
+
+
 def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
     """Train from `n_restarts` random initializations (seeds derived from `seed`) and keep the
-    best run (lowest final val_loss, else loss): the classic remedy for non-convex losses. The
+    best run: the lowest val_loss (else loss) of the epoch whose parameters it ends with (the
+    last, or the one an ``EarlyStopping(restore_best=True)`` restored; see ``_run_score``):
+    the classic remedy for non-convex losses. The
     optimizer's state, and the schedule's, are reset before each run, and end as the best run
     left them. Returns the best run's History (also ``model.history``), with
     ``history.params["restart_scores"]`` listing every run's score."""
@@ -965,6 +989,10 @@ def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
         # the first fit's agreement compares the counts
         fit_kwargs["comm"] = _distributed.DataParallel(fit_kwargs["comm"])
         fit_kwargs["comm"].n_restarts = n_restarts
+    # read once, for every run and for the scores: a generator of callbacks would serve only the
+    # first run, and an int patience would make each fit an EarlyStopping of its own, out of sight
+    fit_kwargs["callbacks"] = _validation.callbacks(fit_kwargs.get("callbacks"))
+    fit_kwargs["early_stopping"] = _early_stopping(fit_kwargs.get("early_stopping"))
     seeds = np.random.SeedSequence(seed).generate_state(n_restarts * 2, dtype=np.uint32)
     best = (math.inf, None, None, None, None)
     scores = []
@@ -978,8 +1006,7 @@ def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
             schedule.load_state_dict(schedule_state)
         try:
             h = fit(model, X, y, optimizer=optimizer, seed=int(seeds[2 * r + 1]), **fit_kwargs)
-            key = h.monitor
-            score = float(np.nanmin(h.history[key])) if h.epochs else math.inf
+            score = _run_score(h, [*fit_kwargs["callbacks"], fit_kwargs["early_stopping"]])
         except DivergenceError as exc:
             h, score = exc.history, math.inf
         scores.append(score)
