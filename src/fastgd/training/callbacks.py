@@ -206,13 +206,15 @@ class CSVLogger(Callback):
     def _columns(self, logged):
         """The logged names in the order of the file's columns: those of its header, when it
         has one, then any it lacks, which are added to the header (its rows get them empty)."""
-        rows = []
+        header = None
         if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
             with open(self.path, newline="") as f:
-                rows = list(csv.reader(f))
-        keys = rows[0][1:] if rows and rows[0] else []
+                header = next(csv.reader(f), None)
+        keys = header[1:] if header else []
         added = [k for k in sorted(logged) if k not in keys]
-        if rows and added:
+        if header is not None and added:  # the rows are read (and rewritten) only when the header grows
+            with open(self.path, newline="") as f:
+                rows = list(csv.reader(f))
             with open(self.path, "w", newline="") as f:
                 w = csv.writer(f)
                 w.writerow(rows[0] + added)
