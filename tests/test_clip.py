@@ -214,3 +214,27 @@ def test_gradient_norm_and_clipping_errors_name_grads():
         fastgd.ops.clip_grad_norm(read_only, 1.0)
     with pytest.raises(ValueError, match=r"^grads\[0\] is read-only"):
         fastgd.ops.clip_grad_value([read_only], 1.0)
+
+
+@pytest.mark.parametrize("bad", [None, np.nan, np.inf])
+def test_clip_grad_norm_with_an_infinite_max_norm_returns_the_norm_as_torch(dtype, bad):
+    # clip_grad_norm_(params, float("inf")) is torch's idiom for the norm alone; it was refused as
+    # a non-finite hyperparameter: the gradients stay (NaN where the norm is not finite), N returned
+    torch = pytest.importorskip("torch")
+    g = np.array([3.0, -4.0, 0.0, -0.0] + ([] if bad is None else [bad]), dtype)
+    t = torch.zeros(len(g), dtype=torch.from_numpy(g).dtype, requires_grad=True)
+    t.grad = torch.from_numpy(g.copy())
+    t_norm = torch.nn.utils.clip_grad_norm_([t], float("inf"), foreach=False)
+    for max_norm in (np.inf, float("inf"), np.float32(np.inf)):
+        mine = g.copy()
+        norm = fastgd.clip_grad_norm(mine, max_norm)
+        np.testing.assert_equal(norm, float(t_norm))
+        np.testing.assert_array_equal(mine, t.grad.numpy())
+        kept = ~np.isnan(mine)
+        assert np.array_equal(np.signbit(mine[kept]), np.signbit(t.grad.numpy()[kept]))  # -0 stays -0
+
+
+def test_clip_grad_norm_refuses_minus_inf_and_integers_past_the_float_range():
+    for bad in (-np.inf, 10**400):
+        with pytest.raises(ValueError, match=r"^max_norm must be a finite number >= 0 or inf, got "):
+            fastgd.clip_grad_norm(np.ones(3), bad)

@@ -106,16 +106,22 @@ def as_float(value):
         return math.inf if value > 0 else -math.inf
 
 
-def real(name, value, *, low=None, low_open=False, high=None, high_open=False, allow_none=False):
+def real(name, value, *, low=None, low_open=False, high=None, high_open=False, allow_none=False,
+         allow_inf=False):
     """``value`` as a float: a finite real number (not a bool) in the interval from ``low`` to
     ``high`` (each bound closed unless ``*_open``; None: unbounded); None passes through with
-    ``allow_none``."""
+    ``allow_none``, and a floating-point +inf with ``allow_inf`` (for a bound that may be absent;
+    an integer past the float range is still refused: it names no intent)."""
     if value is None and allow_none:
         return None
     expected = _interval(low, low_open, high, high_open)
+    if allow_inf:
+        expected += " or inf"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ArgumentTypeError(f"{name} must be {expected}, got {shown(value)}")
     v = as_float(value)
+    if allow_inf and v == math.inf and isinstance(value, (float, np.floating)):
+        return v
     if not (math.isfinite(v)
             and (low is None or (v > low if low_open else v >= low))
             and (high is None or (v < high if high_open else v <= high))):

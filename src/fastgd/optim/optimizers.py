@@ -810,11 +810,13 @@ def clip_grad_norm(grads, max_norm, *, error_if_nonfinite=False) -> float:
     Parameters
     ----------
     grads : ndarray (n,) float32/float64, C-contiguous, writeable, or a list of them
-    max_norm : float, >= 0
+    max_norm : float, >= 0, or inf
+        ``inf`` clips nothing (and ``grads`` stay as they are unless N is not finite): it
+        returns the norm, as torch's ``clip_grad_norm_(params, float("inf"))`` does.
     error_if_nonfinite : bool
         Raise ``ValueError`` (and leave ``grads`` untouched) when N is NaN or infinite.
     """
-    max_norm = _real("max_norm", max_norm, low=0.0)
+    max_norm = _real("max_norm", max_norm, low=0.0, allow_inf=True)
     error_if_nonfinite = _flag("error_if_nonfinite", error_if_nonfinite)
     arrays = _grad_list(grads)
     total = math.sqrt(sum(_core.sum_squares(g, name=name) for name, g in arrays))
