@@ -381,8 +381,8 @@ class FailOnRankOne(callbacks.Callback):
 
 
 def fail(comm, out, where):
-    """Rank 1 fails (a NaN in its shard, an exception or sys.exit in the middle of training, or
-    an exception before fit): the job must end instead of leaving the other ranks waiting in a
+    """Rank 1 fails (a NaN in its shard, an exception or sys.exit in the middle of training, an
+    exception before fit, or it never makes the call): the job must end instead of leaving the other ranks waiting in a
     collective."""
     x, y, _ = data(40)
     sl = distributed.shard(40, comm)
@@ -391,6 +391,17 @@ def fail(comm, out, where):
         raise FileNotFoundError("rank 1 failed before fit")
     if comm.rank == 1 and where == "input":
         xs[0, 0] = np.nan
+    if where.startswith("absent-"):  # rank 1 never makes the call rank 0 makes over comm
+        m = model("float64")
+        if comm.rank == 1:
+            m.fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1, progress=False)
+            return
+        late = distributed.DataParallel(comm, timeout=2)
+        if where == "absent-fit":
+            m.fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1, progress=False, comm=late)
+        else:
+            m.evaluate(xs, y[sl], loss="softmax_cross_entropy", comm=late)
+        return
     if where == "freed":  # a fit over a communicator freed since
         sub = comm.Dup()
         model("float64").fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1, progress=False,

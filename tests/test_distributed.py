@@ -481,6 +481,37 @@ def test_bucket_cap_is_checked_and_kept_when_fit_wraps_it_again():
     assert not again.use_shared(m, optim.Adam(), plan) and again._shared is None
 
 
+def test_the_entry_timeout_is_checked_and_kept_when_fit_wraps_it_again():
+    from mpi4py import MPI
+
+    from fastgd.distributed import DataParallel
+
+    for bad in (0, -1.0, math.nan, -math.inf, 10**400):
+        with pytest.raises(ValueError, match=r"^timeout must be a finite number > 0 or inf, got "):
+            DataParallel(MPI.COMM_SELF, timeout=bad)
+    with pytest.raises(TypeError, match=r"^timeout must be a finite number > 0 or inf, got '30' \(str\)"):
+        DataParallel(MPI.COMM_SELF, timeout="30")
+    assert DataParallel(MPI.COMM_SELF).timeout == 1800.0
+    assert DataParallel(DataParallel(MPI.COMM_SELF, timeout=math.inf)).timeout == math.inf
+    # one rank arrives at once, with or without a limit
+    x, y, _ = worker.data(20)
+    for timeout in (0.5, math.inf):
+        m = worker.model("float64")
+        m.fit(x, y, loss=LOSS, optimizer="sgd", epochs=1, progress=False,
+              comm=DataParallel(MPI.COMM_SELF, timeout=timeout))
+        assert m.evaluate(x, y, loss=LOSS, comm=DataParallel(MPI.COMM_SELF, timeout=timeout))["loss"] > 0
+
+
+@pytest.mark.parametrize("call", ["fit", "evaluate"])
+def test_ranks_waiting_for_a_rank_that_never_makes_the_call_end_the_job_after_the_timeout(tmp_path, call):
+    # rank 1 trains without comm= and ends; rank 0 waited for it for ever in fit's (or
+    # evaluate's) first collective
+    proc = mpirun(2, "fail", tmp_path, f"absent-{call}", timeout=120, check=False)
+    assert proc.returncode != 0, f"the job succeeded although rank 1 never called {call}:\n{proc.stderr}"
+    assert (f"TimeoutError: {call}(comm=...): not every one of the 2 ranks of comm entered {call} within 2 s"
+            in proc.stderr), proc.stderr
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_a_communicator_of_one_rank_trains_exactly_as_no_communicator(dtype):
     # the full-batch (L-BFGS) and sparse steps scaled the gradient and loss by the batch weight

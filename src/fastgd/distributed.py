@@ -37,7 +37,9 @@ model replica per rank:
   prints the error and calls ``MPI.COMM_WORLD.Abort(1)``, so the other ranks never wait in a
   reduction for a rank that is gone; a ``sys.exit`` of failure status inside fit aborts too
   (``exiting``). Ranks that call fit or evaluate with different arguments (other than the
-  data) raise a ValueError naming the argument (``DataParallel.agree``) before anything else.
+  data) raise a ValueError naming the argument (``DataParallel.agree``) before anything else,
+  and ranks that wait longer than ``DataParallel(timeout=...)`` for a rank that never makes
+  the call raise TimeoutError.
 
 Overlap, as PyTorch's DistributedDataParallel does it: when the gradient arena is larger than the
 bucket cap (``DataParallel(comm, bucket_cap_mb=25.0)``, which ``fit`` also accepts as ``comm``),
@@ -134,16 +136,23 @@ class DataParallel:
       model on every rank even where the ranks of a host could share memory.
     - ``node``: the communicator of the ranks that share memory with this one (default
       ``comm.Split_type(MPI.COMM_TYPE_SHARED)``, the ranks on this host), e.g. ``comm.Split(...)``
-      to group the ranks differently."""
+      to group the ranks differently.
+    - ``timeout`` (seconds, default 1800, ``float("inf")``: no limit): how long a call waits for
+      every rank of ``comm`` to enter it (fit, evaluate, partial_fit). A rank that never makes
+      the call (it passed no ``comm``, or took another branch of the script) would leave the
+      others waiting for ever; after ``timeout`` they raise TimeoutError, and the job ends as on
+      any uncaught exception (see the module docstring). Set it above the longest time the ranks
+      may be apart on their way to the call (loading their data, say)."""
 
     def __init__(self, comm: Any, bucket_cap_mb: float | None = None, shared_memory: bool | None = None,
-                 node: Any = None) -> None:
+                 node: Any = None, timeout: float | None = None) -> None:
         # the fits a fit_restarts runs over comm (each rank must run as many: see agree)
         self.n_restarts = comm.n_restarts if isinstance(comm, DataParallel) else 1
         if isinstance(comm, DataParallel):
             bucket_cap_mb = comm.bucket_cap_mb if bucket_cap_mb is None else bucket_cap_mb
             shared_memory = comm.shared_memory if shared_memory is None else shared_memory
             node = comm.node if node is None else node
+            timeout = comm.timeout if timeout is None else timeout
             comm = comm.comm
         # the argument first: without mpi4py, comm=5 is still a wrong argument, not a missing module
         _check_comm(comm)
@@ -152,6 +161,8 @@ class DataParallel:
         if bucket_cap_mb is None:
             bucket_cap_mb = 25.0
         self.bucket_cap_mb = _validation.real("bucket_cap_mb", bucket_cap_mb, low=0.0)
+        self.timeout = _validation.real("timeout", 1800.0 if timeout is None else timeout, low=0.0, low_open=True,
+                                        allow_inf=True)
         if shared_memory is None:
             shared_memory = True
         if not isinstance(shared_memory, (bool, np.bool_)):
@@ -207,6 +218,7 @@ class DataParallel:
                 "loss": loss.get_config(), **settings, "n_restarts": self.n_restarts,
                 "bucket_cap_mb": self.bucket_cap_mb, "shared_memory": self.shared_memory}
         mine = {key: repr(value) for key, value in mine.items()}
+        self._arrive(call)
         every = self.comm.allgather(mine)
         for key in mine:
             ranks = {}
@@ -217,6 +229,24 @@ class DataParallel:
                                   f"{', ...' if len(r) > 8 else ''}: {value}" for value, r in ranks.items())
                 raise ValueError(f"{call}(comm=...): every rank must make the same call with the same arguments "
                                  f"(only the data differs), but {key} differs: {where}")
+
+    def _arrive(self, call):
+        """Wait, at most ``timeout`` seconds, until every rank of comm has entered ``call``: a
+        non-blocking barrier, tested with pauses that grow to 10 ms (a few microseconds when the
+        ranks arrive together)."""
+        if self.timeout == math.inf:
+            return
+        request = self.comm.Ibarrier()
+        deadline = time.monotonic() + self.timeout
+        pause = 0.0
+        while not request.Test():
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{call}(comm=...): not every one of the {self.size} ranks of comm entered {call} within "
+                    f"{self.timeout:g} s (DataParallel(comm, timeout=...)); a rank that calls {call} without "
+                    f"comm=, or does not call it, leaves the others waiting")
+            time.sleep(pause)
+            pause = min(2 * pause + 1e-5, 0.01)
 
     def sum(self, values):
         """Element-wise sum over ranks of a float64 vector (a new array)."""
