@@ -411,6 +411,44 @@ def fail(comm, out, where):
                          callbacks=[FailOnRankOne(comm.rank, where == "exit")], progress=False, comm=dp(comm))
 
 
+class ExitOnOneRank(callbacks.Callback):
+    """sys.exit(0) or sys.exit() on one rank: in on_train_begin, after step 3 of the first epoch
+    (a rank_zero_only hook, on rank 0), or at the end of the third epoch (on rank 1)."""
+
+    def __init__(self, rank, hook):
+        self.rank, self.hook = rank, hook
+        self.rank_zero_only = hook == "batch"
+
+    def on_train_begin(self, logs):
+        if self.hook == "begin" and self.rank == 1:
+            sys.exit(0)
+
+    def on_batch_end(self, step, logs):
+        if self.hook == "batch" and step == 3:
+            sys.exit()
+
+    def on_epoch_end(self, epoch, logs):
+        if self.hook == "epoch" and self.rank == 1 and epoch == 2:
+            sys.exit(0)
+
+
+def leave(comm, out, hook):
+    """One rank leaves the fit with a success status from a callback: every rank must stop there,
+    the others returning from fit, where they waited for it for ever in the next collective."""
+    x, y, _ = data(40)
+    sl = distributed.shard(40, comm)
+    m = model("float64")
+    try:
+        h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1000, batch_size=2,
+                  callbacks=[ExitOnOneRank(comm.rank, hook)], progress=False, comm=dp(comm))
+    except SystemExit as exc:
+        save(out, "leave", comm, exited=np.array(True), code=np.array(-1 if exc.code is None else exc.code),
+             epochs=np.array(len(m.history.epochs)), params=m.params)
+        raise
+    save(out, "leave", comm, exited=np.array(False), epochs=np.array(len(h.epochs)), params=m.params,
+         reason=np.array(str(h.stopped_reason)))
+
+
 class StopOnRankZero(callbacks.Callback):
     """A per-batch hook on rank 0 only (rank_zero_only, as a callback that writes files), which
     stops the fit after the step 3 of the first epoch."""
@@ -503,6 +541,8 @@ def main():
         checkpoint(comm, out, sys.argv[3])
     elif scenario == "fail":
         fail(comm, out, sys.argv[3])
+    elif scenario == "leave":
+        leave(comm, out, sys.argv[3])
     elif scenario == "sparse":
         sparse(comm, out)
     elif scenario == "weightless":

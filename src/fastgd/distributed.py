@@ -36,7 +36,7 @@ model replica per rank:
 - An exception that no rank catches ends the whole job: fit installs a ``sys.excepthook`` that
   prints the error and calls ``MPI.COMM_WORLD.Abort(1)``, so the other ranks never wait in a
   reduction for a rank that is gone; a ``sys.exit`` of failure status inside fit aborts too
-  (``exiting``). Ranks that call fit or evaluate with different arguments (other than the
+  (``exiting``), and a callback's ``sys.exit(0)`` on one rank stops every rank's fit there. Ranks that call fit or evaluate with different arguments (other than the
   data) raise a ValueError naming the argument (``DataParallel.agree``) before anything else,
   and ranks that wait longer than ``DataParallel(timeout=...)`` for a rank that never makes
   the call raise TimeoutError.

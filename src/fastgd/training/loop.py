@@ -734,9 +734,29 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     monitor = _curvature_hooks.CurvatureMonitor.create(curvature, model, x, target, sw, loss, optimizer, seed)
     history.curvature = None if monitor is None else monitor.records
     total_steps = 0
+    # Over comm, a callback's sys.exit(0) (or sys.exit()) on one rank would leave the others
+    # waiting in the next collective for ever (a rank_zero_only callback runs on rank 0 alone):
+    # the rank stops calling hooks, its stop_training takes every rank out of the fit at the next
+    # agreement, and it leaves with the exit there. A failure status aborts the job (dp.exiting).
+    leaving = []
+
+    def call_hooks(hook, *args):
+        for cb in callbacks:
+            if leaving:
+                return
+            try:
+                getattr(cb, hook)(*args)
+            except SystemExit as exc:
+                if dp is None or not (exc.code is None or exc.code == 0):
+                    raise
+                leaving.append(exc)
+                model.stop_training = True
+
     for cb in callbacks:
         cb.set_context(model, optimizer, schedule, history)
-        cb.on_train_begin({})
+    call_hooks("on_train_begin", {})
+    # over comm, every rank learns whether one left in on_train_begin (no epoch then)
+    first_epoch = initial_epoch + epochs if dp is not None and dp.any(leaving) else initial_epoch
 
     def diverged(epoch, step, what, value):
         model._assign_params(best_params)
@@ -808,14 +828,13 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         progress_bar.update(value)
         if schedule_per_step:
             schedule.step()
-        for cb in callbacks:
-            cb.on_batch_end(step, {"loss": value})
+        call_hooks("on_batch_end", step, {"loss": value})
         if dp is not None and batch_hooks:
             model.stop_training = dp.any(model.stop_training)
         return model.stop_training or (max_steps is not None and total_steps >= max_steps)
 
     try:
-        for epoch in range(initial_epoch, initial_epoch + epochs):
+        for epoch in range(first_epoch, initial_epoch + epochs):
             t0 = time.perf_counter()
             progress_bar.start_epoch(epoch)
             norm_sum, steps_done = 0.0, 0
@@ -871,8 +890,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                     schedule.step(monitored)
                 else:
                     schedule.step()
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
+            call_hooks("on_epoch_end", epoch, logs)
             if dp is not None:
                 model.stop_training = dp.any(model.stop_training)
             if tol is not None and logs["grad_norm"] < tol:
@@ -884,6 +902,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             if model.stop_training:
                 history.stopped_reason = history.stopped_reason or "stopped by a callback"
                 break
+        if leaving:
+            raise leaving[0]
     except KeyboardInterrupt as exc:
         if schedule_per_step:  # the schedule catches up with the steps made, as an uninterrupted fit has it
             made = getattr(optimizer, "step_count", 0) - steps_before
