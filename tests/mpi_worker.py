@@ -438,9 +438,13 @@ def leave(comm, out, hook):
     x, y, _ = data(40)
     sl = distributed.shard(40, comm)
     m = model("float64")
+    restarts = hook == "restarts"  # the first of three runs of fit_restarts: the others are not started
     try:
         h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1000, batch_size=2,
-                  callbacks=[ExitOnOneRank(comm.rank, hook)], progress=False, comm=dp(comm))
+                  callbacks=[ExitOnOneRank(comm.rank, "epoch" if restarts else hook)], progress=False,
+                  comm=dp(comm), n_restarts=3 if restarts else 1)
+        if restarts:
+            assert len(h.params["restart_scores"]) == 1, h.params["restart_scores"]
     except SystemExit as exc:
         save(out, "leave", comm, exited=np.array(True), code=np.array(-1 if exc.code is None else exc.code),
              epochs=np.array(len(m.history.epochs)), params=m.params)

@@ -290,16 +290,17 @@ def test_a_failing_rank_ends_the_job_with_its_error(tmp_path, where, message):
     assert message in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize("hook,leaver,epochs", [("begin", 1, 0), ("batch", 0, 1), ("epoch", 1, 3)])
+@pytest.mark.parametrize("hook,leaver,epochs", [("begin", 1, 0), ("batch", 0, 1), ("epoch", 1, 3),
+                                                ("restarts", 1, 3)])
 def test_a_rank_leaving_with_success_from_a_callback_stops_every_rank_there(tmp_path, hook, leaver, epochs):
     # sys.exit(0) in a callback on one rank (a rank_zero_only one runs on rank 0 alone) left the
-    # other ranks waiting in the next collective for ever
+    # other ranks waiting in the next collective for ever (with restarts, in the next run's)
     proc = mpirun(2, "leave", tmp_path, hook, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     ranks = load(tmp_path, "leave", 2)
     assert ranks[leaver]["exited"] and ranks[leaver]["code"] == (-1 if hook == "batch" else 0)
     stayer = ranks[1 - leaver]
-    assert not stayer["exited"] and str(stayer["reason"]) == ("stopped by a callback" if epochs else "None")
+    assert not stayer["exited"] and str(stayer["reason"]) == "a rank left the fit (sys.exit in a callback)"
     for r in ranks:
         assert r["epochs"] == epochs
     np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])

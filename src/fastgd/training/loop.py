@@ -752,11 +752,21 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                 leaving.append(exc)
                 model.stop_training = True
 
+    def agree_stop():
+        """Over comm: every rank stops when one does, naming a rank that leaves."""
+        code = dp.max(2 if leaving else int(bool(model.stop_training)))  # 1 stop, 2 a rank leaves
+        if code == 2:
+            history.stopped_reason = _RANK_LEFT
+        model.stop_training = code > 0
+
     for cb in callbacks:
         cb.set_context(model, optimizer, schedule, history)
     call_hooks("on_train_begin", {})
-    # over comm, every rank learns whether one left in on_train_begin (no epoch then)
-    first_epoch = initial_epoch + epochs if dp is not None and dp.any(leaving) else initial_epoch
+    first_epoch = initial_epoch
+    if dp is not None:  # every rank learns whether one left in on_train_begin (no epoch then)
+        agree_stop()
+        if model.stop_training:
+            first_epoch = initial_epoch + epochs
 
     def diverged(epoch, step, what, value):
         model._assign_params(best_params)
@@ -830,7 +840,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             schedule.step()
         call_hooks("on_batch_end", step, {"loss": value})
         if dp is not None and batch_hooks:
-            model.stop_training = dp.any(model.stop_training)
+            agree_stop()
         return model.stop_training or (max_steps is not None and total_steps >= max_steps)
 
     try:
@@ -892,7 +902,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                     schedule.step()
             call_hooks("on_epoch_end", epoch, logs)
             if dp is not None:
-                model.stop_training = dp.any(model.stop_training)
+                agree_stop()
+                if history.stopped_reason == _RANK_LEFT:
+                    break
             if tol is not None and logs["grad_norm"] < tol:
                 history.stopped_reason = f"gradient norm {logs['grad_norm']:.3g} < tol {tol:g}"
                 break
@@ -959,6 +971,9 @@ def partial_fit(model, X, y, *, loss, optimizer, batch_size=32, shuffle=False, s
             sample_weight=sample_weight, clip_norm=clip_norm, clip_value=clip_value, progress=False, comm=comm)
     return h.history["loss"][-1]
 
+
+# the stop reason of every rank of a fit over comm that one rank left by sys.exit(0) in a callback
+_RANK_LEFT = "a rank left the fit (sys.exit in a callback)"
 
 # each restart is a whole fit: a count past this is a mistake, not a plan
 _MAX_RESTARTS = 1_000_000
@@ -1035,6 +1050,8 @@ def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
             # continues that run (moments, step counts, lr), not the last one's
             best = (score, model.params.copy(), h, copy.deepcopy(optimizer.state_dict()),
                     None if schedule is None else copy.deepcopy(schedule.state_dict()))
+        if h.stopped_reason == _RANK_LEFT:  # the next run would wait for that rank
+            break
     model._assign_params(best[1])
     optimizer.load_state_dict(best[3])
     if schedule is not None:
