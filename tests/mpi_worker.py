@@ -253,6 +253,36 @@ def weightless(comm, out, which):
          evaluate=ev["loss"])
 
 
+def label_sets(n, seed, several):
+    """(x, y, w) of data() with y as 0/1 rows over the N_CLASSES labels: one-hot, but for the
+    first ``several`` rows, which carry two labels."""
+    x, y, w = data(n, seed)
+    y = np.eye(N_CLASSES)[y]
+    y[:several, [0, 1]] = 1
+    return x, y, w
+
+
+LABEL_SET_LOSSES = ("binary_cross_entropy", "mse")
+
+
+def labelsets(comm, out):
+    """Multi-label training rows on rank 0 only, one-hot validation rows on every rank: fit's
+    and evaluate's accuracy and zero_one_loss, per loss, with the parameters they were of."""
+    x, y, w = label_sets(60, 7, 10)
+    xv, yv, _ = label_sets(30, 8, 0)
+    sl, slv = distributed.shard(60, comm), distributed.shard(30, comm)
+    arrays = {}
+    for loss in LABEL_SET_LOSSES:
+        m = model("float64")
+        h = m.fit(x[sl], y[sl], loss=loss, optimizer=optim.Adam(lr=0.05), epochs=1, batch_size=8, sample_weight=w[sl],
+                  validation_data=(xv[slv], yv[slv]), metrics=["accuracy", "zero_one_loss"], progress=False, seed=0,
+                  comm=dp(comm))
+        arrays[f"{loss}-params"] = m.params
+        arrays[f"{loss}-history"] = json.dumps({k: h.history[k] for k in h.history if "accuracy" in k or "one" in k})
+        arrays[f"{loss}-evaluate"] = json.dumps(m.evaluate(xv[slv], yv[slv], metrics=["accuracy"], comm=dp(comm)))
+    save(out, "labelsets", comm, **arrays)
+
+
 def max_error(y_true, y_pred):
     """A metric fastgd does not know: it needs every row."""
     return float(np.abs(np.asarray(y_true) - np.asarray(y_pred)).max())
@@ -549,6 +579,8 @@ def main():
         leave(comm, out, sys.argv[3])
     elif scenario == "sparse":
         sparse(comm, out)
+    elif scenario == "labelsets":
+        labelsets(comm, out)
     elif scenario == "weightless":
         weightless(comm, out, sys.argv[3])
     elif scenario == "mismatch":

@@ -396,6 +396,30 @@ def test_a_rank_whose_rows_all_weigh_nothing_trains_with_the_others(tmp_path, ra
     assert "sum to 0: their mean loss is undefined" in proc.stderr, proc.stderr
 
 
+def test_accuracy_scores_every_ranks_rows_by_the_rule_of_the_whole_fit(tmp_path):
+    # only rank 0's training rows carry several labels, and the validation rows none: the
+    # validation rows were scored by argmax, so val_accuracy was not the accuracy of the
+    # model's predictions (binary cross-entropy: its label sets; MSE: as the training target's)
+    sk = pytest.importorskip("sklearn.metrics")
+    mpirun(3, "labelsets", tmp_path, timeout=120)
+    x, y, _ = worker.label_sets(60, 7, 10)
+    xv, yv, _ = worker.label_sets(30, 8, 0)
+    for r, res in enumerate(load(str(tmp_path), "labelsets", 3)):
+        for loss in worker.LABEL_SET_LOSSES:
+            m = worker.model("float64")
+            m.params[...] = res[f"{loss}-params"]
+            history = json.loads(str(res[f"{loss}-history"]))
+            predicted, predicted_val = ((m.predict_proba(a, loss) > 0.5).astype(int) for a in (x, xv))
+            assert history["accuracy"] == [sk.accuracy_score(y, predicted)], (r, loss)
+            assert history["val_accuracy"] == [sk.accuracy_score(yv, predicted_val)], (r, loss)
+            assert history["val_zero_one_loss"] == pytest.approx([sk.zero_one_loss(yv, predicted_val)], abs=1e-15)
+            evaluated = json.loads(str(res[f"{loss}-evaluate"]))
+            if loss == "binary_cross_entropy":  # evaluate follows the loss; MSE leaves it to yv's one-hot rows
+                assert evaluated["accuracy"] == history["val_accuracy"][0], r
+            else:
+                assert evaluated["accuracy"] == sk.accuracy_score(yv.argmax(axis=1), m.predict(xv).argmax(axis=1)), r
+
+
 def test_the_readme_training_script_runs_under_mpiexec(tmp_path):
     """The complete script of the README's "Scaling out" section, run as the README runs it
     (``python -m mpi4py``), on fewer rows and epochs."""

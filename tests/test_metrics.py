@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import fastgd as fg
 from fastgd import metrics
 
 
@@ -130,8 +131,98 @@ class _TwoRanks:
 
 @pytest.mark.parametrize("other_several, expected", [(True, 0.5), (False, 1.0)])
 def test_multilabel_accuracy_over_ranks_follows_all_ranks_rows(other_several, expected):
-    """This rank's rows are one-hot; another rank's multi-label rows make y_true a label-set
-    matrix for every rank (thresholded: 0.5), else it stays one of classes (argmax: 1.0)."""
-    from fastgd import distributed
+    """This rank's rows are one-hot; under a loss that leaves the rule to the target (MSE),
+    another rank's multi-label rows make y_true a label-set matrix for every rank (thresholded:
+    0.5), else it stays one of classes (argmax: 1.0)."""
+    from fastgd.training import loop
     y, p = np.array([[1, 0], [0, 1]]), np.array([[0.9, 0.8], [0.1, 0.7]])
-    assert distributed.gather_metric(_TwoRanks(other_several), metrics.accuracy, y, p) == expected
+    ranks = _TwoRanks(other_several)
+    multilabel = metrics._multilabel_rule(fg.losses.MSE(), 2, y, ranks.sum)
+    assert loop._metric(ranks, metrics.accuracy, y, p, multilabel) == expected
+
+
+def _fit(loss, X, Y, n_outputs, **options):
+    """A one-epoch fit of a linear model logging accuracy and zero_one_loss: its last epoch's
+    metrics are those of the parameters it ends with."""
+    m = fg.Sequential([fg.Dense(X.shape[1], n_outputs, activation="identity")], dtype="float64", seed=3)
+    h = m.fit(X, Y, loss=loss, optimizer=fg.optim.Adam(lr=0.05), epochs=1, batch_size=16, progress=False, seed=0,
+              metrics=["accuracy", "zero_one_loss"], **options)
+    return m, h.history
+
+
+def _label_sets(n, rng, several):
+    """(X, Y): 0/1 rows over 3 labels, the first ``several`` of them with two 1s, the others one."""
+    X = rng.standard_normal((n, 4))
+    Y = np.eye(3)[rng.integers(0, 3, n)]
+    Y[:several, [0, 1]] = 1
+    return X, Y
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "mse"])
+def test_fit_scores_validation_rows_by_the_rule_of_the_training_target(rng, loss):
+    """Multi-label training targets and validation targets that happen to be one-hot: the
+    validation rows were scored by argmax, the training rows by subset accuracy, so
+    val_accuracy measured another thing than accuracy (and than the model's predictions)."""
+    sk = pytest.importorskip("sklearn.metrics")
+    X, Y = _label_sets(120, rng, 40)
+    Xv, Yv = _label_sets(60, rng, 0)
+    m, h = _fit(loss, X, Y, 3, validation_data=(Xv, Yv))
+    predicted = (m.predict_proba(Xv, loss) > 0.5).astype(int)  # BCE: sigmoid; MSE: the output itself
+    assert h["val_accuracy"][-1] == sk.accuracy_score(Yv, predicted)
+    assert h["val_zero_one_loss"][-1] == pytest.approx(sk.zero_one_loss(Yv, predicted), abs=1e-15)
+    assert h["accuracy"][-1] == sk.accuracy_score(Y, (m.predict_proba(X, loss) > 0.5).astype(int))
+    if loss == "binary_cross_entropy":  # evaluate follows the loss (MSE leaves it to Yv, one-hot: classes)
+        assert m.evaluate(Xv, Yv, metrics=["accuracy"])["accuracy"] == h["val_accuracy"][-1]
+    # the same data cut by validation_split: its last rows are one-hot, its first multi-label
+    m, h = _fit(loss, np.vstack([X, Xv]), np.vstack([Y, Yv]), 3, validation_split=1 / 3)
+    assert h["val_accuracy"][-1] == sk.accuracy_score(Yv, (m.predict_proba(Xv, loss) > 0.5).astype(int))
+
+
+def test_evaluate_scores_by_the_loss_of_the_model():
+    """Binary cross-entropy on three outputs predicts a set of labels (the probabilities above
+    0.5): one-hot rows are scored by subset accuracy, not by the argmax the rows' form gave."""
+    y = np.eye(3)[[0, 1, 2, 0]]
+    m = fg.Sequential([fg.Dense(3, 3, activation="identity")], dtype="float64", seed=0)
+    m.params[...] = 0.0
+    m.layers[0].b[...] = [2.0, 1.0, -1.0]  # every sample: labels 0 and 1 (argmax: class 0)
+    x = np.zeros((4, 3))
+    assert m.evaluate(x, y, "binary_cross_entropy", metrics=["accuracy"])["accuracy"] == 0.0
+    assert m.evaluate(x, y, "softmax_cross_entropy", metrics=["accuracy"])["accuracy"] == 0.5
+    assert m.evaluate(x, y, "mse", metrics=["accuracy"])["accuracy"] == 0.5  # one-hot rows: classes
+    m.fit(x, y, loss="binary_cross_entropy", optimizer=fg.optim.SGD(lr=0.0), epochs=1, progress=False)
+    assert m.evaluate(x, y, metrics=["accuracy", "zero_one_loss"]) == pytest.approx(
+        {"loss": m.evaluate(x, y)["loss"], "accuracy": 0.0, "zero_one_loss": 1.0})
+
+
+@pytest.mark.parametrize("case", ["labels", "one-hot", "multi-label", "one output"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fit_accuracy_is_sklearns_on_the_models_predictions(rng, case, weighted):
+    """fit's accuracy (unweighted, as Keras' metrics) is scikit-learn's accuracy_score of the
+    predictions the model makes afterwards: argmax for softmax cross-entropy, the labels above
+    0.5 for binary cross-entropy."""
+    sk = pytest.importorskip("sklearn.metrics")
+    X = rng.standard_normal((90, 4))
+    labels = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0.5)
+    Y, loss, k = {"labels": (labels, "softmax_cross_entropy", 3),
+                  "one-hot": (np.eye(3)[labels], "softmax_cross_entropy", 3),
+                  "multi-label": ((X[:, :3] > 0).astype(float), "binary_cross_entropy", 3),
+                  "one output": ((X[:, 0] > 0).astype(float), "binary_cross_entropy", 1)}[case]
+    w = rng.uniform(0.1, 3.0, 90) if weighted else None
+    m, h = _fit(loss, X, Y, k, sample_weight=w)
+    proba = m.predict_proba(X)
+    predicted = proba.argmax(axis=1) if loss == "softmax_cross_entropy" else (proba > 0.5).astype(int)
+    truth = Y.argmax(axis=1) if case == "one-hot" else Y
+    if case == "one output":
+        predicted = predicted[:, 0]
+    assert h["accuracy"][-1] == sk.accuracy_score(truth, predicted)
+    assert h["zero_one_loss"][-1] == pytest.approx(sk.zero_one_loss(truth, predicted), abs=1e-15)
+
+
+def test_soft_multilabel_targets_count_the_labels_above_one_half(rng):
+    """Binary cross-entropy takes soft targets: a label of target 0.8 is one the model should
+    predict (and one of 0.2 not), as a single output's target is read above 0.5."""
+    X = rng.standard_normal((60, 4))
+    hard = (X[:, :3] > 0).astype(float)
+    soft = np.where(hard == 1, 0.8, 0.2)
+    m, h = _fit("binary_cross_entropy", X, soft, 3)
+    assert h["accuracy"][-1] == metrics.accuracy(hard, m.predict_proba(X))

@@ -812,20 +812,13 @@ def metric_name(fn):
 
 def gather_metric(dp, fn, y_true, y_pred):
     """A metric over all ranks' rows (the same value on every rank). fastgd's own metrics are
-    reduced from per-rank sums, so the rows stay on their ranks: accuracy and zero-one loss from
-    the counts of right predictions, mse and mae from the sums of per-sample errors, r2 in two
-    passes (the global mean of y_true, then the squared residuals and deviations from it). Any
-    other callable sees every row: rank 0 computes it on the gathered rows and broadcasts it."""
+    reduced from per-rank sums, so the rows stay on their ranks: mse and mae from the sums of
+    per-sample errors, r2 in two passes (the global mean of y_true, then the squared residuals
+    and deviations from it). Any other callable sees every row: rank 0 computes it on the
+    gathered rows and broadcasts it. (Accuracy and zero-one loss do not come here: the training
+    loop adds up the ranks' counts of right predictions, each scored by the rule of the whole fit.)"""
     from fastgd import metrics
 
-    if fn is metrics.accuracy or fn is metrics.zero_one_loss:
-        # multi-label as the rows of all ranks together make y_true: 0/1 on every rank, some row
-        # of other than one 1 on any
-        ranks, indicator, several = dp.sum([1.0, *map(float, metrics._indicator_rows(np.asarray(y_true)))])
-        multilabel = indicator == ranks and several > 0
-        correct = metrics._correct(y_true, y_pred, 0.5, multilabel)
-        right, n = dp.sum([np.count_nonzero(correct), correct.shape[0]])
-        return right / n if fn is metrics.accuracy else 1.0 - right / n
     if fn is metrics.mean_squared_error or fn is metrics.mean_absolute_error:
         t, p = metrics._regression_pair(y_true, y_pred)
         errors = (t - p) ** 2 if fn is metrics.mean_squared_error else np.abs(t - p)

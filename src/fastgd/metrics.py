@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from fastgd import _validation
+from fastgd.nn import losses as _losses
 
 __all__ = ["accuracy", "zero_one_loss", "r2_score", "mean_squared_error", "mean_absolute_error"]
 
@@ -58,9 +59,33 @@ def _multilabel(t):
     return indicator and several
 
 
+def _multilabel_rule(loss, n_outputs, y_true, add=None):
+    """Whether ``fit`` and ``evaluate`` score accuracy and zero_one_loss as multi-label (subset
+    accuracy on each output > 0.5) rather than one class per sample (argmax; one output: > 0.5).
+
+    Decided once, from the loss and the whole training target, so that the training and the
+    validation data, and every rank's rows, are scored by one rule whatever the form of their
+    own rows. SoftmaxCrossEntropy predicts one class per sample (the argmax of its
+    probabilities); BinaryCrossEntropy of two or more outputs one independent label per output
+    (the probabilities above 0.5). For the other losses ``y_true`` decides: multi-label when it
+    is a multi-label indicator matrix (see _multilabel) as a whole; with ``add`` (which sums a
+    list over the ranks), as every rank's rows together make it one.
+    """
+    if isinstance(loss, _losses.SoftmaxCrossEntropy):
+        return False
+    if isinstance(loss, _losses.BinaryCrossEntropy):
+        return n_outputs > 1
+    if add is None:
+        return _multilabel(np.asarray(y_true))
+    # 0/1 on every rank, some row of other than one 1 on any
+    ranks, indicator, several = add([1.0, *map(float, _indicator_rows(np.asarray(y_true)))])
+    return bool(indicator == ranks and several > 0)
+
+
 def _correct(y_true, y_pred, threshold, multilabel=None):
     """Per sample, whether y_pred is right; multilabel: whether y_true is a multi-label
-    indicator matrix (None: whether its rows make it one, see _multilabel)."""
+    indicator matrix (None: whether its rows make it one, see _multilabel), its labels the
+    entries above 0.5 (the 1s of 0/1 rows, the likelier side of soft ones)."""
     threshold = _validation.real("threshold", threshold)
     t = _real_array("y_true", y_true)
     p = _real_array("y_pred", y_pred)
@@ -75,7 +100,7 @@ def _correct(y_true, y_pred, threshold, multilabel=None):
             raise ValueError(f"y_true is a multi-label indicator matrix of shape {t.shape} (0/1 rows with other "
                              f"than one 1), so y_pred must give one score or 0/1 per label in that shape, "
                              f"got shape {p.shape}")
-        return ((p > threshold) == (t == 1)).all(axis=1)
+        return ((p > threshold) == (t > 0.5)).all(axis=1)
     t_labels = _labels("y_true", t, 0.5)
     p_labels = _labels("y_pred", p, threshold)
     if p.ndim == 2 and p.shape[1] == 1 and (t_labels.min() < 0 or t_labels.max() > 1):

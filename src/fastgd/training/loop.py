@@ -305,7 +305,30 @@ def _normalization(loss, target, dtype):
     return None if loss._class_weight_array(dtype) is None else f"{target[0]} targets"
 
 
-def _metric(dp, fn, y_true, y_pred):
+def _scores_classes(fn):
+    """Whether ``fn`` is one of fastgd's metrics whose rule depends on the form of y_true."""
+    return fn is _metrics.accuracy or fn is _metrics.zero_one_loss
+
+
+def _accuracy_rule(metric_fns, loss, n_outputs, target, dp):
+    """The rule by which accuracy and zero_one_loss score every set of rows of one fit or
+    evaluation (see _metrics._multilabel_rule), decided once from the loss and the whole
+    prepared ``target`` (every rank's rows with ``dp``); None when no metric needs one."""
+    if not any(_scores_classes(fn) for _name, fn in metric_fns):
+        return None
+    return _metrics._multilabel_rule(loss, n_outputs, target[1], None if dp is None else dp.sum)
+
+
+def _metric(dp, fn, y_true, y_pred, multilabel):
+    """The metric ``fn`` of these rows (over every rank's with ``dp``). fastgd's accuracy and
+    zero_one_loss score them by the rule fixed for the whole fit or evaluation (``multilabel``,
+    see _metrics._multilabel_rule), not by the one the form of these rows alone would give."""
+    if _scores_classes(fn):
+        correct = _metrics._correct(y_true, y_pred, 0.5, multilabel)
+        right, n = np.count_nonzero(correct), correct.shape[0]
+        if dp is not None:  # from the counts of right predictions: the rows stay on their ranks
+            right, n = dp.sum([right, n])
+        return float(right / n if fn is _metrics.accuracy else 1.0 - right / n)
     if dp is None or dp.size == 1:  # every row is here: the metric as one process computes it
         return _validation.returned_real(_distributed.metric_name(fn), fn(y_true, y_pred))
     return _distributed.gather_metric(dp, fn, y_true, y_pred)
@@ -578,7 +601,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     max_steps : stop after this many optimizer steps in total.
     callbacks : :class:`fastgd.callbacks.Callback` objects.
     metrics : names ("accuracy", "zero_one_loss", "r2", "mse", "mae") or callables
-        ``f(y_true, output)``; computed on the training data and on the validation data each epoch.
+        ``f(y_true, output)``; computed on the training data and on the validation data each epoch
+        (not weighted by sample_weight). "accuracy" and "zero_one_loss" score both by one rule,
+        fixed by the loss and the whole training target (see ``metrics._multilabel_rule``).
     progress : bar / line per epoch on stderr (see :class:`_Progress`); False for silence.
     verbose : Keras' spelling of ``progress`` (overrides it when given): 0 silent, 1 a bar in a
         terminal and a line per epoch, 2 a line per epoch only.
@@ -714,6 +739,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         n_global, weight_global = dp.sum([n, _loop.batch_weight(loss, target, sw, model.dtype)])
         n_global = int(n_global)
         _loop.positive_weight(weight_global)
+
+    multilabel = _accuracy_rule(metric_fns, loss, model.n_outputs, target, dp)
 
     model.loss = loss
     model.stop_training = False
@@ -871,10 +898,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                 logs["val_loss"] = _checked_as(val_name, _loop.data_loss, model, val[0], val[1], val[2], loss,
                                                _loop.CHUNK_ROWS, dp)
             for name, fn in metric_fns:
-                logs[name] = _metric(dp, fn, target[1], loss.link(_loop.predict(model, x)))
+                logs[name] = _metric(dp, fn, target[1], loss.link(_loop.predict(model, x)), multilabel)
                 if val is not None:
                     val_output = _checked_as(val_name, _loop.predict, model, val[0])
-                    logs["val_" + name] = _checked_as(val_name, _metric, dp, fn, val[1][1], loss.link(val_output))
+                    logs["val_" + name] = _checked_as(val_name, _metric, dp, fn, val[1][1], loss.link(val_output),
+                                                      multilabel)
             if tol is not None:
                 gnorm_full = _full_grad_norm(model, x, target, sw, loss, dp=dp)
                 logs["grad_norm"] = gnorm_full
@@ -941,7 +969,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
 def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_size=4096, comm=None):
     """The mean loss and the metrics of the model on (X, y) as a dict. X may be memory-mapped
     (read in chunks); with ``comm`` (an mpi4py communicator) X, y are this rank's shard and the
-    results are over every rank's rows, the same on every rank."""
+    results are over every rank's rows, the same on every rank. The metrics are those of
+    :func:`fit`: unweighted, "accuracy" and "zero_one_loss" by the rule of the loss (of the
+    model's last fit when None) and the form of the whole y."""
     batch_size = _validation.integer("batch_size", batch_size, 1)
     loss = model._resolve_loss(loss)
     dp = None if comm is None else _distributed.DataParallel(comm)
@@ -956,9 +986,10 @@ def evaluate(model, X, y, loss=None, metrics=(), *, sample_weight=None, batch_si
                  **{"model parameters (digest)": hashlib.blake2b(model.params, digest_size=8).hexdigest()})
     out = {"loss": _loop.data_loss(model, x, target, sw, loss, batch_size, dp=dp)}
     if metric_fns:
+        multilabel = _accuracy_rule(metric_fns, loss, model.n_outputs, target, dp)
         pred = loss.link(_loop.predict(model, x, batch_size))
         for name, fn in metric_fns:
-            out[name] = _metric(dp, fn, target[1], pred)
+            out[name] = _metric(dp, fn, target[1], pred, multilabel)
     return out
 
 
