@@ -601,9 +601,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     max_steps : stop after this many optimizer steps in total.
     callbacks : :class:`fastgd.callbacks.Callback` objects.
     metrics : names ("accuracy", "zero_one_loss", "r2", "mse", "mae") or callables
-        ``f(y_true, output)``; computed on the training data and on the validation data each epoch
-        (not weighted by sample_weight). "accuracy" and "zero_one_loss" score both by one rule,
-        fixed by the loss and the whole training target (see ``metrics._multilabel_rule``).
+        ``f(y_true, y_pred)``, y_pred being the loss's link of the output (probabilities for the
+        cross-entropies, as ``predict_proba``); computed on the training data and on the
+        validation data each epoch (not weighted by sample_weight). "accuracy" and
+        "zero_one_loss" score both by one rule, fixed by the loss and the whole training target
+        (see ``metrics._multilabel_rule``).
     progress : bar / line per epoch on stderr (see :class:`_Progress`); False for silence.
     verbose : Keras' spelling of ``progress`` (overrides it when given): 0 silent, 1 a bar in a
         terminal and a line per epoch, 2 a line per epoch only.
