@@ -451,6 +451,119 @@ def test_checkpoint_resume_is_bit_identical(tmp_path, rng):
     assert h3.epochs == [2, 3]
 
 
+
+def early_stopping_run(rng):
+    """Data, a fresh (model, optimizer, schedule) and fit's arguments for a run that early
+    stopping ends well before its epochs, some epochs after its best."""
+    X = rng.normal(size=(60, 4))
+    y = 2 * X[:, :1] + rng.normal(size=(60, 1))
+    X_val = rng.normal(size=(30, 4))
+    y_val = 2 * X_val[:, :1] + rng.normal(size=(30, 1))
+
+    def setup():
+        m = mlp([4, 16, 1], seed=1)
+        opt = optim.Adam(lr=3e-2)
+        return m, opt, fastgd.schedules.ExponentialDecay(opt, gamma=0.97)
+
+    return X, y, setup, dict(loss="mse", batch_size=8, validation_data=(X_val, y_val), progress=False, seed=5)
+
+
+def checkpoint_after(path, X, y, setup, kw, epochs, restore_best=True):
+    """The checkpoint ModelCheckpoint writes after ``epochs`` epochs of the run, loaded."""
+    m, opt, sched = setup()
+    m.fit(X, y, optimizer=opt, schedule=sched, epochs=epochs, callbacks=[fastgd.callbacks.ModelCheckpoint(path)],
+          early_stopping=fastgd.EarlyStopping(patience=3, restore_best=restore_best), **kw)
+    return fastgd.load_checkpoint(path)
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_a_fit_resumed_with_early_stopping_ends_as_the_uninterrupted_one(tmp_path, rng, restore_best):
+    # the checkpoint held no early-stopping state and fit started it afresh: a fit resumed after
+    # its best epoch stopped epochs later than the uninterrupted one, with other parameters
+    X, y, setup, kw = early_stopping_run(rng)
+    epochs = 40
+    m, opt, sched = setup()
+    es = fastgd.EarlyStopping(patience=3, restore_best=restore_best)
+    h = m.fit(X, y, optimizer=opt, schedule=sched, epochs=epochs, early_stopping=es, **kw)
+    stop = h.epochs[-1]
+    assert h.stopped_reason.startswith("early stopping") and es.stopped_epoch == stop < epochs - 1
+    assert 1 < es.best_epoch < stop - 1
+    path = tmp_path / "ck.npz"
+    # before the best epoch, at it, after it, and at the stop (a run that had stopped runs no epoch)
+    for k in (1, es.best_epoch + 1, es.best_epoch + 2, stop, stop + 1):
+        ck = checkpoint_after(path, X, y, setup, kw, k, restore_best)
+        assert ck.epoch == k and ck.early_stopping.next_epoch == k
+        h3 = ck.model.fit(X, y, optimizer=ck.optimizer, schedule=ck.schedule, epochs=epochs - ck.epoch,
+                          initial_epoch=ck.epoch, early_stopping=ck.early_stopping,
+                          **{**kw, "seed": ck.seed})
+        assert ck.history.epochs + h3.epochs == h.epochs
+        for key, values in h.history.items():
+            if key != "seconds":
+                assert ck.history[key] + h3.history.get(key, []) == values, key
+        assert h3.stopped_reason == h.stopped_reason
+        assert ck.early_stopping.stopped_epoch == stop and ck.early_stopping.best_epoch == es.best_epoch
+        assert np.array_equal(ck.model.params, m.params), k
+
+
+def test_a_loaded_early_stopping_starts_afresh_in_a_fit_from_epoch_0(tmp_path, rng):
+    X, y, setup, kw = early_stopping_run(rng)
+    path = tmp_path / "ck.npz"
+    ck = checkpoint_after(path, X, y, setup, kw, 6)
+    assert ck.early_stopping.best_epoch is not None
+    fresh, _, _ = setup()
+    loaded, _, _ = setup()
+    h_fresh = fresh.fit(X, y, optimizer=optim.Adam(lr=3e-2), epochs=40, early_stopping=fastgd.EarlyStopping(patience=3),
+                        **kw)
+    h_loaded = loaded.fit(X, y, optimizer=optim.Adam(lr=3e-2), epochs=40, early_stopping=ck.early_stopping, **kw)
+    assert h_loaded.history["val_loss"] == h_fresh.history["val_loss"]
+    assert h_loaded.stopped_reason == h_fresh.stopped_reason
+    np.testing.assert_array_equal(loaded.params, fresh.params)
+    assert ck.early_stopping.next_epoch == h_fresh.epochs[-1] + 1
+
+
+def test_a_loaded_early_stopping_refuses_a_fit_that_does_not_continue_its_run(tmp_path, rng):
+    X, y, setup, kw = early_stopping_run(rng)
+    path = tmp_path / "ck.npz"
+    ck = checkpoint_after(path, X, y, setup, kw, 4)
+    before = ck.model.params.copy()
+    with pytest.raises(ValueError, match=r"next epoch is 4 .* pass initial_epoch=4 .* got initial_epoch=2"):
+        ck.model.fit(X, y, optimizer=ck.optimizer, epochs=3, initial_epoch=2, early_stopping=ck.early_stopping, **kw)
+    other = mlp([4, 8, 1], seed=1)
+    with pytest.raises(ValueError, match=r"best parameters of a model of 97 float64 parameters; this model has 49"):
+        other.fit(X, y, optimizer=optim.Adam(lr=3e-2), epochs=3, initial_epoch=4, early_stopping=ck.early_stopping,
+                  **kw)
+    np.testing.assert_array_equal(ck.model.params, before)
+    # refused, it still holds the run: the right fit continues it
+    ck.model.fit(X, y, optimizer=ck.optimizer, epochs=1, initial_epoch=4, early_stopping=ck.early_stopping, **kw)
+    assert ck.early_stopping.next_epoch == 5
+
+
+def test_every_restart_starts_a_loaded_early_stopping_afresh(tmp_path, rng):
+    X, y, setup, kw = early_stopping_run(rng)
+    path = tmp_path / "ck.npz"
+    ck = checkpoint_after(path, X, y, setup, kw, 5)
+    results = []
+    for es in (fastgd.EarlyStopping(patience=3), ck.early_stopping):
+        model, _, _ = setup()
+        h = fastgd.fit_restarts(model, X, y, n_restarts=3, optimizer=optim.Adam(lr=3e-2), epochs=40,
+                                initial_epoch=5, early_stopping=es, **kw)
+        results.append((h.history["val_loss"], h.params["restart_scores"], model.params))
+    assert results[0][:2] == results[1][:2]
+    np.testing.assert_array_equal(results[0][2], results[1][2])
+
+
+def test_a_checkpoint_without_early_stopping_state_resumes_with_a_fresh_one(tmp_path, rng):
+    # what files written before the early-stopping state was saved hold
+    X, y, setup, kw = early_stopping_run(rng)
+    m, opt, sched = setup()
+    h = m.fit(X, y, optimizer=opt, schedule=sched, epochs=3, **kw)
+    fastgd.save_checkpoint(tmp_path / "ck.npz", m, opt, sched, h)
+    ck = fastgd.load_checkpoint(tmp_path / "ck.npz")
+    assert ck.early_stopping is None and "early_stopping" not in repr(ck)
+    h2 = ck.model.fit(X, y, optimizer=ck.optimizer, schedule=ck.schedule, epochs=40, initial_epoch=ck.epoch,
+                      early_stopping=fastgd.EarlyStopping(patience=2), **kw)
+    assert h2.epochs[0] == 3 and h2.stopped_reason.startswith("early stopping")
+
 def test_corrupted_files_raise(tmp_path):
     m = mlp([3, 4, 2])
     path = m.save(tmp_path / "m.npz")

@@ -3,7 +3,12 @@
 Subclass :class:`Callback` and override any of ``on_train_begin(logs)``,
 ``on_epoch_end(epoch, logs)``, ``on_batch_end(step, logs)``, ``on_train_end(logs)``. ``self.model``,
 ``self.optimizer``, ``self.schedule`` and ``self.history`` are set before training starts. Setting
-``self.model.stop_training = True`` stops training after the current step.
+``self.model.stop_training = True`` stops training after the current step (in ``on_train_begin``:
+before the first).
+
+A callback whose decisions depend on the epochs it has seen (:class:`EarlyStopping`) returns
+that in ``state_dict()`` and takes it back in ``load_state_dict()``: a checkpoint saves it, and a
+fit resumed from the checkpoint continues where the interrupted one was.
 
 In a data-parallel fit (``comm=``) every rank runs the callbacks on the same logs, except those
 whose ``rank_zero_only`` is True (the ones that write files), which run on rank 0 only.
@@ -13,10 +18,13 @@ from __future__ import annotations
 
 import csv
 import math
+import numbers
 import os
 import re
 import string
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     from fastgd.nn.model import Sequential
@@ -52,6 +60,14 @@ class Callback:
 
     def on_train_end(self, logs: dict[str, float]) -> None:
         pass
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the callback carries from epoch to epoch that a resumed fit needs: nothing here."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state_dict` returned (here: an empty dict)."""
+        _validation.config("state", state, "(what state_dict() returns)", (), ())
 
 
 def _monitor(value):
@@ -89,6 +105,13 @@ class EarlyStopping(Callback):
     model ends with the parameters of its best epoch.
 
     ``monitor="val_loss"`` falls back to ``"loss"`` when there is no validation data.
+
+    Every fit starts it afresh, except a fit that resumes the run whose state it was given by
+    :meth:`load_state_dict` (as :func:`fastgd.load_checkpoint` does for ``ck.early_stopping``):
+    one whose ``initial_epoch`` is the state's ``next_epoch`` continues that run's best value,
+    best epoch, wait count and best parameters (and, if that run had stopped, runs no epoch and
+    ends as it did); one with ``initial_epoch=0`` starts afresh; any other ``initial_epoch`` is
+    refused (ValueError).
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "min",
@@ -98,16 +121,113 @@ class EarlyStopping(Callback):
         self.min_delta = _validation.real("min_delta", min_delta, low=0.0)
         self.mode = _validation.choice("mode", mode, ("min", "max"))
         self.restore_best = _validation.flag("restore_best", restore_best)
+        self._reset()
 
-    def on_train_begin(self, logs: dict[str, float]) -> None:
+    def get_config(self) -> dict[str, Any]:
+        """The constructor's arguments: ``EarlyStopping(**config)`` makes a fresh copy."""
+        return {"monitor": self.monitor, "patience": self.patience, "min_delta": self.min_delta, "mode": self.mode,
+                "restore_best": self.restore_best}
+
+    def __repr__(self):
+        return f"EarlyStopping({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+
+    def _reset(self):
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch = None
         self.best_params = None
         self.wait = 0
         self.stopped_epoch = None
+        self.next_epoch = 0  # the epoch after the last one seen
+        self._resume = False  # load_state_dict: the next fit that starts at next_epoch continues the run
+
+    def state_dict(self) -> dict[str, Any]:
+        """The run so far: ``next_epoch`` (the epoch after the last one seen), ``best`` and
+        ``best_epoch`` (None before any improvement), ``wait`` (epochs since), ``stopped_epoch``
+        (None unless it stopped the run), ``best_params`` (a copy of the best epoch's parameters
+        with ``restore_best=True``, else None), and the ``monitor`` and ``mode`` it is for."""
+        return {"monitor": self.monitor, "mode": self.mode, "next_epoch": self.next_epoch, "best": self.best,
+                "best_epoch": self.best_epoch, "wait": self.wait, "stopped_epoch": self.stopped_epoch,
+                "best_params": None if self.best_params is None else self.best_params.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take the run :meth:`state_dict` described, to be continued by the next fit that starts
+        at its ``next_epoch`` (see the class docstring). A state for another monitor or mode, or
+        one that does not hold together, is refused (ValueError or TypeError) and changes nothing."""
+        keys = ("monitor", "mode", "next_epoch", "best", "best_epoch", "wait", "stopped_epoch", "best_params")
+        _validation.config("state", state, "(what EarlyStopping.state_dict() returns)", keys, ())
+        if state["monitor"] != self.monitor or state["mode"] != self.mode:
+            raise ValueError(f"state is for monitor={state['monitor']!r}, mode={state['mode']!r}; this EarlyStopping "
+                             f"has monitor={self.monitor!r}, mode={self.mode!r}")
+        next_epoch = _validation.integer("state['next_epoch']", state["next_epoch"], 0,
+                                         maximum=_validation.MAX_RESTORED_COUNT)
+        best_epoch = _validation.integer("state['best_epoch']", state["best_epoch"], 0,
+                                         maximum=max(next_epoch - 1, 0), allow_none=True)
+        if best_epoch is not None and next_epoch == 0:
+            raise ValueError(f"state['best_epoch'] is {best_epoch}, but state['next_epoch'] is 0: no epoch was seen")
+        wait = _validation.integer("state['wait']", state["wait"], 0, maximum=next_epoch)
+        if best_epoch is not None and wait != next_epoch - 1 - best_epoch:
+            raise ValueError(f"state['wait'] must count the epochs after the best one ({next_epoch - 1 - best_epoch}), "
+                             f"got {wait}")
+        unset = math.inf if self.mode == "min" else -math.inf
+        if best_epoch is None:
+            best = state["best"]
+            if not (isinstance(best, numbers.Real) and not isinstance(best, (bool, np.bool_)) and best == unset):
+                raise ValueError(f"state['best'] must be {unset} while state['best_epoch'] is None, got "
+                                 f"{_validation.shown(best)}")
+        else:
+            best = _validation.real("state['best']", state["best"])
+        stopped = _validation.integer("state['stopped_epoch']", state["stopped_epoch"], 0, allow_none=True)
+        if stopped is not None and (stopped != next_epoch - 1 or wait < self.patience):
+            raise ValueError(f"state['stopped_epoch'] is {stopped}: a run stops at its last epoch "
+                             f"({next_epoch - 1}), after at least patience={self.patience} epochs without "
+                             f"improvement (state['wait'] is {wait})")
+        best_params = state["best_params"]
+        if best_params is not None:
+            best_params = _validation.real_array("state['best_params']", best_params)
+            if best_params.ndim != 1 or best_params.dtype.name not in ("float32", "float64"):
+                raise ValueError(f"state['best_params'] must be a 1-D float32 or float64 array, got "
+                                 f"{_validation.describe(best_params)}")
+            _validation.finite("state['best_params']", best_params)
+            best_params = best_params.copy()
+        if self.restore_best and best_epoch is not None and best_params is None:
+            raise ValueError("state['best_params'] is None: the state was saved with restore_best=False, and this "
+                             "EarlyStopping (restore_best=True) would have no best parameters to restore")
+        if not self.restore_best or best_epoch is None:
+            best_params = None
+        self.next_epoch, self.best, self.best_epoch, self.wait = next_epoch, float(best), best_epoch, wait
+        self.stopped_epoch, self.best_params, self._resume = stopped, best_params, True
+
+    def on_train_begin(self, logs: dict[str, float]) -> None:
+        start = 0 if self.history is None else self.history.params.get("initial_epoch", 0)
+        if not self._resume or start == 0:
+            self._reset()
+            return
+        if start != self.next_epoch:
+            raise ValueError(f"early_stopping holds the state of a run whose next epoch is {self.next_epoch} "
+                             f"(load_state_dict, load_checkpoint): pass initial_epoch={self.next_epoch} to continue "
+                             f"that run, or initial_epoch=0 to start early stopping afresh; got initial_epoch={start}")
+        params = self.model.params
+        if self.best_params is not None and (self.best_params.shape != params.shape
+                                             or self.best_params.dtype != params.dtype):
+            raise ValueError(f"early_stopping holds the best parameters of a model of {self.best_params.shape[0]} "
+                             f"{self.best_params.dtype} parameters; this model has {params.shape[0]} {params.dtype}")
+        self._resume = False
+        if self.stopped_epoch is not None:  # the run had stopped: this fit ends as it did
+            self._stop()
+
+    def _stop(self):
+        self.model.stop_training = True
+        if self.history is not None:
+            # no best epoch when no value was better than the start (NaN values, say)
+            best = (f"best epoch {self.best_epoch + 1}" if self.best_epoch is not None else
+                    f"none of its values was below {self.best}" if self.mode == "min" else
+                    f"none of its values was above {self.best}")
+            self.history.stopped_reason = (f"early stopping: {self.monitor} did not improve for "
+                                           f"{self.patience} epochs ({best})")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         value = _logged("EarlyStopping", self.monitor, logs)
+        self.next_epoch = epoch + 1
         better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
         if better:
             self.best, self.best_epoch, self.wait = value, epoch, 0
@@ -117,14 +237,7 @@ class EarlyStopping(Callback):
             self.wait += 1
             if self.wait >= self.patience:
                 self.stopped_epoch = epoch
-                self.model.stop_training = True
-                if self.history is not None:
-                    # no best epoch when no value was better than the start (NaN values, say)
-                    best = (f"best epoch {self.best_epoch + 1}" if self.best_epoch is not None else
-                            f"none of its values was below {self.best}" if self.mode == "min" else
-                            f"none of its values was above {self.best}")
-                    self.history.stopped_reason = (f"early stopping: {self.monitor} did not improve for "
-                                                   f"{self.patience} epochs ({best})")
+                self._stop()
 
     def on_train_end(self, logs: dict[str, float]) -> None:
         if self.restore_best and self.best_params is not None:
@@ -156,11 +269,13 @@ def _epoch_template(path):
 
 
 class ModelCheckpoint(Callback):
-    """Save a training checkpoint (model, optimizer, schedule, history; see
-    :func:`fastgd.save_checkpoint`) at the end of every epoch, or only when the monitored
-    value improves (``save_best_only=True``). ``path`` may contain ``{epoch}``."""
+    """Save a training checkpoint (model, optimizer, schedule, history, and the state of the
+    fit's ``early_stopping``; see :func:`fastgd.save_checkpoint`) at the end of every epoch, or
+    only when the monitored value improves (``save_best_only=True``). ``path`` may contain
+    ``{epoch}``."""
 
     rank_zero_only = True
+    early_stopping: EarlyStopping | None = None  # fit's early_stopping, set by fit
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "min") -> None:
@@ -183,7 +298,8 @@ class ModelCheckpoint(Callback):
             if not (value < self.best if self.mode == "min" else value > self.best):
                 return
             self.best = value
-        save_checkpoint(self.path.format(epoch=epoch + 1), self.model, self.optimizer, self.schedule, self.history)
+        save_checkpoint(self.path.format(epoch=epoch + 1), self.model, self.optimizer, self.schedule, self.history,
+                        early_stopping=self.early_stopping)
 
 
 class CSVLogger(Callback):

@@ -8,7 +8,11 @@ it) holding
   config or null, ...}``; for checkpoints also the optimizer and schedule configs, the
   non-array parts of their states, and the History;
 - ``params``: the model's flat parameter arena (layout: every W, then every b);
-- ``state/<key>``: the arrays of the optimizer and schedule states (checkpoints only).
+- ``state/<key>``: the arrays of the optimizer, schedule and early-stopping states (checkpoints
+  only; the early stopping's, ``state/early_stopping/...``, are its best parameters).
+
+A checkpoint's ``early_stopping`` entry (``{"config", "state"}``, as the schedule's) is absent
+from files written before it was saved, and where no early stopping was given.
 
 Writes go to a temporary file in the same directory, then an atomic rename, so a crash never
 leaves a half-written file under the final name. Loading reads only the entries it needs, one
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
     from fastgd.optim import Optimizer
     from fastgd.optim.schedules import Schedule
     from fastgd.training import History
+    from fastgd.training.callbacks import EarlyStopping
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "Checkpoint", "FileFormatError", "FORMAT_VERSION"]
 
@@ -386,19 +391,22 @@ def _build_model(path, meta, archive, params=None):
     return model
 
 
-def _check_saved(model, optimizer=None, schedule=None, history=None):
+def _check_saved(model, optimizer=None, schedule=None, history=None, early_stopping=None):
     """TypeError naming the argument that is not what save / save_checkpoint write."""
     from fastgd.nn.model import Sequential
     from fastgd.optim.lbfgs import LBFGS
     from fastgd.optim.newton_cg import NewtonCG
     from fastgd.optim.optimizers import Optimizer
     from fastgd.optim.schedules import Schedule
+    from fastgd.training.callbacks import EarlyStopping
     from fastgd.training.loop import History
 
     for name, value, kinds, what in (("model", model, Sequential, "a fastgd.Sequential"),
                                      ("optimizer", optimizer, (Optimizer, LBFGS, NewtonCG), "a fastgd optimizer"),
                                      ("schedule", schedule, Schedule, "a fastgd schedule or None"),
-                                     ("history", history, History, "a History or None")):
+                                     ("history", history, History, "a History or None"),
+                                     ("early_stopping", early_stopping, EarlyStopping,
+                                      "a fastgd.EarlyStopping or None")):
         if value is not None and not isinstance(value, kinds):
             raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
 
@@ -463,17 +471,21 @@ def _join_state(desc, archive, path, budget):
 
 class Checkpoint:
     """What :func:`load_checkpoint` returns: ``model``, ``optimizer``, ``schedule`` (or None),
-    ``history`` (or None), and ``epoch`` (the next epoch to run: pass it as ``initial_epoch``,
-    with ``seed=checkpoint.seed``, to continue exactly)."""
+    ``history`` (or None), ``early_stopping`` (an :class:`fastgd.EarlyStopping` holding the
+    saved run's state, or None), and ``epoch`` (the next epoch to run: pass it as
+    ``initial_epoch``, with ``seed=checkpoint.seed`` and ``early_stopping=checkpoint.early_stopping``,
+    to continue exactly). Unpacking gives the first four."""
 
     model: Sequential
     optimizer: Optimizer
     schedule: Schedule | None
     history: History | None
+    early_stopping: EarlyStopping | None
 
     def __init__(self, model: Sequential, optimizer: Optimizer, schedule: Schedule | None,
-                 history: History | None) -> None:
+                 history: History | None, early_stopping: EarlyStopping | None = None) -> None:
         self.model, self.optimizer, self.schedule, self.history = model, optimizer, schedule, history
+        self.early_stopping = early_stopping
 
     @property
     def epoch(self) -> int:
@@ -493,16 +505,19 @@ class Checkpoint:
         return (f"Checkpoint(epoch={self.epoch}, seed={self.seed}, model=<Sequential {model.n_inputs} -> "
                 f"{model.n_outputs}, {len(model.layers)} layers, {model.n_params:,} parameters, "
                 f"{model.dtype.name}>, optimizer={self.optimizer!r}, schedule={self.schedule!r}, "
-                f"history={self.history!r})")
+                f"history={self.history!r}"
+                + ("" if self.early_stopping is None else f", early_stopping={self.early_stopping!r}") + ")")
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: Optimizer,
-                    schedule: Schedule | None = None, history: History | None = None) -> str:
+                    schedule: Schedule | None = None, history: History | None = None, *,
+                    early_stopping: EarlyStopping | None = None) -> str:
     """Save everything needed to resume training bit for bit: model, optimizer (config and
-    state), schedule (config and state), history. Atomic. Returns the path written."""
+    state), schedule (config and state), history, early stopping (config and state: best value
+    and epoch, wait count, best parameters). Atomic. Returns the path written."""
     if optimizer is None:
         raise TypeError("optimizer must be a fastgd optimizer, got None")
-    _check_saved(model, optimizer, schedule, history)
+    _check_saved(model, optimizer, schedule, history, early_stopping)
     path = _save_path(path)
     arrays = {"params": model.params}
     meta = {"format": "fastgd-checkpoint", "version": FORMAT_VERSION, **_model_meta(model)}
@@ -513,6 +528,12 @@ def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: 
                             "state": _split_state(schedule.state_dict(), "state/schedule", arrays)}
     if history is not None:
         meta["history"] = history.to_dict()
+    if early_stopping is not None:
+        mismatch = _epochs_apart(history, early_stopping)
+        if mismatch:  # a checkpoint that would not resume: the one the file describes is not one run
+            raise ValueError(f"cannot save {path}: {mismatch}; pass the early stopping and history of one fit")
+        meta["early_stopping"] = {"config": early_stopping.get_config(),
+                                  "state": _split_state(early_stopping.state_dict(), "state/early_stopping", arrays)}
     arrays["__meta__"] = _meta_array(path, meta)
     return _atomic_savez(path, arrays)
 
@@ -576,11 +597,43 @@ def _build_checkpoint(path, meta, archive):
         history = History.from_dict(meta["history"]) if meta.get("history") is not None else None
         if history is not None:  # what Checkpoint.seed hands to fit(seed=...)
             _validation.integer("history.params['seed']", history.params.get("seed"), 0, allow_none=True)
+        early_stopping = _read_early_stopping(path, meta.get("early_stopping"), archive, params, history)
     except FileFormatError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise FileFormatError(f"{path}: invalid checkpoint contents: {type(exc).__name__}: {exc}") from None
-    return Checkpoint(_build_model(path, meta, archive, params), optimizer, schedule, history)
+    return Checkpoint(_build_model(path, meta, archive, params), optimizer, schedule, history, early_stopping)
+
+
+def _read_early_stopping(path, desc, archive, params, history):
+    """The EarlyStopping a checkpoint's ``early_stopping`` entry describes (None when absent), its
+    state loaded: its best parameters, read within the bytes of the model's, must be the model's
+    size and dtype, and its next epoch the history's."""
+    from fastgd.training.callbacks import EarlyStopping
+
+    if desc is None:
+        return None
+    _validation.config("early_stopping", desc, "{'config', 'state'}", ("config", "state"), ())
+    config = _validation.config("early_stopping['config']", desc["config"], "(EarlyStopping's arguments)",
+                                ("monitor", "patience", "min_delta", "mode", "restore_best"), ())
+    early_stopping = EarlyStopping(**config)
+    early_stopping.load_state_dict(_join_state(desc["state"], archive, path, [params.nbytes]))
+    best = early_stopping.best_params
+    if best is not None and (best.shape != params.shape or best.dtype != params.dtype):
+        raise FileFormatError(f"{path}: the early stopping's best parameters must be {params.shape} {params.dtype} "
+                              f"as the model's, got {best.shape} {best.dtype}")
+    mismatch = _epochs_apart(history, early_stopping)
+    if mismatch:
+        raise FileFormatError(f"{path}: {mismatch}")
+    return early_stopping
+
+
+def _epochs_apart(history, early_stopping):
+    """What says that the early stopping has not seen the epochs the history ends with, or None."""
+    if history is None or not history.epochs or history.epochs[-1] + 1 == early_stopping.next_epoch:
+        return None
+    return (f"the early stopping has seen the epochs before epoch {early_stopping.next_epoch}, the history those "
+            f"before epoch {history.epochs[-1] + 1}")
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:

@@ -31,7 +31,7 @@ from fastgd import _loop, _outofcore, _validation
 from fastgd import distributed as _distributed
 from fastgd.nn import losses as _losses
 from fastgd import metrics as _metrics
-from fastgd.training.callbacks import Callback, EarlyStopping
+from fastgd.training.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 __all__ = ["fit", "evaluate", "partial_fit", "fit_restarts", "History", "DivergenceError"]
 
@@ -596,7 +596,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     validation_split : fraction in [0, 1) of the data, taken from the end before shuffling.
     schedule : a :mod:`fastgd.schedules` schedule, stepped per epoch or per step (its ``interval``).
     clip_norm, clip_value : gradient clipping (global L2 norm; elementwise value) before each update.
-    early_stopping : :class:`fastgd.EarlyStopping`, or an int patience (monitors val_loss).
+    early_stopping : :class:`fastgd.EarlyStopping`, or an int patience (monitors val_loss). It
+        starts afresh, unless it holds a run's state (``load_checkpoint``'s ``ck.early_stopping``)
+        and ``initial_epoch`` continues that run (see :class:`fastgd.EarlyStopping`). A
+        ``ModelCheckpoint`` among ``callbacks`` saves its state with every checkpoint.
     tol : stop once the norm of the full-data gradient (checked after every epoch) is below tol.
     max_steps : stop after this many optimizer steps in total.
     callbacks : :class:`fastgd.callbacks.Callback` objects.
@@ -675,7 +678,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         progress = progress and dp.is_root
         callbacks = [cb for cb in callbacks if dp.is_root or not getattr(cb, "rank_zero_only", False)]
     if early_stopping is not None:
-        callbacks.append(early_stopping)
+        # first: it has seen the epoch when a ModelCheckpoint saves its state, and its best
+        # parameters are restored when the other callbacks' on_train_end run
+        callbacks.insert(0, early_stopping)
     metric_fns = _metric_fns(metrics, ("loss", "val_loss", "grad_norm", "lr", "seconds")
                              + (() if curvature is None else _curvature_hooks.CurvatureMonitor.EPOCH_KEYS))
     if seed is None:
@@ -735,7 +740,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                  clip_value=clip_value, schedule=_config(schedule),
                  class_weight=None if per_class is None or (per_class == 1.0).all() else per_class.tolist(),
                  normalization=_normalization(loss, target, model.dtype),
-                 early_stopping=_config(early_stopping, ("monitor", "patience", "min_delta", "mode", "restore_best")))
+                 early_stopping=_config(early_stopping))
         seed = dp.start(model, optimizer, schedule, seed)
         steps_per_epoch = dp.max(steps_per_epoch)
         n_global, weight_global = dp.sum([n, _loop.batch_weight(loss, target, sw, model.dtype)])
@@ -790,12 +795,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
 
     for cb in callbacks:
         cb.set_context(model, optimizer, schedule, history)
+        if isinstance(cb, ModelCheckpoint):
+            cb.early_stopping = early_stopping
     call_hooks("on_train_begin", {})
-    first_epoch = initial_epoch
-    if dp is not None:  # every rank learns whether one left in on_train_begin (no epoch then)
+    if dp is not None:  # every rank learns whether one stopped or left in on_train_begin
         agree_stop()
-        if model.stop_training:
-            first_epoch = initial_epoch + epochs
 
     def diverged(epoch, step, what, value):
         model._assign_params(best_params)
@@ -873,7 +877,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         return model.stop_training or (max_steps is not None and total_steps >= max_steps)
 
     try:
-        for epoch in range(first_epoch, initial_epoch + epochs):
+        for epoch in range(initial_epoch, initial_epoch + epochs):
+            if model.stop_training:  # set in on_train_begin (a resumed early stopping whose run had
+                # stopped, or a rank that left)
+                history.stopped_reason = history.stopped_reason or "stopped by a callback"
+                break
             t0 = time.perf_counter()
             progress_bar.start_epoch(epoch)
             norm_sum, steps_done = 0.0, 0
@@ -1025,9 +1033,9 @@ def _early_stopping(value):
 def _run_score(history, callbacks):
     """A run's score for fit_restarts: the monitored value (val_loss, else loss) of the epoch
     whose parameters the run ends with: the last, or the one an EarlyStopping(restore_best=True)
-    restored (the last such callback's, as it restores last); inf when that value is NaN or the
-    run logged no epoch. The best value of any epoch would rank a run by parameters it no
-    longer holds."""
+    restored (the last such callback's in ``callbacks``, fit's order, as it restores last); inf
+    when that value is NaN or the run logged no epoch. The best value of any epoch would rank a
+    run by parameters it no longer holds."""
     if not history.epochs:
         return math.inf
     kept = history.epochs[-1]
@@ -1072,9 +1080,12 @@ def fit_restarts(model, X, y, *, n_restarts, seed=None, **fit_kwargs):
             optimizer.lr = start_lr
         if schedule_state is not None:
             schedule.load_state_dict(schedule_state)
+        for cb in [fit_kwargs["early_stopping"], *fit_kwargs["callbacks"]]:
+            if isinstance(cb, EarlyStopping):  # each run from a new initialization: no run to continue
+                cb._reset()
         try:
             h = fit(model, X, y, optimizer=optimizer, seed=int(seeds[2 * r + 1]), **fit_kwargs)
-            score = _run_score(h, [*fit_kwargs["callbacks"], fit_kwargs["early_stopping"]])
+            score = _run_score(h, [fit_kwargs["early_stopping"], *fit_kwargs["callbacks"]])
         except DivergenceError as exc:
             h, score = exc.history, math.inf
         scores.append(score)
