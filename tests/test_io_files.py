@@ -3,6 +3,7 @@ symlinks, names, missing folders), on real files."""
 
 import io
 import json
+import math
 import os
 import re
 import stat
@@ -504,3 +505,142 @@ def test_a_zip_directory_of_more_entries_than_fastgd_writes_is_refused_before_it
     with pytest.raises(FileFormatError, match="zip directory declares 1000000 entries in 46000000 bytes"):
         load(tmp_path / "zip64.npz")
     np.testing.assert_array_equal(load(saved).params, model.params)
+
+
+# ---- checkpoints with early stopping --------------------------------------------------------------
+
+def early_stopping_checkpoint(tmp_path, restore_best=True):
+    """A checkpoint written by ModelCheckpoint in a fit with early stopping, after 6 epochs, the
+    last ones past its best (epoch 3)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 3)), rng.normal(size=(32, 2))
+    model, opt = small_model("float64"), optim.SGD(lr=0.05)
+    path = tmp_path / "ck.npz"
+    model.fit(X, y, loss="mse", optimizer=opt, epochs=6, batch_size=8, progress=False, seed=0,
+              validation_data=(X, y + 100.0 * (1 + np.arange(2))), callbacks=[fastgd.callbacks.ModelCheckpoint(path)],
+              early_stopping=fastgd.EarlyStopping(patience=20, restore_best=restore_best, mode="min"))
+    return str(path)
+
+
+def edit_early_stopping(path, change):
+    """Rewrite the checkpoint with ``change(entry, arrays)`` applied to its early_stopping entry (a
+    description whose state's keys are under ``entry["state"]["__dict__"]``) and its arrays."""
+    with np.load(path) as z:
+        meta = json.loads(z["__meta__"].tobytes())
+        arrays = {k: z[k] for k in z.files}
+    replaced = change(meta["early_stopping"], arrays)
+    if replaced is not None:
+        meta["early_stopping"] = replaced
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)
+
+
+def _state(entry):
+    return entry["state"]["__dict__"]
+
+
+def _set(key, value):
+    return lambda e, a: _state(e).__setitem__(key, value)
+
+
+def _best_params(value):
+    return lambda e, a: a.__setitem__("state/early_stopping/best_params", value)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e, a: "patience 3", "early_stopping must be a dict"),
+    (lambda e, a: {"config": e["config"]}, "early_stopping lacks the key"),
+    (lambda e, a: e["config"].__setitem__("patience", -1), "patience must be an integer >= 0"),
+    (lambda e, a: e["config"].__setitem__("mode", "avg"), "mode"),
+    (lambda e, a: e["config"].__setitem__("extra", 1), "unknown key"),
+    (lambda e, a: e.__setitem__("state", {"__list__": []}), "state must be a dict"),
+    (lambda e, a: e.__setitem__("state", {"__weird__": 1}), "malformed state description"),
+    (lambda e, a: _state(e).pop("wait") and None, "lacks the key"),
+    (lambda e, a: _state(e).__setitem__("monitor", "loss"), "state is for monitor='loss'"),
+    (lambda e, a: _state(e).__setitem__("wait", _state(e)["wait"] + 1), r"state\['wait'\] must count the epochs after the best one"),
+    (_set("wait", -1), r"state\['wait'\] must be an integer in"),
+    (_set("best_epoch", 6), r"state\['best_epoch'\] must be an integer in \[0, 5\]"),
+    (_set("best_epoch", "0"), r"state\['best_epoch'\]"),
+    (_set("best", math.nan), r"state\['best'\] must be a finite number"),
+    (_set("best", None), r"state\['best'\] must be a finite number"),
+    (_set("next_epoch", 10**30), r"state\['next_epoch'\] must be an integer in"),
+    (_set("next_epoch", True), r"state\['next_epoch'\]"),
+    (_set("stopped_epoch", 2), r"state\['stopped_epoch'\] is 2"),
+    (_set("best_params", None), r"restore_best=False"),
+    (_set("best_params", {"__array__": "params"}), "state arrays live under 'state/'"),
+    (lambda e, a: _state(e).__setitem__("best_params", {"__array__": "state/optimizer/x"}), "missing array entry"),
+    (_best_params(np.zeros(5)), r"best parameters must be \(26,\) float64"),
+    (_best_params(np.zeros(26, np.float32)), r"best parameters must be \(26,\) float64"),
+    (_best_params(np.zeros((2, 13))), "1-D"),
+    (_best_params(np.arange(26)), "float32 or float64"),
+    (_best_params(np.full(26, np.nan)), "must be finite"),
+    (_best_params(np.zeros(1 << 16)), "declares"),
+])
+def test_checkpoint_with_edited_early_stopping_is_refused(tmp_path, change, message):
+    path = early_stopping_checkpoint(tmp_path)
+    assert load_checkpoint(path).early_stopping.best_epoch == 3
+    edit_early_stopping(path, change)
+    with pytest.raises(FileFormatError, match=message):
+        load_checkpoint(path)
+
+
+def test_checkpoint_whose_early_stopping_saw_other_epochs_than_its_history_is_refused(tmp_path):
+    path = early_stopping_checkpoint(tmp_path)
+
+    def one_epoch_later(entry, arrays):  # a state that holds together, one epoch past the history
+        _state(entry)["next_epoch"] += 1
+        _state(entry)["wait"] += 1
+
+    edit_early_stopping(path, one_epoch_later)
+    with pytest.raises(FileFormatError, match="has seen the epochs before epoch 7, the history those before epoch 6"):
+        load_checkpoint(path)
+    ck = fastgd.load_checkpoint(early_stopping_checkpoint(tmp_path))
+    with pytest.raises(ValueError, match="has seen the epochs before epoch 6, the history those before epoch 1"):
+        save_checkpoint(tmp_path / "other.npz", ck.model, ck.optimizer, history=fastgd.History.from_dict(
+            {"epochs": [0], "history": {}}), early_stopping=ck.early_stopping)
+    with pytest.raises(TypeError, match="early_stopping must be a fastgd.EarlyStopping or None, got int"):
+        save_checkpoint(tmp_path / "other.npz", ck.model, ck.optimizer, early_stopping=3)
+    assert not os.path.exists(tmp_path / "other.npz")
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_checkpoint_early_stopping_round_trip(tmp_path, restore_best):
+    path = early_stopping_checkpoint(tmp_path, restore_best)
+    ck = load_checkpoint(path)
+    es = ck.early_stopping
+    assert (es.monitor, es.patience, es.mode, es.restore_best) == ("val_loss", 20, "min", restore_best)
+    assert (es.next_epoch, es.best_epoch, es.wait, es.stopped_epoch) == (6, 3, 2, None)
+    assert es.best_epoch == ck.history.best_epoch and es.best == ck.history["val_loss"][3]
+    assert (es.best_params is not None) == restore_best
+    assert f"early_stopping=EarlyStopping(monitor='val_loss', patience=20, min_delta=0.0, mode='min', " \
+           f"restore_best={restore_best})" in repr(ck)
+
+
+def test_checkpoint_without_early_stopping_entry_still_loads(tmp_path):
+    # the files written before checkpoints held the early stopping's state
+    path = early_stopping_checkpoint(tmp_path)
+    with np.load(path) as z:
+        params = z["params"]
+
+    def old_format(entry, arrays):
+        del arrays["state/early_stopping/best_params"]
+
+    edit_early_stopping(path, old_format)
+    with np.load(path) as z:
+        meta = json.loads(z["__meta__"].tobytes())
+        arrays = {k: z[k] for k in z.files}
+    del meta["early_stopping"]
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(path, **arrays)
+    ck = load_checkpoint(path)
+    assert ck.early_stopping is None and ck.epoch == 6
+    np.testing.assert_array_equal(ck.model.params, params)
+
+
+def test_every_truncation_of_an_early_stopping_checkpoint_is_a_format_error(tmp_path):
+    data = open(early_stopping_checkpoint(tmp_path), "rb").read()
+    cut = tmp_path / "cut.npz"
+    for n in range(0, len(data), max(1, len(data) // 150)):
+        cut.write_bytes(data[:n])
+        with pytest.raises(FileFormatError):
+            load_checkpoint(cut)
