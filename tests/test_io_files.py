@@ -399,6 +399,12 @@ def test_saving_something_else_is_a_type_error_naming_it(tmp_path):
         save_checkpoint(tmp_path / "c", model, opt, schedule="cosine")
     with pytest.raises(TypeError, match="history must be a History or None, got dict"):
         save_checkpoint(tmp_path / "c", model, opt, history={})
+    with pytest.raises(TypeError, match="model_checkpoints must hold fastgd.callbacks.ModelCheckpoint objects, got "
+                                        "EarlyStopping"):
+        save_checkpoint(tmp_path / "c", model, opt, model_checkpoints=[fastgd.EarlyStopping()])
+    with pytest.raises(TypeError, match="model_checkpoints must be a list of fastgd.callbacks.ModelCheckpoint "
+                                        "objects, got int"):
+        save_checkpoint(tmp_path / "c", model, opt, model_checkpoints=3)
     assert not list(tmp_path.iterdir())
     save_checkpoint(tmp_path / "c", model, fastgd.LBFGS())
 
@@ -510,27 +516,30 @@ def test_a_zip_directory_of_more_entries_than_fastgd_writes_is_refused_before_it
 # ---- checkpoints with early stopping --------------------------------------------------------------
 
 def early_stopping_checkpoint(tmp_path, restore_best=True):
-    """A checkpoint written by ModelCheckpoint in a fit with early stopping, after 6 epochs, the
-    last ones past its best (epoch 3)."""
+    """A checkpoint written by ModelCheckpoint in a fit with early stopping and a save_best_only
+    ModelCheckpoint, after 6 epochs, the last ones past its best (epoch 3)."""
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(32, 3)), rng.normal(size=(32, 2))
     model, opt = small_model("float64"), optim.SGD(lr=0.05)
     path = tmp_path / "ck.npz"
     model.fit(X, y, loss="mse", optimizer=opt, epochs=6, batch_size=8, progress=False, seed=0,
-              validation_data=(X, y + 100.0 * (1 + np.arange(2))), callbacks=[fastgd.callbacks.ModelCheckpoint(path)],
+              validation_data=(X, y + 100.0 * (1 + np.arange(2))),
+              callbacks=[fastgd.callbacks.ModelCheckpoint(path),
+                         fastgd.callbacks.ModelCheckpoint(tmp_path / "best.npz", save_best_only=True)],
               early_stopping=fastgd.EarlyStopping(patience=20, restore_best=restore_best, mode="min"))
     return str(path)
 
 
-def edit_early_stopping(path, change):
+def edit_early_stopping(path, change, entry="early_stopping"):
     """Rewrite the checkpoint with ``change(entry, arrays)`` applied to its early_stopping entry (a
-    description whose state's keys are under ``entry["state"]["__dict__"]``) and its arrays."""
+    description whose state's keys are under ``entry["state"]["__dict__"]``), or another
+    ``entry``, and its arrays; an entry ``change`` returns replaces it."""
     with np.load(path) as z:
         meta = json.loads(z["__meta__"].tobytes())
         arrays = {k: z[k] for k in z.files}
-    replaced = change(meta["early_stopping"], arrays)
+    replaced = change(meta[entry], arrays)
     if replaced is not None:
-        meta["early_stopping"] = replaced
+        meta[entry] = replaced
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     np.savez(path, **arrays)
 
@@ -614,6 +623,26 @@ def test_checkpoint_early_stopping_round_trip(tmp_path, restore_best):
     assert (es.best_params is not None) == restore_best
     assert f"early_stopping=EarlyStopping(monitor='val_loss', patience=20, min_delta=0.0, mode='min', " \
            f"restore_best={restore_best})" in repr(ck)
+    assert ck.best_values == [{"monitor": "val_loss", "mode": "min", "best": es.best}]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e, a: {"monitor": "val_loss"}, "model_checkpoints must be a list"),
+    (lambda e, a: [3], "state must be a dict"),
+    (lambda e, a: [{**e[0], "extra": 1}], "unknown key"),
+    (lambda e, a: [{"monitor": "val_loss", "mode": "min"}], "lacks the key"),
+    (lambda e, a: [{**e[0], "best": math.nan}], r"state\['best'\] must be a number"),
+    (lambda e, a: [{**e[0], "best": True}], r"state\['best'\] must be a number"),
+    (lambda e, a: [{**e[0], "best": "0.5"}], r"state\['best'\] must be a number"),
+    (lambda e, a: [{**e[0], "mode": "avg"}], "mode"),
+    (lambda e, a: [{**e[0], "monitor": ["val_loss"]}], "monitor must be the name"),
+    (lambda e, a: [e[0], {**e[0], "best": 1.0}], "more than one state for one monitor and mode"),
+])
+def test_checkpoint_with_edited_best_values_is_refused(tmp_path, change, message):
+    path = early_stopping_checkpoint(tmp_path)
+    edit_early_stopping(path, change, "model_checkpoints")
+    with pytest.raises(FileFormatError, match=message):
+        load_checkpoint(path)
 
 
 def test_checkpoint_without_early_stopping_entry_still_loads(tmp_path):
@@ -622,18 +651,14 @@ def test_checkpoint_without_early_stopping_entry_still_loads(tmp_path):
     with np.load(path) as z:
         params = z["params"]
 
-    def old_format(entry, arrays):
-        del arrays["state/early_stopping/best_params"]
-
-    edit_early_stopping(path, old_format)
     with np.load(path) as z:
         meta = json.loads(z["__meta__"].tobytes())
         arrays = {k: z[k] for k in z.files}
-    del meta["early_stopping"]
+    del meta["early_stopping"], meta["model_checkpoints"], arrays["state/early_stopping/best_params"]
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     np.savez(path, **arrays)
     ck = load_checkpoint(path)
-    assert ck.early_stopping is None and ck.epoch == 6
+    assert ck.early_stopping is None and ck.best_values == [] and ck.epoch == 6
     np.testing.assert_array_equal(ck.model.params, params)
 
 

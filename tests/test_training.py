@@ -468,10 +468,11 @@ def early_stopping_run(rng):
     return X, y, setup, dict(loss="mse", batch_size=8, validation_data=(X_val, y_val), progress=False, seed=5)
 
 
-def checkpoint_after(path, X, y, setup, kw, epochs, restore_best=True):
+def checkpoint_after(path, X, y, setup, kw, epochs, restore_best=True, callbacks=()):
     """The checkpoint ModelCheckpoint writes after ``epochs`` epochs of the run, loaded."""
     m, opt, sched = setup()
-    m.fit(X, y, optimizer=opt, schedule=sched, epochs=epochs, callbacks=[fastgd.callbacks.ModelCheckpoint(path)],
+    m.fit(X, y, optimizer=opt, schedule=sched, epochs=epochs,
+          callbacks=[fastgd.callbacks.ModelCheckpoint(path), *callbacks],
           early_stopping=fastgd.EarlyStopping(patience=3, restore_best=restore_best), **kw)
     return fastgd.load_checkpoint(path)
 
@@ -480,22 +481,32 @@ def checkpoint_after(path, X, y, setup, kw, epochs, restore_best=True):
 def test_a_fit_resumed_with_early_stopping_ends_as_the_uninterrupted_one(tmp_path, rng, restore_best):
     # the checkpoint held no early-stopping state and fit started it afresh: a fit resumed after
     # its best epoch stopped epochs later than the uninterrupted one, with other parameters
+    # and a ModelCheckpoint(save_best_only=True) of the resumed fit saved its first epoch, better
+    # than those before the interruption or not
     X, y, setup, kw = early_stopping_run(rng)
     epochs = 40
+
+    def best_only(name):
+        return fastgd.callbacks.ModelCheckpoint(tmp_path / name, save_best_only=True)
+
     m, opt, sched = setup()
     es = fastgd.EarlyStopping(patience=3, restore_best=restore_best)
-    h = m.fit(X, y, optimizer=opt, schedule=sched, epochs=epochs, early_stopping=es, **kw)
+    h = m.fit(X, y, optimizer=opt, schedule=sched, epochs=epochs, early_stopping=es, callbacks=[best_only("best.npz")],
+              **kw)
+    best = fastgd.load_checkpoint(tmp_path / "best.npz")
+    assert best.epoch == es.best_epoch + 1
     stop = h.epochs[-1]
     assert h.stopped_reason.startswith("early stopping") and es.stopped_epoch == stop < epochs - 1
     assert 1 < es.best_epoch < stop - 1
     path = tmp_path / "ck.npz"
     # before the best epoch, at it, after it, and at the stop (a run that had stopped runs no epoch)
     for k in (1, es.best_epoch + 1, es.best_epoch + 2, stop, stop + 1):
-        ck = checkpoint_after(path, X, y, setup, kw, k, restore_best)
+        ck = checkpoint_after(path, X, y, setup, kw, k, restore_best, [best_only("best-resumed.npz")])
         assert ck.epoch == k and ck.early_stopping.next_epoch == k
+        assert ck.best_values == [{"monitor": "val_loss", "mode": "min", "best": min(ck.history["val_loss"])}]
         h3 = ck.model.fit(X, y, optimizer=ck.optimizer, schedule=ck.schedule, epochs=epochs - ck.epoch,
                           initial_epoch=ck.epoch, early_stopping=ck.early_stopping,
-                          **{**kw, "seed": ck.seed})
+                          callbacks=ck.resume_callbacks([best_only("best-resumed.npz")]), **{**kw, "seed": ck.seed})
         assert ck.history.epochs + h3.epochs == h.epochs
         for key, values in h.history.items():
             if key != "seconds":
@@ -503,6 +514,32 @@ def test_a_fit_resumed_with_early_stopping_ends_as_the_uninterrupted_one(tmp_pat
         assert h3.stopped_reason == h.stopped_reason
         assert ck.early_stopping.stopped_epoch == stop and ck.early_stopping.best_epoch == es.best_epoch
         assert np.array_equal(ck.model.params, m.params), k
+        resumed_best = fastgd.load_checkpoint(tmp_path / "best-resumed.npz")
+        assert resumed_best.epoch == best.epoch and np.array_equal(resumed_best.model.params, best.model.params)
+
+
+def test_resume_callbacks_gives_each_best_only_model_checkpoint_its_best_value(tmp_path):
+    from fastgd.callbacks import CSVLogger, ModelCheckpoint
+
+    ck = fastgd.io.Checkpoint(mlp([2, 1]), optim.SGD(), None, None,
+                              best_values=[{"monitor": "val_loss", "mode": "min", "best": 0.25},
+                                           {"monitor": "accuracy", "mode": "max", "best": 0.75}])
+    loss, acc = ModelCheckpoint(tmp_path / "a", save_best_only=True), ModelCheckpoint(
+        tmp_path / "b", monitor="accuracy", mode="max", save_best_only=True)
+    other_mode = ModelCheckpoint(tmp_path / "c", monitor="accuracy", save_best_only=True)
+    every, log = ModelCheckpoint(tmp_path / "d"), CSVLogger(tmp_path / "e.csv")
+    assert ck.resume_callbacks((cb for cb in (loss, acc, other_mode, every, log))) == [loss, acc, other_mode, every,
+                                                                                        log]
+    assert (loss.best, acc.best, other_mode.best, every.best) == (0.25, 0.75, math.inf, math.inf)
+    with pytest.raises(ValueError, match="state is for monitor='accuracy', mode='max'; this ModelCheckpoint has "
+                                         "monitor='accuracy', mode='min'"):
+        other_mode.load_state_dict(acc.state_dict())
+    with pytest.raises(ValueError, match=r"state\['best'\] must be a number"):
+        loss.load_state_dict({"monitor": "val_loss", "mode": "min", "best": math.nan})
+    assert loss.best == 0.25
+    with pytest.raises(ValueError, match="unknown key"):
+        log.load_state_dict({"rows": 3})
+    log.load_state_dict(log.state_dict())
 
 
 def test_a_loaded_early_stopping_starts_afresh_in_a_fit_from_epoch_0(tmp_path, rng):

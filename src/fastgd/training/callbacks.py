@@ -16,6 +16,7 @@ whose ``rank_zero_only`` is True (the ones that write files), which run on rank 
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import numbers
@@ -268,14 +269,31 @@ def _epoch_template(path):
     return path
 
 
+def _best_state(state):
+    """``state`` (what :meth:`ModelCheckpoint.state_dict` returns) checked: a monitor's name, a
+    mode and a best value that is a number (infinite before the first epoch), not NaN."""
+    _validation.config("state", state, "(what ModelCheckpoint.state_dict() returns)", ("monitor", "mode", "best"), ())
+    _monitor(state["monitor"])
+    _validation.choice("state['mode']", state["mode"], ("min", "max"))
+    best = state["best"]
+    if isinstance(best, (bool, np.bool_)) or not isinstance(best, numbers.Real) or math.isnan(best):
+        raise ValueError(f"state['best'] must be a number (infinite before any epoch), got {_validation.shown(best)}")
+    return {"monitor": state["monitor"], "mode": state["mode"], "best": float(best)}
+
+
 class ModelCheckpoint(Callback):
-    """Save a training checkpoint (model, optimizer, schedule, history, and the state of the
-    fit's ``early_stopping``; see :func:`fastgd.save_checkpoint`) at the end of every epoch, or
-    only when the monitored value improves (``save_best_only=True``). ``path`` may contain
-    ``{epoch}``."""
+    """Save a training checkpoint (model, optimizer, schedule, history, the state of the fit's
+    ``early_stopping`` and the best values of its ``save_best_only`` ModelCheckpoints; see
+    :func:`fastgd.save_checkpoint`) at the end of every epoch, or only when the monitored value
+    improves on the best so far (``save_best_only=True``). ``path`` may contain ``{epoch}``.
+
+    The best value so far is its state (:meth:`state_dict`): kept from fit to fit, and taken
+    back from a checkpoint by ``Checkpoint.resume_callbacks`` when a fit resumes."""
 
     rank_zero_only = True
-    early_stopping: EarlyStopping | None = None  # fit's early_stopping, set by fit
+    # set by fit: its early_stopping and its save_best_only ModelCheckpoints, saved with each checkpoint
+    _early_stopping: EarlyStopping | None = None
+    _best_only: list[ModelCheckpoint] = []
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "min") -> None:
@@ -284,6 +302,39 @@ class ModelCheckpoint(Callback):
         self.save_best_only = _validation.flag("save_best_only", save_best_only)
         self.mode = _validation.choice("mode", mode, ("min", "max"))
         self.best = math.inf if mode == "min" else -math.inf
+
+    def state_dict(self) -> dict[str, Any]:
+        """The best monitored value so far, which an epoch must beat to be saved with
+        ``save_best_only=True`` (inf, or -inf with ``mode="max"``, before the first), and the
+        ``monitor`` and ``mode`` it is for."""
+        return {"monitor": self.monitor, "mode": self.mode, "best": self.best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take the best value :meth:`state_dict` returned; one for another monitor or mode is
+        refused (ValueError)."""
+        state = _best_state(state)
+        if state["monitor"] != self.monitor or state["mode"] != self.mode:
+            raise ValueError(f"state is for monitor={state['monitor']!r}, mode={state['mode']!r}; this ModelCheckpoint "
+                             f"has monitor={self.monitor!r}, mode={self.mode!r}")
+        self.best = state["best"]
+
+    def _set_fit(self, early_stopping, callbacks):
+        self._early_stopping = early_stopping
+        self._best_only = [cb for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.save_best_only]
+
+    def _improves(self, logs):
+        """Whether the epoch's monitored value beats the best so far (and the value)."""
+        value = _logged("ModelCheckpoint", self.monitor, logs)
+        return (value < self.best if self.mode == "min" else value > self.best), value
+
+    def _after(self, logs):
+        """A copy holding the best value after the epoch of ``logs``, whether or not its own
+        on_epoch_end has run yet: the state a checkpoint of that epoch saves."""
+        after = copy.copy(self)
+        improves, value = self._improves(logs)
+        if improves:
+            after.best = value
+        return after
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
         from fastgd.training.io import _save_path
@@ -294,12 +345,12 @@ class ModelCheckpoint(Callback):
         from fastgd.training.io import save_checkpoint
 
         if self.save_best_only:
-            value = _logged("ModelCheckpoint", self.monitor, logs)
-            if not (value < self.best if self.mode == "min" else value > self.best):
+            improves, value = self._improves(logs)
+            if not improves:
                 return
             self.best = value
         save_checkpoint(self.path.format(epoch=epoch + 1), self.model, self.optimizer, self.schedule, self.history,
-                        early_stopping=self.early_stopping)
+                        early_stopping=self._early_stopping, model_checkpoints=[cb._after(logs) for cb in self._best_only])
 
 
 class CSVLogger(Callback):

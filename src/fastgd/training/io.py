@@ -11,8 +11,10 @@ it) holding
 - ``state/<key>``: the arrays of the optimizer, schedule and early-stopping states (checkpoints
   only; the early stopping's, ``state/early_stopping/...``, are its best parameters).
 
-A checkpoint's ``early_stopping`` entry (``{"config", "state"}``, as the schedule's) is absent
-from files written before it was saved, and where no early stopping was given.
+A checkpoint's ``early_stopping`` entry (``{"config", "state"}``, as the schedule's) and its
+``model_checkpoints`` entry (the ``{"monitor", "mode", "best"}`` states of ``save_best_only``
+ModelCheckpoints) are absent from files written before they were saved, and where there was
+nothing to save.
 
 Writes go to a temporary file in the same directory, then an atomic rename, so a crash never
 leaves a half-written file under the final name. Loading reads only the entries it needs, one
@@ -34,7 +36,7 @@ import tokenize
 import zipfile
 import zlib
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
     from fastgd.optim import Optimizer
     from fastgd.optim.schedules import Schedule
     from fastgd.training import History
-    from fastgd.training.callbacks import EarlyStopping
+    from fastgd.training.callbacks import EarlyStopping, ModelCheckpoint
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "Checkpoint", "FileFormatError", "FORMAT_VERSION"]
 
@@ -472,20 +474,41 @@ def _join_state(desc, archive, path, budget):
 class Checkpoint:
     """What :func:`load_checkpoint` returns: ``model``, ``optimizer``, ``schedule`` (or None),
     ``history`` (or None), ``early_stopping`` (an :class:`fastgd.EarlyStopping` holding the
-    saved run's state, or None), and ``epoch`` (the next epoch to run: pass it as
-    ``initial_epoch``, with ``seed=checkpoint.seed`` and ``early_stopping=checkpoint.early_stopping``,
-    to continue exactly). Unpacking gives the first four."""
+    saved run's state, or None), ``best_values`` (the states of the run's
+    ``ModelCheckpoint(save_best_only=True)`` callbacks, which :meth:`resume_callbacks` hands on),
+    and ``epoch`` (the next epoch to run: pass it as ``initial_epoch``, with
+    ``seed=checkpoint.seed``, ``early_stopping=checkpoint.early_stopping`` and
+    ``callbacks=checkpoint.resume_callbacks([...])``, to continue exactly). Unpacking gives the
+    first four."""
 
     model: Sequential
     optimizer: Optimizer
     schedule: Schedule | None
     history: History | None
     early_stopping: EarlyStopping | None
+    best_values: list[dict]
 
     def __init__(self, model: Sequential, optimizer: Optimizer, schedule: Schedule | None,
-                 history: History | None, early_stopping: EarlyStopping | None = None) -> None:
+                 history: History | None, early_stopping: EarlyStopping | None = None,
+                 best_values: list[dict] | None = None) -> None:
         self.model, self.optimizer, self.schedule, self.history = model, optimizer, schedule, history
         self.early_stopping = early_stopping
+        self.best_values = list(best_values or ())
+
+    def resume_callbacks(self, callbacks):
+        """``callbacks`` as a list, each ``ModelCheckpoint(save_best_only=True)`` among them given
+        the best value the saved run had reached for its monitor and mode (``best_values``: the
+        states of the run's own such callbacks), so that the resumed fit saves only an epoch
+        that beats every epoch before the interruption. Others are left as they are."""
+        from fastgd.training.callbacks import ModelCheckpoint
+
+        callbacks = _validation.callbacks(callbacks)
+        for cb in callbacks:
+            for state in self.best_values:
+                if isinstance(cb, ModelCheckpoint) and cb.save_best_only and \
+                        (state["monitor"], state["mode"]) == (cb.monitor, cb.mode):
+                    cb.load_state_dict(state)
+        return callbacks
 
     @property
     def epoch(self) -> int:
@@ -511,13 +534,17 @@ class Checkpoint:
 
 def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: Optimizer,
                     schedule: Schedule | None = None, history: History | None = None, *,
-                    early_stopping: EarlyStopping | None = None) -> str:
+                    early_stopping: EarlyStopping | None = None,
+                    model_checkpoints: Iterable[ModelCheckpoint] = ()) -> str:
     """Save everything needed to resume training bit for bit: model, optimizer (config and
     state), schedule (config and state), history, early stopping (config and state: best value
-    and epoch, wait count, best parameters). Atomic. Returns the path written."""
+    and epoch, wait count, best parameters), and the best values of ``model_checkpoints`` (the
+    fit's ``ModelCheckpoint(save_best_only=True)`` callbacks; of those with the same monitor
+    and mode, the best). Atomic. Returns the path written."""
     if optimizer is None:
         raise TypeError("optimizer must be a fastgd optimizer, got None")
     _check_saved(model, optimizer, schedule, history, early_stopping)
+    best_values = _best_values(model_checkpoints)
     path = _save_path(path)
     arrays = {"params": model.params}
     meta = {"format": "fastgd-checkpoint", "version": FORMAT_VERSION, **_model_meta(model)}
@@ -534,8 +561,47 @@ def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: 
             raise ValueError(f"cannot save {path}: {mismatch}; pass the early stopping and history of one fit")
         meta["early_stopping"] = {"config": early_stopping.get_config(),
                                   "state": _split_state(early_stopping.state_dict(), "state/early_stopping", arrays)}
+    if best_values:
+        meta["model_checkpoints"] = best_values
     arrays["__meta__"] = _meta_array(path, meta)
     return _atomic_savez(path, arrays)
+
+
+def _best_values(model_checkpoints):
+    """The states of ``model_checkpoints``, one for each monitor and mode: the best."""
+    from fastgd.training.callbacks import ModelCheckpoint
+
+    try:
+        model_checkpoints = list(model_checkpoints)
+    except TypeError:
+        raise TypeError(f"model_checkpoints must be a list of fastgd.callbacks.ModelCheckpoint objects, got "
+                        f"{type(model_checkpoints).__name__}") from None
+    best = {}
+    for cb in model_checkpoints:
+        if not isinstance(cb, ModelCheckpoint):
+            raise TypeError(f"model_checkpoints must hold fastgd.callbacks.ModelCheckpoint objects, got "
+                            f"{type(cb).__name__}")
+        state = cb.state_dict()
+        key = (state["monitor"], state["mode"])
+        if key not in best or (state["best"] < best[key]["best"] if key[1] == "min" else
+                               state["best"] > best[key]["best"]):
+            best[key] = state
+    return list(best.values())
+
+
+def _read_best_values(entries):
+    """A checkpoint's ``model_checkpoints`` entry checked (ValueError, TypeError), or []."""
+    from fastgd.training.callbacks import _best_state
+
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise TypeError(f"model_checkpoints must be a list of states, got {type(entries).__name__}")
+    states = [_best_state(entry) for entry in entries]
+    keys = [(state["monitor"], state["mode"]) for state in states]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"model_checkpoints holds more than one state for one monitor and mode: {keys}")
+    return states
 
 
 def _optimizer_from_config(config):
@@ -598,11 +664,13 @@ def _build_checkpoint(path, meta, archive):
         if history is not None:  # what Checkpoint.seed hands to fit(seed=...)
             _validation.integer("history.params['seed']", history.params.get("seed"), 0, allow_none=True)
         early_stopping = _read_early_stopping(path, meta.get("early_stopping"), archive, params, history)
+        best_values = _read_best_values(meta.get("model_checkpoints"))
     except FileFormatError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise FileFormatError(f"{path}: invalid checkpoint contents: {type(exc).__name__}: {exc}") from None
-    return Checkpoint(_build_model(path, meta, archive, params), optimizer, schedule, history, early_stopping)
+    return Checkpoint(_build_model(path, meta, archive, params), optimizer, schedule, history, early_stopping,
+                      best_values)
 
 
 def _read_early_stopping(path, desc, archive, params, history):

@@ -796,7 +796,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     for cb in callbacks:
         cb.set_context(model, optimizer, schedule, history)
         if isinstance(cb, ModelCheckpoint):
-            cb.early_stopping = early_stopping
+            cb._set_fit(early_stopping, callbacks)
     call_hooks("on_train_begin", {})
     if dp is not None:  # every rank learns whether one stopped or left in on_train_begin
         agree_stop()
