@@ -6,9 +6,10 @@ Subclass :class:`Callback` and override any of ``on_train_begin(logs)``,
 ``self.model.stop_training = True`` stops training after the current step (in ``on_train_begin``:
 before the first).
 
-A callback whose decisions depend on the epochs it has seen (:class:`EarlyStopping`) returns
-that in ``state_dict()`` and takes it back in ``load_state_dict()``: a checkpoint saves it, and a
-fit resumed from the checkpoint continues where the interrupted one was.
+A callback whose decisions depend on the epochs it has seen (:class:`EarlyStopping`, the best
+value of a ``save_best_only`` :class:`ModelCheckpoint`) returns that in ``state_dict()`` and
+takes it back in ``load_state_dict()``: a checkpoint saves it, and a fit resumed from the
+checkpoint continues where the interrupted one was (see :func:`fastgd.load_checkpoint`).
 
 In a data-parallel fit (``comm=``) every rank runs the callbacks on the same logs, except those
 whose ``rank_zero_only`` is True (the ones that write files), which run on rank 0 only.

@@ -705,7 +705,9 @@ def _epochs_apart(history, early_stopping):
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Load a checkpoint written by :func:`save_checkpoint` (or ``ModelCheckpoint``). Every
-    array is checked against the configuration the file declares before it is used; anything
-    wrong raises :class:`FileFormatError`."""
+    """Load a checkpoint written by :func:`save_checkpoint` (or ``ModelCheckpoint``): a
+    :class:`Checkpoint`, which says how to resume the fit. Every array is checked against the
+    configuration the file declares before it is used; anything wrong raises
+    :class:`FileFormatError`. A file written before checkpoints held the early stopping's state
+    and the best values loads with ``early_stopping=None`` and ``best_values=[]``."""
     return _read(path, "fastgd-checkpoint", _build_checkpoint)
