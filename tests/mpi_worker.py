@@ -526,6 +526,13 @@ def mismatch(comm, out, what):
         kw["n_restarts"] = 1 + one
     elif what == "early_stopping":  # rank 0 alone would restore its best weights
         kw["early_stopping"] = callbacks.EarlyStopping(patience=1) if one else None
+    elif what == "early_stopping-run":  # rank 1 alone continues a run (from another checkpoint, say)
+        kw["early_stopping"] = callbacks.EarlyStopping(patience=1)
+        kw["initial_epoch"] = 3
+        if one:
+            kw["early_stopping"].load_state_dict({"monitor": "val_loss", "mode": "min", "next_epoch": 3, "best": 0.5,
+                                                  "best_epoch": 2, "wait": 0, "stopped_epoch": None,
+                                                  "best_params": m.params.copy()})
     elif what == "schedule":  # the lr would be cut by another factor on rank 1
         kw["optimizer"] = optim.Adam(lr=0.05)
         kw["schedule"] = schedules.ReduceLROnPlateau(kw["optimizer"], factor=0.5 if one else 0.1, patience=0)

@@ -318,6 +318,9 @@ def test_a_rank_leaving_with_success_from_a_callback_stops_every_rank_there(tmp_
                    "data differs), but model parameters (digest) differs: rank 0: "),
     ("early_stopping", "but early_stopping differs: rank 0: None; rank 1: ('EarlyStopping', {'monitor': 'val_loss', "
                        "'patience': 1, 'min_delta': 0.0, 'mode': 'min', 'restore_best': True})"),
+    ("early_stopping-run", "but early_stopping's run differs: rank 0: None; rank 1: {'monitor': 'val_loss', "
+                           "'mode': 'min', 'next_epoch': 3, 'best': 0.5, 'best_epoch': 2, 'wait': 0, "
+                           "'stopped_epoch': None, 'best_params (digest)': '"),
     ("schedule", "but schedule differs: rank 0: ('ReduceLROnPlateau', {'name': 'reduce_lr_on_plateau', "
                  "'interval': 'epoch', 'mode': 'min', 'factor': 0.1, "),
     ("lbfgs", "but optimizer differs: rank 0: ('LBFGS', {'name': 'lbfgs', 'lr': 1.0, "),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import math
 import numbers
 import os
@@ -198,6 +199,17 @@ class EarlyStopping(Callback):
             best_params = None
         self.next_epoch, self.best, self.best_epoch, self.wait = next_epoch, float(best), best_epoch, wait
         self.stopped_epoch, self.best_params, self._resume = stopped, best_params, True
+
+    def _continued_run(self, initial_epoch):
+        """The loaded run a fit starting at ``initial_epoch`` continues (its state, a digest of
+        its best parameters), None when it starts afresh: what the ranks of a data-parallel fit
+        must share, as they share its configuration."""
+        if not self._resume or initial_epoch == 0:
+            return None
+        state = self.state_dict()
+        best = state.pop("best_params")
+        state["best_params (digest)"] = None if best is None else hashlib.blake2b(best, digest_size=8).hexdigest()
+        return state
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
         start = 0 if self.history is None else self.history.params.get("initial_epoch", 0)

@@ -740,7 +740,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                  clip_value=clip_value, schedule=_config(schedule),
                  class_weight=None if per_class is None or (per_class == 1.0).all() else per_class.tolist(),
                  normalization=_normalization(loss, target, model.dtype),
-                 early_stopping=_config(early_stopping))
+                 early_stopping=_config(early_stopping),
+                 **{"early_stopping's run": None if early_stopping is None else
+                    early_stopping._continued_run(initial_epoch)})
         seed = dp.start(model, optimizer, schedule, seed)
         steps_per_epoch = dp.max(steps_per_epoch)
         n_global, weight_global = dp.sum([n, _loop.batch_weight(loss, target, sw, model.dtype)])
