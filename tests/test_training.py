@@ -518,6 +518,21 @@ def test_a_fit_resumed_with_early_stopping_ends_as_the_uninterrupted_one(tmp_pat
         assert resumed_best.epoch == best.epoch and np.array_equal(resumed_best.model.params, best.model.params)
 
 
+@pytest.mark.parametrize("optimizer, batch_size", [(optim.SGD(lr=0.1), 4), (fastgd.LBFGS(), None)])
+def test_a_callback_that_stops_in_on_train_begin_runs_no_epoch(rng, optimizer, batch_size):
+    # the first epoch ran one step (every step of L-BFGS's) before the flag was read
+    class StopAtOnce(fastgd.callbacks.Callback):
+        def on_train_begin(self, logs):
+            self.model.stop_training = True
+
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    m = mlp([3, 4, 1])
+    before = m.params.copy()
+    h = m.fit(X, y, loss="mse", optimizer=optimizer, epochs=3, batch_size=batch_size, callbacks=[StopAtOnce()],
+              progress=False)
+    assert h.epochs == [] and h.stopped_reason == "stopped by a callback"
+    np.testing.assert_array_equal(m.params, before)
+
 def test_resume_callbacks_gives_each_best_only_model_checkpoint_its_best_value(tmp_path):
     from fastgd.callbacks import CSVLogger, ModelCheckpoint
 
