@@ -166,11 +166,14 @@ def _valid_files():
     model = fastgd.Sequential([fastgd.Dense(3, 4), fastgd.Dense(4, 2, activation="identity")], dtype="float64",
                               seed=0)
     opt = optim.Adam(lr=1e-2, amsgrad=True)
-    model.fit(X, y, loss="mse", optimizer=opt, epochs=1, batch_size=8, progress=False)
     with tempfile.TemporaryDirectory() as d:
+        # and a checkpoint with an early stopping's state and a best-only ModelCheckpoint's
+        model.fit(X, y, loss="mse", optimizer=opt, epochs=2, batch_size=8, progress=False, early_stopping=5,
+                  callbacks=[fastgd.callbacks.ModelCheckpoint(os.path.join(d, "e")),
+                             fastgd.callbacks.ModelCheckpoint(os.path.join(d, "b"), save_best_only=True)])
         model.save(os.path.join(d, "m"))
         fastgd.save_checkpoint(os.path.join(d, "c"), model, opt)
-        files = [open(os.path.join(d, name), "rb").read() for name in ("m.npz", "c.npz")]
+        files = [open(os.path.join(d, name), "rb").read() for name in ("m.npz", "c.npz", "e.npz")]
     # the same checkpoint deflated, so mutations also hit compressed streams
     with zipfile.ZipFile(io.BytesIO(files[1])) as src:
         buf = io.BytesIO()
@@ -184,7 +187,7 @@ _FILES = None
 
 
 @settings(FUZZ, max_examples=400)
-@given(which=st.integers(0, 2), edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1,
+@given(which=st.integers(0, 3), edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1,
        max_size=8), cut=st.one_of(st.none(), st.floats(0, 1)), checkpoint=st.booleans())
 def fuzz_loaders(which, edits, cut, checkpoint):
     global _FILES
@@ -208,8 +211,10 @@ def fuzz_loaders(which, edits, cut, checkpoint):
     model.predict(np.zeros((2, model.n_inputs)))
     if checkpoint:
         rng = np.random.default_rng(1)
+        # resumed as the README says, with the early stopping and best values the file holds
         model.fit(rng.normal(size=(8, model.n_inputs)), rng.normal(size=(8, model.n_outputs)), loss="mse",
-                  optimizer=loaded.optimizer, epochs=1, batch_size=4, progress=False)
+                  optimizer=loaded.optimizer, epochs=1, batch_size=4, progress=False, initial_epoch=loaded.epoch,
+                  early_stopping=loaded.early_stopping, callbacks=loaded.resume_callbacks([]))
 
 
 CHILD_PROPERTIES = {"fit_predict": fuzz_fit_predict, "loaders": fuzz_loaders}
