@@ -518,6 +518,26 @@ def test_a_fit_resumed_with_early_stopping_ends_as_the_uninterrupted_one(tmp_pat
         assert resumed_best.epoch == best.epoch and np.array_equal(resumed_best.model.params, best.model.params)
 
 
+def test_a_fit_interrupted_twice_ends_as_the_uninterrupted_one(tmp_path, rng):
+    # the second checkpoint is written by the resumed fit, whose early stopping continues the first run
+    X, y, setup, kw = early_stopping_run(rng)
+    m, opt, sched = setup()
+    es = fastgd.EarlyStopping(patience=3)
+    h = m.fit(X, y, optimizer=opt, schedule=sched, epochs=40, early_stopping=es, **kw)
+    path = tmp_path / "ck.npz"
+    ck = checkpoint_after(path, X, y, setup, kw, 2)
+    second = es.best_epoch + 2  # after the best epoch, before the stop
+    ck.model.fit(X, y, optimizer=ck.optimizer, schedule=ck.schedule, epochs=second - ck.epoch, initial_epoch=ck.epoch,
+                 early_stopping=ck.early_stopping, callbacks=[fastgd.callbacks.ModelCheckpoint(path)],
+                 **{**kw, "seed": ck.seed})
+    ck = fastgd.load_checkpoint(path)
+    assert ck.epoch == second and ck.history.epochs[0] == 2 and ck.early_stopping.best_epoch == es.best_epoch
+    h3 = ck.model.fit(X, y, optimizer=ck.optimizer, schedule=ck.schedule, epochs=40 - ck.epoch,
+                      initial_epoch=ck.epoch, early_stopping=ck.early_stopping, **{**kw, "seed": ck.seed})
+    assert h3.epochs[-1] == h.epochs[-1] and h3.history["val_loss"] == h.history["val_loss"][second:]
+    assert h3.stopped_reason == h.stopped_reason
+    np.testing.assert_array_equal(ck.model.params, m.params)
+
 @pytest.mark.parametrize("optimizer, batch_size", [(optim.SGD(lr=0.1), 4), (fastgd.LBFGS(), None)])
 def test_a_callback_that_stops_in_on_train_begin_runs_no_epoch(rng, optimizer, batch_size):
     # the first epoch ran one step (every step of L-BFGS's) before the flag was read
