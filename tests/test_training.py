@@ -263,6 +263,21 @@ def test_restarts_keep_best(rng):
     assert min(scores) == h.history["loss"][-1]
 
 
+def test_fit_with_restarts_takes_initial_epoch_as_fit_restarts_does(rng):
+    # fit(n_restarts=k) left initial_epoch out of what it handed fit_restarts: its runs started at
+    # epoch 0 (another shuffle, another epoch count in History) where fit_restarts' started at 5
+    X, y = rng.normal(size=(40, 2)), rng.normal(size=(40, 1))
+    runs = []
+    for restarts in (lambda m, **kw: m.fit(X, y, n_restarts=2, **kw),
+                     lambda m, **kw: fastgd.fit_restarts(m, X, y, n_restarts=2, **kw)):
+        m = mlp([2, 4, 1])
+        h = restarts(m, loss="mse", optimizer="sgd", epochs=2, batch_size=8, initial_epoch=5, seed=3, progress=False)
+        runs.append((h.epochs, h.history["loss"], m.params.copy()))
+    assert runs[0][0] == runs[1][0] == [5, 6]
+    assert runs[0][1] == runs[1][1]
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+
+
 def test_restarts_score_each_run_by_the_parameters_it_ends_with(rng):
     # a run was scored by its best epoch whatever parameters it kept: one whose validation loss
     # rose after its best could win with its worse last parameters

@@ -645,8 +645,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                       validation_data=validation_data, validation_split=validation_split, schedule=schedule,
                       clip_norm=clip_norm, clip_value=clip_value, early_stopping=early_stopping, tol=tol,
                       max_steps=max_steps, callbacks=callbacks, metrics=metrics, progress=progress,
-                      sample_weight=sample_weight, curvature=curvature, comm=comm, verbose=verbose,
-                      class_weight=class_weight)
+                      sample_weight=sample_weight, initial_epoch=initial_epoch, curvature=curvature, comm=comm,
+                      verbose=verbose, class_weight=class_weight)
         return fit_restarts(model, X, y, n_restarts=n_restarts, seed=seed, **kwargs)
 
     loss = _losses.get(loss)
