@@ -6,7 +6,8 @@
  * register-tile edges of the target under test (MR-1, MR, MR+1 and NR-1, NR,
  * NR+1, from fg_gemm_block_sizes_*), k odd and k spanning several cache
  * blocks, both element types, every activation, beta 0 with the output
- * prefilled with NaN (the kernel must not read it) and beta 1.
+ * prefilled with NaN (the kernel must not read it) and beta 1; every activation
+ * also over its whole range, far tails and special values included.
  *
  * Tolerances are rounding-error bounds: for a sum of `terms` products the
  * result may differ from the reference by 2*eps*(terms+4) times the sum of the
@@ -127,6 +128,8 @@ static void run_target(int isa)
     test_dense_input_f64();
     test_dense_resume_f32();
     test_dense_resume_f64();
+    test_activation_range_f32();
+    test_activation_range_f64();
     test_loss_f32();
     test_loss_f64();
     test_optim_f32();

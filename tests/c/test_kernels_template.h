@@ -257,6 +257,54 @@ static void TN(test_dense)(void)
     TN(dense_case)(0, 5, 7, FG_ACT_RELU, 1, 1, 1);
 }
 
+/* Every activation and its derivative over its whole range: a one-input layer (W = 1, no bias)
+ * fed z from -40 to 40 in steps of 1/64, the tails out to ±1e30 (f32) or ±1e300 (f64), the
+ * magnitudes next to 0 and the special values, against the reference twins. That puts the
+ * vector forms (fg_act_vec_template.h) of each target against the C library's functions where
+ * the random layers above do not reach: their far tails. Tolerance as the Python suite's: the
+ * rounding of z² in the vector erfc (8e-6, 2e-13 relative), 4 eps absolute (derivatives that
+ * cancel), and 1000 times the smallest normal number, below which fgv_exp's e^z is 0. */
+static void TN(test_activation_range)(void)
+{
+    const double big = sizeof(T) == 4 ? 1e30 : 1e300, rtol = sizeof(T) == 4 ? 8e-6 : 2e-13;
+    const double special[] = {0.0, -0.0, 1e-30, -1e-30, TINY, -TINY, 100, -100, 800, -800, big, -big,
+                              INFINITY, -INFINITY, NAN};
+    const int64_t grid = 40 * 64 * 2 + 1, n = grid + COUNT(special);
+    T *z = (T *)xmalloc((size_t)n * sizeof(T)), W = 1, dW, dW_ref;
+    for (int64_t i = 0; i < grid; i++) z[i] = (T)(-40.0 + (double)i / 64.0);
+    for (int i = 0; i < COUNT(special); i++) z[grid + i] = (T)special[i];
+    T *out = (T *)xmalloc((size_t)n * sizeof(T)), *out_ref = (T *)xmalloc((size_t)n * sizeof(T));
+    T *pre = (T *)xmalloc((size_t)n * sizeof(T)), *g = (T *)xmalloc((size_t)n * sizeof(T));
+    T *g_ref = (T *)xmalloc((size_t)n * sizeof(T));
+    const int64_t ws_bytes = K(dense_workspace_size)(n, 1, 1, fg_get_num_threads());
+    void *ws = ws_bytes ? xmalloc((size_t)ws_bytes) : NULL;
+    for (int act = 0; act < FG_ACT_COUNT; act++) {
+        const int keep = fg_activation_grad_from_pre(act);
+        K(dense_forward)(out, keep ? pre : NULL, z, &W, NULL, n, 1, 1, act, TN(ALPHA), ws, ws_bytes);
+        K(gemm_ref)(out_ref, 1, z, 1, 0, &W, 1, 0, n, 1, 1, 0.0, NULL, act, TN(ALPHA));
+        const T *saved = keep ? z : out_ref;
+        TN(fill)(g, n, 1.0);
+        TN(fill)(g_ref, n, 1.0);
+        K(dense_backward)(NULL, &dW, NULL, g, z, &W, saved, n, 1, 1, act, TN(ALPHA), 0.0, ws, ws_bytes);
+        K(dense_backward_ref)(NULL, &dW_ref, NULL, g_ref, z, &W, saved, n, 1, 1, act, TN(ALPHA), 0.0);
+        for (int pass = 0; pass < 2; pass++) {
+            const T *got = pass ? g : out, *want = pass ? g_ref : out_ref;
+            char what[120];
+            snprintf(what, sizeof what, "activation_range_%s act=%d %s", TYPE_NAME, act, pass ? "derivative" : "value");
+            checks++;
+            for (int64_t i = 0; i < n; i++) {
+                const double tol = rtol * fabs((double)want[i]) + 4.0 * EPS;
+                const double diff = fabs((double)got[i] - (double)want[i]);
+                if (!close_enough((double)got[i], (double)want[i], tol) && !(diff <= 1000.0 * TINY)) {
+                    report(what, i, (double)got[i], (double)want[i], tol);
+                    break;
+                }
+            }
+        }
+    }
+    free(z), free(out), free(out_ref), free(pre), free(g), free(g_ref), free(ws);
+}
+
 /* dense_backward_input: grad_x = grad_z·Wᵀ with the act' and db of the layer below (saved_in its
    saved tensor), bit for bit fg_gemm followed by that layer's dense_backward (beta 0, no dW rows),
    and against the reference twins; n past the kernel's row blocks (a 1024-wide grad_x has them
