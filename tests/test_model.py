@@ -685,7 +685,7 @@ def test_bad_targets_and_weights():
 
 def test_bad_construction():
     with pytest.raises(ValueError, match="activation"):
-        fastgd.Dense(3, 2, activation="mish")
+        fastgd.Dense(3, 2, activation="rleu")
     with pytest.raises(ValueError, match="in_features"):
         fastgd.Dense(0, 2)
     with pytest.raises(ValueError, match="weight_init"):

@@ -473,6 +473,17 @@ def test_assigned_coefs_and_intercepts_are_checked_like_set_weights(digits):
     np.testing.assert_array_equal(clf.predict_proba(X), p0)
 
 
+@pytest.mark.parametrize("activation", fastgd.ACTIVATIONS)
+def test_every_fastgd_activation_trains_the_estimators(digits, activation):
+    # beside scikit-learn's four names, the estimators take each of fastgd.ACTIVATIONS by its name
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(hidden_layer_sizes=(16,), activation=activation, max_iter=3, random_state=0).fit(X, y)
+    assert [L.activation for L in clf.model_.layers] == [activation, "identity"]
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+
+
 def test_a_new_activation_or_early_stopping_applies_to_a_fitted_estimator_as_in_sklearn(digits, regression):
     X, y = digits
     kw = dict(hidden_layer_sizes=(20,), max_iter=3, random_state=0, solver="sgd")

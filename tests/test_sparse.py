@@ -119,7 +119,7 @@ def test_thread_counts_give_identical_results(dtype, rng, c):
         np.testing.assert_array_equal(dW, results[0][1])
 
 
-@pytest.mark.parametrize("activation", ["gelu", "silu"])
+@pytest.mark.parametrize("activation", _core.ACTIVATIONS_GRAD_FROM_PRE)
 def test_model_on_sparse_input_keeping_z_is_identical_across_thread_counts(dtype, activation, rng):
     X, y = random_csr(rng, 300, 40, 0.1, dtype), rng.integers(0, 3, 300)
     model = fastgd.Sequential([fastgd.Dense(40, 256, activation=activation), fastgd.Dense(256, 3)], dtype=dtype,

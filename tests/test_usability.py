@@ -17,7 +17,7 @@ import pytest
 
 import fastgd as fg
 from fastgd import optim
-from fastgd.training.loop import _format_number, _wrap_items
+from fastgd.training.loop import _BOUNDED_RANGE, _format_number, _wrap_items
 
 
 def spirals(n=240, seed=0):
@@ -237,10 +237,23 @@ def test_warns_for_bounded_logits_but_not_for_targets_in_range():
         fit_quiet(leaky, X, -np.ones(len(y)), loss="mae")  # leaky relu does not bound the output
         gelu = fg.Sequential([fg.Dense(4, 1, activation="gelu")], dtype="float64", seed=0)
         fit_quiet(gelu, X, np.full(len(y), -0.1), loss="mse")  # above gelu's minimum -0.17: fine
-    for act in ("gelu", "gelu_tanh", "silu"):
+    for act, (low, high) in _BOUNDED_RANGE.items():
         bounded = fg.Sequential([fg.Dense(4, 1, activation=act)], dtype="float64", seed=0)
         with pytest.warns(UserWarning, match=f"last layer's activation is '{act}'"):
-            fit_quiet(bounded, X, -np.ones(len(y)), loss="mse")  # below its minimum
+            fit_quiet(bounded, X, np.full(len(y), low - 1.0), loss="mse")  # below its minimum
+
+
+@pytest.mark.parametrize("activation", fg.ACTIVATIONS)
+def test_the_warning_knows_each_activation_range(activation):
+    # _BOUNDED_RANGE is the range of each activation that has a bound, to 5 digits (the warning
+    # prints it): the lowest and highest values over a fine grid lie within it and reach its ends;
+    # the activations it leaves out are unbounded (leaky_relu: slope 0.01) both ways
+    z = np.concatenate([np.linspace(-60, 60, 1200001), [-1e4, 1e4]]).reshape(-1, 1)
+    out = fg.ops.dense_forward(z, np.ones((1, 1)), None, activation=activation, alpha=0.01).ravel()
+    low, high = _BOUNDED_RANGE.get(activation, (-np.inf, np.inf))
+    assert out.min() >= low - 1e-5 and out.max() <= high
+    assert (out.min() < -50 if low == -np.inf else out.min() - low < 1e-5)
+    assert (out.max() > 50 if high == np.inf else high - out.max() < 1e-12), (out.min(), out.max())
 
 
 # ---- progress ----------------------------------------------------------------------------
