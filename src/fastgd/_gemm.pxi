@@ -368,8 +368,8 @@ def dense_backward(grad_out, x, W, out, *, activation="relu", alpha=0.01, beta=0
     """Dense layer backward pass for ``out = act(x @ W + b)``.
 
     With ``grad_z = grad_out * act'(z)`` (the derivative taken from the forward
-    output ``out``, or for gelu, gelu_tanh and silu from the pre-activation
-    ``z = x @ W + b``, given as ``pre_activation``)::
+    output ``out``, or for the activations in ``fastgd._core.ACTIVATIONS_GRAD_FROM_PRE`` from
+    the pre-activation ``z = x @ W + b``, given as ``pre_activation``)::
 
         dW     := beta*dW + x.T @ grad_z       (k, m)
         db     := beta*db + grad_z.sum(0)      (m,)    if need_db

@@ -5,7 +5,7 @@
  * transcendental activations with the same libm calls (sigmoid, tanh and
  * softplus give identical results on every CPU target). The derivatives take
  * u, the value the forward pass keeps for them: the activation's output, or its
- * pre-activation z for the activations flagged grad_from_pre (ELU, GELU, SiLU). */
+ * pre-activation z for the activations flagged grad_from_pre in the registry. */
 #ifndef FASTGD_ACT_H
 #define FASTGD_ACT_H
 

@@ -1,7 +1,7 @@
 /* Internal, per target: the activations and their derivatives over arrays, in the target's
- * SIMD vocabulary for the activations that have a vector form (GELU, its tanh approximation,
- * SiLU) and through fg_act_* (fg_act.h) element by element for the others, so sigmoid, tanh,
- * softplus and elu keep their libm results on every target. Instantiated for float and double
+ * SIMD vocabulary for the activations that have a vector form (fg_act_has_vector: GELU, its tanh
+ * approximation, SiLU) and through fg_act_* (fg_act.h) element by element for the others,
+ * which so keep their libm results on every target. Instantiated for float and double
  * (fg_act_rows_f32, fg_act_grad_rows_f64, ...: fg_act_vec_template.h).
  *
  * The vector GELU needs Φ(x) = erfc(-x/√2)/2, from fgv_erfc_pos_*: for z >= 0, with

@@ -57,13 +57,14 @@ FG_INLINE VEC FG_CAT2(fgv_gelu_tanh_v, SFX)(VEC x)
     return V_MUL(V_MUL(x, V_SET1((T)1.5957691216057308)), V_FMA(x2, V_SET1((T)0.044715), V_SET1((T)1)));
 }
 
-/* act(x) for the activations with a vector form (fg_act_has_vector) */
+/* act(x) for the activations with a vector form (fg_act_has_vector); x for the others */
 FG_INLINE VEC FG_CAT2(fgv_act, SFX)(VEC x, int act)
 {
     switch (act) {
     case FG_ACT_GELU: return V_MUL(x, FG_CAT2(fgv_normal_cdf, SFX)(x));
     case FG_ACT_GELU_TANH: return V_MUL(x, FG_CAT2(fgv_sigmoid, SFX)(FG_CAT2(fgv_gelu_tanh_v, SFX)(x)));
-    default: return V_MUL(x, FG_CAT2(fgv_sigmoid, SFX)(x)); /* SILU */
+    case FG_ACT_SILU: return V_MUL(x, FG_CAT2(fgv_sigmoid, SFX)(x));
+    default: return x;
     }
 }
 
@@ -82,16 +83,18 @@ FG_INLINE VEC FG_CAT2(fgv_act_grad, SFX)(VEC z, int act)
         const VEC dv = V_MUL(V_SET1((T)1.5957691216057308), V_FMA(V_MUL(z, z), V_SET1((T)0.134145), one));
         return V_FMA(V_MUL(z, V_MUL(s, c)), dv, s);
     }
-    default: { /* SILU */
+    case FG_ACT_SILU: {
         VEC c;
         const VEC s = FG_CAT2(fgv_sigmoid_complement, SFX)(z, &c);
         return V_MUL(s, V_FMA(z, c, one));
     }
+    default: return one;
     }
 }
 #endif
 
-/* 1 if fg_act_rows / fg_act_grad_rows run `act` in vectors on this target. */
+/* 1 if fg_act_rows / fg_act_grad_rows run `act` in vectors on this target: the activations with a
+ * case in fgv_act and fgv_act_grad. */
 FG_INLINE int FG_CAT2(fg_act_has_vector, SFX)(int act)
 {
     return FG_SIMD && (act == FG_ACT_GELU || act == FG_ACT_GELU_TANH || act == FG_ACT_SILU);

@@ -16,7 +16,7 @@
 #define FG_GEMM_TEMPLATE_ONCE
 /* The activations the micro-kernels apply in registers; the others are applied by
  * fg_act_rows_* on the tile just stored, while it is in L1: in vectors for those with a
- * vector form (GELU, SiLU), with the same libm calls on every target for the rest. */
+ * vector form (fg_act_has_vector), with the same libm calls on every target for the rest. */
 #define GEMM_VECTOR_ACT(act) (fg_act_simd_epilogue(act) ? (act) : FG_ACT_IDENTITY)
 #define GEMM_NOT_LAST (-1)
 #define GEMM_ALIGN 64
