@@ -9,6 +9,7 @@ from fastgd.ops import dense_forward
 
 ALPHA = 0.1
 GELU_TANH_C = np.sqrt(2 / np.pi)
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
 def _sigmoid(v):
@@ -37,6 +38,8 @@ def activate(z, activation, alpha=ALPHA):
         return 0.5 * z * (1 + np.tanh(GELU_TANH_C * (z + 0.044715 * z**3)))
     if activation == "silu":
         return z * _sigmoid(z)
+    if activation == "selu":
+        return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0)))
     raise ValueError(activation)
 
 
@@ -54,6 +57,8 @@ def activation_grad(out, activation, alpha=ALPHA):
     if activation == "silu":
         s = _sigmoid(z)
         return s * (1 + z * (1 - s))
+    if activation == "selu":
+        return SELU_SCALE * np.where(z <= 0, SELU_ALPHA * np.exp(np.minimum(z, 0)), 1)
     if activation in (None, "identity"):
         return np.ones_like(out)
     if activation == "relu":

@@ -269,22 +269,60 @@ def test_leaky_slope_is_refused_as_dense_refuses_it(alpha):
         dense_forward(x, W, activation="leaky_relu", alpha="0.1")
 
 
+def act_column(z, activation):
+    """act(z) and act'(z) for a column z of pre-activations (an activation of
+    ACTIVATIONS_GRAD_FROM_PRE): dense_forward keeping z, dense_backward with grad_out 1."""
+    W = np.ones((1, 1), z.dtype)
+    pre = np.empty_like(z)
+    out = dense_forward(z, W, None, activation=activation, pre_activation=pre)
+    g = np.ones_like(z)
+    dense_backward(g, z, W, out, activation=activation, pre_activation=pre, overwrite_grad_out=True,
+                   need_grad_x=False, need_db=False)
+    return out, g
+
+
 def test_elu_derivative_is_read_from_z_and_matches_torch_in_the_far_tail(dtype):
     # read from the output, e^z = o + 1 cancels: in float32 it was 2.6 % off at z = -16 and 0
     # below -17, where PyTorch's ELU (not in place) takes it from z
     torch = pytest.importorskip("torch")
     z = np.array([[-100.0], [-40.0], [-17.5], [-16.0], [-1e-30], [-0.0], [0.0], [1e-30], [3.0], [np.nan]],
                  dtype=dtype)
-    W = np.ones((1, 1), dtype)
-    pre = np.empty_like(z)
-    out = dense_forward(z, W, None, activation="elu", pre_activation=pre)
-    g = np.ones_like(z)
-    dense_backward(g, z, W, out, activation="elu", pre_activation=pre, overwrite_grad_out=True,
-                   need_grad_x=False, need_db=False)
+    _, g = act_column(z, "elu")
     zt = torch.tensor(z, requires_grad=True)
     torch.nn.functional.elu(zt).sum().backward()
     np.testing.assert_allclose(g, zt.grad.numpy(), rtol=4 * np.finfo(dtype).eps, atol=0)
     assert g[2, 0] > 0 and g[3, 0] > 0
+
+
+@pytest.mark.parametrize("activation", ["selu"])
+def test_activation_matches_torch_over_the_whole_float_range(isa, dtype, activation):
+    # value and derivative (through the GEMM epilogue, the derivative from the kept z) against
+    # torch in float64 from the tiniest to the largest magnitudes, in ulps of the dtype. Torch's
+    # value rounded to the dtype counts as equal (selu overflows to inf above the largest float
+    # over its scale), and so do magnitudes below 1000 times the smallest normal number.
+    torch = pytest.importorskip("torch")
+    info = np.finfo(dtype)
+    with np.errstate(over="ignore"):
+        mags = np.geomspace(info.smallest_subnormal, info.max, 4000)
+    z = np.concatenate([-mags, mags, np.linspace(-50, 50, 20001), [0.0, -0.0, np.inf, -np.inf, np.nan]])
+    z = z.astype(dtype).reshape(-1, 1)
+    out, g = act_column(z, activation)
+    zt = torch.tensor(z.astype(np.float64), requires_grad=True)
+    value = getattr(torch.nn.functional, activation)(zt)
+    value.sum().backward()
+    want_value, want_grad, grad_scale = value.detach().numpy(), zt.grad.numpy(), np.abs(zt.grad.numpy())
+    for what, got, want, scale, limit in (("value", out, want_value, np.abs(want_value), 4),
+                                          ("derivative", g, want_grad, grad_scale, 6)):
+        limit *= 1 if dtype == np.float32 else 2
+        got = got.astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = np.abs(got - want)
+            ulps = err / np.spacing(scale.astype(dtype)).astype(np.float64)
+            ok = (np.isnan(got) & np.isnan(want)) | (got == want.astype(dtype)) | (err <= 1000 * info.tiny) \
+                | (ulps <= limit)
+        bad = np.flatnonzero(~ok)
+        assert bad.size == 0, f"{activation} {what} isa={isa}: at z={z.ravel()[bad[:3]]} got {got.ravel()[bad[:3]]}, " \
+                              f"want {want.ravel()[bad[:3]]} ({ulps.ravel()[bad[:3]]} ulps)"
 
 
 @pytest.mark.parametrize("activation", ["gelu_tanh", "silu"])
@@ -293,12 +331,7 @@ def test_sigmoid_based_derivatives_keep_their_digits_where_the_sigmoid_nears_one
     # rounds near 1, which left the derivative 16 (float32) and 43 (float64) ulps off for z
     # around 5 to 7; 1 - σ(v) = e^-v σ(v) keeps them
     z = np.linspace(0, 40, 8001).astype(dtype).reshape(-1, 1)
-    W = np.ones((1, 1), dtype)
-    pre = np.empty_like(z)
-    out = dense_forward(z, W, None, activation=activation, pre_activation=pre)
-    g = np.ones_like(z)
-    dense_backward(g, z, W, out, activation=activation, pre_activation=pre, overwrite_grad_out=True,
-                   need_grad_x=False, need_db=False)
+    _, g = act_column(z, activation)
     x = z.astype(np.float64).ravel()
     if activation == "silu":
         v, dv = x, 1.0

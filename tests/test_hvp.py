@@ -52,7 +52,8 @@ def _torch_loss(model, X, y, loss, sample_weight=None):
            "leaky_relu": lambda z, s: F.leaky_relu(z, s), "sigmoid": lambda z, s: torch.sigmoid(z),
            "tanh": lambda z, s: torch.tanh(z), "softplus": lambda z, s: F.softplus(z),
            "elu": lambda z, s: F.elu(z), "gelu": lambda z, s: F.gelu(z),
-           "gelu_tanh": lambda z, s: F.gelu(z, approximate="tanh"), "silu": lambda z, s: F.silu(z)}
+           "gelu_tanh": lambda z, s: F.gelu(z, approximate="tanh"), "silu": lambda z, s: F.silu(z),
+           "selu": lambda z, s: F.selu(z)}
 
     def f(p):
         h, w_off, b_off = X, 0, model.n_weights

@@ -19,6 +19,10 @@ FG_INLINE T FG_CAT2(fg_sigmoid_complement, SFX)(T v, T *complement)
 #define FG_GELU_TANH_V(x) ((T)1.5957691216057308 * ((x) + (T)0.044715 * (x) * (x) * (x)))
 #define FG_GELU_TANH_DV(x) ((T)1.5957691216057308 * ((T)1 + (T)0.134145 * (x) * (x)))
 
+/* SELU's scale and alpha * scale (torch.nn.SELU: alpha = 1.6732632423543772848, scale = 1.0507009873554804934) */
+#define FG_SELU_SCALE ((T)1.0507009873554804934)
+#define FG_SELU_ALPHA_SCALE ((T)1.7580993408473766)
+
 /* NaN passes through relu and leaky relu ((x < 0) is false for NaN). */
 FG_INLINE T FG_CAT2(fg_act, SFX)(T x, int act, T alpha)
 {
@@ -35,6 +39,8 @@ FG_INLINE T FG_CAT2(fg_act, SFX)(T x, int act, T alpha)
     case FG_ACT_GELU: return (T)0.5 * x * FG_MATH(erfc)(-x * (T)0.70710678118654752);
     case FG_ACT_GELU_TANH: return x * FG_CAT2(fg_sigmoid, SFX)(FG_GELU_TANH_V(x));
     case FG_ACT_SILU: return x * FG_CAT2(fg_sigmoid, SFX)(x);
+    /* as elu, scaled: e^x - 1 by expm1, exact near 0 */
+    case FG_ACT_SELU: return x > (T)0 ? FG_SELU_SCALE * x : FG_SELU_ALPHA_SCALE * FG_MATH(expm1)(x);
     default: return x;
     }
 }
@@ -44,7 +50,7 @@ FG_INLINE T FG_CAT2(fg_act, SFX)(T x, int act, T alpha)
  * PyTorch); leaky relu (alpha >= 0): 1 where o > 0 else alpha; sigmoid: o(1-o);
  * tanh: 1-o²; softplus: sigmoid(z) = 1 - e^-o; elu: e^z where z <= 0, else 1
  * (so NaN gives 1, as in PyTorch); gelu: Φ(z) + z φ(z); gelu_tanh: s + z s(1-s) v'(z) with s = σ(v(z));
- * silu: s (1 + z(1-s)) with s = σ(z). */
+ * silu: s (1 + z(1-s)) with s = σ(z); selu: alpha scale e^z where z <= 0, else scale (as elu). */
 FG_INLINE T FG_CAT2(fg_act_grad, SFX)(T u, int act, T alpha)
 {
     switch (act) {
@@ -67,6 +73,7 @@ FG_INLINE T FG_CAT2(fg_act_grad, SFX)(T u, int act, T alpha)
         const T s = FG_CAT2(fg_sigmoid_complement, SFX)(u, &c);
         return s * ((T)1 + u * c);
     }
+    case FG_ACT_SELU: return u <= (T)0 ? FG_SELU_ALPHA_SCALE * FG_MATH(exp)(u) : FG_SELU_SCALE;
     default: return (T)1;
     }
 }
@@ -86,3 +93,5 @@ FG_INLINE T FG_CAT2(fg_act_backward, SFX)(T g, T u, int act, T alpha)
 
 #undef FG_GELU_TANH_V
 #undef FG_GELU_TANH_DV
+#undef FG_SELU_SCALE
+#undef FG_SELU_ALPHA_SCALE

@@ -42,9 +42,10 @@ FG_INLINE int64_t fg_model_hvp_scratch_elems(const int64_t *outs, int64_t n_laye
  * leaky relu: 0 almost everywhere; identity: 0. sigmoid: o(1-o)(1-2o); tanh: -2o(1-o²);
  * softplus: sigmoid'(z) = σ(1-σ) with σ = 1 - e^-o; elu: e^z where z <= 0, else 0;
  * gelu: φ(z)(2 - z²); gelu_tanh: s(1-s)(2v' + z((1-2s)v'² + v'')) with s = σ(v),
- * v = 2√(2/π)(z + 0.044715z³); silu: s(1-s)(2 + z(1-2s)) with s = σ(z). A new activation
- * must be added here too (unless piecewise linear): the assertion makes the build say so. */
-_Static_assert(FG_ACT_COUNT == 10, "an activation was added to registry/activations.h: give fg_act_grad2 "
+ * v = 2√(2/π)(z + 0.044715z³); silu: s(1-s)(2 + z(1-2s)) with s = σ(z); selu: alpha scale e^z
+ * where z <= 0, else 0. A new activation must be added here too (unless piecewise linear): the
+ * assertion makes the build say so. */
+_Static_assert(FG_ACT_COUNT == 11, "an activation was added to registry/activations.h: give fg_act_grad2 "
                                    "its second derivative");
 FG_INLINE double fg_act_grad2(double u, int act)
 {
@@ -66,6 +67,7 @@ FG_INLINE double fg_act_grad2(double u, int act)
         const double s = 1.0 / (1.0 + exp(-u));
         return s * (1.0 - s) * (2.0 + u * (1.0 - 2.0 * s));
     }
+    case FG_ACT_SELU: return u <= 0.0 ? 1.7580993408473766 * exp(u) : 0.0;
     default: return 0.0;
     }
 }

@@ -34,3 +34,6 @@ FG_ACTIVATION(GELU, gelu, 0, 0, 1)
 FG_ACTIVATION(GELU_TANH, gelu_tanh, 0, 0, 1)
 /* x σ(x) (Elfwing et al. 2018; "swish"), as torch.nn.SiLU() */
 FG_ACTIVATION(SILU, silu, 0, 0, 1)
+/* scale (x if x > 0 else alpha (e^x - 1)), alpha = 1.6732632423543772848, scale = 1.0507009873554804934
+ * (Klambauer et al. 2017), as torch.nn.SELU(); its derivative is read from z, as ELU's */
+FG_ACTIVATION(SELU, selu, 0, 0, 1)
