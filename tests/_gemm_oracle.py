@@ -40,6 +40,8 @@ def activate(z, activation, alpha=ALPHA):
         return z * _sigmoid(z)
     if activation == "selu":
         return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0)))
+    if activation == "mish":
+        return z * np.tanh(np.logaddexp(0, z))
     raise ValueError(activation)
 
 
@@ -59,6 +61,9 @@ def activation_grad(out, activation, alpha=ALPHA):
         return s * (1 + z * (1 - s))
     if activation == "selu":
         return SELU_SCALE * np.where(z <= 0, SELU_ALPHA * np.exp(np.minimum(z, 0)), 1)
+    if activation == "mish":
+        t = np.tanh(np.logaddexp(0, z))
+        return t + z * (1 - t * t) * _sigmoid(z)
     if activation in (None, "identity"):
         return np.ones_like(out)
     if activation == "relu":

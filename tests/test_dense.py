@@ -294,12 +294,15 @@ def test_elu_derivative_is_read_from_z_and_matches_torch_in_the_far_tail(dtype):
     assert g[2, 0] > 0 and g[3, 0] > 0
 
 
-@pytest.mark.parametrize("activation", ["selu"])
+@pytest.mark.parametrize("activation", ["selu", "mish"])
 def test_activation_matches_torch_over_the_whole_float_range(isa, dtype, activation):
-    # value and derivative (through the GEMM epilogue, the derivative from the kept z) against
-    # torch in float64 from the tiniest to the largest magnitudes, in ulps of the dtype. Torch's
-    # value rounded to the dtype counts as equal (selu overflows to inf above the largest float
-    # over its scale), and so do magnitudes below 1000 times the smallest normal number.
+    # value and derivative (through the GEMM epilogue or the vector forms, the derivative from the
+    # kept z) against torch in float64 from the tiniest to the largest magnitudes, in ulps of the
+    # dtype. mish' crosses 0 at z = -1.19, so its ulps are those of the size of its two terms,
+    # tanh(softplus(z)) and z σ(z) sech²(softplus(z)) (the latter from cosh: torch's 1 - tanh²
+    # cancels to 0 from z = 18 in float64, where the term still counts). Torch's value rounded to
+    # the dtype counts as equal (selu overflows to inf above the largest float over its scale), and
+    # so do magnitudes below 1000 times the smallest normal number (fgv_exp flushes e^z to 0 there).
     torch = pytest.importorskip("torch")
     info = np.finfo(dtype)
     with np.errstate(over="ignore"):
@@ -311,6 +314,12 @@ def test_activation_matches_torch_over_the_whole_float_range(isa, dtype, activat
     value = getattr(torch.nn.functional, activation)(zt)
     value.sum().backward()
     want_value, want_grad, grad_scale = value.detach().numpy(), zt.grad.numpy(), np.abs(zt.grad.numpy())
+    if activation == "mish":
+        with torch.no_grad():
+            zz = zt.detach()
+            sp = torch.logaddexp(zz, torch.zeros_like(zz))
+            gate, term = torch.tanh(sp), zz * torch.sigmoid(zz) / torch.cosh(sp) ** 2
+            want_grad, grad_scale = (gate + term).numpy(), (gate.abs() + term.abs()).numpy()
     for what, got, want, scale, limit in (("value", out, want_value, np.abs(want_value), 4),
                                           ("derivative", g, want_grad, grad_scale, 6)):
         limit *= 1 if dtype == np.float32 else 2

@@ -53,7 +53,7 @@ def _torch_loss(model, X, y, loss, sample_weight=None):
            "tanh": lambda z, s: torch.tanh(z), "softplus": lambda z, s: F.softplus(z),
            "elu": lambda z, s: F.elu(z), "gelu": lambda z, s: F.gelu(z),
            "gelu_tanh": lambda z, s: F.gelu(z, approximate="tanh"), "silu": lambda z, s: F.silu(z),
-           "selu": lambda z, s: F.selu(z)}
+           "selu": lambda z, s: F.selu(z), "mish": lambda z, s: F.mish(z)}
 
     def f(p):
         h, w_off, b_off = X, 0, model.n_weights

@@ -296,7 +296,7 @@ def dense_forward(x, W, b=None, *, activation="relu", alpha=0.01, out=None, pre_
     out : ndarray (n, m), same dtype, optional -- written and returned
     pre_activation : ndarray (n, m), same dtype, optional -- receives ``x @ W + b``, which
         :func:`dense_backward` needs for the activations whose derivative is a function of it
-        (``fastgd._core.ACTIVATIONS_GRAD_FROM_PRE``: elu, gelu, gelu_tanh, silu, selu)
+        (``fastgd._core.ACTIVATIONS_GRAD_FROM_PRE``: elu, gelu, gelu_tanh, silu, selu, mish)
 
     Bias and activation are applied to each output tile while it is in cache (in registers
     for identity, relu and leaky_relu); with ``pre_activation`` the activation is one vector

@@ -23,6 +23,21 @@ FG_INLINE T FG_CAT2(fg_sigmoid_complement, SFX)(T v, T *complement)
 #define FG_SELU_SCALE ((T)1.0507009873554804934)
 #define FG_SELU_ALPHA_SCALE ((T)1.7580993408473766)
 
+/* MISH's gate tanh(softplus(x)), and in *k its part of the derivative, sech²(softplus(x)) σ(x), so that
+   mish = x gate and mish' = gate + x k. With e = e^x and n = e(e + 2): gate = n/(n + 2) and
+   k = 4e(1 + e)/(n + 2)², written in t = e^-|x| so that nothing overflows: the gate's numerator and
+   denominator become 2t + m² and 2t + m² + 2w² (times t² with e = 1/t for x >= 0: m = 1, w = t;
+   with e = t below: m = t, w = 1), and k = 4tw(1 + t)/(2t + m² + 2w²)². fgv_mish_gate is the same
+   formula in vectors. */
+FG_INLINE T FG_CAT2(fg_mish_gate, SFX)(T x, T *k)
+{
+    const T t = FG_MATH(exp)(-FG_MATH(fabs)(x));
+    const T m = x >= (T)0 ? (T)1 : t, w = x >= (T)0 ? t : (T)1;
+    const T num = (T)2 * t + m * m, den = num + (T)2 * w * w;
+    *k = (T)4 * t * w * ((T)1 + t) / (den * den);
+    return num / den;
+}
+
 /* NaN passes through relu and leaky relu ((x < 0) is false for NaN). */
 FG_INLINE T FG_CAT2(fg_act, SFX)(T x, int act, T alpha)
 {
@@ -41,6 +56,10 @@ FG_INLINE T FG_CAT2(fg_act, SFX)(T x, int act, T alpha)
     case FG_ACT_SILU: return x * FG_CAT2(fg_sigmoid, SFX)(x);
     /* as elu, scaled: e^x - 1 by expm1, exact near 0 */
     case FG_ACT_SELU: return x > (T)0 ? FG_SELU_SCALE * x : FG_SELU_ALPHA_SCALE * FG_MATH(expm1)(x);
+    case FG_ACT_MISH: {
+        T k;
+        return x * FG_CAT2(fg_mish_gate, SFX)(x, &k);
+    }
     default: return x;
     }
 }
@@ -50,7 +69,8 @@ FG_INLINE T FG_CAT2(fg_act, SFX)(T x, int act, T alpha)
  * PyTorch); leaky relu (alpha >= 0): 1 where o > 0 else alpha; sigmoid: o(1-o);
  * tanh: 1-o²; softplus: sigmoid(z) = 1 - e^-o; elu: e^z where z <= 0, else 1
  * (so NaN gives 1, as in PyTorch); gelu: Φ(z) + z φ(z); gelu_tanh: s + z s(1-s) v'(z) with s = σ(v(z));
- * silu: s (1 + z(1-s)) with s = σ(z); selu: alpha scale e^z where z <= 0, else scale (as elu). */
+ * silu: s (1 + z(1-s)) with s = σ(z); selu: alpha scale e^z where z <= 0, else scale (as elu);
+ * mish: gate + z k (fg_mish_gate). */
 FG_INLINE T FG_CAT2(fg_act_grad, SFX)(T u, int act, T alpha)
 {
     switch (act) {
@@ -74,6 +94,11 @@ FG_INLINE T FG_CAT2(fg_act_grad, SFX)(T u, int act, T alpha)
         return s * ((T)1 + u * c);
     }
     case FG_ACT_SELU: return u <= (T)0 ? FG_SELU_ALPHA_SCALE * FG_MATH(exp)(u) : FG_SELU_SCALE;
+    case FG_ACT_MISH: {
+        T k;
+        const T gate = FG_CAT2(fg_mish_gate, SFX)(u, &k);
+        return gate + u * k;
+    }
     default: return (T)1;
     }
 }

@@ -57,6 +57,20 @@ FG_INLINE VEC FG_CAT2(fgv_gelu_tanh_v, SFX)(VEC x)
     return V_MUL(V_MUL(x, V_SET1((T)1.5957691216057308)), V_FMA(x2, V_SET1((T)0.044715), V_SET1((T)1)));
 }
 
+/* MISH's gate tanh(softplus(x)) and its k, as fg_mish_gate (fg_act_template.h). fgv_exp flushes
+   e^-|x| to 0 below the smallest normal number, so mish(x) and mish'(x) for x below -87.3 (float) or
+   -708.4 (double), |x| e^x under 1e-36 or 1e-305, are 0 where the plain form has them tiny. */
+FG_INLINE VEC FG_CAT2(fgv_mish_gate, SFX)(VEC x, VEC *k)
+{
+    const VEC one = V_SET1((T)1), two = V_SET1((T)2);
+    const VEC t = V_EXP(V_SUB(V_ZERO(), V_ANDNOT(V_SET1((T)-0.0), x)));
+    const VMASK pos = V_GE(x, V_ZERO());
+    const VEC m = V_BLEND(t, one, pos), w = V_BLEND(one, t, pos);
+    const VEC num = V_FMA(m, m, V_MUL(two, t)), den = V_FMA(V_MUL(two, w), w, num);
+    *k = V_DIV(V_MUL(V_MUL(V_SET1((T)4), t), V_MUL(w, V_ADD(one, t))), V_MUL(den, den));
+    return V_DIV(num, den);
+}
+
 /* act(x) for the activations with a vector form (fg_act_has_vector); x for the others */
 FG_INLINE VEC FG_CAT2(fgv_act, SFX)(VEC x, int act)
 {
@@ -64,6 +78,10 @@ FG_INLINE VEC FG_CAT2(fgv_act, SFX)(VEC x, int act)
     case FG_ACT_GELU: return V_MUL(x, FG_CAT2(fgv_normal_cdf, SFX)(x));
     case FG_ACT_GELU_TANH: return V_MUL(x, FG_CAT2(fgv_sigmoid, SFX)(FG_CAT2(fgv_gelu_tanh_v, SFX)(x)));
     case FG_ACT_SILU: return V_MUL(x, FG_CAT2(fgv_sigmoid, SFX)(x));
+    case FG_ACT_MISH: {
+        VEC k;
+        return V_MUL(x, FG_CAT2(fgv_mish_gate, SFX)(x, &k));
+    }
     default: return x;
     }
 }
@@ -88,6 +106,11 @@ FG_INLINE VEC FG_CAT2(fgv_act_grad, SFX)(VEC z, int act)
         const VEC s = FG_CAT2(fgv_sigmoid_complement, SFX)(z, &c);
         return V_MUL(s, V_FMA(z, c, one));
     }
+    case FG_ACT_MISH: {
+        VEC k;
+        const VEC gate = FG_CAT2(fgv_mish_gate, SFX)(z, &k);
+        return V_FMA(z, k, gate);
+    }
     default: return one;
     }
 }
@@ -97,7 +120,7 @@ FG_INLINE VEC FG_CAT2(fgv_act_grad, SFX)(VEC z, int act)
  * case in fgv_act and fgv_act_grad. */
 FG_INLINE int FG_CAT2(fg_act_has_vector, SFX)(int act)
 {
-    return FG_SIMD && (act == FG_ACT_GELU || act == FG_ACT_GELU_TANH || act == FG_ACT_SILU);
+    return FG_SIMD && (act == FG_ACT_GELU || act == FG_ACT_GELU_TANH || act == FG_ACT_SILU || act == FG_ACT_MISH);
 }
 
 /* out[i] = act(z[i]) for i < n; out may be z. */

@@ -67,14 +67,15 @@ class Dense:
     ----------
     in_features, out_features : int
     activation : {"identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "elu", "gelu", \
-"gelu_tanh", "silu", "selu"}
+"gelu_tanh", "silu", "selu", "mish"}
         ``None`` and ``"linear"`` (Keras' spellings) mean ``"identity"``. ``leaky_relu`` is
         ``max(z, 0) + negative_slope * min(z, 0)``; softplus is ``log(1 + e^z)``; elu is ``z`` for
         z > 0 and ``e^z - 1`` below (``torch.nn.ELU()``, alpha 1); gelu is ``z Φ(z)`` with Φ the
         standard normal CDF (``torch.nn.GELU()``), gelu_tanh its tanh approximation
         (``torch.nn.GELU(approximate="tanh")``), silu is ``z σ(z)`` (``torch.nn.SiLU()``, "swish"),
         selu is ``scale * z`` for z > 0 and ``scale * alpha * (e^z - 1)`` below with PyTorch's
-        alpha 1.6732632423543772 and scale 1.0507009873554805 (``torch.nn.SELU()``).
+        alpha 1.6732632423543772 and scale 1.0507009873554805 (``torch.nn.SELU()``), mish is
+        ``z tanh(softplus(z))`` (``torch.nn.Mish()``).
     weight_init : str or callable
         See :mod:`fastgd.init` ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal",
         "normal", "zeros", or ``fastgd.init.normal(std)``).

@@ -514,7 +514,7 @@ def _apply_class_weight(per_class, loss, target, sw, n_outputs, dtype, positive_
 _BOUNDED_RANGE = {"relu": (0.0, math.inf), "softplus": (0.0, math.inf), "sigmoid": (0.0, 1.0),
                   "tanh": (-1.0, 1.0), "elu": (-1.0, math.inf), "gelu": (-0.16997, math.inf),
                   "gelu_tanh": (-0.17004, math.inf), "silu": (-0.27846, math.inf),
-                  "selu": (-1.7580993408473766, math.inf)}
+                  "selu": (-1.7580993408473766, math.inf), "mish": (-0.30884, math.inf)}
 
 
 def _data_changed(model, x, target, sw):

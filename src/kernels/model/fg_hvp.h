@@ -43,9 +43,12 @@ FG_INLINE int64_t fg_model_hvp_scratch_elems(const int64_t *outs, int64_t n_laye
  * softplus: sigmoid'(z) = σ(1-σ) with σ = 1 - e^-o; elu: e^z where z <= 0, else 0;
  * gelu: φ(z)(2 - z²); gelu_tanh: s(1-s)(2v' + z((1-2s)v'² + v'')) with s = σ(v),
  * v = 2√(2/π)(z + 0.044715z³); silu: s(1-s)(2 + z(1-2s)) with s = σ(z); selu: alpha scale e^z
- * where z <= 0, else 0. A new activation must be added here too (unless piecewise linear): the
- * assertion makes the build say so. */
-_Static_assert(FG_ACT_COUNT == 11, "an activation was added to registry/activations.h: give fg_act_grad2 "
+ * where z <= 0, else 0; mish: with gate = tanh(softplus(z)) and k = sech²(softplus(z)) σ(z)
+ * (fg_mish_gate in fg_act_template.h), gate' = k and k' = k((1-σ) - 2 gate σ), so
+ * mish'' = k(2 + z((1-σ) - 2 gate σ)), in t = e^-|z| as there (σ = 1/(1+t) from z >= 0, t/(1+t)
+ * below). A new activation must be added here too (unless piecewise linear): the assertion makes
+ * the build say so. */
+_Static_assert(FG_ACT_COUNT == 12, "an activation was added to registry/activations.h: give fg_act_grad2 "
                                    "its second derivative");
 FG_INLINE double fg_act_grad2(double u, int act)
 {
@@ -68,6 +71,13 @@ FG_INLINE double fg_act_grad2(double u, int act)
         return s * (1.0 - s) * (2.0 + u * (1.0 - 2.0 * s));
     }
     case FG_ACT_SELU: return u <= 0.0 ? 1.7580993408473766 * exp(u) : 0.0;
+    case FG_ACT_MISH: {
+        const double t = exp(-fabs(u)), m = u >= 0.0 ? 1.0 : t, w = u >= 0.0 ? t : 1.0;
+        const double num = 2.0 * t + m * m, den = num + 2.0 * w * w, gate = num / den;
+        const double k = 4.0 * t * w * (1.0 + t) / (den * den);
+        /* (1-σ) - 2 gate σ = (t - 2 gate)/(1+t) from z >= 0, (1 - 2 gate t)/(1+t) below */
+        return k * (2.0 + u * (u >= 0.0 ? t - 2.0 * gate : 1.0 - 2.0 * gate * t) / (1.0 + t));
+    }
     default: return 0.0;
     }
 }

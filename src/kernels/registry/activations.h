@@ -37,3 +37,6 @@ FG_ACTIVATION(SILU, silu, 0, 0, 1)
 /* scale (x if x > 0 else alpha (e^x - 1)), alpha = 1.6732632423543772848, scale = 1.0507009873554804934
  * (Klambauer et al. 2017), as torch.nn.SELU(); its derivative is read from z, as ELU's */
 FG_ACTIVATION(SELU, selu, 0, 0, 1)
+/* x tanh(softplus(x)) (Misra 2019), as torch.nn.Mish(): not monotonic (its minimum is at x = -1.19), so
+ * the output does not determine z */
+FG_ACTIVATION(MISH, mish, 0, 0, 1)
