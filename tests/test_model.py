@@ -118,6 +118,20 @@ def test_seed_reproducible_and_inits():
     assert not d.W.any()
 
 
+@pytest.mark.parametrize("name,dist", [("lecun_normal", lambda fan_in: ("norm", (0, (1 / fan_in) ** 0.5))),
+                                       ("lecun_uniform", lambda fan_in: ("uniform", (-(3 / fan_in) ** 0.5,
+                                                                                     2 * (3 / fan_in) ** 0.5)))])
+def test_lecun_initializers_draw_from_their_distribution(name, dist):
+    # variance 1/fan_in, the initialization SELU's self-normalizing property assumes (Keras' lecun_*)
+    stats = pytest.importorskip("scipy.stats")
+    d = fastgd.Dense(400, 300, weight_init=name)
+    fastgd.Sequential([d], dtype="float64", seed=0)
+    assert stats.kstest(d.W.ravel(), *dist(400)).pvalue > 1e-3
+    assert abs(d.W.var() * 400 - 1) < 0.02
+    m = fastgd.Sequential([fastgd.Dense(4, 3, activation="selu", weight_init=name)])
+    assert fastgd.Sequential.from_config(m.get_config()).layers[0].weight_init == name
+
+
 def test_zeros_layers_draw_nothing_from_the_seeded_generator():
     # a zeros layer takes no numbers from the seed's generator: the layers after it get the
     # generator's first draws, as when the zeros layer is absent

@@ -10,6 +10,8 @@ name               distribution                                     use with
 ``he_uniform``     U(-a, a), a = sqrt(6/fan_in)                     relu, leaky_relu, softplus
 ``glorot_uniform`` U(-a, a), a = sqrt(6/(fan_in+fan_out))           tanh, sigmoid, identity
 ``glorot_normal``  N(0, 2/(fan_in+fan_out))                         tanh, sigmoid, identity
+``lecun_normal``   N(0, 1/fan_in)                                   selu (self-normalizing nets)
+``lecun_uniform``  U(-a, a), a = sqrt(3/fan_in)                     selu
 ``normal``         N(0, std²) (``normal(std)``; std 0.05 by name)   small random weights
 ``zeros``          all zero (only sensible for a single layer)      linear / logistic regression
 =================  ===============================================  ============================
@@ -44,6 +46,15 @@ def _glorot_normal(rng, fan_in, fan_out, dtype):
     return rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), size=(fan_in, fan_out)).astype(dtype)
 
 
+def _lecun_normal(rng, fan_in, fan_out, dtype):
+    return rng.normal(0.0, math.sqrt(1.0 / fan_in), size=(fan_in, fan_out)).astype(dtype)
+
+
+def _lecun_uniform(rng, fan_in, fan_out, dtype):
+    a = math.sqrt(3.0 / fan_in)
+    return rng.uniform(-a, a, size=(fan_in, fan_out)).astype(dtype)
+
+
 def _zeros(rng, fan_in, fan_out, dtype):
     return np.zeros((fan_in, fan_out), dtype=dtype)
 
@@ -66,6 +77,8 @@ INITIALIZERS = {
     "he_uniform": _he_uniform,
     "glorot_uniform": _glorot_uniform,
     "glorot_normal": _glorot_normal,
+    "lecun_normal": _lecun_normal,
+    "lecun_uniform": _lecun_uniform,
     "normal": normal(0.05),
     "zeros": _zeros,
 }

@@ -78,7 +78,7 @@ class Dense:
         ``z tanh(softplus(z))`` (``torch.nn.Mish()``).
     weight_init : str or callable
         See :mod:`fastgd.init` ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal",
-        "normal", "zeros", or ``fastgd.init.normal(std)``).
+        "lecun_normal", "lecun_uniform" (for selu), "normal", "zeros", or ``fastgd.init.normal(std)``).
     bias_init : float
         Constant initial bias: 0, or a small positive value (e.g. 0.01) that keeps ReLU units
         active at the start.
