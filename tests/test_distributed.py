@@ -22,7 +22,7 @@ import mpi_worker as worker  # noqa: E402
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
 MISSING = [what for what, ok in (("mpi4py", importlib.util.find_spec("mpi4py") is not None),
                                  ("mpiexec", MPIEXEC is not None)) if not ok]
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"needs {' and '.join(MISSING)}: pip install 'fastgd[mpi]'")
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"needs {' and '.join(MISSING)}: pip install \".[mpi]\" from the checkout")
 
 WORKER = os.path.join(os.path.dirname(__file__), "mpi_worker.py")
 LOSS = "softmax_cross_entropy"
