@@ -68,6 +68,9 @@ def main(out=Path(__file__).parent / "figures" / "ill_conditioning.png"):
     for w in caught:
         print("warning:", w.message)
     c = h.curvature
+    print(f"MLP, full-batch GD lr = 1.5, fit(curvature=1): lr·λmax {min(c['lr_lambda_max']):.1f}–"
+          f"{max(c['lr_lambda_max']):.1f} over {len(c['step'])} steps while the loss falls "
+          f"{h['loss'][0]:.3f} -> {h['loss'][-1]:.3f}")
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     ax = axes[0]

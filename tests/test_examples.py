@@ -88,13 +88,56 @@ def expected_lbfgs(out):
     return [f"MSE {scientific(lbfgs)} vs {scientific(adam)}"]
 
 
+def expected_stationary(out):
+    kinds = re.findall(r"^  \(.*\b(minimum|maximum|saddle)$", out, re.M)
+    starts = int(number(r"from (\d+) starts", out))
+    return [f"from {starts} starts",
+            f"{kinds.count('minimum')} minima, {kinds.count('maximum')} maxima, {kinds.count('saddle')} saddles"]
+
+
+FOLD = {2: "twofold", 3: "threefold", 4: "fourfold", 5: "fivefold", 6: "sixfold", 7: "sevenfold", 8: "eightfold"}
+
+
+def expected_ill_conditioning(out):
+    first, last = number(r"from step (\d+) to", out), number(r"to step (\d+) the loss falls", out)
+    g_first, g_last = number(r"‖g‖ rises (\S+) ->", out), number(r"‖g‖ rises \S+ -> (\S+)", out)
+    low, high = re.search(r"lr·λmax (\S+)–(\S+) over", out).groups()
+    assert number(r"while the loss falls (\S+) ->", out) > number(r"while the loss falls \S+ -> (\S+)", out)
+    return [f"lowers the loss for {last - first:.0f} steps", f"grows {FOLD[round(g_last / g_first)]}",
+            f"lr·λmax {low}–{high}, past the stability limit 2"]
+
+
+def about(value, text, pattern):
+    """The README's "~N" for a count the script prints: within 10 % of it."""
+    quoted = float(re.search(pattern, text).group(1))
+    assert abs(value - quoted) <= 0.1 * quoted, f"README says ~{quoted:g}, the script prints {value:g}"
+
+
+def expected_saddle(out):
+    entry = readme_entry("saddle_escape")
+    assert re.search(r"GD from \(1\.5, 0\) .* classified saddle", out)
+    about(number(r"GD from \(1\.5, 1e-10\) .*\|y\| > 1 after (\d+) steps", out), entry, r"lingers ~(\d+) steps")
+    about(number(r"Langevin .*\|y\| > 1 after (\d+) steps", out), entry, r"minimum within ~(\d+)")
+    return ['(`stationary="saddle"`)']
+
+
+def expected_spectrum(out):
+    n_params = int(number(r"^(\d+) parameters", out))
+    return [f"a {n_params:,}-parameter MLP"]
+
+
 @pytest.mark.parametrize("name, expected", [
     ("ascent_local_vs_global", expected_ascent),
     ("descent_paths_2d", expected_descent),
     ("learning_rate", expected_learning_rate),
     ("lbfgs_vs_adam_mlp", expected_lbfgs),
+    ("stationary_points", expected_stationary),
+    ("ill_conditioning", expected_ill_conditioning),
+    ("saddle_escape", expected_saddle),
+    ("hessian_spectrum", expected_spectrum),
 ])
-def test_example_headline_matches_readme(name, expected, tmp_path):
+def test_example_headline_matches_readme(name, expected, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))  # the scripts' _figures, as `python examples/x.py` finds it
     out = run_example(name, tmp_path)
     entry = readme_entry(name)
     for text in expected(out):
