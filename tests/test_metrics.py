@@ -137,7 +137,7 @@ def test_multilabel_accuracy_over_ranks_follows_all_ranks_rows(other_several, ex
     from fastgd.training import loop
     y, p = np.array([[1, 0], [0, 1]]), np.array([[0.9, 0.8], [0.1, 0.7]])
     ranks = _TwoRanks(other_several)
-    multilabel = metrics._multilabel_rule(fg.losses.MSE(), 2, y, ranks.sum)
+    multilabel = metrics._multilabel_rule(fg.losses.MSE(), 2, [y], ranks.sum)
     assert loop._metric(ranks, metrics.accuracy, y, p, multilabel) == expected
 
 
@@ -176,6 +176,27 @@ def test_fit_scores_validation_rows_by_the_rule_of_the_training_target(rng, loss
     # the same data cut by validation_split: its last rows are one-hot, its first multi-label
     m, h = _fit(loss, np.vstack([X, Xv]), np.vstack([Y, Yv]), 3, validation_split=1 / 3)
     assert h["val_accuracy"][-1] == sk.accuracy_score(Yv, (m.predict_proba(Xv, loss) > 0.5).astype(int))
+
+
+
+@pytest.mark.parametrize("how", ["validation_data", "validation_split"])
+def test_fit_scores_by_the_rule_of_the_training_and_validation_targets_together(rng, how):
+    """One-hot training rows and multi-label validation rows under MSE: the rule was the
+    training rows' alone (classes), so the validation label sets were scored by their argmax, and
+    val_accuracy was not scikit-learn's accuracy_score of the model's predictions. The targets
+    are one multi-label indicator matrix together (validation_split cut it from one y), and both
+    sets are scored as label sets."""
+    sk = pytest.importorskip("sklearn.metrics")
+    X, Y = _label_sets(120, rng, 0)
+    Xv, Yv = _label_sets(60, rng, 30)
+    options = ({"validation_data": (Xv, Yv)} if how == "validation_data" else {"validation_split": 1 / 3})
+    data = (X, Y) if how == "validation_data" else (np.vstack([X, Xv]), np.vstack([Y, Yv]))
+    m, h = _fit("mse", *data, 3, **options)
+    assert h["val_accuracy"][-1] == sk.accuracy_score(Yv, (m.predict(Xv) > 0.5).astype(int))
+    assert h["accuracy"][-1] == sk.accuracy_score(Y, (m.predict(X) > 0.5).astype(int))
+    if how == "validation_split":  # the whole y, as fit was given it
+        whole = sk.accuracy_score(data[1], (m.predict(data[0]) > 0.5).astype(int))
+        assert (h["accuracy"][-1] * 120 + h["val_accuracy"][-1] * 60) / 180 == pytest.approx(whole, abs=1e-15)
 
 
 def test_evaluate_scores_by_the_loss_of_the_model():

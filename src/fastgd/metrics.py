@@ -59,26 +59,30 @@ def _multilabel(t):
     return indicator and several
 
 
-def _multilabel_rule(loss, n_outputs, y_true, add=None):
+def _multilabel_rule(loss, n_outputs, y_trues, add=None):
     """Whether ``fit`` and ``evaluate`` score accuracy and zero_one_loss as multi-label (subset
     accuracy on each output > 0.5) rather than one class per sample (argmax; one output: > 0.5).
 
-    Decided once, from the loss and the whole training target, so that the training and the
-    validation data, and every rank's rows, are scored by one rule whatever the form of their
-    own rows. SoftmaxCrossEntropy predicts one class per sample (the argmax of its
-    probabilities); BinaryCrossEntropy of two or more outputs one independent label per output
-    (the probabilities above 0.5). For the other losses ``y_true`` decides: multi-label when it
-    is a multi-label indicator matrix (see _multilabel) as a whole; with ``add`` (which sums a
-    list over the ranks), as every rank's rows together make it one.
+    Decided once, from the loss and every target the fit scores (``y_trues``: the training
+    target and the validation target, whether validation_split cut it from the training data
+    or validation_data gave it), so that the training and the validation data, and every
+    rank's rows, are scored by one rule whatever the form of their own rows. SoftmaxCrossEntropy
+    predicts one class per sample (the argmax of its probabilities); BinaryCrossEntropy of two
+    or more outputs one independent label per output (the probabilities above 0.5). For the
+    other losses the targets decide: multi-label when together they are a multi-label indicator
+    matrix (see _multilabel); with ``add`` (which sums a list over the ranks), as every rank's
+    rows together make them one.
     """
     if isinstance(loss, _losses.SoftmaxCrossEntropy):
         return False
     if isinstance(loss, _losses.BinaryCrossEntropy):
         return n_outputs > 1
+    rows = [_indicator_rows(np.asarray(y_true)) for y_true in y_trues]
+    indicator, several = all(i for i, _ in rows), any(s for _, s in rows)
     if add is None:
-        return _multilabel(np.asarray(y_true))
+        return indicator and several
     # 0/1 on every rank, some row of other than one 1 on any
-    ranks, indicator, several = add([1.0, *map(float, _indicator_rows(np.asarray(y_true)))])
+    ranks, indicator, several = add([1.0, float(indicator), float(several)])
     return bool(indicator == ranks and several > 0)
 
 

@@ -310,13 +310,15 @@ def _scores_classes(fn):
     return fn is _metrics.accuracy or fn is _metrics.zero_one_loss
 
 
-def _accuracy_rule(metric_fns, loss, n_outputs, target, dp):
+def _accuracy_rule(metric_fns, loss, n_outputs, target, dp, val=None):
     """The rule by which accuracy and zero_one_loss score every set of rows of one fit or
-    evaluation (see _metrics._multilabel_rule), decided once from the loss and the whole
-    prepared ``target`` (every rank's rows with ``dp``); None when no metric needs one."""
+    evaluation (see _metrics._multilabel_rule), decided once from the loss, the whole prepared
+    ``target`` and the validation data's ``val`` (every rank's rows with ``dp``); None when no
+    metric needs one."""
     if not any(_scores_classes(fn) for _name, fn in metric_fns):
         return None
-    return _metrics._multilabel_rule(loss, n_outputs, target[1], None if dp is None else dp.sum)
+    targets = [target[1]] if val is None else [target[1], val[1][1]]
+    return _metrics._multilabel_rule(loss, n_outputs, targets, None if dp is None else dp.sum)
 
 
 def _metric(dp, fn, y_true, y_pred, multilabel):
@@ -608,8 +610,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         ``f(y_true, y_pred)``, y_pred being the loss's link of the output (probabilities for the
         cross-entropies, as ``predict_proba``); computed on the training data and on the
         validation data each epoch (not weighted by sample_weight). "accuracy" and
-        "zero_one_loss" score both by one rule, fixed by the loss and the whole training target
-        (see ``metrics._multilabel_rule``).
+        "zero_one_loss" score both by one rule, fixed by the loss and the whole training and
+        validation targets (see ``metrics._multilabel_rule``).
     progress : bar / line per epoch on stderr (see :class:`_Progress`); False for silence.
     verbose : Keras' spelling of ``progress`` (overrides it when given): 0 silent, 1 a bar in a
         terminal and a line per epoch, 2 a line per epoch only.
@@ -750,7 +752,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         n_global = int(n_global)
         _loop.positive_weight(weight_global)
 
-    multilabel = _accuracy_rule(metric_fns, loss, model.n_outputs, target, dp)
+    multilabel = _accuracy_rule(metric_fns, loss, model.n_outputs, target, dp, val)
 
     model.loss = loss
     model.stop_training = False
