@@ -443,7 +443,8 @@ def fail(comm, out, where):
 
 class ExitOnOneRank(callbacks.Callback):
     """sys.exit(0) or sys.exit() on one rank: in on_train_begin, after step 3 of the first epoch
-    (a rank_zero_only hook, on rank 0), or at the end of the third epoch (on rank 1)."""
+    (a rank_zero_only hook, on rank 0), at the end of the third epoch, or in on_train_end (on
+    rank 1)."""
 
     def __init__(self, rank, hook):
         self.rank, self.hook = rank, hook
@@ -461,6 +462,10 @@ class ExitOnOneRank(callbacks.Callback):
         if self.hook == "epoch" and self.rank == 1 and epoch == 2:
             sys.exit(0)
 
+    def on_train_end(self, logs):
+        if self.hook == "end" and self.rank == 1:
+            sys.exit(0)
+
 
 def leave(comm, out, hook):
     """One rank leaves the fit with a success status from a callback: every rank must stop there,
@@ -468,10 +473,12 @@ def leave(comm, out, hook):
     x, y, _ = data(40)
     sl = distributed.shard(40, comm)
     m = model("float64")
-    restarts = hook == "restarts"  # the first of three runs of fit_restarts: the others are not started
+    # in the first of three runs of fit_restarts: the others are not started
+    restarts = hook in ("restarts", "restarts-end")
+    callback = ExitOnOneRank(comm.rank, {"restarts": "epoch", "restarts-end": "end"}.get(hook, hook))
     try:
-        h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1000, batch_size=2,
-                  callbacks=[ExitOnOneRank(comm.rank, "epoch" if restarts else hook)], progress=False,
+        h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer="sgd",
+                  epochs=3 if callback.hook == "end" else 1000, batch_size=2, callbacks=[callback], progress=False,
                   comm=dp(comm), n_restarts=3 if restarts else 1)
         if restarts:
             assert len(h.params["restart_scores"]) == 1, h.params["restart_scores"]

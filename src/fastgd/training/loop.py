@@ -976,8 +976,18 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         progress_bar.close()
         if dp is not None:
             dp.finish()
-    for cb in callbacks:
-        cb.on_train_end({})
+    try:
+        call_hooks("on_train_end", {})
+        # over comm, a rank that leaves in on_train_end: the others learn it, as from the other
+        # hooks (fit_restarts starts no further run), unless a rank has already left
+        if dp is not None and history.stopped_reason != _RANK_LEFT and dp.max(2 if leaving else 0) == 2:
+            history.stopped_reason = _RANK_LEFT
+        if leaving:
+            raise leaving[0]
+    except SystemExit as exc:
+        if dp is not None:
+            dp.exiting(exc)
+        raise
     return history
 
 
