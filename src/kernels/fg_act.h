@@ -17,13 +17,13 @@
 #include "fg_each_type.h"
 
 /* The registry's flags of `act` (registry/activations.h), 0 for an unknown value. */
-enum { FG_ACT_PIECEWISE_LINEAR = 1, FG_ACT_SIMD_EPILOGUE = 2, FG_ACT_GRAD_FROM_PRE = 4 };
+enum { FG_ACT_PIECEWISE_LINEAR = 1, FG_ACT_SIMD_EPILOGUE = 2, FG_ACT_GRAD_FROM_PRE = 4, FG_ACT_VECTOR_FORM = 8 };
 FG_INLINE int fg_act_flags(int act)
 {
     static const unsigned char flags[] = {
-#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue, grad_from_pre) \
+#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue, grad_from_pre, vector_form) \
     (piecewise_linear) * FG_ACT_PIECEWISE_LINEAR + (simd_epilogue) * FG_ACT_SIMD_EPILOGUE + \
-        (grad_from_pre) * FG_ACT_GRAD_FROM_PRE,
+        (grad_from_pre) * FG_ACT_GRAD_FROM_PRE + (vector_form) * FG_ACT_VECTOR_FORM,
 #include "registry/activations.h"
 #undef FG_ACTIVATION
     };
@@ -39,5 +39,8 @@ FG_INLINE int fg_act_is_piecewise_linear(int act) { return (fg_act_flags(act) & 
 /* 1 for the activations whose derivatives are functions of the pre-activation z rather than
  * of the output: their backward passes read z, which the training forward pass keeps. */
 FG_INLINE int fg_act_grad_from_pre(int act) { return (fg_act_flags(act) & FG_ACT_GRAD_FROM_PRE) != 0; }
+
+/* 1 for the activations with a vector form (fgv_act, fgv_act_grad in fg_act_vec_template.h). */
+FG_INLINE int fg_act_vector_form(int act) { return (fg_act_flags(act) & FG_ACT_VECTOR_FORM) != 0; }
 
 #endif

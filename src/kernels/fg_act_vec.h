@@ -1,6 +1,6 @@
 /* Internal, per target: the activations and their derivatives over arrays, in the target's
- * SIMD vocabulary for the activations that have a vector form (fg_act_has_vector: GELU, its tanh
- * approximation, SiLU, Mish) and through fg_act_* (fg_act.h) element by element for the others,
+ * SIMD vocabulary for the activations that have a vector form (the registry's vector_form:
+ * fg_act_has_vector) and through fg_act_* (fg_act.h) element by element for the others,
  * which so keep their libm results on every target. Instantiated for float and double
  * (fg_act_rows_f32, fg_act_grad_rows_f64, ...: fg_act_vec_template.h).
  *

@@ -116,11 +116,11 @@ FG_INLINE VEC FG_CAT2(fgv_act_grad, SFX)(VEC z, int act)
 }
 #endif
 
-/* 1 if fg_act_rows / fg_act_grad_rows run `act` in vectors on this target: the activations with a
- * case in fgv_act and fgv_act_grad. */
+/* 1 if fg_act_rows / fg_act_grad_rows run `act` in vectors on this target: the registry's
+ * vector_form, on a target with a SIMD vocabulary. */
 FG_INLINE int FG_CAT2(fg_act_has_vector, SFX)(int act)
 {
-    return FG_SIMD && (act == FG_ACT_GELU || act == FG_ACT_GELU_TANH || act == FG_ACT_SILU || act == FG_ACT_MISH);
+    return FG_SIMD && fg_act_vector_form(act);
 }
 
 /* out[i] = act(z[i]) for i < n; out may be z. */

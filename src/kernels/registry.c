@@ -8,7 +8,7 @@
 const char *fg_activation_name(int act)
 {
     static const char *const names[] = {
-#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue, grad_from_pre) #name,
+#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue, grad_from_pre, vector_form) #name,
 #include "registry/activations.h"
 #undef FG_ACTIVATION
     };

@@ -7,7 +7,7 @@
 /* The activation fused into a GEMM / dense layer epilogue. act_alpha is the
  * negative slope of LEAKY_RELU and is ignored by the others. */
 enum fg_activation {
-#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue, grad_from_pre) FG_ACT_##ID,
+#define FG_ACTIVATION(ID, name, piecewise_linear, simd_epilogue, grad_from_pre, vector_form) FG_ACT_##ID,
 #include "registry/activations.h"
 #undef FG_ACTIVATION
     FG_ACT_COUNT
