@@ -881,105 +881,100 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             agree_stop()
         return model.stop_training or (max_steps is not None and total_steps >= max_steps)
 
-    try:
-        for epoch in range(initial_epoch, initial_epoch + epochs):
-            if model.stop_training:  # set in on_train_begin (a resumed early stopping whose run had
-                # stopped, or a rank that left)
-                history.stopped_reason = history.stopped_reason or "stopped by a callback"
-                break
-            t0 = time.perf_counter()
-            progress_bar.start_epoch(epoch)
-            norm_sum, steps_done = 0.0, 0
-            if lbfgs:
-                if dp is None:
-                    value, gnorm = _lbfgs_iteration(model, optimizer, x, target, sw, loss, packed)
-                else:
-                    value, gnorm = _distributed.lbfgs_iteration(dp, model, optimizer, x, target, sw, loss,
-                                                                _loop.batch_weight(loss, target, sw, model.dtype),
-                                                                weight_global, packed)
-                if not math.isfinite(value):
-                    diverged(epoch, 0, "loss", value)
-                loss_sum, weight_sum, norm_sum, steps_done = value, 1.0, gnorm, 1
-                total_steps += 1
-                progress_bar.update(value)
-            else:
-                loss_sum, weight_sum = _loop.run_epoch(
-                    train_batch, n, bs, order=_loop.epoch_order(n, shuffle, seed, epoch, dp), steps=steps_per_epoch,
-                    after_batch=after_batch)
-            logs = {"loss": loss_sum / weight_sum}
-            if monitor is not None and monitor.every == "epoch":
-                logs.update(monitor.epoch_logs())
-            if val is not None:
-                logs["val_loss"] = _checked_as(val_name, _loop.data_loss, model, val[0], val[1], val[2], loss,
-                                               _loop.CHUNK_ROWS, dp)
-            for name, fn in metric_fns:
-                logs[name] = _metric(dp, fn, target[1], loss.link(_loop.predict(model, x)), multilabel)
-                if val is not None:
-                    val_output = _checked_as(val_name, _loop.predict, model, val[0])
-                    logs["val_" + name] = _checked_as(val_name, _metric, dp, fn, val[1][1], loss.link(val_output),
-                                                      multilabel)
-            if tol is not None:
-                gnorm_full = _full_grad_norm(model, x, target, sw, loss, dp=dp)
-                logs["grad_norm"] = gnorm_full
-            else:
-                logs["grad_norm"] = norm_sum / steps_done
-            logs["lr"] = float(getattr(optimizer, "lr", math.nan))
-            seconds = time.perf_counter() - t0
-            if dp is not None:  # the slowest rank's time, the same on every rank
-                seconds = dp.max(seconds)
-            logs["seconds"] = seconds
-            monitored = logs.get("val_loss", logs["loss"])
-            if not math.isfinite(monitored):
-                diverged(epoch, steps_done - 1, "validation loss" if "val_loss" in logs else "loss", monitored)
-            if not score_before_step and monitored < best_value and not _core.count_nonfinite(model.params):
-                best_value = monitored
-                best_params[...] = model.params
-            history._append(epoch, logs)
-            samples = n_global if steps_done == steps_per_epoch else min(n, steps_done * bs)
-            progress_bar.end_epoch(epoch, {k: v for k, v in logs.items()}, steps_done and
-                                   (samples / max(seconds, 1e-12)))
-            if schedule is not None and getattr(schedule, "interval", "epoch") == "epoch":
-                if getattr(schedule, "needs_metric", False):
-                    schedule.step(monitored)
-                else:
-                    schedule.step()
-            call_hooks("on_epoch_end", epoch, logs)
-            if dp is not None:
-                agree_stop()
-                if history.stopped_reason == _RANK_LEFT:
+    try:  # a SystemExit from training or on_train_end: see dp.exiting
+        try:
+            for epoch in range(initial_epoch, initial_epoch + epochs):
+                if model.stop_training:  # set in on_train_begin (a resumed early stopping whose run had
+                    # stopped, or a rank that left)
+                    history.stopped_reason = history.stopped_reason or "stopped by a callback"
                     break
-            if tol is not None and logs["grad_norm"] < tol:
-                history.stopped_reason = f"gradient norm {logs['grad_norm']:.3g} < tol {tol:g}"
-                break
-            if max_steps is not None and total_steps >= max_steps:
-                history.stopped_reason = f"max_steps={max_steps} reached"
-                break
-            if model.stop_training:
-                history.stopped_reason = history.stopped_reason or "stopped by a callback"
-                break
-        if leaving:
-            raise leaving[0]
-    except KeyboardInterrupt as exc:
-        if schedule_per_step:  # the schedule catches up with the steps made, as an uninterrupted fit has it
-            made = getattr(optimizer, "step_count", 0) - steps_before
-            for _ in range(made - (schedule.last_step - scheduled_before)):
-                schedule.step()
-            schedule._apply()  # the lr of its count, in case the interrupt struck between the two
-        progress_bar.close()
-        _report_interrupt(exc, history, epoch, steps_done, steps_per_epoch)
-        raise
-    except SystemExit as exc:
-        if dp is not None:
-            dp.exiting(exc)
-        raise
-    finally:
-        progress_bar.close()
-        if dp is not None:
-            dp.finish()
-    try:
-        call_hooks("on_train_end", {})
+                t0 = time.perf_counter()
+                progress_bar.start_epoch(epoch)
+                norm_sum, steps_done = 0.0, 0
+                if lbfgs:
+                    if dp is None:
+                        value, gnorm = _lbfgs_iteration(model, optimizer, x, target, sw, loss, packed)
+                    else:
+                        value, gnorm = _distributed.lbfgs_iteration(dp, model, optimizer, x, target, sw, loss,
+                                                                    _loop.batch_weight(loss, target, sw, model.dtype),
+                                                                    weight_global, packed)
+                    if not math.isfinite(value):
+                        diverged(epoch, 0, "loss", value)
+                    loss_sum, weight_sum, norm_sum, steps_done = value, 1.0, gnorm, 1
+                    total_steps += 1
+                    progress_bar.update(value)
+                else:
+                    loss_sum, weight_sum = _loop.run_epoch(
+                        train_batch, n, bs, order=_loop.epoch_order(n, shuffle, seed, epoch, dp), steps=steps_per_epoch,
+                        after_batch=after_batch)
+                logs = {"loss": loss_sum / weight_sum}
+                if monitor is not None and monitor.every == "epoch":
+                    logs.update(monitor.epoch_logs())
+                if val is not None:
+                    logs["val_loss"] = _checked_as(val_name, _loop.data_loss, model, val[0], val[1], val[2], loss,
+                                                   _loop.CHUNK_ROWS, dp)
+                for name, fn in metric_fns:
+                    logs[name] = _metric(dp, fn, target[1], loss.link(_loop.predict(model, x)), multilabel)
+                    if val is not None:
+                        val_output = _checked_as(val_name, _loop.predict, model, val[0])
+                        logs["val_" + name] = _checked_as(val_name, _metric, dp, fn, val[1][1], loss.link(val_output),
+                                                          multilabel)
+                if tol is not None:
+                    gnorm_full = _full_grad_norm(model, x, target, sw, loss, dp=dp)
+                    logs["grad_norm"] = gnorm_full
+                else:
+                    logs["grad_norm"] = norm_sum / steps_done
+                logs["lr"] = float(getattr(optimizer, "lr", math.nan))
+                seconds = time.perf_counter() - t0
+                if dp is not None:  # the slowest rank's time, the same on every rank
+                    seconds = dp.max(seconds)
+                logs["seconds"] = seconds
+                monitored = logs.get("val_loss", logs["loss"])
+                if not math.isfinite(monitored):
+                    diverged(epoch, steps_done - 1, "validation loss" if "val_loss" in logs else "loss", monitored)
+                if not score_before_step and monitored < best_value and not _core.count_nonfinite(model.params):
+                    best_value = monitored
+                    best_params[...] = model.params
+                history._append(epoch, logs)
+                samples = n_global if steps_done == steps_per_epoch else min(n, steps_done * bs)
+                progress_bar.end_epoch(epoch, {k: v for k, v in logs.items()}, steps_done and
+                                       (samples / max(seconds, 1e-12)))
+                if schedule is not None and getattr(schedule, "interval", "epoch") == "epoch":
+                    if getattr(schedule, "needs_metric", False):
+                        schedule.step(monitored)
+                    else:
+                        schedule.step()
+                call_hooks("on_epoch_end", epoch, logs)
+                if dp is not None:
+                    agree_stop()
+                    if history.stopped_reason == _RANK_LEFT:
+                        break
+                if tol is not None and logs["grad_norm"] < tol:
+                    history.stopped_reason = f"gradient norm {logs['grad_norm']:.3g} < tol {tol:g}"
+                    break
+                if max_steps is not None and total_steps >= max_steps:
+                    history.stopped_reason = f"max_steps={max_steps} reached"
+                    break
+                if model.stop_training:
+                    history.stopped_reason = history.stopped_reason or "stopped by a callback"
+                    break
+        except KeyboardInterrupt as exc:
+            if schedule_per_step:  # the schedule catches up with the steps made, as an uninterrupted fit has it
+                made = getattr(optimizer, "step_count", 0) - steps_before
+                for _ in range(made - (schedule.last_step - scheduled_before)):
+                    schedule.step()
+                schedule._apply()  # the lr of its count, in case the interrupt struck between the two
+            progress_bar.close()
+            _report_interrupt(exc, history, epoch, steps_done, steps_per_epoch)
+            raise
+        finally:
+            progress_bar.close()
+            if dp is not None:
+                dp.finish()
+        call_hooks("on_train_end", {})  # none on a rank that left
         # over comm, a rank that leaves in on_train_end: the others learn it, as from the other
-        # hooks (fit_restarts starts no further run), unless a rank has already left
+        # hooks (fit_restarts starts no further run), unless a rank has already left (every rank
+        # then stopped with _RANK_LEFT)
         if dp is not None and history.stopped_reason != _RANK_LEFT and dp.max(2 if leaving else 0) == 2:
             history.stopped_reason = _RANK_LEFT
         if leaving:
