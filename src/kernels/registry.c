@@ -20,7 +20,7 @@ int fg_activation_grad_from_pre(int act) { return fg_act_grad_from_pre(act); }
 const char *fg_loss_name(int kind)
 {
     static const char *const names[] = {
-#define FG_LOSS(ID, name) #name,
+#define FG_LOSS(ID, name, vector_form) #name,
 #include "registry/losses.h"
 #undef FG_LOSS
     };

@@ -29,7 +29,7 @@
 #include "fg_common.h"
 
 enum fg_loss {
-#define FG_LOSS(ID, name) FG_LOSS_##ID,
+#define FG_LOSS(ID, name, vector_form) FG_LOSS_##ID,
 #include "registry/losses.h"
 #undef FG_LOSS
     FG_LOSS_COUNT

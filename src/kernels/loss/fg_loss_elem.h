@@ -12,6 +12,18 @@
 #include "fg_common.h"
 #include "fg_loss.h"
 
+/* 1 for the losses whose rows run in vectors on targets with a SIMD vocabulary (the registry's
+ * vector_form: elementwise_vec_simd in loss_simd_template.h has their case). */
+FG_INLINE int fg_loss_vector_form(int kind)
+{
+    static const unsigned char vector_form[] = {
+#define FG_LOSS(ID, name, vector_form) (vector_form),
+#include "registry/losses.h"
+#undef FG_LOSS
+    };
+    return (kind >= 0 && kind < FG_LOSS_COUNT) ? vector_form[kind] : 0;
+}
+
 /* l(p, t) for an elementwise kind, and dl/dp in *dl. */
 FG_INLINE double fg_loss_elem(int kind, double p, double t, double delta, double *dl)
 {

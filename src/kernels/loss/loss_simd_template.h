@@ -44,7 +44,8 @@ static T FG_CAT2(row_exp_sum_simd, SFX)(T *FG_RESTRICT e, const T *FG_RESTRICT z
     return V_HSUM(acc);
 }
 
-/* One vector of an elementwise loss: returns the per-lane losses, writes k * dl/dp to *grad. */
+/* One vector of an elementwise loss with a vector form (fg_loss_vector_form): returns the per-lane
+ * losses, writes k * dl/dp to *grad. */
 FG_INLINE VEC FG_CAT2(elementwise_vec_simd, SFX)(VEC p, VEC t, int kind, VEC delta, VEC k, VEC *grad)
 {
     const VEC zero = V_ZERO(), one = V_SET1((T)1), half = V_SET1((T)0.5);
@@ -74,7 +75,10 @@ FG_INLINE VEC FG_CAT2(elementwise_vec_simd, SFX)(VEC p, VEC t, int kind, VEC del
         *grad = V_MASKZ(V_NEQ(d, zero), signed_k);
         return ad;
     }
-    /* Huber */
+    if (kind != FG_LOSS_HUBER) { /* not reached: row_elementwise_simd checks the registry */
+        *grad = V_SET1((T)NAN);
+        return *grad;
+    }
     const VEC quad = V_MUL(half, V_MUL(d, d));
     const VEC lin = V_MUL(delta, V_SUB(ad, V_MUL(half, delta)));
     *grad = V_MUL(k, V_MAX(V_SUB(zero, delta), V_MIN(delta, d)));
@@ -90,9 +94,8 @@ static double FG_CAT2(row_elementwise_simd, SFX)(T *FG_RESTRICT g, const T *FG_R
                                                  const T *FG_RESTRICT t, int64_t c, int kind,
                                                  T delta, T k)
 {
-    if (kind != FG_LOSS_BCE && kind != FG_LOSS_POISSON && kind != FG_LOSS_MSE && kind != FG_LOSS_MAE &&
-        kind != FG_LOSS_HUBER)
-        return FG_CAT2(row_elementwise_scalar, SFX)(g, p, t, c, kind, delta, k); /* no vector form */
+    if (!fg_loss_vector_form(kind))
+        return FG_CAT2(row_elementwise_scalar, SFX)(g, p, t, c, kind, delta, k);
     const VEC vdelta = V_SET1(delta), vk = V_SET1(k);
     VEC acc = V_ZERO(), gv;
     int64_t j = 0;
