@@ -35,8 +35,8 @@ from fastgd.nn.model import Sequential, _one_trainer
 
 
 # scikit-learn 1.7 added sample weights to its MLPs (fit, partial_fit, and _loss_grad_lbfgs, which
-# its tests call) and put MLPRegressor's new `loss` parameter first; where 1.6's signatures differ,
-# ours follow the installed version's.
+# its tests call), put MLPRegressor's new `loss` parameter first and reworded lbfgs's convergence
+# warning; where 1.6 differs, ours follow the installed version.
 _SKLEARN_1_7 = parse_version(sklearn.__version__).release[:2] >= (1, 7)
 
 # scikit-learn's activation names, then every fastgd activation under its own name.
@@ -99,11 +99,15 @@ def _lbfgs_n_iter(result, max_iter):
     iterations run, at most max_iter; with its ConvergenceWarning when the run did not converge."""
     n_iter = min(result.nit, max_iter)
     if result.status != 0:
-        message = f"lbfgs failed to converge after {n_iter} iteration(s) (status={result.status}):\n{result.message}\n"
-        if n_iter == max_iter:
-            message += f"\nIncrease the number of iterations to improve the convergence (max_iter={max_iter})."
-        message += ("\nYou might also want to scale the data as shown in:\n"
-                    "    https://scikit-learn.org/stable/modules/preprocessing.html")
+        scale = "scale the data as shown in:\n    https://scikit-learn.org/stable/modules/preprocessing.html"
+        if _SKLEARN_1_7:
+            message = f"lbfgs failed to converge after {n_iter} iteration(s) (status={result.status}):\n{result.message}\n"
+            if n_iter == max_iter:
+                message += f"\nIncrease the number of iterations to improve the convergence (max_iter={max_iter})."
+            message += "\nYou might also want to " + scale
+        else:
+            message = (f"lbfgs failed to converge (status={result.status}):\n{result.message}.\n\n"
+                       "Increase the number of iterations (max_iter) or " + scale)
         _warn(message, ConvergenceWarning)
     return n_iter
 
@@ -637,9 +641,16 @@ class _BaseMLP(BaseEstimator):
         return self
 
     def _loss_scalar(self, y, sample_weight, X, dtype):
-        """The NumPy scalar type of loss_ (and loss_curve_, best_loss_), scikit-learn's: its
-        classifier's log loss is float64 whatever the data (the regressor says otherwise)."""
-        return np.float64
+        """The NumPy scalar type of loss_ (and loss_curve_, best_loss_), scikit-learn's: float64
+        for a stochastic solver given an integer batch_size, whose epoch loss sums each batch's
+        loss times its row count, a NumPy int64 there (np.clip's batch size); else the type its
+        loss function gives for the fit's types (``_loss_type``)."""
+        if self.solver in _STOCHASTIC and self.batch_size != "auto":
+            return np.float64
+        return self._loss_type(y, sample_weight, X, dtype)
+
+    def _loss_type(self, y, sample_weight, X, dtype):
+        raise NotImplementedError
 
     def _check_sample_weight(self, sample_weight, X, dtype):
         """None, or scikit-learn's rule for sample weights (a scalar or one finite weight >= 0 per

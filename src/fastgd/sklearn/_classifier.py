@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
+from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from fastgd.nn import losses as _losses
 from fastgd.sklearn._base import _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP, _as_1d_target, _trainer
@@ -80,6 +81,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _out_activation(self):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _loss_type(self, y, sample_weight, X, dtype):
+        """The type scikit-learn's log loss returns for the fit's types, found by running it on
+        one row of them: SciPy's xlogy of the boolean targets and the probabilities keeps float32
+        in some versions and gives float64 in others."""
+        binary = self.out_activation_ == "logistic"
+        k = self.n_outputs_
+        args = (np.ones((1, k), dtype=bool), np.full((1, k), 0.5, dtype=dtype))
+        kwargs = {}
+        if sample_weight is not None and _SKLEARN_1_7:  # 1.6's log loss takes no sample weights
+            kwargs["sample_weight"] = np.ones(1, dtype=_check_sample_weight(sample_weight, X).dtype)
+        return type(LOSS_FUNCTIONS["binary_log_loss" if binary else "log_loss"](*args, **kwargs))
 
     def _loss_spec(self):
         """(loss, k_value, k_grad): sklearn's loss = k_value · fastgd's, gradient k_grad · fastgd's."""

@@ -15,8 +15,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from fastgd.nn import losses as _losses
-from fastgd.sklearn._base import (_PARAMETER_CONSTRAINTS, _REGRESSION_LOSSES, _SKLEARN_1_7, _SPARSE_FORMATS, _STOCHASTIC,
-                                  _BaseMLP, _as_1d_target, _trainer)
+from fastgd.sklearn._base import (_PARAMETER_CONSTRAINTS, _REGRESSION_LOSSES, _SKLEARN_1_7, _SPARSE_FORMATS, _BaseMLP,
+                                  _as_1d_target, _trainer)
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -71,13 +71,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         y = _as_1d_target(y)
         return X, y
 
-    def _loss_scalar(self, y, sample_weight, X, dtype):
+    def _loss_type(self, y, sample_weight, X, dtype):
         """scikit-learn's regression losses are NumPy scalars of the type its arithmetic gives: the
-        weights', the targets' and the sample weights' (as scikit-learn checks them) together; and
-        float64 for a stochastic solver given an integer batch_size, whose epoch loss sums each
-        batch's loss times its row count, a NumPy int64 there (np.clip's batch size)."""
-        if self.solver in _STOCHASTIC and self.batch_size != "auto":
-            return np.float64
+        weights', the targets' and the sample weights' (as scikit-learn checks them) together."""
         types = [dtype, y.dtype]
         if sample_weight is not None:
             types.append(_check_sample_weight(sample_weight, X).dtype)
