@@ -9,8 +9,10 @@ PATH "hosts" makes the ranks of even and of odd rank stand for two hosts (``node
 """
 
 import json
+import math
 import os
 import sys
+import time
 
 import numpy as np
 from mpi4py import MPI
@@ -133,6 +135,22 @@ def history(comm, out):
     save(out, "history", comm, params=m.params, history=json.dumps(h.to_dict()), evaluate=json.dumps(ev))
 
 
+def seeds(comm, out):
+    """Rank 0's seed, beyond int64 as a fit without comm takes it, given to every rank (each
+    rank passes its own), with and without a timeout."""
+    x, y, _ = data(40)
+    sl = distributed.shard(40, comm)
+    arrays = {}
+    for seed in (0, 2**63 - 1, 2**70 + 3):
+        for timeout in (5.0, math.inf):
+            m = model("float64")
+            h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer="adam", epochs=1, batch_size=8,
+                      seed=seed + comm.rank, progress=False, comm=distributed.DataParallel(comm, timeout=timeout))
+            arrays[f"{seed}-{timeout}"] = m.params
+            arrays[f"{seed}-{timeout}-seed"] = np.array(str(h.params["seed"]))
+    save(out, "seeds", comm, **arrays)
+
+
 class StopOnRankOne(callbacks.Callback):
     """Asks to stop after the 5th step, on rank 1 only."""
 
@@ -167,24 +185,29 @@ def early(comm, out):
 
 def checkpoint(comm, out, phase):
     """Full-batch training (the global batch is all data whatever the rank count): 3 epochs
-    checkpointed on 2 ranks, then resumed for 3 more on any number of ranks."""
+    checkpointed on 2 ranks, then resumed for 3 more on any number of ranks, with an early
+    stopping passed in callbacks= (which a checkpoint saves as it saves any callback's state)."""
     x, y, w = data(60)
     sl = distributed.shard(60, comm)
     kw = dict(loss="softmax_cross_entropy", batch_size=None, shuffle=False, progress=False, comm=dp(comm))
     path = os.path.join(out, "ckpt.npz")
+    es = callbacks.EarlyStopping(monitor="loss", patience=100, min_delta=0.02, restore_best=False)
     if phase == "save":
         m = model("float64")
         opt = optim.Adam(lr=0.05)
         sched = schedules.StepDecay(opt, step_size=2, gamma=0.5)
         m.fit(x[sl], y[sl], optimizer=opt, epochs=3, schedule=sched,
-              callbacks=[callbacks.ModelCheckpoint(path)], sample_weight=w[sl], **kw)
-        m.fit(x[sl], y[sl], optimizer=opt, epochs=3, initial_epoch=3, schedule=sched, sample_weight=w[sl], **kw)
-        save(out, "ckpt-straight", comm, params=m.params)
+              callbacks=[callbacks.ModelCheckpoint(path), es], sample_weight=w[sl], **kw)
+        es.load_state_dict(es.state_dict())  # the straight run's early stopping goes on
+        m.fit(x[sl], y[sl], optimizer=opt, epochs=3, initial_epoch=3, schedule=sched, sample_weight=w[sl],
+              callbacks=[es], **kw)
+        name, params = "ckpt-straight", m.params
     else:
         ck = fg.load_checkpoint(path)
         ck.model.fit(x[sl], y[sl], optimizer=ck.optimizer, epochs=3, initial_epoch=ck.epoch,
-                     schedule=ck.schedule, sample_weight=w[sl], **kw)
-        save(out, f"ckpt-resumed-{comm.size}", comm, params=ck.model.params)
+                     schedule=ck.schedule, sample_weight=w[sl], callbacks=ck.resume_callbacks([es]), **kw)
+        name, params = f"ckpt-resumed-{comm.size}", ck.model.params
+    save(out, name, comm, params=params, es=np.array([es.next_epoch, es.best_epoch, es.wait]), es_best=es.best)
 
 
 def memmap(comm, out):
@@ -441,6 +464,125 @@ def fail(comm, out, where):
                          callbacks=[FailOnRankOne(comm.rank, where == "exit")], progress=False, comm=dp(comm))
 
 
+STALL_SECONDS = 120  # far past the timeout: the job ends by the other rank's TimeoutError, not by the sleep
+
+
+class StallOnOneRank(callbacks.Callback):
+    """Rank 1 stops (sleeps, as in a debugger or blocked I/O) in on_batch_end of step 3 of the
+    first epoch or in on_epoch_end of the second epoch."""
+
+    def __init__(self, rank, hook):
+        self.rank, self.hook = rank, hook
+
+    def on_batch_end(self, step, logs):
+        if self.hook == "batch" and self.rank == 1 and step == 2:
+            time.sleep(STALL_SECONDS)
+
+    def on_epoch_end(self, epoch, logs):
+        if self.hook == "epoch" and self.rank == 1 and epoch == 1:
+            time.sleep(STALL_SECONDS)
+
+
+def stall_model(path):
+    """The worker's model, or with path "buckets" one whose gradient (1,123 float64) takes the
+    overlapped reduction in two buckets (see stall_comm)."""
+    if path != "buckets":
+        return model("float64")
+    return fg.Sequential([fg.Dense(N_FEATURES, 40, activation="tanh"), fg.Dense(40, 20, activation="tanh"),
+                          fg.Dense(20, N_CLASSES, activation="identity")], dtype="float64", seed=3)
+
+
+def stall_comm(comm, path, timeout):
+    """comm under a timeout, down the reduction path ``path`` (shared, allreduce, buckets)."""
+    return distributed.DataParallel(comm, timeout=timeout, shared_memory=path != "allreduce",
+                                    bucket_cap_mb=0.002 if path == "buckets" else None)
+
+
+def slow_metric(y_true, y_pred):
+    """A metric fastgd does not know (rank 0 computes it on every row) that never returns."""
+    time.sleep(STALL_SECONDS)
+    return 0.0
+
+
+def error_rate(y_true, y_pred):
+    """A classification metric fastgd does not know: it needs every row."""
+    return float(np.mean(np.argmax(y_pred, axis=1) != np.asarray(y_true)))
+
+
+def stall(comm, out, where, path):
+    """Rank 1 stops mid-fit (in a callback, or in its backward pass of step 3: where
+    "compute"), or rank 0 in evaluate's metric: the other rank must raise TimeoutError after
+    the 2 s timeout, naming what it waited for, and the job end."""
+    x, y, _ = data(80)
+    sl = distributed.shard(80, comm)
+    m = stall_model(path)
+    if where == "evaluate":
+        m.evaluate(x[sl], y[sl], loss="softmax_cross_entropy", metrics=[slow_metric], comm=stall_comm(comm, path, 2))
+        return
+    if where == "compute" and comm.rank == 1:
+        by_layer = fg.Sequential._gradient_by_layer
+        calls = [0]
+
+        def stalling(self, *args):
+            calls[0] += 1
+            if calls[0] == 3:
+                time.sleep(STALL_SECONDS)
+            return by_layer(self, *args)
+
+        fg.Sequential._gradient_by_layer = stalling
+    m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer="adam", epochs=1000, batch_size=4,
+          callbacks=[StallOnOneRank(comm.rank, where)], progress=False, comm=stall_comm(comm, path, 2))
+
+
+class SleepOnRankOne(callbacks.Callback):
+    """Rank 1 sleeps 4 s, past a 1 s timeout, at the end of the first epoch."""
+
+    def __init__(self, rank):
+        self.rank = rank
+
+    def on_epoch_end(self, epoch, logs):
+        if self.rank == 1 and epoch == 0:
+            time.sleep(4)
+
+
+def retry(comm, out):
+    """Every rank catches the TimeoutError of a fit (rank 0's, waiting for the sleeping rank 1;
+    rank 1's, waiting for rank 0 gone) and calls fit again: each must refuse comm at once,
+    naming the wait that timed out, where it matched a collective left in flight and waited
+    for ever."""
+    x, y, _ = data(80)
+    sl = distributed.shard(80, comm)
+    for hooks in ([SleepOnRankOne(comm.rank)], []):
+        try:
+            model("float64").fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer="adam", epochs=3, batch_size=4,
+                                 callbacks=hooks, progress=False, comm=distributed.DataParallel(comm, timeout=1.0))
+        except (TimeoutError, RuntimeError) as exc:
+            print(f"rank {comm.rank}: {type(exc).__name__}: {exc}", flush=True)
+
+
+def timeouts(comm, out):
+    """The same fits (validation, metrics, tol, each reduction path, and L-BFGS) under a short
+    timeout and under none."""
+    x, y, w = data(90)
+    sl = distributed.shard(90, comm)
+    arrays = {}
+    for timeout in (5.0, math.inf):
+        for path in ("shared", "allreduce", "buckets"):
+            m = stall_model(path)
+            h = m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer="adam", epochs=3, batch_size=7,
+                      shuffle="epoch", seed=4, sample_weight=w[sl], validation_split=0.2,
+                      metrics=["accuracy", error_rate], tol=1e-9, progress=False,
+                      comm=stall_comm(comm, path, timeout))
+            arrays[f"{path}-{timeout}"] = m.params
+            arrays[f"{path}-{timeout}-loss"] = np.array(h.history["val_error_rate"] + h.history["loss"])
+        for name, opt in (("lbfgs", fg.lbfgs.LBFGS()), ("newton", fg.NewtonCG())):
+            m = model("float64")
+            m.fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer=opt, epochs=3, batch_size=None,
+                  progress=False, comm=stall_comm(comm, "shared", timeout))
+            arrays[f"{name}-{timeout}"] = m.params
+    save(out, "timeouts", comm, **arrays)
+
+
 class ExitOnOneRank(callbacks.Callback):
     """sys.exit(0) or sys.exit() on one rank: in on_train_begin, after step 3 of the first epoch
     (a rank_zero_only hook, on rank 0), at the end of the third epoch, or in on_train_end (on
@@ -540,6 +682,13 @@ def mismatch(comm, out, what):
             kw["early_stopping"].load_state_dict({"monitor": "val_loss", "mode": "min", "next_epoch": 3, "best": 0.5,
                                                   "best_epoch": 2, "wait": 0, "stopped_epoch": None,
                                                   "best_params": m.params.copy()})
+    elif what == "callback-run":  # rank 1 alone continues an early stopping's run in callbacks=
+        kw["initial_epoch"] = 3
+        es = callbacks.EarlyStopping(monitor="loss", patience=1)
+        if one:
+            es.load_state_dict({"monitor": "loss", "mode": "min", "next_epoch": 3, "best": 0.5, "best_epoch": 2,
+                                "wait": 0, "stopped_epoch": None, "best_params": m.params.copy()})
+        kw["callbacks"] = [callbacks.CSVLogger(os.path.join(out, "log.csv")), es]  # the logger runs on rank 0 only
     elif what == "schedule":  # the lr would be cut by another factor on rank 1
         kw["optimizer"] = optim.Adam(lr=0.05)
         kw["schedule"] = schedules.ReduceLROnPlateau(kw["optimizer"], factor=0.5 if one else 0.1, patience=0)
@@ -599,6 +748,14 @@ def main():
         weightless(comm, out, sys.argv[3])
     elif scenario == "mismatch":
         mismatch(comm, out, sys.argv[3])
+    elif scenario == "seeds":
+        seeds(comm, out)
+    elif scenario == "retry":
+        retry(comm, out)
+    elif scenario == "stall":
+        stall(comm, out, sys.argv[3], sys.argv[4])
+    elif scenario == "timeouts":
+        timeouts(comm, out)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -263,12 +264,16 @@ def test_checkpoint_from_two_ranks_resumes_on_one_and_three(tmp_path):
     mpirun(2, "checkpoint", tmp_path, "save")
     straight = load(str(tmp_path), "ckpt-straight", 2)
     np.testing.assert_array_equal(straight[0]["params"], straight[1]["params"])
+    assert straight[0]["es"].tolist() == straight[1]["es"].tolist() and straight[0]["es"][0] == 6
     for ranks in (1, 3):
         mpirun(ranks, "checkpoint", tmp_path, "resume")
         resumed = load(str(tmp_path), f"ckpt-resumed-{ranks}", ranks)
         for r, res in enumerate(resumed):
             np.testing.assert_allclose(res["params"], straight[0]["params"], rtol=1e-12, atol=1e-12,
                                        err_msg=f"resumed on {ranks} ranks, rank {r}")
+            # the early stopping in callbacks= went on from the checkpoint's state on every rank
+            assert res["es"].tolist() == straight[0]["es"].tolist(), (ranks, r)
+            assert math.isclose(res["es_best"], straight[0]["es_best"], rel_tol=1e-12), (ranks, r)
 
 
 @pytest.mark.parametrize("where,message", [("input", "x contains NaN or infinity"),
@@ -322,6 +327,10 @@ def test_a_rank_leaving_with_success_from_a_callback_stops_every_rank_there(tmp_
     ("early_stopping-run", "but early_stopping's run differs: rank 0: None; rank 1: {'monitor': 'val_loss', "
                            "'mode': 'min', 'next_epoch': 3, 'best': 0.5, 'best_epoch': 2, 'wait': 0, "
                            "'stopped_epoch': None, 'best_params (digest)': '"),
+    ("callback-run", "but callbacks' runs differs: rank 0: {\"EarlyStopping{'monitor': 'loss', 'mode': 'min'} #0\": "
+                     "None}; rank 1: {\"EarlyStopping{'monitor': 'loss', 'mode': 'min'} #0\": {'monitor': 'loss', "
+                     "'mode': 'min', 'next_epoch': 3, 'best': 0.5, 'best_epoch': 2, 'wait': 0, 'stopped_epoch': None, "
+                     "'best_params (digest)': '"),
     ("schedule", "but schedule differs: rank 0: ('ReduceLROnPlateau', {'name': 'reduce_lr_on_plateau', "
                  "'interval': 'epoch', 'mode': 'min', 'factor': 0.1, "),
     ("lbfgs", "but optimizer differs: rank 0: ('LBFGS', {'name': 'lbfgs', 'lr': 1.0, "),
@@ -554,6 +563,63 @@ def test_ranks_waiting_for_a_rank_that_never_makes_the_call_end_the_job_after_th
     assert proc.returncode != 0, f"the job succeeded although rank 1 never called {call}:\n{proc.stderr}"
     assert (f"TimeoutError: {call}(comm=...): not every one of the 2 ranks of comm entered {call} within 2 s"
             in proc.stderr), proc.stderr
+
+
+@pytest.mark.parametrize("where,path,waited", [
+    ("batch", "shared", "every rank's callbacks' on_batch_end of step 3 of epoch 1"),
+    ("batch", "allreduce", "every rank's callbacks' on_batch_end of step 3 of epoch 1"),
+    ("epoch", "shared", "every rank's callbacks' on_epoch_end of epoch 2"),
+    ("epoch", "buckets", "every rank's callbacks' on_epoch_end of epoch 2"),
+    ("compute", "shared", "the batch weights of step 3 of epoch 1"),
+    ("compute", "allreduce", "the (batch weights|gradient reduction) of step 3 of epoch 1"),
+    ("compute", "buckets", "the (batch weights|gradient reduction) of step 3 of epoch 1"),
+    ("evaluate", "shared", "rank 0's metrics: 'slow_metric'")])
+def test_ranks_waiting_for_a_rank_stopped_mid_fit_end_the_job_after_the_timeout(tmp_path, where, path, waited):
+    # rank 1 sleeps (as in a debugger or blocked I/O) in a callback or in its backward pass (rank
+    # 0 in evaluate's metric): the other rank waited for ever in a blocking collective; now it
+    # raises TimeoutError after timeout=2 s, its requests in flight, and the excepthook ends the job
+    proc = mpirun(2, "stall", tmp_path, where, path, timeout=120, check=False)
+    assert proc.returncode != 0, f"the job succeeded although a rank stopped:\n{proc.stderr}"
+    call = "evaluate" if where == "evaluate" else "fit"
+    waiter = 1 if where == "evaluate" else 0
+    pattern = (rf"TimeoutError: {call}\(comm=\.\.\.\): rank {waiter} waited 2 s \(DataParallel\(comm, "
+               rf"timeout=\.\.\.\)\) for {waited}: a rank of comm is blocked \(in a callback, a debugger, I/O\) "
+               rf"or gone")
+    assert re.search(pattern, proc.stderr), proc.stderr
+
+
+def test_every_rank_takes_rank_0s_seed_beyond_int64(tmp_path):
+    # broadcast as an int64, a seed a one-process fit takes (>= 2**63) raised OverflowError
+    mpirun(2, "seeds", tmp_path)
+    results = load(str(tmp_path), "seeds", 2)
+    for seed in (0, 2**63 - 1, 2**70 + 3):
+        for timeout in (5.0, math.inf):
+            key = f"{seed}-{timeout}"
+            assert [str(r[f"{key}-seed"]) for r in results] == [str(seed)] * 2, key
+            assert np.array_equal(results[0][key], results[1][key]), key
+            assert np.array_equal(results[0][key], results[0][f"{seed}-5.0"]), key
+
+
+def test_a_call_after_a_timeout_every_rank_caught_refuses_the_communicator_at_once(tmp_path):
+    # the timed-out collectives stay in flight (MPI cannot cancel them): the next fit's entry
+    # barrier matched one of them, and its settings' allgather then waited for ever
+    proc = mpirun(2, "retry", tmp_path, timeout=120)
+    waited = {0: "every rank's callbacks' on_epoch_end of epoch 1", 1: "the batch weights of step 1 of epoch 2"}
+    for rank, what in waited.items():
+        assert (f"rank {rank}: TimeoutError: fit(comm=...): rank {rank} waited 1 s (DataParallel(comm, timeout=...)) "
+                f"for {what}") in proc.stdout, proc.stdout
+        assert (f"rank {rank}: RuntimeError: fit(comm=...): comm cannot be used again on rank {rank}: a wait of an "
+                f"earlier call timed out (fit, waiting for {what}). MPI cannot cancel its collectives") in proc.stdout
+
+
+def test_a_short_timeout_trains_exactly_as_none(tmp_path):
+    # the waits that poll against the timeout give the same reductions as MPI's blocking waits
+    mpirun(2, "timeouts", tmp_path, timeout=300)
+    for result in load(str(tmp_path), "timeouts", 2):
+        for name in ("shared", "allreduce", "buckets", "shared-loss", "allreduce-loss", "buckets-loss", "lbfgs",
+                     "newton"):
+            key = name.replace("-loss", "-5.0-loss") if name.endswith("-loss") else f"{name}-5.0"
+            assert np.array_equal(result[key], result[key.replace("5.0", "inf")]), name
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

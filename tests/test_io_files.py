@@ -202,8 +202,8 @@ def test_params_header_must_match_before_data_is_read(tmp_path):
         load(path)
 
 
-def _patch_zip_field(path, entry, local_offset, central_offset, value):
-    """Overwrite a 2-byte field of `entry` in both its local and central headers."""
+def _patch_zip_field(path, entry, local_offset, central_offset, value, width=2):
+    """Overwrite a field of `width` bytes of `entry` in both its local and central headers."""
     data = bytearray(open(path, "rb").read())
     name = entry.encode()
     for sig, offset, name_at in ((b"PK\x03\x04", local_offset, 30), (b"PK\x01\x02", central_offset, 46)):
@@ -214,7 +214,7 @@ def _patch_zip_field(path, entry, local_offset, central_offset, value):
             if data[pos + name_at:pos + name_at + len(name)] == name:
                 break
             pos += 4
-        data[pos + offset:pos + offset + 2] = value.to_bytes(2, "little")
+        data[pos + offset:pos + offset + width] = value.to_bytes(width, "little")
     open(path, "wb").write(bytes(data))
 
 
@@ -327,6 +327,31 @@ def test_checkpoint_state_is_checked_against_its_declared_configuration(tmp_path
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("optimizer, name, fitted", [
+    (lambda: optim.Adam(lr=1e-2, eps=1e-60), "eps", False),
+    (lambda: optim.Adam(lr=1e-2, eps=1e-60), "eps", True),
+    (lambda: optim.SGD(lr=1e-2, momentum=0.9, weight_decay=1e39), "weight_decay", False)])
+def test_checkpoint_whose_optimizer_cannot_step_in_the_models_dtype_is_refused(tmp_path, optimizer, name, fitted):
+    # eps=1e-60 is 0 in float32, a weight decay of 1e39 infinite: such a checkpoint loaded, and its
+    # optimizer refused the first step of the resumed fit
+    model, opt = small_model("float32"), optimizer()
+    if fitted:  # the state of a float64 run, its model's dtype then edited to float32 in the file
+        model = small_model("float64")
+        X, y = np.linspace(-1, 1, 24).reshape(8, 3), np.zeros((8, 2))
+        model.fit(X, y, loss="mse", optimizer=opt, epochs=1, batch_size=4, progress=False)
+    path = save_checkpoint(tmp_path / "ck.npz", model, opt)
+    if fitted:
+        with np.load(path) as z:
+            meta = json.loads(z["__meta__"].tobytes())
+            arrays = {k: z[k].astype(np.float32) if z[k].dtype == np.float64 else z[k] for k in z.files}
+        meta["model"]["dtype"] = "float32"
+        meta["optimizer"]["state"]["__dict__"]["dtype"] = "float32"
+        arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+        np.savez(path, **arrays)
+    with pytest.raises(FileFormatError, match=re.escape(path) + f".*{name}=.* in float32"):
+        load_checkpoint(path)
+
+
 def forge_adam_state(tmp_path, describe, arrays):
     """An Adam checkpoint whose optimizer state array is replaced by ``describe(key)`` (a state
     description) and whose archive also holds `arrays`, deflated."""
@@ -428,10 +453,14 @@ def test_a_checkpoint_whose_history_holds_no_seed_fit_takes_is_refused(tmp_path,
 
 @pytest.mark.parametrize("header", [b"{'descr': '|u1', 'fortran_order': False, 'shape': (3, }",
                                     b"{'descr': '|u1', 'fortran_order': False, 'shape': [(3,",
-                                    b"{'descr': '|u1', 'fortran_order': False, 'shape': (3,)} 'x"])
-def test_an_npy_header_that_is_no_python_literal_is_a_format_error(tmp_path, header):
-    # NumPy tokenizes such a header again (for Python 2's long suffixes): an unclosed bracket
-    # raised tokenize.TokenError out of load
+                                    b"{'descr': '|u1', 'fortran_order': False, 'shape': (3,)} 'x",
+                                    b"{'descr': '<,4', 'fortran_order': False, 'shape': (3,), }",
+                                    b"{'descr': 'f4,,f4', 'fortran_order': False, 'shape': (3,), }",
+                                    b"{'descr': 'f4,(', 'fortran_order': False, 'shape': (3,), }"])
+def test_an_npy_header_numpy_cannot_parse_is_a_format_error(tmp_path, header):
+    # NumPy tokenizes a header that is no Python literal again (for Python 2's long suffixes):
+    # an unclosed bracket raised tokenize.TokenError out of load; it parses a comma-separated
+    # dtype string with ast.literal_eval: "<,4" raised SyntaxError out of load
     header += b" " * (63 - 10 - len(header) % 64) + b"\n"
     npy = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"abc"
     for name in ("__meta__", "params"):
@@ -487,6 +516,29 @@ def test_compressed_metadata_that_expands_far_beyond_fastgds_is_refused(tmp_path
         for name in src.namelist():
             dst.writestr(name, src.read(name))
     np.testing.assert_array_equal(load(tmp_path / "deflated.npz").params, model.params)
+
+
+@pytest.mark.parametrize("declared_packed", [None, 2**31 - 1])
+def test_compressed_arrays_that_expand_far_beyond_fastgds_are_refused_before_they_are_read(tmp_path,
+                                                                                           declared_packed):
+    """A 62 kB file held the 64 MB of deflated zeros of the parameters of the model it declared,
+    which load read (peaking at twice that); declaring the compressed size larger than the file
+    does not raise the bound."""
+    layers = [(1024, 8192)]
+    n = 1024 * 8192 + 8192
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("__meta__.npy", _npy_bytes(np.frombuffer(json.dumps(model_meta(layers, "float64")).encode(),
+                                                             np.uint8)))
+        zf.writestr("params.npy", _npy_bytes(np.zeros(n)))
+    if declared_packed is not None:
+        _patch_zip_field(path, "params.npy", 18, 20, declared_packed, width=4)
+    assert os.path.getsize(path) < 1 << 20
+
+    def refused():
+        with pytest.raises(FileFormatError, match=r"entry 'params' expands from \d+ to \d+ bytes"):
+            load(path)
+    assert peak_memory(refused) < 8 << 20
 
 
 def test_a_zip_directory_of_more_entries_than_fastgd_writes_is_refused_before_it_is_read(tmp_path):
@@ -626,6 +678,64 @@ def test_checkpoint_early_stopping_round_trip(tmp_path, restore_best):
     assert ck.best_values == [{"monitor": "val_loss", "mode": "min", "best": es.best}]
 
 
+# A checkpoint written before checkpoints saved the callbacks' states (zlib-compressed, base64),
+# by ModelCheckpoint in this fit on X, y = default_rng(0).normal(size=(8, 2)), .normal(size=(8, 1)):
+# Sequential([Dense(2, 2), Dense(2, 1, activation="identity")], dtype="float64", seed=0).fit(X, y,
+# loss="mse", optimizer=SGD(lr=0.05), epochs=3, batch_size=4, seed=0, validation_data=(X, y),
+# callbacks=[ModelCheckpoint(path), ModelCheckpoint(best, save_best_only=True)],
+# early_stopping=EarlyStopping(patience=20)). Its save_best_only ModelCheckpoint's state is its
+# "model_checkpoints" entry, [{"monitor": "val_loss", "mode": "min", "best": 0.5624839885708544}].
+LEGACY_CHECKPOINT = (
+    "eNrlVj2IJEUUnr1bPVwvEBHksrG9dfWYva3uru6uPoRJRIRVmUADWZaidrpmprH/6KqZu3EdbzQ5DDS5xANzDURBwcTDTTcREzE6"
+    "DUxU0EBNjNRX1d3zdzvLwl5wYA/TP69evfe9r+q9eq3ts6ubteJ6opa9N/7l3/Jaqz1Wy1jOYnE5yYYrtUdqh6Ve9bz58qsvtV5b"
+    "qQ1q+xsBF+1840p949kO2WjUNzppLnOW0DQPuJI/zyLBQS56LOPw/bTfeKZRH9VPca39+fjN75777PPmW7996q+uf31w49G9W7cP"
+    "f2q+89G28X7zdvOP3vXR7vUfDj54+6GPb/z4fXPn1w/vPPnKJweX1i/983PjVnP9y3fvPOV/1WzNceC+sCMqDi4AB0IyybfSTIZx"
+    "+AbPt/R3Rcm4nDa+F5Sg01PSWrqcFyehcJZHQypkmmVh0t3a40LS/+NCv0i++Kti5zywQ2nMJaO0YuGbc4Vm9TyShTf75olYMIl7"
+    "SiLW9g3wEjNpXKkbHSZkN9hs93j79SwNE2k06saA5yJMExg34StOAx7B+74RyGHG9awoZdLFSjdiQ9AG4c6+ESa0w5ns51wJLBhN"
+    "+3JRxNoyHDBZ2DdyHvWVmb2QCRomoQKFLiOQJLwLWgNORZRqryBWcK7ysNuTla7R4zRR0UTGqFE/AQTzLghhwBMZyuG9grE7UrSk"
+    "QmjOEhZrymLBFUJjkv96tJ0mnbA7pyi6geY1L3w5egVigNiPJ6ACFmc8gaSbgSkkz9MBCDrFlqkQBrzNhlO9NBR88iU4DxQnDnE9"
+    "m2APOT7xTWJhSy88u6ahVjYVfJ35Gi+lQdiWlB4Ffias49TuxxiLIHkGAncBototvkJ2RBrM8sLynA11xMaRNd8YjbSbXgi1Mx/q"
+    "WTxL2z2dRoAZgFm7CwoayE6BZHpXWt2cBXrzFQrEshE2MbJtG9uYKD0f26aJMXGwbVvYx0rmgYpvmTZCJiIW2dVMwboFovSDkG3C"
+    "NAdeXERszzNd7RMhy7OwQ3wfI4TBiFfJwQMhvnp6GGFk7k7zAAy62LLBkecSD1mm56lJrum7jul7vmP5YFPLHGL5toltYjvg3lNG"
+    "BiyiM4aQ64IpbDm258Nq6knw5hHkEOIBZEsjclwLE9snxPEQhI51Xhbnk2a03Bhqj0zYt1UNYLLdo6LYFFjx0ut3OpFeca2o1juh"
+    "AvZnpEsKcGyoOhACzEIBrBb7CI5GHtCcM6FrTdKPIpUe/XygC1IpUrrzh+licYhTsJ+qLTAlQ0cjQ560lR1LxRFD+YNiLdlk96vi"
+    "rctPmKgJUAPBDKfqrAaxzPvHZfUSrws2E35NTuLWBBbG716BcmyirMrzVVYU2xm6quGSrZm+YlmCLe9EqlzThxidHnPliXWyCJcG"
+    "BLW+tb1yZvPsfKt0WLY8a7XpNV5R92l7tDhPdYvjsgG8MDdvFWYu7R2Pc39xzsy3EzPH922LFlV3ozoX9T8/Z/H3M7W5Xqe1/cCD"
+    "amQVfg+Dt791/P8BPUVpTQ=="
+)
+
+
+def legacy_checkpoint(tmp_path):
+    import base64
+    import zlib
+
+    path = tmp_path / "legacy.npz"
+    path.write_bytes(zlib.decompress(base64.b64decode(LEGACY_CHECKPOINT)))
+    return str(path)
+
+
+def test_a_checkpoint_of_best_values_without_callback_states_still_loads_and_resumes(tmp_path):
+    from fastgd.callbacks import ModelCheckpoint
+
+    path = legacy_checkpoint(tmp_path)
+    with np.load(path) as z:
+        assert "callbacks" not in json.loads(z["__meta__"].tobytes())
+    ck = load_checkpoint(path)
+    best_value = 0.5624839885708544
+    assert ck.best_values == [{"monitor": "val_loss", "mode": "min", "best": best_value}]
+    assert ck.callback_states == {} and ck.epoch == 3 and ck.early_stopping.best == best_value
+    every, best, best_loss = (ModelCheckpoint(tmp_path / "e"), ModelCheckpoint(tmp_path / "b", save_best_only=True),
+                              ModelCheckpoint(tmp_path / "l", monitor="loss", save_best_only=True))
+    assert ck.resume_callbacks([every, best, best_loss]) == [every, best, best_loss]
+    assert (every.best, best.best, best_loss.best) == (math.inf, best_value, math.inf)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 2)), rng.normal(size=(8, 1))
+    h = ck.model.fit(X, y, loss="mse", optimizer=ck.optimizer, epochs=2, batch_size=4, seed=ck.seed,
+                     validation_data=(X, y), initial_epoch=ck.epoch, early_stopping=ck.early_stopping,
+                     callbacks=[every, best], progress=False)
+    assert h.epochs == [3, 4] and best.best == min(h.history["val_loss"]) < best_value
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda e, a: {"monitor": "val_loss"}, "model_checkpoints must be a list"),
     (lambda e, a: [3], "state must be a dict"),
@@ -639,7 +749,7 @@ def test_checkpoint_early_stopping_round_trip(tmp_path, restore_best):
     (lambda e, a: [e[0], {**e[0], "best": 1.0}], "more than one state for one monitor and mode"),
 ])
 def test_checkpoint_with_edited_best_values_is_refused(tmp_path, change, message):
-    path = early_stopping_checkpoint(tmp_path)
+    path = legacy_checkpoint(tmp_path)
     edit_early_stopping(path, change, "model_checkpoints")
     with pytest.raises(FileFormatError, match=message):
         load_checkpoint(path)
@@ -654,11 +764,11 @@ def test_checkpoint_without_early_stopping_entry_still_loads(tmp_path):
     with np.load(path) as z:
         meta = json.loads(z["__meta__"].tobytes())
         arrays = {k: z[k] for k in z.files}
-    del meta["early_stopping"], meta["model_checkpoints"], arrays["state/early_stopping/best_params"]
+    del meta["early_stopping"], meta["callbacks"], arrays["state/early_stopping/best_params"]
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     np.savez(path, **arrays)
     ck = load_checkpoint(path)
-    assert ck.early_stopping is None and ck.best_values == [] and ck.epoch == 6
+    assert ck.early_stopping is None and ck.best_values == [] and ck.callback_states == {} and ck.epoch == 6
     np.testing.assert_array_equal(ck.model.params, params)
 
 
@@ -669,3 +779,203 @@ def test_every_truncation_of_an_early_stopping_checkpoint_is_a_format_error(tmp_
         cut.write_bytes(data[:n])
         with pytest.raises(FileFormatError):
             load_checkpoint(cut)
+
+
+# ---- checkpoints with the states of callbacks -----------------------------------------------------
+
+class Stateful(fastgd.callbacks.Callback):
+    """A callback whose state is whatever it is given."""
+
+    def __init__(self, state=None):
+        self.state = {} if state is None else state
+
+    def state_dict(self):
+        return self.state
+
+    def load_state_dict(self, state):
+        self.state = state
+
+
+def callback_checkpoint(tmp_path, state):
+    model = small_model("float64")
+    return save_checkpoint(tmp_path / "ck.npz", model, optim.SGD(), callbacks=[Stateful(state)])
+
+
+def test_every_kind_of_callback_state_a_checkpoint_holds_comes_back(tmp_path):
+    state = {"n": 3, "big": 10**30, "x": -0.5, "nan": math.nan, "inf": -math.inf, "flag": True, "none": None,
+             "name": "a/b", "a/b": np.arange(6, dtype=np.int32).reshape(2, 3), "f": np.asfortranarray(np.eye(3)[:, :2]),
+             "mask": np.array([True, False]), "scalar": np.array(2.5, np.float32), "np": np.float32(1.5),
+             "nested": {"list": [1, [2, {"deep": np.zeros(2)}]], "tuple": (4, "five")}, "empty": {}}
+    ck = load_checkpoint(callback_checkpoint(tmp_path, state))
+    (key, loaded), = ck.callback_states.items()
+    assert key == (Stateful.__qualname__, 0)
+    assert loaded.keys() == state.keys()
+    for k in ("a/b", "f", "mask", "scalar"):
+        assert loaded[k].dtype == state[k].dtype and np.array_equal(loaded[k], state[k]), k
+    assert loaded["nested"]["list"][1][1]["deep"].tolist() == [0.0, 0.0]
+    assert loaded["nested"]["tuple"] == [4, "five"]  # a tuple comes back as a list
+    assert math.isnan(loaded["nan"]) and loaded["np"] == 1.5 and type(loaded["np"]) is float
+    assert {k: loaded[k] for k in ("n", "big", "x", "inf", "flag", "none", "name", "empty")} == \
+           {k: state[k] for k in ("n", "big", "x", "inf", "flag", "none", "name", "empty")}
+
+
+def _cyclic():
+    cycle = []
+    cycle.append(cycle)
+    return {"cycle": cycle}
+
+
+def _nested(depth):
+    state = {}
+    inner = state
+    for _ in range(depth - 1):
+        inner["x"] = {}
+        inner = inner["x"]
+    return state
+
+
+@pytest.mark.parametrize("state, error, message", [
+    ({"s": {1, 2}}, TypeError, r"state\['s'\] is a set: a state holds None, bools, numbers, strs, NumPy arrays"),
+    ({"ok": 1, 2: "two"}, TypeError, r"state has the key 2, a int: the keys of a state must be strs"),
+    ({"a": {"b": [0, object()]}}, TypeError, r"state\['a'\]\['b'\]\[1\] is a object"),
+    ({"a": np.array(["x"])}, TypeError, r"state\['a'\] is an array of dtype <U1: a state's arrays must hold numbers"),
+    ({"a": np.array([1 + 2j])}, TypeError, r"state\['a'\] is an array of dtype complex128"),
+    ({"a": np.array([None])}, TypeError, r"state\['a'\] is an array of dtype object"),
+    ({"a": np.zeros(2, [("x", "f8")])}, TypeError, r"state\['a'\] is an array of dtype \[\('x', '<f8'\)\]"),
+    ({"d": np.datetime64("2020-01-01")}, TypeError, r"state\['d'\] is a datetime64"),
+    ({"m": np.ma.masked_array([1, 2], mask=[0, 1])}, TypeError, r"state\['m'\] is a masked array: a state's arrays "
+                                                                 r"are saved without a mask"),
+    ({"x": np.longdouble(0.1)}, TypeError, r"state\['x'\] is a longdouble, which has no JSON form: a state's NumPy "
+                                           r"scalars must be float64 or narrower"),
+    ({"n": [10**5000]}, ValueError, r"state\['n'\]\[0\] is an int of 16610 bits, more digits than Python converts "
+                                    r"to JSON"),
+    ([1, 2], TypeError, r"callbacks\[\d\] \(.*Stateful\).state_dict\(\) must return a dict, got \[1, 2\]"),
+    (_cyclic(), ValueError, r"state\['cycle'\]\[0\]\[0\].* nests deeper than the 30 dicts and lists"),
+    (_nested(31), ValueError, r"nests deeper than the 30 dicts and lists a fastgd file holds"),
+    # the model's 26 float64 parameters take 208 bytes: 8 times that and 1 MiB is 1050240 bytes
+    ({"big": np.zeros(1050240 // 8 + 1)}, ValueError, r"the arrays of the callbacks' states take 1050248 bytes, "
+                                                      r"more than the 1050240 fastgd loads \(8 times the model's"),
+    # the file's other entries: params, __meta__ (and the optimizer's state, in a fit)
+    ({"many": [np.zeros(1)] * 9999}, ValueError, r"the callbacks' states hold 9999 arrays, each an entry of the file; "
+                                                 r"with its [23] others, more than the 10000 entries fastgd loads"),
+])
+def test_a_callback_state_a_checkpoint_cannot_hold_is_refused_at_save_naming_the_callback(tmp_path, state, error,
+                                                                                         message):
+    with pytest.raises(error, match=message) as info:
+        callback_checkpoint(tmp_path, state)
+    assert "cannot save" in str(info.value) and ("Stateful" in str(info.value) or "arrays" in str(info.value))
+    # nor does a fit's ModelCheckpoint write a broken file
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
+    with pytest.raises(error, match=message):
+        small_model("float64").fit(X, y, loss="mse", optimizer=optim.SGD(), epochs=2, progress=False,
+                                   callbacks=[fastgd.callbacks.ModelCheckpoint(tmp_path / "fit.npz"), Stateful(state)])
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("state", [{"lists": [[] for _ in range(100_000)]}, {"text": "{[" * 100_001}])
+def test_a_callback_state_of_more_json_containers_than_loading_takes_is_refused_at_save(tmp_path, state):
+    # loading bounds the '{' and '[' of the description before parsing it: the file was written,
+    # then refused by load_checkpoint
+    with pytest.raises(ValueError, match=r"cannot save .*: its description \(callbacks' states, history\) holds "
+                                         r"2000\d\d lists and objects of JSON \(each '\{' and '\[', in strs too\), "
+                                         r"more than the 200000 fastgd loads"):
+        callback_checkpoint(tmp_path, state)
+    assert not list(tmp_path.iterdir())
+    del state[next(iter(state))]
+    state["fewer"] = [[] for _ in range(90_000)]
+    assert load_checkpoint(callback_checkpoint(tmp_path, state)).callback_states
+
+
+def test_the_deepest_and_largest_callback_state_a_checkpoint_holds_loads(tmp_path):
+    state = {**_nested(30), "big": np.zeros(1050240 // 8)}
+    ck = load_checkpoint(callback_checkpoint(tmp_path, state))
+    loaded = ck.callback_states[(Stateful.__qualname__, 0)]
+    assert loaded["big"].shape == state["big"].shape and _nested(30) == {"x": loaded["x"]}
+
+
+def edit_callbacks(path, change):
+    """Rewrite the checkpoint with ``change(entries, arrays)`` applied to its callbacks entry; an
+    entry ``change`` returns replaces it."""
+    edit_early_stopping(path, change, "callbacks")
+
+
+def _entry(key, value):
+    return lambda e, a: e[0].__setitem__(key, value)
+
+
+def _array(value):
+    return lambda e, a: a.__setitem__("state/callbacks/0", value)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e, a: {"key": "x"}, "callbacks must be a list of callback states"),
+    (lambda e, a: [3], r"callbacks\[0\] must be a dict"),
+    (lambda e, a: [{"key": "x", "state": e[0]["state"]}], r"callbacks\[0\] lacks the key\(s\) 'index'"),
+    (lambda e, a: [{**e[0], "extra": 1}], "unknown key"),
+    (_entry("key", 7), r"callbacks\[0\]\['key'\] must be a str"),
+    (_entry("index", -1), r"callbacks\[0\]\['index'\] must be an integer"),
+    (_entry("index", True), r"callbacks\[0\]\['index'\]"),
+    (_entry("index", 2**70), r"callbacks\[0\]\['index'\] must be an integer"),
+    (_entry("index", 0.0), r"callbacks\[0\]\['index'\]"),
+    (lambda e, a: [e[0], dict(e[0])], "more than one state for the callback .*Stateful #0"),
+    (_entry("state", {"__list__": []}), r"callbacks\[0\]\['state'\] must describe a non-empty dict"),
+    (_entry("state", {"__dict__": {}}), r"callbacks\[0\]\['state'\] must describe a non-empty dict"),
+    (_entry("state", 5), r"callbacks\[0\]\['state'\] must describe a non-empty dict"),
+    (_entry("state", {"__weird__": 1}), "malformed state description"),
+    (_entry("state", {"__dict__": {"a": {"__array__": "params"}}}), "state arrays live under 'state/'"),
+    (_entry("state", {"__dict__": {"a": {"__array__": 3}}}), "state arrays live under 'state/'"),
+    (_entry("state", {"__dict__": {"a": {"__array__": "state/callbacks/9"}}}), "missing array entry"),
+    (_entry("state", {"__dict__": {"a": {"__array__": "state/callbacks/0"},
+                                   "b": {"__array__": "state/callbacks/0"}}}), "named more than once"),
+    (_array(np.zeros(1 << 18)), "declares"),
+    (_array(np.array(["x"])), "expected plain numbers"),
+    (_array(np.array([1 + 1j])), "expected plain numbers"),
+    (_array(np.array([{"a": 1}], dtype=object)), "dtype object; expected plain numbers"),
+    # a ModelCheckpoint's state is checked as one (it gives best_values)
+    (lambda e, a: [{"key": "ModelCheckpoint{'monitor': 'loss', 'mode': 'min', 'save_best_only': True}", "index": 0,
+                    "state": {"__dict__": {"monitor": "loss", "mode": "min", "best": "low"}}}],
+     r"state\['best'\] must be a number"),
+])
+def test_checkpoint_with_edited_callback_states_is_refused(tmp_path, change, message):
+    path = callback_checkpoint(tmp_path, {"a": np.arange(3.0), "n": 1})
+    assert load_checkpoint(path).callback_states[(Stateful.__qualname__, 0)]["n"] == 1
+    edit_callbacks(path, change)
+    with pytest.raises(FileFormatError, match=message):
+        load_checkpoint(path)
+
+
+def test_checkpoint_whose_callback_states_nest_deeper_than_fastgd_reads_is_refused(tmp_path):
+    path = callback_checkpoint(tmp_path, {"n": 1})
+    deep = 1
+    for _ in range(40):
+        deep = {"__dict__": {"x": deep}}
+    edit_callbacks(path, _entry("state", deep))
+    with pytest.raises(FileFormatError, match="nested deeper than 64 levels"):
+        load_checkpoint(path)
+
+
+# ---- the CSV log that CSVLogger(append=True) goes on with ------------------------------------------
+
+@pytest.mark.parametrize("content, message", [
+    (b"\n", r"its first row \[\] is not a CSVLogger header"),
+    (b"\r\nepoch,loss\r\n1,0.5\r\n", r"its first row \[\] is not a CSVLogger header"),
+    (b"loss,val_loss\n0.5,0.6\n", r"its first row \['loss', 'val_loss'\] is not a CSVLogger header"),
+    (b"\x81epoch,loss\n1,0.5\n", r"it is not a CSV log \(UnicodeDecodeError"),
+    (b"epoch," + b"x" * 200_000 + b"\n", r"it is not a CSV log \(Error: field larger than field limit"),
+])
+def test_csv_logger_refuses_to_append_to_a_file_that_is_no_log(tmp_path, content, message):
+    # a blank first row was taken for a header without the epoch column, another program's CSV
+    # for a log whose first column is the epoch: the appended values stood under other names
+    # than theirs; bytes that are no text raised a UnicodeDecodeError naming no file after the
+    # first epoch. The file is refused before training, and left as it was.
+    path = tmp_path / "log.csv"
+    path.write_bytes(content)
+    model = small_model()
+    before = model.params.copy()
+    X, y = np.linspace(-1, 1, 12).reshape(4, 3), np.zeros((4, 2))
+    with pytest.raises(ValueError, match=re.escape(repr(str(path))) + ".*" + message):
+        model.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.1), epochs=1, progress=False,
+                  callbacks=[fastgd.callbacks.CSVLogger(path, append=True)])
+    assert path.read_bytes() == content
+    np.testing.assert_array_equal(model.params, before)

@@ -121,7 +121,7 @@ class _TwoRanks:
     def __init__(self, other_several):
         self.other, self.first = (1.0, 1.0, float(other_several)), True
 
-    def sum(self, values):
+    def sum(self, values, what=None):
         values = np.asarray(values, dtype=np.float64)
         if self.first:
             self.first = False

@@ -553,6 +553,93 @@ def test_a_fit_interrupted_twice_ends_as_the_uninterrupted_one(tmp_path, rng):
     assert h3.stopped_reason == h.stopped_reason
     np.testing.assert_array_equal(ck.model.params, m.params)
 
+class RunningBest(fastgd.callbacks.Callback):
+    """A callback of the user's with a state: the epochs seen, the val_loss of each, the best one
+    and the parameters it was reached with."""
+
+    def __init__(self):
+        self.state = {"epochs": 0, "trace": [], "best": {"value": math.inf, "epoch": None}, "params": np.zeros(0)}
+
+    def on_epoch_end(self, epoch, logs):
+        self.state["epochs"] += 1
+        self.state["trace"].append(logs["val_loss"])
+        if logs["val_loss"] < self.state["best"]["value"]:
+            self.state["best"] = {"value": logs["val_loss"], "epoch": epoch}
+            self.state["params"] = self.model.params.copy()
+
+    def state_dict(self):
+        return self.state
+
+    def load_state_dict(self, state):
+        fastgd._validation.config("state", state, "(RunningBest's state)", ("epochs", "trace", "best", "params"), ())
+        self.state = state
+
+
+class InterruptAt(fastgd.callbacks.Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.epoch:
+            raise RuntimeError(f"interrupted in epoch {epoch}")
+
+
+def same_states(a, b):
+    """Two states (dicts, lists, arrays, numbers) hold the same values."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_states(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(same_states, a, b))
+    return type(a) is type(b) and a == b
+
+
+def test_a_fit_resumed_with_the_states_of_its_callbacks_ends_as_the_uninterrupted_one(tmp_path, rng):
+    # the checkpoints held the states of neither a callback of the user's nor an EarlyStopping
+    # passed in callbacks= (not early_stopping=): the resumed fit restarted both afresh, the
+    # early stopping stopping later and the callback counting only its own epochs. Both are
+    # listed after the ModelCheckpoint, which runs after them (else it would save their states
+    # before they saw the epoch)
+    X, y, setup, kw = early_stopping_run(rng)
+    epochs = 40
+
+    def fit_callbacks():
+        return [fastgd.callbacks.ModelCheckpoint(tmp_path / "ck.npz"), RunningBest(), fastgd.EarlyStopping(patience=3),
+                fastgd.callbacks.ModelCheckpoint(tmp_path / "best.npz", save_best_only=True)]
+
+    model, opt, sched = setup()
+    straight = fit_callbacks()
+    h = model.fit(X, y, optimizer=opt, schedule=sched, epochs=epochs, callbacks=straight, **kw)
+    es = straight[2]
+    stop = h.epochs[-1]
+    assert h.stopped_reason.startswith("early stopping") and es.stopped_epoch == stop < epochs - 1
+    assert 1 < es.best_epoch < stop - 1 and straight[1].state["epochs"] == stop + 1
+    # before the best epoch, at it, after it, at the stop, and after the stop (the run had stopped)
+    for k in (1, es.best_epoch, es.best_epoch + 1, stop, None):
+        m, opt, sched = setup()
+        interrupted = [InterruptAt(k), *fit_callbacks()]
+        if k is None:
+            m.fit(X, y, optimizer=opt, schedule=sched, epochs=epochs, callbacks=interrupted, **kw)
+        else:
+            with pytest.raises(RuntimeError, match=f"interrupted in epoch {k}"):
+                m.fit(X, y, optimizer=opt, schedule=sched, epochs=epochs, callbacks=interrupted, **kw)
+        ck = fastgd.load_checkpoint(tmp_path / "ck.npz")
+        assert ck.epoch == (stop + 1 if k is None else k)
+        resumed = ck.resume_callbacks(fit_callbacks())
+        assert resumed[1].state["epochs"] == ck.epoch and resumed[2].next_epoch == ck.epoch
+        h3 = ck.model.fit(X, y, optimizer=ck.optimizer, schedule=ck.schedule, epochs=epochs - ck.epoch,
+                          initial_epoch=ck.epoch, callbacks=resumed, **{**kw, "seed": ck.seed})
+        assert ck.history.epochs + h3.epochs == h.epochs, k
+        for key, values in h.history.items():
+            if key != "seconds":
+                assert ck.history[key] + h3.history.get(key, []) == values, (k, key)
+        assert h3.stopped_reason == h.stopped_reason
+        for cb, want in zip(resumed, straight):
+            assert same_states(cb.state_dict(), want.state_dict()), (k, type(cb).__name__)
+        assert np.array_equal(ck.model.params, model.params), k
+
+
 @pytest.mark.parametrize("optimizer, batch_size", [(optim.SGD(lr=0.1), 4), (fastgd.LBFGS(), None)])
 def test_a_callback_that_stops_in_on_train_begin_runs_no_epoch(rng, optimizer, batch_size):
     # the first epoch ran one step (every step of L-BFGS's) before the flag was read
@@ -567,6 +654,28 @@ def test_a_callback_that_stops_in_on_train_begin_runs_no_epoch(rng, optimizer, b
               progress=False)
     assert h.epochs == [] and h.stopped_reason == "stopped by a callback"
     np.testing.assert_array_equal(m.params, before)
+
+def test_a_callback_passed_twice_to_fit_is_refused_before_training(tmp_path, rng):
+    # run twice an epoch, an EarlyStopping counted each epoch twice (patience halved), and the
+    # state a ModelCheckpoint saved of it (wait 1 after a best epoch just seen) did not load
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    es = fastgd.EarlyStopping(monitor="loss", patience=3)
+    m = mlp([3, 4, 1])
+    before = m.params.copy()
+    save = fastgd.callbacks.ModelCheckpoint(tmp_path / "ck.npz")
+    with pytest.raises(ValueError, match=r"callbacks\[0\] \(EarlyStopping\) is early_stopping again: fit would run "
+                                         r"its hooks twice an epoch; pass each callback once"):
+        m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.01), epochs=3, early_stopping=es, callbacks=[es, save],
+              progress=False)
+    with pytest.raises(ValueError, match=r"callbacks\[2\] \(EarlyStopping\) is callbacks\[0\] again"):
+        m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.01), epochs=3, callbacks=[es, save, es], progress=False)
+    np.testing.assert_array_equal(m.params, before)
+    assert not os.path.exists(tmp_path / "ck.npz")
+    # passed once, its checkpoint loads with the state of one count an epoch
+    m.fit(X, y, loss="mse", optimizer=optim.SGD(lr=0.01), epochs=3, early_stopping=es, callbacks=[save],
+          progress=False)
+    assert fastgd.load_checkpoint(tmp_path / "ck.npz").early_stopping.state_dict()["next_epoch"] == 3
+
 
 def test_resume_callbacks_gives_each_best_only_model_checkpoint_its_best_value(tmp_path):
     from fastgd.callbacks import CSVLogger, ModelCheckpoint
@@ -590,6 +699,71 @@ def test_resume_callbacks_gives_each_best_only_model_checkpoint_its_best_value(t
     with pytest.raises(ValueError, match="unknown key"):
         log.load_state_dict({"rows": 3})
     log.load_state_dict(log.state_dict())
+
+
+def test_resume_callbacks_matches_states_by_state_key_and_index_and_names_a_callback_refusing_its_own(tmp_path):
+    from fastgd.callbacks import Callback, CSVLogger
+
+    class Count(Callback):
+        def __init__(self, n=0):
+            self.n = n
+
+        def state_dict(self):
+            return {"n": self.n}
+
+        def load_state_dict(self, state):
+            self.n = fastgd._validation.integer("state['n']", state["n"], 0)
+
+    model, opt = mlp([2, 1]), optim.SGD()
+    saved = [Count(1), CSVLogger(tmp_path / "log.csv"), Count(2), fastgd.EarlyStopping(monitor="loss")]
+    path = fastgd.save_checkpoint(tmp_path / "ck.npz", model, opt, callbacks=saved)
+    ck = fastgd.load_checkpoint(path)
+    count = Count.__qualname__
+    es_key = "EarlyStopping{'monitor': 'loss', 'mode': 'min'}"
+    assert set(ck.callback_states) == {(count, 0), (count, 1), (es_key, 0)}  # the CSVLogger has no state
+    assert repr(ck).endswith(f", callback_states=<{count} #0, {count} #1, {es_key} #0>)")
+    # matched by class and index among those of its key, whatever comes between; a callback
+    # without a saved state (a third Count, an EarlyStopping of another monitor) is left as it is
+    cbs = [Count(), fastgd.EarlyStopping(monitor="val_loss"), Count(), Count(7), fastgd.EarlyStopping(monitor="loss")]
+    assert ck.resume_callbacks(cbs) == cbs
+    assert [cbs[0].n, cbs[2].n, cbs[3].n] == [1, 2, 7] and not cbs[1]._resume and cbs[4]._resume
+    # the checkpoint's states are copies: a callback changing its own leaves them as they were
+    cbs[0].n = 5
+    assert ck.resume_callbacks([Count()])[0].n == 1
+    # a state the callback refuses names it, the state's key and the callback's error
+    bad = {**ck.callback_states, (count, 1): {"n": -1}}
+    with pytest.raises(ValueError, match=r"callbacks\[1\] \(.*Count\) refused the state the checkpoint holds for "
+                                         r"the callback .*Count #1: ValueError: state\['n'\] must be an integer"):
+        fastgd.io.Checkpoint(model, opt, None, None, callback_states=bad).resume_callbacks([Count(), Count()])
+    # a class of the same name without a state: the base class refuses the keys
+    stateless = type("Count", (Callback,), {"__qualname__": count})
+    with pytest.raises(ValueError, match=r"callbacks\[0\] \(.*Count\) refused .*unknown key\(s\) 'n'"):
+        ck.resume_callbacks([stateless()])
+    # a state_key of the user's keys the state; one that is no str is refused before anything is written
+    class Named(Count):
+        @property
+        def state_key(self):
+            return f"Named-{self.name}"
+
+        def __init__(self, name, n=0):
+            super().__init__(n)
+            self.name = name
+
+    path = fastgd.save_checkpoint(tmp_path / "named.npz", model, opt, callbacks=[Named("a", 1), Named("b", 2)])
+    named = fastgd.load_checkpoint(path).resume_callbacks([Named("b"), Named("c"), Named("a")])
+    assert [cb.n for cb in named] == [2, 0, 1]
+    Named.state_key = 3
+    with pytest.raises(TypeError, match=r"callbacks\[0\] \(.*Named\): state_key must be a str, got 3"):
+        fastgd.save_checkpoint(tmp_path / "bad.npz", model, opt, callbacks=[Named("a", 1)])
+    with pytest.raises(TypeError, match=r"callbacks\[0\] \(.*Named\): state_key must be a str, got 3"):
+        model.fit(np.zeros((2, 2)), np.zeros((2, 1)), loss="mse", optimizer=opt, callbacks=[Named("a")], progress=False)
+    assert not os.path.exists(tmp_path / "bad.npz")
+    # an early stopping that restores the best parameters refuses a state saved without them
+    es = fastgd.EarlyStopping(monitor="loss", restore_best=False)
+    es.load_state_dict({**es.state_dict(), "next_epoch": 2, "best": 1.0, "best_epoch": 1})
+    path = fastgd.save_checkpoint(tmp_path / "ck2.npz", model, opt, callbacks=[es])
+    with pytest.raises(ValueError, match=r"callbacks\[0\] \(EarlyStopping\) refused .*restore_best=False"):
+        fastgd.load_checkpoint(path).resume_callbacks([fastgd.EarlyStopping(monitor="loss")])
 
 
 def test_a_loaded_early_stopping_starts_afresh_in_a_fit_from_epoch_0(tmp_path, rng):

@@ -132,7 +132,7 @@ def data_loss(model, x, target, sw, loss, chunk=CHUNK_ROWS, dp=None):
         total += _core.loss_sum(spec, out, target_rows(target, slice(s, e)), None if sw is None else sw[s:e], cw)
     weight = batch_weight(loss, target, sw, model.dtype)
     if dp is not None:
-        total, weight = dp.sum([total, weight])
+        total, weight = dp.sum([total, weight], "the loss over every rank's rows")
     return total / positive_weight(weight)
 
 

@@ -37,9 +37,18 @@ model replica per rank:
   prints the error and calls ``MPI.COMM_WORLD.Abort(1)``, so the other ranks never wait in a
   reduction for a rank that is gone; a ``sys.exit`` of failure status inside fit aborts too
   (``exiting``), and a callback's ``sys.exit(0)`` on one rank stops every rank's fit there. Ranks that call fit or evaluate with different arguments (other than the
-  data) raise a ValueError naming the argument (``DataParallel.agree``) before anything else,
-  and ranks that wait longer than ``DataParallel(timeout=...)`` for a rank that never makes
-  the call raise TimeoutError.
+  data) raise a ValueError naming the argument (``DataParallel.agree``) before anything else.
+- Every collective of fit, evaluate and partial_fit (and so of fit_restarts and the L-BFGS
+  path) waits at most ``DataParallel(comm, timeout=...)`` seconds, as PyTorch's process groups
+  do: the entry of the call, each step's reductions and shared-memory barriers, the callbacks'
+  stop agreement, the validation loss and the metrics. A rank that waits longer (another rank
+  never made the call, or stopped inside it: blocked in a callback or in I/O, stopped in a
+  debugger) raises TimeoutError naming what it waited for, and the job ends as on any uncaught
+  exception. The collectives are non-blocking ones, tested in ``DataParallel._wait`` against
+  the deadline; with ``timeout=float("inf")`` it is MPI's blocking wait. (The pickled
+  collectives of the settings in ``agree``, of the optimizer's state in ``start`` and of the
+  rows a user's metric needs, and the making of the shared-memory communicators and window,
+  have no non-blocking form: each follows a bounded collective with no user code between.)
 
 Overlap, as PyTorch's DistributedDataParallel does it: when the gradient arena is larger than the
 bucket cap (``DataParallel(comm, bucket_cap_mb=25.0)``, which ``fit`` also accepts as ``comm``),
@@ -57,6 +66,7 @@ Both give the same sums, up to the order MPI adds the ranks' values in.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from typing import Any
@@ -67,6 +77,23 @@ from fastgd import _core
 from fastgd import _loop, _validation
 
 __all__ = ["DataParallel", "shard"]
+
+
+# how long DataParallel._wait tests its requests without pause before it sleeps between tests,
+# and how many tests it makes between yields of the processor meanwhile
+_SPIN = 0.05
+_POLLS_BEFORE_YIELD = 50
+
+# The communicators (by handle) on which a wait of this rank timed out: what it waited for and
+# its requests. MPI cannot cancel a collective: the requests stay in flight (their buffers kept
+# alive here, as MPI may still write them) and the ranks are out of step on the communicator for
+# good, so that a later call's collectives would match the wrong ones, or wait without bound.
+_TIMED_OUT: dict[int, tuple[str, list]] = {}
+
+
+def _handle(comm):
+    """What identifies the MPI communicator ``comm`` across its Python objects."""
+    return comm.py2f() if hasattr(comm, "py2f") else id(comm)
 
 
 def _check_comm(comm):
@@ -137,12 +164,17 @@ class DataParallel:
     - ``node``: the communicator of the ranks that share memory with this one (default
       ``comm.Split_type(MPI.COMM_TYPE_SHARED)``, the ranks on this host), e.g. ``comm.Split(...)``
       to group the ranks differently.
-    - ``timeout`` (seconds, default 1800, ``float("inf")``: no limit): how long a call waits for
-      every rank of ``comm`` to enter it (fit, evaluate, partial_fit). A rank that never makes
-      the call (it passed no ``comm``, or took another branch of the script) would leave the
-      others waiting for ever; after ``timeout`` they raise TimeoutError, and the job ends as on
-      any uncaught exception (see the module docstring). Set it above the longest time the ranks
-      may be apart on their way to the call (loading their data, say)."""
+    - ``timeout`` (seconds, default 1800, ``float("inf")``: no limit): how long any one
+      collective of a call (fit, evaluate, partial_fit) waits for the other ranks of ``comm``:
+      to enter the call, and inside it (each step's reductions, the callbacks' stop agreement,
+      validation, metrics). A rank that never makes the call (it passed no ``comm``, or took
+      another branch of the script), or stops inside it (blocked in a callback or in I/O,
+      stopped in a debugger), would leave the others waiting for ever; after ``timeout`` they
+      raise TimeoutError naming what they waited for, and the job ends as on any uncaught
+      exception (see the module docstring); a rank that catches it cannot use ``comm`` again
+      (a later call raises RuntimeError at once: the collectives that timed out are in flight). Set it above the longest time the ranks may be
+      apart between two collectives (loading their data before the call, a callback that
+      writes a checkpoint on rank 0, say)."""
 
     def __init__(self, comm: Any, bucket_cap_mb: float | None = None, shared_memory: bool | None = None,
                  node: Any = None, timeout: float | None = None) -> None:
@@ -180,6 +212,8 @@ class DataParallel:
         self.is_root = self.rank == 0
         # weight, weighted loss, non-finite loss count, non-finite gradient count
         self._scalars = np.zeros(4, dtype=np.float64)
+        self.call = "fit"  # the call (fit, evaluate) and (epoch, step) that timeouts name
+        self.at = None
         _abort_on_uncaught(MPI)
         if node is not None:
             # the window of a node with processes of another job (another part of a split)
@@ -231,47 +265,108 @@ class DataParallel:
                                  f"(only the data differs), but {key} differs: {where}")
 
     def _arrive(self, call):
-        """Wait, at most ``timeout`` seconds, until every rank of comm has entered ``call``: a
-        non-blocking barrier, tested with pauses that grow to 10 ms (a few microseconds when the
-        ranks arrive together)."""
+        """Wait, at most ``timeout`` seconds, until every rank of comm has entered ``call``; a
+        RuntimeError, before any collective, when a wait on comm timed out before on this rank."""
+        self.call = call
+        timed_out = _TIMED_OUT.get(_handle(self.comm))
+        if timed_out is not None:
+            raise RuntimeError(
+                f"{call}(comm=...): comm cannot be used again on rank {self.rank}: a wait of an earlier call timed "
+                f"out ({timed_out[0]}). MPI cannot cancel its collectives, so they are still in flight and the ranks "
+                f"are out of step on comm: a new call's collectives would match the wrong ones or wait for ever. "
+                f"End the job (a TimeoutError left uncaught ends it) and start it again")
         if self.timeout == math.inf:
             return
-        request = self.comm.Ibarrier()
-        deadline = time.monotonic() + self.timeout
-        pause = 0.0
-        while not request.Test():
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"{call}(comm=...): not every one of the {self.size} ranks of comm entered {call} within "
-                    f"{self.timeout:g} s (DataParallel(comm, timeout=...)); a rank that calls {call} without "
-                    f"comm=, or does not call it, leaves the others waiting")
-            time.sleep(pause)
-            pause = min(2 * pause + 1e-5, 0.01)
+        try:
+            self._wait(self.comm.Ibarrier(), f"every rank to enter {call}")
+        except TimeoutError:
+            raise TimeoutError(
+                f"{call}(comm=...): not every one of the {self.size} ranks of comm entered {call} within "
+                f"{self.timeout:g} s (DataParallel(comm, timeout=...)); a rank that calls {call} without "
+                f"comm=, or does not call it, leaves the others waiting") from None
 
-    def sum(self, values):
-        """Element-wise sum over ranks of a float64 vector (a new array)."""
+    def _wait(self, requests, what):
+        """Wait until the non-blocking collective ``requests`` (one request or a list) complete,
+        at most ``timeout`` seconds, then raise TimeoutError naming ``what`` was awaited (its
+        ``{step}``: the step being taken, see step_name, put in only then). The
+        requests are tested without pause for the first _SPIN seconds (a step's reductions,
+        whose ranks arrive within a few milliseconds, then finish as early as in a blocking
+        wait), yielding the processor now and then, then with pauses that grow to 10 ms. With
+        no timeout: MPI's blocking wait."""
+        MPI = self.MPI
+        if not isinstance(requests, list):
+            requests = [requests]
+        if self.timeout == math.inf:
+            MPI.Request.Waitall(requests)
+            return
+        if MPI.Request.Testall(requests):
+            return
+        start = time.monotonic()
+        spin, deadline = start + _SPIN, start + self.timeout
+        pause = 0.0
+        polls = 0
+        while not MPI.Request.Testall(requests):
+            polls += 1
+            now = time.monotonic()
+            if now > deadline:
+                what = what.replace("{step}", self.step_name())
+                _TIMED_OUT[_handle(self.comm)] = (f"{self.call}, waiting for {what}", requests)
+                raise TimeoutError(
+                    f"{self.call}(comm=...): rank {self.rank} waited {self.timeout:g} s "
+                    f"(DataParallel(comm, timeout=...)) for {what}: a rank of comm is blocked (in a callback, "
+                    f"a debugger, I/O) or gone")
+            if now > spin:
+                time.sleep(pause)
+                pause = min(2 * pause + 1e-5, 0.01)
+            elif not polls % _POLLS_BEFORE_YIELD:
+                # as MPICH's blocking wait yields every MPIR_CVAR_POLLS_BEFORE_YIELD (1000) tests
+                # of its faster loop: a rank waited for may run on a loaded machine
+                os.sched_yield()
+
+    def step_name(self):
+        """The step being taken, for what a wait names: ``at``, (epoch, step) as the training
+        loop sets it (step None: the epoch's L-BFGS iteration)."""
+        if self.at is None:
+            return "the first step"
+        epoch, step = self.at
+        if step is None:
+            return f"the L-BFGS iteration of epoch {epoch + 1}"
+        return f"step {step + 1} of epoch {epoch + 1}"
+
+    def sum(self, values, what):
+        """Element-wise sum over ranks of a float64 vector (a new array); ``what``: how a
+        timeout names the sum."""
         out = np.array(values, dtype=np.float64)
-        self.comm.Allreduce(self.MPI.IN_PLACE, out, op=self.MPI.SUM)
+        self._wait(self.comm.Iallreduce(self.MPI.IN_PLACE, out, op=self.MPI.SUM), what)
         return out
 
-    def max(self, value):
-        return self.comm.allreduce(value, op=self.MPI.MAX)
+    def max(self, value, what):
+        """The largest over ranks of a number (an int stays an int: exact below 2**53)."""
+        out = np.array([value], dtype=np.float64)
+        self._wait(self.comm.Iallreduce(self.MPI.IN_PLACE, out, op=self.MPI.MAX), what)
+        return int(out[0]) if isinstance(value, (int, np.integer)) else float(out[0])
 
-    def any(self, flag):
-        return bool(self.comm.allreduce(bool(flag), op=self.MPI.LOR))
+    def any(self, flag, what):
+        return self.max(int(bool(flag)), what) > 0
 
     # ---- start of training ---------------------------------------------------------------
 
     def start(self, model, optimizer, schedule, seed):
         """Make every rank start from rank 0's parameters, optimizer and schedule state and seed;
         returns the seed."""
-        self.comm.Bcast(model.params, root=0)
+        self._wait(self.comm.Ibcast(model.params, root=0), "rank 0's parameters")
         for obj in (optimizer, schedule):
             if obj is not None and hasattr(obj, "state_dict"):
                 state = self._bcast_state(obj.state_dict() if self.is_root else None)
                 if not self.is_root:
                     obj.load_state_dict(state)
-        return self.comm.bcast(seed, root=0)
+        # the seed is any int >= 0 (fit takes those beyond int64): its length in bytes, then its bytes
+        size = np.array([max(1, (seed.bit_length() + 7) // 8) if self.is_root else 0], dtype=np.int64)
+        self._wait(self.comm.Ibcast(size, root=0), "rank 0's seed")
+        raw = np.frombuffer(seed.to_bytes(int(size[0]), "little"), np.uint8).copy() if self.is_root else \
+            np.empty(int(size[0]), np.uint8)
+        self._wait(self.comm.Ibcast(raw, root=0), "rank 0's seed")
+        return int.from_bytes(raw.tobytes(), "little")
 
     def _bcast_state(self, state):
         """Rank 0's state dict on every rank. Its numeric arrays (an optimizer's moments: as large
@@ -288,8 +383,7 @@ class DataParallel:
         else:
             rest, layout = comm.bcast(None, root=0)
             arrays = {k: np.empty(shape, dtype=dtype) for k, (shape, dtype) in layout.items()}
-        for key in sorted(layout):
-            comm.Bcast(arrays[key], root=0)
+        self._wait([comm.Ibcast(arrays[key], root=0) for key in sorted(layout)], "rank 0's optimizer state")
         return {**rest, **arrays}
 
     def epoch_key(self, key):
@@ -305,7 +399,7 @@ class DataParallel:
         request = self.comm.Iallreduce(self.MPI.IN_PLACE, total, op=self.MPI.SUM)
 
         def wait():
-            request.Wait()
+            self._wait(request, "the batch weights of {step}")
             return float(total[0]), (weight / total[0] if total[0] > 0 else 0.0)
         return wait
 
@@ -329,7 +423,7 @@ class DataParallel:
         MPI = self.MPI
         requests = [self.comm.Iallreduce(MPI.IN_PLACE, grads, op=MPI.SUM),
                     self.comm.Iallreduce(MPI.IN_PLACE, scalars, op=MPI.SUM)]
-        MPI.Request.Waitall(requests)
+        self._wait(requests, "the gradient reduction of {step}")
         if scalars[1] or not total > 0:
             return math.nan, total, 1
         if scalars[2]:
@@ -355,7 +449,7 @@ class DataParallel:
         optimizer._plan(model.n_params, model.dtype)
         if self._shared is None or not self._shared.holds(model, optimizer):
             self.finish()
-            self._shared = nodes.attach(model, optimizer)
+            self._shared = nodes.attach(self, model, optimizer)
         return True
 
     def finish(self):
@@ -372,7 +466,7 @@ class DataParallel:
         must take the same path, so the choice is made on the first step by a collective."""
         if self._buckets is None or self._buckets[0] is not model:
             plan = None
-            if not self.any(isinstance(x, _core.CSRMatrix)):
+            if not self.any(isinstance(x, _core.CSRMatrix), "whether a rank's input is sparse"):
                 cap = self.bucket_cap_mb * 1e6
                 plan = _buckets(model, cap) if self.size > 1 and model.grads.nbytes > cap else {0: [model.grads]}
             self._buckets = (model, plan)
@@ -398,7 +492,7 @@ class DataParallel:
             views = plan.get(layer)
             if views is not None:
                 if not share:
-                    requests[0].Wait()
+                    self._wait(requests[0], "the batch weights of {step}")
                     share.append(weight / scalars[0] if scalars[0] > 0 else 0.0)
                 for view in views:
                     if share[0] != 1.0:
@@ -419,7 +513,7 @@ class DataParallel:
         else:  # the loss counts with the share its gradient did (one rank's: as computed)
             scalars[1] = value * share[0]
         requests.append(comm.Iallreduce(MPI.IN_PLACE, scalars[1:3], op=MPI.SUM))
-        MPI.Request.Waitall(requests)
+        self._wait(requests, "the gradient reduction of {step}")
         total = scalars[0]
         if scalars[2] or not total > 0:
             return math.nan, total, 1
@@ -512,10 +606,14 @@ class _SharedArenas:
         entry = cls._cache[key]
         return entry if entry.usable else None
 
-    def _barrier(self):
+    def _barrier(self, what):
         self.window.Sync()
-        self.node.Barrier()
+        self.dp._wait(self.node.Ibarrier(), what)
         self.window.Sync()
+
+    def _cross_sum(self, values, what):
+        """Sum ``values`` in place over the hosts (the ranks of the same local rank)."""
+        self.dp._wait(self.cross.Iallreduce(self.MPI.IN_PLACE, values, op=self.MPI.SUM), what)
 
     def _allocate(self, dtype, n, state_size):
         """The window, grown when this model and optimizer need more than it has (collective)."""
@@ -549,11 +647,14 @@ class _SharedArenas:
             self.local_size, 3, 4)
         return views
 
-    def attach(self, model, optimizer):
-        """Move the model's arenas and the optimizer's state into the window (collective)."""
+    def attach(self, dp, model, optimizer):
+        """Move the model's arenas and the optimizer's state into the window (collective); the
+        waits of dp's fit are bounded by its timeout."""
+        self.dp = dp
         n = model.n_params
         state, _groups = optimizer._plan(n, model.dtype)
-        self.node.Barrier()  # no rank still reads the window of an earlier fit
+        # no rank still reads the window of an earlier fit
+        dp._wait(self.node.Ibarrier(), "the shared memory of {step}")
         views = self._allocate(np.dtype(model.dtype), n, state.size)
         self.lo, self.hi = self.local * n // self.local_size, (self.local + 1) * n // self.local_size
         own = slice(self.lo, self.hi)
@@ -569,7 +670,7 @@ class _SharedArenas:
         self.scratch = np.empty(self.hi - self.lo, dtype=model.dtype)
         model._bind_arenas(views["params"], self.slot)
         optimizer._state = views["state"]
-        self._barrier()
+        self._barrier("the shared memory of {step}")
         return self
 
     def holds(self, model, optimizer):
@@ -599,10 +700,11 @@ class _SharedArenas:
         summed over the host's ranks (and over the hosts when ``across``)."""
         rows = self.shared["scalars"]
         rows[self.local, k, :len(values)] = values
-        self._barrier()
+        what = ("the batch weights of {step}", "the gradient reduction of {step}", "the clipped norm of {step}")[k]
+        self._barrier(what)
         total = rows[:, k, :len(values)].sum(axis=0)
         if across and self.hosts > 1:
-            self.cross.Allreduce(self.MPI.IN_PLACE, total, op=self.MPI.SUM)
+            self._cross_sum(total, what)
         return total, rows[:, k, 0]
 
     def reduce(self, value, weight, status):
@@ -629,7 +731,7 @@ class _SharedArenas:
                 np.multiply(grads[r][self.lo:self.hi], share[r], out=self.scratch)
                 mine += self.scratch
         if self.hosts > 1:
-            self.cross.Allreduce(self.MPI.IN_PLACE, mine, op=self.MPI.SUM)
+            self._cross_sum(mine, "the gradient reduction of {step}")
         sums = self._exchange(1, _square_sums(mine), across=False)[0]
         return weighted / total, total, 0, sums
 
@@ -651,7 +753,7 @@ class _SharedArenas:
                 _core.inplace_scale(mine, coef)
         model = self.attached[0]
         optimizer._step_range(model.params, self.slot, self.lo, self.hi)
-        self._barrier()
+        self._barrier("the update of {step}")
         return norm, 0
 
 
@@ -798,7 +900,8 @@ def lbfgs_iteration(dp, model, optimizer, x, target, sw, loss, weight, total, pa
 
         def hessp(params, v):
             product = np.zeros(model.n_params) if local is None else local(params, v)
-            return dp.sum(product if share == 1.0 else product * share)
+            return dp.sum(product if share == 1.0 else product * share,
+                          "a Hessian-vector product of {step}")
         extras["hessp"] = hessp
     value = optimizer.step(closure, model.params, **extras)
     g = optimizer.grad
@@ -822,21 +925,24 @@ def gather_metric(dp, fn, y_true, y_pred):
     if fn is metrics.mean_squared_error or fn is metrics.mean_absolute_error:
         t, p = metrics._regression_pair(y_true, y_pred)
         errors = (t - p) ** 2 if fn is metrics.mean_squared_error else np.abs(t - p)
-        total, n = dp.sum([errors.mean(axis=1).sum(), t.shape[0]])
+        total, n = dp.sum([errors.mean(axis=1).sum(), t.shape[0]], f"the sums of {metric_name(fn)}")
         return total / n
     if fn is metrics.r2_score:
         t, p = metrics._regression_pair(y_true, y_pred)
         k = t.shape[1]
-        sums = dp.sum([t.shape[0], *t.sum(axis=0)])
+        sums = dp.sum([t.shape[0], *t.sum(axis=0)], f"the sums of {metric_name(fn)}")
         if sums[0] < 2:
             raise ValueError("r2_score needs at least two samples")
         mean = sums[1:] / sums[0]
-        ss = dp.sum([*((t - p) ** 2).sum(axis=0), *((t - mean) ** 2).sum(axis=0)])
+        ss = dp.sum([*((t - p) ** 2).sum(axis=0), *((t - mean) ** 2).sum(axis=0)], f"the sums of {metric_name(fn)}")
         return float(metrics._r2_scores(ss[:k], ss[k:]).mean())
+    # the gather (pickled: it has no non-blocking form) starts once every rank has come
+    dp._wait(dp.comm.Ibarrier(), f"every rank's rows for {metric_name(fn)}")
     parts = dp.comm.gather((y_true, y_pred), root=0)
-    value = None
+    value = np.zeros(1)
     if dp.is_root:
         # checked as in one process: float() would parse a str and refuse a 1-element array
-        value = _validation.returned_real(metric_name(fn), fn(np.concatenate([p[0] for p in parts]),
-                                                               np.concatenate([p[1] for p in parts])))
-    return dp.comm.bcast(value, root=0)
+        value[0] = _validation.returned_real(metric_name(fn), fn(np.concatenate([p[0] for p in parts]),
+                                                                  np.concatenate([p[1] for p in parts])))
+    dp._wait(dp.comm.Ibcast(value, root=0), f"rank 0's {metric_name(fn)}")
+    return float(value[0])

@@ -7,9 +7,18 @@ Subclass :class:`Callback` and override any of ``on_train_begin(logs)``,
 before the first).
 
 A callback whose decisions depend on the epochs it has seen (:class:`EarlyStopping`, the best
-value of a ``save_best_only`` :class:`ModelCheckpoint`) returns that in ``state_dict()`` and
-takes it back in ``load_state_dict()``: a checkpoint saves it, and a fit resumed from the
-checkpoint continues where the interrupted one was (see :func:`fastgd.load_checkpoint`).
+value of a ``save_best_only`` :class:`ModelCheckpoint`, or a callback of your own) returns that
+in ``state_dict()`` and takes it back in ``load_state_dict()``: every checkpoint a
+:class:`ModelCheckpoint` writes during a fit saves the non-empty states of the fit's callbacks,
+and ``Checkpoint.resume_callbacks`` gives them back, so that a fit resumed from the checkpoint
+continues where the interrupted one was (see :func:`fastgd.load_checkpoint`). A state is a dict
+with str keys whose values are None, bools, numbers, strs, NumPy arrays of numbers or bools, and
+lists, tuples (loaded as lists) and dicts of those. It is matched to its callback by
+``state_key`` (the class's qualified name; a ModelCheckpoint's and an EarlyStopping's add their
+monitor and mode) and the callback's index among the fit's callbacks of that key.
+
+In a fit the ModelCheckpoints run after the other callbacks (and the fit's ``early_stopping=``
+before them), so that a checkpoint holds every callback's state after the epoch.
 
 In a data-parallel fit (``comm=``) every rank runs the callbacks on the same logs, except those
 whose ``rank_zero_only`` is True (the ones that write files), which run on rank 0 only.
@@ -64,13 +73,51 @@ class Callback:
     def on_train_end(self, logs: dict[str, float]) -> None:
         pass
 
+    @property
+    def state_key(self) -> str:
+        """What a checkpoint saves the callback's state under, with the callback's index among the
+        fit's callbacks of the same key: the class's qualified name. A subclass whose instances
+        differ in what their states are for may add that (as ModelCheckpoint adds its monitor)."""
+        return type(self).__qualname__
+
     def state_dict(self) -> dict[str, Any]:
-        """What the callback carries from epoch to epoch that a resumed fit needs: nothing here."""
+        """What the callback carries from epoch to epoch that a resumed fit needs: nothing here.
+        A subclass returns a dict of what it needs (see the module docstring for what a
+        checkpoint can hold); an empty one is not saved."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take back what :meth:`state_dict` returned (here: an empty dict)."""
         _validation.config("state", state, "(what state_dict() returns)", (), ())
+
+    def _continued_run(self, initial_epoch):
+        """What the ranks of a data-parallel fit starting at ``initial_epoch`` must share of the
+        callback's state (None at epoch 0, where nothing is continued, and without state): the
+        state, its arrays by digest."""
+        if initial_epoch == 0:
+            return None
+        from fastgd.training.io import _state_digest
+
+        return _state_digest(self.state_dict())
+
+
+def _state_key(qualname, **attributes):
+    """A ``state_key`` naming the class ``qualname`` and ``attributes``."""
+    return f"{qualname}{attributes!r}"
+
+
+def _state_keys(callbacks):
+    """The ``(state_key, index)`` of each callback of ``callbacks``: what a checkpoint saves its
+    state under, its index counting the callbacks of the same key before it."""
+    seen, keys = {}, []
+    for i, cb in enumerate(callbacks):
+        key = cb.state_key
+        if not isinstance(key, str):
+            raise TypeError(f"callbacks[{i}] ({type(cb).__qualname__}): state_key must be a str, got "
+                            f"{_validation.shown(key)}")
+        keys.append((key, seen.get(key, 0)))
+        seen[key] = keys[-1][1] + 1
+    return keys
 
 
 def _monitor(value):
@@ -125,6 +172,12 @@ class EarlyStopping(Callback):
         self.mode = _validation.choice("mode", mode, ("min", "max"))
         self.restore_best = _validation.flag("restore_best", restore_best)
         self._reset()
+
+    @property
+    def state_key(self) -> str:
+        """The class, monitor and mode: what a checkpoint saves the state under (see
+        :attr:`Callback.state_key`)."""
+        return _state_key(type(self).__qualname__, monitor=self.monitor, mode=self.mode)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor's arguments: ``EarlyStopping(**config)`` makes a fresh copy."""
@@ -296,17 +349,18 @@ def _best_state(state):
 
 class ModelCheckpoint(Callback):
     """Save a training checkpoint (model, optimizer, schedule, history, the state of the fit's
-    ``early_stopping`` and the best values of its ``save_best_only`` ModelCheckpoints; see
-    :func:`fastgd.save_checkpoint`) at the end of every epoch, or only when the monitored value
-    improves on the best so far (``save_best_only=True``). ``path`` may contain ``{epoch}``.
+    ``early_stopping`` and the states of its callbacks; see :func:`fastgd.save_checkpoint`) at
+    the end of every epoch, or only when the monitored value improves on the best so far
+    (``save_best_only=True``). ``path`` may contain ``{epoch}``. In a fit, ModelCheckpoints run
+    after the other callbacks, so the states saved are those after the epoch.
 
     The best value so far is its state (:meth:`state_dict`): kept from fit to fit, and taken
     back from a checkpoint by ``Checkpoint.resume_callbacks`` when a fit resumes."""
 
     rank_zero_only = True
-    # set by fit: its early_stopping and its save_best_only ModelCheckpoints, saved with each checkpoint
+    # set by fit: its early_stopping and its callbacks, whose states each checkpoint saves
     _early_stopping: EarlyStopping | None = None
-    _best_only: list[ModelCheckpoint] = []
+    _callbacks: list[Callback] = []
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "min") -> None:
@@ -315,6 +369,13 @@ class ModelCheckpoint(Callback):
         self.save_best_only = _validation.flag("save_best_only", save_best_only)
         self.mode = _validation.choice("mode", mode, ("min", "max"))
         self.best = math.inf if mode == "min" else -math.inf
+
+    @property
+    def state_key(self) -> str:
+        """The class, monitor, mode and ``save_best_only``: what a checkpoint saves the state
+        under (see :attr:`Callback.state_key`)."""
+        return _state_key(type(self).__qualname__, monitor=self.monitor, mode=self.mode,
+                          save_best_only=self.save_best_only)
 
     def state_dict(self) -> dict[str, Any]:
         """The best monitored value so far, which an epoch must beat to be saved with
@@ -332,8 +393,10 @@ class ModelCheckpoint(Callback):
         self.best = state["best"]
 
     def _set_fit(self, early_stopping, callbacks):
+        """The fit's ``early_stopping`` and its ``callbacks`` (as passed: ``_state_keys`` numbers them
+        in that order), whose states each checkpoint saves."""
         self._early_stopping = early_stopping
-        self._best_only = [cb for cb in callbacks if isinstance(cb, ModelCheckpoint) and cb.save_best_only]
+        self._callbacks = [cb for cb in callbacks if cb is not early_stopping]
 
     def _improves(self, logs):
         """Whether the epoch's monitored value beats the best so far (and the value)."""
@@ -342,11 +405,13 @@ class ModelCheckpoint(Callback):
 
     def _after(self, logs):
         """A copy holding the best value after the epoch of ``logs``, whether or not its own
-        on_epoch_end has run yet: the state a checkpoint of that epoch saves."""
+        on_epoch_end has run yet (the ModelCheckpoints after the one writing have not): the
+        state a checkpoint of that epoch saves."""
         after = copy.copy(self)
-        improves, value = self._improves(logs)
-        if improves:
-            after.best = value
+        if self.save_best_only:  # the others keep no best value
+            improves, value = self._improves(logs)
+            if improves:
+                after.best = value
         return after
 
     def on_train_begin(self, logs: dict[str, float]) -> None:
@@ -363,13 +428,15 @@ class ModelCheckpoint(Callback):
                 return
             self.best = value
         save_checkpoint(self.path.format(epoch=epoch + 1), self.model, self.optimizer, self.schedule, self.history,
-                        early_stopping=self._early_stopping, model_checkpoints=[cb._after(logs) for cb in self._best_only])
+                        early_stopping=self._early_stopping,
+                        callbacks=[cb._after(logs) if isinstance(cb, ModelCheckpoint) else cb for cb in self._callbacks])
 
 
 class CSVLogger(Callback):
     """Append one CSV row per epoch (epoch and every logged value) to ``path``. With
     ``append=True`` the rows go under the file's own header, each value in its column (a column
-    the file lacks is added, the file's earlier rows leaving it empty)."""
+    the file lacks is added, the file's earlier rows leaving it empty); a file that is no such
+    log (its first row not a header starting with ``epoch``) is refused when training begins."""
 
     rank_zero_only = True
 
@@ -382,19 +449,41 @@ class CSVLogger(Callback):
         self._keys = None
         if not self.append and os.path.exists(self.path):
             os.remove(self.path)
+        if self.append:
+            self._header()  # a file it cannot append to is refused before the first epoch's work
+
+    def _read(self, whole):
+        """The rows of the log (only its header unless ``whole``), checked to be a CSVLogger log:
+        its first row is a header naming the epoch column first. Anything else (a blank first
+        row, another program's CSV, bytes that are no text, a row the csv module refuses) is a
+        ValueError naming the file: appended rows would stand under columns of other names."""
+        try:
+            with open(self.path, newline="") as f:
+                reader = csv.reader(f)
+                rows = list(reader) if whole else [next(reader, [])]
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ValueError(f"CSVLogger: cannot append to {self.path!r}: it is not a CSV log "
+                             f"({type(exc).__name__}: {exc})") from None
+        first = rows[0] if rows else []
+        if first[:1] != ["epoch"]:
+            raise ValueError(f"CSVLogger: cannot append to {self.path!r}: its first row {first[:8]!r} is not a "
+                             f"CSVLogger header ('epoch', then the logged names)")
+        return rows
+
+    def _header(self):
+        """The log's header, or None when the file is missing or empty."""
+        if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
+            return None
+        return self._read(whole=False)[0]
 
     def _columns(self, logged):
         """The logged names in the order of the file's columns: those of its header, when it
         has one, then any it lacks, which are added to the header (its rows get them empty)."""
-        header = None
-        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
-            with open(self.path, newline="") as f:
-                header = next(csv.reader(f), None)
-        keys = header[1:] if header else []
+        header = self._header()
+        keys = header[1:] if header is not None else []
         added = [k for k in sorted(logged) if k not in keys]
         if header is not None and added:  # the rows are read (and rewritten) only when the header grows
-            with open(self.path, newline="") as f:
-                rows = list(csv.reader(f))
+            rows = self._read(whole=True)
             with open(self.path, "w", newline="") as f:
                 w = csv.writer(f)
                 w.writerow(rows[0] + added)

@@ -8,13 +8,17 @@ it) holding
   config or null, ...}``; for checkpoints also the optimizer and schedule configs, the
   non-array parts of their states, and the History;
 - ``params``: the model's flat parameter arena (layout: every W, then every b);
-- ``state/<key>``: the arrays of the optimizer, schedule and early-stopping states (checkpoints
-  only; the early stopping's, ``state/early_stopping/...``, are its best parameters).
+- ``state/<key>``: the arrays of the optimizer, schedule, early-stopping and callback states
+  (checkpoints only; the early stopping's, ``state/early_stopping/...``, are its best
+  parameters; the callbacks', ``state/callbacks/<n>``, are numbered in the order written).
 
 A checkpoint's ``early_stopping`` entry (``{"config", "state"}``, as the schedule's) and its
-``model_checkpoints`` entry (the ``{"monitor", "mode", "best"}`` states of ``save_best_only``
-ModelCheckpoints) are absent from files written before they were saved, and where there was
-nothing to save.
+``callbacks`` entry (a list of ``{"key", "index", "state"}``: a callback's ``state_key``, its
+index among the callbacks of that key, and its non-empty ``state_dict()``) are absent from files
+written before they were saved, and where there was nothing to save. Files written before the
+callbacks' states were saved hold a ``model_checkpoints`` entry instead (the ``{"monitor",
+"mode", "best"}`` states of ``save_best_only`` ModelCheckpoints, one for each monitor and mode),
+which is still read.
 
 Writes go to a temporary file in the same directory, then an atomic rename, so a crash never
 leaves a half-written file under the final name. Loading reads only the entries it needs, one
@@ -26,12 +30,15 @@ raises :class:`FileFormatError`. Nothing in a file is ever executed.
 
 from __future__ import annotations
 
+import copy
 import errno
+import hashlib
 import json
 import os
 import secrets
 import stat
 import struct
+import sys
 import tokenize
 import zipfile
 import zlib
@@ -48,7 +55,7 @@ if TYPE_CHECKING:
     from fastgd.optim import Optimizer
     from fastgd.optim.schedules import Schedule
     from fastgd.training import History
-    from fastgd.training.callbacks import EarlyStopping, ModelCheckpoint
+    from fastgd.training.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "Checkpoint", "FileFormatError", "FORMAT_VERSION"]
 
@@ -60,15 +67,26 @@ _MAX_META_BYTES = 64 << 20          # the JSON document (History of a long run i
 _MAX_JSON_DEPTH = 64                # nesting of the JSON document
 # Python's objects for a JSON document take many times its bytes: an empty object ("{}", two
 # bytes) becomes a dict of 64, so the document's lists and objects are counted before it is
-# parsed (a model of _MAX_LAYERS layers and its state need a few per layer), and a compressed
-# document may expand at most this much beyond the slack (fastgd stores it uncompressed)
+# parsed (a model of _MAX_LAYERS layers and its state need a few per layer)
 _MAX_JSON_CONTAINERS = 200_000
-_MAX_META_EXPANSION, _META_EXPANSION_SLACK = 16, 4 << 20
+# a compressed entry may expand at most this much beyond the slack (fastgd stores its entries
+# uncompressed; the numbers of a model compress little): deflated zeros expand a thousandfold,
+# and a file of a few kilobytes declaring a large model made load allocate gigabytes
+_MAX_EXPANSION, _EXPANSION_SLACK = 16, 4 << 20
 _MAX_LAYERS = 10_000
 _NPY_HEADER_BYTES = 1 << 16         # room for an .npy header (its largest standard size)
 # zipfile builds an object per entry of the central directory when it opens an archive: a file
 # declaring a million entries took 750 MB; fastgd's files hold a few dozen
 _MAX_ZIP_ENTRIES, _MAX_ZIP_DIRECTORY_BYTES = 10_000, 4 << 20
+# a state nests at most this many dicts and lists: each takes two levels of the JSON document
+# (its {"__dict__": ...} or {"__list__": ...} wrapper), below the three of a callback's entry
+# (document, list, entry), its values one more
+_MAX_STATE_NESTING = (_MAX_JSON_DEPTH - 4) // 2
+# the arrays of the callbacks' states together: as many bytes as this many copies of the model's
+# parameters (an early stopping's best parameters are one), and 1 MiB for small arrays
+_CALLBACK_STATE_PARAMS = 8
+# an int of at most this many bits has fewer than 640 decimal digits, below any limit Python may set
+_INT_DIGITS_BITS = 2048
 
 
 class FileFormatError(ValueError):
@@ -137,7 +155,18 @@ def _meta_array(path, meta):
         raise ValueError(f"cannot save {path}: its description (model, optimizer and schedule states, history) "
                          f"takes {raw.size} bytes of JSON, more than the {_MAX_META_BYTES} fastgd loads; "
                          f"save a shorter history (or none)")
+    containers = _containers(raw)
+    if containers > _MAX_JSON_CONTAINERS:
+        raise ValueError(f"cannot save {path}: its description (callbacks' states, history) holds {containers} "
+                         f"lists and objects of JSON (each '{{' and '[', in strs too), more than the "
+                         f"{_MAX_JSON_CONTAINERS} fastgd loads")
     return raw
+
+
+def _containers(raw):
+    """The lists and objects of the JSON bytes ``raw``, as loading bounds them before parsing:
+    every '{' and '[' (those inside strings too)."""
+    return int(np.count_nonzero(raw == ord("{"))) + int(np.count_nonzero(raw == ord("[")))
 
 
 def _depth(obj, limit):
@@ -160,8 +189,8 @@ class _Archive:
     checked against a bound before it is read, each .npy header against the expected dtype and
     shape before its data is allocated. Every problem is a FileFormatError."""
 
-    def __init__(self, path, zf):
-        self.path, self.zf = path, zf
+    def __init__(self, path, zf, file_bytes):
+        self.path, self.zf, self.file_bytes = path, zf, file_bytes
         self.taken = set()  # entries read so far: each is read at most once
 
     def _info(self, name):
@@ -187,6 +216,11 @@ class _Archive:
         if info.file_size > max_bytes + _NPY_HEADER_BYTES:
             raise FileFormatError(f"{self.path}: entry {name!r} declares {info.file_size} bytes, more than "
                                   f"the {max_bytes} its description allows")
+        # what it is compressed from is no more than the file holds, whatever the entry declares
+        packed = min(info.compress_size, self.file_bytes)
+        if info.compress_type != zipfile.ZIP_STORED and info.file_size > _MAX_EXPANSION * packed + _EXPANSION_SLACK:
+            raise FileFormatError(f"{self.path}: entry {name!r} expands from {packed} to {info.file_size} bytes, "
+                                  f"more than the entries of a fastgd file do")
         with self.zf.open(info) as f:
             version = np.lib.format.read_magic(f)
             if version == (1, 0):
@@ -214,9 +248,12 @@ class _Archive:
 
 
 # tokenize.TokenError: NumPy reads an .npy header that is no Python literal again through
-# tokenize (to drop Python 2's long suffixes), which raises it for an unclosed bracket
+# tokenize (to drop Python 2's long suffixes), which raises it for an unclosed bracket.
+# SyntaxError: NumPy parses a header's comma-separated dtype string ("<,4", "f4,,f4") with
+# ast.literal_eval, which raises it for one that is no Python expression
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError,
-               RuntimeError, NotImplementedError, KeyError, TypeError, OverflowError, tokenize.TokenError)
+               RuntimeError, NotImplementedError, KeyError, TypeError, OverflowError, tokenize.TokenError,
+               SyntaxError)
 
 
 def _zip_directory(f):
@@ -281,17 +318,12 @@ def _read(path, expected_format, build):
     (zip, .npy, JSON, unsupported compression or encryption) becomes a FileFormatError."""
     path, f, zf = _open_zip(path)
     with f, zf:
-        archive = _Archive(path, zf)
+        archive = _Archive(path, zf, os.fstat(f.fileno()).st_size)
         try:
-            info = archive._info("__meta__")
-            if (info is not None and info.compress_type != zipfile.ZIP_STORED and
-                    info.file_size > _MAX_META_EXPANSION * info.compress_size + _META_EXPANSION_SLACK):
-                raise FileFormatError(f"{path}: entry '__meta__' expands from {info.compress_size} to "
-                                      f"{info.file_size} bytes, more than a fastgd description does")
             raw = archive.read("__meta__", _MAX_META_BYTES,
                                lambda dtype, shape: None if dtype == np.uint8 and len(shape) == 1 else
                                _bad(path, f"__meta__ must be a 1-D uint8 array, got {dtype} {shape}"))
-            containers = int(np.count_nonzero(raw == ord("{"))) + int(np.count_nonzero(raw == ord("[")))
+            containers = _containers(raw)
             if containers > _MAX_JSON_CONTAINERS:
                 raise FileFormatError(f"{path}: metadata holds {containers} lists and objects, more than the "
                                       f"{_MAX_JSON_CONTAINERS} a fastgd description may")
@@ -437,19 +469,72 @@ def load(path: str | os.PathLike[str]) -> Sequential:
 # ---- nested state dicts: arrays go to npz entries, the rest to JSON ---------------------------
 
 
-def _split_state(state, prefix, arrays):
+def _split_state(state, prefix, arrays, where=None, levels=_MAX_STATE_NESTING):
+    """The JSON description of the state dict `state`, its arrays put in `arrays` under `prefix`
+    (each under the path of its keys). With `where`, the state's name in errors (a callback's
+    state, which anything may have built), it is checked as loading would: keys must be strs,
+    arrays of numbers or bools (numbered under `prefix`, as a key may hold a '/'), NumPy scalars
+    numbers or bools; anything else is a TypeError naming the entry. A state nesting more than
+    `levels` dicts and lists (a list holding itself, say) is a ValueError."""
+    name = where or prefix
+    if isinstance(state, (dict, list, tuple)) and levels <= 0:
+        raise ValueError(f"{name} nests deeper than the {_MAX_STATE_NESTING} dicts and lists a fastgd file holds")
     if isinstance(state, dict):
-        return {"__dict__": {str(k): _split_state(v, f"{prefix}/{k}", arrays) for k, v in state.items()}}
+        out = {}
+        for k, v in state.items():
+            if where is not None and not isinstance(k, str):
+                raise TypeError(f"{where} has the key {k!r}, a {type(k).__name__}: the keys of a state must be strs")
+            out[str(k)] = _split_state(v, f"{prefix}/{k}" if where is None else prefix, arrays,
+                                       None if where is None else f"{where}[{k!r}]", levels - 1)
+        return {"__dict__": out}
     if isinstance(state, (list, tuple)):
-        return {"__list__": [_split_state(v, f"{prefix}/{i}", arrays) for i, v in enumerate(state)]}
+        return {"__list__": [_split_state(v, f"{prefix}/{i}" if where is None else prefix, arrays,
+                                          None if where is None else f"{where}[{i}]", levels - 1)
+                             for i, v in enumerate(state)]}
     if isinstance(state, np.ndarray):
+        if where is not None:
+            if state.dtype.kind not in "biuf" or state.dtype.fields is not None:
+                raise TypeError(f"{where} is an array of dtype {state.dtype}: a state's arrays must hold numbers "
+                                f"or bools")
+            if isinstance(state, np.ma.MaskedArray):  # a file keeps the data, not the mask
+                raise TypeError(f"{where} is a masked array: a state's arrays are saved without a mask (save "
+                                f"the mask as an array of its own)")
+            prefix = f"{prefix}/{len(arrays)}"
+            if not state.flags.c_contiguous:  # loading takes no Fortran-ordered array
+                state = state.copy(order="C")
         arrays[prefix] = state
         return {"__array__": prefix}
-    if isinstance(state, np.generic):
-        return state.item()
+    if isinstance(state, np.generic) and (where is None or isinstance(state, (np.bool_, np.integer, np.floating))):
+        value = state.item()
+        if where is not None and not isinstance(value, (bool, int, float)):  # a longdouble stays one: no JSON
+            raise TypeError(f"{where} is a {type(state).__name__}, which has no JSON form: a state's NumPy scalars "
+                            f"must be float64 or narrower (a 0-d array holds it exactly)")
+        return value
+    if where is not None and isinstance(state, int) and state.bit_length() > _INT_DIGITS_BITS:
+        try:  # JSON writes it in decimal, and Python refuses to beyond sys.get_int_max_str_digits()
+            str(state)
+        except ValueError:
+            raise ValueError(f"{where} is an int of {state.bit_length()} bits, more digits than Python converts to "
+                             f"JSON (sys.get_int_max_str_digits() is {sys.get_int_max_str_digits()})") from None
     if state is None or isinstance(state, (bool, int, float, str)):
         return state
-    raise TypeError(f"cannot save a state entry of type {type(state).__name__} at {prefix}")
+    raise TypeError(f"{name} is a {type(state).__name__}: a state holds None, bools, numbers, strs, NumPy arrays "
+                    f"of numbers and lists and dicts of those")
+
+
+def _state_digest(state):
+    """``state`` as the ranks of a data-parallel fit compare it: its description with the digest
+    of each array; None for an empty state; what keeps it from being saved, if anything (the
+    same on every rank)."""
+    if isinstance(state, dict) and not state:
+        return None
+    arrays = {}
+    try:
+        desc = _split_state(state, "state", arrays, "state")
+    except (TypeError, ValueError) as exc:
+        return f"cannot be saved: {exc}"
+    return {"state": desc, "arrays": {name: f"{a.dtype} {a.shape} {hashlib.blake2b(a, digest_size=8).hexdigest()}"
+                                      for name, a in arrays.items()}}
 
 
 def _join_state(desc, archive, path, budget):
@@ -474,9 +559,10 @@ def _join_state(desc, archive, path, budget):
 class Checkpoint:
     """What :func:`load_checkpoint` returns: ``model``, ``optimizer``, ``schedule`` (or None),
     ``history`` (or None), ``early_stopping`` (an :class:`fastgd.EarlyStopping` holding the
-    saved run's state, or None), ``best_values`` (the states of the run's
-    ``ModelCheckpoint(save_best_only=True)`` callbacks, which :meth:`resume_callbacks` hands on),
-    and ``epoch`` (the next epoch to run: pass it as ``initial_epoch``, with
+    saved run's state, or None), ``callback_states`` (the states of the run's callbacks, keyed
+    by ``(state_key, index)``: see :meth:`resume_callbacks`), ``best_values`` (the states of
+    the run's ``ModelCheckpoint(save_best_only=True)`` callbacks, the best for each monitor and
+    mode), and ``epoch`` (the next epoch to run: pass it as ``initial_epoch``, with
     ``seed=checkpoint.seed``, ``early_stopping=checkpoint.early_stopping`` and
     ``callbacks=checkpoint.resume_callbacks([...])``, to continue exactly). Unpacking gives the
     first four."""
@@ -487,27 +573,42 @@ class Checkpoint:
     history: History | None
     early_stopping: EarlyStopping | None
     best_values: list[dict]
+    callback_states: dict[tuple[str, int], dict]
 
     def __init__(self, model: Sequential, optimizer: Optimizer, schedule: Schedule | None,
                  history: History | None, early_stopping: EarlyStopping | None = None,
-                 best_values: list[dict] | None = None) -> None:
+                 best_values: list[dict] | None = None,
+                 callback_states: dict[tuple[str, int], dict] | None = None) -> None:
         self.model, self.optimizer, self.schedule, self.history = model, optimizer, schedule, history
         self.early_stopping = early_stopping
         self.best_values = list(best_values or ())
+        self.callback_states = dict(callback_states or {})
 
     def resume_callbacks(self, callbacks):
-        """``callbacks`` as a list, each ``ModelCheckpoint(save_best_only=True)`` among them given
-        the best value the saved run had reached for its monitor and mode (``best_values``: the
-        states of the run's own such callbacks), so that the resumed fit saves only an epoch
-        that beats every epoch before the interruption. Others are left as they are."""
-        from fastgd.training.callbacks import ModelCheckpoint
+        """``callbacks`` as a list, each given the state the saved run's callback of the same
+        ``state_key`` and index had (its index counting the callbacks of that key before it,
+        in the order of the fit's ``callbacks``): pass the callbacks of the interrupted fit, in
+        its order (with others, or some left out, if you like), and the resumed fit continues
+        them where they were. A callback the checkpoint holds no state for is left as it is,
+        except that a ``ModelCheckpoint(save_best_only=True)`` is given the best value for its
+        monitor and mode (``best_values``; what files written before the callbacks' states were
+        saved hold); a state no callback takes is ignored. A callback whose
+        ``load_state_dict`` refuses its state raises ValueError naming it (those before it in
+        ``callbacks`` have taken theirs)."""
+        from fastgd.training.callbacks import ModelCheckpoint, _state_keys
 
         callbacks = _validation.callbacks(callbacks)
-        for cb in callbacks:
-            for state in self.best_values:
-                if isinstance(cb, ModelCheckpoint) and cb.save_best_only and \
-                        (state["monitor"], state["mode"]) == (cb.monitor, cb.mode):
-                    cb.load_state_dict(state)
+        for i, (cb, key) in enumerate(zip(callbacks, _state_keys(callbacks))):
+            if key in self.callback_states:
+                try:
+                    cb.load_state_dict(copy.deepcopy(self.callback_states[key]))
+                except Exception as exc:
+                    raise ValueError(f"callbacks[{i}] ({type(cb).__qualname__}) refused the state the checkpoint "
+                                     f"holds for the callback {key[0]} #{key[1]}: {type(exc).__name__}: {exc}") from exc
+            elif isinstance(cb, ModelCheckpoint) and cb.save_best_only:
+                for state in self.best_values:
+                    if (state["monitor"], state["mode"]) == (cb.monitor, cb.mode):
+                        cb.load_state_dict(state)
         return callbacks
 
     @property
@@ -529,22 +630,30 @@ class Checkpoint:
                 f"{model.n_outputs}, {len(model.layers)} layers, {model.n_params:,} parameters, "
                 f"{model.dtype.name}>, optimizer={self.optimizer!r}, schedule={self.schedule!r}, "
                 f"history={self.history!r}"
-                + ("" if self.early_stopping is None else f", early_stopping={self.early_stopping!r}") + ")")
+                + ("" if self.early_stopping is None else f", early_stopping={self.early_stopping!r}")
+                + ("" if not self.callback_states else
+                   f", callback_states=<{', '.join(f'{key} #{index}' for key, index in self.callback_states)}>")
+                + ")")
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: Optimizer,
                     schedule: Schedule | None = None, history: History | None = None, *,
-                    early_stopping: EarlyStopping | None = None,
+                    early_stopping: EarlyStopping | None = None, callbacks: Iterable[Callback] = (),
                     model_checkpoints: Iterable[ModelCheckpoint] = ()) -> str:
     """Save everything needed to resume training bit for bit: model, optimizer (config and
     state), schedule (config and state), history, early stopping (config and state: best value
-    and epoch, wait count, best parameters), and the best values of ``model_checkpoints`` (the
-    fit's ``ModelCheckpoint(save_best_only=True)`` callbacks; of those with the same monitor
-    and mode, the best). Atomic. Returns the path written."""
+    and epoch, wait count, best parameters), and the state of each of ``callbacks`` (the fit's,
+    in its order) whose ``state_dict()`` is not empty, under its ``state_key`` and its index
+    among the callbacks of that key (``Checkpoint.resume_callbacks`` matches them so).
+    ``model_checkpoints`` (ModelCheckpoints only) is the older name of ``callbacks``: its
+    callbacks are saved after those of ``callbacks``. A state that a file cannot hold (see
+    :mod:`fastgd.training.callbacks`) raises TypeError (or ValueError: nested too deep, arrays
+    together more than 8 times the model's parameters and 1 MiB) naming the callback and the
+    entry, and nothing is written. Atomic. Returns the path written."""
     if optimizer is None:
         raise TypeError("optimizer must be a fastgd optimizer, got None")
     _check_saved(model, optimizer, schedule, history, early_stopping)
-    best_values = _best_values(model_checkpoints)
+    callbacks = _validation.callbacks(callbacks) + _model_checkpoints(model_checkpoints)
     path = _save_path(path)
     arrays = {"params": model.params}
     meta = {"format": "fastgd-checkpoint", "version": FORMAT_VERSION, **_model_meta(model)}
@@ -561,14 +670,15 @@ def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: 
             raise ValueError(f"cannot save {path}: {mismatch}; pass the early stopping and history of one fit")
         meta["early_stopping"] = {"config": early_stopping.get_config(),
                                   "state": _split_state(early_stopping.state_dict(), "state/early_stopping", arrays)}
-    if best_values:
-        meta["model_checkpoints"] = best_values
+    entries = _callback_entries(path, callbacks, arrays, model.params.nbytes)
+    if entries:
+        meta["callbacks"] = entries
     arrays["__meta__"] = _meta_array(path, meta)
     return _atomic_savez(path, arrays)
 
 
-def _best_values(model_checkpoints):
-    """The states of ``model_checkpoints``, one for each monitor and mode: the best."""
+def _model_checkpoints(model_checkpoints):
+    """save_checkpoint's ``model_checkpoints`` as a list, checked."""
     from fastgd.training.callbacks import ModelCheckpoint
 
     try:
@@ -576,12 +686,82 @@ def _best_values(model_checkpoints):
     except TypeError:
         raise TypeError(f"model_checkpoints must be a list of fastgd.callbacks.ModelCheckpoint objects, got "
                         f"{type(model_checkpoints).__name__}") from None
-    best = {}
     for cb in model_checkpoints:
         if not isinstance(cb, ModelCheckpoint):
             raise TypeError(f"model_checkpoints must hold fastgd.callbacks.ModelCheckpoint objects, got "
                             f"{type(cb).__name__}")
+    return model_checkpoints
+
+
+def _callback_state_bytes(params_nbytes):
+    """The most bytes the arrays of a checkpoint's callback states may take together."""
+    return _CALLBACK_STATE_PARAMS * params_nbytes + (1 << 20)
+
+
+def _callback_entries(path, callbacks, arrays, params_nbytes):
+    """A checkpoint's ``callbacks`` entry: the non-empty state of each of ``callbacks`` with
+    its ``state_key`` and index, its arrays added to ``arrays``. A state the file cannot hold
+    raises TypeError or ValueError naming the callback and the entry, before anything is written."""
+    from fastgd.training.callbacks import _state_keys
+
+    entries, added = [], {}
+    for i, (cb, (key, index)) in enumerate(zip(callbacks, _state_keys(callbacks))):
+        who = f"callbacks[{i}] ({type(cb).__qualname__})"
         state = cb.state_dict()
+        if not isinstance(state, dict):
+            raise TypeError(f"cannot save {path}: {who}.state_dict() must return a dict, got "
+                            f"{_validation.shown(state)}")
+        if not state:
+            continue
+        try:
+            desc = _split_state(state, "state/callbacks", added, "state")
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"cannot save {path}: the state of {who}: {exc}") from None
+        entries.append({"key": key, "index": index, "state": desc})
+    nbytes, most = sum(a.nbytes for a in added.values()), _callback_state_bytes(params_nbytes)
+    if nbytes > most:
+        raise ValueError(f"cannot save {path}: the arrays of the callbacks' states take {nbytes} bytes, more than "
+                         f"the {most} fastgd loads ({_CALLBACK_STATE_PARAMS} times the model's parameters and 1 MiB)")
+    # each array an entry of the archive, as are the others and __meta__: loading reads at most so many
+    if len(arrays) + len(added) + 1 > _MAX_ZIP_ENTRIES:
+        raise ValueError(f"cannot save {path}: the callbacks' states hold {len(added)} arrays, each an entry of the "
+                         f"file; with its {len(arrays) + 1} others, more than the {_MAX_ZIP_ENTRIES} entries fastgd "
+                         f"loads")
+    arrays.update(added)
+    return entries
+
+
+def _read_callback_states(path, entries, archive, params_nbytes):
+    """A checkpoint's ``callbacks`` entry checked (ValueError, TypeError), as the dict of the
+    states by ``(state_key, index)``; {} when absent."""
+    if entries is None:
+        return {}
+    if not isinstance(entries, list):
+        raise TypeError(f"callbacks must be a list of callback states, got {_validation.shown(entries)}")
+    budget = [_callback_state_bytes(params_nbytes)]
+    states = {}
+    for i, entry in enumerate(entries):
+        _validation.config(f"callbacks[{i}]", entry, "{'key', 'index', 'state'}", ("key", "index", "state"), ())
+        key = entry["key"]
+        if not isinstance(key, str):
+            raise TypeError(f"callbacks[{i}]['key'] must be a str (a callback's state_key), got {_validation.shown(key)}")
+        index = _validation.integer(f"callbacks[{i}]['index']", entry["index"], 0,
+                                    maximum=_validation.MAX_RESTORED_COUNT)
+        if (key, index) in states:
+            raise ValueError(f"callbacks holds more than one state for the callback {key} #{index}")
+        state = _join_state(entry["state"], archive, path, budget)
+        if not isinstance(state, dict) or not state:
+            raise TypeError(f"callbacks[{i}]['state'] must describe a non-empty dict, got {_validation.shown(state)}")
+        states[(key, index)] = state
+    return states
+
+
+def _best_of(states):
+    """Of the ModelCheckpoint ``states`` (checked), the best for each monitor and mode."""
+    from fastgd.training.callbacks import _best_state
+
+    best = {}
+    for state in map(_best_state, states):
         key = (state["monitor"], state["mode"])
         if key not in best or (state["best"] < best[key]["best"] if key[1] == "min" else
                                state["best"] > best[key]["best"]):
@@ -589,18 +769,22 @@ def _best_values(model_checkpoints):
     return list(best.values())
 
 
-def _read_best_values(entries):
-    """A checkpoint's ``model_checkpoints`` entry checked (ValueError, TypeError), or []."""
-    from fastgd.training.callbacks import _best_state
+def _read_best_values(entries, callback_states):
+    """A checkpoint's ``model_checkpoints`` entry checked (ValueError, TypeError), or, in a file
+    that saves the callbacks' states instead, the best of its save_best_only ModelCheckpoints'."""
+    from fastgd.training.callbacks import ModelCheckpoint, _state_key
 
     if entries is None:
-        return []
+        name = ModelCheckpoint.__qualname__
+        return _best_of(state for (key, _), state in callback_states.items()
+                        if key == _state_key(name, monitor=state.get("monitor"), mode=state.get("mode"),
+                                             save_best_only=True))
     if not isinstance(entries, list):
         raise TypeError(f"model_checkpoints must be a list of states, got {type(entries).__name__}")
-    states = [_best_state(entry) for entry in entries]
-    keys = [(state["monitor"], state["mode"]) for state in states]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"model_checkpoints holds more than one state for one monitor and mode: {keys}")
+    states = _best_of(entries)
+    if len(states) != len(entries):
+        raise ValueError(f"model_checkpoints holds more than one state for one monitor and mode: "
+                         f"{[(state['monitor'], state['mode']) for state in states]}")
     return states
 
 
@@ -629,9 +813,16 @@ def _state_bytes(path, opt_config, n_params):
     return vectors * n_params * 8 + (1 << 20)
 
 
-def _check_state_fits(path, state, params):
-    """The loaded optimizer state is for these parameters (count and dtype)."""
+def _check_state_fits(path, optimizer, params):
+    """The loaded optimizer is for these parameters: its state's count and dtype, and its
+    hyperparameters in their dtype (ValueError), which the kernels compute in: a checkpoint
+    whose eps is 0 there would load, and its optimizer refuse the first step of the resumed fit."""
+    from fastgd.optim.optimizers import Optimizer
+
     n, dtype = params.shape[0], params.dtype
+    if isinstance(optimizer, Optimizer):
+        optimizer._check_in_dtype(dtype)
+    state = optimizer.state_dict()
     if "n" in state and state.get("state") is not None and (state["n"] != n or state["dtype"] != dtype.name):
         raise FileFormatError(f"{path}: the optimizer state is for {state['n']} {state['dtype']} parameters, "
                               f"the model has {n} {dtype.name}")
@@ -655,7 +846,7 @@ def _build_checkpoint(path, meta, archive):
         budget = [_state_bytes(path, opt_meta.get("config"), params.shape[0])]
         optimizer = _optimizer_from_config(opt_meta["config"])
         optimizer.load_state_dict(_join_state(opt_meta["state"], archive, path, budget))
-        _check_state_fits(path, optimizer.state_dict(), params)
+        _check_state_fits(path, optimizer, params)
         schedule = None
         if meta.get("schedule") is not None:
             schedule = _schedules.from_config(optimizer, meta["schedule"]["config"])
@@ -664,13 +855,14 @@ def _build_checkpoint(path, meta, archive):
         if history is not None:  # what Checkpoint.seed hands to fit(seed=...)
             _validation.integer("history.params['seed']", history.params.get("seed"), 0, allow_none=True)
         early_stopping = _read_early_stopping(path, meta.get("early_stopping"), archive, params, history)
-        best_values = _read_best_values(meta.get("model_checkpoints"))
+        callback_states = _read_callback_states(path, meta.get("callbacks"), archive, params.nbytes)
+        best_values = _read_best_values(meta.get("model_checkpoints"), callback_states)
     except FileFormatError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise FileFormatError(f"{path}: invalid checkpoint contents: {type(exc).__name__}: {exc}") from None
     return Checkpoint(_build_model(path, meta, archive, params), optimizer, schedule, history, early_stopping,
-                      best_values)
+                      best_values, callback_states)
 
 
 def _read_early_stopping(path, desc, archive, params, history):
@@ -709,5 +901,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     :class:`Checkpoint`, which says how to resume the fit. Every array is checked against the
     configuration the file declares before it is used; anything wrong raises
     :class:`FileFormatError`. A file written before checkpoints held the early stopping's state
-    and the best values loads with ``early_stopping=None`` and ``best_values=[]``."""
+    and the best values loads with ``early_stopping=None`` and ``best_values=[]``; one written
+    before they held the callbacks' states, with ``callback_states={}`` (its ``best_values``
+    still go to ``resume_callbacks``' save_best_only ModelCheckpoints)."""
     return _read(path, "fastgd-checkpoint", _build_checkpoint)

@@ -31,7 +31,7 @@ from fastgd import _loop, _outofcore, _validation
 from fastgd import distributed as _distributed
 from fastgd.nn import losses as _losses
 from fastgd import metrics as _metrics
-from fastgd.training.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from fastgd.training.callbacks import Callback, EarlyStopping, ModelCheckpoint, _state_keys
 
 __all__ = ["fit", "evaluate", "partial_fit", "fit_restarts", "History", "DivergenceError"]
 
@@ -318,7 +318,8 @@ def _accuracy_rule(metric_fns, loss, n_outputs, target, dp, val=None):
     if not any(_scores_classes(fn) for _name, fn in metric_fns):
         return None
     targets = [target[1]] if val is None else [target[1], val[1][1]]
-    return _metrics._multilabel_rule(loss, n_outputs, targets, None if dp is None else dp.sum)
+    return _metrics._multilabel_rule(loss, n_outputs, targets,
+                                     None if dp is None else lambda v: dp.sum(v, "the form of every rank's targets"))
 
 
 def _metric(dp, fn, y_true, y_pred, multilabel):
@@ -329,7 +330,7 @@ def _metric(dp, fn, y_true, y_pred, multilabel):
         correct = _metrics._correct(y_true, y_pred, 0.5, multilabel)
         right, n = np.count_nonzero(correct), correct.shape[0]
         if dp is not None:  # from the counts of right predictions: the rows stay on their ranks
-            right, n = dp.sum([right, n])
+            right, n = dp.sum([right, n], f"the counts of right predictions of {_distributed.metric_name(fn)}")
         return float(right / n if fn is _metrics.accuracy else 1.0 - right / n)
     if dp is None or dp.size == 1:  # every row is here: the metric as one process computes it
         return _validation.returned_real(_distributed.metric_name(fn), fn(y_true, y_pred))
@@ -343,10 +344,10 @@ def _full_grad_norm(model, x, target, sw, loss, dp=None):
     share = 1.0
     if dp is not None:
         weight = _loop.batch_weight(loss, target, sw, model.dtype)
-        share = weight / dp.sum([weight])[0]
+        share = weight / dp.sum([weight], "the weights of the full-data gradient (tol)")[0]
     _value, grad = _loop.data_gradient(model, x, target, sw, loss, scale=share)
     if dp is not None:
-        grad = dp.sum(grad)
+        grad = dp.sum(grad, "the full-data gradient (tol)")
     return _curvature_hooks.l2_norm(grad)
 
 
@@ -605,7 +606,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         ``ModelCheckpoint`` among ``callbacks`` saves its state with every checkpoint.
     tol : stop once the norm of the full-data gradient (checked after every epoch) is below tol.
     max_steps : stop after this many optimizer steps in total.
-    callbacks : :class:`fastgd.callbacks.Callback` objects.
+    callbacks : :class:`fastgd.callbacks.Callback` objects (each once, and not early_stopping
+        again), run in their order, except that the
+        ModelCheckpoints run after the others: every checkpoint saves each callback's state
+        (``state_dict()``) after the epoch; ``load_checkpoint(...).resume_callbacks(callbacks)``
+        gives them back to a fit that resumes.
     metrics : names ("accuracy", "zero_one_loss", "r2", "mse", "mae") or callables
         ``f(y_true, y_pred)``, y_pred being the loss's link of the output (probabilities for the
         cross-entropies, as ``predict_proba``); computed on the training data and on the
@@ -670,7 +675,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     if validation_data is not None and validation_split:
         raise ValueError("pass validation_data or validation_split, not both")
     early_stopping = _early_stopping(early_stopping)
-    callbacks = _validation.callbacks(callbacks)
+    callbacks = _distinct_callbacks(_validation.callbacks(callbacks), early_stopping)
+    fit_callbacks = list(callbacks)  # the checkpoints' states are keyed by this order (see _state_keys)
+    keyed = list(zip(fit_callbacks, _state_keys(fit_callbacks)))
     dp = None
     if comm is not None:
         dp = _distributed.DataParallel(comm)
@@ -684,6 +691,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         # first: it has seen the epoch when a ModelCheckpoint saves its state, and its best
         # parameters are restored when the other callbacks' on_train_end run
         callbacks.insert(0, early_stopping)
+    # the ModelCheckpoints last: a checkpoint holds the states of callbacks that have seen the epoch
+    callbacks = ([cb for cb in callbacks if not isinstance(cb, ModelCheckpoint)]
+                 + [cb for cb in callbacks if isinstance(cb, ModelCheckpoint)])
     metric_fns = _metric_fns(metrics, ("loss", "val_loss", "grad_norm", "lr", "seconds")
                              + (() if curvature is None else _curvature_hooks.CurvatureMonitor.EPOCH_KEYS))
     if seed is None:
@@ -745,10 +755,15 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                  normalization=_normalization(loss, target, model.dtype),
                  early_stopping=_config(early_stopping),
                  **{"early_stopping's run": None if early_stopping is None else
-                    early_stopping._continued_run(initial_epoch)})
+                    early_stopping._continued_run(initial_epoch),
+                    # those run on every rank: a rank continuing another run would decide otherwise
+                    "callbacks' runs": {f"{key} #{index}": cb._continued_run(initial_epoch)
+                                        for cb, (key, index) in keyed if cb is not early_stopping
+                                        and not getattr(cb, "rank_zero_only", False)}})
         seed = dp.start(model, optimizer, schedule, seed)
-        steps_per_epoch = dp.max(steps_per_epoch)
-        n_global, weight_global = dp.sum([n, _loop.batch_weight(loss, target, sw, model.dtype)])
+        steps_per_epoch = dp.max(steps_per_epoch, "every rank's number of steps per epoch")
+        n_global, weight_global = dp.sum([n, _loop.batch_weight(loss, target, sw, model.dtype)],
+                                         "every rank's number of rows and their weight")
         n_global = int(n_global)
         _loop.positive_weight(weight_global)
 
@@ -791,9 +806,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                 leaving.append(exc)
                 model.stop_training = True
 
-    def agree_stop():
-        """Over comm: every rank stops when one does, naming a rank that leaves."""
-        code = dp.max(2 if leaving else int(bool(model.stop_training)))  # 1 stop, 2 a rank leaves
+    def agree_stop(after):
+        """Over comm: every rank stops when one does, naming a rank that leaves; ``after``: the
+        hook whose end every rank waits for."""
+        # 1 stop, 2 a rank leaves
+        code = dp.max(2 if leaving else int(bool(model.stop_training)), f"every rank's callbacks' {after}")
         if code == 2:
             history.stopped_reason = _RANK_LEFT
         model.stop_training = code > 0
@@ -801,10 +818,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
     for cb in callbacks:
         cb.set_context(model, optimizer, schedule, history)
         if isinstance(cb, ModelCheckpoint):
-            cb._set_fit(early_stopping, callbacks)
+            cb._set_fit(early_stopping, fit_callbacks)
     call_hooks("on_train_begin", {})
     if dp is not None:  # every rank learns whether one stopped or left in on_train_begin
-        agree_stop()
+        agree_stop("on_train_begin")
 
     def diverged(epoch, step, what, value):
         model._assign_params(best_params)
@@ -822,7 +839,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
 
     batch_hooks = any(type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks)
     if dp is not None:  # a rank_zero_only callback's hook on rank 0 only: every rank reduces stop_training
-        batch_hooks = dp.any(batch_hooks)
+        batch_hooks = dp.any(batch_hooks, "whether a rank has on_batch_end callbacks")
     # the mean batch loss is weighted by the batch's normalizer (see _loop.batch_weight)
     plain_weights = sw is None and (loss._class_weight_array(model.dtype) is None or target[0] != "labels")
     loss_spec = model._loss_spec(loss)
@@ -847,6 +864,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         if score_before_step:
             before_step[...] = model.params
         w = None
+        if dp is not None:
+            dp.at = (epoch, step)
         if dp is None and not lazy:
             value, gnorm, status = model._train_step(
                 x, loss_spec=loss_spec, target=target, sample_weight=sw, indices=idx, start=s, n=e - s,
@@ -878,7 +897,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
             schedule.step()
         call_hooks("on_batch_end", step, {"loss": value})
         if dp is not None and batch_hooks:
-            agree_stop()
+            agree_stop("on_batch_end of {step}")
         return model.stop_training or (max_steps is not None and total_steps >= max_steps)
 
     try:  # a SystemExit from training or on_train_end: see dp.exiting
@@ -895,6 +914,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                     if dp is None:
                         value, gnorm = _lbfgs_iteration(model, optimizer, x, target, sw, loss, packed)
                     else:
+                        dp.at = (epoch, None)
                         value, gnorm = _distributed.lbfgs_iteration(dp, model, optimizer, x, target, sw, loss,
                                                                     _loop.batch_weight(loss, target, sw, model.dtype),
                                                                     weight_global, packed)
@@ -927,7 +947,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                 logs["lr"] = float(getattr(optimizer, "lr", math.nan))
                 seconds = time.perf_counter() - t0
                 if dp is not None:  # the slowest rank's time, the same on every rank
-                    seconds = dp.max(seconds)
+                    seconds = dp.max(seconds, f"the time of epoch {epoch + 1}")
                 logs["seconds"] = seconds
                 monitored = logs.get("val_loss", logs["loss"])
                 if not math.isfinite(monitored):
@@ -946,7 +966,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
                         schedule.step()
                 call_hooks("on_epoch_end", epoch, logs)
                 if dp is not None:
-                    agree_stop()
+                    agree_stop(f"on_epoch_end of epoch {epoch + 1}")
                     if history.stopped_reason == _RANK_LEFT:
                         break
                 if tol is not None and logs["grad_norm"] < tol:
@@ -975,7 +995,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         # over comm, a rank that leaves in on_train_end: the others learn it, as from the other
         # hooks (fit_restarts starts no further run), unless a rank has already left (every rank
         # then stopped with _RANK_LEFT)
-        if dp is not None and history.stopped_reason != _RANK_LEFT and dp.max(2 if leaving else 0) == 2:
+        if (dp is not None and history.stopped_reason != _RANK_LEFT
+                and dp.max(2 if leaving else 0, "every rank's callbacks' on_train_end") == 2):
             history.stopped_reason = _RANK_LEFT
         if leaving:
             raise leaving[0]
@@ -1038,6 +1059,19 @@ def _early_stopping(value):
         raise TypeError(f"early_stopping must be a fastgd.EarlyStopping or an int patience, "
                         f"got {type(value).__name__}")
     return value
+
+
+def _distinct_callbacks(callbacks, early_stopping):
+    """fit's ``callbacks``, refused (ValueError) when one object is passed twice, in callbacks or
+    as early_stopping too: fit would run its hooks twice an epoch (an EarlyStopping would count
+    each epoch twice, and its state, saved so, would not load), where it was meant once."""
+    where = {} if early_stopping is None else {id(early_stopping): "early_stopping"}
+    for i, cb in enumerate(callbacks):
+        if id(cb) in where:
+            raise ValueError(f"callbacks[{i}] ({type(cb).__qualname__}) is {where[id(cb)]} again: fit would run its "
+                             f"hooks twice an epoch; pass each callback once")
+        where[id(cb)] = f"callbacks[{i}]"
+    return callbacks
 
 
 def _run_score(history, callbacks):
