@@ -452,6 +452,8 @@ def fail(comm, out, where):
         late = distributed.DataParallel(comm, timeout=2)
         if where == "absent-fit":
             m.fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="sgd", epochs=1, progress=False, comm=late)
+        elif where == "absent-partial_fit":
+            m.partial_fit(xs, y[sl], loss="softmax_cross_entropy", optimizer="sgd", comm=late)
         else:
             m.evaluate(xs, y[sl], loss="softmax_cross_entropy", comm=late)
         return
@@ -700,6 +702,11 @@ def mismatch(comm, out, what):
         y = np.eye(N_CLASSES)[y] if one else y
     elif what == "class_weight":  # rank 1's samples of class 0 would weigh 3 times what rank 0's do
         kw["class_weight"] = {0: 3.0} if one else {np.int64(2): 1.0}
+    elif what == "partial_fit":  # one pass each, but rank 1 keeps its own optimizer state going
+        if one:
+            m.partial_fit(x[sl], y[sl], loss=kw["loss"], optimizer=kw["optimizer"], batch_size=4, seed=1, comm=comm)
+            return
+        kw.update(epochs=1, shuffle=False, seed=1)
     elif what == "rank-zero-batch-hook":  # not a mismatch: the fit stops on every rank
         kw["callbacks"] = [StopOnRankZero()]
     elif what == "per-rank-batch-size":  # not a mismatch: 80 rows in batches of 8 and 40 in batches of 4

@@ -320,6 +320,7 @@ def test_a_rank_leaving_with_success_from_a_callback_stops_every_rank_there(tmp_
     ("metrics", "evaluate(comm=...): every rank must make the same call with the same arguments (only the data "
                 "differs), but metrics differs: rank 0: []; rank 1: ['accuracy']"),
     ("n_restarts", "but n_restarts differs: rank 0: 1; rank 1: 2"),
+    ("partial_fit", "but call differs: rank 0: 'fit'; rank 1: 'partial_fit'"),
     ("parameters", "evaluate(comm=...): every rank must make the same call with the same arguments (only the "
                    "data differs), but model parameters (digest) differs: rank 0: "),
     ("early_stopping", "but early_stopping differs: rank 0: None; rank 1: ('EarlyStopping', {'monitor': 'val_loss', "
@@ -555,7 +556,7 @@ def test_the_entry_timeout_is_checked_and_kept_when_fit_wraps_it_again():
         assert m.evaluate(x, y, loss=LOSS, comm=DataParallel(MPI.COMM_SELF, timeout=timeout))["loss"] > 0
 
 
-@pytest.mark.parametrize("call", ["fit", "evaluate"])
+@pytest.mark.parametrize("call", ["fit", "partial_fit", "evaluate"])
 def test_ranks_waiting_for_a_rank_that_never_makes_the_call_end_the_job_after_the_timeout(tmp_path, call):
     # rank 1 trains without comm= and ends; rank 0 waited for it for ever in fit's (or
     # evaluate's) first collective

@@ -180,6 +180,9 @@ class DataParallel:
                  node: Any = None, timeout: float | None = None) -> None:
         # the fits a fit_restarts runs over comm (each rank must run as many: see agree)
         self.n_restarts = comm.n_restarts if isinstance(comm, DataParallel) else 1
+        # the call the user made that runs fit over comm (fit, partial_fit): what fit's errors
+        # and timeouts name
+        self.entry = comm.entry if isinstance(comm, DataParallel) else "fit"
         if isinstance(comm, DataParallel):
             bucket_cap_mb = comm.bucket_cap_mb if bucket_cap_mb is None else bucket_cap_mb
             shared_memory = comm.shared_memory if shared_memory is None else shared_memory
@@ -212,7 +215,7 @@ class DataParallel:
         self.is_root = self.rank == 0
         # weight, weighted loss, non-finite loss count, non-finite gradient count
         self._scalars = np.zeros(4, dtype=np.float64)
-        self.call = "fit"  # the call (fit, evaluate) and (epoch, step) that timeouts name
+        self.call = self.entry  # the call (fit, partial_fit, evaluate) and (epoch, step) that timeouts name
         self.at = None
         _abort_on_uncaught(MPI)
         if node is not None:

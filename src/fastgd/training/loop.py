@@ -746,7 +746,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle="epoc
         # mean, and a rank with fewer batches still joins every step), so it may differ. A
         # first-order optimizer's hyperparameters come with its state from rank 0 (dp.start); a
         # closure-driven one's do not, and on another lr or line search a rank would step elsewhere.
-        dp.agree("fit", model, loss, optimizer=_config(optimizer) if lbfgs else type(optimizer).__name__,
+        dp.agree(dp.entry, model, loss, optimizer=_config(optimizer) if lbfgs else type(optimizer).__name__,
                  epochs=epochs, initial_epoch=initial_epoch,
                  shuffle=shuffle or False, validation=val is not None,
                  metrics=[name for name, _ in metric_fns], tol=tol, max_steps=max_steps, clip_norm=clip_norm,
@@ -1038,6 +1038,9 @@ def partial_fit(model, X, y, *, loss, optimizer, batch_size=32, shuffle=False, s
                 clip_norm=None, clip_value=None, comm=None):
     """One pass over (X, y), keeping the optimizer's state (online / incremental learning).
     Returns the mean training loss of the pass (over every rank's rows with ``comm``)."""
+    if comm is not None:  # its errors and timeouts name partial_fit
+        comm = _distributed.DataParallel(comm)
+        comm.entry = "partial_fit"
     h = fit(model, X, y, loss=loss, optimizer=optimizer, epochs=1, batch_size=batch_size,
             shuffle=shuffle, seed=seed if seed is not None else 0,
             sample_weight=sample_weight, clip_norm=clip_norm, clip_value=clip_value, progress=False, comm=comm)
