@@ -551,13 +551,14 @@ def retry(comm, out):
     """Every rank catches the TimeoutError of a fit (rank 0's, waiting for the sleeping rank 1;
     rank 1's, waiting for rank 0 gone) and calls fit again: each must refuse comm at once,
     naming the wait that timed out, where it matched a collective left in flight and waited
-    for ever."""
+    for ever; and so must a new communicator of the same processes (comm.Dup()), where the
+    shared-memory communicators kept for them matched the ones left in flight."""
     x, y, _ = data(80)
     sl = distributed.shard(80, comm)
-    for hooks in ([SleepOnRankOne(comm.rank)], []):
+    for hooks, c in (([SleepOnRankOne(comm.rank)], comm), ([], comm), ([], comm.Dup())):
         try:
             model("float64").fit(x[sl], y[sl], loss="softmax_cross_entropy", optimizer="adam", epochs=3, batch_size=4,
-                                 callbacks=hooks, progress=False, comm=distributed.DataParallel(comm, timeout=1.0))
+                                 callbacks=hooks, progress=False, comm=distributed.DataParallel(c, timeout=1.0))
         except (TimeoutError, RuntimeError) as exc:
             print(f"rank {comm.rank}: {type(exc).__name__}: {exc}", flush=True)
 

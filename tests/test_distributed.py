@@ -611,6 +611,10 @@ def test_a_call_after_a_timeout_every_rank_caught_refuses_the_communicator_at_on
                 f"for {what}") in proc.stdout, proc.stdout
         assert (f"rank {rank}: RuntimeError: fit(comm=...): comm cannot be used again on rank {rank}: a wait of an "
                 f"earlier call timed out (fit, waiting for {what}). MPI cannot cancel its collectives") in proc.stdout
+        # comm.Dup(): the shared-memory communicators kept for these processes are out of step too
+        assert (f"rank {rank}: RuntimeError: fit(comm=...): comm (a communicator of the processes of one that timed "
+                f"out, whose shared-memory communicators fastgd keeps) cannot be used again on rank {rank}: a wait of "
+                f"an earlier call timed out (fit, waiting for {what})") in proc.stdout, proc.stdout
 
 
 def test_a_short_timeout_trains_exactly_as_none(tmp_path):

@@ -88,7 +88,10 @@ _POLLS_BEFORE_YIELD = 50
 # its requests. MPI cannot cancel a collective: the requests stay in flight (their buffers kept
 # alive here, as MPI may still write them) and the ranks are out of step on the communicator for
 # good, so that a later call's collectives would match the wrong ones, or wait without bound.
-_TIMED_OUT: dict[int, tuple[str, list]] = {}
+# Also under ("processes", their COMM_WORLD ranks): the shared-memory communicators of those
+# processes (_SharedArenas) are kept for any later communicator of them (a Dup, say), and may be
+# out of step as well.
+_TIMED_OUT: dict[Any, tuple[str, list]] = {}
 
 
 def _handle(comm):
@@ -171,8 +174,9 @@ class DataParallel:
       another branch of the script), or stops inside it (blocked in a callback or in I/O,
       stopped in a debugger), would leave the others waiting for ever; after ``timeout`` they
       raise TimeoutError naming what they waited for, and the job ends as on any uncaught
-      exception (see the module docstring); a rank that catches it cannot use ``comm`` again
-      (a later call raises RuntimeError at once: the collectives that timed out are in flight). Set it above the longest time the ranks may be
+      exception (see the module docstring); a rank that catches it cannot use ``comm``, or
+      another communicator of the same processes, again (a later call raises RuntimeError at
+      once: the collectives that timed out are in flight). Set it above the longest time the ranks may be
       apart between two collectives (loading their data before the call, a callback that
       writes a checkpoint on rank 0, say)."""
 
@@ -272,11 +276,16 @@ class DataParallel:
         RuntimeError, before any collective, when a wait on comm timed out before on this rank."""
         self.call = call
         timed_out = _TIMED_OUT.get(_handle(self.comm))
+        which = "comm"
+        if timed_out is None:
+            timed_out = _TIMED_OUT.get(("processes", _world_ranks(self.MPI, self.comm)))
+            which = "comm (a communicator of the processes of one that timed out, whose shared-memory communicators " \
+                    "fastgd keeps)"
         if timed_out is not None:
             raise RuntimeError(
-                f"{call}(comm=...): comm cannot be used again on rank {self.rank}: a wait of an earlier call timed "
+                f"{call}(comm=...): {which} cannot be used again on rank {self.rank}: a wait of an earlier call timed "
                 f"out ({timed_out[0]}). MPI cannot cancel its collectives, so they are still in flight and the ranks "
-                f"are out of step on comm: a new call's collectives would match the wrong ones or wait for ever. "
+                f"are out of step: a new call's collectives would match the wrong ones or wait for ever. "
                 f"End the job (a TimeoutError left uncaught ends it) and start it again")
         if self.timeout == math.inf:
             return
@@ -313,7 +322,8 @@ class DataParallel:
             now = time.monotonic()
             if now > deadline:
                 what = what.replace("{step}", self.step_name())
-                _TIMED_OUT[_handle(self.comm)] = (f"{self.call}, waiting for {what}", requests)
+                _TIMED_OUT[_handle(self.comm)] = _TIMED_OUT[("processes", _world_ranks(MPI, self.comm))] = (
+                    f"{self.call}, waiting for {what}", requests)
                 raise TimeoutError(
                     f"{self.call}(comm=...): rank {self.rank} waited {self.timeout:g} s "
                     f"(DataParallel(comm, timeout=...)) for {what}: a rank of comm is blocked (in a callback, "
