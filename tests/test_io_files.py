@@ -9,6 +9,7 @@ import re
 import stat
 import struct
 import tracemalloc
+import warnings
 import zipfile
 
 import numpy as np
@@ -853,10 +854,12 @@ def _nested(depth):
     (_cyclic(), ValueError, r"state\['cycle'\]\[0\]\[0\].* nests deeper than the 30 dicts and lists"),
     (_nested(31), ValueError, r"nests deeper than the 30 dicts and lists a fastgd file holds"),
     # the model's 26 float64 parameters take 208 bytes: 8 times that and 1 MiB is 1050240 bytes
-    ({"big": np.zeros(1050240 // 8 + 1)}, ValueError, r"the arrays of the callbacks' states take 1050248 bytes, "
-                                                      r"more than the 1050240 fastgd loads \(8 times the model's"),
+    ({"big": np.zeros(1050240 // 8 + 1)}, ValueError, r"the arrays of the callbacks' states, with those of "
+                                                      r"callbacks\[\d\] \(.*Stateful\), take 1050248 bytes, more "
+                                                      r"than the 1050240 fastgd loads \(8 times the model's"),
     # the file's other entries: params, __meta__ (and the optimizer's state, in a fit)
-    ({"many": [np.zeros(1)] * 9999}, ValueError, r"the callbacks' states hold 9999 arrays, each an entry of the file; "
+    ({"many": [np.zeros(1)] * 9999}, ValueError, r"the callbacks' states, with that of callbacks\[\d\] "
+                                                 r"\(.*Stateful\), hold 9999 arrays, each an entry of the file; "
                                                  r"with its [23] others, more than the 10000 entries fastgd loads"),
 ])
 def test_a_callback_state_a_checkpoint_cannot_hold_is_refused_at_save_naming_the_callback(tmp_path, state, error,
@@ -864,13 +867,29 @@ def test_a_callback_state_a_checkpoint_cannot_hold_is_refused_at_save_naming_the
     with pytest.raises(error, match=message) as info:
         callback_checkpoint(tmp_path, state)
     assert "cannot save" in str(info.value) and ("Stateful" in str(info.value) or "arrays" in str(info.value))
-    # nor does a fit's ModelCheckpoint write a broken file
+    assert not list(tmp_path.iterdir())
+    # a fit's ModelCheckpoint leaves that state out, once warned, and the training goes on: a
+    # callback's state that grows past what a file holds does not end a long run
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
-    with pytest.raises(error, match=message):
-        small_model("float64").fit(X, y, loss="mse", optimizer=optim.SGD(), epochs=2, progress=False,
-                                   callbacks=[fastgd.callbacks.ModelCheckpoint(tmp_path / "fit.npz"), Stateful(state)])
-    assert not list(tmp_path.iterdir())
+    every, best = (fastgd.callbacks.ModelCheckpoint(tmp_path / "fit{epoch}.npz"),
+                   fastgd.callbacks.ModelCheckpoint(tmp_path / "best.npz", monitor="loss", save_best_only=True))
+    kept = Stateful({"kept": np.arange(3.0)})
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        h = small_model("float64").fit(X, y, loss="mse", optimizer=optim.SGD(), epochs=3, progress=False,
+                                       callbacks=[every, Stateful(state), kept, best])
+    assert h.epochs == [0, 1, 2]
+    # once per ModelCheckpoint in the fit, naming the callback and why
+    assert sorted(re.sub(r".*/", "", str(w.message)).split(" ")[0] for w in record) == ["best.npz", "fit1.npz"]
+    for w in record:
+        assert w.category is UserWarning and re.search(message, str(w.message)), str(w.message)
+        assert re.match(r"ModelCheckpoint: .* leaves out a callback's state, as this fit's later checkpoints do while "
+                        r"it cannot be saved \(", str(w.message)), str(w.message)
+    for name in ("fit1.npz", "fit3.npz", "best.npz"):
+        ck = load_checkpoint(tmp_path / name)
+        assert set(ck.callback_states) == {(Stateful.__qualname__, 1), (every.state_key, 0), (best.state_key, 0)}
+        assert np.array_equal(ck.callback_states[(Stateful.__qualname__, 1)]["kept"], np.arange(3.0))
 
 
 @pytest.mark.parametrize("state", [{"lists": [[] for _ in range(100_000)]}, {"text": "{[" * 100_001}])
@@ -882,6 +901,14 @@ def test_a_callback_state_of_more_json_containers_than_loading_takes_is_refused_
                                          r"more than the 200000 fastgd loads"):
         callback_checkpoint(tmp_path, state)
     assert not list(tmp_path.iterdir())
+    # a fit's ModelCheckpoint writes the checkpoint without the callbacks' states, with a warning
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
+    with pytest.warns(UserWarning, match=r"leaves out a callback's state, .* holds 2000\d\d lists and objects of JSON"):
+        small_model("float64").fit(X, y, loss="mse", optimizer=optim.SGD(), epochs=1, progress=False,
+                                   callbacks=[fastgd.callbacks.ModelCheckpoint(tmp_path / "fit.npz"), Stateful(state)])
+    assert load_checkpoint(tmp_path / "fit.npz").callback_states == {}
+    (tmp_path / "fit.npz").unlink()
     del state[next(iter(state))]
     state["fewer"] = [[] for _ in range(90_000)]
     assert load_checkpoint(callback_checkpoint(tmp_path, state)).callback_states

@@ -34,6 +34,7 @@ import numbers
 import os
 import re
 import string
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -352,7 +353,9 @@ class ModelCheckpoint(Callback):
     ``early_stopping`` and the states of its callbacks; see :func:`fastgd.save_checkpoint`) at
     the end of every epoch, or only when the monitored value improves on the best so far
     (``save_best_only=True``). ``path`` may contain ``{epoch}``. In a fit, ModelCheckpoints run
-    after the other callbacks, so the states saved are those after the epoch.
+    after the other callbacks, so the states saved are those after the epoch. A callback's state
+    that a file cannot hold (where :func:`fastgd.save_checkpoint` raises) is left out with a
+    warning naming it, once per fit, and the training goes on.
 
     The best value so far is its state (:meth:`state_dict`): kept from fit to fit, and taken
     back from a checkpoint by ``Checkpoint.resume_callbacks`` when a fit resumes."""
@@ -361,6 +364,8 @@ class ModelCheckpoint(Callback):
     # set by fit: its early_stopping and its callbacks, whose states each checkpoint saves
     _early_stopping: EarlyStopping | None = None
     _callbacks: list[Callback] = []
+    # the callbacks (ids) whose states this fit's checkpoints left out, warned of once each
+    _warned: frozenset[int] = frozenset()
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "min") -> None:
@@ -418,18 +423,29 @@ class ModelCheckpoint(Callback):
         from fastgd.training.io import _save_path
 
         _output_path("ModelCheckpoint", _save_path(self.path.format(epoch=1)))
+        self._warned = frozenset()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        from fastgd.training.io import save_checkpoint
+        from fastgd.training.io import _check_saved, _save_path, _write_checkpoint
 
         if self.save_best_only:
             improves, value = self._improves(logs)
             if not improves:
                 return
             self.best = value
-        save_checkpoint(self.path.format(epoch=epoch + 1), self.model, self.optimizer, self.schedule, self.history,
-                        early_stopping=self._early_stopping,
-                        callbacks=[cb._after(logs) if isinstance(cb, ModelCheckpoint) else cb for cb in self._callbacks])
+        path = _save_path(self.path.format(epoch=epoch + 1))
+        _check_saved(self.model, self.optimizer, self.schedule, self.history, self._early_stopping)
+        # a callback state the file cannot hold is left out with a warning: the training goes on
+        skipped: list[tuple[Callback, str]] = []
+        _write_checkpoint(path, self.model, self.optimizer, self.schedule, self.history, self._early_stopping,
+                          [cb._after(logs) if isinstance(cb, ModelCheckpoint) else cb for cb in self._callbacks],
+                          skipped)
+        for cb, reason in skipped:
+            if id(cb) not in self._warned and not isinstance(cb, ModelCheckpoint):
+                self._warned |= {id(cb)}
+                warnings.warn(f"ModelCheckpoint: {path} leaves out a callback's state, as this fit's later "
+                              f"checkpoints do while it cannot be saved ({reason}); a fit resumed from such a "
+                              f"checkpoint starts that callback afresh", UserWarning, stacklevel=2)
 
 
 class CSVLogger(Callback):

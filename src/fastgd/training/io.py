@@ -654,7 +654,13 @@ def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: 
         raise TypeError("optimizer must be a fastgd optimizer, got None")
     _check_saved(model, optimizer, schedule, history, early_stopping)
     callbacks = _validation.callbacks(callbacks) + _model_checkpoints(model_checkpoints)
-    path = _save_path(path)
+    return _write_checkpoint(_save_path(path), model, optimizer, schedule, history, early_stopping, callbacks)
+
+
+def _write_checkpoint(path, model, optimizer, schedule, history, early_stopping, callbacks, skipped=None):
+    """save_checkpoint's file, its arguments checked. With a list ``skipped`` (a ModelCheckpoint
+    inside fit, whose training a state the file cannot hold should not end), a callback's state
+    the file cannot hold is left out, ``(callback, reason)`` appended to it, and the rest saved."""
     arrays = {"params": model.params}
     meta = {"format": "fastgd-checkpoint", "version": FORMAT_VERSION, **_model_meta(model)}
     meta["optimizer"] = {"config": optimizer.get_config(),
@@ -670,10 +676,21 @@ def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: 
             raise ValueError(f"cannot save {path}: {mismatch}; pass the early stopping and history of one fit")
         meta["early_stopping"] = {"config": early_stopping.get_config(),
                                   "state": _split_state(early_stopping.state_dict(), "state/early_stopping", arrays)}
-    entries = _callback_entries(path, callbacks, arrays, model.params.nbytes)
+    without = dict(arrays)
+    entries = _callback_entries(path, callbacks, arrays, model.params.nbytes, skipped)
     if entries:
         meta["callbacks"] = entries
-    arrays["__meta__"] = _meta_array(path, meta)
+    try:
+        arrays["__meta__"] = _meta_array(path, meta)
+    except ValueError as exc:  # a description too large to load, by the callbacks' states
+        if skipped is None or not entries:
+            raise
+        del meta["callbacks"]
+        arrays = without
+        arrays["__meta__"] = _meta_array(path, meta)
+        kept = {(e["key"], e["index"]) for e in entries}
+        from fastgd.training.callbacks import _state_keys
+        skipped.extend((cb, str(exc)) for cb, key in zip(callbacks, _state_keys(callbacks)) if key in kept)
     return _atomic_savez(path, arrays)
 
 
@@ -698,35 +715,47 @@ def _callback_state_bytes(params_nbytes):
     return _CALLBACK_STATE_PARAMS * params_nbytes + (1 << 20)
 
 
-def _callback_entries(path, callbacks, arrays, params_nbytes):
+def _callback_entries(path, callbacks, arrays, params_nbytes, skipped=None):
     """A checkpoint's ``callbacks`` entry: the non-empty state of each of ``callbacks`` with
     its ``state_key`` and index, its arrays added to ``arrays``. A state the file cannot hold
-    raises TypeError or ValueError naming the callback and the entry, before anything is written."""
+    (of a type it cannot hold, or whose arrays would take the file past what loading accepts)
+    raises TypeError or ValueError naming the callback and the entry, before anything is
+    written; with a list ``skipped``, it is left out instead and ``(callback, reason)``
+    appended."""
     from fastgd.training.callbacks import _state_keys
 
-    entries, added = [], {}
+    entries, added, most = [], {}, _callback_state_bytes(params_nbytes)
     for i, (cb, (key, index)) in enumerate(zip(callbacks, _state_keys(callbacks))):
         who = f"callbacks[{i}] ({type(cb).__qualname__})"
         state = cb.state_dict()
-        if not isinstance(state, dict):
-            raise TypeError(f"cannot save {path}: {who}.state_dict() must return a dict, got "
-                            f"{_validation.shown(state)}")
-        if not state:
-            continue
+        before = len(added)
         try:
-            desc = _split_state(state, "state/callbacks", added, "state")
+            if not isinstance(state, dict):
+                raise TypeError(f"{who}.state_dict() must return a dict, got {_validation.shown(state)}")
+            if not state:
+                continue
+            try:
+                desc = _split_state(state, "state/callbacks", added, "state")
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"the state of {who}: {exc}") from None
+            nbytes = sum(a.nbytes for a in added.values())
+            if nbytes > most:
+                raise ValueError(f"the arrays of the callbacks' states, with those of {who}, take {nbytes} bytes, "
+                                 f"more than the {most} fastgd loads ({_CALLBACK_STATE_PARAMS} times the model's "
+                                 f"parameters and 1 MiB)")
+            # each array an entry of the archive, as are the others and __meta__: loading reads at most so many
+            if len(arrays) + len(added) + 1 > _MAX_ZIP_ENTRIES:
+                raise ValueError(f"the callbacks' states, with that of {who}, hold {len(added)} arrays, "
+                                 f"each an entry of the file; with its {len(arrays) + 1} others, more than the "
+                                 f"{_MAX_ZIP_ENTRIES} entries fastgd loads")
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f"cannot save {path}: the state of {who}: {exc}") from None
+            if skipped is None:
+                raise type(exc)(f"cannot save {path}: {exc}") from None
+            skipped.append((cb, str(exc)))
+            for name in list(added)[before:]:  # its arrays, numbered after the others'
+                del added[name]
+            continue
         entries.append({"key": key, "index": index, "state": desc})
-    nbytes, most = sum(a.nbytes for a in added.values()), _callback_state_bytes(params_nbytes)
-    if nbytes > most:
-        raise ValueError(f"cannot save {path}: the arrays of the callbacks' states take {nbytes} bytes, more than "
-                         f"the {most} fastgd loads ({_CALLBACK_STATE_PARAMS} times the model's parameters and 1 MiB)")
-    # each array an entry of the archive, as are the others and __meta__: loading reads at most so many
-    if len(arrays) + len(added) + 1 > _MAX_ZIP_ENTRIES:
-        raise ValueError(f"cannot save {path}: the callbacks' states hold {len(added)} arrays, each an entry of the "
-                         f"file; with its {len(arrays) + 1} others, more than the {_MAX_ZIP_ENTRIES} entries fastgd "
-                         f"loads")
     arrays.update(added)
     return entries
 
