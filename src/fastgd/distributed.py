@@ -279,8 +279,8 @@ class DataParallel:
         which = "comm"
         if timed_out is None:
             timed_out = _TIMED_OUT.get(("processes", _world_ranks(self.MPI, self.comm)))
-            which = "comm (a communicator of the processes of one that timed out, whose shared-memory communicators " \
-                    "fastgd keeps)"
+            which = ("comm (a communicator of the processes of one that timed out, whose shared-memory communicators "
+                     "fastgd keeps)")
         if timed_out is not None:
             raise RuntimeError(
                 f"{call}(comm=...): {which} cannot be used again on rank {self.rank}: a wait of an earlier call timed "

@@ -426,18 +426,16 @@ class ModelCheckpoint(Callback):
         self._warned = frozenset()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        from fastgd.training.io import _check_saved, _save_path, _write_checkpoint
+        from fastgd.training.io import _write_checkpoint
 
         if self.save_best_only:
             improves, value = self._improves(logs)
             if not improves:
                 return
             self.best = value
-        path = _save_path(self.path.format(epoch=epoch + 1))
-        _check_saved(self.model, self.optimizer, self.schedule, self.history, self._early_stopping)
         # a callback state the file cannot hold is left out with a warning: the training goes on
         skipped: list[tuple[Callback, str]] = []
-        _write_checkpoint(path, self.model, self.optimizer, self.schedule, self.history, self._early_stopping,
+        path = _write_checkpoint(self.path.format(epoch=epoch + 1), self.model, self.optimizer, self.schedule, self.history, self._early_stopping,
                           [cb._after(logs) if isinstance(cb, ModelCheckpoint) else cb for cb in self._callbacks],
                           skipped)
         for cb, reason in skipped:

@@ -652,15 +652,16 @@ def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: 
     entry, and nothing is written. Atomic. Returns the path written."""
     if optimizer is None:
         raise TypeError("optimizer must be a fastgd optimizer, got None")
-    _check_saved(model, optimizer, schedule, history, early_stopping)
     callbacks = _validation.callbacks(callbacks) + _model_checkpoints(model_checkpoints)
-    return _write_checkpoint(_save_path(path), model, optimizer, schedule, history, early_stopping, callbacks)
+    return _write_checkpoint(path, model, optimizer, schedule, history, early_stopping, callbacks)
 
 
 def _write_checkpoint(path, model, optimizer, schedule, history, early_stopping, callbacks, skipped=None):
-    """save_checkpoint's file, its arguments checked. With a list ``skipped`` (a ModelCheckpoint
+    """save_checkpoint's work, ``callbacks`` a list. With a list ``skipped`` (a ModelCheckpoint
     inside fit, whose training a state the file cannot hold should not end), a callback's state
     the file cannot hold is left out, ``(callback, reason)`` appended to it, and the rest saved."""
+    _check_saved(model, optimizer, schedule, history, early_stopping)
+    path = _save_path(path)
     arrays = {"params": model.params}
     meta = {"format": "fastgd-checkpoint", "version": FORMAT_VERSION, **_model_meta(model)}
     meta["optimizer"] = {"config": optimizer.get_config(),
